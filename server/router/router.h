@@ -1,0 +1,52 @@
+// Key-to-shard routing. The router is the single place that decides which
+// parameter-server shard owns a key or a dense tensor; the client library uses
+// it to fan out requests, shards use it to reject misrouted keys, and
+// checkpoint loading uses it to re-route keys when the shard count changes.
+#ifndef STRATA_SERVER_ROUTER_ROUTER_H_
+#define STRATA_SERVER_ROUTER_ROUTER_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/strings/string_view.h"
+
+namespace strata {
+
+// Maps keys and dense-tensor names to shards in [0, num_shards()).
+// Implementations are immutable after construction and thread-safe.
+class ShardRouter {
+ public:
+  virtual ~ShardRouter() = default;
+  virtual uint32_t num_shards() const = 0;
+  // Shard that owns sparse key `key`.
+  virtual uint32_t ShardForKey(uint64_t key) const = 0;
+  // Shard that owns the whole dense tensor called `name`.
+  virtual uint32_t ShardForName(absl::string_view name) const = 0;
+};
+
+// Default router: a 64-bit finalizer (splitmix64) of the key, reduced onto
+// the shards with a multiply-shift (Lemire's fast range), so consecutive or
+// field-prefixed keys spread evenly. Names hash with FNV-1a then the same
+// finalizer. The mapping is part of the checkpoint contract: changing it
+// re-routes keys, which checkpoint loading handles (docs/checkpoint.md).
+class HashRouter final : public ShardRouter {
+ public:
+  // num_shards must be >= 1 (CHECKed: a programmer error).
+  explicit HashRouter(uint32_t num_shards);
+
+  uint32_t num_shards() const override { return num_shards_; }
+  uint32_t ShardForKey(uint64_t key) const override;
+  uint32_t ShardForName(absl::string_view name) const override;
+
+  // The key mixing function, exposed for tests and benchmarks.
+  static uint64_t Mix(uint64_t key);
+
+ private:
+  const uint32_t num_shards_;
+};
+
+std::unique_ptr<ShardRouter> MakeHashRouter(uint32_t num_shards);
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_ROUTER_ROUTER_H_
