@@ -8,6 +8,10 @@ paths are relative to the package directory: `import "job.proto";`.
 def strata_proto_library(name, srcs, deps = [], grpc = False, visibility = None):
     """Generates and compiles C++ for `srcs`.
 
+    Defines `name` (messages only, no gRPC dependency, so plain libraries can
+    use the config messages) and, with grpc = True, `name_grpc` (service
+    stubs, depending on `name`).
+
     Args:
       name: the cc_library to define.
       srcs: .proto files in this package (may be in subdirectories).
@@ -47,9 +51,18 @@ def strata_proto_library(name, srcs, deps = [], grpc = False, visibility = None)
     )
     native.cc_library(
         name = name,
-        srcs = [o for o in outs if o.endswith(".cc")],
-        hdrs = hdrs,
+        srcs = [o for o in outs if o.endswith(".pb.cc") and not o.endswith(".grpc.pb.cc")],
+        hdrs = [h for h in hdrs if not h.endswith(".grpc.pb.h")],
         includes = ["."],
-        deps = deps + ["@system//:protobuf"] + (["@system//:grpc"] if grpc else []),
+        deps = deps + ["@system//:protobuf"],
         visibility = visibility,
     )
+    if grpc:
+        native.cc_library(
+            name = name + "_grpc",
+            srcs = [o for o in outs if o.endswith(".grpc.pb.cc")],
+            hdrs = [h for h in hdrs if h.endswith(".grpc.pb.h")],
+            includes = ["."],
+            deps = [":" + name, "@system//:grpc"],
+            visibility = visibility,
+        )
