@@ -1,0 +1,125 @@
+// Client library for a sharded parameter server. Used by workers, stratactl,
+// benchmarks and tests.
+//
+// For every batched call the client de-duplicates keys, routes each distinct
+// key to its shard through a ShardRouter, sends one request per shard in
+// parallel (asynchronous gRPC on one completion queue), and reassembles the
+// results in request order. Every RPC has a deadline; UNAVAILABLE is retried
+// with exponential backoff. A push is retried too: a shard validates and
+// applies a batch whole or not at all, and UNAVAILABLE almost always means
+// the request never reached the handler; docs/protocol.md discusses the rare
+// case of a connection lost after the apply.
+#ifndef STRATA_SERVER_CLIENT_PS_CLIENT_H_
+#define STRATA_SERVER_CLIENT_PS_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "proto/ps.grpc.pb.h"
+#include "proto/ps.pb.h"
+#include "server/router/router.h"
+
+namespace strata {
+
+struct PsClientOptions {
+  // Deadline of each RPC. Long enough for a 1M-key batch on a loaded
+  // machine; BSP dense pulls that wait for other workers use
+  // dense_wait_timeout instead.
+  absl::Duration rpc_timeout = absl::Seconds(30);
+  // How long a BSP dense pull may wait for the other workers' pushes.
+  absl::Duration dense_wait_timeout = absl::Minutes(5);
+  // Retries after UNAVAILABLE (connection refused/reset). Backoff doubles
+  // from retry_backoff. More retries ride out shard restarts but delay the
+  // error a caller would see for a dead shard.
+  int max_retries = 4;
+  absl::Duration retry_backoff = absl::Milliseconds(100);
+  // gRPC message-size limit, both directions.
+  int max_message_bytes = 256 << 20;
+  // Batches larger than this are split into several requests per shard, so
+  // one call never exceeds message limits.
+  size_t max_keys_per_request = 1 << 20;
+  // De-duplicate keys before sending. Pulls return the same row for every
+  // occurrence; pushes sum the gradients of duplicate keys. Turning it off
+  // saves a hash-map pass when the caller guarantees unique keys.
+  bool dedup = true;
+};
+
+struct PullOptions {
+  // Count the pulled keys' frequency on the server (training: yes;
+  // evaluation: no, so Saec's statistics see only training traffic).
+  bool count_frequency = true;
+  // Do not create missing keys; they read as the initializer's values.
+  bool read_only = false;
+};
+
+// Thread-safe: concurrent calls share the channels; each call uses its own
+// completion queue and scratch buffers. Owns its channels and router.
+class PsClient {
+ public:
+  // `addresses` lists the shards by shard id. With no router a HashRouter
+  // over addresses.size() shards is used. Connect does not wait for the
+  // shards to be up (the first RPC does, within its deadline).
+  static absl::StatusOr<std::unique_ptr<PsClient>> Connect(
+      std::vector<std::string> addresses, PsClientOptions options = {},
+      std::unique_ptr<ShardRouter> router = nullptr);
+
+  ~PsClient();
+  PsClient(const PsClient&) = delete;
+  PsClient& operator=(const PsClient&) = delete;
+
+  uint32_t num_shards() const { return router_->num_shards(); }
+  const ShardRouter& router() const { return *router_; }
+
+  // --- Tables (admin). Sparse tables exist on every shard; a dense tensor
+  // lives on the shard router().ShardForName(name).
+  absl::Status CreateTable(const TableConfig& config, bool if_not_exists);
+  absl::Status CreateDense(const DenseConfig& config, bool if_not_exists);
+  absl::Status DropTable(const std::string& name);
+  absl::StatusOr<std::vector<ListTablesResponse>> ListTables();
+  // One checkpoint id for all shards; 0 picks the current Unix ms.
+  absl::StatusOr<std::vector<CheckpointResponse>> Checkpoint(uint64_t id);
+  absl::StatusOr<std::vector<LoadResponse>> Load(uint64_t id);
+
+  // --- Sparse. `out` must hold keys.size() * dim floats; row i is key i's.
+  absl::Status Pull(const std::string& table, absl::Span<const uint64_t> keys,
+                    uint32_t dim, float* out, const PullOptions& opts = {});
+  // grads.size() must be keys.size() * dim.
+  absl::Status Push(const std::string& table, absl::Span<const uint64_t> keys,
+                    absl::Span<const float> grads, uint32_t dim);
+
+  // --- Dense. Returns the tensor's step.
+  absl::StatusOr<int64_t> PullDense(const std::string& name, int64_t min_step,
+                                    std::vector<float>* out);
+  absl::StatusOr<int64_t> PushDense(const std::string& name,
+                                    absl::Span<const float> grads,
+                                    int64_t step, uint32_t worker);
+
+ private:
+  struct Shard;
+  struct RoutedBatch;
+
+  PsClient(std::vector<std::unique_ptr<Shard>> shards, PsClientOptions options,
+           std::unique_ptr<ShardRouter> router);
+
+  void Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
+  template <typename Req, typename Resp, typename Prepare>
+  absl::Status FanOut(const std::string& what,
+                      const std::vector<uint32_t>& shard_of,
+                      const std::vector<Req>& reqs, std::vector<Resp>* resps,
+                      Prepare prepare, absl::Duration timeout) const;
+
+  // Constant after construction.
+  const PsClientOptions options_;
+  const std::unique_ptr<ShardRouter> router_;
+  const std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_CLIENT_PS_CLIENT_H_

@@ -1,0 +1,285 @@
+#include "server/coordinator/coordinator.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+
+namespace strata {
+namespace {
+
+absl::Status NodeDeadError(absl::string_view node_id) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "node ", node_id, " was declared dead; register again for a new id"));
+}
+
+}  // namespace
+
+Coordinator::Coordinator(Options options, Clock* clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      registry_(options_.registry, clock),
+      jobs_(options_.jobs, clock),
+      scheduler_(options_.scheduler, &registry_, &jobs_, clock) {
+  if (options_.background_thread) thread_ = std::thread([this] { Loop(); });
+}
+
+Coordinator::~Coordinator() {
+  Shutdown();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Coordinator::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shutting_down_ = true;
+}
+
+bool Coordinator::shutting_down() {
+  absl::MutexLock lock(&mu_);
+  return shutting_down_;
+}
+
+void Coordinator::Loop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&shutting_down_),
+                               options_.tick_interval)) {
+        return;
+      }
+    }
+    Tick();
+  }
+}
+
+void Coordinator::Tick() {
+  absl::MutexLock dispatch(&dispatch_mu_);
+  Scheduler::Pass pass = scheduler_.RunOnce();
+  {
+    absl::MutexLock lock(&mu_);
+    for (const NodeInfo& node : pass.dead_nodes) {
+      CloseQueueLocked(node.node_id());
+    }
+  }
+  DispatchCancels(pass.to_cancel);
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    for (size_t i = 0; i < pass.assignments.size(); ++i) {
+      Entry entry;
+      *entry.command.mutable_assign() = std::move(pass.assignments[i]);
+      entry.queued = now;
+      QueueLocked(pass.assignment_nodes[i]).entries.push_back(std::move(entry));
+    }
+  }
+  FailUndelivered();
+  CloseDeadQueues();
+}
+
+Coordinator::NodeQueue& Coordinator::QueueLocked(const std::string& node_id) {
+  std::shared_ptr<NodeQueue>& q = queues_[node_id];
+  if (q == nullptr) q = std::make_shared<NodeQueue>();
+  return *q;
+}
+
+void Coordinator::CloseQueueLocked(const std::string& node_id) {
+  auto it = queues_.find(node_id);
+  if (it == queues_.end()) return;
+  it->second->closed = true;
+  it->second->entries.clear();
+  queues_.erase(it);
+}
+
+void Coordinator::CloseDeadQueues() {
+  std::vector<std::string> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, q] : queues_) ids.push_back(id);
+  }
+  ids.erase(std::remove_if(ids.begin(), ids.end(),
+                           [this](const std::string& id) {
+                             return registry_.IsAlive(id);
+                           }),
+            ids.end());
+  absl::MutexLock lock(&mu_);
+  for (const std::string& id : ids) CloseQueueLocked(id);
+}
+
+void Coordinator::DispatchCancels(const std::vector<TaskRef>& refs) {
+  std::vector<std::string> released;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    for (const TaskRef& ref : refs) {
+      auto it = queues_.find(ref.node_id);
+      if (it == queues_.end()) continue;  // the node is dead
+      std::deque<Entry>& entries = it->second->entries;
+      auto pending =
+          std::find_if(entries.begin(), entries.end(), [&ref](const Entry& e) {
+            return e.command.assign().task_id() == ref.task_id;
+          });
+      if (pending != entries.end()) {
+        // Never delivered: drop it rather than send assign + cancel.
+        entries.erase(pending);
+        released.push_back(ref.task_id);
+        continue;
+      }
+      Entry entry;
+      entry.command.set_cancel_task_id(ref.task_id);
+      entry.queued = now;
+      entries.push_back(std::move(entry));
+    }
+  }
+  for (const std::string& task_id : released) jobs_.ReleaseTask(task_id);
+}
+
+void Coordinator::FailUndelivered() {
+  std::vector<std::pair<std::string, TaskAssignment>> late;  // node, task
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    for (auto& [node_id, q] : queues_) {
+      auto& entries = q->entries;
+      for (auto it = entries.begin(); it != entries.end();) {
+        if (it->command.has_assign() &&
+            now - it->queued > options_.delivery_timeout) {
+          late.emplace_back(node_id, std::move(*it->command.mutable_assign()));
+          it = entries.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  // Release all first so no late task is also sent a cancel.
+  for (const auto& [node_id, task] : late) jobs_.ReleaseTask(task.task_id());
+  for (const auto& [node_id, task] : late) {
+    const std::string reason = absl::StrCat(
+        "task ", task.task_id(), " was not picked up by ", node_id, " within ",
+        absl::FormatDuration(options_.delivery_timeout),
+        " (is its WatchTasks stream open?)");
+    absl::StatusOr<JobTransition> failed = jobs_.Fail(task.job_id(), reason);
+    if (!failed.ok()) continue;  // already ended
+    LOG(WARNING) << "job " << task.job_id() << " failed: " << reason;
+    DispatchCancels(failed->to_cancel);
+  }
+}
+
+absl::StatusOr<JobState> Coordinator::CancelJob(absl::string_view job_id) {
+  absl::MutexLock dispatch(&dispatch_mu_);
+  absl::StatusOr<JobTransition> cancelled = jobs_.Cancel(job_id);
+  if (!cancelled.ok()) return cancelled.status();
+  LOG(INFO) << "job " << job_id << " cancelled; stopping "
+            << cancelled->to_cancel.size() << " task(s)";
+  DispatchCancels(cancelled->to_cancel);
+  return cancelled->state;
+}
+
+absl::StatusOr<RegisterNodeResponse> Coordinator::RegisterNode(
+    const NodeInfo& node) {
+  absl::StatusOr<std::string> id = registry_.Register(node);
+  if (!id.ok()) return id.status();
+  if (absl::StatusOr<NodeInfo> info = registry_.Get(*id); info.ok()) {
+    LOG(INFO) << "registered " << *id << ": role=" << info->role()
+              << " host=" << info->hostname() << " address=" << info->address()
+              << " gpus=" << info->gpus()
+              << (info->role() == kPsRole
+                      ? absl::StrCat(" shard=", info->shard_id(), "/",
+                                     info->num_shards())
+                      : "");
+  }
+  RegisterNodeResponse response;
+  response.set_node_id(*id);
+  response.set_heartbeat_interval_ms(static_cast<uint32_t>(
+      absl::ToInt64Milliseconds(options_.registry.heartbeat_interval)));
+  return response;
+}
+
+ClusterResponse Coordinator::Cluster() {
+  ClusterResponse response;
+  const auto active = jobs_.ActiveTasksByNode();
+  for (NodeInfo& node : registry_.List()) {
+    if (auto it = active.find(node.node_id()); it != active.end()) {
+      node.set_current_task(it->second);
+    }
+    *response.add_nodes() = std::move(node);
+  }
+  absl::StatusOr<std::vector<std::string>> ps = registry_.PsAddresses();
+  if (ps.ok()) {
+    for (std::string& address : *ps) response.add_ps_addresses(address);
+  }
+  return response;
+}
+
+absl::StatusOr<TaskReportResponse> Coordinator::ReportTask(
+    const TaskReport& report) {
+  absl::MutexLock dispatch(&dispatch_mu_);
+  absl::StatusOr<JobManager::ReportResult> result = jobs_.Report(report);
+  if (!result.ok()) return result.status();
+  if (report.kind() != TaskReport::PROGRESS) {
+    LOG(INFO) << report.task_id() << " on " << report.node_id() << ": "
+              << TaskReport::Kind_Name(report.kind())
+              << (report.message().empty() ? "" : ": ") << report.message();
+  }
+  DispatchCancels(result->to_cancel);
+  TaskReportResponse response;
+  response.set_cancel(result->cancel);
+  return response;
+}
+
+absl::StatusOr<uint64_t> Coordinator::OpenTaskStream(
+    absl::string_view node_id) {
+  absl::StatusOr<NodeInfo> node = registry_.Get(node_id);
+  if (!node.ok()) return node.status();
+  if (!node->alive()) return NodeDeadError(node_id);
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) {
+    return absl::UnavailableError("coordinator is shutting down");
+  }
+  NodeQueue& q = QueueLocked(std::string(node_id));
+  q.stream = next_stream_++;
+  return q.stream;
+}
+
+absl::StatusOr<std::vector<TaskCommand>> Coordinator::NextCommands(
+    absl::string_view node_id, uint64_t stream, absl::Time deadline) {
+  absl::StatusOr<NodeInfo> node = registry_.Get(node_id);
+  if (!node.ok()) return node.status();
+  if (!node->alive()) return NodeDeadError(node_id);
+  absl::MutexLock lock(&mu_);
+  auto it = queues_.find(node_id);
+  if (it == queues_.end()) return NodeDeadError(node_id);
+  const std::shared_ptr<NodeQueue> q = it->second;
+  auto ready = [this, &q, stream]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !q->entries.empty() || q->closed || q->stream != stream ||
+           shutting_down_;
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+  if (shutting_down_) {
+    return absl::UnavailableError("coordinator is shutting down");
+  }
+  if (q->closed) return NodeDeadError(node_id);
+  if (q->stream != stream) {
+    return absl::AbortedError(absl::StrCat(
+        "superseded by a newer WatchTasks stream for node ", node_id));
+  }
+  std::vector<TaskCommand> commands;
+  for (Entry& entry : q->entries) commands.push_back(std::move(entry.command));
+  q->entries.clear();
+  return commands;
+}
+
+void Coordinator::ReturnCommands(absl::string_view node_id,
+                                 std::vector<TaskCommand> commands) {
+  absl::MutexLock lock(&mu_);
+  auto it = queues_.find(node_id);
+  if (it == queues_.end()) return;  // the node died; nothing to deliver
+  const absl::Time now = clock_->Now();
+  std::deque<Entry>& entries = it->second->entries;
+  for (auto c = commands.rbegin(); c != commands.rend(); ++c) {
+    entries.push_front(Entry{std::move(*c), now});
+  }
+}
+
+}  // namespace strata

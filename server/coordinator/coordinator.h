@@ -1,0 +1,150 @@
+// The coordinator's core: owns the node registry, job manager and scheduler,
+// the per-node queues of task commands, and the background thread that
+// sweeps dead nodes and schedules jobs. The gRPC services
+// (coordinator_service.h) are thin wrappers over this class. See
+// docs/coordinator.md.
+#ifndef STRATA_SERVER_COORDINATOR_COORDINATOR_H_
+#define STRATA_SERVER_COORDINATOR_COORDINATOR_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/coordinator.pb.h"
+#include "server/coordinator/job_manager.h"
+#include "server/coordinator/node_registry.h"
+#include "server/coordinator/scheduler.h"
+#include "server/util/clock.h"
+
+namespace strata {
+
+// Thread-safe. Owns the registry, job manager, scheduler and background
+// thread; does not own the clock, which must outlive it. The destructor
+// stops the background thread and ends every waiting task stream.
+//
+// Locking: dispatch_mu_ serializes every operation that changes job state
+// and queues the resulting task commands (Tick, CancelJob, ReportTask), so a
+// cancel can never overtake the assignment it cancels. It is taken before the
+// registry's, job manager's and queue mutexes, which are leaves.
+class Coordinator {
+ public:
+  struct Options {
+    NodeRegistry::Options registry;
+    JobManager::Options jobs;
+    Scheduler::Options scheduler;
+    // Period of the background sweep + scheduling pass. Shorter reacts to
+    // new jobs, free nodes and deaths sooner; each pass scans all nodes and
+    // jobs, so longer costs less CPU on big clusters.
+    absl::Duration tick_interval = absl::Milliseconds(200);
+    // An assignment not picked up by the node's WatchTasks stream within this
+    // long fails its job (the node heartbeats but does not take work).
+    // Longer tolerates slow stream (re)connects; shorter frees the job's
+    // other nodes sooner.
+    absl::Duration delivery_timeout = absl::Seconds(30);
+    // Run Tick() every tick_interval on a background thread. Tests turn it
+    // off and call Tick() themselves for determinism.
+    bool background_thread = true;
+  };
+
+  explicit Coordinator(Options options, Clock* clock = RealClock());
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // One pass: sweep dead nodes, fail jobs, schedule, queue the resulting
+  // commands, fail undelivered assignments.
+  void Tick();
+
+  // Ends every task stream (UNAVAILABLE) and stops the background thread.
+  // Idempotent; called by the destructor.
+  void Shutdown();
+  bool shutting_down();
+
+  // ---- Job API (the rest is on jobs()).
+  absl::StatusOr<JobState> CancelJob(absl::string_view job_id);
+
+  // ---- Node API.
+  absl::StatusOr<RegisterNodeResponse> RegisterNode(const NodeInfo& node);
+  // Nodes with current_task filled in, plus ps_addresses when complete.
+  ClusterResponse Cluster();
+  absl::StatusOr<TaskReportResponse> ReportTask(const TaskReport& report);
+
+  // Starts a WatchTasks stream for a live node and returns its stream id; an
+  // older stream of the same node is superseded (its NextCommands returns
+  // ABORTED). NOT_FOUND for unknown nodes, FAILED_PRECONDITION for dead ones.
+  absl::StatusOr<uint64_t> OpenTaskStream(absl::string_view node_id);
+  // Takes the node's queued commands, waiting until there is one or
+  // `deadline` (wall-clock) passes (then the result may be empty). Ends the
+  // stream with FAILED_PRECONDITION when the node is dead, ABORTED when
+  // superseded, UNAVAILABLE when shutting down.
+  absl::StatusOr<std::vector<TaskCommand>> NextCommands(
+      absl::string_view node_id, uint64_t stream, absl::Time deadline);
+  // Puts back commands that NextCommands returned but could not be written
+  // to the stream, so the next stream delivers them.
+  void ReturnCommands(absl::string_view node_id,
+                      std::vector<TaskCommand> commands);
+
+  NodeRegistry& registry() { return registry_; }
+  JobManager& jobs() { return jobs_; }
+  Scheduler& scheduler() { return scheduler_; }
+  const Options& options() const { return options_; }
+
+ private:
+  struct Entry {
+    TaskCommand command;
+    absl::Time queued;  // clock time; for the delivery timeout
+  };
+  struct NodeQueue {
+    std::deque<Entry> entries;
+    uint64_t stream = 0;  // id of the newest WatchTasks stream
+    bool closed = false;  // the node died: streams end, nothing is queued
+  };
+
+  void Loop();
+  // Queues cancel commands; an assignment still queued for the same task is
+  // dropped instead and the task released.
+  void DispatchCancels(const std::vector<TaskRef>& refs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
+  void FailUndelivered() ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
+  // Closes the queues of nodes that are not alive.
+  void CloseDeadQueues() ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
+  void CloseQueueLocked(const std::string& node_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  NodeQueue& QueueLocked(const std::string& node_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const Options options_;
+  Clock* const clock_;
+
+  // Internally synchronized.
+  NodeRegistry registry_;
+  JobManager jobs_;
+  Scheduler scheduler_;
+
+  absl::Mutex dispatch_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+
+  absl::Mutex mu_;
+  // shared_ptr so a waiting NextCommands keeps its queue after it is closed
+  // and erased.
+  absl::flat_hash_map<std::string, std::shared_ptr<NodeQueue>> queues_
+      ABSL_GUARDED_BY(mu_);
+  uint64_t next_stream_ ABSL_GUARDED_BY(mu_) = 1;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::thread thread_;  // runs Loop() when options_.background_thread
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_COORDINATOR_COORDINATOR_H_

@@ -1,0 +1,237 @@
+#include "server/coordinator/coordinator.h"
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/util/clock.h"
+
+namespace strata {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  static Coordinator::Options Opts() {
+    Coordinator::Options o;
+    o.background_thread = false;  // the test calls Tick()
+    return o;
+  }
+
+  std::string AddNode(const std::string& role) {
+    NodeInfo node;
+    node.set_role(role);
+    node.set_hostname("h");
+    if (role == "ps") {
+      node.set_address("ps:1");
+      node.set_num_shards(1);
+    }
+    absl::StatusOr<RegisterNodeResponse> r = coord_.RegisterNode(node);
+    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->heartbeat_interval_ms(), 1000u);
+    return r->node_id();
+  }
+  std::string Submit(uint32_t workers) {
+    JobSpec spec;
+    spec.set_num_workers(workers);
+    spec.mutable_ps_load_test();
+    return *coord_.jobs().Submit(spec);
+  }
+  // Commands queued for `node` right now (does not block).
+  std::vector<TaskCommand> Poll(const std::string& node, uint64_t stream) {
+    absl::StatusOr<std::vector<TaskCommand>> c =
+        coord_.NextCommands(node, stream, absl::Now());
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *c : std::vector<TaskCommand>{};
+  }
+  void HeartbeatAllBut(const std::string& skip) {
+    for (const NodeInfo& n : coord_.registry().List()) {
+      if (n.alive() && n.node_id() != skip) {
+        ASSERT_TRUE(coord_.registry().Heartbeat(n.node_id()).ok());
+      }
+    }
+  }
+
+  FakeClock clock_;
+  Coordinator coord_{Opts(), &clock_};
+};
+
+TEST_F(CoordinatorTest, DeliversAssignmentsOnTheNodesStream) {
+  AddNode("ps");
+  const std::string w = AddNode("general");
+  const uint64_t stream = *coord_.OpenTaskStream(w);
+  const std::string job = Submit(1);
+  EXPECT_THAT(Poll(w, stream), IsEmpty());
+  coord_.Tick();
+  std::vector<TaskCommand> cmds = Poll(w, stream);
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].assign().task_id(), job + "/task-0");
+  EXPECT_THAT(cmds[0].assign().ps_addresses(), ElementsAre("ps:1"));
+  EXPECT_THAT(Poll(w, stream), IsEmpty()) << "delivered once";
+
+  ClusterResponse cluster = coord_.Cluster();
+  ASSERT_EQ(cluster.nodes_size(), 2);
+  EXPECT_EQ(cluster.nodes(1).current_task(), job + "/task-0");
+  EXPECT_THAT(cluster.ps_addresses(), ElementsAre("ps:1"));
+}
+
+TEST_F(CoordinatorTest, CancelSendsCancelCommandForDeliveredTask) {
+  AddNode("ps");
+  const std::string w = AddNode("general");
+  const uint64_t stream = *coord_.OpenTaskStream(w);
+  const std::string job = Submit(1);
+  coord_.Tick();
+  ASSERT_EQ(Poll(w, stream).size(), 1u);
+  EXPECT_EQ(*coord_.CancelJob(job), CANCELLED);
+  std::vector<TaskCommand> cmds = Poll(w, stream);
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].cancel_task_id(), job + "/task-0");
+  EXPECT_EQ(coord_.CancelJob(job).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(CoordinatorTest, CancelBeforeDeliveryDropsTheAssignmentAndFreesTheNode) {
+  AddNode("ps");
+  const std::string w = AddNode("general");
+  const std::string job = Submit(1);
+  coord_.Tick();
+  ASSERT_TRUE(coord_.CancelJob(job).ok());
+  const uint64_t stream = *coord_.OpenTaskStream(w);
+  EXPECT_THAT(Poll(w, stream), IsEmpty()) << "neither assign nor cancel";
+  EXPECT_THAT(coord_.jobs().ActiveTasksByNode(), IsEmpty());
+}
+
+TEST_F(CoordinatorTest, FailedTaskCancelsTheJobsOtherTasks) {
+  AddNode("ps");
+  const std::string a = AddNode("general");
+  const std::string b = AddNode("general");
+  const uint64_t sb = *coord_.OpenTaskStream(b);
+  const std::string job = Submit(2);
+  coord_.Tick();
+  ASSERT_EQ(Poll(b, sb).size(), 1u);
+  TaskReport report;
+  report.set_task_id(job + "/task-0");
+  report.set_node_id(a);
+  report.set_kind(TaskReport::FAILED);
+  report.set_message("boom");
+  ASSERT_TRUE(coord_.ReportTask(report).ok());
+  std::vector<TaskCommand> cmds = Poll(b, sb);
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].cancel_task_id(), job + "/task-1");
+  EXPECT_EQ(coord_.jobs().Get(job)->reason(),
+            "task " + job + "/task-0 on " + a + " failed: boom");
+}
+
+TEST_F(CoordinatorTest, StreamOfDeadNodeEndsWithFailedPrecondition) {
+  const std::string w = AddNode("general");
+  const uint64_t stream = *coord_.OpenTaskStream(w);
+  clock_.Advance(absl::Seconds(7));
+  coord_.Tick();
+  absl::StatusOr<std::vector<TaskCommand>> c =
+      coord_.NextCommands(w, stream, absl::InfiniteFuture());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(coord_.OpenTaskStream(w).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(coord_.OpenTaskStream("node-99").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, NodeDeathWakesAWaitingStream) {
+  const std::string w = AddNode("general");
+  const uint64_t stream = *coord_.OpenTaskStream(w);
+  std::thread killer([&] {
+    clock_.Advance(absl::Seconds(7));
+    coord_.Tick();
+  });
+  // No deadline: only the death can end this wait.
+  absl::StatusOr<std::vector<TaskCommand>> c =
+      coord_.NextCommands(w, stream, absl::InfiniteFuture());
+  killer.join();
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(CoordinatorTest, NewerStreamSupersedesOlderOne) {
+  const std::string w = AddNode("general");
+  const uint64_t old_stream = *coord_.OpenTaskStream(w);
+  const uint64_t new_stream = *coord_.OpenTaskStream(w);
+  absl::StatusOr<std::vector<TaskCommand>> c =
+      coord_.NextCommands(w, old_stream, absl::InfiniteFuture());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(coord_.NextCommands(w, new_stream, absl::Now()).ok());
+}
+
+TEST_F(CoordinatorTest, ReturnedCommandsAreDeliveredAgainInOrder) {
+  AddNode("ps");
+  const std::string w = AddNode("general");
+  const uint64_t stream = *coord_.OpenTaskStream(w);
+  const std::string job = Submit(1);
+  coord_.Tick();
+  std::vector<TaskCommand> cmds = Poll(w, stream);
+  ASSERT_EQ(cmds.size(), 1u);
+  coord_.ReturnCommands(w, cmds);
+  std::vector<TaskCommand> again = Poll(w, *coord_.OpenTaskStream(w));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].assign().task_id(), job + "/task-0");
+}
+
+TEST_F(CoordinatorTest, UndeliveredAssignmentFailsTheJobAfterTimeout) {
+  AddNode("ps");
+  const std::string w = AddNode("general");  // never opens WatchTasks
+  const std::string job = Submit(1);
+  coord_.Tick();
+  for (int i = 0; i < 31; ++i) {
+    clock_.Advance(absl::Seconds(1));
+    HeartbeatAllBut("");
+  }
+  coord_.Tick();
+  JobStatus status = *coord_.jobs().Get(job);
+  EXPECT_EQ(status.state(), FAILED);
+  EXPECT_EQ(status.reason(),
+            "task " + job + "/task-0 was not picked up by " + w +
+                " within 30s (is its WatchTasks stream open?)");
+  EXPECT_THAT(coord_.jobs().ActiveTasksByNode(), IsEmpty());
+}
+
+TEST_F(CoordinatorTest, ShutdownEndsStreamsWithUnavailable) {
+  const std::string w = AddNode("general");
+  const uint64_t stream = *coord_.OpenTaskStream(w);
+  std::thread stopper([&] { coord_.Shutdown(); });
+  absl::StatusOr<std::vector<TaskCommand>> c =
+      coord_.NextCommands(w, stream, absl::InfiniteFuture());
+  stopper.join();
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("shutting down"));
+}
+
+TEST(CoordinatorThreadTest, BackgroundThreadSchedulesAndStopsCleanly) {
+  Coordinator::Options options;
+  options.tick_interval = absl::Milliseconds(1);
+  auto coord = std::make_unique<Coordinator>(options);
+  NodeInfo ps;
+  ps.set_role("ps");
+  ps.set_address("ps:1");
+  ps.set_num_shards(1);
+  ASSERT_TRUE(coord->RegisterNode(ps).ok());
+  NodeInfo worker;
+  const std::string w = coord->RegisterNode(worker)->node_id();
+  const uint64_t stream = *coord->OpenTaskStream(w);
+  JobSpec spec;
+  spec.mutable_ps_load_test();
+  ASSERT_TRUE(coord->jobs().Submit(spec).ok());
+  // Blocks until the background thread's pass queues the assignment.
+  absl::StatusOr<std::vector<TaskCommand>> c =
+      coord->NextCommands(w, stream, absl::InfiniteFuture());
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->size(), 1u);
+  EXPECT_TRUE((*c)[0].has_assign());
+  coord.reset();  // joins the thread
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,237 @@
+// Job store and lifecycle: PENDING -> RUNNING -> SUCCEEDED | FAILED |
+// CANCELLED. See docs/coordinator.md.
+#ifndef STRATA_SERVER_COORDINATOR_JOB_MANAGER_H_
+#define STRATA_SERVER_COORDINATOR_JOB_MANAGER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/coordinator.pb.h"
+#include "proto/job.pb.h"
+#include "server/util/clock.h"
+
+namespace strata {
+
+// Validates `spec` and fills in the defaults documented in job.proto (except
+// schedule_timeout_s, whose 0 means "the scheduler's default" and is kept).
+// INVALID_ARGUMENT naming the offending field otherwise.
+absl::Status ValidateAndDefaultJobSpec(uint32_t max_workers, JobSpec* spec);
+
+// True for SUCCEEDED, FAILED and CANCELLED.
+bool IsTerminal(JobState state);
+
+// A task that should be told to stop: sent as a TaskCommand.cancel_task_id to
+// the node.
+struct TaskRef {
+  std::string node_id;
+  std::string task_id;
+  friend bool operator==(const TaskRef& a, const TaskRef& b) {
+    return a.node_id == b.node_id && a.task_id == b.task_id;
+  }
+};
+
+// A pending job, as the scheduler sees it.
+struct PendingJob {
+  std::string job_id;
+  JobSpec spec;  // validated, defaults applied
+  absl::Time submit_time;
+};
+
+// Events of a job from some index on (see WaitForEvents).
+struct EventBatch {
+  std::vector<JobEvent> events;
+  // Pass as from_index to get the events after these.
+  size_t next_index = 0;
+  // The job is terminal and `events` reaches its last event: nothing more
+  // will ever come.
+  bool done = false;
+};
+
+// Result of an operation that may leave tasks running on nodes that must be
+// told to stop.
+struct JobTransition {
+  JobState state = JOB_STATE_UNSPECIFIED;  // the job's state afterwards
+  std::vector<TaskRef> to_cancel;
+};
+
+// Owns every job, its tasks (one per worker, rank 0..n-1, ids
+// "job-1/task-0") and its event history. Job metrics, step and total_steps
+// are sums over the tasks of each task's latest report: right for
+// throughputs and counts, not for ratios (a job reporting an accuracy per
+// task gets the sum).
+//
+// A task keeps its node busy (ActiveTasksByNode) from assignment until the
+// worker reports it finished (SUCCEEDED, FAILED or CANCELLED), its node dies,
+// or task_release_grace after its job ended, whichever comes first.
+//
+// Thread-safe. Does not own the clock, which must outlive the manager.
+// WaitForEvents deadlines are wall-clock (absl::Now()) times, since they
+// bound real blocking; timestamps in jobs and events come from the clock.
+class JobManager {
+ public:
+  struct Options {
+    // Upper bound on JobSpec.num_workers.
+    uint32_t max_workers = 1024;
+    // Per-job event history bound. Beyond it, older progress events are
+    // thinned (every other one dropped) so a watcher replaying a long job
+    // still sees its state changes and a coarser progress history, at
+    // bounded memory per job.
+    size_t max_events_per_job = 10000;
+    // Finished jobs kept for GetJob/ListJobs; older ones are forgotten
+    // (NOT_FOUND). More keeps history longer at the cost of memory.
+    size_t max_finished_jobs = 1000;
+    // How long a cancelled or failed job's task keeps its node busy while
+    // waiting for the worker to confirm it stopped. Longer avoids handing a
+    // node a new task while the old one still runs; shorter frees nodes of
+    // workers that never confirm.
+    absl::Duration task_release_grace = absl::Seconds(10);
+  };
+
+  JobManager(Options options, Clock* clock);
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Validates the spec and creates a PENDING job; returns "job-1", "job-2"...
+  absl::StatusOr<std::string> Submit(JobSpec spec);
+
+  // NOT_FOUND for unknown ids.
+  absl::StatusOr<JobStatus> Get(absl::string_view job_id);
+  // All retained jobs in submission order.
+  std::vector<JobStatus> List();
+
+  // PENDING or RUNNING -> CANCELLED. FAILED_PRECONDITION if the job is
+  // already terminal, NOT_FOUND if unknown. to_cancel lists its tasks still
+  // running on nodes.
+  absl::StatusOr<JobTransition> Cancel(absl::string_view job_id);
+
+  // Any non-terminal job -> FAILED with `reason`. FAILED_PRECONDITION if the
+  // job is already terminal.
+  absl::StatusOr<JobTransition> Fail(absl::string_view job_id,
+                                     absl::string_view reason);
+
+  // Events with index >= from_index (the first event has index 0). Blocks
+  // until there is at least one, the job is terminal, or `deadline`
+  // (wall-clock) passes, in which case the batch may be empty. Coalesced
+  // events are skipped. NOT_FOUND for unknown ids.
+  absl::StatusOr<EventBatch> WaitForEvents(absl::string_view job_id,
+                                           size_t from_index,
+                                           absl::Time deadline);
+
+  // ---- Scheduler side.
+
+  // PENDING jobs in submission order.
+  std::vector<PendingJob> PendingJobs();
+
+  // node id -> task id of every task that keeps its node busy.
+  absl::flat_hash_map<std::string, std::string> ActiveTasksByNode();
+
+  // PENDING -> RUNNING on `node_ids` (task i on node_ids[i]); returns one
+  // assignment per task. FAILED_PRECONDITION if the job is not PENDING, a
+  // node already has an active task, or the node count differs from
+  // num_workers.
+  absl::StatusOr<std::vector<TaskAssignment>> Start(
+      absl::string_view job_id, const std::vector<std::string>& node_ids,
+      const std::vector<std::string>& ps_addresses);
+
+  // Fails every non-terminal job with an active task on `node_id` (reason
+  // `reason`) and releases the node's tasks.
+  std::vector<TaskRef> NodeDied(absl::string_view node_id,
+                                absl::string_view reason);
+
+  // Releases a task whose assignment never reached its node (the node is no
+  // longer kept busy by it). No-op for unknown ids.
+  void ReleaseTask(absl::string_view task_id);
+
+  // ---- Worker side.
+
+  struct ReportResult {
+    bool cancel = false;             // the task's job is no longer running
+    std::vector<TaskRef> to_cancel;  // other tasks to stop (the job failed)
+  };
+  // Applies a worker's report. NOT_FOUND for unknown tasks, INVALID_ARGUMENT
+  // for a missing node_id, FAILED_PRECONDITION if the task is assigned to
+  // another node. Reports for tasks of finished jobs are accepted and answer
+  // cancel = true.
+  absl::StatusOr<ReportResult> Report(const TaskReport& report);
+
+ private:
+  struct Task {
+    std::string task_id;
+    std::string node_id;
+    JobState state = RUNNING;  // RUNNING until its report ends it
+    bool on_node = true;       // keeps node_id busy (see class comment)
+    int64_t step = 0;
+    int64_t total_steps = 0;
+    std::map<std::string, double> metrics;
+  };
+  struct Job {
+    std::string job_id;
+    uint64_t seq = 0;
+    JobSpec spec;
+    JobState state = PENDING;
+    std::string reason;
+    absl::Time submit_time;
+    absl::Time start_time = absl::InfinitePast();
+    absl::Time end_time = absl::InfinitePast();
+    std::vector<Task> tasks;
+    // Events with their absolute indices, ascending; gaps where thinned.
+    std::vector<std::pair<size_t, JobEvent>> events;
+    size_t next_event_index = 0;
+  };
+
+  absl::StatusOr<JobTransition> End(absl::string_view job_id, JobState state,
+                                    absl::string_view reason);
+  std::shared_ptr<Job> FindLocked(absl::string_view job_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::shared_ptr<Job>> GetJobLocked(absl::string_view job_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends an event with the job's current state, sums and `message`.
+  void AppendEventLocked(Job& job, absl::string_view message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves a job to a terminal state, appends the terminal event, returns the
+  // tasks to cancel, and forgets the oldest finished jobs beyond the limit.
+  std::vector<TaskRef> FinishLocked(Job& job, JobState state,
+                                    absl::string_view reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PruneFinishedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  JobStatus ToStatusLocked(const Job& job) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The task with this id and its job, or nullptr.
+  Task* FindTaskLocked(absl::string_view task_id, std::shared_ptr<Job>* job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::flat_hash_map<std::string, std::string> ActiveTasksByNodeLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool TaskKeepsNodeBusyLocked(const Job& job, const Task& task,
+                               absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies a terminal report kind to `task`; may finish the job.
+  void ApplyTaskEndLocked(Job& job, Task& task, const TaskReport& report,
+                          ReportResult& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const Options options_;
+  Clock* const clock_;
+
+  absl::Mutex mu_;
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  // Keyed by the numeric part of the id (submission order). shared_ptr so a
+  // WaitForEvents condition stays valid if the job is pruned meanwhile.
+  std::map<uint64_t, std::shared_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
+  size_t finished_jobs_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_COORDINATOR_JOB_MANAGER_H_

@@ -1,0 +1,403 @@
+#include "server/coordinator/job_manager.h"
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/util/clock.h"
+
+namespace strata {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
+
+JobSpec LoadTest(uint32_t workers = 1) {
+  JobSpec spec;
+  spec.set_name("load");
+  spec.set_num_workers(workers);
+  spec.mutable_ps_load_test();
+  return spec;
+}
+
+TaskReport Report(const std::string& task, const std::string& node,
+                  TaskReport::Kind kind, int64_t step = 0, int64_t total = 0) {
+  TaskReport r;
+  r.set_task_id(task);
+  r.set_node_id(node);
+  r.set_kind(kind);
+  r.set_step(step);
+  r.set_total_steps(total);
+  return r;
+}
+
+// Submit-time validation: the error code and the exact message.
+struct BadSpecCase {
+  std::string label;
+  JobSpec spec;
+  std::string message;
+};
+
+std::vector<BadSpecCase> BadSpecs() {
+  std::vector<BadSpecCase> cases;
+  cases.push_back({"empty spec", JobSpec(),
+                   "job spec sets no job type; set one of: ps_load_test"});
+  JobSpec s = LoadTest(1025);
+  cases.push_back(
+      {"too many workers", s, "num_workers 1025 is out of range [1, 1024]"});
+  s = LoadTest();
+  s.mutable_ps_load_test()->set_dim(4097);
+  cases.push_back(
+      {"dim", s, "ps_load_test.dim 4097 is out of range [1, 4096]"});
+  s = LoadTest();
+  s.mutable_ps_load_test()->set_batch_size((1u << 20) + 1);
+  cases.push_back({"batch", s,
+                   "ps_load_test.batch_size 1048577 is out of range [1, "
+                   "1048576]"});
+  s = LoadTest();
+  s.mutable_ps_load_test()->set_rounds(1001);
+  cases.push_back(
+      {"rounds", s, "ps_load_test.rounds 1001 is out of range [1, 1000]"});
+  s = LoadTest();
+  s.mutable_ps_load_test()->set_keys_per_worker((uint64_t{1} << 30) + 1);
+  cases.push_back({"keys", s,
+                   "ps_load_test.keys_per_worker 1073741825 is out of range "
+                   "[1, 1073741824]"});
+  s = LoadTest();
+  s.set_worker_role("ps");
+  cases.push_back({"ps role", s,
+                   "worker_role 'ps' is reserved for parameter-server shards"});
+  s = LoadTest();
+  s.set_name(std::string(300, 'x'));
+  cases.push_back({"name", s, "name is 300 bytes; the limit is 256"});
+  return cases;
+}
+
+TEST(JobManagerTest, InvalidSpecsAreInvalidArgumentWithPreciseMessages) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  for (const BadSpecCase& c : BadSpecs()) {
+    absl::StatusOr<std::string> id = jobs.Submit(c.spec);
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.label;
+    EXPECT_EQ(id.status().message(), c.message) << c.label;
+  }
+  EXPECT_THAT(jobs.List(), IsEmpty());
+}
+
+TEST(JobManagerTest, AppliesDocumentedDefaults) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  JobSpec spec = LoadTest(0);
+  absl::StatusOr<std::string> id = jobs.Submit(spec);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id, "job-1");
+  const JobSpec s = jobs.Get(*id)->spec();
+  EXPECT_EQ(s.num_workers(), 1u);
+  EXPECT_EQ(s.worker_role(), "general");
+  EXPECT_EQ(s.ps_load_test().table(), "loadtest");
+  EXPECT_EQ(s.ps_load_test().dim(), 16u);
+  EXPECT_EQ(s.ps_load_test().keys_per_worker(), 100000u);
+  EXPECT_EQ(s.ps_load_test().batch_size(), 8192u);
+  EXPECT_EQ(s.ps_load_test().rounds(), 3u);
+  EXPECT_EQ(s.ps_load_test().seed(), 1u);
+  EXPECT_EQ(*jobs.Submit(spec), "job-2");
+}
+
+TEST(JobManagerTest, UnknownJobIsNotFound) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  EXPECT_EQ(jobs.Get("job-9").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(jobs.Cancel("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(jobs.WaitForEvents("job-1", 0, absl::Now()).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(jobs.Report(Report("job-1/task-0", "node-1", TaskReport::PROGRESS))
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(JobManagerTest, RunsToSuccessWithSummedMetrics) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(LoadTest(2));
+  EXPECT_EQ(jobs.Get(id)->state(), PENDING);
+  ASSERT_EQ(jobs.PendingJobs().size(), 1u);
+
+  absl::StatusOr<std::vector<TaskAssignment>> tasks =
+      jobs.Start(id, {"node-3", "node-5"}, {"ps:1"});
+  ASSERT_TRUE(tasks.ok()) << tasks.status();
+  ASSERT_EQ(tasks->size(), 2u);
+  EXPECT_EQ((*tasks)[1].task_id(), "job-1/task-1");
+  EXPECT_EQ((*tasks)[1].rank(), 1u);
+  EXPECT_EQ((*tasks)[1].num_tasks(), 2u);
+  EXPECT_THAT((*tasks)[1].ps_addresses(), ElementsAre("ps:1"));
+  EXPECT_EQ(jobs.Get(id)->state(), RUNNING);
+  EXPECT_THAT(jobs.ActiveTasksByNode(),
+              UnorderedElementsAre(Pair("node-3", "job-1/task-0"),
+                                   Pair("node-5", "job-1/task-1")));
+
+  TaskReport p0 = Report("job-1/task-0", "node-3", TaskReport::PROGRESS, 5, 10);
+  (*p0.mutable_metrics())["keys_per_s"] = 100;
+  TaskReport p1 = Report("job-1/task-1", "node-5", TaskReport::PROGRESS, 2, 10);
+  (*p1.mutable_metrics())["keys_per_s"] = 50;
+  (*p1.mutable_metrics())["errors"] = 1;
+  EXPECT_FALSE(jobs.Report(p0)->cancel);
+  EXPECT_FALSE(jobs.Report(p1)->cancel);
+  JobStatus mid = *jobs.Get(id);
+  EXPECT_EQ(mid.step(), 7);
+  EXPECT_EQ(mid.total_steps(), 20);
+  EXPECT_EQ(mid.metrics().at("keys_per_s"), 150);
+
+  TaskReport s0 = Report("job-1/task-0", "node-3", TaskReport::SUCCEEDED, 10);
+  (*s0.mutable_metrics())["keys_per_s"] = 120;
+  ASSERT_TRUE(jobs.Report(s0).ok());
+  EXPECT_EQ(jobs.Get(id)->state(), RUNNING) << "one task still running";
+  ASSERT_TRUE(
+      jobs.Report(Report("job-1/task-1", "node-5", TaskReport::SUCCEEDED, 10))
+          .ok());
+  JobStatus done = *jobs.Get(id);
+  EXPECT_EQ(done.state(), SUCCEEDED);
+  EXPECT_EQ(done.step(), 20);
+  // Latest metrics per task (task-1 kept its progress metrics), summed.
+  EXPECT_EQ(done.metrics().at("keys_per_s"), 170);
+  EXPECT_EQ(done.metrics().at("errors"), 1);
+  EXPECT_THAT(done.assigned_nodes(), ElementsAre("node-3", "node-5"));
+  EXPECT_THAT(jobs.ActiveTasksByNode(), IsEmpty());
+}
+
+TEST(JobManagerTest, TaskFailureFailsJobAndCancelsTheOtherTasks) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(LoadTest(2));
+  ASSERT_TRUE(jobs.Start(id, {"node-1", "node-2"}, {}).ok());
+  TaskReport failed = Report("job-1/task-0", "node-1", TaskReport::FAILED);
+  failed.set_message("out of memory");
+  absl::StatusOr<JobManager::ReportResult> r = jobs.Report(failed);
+  ASSERT_TRUE(r.ok());
+  EXPECT_THAT(r->to_cancel, ElementsAre(TaskRef{"node-2", "job-1/task-1"}));
+  JobStatus status = *jobs.Get(id);
+  EXPECT_EQ(status.state(), FAILED);
+  EXPECT_EQ(status.reason(),
+            "task job-1/task-0 on node-1 failed: out of memory");
+  // The surviving task learns it should stop from its next report.
+  EXPECT_TRUE(
+      jobs.Report(Report("job-1/task-1", "node-2", TaskReport::PROGRESS, 3))
+          ->cancel);
+}
+
+TEST(JobManagerTest, ReportFromWrongNodeIsFailedPrecondition) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(id, {"node-1"}, {}).ok());
+  absl::StatusOr<JobManager::ReportResult> r =
+      jobs.Report(Report("job-1/task-0", "node-2", TaskReport::PROGRESS));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r.status().message(),
+            "task job-1/task-0 is assigned to node-1, not node-2");
+  EXPECT_EQ(jobs.Report(Report("job-1/task-0", "", TaskReport::PROGRESS))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(jobs.Report(Report("job-1/task-1", "node-1", TaskReport::PROGRESS))
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(JobManagerTest, CancelPendingAndRunningJobs) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string pending = *jobs.Submit(LoadTest());
+  absl::StatusOr<JobTransition> t = jobs.Cancel(pending);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->state, CANCELLED);
+  EXPECT_THAT(t->to_cancel, IsEmpty());
+
+  const std::string running = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(running, {"node-1"}, {}).ok());
+  t = jobs.Cancel(running);
+  ASSERT_TRUE(t.ok());
+  EXPECT_THAT(t->to_cancel, ElementsAre(TaskRef{"node-1", "job-2/task-0"}));
+  EXPECT_EQ(jobs.Get(running)->state(), CANCELLED);
+  EXPECT_TRUE(
+      jobs.Report(Report("job-2/task-0", "node-1", TaskReport::PROGRESS))
+          ->cancel);
+}
+
+TEST(JobManagerTest, CancelOfTerminalJobIsFailedPrecondition) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(id, {"node-1"}, {}).ok());
+  ASSERT_TRUE(
+      jobs.Report(Report("job-1/task-0", "node-1", TaskReport::SUCCEEDED))
+          .ok());
+  absl::StatusOr<JobTransition> t = jobs.Cancel(id);
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(t.status().message(), "job job-1 is already SUCCEEDED");
+  EXPECT_EQ(jobs.Get(id)->state(), SUCCEEDED);
+  EXPECT_EQ(jobs.Fail(id, "x").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(JobManagerTest, CancelledTaskKeepsNodeBusyUntilConfirmedOrGraceEnds) {
+  FakeClock clock;
+  JobManager::Options options;
+  options.task_release_grace = absl::Seconds(10);
+  JobManager jobs(options, &clock);
+  const std::string a = *jobs.Submit(LoadTest());
+  const std::string b = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(a, {"node-1"}, {}).ok());
+  ASSERT_TRUE(jobs.Start(b, {"node-2"}, {}).ok());
+  ASSERT_TRUE(jobs.Cancel(a).ok());
+  ASSERT_TRUE(jobs.Cancel(b).ok());
+  EXPECT_EQ(jobs.ActiveTasksByNode().size(), 2u);
+  // node-1's worker confirms; node-2's never does.
+  ASSERT_TRUE(
+      jobs.Report(Report("job-1/task-0", "node-1", TaskReport::CANCELLED))
+          .ok());
+  EXPECT_THAT(jobs.ActiveTasksByNode(),
+              UnorderedElementsAre(Pair("node-2", "job-2/task-0")));
+  EXPECT_EQ(
+      jobs.Start(*jobs.Submit(LoadTest()), {"node-2"}, {}).status().code(),
+      absl::StatusCode::kFailedPrecondition);
+  clock.Advance(absl::Seconds(11));
+  EXPECT_THAT(jobs.ActiveTasksByNode(), IsEmpty());
+}
+
+TEST(JobManagerTest, WorkerCancellingARunningTaskFailsTheJob) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(id, {"node-1"}, {}).ok());
+  TaskReport r = Report("job-1/task-0", "node-1", TaskReport::CANCELLED);
+  r.set_message("worker shutting down");
+  ASSERT_TRUE(jobs.Report(r).ok());
+  EXPECT_EQ(jobs.Get(id)->state(), FAILED);
+  EXPECT_EQ(jobs.Get(id)->reason(),
+            "task job-1/task-0 on node-1 was cancelled by its worker: worker "
+            "shutting down");
+}
+
+TEST(JobManagerTest, NodeDeathFailsItsJobsWithTheGivenReason) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(LoadTest(2));
+  const std::string other = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(id, {"node-1", "node-2"}, {}).ok());
+  ASSERT_TRUE(jobs.Start(other, {"node-3"}, {}).ok());
+  std::vector<TaskRef> cancel =
+      jobs.NodeDied("node-2", "node node-2 (h) died: no heartbeat for 6s");
+  EXPECT_THAT(cancel, ElementsAre(TaskRef{"node-1", "job-1/task-0"}));
+  EXPECT_EQ(jobs.Get(id)->state(), FAILED);
+  EXPECT_EQ(jobs.Get(id)->reason(),
+            "node node-2 (h) died: no heartbeat for 6s");
+  EXPECT_EQ(jobs.Get(other)->state(), RUNNING);
+  EXPECT_FALSE(jobs.ActiveTasksByNode().contains("node-2"));
+}
+
+std::vector<JobState> States(const std::vector<JobEvent>& events) {
+  std::vector<JobState> states;
+  for (const JobEvent& e : events) states.push_back(e.state());
+  return states;
+}
+
+TEST(JobManagerTest, EventsReplayFromAnyIndex) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(id, {"node-1"}, {}).ok());
+  ASSERT_TRUE(
+      jobs.Report(Report("job-1/task-0", "node-1", TaskReport::PROGRESS, 4, 8))
+          .ok());
+  absl::StatusOr<EventBatch> all = jobs.WaitForEvents(id, 0, absl::Now());
+  ASSERT_TRUE(all.ok());
+  EXPECT_THAT(States(all->events), ElementsAre(PENDING, RUNNING, RUNNING));
+  EXPECT_EQ(all->events[2].step(), 4);
+  EXPECT_EQ(all->events[2].job_id(), "job-1");
+  EXPECT_EQ(all->next_index, 3u);
+  EXPECT_FALSE(all->done);
+
+  // Nothing new: returns empty at the deadline.
+  absl::StatusOr<EventBatch> none = jobs.WaitForEvents(id, 3, absl::Now());
+  ASSERT_TRUE(none.ok());
+  EXPECT_THAT(none->events, IsEmpty());
+  EXPECT_EQ(none->next_index, 3u);
+
+  ASSERT_TRUE(jobs.Cancel(id).ok());
+  absl::StatusOr<EventBatch> rest =
+      jobs.WaitForEvents(id, 2, absl::InfiniteFuture());
+  ASSERT_TRUE(rest.ok());
+  EXPECT_THAT(States(rest->events), ElementsAre(RUNNING, CANCELLED));
+  EXPECT_TRUE(rest->done);
+  // A terminal job never blocks.
+  EXPECT_TRUE(jobs.WaitForEvents(id, 4, absl::InfiniteFuture())->done);
+}
+
+TEST(JobManagerTest, WaitForEventsWakesOnNewEvent) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(LoadTest());
+  std::thread starter([&] { ASSERT_TRUE(jobs.Start(id, {"n"}, {}).ok()); });
+  // Blocks (no deadline) until Start() appends the RUNNING event.
+  absl::StatusOr<EventBatch> batch =
+      jobs.WaitForEvents(id, 1, absl::InfiniteFuture());
+  starter.join();
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->events.size(), 1u);
+  EXPECT_EQ(batch->events[0].state(), RUNNING);
+}
+
+TEST(JobManagerTest, EventHistoryIsBoundedAndKeepsStateChanges) {
+  FakeClock clock;
+  JobManager::Options options;
+  options.max_events_per_job = 20;
+  JobManager jobs(options, &clock);
+  const std::string id = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(id, {"node-1"}, {}).ok());
+  for (int step = 1; step <= 1000; ++step) {
+    ASSERT_TRUE(jobs.Report(Report("job-1/task-0", "node-1",
+                                   TaskReport::PROGRESS, step, 1000))
+                    .ok());
+  }
+  ASSERT_TRUE(
+      jobs.Report(Report("job-1/task-0", "node-1", TaskReport::SUCCEEDED))
+          .ok());
+  absl::StatusOr<EventBatch> all = jobs.WaitForEvents(id, 0, absl::Now());
+  ASSERT_TRUE(all.ok());
+  EXPECT_LE(all->events.size(), 20u);
+  EXPECT_EQ(all->next_index, 1003u) << "indices count every event";
+  EXPECT_EQ(all->events.front().state(), PENDING);
+  EXPECT_EQ(all->events[1].message(), "assigned to node-1");
+  EXPECT_EQ(all->events.back().state(), SUCCEEDED);
+  EXPECT_EQ(all->events.back().step(), 1000);
+  int64_t last_step = -1;
+  for (const JobEvent& e : all->events) {
+    EXPECT_GE(e.step(), last_step) << "progress stays in order";
+    last_step = e.step();
+  }
+}
+
+TEST(JobManagerTest, ForgetsOldestFinishedJobsBeyondTheLimit) {
+  FakeClock clock;
+  JobManager::Options options;
+  options.max_finished_jobs = 2;
+  JobManager jobs(options, &clock);
+  const std::string running = *jobs.Submit(LoadTest());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(jobs.Cancel(*jobs.Submit(LoadTest())).ok());
+  EXPECT_EQ(jobs.Get("job-2").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(jobs.Get("job-3").ok());
+  EXPECT_TRUE(jobs.Get(running).ok()) << "unfinished jobs are never dropped";
+  EXPECT_EQ(jobs.List().size(), 3u);
+}
+
+}  // namespace
+}  // namespace strata

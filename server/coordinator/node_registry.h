@@ -1,0 +1,126 @@
+// Registry of the nodes (worker daemons and parameter-server shards) known to
+// the coordinator, and their liveness. See docs/coordinator.md.
+#ifndef STRATA_SERVER_COORDINATOR_NODE_REGISTRY_H_
+#define STRATA_SERVER_COORDINATOR_NODE_REGISTRY_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/coordinator.pb.h"
+#include "server/util/clock.h"
+
+namespace strata {
+
+// Role string of parameter-server shards; every other role is a worker role.
+inline constexpr absl::string_view kPsRole = "ps";
+// Role given to nodes that register without one.
+inline constexpr absl::string_view kDefaultWorkerRole = "general";
+
+// Tracks registered nodes and declares them dead when they stop sending
+// heartbeats. Ids are "node-1", "node-2", ... in registration order and are
+// never reused; a node that was declared dead must register again and gets a
+// new id.
+//
+// Liveness is evaluated against the injected Clock on every call, so a node
+// whose heartbeat is overdue is dead for Heartbeat(), List() and
+// PsAddresses() even before the next Sweep(); Sweep() reports each death
+// exactly once so the caller can fail the node's work.
+//
+// Thread-safe. Does not own the clock, which must outlive the registry.
+class NodeRegistry {
+ public:
+  struct Options {
+    // A node with no heartbeat for this long is declared dead. Shorter
+    // detects crashed nodes (and fails their jobs) sooner; longer tolerates
+    // heartbeats delayed by a loaded machine or network without killing
+    // healthy jobs.
+    absl::Duration node_timeout = absl::Seconds(6);
+    // Heartbeat period the coordinator asks nodes to use. Several heartbeats
+    // per node_timeout make one lost or late heartbeat harmless; shorter costs
+    // more RPCs.
+    absl::Duration heartbeat_interval = absl::Seconds(1);
+    // Dead nodes stay listed (alive = false) this long for operators, then
+    // are forgotten so a flapping node cannot grow the registry forever.
+    absl::Duration dead_node_retention = absl::Minutes(10);
+  };
+
+  NodeRegistry(Options options, Clock* clock);
+  NodeRegistry(const NodeRegistry&) = delete;
+  NodeRegistry& operator=(const NodeRegistry&) = delete;
+
+  // Registers a node and returns its new id. node_id, alive,
+  // last_heartbeat_unix_ms and current_task of `node` are ignored; an empty
+  // role becomes "general". Role "ps" nodes must have an address and
+  // shard_id < num_shards (INVALID_ARGUMENT otherwise); a shard_id held by a
+  // live ps node is ALREADY_EXISTS, one held by a dead node is taken over.
+  absl::StatusOr<std::string> Register(const NodeInfo& node);
+
+  // Records a heartbeat. NOT_FOUND for an unknown id, FAILED_PRECONDITION
+  // for a node already declared dead (it must register again).
+  absl::Status Heartbeat(absl::string_view node_id);
+
+  // Marks nodes whose heartbeat is overdue as dead and returns every node
+  // that died since the previous Sweep() (each death is reported once).
+  // Also forgets nodes dead for longer than dead_node_retention.
+  std::vector<NodeInfo> Sweep();
+
+  // The node with this id: NOT_FOUND if unknown (or forgotten).
+  absl::StatusOr<NodeInfo> Get(absl::string_view node_id);
+
+  // True if the node is registered and alive.
+  bool IsAlive(absl::string_view node_id);
+
+  // All known nodes, alive and dead, in id order (node-2 before node-10).
+  // current_task is left empty; the registry does not track tasks.
+  std::vector<NodeInfo> List();
+
+  // Addresses of the parameter-server shards indexed by shard_id, when every
+  // shard in [0, num_shards) is registered and alive and all live ps nodes
+  // agree on num_shards. Otherwise FAILED_PRECONDITION saying what is
+  // missing, e.g. "shard 1 of 2 is not registered".
+  absl::StatusOr<std::vector<std::string>> PsAddresses();
+
+  // "node node-2 (host-a) died: no heartbeat for 6s".
+  std::string DeathDescription(const NodeInfo& node) const;
+
+  const Options& options() const { return options_; }
+
+ private:
+  struct Node {
+    NodeInfo info;  // alive and last_heartbeat_unix_ms kept current
+    absl::Time last_heartbeat;
+    absl::Time died_at;  // valid when !info.alive()
+  };
+
+  // Declares overdue nodes dead and queues them for the next Sweep().
+  void ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Node* FindLocked(absl::string_view node_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The live ps node holding `shard_id`, or nullptr; erases a dead holder
+  // when `erase_dead` is set.
+  Node* LivePsShardLocked(uint32_t shard_id, bool erase_dead)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const Options options_;
+  Clock* const clock_;
+
+  absl::Mutex mu_;
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  // Keyed by the numeric part of the id, so iteration is in id order.
+  std::map<uint64_t, Node> nodes_ ABSL_GUARDED_BY(mu_);
+  // Nodes declared dead and not yet returned by Sweep().
+  std::vector<NodeInfo> unreported_dead_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_COORDINATOR_NODE_REGISTRY_H_

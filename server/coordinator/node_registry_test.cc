@@ -1,0 +1,199 @@
+#include "server/coordinator/node_registry.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/util/clock.h"
+
+namespace strata {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+NodeInfo Worker(const std::string& role = "general", uint32_t gpus = 0) {
+  NodeInfo node;
+  node.set_role(role);
+  node.set_hostname("host-a");
+  node.set_gpus(gpus);
+  return node;
+}
+
+NodeInfo Ps(uint32_t shard, uint32_t num_shards) {
+  NodeInfo node;
+  node.set_role("ps");
+  node.set_hostname("ps-host");
+  node.set_address("10.0.0.1:" + std::to_string(9000 + shard));
+  node.set_shard_id(shard);
+  node.set_num_shards(num_shards);
+  return node;
+}
+
+class NodeRegistryTest : public ::testing::Test {
+ protected:
+  NodeRegistry::Options Opts() {
+    NodeRegistry::Options o;
+    o.node_timeout = absl::Seconds(6);
+    return o;
+  }
+  FakeClock clock_;
+  NodeRegistry registry_{Opts(), &clock_};
+};
+
+TEST_F(NodeRegistryTest, AssignsSequentialIdsAndDefaultsTheRole) {
+  EXPECT_EQ(*registry_.Register(Worker()), "node-1");
+  EXPECT_EQ(*registry_.Register(Worker("")), "node-2");
+  absl::StatusOr<NodeInfo> node = registry_.Get("node-2");
+  ASSERT_TRUE(node.ok());
+  EXPECT_EQ(node->role(), "general");
+  EXPECT_TRUE(node->alive());
+  EXPECT_EQ(node->hostname(), "host-a");
+}
+
+TEST_F(NodeRegistryTest, ListsNodesInNumericIdOrder) {
+  for (int i = 0; i < 11; ++i) ASSERT_TRUE(registry_.Register(Worker()).ok());
+  std::vector<std::string> ids;
+  for (const NodeInfo& n : registry_.List()) ids.push_back(n.node_id());
+  ASSERT_EQ(ids.size(), 11u);
+  EXPECT_EQ(ids[1], "node-2");
+  EXPECT_EQ(ids[10], "node-11");
+}
+
+TEST_F(NodeRegistryTest, HeartbeatUnknownNodeIsNotFound) {
+  EXPECT_EQ(registry_.Heartbeat("node-7").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry_.Heartbeat("bogus").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(NodeRegistryTest, HeartbeatsKeepANodeAlive) {
+  const std::string id = *registry_.Register(Worker());
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(absl::Seconds(5));
+    ASSERT_TRUE(registry_.Heartbeat(id).ok()) << i;
+  }
+  EXPECT_TRUE(registry_.IsAlive(id));
+  EXPECT_THAT(registry_.Sweep(), IsEmpty());
+}
+
+TEST_F(NodeRegistryTest, NodeWithoutHeartbeatDiesAndIsSweptOnce) {
+  const std::string a = *registry_.Register(Worker());
+  const std::string b = *registry_.Register(Worker());
+  clock_.Advance(absl::Seconds(4));
+  ASSERT_TRUE(registry_.Heartbeat(b).ok());
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_THAT(registry_.Sweep(), IsEmpty()) << "exactly the timeout is alive";
+  clock_.Advance(absl::Milliseconds(1));
+  std::vector<NodeInfo> dead = registry_.Sweep();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].node_id(), a);
+  EXPECT_FALSE(dead[0].alive());
+  EXPECT_THAT(registry_.Sweep(), IsEmpty()) << "each death reported once";
+  EXPECT_FALSE(registry_.IsAlive(a));
+  EXPECT_TRUE(registry_.IsAlive(b));
+}
+
+TEST_F(NodeRegistryTest, DeadNodeHeartbeatIsFailedPrecondition) {
+  const std::string id = *registry_.Register(Worker());
+  clock_.Advance(absl::Seconds(7));
+  // Declared dead on the next call even before any Sweep().
+  absl::Status s = registry_.Heartbeat(id);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("register again"));
+  // The death is still reported by Sweep() so its work can be failed.
+  std::vector<NodeInfo> dead = registry_.Sweep();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].node_id(), id);
+  // Re-registering gives a new id.
+  EXPECT_EQ(*registry_.Register(Worker()), "node-2");
+}
+
+TEST_F(NodeRegistryTest, ForgetsLongDeadNodes) {
+  const std::string id = *registry_.Register(Worker());
+  clock_.Advance(absl::Seconds(7));
+  registry_.Sweep();
+  EXPECT_EQ(registry_.Get(id)->alive(), false);
+  clock_.Advance(absl::Minutes(11));
+  registry_.Sweep();
+  EXPECT_EQ(registry_.Get(id).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(NodeRegistryTest, DuplicateLivePsShardIsAlreadyExists) {
+  ASSERT_TRUE(registry_.Register(Ps(0, 2)).ok());
+  absl::StatusOr<std::string> dup = registry_.Register(Ps(0, 2));
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(dup.status().message()), HasSubstr("node-1"));
+}
+
+TEST_F(NodeRegistryTest, DeadPsShardIsReplaced) {
+  const std::string old_id = *registry_.Register(Ps(0, 1));
+  clock_.Advance(absl::Seconds(7));
+  absl::StatusOr<std::string> replacement = registry_.Register(Ps(0, 1));
+  ASSERT_TRUE(replacement.ok()) << replacement.status();
+  EXPECT_EQ(registry_.Get(old_id).status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<std::vector<std::string>> ps = registry_.PsAddresses();
+  ASSERT_TRUE(ps.ok()) << ps.status();
+  EXPECT_THAT(*ps, ElementsAre("10.0.0.1:9000"));
+}
+
+TEST_F(NodeRegistryTest, RejectsMalformedPsRegistration) {
+  EXPECT_EQ(registry_.Register(Ps(2, 2)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(registry_.Register(Ps(0, 0)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  NodeInfo no_address = Ps(0, 1);
+  no_address.clear_address();
+  EXPECT_EQ(registry_.Register(no_address).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(NodeRegistryTest, PsAddressesOrderedByShard) {
+  ASSERT_TRUE(registry_.Register(Ps(1, 2)).ok());
+  ASSERT_TRUE(registry_.Register(Ps(0, 2)).ok());
+  absl::StatusOr<std::vector<std::string>> ps = registry_.PsAddresses();
+  ASSERT_TRUE(ps.ok()) << ps.status();
+  EXPECT_THAT(*ps, ElementsAre("10.0.0.1:9000", "10.0.0.1:9001"));
+}
+
+TEST_F(NodeRegistryTest, PsAddressesIncompleteIsFailedPrecondition) {
+  absl::StatusOr<std::vector<std::string>> none = registry_.PsAddresses();
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+
+  ASSERT_TRUE(registry_.Register(Ps(0, 2)).ok());
+  absl::StatusOr<std::vector<std::string>> ps = registry_.PsAddresses();
+  EXPECT_EQ(ps.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ps.status().message(), "shard 1 of 2 is not registered");
+}
+
+TEST_F(NodeRegistryTest, PsAddressesReportsDeadShard) {
+  ASSERT_TRUE(registry_.Register(Ps(0, 2)).ok());
+  const std::string shard1 = *registry_.Register(Ps(1, 2));
+  clock_.Advance(absl::Seconds(4));
+  ASSERT_TRUE(registry_.Heartbeat("node-1").ok());
+  clock_.Advance(absl::Seconds(3));
+  absl::StatusOr<std::vector<std::string>> ps = registry_.PsAddresses();
+  EXPECT_EQ(ps.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ps.status().message(),
+            "shard 1 of 2 (node-2 at 10.0.0.1:9001) is dead");
+}
+
+TEST_F(NodeRegistryTest,
+       PsAddressesShardCountDisagreementIsFailedPrecondition) {
+  ASSERT_TRUE(registry_.Register(Ps(0, 2)).ok());
+  ASSERT_TRUE(registry_.Register(Ps(1, 3)).ok());
+  absl::StatusOr<std::vector<std::string>> ps = registry_.PsAddresses();
+  EXPECT_EQ(ps.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(ps.status().message()),
+              HasSubstr("disagree on num_shards"));
+}
+
+TEST_F(NodeRegistryTest, DeathDescriptionNamesNodeHostAndTimeout) {
+  NodeInfo node = Worker();
+  node.set_node_id("node-2");
+  EXPECT_EQ(registry_.DeathDescription(node),
+            "node node-2 (host-a) died: no heartbeat for 6s");
+}
+
+}  // namespace
+}  // namespace strata

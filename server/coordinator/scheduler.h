@@ -1,0 +1,93 @@
+// Assigns pending jobs to idle worker nodes and fails jobs that cannot be
+// placed in time or whose nodes died. See docs/coordinator.md.
+#ifndef STRATA_SERVER_COORDINATOR_SCHEDULER_H_
+#define STRATA_SERVER_COORDINATOR_SCHEDULER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/coordinator.pb.h"
+#include "proto/job.pb.h"
+#include "server/coordinator/job_manager.h"
+#include "server/coordinator/node_registry.h"
+#include "server/util/clock.h"
+
+namespace strata {
+
+// True for job types whose tasks talk to the parameter servers; such jobs
+// start only when every shard is registered and alive.
+bool JobUsesParameterServer(const JobSpec& spec);
+
+// One scheduling pass at a time (RunOnce), typically from the coordinator's
+// background thread:
+//   1. Sweep() the registry; fail the jobs whose tasks ran on dead nodes.
+//   2. Fail PENDING jobs that waited longer than their schedule timeout,
+//      with a reason that says what was missing.
+//   3. Assign PENDING jobs, in submission order, to idle live nodes whose
+//      role is spec.worker_role and whose gpus >= spec.gpus_per_worker, one
+//      task per node, lowest node id first. A job that does not fit does not
+//      block later jobs that do (backfilling).
+//
+// Thread-safe (passes are serialized). Does not own the registry, job manager
+// or clock, which must outlive it.
+class Scheduler {
+ public:
+  struct Options {
+    // How long a job may stay PENDING when its spec.schedule_timeout_s is 0.
+    // Longer lets a job wait for workers that are still starting; shorter
+    // reports an impossible request (wrong role, too many GPUs) sooner.
+    absl::Duration schedule_timeout = absl::Seconds(30);
+  };
+
+  // Everything one pass did that the caller must act on.
+  struct Pass {
+    std::vector<NodeInfo> dead_nodes;  // died since the previous pass
+    // Assignments to send, TaskAssignment.task_id names the task; node_ids
+    // are parallel to assignments.
+    std::vector<TaskAssignment> assignments;
+    std::vector<std::string> assignment_nodes;
+    // Tasks of jobs that failed this pass, still running on live nodes.
+    std::vector<TaskRef> to_cancel;
+    // Jobs failed this pass because they could not be placed in time.
+    std::vector<std::string> timed_out_jobs;
+  };
+
+  Scheduler(Options options, NodeRegistry* registry, JobManager* jobs,
+            Clock* clock);
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  Pass RunOnce();
+
+  const Options& options() const { return options_; }
+
+ private:
+  // Live worker (non-ps) nodes in id order, split by whether they have a
+  // task.
+  struct Workers {
+    std::vector<NodeInfo> idle;
+    std::vector<NodeInfo> busy;
+  };
+  Workers LiveWorkers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void HandleDeadNodes(Pass& pass) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tries to place `job`; returns why it cannot be placed now ("" if it was
+  // placed or failed to start, which is logged).
+  std::string TryPlace(const PendingJob& job, Workers& workers, Pass& pass)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const Options options_;
+  NodeRegistry* const registry_;
+  JobManager* const jobs_;
+  Clock* const clock_;
+
+  // Serializes passes; guards no data.
+  absl::Mutex mu_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_COORDINATOR_SCHEDULER_H_

@@ -1,0 +1,210 @@
+#include "server/coordinator/scheduler.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/util/clock.h"
+
+namespace strata {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  SchedulerTest()
+      : registry_(NodeRegistry::Options{}, &clock_),
+        jobs_(JobManager::Options{}, &clock_),
+        scheduler_(Scheduler::Options{}, &registry_, &jobs_, &clock_) {}
+
+  std::string AddWorker(const std::string& role = "general",
+                        uint32_t gpus = 0) {
+    NodeInfo node;
+    node.set_role(role);
+    node.set_hostname("host");
+    node.set_gpus(gpus);
+    return *registry_.Register(node);
+  }
+  std::string AddPs(uint32_t shard, uint32_t num_shards) {
+    NodeInfo node;
+    node.set_role("ps");
+    node.set_address("ps" + std::to_string(shard) + ":9000");
+    node.set_shard_id(shard);
+    node.set_num_shards(num_shards);
+    return *registry_.Register(node);
+  }
+  std::string Submit(uint32_t workers, const std::string& role = "",
+                     uint32_t gpus = 0) {
+    JobSpec spec;
+    spec.set_num_workers(workers);
+    spec.set_worker_role(role);
+    spec.set_gpus_per_worker(gpus);
+    spec.mutable_ps_load_test();
+    return *jobs_.Submit(spec);
+  }
+  // Keeps every registered node alive across a clock advance.
+  void AdvanceWithHeartbeats(absl::Duration d) {
+    while (d > absl::ZeroDuration()) {
+      const absl::Duration step = std::min(d, absl::Seconds(1));
+      clock_.Advance(step);
+      d -= step;
+      for (const NodeInfo& n : registry_.List()) {
+        if (n.alive()) (void)registry_.Heartbeat(n.node_id());
+      }
+    }
+  }
+
+  FakeClock clock_;
+  NodeRegistry registry_;
+  JobManager jobs_;
+  Scheduler scheduler_;
+};
+
+TEST_F(SchedulerTest, AssignsLowestIdleNodeIdsFirst) {
+  AddPs(0, 1);
+  std::vector<std::string> workers;
+  for (int i = 0; i < 11; ++i) workers.push_back(AddWorker());
+  const std::string job = Submit(2);
+  Scheduler::Pass pass = scheduler_.RunOnce();
+  EXPECT_THAT(pass.assignment_nodes, ElementsAre("node-2", "node-3"));
+  ASSERT_EQ(pass.assignments.size(), 2u);
+  EXPECT_EQ(pass.assignments[0].task_id(), job + "/task-0");
+  EXPECT_THAT(pass.assignments[0].ps_addresses(), ElementsAre("ps0:9000"));
+  EXPECT_EQ(jobs_.Get(job)->state(), RUNNING);
+
+  // The next job gets the next idle nodes; busy ones are skipped.
+  Submit(1);
+  pass = scheduler_.RunOnce();
+  EXPECT_THAT(pass.assignment_nodes, ElementsAre("node-4"));
+}
+
+TEST_F(SchedulerTest, RespectsRoleAndGpus) {
+  AddPs(0, 1);
+  AddWorker("general", 0);  // node-2
+  AddWorker("conv", 0);     // node-3
+  AddWorker("conv", 4);     // node-4
+  const std::string job = Submit(1, "conv", 2);
+  Scheduler::Pass pass = scheduler_.RunOnce();
+  EXPECT_THAT(pass.assignment_nodes, ElementsAre("node-4"));
+  EXPECT_EQ(jobs_.Get(job)->spec().worker_role(), "conv");
+}
+
+TEST_F(SchedulerTest, NeverAssignsToPsNodesOrTwoTasksToOneNode) {
+  AddPs(0, 1);
+  AddWorker();
+  const std::string first = Submit(1);
+  const std::string second = Submit(1);
+  Scheduler::Pass pass = scheduler_.RunOnce();
+  EXPECT_THAT(pass.assignment_nodes, ElementsAre("node-2"));
+  EXPECT_EQ(jobs_.Get(first)->state(), RUNNING);
+  EXPECT_EQ(jobs_.Get(second)->state(), PENDING);
+  // When the first job ends, the node is free for the second.
+  ASSERT_TRUE(jobs_
+                  .Report([&] {
+                    TaskReport r;
+                    r.set_task_id(first + "/task-0");
+                    r.set_node_id("node-2");
+                    r.set_kind(TaskReport::SUCCEEDED);
+                    return r;
+                  }())
+                  .ok());
+  pass = scheduler_.RunOnce();
+  EXPECT_THAT(pass.assignment_nodes, ElementsAre("node-2"));
+  EXPECT_EQ(jobs_.Get(second)->state(), RUNNING);
+}
+
+TEST_F(SchedulerTest, SmallJobsBackfillPastAJobThatDoesNotFit) {
+  AddPs(0, 1);
+  AddWorker();
+  const std::string big = Submit(3);
+  const std::string small = Submit(1);
+  scheduler_.RunOnce();
+  EXPECT_EQ(jobs_.Get(big)->state(), PENDING);
+  EXPECT_EQ(jobs_.Get(small)->state(), RUNNING);
+}
+
+TEST_F(SchedulerTest, FailsWithExactReasonAfterTheTimeout) {
+  AddPs(0, 1);
+  AddWorker();
+  const std::string job = Submit(2);
+  AdvanceWithHeartbeats(absl::Seconds(29));
+  EXPECT_THAT(scheduler_.RunOnce().timed_out_jobs, IsEmpty());
+  EXPECT_EQ(jobs_.Get(job)->state(), PENDING);
+  AdvanceWithHeartbeats(absl::Seconds(1));
+  EXPECT_THAT(scheduler_.RunOnce().timed_out_jobs, ElementsAre(job));
+  JobStatus status = *jobs_.Get(job);
+  EXPECT_EQ(status.state(), FAILED);
+  EXPECT_EQ(status.reason(),
+            "not scheduled within 30s: needs 2 workers with role 'general' "
+            "and >= 0 GPUs; 1 registered and idle");
+}
+
+TEST_F(SchedulerTest, ReasonCountsBusyWorkersSeparately) {
+  AddPs(0, 1);
+  AddWorker();
+  AddWorker();
+  Submit(1);
+  JobSpec spec;
+  spec.set_num_workers(2);
+  spec.set_schedule_timeout_s(5);
+  spec.mutable_ps_load_test();
+  const std::string job = *jobs_.Submit(spec);
+  scheduler_.RunOnce();
+  AdvanceWithHeartbeats(absl::Seconds(5));
+  scheduler_.RunOnce();
+  EXPECT_EQ(jobs_.Get(job)->reason(),
+            "not scheduled within 5s: needs 2 workers with role 'general' "
+            "and >= 0 GPUs; 1 registered and idle (1 more busy)");
+}
+
+TEST_F(SchedulerTest, WaitsForAllPsShardsAndSaysWhichIsMissing) {
+  AddPs(0, 2);
+  AddWorker();
+  const std::string job = Submit(1);
+  EXPECT_THAT(scheduler_.RunOnce().assignments, IsEmpty());
+  AdvanceWithHeartbeats(absl::Seconds(30));
+  scheduler_.RunOnce();
+  EXPECT_EQ(jobs_.Get(job)->reason(),
+            "not scheduled within 30s: parameter-server shards incomplete: "
+            "shard 1 of 2 is not registered");
+}
+
+TEST_F(SchedulerTest, StartsOnceTheMissingShardRegisters) {
+  AddPs(0, 2);
+  AddWorker();
+  const std::string job = Submit(1);
+  scheduler_.RunOnce();
+  AddPs(1, 2);
+  Scheduler::Pass pass = scheduler_.RunOnce();
+  ASSERT_EQ(pass.assignments.size(), 1u);
+  EXPECT_THAT(pass.assignments[0].ps_addresses(),
+              ElementsAre("ps0:9000", "ps1:9000"));
+}
+
+TEST_F(SchedulerTest, NodeDeathFailsTheRunningJobAndCancelsItsOtherTasks) {
+  AddPs(0, 1);
+  const std::string a = AddWorker();
+  const std::string b = AddWorker();
+  const std::string job = Submit(2);
+  ASSERT_EQ(scheduler_.RunOnce().assignments.size(), 2u);
+  // Everyone but `b` keeps heartbeating.
+  for (int i = 0; i < 7; ++i) {
+    clock_.Advance(absl::Seconds(1));
+    ASSERT_TRUE(registry_.Heartbeat("node-1").ok());
+    ASSERT_TRUE(registry_.Heartbeat(a).ok());
+  }
+  Scheduler::Pass pass = scheduler_.RunOnce();
+  ASSERT_EQ(pass.dead_nodes.size(), 1u);
+  EXPECT_EQ(pass.dead_nodes[0].node_id(), b);
+  EXPECT_THAT(pass.to_cancel, ElementsAre(TaskRef{a, job + "/task-0"}));
+  JobStatus status = *jobs_.Get(job);
+  EXPECT_EQ(status.state(), FAILED);
+  EXPECT_EQ(status.reason(), "node node-3 (host) died: no heartbeat for 6s");
+}
+
+}  // namespace
+}  // namespace strata

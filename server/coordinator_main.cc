@@ -1,0 +1,151 @@
+// The Strata coordinator daemon: job API for stratactl, node API for worker
+// daemons and parameter-server shards. See docs/coordinator.md.
+//
+//   coordinator --listen=0.0.0.0:7070 --port_file=/tmp/coordinator.addr
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "glog/logging.h"
+#include "server/coordinator/coordinator_server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
+          "HOST:PORT to serve on; port 0 picks a free port (see --port_file)");
+ABSL_FLAG(std::string, port_file, "",
+          "if set, the bound HOST:PORT is written here (atomically, via a "
+          "temporary file and rename) once the server is serving");
+ABSL_FLAG(double, node_timeout_s, 6.0,
+          "a node with no heartbeat for this many seconds is declared dead "
+          "and its tasks' jobs fail");
+ABSL_FLAG(int32_t, heartbeat_interval_ms, 1000,
+          "heartbeat period the coordinator asks nodes to use; must be well "
+          "below --node_timeout_s");
+ABSL_FLAG(double, schedule_timeout_s, 30.0,
+          "how long a job may wait for workers when its spec sets no "
+          "schedule_timeout_s");
+ABSL_FLAG(int32_t, max_message_mb, 256,
+          "max gRPC message size in MiB, both directions");
+ABSL_FLAG(double, shutdown_grace_s, 5.0,
+          "on SIGINT/SIGTERM, how long in-flight calls may finish before "
+          "they are cancelled");
+
+namespace strata {
+namespace {
+
+// Writes `contents` to `path` through a temporary file in the same directory
+// and rename(2), so readers never see a partial file.
+absl::Status WriteFileAtomically(const std::string& path,
+                                 const std::string& contents) {
+  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot create ", tmp));
+  }
+  const bool written =
+      std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
+  if (std::fclose(f) != 0 || !written) {
+    std::remove(tmp.c_str());
+    return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return absl::UnavailableError(
+        absl::StrCat("cannot rename ", tmp, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
+  const double node_timeout_s = absl::GetFlag(FLAGS_node_timeout_s);
+  const int32_t heartbeat_ms = absl::GetFlag(FLAGS_heartbeat_interval_ms);
+  const double schedule_timeout_s = absl::GetFlag(FLAGS_schedule_timeout_s);
+  const int32_t max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
+  if (!(node_timeout_s > 0)) {
+    return absl::InvalidArgumentError("--node_timeout_s must be > 0");
+  }
+  if (heartbeat_ms <= 0 || heartbeat_ms >= node_timeout_s * 1000) {
+    return absl::InvalidArgumentError(
+        "--heartbeat_interval_ms must be > 0 and below --node_timeout_s");
+  }
+  if (!(schedule_timeout_s > 0)) {
+    return absl::InvalidArgumentError("--schedule_timeout_s must be > 0");
+  }
+  if (max_message_mb < 1 || max_message_mb > 2047) {
+    return absl::InvalidArgumentError("--max_message_mb must be in [1, 2047]");
+  }
+  CoordinatorServer::Options options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.max_message_bytes = max_message_mb << 20;
+  auto& c = options.coordinator;
+  c.registry.node_timeout = absl::Seconds(node_timeout_s);
+  c.registry.heartbeat_interval = absl::Milliseconds(heartbeat_ms);
+  c.scheduler.schedule_timeout = absl::Seconds(schedule_timeout_s);
+  return options;
+}
+
+int Main() {
+  absl::StatusOr<CoordinatorServer::Options> options = OptionsFromFlags();
+  if (!options.ok()) {
+    LOG(ERROR) << options.status();
+    return 2;
+  }
+  // Block the termination signals before any thread starts (threads inherit
+  // the mask), then wait for them synchronously below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =
+      CoordinatorServer::Start(*options);
+  if (!server.ok()) {
+    LOG(ERROR) << server.status();
+    return 1;
+  }
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (!port_file.empty()) {
+    if (absl::Status s = WriteFileAtomically(port_file, (*server)->address());
+        !s.ok()) {
+      LOG(ERROR) << s;
+      return 1;
+    }
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  LOG(INFO) << "received signal " << sig << "; shutting down";
+  (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)));
+  return 0;
+}
+
+}  // namespace
+}  // namespace strata
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Strata coordinator: job and node registry service.\n"
+      "  coordinator --listen=HOST:PORT [--port_file=PATH]");
+  // --help lists this file's flags (the binary's name does not match the
+  // file name, which is absl's default filter).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "coordinator_main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(argc, argv);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  return strata::Main();
+}

@@ -1,0 +1,113 @@
+#include "server/node/node_session.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "glog/logging.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/rpc_util.h"
+
+namespace strata {
+
+NodeSession::NodeSession(NodeSessionOptions options)
+    : options_(std::move(options)),
+      stub_(NodeService::NewStub(grpc::CreateCustomChannel(
+          options_.coordinator, grpc::InsecureChannelCredentials(),
+          DefaultChannelArguments(kDefaultMaxMessageBytes)))),
+      interval_(options_.heartbeat_interval) {}
+
+NodeSession::~NodeSession() {
+  Stop();
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+void NodeSession::Stop() {
+  absl::MutexLock lock(&mu_);
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+}
+
+std::string NodeSession::node_id() const {
+  absl::MutexLock lock(&mu_);
+  return node_id_;
+}
+
+void NodeSession::SleepUnlessStopped(absl::Duration d) const {
+  stop_.WaitForNotificationWithTimeout(d);
+}
+
+absl::Status NodeSession::Register() {
+  RegisterNodeRequest req;
+  *req.mutable_node() = options_.node;
+  absl::Duration backoff = options_.backoff;
+  while (!stop_.HasBeenNotified()) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+    RegisterNodeResponse resp;
+    absl::Status s = FromGrpcStatus(stub_->RegisterNode(&ctx, req, &resp));
+    if (s.ok()) {
+      absl::MutexLock lock(&mu_);
+      node_id_ = resp.node_id();
+      if (resp.heartbeat_interval_ms() > 0) {
+        interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
+      }
+      LOG(INFO) << "registered with coordinator " << options_.coordinator
+                << " as " << node_id_ << " (role " << options_.node.role()
+                << ")";
+      return absl::OkStatus();
+    }
+    if (s.code() != absl::StatusCode::kUnavailable &&
+        s.code() != absl::StatusCode::kDeadlineExceeded) {
+      return s;  // e.g. ALREADY_EXISTS for a shard id held by a live node
+    }
+    LOG(WARNING) << "coordinator " << options_.coordinator << " unreachable ("
+                 << s << "); retrying in " << backoff;
+    SleepUnlessStopped(backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+  return absl::CancelledError("stopped before registering");
+}
+
+void NodeSession::StartHeartbeats(
+    std::function<void()> on_lost,
+    std::function<void(const std::string&)> on_registered) {
+  CHECK(!heartbeat_.joinable()) << "StartHeartbeats called twice";
+  heartbeat_ = std::thread([this, on_lost = std::move(on_lost),
+                            on_registered = std::move(on_registered)] {
+    HeartbeatLoop(on_lost, on_registered);
+  });
+}
+
+void NodeSession::HeartbeatLoop(
+    std::function<void()> on_lost,
+    std::function<void(const std::string&)> on_registered) {
+  while (true) {
+    absl::Duration interval;
+    {
+      absl::MutexLock lock(&mu_);
+      interval = interval_;
+    }
+    if (stop_.WaitForNotificationWithTimeout(interval)) return;
+    HeartbeatRequest req;
+    req.set_node_id(node_id());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+    HeartbeatResponse resp;
+    absl::Status s = FromGrpcStatus(stub_->Heartbeat(&ctx, req, &resp));
+    if (s.code() == absl::StatusCode::kNotFound ||
+        s.code() == absl::StatusCode::kFailedPrecondition) {
+      LOG(WARNING) << "coordinator no longer knows " << req.node_id() << " ("
+                   << s << "); re-registering";
+      if (on_lost) on_lost();
+      absl::Status r = Register();
+      if (r.ok() && on_registered) on_registered(node_id());
+      if (!r.ok() && !stop_.HasBeenNotified()) {
+        LOG(ERROR) << "re-registration failed: " << r;
+      }
+    } else if (!s.ok()) {
+      LOG(WARNING) << "heartbeat failed: " << s;
+    }
+  }
+}
+
+}  // namespace strata

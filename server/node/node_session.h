@@ -1,0 +1,75 @@
+// A daemon's membership in the cluster: registers with the coordinator
+// (retrying with backoff while it is unreachable), heartbeats on a
+// background thread, and re-registers by itself when the coordinator says it
+// no longer knows the node (coordinator restart, or declared dead after a
+// stall). Used by parameter-server shards and worker daemons.
+#ifndef STRATA_SERVER_NODE_NODE_SESSION_H_
+#define STRATA_SERVER_NODE_NODE_SESSION_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "proto/coordinator.grpc.pb.h"
+
+namespace strata {
+
+struct NodeSessionOptions {
+  std::string coordinator = "127.0.0.1:7070";
+  // What this node announces; node_id/alive/last_heartbeat are ignored.
+  NodeInfo node;
+  absl::Duration rpc_timeout = absl::Seconds(5);
+  // Used until the coordinator's RegisterNode response names an interval.
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  // Wait between attempts to reach the coordinator; doubles up to the max.
+  absl::Duration backoff = absl::Milliseconds(200);
+  absl::Duration max_backoff = absl::Seconds(5);
+};
+
+// Owns its stub and heartbeat thread. Thread-safe.
+class NodeSession {
+ public:
+  explicit NodeSession(NodeSessionOptions options);
+  ~NodeSession();  // stops heartbeats
+
+  // Registers, retrying UNAVAILABLE/DEADLINE_EXCEEDED until it succeeds or
+  // Stop() is called (CANCELLED). Other errors are returned at once.
+  absl::Status Register();
+
+  // Starts heartbeating. When the coordinator forgets this node, calls
+  // `on_lost` (from the heartbeat thread), then re-registers and calls
+  // `on_registered` with the new id. Either callback may be empty.
+  void StartHeartbeats(std::function<void()> on_lost,
+                       std::function<void(const std::string&)> on_registered);
+
+  void Stop();
+  bool stopped() const { return stop_.HasBeenNotified(); }
+  std::string node_id() const;
+  NodeService::Stub* stub() const { return stub_.get(); }
+  // Sleeps for `d` or until Stop(), whichever is first.
+  void SleepUnlessStopped(absl::Duration d) const;
+
+ private:
+  void HeartbeatLoop(std::function<void()> on_lost,
+                     std::function<void(const std::string&)> on_registered);
+
+  // Constant after construction.
+  const NodeSessionOptions options_;
+  const std::unique_ptr<NodeService::Stub> stub_;
+
+  absl::Notification stop_;
+  std::thread heartbeat_;  // started once by StartHeartbeats
+  mutable absl::Mutex mu_;
+  std::string node_id_ ABSL_GUARDED_BY(mu_);
+  absl::Duration interval_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_NODE_NODE_SESSION_H_

@@ -1,0 +1,78 @@
+// One parameter-server shard process: owns the TableStore, the gRPC server
+// (embedding, dense and admin services plus grpc.health.v1 and reflection)
+// and, when a coordinator is configured, the node session that registers the
+// shard and heartbeats.
+#ifndef STRATA_SERVER_PS_PS_SERVER_H_
+#define STRATA_SERVER_PS_PS_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "server/node/node_session.h"
+#include "server/ps/ps_service.h"
+#include "server/router/router.h"
+#include "server/storage/table_store.h"
+
+namespace strata {
+
+struct PsServerOptions {
+  // HOST:PORT to listen on; port 0 picks a free port (see address()).
+  std::string listen = "127.0.0.1:0";
+  // Address announced to the coordinator; empty = the bound address (with
+  // this machine's hostname when listening on a wildcard host).
+  std::string advertise;
+  uint32_t shard_id = 0;
+  uint32_t num_shards = 1;
+  // Checkpoint directory. Empty disables checkpoints. Loading a checkpoint
+  // written with another shard count needs every shard's files, so shards
+  // of one cluster share this directory (a shared filesystem on a cluster).
+  std::string data_dir;
+  // Load the newest complete checkpoint from data_dir at start-up.
+  bool load_on_start = true;
+  // Coordinator to register with; empty runs the shard standalone.
+  std::string coordinator;
+  int max_message_bytes = 256 << 20;
+  PsServiceOptions service;
+};
+
+// Thread-safe. Start() returns a serving shard; the destructor shuts it down.
+class PsServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<PsServer>> Start(
+      PsServerOptions options);
+  ~PsServer();
+
+  // The bound HOST:PORT.
+  const std::string& address() const { return address_; }
+  TableStore* store() { return store_.get(); }
+  // Blocks until Shutdown() is called from another thread.
+  void Wait();
+  // Stops accepting RPCs, lets in-flight ones finish within `grace`, stops
+  // heartbeats. Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+ private:
+  PsServer() = default;
+  absl::Status Init(PsServerOptions options);
+
+  // Constant after Start().
+  PsServerOptions options_;
+  std::string address_;
+  std::unique_ptr<ShardRouter> router_;
+  std::unique_ptr<TableStore> store_;
+  std::unique_ptr<EmbeddingServiceImpl> embedding_;
+  std::unique_ptr<DenseServiceImpl> dense_;
+  std::unique_ptr<AdminServiceImpl> admin_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<NodeSession> session_;
+  std::thread register_thread_;
+  std::once_flag shutdown_once_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_PS_PS_SERVER_H_

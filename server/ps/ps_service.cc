@@ -1,0 +1,186 @@
+#include "server/ps/ps_service.h"
+
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "proto/rpc_util.h"
+
+namespace strata {
+namespace {
+
+// Keys as an aligned uint64 span. Protobuf's string storage is heap
+// allocated (16-byte aligned) for any real batch, so this is a zero-copy
+// view; a misaligned buffer (tiny batches held inline) is copied to
+// `scratch`.
+absl::StatusOr<absl::Span<const uint64_t>> KeysOf(
+    const std::string& bytes, size_t max_keys, std::vector<uint64_t>* scratch) {
+  absl::StatusOr<size_t> n = PackedU64Count(bytes, "keys");
+  if (!n.ok()) return n.status();
+  if (*n == 0) return absl::InvalidArgumentError("empty batch: no keys");
+  if (*n > max_keys) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch of ", *n, " keys exceeds the limit of ", max_keys,
+        " keys per request; split it"));
+  }
+  const char* p = bytes.data();
+  if (reinterpret_cast<uintptr_t>(p) % alignof(uint64_t) == 0) {
+    return absl::MakeConstSpan(reinterpret_cast<const uint64_t*>(p), *n);
+  }
+  UnpackU64(bytes, scratch);
+  return absl::MakeConstSpan(*scratch);
+}
+
+absl::StatusOr<absl::Span<const float>> FloatsOf(const std::string& bytes,
+                                                 absl::string_view what,
+                                                 std::vector<float>* scratch) {
+  absl::StatusOr<size_t> n = PackedF32Count(bytes, what);
+  if (!n.ok()) return n.status();
+  const char* p = bytes.data();
+  if (reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
+    return absl::MakeConstSpan(reinterpret_cast<const float*>(p), *n);
+  }
+  UnpackF32(bytes, scratch);
+  return absl::MakeConstSpan(*scratch);
+}
+
+absl::Status InTable(const absl::Status& s, const std::string& table) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat("table ", table, ": ",
+                                             s.message()));
+}
+
+}  // namespace
+
+grpc::Status EmbeddingServiceImpl::Pull(grpc::ServerContext*,
+                                        const PullRequest* req,
+                                        PullResponse* resp) {
+  auto table = store_->GetSparse(req->table());
+  if (!table.ok()) return ToGrpcStatus(table.status());
+  std::vector<uint64_t> scratch;
+  auto keys = KeysOf(req->keys(), options_.max_batch_keys, &scratch);
+  if (!keys.ok()) return ToGrpcStatus(InTable(keys.status(), req->table()));
+  const uint32_t dim = (*table)->config().dim();
+  std::string* out = resp->mutable_values();
+  out->resize(keys->size() * dim * sizeof(float));
+  absl::Status s = (*table)->Pull(*keys, req->count_frequency(),
+                                  req->read_only(),
+                                  reinterpret_cast<float*>(out->data()));
+  if (!s.ok()) {
+    resp->Clear();
+    return ToGrpcStatus(InTable(s, req->table()));
+  }
+  resp->set_dim(dim);
+  return grpc::Status::OK;
+}
+
+grpc::Status EmbeddingServiceImpl::Push(grpc::ServerContext*,
+                                        const PushRequest* req,
+                                        PushResponse* resp) {
+  auto table = store_->GetSparse(req->table());
+  if (!table.ok()) return ToGrpcStatus(table.status());
+  std::vector<uint64_t> key_scratch;
+  auto keys = KeysOf(req->keys(), options_.max_batch_keys, &key_scratch);
+  if (!keys.ok()) return ToGrpcStatus(InTable(keys.status(), req->table()));
+  std::vector<float> grad_scratch;
+  auto grads = FloatsOf(req->gradients(), "gradients", &grad_scratch);
+  if (!grads.ok()) return ToGrpcStatus(InTable(grads.status(), req->table()));
+  absl::Status s = (*table)->Push(*keys, *grads);
+  if (!s.ok()) return ToGrpcStatus(InTable(s, req->table()));
+  resp->set_applied(keys->size());
+  return grpc::Status::OK;
+}
+
+grpc::Status DenseServiceImpl::Pull(grpc::ServerContext* ctx,
+                                    const DensePullRequest* req,
+                                    DensePullResponse* resp) {
+  auto tensor = store_->GetDense(req->name());
+  if (!tensor.ok()) return ToGrpcStatus(tensor.status());
+  absl::Time deadline = absl::FromChrono(ctx->deadline());
+  deadline = std::min(deadline, absl::Now() + options_.max_dense_wait);
+  absl::StatusOr<int64_t> step =
+      (*tensor)->Pull(req->min_step(), deadline, resp->mutable_values());
+  if (!step.ok()) return ToGrpcStatus(step.status());
+  resp->set_step(*step);
+  return grpc::Status::OK;
+}
+
+grpc::Status DenseServiceImpl::Push(grpc::ServerContext*,
+                                    const DensePushRequest* req,
+                                    DensePushResponse* resp) {
+  auto tensor = store_->GetDense(req->name());
+  if (!tensor.ok()) return ToGrpcStatus(tensor.status());
+  std::vector<float> scratch;
+  auto grads = FloatsOf(req->gradients(), "gradients", &scratch);
+  if (!grads.ok()) return ToGrpcStatus(grads.status());
+  absl::StatusOr<int64_t> step =
+      (*tensor)->Push(*grads, req->step(), req->worker());
+  if (!step.ok()) return ToGrpcStatus(step.status());
+  resp->set_step(*step);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::CreateTable(grpc::ServerContext*,
+                                           const CreateTableRequest* req,
+                                           CreateTableResponse*) {
+  switch (req->kind_case()) {
+    case CreateTableRequest::kSparse:
+      return ToGrpcStatus(
+          store_->CreateSparse(req->sparse(), req->if_not_exists()));
+    case CreateTableRequest::kDense:
+      return ToGrpcStatus(
+          store_->CreateDense(req->dense(), req->if_not_exists()));
+    default:
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          "CreateTable needs either `sparse` or `dense` set"));
+  }
+}
+
+grpc::Status AdminServiceImpl::DropTable(grpc::ServerContext*,
+                                         const DropTableRequest* req,
+                                         DropTableResponse*) {
+  return ToGrpcStatus(store_->Drop(req->name()));
+}
+
+grpc::Status AdminServiceImpl::ListTables(grpc::ServerContext*,
+                                          const ListTablesRequest*,
+                                          ListTablesResponse* resp) {
+  store_->List(resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::Checkpoint(grpc::ServerContext*,
+                                          const CheckpointRequest* req,
+                                          CheckpointResponse* resp) {
+  if (options_.checkpoint_dir.empty()) {
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        "this shard was started without --data_dir; it cannot checkpoint"));
+  }
+  uint64_t id = req->checkpoint_id();
+  if (id == 0) id = absl::ToUnixMillis(absl::Now());
+  auto info = store_->Checkpoint(options_.checkpoint_dir, id);
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  resp->set_checkpoint_id(id);
+  resp->set_path(info->path);
+  resp->set_bytes(info->bytes);
+  resp->set_rows(info->rows);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::Load(grpc::ServerContext*,
+                                    const LoadRequest* req,
+                                    LoadResponse* resp) {
+  if (options_.checkpoint_dir.empty()) {
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        "this shard was started without --data_dir; nothing to load"));
+  }
+  auto info = store_->Load(options_.checkpoint_dir, req->checkpoint_id());
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  resp->set_checkpoint_id(info->checkpoint_id);
+  resp->set_written_by_num_shards(info->written_by_num_shards);
+  resp->set_rows(info->rows);
+  return grpc::Status::OK;
+}
+
+}  // namespace strata

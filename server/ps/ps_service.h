@@ -1,0 +1,84 @@
+// gRPC services of one parameter-server shard. Thin: each method validates
+// the wire payload, calls the TableStore, and translates the status. Batch
+// size limits live here (the wire contract); shape, NaN/Inf and ownership
+// checks live in the storage library so every caller gets them.
+#ifndef STRATA_SERVER_PS_PS_SERVICE_H_
+#define STRATA_SERVER_PS_PS_SERVICE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+#include "proto/ps.grpc.pb.h"
+#include "server/storage/table_store.h"
+
+namespace strata {
+
+struct PsServiceOptions {
+  // Largest batch one Pull/Push may carry. 4M keys at dim 16 is 256 MiB of
+  // floats, the default message limit; clients split larger batches.
+  size_t max_batch_keys = 4 << 20;
+  // Directory checkpoints are written to and loaded from. Shards that must
+  // load each other's checkpoints (resharding) need a shared directory.
+  std::string checkpoint_dir;
+  // Cap on how long a BSP dense pull may block when the client sent no
+  // deadline.
+  absl::Duration max_dense_wait = absl::Minutes(10);
+};
+
+// The three services share one TableStore (not owned; must outlive them).
+// Thread-safe: gRPC calls the methods concurrently.
+class EmbeddingServiceImpl final : public EmbeddingService::Service {
+ public:
+  EmbeddingServiceImpl(TableStore* store, PsServiceOptions options)
+      : store_(store), options_(std::move(options)) {}
+  grpc::Status Pull(grpc::ServerContext* ctx, const PullRequest* req,
+                    PullResponse* resp) override;
+  grpc::Status Push(grpc::ServerContext* ctx, const PushRequest* req,
+                    PushResponse* resp) override;
+
+ private:
+  TableStore* const store_;
+  const PsServiceOptions options_;
+};
+
+class DenseServiceImpl final : public DenseService::Service {
+ public:
+  DenseServiceImpl(TableStore* store, PsServiceOptions options)
+      : store_(store), options_(std::move(options)) {}
+  grpc::Status Pull(grpc::ServerContext* ctx, const DensePullRequest* req,
+                    DensePullResponse* resp) override;
+  grpc::Status Push(grpc::ServerContext* ctx, const DensePushRequest* req,
+                    DensePushResponse* resp) override;
+
+ private:
+  TableStore* const store_;
+  const PsServiceOptions options_;
+};
+
+class AdminServiceImpl final : public AdminService::Service {
+ public:
+  AdminServiceImpl(TableStore* store, PsServiceOptions options)
+      : store_(store), options_(std::move(options)) {}
+  grpc::Status CreateTable(grpc::ServerContext* ctx,
+                           const CreateTableRequest* req,
+                           CreateTableResponse* resp) override;
+  grpc::Status DropTable(grpc::ServerContext* ctx, const DropTableRequest* req,
+                         DropTableResponse* resp) override;
+  grpc::Status ListTables(grpc::ServerContext* ctx,
+                          const ListTablesRequest* req,
+                          ListTablesResponse* resp) override;
+  grpc::Status Checkpoint(grpc::ServerContext* ctx,
+                          const CheckpointRequest* req,
+                          CheckpointResponse* resp) override;
+  grpc::Status Load(grpc::ServerContext* ctx, const LoadRequest* req,
+                    LoadResponse* resp) override;
+
+ private:
+  TableStore* const store_;
+  const PsServiceOptions options_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_PS_PS_SERVICE_H_

@@ -1,0 +1,222 @@
+// Shards started in-process on loopback, driven through real gRPC: the
+// client library for the happy paths, raw stubs for malformed requests.
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "proto/ps.grpc.pb.h"
+#include "proto/rpc_util.h"
+#include "server/client/ps_client.h"
+#include "server/ps/ps_server.h"
+
+namespace strata {
+namespace {
+
+std::string TempDir(const std::string& name) {
+  const char* base = std::getenv("TEST_TMPDIR");
+  std::string dir = absl::StrCat(base ? base : "/tmp", "/", name);
+  std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  return dir;
+}
+
+class ShardCluster {
+ public:
+  explicit ShardCluster(uint32_t n, std::string data_dir = "",
+                        size_t max_batch_keys = 4 << 20) {
+    for (uint32_t i = 0; i < n; ++i) {
+      PsServerOptions o;
+      o.shard_id = i;
+      o.num_shards = n;
+      o.data_dir = data_dir;
+      o.service.max_batch_keys = max_batch_keys;
+      auto s = PsServer::Start(o);
+      EXPECT_TRUE(s.ok()) << s.status();
+      addresses.push_back((*s)->address());
+      servers.push_back(std::move(*s));
+    }
+    auto c = PsClient::Connect(addresses);
+    EXPECT_TRUE(c.ok()) << c.status();
+    client = std::move(*c);
+  }
+  std::unique_ptr<EmbeddingService::Stub> EmbeddingStub(int shard) {
+    return EmbeddingService::NewStub(grpc::CreateChannel(
+        addresses[shard], grpc::InsecureChannelCredentials()));
+  }
+
+  std::vector<std::unique_ptr<PsServer>> servers;
+  std::vector<std::string> addresses;
+  std::unique_ptr<PsClient> client;
+};
+
+TableConfig SgdTable(const std::string& name, uint32_t dim, float lr = 0.5f) {
+  TableConfig t;
+  t.set_name(name);
+  t.set_dim(dim);
+  t.mutable_optimizer()->set_type(OptimizerConfig::SGD);
+  t.mutable_optimizer()->set_learning_rate(lr);
+  return t;
+}
+
+TEST(PsServiceTest, PullCreatesZeroRowsAndPushAppliesSgdAcrossShards) {
+  ShardCluster cluster(2);
+  ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 4), false).ok());
+  std::vector<uint64_t> keys = {1, 2, 3, 1000, 99999, 7};
+  std::vector<float> out(keys.size() * 4, -1.f);
+  ASSERT_TRUE(cluster.client->Pull("emb", keys, 4, out.data()).ok());
+  for (float v : out) EXPECT_EQ(v, 0.f);
+  std::vector<float> grads(keys.size() * 4);
+  for (size_t i = 0; i < grads.size(); ++i) grads[i] = float(i);
+  ASSERT_TRUE(cluster.client->Push("emb", keys, grads, 4).ok());
+  ASSERT_TRUE(cluster.client->Pull("emb", keys, 4, out.data()).ok());
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i], -0.5f * i);
+  // Both shards hold some of the keys.
+  auto lists = cluster.client->ListTables();
+  ASSERT_TRUE(lists.ok());
+  uint64_t total = 0;
+  for (const auto& l : *lists) {
+    ASSERT_EQ(l.tables_size(), 1);
+    EXPECT_GT(l.tables(0).rows(), 0u);
+    total += l.tables(0).rows();
+  }
+  EXPECT_EQ(total, keys.size());
+}
+
+TEST(PsServiceTest, ClientSumsGradientsOfDuplicateKeys) {
+  ShardCluster cluster(2);
+  ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 2, 1.f), false).ok());
+  std::vector<uint64_t> keys = {5, 5, 6, 5};
+  std::vector<float> grads = {1, 1, 10, 10, 2, 2, 4, 4};
+  ASSERT_TRUE(cluster.client->Push("emb", keys, grads, 2).ok());
+  std::vector<float> out(4);
+  std::vector<uint64_t> q = {5, 6};
+  ASSERT_TRUE(cluster.client->Pull("emb", q, 2, out.data()).ok());
+  // Key 5 appears at rows 0, 1 and 3: 1 + 10 + 4; key 6 at row 2.
+  EXPECT_EQ(out, (std::vector<float>{-15, -15, -2, -2}));
+}
+
+grpc::Status RawPush(EmbeddingService::Stub* stub, const std::string& table,
+                     const std::vector<uint64_t>& keys,
+                     const std::vector<float>& grads) {
+  grpc::ClientContext ctx;
+  PushRequest req;
+  req.set_table(table);
+  req.set_keys(PackU64(keys));
+  req.set_gradients(PackF32(grads));
+  PushResponse resp;
+  return stub->Push(&ctx, req, &resp);
+}
+
+TEST(PsServiceTest, BadInputGetsPreciseStatusAndLosesNothing) {
+  ShardCluster cluster(1, "", /*max_batch_keys=*/100);
+  ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 2, 1.f), false).ok());
+  std::vector<uint64_t> keys = {1, 2};
+  ASSERT_TRUE(cluster.client->Push("emb", keys, {1, 2, 3, 4}, 2).ok());
+  auto stub = cluster.EmbeddingStub(0);
+
+  EXPECT_EQ(RawPush(stub.get(), "nope", keys, {1, 2, 3, 4}).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  grpc::Status wrong_dim = RawPush(stub.get(), "emb", keys, {1, 2, 3});
+  EXPECT_EQ(wrong_dim.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(wrong_dim.error_message().find("emb"), std::string::npos);
+  EXPECT_EQ(RawPush(stub.get(), "emb", {}, {}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  std::vector<uint64_t> big(101, 3);
+  EXPECT_EQ(RawPush(stub.get(), "emb", big, std::vector<float>(202, 0.f))
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  grpc::Status nan_push = RawPush(stub.get(), "emb", keys, {0, 0, nan, 0});
+  EXPECT_EQ(nan_push.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  {
+    grpc::ClientContext ctx;
+    PullRequest req;
+    req.set_table("emb");
+    req.set_keys("0123456789");  // 10 bytes: not a whole number of keys
+    PullResponse resp;
+    EXPECT_EQ(stub->Pull(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  // Nothing stored was changed by the rejected batches.
+  std::vector<float> out(4);
+  ASSERT_TRUE(cluster.client->Pull("emb", keys, 2, out.data()).ok());
+  EXPECT_EQ(out, (std::vector<float>{-1, -2, -3, -4}));
+}
+
+TEST(PsServiceTest, MisroutedKeyIsFailedPrecondition) {
+  ShardCluster cluster(2);
+  ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 1), false).ok());
+  uint64_t key = 0;
+  while (cluster.client->router().ShardForKey(key) != 1) ++key;
+  auto stub = cluster.EmbeddingStub(0);
+  EXPECT_EQ(RawPush(stub.get(), "emb", {key}, {1.f}).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST(PsServiceTest, DenseBspAveragesBothWorkersBeforeServingNextStep) {
+  ShardCluster cluster(2);
+  DenseConfig d;
+  d.set_name("w");
+  d.set_size(3);
+  d.set_sync(BSP);
+  d.set_num_workers(2);
+  d.mutable_optimizer()->set_type(OptimizerConfig::SGD);
+  d.mutable_optimizer()->set_learning_rate(1.f);
+  ASSERT_TRUE(cluster.client->CreateDense(d, false).ok());
+  std::vector<float> w;
+  auto step = cluster.client->PullDense("w", 0, &w);
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(*step, 0);
+  std::thread other([&] {
+    EXPECT_TRUE(cluster.client->PushDense("w", {2, 4, 6}, 0, 1).ok());
+  });
+  ASSERT_TRUE(cluster.client->PushDense("w", {0, 0, 0}, 0, 0).ok());
+  other.join();
+  step = cluster.client->PullDense("w", 1, &w);
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(*step, 1);
+  EXPECT_EQ(w, (std::vector<float>{-1, -2, -3}));
+}
+
+TEST(PsServiceTest, CheckpointSurvivesShardRestart) {
+  const std::string dir = TempDir("ps_restart");
+  std::vector<uint64_t> keys = {11, 22, 33, 44, 55};
+  {
+    ShardCluster cluster(2, dir);
+    ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 2, 1.f), false).ok());
+    ASSERT_TRUE(cluster.client->Push("emb", keys, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 2).ok());
+    auto ck = cluster.client->Checkpoint(42);
+    ASSERT_TRUE(ck.ok()) << ck.status();
+    EXPECT_EQ(ck->size(), 2u);
+  }
+  ShardCluster restarted(2, dir);
+  std::vector<float> out(10);
+  ASSERT_TRUE(restarted.client->Pull("emb", keys, 2, out.data()).ok());
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(out[i], -(i + 1));
+}
+
+TEST(PsServiceTest, CheckpointWithoutDataDirIsFailedPrecondition) {
+  ShardCluster cluster(1);
+  auto ck = cluster.client->Checkpoint(1);
+  ASSERT_FALSE(ck.ok());
+  EXPECT_EQ(ck.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(PsServiceTest, UnreachableShardIsUnavailableAfterRetries) {
+  PsClientOptions o;
+  o.max_retries = 1;
+  o.retry_backoff = absl::Milliseconds(10);
+  o.rpc_timeout = absl::Seconds(2);
+  auto client = PsClient::Connect({"127.0.0.1:1"}, o);
+  ASSERT_TRUE(client.ok());
+  std::vector<float> out(1);
+  std::vector<uint64_t> keys = {1};
+  absl::Status s = (*client)->Pull("emb", keys, 1, out.data());
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,241 @@
+#include "server/storage/dense_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "absl/base/config.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/storage/initializer.h"
+
+#ifdef ABSL_IS_BIG_ENDIAN
+#error "Strata payloads are little-endian; big-endian hosts are not supported"
+#endif
+
+namespace strata {
+namespace {
+
+absl::Status ValidateShape(const DenseConfig& config) {
+  if (config.shape_size() == 0) return absl::OkStatus();
+  uint64_t product = 1;
+  for (int64_t d : config.shape()) {
+    if (d < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dense tensor ", config.name(), ": negative dimension in shape"));
+    }
+    // Saturate instead of overflowing; anything above the limit mismatches.
+    product = product > kMaxDenseSize ? product : product * uint64_t(d);
+  }
+  if (product != config.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dense tensor ", config.name(), ": shape [",
+                     absl::StrJoin(config.shape(), ","), "] has ",
+                     product > kMaxDenseSize ? std::string("too many")
+                                             : absl::StrCat(product),
+                     " elements but size is ", config.size()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDense(const DenseConfig& config) {
+  if (config.name().empty()) {
+    return absl::InvalidArgumentError("dense tensor name must not be empty");
+  }
+  if (config.size() == 0 || config.size() > kMaxDenseSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dense tensor ", config.name(), ": size must be in [1, ",
+                     kMaxDenseSize, "], got ", config.size()));
+  }
+  if (absl::Status s = ValidateShape(config); !s.ok()) return s;
+  if (config.sync() != ASYNC && config.sync() != BSP) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dense tensor ", config.name(), ": unknown sync mode ", config.sync()));
+  }
+  if (config.sync() == BSP && config.num_workers() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dense tensor ", config.name(), ": BSP needs num_workers > 0"));
+  }
+  if (absl::Status s = ValidateInitializer(config.initializer()); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dense tensor ", config.name(), ": ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckFinite(absl::Span<const float> v, absl::string_view name,
+                         absl::string_view what) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dense tensor ", name, ": ", what, " ", i,
+                       " is not finite (", v[i], ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DenseTable>> DenseTable::Create(
+    const DenseConfig& config) {
+  if (absl::Status s = ValidateDense(config); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<Optimizer>> optimizer =
+      Optimizer::Create(config.optimizer());
+  if (!optimizer.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dense tensor ", config.name(), ": ", optimizer.status().message()));
+  }
+  return std::unique_ptr<DenseTable>(
+      new DenseTable(config, *std::move(optimizer)));
+}
+
+DenseTable::DenseTable(const DenseConfig& config,
+                       std::unique_ptr<Optimizer> optimizer)
+    : config_(config),
+      size_(config.size()),
+      optimizer_(std::move(optimizer)),
+      state_size_(static_cast<size_t>(optimizer_->state_per_element()) *
+                  config.size()),
+      values_(config.size()),
+      state_(state_size_) {
+  InitializeDense(config.initializer(), config.name(), size_, values_.data());
+  optimizer_->InitState(state_.data(), size_);
+}
+
+absl::StatusOr<int64_t> DenseTable::Pull(int64_t min_step, absl::Time deadline,
+                                         std::string* out_bytes) const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (config_.sync() == BSP && step_ < min_step) {
+    const auto ready = [this, min_step]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return step_ >= min_step || cancelled_;
+    };
+    waiters_.fetch_add(1);
+    mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+    waiters_.fetch_sub(1);
+    if (cancelled_) {
+      return absl::AbortedError(absl::StrCat("dense tensor ", config_.name(),
+                                             " was dropped or replaced"));
+    }
+    if (step_ < min_step) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("dense tensor ", config_.name(), " is at step ", step_,
+                       ", waited for step ", min_step));
+    }
+  }
+  const size_t bytes = size_ * sizeof(float);
+  const size_t old = out_bytes->size();
+  out_bytes->resize(old + bytes);
+  std::memcpy(&(*out_bytes)[old], values_.data(), bytes);
+  return step_;
+}
+
+absl::StatusOr<int64_t> DenseTable::Push(absl::Span<const float> grads,
+                                         int64_t step, uint32_t worker) {
+  if (grads.size() != size_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dense tensor ", config_.name(), " has ", size_,
+                     " elements, got ", grads.size(), " gradient floats"));
+  }
+  const bool bsp = config_.sync() == BSP;
+  if (bsp && worker >= config_.num_workers()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dense tensor ", config_.name(), ": worker ", worker,
+                     " is outside [0, ", config_.num_workers(), ")"));
+  }
+  if (absl::Status s = CheckFinite(grads, config_.name(), "gradient");
+      !s.ok()) {
+    return s;
+  }
+  absl::MutexLock lock(&mu_);
+  if (bsp) return PushBsp(grads, step, worker);
+  optimizer_->Apply(values_.data(), grads.data(), state_.data(), &step_, size_);
+  return step_;
+}
+
+absl::StatusOr<int64_t> DenseTable::PushBsp(absl::Span<const float> grads,
+                                            int64_t step, uint32_t worker) {
+  if (step != step_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("push for step ", step, " but dense tensor ",
+                     config_.name(), " is at step ", step_));
+  }
+  if (pushed_.empty()) pushed_.assign(config_.num_workers(), false);
+  if (pushed_[worker]) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("worker ", worker, " already pushed step ", step,
+                     " of dense tensor ", config_.name()));
+  }
+  if (accumulator_.empty()) accumulator_.assign(size_, 0.0f);
+  for (uint64_t i = 0; i < size_; ++i) accumulator_[i] += grads[i];
+  pushed_[worker] = true;
+  if (++num_pushed_ < config_.num_workers()) return step_;
+  // Last push of the step: average, apply once, advance. Waiting pulls are
+  // woken by the unlock (their condition is re-evaluated).
+  const float scale = 1.0f / static_cast<float>(config_.num_workers());
+  for (uint64_t i = 0; i < size_; ++i) accumulator_[i] *= scale;
+  optimizer_->Apply(values_.data(), accumulator_.data(), state_.data(), &step_,
+                    size_);
+  std::fill(accumulator_.begin(), accumulator_.end(), 0.0f);
+  std::fill(pushed_.begin(), pushed_.end(), false);
+  num_pushed_ = 0;
+  return step_;
+}
+
+void DenseTable::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+}
+
+int64_t DenseTable::step() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return step_;
+}
+
+size_t DenseTable::MemoryBytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return (values_.capacity() + state_.capacity() + accumulator_.capacity()) *
+         sizeof(float);
+}
+
+int DenseTable::waiters() const { return waiters_.load(); }
+
+void DenseTable::Visit(
+    const std::function<void(absl::Span<const float>, absl::Span<const float>,
+                             int64_t)>& fn) const {
+  absl::ReaderMutexLock lock(&mu_);
+  fn(values_, state_, step_);
+}
+
+absl::Status DenseTable::Restore(absl::Span<const float> values,
+                                 absl::Span<const float> state, int64_t step) {
+  if (values.size() != size_ || state.size() != state_size_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dense tensor ", config_.name(), ": restore with ",
+                     values.size(), " values and ", state.size(),
+                     " state floats, expected ", size_, " and ", state_size_));
+  }
+  if (step < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dense tensor ", config_.name(), ": negative step ", step));
+  }
+  if (absl::Status s = CheckFinite(values, config_.name(), "value"); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckFinite(state, config_.name(), "state float");
+      !s.ok()) {
+    return s;
+  }
+  absl::MutexLock lock(&mu_);
+  values_.assign(values.begin(), values.end());
+  state_.assign(state.begin(), state.end());
+  step_ = step;
+  accumulator_.clear();
+  accumulator_.shrink_to_fit();
+  pushed_.clear();
+  num_pushed_ = 0;
+  return absl::OkStatus();
+}
+
+}  // namespace strata

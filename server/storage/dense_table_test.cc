@@ -1,0 +1,296 @@
+#include "server/storage/dense_table.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "server/storage/initializer.h"
+
+namespace strata {
+namespace {
+
+DenseConfig Config(uint64_t size, SyncMode sync = ASYNC, uint32_t workers = 0,
+                   float lr = 1.0f) {
+  DenseConfig c;
+  c.set_name("fc.w");
+  c.set_size(size);
+  c.set_sync(sync);
+  c.set_num_workers(workers);
+  c.mutable_optimizer()->set_learning_rate(lr);
+  return c;
+}
+
+std::unique_ptr<DenseTable> MustCreate(const DenseConfig& c) {
+  auto t = DenseTable::Create(c);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return t.ok() ? *std::move(t) : nullptr;
+}
+
+std::vector<float> Values(const DenseTable& t) {
+  std::string bytes;
+  EXPECT_TRUE(t.Pull(0, absl::InfinitePast(), &bytes).ok());
+  std::vector<float> v(bytes.size() / sizeof(float));
+  std::memcpy(v.data(), bytes.data(), bytes.size());
+  return v;
+}
+
+TEST(DenseTableTest, CreateRejectsInvalidConfigs) {
+  std::vector<DenseConfig> bad = {Config(0), Config(kMaxDenseSize + 1),
+                                  Config(4, BSP, 0)};
+  DenseConfig c = Config(6);
+  c.add_shape(2);
+  c.add_shape(4);
+  bad.push_back(c);
+  c = Config(6);
+  c.add_shape(-2);
+  c.add_shape(-3);
+  bad.push_back(c);
+  c = Config(6);
+  c.set_name("");
+  bad.push_back(c);
+  c = Config(6);
+  c.mutable_optimizer()->set_learning_rate(-1);
+  bad.push_back(c);
+  c = Config(6);
+  c.mutable_initializer()->set_type(InitializerConfig::NORMAL);
+  c.mutable_initializer()->set_stddev(-1);
+  bad.push_back(c);
+  c = Config(6);
+  c.set_sync(static_cast<SyncMode>(5));
+  bad.push_back(c);
+  for (const DenseConfig& config : bad) {
+    EXPECT_EQ(DenseTable::Create(config).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << config.ShortDebugString();
+  }
+  c = Config(6);
+  c.add_shape(2);
+  c.add_shape(3);
+  EXPECT_TRUE(DenseTable::Create(c).ok());
+}
+
+TEST(DenseTableTest, StartsFromTheInitializerAtStepZero) {
+  DenseConfig c = Config(100);
+  c.mutable_initializer()->set_type(InitializerConfig::UNIFORM);
+  c.mutable_initializer()->set_low(-1);
+  c.mutable_initializer()->set_high(1);
+  auto t = MustCreate(c);
+  std::vector<float> expected(100);
+  InitializeDense(c.initializer(), "fc.w", 100, expected.data());
+  EXPECT_EQ(Values(*t), expected);
+  EXPECT_EQ(t->step(), 0);
+}
+
+TEST(DenseTableTest, PullAppendsLittleEndianFloats) {
+  auto t = MustCreate(Config(2));
+  ASSERT_TRUE(t->Push({-1.0f, 0.5f}, 0, 0).ok());  // values 1, -0.5
+  std::string bytes = "xy";
+  ASSERT_TRUE(t->Pull(0, absl::InfiniteFuture(), &bytes).ok());
+  ASSERT_EQ(bytes.size(), 2u + 8u);
+  EXPECT_EQ(bytes.substr(0, 2), "xy");
+  // 1.0f = 0x3f800000, -0.5f = 0xbf000000, least significant byte first.
+  EXPECT_EQ(bytes.substr(2),
+            std::string("\x00\x00\x80\x3f\x00\x00\x00\xbf", 8));
+}
+
+TEST(DenseTableTest, AsyncPushAppliesImmediatelyAndIgnoresSteps) {
+  auto t = MustCreate(Config(2, ASYNC, 0, 0.5f));
+  absl::StatusOr<int64_t> step = t->Push({1.0f, 2.0f}, 77, 9);
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(*step, 1);
+  EXPECT_EQ(Values(*t), (std::vector<float>{-0.5f, -1.0f}));
+  EXPECT_EQ(*t->Push({1.0f, 2.0f}, 0, 0), 2);
+  EXPECT_EQ(Values(*t), (std::vector<float>{-1.0f, -2.0f}));
+  std::string bytes;
+  // min_step is ignored: no wait even with an expired deadline.
+  absl::StatusOr<int64_t> pulled = t->Pull(100, absl::InfinitePast(), &bytes);
+  ASSERT_TRUE(pulled.ok());
+  EXPECT_EQ(*pulled, 2);
+}
+
+TEST(DenseTableTest, BadPushesChangeNothing) {
+  for (SyncMode mode : {ASYNC, BSP}) {
+    auto t = MustCreate(Config(3, mode, 2));
+    const std::vector<float> before = Values(*t);
+    absl::StatusOr<int64_t> r = t->Push({1, 2}, 0, 0);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("has 3 elements, got 2"),
+              std::string::npos)
+        << r.status();
+    r = t->Push({1, std::numeric_limits<float>::quiet_NaN(), 3}, 0, 0);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("gradient 1 is not finite"),
+              std::string::npos)
+        << r.status();
+    EXPECT_EQ(Values(*t), before);
+    EXPECT_EQ(t->step(), 0);
+  }
+}
+
+TEST(DenseTableTest, BspAveragesAllWorkersAndAppliesOnce) {
+  auto t = MustCreate(Config(2, BSP, 2));
+  std::vector<int64_t> returned(2, -1);
+  const std::vector<std::vector<float>> grads = {{1, 3}, {3, 5}};
+  std::vector<std::thread> threads;
+  for (uint32_t w = 0; w < 2; ++w) {
+    threads.emplace_back([&, w] {
+      absl::StatusOr<int64_t> s = t->Push(grads[w], 0, w);
+      ASSERT_TRUE(s.ok()) << s.status();
+      returned[w] = *s;
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  // SGD lr 1 from zeros with the mean gradient {2, 4}.
+  EXPECT_EQ(Values(*t), (std::vector<float>{-2.0f, -4.0f}));
+  EXPECT_EQ(t->step(), 1);
+  // One push saw the step still pending (0), the last one completed it (1).
+  EXPECT_EQ(returned[0] + returned[1], 1);
+}
+
+TEST(DenseTableTest, BspStepIsNotAdvancedUntilEveryWorkerPushed) {
+  auto t = MustCreate(Config(1, BSP, 3));
+  EXPECT_EQ(*t->Push({3}, 0, 2), 0);
+  EXPECT_EQ(*t->Push({3}, 0, 0), 0);
+  EXPECT_EQ(Values(*t), std::vector<float>{0.0f});
+  EXPECT_EQ(*t->Push({6}, 0, 1), 1);
+  EXPECT_EQ(Values(*t), std::vector<float>{-4.0f});
+}
+
+TEST(DenseTableTest, BspRejectsPushesForAnotherStep) {
+  auto t = MustCreate(Config(1, BSP, 1));
+  for (int64_t s = 0; s < 6; ++s) ASSERT_TRUE(t->Push({1}, s, 0).ok());
+  ASSERT_EQ(t->step(), 6);
+  for (int64_t s : {4, 7}) {
+    absl::StatusOr<int64_t> r = t->Push({1}, s, 0);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(r.status().message().find(absl::StrCat(
+                  "push for step ", s, " but dense tensor fc.w is at step 6")),
+              std::string::npos)
+        << r.status();
+  }
+  EXPECT_EQ(t->step(), 6);
+}
+
+TEST(DenseTableTest, BspRejectsDuplicateAndOutOfRangeWorkers) {
+  auto t = MustCreate(Config(1, BSP, 2));
+  ASSERT_TRUE(t->Push({2}, 0, 0).ok());
+  EXPECT_EQ(t->Push({100}, 0, 0).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(t->Push({100}, 0, 2).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*t->Push({4}, 0, 1), 1);
+  // The rejected pushes were not accumulated: mean of 2 and 4.
+  EXPECT_EQ(Values(*t), std::vector<float>{-3.0f});
+}
+
+TEST(DenseTableTest, BspPullBlocksUntilTheStepIsReached) {
+  auto t = MustCreate(Config(2, BSP, 2));
+  absl::StatusOr<int64_t> pulled;
+  std::string bytes;
+  std::thread puller(
+      [&] { pulled = t->Pull(1, absl::InfiniteFuture(), &bytes); });
+  while (t->waiters() == 0) std::this_thread::yield();
+  ASSERT_TRUE(t->Push({2, 2}, 0, 0).ok());
+  EXPECT_EQ(t->waiters(), 1) << "half a step must not wake the pull";
+  ASSERT_TRUE(t->Push({4, 4}, 0, 1).ok());
+  puller.join();
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+  EXPECT_EQ(*pulled, 1);
+  std::vector<float> v(2);
+  ASSERT_EQ(bytes.size(), 8u);
+  std::memcpy(v.data(), bytes.data(), 8);
+  EXPECT_EQ(v, (std::vector<float>{-3.0f, -3.0f}));
+}
+
+TEST(DenseTableTest, BspPullFailsWithDeadlineExceeded) {
+  auto t = MustCreate(Config(1, BSP, 1));
+  for (int64_t s = 0; s < 3; ++s) ASSERT_TRUE(t->Push({1}, s, 0).ok());
+  std::string bytes;
+  absl::StatusOr<int64_t> r =
+      t->Pull(5, absl::Now() + absl::Milliseconds(5), &bytes);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_NE(r.status().message().find(
+                "dense tensor fc.w is at step 3, waited for step 5"),
+            std::string::npos)
+      << r.status();
+  EXPECT_TRUE(bytes.empty());
+  // A step already reached returns at once, even past the deadline.
+  r = t->Pull(3, absl::InfinitePast(), &bytes);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 3);
+}
+
+TEST(DenseTableTest, CancelWakesWaitingPullsWithAborted) {
+  auto t = MustCreate(Config(1, BSP, 1));
+  absl::StatusOr<int64_t> pulled;
+  std::thread puller([&] {
+    std::string bytes;
+    pulled = t->Pull(1, absl::InfiniteFuture(), &bytes);
+  });
+  while (t->waiters() == 0) std::this_thread::yield();
+  t->Cancel();
+  puller.join();
+  EXPECT_EQ(pulled.status().code(), absl::StatusCode::kAborted);
+  std::string bytes;
+  EXPECT_EQ(t->Pull(1, absl::InfiniteFuture(), &bytes).status().code(),
+            absl::StatusCode::kAborted);
+}
+
+TEST(DenseTableTest, AdamStepIsTheTensorStep) {
+  DenseConfig c = Config(1, ASYNC);
+  c.mutable_optimizer()->set_type(OptimizerConfig::ADAM);
+  c.mutable_optimizer()->set_learning_rate(0.1f);
+  auto t = MustCreate(c);
+  ASSERT_TRUE(t->Push({0.5f}, 0, 0).ok());
+  ASSERT_TRUE(t->Push({0.5f}, 0, 0).ok());
+  // Bias-corrected Adam moves by lr per step for a constant gradient.
+  EXPECT_NEAR(Values(*t)[0], -0.2f, 1e-6);
+  t->Visit([](absl::Span<const float> values, absl::Span<const float> state,
+              int64_t step) {
+    EXPECT_EQ(values.size(), 1u);
+    EXPECT_EQ(state.size(), 2u);
+    EXPECT_EQ(step, 2);
+  });
+}
+
+TEST(DenseTableTest, RestoreReplacesEverythingAndDropsPendingPushes) {
+  DenseConfig c = Config(2, BSP, 2);
+  c.mutable_optimizer()->set_type(OptimizerConfig::ADAGRAD);
+  c.mutable_optimizer()->set_learning_rate(1.0f);
+  auto t = MustCreate(c);
+  ASSERT_TRUE(t->Push({1, 1}, 0, 0).ok());  // pending
+  ASSERT_TRUE(t->Restore({5, 6}, {1, 1}, 4).ok());
+  EXPECT_EQ(t->step(), 4);
+  EXPECT_EQ(Values(*t), (std::vector<float>{5.0f, 6.0f}));
+  // Worker 0 may push step 4; the pending step-0 gradient is gone.
+  ASSERT_TRUE(t->Push({3, 3}, 4, 0).ok());
+  EXPECT_EQ(*t->Push({3, 3}, 4, 1), 5);
+  // acc = 1 + 9 = 10: w -= 3 / sqrt(10).
+  EXPECT_NEAR(Values(*t)[0], 5.0f - 3.0f / std::sqrt(10.0f), 1e-5);
+  EXPECT_EQ(t->Restore({1}, {1, 1}, 0).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(t->Restore({1, 2}, {1}, 0).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(t->Restore({1, 2}, {1, 1}, -1).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      t->Restore({1, std::numeric_limits<float>::infinity()}, {1, 1}, 0).code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST(DenseTableTest, MemoryBytesCountsValuesAndState) {
+  DenseConfig c = Config(1000);
+  c.mutable_optimizer()->set_type(OptimizerConfig::ADAM);
+  c.mutable_optimizer()->set_learning_rate(0.1f);
+  auto t = MustCreate(c);
+  EXPECT_GE(t->MemoryBytes(), 3000 * sizeof(float));
+  EXPECT_EQ(t->state_size(), 2000u);
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,150 @@
+#include "server/storage/optimizer.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace strata {
+namespace {
+
+class Sgd final : public Optimizer {
+ public:
+  explicit Sgd(const OptimizerConfig& config)
+      : Optimizer(config),
+        lr_(config.learning_rate()),
+        wd_(config.weight_decay()) {}
+  int state_per_element() const override { return 0; }
+  void InitState(float* state, size_t n) const override {}
+  void Apply(float* w, const float* g, float* state, int64_t* step,
+             size_t n) const override {
+    ++*step;
+    if (wd_ == 0.0f) {
+      for (size_t i = 0; i < n; ++i) w[i] -= lr_ * g[i];
+    } else {
+      for (size_t i = 0; i < n; ++i) w[i] -= lr_ * (g[i] + wd_ * w[i]);
+    }
+  }
+
+ private:
+  const float lr_;
+  const float wd_;
+};
+
+class Adagrad final : public Optimizer {
+ public:
+  explicit Adagrad(const OptimizerConfig& config)
+      : Optimizer(config),
+        lr_(config.learning_rate()),
+        wd_(config.weight_decay()),
+        eps_(config.epsilon() == 0.0f ? 1e-10f : config.epsilon()),
+        initial_(config.initial_accumulator()) {}
+  int state_per_element() const override { return 1; }
+  void InitState(float* state, size_t n) const override {
+    for (size_t i = 0; i < n; ++i) state[i] = initial_;
+  }
+  void Apply(float* w, const float* g, float* acc, int64_t* step,
+             size_t n) const override {
+    ++*step;
+    for (size_t i = 0; i < n; ++i) {
+      const float grad = g[i] + wd_ * w[i];
+      acc[i] += grad * grad;
+      w[i] -= lr_ * grad / (std::sqrt(acc[i]) + eps_);
+    }
+  }
+
+ private:
+  const float lr_;
+  const float wd_;
+  const float eps_;
+  const float initial_;
+};
+
+class Adam final : public Optimizer {
+ public:
+  explicit Adam(const OptimizerConfig& config)
+      : Optimizer(config),
+        lr_(config.learning_rate()),
+        wd_(config.weight_decay()),
+        beta1_(config.beta1() == 0.0f ? 0.9f : config.beta1()),
+        beta2_(config.beta2() == 0.0f ? 0.999f : config.beta2()),
+        eps_(config.epsilon() == 0.0f ? 1e-8f : config.epsilon()) {}
+  int state_per_element() const override { return 2; }
+  void InitState(float* state, size_t n) const override {
+    for (size_t i = 0; i < 2 * n; ++i) state[i] = 0.0f;
+  }
+  void Apply(float* w, const float* g, float* state, int64_t* step,
+             size_t n) const override {
+    const int64_t t = ++*step;
+    // Bias corrections in double: beta^t underflows gracefully for large t.
+    const double c1 = 1.0 - std::pow(static_cast<double>(beta1_), t);
+    const double c2 = 1.0 - std::pow(static_cast<double>(beta2_), t);
+    const float inv_c1 = static_cast<float>(1.0 / c1);
+    const float inv_c2 = static_cast<float>(1.0 / c2);
+    float* m = state;
+    float* v = state + n;
+    for (size_t i = 0; i < n; ++i) {
+      const float grad = g[i] + wd_ * w[i];
+      m[i] = beta1_ * m[i] + (1.0f - beta1_) * grad;
+      v[i] = beta2_ * v[i] + (1.0f - beta2_) * grad * grad;
+      const float m_hat = m[i] * inv_c1;
+      const float v_hat = v[i] * inv_c2;
+      w[i] -= lr_ * m_hat / (std::sqrt(v_hat) + eps_);
+    }
+  }
+
+ private:
+  const float lr_;
+  const float wd_;
+  const float beta1_;
+  const float beta2_;
+  const float eps_;
+};
+
+absl::Status ValidateOptimizer(const OptimizerConfig& c) {
+  const std::string what = c.ShortDebugString();
+  if (!std::isfinite(c.learning_rate()) || !(c.learning_rate() > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("learning_rate must be a positive finite number, got ",
+                     c.learning_rate(), " in {", what, "}"));
+  }
+  for (float beta : {c.beta1(), c.beta2()}) {
+    if (!(beta >= 0.0f && beta < 1.0f)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Adam betas must be in [0, 1), got ", beta, " in {", what, "}"));
+    }
+  }
+  const struct {
+    const char* name;
+    float value;
+  } non_negative[] = {{"epsilon", c.epsilon()},
+                      {"weight_decay", c.weight_decay()},
+                      {"initial_accumulator", c.initial_accumulator()}};
+  for (const auto& f : non_negative) {
+    if (!std::isfinite(f.value) || f.value < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(f.name, " must be finite and >= 0, got ", f.value,
+                       " in {", what, "}"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
+    const OptimizerConfig& config) {
+  if (absl::Status s = ValidateOptimizer(config); !s.ok()) return s;
+  switch (config.type()) {
+    case OptimizerConfig::SGD:
+      return std::unique_ptr<Optimizer>(new Sgd(config));
+    case OptimizerConfig::ADAGRAD:
+      return std::unique_ptr<Optimizer>(new Adagrad(config));
+    case OptimizerConfig::ADAM:
+      return std::unique_ptr<Optimizer>(new Adam(config));
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown optimizer type ", config.type()));
+  }
+}
+
+}  // namespace strata

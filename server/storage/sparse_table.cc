@@ -1,0 +1,374 @@
+#include "server/storage/sparse_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/storage/initializer.h"
+
+namespace strata {
+
+// One lock domain. Aligned to a cache line so neighbouring stripes' mutexes
+// do not false-share.
+struct alignas(64) SparseTable::Stripe {
+  mutable absl::Mutex mu;
+  // key -> row index into the arrays below.
+  absl::flat_hash_map<uint64_t, uint32_t> index ABSL_GUARDED_BY(mu);
+  std::vector<uint64_t> keys ABSL_GUARDED_BY(mu);  // row -> key
+  std::vector<float> values ABSL_GUARDED_BY(mu);   // row * dim
+  std::vector<float> state ABSL_GUARDED_BY(mu);    // row * state_floats
+  std::vector<int64_t> steps ABSL_GUARDED_BY(mu);  // updates applied
+  std::vector<uint64_t> frequency ABSL_GUARDED_BY(mu);
+};
+
+namespace {
+
+// Per-thread scratch for bucketing a batch by stripe, reused across calls so
+// the hot path does not allocate. `order` holds the batch's key indices
+// grouped by stripe (stable, so duplicates keep their order); stripe s owns
+// order[begin[s], begin[s + 1]).
+struct BatchScratch {
+  std::vector<uint32_t> stripe_of;
+  std::vector<uint32_t> order;
+  std::vector<uint32_t> begin;
+  std::vector<uint32_t> rows;  // rows[j]: row of key order[j], or kNoRow
+};
+thread_local BatchScratch tls_scratch;
+
+constexpr uint32_t kNoRow = ~uint32_t{0};
+// How many keys ahead the batch loops prefetch hash slots and rows: enough to
+// overlap several cache misses, small enough to stay in L1.
+constexpr uint32_t kPrefetchDistance = 8;
+
+inline void PrefetchBytes(const void* p, size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
+}
+
+// MurmurHash3's 64-bit finaliser: deliberately different from the router's
+// splitmix64 so the stripes of one shard's keys stay evenly filled.
+inline uint64_t StripeHash(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  return x ^ (x >> 33);
+}
+
+// INVALID_ARGUMENT naming `what` and the first non-finite index.
+absl::Status CheckFinite(absl::Span<const float> v, absl::string_view what) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " ", i, " is not finite (", v[i], ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SparseTable>> SparseTable::Create(
+    const TableConfig& config, const Options& options) {
+  if (config.name().empty()) {
+    return absl::InvalidArgumentError("sparse table name must not be empty");
+  }
+  if (config.dim() == 0 || config.dim() > kMaxSparseDim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", config.name(), ": dim must be in [1, ",
+                     kMaxSparseDim, "], got ", config.dim()));
+  }
+  if (options.num_stripes == 0 || options.max_batch_keys == 0 ||
+      options.max_batch_keys > kMaxBatchKeysLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", config.name(),
+                     ": num_stripes must be > 0 and "
+                     "max_batch_keys in [1, ",
+                     kMaxBatchKeysLimit, "]"));
+  }
+  if (options.router != nullptr &&
+      options.shard_id >= options.router->num_shards()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", config.name(), ": shard_id ", options.shard_id,
+                     " is outside [0, ", options.router->num_shards(), ")"));
+  }
+  if (absl::Status s = ValidateInitializer(config.initializer()); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", config.name(), ": ", s.message()));
+  }
+  absl::StatusOr<std::unique_ptr<Optimizer>> optimizer =
+      Optimizer::Create(config.optimizer());
+  if (!optimizer.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table ", config.name(), ": ", optimizer.status().message()));
+  }
+  return std::unique_ptr<SparseTable>(
+      new SparseTable(config, options, *std::move(optimizer)));
+}
+
+SparseTable::SparseTable(const TableConfig& config, const Options& options,
+                         std::unique_ptr<Optimizer> optimizer)
+    : config_(config),
+      options_(options),
+      dim_(config.dim()),
+      num_stripes_(options.num_stripes),
+      optimizer_(std::move(optimizer)),
+      state_floats_(static_cast<size_t>(optimizer_->state_per_element()) *
+                    config.dim()),
+      stripes_(new Stripe[options.num_stripes]) {}
+
+SparseTable::~SparseTable() = default;
+
+uint32_t SparseTable::StripeOf(uint64_t key) const {
+  return static_cast<uint32_t>(((StripeHash(key) >> 32) * num_stripes_) >> 32);
+}
+
+absl::Status SparseTable::CheckOwner(uint64_t key) const {
+  if (options_.router == nullptr) return absl::OkStatus();
+  const uint32_t owner = options_.router->ShardForKey(key);
+  if (owner != options_.shard_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key ", key, " belongs to shard ", owner, ", not shard ",
+                     options_.shard_id, " (table ", config_.name(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SparseTable::CheckBatchSize(size_t n) const {
+  if (n == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("empty batch for table ", config_.name()));
+  }
+  if (n > options_.max_batch_keys) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch of ", n, " keys for table ", config_.name(),
+                     " exceeds the limit of ", options_.max_batch_keys));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
+  if (absl::Status s = CheckBatchSize(keys.size()); !s.ok()) return s;
+  const size_t n = keys.size();
+  BatchScratch& b = tls_scratch;
+  b.stripe_of.resize(n);
+  b.order.resize(n);
+  b.rows.resize(n);
+  b.begin.assign(num_stripes_ + 1, 0);
+  for (size_t i = 0; i < n; ++i) {
+    if (absl::Status s = CheckOwner(keys[i]); !s.ok()) return s;
+    const uint32_t stripe = StripeOf(keys[i]);
+    b.stripe_of[i] = stripe;
+    ++b.begin[stripe + 1];
+  }
+  // Counting sort: begin[s] becomes the start of stripe s, is used as the
+  // scatter cursor (ending at the start of s + 1), then shifted back.
+  for (uint32_t s = 0; s < num_stripes_; ++s) b.begin[s + 1] += b.begin[s];
+  for (size_t i = 0; i < n; ++i) {
+    b.order[b.begin[b.stripe_of[i]]++] = static_cast<uint32_t>(i);
+  }
+  for (uint32_t s = num_stripes_; s > 0; --s) b.begin[s] = b.begin[s - 1];
+  b.begin[0] = 0;
+  return absl::OkStatus();
+}
+
+// Requires s.mu held exclusively.
+uint32_t SparseTable::FindOrCreate(Stripe& s, uint64_t key) {
+  const auto [it, inserted] =
+      s.index.try_emplace(key, static_cast<uint32_t>(s.keys.size()));
+  const uint32_t row = it->second;
+  if (!inserted) return row;
+  s.keys.push_back(key);
+  s.values.resize(s.values.size() + dim_);
+  InitializeRow(config_.initializer(), key, dim_,
+                s.values.data() + static_cast<size_t>(row) * dim_);
+  s.state.resize(s.state.size() + state_floats_);
+  optimizer_->InitState(
+      s.state.data() + static_cast<size_t>(row) * state_floats_, dim_);
+  s.steps.push_back(0);
+  s.frequency.push_back(0);
+  rows_.fetch_add(1, std::memory_order_relaxed);
+  return row;
+}
+
+void SparseTable::ResolveRows(Stripe& s, absl::Span<const uint64_t> keys,
+                              uint32_t lo, uint32_t hi, bool create) {
+  BatchScratch& b = tls_scratch;
+  for (uint32_t j = lo; j < hi; ++j) {
+    if (j + kPrefetchDistance < hi) {
+      s.index.prefetch(keys[b.order[j + kPrefetchDistance]]);
+    }
+    const uint64_t key = keys[b.order[j]];
+    if (create) {
+      b.rows[j] = FindOrCreate(s, key);
+    } else {
+      const auto it = s.index.find(key);
+      b.rows[j] = it == s.index.end() ? kNoRow : it->second;
+    }
+  }
+}
+
+void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
+                           uint32_t lo, uint32_t hi, bool count_frequency,
+                           float* out) {
+  const BatchScratch& b = tls_scratch;
+  const size_t row_bytes = dim_ * sizeof(float);
+  for (uint32_t j = lo; j < hi; ++j) {
+    if (j + kPrefetchDistance < hi) {
+      const uint32_t ahead = b.rows[j + kPrefetchDistance];
+      if (ahead != kNoRow) {
+        PrefetchBytes(s.values.data() + size_t{ahead} * dim_, row_bytes);
+        if (count_frequency) __builtin_prefetch(&s.frequency[ahead], 1);
+      }
+    }
+    const uint32_t i = b.order[j];
+    float* dst = out + static_cast<size_t>(i) * dim_;
+    const uint32_t row = b.rows[j];
+    if (row == kNoRow) {  // read-only pull of a missing key
+      InitializeRow(config_.initializer(), keys[i], dim_, dst);
+      continue;
+    }
+    std::memcpy(dst, s.values.data() + size_t{row} * dim_, row_bytes);
+    if (count_frequency) ++s.frequency[row];
+  }
+}
+
+absl::Status SparseTable::Pull(absl::Span<const uint64_t> keys,
+                               bool count_frequency, bool read_only,
+                               float* out) {
+  if (absl::Status s = Bucket(keys); !s.ok()) return s;
+  const BatchScratch& b = tls_scratch;
+  for (uint32_t si = 0; si < num_stripes_; ++si) {
+    const uint32_t lo = b.begin[si];
+    const uint32_t hi = b.begin[si + 1];
+    if (lo == hi) continue;
+    Stripe& s = stripes_[si];
+    if (read_only && !count_frequency) {
+      // Nothing is written: share the stripe with other readers.
+      absl::ReaderMutexLock lock(&s.mu);
+      ResolveRows(s, keys, lo, hi, /*create=*/false);
+      CopyRows(s, keys, lo, hi, /*count_frequency=*/false, out);
+    } else {
+      absl::MutexLock lock(&s.mu);
+      ResolveRows(s, keys, lo, hi, /*create=*/!read_only);
+      CopyRows(s, keys, lo, hi, count_frequency, out);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
+                               absl::Span<const float> grads) {
+  if (absl::Status s = CheckBatchSize(keys.size()); !s.ok()) return s;
+  if (grads.size() != keys.size() * dim_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", config_.name(), ": got ", grads.size(),
+                     " gradient floats for ", keys.size(), " keys of dim ",
+                     dim_, " (expected ", keys.size() * dim_, ")"));
+  }
+  if (absl::Status s = CheckFinite(grads, "gradient"); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", config_.name(), ": ", s.message()));
+  }
+  if (absl::Status s = Bucket(keys); !s.ok()) return s;
+  const BatchScratch& b = tls_scratch;
+  const size_t row_bytes = dim_ * sizeof(float);
+  const size_t state_bytes = state_floats_ * sizeof(float);
+  for (uint32_t si = 0; si < num_stripes_; ++si) {
+    const uint32_t lo = b.begin[si];
+    const uint32_t hi = b.begin[si + 1];
+    if (lo == hi) continue;
+    Stripe& s = stripes_[si];
+    absl::MutexLock lock(&s.mu);
+    ResolveRows(s, keys, lo, hi, /*create=*/true);
+    for (uint32_t j = lo; j < hi; ++j) {
+      if (j + kPrefetchDistance < hi) {
+        const size_t ahead = b.rows[j + kPrefetchDistance];
+        PrefetchBytes(s.values.data() + ahead * dim_, row_bytes);
+        PrefetchBytes(s.state.data() + ahead * state_floats_, state_bytes);
+        __builtin_prefetch(&s.steps[ahead], 1);
+        __builtin_prefetch(&s.frequency[ahead], 1);
+      }
+      const uint32_t row = b.rows[j];
+      optimizer_->Apply(s.values.data() + size_t{row} * dim_,
+                        grads.data() + static_cast<size_t>(b.order[j]) * dim_,
+                        s.state.data() + size_t{row} * state_floats_,
+                        &s.steps[row], dim_);
+      ++s.frequency[row];
+    }
+  }
+  return absl::OkStatus();
+}
+
+size_t SparseTable::MemoryBytes() const {
+  // An index slot is the (key, row) pair plus one control byte.
+  constexpr size_t kSlotBytes = sizeof(std::pair<uint64_t, uint32_t>) + 1;
+  size_t bytes = sizeof(*this) + num_stripes_ * sizeof(Stripe);
+  for (uint32_t si = 0; si < num_stripes_; ++si) {
+    const Stripe& s = stripes_[si];
+    absl::ReaderMutexLock lock(&s.mu);
+    bytes += s.index.capacity() * kSlotBytes;
+    bytes += s.keys.capacity() * sizeof(uint64_t);
+    bytes += (s.values.capacity() + s.state.capacity()) * sizeof(float);
+    bytes += s.steps.capacity() * sizeof(int64_t);
+    bytes += s.frequency.capacity() * sizeof(uint64_t);
+  }
+  return bytes;
+}
+
+uint64_t SparseTable::Frequency(uint64_t key) const {
+  const Stripe& s = stripes_[StripeOf(key)];
+  absl::ReaderMutexLock lock(&s.mu);
+  const auto it = s.index.find(key);
+  return it == s.index.end() ? 0 : s.frequency[it->second];
+}
+
+void SparseTable::VisitStripe(uint32_t stripe,
+                              const std::function<void(size_t)>& begin,
+                              const RowVisitor& row) const {
+  const Stripe& s = stripes_[stripe];
+  absl::ReaderMutexLock lock(&s.mu);
+  const size_t n = s.keys.size();
+  if (begin) begin(n);
+  for (size_t r = 0; r < n; ++r) {
+    row(s.keys[r], s.values.data() + r * dim_,
+        s.state.data() + r * state_floats_, s.steps[r], s.frequency[r]);
+  }
+}
+
+void SparseTable::ForEachRow(const RowVisitor& row) const {
+  for (uint32_t si = 0; si < num_stripes_; ++si) VisitStripe(si, nullptr, row);
+}
+
+absl::Status SparseTable::InsertRow(uint64_t key,
+                                    absl::Span<const float> values,
+                                    absl::Span<const float> state, int64_t step,
+                                    uint64_t frequency) {
+  if (values.size() != dim_ || state.size() != state_floats_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", config_.name(), ": row ", key, " has ",
+                     values.size(), " values and ", state.size(),
+                     " state floats, expected ", dim_, " and ", state_floats_));
+  }
+  absl::Status finite = CheckFinite(values, "value");
+  if (finite.ok()) finite = CheckFinite(state, "optimizer state float");
+  if (!finite.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table ", config_.name(), ": row ", key, ": ", finite.message()));
+  }
+  if (absl::Status s = CheckOwner(key); !s.ok()) return s;
+  Stripe& s = stripes_[StripeOf(key)];
+  absl::MutexLock lock(&s.mu);
+  const uint32_t row = FindOrCreate(s, key);
+  std::copy(values.begin(), values.end(),
+            s.values.begin() + size_t{row} * dim_);
+  std::copy(state.begin(), state.end(),
+            s.state.begin() + size_t{row} * state_floats_);
+  s.steps[row] = step;
+  s.frequency[row] = frequency;
+  return absl::OkStatus();
+}
+
+}  // namespace strata

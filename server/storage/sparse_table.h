@@ -1,0 +1,171 @@
+// Sparse embedding table: uint64 keys -> rows of `dim` floats, created on
+// first touch, updated by a per-row optimizer.
+#ifndef STRATA_SERVER_STORAGE_SPARSE_TABLE_H_
+#define STRATA_SERVER_STORAGE_SPARSE_TABLE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "proto/ps.pb.h"
+#include "server/router/router.h"
+#include "server/storage/optimizer.h"
+
+namespace strata {
+
+// Largest embedding dimension a table may have.
+inline constexpr uint32_t kMaxSparseDim = 4096;
+// Upper bound for SparseTable::Options::max_batch_keys (batch positions are
+// 32-bit internally).
+inline constexpr size_t kMaxBatchKeysLimit = size_t{1} << 31;
+
+// One embedding table of one shard.
+//
+// Storage is striped: key k lives in stripe StripeOf(k) (a hash of k, not the
+// router's hash, modulo num_stripes). Each stripe has its own mutex, a
+// flat_hash_map key -> row index and contiguous arrays of values (row * dim),
+// optimizer state, per-row update count (Adam's t) and per-row frequency.
+// Batch operations bucket their keys by stripe first and lock each touched
+// stripe exactly once per batch.
+//
+// Rows are never deleted (the whole table is dropped instead). A stripe holds
+// at most 2^32 - 1 rows.
+//
+// Thread-safe: all methods may be called concurrently. Owns its rows; the
+// router passed in Options is not owned and must outlive the table.
+class SparseTable {
+ public:
+  struct Options {
+    // More stripes mean less lock contention between concurrent batches, at
+    // the cost of a little memory per stripe (~200 bytes plus hash-map slack)
+    // and a counting pass over num_stripes buckets per batch.
+    uint32_t num_stripes = 64;
+    // When set, every key of every batch must satisfy
+    // router->ShardForKey(key) == shard_id (else FAILED_PRECONDITION), so a
+    // misrouted request cannot create rows on the wrong shard.
+    const ShardRouter* router = nullptr;
+    uint32_t shard_id = 0;
+    // Largest batch accepted by Pull/Push (bounds per-call scratch memory).
+    size_t max_batch_keys = size_t{4} << 20;
+  };
+
+  // Called for each row by ForEachRow/VisitStripe: key, `dim` values,
+  // `state_floats_per_row()` optimizer state floats, update count, frequency.
+  using RowVisitor =
+      std::function<void(uint64_t key, const float* values, const float* state,
+                         int64_t step, uint64_t frequency)>;
+
+  // INVALID_ARGUMENT for an empty name, dim 0 or > kMaxSparseDim, an invalid
+  // initializer or optimizer, num_stripes 0, max_batch_keys 0, or a shard_id
+  // outside the router's range.
+  static absl::StatusOr<std::unique_ptr<SparseTable>> Create(
+      const TableConfig& config, const Options& options);
+  static absl::StatusOr<std::unique_ptr<SparseTable>> Create(
+      const TableConfig& config) {
+    return Create(config, Options());
+  }
+
+  SparseTable(const SparseTable&) = delete;
+  SparseTable& operator=(const SparseTable&) = delete;
+  ~SparseTable();
+
+  // Writes keys.size() * dim floats to `out`, row i at out + i * dim.
+  // Missing keys are created with the initializer, unless `read_only`: then
+  // the initializer's values are written without inserting anything.
+  // `count_frequency` adds 1 to the frequency of each occurrence of an
+  // existing (or newly created) row. INVALID_ARGUMENT for an empty or
+  // oversized batch; FAILED_PRECONDITION for a key of another shard (nothing
+  // is created then).
+  absl::Status Pull(absl::Span<const uint64_t> keys, bool count_frequency,
+                    bool read_only, float* out);
+
+  // Applies one gradient row per key (grads.size() == keys.size() * dim),
+  // creating missing rows first; duplicate keys are applied in order. Adds 1
+  // to the frequency of each occurrence. The whole batch is validated before
+  // anything changes: INVALID_ARGUMENT for an empty/oversized batch, a size
+  // mismatch or a non-finite gradient; FAILED_PRECONDITION for a key of
+  // another shard.
+  absl::Status Push(absl::Span<const uint64_t> keys,
+                    absl::Span<const float> grads);
+
+  // Number of rows held.
+  size_t rows() const { return rows_.load(std::memory_order_relaxed); }
+  // Estimated bytes held: values, optimizer state, per-row counters and the
+  // hash-map index (capacity, not size).
+  size_t MemoryBytes() const;
+  const TableConfig& config() const { return config_; }
+  uint32_t dim() const { return dim_; }
+  // Optimizer state floats per row (state_per_element * dim).
+  size_t state_floats_per_row() const { return state_floats_; }
+  uint32_t num_stripes() const { return num_stripes_; }
+  // 0 for a key that has no row.
+  uint64_t Frequency(uint64_t key) const;
+
+  // Checkpoint support. Visits the rows of stripe `stripe` under its lock
+  // (other stripes stay available): first `begin(row_count)`, then `row` for
+  // each row in insertion order. Callbacks must not call into this table.
+  void VisitStripe(uint32_t stripe, const std::function<void(size_t)>& begin,
+                   const RowVisitor& row) const;
+  // VisitStripe over all stripes. Each row is consistent; the table as a
+  // whole is not a point-in-time snapshot if writers run concurrently.
+  void ForEachRow(const RowVisitor& row) const;
+  // Inserts or overwrites one row (restore). INVALID_ARGUMENT if values is
+  // not dim floats, state not state_floats_per_row() floats, or anything is
+  // non-finite; FAILED_PRECONDITION for a key of another shard.
+  absl::Status InsertRow(uint64_t key, absl::Span<const float> values,
+                         absl::Span<const float> state, int64_t step,
+                         uint64_t frequency);
+
+ private:
+  struct Stripe;
+
+  SparseTable(const TableConfig& config, const Options& options,
+              std::unique_ptr<Optimizer> optimizer);
+
+  uint32_t StripeOf(uint64_t key) const;
+  // Validates size and ownership, then fills the thread-local per-stripe
+  // buckets of key indices.
+  absl::Status Bucket(absl::Span<const uint64_t> keys) const;
+  absl::Status CheckOwner(uint64_t key) const;
+  // INVALID_ARGUMENT for an empty batch or one over max_batch_keys.
+  absl::Status CheckBatchSize(size_t n) const;
+  // For the batch keys order[lo, hi) of stripe `s` (thread-local scratch from
+  // Bucket), stores each key's row in the scratch `rows` (kNoRow if missing
+  // and !create). Requires s.mu held, exclusively if `create`.
+  void ResolveRows(Stripe& s, absl::Span<const uint64_t> keys, uint32_t lo,
+                   uint32_t hi, bool create);
+  // Copies the resolved rows (or initializer values for missing keys) to
+  // `out`, counting frequency if asked (then s.mu must be held exclusively).
+  void CopyRows(Stripe& s, absl::Span<const uint64_t> keys, uint32_t lo,
+                uint32_t hi, bool count_frequency, float* out);
+  // Row index of `key` in `s`, creating the row if missing. Requires s.mu
+  // held exclusively.
+  uint32_t FindOrCreate(Stripe& s, uint64_t key);
+
+  // Constant after construction.
+  const TableConfig config_;
+  const Options options_;
+  const uint32_t dim_;
+  const uint32_t num_stripes_;
+  const std::unique_ptr<Optimizer> optimizer_;
+  const size_t state_floats_;
+  // The stripes themselves are constant; their contents are guarded by each
+  // stripe's mutex.
+  std::unique_ptr<Stripe[]> stripes_;
+
+  // Sum of the stripes' row counts; updated under the stripe locks.
+  std::atomic<size_t> rows_{0};
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_STORAGE_SPARSE_TABLE_H_

@@ -1,0 +1,430 @@
+#include "server/storage/table_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "glog/logging.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "server/storage/checkpoint.h"
+
+namespace strata {
+namespace {
+
+using ::google::protobuf::util::MessageDifferencer;
+
+absl::Status ToDataLoss(const absl::Status& s, absl::string_view context) {
+  if (s.ok()) return s;
+  return absl::DataLossError(absl::StrCat(context, ": ", s.message()));
+}
+
+constexpr absl::string_view KindName(const TableConfig*) {
+  return "sparse table";
+}
+constexpr absl::string_view KindName(const DenseConfig*) {
+  return "dense tensor";
+}
+constexpr absl::string_view OtherKindName(const TableConfig*) {
+  return "dense tensor";
+}
+constexpr absl::string_view OtherKindName(const DenseConfig*) {
+  return "sparse table";
+}
+
+// Result of creating `config` when its name is taken. `existing` is the
+// config of the same-kind table holding the name, or null if the name is
+// held by the other kind.
+template <typename Config>
+absl::Status ExistingStatus(const Config& config, const Config* existing,
+                            bool if_not_exists) {
+  if (existing == nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("a ", OtherKindName(&config),
+                                                 " named ", config.name(),
+                                                 " already exists"));
+  }
+  if (!if_not_exists) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(KindName(&config), " ", config.name(), " already exists"));
+  }
+  if (!MessageDifferencer::Equals(*existing, config)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(KindName(&config), " ", config.name(),
+                     " already exists with a different config {",
+                     existing->ShortDebugString(), "}"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// Builds the tables of a Load from the visited shard files, keeping what the
+// router assigns to this shard. Not thread-safe; used by one Load.
+class TableStore::Loader final : public CheckpointVisitor {
+ public:
+  explicit Loader(const TableStore& store)
+      : options_(store.options_), sparse_options_(store.SparseOptions()) {}
+
+  absl::Status OnSparseTable(const TableConfig& config) override {
+    const auto it = tables_.find(config.name());
+    if (it != tables_.end()) {
+      if (it->second.sparse == nullptr ||
+          !MessageDifferencer::Equals(it->second.sparse->config(), config)) {
+        return absl::DataLossError(absl::StrCat(
+            "shard files disagree about the config of table ", config.name()));
+      }
+      current_ = it->second.sparse.get();
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::unique_ptr<SparseTable>> table =
+        SparseTable::Create(config, sparse_options_);
+    if (!table.ok()) {
+      return ToDataLoss(table.status(), "invalid sparse table in checkpoint");
+    }
+    current_ = table->get();
+    tables_[config.name()].sparse = *std::move(table);
+    ++info_.sparse_tables;
+    return absl::OkStatus();
+  }
+
+  absl::Status OnSparseRow(uint64_t key, uint64_t frequency, int64_t step,
+                           absl::Span<const float> values,
+                           absl::Span<const float> state) override {
+    if (options_.router != nullptr &&
+        options_.router->ShardForKey(key) != options_.shard_id) {
+      return absl::OkStatus();  // another shard's row
+    }
+    ++info_.rows;
+    return ToDataLoss(current_->InsertRow(key, values, state, step, frequency),
+                      "bad row in checkpoint");
+  }
+
+  absl::Status OnDenseTensor(const DenseConfig& config, int64_t step,
+                             absl::Span<const float> values,
+                             absl::Span<const float> state) override {
+    if (options_.router != nullptr &&
+        options_.router->ShardForName(config.name()) != options_.shard_id) {
+      return absl::OkStatus();
+    }
+    if (tables_.contains(config.name())) {
+      return absl::DataLossError(absl::StrCat(
+          "checkpoint holds two tables or tensors named ", config.name()));
+    }
+    absl::StatusOr<std::unique_ptr<DenseTable>> table =
+        DenseTable::Create(config);
+    if (!table.ok()) {
+      return ToDataLoss(table.status(), "invalid dense tensor in checkpoint");
+    }
+    if (absl::Status s = (*table)->Restore(values, state, step); !s.ok()) {
+      return ToDataLoss(s, "bad dense tensor in checkpoint");
+    }
+    tables_[config.name()].dense = *std::move(table);
+    ++info_.dense_tensors;
+    return absl::OkStatus();
+  }
+
+  TableMap TakeTables() { return std::move(tables_); }
+  const LoadInfo& info() const { return info_; }
+
+ private:
+  const Options& options_;
+  const SparseTable::Options sparse_options_;
+  TableMap tables_;
+  SparseTable* current_ = nullptr;  // owned by tables_
+  LoadInfo info_;
+};
+
+absl::Status TableStore::ValidateOptions(const Options& options) {
+  if (options.num_shards == 0 || options.shard_id >= options.num_shards) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shard_id ", options.shard_id, " is outside [0, ",
+                     options.num_shards, ")"));
+  }
+  if (options.router == nullptr && options.num_shards != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a store of ", options.num_shards, " shards needs a router"));
+  }
+  if (options.router != nullptr &&
+      options.router->num_shards() != options.num_shards) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the router has ", options.router->num_shards(),
+        " shards but the store was configured with ", options.num_shards));
+  }
+  if (options.sparse_stripes == 0 || options.max_batch_keys == 0 ||
+      options.max_batch_keys > kMaxBatchKeysLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sparse_stripes must be > 0 and max_batch_keys in [1, ",
+                     kMaxBatchKeysLimit, "]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<TableStore>> TableStore::Create(
+    const Options& options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  return std::make_unique<TableStore>(options);
+}
+
+TableStore::TableStore(const Options& options)
+    : options_([&] {
+        const absl::Status valid = ValidateOptions(options);
+        CHECK(valid.ok()) << "invalid TableStore::Options: " << valid;
+        Options o = options;
+        if (o.env == nullptr) o.env = DefaultEnv();
+        if (o.clock == nullptr) o.clock = RealClock();
+        return o;
+      }()) {}
+
+TableStore::~TableStore() {
+  absl::MutexLock lock(&mu_);
+  CancelDense(tables_);
+}
+
+SparseTable::Options TableStore::SparseOptions() const {
+  SparseTable::Options o;
+  o.num_stripes = options_.sparse_stripes;
+  o.router = options_.router;
+  o.shard_id = options_.shard_id;
+  o.max_batch_keys = options_.max_batch_keys;
+  return o;
+}
+
+absl::Status TableStore::CheckDenseOwner(absl::string_view name) const {
+  if (options_.router == nullptr) return absl::OkStatus();
+  const uint32_t owner = options_.router->ShardForName(name);
+  if (owner != options_.shard_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("dense tensor ", name, " belongs to shard ", owner,
+                     ", not shard ", options_.shard_id));
+  }
+  return absl::OkStatus();
+}
+
+void TableStore::CancelDense(const TableMap& tables) {
+  for (const auto& [name, entry] : tables) {
+    if (entry.dense != nullptr) entry.dense->Cancel();
+  }
+}
+
+absl::Status TableStore::CreateSparse(const TableConfig& config,
+                                      bool if_not_exists) {
+  absl::StatusOr<std::unique_ptr<SparseTable>> table =
+      SparseTable::Create(config, SparseOptions());
+  if (!table.ok()) return table.status();
+  absl::MutexLock lock(&mu_);
+  const auto it = tables_.find(config.name());
+  if (it != tables_.end()) {
+    const SparseTable* existing = it->second.sparse.get();
+    return ExistingStatus(config, existing ? &existing->config() : nullptr,
+                          if_not_exists);
+  }
+  tables_[config.name()].sparse = *std::move(table);
+  return absl::OkStatus();
+}
+
+absl::Status TableStore::CreateDense(const DenseConfig& config,
+                                     bool if_not_exists) {
+  if (absl::Status s = CheckDenseOwner(config.name()); !s.ok()) return s;
+  {
+    // Check first so an idempotent create does not allocate a big tensor.
+    absl::MutexLock lock(&mu_);
+    const auto it = tables_.find(config.name());
+    if (it != tables_.end()) {
+      const DenseTable* existing = it->second.dense.get();
+      return ExistingStatus(config, existing ? &existing->config() : nullptr,
+                            if_not_exists);
+    }
+  }
+  absl::StatusOr<std::unique_ptr<DenseTable>> table =
+      DenseTable::Create(config);
+  if (!table.ok()) return table.status();
+  absl::MutexLock lock(&mu_);
+  const auto it = tables_.find(config.name());
+  if (it != tables_.end()) {  // a concurrent create won
+    const DenseTable* existing = it->second.dense.get();
+    return ExistingStatus(config, existing ? &existing->config() : nullptr,
+                          if_not_exists);
+  }
+  tables_[config.name()].dense = *std::move(table);
+  return absl::OkStatus();
+}
+
+absl::Status TableStore::Drop(absl::string_view name) {
+  Entry entry;
+  {
+    absl::MutexLock lock(&mu_);
+    const auto it = tables_.find(name);
+    if (it == tables_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("no table or dense tensor named ", name));
+    }
+    entry = std::move(it->second);
+    tables_.erase(it);
+  }
+  if (entry.dense != nullptr) entry.dense->Cancel();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<SparseTable>> TableStore::GetSparse(
+    absl::string_view name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const auto it = tables_.find(name);
+  if (it == tables_.end()) {
+    return absl::NotFoundError(absl::StrCat("no sparse table named ", name));
+  }
+  if (it->second.sparse == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, " is a dense tensor, not a sparse table"));
+  }
+  return it->second.sparse;
+}
+
+absl::StatusOr<std::shared_ptr<DenseTable>> TableStore::GetDense(
+    absl::string_view name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const auto it = tables_.find(name);
+  if (it == tables_.end()) {
+    return absl::NotFoundError(absl::StrCat("no dense tensor named ", name));
+  }
+  if (it->second.dense == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, " is a sparse table, not a dense tensor"));
+  }
+  return it->second.dense;
+}
+
+std::vector<TableSummary> TableStore::List() const {
+  std::vector<std::pair<std::string, Entry>> entries;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    entries.assign(tables_.begin(), tables_.end());
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<TableSummary> out;
+  out.reserve(entries.size());
+  for (const auto& [name, entry] : entries) {
+    TableSummary s;
+    s.name = name;
+    if (entry.sparse != nullptr) {
+      const SparseTable& t = *entry.sparse;
+      s.kind = TableKind::kSparse;
+      s.dim = t.dim();
+      s.rows = t.rows();
+      s.bytes = t.MemoryBytes();
+      s.optimizer = t.config().optimizer().type();
+      s.sparse_config = t.config();
+    } else {
+      const DenseTable& t = *entry.dense;
+      s.kind = TableKind::kDense;
+      s.rows = 1;
+      s.size = t.size();
+      s.bytes = t.MemoryBytes();
+      s.optimizer = t.config().optimizer().type();
+      s.sync = t.config().sync();
+      s.step = t.step();
+      s.dense_config = t.config();
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+void TableStore::List(ListTablesResponse* out) const {
+  out->Clear();
+  out->set_shard_id(options_.shard_id);
+  out->set_num_shards(options_.num_shards);
+  for (TableSummary& s : List()) {
+    TableInfo* info = out->add_tables();
+    info->set_name(s.name);
+    info->set_kind(s.kind == TableKind::kSparse ? TableInfo::SPARSE
+                                                : TableInfo::DENSE);
+    info->set_dim(s.dim);
+    info->set_rows(s.rows);
+    info->set_size(s.size);
+    info->set_bytes(s.bytes);
+    info->set_optimizer(s.optimizer);
+    info->set_sync(s.sync);
+    info->set_step(s.step);
+    if (s.kind == TableKind::kSparse) {
+      *info->mutable_sparse_config() = std::move(s.sparse_config);
+    } else {
+      *info->mutable_dense_config() = std::move(s.dense_config);
+    }
+  }
+}
+
+absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
+                                                      uint64_t checkpoint_id) {
+  absl::MutexLock io(&io_mu_);
+  if (checkpoint_id == 0) {
+    checkpoint_id =
+        static_cast<uint64_t>(absl::ToUnixMillis(options_.clock->Now()));
+  }
+  // Hold references so Drop during the write is safe; write in name order.
+  std::vector<std::pair<std::string, Entry>> entries;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    entries.assign(tables_.begin(), tables_.end());
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<const SparseTable*> sparse;
+  std::vector<const DenseTable*> dense;
+  for (const auto& [name, entry] : entries) {
+    if (entry.sparse != nullptr) sparse.push_back(entry.sparse.get());
+    if (entry.dense != nullptr) dense.push_back(entry.dense.get());
+  }
+  Env* env = options_.env;
+  const std::string ckpt_dir = JoinPath(dir, CheckpointDirName(checkpoint_id));
+  if (absl::Status s = env->CreateDir(ckpt_dir); !s.ok()) return s;
+  const std::string path =
+      JoinPath(ckpt_dir, ShardFileName(options_.shard_id, options_.num_shards));
+  ShardFileHeader header;
+  header.shard_id = options_.shard_id;
+  header.num_shards = options_.num_shards;
+  header.checkpoint_id = checkpoint_id;
+  absl::StatusOr<ShardFileStats> stats = WriteShardFile(
+      env, path, header, sparse, dense, options_.checkpoint_buffer_bytes);
+  if (!stats.ok()) return stats.status();
+  // The checkpoint directory itself may be new: make its entry durable.
+  if (absl::Status s = env->SyncDir(dir); !s.ok()) return s;
+  CheckpointInfo info;
+  info.checkpoint_id = checkpoint_id;
+  info.path = path;
+  info.bytes = stats->bytes;
+  info.rows = stats->rows;
+  return info;
+}
+
+absl::StatusOr<LoadInfo> TableStore::Load(const std::string& dir,
+                                          uint64_t checkpoint_id) {
+  absl::MutexLock io(&io_mu_);
+  absl::StatusOr<CheckpointFiles> files =
+      FindCheckpoint(options_.env, dir, checkpoint_id);
+  if (!files.ok()) return files.status();
+  Loader loader(*this);
+  for (uint32_t i = 0; i < files->num_shards; ++i) {
+    ShardFileHeader expected;
+    expected.shard_id = i;
+    expected.num_shards = files->num_shards;
+    expected.checkpoint_id = files->checkpoint_id;
+    if (absl::Status s =
+            ReadShardFile(options_.env, files->paths[i], expected, &loader);
+        !s.ok()) {
+      return s;
+    }
+  }
+  TableMap old;
+  {
+    absl::MutexLock lock(&mu_);
+    old = std::exchange(tables_, loader.TakeTables());
+  }
+  CancelDense(old);
+  LoadInfo info = loader.info();
+  info.checkpoint_id = files->checkpoint_id;
+  info.written_by_num_shards = files->num_shards;
+  return info;
+}
+
+}  // namespace strata

@@ -1,0 +1,170 @@
+// All sparse tables and dense tensors of one parameter-server shard, with
+// checkpointing. This is the storage API the service layer calls.
+#ifndef STRATA_SERVER_STORAGE_TABLE_STORE_H_
+#define STRATA_SERVER_STORAGE_TABLE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "proto/ps.pb.h"
+#include "server/router/router.h"
+#include "server/storage/dense_table.h"
+#include "server/storage/sparse_table.h"
+#include "server/util/clock.h"
+#include "server/util/env.h"
+
+namespace strata {
+
+enum class TableKind { kSparse, kDense };
+
+// One row of TableStore::List(); mirrors the TableInfo proto.
+struct TableSummary {
+  std::string name;
+  TableKind kind = TableKind::kSparse;
+  uint32_t dim = 0;    // sparse
+  uint64_t rows = 0;   // sparse: keys held by this shard; dense: 1
+  uint64_t size = 0;   // dense: elements
+  uint64_t bytes = 0;  // values + optimizer state + index
+  OptimizerConfig::Type optimizer = OptimizerConfig::SGD;
+  SyncMode sync = ASYNC;      // dense
+  int64_t step = 0;           // dense
+  TableConfig sparse_config;  // set for sparse tables
+  DenseConfig dense_config;   // set for dense tensors
+};
+
+struct CheckpointInfo {
+  uint64_t checkpoint_id = 0;
+  std::string path;  // the shard file written
+  uint64_t bytes = 0;
+  uint64_t rows = 0;  // sparse rows written
+};
+
+struct LoadInfo {
+  uint64_t checkpoint_id = 0;
+  uint32_t written_by_num_shards = 0;
+  uint64_t rows = 0;  // sparse rows now held by this shard
+  uint32_t sparse_tables = 0;
+  uint32_t dense_tensors = 0;  // dense tensors now held by this shard
+};
+
+// Owns every table of one shard, by name (sparse tables and dense tensors
+// share one namespace). Tables are handed out as shared_ptr, so a Drop or a
+// Load that replaces a table while a request still uses it is safe: the
+// request finishes on the old object, which is then freed. Dropped or
+// replaced dense tensors are cancelled (blocked BSP pulls fail ABORTED).
+//
+// Thread-safe. The router, env and clock in Options are not owned and must
+// outlive the store. Checkpoint and Load are serialised with each other;
+// table operations continue while a checkpoint is written.
+class TableStore {
+ public:
+  struct Options {
+    uint32_t shard_id = 0;
+    uint32_t num_shards = 1;
+    // Key/name -> shard mapping, used to reject misrouted keys and dense
+    // tensors and to re-route rows when loading a checkpoint written with a
+    // different shard count. Null means a single shard (num_shards must be
+    // 1).
+    const ShardRouter* router = nullptr;
+    Env* env = nullptr;      // null: DefaultEnv()
+    Clock* clock = nullptr;  // null: RealClock(); picks checkpoint id 0
+    // Per sparse table (see SparseTable::Options for the trade-offs).
+    uint32_t sparse_stripes = 64;
+    size_t max_batch_keys = size_t{4} << 20;
+    // Write buffer of a checkpoint: larger means fewer write calls, more
+    // memory while a checkpoint runs.
+    size_t checkpoint_buffer_bytes = size_t{4} << 20;
+  };
+
+  // INVALID_ARGUMENT if num_shards is 0, shard_id >= num_shards, the
+  // router's shard count differs from num_shards, or there is no router and
+  // num_shards > 1.
+  static absl::StatusOr<std::unique_ptr<TableStore>> Create(
+      const Options& options);
+  // The same checks as Create, for callers that validated their options
+  // already: invalid options are a programmer error here (CHECK-fails).
+  explicit TableStore(const Options& options);
+  // OK or the INVALID_ARGUMENT that Create would return.
+  static absl::Status ValidateOptions(const Options& options);
+
+  TableStore(const TableStore&) = delete;
+  TableStore& operator=(const TableStore&) = delete;
+  ~TableStore();
+
+  // ALREADY_EXISTS if a table or tensor with that name exists, unless
+  // if_not_exists and it is the same kind with an identical config (then
+  // OK). INVALID_ARGUMENT for an invalid config. CreateDense also fails with
+  // FAILED_PRECONDITION when the router assigns the name to another shard.
+  absl::Status CreateSparse(const TableConfig& config, bool if_not_exists);
+  absl::Status CreateDense(const DenseConfig& config, bool if_not_exists);
+  // NOT_FOUND if there is no table or tensor with that name.
+  absl::Status Drop(absl::string_view name);
+
+  // NOT_FOUND "no sparse table named X"; FAILED_PRECONDITION if X is a dense
+  // tensor. GetDense likewise.
+  absl::StatusOr<std::shared_ptr<SparseTable>> GetSparse(
+      absl::string_view name) const;
+  absl::StatusOr<std::shared_ptr<DenseTable>> GetDense(
+      absl::string_view name) const;
+
+  // One summary per table, sorted by name.
+  std::vector<TableSummary> List() const;
+  // The same as a ListTables response: shard id, shard count and one
+  // TableInfo per table, sorted by name (replaces the contents of `out`).
+  void List(ListTablesResponse* out) const;
+
+  // Writes this shard's file of checkpoint `checkpoint_id` (0: the clock's
+  // Unix time in milliseconds) under `dir` (see checkpoint.h for names and
+  // atomicity). Errors from the env are returned with the path.
+  absl::StatusOr<CheckpointInfo> Checkpoint(const std::string& dir,
+                                            uint64_t checkpoint_id);
+
+  // Replaces the contents of this store with checkpoint `checkpoint_id` (0:
+  // newest complete) from `dir`. Reads every shard file of the checkpoint
+  // and keeps the sparse rows and dense tensors the router assigns to this
+  // shard, so the checkpoint may have been written by any number of shards.
+  // Every sparse table of the checkpoint is created here, even if none of
+  // its rows route here. Tables created before or during the load are
+  // discarded. NOT_FOUND without a complete checkpoint; DATA_LOSS (naming
+  // the file) for corrupt or inconsistent files. On error the store is
+  // unchanged. Peak memory: the old tables, the new ones and one file.
+  absl::StatusOr<LoadInfo> Load(const std::string& dir, uint64_t checkpoint_id);
+
+  uint32_t shard_id() const { return options_.shard_id; }
+  uint32_t num_shards() const { return options_.num_shards; }
+
+ private:
+  // Exactly one of the pointers is set.
+  struct Entry {
+    std::shared_ptr<SparseTable> sparse;
+    std::shared_ptr<DenseTable> dense;
+  };
+  using TableMap = absl::flat_hash_map<std::string, Entry>;
+  class Loader;
+
+  SparseTable::Options SparseOptions() const;
+  // FAILED_PRECONDITION if the router assigns dense tensor `name` elsewhere.
+  absl::Status CheckDenseOwner(absl::string_view name) const;
+  // Cancels the dense tensors of `tables` (after they left tables_).
+  static void CancelDense(const TableMap& tables);
+
+  // Constant after construction.
+  const Options options_;
+
+  // Serialises Checkpoint and Load. Acquired before mu_.
+  absl::Mutex io_mu_;
+  mutable absl::Mutex mu_;
+  TableMap tables_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_STORAGE_TABLE_STORE_H_

@@ -1,0 +1,598 @@
+#include "server/storage/table_store.h"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "server/router/router.h"
+#include "server/storage/checkpoint.h"
+#include "server/util/env_testing.h"
+
+namespace strata {
+namespace {
+
+std::string TestDir() {
+  const ::testing::TestInfo* info =
+      ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string dir = JoinPath(::testing::TempDir(),
+                                   absl::StrCat("table_store_", info->name()));
+  EXPECT_TRUE(DefaultEnv()->CreateDir(dir).ok());
+  return dir;
+}
+
+TableConfig Sparse(const std::string& name, uint32_t dim,
+                   OptimizerConfig::Type opt = OptimizerConfig::ADAM) {
+  TableConfig c;
+  c.set_name(name);
+  c.set_dim(dim);
+  c.mutable_initializer()->set_type(InitializerConfig::UNIFORM);
+  c.mutable_initializer()->set_low(-0.1f);
+  c.mutable_initializer()->set_high(0.1f);
+  c.mutable_initializer()->set_seed(5);
+  c.mutable_optimizer()->set_type(opt);
+  c.mutable_optimizer()->set_learning_rate(0.05f);
+  return c;
+}
+
+DenseConfig Dense(const std::string& name, uint64_t size,
+                  SyncMode sync = ASYNC) {
+  DenseConfig c;
+  c.set_name(name);
+  c.set_size(size);
+  c.set_sync(sync);
+  c.set_num_workers(sync == BSP ? 2 : 0);
+  c.mutable_initializer()->set_type(InitializerConfig::NORMAL);
+  c.mutable_initializer()->set_stddev(0.5f);
+  c.mutable_optimizer()->set_type(OptimizerConfig::ADAM);
+  c.mutable_optimizer()->set_learning_rate(0.01f);
+  return c;
+}
+
+std::unique_ptr<TableStore> MakeStore(const ShardRouter* router, uint32_t shard,
+                                      Env* env = nullptr,
+                                      Clock* clock = nullptr) {
+  TableStore::Options o;
+  o.router = router;
+  o.num_shards = router == nullptr ? 1 : router->num_shards();
+  o.shard_id = shard;
+  o.env = env;
+  o.clock = clock;
+  o.checkpoint_buffer_bytes = 8192;
+  auto store = TableStore::Create(o);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? *std::move(store) : nullptr;
+}
+
+struct Row {
+  std::vector<float> values, state;
+  int64_t step;
+  uint64_t freq;
+  bool operator==(const Row& o) const {
+    return values == o.values && state == o.state && step == o.step &&
+           freq == o.freq;
+  }
+};
+using Rows = std::map<uint64_t, Row>;
+
+Rows SnapshotSparse(const SparseTable& t) {
+  Rows rows;
+  t.ForEachRow([&](uint64_t key, const float* v, const float* s, int64_t step,
+                   uint64_t freq) {
+    rows[key] =
+        Row{{v, v + t.dim()}, {s, s + t.state_floats_per_row()}, step, freq};
+  });
+  return rows;
+}
+
+Row SnapshotDense(const DenseTable& t) {
+  Row row;
+  t.Visit(
+      [&](absl::Span<const float> v, absl::Span<const float> s, int64_t step) {
+        row = Row{{v.begin(), v.end()}, {s.begin(), s.end()}, step, 0};
+      });
+  return row;
+}
+
+TEST(TableStoreTest, CreateRejectsInconsistentOptions) {
+  HashRouter router(3);
+  TableStore::Options o;
+  o.num_shards = 2;  // no router
+  EXPECT_EQ(TableStore::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o.router = &router;  // 3 != 2
+  EXPECT_EQ(TableStore::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o.num_shards = 3;
+  o.shard_id = 3;
+  EXPECT_EQ(TableStore::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o.shard_id = 2;
+  EXPECT_TRUE(TableStore::Create(o).ok());
+}
+
+TEST(TableStoreTest, CreateIsIdempotentOnlyForIdenticalConfigs) {
+  auto store = MakeStore(nullptr, 0);
+  ASSERT_TRUE(store->CreateSparse(Sparse("emb", 8), false).ok());
+  EXPECT_EQ(store->CreateSparse(Sparse("emb", 8), false).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(store->CreateSparse(Sparse("emb", 8), true).ok());
+  EXPECT_EQ(store->CreateSparse(Sparse("emb", 16), true).code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store->CreateDense(Dense("w", 10), false).ok());
+  EXPECT_TRUE(store->CreateDense(Dense("w", 10), true).ok());
+  EXPECT_EQ(store->CreateDense(Dense("w", 11), true).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store->CreateDense(Dense("w", 10), false).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store->CreateSparse(Sparse("", 8), false).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->CreateDense(Dense("z", 0), false).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TableStoreTest, SparseAndDenseShareOneNamespace) {
+  auto store = MakeStore(nullptr, 0);
+  ASSERT_TRUE(store->CreateSparse(Sparse("x", 4), false).ok());
+  ASSERT_TRUE(store->CreateDense(Dense("y", 4), false).ok());
+  EXPECT_EQ(store->CreateDense(Dense("x", 4), true).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store->CreateSparse(Sparse("y", 4), true).code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TEST(TableStoreTest, GetReportsMissingTablesAndWrongKinds) {
+  auto store = MakeStore(nullptr, 0);
+  ASSERT_TRUE(store->CreateSparse(Sparse("emb", 4), false).ok());
+  ASSERT_TRUE(store->CreateDense(Dense("w", 4), false).ok());
+  EXPECT_TRUE(store->GetSparse("emb").ok());
+  EXPECT_TRUE(store->GetDense("w").ok());
+  absl::Status s = store->GetSparse("nope").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "no sparse table named nope");
+  EXPECT_EQ(store->GetDense("nope").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->GetSparse("w").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store->GetDense("emb").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(TableStoreTest, DropRemovesTheTableButKeepsItAliveForUsers) {
+  auto store = MakeStore(nullptr, 0);
+  ASSERT_TRUE(store->CreateSparse(Sparse("emb", 4), false).ok());
+  std::shared_ptr<SparseTable> table = *store->GetSparse("emb");
+  ASSERT_TRUE(store->Drop("emb").ok());
+  EXPECT_EQ(store->GetSparse("emb").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->Drop("emb").code(), absl::StatusCode::kNotFound);
+  std::vector<float> out(4);
+  EXPECT_TRUE(table->Pull({1}, true, false, out.data()).ok());
+  // The name is free again.
+  EXPECT_TRUE(store->CreateDense(Dense("emb", 4), false).ok());
+}
+
+TEST(TableStoreTest, DropWakesBlockedDensePullsWithAborted) {
+  auto store = MakeStore(nullptr, 0);
+  ASSERT_TRUE(store->CreateDense(Dense("w", 4, BSP), false).ok());
+  std::shared_ptr<DenseTable> w = *store->GetDense("w");
+  absl::StatusOr<int64_t> pulled;
+  std::thread puller([&] {
+    std::string bytes;
+    pulled = w->Pull(1, absl::InfiniteFuture(), &bytes);
+  });
+  while (w->waiters() == 0) std::this_thread::yield();
+  ASSERT_TRUE(store->Drop("w").ok());
+  puller.join();
+  EXPECT_EQ(pulled.status().code(), absl::StatusCode::kAborted);
+}
+
+TEST(TableStoreTest, DenseTensorsMustBeCreatedOnTheirShard) {
+  HashRouter router(4);
+  const uint32_t owner = router.ShardForName("fc.w");
+  auto mine = MakeStore(&router, owner);
+  auto other = MakeStore(&router, (owner + 1) % 4);
+  EXPECT_TRUE(mine->CreateDense(Dense("fc.w", 4), false).ok());
+  const absl::Status s = other->CreateDense(Dense("fc.w", 4), false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find(absl::StrCat("belongs to shard ", owner)),
+            std::string::npos)
+      << s;
+  // Sparse tables exist on every shard.
+  EXPECT_TRUE(other->CreateSparse(Sparse("emb", 4), false).ok());
+}
+
+TEST(TableStoreTest, ListSummarisesEveryTableByName) {
+  auto store = MakeStore(nullptr, 0);
+  ASSERT_TRUE(store->CreateSparse(Sparse("b_emb", 4), false).ok());
+  ASSERT_TRUE(store->CreateDense(Dense("a_w", 6, BSP), false).ok());
+  std::shared_ptr<SparseTable> emb = *store->GetSparse("b_emb");
+  std::vector<float> out(3 * 4);
+  ASSERT_TRUE(emb->Pull({1, 2, 3}, false, false, out.data()).ok());
+  const std::vector<TableSummary> list = store->List();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].name, "a_w");
+  EXPECT_EQ(list[0].kind, TableKind::kDense);
+  EXPECT_EQ(list[0].size, 6u);
+  EXPECT_EQ(list[0].sync, BSP);
+  EXPECT_EQ(list[0].step, 0);
+  EXPECT_EQ(list[0].dense_config.num_workers(), 2u);
+  EXPECT_GE(list[0].bytes, 6 * 3 * sizeof(float));
+  EXPECT_EQ(list[1].name, "b_emb");
+  EXPECT_EQ(list[1].kind, TableKind::kSparse);
+  EXPECT_EQ(list[1].dim, 4u);
+  EXPECT_EQ(list[1].rows, 3u);
+  EXPECT_EQ(list[1].optimizer, OptimizerConfig::ADAM);
+  EXPECT_GE(list[1].bytes, 3 * 4 * 3 * sizeof(float));
+  EXPECT_EQ(list[1].sparse_config.name(), "b_emb");
+}
+
+TEST(TableStoreTest, ListFillsAListTablesResponse) {
+  HashRouter router(2);
+  auto store = MakeStore(&router, 1);
+  ASSERT_TRUE(store->CreateSparse(Sparse("emb", 4), false).ok());
+  ListTablesResponse resp;
+  resp.add_tables()->set_name("stale");
+  store->List(&resp);
+  EXPECT_EQ(resp.shard_id(), 1u);
+  EXPECT_EQ(resp.num_shards(), 2u);
+  ASSERT_EQ(resp.tables_size(), 1);
+  EXPECT_EQ(resp.tables(0).name(), "emb");
+  EXPECT_EQ(resp.tables(0).kind(), TableInfo::SPARSE);
+  EXPECT_EQ(resp.tables(0).dim(), 4u);
+  EXPECT_EQ(resp.tables(0).sparse_config().name(), "emb");
+  EXPECT_FALSE(resp.tables(0).has_dense_config());
+}
+
+TEST(TableStoreDeathTest, ConstructorRejectsInvalidOptions) {
+  TableStore::Options o;
+  o.shard_id = 1;  // of 1 shard
+  EXPECT_DEATH(TableStore store(o), "invalid TableStore::Options");
+}
+
+// Fills a store with rows that have optimizer state, frequencies and Adam
+// steps, plus two dense tensors.
+void Populate(TableStore* store) {
+  ASSERT_TRUE(store->CreateSparse(Sparse("emb", 4), false).ok());
+  ASSERT_TRUE(
+      store->CreateSparse(Sparse("ada", 2, OptimizerConfig::ADAGRAD), false)
+          .ok());
+  ASSERT_TRUE(store->CreateDense(Dense("w", 5), false).ok());
+  ASSERT_TRUE(store->CreateDense(Dense("bsp", 3, BSP), false).ok());
+  auto emb = *store->GetSparse("emb");
+  auto ada = *store->GetSparse("ada");
+  std::vector<uint64_t> keys;
+  for (uint64_t k = 0; k < 300; ++k) keys.push_back(k * 7919 + 3);
+  std::vector<float> g(keys.size() * 4);
+  for (size_t i = 0; i < g.size(); ++i) g[i] = 0.01f * (i % 13) - 0.05f;
+  ASSERT_TRUE(emb->Push(keys, g).ok());
+  ASSERT_TRUE(emb->Push({keys[0], keys[1]}, {1, 1, 1, 1, 2, 2, 2, 2}).ok());
+  std::vector<float> out(keys.size() * 4);
+  ASSERT_TRUE(emb->Pull(keys, true, false, out.data()).ok());
+  ASSERT_TRUE(ada->Push({1, 2}, {0.5f, 0.5f, -1, 1}).ok());
+  auto w = *store->GetDense("w");
+  ASSERT_TRUE(w->Push({1, 2, 3, 4, 5}, 0, 0).ok());
+  ASSERT_TRUE(w->Push({1, 1, 1, 1, 1}, 0, 0).ok());
+  auto bsp = *store->GetDense("bsp");
+  ASSERT_TRUE(bsp->Push({1, 2, 3}, 0, 0).ok());
+  ASSERT_TRUE(bsp->Push({3, 2, 1}, 0, 1).ok());
+  ASSERT_TRUE(bsp->Push({9, 9, 9}, 1, 0).ok());  // pending: not checkpointed
+}
+
+TEST(TableStoreTest, CheckpointRoundTripRestoresEverything) {
+  const std::string dir = TestDir();
+  auto store = MakeStore(nullptr, 0);
+  Populate(store.get());
+  absl::StatusOr<CheckpointInfo> info = store->Checkpoint(dir, 5);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->checkpoint_id, 5u);
+  EXPECT_EQ(info->rows, 302u);
+  EXPECT_EQ(info->path,
+            JoinPath(JoinPath(dir, CheckpointDirName(5)), ShardFileName(0, 1)));
+  EXPECT_GT(info->bytes, 300u * 4 * 3 * sizeof(float));
+
+  auto restored = MakeStore(nullptr, 0);
+  ASSERT_TRUE(restored->CreateSparse(Sparse("stale", 4), false).ok());
+  absl::StatusOr<LoadInfo> load = restored->Load(dir, 0);
+  ASSERT_TRUE(load.ok()) << load.status();
+  EXPECT_EQ(load->checkpoint_id, 5u);
+  EXPECT_EQ(load->written_by_num_shards, 1u);
+  EXPECT_EQ(load->rows, 302u);
+  EXPECT_EQ(load->sparse_tables, 2u);
+  EXPECT_EQ(load->dense_tensors, 2u);
+  EXPECT_EQ(restored->GetSparse("stale").status().code(),
+            absl::StatusCode::kNotFound)
+      << "Load replaces the store's contents";
+  for (const char* name : {"emb", "ada"}) {
+    const Rows want = SnapshotSparse(**store->GetSparse(name));
+    const Rows got = SnapshotSparse(**restored->GetSparse(name));
+    EXPECT_EQ(got, want) << name;
+    EXPECT_EQ((*restored->GetSparse(name))->config().SerializeAsString(),
+              (*store->GetSparse(name))->config().SerializeAsString());
+  }
+  const Rows emb = SnapshotSparse(**restored->GetSparse("emb"));
+  EXPECT_EQ(emb.at(3).step, 2);  // Adam t survives
+  EXPECT_EQ(emb.at(3).freq, 3u);
+  EXPECT_EQ(SnapshotDense(**restored->GetDense("w")),
+            SnapshotDense(**store->GetDense("w")));
+  EXPECT_EQ(SnapshotDense(**restored->GetDense("w")).step, 2);
+  // The BSP tensor comes back at step 1 without the pending push: worker 0
+  // may push step 1 again.
+  auto bsp = *restored->GetDense("bsp");
+  EXPECT_EQ(SnapshotDense(*bsp), SnapshotDense(**store->GetDense("bsp")));
+  EXPECT_TRUE(bsp->Push({1, 1, 1}, 1, 0).ok());
+}
+
+TEST(TableStoreTest, CheckpointIdZeroUsesTheClock) {
+  const std::string dir = TestDir();
+  FakeClock clock(absl::FromUnixMillis(1700000000123));
+  auto store = MakeStore(nullptr, 0, nullptr, &clock);
+  absl::StatusOr<CheckpointInfo> info = store->Checkpoint(dir, 0);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->checkpoint_id, 1700000000123u);
+  absl::StatusOr<LoadInfo> load = store->Load(dir, 1700000000123u);
+  ASSERT_TRUE(load.ok()) << load.status();
+  EXPECT_EQ(load->rows, 0u);
+}
+
+TEST(TableStoreTest, LoadWithoutACheckpointIsNotFound) {
+  const std::string dir = TestDir();
+  auto store = MakeStore(nullptr, 0);
+  ASSERT_TRUE(store->CreateSparse(Sparse("emb", 4), false).ok());
+  EXPECT_EQ(store->Load(dir, 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->Load(dir, 3).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store->GetSparse("emb").ok()) << "a failed load changes nothing";
+}
+
+TEST(TableStoreTest, CrashMidWriteKeepsThePreviousCheckpointLoadable) {
+  const std::string dir = TestDir();
+  FaultInjectionEnv env(DefaultEnv());
+  auto store = MakeStore(nullptr, 0, &env);
+  Populate(store.get());
+  ASSERT_TRUE(store->Checkpoint(dir, 1).ok());
+  const Rows at_1 = SnapshotSparse(**store->GetSparse("emb"));
+  ASSERT_TRUE((*store->GetSparse("emb"))->Push({3}, {1, 1, 1, 1}).ok());
+
+  env.CrashAfter(5000);  // dies part-way through checkpoint 2
+  EXPECT_EQ(store->Checkpoint(dir, 2).status().code(),
+            absl::StatusCode::kUnavailable);
+  env.Reset();  // "restart"
+  const std::string partial =
+      JoinPath(JoinPath(dir, CheckpointDirName(2)), ShardFileName(0, 1)) +
+      ".tmp";
+  EXPECT_TRUE(env.FileExists(partial).ok()) << "the crash leaves the .tmp";
+
+  auto restarted = MakeStore(nullptr, 0, &env);
+  absl::StatusOr<LoadInfo> load = restarted->Load(dir, 0);
+  ASSERT_TRUE(load.ok()) << load.status();
+  EXPECT_EQ(load->checkpoint_id, 1u) << "the failed checkpoint is not chosen";
+  EXPECT_EQ(SnapshotSparse(**restarted->GetSparse("emb")), at_1);
+  EXPECT_EQ(restarted->Load(dir, 2).status().code(),
+            absl::StatusCode::kNotFound);
+  // The next attempt overwrites the leftover and succeeds.
+  ASSERT_TRUE(store->Checkpoint(dir, 2).ok());
+  EXPECT_EQ(env.FileExists(partial).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(restarted->Load(dir, 0)->checkpoint_id, 2u);
+}
+
+TEST(TableStoreTest, OneShardCrashingLeavesTheCheckpointIncomplete) {
+  const std::string dir = TestDir();
+  HashRouter router(3);
+  FaultInjectionEnv shard2_env(DefaultEnv());
+  std::vector<std::unique_ptr<TableStore>> stores;
+  for (uint32_t s = 0; s < 3; ++s) {
+    stores.push_back(MakeStore(&router, s, s == 2 ? &shard2_env : nullptr));
+    ASSERT_TRUE(stores[s]->CreateSparse(Sparse("emb", 4), false).ok());
+  }
+  for (auto& store : stores) ASSERT_TRUE(store->Checkpoint(dir, 10).ok());
+  shard2_env.CrashAfter(10);
+  EXPECT_TRUE(stores[0]->Checkpoint(dir, 11).ok());
+  EXPECT_TRUE(stores[1]->Checkpoint(dir, 11).ok());
+  EXPECT_FALSE(stores[2]->Checkpoint(dir, 11).ok());
+  auto fresh = MakeStore(&router, 0);
+  absl::StatusOr<LoadInfo> load = fresh->Load(dir, 0);
+  ASSERT_TRUE(load.ok()) << load.status();
+  EXPECT_EQ(load->checkpoint_id, 10u);
+  absl::Status s = fresh->Load(dir, 11).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(s.message().find("missing shard-00002-of-00003.ckpt"),
+            std::string::npos)
+      << s;
+}
+
+TEST(TableStoreTest, FailedRenameKeepsThePreviousCheckpoint) {
+  const std::string dir = TestDir();
+  FaultInjectionEnv env(DefaultEnv());
+  auto store = MakeStore(nullptr, 0, &env);
+  Populate(store.get());
+  ASSERT_TRUE(store->Checkpoint(dir, 1).ok());
+  env.FailRename(true);
+  EXPECT_EQ(store->Checkpoint(dir, 2).status().code(),
+            absl::StatusCode::kInternal);
+  env.Reset();
+  auto restarted = MakeStore(nullptr, 0, &env);
+  EXPECT_EQ(restarted->Load(dir, 0)->checkpoint_id, 1u);
+}
+
+TEST(TableStoreTest, CorruptedFileFailsWithDataLossAndChangesNothing) {
+  const std::string dir = TestDir();
+  auto store = MakeStore(nullptr, 0);
+  Populate(store.get());
+  absl::StatusOr<CheckpointInfo> info = store->Checkpoint(dir, 1);
+  ASSERT_TRUE(info.ok());
+  std::string bytes = *DefaultEnv()->ReadFileToString(info->path);
+  bytes[bytes.size() / 3] ^= 0x40;
+  {
+    auto f = DefaultEnv()->NewWritableFile(info->path);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Append(bytes).ok());
+    ASSERT_TRUE((*f)->Close().ok());
+  }
+  auto other = MakeStore(nullptr, 0);
+  ASSERT_TRUE(other->CreateSparse(Sparse("mine", 4), false).ok());
+  const absl::Status s = other->Load(dir, 0).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find(info->path), std::string::npos) << s;
+  EXPECT_TRUE(other->GetSparse("mine").ok());
+  EXPECT_EQ(other->GetSparse("emb").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// Writes a checkpoint with `from` shards and loads it into `to` shards:
+// every row and dense tensor must end up, exactly, on the shard the new
+// router assigns it to and nowhere else.
+void CheckResharding(uint32_t from, uint32_t to, const std::string& dir) {
+  HashRouter old_router(from), new_router(to);
+  std::vector<std::unique_ptr<TableStore>> old_stores;
+  for (uint32_t s = 0; s < from; ++s) {
+    old_stores.push_back(MakeStore(&old_router, s));
+    ASSERT_TRUE(old_stores[s]->CreateSparse(Sparse("emb", 8), false).ok());
+  }
+  std::vector<std::string> dense_names;
+  for (int i = 0; i < 8; ++i) {
+    const std::string name = absl::StrCat("dense", i);
+    dense_names.push_back(name);
+    TableStore* owner = old_stores[old_router.ShardForName(name)].get();
+    ASSERT_TRUE(owner->CreateDense(Dense(name, 4 + i), false).ok());
+    ASSERT_TRUE((*owner->GetDense(name))
+                    ->Push(std::vector<float>(4 + i, 0.25f * i), 0, 0)
+                    .ok());
+  }
+  // Route 3000 keys to their owners; push twice and pull once.
+  std::vector<std::vector<uint64_t>> keys_by_shard(from);
+  for (uint64_t i = 0; i < 3000; ++i) {
+    const uint64_t key = i * 0x9E3779B97F4A7C15ULL + 11;
+    keys_by_shard[old_router.ShardForKey(key)].push_back(key);
+  }
+  Rows truth;
+  for (uint32_t s = 0; s < from; ++s) {
+    auto emb = *old_stores[s]->GetSparse("emb");
+    const std::vector<uint64_t>& keys = keys_by_shard[s];
+    if (keys.empty()) continue;
+    std::vector<float> g(keys.size() * 8);
+    for (size_t j = 0; j < g.size(); ++j) g[j] = 0.001f * (j % 101);
+    ASSERT_TRUE(emb->Push(keys, g).ok());
+    ASSERT_TRUE(emb->Push(keys, g).ok());
+    std::vector<float> out(g.size());
+    ASSERT_TRUE(emb->Pull(keys, true, false, out.data()).ok());
+    const Rows rows = SnapshotSparse(*emb);
+    truth.insert(rows.begin(), rows.end());
+    ASSERT_TRUE(old_stores[s]->Checkpoint(dir, 77).ok());
+  }
+  ASSERT_EQ(truth.size(), 3000u);
+
+  Rows merged;
+  std::set<std::string> dense_seen;
+  for (uint32_t s = 0; s < to; ++s) {
+    auto store = MakeStore(&new_router, s);
+    absl::StatusOr<LoadInfo> load = store->Load(dir, 0);
+    ASSERT_TRUE(load.ok()) << load.status();
+    EXPECT_EQ(load->written_by_num_shards, from);
+    auto emb = store->GetSparse("emb");
+    ASSERT_TRUE(emb.ok()) << "every shard gets every sparse table";
+    const Rows rows = SnapshotSparse(**emb);
+    EXPECT_EQ(load->rows, rows.size());
+    for (const auto& [key, row] : rows) {
+      EXPECT_EQ(new_router.ShardForKey(key), s);
+      EXPECT_TRUE(merged.emplace(key, row).second) << "key on two shards";
+    }
+    for (const std::string& name : dense_names) {
+      auto dense = store->GetDense(name);
+      if (new_router.ShardForName(name) != s) {
+        EXPECT_EQ(dense.status().code(), absl::StatusCode::kNotFound);
+        continue;
+      }
+      ASSERT_TRUE(dense.ok()) << name;
+      dense_seen.insert(name);
+      TableStore* old_owner = old_stores[old_router.ShardForName(name)].get();
+      EXPECT_EQ(SnapshotDense(**dense),
+                SnapshotDense(**old_owner->GetDense(name)));
+    }
+  }
+  EXPECT_EQ(merged, truth) << "exact values, state, steps and frequencies";
+  EXPECT_EQ(dense_seen.size(), dense_names.size());
+}
+
+TEST(TableStoreTest, CheckpointOfThreeShardsLoadsIntoTwo) {
+  CheckResharding(3, 2, TestDir());
+}
+
+TEST(TableStoreTest, CheckpointOfOneShardLoadsIntoFour) {
+  CheckResharding(1, 4, TestDir());
+}
+
+TEST(TableStoreTest, TensOfMillionsOfFloatsRoundTrip) {
+  // 1M rows x dim 16 plus a 16M-element dense tensor: 32M floats, streamed
+  // through the default 4 MiB write buffer.
+  const std::string dir = TestDir();
+  TableStore::Options o;
+  auto store = *TableStore::Create(o);
+  TableConfig c = Sparse("big", 16, OptimizerConfig::SGD);
+  ASSERT_TRUE(store->CreateSparse(c, false).ok());
+  DenseConfig d = Dense("huge", uint64_t{1} << 24);
+  d.mutable_optimizer()->set_type(OptimizerConfig::SGD);
+  ASSERT_TRUE(store->CreateDense(d, false).ok());
+  auto big = *store->GetSparse("big");
+  std::vector<uint64_t> keys(1 << 16);
+  std::vector<float> out(keys.size() * 16);
+  for (uint64_t base = 0; base < (1 << 20); base += keys.size()) {
+    for (uint64_t i = 0; i < keys.size(); ++i) keys[i] = base + i;
+    ASSERT_TRUE(big->Pull(keys, true, false, out.data()).ok());
+  }
+  absl::StatusOr<CheckpointInfo> info = store->Checkpoint(dir, 1);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->rows, uint64_t{1} << 20);
+  EXPECT_GT(info->bytes, (uint64_t{32} << 20) * sizeof(float));
+  auto restored = *TableStore::Create(o);
+  absl::StatusOr<LoadInfo> load = restored->Load(dir, 1);
+  ASSERT_TRUE(load.ok()) << load.status();
+  EXPECT_EQ(load->rows, uint64_t{1} << 20);
+  auto big2 = *restored->GetSparse("big");
+  std::vector<float> again(out.size());
+  ASSERT_TRUE(big2->Pull(keys, false, true, again.data()).ok());
+  EXPECT_EQ(again, out);
+  EXPECT_EQ(big2->Frequency(12345), 1u);
+  EXPECT_EQ(SnapshotDense(**restored->GetDense("huge")).values,
+            SnapshotDense(**store->GetDense("huge")).values);
+}
+
+TEST(TableStoreTest, CheckpointWhileTrainingContinues) {
+  // Rows stay self-consistent while pushes run concurrently; the checkpoint
+  // holds every row that existed before it started.
+  const std::string dir = TestDir();
+  auto store = MakeStore(nullptr, 0);
+  TableConfig c = Sparse("emb", 4, OptimizerConfig::SGD);
+  c.mutable_initializer()->Clear();
+  c.mutable_optimizer()->set_learning_rate(1.0f);
+  ASSERT_TRUE(store->CreateSparse(c, false).ok());
+  auto emb = *store->GetSparse("emb");
+  std::vector<uint64_t> keys(1000);
+  for (uint64_t k = 0; k < keys.size(); ++k) keys[k] = k;
+  const std::vector<float> minus_one(keys.size() * 4, -1.0f);
+  ASSERT_TRUE(emb->Push(keys, minus_one).ok());
+  std::atomic<bool> stop{false};
+  std::thread trainer([&] {
+    while (!stop) ASSERT_TRUE(emb->Push(keys, minus_one).ok());
+  });
+  absl::StatusOr<CheckpointInfo> info = store->Checkpoint(dir, 1);
+  stop = true;
+  trainer.join();
+  ASSERT_TRUE(info.ok()) << info.status();
+  auto restored = MakeStore(nullptr, 0);
+  ASSERT_TRUE(restored->Load(dir, 1).ok());
+  const Rows rows = SnapshotSparse(**restored->GetSparse("emb"));
+  ASSERT_EQ(rows.size(), keys.size());
+  for (const auto& [key, row] : rows) {
+    // All four columns were updated together: a row is never torn.
+    for (float v : row.values) EXPECT_EQ(v, static_cast<float>(row.step));
+    EXPECT_GE(row.step, 1);
+  }
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,173 @@
+// Pull/push throughput of the parameter server on loopback: N shard
+// processes (forked from this binary before any gRPC state exists, so they
+// are real separate processes) and this process as the one worker, batches
+// of 64k keys, dim 16 and 64. The same set-up as the ps-lite reference
+// figures in docs/benchmarks.md. Prints keys/s and MB/s (payload floats).
+//
+//   bazel run -c opt //tests/bench:ps_bench -- --dims=16,64 --seconds=3
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "glog/logging.h"
+#include "server/client/ps_client.h"
+#include "server/ps/ps_server.h"
+
+ABSL_FLAG(int32_t, shards, 2, "Shard processes to fork.");
+ABSL_FLAG(std::string, dims, "16,64", "Embedding dimensions to measure.");
+ABSL_FLAG(int32_t, batch, 65536, "Keys per batch.");
+ABSL_FLAG(int32_t, keyspace_batches, 16,
+          "Distinct keys = batch * this; all created before timing.");
+ABSL_FLAG(double, seconds, 3.0, "Measurement time per (dim, op).");
+ABSL_FLAG(int32_t, inflight, 1,
+          "Batches in flight at once (threads sharing one client).");
+ABSL_FLAG(bool, dedup, true, "Client-side key de-duplication.");
+
+namespace {
+
+#define CHECK_OK(expr)                           \
+  do {                                           \
+    const absl::Status _s = (expr);              \
+    CHECK(_s.ok()) << #expr << ": " << _s;       \
+  } while (0)
+
+void RunShard(int id, int n, const std::string& port_file) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  strata::PsServerOptions o;
+  o.shard_id = id;
+  o.num_shards = n;
+  auto server = strata::PsServer::Start(o);
+  if (!server.ok()) {
+    fprintf(stderr, "shard %d: %s\n", id, server.status().ToString().c_str());
+    _exit(1);
+  }
+  std::ofstream(port_file + ".tmp") << (*server)->address();
+  rename((port_file + ".tmp").c_str(), port_file.c_str());
+  (*server)->Wait();
+  _exit(0);
+}
+
+std::vector<std::string> WaitForShards(const std::vector<std::string>& files) {
+  std::vector<std::string> addrs;
+  for (const std::string& f : files) {
+    for (int i = 0; i < 600 && access(f.c_str(), R_OK) != 0; ++i) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    std::string a;
+    std::ifstream(f) >> a;
+    CHECK(!a.empty()) << "shard did not start (" << f << ")";
+    addrs.push_back(a);
+  }
+  return addrs;
+}
+
+struct Rate {
+  double keys_per_s;
+  double mb_per_s;
+};
+
+// Runs `op(thread, batch_index)` from `inflight` threads for `seconds`.
+template <typename Op>
+Rate Measure(int inflight, double seconds, int batch, int dim, Op op) {
+  std::atomic<int64_t> batches{0};
+  const absl::Time end = absl::Now() + absl::Seconds(seconds);
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < inflight; ++t) {
+    threads.emplace_back([&, t] {
+      for (int64_t i = t; absl::Now() < end; i += inflight) {
+        op(t, i);
+        ++batches;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  const double keys = double(batches.load()) * batch;
+  return {keys / secs, keys * dim * 4 / 1e6 / secs};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int n = absl::GetFlag(FLAGS_shards);
+  const std::string dir = absl::StrCat("/tmp/ps_bench.", getpid());
+  mkdir(dir.c_str(), 0755);
+  std::vector<std::string> files;
+  std::vector<pid_t> children;
+  for (int i = 0; i < n; ++i) {
+    files.push_back(absl::StrCat(dir, "/shard", i));
+    pid_t pid = fork();
+    if (pid == 0) RunShard(i, n, files.back());
+    children.push_back(pid);
+  }
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  strata::PsClientOptions copts;
+  copts.dedup = absl::GetFlag(FLAGS_dedup);
+  auto client = strata::PsClient::Connect(WaitForShards(files), copts);
+  CHECK(client.ok()) << client.status();
+
+  const int batch = absl::GetFlag(FLAGS_batch);
+  const int nb = absl::GetFlag(FLAGS_keyspace_batches);
+  const int inflight = absl::GetFlag(FLAGS_inflight);
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+  std::vector<uint64_t> keys(size_t(batch) * nb);
+  std::iota(keys.begin(), keys.end(), uint64_t{1} << 33);
+  std::shuffle(keys.begin(), keys.end(), std::mt19937_64(7));
+
+  printf("ps_bench: %d shard processes + 1 worker on loopback, batch %d keys, "
+         "%d in flight, dedup %s, %.1fs per measurement\n",
+         n, batch, inflight, copts.dedup ? "on" : "off", seconds);
+  printf("%-5s %-5s %16s %12s\n", "dim", "op", "keys/s", "MB/s");
+  for (absl::string_view d : absl::StrSplit(absl::GetFlag(FLAGS_dims), ',')) {
+    const int dim = std::stoi(std::string(d));
+    const std::string table = absl::StrCat("bench", dim);
+    strata::TableConfig t;
+    t.set_name(table);
+    t.set_dim(dim);
+    t.mutable_optimizer()->set_type(strata::OptimizerConfig::SGD);
+    t.mutable_optimizer()->set_learning_rate(0.01f);
+    CHECK_OK((*client)->CreateTable(t, true));
+    std::vector<std::vector<float>> bufs(inflight,
+                                         std::vector<float>(size_t(batch) * dim, 0.001f));
+    auto span = [&](int64_t i) {
+      return absl::MakeConstSpan(keys).subspan(size_t(i % nb) * batch, batch);
+    };
+    for (int i = 0; i < nb; ++i) {  // create every key before timing
+      CHECK_OK((*client)->Pull(table, span(i), dim, bufs[0].data()));
+    }
+    Rate pull = Measure(inflight, seconds, batch, dim, [&](int t, int64_t i) {
+      CHECK_OK((*client)->Pull(table, span(i), dim, bufs[t].data()));
+    });
+    printf("%-5d %-5s %16.0f %12.1f\n", dim, "pull", pull.keys_per_s,
+           pull.mb_per_s);
+    Rate push = Measure(inflight, seconds, batch, dim, [&](int t, int64_t i) {
+      CHECK_OK((*client)->Push(table, span(i), bufs[t], dim));
+    });
+    printf("%-5d %-5s %16.0f %12.1f\n", dim, "push", push.keys_per_s,
+           push.mb_per_s);
+    fflush(stdout);
+  }
+  client->reset();
+  for (pid_t pid : children) kill(pid, SIGTERM);
+  for (pid_t pid : children) waitpid(pid, nullptr, 0);
+  std::system(("rm -rf " + dir).c_str());
+  return 0;
+}

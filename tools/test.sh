@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds and runs every test. Used by .ci/run.
+#   tools/test.sh            set-up, bazel test //..., CUDA build if nvcc exists
+# Environment: STRATA_BAZEL_FLAGS adds flags to every bazel command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools/setup.sh
+
+BAZEL_FLAGS=(${STRATA_BAZEL_FLAGS:-})
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+echo "=== bazel test //... (CPU build)"
+set +e
+bazel test "${BAZEL_FLAGS[@]}" //... 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+
+summary=$(grep -E "^Executed [0-9]+ out of [0-9]+ tests?" "$log" | tail -1 || true)
+passed=$(grep -cE "^//.* PASSED in" "$log" || true)
+failed=$(grep -cE "^//.* (FAILED|TIMEOUT|NO STATUS|INCOMPLETE)( in|$)" "$log" || true)
+
+cuda_note="CUDA build skipped: /usr/local/cuda/bin/nvcc not found"
+if [ $rc -eq 0 ] && [ -x /usr/local/cuda/bin/nvcc ]; then
+  echo "=== bazel build --config=cuda //... (nvcc found)"
+  bazel build "${BAZEL_FLAGS[@]}" --config=cuda //...
+  echo "=== GPU tests (they skip with a message where no GPU is visible)"
+  bazel test "${BAZEL_FLAGS[@]}" --config=cuda --test_output=all \
+    //worker/internal:device_query_test 2>&1 | grep -E "SKIPPED|PASSED|FAILED|OK \]|\[  SKIPPED|device" || true
+  cuda_note="CUDA build OK"
+fi
+
+echo "=== $summary"
+echo "=== $cuda_note"
+echo "tests: $passed passed, $failed failed"
+exit $rc

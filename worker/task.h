@@ -1,0 +1,60 @@
+// The unit of work a worker daemon runs for a job: one task per assigned
+// worker. Job types (PS load test, CTR training, Stanza CNN training)
+// implement Task and register a factory in a TaskRegistry.
+#ifndef STRATA_WORKER_TASK_H_
+#define STRATA_WORKER_TASK_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "proto/coordinator.pb.h"
+#include "proto/job.pb.h"
+
+namespace strata {
+
+using Metrics = std::map<std::string, double>;
+
+// What a running task may ask of its worker. Implemented by the worker
+// agent (reports go to the coordinator) and by tests. Thread-safe.
+class TaskContext {
+ public:
+  virtual ~TaskContext() = default;
+  // True once the coordinator cancelled the task or the worker is stopping.
+  // Tasks poll it between batches and return CANCELLED promptly.
+  virtual bool cancelled() const = 0;
+  // Reports progress. Cheap to call often: the implementation throttles.
+  virtual void ReportProgress(int64_t step, int64_t total_steps,
+                              const Metrics& metrics) = 0;
+};
+
+// One task of a job. Run is called once, on a dedicated thread; it returns
+// the final metrics, or a status whose message becomes the job's failure
+// reason (CANCELLED when it stopped because cancelled() turned true).
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual absl::StatusOr<Metrics> Run(const TaskAssignment& assignment,
+                                      TaskContext* context) = 0;
+};
+
+// Maps a JobSpec's job type (the oneof case) to a factory. Not thread-safe
+// for Register; Create may be called concurrently after set-up.
+class TaskRegistry {
+ public:
+  using Factory = std::function<std::unique_ptr<Task>()>;
+  void Register(JobSpec::JobCase job_case, Factory factory) {
+    factories_[job_case] = std::move(factory);
+  }
+  // UNIMPLEMENTED when this worker has no task for the spec's job type.
+  absl::StatusOr<std::unique_ptr<Task>> Create(const JobSpec& spec) const;
+
+ private:
+  std::map<JobSpec::JobCase, Factory> factories_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_WORKER_TASK_H_

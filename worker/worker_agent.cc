@@ -1,0 +1,250 @@
+#include "worker/worker_agent.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "glog/logging.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/rpc_util.h"
+
+namespace strata {
+
+struct WorkerAgent::RunningTask {
+  TaskAssignment assignment;
+  std::atomic<bool> cancelled{false};
+  std::atomic<bool> finished{false};
+  std::thread thread;
+};
+
+// TaskContext handed to a running task: forwards throttled progress reports
+// to the coordinator and turns the response's cancel flag into cancelled().
+class WorkerAgent::Context final : public TaskContext {
+ public:
+  Context(WorkerAgent* agent, RunningTask* task) : agent_(agent), task_(task) {}
+
+  bool cancelled() const override {
+    return task_->cancelled.load() || agent_->stop_.HasBeenNotified();
+  }
+
+  void ReportProgress(int64_t step, int64_t total,
+                      const Metrics& metrics) override {
+    const absl::Time now = absl::Now();
+    if (step < total && now - last_ < agent_->options_.progress_interval) {
+      return;
+    }
+    last_ = now;
+    TaskReport report;
+    report.set_task_id(task_->assignment.task_id());
+    report.set_node_id(agent_->node_id());
+    report.set_kind(TaskReport::PROGRESS);
+    report.set_step(step);
+    report.set_total_steps(total);
+    for (const auto& [k, v] : metrics) (*report.mutable_metrics())[k] = v;
+    bool cancel = false;
+    if (agent_->SendReport(report, &cancel) && cancel) task_->cancelled = true;
+  }
+
+ private:
+  WorkerAgent* const agent_;
+  RunningTask* const task_;
+  absl::Time last_ = absl::InfinitePast();  // used by the task thread only
+};
+
+namespace {
+NodeSessionOptions SessionOptions(const WorkerOptions& o) {
+  NodeSessionOptions s;
+  s.coordinator = o.coordinator;
+  s.node.set_role(o.role);
+  s.node.set_address(o.address);
+  s.node.set_hostname(o.hostname);
+  s.node.set_cpus(o.cpus);
+  s.node.set_gpus(o.gpus);
+  s.rpc_timeout = o.rpc_timeout;
+  s.backoff = o.reconnect_backoff;
+  s.max_backoff = o.max_reconnect_backoff;
+  return s;
+}
+}  // namespace
+
+WorkerAgent::WorkerAgent(WorkerOptions options, TaskRegistry registry)
+    : options_(std::move(options)),
+      registry_(std::move(registry)),
+      session_(SessionOptions(options_)) {}
+
+WorkerAgent::~WorkerAgent() {
+  Stop();
+  // Tasks call node_id() and SendReport(), which take locks: join unlocked.
+  std::map<std::string, std::unique_ptr<RunningTask>> tasks;
+  {
+    absl::MutexLock lock(&mu_);
+    tasks.swap(tasks_);
+  }
+  for (auto& [id, task] : tasks) {
+    if (task->thread.joinable()) task->thread.join();
+  }
+}
+
+std::string WorkerAgent::node_id() const { return session_.node_id(); }
+
+absl::Status WorkerAgent::Run() {
+  absl::Status status = session_.Register();
+  if (!status.ok()) return stop_.HasBeenNotified() ? absl::OkStatus() : status;
+  // When the coordinator forgets this node, end the task stream; the loop
+  // below re-opens it under the id the session re-registers with.
+  session_.StartHeartbeats(
+      [this] {
+        absl::MutexLock lock(&mu_);
+        if (watch_context_ != nullptr) watch_context_->TryCancel();
+      },
+      nullptr);
+  while (!stop_.HasBeenNotified()) {
+    WatchLoop();
+    ReapFinishedTasks();
+    if (!stop_.HasBeenNotified()) {
+      session_.SleepUnlessStopped(options_.reconnect_backoff);
+    }
+  }
+  return absl::OkStatus();
+}
+
+void WorkerAgent::WatchLoop() {
+  grpc::ClientContext ctx;
+  WatchTasksRequest req;
+  req.set_node_id(node_id());
+  {
+    absl::MutexLock lock(&mu_);
+    if (stop_.HasBeenNotified()) return;
+    watch_context_ = &ctx;
+  }
+  std::unique_ptr<grpc::ClientReader<TaskCommand>> reader =
+      session_.stub()->WatchTasks(&ctx, req);
+  TaskCommand cmd;
+  while (reader->Read(&cmd)) {
+    if (cmd.has_assign()) {
+      StartTask(cmd.assign());
+    } else if (!cmd.cancel_task_id().empty()) {
+      CancelTask(cmd.cancel_task_id());
+    }
+    ReapFinishedTasks();
+  }
+  absl::Status s = FromGrpcStatus(reader->Finish());
+  {
+    absl::MutexLock lock(&mu_);
+    watch_context_ = nullptr;
+  }
+  if (!stop_.HasBeenNotified()) {
+    LOG(WARNING) << "task stream from coordinator ended (" << s
+                 << "); reconnecting";
+  }
+}
+
+void WorkerAgent::StartTask(const TaskAssignment& assignment) {
+  LOG(INFO) << "assigned " << assignment.task_id() << " (rank "
+            << assignment.rank() << " of " << assignment.num_tasks() << ")";
+  auto task = std::make_unique<RunningTask>();
+  task->assignment = assignment;
+  RunningTask* raw = task.get();
+  absl::MutexLock lock(&mu_);
+  if (tasks_.count(assignment.task_id())) {
+    LOG(WARNING) << "duplicate assignment of " << assignment.task_id();
+    return;
+  }
+  tasks_[assignment.task_id()] = std::move(task);
+  raw->thread = std::thread([this, raw] { RunTask(raw); });
+}
+
+void WorkerAgent::CancelTask(const std::string& task_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = tasks_.find(task_id);
+  if (it == tasks_.end()) return;
+  LOG(INFO) << "cancelling " << task_id;
+  it->second->cancelled = true;
+}
+
+void WorkerAgent::RunTask(RunningTask* task) {
+  Context context(this, task);
+  absl::StatusOr<Metrics> result;
+  absl::StatusOr<std::unique_ptr<Task>> impl =
+      registry_.Create(task->assignment.spec());
+  if (!impl.ok()) {
+    result = impl.status();
+  } else {
+    result = (*impl)->Run(task->assignment, &context);
+  }
+  if (!result.ok() && context.cancelled()) {
+    result = absl::CancelledError(std::string(result.status().message()));
+  }
+  LOG(INFO) << task->assignment.task_id() << " finished: "
+            << (result.ok() ? "OK" : result.status().ToString());
+  SendFinalReport(*task, result);
+  task->finished = true;
+}
+
+void WorkerAgent::SendFinalReport(const RunningTask& task,
+                                  const absl::StatusOr<Metrics>& result) {
+  TaskReport report;
+  report.set_task_id(task.assignment.task_id());
+  report.set_node_id(node_id());
+  if (result.ok()) {
+    report.set_kind(TaskReport::SUCCEEDED);
+    for (const auto& [k, v] : *result) (*report.mutable_metrics())[k] = v;
+  } else if (result.status().code() == absl::StatusCode::kCancelled) {
+    report.set_kind(TaskReport::CANCELLED);
+    report.set_message(std::string(result.status().message()));
+  } else {
+    report.set_kind(TaskReport::FAILED);
+    report.set_message(result.status().ToString());
+  }
+  // The outcome matters: retry while the coordinator is unreachable.
+  absl::Duration backoff = options_.reconnect_backoff;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    bool cancel = false;
+    if (SendReport(report, &cancel)) return;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, options_.max_reconnect_backoff);
+  }
+  LOG(ERROR) << "could not report the outcome of " << task.assignment.task_id();
+}
+
+bool WorkerAgent::SendReport(const TaskReport& report, bool* cancel) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+  TaskReportResponse resp;
+  grpc::Status s = session_.stub()->ReportTask(&ctx, report, &resp);
+  if (!s.ok()) {
+    LOG(WARNING) << "ReportTask(" << report.task_id() << "): "
+                 << FromGrpcStatus(s);
+    // NOT_FOUND etc. will not improve with retries; treat as delivered.
+    return s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+           s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED;
+  }
+  *cancel = resp.cancel();
+  return true;
+}
+
+void WorkerAgent::ReapFinishedTasks() {
+  std::vector<std::unique_ptr<RunningTask>> done;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      if (it->second->finished) {
+        done.push_back(std::move(it->second));
+        it = tasks_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& t : done) t->thread.join();
+}
+
+void WorkerAgent::Stop() {
+  session_.Stop();
+  absl::MutexLock lock(&mu_);
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  for (auto& [id, task] : tasks_) task->cancelled = true;
+  if (watch_context_ != nullptr) watch_context_->TryCancel();
+}
+
+}  // namespace strata

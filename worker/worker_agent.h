@@ -1,0 +1,88 @@
+// The worker daemon's control loop: registers with the coordinator, sends
+// heartbeats, receives task assignments on a WatchTasks stream, runs each
+// task on its own thread, reports progress and the outcome, and honours
+// cancellation. Reconnects and re-registers when the coordinator restarts or
+// declares this node dead.
+#ifndef STRATA_WORKER_WORKER_AGENT_H_
+#define STRATA_WORKER_WORKER_AGENT_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "proto/coordinator.grpc.pb.h"
+#include "server/node/node_session.h"
+#include "worker/task.h"
+
+namespace strata {
+
+struct WorkerOptions {
+  std::string coordinator = "127.0.0.1:7070";
+  // Role the coordinator schedules by ("general", "conv", "fc", ...).
+  std::string role = "general";
+  // Address this node serves on, if any (FC nodes in later job types).
+  std::string address;
+  std::string hostname;
+  uint32_t cpus = 1;
+  uint32_t gpus = 0;
+  // Deadline of each control RPC (register, heartbeat, report).
+  absl::Duration rpc_timeout = absl::Seconds(5);
+  // Wait between attempts to reach the coordinator; doubles up to the max.
+  absl::Duration reconnect_backoff = absl::Milliseconds(200);
+  absl::Duration max_reconnect_backoff = absl::Seconds(5);
+  // Minimum spacing of progress reports per task: lower gives smoother
+  // progress bars, higher less coordinator load.
+  absl::Duration progress_interval = absl::Milliseconds(250);
+};
+
+// Owns its coordinator channel, heartbeat thread and task threads.
+// Run() blocks until Stop() (callable from any thread or a signal-watching
+// thread). Thread-safe.
+class WorkerAgent {
+ public:
+  WorkerAgent(WorkerOptions options, TaskRegistry registry);
+  ~WorkerAgent();
+
+  // Registers and serves assignments until Stop(). Returns OK after Stop().
+  absl::Status Run();
+  // Cancels running tasks, waits for them to report, and makes Run return.
+  void Stop();
+
+  // The id the coordinator assigned; empty before registration.
+  std::string node_id() const;
+
+ private:
+  struct RunningTask;
+  class Context;
+
+  void WatchLoop();
+  void StartTask(const TaskAssignment& assignment);
+  void CancelTask(const std::string& task_id);
+  void RunTask(RunningTask* task);
+  void SendFinalReport(const RunningTask& task,
+                       const absl::StatusOr<Metrics>& result);
+  bool SendReport(const TaskReport& report, bool* cancel);
+  void ReapFinishedTasks();
+
+  // Constant after construction.
+  const WorkerOptions options_;
+  const TaskRegistry registry_;
+  NodeSession session_;  // thread-safe itself
+
+  absl::Notification stop_;
+  mutable absl::Mutex mu_;
+  grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::map<std::string, std::unique_ptr<RunningTask>> tasks_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace strata
+
+#endif  // STRATA_WORKER_WORKER_AGENT_H_

@@ -1,0 +1,83 @@
+// Worker daemon: registers with the coordinator and runs the tasks it is
+// assigned. See README.md ("Running the daemons by hand").
+#include <unistd.h>
+
+#include <iostream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+#include "glog/logging.h"
+#include "server/util/signals.h"
+#include "worker/builtin_tasks.h"
+#include "worker/internal/device_query.h"
+#include "worker/worker_agent.h"
+
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
+          "Coordinator address HOST:PORT.");
+ABSL_FLAG(std::string, role, "general",
+          "Role the coordinator schedules this worker by (general, conv, fc).");
+ABSL_FLAG(int32_t, cpus, 0, "CPUs to advertise; 0 = this machine's count.");
+ABSL_FLAG(int32_t, gpus, -1,
+          "GPUs to advertise; -1 = the number of CUDA devices found.");
+ABSL_FLAG(bool, list_devices, false,
+          "Print the CUDA devices this worker can use and exit.");
+
+namespace {
+
+int ListDevices() {
+  auto devices = strata::ListCudaDevices();
+  if (!devices.ok()) {
+    std::cerr << "worker: " << devices.status().message() << "\n";
+    return 1;
+  }
+  if (devices->empty()) std::cout << "CUDA works, but no device is visible\n";
+  for (const strata::GpuInfo& g : *devices) {
+    std::cout << absl::StrFormat("gpu:%d  %s  sm_%d%d  %.1f GiB  %d SMs\n",
+                                 g.index, g.name, g.compute_major,
+                                 g.compute_minor,
+                                 g.total_memory_bytes / double(1 << 30),
+                                 g.multiprocessors);
+  }
+  return 0;
+}
+
+uint32_t DetectGpus() {
+  auto devices = strata::ListCudaDevices();
+  return devices.ok() ? devices->size() : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  strata::BlockTerminationSignals();
+  absl::SetProgramUsageMessage(
+      "Strata worker daemon: worker --coordinator=HOST:PORT [--role=ROLE]");
+  absl::ParseCommandLine(argc, argv);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  if (absl::GetFlag(FLAGS_list_devices)) return ListDevices();
+
+  strata::WorkerOptions options;
+  options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  options.role = absl::GetFlag(FLAGS_role);
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  options.hostname = host;
+  const int cpus = absl::GetFlag(FLAGS_cpus);
+  options.cpus = cpus > 0 ? cpus : std::thread::hardware_concurrency();
+  const int gpus = absl::GetFlag(FLAGS_gpus);
+  options.gpus = gpus >= 0 ? gpus : DetectGpus();
+
+  strata::WorkerAgent agent(options, strata::DefaultTaskRegistry());
+  strata::OnTerminationSignal([&agent](int) { agent.Stop(); });
+  absl::Status s = agent.Run();
+  if (!s.ok()) {
+    LOG(ERROR) << "worker stopped: " << s;
+    return 1;
+  }
+  LOG(INFO) << "worker stopped cleanly";
+  return 0;
+}
