@@ -1,6 +1,7 @@
 #include "worker/tasks/ps_load_test.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -86,6 +87,37 @@ absl::Status RunBatch(LoadTestState* st, const std::vector<uint64_t>& keys,
   return absl::OkStatus();
 }
 
+// Reads `keys` without modifying anything and compares them with the values
+// the last round of an earlier run wrote. That run computed w - (w - t),
+// which may differ from t by rounding, hence the tolerance.
+absl::Status VerifyBatch(LoadTestState* st, const std::vector<uint64_t>& keys) {
+  const uint32_t dim = st->spec.dim();
+  st->got.resize(keys.size() * dim);
+  const absl::Time t0 = absl::Now();
+  PullOptions opts;
+  opts.read_only = true;
+  opts.count_frequency = false;
+  absl::Status s = st->client->Pull(st->spec.table(), keys, dim,
+                                    st->got.data(), opts);
+  if (!s.ok()) return s;
+  st->pull_time += absl::Now() - t0;
+  st->pulled += keys.size();
+  const uint32_t last = st->spec.rounds() - 1;
+  for (size_t i = 0; i < st->got.size(); ++i) {
+    const float want = LoadTestTarget(st->spec.seed(), last, keys[i / dim],
+                                      i % dim);
+    if (!(std::fabs(st->got[i] - want) <= 1e-6f)) {
+      if (st->mismatches++ == 0) {
+        st->first_mismatch = absl::StrCat("key ", keys[i / dim], " column ",
+                                          i % dim, ": got ", st->got[i],
+                                          ", want ", want);
+      }
+    }
+  }
+  st->verified += keys.size();
+  return absl::OkStatus();
+}
+
 Metrics ToMetrics(const LoadTestState& st) {
   const double pull_s = std::max(absl::ToDoubleSeconds(st.pull_time), 1e-9);
   const double push_s = std::max(absl::ToDoubleSeconds(st.push_time), 1e-9);
@@ -121,22 +153,26 @@ absl::StatusOr<Metrics> PsLoadTestTask::Run(const TaskAssignment& assignment,
   table.set_dim(st.spec.dim());
   table.mutable_optimizer()->set_type(OptimizerConfig::SGD);
   table.mutable_optimizer()->set_learning_rate(1.0f);
-  absl::Status s = st.client->CreateTable(table, /*if_not_exists=*/true);
+  absl::Status s = st.spec.verify_existing()
+                       ? absl::OkStatus()
+                       : st.client->CreateTable(table, /*if_not_exists=*/true);
   if (!s.ok()) return s;
 
   const uint64_t k = st.spec.keys_per_worker();
   const uint64_t first = (st.spec.seed() << 40) + assignment.rank() * k;
   const uint64_t batches = (k + st.spec.batch_size() - 1) / st.spec.batch_size();
-  const int64_t total = static_cast<int64_t>(batches) * st.spec.rounds();
+  const uint32_t passes = st.spec.verify_existing() ? 1 : st.spec.rounds();
+  const int64_t total = static_cast<int64_t>(batches) * passes;
   std::vector<uint64_t> keys;
   int64_t step = 0;
-  for (uint32_t round = 0; round < st.spec.rounds(); ++round) {
+  for (uint32_t round = 0; round < passes; ++round) {
     for (uint64_t b = 0; b < k; b += st.spec.batch_size()) {
       if (context->cancelled()) return absl::CancelledError("cancelled");
       keys.clear();
       const uint64_t end = std::min<uint64_t>(k, b + st.spec.batch_size());
       for (uint64_t i = b; i < end; ++i) keys.push_back(first + i);
-      s = RunBatch(&st, keys, round);
+      s = st.spec.verify_existing() ? VerifyBatch(&st, keys)
+                                    : RunBatch(&st, keys, round);
       if (!s.ok()) return s;
       context->ReportProgress(++step, total, ToMetrics(st));
     }
