@@ -4,12 +4,12 @@
 #include <thread>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/rpc_util.h"
+#include "server/client/internal/key_dedup.h"
 
 namespace strata {
 
@@ -155,9 +155,9 @@ PsClient::~PsClient() = default;
 void PsClient::Route(absl::Span<const uint64_t> keys,
                      RoutedBatch* batch) const {
   const uint32_t n = num_shards();
-  batch->shard_keys.assign(n, {});
+  batch->shard_keys.resize(n);
+  for (auto& v : batch->shard_keys) v.clear();  // keeps capacity
   batch->slot.resize(keys.size());
-  for (auto& v : batch->shard_keys) v.reserve(keys.size() / n + 16);
   if (!options_.dedup) {
     for (size_t i = 0; i < keys.size(); ++i) {
       const uint32_t s = router_->ShardForKey(keys[i]);
@@ -166,16 +166,19 @@ void PsClient::Route(absl::Span<const uint64_t> keys,
     }
     return;
   }
-  absl::flat_hash_map<uint64_t, std::pair<uint32_t, uint32_t>> seen;
-  seen.reserve(keys.size());
+  thread_local internal::KeyDedup dedup;
+  thread_local std::vector<std::pair<uint32_t, uint32_t>> unique_slot;
+  dedup.Reset(keys.size());
+  unique_slot.resize(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    auto [it, inserted] = seen.try_emplace(keys[i]);
+    bool inserted = false;
+    const uint32_t u = dedup.Insert(keys[i], &inserted);
     if (inserted) {
       const uint32_t s = router_->ShardForKey(keys[i]);
-      it->second = {s, static_cast<uint32_t>(batch->shard_keys[s].size())};
+      unique_slot[u] = {s, static_cast<uint32_t>(batch->shard_keys[s].size())};
       batch->shard_keys[s].push_back(keys[i]);
     }
-    batch->slot[i] = it->second;
+    batch->slot[i] = unique_slot[u];
   }
 }
 
@@ -184,7 +187,7 @@ absl::Status PsClient::Pull(const std::string& table,
                             float* out, const PullOptions& opts) {
   if (keys.empty()) return absl::InvalidArgumentError("Pull: empty batch");
   if (dim == 0) return absl::InvalidArgumentError("Pull: dim must be > 0");
-  RoutedBatch batch;
+  thread_local RoutedBatch batch;  // reused: no allocation in steady state
   Route(keys, &batch);
   const std::vector<Chunk> chunks =
       MakeChunks(batch.shard_keys, options_.max_keys_per_request);
@@ -243,10 +246,11 @@ absl::Status PsClient::Push(const std::string& table,
         keys.size(), " keys of dim ", dim, " (expected ", keys.size() * dim,
         ")"));
   }
-  RoutedBatch batch;
+  thread_local RoutedBatch batch;
   Route(keys, &batch);
   // Sum the gradients of duplicate keys into one row per distinct key.
-  std::vector<std::vector<float>> sums(num_shards());
+  thread_local std::vector<std::vector<float>> sums;
+  sums.resize(num_shards());
   for (uint32_t s = 0; s < num_shards(); ++s) {
     sums[s].assign(batch.shard_keys[s].size() * dim, 0.f);
   }

@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# Runs a Strata cluster on this machine: one coordinator, N parameter-server
+# shards and M workers, all on free loopback ports.
+#
+#   cluster.sh up DIR [--ps N] [--workers M] [--bin_dir PATH] [--timeout_s S]
+#   cluster.sh status DIR
+#   cluster.sh down DIR
+#
+# `up` writes everything under DIR (replacing an earlier run's logs and
+# addresses, keeping its checkpoints): coordinator.log, ps-<i>.log,
+# worker-<j>.log, the bound addresses (coordinator.addr, ps-<i>.addr), the
+# process ids (pids: one "NAME PID BINARY" line each) and the shards'
+# checkpoints (data/). It returns once the coordinator and every shard answer
+# health checks and every worker is registered; on a timeout or a crash it
+# prints the logs' tails, stops what it started and exits 1.
+#
+# `down` sends SIGTERM, waits up to 10 s, then SIGKILLs what is left; running
+# it again, or on a directory without a cluster, does nothing.
+#
+# The script does not build. Binaries come from --bin_dir (default
+# $REPO/bazel-bin): server/strata_coordinator (what //server:coordinator
+# builds, since bazel-bin/server/coordinator is the output directory of the
+# //server/coordinator package; a file server/coordinator is used if there
+# is one), server/ps_server, worker/worker and tools/stratactl. See
+# docs/stratactl.md.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STOP_GRACE_S=10
+
+usage() {
+  cat <<EOF
+usage: cluster.sh up DIR [--ps N] [--workers M] [--bin_dir PATH] [--timeout_s S]
+       cluster.sh status DIR
+       cluster.sh down DIR
+
+  up      start a coordinator, N ps shards (default 2) and M workers
+          (default 1) on free 127.0.0.1 ports; logs, addresses and pids go
+          to DIR. Waits up to S seconds (default 30) until all are serving.
+  status  show the processes and run 'stratactl health'.
+  down    stop everything started in DIR (SIGTERM, then SIGKILL after
+          ${STOP_GRACE_S}s). Idempotent.
+
+  --bin_dir defaults to $REPO/bazel-bin; build the binaries with
+    bazel build //server:coordinator //server:ps_server //worker:worker //tools:stratactl
+EOF
+}
+
+die() {
+  echo "cluster.sh: $*" >&2
+  exit 1
+}
+
+usage_error() {
+  echo "cluster.sh: $*" >&2
+  usage >&2
+  exit 2
+}
+
+is_count() { [[ "$1" =~ ^(0|[1-9][0-9]{0,5})$ ]]; }
+
+# --- process bookkeeping ----------------------------------------------------
+
+# True if PID is alive and its command line still names BINARY (guards
+# against pid reuse; a script shows up as "INTERPRETER BINARY ...").
+pid_runs() {
+  local pid="$1" binary="$2" args
+  kill -0 "$pid" 2>/dev/null || return 1
+  args="$(ps -p "$pid" -o args= 2>/dev/null)" || return 1
+  [[ " $args " == *" $binary "* ]]
+}
+
+# Prints "NAME PID BINARY" lines of DIR/pids whose NAME matches the pattern.
+pid_entries() {
+  local dir="$1" pattern="$2" name pid binary
+  [[ -f "$dir/pids" ]] || return 0
+  while read -r name pid binary; do
+    # shellcheck disable=SC2053  # $pattern is a glob on purpose
+    [[ -n "${name:-}" && "$name" == $pattern ]] || continue
+    echo "$name $pid $binary"
+  done <"$dir/pids"
+}
+
+# Starts BINARY ARGS... in the background with output to DIR/NAME.log and
+# records it in DIR/pids.
+start_daemon() {
+  local dir="$1" name="$2" binary="$3"
+  shift 3
+  nohup "$binary" "$@" >"$dir/$name.log" 2>&1 </dev/null &
+  echo "$name $! $binary" >>"$dir/pids"
+  disown "$!"  # no "Killed" notices from this shell when `down` stops it
+}
+
+# SIGTERMs the processes of DIR/pids whose name matches PATTERN, waits up to
+# STOP_GRACE_S seconds, then SIGKILLs the rest. Prints how many it stopped.
+stop_matching() {
+  local dir="$1" pattern="$2" name pid binary
+  local -a pids=()
+  while read -r name pid binary; do
+    [[ -n "${name:-}" ]] || continue
+    if pid_runs "$pid" "$binary"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+    fi
+  done < <(pid_entries "$dir" "$pattern")
+  local deadline=$((SECONDS + STOP_GRACE_S)) alive
+  while ((${#pids[@]} > 0)); do
+    alive=()
+    for pid in "${pids[@]}"; do
+      kill -0 "$pid" 2>/dev/null && alive+=("$pid")
+    done
+    pids=("${alive[@]+"${alive[@]}"}")
+    ((${#pids[@]} == 0 || SECONDS >= deadline)) && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]+"${pids[@]}"}"; do
+    echo "cluster.sh: pid $pid did not stop within ${STOP_GRACE_S}s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+}
+
+# --- up ---------------------------------------------------------------------
+
+print_log_tails() {
+  local dir="$1" log
+  for log in "$dir"/coordinator.log "$dir"/ps-*.log "$dir"/worker-*.log; do
+    [[ -f "$log" ]] || continue
+    echo "----- tail of $log -----" >&2
+    tail -n 20 "$log" >&2 || true
+  done
+}
+
+# Prints the tails of the logs, stops the cluster and exits 1.
+fail_up() {
+  local dir="$1"
+  shift
+  echo "cluster.sh: $*" >&2
+  print_log_tails "$dir"
+  echo "cluster.sh: stopping what was started (logs kept in $dir)" >&2
+  cmd_down "$dir" >/dev/null
+  exit 1
+}
+
+# Empty if every recorded process is alive, else the name of a dead one.
+dead_process() {
+  local dir="$1" name pid binary
+  while read -r name pid binary; do
+    [[ -n "${name:-}" ]] || continue
+    pid_runs "$pid" "$binary" || { echo "$name"; return 0; }
+  done < <(pid_entries "$dir" '*')
+}
+
+# Number of alive nodes in `stratactl nodes --json` output ($1) whose role
+# is ps ($2 = ps) or is not ps ($2 = other). NodeInfo has no nested objects,
+# so each node's fields lie between its braces, role before alive.
+count_nodes() {
+  local json="$1" which="$2" matches
+  matches="$(grep -o '"role":"[^"]*"[^}]*"alive":true' <<<"$json" || true)"
+  [[ -n "$matches" ]] || { echo 0; return; }
+  if [[ "$which" == ps ]]; then
+    grep -c '^"role":"ps"' <<<"$matches" || true
+  else
+    grep -vc '^"role":"ps"' <<<"$matches" || true
+  fi
+}
+
+# Waits until the cluster is ready; prints what it is still waiting for on
+# timeout via fail_up.
+wait_ready() {
+  local dir="$1" ctl="$2" addr="$3" num_ps="$4" num_workers="$5" timeout_s="$6"
+  local deadline=$((SECONDS + timeout_s)) waiting="" dead json i
+  while ((SECONDS < deadline)); do
+    dead="$(dead_process "$dir")"
+    [[ -z "$dead" ]] || fail_up "$dir" "$dead exited during start-up (see $dir/$dead.log)"
+    waiting=""
+    for ((i = 0; i < num_ps; i++)); do
+      [[ -s "$dir/ps-$i.addr" ]] || waiting="ps-$i to write $dir/ps-$i.addr"
+    done
+    if [[ -z "$waiting" ]]; then
+      json="$("$ctl" --coordinator="$addr" --timeout_s=2 --json nodes 2>/dev/null || true)"
+      if (($(count_nodes "$json" ps) < num_ps)); then
+        waiting="$num_ps ps shards to register"
+      elif (($(count_nodes "$json" other) < num_workers)); then
+        waiting="$num_workers workers to register"
+      elif ! "$ctl" --coordinator="$addr" --timeout_s=2 health >/dev/null 2>&1; then
+        waiting="'stratactl health' to pass"
+      else
+        return 0
+      fi
+    fi
+    sleep 0.2
+  done
+  fail_up "$dir" "timed out after ${timeout_s}s waiting for $waiting"
+}
+
+# Waits for FILE to be written by the process NAME.
+wait_for_addr() {
+  local dir="$1" name="$2" file="$3" timeout_s="$4"
+  local deadline=$((SECONDS + timeout_s)) dead
+  until [[ -s "$file" ]]; do
+    dead="$(dead_process "$dir")"
+    [[ -z "$dead" ]] || fail_up "$dir" "$dead exited during start-up (see $dir/$dead.log)"
+    ((SECONDS < deadline)) || fail_up "$dir" "timed out after ${timeout_s}s waiting for $name to write $file"
+    sleep 0.1
+  done
+}
+
+check_binaries() {
+  local missing=() bin
+  for bin in "$@"; do
+    [[ -f "$bin" && -x "$bin" ]] || missing+=("$bin")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  echo "cluster.sh: missing binaries:" >&2
+  printf '  %s\n' "${missing[@]}" >&2
+  echo "build them with:" >&2
+  echo "  (cd $REPO && bazel build //server:coordinator //server:ps_server //worker:worker //tools:stratactl)" >&2
+  echo "or point --bin_dir at a directory holding server/, worker/ and tools/." >&2
+  exit 1
+}
+
+cmd_up() {
+  [[ $# -ge 1 ]] || usage_error "up: missing DIR"
+  local dir="$1" num_ps=2 num_workers=1 bin_dir="$REPO/bazel-bin" timeout_s=30
+  shift
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --ps) num_ps="${2:-}"; shift 2 || usage_error "--ps needs a value" ;;
+      --ps=*) num_ps="${1#*=}"; shift ;;
+      --workers) num_workers="${2:-}"; shift 2 || usage_error "--workers needs a value" ;;
+      --workers=*) num_workers="${1#*=}"; shift ;;
+      --bin_dir) bin_dir="${2:-}"; shift 2 || usage_error "--bin_dir needs a value" ;;
+      --bin_dir=*) bin_dir="${1#*=}"; shift ;;
+      --timeout_s) timeout_s="${2:-}"; shift 2 || usage_error "--timeout_s needs a value" ;;
+      --timeout_s=*) timeout_s="${1#*=}"; shift ;;
+      *) usage_error "up: unknown argument '$1'" ;;
+    esac
+  done
+  if ! is_count "$num_ps" || ((num_ps < 1)); then
+    usage_error "--ps must be a positive integer, got '$num_ps'"
+  fi
+  if ! is_count "$num_workers"; then
+    usage_error "--workers must be a non-negative integer, got '$num_workers'"
+  fi
+  if ! is_count "$timeout_s" || ((timeout_s < 1)); then
+    usage_error "--timeout_s must be a positive integer, got '$timeout_s'"
+  fi
+
+  local coordinator="$bin_dir/server/strata_coordinator" ps_server="$bin_dir/server/ps_server"
+  if [[ -f "$bin_dir/server/coordinator" && -x "$bin_dir/server/coordinator" ]]; then
+    coordinator="$bin_dir/server/coordinator"
+  fi
+  local worker="$bin_dir/worker/worker" ctl="$bin_dir/tools/stratactl"
+  check_binaries "$coordinator" "$ps_server" "$worker" "$ctl"
+
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  [[ -z "$(running_names "$dir")" ]] ||
+    die "a cluster is already running in $dir; run 'cluster.sh down $dir' first"
+  # Logs of an earlier run would be mistaken for this one's (and a run with
+  # fewer shards would leave some behind); checkpoints in data/ are kept.
+  rm -f "$dir/pids" "$dir"/*.addr "$dir"/coordinator.log "$dir"/ps-*.log \
+    "$dir"/worker-*.log
+  mkdir -p "$dir/data"
+  trap 'echo "cluster.sh: interrupted" >&2; cmd_down "$dir" >/dev/null; exit 130' INT TERM
+
+  start_daemon "$dir" coordinator "$coordinator" \
+    --listen=127.0.0.1:0 --port_file="$dir/coordinator.addr"
+  local addr i
+  wait_for_addr "$dir" coordinator "$dir/coordinator.addr" "$timeout_s"
+  addr="$(cat "$dir/coordinator.addr")"
+  for ((i = 0; i < num_ps; i++)); do
+    start_daemon "$dir" "ps-$i" "$ps_server" \
+      --listen=127.0.0.1:0 --port_file="$dir/ps-$i.addr" --shard_id="$i" \
+      --num_shards="$num_ps" --data_dir="$dir/data" --coordinator="$addr"
+  done
+  for ((i = 0; i < num_workers; i++)); do
+    start_daemon "$dir" "worker-$i" "$worker" --coordinator="$addr" --role=general
+  done
+  wait_ready "$dir" "$ctl" "$addr" "$num_ps" "$num_workers" "$timeout_s"
+  trap - INT TERM
+
+  echo "cluster up in $dir: coordinator $addr, $num_ps ps shards, $num_workers workers"
+  echo "  export STRATA_COORDINATOR=$addr"
+  echo "  $ctl health"
+  echo "  $0 down $dir"
+}
+
+# Names of the recorded processes that are still running.
+running_names() {
+  local dir="$1" name pid binary
+  while read -r name pid binary; do
+    [[ -n "${name:-}" ]] || continue
+    pid_runs "$pid" "$binary" && echo "$name"
+  done < <(pid_entries "$dir" '*')
+  return 0
+}
+
+# --- down / status ------------------------------------------------------------
+
+cmd_down() {
+  [[ $# -eq 1 ]] || usage_error "down: expected DIR"
+  local dir="$1"
+  if [[ ! -f "$dir/pids" ]]; then
+    echo "no cluster recorded in $dir"
+    return 0
+  fi
+  local running
+  running="$(running_names "$dir" | wc -l)"
+  # Workers and shards first, so they do not log reconnect errors while the
+  # coordinator is gone.
+  stop_matching "$dir" 'worker-*'
+  stop_matching "$dir" 'ps-*'
+  stop_matching "$dir" 'coordinator'
+  rm -f "$dir/pids" "$dir"/*.addr
+  echo "stopped $running processes in $dir (logs kept)"
+}
+
+cmd_status() {
+  [[ $# -eq 1 ]] || usage_error "status: expected DIR"
+  local dir="$1" name pid binary state addr ok=0
+  if [[ ! -f "$dir/pids" ]]; then
+    echo "no cluster recorded in $dir"
+    return 1
+  fi
+  printf '%-14s %-8s %-8s %s\n' NAME PID STATE ADDRESS
+  while read -r name pid binary; do
+    [[ -n "${name:-}" ]] || continue
+    if pid_runs "$pid" "$binary"; then state=running; else state=dead; ok=1; fi
+    addr="-"
+    [[ -s "$dir/$name.addr" ]] && addr="$(cat "$dir/$name.addr")"
+    printf '%-14s %-8s %-8s %s\n' "$name" "$pid" "$state" "$addr"
+  done < <(pid_entries "$dir" '*')
+  local ctl
+  ctl="$(pid_entries "$dir" 'coordinator' | awk '{print $3}')"
+  ctl="$(dirname "$(dirname "${ctl:-/none/x}")")/tools/stratactl"
+  if [[ -s "$dir/coordinator.addr" && -x "$ctl" ]]; then
+    echo
+    "$ctl" --coordinator="$(cat "$dir/coordinator.addr")" health || ok=1
+  fi
+  return "$ok"
+}
+
+main() {
+  [[ $# -ge 1 ]] || usage_error "missing command"
+  local command="$1"
+  shift
+  case "$command" in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    status) cmd_status "$@" ;;
+    -h | --help | help) usage ;;
+    *) usage_error "unknown command '$command'" ;;
+  esac
+}
+
+main "$@"
