@@ -1,0 +1,117 @@
+#include "server/client/ps_client.h"
+
+#include <numeric>
+#include <random>
+
+#include "gtest/gtest.h"
+#include "server/ps/ps_server.h"
+
+namespace strata {
+namespace {
+
+class PsClientTest : public ::testing::Test {
+ protected:
+  void StartShards(uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) {
+      PsServerOptions o;
+      o.shard_id = i;
+      o.num_shards = n;
+      auto s = PsServer::Start(o);
+      ASSERT_TRUE(s.ok()) << s.status();
+      addrs_.push_back((*s)->address());
+      servers_.push_back(std::move(*s));
+    }
+  }
+  std::unique_ptr<PsClient> Connect(PsClientOptions o = {}) {
+    auto c = PsClient::Connect(addrs_, o);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return std::move(*c);
+  }
+  std::vector<std::unique_ptr<PsServer>> servers_;
+  std::vector<std::string> addrs_;
+};
+
+TableConfig Table(uint32_t dim) {
+  TableConfig t;
+  t.set_name("t");
+  t.set_dim(dim);
+  t.mutable_optimizer()->set_type(OptimizerConfig::SGD);
+  t.mutable_optimizer()->set_learning_rate(1.f);
+  return t;
+}
+
+TEST_F(PsClientTest, SplitsBatchesLargerThanTheRequestLimitAndKeepsOrder) {
+  StartShards(3);
+  PsClientOptions o;
+  o.max_keys_per_request = 7;  // forces several requests per shard
+  auto client = Connect(o);
+  ASSERT_TRUE(client->CreateTable(Table(3), false).ok());
+  std::vector<uint64_t> keys(500);
+  std::iota(keys.begin(), keys.end(), 1000);
+  std::shuffle(keys.begin(), keys.end(), std::mt19937_64(1));
+  std::vector<float> grads(keys.size() * 3);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    for (int d = 0; d < 3; ++d) grads[i * 3 + d] = -float(keys[i] * 10 + d);
+  }
+  ASSERT_TRUE(client->Push("t", keys, grads, 3).ok());
+  // Pull in another order, with duplicates, through the same small limit.
+  std::vector<uint64_t> q = {1499, 1000, 1250, 1000, 1499};
+  std::vector<float> out(q.size() * 3);
+  ASSERT_TRUE(client->Pull("t", q, 3, out.data()).ok());
+  for (size_t i = 0; i < q.size(); ++i) {
+    for (int d = 0; d < 3; ++d) EXPECT_EQ(out[i * 3 + d], q[i] * 10 + d);
+  }
+}
+
+TEST_F(PsClientTest, WithoutDedupDuplicatePushesApplyOnceEach) {
+  StartShards(2);
+  PsClientOptions o;
+  o.dedup = false;
+  auto client = Connect(o);
+  ASSERT_TRUE(client->CreateTable(Table(1), false).ok());
+  std::vector<uint64_t> keys = {9, 9, 9};
+  ASSERT_TRUE(client->Push("t", keys, {1, 2, 3}, 1).ok());
+  float v = 0;
+  std::vector<uint64_t> one = {9};
+  ASSERT_TRUE(client->Pull("t", one, 1, &v).ok());
+  EXPECT_EQ(v, -6.f);
+}
+
+TEST_F(PsClientTest, RejectsBadArgumentsBeforeSendingAnything) {
+  StartShards(1);
+  auto client = Connect();
+  std::vector<uint64_t> keys = {1, 2};
+  std::vector<float> out(2);
+  EXPECT_EQ(client->Pull("t", {}, 1, out.data()).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client->Pull("t", keys, 0, out.data()).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client->Push("t", keys, {1.f}, 1).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(PsClient::Connect({}).ok());
+  EXPECT_FALSE(PsClient::Connect({"a:1", "b:2"}, {}, MakeHashRouter(3)).ok());
+}
+
+TEST_F(PsClientTest, DimensionDisagreementWithTheTableIsReported) {
+  StartShards(1);
+  auto client = Connect();
+  ASSERT_TRUE(client->CreateTable(Table(4), false).ok());
+  std::vector<uint64_t> keys = {1};
+  std::vector<float> out(8);
+  absl::Status s = client->Pull("t", keys, 8, out.data());
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+}
+
+TEST_F(PsClientTest, DropTableRemovesSparseTablesFromEveryShard) {
+  StartShards(2);
+  auto client = Connect();
+  ASSERT_TRUE(client->CreateTable(Table(2), false).ok());
+  ASSERT_TRUE(client->DropTable("t").ok());
+  EXPECT_EQ(client->DropTable("t").code(), absl::StatusCode::kNotFound);
+  auto lists = client->ListTables();
+  ASSERT_TRUE(lists.ok());
+  for (const auto& l : *lists) EXPECT_EQ(l.tables_size(), 0);
+}
+
+}  // namespace
+}  // namespace strata
