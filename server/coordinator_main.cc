@@ -2,7 +2,6 @@
 // daemons and parameter-server shards. See docs/coordinator.md.
 //
 //   coordinator --listen=0.0.0.0:7070 --port_file=/tmp/coordinator.addr
-#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -18,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
+#include "server/util/port_file.h"
+#include "server/util/signals.h"
 #include "server/coordinator/coordinator_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
@@ -42,29 +43,6 @@ ABSL_FLAG(double, shutdown_grace_s, 5.0,
 
 namespace strata {
 namespace {
-
-// Writes `contents` to `path` through a temporary file in the same directory
-// and rename(2), so readers never see a partial file.
-absl::Status WriteFileAtomically(const std::string& path,
-                                 const std::string& contents) {
-  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
-  FILE* f = std::fopen(tmp.c_str(), "w");
-  if (f == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot create ", tmp));
-  }
-  const bool written =
-      std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
-  if (std::fclose(f) != 0 || !written) {
-    std::remove(tmp.c_str());
-    return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::UnavailableError(
-        absl::StrCat("cannot rename ", tmp, " to ", path));
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
   const double node_timeout_s = absl::GetFlag(FLAGS_node_timeout_s);
@@ -102,11 +80,7 @@ int Main() {
   }
   // Block the termination signals before any thread starts (threads inherit
   // the mask), then wait for them synchronously below.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  BlockTerminationSignals();
 
   absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =
       CoordinatorServer::Start(*options);
@@ -116,15 +90,13 @@ int Main() {
   }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty()) {
-    if (absl::Status s = WriteFileAtomically(port_file, (*server)->address());
+    if (absl::Status s = WritePortFile(port_file, (*server)->address());
         !s.ok()) {
       LOG(ERROR) << s;
       return 1;
     }
   }
-  int sig = 0;
-  sigwait(&signals, &sig);
-  LOG(INFO) << "received signal " << sig << "; shutting down";
+  WaitForTerminationSignal();
   (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)));
   return 0;
 }

@@ -23,15 +23,18 @@ void BlockTerminationSignals() {
   CHECK_EQ(pthread_sigmask(SIG_BLOCK, &set, nullptr), 0);
 }
 
+int WaitForTerminationSignal() {
+  sigset_t set = TerminationSet();
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  LOG(INFO) << "received signal " << sig << ", shutting down";
+  return sig;
+}
+
 void OnTerminationSignal(std::function<void(int)> fn) {
-  std::thread([fn = std::move(fn)] {
-    sigset_t set = TerminationSet();
-    int sig = 0;
-    if (sigwait(&set, &sig) == 0) {
-      LOG(INFO) << "received signal " << sig << ", shutting down";
-      fn(sig);
-    }
-  }).detach();
+  std::thread([fn = std::move(fn)] { fn(WaitForTerminationSignal()); })
+      .detach();
 }
 
 }  // namespace strata

@@ -12,6 +12,8 @@ namespace strata {
 
 void BlockTerminationSignals();
 void OnTerminationSignal(std::function<void(int signal)> fn);
+// Blocks the calling thread until SIGINT or SIGTERM; returns the signal.
+int WaitForTerminationSignal();
 
 }  // namespace strata
 

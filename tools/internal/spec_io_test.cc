@@ -42,7 +42,7 @@ TEST(LoadJobSpecTest, ReadsBothShippedExamplesIdentically) {
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_EQ(text->num_workers(), 1u);
   EXPECT_EQ(text->ps_load_test().dim(), 16u);
-  EXPECT_EQ(text->ps_load_test().keys_per_worker(), 100000u);
+  EXPECT_EQ(text->ps_load_test().keys_per_worker(), 500000u);
   EXPECT_EQ(text->SerializeAsString(), json->SerializeAsString());
 }
 
