@@ -23,6 +23,9 @@ ABSL_FLAG(double, timeout_s, 10, "Deadline of each RPC in seconds.");
 ABSL_FLAG(bool, watch, false, "submit: follow the job after submitting.");
 ABSL_FLAG(absl::optional<uint64_t>, checkpoint_id, absl::nullopt,
           "checkpoint/load: checkpoint id.");
+ABSL_FLAG(std::string, table, "", "stats/compress: one table (default all).");
+ABSL_FLAG(std::string, saec, "",
+          "compress: a text-format SaecConfig, e.g. 'target_ratio: 30'.");
 
 int main(int argc, char** argv) {
   if (const char* env = std::getenv("STRATA_COORDINATOR");
@@ -45,6 +48,8 @@ int main(int argc, char** argv) {
   options.timeout_s = absl::GetFlag(FLAGS_timeout_s);
   options.watch = absl::GetFlag(FLAGS_watch);
   options.checkpoint_id = absl::GetFlag(FLAGS_checkpoint_id);
+  options.table = absl::GetFlag(FLAGS_table);
+  options.saec = absl::GetFlag(FLAGS_saec);
   strata::ctl::CliIo io;
   io.out = &std::cout;
   io.err = &std::cerr;

@@ -8,8 +8,10 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "glog/logging.h"
+#include "server/metrics/metrics_server.h"
 #include "server/util/signals.h"
 #include "worker/builtin_tasks.h"
 #include "worker/internal/device_query.h"
@@ -24,6 +26,12 @@ ABSL_FLAG(int32_t, gpus, -1,
           "GPUs to advertise; -1 = the number of CUDA devices found.");
 ABSL_FLAG(bool, list_devices, false,
           "Print the CUDA devices this worker can use and exit.");
+ABSL_FLAG(int32_t, metrics_port, 0,
+          "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "
+          "0 disables them. See docs/metrics.md.");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1",
+          "Address the metrics endpoint binds: 127.0.0.1 (this machine only) "
+          "or 0.0.0.0 (all interfaces; the endpoint has no authentication).");
 
 namespace {
 
@@ -52,13 +60,25 @@ uint32_t DetectGpus() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  strata::BlockTerminationSignals();
+  strata::InstallTerminationHandlers();
   absl::SetProgramUsageMessage(
       "Strata worker daemon: worker --coordinator=HOST:PORT [--role=ROLE]");
   absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   if (absl::GetFlag(FLAGS_list_devices)) return ListDevices();
+
+  // The worker serves no RPCs: only the process_* metrics.
+  absl::StatusOr<strata::DaemonMetrics> metrics = strata::StartDaemonMetrics(
+      absl::GetFlag(FLAGS_metrics_address), absl::GetFlag(FLAGS_metrics_port));
+  if (!metrics.ok()) {
+    LOG(ERROR) << metrics.status();
+    return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;
+  }
+  if (metrics->server != nullptr) {
+    LOG(INFO) << "metrics at http://" << metrics->server->address()
+              << "/metrics";
+  }
 
   strata::WorkerOptions options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);

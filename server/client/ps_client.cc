@@ -19,6 +19,7 @@ struct PsClient::Shard {
   std::unique_ptr<EmbeddingService::Stub> embedding;
   std::unique_ptr<DenseService::Stub> dense;
   std::unique_ptr<AdminService::Stub> admin;
+  std::unique_ptr<CompressionService::Stub> compression;
 };
 
 // A batch of keys after de-duplication and routing. `shard_keys[s]` holds
@@ -139,6 +140,7 @@ absl::StatusOr<std::unique_ptr<PsClient>> PsClient::Connect(
     shard->embedding = EmbeddingService::NewStub(shard->channel);
     shard->dense = DenseService::NewStub(shard->channel);
     shard->admin = AdminService::NewStub(shard->channel);
+    shard->compression = CompressionService::NewStub(shard->channel);
     shards.push_back(std::move(shard));
   }
   return std::unique_ptr<PsClient>(
@@ -406,6 +408,43 @@ absl::StatusOr<std::vector<LoadResponse>> PsClient::Load(uint64_t id) {
         return sh.admin->PrepareAsyncLoad(ctx, r, cq);
       },
       options_.rpc_timeout * 10);
+  if (!s.ok()) return s;
+  return resps;
+}
+
+absl::StatusOr<std::vector<CompressResponse>> PsClient::Compress(
+    const std::string& table, const SaecConfig& config) {
+  CompressRequest req;
+  req.set_table(table);
+  *req.mutable_config() = config;
+  std::vector<uint32_t> all;
+  for (uint32_t s = 0; s < num_shards(); ++s) all.push_back(s);
+  std::vector<CompressResponse> resps;
+  absl::Status s = FanOut(
+      "Compress", all, Repeat(req, all.size()), &resps,
+      [](Shard& sh, grpc::ClientContext* ctx, const CompressRequest& r,
+         grpc::CompletionQueue* cq) {
+        return sh.compression->PrepareAsyncCompress(ctx, r, cq);
+      },
+      options_.rpc_timeout * 20);  // clustering large tables takes a while
+  if (!s.ok()) return s;
+  return resps;
+}
+
+absl::StatusOr<std::vector<StatsResponse>> PsClient::CompressionStats(
+    const std::string& table) {
+  StatsRequest req;
+  req.set_table(table);
+  std::vector<uint32_t> all;
+  for (uint32_t s = 0; s < num_shards(); ++s) all.push_back(s);
+  std::vector<StatsResponse> resps;
+  absl::Status s = FanOut(
+      "GetStats", all, Repeat(req, all.size()), &resps,
+      [](Shard& sh, grpc::ClientContext* ctx, const StatsRequest& r,
+         grpc::CompletionQueue* cq) {
+        return sh.compression->PrepareAsyncGetStats(ctx, r, cq);
+      },
+      options_.rpc_timeout);
   if (!s.ok()) return s;
   return resps;
 }

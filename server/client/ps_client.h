@@ -85,6 +85,13 @@ class PsClient {
   // One checkpoint id for all shards; 0 picks the current Unix ms.
   absl::StatusOr<std::vector<CheckpointResponse>> Checkpoint(uint64_t id);
   absl::StatusOr<std::vector<LoadResponse>> Load(uint64_t id);
+  // Saec-compresses `table` (all sparse tables when empty) on every shard;
+  // one response per shard, by shard id.
+  absl::StatusOr<std::vector<CompressResponse>> Compress(
+      const std::string& table, const SaecConfig& config);
+  // Per-field compression statistics of every shard.
+  absl::StatusOr<std::vector<StatsResponse>> CompressionStats(
+      const std::string& table);
 
   // --- Sparse. `out` must hold keys.size() * dim floats; row i is key i's.
   absl::Status Pull(const std::string& table, absl::Span<const uint64_t> keys,

@@ -6,6 +6,7 @@
 #include "glog/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/metrics/metrics_registry.h"
 
 namespace strata {
 namespace {
@@ -54,6 +55,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(server->job_service_.get());
   builder.RegisterService(server->node_service_.get());
+  if (options.metrics != nullptr) {
+    options.metrics->InstallServerInterceptors(&builder);
+  }
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || port == 0) {
     return absl::UnavailableError(

@@ -19,6 +19,8 @@
 
 namespace strata {
 
+class MetricsRegistry;
+
 // Owns the coordinator, the services and the gRPC server. Thread-safe:
 // Shutdown() may be called from any thread (e.g. a signal-waiting one) while
 // another blocks in Wait().
@@ -30,6 +32,10 @@ class CoordinatorServer {
     // Max size of a message in either direction. Job specs and events are
     // small; the limit only guards against garbage.
     int max_message_bytes = kDefaultMaxMessageBytes;
+    // When set, the gRPC server records per-RPC metrics
+    // (strata_rpc_server_*, docs/metrics.md) into it. Not owned; null
+    // disables RPC metrics.
+    MetricsRegistry* metrics = nullptr;
     Coordinator::Options coordinator;
     CoordinatorServiceOptions service;
   };

@@ -8,6 +8,7 @@
 #include "glog/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/metrics/metrics_registry.h"
 #include "server/util/clock.h"
 #include "server/util/env.h"
 
@@ -68,11 +69,25 @@ absl::Status PsServer::Init(PsServerOptions options) {
                                        loaded.status().message()));
     }
   }
+  if (options_.compress_on_load.has_value()) {
+    auto stats = store_->Compress("", *options_.compress_on_load,
+                                  options_.service.compression_threads);
+    if (!stats.ok()) return stats.status();
+    for (const FieldStats& f : *stats) {
+      LOG(INFO) << "compressed " << f.table() << " field " << f.field()
+                << " (" << f.method() << "): " << f.features()
+                << " features -> " << f.clusters() << " clusters, "
+                << f.bytes_before() << " -> " << f.bytes_after()
+                << " bytes (" << f.ratio() << "x) in " << f.seconds() << " s";
+    }
+  }
   options_.service.checkpoint_dir = options_.data_dir;
   embedding_ = std::make_unique<EmbeddingServiceImpl>(store_.get(),
                                                       options_.service);
   dense_ = std::make_unique<DenseServiceImpl>(store_.get(), options_.service);
   admin_ = std::make_unique<AdminServiceImpl>(store_.get(), options_.service);
+  compression_ = std::make_unique<CompressionServiceImpl>(store_.get(),
+                                                          options_.service);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -85,6 +100,10 @@ absl::Status PsServer::Init(PsServerOptions options) {
   builder.RegisterService(embedding_.get());
   builder.RegisterService(dense_.get());
   builder.RegisterService(admin_.get());
+  builder.RegisterService(compression_.get());
+  if (options_.metrics != nullptr) {
+    options_.metrics->InstallServerInterceptors(&builder);
+  }
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {
     return absl::UnavailableError(

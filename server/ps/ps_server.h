@@ -6,6 +6,7 @@
 #define STRATA_SERVER_PS_PS_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -18,6 +19,8 @@
 #include "server/storage/table_store.h"
 
 namespace strata {
+
+class MetricsRegistry;
 
 struct PsServerOptions {
   // HOST:PORT to listen on; port 0 picks a free port (see address()).
@@ -33,9 +36,15 @@ struct PsServerOptions {
   std::string data_dir;
   // Load the newest complete checkpoint from data_dir at start-up.
   bool load_on_start = true;
+  // When set, every sparse table is Saec-compressed right after the
+  // checkpoint is loaded at start-up (--compress=saec).
+  std::optional<SaecConfig> compress_on_load;
   // Coordinator to register with; empty runs the shard standalone.
   std::string coordinator;
   int max_message_bytes = 256 << 20;
+  // When set, the gRPC server records per-RPC metrics (strata_rpc_server_*,
+  // docs/metrics.md) into it. Not owned; null disables RPC metrics.
+  MetricsRegistry* metrics = nullptr;
   PsServiceOptions service;
 };
 
@@ -67,6 +76,7 @@ class PsServer {
   std::unique_ptr<EmbeddingServiceImpl> embedding_;
   std::unique_ptr<DenseServiceImpl> dense_;
   std::unique_ptr<AdminServiceImpl> admin_;
+  std::unique_ptr<CompressionServiceImpl> compression_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<NodeSession> session_;
   std::thread register_thread_;

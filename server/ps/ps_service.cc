@@ -56,7 +56,7 @@ absl::Status InTable(const absl::Status& s, const std::string& table) {
 grpc::Status EmbeddingServiceImpl::Pull(grpc::ServerContext*,
                                         const PullRequest* req,
                                         PullResponse* resp) {
-  auto table = store_->GetSparse(req->table());
+  auto table = store_->GetEmbedding(req->table());
   if (!table.ok()) return ToGrpcStatus(table.status());
   std::vector<uint64_t> scratch;
   auto keys = KeysOf(req->keys(), options_.max_batch_keys, &scratch);
@@ -78,7 +78,7 @@ grpc::Status EmbeddingServiceImpl::Pull(grpc::ServerContext*,
 grpc::Status EmbeddingServiceImpl::Push(grpc::ServerContext*,
                                         const PushRequest* req,
                                         PushResponse* resp) {
-  auto table = store_->GetSparse(req->table());
+  auto table = store_->GetEmbedding(req->table());
   if (!table.ok()) return ToGrpcStatus(table.status());
   std::vector<uint64_t> key_scratch;
   auto keys = KeysOf(req->keys(), options_.max_batch_keys, &key_scratch);
@@ -180,6 +180,27 @@ grpc::Status AdminServiceImpl::Load(grpc::ServerContext*,
   resp->set_checkpoint_id(info->checkpoint_id);
   resp->set_written_by_num_shards(info->written_by_num_shards);
   resp->set_rows(info->rows);
+  return grpc::Status::OK;
+}
+
+grpc::Status CompressionServiceImpl::Compress(grpc::ServerContext*,
+                                             const CompressRequest* req,
+                                             CompressResponse* resp) {
+  auto stats = store_->Compress(req->table(), req->config(),
+                                options_.compression_threads);
+  if (!stats.ok()) return ToGrpcStatus(stats.status());
+  for (FieldStats& f : *stats) *resp->add_fields() = std::move(f);
+  return grpc::Status::OK;
+}
+
+grpc::Status CompressionServiceImpl::GetStats(grpc::ServerContext*,
+                                             const StatsRequest* req,
+                                             StatsResponse* resp) {
+  auto stats = store_->Stats(req->table());
+  if (!stats.ok()) return ToGrpcStatus(stats.status());
+  resp->set_shard_id(store_->shard_id());
+  resp->set_num_shards(store_->num_shards());
+  for (FieldStats& f : *stats) *resp->add_fields() = std::move(f);
   return grpc::Status::OK;
 }
 

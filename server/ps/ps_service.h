@@ -24,6 +24,8 @@ struct PsServiceOptions {
   // Cap on how long a BSP dense pull may block when the client sent no
   // deadline.
   absl::Duration max_dense_wait = absl::Minutes(10);
+  // Threads for Saec compression (fields in parallel); <= 0: all cores.
+  int compression_threads = 0;
 };
 
 // The three services share one TableStore (not owned; must outlive them).
@@ -73,6 +75,20 @@ class AdminServiceImpl final : public AdminService::Service {
                           CheckpointResponse* resp) override;
   grpc::Status Load(grpc::ServerContext* ctx, const LoadRequest* req,
                     LoadResponse* resp) override;
+
+ private:
+  TableStore* const store_;
+  const PsServiceOptions options_;
+};
+
+class CompressionServiceImpl final : public CompressionService::Service {
+ public:
+  CompressionServiceImpl(TableStore* store, PsServiceOptions options)
+      : store_(store), options_(std::move(options)) {}
+  grpc::Status Compress(grpc::ServerContext* ctx, const CompressRequest* req,
+                        CompressResponse* resp) override;
+  grpc::Status GetStats(grpc::ServerContext* ctx, const StatsRequest* req,
+                        StatsResponse* resp) override;
 
  private:
   TableStore* const store_;

@@ -220,3 +220,93 @@ TEST(PsServiceTest, UnreachableShardIsUnavailableAfterRetries) {
 
 }  // namespace
 }  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST(PsServiceTest, CompressServesPullsThroughTheIndexAndStatsMatchTheLibrary) {
+  ShardCluster cluster(2);
+  ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 4, 1.f), false).ok());
+  // Field 3: 4000 features; each feature's vector is its group id (10
+  // groups), written through pushes (SGD lr 1 from zeros: w = -g).
+  std::vector<uint64_t> keys;
+  std::vector<float> grads;
+  for (uint64_t i = 0; i < 4000; ++i) {
+    keys.push_back((uint64_t{3} << 56) | i);
+    for (int d = 0; d < 4; ++d) grads.push_back(-float(i % 10));
+  }
+  ASSERT_TRUE(cluster.client->Push("emb", keys, grads, 4).ok());
+  SaecConfig config;
+  config.set_clusters(10);
+  config.set_min_features(100);
+  auto compressed = cluster.client->Compress("emb", config);
+  ASSERT_TRUE(compressed.ok()) << compressed.status();
+  // Pulls now come from centroids: exact here (groups are points).
+  std::vector<float> out(keys.size() * 4);
+  ASSERT_TRUE(cluster.client->Pull("emb", keys, 4, out.data()).ok());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_NEAR(out[i * 4], float(i % 10), 1e-4) << "key " << i;
+  }
+  // The stats RPC reports exactly what the library computed on each shard.
+  auto rpc = cluster.client->CompressionStats("");
+  ASSERT_TRUE(rpc.ok()) << rpc.status();
+  ASSERT_EQ(rpc->size(), 2u);
+  uint64_t features = 0;
+  for (uint32_t s = 0; s < 2; ++s) {
+    auto lib = cluster.servers[s]->store()->Stats("");
+    ASSERT_TRUE(lib.ok());
+    ASSERT_EQ((*rpc)[s].fields_size(), static_cast<int>(lib->size()));
+    for (int f = 0; f < (*rpc)[s].fields_size(); ++f) {
+      EXPECT_EQ((*rpc)[s].fields(f).SerializeAsString(),
+                (*lib)[f].SerializeAsString());
+      EXPECT_EQ((*rpc)[s].fields(f).clusters(), 10u);
+      features += (*rpc)[s].fields(f).features();
+    }
+  }
+  EXPECT_EQ(features, 4000u);
+  // Compressing again is refused; unknown tables are NOT_FOUND.
+  EXPECT_EQ(cluster.client->Compress("emb", config).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cluster.client->Compress("nope", config).status().code(),
+            absl::StatusCode::kNotFound);
+  SaecConfig bad = config;
+  bad.set_field_bits(40);
+  ShardCluster other(1);
+  ASSERT_TRUE(other.client->CreateTable(SgdTable("emb", 4, 1.f), false).ok());
+  ASSERT_TRUE(other.client->Push("emb", keys, grads, 4).ok());
+  EXPECT_EQ(other.client->Compress("emb", bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PsServiceTest, ShardCompressesAtStartUpFromItsCheckpoint) {
+  const std::string dir = TempDir("ps_compress_on_load");
+  std::vector<uint64_t> keys;
+  std::vector<float> grads;
+  for (uint64_t i = 0; i < 3000; ++i) {
+    keys.push_back((uint64_t{1} << 56) | i);
+    for (int d = 0; d < 2; ++d) grads.push_back(-float(i % 6));
+  }
+  {
+    ShardCluster cluster(1, dir);
+    ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 2, 1.f), false).ok());
+    ASSERT_TRUE(cluster.client->Push("emb", keys, grads, 2).ok());
+    ASSERT_TRUE(cluster.client->Checkpoint(5).ok());
+  }
+  PsServerOptions o;
+  o.data_dir = dir;
+  SaecConfig c;
+  c.set_clusters(6);
+  c.set_min_features(10);
+  o.compress_on_load = c;
+  auto server = PsServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stats = (*server)->store()->Stats("emb");
+  ASSERT_TRUE(stats.ok());
+  ASSERT_EQ(stats->size(), 1u);
+  EXPECT_EQ((*stats)[0].features(), 3000u);
+  EXPECT_EQ((*stats)[0].clusters(), 6u);
+  EXPECT_GT((*stats)[0].ratio(), 1.0);
+}
+
+}  // namespace
+}  // namespace strata

@@ -24,6 +24,7 @@ namespace {
 
 constexpr uint8_t kSparseSection = 0x01;
 constexpr uint8_t kDenseSection = 0x02;
+constexpr uint8_t kCompressedSection = 0x03;
 constexpr uint8_t kEndSection = 0xFF;
 constexpr size_t kMagicBytes = 8;
 // magic + version + shard_id + num_shards + checkpoint_id
@@ -134,11 +135,43 @@ void WriteDense(const DenseTable& table, ChunkWriter* w) {
   });
 }
 
+// Section 0x03: a compressed table, field by field: its centroids,
+// fallback, optimizer state and the (key, cluster) pairs of its index.
+uint64_t WriteCompressed(const CompressedTable& table, ChunkWriter* w) {
+  const uint32_t dim = table.dim();
+  const size_t sf = table.state_floats_per_row();
+  w->Put<uint8_t>(kCompressedSection);
+  w->PutBytes(table.config().SerializeAsString());
+  w->PutBytes(table.saec_config().SerializeAsString());
+  w->Put<uint32_t>(dim);
+  w->Put<uint32_t>(static_cast<uint32_t>(sf));
+  w->Put<uint32_t>(static_cast<uint32_t>(table.Stats().size()));
+  uint64_t rows = 0;
+  table.VisitFields([&](const CompressedFieldState& f) {
+    const uint32_t k = f.vectors.num_clusters();
+    w->Put<uint32_t>(f.field);
+    w->PutBytes(f.stats.SerializeAsString());
+    w->Put<uint32_t>(k);
+    w->Put<uint64_t>(f.vectors.num_features());
+    w->PutFloats(f.vectors.centroids().data(), size_t{k} * dim);
+    w->PutFloats(f.vectors.fallback().data(), dim);
+    w->PutFloats(f.state.data(), f.state.size());
+    for (int64_t step : f.steps) w->Put<int64_t>(step);
+    f.vectors.index().ForEach([w](uint64_t key, uint32_t cluster) {
+      w->Put<uint64_t>(key);
+      w->Put<uint32_t>(cluster);
+    });
+    rows += f.vectors.num_features();
+  });
+  return rows;
+}
+
 // Header, sections, end marker and CRC footer. Returns the write error, if
 // any; `stats` gets the counts.
 absl::Status WriteContents(ChunkWriter* w, const ShardFileHeader& header,
                            absl::Span<const SparseTable* const> sparse,
                            absl::Span<const DenseTable* const> dense,
+                           absl::Span<const CompressedTable* const> compressed,
                            ShardFileStats* stats) {
   w->Append(kCheckpointMagic, kMagicBytes);
   w->Put<uint32_t>(kCheckpointFormatVersion);
@@ -147,6 +180,10 @@ absl::Status WriteContents(ChunkWriter* w, const ShardFileHeader& header,
   w->Put<uint64_t>(header.checkpoint_id);
   for (const SparseTable* t : sparse) {
     stats->rows += WriteSparse(*t, w);
+    ++stats->sparse_tables;
+  }
+  for (const CompressedTable* t : compressed) {
+    stats->rows += WriteCompressed(*t, w);
     ++stats->sparse_tables;
   }
   for (const DenseTable* t : dense) {
@@ -180,7 +217,8 @@ absl::Status Annotate(const absl::Status& s, absl::string_view context) {
 absl::StatusOr<ShardFileStats> WriteShardFile(
     Env* env, const std::string& path, const ShardFileHeader& header,
     absl::Span<const SparseTable* const> sparse,
-    absl::Span<const DenseTable* const> dense, size_t buffer_bytes) {
+    absl::Span<const DenseTable* const> dense, size_t buffer_bytes,
+    absl::Span<const CompressedTable* const> compressed) {
   const std::string tmp = path + ".tmp";
   absl::StatusOr<std::unique_ptr<WritableFile>> file =
       env->NewWritableFile(tmp);
@@ -189,7 +227,7 @@ absl::StatusOr<ShardFileStats> WriteShardFile(
   absl::Status s;
   {
     ChunkWriter writer(file->get(), buffer_bytes);
-    s = WriteContents(&writer, header, sparse, dense, &stats);
+    s = WriteContents(&writer, header, sparse, dense, compressed, &stats);
   }
   if (s.ok()) s = (*file)->Sync();
   if (s.ok()) s = (*file)->Close();
@@ -333,6 +371,76 @@ absl::Status ReadDense(Cursor* c, const std::string& path,
   return Annotate(visitor->OnDenseTensor(config, step, values, state), path);
 }
 
+// One field of a compressed section (see WriteCompressed).
+absl::Status ReadCompressedField(Cursor* c, uint32_t dim, uint32_t sf,
+                                 std::vector<CompressedFieldState>* out) {
+  uint32_t id;
+  FieldStats stats;
+  std::vector<float> state;
+  std::vector<int64_t> steps;
+  STRATA_RETURN_IF_ERROR(c->Get(&id, "field id"));
+  STRATA_RETURN_IF_ERROR(ReadConfig(c, &stats, "FieldStats"));
+  uint32_t k;
+  uint64_t n;
+  STRATA_RETURN_IF_ERROR(c->Get(&k, "cluster count"));
+  STRATA_RETURN_IF_ERROR(c->Get(&n, "feature count"));
+  if (k == 0 || n > c->remaining() / 12 ||
+      uint64_t{k} * dim > c->remaining() / sizeof(float)) {
+    return c->Error(absl::StrCat("implausible field: ", k, " clusters, ", n,
+                                 " features"));
+  }
+  std::vector<float> centroids, fallback;
+  STRATA_RETURN_IF_ERROR(c->Floats(uint64_t{k} * dim, &centroids, "centroids"));
+  STRATA_RETURN_IF_ERROR(c->Floats(dim, &fallback, "fallback"));
+  STRATA_RETURN_IF_ERROR(
+      c->Floats(uint64_t{k + 1} * sf, &state, "cluster state"));
+  steps.resize(k + 1);
+  for (int64_t& step : steps) {
+    STRATA_RETURN_IF_ERROR(c->Get(&step, "cluster step"));
+  }
+  std::vector<uint64_t> keys(n);
+  std::vector<uint32_t> clusters(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    STRATA_RETURN_IF_ERROR(c->Get(&keys[i], "index key"));
+    STRATA_RETURN_IF_ERROR(c->Get(&clusters[i], "index cluster"));
+    if (clusters[i] >= k) {
+      return c->Error(absl::StrCat("index entry names cluster ", clusters[i],
+                                   " of ", k));
+    }
+  }
+  auto field = compression::CompressedField::Create(
+      static_cast<int>(dim), std::move(centroids), std::move(fallback), keys,
+      clusters, compression::KeyIndexOptions());
+  if (!field.ok()) return c->Error(field.status().message());
+  out->push_back(CompressedFieldState{id, std::move(*field), std::move(state),
+                                      std::move(steps), std::move(stats)});
+  return absl::OkStatus();
+}
+
+absl::Status ReadCompressed(Cursor* c, const std::string& path,
+                            CheckpointVisitor* visitor, uint64_t* rows) {
+  TableConfig config;
+  SaecConfig saec;
+  STRATA_RETURN_IF_ERROR(ReadConfig(c, &config, "TableConfig"));
+  STRATA_RETURN_IF_ERROR(ReadConfig(c, &saec, "SaecConfig"));
+  uint32_t dim, sf, count;
+  STRATA_RETURN_IF_ERROR(c->Get(&dim, "dim"));
+  STRATA_RETURN_IF_ERROR(c->Get(&sf, "state floats per row"));
+  STRATA_RETURN_IF_ERROR(c->Get(&count, "field count"));
+  if (dim != config.dim()) {
+    return c->Error(absl::StrCat("compressed table ", config.name(),
+                                 " has dim ", config.dim(), " but rows of ",
+                                 dim));
+  }
+  std::vector<CompressedFieldState> fields;
+  for (uint32_t i = 0; i < count; ++i) {
+    STRATA_RETURN_IF_ERROR(ReadCompressedField(c, dim, sf, &fields));
+    *rows += fields.back().vectors.num_features();
+  }
+  return Annotate(visitor->OnCompressedTable(config, saec, std::move(fields)),
+                  path);
+}
+
 // Checks size, magic, CRC, version and identity; leaves `c` after the header.
 absl::Status ReadHeader(Cursor* c, absl::string_view data,
                         const std::string& path,
@@ -400,6 +508,8 @@ absl::Status ReadShardFile(Env* env, const std::string& path,
       STRATA_RETURN_IF_ERROR(ReadSparse(&c, path, visitor, &rows));
     } else if (kind == kDenseSection) {
       STRATA_RETURN_IF_ERROR(ReadDense(&c, path, visitor));
+    } else if (kind == kCompressedSection) {
+      STRATA_RETURN_IF_ERROR(ReadCompressed(&c, path, visitor, &rows));
     } else if (kind == kEndSection) {
       break;
     } else {

@@ -17,9 +17,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "proto/ps.pb.h"
 #include "server/storage/dense_table.h"
+#include "server/storage/compressed_table.h"
 #include "server/storage/sparse_table.h"
 #include "server/util/env.h"
 
@@ -72,7 +74,8 @@ struct ShardFileStats {
 absl::StatusOr<ShardFileStats> WriteShardFile(
     Env* env, const std::string& path, const ShardFileHeader& header,
     absl::Span<const SparseTable* const> sparse,
-    absl::Span<const DenseTable* const> dense, size_t buffer_bytes);
+    absl::Span<const DenseTable* const> dense, size_t buffer_bytes,
+    absl::Span<const CompressedTable* const> compressed = {});
 
 // Receives the contents of a shard file, in file order. A non-OK return
 // stops reading and is returned (prefixed with the file name).
@@ -87,6 +90,14 @@ class CheckpointVisitor {
   virtual absl::Status OnDenseTensor(const DenseConfig& config, int64_t step,
                                      absl::Span<const float> values,
                                      absl::Span<const float> state) = 0;
+  // A Saec-compressed table with all its fields (docs/checkpoint.md,
+  // section 0x03). Readers that do not handle compressed tables fail.
+  virtual absl::Status OnCompressedTable(
+      const TableConfig& config, const SaecConfig& saec,
+      std::vector<CompressedFieldState> fields) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "compressed table ", config.name(), " is not supported here"));
+  }
 };
 
 // Reads and verifies a whole shard file (the CRC is checked before anything

@@ -18,6 +18,7 @@
 #include "absl/types/span.h"
 #include "proto/ps.pb.h"
 #include "server/router/router.h"
+#include "server/storage/embedding_table.h"
 #include "server/storage/optimizer.h"
 
 namespace strata {
@@ -42,7 +43,7 @@ inline constexpr size_t kMaxBatchKeysLimit = size_t{1} << 31;
 //
 // Thread-safe: all methods may be called concurrently. Owns its rows; the
 // router passed in Options is not owned and must outlive the table.
-class SparseTable {
+class SparseTable final : public EmbeddingTable {
  public:
   struct Options {
     // More stripes mean less lock contention between concurrent batches, at
@@ -86,7 +87,7 @@ class SparseTable {
   // oversized batch; FAILED_PRECONDITION for a key of another shard (nothing
   // is created then).
   absl::Status Pull(absl::Span<const uint64_t> keys, bool count_frequency,
-                    bool read_only, float* out);
+                    bool read_only, float* out) override;
 
   // Applies one gradient row per key (grads.size() == keys.size() * dim),
   // creating missing rows first; duplicate keys are applied in order. Adds 1
@@ -95,15 +96,17 @@ class SparseTable {
   // mismatch or a non-finite gradient; FAILED_PRECONDITION for a key of
   // another shard.
   absl::Status Push(absl::Span<const uint64_t> keys,
-                    absl::Span<const float> grads);
+                    absl::Span<const float> grads) override;
 
   // Number of rows held.
-  size_t rows() const { return rows_.load(std::memory_order_relaxed); }
+  size_t rows() const override {
+    return rows_.load(std::memory_order_relaxed);
+  }
   // Estimated bytes held: values, optimizer state, per-row counters and the
   // hash-map index (capacity, not size).
-  size_t MemoryBytes() const;
-  const TableConfig& config() const { return config_; }
-  uint32_t dim() const { return dim_; }
+  size_t MemoryBytes() const override;
+  const TableConfig& config() const override { return config_; }
+  uint32_t dim() const override { return dim_; }
   // Optimizer state floats per row (state_per_element * dim).
   size_t state_floats_per_row() const { return state_floats_; }
   uint32_t num_stripes() const { return num_stripes_; }

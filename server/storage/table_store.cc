@@ -63,7 +63,9 @@ absl::Status ExistingStatus(const Config& config, const Config* existing,
 class TableStore::Loader final : public CheckpointVisitor {
  public:
   explicit Loader(const TableStore& store)
-      : options_(store.options_), sparse_options_(store.SparseOptions()) {}
+      : options_(store.options_),
+        sparse_options_(store.SparseOptions()),
+        compressed_options_(store.CompressedOptions(0)) {}
 
   absl::Status OnSparseTable(const TableConfig& config) override {
     const auto it = tables_.find(config.name());
@@ -123,12 +125,67 @@ class TableStore::Loader final : public CheckpointVisitor {
     return absl::OkStatus();
   }
 
+  // Same shard count as the checkpoint: a compressed table of this shard is
+  // restored as it is (another shard's is skipped). Otherwise each key is
+  // expanded into a plain row holding its centroid, keeping this shard's
+  // keys; compress again after loading (frequencies are lost: they read 0).
+  absl::Status OnCompressedTable(
+      const TableConfig& config, const SaecConfig& saec,
+      std::vector<CompressedFieldState> fields) override {
+    if (checkpoint_shards_ == options_.num_shards) {
+      if (!OwnsAnyKey(fields)) return absl::OkStatus();
+      if (tables_.contains(config.name())) {
+        return absl::DataLossError(absl::StrCat(
+            "checkpoint holds table ", config.name(), " twice for one shard"));
+      }
+      auto table = CompressedTable::Restore(config, saec, std::move(fields),
+                                            compressed_options_);
+      if (!table.ok()) {
+        return ToDataLoss(table.status(), "bad compressed table");
+      }
+      tables_[config.name()].compressed = *std::move(table);
+      ++info_.sparse_tables;
+      info_.rows += tables_[config.name()].compressed->rows();
+      return absl::OkStatus();
+    }
+    if (absl::Status s = OnSparseTable(config); !s.ok()) return s;
+    for (CompressedFieldState& f : fields) {
+      const size_t sf = f.steps.empty() ? 0 : f.state.size() / f.steps.size();
+      absl::Status s;
+      f.vectors.index().ForEach([&](uint64_t key, uint32_t c) {
+        if (!s.ok()) return;
+        const float* st = f.state.data() + size_t{c} * sf;
+        s = OnSparseRow(key, 0, f.steps[c], f.vectors.centroid(c),
+                        absl::MakeConstSpan(st, sf));
+      });
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  void set_checkpoint_shards(uint32_t n) { checkpoint_shards_ = n; }
   TableMap TakeTables() { return std::move(tables_); }
   const LoadInfo& info() const { return info_; }
 
  private:
+  bool OwnsAnyKey(const std::vector<CompressedFieldState>& fields) const {
+    for (const CompressedFieldState& f : fields) {
+      bool mine = false, seen = false;
+      f.vectors.index().ForEach([&](uint64_t key, uint32_t) {
+        if (seen) return;
+        seen = true;
+        mine = options_.router == nullptr ||
+               options_.router->ShardForKey(key) == options_.shard_id;
+      });
+      if (seen) return mine;
+    }
+    return false;
+  }
+
   const Options& options_;
   const SparseTable::Options sparse_options_;
+  const CompressedTable::Options compressed_options_;
+  uint32_t checkpoint_shards_ = 0;
   TableMap tables_;
   SparseTable* current_ = nullptr;  // owned by tables_
   LoadInfo info_;
@@ -272,11 +329,100 @@ absl::StatusOr<std::shared_ptr<SparseTable>> TableStore::GetSparse(
   if (it == tables_.end()) {
     return absl::NotFoundError(absl::StrCat("no sparse table named ", name));
   }
+  if (it->second.compressed != nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, " is compressed; it has no plain rows"));
+  }
   if (it->second.sparse == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat(name, " is a dense tensor, not a sparse table"));
   }
   return it->second.sparse;
+}
+
+absl::StatusOr<std::shared_ptr<EmbeddingTable>> TableStore::GetEmbedding(
+    absl::string_view name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const auto it = tables_.find(name);
+  if (it == tables_.end()) {
+    return absl::NotFoundError(absl::StrCat("no sparse table named ", name));
+  }
+  if (it->second.compressed != nullptr) return it->second.compressed;
+  if (it->second.sparse == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, " is a dense tensor, not a sparse table"));
+  }
+  return it->second.sparse;
+}
+
+CompressedTable::Options TableStore::CompressedOptions(int num_threads) const {
+  CompressedTable::Options o;
+  o.router = options_.router;
+  o.shard_id = options_.shard_id;
+  o.max_batch_keys = options_.max_batch_keys;
+  o.num_threads = num_threads;
+  return o;
+}
+
+absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
+    absl::string_view name, const SaecConfig& config, int num_threads) {
+  absl::MutexLock io(&io_mu_);  // not concurrently with checkpoint/load
+  std::vector<std::pair<std::string, std::shared_ptr<SparseTable>>> todo;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [n, entry] : tables_) {
+      if (!name.empty() && n != name) continue;
+      if (!name.empty() && entry.sparse == nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "table ", n, entry.compressed ? " is already compressed"
+                                          : " is a dense tensor"));
+      }
+      if (entry.sparse != nullptr) todo.emplace_back(n, entry.sparse);
+    }
+  }
+  if (!name.empty() && todo.empty()) {
+    return absl::NotFoundError(absl::StrCat("no sparse table named ", name));
+  }
+  std::sort(todo.begin(), todo.end());
+  std::vector<FieldStats> stats;
+  for (auto& [n, plain] : todo) {
+    if (plain->rows() == 0) continue;  // nothing to cluster yet
+    auto ct = CompressedTable::Compress(*plain, config,
+                                        CompressedOptions(num_threads));
+    if (!ct.ok()) {
+      return absl::Status(ct.status().code(), absl::StrCat(
+          "compressing table ", n, ": ", ct.status().message()));
+    }
+    for (FieldStats& f : (*ct)->Stats()) stats.push_back(std::move(f));
+    absl::MutexLock lock(&mu_);
+    auto it = tables_.find(n);
+    if (it != tables_.end() && it->second.sparse == plain) {
+      it->second.sparse = nullptr;
+      it->second.compressed = *std::move(ct);
+    }
+  }
+  return stats;
+}
+
+absl::StatusOr<std::vector<FieldStats>> TableStore::Stats(
+    absl::string_view name) const {
+  std::vector<std::pair<std::string, std::shared_ptr<CompressedTable>>> tables;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [n, entry] : tables_) {
+      if (!name.empty() && n != name) continue;
+      if (entry.compressed != nullptr) tables.emplace_back(n, entry.compressed);
+    }
+    if (!name.empty() && !tables_.contains(name)) {
+      return absl::NotFoundError(absl::StrCat("no table named ", name));
+    }
+  }
+  std::sort(tables.begin(), tables.end());
+  std::vector<FieldStats> out;
+  for (const auto& [n, t] : tables) {
+    for (FieldStats& f : t->Stats()) out.push_back(std::move(f));
+  }
+  return out;
 }
 
 absl::StatusOr<std::shared_ptr<DenseTable>> TableStore::GetDense(
@@ -314,6 +460,15 @@ std::vector<TableSummary> TableStore::List() const {
       s.bytes = t.MemoryBytes();
       s.optimizer = t.config().optimizer().type();
       s.sparse_config = t.config();
+    } else if (entry.compressed != nullptr) {
+      const CompressedTable& t = *entry.compressed;
+      s.kind = TableKind::kSparse;
+      s.compressed = true;
+      s.dim = t.dim();
+      s.rows = t.rows();
+      s.bytes = t.MemoryBytes();
+      s.optimizer = t.config().optimizer().type();
+      s.sparse_config = t.config();
     } else {
       const DenseTable& t = *entry.dense;
       s.kind = TableKind::kDense;
@@ -346,6 +501,7 @@ void TableStore::List(ListTablesResponse* out) const {
     info->set_optimizer(s.optimizer);
     info->set_sync(s.sync);
     info->set_step(s.step);
+    info->set_compressed(s.compressed);
     if (s.kind == TableKind::kSparse) {
       *info->mutable_sparse_config() = std::move(s.sparse_config);
     } else {
@@ -371,9 +527,13 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
             [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<const SparseTable*> sparse;
   std::vector<const DenseTable*> dense;
+  std::vector<const CompressedTable*> compressed;
   for (const auto& [name, entry] : entries) {
     if (entry.sparse != nullptr) sparse.push_back(entry.sparse.get());
     if (entry.dense != nullptr) dense.push_back(entry.dense.get());
+    if (entry.compressed != nullptr) {
+      compressed.push_back(entry.compressed.get());
+    }
   }
   Env* env = options_.env;
   const std::string ckpt_dir = JoinPath(dir, CheckpointDirName(checkpoint_id));
@@ -385,7 +545,8 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
   header.num_shards = options_.num_shards;
   header.checkpoint_id = checkpoint_id;
   absl::StatusOr<ShardFileStats> stats = WriteShardFile(
-      env, path, header, sparse, dense, options_.checkpoint_buffer_bytes);
+      env, path, header, sparse, dense, options_.checkpoint_buffer_bytes,
+      compressed);
   if (!stats.ok()) return stats.status();
   // The checkpoint directory itself may be new: make its entry durable.
   if (absl::Status s = env->SyncDir(dir); !s.ok()) return s;
@@ -404,6 +565,7 @@ absl::StatusOr<LoadInfo> TableStore::Load(const std::string& dir,
       FindCheckpoint(options_.env, dir, checkpoint_id);
   if (!files.ok()) return files.status();
   Loader loader(*this);
+  loader.set_checkpoint_shards(files->num_shards);
   for (uint32_t i = 0; i < files->num_shards; ++i) {
     ShardFileHeader expected;
     expected.shard_id = i;

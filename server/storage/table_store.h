@@ -16,7 +16,9 @@
 #include "absl/synchronization/mutex.h"
 #include "proto/ps.pb.h"
 #include "server/router/router.h"
+#include "server/storage/compressed_table.h"
 #include "server/storage/dense_table.h"
+#include "server/storage/embedding_table.h"
 #include "server/storage/sparse_table.h"
 #include "server/util/clock.h"
 #include "server/util/env.h"
@@ -36,6 +38,7 @@ struct TableSummary {
   OptimizerConfig::Type optimizer = OptimizerConfig::SGD;
   SyncMode sync = ASYNC;      // dense
   int64_t step = 0;           // dense
+  bool compressed = false;    // sparse: Saec-compressed (rows = features)
   TableConfig sparse_config;  // set for sparse tables
   DenseConfig dense_config;   // set for dense tensors
 };
@@ -116,6 +119,24 @@ class TableStore {
       absl::string_view name) const;
 
   // One summary per table, sorted by name.
+  // The table the embedding service pulls from and pushes to: a plain
+  // sparse table or its compressed replacement. NOT_FOUND /
+  // FAILED_PRECONDITION (a dense tensor) as GetSparse.
+  absl::StatusOr<std::shared_ptr<EmbeddingTable>> GetEmbedding(
+      absl::string_view name) const;
+
+  // Compresses sparse table `name` (every plain sparse table when empty)
+  // with Saec, fields in parallel, and swaps the compressed table in.
+  // Returns the per-field statistics. Pushes that reach the plain table
+  // while it is being clustered are not carried over: compress between
+  // training phases (load time, or after a checkpoint). NOT_FOUND for an
+  // unknown table; FAILED_PRECONDITION if it is already compressed or dense.
+  absl::StatusOr<std::vector<FieldStats>> Compress(absl::string_view name,
+                                                   const SaecConfig& config,
+                                                   int num_threads = 0);
+  // Compression statistics of compressed table `name` (all when empty).
+  absl::StatusOr<std::vector<FieldStats>> Stats(absl::string_view name) const;
+
   std::vector<TableSummary> List() const;
   // The same as a ListTables response: shard id, shard count and one
   // TableInfo per table, sorted by name (replaces the contents of `out`).
@@ -143,14 +164,17 @@ class TableStore {
 
  private:
   // Exactly one of the pointers is set.
+  // Exactly one member is set.
   struct Entry {
     std::shared_ptr<SparseTable> sparse;
     std::shared_ptr<DenseTable> dense;
+    std::shared_ptr<CompressedTable> compressed;
   };
   using TableMap = absl::flat_hash_map<std::string, Entry>;
   class Loader;
 
   SparseTable::Options SparseOptions() const;
+  CompressedTable::Options CompressedOptions(int num_threads) const;
   // FAILED_PRECONDITION if the router assigns dense tensor `name` elsewhere.
   absl::Status CheckDenseOwner(absl::string_view name) const;
   // Cancels the dense tensors of `tables` (after they left tables_).

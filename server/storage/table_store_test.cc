@@ -596,3 +596,125 @@ TEST(TableStoreTest, CheckpointWhileTrainingContinues) {
 
 }  // namespace
 }  // namespace strata
+
+namespace strata {
+namespace {
+
+// Two shards' stores holding a table of 3000 keys (field 1, 12 planted
+// groups) trained a little with Adam, split by the router.
+std::vector<std::unique_ptr<TableStore>> TrainedShards(const ShardRouter& r) {
+  std::vector<std::unique_ptr<TableStore>> stores;
+  for (uint32_t s = 0; s < r.num_shards(); ++s) {
+    stores.push_back(MakeStore(&r, s));
+    EXPECT_TRUE(stores.back()->CreateSparse(Sparse("emb", 4), false).ok());
+  }
+  for (uint64_t i = 0; i < 3000; ++i) {
+    const uint64_t key = (uint64_t{1} << 56) | i;
+    const uint32_t s = r.ShardForKey(key);
+    auto t = stores[s]->GetSparse("emb");
+    std::vector<float> v(4, float(i % 12)), st(8, 0.5f);
+    EXPECT_TRUE((*t)->InsertRow(key, v, st, 3, 1 + i % 7).ok());
+  }
+  return stores;
+}
+
+SaecConfig TwelveClusters() {
+  SaecConfig c;
+  c.set_clusters(12);
+  c.set_min_features(100);
+  return c;
+}
+
+std::vector<float> PullAll(std::vector<std::unique_ptr<TableStore>>& stores,
+                           const ShardRouter& r) {
+  std::vector<float> out;
+  for (uint64_t i = 0; i < 3000; ++i) {
+    const uint64_t key = (uint64_t{1} << 56) | i;
+    auto t = stores[r.ShardForKey(key)]->GetEmbedding("emb");
+    EXPECT_TRUE(t.ok());
+    float v[4];
+    EXPECT_TRUE((*t)->Pull({&key, 1}, false, true, v).ok());
+    out.insert(out.end(), v, v + 4);
+  }
+  return out;
+}
+
+TEST(TableStoreCompressionTest, CompressSwapsInTheCompressedTableAndReportsStats) {
+  HashRouter r(2);
+  auto stores = TrainedShards(r);
+  auto stats = stores[0]->Compress("emb", TwelveClusters());
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_EQ(stats->size(), 1u);
+  EXPECT_EQ((*stats)[0].field(), 1u);
+  EXPECT_EQ((*stats)[0].clusters(), 12u);
+  EXPECT_EQ((*stats)[0].features(), stores[0]->GetEmbedding("emb").value()->rows());
+  EXPECT_EQ(stores[0]->GetSparse("emb").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE((*stores[0]->GetEmbedding("emb"))->compressed());
+  EXPECT_EQ(stores[0]->Compress("emb", TwelveClusters()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(stores[0]->Compress("nope", TwelveClusters()).status().code(),
+            absl::StatusCode::kNotFound);
+  auto again = stores[0]->Stats("");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->size(), 1u);
+  ListTablesResponse list;
+  stores[0]->List(&list);
+  ASSERT_EQ(list.tables_size(), 1);
+  EXPECT_TRUE(list.tables(0).compressed());
+}
+
+TEST(TableStoreCompressionTest, CompressedCheckpointRoundTripsExactly) {
+  HashRouter r(2);
+  auto stores = TrainedShards(r);
+  for (auto& s : stores) ASSERT_TRUE(s->Compress("", TwelveClusters()).ok());
+  // Train the compressed table a little so state and centroids move.
+  const uint64_t key = (uint64_t{1} << 56) | 5;
+  auto t = stores[r.ShardForKey(key)]->GetEmbedding("emb");
+  ASSERT_TRUE((*t)->Push({&key, 1}, {0.5f, -0.5f, 1.f, 2.f}).ok());
+  const std::vector<float> before = PullAll(stores, r);
+  const std::string dir = TestDir();
+  for (auto& s : stores) ASSERT_TRUE(s->Checkpoint(dir, 9).ok());
+  std::vector<std::unique_ptr<TableStore>> loaded;
+  for (uint32_t s = 0; s < 2; ++s) {
+    loaded.push_back(MakeStore(&r, s));
+    auto info = loaded.back()->Load(dir, 9);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_TRUE((*loaded.back()->GetEmbedding("emb"))->compressed());
+  }
+  EXPECT_EQ(PullAll(loaded, r), before);
+  auto s0 = stores[0]->Stats("emb"), l0 = loaded[0]->Stats("emb");
+  ASSERT_TRUE(s0.ok() && l0.ok());
+  EXPECT_EQ(s0->at(0).SerializeAsString(), l0->at(0).SerializeAsString());
+  // A later push behaves the same on the restored table (state restored).
+  auto a = stores[r.ShardForKey(key)]->GetEmbedding("emb");
+  auto b = loaded[r.ShardForKey(key)]->GetEmbedding("emb");
+  ASSERT_TRUE((*a)->Push({&key, 1}, {1, 1, 1, 1}).ok());
+  ASSERT_TRUE((*b)->Push({&key, 1}, {1, 1, 1, 1}).ok());
+  EXPECT_EQ(PullAll(stores, r), PullAll(loaded, r));
+}
+
+TEST(TableStoreCompressionTest, CompressedCheckpointReshardsIntoPlainRows) {
+  HashRouter r2(2), r3(3);
+  auto stores = TrainedShards(r2);
+  for (auto& s : stores) ASSERT_TRUE(s->Compress("", TwelveClusters()).ok());
+  const std::vector<float> before = PullAll(stores, r2);
+  const std::string dir = TestDir();
+  for (auto& s : stores) ASSERT_TRUE(s->Checkpoint(dir, 4).ok());
+  std::vector<std::unique_ptr<TableStore>> three;
+  size_t rows = 0;
+  for (uint32_t s = 0; s < 3; ++s) {
+    three.push_back(MakeStore(&r3, s));
+    auto info = three.back()->Load(dir, 4);
+    ASSERT_TRUE(info.ok()) << info.status();
+    auto t = three.back()->GetEmbedding("emb");
+    ASSERT_TRUE(t.ok());
+    EXPECT_FALSE((*t)->compressed());  // expanded; compress again if wanted
+    rows += (*t)->rows();
+  }
+  EXPECT_EQ(rows, 3000u);
+  EXPECT_EQ(PullAll(three, r3), before);  // every key keeps its centroid
+}
+
+}  // namespace
+}  // namespace strata

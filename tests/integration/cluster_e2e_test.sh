@@ -163,4 +163,25 @@ export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
 "$CTL" submit "$SPECS/verify.textproto" --watch > "$DIR/verify2.out" || {
   cat "$DIR/verify2.out"; fail "data lost across restart"; }
 
+step "compress the table on both shards; stats cover every feature"
+"$CTL" compress --table=e2e --saec='clusters: 40 min_features: 100' > "$DIR/compress.out" || {
+  cat "$DIR/compress.out"; fail "compress"; }
+"$CTL" --json stats > "$DIR/stats.json" || fail "stats"
+python3 - "$DIR/stats.json" <<'PY' || fail "stats wrong"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+e2e = [r for r in rows if r["table"] == "e2e"]
+assert sum(r["features"] for r in e2e) == 40000, e2e
+assert all(r["clusters"] == 80 and r["shards"] == 2 for r in e2e), e2e  # 40 per shard
+assert all(r["ratio"] > 1 for r in e2e), e2e
+print("stats ok:", e2e)
+PY
+"$CTL" tables | grep -q "e2e.*(saec)" || fail "tables does not show compression"
+step "pulls now come from the centroids: the exact values are gone"
+set +e
+"$CTL" submit "$SPECS/verify.textproto" --watch > "$DIR/verify3.out" 2>&1; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "verify after compression: exit $rc, want 1"
+grep -q "read back wrong" "$DIR/verify3.out" || fail "no mismatch after compression"
+
 echo "PASS"

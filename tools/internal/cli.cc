@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "tools/internal/cluster_commands.h"
+#include "tools/internal/compression_commands.h"
 #include "tools/internal/command_util.h"
 #include "tools/internal/ctl_client.h"
 #include "tools/internal/job_commands.h"
@@ -37,6 +38,11 @@ Commands:
   tables                 List the tables of every ps shard, merged by name.
   checkpoint             Checkpoint every ps shard under one shared id.
   load                   Load a checkpoint on every ps shard.
+  stats                  Saec compression statistics per table and field,
+                         merged over the shards.
+  compress               Saec-compress sparse tables on every shard (an
+                         admin action: pause training first), then print
+                         their statistics.
   help                   Show this text.
 
 Flags:
@@ -50,6 +56,10 @@ Flags:
   --checkpoint_id=N        checkpoint: the id to write (default: the current
                            Unix time in ms). load: the id to load (default:
                            each shard's newest complete checkpoint).
+  --table=NAME             stats, compress: only this table (default all).
+  --saec=TEXT              compress: a text-format SaecConfig (proto/ps.proto),
+                           e.g. 'target_ratio: 30' or 'clusters: 1000
+                           full_kmeans: true'. Empty: the defaults.
   --help, -h               Show this text.
 
 Exit codes:
@@ -71,6 +81,8 @@ struct CommandSpec {
   const char* arg_name;  // for the error message; null if none
   bool takes_watch;
   bool takes_checkpoint_id;
+  bool takes_table = false;
+  bool takes_saec = false;
 };
 
 constexpr CommandSpec kCommands[] = {
@@ -84,6 +96,8 @@ constexpr CommandSpec kCommands[] = {
     {"tables", 0, nullptr, false, false},
     {"checkpoint", 0, nullptr, false, true},
     {"load", 0, nullptr, false, true},
+    {"stats", 0, nullptr, false, false, true, false},
+    {"compress", 0, nullptr, false, false, true, true},
 };
 
 int UsageError(const CliIo& io, absl::string_view problem) {
@@ -109,6 +123,12 @@ std::string CheckInvocation(const CommandSpec& spec,
   if (options.checkpoint_id.has_value() && !spec.takes_checkpoint_id) {
     return absl::StrCat(spec.name, " does not take --checkpoint_id");
   }
+  if (!options.table.empty() && !spec.takes_table) {
+    return absl::StrCat(spec.name, " does not take --table");
+  }
+  if (!options.saec.empty() && !spec.takes_saec) {
+    return absl::StrCat(spec.name, " does not take --saec");
+  }
   if (!std::isfinite(options.timeout_s) || options.timeout_s <= 0) {
     return absl::StrCat(
         "--timeout_s must be a positive number of seconds, "
@@ -130,6 +150,8 @@ int Dispatch(const std::string& command, const std::vector<std::string>& args,
   if (command == "cancel") return RunCancel(env, args[1]);
   if (command == "tables") return RunTables(env);
   if (command == "checkpoint") return RunCheckpoint(env, options.checkpoint_id);
+  if (command == "stats") return RunStats(env, options.table);
+  if (command == "compress") return RunCompress(env, options.table, options.saec);
   return RunLoad(env, options.checkpoint_id);
 }
 

@@ -24,6 +24,8 @@ struct CliOptions {
   double timeout_s = 10;
   bool watch = false;                      // submit only
   absl::optional<uint64_t> checkpoint_id;  // checkpoint and load only
+  std::string table;                       // stats and compress only
+  std::string saec;                        // compress only
 };
 
 // Where the command writes and how it tells time. Borrowed pointers.

@@ -43,28 +43,6 @@ std::vector<NodeInfo> SortedNodes(const ClusterResponse& cluster) {
   return nodes;
 }
 
-// The shard addresses by shard id, or FAILED_PRECONDITION when the
-// coordinator does not know a complete set of live shards.
-absl::StatusOr<std::vector<std::string>> ShardAddresses(const CommandEnv& env) {
-  absl::StatusOr<ClusterResponse> cluster = env.client->GetCluster();
-  if (!cluster.ok()) return cluster.status();
-  if (cluster->ps_addresses().empty()) {
-    int live = 0;
-    uint32_t expected = 0;
-    for (const NodeInfo& node : cluster->nodes()) {
-      if (node.role() != "ps") continue;
-      live += node.alive();
-      expected = std::max(expected, node.num_shards());
-    }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the coordinator ", env.client->coordinator(),
-        " has no complete set of live ps shards (", live, " alive of ",
-        expected == 0 ? std::string("?") : absl::StrCat(expected),
-        " expected)"));
-  }
-  return std::vector<std::string>(cluster->ps_addresses().begin(),
-                                  cluster->ps_addresses().end());
-}
 
 std::string HealthName(const absl::StatusOr<ServingStatus>& health) {
   if (!health.ok()) return absl::StatusCodeToString(health.status().code());
@@ -94,6 +72,27 @@ std::string HealthEntryJson(absl::string_view role, absl::string_view node_id,
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<std::string>> ShardAddresses(const CommandEnv& env) {
+  absl::StatusOr<ClusterResponse> cluster = env.client->GetCluster();
+  if (!cluster.ok()) return cluster.status();
+  if (cluster->ps_addresses().empty()) {
+    int live = 0;
+    uint32_t expected = 0;
+    for (const NodeInfo& node : cluster->nodes()) {
+      if (node.role() != "ps") continue;
+      live += node.alive();
+      expected = std::max(expected, node.num_shards());
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the coordinator ", env.client->coordinator(),
+        " has no complete set of live ps shards (", live, " alive of ",
+        expected == 0 ? std::string("?") : absl::StrCat(expected),
+        " expected)"));
+  }
+  return std::vector<std::string>(cluster->ps_addresses().begin(),
+                                  cluster->ps_addresses().end());
+}
 
 int RunHealth(const CommandEnv& env) {
   const absl::StatusOr<ServingStatus> coordinator =
@@ -183,6 +182,7 @@ namespace {
 // One table merged over the shards.
 struct MergedTable {
   TableInfo::Kind kind = TableInfo::SPARSE;
+  bool compressed = false;  // Saec-compressed on any shard
   uint64_t dim_or_size = 0;
   OptimizerConfig::Type optimizer = OptimizerConfig::SGD;
   // Per shard: rows, or nullopt when the shard failed or lacks the table.
@@ -200,6 +200,7 @@ std::map<std::string, MergedTable> MergeTables(
       MergedTable& table = merged[info.name()];
       table.rows.resize(shards.size());
       table.kind = info.kind();
+      table.compressed = table.compressed || info.compressed();
       table.dim_or_size =
           info.kind() == TableInfo::DENSE ? info.size() : info.dim();
       table.optimizer = info.optimizer();
@@ -234,6 +235,7 @@ std::string MergedTableJson(const std::string& name, const MergedTable& t) {
   return JsonObject()
       .AddString("name", name)
       .AddString("kind", TableInfo::Kind_Name(t.kind))
+      .AddRaw("compressed", t.compressed ? "true" : "false")
       .AddRaw("dim",
               absl::StrCat(t.kind == TableInfo::SPARSE ? t.dim_or_size : 0))
       .AddRaw("size",
@@ -260,7 +262,9 @@ void PrintTables(const CommandEnv& env,
       {"NAME", "KIND", "DIM/SIZE", "ROWS/SHARD", "ROWS", "BYTES", "OPTIMIZER"});
   for (size_t c : {2, 4, 5}) out.SetAlign(c, Table::Align::kRight);
   for (const auto& [name, table] : merged) {
-    out.AddRow({name, absl::AsciiStrToLower(TableInfo::Kind_Name(table.kind)),
+    std::string kind = absl::AsciiStrToLower(TableInfo::Kind_Name(table.kind));
+    if (table.compressed) kind += " (saec)";
+    out.AddRow({name, kind,
                 FormatCount(table.dim_or_size), RowsPerShardText(table, failed),
                 FormatCount(table.total_rows), FormatBytes(table.bytes),
                 OptimizerConfig::Type_Name(table.optimizer)});

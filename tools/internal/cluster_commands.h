@@ -7,6 +7,10 @@
 
 #include <cstdint>
 
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
 #include "absl/types/optional.h"
 #include "tools/internal/command_util.h"
 
@@ -15,6 +19,10 @@ namespace ctl {
 
 // grpc.health.v1 Check on the coordinator, then on every registered node
 // that has an address. kExitOk only when all of them are SERVING.
+// The shard addresses by shard id, or FAILED_PRECONDITION when the
+// coordinator does not know a complete set of live shards.
+absl::StatusOr<std::vector<std::string>> ShardAddresses(const CommandEnv& env);
+
 int RunHealth(const CommandEnv& env);
 
 // The registered nodes (coordinator's view).

@@ -180,7 +180,8 @@ TEST_F(ClusterCommandsTest, TablesJsonIsAnArray) {
   env_.json = true;
   EXPECT_EQ(RunTables(env_), kExitOk);
   EXPECT_EQ(out_.str(),
-            "[{\"name\":\"emb\",\"kind\":\"SPARSE\",\"dim\":16,\"size\":0,"
+            "[{\"name\":\"emb\",\"kind\":\"SPARSE\",\"compressed\":false,"
+            "\"dim\":16,\"size\":0,"
             "\"rows_per_shard\":[1,null],\"rows\":1,\"bytes\":100,"
             "\"optimizer\":\"ADAGRAD\"}]\n");
 }

@@ -203,6 +203,33 @@ absl::StatusOr<CheckpointResponse> CtlClient::Checkpoint(
   return response;
 }
 
+absl::StatusOr<StatsResponse> CtlClient::GetStats(absl::string_view label,
+                                                 const std::string& address,
+                                                 const std::string& table) {
+  auto stub = CompressionService::NewStub(ChannelTo(address));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  StatsRequest request;
+  request.set_table(table);
+  StatsResponse response;
+  const grpc::Status status = stub->GetStats(&context, request, &response);
+  if (!status.ok()) return Failure(status, "GetStats", label, address);
+  return response;
+}
+
+absl::StatusOr<CompressResponse> CtlClient::Compress(
+    absl::string_view label, const std::string& address,
+    const CompressRequest& request) {
+  auto stub = CompressionService::NewStub(ChannelTo(address));
+  grpc::ClientContext context;
+  context.set_deadline(
+      absl::ToChronoTime(absl::Now() + options_.rpc_timeout * 60));
+  CompressResponse response;
+  const grpc::Status status = stub->Compress(&context, request, &response);
+  if (!status.ok()) return Failure(status, "Compress", label, address);
+  return response;
+}
+
 absl::StatusOr<LoadResponse> CtlClient::Load(absl::string_view label,
                                              const std::string& address,
                                              uint64_t checkpoint_id) {

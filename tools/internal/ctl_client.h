@@ -85,6 +85,14 @@ class CtlClient {
   absl::StatusOr<LoadResponse> Load(absl::string_view label,
                                     const std::string& address,
                                     uint64_t checkpoint_id);
+  // CompressionService on the shard at `address`. Compress uses a deadline
+  // of 60x the RPC timeout: clustering a large table takes minutes.
+  absl::StatusOr<StatsResponse> GetStats(absl::string_view label,
+                                         const std::string& address,
+                                         const std::string& table);
+  absl::StatusOr<CompressResponse> Compress(absl::string_view label,
+                                            const std::string& address,
+                                            const CompressRequest& request);
 
  private:
   std::shared_ptr<grpc::Channel> ChannelTo(const std::string& address);

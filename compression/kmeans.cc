@@ -1,0 +1,341 @@
+#include "compression/kmeans.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "compression/internal/centroids.h"
+#include "compression/internal/distance.h"
+#include "compression/internal/random.h"
+#include "compression/internal/thread_pool.h"
+
+namespace strata::compression {
+namespace {
+
+using internal::ThreadPool;
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Rows per task of the k-means++ distance update.
+constexpr size_t kInitBlock = 4096;
+
+absl::StatusOr<size_t> ValidatePoints(absl::Span<const float> points, int dim,
+                                      absl::Span<const double> weights) {
+  if (dim <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dim must be > 0, got ", dim));
+  }
+  if (points.empty()) return absl::InvalidArgumentError("no points (n = 0)");
+  if (points.size() % dim != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("points has ", points.size(),
+                     " floats, not a multiple of dim = ", dim));
+  }
+  const size_t n = points.size() / dim;
+  if (n > std::numeric_limits<uint32_t>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n = ", n, " points exceed the 2^32 - 1 limit"));
+  }
+  if (!weights.empty() && weights.size() != n) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "weights has ", weights.size(), " entries, expected n = ", n));
+  }
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (!std::isfinite(weights[i]) || weights[i] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "weight of row ", i, " is ", weights[i], "; need finite and >= 0"));
+    }
+  }
+  if (auto bad = internal::FirstNonFinite(points, dim)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "row ", bad->first, " has a non-finite value in column ", bad->second));
+  }
+  return n;
+}
+
+// The weights actually used: a copy, or all 1 when none (or only zeros) are
+// given.
+std::vector<double> EffectiveWeights(absl::Span<const double> weights,
+                                     size_t n) {
+  const bool any_positive = std::any_of(weights.begin(), weights.end(),
+                                        [](double w) { return w > 0; });
+  if (!any_positive) return std::vector<double>(n, 1.0);
+  return std::vector<double>(weights.begin(), weights.end());
+}
+
+// Index of the first row whose running sum of mass[i] exceeds target, where
+// target is in [0, sum mass); the last row with positive mass if rounding
+// runs past the end.
+size_t DrawProportional(absl::Span<const double> w, absl::Span<const float> d,
+                        size_t begin, size_t end, double target) {
+  double acc = 0.0;
+  size_t last = end;
+  for (size_t i = begin; i < end; ++i) {
+    const double m = d.empty() ? w[i] : w[i] * d[i];
+    if (m <= 0) continue;
+    acc += m;
+    last = i;
+    if (acc > target) return i;
+  }
+  return last;
+}
+
+void CopyRow(absl::Span<const float> points, int dim, size_t row, float* dst) {
+  std::memcpy(dst, &points[row * dim], sizeof(float) * dim);
+}
+
+// k-means++ with D^2 * weight sampling. Each step updates D in parallel over
+// fixed blocks and draws from per-block sums combined in block order.
+std::vector<float> InitPlusPlus(absl::Span<const float> points, int dim,
+                                const std::vector<double>& w, uint32_t k,
+                                uint64_t seed, ThreadPool& pool) {
+  const size_t n = w.size();
+  std::mt19937_64 rng(seed);
+  std::vector<float> centroids(static_cast<size_t>(k) * dim);
+  std::vector<float> d(n, std::numeric_limits<float>::max());
+  std::vector<char> chosen(n, 0);
+  const size_t num_blocks = (n + kInitBlock - 1) / kInitBlock;
+  std::vector<double> block_mass(num_blocks);
+
+  const double w_total = std::accumulate(w.begin(), w.end(), 0.0);
+  size_t pick =
+      DrawProportional(w, {}, 0, n, internal::UniformDouble(rng) * w_total);
+  for (uint32_t t = 0; t < k; ++t) {
+    chosen[pick] = 1;
+    float* c = &centroids[static_cast<size_t>(t) * dim];
+    CopyRow(points, dim, pick, c);
+    if (t + 1 == k) break;
+    pool.ParallelFor(num_blocks, [&](size_t b, int) {
+      const size_t end = std::min(n, (b + 1) * kInitBlock);
+      double mass = 0.0;
+      for (size_t i = b * kInitBlock; i < end; ++i) {
+        const float di = internal::SquaredL2(&points[i * dim], c, dim);
+        if (di < d[i]) d[i] = di;
+        mass += w[i] * d[i];
+      }
+      block_mass[b] = mass;
+    });
+    double total = 0.0;
+    for (double m : block_mass) total += m;
+    if (total <= 0) {  // every point coincides with a centroid
+      pick = std::find(chosen.begin(), chosen.end(), 0) - chosen.begin();
+      continue;
+    }
+    double target = internal::UniformDouble(rng) * total;
+    size_t b = 0;
+    while (b + 1 < num_blocks && target >= block_mass[b])
+      target -= block_mass[b++];
+    while (block_mass[b] <= 0) --b;  // rounding ran past the last mass
+    pick = DrawProportional(w, d, b * kInitBlock,
+                            std::min(n, (b + 1) * kInitBlock), target);
+  }
+  return centroids;
+}
+
+// Efraimidis-Spirakis: key_i = log(u_i) / w_i, the k largest keys win (ties
+// to the lower row); zero-weight rows only fill up after all others.
+std::vector<float> InitWeightedSample(absl::Span<const float> points, int dim,
+                                      const std::vector<double>& w, uint32_t k,
+                                      uint64_t seed) {
+  const size_t n = w.size();
+  std::vector<double> key(n);
+  for (size_t i = 0; i < n; ++i) {
+    const double u = internal::HashToUnit(seed, i);
+    key[i] = w[i] > 0 ? std::log(u) / w[i]
+                      : -std::numeric_limits<double>::infinity();
+  }
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  auto better = [&](uint32_t a, uint32_t b) {
+    return key[a] > key[b] || (key[a] == key[b] && a < b);
+  };
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), better);
+  std::vector<float> centroids(static_cast<size_t>(k) * dim);
+  for (uint32_t t = 0; t < k; ++t) {
+    CopyRow(points, dim, order[t], &centroids[static_cast<size_t>(t) * dim]);
+  }
+  return centroids;
+}
+
+// Moves the best-scoring points into empty clusters (see KMeans in the
+// header); returns how many clusters were re-seeded.
+int64_t ReseedEmpty(absl::Span<const float> points, int dim,
+                    const std::vector<double>& w,
+                    const internal::ClusterMembers& members,
+                    std::vector<uint32_t>& assignment, std::vector<float>& dist,
+                    std::vector<float>& centroids) {
+  const uint32_t k = static_cast<uint32_t>(members.offsets.size() - 1);
+  std::vector<uint32_t> empty;
+  for (uint32_t j = 0; j < k; ++j) {
+    if (members.size(j) == 0) empty.push_back(j);
+  }
+  if (empty.empty()) return 0;
+  std::vector<uint32_t> cand;
+  for (size_t i = 0; i < dist.size(); ++i) {
+    if (dist[i] > 0) cand.push_back(static_cast<uint32_t>(i));
+  }
+  const size_t take = std::min(empty.size(), cand.size());
+  std::partial_sort(cand.begin(), cand.begin() + take, cand.end(),
+                    [&](uint32_t a, uint32_t b) {
+                      const double sa = w[a] * dist[a], sb = w[b] * dist[b];
+                      if (sa != sb) return sa > sb;
+                      if (dist[a] != dist[b]) return dist[a] > dist[b];
+                      return a < b;
+                    });
+  for (size_t e = 0; e < take; ++e) {
+    const uint32_t row = cand[e];
+    assignment[row] = empty[e];
+    dist[row] = 0;
+    CopyRow(points, dim, row, &centroids[static_cast<size_t>(empty[e]) * dim]);
+  }
+  return static_cast<int64_t>(take);
+}
+
+std::vector<float> WeightedMean(absl::Span<const float> points, int dim,
+                                const std::vector<double>& w) {
+  std::vector<double> sum(dim, 0.0);
+  double total = 0.0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (w[i] == 0) continue;
+    for (int t = 0; t < dim; ++t) sum[t] += w[i] * points[i * dim + t];
+    total += w[i];
+  }
+  std::vector<float> mean(dim);
+  for (int t = 0; t < dim; ++t) mean[t] = static_cast<float>(sum[t] / total);
+  return mean;
+}
+
+KMeansResult RunLloyd(absl::Span<const float> points, int dim,
+                      const std::vector<double>& w,
+                      std::vector<float> centroids,
+                      const KMeansOptions& options, ThreadPool& pool) {
+  const size_t n = w.size();
+  KMeansResult res;
+  res.dim = dim;
+  res.k = static_cast<uint32_t>(centroids.size() / dim);
+  res.assignment.resize(n);
+  std::vector<float> dist(n);
+  const std::vector<float> origin = WeightedMean(points, dim, w);
+  internal::BlasSearchOptions search;
+  search.block_rows = options.block_rows;
+  search.centroid_tile = options.centroid_tile;
+  double prev = std::numeric_limits<double>::infinity();
+  for (int it = 0;; ++it) {
+    const Clock::time_point start = Clock::now();
+    internal::NearestCentroidsBlas(points, dim, {}, centroids, origin, search,
+                                   pool, absl::MakeSpan(res.assignment),
+                                   absl::MakeSpan(dist));
+    double objective = 0.0;
+    for (size_t i = 0; i < n; ++i) objective += w[i] * dist[i];
+    IterationStats stats;
+    stats.iteration = it;
+    stats.objective = objective;
+    res.objective = objective;
+    const bool converged =
+        objective == 0 || (it > 0 && prev - objective < options.tol * prev);
+    if (!converged && it < options.max_iters) {
+      internal::ClusterMembers members =
+          internal::GroupByCluster(res.assignment, res.k);
+      stats.reseeded =
+          ReseedEmpty(points, dim, w, members, res.assignment, dist, centroids);
+      if (stats.reseeded > 0) {
+        members = internal::GroupByCluster(res.assignment, res.k);
+      }
+      internal::UpdateCentroids(points, dim, w, members, pool,
+                                absl::MakeSpan(centroids));
+    }
+    stats.seconds = SecondsSince(start);
+    res.iterations.push_back(stats);
+    if (converged || it >= options.max_iters) {
+      res.converged = converged;
+      break;
+    }
+    prev = objective;
+  }
+  res.cluster_weight.assign(res.k, 0.0);
+  for (size_t i = 0; i < n; ++i) res.cluster_weight[res.assignment[i]] += w[i];
+  res.total_weight = std::accumulate(w.begin(), w.end(), 0.0);
+  res.centroids = std::move(centroids);
+  return res;
+}
+
+KMeansResult Identity(absl::Span<const float> points, int dim,
+                      const std::vector<double>& w) {
+  KMeansResult res;
+  res.dim = dim;
+  res.k = static_cast<uint32_t>(w.size());
+  res.centroids.assign(points.begin(), points.end());
+  res.assignment.resize(w.size());
+  std::iota(res.assignment.begin(), res.assignment.end(), 0u);
+  res.cluster_weight = w;
+  res.total_weight = std::accumulate(w.begin(), w.end(), 0.0);
+  res.converged = true;
+  return res;
+}
+
+}  // namespace
+
+absl::StatusOr<KMeansResult> KMeans(absl::Span<const float> points, int dim,
+                                    absl::Span<const double> weights, int64_t k,
+                                    const KMeansOptions& options) {
+  const Clock::time_point start = Clock::now();
+  absl::StatusOr<size_t> n = ValidatePoints(points, dim, weights);
+  if (!n.ok()) return n.status();
+  if (k <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("k must be > 0, got ", k));
+  }
+  const std::vector<double> w = EffectiveWeights(weights, *n);
+  if (static_cast<uint64_t>(k) >= *n) return Identity(points, dim, w);
+  ThreadPool pool(internal::ResolveThreads(options.num_threads));
+  const uint32_t kk = static_cast<uint32_t>(k);
+  std::vector<float> init =
+      options.init == KMeansOptions::Init::kKMeansPlusPlus
+          ? InitPlusPlus(points, dim, w, kk, options.seed, pool)
+          : InitWeightedSample(points, dim, w, kk, options.seed);
+  const double init_seconds = SecondsSince(start);
+  KMeansResult res = RunLloyd(points, dim, w, std::move(init), options, pool);
+  res.init_seconds = init_seconds;
+  res.seconds = SecondsSince(start);
+  return res;
+}
+
+absl::StatusOr<KMeansResult> KMeansFromCentroids(
+    absl::Span<const float> points, int dim, absl::Span<const double> weights,
+    absl::Span<const float> initial_centroids, const KMeansOptions& options) {
+  const Clock::time_point start = Clock::now();
+  absl::StatusOr<size_t> n = ValidatePoints(points, dim, weights);
+  if (!n.ok()) return n.status();
+  if (initial_centroids.empty() || initial_centroids.size() % dim != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("initial_centroids has ", initial_centroids.size(),
+                     " floats; need a positive multiple of dim = ", dim));
+  }
+  if (initial_centroids.size() / dim > std::numeric_limits<uint32_t>::max()) {
+    return absl::InvalidArgumentError("more than 2^32 - 1 initial centroids");
+  }
+  if (auto bad = internal::FirstNonFinite(initial_centroids, dim)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("initial centroid ", bad->first,
+                     " has a non-finite value in column ", bad->second));
+  }
+  const std::vector<double> w = EffectiveWeights(weights, *n);
+  ThreadPool pool(internal::ResolveThreads(options.num_threads));
+  KMeansResult res = RunLloyd(
+      points, dim, w,
+      std::vector<float>(initial_centroids.begin(), initial_centroids.end()),
+      options, pool);
+  res.seconds = SecondsSince(start);
+  return res;
+}
+
+}  // namespace strata::compression

@@ -1,0 +1,65 @@
+#include "tools/internal/compression_commands.h"
+
+#include <sstream>
+
+#include "gtest/gtest.h"
+
+namespace strata {
+namespace ctl {
+namespace {
+
+FieldStats Field(const std::string& table, uint32_t field, uint32_t shard,
+                 uint64_t features, uint64_t clusters, uint64_t before,
+                 uint64_t after, double mse, double seconds) {
+  FieldStats f;
+  f.set_table(table);
+  f.set_field(field);
+  f.set_shard_id(shard);
+  f.set_method("saec");
+  f.set_features(features);
+  f.set_clusters(clusters);
+  f.set_bytes_before(before);
+  f.set_bytes_after(after);
+  f.set_weighted_mse(mse);
+  f.set_seconds(seconds);
+  return f;
+}
+
+TEST(CompressionCommandsTest, MergesShardsPerFieldAndAddsTableTotals) {
+  std::ostringstream out, err;
+  CommandEnv env;
+  env.out = &out;
+  env.err = &err;
+  PrintFieldStats(env, {Field("emb", 1, 0, 600, 6, 60000, 2000, 0.01, 1.5),
+                        Field("emb", 1, 1, 400, 4, 40000, 2000, 0.06, 2.0),
+                        Field("emb", 2, 0, 100, 100, 9000, 9000, 0, 0.1)});
+  const std::string text = out.str();
+  // Field 1: 1000 features, 10 clusters, 100000/4000 = 25x, MSE
+  // (0.01*600 + 0.06*400)/1000 = 0.03, slowest shard 2.00s.
+  EXPECT_NE(text.find("25.0x"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.03"), std::string::npos) << text;
+  EXPECT_NE(text.find("2.00s"), std::string::npos) << text;
+  EXPECT_NE(text.find("1,000"), std::string::npos) << text;
+  // Table total: 109000 / 13000 = 8.4x.
+  EXPECT_NE(text.find("all"), std::string::npos) << text;
+  EXPECT_NE(text.find("8.4x"), std::string::npos) << text;
+}
+
+TEST(CompressionCommandsTest, JsonHasOneObjectPerTableAndField) {
+  std::ostringstream out, err;
+  CommandEnv env;
+  env.out = &out;
+  env.err = &err;
+  env.json = true;
+  PrintFieldStats(env, {Field("emb", 1, 0, 600, 6, 60000, 2000, 0.01, 1.5),
+                        Field("emb", 1, 1, 400, 4, 40000, 2000, 0.06, 2.0)});
+  const std::string json = out.str();
+  EXPECT_EQ(json.front(), '[');
+  EXPECT_NE(json.find("\"features\":1000"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"ratio\":25"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"shards\":2"), std::string::npos) << json;
+}
+
+}  // namespace
+}  // namespace ctl
+}  // namespace strata
