@@ -9,6 +9,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/metrics/metrics_registry.h"
+#include "server/ps/ps_metrics.h"
 #include "server/util/clock.h"
 #include "server/util/env.h"
 
@@ -102,6 +103,8 @@ absl::Status PsServer::Init(PsServerOptions options) {
   builder.RegisterService(admin_.get());
   builder.RegisterService(compression_.get());
   if (options_.metrics != nullptr) {
+    table_metrics_ = std::make_shared<TableStoreCollectable>(store_.get());
+    options_.metrics->AddCollectable(table_metrics_);
     options_.metrics->InstallServerInterceptors(&builder);
   }
   server_ = builder.BuildAndStart();

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "prometheus/collectable.h"
 #include "server/node/node_session.h"
 #include "server/ps/ps_service.h"
 #include "server/router/router.h"
@@ -77,6 +78,9 @@ class PsServer {
   std::unique_ptr<DenseServiceImpl> dense_;
   std::unique_ptr<AdminServiceImpl> admin_;
   std::unique_ptr<CompressionServiceImpl> compression_;
+  // Registered (weakly) with options_.metrics; exports tables and Saec
+  // statistics on every scrape.
+  std::shared_ptr<prometheus::Collectable> table_metrics_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<NodeSession> session_;
   std::thread register_thread_;

@@ -1,0 +1,100 @@
+#include "server/ps/ps_metrics.h"
+
+#include <functional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace strata {
+namespace {
+
+prometheus::MetricFamily Gauge(std::string name, std::string help) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = prometheus::MetricType::Gauge;
+  return f;
+}
+
+void Add(prometheus::MetricFamily* f, std::vector<prometheus::ClientMetric::Label> labels,
+         double value) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = value;
+  f->metric.push_back(std::move(m));
+}
+
+// One gauge family per FieldStats number.
+struct FieldGauge {
+  const char* name;
+  const char* help;
+  std::function<double(const FieldStats&)> value;
+};
+
+const std::vector<FieldGauge>& FieldGauges() {
+  static const auto* gauges = new std::vector<FieldGauge>{
+      {"strata_saec_features", "Features (keys) of the field on this shard.",
+       [](const FieldStats& f) { return double(f.features()); }},
+      {"strata_saec_clusters", "Clusters the field's features share.",
+       [](const FieldStats& f) { return double(f.clusters()); }},
+      {"strata_saec_vectors_before", "Embedding vectors before compression.",
+       [](const FieldStats& f) { return double(f.vectors_before()); }},
+      {"strata_saec_vectors_after", "Embedding vectors after compression.",
+       [](const FieldStats& f) { return double(f.vectors_after()); }},
+      {"strata_saec_bytes_before",
+       "Bytes before compression: vectors plus key index.",
+       [](const FieldStats& f) { return double(f.bytes_before()); }},
+      {"strata_saec_bytes_after",
+       "Bytes after compression: centroids, fallback and feature index.",
+       [](const FieldStats& f) { return double(f.bytes_after()); }},
+      {"strata_saec_ratio", "bytes_before / bytes_after.",
+       [](const FieldStats& f) { return f.ratio(); }},
+      {"strata_saec_clustering_seconds", "Wall time of the clustering.",
+       [](const FieldStats& f) { return f.seconds(); }},
+      {"strata_saec_weighted_mse",
+       "Frequency-weighted mean squared quantization error per vector.",
+       [](const FieldStats& f) { return f.weighted_mse(); }},
+  };
+  return *gauges;
+}
+
+}  // namespace
+
+std::vector<prometheus::MetricFamily> TableStoreCollectable::Collect() const {
+  const std::string shard = absl::StrCat(store_->shard_id());
+  prometheus::MetricFamily rows = Gauge(
+      "strata_ps_table_rows",
+      "Keys held by this shard (compressed tables: indexed features).");
+  prometheus::MetricFamily bytes = Gauge(
+      "strata_ps_table_bytes",
+      "Memory held by a table on this shard: values, state and index.");
+  for (const TableSummary& t : store_->List()) {
+    const std::string kind = t.kind == TableKind::kDense ? "dense"
+                             : t.compressed              ? "sparse_saec"
+                                                         : "sparse";
+    Add(&rows, {{"shard", shard}, {"table", t.name}, {"kind", kind}},
+        double(t.rows));
+    Add(&bytes, {{"shard", shard}, {"table", t.name}, {"kind", kind}},
+        double(t.bytes));
+  }
+  std::vector<prometheus::MetricFamily> out = {std::move(rows),
+                                               std::move(bytes)};
+  absl::StatusOr<std::vector<FieldStats>> stats = store_->Stats("");
+  if (!stats.ok() || stats->empty()) return out;
+  for (const FieldGauge& g : FieldGauges()) {
+    prometheus::MetricFamily f = Gauge(g.name, g.help);
+    for (const FieldStats& s : *stats) {
+      Add(&f,
+          {{"shard", shard},
+           {"table", s.table()},
+           {"field", absl::StrCat(s.field())},
+           {"method", s.method()}},
+          g.value(s));
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+}  // namespace strata

@@ -1,0 +1,84 @@
+// /metrics must report the same numbers as the stats RPC and the library.
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "server/client/ps_client.h"
+#include "server/metrics/metrics_registry.h"
+#include "server/ps/ps_server.h"
+
+namespace strata {
+namespace {
+
+bool HasLine(const std::string& text, const std::string& line) {
+  return text.find(line + "\n") != std::string::npos;
+}
+
+TEST(PsMetricsTest, MetricsAgreeWithTheStatsRpcAndTheLibrary) {
+  auto registry = MetricsRegistry::Create({});
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  PsServerOptions o;
+  o.metrics = registry->get();
+  auto server = PsServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto client = PsClient::Connect({(*server)->address()});
+  ASSERT_TRUE(client.ok());
+  TableConfig t;
+  t.set_name("emb");
+  t.set_dim(4);
+  t.mutable_optimizer()->set_type(OptimizerConfig::SGD);
+  t.mutable_optimizer()->set_learning_rate(1.f);
+  ASSERT_TRUE((*client)->CreateTable(t, false).ok());
+  std::vector<uint64_t> keys;
+  std::vector<float> grads;
+  for (uint64_t i = 0; i < 3000; ++i) {
+    keys.push_back((uint64_t{7} << 56) | i);
+    for (int d = 0; d < 4; ++d) grads.push_back(-float(i % 12) - d);
+  }
+  ASSERT_TRUE((*client)->Push("emb", keys, grads, 4).ok());
+  std::string text = (*registry)->TextFormat();
+  EXPECT_TRUE(HasLine(
+      text, "strata_ps_table_rows{shard=\"0\",table=\"emb\",kind=\"sparse\"} 3000"))
+      << text;
+  EXPECT_EQ(text.find("strata_saec_ratio"), std::string::npos);
+
+  SaecConfig c;
+  c.set_clusters(12);
+  c.set_min_features(100);
+  ASSERT_TRUE((*client)->Compress("emb", c).ok());
+  auto rpc = (*client)->CompressionStats("emb");
+  ASSERT_TRUE(rpc.ok());
+  ASSERT_EQ((*rpc)[0].fields_size(), 1);
+  const FieldStats& f = (*rpc)[0].fields(0);
+  auto lib = (*server)->store()->Stats("emb");
+  ASSERT_TRUE(lib.ok());
+  EXPECT_EQ(f.SerializeAsString(), lib->at(0).SerializeAsString());
+
+  text = (*registry)->TextFormat();
+  const std::string labels =
+      "{shard=\"0\",table=\"emb\",field=\"7\",method=\"saec\"}";
+  EXPECT_TRUE(HasLine(text, "strata_saec_features" + labels + " 3000")) << text;
+  EXPECT_TRUE(HasLine(text, "strata_saec_clusters" + labels + " 12")) << text;
+  EXPECT_TRUE(HasLine(text, absl::StrCat("strata_saec_bytes_before", labels,
+                                         " ", f.bytes_before())))
+      << text;
+  EXPECT_TRUE(HasLine(text, absl::StrCat("strata_saec_bytes_after", labels,
+                                         " ", f.bytes_after())))
+      << text;
+  // Doubles print with %g-like precision: compare the parsed value.
+  const std::string key = "strata_saec_ratio" + labels + " ";
+  const size_t at = text.find(key);
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_NEAR(std::stod(text.substr(at + key.size())), f.ratio(),
+              1e-9 * f.ratio());
+  EXPECT_TRUE(HasLine(
+      text,
+      "strata_ps_table_rows{shard=\"0\",table=\"emb\",kind=\"sparse_saec\"} "
+      "3000"))
+      << text;
+}
+
+}  // namespace
+}  // namespace strata
