@@ -33,8 +33,8 @@ class FlatIndex final : public KeyIndex {
     return map_.capacity() * (kFlatSlotBytes + 1);
   }
   IndexLayout layout() const override { return IndexLayout::kFlatHashMap; }
-  void ForEach(const std::function<void(uint64_t, uint32_t)>& fn)
-      const override {
+  void ForEach(
+      const std::function<void(uint64_t, uint32_t)>& fn) const override {
     for (const auto& [key, value] : map_) fn(key, value);
   }
 
@@ -77,8 +77,8 @@ class CompactIndex final : public KeyIndex {
     return static_cast<uint32_t>(values_.Get(lo));
   }
   size_t size() const override { return values_.size(); }
-  void ForEach(const std::function<void(uint64_t, uint32_t)>& fn)
-      const override {
+  void ForEach(
+      const std::function<void(uint64_t, uint32_t)>& fn) const override {
     // Entry i of bucket b holds the low bits of h = Mix64(key); the bucket
     // supplies the high bits, and Mix64 is invertible.
     const int r = 64 - bucket_bits_;

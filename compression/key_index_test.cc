@@ -134,7 +134,8 @@ namespace {
 
 TEST(KeyIndexTest, ForEachVisitsEveryEntryExactlyOnceInBothLayouts) {
   std::mt19937_64 rng(11);
-  for (IndexLayout layout : {IndexLayout::kCompact, IndexLayout::kFlatHashMap}) {
+  for (IndexLayout layout :
+       {IndexLayout::kCompact, IndexLayout::kFlatHashMap}) {
     for (size_t n : {size_t{1}, size_t{17}, size_t{5000}}) {
       std::vector<uint64_t> keys(n);
       std::vector<uint32_t> values(n);

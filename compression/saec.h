@@ -162,13 +162,13 @@ struct CompressionStats {
   // "saec", "kmeans" (full baseline) or "none" (identity: tiny field, or
   // k >= n).
   std::string method;
-  int64_t features = 0;            // n
-  int64_t clusters = 0;            // k actually used (non-empty clusters)
-  int64_t vectors_before = 0;      // n
-  int64_t vectors_after = 0;       // clusters (+ 1 fallback in bytes_after)
+  int64_t features = 0;              // n
+  int64_t clusters = 0;              // k actually used (non-empty clusters)
+  int64_t vectors_before = 0;        // n
+  int64_t vectors_after = 0;         // clusters (+ 1 fallback in bytes_after)
   int64_t head_features = 0;         // most frequent, clustered by k-means
   int64_t tail_sample_features = 0;  // tail sample, clustered by k-means
-  int64_t tail_features = 0;  // rest of the tail: nearest-centroid search
+  int64_t tail_features = 0;       // rest of the tail: nearest-centroid search
   int64_t singleton_features = 0;  // private exact vectors
   // bytes_before = n * dim * 4 + index bytes for n keys -> row id
   //                (same index layout, values up to n - 1);
