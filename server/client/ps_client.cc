@@ -1,5 +1,6 @@
 #include "server/client/ps_client.h"
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -160,7 +161,14 @@ void PsClient::Route(absl::Span<const uint64_t> keys,
   batch->shard_keys.resize(n);
   for (auto& v : batch->shard_keys) v.clear();  // keeps capacity
   batch->slot.resize(keys.size());
-  if (!options_.dedup) {
+  // Strictly increasing keys (ps-lite's required input format, and what a
+  // sorted-unique batch looks like) have no duplicates: skip the hash pass.
+  const bool unique =
+      !options_.dedup ||
+      std::adjacent_find(keys.begin(), keys.end(),
+                         [](uint64_t a, uint64_t b) { return a >= b; }) ==
+          keys.end();
+  if (unique) {
     for (size_t i = 0; i < keys.size(); ++i) {
       const uint32_t s = router_->ShardForKey(keys[i]);
       batch->slot[i] = {s, static_cast<uint32_t>(batch->shard_keys[s].size())};

@@ -115,3 +115,29 @@ TEST_F(PsClientTest, DropTableRemovesSparseTablesFromEveryShard) {
 
 }  // namespace
 }  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST_F(PsClientTest, SortedUniqueBatchesTakeTheFastPathWithTheSameResult) {
+  StartShards(2);
+  auto client = Connect();
+  ASSERT_TRUE(client->CreateTable(Table(2), false).ok());
+  std::vector<uint64_t> sorted = {3, 8, 21, 40, 99};
+  std::vector<float> grads = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  ASSERT_TRUE(client->Push("t", sorted, grads, 2).ok());
+  // A later unsorted batch with duplicates reads the same rows.
+  std::vector<uint64_t> mixed = {99, 3, 99, 21};
+  std::vector<float> out(mixed.size() * 2);
+  ASSERT_TRUE(client->Pull("t", mixed, 2, out.data()).ok());
+  EXPECT_EQ(out, (std::vector<float>{-9, -10, -1, -2, -9, -10, -5, -6}));
+  // Equal neighbours are not "strictly increasing": they are summed.
+  std::vector<uint64_t> dup = {5, 5};
+  ASSERT_TRUE(client->Push("t", dup, {1, 1, 2, 2}, 2).ok());
+  std::vector<uint64_t> five = {5};
+  ASSERT_TRUE(client->Pull("t", five, 2, out.data()).ok());
+  EXPECT_EQ(out[0], -3.f);
+}
+
+}  // namespace
+}  // namespace strata

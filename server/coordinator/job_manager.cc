@@ -20,6 +20,7 @@ constexpr uint32_t kMaxDim = 4096;
 constexpr uint64_t kMaxKeysPerWorker = uint64_t{1} << 30;
 constexpr uint32_t kMaxBatchSize = 1u << 20;
 constexpr uint32_t kMaxRounds = 1000;
+constexpr uint64_t kMaxCtrVocab = uint64_t{1} << 32;
 
 // The numeric part of "job-N", or 0 when `id` is not of that form.
 uint64_t ParseJobSeq(absl::string_view id) {
@@ -65,6 +66,126 @@ absl::Status ValidatePsLoadTest(PsLoadTestSpec* t) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateTableName(absl::string_view what, const std::string& t) {
+  if (t.size() > kMaxTableNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " is ", t.size(), " bytes; the limit is ", kMaxTableNameBytes));
+  }
+  return absl::OkStatus();
+}
+
+// Defaults and limits shared by CTR_TRAIN and CTR_EVAL (docs/ctr.md).
+absl::Status ValidateCtrData(absl::string_view job, const std::string& path,
+                             CtrGeneratorSpec* g, CtrModelSpec* m) {
+  if (path.empty()) {
+    if (g->rows() == 0) g->set_rows(1000000);
+    if (g->eval_rows() == 0) g->set_eval_rows(100000);
+    if (g->seed() == 0) g->set_seed(1);
+    if (g->max_vocab() == 0) g->set_max_vocab(200000);
+    if (g->max_vocab() > kMaxCtrVocab) {
+      return OutOfRange(absl::StrCat(job, ".generator.max_vocab"),
+                        g->max_vocab(), 1, kMaxCtrVocab);
+    }
+    if (g->groups() == 0) g->set_groups(100);
+    if (g->zipf() == 0) g->set_zipf(1.1);
+    if (!(g->zipf() > 0 && g->zipf() <= 4)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          job, ".generator.zipf ", g->zipf(), " is out of range (0, 4]"));
+    }
+  }
+  if (m->table().empty()) m->set_table("ctr");
+  if (absl::Status s = ValidateTableName(absl::StrCat(job, ".model.table"),
+                                         m->table());
+      !s.ok()) {
+    return s;
+  }
+  if (m->embedding_dim() == 0) m->set_embedding_dim(16);
+  if (m->embedding_dim() > kMaxDim) {
+    return OutOfRange(absl::StrCat(job, ".model.embedding_dim"),
+                      m->embedding_dim(), 1, kMaxDim);
+  }
+  if (m->hidden().empty()) {
+    m->add_hidden(64);
+    m->add_hidden(32);
+  }
+  for (uint32_t h : m->hidden()) {
+    if (h == 0 || h > kMaxDim) {
+      return OutOfRange(absl::StrCat(job, ".model.hidden"), h, 1, kMaxDim);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFraction(absl::string_view what, double f) {
+  if (!(f > 0 && f <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " ", f, " is out of range (0, 1]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCtrTrain(CtrTrainSpec* t) {
+  if (absl::Status s = ValidateCtrData("ctr_train", t->data_path(),
+                                       t->mutable_generator(),
+                                       t->mutable_model());
+      !s.ok()) {
+    return s;
+  }
+  if (t->epochs() == 0) t->set_epochs(1);
+  if (t->epochs() > kMaxRounds) {
+    return OutOfRange("ctr_train.epochs", t->epochs(), 1, kMaxRounds);
+  }
+  if (t->batch_size() == 0) t->set_batch_size(1024);
+  if (t->batch_size() > kMaxBatchSize) {
+    return OutOfRange("ctr_train.batch_size", t->batch_size(), 1,
+                      kMaxBatchSize);
+  }
+  if (t->learning_rate() == 0) t->set_learning_rate(0.05f);
+  if (t->dense_learning_rate() == 0) t->set_dense_learning_rate(0.002f);
+  if (!(t->learning_rate() > 0) || !(t->dense_learning_rate() > 0)) {
+    return absl::InvalidArgumentError(
+        "ctr_train learning rates must be positive");
+  }
+  if (!t->data_path().empty() && t->eval_path().empty()) {
+    if (t->eval_fraction() == 0) t->set_eval_fraction(0.1);
+    if (!(t->eval_fraction() > 0 && t->eval_fraction() < 1)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ctr_train.eval_fraction ", t->eval_fraction(),
+          " is out of range (0, 1)"));
+    }
+  }
+  if (t->seed() == 0) t->set_seed(1);
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCtrEval(uint32_t num_workers, CtrEvalSpec* e) {
+  if (num_workers != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ctr_eval runs on one worker (AUC needs every score), got num_workers ",
+        num_workers));
+  }
+  if (absl::Status s = ValidateCtrData("ctr_eval", e->data_path(),
+                                       e->mutable_generator(),
+                                       e->mutable_model());
+      !s.ok()) {
+    return s;
+  }
+  if (!e->data_path().empty()) {
+    if (e->eval_fraction() == 0) e->set_eval_fraction(1);
+    if (absl::Status s =
+            ValidateFraction("ctr_eval.eval_fraction", e->eval_fraction());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (e->batch_size() == 0) e->set_batch_size(4096);
+  if (e->batch_size() > kMaxBatchSize) {
+    return OutOfRange("ctr_eval.batch_size", e->batch_size(), 1,
+                      kMaxBatchSize);
+  }
+  return absl::OkStatus();
+}
+
 int64_t UnixMillisOrZero(absl::Time t) {
   return t == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t);
 }
@@ -74,7 +195,8 @@ int64_t UnixMillisOrZero(absl::Time t) {
 absl::Status ValidateAndDefaultJobSpec(uint32_t max_workers, JobSpec* spec) {
   if (spec->job_case() == JobSpec::JOB_NOT_SET) {
     return absl::InvalidArgumentError(
-        "job spec sets no job type; set one of: ps_load_test");
+        "job spec sets no job type; set one of: ps_load_test, ctr_train, "
+        "ctr_eval");
   }
   if (spec->name().size() > kMaxNameBytes) {
     return absl::InvalidArgumentError(
@@ -93,6 +215,10 @@ absl::Status ValidateAndDefaultJobSpec(uint32_t max_workers, JobSpec* spec) {
   switch (spec->job_case()) {
     case JobSpec::kPsLoadTest:
       return ValidatePsLoadTest(spec->mutable_ps_load_test());
+    case JobSpec::kCtrTrain:
+      return ValidateCtrTrain(spec->mutable_ctr_train());
+    case JobSpec::kCtrEval:
+      return ValidateCtrEval(spec->num_workers(), spec->mutable_ctr_eval());
     case JobSpec::JOB_NOT_SET:
       break;
   }

@@ -46,7 +46,8 @@ struct BadSpecCase {
 std::vector<BadSpecCase> BadSpecs() {
   std::vector<BadSpecCase> cases;
   cases.push_back({"empty spec", JobSpec(),
-                   "job spec sets no job type; set one of: ps_load_test"});
+                   "job spec sets no job type; set one of: ps_load_test, "
+                   "ctr_train, ctr_eval"});
   JobSpec s = LoadTest(1025);
   cases.push_back(
       {"too many workers", s, "num_workers 1025 is out of range [1, 1024]"});
@@ -72,6 +73,26 @@ std::vector<BadSpecCase> BadSpecs() {
   s.set_worker_role("ps");
   cases.push_back({"ps role", s,
                    "worker_role 'ps' is reserved for parameter-server shards"});
+  s = JobSpec();
+  s.mutable_ctr_train()->mutable_model()->set_embedding_dim(5000);
+  cases.push_back({"ctr dim", s,
+                   "ctr_train.model.embedding_dim 5000 is out of range [1, "
+                   "4096]"});
+  s = JobSpec();
+  s.mutable_ctr_train()->set_data_path("/d.tsv");
+  s.mutable_ctr_train()->set_eval_fraction(1);
+  cases.push_back({"ctr eval fraction", s,
+                   "ctr_train.eval_fraction 1 is out of range (0, 1)"});
+  s = JobSpec();
+  s.mutable_ctr_train()->mutable_model()->add_hidden(0);
+  cases.push_back(
+      {"ctr hidden", s, "ctr_train.model.hidden 0 is out of range [1, 4096]"});
+  s = JobSpec();
+  s.set_num_workers(2);
+  s.mutable_ctr_eval();
+  cases.push_back({"ctr eval workers", s,
+                   "ctr_eval runs on one worker (AUC needs every score), got "
+                   "num_workers 2"});
   s = LoadTest();
   s.set_name(std::string(300, 'x'));
   cases.push_back({"name", s, "name is 300 bytes; the limit is 256"});
@@ -107,6 +128,31 @@ TEST(JobManagerTest, AppliesDocumentedDefaults) {
   EXPECT_EQ(s.ps_load_test().rounds(), 3u);
   EXPECT_EQ(s.ps_load_test().seed(), 1u);
   EXPECT_EQ(*jobs.Submit(spec), "job-2");
+}
+
+TEST(JobManagerTest, AppliesCtrDefaults) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  JobSpec train;
+  train.mutable_ctr_train();
+  const JobSpec t = jobs.Get(*jobs.Submit(train))->spec();
+  EXPECT_EQ(t.ctr_train().generator().rows(), 1000000u);
+  EXPECT_EQ(t.ctr_train().generator().eval_rows(), 100000u);
+  EXPECT_EQ(t.ctr_train().model().table(), "ctr");
+  EXPECT_EQ(t.ctr_train().model().embedding_dim(), 16u);
+  EXPECT_THAT(t.ctr_train().model().hidden(), ElementsAre(64, 32));
+  EXPECT_EQ(t.ctr_train().epochs(), 1u);
+  EXPECT_EQ(t.ctr_train().batch_size(), 1024u);
+  JobSpec file;
+  file.mutable_ctr_train()->set_data_path("/data/train.tsv");
+  const JobSpec f = jobs.Get(*jobs.Submit(file))->spec();
+  EXPECT_DOUBLE_EQ(f.ctr_train().eval_fraction(), 0.1);
+  EXPECT_EQ(f.ctr_train().generator().rows(), 0u);  // unused with a file
+  JobSpec eval;
+  eval.mutable_ctr_eval()->set_data_path("/data/test.tsv");
+  const JobSpec e = jobs.Get(*jobs.Submit(eval))->spec();
+  EXPECT_DOUBLE_EQ(e.ctr_eval().eval_fraction(), 1.0);
+  EXPECT_EQ(e.ctr_eval().batch_size(), 4096u);
 }
 
 TEST(JobManagerTest, UnknownJobIsNotFound) {

@@ -17,7 +17,15 @@ bool Fits(const NodeInfo& node, const JobSpec& spec) {
 }  // namespace
 
 bool JobUsesParameterServer(const JobSpec& spec) {
-  return spec.job_case() == JobSpec::kPsLoadTest;
+  switch (spec.job_case()) {
+    case JobSpec::kPsLoadTest:
+    case JobSpec::kCtrTrain:
+    case JobSpec::kCtrEval:
+      return true;
+    case JobSpec::JOB_NOT_SET:
+      break;
+  }
+  return false;
 }
 
 Scheduler::Scheduler(Options options, NodeRegistry* registry, JobManager* jobs,

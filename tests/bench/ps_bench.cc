@@ -37,6 +37,9 @@ ABSL_FLAG(double, seconds, 3.0, "Measurement time per (dim, op).");
 ABSL_FLAG(int32_t, inflight, 1,
           "Batches in flight at once (threads sharing one client).");
 ABSL_FLAG(bool, dedup, true, "Client-side key de-duplication.");
+ABSL_FLAG(bool, sorted, true,
+          "Sort each batch's keys (ps-lite's API requires sorted unique keys; "
+          "the client then skips de-duplication). false: shuffled keys.");
 
 namespace {
 
@@ -131,10 +134,18 @@ int main(int argc, char** argv) {
   std::vector<uint64_t> keys(size_t(batch) * nb);
   std::iota(keys.begin(), keys.end(), uint64_t{1} << 33);
   std::shuffle(keys.begin(), keys.end(), std::mt19937_64(7));
+  const bool sorted = absl::GetFlag(FLAGS_sorted);
+  if (sorted) {
+    for (int b = 0; b < nb; ++b) {
+      std::sort(keys.begin() + size_t(b) * batch,
+                keys.begin() + size_t(b + 1) * batch);
+    }
+  }
 
-  printf("ps_bench: %d shard processes + 1 worker on loopback, batch %d keys, "
-         "%d in flight, dedup %s, %.1fs per measurement\n",
-         n, batch, inflight, copts.dedup ? "on" : "off", seconds);
+  printf("ps_bench: %d shard processes + 1 worker on loopback, batch %d keys "
+         "(%s), %d in flight, dedup %s, %.1fs per measurement\n",
+         n, batch, sorted ? "sorted" : "shuffled", inflight,
+         copts.dedup ? "on" : "off", seconds);
   printf("%-5s %-5s %16s %12s\n", "dim", "op", "keys/s", "MB/s");
   for (absl::string_view d : absl::StrSplit(absl::GetFlag(FLAGS_dims), ',')) {
     const int dim = std::stoi(std::string(d));
