@@ -21,14 +21,17 @@ summary=$(grep -E "^Executed [0-9]+ out of [0-9]+ tests?" "$log" | tail -1 || tr
 passed=$(grep -cE "^//.* PASSED in" "$log" || true)
 failed=$(grep -cE "^//.* (FAILED|TIMEOUT|NO STATUS|INCOMPLETE)( in|$)" "$log" || true)
 
-cuda_note="CUDA build skipped: /usr/local/cuda/bin/nvcc not found"
-if [ $rc -eq 0 ] && [ -x /usr/local/cuda/bin/nvcc ]; then
+if [ ! -x /usr/local/cuda/bin/nvcc ]; then
+  cuda_note="CUDA build skipped: /usr/local/cuda/bin/nvcc not found"
+elif [ $rc -ne 0 ]; then
+  cuda_note="CUDA build skipped: CPU tests failed"
+else
   echo "=== bazel build --config=cuda //... (nvcc found)"
   bazel build "${BAZEL_FLAGS[@]}" --config=cuda //...
   echo "=== GPU tests (they skip with a message where no GPU is visible)"
   bazel test "${BAZEL_FLAGS[@]}" --config=cuda --test_output=all \
     //worker/internal:device_query_test 2>&1 | grep -E "SKIPPED|PASSED|FAILED|OK \]|\[  SKIPPED|device" || true
-  cuda_note="CUDA build OK"
+  cuda_note="CUDA build OK (GPU tests skip where no GPU is visible)"
 fi
 
 echo "=== $summary"
