@@ -15,16 +15,14 @@
 #include "compression/internal/distance.h"
 #include "compression/internal/random.h"
 #include "compression/internal/thread_pool.h"
+#include "compression/internal/timer.h"
 
 namespace strata::compression {
 namespace {
 
 using internal::ThreadPool;
-using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using internal::Clock;
+using internal::SecondsSince;
 
 // Rows per task of the k-means++ distance update.
 constexpr size_t kInitBlock = 4096;

@@ -95,10 +95,6 @@ int Main() {
     LOG(ERROR) << metrics.status();
     return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;
   }
-  if (metrics->server != nullptr) {
-    LOG(INFO) << "metrics at http://" << metrics->server->address()
-              << "/metrics";
-  }
   options->metrics = metrics->registry.get();
 
   absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =

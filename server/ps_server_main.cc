@@ -101,10 +101,6 @@ int main(int argc, char** argv) {
     std::cerr << "ps_server: " << metrics.status() << "\n";
     return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;
   }
-  if (metrics->server != nullptr) {
-    LOG(INFO) << "metrics at http://" << metrics->server->address()
-              << "/metrics";
-  }
   options.metrics = metrics->registry.get();
 
   auto server = strata::PsServer::Start(options);

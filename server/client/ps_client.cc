@@ -155,6 +155,20 @@ PsClient::PsClient(std::vector<std::unique_ptr<Shard>> shards,
 
 PsClient::~PsClient() = default;
 
+// Sends the same request to every shard (admin calls).
+template <typename Req, typename Resp, typename Prepare>
+absl::StatusOr<std::vector<Resp>> PsClient::Broadcast(
+    const std::string& what, const Req& req, Prepare prepare,
+    absl::Duration timeout) const {
+  std::vector<uint32_t> all(num_shards());
+  for (uint32_t s = 0; s < num_shards(); ++s) all[s] = s;
+  std::vector<Resp> resps;
+  absl::Status s = FanOut(what, all, std::vector<Req>(all.size(), req), &resps,
+                          prepare, timeout);
+  if (!s.ok()) return s;
+  return resps;
+}
+
 void PsClient::Route(absl::Span<const uint64_t> keys,
                      RoutedBatch* batch) const {
   const uint32_t n = num_shards();
@@ -295,29 +309,20 @@ absl::Status PsClient::Push(const std::string& table,
       options_.rpc_timeout);
 }
 
-namespace {
-template <typename T>
-std::vector<T> Repeat(const T& v, size_t n) {
-  return std::vector<T>(n, v);
-}
-}  // namespace
 
 absl::Status PsClient::CreateTable(const TableConfig& config,
                                    bool if_not_exists) {
   CreateTableRequest req;
   *req.mutable_sparse() = config;
   req.set_if_not_exists(if_not_exists);
-  std::vector<uint32_t> all;
-  for (uint32_t s = 0; s < num_shards(); ++s) all.push_back(s);
-  std::vector<CreateTableResponse> resps;
-  return FanOut(
-      "CreateTable(" + config.name() + ")", all, Repeat(req, all.size()),
-      &resps,
-      [](Shard& sh, grpc::ClientContext* ctx, const CreateTableRequest& r,
-         grpc::CompletionQueue* cq) {
-        return sh.admin->PrepareAsyncCreateTable(ctx, r, cq);
-      },
-      options_.rpc_timeout);
+  return Broadcast<CreateTableRequest, CreateTableResponse>(
+             "CreateTable(" + config.name() + ")", req,
+             [](Shard& sh, grpc::ClientContext* ctx,
+                const CreateTableRequest& r, grpc::CompletionQueue* cq) {
+               return sh.admin->PrepareAsyncCreateTable(ctx, r, cq);
+             },
+             options_.rpc_timeout)
+      .status();
 }
 
 absl::Status PsClient::CreateDense(const DenseConfig& config,
@@ -370,18 +375,13 @@ absl::Status PsClient::DropTable(const std::string& name) {
 }
 
 absl::StatusOr<std::vector<ListTablesResponse>> PsClient::ListTables() {
-  std::vector<uint32_t> all;
-  for (uint32_t s = 0; s < num_shards(); ++s) all.push_back(s);
-  std::vector<ListTablesResponse> resps;
-  absl::Status s = FanOut(
-      "ListTables", all, Repeat(ListTablesRequest(), all.size()), &resps,
+  return Broadcast<ListTablesRequest, ListTablesResponse>(
+      "ListTables", ListTablesRequest(),
       [](Shard& sh, grpc::ClientContext* ctx, const ListTablesRequest& r,
          grpc::CompletionQueue* cq) {
         return sh.admin->PrepareAsyncListTables(ctx, r, cq);
       },
       options_.rpc_timeout);
-  if (!s.ok()) return s;
-  return resps;
 }
 
 absl::StatusOr<std::vector<CheckpointResponse>> PsClient::Checkpoint(
@@ -389,35 +389,25 @@ absl::StatusOr<std::vector<CheckpointResponse>> PsClient::Checkpoint(
   if (id == 0) id = absl::ToUnixMillis(absl::Now());
   CheckpointRequest req;
   req.set_checkpoint_id(id);
-  std::vector<uint32_t> all;
-  for (uint32_t s = 0; s < num_shards(); ++s) all.push_back(s);
-  std::vector<CheckpointResponse> resps;
-  absl::Status s = FanOut(
-      "Checkpoint", all, Repeat(req, all.size()), &resps,
+  return Broadcast<CheckpointRequest, CheckpointResponse>(
+      "Checkpoint", req,
       [](Shard& sh, grpc::ClientContext* ctx, const CheckpointRequest& r,
          grpc::CompletionQueue* cq) {
         return sh.admin->PrepareAsyncCheckpoint(ctx, r, cq);
       },
       options_.rpc_timeout * 10);
-  if (!s.ok()) return s;
-  return resps;
 }
 
 absl::StatusOr<std::vector<LoadResponse>> PsClient::Load(uint64_t id) {
   LoadRequest req;
   req.set_checkpoint_id(id);
-  std::vector<uint32_t> all;
-  for (uint32_t s = 0; s < num_shards(); ++s) all.push_back(s);
-  std::vector<LoadResponse> resps;
-  absl::Status s = FanOut(
-      "Load", all, Repeat(req, all.size()), &resps,
+  return Broadcast<LoadRequest, LoadResponse>(
+      "Load", req,
       [](Shard& sh, grpc::ClientContext* ctx, const LoadRequest& r,
          grpc::CompletionQueue* cq) {
         return sh.admin->PrepareAsyncLoad(ctx, r, cq);
       },
       options_.rpc_timeout * 10);
-  if (!s.ok()) return s;
-  return resps;
 }
 
 absl::StatusOr<std::vector<CompressResponse>> PsClient::Compress(
@@ -425,36 +415,26 @@ absl::StatusOr<std::vector<CompressResponse>> PsClient::Compress(
   CompressRequest req;
   req.set_table(table);
   *req.mutable_config() = config;
-  std::vector<uint32_t> all;
-  for (uint32_t s = 0; s < num_shards(); ++s) all.push_back(s);
-  std::vector<CompressResponse> resps;
-  absl::Status s = FanOut(
-      "Compress", all, Repeat(req, all.size()), &resps,
+  return Broadcast<CompressRequest, CompressResponse>(
+      "Compress", req,
       [](Shard& sh, grpc::ClientContext* ctx, const CompressRequest& r,
          grpc::CompletionQueue* cq) {
         return sh.compression->PrepareAsyncCompress(ctx, r, cq);
       },
       options_.rpc_timeout * 20);  // clustering large tables takes a while
-  if (!s.ok()) return s;
-  return resps;
 }
 
 absl::StatusOr<std::vector<StatsResponse>> PsClient::CompressionStats(
     const std::string& table) {
   StatsRequest req;
   req.set_table(table);
-  std::vector<uint32_t> all;
-  for (uint32_t s = 0; s < num_shards(); ++s) all.push_back(s);
-  std::vector<StatsResponse> resps;
-  absl::Status s = FanOut(
-      "GetStats", all, Repeat(req, all.size()), &resps,
+  return Broadcast<StatsRequest, StatsResponse>(
+      "GetStats", req,
       [](Shard& sh, grpc::ClientContext* ctx, const StatsRequest& r,
          grpc::CompletionQueue* cq) {
         return sh.compression->PrepareAsyncGetStats(ctx, r, cq);
       },
       options_.rpc_timeout);
-  if (!s.ok()) return s;
-  return resps;
 }
 
 absl::StatusOr<int64_t> PsClient::PullDense(const std::string& name,

@@ -116,6 +116,10 @@ class PsClient {
 
   void Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
   template <typename Req, typename Resp, typename Prepare>
+  absl::StatusOr<std::vector<Resp>> Broadcast(const std::string& what,
+                                              const Req& req, Prepare prepare,
+                                              absl::Duration timeout) const;
+  template <typename Req, typename Resp, typename Prepare>
   absl::Status FanOut(const std::string& what,
                       const std::vector<uint32_t>& shard_of,
                       const std::vector<Req>& reqs, std::vector<Resp>* resps,

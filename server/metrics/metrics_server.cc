@@ -298,6 +298,7 @@ absl::StatusOr<DaemonMetrics> StartDaemonMetrics(const std::string& host,
   absl::StatusOr<std::unique_ptr<MetricsServer>> server =
       MetricsServer::Start(absl::StrCat(host, ":", port), registry->get());
   if (!server.ok()) return server.status();
+  LOG(INFO) << "metrics at http://" << (*server)->address() << "/metrics";
   metrics.registry = std::move(*registry);
   metrics.server = std::move(*server);
   return metrics;
