@@ -75,10 +75,6 @@ int main(int argc, char** argv) {
     LOG(ERROR) << metrics.status();
     return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;
   }
-  if (metrics->server != nullptr) {
-    LOG(INFO) << "metrics at http://" << metrics->server->address()
-              << "/metrics";
-  }
 
   strata::WorkerOptions options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
