@@ -11,7 +11,7 @@ namespace strata {
 namespace nn {
 
 // Stateless apart from OpenBLAS's own global thread pool, whose size the
-// binary's main() sets (openblas_set_num_threads). Allocations are 64-byte
+// binary's main() sets (SetBlasThreads). Allocations are 64-byte
 // aligned host memory owned by the caller's Tensor. Not thread-safe beyond
 // what OpenBLAS guarantees; use one per worker thread.
 class CpuBackend : public Backend {

@@ -1,0 +1,74 @@
+// Image datasets for the NN engine: MNIST IDX files (gzipped or not),
+// CIFAR-10 binary batches, synthetic batches, normalisation, shuffling and
+// batching.
+#ifndef STRATA_WORKER_NN_DATA_H_
+#define STRATA_WORKER_NN_DATA_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace strata {
+namespace nn {
+
+// Images as float32 NCHW in [0, 1] after loading, labels as class indices.
+// A plain value type.
+struct Dataset {
+  int64_t channels = 0, height = 0, width = 0;
+  std::vector<float> images;   // size() * ImageSize()
+  std::vector<int32_t> labels;
+
+  int64_t size() const { return static_cast<int64_t>(labels.size()); }
+  int64_t ImageSize() const { return channels * height * width; }
+  // Keeps the first n examples (no-op when n >= size()).
+  void Truncate(int64_t n);
+};
+
+// Reads an MNIST images/labels IDX pair (each gzipped or raw; zlib detects
+// which). NOT_FOUND for a missing file, INVALID_ARGUMENT for a bad magic
+// number or disagreeing counts, DATA_LOSS for a truncated file; every
+// message names the file.
+absl::StatusOr<Dataset> ReadMnist(const std::string& images_path,
+                                  const std::string& labels_path);
+// Reads `dir`/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
+absl::StatusOr<Dataset> ReadMnistSplit(const std::string& dir, bool train);
+
+// Reads CIFAR-10 binary batch files (records of 1 label byte + 3072 pixel
+// bytes) and concatenates them. DATA_LOSS when a file is not a whole number
+// of records, INVALID_ARGUMENT for a label > 9.
+absl::StatusOr<Dataset> ReadCifar10(const std::vector<std::string>& paths);
+
+// `n` random images of the given shape, pixels uniform in [0,1), labels
+// uniform in [0, classes). Deterministic in `seed`.
+Dataset SyntheticImages(int64_t n, int64_t channels, int64_t height,
+                        int64_t width, int32_t classes, uint64_t seed);
+// Linearly separable images: each class has a fixed random template; an
+// example is its template plus small noise. Learnable in a few steps.
+Dataset SeparableImages(int64_t n, int64_t channels, int64_t height,
+                        int64_t width, int32_t classes, uint64_t seed);
+
+struct ChannelStats {
+  std::vector<float> mean, stddev;
+};
+// Per-channel mean and standard deviation. INVALID_ARGUMENT when empty.
+absl::StatusOr<ChannelStats> ComputeChannelStats(const Dataset& d);
+// x = (x - mean[c]) / stddev[c]. INVALID_ARGUMENT on a channel mismatch or a
+// zero stddev.
+absl::Status Normalize(const ChannelStats& stats, Dataset* d);
+
+// A permutation of [0, n) from `seed` (Fisher-Yates on mt19937_64).
+std::vector<int64_t> ShuffledIndices(int64_t n, uint64_t seed);
+// Copies examples order[start .. start+batch) into images (batch*ImageSize
+// floats) and labels (batch). INVALID_ARGUMENT when out of range.
+absl::Status GatherBatch(const Dataset& d, absl::Span<const int64_t> order,
+                         int64_t start, int64_t batch, absl::Span<float> images,
+                         absl::Span<int32_t> labels);
+
+}  // namespace nn
+}  // namespace strata
+
+#endif  // STRATA_WORKER_NN_DATA_H_
