@@ -1,52 +1,123 @@
 #!/usr/bin/env bash
-# The main demo, on a local cluster over loopback:
-#   1. installs what is missing (tools/setup.sh) and builds the daemons;
-#   2. starts a coordinator, 2 parameter-server shards and 1 worker;
-#   3. submits the built-in PS load test through stratactl and watches it;
-#   4. prints the job's result, the tables, and a checkpoint;
-#   5. stops the cluster.
+# The main demo: CTR training on the parameter server, then Saec compression
+# of the embedding table and its effect on AUC and log loss. On a local
+# cluster over loopback:
+#   1. installs what is missing (tools/setup.sh) and builds (bazel -c opt);
+#   2. generates a Criteo-layout click log from a planted model;
+#   3. starts a coordinator, 2 parameter-server shards and the workers;
+#   4. CTR_TRAIN through stratactl (streams loss and examples/s; ends with
+#      AUC/log loss on the held-out 10% and a checkpoint);
+#   5. CTR_EVAL of the trained model;
+#   6. restarts the shards with --compress=saec: they reload the checkpoint
+#      and compress every field at start-up;
+#   7. CTR_EVAL again, then prints vectors, bytes, ratio, AUC and log loss
+#      before and after, and writes a PNG (per-field ratio, training curve).
+# Sizes (environment): CTR_ROWS (default 1000000), CTR_WORKERS (1),
+# CTR_DIM (64; at d = 16 the key index caps the ratio near 10x, see
+# docs/saec.md), CTR_VOCAB (largest field's vocabulary, 1000000),
+# CTR_CLUSTERS (per field and shard, 64), CTR_EPOCHS (1).
 # Logs and data stay in $STRATA_DEMO_DIR (default /tmp/strata-demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 DIR=${STRATA_DEMO_DIR:-/tmp/strata-demo}
+ROWS=${CTR_ROWS:-1000000}
+WORKERS=${CTR_WORKERS:-1}
+DIM=${CTR_DIM:-64}
+VOCAB=${CTR_VOCAB:-1000000}
+CLUSTERS=${CTR_CLUSTERS:-64}
+EPOCHS=${CTR_EPOCHS:-1}
 
 tools/setup.sh
 echo "=== building"
 bazel build -c opt //server:ps_server //server:coordinator //worker:worker \
-  //tools:stratactl 2>&1 | tail -2
+  //tools:stratactl //tools/ctr:ctr_datagen 2>&1 | tail -2
+# bazel-bin follows the last build of any configuration; pin this one.
+BIN=$(bazel info -c opt bazel-bin 2>/dev/null || echo "$REPO/bazel-bin")
+[ -x "$BIN/tools/stratactl" ] || BIN="$REPO/bazel-bin"
+CTL="$BIN/tools/stratactl"
 
 CLUSTER=deploy/local/cluster.sh
 "$CLUSTER" down "$DIR" >/dev/null 2>&1 || true
 rm -rf "$DIR"
+mkdir -p "$DIR/specs"
 trap '"$CLUSTER" down "$DIR" >/dev/null 2>&1 || true' EXIT
 
-echo "=== starting a local cluster in $DIR (coordinator, 2 shards, 1 worker)"
-"$CLUSTER" up "$DIR" --ps 2 --workers 1
+echo "=== generating $ROWS rows (Criteo layout, planted model) into $DIR/ctr.tsv"
+"$BIN/tools/ctr/ctr_datagen" --out="$DIR/ctr.tsv" --rows="$ROWS" \
+  --max_vocab="$VOCAB" --seed=1
+
+cat > "$DIR/specs/train.textproto" <<SPEC
+name: "ctr-train"
+num_workers: $WORKERS
+ctr_train {
+  data_path: "$DIR/ctr.tsv"
+  eval_fraction: 0.1
+  model { table: "ctr" embedding_dim: $DIM hidden: [64, 32] }
+  epochs: $EPOCHS
+  batch_size: 1024
+  checkpoint_id: 1
+}
+SPEC
+cat > "$DIR/specs/eval.textproto" <<SPEC
+name: "ctr-eval"
+ctr_eval {
+  data_path: "$DIR/ctr.tsv"
+  eval_fraction: 0.1
+  model { table: "ctr" embedding_dim: $DIM hidden: [64, 32] }
+}
+SPEC
+
+# Submits SPEC, follows it (JSON lines to OUT.jsonl) and saves its final
+# status to OUT.json; exits on failure.
+run_job() {
+  local spec="$1" out="$2" id rc
+  id=$("$CTL" submit "$spec")
+  echo "--- $id: $(basename "$spec")"
+  set +e
+  "$CTL" watch --json "$id" > "$out.jsonl"; rc=$?
+  set -e
+  "$CTL" --json status "$id" > "$out.json"
+  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print("   ", s["state"], " ".join("%s=%.5g" % kv for kv in sorted(s["metrics"].items())))' "$out.json"
+  if [ $rc -ne 0 ]; then
+    echo "demo: job $id did not succeed; logs in $DIR" >&2
+    exit $rc
+  fi
+}
+
+echo "=== starting a local cluster in $DIR (coordinator, 2 shards, $WORKERS workers)"
+"$CLUSTER" up "$DIR" --ps 2 --workers "$WORKERS" --bin_dir "$BIN"
 export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
-CTL="$REPO/bazel-bin/tools/stratactl"
 
-echo "=== stratactl health"
-"$CTL" health
-
-echo "=== stratactl submit tools/examples/ps_load_test.textproto --watch"
-set +e
-"$CTL" submit tools/examples/ps_load_test.textproto --watch
-rc=$?
-set -e
-
-echo "=== stratactl list"
-"$CTL" list
-echo "=== stratactl tables"
+echo "=== CTR_TRAIN ($WORKERS worker(s), dim $DIM, $EPOCHS epoch(s); 10% held out)"
+run_job "$DIR/specs/train.textproto" "$DIR/train"
+echo "=== CTR_EVAL of the trained model"
+run_job "$DIR/specs/eval.textproto" "$DIR/eval_before"
 "$CTL" tables
-echo "=== stratactl checkpoint"
-"$CTL" checkpoint
+
+echo "=== restarting the shards with --compress=saec --saec_clusters=$CLUSTERS"
+"$CLUSTER" down "$DIR" >/dev/null
+"$CLUSTER" up "$DIR" --ps 2 --workers 1 --bin_dir "$BIN" --timeout_s 300 \
+  --ps_flags "--compress=saec --saec_clusters=$CLUSTERS"
+export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
+"$CTL" stats --table=ctr | tail -4
+"$CTL" --json stats --table=ctr > "$DIR/stats.json"
+
+echo "=== CTR_EVAL of the compressed model"
+run_job "$DIR/specs/eval.textproto" "$DIR/eval_after"
+
+echo "=== before / after Saec (table ctr, d = $DIM, $CLUSTERS clusters per field and shard)"
+# Debian's python3 has python3-matplotlib (tools/setup.sh); a python3 earlier
+# on PATH (pyenv, venv) may not.
+PY=python3
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+  PY=/usr/bin/python3
+fi
+"$PY" tools/ctr/plot_ctr.py --stats "$DIR/stats.json" --train "$DIR/train.jsonl" \
+  --before "$DIR/eval_before.json" --after "$DIR/eval_after.json" \
+  --table ctr --png "$DIR/ctr_demo.png"
 
 echo "=== stopping the cluster"
 "$CLUSTER" down "$DIR"
 trap - EXIT
-if [ $rc -ne 0 ]; then
-  echo "demo: the job did not succeed (stratactl exit $rc); logs in $DIR" >&2
-  exit $rc
-fi
-echo "demo: OK (logs in $DIR)"
+echo "demo: OK (logs, data and $DIR/ctr_demo.png in $DIR)"

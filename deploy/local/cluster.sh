@@ -3,6 +3,7 @@
 # shards and M workers, all on free loopback ports.
 #
 #   cluster.sh up DIR [--ps N] [--workers M] [--bin_dir PATH] [--timeout_s S]
+#                     [--ps_flags "FLAGS"]
 #   cluster.sh status DIR
 #   cluster.sh down DIR
 #
@@ -31,12 +32,15 @@ STOP_GRACE_S=10
 usage() {
   cat <<EOF
 usage: cluster.sh up DIR [--ps N] [--workers M] [--bin_dir PATH] [--timeout_s S]
+                         [--ps_flags "FLAGS"]
        cluster.sh status DIR
        cluster.sh down DIR
 
   up      start a coordinator, N ps shards (default 2) and M workers
           (default 1) on free 127.0.0.1 ports; logs, addresses and pids go
           to DIR. Waits up to S seconds (default 30) until all are serving.
+          --ps_flags passes extra flags to every ps_server (split on
+          spaces), e.g. "--compress=saec --saec_clusters=64".
   status  show the processes and run 'stratactl health'.
   down    stop everything started in DIR (SIGTERM, then SIGKILL after
           ${STOP_GRACE_S}s). Idempotent.
@@ -222,6 +226,7 @@ check_binaries() {
 cmd_up() {
   [[ $# -ge 1 ]] || usage_error "up: missing DIR"
   local dir="$1" num_ps=2 num_workers=1 bin_dir="$REPO/bazel-bin" timeout_s=30
+  local ps_flags=""
   shift
   while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -233,6 +238,8 @@ cmd_up() {
       --bin_dir=*) bin_dir="${1#*=}"; shift ;;
       --timeout_s) timeout_s="${2:-}"; shift 2 || usage_error "--timeout_s needs a value" ;;
       --timeout_s=*) timeout_s="${1#*=}"; shift ;;
+      --ps_flags) ps_flags="${2:-}"; shift 2 || usage_error "--ps_flags needs a value" ;;
+      --ps_flags=*) ps_flags="${1#*=}"; shift ;;
       *) usage_error "up: unknown argument '$1'" ;;
     esac
   done
@@ -269,10 +276,14 @@ cmd_up() {
   local addr i
   wait_for_addr "$dir" coordinator "$dir/coordinator.addr" "$timeout_s"
   addr="$(cat "$dir/coordinator.addr")"
+  local -a extra_ps=()
+  # shellcheck disable=SC2206  # word splitting of --ps_flags is the point
+  [[ -z "$ps_flags" ]] || extra_ps=($ps_flags)
   for ((i = 0; i < num_ps; i++)); do
     start_daemon "$dir" "ps-$i" "$ps_server" \
       --listen=127.0.0.1:0 --port_file="$dir/ps-$i.addr" --shard_id="$i" \
-      --num_shards="$num_ps" --data_dir="$dir/data" --coordinator="$addr"
+      --num_shards="$num_ps" --data_dir="$dir/data" --coordinator="$addr" \
+      "${extra_ps[@]+"${extra_ps[@]}"}"
   done
   for ((i = 0; i < num_workers; i++)); do
     start_daemon "$dir" "worker-$i" "$worker" --coordinator="$addr" --role=general

@@ -1,0 +1,520 @@
+#include "worker/ctr/ctr_tasks.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "glog/logging.h"
+#include "worker/ctr/metrics.h"
+
+namespace strata {
+namespace ctr {
+namespace {
+
+// --- Example sources ---------------------------------------------------------
+
+class GenSource final : public ExampleSource {
+ public:
+  GenSource(const CtrGenerator* g, uint64_t stream, uint64_t begin,
+            uint64_t end)
+      : g_(g), stream_(stream), begin_(begin), end_(end), next_(begin) {}
+  absl::StatusOr<bool> Next(CtrExample* out) override {
+    if (next_ >= end_) return false;
+    line_.clear();
+    g_->AppendRow(stream_, next_++, &line_);
+    line_.pop_back();  // '\n'
+    if (absl::Status s = ParseCriteoLine(line_, out); !s.ok()) return s;
+    return true;
+  }
+  absl::Status Rewind() override {
+    next_ = begin_;
+    return absl::OkStatus();
+  }
+  int64_t malformed() const override { return 0; }
+
+ private:
+  const CtrGenerator* const g_;
+  const uint64_t stream_, begin_, end_;
+  uint64_t next_;
+  std::string line_;
+};
+
+class ReaderSource final : public ExampleSource {
+ public:
+  explicit ReaderSource(std::unique_ptr<CriteoReader> r) : r_(std::move(r)) {}
+  absl::StatusOr<bool> Next(CtrExample* out) override { return r_->Next(out); }
+  // Epochs re-read the same lines: count each malformed line once.
+  absl::Status Rewind() override {
+    first_pass_malformed_ = std::max(first_pass_malformed_, r_->malformed());
+    return r_->Rewind();
+  }
+  int64_t malformed() const override {
+    return std::max(first_pass_malformed_, r_->malformed());
+  }
+
+ private:
+  std::unique_ptr<CriteoReader> r_;
+  int64_t first_pass_malformed_ = 0;
+};
+
+// --- Shared pieces -----------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<PsClient>> ConnectIfNeeded(
+    const TaskAssignment& a, PsClient* given, PsClient** client) {
+  if (given != nullptr) {
+    *client = given;
+    return std::unique_ptr<PsClient>();
+  }
+  std::vector<std::string> addrs(a.ps_addresses().begin(),
+                                 a.ps_addresses().end());
+  if (addrs.empty()) {
+    return absl::FailedPreconditionError("no parameter-server shards assigned");
+  }
+  absl::StatusOr<std::unique_ptr<PsClient>> c = PsClient::Connect(addrs);
+  if (c.ok()) *client = c->get();
+  return c;
+}
+
+absl::StatusOr<std::unique_ptr<ExampleSource>> OpenFile(const std::string& path,
+                                                        double from, double to,
+                                                        int part, int parts) {
+  CriteoReaderOptions o;
+  o.path = path;
+  o.from = from;
+  o.to = to;
+  o.part = part;
+  o.parts = parts;
+  absl::StatusOr<std::unique_ptr<CriteoReader>> r = CriteoReader::Open(o);
+  if (!r.ok()) return r.status();
+  return FileSource(std::move(*r));
+}
+
+// Pulls the dense MLP tensors, each at least at step min_step[i].
+absl::Status PullMlp(PsClient* client, const std::string& table,
+                     const std::vector<int64_t>& min_step, MlpParams* params,
+                     std::vector<int64_t>* steps) {
+  params->resize(min_step.size());
+  if (steps != nullptr) steps->resize(min_step.size());
+  for (size_t i = 0; i < min_step.size(); ++i) {
+    absl::StatusOr<int64_t> s = client->PullDense(DenseTensorName(table, i),
+                                                  min_step[i], &(*params)[i]);
+    if (!s.ok()) return s.status();
+    if (steps != nullptr) (*steps)[i] = *s;
+  }
+  return absl::OkStatus();
+}
+
+// Fills up to `max` examples; returns how many.
+absl::StatusOr<int> FillBatch(ExampleSource* src, int max,
+                              std::vector<uint64_t>* keys,
+                              std::vector<float>* labels) {
+  keys->clear();
+  labels->clear();
+  CtrExample ex;
+  while (static_cast<int>(labels->size()) < max) {
+    absl::StatusOr<bool> more = src->Next(&ex);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    labels->push_back(ex.label);
+    keys->insert(keys->end(), ex.keys.begin(), ex.keys.end());
+  }
+  return static_cast<int>(labels->size());
+}
+
+// Evaluates the shards' model on `src`: AUC, log loss, examples.
+absl::StatusOr<Metrics> Evaluate(PsClient* client, const CtrModelSpec& spec,
+                                 ExampleSource* src, int batch_size,
+                                 TaskContext* context, bool report) {
+  CtrMlp mlp(ToModelConfig(spec));
+  MlpParams params;
+  const std::vector<int64_t> no_wait(2 * mlp.num_layers(), 0);
+  if (absl::Status s = PullMlp(client, spec.table(), no_wait, &params, nullptr);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = mlp.CheckParams(params); !s.ok()) return s;
+  PullOptions ro;
+  ro.count_frequency = false;
+  ro.read_only = true;
+  std::vector<uint64_t> keys;
+  std::vector<float> labels, x, probs;
+  BinaryEval eval;
+  const absl::Time t0 = absl::Now();
+  for (int64_t step = 1;; ++step) {
+    if (context->cancelled()) return absl::CancelledError("cancelled");
+    absl::StatusOr<int> n = FillBatch(src, batch_size, &keys, &labels);
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    x.resize(keys.size() * spec.embedding_dim());
+    if (absl::Status s = client->Pull(spec.table(), keys, spec.embedding_dim(),
+                                      x.data(), ro);
+        !s.ok()) {
+      return s;
+    }
+    probs.resize(*n);
+    mlp.Predict(params, x.data(), *n, probs.data());
+    for (int i = 0; i < *n; ++i) eval.Add(probs[i], labels[i]);
+    if (report) {
+      context->ReportProgress(step, 0, {{"eval_examples", 1.0 * eval.size()}});
+    }
+  }
+  absl::StatusOr<double> auc = eval.Auc();
+  if (!auc.ok()) return auc.status();
+  absl::StatusOr<double> ll = eval.LogLoss();
+  if (!ll.ok()) return ll.status();
+  const double secs = std::max(absl::ToDoubleSeconds(absl::Now() - t0), 1e-9);
+  return Metrics{{"auc", *auc},
+                 {"logloss", *ll},
+                 {"eval_examples", static_cast<double>(eval.size())},
+                 {"eval_examples_per_s", eval.size() / secs},
+                 {"malformed_lines", static_cast<double>(src->malformed())}};
+}
+
+// --- Training ----------------------------------------------------------------
+
+absl::Status CreateModel(PsClient* client, const CtrTrainSpec& spec,
+                         uint32_t num_workers) {
+  const CtrModelSpec& m = spec.model();
+  TableConfig table;
+  table.set_name(m.table());
+  table.set_dim(m.embedding_dim());
+  table.mutable_initializer()->set_type(InitializerConfig::NORMAL);
+  table.mutable_initializer()->set_stddev(0.01f);
+  table.mutable_initializer()->set_seed(spec.seed());
+  table.mutable_optimizer()->set_type(OptimizerConfig::ADAGRAD);
+  table.mutable_optimizer()->set_learning_rate(spec.learning_rate());
+  table.mutable_optimizer()->set_initial_accumulator(0.1f);
+  if (absl::Status s = client->CreateTable(table, true); !s.ok()) return s;
+  CtrMlp mlp(ToModelConfig(m));
+  for (int i = 0; i < 2 * mlp.num_layers(); ++i) {
+    DenseConfig d;
+    d.set_name(DenseTensorName(m.table(), i));
+    d.set_size(mlp.ParamSize(i));
+    const auto [in, out] = mlp.LayerShape(i / 2);
+    if (i % 2 == 0) d.add_shape(in);
+    d.add_shape(out);
+    if (i % 2 == 0) {
+      d.mutable_initializer()->set_type(InitializerConfig::NORMAL);
+      d.mutable_initializer()->set_stddev(mlp.InitStddev(i));
+      d.mutable_initializer()->set_seed(spec.seed() * 1000 + i);
+    }
+    d.mutable_optimizer()->set_type(OptimizerConfig::ADAM);
+    d.mutable_optimizer()->set_learning_rate(spec.dense_learning_rate());
+    d.set_sync(BSP);
+    d.set_num_workers(num_workers);
+    if (absl::Status s = client->CreateDense(d, true); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(s.message(),
+                                                 " (drop the table or use "
+                                                 "another model.table)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+struct TrainState {
+  CtrTrainSpec spec;
+  PsClient* client = nullptr;
+  uint32_t rank = 0, workers = 1;
+  std::unique_ptr<CtrGenerator> generator;
+  std::unique_ptr<ExampleSource> train;
+  int64_t steps_per_epoch = 0;
+  std::vector<int64_t> base_step;  // each dense tensor's step at the start
+  double loss_ema = -1;
+  int64_t examples = 0;
+  // Wall time of the training loop, barrier waits included, so the sum of
+  // the tasks' examples_per_s is the job's throughput.
+  absl::Time loop_start;
+  absl::Time loop_end = absl::InfinitePast();
+};
+
+// Opens this rank's training share and agrees on the steps per epoch: the
+// largest share's batches, computed identically by every rank.
+absl::Status OpenTrainData(TrainState* st) {
+  const CtrTrainSpec& sp = st->spec;
+  const int64_t b = sp.batch_size();
+  if (sp.data_path().empty()) {
+    st->generator =
+        std::make_unique<CtrGenerator>(ToGeneratorOptions(sp.generator()));
+    const uint64_t rows = sp.generator().rows();
+    st->train = GeneratedSource(st->generator.get(), kTrainStream,
+                                rows * st->rank / st->workers,
+                                rows * (st->rank + 1) / st->workers);
+    const int64_t largest = (rows + st->workers - 1) / st->workers;
+    st->steps_per_epoch = (largest + b - 1) / b;
+    return absl::OkStatus();
+  }
+  const double to = sp.eval_path().empty() ? 1 - sp.eval_fraction() : 1;
+  int64_t largest = 0;
+  for (uint32_t p = 0; p < st->workers; ++p) {
+    CriteoReaderOptions o;
+    o.path = sp.data_path();
+    o.to = to;
+    o.part = p;
+    o.parts = st->workers;
+    absl::StatusOr<std::unique_ptr<CriteoReader>> r = CriteoReader::Open(o);
+    if (!r.ok()) return r.status();
+    absl::StatusOr<int64_t> n = (*r)->CountLines();
+    if (!n.ok()) return n.status();
+    largest = std::max(largest, *n);
+    if (p == st->rank) st->train = FileSource(std::move(*r));
+  }
+  st->steps_per_epoch = (largest + b - 1) / b;
+  return absl::OkStatus();
+}
+
+// One BSP step `t` (0-based over all epochs).
+absl::Status TrainStep(TrainState* st, CtrMlp* mlp, int64_t t,
+                       std::vector<uint64_t>* keys, std::vector<float>* labels,
+                       std::vector<float>* x, std::vector<float>* dx) {
+  const CtrModelSpec& m = st->spec.model();
+  absl::StatusOr<int> n =
+      FillBatch(st->train.get(), st->spec.batch_size(), keys, labels);
+  if (!n.ok()) return n.status();
+  std::vector<int64_t> min_step(st->base_step);
+  for (int64_t& s : min_step) s += t;
+  MlpParams params, grads;
+  if (absl::Status s =
+          PullMlp(st->client, m.table(), min_step, &params, nullptr);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = mlp->CheckParams(params); !s.ok()) return s;
+  if (*n > 0) {
+    x->resize(keys->size() * m.embedding_dim());
+    dx->resize(x->size());
+    absl::Status s =
+        st->client->Pull(m.table(), *keys, m.embedding_dim(), x->data());
+    if (!s.ok()) return s;
+    const double loss = mlp->ForwardBackward(params, x->data(), labels->data(),
+                                             *n, &grads, dx->data());
+    st->loss_ema = st->loss_ema < 0 ? loss : 0.95 * st->loss_ema + 0.05 * loss;
+    // The table's Adagrad sees the gradient of the batch's summed loss.
+    for (float& g : *dx) g *= static_cast<float>(*n);
+    s = st->client->Push(m.table(), *keys, *dx, m.embedding_dim());
+    if (!s.ok()) return s;
+    st->examples += *n;
+  } else {
+    grads.resize(params.size());
+    for (size_t i = 0; i < params.size(); ++i)
+      grads[i].assign(params[i].size(), 0);
+  }
+  for (size_t i = 0; i < grads.size(); ++i) {
+    absl::StatusOr<int64_t> s = st->client->PushDense(
+        DenseTensorName(m.table(), i), grads[i], min_step[i], st->rank);
+    if (!s.ok()) return s.status();
+  }
+  return absl::OkStatus();
+}
+
+Metrics TrainMetrics(const TrainState& st) {
+  const absl::Time end =
+      st.loop_end == absl::InfinitePast() ? absl::Now() : st.loop_end;
+  const double secs =
+      std::max(absl::ToDoubleSeconds(end - st.loop_start), 1e-9);
+  Metrics m{{"examples", static_cast<double>(st.examples)},
+            {"examples_per_s", st.examples / secs},
+            {"malformed_lines", static_cast<double>(st.train->malformed())}};
+  if (st.rank == 0 && st.loss_ema >= 0) m["train_loss"] = st.loss_ema;
+  return m;
+}
+
+absl::Status TrainLoop(TrainState* st, TaskContext* context) {
+  CtrMlp mlp(ToModelConfig(st->spec.model()));
+  const int64_t total = st->steps_per_epoch * st->spec.epochs();
+  std::vector<uint64_t> keys;
+  std::vector<float> labels, x, dx;
+  st->loop_start = absl::Now();
+  for (int64_t t = 0; t < total; ++t) {
+    if (context->cancelled()) return absl::CancelledError("cancelled");
+    if (t > 0 && t % st->steps_per_epoch == 0) {
+      if (absl::Status s = st->train->Rewind(); !s.ok()) return s;
+    }
+    if (absl::Status s = TrainStep(st, &mlp, t, &keys, &labels, &x, &dx);
+        !s.ok()) {
+      return s;
+    }
+    context->ReportProgress(t + 1, total, TrainMetrics(*st));
+  }
+  st->loop_end = absl::Now();
+  return absl::OkStatus();
+}
+
+// Rank 0 after the loop: waits for every worker's last step, checkpoints,
+// evaluates the held-out split.
+absl::Status Finish(TrainState* st, TaskContext* context, Metrics* out) {
+  const CtrTrainSpec& sp = st->spec;
+  const int64_t total = st->steps_per_epoch * sp.epochs();
+  std::vector<int64_t> done(st->base_step);
+  for (int64_t& s : done) s += total;
+  MlpParams params;
+  if (absl::Status s =
+          PullMlp(st->client, sp.model().table(), done, &params, nullptr);
+      !s.ok()) {
+    return s;
+  }
+  if (!sp.skip_checkpoint()) {
+    const uint64_t id =
+        sp.checkpoint_id() != 0
+            ? sp.checkpoint_id()
+            : static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+    absl::StatusOr<std::vector<CheckpointResponse>> c =
+        st->client->Checkpoint(id);
+    if (!c.ok()) return c.status();
+    (*out)["checkpoint_id"] = static_cast<double>(id);
+  }
+  absl::StatusOr<std::unique_ptr<ExampleSource>> eval;
+  if (sp.data_path().empty()) {
+    eval = GeneratedSource(st->generator.get(), kEvalStream, 0,
+                           sp.generator().eval_rows());
+  } else if (!sp.eval_path().empty()) {
+    eval = OpenFile(sp.eval_path(), 0, 1, 0, 1);
+  } else {
+    eval = OpenFile(sp.data_path(), 1 - sp.eval_fraction(), 1, 0, 1);
+  }
+  if (!eval.ok()) return eval.status();
+  absl::StatusOr<Metrics> m =
+      Evaluate(st->client, sp.model(), eval->get(), 4096, context, false);
+  if (!m.ok()) return m.status();
+  for (const auto& [k, v] : *m) {
+    if (k == "malformed_lines") continue;  // counted by the training share
+    (*out)[k] = v;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::unique_ptr<ExampleSource> GeneratedSource(const CtrGenerator* generator,
+                                               uint64_t stream, uint64_t begin,
+                                               uint64_t end) {
+  return std::make_unique<GenSource>(generator, stream, begin, end);
+}
+
+std::unique_ptr<ExampleSource> FileSource(std::unique_ptr<CriteoReader> r) {
+  return std::make_unique<ReaderSource>(std::move(r));
+}
+
+std::string DenseTensorName(const std::string& table, int i) {
+  return absl::StrCat(table, "/", i % 2 == 0 ? "w" : "b", i / 2);
+}
+
+CtrGeneratorOptions ToGeneratorOptions(const CtrGeneratorSpec& spec) {
+  CtrGeneratorOptions o;
+  o.seed = spec.seed();
+  o.max_vocab = spec.max_vocab();
+  o.groups = static_cast<int>(spec.groups());
+  o.zipf = spec.zipf();
+  return o;
+}
+
+CtrModelConfig ToModelConfig(const CtrModelSpec& spec) {
+  CtrModelConfig c;
+  c.dim = static_cast<int>(spec.embedding_dim());
+  c.hidden.assign(spec.hidden().begin(), spec.hidden().end());
+  return c;
+}
+
+namespace {
+void DefaultData(const std::string& path, CtrGeneratorSpec* g,
+                 CtrModelSpec* m) {
+  if (path.empty()) {
+    if (g->rows() == 0) g->set_rows(1000000);
+    if (g->eval_rows() == 0) g->set_eval_rows(100000);
+    if (g->seed() == 0) g->set_seed(1);
+    if (g->max_vocab() == 0) g->set_max_vocab(200000);
+    if (g->groups() == 0) g->set_groups(100);
+    if (g->zipf() == 0) g->set_zipf(1.1);
+  }
+  if (m->table().empty()) m->set_table("ctr");
+  if (m->embedding_dim() == 0) m->set_embedding_dim(16);
+  if (m->hidden().empty()) {
+    m->add_hidden(64);
+    m->add_hidden(32);
+  }
+}
+}  // namespace
+
+CtrTrainSpec WithCtrTrainDefaults(CtrTrainSpec t) {
+  DefaultData(t.data_path(), t.mutable_generator(), t.mutable_model());
+  if (t.epochs() == 0) t.set_epochs(1);
+  if (t.batch_size() == 0) t.set_batch_size(1024);
+  if (t.learning_rate() == 0) t.set_learning_rate(0.05f);
+  if (t.dense_learning_rate() == 0) t.set_dense_learning_rate(0.002f);
+  if (!t.data_path().empty() && t.eval_path().empty() &&
+      t.eval_fraction() == 0) {
+    t.set_eval_fraction(0.1);
+  }
+  if (t.seed() == 0) t.set_seed(1);
+  return t;
+}
+
+CtrEvalSpec WithCtrEvalDefaults(CtrEvalSpec e) {
+  DefaultData(e.data_path(), e.mutable_generator(), e.mutable_model());
+  if (!e.data_path().empty() && e.eval_fraction() == 0) e.set_eval_fraction(1);
+  if (e.batch_size() == 0) e.set_batch_size(4096);
+  return e;
+}
+
+absl::StatusOr<Metrics> CtrTrainTask::Run(const TaskAssignment& assignment,
+                                          TaskContext* context) {
+  TrainState st;
+  st.spec = WithCtrTrainDefaults(assignment.spec().ctr_train());
+  st.rank = assignment.rank();
+  st.workers = std::max<uint32_t>(assignment.num_tasks(), 1);
+  absl::StatusOr<std::unique_ptr<PsClient>> owned =
+      ConnectIfNeeded(assignment, client_, &st.client);
+  if (!owned.ok()) return owned.status();
+  if (absl::Status s = CreateModel(st.client, st.spec, st.workers); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = OpenTrainData(&st); !s.ok()) return s;
+  // No tensor can pass its current step before this rank pushes, so every
+  // rank reads the same base steps.
+  MlpParams params;
+  CtrMlp mlp(ToModelConfig(st.spec.model()));
+  if (absl::Status s = PullMlp(st.client, st.spec.model().table(),
+                               std::vector<int64_t>(2 * mlp.num_layers(), 0),
+                               &params, &st.base_step);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = TrainLoop(&st, context); !s.ok()) return s;
+  Metrics out = TrainMetrics(st);
+  if (st.rank == 0) {
+    if (absl::Status s = Finish(&st, context, &out); !s.ok()) return s;
+  }
+  return out;
+}
+
+absl::StatusOr<Metrics> CtrEvalTask::Run(const TaskAssignment& assignment,
+                                         TaskContext* context) {
+  const CtrEvalSpec spec = WithCtrEvalDefaults(assignment.spec().ctr_eval());
+  PsClient* client = nullptr;
+  absl::StatusOr<std::unique_ptr<PsClient>> owned =
+      ConnectIfNeeded(assignment, client_, &client);
+  if (!owned.ok()) return owned.status();
+  if (spec.checkpoint_id() != 0) {
+    absl::StatusOr<std::vector<LoadResponse>> l =
+        client->Load(spec.checkpoint_id());
+    if (!l.ok()) return l.status();
+  }
+  std::unique_ptr<CtrGenerator> generator;
+  absl::StatusOr<std::unique_ptr<ExampleSource>> src;
+  if (spec.data_path().empty()) {
+    generator =
+        std::make_unique<CtrGenerator>(ToGeneratorOptions(spec.generator()));
+    src = GeneratedSource(generator.get(), kEvalStream, 0,
+                          spec.generator().eval_rows());
+  } else {
+    src = OpenFile(spec.data_path(), 1 - spec.eval_fraction(), 1, 0, 1);
+  }
+  if (!src.ok()) return src.status();
+  return Evaluate(client, spec.model(), src->get(), spec.batch_size(), context,
+                  true);
+}
+
+}  // namespace ctr
+}  // namespace strata
