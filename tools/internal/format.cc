@@ -62,6 +62,12 @@ std::string FormatRate(double per_second) {
 }
 
 std::string FormatMetricValue(double value) {
+  // Large values (throughputs, counts) with an SI suffix, so "6.81M" rather
+  // than "6.813e+06"; small and fractional ones (loss, AUC) as %.4g.
+  const double a = std::fabs(value);
+  if (a >= 1e9) return absl::StrFormat("%.3gG", value / 1e9);
+  if (a >= 1e6) return absl::StrFormat("%.3gM", value / 1e6);
+  if (a >= 1e4) return absl::StrFormat("%.3gk", value / 1e3);
   return absl::StrFormat("%.4g", value);
 }
 

@@ -61,9 +61,16 @@ TEST(FormatRateTest, OneDecimalBelowHundredThenWholeNumbers) {
 TEST(FormatMetricsTest, KeepsOrderAndElidesBeyondLimit) {
   std::vector<std::pair<std::string, double>> m = {
       {"loss", 0.123456}, {"qps", 12345.0}, {"acc", 1}};
-  EXPECT_EQ(FormatMetrics(m), "loss=0.1235 qps=1.234e+04 acc=1");
-  EXPECT_EQ(FormatMetrics(m, 2), "loss=0.1235 qps=1.234e+04 ...");
+  EXPECT_EQ(FormatMetrics(m), "loss=0.1235 qps=12.3k acc=1");
+  EXPECT_EQ(FormatMetrics(m, 2), "loss=0.1235 qps=12.3k ...");
   EXPECT_EQ(FormatMetrics({}), "");
+}
+
+TEST(FormatMetricsTest, LargeValuesGetSiSuffixes) {
+  EXPECT_EQ(FormatMetricValue(6813000), "6.81M");
+  EXPECT_EQ(FormatMetricValue(-2.5e9), "-2.5G");
+  EXPECT_EQ(FormatMetricValue(9999), "9999");
+  EXPECT_EQ(FormatMetricValue(0.82092), "0.8209");
 }
 
 TEST(FormatPercentTest, ClampsAndHandlesUnknownTotal) {
