@@ -12,7 +12,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgoogle-glog-dev libgflags-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libopenblas-dev prometheus-cpp-dev
+  libopenblas-dev prometheus-cpp-dev zlib1g-dev
   # Scripts and plots.
   python3 python3-matplotlib procps
 )
