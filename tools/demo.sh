@@ -119,5 +119,40 @@ fi
 
 echo "=== stopping the cluster"
 "$CLUSTER" down "$DIR"
+
+# Stanza (docs/stanza.md): LeNet-5 on MNIST (synthetic images when
+# $MNIST_DIR is absent) with 2 conv workers + 1 FC node, then the same job
+# in PS mode; prints accuracy, bytes per step and images/s of each.
+MNIST_DIR=${MNIST_DIR:-$REPO/../shared/data/mnist}
+STANZA_STEPS=${STANZA_STEPS:-400}
+echo "=== Stanza: 2 conv workers + 1 FC node vs PS mode ($STANZA_STEPS steps)"
+"$CLUSTER" up "$DIR" --ps 2 --workers 0 --conv_workers 2 --fc_nodes 1 \
+  --bin_dir "$BIN" --timeout_s 300
+export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
+DATA='data { synthetic_train: 8192 synthetic_test: 1024 }'
+[ -f "$MNIST_DIR/train-labels-idx1-ubyte" ] || [ -f "$MNIST_DIR/train-labels-idx1-ubyte.gz" ] &&
+  DATA="data { mnist_dir: \"$MNIST_DIR\" }"
+for MODE in STANZA PS; do
+  FC=1; [ "$MODE" = PS ] && FC=0
+  cat > "$DIR/specs/cnn_$MODE.textproto" <<SPEC
+name: "demo-cnn-$MODE"
+cnn_train { model: "lenet5" $DATA mode: $MODE num_conv_workers: 2
+            num_fc_nodes: $FC batch_size: 64 learning_rate: 0.02
+            weight_decay: 0.0005 steps: $STANZA_STEPS }
+SPEC
+  ID=$("$CTL" submit "$DIR/specs/cnn_$MODE.textproto")
+  "$CTL" watch "$ID" | tail -n 3
+  "$CTL" --json status "$ID" > "$DIR/cnn_$MODE.json"
+done
+python3 - "$DIR/cnn_STANZA.json" "$DIR/cnn_PS.json" <<'PY'
+import json, sys
+rows = [(n, json.load(open(f))["metrics"]) for n, f in zip(("STANZA", "PS"), sys.argv[1:3])]
+print("%-7s %13s %18s %10s %10s %10s" % ("mode", "test acc", "bytes/step (wkrs)", "images/s", "compute s", "comm s"))
+for n, m in rows:
+    print("%-7s %13.4f %18.0f %10.0f %10.1f %10.1f" % (n, m["test_accuracy"],
+          m["worker_bytes_per_step"], m["images_per_s"], m["worker_compute_s"], m["worker_comm_s"]))
+print("PS / STANZA bytes per step: %.1fx" % (rows[1][1]["worker_bytes_per_step"] / rows[0][1]["worker_bytes_per_step"]))
+PY
+"$CLUSTER" down "$DIR" >/dev/null
 trap - EXIT
 echo "demo: OK (logs, data and $DIR/ctr_demo.png in $DIR)"

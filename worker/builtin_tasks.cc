@@ -3,11 +3,12 @@
 #include <memory>
 
 #include "worker/ctr/ctr_tasks.h"
+#include "worker/stanza/cnn_task.h"
 #include "worker/tasks/ps_load_test.h"
 
 namespace strata {
 
-TaskRegistry DefaultTaskRegistry() {
+TaskRegistry DefaultTaskRegistry(stanza::FcServiceHost* fc_host) {
   TaskRegistry registry;
   registry.Register(JobSpec::kPsLoadTest,
                     [] { return std::make_unique<PsLoadTestTask>(); });
@@ -15,6 +16,9 @@ TaskRegistry DefaultTaskRegistry() {
                     [] { return std::make_unique<ctr::CtrTrainTask>(); });
   registry.Register(JobSpec::kCtrEval,
                     [] { return std::make_unique<ctr::CtrEvalTask>(); });
+  registry.Register(JobSpec::kCnnTrain, [fc_host] {
+    return std::make_unique<stanza::CnnTrainTask>(fc_host);
+  });
   return registry;
 }
 

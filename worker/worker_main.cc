@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -12,7 +13,11 @@
 #include "absl/strings/str_format.h"
 #include "glog/logging.h"
 #include "server/metrics/metrics_server.h"
+#include "server/util/port_file.h"
 #include "server/util/signals.h"
+#include "absl/time/clock.h"
+#include "worker/nn/cpu_backend.h"
+#include "worker/stanza/fc_service.h"
 #include "worker/builtin_tasks.h"
 #include "worker/internal/device_query.h"
 #include "worker/worker_agent.h"
@@ -21,6 +26,14 @@ ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
           "Coordinator address HOST:PORT.");
 ABSL_FLAG(std::string, role, "general",
           "Role the coordinator schedules this worker by (general, conv, fc).");
+ABSL_FLAG(std::string, listen, "",
+          "Serve the StanzaFc service (FC nodes of CNN_TRAIN jobs) on "
+          "HOST:PORT (port 0 = a free port) and register that address with "
+          "the coordinator; empty serves nothing.");
+ABSL_FLAG(std::string, port_file, "",
+          "With --listen: write the bound HOST:PORT to this file.");
+ABSL_FLAG(int32_t, blas_threads, 1,
+          "OpenBLAS threads for NN tasks (several workers share a machine).");
 ABSL_FLAG(int32_t, cpus, 0, "CPUs to advertise; 0 = this machine's count.");
 ABSL_FLAG(int32_t, gpus, -1,
           "GPUs to advertise; -1 = the number of CUDA devices found.");
@@ -68,7 +81,7 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   if (absl::GetFlag(FLAGS_list_devices)) return ListDevices();
 
-  // The worker serves no RPCs: only the process_* metrics.
+  // Metrics: only the process_* ones.
   absl::StatusOr<strata::DaemonMetrics> metrics = strata::StartDaemonMetrics(
       absl::GetFlag(FLAGS_metrics_address), absl::GetFlag(FLAGS_metrics_port));
   if (!metrics.ok()) {
@@ -87,13 +100,40 @@ int main(int argc, char** argv) {
   const int gpus = absl::GetFlag(FLAGS_gpus);
   options.gpus = gpus >= 0 ? gpus : DetectGpus();
 
-  strata::WorkerAgent agent(options, strata::DefaultTaskRegistry());
+  strata::nn::SetBlasThreads(absl::GetFlag(FLAGS_blas_threads));
+  // FC nodes serve the StanzaFc service inside the worker process.
+  std::optional<strata::stanza::FcServer> fc_server;
+  if (!absl::GetFlag(FLAGS_listen).empty()) {
+    absl::StatusOr<strata::stanza::FcServer> started =
+        strata::stanza::StartFcServer(absl::GetFlag(FLAGS_listen),
+                                      256 << 20);
+    if (!started.ok()) {
+      LOG(ERROR) << started.status();
+      return 1;
+    }
+    fc_server = std::move(*started);
+    options.address = fc_server->address;
+    LOG(INFO) << "serving StanzaFc on " << options.address;
+    if (!absl::GetFlag(FLAGS_port_file).empty()) {
+      absl::Status w = strata::WritePortFile(absl::GetFlag(FLAGS_port_file),
+                                             options.address);
+      if (!w.ok()) {
+        LOG(ERROR) << w;
+        return 1;
+      }
+    }
+  }
+  strata::WorkerAgent agent(
+      options, strata::DefaultTaskRegistry(
+                   fc_server ? fc_server->host.get() : nullptr));
   strata::OnTerminationSignal([&agent](int) { agent.Stop(); });
   absl::Status s = agent.Run();
   if (!s.ok()) {
     LOG(ERROR) << "worker stopped: " << s;
     return 1;
   }
+  if (fc_server) fc_server->server->Shutdown(absl::ToChronoTime(
+      absl::Now() + absl::Seconds(2)));
   LOG(INFO) << "worker stopped cleanly";
   return 0;
 }

@@ -2,14 +2,15 @@
 # Runs a Strata cluster on this machine: one coordinator, N parameter-server
 # shards and M workers, all on free loopback ports.
 #
-#   cluster.sh up DIR [--ps N] [--workers M] [--bin_dir PATH] [--timeout_s S]
-#                     [--ps_flags "FLAGS"]
+#   cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C] [--fc_nodes F]
+#                     [--bin_dir PATH] [--timeout_s S] [--ps_flags "FLAGS"]
 #   cluster.sh status DIR
 #   cluster.sh down DIR
 #
 # `up` writes everything under DIR (replacing an earlier run's logs and
 # addresses, keeping its checkpoints): coordinator.log, ps-<i>.log,
-# worker-<j>.log, the bound addresses (coordinator.addr, ps-<i>.addr), the
+# worker-<j>.log (worker-conv-<j>.log, worker-fc-<j>.log for role workers),
+# the bound addresses (worker-fc-<j>.addr: FC nodes serve StanzaFc) (coordinator.addr, ps-<i>.addr), the
 # process ids (pids: one "NAME PID BINARY" line each) and the shards'
 # checkpoints (data/). It returns once the coordinator and every shard answer
 # health checks and every worker is registered; on a timeout or a crash it
@@ -31,7 +32,8 @@ STOP_GRACE_S=10
 
 usage() {
   cat <<EOF
-usage: cluster.sh up DIR [--ps N] [--workers M] [--bin_dir PATH] [--timeout_s S]
+usage: cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C]
+                         [--fc_nodes F] [--bin_dir PATH] [--timeout_s S]
                          [--ps_flags "FLAGS"]
        cluster.sh status DIR
        cluster.sh down DIR
@@ -39,6 +41,9 @@ usage: cluster.sh up DIR [--ps N] [--workers M] [--bin_dir PATH] [--timeout_s S]
   up      start a coordinator, N ps shards (default 2) and M workers
           (default 1) on free 127.0.0.1 ports; logs, addresses and pids go
           to DIR. Waits up to S seconds (default 30) until all are serving.
+          --conv_workers / --fc_nodes add C workers with role "conv" and F
+          with role "fc" (FC nodes serve StanzaFc on a free port, written
+          to DIR/worker-fc-<j>.addr) for CNN_TRAIN jobs (docs/stanza.md).
           --ps_flags passes extra flags to every ps_server (split on
           spaces), e.g. "--compress=saec --saec_clusters=64".
   status  show the processes and run 'stratactl health'.
@@ -226,7 +231,7 @@ check_binaries() {
 cmd_up() {
   [[ $# -ge 1 ]] || usage_error "up: missing DIR"
   local dir="$1" num_ps=2 num_workers=1 bin_dir="$REPO/bazel-bin" timeout_s=30
-  local ps_flags=""
+  local ps_flags="" num_conv=0 num_fc=0
   shift
   while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -234,6 +239,10 @@ cmd_up() {
       --ps=*) num_ps="${1#*=}"; shift ;;
       --workers) num_workers="${2:-}"; shift 2 || usage_error "--workers needs a value" ;;
       --workers=*) num_workers="${1#*=}"; shift ;;
+      --conv_workers) num_conv="${2:-}"; shift 2 || usage_error "--conv_workers needs a value" ;;
+      --conv_workers=*) num_conv="${1#*=}"; shift ;;
+      --fc_nodes) num_fc="${2:-}"; shift 2 || usage_error "--fc_nodes needs a value" ;;
+      --fc_nodes=*) num_fc="${1#*=}"; shift ;;
       --bin_dir) bin_dir="${2:-}"; shift 2 || usage_error "--bin_dir needs a value" ;;
       --bin_dir=*) bin_dir="${1#*=}"; shift ;;
       --timeout_s) timeout_s="${2:-}"; shift 2 || usage_error "--timeout_s needs a value" ;;
@@ -248,6 +257,9 @@ cmd_up() {
   fi
   if ! is_count "$num_workers"; then
     usage_error "--workers must be a non-negative integer, got '$num_workers'"
+  fi
+  if ! is_count "$num_conv" || ! is_count "$num_fc"; then
+    usage_error "--conv_workers and --fc_nodes must be non-negative integers"
   fi
   if ! is_count "$timeout_s" || ((timeout_s < 1)); then
     usage_error "--timeout_s must be a positive integer, got '$timeout_s'"
@@ -288,10 +300,19 @@ cmd_up() {
   for ((i = 0; i < num_workers; i++)); do
     start_daemon "$dir" "worker-$i" "$worker" --coordinator="$addr" --role=general
   done
-  wait_ready "$dir" "$ctl" "$addr" "$num_ps" "$num_workers" "$timeout_s"
+  for ((i = 0; i < num_conv; i++)); do
+    start_daemon "$dir" "worker-conv-$i" "$worker" --coordinator="$addr" --role=conv
+  done
+  for ((i = 0; i < num_fc; i++)); do
+    start_daemon "$dir" "worker-fc-$i" "$worker" --coordinator="$addr" --role=fc \
+      --listen=127.0.0.1:0 --port_file="$dir/worker-fc-$i.addr"
+  done
+  wait_ready "$dir" "$ctl" "$addr" "$num_ps" "$((num_workers + num_conv + num_fc))" "$timeout_s"
   trap - INT TERM
 
-  echo "cluster up in $dir: coordinator $addr, $num_ps ps shards, $num_workers workers"
+  local roles=""
+  ((num_conv + num_fc == 0)) || roles=", $num_conv conv workers, $num_fc FC nodes"
+  echo "cluster up in $dir: coordinator $addr, $num_ps ps shards, $num_workers workers$roles"
   echo "  export STRATA_COORDINATOR=$addr"
   echo "  $ctl health"
   echo "  $0 down $dir"

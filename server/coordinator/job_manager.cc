@@ -190,18 +190,121 @@ int64_t UnixMillisOrZero(absl::Time t) {
   return t == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t);
 }
 
+
+// Device strings accepted in a CNN_TRAIN spec ("cpu", "gpu:N").
+bool IsDeviceString(const std::string& d) {
+  if (d == "cpu") return true;
+  uint32_t index = 0;
+  absl::string_view rest = d;
+  return absl::ConsumePrefix(&rest, "gpu:") && !rest.empty() &&
+         absl::SimpleAtoi(rest, &index);
+}
+
+// CNN_TRAIN (docs/stanza.md): applies defaults, derives num_workers (conv +
+// fc tasks) and the conv role. Runs before the generic defaults.
+absl::Status ValidateCnnTrain(JobSpec* spec) {
+  CnnTrainSpec* c = spec->mutable_cnn_train();
+  if (c->model().empty()) c->set_model("lenet5");
+  if (c->model() != "lenet5" && c->model() != "alexnet" &&
+      c->model() != "vgg") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cnn_train.model '", c->model(), "' is not one of lenet5, alexnet, vgg"));
+  }
+  if (!c->data().mnist_dir().empty() && c->model() != "lenet5") {
+    return absl::InvalidArgumentError(
+        "cnn_train.data.mnist_dir needs model lenet5 (28x28x1 images)");
+  }
+  CnnDataSpec* d = c->mutable_data();
+  if (d->synthetic_train() == 0) d->set_synthetic_train(4096);
+  if (d->synthetic_test() == 0) d->set_synthetic_test(1024);
+  if (d->seed() == 0) d->set_seed(7);
+  if (c->num_conv_workers() == 0) c->set_num_conv_workers(1);
+  if (c->mode() == CnnTrainSpec::STANZA) {
+    if (c->num_fc_nodes() == 0) c->set_num_fc_nodes(1);
+    if (c->num_fc_nodes() > c->num_conv_workers()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cnn_train.num_fc_nodes ", c->num_fc_nodes(),
+          " exceeds num_conv_workers ", c->num_conv_workers(),
+          " (every FC node needs at least one conv worker)"));
+    }
+  } else if (c->num_fc_nodes() != 0) {
+    return absl::InvalidArgumentError(
+        "cnn_train.num_fc_nodes must be 0 in PS mode (every worker trains the "
+        "whole model)");
+  }
+  const uint64_t total = uint64_t{c->num_conv_workers()} + c->num_fc_nodes();
+  if (spec->num_workers() != 0 && spec->num_workers() != total) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "num_workers ", spec->num_workers(), " disagrees with cnn_train: ",
+        c->num_conv_workers(), " conv workers + ", c->num_fc_nodes(),
+        " FC nodes = ", total, " (leave num_workers unset)"));
+  }
+  if (total > kMaxRounds) return OutOfRange("cnn_train tasks", total, 1, kMaxRounds);
+  spec->set_num_workers(static_cast<uint32_t>(total));
+  if (spec->worker_role().empty()) spec->set_worker_role("conv");
+  if (c->fc_role().empty()) c->set_fc_role("fc");
+  if (c->mode() == CnnTrainSpec::STANZA && c->fc_role() == spec->worker_role()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cnn_train.fc_role '", c->fc_role(), "' must differ from worker_role"));
+  }
+  if (c->batch_size() == 0) c->set_batch_size(64);
+  if (c->batch_size() > 65536) {
+    return OutOfRange("cnn_train.batch_size", c->batch_size(), 1, 65536);
+  }
+  if (c->learning_rate() == 0) c->set_learning_rate(0.01f);
+  if (c->momentum() == 0) c->set_momentum(0.9f);
+  if (c->momentum() < 0) c->set_momentum(0.0f);
+  if (c->lr_epoch_decay() == 0) c->set_lr_epoch_decay(1.0f);
+  if (!(c->learning_rate() > 0) || c->momentum() >= 1 ||
+      c->weight_decay() < 0 || !(c->lr_epoch_decay() > 0)) {
+    return absl::InvalidArgumentError(
+        "cnn_train needs learning_rate > 0, momentum in [0, 1), weight_decay "
+        ">= 0 and lr_epoch_decay > 0");
+  }
+  if (c->steps() == 0 && c->epochs() == 0) c->set_epochs(1);
+  if (c->epochs() > kMaxRounds) {
+    return OutOfRange("cnn_train.epochs", c->epochs(), 1, kMaxRounds);
+  }
+  if (c->device().empty()) c->set_device("cpu");
+  if (c->fc_device().empty()) c->set_fc_device(c->device());
+  if (c->conv_devices_size() > 0 &&
+      c->conv_devices_size() != static_cast<int>(c->num_conv_workers())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cnn_train.conv_devices lists ", c->conv_devices_size(),
+        " devices for ", c->num_conv_workers(), " conv workers"));
+  }
+  std::vector<std::string> devices(c->conv_devices().begin(),
+                                   c->conv_devices().end());
+  devices.push_back(c->device());
+  devices.push_back(c->fc_device());
+  for (const std::string& dev : devices) {
+    if (!IsDeviceString(dev)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cnn_train device '", dev, "' is not cpu or gpu:N"));
+    }
+  }
+  if (c->fc_average_every() == 0) c->set_fc_average_every(10);
+  if (c->seed() == 0) c->set_seed(1);
+  if (c->eval_batch() == 0) c->set_eval_batch(256);
+  if (c->step_timeout_s() == 0) c->set_step_timeout_s(120);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateAndDefaultJobSpec(uint32_t max_workers, JobSpec* spec) {
   if (spec->job_case() == JobSpec::JOB_NOT_SET) {
     return absl::InvalidArgumentError(
         "job spec sets no job type; set one of: ps_load_test, ctr_train, "
-        "ctr_eval");
+        "ctr_eval, cnn_train");
   }
   if (spec->name().size() > kMaxNameBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("name is ", spec->name().size(), " bytes; the limit is ",
                      kMaxNameBytes));
+  }
+  if (spec->job_case() == JobSpec::kCnnTrain) {
+    if (absl::Status s = ValidateCnnTrain(spec); !s.ok()) return s;
   }
   if (spec->num_workers() == 0) spec->set_num_workers(1);
   if (spec->num_workers() > max_workers) {
@@ -219,6 +322,7 @@ absl::Status ValidateAndDefaultJobSpec(uint32_t max_workers, JobSpec* spec) {
       return ValidateCtrTrain(spec->mutable_ctr_train());
     case JobSpec::kCtrEval:
       return ValidateCtrEval(spec->num_workers(), spec->mutable_ctr_eval());
+    case JobSpec::kCnnTrain:  // validated above
     case JobSpec::JOB_NOT_SET:
       break;
   }

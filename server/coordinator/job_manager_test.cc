@@ -47,7 +47,7 @@ std::vector<BadSpecCase> BadSpecs() {
   std::vector<BadSpecCase> cases;
   cases.push_back({"empty spec", JobSpec(),
                    "job spec sets no job type; set one of: ps_load_test, "
-                   "ctr_train, ctr_eval"});
+                   "ctr_train, ctr_eval, cnn_train"});
   JobSpec s = LoadTest(1025);
   cases.push_back(
       {"too many workers", s, "num_workers 1025 is out of range [1, 1024]"});
@@ -443,6 +443,57 @@ TEST(JobManagerTest, ForgetsOldestFinishedJobsBeyondTheLimit) {
   EXPECT_TRUE(jobs.Get("job-3").ok());
   EXPECT_TRUE(jobs.Get(running).ok()) << "unfinished jobs are never dropped";
   EXPECT_EQ(jobs.List().size(), 3u);
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST(JobManagerCnnTest, AppliesCnnDefaultsAndDerivesWorkers) {
+  JobSpec spec;
+  spec.mutable_cnn_train()->set_num_conv_workers(2);
+  ASSERT_TRUE(ValidateAndDefaultJobSpec(1024, &spec).ok());
+  const CnnTrainSpec& c = spec.cnn_train();
+  EXPECT_EQ(spec.num_workers(), 3u);  // 2 conv + 1 FC
+  EXPECT_EQ(spec.worker_role(), "conv");
+  EXPECT_EQ(c.fc_role(), "fc");
+  EXPECT_EQ(c.model(), "lenet5");
+  EXPECT_EQ(c.batch_size(), 64u);
+  EXPECT_FLOAT_EQ(c.learning_rate(), 0.01f);
+  EXPECT_FLOAT_EQ(c.momentum(), 0.9f);
+  EXPECT_EQ(c.epochs(), 1u);
+  EXPECT_EQ(c.device(), "cpu");
+  EXPECT_EQ(c.sync(), CnnTrainSpec::BSP);
+}
+
+TEST(JobManagerCnnTest, RejectsBadCnnSpecsWithPreciseMessages) {
+  auto error = [](auto mutate) {
+    JobSpec spec;
+    mutate(spec.mutable_cnn_train(), &spec);
+    return ValidateAndDefaultJobSpec(1024, &spec);
+  };
+  absl::Status s = error([](CnnTrainSpec* c, JobSpec*) {
+    c->set_mode(CnnTrainSpec::PS);
+    c->set_num_fc_nodes(1);
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("num_fc_nodes must be 0 in PS mode"),
+            std::string::npos);
+  s = error([](CnnTrainSpec* c, JobSpec* j) { j->set_num_workers(5); });
+  EXPECT_NE(s.message().find("num_workers 5 disagrees"), std::string::npos)
+      << s;
+  s = error([](CnnTrainSpec* c, JobSpec*) { c->set_device("tpu:0"); });
+  EXPECT_EQ(s.message(), "cnn_train device 'tpu:0' is not cpu or gpu:N");
+  s = error([](CnnTrainSpec* c, JobSpec*) { c->set_model("resnet"); });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  s = error([](CnnTrainSpec* c, JobSpec*) { c->set_num_fc_nodes(2); });
+  EXPECT_NE(s.message().find("exceeds num_conv_workers"), std::string::npos);
+  EXPECT_TRUE(error([](CnnTrainSpec* c, JobSpec*) {
+                c->set_device("gpu:1");
+                c->set_sync(CnnTrainSpec::ASYNC);
+              }).ok());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "server/coordinator/scheduler.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -9,9 +10,29 @@
 namespace strata {
 namespace {
 
-bool Fits(const NodeInfo& node, const JobSpec& spec) {
-  return node.role() == spec.worker_role() &&
-         node.gpus() >= spec.gpus_per_worker();
+// One group of identical tasks of a job: `count` nodes of `role`.
+struct RoleNeed {
+  std::string role;
+  uint32_t count = 0;
+  bool needs_address = false;  // the tasks serve RPCs (FC nodes)
+};
+
+// The task groups of `spec`, in rank order. CNN_TRAIN in STANZA mode has
+// two: conv workers (ranks 0..C-1) and FC nodes (ranks C..C+F-1), which must
+// have registered an address to serve on.
+std::vector<RoleNeed> RoleNeeds(const JobSpec& spec) {
+  if (spec.job_case() == JobSpec::kCnnTrain &&
+      spec.cnn_train().num_fc_nodes() > 0) {
+    const CnnTrainSpec& c = spec.cnn_train();
+    return {{spec.worker_role(), c.num_conv_workers(), false},
+            {c.fc_role(), c.num_fc_nodes(), true}};
+  }
+  return {{spec.worker_role(), spec.num_workers(), false}};
+}
+
+bool Fits(const NodeInfo& node, const RoleNeed& need, const JobSpec& spec) {
+  return node.role() == need.role && node.gpus() >= spec.gpus_per_worker() &&
+         (!need.needs_address || !node.address().empty());
 }
 
 }  // namespace
@@ -21,6 +42,7 @@ bool JobUsesParameterServer(const JobSpec& spec) {
     case JobSpec::kPsLoadTest:
     case JobSpec::kCtrTrain:
     case JobSpec::kCtrEval:
+    case JobSpec::kCnnTrain:
       return true;
     case JobSpec::JOB_NOT_SET:
       break;
@@ -86,19 +108,31 @@ Scheduler::Workers Scheduler::LiveWorkers() {
 std::string Scheduler::TryPlace(const PendingJob& job, Workers& workers,
                                 Pass& pass) {
   const JobSpec& spec = job.spec;
-  std::vector<size_t> fitting;  // indices into workers.idle
-  for (size_t i = 0; i < workers.idle.size(); ++i) {
-    if (Fits(workers.idle[i], spec)) fitting.push_back(i);
-  }
+  const std::vector<RoleNeed> needs = RoleNeeds(spec);
+  std::vector<size_t> fitting;  // indices into workers.idle, in rank order
   std::vector<std::string> missing;
-  if (fitting.size() < spec.num_workers()) {
-    size_t busy = 0;
-    for (const NodeInfo& node : workers.busy) busy += Fits(node, spec);
-    missing.push_back(
-        absl::StrCat("needs ", spec.num_workers(), " workers with role '",
-                     spec.worker_role(), "' and >= ", spec.gpus_per_worker(),
-                     " GPUs; ", fitting.size(), " registered and idle",
-                     busy == 0 ? "" : absl::StrCat(" (", busy, " more busy)")));
+  std::vector<bool> taken(workers.idle.size(), false);
+  for (const RoleNeed& need : needs) {
+    std::vector<size_t> found;
+    for (size_t i = 0; i < workers.idle.size(); ++i) {
+      if (!taken[i] && Fits(workers.idle[i], need, spec)) found.push_back(i);
+    }
+    if (found.size() < need.count) {
+      size_t busy = 0;
+      for (const NodeInfo& node : workers.busy) busy += Fits(node, need, spec);
+      missing.push_back(absl::StrCat(
+          "needs ", need.count, " workers with role '", need.role, "'",
+          need.needs_address ? " serving an address (--listen)" : "",
+          " and >= ", spec.gpus_per_worker(), " GPUs; ", found.size(),
+          " registered and idle",
+          busy == 0 ? "" : absl::StrCat(" (", busy, " more busy)")));
+      continue;
+    }
+    found.resize(need.count);
+    for (size_t i : found) {
+      taken[i] = true;
+      fitting.push_back(i);
+    }
   }
   std::vector<std::string> ps_addresses;
   if (JobUsesParameterServer(spec)) {
@@ -112,7 +146,6 @@ std::string Scheduler::TryPlace(const PendingJob& job, Workers& workers,
   }
   if (!missing.empty()) return absl::StrJoin(missing, "; ");
 
-  fitting.resize(spec.num_workers());
   std::vector<std::string> node_ids;
   for (size_t i : fitting) node_ids.push_back(workers.idle[i].node_id());
   absl::StatusOr<std::vector<TaskAssignment>> started =
@@ -124,11 +157,23 @@ std::string Scheduler::TryPlace(const PendingJob& job, Workers& workers,
   }
   LOG(INFO) << "job " << job.job_id << " assigned to "
             << absl::StrJoin(node_ids, ", ");
+  if (needs.size() > 1) {
+    // Tell every task its role and where the FC nodes serve.
+    const uint32_t conv = needs[0].count;
+    for (size_t k = 0; k < started->size(); ++k) {
+      TaskAssignment& a = (*started)[k];
+      a.set_role(k < conv ? needs[0].role : needs[1].role);
+      for (size_t f = conv; f < fitting.size(); ++f) {
+        a.add_fc_addresses(workers.idle[fitting[f]].address());
+      }
+    }
+  }
   for (size_t k = 0; k < started->size(); ++k) {
     pass.assignments.push_back(std::move((*started)[k]));
     pass.assignment_nodes.push_back(node_ids[k]);
   }
   // Remove the chosen nodes from the idle list, highest index first.
+  std::sort(fitting.begin(), fitting.end());
   for (auto it = fitting.rbegin(); it != fitting.rend(); ++it) {
     workers.busy.push_back(workers.idle[*it]);
     workers.idle.erase(workers.idle.begin() + *it);

@@ -219,3 +219,56 @@ TEST_F(SchedulerTest, NodeDeathFailsTheRunningJobAndCancelsItsOtherTasks) {
 
 }  // namespace
 }  // namespace strata
+
+namespace strata {
+namespace {
+
+// CNN_TRAIN in STANZA mode: conv tasks (ranks 0..C-1) on role "conv", FC
+// tasks (ranks C..) on role "fc" nodes that serve an address; every task
+// learns its role and the FC addresses.
+TEST_F(SchedulerTest, StanzaJobsTakeConvAndFcNodesAndTellThemTheirRoles) {
+  AddPs(0, 1);
+  const std::string fc_no_address = AddWorker("fc");
+  const std::string conv0 = AddWorker("conv");
+  const std::string conv1 = AddWorker("conv");
+  NodeInfo fc;
+  fc.set_role("fc");
+  fc.set_address("fc:7000");
+  const std::string fc_node = *registry_.Register(fc);
+  JobSpec spec;
+  spec.mutable_cnn_train()->set_num_conv_workers(2);
+  spec.mutable_cnn_train()->set_num_fc_nodes(1);
+  ASSERT_TRUE(jobs_.Submit(spec).ok());
+  Scheduler::Pass pass = scheduler_.RunOnce();
+  ASSERT_EQ(pass.assignments.size(), 3u);
+  EXPECT_THAT(pass.assignment_nodes, ElementsAre(conv0, conv1, fc_node));
+  EXPECT_EQ(pass.assignments[0].role(), "conv");
+  EXPECT_EQ(pass.assignments[1].role(), "conv");
+  EXPECT_EQ(pass.assignments[2].role(), "fc");
+  EXPECT_EQ(pass.assignments[2].rank(), 2u);
+  for (const TaskAssignment& a : pass.assignments) {
+    EXPECT_THAT(a.fc_addresses(), ElementsAre("fc:7000"));
+  }
+  (void)fc_no_address;
+}
+
+TEST_F(SchedulerTest, StanzaJobWaitsForAnFcNodeWithAnAddress) {
+  AddPs(0, 1);
+  AddWorker("conv");
+  AddWorker("fc");  // registered without --listen
+  JobSpec spec;
+  spec.mutable_cnn_train();
+  ASSERT_TRUE(jobs_.Submit(spec).ok());
+  EXPECT_THAT(scheduler_.RunOnce().assignments, IsEmpty());
+  AdvanceWithHeartbeats(absl::Seconds(31));
+  Scheduler::Pass pass = scheduler_.RunOnce();
+  ASSERT_EQ(pass.timed_out_jobs.size(), 1u);
+  const JobStatus st = *jobs_.Get(pass.timed_out_jobs[0]);
+  EXPECT_NE(st.reason().find("needs 1 workers with role 'fc' serving an "
+                             "address (--listen)"),
+            std::string::npos)
+      << st.reason();
+}
+
+}  // namespace
+}  // namespace strata

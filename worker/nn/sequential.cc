@@ -49,6 +49,12 @@ absl::StatusOr<const Tensor*> Sequential::Forward(const Tensor& x,
 }
 
 absl::Status Sequential::Backward(const Tensor& dy, Tensor* dx) {
+  return Backward(dy, dx, nullptr);
+}
+
+absl::Status Sequential::Backward(
+    const Tensor& dy, Tensor* dx,
+    const std::function<absl::Status(Layer&)>& after_layer) {
   if (input_ == nullptr || acts_.size() != layers_.size()) {
     return absl::FailedPreconditionError(
         "Sequential::Backward called before Forward");
@@ -68,6 +74,7 @@ absl::Status Sequential::Backward(const Tensor& dy, Tensor* dx) {
       out = dx;
     }
     NN_RETURN_IF_ERROR(layers_[i]->Backward(x, acts_[i], *grad, out));
+    if (after_layer) NN_RETURN_IF_ERROR(after_layer(*layers_[i]));
     grad = out;
   }
   return absl::OkStatus();

@@ -3,6 +3,7 @@
 #ifndef STRATA_WORKER_NN_SEQUENTIAL_H_
 #define STRATA_WORKER_NN_SEQUENTIAL_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -45,6 +46,12 @@ class Sequential {
   // Back-propagates dL/doutput of the last Forward; writes every parameter's
   // gradient and, when dx is non-null, dL/dx.
   absl::Status Backward(const Tensor& dy, Tensor* dx);
+  // As above, calling `after_layer(layer)` as soon as each layer's backward
+  // pass is done (last layer first): its parameters' gradients are final
+  // then, so a caller can start sending them while the earlier layers are
+  // still being differentiated. An error from the callback stops the pass.
+  absl::Status Backward(const Tensor& dy, Tensor* dx,
+                        const std::function<absl::Status(Layer&)>& after_layer);
 
   // Splits after the layer named `boundary`: first = layers up to and
   // including it, second = the rest. NOT_FOUND for an unknown name.

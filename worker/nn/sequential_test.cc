@@ -136,3 +136,50 @@ TEST(SequentialTest, PartsInitialisedAloneEqualTheInitialisedWhole) {
 }  // namespace
 }  // namespace nn
 }  // namespace strata
+
+namespace strata {
+namespace nn {
+namespace {
+
+TEST(SequentialTest, AfterLayerHookSeesEachLayerOnceLastFirstWithFinalGrads) {
+  CpuBackend cpu;
+  Sequential net = SmallNet();
+  ASSERT_TRUE(net.Init(&cpu, 5).ok());
+  auto x = Tensor::FromHost(&cpu, {2, 2, 6, 6}, Input(144, 2));
+  auto dy = Tensor::FromHost(&cpu, {2, 4}, Input(8, 3));
+  ASSERT_TRUE(net.Forward(*x, true).ok());
+  ASSERT_TRUE(net.Backward(*dy, nullptr).ok());
+  std::vector<std::vector<float>> plain;
+  for (Parameter* p : net.Params()) plain.push_back(*p->grad.ToHost());
+
+  ASSERT_TRUE(net.Forward(*x, true).ok());
+  std::vector<std::string> order;
+  std::vector<std::vector<float>> seen;
+  ASSERT_TRUE(net.Backward(*dy, nullptr, [&](Layer& layer) {
+                   order.push_back(layer.name());
+                   for (Parameter* p : layer.Params()) {
+                     seen.push_back(*p->grad.ToHost());
+                   }
+                   return absl::OkStatus();
+                 })
+                  .ok());
+  EXPECT_EQ(order, (std::vector<std::string>{"fc", "flatten", "pool", "relu",
+                                             "conv"}));
+  // fc's (weight, bias) come first, conv's last; each equals the plain pass.
+  ASSERT_EQ(seen.size(), plain.size());
+  EXPECT_EQ(seen[0], plain[2]);
+  EXPECT_EQ(seen[2], plain[0]);
+
+  ASSERT_TRUE(net.Forward(*x, true).ok());
+  int calls = 0;
+  absl::Status s = net.Backward(*dy, nullptr, [&](Layer&) {
+    ++calls;
+    return absl::UnavailableError("push failed");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(calls, 1);  // the error stops the pass
+}
+
+}  // namespace
+}  // namespace nn
+}  // namespace strata

@@ -1,0 +1,472 @@
+#include "worker/stanza/cnn_task.h"
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "glog/logging.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/rpc_util.h"
+#include "worker/nn/backend_factory.h"
+#include "worker/nn/internal/status_macros.h"
+#include "worker/nn/loss.h"
+#include "worker/nn/model_zoo.h"
+#include "worker/nn/trainer.h"
+
+namespace strata {
+namespace stanza {
+namespace {
+
+// Everything a task of the job sets up the same way.
+struct Setup {
+  CnnPlan plan;
+  CnnData data;
+  absl::Duration step_timeout;
+  std::string job_id;
+  uint32_t rank = 0;
+};
+
+absl::StatusOr<Setup> MakeSetup(const TaskAssignment& a) {
+  Setup s;
+  const CnnTrainSpec& spec = a.spec().cnn_train();
+  NN_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model().empty()
+                                                          ? "lenet5"
+                                                          : spec.model()));
+  NN_ASSIGN_OR_RETURN(s.data, LoadCnnData(spec, model.image_shape));
+  NN_ASSIGN_OR_RETURN(s.plan, CnnPlan::Make(spec, s.data.train.size()));
+  s.step_timeout =
+      absl::Seconds(spec.step_timeout_s() == 0 ? 120 : spec.step_timeout_s());
+  s.job_id = a.job_id().empty() ? "job" : a.job_id();
+  s.rank = a.rank();
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<PsClient>> ConnectPs(
+    const TaskAssignment& a, absl::Duration wait_timeout) {
+  PsClientOptions o;
+  o.dense_wait_timeout = wait_timeout;
+  std::vector<std::string> addrs(a.ps_addresses().begin(),
+                                 a.ps_addresses().end());
+  if (addrs.empty()) {
+    return absl::FailedPreconditionError("cnn_train: no parameter-server shards");
+  }
+  return PsClient::Connect(addrs, o);
+}
+
+// Counters common to conv-role workers (both modes).
+void AddWorkerMetrics(const Traffic& t, int64_t steps, int64_t images,
+                      absl::Duration wall, Metrics* m) {
+  const double secs = std::max(1e-9, absl::ToDoubleSeconds(wall));
+  const double ps = t.ps_sent + t.ps_recv, fc = t.fc_sent + t.fc_recv;
+  (*m)["steps"] = steps;
+  (*m)["images"] = images;
+  (*m)["images_per_s"] = images / secs;
+  (*m)["worker_ps_sent_bytes"] = t.ps_sent;
+  (*m)["worker_ps_recv_bytes"] = t.ps_recv;
+  (*m)["worker_fc_sent_bytes"] = t.fc_sent;
+  (*m)["worker_fc_recv_bytes"] = t.fc_recv;
+  (*m)["worker_bytes_per_step"] = steps == 0 ? 0 : (ps + fc) / steps;
+  (*m)["worker_compute_s"] = t.compute_us * 1e-6;
+  (*m)["worker_comm_s"] = t.comm_us * 1e-6;
+}
+
+// A timed section: adds its duration to *counter on destruction.
+class Timed {
+ public:
+  explicit Timed(std::atomic<int64_t>* counter)
+      : counter_(counter), start_(absl::Now()) {}
+  ~Timed() { *counter_ += MicrosSince(start_); }
+
+ private:
+  std::atomic<int64_t>* counter_;
+  absl::Time start_;
+};
+
+std::string DeviceFor(const CnnTrainSpec& spec, uint32_t conv_rank) {
+  if (conv_rank < static_cast<uint32_t>(spec.conv_devices_size())) {
+    return spec.conv_devices(conv_rank);
+  }
+  return spec.device().empty() ? "cpu" : spec.device();
+}
+
+DenseSync::Options SyncOptions(const Setup& s, const std::string& what) {
+  DenseSync::Options o;
+  o.prefix = absl::StrCat(s.job_id, "/", what);
+  o.bsp = s.plan.spec.sync() == CnnTrainSpec::BSP;
+  o.num_workers = s.plan.conv_workers;
+  o.rank = s.rank;
+  o.momentum = s.plan.spec.momentum();
+  o.weight_decay = s.plan.spec.weight_decay();
+  o.init_timeout = s.step_timeout;
+  return o;
+}
+
+// ------------------------------------------------------------ PS mode
+
+absl::StatusOr<Metrics> RunPsWorker(const Setup& s, PsClient* client,
+                                    TaskContext* context) {
+  const CnnTrainSpec& spec = s.plan.spec;
+  NN_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
+                      nn::CreateBackend(DeviceFor(spec, s.rank)));
+  NN_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
+  NN_RETURN_IF_ERROR(model.net.Init(backend.get(), spec.seed()));
+  Traffic traffic;
+  DenseSync sync(client, model.net.Params(), SyncOptions(s, "all"), &traffic);
+  NN_RETURN_IF_ERROR(sync.Init());
+  BatchSource source(&s.plan, &s.data.train);
+  nn::SoftmaxCrossEntropyLoss loss;
+  nn::Tensor input;
+  std::vector<float> images;
+  std::vector<int32_t> labels;
+  const absl::Time start = absl::Now();
+  double ema_loss = 0, ema_acc = 0;
+  const int64_t total = s.plan.total_steps;
+  for (int64_t t = 1; t <= total; ++t) {
+    if (context->cancelled()) return absl::CancelledError("cancelled");
+    {
+      Timed timed(&traffic.comm_us);
+      NN_RETURN_IF_ERROR(sync.Pull(t));
+    }
+    {
+      Timed timed(&traffic.compute_us);
+      NN_RETURN_IF_ERROR(source.Get(t, s.rank, &images, &labels));
+      NN_RETURN_IF_ERROR(input.EnsureShape(backend.get(),
+                                           model.InputShape(s.plan.batch)));
+      NN_RETURN_IF_ERROR(input.CopyFromHost(images));
+      NN_ASSIGN_OR_RETURN(const nn::Tensor* logits, model.net.Forward(input, true));
+      NN_ASSIGN_OR_RETURN(int64_t correct, nn::CountCorrect(*logits, labels));
+      NN_ASSIGN_OR_RETURN(float l, loss.Compute(*logits, labels));
+      // Each layer's gradients are pushed as soon as backprop has them.
+      const float lr = s.plan.LearningRate(t);
+      NN_RETURN_IF_ERROR(model.net.Backward(
+          loss.grad(), nullptr,
+          [&](nn::Layer& layer) { return sync.PushLayerAsync(layer, t, lr); }));
+      const double a = static_cast<double>(correct) / s.plan.batch;
+      ema_loss = t == 1 ? l : 0.9 * ema_loss + 0.1 * l;
+      ema_acc = t == 1 ? a : 0.9 * ema_acc + 0.1 * a;
+    }
+    {
+      Timed timed(&traffic.comm_us);
+      NN_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
+    }
+    Metrics m;
+    AddWorkerMetrics(traffic, t, t * s.plan.batch, absl::Now() - start, &m);
+    if (s.rank == 0) {
+      m["train_loss"] = ema_loss;
+      m["train_accuracy"] = ema_acc;
+    }
+    context->ReportProgress(t, total, m);
+  }
+  Metrics m;
+  AddWorkerMetrics(traffic, total, total * s.plan.batch, absl::Now() - start,
+                   &m);
+  if (s.rank == 0) {
+    NN_RETURN_IF_ERROR(sync.Pull(total + 1));
+    nn::Trainer::Options to;
+    to.batch_size = spec.eval_batch() == 0 ? 256 : spec.eval_batch();
+    nn::Trainer evaluator(&model.net, backend.get(), to);
+    NN_ASSIGN_OR_RETURN(double acc, evaluator.Evaluate(s.data.test));
+    m["train_loss"] = ema_loss;
+    m["train_accuracy"] = ema_acc;
+    m["test_accuracy"] = acc;
+  }
+  return m;
+}
+
+// ------------------------------------------------------------ Stanza
+
+// Sends one batch on the stream and reads the answer; a broken stream
+// becomes the FC node's status, naming it.
+absl::StatusOr<GradientBatch> Exchange(
+    grpc::ClientReaderWriter<ActivationBatch, GradientBatch>* stream,
+    const ActivationBatch& msg, const std::string& fc_name, Traffic* traffic) {
+  GradientBatch resp;
+  traffic->fc_sent += msg.ByteSizeLong();
+  if (!stream->Write(msg) || !stream->Read(&resp)) {
+    const absl::Status st = FromGrpcStatus(stream->Finish());
+    return absl::Status(
+        st.ok() ? absl::StatusCode::kUnavailable : st.code(),
+        absl::StrCat(fc_name, " failed at step ", msg.step(), ": ",
+                     st.ok() ? "stream closed" : st.message()));
+  }
+  traffic->fc_recv += resp.ByteSizeLong();
+  return resp;
+}
+
+absl::StatusOr<ActivationBatch> MakeBatch(const Setup& s, const nn::Tensor& act,
+                                          const std::vector<int32_t>& labels,
+                                          int64_t step, bool eval) {
+  ActivationBatch msg;
+  msg.set_job_id(s.job_id);
+  msg.set_conv_rank(s.rank);
+  msg.set_step(step);
+  msg.set_eval(eval);
+  msg.set_batch(act.dim(0));
+  msg.set_features(act.size() / std::max<int64_t>(1, act.dim(0)));
+  msg.set_format(s.plan.spec.fp16_wire() ? FLOAT16 : FLOAT32);
+  NN_ASSIGN_OR_RETURN(std::vector<float> host, act.ToHost());
+  PackFloats(host, msg.format(), msg.mutable_activations());
+  msg.set_labels(std::string(reinterpret_cast<const char*>(labels.data()),
+                             labels.size() * sizeof(int32_t)));
+  return msg;
+}
+
+// Rank 0's test accuracy: conv part here, FC part on the FC node.
+absl::StatusOr<double> EvaluateStanza(
+    const Setup& s, nn::Sequential* conv, nn::Backend* backend,
+    const nn::Model& model,
+    grpc::ClientReaderWriter<ActivationBatch, GradientBatch>* stream,
+    const std::string& fc_name, Traffic* traffic) {
+  const nn::Dataset& test = s.data.test;
+  const int64_t b = s.plan.spec.eval_batch() == 0 ? 256 : s.plan.spec.eval_batch();
+  std::vector<int64_t> order(test.size());
+  for (int64_t i = 0; i < test.size(); ++i) order[i] = i;
+  std::vector<float> images;
+  std::vector<int32_t> labels;
+  nn::Tensor input;
+  int64_t correct = 0;
+  for (int64_t start = 0; start < test.size(); start += b) {
+    const int64_t n = std::min(b, test.size() - start);
+    images.resize(n * test.ImageSize());
+    labels.resize(n);
+    NN_RETURN_IF_ERROR(nn::GatherBatch(test, order, start, n,
+                                       absl::MakeSpan(images),
+                                       absl::MakeSpan(labels)));
+    NN_RETURN_IF_ERROR(input.EnsureShape(backend, model.InputShape(n)));
+    NN_RETURN_IF_ERROR(input.CopyFromHost(images));
+    NN_ASSIGN_OR_RETURN(const nn::Tensor* act, conv->Forward(input, false));
+    NN_ASSIGN_OR_RETURN(ActivationBatch msg, MakeBatch(s, *act, labels, 0, true));
+    NN_ASSIGN_OR_RETURN(GradientBatch resp, Exchange(stream, msg, fc_name, traffic));
+    correct += resp.correct();
+  }
+  return test.size() == 0 ? 0.0 : static_cast<double>(correct) / test.size();
+}
+
+// One Stanza training step of a conv worker after the pull.
+absl::Status ConvStep(const Setup& s, int64_t t, nn::Sequential* conv,
+                      nn::Backend* backend, const nn::Model& model,
+                      BatchSource* source, nn::Tensor* input, nn::Tensor* dact,
+                      grpc::ClientReaderWriter<ActivationBatch, GradientBatch>*
+                          stream,
+                      const std::string& fc_name, Traffic* traffic,
+                      GradientBatch* resp,
+                      const std::function<absl::Status(nn::Layer&)>&
+                          after_layer) {
+  std::vector<float> images;
+  std::vector<int32_t> labels;
+  ActivationBatch msg;
+  nn::Shape act_shape;
+  {
+    Timed timed(&traffic->compute_us);
+    NN_RETURN_IF_ERROR(source->Get(t, s.rank, &images, &labels));
+    NN_RETURN_IF_ERROR(input->EnsureShape(backend, model.InputShape(s.plan.batch)));
+    NN_RETURN_IF_ERROR(input->CopyFromHost(images));
+    NN_ASSIGN_OR_RETURN(const nn::Tensor* act, conv->Forward(*input, true));
+    act_shape = act->shape();
+    NN_ASSIGN_OR_RETURN(msg, MakeBatch(s, *act, labels, t, false));
+  }
+  {
+    Timed timed(&traffic->comm_us);
+    NN_ASSIGN_OR_RETURN(*resp, Exchange(stream, msg, fc_name, traffic));
+  }
+  Timed timed(&traffic->compute_us);
+  std::vector<float> grads(msg.batch() * msg.features());
+  NN_RETURN_IF_ERROR(
+      UnpackFloats(resp->gradients(), resp->format(), absl::MakeSpan(grads)));
+  NN_RETURN_IF_ERROR(dact->EnsureShape(backend, act_shape));
+  NN_RETURN_IF_ERROR(dact->CopyFromHost(grads));
+  return conv->Backward(*dact, nullptr, after_layer);
+}
+
+absl::StatusOr<Metrics> RunConvWorker(const Setup& s, PsClient* client,
+                                      const TaskAssignment& a,
+                                      TaskContext* context) {
+  const CnnTrainSpec& spec = s.plan.spec;
+  const uint32_t f = s.plan.FcOf(s.rank);
+  if (f >= static_cast<uint32_t>(a.fc_addresses_size())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "conv worker ", s.rank, " has no address for FC node ", f));
+  }
+  const std::string fc_name =
+      absl::StrCat("FC node ", f, " (", a.fc_addresses(f), ")");
+  NN_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
+                      nn::CreateBackend(DeviceFor(spec, s.rank)));
+  NN_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
+  NN_ASSIGN_OR_RETURN(auto parts, model.Split());
+  nn::Sequential& conv = parts.first;
+  NN_RETURN_IF_ERROR(conv.Init(backend.get(), spec.seed()));
+  Traffic traffic;
+  DenseSync sync(client, conv.Params(), SyncOptions(s, "conv"), &traffic);
+  NN_RETURN_IF_ERROR(sync.Init());
+
+  auto stub = StanzaFc::NewStub(grpc::CreateCustomChannel(
+      a.fc_addresses(f), grpc::InsecureChannelCredentials(),
+      DefaultChannelArguments(kDefaultMaxMessageBytes)));
+  grpc::ClientContext sctx;
+  // A bound on the whole stream; each step is bounded by the FC node's
+  // step timeout and dead peers by keepalive.
+  const int64_t evals = s.data.test.size() / 64 + 2;
+  sctx.set_deadline(absl::ToChronoTime(
+      absl::Now() + s.step_timeout * (s.plan.total_steps + evals + 2)));
+  auto stream = stub->Train(&sctx);
+
+  BatchSource source(&s.plan, &s.data.train);
+  nn::Tensor input, dact;
+  const absl::Time start = absl::Now();
+  double ema_loss = 0, ema_acc = 0;
+  const int64_t total = s.plan.total_steps;
+  for (int64_t t = 1; t <= total; ++t) {
+    if (context->cancelled()) {
+      sctx.TryCancel();
+      return absl::CancelledError("cancelled");
+    }
+    {
+      Timed timed(&traffic.comm_us);
+      NN_RETURN_IF_ERROR(sync.Pull(t));
+    }
+    GradientBatch resp;
+    const float lr = s.plan.LearningRate(t);
+    auto push_layer = [&](nn::Layer& layer) {
+      return sync.PushLayerAsync(layer, t, lr);
+    };
+    NN_RETURN_IF_ERROR(ConvStep(s, t, &conv, backend.get(), model, &source,
+                                &input, &dact, stream.get(), fc_name, &traffic,
+                                &resp, push_layer));
+    {
+      Timed timed(&traffic.comm_us);
+      NN_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
+    }
+    const double acc = static_cast<double>(resp.correct()) / s.plan.batch;
+    ema_loss = t == 1 ? resp.loss() : 0.9 * ema_loss + 0.1 * resp.loss();
+    ema_acc = t == 1 ? acc : 0.9 * ema_acc + 0.1 * acc;
+    Metrics m;
+    AddWorkerMetrics(traffic, t, t * s.plan.batch, absl::Now() - start, &m);
+    if (s.rank == 0) {
+      m["train_loss"] = ema_loss;
+      m["train_accuracy"] = ema_acc;
+    }
+    context->ReportProgress(t, total, m);
+  }
+  Metrics m;
+  AddWorkerMetrics(traffic, total, total * s.plan.batch, absl::Now() - start,
+                   &m);
+  if (s.rank == 0) {
+    NN_RETURN_IF_ERROR(sync.Pull(total + 1));
+    NN_ASSIGN_OR_RETURN(double acc,
+                        EvaluateStanza(s, &conv, backend.get(), model,
+                                       stream.get(), fc_name, &traffic));
+    m["train_loss"] = ema_loss;
+    m["train_accuracy"] = ema_acc;
+    m["test_accuracy"] = acc;
+  }
+  stream->WritesDone();
+  if (absl::Status st = FromGrpcStatus(stream->Finish()); !st.ok()) {
+    return absl::Status(st.code(), absl::StrCat(fc_name, ": ", st.message()));
+  }
+  return m;
+}
+
+// The FC session of FC rank s.rank; only the session holds the FC layers,
+// so they are freed before its backend.
+absl::StatusOr<std::shared_ptr<FcSession>> MakeFcSession(
+    const Setup& s, const TaskAssignment& a) {
+  const CnnTrainSpec& spec = s.plan.spec;
+  NN_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
+                      nn::CreateBackend(spec.fc_device().empty()
+                                            ? DeviceFor(spec, 0)
+                                            : spec.fc_device()));
+  NN_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
+  NN_ASSIGN_OR_RETURN(auto parts, model.Split());
+  auto fc = std::make_shared<nn::Sequential>(std::move(parts.second));
+  NN_RETURN_IF_ERROR(fc->Init(backend.get(), spec.seed()));
+  FcSession::Options o;
+  o.fc_rank = s.rank;
+  o.job_id = s.job_id;
+  o.fc_addresses.assign(a.fc_addresses().begin(), a.fc_addresses().end());
+  o.step_timeout = s.step_timeout;
+  return std::make_shared<FcSession>(s.plan, std::move(backend), std::move(fc),
+                                     o);
+}
+
+Metrics FcMetrics(FcSession& session, absl::Duration wall) {
+  Traffic& t = session.traffic();
+  const int64_t steps = session.steps_done();
+  Metrics m;
+  m["fc_steps"] = steps;
+  m["fc_conv_sent_bytes"] = t.conv_sent;
+  m["fc_conv_recv_bytes"] = t.conv_recv;
+  m["fc_peer_sent_bytes"] = t.fc_sent;
+  m["fc_peer_recv_bytes"] = t.fc_recv;
+  m["fc_bytes_per_step"] =
+      steps == 0 ? 0
+                 : double(t.conv_sent + t.conv_recv + t.fc_sent + t.fc_recv) /
+                       steps;
+  m["fc_compute_s"] = t.compute_us * 1e-6;
+  m["fc_wait_s"] =
+      std::max(0.0, absl::ToDoubleSeconds(wall) - t.compute_us * 1e-6);
+  return m;
+}
+
+absl::StatusOr<Metrics> RunFcNode(const Setup& s, FcServiceHost* host,
+                                  const TaskAssignment& a,
+                                  TaskContext* context,
+                                  std::vector<float>* weights) {
+  if (host == nullptr) {
+    return absl::FailedPreconditionError(
+        "this worker serves no StanzaFc service; start FC-role workers with "
+        "--listen=HOST:PORT");
+  }
+  NN_ASSIGN_OR_RETURN(std::shared_ptr<FcSession> session, MakeFcSession(s, a));
+  NN_RETURN_IF_ERROR(host->Register(s.job_id, session));
+  const absl::Time start = absl::Now();
+  absl::Status status;
+  while (true) {
+    status = session->WaitDone(absl::Now() + absl::Milliseconds(250));
+    if (status.ok() || !absl::IsDeadlineExceeded(status) ||
+        status.message() != "conv workers still streaming") {
+      break;
+    }
+    if (context->cancelled()) {
+      session->Fail(absl::CancelledError("FC task cancelled"));
+      status = absl::CancelledError("cancelled");
+      break;
+    }
+    context->ReportProgress(session->steps_done(), s.plan.total_steps,
+                            FcMetrics(*session, absl::Now() - start));
+  }
+  host->Unregister(s.job_id);
+  if (!status.ok()) return status;
+  NN_ASSIGN_OR_RETURN(*weights, session->Weights());
+  return FcMetrics(*session, absl::Now() - start);
+}
+
+}  // namespace
+
+absl::StatusOr<Metrics> CnnTrainTask::Run(const TaskAssignment& a,
+                                          TaskContext* context) {
+  if (!a.spec().has_cnn_train()) {
+    return absl::InvalidArgumentError("CnnTrainTask needs a cnn_train spec");
+  }
+  NN_ASSIGN_OR_RETURN(Setup s, MakeSetup(a));
+  const CnnTrainSpec& spec = s.plan.spec;
+  const bool fc_role = spec.mode() == CnnTrainSpec::STANZA &&
+                       a.role() == (spec.fc_role().empty() ? "fc" : spec.fc_role());
+  if (fc_role) {
+    s.rank = a.rank() - s.plan.conv_workers;
+    return RunFcNode(s, host_, a, context, &fc_weights_);
+  }
+  std::unique_ptr<PsClient> owned;
+  PsClient* client = client_;
+  if (client == nullptr) {
+    NN_ASSIGN_OR_RETURN(owned, ConnectPs(a, s.step_timeout));
+    client = owned.get();
+  }
+  if (spec.mode() == CnnTrainSpec::PS) return RunPsWorker(s, client, context);
+  return RunConvWorker(s, client, a, context);
+}
+
+}  // namespace stanza
+}  // namespace strata

@@ -1,0 +1,40 @@
+// CNN_TRAIN tasks (docs/stanza.md): one Task class that runs, depending on
+// the job's mode and the assignment's role, a Stanza conv worker, a Stanza
+// FC node, or a PS-mode worker that trains the whole model.
+#ifndef STRATA_WORKER_STANZA_CNN_TASK_H_
+#define STRATA_WORKER_STANZA_CNN_TASK_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/client/ps_client.h"
+#include "worker/stanza/fc_service.h"
+#include "worker/task.h"
+
+namespace strata {
+namespace stanza {
+
+// Does not own the host or the client. `host` (null when the worker serves
+// no RPCs) is needed by FC-role tasks; `client` (null: connect to the
+// assignment's shards) lets tests share one. Thread-compatible: one Run
+// per instance.
+class CnnTrainTask : public Task {
+ public:
+  explicit CnnTrainTask(FcServiceHost* host, PsClient* client = nullptr)
+      : host_(host), client_(client) {}
+  absl::StatusOr<Metrics> Run(const TaskAssignment& assignment,
+                              TaskContext* context) override;
+  // After a successful FC-role Run: the FC part's final weights, every
+  // parameter concatenated in model order (tests compare them).
+  const std::vector<float>& fc_weights() const { return fc_weights_; }
+
+ private:
+  std::vector<float> fc_weights_;
+  FcServiceHost* const host_;
+  PsClient* const client_;
+};
+
+}  // namespace stanza
+}  // namespace strata
+
+#endif  // STRATA_WORKER_STANZA_CNN_TASK_H_
