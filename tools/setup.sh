@@ -15,6 +15,10 @@ PACKAGES=(
   libopenblas-dev prometheus-cpp-dev zlib1g-dev
   # Scripts and plots.
   python3 python3-matplotlib procps
+  # Deployment tests (tests/deploy): a one-node Slurm cluster on localhost.
+  # (The Kubernetes manifest test also uses node/npm when present and skips
+  # with a message otherwise.)
+  munge slurmctld slurmd slurm-client
 )
 
 missing=()
