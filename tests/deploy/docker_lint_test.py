@@ -115,21 +115,29 @@ check("bazel-*" in ignore, "Dockerfile.dockerignore leaves out bazel-*")
 
 # Runtime libraries: every linked library's package, or one it depends on,
 # must be installed in the runtime stage (base packages of debian:12-slim aside).
-def dpkg_owner(lib):
-    for cand in {lib, os.path.realpath(lib), lib.replace("/usr/lib/", "/lib/", 1),
-                 os.path.realpath(lib).replace("/usr/lib/", "/lib/", 1)}:
-        r = subprocess.run(["dpkg", "-S", cand], capture_output=True, text=True)
-        if r.returncode == 0:
-            return r.stdout.split(":")[0].strip()
-    return None
+# dpkg is slow per call, so every query is one batched call.
+def dpkg_owners(libs):
+    """Maps each library path to its package (None when dpkg does not know)."""
+    cands = {}
+    for lib in libs:
+        real = os.path.realpath(lib)
+        cands[lib] = [lib, real, lib.replace("/usr/lib/", "/lib/", 1),
+                      real.replace("/usr/lib/", "/lib/", 1)]
+    paths = sorted({c for cs in cands.values() for c in cs})
+    r = subprocess.run(["dpkg", "-S"] + paths, capture_output=True, text=True)
+    owner = {}
+    for line in r.stdout.splitlines():
+        pkg, _, path = line.partition(": ")
+        owner[path.strip()] = pkg.split(":")[0].strip()
+    return {lib: next((owner[c] for c in cs if c in owner), None)
+            for lib, cs in cands.items()}
 
 
 def depends(pkgs):
-    out = set()
-    for p in pkgs:
-        r = subprocess.run(["dpkg-query", "-W", "-f=${Depends}", p], capture_output=True, text=True)
-        out |= {re.split(r"[ (:]", d.strip())[0] for d in re.split(r"[,|]", r.stdout) if d.strip()}
-    return out
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Depends}\\n"] + sorted(pkgs),
+                       capture_output=True, text=True)
+    return {re.split(r"[ (:]", d.strip())[0]
+            for d in re.split(r"[,|\n]", r.stdout) if d.strip()}
 
 
 if subprocess.run(["sh", "-c", "command -v ldd && command -v dpkg"], capture_output=True).returncode:
@@ -142,13 +150,14 @@ else:
         if not more:
             break
         provided |= more
-    needed = {}
+    libs = set()
     for path in TARGETS.values():
         r = subprocess.run(["ldd", os.path.join(BIN, path)], capture_output=True, text=True)
-        for lib in re.findall(r"=> (/\S+)", r.stdout):
-            pkg = dpkg_owner(lib)
-            if pkg:
-                needed.setdefault(pkg, lib)
+        libs |= set(re.findall(r"=> (/\S+)", r.stdout))
+    needed = {}
+    for lib, pkg in sorted(dpkg_owners(libs).items()):
+        if pkg:
+            needed.setdefault(pkg, lib)
     check(bool(needed), f"ldd found the binaries' libraries ({len(needed)} packages)")
     for pkg, lib in sorted(needed.items()):
         check(pkg in provided, f"runtime provides {pkg} ({os.path.basename(lib)})")
