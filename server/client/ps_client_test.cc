@@ -4,7 +4,7 @@
 #include <random>
 
 #include "gtest/gtest.h"
-#include "server/ps/ps_server.h"
+#include "server/ps/testing/local_shards.h"
 
 namespace strata {
 namespace {
@@ -12,23 +12,17 @@ namespace {
 class PsClientTest : public ::testing::Test {
  protected:
   void StartShards(uint32_t n) {
-    for (uint32_t i = 0; i < n; ++i) {
-      PsServerOptions o;
-      o.shard_id = i;
-      o.num_shards = n;
-      auto s = PsServer::Start(o);
-      ASSERT_TRUE(s.ok()) << s.status();
-      addrs_.push_back((*s)->address());
-      servers_.push_back(std::move(*s));
-    }
+    auto shards = testing::LocalShards::Start(n);
+    ASSERT_TRUE(shards.ok()) << shards.status();
+    shards_ = std::move(*shards);
   }
+  // A client of its own (the tests vary its options).
   std::unique_ptr<PsClient> Connect(PsClientOptions o = {}) {
-    auto c = PsClient::Connect(addrs_, o);
+    auto c = PsClient::Connect(shards_->addresses(), o);
     EXPECT_TRUE(c.ok()) << c.status();
     return std::move(*c);
   }
-  std::vector<std::unique_ptr<PsServer>> servers_;
-  std::vector<std::string> addrs_;
+  std::unique_ptr<testing::LocalShards> shards_;
 };
 
 TableConfig Table(uint32_t dim) {

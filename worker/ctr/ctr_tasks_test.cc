@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "server/ps/ps_server.h"
+#include "server/ps/testing/local_shards.h"
 
 namespace strata {
 namespace ctr {
@@ -38,18 +38,11 @@ CtrGeneratorSpec SmallData() {
 class CtrTasksTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (uint32_t i = 0; i < 2; ++i) {
-      PsServerOptions o;
-      o.shard_id = i;
-      o.num_shards = 2;
-      auto s = PsServer::Start(o);
-      ASSERT_TRUE(s.ok()) << s.status();
-      addrs_.push_back((*s)->address());
-      servers_.push_back(std::move(*s));
-    }
-    auto c = PsClient::Connect(addrs_);
-    ASSERT_TRUE(c.ok());
-    client_ = std::move(*c);
+    auto shards = testing::LocalShards::Start(2);
+    ASSERT_TRUE(shards.ok()) << shards.status();
+    shards_ = std::move(*shards);
+    addrs_ = shards_->addresses();
+    client_ = shards_->client();
   }
   TaskAssignment Assign(const JobSpec& spec, uint32_t rank, uint32_t n) {
     TaskAssignment a;
@@ -70,13 +63,13 @@ class CtrTasksTest : public ::testing::Test {
     t->set_skip_checkpoint(true);
     return spec;
   }
-  std::vector<std::unique_ptr<PsServer>> servers_;
+  std::unique_ptr<testing::LocalShards> shards_;
   std::vector<std::string> addrs_;
-  std::unique_ptr<PsClient> client_;
+  PsClient* client_ = nullptr;  // owned by shards_
 };
 
 TEST_F(CtrTasksTest, OneWorkerLearnsThePlantedModelAndEvalAgrees) {
-  CtrTrainTask train(client_.get());
+  CtrTrainTask train(client_);
   FakeContext ctx;
   auto m = train.Run(Assign(Train("t1"), 0, 1), &ctx);
   ASSERT_TRUE(m.ok()) << m.status();
@@ -93,7 +86,7 @@ TEST_F(CtrTasksTest, OneWorkerLearnsThePlantedModelAndEvalAgrees) {
   eval.mutable_ctr_eval()->mutable_model()->set_table("t1");
   eval.mutable_ctr_eval()->mutable_model()->set_embedding_dim(8);
   auto rows_before = client_->ListTables();
-  CtrEvalTask ev(client_.get());
+  CtrEvalTask ev(client_);
   auto e = ev.Run(Assign(eval, 0, 1), &ctx);
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_NEAR(e->at("auc"), m->at("auc"), 1e-9);
@@ -109,7 +102,7 @@ TEST_F(CtrTasksTest, OneWorkerLearnsThePlantedModelAndEvalAgrees) {
 TEST_F(CtrTasksTest, TwoWorkersStayInLockstepAndShareTheData) {
   JobSpec spec = Train("t2");
   spec.mutable_ctr_train()->set_epochs(1);
-  CtrTrainTask w0(client_.get()), w1(client_.get());
+  CtrTrainTask w0(client_), w1(client_);
   FakeContext c0, c1;
   absl::StatusOr<Metrics> m0, m1;
   std::thread t([&] { m1 = w1.Run(Assign(spec, 1, 2), &c1); });
@@ -144,7 +137,7 @@ TEST_F(CtrTasksTest, TrainsFromAFileAndSkipsMalformedLines) {
   spec.mutable_ctr_train()->clear_generator();
   spec.mutable_ctr_train()->set_data_path(path);
   spec.mutable_ctr_train()->set_epochs(1);
-  CtrTrainTask train(client_.get());
+  CtrTrainTask train(client_);
   FakeContext ctx;
   auto m = train.Run(Assign(spec, 0, 1), &ctx);
   ASSERT_TRUE(m.ok()) << m.status();
@@ -157,7 +150,7 @@ TEST_F(CtrTasksTest, TrainsFromAFileAndSkipsMalformedLines) {
 TEST_F(CtrTasksTest, EvalOfAMissingFileIsNotFound) {
   JobSpec eval;
   eval.mutable_ctr_eval()->set_data_path("/nonexistent.tsv");
-  CtrEvalTask ev(client_.get());
+  CtrEvalTask ev(client_);
   FakeContext ctx;
   EXPECT_EQ(ev.Run(Assign(eval, 0, 1), &ctx).status().code(),
             absl::StatusCode::kNotFound);

@@ -106,6 +106,20 @@ DenseSync::Options SyncOptions(const Setup& s, const std::string& what) {
 
 // ------------------------------------------------------------ PS mode
 
+// Reports a finished step: the worker's counters, plus rank 0's running
+// training loss and accuracy.
+void ReportStep(const Setup& s, const Traffic& traffic, int64_t t,
+                absl::Time start, double ema_loss, double ema_acc,
+                TaskContext* context) {
+  Metrics m;
+  AddWorkerMetrics(traffic, t, t * s.plan.batch, absl::Now() - start, &m);
+  if (s.rank == 0) {
+    m["train_loss"] = ema_loss;
+    m["train_accuracy"] = ema_acc;
+  }
+  context->ReportProgress(t, s.plan.total_steps, m);
+}
+
 absl::StatusOr<Metrics> RunPsWorker(const Setup& s, PsClient* client,
                                     TaskContext* context) {
   const CnnTrainSpec& spec = s.plan.spec;
@@ -152,13 +166,7 @@ absl::StatusOr<Metrics> RunPsWorker(const Setup& s, PsClient* client,
       Timed timed(&traffic.comm_us);
       NN_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
     }
-    Metrics m;
-    AddWorkerMetrics(traffic, t, t * s.plan.batch, absl::Now() - start, &m);
-    if (s.rank == 0) {
-      m["train_loss"] = ema_loss;
-      m["train_accuracy"] = ema_acc;
-    }
-    context->ReportProgress(t, total, m);
+    ReportStep(s, traffic, t, start, ema_loss, ema_acc, context);
   }
   Metrics m;
   AddWorkerMetrics(traffic, total, total * s.plan.batch, absl::Now() - start,
@@ -342,13 +350,7 @@ absl::StatusOr<Metrics> RunConvWorker(const Setup& s, PsClient* client,
     const double acc = static_cast<double>(resp.correct()) / s.plan.batch;
     ema_loss = t == 1 ? resp.loss() : 0.9 * ema_loss + 0.1 * resp.loss();
     ema_acc = t == 1 ? acc : 0.9 * ema_acc + 0.1 * acc;
-    Metrics m;
-    AddWorkerMetrics(traffic, t, t * s.plan.batch, absl::Now() - start, &m);
-    if (s.rank == 0) {
-      m["train_loss"] = ema_loss;
-      m["train_accuracy"] = ema_acc;
-    }
-    context->ReportProgress(t, total, m);
+    ReportStep(s, traffic, t, start, ema_loss, ema_acc, context);
   }
   Metrics m;
   AddWorkerMetrics(traffic, total, total * s.plan.batch, absl::Now() - start,

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "server/ps/ps_server.h"
+#include "server/ps/testing/local_shards.h"
 #include "worker/nn/cpu_backend.h"
 #include "worker/nn/model_zoo.h"
 #include "worker/nn/trainer.h"
@@ -88,16 +88,11 @@ void ExpectNear(const std::vector<float>& got, const std::vector<float>& want,
 class CnnTaskTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (uint32_t i = 0; i < 2; ++i) {
-      PsServerOptions o;
-      o.shard_id = i;
-      o.num_shards = 2;
-      auto s = PsServer::Start(o);
-      ASSERT_TRUE(s.ok()) << s.status();
-      addrs_.push_back((*s)->address());
-      servers_.push_back(std::move(*s));
-    }
-    client_ = std::move(*PsClient::Connect(addrs_));
+    auto shards = testing::LocalShards::Start(2);
+    ASSERT_TRUE(shards.ok()) << shards.status();
+    shards_ = std::move(*shards);
+    addrs_ = shards_->addresses();
+    client_ = shards_->client();
     auto fc = StartFcServer("127.0.0.1:0", 64 << 20);
     ASSERT_TRUE(fc.ok()) << fc.status();
     fc_ = std::move(*fc);
@@ -171,9 +166,9 @@ class CnnTaskTest : public ::testing::Test {
   }
 
   std::string job_id_ = "job-1";
-  std::vector<std::unique_ptr<PsServer>> servers_;
+  std::unique_ptr<testing::LocalShards> shards_;
   std::vector<std::string> addrs_;
-  std::unique_ptr<PsClient> client_;
+  PsClient* client_ = nullptr;  // owned by shards_
   FcServer fc_;
 };
 

@@ -3,7 +3,7 @@
 #include <atomic>
 
 #include "gtest/gtest.h"
-#include "server/ps/ps_server.h"
+#include "server/ps/testing/local_shards.h"
 
 namespace strata {
 namespace {
@@ -24,18 +24,11 @@ class FakeContext : public TaskContext {
 class PsLoadTestTaskTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (uint32_t i = 0; i < 2; ++i) {
-      PsServerOptions o;
-      o.shard_id = i;
-      o.num_shards = 2;
-      auto s = PsServer::Start(o);
-      ASSERT_TRUE(s.ok()) << s.status();
-      addrs_.push_back((*s)->address());
-      servers_.push_back(std::move(*s));
-    }
-    auto c = PsClient::Connect(addrs_);
-    ASSERT_TRUE(c.ok());
-    client_ = std::move(*c);
+    auto shards = testing::LocalShards::Start(2);
+    ASSERT_TRUE(shards.ok()) << shards.status();
+    shards_ = std::move(*shards);
+    addrs_ = shards_->addresses();
+    client_ = shards_->client();
   }
   TaskAssignment Assignment(PsLoadTestSpec spec, uint32_t rank = 0) {
     TaskAssignment a;
@@ -45,9 +38,9 @@ class PsLoadTestTaskTest : public ::testing::Test {
     for (const auto& addr : addrs_) a.add_ps_addresses(addr);
     return a;
   }
-  std::vector<std::unique_ptr<PsServer>> servers_;
+  std::unique_ptr<testing::LocalShards> shards_;
   std::vector<std::string> addrs_;
-  std::unique_ptr<PsClient> client_;
+  PsClient* client_ = nullptr;  // owned by shards_
 };
 
 PsLoadTestSpec Small() {
@@ -62,7 +55,7 @@ PsLoadTestSpec Small() {
 }
 
 TEST_F(PsLoadTestTaskTest, WritesReadsAndVerifiesEveryKeyOfEveryRound) {
-  PsLoadTestTask task(client_.get());
+  PsLoadTestTask task(client_);
   FakeContext ctx;
   auto m = task.Run(Assignment(Small()), &ctx);
   ASSERT_TRUE(m.ok()) << m.status();
@@ -82,7 +75,7 @@ TEST_F(PsLoadTestTaskTest, ConnectsToTheAssignedShardsWithoutAClient) {
 }
 
 TEST_F(PsLoadTestTaskTest, VerifyExistingPassesAfterAWriteAndFailsOnOtherData) {
-  PsLoadTestTask task(client_.get());
+  PsLoadTestTask task(client_);
   FakeContext ctx;
   ASSERT_TRUE(task.Run(Assignment(Small()), &ctx).ok());
   PsLoadTestSpec verify = Small();
@@ -98,7 +91,7 @@ TEST_F(PsLoadTestTaskTest, VerifyExistingPassesAfterAWriteAndFailsOnOtherData) {
 }
 
 TEST_F(PsLoadTestTaskTest, StopsWithCancelledWhenTheContextIsCancelled) {
-  PsLoadTestTask task(client_.get());
+  PsLoadTestTask task(client_);
   FakeContext ctx;
   ctx.cancel_after_ = 2;
   auto m = task.Run(Assignment(Small()), &ctx);
