@@ -11,6 +11,7 @@
 #include "proto/rpc_util.h"
 #include "server/client/ps_client.h"
 #include "server/ps/ps_server.h"
+#include "server/ps/testing/local_shards.h"
 
 namespace strata {
 namespace {
@@ -23,33 +24,27 @@ std::string TempDir(const std::string& name) {
   return dir;
 }
 
+// In-process shards (testing::LocalShards) with the options these tests
+// vary, plus raw stubs for malformed requests the client would not send.
 class ShardCluster {
  public:
   explicit ShardCluster(uint32_t n, std::string data_dir = "",
                         size_t max_batch_keys = 4 << 20) {
-    for (uint32_t i = 0; i < n; ++i) {
-      PsServerOptions o;
-      o.shard_id = i;
-      o.num_shards = n;
-      o.data_dir = data_dir;
-      o.service.max_batch_keys = max_batch_keys;
-      auto s = PsServer::Start(o);
-      EXPECT_TRUE(s.ok()) << s.status();
-      addresses.push_back((*s)->address());
-      servers.push_back(std::move(*s));
-    }
-    auto c = PsClient::Connect(addresses);
-    EXPECT_TRUE(c.ok()) << c.status();
-    client = std::move(*c);
+    PsServerOptions o;
+    o.data_dir = data_dir;
+    o.service.max_batch_keys = max_batch_keys;
+    auto started = testing::LocalShards::Start(n, o);
+    EXPECT_TRUE(started.ok()) << started.status();
+    shards = std::move(*started);
+    client = shards->client();
   }
   std::unique_ptr<EmbeddingService::Stub> EmbeddingStub(int shard) {
     return EmbeddingService::NewStub(grpc::CreateChannel(
-        addresses[shard], grpc::InsecureChannelCredentials()));
+        shards->addresses()[shard], grpc::InsecureChannelCredentials()));
   }
 
-  std::vector<std::unique_ptr<PsServer>> servers;
-  std::vector<std::string> addresses;
-  std::unique_ptr<PsClient> client;
+  std::unique_ptr<testing::LocalShards> shards;
+  PsClient* client = nullptr;  // owned by shards
 };
 
 TableConfig SgdTable(const std::string& name, uint32_t dim, float lr = 0.5f) {
@@ -253,7 +248,7 @@ TEST(PsServiceTest, CompressServesPullsThroughTheIndexAndStatsMatchTheLibrary) {
   ASSERT_EQ(rpc->size(), 2u);
   uint64_t features = 0;
   for (uint32_t s = 0; s < 2; ++s) {
-    auto lib = cluster.servers[s]->store()->Stats("");
+    auto lib = cluster.shards->server(s)->store()->Stats("");
     ASSERT_TRUE(lib.ok());
     ASSERT_EQ((*rpc)[s].fields_size(), static_cast<int>(lib->size()));
     for (int f = 0; f < (*rpc)[s].fields_size(); ++f) {
