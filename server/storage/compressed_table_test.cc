@@ -187,7 +187,9 @@ TEST(CompressedTableTest, ExpandsBackIntoPlainRowsWithTheirCentroids) {
   (*ct)->ForEachKey([&](uint64_t key, const float* v, const float*, int64_t,
                         uint64_t) {
     ++n;
-    if ((key >> 56) == 1) EXPECT_NEAR(v[0], 10.f * ((key & 0xffff) % 8), 0.05);
+    if ((key >> 56) == 1) {
+      EXPECT_NEAR(v[0], 10.f * ((key & 0xffff) % 8), 0.05);
+    }
   });
   EXPECT_EQ(n, 2020u);
 }
