@@ -130,8 +130,12 @@ echo "=== Stanza: 2 conv workers + 1 FC node vs PS mode ($STANZA_STEPS steps)"
   --bin_dir "$BIN" --timeout_s 300
 export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
 DATA='data { synthetic_train: 8192 synthetic_test: 1024 }'
-[ -f "$MNIST_DIR/train-labels-idx1-ubyte" ] || [ -f "$MNIST_DIR/train-labels-idx1-ubyte.gz" ] &&
+DATA_NOTE="synthetic images (no MNIST at $MNIST_DIR)"
+if [ -f "$MNIST_DIR/train-labels-idx1-ubyte" ] || [ -f "$MNIST_DIR/train-labels-idx1-ubyte.gz" ]; then
   DATA="data { mnist_dir: \"$MNIST_DIR\" }"
+  DATA_NOTE="MNIST from $MNIST_DIR"
+fi
+echo "data: $DATA_NOTE"
 for MODE in STANZA PS; do
   FC=1; [ "$MODE" = PS ] && FC=0
   cat > "$DIR/specs/cnn_$MODE.textproto" <<SPEC
@@ -147,10 +151,16 @@ done
 python3 - "$DIR/cnn_STANZA.json" "$DIR/cnn_PS.json" <<'PY'
 import json, sys
 rows = [(n, json.load(open(f))["metrics"]) for n, f in zip(("STANZA", "PS"), sys.argv[1:3])]
-print("%-7s %13s %18s %10s %10s %10s" % ("mode", "test acc", "bytes/step (wkrs)", "images/s", "compute s", "comm s"))
+print("bytes per step, by role: conv workers (all of them, to shards and FC")
+print("nodes) and FC nodes (to conv workers); compute/comm: summed over workers")
+print("%-7s %9s %10s %16s %16s %10s %10s" % ("mode", "test acc", "images/s",
+      "workers B/step", "FC nodes B/step", "compute s", "comm s"))
 for n, m in rows:
-    print("%-7s %13.4f %18.0f %10.0f %10.1f %10.1f" % (n, m["test_accuracy"],
-          m["worker_bytes_per_step"], m["images_per_s"], m["worker_compute_s"], m["worker_comm_s"]))
+    fc = m.get("fc_bytes_per_step")
+    print("%-7s %9.4f %10.0f %16.0f %16s %10.1f %10.1f" % (n, m["test_accuracy"],
+          m["images_per_s"], m["worker_bytes_per_step"],
+          "%.0f" % fc if fc is not None else "-",
+          m["worker_compute_s"], m["worker_comm_s"]))
 print("PS / STANZA bytes per step: %.1fx" % (rows[1][1]["worker_bytes_per_step"] / rows[0][1]["worker_bytes_per_step"]))
 PY
 "$CLUSTER" down "$DIR" >/dev/null
