@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "compression/saec.h"
 #include "server/storage/initializer.h"
+#include "server/storage/internal/validation.h"
 
 namespace strata {
 namespace {
@@ -234,19 +235,16 @@ CompressedFieldState* CompressedTable::FieldFor(uint64_t key) const {
 
 absl::Status CompressedTable::CheckBatch(
     absl::Span<const uint64_t> keys) const {
-  if (keys.empty()) return absl::InvalidArgumentError("empty batch");
-  if (keys.size() > options_.max_batch_keys) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch of ", keys.size(), " keys exceeds the limit of ",
-                     options_.max_batch_keys));
+  if (absl::Status s = internal::CheckBatchSize(
+          keys.size(), options_.max_batch_keys, config_.name());
+      !s.ok()) {
+    return s;
   }
-  if (options_.router == nullptr) return absl::OkStatus();
   for (uint64_t key : keys) {
-    const uint32_t owner = options_.router->ShardForKey(key);
-    if (owner != options_.shard_id) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("key ", key, " belongs to shard ", owner,
-                       ", not shard ", options_.shard_id));
+    if (absl::Status s = internal::CheckOwner(key, options_.router,
+                                              options_.shard_id, config_.name());
+        !s.ok()) {
+      return s;
     }
   }
   return absl::OkStatus();
@@ -275,18 +273,10 @@ absl::Status CompressedTable::Push(absl::Span<const uint64_t> keys,
                                    absl::Span<const float> grads) {
   if (absl::Status s = CheckBatch(keys); !s.ok()) return s;
   const uint32_t d = dim();
-  if (grads.size() != keys.size() * d) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("table ", config_.name(), ": got ", grads.size(),
-                     " gradient floats for ", keys.size(), " keys of dim ", d,
-                     " (expected ", keys.size() * d, ")"));
-  }
-  for (size_t i = 0; i < grads.size(); ++i) {
-    if (!std::isfinite(grads[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "table ", config_.name(), ": gradient contains a non-finite value (",
-          grads[i], ") at element ", i));
-    }
+  if (absl::Status s =
+          internal::CheckGradients(grads, keys.size(), d, config_.name());
+      !s.ok()) {
+    return s;
   }
   // Sum the batch's gradients per (field, cluster); slot k is the fallback.
   absl::flat_hash_map<std::pair<CompressedFieldState*, uint32_t>, uint32_t>

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/storage/initializer.h"
+#include "server/storage/internal/validation.h"
 
 #ifdef ABSL_IS_BIG_ENDIAN
 #error "Strata payloads are little-endian; big-endian hosts are not supported"
@@ -66,14 +67,10 @@ absl::Status ValidateDense(const DenseConfig& config) {
 
 absl::Status CheckFinite(absl::Span<const float> v, absl::string_view name,
                          absl::string_view what) {
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (!std::isfinite(v[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("dense tensor ", name, ": ", what, " ", i,
-                       " is not finite (", v[i], ")"));
-    }
-  }
-  return absl::OkStatus();
+  absl::Status s = internal::CheckFinite(v, what);
+  if (s.ok()) return s;
+  return absl::InvalidArgumentError(
+      absl::StrCat("dense tensor ", name, ": ", s.message()));
 }
 
 }  // namespace

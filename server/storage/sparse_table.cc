@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/storage/initializer.h"
+#include "server/storage/internal/validation.h"
 
 namespace strata {
 
@@ -57,16 +58,6 @@ inline uint64_t StripeHash(uint64_t x) {
   return x ^ (x >> 33);
 }
 
-// INVALID_ARGUMENT naming `what` and the first non-finite index.
-absl::Status CheckFinite(absl::Span<const float> v, absl::string_view what) {
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (!std::isfinite(v[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " ", i, " is not finite (", v[i], ")"));
-    }
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -125,32 +116,12 @@ uint32_t SparseTable::StripeOf(uint64_t key) const {
   return static_cast<uint32_t>(((StripeHash(key) >> 32) * num_stripes_) >> 32);
 }
 
-absl::Status SparseTable::CheckOwner(uint64_t key) const {
-  if (options_.router == nullptr) return absl::OkStatus();
-  const uint32_t owner = options_.router->ShardForKey(key);
-  if (owner != options_.shard_id) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("key ", key, " belongs to shard ", owner, ", not shard ",
-                     options_.shard_id, " (table ", config_.name(), ")"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SparseTable::CheckBatchSize(size_t n) const {
-  if (n == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("empty batch for table ", config_.name()));
-  }
-  if (n > options_.max_batch_keys) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch of ", n, " keys for table ", config_.name(),
-                     " exceeds the limit of ", options_.max_batch_keys));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
-  if (absl::Status s = CheckBatchSize(keys.size()); !s.ok()) return s;
+  if (absl::Status s = internal::CheckBatchSize(
+          keys.size(), options_.max_batch_keys, config_.name());
+      !s.ok()) {
+    return s;
+  }
   const size_t n = keys.size();
   BatchScratch& b = tls_scratch;
   b.stripe_of.resize(n);
@@ -158,7 +129,11 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   b.rows.resize(n);
   b.begin.assign(num_stripes_ + 1, 0);
   for (size_t i = 0; i < n; ++i) {
-    if (absl::Status s = CheckOwner(keys[i]); !s.ok()) return s;
+    if (absl::Status s = internal::CheckOwner(keys[i], options_.router,
+                                              options_.shard_id, config_.name());
+        !s.ok()) {
+      return s;
+    }
     const uint32_t stripe = StripeOf(keys[i]);
     b.stripe_of[i] = stripe;
     ++b.begin[stripe + 1];
@@ -261,16 +236,15 @@ absl::Status SparseTable::Pull(absl::Span<const uint64_t> keys,
 
 absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
                                absl::Span<const float> grads) {
-  if (absl::Status s = CheckBatchSize(keys.size()); !s.ok()) return s;
-  if (grads.size() != keys.size() * dim_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("table ", config_.name(), ": got ", grads.size(),
-                     " gradient floats for ", keys.size(), " keys of dim ",
-                     dim_, " (expected ", keys.size() * dim_, ")"));
+  if (absl::Status s = internal::CheckBatchSize(
+          keys.size(), options_.max_batch_keys, config_.name());
+      !s.ok()) {
+    return s;
   }
-  if (absl::Status s = CheckFinite(grads, "gradient"); !s.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("table ", config_.name(), ": ", s.message()));
+  if (absl::Status s = internal::CheckGradients(grads, keys.size(), dim_,
+                                                config_.name());
+      !s.ok()) {
+    return s;
   }
   if (absl::Status s = Bucket(keys); !s.ok()) return s;
   const BatchScratch& b = tls_scratch;
@@ -352,13 +326,19 @@ absl::Status SparseTable::InsertRow(uint64_t key,
                      values.size(), " values and ", state.size(),
                      " state floats, expected ", dim_, " and ", state_floats_));
   }
-  absl::Status finite = CheckFinite(values, "value");
-  if (finite.ok()) finite = CheckFinite(state, "optimizer state float");
+  absl::Status finite = internal::CheckFinite(values, "value");
+  if (finite.ok()) {
+    finite = internal::CheckFinite(state, "optimizer state float");
+  }
   if (!finite.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "table ", config_.name(), ": row ", key, ": ", finite.message()));
   }
-  if (absl::Status s = CheckOwner(key); !s.ok()) return s;
+  if (absl::Status s = internal::CheckOwner(key, options_.router,
+                                            options_.shard_id, config_.name());
+      !s.ok()) {
+    return s;
+  }
   Stripe& s = stripes_[StripeOf(key)];
   absl::MutexLock lock(&s.mu);
   const uint32_t row = FindOrCreate(s, key);

@@ -138,9 +138,6 @@ class SparseTable final : public EmbeddingTable {
   // Validates size and ownership, then fills the thread-local per-stripe
   // buckets of key indices.
   absl::Status Bucket(absl::Span<const uint64_t> keys) const;
-  absl::Status CheckOwner(uint64_t key) const;
-  // INVALID_ARGUMENT for an empty batch or one over max_batch_keys.
-  absl::Status CheckBatchSize(size_t n) const;
   // For the batch keys order[lo, hi) of stripe `s` (thread-local scratch from
   // Bucket), stores each key's row in the scratch `rows` (kNoRow if missing
   // and !create). Requires s.mu held, exclusively if `create`.
