@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "proto/coordinator.pb.h"
 #include "proto/job.pb.h"
+#include "server/client/ps_client.h"
 
 namespace strata {
 
@@ -39,6 +40,14 @@ class Task {
   virtual absl::StatusOr<Metrics> Run(const TaskAssignment& assignment,
                                       TaskContext* context) = 0;
 };
+
+// The parameter-server client a task uses: `given` when set (tests inject
+// one), else a new connection to the shards named in the assignment, owned
+// by `*owned`. FAILED_PRECONDITION when the assignment names no shards.
+absl::StatusOr<PsClient*> TaskPsClient(const TaskAssignment& assignment,
+                                       PsClient* given,
+                                       std::unique_ptr<PsClient>* owned,
+                                       const PsClientOptions& options = {});
 
 // Maps a JobSpec's job type (the oneof case) to a factory. Not thread-safe
 // for Register; Create may be called concurrently after set-up.

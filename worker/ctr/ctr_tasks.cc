@@ -62,21 +62,6 @@ class ReaderSource final : public ExampleSource {
 
 // --- Shared pieces -----------------------------------------------------------
 
-absl::StatusOr<std::unique_ptr<PsClient>> ConnectIfNeeded(
-    const TaskAssignment& a, PsClient* given, PsClient** client) {
-  if (given != nullptr) {
-    *client = given;
-    return std::unique_ptr<PsClient>();
-  }
-  std::vector<std::string> addrs(a.ps_addresses().begin(),
-                                 a.ps_addresses().end());
-  if (addrs.empty()) {
-    return absl::FailedPreconditionError("no parameter-server shards assigned");
-  }
-  absl::StatusOr<std::unique_ptr<PsClient>> c = PsClient::Connect(addrs);
-  if (c.ok()) *client = c->get();
-  return c;
-}
 
 absl::StatusOr<std::unique_ptr<ExampleSource>> OpenFile(const std::string& path,
                                                         double from, double to,
@@ -464,9 +449,10 @@ absl::StatusOr<Metrics> CtrTrainTask::Run(const TaskAssignment& assignment,
   st.spec = WithCtrTrainDefaults(assignment.spec().ctr_train());
   st.rank = assignment.rank();
   st.workers = std::max<uint32_t>(assignment.num_tasks(), 1);
-  absl::StatusOr<std::unique_ptr<PsClient>> owned =
-      ConnectIfNeeded(assignment, client_, &st.client);
-  if (!owned.ok()) return owned.status();
+  std::unique_ptr<PsClient> owned;
+  absl::StatusOr<PsClient*> client = TaskPsClient(assignment, client_, &owned);
+  if (!client.ok()) return client.status();
+  st.client = *client;
   if (absl::Status s = CreateModel(st.client, st.spec, st.workers); !s.ok()) {
     return s;
   }
@@ -492,10 +478,11 @@ absl::StatusOr<Metrics> CtrTrainTask::Run(const TaskAssignment& assignment,
 absl::StatusOr<Metrics> CtrEvalTask::Run(const TaskAssignment& assignment,
                                          TaskContext* context) {
   const CtrEvalSpec spec = WithCtrEvalDefaults(assignment.spec().ctr_eval());
-  PsClient* client = nullptr;
-  absl::StatusOr<std::unique_ptr<PsClient>> owned =
-      ConnectIfNeeded(assignment, client_, &client);
-  if (!owned.ok()) return owned.status();
+  std::unique_ptr<PsClient> owned;
+  absl::StatusOr<PsClient*> connected =
+      TaskPsClient(assignment, client_, &owned);
+  if (!connected.ok()) return connected.status();
+  PsClient* client = *connected;
   if (spec.checkpoint_id() != 0) {
     absl::StatusOr<std::vector<LoadResponse>> l =
         client->Load(spec.checkpoint_id());

@@ -44,17 +44,6 @@ absl::StatusOr<Setup> MakeSetup(const TaskAssignment& a) {
   return s;
 }
 
-absl::StatusOr<std::unique_ptr<PsClient>> ConnectPs(
-    const TaskAssignment& a, absl::Duration wait_timeout) {
-  PsClientOptions o;
-  o.dense_wait_timeout = wait_timeout;
-  std::vector<std::string> addrs(a.ps_addresses().begin(),
-                                 a.ps_addresses().end());
-  if (addrs.empty()) {
-    return absl::FailedPreconditionError("cnn_train: no parameter-server shards");
-  }
-  return PsClient::Connect(addrs, o);
-}
 
 // Counters common to conv-role workers (both modes).
 void AddWorkerMetrics(const Traffic& t, int64_t steps, int64_t images,
@@ -461,11 +450,9 @@ absl::StatusOr<Metrics> CnnTrainTask::Run(const TaskAssignment& a,
     return RunFcNode(s, host_, a, context, &fc_weights_);
   }
   std::unique_ptr<PsClient> owned;
-  PsClient* client = client_;
-  if (client == nullptr) {
-    NN_ASSIGN_OR_RETURN(owned, ConnectPs(a, s.step_timeout));
-    client = owned.get();
-  }
+  PsClientOptions o;
+  o.dense_wait_timeout = s.step_timeout;  // BSP pulls wait for the others
+  NN_ASSIGN_OR_RETURN(PsClient * client, TaskPsClient(a, client_, &owned, o));
   if (spec.mode() == CnnTrainSpec::PS) return RunPsWorker(s, client, context);
   return RunConvWorker(s, client, a, context);
 }

@@ -40,6 +40,15 @@ struct LoadTestState {
   std::string first_mismatch;
 };
 
+// Counts a wrong value; the first one is kept for the failure message.
+void RecordMismatch(LoadTestState* st, uint64_t key, uint32_t column,
+                    float got, float want) {
+  if (st->mismatches++ == 0) {
+    st->first_mismatch = absl::StrCat("key ", key, " column ", column,
+                                      ": got ", got, ", want ", want);
+  }
+}
+
 // One write/read/verify pass over `keys` in round `round`.
 absl::Status RunBatch(LoadTestState* st, const std::vector<uint64_t>& keys,
                       uint32_t round) {
@@ -76,11 +85,7 @@ absl::Status RunBatch(LoadTestState* st, const std::vector<uint64_t>& keys,
   st->pulled += keys.size();
   for (size_t i = 0; i < n; ++i) {
     if (st->got[i] != st->expected[i]) {
-      if (st->mismatches++ == 0) {
-        st->first_mismatch =
-            absl::StrCat("key ", keys[i / dim], " column ", i % dim, ": got ",
-                         st->got[i], ", want ", st->expected[i]);
-      }
+      RecordMismatch(st, keys[i / dim], i % dim, st->got[i], st->expected[i]);
     }
   }
   st->verified += keys.size();
@@ -107,11 +112,7 @@ absl::Status VerifyBatch(LoadTestState* st, const std::vector<uint64_t>& keys) {
     const float want = LoadTestTarget(st->spec.seed(), last, keys[i / dim],
                                       i % dim);
     if (!(std::fabs(st->got[i] - want) <= 1e-6f)) {
-      if (st->mismatches++ == 0) {
-        st->first_mismatch = absl::StrCat("key ", keys[i / dim], " column ",
-                                          i % dim, ": got ", st->got[i],
-                                          ", want ", want);
-      }
+      RecordMismatch(st, keys[i / dim], i % dim, st->got[i], want);
     }
   }
   st->verified += keys.size();
@@ -139,15 +140,9 @@ absl::StatusOr<Metrics> PsLoadTestTask::Run(const TaskAssignment& assignment,
   LoadTestState st;
   st.spec = WithLoadTestDefaults(assignment.spec().ps_load_test());
   std::unique_ptr<PsClient> owned;
-  st.client = client_;
-  if (st.client == nullptr) {
-    std::vector<std::string> addrs(assignment.ps_addresses().begin(),
-                                   assignment.ps_addresses().end());
-    auto c = PsClient::Connect(addrs);
-    if (!c.ok()) return c.status();
-    owned = std::move(*c);
-    st.client = owned.get();
-  }
+  absl::StatusOr<PsClient*> client = TaskPsClient(assignment, client_, &owned);
+  if (!client.ok()) return client.status();
+  st.client = *client;
   TableConfig table;
   table.set_name(st.spec.table());
   table.set_dim(st.spec.dim());
