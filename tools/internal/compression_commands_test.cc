@@ -63,3 +63,22 @@ TEST(CompressionCommandsTest, JsonHasOneObjectPerTableAndField) {
 }  // namespace
 }  // namespace ctl
 }  // namespace strata
+
+namespace strata {
+namespace ctl {
+namespace {
+
+TEST(CompressionCommandsTest, MalformedSaecTextIsAUsageErrorBeforeAnyRpc) {
+  std::ostringstream out, err;
+  CommandEnv env;  // no client: a usage error must not need one
+  env.out = &out;
+  env.err = &err;
+  EXPECT_EQ(RunCompress(env, "", "clusters: lots"), kExitUsage);
+  EXPECT_NE(err.str().find("--saec"), std::string::npos) << err.str();
+  EXPECT_EQ(RunCompress(env, "emb", "no_such_field: 3"), kExitUsage);
+  EXPECT_TRUE(out.str().empty());
+}
+
+}  // namespace
+}  // namespace ctl
+}  // namespace strata
