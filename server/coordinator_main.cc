@@ -21,6 +21,7 @@
 #include "server/util/port_file.h"
 #include "server/util/signals.h"
 #include "server/coordinator/coordinator_server.h"
+#include "server/jobs/job_type.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "HOST:PORT to serve on; port 0 picks a free port (see --port_file)");
@@ -36,6 +37,13 @@ ABSL_FLAG(int32_t, heartbeat_interval_ms, 1000,
 ABSL_FLAG(double, schedule_timeout_s, 30.0,
           "how long a job may wait for workers when its spec sets no "
           "schedule_timeout_s");
+ABSL_FLAG(uint32_t, max_job_workers, strata::jobs::JobLimits().max_workers,
+          "most tasks (worker processes) one job may use; a spec asking for "
+          "more is refused at submission (docs/jobs.md)");
+ABSL_FLAG(uint64_t, max_job_dataset_mb,
+          strata::jobs::JobLimits().max_dataset_bytes >> 20,
+          "most MiB of images one CNN_TRAIN task may synthesise (train + "
+          "test, float32); a spec asking for more is refused at submission");
 ABSL_FLAG(int32_t, max_message_mb, 256,
           "max gRPC message size in MiB, both directions");
 ABSL_FLAG(double, shutdown_grace_s, 5.0,
@@ -76,6 +84,14 @@ absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
   c.registry.node_timeout = absl::Seconds(node_timeout_s);
   c.registry.heartbeat_interval = absl::Milliseconds(heartbeat_ms);
   c.scheduler.schedule_timeout = absl::Seconds(schedule_timeout_s);
+  c.jobs.limits.max_workers = absl::GetFlag(FLAGS_max_job_workers);
+  c.jobs.limits.max_dataset_bytes = absl::GetFlag(FLAGS_max_job_dataset_mb)
+                                    << 20;
+  if (c.jobs.limits.max_workers == 0 ||
+      absl::GetFlag(FLAGS_max_job_dataset_mb) > (uint64_t{1} << 40)) {
+    return absl::InvalidArgumentError(
+        "--max_job_workers must be > 0 and --max_job_dataset_mb <= 2^40");
+  }
   return options;
 }
 

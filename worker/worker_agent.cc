@@ -7,6 +7,7 @@
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/rpc_util.h"
+#include "server/jobs/job_types.h"
 
 namespace strata {
 
@@ -165,8 +166,12 @@ void WorkerAgent::CancelTask(const std::string& task_id) {
 void WorkerAgent::RunTask(RunningTask* task) {
   Context context(this, task);
   absl::StatusOr<Metrics> result;
+  const absl::Status valid =
+      jobs::ValidateJobSpec(options_.limits, task->assignment.spec());
   absl::StatusOr<std::unique_ptr<Task>> impl =
-      registry_.Create(task->assignment.spec());
+      valid.ok() ? registry_.Create(task->assignment.spec())
+                 : absl::InvalidArgumentError(absl::StrCat(
+                       "assigned job spec refused: ", valid.message()));
   if (!impl.ok()) {
     result = impl.status();
   } else {

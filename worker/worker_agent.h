@@ -7,6 +7,7 @@
 #define STRATA_WORKER_WORKER_AGENT_H_
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -18,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "server/jobs/job_type.h"
 #include "server/node/node_session.h"
 #include "worker/task.h"
 
@@ -40,6 +42,13 @@ struct WorkerOptions {
   // Minimum spacing of progress reports per task: lower gives smoother
   // progress bars, higher less coordinator load.
   absl::Duration progress_interval = absl::Milliseconds(250);
+  // What this worker accepts of an assigned spec: every assignment is
+  // re-checked with the coordinator's rules (jobs::ValidateJobSpec) before
+  // a task runs, so a spec from an older or misconfigured coordinator fails
+  // its task, not the worker. max_workers is the coordinator's business.
+  // max_dataset_bytes bounds this worker's task data (flag
+  // --max_task_dataset_mb).
+  jobs::JobLimits limits = {UINT32_MAX, jobs::JobLimits().max_dataset_bytes};
 };
 
 // Owns its coordinator channel, heartbeat thread and task threads.

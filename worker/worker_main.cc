@@ -39,6 +39,11 @@ ABSL_FLAG(int32_t, gpus, -1,
           "GPUs to advertise; -1 = the number of CUDA devices found.");
 ABSL_FLAG(bool, list_devices, false,
           "Print the CUDA devices this worker can use and exit.");
+ABSL_FLAG(uint64_t, max_task_dataset_mb,
+          strata::jobs::JobLimits().max_dataset_bytes >> 20,
+          "most MiB of images a CNN_TRAIN task on this worker may synthesise "
+          "(train + test, float32); an assignment asking for more fails its "
+          "task (the coordinator's --max_job_dataset_mb refuses it earlier)");
 ABSL_FLAG(int32_t, metrics_port, 0,
           "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "
           "0 disables them. See docs/metrics.md.");
@@ -92,6 +97,8 @@ int main(int argc, char** argv) {
   strata::WorkerOptions options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   options.role = absl::GetFlag(FLAGS_role);
+  options.limits.max_dataset_bytes = absl::GetFlag(FLAGS_max_task_dataset_mb)
+                                     << 20;
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   options.hostname = host;

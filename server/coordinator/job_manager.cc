@@ -8,19 +8,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "proto/base/status_macros.h"
+#include "server/jobs/job_types.h"
 
 namespace strata {
 namespace {
 
 constexpr absl::string_view kJobIdPrefix = "job-";
 constexpr absl::string_view kTaskInfix = "/task-";
-constexpr size_t kMaxNameBytes = 256;
-constexpr size_t kMaxTableNameBytes = 128;
-constexpr uint32_t kMaxDim = 4096;
-constexpr uint64_t kMaxKeysPerWorker = uint64_t{1} << 30;
-constexpr uint32_t kMaxBatchSize = 1u << 20;
-constexpr uint32_t kMaxRounds = 1000;
-constexpr uint64_t kMaxCtrVocab = uint64_t{1} << 32;
 
 // The numeric part of "job-N", or 0 when `id` is not of that form.
 uint64_t ParseJobSeq(absl::string_view id) {
@@ -31,303 +26,11 @@ uint64_t ParseJobSeq(absl::string_view id) {
   return seq;
 }
 
-absl::Status OutOfRange(absl::string_view field, uint64_t value, uint64_t lo,
-                        uint64_t hi) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, " ", value, " is out of range [", lo, ", ", hi, "]"));
-}
-
-absl::Status ValidatePsLoadTest(PsLoadTestSpec* t) {
-  if (t->table().empty()) t->set_table("loadtest");
-  if (t->table().size() > kMaxTableNameBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ps_load_test.table is ", t->table().size(),
-                     " bytes; the limit is ", kMaxTableNameBytes));
-  }
-  if (t->dim() == 0) t->set_dim(16);
-  if (t->dim() > kMaxDim) {
-    return OutOfRange("ps_load_test.dim", t->dim(), 1, kMaxDim);
-  }
-  if (t->keys_per_worker() == 0) t->set_keys_per_worker(100000);
-  if (t->keys_per_worker() > kMaxKeysPerWorker) {
-    return OutOfRange("ps_load_test.keys_per_worker", t->keys_per_worker(), 1,
-                      kMaxKeysPerWorker);
-  }
-  if (t->batch_size() == 0) t->set_batch_size(8192);
-  if (t->batch_size() > kMaxBatchSize) {
-    return OutOfRange("ps_load_test.batch_size", t->batch_size(), 1,
-                      kMaxBatchSize);
-  }
-  if (t->rounds() == 0) t->set_rounds(3);
-  if (t->rounds() > kMaxRounds) {
-    return OutOfRange("ps_load_test.rounds", t->rounds(), 1, kMaxRounds);
-  }
-  if (t->seed() == 0) t->set_seed(1);
-  return absl::OkStatus();
-}
-
-absl::Status ValidateTableName(absl::string_view what, const std::string& t) {
-  if (t.size() > kMaxTableNameBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " is ", t.size(), " bytes; the limit is ", kMaxTableNameBytes));
-  }
-  return absl::OkStatus();
-}
-
-// Defaults and limits shared by CTR_TRAIN and CTR_EVAL (docs/ctr.md).
-absl::Status ValidateCtrData(absl::string_view job, const std::string& path,
-                             CtrGeneratorSpec* g, CtrModelSpec* m) {
-  if (path.empty()) {
-    if (g->rows() == 0) g->set_rows(1000000);
-    if (g->eval_rows() == 0) g->set_eval_rows(100000);
-    if (g->seed() == 0) g->set_seed(1);
-    if (g->max_vocab() == 0) g->set_max_vocab(200000);
-    if (g->max_vocab() > kMaxCtrVocab) {
-      return OutOfRange(absl::StrCat(job, ".generator.max_vocab"),
-                        g->max_vocab(), 1, kMaxCtrVocab);
-    }
-    if (g->groups() == 0) g->set_groups(100);
-    if (g->zipf() == 0) g->set_zipf(1.1);
-    if (!(g->zipf() > 0 && g->zipf() <= 4)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          job, ".generator.zipf ", g->zipf(), " is out of range (0, 4]"));
-    }
-  }
-  if (m->table().empty()) m->set_table("ctr");
-  if (absl::Status s = ValidateTableName(absl::StrCat(job, ".model.table"),
-                                         m->table());
-      !s.ok()) {
-    return s;
-  }
-  if (m->embedding_dim() == 0) m->set_embedding_dim(16);
-  if (m->embedding_dim() > kMaxDim) {
-    return OutOfRange(absl::StrCat(job, ".model.embedding_dim"),
-                      m->embedding_dim(), 1, kMaxDim);
-  }
-  if (m->hidden().empty()) {
-    m->add_hidden(64);
-    m->add_hidden(32);
-  }
-  for (uint32_t h : m->hidden()) {
-    if (h == 0 || h > kMaxDim) {
-      return OutOfRange(absl::StrCat(job, ".model.hidden"), h, 1, kMaxDim);
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateFraction(absl::string_view what, double f) {
-  if (!(f > 0 && f <= 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " ", f, " is out of range (0, 1]"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateCtrTrain(CtrTrainSpec* t) {
-  if (absl::Status s = ValidateCtrData("ctr_train", t->data_path(),
-                                       t->mutable_generator(),
-                                       t->mutable_model());
-      !s.ok()) {
-    return s;
-  }
-  if (t->epochs() == 0) t->set_epochs(1);
-  if (t->epochs() > kMaxRounds) {
-    return OutOfRange("ctr_train.epochs", t->epochs(), 1, kMaxRounds);
-  }
-  if (t->batch_size() == 0) t->set_batch_size(1024);
-  if (t->batch_size() > kMaxBatchSize) {
-    return OutOfRange("ctr_train.batch_size", t->batch_size(), 1,
-                      kMaxBatchSize);
-  }
-  if (t->learning_rate() == 0) t->set_learning_rate(0.05f);
-  if (t->dense_learning_rate() == 0) t->set_dense_learning_rate(0.002f);
-  if (!(t->learning_rate() > 0) || !(t->dense_learning_rate() > 0)) {
-    return absl::InvalidArgumentError(
-        "ctr_train learning rates must be positive");
-  }
-  if (!t->data_path().empty() && t->eval_path().empty()) {
-    if (t->eval_fraction() == 0) t->set_eval_fraction(0.1);
-    if (!(t->eval_fraction() > 0 && t->eval_fraction() < 1)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ctr_train.eval_fraction ", t->eval_fraction(),
-          " is out of range (0, 1)"));
-    }
-  }
-  if (t->seed() == 0) t->set_seed(1);
-  return absl::OkStatus();
-}
-
-absl::Status ValidateCtrEval(uint32_t num_workers, CtrEvalSpec* e) {
-  if (num_workers != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ctr_eval runs on one worker (AUC needs every score), got num_workers ",
-        num_workers));
-  }
-  if (absl::Status s = ValidateCtrData("ctr_eval", e->data_path(),
-                                       e->mutable_generator(),
-                                       e->mutable_model());
-      !s.ok()) {
-    return s;
-  }
-  if (!e->data_path().empty()) {
-    if (e->eval_fraction() == 0) e->set_eval_fraction(1);
-    if (absl::Status s =
-            ValidateFraction("ctr_eval.eval_fraction", e->eval_fraction());
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (e->batch_size() == 0) e->set_batch_size(4096);
-  if (e->batch_size() > kMaxBatchSize) {
-    return OutOfRange("ctr_eval.batch_size", e->batch_size(), 1,
-                      kMaxBatchSize);
-  }
-  return absl::OkStatus();
-}
-
 int64_t UnixMillisOrZero(absl::Time t) {
   return t == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t);
 }
 
-
-// Device strings accepted in a CNN_TRAIN spec ("cpu", "gpu:N").
-bool IsDeviceString(const std::string& d) {
-  if (d == "cpu") return true;
-  uint32_t index = 0;
-  absl::string_view rest = d;
-  return absl::ConsumePrefix(&rest, "gpu:") && !rest.empty() &&
-         absl::SimpleAtoi(rest, &index);
-}
-
-// CNN_TRAIN (docs/stanza.md): applies defaults, derives num_workers (conv +
-// fc tasks) and the conv role. Runs before the generic defaults.
-absl::Status ValidateCnnTrain(JobSpec* spec) {
-  CnnTrainSpec* c = spec->mutable_cnn_train();
-  if (c->model().empty()) c->set_model("lenet5");
-  if (c->model() != "lenet5" && c->model() != "alexnet" &&
-      c->model() != "vgg") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cnn_train.model '", c->model(), "' is not one of lenet5, alexnet, vgg"));
-  }
-  if (!c->data().mnist_dir().empty() && c->model() != "lenet5") {
-    return absl::InvalidArgumentError(
-        "cnn_train.data.mnist_dir needs model lenet5 (28x28x1 images)");
-  }
-  CnnDataSpec* d = c->mutable_data();
-  if (d->synthetic_train() == 0) d->set_synthetic_train(4096);
-  if (d->synthetic_test() == 0) d->set_synthetic_test(1024);
-  if (d->seed() == 0) d->set_seed(7);
-  if (c->num_conv_workers() == 0) c->set_num_conv_workers(1);
-  if (c->mode() == CnnTrainSpec::STANZA) {
-    if (c->num_fc_nodes() == 0) c->set_num_fc_nodes(1);
-    if (c->num_fc_nodes() > c->num_conv_workers()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cnn_train.num_fc_nodes ", c->num_fc_nodes(),
-          " exceeds num_conv_workers ", c->num_conv_workers(),
-          " (every FC node needs at least one conv worker)"));
-    }
-  } else if (c->num_fc_nodes() != 0) {
-    return absl::InvalidArgumentError(
-        "cnn_train.num_fc_nodes must be 0 in PS mode (every worker trains the "
-        "whole model)");
-  }
-  const uint64_t total = uint64_t{c->num_conv_workers()} + c->num_fc_nodes();
-  if (spec->num_workers() != 0 && spec->num_workers() != total) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "num_workers ", spec->num_workers(), " disagrees with cnn_train: ",
-        c->num_conv_workers(), " conv workers + ", c->num_fc_nodes(),
-        " FC nodes = ", total, " (leave num_workers unset)"));
-  }
-  if (total > kMaxRounds) return OutOfRange("cnn_train tasks", total, 1, kMaxRounds);
-  spec->set_num_workers(static_cast<uint32_t>(total));
-  if (spec->worker_role().empty()) spec->set_worker_role("conv");
-  if (c->fc_role().empty()) c->set_fc_role("fc");
-  if (c->mode() == CnnTrainSpec::STANZA && c->fc_role() == spec->worker_role()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cnn_train.fc_role '", c->fc_role(), "' must differ from worker_role"));
-  }
-  if (c->batch_size() == 0) c->set_batch_size(64);
-  if (c->batch_size() > 65536) {
-    return OutOfRange("cnn_train.batch_size", c->batch_size(), 1, 65536);
-  }
-  if (c->learning_rate() == 0) c->set_learning_rate(0.01f);
-  if (c->momentum() == 0) c->set_momentum(0.9f);
-  if (c->momentum() < 0) c->set_momentum(0.0f);
-  if (c->lr_epoch_decay() == 0) c->set_lr_epoch_decay(1.0f);
-  if (!(c->learning_rate() > 0) || c->momentum() >= 1 ||
-      c->weight_decay() < 0 || !(c->lr_epoch_decay() > 0)) {
-    return absl::InvalidArgumentError(
-        "cnn_train needs learning_rate > 0, momentum in [0, 1), weight_decay "
-        ">= 0 and lr_epoch_decay > 0");
-  }
-  if (c->steps() == 0 && c->epochs() == 0) c->set_epochs(1);
-  if (c->epochs() > kMaxRounds) {
-    return OutOfRange("cnn_train.epochs", c->epochs(), 1, kMaxRounds);
-  }
-  if (c->device().empty()) c->set_device("cpu");
-  if (c->fc_device().empty()) c->set_fc_device(c->device());
-  if (c->conv_devices_size() > 0 &&
-      c->conv_devices_size() != static_cast<int>(c->num_conv_workers())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cnn_train.conv_devices lists ", c->conv_devices_size(),
-        " devices for ", c->num_conv_workers(), " conv workers"));
-  }
-  std::vector<std::string> devices(c->conv_devices().begin(),
-                                   c->conv_devices().end());
-  devices.push_back(c->device());
-  devices.push_back(c->fc_device());
-  for (const std::string& dev : devices) {
-    if (!IsDeviceString(dev)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cnn_train device '", dev, "' is not cpu or gpu:N"));
-    }
-  }
-  if (c->fc_average_every() == 0) c->set_fc_average_every(10);
-  if (c->seed() == 0) c->set_seed(1);
-  if (c->eval_batch() == 0) c->set_eval_batch(256);
-  if (c->step_timeout_s() == 0) c->set_step_timeout_s(120);
-  return absl::OkStatus();
-}
-
 }  // namespace
-
-absl::Status ValidateAndDefaultJobSpec(uint32_t max_workers, JobSpec* spec) {
-  if (spec->job_case() == JobSpec::JOB_NOT_SET) {
-    return absl::InvalidArgumentError(
-        "job spec sets no job type; set one of: ps_load_test, ctr_train, "
-        "ctr_eval, cnn_train");
-  }
-  if (spec->name().size() > kMaxNameBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("name is ", spec->name().size(), " bytes; the limit is ",
-                     kMaxNameBytes));
-  }
-  if (spec->job_case() == JobSpec::kCnnTrain) {
-    if (absl::Status s = ValidateCnnTrain(spec); !s.ok()) return s;
-  }
-  if (spec->num_workers() == 0) spec->set_num_workers(1);
-  if (spec->num_workers() > max_workers) {
-    return OutOfRange("num_workers", spec->num_workers(), 1, max_workers);
-  }
-  if (spec->worker_role().empty()) spec->set_worker_role("general");
-  if (spec->worker_role() == "ps") {
-    return absl::InvalidArgumentError(
-        "worker_role 'ps' is reserved for parameter-server shards");
-  }
-  switch (spec->job_case()) {
-    case JobSpec::kPsLoadTest:
-      return ValidatePsLoadTest(spec->mutable_ps_load_test());
-    case JobSpec::kCtrTrain:
-      return ValidateCtrTrain(spec->mutable_ctr_train());
-    case JobSpec::kCtrEval:
-      return ValidateCtrEval(spec->num_workers(), spec->mutable_ctr_eval());
-    case JobSpec::kCnnTrain:  // validated above
-    case JobSpec::JOB_NOT_SET:
-      break;
-  }
-  return absl::OkStatus();
-}
 
 bool IsTerminal(JobState state) {
   return state == SUCCEEDED || state == FAILED || state == CANCELLED;
@@ -353,10 +56,7 @@ absl::StatusOr<std::shared_ptr<JobManager::Job>> JobManager::GetJobLocked(
 }
 
 absl::StatusOr<std::string> JobManager::Submit(JobSpec spec) {
-  if (absl::Status s = ValidateAndDefaultJobSpec(options_.max_workers, &spec);
-      !s.ok()) {
-    return s;
-  }
+  STRATA_RETURN_IF_ERROR(jobs::PrepareJobSpec(options_.limits, &spec));
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   auto job = std::make_shared<Job>();

@@ -19,14 +19,10 @@
 #include "absl/time/time.h"
 #include "proto/coordinator.pb.h"
 #include "proto/job.pb.h"
+#include "server/jobs/job_type.h"
 #include "server/util/clock.h"
 
 namespace strata {
-
-// Validates `spec` and fills in the defaults documented in job.proto (except
-// schedule_timeout_s, whose 0 means "the scheduler's default" and is kept).
-// INVALID_ARGUMENT naming the offending field otherwise.
-absl::Status ValidateAndDefaultJobSpec(uint32_t max_workers, JobSpec* spec);
 
 // True for SUCCEEDED, FAILED and CANCELLED.
 bool IsTerminal(JobState state);
@@ -81,8 +77,9 @@ struct JobTransition {
 class JobManager {
  public:
   struct Options {
-    // Upper bound on JobSpec.num_workers.
-    uint32_t max_workers = 1024;
+    // What one job may ask for (num_workers, data sizes); specs are
+    // prepared by server/jobs (defaults and every check live there).
+    jobs::JobLimits limits;
     // Per-job event history bound. Beyond it, older progress events are
     // thinned (every other one dropped) so a watcher replaying a long job
     // still sees its state changes and a coarser progress history, at
@@ -102,7 +99,9 @@ class JobManager {
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
-  // Validates the spec and creates a PENDING job; returns "job-1", "job-2"...
+  // Prepares the spec (jobs::PrepareJobSpec: defaults, every check) and
+  // creates a PENDING job; returns "job-1", "job-2"... INVALID_ARGUMENT
+  // naming the field for a bad spec.
   absl::StatusOr<std::string> Submit(JobSpec spec);
 
   // NOT_FOUND for unknown ids.

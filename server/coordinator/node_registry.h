@@ -15,12 +15,13 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/coordinator.pb.h"
+#include "server/jobs/job_type.h"
 #include "server/util/clock.h"
 
 namespace strata {
 
 // Role string of parameter-server shards; every other role is a worker role.
-inline constexpr absl::string_view kPsRole = "ps";
+inline constexpr absl::string_view kPsRole = jobs::kParameterServerRole;
 // Role given to nodes that register without one.
 inline constexpr absl::string_view kDefaultWorkerRole = "general";
 

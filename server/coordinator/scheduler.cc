@@ -6,49 +6,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
+#include "proto/base/status_macros.h"
+#include "server/jobs/job_types.h"
 
 namespace strata {
 namespace {
 
-// One group of identical tasks of a job: `count` nodes of `role`.
-struct RoleNeed {
-  std::string role;
-  uint32_t count = 0;
-  bool needs_address = false;  // the tasks serve RPCs (FC nodes)
-};
-
-// The task groups of `spec`, in rank order. CNN_TRAIN in STANZA mode has
-// two: conv workers (ranks 0..C-1) and FC nodes (ranks C..C+F-1), which must
-// have registered an address to serve on.
-std::vector<RoleNeed> RoleNeeds(const JobSpec& spec) {
-  if (spec.job_case() == JobSpec::kCnnTrain &&
-      spec.cnn_train().num_fc_nodes() > 0) {
-    const CnnTrainSpec& c = spec.cnn_train();
-    return {{spec.worker_role(), c.num_conv_workers(), false},
-            {c.fc_role(), c.num_fc_nodes(), true}};
-  }
-  return {{spec.worker_role(), spec.num_workers(), false}};
-}
-
-bool Fits(const NodeInfo& node, const RoleNeed& need, const JobSpec& spec) {
+bool Fits(const NodeInfo& node, const jobs::RoleNeed& need,
+          const JobSpec& spec) {
   return node.role() == need.role && node.gpus() >= spec.gpus_per_worker() &&
          (!need.needs_address || !node.address().empty());
 }
 
 }  // namespace
-
-bool JobUsesParameterServer(const JobSpec& spec) {
-  switch (spec.job_case()) {
-    case JobSpec::kPsLoadTest:
-    case JobSpec::kCtrTrain:
-    case JobSpec::kCtrEval:
-    case JobSpec::kCnnTrain:
-      return true;
-    case JobSpec::JOB_NOT_SET:
-      break;
-  }
-  return false;
-}
 
 Scheduler::Scheduler(Options options, NodeRegistry* registry, JobManager* jobs,
                      Clock* clock)
@@ -64,15 +34,16 @@ Scheduler::Pass Scheduler::RunOnce() {
   Workers workers = LiveWorkers();
   const absl::Time now = clock_->Now();
   for (const PendingJob& job : jobs_->PendingJobs()) {
-    const std::string missing = TryPlace(job, workers, pass);
-    if (missing.empty()) continue;
+    const absl::Status placed = TryPlace(job, workers, pass);
+    if (placed.ok()) continue;
     const absl::Duration timeout =
         job.spec.schedule_timeout_s() != 0
             ? absl::Seconds(job.spec.schedule_timeout_s())
             : options_.schedule_timeout;
     if (now - job.submit_time < timeout) continue;
     const std::string reason = absl::StrCat(
-        "not scheduled within ", absl::FormatDuration(timeout), ": ", missing);
+        "not scheduled within ", absl::FormatDuration(timeout), ": ",
+                     placed.message());
     absl::StatusOr<JobTransition> failed = jobs_->Fail(job.job_id, reason);
     if (!failed.ok()) continue;  // cancelled meanwhile
     LOG(WARNING) << "job " << job.job_id << " failed: " << reason;
@@ -105,14 +76,11 @@ Scheduler::Workers Scheduler::LiveWorkers() {
   return workers;
 }
 
-std::string Scheduler::TryPlace(const PendingJob& job, Workers& workers,
-                                Pass& pass) {
-  const JobSpec& spec = job.spec;
-  const std::vector<RoleNeed> needs = RoleNeeds(spec);
-  std::vector<size_t> fitting;  // indices into workers.idle, in rank order
+absl::Status Scheduler::FindNodes(const JobSpec& spec, const Workers& workers,
+                                 std::vector<size_t>* fitting) {
   std::vector<std::string> missing;
   std::vector<bool> taken(workers.idle.size(), false);
-  for (const RoleNeed& need : needs) {
+  for (const jobs::RoleNeed& need : jobs::RoleNeeds(spec)) {
     std::vector<size_t> found;
     for (size_t i = 0; i < workers.idle.size(); ++i) {
       if (!taken[i] && Fits(workers.idle[i], need, spec)) found.push_back(i);
@@ -131,21 +99,31 @@ std::string Scheduler::TryPlace(const PendingJob& job, Workers& workers,
     found.resize(need.count);
     for (size_t i : found) {
       taken[i] = true;
-      fitting.push_back(i);
+      fitting->push_back(i);
     }
   }
-  std::vector<std::string> ps_addresses;
-  if (JobUsesParameterServer(spec)) {
-    absl::StatusOr<std::vector<std::string>> ps = registry_->PsAddresses();
-    if (ps.ok()) {
-      ps_addresses = *std::move(ps);
-    } else {
+  if (jobs::UsesParameterServer(spec)) {
+    absl::Status ps = registry_->PsAddresses().status();
+    if (!ps.ok()) {
       missing.push_back(absl::StrCat("parameter-server shards incomplete: ",
-                                     ps.status().message()));
+                                     ps.message()));
     }
   }
-  if (!missing.empty()) return absl::StrJoin(missing, "; ");
+  if (missing.empty()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrJoin(missing, "; "));
+}
 
+absl::Status Scheduler::TryPlace(const PendingJob& job, Workers& workers,
+                                 Pass& pass) {
+  const JobSpec& spec = job.spec;
+  std::vector<size_t> fitting;  // indices into workers.idle, in rank order
+  STRATA_RETURN_IF_ERROR(FindNodes(spec, workers, &fitting));
+  std::vector<std::string> ps_addresses;
+  if (jobs::UsesParameterServer(spec)) {
+    absl::StatusOr<std::vector<std::string>> ps = registry_->PsAddresses();
+    if (!ps.ok()) return absl::UnavailableError(ps.status().message());
+    ps_addresses = *std::move(ps);
+  }
   std::vector<std::string> node_ids;
   for (size_t i : fitting) node_ids.push_back(workers.idle[i].node_id());
   absl::StatusOr<std::vector<TaskAssignment>> started =
@@ -153,10 +131,11 @@ std::string Scheduler::TryPlace(const PendingJob& job, Workers& workers,
   if (!started.ok()) {
     // E.g. cancelled since PendingJobs(); not a reason to fail it.
     LOG(INFO) << "not starting job " << job.job_id << ": " << started.status();
-    return "";
+    return absl::OkStatus();
   }
   LOG(INFO) << "job " << job.job_id << " assigned to "
             << absl::StrJoin(node_ids, ", ");
+  const std::vector<jobs::RoleNeed> needs = jobs::RoleNeeds(spec);
   if (needs.size() > 1) {
     // Tell every task its role and where the FC nodes serve.
     const uint32_t conv = needs[0].count;
@@ -178,7 +157,7 @@ std::string Scheduler::TryPlace(const PendingJob& job, Workers& workers,
     workers.busy.push_back(workers.idle[*it]);
     workers.idle.erase(workers.idle.begin() + *it);
   }
-  return "";
+  return absl::OkStatus();
 }
 
 }  // namespace strata

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/coordinator.pb.h"
@@ -16,10 +17,6 @@
 #include "server/util/clock.h"
 
 namespace strata {
-
-// True for job types whose tasks talk to the parameter servers; such jobs
-// start only when every shard is registered and alive.
-bool JobUsesParameterServer(const JobSpec& spec);
 
 // One scheduling pass at a time (RunOnce), typically from the coordinator's
 // background thread:
@@ -73,9 +70,16 @@ class Scheduler {
   };
   Workers LiveWorkers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleDeadNodes(Pass& pass) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Tries to place `job`; returns why it cannot be placed now ("" if it was
-  // placed or failed to start, which is logged).
-  std::string TryPlace(const PendingJob& job, Workers& workers, Pass& pass)
+  // Tries to place `job`: OK when it was placed (or could not start because
+  // it changed meanwhile, which is logged); UNAVAILABLE saying what is
+  // missing (nodes of a role, shards) when it cannot be placed now.
+  absl::Status TryPlace(const PendingJob& job, Workers& workers, Pass& pass)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends to `fitting` the idle nodes (indices into workers.idle, in rank
+  // order) for each of the job's role needs (jobs::RoleNeeds); UNAVAILABLE
+  // naming every need that no idle nodes cover.
+  absl::Status FindNodes(const JobSpec& spec, const Workers& workers,
+                         std::vector<size_t>* fitting)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.

@@ -64,17 +64,6 @@ class SchedulerTest : public ::testing::Test {
   Scheduler scheduler_;
 };
 
-TEST(JobUsesParameterServerTest, LoadTestAndCtrJobsNeedTheShards) {
-  JobSpec spec;
-  EXPECT_FALSE(JobUsesParameterServer(spec));
-  spec.mutable_ps_load_test();
-  EXPECT_TRUE(JobUsesParameterServer(spec));
-  spec.mutable_ctr_train();
-  EXPECT_TRUE(JobUsesParameterServer(spec));
-  spec.mutable_ctr_eval();
-  EXPECT_TRUE(JobUsesParameterServer(spec));
-}
-
 TEST_F(SchedulerTest, AssignsLowestIdleNodeIdsFirst) {
   AddPs(0, 1);
   std::vector<std::string> workers;

@@ -402,51 +402,10 @@ CtrModelConfig ToModelConfig(const CtrModelSpec& spec) {
   return c;
 }
 
-namespace {
-void DefaultData(const std::string& path, CtrGeneratorSpec* g,
-                 CtrModelSpec* m) {
-  if (path.empty()) {
-    if (g->rows() == 0) g->set_rows(1000000);
-    if (g->eval_rows() == 0) g->set_eval_rows(100000);
-    if (g->seed() == 0) g->set_seed(1);
-    if (g->max_vocab() == 0) g->set_max_vocab(200000);
-    if (g->groups() == 0) g->set_groups(100);
-    if (g->zipf() == 0) g->set_zipf(1.1);
-  }
-  if (m->table().empty()) m->set_table("ctr");
-  if (m->embedding_dim() == 0) m->set_embedding_dim(16);
-  if (m->hidden().empty()) {
-    m->add_hidden(64);
-    m->add_hidden(32);
-  }
-}
-}  // namespace
-
-CtrTrainSpec WithCtrTrainDefaults(CtrTrainSpec t) {
-  DefaultData(t.data_path(), t.mutable_generator(), t.mutable_model());
-  if (t.epochs() == 0) t.set_epochs(1);
-  if (t.batch_size() == 0) t.set_batch_size(1024);
-  if (t.learning_rate() == 0) t.set_learning_rate(0.05f);
-  if (t.dense_learning_rate() == 0) t.set_dense_learning_rate(0.002f);
-  if (!t.data_path().empty() && t.eval_path().empty() &&
-      t.eval_fraction() == 0) {
-    t.set_eval_fraction(0.1);
-  }
-  if (t.seed() == 0) t.set_seed(1);
-  return t;
-}
-
-CtrEvalSpec WithCtrEvalDefaults(CtrEvalSpec e) {
-  DefaultData(e.data_path(), e.mutable_generator(), e.mutable_model());
-  if (!e.data_path().empty() && e.eval_fraction() == 0) e.set_eval_fraction(1);
-  if (e.batch_size() == 0) e.set_batch_size(4096);
-  return e;
-}
-
 absl::StatusOr<Metrics> CtrTrainTask::Run(const TaskAssignment& assignment,
                                           TaskContext* context) {
   TrainState st;
-  st.spec = WithCtrTrainDefaults(assignment.spec().ctr_train());
+  st.spec = assignment.spec().ctr_train();  // prepared (server/jobs)
   st.rank = assignment.rank();
   st.workers = std::max<uint32_t>(assignment.num_tasks(), 1);
   std::unique_ptr<PsClient> owned;
@@ -477,7 +436,7 @@ absl::StatusOr<Metrics> CtrTrainTask::Run(const TaskAssignment& assignment,
 
 absl::StatusOr<Metrics> CtrEvalTask::Run(const TaskAssignment& assignment,
                                          TaskContext* context) {
-  const CtrEvalSpec spec = WithCtrEvalDefaults(assignment.spec().ctr_eval());
+  const CtrEvalSpec& spec = assignment.spec().ctr_eval();  // prepared
   std::unique_ptr<PsClient> owned;
   absl::StatusOr<PsClient*> connected =
       TaskPsClient(assignment, client_, &owned);

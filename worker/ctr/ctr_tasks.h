@@ -31,9 +31,6 @@
 namespace strata {
 namespace ctr {
 
-// The specs with the coordinator's defaults applied (idempotent).
-CtrTrainSpec WithCtrTrainDefaults(CtrTrainSpec spec);
-CtrEvalSpec WithCtrEvalDefaults(CtrEvalSpec spec);
 CtrGeneratorOptions ToGeneratorOptions(const CtrGeneratorSpec& spec);
 CtrModelConfig ToModelConfig(const CtrModelSpec& spec);
 // Dense tensor i of the MLP (w0, b0, w1, ...): "<table>/w<l>" or "/b<l>".

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "server/jobs/job_types.h"
 #include "server/ps/testing/local_shards.h"
 
 namespace strata {
@@ -44,11 +45,17 @@ class CtrTasksTest : public ::testing::Test {
     addrs_ = shards_->addresses();
     client_ = shards_->client();
   }
+  // What the coordinator would store and assign: the prepared spec.
+  static JobSpec Prepared(JobSpec spec) {
+    const absl::Status s = jobs::PrepareJobSpec({}, &spec);
+    EXPECT_TRUE(s.ok()) << s;
+    return spec;
+  }
   TaskAssignment Assign(const JobSpec& spec, uint32_t rank, uint32_t n) {
     TaskAssignment a;
     a.set_rank(rank);
     a.set_num_tasks(n);
-    *a.mutable_spec() = spec;
+    *a.mutable_spec() = Prepared(spec);
     for (const auto& addr : addrs_) a.add_ps_addresses(addr);
     return a;
   }
@@ -124,7 +131,7 @@ TEST_F(CtrTasksTest, TwoWorkersStayInLockstepAndShareTheData) {
 
 TEST_F(CtrTasksTest, TrainsFromAFileAndSkipsMalformedLines) {
   CtrGenerator g(ToGeneratorOptions(
-      WithCtrTrainDefaults(Train("x").ctr_train()).generator()));
+      Prepared(Train("x")).ctr_train().generator()));
   std::string data;
   for (uint64_t i = 0; i < 12000; ++i) {
     g.AppendRow(kTrainStream, i, &data);

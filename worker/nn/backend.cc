@@ -1,8 +1,7 @@
 #include "worker/nn/backend.h"
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/jobs/device.h"
 
 namespace strata {
 namespace nn {
@@ -12,20 +11,15 @@ std::string DeviceSpec::ToString() const {
 }
 
 absl::StatusOr<DeviceSpec> ParseDevice(absl::string_view device) {
+  // One parser for the coordinator and the workers (server/jobs/device.h).
+  absl::StatusOr<jobs::DeviceName> name = jobs::ParseDeviceName(device);
+  if (!name.ok()) return name.status();
   DeviceSpec spec;
-  if (device == "cpu") return spec;
-  if (absl::StartsWith(device, "gpu:")) {
-    int index = -1;
-    absl::string_view digits = device.substr(4);
-    if (!digits.empty() && digits[0] != '+' && digits[0] != '-' &&
-        absl::SimpleAtoi(digits, &index) && index >= 0) {
-      spec.kind = DeviceSpec::Kind::kGpu;
-      spec.gpu_index = index;
-      return spec;
-    }
+  if (name->gpu) {
+    spec.kind = DeviceSpec::Kind::kGpu;
+    spec.gpu_index = name->gpu_index;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "bad device \"", device, "\": expected \"cpu\" or \"gpu:N\" (N >= 0)"));
+  return spec;
 }
 
 }  // namespace nn

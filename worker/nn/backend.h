@@ -26,7 +26,8 @@ struct DeviceSpec {
   std::string ToString() const;
 };
 
-// Parses "cpu" or "gpu:N" (N >= 0). INVALID_ARGUMENT otherwise.
+// Parses "cpu" or "gpu:N" with jobs::ParseDeviceName, the parser job specs
+// are admitted with. INVALID_ARGUMENT otherwise.
 absl::StatusOr<DeviceSpec> ParseDevice(absl::string_view device);
 
 // Geometry of a 2-d convolution or pooling window over NCHW input.

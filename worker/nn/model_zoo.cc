@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include "absl/strings/str_cat.h"
+#include "server/jobs/cnn_models.h"
 #include "worker/nn/internal/status_macros.h"
 
 namespace strata {
@@ -117,14 +118,21 @@ Model VggCifar() {
   return m;
 }
 
-std::vector<std::string> ModelNames() { return {"lenet5", "alexnet", "vgg"}; }
+std::vector<std::string> ModelNames() {
+  std::vector<std::string> names;
+  for (const jobs::CnnModelInfo& m : jobs::CnnModels()) {
+    names.emplace_back(m.name);
+  }
+  return names;
+}
 
 absl::StatusOr<Model> BuildModel(absl::string_view name) {
   if (name == "lenet5") return LeNet5();
   if (name == "alexnet") return AlexNetCifar();
   if (name == "vgg") return VggCifar();
-  return absl::NotFoundError(absl::StrCat(
-      "unknown model \"", name, "\" (known: lenet5, alexnet, vgg)"));
+  return absl::NotFoundError(absl::StrCat("unknown model \"", name,
+                                         "\" (known: ",
+                                         jobs::CnnModelNameList(), ")"));
 }
 
 absl::StatusOr<ModelSummary> Summarize(const Model& model) {

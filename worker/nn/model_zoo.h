@@ -34,8 +34,11 @@ struct Model {
 Model LeNet5();
 Model AlexNetCifar();
 Model VggCifar();
-// "lenet5", "alexnet" or "vgg"; NOT_FOUND otherwise.
+// A model of the catalogue server/jobs/cnn_models.h (the one list of model
+// names and input shapes job specs are checked against); NOT_FOUND
+// otherwise.
 absl::StatusOr<Model> BuildModel(absl::string_view name);
+// The catalogue's names, in its order.
 std::vector<std::string> ModelNames();
 
 struct PartSummary {

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "gtest/gtest.h"
+#include "server/jobs/cnn_models.h"
 #include "worker/nn/cpu_backend.h"
 
 namespace strata {
@@ -33,6 +34,17 @@ TEST(ModelZooTest, VggSplitsAtFlattenWithConvHeavyFlops) {
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->conv.output_shape, (Shape{4096}));
   EXPECT_GT(s->conv.forward_flops, 10 * s->fc.forward_flops);
+}
+
+TEST(ModelZooTest, EveryCatalogueModelBuildsWithTheCataloguesImageShape) {
+  ASSERT_FALSE(jobs::CnnModels().empty());
+  for (const jobs::CnnModelInfo& info : jobs::CnnModels()) {
+    absl::StatusOr<Model> m = BuildModel(info.name);
+    ASSERT_TRUE(m.ok()) << info.name << ": " << m.status();
+    EXPECT_EQ(m->name, info.name);
+    EXPECT_EQ(m->image_shape, (Shape{info.channels, info.height, info.width}))
+        << info.name;
+  }
 }
 
 TEST(ModelZooTest, UnknownModelIsNotFound) {

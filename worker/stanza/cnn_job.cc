@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "worker/nn/internal/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace stanza {
@@ -18,13 +18,19 @@ int64_t MicrosSince(absl::Time start) {
 
 absl::StatusOr<CnnPlan> CnnPlan::Make(const CnnTrainSpec& spec,
                                       int64_t train_size) {
+  // The spec is prepared (server/jobs: defaults applied, checked); these
+  // guards only keep an unprepared one from dividing by zero.
+  if (spec.num_conv_workers() == 0 || spec.batch_size() == 0 ||
+      (spec.mode() == CnnTrainSpec::STANZA) != (spec.num_fc_nodes() > 0) ||
+      (spec.steps() == 0 && spec.epochs() == 0)) {
+    return absl::InvalidArgumentError(
+        "cnn_train spec was not prepared (jobs::PrepareJobSpec)");
+  }
   CnnPlan p;
   p.spec = spec;
-  p.conv_workers = std::max<uint32_t>(1, spec.num_conv_workers());
-  p.fc_nodes = spec.mode() == CnnTrainSpec::STANZA
-                   ? std::max<uint32_t>(1, spec.num_fc_nodes())
-                   : 0;
-  p.batch = spec.batch_size() == 0 ? 64 : spec.batch_size();
+  p.conv_workers = spec.num_conv_workers();
+  p.fc_nodes = spec.num_fc_nodes();
+  p.batch = spec.batch_size();
   p.train_size = train_size;
   const int64_t global = p.batch * p.conv_workers;
   p.steps_per_epoch = train_size / global;
@@ -33,14 +39,13 @@ absl::StatusOr<CnnPlan> CnnPlan::Make(const CnnTrainSpec& spec,
         "cnn_train: ", train_size, " training images hold no global batch of ",
         p.conv_workers, " x ", p.batch));
   }
-  p.total_steps = spec.steps() != 0
-                      ? spec.steps()
-                      : p.steps_per_epoch * std::max<uint32_t>(1, spec.epochs());
+  p.total_steps =
+      spec.steps() != 0 ? spec.steps() : p.steps_per_epoch * spec.epochs();
   return p;
 }
 
 float CnnPlan::LearningRate(int64_t step) const {
-  const float decay = spec.lr_epoch_decay() == 0 ? 1.f : spec.lr_epoch_decay();
+  const float decay = spec.lr_epoch_decay();
   return spec.learning_rate() *
          static_cast<float>(std::pow(decay, static_cast<double>(Epoch(step))));
 }
@@ -58,8 +63,8 @@ absl::StatusOr<CnnData> LoadCnnData(const CnnTrainSpec& spec,
   CnnData d;
   const CnnDataSpec& ds = spec.data();
   if (!ds.mnist_dir().empty()) {
-    NN_ASSIGN_OR_RETURN(d.train, nn::ReadMnistSplit(ds.mnist_dir(), true));
-    NN_ASSIGN_OR_RETURN(d.test, nn::ReadMnistSplit(ds.mnist_dir(), false));
+    STRATA_ASSIGN_OR_RETURN(d.train, nn::ReadMnistSplit(ds.mnist_dir(), true));
+    STRATA_ASSIGN_OR_RETURN(d.test, nn::ReadMnistSplit(ds.mnist_dir(), false));
   } else {
     const int64_t n_train = ds.synthetic_train() ? ds.synthetic_train() : 4096;
     const int64_t n_test = ds.synthetic_test() ? ds.synthetic_test() : 1024;
@@ -84,9 +89,9 @@ absl::StatusOr<CnnData> LoadCnnData(const CnnTrainSpec& spec,
         d.train.width, " but model ", spec.model(), " wants ", shape[0], "x",
         shape[1], "x", shape[2]));
   }
-  NN_ASSIGN_OR_RETURN(nn::ChannelStats stats, nn::ComputeChannelStats(d.train));
-  NN_RETURN_IF_ERROR(nn::Normalize(stats, &d.train));
-  NN_RETURN_IF_ERROR(nn::Normalize(stats, &d.test));
+  STRATA_ASSIGN_OR_RETURN(nn::ChannelStats stats, nn::ComputeChannelStats(d.train));
+  STRATA_RETURN_IF_ERROR(nn::Normalize(stats, &d.train));
+  STRATA_RETURN_IF_ERROR(nn::Normalize(stats, &d.test));
   return d;
 }
 
@@ -130,14 +135,14 @@ absl::Status DenseSync::Init() {
     c.mutable_optimizer()->set_learning_rate(1.0f);
     c.set_sync(options_.bsp ? BSP : ASYNC);
     c.set_num_workers(options_.bsp ? options_.num_workers : 0);
-    NN_RETURN_IF_ERROR(client_->CreateDense(c, /*if_not_exists=*/true));
+    STRATA_RETURN_IF_ERROR(client_->CreateDense(c, /*if_not_exists=*/true));
   }
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!options_.bsp && options_.rank != 0) break;
-    NN_RETURN_IF_ERROR(params_[i]->value.CopyToHost(absl::MakeSpan(host_[i])));
+    STRATA_RETURN_IF_ERROR(params_[i]->value.CopyToHost(absl::MakeSpan(host_[i])));
     for (float& x : host_[i]) x = -x;
     const std::string name = absl::StrCat(options_.prefix, "/", params_[i]->name);
-    NN_RETURN_IF_ERROR(
+    STRATA_RETURN_IF_ERROR(
         client_->PushDense(name, host_[i], 0, options_.rank).status());
     traffic_->ps_sent += 4 * host_[i].size() + name.size();
   }
@@ -147,7 +152,7 @@ absl::Status DenseSync::Init() {
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string name = absl::StrCat(options_.prefix, "/", params_[i]->name);
     while (true) {
-      NN_ASSIGN_OR_RETURN(int64_t s, client_->PullDense(name, 0, &host_[i]));
+      STRATA_ASSIGN_OR_RETURN(int64_t s, client_->PullDense(name, 0, &host_[i]));
       if (s >= 1) break;
       if (absl::Now() > deadline) {
         return absl::DeadlineExceededError(
@@ -163,10 +168,10 @@ absl::Status DenseSync::Init() {
 absl::Status DenseSync::Pull(int64_t step) {
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string name = absl::StrCat(options_.prefix, "/", params_[i]->name);
-    NN_RETURN_IF_ERROR(client_->PullDense(name, step, &host_[i]).status());
+    STRATA_RETURN_IF_ERROR(client_->PullDense(name, step, &host_[i]).status());
     traffic_->ps_recv += 4 * host_[i].size();
     traffic_->ps_sent += name.size();
-    NN_RETURN_IF_ERROR(params_[i]->value.CopyFromHost(host_[i]));
+    STRATA_RETURN_IF_ERROR(params_[i]->value.CopyFromHost(host_[i]));
   }
   return absl::OkStatus();
 }
@@ -181,15 +186,15 @@ absl::StatusOr<uint64_t> DenseSync::PushOne(size_t i, std::vector<float> g,
     g[k] = lr * v[k];
   }
   const std::string name = absl::StrCat(options_.prefix, "/", params_[i]->name);
-  NN_RETURN_IF_ERROR(client_->PushDense(name, g, step, options_.rank).status());
+  STRATA_RETURN_IF_ERROR(client_->PushDense(name, g, step, options_.rank).status());
   return 4 * g.size() + name.size();
 }
 
 absl::Status DenseSync::Push(int64_t step, float lr) {
   for (size_t i = 0; i < params_.size(); ++i) {
     std::vector<float> g(params_[i]->grad.size());
-    NN_RETURN_IF_ERROR(params_[i]->grad.CopyToHost(absl::MakeSpan(g)));
-    NN_ASSIGN_OR_RETURN(uint64_t sent, PushOne(i, std::move(g), step, lr));
+    STRATA_RETURN_IF_ERROR(params_[i]->grad.CopyToHost(absl::MakeSpan(g)));
+    STRATA_ASSIGN_OR_RETURN(uint64_t sent, PushOne(i, std::move(g), step, lr));
     traffic_->ps_sent += sent;
   }
   return absl::OkStatus();
@@ -205,7 +210,7 @@ absl::Status DenseSync::PushLayerAsync(nn::Layer& layer, int64_t step,
     }
     // The device-to-host copy stays on this thread (the backend's stream).
     std::vector<float> g(p->grad.size());
-    NN_RETURN_IF_ERROR(p->grad.CopyToHost(absl::MakeSpan(g)));
+    STRATA_RETURN_IF_ERROR(p->grad.CopyToHost(absl::MakeSpan(g)));
     const size_t i = static_cast<size_t>(it - params_.begin());
     pending_.push_back(std::async(
         std::launch::async, [this, i, g = std::move(g), step, lr]() mutable {

@@ -11,7 +11,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proto/rpc_util.h"
 #include "worker/nn/backend_factory.h"
-#include "worker/nn/internal/status_macros.h"
+#include "proto/base/status_macros.h"
 #include "worker/nn/loss.h"
 #include "worker/nn/model_zoo.h"
 #include "worker/nn/trainer.h"
@@ -32,13 +32,10 @@ struct Setup {
 absl::StatusOr<Setup> MakeSetup(const TaskAssignment& a) {
   Setup s;
   const CnnTrainSpec& spec = a.spec().cnn_train();
-  NN_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model().empty()
-                                                          ? "lenet5"
-                                                          : spec.model()));
-  NN_ASSIGN_OR_RETURN(s.data, LoadCnnData(spec, model.image_shape));
-  NN_ASSIGN_OR_RETURN(s.plan, CnnPlan::Make(spec, s.data.train.size()));
-  s.step_timeout =
-      absl::Seconds(spec.step_timeout_s() == 0 ? 120 : spec.step_timeout_s());
+  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
+  STRATA_ASSIGN_OR_RETURN(s.data, LoadCnnData(spec, model.image_shape));
+  STRATA_ASSIGN_OR_RETURN(s.plan, CnnPlan::Make(spec, s.data.train.size()));
+  s.step_timeout = absl::Seconds(spec.step_timeout_s());
   s.job_id = a.job_id().empty() ? "job" : a.job_id();
   s.rank = a.rank();
   return s;
@@ -78,7 +75,7 @@ std::string DeviceFor(const CnnTrainSpec& spec, uint32_t conv_rank) {
   if (conv_rank < static_cast<uint32_t>(spec.conv_devices_size())) {
     return spec.conv_devices(conv_rank);
   }
-  return spec.device().empty() ? "cpu" : spec.device();
+  return spec.device();
 }
 
 DenseSync::Options SyncOptions(const Setup& s, const std::string& what) {
@@ -112,13 +109,13 @@ void ReportStep(const Setup& s, const Traffic& traffic, int64_t t,
 absl::StatusOr<Metrics> RunPsWorker(const Setup& s, PsClient* client,
                                     TaskContext* context) {
   const CnnTrainSpec& spec = s.plan.spec;
-  NN_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
                       nn::CreateBackend(DeviceFor(spec, s.rank)));
-  NN_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
-  NN_RETURN_IF_ERROR(model.net.Init(backend.get(), spec.seed()));
+  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
+  STRATA_RETURN_IF_ERROR(model.net.Init(backend.get(), spec.seed()));
   Traffic traffic;
   DenseSync sync(client, model.net.Params(), SyncOptions(s, "all"), &traffic);
-  NN_RETURN_IF_ERROR(sync.Init());
+  STRATA_RETURN_IF_ERROR(sync.Init());
   BatchSource source(&s.plan, &s.data.train);
   nn::SoftmaxCrossEntropyLoss loss;
   nn::Tensor input;
@@ -131,20 +128,20 @@ absl::StatusOr<Metrics> RunPsWorker(const Setup& s, PsClient* client,
     if (context->cancelled()) return absl::CancelledError("cancelled");
     {
       Timed timed(&traffic.comm_us);
-      NN_RETURN_IF_ERROR(sync.Pull(t));
+      STRATA_RETURN_IF_ERROR(sync.Pull(t));
     }
     {
       Timed timed(&traffic.compute_us);
-      NN_RETURN_IF_ERROR(source.Get(t, s.rank, &images, &labels));
-      NN_RETURN_IF_ERROR(input.EnsureShape(backend.get(),
+      STRATA_RETURN_IF_ERROR(source.Get(t, s.rank, &images, &labels));
+      STRATA_RETURN_IF_ERROR(input.EnsureShape(backend.get(),
                                            model.InputShape(s.plan.batch)));
-      NN_RETURN_IF_ERROR(input.CopyFromHost(images));
-      NN_ASSIGN_OR_RETURN(const nn::Tensor* logits, model.net.Forward(input, true));
-      NN_ASSIGN_OR_RETURN(int64_t correct, nn::CountCorrect(*logits, labels));
-      NN_ASSIGN_OR_RETURN(float l, loss.Compute(*logits, labels));
+      STRATA_RETURN_IF_ERROR(input.CopyFromHost(images));
+      STRATA_ASSIGN_OR_RETURN(const nn::Tensor* logits, model.net.Forward(input, true));
+      STRATA_ASSIGN_OR_RETURN(int64_t correct, nn::CountCorrect(*logits, labels));
+      STRATA_ASSIGN_OR_RETURN(float l, loss.Compute(*logits, labels));
       // Each layer's gradients are pushed as soon as backprop has them.
       const float lr = s.plan.LearningRate(t);
-      NN_RETURN_IF_ERROR(model.net.Backward(
+      STRATA_RETURN_IF_ERROR(model.net.Backward(
           loss.grad(), nullptr,
           [&](nn::Layer& layer) { return sync.PushLayerAsync(layer, t, lr); }));
       const double a = static_cast<double>(correct) / s.plan.batch;
@@ -153,7 +150,7 @@ absl::StatusOr<Metrics> RunPsWorker(const Setup& s, PsClient* client,
     }
     {
       Timed timed(&traffic.comm_us);
-      NN_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
+      STRATA_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
     }
     ReportStep(s, traffic, t, start, ema_loss, ema_acc, context);
   }
@@ -161,11 +158,11 @@ absl::StatusOr<Metrics> RunPsWorker(const Setup& s, PsClient* client,
   AddWorkerMetrics(traffic, total, total * s.plan.batch, absl::Now() - start,
                    &m);
   if (s.rank == 0) {
-    NN_RETURN_IF_ERROR(sync.Pull(total + 1));
+    STRATA_RETURN_IF_ERROR(sync.Pull(total + 1));
     nn::Trainer::Options to;
-    to.batch_size = spec.eval_batch() == 0 ? 256 : spec.eval_batch();
+    to.batch_size = spec.eval_batch();
     nn::Trainer evaluator(&model.net, backend.get(), to);
-    NN_ASSIGN_OR_RETURN(double acc, evaluator.Evaluate(s.data.test));
+    STRATA_ASSIGN_OR_RETURN(double acc, evaluator.Evaluate(s.data.test));
     m["train_loss"] = ema_loss;
     m["train_accuracy"] = ema_acc;
     m["test_accuracy"] = acc;
@@ -204,7 +201,7 @@ absl::StatusOr<ActivationBatch> MakeBatch(const Setup& s, const nn::Tensor& act,
   msg.set_batch(act.dim(0));
   msg.set_features(act.size() / std::max<int64_t>(1, act.dim(0)));
   msg.set_format(s.plan.spec.fp16_wire() ? FLOAT16 : FLOAT32);
-  NN_ASSIGN_OR_RETURN(std::vector<float> host, act.ToHost());
+  STRATA_ASSIGN_OR_RETURN(std::vector<float> host, act.ToHost());
   PackFloats(host, msg.format(), msg.mutable_activations());
   msg.set_labels(std::string(reinterpret_cast<const char*>(labels.data()),
                              labels.size() * sizeof(int32_t)));
@@ -218,7 +215,7 @@ absl::StatusOr<double> EvaluateStanza(
     grpc::ClientReaderWriter<ActivationBatch, GradientBatch>* stream,
     const std::string& fc_name, Traffic* traffic) {
   const nn::Dataset& test = s.data.test;
-  const int64_t b = s.plan.spec.eval_batch() == 0 ? 256 : s.plan.spec.eval_batch();
+  const int64_t b = s.plan.spec.eval_batch();
   std::vector<int64_t> order(test.size());
   for (int64_t i = 0; i < test.size(); ++i) order[i] = i;
   std::vector<float> images;
@@ -229,14 +226,14 @@ absl::StatusOr<double> EvaluateStanza(
     const int64_t n = std::min(b, test.size() - start);
     images.resize(n * test.ImageSize());
     labels.resize(n);
-    NN_RETURN_IF_ERROR(nn::GatherBatch(test, order, start, n,
+    STRATA_RETURN_IF_ERROR(nn::GatherBatch(test, order, start, n,
                                        absl::MakeSpan(images),
                                        absl::MakeSpan(labels)));
-    NN_RETURN_IF_ERROR(input.EnsureShape(backend, model.InputShape(n)));
-    NN_RETURN_IF_ERROR(input.CopyFromHost(images));
-    NN_ASSIGN_OR_RETURN(const nn::Tensor* act, conv->Forward(input, false));
-    NN_ASSIGN_OR_RETURN(ActivationBatch msg, MakeBatch(s, *act, labels, 0, true));
-    NN_ASSIGN_OR_RETURN(GradientBatch resp, Exchange(stream, msg, fc_name, traffic));
+    STRATA_RETURN_IF_ERROR(input.EnsureShape(backend, model.InputShape(n)));
+    STRATA_RETURN_IF_ERROR(input.CopyFromHost(images));
+    STRATA_ASSIGN_OR_RETURN(const nn::Tensor* act, conv->Forward(input, false));
+    STRATA_ASSIGN_OR_RETURN(ActivationBatch msg, MakeBatch(s, *act, labels, 0, true));
+    STRATA_ASSIGN_OR_RETURN(GradientBatch resp, Exchange(stream, msg, fc_name, traffic));
     correct += resp.correct();
   }
   return test.size() == 0 ? 0.0 : static_cast<double>(correct) / test.size();
@@ -258,23 +255,23 @@ absl::Status ConvStep(const Setup& s, int64_t t, nn::Sequential* conv,
   nn::Shape act_shape;
   {
     Timed timed(&traffic->compute_us);
-    NN_RETURN_IF_ERROR(source->Get(t, s.rank, &images, &labels));
-    NN_RETURN_IF_ERROR(input->EnsureShape(backend, model.InputShape(s.plan.batch)));
-    NN_RETURN_IF_ERROR(input->CopyFromHost(images));
-    NN_ASSIGN_OR_RETURN(const nn::Tensor* act, conv->Forward(*input, true));
+    STRATA_RETURN_IF_ERROR(source->Get(t, s.rank, &images, &labels));
+    STRATA_RETURN_IF_ERROR(input->EnsureShape(backend, model.InputShape(s.plan.batch)));
+    STRATA_RETURN_IF_ERROR(input->CopyFromHost(images));
+    STRATA_ASSIGN_OR_RETURN(const nn::Tensor* act, conv->Forward(*input, true));
     act_shape = act->shape();
-    NN_ASSIGN_OR_RETURN(msg, MakeBatch(s, *act, labels, t, false));
+    STRATA_ASSIGN_OR_RETURN(msg, MakeBatch(s, *act, labels, t, false));
   }
   {
     Timed timed(&traffic->comm_us);
-    NN_ASSIGN_OR_RETURN(*resp, Exchange(stream, msg, fc_name, traffic));
+    STRATA_ASSIGN_OR_RETURN(*resp, Exchange(stream, msg, fc_name, traffic));
   }
   Timed timed(&traffic->compute_us);
   std::vector<float> grads(msg.batch() * msg.features());
-  NN_RETURN_IF_ERROR(
+  STRATA_RETURN_IF_ERROR(
       UnpackFloats(resp->gradients(), resp->format(), absl::MakeSpan(grads)));
-  NN_RETURN_IF_ERROR(dact->EnsureShape(backend, act_shape));
-  NN_RETURN_IF_ERROR(dact->CopyFromHost(grads));
+  STRATA_RETURN_IF_ERROR(dact->EnsureShape(backend, act_shape));
+  STRATA_RETURN_IF_ERROR(dact->CopyFromHost(grads));
   return conv->Backward(*dact, nullptr, after_layer);
 }
 
@@ -289,15 +286,15 @@ absl::StatusOr<Metrics> RunConvWorker(const Setup& s, PsClient* client,
   }
   const std::string fc_name =
       absl::StrCat("FC node ", f, " (", a.fc_addresses(f), ")");
-  NN_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
                       nn::CreateBackend(DeviceFor(spec, s.rank)));
-  NN_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
-  NN_ASSIGN_OR_RETURN(auto parts, model.Split());
+  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
+  STRATA_ASSIGN_OR_RETURN(auto parts, model.Split());
   nn::Sequential& conv = parts.first;
-  NN_RETURN_IF_ERROR(conv.Init(backend.get(), spec.seed()));
+  STRATA_RETURN_IF_ERROR(conv.Init(backend.get(), spec.seed()));
   Traffic traffic;
   DenseSync sync(client, conv.Params(), SyncOptions(s, "conv"), &traffic);
-  NN_RETURN_IF_ERROR(sync.Init());
+  STRATA_RETURN_IF_ERROR(sync.Init());
 
   auto stub = StanzaFc::NewStub(grpc::CreateCustomChannel(
       a.fc_addresses(f), grpc::InsecureChannelCredentials(),
@@ -322,19 +319,19 @@ absl::StatusOr<Metrics> RunConvWorker(const Setup& s, PsClient* client,
     }
     {
       Timed timed(&traffic.comm_us);
-      NN_RETURN_IF_ERROR(sync.Pull(t));
+      STRATA_RETURN_IF_ERROR(sync.Pull(t));
     }
     GradientBatch resp;
     const float lr = s.plan.LearningRate(t);
     auto push_layer = [&](nn::Layer& layer) {
       return sync.PushLayerAsync(layer, t, lr);
     };
-    NN_RETURN_IF_ERROR(ConvStep(s, t, &conv, backend.get(), model, &source,
+    STRATA_RETURN_IF_ERROR(ConvStep(s, t, &conv, backend.get(), model, &source,
                                 &input, &dact, stream.get(), fc_name, &traffic,
                                 &resp, push_layer));
     {
       Timed timed(&traffic.comm_us);
-      NN_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
+      STRATA_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
     }
     const double acc = static_cast<double>(resp.correct()) / s.plan.batch;
     ema_loss = t == 1 ? resp.loss() : 0.9 * ema_loss + 0.1 * resp.loss();
@@ -345,8 +342,8 @@ absl::StatusOr<Metrics> RunConvWorker(const Setup& s, PsClient* client,
   AddWorkerMetrics(traffic, total, total * s.plan.batch, absl::Now() - start,
                    &m);
   if (s.rank == 0) {
-    NN_RETURN_IF_ERROR(sync.Pull(total + 1));
-    NN_ASSIGN_OR_RETURN(double acc,
+    STRATA_RETURN_IF_ERROR(sync.Pull(total + 1));
+    STRATA_ASSIGN_OR_RETURN(double acc,
                         EvaluateStanza(s, &conv, backend.get(), model,
                                        stream.get(), fc_name, &traffic));
     m["train_loss"] = ema_loss;
@@ -365,14 +362,12 @@ absl::StatusOr<Metrics> RunConvWorker(const Setup& s, PsClient* client,
 absl::StatusOr<std::shared_ptr<FcSession>> MakeFcSession(
     const Setup& s, const TaskAssignment& a) {
   const CnnTrainSpec& spec = s.plan.spec;
-  NN_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
-                      nn::CreateBackend(spec.fc_device().empty()
-                                            ? DeviceFor(spec, 0)
-                                            : spec.fc_device()));
-  NN_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
-  NN_ASSIGN_OR_RETURN(auto parts, model.Split());
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
+                      nn::CreateBackend(spec.fc_device()));
+  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
+  STRATA_ASSIGN_OR_RETURN(auto parts, model.Split());
   auto fc = std::make_shared<nn::Sequential>(std::move(parts.second));
-  NN_RETURN_IF_ERROR(fc->Init(backend.get(), spec.seed()));
+  STRATA_RETURN_IF_ERROR(fc->Init(backend.get(), spec.seed()));
   FcSession::Options o;
   o.fc_rank = s.rank;
   o.job_id = s.job_id;
@@ -410,8 +405,8 @@ absl::StatusOr<Metrics> RunFcNode(const Setup& s, FcServiceHost* host,
         "this worker serves no StanzaFc service; start FC-role workers with "
         "--listen=HOST:PORT");
   }
-  NN_ASSIGN_OR_RETURN(std::shared_ptr<FcSession> session, MakeFcSession(s, a));
-  NN_RETURN_IF_ERROR(host->Register(s.job_id, session));
+  STRATA_ASSIGN_OR_RETURN(std::shared_ptr<FcSession> session, MakeFcSession(s, a));
+  STRATA_RETURN_IF_ERROR(host->Register(s.job_id, session));
   const absl::Time start = absl::Now();
   absl::Status status;
   while (true) {
@@ -430,7 +425,7 @@ absl::StatusOr<Metrics> RunFcNode(const Setup& s, FcServiceHost* host,
   }
   host->Unregister(s.job_id);
   if (!status.ok()) return status;
-  NN_ASSIGN_OR_RETURN(*weights, session->Weights());
+  STRATA_ASSIGN_OR_RETURN(*weights, session->Weights());
   return FcMetrics(*session, absl::Now() - start);
 }
 
@@ -441,10 +436,10 @@ absl::StatusOr<Metrics> CnnTrainTask::Run(const TaskAssignment& a,
   if (!a.spec().has_cnn_train()) {
     return absl::InvalidArgumentError("CnnTrainTask needs a cnn_train spec");
   }
-  NN_ASSIGN_OR_RETURN(Setup s, MakeSetup(a));
+  STRATA_ASSIGN_OR_RETURN(Setup s, MakeSetup(a));
   const CnnTrainSpec& spec = s.plan.spec;
   const bool fc_role = spec.mode() == CnnTrainSpec::STANZA &&
-                       a.role() == (spec.fc_role().empty() ? "fc" : spec.fc_role());
+                       a.role() == spec.fc_role();
   if (fc_role) {
     s.rank = a.rank() - s.plan.conv_workers;
     return RunFcNode(s, host_, a, context, &fc_weights_);
@@ -452,7 +447,7 @@ absl::StatusOr<Metrics> CnnTrainTask::Run(const TaskAssignment& a,
   std::unique_ptr<PsClient> owned;
   PsClientOptions o;
   o.dense_wait_timeout = s.step_timeout;  // BSP pulls wait for the others
-  NN_ASSIGN_OR_RETURN(PsClient * client, TaskPsClient(a, client_, &owned, o));
+  STRATA_ASSIGN_OR_RETURN(PsClient * client, TaskPsClient(a, client_, &owned, o));
   if (spec.mode() == CnnTrainSpec::PS) return RunPsWorker(s, client, context);
   return RunConvWorker(s, client, a, context);
 }

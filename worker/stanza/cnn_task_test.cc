@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "server/jobs/job_types.h"
 #include "server/ps/testing/local_shards.h"
 #include "worker/nn/cpu_backend.h"
 #include "worker/nn/model_zoo.h"
@@ -104,6 +105,9 @@ class CnnTaskTest : public ::testing::Test {
     a.set_rank(rank);
     a.set_num_tasks(c.num_conv_workers() + c.num_fc_nodes());
     *a.mutable_spec()->mutable_cnn_train() = c;
+    // What the coordinator would assign: the prepared spec.
+    const absl::Status prepared = jobs::PrepareJobSpec({}, a.mutable_spec());
+    EXPECT_TRUE(prepared.ok()) << prepared;
     for (const auto& addr : addrs_) a.add_ps_addresses(addr);
     a.set_role(rank < c.num_conv_workers() ? "conv" : "fc");
     for (const auto& addr : fc_addrs) a.add_fc_addresses(addr);

@@ -10,7 +10,7 @@
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/rpc_util.h"
-#include "worker/nn/internal/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace stanza {
@@ -129,23 +129,23 @@ absl::Status FcSession::RunStepLocked() {
   labels_.resize(rows);
   int64_t offset = 0;
   for (const auto& [r, in] : inputs_) {
-    NN_RETURN_IF_ERROR(UnpackFloats(
+    STRATA_RETURN_IF_ERROR(UnpackFloats(
         in.activations(), in.format(),
         absl::MakeSpan(host_.data() + offset * features, in.batch() * features)));
-    NN_RETURN_IF_ERROR(UnpackLabels(in.labels(), in.batch(), &labels_[offset]));
+    STRATA_RETURN_IF_ERROR(UnpackLabels(in.labels(), in.batch(), &labels_[offset]));
     offset += in.batch();
   }
-  NN_RETURN_IF_ERROR(input_.EnsureShape(backend_.get(), {rows, features}));
-  NN_RETURN_IF_ERROR(input_.CopyFromHost(host_));
-  NN_ASSIGN_OR_RETURN(const nn::Tensor* logits, fc_->Forward(input_, true));
-  NN_ASSIGN_OR_RETURN(std::vector<float> host_logits, logits->ToHost());
+  STRATA_RETURN_IF_ERROR(input_.EnsureShape(backend_.get(), {rows, features}));
+  STRATA_RETURN_IF_ERROR(input_.CopyFromHost(host_));
+  STRATA_ASSIGN_OR_RETURN(const nn::Tensor* logits, fc_->Forward(input_, true));
+  STRATA_ASSIGN_OR_RETURN(std::vector<float> host_logits, logits->ToHost());
   const std::vector<uint8_t> correct =
       RowCorrect(host_logits, logits->dim(1), labels_);
-  NN_ASSIGN_OR_RETURN(float loss, loss_.Compute(*logits, labels_));
-  NN_RETURN_IF_ERROR(fc_->Backward(loss_.grad(), &dinput_));
+  STRATA_ASSIGN_OR_RETURN(float loss, loss_.Compute(*logits, labels_));
+  STRATA_RETURN_IF_ERROR(fc_->Backward(loss_.grad(), &dinput_));
   sgd_.set_learning_rate(plan_.LearningRate(step_));
-  NN_RETURN_IF_ERROR(sgd_.Step());
-  NN_RETURN_IF_ERROR(dinput_.CopyToHost(absl::MakeSpan(host_)));
+  STRATA_RETURN_IF_ERROR(sgd_.Step());
+  STRATA_RETURN_IF_ERROR(dinput_.CopyToHost(absl::MakeSpan(host_)));
   // Gradient of each worker's own mean loss: the merged mean divides by
   // rows = k x batch, the worker's by batch.
   const float scale = static_cast<float>(inputs_.size());
@@ -174,7 +174,7 @@ absl::Status FcSession::RunStepLocked() {
   const uint32_t every = std::max<uint32_t>(1, plan_.spec.fc_average_every());
   if (plan_.fc_nodes > 1 &&
       (step_ % every == 0 || step_ == plan_.total_steps)) {
-    NN_RETURN_IF_ERROR(AverageLocked());
+    STRATA_RETURN_IF_ERROR(AverageLocked());
   }
   ++step_;
   return absl::OkStatus();
@@ -183,7 +183,7 @@ absl::Status FcSession::RunStepLocked() {
 absl::StatusOr<std::vector<float>> FcSession::Weights() const {
   std::vector<float> all;
   for (nn::Parameter* p : fc_->Params()) {
-    NN_ASSIGN_OR_RETURN(std::vector<float> v, p->value.ToHost());
+    STRATA_ASSIGN_OR_RETURN(std::vector<float> v, p->value.ToHost());
     all.insert(all.end(), v.begin(), v.end());
   }
   return all;
@@ -195,7 +195,7 @@ absl::Status FcSession::SetWeightsLocked(const std::vector<float>& w) {
     if (offset + p->value.size() > w.size()) {
       return absl::InvalidArgumentError("averaged FC weights are too short");
     }
-    NN_RETURN_IF_ERROR(p->value.CopyFromHost(
+    STRATA_RETURN_IF_ERROR(p->value.CopyFromHost(
         absl::MakeConstSpan(w.data() + offset, p->value.size())));
     offset += p->value.size();
   }
@@ -204,10 +204,10 @@ absl::Status FcSession::SetWeightsLocked(const std::vector<float>& w) {
 
 absl::Status FcSession::AverageLocked() {
   const absl::Time start = absl::Now();
-  NN_ASSIGN_OR_RETURN(std::vector<float> w, Weights());
+  STRATA_ASSIGN_OR_RETURN(std::vector<float> w, Weights());
   std::vector<float> mean;
   if (options_.fc_rank == 0) {
-    NN_ASSIGN_OR_RETURN(mean, Average(0, step_, std::move(w)));
+    STRATA_ASSIGN_OR_RETURN(mean, Average(0, step_, std::move(w)));
   } else {
     if (hub_ == nullptr) {
       return absl::FailedPreconditionError("FC node 0's address is unknown");
@@ -230,9 +230,9 @@ absl::Status FcSession::AverageLocked() {
     }
     traffic_.fc_recv += resp.ByteSizeLong();
     mean.resize(w.size());
-    NN_RETURN_IF_ERROR(UnpackFloats(resp.weights(), FLOAT32, absl::MakeSpan(mean)));
+    STRATA_RETURN_IF_ERROR(UnpackFloats(resp.weights(), FLOAT32, absl::MakeSpan(mean)));
   }
-  NN_RETURN_IF_ERROR(SetWeightsLocked(mean));
+  STRATA_RETURN_IF_ERROR(SetWeightsLocked(mean));
   traffic_.comm_us += MicrosSince(start);
   return absl::OkStatus();
 }
@@ -283,16 +283,16 @@ absl::StatusOr<GradientBatch> FcSession::Eval(const ActivationBatch& in) {
   const int64_t rows = in.batch(), features = in.features();
   host_.resize(rows * features);
   labels_.resize(rows);
-  NN_RETURN_IF_ERROR(UnpackFloats(in.activations(), in.format(),
+  STRATA_RETURN_IF_ERROR(UnpackFloats(in.activations(), in.format(),
                                   absl::MakeSpan(host_)));
-  NN_RETURN_IF_ERROR(UnpackLabels(in.labels(), rows, labels_.data()));
-  NN_RETURN_IF_ERROR(input_.EnsureShape(backend_.get(), {rows, features}));
-  NN_RETURN_IF_ERROR(input_.CopyFromHost(host_));
-  NN_ASSIGN_OR_RETURN(const nn::Tensor* logits, fc_->Forward(input_, false));
-  NN_ASSIGN_OR_RETURN(std::vector<float> host_logits, logits->ToHost());
+  STRATA_RETURN_IF_ERROR(UnpackLabels(in.labels(), rows, labels_.data()));
+  STRATA_RETURN_IF_ERROR(input_.EnsureShape(backend_.get(), {rows, features}));
+  STRATA_RETURN_IF_ERROR(input_.CopyFromHost(host_));
+  STRATA_ASSIGN_OR_RETURN(const nn::Tensor* logits, fc_->Forward(input_, false));
+  STRATA_ASSIGN_OR_RETURN(std::vector<float> host_logits, logits->ToHost());
   const std::vector<uint8_t> ok =
       RowCorrect(host_logits, logits->dim(1), labels_);
-  NN_ASSIGN_OR_RETURN(float loss, loss_.Compute(*logits, labels_));
+  STRATA_ASSIGN_OR_RETURN(float loss, loss_.Compute(*logits, labels_));
   GradientBatch out;
   out.set_loss(loss);
   out.set_correct(std::count(ok.begin(), ok.end(), 1));

@@ -11,16 +11,6 @@
 
 namespace strata {
 
-PsLoadTestSpec WithLoadTestDefaults(PsLoadTestSpec spec) {
-  if (spec.table().empty()) spec.set_table("loadtest");
-  if (spec.dim() == 0) spec.set_dim(16);
-  if (spec.keys_per_worker() == 0) spec.set_keys_per_worker(100000);
-  if (spec.batch_size() == 0) spec.set_batch_size(8192);
-  if (spec.rounds() == 0) spec.set_rounds(3);
-  if (spec.seed() == 0) spec.set_seed(1);
-  return spec;
-}
-
 float LoadTestTarget(uint64_t seed, uint32_t round, uint64_t key,
                      uint32_t column) {
   uint64_t h = HashRouter::Mix(seed ^ HashRouter::Mix(key) ^
@@ -138,7 +128,7 @@ Metrics ToMetrics(const LoadTestState& st) {
 absl::StatusOr<Metrics> PsLoadTestTask::Run(const TaskAssignment& assignment,
                                             TaskContext* context) {
   LoadTestState st;
-  st.spec = WithLoadTestDefaults(assignment.spec().ps_load_test());
+  st.spec = assignment.spec().ps_load_test();  // prepared (server/jobs)
   std::unique_ptr<PsClient> owned;
   absl::StatusOr<PsClient*> client = TaskPsClient(assignment, client_, &owned);
   if (!client.ok()) return client.status();

@@ -12,9 +12,6 @@
 
 namespace strata {
 
-// The PsLoadTestSpec with defaults applied (see proto/job.proto).
-PsLoadTestSpec WithLoadTestDefaults(PsLoadTestSpec spec);
-
 // Writes round `round`'s target value for (key, column); a pure function so
 // every worker and the verifier agree.
 float LoadTestTarget(uint64_t seed, uint32_t round, uint64_t key,

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "gtest/gtest.h"
+#include "server/jobs/job_types.h"
 #include "server/ps/testing/local_shards.h"
 
 namespace strata {
@@ -35,6 +36,9 @@ class PsLoadTestTaskTest : public ::testing::Test {
     a.set_rank(rank);
     a.set_num_tasks(1);
     *a.mutable_spec()->mutable_ps_load_test() = spec;
+    // What the coordinator would assign: the prepared spec.
+    const absl::Status prepared = jobs::PrepareJobSpec({}, a.mutable_spec());
+    EXPECT_TRUE(prepared.ok()) << prepared;
     for (const auto& addr : addrs_) a.add_ps_addresses(addr);
     return a;
   }
