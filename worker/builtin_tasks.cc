@@ -3,12 +3,12 @@
 #include <memory>
 
 #include "worker/ctr/ctr_tasks.h"
-#include "worker/stanza/cnn_task.h"
+#include "worker/cnn/cnn_task.h"
 #include "worker/tasks/ps_load_test.h"
 
 namespace strata {
 
-TaskRegistry DefaultTaskRegistry(stanza::FcServiceHost* fc_host) {
+TaskRegistry DefaultTaskRegistry(cnn::FcServiceHost* fc_host) {
   TaskRegistry registry;
   registry.Register(JobSpec::kPsLoadTest,
                     [] { return std::make_unique<PsLoadTestTask>(); });
@@ -17,7 +17,7 @@ TaskRegistry DefaultTaskRegistry(stanza::FcServiceHost* fc_host) {
   registry.Register(JobSpec::kCtrEval,
                     [] { return std::make_unique<ctr::CtrEvalTask>(); });
   registry.Register(JobSpec::kCnnTrain, [fc_host] {
-    return std::make_unique<stanza::CnnTrainTask>(fc_host);
+    return std::make_unique<cnn::CnnTrainTask>(fc_host);
   });
   return registry;
 }

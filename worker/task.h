@@ -16,7 +16,10 @@
 
 namespace strata {
 
-using Metrics = std::map<std::string, double>;
+// What a task reports: named numbers (throughputs, counts, accuracy) that
+// the coordinator sums over a job's tasks into JobStatus.metrics. Not the
+// Prometheus metrics of the daemons (server/metrics) nor the CTR evaluation.
+using TaskMetrics = std::map<std::string, double>;
 
 // What a running task may ask of its worker. Implemented by the worker
 // agent (reports go to the coordinator) and by tests. Thread-safe.
@@ -28,7 +31,7 @@ class TaskContext {
   virtual bool cancelled() const = 0;
   // Reports progress. Cheap to call often: the implementation throttles.
   virtual void ReportProgress(int64_t step, int64_t total_steps,
-                              const Metrics& metrics) = 0;
+                              const TaskMetrics& metrics) = 0;
 };
 
 // One task of a job. Run is called once, on a dedicated thread; it returns
@@ -37,7 +40,7 @@ class TaskContext {
 class Task {
  public:
   virtual ~Task() = default;
-  virtual absl::StatusOr<Metrics> Run(const TaskAssignment& assignment,
+  virtual absl::StatusOr<TaskMetrics> Run(const TaskAssignment& assignment,
                                       TaskContext* context) = 0;
 };
 

@@ -29,7 +29,7 @@ class WorkerAgent::Context final : public TaskContext {
   }
 
   void ReportProgress(int64_t step, int64_t total,
-                      const Metrics& metrics) override {
+                      const TaskMetrics& metrics) override {
     const absl::Time now = absl::Now();
     if (step < total && now - last_ < agent_->options_.progress_interval) {
       return;
@@ -165,7 +165,7 @@ void WorkerAgent::CancelTask(const std::string& task_id) {
 
 void WorkerAgent::RunTask(RunningTask* task) {
   Context context(this, task);
-  absl::StatusOr<Metrics> result;
+  absl::StatusOr<TaskMetrics> result;
   const absl::Status valid =
       jobs::ValidateJobSpec(options_.limits, task->assignment.spec());
   absl::StatusOr<std::unique_ptr<Task>> impl =
@@ -187,7 +187,7 @@ void WorkerAgent::RunTask(RunningTask* task) {
 }
 
 void WorkerAgent::SendFinalReport(const RunningTask& task,
-                                  const absl::StatusOr<Metrics>& result) {
+                                  const absl::StatusOr<TaskMetrics>& result) {
   TaskReport report;
   report.set_task_id(task.assignment.task_id());
   report.set_node_id(node_id());

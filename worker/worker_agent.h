@@ -76,7 +76,7 @@ class WorkerAgent {
   void CancelTask(const std::string& task_id);
   void RunTask(RunningTask* task);
   void SendFinalReport(const RunningTask& task,
-                       const absl::StatusOr<Metrics>& result);
+                       const absl::StatusOr<TaskMetrics>& result);
   bool SendReport(const TaskReport& report, bool* cancel);
   void ReapFinishedTasks();
 

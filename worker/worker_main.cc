@@ -17,7 +17,7 @@
 #include "server/util/signals.h"
 #include "absl/time/clock.h"
 #include "worker/nn/cpu_backend.h"
-#include "worker/stanza/fc_service.h"
+#include "worker/cnn/fc_service.h"
 #include "worker/builtin_tasks.h"
 #include "worker/internal/device_query.h"
 #include "worker/worker_agent.h"
@@ -109,10 +109,10 @@ int main(int argc, char** argv) {
 
   strata::nn::SetBlasThreads(absl::GetFlag(FLAGS_blas_threads));
   // FC nodes serve the StanzaFc service inside the worker process.
-  std::optional<strata::stanza::FcServer> fc_server;
+  std::optional<strata::cnn::FcServer> fc_server;
   if (!absl::GetFlag(FLAGS_listen).empty()) {
-    absl::StatusOr<strata::stanza::FcServer> started =
-        strata::stanza::StartFcServer(absl::GetFlag(FLAGS_listen),
+    absl::StatusOr<strata::cnn::FcServer> started =
+        strata::cnn::StartFcServer(absl::GetFlag(FLAGS_listen),
                                       256 << 20);
     if (!started.ok()) {
       LOG(ERROR) << started.status();

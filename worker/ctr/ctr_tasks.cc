@@ -110,7 +110,7 @@ absl::StatusOr<int> FillBatch(ExampleSource* src, int max,
 }
 
 // Evaluates the shards' model on `src`: AUC, log loss, examples.
-absl::StatusOr<Metrics> Evaluate(PsClient* client, const CtrModelSpec& spec,
+absl::StatusOr<TaskMetrics> Evaluate(PsClient* client, const CtrModelSpec& spec,
                                  ExampleSource* src, int batch_size,
                                  TaskContext* context, bool report) {
   CtrMlp mlp(ToModelConfig(spec));
@@ -151,7 +151,7 @@ absl::StatusOr<Metrics> Evaluate(PsClient* client, const CtrModelSpec& spec,
   absl::StatusOr<double> ll = eval.LogLoss();
   if (!ll.ok()) return ll.status();
   const double secs = std::max(absl::ToDoubleSeconds(absl::Now() - t0), 1e-9);
-  return Metrics{{"auc", *auc},
+  return TaskMetrics{{"auc", *auc},
                  {"logloss", *ll},
                  {"eval_examples", static_cast<double>(eval.size())},
                  {"eval_examples_per_s", eval.size() / secs},
@@ -294,12 +294,12 @@ absl::Status TrainStep(TrainState* st, CtrMlp* mlp, int64_t t,
   return absl::OkStatus();
 }
 
-Metrics TrainMetrics(const TrainState& st) {
+TaskMetrics TrainMetrics(const TrainState& st) {
   const absl::Time end =
       st.loop_end == absl::InfinitePast() ? absl::Now() : st.loop_end;
   const double secs =
       std::max(absl::ToDoubleSeconds(end - st.loop_start), 1e-9);
-  Metrics m{{"examples", static_cast<double>(st.examples)},
+  TaskMetrics m{{"examples", static_cast<double>(st.examples)},
             {"examples_per_s", st.examples / secs},
             {"malformed_lines", static_cast<double>(st.train->malformed())}};
   if (st.rank == 0 && st.loss_ema >= 0) m["train_loss"] = st.loss_ema;
@@ -329,7 +329,7 @@ absl::Status TrainLoop(TrainState* st, TaskContext* context) {
 
 // Rank 0 after the loop: waits for every worker's last step, checkpoints,
 // evaluates the held-out split.
-absl::Status Finish(TrainState* st, TaskContext* context, Metrics* out) {
+absl::Status Finish(TrainState* st, TaskContext* context, TaskMetrics* out) {
   const CtrTrainSpec& sp = st->spec;
   const int64_t total = st->steps_per_epoch * sp.epochs();
   std::vector<int64_t> done(st->base_step);
@@ -360,7 +360,7 @@ absl::Status Finish(TrainState* st, TaskContext* context, Metrics* out) {
     eval = OpenFile(sp.data_path(), 1 - sp.eval_fraction(), 1, 0, 1);
   }
   if (!eval.ok()) return eval.status();
-  absl::StatusOr<Metrics> m =
+  absl::StatusOr<TaskMetrics> m =
       Evaluate(st->client, sp.model(), eval->get(), 4096, context, false);
   if (!m.ok()) return m.status();
   for (const auto& [k, v] : *m) {
@@ -402,7 +402,7 @@ CtrModelConfig ToModelConfig(const CtrModelSpec& spec) {
   return c;
 }
 
-absl::StatusOr<Metrics> CtrTrainTask::Run(const TaskAssignment& assignment,
+absl::StatusOr<TaskMetrics> CtrTrainTask::Run(const TaskAssignment& assignment,
                                           TaskContext* context) {
   TrainState st;
   st.spec = assignment.spec().ctr_train();  // prepared (server/jobs)
@@ -427,14 +427,14 @@ absl::StatusOr<Metrics> CtrTrainTask::Run(const TaskAssignment& assignment,
     return s;
   }
   if (absl::Status s = TrainLoop(&st, context); !s.ok()) return s;
-  Metrics out = TrainMetrics(st);
+  TaskMetrics out = TrainMetrics(st);
   if (st.rank == 0) {
     if (absl::Status s = Finish(&st, context, &out); !s.ok()) return s;
   }
   return out;
 }
 
-absl::StatusOr<Metrics> CtrEvalTask::Run(const TaskAssignment& assignment,
+absl::StatusOr<TaskMetrics> CtrEvalTask::Run(const TaskAssignment& assignment,
                                          TaskContext* context) {
   const CtrEvalSpec& spec = assignment.spec().ctr_eval();  // prepared
   std::unique_ptr<PsClient> owned;

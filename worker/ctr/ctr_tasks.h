@@ -59,7 +59,7 @@ class CtrTrainTask final : public Task {
  public:
   CtrTrainTask() = default;
   explicit CtrTrainTask(PsClient* client) : client_(client) {}
-  absl::StatusOr<Metrics> Run(const TaskAssignment& assignment,
+  absl::StatusOr<TaskMetrics> Run(const TaskAssignment& assignment,
                               TaskContext* context) override;
 
  private:
@@ -70,7 +70,7 @@ class CtrEvalTask final : public Task {
  public:
   CtrEvalTask() = default;
   explicit CtrEvalTask(PsClient* client) : client_(client) {}
-  absl::StatusOr<Metrics> Run(const TaskAssignment& assignment,
+  absl::StatusOr<TaskMetrics> Run(const TaskAssignment& assignment,
                               TaskContext* context) override;
 
  private:

@@ -17,7 +17,7 @@ namespace {
 class FakeContext : public TaskContext {
  public:
   bool cancelled() const override { return false; }
-  void ReportProgress(int64_t step, int64_t total, const Metrics& m) override {
+  void ReportProgress(int64_t step, int64_t total, const TaskMetrics& m) override {
     last_step_ = step;
     total_ = total;
     ++reports_;
@@ -111,7 +111,7 @@ TEST_F(CtrTasksTest, TwoWorkersStayInLockstepAndShareTheData) {
   spec.mutable_ctr_train()->set_epochs(1);
   CtrTrainTask w0(client_), w1(client_);
   FakeContext c0, c1;
-  absl::StatusOr<Metrics> m0, m1;
+  absl::StatusOr<TaskMetrics> m0, m1;
   std::thread t([&] { m1 = w1.Run(Assign(spec, 1, 2), &c1); });
   m0 = w0.Run(Assign(spec, 0, 2), &c0);
   t.join();

@@ -109,7 +109,7 @@ absl::Status VerifyBatch(LoadTestState* st, const std::vector<uint64_t>& keys) {
   return absl::OkStatus();
 }
 
-Metrics ToMetrics(const LoadTestState& st) {
+TaskMetrics ToMetrics(const LoadTestState& st) {
   const double pull_s = std::max(absl::ToDoubleSeconds(st.pull_time), 1e-9);
   const double push_s = std::max(absl::ToDoubleSeconds(st.push_time), 1e-9);
   const double row_mb = st.spec.dim() * 4.0 / 1e6;
@@ -125,7 +125,7 @@ Metrics ToMetrics(const LoadTestState& st) {
 
 }  // namespace
 
-absl::StatusOr<Metrics> PsLoadTestTask::Run(const TaskAssignment& assignment,
+absl::StatusOr<TaskMetrics> PsLoadTestTask::Run(const TaskAssignment& assignment,
                                             TaskContext* context) {
   LoadTestState st;
   st.spec = assignment.spec().ps_load_test();  // prepared (server/jobs)

@@ -25,7 +25,7 @@ class PsLoadTestTask final : public Task {
   // Uses `client` (not owned; must outlive Run) instead of connecting.
   explicit PsLoadTestTask(PsClient* client) : client_(client) {}
 
-  absl::StatusOr<Metrics> Run(const TaskAssignment& assignment,
+  absl::StatusOr<TaskMetrics> Run(const TaskAssignment& assignment,
                               TaskContext* context) override;
 
  private:

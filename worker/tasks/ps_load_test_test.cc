@@ -12,7 +12,7 @@ namespace {
 class FakeContext : public TaskContext {
  public:
   bool cancelled() const override { return cancel_after_ >= 0 && reports_ >= cancel_after_; }
-  void ReportProgress(int64_t step, int64_t total, const Metrics&) override {
+  void ReportProgress(int64_t step, int64_t total, const TaskMetrics&) override {
     ++reports_;
     last_step_ = step;
     total_ = total;

@@ -1,4 +1,4 @@
-#include "worker/stanza/cnn_task.h"
+#include "worker/cnn/cnn_task.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,16 +11,16 @@
 #include "worker/nn/cpu_backend.h"
 #include "worker/nn/model_zoo.h"
 #include "worker/nn/trainer.h"
-#include "worker/stanza/fc_service.h"
+#include "worker/cnn/fc_service.h"
 
 namespace strata {
-namespace stanza {
+namespace cnn {
 namespace {
 
 class FakeContext : public TaskContext {
  public:
   bool cancelled() const override { return false; }
-  void ReportProgress(int64_t, int64_t, const Metrics&) override {}
+  void ReportProgress(int64_t, int64_t, const TaskMetrics&) override {}
 };
 
 CnnTrainSpec SmallSpec(CnnTrainSpec::Mode mode, uint32_t conv, uint32_t fc) {
@@ -114,11 +114,11 @@ class CnnTaskTest : public ::testing::Test {
     return a;
   }
   // Runs every task of the job on its own thread; returns their results.
-  std::vector<absl::StatusOr<Metrics>> RunJob(
+  std::vector<absl::StatusOr<TaskMetrics>> RunJob(
       const CnnTrainSpec& c, const std::vector<std::string>& fc_addrs,
       std::vector<float>* fc_weights) {
     const uint32_t n = c.num_conv_workers() + c.num_fc_nodes();
-    std::vector<absl::StatusOr<Metrics>> results(n);
+    std::vector<absl::StatusOr<TaskMetrics>> results(n);
     std::vector<std::unique_ptr<CnnTrainTask>> tasks;
     std::vector<std::thread> threads;
     for (uint32_t r = 0; r < n; ++r) {
@@ -182,7 +182,7 @@ TEST_F(CnnTaskTest, StanzaOneConvOneFcEqualsSingleProcessTraining) {
   auto results = RunJob(c, {fc_.address}, &fc_weights);
   for (const auto& r : results) ASSERT_TRUE(r.ok()) << r.status();
   CheckAgainstReference(c, fc_weights, 1e-5f);
-  const Metrics& conv = *results[0];
+  const TaskMetrics& conv = *results[0];
   EXPECT_GT(conv.at("test_accuracy"), 0.0);
   EXPECT_GT(conv.at("worker_fc_sent_bytes"), 6 * 16 * 400 * 4);
   // 6 BSP pulls of the 2572 conv parameters.
@@ -218,7 +218,7 @@ TEST_F(CnnTaskTest, TwoFcNodesAverageTheirWeightsAndStayClose) {
   ASSERT_TRUE(fc2.ok());
   // FC node 1 runs on a second host; tasks pick their host by role/rank.
   const uint32_t n = 4;
-  std::vector<absl::StatusOr<Metrics>> results(n);
+  std::vector<absl::StatusOr<TaskMetrics>> results(n);
   std::vector<std::unique_ptr<CnnTrainTask>> tasks;
   std::vector<std::thread> threads;
   for (uint32_t r = 0; r < n; ++r) {
@@ -259,5 +259,5 @@ TEST_F(CnnTaskTest, FcRoleWithoutServiceIsFailedPrecondition) {
 }
 
 }  // namespace
-}  // namespace stanza
+}  // namespace cnn
 }  // namespace strata

@@ -2,8 +2,8 @@
 // on one FC node and merges its conv workers' batches into one FC step;
 // FcServiceHost is the StanzaFc gRPC service a worker process serves
 // (--listen), routing each stream to the session of its job.
-#ifndef STRATA_WORKER_STANZA_FC_SERVICE_H_
-#define STRATA_WORKER_STANZA_FC_SERVICE_H_
+#ifndef STRATA_WORKER_CNN_FC_SERVICE_H_
+#define STRATA_WORKER_CNN_FC_SERVICE_H_
 
 #include <map>
 #include <memory>
@@ -20,11 +20,11 @@
 #include "worker/nn/loss.h"
 #include "worker/nn/sequential.h"
 #include "worker/nn/sgd.h"
-#include "worker/stanza/cnn_job.h"
-#include "worker/stanza/wire.h"
+#include "worker/cnn/cnn_job.h"
+#include "worker/cnn/wire.h"
 
 namespace strata {
-namespace stanza {
+namespace cnn {
 
 // One job's FC part on one FC node. Training step t waits for step t of
 // every conv worker this node serves (conv ranks r with r mod F == f),
@@ -158,7 +158,7 @@ struct FcServer {
 absl::StatusOr<FcServer> StartFcServer(const std::string& listen,
                                        int max_message_bytes);
 
-}  // namespace stanza
+}  // namespace cnn
 }  // namespace strata
 
-#endif  // STRATA_WORKER_STANZA_FC_SERVICE_H_
+#endif  // STRATA_WORKER_CNN_FC_SERVICE_H_

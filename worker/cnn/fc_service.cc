@@ -1,4 +1,4 @@
-#include "worker/stanza/fc_service.h"
+#include "worker/cnn/fc_service.h"
 
 #include <algorithm>
 #include <cstring>
@@ -13,7 +13,7 @@
 #include "proto/base/status_macros.h"
 
 namespace strata {
-namespace stanza {
+namespace cnn {
 namespace {
 
 absl::Status UnpackLabels(const std::string& bytes, int64_t n, int32_t* out) {
@@ -430,5 +430,5 @@ absl::StatusOr<FcServer> StartFcServer(const std::string& listen,
   return out;
 }
 
-}  // namespace stanza
+}  // namespace cnn
 }  // namespace strata

@@ -1,7 +1,7 @@
 // Stanza wire helpers: float32 / fp16 packing of activation and gradient
 // payloads, and the byte and time counters every Stanza process keeps.
-#ifndef STRATA_WORKER_STANZA_WIRE_H_
-#define STRATA_WORKER_STANZA_WIRE_H_
+#ifndef STRATA_WORKER_CNN_WIRE_H_
+#define STRATA_WORKER_CNN_WIRE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -13,7 +13,7 @@
 #include "proto/stanza.pb.h"
 
 namespace strata {
-namespace stanza {
+namespace cnn {
 
 // IEEE 754 binary16 conversions, round to nearest even; overflow gives inf.
 uint16_t FloatToHalf(float f);
@@ -40,7 +40,7 @@ struct Traffic {
   std::atomic<int64_t> compute_us{0}, comm_us{0};
 };
 
-}  // namespace stanza
+}  // namespace cnn
 }  // namespace strata
 
-#endif  // STRATA_WORKER_STANZA_WIRE_H_
+#endif  // STRATA_WORKER_CNN_WIRE_H_

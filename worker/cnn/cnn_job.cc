@@ -1,4 +1,4 @@
-#include "worker/stanza/cnn_job.h"
+#include "worker/cnn/cnn_job.h"
 
 #include <algorithm>
 
@@ -10,7 +10,7 @@
 #include "proto/base/status_macros.h"
 
 namespace strata {
-namespace stanza {
+namespace cnn {
 
 int64_t MicrosSince(absl::Time start) {
   return absl::ToInt64Microseconds(absl::Now() - start);
@@ -234,5 +234,5 @@ absl::Status DenseSync::WaitPushes() {
   return first;
 }
 
-}  // namespace stanza
+}  // namespace cnn
 }  // namespace strata

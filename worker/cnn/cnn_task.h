@@ -1,18 +1,18 @@
 // CNN_TRAIN tasks (docs/stanza.md): one Task class that runs, depending on
 // the job's mode and the assignment's role, a Stanza conv worker, a Stanza
 // FC node, or a PS-mode worker that trains the whole model.
-#ifndef STRATA_WORKER_STANZA_CNN_TASK_H_
-#define STRATA_WORKER_STANZA_CNN_TASK_H_
+#ifndef STRATA_WORKER_CNN_CNN_TASK_H_
+#define STRATA_WORKER_CNN_CNN_TASK_H_
 
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/client/ps_client.h"
-#include "worker/stanza/fc_service.h"
+#include "worker/cnn/fc_service.h"
 #include "worker/task.h"
 
 namespace strata {
-namespace stanza {
+namespace cnn {
 
 // Does not own the host or the client. `host` (null when the worker serves
 // no RPCs) is needed by FC-role tasks; `client` (null: connect to the
@@ -22,7 +22,7 @@ class CnnTrainTask : public Task {
  public:
   explicit CnnTrainTask(FcServiceHost* host, PsClient* client = nullptr)
       : host_(host), client_(client) {}
-  absl::StatusOr<Metrics> Run(const TaskAssignment& assignment,
+  absl::StatusOr<TaskMetrics> Run(const TaskAssignment& assignment,
                               TaskContext* context) override;
   // After a successful FC-role Run: the FC part's final weights, every
   // parameter concatenated in model order (tests compare them).
@@ -34,7 +34,7 @@ class CnnTrainTask : public Task {
   PsClient* const client_;
 };
 
-}  // namespace stanza
+}  // namespace cnn
 }  // namespace strata
 
-#endif  // STRATA_WORKER_STANZA_CNN_TASK_H_
+#endif  // STRATA_WORKER_CNN_CNN_TASK_H_

@@ -2,8 +2,8 @@
 // plan (which images each conv worker trains on at step t, the learning
 // rate), the data, the conv-worker <-> FC-node mapping, and DenseSync, which
 // keeps a set of model parameters on the parameter-server shards.
-#ifndef STRATA_WORKER_STANZA_CNN_JOB_H_
-#define STRATA_WORKER_STANZA_CNN_JOB_H_
+#ifndef STRATA_WORKER_CNN_CNN_JOB_H_
+#define STRATA_WORKER_CNN_CNN_JOB_H_
 
 #include <cstdint>
 #include <future>
@@ -17,10 +17,10 @@
 #include "server/client/ps_client.h"
 #include "worker/nn/data.h"
 #include "worker/nn/layers.h"
-#include "worker/stanza/wire.h"
+#include "worker/cnn/wire.h"
 
 namespace strata {
-namespace stanza {
+namespace cnn {
 
 // The step plan. Step t (1-based) of epoch e = (t-1) / steps_per_epoch uses
 // the global batch of B = conv_workers x batch images at offset
@@ -131,7 +131,7 @@ class DenseSync {
 // Microseconds since `start` (absl::Now()).
 int64_t MicrosSince(absl::Time start);
 
-}  // namespace stanza
+}  // namespace cnn
 }  // namespace strata
 
-#endif  // STRATA_WORKER_STANZA_CNN_JOB_H_
+#endif  // STRATA_WORKER_CNN_CNN_JOB_H_

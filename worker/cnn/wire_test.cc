@@ -1,4 +1,4 @@
-#include "worker/stanza/wire.h"
+#include "worker/cnn/wire.h"
 
 #include <cmath>
 #include <vector>
@@ -6,7 +6,7 @@
 #include "gtest/gtest.h"
 
 namespace strata {
-namespace stanza {
+namespace cnn {
 namespace {
 
 TEST(WireTest, Float32RoundTripsBitExactly) {
@@ -57,5 +57,5 @@ TEST(WireTest, WrongSizeIsInvalidArgument) {
 }
 
 }  // namespace
-}  // namespace stanza
+}  // namespace cnn
 }  // namespace strata

@@ -1,4 +1,4 @@
-#include "worker/stanza/cnn_task.h"
+#include "worker/cnn/cnn_task.h"
 
 #include <algorithm>
 #include <functional>
@@ -17,7 +17,7 @@
 #include "worker/nn/trainer.h"
 
 namespace strata {
-namespace stanza {
+namespace cnn {
 namespace {
 
 // Everything a task of the job sets up the same way.
@@ -44,7 +44,7 @@ absl::StatusOr<Setup> MakeSetup(const TaskAssignment& a) {
 
 // Counters common to conv-role workers (both modes).
 void AddWorkerMetrics(const Traffic& t, int64_t steps, int64_t images,
-                      absl::Duration wall, Metrics* m) {
+                      absl::Duration wall, TaskMetrics* m) {
   const double secs = std::max(1e-9, absl::ToDoubleSeconds(wall));
   const double ps = t.ps_sent + t.ps_recv, fc = t.fc_sent + t.fc_recv;
   (*m)["steps"] = steps;
@@ -97,7 +97,7 @@ DenseSync::Options SyncOptions(const Setup& s, const std::string& what) {
 void ReportStep(const Setup& s, const Traffic& traffic, int64_t t,
                 absl::Time start, double ema_loss, double ema_acc,
                 TaskContext* context) {
-  Metrics m;
+  TaskMetrics m;
   AddWorkerMetrics(traffic, t, t * s.plan.batch, absl::Now() - start, &m);
   if (s.rank == 0) {
     m["train_loss"] = ema_loss;
@@ -106,7 +106,7 @@ void ReportStep(const Setup& s, const Traffic& traffic, int64_t t,
   context->ReportProgress(t, s.plan.total_steps, m);
 }
 
-absl::StatusOr<Metrics> RunPsWorker(const Setup& s, PsClient* client,
+absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
                                     TaskContext* context) {
   const CnnTrainSpec& spec = s.plan.spec;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
@@ -154,7 +154,7 @@ absl::StatusOr<Metrics> RunPsWorker(const Setup& s, PsClient* client,
     }
     ReportStep(s, traffic, t, start, ema_loss, ema_acc, context);
   }
-  Metrics m;
+  TaskMetrics m;
   AddWorkerMetrics(traffic, total, total * s.plan.batch, absl::Now() - start,
                    &m);
   if (s.rank == 0) {
@@ -275,7 +275,7 @@ absl::Status ConvStep(const Setup& s, int64_t t, nn::Sequential* conv,
   return conv->Backward(*dact, nullptr, after_layer);
 }
 
-absl::StatusOr<Metrics> RunConvWorker(const Setup& s, PsClient* client,
+absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
                                       const TaskAssignment& a,
                                       TaskContext* context) {
   const CnnTrainSpec& spec = s.plan.spec;
@@ -338,7 +338,7 @@ absl::StatusOr<Metrics> RunConvWorker(const Setup& s, PsClient* client,
     ema_acc = t == 1 ? acc : 0.9 * ema_acc + 0.1 * acc;
     ReportStep(s, traffic, t, start, ema_loss, ema_acc, context);
   }
-  Metrics m;
+  TaskMetrics m;
   AddWorkerMetrics(traffic, total, total * s.plan.batch, absl::Now() - start,
                    &m);
   if (s.rank == 0) {
@@ -377,10 +377,10 @@ absl::StatusOr<std::shared_ptr<FcSession>> MakeFcSession(
                                      o);
 }
 
-Metrics FcMetrics(FcSession& session, absl::Duration wall) {
+TaskMetrics FcMetrics(FcSession& session, absl::Duration wall) {
   Traffic& t = session.traffic();
   const int64_t steps = session.steps_done();
-  Metrics m;
+  TaskMetrics m;
   m["fc_steps"] = steps;
   m["fc_conv_sent_bytes"] = t.conv_sent;
   m["fc_conv_recv_bytes"] = t.conv_recv;
@@ -396,7 +396,7 @@ Metrics FcMetrics(FcSession& session, absl::Duration wall) {
   return m;
 }
 
-absl::StatusOr<Metrics> RunFcNode(const Setup& s, FcServiceHost* host,
+absl::StatusOr<TaskMetrics> RunFcNode(const Setup& s, FcServiceHost* host,
                                   const TaskAssignment& a,
                                   TaskContext* context,
                                   std::vector<float>* weights) {
@@ -431,7 +431,7 @@ absl::StatusOr<Metrics> RunFcNode(const Setup& s, FcServiceHost* host,
 
 }  // namespace
 
-absl::StatusOr<Metrics> CnnTrainTask::Run(const TaskAssignment& a,
+absl::StatusOr<TaskMetrics> CnnTrainTask::Run(const TaskAssignment& a,
                                           TaskContext* context) {
   if (!a.spec().has_cnn_train()) {
     return absl::InvalidArgumentError("CnnTrainTask needs a cnn_train spec");
@@ -452,5 +452,5 @@ absl::StatusOr<Metrics> CnnTrainTask::Run(const TaskAssignment& a,
   return RunConvWorker(s, client, a, context);
 }
 
-}  // namespace stanza
+}  // namespace cnn
 }  // namespace strata

@@ -1,4 +1,4 @@
-#include "worker/stanza/wire.h"
+#include "worker/cnn/wire.h"
 
 #include <cstring>
 
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 
 namespace strata {
-namespace stanza {
+namespace cnn {
 
 static_assert(ABSL_IS_LITTLE_ENDIAN, "the Stanza wire format is little-endian");
 
@@ -100,5 +100,5 @@ absl::Status UnpackFloats(absl::string_view bytes, WireFormat format,
   return absl::OkStatus();
 }
 
-}  // namespace stanza
+}  // namespace cnn
 }  // namespace strata
