@@ -56,7 +56,10 @@ absl::Status PsServer::Init(PsServerOptions options) {
   store_options.router = router_.get();
   store_options.env = DefaultEnv();
   store_options.clock = RealClock();
-  store_ = std::make_unique<TableStore>(store_options);
+  absl::StatusOr<std::unique_ptr<TableStore>> store =
+      TableStore::Create(store_options);
+  if (!store.ok()) return store.status();
+  store_ = *std::move(store);
   if (!options_.data_dir.empty() && options_.load_on_start) {
     auto loaded = store_->Load(options_.data_dir, 0);
     if (loaded.ok()) {

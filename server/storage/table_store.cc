@@ -3,21 +3,19 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "glog/logging.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "server/storage/checkpoint.h"
+#include "proto/base/status_macros.h"
+#include "server/storage/checkpoint_filename.h"
+#include "server/storage/checkpoint_writer.h"
+#include "server/storage/internal/status_context.h"
 
 namespace strata {
 namespace {
 
 using ::google::protobuf::util::MessageDifferencer;
-
-absl::Status ToDataLoss(const absl::Status& s, absl::string_view context) {
-  if (s.ok()) return s;
-  return absl::DataLossError(absl::StrCat(context, ": ", s.message()));
-}
 
 constexpr absl::string_view KindName(const TableConfig*) {
   return "sparse table";
@@ -56,142 +54,8 @@ absl::Status ExistingStatus(const Config& config, const Config* existing,
   return absl::OkStatus();
 }
 
-}  // namespace
-
-// Builds the tables of a Load from the visited shard files, keeping what the
-// router assigns to this shard. Not thread-safe; used by one Load.
-class TableStore::Loader final : public CheckpointVisitor {
- public:
-  explicit Loader(const TableStore& store)
-      : options_(store.options_),
-        sparse_options_(store.SparseOptions()),
-        compressed_options_(store.CompressedOptions(0)) {}
-
-  absl::Status OnSparseTable(const TableConfig& config) override {
-    const auto it = tables_.find(config.name());
-    if (it != tables_.end()) {
-      if (it->second.sparse == nullptr ||
-          !MessageDifferencer::Equals(it->second.sparse->config(), config)) {
-        return absl::DataLossError(absl::StrCat(
-            "shard files disagree about the config of table ", config.name()));
-      }
-      current_ = it->second.sparse.get();
-      return absl::OkStatus();
-    }
-    absl::StatusOr<std::unique_ptr<SparseTable>> table =
-        SparseTable::Create(config, sparse_options_);
-    if (!table.ok()) {
-      return ToDataLoss(table.status(), "invalid sparse table in checkpoint");
-    }
-    current_ = table->get();
-    tables_[config.name()].sparse = *std::move(table);
-    ++info_.sparse_tables;
-    return absl::OkStatus();
-  }
-
-  absl::Status OnSparseRow(uint64_t key, uint64_t frequency, int64_t step,
-                           absl::Span<const float> values,
-                           absl::Span<const float> state) override {
-    if (options_.router != nullptr &&
-        options_.router->ShardForKey(key) != options_.shard_id) {
-      return absl::OkStatus();  // another shard's row
-    }
-    ++info_.rows;
-    return ToDataLoss(current_->InsertRow(key, values, state, step, frequency),
-                      "bad row in checkpoint");
-  }
-
-  absl::Status OnDenseTensor(const DenseConfig& config, int64_t step,
-                             absl::Span<const float> values,
-                             absl::Span<const float> state) override {
-    if (options_.router != nullptr &&
-        options_.router->ShardForName(config.name()) != options_.shard_id) {
-      return absl::OkStatus();
-    }
-    if (tables_.contains(config.name())) {
-      return absl::DataLossError(absl::StrCat(
-          "checkpoint holds two tables or tensors named ", config.name()));
-    }
-    absl::StatusOr<std::unique_ptr<DenseTable>> table =
-        DenseTable::Create(config);
-    if (!table.ok()) {
-      return ToDataLoss(table.status(), "invalid dense tensor in checkpoint");
-    }
-    if (absl::Status s = (*table)->Restore(values, state, step); !s.ok()) {
-      return ToDataLoss(s, "bad dense tensor in checkpoint");
-    }
-    tables_[config.name()].dense = *std::move(table);
-    ++info_.dense_tensors;
-    return absl::OkStatus();
-  }
-
-  // Same shard count as the checkpoint: a compressed table of this shard is
-  // restored as it is (another shard's is skipped). Otherwise each key is
-  // expanded into a plain row holding its centroid, keeping this shard's
-  // keys; compress again after loading (frequencies are lost: they read 0).
-  absl::Status OnCompressedTable(
-      const TableConfig& config, const SaecConfig& saec,
-      std::vector<CompressedFieldState> fields) override {
-    if (checkpoint_shards_ == options_.num_shards) {
-      if (!OwnsAnyKey(fields)) return absl::OkStatus();
-      if (tables_.contains(config.name())) {
-        return absl::DataLossError(absl::StrCat(
-            "checkpoint holds table ", config.name(), " twice for one shard"));
-      }
-      auto table = CompressedTable::Restore(config, saec, std::move(fields),
-                                            compressed_options_);
-      if (!table.ok()) {
-        return ToDataLoss(table.status(), "bad compressed table");
-      }
-      tables_[config.name()].compressed = *std::move(table);
-      ++info_.sparse_tables;
-      info_.rows += tables_[config.name()].compressed->rows();
-      return absl::OkStatus();
-    }
-    if (absl::Status s = OnSparseTable(config); !s.ok()) return s;
-    for (CompressedFieldState& f : fields) {
-      const size_t sf = f.steps.empty() ? 0 : f.state.size() / f.steps.size();
-      absl::Status s;
-      f.vectors.index().ForEach([&](uint64_t key, uint32_t c) {
-        if (!s.ok()) return;
-        const float* st = f.state.data() + size_t{c} * sf;
-        s = OnSparseRow(key, 0, f.steps[c], f.vectors.centroid(c),
-                        absl::MakeConstSpan(st, sf));
-      });
-      if (!s.ok()) return s;
-    }
-    return absl::OkStatus();
-  }
-
-  void set_checkpoint_shards(uint32_t n) { checkpoint_shards_ = n; }
-  TableMap TakeTables() { return std::move(tables_); }
-  const LoadInfo& info() const { return info_; }
-
- private:
-  bool OwnsAnyKey(const std::vector<CompressedFieldState>& fields) const {
-    for (const CompressedFieldState& f : fields) {
-      bool mine = false, seen = false;
-      f.vectors.index().ForEach([&](uint64_t key, uint32_t) {
-        if (seen) return;
-        seen = true;
-        mine = options_.router == nullptr ||
-               options_.router->ShardForKey(key) == options_.shard_id;
-      });
-      if (seen) return mine;
-    }
-    return false;
-  }
-
-  const Options& options_;
-  const SparseTable::Options sparse_options_;
-  const CompressedTable::Options compressed_options_;
-  uint32_t checkpoint_shards_ = 0;
-  TableMap tables_;
-  SparseTable* current_ = nullptr;  // owned by tables_
-  LoadInfo info_;
-};
-
-absl::Status TableStore::ValidateOptions(const Options& options) {
+// OK or the INVALID_ARGUMENT that TableStore::Create documents.
+absl::Status ValidateOptions(const TableStore::Options& options) {
   if (options.num_shards == 0 || options.shard_id >= options.num_shards) {
     return absl::InvalidArgumentError(
         absl::StrCat("shard_id ", options.shard_id, " is outside [0, ",
@@ -216,16 +80,16 @@ absl::Status TableStore::ValidateOptions(const Options& options) {
   return absl::OkStatus();
 }
 
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<TableStore>> TableStore::Create(
     const Options& options) {
-  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
-  return std::make_unique<TableStore>(options);
+  STRATA_RETURN_IF_ERROR(ValidateOptions(options));
+  return absl::WrapUnique(new TableStore(options));
 }
 
 TableStore::TableStore(const Options& options)
     : options_([&] {
-        const absl::Status valid = ValidateOptions(options);
-        CHECK(valid.ok()) << "invalid TableStore::Options: " << valid;
         Options o = options;
         if (o.env == nullptr) o.env = DefaultEnv();
         if (o.clock == nullptr) o.clock = RealClock();
@@ -257,7 +121,7 @@ absl::Status TableStore::CheckDenseOwner(absl::string_view name) const {
   return absl::OkStatus();
 }
 
-void TableStore::CancelDense(const TableMap& tables) {
+void TableStore::CancelDense(const ShardTables& tables) {
   for (const auto& [name, entry] : tables) {
     if (entry.dense != nullptr) entry.dense->Cancel();
   }
@@ -265,9 +129,8 @@ void TableStore::CancelDense(const TableMap& tables) {
 
 absl::Status TableStore::CreateSparse(const TableConfig& config,
                                       bool if_not_exists) {
-  absl::StatusOr<std::unique_ptr<SparseTable>> table =
-      SparseTable::Create(config, SparseOptions());
-  if (!table.ok()) return table.status();
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SparseTable> table,
+                          SparseTable::Create(config, SparseOptions()));
   absl::MutexLock lock(&mu_);
   const auto it = tables_.find(config.name());
   if (it != tables_.end()) {
@@ -275,13 +138,13 @@ absl::Status TableStore::CreateSparse(const TableConfig& config,
     return ExistingStatus(config, existing ? &existing->config() : nullptr,
                           if_not_exists);
   }
-  tables_[config.name()].sparse = *std::move(table);
+  tables_[config.name()].sparse = std::move(table);
   return absl::OkStatus();
 }
 
 absl::Status TableStore::CreateDense(const DenseConfig& config,
                                      bool if_not_exists) {
-  if (absl::Status s = CheckDenseOwner(config.name()); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(CheckDenseOwner(config.name()));
   {
     // Check first so an idempotent create does not allocate a big tensor.
     absl::MutexLock lock(&mu_);
@@ -292,9 +155,8 @@ absl::Status TableStore::CreateDense(const DenseConfig& config,
                             if_not_exists);
     }
   }
-  absl::StatusOr<std::unique_ptr<DenseTable>> table =
-      DenseTable::Create(config);
-  if (!table.ok()) return table.status();
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<DenseTable> table,
+                          DenseTable::Create(config));
   absl::MutexLock lock(&mu_);
   const auto it = tables_.find(config.name());
   if (it != tables_.end()) {  // a concurrent create won
@@ -302,12 +164,12 @@ absl::Status TableStore::CreateDense(const DenseConfig& config,
     return ExistingStatus(config, existing ? &existing->config() : nullptr,
                           if_not_exists);
   }
-  tables_[config.name()].dense = *std::move(table);
+  tables_[config.name()].dense = std::move(table);
   return absl::OkStatus();
 }
 
 absl::Status TableStore::Drop(absl::string_view name) {
-  Entry entry;
+  ShardTable entry;
   {
     absl::MutexLock lock(&mu_);
     const auto it = tables_.find(name);
@@ -364,6 +226,14 @@ CompressedTable::Options TableStore::CompressedOptions(int num_threads) const {
   return o;
 }
 
+CheckpointLoaderOptions TableStore::LoaderOptions() const {
+  CheckpointLoaderOptions o;
+  o.num_shards = options_.num_shards;
+  o.sparse = SparseOptions();
+  o.compressed = CompressedOptions(0);
+  return o;
+}
+
 absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
     absl::string_view name, const SaecConfig& config, int num_threads) {
   absl::MutexLock io(&io_mu_);  // not concurrently with checkpoint/load
@@ -373,8 +243,9 @@ absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
     for (const auto& [n, entry] : tables_) {
       if (!name.empty() && n != name) continue;
       if (!name.empty() && entry.sparse == nullptr) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "table ", n, entry.compressed ? " is already compressed"
+        return absl::FailedPreconditionError(
+            absl::StrCat("table ", n,
+                         entry.compressed ? " is already compressed"
                                           : " is a dense tensor"));
       }
       if (entry.sparse != nullptr) todo.emplace_back(n, entry.sparse);
@@ -390,8 +261,8 @@ absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
     auto ct = CompressedTable::Compress(*plain, config,
                                         CompressedOptions(num_threads));
     if (!ct.ok()) {
-      return absl::Status(ct.status().code(), absl::StrCat(
-          "compressing table ", n, ": ", ct.status().message()));
+      return internal::WithContext(ct.status(),
+                                   absl::StrCat("compressing table ", n));
     }
     for (FieldStats& f : (*ct)->Stats()) stats.push_back(std::move(f));
     absl::MutexLock lock(&mu_);
@@ -440,7 +311,7 @@ absl::StatusOr<std::shared_ptr<DenseTable>> TableStore::GetDense(
 }
 
 std::vector<TableSummary> TableStore::List() const {
-  std::vector<std::pair<std::string, Entry>> entries;
+  std::vector<std::pair<std::string, ShardTable>> entries;
   {
     absl::ReaderMutexLock lock(&mu_);
     entries.assign(tables_.begin(), tables_.end());
@@ -518,7 +389,7 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
         static_cast<uint64_t>(absl::ToUnixMillis(options_.clock->Now()));
   }
   // Hold references so Drop during the write is safe; write in name order.
-  std::vector<std::pair<std::string, Entry>> entries;
+  std::vector<std::pair<std::string, ShardTable>> entries;
   {
     absl::ReaderMutexLock lock(&mu_);
     entries.assign(tables_.begin(), tables_.end());
@@ -537,56 +408,40 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
   }
   Env* env = options_.env;
   const std::string ckpt_dir = JoinPath(dir, CheckpointDirName(checkpoint_id));
-  if (absl::Status s = env->CreateDir(ckpt_dir); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(env->CreateDir(ckpt_dir));
   const std::string path =
       JoinPath(ckpt_dir, ShardFileName(options_.shard_id, options_.num_shards));
   ShardFileHeader header;
   header.shard_id = options_.shard_id;
   header.num_shards = options_.num_shards;
   header.checkpoint_id = checkpoint_id;
-  absl::StatusOr<ShardFileStats> stats = WriteShardFile(
-      env, path, header, sparse, dense, options_.checkpoint_buffer_bytes,
-      compressed);
-  if (!stats.ok()) return stats.status();
+  STRATA_ASSIGN_OR_RETURN(
+      const ShardFileStats stats,
+      WriteShardFile(env, path, header, sparse, dense,
+                     options_.checkpoint_buffer_bytes, compressed));
   // The checkpoint directory itself may be new: make its entry durable.
-  if (absl::Status s = env->SyncDir(dir); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(env->SyncDir(dir));
   CheckpointInfo info;
   info.checkpoint_id = checkpoint_id;
   info.path = path;
-  info.bytes = stats->bytes;
-  info.rows = stats->rows;
+  info.bytes = stats.bytes;
+  info.rows = stats.rows;
   return info;
 }
 
 absl::StatusOr<LoadInfo> TableStore::Load(const std::string& dir,
                                           uint64_t checkpoint_id) {
   absl::MutexLock io(&io_mu_);
-  absl::StatusOr<CheckpointFiles> files =
-      FindCheckpoint(options_.env, dir, checkpoint_id);
-  if (!files.ok()) return files.status();
-  Loader loader(*this);
-  loader.set_checkpoint_shards(files->num_shards);
-  for (uint32_t i = 0; i < files->num_shards; ++i) {
-    ShardFileHeader expected;
-    expected.shard_id = i;
-    expected.num_shards = files->num_shards;
-    expected.checkpoint_id = files->checkpoint_id;
-    if (absl::Status s =
-            ReadShardFile(options_.env, files->paths[i], expected, &loader);
-        !s.ok()) {
-      return s;
-    }
-  }
-  TableMap old;
+  STRATA_ASSIGN_OR_RETURN(
+      LoadedCheckpoint loaded,
+      LoadCheckpoint(options_.env, dir, checkpoint_id, LoaderOptions()));
+  ShardTables old;
   {
     absl::MutexLock lock(&mu_);
-    old = std::exchange(tables_, loader.TakeTables());
+    old = std::exchange(tables_, std::move(loaded.tables));
   }
   CancelDense(old);
-  LoadInfo info = loader.info();
-  info.checkpoint_id = files->checkpoint_id;
-  info.written_by_num_shards = files->num_shards;
-  return info;
+  return loaded.info;
 }
 
 }  // namespace strata

@@ -9,16 +9,17 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/ps.pb.h"
 #include "server/router/router.h"
+#include "server/storage/checkpoint_loader.h"
 #include "server/storage/compressed_table.h"
 #include "server/storage/dense_table.h"
 #include "server/storage/embedding_table.h"
+#include "server/storage/shard_tables.h"
 #include "server/storage/sparse_table.h"
 #include "server/util/clock.h"
 #include "server/util/env.h"
@@ -50,23 +51,16 @@ struct CheckpointInfo {
   uint64_t rows = 0;  // sparse rows written
 };
 
-struct LoadInfo {
-  uint64_t checkpoint_id = 0;
-  uint32_t written_by_num_shards = 0;
-  uint64_t rows = 0;  // sparse rows now held by this shard
-  uint32_t sparse_tables = 0;
-  uint32_t dense_tensors = 0;  // dense tensors now held by this shard
-};
-
 // Owns every table of one shard, by name (sparse tables and dense tensors
 // share one namespace). Tables are handed out as shared_ptr, so a Drop or a
 // Load that replaces a table while a request still uses it is safe: the
 // request finishes on the old object, which is then freed. Dropped or
 // replaced dense tensors are cancelled (blocked BSP pulls fail ABORTED).
 //
-// Thread-safe. The router, env and clock in Options are not owned and must
-// outlive the store. Checkpoint and Load are serialised with each other;
-// table operations continue while a checkpoint is written.
+// Thread-safe. Made by Create (there is no public constructor). The router,
+// env and clock in Options are not owned and must outlive the store.
+// Checkpoint and Load are serialised with each other; table operations
+// continue while a checkpoint is written.
 class TableStore {
  public:
   struct Options {
@@ -90,13 +84,10 @@ class TableStore {
   // INVALID_ARGUMENT if num_shards is 0, shard_id >= num_shards, the
   // router's shard count differs from num_shards, or there is no router and
   // num_shards > 1.
+  // Also INVALID_ARGUMENT for sparse_stripes 0 or max_batch_keys outside
+  // [1, kMaxBatchKeysLimit].
   static absl::StatusOr<std::unique_ptr<TableStore>> Create(
       const Options& options);
-  // The same checks as Create, for callers that validated their options
-  // already: invalid options are a programmer error here (CHECK-fails).
-  explicit TableStore(const Options& options);
-  // OK or the INVALID_ARGUMENT that Create would return.
-  static absl::Status ValidateOptions(const Options& options);
 
   TableStore(const TableStore&) = delete;
   TableStore& operator=(const TableStore&) = delete;
@@ -118,7 +109,6 @@ class TableStore {
   absl::StatusOr<std::shared_ptr<DenseTable>> GetDense(
       absl::string_view name) const;
 
-  // One summary per table, sorted by name.
   // The table the embedding service pulls from and pushes to: a plain
   // sparse table or its compressed replacement. NOT_FOUND /
   // FAILED_PRECONDITION (a dense tensor) as GetSparse.
@@ -137,20 +127,23 @@ class TableStore {
   // Compression statistics of compressed table `name` (all when empty).
   absl::StatusOr<std::vector<FieldStats>> Stats(absl::string_view name) const;
 
+  // One summary per table, sorted by name.
   std::vector<TableSummary> List() const;
   // The same as a ListTables response: shard id, shard count and one
   // TableInfo per table, sorted by name (replaces the contents of `out`).
   void List(ListTablesResponse* out) const;
 
   // Writes this shard's file of checkpoint `checkpoint_id` (0: the clock's
-  // Unix time in milliseconds) under `dir` (see checkpoint.h for names and
-  // atomicity). Errors from the env are returned with the path.
+  // Unix time in milliseconds) under `dir` (see checkpoint_filename.h for
+  // names, checkpoint_writer.h for atomicity). Errors from the env are
+  // returned with the path.
   absl::StatusOr<CheckpointInfo> Checkpoint(const std::string& dir,
                                             uint64_t checkpoint_id);
 
   // Replaces the contents of this store with checkpoint `checkpoint_id` (0:
-  // newest complete) from `dir`. Reads every shard file of the checkpoint
-  // and keeps the sparse rows and dense tensors the router assigns to this
+  // newest complete) from `dir`, built by LoadCheckpoint
+  // (checkpoint_loader.h): it reads every shard file of the checkpoint and
+  // keeps the sparse rows and dense tensors the router assigns to this
   // shard, so the checkpoint may have been written by any number of shards.
   // Every sparse table of the checkpoint is created here, even if none of
   // its rows route here. Tables created before or during the load are
@@ -163,22 +156,16 @@ class TableStore {
   uint32_t num_shards() const { return options_.num_shards; }
 
  private:
-  // Exactly one of the pointers is set.
-  // Exactly one member is set.
-  struct Entry {
-    std::shared_ptr<SparseTable> sparse;
-    std::shared_ptr<DenseTable> dense;
-    std::shared_ptr<CompressedTable> compressed;
-  };
-  using TableMap = absl::flat_hash_map<std::string, Entry>;
-  class Loader;
+  // `options` passed Create's checks.
+  explicit TableStore(const Options& options);
 
   SparseTable::Options SparseOptions() const;
   CompressedTable::Options CompressedOptions(int num_threads) const;
+  CheckpointLoaderOptions LoaderOptions() const;
   // FAILED_PRECONDITION if the router assigns dense tensor `name` elsewhere.
   absl::Status CheckDenseOwner(absl::string_view name) const;
   // Cancels the dense tensors of `tables` (after they left tables_).
-  static void CancelDense(const TableMap& tables);
+  static void CancelDense(const ShardTables& tables);
 
   // Constant after construction.
   const Options options_;
@@ -186,7 +173,7 @@ class TableStore {
   // Serialises Checkpoint and Load. Acquired before mu_.
   absl::Mutex io_mu_;
   mutable absl::Mutex mu_;
-  TableMap tables_ ABSL_GUARDED_BY(mu_);
+  ShardTables tables_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace strata

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/router/router.h"
-#include "server/storage/checkpoint.h"
+#include "server/storage/checkpoint_filename.h"
 #include "server/util/env_testing.h"
 
 namespace strata {
@@ -249,10 +249,24 @@ TEST(TableStoreTest, ListFillsAListTablesResponse) {
   EXPECT_FALSE(resp.tables(0).has_dense_config());
 }
 
-TEST(TableStoreDeathTest, ConstructorRejectsInvalidOptions) {
+TEST(TableStoreTest, CreateRejectsAShardIdOutsideASingleShardStore) {
   TableStore::Options o;
   o.shard_id = 1;  // of 1 shard
-  EXPECT_DEATH(TableStore store(o), "invalid TableStore::Options");
+  const absl::Status s = TableStore::Create(o).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("shard_id 1 is outside [0, 1)"), std::string::npos)
+      << s;
+}
+
+TEST(TableStoreTest, CreateRejectsZeroStripesAndOversizedBatches) {
+  TableStore::Options o;
+  o.sparse_stripes = 0;
+  EXPECT_EQ(TableStore::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o.sparse_stripes = 1;
+  o.max_batch_keys = kMaxBatchKeysLimit + 1;
+  EXPECT_EQ(TableStore::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // Fills a store with rows that have optimizer state, frequencies and Adam
@@ -639,7 +653,8 @@ std::vector<float> PullAll(std::vector<std::unique_ptr<TableStore>>& stores,
   return out;
 }
 
-TEST(TableStoreCompressionTest, CompressSwapsInTheCompressedTableAndReportsStats) {
+TEST(TableStoreCompressionTest,
+     CompressSwapsInTheCompressedTableAndReportsStats) {
   HashRouter r(2);
   auto stores = TrainedShards(r);
   auto stats = stores[0]->Compress("emb", TwelveClusters());
@@ -647,7 +662,8 @@ TEST(TableStoreCompressionTest, CompressSwapsInTheCompressedTableAndReportsStats
   ASSERT_EQ(stats->size(), 1u);
   EXPECT_EQ((*stats)[0].field(), 1u);
   EXPECT_EQ((*stats)[0].clusters(), 12u);
-  EXPECT_EQ((*stats)[0].features(), stores[0]->GetEmbedding("emb").value()->rows());
+  EXPECT_EQ((*stats)[0].features(),
+            stores[0]->GetEmbedding("emb").value()->rows());
   EXPECT_EQ(stores[0]->GetSparse("emb").status().code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE((*stores[0]->GetEmbedding("emb"))->compressed());

@@ -1,0 +1,94 @@
+#include "server/storage/checkpoint_format.h"
+
+#include <cstring>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "server/storage/checkpoint_filename.h"
+#include "server/storage/checkpoint_writer.h"
+#include "server/storage/internal/checkpoint_testing.h"
+#include "server/storage/internal/crc32c.h"
+
+namespace strata {
+namespace {
+
+using internal::CheckpointTestDir;
+using internal::ReadRaw;
+
+TEST(CheckpointFormatTest, ConstantsMatchTheDocumentation) {
+  EXPECT_EQ(std::string(kCheckpointMagic), "STRATACK");
+  EXPECT_EQ(sizeof(kCheckpointMagic) - 1, kCheckpointMagicBytes);
+  EXPECT_EQ(kCheckpointFormatVersion, 1u);
+  EXPECT_EQ(kShardFileHeaderBytes, 28u);
+  EXPECT_EQ(kShardFileFooterBytes, 4u);
+  EXPECT_EQ(static_cast<int>(CheckpointSection::kSparse), 0x01);
+  EXPECT_EQ(static_cast<int>(CheckpointSection::kDense), 0x02);
+  EXPECT_EQ(static_cast<int>(CheckpointSection::kCompressed), 0x03);
+  EXPECT_EQ(static_cast<int>(CheckpointSection::kEnd), 0xFF);
+}
+
+// Pins the byte layout documented in docs/checkpoint.md.
+TEST(CheckpointFormatTest, FileLayoutMatchesTheDocumentation) {
+  const std::string dir = CheckpointTestDir();
+  const std::string path = JoinPath(dir, ShardFileName(2, 3));
+  TableConfig config;
+  config.set_name("t");
+  config.set_dim(2);
+  config.mutable_optimizer()->set_learning_rate(1.0f);
+  SparseTable::Options o;
+  o.num_stripes = 1;
+  auto table = *SparseTable::Create(config, o);
+  ASSERT_TRUE(table->Push({7}, {-1.0f, -2.0f}).ok());  // row {1, 2}
+  ShardFileHeader header{2, 3, 9};
+  const SparseTable* t = table.get();
+  ASSERT_TRUE(
+      WriteShardFile(DefaultEnv(), path, header, {&t, 1}, {}, 4096).ok());
+  const std::string f = ReadRaw(path);
+  const std::string cfg = config.SerializeAsString();
+  auto u32 = [&](size_t at) {
+    uint32_t v;
+    std::memcpy(&v, f.data() + at, 4);
+    return v;
+  };
+  auto u64 = [&](size_t at) {
+    uint64_t v;
+    std::memcpy(&v, f.data() + at, 8);
+    return v;
+  };
+  auto f32 = [&](size_t at) {
+    float v;
+    std::memcpy(&v, f.data() + at, 4);
+    return v;
+  };
+  const size_t row_bytes = 8 + 8 + 8 + 2 * 4;  // SGD: no state
+  ASSERT_EQ(f.size(),
+            28 + (1 + 4 + cfg.size() + 12 + 8 + row_bytes) + (1 + 4 + 8) + 4);
+  EXPECT_EQ(f.substr(0, 8), "STRATACK");
+  EXPECT_EQ(u32(8), 1u);   // version
+  EXPECT_EQ(u32(12), 2u);  // shard id
+  EXPECT_EQ(u32(16), 3u);  // shard count
+  EXPECT_EQ(u64(20), 9u);  // checkpoint id
+  size_t at = 28;
+  EXPECT_EQ(f[at], '\x01');  // sparse section
+  EXPECT_EQ(u32(at + 1), cfg.size());
+  EXPECT_EQ(f.substr(at + 5, cfg.size()), cfg);
+  at += 5 + cfg.size();
+  EXPECT_EQ(u32(at), 2u);       // dim
+  EXPECT_EQ(u32(at + 4), 0u);   // state floats per row
+  EXPECT_EQ(u32(at + 8), 1u);   // blocks (stripes)
+  EXPECT_EQ(u64(at + 12), 1u);  // rows in block 0
+  at += 20;
+  EXPECT_EQ(u64(at), 7u);       // key
+  EXPECT_EQ(u64(at + 8), 1u);   // frequency
+  EXPECT_EQ(u64(at + 16), 1u);  // step
+  EXPECT_EQ(f32(at + 24), 1.0f);
+  EXPECT_EQ(f32(at + 28), 2.0f);
+  at += row_bytes;
+  EXPECT_EQ(f[at], '\xff');    // end marker
+  EXPECT_EQ(u32(at + 1), 1u);  // sections
+  EXPECT_EQ(u64(at + 5), 1u);  // rows
+  EXPECT_EQ(u32(at + 13), crc32c::Extend(0, f.data(), f.size() - 4));
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,182 @@
+#include "server/storage/checkpoint_loader.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "proto/base/status_macros.h"
+#include "server/storage/checkpoint_filename.h"
+#include "server/storage/checkpoint_reader.h"
+
+namespace strata {
+namespace {
+
+using ::google::protobuf::util::MessageDifferencer;
+
+absl::Status ToDataLoss(const absl::Status& s, absl::string_view context) {
+  if (s.ok()) return s;
+  return absl::DataLossError(absl::StrCat(context, ": ", s.message()));
+}
+
+// Builds the tables of a load from the visited shard files, keeping what the
+// router assigns to this shard. Not thread-safe; used by one load.
+class Loader final : public CheckpointVisitor {
+ public:
+  Loader(const CheckpointLoaderOptions& options, uint32_t checkpoint_shards)
+      : options_(options),
+        router_(options.sparse.router),
+        shard_id_(options.sparse.shard_id),
+        checkpoint_shards_(checkpoint_shards) {}
+
+  absl::Status OnSparseTable(const TableConfig& config) override {
+    const auto it = tables_.find(config.name());
+    if (it != tables_.end()) {
+      if (it->second.sparse == nullptr ||
+          !MessageDifferencer::Equals(it->second.sparse->config(), config)) {
+        return absl::DataLossError(absl::StrCat(
+            "shard files disagree about the config of table ", config.name()));
+      }
+      current_ = it->second.sparse.get();
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::unique_ptr<SparseTable>> table =
+        SparseTable::Create(config, options_.sparse);
+    if (!table.ok()) {
+      return ToDataLoss(table.status(), "invalid sparse table in checkpoint");
+    }
+    current_ = table->get();
+    tables_[config.name()].sparse = *std::move(table);
+    ++info_.sparse_tables;
+    return absl::OkStatus();
+  }
+
+  absl::Status OnSparseRow(uint64_t key, uint64_t frequency, int64_t step,
+                           absl::Span<const float> values,
+                           absl::Span<const float> state) override {
+    if (router_ != nullptr && router_->ShardForKey(key) != shard_id_) {
+      return absl::OkStatus();  // another shard's row
+    }
+    ++info_.rows;
+    return ToDataLoss(current_->InsertRow(key, values, state, step, frequency),
+                      "bad row in checkpoint");
+  }
+
+  absl::Status OnDenseTensor(const DenseConfig& config, int64_t step,
+                             absl::Span<const float> values,
+                             absl::Span<const float> state) override {
+    if (router_ != nullptr &&
+        router_->ShardForName(config.name()) != shard_id_) {
+      return absl::OkStatus();
+    }
+    if (tables_.contains(config.name())) {
+      return absl::DataLossError(absl::StrCat(
+          "checkpoint holds two tables or tensors named ", config.name()));
+    }
+    absl::StatusOr<std::unique_ptr<DenseTable>> table =
+        DenseTable::Create(config);
+    if (!table.ok()) {
+      return ToDataLoss(table.status(), "invalid dense tensor in checkpoint");
+    }
+    STRATA_RETURN_IF_ERROR(ToDataLoss((*table)->Restore(values, state, step),
+                                      "bad dense tensor in checkpoint"));
+    tables_[config.name()].dense = *std::move(table);
+    ++info_.dense_tensors;
+    return absl::OkStatus();
+  }
+
+  // Same shard count as the checkpoint: a compressed table of this shard is
+  // restored as it is (another shard's is skipped). Otherwise each key is
+  // expanded into a plain row holding its centroid, keeping this shard's
+  // keys; compress again after loading (frequencies are lost: they read 0).
+  absl::Status OnCompressedTable(
+      const TableConfig& config, const SaecConfig& saec,
+      std::vector<CompressedFieldState> fields) override {
+    if (checkpoint_shards_ == options_.num_shards) {
+      return Restore(config, saec, std::move(fields));
+    }
+    STRATA_RETURN_IF_ERROR(OnSparseTable(config));
+    for (CompressedFieldState& f : fields) {
+      const size_t sf = f.steps.empty() ? 0 : f.state.size() / f.steps.size();
+      absl::Status s;
+      f.vectors.index().ForEach([&](uint64_t key, uint32_t c) {
+        if (!s.ok()) return;
+        const float* st = f.state.data() + size_t{c} * sf;
+        s = OnSparseRow(key, 0, f.steps[c], f.vectors.centroid(c),
+                        absl::MakeConstSpan(st, sf));
+      });
+      STRATA_RETURN_IF_ERROR(s);
+    }
+    return absl::OkStatus();
+  }
+
+  ShardTables TakeTables() { return std::move(tables_); }
+  const LoadInfo& info() const { return info_; }
+
+ private:
+  // A compressed table written by this shard, restored bit for bit.
+  absl::Status Restore(const TableConfig& config, const SaecConfig& saec,
+                       std::vector<CompressedFieldState> fields) {
+    if (!OwnsAnyKey(fields)) return absl::OkStatus();
+    if (tables_.contains(config.name())) {
+      return absl::DataLossError(absl::StrCat(
+          "checkpoint holds table ", config.name(), " twice for one shard"));
+    }
+    auto table = CompressedTable::Restore(config, saec, std::move(fields),
+                                          options_.compressed);
+    if (!table.ok()) return ToDataLoss(table.status(), "bad compressed table");
+    info_.rows += (*table)->rows();
+    tables_[config.name()].compressed = *std::move(table);
+    ++info_.sparse_tables;
+    return absl::OkStatus();
+  }
+
+  // Whether the first indexed key of the first non-empty field is this
+  // shard's (clusters are per shard, so one key decides for the table).
+  bool OwnsAnyKey(const std::vector<CompressedFieldState>& fields) const {
+    for (const CompressedFieldState& f : fields) {
+      bool mine = false, seen = false;
+      f.vectors.index().ForEach([&](uint64_t key, uint32_t) {
+        if (seen) return;
+        seen = true;
+        mine = router_ == nullptr || router_->ShardForKey(key) == shard_id_;
+      });
+      if (seen) return mine;
+    }
+    return false;
+  }
+
+  const CheckpointLoaderOptions& options_;
+  const ShardRouter* const router_;  // null: keep everything
+  const uint32_t shard_id_;
+  const uint32_t checkpoint_shards_;
+  ShardTables tables_;
+  SparseTable* current_ = nullptr;  // owned by tables_
+  LoadInfo info_;
+};
+
+}  // namespace
+
+absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(
+    Env* env, const std::string& dir, uint64_t checkpoint_id,
+    const CheckpointLoaderOptions& options) {
+  STRATA_ASSIGN_OR_RETURN(const CheckpointFiles files,
+                          FindCheckpoint(env, dir, checkpoint_id));
+  Loader loader(options, files.num_shards);
+  for (uint32_t i = 0; i < files.num_shards; ++i) {
+    ShardFileHeader expected;
+    expected.shard_id = i;
+    expected.num_shards = files.num_shards;
+    expected.checkpoint_id = files.checkpoint_id;
+    STRATA_RETURN_IF_ERROR(
+        ReadShardFile(env, files.paths[i], expected, &loader));
+  }
+  LoadedCheckpoint loaded;
+  loaded.tables = loader.TakeTables();
+  loaded.info = loader.info();
+  loaded.info.checkpoint_id = files.checkpoint_id;
+  loaded.info.written_by_num_shards = files.num_shards;
+  return loaded;
+}
+
+}  // namespace strata

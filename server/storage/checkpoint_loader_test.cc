@@ -1,0 +1,198 @@
+#include "server/storage/checkpoint_loader.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "server/router/router.h"
+#include "server/storage/checkpoint_filename.h"
+#include "server/storage/checkpoint_writer.h"
+#include "server/storage/internal/checkpoint_testing.h"
+
+namespace strata {
+namespace {
+
+using internal::DenseCfg;
+using internal::SparseConfig;
+
+// Loader options for shard `shard_id` under `router` (null: one shard).
+CheckpointLoaderOptions ForShard(const ShardRouter* router, uint32_t shard_id) {
+  CheckpointLoaderOptions o;
+  o.num_shards = router == nullptr ? 1 : router->num_shards();
+  o.sparse.router = router;
+  o.sparse.shard_id = shard_id;
+  o.compressed.router = router;
+  o.compressed.shard_id = shard_id;
+  return o;
+}
+
+class CheckpointLoaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = internal::CheckpointTestDir(); }
+
+  // Writes shard `shard` of `num_shards` of checkpoint `id`.
+  void WriteShard(uint64_t id, uint32_t shard, uint32_t num_shards,
+                  std::vector<const SparseTable*> sparse,
+                  std::vector<const DenseTable*> dense,
+                  std::vector<const CompressedTable*> compressed = {}) {
+    const std::string ckpt = JoinPath(dir_, CheckpointDirName(id));
+    ASSERT_TRUE(DefaultEnv()->CreateDir(ckpt).ok());
+    const ShardFileHeader header{shard, num_shards, id};
+    ASSERT_TRUE(WriteShardFile(DefaultEnv(),
+                               JoinPath(ckpt, ShardFileName(shard, num_shards)),
+                               header, sparse, dense, 4096, compressed)
+                    .ok());
+  }
+
+  std::string dir_;
+};
+
+// A 2-dim SGD table "emb" holding `keys`, row k = {k, -k}, frequency k.
+std::unique_ptr<SparseTable> TableWith(const std::vector<uint64_t>& keys,
+                                       float learning_rate = 0.1f) {
+  TableConfig config = SparseConfig(2, OptimizerConfig::SGD);
+  config.mutable_optimizer()->set_learning_rate(learning_rate);
+  auto t = *SparseTable::Create(config, SparseTable::Options());
+  for (uint64_t k : keys) {
+    const float f = static_cast<float>(k);
+    EXPECT_TRUE(t->InsertRow(k, {f, -f}, {}, 3, k).ok());
+  }
+  return t;
+}
+
+std::unique_ptr<DenseTable> Tensor(const std::string& name) {
+  DenseConfig config = DenseCfg(2);
+  config.set_name(name);
+  return *DenseTable::Create(config);
+}
+
+TEST_F(CheckpointLoaderTest, KeepsWhatTheRouterAssignsToThisShard) {
+  std::vector<uint64_t> keys;
+  for (uint64_t k = 1; k <= 100; ++k) keys.push_back(k);
+  auto table = TableWith(keys);
+  std::vector<std::unique_ptr<DenseTable>> tensors;
+  std::vector<const DenseTable*> dense;
+  for (const char* name : {"d0", "d1", "d2", "d3", "d4", "d5"}) {
+    tensors.push_back(Tensor(name));
+    dense.push_back(tensors.back().get());
+  }
+  WriteShard(7, 0, 1, {table.get()}, dense);
+
+  HashRouter router(2);
+  uint64_t rows = 0, tensors_loaded = 0;
+  for (uint32_t shard = 0; shard < 2; ++shard) {
+    auto loaded =
+        LoadCheckpoint(DefaultEnv(), dir_, 0, ForShard(&router, shard));
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ(loaded->info.checkpoint_id, 7u);
+    EXPECT_EQ(loaded->info.written_by_num_shards, 1u);
+    EXPECT_EQ(loaded->info.sparse_tables, 1u);  // on every shard
+    const SparseTable& emb = *loaded->tables.at("emb").sparse;
+    EXPECT_EQ(emb.rows(), loaded->info.rows);
+    emb.ForEachRow([&](uint64_t key, const float* v, const float*, int64_t step,
+                       uint64_t freq) {
+      EXPECT_EQ(router.ShardForKey(key), shard) << key;
+      EXPECT_EQ(v[0], static_cast<float>(key));
+      EXPECT_EQ(v[1], -static_cast<float>(key));
+      EXPECT_EQ(step, 3);
+      EXPECT_EQ(freq, key);
+    });
+    for (const auto& [name, entry] : loaded->tables) {
+      if (entry.dense == nullptr) continue;
+      EXPECT_EQ(router.ShardForName(name), shard) << name;
+    }
+    EXPECT_EQ(loaded->tables.size(), 1 + loaded->info.dense_tensors);
+    rows += loaded->info.rows;
+    tensors_loaded += loaded->info.dense_tensors;
+  }
+  EXPECT_EQ(rows, 100u);
+  EXPECT_EQ(tensors_loaded, 6u);
+}
+
+TEST_F(CheckpointLoaderTest, ShardFilesThatDisagreeAboutATableAreDataLoss) {
+  auto a = TableWith({1}, 0.1f);
+  auto b = TableWith({2}, 0.2f);
+  WriteShard(3, 0, 2, {a.get()}, {});
+  WriteShard(3, 1, 2, {b.get()}, {});
+  auto loaded = LoadCheckpoint(DefaultEnv(), dir_, 3, ForShard(nullptr, 0));
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(loaded.status().message().find(
+                "shard-00001-of-00002.ckpt: shard files disagree about the "
+                "config of table emb"),
+            std::string::npos)
+      << loaded.status();
+}
+
+TEST_F(CheckpointLoaderTest, OneDenseTensorInTwoFilesIsDataLoss) {
+  auto d0 = Tensor("d"), d1 = Tensor("d");
+  WriteShard(3, 0, 2, {}, {d0.get()});
+  WriteShard(3, 1, 2, {}, {d1.get()});
+  auto loaded = LoadCheckpoint(DefaultEnv(), dir_, 3, ForShard(nullptr, 0));
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(loaded.status().message().find("two tables or tensors named d"),
+            std::string::npos)
+      << loaded.status();
+}
+
+TEST_F(CheckpointLoaderTest, MissingCheckpointIsNotFound) {
+  EXPECT_EQ(LoadCheckpoint(DefaultEnv(), dir_, 0, ForShard(nullptr, 0))
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+// Field 1 with 200 features in 4 groups: value i % 4.
+std::unique_ptr<CompressedTable> CompressedEmb() {
+  auto plain = *SparseTable::Create(SparseConfig(2, OptimizerConfig::SGD),
+                                    SparseTable::Options());
+  for (uint64_t i = 0; i < 200; ++i) {
+    const float v = static_cast<float>(i % 4);
+    EXPECT_TRUE(
+        plain->InsertRow((uint64_t{1} << 56) | i, {v, v}, {}, 0, 1).ok());
+  }
+  SaecConfig saec;
+  saec.set_clusters(4);
+  saec.set_min_features(100);
+  return *CompressedTable::Compress(*plain, saec, {});
+}
+
+TEST_F(CheckpointLoaderTest, CompressedTableIsRestoredIntoTheSameShardCount) {
+  auto table = CompressedEmb();
+  WriteShard(5, 0, 1, {}, {}, {table.get()});
+  auto loaded = LoadCheckpoint(DefaultEnv(), dir_, 5, ForShard(nullptr, 0));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const ShardTable& emb = loaded->tables.at("emb");
+  ASSERT_NE(emb.compressed, nullptr);
+  EXPECT_EQ(emb.compressed->rows(), 200u);
+  EXPECT_EQ(loaded->info.rows, 200u);
+  EXPECT_EQ(loaded->info.sparse_tables, 1u);
+}
+
+TEST_F(CheckpointLoaderTest, CompressedTableIsExpandedIntoAnotherShardCount) {
+  auto table = CompressedEmb();
+  WriteShard(5, 0, 1, {}, {}, {table.get()});
+  HashRouter router(2);
+  uint64_t rows = 0;
+  for (uint32_t shard = 0; shard < 2; ++shard) {
+    auto loaded =
+        LoadCheckpoint(DefaultEnv(), dir_, 5, ForShard(&router, shard));
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    const ShardTable& emb = loaded->tables.at("emb");
+    ASSERT_EQ(emb.compressed, nullptr);
+    ASSERT_NE(emb.sparse, nullptr);
+    emb.sparse->ForEachRow([&](uint64_t key, const float* v, const float*,
+                               int64_t, uint64_t freq) {
+      EXPECT_EQ(router.ShardForKey(key), shard);
+      const float want = static_cast<float>((key & 0xffff) % 4);
+      EXPECT_NEAR(v[0], want, 1e-5) << key;  // its cluster's centroid
+      EXPECT_EQ(freq, 0u);                   // frequencies are not kept
+    });
+    rows += emb.sparse->rows();
+  }
+  EXPECT_EQ(rows, 200u);
+}
+
+}  // namespace
+}  // namespace strata

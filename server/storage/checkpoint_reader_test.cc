@@ -1,0 +1,132 @@
+#include "server/storage/checkpoint_reader.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "server/storage/internal/checkpoint_testing.h"
+#include "server/storage/internal/crc32c.h"
+
+namespace strata {
+namespace {
+
+using internal::ReadRaw;
+using internal::Recorder;
+using internal::WriteRaw;
+using CheckpointReaderTest = internal::CheckpointFileTest;
+
+TEST_F(CheckpointReaderTest, CorruptedByteIsDataLossNamingTheFile) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  std::string f = ReadRaw(path_);
+  f[f.size() / 2] ^= 0x01;
+  WriteRaw(path_, f);
+  Recorder r;
+  const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find(path_), std::string::npos) << s;
+  EXPECT_NE(s.message().find("CRC32C mismatch"), std::string::npos) << s;
+  EXPECT_TRUE(r.tables.empty()) << "nothing is visited before the CRC check";
+}
+
+TEST_F(CheckpointReaderTest, TruncatedFileIsDataLoss) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  const std::string f = ReadRaw(path_);
+  for (size_t len : {size_t{0}, size_t{10}, f.size() / 2, f.size() - 1}) {
+    WriteRaw(path_, f.substr(0, len));
+    Recorder r;
+    EXPECT_EQ(ReadShardFile(DefaultEnv(), path_, header_, &r).code(),
+              absl::StatusCode::kDataLoss)
+        << len;
+  }
+}
+
+TEST_F(CheckpointReaderTest, BadMagicIsDataLoss) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  std::string f = ReadRaw(path_);
+  f[0] = 'X';
+  WriteRaw(path_, f);
+  Recorder r;
+  const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find("bad magic"), std::string::npos) << s;
+}
+
+TEST_F(CheckpointReaderTest, HeaderMustMatchTheFileName) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  Recorder r;
+  ShardFileHeader other = header_;
+  other.checkpoint_id = 43;
+  EXPECT_EQ(ReadShardFile(DefaultEnv(), path_, other, &r).code(),
+            absl::StatusCode::kDataLoss);
+  other = header_;
+  other.num_shards = 2;
+  EXPECT_EQ(ReadShardFile(DefaultEnv(), path_, other, &r).code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST_F(CheckpointReaderTest, NewerFormatVersionIsFailedPrecondition) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  std::string f = ReadRaw(path_);
+  f[8] = 2;  // version
+  const uint32_t crc = crc32c::Extend(0, f.data(), f.size() - 4);
+  std::memcpy(&f[f.size() - 4], &crc, 4);
+  WriteRaw(path_, f);
+  Recorder r;
+  EXPECT_EQ(ReadShardFile(DefaultEnv(), path_, header_, &r).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(CheckpointReaderTest, UnknownSectionKindIsDataLoss) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  std::string f = ReadRaw(path_);
+  f[kShardFileHeaderBytes] = 0x7f;  // the first section's kind
+  const uint32_t crc = crc32c::Extend(0, f.data(), f.size() - 4);
+  std::memcpy(&f[f.size() - 4], &crc, 4);
+  WriteRaw(path_, f);
+  Recorder r;
+  const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find("unknown section kind 127"), std::string::npos)
+      << s;
+}
+
+TEST_F(CheckpointReaderTest, VisitorErrorsStopReadingAndNameTheFile) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  struct Failing : Recorder {
+    absl::Status OnSparseTable(const TableConfig&) override {
+      return absl::DataLossError("nope");
+    }
+  } failing;
+  const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &failing);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find(path_ + ": nope"), std::string::npos) << s;
+  EXPECT_TRUE(failing.rows.empty());
+}
+
+TEST_F(CheckpointReaderTest, CompressedSectionNeedsAVisitorThatTakesIt) {
+  // 200 features of field 1 in 4 clusters.
+  auto plain = *SparseTable::Create(
+      internal::SparseConfig(3, OptimizerConfig::SGD), SparseTable::Options());
+  for (uint64_t i = 0; i < 200; ++i) {
+    const std::vector<float> v(3, static_cast<float>(i % 4));
+    ASSERT_TRUE(plain->InsertRow((uint64_t{1} << 56) | i, v, {}, 0, 1).ok());
+  }
+  SaecConfig saec;
+  saec.set_clusters(4);
+  saec.set_min_features(100);
+  auto compressed = CompressedTable::Compress(*plain, saec, {});
+  ASSERT_TRUE(compressed.ok()) << compressed.status();
+  const CompressedTable* c = compressed->get();
+  ASSERT_TRUE(
+      WriteShardFile(DefaultEnv(), path_, header_, {}, {}, 4096, {&c, 1}).ok());
+  Recorder r;  // keeps the default OnCompressedTable
+  const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find(path_ + ": compressed table emb is not supported"),
+            std::string::npos)
+      << s;
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,218 @@
+#include "server/storage/checkpoint_writer.h"
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "proto/base/status_macros.h"
+#include "server/storage/internal/crc32c.h"
+#include "server/storage/internal/status_context.h"
+
+namespace strata {
+namespace {
+
+using internal::WithContext;
+
+// Appends to a WritableFile through a bounded buffer, keeps a running CRC32C
+// of everything written and remembers the first error (later appends are
+// no-ops). Borrows `file`. Not thread-safe.
+class ChunkWriter {
+ public:
+  ChunkWriter(WritableFile* file, size_t buffer_bytes)
+      : file_(file), limit_(std::max<size_t>(buffer_bytes, 4096)) {
+    buffer_.reserve(limit_);
+  }
+
+  void Append(const void* data, size_t n) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0 && status_.ok()) {
+      const size_t take = std::min(n, limit_ - buffer_.size());
+      buffer_.append(p, take);
+      p += take;
+      n -= take;
+      if (buffer_.size() == limit_) Flush();
+    }
+  }
+  template <typename T>
+  void Put(T value) {
+    Append(&value, sizeof(value));
+  }
+  void PutSection(CheckpointSection kind) { Put(static_cast<uint8_t>(kind)); }
+  void PutFloats(const float* v, size_t n) { Append(v, n * sizeof(float)); }
+  void PutBytes(const std::string& s) {
+    Put<uint32_t>(static_cast<uint32_t>(s.size()));
+    Append(s.data(), s.size());
+  }
+
+  void Flush() {
+    if (!status_.ok() || buffer_.empty()) return;
+    crc_ = crc32c::Extend(crc_, buffer_.data(), buffer_.size());
+    status_ = file_->Append(buffer_);
+    bytes_ += buffer_.size();
+    buffer_.clear();
+  }
+
+  // CRC of everything appended so far (flushes first).
+  uint32_t Crc() {
+    Flush();
+    return crc_;
+  }
+  uint64_t bytes() const { return bytes_ + buffer_.size(); }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  WritableFile* const file_;
+  const size_t limit_;
+  std::string buffer_;
+  uint32_t crc_ = 0;
+  uint64_t bytes_ = 0;
+  absl::Status status_;
+};
+
+uint64_t WriteSparse(const SparseTable& table, ChunkWriter* w) {
+  const uint32_t dim = table.dim();
+  const size_t state_floats = table.state_floats_per_row();
+  w->PutSection(CheckpointSection::kSparse);
+  w->PutBytes(table.config().SerializeAsString());
+  w->Put<uint32_t>(dim);
+  w->Put<uint32_t>(static_cast<uint32_t>(state_floats));
+  w->Put<uint32_t>(table.num_stripes());  // one block per stripe
+  uint64_t rows = 0;
+  for (uint32_t s = 0; s < table.num_stripes(); ++s) {
+    table.VisitStripe(
+        s, [w](size_t n) { w->Put<uint64_t>(n); },
+        [&](uint64_t key, const float* values, const float* state, int64_t step,
+            uint64_t frequency) {
+          w->Put<uint64_t>(key);
+          w->Put<uint64_t>(frequency);
+          w->Put<int64_t>(step);
+          w->PutFloats(values, dim);
+          w->PutFloats(state, state_floats);
+          ++rows;
+        });
+  }
+  return rows;
+}
+
+void WriteDense(const DenseTable& table, ChunkWriter* w) {
+  w->PutSection(CheckpointSection::kDense);
+  w->PutBytes(table.config().SerializeAsString());
+  table.Visit([w](absl::Span<const float> values, absl::Span<const float> state,
+                  int64_t step) {
+    w->Put<int64_t>(step);
+    w->Put<uint64_t>(values.size());
+    w->PutFloats(values.data(), values.size());
+    w->Put<uint64_t>(state.size());
+    w->PutFloats(state.data(), state.size());
+  });
+}
+
+// A compressed table, field by field: its centroids, fallback, optimizer
+// state and the (key, cluster) pairs of its index.
+uint64_t WriteCompressed(const CompressedTable& table, ChunkWriter* w) {
+  const uint32_t dim = table.dim();
+  const size_t sf = table.state_floats_per_row();
+  w->PutSection(CheckpointSection::kCompressed);
+  w->PutBytes(table.config().SerializeAsString());
+  w->PutBytes(table.saec_config().SerializeAsString());
+  w->Put<uint32_t>(dim);
+  w->Put<uint32_t>(static_cast<uint32_t>(sf));
+  w->Put<uint32_t>(static_cast<uint32_t>(table.Stats().size()));
+  uint64_t rows = 0;
+  table.VisitFields([&](const CompressedFieldState& f) {
+    const uint32_t k = f.vectors.num_clusters();
+    w->Put<uint32_t>(f.field);
+    w->PutBytes(f.stats.SerializeAsString());
+    w->Put<uint32_t>(k);
+    w->Put<uint64_t>(f.vectors.num_features());
+    w->PutFloats(f.vectors.centroids().data(), size_t{k} * dim);
+    w->PutFloats(f.vectors.fallback().data(), dim);
+    w->PutFloats(f.state.data(), f.state.size());
+    for (int64_t step : f.steps) w->Put<int64_t>(step);
+    f.vectors.index().ForEach([w](uint64_t key, uint32_t cluster) {
+      w->Put<uint64_t>(key);
+      w->Put<uint32_t>(cluster);
+    });
+    rows += f.vectors.num_features();
+  });
+  return rows;
+}
+
+// Header, sections, end marker and CRC footer. Returns the write error, if
+// any; `stats` gets the counts.
+absl::Status WriteContents(ChunkWriter* w, const ShardFileHeader& header,
+                           absl::Span<const SparseTable* const> sparse,
+                           absl::Span<const DenseTable* const> dense,
+                           absl::Span<const CompressedTable* const> compressed,
+                           ShardFileStats* stats) {
+  w->Append(kCheckpointMagic, kCheckpointMagicBytes);
+  w->Put<uint32_t>(kCheckpointFormatVersion);
+  w->Put<uint32_t>(header.shard_id);
+  w->Put<uint32_t>(header.num_shards);
+  w->Put<uint64_t>(header.checkpoint_id);
+  for (const SparseTable* t : sparse) {
+    stats->rows += WriteSparse(*t, w);
+    ++stats->sparse_tables;
+  }
+  for (const CompressedTable* t : compressed) {
+    stats->rows += WriteCompressed(*t, w);
+    ++stats->sparse_tables;
+  }
+  for (const DenseTable* t : dense) {
+    WriteDense(*t, w);
+    ++stats->dense_tensors;
+  }
+  w->PutSection(CheckpointSection::kEnd);
+  w->Put<uint32_t>(stats->sparse_tables + stats->dense_tensors);
+  w->Put<uint64_t>(stats->rows);
+  const uint32_t crc = w->Crc();
+  w->Put<uint32_t>(crc);
+  w->Flush();
+  stats->bytes = w->bytes();
+  return w->status();
+}
+
+std::string Dirname(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+absl::StatusOr<ShardFileStats> WriteShardFile(
+    Env* env, const std::string& path, const ShardFileHeader& header,
+    absl::Span<const SparseTable* const> sparse,
+    absl::Span<const DenseTable* const> dense, size_t buffer_bytes,
+    absl::Span<const CompressedTable* const> compressed) {
+  const std::string tmp = path + ".tmp";
+  absl::StatusOr<std::unique_ptr<WritableFile>> file =
+      env->NewWritableFile(tmp);
+  if (!file.ok()) return WithContext(file.status(), "writing checkpoint");
+  ShardFileStats stats;
+  // Contents, fsync, close, rename into place, fsync of the directory.
+  auto write_and_publish = [&]() -> absl::Status {
+    {
+      ChunkWriter writer(file->get(), buffer_bytes);
+      STRATA_RETURN_IF_ERROR(
+          WriteContents(&writer, header, sparse, dense, compressed, &stats));
+    }
+    STRATA_RETURN_IF_ERROR((*file)->Sync());
+    STRATA_RETURN_IF_ERROR((*file)->Close());
+    STRATA_RETURN_IF_ERROR(env->RenameFile(tmp, path));
+    return env->SyncDir(Dirname(path));
+  };
+  const absl::Status s = write_and_publish();
+  if (!s.ok()) {
+    // Best effort: after a crash-like failure the temp file may stay; it is
+    // ignored by FindCheckpoint and overwritten by the next attempt.
+    file->reset();
+    env->DeleteFile(tmp).IgnoreError();
+    return WithContext(s, absl::StrCat("writing checkpoint ", path));
+  }
+  return stats;
+}
+
+}  // namespace strata

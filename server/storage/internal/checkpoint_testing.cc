@@ -1,0 +1,100 @@
+#include "server/storage/internal/checkpoint_testing.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/storage/checkpoint_filename.h"
+
+namespace strata {
+namespace internal {
+
+std::string CheckpointTestDir() {
+  const ::testing::TestInfo* info =
+      ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string dir = JoinPath(
+      ::testing::TempDir(),
+      absl::StrCat("checkpoint_", info->test_suite_name(), "_", info->name()));
+  EXPECT_TRUE(DefaultEnv()->CreateDir(dir).ok());
+  return dir;
+}
+
+void WriteRaw(const std::string& path, const std::string& data) {
+  auto f = DefaultEnv()->NewWritableFile(path);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Append(data).ok());
+  ASSERT_TRUE((*f)->Close().ok());
+}
+
+std::string ReadRaw(const std::string& path) {
+  absl::StatusOr<std::string> s = DefaultEnv()->ReadFileToString(path);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *s : "";
+}
+
+TableConfig SparseConfig(uint32_t dim, OptimizerConfig::Type opt) {
+  TableConfig c;
+  c.set_name("emb");
+  c.set_dim(dim);
+  c.mutable_initializer()->set_type(InitializerConfig::NORMAL);
+  c.mutable_initializer()->set_stddev(0.1f);
+  c.mutable_optimizer()->set_type(opt);
+  c.mutable_optimizer()->set_learning_rate(0.1f);
+  return c;
+}
+
+DenseConfig DenseCfg(uint64_t size) {
+  DenseConfig c;
+  c.set_name("dense");
+  c.set_size(size);
+  c.mutable_optimizer()->set_type(OptimizerConfig::ADAGRAD);
+  c.mutable_optimizer()->set_learning_rate(0.5f);
+  c.mutable_optimizer()->set_initial_accumulator(0.1f);
+  return c;
+}
+
+absl::Status Recorder::OnSparseTable(const TableConfig& config) {
+  tables.push_back(config);
+  return absl::OkStatus();
+}
+
+absl::Status Recorder::OnSparseRow(uint64_t key, uint64_t frequency,
+                                   int64_t step, absl::Span<const float> values,
+                                   absl::Span<const float> state) {
+  rows[key] = Row{frequency,
+                  step,
+                  {values.begin(), values.end()},
+                  {state.begin(), state.end()}};
+  return absl::OkStatus();
+}
+
+absl::Status Recorder::OnDenseTensor(const DenseConfig& config, int64_t step,
+                                     absl::Span<const float> values,
+                                     absl::Span<const float> state) {
+  dense.push_back(config);
+  dense_steps.push_back(step);
+  dense_values.emplace_back(values.begin(), values.end());
+  dense_state.emplace_back(state.begin(), state.end());
+  return absl::OkStatus();
+}
+
+void CheckpointFileTest::SetUp() {
+  dir_ = CheckpointTestDir();
+  path_ = JoinPath(dir_, ShardFileName(0, 1));
+  header_.checkpoint_id = 42;
+  SparseTable::Options o;
+  o.num_stripes = 4;
+  sparse_ = *SparseTable::Create(SparseConfig(3, OptimizerConfig::ADAM), o);
+  dense_ = *DenseTable::Create(DenseCfg(5));
+  ASSERT_TRUE(sparse_->Push({1, 2, 3, 1}, std::vector<float>(12, 0.5f)).ok());
+  std::vector<float> out(3);
+  ASSERT_TRUE(sparse_->Pull({3}, true, false, out.data()).ok());
+  ASSERT_TRUE(dense_->Push({1, 2, 3, 4, 5}, 0, 0).ok());
+}
+
+absl::StatusOr<ShardFileStats> CheckpointFileTest::Write(Env* env,
+                                                         size_t buffer) {
+  const SparseTable* s = sparse_.get();
+  const DenseTable* d = dense_.get();
+  return WriteShardFile(env, path_, header_, {&s, 1}, {&d, 1}, buffer);
+}
+
+}  // namespace internal
+}  // namespace strata
