@@ -1,7 +1,11 @@
 // Parameter-server shard daemon. One shard per process:
 //   ps_server --listen=HOST:PORT --shard_id=I --num_shards=N
 //             [--data_dir=DIR] [--coordinator=HOST:PORT] [--port_file=F]
+//             [--compress=saec [--saec=TEXT]]
+// Exits 2 for a usage error (a bad flag value), 1 when the shard cannot
+// start or stops with an error.
 #include <iostream>
+#include <optional>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -9,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "glog/logging.h"
 #include "server/metrics/metrics_server.h"
+#include "server/ps/compress_on_load.h"
 #include "server/ps/ps_server.h"
 #include "server/util/port_file.h"
 #include "server/util/signals.h"
@@ -37,23 +42,16 @@ ABSL_FLAG(std::string, metrics_address, "127.0.0.1",
           "Address the metrics endpoint binds: 127.0.0.1 (this machine only) "
           "or 0.0.0.0 (all interfaces; the endpoint has no authentication).");
 ABSL_FLAG(std::string, compress, "none",
-          "Compress every sparse table after loading the checkpoint at "
-          "start-up: 'saec' (head/tail clustering), 'kmeans' (full Lloyd "
-          "k-means, the baseline) or 'none'. See docs/saec.md.");
-ABSL_FLAG(uint32_t, saec_field_bits, 8, "Top key bits that name the field.");
-ABSL_FLAG(uint64_t, saec_clusters, 0,
-          "Clusters per field; 0 = from --saec_target_ratio/--saec_max_mse.");
-ABSL_FLAG(double, saec_target_ratio, 0,
-          "Bytes before / after per field (index counted); 0 = default 10.");
-ABSL_FLAG(double, saec_max_mse, 0,
-          "Distortion budget: frequency-weighted MSE per vector.");
-ABSL_FLAG(double, saec_head_mass, 0.8,
-          "Share of a field's occurrences the clustered head covers.");
-ABSL_FLAG(uint64_t, saec_hot_singletons, 0,
-          "Hottest features per field kept exact.");
-ABSL_FLAG(uint64_t, saec_min_features, 1000,
-          "Fields with fewer features stay uncompressed.");
-ABSL_FLAG(uint64_t, saec_seed, 1, "Clustering seed.");
+          "'saec': Saec-compress every sparse table right after loading the "
+          "checkpoint at start-up, as --saec says; 'none': do not. See "
+          "docs/saec.md.");
+ABSL_FLAG(std::string, saec, "",
+          "With --compress=saec: a text-format strata.SaecConfig, the same "
+          "text `stratactl compress --saec` takes, e.g. 'clusters: 64' or "
+          "'target_ratio: 30 full_kmeans: true' (fields may be separated by "
+          "commas instead of spaces: 'clusters:32,min_features:200'). "
+          "proto/ps.proto documents every field and default; empty: all "
+          "defaults.");
 ABSL_FLAG(int32_t, compression_threads, 0,
           "Threads for compression; 0 = all cores.");
 
@@ -75,25 +73,16 @@ int main(int argc, char** argv) {
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) << 20;
   options.service.max_batch_keys = absl::GetFlag(FLAGS_max_batch_keys);
-  options.service.compression_threads = absl::GetFlag(FLAGS_compression_threads);
-  const std::string compress = absl::GetFlag(FLAGS_compress);
-  if (compress == "saec" || compress == "kmeans") {
-    strata::SaecConfig c;
-    c.set_field_bits(absl::GetFlag(FLAGS_saec_field_bits));
-    c.set_clusters(absl::GetFlag(FLAGS_saec_clusters));
-    c.set_target_ratio(absl::GetFlag(FLAGS_saec_target_ratio));
-    c.set_max_mse(absl::GetFlag(FLAGS_saec_max_mse));
-    c.set_head_mass(absl::GetFlag(FLAGS_saec_head_mass));
-    c.set_hot_singletons(absl::GetFlag(FLAGS_saec_hot_singletons));
-    c.set_min_features(absl::GetFlag(FLAGS_saec_min_features));
-    c.set_seed(absl::GetFlag(FLAGS_saec_seed));
-    c.set_full_kmeans(compress == "kmeans");
-    options.compress_on_load = c;
-  } else if (compress != "none") {
-    std::cerr << "ps_server: --compress must be saec, kmeans or none, not '"
-              << compress << "'\n";
+  options.service.compression_threads =
+      absl::GetFlag(FLAGS_compression_threads);
+  absl::StatusOr<std::optional<strata::SaecConfig>> compress_on_load =
+      strata::ParseCompressOnLoad(absl::GetFlag(FLAGS_compress),
+                                  absl::GetFlag(FLAGS_saec));
+  if (!compress_on_load.ok()) {
+    std::cerr << "ps_server: " << compress_on_load.status().message() << "\n";
     return 2;
   }
+  options.compress_on_load = *compress_on_load;
 
   absl::StatusOr<strata::DaemonMetrics> metrics = strata::StartDaemonMetrics(
       absl::GetFlag(FLAGS_metrics_address), absl::GetFlag(FLAGS_metrics_port));

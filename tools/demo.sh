@@ -95,10 +95,10 @@ echo "=== CTR_EVAL of the trained model"
 run_job "$DIR/specs/eval.textproto" "$DIR/eval_before"
 "$CTL" tables
 
-echo "=== restarting the shards with --compress=saec --saec_clusters=$CLUSTERS"
+echo "=== restarting the shards with --compress=saec --saec=clusters:$CLUSTERS"
 "$CLUSTER" down "$DIR" >/dev/null
 "$CLUSTER" up "$DIR" --ps 2 --workers 1 --bin_dir "$BIN" --timeout_s 300 \
-  --ps_flags "--compress=saec --saec_clusters=$CLUSTERS"
+  --ps_flags "--compress=saec --saec=clusters:$CLUSTERS"
 export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
 "$CTL" stats --table=ctr | tail -4
 "$CTL" --json stats --table=ctr > "$DIR/stats.json"

@@ -45,7 +45,8 @@ usage: cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C]
           with role "fc" (FC nodes serve StanzaFc on a free port, written
           to DIR/worker-fc-<j>.addr) for CNN_TRAIN jobs (docs/stanza.md).
           --ps_flags passes extra flags to every ps_server (split on
-          spaces), e.g. "--compress=saec --saec_clusters=64".
+          spaces), e.g. "--compress=saec --saec=clusters:64,min_features:200"
+          (no spaces inside --saec: separate its fields with commas).
   status  show the processes and run 'stratactl health'.
   down    stop everything started in DIR (SIGTERM, then SIGKILL after
           ${STOP_GRACE_S}s). Idempotent.

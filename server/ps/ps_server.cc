@@ -2,14 +2,18 @@
 
 #include <unistd.h>
 
-#include "absl/strings/match.h"
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "proto/base/status_macros.h"
 #include "server/metrics/metrics_registry.h"
 #include "server/ps/ps_metrics.h"
+#include "server/storage/compressed_table.h"
 #include "server/util/clock.h"
 #include "server/util/env.h"
 
@@ -27,28 +31,61 @@ std::string BoundAddress(const std::string& listen, int port) {
   return absl::StrCat(host, ":", port);
 }
 
+// INVALID_ARGUMENT for a shard outside [0, num_shards), a listen address
+// that is not HOST:PORT or a compress_on_load config the store would reject.
+absl::Status ValidateOptions(const PsServerOptions& options) {
+  if (options.num_shards == 0 || options.shard_id >= options.num_shards) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shard_id ", options.shard_id, " is not in [0, ",
+                     options.num_shards, ")"));
+  }
+  if (options.listen.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address '", options.listen, "' is not HOST:PORT"));
+  }
+  if (options.compress_on_load.has_value()) {
+    const absl::Status s =
+        NormalizeSaecConfig(*options.compress_on_load).status();
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("compress_on_load: ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void LogFieldStats(const std::vector<FieldStats>& stats) {
+  for (const FieldStats& f : stats) {
+    LOG(INFO) << "compressed " << f.table() << " field " << f.field() << " ("
+              << f.method() << "): " << f.features() << " features -> "
+              << f.clusters() << " clusters, " << f.bytes_before() << " -> "
+              << f.bytes_after() << " bytes (" << f.ratio() << "x) in "
+              << f.seconds() << " s";
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PsServer>> PsServer::Start(
     PsServerOptions options) {
   std::unique_ptr<PsServer> server(new PsServer());
-  absl::Status s = server->Init(std::move(options));
-  if (!s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(server->Init(std::move(options)));
   return server;
 }
 
 absl::Status PsServer::Init(PsServerOptions options) {
+  STRATA_RETURN_IF_ERROR(ValidateOptions(options));
   options_ = std::move(options);
-  if (options_.num_shards == 0 || options_.shard_id >= options_.num_shards) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("shard_id ", options_.shard_id, " is not in [0, ",
-                     options_.num_shards, ")"));
-  }
-  if (options_.listen.find(':') == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen address '", options_.listen,
-                     "' is not HOST:PORT"));
-  }
+  options_.service.checkpoint_dir = options_.data_dir;
+  STRATA_RETURN_IF_ERROR(CreateStore());
+  STRATA_RETURN_IF_ERROR(LoadOnStart());
+  BuildServices();
+  STRATA_RETURN_IF_ERROR(StartServing());
+  if (!options_.coordinator.empty()) RegisterWithCoordinator();
+  return absl::OkStatus();
+}
+
+absl::Status PsServer::CreateStore() {
   router_ = MakeHashRouter(options_.num_shards);
   TableStore::Options store_options;
   store_options.shard_id = options_.shard_id;
@@ -56,43 +93,44 @@ absl::Status PsServer::Init(PsServerOptions options) {
   store_options.router = router_.get();
   store_options.env = DefaultEnv();
   store_options.clock = RealClock();
-  absl::StatusOr<std::unique_ptr<TableStore>> store =
-      TableStore::Create(store_options);
-  if (!store.ok()) return store.status();
-  store_ = *std::move(store);
+  STRATA_ASSIGN_OR_RETURN(store_, TableStore::Create(store_options));
+  return absl::OkStatus();
+}
+
+absl::Status PsServer::LoadOnStart() {
   if (!options_.data_dir.empty() && options_.load_on_start) {
-    auto loaded = store_->Load(options_.data_dir, 0);
+    absl::StatusOr<LoadInfo> loaded = store_->Load(options_.data_dir, 0);
     if (loaded.ok()) {
       LOG(INFO) << "loaded checkpoint " << loaded->checkpoint_id << " ("
                 << loaded->rows << " rows, written by "
                 << loaded->written_by_num_shards << " shards)";
-    } else if (loaded.status().code() != absl::StatusCode::kNotFound) {
-      return absl::Status(loaded.status().code(),
-                          absl::StrCat("loading checkpoint from ",
-                                       options_.data_dir, ": ",
-                                       loaded.status().message()));
+    } else if (!absl::IsNotFound(loaded.status())) {
+      return absl::Status(
+          loaded.status().code(),
+          absl::StrCat("loading checkpoint from ", options_.data_dir, ": ",
+                       loaded.status().message()));
     }
   }
   if (options_.compress_on_load.has_value()) {
-    auto stats = store_->Compress("", *options_.compress_on_load,
-                                  options_.service.compression_threads);
-    if (!stats.ok()) return stats.status();
-    for (const FieldStats& f : *stats) {
-      LOG(INFO) << "compressed " << f.table() << " field " << f.field()
-                << " (" << f.method() << "): " << f.features()
-                << " features -> " << f.clusters() << " clusters, "
-                << f.bytes_before() << " -> " << f.bytes_after()
-                << " bytes (" << f.ratio() << "x) in " << f.seconds() << " s";
-    }
+    STRATA_ASSIGN_OR_RETURN(
+        const std::vector<FieldStats> stats,
+        store_->Compress("", *options_.compress_on_load,
+                         options_.service.compression_threads));
+    LogFieldStats(stats);
   }
-  options_.service.checkpoint_dir = options_.data_dir;
-  embedding_ = std::make_unique<EmbeddingServiceImpl>(store_.get(),
-                                                      options_.service);
+  return absl::OkStatus();
+}
+
+void PsServer::BuildServices() {
+  embedding_ =
+      std::make_unique<EmbeddingServiceImpl>(store_.get(), options_.service);
   dense_ = std::make_unique<DenseServiceImpl>(store_.get(), options_.service);
   admin_ = std::make_unique<AdminServiceImpl>(store_.get(), options_.service);
-  compression_ = std::make_unique<CompressionServiceImpl>(store_.get(),
-                                                          options_.service);
+  compression_ =
+      std::make_unique<CompressionServiceImpl>(store_.get(), options_.service);
+}
 
+absl::Status PsServer::StartServing() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -118,29 +156,30 @@ absl::Status PsServer::Init(PsServerOptions options) {
   address_ = BoundAddress(options_.listen, port);
   LOG(INFO) << "shard " << options_.shard_id << "/" << options_.num_shards
             << " serving on " << address_;
-  if (!options_.coordinator.empty()) {
-    NodeSessionOptions so;
-    so.coordinator = options_.coordinator;
-    so.node.set_role("ps");
-    so.node.set_address(options_.advertise.empty() ? address_
-                                                   : options_.advertise);
-    so.node.set_shard_id(options_.shard_id);
-    so.node.set_num_shards(options_.num_shards);
-    char host[256] = {0};
-    gethostname(host, sizeof(host) - 1);
-    so.node.set_hostname(host);
-    session_ = std::make_unique<NodeSession>(so);
-    // Registration waits for the coordinator; do not block serving on it.
-    register_thread_ = std::thread([this] {
-      absl::Status r = session_->Register();
-      if (!r.ok()) {
-        if (!session_->stopped()) LOG(ERROR) << "registration failed: " << r;
-        return;
-      }
-      session_->StartHeartbeats(nullptr, nullptr);
-    });
-  }
   return absl::OkStatus();
+}
+
+void PsServer::RegisterWithCoordinator() {
+  NodeSessionOptions so;
+  so.coordinator = options_.coordinator;
+  so.node.set_role("ps");
+  so.node.set_address(options_.advertise.empty() ? address_
+                                                 : options_.advertise);
+  so.node.set_shard_id(options_.shard_id);
+  so.node.set_num_shards(options_.num_shards);
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  so.node.set_hostname(host);
+  session_ = std::make_unique<NodeSession>(so);
+  // Registration waits for the coordinator; do not block serving on it.
+  register_thread_ = std::thread([this] {
+    absl::Status r = session_->Register();
+    if (!r.ok()) {
+      if (!session_->stopped()) LOG(ERROR) << "registration failed: " << r;
+      return;
+    }
+    session_->StartHeartbeats(nullptr, nullptr);
+  });
 }
 
 void PsServer::Wait() { server_->Wait(); }

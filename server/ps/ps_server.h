@@ -1,7 +1,7 @@
 // One parameter-server shard process: owns the TableStore, the gRPC server
-// (embedding, dense and admin services plus grpc.health.v1 and reflection)
-// and, when a coordinator is configured, the node session that registers the
-// shard and heartbeats.
+// (embedding, dense, admin and compression services plus grpc.health.v1 and
+// reflection) and, when a coordinator is configured, the node session that
+// registers the shard and heartbeats.
 #ifndef STRATA_SERVER_PS_PS_SERVER_H_
 #define STRATA_SERVER_PS_PS_SERVER_H_
 
@@ -37,8 +37,10 @@ struct PsServerOptions {
   std::string data_dir;
   // Load the newest complete checkpoint from data_dir at start-up.
   bool load_on_start = true;
-  // When set, every sparse table is Saec-compressed right after the
-  // checkpoint is loaded at start-up (--compress=saec).
+  // When set, every sparse table is Saec-compressed with this config right
+  // after the checkpoint is loaded at start-up (ps_server --compress=saec
+  // --saec=...; see compress_on_load.h). Start fails with INVALID_ARGUMENT
+  // for a config NormalizeSaecConfig rejects.
   std::optional<SaecConfig> compress_on_load;
   // Coordinator to register with; empty runs the shard standalone.
   std::string coordinator;
@@ -67,7 +69,22 @@ class PsServer {
 
  private:
   PsServer() = default;
+  // Start's steps, in order; each runs once.
   absl::Status Init(PsServerOptions options);
+  // The router and the empty store.
+  absl::Status CreateStore();
+  // Loads the newest complete checkpoint of data_dir (none is fine) when
+  // load_on_start, then compresses every sparse table when
+  // compress_on_load is set.
+  absl::Status LoadOnStart();
+  // The four gRPC services over the store.
+  void BuildServices();
+  // Registers the services (and RPC metrics) with a gRPC server and starts
+  // it; sets address_.
+  absl::Status StartServing();
+  // Starts registering with options_.coordinator (then heartbeats) on
+  // register_thread_, so serving does not wait for the coordinator.
+  void RegisterWithCoordinator();
 
   // Constant after Start().
   PsServerOptions options_;

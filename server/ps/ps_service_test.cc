@@ -303,5 +303,17 @@ TEST(PsServiceTest, ShardCompressesAtStartUpFromItsCheckpoint) {
   EXPECT_GT((*stats)[0].ratio(), 1.0);
 }
 
+TEST(PsServiceTest, InvalidCompressOnLoadConfigFailsStart) {
+  PsServerOptions o;
+  SaecConfig c;
+  c.set_head_mass(1.5);
+  o.compress_on_load = c;
+  const absl::Status s = PsServer::Start(o).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("compress_on_load: head_mass 1.5"),
+            std::string::npos)
+      << s;
+}
+
 }  // namespace
 }  // namespace strata

@@ -67,7 +67,7 @@ PY
 step "restart the shards with Saec compression; evaluate again"
 "$CLUSTER" down "$DIR" > /dev/null
 "$CLUSTER" up "$DIR" --ps 2 --workers 1 --bin_dir "$BIN" --timeout_s 60 \
-  --ps_flags "--compress=saec --saec_clusters=32 --saec_min_features=200"
+  --ps_flags "--compress=saec --saec=clusters:32,min_features:200"
 export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
 "$CTL" --json stats --table=ctr > "$DIR/stats.json"
 run_job "$DIR/eval.textproto" "$DIR/after"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# ps_server's --compress / --saec flags are checked at start-up: a bad value
+# exits 2 with a message naming the flag, before the shard listens or loads
+# anything (the parsing itself is unit-tested in server/ps).
+set -euo pipefail
+
+PS=${TEST_SRCDIR:-$PWD/..}/strata/server/ps_server
+OUT=${TEST_TMPDIR:-/tmp}/ps_server_flags.$$
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# expect_usage_error WORDS ARGS...: ps_server ARGS exits 2 and stderr holds
+# WORDS.
+expect_usage_error() {
+  local words="$1" rc=0
+  shift
+  "$PS" --listen=127.0.0.1:0 "$@" 2> "$OUT" || rc=$?
+  [[ $rc == 2 ]] || { cat "$OUT" >&2; fail "ps_server $* exited $rc, not 2"; }
+  grep -qF -- "$words" "$OUT" || {
+    cat "$OUT" >&2; fail "ps_server $*: no '$words' in stderr"; }
+}
+
+expect_usage_error "--saec is not a text-format strata.SaecConfig" \
+  --compress=saec --saec='clusters: lots'
+expect_usage_error "--saec: head_mass 1.5 is outside (0, 1]" \
+  --compress=saec --saec='head_mass: 1.5'
+expect_usage_error "--saec has no effect without --compress=saec" \
+  --saec='clusters: 8'
+expect_usage_error "full_kmeans: true" --compress=kmeans
+echo PASS
