@@ -70,8 +70,10 @@ struct ClusterCountOptions {
   // kTargetRatio: byte ratio, key index included on both sides (see
   // CompressionStats). Must be >= 1. INVALID_ARGUMENT if even k = 1 cannot
   // reach it (the index alone is too big): the message gives the best
-  // reachable ratio.
-  double target_ratio = 4.0;
+  // reachable ratio. This default (and head_mass', min_features_to_compress'
+  // and kmeans.seed's) is also the parameter server's: NormalizeSaecConfig
+  // takes it from here and proto/ps.proto documents it on SaecConfig.
+  double target_ratio = 10.0;
   // kDistortionBudget: budget for the frequency-weighted mean squared error
   // per vector. k doubles from initial_k until the budget is met (k = n, the
   // identity, always meets it), then a bisection of at most max_probes

@@ -33,7 +33,7 @@ ABSL_FLAG(std::string, coordinator, "",
 ABSL_FLAG(std::string, port_file, "",
           "Write the bound HOST:PORT to this file once serving.");
 ABSL_FLAG(int32_t, max_message_mb, 256, "gRPC message-size limit in MiB.");
-ABSL_FLAG(uint32_t, max_batch_keys, 4 << 20,
+ABSL_FLAG(uint32_t, max_batch_keys, strata::kDefaultMaxBatchKeys,
           "Largest batch of keys one Pull/Push may carry.");
 ABSL_FLAG(int32_t, metrics_port, 0,
           "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "

@@ -91,6 +91,7 @@ absl::Status PsServer::CreateStore() {
   store_options.shard_id = options_.shard_id;
   store_options.num_shards = options_.num_shards;
   store_options.router = router_.get();
+  store_options.max_batch_keys = options_.service.max_batch_keys;
   store_options.env = DefaultEnv();
   store_options.clock = RealClock();
   STRATA_ASSIGN_OR_RETURN(store_, TableStore::Create(store_options));

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
 
 namespace strata {
@@ -16,17 +17,16 @@ namespace {
 // `scratch`.
 absl::StatusOr<absl::Span<const uint64_t>> KeysOf(
     const std::string& bytes, size_t max_keys, std::vector<uint64_t>* scratch) {
-  absl::StatusOr<size_t> n = PackedU64Count(bytes, "keys");
-  if (!n.ok()) return n.status();
-  if (*n == 0) return absl::InvalidArgumentError("empty batch: no keys");
-  if (*n > max_keys) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch of ", *n, " keys exceeds the limit of ", max_keys,
-        " keys per request; split it"));
+  STRATA_ASSIGN_OR_RETURN(const size_t n, PackedU64Count(bytes, "keys"));
+  if (n == 0) return absl::InvalidArgumentError("empty batch: no keys");
+  if (n > max_keys) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch of ", n, " keys exceeds the limit of ", max_keys,
+                     " keys per request; split it"));
   }
   const char* p = bytes.data();
   if (reinterpret_cast<uintptr_t>(p) % alignof(uint64_t) == 0) {
-    return absl::MakeConstSpan(reinterpret_cast<const uint64_t*>(p), *n);
+    return absl::MakeConstSpan(reinterpret_cast<const uint64_t*>(p), n);
   }
   UnpackU64(bytes, scratch);
   return absl::MakeConstSpan(*scratch);
@@ -35,11 +35,10 @@ absl::StatusOr<absl::Span<const uint64_t>> KeysOf(
 absl::StatusOr<absl::Span<const float>> FloatsOf(const std::string& bytes,
                                                  absl::string_view what,
                                                  std::vector<float>* scratch) {
-  absl::StatusOr<size_t> n = PackedF32Count(bytes, what);
-  if (!n.ok()) return n.status();
+  STRATA_ASSIGN_OR_RETURN(const size_t n, PackedF32Count(bytes, what));
   const char* p = bytes.data();
   if (reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
-    return absl::MakeConstSpan(reinterpret_cast<const float*>(p), *n);
+    return absl::MakeConstSpan(reinterpret_cast<const float*>(p), n);
   }
   UnpackF32(bytes, scratch);
   return absl::MakeConstSpan(*scratch);

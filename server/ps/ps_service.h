@@ -15,9 +15,9 @@
 namespace strata {
 
 struct PsServiceOptions {
-  // Largest batch one Pull/Push may carry. 4M keys at dim 16 is 256 MiB of
-  // floats, the default message limit; clients split larger batches.
-  size_t max_batch_keys = 4 << 20;
+  // Largest batch one Pull/Push may carry (PsServer gives the store the same
+  // limit).
+  size_t max_batch_keys = kDefaultMaxBatchKeys;
   // Directory checkpoints are written to and loaded from. Shards that must
   // load each other's checkpoints (resharding) need a shared directory.
   std::string checkpoint_dir;
@@ -28,7 +28,8 @@ struct PsServiceOptions {
   int compression_threads = 0;
 };
 
-// The three services share one TableStore (not owned; must outlive them).
+// The four services (embedding, dense, admin, compression) share one
+// TableStore (not owned; must outlive them).
 // Thread-safe: gRPC calls the methods concurrently.
 class EmbeddingServiceImpl final : public EmbeddingService::Service {
  public:

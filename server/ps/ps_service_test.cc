@@ -29,7 +29,7 @@ std::string TempDir(const std::string& name) {
 class ShardCluster {
  public:
   explicit ShardCluster(uint32_t n, std::string data_dir = "",
-                        size_t max_batch_keys = 4 << 20) {
+                        size_t max_batch_keys = kDefaultMaxBatchKeys) {
     PsServerOptions o;
     o.data_dir = data_dir;
     o.service.max_batch_keys = max_batch_keys;

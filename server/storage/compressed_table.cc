@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "compression/saec.h"
+#include "proto/base/status_macros.h"
 #include "server/storage/initializer.h"
 #include "server/storage/internal/validation.h"
 
@@ -23,6 +24,7 @@ struct FieldRows {
   std::vector<int64_t> steps;
 };
 
+// `c` is normalized (NormalizeSaecConfig).
 compression::SaecOptions ToSaecOptions(const SaecConfig& c, int threads) {
   compression::SaecOptions o;
   using Mode = compression::ClusterCountOptions::Mode;
@@ -44,7 +46,7 @@ compression::SaecOptions ToSaecOptions(const SaecConfig& c, int threads) {
   o.hot_singletons = static_cast<int64_t>(c.hot_singletons());
   o.min_features_to_compress = static_cast<int64_t>(c.min_features());
   o.kmeans.seed = c.seed();
-  if (c.max_iters() > 0) o.kmeans.max_iters = static_cast<int>(c.max_iters());
+  o.kmeans.max_iters = static_cast<int>(c.max_iters());
   o.num_threads = threads;
   return o;
 }
@@ -118,12 +120,17 @@ void MergeState(const FieldRows& rows, const std::vector<uint32_t>& assign,
 }  // namespace
 
 absl::StatusOr<SaecConfig> NormalizeSaecConfig(SaecConfig c) {
-  if (c.field_bits() == 0) c.set_field_bits(8);
+  // The defaults documented on the SaecConfig fields (proto/ps.proto): the
+  // field split is the server's own, the rest are the compression library's
+  // (a default-constructed SaecOptions), so each number is written once.
+  constexpr uint32_t kDefaultFieldBits = 8;
+  const compression::SaecOptions library;
+  if (c.field_bits() == 0) c.set_field_bits(kDefaultFieldBits);
   if (c.field_bits() > 16) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "field_bits ", c.field_bits(), " is outside [1, 16]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("field_bits ", c.field_bits(), " is outside [1, 16]"));
   }
-  if (c.head_mass() == 0) c.set_head_mass(0.8);
+  if (c.head_mass() == 0) c.set_head_mass(library.head_mass);
   if (!(c.head_mass() > 0 && c.head_mass() <= 1)) {
     return absl::InvalidArgumentError(
         absl::StrCat("head_mass ", c.head_mass(), " is outside (0, 1]"));
@@ -133,14 +140,19 @@ absl::StatusOr<SaecConfig> NormalizeSaecConfig(SaecConfig c) {
         "target_ratio and max_mse must not be negative");
   }
   if (c.clusters() == 0 && c.max_mse() == 0 && c.target_ratio() == 0) {
-    c.set_target_ratio(10);
+    c.set_target_ratio(library.clusters.target_ratio);
   }
   if (c.target_ratio() != 0 && c.target_ratio() < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("target_ratio ", c.target_ratio(), " is below 1"));
   }
-  if (c.min_features() == 0) c.set_min_features(1000);
-  if (c.seed() == 0) c.set_seed(1);
+  if (c.min_features() == 0) {
+    c.set_min_features(static_cast<uint64_t>(library.min_features_to_compress));
+  }
+  if (c.seed() == 0) c.set_seed(library.kmeans.seed);
+  if (c.max_iters() == 0) {
+    c.set_max_iters(static_cast<uint32_t>(library.kmeans.max_iters));
+  }
   return c;
 }
 
@@ -156,10 +168,9 @@ CompressedTable::CompressedTable(const TableConfig& config,
 absl::StatusOr<std::unique_ptr<CompressedTable>> CompressedTable::Compress(
     const SparseTable& table, const SaecConfig& config,
     const Options& options) {
-  absl::StatusOr<SaecConfig> saec = NormalizeSaecConfig(config);
-  if (!saec.ok()) return saec.status();
+  STRATA_ASSIGN_OR_RETURN(const SaecConfig saec, NormalizeSaecConfig(config));
   std::map<uint32_t, FieldRows> rows =
-      SnapshotByField(table, saec->field_bits());
+      SnapshotByField(table, saec.field_bits());
   if (rows.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "table ", table.config().name(), " has no rows to compress"));
@@ -174,44 +185,43 @@ absl::StatusOr<std::unique_ptr<CompressedTable>> CompressedTable::Compress(
     d.frequencies = r.frequency;
     data.push_back(d);
   }
-  auto results = compression::CompressFields(
-      data, ToSaecOptions(*saec, options.num_threads));
-  if (!results.ok()) return results.status();
-  auto opt = Optimizer::Create(table.config().optimizer());
-  if (!opt.ok()) return opt.status();
+  STRATA_ASSIGN_OR_RETURN(std::vector<compression::FieldCompression> results,
+                          compression::CompressFields(
+                              data, ToSaecOptions(saec, options.num_threads)));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> opt,
+                          Optimizer::Create(table.config().optimizer()));
   std::unique_ptr<CompressedTable> out(
-      new CompressedTable(table.config(), *saec, options, std::move(*opt)));
+      new CompressedTable(table.config(), saec, options, std::move(opt)));
   std::vector<CompressedFieldState> fields;
   size_t i = 0;
   for (auto& [field, r] : rows) {
-    compression::FieldCompression& fc = (*results)[i++];
+    compression::FieldCompression& fc = results[i++];
     CompressedFieldState f{field, std::move(fc.field), {}, {}, {}};
     MergeState(r, fc.assignment, f.vectors.num_clusters(), out->state_floats_,
                &f);
-    f.stats = ToFieldStats(fc.stats, table.config().name(), field,
-                           options.shard_id);
+    f.stats =
+        ToFieldStats(fc.stats, table.config().name(), field, options.shard_id);
     fields.push_back(std::move(f));
   }
-  absl::Status s = out->Install(std::move(fields));
-  if (!s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(out->Install(std::move(fields)));
   return out;
 }
 
 absl::StatusOr<std::unique_ptr<CompressedTable>> CompressedTable::Restore(
     const TableConfig& config, const SaecConfig& saec,
     std::vector<CompressedFieldState> fields, const Options& options) {
-  auto normalized = NormalizeSaecConfig(saec);
-  if (!normalized.ok()) return normalized.status();
-  auto opt = Optimizer::Create(config.optimizer());
-  if (!opt.ok()) return opt.status();
+  STRATA_ASSIGN_OR_RETURN(const SaecConfig normalized,
+                          NormalizeSaecConfig(saec));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> opt,
+                          Optimizer::Create(config.optimizer()));
   std::unique_ptr<CompressedTable> out(
-      new CompressedTable(config, *normalized, options, std::move(*opt)));
-  absl::Status s = out->Install(std::move(fields));
-  if (!s.ok()) return s;
+      new CompressedTable(config, normalized, options, std::move(opt)));
+  STRATA_RETURN_IF_ERROR(out->Install(std::move(fields)));
   return out;
 }
 
-absl::Status CompressedTable::Install(std::vector<CompressedFieldState> fields) {
+absl::Status CompressedTable::Install(
+    std::vector<CompressedFieldState> fields) {
   by_field_.resize(size_t{1} << saec_.field_bits());
   for (CompressedFieldState& f : fields) {
     const uint32_t k = f.vectors.num_clusters();
@@ -235,24 +245,18 @@ CompressedFieldState* CompressedTable::FieldFor(uint64_t key) const {
 
 absl::Status CompressedTable::CheckBatch(
     absl::Span<const uint64_t> keys) const {
-  if (absl::Status s = internal::CheckBatchSize(
-          keys.size(), options_.max_batch_keys, config_.name());
-      !s.ok()) {
-    return s;
-  }
+  STRATA_RETURN_IF_ERROR(internal::CheckBatchSize(
+      keys.size(), options_.max_batch_keys, config_.name()));
   for (uint64_t key : keys) {
-    if (absl::Status s = internal::CheckOwner(key, options_.router,
-                                              options_.shard_id, config_.name());
-        !s.ok()) {
-      return s;
-    }
+    STRATA_RETURN_IF_ERROR(internal::CheckOwner(
+        key, options_.router, options_.shard_id, config_.name()));
   }
   return absl::OkStatus();
 }
 
-absl::Status CompressedTable::Pull(absl::Span<const uint64_t> keys, bool,
-                                   bool, float* out) {
-  if (absl::Status s = CheckBatch(keys); !s.ok()) return s;
+absl::Status CompressedTable::Pull(absl::Span<const uint64_t> keys, bool, bool,
+                                   float* out) {
+  STRATA_RETURN_IF_ERROR(CheckBatch(keys));
   const uint32_t d = dim();
   uint64_t unknown = 0;
   absl::ReaderMutexLock lock(&mu_);
@@ -271,13 +275,10 @@ absl::Status CompressedTable::Pull(absl::Span<const uint64_t> keys, bool,
 
 absl::Status CompressedTable::Push(absl::Span<const uint64_t> keys,
                                    absl::Span<const float> grads) {
-  if (absl::Status s = CheckBatch(keys); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(CheckBatch(keys));
   const uint32_t d = dim();
-  if (absl::Status s =
-          internal::CheckGradients(grads, keys.size(), d, config_.name());
-      !s.ok()) {
-    return s;
-  }
+  STRATA_RETURN_IF_ERROR(
+      internal::CheckGradients(grads, keys.size(), d, config_.name()));
   // Sum the batch's gradients per (field, cluster); slot k is the fallback.
   absl::flat_hash_map<std::pair<CompressedFieldState*, uint32_t>, uint32_t>
       slot_of;
@@ -306,8 +307,8 @@ absl::Status CompressedTable::Push(absl::Span<const uint64_t> keys,
                    ? f->vectors.mutable_centroid(c).data()
                    : f->vectors.mutable_fallback().data();
     optimizer_->Apply(w, sums.data() + s * d,
-                      f->state.data() + size_t{c} * state_floats_,
-                      &f->steps[c], d);
+                      f->state.data() + size_t{c} * state_floats_, &f->steps[c],
+                      d);
   }
   return absl::OkStatus();
 }

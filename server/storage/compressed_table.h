@@ -7,8 +7,8 @@
 // exact gradient of the loss with respect to the shared vector, the same
 // convention as a hashed or shared embedding row in TorchRec or HugeCTR.
 //
-// A key's field is its top `field_bits` bits (SaecConfig.field_bits, default
-// 8: 256 fields, 56 bits of feature hash). Keys of a field that did not
+// A key's field is its top `field_bits` bits (SaecConfig.field_bits; see
+// proto/ps.proto for its default). Keys of a field that did not
 // exist at compression time read as the table's initializer and their
 // gradients are dropped (there is no vector to train); the count of such
 // keys is exposed as unknown_field_keys().
@@ -45,7 +45,8 @@ struct CompressedFieldState {
   FieldStats stats;
 };
 
-// The SaecConfig with defaults applied; INVALID_ARGUMENT for bad values.
+// The SaecConfig with the defaults documented on its fields (proto/ps.proto)
+// applied: the one place they are applied. INVALID_ARGUMENT for bad values.
 absl::StatusOr<SaecConfig> NormalizeSaecConfig(SaecConfig config);
 
 // Field id of `key` under `field_bits`.
@@ -59,7 +60,7 @@ class CompressedTable final : public EmbeddingTable {
     // As SparseTable::Options: keys must belong to shard_id under router.
     const ShardRouter* router = nullptr;
     uint32_t shard_id = 0;
-    size_t max_batch_keys = size_t{4} << 20;
+    size_t max_batch_keys = kDefaultMaxBatchKeys;
     // Threads for compression (fields run in parallel); <= 0: all cores.
     int num_threads = 0;
   };

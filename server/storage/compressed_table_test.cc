@@ -55,6 +55,50 @@ SaecConfig Clusters(uint64_t k) {
   return c;
 }
 
+// The defaults proto/ps.proto documents on SaecConfig.
+TEST(CompressedTableTest, NormalizeSaecConfigAppliesTheDocumentedDefaults) {
+  absl::StatusOr<SaecConfig> c = NormalizeSaecConfig(SaecConfig());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->field_bits(), 8u);
+  EXPECT_EQ(c->clusters(), 0u);
+  EXPECT_EQ(c->target_ratio(), 10.0);
+  EXPECT_EQ(c->max_mse(), 0.0);
+  EXPECT_EQ(c->head_mass(), 0.8);
+  EXPECT_EQ(c->min_features(), 1000u);
+  EXPECT_EQ(c->seed(), 1u);
+  EXPECT_EQ(c->max_iters(), 20u);
+  // target_ratio takes its default only when no other rule picks k.
+  SaecConfig budget;
+  budget.set_max_mse(0.5);
+  c = NormalizeSaecConfig(budget);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->target_ratio(), 0.0);
+  SaecConfig fixed = Clusters(8);
+  c = NormalizeSaecConfig(fixed);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->target_ratio(), 0.0);
+  EXPECT_EQ(c->min_features(), 100u);  // set values are kept
+}
+
+TEST(CompressedTableTest, NormalizeSaecConfigRejectsOutOfRangeValues) {
+  SaecConfig c;
+  c.set_field_bits(17);
+  EXPECT_EQ(NormalizeSaecConfig(c).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  c = SaecConfig();
+  c.set_head_mass(1.5);
+  EXPECT_EQ(NormalizeSaecConfig(c).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  c = SaecConfig();
+  c.set_target_ratio(0.5);
+  EXPECT_EQ(NormalizeSaecConfig(c).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  c = SaecConfig();
+  c.set_max_mse(-1);
+  EXPECT_EQ(NormalizeSaecConfig(c).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(CompressedTableTest, PullsServeTheClusterCentroidOfEachKey) {
   auto plain = PlantedTable();
   auto ct = CompressedTable::Compress(*plain, Clusters(8), {});

@@ -8,6 +8,7 @@
 #include "absl/base/config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "proto/base/status_macros.h"
 #include "server/storage/initializer.h"
 #include "server/storage/internal/validation.h"
 
@@ -49,7 +50,7 @@ absl::Status ValidateDense(const DenseConfig& config) {
         absl::StrCat("dense tensor ", config.name(), ": size must be in [1, ",
                      kMaxDenseSize, "], got ", config.size()));
   }
-  if (absl::Status s = ValidateShape(config); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(ValidateShape(config));
   if (config.sync() != ASYNC && config.sync() != BSP) {
     return absl::InvalidArgumentError(absl::StrCat(
         "dense tensor ", config.name(), ": unknown sync mode ", config.sync()));
@@ -77,7 +78,7 @@ absl::Status CheckFinite(absl::Span<const float> v, absl::string_view name,
 
 absl::StatusOr<std::unique_ptr<DenseTable>> DenseTable::Create(
     const DenseConfig& config) {
-  if (absl::Status s = ValidateDense(config); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(ValidateDense(config));
   absl::StatusOr<std::unique_ptr<Optimizer>> optimizer =
       Optimizer::Create(config.optimizer());
   if (!optimizer.ok()) {
@@ -141,10 +142,7 @@ absl::StatusOr<int64_t> DenseTable::Push(absl::Span<const float> grads,
         absl::StrCat("dense tensor ", config_.name(), ": worker ", worker,
                      " is outside [0, ", config_.num_workers(), ")"));
   }
-  if (absl::Status s = CheckFinite(grads, config_.name(), "gradient");
-      !s.ok()) {
-    return s;
-  }
+  STRATA_RETURN_IF_ERROR(CheckFinite(grads, config_.name(), "gradient"));
   absl::MutexLock lock(&mu_);
   if (bsp) return PushBsp(grads, step, worker);
   optimizer_->Apply(values_.data(), grads.data(), state_.data(), &step_, size_);
@@ -217,13 +215,8 @@ absl::Status DenseTable::Restore(absl::Span<const float> values,
     return absl::InvalidArgumentError(absl::StrCat(
         "dense tensor ", config_.name(), ": negative step ", step));
   }
-  if (absl::Status s = CheckFinite(values, config_.name(), "value"); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckFinite(state, config_.name(), "state float");
-      !s.ok()) {
-    return s;
-  }
+  STRATA_RETURN_IF_ERROR(CheckFinite(values, config_.name(), "value"));
+  STRATA_RETURN_IF_ERROR(CheckFinite(state, config_.name(), "state float"));
   absl::MutexLock lock(&mu_);
   values_.assign(values.begin(), values.end());
   state_.assign(state.begin(), state.end());

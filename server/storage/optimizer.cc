@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace {
@@ -133,7 +134,7 @@ absl::Status ValidateOptimizer(const OptimizerConfig& c) {
 
 absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
     const OptimizerConfig& config) {
-  if (absl::Status s = ValidateOptimizer(config); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(ValidateOptimizer(config));
   switch (config.type()) {
     case OptimizerConfig::SGD:
       return std::unique_ptr<Optimizer>(new Sgd(config));

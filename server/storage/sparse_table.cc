@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "proto/base/status_macros.h"
 #include "server/storage/initializer.h"
 #include "server/storage/internal/validation.h"
 
@@ -117,11 +118,8 @@ uint32_t SparseTable::StripeOf(uint64_t key) const {
 }
 
 absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
-  if (absl::Status s = internal::CheckBatchSize(
-          keys.size(), options_.max_batch_keys, config_.name());
-      !s.ok()) {
-    return s;
-  }
+  STRATA_RETURN_IF_ERROR(internal::CheckBatchSize(
+      keys.size(), options_.max_batch_keys, config_.name()));
   const size_t n = keys.size();
   BatchScratch& b = tls_scratch;
   b.stripe_of.resize(n);
@@ -129,11 +127,8 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   b.rows.resize(n);
   b.begin.assign(num_stripes_ + 1, 0);
   for (size_t i = 0; i < n; ++i) {
-    if (absl::Status s = internal::CheckOwner(keys[i], options_.router,
-                                              options_.shard_id, config_.name());
-        !s.ok()) {
-      return s;
-    }
+    STRATA_RETURN_IF_ERROR(internal::CheckOwner(
+        keys[i], options_.router, options_.shard_id, config_.name()));
     const uint32_t stripe = StripeOf(keys[i]);
     b.stripe_of[i] = stripe;
     ++b.begin[stripe + 1];
@@ -213,7 +208,7 @@ void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
 absl::Status SparseTable::Pull(absl::Span<const uint64_t> keys,
                                bool count_frequency, bool read_only,
                                float* out) {
-  if (absl::Status s = Bucket(keys); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(Bucket(keys));
   const BatchScratch& b = tls_scratch;
   for (uint32_t si = 0; si < num_stripes_; ++si) {
     const uint32_t lo = b.begin[si];
@@ -236,17 +231,11 @@ absl::Status SparseTable::Pull(absl::Span<const uint64_t> keys,
 
 absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
                                absl::Span<const float> grads) {
-  if (absl::Status s = internal::CheckBatchSize(
-          keys.size(), options_.max_batch_keys, config_.name());
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = internal::CheckGradients(grads, keys.size(), dim_,
-                                                config_.name());
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = Bucket(keys); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(internal::CheckBatchSize(
+      keys.size(), options_.max_batch_keys, config_.name()));
+  STRATA_RETURN_IF_ERROR(
+      internal::CheckGradients(grads, keys.size(), dim_, config_.name()));
+  STRATA_RETURN_IF_ERROR(Bucket(keys));
   const BatchScratch& b = tls_scratch;
   const size_t row_bytes = dim_ * sizeof(float);
   const size_t state_bytes = state_floats_ * sizeof(float);
@@ -334,11 +323,8 @@ absl::Status SparseTable::InsertRow(uint64_t key,
     return absl::InvalidArgumentError(absl::StrCat(
         "table ", config_.name(), ": row ", key, ": ", finite.message()));
   }
-  if (absl::Status s = internal::CheckOwner(key, options_.router,
-                                            options_.shard_id, config_.name());
-      !s.ok()) {
-    return s;
-  }
+  STRATA_RETURN_IF_ERROR(internal::CheckOwner(
+      key, options_.router, options_.shard_id, config_.name()));
   Stripe& s = stripes_[StripeOf(key)];
   absl::MutexLock lock(&s.mu);
   const uint32_t row = FindOrCreate(s, key);

@@ -28,6 +28,10 @@ inline constexpr uint32_t kMaxSparseDim = 4096;
 // Upper bound for SparseTable::Options::max_batch_keys (batch positions are
 // 32-bit internally).
 inline constexpr size_t kMaxBatchKeysLimit = size_t{1} << 31;
+// The default largest batch of one Pull/Push, for every table, the store and
+// the PS service: 4M keys at dim 16 is 256 MiB of floats, the default gRPC
+// message limit; clients split larger batches.
+inline constexpr size_t kDefaultMaxBatchKeys = size_t{4} << 20;
 
 // One embedding table of one shard.
 //
@@ -56,7 +60,7 @@ class SparseTable final : public EmbeddingTable {
     const ShardRouter* router = nullptr;
     uint32_t shard_id = 0;
     // Largest batch accepted by Pull/Push (bounds per-call scratch memory).
-    size_t max_batch_keys = size_t{4} << 20;
+    size_t max_batch_keys = kDefaultMaxBatchKeys;
   };
 
   // Called for each row by ForEachRow/VisitStripe: key, `dim` values,

@@ -75,7 +75,7 @@ class TableStore {
     Clock* clock = nullptr;  // null: RealClock(); picks checkpoint id 0
     // Per sparse table (see SparseTable::Options for the trade-offs).
     uint32_t sparse_stripes = 64;
-    size_t max_batch_keys = size_t{4} << 20;
+    size_t max_batch_keys = kDefaultMaxBatchKeys;
     // Write buffer of a checkpoint: larger means fewer write calls, more
     // memory while a checkpoint runs.
     size_t checkpoint_buffer_bytes = size_t{4} << 20;

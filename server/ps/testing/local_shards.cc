@@ -1,5 +1,9 @@
 #include "server/ps/testing/local_shards.h"
 
+#include <utility>
+
+#include "proto/base/status_macros.h"
+
 namespace strata {
 namespace testing {
 
@@ -11,15 +15,12 @@ absl::StatusOr<std::unique_ptr<LocalShards>> LocalShards::Start(
     o.listen = "127.0.0.1:0";
     o.shard_id = i;
     o.num_shards = n;
-    absl::StatusOr<std::unique_ptr<PsServer>> s = PsServer::Start(o);
-    if (!s.ok()) return s.status();
-    shards->addresses_.push_back((*s)->address());
-    shards->servers_.push_back(std::move(*s));
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PsServer> s, PsServer::Start(o));
+    shards->addresses_.push_back(s->address());
+    shards->servers_.push_back(std::move(s));
   }
-  absl::StatusOr<std::unique_ptr<PsClient>> c =
-      PsClient::Connect(shards->addresses_, client_options);
-  if (!c.ok()) return c.status();
-  shards->client_ = std::move(*c);
+  STRATA_ASSIGN_OR_RETURN(
+      shards->client_, PsClient::Connect(shards->addresses_, client_options));
   return shards;
 }
 
