@@ -137,7 +137,7 @@ absl::Status ReadDense(Cursor* c, const std::string& path,
   return WithContext(visitor->OnDenseTensor(config, step, values, state), path);
 }
 
-// One field of a compressed section (see WriteCompressed).
+// One field of a compressed section (CheckpointSection::kCompressed).
 absl::Status ReadCompressedField(Cursor* c, uint32_t dim, uint32_t sf,
                                  std::vector<CompressedFieldState>* out) {
   uint32_t id;
