@@ -234,7 +234,8 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
   STRATA_RETURN_IF_ERROR(internal::CheckBatchSize(
       keys.size(), options_.max_batch_keys, config_.name()));
   STRATA_RETURN_IF_ERROR(
-      internal::CheckGradients(grads, keys.size(), dim_, config_.name()));
+      internal::CheckGradients(grads, keys.size(), dim_,
+                               options_.max_abs_gradient, config_.name()));
   STRATA_RETURN_IF_ERROR(Bucket(keys));
   const BatchScratch& b = tls_scratch;
   const size_t row_bytes = dim_ * sizeof(float);
