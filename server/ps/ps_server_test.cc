@@ -1,0 +1,216 @@
+// PsServer's start-up and checkpoint policies over real gRPC: falling back
+// past an unloadable newest checkpoint (never crash-looping), retention,
+// the gradient bound, and what /metrics says about them.
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/client/ps_client.h"
+#include "server/metrics/metrics_registry.h"
+#include "server/ps/ps_server.h"
+#include "server/ps/testing/local_shards.h"
+#include "server/util/env.h"
+
+namespace strata {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string TempDir(const std::string& name) {
+  const char* base = std::getenv("TEST_TMPDIR");
+  const std::string dir = absl::StrCat(base ? base : "/tmp", "/", name);
+  const std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  return dir;
+}
+
+std::string ShardFile(const std::string& dir, uint64_t id, uint32_t shard,
+                      uint32_t num_shards) {
+  return absl::StrFormat("%s/ckpt-%020u/shard-%05u-of-%05u.ckpt", dir, id,
+                         shard, num_shards);
+}
+
+bool Exists(const std::string& path) {
+  return DefaultEnv()->FileExists(path).ok();
+}
+
+// Flips one byte in the middle of `path`.
+void Corrupt(const std::string& path) {
+  absl::StatusOr<std::string> bytes = DefaultEnv()->ReadFileToString(path);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  (*bytes)[bytes->size() / 2] ^= 0x20;
+  auto f = DefaultEnv()->NewWritableFile(path);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Append(*bytes).ok());
+  ASSERT_TRUE((*f)->Close().ok());
+}
+
+TableConfig SgdTable(uint32_t dim) {
+  TableConfig t;
+  t.set_name("emb");
+  t.set_dim(dim);
+  t.mutable_optimizer()->set_type(OptimizerConfig::SGD);
+  t.mutable_optimizer()->set_learning_rate(1.f);
+  return t;
+}
+
+bool HasLine(const std::string& text, const std::string& line) {
+  return text.find(line + "\n") != std::string::npos;
+}
+
+TEST(PsServerTest, ClusterRestartedOverACorruptNewestCheckpointLoadsThePrevious) {
+  const std::string dir = TempDir("ps_server_fallback");
+  const std::vector<uint64_t> keys = {11, 22, 33, 44, 55};
+  PsServerOptions o;
+  o.data_dir = dir;
+  {
+    auto shards = testing::LocalShards::Start(2, o);
+    ASSERT_TRUE(shards.ok()) << shards.status();
+    PsClient* client = (*shards)->client();
+    ASSERT_TRUE(client->CreateTable(SgdTable(1), false).ok());
+    ASSERT_TRUE(client->Push("emb", keys, {1, 2, 3, 4, 5}, 1).ok());
+    ASSERT_TRUE(client->Checkpoint(10).ok());
+    ASSERT_TRUE(client->Push("emb", keys, {1, 1, 1, 1, 1}, 1).ok());
+    ASSERT_TRUE(client->Checkpoint(20).ok());
+  }
+  Corrupt(ShardFile(dir, 20, 1, 2));
+
+  // Every shard reads every file, so both skip 20 and load 10.
+  auto shards = testing::LocalShards::Start(2, o);
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  PsClient* client = (*shards)->client();
+  std::vector<float> out(5);
+  ASSERT_TRUE(client->Pull("emb", keys, 1, out.data()).ok());
+  EXPECT_EQ(out, (std::vector<float>{-1, -2, -3, -4, -5}));
+  ASSERT_TRUE(client->Push("emb", keys, {1, 1, 1, 1, 1}, 1).ok());
+  // Checkpoint 20 is kept as it is: never overwritten.
+  auto again = client->Checkpoint(20);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(again.status().message(),
+              HasSubstr("checkpoint 20 could not be loaded"));
+  ASSERT_TRUE(client->Checkpoint(30).ok());
+}
+
+// One shard with a metrics registry, over `dir`.
+struct MeteredShard {
+  explicit MeteredShard(const std::string& dir, uint32_t keep = 5) {
+    auto r = MetricsRegistry::Create({});
+    EXPECT_TRUE(r.ok()) << r.status();
+    registry = *std::move(r);
+    PsServerOptions o;
+    o.data_dir = dir;
+    o.keep_checkpoints = keep;
+    o.metrics = registry.get();
+    auto s = PsServer::Start(o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    server = *std::move(s);
+    auto c = PsClient::Connect({server->address()});
+    EXPECT_TRUE(c.ok()) << c.status();
+    client = *std::move(c);
+  }
+  std::string Metrics() const { return registry->TextFormat(); }
+
+  std::unique_ptr<MetricsRegistry> registry;
+  std::unique_ptr<PsServer> server;
+  std::unique_ptr<PsClient> client;
+};
+
+TEST(PsServerTest, FallbackAndRetentionShowOnMetrics) {
+  const std::string dir = TempDir("ps_server_metrics");
+  {
+    MeteredShard shard(dir);
+    ASSERT_TRUE(shard.client->CreateTable(SgdTable(2), false).ok());
+    ASSERT_TRUE(shard.client->Checkpoint(1).ok());
+    ASSERT_TRUE(shard.client->Checkpoint(2).ok());
+    const std::string text = shard.Metrics();
+    EXPECT_TRUE(HasLine(text, "strata_ps_checkpoint_loaded_id{shard=\"0\"} 0"))
+        << text;
+    EXPECT_TRUE(HasLine(
+        text, "strata_ps_checkpoint_load_fallbacks_total{shard=\"0\"} 0"))
+        << text;
+  }
+  Corrupt(ShardFile(dir, 2, 0, 1));
+  MeteredShard shard(dir, /*keep=*/1);
+  std::string text = shard.Metrics();
+  EXPECT_TRUE(HasLine(text, "strata_ps_checkpoint_loaded_id{shard=\"0\"} 1"))
+      << text;
+  EXPECT_TRUE(HasLine(
+      text, "strata_ps_checkpoint_load_fallbacks_total{shard=\"0\"} 1"))
+      << text;
+  EXPECT_EQ(shard.server->store()->List().size(), 1u);
+
+  // 1 (loaded) and 2 (unloadable) survive retention; 3 does not.
+  ASSERT_TRUE(shard.client->Checkpoint(3).ok());
+  ASSERT_TRUE(shard.client->Checkpoint(4).ok());
+  EXPECT_TRUE(Exists(ShardFile(dir, 1, 0, 1)));
+  EXPECT_TRUE(Exists(ShardFile(dir, 2, 0, 1)));
+  EXPECT_FALSE(Exists(ShardFile(dir, 3, 0, 1)));
+  EXPECT_TRUE(Exists(ShardFile(dir, 4, 0, 1)));
+  text = shard.Metrics();
+  EXPECT_TRUE(
+      HasLine(text, "strata_ps_checkpoints_pruned_total{shard=\"0\"} 1"))
+      << text;
+  EXPECT_TRUE(
+      HasLine(text, "strata_ps_checkpoint_prune_errors_total{shard=\"0\"} 0"))
+      << text;
+}
+
+TEST(PsServerTest, WithNoLoadableCheckpointTheShardStartsEmptyAndServes) {
+  const std::string dir = TempDir("ps_server_none_loadable");
+  {
+    MeteredShard shard(dir);
+    ASSERT_TRUE(shard.client->CreateTable(SgdTable(2), false).ok());
+    ASSERT_TRUE(shard.client->Checkpoint(7).ok());
+  }
+  Corrupt(ShardFile(dir, 7, 0, 1));
+  MeteredShard shard(dir);
+  ASSERT_NE(shard.server, nullptr) << "no crash loop: the shard starts";
+  EXPECT_TRUE(shard.server->store()->List().empty());
+  const std::string text = shard.Metrics();
+  EXPECT_TRUE(HasLine(text, "strata_ps_checkpoint_loaded_id{shard=\"0\"} 0"))
+      << text;
+  EXPECT_TRUE(HasLine(
+      text, "strata_ps_checkpoint_load_fallbacks_total{shard=\"0\"} 1"))
+      << text;
+  ASSERT_TRUE(shard.client->CreateTable(SgdTable(2), false).ok());
+  ASSERT_TRUE(shard.client->Push("emb", {1}, {1, 1}, 2).ok());
+  EXPECT_EQ(shard.client->Checkpoint(7).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(shard.client->Checkpoint(8).ok());
+}
+
+TEST(PsServerTest, PushBeyondMaxAbsGradientIsRejectedAndTheShardServes) {
+  PsServerOptions o;
+  o.max_abs_gradient = 100.0f;
+  auto shards = testing::LocalShards::Start(1, o);
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  PsClient* client = (*shards)->client();
+  ASSERT_TRUE(client->CreateTable(SgdTable(2), false).ok());
+  ASSERT_TRUE(client->Push("emb", {1}, {1, 2}, 2).ok());
+  const absl::Status s = client->Push("emb", {1, 2}, {1, 2, 3, 1e20f}, 2);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("table emb: gradient 3 is 1e+20, beyond "
+                                     "the bound of 100 (--max_abs_gradient)"));
+  EXPECT_EQ(client->Push("emb", {1}, {101, 0}, 2).code(),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<float> out(2);
+  ASSERT_TRUE(client->Pull("emb", {1}, 2, out.data()).ok());
+  EXPECT_EQ(out, (std::vector<float>{-1, -2})) << "nothing changed";
+  ASSERT_TRUE(client->Push("emb", {1}, {100, -100}, 2).ok());
+  ASSERT_TRUE(client->Pull("emb", {1}, 2, out.data()).ok());
+  EXPECT_EQ(out, (std::vector<float>{-101, 98}));
+
+  PsServerOptions bad;
+  bad.max_abs_gradient = -1;
+  const absl::Status start = PsServer::Start(bad).status();
+  EXPECT_EQ(start.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(start.message(), HasSubstr("--max_abs_gradient"));
+}
+
+}  // namespace
+}  // namespace strata
