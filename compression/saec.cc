@@ -14,9 +14,9 @@
 #include "compression/internal/centroids.h"
 #include "compression/internal/coarse_index.h"
 #include "compression/internal/distance.h"
-#include "compression/internal/random.h"
 #include "compression/internal/thread_pool.h"
 #include "compression/internal/timer.h"
+#include "proto/base/hash.h"
 
 namespace strata::compression {
 namespace {
@@ -247,9 +247,9 @@ std::pair<std::vector<uint32_t>, std::vector<uint32_t>> SampleTail(
     absl::Span<const uint32_t> tail, size_t count, uint64_t seed) {
   count = std::min(count, tail.size());
   std::vector<std::pair<uint64_t, uint32_t>> keyed(tail.size());
-  const uint64_t salt = internal::Mix64(seed ^ 0x7461696cULL);  // "tail"
+  const uint64_t salt = SplitMix64(seed ^ 0x7461696cULL);  // "tail"
   for (size_t i = 0; i < tail.size(); ++i) {
-    keyed[i] = {internal::Mix64(tail[i] ^ salt), tail[i]};
+    keyed[i] = {SplitMix64(tail[i] ^ salt), tail[i]};
   }
   std::nth_element(keyed.begin(), keyed.begin() + count, keyed.end());
   std::vector<uint32_t> sample(count);

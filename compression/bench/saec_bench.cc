@@ -20,10 +20,10 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "compression/internal/random.h"
 #include "compression/internal/synthetic.h"
 #include "compression/key_index.h"
 #include "compression/saec.h"
+#include "proto/base/hash.h"
 
 ABSL_FLAG(std::string, sections, "1,2,3,4", "which tables to print");
 ABSL_FLAG(int, threads, 2, "thread budget");
@@ -304,7 +304,7 @@ void SectionIndex() {
   std::vector<uint64_t> keys(n);
   std::vector<uint32_t> values(n);
   for (size_t i = 0; i < n; ++i) {
-    keys[i] = internal::Mix64(i * 2 + 12345);
+    keys[i] = SplitMix64(i * 2 + 12345);
     values[i] = static_cast<uint32_t>(i % 10000);
   }
   std::vector<uint64_t> probes(2 * n);

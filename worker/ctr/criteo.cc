@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "proto/base/hash.h"
 
 namespace strata {
 namespace ctr {
@@ -39,15 +40,9 @@ bool ParseHex(absl::string_view s, uint64_t* out) {
 
 }  // namespace
 
-uint64_t Mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 uint64_t FeatureKey(int field, uint64_t value_hash) {
-  const uint64_t h = Mix64(value_hash ^ Mix64(static_cast<uint64_t>(field)));
+  const uint64_t h =
+      SplitMix64(value_hash ^ SplitMix64(static_cast<uint64_t>(field)));
   return (static_cast<uint64_t>(field) << (64 - kFieldBits)) | (h & kHashMask);
 }
 
@@ -97,7 +92,7 @@ absl::Status ParseCriteoLine(absl::string_view line, CtrExample* out) {
               absl::StrCat("column ", col, ": '", v.substr(0, 32),
                            "' is not a 1-16 digit hex string"));
         }
-        value = kHexTag ^ Mix64(h);
+        value = kHexTag ^ SplitMix64(h);
       }
       out->keys[field] = FeatureKey(field, value);
     }

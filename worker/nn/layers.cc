@@ -3,6 +3,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "proto/base/hash.h"
 #include "worker/nn/internal/init.h"
 #include "worker/nn/internal/status_macros.h"
 
@@ -329,7 +330,7 @@ absl::Status Dropout::Forward(const Tensor& x, Tensor* y, bool training) {
   NN_RETURN_IF_ERROR(y->EnsureShape(backend_, x.shape()));
   last_training_ = training && p_ > 0.0f;
   if (!last_training_) return backend_->Copy(x.data(), x.size(), y->data());
-  std::mt19937_64 rng(seed_ ^ (0x9E3779B97F4A7C15ULL * (counter_++ + 1)));
+  std::mt19937_64 rng(seed_ ^ (kGoldenGamma * (counter_++ + 1)));
   const float scale = 1.0f / (1.0f - p_);
   const uint64_t threshold = static_cast<uint64_t>(p_ * 16777216.0);
   host_mask_.resize(x.size());
