@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "proto/base/hash.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace ctr {
@@ -144,7 +145,7 @@ absl::StatusOr<std::unique_ptr<CriteoReader>> CriteoReader::Open(
       SplitRange(size, options.from, options.to, options.part, options.parts);
   std::unique_ptr<CriteoReader> r(
       new CriteoReader(std::move(options), f, range));
-  if (absl::Status s = r->Rewind(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(r->Rewind());
   return r;
 }
 
@@ -185,7 +186,7 @@ absl::Status CriteoReader::Rewind() {
   if (range_.begin == 0) return absl::OkStatus();
   while (true) {
     if (buf_pos_ == buf_len_) {
-      if (absl::Status s = Fill(); !s.ok()) return s;
+      STRATA_RETURN_IF_ERROR(Fill());
       if (eof_) return absl::OkStatus();
     }
     const char* p = static_cast<const char*>(
@@ -206,7 +207,7 @@ absl::StatusOr<bool> CriteoReader::NextLine(std::string* line, bool* too_long) {
   bool any = false;
   while (true) {
     if (buf_pos_ == buf_len_) {
-      if (absl::Status s = Fill(); !s.ok()) return s;
+      STRATA_RETURN_IF_ERROR(Fill());
       if (eof_) return any;  // a last line without '\n' still counts
     }
     any = true;
@@ -246,17 +247,16 @@ absl::StatusOr<bool> CriteoReader::Next(CtrExample* out) {
 }
 
 absl::StatusOr<int64_t> CriteoReader::CountLines() {
-  if (absl::Status s = Rewind(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(Rewind());
   std::string line;
   bool too_long;
   int64_t n = 0;
   while (true) {
-    absl::StatusOr<bool> more = NextLine(&line, &too_long);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
+    STRATA_ASSIGN_OR_RETURN(const bool more, NextLine(&line, &too_long));
+    if (!more) break;
     ++n;
   }
-  if (absl::Status s = Rewind(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(Rewind());
   return n;
 }
 
