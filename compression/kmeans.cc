@@ -21,9 +21,9 @@
 namespace strata::compression {
 namespace {
 
-using internal::ThreadPool;
-using internal::Clock;
 using internal::SecondsSince;
+using internal::SteadyClock;
+using internal::ThreadPool;
 
 // Rows per task of the k-means++ distance update.
 constexpr size_t kInitBlock = 4096;
@@ -230,7 +230,7 @@ KMeansResult RunLloyd(absl::Span<const float> points, int dim,
   search.centroid_tile = options.centroid_tile;
   double prev = std::numeric_limits<double>::infinity();
   for (int it = 0;; ++it) {
-    const Clock::time_point start = Clock::now();
+    const SteadyClock::time_point start = SteadyClock::now();
     internal::NearestCentroidsBlas(points, dim, {}, centroids, origin, search,
                                    pool, absl::MakeSpan(res.assignment),
                                    absl::MakeSpan(dist));
@@ -287,7 +287,7 @@ KMeansResult Identity(absl::Span<const float> points, int dim,
 absl::StatusOr<KMeansResult> KMeans(absl::Span<const float> points, int dim,
                                     absl::Span<const double> weights, int64_t k,
                                     const KMeansOptions& options) {
-  const Clock::time_point start = Clock::now();
+  const SteadyClock::time_point start = SteadyClock::now();
   STRATA_ASSIGN_OR_RETURN(const size_t n, ValidatePoints(points, dim, weights));
   if (k <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("k must be > 0, got ", k));
@@ -310,7 +310,7 @@ absl::StatusOr<KMeansResult> KMeans(absl::Span<const float> points, int dim,
 absl::StatusOr<KMeansResult> KMeansFromCentroids(
     absl::Span<const float> points, int dim, absl::Span<const double> weights,
     absl::Span<const float> initial_centroids, const KMeansOptions& options) {
-  const Clock::time_point start = Clock::now();
+  const SteadyClock::time_point start = SteadyClock::now();
   STRATA_ASSIGN_OR_RETURN(const size_t n, ValidatePoints(points, dim, weights));
   if (initial_centroids.empty() || initial_centroids.size() % dim != 0) {
     return absl::InvalidArgumentError(

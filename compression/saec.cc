@@ -22,9 +22,9 @@
 namespace strata::compression {
 namespace {
 
-using internal::ThreadPool;
-using internal::Clock;
 using internal::SecondsSince;
+using internal::SteadyClock;
+using internal::ThreadPool;
 
 // The outcome of clustering one field with one k.
 struct Clustering {
@@ -130,7 +130,7 @@ absl::StatusOr<Clustering> FullKMeans(const FieldData& field,
                                       const std::vector<double>& w, int64_t k,
                                       const SaecOptions& options,
                                       int num_threads) {
-  const Clock::time_point start = Clock::now();
+  const SteadyClock::time_point start = SteadyClock::now();
   STRATA_ASSIGN_OR_RETURN(
       KMeansResult km,
       KMeans(field.vectors, field.dim,
@@ -348,7 +348,7 @@ absl::StatusOr<Clustering> SaecClustering(const FieldData& field,
   Clustering c;
   c.method = "saec";
   c.assignment.resize(field.keys.size());
-  Clock::time_point start = Clock::now();
+  SteadyClock::time_point start = SteadyClock::now();
   STRATA_ASSIGN_OR_RETURN(
       const std::vector<uint32_t> tail,
       ClusterHead(field, w, k, options, pool.num_threads(), c));
@@ -356,7 +356,7 @@ absl::StatusOr<Clustering> SaecClustering(const FieldData& field,
   c.tail = static_cast<int64_t>(tail.size());
   if (tail.empty()) return c;
 
-  start = Clock::now();
+  start = SteadyClock::now();
   const uint32_t s = static_cast<uint32_t>(c.singletons);
   STRATA_ASSIGN_OR_RETURN(
       const std::vector<uint32_t> ids,
@@ -566,7 +566,7 @@ absl::StatusOr<int64_t> ClustersForTargetRatio(int64_t n, int dim,
 
 absl::StatusOr<FieldCompression> CompressField(const FieldData& field,
                                                const SaecOptions& options) {
-  const Clock::time_point start = Clock::now();
+  const SteadyClock::time_point start = SteadyClock::now();
   STRATA_RETURN_IF_ERROR(ValidateFieldData(field));
   const absl::Status valid = ValidateOptions(options);
   if (!valid.ok()) return FieldError(field, valid.message());
@@ -576,7 +576,7 @@ absl::StatusOr<FieldCompression> CompressField(const FieldData& field,
   STRATA_ASSIGN_OR_RETURN(Clustering c,
                           ChooseKAndCluster(field, w, options, pool, &probes));
 
-  const Clock::time_point index_start = Clock::now();
+  const SteadyClock::time_point index_start = SteadyClock::now();
   const int dim = field.dim;
   const uint32_t k = c.k(dim);
   STRATA_ASSIGN_OR_RETURN(

@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "worker/ctr/criteo.h"
-#include "worker/ctr/metrics.h"
+#include "worker/ctr/evaluation.h"
 
 namespace strata {
 namespace ctr {

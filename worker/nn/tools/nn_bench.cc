@@ -28,11 +28,11 @@ ABSL_FLAG(bool, csv, false, "print CSV rows instead of a table");
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 using strata::nn::Backend;
 
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
+double Since(SteadyClock::time_point t0) {
+  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
 }
 
 int Fail(const absl::Status& s) {
@@ -53,7 +53,7 @@ absl::StatusOr<double> SgemmGflops(Backend* b, int n) {
   double best = 0;
   for (int round = 0; round < 5; ++round) {
     const int reps = b->IsGpu() ? 20 : 2;
-    const auto t0 = Clock::now();
+    const auto t0 = SteadyClock::now();
     for (int r = 0; r < reps; ++r) {
       STRATA_RETURN_IF_ERROR(b->Gemm(false, false, n, n, n, 1.0f, a->data(), n,
                                      x->data(), n, 0.0f, c->data(), n));
@@ -92,7 +92,7 @@ absl::StatusOr<Result> BenchModel(Backend* b, const std::string& name,
     STRATA_RETURN_IF_ERROR(step());
   }
   Result r;
-  const auto t0 = Clock::now();
+  const auto t0 = SteadyClock::now();
   double elapsed = 0;
   while (elapsed < absl::GetFlag(FLAGS_min_seconds) || r.steps < 3) {
     STRATA_RETURN_IF_ERROR(step());
