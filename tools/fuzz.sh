@@ -34,7 +34,7 @@ if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <("${BAZEL[@]}" query --noshow_progress \
     'attr(name, "_fuzz$", kind("cc_binary", //...))' 2>/dev/null)
 fi
-"${BAZEL[@]}" build --config=fuzz "${targets[@]}"
+"${BAZEL[@]}" build --config=fuzz --symlink_prefix=/ "${targets[@]}"
 bin=$("${BAZEL[@]}" info --config=fuzz bazel-bin 2>/dev/null)
 out="${STRATA_FUZZ_OUT:-/tmp/strata-fuzz}"
 mkdir -p "$out"

@@ -39,9 +39,6 @@ class HashRouter final : public ShardRouter {
   uint32_t ShardForKey(uint64_t key) const override;
   uint32_t ShardForName(absl::string_view name) const override;
 
-  // The key mixing function (SplitMix64), exposed for tests and benchmarks.
-  static uint64_t Mix(uint64_t key);
-
  private:
   const uint32_t num_shards_;
 };
