@@ -37,12 +37,8 @@ PerShard<Resp> PsAdminClient::Ask(const std::vector<uint32_t>& shards,
                                   absl::string_view method, const Req& req,
                                   Prepare prepare,
                                   absl::Duration timeout) const {
-  internal::FanOutCall call;
-  call.method = method;
-  call.timeout = timeout;
-  call.max_retries = options_.max_retries;
-  call.retry_backoff = options_.retry_backoff;
-  call.stop_at_first_error = false;
+  const internal::FanOutCall call = internal::FanOutCall::With(
+      options_, method, timeout, /*stop_at_first_error=*/false);
   std::vector<Resp> resps;
   std::vector<absl::Status> statuses;
   (void)internal::FanOut(*shards_, call, shards,

@@ -59,12 +59,8 @@ absl::Status PsClient::FanOut(const std::string& what,
                               const std::vector<Req>& reqs,
                               std::vector<Resp>* resps, Prepare prepare,
                               absl::Duration timeout) const {
-  internal::FanOutCall call;
-  call.method = what;
-  call.timeout = timeout;
-  call.max_retries = options_.max_retries;
-  call.retry_backoff = options_.retry_backoff;
-  call.stop_at_first_error = true;
+  const internal::FanOutCall call = internal::FanOutCall::With(
+      options_, what, timeout, /*stop_at_first_error=*/true);
   return internal::FanOut(*shards_, call, shard_of, reqs, resps, prepare);
 }
 

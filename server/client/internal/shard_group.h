@@ -70,6 +70,19 @@ struct FanOutCall {
   // whole call fails anyway). Admin: finish every request, so each shard's
   // own outcome is known.
   bool stop_at_first_error = true;
+
+  // `method` within `timeout`, with the retries of `options`.
+  static FanOutCall With(const ShardRpcOptions& options,
+                         absl::string_view method, absl::Duration timeout,
+                         bool stop_at_first_error) {
+    FanOutCall call;
+    call.method = method;
+    call.timeout = timeout;
+    call.max_retries = options.max_retries;
+    call.retry_backoff = options.retry_backoff;
+    call.stop_at_first_error = stop_at_first_error;
+    return call;
+  }
 };
 
 // Sends reqs[i] to shard shard_of[i] for every i and waits for all, into
