@@ -92,13 +92,13 @@ TEST_F(CtrTasksTest, OneWorkerLearnsThePlantedModelAndEvalAgrees) {
   *eval.mutable_ctr_eval()->mutable_generator() = SmallData();
   eval.mutable_ctr_eval()->mutable_model()->set_table("t1");
   eval.mutable_ctr_eval()->mutable_model()->set_embedding_dim(8);
-  auto rows_before = client_->ListTables();
+  auto rows_before = RequireAllOk(client_->admin().ListTables());
   CtrEvalTask ev(client_);
   auto e = ev.Run(Assign(eval, 0, 1), &ctx);
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_NEAR(e->at("auc"), m->at("auc"), 1e-9);
   EXPECT_NEAR(e->at("logloss"), m->at("logloss"), 1e-9);
-  auto rows_after = client_->ListTables();
+  auto rows_after = RequireAllOk(client_->admin().ListTables());
   ASSERT_TRUE(rows_before.ok() && rows_after.ok());
   EXPECT_EQ(rows_before->size(), rows_after->size());
   for (size_t i = 0; i < rows_before->size(); ++i) {
