@@ -8,8 +8,9 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
-#include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -86,6 +87,11 @@ bool WaitUntilCancelled(TaskContext* ctx) {
   return true;
 }
 
+// A task that returns `result` at once.
+Behaviour Returns(absl::StatusOr<TaskMetrics> result) {
+  return [result](const TaskAssignment&, TaskContext*) { return result; };
+}
+
 // A task that signals `started`, then runs until cancelled and returns
 // `on_cancel`.
 Behaviour RunsUntilCancelled(absl::Notification* started,
@@ -150,8 +156,8 @@ class WorkerAgentTest : public ::testing::Test {
   bool StopAgent() {
     if (agent_ == nullptr) return true;
     agent_->Stop();
-    const bool stopped =
-        run_.wait_for(absl::ToChronoSeconds(kWait)) == std::future_status::ready;
+    const bool stopped = run_.wait_for(absl::ToChronoSeconds(kWait)) ==
+                         std::future_status::ready;
     const bool ok = stopped && run_.get().ok();
     agent_.reset();
     return ok;
@@ -182,12 +188,13 @@ TEST_F(WorkerAgentTest, RegistersWithItsResourcesAndWatchesForTasks) {
 
 TEST_F(WorkerAgentTest, RunsAnAssignedTaskAndReportsItsProgressAndMetrics) {
   StartAgent();
-  script_.Set("t1", [](const TaskAssignment& a, TaskContext* ctx)
-                        -> absl::StatusOr<TaskMetrics> {
-    EXPECT_EQ(a.job_id(), "job-1");
-    ctx->ReportProgress(3, 3, {{"examples", 30}});
-    return TaskMetrics{{"examples", 42}, {"auc", 0.75}};
-  });
+  script_.Set("t1",
+              [](const TaskAssignment& a,
+                 TaskContext* ctx) -> absl::StatusOr<TaskMetrics> {
+                EXPECT_EQ(a.job_id(), "job-1");
+                ctx->ReportProgress(3, 3, {{"examples", 30}});
+                return TaskMetrics{{"examples", 42}, {"auc", 0.75}};
+              });
   const auto done = RunTask("t1", PreparedSpec(), TaskReport::SUCCEEDED);
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->node_id(), "node-1");
@@ -204,10 +211,7 @@ TEST_F(WorkerAgentTest, RunsAnAssignedTaskAndReportsItsProgressAndMetrics) {
 
 TEST_F(WorkerAgentTest, ATaskErrorIsReportedFailedWithTheStatus) {
   StartAgent();
-  script_.Set("t1", [](const TaskAssignment&, TaskContext*)
-                        -> absl::StatusOr<TaskMetrics> {
-    return absl::DataLossError("key 7 read back wrong");
-  });
+  script_.Set("t1", Returns(absl::DataLossError("key 7 read back wrong")));
   const auto failed = RunTask("t1", PreparedSpec(), TaskReport::FAILED);
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->message(), "DATA_LOSS: key 7 read back wrong");
@@ -217,8 +221,8 @@ TEST_F(WorkerAgentTest, ACancelCommandReachesTheRunningTask) {
   StartAgent();
   absl::Notification started;
   // Whatever a cancelled task returns, its outcome is CANCELLED.
-  script_.Set("t1", RunsUntilCancelled(&started,
-                                       absl::AbortedError("stopped at step 4")));
+  script_.Set("t1", RunsUntilCancelled(
+                        &started, absl::AbortedError("stopped at step 4")));
   fake_->Assign("node-1", Assignment("t1", PreparedSpec()));
   ASSERT_TRUE(started.WaitForNotificationWithTimeout(kWait));
   fake_->Cancel("node-1", "t1");
@@ -231,14 +235,16 @@ TEST_F(WorkerAgentTest, ACancelCommandReachesTheRunningTask) {
 TEST_F(WorkerAgentTest, ACancelInAReportResponseCancelsTheTask) {
   StartAgent();
   fake_->CancelOnReport("t1");
-  script_.Set("t1", [](const TaskAssignment&, TaskContext* ctx)
-                        -> absl::StatusOr<TaskMetrics> {
-    for (int64_t step = 1; step <= 1000000; ++step) {
-      ctx->ReportProgress(step, 1000000, {});
-      if (ctx->cancelled()) return absl::CancelledError("cancelled");
-    }
-    return TaskMetrics{};
-  });
+  script_.Set("t1",
+              [](const TaskAssignment&,
+                 TaskContext* ctx) -> absl::StatusOr<TaskMetrics> {
+                for (int64_t step = 1; step <= 1000000; ++step) {
+                  ctx->ReportProgress(step, 1000000, {});
+                  if (ctx->cancelled())
+                    return absl::CancelledError("cancelled");
+                }
+                return TaskMetrics{};
+              });
   const auto cancelled = RunTask("t1", PreparedSpec(), TaskReport::CANCELLED);
   ASSERT_TRUE(cancelled.has_value());
   // The first response already says cancel.
@@ -248,10 +254,7 @@ TEST_F(WorkerAgentTest, ACancelInAReportResponseCancelsTheTask) {
 
 TEST_F(WorkerAgentTest, ARefusedSpecFailsItsTaskAndTheNextTaskRuns) {
   StartAgent();
-  script_.Set("t2", [](const TaskAssignment&, TaskContext*)
-                        -> absl::StatusOr<TaskMetrics> {
-    return TaskMetrics{{"ok", 1}};
-  });
+  script_.Set("t2", Returns(TaskMetrics{{"ok", 1}}));
   // A spec whose dim default was never applied.
   JobSpec unprepared = PreparedSpec();
   unprepared.mutable_ps_load_test()->clear_dim();
@@ -276,8 +279,8 @@ TEST_F(WorkerAgentTest, AJobTypeWithoutATaskFailsUnimplemented) {
   ASSERT_TRUE(jobs::PrepareJobSpec({}, &eval).ok());
   const auto failed = RunTask("t1", eval, TaskReport::FAILED);
   ASSERT_TRUE(failed.has_value());
-  EXPECT_EQ(failed->message().rfind("UNIMPLEMENTED: this worker has no task", 0),
-            0u)
+  EXPECT_EQ(
+      failed->message().rfind("UNIMPLEMENTED: this worker has no task", 0), 0u)
       << failed->message();
 }
 
@@ -285,8 +288,7 @@ TEST_F(WorkerAgentTest, ADuplicateAssignmentRunsOnce) {
   StartAgent();
   absl::Notification started;
   script_.Set("t1", RunsUntilCancelled(&started, absl::CancelledError("")));
-  script_.Set("t2", [](const TaskAssignment&, TaskContext*)
-                        -> absl::StatusOr<TaskMetrics> { return TaskMetrics{}; });
+  script_.Set("t2", Returns(TaskMetrics{}));
   fake_->Assign("node-1", Assignment("t1", PreparedSpec()));
   fake_->Assign("node-1", Assignment("t1", PreparedSpec()));
   // Commands are handled in order: once t2 ran, the duplicate was handled.
@@ -303,8 +305,7 @@ TEST_F(WorkerAgentTest, ReRegistersAndWatchesAgainWhenTheCoordinatorForgets) {
   fake_->Forget("node-1", absl::StatusCode::kNotFound);
   ASSERT_TRUE(fake_->AwaitStream("node-2", kWait));
   EXPECT_EQ(agent_->node_id(), "node-2");
-  script_.Set("t1", [](const TaskAssignment&, TaskContext*)
-                        -> absl::StatusOr<TaskMetrics> { return TaskMetrics{}; });
+  script_.Set("t1", Returns(TaskMetrics{}));
   fake_->Assign("node-2", Assignment("t1", PreparedSpec()));
   const auto done = fake_->AwaitReport("t1", TaskReport::SUCCEEDED, kWait);
   ASSERT_TRUE(done.has_value());

@@ -201,9 +201,8 @@ TEST_F(NodeSessionTest, StopWakesSleepersAndEndsTheHeartbeatThread) {
   auto session = std::make_unique<NodeSession>(Options());
   ASSERT_TRUE(session->Register().ok());
   session->StartHeartbeats(nullptr, nullptr);
-  auto sleeper = std::async(std::launch::async, [&] {
-    session->SleepUnlessStopped(absl::Hours(1));
-  });
+  auto sleeper = std::async(
+      std::launch::async, [&] { session->SleepUnlessStopped(absl::Hours(1)); });
   session->Stop();
   EXPECT_TRUE(session->stopped());
   ASSERT_TRUE(Finishes(sleeper));

@@ -2,9 +2,7 @@
 // parameter-server shards in this process (real gRPC on 127.0.0.1).
 #include "worker/cnn/cnn_job.h"
 
-#include <cmath>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -14,6 +12,8 @@
 #include "server/jobs/job_types.h"
 #include "server/ps/testing/local_shards.h"
 #include "worker/nn/cpu_backend.h"
+#include "worker/nn/data.h"
+#include "worker/nn/layers.h"
 #include "worker/nn/sgd.h"
 
 namespace strata {
@@ -195,7 +195,9 @@ struct Worker {
       : layer("fc", nn::Linear::Options{in, out, nn::InitKind::kHe}) {
     EXPECT_TRUE(layer.Init(&cpu, 5).ok());
   }
-  std::vector<float> Value(size_t i) { return *layer.Params()[i]->value.ToHost(); }
+  std::vector<float> Value(size_t i) {
+    return *layer.Params()[i]->value.ToHost();
+  }
   void SetGrads(float scale) {
     for (nn::Parameter* p : layer.Params()) {
       std::vector<float> g(p->grad.size());
@@ -284,8 +286,8 @@ TEST_F(DenseSyncTest, AsyncRanksStartFromRankZerosInitialValues) {
   DenseSync s1 = Sync(&w1, o1);
   ASSERT_TRUE(s1.Init().ok());
   for (nn::Parameter* p : w1.layer.Params()) {
-    ASSERT_TRUE(p->value.CopyFromHost(std::vector<float>(p->value.size(), 7))
-                    .ok());
+    ASSERT_TRUE(
+        p->value.CopyFromHost(std::vector<float>(p->value.size(), 7)).ok());
   }
   ASSERT_TRUE(s1.Pull(1).ok());
   EXPECT_EQ(w1.Value(0), w0.Value(0));

@@ -20,7 +20,10 @@
 #include "proto/rpc_util.h"
 #include "server/jobs/job_types.h"
 #include "worker/nn/cpu_backend.h"
+#include "worker/nn/loss.h"
 #include "worker/nn/model_zoo.h"
+#include "worker/nn/sequential.h"
+#include "worker/nn/sgd.h"
 
 namespace strata {
 namespace cnn {
@@ -30,7 +33,7 @@ using ::testing::HasSubstr;
 
 // Bounds every wait so that a bug fails the test instead of hanging it.
 constexpr absl::Duration kWait = absl::Seconds(30);
-constexpr int64_t kRows = 4;       // rows per conv worker per step
+constexpr int64_t kRows = 4;        // rows per conv worker per step
 constexpr int64_t kFeatures = 400;  // lenet5's boundary: 16 x 5 x 5
 
 // A prepared STANZA lenet5 job of `conv` workers and `fc` FC nodes.
@@ -175,8 +178,8 @@ Rows Concat(const Rows& a, const Rows& b) {
 class ConvStream {
  public:
   explicit ConvStream(const std::string& address)
-      : stub_(StanzaFc::NewStub(grpc::CreateChannel(
-            address, grpc::InsecureChannelCredentials()))) {
+      : stub_(StanzaFc::NewStub(
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
     ctx_.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
     stream_ = stub_->Train(&ctx_);
   }
@@ -259,7 +262,8 @@ TEST_F(FcServiceTest, TwoConvWorkersMergeIntoOneStepInRankOrder) {
   auto got1 = std::async(std::launch::async, [&] {
     return conv1.Exchange(Batch("job-1", 1, 1, rows1));
   });
-  absl::StatusOr<GradientBatch> got0 = conv0.Exchange(Batch("job-1", 0, 1, rows0));
+  absl::StatusOr<GradientBatch> got0 =
+      conv0.Exchange(Batch("job-1", 0, 1, rows0));
   ASSERT_TRUE(got0.ok()) << got0.status();
   ASSERT_TRUE(got1.get().ok());
   EXPECT_EQ(got0->merged_rows(), 2 * kRows);
@@ -299,9 +303,9 @@ struct Malformed {
 };
 void PrintTo(const Malformed& m, std::ostream* os) { *os << m.name; }
 
-class FcServiceMalformedTest
-    : public FcServiceTest,
-      public ::testing::WithParamInterface<Malformed> {};
+class FcServiceMalformedTest : public FcServiceTest,
+                               public ::testing::WithParamInterface<Malformed> {
+};
 
 TEST_P(FcServiceMalformedTest, EndsThatStreamWithAnErrorAndFailsTheSession) {
   const CnnPlan plan = Plan(1, 1);
@@ -359,9 +363,9 @@ TEST_F(FcServiceTest, AStreamForAnotherJobIsNotFoundAfterTheSessionWait) {
   builder.RegisterService(&host);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   ASSERT_NE(server, nullptr);
-  ASSERT_TRUE(host.Register("job-1", MakeSession(Plan(1, 1),
-                                                 SessionOptions("job-1")))
-                  .ok());
+  ASSERT_TRUE(
+      host.Register("job-1", MakeSession(Plan(1, 1), SessionOptions("job-1")))
+          .ok());
   ConvStream conv(absl::StrCat("127.0.0.1:", port));
   absl::StatusOr<GradientBatch> got =
       conv.Exchange(Batch("job-2", 0, 1, MakeRows(kRows, 1)));
@@ -432,7 +436,8 @@ TEST_F(FcServiceTest, AConvWorkerThatGoesAwayFailsTheSession) {
   conv.Cancel();
   const absl::Status done = session->WaitDone(absl::Now() + kWait);
   EXPECT_EQ(done.code(), absl::StatusCode::kUnavailable) << done;
-  EXPECT_THAT(std::string(done.message()), HasSubstr("stream of conv worker 0"));
+  EXPECT_THAT(std::string(done.message()),
+              HasSubstr("stream of conv worker 0"));
 }
 
 TEST_F(FcServiceTest, TwoFcNodesEndAnAveragingStepWithTheMeanWeights) {

@@ -38,9 +38,11 @@ FakeCoordinator::~FakeCoordinator() {
 
 // ------------------------------------------------------------------ script
 
-void FakeCoordinator::FailNextRegistrations(std::vector<absl::Status> statuses) {
+void FakeCoordinator::FailNextRegistrations(
+    std::vector<absl::Status> statuses) {
   absl::MutexLock lock(&mu_);
-  for (absl::Status& s : statuses) registration_failures_.push_back(std::move(s));
+  for (absl::Status& s : statuses)
+    registration_failures_.push_back(std::move(s));
 }
 
 void FakeCoordinator::FailHeartbeats(absl::Status status) {
@@ -54,8 +56,7 @@ void FakeCoordinator::Forget(const std::string& node_id,
   nodes_[node_id].lost = code;
 }
 
-void FakeCoordinator::Enqueue(const std::string& node_id,
-                              TaskCommand command) {
+void FakeCoordinator::Enqueue(const std::string& node_id, TaskCommand command) {
   absl::MutexLock lock(&mu_);
   nodes_[node_id].queue.push_back(std::move(command));
 }
