@@ -7,13 +7,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "server/router/router.h"
+#include "proto/base/hash.h"
 
 namespace strata {
 
 float LoadTestTarget(uint64_t seed, uint32_t round, uint64_t key,
                      uint32_t column) {
-  uint64_t h = HashRouter::Mix(seed ^ HashRouter::Mix(key) ^
+  uint64_t h = SplitMix64(seed ^ SplitMix64(key) ^
                                (uint64_t{round} << 32) ^ column);
   // 24 random bits -> [-1, 1), exactly representable.
   return static_cast<float>(h >> 40) / static_cast<float>(1 << 23) - 1.0f;
@@ -140,7 +140,8 @@ absl::StatusOr<TaskMetrics> PsLoadTestTask::Run(const TaskAssignment& assignment
   table.mutable_optimizer()->set_learning_rate(1.0f);
   absl::Status s = st.spec.verify_existing()
                        ? absl::OkStatus()
-                       : st.client->CreateTable(table, /*if_not_exists=*/true);
+                       : AllOk(st.client->admin().CreateTable(
+                             table, /*if_not_exists=*/true));
   if (!s.ok()) return s;
 
   const uint64_t k = st.spec.keys_per_worker();
