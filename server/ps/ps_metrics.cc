@@ -10,7 +10,7 @@ namespace strata {
 namespace {
 
 prometheus::MetricFamily Family(std::string name, std::string help,
-                                 prometheus::MetricType type) {
+                                prometheus::MetricType type) {
   prometheus::MetricFamily f;
   f.name = std::move(name);
   f.help = std::move(help);

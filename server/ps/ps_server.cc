@@ -73,8 +73,7 @@ void LogStartupLoad(const std::string& dir, const FallbackLoadInfo& load) {
                  << ": what was trained in between is not loaded";
     }
     LOG(INFO) << "loaded checkpoint " << l.checkpoint_id << " (" << l.rows
-              << " rows, written by " << l.written_by_num_shards
-              << " shards)";
+              << " rows, written by " << l.written_by_num_shards << " shards)";
   } else if (!load.skipped.empty()) {
     LOG(ERROR) << "none of the " << load.skipped.size()
                << " complete checkpoints in " << dir

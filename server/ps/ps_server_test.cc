@@ -1,6 +1,8 @@
 // PsServer's start-up and checkpoint policies over real gRPC: falling back
 // past an unloadable newest checkpoint (never crash-looping), retention,
 // the gradient bound, and what /metrics says about them.
+#include "server/ps/ps_server.h"
+
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -12,7 +14,6 @@
 #include "gtest/gtest.h"
 #include "server/client/ps_client.h"
 #include "server/metrics/metrics_registry.h"
-#include "server/ps/ps_server.h"
 #include "server/ps/testing/local_shards.h"
 #include "server/util/env.h"
 
@@ -63,7 +64,8 @@ bool HasLine(const std::string& text, const std::string& line) {
   return text.find(line + "\n") != std::string::npos;
 }
 
-TEST(PsServerTest, ClusterRestartedOverACorruptNewestCheckpointLoadsThePrevious) {
+TEST(PsServerTest,
+     ClusterRestartedOverACorruptNewestCheckpointLoadsThePrevious) {
   const std::string dir = TempDir("ps_server_fallback");
   const std::vector<uint64_t> keys = {11, 22, 33, 44, 55};
   PsServerOptions o;
@@ -72,11 +74,11 @@ TEST(PsServerTest, ClusterRestartedOverACorruptNewestCheckpointLoadsThePrevious)
     auto shards = testing::LocalShards::Start(2, o);
     ASSERT_TRUE(shards.ok()) << shards.status();
     PsClient* client = (*shards)->client();
-    ASSERT_TRUE(client->CreateTable(SgdTable(1), false).ok());
+    ASSERT_TRUE(AllOk(client->admin().CreateTable(SgdTable(1), false)).ok());
     ASSERT_TRUE(client->Push("emb", keys, {1, 2, 3, 4, 5}, 1).ok());
-    ASSERT_TRUE(client->Checkpoint(10).ok());
+    ASSERT_TRUE(AllOk(client->admin().Checkpoint(10)).ok());
     ASSERT_TRUE(client->Push("emb", keys, {1, 1, 1, 1, 1}, 1).ok());
-    ASSERT_TRUE(client->Checkpoint(20).ok());
+    ASSERT_TRUE(AllOk(client->admin().Checkpoint(20)).ok());
   }
   Corrupt(ShardFile(dir, 20, 1, 2));
 
@@ -89,11 +91,10 @@ TEST(PsServerTest, ClusterRestartedOverACorruptNewestCheckpointLoadsThePrevious)
   EXPECT_EQ(out, (std::vector<float>{-1, -2, -3, -4, -5}));
   ASSERT_TRUE(client->Push("emb", keys, {1, 1, 1, 1, 1}, 1).ok());
   // Checkpoint 20 is kept as it is: never overwritten.
-  auto again = client->Checkpoint(20);
-  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(again.status().message(),
-              HasSubstr("checkpoint 20 could not be loaded"));
-  ASSERT_TRUE(client->Checkpoint(30).ok());
+  const absl::Status again = AllOk(client->admin().Checkpoint(20));
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(again.message(), HasSubstr("checkpoint 20 could not be loaded"));
+  ASSERT_TRUE(AllOk(client->admin().Checkpoint(30)).ok());
 }
 
 // One shard with a metrics registry, over `dir`.
@@ -124,9 +125,10 @@ TEST(PsServerTest, FallbackAndRetentionShowOnMetrics) {
   const std::string dir = TempDir("ps_server_metrics");
   {
     MeteredShard shard(dir);
-    ASSERT_TRUE(shard.client->CreateTable(SgdTable(2), false).ok());
-    ASSERT_TRUE(shard.client->Checkpoint(1).ok());
-    ASSERT_TRUE(shard.client->Checkpoint(2).ok());
+    ASSERT_TRUE(
+        AllOk(shard.client->admin().CreateTable(SgdTable(2), false)).ok());
+    ASSERT_TRUE(AllOk(shard.client->admin().Checkpoint(1)).ok());
+    ASSERT_TRUE(AllOk(shard.client->admin().Checkpoint(2)).ok());
     const std::string text = shard.Metrics();
     EXPECT_TRUE(HasLine(text, "strata_ps_checkpoint_loaded_id{shard=\"0\"} 0"))
         << text;
@@ -139,14 +141,14 @@ TEST(PsServerTest, FallbackAndRetentionShowOnMetrics) {
   std::string text = shard.Metrics();
   EXPECT_TRUE(HasLine(text, "strata_ps_checkpoint_loaded_id{shard=\"0\"} 1"))
       << text;
-  EXPECT_TRUE(HasLine(
-      text, "strata_ps_checkpoint_load_fallbacks_total{shard=\"0\"} 1"))
+  EXPECT_TRUE(
+      HasLine(text, "strata_ps_checkpoint_load_fallbacks_total{shard=\"0\"} 1"))
       << text;
   EXPECT_EQ(shard.server->store()->List().size(), 1u);
 
   // 1 (loaded) and 2 (unloadable) survive retention; 3 does not.
-  ASSERT_TRUE(shard.client->Checkpoint(3).ok());
-  ASSERT_TRUE(shard.client->Checkpoint(4).ok());
+  ASSERT_TRUE(AllOk(shard.client->admin().Checkpoint(3)).ok());
+  ASSERT_TRUE(AllOk(shard.client->admin().Checkpoint(4)).ok());
   EXPECT_TRUE(Exists(ShardFile(dir, 1, 0, 1)));
   EXPECT_TRUE(Exists(ShardFile(dir, 2, 0, 1)));
   EXPECT_FALSE(Exists(ShardFile(dir, 3, 0, 1)));
@@ -164,8 +166,9 @@ TEST(PsServerTest, WithNoLoadableCheckpointTheShardStartsEmptyAndServes) {
   const std::string dir = TempDir("ps_server_none_loadable");
   {
     MeteredShard shard(dir);
-    ASSERT_TRUE(shard.client->CreateTable(SgdTable(2), false).ok());
-    ASSERT_TRUE(shard.client->Checkpoint(7).ok());
+    ASSERT_TRUE(
+        AllOk(shard.client->admin().CreateTable(SgdTable(2), false)).ok());
+    ASSERT_TRUE(AllOk(shard.client->admin().Checkpoint(7)).ok());
   }
   Corrupt(ShardFile(dir, 7, 0, 1));
   MeteredShard shard(dir);
@@ -174,14 +177,15 @@ TEST(PsServerTest, WithNoLoadableCheckpointTheShardStartsEmptyAndServes) {
   const std::string text = shard.Metrics();
   EXPECT_TRUE(HasLine(text, "strata_ps_checkpoint_loaded_id{shard=\"0\"} 0"))
       << text;
-  EXPECT_TRUE(HasLine(
-      text, "strata_ps_checkpoint_load_fallbacks_total{shard=\"0\"} 1"))
+  EXPECT_TRUE(
+      HasLine(text, "strata_ps_checkpoint_load_fallbacks_total{shard=\"0\"} 1"))
       << text;
-  ASSERT_TRUE(shard.client->CreateTable(SgdTable(2), false).ok());
+  ASSERT_TRUE(
+      AllOk(shard.client->admin().CreateTable(SgdTable(2), false)).ok());
   ASSERT_TRUE(shard.client->Push("emb", {1}, {1, 1}, 2).ok());
-  EXPECT_EQ(shard.client->Checkpoint(7).status().code(),
+  EXPECT_EQ(AllOk(shard.client->admin().Checkpoint(7)).code(),
             absl::StatusCode::kFailedPrecondition);
-  ASSERT_TRUE(shard.client->Checkpoint(8).ok());
+  ASSERT_TRUE(AllOk(shard.client->admin().Checkpoint(8)).ok());
 }
 
 TEST(PsServerTest, PushBeyondMaxAbsGradientIsRejectedAndTheShardServes) {
@@ -190,7 +194,7 @@ TEST(PsServerTest, PushBeyondMaxAbsGradientIsRejectedAndTheShardServes) {
   auto shards = testing::LocalShards::Start(1, o);
   ASSERT_TRUE(shards.ok()) << shards.status();
   PsClient* client = (*shards)->client();
-  ASSERT_TRUE(client->CreateTable(SgdTable(2), false).ok());
+  ASSERT_TRUE(AllOk(client->admin().CreateTable(SgdTable(2), false)).ok());
   ASSERT_TRUE(client->Push("emb", {1}, {1, 2}, 2).ok());
   const absl::Status s = client->Push("emb", {1, 2}, {1, 2, 3, 1e20f}, 2);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);

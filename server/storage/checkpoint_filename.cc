@@ -134,9 +134,8 @@ absl::StatusOr<CheckpointFiles> FindCheckpoint(Env* env, const std::string& dir,
       ListCheckpoints(env, dir);
   if (!entries.ok()) {
     if (absl::IsNotFound(entries.status())) {
-      return absl::NotFoundError(absl::StrCat("no complete checkpoint in ", dir,
-                                              ": ",
-                                              entries.status().message()));
+      return absl::NotFoundError(absl::StrCat(
+          "no complete checkpoint in ", dir, ": ", entries.status().message()));
     }
     return entries.status();
   }

@@ -100,10 +100,9 @@ TEST_F(FindCheckpointTest, ListCheckpointsGivesEveryIdNewestFirstWithItsState) {
   EXPECT_EQ((*list)[2].checkpoint_id, 5u);
   ASSERT_TRUE((*list)[2].files.ok()) << (*list)[2].files.status();
   EXPECT_EQ((*list)[2].files->num_shards, 1u);
-  EXPECT_EQ(ListCheckpoints(DefaultEnv(), JoinPath(dir_, "missing"))
-                .status()
-                .code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      ListCheckpoints(DefaultEnv(), JoinPath(dir_, "missing")).status().code(),
+      absl::StatusCode::kNotFound);
 }
 
 TEST(ShardFileNameTest, ParsesOnlyCanonicalNames) {

@@ -124,10 +124,10 @@ class Loader final : public CheckpointVisitor {
           "checkpoint holds table ", config.name(), " twice for one shard"));
     }
     for (const CompressedFieldState& f : fields) {  // centroids: checked
-      STRATA_RETURN_IF_ERROR(ToDataLoss(
-          internal::CheckFinite(f.state, "optimizer state float"),
-          absl::StrCat("bad compressed table ", config.name(), " field ",
-                       f.field)));
+      STRATA_RETURN_IF_ERROR(
+          ToDataLoss(internal::CheckFinite(f.state, "optimizer state float"),
+                     absl::StrCat("bad compressed table ", config.name(),
+                                  " field ", f.field)));
     }
     auto table = CompressedTable::Restore(config, saec, std::move(fields),
                                           options_.compressed);

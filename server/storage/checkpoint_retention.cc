@@ -102,9 +102,8 @@ absl::StatusOr<std::vector<uint64_t>> CheckpointLedger::Prune(
   absl::MutexLock lock(&mu_);
   if (!pruned.ok()) {
     ++counters_.prune_errors;
-    LOG(WARNING) << "checkpoint retention (--keep_checkpoints="
-                 << options_.keep << ") in " << dir
-                 << " failed: " << pruned.status();
+    LOG(WARNING) << "checkpoint retention (--keep_checkpoints=" << options_.keep
+                 << ") in " << dir << " failed: " << pruned.status();
     return pruned;
   }
   counters_.pruned += pruned->size();

@@ -68,8 +68,7 @@ class CheckpointLedger {
   absl::Status CheckWritable(uint64_t checkpoint_id) const;
   // PruneCheckpoints protecting the loaded and the unloadable checkpoints;
   // logs what it deleted (INFO) or why it failed (WARNING) and counts it.
-  absl::StatusOr<std::vector<uint64_t>> Prune(Env* env,
-                                              const std::string& dir);
+  absl::StatusOr<std::vector<uint64_t>> Prune(Env* env, const std::string& dir);
   Counters counters() const;
 
  private:

@@ -12,8 +12,8 @@
 namespace strata {
 namespace {
 
-using ::testing::ElementsAre;
 using internal::WriteRaw;
+using ::testing::ElementsAre;
 
 class RetentionTest : public ::testing::Test {
  protected:

@@ -158,8 +158,11 @@ uint64_t WriteCompressed(const CompressedTable& table, ChunkWriter* w) {
       return absl::StrCat("compressed table ", table.config().name(),
                           ", field ", f.field);
     };
-    absl::Status loadable = CheckLoadable(f.vectors.centroids(), f.state, where);
-    if (loadable.ok()) loadable = CheckLoadable(f.vectors.fallback(), {}, where);
+    absl::Status loadable =
+        CheckLoadable(f.vectors.centroids(), f.state, where);
+    if (loadable.ok()) {
+      loadable = CheckLoadable(f.vectors.fallback(), {}, where);
+    }
     if (!loadable.ok()) return w->Fail(std::move(loadable));
     w->Put<uint32_t>(f.field);
     w->PutBytes(f.stats.SerializeAsString());

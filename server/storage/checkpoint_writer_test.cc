@@ -99,7 +99,8 @@ TEST_F(CheckpointWriterTest, SyncOrRenameFailureIsReported) {
   EXPECT_EQ(env.FileExists(path_ + ".tmp").code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(CheckpointWriterTest, RefusesWhatTheLoaderWouldRejectAndKeepsTheOldFile) {
+TEST_F(CheckpointWriterTest,
+       RefusesWhatTheLoaderWouldRejectAndKeepsTheOldFile) {
   ASSERT_TRUE(Write(DefaultEnv()).ok());
   const std::string good = ReadRaw(path_);
   // No push can make a row non-finite (optimizers saturate), but restored

@@ -83,27 +83,26 @@ void Populate(TableStore* store, const OptimizerConfig& opt) {
 std::vector<float> Everything(TableStore* store) {
   std::vector<float> out;
   (*store->GetSparse("emb"))
-      ->ForEachRow([&](uint64_t key, const float* v, const float* s, int64_t,
-                       uint64_t) {
-        out.push_back(static_cast<float>(key));
-        out.insert(out.end(), v, v + kDim);
-        out.insert(out.end(), s,
-                   s + (*store->GetSparse("emb"))->state_floats_per_row());
-      });
+      ->ForEachRow(
+          [&](uint64_t key, const float* v, const float* s, int64_t, uint64_t) {
+            out.push_back(static_cast<float>(key));
+            out.insert(out.end(), v, v + kDim);
+            out.insert(out.end(), s,
+                       s + (*store->GetSparse("emb"))->state_floats_per_row());
+          });
   (*store->GetDense("w"))
-      ->Visit([&](absl::Span<const float> v, absl::Span<const float> s,
-                  int64_t) {
-        out.insert(out.end(), v.begin(), v.end());
-        out.insert(out.end(), s.begin(), s.end());
-      });
+      ->Visit(
+          [&](absl::Span<const float> v, absl::Span<const float> s, int64_t) {
+            out.insert(out.end(), v.begin(), v.end());
+            out.insert(out.end(), s.begin(), s.end());
+          });
   for (const TableSummary& t : store->List()) {
     if (!t.compressed) continue;
     for (uint64_t i = 0; i < 200; i += 50) {
       const uint64_t key = (uint64_t{1} << 56) | i;
       float v[kDim];
-      EXPECT_TRUE((*store->GetEmbedding(t.name))
-                      ->Pull({&key, 1}, false, true, v)
-                      .ok());
+      EXPECT_TRUE(
+          (*store->GetEmbedding(t.name))->Pull({&key, 1}, false, true, v).ok());
       out.insert(out.end(), v, v + kDim);
     }
   }
@@ -139,9 +138,7 @@ TEST(TableStoreNumericsTest, PushBeyondTheBoundIsRejectedAndChangesNothing) {
     s = (*store->GetEmbedding("cmp"))->Push(keys, grads);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(s.message(), HasSubstr("table cmp: gradient 5 is 1e+20"));
-    s = (*store->GetDense("w"))
-            ->Push({0.f, -1e20f, 0.f, 0.f}, 0, 0)
-            .status();
+    s = (*store->GetDense("w"))->Push({0.f, -1e20f, 0.f, 0.f}, 0, 0).status();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(s.message(), HasSubstr("dense tensor w: gradient 1 is -1e+20"));
 
@@ -150,7 +147,8 @@ TEST(TableStoreNumericsTest, PushBeyondTheBoundIsRejectedAndChangesNothing) {
   }
 }
 
-TEST(TableStoreNumericsTest, PushesAtTheBoundStayFiniteAndCheckpointRoundTrips) {
+TEST(TableStoreNumericsTest,
+     PushesAtTheBoundStayFiniteAndCheckpointRoundTrips) {
   const float b = kDefaultMaxAbsGradient;
   for (OptimizerConfig::Type type : kTypes) {
     // The harshest legal config: huge learning rate and weight decay.
@@ -229,7 +227,8 @@ TEST(TableStoreFallbackTest, StartUpFallsBackPastACorruptNewestCheckpoint) {
   ASSERT_TRUE(store->Checkpoint(dir, 3).ok());
   Corrupt(dir, 3);
   // Newer still, but incomplete: skipped silently, as Load(dir, 0) does.
-  ASSERT_TRUE(DefaultEnv()->CreateDir(JoinPath(dir, CheckpointDirName(4))).ok());
+  ASSERT_TRUE(
+      DefaultEnv()->CreateDir(JoinPath(dir, CheckpointDirName(4))).ok());
 
   auto restarted = MakeStore(/*keep=*/1);
   absl::StatusOr<FallbackLoadInfo> load = restarted->LoadNewestLoadable(dir);
@@ -288,8 +287,10 @@ TEST(TableStoreFallbackTest, WithNoLoadableCheckpointTheStoreStartsEmpty) {
   absl::StatusOr<CheckpointInfo> next = restarted->Checkpoint(dir, 3);
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_TRUE(next->pruned.empty());
-  EXPECT_TRUE(DefaultEnv()->FileExists(JoinPath(dir, CheckpointDirName(1))).ok());
-  EXPECT_TRUE(DefaultEnv()->FileExists(JoinPath(dir, CheckpointDirName(2))).ok());
+  EXPECT_TRUE(
+      DefaultEnv()->FileExists(JoinPath(dir, CheckpointDirName(1))).ok());
+  EXPECT_TRUE(
+      DefaultEnv()->FileExists(JoinPath(dir, CheckpointDirName(2))).ok());
 }
 
 TEST(TableStoreFallbackTest, AMissingDirectoryLoadsNothing) {

@@ -25,8 +25,8 @@ namespace strata {
 //    disk. Later appends fail the same way; other calls keep working.
 //  - CrashAfter(n): the same, but when it triggers the env "crashes": every
 //    later mutating call (append, sync, close, rename, delete, rmdir, mkdir,
-//    open for writing, directory sync) fails with UNAVAILABLE "simulated crash" and
-//    nothing more reaches the disk, so partially written files stay exactly
+//    open for writing, directory sync) fails with UNAVAILABLE "simulated crash"
+//    and nothing more reaches the disk, so partially written files stay exactly
 //    as a killed process would leave them. Reads keep working, so a test can
 //    then look at the disk like a restarted process.
 //  - FailSync / FailRename: every file or directory sync / rename fails with

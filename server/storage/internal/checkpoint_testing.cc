@@ -64,8 +64,8 @@ std::unique_ptr<CompressedTable> CompressedWithState(float state4) {
   std::vector<float> state(3 * 3, 0.1f);  // clusters 0, 1 and the fallback
   state[4] = state4;
   std::vector<CompressedFieldState> fields;
-  fields.push_back(CompressedFieldState{1, *std::move(field), std::move(state),
-                                        {0, 0, 0}, FieldStats()});
+  fields.push_back(CompressedFieldState{
+      1, *std::move(field), std::move(state), {0, 0, 0}, FieldStats()});
   auto table = CompressedTable::Restore(
       SparseConfig(3, OptimizerConfig::ADAGRAD), SaecConfig(),
       std::move(fields), CompressedTable::Options());

@@ -55,17 +55,16 @@ size_t FirstBadGradient(absl::Span<const float> v, float max_abs) {
 }
 
 // The error for grads[i] (bad per FirstBadGradient); `where` is appended.
-absl::Status BadGradient(absl::Span<const float> grads, size_t i,
-                         float max_abs, absl::string_view owner,
-                         absl::string_view where) {
+absl::Status BadGradient(absl::Span<const float> grads, size_t i, float max_abs,
+                         absl::string_view owner, absl::string_view where) {
   const float v = grads[i];
   if (!std::isfinite(v)) {
     return absl::InvalidArgumentError(absl::StrCat(
         owner, ": gradient ", i, " is not finite (", v, ")", where));
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      owner, ": gradient ", i, " is ", v, ", beyond the bound of ", max_abs,
-      " (--max_abs_gradient)", where));
+  return absl::InvalidArgumentError(
+      absl::StrCat(owner, ": gradient ", i, " is ", v, ", beyond the bound of ",
+                   max_abs, " (--max_abs_gradient)", where));
 }
 
 }  // namespace

@@ -40,8 +40,7 @@ TEST(CheckGradientsTest, NonFiniteKeepsItsOwnMessage) {
     g[2] = bad;
     const absl::Status s = CheckGradients(g, 2, 2, kBound, "emb");
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(s.message().rfind("table emb: gradient 2 is not finite (", 0),
-              0u)
+    EXPECT_EQ(s.message().rfind("table emb: gradient 2 is not finite (", 0), 0u)
         << s;
     EXPECT_NE(s.message().find("key 1 of the batch, column 0"),
               std::string::npos)
