@@ -3,7 +3,6 @@
 // the gradient bound, and what /metrics says about them.
 #include "server/ps/ps_server.h"
 
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,11 +21,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string TempDir(const std::string& name) {
-  const char* base = std::getenv("TEST_TMPDIR");
-  const std::string dir = absl::StrCat(base ? base : "/tmp", "/", name);
-  const std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";
-  EXPECT_EQ(std::system(cmd.c_str()), 0);
+// A directory of its own under the test's temporary directory.
+std::string TestDir(const std::string& name) {
+  const std::string dir = JoinPath(::testing::TempDir(), name);
+  EXPECT_TRUE(DefaultEnv()->CreateDir(dir).ok());
   return dir;
 }
 
@@ -60,13 +58,16 @@ TableConfig SgdTable(uint32_t dim) {
   return t;
 }
 
-bool HasLine(const std::string& text, const std::string& line) {
-  return text.find(line + "\n") != std::string::npos;
+// Whether the scrape `text` shows shard 0's `metric` at `value`.
+bool HasMetric(const std::string& text, absl::string_view metric,
+               uint64_t value) {
+  return text.find(absl::StrCat(metric, "{shard=\"0\"} ", value, "\n")) !=
+         std::string::npos;
 }
 
 TEST(PsServerTest,
      ClusterRestartedOverACorruptNewestCheckpointLoadsThePrevious) {
-  const std::string dir = TempDir("ps_server_fallback");
+  const std::string dir = TestDir("ps_server_fallback");
   const std::vector<uint64_t> keys = {11, 22, 33, 44, 55};
   PsServerOptions o;
   o.data_dir = dir;
@@ -121,28 +122,29 @@ struct MeteredShard {
   std::unique_ptr<PsClient> client;
 };
 
-TEST(PsServerTest, FallbackAndRetentionShowOnMetrics) {
-  const std::string dir = TempDir("ps_server_metrics");
-  {
-    MeteredShard shard(dir);
-    ASSERT_TRUE(
-        AllOk(shard.client->admin().CreateTable(SgdTable(2), false)).ok());
-    ASSERT_TRUE(AllOk(shard.client->admin().Checkpoint(1)).ok());
-    ASSERT_TRUE(AllOk(shard.client->admin().Checkpoint(2)).ok());
-    const std::string text = shard.Metrics();
-    EXPECT_TRUE(HasLine(text, "strata_ps_checkpoint_loaded_id{shard=\"0\"} 0"))
-        << text;
-    EXPECT_TRUE(HasLine(
-        text, "strata_ps_checkpoint_load_fallbacks_total{shard=\"0\"} 0"))
-        << text;
+// A fresh shard over `dir` (nothing loaded, nothing skipped) creates "emb"
+// and writes checkpoints `ids`.
+void WriteCheckpoints(const std::string& dir, std::vector<uint64_t> ids) {
+  MeteredShard shard(dir);
+  const std::string text = shard.Metrics();
+  EXPECT_TRUE(HasMetric(text, "strata_ps_checkpoint_loaded_id", 0)) << text;
+  EXPECT_TRUE(HasMetric(text, "strata_ps_checkpoint_load_fallbacks_total", 0))
+      << text;
+  ASSERT_TRUE(
+      AllOk(shard.client->admin().CreateTable(SgdTable(2), false)).ok());
+  for (uint64_t id : ids) {
+    ASSERT_TRUE(AllOk(shard.client->admin().Checkpoint(id)).ok()) << id;
   }
+}
+
+TEST(PsServerTest, FallbackAndRetentionShowOnMetrics) {
+  const std::string dir = TestDir("ps_server_metrics");
+  WriteCheckpoints(dir, {1, 2});
   Corrupt(ShardFile(dir, 2, 0, 1));
   MeteredShard shard(dir, /*keep=*/1);
   std::string text = shard.Metrics();
-  EXPECT_TRUE(HasLine(text, "strata_ps_checkpoint_loaded_id{shard=\"0\"} 1"))
-      << text;
-  EXPECT_TRUE(
-      HasLine(text, "strata_ps_checkpoint_load_fallbacks_total{shard=\"0\"} 1"))
+  EXPECT_TRUE(HasMetric(text, "strata_ps_checkpoint_loaded_id", 1)) << text;
+  EXPECT_TRUE(HasMetric(text, "strata_ps_checkpoint_load_fallbacks_total", 1))
       << text;
   EXPECT_EQ(shard.server->store()->List().size(), 1u);
 
@@ -154,31 +156,21 @@ TEST(PsServerTest, FallbackAndRetentionShowOnMetrics) {
   EXPECT_FALSE(Exists(ShardFile(dir, 3, 0, 1)));
   EXPECT_TRUE(Exists(ShardFile(dir, 4, 0, 1)));
   text = shard.Metrics();
-  EXPECT_TRUE(
-      HasLine(text, "strata_ps_checkpoints_pruned_total{shard=\"0\"} 1"))
-      << text;
-  EXPECT_TRUE(
-      HasLine(text, "strata_ps_checkpoint_prune_errors_total{shard=\"0\"} 0"))
+  EXPECT_TRUE(HasMetric(text, "strata_ps_checkpoints_pruned_total", 1)) << text;
+  EXPECT_TRUE(HasMetric(text, "strata_ps_checkpoint_prune_errors_total", 0))
       << text;
 }
 
 TEST(PsServerTest, WithNoLoadableCheckpointTheShardStartsEmptyAndServes) {
-  const std::string dir = TempDir("ps_server_none_loadable");
-  {
-    MeteredShard shard(dir);
-    ASSERT_TRUE(
-        AllOk(shard.client->admin().CreateTable(SgdTable(2), false)).ok());
-    ASSERT_TRUE(AllOk(shard.client->admin().Checkpoint(7)).ok());
-  }
+  const std::string dir = TestDir("ps_server_none_loadable");
+  WriteCheckpoints(dir, {7});
   Corrupt(ShardFile(dir, 7, 0, 1));
   MeteredShard shard(dir);
   ASSERT_NE(shard.server, nullptr) << "no crash loop: the shard starts";
   EXPECT_TRUE(shard.server->store()->List().empty());
   const std::string text = shard.Metrics();
-  EXPECT_TRUE(HasLine(text, "strata_ps_checkpoint_loaded_id{shard=\"0\"} 0"))
-      << text;
-  EXPECT_TRUE(
-      HasLine(text, "strata_ps_checkpoint_load_fallbacks_total{shard=\"0\"} 1"))
+  EXPECT_TRUE(HasMetric(text, "strata_ps_checkpoint_loaded_id", 0)) << text;
+  EXPECT_TRUE(HasMetric(text, "strata_ps_checkpoint_load_fallbacks_total", 1))
       << text;
   ASSERT_TRUE(
       AllOk(shard.client->admin().CreateTable(SgdTable(2), false)).ok());
