@@ -7,15 +7,11 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "worker/nn/internal/data_testing.h"
 
 namespace strata {
 namespace nn {
 namespace {
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
-}
 
 std::string Be32(uint32_t v) {
   return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
@@ -33,20 +29,17 @@ std::string LabelsIdx(uint32_t n) {
   return s;
 }
 
+using internal::GzipMember;
+using internal::ScratchPath;
+
 std::string Write(const std::string& name, const std::string& bytes) {
-  const std::string path = TempPath(name);
-  FILE* f = std::fopen(path.c_str(), "wb");
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
-  std::fclose(f);
+  const std::string path = ScratchPath(name);
+  EXPECT_TRUE(internal::WriteBytes(path, bytes).ok()) << path;
   return path;
 }
 
 std::string WriteGz(const std::string& name, const std::string& bytes) {
-  const std::string path = TempPath(name);
-  gzFile f = gzopen(path.c_str(), "wb");
-  gzwrite(f, bytes.data(), bytes.size());
-  gzclose(f);
-  return path;
+  return Write(name, GzipMember(bytes, 6));
 }
 
 TEST(MnistTest, ReadsRawAndGzippedIdxFiles) {
@@ -90,9 +83,10 @@ TEST(MnistTest, DisagreeingCountsAreInvalidArgument) {
 }
 
 TEST(MnistTest, MissingFileIsNotFound) {
-  EXPECT_EQ(ReadMnist(TempPath("nope"), TempPath("nope2")).status().code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(ReadMnistSplit(TempPath("nodir"), true).status().code(),
+  EXPECT_EQ(
+      ReadMnist(ScratchPath("nope"), ScratchPath("nope2")).status().code(),
+      absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadMnistSplit(ScratchPath("nodir"), true).status().code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -163,29 +157,13 @@ TEST(MnistTest, DatasetOverTheCapIsResourceExhaustedNamingTheCap) {
             absl::string_view::npos);
 }
 
-// `bytes` as one gzip member (zlib's deflate, best compression).
-std::string GzipMember(const std::string& bytes) {
-  z_stream z = {};
-  EXPECT_EQ(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY),
-            Z_OK);
-  std::string out(deflateBound(&z, bytes.size()), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  z.avail_in = bytes.size();
-  z.next_out = reinterpret_cast<Bytef*>(&out[0]);
-  z.avail_out = out.size();
-  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
 // A gzip bomb: an IDX header promising 2^30 pixels, then 1 GiB of zeros, as
 // 1 + 1024 gzip members (gunzip and zlib's gzread read them as one stream)
 // of about 1 MiB in all.
 std::string WriteGzipBomb(const std::string& name) {
-  const std::string zeros = GzipMember(std::string(1 << 20, '\0'));
+  const std::string zeros = GzipMember(std::string(1 << 20, '\0'), 9);
   std::string bomb =
-      GzipMember(Be32(0x803) + Be32(1u << 20) + Be32(32) + Be32(32));
+      GzipMember(Be32(0x803) + Be32(1u << 20) + Be32(32) + Be32(32), 9);
   for (int i = 0; i < 1024; ++i) bomb += zeros;
   return Write(name, bomb);
 }
