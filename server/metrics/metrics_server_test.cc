@@ -127,6 +127,17 @@ std::unique_ptr<MetricsRegistry> NewRegistry() {
   return registry.ok() ? std::move(*registry) : nullptr;
 }
 
+// A server on 127.0.0.1 with `options` and a fresh registry (the server
+// keeps the registry's state alive); null, failing the test, if it does not
+// start.
+std::unique_ptr<MetricsServer> StartWith(const MetricsServerOptions& options) {
+  std::unique_ptr<MetricsRegistry> registry = NewRegistry();
+  if (registry == nullptr) return nullptr;
+  auto server = MetricsServer::Start("127.0.0.1:0", registry.get(), options);
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.ok() ? std::move(*server) : nullptr;
+}
+
 TEST(MetricsServerTest, ServesRpcAndProcessMetricsOverHttp) {
   std::unique_ptr<MetricsRegistry> registry = NewRegistry();
   ASSERT_NE(registry, nullptr);
@@ -272,13 +283,11 @@ absl::Time DripUntilClosed(int port, const std::string& request) {
 }
 
 TEST(MetricsServerTest, SlowClientIsCutAtTheDeadlineWhileOthersAreServed) {
-  std::unique_ptr<MetricsRegistry> registry = NewRegistry();
-  ASSERT_NE(registry, nullptr);
   MetricsServerOptions options;
   options.request_deadline = absl::Seconds(1);
-  auto server = MetricsServer::Start("127.0.0.1:0", registry.get(), options);
-  ASSERT_TRUE(server.ok()) << server.status();
-  const int port = (*server)->port();
+  const std::unique_ptr<MetricsServer> server = StartWith(options);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
   const absl::Time start = absl::Now();
   absl::Time slow_closed;
   std::thread slow([&] {
@@ -299,18 +308,16 @@ TEST(MetricsServerTest, SlowClientIsCutAtTheDeadlineWhileOthersAreServed) {
 }
 
 TEST(MetricsServerTest, ConcurrentScrapesAllSucceed) {
-  std::unique_ptr<MetricsRegistry> registry = NewRegistry();
-  ASSERT_NE(registry, nullptr);
   MetricsServerOptions options;
   options.max_connections = 8;
-  auto server = MetricsServer::Start("127.0.0.1:0", registry.get(), options);
-  ASSERT_TRUE(server.ok()) << server.status();
+  const std::unique_ptr<MetricsServer> server = StartWith(options);
+  ASSERT_NE(server, nullptr);
   std::atomic<int> ok{0};
   std::vector<std::thread> scrapers;
   for (int t = 0; t < options.max_connections; ++t) {
     scrapers.emplace_back([&] {
       for (int i = 0; i < 10; ++i) {
-        absl::StatusOr<std::string> r = HttpGet((*server)->port(), "/metrics");
+        absl::StatusOr<std::string> r = HttpGet(server->port(), "/metrics");
         if (r.ok() && StatusLine(*r) == "HTTP/1.1 200 OK" &&
             absl::StrContains(*r, "\nprocess_open_fds ")) {
           ++ok;
@@ -323,13 +330,11 @@ TEST(MetricsServerTest, ConcurrentScrapesAllSucceed) {
 }
 
 TEST(MetricsServerTest, ConnectionsBeyondTheLimitGet503) {
-  std::unique_ptr<MetricsRegistry> registry = NewRegistry();
-  ASSERT_NE(registry, nullptr);
   MetricsServerOptions options;
   options.max_connections = 2;
-  auto server = MetricsServer::Start("127.0.0.1:0", registry.get(), options);
-  ASSERT_TRUE(server.ok()) << server.status();
-  const int port = (*server)->port();
+  const std::unique_ptr<MetricsServer> server = StartWith(options);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
   // Two idle connections fill the server (accepted in connection order).
   const int held[2] = {Connect(port), Connect(port)};
   ASSERT_GE(held[0], 0);

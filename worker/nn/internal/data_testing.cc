@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -49,6 +50,8 @@ std::string GzipMember(absl::string_view bytes, int level) {
   return out;
 }
 
+namespace {
+
 void WriteOrDie(const std::string& path, absl::string_view bytes, bool gzip) {
   const absl::Status written =
       WriteBytes(path, gzip ? GzipMember(bytes, 1) : std::string(bytes));
@@ -56,6 +59,23 @@ void WriteOrDie(const std::string& path, absl::string_view bytes, bool gzip) {
     std::fprintf(stderr, "%s\n", written.ToString().c_str());
     std::abort();
   }
+}
+
+}  // namespace
+
+std::optional<FuzzFiles> WriteFuzzFiles(absl::string_view input,
+                                        absl::string_view target) {
+  if (input.size() < 3) return std::nullopt;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(input.data());
+  FuzzFiles files;
+  files.flags = bytes[0];
+  const size_t first_len =
+      std::min<size_t>(bytes[1] | size_t{bytes[2]} << 8, input.size() - 3);
+  files.first = ScratchPath(absl::StrCat(target, "_1"));
+  files.second = ScratchPath(absl::StrCat(target, "_2"));
+  WriteOrDie(files.first, input.substr(3, first_len), files.flags & 1);
+  WriteOrDie(files.second, input.substr(3 + first_len), files.flags & 2);
+  return files;
 }
 
 namespace {

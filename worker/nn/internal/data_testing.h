@@ -4,6 +4,8 @@
 #ifndef STRATA_WORKER_NN_INTERNAL_DATA_TESTING_H_
 #define STRATA_WORKER_NN_INTERNAL_DATA_TESTING_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,9 +29,21 @@ absl::Status WriteBytes(const std::string& path, absl::string_view bytes);
 // Concatenated members are one stream to gunzip and to zlib's gzread.
 std::string GzipMember(absl::string_view bytes, int level);
 
-// Writes `bytes` to `path`, as one gzip member when `gzip`; aborts when that
-// fails (fuzz targets have nobody to report to).
-void WriteOrDie(const std::string& path, absl::string_view bytes, bool gzip);
+// The two files a reader fuzz target reads, cut from its input:
+//   byte 0      flags: bit 0 gzips the first file, bit 1 the second (a file
+//               written as is may still start with the gzip magic: that
+//               covers corrupt streams); the other bits are the target's;
+//   bytes 1-2   the first file's length L (little-endian, at most what is
+//               left);
+//   then        L bytes of the first file; the rest is the second.
+struct FuzzFiles {
+  uint8_t flags = 0;
+  std::string first, second;  // scratch paths
+};
+// Writes the files (named after `target`); nullopt for an input under 3
+// bytes. Aborts when writing fails (fuzz targets have nobody to tell).
+std::optional<FuzzFiles> WriteFuzzFiles(absl::string_view input,
+                                        absl::string_view target);
 
 // Aborts with a message unless `result` is what a reader may return under
 // `options` from `paths`: a dataset with `channels` channels, images.size()
