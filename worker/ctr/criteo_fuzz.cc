@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -94,11 +95,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   static const std::string path = [] {
+    // Memory-backed when possible: the file is rewritten for every input.
     const char* dir = std::getenv("TEST_TMPDIR");
+    if (dir == nullptr && ::access("/dev/shm", W_OK) == 0) dir = "/dev/shm";
     if (dir == nullptr) dir = std::getenv("TMPDIR");
     return absl::StrCat(dir != nullptr ? dir : "/tmp", "/strata-", ::getpid(),
                         "-criteo_fuzz.tsv");
   }();
+  static const struct RemovedAtExit {
+    ~RemovedAtExit() { std::remove(path.c_str()); }
+  } removed;
   std::ofstream(path, std::ios::binary | std::ios::trunc) << file;
   o.path = path;
   o.parts = parts;

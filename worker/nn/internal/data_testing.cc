@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,9 @@ namespace internal {
 
 std::string ScratchPath(absl::string_view name) {
   const char* dir = std::getenv("TEST_TMPDIR");
+  // Memory-backed: fuzzers rewrite their files on every input, and on a
+  // disk ext4 flushes every truncated file on close (auto_da_alloc).
+  if (dir == nullptr && ::access("/dev/shm", W_OK) == 0) dir = "/dev/shm";
   if (dir == nullptr) dir = std::getenv("TMPDIR");
   return absl::StrCat(dir != nullptr ? dir : "/tmp", "/strata-", ::getpid(),
                       "-", name);
@@ -52,6 +56,19 @@ std::string GzipMember(absl::string_view bytes, int level) {
 
 namespace {
 
+// Files deleted by the destructor (of a static: at exit).
+class RemovedAtExit {
+ public:
+  explicit RemovedAtExit(std::vector<std::string> paths)
+      : paths_(std::move(paths)) {}
+  ~RemovedAtExit() {
+    for (const std::string& path : paths_) std::remove(path.c_str());
+  }
+
+ private:
+  const std::vector<std::string> paths_;
+};
+
 void WriteOrDie(const std::string& path, absl::string_view bytes, bool gzip) {
   const absl::Status written =
       WriteBytes(path, gzip ? GzipMember(bytes, 1) : std::string(bytes));
@@ -73,6 +90,8 @@ std::optional<FuzzFiles> WriteFuzzFiles(absl::string_view input,
       std::min<size_t>(bytes[1] | size_t{bytes[2]} << 8, input.size() - 3);
   files.first = ScratchPath(absl::StrCat(target, "_1"));
   files.second = ScratchPath(absl::StrCat(target, "_2"));
+  // Removed when the fuzzer exits.
+  static const RemovedAtExit removed({files.first, files.second});
   WriteOrDie(files.first, input.substr(3, first_len), files.flags & 1);
   WriteOrDie(files.second, input.substr(3 + first_len), files.flags & 2);
   return files;

@@ -18,8 +18,8 @@ namespace strata {
 namespace nn {
 namespace internal {
 
-// `name` in $TEST_TMPDIR (else $TMPDIR, else /tmp), prefixed with the
-// process id so concurrent fuzzers do not share files.
+// `name` in $TEST_TMPDIR (else /dev/shm, else $TMPDIR, else /tmp),
+// prefixed with the process id so concurrent fuzzers do not share files.
 std::string ScratchPath(absl::string_view name);
 
 // Writes `bytes` to `path`, replacing it. INTERNAL when that fails.
