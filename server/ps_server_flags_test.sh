@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# ps_server's --compress / --saec flags are checked at start-up: a bad value
-# exits 2 with a message naming the flag, before the shard listens or loads
-# anything (the parsing itself is unit-tested in server/ps).
+# ps_server's --compress / --saec / --max_abs_gradient flags are checked at
+# start-up: a bad value exits 2 with a message naming the flag, before the
+# shard listens or loads anything (the parsing itself is unit-tested in
+# server/ps).
 set -euo pipefail
 
 PS=${TEST_SRCDIR:-$PWD/..}/strata/server/ps_server
@@ -27,4 +28,8 @@ expect_usage_error "--saec: head_mass 1.5 is outside (0, 1]" \
 expect_usage_error "--saec has no effect without --compress=saec" \
   --saec='clusters: 8'
 expect_usage_error "full_kmeans: true" --compress=kmeans
+expect_usage_error "--max_abs_gradient must be a positive finite float" \
+  --max_abs_gradient=0
+expect_usage_error "--max_abs_gradient must be a positive finite float" \
+  --max_abs_gradient=inf
 echo PASS

@@ -1,4 +1,5 @@
-// Prometheus export of a shard's tables and Saec compression statistics
+// Prometheus export of a shard's tables, its checkpoint ledger (loaded,
+// skipped and pruned checkpoints) and Saec compression statistics
 // (docs/metrics.md). A pull collectable: every scrape reads the TableStore,
 // so /metrics always shows exactly what ListTables and
 // CompressionService.GetStats return.

@@ -77,7 +77,7 @@ absl::Status CheckFinite(absl::Span<const float> v, absl::string_view name,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DenseTable>> DenseTable::Create(
-    const DenseConfig& config) {
+    const DenseConfig& config, const Options& options) {
   STRATA_RETURN_IF_ERROR(ValidateDense(config));
   absl::StatusOr<std::unique_ptr<Optimizer>> optimizer =
       Optimizer::Create(config.optimizer());
@@ -86,12 +86,13 @@ absl::StatusOr<std::unique_ptr<DenseTable>> DenseTable::Create(
         "dense tensor ", config.name(), ": ", optimizer.status().message()));
   }
   return std::unique_ptr<DenseTable>(
-      new DenseTable(config, *std::move(optimizer)));
+      new DenseTable(config, options, *std::move(optimizer)));
 }
 
-DenseTable::DenseTable(const DenseConfig& config,
+DenseTable::DenseTable(const DenseConfig& config, const Options& options,
                        std::unique_ptr<Optimizer> optimizer)
     : config_(config),
+      options_(options),
       size_(config.size()),
       optimizer_(std::move(optimizer)),
       state_size_(static_cast<size_t>(optimizer_->state_per_element()) *
@@ -142,7 +143,9 @@ absl::StatusOr<int64_t> DenseTable::Push(absl::Span<const float> grads,
         absl::StrCat("dense tensor ", config_.name(), ": worker ", worker,
                      " is outside [0, ", config_.num_workers(), ")"));
   }
-  STRATA_RETURN_IF_ERROR(CheckFinite(grads, config_.name(), "gradient"));
+  STRATA_RETURN_IF_ERROR(internal::CheckGradientValues(
+      grads, options_.max_abs_gradient,
+      absl::StrCat("dense tensor ", config_.name())));
   absl::MutexLock lock(&mu_);
   if (bsp) return PushBsp(grads, step, worker);
   optimizer_->Apply(values_.data(), grads.data(), state_.data(), &step_, size_);

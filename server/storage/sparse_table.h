@@ -61,6 +61,8 @@ class SparseTable final : public EmbeddingTable {
     uint32_t shard_id = 0;
     // Largest batch accepted by Pull/Push (bounds per-call scratch memory).
     size_t max_batch_keys = kDefaultMaxBatchKeys;
+    // Largest |gradient| a Push may carry (optimizer.h).
+    float max_abs_gradient = kDefaultMaxAbsGradient;
   };
 
   // Called for each row by ForEachRow/VisitStripe: key, `dim` values,
@@ -97,8 +99,8 @@ class SparseTable final : public EmbeddingTable {
   // creating missing rows first; duplicate keys are applied in order. Adds 1
   // to the frequency of each occurrence. The whole batch is validated before
   // anything changes: INVALID_ARGUMENT for an empty/oversized batch, a size
-  // mismatch or a non-finite gradient; FAILED_PRECONDITION for a key of
-  // another shard.
+  // mismatch or a gradient that is non-finite or beyond max_abs_gradient;
+  // FAILED_PRECONDITION for a key of another shard.
   absl::Status Push(absl::Span<const uint64_t> keys,
                     absl::Span<const float> grads) override;
 

@@ -77,7 +77,7 @@ absl::Status ValidateOptions(const TableStore::Options& options) {
         absl::StrCat("sparse_stripes must be > 0 and max_batch_keys in [1, ",
                      kMaxBatchKeysLimit, "]"));
   }
-  return absl::OkStatus();
+  return ValidateMaxAbsGradient(options.max_abs_gradient);
 }
 
 }  // namespace
@@ -94,7 +94,9 @@ TableStore::TableStore(const Options& options)
         if (o.env == nullptr) o.env = DefaultEnv();
         if (o.clock == nullptr) o.clock = RealClock();
         return o;
-      }()) {}
+      }()),
+      ledger_(RetentionOptions{options.keep_checkpoints, options.shard_id,
+                               options.num_shards}) {}
 
 TableStore::~TableStore() {
   absl::MutexLock lock(&mu_);
@@ -107,6 +109,13 @@ SparseTable::Options TableStore::SparseOptions() const {
   o.router = options_.router;
   o.shard_id = options_.shard_id;
   o.max_batch_keys = options_.max_batch_keys;
+  o.max_abs_gradient = options_.max_abs_gradient;
+  return o;
+}
+
+DenseTable::Options TableStore::DenseOptions() const {
+  DenseTable::Options o;
+  o.max_abs_gradient = options_.max_abs_gradient;
   return o;
 }
 
@@ -156,7 +165,7 @@ absl::Status TableStore::CreateDense(const DenseConfig& config,
     }
   }
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<DenseTable> table,
-                          DenseTable::Create(config));
+                          DenseTable::Create(config, DenseOptions()));
   absl::MutexLock lock(&mu_);
   const auto it = tables_.find(config.name());
   if (it != tables_.end()) {  // a concurrent create won
@@ -222,6 +231,7 @@ CompressedTable::Options TableStore::CompressedOptions(int num_threads) const {
   o.router = options_.router;
   o.shard_id = options_.shard_id;
   o.max_batch_keys = options_.max_batch_keys;
+  o.max_abs_gradient = options_.max_abs_gradient;
   o.num_threads = num_threads;
   return o;
 }
@@ -231,6 +241,7 @@ CheckpointLoaderOptions TableStore::LoaderOptions() const {
   o.num_shards = options_.num_shards;
   o.sparse = SparseOptions();
   o.compressed = CompressedOptions(0);
+  o.dense = DenseOptions();
   return o;
 }
 
@@ -388,6 +399,7 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
     checkpoint_id =
         static_cast<uint64_t>(absl::ToUnixMillis(options_.clock->Now()));
   }
+  STRATA_RETURN_IF_ERROR(ledger_.CheckWritable(checkpoint_id));
   // Hold references so Drop during the write is safe; write in name order.
   std::vector<std::pair<std::string, ShardTable>> entries;
   {
@@ -426,6 +438,9 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
   info.path = path;
   info.bytes = stats.bytes;
   info.rows = stats.rows;
+  // Logged and counted by the ledger; the checkpoint itself succeeded.
+  absl::StatusOr<std::vector<uint64_t>> pruned = ledger_.Prune(env, dir);
+  if (pruned.ok()) info.pruned = *std::move(pruned);
   return info;
 }
 
@@ -435,13 +450,42 @@ absl::StatusOr<LoadInfo> TableStore::Load(const std::string& dir,
   STRATA_ASSIGN_OR_RETURN(
       LoadedCheckpoint loaded,
       LoadCheckpoint(options_.env, dir, checkpoint_id, LoaderOptions()));
+  return Install(std::move(loaded));
+}
+
+LoadInfo TableStore::Install(LoadedCheckpoint loaded) {
   ShardTables old;
   {
     absl::MutexLock lock(&mu_);
     old = std::exchange(tables_, std::move(loaded.tables));
   }
   CancelDense(old);
+  ledger_.RecordLoaded(loaded.info.checkpoint_id);
   return loaded.info;
+}
+
+absl::StatusOr<FallbackLoadInfo> TableStore::LoadNewestLoadable(
+    const std::string& dir) {
+  absl::MutexLock io(&io_mu_);
+  FallbackLoadInfo out;
+  absl::StatusOr<std::vector<CheckpointEntry>> entries =
+      ListCheckpoints(options_.env, dir);
+  if (absl::IsNotFound(entries.status())) return out;  // no directory yet
+  STRATA_RETURN_IF_ERROR(entries.status());
+  for (const CheckpointEntry& e : *entries) {
+    if (absl::IsNotFound(e.files.status())) continue;  // incomplete
+    absl::StatusOr<LoadedCheckpoint> loaded =
+        e.files.ok() ? LoadCheckpoint(options_.env, dir, e.checkpoint_id,
+                                      LoaderOptions())
+                     : e.files.status();
+    if (loaded.ok()) {
+      out.loaded = Install(*std::move(loaded));
+      return out;
+    }
+    ledger_.RecordUnloadable(e.checkpoint_id);
+    out.skipped.push_back({e.checkpoint_id, loaded.status()});
+  }
+  return out;
 }
 
 }  // namespace strata
