@@ -221,9 +221,9 @@ absl::StatusOr<ActivationBatch> MakeBatch(const Setup& s, const nn::Tensor& act,
 }
 
 // Rank 0's test accuracy: conv part here, FC part on the FC node.
-absl::StatusOr<double> EvaluateStanza(
-    const Setup& s, nn::Sequential* conv, nn::Backend* backend,
-    const nn::Model& model, FcLink* link) {
+absl::StatusOr<double> EvaluateStanza(const Setup& s, nn::Sequential* conv,
+                                      nn::Backend* backend,
+                                      const nn::Model& model, FcLink* link) {
   const nn::Dataset& test = s.data.test;
   const int64_t b = s.plan.spec.eval_batch();
   std::vector<int64_t> order(test.size());
@@ -250,12 +250,11 @@ absl::StatusOr<double> EvaluateStanza(
 }
 
 // One Stanza training step of a conv worker after the pull.
-absl::Status ConvStep(const Setup& s, int64_t t, nn::Sequential* conv,
-                      nn::Backend* backend, const nn::Model& model,
-                      BatchSource* source, nn::Tensor* input, nn::Tensor* dact,
-                      FcLink* link, GradientBatch* resp,
-                      const std::function<absl::Status(nn::Layer&)>&
-                          after_layer) {
+absl::Status ConvStep(
+    const Setup& s, int64_t t, nn::Sequential* conv, nn::Backend* backend,
+    const nn::Model& model, BatchSource* source, nn::Tensor* input,
+    nn::Tensor* dact, FcLink* link, GradientBatch* resp,
+    const std::function<absl::Status(nn::Layer&)>& after_layer) {
   std::vector<float> images;
   std::vector<int32_t> labels;
   ActivationBatch msg;
@@ -280,10 +279,12 @@ absl::Status ConvStep(const Setup& s, int64_t t, nn::Sequential* conv,
       UnpackFloats(resp->gradients(), resp->format(), absl::MakeSpan(grads)));
   // Training on NaN would silently ruin the conv weights of every worker.
   if (absl::Status finite = CheckFinite(
-          grads, absl::StrCat("the gradient from ", link->name, " at step ", t));
+          grads,
+          absl::StrCat("the gradient from ", link->name, " at step ", t));
       !finite.ok()) {
-    return absl::Status(finite.code(), absl::StrCat(finite.message(),
-                                                    " (the FC part diverged?)"));
+    return absl::Status(
+        finite.code(),
+        absl::StrCat(finite.message(), " (the FC part diverged?)"));
   }
   STRATA_RETURN_IF_ERROR(dact->EnsureShape(backend, act_shape));
   STRATA_RETURN_IF_ERROR(dact->CopyFromHost(grads));

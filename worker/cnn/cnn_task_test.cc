@@ -10,11 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "worker/cnn/fc_service.h"
+#include "worker/cnn/wire.h"
 #include "worker/nn/cpu_backend.h"
 #include "worker/nn/model_zoo.h"
 #include "worker/nn/trainer.h"
-#include "worker/cnn/fc_service.h"
-#include "worker/cnn/wire.h"
 #include "worker/testing/task_fixture.h"
 
 namespace strata {
@@ -282,10 +282,9 @@ TEST_F(CnnTaskTest, AConvWorkerWithAnotherJobSecretIsPermissionDenied) {
 
 // An FC node that answers every batch with NaN gradients.
 class NanFcService final : public StanzaFc::Service {
-  grpc::Status Train(
-      grpc::ServerContext*,
-      grpc::ServerReaderWriter<GradientBatch, ActivationBatch>* stream)
-      override {
+  grpc::Status Train(grpc::ServerContext*,
+                     grpc::ServerReaderWriter<GradientBatch, ActivationBatch>*
+                         stream) override {
     ActivationBatch in;
     while (stream->Read(&in)) {
       GradientBatch out;

@@ -9,8 +9,8 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
-#include "proto/rpc_util.h"
 #include "proto/base/status_macros.h"
+#include "proto/rpc_util.h"
 #include "worker/nn/model_zoo.h"
 
 namespace strata {
@@ -57,10 +57,10 @@ absl::StatusOr<std::shared_ptr<FcSession>> FcSession::Create(
   STRATA_ASSIGN_OR_RETURN(auto parts, model.Split());
   auto fc = std::make_shared<nn::Sequential>(std::move(parts.second));
   STRATA_RETURN_IF_ERROR(fc->Init(backend.get(), plan.spec.seed()));
-  return std::shared_ptr<FcSession>(new FcSession(
-      plan, std::move(backend), std::move(fc),
-      Product(summary.conv.output_shape), Product(summary.fc.output_shape),
-      std::move(options)));
+  return std::shared_ptr<FcSession>(
+      new FcSession(plan, std::move(backend), std::move(fc),
+                    Product(summary.conv.output_shape),
+                    Product(summary.fc.output_shape), std::move(options)));
 }
 
 FcSession::FcSession(const CnnPlan& plan, std::unique_ptr<nn::Backend> backend,
@@ -74,9 +74,9 @@ FcSession::FcSession(const CnnPlan& plan, std::unique_ptr<nn::Backend> backend,
       backend_(std::move(backend)),
       fc_(std::move(fc)),
       fc_params_(fc_->NumParams()),
-      sgd_(fc_->Params(), nn::Sgd::Options{plan.spec.learning_rate(),
-                                           plan.spec.momentum(),
-                                           plan.spec.weight_decay()}) {
+      sgd_(fc_->Params(),
+           nn::Sgd::Options{plan.spec.learning_rate(), plan.spec.momentum(),
+                            plan.spec.weight_decay()}) {
   if (options_.fc_rank > 0 && !options_.fc_addresses.empty()) {
     hub_ = StanzaFc::NewStub(grpc::CreateCustomChannel(
         options_.fc_addresses[0], grpc::InsecureChannelCredentials(),
@@ -111,15 +111,15 @@ absl::Status FcSession::Claim(absl::string_view secret, uint32_t conv_rank) {
                      options_.job_id, " has a wrong or missing job secret"));
   }
   if (!std::binary_search(ranks_.begin(), ranks_.end(), conv_rank)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "conv rank ", conv_rank, " is not served by FC node ",
-        options_.fc_rank));
+    return absl::InvalidArgumentError(absl::StrCat("conv rank ", conv_rank,
+                                                   " is not served by FC node ",
+                                                   options_.fc_rank));
   }
   absl::MutexLock lock(&mu_);
   if (!held_.insert(conv_rank).second) {
     return absl::AlreadyExistsError(
-        absl::StrCat("conv rank ", conv_rank, " already has a stream to FC node ",
-                     options_.fc_rank));
+        absl::StrCat("conv rank ", conv_rank,
+                     " already has a stream to FC node ", options_.fc_rank));
   }
   return absl::OkStatus();
 }
@@ -130,9 +130,9 @@ void FcSession::Release(uint32_t conv_rank, StreamEnd end,
   if (held_.erase(conv_rank) == 0) return;
   if (end == StreamEnd::kClean) ended_.insert(conv_rank);
   if (end == StreamEnd::kBroken && failed_.ok()) {
-    failed_ = absl::UnavailableError(absl::StrCat(
-        "stream of conv worker ", conv_rank, " ended at FC step ", step_, ": ",
-        why.message()));
+    failed_ = absl::UnavailableError(
+        absl::StrCat("stream of conv worker ", conv_rank, " ended at FC step ",
+                     step_, ": ", why.message()));
   }
 }
 
@@ -149,9 +149,9 @@ absl::StatusOr<FcSession::Input> FcSession::Decode(
                      " features per row; the FC part takes ", features_));
   }
   if (!in.eval() && (in.step() < 1 || in.step() > plan_.total_steps)) {
-    return absl::OutOfRangeError(absl::StrCat(
-        who, " sent step ", in.step(), "; the job's steps are 1..",
-        plan_.total_steps));
+    return absl::OutOfRangeError(absl::StrCat(who, " sent step ", in.step(),
+                                              "; the job's steps are 1..",
+                                              plan_.total_steps));
   }
   if (!in.eval() && in.batch() != plan_.batch) {
     return absl::InvalidArgumentError(
@@ -195,8 +195,8 @@ absl::StatusOr<GradientBatch> FcSession::Handle(uint32_t conv_rank,
   {
     absl::MutexLock lock(&mu_);
     if (!held_.count(conv_rank)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "conv rank ", conv_rank, " is not held by this stream"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("conv rank ", conv_rank, " is not held by this stream"));
     }
   }
   STRATA_ASSIGN_OR_RETURN(Input input, Decode(conv_rank, in));
@@ -208,9 +208,9 @@ absl::StatusOr<GradientBatch> FcSession::TrainStep(uint32_t rank, Input in) {
   absl::MutexLock lock(&mu_);
   if (!failed_.ok()) return failed_;
   if (in.step != step_ || inputs_.count(rank)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("conv worker ", rank, " sent step ", in.step,
-                     " while FC node ", options_.fc_rank, " is at step ", step_));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "conv worker ", rank, " sent step ", in.step, " while FC node ",
+        options_.fc_rank, " is at step ", step_));
   }
   traffic_.conv_recv += in.wire_bytes;
   inputs_[rank] = std::move(in);
@@ -342,10 +342,10 @@ absl::Status FcSession::AverageLocked() {
     AverageFcResponse resp;
     traffic_.fc_sent += req.ByteSizeLong();
     if (grpc::Status s = hub_->AverageFc(&ctx, req, &resp); !s.ok()) {
-      return Prefixed(FromGrpcStatus(s),
-                      absl::StrCat("averaging FC weights at step ", step_,
-                                   " with FC node 0 (",
-                                   options_.fc_addresses[0], "): "));
+      return Prefixed(
+          FromGrpcStatus(s),
+          absl::StrCat("averaging FC weights at step ", step_,
+                       " with FC node 0 (", options_.fc_addresses[0], "): "));
     }
     traffic_.fc_recv += resp.ByteSizeLong();
     mean.resize(w.size());
@@ -375,9 +375,9 @@ absl::StatusOr<std::vector<float>> FcSession::ServeAverage(
   }
   traffic_.fc_recv += req.ByteSizeLong();
   std::vector<float> w(fc_params_);
-  STRATA_RETURN_IF_ERROR(Prefixed(
-      UnpackFloats(req.weights(), FLOAT32, absl::MakeSpan(w)),
-      absl::StrCat("the weights of FC node ", req.fc_rank(), ": ")));
+  STRATA_RETURN_IF_ERROR(
+      Prefixed(UnpackFloats(req.weights(), FLOAT32, absl::MakeSpan(w)),
+               absl::StrCat("the weights of FC node ", req.fc_rank(), ": ")));
   return Average(req.fc_rank(), req.round(), std::move(w));
 }
 
@@ -387,10 +387,11 @@ absl::Status FcSession::AdmitAverageLocked(uint32_t fc_rank, int64_t round) {
   }
   const int64_t next = plan_.NextAveragingStep(avg_done_);
   if (round != next || next == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "FC node ", fc_rank, " sent averaging round ", round,
-        "; FC node 0 expects ",
-        next == 0 ? "none (every round is done)" : absl::StrCat("round ", next)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("FC node ", fc_rank, " sent averaging round ", round,
+                     "; FC node 0 expects ",
+                     next == 0 ? "none (every round is done)"
+                               : absl::StrCat("round ", next)));
   }
   if (avg_open_ != round) {
     avg_open_ = round;
@@ -466,8 +467,8 @@ absl::StatusOr<GradientBatch> FcSession::Eval(const Input& in) {
   STRATA_RETURN_IF_ERROR(input_.CopyFromHost(in.x));
   STRATA_ASSIGN_OR_RETURN(const nn::Tensor* logits, fc_->Forward(input_, false));
   STRATA_ASSIGN_OR_RETURN(std::vector<float> host_logits, logits->ToHost());
-  const std::vector<uint8_t> ok = RowCorrect(host_logits, logits->dim(1),
-                                             in.labels);
+  const std::vector<uint8_t> ok =
+      RowCorrect(host_logits, logits->dim(1), in.labels);
   STRATA_ASSIGN_OR_RETURN(float loss, loss_.Compute(*logits, in.labels));
   GradientBatch out;
   out.set_loss(loss);

@@ -20,12 +20,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/stanza.grpc.pb.h"
+#include "worker/cnn/cnn_job.h"
+#include "worker/cnn/wire.h"
 #include "worker/nn/backend.h"
 #include "worker/nn/loss.h"
 #include "worker/nn/sequential.h"
 #include "worker/nn/sgd.h"
-#include "worker/cnn/cnn_job.h"
-#include "worker/cnn/wire.h"
 
 namespace strata {
 namespace cnn {

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <limits>
 #include <memory>
@@ -363,13 +363,12 @@ INSTANTIATE_TEST_SUITE_P(
                   [](ActivationBatch* b) { b->set_batch(kRows + 1); },
                   absl::StatusCode::kInvalidArgument,
                   "conv worker 0 sent 5 rows at step 1; the job's batch is 4"},
-        Malformed{"ShortActivations",
-                  [](ActivationBatch* b) {
-                    b->mutable_activations()->resize(100);
-                  },
-                  absl::StatusCode::kInvalidArgument,
-                  "conv worker 0's activations: payload has 100 bytes; "
-                  "expected 1600 x 4"},
+        Malformed{
+            "ShortActivations",
+            [](ActivationBatch* b) { b->mutable_activations()->resize(100); },
+            absl::StatusCode::kInvalidArgument,
+            "conv worker 0's activations: payload has 100 bytes; "
+            "expected 1600 x 4"},
         Malformed{"ShortLabels",
                   [](ActivationBatch* b) { b->mutable_labels()->resize(4); },
                   absl::StatusCode::kInvalidArgument,
@@ -441,13 +440,12 @@ INSTANTIATE_TEST_SUITE_P(
                   },
                   absl::StatusCode::kInvalidArgument,
                   "evaluation batch of 257 rows; expected 1..256"},
-        Malformed{"WrongSecret",
-                  [](ActivationBatch* b) {
-                    b->set_job_secret("fedcba9876543210");
-                  },
-                  absl::StatusCode::kPermissionDenied,
-                  "a stream for conv rank 0 of job job-1 has a wrong or "
-                  "missing job secret"},
+        Malformed{
+            "WrongSecret",
+            [](ActivationBatch* b) { b->set_job_secret("fedcba9876543210"); },
+            absl::StatusCode::kPermissionDenied,
+            "a stream for conv rank 0 of job job-1 has a wrong or "
+            "missing job secret"},
         Malformed{"MissingSecret",
                   [](ActivationBatch* b) { b->clear_job_secret(); },
                   absl::StatusCode::kPermissionDenied,
@@ -479,8 +477,8 @@ TEST_F(FcServiceTest, ARogueStreamWithAWrongSecretDoesNotDisturbTheJob) {
         return conv0.Exchange(Batch("", 0, 2, MakeRows(kRows, 3)));
       });
     }
-    ASSERT_TRUE(conv1.Exchange(Batch("job-1", 1, step, MakeRows(kRows, 2)))
-                    .ok());
+    ASSERT_TRUE(
+        conv1.Exchange(Batch("job-1", 1, step, MakeRows(kRows, 2))).ok());
     ASSERT_TRUE(got0.get().ok());
   }
   EXPECT_EQ(session->steps_done(), 2);
@@ -787,8 +785,8 @@ TEST_F(FcServiceTest, ARoundNotEveryFcNodeReachesIsDroppedInTime) {
             absl::StatusCode::kDeadlineExceeded);
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(250));
   // The next round works.
-  auto mean1 = std::async(std::launch::async,
-                          [&] { return session->Average(1, 4, w); });
+  auto mean1 =
+      std::async(std::launch::async, [&] { return session->Average(1, 4, w); });
   absl::StatusOr<std::vector<float>> mean0 = session->Average(0, 4, w);
   ASSERT_TRUE(mean0.ok()) << mean0.status();
   ASSERT_TRUE(mean1.get().ok());

@@ -1,5 +1,6 @@
 // Stanza wire helpers: float32 / fp16 packing of activation and gradient
-// payloads, the finiteness check every received payload passes, and the byte and time counters every Stanza process keeps.
+// payloads, the finiteness check every received payload passes, and the byte
+// and time counters every Stanza process keeps.
 #ifndef STRATA_WORKER_CNN_WIRE_H_
 #define STRATA_WORKER_CNN_WIRE_H_
 

@@ -63,7 +63,8 @@ TEST(WireTest, CheckFiniteNamesTheFirstNonFiniteValue) {
   const absl::Status nan =
       CheckFinite({1.f, std::nanf(""), inf}, "activations");
   EXPECT_EQ(nan.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(nan.message(), "activations has a non-finite value (nan) at index 1");
+  EXPECT_EQ(nan.message(),
+            "activations has a non-finite value (nan) at index 1");
   EXPECT_EQ(CheckFinite({-inf}, "g").message(),
             "g has a non-finite value (-inf) at index 0");
 }
