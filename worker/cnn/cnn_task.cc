@@ -300,7 +300,6 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
     return absl::FailedPreconditionError(absl::StrCat(
         "conv worker ", s.rank, " has no address for FC node ", f));
   }
-
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
                       nn::CreateBackend(DeviceFor(spec, s.rank)));
   STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
