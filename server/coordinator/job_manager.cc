@@ -1,6 +1,9 @@
 #include "server/coordinator/job_manager.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <utility>
 
@@ -26,6 +29,21 @@ uint64_t ParseJobSeq(absl::string_view id) {
     return 0;
   }
   return seq;
+}
+
+// 128 bits from the kernel's CSPRNG: every task of a job gets them in its
+// assignment to prove it belongs to the job. Never logged, not kept in Job.
+absl::StatusOr<std::string> NewJobSecret() {
+  std::string secret(16, '\0');
+  size_t got = 0;
+  while (got < secret.size()) {
+    const ssize_t n = getrandom(secret.data() + got, secret.size() - got, 0);
+    if (n < 0 && errno != EINTR) {
+      return absl::UnavailableError("getrandom failed: no job secret");
+    }
+    if (n > 0) got += n;
+  }
+  return secret;
 }
 
 int64_t UnixMillisOrZero(absl::Time t) {
@@ -294,6 +312,7 @@ absl::StatusOr<std::vector<TaskAssignment>> JobManager::Start(
           absl::StrCat("node ", node, " is listed twice"));
     }
   }
+  STRATA_ASSIGN_OR_RETURN(const std::string secret, NewJobSecret());
   std::vector<TaskAssignment> assignments;
   for (size_t rank = 0; rank < node_ids.size(); ++rank) {
     Task& task = job.tasks.emplace_back();
@@ -306,6 +325,7 @@ absl::StatusOr<std::vector<TaskAssignment>> JobManager::Start(
     a.set_num_tasks(node_ids.size());
     *a.mutable_spec() = job.spec;
     for (const std::string& address : ps_addresses) a.add_ps_addresses(address);
+    a.set_job_secret(secret);
   }
   job.state = RUNNING;
   job.start_time = clock_->Now();

@@ -187,6 +187,23 @@ TEST(JobManagerTest, RunsToSuccessWithSummedMetrics) {
   EXPECT_THAT(jobs.ActiveTasksByNode(), IsEmpty());
 }
 
+TEST(JobManagerTest, EveryTaskOfAJobGetsTheJobsSecretAndNoOneElse) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string a = *jobs.Submit(LoadTest(2));
+  const std::string b = *jobs.Submit(LoadTest(1));
+  std::vector<TaskAssignment> ta = *jobs.Start(a, {"node-1", "node-2"}, {});
+  std::vector<TaskAssignment> tb = *jobs.Start(b, {"node-3"}, {});
+  const std::string secret = ta[0].job_secret();
+  EXPECT_EQ(secret.size(), 16u);  // 128 bits
+  EXPECT_EQ(ta[1].job_secret(), secret);
+  EXPECT_EQ(tb[0].job_secret().size(), 16u);
+  EXPECT_NE(tb[0].job_secret(), secret);
+  // What clients see of the job never carries it.
+  const std::string status = jobs.Get(a)->SerializeAsString();
+  EXPECT_EQ(status.find(secret), std::string::npos);
+}
+
 TEST(JobManagerTest, TaskFailureFailsJobAndCancelsTheOtherTasks) {
   FakeClock clock;
   JobManager jobs({}, &clock);

@@ -58,6 +58,17 @@ std::vector<uint32_t> CnnPlan::ConvRanksOf(uint32_t fc_rank) const {
   return out;
 }
 
+bool CnnPlan::AveragesAfter(int64_t step) const {
+  return fc_nodes > 1 && step >= 1 && step <= total_steps &&
+         NextAveragingStep(step - 1) == step;
+}
+
+int64_t CnnPlan::NextAveragingStep(int64_t step) const {
+  if (step < 0 || step >= total_steps) return 0;
+  const int64_t every = std::max<uint32_t>(1, spec.fc_average_every());
+  return std::min(total_steps, (step / every + 1) * every);
+}
+
 absl::StatusOr<CnnData> LoadCnnData(const CnnTrainSpec& spec,
                                     const std::vector<int64_t>& shape) {
   CnnData d;

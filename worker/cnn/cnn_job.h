@@ -44,6 +44,11 @@ struct CnnPlan {
   uint32_t FcOf(uint32_t conv_rank) const { return conv_rank % fc_nodes; }
   // Conv ranks served by FC node f, ascending.
   std::vector<uint32_t> ConvRanksOf(uint32_t fc_rank) const;
+  // With more than one FC node, the FC nodes average their FC weights after
+  // every fc_average_every-th step and after the last one.
+  bool AveragesAfter(int64_t step) const;
+  // The first averaging step (round) after `step`; 0 when none is left.
+  int64_t NextAveragingStep(int64_t step) const;
 };
 
 // Train and test images, normalised by the training set's channel

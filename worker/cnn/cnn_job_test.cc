@@ -86,6 +86,27 @@ TEST(CnnPlanTest, FcNodeFServesTheConvRanksCongruentToF) {
   EXPECT_THAT(plan->ConvRanksOf(1), ElementsAre(1, 3));
 }
 
+TEST(CnnPlanTest, FcNodesAverageEveryKthAndAfterTheLastStep) {
+  CnnTrainSpec spec = Prepared(2, 2, 16);
+  spec.set_steps(7);
+  spec.set_fc_average_every(3);
+  absl::StatusOr<CnnPlan> plan = CnnPlan::Make(spec, 256);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  std::vector<int64_t> rounds;
+  for (int64_t t = 0; t <= 8; ++t) {
+    if (plan->AveragesAfter(t)) rounds.push_back(t);
+  }
+  EXPECT_THAT(rounds, ElementsAre(3, 6, 7));
+  EXPECT_EQ(plan->NextAveragingStep(0), 3);
+  EXPECT_EQ(plan->NextAveragingStep(3), 6);
+  EXPECT_EQ(plan->NextAveragingStep(6), 7);
+  EXPECT_EQ(plan->NextAveragingStep(7), 0);  // none left
+  EXPECT_EQ(plan->NextAveragingStep(-5), 0);
+  // One FC node never averages.
+  spec.set_num_fc_nodes(1);
+  EXPECT_FALSE(CnnPlan::Make(spec, 256)->AveragesAfter(3));
+}
+
 TEST(CnnPlanTest, AnUnpreparedSpecIsInvalidArgument) {
   CnnTrainSpec no_batch = Prepared(2, 1, 16);
   no_batch.clear_batch_size();

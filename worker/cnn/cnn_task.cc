@@ -26,6 +26,7 @@ struct Setup {
   CnnData data;
   absl::Duration step_timeout;
   std::string job_id;
+  std::string job_secret;  // TaskAssignment.job_secret: never logged
   uint32_t rank = 0;
 };
 
@@ -37,6 +38,7 @@ absl::StatusOr<Setup> MakeSetup(const TaskAssignment& a) {
   STRATA_ASSIGN_OR_RETURN(s.plan, CnnPlan::Make(spec, s.data.train.size()));
   s.step_timeout = absl::Seconds(spec.step_timeout_s());
   s.job_id = a.job_id().empty() ? "job" : a.job_id();
+  s.job_secret = a.job_secret();
   s.rank = a.rank();
   return s;
 }
@@ -172,21 +174,31 @@ absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
 
 // ------------------------------------------------------------ Stanza
 
+// A conv worker's Train stream to its FC node. Not owned: the stream and
+// the counters.
+struct FcLink {
+  grpc::ClientReaderWriter<ActivationBatch, GradientBatch>* stream;
+  std::string name;    // "FC node f (address)", for errors
+  std::string secret;  // the job's, sent with the first batch only
+  Traffic* traffic;
+  bool sent_first = false;
+};
+
 // Sends one batch on the stream and reads the answer; a broken stream
 // becomes the FC node's status, naming it.
-absl::StatusOr<GradientBatch> Exchange(
-    grpc::ClientReaderWriter<ActivationBatch, GradientBatch>* stream,
-    const ActivationBatch& msg, const std::string& fc_name, Traffic* traffic) {
+absl::StatusOr<GradientBatch> Exchange(FcLink* link, ActivationBatch msg) {
+  if (!link->sent_first) msg.set_job_secret(link->secret);
+  link->sent_first = true;
   GradientBatch resp;
-  traffic->fc_sent += msg.ByteSizeLong();
-  if (!stream->Write(msg) || !stream->Read(&resp)) {
-    const absl::Status st = FromGrpcStatus(stream->Finish());
+  link->traffic->fc_sent += msg.ByteSizeLong();
+  if (!link->stream->Write(msg) || !link->stream->Read(&resp)) {
+    const absl::Status st = FromGrpcStatus(link->stream->Finish());
     return absl::Status(
         st.ok() ? absl::StatusCode::kUnavailable : st.code(),
-        absl::StrCat(fc_name, " failed at step ", msg.step(), ": ",
+        absl::StrCat(link->name, " failed at step ", msg.step(), ": ",
                      st.ok() ? "stream closed" : st.message()));
   }
-  traffic->fc_recv += resp.ByteSizeLong();
+  link->traffic->fc_recv += resp.ByteSizeLong();
   return resp;
 }
 
@@ -209,11 +221,9 @@ absl::StatusOr<ActivationBatch> MakeBatch(const Setup& s, const nn::Tensor& act,
 }
 
 // Rank 0's test accuracy: conv part here, FC part on the FC node.
-absl::StatusOr<double> EvaluateStanza(
-    const Setup& s, nn::Sequential* conv, nn::Backend* backend,
-    const nn::Model& model,
-    grpc::ClientReaderWriter<ActivationBatch, GradientBatch>* stream,
-    const std::string& fc_name, Traffic* traffic) {
+absl::StatusOr<double> EvaluateStanza(const Setup& s, nn::Sequential* conv,
+                                      nn::Backend* backend,
+                                      const nn::Model& model, FcLink* link) {
   const nn::Dataset& test = s.data.test;
   const int64_t b = s.plan.spec.eval_batch();
   std::vector<int64_t> order(test.size());
@@ -233,26 +243,23 @@ absl::StatusOr<double> EvaluateStanza(
     STRATA_RETURN_IF_ERROR(input.CopyFromHost(images));
     STRATA_ASSIGN_OR_RETURN(const nn::Tensor* act, conv->Forward(input, false));
     STRATA_ASSIGN_OR_RETURN(ActivationBatch msg, MakeBatch(s, *act, labels, 0, true));
-    STRATA_ASSIGN_OR_RETURN(GradientBatch resp, Exchange(stream, msg, fc_name, traffic));
+    STRATA_ASSIGN_OR_RETURN(GradientBatch resp, Exchange(link, std::move(msg)));
     correct += resp.correct();
   }
   return test.size() == 0 ? 0.0 : static_cast<double>(correct) / test.size();
 }
 
 // One Stanza training step of a conv worker after the pull.
-absl::Status ConvStep(const Setup& s, int64_t t, nn::Sequential* conv,
-                      nn::Backend* backend, const nn::Model& model,
-                      BatchSource* source, nn::Tensor* input, nn::Tensor* dact,
-                      grpc::ClientReaderWriter<ActivationBatch, GradientBatch>*
-                          stream,
-                      const std::string& fc_name, Traffic* traffic,
-                      GradientBatch* resp,
-                      const std::function<absl::Status(nn::Layer&)>&
-                          after_layer) {
+absl::Status ConvStep(
+    const Setup& s, int64_t t, nn::Sequential* conv, nn::Backend* backend,
+    const nn::Model& model, BatchSource* source, nn::Tensor* input,
+    nn::Tensor* dact, FcLink* link, GradientBatch* resp,
+    const std::function<absl::Status(nn::Layer&)>& after_layer) {
   std::vector<float> images;
   std::vector<int32_t> labels;
   ActivationBatch msg;
   nn::Shape act_shape;
+  Traffic* traffic = link->traffic;
   {
     Timed timed(&traffic->compute_us);
     STRATA_RETURN_IF_ERROR(source->Get(t, s.rank, &images, &labels));
@@ -264,12 +271,21 @@ absl::Status ConvStep(const Setup& s, int64_t t, nn::Sequential* conv,
   }
   {
     Timed timed(&traffic->comm_us);
-    STRATA_ASSIGN_OR_RETURN(*resp, Exchange(stream, msg, fc_name, traffic));
+    STRATA_ASSIGN_OR_RETURN(*resp, Exchange(link, msg));
   }
   Timed timed(&traffic->compute_us);
   std::vector<float> grads(msg.batch() * msg.features());
   STRATA_RETURN_IF_ERROR(
       UnpackFloats(resp->gradients(), resp->format(), absl::MakeSpan(grads)));
+  // Training on NaN would silently ruin the conv weights of every worker.
+  if (absl::Status finite = CheckFinite(
+          grads,
+          absl::StrCat("the gradient from ", link->name, " at step ", t));
+      !finite.ok()) {
+    return absl::Status(
+        finite.code(),
+        absl::StrCat(finite.message(), " (the FC part diverged?)"));
+  }
   STRATA_RETURN_IF_ERROR(dact->EnsureShape(backend, act_shape));
   STRATA_RETURN_IF_ERROR(dact->CopyFromHost(grads));
   return conv->Backward(*dact, nullptr, after_layer);
@@ -284,8 +300,6 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
     return absl::FailedPreconditionError(absl::StrCat(
         "conv worker ", s.rank, " has no address for FC node ", f));
   }
-  const std::string fc_name =
-      absl::StrCat("FC node ", f, " (", a.fc_addresses(f), ")");
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
                       nn::CreateBackend(DeviceFor(spec, s.rank)));
   STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
@@ -306,6 +320,9 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
   sctx.set_deadline(absl::ToChronoTime(
       absl::Now() + s.step_timeout * (s.plan.total_steps + evals + 2)));
   auto stream = stub->Train(&sctx);
+  FcLink link{stream.get(),
+              absl::StrCat("FC node ", f, " (", a.fc_addresses(f), ")"),
+              s.job_secret, &traffic};
 
   BatchSource source(&s.plan, &s.data.train);
   nn::Tensor input, dact;
@@ -327,8 +344,7 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
       return sync.PushLayerAsync(layer, t, lr);
     };
     STRATA_RETURN_IF_ERROR(ConvStep(s, t, &conv, backend.get(), model, &source,
-                                &input, &dact, stream.get(), fc_name, &traffic,
-                                &resp, push_layer));
+                                    &input, &dact, &link, &resp, push_layer));
     {
       Timed timed(&traffic.comm_us);
       STRATA_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
@@ -343,16 +359,15 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
                    &m);
   if (s.rank == 0) {
     STRATA_RETURN_IF_ERROR(sync.Pull(total + 1));
-    STRATA_ASSIGN_OR_RETURN(double acc,
-                        EvaluateStanza(s, &conv, backend.get(), model,
-                                       stream.get(), fc_name, &traffic));
+    STRATA_ASSIGN_OR_RETURN(
+        double acc, EvaluateStanza(s, &conv, backend.get(), model, &link));
     m["train_loss"] = ema_loss;
     m["train_accuracy"] = ema_acc;
     m["test_accuracy"] = acc;
   }
   stream->WritesDone();
   if (absl::Status st = FromGrpcStatus(stream->Finish()); !st.ok()) {
-    return absl::Status(st.code(), absl::StrCat(fc_name, ": ", st.message()));
+    return absl::Status(st.code(), absl::StrCat(link.name, ": ", st.message()));
   }
   return m;
 }
@@ -361,20 +376,15 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
 // so they are freed before its backend.
 absl::StatusOr<std::shared_ptr<FcSession>> MakeFcSession(
     const Setup& s, const TaskAssignment& a) {
-  const CnnTrainSpec& spec = s.plan.spec;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
-                      nn::CreateBackend(spec.fc_device()));
-  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
-  STRATA_ASSIGN_OR_RETURN(auto parts, model.Split());
-  auto fc = std::make_shared<nn::Sequential>(std::move(parts.second));
-  STRATA_RETURN_IF_ERROR(fc->Init(backend.get(), spec.seed()));
+                          nn::CreateBackend(s.plan.spec.fc_device()));
   FcSession::Options o;
   o.fc_rank = s.rank;
   o.job_id = s.job_id;
+  o.job_secret = s.job_secret;
   o.fc_addresses.assign(a.fc_addresses().begin(), a.fc_addresses().end());
   o.step_timeout = s.step_timeout;
-  return std::make_shared<FcSession>(s.plan, std::move(backend), std::move(fc),
-                                     o);
+  return FcSession::Create(s.plan, std::move(backend), std::move(o));
 }
 
 TaskMetrics FcMetrics(FcSession& session, absl::Duration wall) {
@@ -438,6 +448,11 @@ absl::StatusOr<TaskMetrics> CnnTrainTask::Run(const TaskAssignment& a,
   }
   STRATA_ASSIGN_OR_RETURN(Setup s, MakeSetup(a));
   const CnnTrainSpec& spec = s.plan.spec;
+  if (spec.mode() == CnnTrainSpec::STANZA && s.job_secret.empty()) {
+    return absl::FailedPreconditionError(
+        "a STANZA task needs the job secret of its assignment (job_secret); "
+        "this coordinator sent none");
+  }
   const bool fc_role = spec.mode() == CnnTrainSpec::STANZA &&
                        a.role() == spec.fc_role();
   if (fc_role) {

@@ -2,14 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "worker/cnn/fc_service.h"
+#include "worker/cnn/wire.h"
 #include "worker/nn/cpu_backend.h"
 #include "worker/nn/model_zoo.h"
 #include "worker/nn/trainer.h"
-#include "worker/cnn/fc_service.h"
 #include "worker/testing/task_fixture.h"
 
 namespace strata {
@@ -97,6 +102,7 @@ class CnnTaskTest : public testing::TaskFixture {
     TaskAssignment a = TaskFixture::Assign(
         spec, rank, c.num_conv_workers() + c.num_fc_nodes());
     a.set_job_id(job_id_);
+    a.set_job_secret(secret_);
     a.set_role(rank < c.num_conv_workers() ? "conv" : "fc");
     for (const auto& addr : fc_addrs) a.add_fc_addresses(addr);
     return a;
@@ -158,6 +164,7 @@ class CnnTaskTest : public testing::TaskFixture {
   }
 
   std::string job_id_ = "job-1";
+  std::string secret_ = "0123456789abcdef";
   FcServer fc_;
 };
 
@@ -233,6 +240,86 @@ TEST_F(CnnTaskTest, DeadFcNodeFailsTheConvWorkerWithAClearError) {
   EXPECT_NE(r.status().message().find("FC node 0 (127.0.0.1:1) failed at step 1"),
             std::string::npos)
       << r.status();
+}
+
+TEST_F(CnnTaskTest, AStanzaTaskWithoutAJobSecretIsFailedPrecondition) {
+  const CnnTrainSpec c = SmallSpec(CnnTrainSpec::STANZA, 1, 1);
+  secret_.clear();
+  for (uint32_t rank : {0u, 1u}) {
+    CnnTrainTask task(fc_.host.get());
+    FakeTaskContext ctx;
+    auto r = task.Run(Assign(c, rank, {fc_.address}), &ctx);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(r.status().message().find("job secret"), std::string::npos)
+        << r.status();
+  }
+}
+
+TEST_F(CnnTaskTest, AConvWorkerWithAnotherJobSecretIsPermissionDenied) {
+  job_id_ = "job-6";
+  const CnnTrainSpec c = SmallSpec(CnnTrainSpec::STANZA, 1, 1);
+  const TaskAssignment fc_assignment = Assign(c, 1, {fc_.address});
+  secret_ = "fedcba9876543210";
+  const TaskAssignment conv_assignment = Assign(c, 0, {fc_.address});
+  CnnTrainTask fc_task(fc_.host.get());
+  FakeTaskContext fc_ctx;
+  absl::StatusOr<TaskMetrics> fc_result;
+  std::thread fc_thread(
+      [&] { fc_result = fc_task.Run(fc_assignment, &fc_ctx); });
+  CnnTrainTask conv(fc_.host.get());
+  FakeTaskContext ctx;
+  auto r = conv.Run(conv_assignment, &ctx);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied)
+      << r.status();
+  EXPECT_NE(r.status().message().find("wrong or missing job secret"),
+            std::string::npos)
+      << r.status();
+  // The FC task still waits for its conv worker, until it is cancelled.
+  fc_ctx.Cancel();
+  fc_thread.join();
+  EXPECT_EQ(fc_result.status().code(), absl::StatusCode::kCancelled);
+}
+
+// An FC node that answers every batch with NaN gradients.
+class NanFcService final : public StanzaFc::Service {
+  grpc::Status Train(grpc::ServerContext*,
+                     grpc::ServerReaderWriter<GradientBatch, ActivationBatch>*
+                         stream) override {
+    ActivationBatch in;
+    while (stream->Read(&in)) {
+      GradientBatch out;
+      out.set_step(in.step());
+      std::vector<float> g(in.batch() * in.features(), 0.5f);
+      g[g.size() / 2] = std::nanf("");
+      PackFloats(g, FLOAT32, out.mutable_gradients());
+      if (!stream->Write(out)) break;
+    }
+    return grpc::Status::OK;
+  }
+};
+
+TEST_F(CnnTaskTest, NonFiniteGradientsFailTheConvWorkerWithAClearError) {
+  job_id_ = "job-7";
+  NanFcService nan_fc;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&nan_fc);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  const CnnTrainSpec c = SmallSpec(CnnTrainSpec::STANZA, 1, 1);
+  CnnTrainTask task(fc_.host.get());
+  FakeTaskContext ctx;
+  auto r = task.Run(Assign(c, 0, {absl::StrCat("127.0.0.1:", port)}), &ctx);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
+      << r.status();
+  EXPECT_NE(r.status().message().find(absl::StrCat(
+                "the gradient from FC node 0 (127.0.0.1:", port,
+                ") at step 1 has a non-finite value (nan) at index 3200")),
+            std::string::npos)
+      << r.status();
+  server->Shutdown();
 }
 
 TEST_F(CnnTaskTest, FcRoleWithoutServiceIsFailedPrecondition) {

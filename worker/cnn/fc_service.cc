@@ -9,20 +9,18 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
-#include "proto/rpc_util.h"
 #include "proto/base/status_macros.h"
+#include "proto/rpc_util.h"
+#include "worker/nn/model_zoo.h"
 
 namespace strata {
 namespace cnn {
 namespace {
 
-absl::Status UnpackLabels(const std::string& bytes, int64_t n, int32_t* out) {
-  if (bytes.size() != static_cast<size_t>(n) * 4) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("labels have ", bytes.size(), " bytes for ", n, " rows"));
-  }
-  std::memcpy(out, bytes.data(), bytes.size());
-  return absl::OkStatus();
+// `s` with `prefix` before its message; OK stays OK.
+absl::Status Prefixed(const absl::Status& s, absl::string_view prefix) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
 }
 
 // Arg-max of each row of logits [rows, k] equals the label.
@@ -36,18 +34,49 @@ std::vector<uint8_t> RowCorrect(const std::vector<float>& logits, int64_t k,
   return ok;
 }
 
+absl::Status RoundDropped(int64_t round, absl::Duration timeout) {
+  return absl::DeadlineExceededError(
+      absl::StrCat("FC averaging round ", round,
+                   " was dropped: not every FC node arrived within ",
+                   absl::FormatDuration(timeout)));
+}
+
+int64_t Product(const nn::Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
 }  // namespace
 
+absl::StatusOr<std::shared_ptr<FcSession>> FcSession::Create(
+    const CnnPlan& plan, std::unique_ptr<nn::Backend> backend,
+    Options options) {
+  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(plan.spec.model()));
+  STRATA_ASSIGN_OR_RETURN(const nn::ModelSummary summary, nn::Summarize(model));
+  STRATA_ASSIGN_OR_RETURN(auto parts, model.Split());
+  auto fc = std::make_shared<nn::Sequential>(std::move(parts.second));
+  STRATA_RETURN_IF_ERROR(fc->Init(backend.get(), plan.spec.seed()));
+  return std::shared_ptr<FcSession>(
+      new FcSession(plan, std::move(backend), std::move(fc),
+                    Product(summary.conv.output_shape),
+                    Product(summary.fc.output_shape), std::move(options)));
+}
+
 FcSession::FcSession(const CnnPlan& plan, std::unique_ptr<nn::Backend> backend,
-                     std::shared_ptr<nn::Sequential> fc, Options options)
+                     std::shared_ptr<nn::Sequential> fc, int64_t features,
+                     int64_t classes, Options options)
     : plan_(plan),
       options_(std::move(options)),
       ranks_(plan.ConvRanksOf(options_.fc_rank)),
+      features_(features),
+      classes_(classes),
       backend_(std::move(backend)),
       fc_(std::move(fc)),
-      sgd_(fc_->Params(), nn::Sgd::Options{plan.spec.learning_rate(),
-                                           plan.spec.momentum(),
-                                           plan.spec.weight_decay()}) {
+      fc_params_(fc_->NumParams()),
+      sgd_(fc_->Params(),
+           nn::Sgd::Options{plan.spec.learning_rate(), plan.spec.momentum(),
+                            plan.spec.weight_decay()}) {
   if (options_.fc_rank > 0 && !options_.fc_addresses.empty()) {
     hub_ = StanzaFc::NewStub(grpc::CreateCustomChannel(
         options_.fc_addresses[0], grpc::InsecureChannelCredentials(),
@@ -65,21 +94,126 @@ double FcSession::last_loss() const {
   return last_loss_;
 }
 
-absl::StatusOr<GradientBatch> FcSession::TrainStep(const ActivationBatch& in) {
+bool FcSession::Authorized(absl::string_view secret) const {
+  const std::string& want = options_.job_secret;
+  if (want.empty() || secret.size() != want.size()) return false;
+  unsigned char diff = 0;  // no early exit: the time does not depend on it
+  for (size_t i = 0; i < want.size(); ++i) {
+    diff |= static_cast<unsigned char>(want[i] ^ secret[i]);
+  }
+  return diff == 0;
+}
+
+absl::Status FcSession::Claim(absl::string_view secret, uint32_t conv_rank) {
+  if (!Authorized(secret)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("a stream for conv rank ", conv_rank, " of job ",
+                     options_.job_id, " has a wrong or missing job secret"));
+  }
+  if (!std::binary_search(ranks_.begin(), ranks_.end(), conv_rank)) {
+    return absl::InvalidArgumentError(absl::StrCat("conv rank ", conv_rank,
+                                                   " is not served by FC node ",
+                                                   options_.fc_rank));
+  }
+  absl::MutexLock lock(&mu_);
+  if (!held_.insert(conv_rank).second) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("conv rank ", conv_rank,
+                     " already has a stream to FC node ", options_.fc_rank));
+  }
+  return absl::OkStatus();
+}
+
+void FcSession::Release(uint32_t conv_rank, StreamEnd end,
+                        const absl::Status& why) {
+  absl::MutexLock lock(&mu_);
+  if (held_.erase(conv_rank) == 0) return;
+  if (end == StreamEnd::kClean) ended_.insert(conv_rank);
+  if (end == StreamEnd::kBroken && failed_.ok()) {
+    failed_ = absl::UnavailableError(
+        absl::StrCat("stream of conv worker ", conv_rank, " ended at FC step ",
+                     step_, ": ", why.message()));
+  }
+}
+
+absl::StatusOr<FcSession::Input> FcSession::Decode(
+    uint32_t rank, const ActivationBatch& in) const {
+  const std::string who = absl::StrCat("conv worker ", rank);
+  if (!WireFormat_IsValid(in.format())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        who, " sent unknown wire format ", static_cast<int>(in.format())));
+  }
+  if (in.features() != features_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, " sent ", in.features(),
+                     " features per row; the FC part takes ", features_));
+  }
+  if (!in.eval() && (in.step() < 1 || in.step() > plan_.total_steps)) {
+    return absl::OutOfRangeError(absl::StrCat(who, " sent step ", in.step(),
+                                              "; the job's steps are 1..",
+                                              plan_.total_steps));
+  }
+  if (!in.eval() && in.batch() != plan_.batch) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, " sent ", in.batch(), " rows at step ", in.step(),
+                     "; the job's batch is ", plan_.batch));
+  }
+  const int64_t max_eval = plan_.spec.eval_batch();
+  if (in.eval() && (in.batch() < 1 || in.batch() > max_eval)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, " sent an evaluation batch of ", in.batch(),
+                     " rows; expected 1..", max_eval));
+  }
+  Input out;
+  out.step = in.eval() ? 0 : in.step();
+  out.format = in.format();
+  out.rows = in.batch();
+  out.wire_bytes = in.ByteSizeLong();
+  out.x.resize(out.rows * features_);
+  STRATA_RETURN_IF_ERROR(Prefixed(
+      UnpackFloats(in.activations(), in.format(), absl::MakeSpan(out.x)),
+      absl::StrCat(who, "'s activations: ")));
+  STRATA_RETURN_IF_ERROR(CheckFinite(out.x, absl::StrCat(who, "'s batch")));
+  if (in.labels().size() != static_cast<size_t>(out.rows) * sizeof(int32_t)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "labels have ", in.labels().size(), " bytes for ", out.rows, " rows"));
+  }
+  out.labels.resize(out.rows);
+  std::memcpy(out.labels.data(), in.labels().data(), in.labels().size());
+  for (int64_t i = 0; i < out.rows; ++i) {
+    if (out.labels[i] < 0 || out.labels[i] >= classes_) {
+      return absl::OutOfRangeError(
+          absl::StrCat(who, " sent label ", out.labels[i], " at row ", i,
+                       "; the model has ", classes_, " classes"));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<GradientBatch> FcSession::Handle(uint32_t conv_rank,
+                                                const ActivationBatch& in) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!held_.count(conv_rank)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("conv rank ", conv_rank, " is not held by this stream"));
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(Input input, Decode(conv_rank, in));
+  if (in.eval()) return Eval(input);
+  return TrainStep(conv_rank, std::move(input));
+}
+
+absl::StatusOr<GradientBatch> FcSession::TrainStep(uint32_t rank, Input in) {
   absl::MutexLock lock(&mu_);
   if (!failed_.ok()) return failed_;
-  const uint32_t rank = in.conv_rank();
-  if (!std::binary_search(ranks_.begin(), ranks_.end(), rank)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "conv rank ", rank, " is not served by FC node ", options_.fc_rank));
+  if (in.step != step_ || inputs_.count(rank)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "conv worker ", rank, " sent step ", in.step, " while FC node ",
+        options_.fc_rank, " is at step ", step_));
   }
-  if (in.step() != step_ || inputs_.count(rank)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("conv worker ", rank, " sent step ", in.step(),
-                     " while FC node ", options_.fc_rank, " is at step ", step_));
-  }
-  traffic_.conv_recv += in.ByteSizeLong();
-  inputs_[rank] = in;
+  traffic_.conv_recv += in.wire_bytes;
+  inputs_[rank] = std::move(in);
   const int64_t my_step = step_;
   if (inputs_.size() == ranks_.size()) {
     if (absl::Status s = RunStepLocked(); !s.ok()) {
@@ -114,28 +248,17 @@ absl::StatusOr<GradientBatch> FcSession::TrainStep(const ActivationBatch& in) {
 
 absl::Status FcSession::RunStepLocked() {
   const absl::Time start = absl::Now();
-  const ActivationBatch& first = inputs_.begin()->second;
-  const int64_t features = first.features();
   int64_t rows = 0;
-  for (const auto& [r, in] : inputs_) {
-    if (in.features() != features) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("conv worker ", r, " sent ", in.features(),
-                       " features per row; expected ", features));
-    }
-    rows += in.batch();
-  }
-  host_.resize(rows * features);
+  for (const auto& [r, in] : inputs_) rows += in.rows;
+  host_.resize(rows * features_);
   labels_.resize(rows);
   int64_t offset = 0;
   for (const auto& [r, in] : inputs_) {
-    STRATA_RETURN_IF_ERROR(UnpackFloats(
-        in.activations(), in.format(),
-        absl::MakeSpan(host_.data() + offset * features, in.batch() * features)));
-    STRATA_RETURN_IF_ERROR(UnpackLabels(in.labels(), in.batch(), &labels_[offset]));
-    offset += in.batch();
+    std::copy(in.x.begin(), in.x.end(), host_.begin() + offset * features_);
+    std::copy(in.labels.begin(), in.labels.end(), labels_.begin() + offset);
+    offset += in.rows;
   }
-  STRATA_RETURN_IF_ERROR(input_.EnsureShape(backend_.get(), {rows, features}));
+  STRATA_RETURN_IF_ERROR(input_.EnsureShape(backend_.get(), {rows, features_}));
   STRATA_RETURN_IF_ERROR(input_.CopyFromHost(host_));
   STRATA_ASSIGN_OR_RETURN(const nn::Tensor* logits, fc_->Forward(input_, true));
   STRATA_ASSIGN_OR_RETURN(std::vector<float> host_logits, logits->ToHost());
@@ -156,26 +279,22 @@ absl::Status FcSession::RunStepLocked() {
   for (const auto& [r, in] : inputs_) {
     GradientBatch& out = results_[r];
     out.set_step(step_);
-    out.set_format(in.format());
-    PackFloats(absl::MakeConstSpan(host_.data() + offset * features,
-                                   in.batch() * features),
-               in.format(), out.mutable_gradients());
+    out.set_format(in.format);
+    PackFloats(absl::MakeConstSpan(host_.data() + offset * features_,
+                                   in.rows * features_),
+               in.format, out.mutable_gradients());
     out.set_loss(loss);
     uint32_t c = 0;
-    for (int64_t i = 0; i < in.batch(); ++i) c += correct[offset + i];
+    for (int64_t i = 0; i < in.rows; ++i) c += correct[offset + i];
     out.set_correct(c);
     out.set_merged_rows(rows);
     traffic_.conv_sent += out.ByteSizeLong();
-    offset += in.batch();
+    offset += in.rows;
   }
   inputs_.clear();
   last_loss_ = loss;
   traffic_.compute_us += MicrosSince(start);
-  const uint32_t every = std::max<uint32_t>(1, plan_.spec.fc_average_every());
-  if (plan_.fc_nodes > 1 &&
-      (step_ % every == 0 || step_ == plan_.total_steps)) {
-    STRATA_RETURN_IF_ERROR(AverageLocked());
-  }
+  if (plan_.AveragesAfter(step_)) STRATA_RETURN_IF_ERROR(AverageLocked());
   ++step_;
   return absl::OkStatus();
 }
@@ -216,59 +335,122 @@ absl::Status FcSession::AverageLocked() {
     req.set_job_id(options_.job_id);
     req.set_fc_rank(options_.fc_rank);
     req.set_round(step_);
+    req.set_job_secret(options_.job_secret);
     PackFloats(w, FLOAT32, req.mutable_weights());
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(start + options_.step_timeout));
     AverageFcResponse resp;
     traffic_.fc_sent += req.ByteSizeLong();
     if (grpc::Status s = hub_->AverageFc(&ctx, req, &resp); !s.ok()) {
-      const absl::Status st = FromGrpcStatus(s);
-      return absl::Status(st.code(), absl::StrCat("averaging FC weights at step ",
-                                                  step_, " with FC node 0 (",
-                                                  options_.fc_addresses[0],
-                                                  "): ", st.message()));
+      return Prefixed(
+          FromGrpcStatus(s),
+          absl::StrCat("averaging FC weights at step ", step_,
+                       " with FC node 0 (", options_.fc_addresses[0], "): "));
     }
     traffic_.fc_recv += resp.ByteSizeLong();
     mean.resize(w.size());
-    STRATA_RETURN_IF_ERROR(UnpackFloats(resp.weights(), FLOAT32, absl::MakeSpan(mean)));
+    STRATA_RETURN_IF_ERROR(
+        UnpackFloats(resp.weights(), FLOAT32, absl::MakeSpan(mean)));
   }
   STRATA_RETURN_IF_ERROR(SetWeightsLocked(mean));
   traffic_.comm_us += MicrosSince(start);
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<float>> FcSession::ServeAverage(
+    const AverageFcRequest& req) {
+  if (!Authorized(req.job_secret())) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("an AverageFc call for job ", options_.job_id,
+                     " has a wrong or missing job secret"));
+  }
+  if (options_.fc_rank != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("FC node ", options_.fc_rank, " of job ", options_.job_id,
+                     " does not average; FC node 0 does"));
+  }
+  if (req.fc_rank() == 0) {
+    return absl::InvalidArgumentError(
+        "FC rank 0 averages in-process; AverageFc callers are FC ranks >= 1");
+  }
+  traffic_.fc_recv += req.ByteSizeLong();
+  std::vector<float> w(fc_params_);
+  STRATA_RETURN_IF_ERROR(
+      Prefixed(UnpackFloats(req.weights(), FLOAT32, absl::MakeSpan(w)),
+               absl::StrCat("the weights of FC node ", req.fc_rank(), ": ")));
+  return Average(req.fc_rank(), req.round(), std::move(w));
+}
+
+absl::Status FcSession::AdmitAverageLocked(uint32_t fc_rank, int64_t round) {
+  if (round != 0 && round == avg_dropped_) {
+    return RoundDropped(round, options_.step_timeout);
+  }
+  const int64_t next = plan_.NextAveragingStep(avg_done_);
+  if (round != next || next == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("FC node ", fc_rank, " sent averaging round ", round,
+                     "; FC node 0 expects ",
+                     next == 0 ? "none (every round is done)"
+                               : absl::StrCat("round ", next)));
+  }
+  if (avg_open_ != round) {
+    avg_open_ = round;
+    avg_deadline_ = absl::Now() + options_.step_timeout;
+    avg_in_.clear();
+  }
+  if (avg_in_.count(fc_rank)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "FC node ", fc_rank, " already sent averaging round ", round));
+  }
+  return absl::OkStatus();
+}
+
+void FcSession::CloseRoundLocked(int64_t round) {
+  std::vector<float> mean(fc_params_, 0.0f);
+  for (const auto& [f, w] : avg_in_) {  // fc-rank order: deterministic
+    for (size_t i = 0; i < w.size(); ++i) mean[i] += w[i];
+  }
+  for (float& x : mean) x /= static_cast<float>(plan_.fc_nodes);
+  // Every reader of an earlier round read it before sending this one.
+  avg_out_.erase(avg_out_.begin(), avg_out_.lower_bound(round));
+  avg_readers_.erase(avg_readers_.begin(), avg_readers_.lower_bound(round));
+  avg_out_[round] = std::move(mean);
+  avg_readers_[round] = plan_.fc_nodes;
+  avg_done_ = round;
+  avg_open_ = 0;
+  avg_in_.clear();
+}
+
 absl::StatusOr<std::vector<float>> FcSession::Average(
     uint32_t fc_rank, int64_t round, std::vector<float> weights) {
+  if (fc_rank >= plan_.fc_nodes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("FC rank ", fc_rank, " is not one of the job's ",
+                     plan_.fc_nodes, " FC nodes"));
+  }
+  if (static_cast<int64_t>(weights.size()) != fc_params_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("FC node ", fc_rank, " sent ", weights.size(),
+                     " weights; the FC part has ", fc_params_));
+  }
+  STRATA_RETURN_IF_ERROR(
+      CheckFinite(weights, absl::StrCat("the weights of FC node ", fc_rank)));
   absl::MutexLock lock(&avg_mu_);
-  auto& in = avg_in_[round];
-  if (in.count(fc_rank) || fc_rank >= plan_.fc_nodes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "FC node ", fc_rank, " sent round ", round, " twice or is unknown"));
-  }
-  in[fc_rank] = std::move(weights);
-  if (in.size() == plan_.fc_nodes) {
-    std::vector<float> mean(in.begin()->second.size(), 0.0f);
-    for (const auto& [f, w] : in) {  // fc-rank order: deterministic
-      if (w.size() != mean.size()) {
-        return absl::InvalidArgumentError("FC nodes disagree on the FC size");
-      }
-      for (size_t i = 0; i < w.size(); ++i) mean[i] += w[i];
-    }
-    for (float& x : mean) x /= static_cast<float>(plan_.fc_nodes);
-    avg_out_[round] = std::move(mean);
-    avg_readers_[round] = plan_.fc_nodes;
-    avg_in_.erase(round);
-  }
+  STRATA_RETURN_IF_ERROR(AdmitAverageLocked(fc_rank, round));
+  avg_in_[fc_rank] = std::move(weights);
+  if (avg_in_.size() == plan_.fc_nodes) CloseRoundLocked(round);
   auto ready = [this, round]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(avg_mu_) {
-    return avg_out_.count(round) > 0;
+    return avg_out_.count(round) > 0 || avg_open_ != round;
   };
-  if (!avg_mu_.AwaitWithTimeout(absl::Condition(&ready),
-                                options_.step_timeout)) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "FC averaging round ", round, ": not every FC node arrived within ",
-        absl::FormatDuration(options_.step_timeout)));
+  if (!avg_mu_.AwaitWithDeadline(absl::Condition(&ready), avg_deadline_)) {
+    // The first waiter to time out drops the round; the others wake.
+    avg_open_ = 0;
+    avg_in_.clear();
+    avg_done_ = avg_dropped_ = round;
   }
-  std::vector<float> out = avg_out_[round];
+  auto it = avg_out_.find(round);
+  if (it == avg_out_.end()) return RoundDropped(round, options_.step_timeout);
+  std::vector<float> out = it->second;
   if (--avg_readers_[round] == 0) {
     avg_out_.erase(round);
     avg_readers_.erase(round);
@@ -276,39 +458,24 @@ absl::StatusOr<std::vector<float>> FcSession::Average(
   return out;
 }
 
-absl::StatusOr<GradientBatch> FcSession::Eval(const ActivationBatch& in) {
+absl::StatusOr<GradientBatch> FcSession::Eval(const Input& in) {
   absl::MutexLock lock(&mu_);
   if (!failed_.ok()) return failed_;
-  traffic_.conv_recv += in.ByteSizeLong();
-  const int64_t rows = in.batch(), features = in.features();
-  host_.resize(rows * features);
-  labels_.resize(rows);
-  STRATA_RETURN_IF_ERROR(UnpackFloats(in.activations(), in.format(),
-                                  absl::MakeSpan(host_)));
-  STRATA_RETURN_IF_ERROR(UnpackLabels(in.labels(), rows, labels_.data()));
-  STRATA_RETURN_IF_ERROR(input_.EnsureShape(backend_.get(), {rows, features}));
-  STRATA_RETURN_IF_ERROR(input_.CopyFromHost(host_));
+  traffic_.conv_recv += in.wire_bytes;
+  STRATA_RETURN_IF_ERROR(
+      input_.EnsureShape(backend_.get(), {in.rows, features_}));
+  STRATA_RETURN_IF_ERROR(input_.CopyFromHost(in.x));
   STRATA_ASSIGN_OR_RETURN(const nn::Tensor* logits, fc_->Forward(input_, false));
   STRATA_ASSIGN_OR_RETURN(std::vector<float> host_logits, logits->ToHost());
   const std::vector<uint8_t> ok =
-      RowCorrect(host_logits, logits->dim(1), labels_);
-  STRATA_ASSIGN_OR_RETURN(float loss, loss_.Compute(*logits, labels_));
+      RowCorrect(host_logits, logits->dim(1), in.labels);
+  STRATA_ASSIGN_OR_RETURN(float loss, loss_.Compute(*logits, in.labels));
   GradientBatch out;
   out.set_loss(loss);
   out.set_correct(std::count(ok.begin(), ok.end(), 1));
-  out.set_merged_rows(rows);
+  out.set_merged_rows(in.rows);
   traffic_.conv_sent += out.ByteSizeLong();
   return out;
-}
-
-void FcSession::StreamEnded(uint32_t conv_rank, const absl::Status& status) {
-  absl::MutexLock lock(&mu_);
-  if (!status.ok() && failed_.ok()) {
-    failed_ = absl::UnavailableError(absl::StrCat(
-        "stream of conv worker ", conv_rank, " ended at FC step ", step_, ": ",
-        status.message()));
-  }
-  ended_[conv_rank] = true;
 }
 
 void FcSession::Fail(const absl::Status& status) {
@@ -325,6 +492,66 @@ absl::Status FcSession::WaitDone(absl::Time deadline) {
   if (!failed_.ok()) return failed_;
   if (ended_.size() == ranks_.size()) return absl::OkStatus();
   return absl::DeadlineExceededError("conv workers still streaming");
+}
+
+// ---------------------------------------------------------------- stream
+
+FcStream::~FcStream() {
+  End(absl::CancelledError("the stream handler ended without a status"));
+}
+
+absl::Status FcStream::Open(const ActivationBatch& first) {
+  STRATA_ASSIGN_OR_RETURN(std::shared_ptr<FcSession> session,
+                          find_(first.job_id()));
+  STRATA_RETURN_IF_ERROR(session->Claim(first.job_secret(), first.conv_rank()));
+  job_id_ = first.job_id();
+  session_ = std::move(session);
+  rank_ = first.conv_rank();
+  holds_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status FcStream::CheckSender(const ActivationBatch& in) const {
+  if (!in.job_id().empty() && in.job_id() != job_id_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a stream of job ", job_id_, " sent a batch of job ", in.job_id()));
+  }
+  if (in.conv_rank() != 0 && in.conv_rank() != rank_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the stream of conv rank ", rank_,
+                     " sent a batch of conv rank ", in.conv_rank()));
+  }
+  if (!in.job_secret().empty() && !session_->Authorized(in.job_secret())) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the stream of conv rank ", rank_, " sent a wrong job secret"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FcStream::Refuse(absl::Status status) {
+  if (holds_) session_->Release(rank_, StreamEnd::kRejected, status);
+  holds_ = false;
+  return status;
+}
+
+absl::StatusOr<GradientBatch> FcStream::Handle(const ActivationBatch& in) {
+  if (session_ == nullptr) {
+    STRATA_RETURN_IF_ERROR(Open(in));
+  } else if (!holds_) {
+    return absl::FailedPreconditionError("the stream has ended");
+  } else if (absl::Status s = CheckSender(in); !s.ok()) {
+    return Refuse(s);
+  }
+  absl::StatusOr<GradientBatch> out = session_->Handle(rank_, in);
+  if (!out.ok()) return Refuse(out.status());
+  return out;
+}
+
+void FcStream::End(const absl::Status& status) {
+  if (!holds_) return;
+  session_->Release(rank_, status.ok() ? StreamEnd::kClean : StreamEnd::kBroken,
+                    status);
+  holds_ = false;
 }
 
 // ---------------------------------------------------------------- host
@@ -361,30 +588,21 @@ absl::StatusOr<std::shared_ptr<FcSession>> FcServiceHost::Find(
 grpc::Status FcServiceHost::Train(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<GradientBatch, ActivationBatch>* stream) {
+  FcStream fc([this](const std::string& job_id) { return Find(job_id); });
   ActivationBatch in;
-  if (!stream->Read(&in)) return grpc::Status::OK;
-  absl::StatusOr<std::shared_ptr<FcSession>> session = Find(in.job_id());
-  if (!session.ok()) return ToGrpcStatus(session.status());
-  const uint32_t rank = in.conv_rank();
-  do {
-    absl::StatusOr<GradientBatch> out =
-        in.eval() ? (*session)->Eval(in) : (*session)->TrainStep(in);
-    if (!out.ok()) {
-      (*session)->StreamEnded(rank, out.status());
-      return ToGrpcStatus(out.status());
-    }
+  while (stream->Read(&in)) {
+    absl::StatusOr<GradientBatch> out = fc.Handle(in);
+    if (!out.ok()) return ToGrpcStatus(out.status());
     if (!stream->Write(*out)) {
-      (*session)->StreamEnded(
-          rank, absl::UnavailableError("could not write to the conv worker"));
+      fc.End(absl::UnavailableError("could not write to the conv worker"));
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
     }
-  } while (stream->Read(&in));
+  }
   if (ctx->IsCancelled()) {
-    (*session)->StreamEnded(
-        rank, absl::UnavailableError("the conv worker went away"));
+    fc.End(absl::UnavailableError("the conv worker went away"));
     return grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled");
   }
-  (*session)->StreamEnded(rank, absl::OkStatus());
+  fc.End(absl::OkStatus());
   return grpc::Status::OK;
 }
 
@@ -393,14 +611,7 @@ grpc::Status FcServiceHost::AverageFc(grpc::ServerContext* ctx,
                                       AverageFcResponse* resp) {
   absl::StatusOr<std::shared_ptr<FcSession>> session = Find(req->job_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
-  std::vector<float> w(req->weights().size() / 4);
-  if (absl::Status s = UnpackFloats(req->weights(), FLOAT32, absl::MakeSpan(w));
-      !s.ok()) {
-    return ToGrpcStatus(s);
-  }
-  (*session)->traffic().fc_recv += req->ByteSizeLong();
-  absl::StatusOr<std::vector<float>> mean =
-      (*session)->Average(req->fc_rank(), req->round(), std::move(w));
+  absl::StatusOr<std::vector<float>> mean = (*session)->ServeAverage(*req);
   if (!mean.ok()) return ToGrpcStatus(mean.status());
   PackFloats(*mean, FLOAT32, resp->mutable_weights());
   (*session)->traffic().fc_sent += resp->ByteSizeLong();

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <future>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -35,6 +37,7 @@ using ::testing::HasSubstr;
 constexpr absl::Duration kWait = absl::Seconds(30);
 constexpr int64_t kRows = 4;        // rows per conv worker per step
 constexpr int64_t kFeatures = 400;  // lenet5's boundary: 16 x 5 x 5
+constexpr char kSecret[] = "0123456789abcdef";  // the job's, 128 bits
 
 // A prepared STANZA lenet5 job of `conv` workers and `fc` FC nodes.
 CnnPlan Plan(uint32_t conv, uint32_t fc, uint32_t average_every = 10) {
@@ -70,16 +73,17 @@ std::shared_ptr<nn::Sequential> FcPart(const CnnPlan& plan,
 
 std::shared_ptr<FcSession> MakeSession(const CnnPlan& plan,
                                        FcSession::Options options) {
-  auto backend = std::make_unique<nn::CpuBackend>();
-  auto fc = FcPart(plan, backend.get());
-  return std::make_shared<FcSession>(plan, std::move(backend), std::move(fc),
-                                     std::move(options));
+  absl::StatusOr<std::shared_ptr<FcSession>> session = FcSession::Create(
+      plan, std::make_unique<nn::CpuBackend>(), std::move(options));
+  EXPECT_TRUE(session.ok()) << session.status();
+  return *session;
 }
 
 FcSession::Options SessionOptions(const std::string& job_id,
                                   uint32_t fc_rank = 0) {
   FcSession::Options o;
   o.job_id = job_id;
+  o.job_secret = kSecret;
   o.fc_rank = fc_rank;
   o.step_timeout = kWait;
   return o;
@@ -99,16 +103,18 @@ Rows MakeRows(int64_t rows, uint32_t seed) {
   return r;
 }
 
+// A conv worker's batch as its stream's first message: with the job secret.
 ActivationBatch Batch(const std::string& job_id, uint32_t rank, int64_t step,
-                      const Rows& rows) {
+                      const Rows& rows, WireFormat format = FLOAT32) {
   ActivationBatch b;
   b.set_job_id(job_id);
   b.set_conv_rank(rank);
+  b.set_job_secret(kSecret);
   b.set_step(step);
   b.set_batch(rows.labels.size());
   b.set_features(kFeatures);
-  b.set_format(FLOAT32);
-  PackFloats(rows.x, FLOAT32, b.mutable_activations());
+  b.set_format(format);
+  PackFloats(rows.x, format, b.mutable_activations());
   b.mutable_labels()->assign(reinterpret_cast<const char*>(rows.labels.data()),
                              rows.labels.size() * sizeof(int32_t));
   return b;
@@ -242,8 +248,10 @@ TEST_F(FcServiceTest, ATrainStepAnswersTheGradientOfTheSendersRows) {
   ExpectNear(Gradients(*got), want.dx, "dx");
   ExpectNear(*session->Weights(), want.weights, "weights after step 1");
   EXPECT_EQ(session->steps_done(), 1);
-  // The same stream carries the next step; later batches may omit the job.
+  // The same stream carries the next step; later batches may omit the job
+  // and the secret.
   ActivationBatch next = Batch("", 0, 2, MakeRows(kRows, 2));
+  next.clear_job_secret();
   ASSERT_TRUE(conv.Exchange(next).ok());
   EXPECT_EQ(session->steps_done(), 2);
   EXPECT_GT(session->traffic().conv_recv, 2 * kRows * kFeatures * 4);
@@ -307,28 +315,60 @@ class FcServiceMalformedTest : public FcServiceTest,
                                public ::testing::WithParamInterface<Malformed> {
 };
 
-TEST_P(FcServiceMalformedTest, EndsThatStreamWithAnErrorAndFailsTheSession) {
+TEST_P(FcServiceMalformedTest, EndsThatStreamOnlyAndTheSessionGoesOn) {
   const CnnPlan plan = Plan(1, 1);
   auto session = Serve(plan, "job-1");
+  const std::vector<float> before = *session->Weights();
   ActivationBatch bad = Batch("job-1", 0, 1, MakeRows(kRows, 1));
   GetParam().mutate(&bad);
-  ConvStream conv(server_.address);
-  absl::StatusOr<GradientBatch> got = conv.Exchange(bad);
+  ConvStream rogue(server_.address);
+  absl::StatusOr<GradientBatch> got = rogue.Exchange(bad);
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), GetParam().code) << got.status();
   EXPECT_THAT(std::string(got.status().message()),
               HasSubstr(GetParam().message));
-  // The FC task does not wait for a stream that failed.
-  EXPECT_FALSE(session->WaitDone(absl::Now() + kWait).ok());
+  // Nothing changed: no step, no merge, the session still waits for rank 0.
+  EXPECT_EQ(session->steps_done(), 0);
+  EXPECT_EQ(session->traffic().conv_recv, 0);
+  EXPECT_EQ(*session->Weights(), before);
+  const absl::Status waiting =
+      session->WaitDone(absl::Now() + absl::Milliseconds(10));
+  EXPECT_EQ(waiting.code(), absl::StatusCode::kDeadlineExceeded) << waiting;
+  // The rank is free again: the conv worker's own stream trains.
+  ConvStream conv(server_.address);
+  absl::StatusOr<GradientBatch> step1 =
+      conv.Exchange(Batch("job-1", 0, 1, MakeRows(kRows, 1)));
+  ASSERT_TRUE(step1.ok()) << step1.status();
+  EXPECT_EQ(session->steps_done(), 1);
+  EXPECT_TRUE(conv.Close().ok());
+  EXPECT_TRUE(session->WaitDone(absl::Now() + kWait).ok());
+}
+
+// Sets activation `i` (float32) to `v`.
+std::function<void(ActivationBatch*)> SetActivation(int i, float v) {
+  return [i, v](ActivationBatch* b) {
+    std::memcpy(b->mutable_activations()->data() + 4 * i, &v, 4);
+  };
+}
+std::function<void(ActivationBatch*)> SetLabel(int row, int32_t label) {
+  return [row, label](ActivationBatch* b) {
+    std::memcpy(b->mutable_labels()->data() + 4 * row, &label, 4);
+  };
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Batches, FcServiceMalformedTest,
     ::testing::Values(
-        Malformed{"ShortActivations",
+        Malformed{"WrongBatchSize",
                   [](ActivationBatch* b) { b->set_batch(kRows + 1); },
                   absl::StatusCode::kInvalidArgument,
-                  "payload has 6400 bytes; expected 2000 x 4"},
+                  "conv worker 0 sent 5 rows at step 1; the job's batch is 4"},
+        Malformed{
+            "ShortActivations",
+            [](ActivationBatch* b) { b->mutable_activations()->resize(100); },
+            absl::StatusCode::kInvalidArgument,
+            "conv worker 0's activations: payload has 100 bytes; "
+            "expected 1600 x 4"},
         Malformed{"ShortLabels",
                   [](ActivationBatch* b) { b->mutable_labels()->resize(4); },
                   absl::StatusCode::kInvalidArgument,
@@ -340,17 +380,188 @@ INSTANTIATE_TEST_SUITE_P(
                     b->mutable_labels()->append(b->labels());
                   },
                   absl::StatusCode::kInvalidArgument,
-                  "input [8,200] is not [N, 400]"},
+                  "conv worker 0 sent 200 features per row; the FC part "
+                  "takes 400"},
         Malformed{"UnknownRank",
                   [](ActivationBatch* b) { b->set_conv_rank(5); },
                   absl::StatusCode::kInvalidArgument,
                   "conv rank 5 is not served by FC node 0"},
         Malformed{"FutureStep", [](ActivationBatch* b) { b->set_step(2); },
                   absl::StatusCode::kFailedPrecondition,
-                  "conv worker 0 sent step 2 while FC node 0 is at step 1"}),
+                  "conv worker 0 sent step 2 while FC node 0 is at step 1"},
+        Malformed{"StepPastTheLast", [](ActivationBatch* b) { b->set_step(5); },
+                  absl::StatusCode::kOutOfRange,
+                  "conv worker 0 sent step 5; the job's steps are 1..4"},
+        Malformed{"StepZero", [](ActivationBatch* b) { b->set_step(0); },
+                  absl::StatusCode::kOutOfRange,
+                  "conv worker 0 sent step 0; the job's steps are 1..4"},
+        Malformed{"NaNActivation", SetActivation(7, std::nanf("")),
+                  absl::StatusCode::kInvalidArgument,
+                  "conv worker 0's batch has a non-finite value (nan) at "
+                  "index 7"},
+        Malformed{"InfActivation",
+                  SetActivation(3, -std::numeric_limits<float>::infinity()),
+                  absl::StatusCode::kInvalidArgument,
+                  "non-finite value (-inf) at index 3"},
+        Malformed{"HalfOverflowIsInf",
+                  [](ActivationBatch* b) {
+                    Rows rows = MakeRows(kRows, 1);
+                    rows.x[0] = 1e6f;  // beyond 65504: inf as a half
+                    *b = Batch("job-1", 0, 1, rows, FLOAT16);
+                  },
+                  absl::StatusCode::kInvalidArgument,
+                  "non-finite value (inf) at index 0"},
+        Malformed{"LabelPastTheClasses", SetLabel(2, 10),
+                  absl::StatusCode::kOutOfRange,
+                  "conv worker 0 sent label 10 at row 2; the model has 10 "
+                  "classes"},
+        Malformed{"NegativeLabel", SetLabel(0, -1),
+                  absl::StatusCode::kOutOfRange, "sent label -1 at row 0"},
+        Malformed{"UnknownWireFormat",
+                  [](ActivationBatch* b) {
+                    b->set_format(static_cast<WireFormat>(7));
+                  },
+                  absl::StatusCode::kInvalidArgument,
+                  "conv worker 0 sent unknown wire format 7"},
+        Malformed{"EmptyEval",
+                  [](ActivationBatch* b) {
+                    b->set_eval(true);
+                    b->set_batch(0);
+                    b->clear_activations();
+                    b->clear_labels();
+                  },
+                  absl::StatusCode::kInvalidArgument,
+                  "conv worker 0 sent an evaluation batch of 0 rows; "
+                  "expected 1..256"},
+        Malformed{"EvalPastTheEvalBatch",
+                  [](ActivationBatch* b) {
+                    b->set_eval(true);
+                    b->set_batch(257);
+                  },
+                  absl::StatusCode::kInvalidArgument,
+                  "evaluation batch of 257 rows; expected 1..256"},
+        Malformed{
+            "WrongSecret",
+            [](ActivationBatch* b) { b->set_job_secret("fedcba9876543210"); },
+            absl::StatusCode::kPermissionDenied,
+            "a stream for conv rank 0 of job job-1 has a wrong or "
+            "missing job secret"},
+        Malformed{"MissingSecret",
+                  [](ActivationBatch* b) { b->clear_job_secret(); },
+                  absl::StatusCode::kPermissionDenied,
+                  "has a wrong or missing job secret"}),
     [](const ::testing::TestParamInfo<Malformed>& info) {
       return info.param.name;
     });
+
+TEST_F(FcServiceTest, ARogueStreamWithAWrongSecretDoesNotDisturbTheJob) {
+  auto session = Serve(Plan(2, 1), "job-1");
+  ConvStream conv0(server_.address), conv1(server_.address);
+  // Before and between the real streams' batches: a wrong step under a
+  // wrong secret for a rank that is free, then for one that is waiting.
+  ConvStream rogue0(server_.address), rogue1(server_.address);
+  ActivationBatch bad = Batch("job-1", 1, 3, MakeRows(kRows, 9));
+  bad.set_job_secret("guessed");
+  EXPECT_EQ(rogue0.Exchange(bad).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  auto got0 = std::async(std::launch::async, [&] {
+    return conv0.Exchange(Batch("job-1", 0, 1, MakeRows(kRows, 1)));
+  });
+  ASSERT_TRUE(Eventually([&] { return session->traffic().conv_recv > 0; }));
+  bad.set_conv_rank(0);
+  EXPECT_EQ(rogue1.Exchange(bad).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  for (int64_t step = 1; step <= 2; ++step) {
+    if (step == 2) {
+      got0 = std::async(std::launch::async, [&] {
+        return conv0.Exchange(Batch("", 0, 2, MakeRows(kRows, 3)));
+      });
+    }
+    ASSERT_TRUE(
+        conv1.Exchange(Batch("job-1", 1, step, MakeRows(kRows, 2))).ok());
+    ASSERT_TRUE(got0.get().ok());
+  }
+  EXPECT_EQ(session->steps_done(), 2);
+  EXPECT_TRUE(conv0.Close().ok());
+  EXPECT_TRUE(conv1.Close().ok());
+  EXPECT_TRUE(session->WaitDone(absl::Now() + kWait).ok());
+}
+
+TEST_F(FcServiceTest, ASecondStreamForAHeldRankIsAlreadyExists) {
+  auto session = Serve(Plan(2, 1), "job-1");
+  ConvStream conv0(server_.address), conv1(server_.address);
+  auto got0 = std::async(std::launch::async, [&] {
+    return conv0.Exchange(Batch("job-1", 0, 1, MakeRows(kRows, 1)));
+  });
+  // Rank 0's stream holds its rank while its step waits for rank 1.
+  ASSERT_TRUE(Eventually([&] { return session->traffic().conv_recv > 0; }));
+  ConvStream second(server_.address);
+  absl::StatusOr<GradientBatch> refused =
+      second.Exchange(Batch("job-1", 0, 1, MakeRows(kRows, 5)));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists)
+      << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("conv rank 0 already has a stream to FC node 0"));
+  // A member's malformed batch for the free rank 1 fails that stream only,
+  // and frees rank 1 again for its worker.
+  ConvStream rogue(server_.address);
+  ActivationBatch bad = Batch("job-1", 1, 1, MakeRows(kRows, 6));
+  bad.set_features(7);
+  EXPECT_EQ(rogue.Exchange(bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(conv1.Exchange(Batch("job-1", 1, 1, MakeRows(kRows, 2))).ok());
+  absl::StatusOr<GradientBatch> answer = got0.get();
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->merged_rows(), 2 * kRows);
+  EXPECT_EQ(session->steps_done(), 1);
+}
+
+TEST_F(FcServiceTest, ALaterBatchMustRepeatTheStreamsJobRankAndSecret) {
+  auto session = Serve(Plan(1, 1), "job-1");
+  struct Case {
+    std::function<void(ActivationBatch*)> mutate;
+    absl::StatusCode code;
+  };
+  const std::vector<Case> cases = {
+      {[](ActivationBatch* b) { b->set_job_id("job-2"); },
+       absl::StatusCode::kInvalidArgument},
+      {[](ActivationBatch* b) { b->set_conv_rank(3); },
+       absl::StatusCode::kInvalidArgument},
+      {[](ActivationBatch* b) { b->set_job_secret("wrong"); },
+       absl::StatusCode::kPermissionDenied},
+  };
+  int64_t step = 1;
+  for (const Case& c : cases) {
+    ConvStream conv(server_.address);
+    ASSERT_TRUE(
+        conv.Exchange(Batch("job-1", 0, step, MakeRows(kRows, step))).ok());
+    ++step;
+    ActivationBatch later = Batch("job-1", 0, step, MakeRows(kRows, step));
+    c.mutate(&later);
+    EXPECT_EQ(conv.Exchange(later).status().code(), c.code);
+  }
+  // Each refusal ended only its stream: the session went on step by step.
+  EXPECT_EQ(session->steps_done(), 3);
+  EXPECT_EQ(session->WaitDone(absl::Now() + absl::Milliseconds(10)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(FcServiceTest, OnlyAServedRanksCleanEndCountsTowardsTheTasksEnd) {
+  // FC node 0 of 2 serves conv rank 0 only; rank 1 belongs to FC node 1.
+  auto session = Serve(Plan(2, 2), "job-1");
+  ActivationBatch eval = Batch("job-1", 1, 0, MakeRows(kRows, 1));
+  eval.set_eval(true);
+  ConvStream other(server_.address);
+  EXPECT_EQ(other.Exchange(eval).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(session->WaitDone(absl::Now() + absl::Milliseconds(10)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  eval.set_conv_rank(0);
+  ConvStream conv(server_.address);
+  ASSERT_TRUE(conv.Exchange(eval).ok());
+  EXPECT_TRUE(conv.Close().ok());
+  EXPECT_TRUE(session->WaitDone(absl::Now() + kWait).ok());
+}
 
 TEST_F(FcServiceTest, AStreamForAnotherJobIsNotFoundAfterTheSessionWait) {
   FcServiceHost::Options o;
@@ -474,6 +685,140 @@ TEST_F(FcServiceTest, AveragingRefusesAnUnknownFcRank) {
   auto session = MakeSession(Plan(2, 2), SessionOptions("job-1"));
   EXPECT_EQ(session->Average(2, 1, {1.0f}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Calls AverageFc on `address` with `req`.
+absl::Status CallAverageFc(const std::string& address,
+                           const AverageFcRequest& req) {
+  auto stub = StanzaFc::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+  AverageFcResponse resp;
+  return FromGrpcStatus(stub->AverageFc(&ctx, req, &resp));
+}
+
+TEST_F(FcServiceTest, AverageFcRefusesABadCallerOrBadWeightsAndGoesOn) {
+  // Steps 1..4, averaging every 2: rounds 2 and 4.
+  auto session = Serve(Plan(2, 2, /*average_every=*/2), "job-1");
+  const std::vector<float> w = *session->Weights();
+  AverageFcRequest good;
+  good.set_job_id("job-1");
+  good.set_fc_rank(1);
+  good.set_round(2);
+  good.set_job_secret(kSecret);
+  PackFloats(w, FLOAT32, good.mutable_weights());
+  struct Case {
+    std::string name;
+    std::function<void(AverageFcRequest*)> mutate;
+    absl::StatusCode code;
+    std::string message;
+  };
+  const float nan = std::nanf("");
+  const std::vector<Case> cases = {
+      {"wrong secret", [](AverageFcRequest* r) { r->set_job_secret("x"); },
+       absl::StatusCode::kPermissionDenied, "wrong or missing job secret"},
+      {"FC rank 0", [](AverageFcRequest* r) { r->set_fc_rank(0); },
+       absl::StatusCode::kInvalidArgument, "FC rank 0 averages in-process"},
+      {"unknown FC rank", [](AverageFcRequest* r) { r->set_fc_rank(2); },
+       absl::StatusCode::kInvalidArgument,
+       "FC rank 2 is not one of the job's 2 FC nodes"},
+      {"short weights",
+       [](AverageFcRequest* r) { r->mutable_weights()->resize(8); },
+       absl::StatusCode::kInvalidArgument,
+       "the weights of FC node 1: payload has 8 bytes"},
+      {"NaN weight",
+       [nan](AverageFcRequest* r) {
+         std::memcpy(r->mutable_weights()->data() + 40, &nan, 4);
+       },
+       absl::StatusCode::kInvalidArgument,
+       "the weights of FC node 1 has a non-finite value (nan) at index 10"},
+      {"round ahead", [](AverageFcRequest* r) { r->set_round(4); },
+       absl::StatusCode::kFailedPrecondition,
+       "FC node 1 sent averaging round 4; FC node 0 expects round 2"},
+      {"round behind", [](AverageFcRequest* r) { r->set_round(0); },
+       absl::StatusCode::kFailedPrecondition, "expects round 2"},
+      {"not an averaging round", [](AverageFcRequest* r) { r->set_round(1); },
+       absl::StatusCode::kFailedPrecondition, "expects round 2"},
+  };
+  for (const Case& c : cases) {
+    AverageFcRequest req = good;
+    c.mutate(&req);
+    const absl::Status s = CallAverageFc(server_.address, req);
+    EXPECT_EQ(s.code(), c.code) << c.name << ": " << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.message)) << c.name;
+  }
+  // None of them opened a round: FC node 1's real call meets FC node 0's.
+  auto mean1 = std::async(std::launch::async,
+                          [&] { return CallAverageFc(server_.address, good); });
+  absl::StatusOr<std::vector<float>> mean0 = session->Average(0, 2, w);
+  ASSERT_TRUE(mean0.ok()) << mean0.status();
+  EXPECT_EQ(*mean0, w);
+  EXPECT_TRUE(mean1.get().ok());
+}
+
+TEST_F(FcServiceTest, AverageFcOnAnFcNodeOtherThanZeroIsFailedPrecondition) {
+  auto session = MakeSession(Plan(2, 2), SessionOptions("job-1", 1));
+  ASSERT_TRUE(server_.host->Register("job-1", session).ok());
+  AverageFcRequest req;
+  req.set_job_id("job-1");
+  req.set_fc_rank(1);
+  req.set_round(4);
+  req.set_job_secret(kSecret);
+  EXPECT_EQ(CallAverageFc(server_.address, req).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(FcServiceTest, ARoundNotEveryFcNodeReachesIsDroppedInTime) {
+  FcSession::Options o = SessionOptions("job-1");
+  o.step_timeout = absl::Milliseconds(500);
+  auto session = MakeSession(Plan(2, 2, /*average_every=*/2), o);
+  const std::vector<float> w = *session->Weights();
+  // FC node 0 never arrives at round 2.
+  absl::StatusOr<std::vector<float>> late = session->Average(1, 2, w);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(late.status().message()),
+              HasSubstr("FC averaging round 2 was dropped"));
+  // It stays dropped for whoever comes later, without a wait.
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(session->Average(0, 2, w).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(250));
+  // The next round works.
+  auto mean1 =
+      std::async(std::launch::async, [&] { return session->Average(1, 4, w); });
+  absl::StatusOr<std::vector<float>> mean0 = session->Average(0, 4, w);
+  ASSERT_TRUE(mean0.ok()) << mean0.status();
+  ASSERT_TRUE(mean1.get().ok());
+  // Every round is done.
+  EXPECT_EQ(session->Average(1, 4, w).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(FcServiceTest, ASecondInputOfAnFcRankForARoundIsAlreadyExists) {
+  auto session = MakeSession(Plan(2, 2), SessionOptions("job-1"));
+  const std::vector<float> w = *session->Weights();
+  using Result = absl::StatusOr<std::vector<float>>;
+  std::vector<std::future<Result>> ones;
+  for (int i = 0; i < 2; ++i) {
+    ones.push_back(std::async(std::launch::async,
+                              [&] { return session->Average(1, 4, w); }));
+  }
+  // The second to arrive is refused at once; the first waits for FC node 0.
+  int refused = -1;
+  ASSERT_TRUE(Eventually([&] {
+    for (int i = 0; i < 2; ++i) {
+      if (ones[i].wait_for(std::chrono::seconds(0)) ==
+          std::future_status::ready) {
+        refused = i;
+      }
+    }
+    return refused >= 0;
+  }));
+  EXPECT_EQ(ones[refused].get().status().code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(session->Average(0, 4, w).ok());
+  EXPECT_TRUE(ones[1 - refused].get().ok());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "worker/cnn/wire.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "absl/base/config.h"
@@ -96,6 +97,17 @@ absl::Status UnpackFloats(absl::string_view bytes, WireFormat format,
     uint16_t h;
     std::memcpy(&h, bytes.data() + 2 * i, 2);
     out[i] = HalfToFloat(h);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckFinite(absl::Span<const float> values,
+                         absl::string_view what) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " has a non-finite value (", values[i], ") at index ", i));
+    }
   }
   return absl::OkStatus();
 }

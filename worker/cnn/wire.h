@@ -1,5 +1,6 @@
 // Stanza wire helpers: float32 / fp16 packing of activation and gradient
-// payloads, and the byte and time counters every Stanza process keeps.
+// payloads, the finiteness check every received payload passes, and the byte
+// and time counters every Stanza process keeps.
 #ifndef STRATA_WORKER_CNN_WIRE_H_
 #define STRATA_WORKER_CNN_WIRE_H_
 
@@ -27,6 +28,10 @@ void PackFloats(absl::Span<const float> values, WireFormat format,
 // does not match `format` and out.size(), or for an unknown format.
 absl::Status UnpackFloats(absl::string_view bytes, WireFormat format,
                           absl::Span<float> out);
+// OK when every value is finite; otherwise INVALID_ARGUMENT naming `what`,
+// the first bad index and its value.
+absl::Status CheckFinite(absl::Span<const float> values,
+                         absl::string_view what);
 
 // Bytes and seconds one Stanza process spent, by kind of peer. Counted at
 // the application level: protobuf message sizes for Stanza messages,

@@ -1,6 +1,7 @@
 #include "worker/cnn/wire.h"
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -54,6 +55,18 @@ TEST(WireTest, WrongSizeIsInvalidArgument) {
                          absl::MakeSpan(out))
                 .code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WireTest, CheckFiniteNamesTheFirstNonFiniteValue) {
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_TRUE(CheckFinite({0.f, -1e30f, 65504.f}, "x").ok());
+  const absl::Status nan =
+      CheckFinite({1.f, std::nanf(""), inf}, "activations");
+  EXPECT_EQ(nan.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(nan.message(),
+            "activations has a non-finite value (nan) at index 1");
+  EXPECT_EQ(CheckFinite({-inf}, "g").message(),
+            "g has a non-finite value (-inf) at index 0");
 }
 
 }  // namespace
