@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "proto/base/names.h"
 #include "proto/base/status_macros.h"
 #include "server/storage/checkpoint_filename.h"
 #include "server/storage/checkpoint_writer.h"
@@ -77,7 +78,24 @@ absl::Status ValidateOptions(const TableStore::Options& options) {
         absl::StrCat("sparse_stripes must be > 0 and max_batch_keys in [1, ",
                      kMaxBatchKeysLimit, "]"));
   }
+  if (options.max_tables == 0) {
+    return absl::InvalidArgumentError("max_tables must be > 0");
+  }
   return absl::OkStatus();
+}
+
+// What the table of `entry` counts against the memory budget.
+uint64_t BudgetBytes(const ShardTable& entry) {
+  if (entry.sparse != nullptr) return entry.sparse->BudgetBytes();
+  if (entry.dense != nullptr) return entry.dense->BudgetBytes();
+  return entry.compressed->BudgetBytes();
+}
+
+// AdoptBudget on the table of `entry`.
+void AdoptBudget(const ShardTable& entry, MemoryBudget* budget) {
+  if (entry.sparse != nullptr) entry.sparse->AdoptBudget(budget);
+  if (entry.dense != nullptr) entry.dense->AdoptBudget(budget);
+  if (entry.compressed != nullptr) entry.compressed->AdoptBudget(budget);
 }
 
 }  // namespace
@@ -93,8 +111,12 @@ TableStore::TableStore(const Options& options)
         Options o = options;
         if (o.env == nullptr) o.env = DefaultEnv();
         if (o.clock == nullptr) o.clock = RealClock();
+        if (o.max_memory_bytes == 0) {
+          o.max_memory_bytes = DefaultMemoryBudgetBytes();
+        }
         return o;
-      }()) {}
+      }()),
+      budget_(options_.max_memory_bytes) {}
 
 TableStore::~TableStore() {
   absl::MutexLock lock(&mu_);
@@ -107,6 +129,7 @@ SparseTable::Options TableStore::SparseOptions() const {
   o.router = options_.router;
   o.shard_id = options_.shard_id;
   o.max_batch_keys = options_.max_batch_keys;
+  o.budget = &budget_;
   return o;
 }
 
@@ -121,6 +144,26 @@ absl::Status TableStore::CheckDenseOwner(absl::string_view name) const {
   return absl::OkStatus();
 }
 
+absl::Status TableStore::CheckDenseSize(const DenseConfig& config) const {
+  const uint64_t max_size = options_.max_dense_bytes / sizeof(float);
+  if (config.size() > max_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dense tensor ", config.name(), ": ", config.size(),
+        " elements exceed the ", max_size,
+        " one message can carry (--max_message_mb)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TableStore::CheckRoomForTable() const {
+  if (tables_.size() >= options_.max_tables) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "shard ", options_.shard_id, " holds ", tables_.size(),
+        " tables and dense tensors, its limit (--max_tables)"));
+  }
+  return absl::OkStatus();
+}
+
 void TableStore::CancelDense(const ShardTables& tables) {
   for (const auto& [name, entry] : tables) {
     if (entry.dense != nullptr) entry.dense->Cancel();
@@ -129,6 +172,7 @@ void TableStore::CancelDense(const ShardTables& tables) {
 
 absl::Status TableStore::CreateSparse(const TableConfig& config,
                                       bool if_not_exists) {
+  STRATA_RETURN_IF_ERROR(CheckName("sparse table name", config.name()));
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SparseTable> table,
                           SparseTable::Create(config, SparseOptions()));
   absl::MutexLock lock(&mu_);
@@ -138,32 +182,35 @@ absl::Status TableStore::CreateSparse(const TableConfig& config,
     return ExistingStatus(config, existing ? &existing->config() : nullptr,
                           if_not_exists);
   }
+  STRATA_RETURN_IF_ERROR(CheckRoomForTable());
   tables_[config.name()].sparse = std::move(table);
   return absl::OkStatus();
 }
 
 absl::Status TableStore::CreateDense(const DenseConfig& config,
                                      bool if_not_exists) {
+  STRATA_RETURN_IF_ERROR(CheckName("dense tensor name", config.name()));
   STRATA_RETURN_IF_ERROR(CheckDenseOwner(config.name()));
-  {
-    // Check first so an idempotent create does not allocate a big tensor.
-    absl::MutexLock lock(&mu_);
-    const auto it = tables_.find(config.name());
-    if (it != tables_.end()) {
-      const DenseTable* existing = it->second.dense.get();
-      return ExistingStatus(config, existing ? &existing->config() : nullptr,
-                            if_not_exists);
-    }
-  }
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<DenseTable> table,
-                          DenseTable::Create(config));
-  absl::MutexLock lock(&mu_);
-  const auto it = tables_.find(config.name());
-  if (it != tables_.end()) {  // a concurrent create won
-    const DenseTable* existing = it->second.dense.get();
+  STRATA_RETURN_IF_ERROR(CheckDenseSize(config));
+  const auto taken = [&](const ShardTable& entry) {
+    const DenseTable* existing = entry.dense.get();
     return ExistingStatus(config, existing ? &existing->config() : nullptr,
                           if_not_exists);
+  };
+  {
+    // Check first so an idempotent or refused create does not allocate a
+    // big tensor.
+    absl::MutexLock lock(&mu_);
+    const auto it = tables_.find(config.name());
+    if (it != tables_.end()) return taken(it->second);
+    STRATA_RETURN_IF_ERROR(CheckRoomForTable());
   }
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<DenseTable> table,
+                          DenseTable::Create(config, &budget_));
+  absl::MutexLock lock(&mu_);
+  const auto it = tables_.find(config.name());
+  if (it != tables_.end()) return taken(it->second);  // a concurrent create won
+  STRATA_RETURN_IF_ERROR(CheckRoomForTable());
   tables_[config.name()].dense = std::move(table);
   return absl::OkStatus();
 }
@@ -223,14 +270,18 @@ CompressedTable::Options TableStore::CompressedOptions(int num_threads) const {
   o.shard_id = options_.shard_id;
   o.max_batch_keys = options_.max_batch_keys;
   o.num_threads = num_threads;
+  o.budget = &budget_;
   return o;
 }
 
 CheckpointLoaderOptions TableStore::LoaderOptions() const {
   CheckpointLoaderOptions o;
   o.num_shards = options_.num_shards;
+  // Built without a budget; Load charges the whole checkpoint at once.
   o.sparse = SparseOptions();
+  o.sparse.budget = nullptr;
   o.compressed = CompressedOptions(0);
+  o.compressed.budget = nullptr;
   return o;
 }
 
@@ -429,12 +480,30 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
   return info;
 }
 
+absl::Status TableStore::ChargeLoaded(uint64_t checkpoint_id,
+                                      ShardTables& tables) {
+  if (tables.size() > options_.max_tables) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "checkpoint ", checkpoint_id, " holds ", tables.size(),
+        " tables and dense tensors for shard ", options_.shard_id,
+        ", more than its limit of ", options_.max_tables, " (--max_tables)"));
+  }
+  uint64_t bytes = 0;
+  for (const auto& [name, entry] : tables) bytes += BudgetBytes(entry);
+  STRATA_RETURN_IF_ERROR(
+      budget_.Charge(bytes, absl::StrCat("checkpoint ", checkpoint_id)));
+  for (const auto& [name, entry] : tables) AdoptBudget(entry, &budget_);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<LoadInfo> TableStore::Load(const std::string& dir,
                                           uint64_t checkpoint_id) {
   absl::MutexLock io(&io_mu_);
   STRATA_ASSIGN_OR_RETURN(
       LoadedCheckpoint loaded,
       LoadCheckpoint(options_.env, dir, checkpoint_id, LoaderOptions()));
+  STRATA_RETURN_IF_ERROR(
+      ChargeLoaded(loaded.info.checkpoint_id, loaded.tables));
   ShardTables old;
   {
     absl::MutexLock lock(&mu_);
