@@ -42,7 +42,9 @@ struct PsClientOptions {
   // gRPC message-size limit, both directions.
   int max_message_bytes = 256 << 20;
   // Batches larger than this are split into several requests per shard, so
-  // one call never exceeds message limits.
+  // one call never exceeds message limits. Wide rows split sooner: a request
+  // holds at most as many keys as fit max_message_bytes (less 64 KiB of
+  // headroom) at 8 + 4 * dim bytes a key.
   size_t max_keys_per_request = 1 << 20;
   // De-duplicate keys before sending. Pulls return the same row for every
   // occurrence; pushes sum the gradients of duplicate keys. Turning it off

@@ -1,5 +1,5 @@
-// Prometheus export of a shard's tables and Saec compression statistics
-// (docs/metrics.md). A pull collectable: every scrape reads the TableStore,
+// Prometheus export of a shard's tables, memory budget and Saec compression
+// statistics (docs/metrics.md). A pull collectable: every scrape reads the TableStore,
 // so /metrics always shows exactly what ListTables and
 // CompressionService.GetStats return.
 #ifndef STRATA_SERVER_PS_PS_METRICS_H_
