@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "proto/base/status_macros.h"
 
 namespace strata::compression {
 namespace {
@@ -46,15 +47,14 @@ absl::StatusOr<CompressedField> CompressedField::Create(
   if (k > std::numeric_limits<uint32_t>::max()) {
     return absl::InvalidArgumentError("more than 2^32 - 1 centroids");
   }
-  absl::Status finite = CheckFinite(centroids, dim, "centroid");
-  if (!finite.ok()) return finite;
-  finite = CheckFinite(fallback, dim, "fallback");
-  if (!finite.ok()) return finite;
-  absl::StatusOr<std::unique_ptr<KeyIndex>> index = KeyIndex::Build(
-      keys, cluster_of_key, static_cast<uint32_t>(k - 1), index_options);
-  if (!index.ok()) return index.status();
+  STRATA_RETURN_IF_ERROR(CheckFinite(centroids, dim, "centroid"));
+  STRATA_RETURN_IF_ERROR(CheckFinite(fallback, dim, "fallback"));
+  STRATA_ASSIGN_OR_RETURN(
+      std::unique_ptr<KeyIndex> index,
+      KeyIndex::Build(keys, cluster_of_key, static_cast<uint32_t>(k - 1),
+                      index_options));
   return CompressedField(dim, std::move(centroids), std::move(fallback),
-                         *std::move(index));
+                         std::move(index));
 }
 
 CompressedField::CompressedField(int dim, std::vector<float> centroids,

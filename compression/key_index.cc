@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "compression/internal/packed_array.h"
-#include "compression/internal/random.h"
+#include "proto/base/hash.h"
 
 namespace strata::compression {
 namespace {
@@ -58,7 +58,7 @@ class CompactIndex final : public KeyIndex {
         values_(std::move(values)) {}
 
   std::optional<uint32_t> Find(uint64_t key) const override {
-    const uint64_t h = internal::Mix64(key);
+    const uint64_t h = SplitMix64(key);
     const uint64_t bucket = bucket_bits_ == 0 ? 0 : h >> (64 - bucket_bits_);
     const uint64_t rem =
         bucket_bits_ == 0 ? h : h & ((uint64_t{1} << (64 - bucket_bits_)) - 1);
@@ -79,14 +79,14 @@ class CompactIndex final : public KeyIndex {
   size_t size() const override { return values_.size(); }
   void ForEach(
       const std::function<void(uint64_t, uint32_t)>& fn) const override {
-    // Entry i of bucket b holds the low bits of h = Mix64(key); the bucket
-    // supplies the high bits, and Mix64 is invertible.
+    // Entry i of bucket b holds the low bits of h = SplitMix64(key); the
+    // bucket supplies the high bits, and SplitMix64 is invertible.
     const int r = 64 - bucket_bits_;
     for (size_t b = 0; b + 1 < directory_.size(); ++b) {
       const uint64_t high = bucket_bits_ == 0 ? 0 : uint64_t{b} << r;
       for (size_t i = directory_[b]; i < directory_[b + 1]; ++i) {
         const uint64_t h = high | remainders_.Get(i);
-        fn(internal::UnMix64(h), static_cast<uint32_t>(values_.Get(i)));
+        fn(SplitMix64Inverse(h), static_cast<uint32_t>(values_.Get(i)));
       }
     }
   }
@@ -128,7 +128,7 @@ absl::StatusOr<std::unique_ptr<KeyIndex>> BuildCompact(
   const size_t n = keys.size();
   std::vector<std::pair<uint64_t, uint32_t>> entries(n);  // (hash, row)
   for (size_t i = 0; i < n; ++i) {
-    entries[i] = {internal::Mix64(keys[i]), static_cast<uint32_t>(i)};
+    entries[i] = {SplitMix64(keys[i]), static_cast<uint32_t>(i)};
   }
   std::sort(entries.begin(), entries.end());
   for (size_t i = 1; i < n; ++i) {

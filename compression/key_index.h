@@ -9,9 +9,10 @@
 //   about 20-39 bytes per key.
 //
 // kCompact (default): a static, exact, sorted-by-hash table.
-//   h = Mix64(key), a bijection on 64-bit integers, so equal hashes mean
-//   equal keys and membership is exact (unseen keys are never confused with
-//   stored ones). Entries are sorted by h. The top b bits of h select one of
+//   h = SplitMix64(key) (proto/base/hash.h), a bijection on 64-bit
+//   integers, so equal hashes mean equal keys and membership is exact
+//   (unseen keys are never confused with stored ones). Entries are sorted
+//   by h. The top b bits of h select one of
 //   2^b buckets (b = max(0, floor(log2 n) - bucket_log2), so 2^bucket_log2
 //   to 2^(bucket_log2 + 1) keys per bucket); a directory of 2^b + 1 uint32_t
 //   offsets gives each bucket's range; only the low r = 64 - b bits of h are

@@ -7,7 +7,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "compression/internal/random.h"
 #include "gtest/gtest.h"
 
 namespace strata::compression {
@@ -155,15 +154,6 @@ TEST(KeyIndexTest, ForEachVisitsEveryEntryExactlyOnceInBothLayouts) {
       for (size_t i = 0; i < n; ++i) EXPECT_EQ(seen.at(keys[i]), values[i]);
     }
   }
-}
-
-TEST(KeyIndexTest, UnMix64InvertsMix64) {
-  std::mt19937_64 rng(5);
-  for (int i = 0; i < 10000; ++i) {
-    const uint64_t x = i < 3 ? uint64_t(i) : rng();
-    ASSERT_EQ(internal::UnMix64(internal::Mix64(x)), x);
-  }
-  EXPECT_EQ(internal::UnMix64(internal::Mix64(~uint64_t{0})), ~uint64_t{0});
 }
 
 }  // namespace

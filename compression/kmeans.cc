@@ -16,13 +16,14 @@
 #include "compression/internal/random.h"
 #include "compression/internal/thread_pool.h"
 #include "compression/internal/timer.h"
+#include "proto/base/status_macros.h"
 
 namespace strata::compression {
 namespace {
 
-using internal::ThreadPool;
-using internal::Clock;
 using internal::SecondsSince;
+using internal::SteadyClock;
+using internal::ThreadPool;
 
 // Rows per task of the k-means++ distance update.
 constexpr size_t kInitBlock = 4096;
@@ -229,7 +230,7 @@ KMeansResult RunLloyd(absl::Span<const float> points, int dim,
   search.centroid_tile = options.centroid_tile;
   double prev = std::numeric_limits<double>::infinity();
   for (int it = 0;; ++it) {
-    const Clock::time_point start = Clock::now();
+    const SteadyClock::time_point start = SteadyClock::now();
     internal::NearestCentroidsBlas(points, dim, {}, centroids, origin, search,
                                    pool, absl::MakeSpan(res.assignment),
                                    absl::MakeSpan(dist));
@@ -286,14 +287,13 @@ KMeansResult Identity(absl::Span<const float> points, int dim,
 absl::StatusOr<KMeansResult> KMeans(absl::Span<const float> points, int dim,
                                     absl::Span<const double> weights, int64_t k,
                                     const KMeansOptions& options) {
-  const Clock::time_point start = Clock::now();
-  absl::StatusOr<size_t> n = ValidatePoints(points, dim, weights);
-  if (!n.ok()) return n.status();
+  const SteadyClock::time_point start = SteadyClock::now();
+  STRATA_ASSIGN_OR_RETURN(const size_t n, ValidatePoints(points, dim, weights));
   if (k <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("k must be > 0, got ", k));
   }
-  const std::vector<double> w = EffectiveWeights(weights, *n);
-  if (static_cast<uint64_t>(k) >= *n) return Identity(points, dim, w);
+  const std::vector<double> w = EffectiveWeights(weights, n);
+  if (static_cast<uint64_t>(k) >= n) return Identity(points, dim, w);
   ThreadPool pool(internal::ResolveThreads(options.num_threads));
   const uint32_t kk = static_cast<uint32_t>(k);
   std::vector<float> init =
@@ -310,9 +310,8 @@ absl::StatusOr<KMeansResult> KMeans(absl::Span<const float> points, int dim,
 absl::StatusOr<KMeansResult> KMeansFromCentroids(
     absl::Span<const float> points, int dim, absl::Span<const double> weights,
     absl::Span<const float> initial_centroids, const KMeansOptions& options) {
-  const Clock::time_point start = Clock::now();
-  absl::StatusOr<size_t> n = ValidatePoints(points, dim, weights);
-  if (!n.ok()) return n.status();
+  const SteadyClock::time_point start = SteadyClock::now();
+  STRATA_ASSIGN_OR_RETURN(const size_t n, ValidatePoints(points, dim, weights));
   if (initial_centroids.empty() || initial_centroids.size() % dim != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("initial_centroids has ", initial_centroids.size(),
@@ -326,7 +325,7 @@ absl::StatusOr<KMeansResult> KMeansFromCentroids(
         absl::StrCat("initial centroid ", bad->first,
                      " has a non-finite value in column ", bad->second));
   }
-  const std::vector<double> w = EffectiveWeights(weights, *n);
+  const std::vector<double> w = EffectiveWeights(weights, n);
   ThreadPool pool(internal::ResolveThreads(options.num_threads));
   KMeansResult res = RunLloyd(
       points, dim, w,

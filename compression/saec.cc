@@ -14,16 +14,17 @@
 #include "compression/internal/centroids.h"
 #include "compression/internal/coarse_index.h"
 #include "compression/internal/distance.h"
-#include "compression/internal/random.h"
 #include "compression/internal/thread_pool.h"
 #include "compression/internal/timer.h"
+#include "proto/base/hash.h"
+#include "proto/base/status_macros.h"
 
 namespace strata::compression {
 namespace {
 
-using internal::ThreadPool;
-using internal::Clock;
 using internal::SecondsSince;
+using internal::SteadyClock;
+using internal::ThreadPool;
 
 // The outcome of clustering one field with one k.
 struct Clustering {
@@ -129,19 +130,19 @@ absl::StatusOr<Clustering> FullKMeans(const FieldData& field,
                                       const std::vector<double>& w, int64_t k,
                                       const SaecOptions& options,
                                       int num_threads) {
-  const Clock::time_point start = Clock::now();
-  absl::StatusOr<KMeansResult> km =
+  const SteadyClock::time_point start = SteadyClock::now();
+  STRATA_ASSIGN_OR_RETURN(
+      KMeansResult km,
       KMeans(field.vectors, field.dim,
              options.weight_by_frequency ? absl::MakeConstSpan(w)
                                          : absl::Span<const double>(),
-             k, ClusteringKMeansOptions(options, num_threads));
-  if (!km.ok()) return km.status();
+             k, ClusteringKMeansOptions(options, num_threads)));
   Clustering c;
   c.method = "kmeans";
-  c.centroids = std::move(km->centroids);
-  c.assignment = std::move(km->assignment);
+  c.centroids = std::move(km.centroids);
+  c.assignment = std::move(km.assignment);
   c.head = static_cast<int64_t>(field.keys.size());
-  c.iterations = std::move(km->iterations);
+  c.iterations = std::move(km.iterations);
   c.cluster_seconds = SecondsSince(start);
   return c;
 }
@@ -232,11 +233,11 @@ absl::StatusOr<std::vector<uint32_t>> AssignTail(
   co.seed = options.kmeans.seed;
   co.num_threads = pool.num_threads();
   co.search = search;
-  absl::StatusOr<internal::CoarseIndex> index =
-      internal::CoarseIndex::Build(centroids, field.dim, co);
-  if (!index.ok()) return index.status();
-  index->Assign(field.vectors, rows, options.nprobe, pool, absl::MakeSpan(ids),
-                {});
+  STRATA_ASSIGN_OR_RETURN(
+      const internal::CoarseIndex index,
+      internal::CoarseIndex::Build(centroids, field.dim, co));
+  index.Assign(field.vectors, rows, options.nprobe, pool, absl::MakeSpan(ids),
+               {});
   return ids;
 }
 
@@ -247,9 +248,9 @@ std::pair<std::vector<uint32_t>, std::vector<uint32_t>> SampleTail(
     absl::Span<const uint32_t> tail, size_t count, uint64_t seed) {
   count = std::min(count, tail.size());
   std::vector<std::pair<uint64_t, uint32_t>> keyed(tail.size());
-  const uint64_t salt = internal::Mix64(seed ^ 0x7461696cULL);  // "tail"
+  const uint64_t salt = SplitMix64(seed ^ 0x7461696cULL);  // "tail"
   for (size_t i = 0; i < tail.size(); ++i) {
-    keyed[i] = {internal::Mix64(tail[i] ^ salt), tail[i]};
+    keyed[i] = {SplitMix64(tail[i] ^ salt), tail[i]};
   }
   std::nth_element(keyed.begin(), keyed.begin() + count, keyed.end());
   std::vector<uint32_t> sample(count);
@@ -318,25 +319,24 @@ absl::StatusOr<std::vector<uint32_t>> ClusterHead(
     std::copy_n(&field.vectors[size_t(set.rows[j]) * dim], dim,
                 &points[j * dim]);
   }
-  absl::StatusOr<KMeansResult> km =
-      KMeans(points, dim, set.weights, k - s,
-             ClusteringKMeansOptions(options, num_threads));
-  if (!km.ok()) return km.status();
+  STRATA_ASSIGN_OR_RETURN(
+      KMeansResult km, KMeans(points, dim, set.weights, k - s,
+                              ClusteringKMeansOptions(options, num_threads)));
   c.centroids.resize(static_cast<size_t>(s) * dim);
   for (int64_t i = 0; i < s; ++i) {
     std::copy_n(&field.vectors[size_t(order[i]) * dim], dim,
                 &c.centroids[i * dim]);
     c.assignment[order[i]] = static_cast<uint32_t>(i);
   }
-  c.centroids.insert(c.centroids.end(), km->centroids.begin(),
-                     km->centroids.end());
+  c.centroids.insert(c.centroids.end(), km.centroids.begin(),
+                     km.centroids.end());
   for (size_t j = 0; j < set.rows.size(); ++j) {
-    c.assignment[set.rows[j]] = static_cast<uint32_t>(s) + km->assignment[j];
+    c.assignment[set.rows[j]] = static_cast<uint32_t>(s) + km.assignment[j];
   }
   c.singletons = s;
   c.head = set.head;
   c.tail_sample = set.sample;
-  c.iterations = std::move(km->iterations);
+  c.iterations = std::move(km.iterations);
   return std::move(set.rest);
 }
 
@@ -348,22 +348,22 @@ absl::StatusOr<Clustering> SaecClustering(const FieldData& field,
   Clustering c;
   c.method = "saec";
   c.assignment.resize(field.keys.size());
-  Clock::time_point start = Clock::now();
-  absl::StatusOr<std::vector<uint32_t>> tail =
-      ClusterHead(field, w, k, options, pool.num_threads(), c);
-  if (!tail.ok()) return tail.status();
+  SteadyClock::time_point start = SteadyClock::now();
+  STRATA_ASSIGN_OR_RETURN(
+      const std::vector<uint32_t> tail,
+      ClusterHead(field, w, k, options, pool.num_threads(), c));
   c.cluster_seconds = SecondsSince(start);
-  c.tail = static_cast<int64_t>(tail->size());
-  if (tail->empty()) return c;
+  c.tail = static_cast<int64_t>(tail.size());
+  if (tail.empty()) return c;
 
-  start = Clock::now();
+  start = SteadyClock::now();
   const uint32_t s = static_cast<uint32_t>(c.singletons);
-  absl::StatusOr<std::vector<uint32_t>> ids = AssignTail(
-      field, *tail, absl::MakeConstSpan(c.centroids).subspan(size_t(s) * dim),
-      options, pool);
-  if (!ids.ok()) return ids.status();
-  for (size_t i = 0; i < tail->size(); ++i)
-    c.assignment[(*tail)[i]] = s + (*ids)[i];
+  STRATA_ASSIGN_OR_RETURN(
+      const std::vector<uint32_t> ids,
+      AssignTail(field, tail,
+                 absl::MakeConstSpan(c.centroids).subspan(size_t(s) * dim),
+                 options, pool));
+  for (size_t i = 0; i < tail.size(); ++i) c.assignment[tail[i]] = s + ids[i];
   if (options.refine_with_tail) {
     // Singletons have one member each, so their exact vectors survive.
     const internal::ClusterMembers members =
@@ -431,11 +431,11 @@ absl::StatusOr<Clustering> SearchDistortionBudget(const FieldData& field,
   std::optional<Clustering> best;
   int64_t lo = 0, hi = std::min(o.initial_k, n);
   for (;;) {  // doubling; k = n (identity, MSE 0) always meets the budget
-    absl::StatusOr<Clustering> c = ClusterWithK(field, w, hi, options, pool);
-    if (!c.ok()) return c.status();
+    STRATA_ASSIGN_OR_RETURN(Clustering c,
+                            ClusterWithK(field, w, hi, options, pool));
     ++*probes;
-    if (c->weighted_mse <= o.max_mse || hi >= n) {
-      best = *std::move(c);
+    if (c.weighted_mse <= o.max_mse || hi >= n) {
+      best = std::move(c);
       break;
     }
     lo = hi;
@@ -445,12 +445,12 @@ absl::StatusOr<Clustering> SearchDistortionBudget(const FieldData& field,
     const int64_t gap = hi - lo;
     if (gap <= 1 || gap <= o.k_precision * static_cast<double>(hi)) break;
     const int64_t mid = lo + gap / 2;
-    absl::StatusOr<Clustering> c = ClusterWithK(field, w, mid, options, pool);
-    if (!c.ok()) return c.status();
+    STRATA_ASSIGN_OR_RETURN(Clustering c,
+                            ClusterWithK(field, w, mid, options, pool));
     ++*probes;
-    if (c->weighted_mse <= o.max_mse) {
+    if (c.weighted_mse <= o.max_mse) {
       hi = mid;
-      best = *std::move(c);
+      best = std::move(c);
     } else {
       lo = mid;
     }
@@ -566,52 +566,51 @@ absl::StatusOr<int64_t> ClustersForTargetRatio(int64_t n, int dim,
 
 absl::StatusOr<FieldCompression> CompressField(const FieldData& field,
                                                const SaecOptions& options) {
-  const Clock::time_point start = Clock::now();
-  absl::Status valid = ValidateFieldData(field);
-  if (!valid.ok()) return valid;
-  valid = ValidateOptions(options);
+  const SteadyClock::time_point start = SteadyClock::now();
+  STRATA_RETURN_IF_ERROR(ValidateFieldData(field));
+  const absl::Status valid = ValidateOptions(options);
   if (!valid.ok()) return FieldError(field, valid.message());
   const std::vector<double> w = FieldWeights(field);
   ThreadPool pool(internal::ResolveThreads(options.num_threads));
   int probes = 0;
-  absl::StatusOr<Clustering> c =
-      ChooseKAndCluster(field, w, options, pool, &probes);
-  if (!c.ok()) return c.status();
+  STRATA_ASSIGN_OR_RETURN(Clustering c,
+                          ChooseKAndCluster(field, w, options, pool, &probes));
 
-  const Clock::time_point index_start = Clock::now();
+  const SteadyClock::time_point index_start = SteadyClock::now();
   const int dim = field.dim;
-  const uint32_t k = c->k(dim);
-  absl::StatusOr<CompressedField> compressed = CompressedField::Create(
-      dim, std::move(c->centroids), FallbackVector(field, w, options.fallback),
-      field.keys, c->assignment, options.index);
-  if (!compressed.ok()) return compressed.status();
+  const uint32_t k = c.k(dim);
+  STRATA_ASSIGN_OR_RETURN(
+      CompressedField compressed,
+      CompressedField::Create(dim, std::move(c.centroids),
+                              FallbackVector(field, w, options.fallback),
+                              field.keys, c.assignment, options.index));
   CompressionStats st;
   st.index_seconds = SecondsSince(index_start);
   st.field = field.name;
-  st.method = c->method;
+  st.method = c.method;
   st.features = static_cast<int64_t>(field.keys.size());
   st.clusters = k;
   st.vectors_before = st.features;
   st.vectors_after = k;
-  st.head_features = c->head;
-  st.tail_features = c->tail;
-  st.tail_sample_features = c->tail_sample;
-  st.singleton_features = c->singletons;
+  st.head_features = c.head;
+  st.tail_features = c.tail;
+  st.tail_sample_features = c.tail_sample;
+  st.singleton_features = c.singletons;
   st.index_bytes_before = KeyIndex::PredictBytes(
       field.keys.size(), static_cast<uint32_t>(field.keys.size() - 1),
       options.index);
-  st.index_bytes_after = compressed->index_bytes();
+  st.index_bytes_after = compressed.index_bytes();
   st.bytes_before =
       field.vectors.size() * sizeof(float) + st.index_bytes_before;
-  st.bytes_after = compressed->bytes();
+  st.bytes_after = compressed.bytes();
   st.ratio = static_cast<double>(st.bytes_before) / st.bytes_after;
-  st.weighted_mse = c->weighted_mse;
-  st.cluster_seconds = c->cluster_seconds;
-  st.tail_seconds = c->tail_seconds;
+  st.weighted_mse = c.weighted_mse;
+  st.cluster_seconds = c.cluster_seconds;
+  st.tail_seconds = c.tail_seconds;
   st.k_probes = probes;
-  st.iterations = std::move(c->iterations);
+  st.iterations = std::move(c.iterations);
   st.seconds = SecondsSince(start);
-  return FieldCompression{*std::move(compressed), std::move(c->assignment),
+  return FieldCompression{std::move(compressed), std::move(c.assignment),
                           std::move(st)};
 }
 
@@ -637,8 +636,8 @@ absl::StatusOr<std::vector<FieldCompression>> CompressFields(
   std::vector<FieldCompression> out;
   out.reserve(fields.size());
   for (auto& r : results) {
-    if (!r->ok()) return r->status();
-    out.push_back(*std::move(*r));
+    STRATA_ASSIGN_OR_RETURN(FieldCompression f, *std::move(r));
+    out.push_back(std::move(f));
   }
   return out;
 }

@@ -13,6 +13,9 @@ PACKAGES=(
   libabsl-dev libgoogle-glog-dev libgflags-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev prometheus-cpp-dev zlib1g-dev
+  # Fuzzing (tools/fuzz.sh, --config=fuzz): clang with libFuzzer and the
+  # sanitizer runtimes.
+  clang libfuzzer-14-dev
   # Scripts and plots.
   python3 python3-matplotlib procps
   # Deployment tests (tests/deploy): a one-node Slurm cluster on localhost.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds and runs every test. Used by .ci/run.
-#   tools/test.sh            set-up, bazel test //..., CUDA build if nvcc exists
-# Environment: STRATA_BAZEL_FLAGS adds flags to every bazel command.
+#   tools/test.sh            set-up, bazel test //... (seed corpora of the
+#                            fuzz targets included), each fuzz target for a
+#                            few seconds, CUDA build if nvcc exists
+# Environment: STRATA_BAZEL_FLAGS adds flags to every bazel command;
+# STRATA_FUZZ_SECONDS (default 10) is each fuzz target's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +38,20 @@ else
   cuda_note="CUDA build OK (GPU tests skip where no GPU is visible)"
 fi
 
+fuzz_note="fuzz targets not run: CPU tests failed"
+if [ $rc -eq 0 ]; then
+  echo "=== fuzz targets, briefly (clang + libFuzzer + ASan/UBSan; docs/fuzzing.md)"
+  if tools/fuzz.sh --seconds "${STRATA_FUZZ_SECONDS:-10}" --runs 200000; then
+    fuzz_note="fuzz targets: no crash"
+  else
+    fuzz_note="fuzz targets: CRASH (see above)"
+    rc=1
+    failed=$((failed + 1))
+  fi
+fi
+
 echo "=== $summary"
+echo "=== $fuzz_note"
 echo "=== $cuda_note"
 echo "tests: $passed passed, $failed failed"
 exit $rc

@@ -1,6 +1,7 @@
 #include "worker/task.h"
 
 #include "absl/strings/str_cat.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 
@@ -25,11 +26,10 @@ absl::StatusOr<PsClient*> TaskPsClient(const TaskAssignment& assignment,
         absl::StrCat("no parameter-server shards assigned to task ",
                      assignment.task_id()));
   }
-  absl::StatusOr<std::unique_ptr<PsClient>> c = PsClient::Connect(
-      {assignment.ps_addresses().begin(), assignment.ps_addresses().end()},
-      options);
-  if (!c.ok()) return c.status();
-  *owned = std::move(*c);
+  STRATA_ASSIGN_OR_RETURN(*owned,
+                          PsClient::Connect({assignment.ps_addresses().begin(),
+                                             assignment.ps_addresses().end()},
+                                            options));
   return owned->get();
 }
 

@@ -20,10 +20,11 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "compression/internal/random.h"
 #include "compression/internal/synthetic.h"
+#include "compression/internal/timer.h"
 #include "compression/key_index.h"
 #include "compression/saec.h"
+#include "proto/base/hash.h"
 
 ABSL_FLAG(std::string, sections, "1,2,3,4", "which tables to print");
 ABSL_FLAG(int, threads, 2, "thread budget");
@@ -54,9 +55,10 @@ ABSL_FLAG(uint64_t, seed, 1, "data and clustering seed");
 namespace strata::compression {
 namespace {
 
+using internal::SecondsSince;
+using internal::SteadyClock;
 using internal::SyntheticField;
 using internal::SyntheticSpec;
-using Clock = std::chrono::steady_clock;
 
 FieldData View(const SyntheticField& f, const std::string& name) {
   FieldData d;
@@ -248,10 +250,9 @@ void SectionRatio() {
   o.clusters.max_mse = absl::GetFlag(FLAGS_mse_budget_factor) * floor_mse;
   o.num_threads = absl::GetFlag(FLAGS_threads);
   o.kmeans.seed = seed;
-  const Clock::time_point start = Clock::now();
+  const SteadyClock::time_point start = SteadyClock::now();
   absl::StatusOr<std::vector<FieldCompression>> out = CompressFields(fields, o);
-  const double secs =
-      std::chrono::duration<double>(Clock::now() - start).count();
+  const double secs = SecondsSince(start);
   if (!out.ok()) {
     std::printf("table failed: %s\n", out.status().ToString().c_str());
     return;
@@ -304,7 +305,7 @@ void SectionIndex() {
   std::vector<uint64_t> keys(n);
   std::vector<uint32_t> values(n);
   for (size_t i = 0; i < n; ++i) {
-    keys[i] = internal::Mix64(i * 2 + 12345);
+    keys[i] = SplitMix64(i * 2 + 12345);
     values[i] = static_cast<uint32_t>(i % 10000);
   }
   std::vector<uint64_t> probes(2 * n);
@@ -319,12 +320,10 @@ void SectionIndex() {
     absl::StatusOr<std::unique_ptr<KeyIndex>> index =
         KeyIndex::Build(keys, values, 9999, o);
     if (!index.ok()) return;
-    const Clock::time_point start = Clock::now();
+    const SteadyClock::time_point start = SteadyClock::now();
     uint64_t sink = 0;
     for (uint64_t p : probes) sink += (*index)->Find(p).value_or(1);
-    const double ns =
-        std::chrono::duration<double, std::nano>(Clock::now() - start).count() /
-        probes.size();
+    const double ns = SecondsSince(start) * 1e9 / probes.size();
     std::printf("%-14s %10zu %9.2f %11.1f   (checksum %llu)\n",
                 IndexLayoutName(layout), (*index)->bytes(),
                 double((*index)->bytes()) / n, ns,

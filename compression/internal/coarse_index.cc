@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "compression/internal/centroids.h"
 #include "compression/kmeans.h"
+#include "proto/base/status_macros.h"
 
 namespace strata::compression::internal {
 namespace {
@@ -63,8 +64,8 @@ absl::StatusOr<CoarseIndex> CoarseIndex::Build(
   km.max_iters = options.kmeans_iters;
   km.seed = options.seed;
   km.num_threads = options.num_threads;
-  absl::StatusOr<KMeansResult> coarse = KMeans(centroids, dim, {}, cells, km);
-  if (!coarse.ok()) return coarse.status();
+  STRATA_ASSIGN_OR_RETURN(const KMeansResult coarse,
+                          KMeans(centroids, dim, {}, cells, km));
 
   CoarseIndex index;
   index.dim_ = dim;
@@ -80,12 +81,12 @@ absl::StatusOr<CoarseIndex> CoarseIndex::Build(
     index.origin_[t] = static_cast<float>(sum[t] / k);
 
   // Cells in k-means order, empty ones dropped.
-  const ClusterMembers members = GroupByCluster(coarse->assignment, coarse->k);
+  const ClusterMembers members = GroupByCluster(coarse.assignment, coarse.k);
   index.cell_offsets_.push_back(0);
-  for (uint32_t c = 0; c < coarse->k; ++c) {
+  for (uint32_t c = 0; c < coarse.k; ++c) {
     if (members.size(c) == 0) continue;
     for (int t = 0; t < dim; ++t) {
-      index.cell_centres_.push_back(coarse->centroids[size_t(c) * dim + t] -
+      index.cell_centres_.push_back(coarse.centroids[size_t(c) * dim + t] -
                                     index.origin_[t]);
     }
     index.cell_bias_.push_back(SquaredNorm(

@@ -30,7 +30,8 @@ SyntheticField MakeSyntheticField(const SyntheticSpec& spec) {
       f.vectors[i * dim + t] =
           c[t] + static_cast<float>(spec.noise_stddev * StandardNormal(rng));
     }
-    f.keys[i] = Mix64(i ^ Mix64(spec.seed));  // bijective, so distinct
+    // SplitMix64 is bijective, so the keys are distinct.
+    f.keys[i] = SplitMix64(i ^ SplitMix64(spec.seed));
   }
   // Random ranking (Fisher-Yates), then Zipf frequencies by rank.
   std::vector<size_t> rank(n);

@@ -7,10 +7,12 @@
 
 namespace strata::compression::internal {
 
-using Clock = std::chrono::steady_clock;
+// Named apart from strata::Clock (server/util/clock.h), the injectable
+// wall clock of the services: this one is never faked.
+using SteadyClock = std::chrono::steady_clock;
 
-inline double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
+inline double SecondsSince(SteadyClock::time_point start) {
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
 }
 
 }  // namespace strata::compression::internal

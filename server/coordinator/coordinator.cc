@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace {
@@ -168,20 +169,18 @@ void Coordinator::FailUndelivered() {
 
 absl::StatusOr<JobState> Coordinator::CancelJob(absl::string_view job_id) {
   absl::MutexLock dispatch(&dispatch_mu_);
-  absl::StatusOr<JobTransition> cancelled = jobs_.Cancel(job_id);
-  if (!cancelled.ok()) return cancelled.status();
+  STRATA_ASSIGN_OR_RETURN(const JobTransition cancelled, jobs_.Cancel(job_id));
   LOG(INFO) << "job " << job_id << " cancelled; stopping "
-            << cancelled->to_cancel.size() << " task(s)";
-  DispatchCancels(cancelled->to_cancel);
-  return cancelled->state;
+            << cancelled.to_cancel.size() << " task(s)";
+  DispatchCancels(cancelled.to_cancel);
+  return cancelled.state;
 }
 
 absl::StatusOr<RegisterNodeResponse> Coordinator::RegisterNode(
     const NodeInfo& node) {
-  absl::StatusOr<std::string> id = registry_.Register(node);
-  if (!id.ok()) return id.status();
-  if (absl::StatusOr<NodeInfo> info = registry_.Get(*id); info.ok()) {
-    LOG(INFO) << "registered " << *id << ": role=" << info->role()
+  STRATA_ASSIGN_OR_RETURN(const std::string id, registry_.Register(node));
+  if (absl::StatusOr<NodeInfo> info = registry_.Get(id); info.ok()) {
+    LOG(INFO) << "registered " << id << ": role=" << info->role()
               << " host=" << info->hostname() << " address=" << info->address()
               << " gpus=" << info->gpus()
               << (info->role() == kPsRole
@@ -190,7 +189,7 @@ absl::StatusOr<RegisterNodeResponse> Coordinator::RegisterNode(
                       : "");
   }
   RegisterNodeResponse response;
-  response.set_node_id(*id);
+  response.set_node_id(id);
   response.set_heartbeat_interval_ms(static_cast<uint32_t>(
       absl::ToInt64Milliseconds(options_.registry.heartbeat_interval)));
   return response;
@@ -215,24 +214,23 @@ ClusterResponse Coordinator::Cluster() {
 absl::StatusOr<TaskReportResponse> Coordinator::ReportTask(
     const TaskReport& report) {
   absl::MutexLock dispatch(&dispatch_mu_);
-  absl::StatusOr<JobManager::ReportResult> result = jobs_.Report(report);
-  if (!result.ok()) return result.status();
+  STRATA_ASSIGN_OR_RETURN(const JobManager::ReportResult result,
+                          jobs_.Report(report));
   if (report.kind() != TaskReport::PROGRESS) {
     LOG(INFO) << report.task_id() << " on " << report.node_id() << ": "
               << TaskReport::Kind_Name(report.kind())
               << (report.message().empty() ? "" : ": ") << report.message();
   }
-  DispatchCancels(result->to_cancel);
+  DispatchCancels(result.to_cancel);
   TaskReportResponse response;
-  response.set_cancel(result->cancel);
+  response.set_cancel(result.cancel);
   return response;
 }
 
 absl::StatusOr<uint64_t> Coordinator::OpenTaskStream(
     absl::string_view node_id) {
-  absl::StatusOr<NodeInfo> node = registry_.Get(node_id);
-  if (!node.ok()) return node.status();
-  if (!node->alive()) return NodeDeadError(node_id);
+  STRATA_ASSIGN_OR_RETURN(const NodeInfo node, registry_.Get(node_id));
+  if (!node.alive()) return NodeDeadError(node_id);
   absl::MutexLock lock(&mu_);
   if (shutting_down_) {
     return absl::UnavailableError("coordinator is shutting down");
@@ -244,9 +242,8 @@ absl::StatusOr<uint64_t> Coordinator::OpenTaskStream(
 
 absl::StatusOr<std::vector<TaskCommand>> Coordinator::NextCommands(
     absl::string_view node_id, uint64_t stream, absl::Time deadline) {
-  absl::StatusOr<NodeInfo> node = registry_.Get(node_id);
-  if (!node.ok()) return node.status();
-  if (!node->alive()) return NodeDeadError(node_id);
+  STRATA_ASSIGN_OR_RETURN(const NodeInfo node, registry_.Get(node_id));
+  if (!node.alive()) return NodeDeadError(node_id);
   absl::MutexLock lock(&mu_);
   auto it = queues_.find(node_id);
   if (it == queues_.end()) return NodeDeadError(node_id);

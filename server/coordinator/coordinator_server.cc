@@ -6,6 +6,7 @@
 #include "glog/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "proto/base/status_macros.h"
 #include "server/metrics/metrics_registry.h"
 
 namespace strata {
@@ -26,8 +27,7 @@ absl::StatusOr<std::string> ListenHost(absl::string_view listen) {
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     Options options, Clock* clock) {
-  absl::StatusOr<std::string> host = ListenHost(options.listen);
-  if (!host.ok()) return host.status();
+  STRATA_ASSIGN_OR_RETURN(const std::string host, ListenHost(options.listen));
   // Both are process-wide switches read when a ServerBuilder is created.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -64,7 +64,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
         absl::StrCat("cannot listen on ", options.listen,
                      " (address in use or not local?)"));
   }
-  server->address_ = absl::StrCat(*host, ":", port);
+  server->address_ = absl::StrCat(host, ":", port);
   LOG(INFO) << "coordinator serving on " << server->address_;
   return server;
 }

@@ -1,9 +1,11 @@
 #include "server/coordinator/job_manager.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -59,6 +61,13 @@ absl::StatusOr<std::string> JobManager::Submit(JobSpec spec) {
   STRATA_RETURN_IF_ERROR(jobs::PrepareJobSpec(options_.limits, &spec));
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
+  size_t pending = 0;
+  for (const auto& [seq, j] : jobs_) pending += j->state == PENDING;
+  if (pending >= options_.max_pending_jobs) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        pending, " jobs are pending; the limit is ", options_.max_pending_jobs,
+        " (coordinator flag --max_pending_jobs): wait for some to start"));
+  }
   auto job = std::make_shared<Job>();
   job->seq = next_seq_++;
   job->job_id = absl::StrCat(kJobIdPrefix, job->seq);
@@ -350,8 +359,7 @@ void JobManager::ReleaseTask(absl::string_view task_id) {
   if (Task* task = FindTaskLocked(task_id, &job)) task->on_node = false;
 }
 
-absl::StatusOr<JobManager::ReportResult> JobManager::Report(
-    const TaskReport& report) {
+absl::Status JobManager::CheckReport(const TaskReport& report) const {
   if (!TaskReport::Kind_IsValid(report.kind())) {
     return absl::InvalidArgumentError(absl::StrCat(
         "unknown report kind ", report.kind(), " for task ", report.task_id()));
@@ -360,6 +368,41 @@ absl::StatusOr<JobManager::ReportResult> JobManager::Report(
     return absl::InvalidArgumentError(absl::StrCat(
         "report for task '", report.task_id(), "' has no node_id"));
   }
+  if (report.step() < 0 || report.total_steps() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "report for task '", report.task_id(), "' has a negative step"));
+  }
+  if (report.metrics_size() > static_cast<int>(options_.max_report_metrics)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "report for task '", report.task_id(), "' has ",
+        report.metrics_size(), " metrics; the limit is ",
+        options_.max_report_metrics));
+  }
+  for (const auto& [name, value] : report.metrics()) {
+    if (name.empty() || name.size() > options_.max_metric_name_bytes ||
+        !std::isfinite(value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "report for task '", report.task_id(), "': metric '",
+          absl::CHexEscape(name.substr(0, options_.max_metric_name_bytes)),
+          "' needs a name of 1 to ", options_.max_metric_name_bytes,
+          " bytes and a finite value"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobManager::ReportResult> JobManager::Report(
+    const TaskReport& original) {
+  STRATA_RETURN_IF_ERROR(CheckReport(original));
+  TaskReport truncated;
+  const TaskReport* in = &original;
+  if (original.message().size() > options_.max_report_message_bytes) {
+    truncated = original;
+    truncated.mutable_message()->resize(options_.max_report_message_bytes);
+    truncated.mutable_message()->append("... (truncated)");
+    in = &truncated;
+  }
+  const TaskReport& report = *in;
   absl::MutexLock lock(&mu_);
   std::shared_ptr<Job> job;
   Task* task = FindTaskLocked(report.task_id(), &job);

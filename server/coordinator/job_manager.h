@@ -80,6 +80,19 @@ class JobManager {
     // What one job may ask for (num_workers, data sizes); specs are
     // prepared by server/jobs (defaults and every check live there).
     jobs::JobLimits limits;
+    // Jobs waiting in PENDING at once; Submit past it is RESOURCE_EXHAUSTED
+    // (--max_pending_jobs). Bounds the coordinator's memory and the
+    // scheduler's pass against a flood of submissions; too low refuses
+    // legitimate bursts of queued jobs.
+    size_t max_pending_jobs = 1000;
+    // A task report's message is cut to this many bytes (it becomes a job
+    // event and possibly the failure reason); longer ones are truncated,
+    // not refused, so a final report always lands.
+    size_t max_report_message_bytes = 4096;
+    // Metrics one report may carry, and the longest metric name; more is
+    // INVALID_ARGUMENT. Bounds each task's and each event's size.
+    size_t max_report_metrics = 256;
+    size_t max_metric_name_bytes = 128;
     // Per-job event history bound. Beyond it, older progress events are
     // thinned (every other one dropped) so a watcher replaying a long job
     // still sees its state changes and a coarser progress history, at
@@ -101,7 +114,8 @@ class JobManager {
 
   // Prepares the spec (jobs::PrepareJobSpec: defaults, every check) and
   // creates a PENDING job; returns "job-1", "job-2"... INVALID_ARGUMENT
-  // naming the field for a bad spec.
+  // naming the field for a bad spec; RESOURCE_EXHAUSTED when
+  // max_pending_jobs jobs are already pending.
   absl::StatusOr<std::string> Submit(JobSpec spec);
 
   // NOT_FOUND for unknown ids.
@@ -159,12 +173,16 @@ class JobManager {
     std::vector<TaskRef> to_cancel;  // other tasks to stop (the job failed)
   };
   // Applies a worker's report. NOT_FOUND for unknown tasks, INVALID_ARGUMENT
-  // for a missing node_id, FAILED_PRECONDITION if the task is assigned to
-  // another node. Reports for tasks of finished jobs are accepted and answer
-  // cancel = true.
+  // for a missing node_id, an unknown kind, negative steps, or metrics past
+  // the limits (count, name length, non-finite values); FAILED_PRECONDITION
+  // if the task is assigned to another node. A long message is truncated.
+  // Reports for tasks of finished jobs are accepted and answer cancel =
+  // true.
   absl::StatusOr<ReportResult> Report(const TaskReport& report);
 
  private:
+  // The checks of Report that need no lock.
+  absl::Status CheckReport(const TaskReport& report) const;
   struct Task {
     std::string task_id;
     std::string node_id;

@@ -1,5 +1,6 @@
 #include "server/coordinator/job_manager.h"
 
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +72,57 @@ TEST(JobManagerTest, StoresThePreparedSpec) {
   EXPECT_EQ(s.ps_load_test().dim(), 16u);
   EXPECT_TRUE(jobs::ValidateJobSpec({}, s).ok());
   EXPECT_EQ(*jobs.Submit(spec), "job-2");
+}
+
+TEST(JobManagerTest, PendingJobsAreBounded) {
+  FakeClock clock;
+  JobManager::Options options;
+  options.max_pending_jobs = 2;
+  JobManager jobs(options, &clock);
+  const std::string first = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Submit(LoadTest()).ok());
+  absl::StatusOr<std::string> third = jobs.Submit(LoadTest());
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(third.status().message(),
+            "2 jobs are pending; the limit is 2 (coordinator flag "
+            "--max_pending_jobs): wait for some to start");
+  EXPECT_EQ(jobs.List().size(), 2u);
+  // A job leaving PENDING makes room.
+  ASSERT_TRUE(jobs.Start(first, {"node-1"}, {}).ok());
+  EXPECT_TRUE(jobs.Submit(LoadTest()).ok());
+}
+
+TEST(JobManagerTest, OversizedReportsAreRefusedOrTruncated) {
+  FakeClock clock;
+  JobManager::Options options;
+  options.max_report_metrics = 2;
+  options.max_report_message_bytes = 8;
+  JobManager jobs(options, &clock);
+  const std::string id = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(id, {"node-1"}, {}).ok());
+  TaskReport r = Report("job-1/task-0", "node-1", TaskReport::PROGRESS, 1, 9);
+  (*r.mutable_metrics())["a"] = 1;
+  (*r.mutable_metrics())["b"] = 2;
+  (*r.mutable_metrics())["c"] = 3;
+  EXPECT_EQ(jobs.Report(r).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  r.mutable_metrics()->erase("c");
+  (*r.mutable_metrics())["b"] = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(jobs.Report(r).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  (*r.mutable_metrics())["b"] = 2;
+  r.set_step(-1);
+  EXPECT_EQ(jobs.Report(r).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(jobs.Get(id)->step(), 0) << "refused reports change nothing";
+  // A long failure message still ends the task, cut to the limit.
+  TaskReport end = Report("job-1/task-0", "node-1", TaskReport::FAILED);
+  end.set_message(std::string(100, 'x'));
+  ASSERT_TRUE(jobs.Report(end).ok());
+  const JobStatus status = *jobs.Get(id);
+  EXPECT_EQ(status.state(), FAILED);
+  EXPECT_EQ(status.reason(),
+            "task job-1/task-0 on node-1 failed: xxxxxxxx... (truncated)");
 }
 
 TEST(JobManagerTest, UnknownJobIsNotFound) {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace {
@@ -83,7 +84,7 @@ absl::StatusOr<std::string> NodeRegistry::Register(const NodeInfo& node) {
   if (info.role().empty()) info.set_role(std::string(kDefaultWorkerRole));
   const bool is_ps = info.role() == kPsRole;
   if (is_ps) {
-    if (absl::Status s = ValidatePsNode(info); !s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(ValidatePsNode(info));
   } else {
     info.clear_shard_id();
     info.clear_num_shards();

@@ -18,6 +18,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/text_serializer.h"
+#include "proto/base/status_macros.h"
 #include "server/metrics/internal/process_stats.h"
 
 namespace strata {
@@ -355,7 +356,7 @@ class ServerMetricsInterceptorFactory final
 
 absl::StatusOr<std::unique_ptr<MetricsRegistry>> MetricsRegistry::Create(
     MetricsRegistryOptions options) {
-  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(ValidateOptions(options));
   return std::unique_ptr<MetricsRegistry>(
       new MetricsRegistry(std::make_shared<State>(std::move(options))));
 }

@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "glog/logging.h"
 #include "prometheus/text_serializer.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace {
@@ -176,22 +177,19 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   if (registry == nullptr) {
     return absl::InvalidArgumentError("MetricsServer::Start: null registry");
   }
-  absl::StatusOr<HostPort> hp = ParseAddress(address);
-  if (!hp.ok()) return hp.status();
-  absl::StatusOr<std::pair<int, int>> listening = Listen(*hp, address);
-  if (!listening.ok()) return listening.status();
+  STRATA_ASSIGN_OR_RETURN(const HostPort hp, ParseAddress(address));
+  STRATA_ASSIGN_OR_RETURN(const auto listening, Listen(hp, address));
+  const auto [listen_fd, port] = listening;  // socket, bound port
   int wake[2];
   if (::pipe2(wake, O_CLOEXEC) != 0) {
     const int err = errno;
-    ::close(listening->first);
+    ::close(listen_fd);
     return absl::ResourceExhaustedError(
         absl::StrCat("metrics server: pipe2: ", std::strerror(err)));
   }
-  std::unique_ptr<MetricsServer> server(
-      new MetricsServer(registry->collectable(), listening->first, wake[0],
-                        wake[1], listening->second,
-                        absl::StrCat(address.substr(0, address.rfind(':')), ":",
-                                     listening->second)));
+  std::unique_ptr<MetricsServer> server(new MetricsServer(
+      registry->collectable(), listen_fd, wake[0], wake[1], port,
+      absl::StrCat(address.substr(0, address.rfind(':')), ":", port)));
   server->thread_ = std::thread([s = server.get()] { s->Serve(); });
   return server;
 }
@@ -292,15 +290,11 @@ absl::StatusOr<DaemonMetrics> StartDaemonMetrics(const std::string& host,
   if (host.empty()) {
     return absl::InvalidArgumentError("metrics host is empty");
   }
-  absl::StatusOr<std::unique_ptr<MetricsRegistry>> registry =
-      MetricsRegistry::Create();
-  if (!registry.ok()) return registry.status();
-  absl::StatusOr<std::unique_ptr<MetricsServer>> server =
-      MetricsServer::Start(absl::StrCat(host, ":", port), registry->get());
-  if (!server.ok()) return server.status();
-  LOG(INFO) << "metrics at http://" << (*server)->address() << "/metrics";
-  metrics.registry = std::move(*registry);
-  metrics.server = std::move(*server);
+  STRATA_ASSIGN_OR_RETURN(metrics.registry, MetricsRegistry::Create());
+  STRATA_ASSIGN_OR_RETURN(metrics.server,
+                          MetricsServer::Start(absl::StrCat(host, ":", port),
+                                               metrics.registry.get()));
+  LOG(INFO) << "metrics at http://" << metrics.server->address() << "/metrics";
   return metrics;
 }
 

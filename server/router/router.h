@@ -24,11 +24,12 @@ class ShardRouter {
   virtual uint32_t ShardForName(absl::string_view name) const = 0;
 };
 
-// Default router: a 64-bit finalizer (splitmix64) of the key, reduced onto
-// the shards with a multiply-shift (Lemire's fast range), so consecutive or
-// field-prefixed keys spread evenly. Names hash with FNV-1a then the same
-// finalizer. The mapping is part of the checkpoint contract: changing it
-// re-routes keys, which checkpoint loading handles (docs/checkpoint.md).
+// Default router: SplitMix64 of the key (proto/base/hash.h), reduced onto
+// the shards with a multiply-shift (Lemire's fast range) of its high 32
+// bits, so consecutive or field-prefixed keys spread evenly. A name routes
+// as the key Fnv1a64(name). The mapping is part of the checkpoint contract:
+// changing it re-routes keys, which checkpoint loading handles
+// (docs/checkpoint.md); router_test pins it.
 class HashRouter final : public ShardRouter {
  public:
   // num_shards must be >= 1 (CHECKed: a programmer error).
@@ -37,9 +38,6 @@ class HashRouter final : public ShardRouter {
   uint32_t num_shards() const override { return num_shards_; }
   uint32_t ShardForKey(uint64_t key) const override;
   uint32_t ShardForName(absl::string_view name) const override;
-
-  // The key mixing function, exposed for tests and benchmarks.
-  static uint64_t Mix(uint64_t key);
 
  private:
   const uint32_t num_shards_;

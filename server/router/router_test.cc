@@ -56,5 +56,31 @@ TEST(ShardRouterTest, NamesRouteDeterministically) {
   for (int c : counts) EXPECT_GT(c, 800);
 }
 
+// Routing is part of the checkpoint contract: these shards were computed
+// from the router before it moved onto proto/base/hash.h. Never update them.
+TEST(ShardRouterTest, KeysRouteToTheirGoldenShards) {
+  const uint64_t keys[] = {
+      0, 1, 2, 3, 4, 5, 6, 7, 1000003, (uint64_t{17} << 56) | 5, ~uint64_t{0}};
+  const uint32_t three[] = {2, 1, 1, 0, 1, 1, 2, 1, 1, 0, 2};
+  const uint32_t eight[] = {7, 4, 4, 0, 3, 3, 5, 3, 2, 1, 7};
+  HashRouter router3(3), router8(8);
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); ++i) {
+    EXPECT_EQ(router3.ShardForKey(keys[i]), three[i]) << "key " << keys[i];
+    EXPECT_EQ(router8.ShardForKey(keys[i]), eight[i]) << "key " << keys[i];
+  }
+}
+
+TEST(ShardRouterTest, NamesRouteToTheirGoldenShards) {
+  const char* names[] = {"fc1.weight", "fc1.bias", "conv1.weight", "embedding",
+                         ""};
+  const uint32_t three[] = {1, 1, 1, 2, 2};
+  const uint32_t eight[] = {3, 3, 4, 6, 6};
+  HashRouter router3(3), router8(8);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(router3.ShardForName(names[i]), three[i]) << names[i];
+    EXPECT_EQ(router8.ShardForName(names[i]), eight[i]) << names[i];
+  }
+}
+
 }  // namespace
 }  // namespace strata

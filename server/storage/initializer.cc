@@ -4,18 +4,10 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "proto/base/hash.h"
 
 namespace strata {
 namespace {
-
-constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
-
-inline uint64_t Mix(uint64_t x) {
-  x += kGolden;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 // Uniform double in the open interval (0, 1) from the top 53 bits.
 inline double ToUnit(uint64_t h) {
@@ -23,7 +15,7 @@ inline double ToUnit(uint64_t h) {
 }
 
 inline double Uniform(uint64_t row, uint64_t col, uint64_t j) {
-  return ToUnit(Mix(row + (2 * col + j + 1) * kGolden));
+  return ToUnit(SplitMix64(row + (2 * col + j + 1) * kGoldenGamma));
 }
 
 }  // namespace
@@ -61,7 +53,7 @@ absl::Status ValidateInitializer(const InitializerConfig& config) {
 
 void InitializeStream(const InitializerConfig& config, uint64_t key,
                       uint64_t count, float* out) {
-  const uint64_t row = Mix(key ^ Mix(config.seed()));
+  const uint64_t row = SplitMix64(key ^ SplitMix64(config.seed()));
   switch (config.type()) {
     case InitializerConfig::UNIFORM: {
       const double low = config.low();
@@ -98,14 +90,7 @@ void InitializeRow(const InitializerConfig& config, uint64_t key, uint32_t dim,
   InitializeStream(config, key, dim, out);
 }
 
-uint64_t DenseStreamKey(absl::string_view name) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : name) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
+uint64_t DenseStreamKey(absl::string_view name) { return Fnv1a64(name); }
 
 void InitializeDense(const InitializerConfig& config, absl::string_view name,
                      uint64_t size, float* out) {

@@ -6,18 +6,19 @@
 // the row was materialised or only read (read-only pulls). Two servers with
 // the same config always produce the same embedding for the same key.
 //
-// Definition (part of the checkpoint/compatibility contract):
-//   Mix(x)        = splitmix64 finaliser of x + 0x9e3779b97f4a7c15
-//   row           = Mix(key ^ Mix(seed))
-//   H(col, j)     = Mix(row + (2*col + j + 1) * 0x9e3779b97f4a7c15), j in {0,1}
-//   U(col, j)     = ((H(col, j) >> 11) + 0.5) / 2^53, in the open interval
-//   (0,1) ZEROS:   0 UNIFORM: low + (high - low) * U(col, 0)      (clamped
-//   below `high`) NORMAL:  mean + stddev * sqrt(-2 ln U(col,0)) * cos(2 pi
-//   U(col,1))
+// Definition (part of the checkpoint/compatibility contract), with
+// SplitMix64, kGoldenGamma (0x9e3779b97f4a7c15) and Fnv1a64 from
+// proto/base/hash.h:
+//   row       = SplitMix64(key ^ SplitMix64(seed))
+//   H(col, j) = SplitMix64(row + (2*col + j + 1) * kGoldenGamma), j in {0,1}
+//   U(col, j) = ((H(col, j) >> 11) + 0.5) / 2^53, in the open interval (0,1)
+//   ZEROS:    0
+//   UNIFORM:  low + (high - low) * U(col, 0)   (clamped below `high`)
+//   NORMAL:   mean + stddev * sqrt(-2 ln U(col,0)) * cos(2 pi U(col,1))
 // computed in double and rounded to float.
 //
 // Dense tensors are one long row: element i of tensor `name` is column i of
-// key DenseStreamKey(name) (FNV-1a of the name), so two tensors that share a
+// key DenseStreamKey(name) (Fnv1a64 of the name), so two tensors that share a
 // seed still start from different values.
 #ifndef STRATA_SERVER_STORAGE_INITIALIZER_H_
 #define STRATA_SERVER_STORAGE_INITIALIZER_H_
@@ -45,7 +46,7 @@ void InitializeRow(const InitializerConfig& config, uint64_t key, uint32_t dim,
 void InitializeStream(const InitializerConfig& config, uint64_t key,
                       uint64_t count, float* out);
 
-// The stream key of a dense tensor (64-bit FNV-1a of its name).
+// The stream key of a dense tensor: Fnv1a64(name).
 uint64_t DenseStreamKey(absl::string_view name);
 
 // Initial values of dense tensor `name` (InitializeStream with its key).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -86,6 +87,28 @@ TEST(InitializerTest, MatchesTheDocumentedFormula) {
   EXPECT_FLOAT_EQ(row[0], 3.571958065032959f);
   EXPECT_FLOAT_EQ(row[1], 1.9390231370925903f);
   EXPECT_FLOAT_EQ(row[2], -0.8835651278495789f);
+}
+
+std::vector<uint32_t> Bits(const float* v, int n) {
+  std::vector<uint32_t> bits(n);
+  std::memcpy(bits.data(), v, n * sizeof(float));
+  return bits;
+}
+
+// Bit-exact values computed from the initializer before its hashes moved to
+// proto/base/hash.h. Part of the checkpoint contract: never update them.
+TEST(InitializerTest, MatchesGoldenBitsExactly) {
+  float row[4];
+  InitializeRow(Uniform(-0.5f, 0.5f, 7), 12345, 4, row);
+  EXPECT_EQ(Bits(row, 4), (std::vector<uint32_t>{0xbefa6b89, 0xbe82f688,
+                                                 0xbed72864, 0x3da12ede}));
+  InitializeRow(Normal(0, 1, 7), 12345, 4, row);
+  EXPECT_EQ(Bits(row, 4), (std::vector<uint32_t>{0x3ff5329e, 0xbfbfa9d1,
+                                                 0x400059ab, 0xbdcbe9e7}));
+  InitializeDense(Uniform(-0.5f, 0.5f, 7), "fc1.weight", 4, row);
+  EXPECT_EQ(Bits(row, 4), (std::vector<uint32_t>{0xbe4adc25, 0x3ea2fb34,
+                                                 0x3e744184, 0xbd0df879}));
+  EXPECT_EQ(DenseStreamKey("fc1.weight"), 0x0fc5ab63896269edULL);
 }
 
 TEST(InitializerTest, ValuesArePureFunctionOfSeedKeyAndColumn) {

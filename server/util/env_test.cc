@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace {
@@ -23,12 +24,11 @@ std::string TestDir() {
 
 absl::Status WriteFile(Env* env, const std::string& path,
                        absl::string_view contents) {
-  absl::StatusOr<std::unique_ptr<WritableFile>> file =
-      env->NewWritableFile(path);
-  if (!file.ok()) return file.status();
-  if (absl::Status s = (*file)->Append(contents); !s.ok()) return s;
-  if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
-  return (*file)->Close();
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                          env->NewWritableFile(path));
+  STRATA_RETURN_IF_ERROR(file->Append(contents));
+  STRATA_RETURN_IF_ERROR(file->Sync());
+  return file->Close();
 }
 
 TEST(EnvTest, WritesAndReadsBackAFile) {

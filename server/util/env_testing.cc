@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 
@@ -78,7 +79,7 @@ absl::Status FaultInjectionEnv::CheckAlive() const {
 absl::Status FaultInjectionEnv::Append(WritableFile* file,
                                        absl::string_view data) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAlive(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(CheckAlive());
   if (write_budget_ < 0 || static_cast<int64_t>(data.size()) <= write_budget_) {
     if (write_budget_ >= 0) write_budget_ -= data.size();
     bytes_written_ += data.size();
@@ -88,7 +89,7 @@ absl::Status FaultInjectionEnv::Append(WritableFile* file,
   const absl::string_view prefix = data.substr(0, write_budget_);
   bytes_written_ += prefix.size();
   write_budget_ = 0;
-  if (absl::Status s = file->Append(prefix); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(file->Append(prefix));
   if (crash_on_write_fault_) {
     crashed_ = true;
     return absl::UnavailableError("simulated crash during write");
@@ -98,25 +99,24 @@ absl::Status FaultInjectionEnv::Append(WritableFile* file,
 
 absl::Status FaultInjectionEnv::SyncFile(WritableFile* file) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAlive(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(CheckAlive());
   if (fail_sync_) return absl::InternalError("injected fault: fsync failed");
   return file->Sync();
 }
 
 absl::Status FaultInjectionEnv::CloseFile(WritableFile* file) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAlive(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(CheckAlive());
   return file->Close();
 }
 
 absl::StatusOr<std::unique_ptr<WritableFile>>
 FaultInjectionEnv::NewWritableFile(const std::string& path) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAlive(); !s.ok()) return s;
-  absl::StatusOr<std::unique_ptr<WritableFile>> file =
-      base_->NewWritableFile(path);
-  if (!file.ok()) return file.status();
-  return std::unique_ptr<WritableFile>(new File(this, *std::move(file)));
+  STRATA_RETURN_IF_ERROR(CheckAlive());
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                          base_->NewWritableFile(path));
+  return std::unique_ptr<WritableFile>(new File(this, std::move(file)));
 }
 
 absl::StatusOr<std::string> FaultInjectionEnv::ReadFileToString(
@@ -128,7 +128,7 @@ absl::StatusOr<std::string> FaultInjectionEnv::ReadFileToString(
 absl::Status FaultInjectionEnv::RenameFile(const std::string& from,
                                            const std::string& to) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAlive(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(CheckAlive());
   if (fail_rename_) {
     return absl::InternalError(
         absl::StrCat("injected fault: rename ", from, " to ", to));
@@ -138,13 +138,13 @@ absl::Status FaultInjectionEnv::RenameFile(const std::string& from,
 
 absl::Status FaultInjectionEnv::DeleteFile(const std::string& path) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAlive(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(CheckAlive());
   return base_->DeleteFile(path);
 }
 
 absl::Status FaultInjectionEnv::CreateDir(const std::string& path) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAlive(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(CheckAlive());
   return base_->CreateDir(path);
 }
 
@@ -161,7 +161,7 @@ absl::Status FaultInjectionEnv::FileExists(const std::string& path) {
 
 absl::Status FaultInjectionEnv::SyncDir(const std::string& dir) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckAlive(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(CheckAlive());
   if (fail_sync_) {
     return absl::InternalError(absl::StrCat("injected fault: fsync dir ", dir));
   }

@@ -11,7 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/time/clock.h"
 #include "worker/ctr/datagen.h"
-#include "worker/ctr/metrics.h"
+#include "worker/ctr/evaluation.h"
 
 ABSL_FLAG(std::string, out, "", "Output TSV file (required).");
 ABSL_FLAG(uint64_t, rows, 1000000, "Rows to write.");

@@ -8,6 +8,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "proto/base/hash.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace ctr {
@@ -39,15 +41,9 @@ bool ParseHex(absl::string_view s, uint64_t* out) {
 
 }  // namespace
 
-uint64_t Mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 uint64_t FeatureKey(int field, uint64_t value_hash) {
-  const uint64_t h = Mix64(value_hash ^ Mix64(static_cast<uint64_t>(field)));
+  const uint64_t h =
+      SplitMix64(value_hash ^ SplitMix64(static_cast<uint64_t>(field)));
   return (static_cast<uint64_t>(field) << (64 - kFieldBits)) | (h & kHashMask);
 }
 
@@ -97,7 +93,7 @@ absl::Status ParseCriteoLine(absl::string_view line, CtrExample* out) {
               absl::StrCat("column ", col, ": '", v.substr(0, 32),
                            "' is not a 1-16 digit hex string"));
         }
-        value = kHexTag ^ Mix64(h);
+        value = kHexTag ^ SplitMix64(h);
       }
       out->keys[field] = FeatureKey(field, value);
     }
@@ -149,7 +145,7 @@ absl::StatusOr<std::unique_ptr<CriteoReader>> CriteoReader::Open(
       SplitRange(size, options.from, options.to, options.part, options.parts);
   std::unique_ptr<CriteoReader> r(
       new CriteoReader(std::move(options), f, range));
-  if (absl::Status s = r->Rewind(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(r->Rewind());
   return r;
 }
 
@@ -190,7 +186,7 @@ absl::Status CriteoReader::Rewind() {
   if (range_.begin == 0) return absl::OkStatus();
   while (true) {
     if (buf_pos_ == buf_len_) {
-      if (absl::Status s = Fill(); !s.ok()) return s;
+      STRATA_RETURN_IF_ERROR(Fill());
       if (eof_) return absl::OkStatus();
     }
     const char* p = static_cast<const char*>(
@@ -211,7 +207,7 @@ absl::StatusOr<bool> CriteoReader::NextLine(std::string* line, bool* too_long) {
   bool any = false;
   while (true) {
     if (buf_pos_ == buf_len_) {
-      if (absl::Status s = Fill(); !s.ok()) return s;
+      STRATA_RETURN_IF_ERROR(Fill());
       if (eof_) return any;  // a last line without '\n' still counts
     }
     any = true;
@@ -251,17 +247,16 @@ absl::StatusOr<bool> CriteoReader::Next(CtrExample* out) {
 }
 
 absl::StatusOr<int64_t> CriteoReader::CountLines() {
-  if (absl::Status s = Rewind(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(Rewind());
   std::string line;
   bool too_long;
   int64_t n = 0;
   while (true) {
-    absl::StatusOr<bool> more = NextLine(&line, &too_long);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
+    STRATA_ASSIGN_OR_RETURN(const bool more, NextLine(&line, &too_long));
+    if (!more) break;
     ++n;
   }
-  if (absl::Status s = Rewind(); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(Rewind());
   return n;
 }
 

@@ -37,11 +37,8 @@ struct CtrExample {
   std::array<uint64_t, kNumFields> keys{};
 };
 
-// splitmix64 finalizer: a bijection on 64 bits.
-uint64_t Mix64(uint64_t x);
-
-// The key of `value_hash` in `field`: field in the top 8 bits, a hash of
-// (field, value_hash) in the low 56.
+// The key of `value_hash` in `field`: field in the top 8 bits and the low 56
+// bits of SplitMix64(value_hash ^ SplitMix64(field)) below.
 uint64_t FeatureKey(int field, uint64_t value_hash);
 inline int FieldOfKey(uint64_t key) {
   return static_cast<int>(key >> (64 - kFieldBits));

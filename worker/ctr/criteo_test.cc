@@ -60,6 +60,30 @@ TEST(KeyLayoutTest, FieldIsTheTopEightBits) {
   EXPECT_NE(FeatureKey(3, 1), FeatureKey(3, 2));
 }
 
+// Feature keys are what the parameter server stores: these were computed
+// before the key hash moved to proto/base/hash.h. Never update them.
+TEST(KeyLayoutTest, KeysMatchGoldenValues) {
+  EXPECT_EQ(FeatureKey(0, 1), 0x00b4fda8c892b50eULL);
+  EXPECT_EQ(FeatureKey(13, 0xabc), 0x0d03ba12965e2df3ULL);
+  EXPECT_EQ(FeatureKey(38, MissingValue()), 0x26da4c29231b95e1ULL);
+  // Integers (bucketized, one negative, missing) and hex values, any case.
+  std::string line = "1\t5\t\t-3\t1000";
+  for (int i = 4; i < kNumIntFields; ++i) line += "\t";
+  line += "\t68fd1e64\t\tDEADBEEF";
+  for (int j = 3; j < kNumCatFields; ++j) line += "\t";
+  CtrExample ex;
+  ASSERT_TRUE(ParseCriteoLine(line, &ex).ok());
+  EXPECT_EQ(ex.keys[0], 0x005d8c851349a364ULL);
+  EXPECT_EQ(ex.keys[1], 0x012225868095627aULL);
+  EXPECT_EQ(ex.keys[2], 0x02fa5a27e9b673bfULL);
+  EXPECT_EQ(ex.keys[3], 0x03bb67169767f69aULL);
+  EXPECT_EQ(ex.keys[4], 0x04e2a0329b85bae7ULL);
+  EXPECT_EQ(ex.keys[13], 0x0d0c3d7b36daf3b8ULL);
+  EXPECT_EQ(ex.keys[14], 0x0e39fa3ab9f73921ULL);
+  EXPECT_EQ(ex.keys[15], 0x0f339d1d13d395c8ULL);
+  EXPECT_EQ(ex.keys[38], 0x26da4c29231b95e1ULL);
+}
+
 TEST(KeyLayoutTest, IntegersAreBucketizedOnALogScale) {
   EXPECT_EQ(BucketizeInt(-5), -1);
   EXPECT_EQ(BucketizeInt(0), 0);

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
-#include "worker/ctr/metrics.h"
+#include "worker/ctr/evaluation.h"
 
 namespace strata {
 namespace ctr {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <random>
 
+#include "proto/base/hash.h"
+
 namespace strata {
 namespace ctr {
 namespace {
@@ -28,7 +30,7 @@ void AppendHex8(uint32_t v, std::string* out) {
 }  // namespace
 
 CtrGenerator::CtrGenerator(CtrGeneratorOptions options) : options_(options) {
-  std::mt19937_64 rng(Mix64(options_.seed ^ 0x5eedULL));
+  std::mt19937_64 rng(SplitMix64(options_.seed ^ 0x5eedULL));
   for (int j = 0; j < kNumCatFields; ++j) {
     const uint64_t v = std::max<uint64_t>(
         50, static_cast<uint64_t>(options_.max_vocab / std::pow(1.0 + j, 1.2)));
@@ -62,16 +64,17 @@ CtrGenerator::CtrGenerator(CtrGeneratorOptions options) : options_(options) {
 }
 
 int CtrGenerator::GroupOf(int cat_field, uint64_t rank) const {
-  return static_cast<int>(Mix64(options_.seed ^ (uint64_t{0xca7} << 40) ^
-                                (static_cast<uint64_t>(cat_field) << 32) ^
-                                rank) %
+  return static_cast<int>(SplitMix64(options_.seed ^ (uint64_t{0xca7} << 40) ^
+                                     (static_cast<uint64_t>(cat_field) << 32) ^
+                                     rank) %
                           static_cast<uint64_t>(groups_[cat_field]));
 }
 
 double CtrGenerator::Uniform(uint64_t stream, uint64_t index,
                              uint64_t column) const {
-  const uint64_t h = Mix64(Mix64(options_.seed ^ (stream << 56) ^ index) ^
-                           (column * 0x9e3779b97f4a7c15ULL));
+  const uint64_t h =
+      SplitMix64(SplitMix64(options_.seed ^ (stream << 56) ^ index) ^
+                 (column * kGoldenGamma));
   return static_cast<double>(h >> 11) * 0x1.0p-53;
 }
 
@@ -101,8 +104,8 @@ double CtrGenerator::AppendRow(uint64_t stream, uint64_t index,
     out->push_back('\t');
     if (Uniform(stream, index, col) < options_.missing_rate) continue;
     const uint64_t r = SampleRank(j, Uniform(stream, index, col + 1));
-    AppendHex8(static_cast<uint32_t>(
-                   Mix64(options_.seed ^ (static_cast<uint64_t>(j) << 40) ^ r)),
+    AppendHex8(static_cast<uint32_t>(SplitMix64(
+                   options_.seed ^ (static_cast<uint64_t>(j) << 40) ^ r)),
                out);
     logit += effect_[j][r];
     if (j < 2) top[j] = effect_[j][r];

@@ -1,6 +1,7 @@
 #include "worker/nn/backend.h"
 
 #include "absl/strings/str_cat.h"
+#include "proto/base/status_macros.h"
 #include "server/jobs/device.h"
 
 namespace strata {
@@ -12,12 +13,12 @@ std::string DeviceSpec::ToString() const {
 
 absl::StatusOr<DeviceSpec> ParseDevice(absl::string_view device) {
   // One parser for the coordinator and the workers (server/jobs/device.h).
-  absl::StatusOr<jobs::DeviceName> name = jobs::ParseDeviceName(device);
-  if (!name.ok()) return name.status();
+  STRATA_ASSIGN_OR_RETURN(const jobs::DeviceName name,
+                          jobs::ParseDeviceName(device));
   DeviceSpec spec;
-  if (name->gpu) {
+  if (name.gpu) {
     spec.kind = DeviceSpec::Kind::kGpu;
-    spec.gpu_index = name->gpu_index;
+    spec.gpu_index = name.gpu_index;
   }
   return spec;
 }

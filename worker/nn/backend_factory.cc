@@ -1,15 +1,15 @@
 #include "worker/nn/backend_factory.h"
 
+#include "proto/base/status_macros.h"
 #include "worker/nn/cpu_backend.h"
 #include "worker/nn/cuda/cuda_backend.h"
-#include "worker/nn/internal/status_macros.h"
 
 namespace strata {
 namespace nn {
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(
     absl::string_view device) {
-  NN_ASSIGN_OR_RETURN(DeviceSpec spec, ParseDevice(device));
+  STRATA_ASSIGN_OR_RETURN(DeviceSpec spec, ParseDevice(device));
   if (spec.kind == DeviceSpec::Kind::kCpu) {
     return std::unique_ptr<Backend>(new CpuBackend());
   }

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "worker/nn/internal/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace nn {
@@ -86,10 +86,12 @@ void Dataset::Truncate(int64_t n) {
 
 absl::StatusOr<Dataset> ReadMnist(const std::string& images_path,
                                   const std::string& labels_path) {
-  NN_ASSIGN_OR_RETURN(std::string img, ReadMaybeGzipped(images_path));
-  NN_ASSIGN_OR_RETURN(std::string lab, ReadMaybeGzipped(labels_path));
-  NN_ASSIGN_OR_RETURN(std::vector<uint32_t> idims, IdxHeader(images_path, img, 3));
-  NN_ASSIGN_OR_RETURN(std::vector<uint32_t> ldims, IdxHeader(labels_path, lab, 1));
+  STRATA_ASSIGN_OR_RETURN(std::string img, ReadMaybeGzipped(images_path));
+  STRATA_ASSIGN_OR_RETURN(std::string lab, ReadMaybeGzipped(labels_path));
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint32_t> idims,
+                          IdxHeader(images_path, img, 3));
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint32_t> ldims,
+                          IdxHeader(labels_path, lab, 1));
   if (idims[0] != ldims[0]) {
     return absl::InvalidArgumentError(absl::StrCat(
         images_path, " has ", idims[0], " images but ", labels_path, " has ",
@@ -137,7 +139,7 @@ absl::StatusOr<Dataset> ReadCifar10(const std::vector<std::string>& paths) {
   d.channels = 3;
   d.height = d.width = 32;
   for (const std::string& path : paths) {
-    NN_ASSIGN_OR_RETURN(std::string bytes, ReadMaybeGzipped(path));
+    STRATA_ASSIGN_OR_RETURN(std::string bytes, ReadMaybeGzipped(path));
     if (bytes.empty() || bytes.size() % kRecord != 0) {
       return absl::DataLossError(absl::StrCat(
           path, ": ", bytes.size(), " bytes is not a whole number of ",

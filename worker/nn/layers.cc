@@ -3,8 +3,9 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "proto/base/hash.h"
+#include "proto/base/status_macros.h"
 #include "worker/nn/internal/init.h"
-#include "worker/nn/internal/status_macros.h"
 
 namespace strata {
 namespace nn {
@@ -55,8 +56,9 @@ absl::Status Layer::Init(Backend* backend, uint64_t seed) {
     } else if (p->init == InitKind::kXavier) {
       host = internal::XavierUniform(n, p->fan_in, p->fan_out, s);
     }
-    NN_ASSIGN_OR_RETURN(p->value, Tensor::FromHost(backend, p->shape, host));
-    NN_ASSIGN_OR_RETURN(p->grad, Tensor::Zeros(backend, p->shape));
+    STRATA_ASSIGN_OR_RETURN(p->value,
+                            Tensor::FromHost(backend, p->shape, host));
+    STRATA_ASSIGN_OR_RETURN(p->grad, Tensor::Zeros(backend, p->shape));
   }
   backend_ = backend;
   return OnInit(internal::MixSeed(seed, name_));
@@ -119,19 +121,19 @@ absl::StatusOr<Shape> Conv2d::OutputShape(const Shape& in) const {
 }
 
 absl::Status Conv2d::Forward(const Tensor& x, Tensor* y, bool training) {
-  NN_RETURN_IF_ERROR(CheckInit());
-  NN_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
-  NN_ASSIGN_OR_RETURN(Shape out, OutputShape(x.shape()));
+  STRATA_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
+  STRATA_ASSIGN_OR_RETURN(Shape out, OutputShape(x.shape()));
   const ConvGeometry g = Geometry(x.shape());
   const int64_t k = g.c * g.kh * g.kw, cols = g.n * g.OutH() * g.OutW();
-  NN_RETURN_IF_ERROR(col_.EnsureShape(backend_, {k, cols}));
-  NN_RETURN_IF_ERROR(tmp_.EnsureShape(backend_, {options_.out_channels, cols}));
-  NN_RETURN_IF_ERROR(y->EnsureShape(backend_, out));
-  NN_RETURN_IF_ERROR(backend_->Im2Col(g, x.data(), col_.data()));
-  NN_RETURN_IF_ERROR(backend_->Gemm(false, false, options_.out_channels, cols,
-                                    k, 1.0f, weight_->value.data(), k,
-                                    col_.data(), cols, 0.0f, tmp_.data(),
-                                    cols));
+  STRATA_RETURN_IF_ERROR(col_.EnsureShape(backend_, {k, cols}));
+  STRATA_RETURN_IF_ERROR(
+      tmp_.EnsureShape(backend_, {options_.out_channels, cols}));
+  STRATA_RETURN_IF_ERROR(y->EnsureShape(backend_, out));
+  STRATA_RETURN_IF_ERROR(backend_->Im2Col(g, x.data(), col_.data()));
+  STRATA_RETURN_IF_ERROR(backend_->Gemm(
+      false, false, options_.out_channels, cols, k, 1.0f, weight_->value.data(),
+      k, col_.data(), cols, 0.0f, tmp_.data(), cols));
   return backend_->CnhwToNchw(tmp_.data(), bias_->value.data(), g.n,
                               options_.out_channels, g.OutH() * g.OutW(),
                               y->data());
@@ -139,7 +141,7 @@ absl::Status Conv2d::Forward(const Tensor& x, Tensor* y, bool training) {
 
 absl::Status Conv2d::Backward(const Tensor& x, const Tensor& y,
                               const Tensor& dy, Tensor* dx) {
-  NN_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(CheckInit());
   const ConvGeometry g = Geometry(x.shape());
   const int64_t hw = g.OutH() * g.OutW();
   const int64_t k = g.c * g.kh * g.kw, cols = g.n * hw;
@@ -148,18 +150,19 @@ absl::Status Conv2d::Backward(const Tensor& x, const Tensor& y,
     return absl::FailedPreconditionError(absl::StrCat(
         "Conv2d \"", name(), "\": Backward without a matching Forward"));
   }
-  NN_RETURN_IF_ERROR(backend_->NchwToCnhw(dy.data(), g.n, oc, hw, tmp_.data()));
-  NN_RETURN_IF_ERROR(backend_->Gemm(false, true, oc, k, cols, 1.0f,
-                                    tmp_.data(), cols, col_.data(), cols, 0.0f,
-                                    weight_->grad.data(), k));
-  NN_RETURN_IF_ERROR(
+  STRATA_RETURN_IF_ERROR(
+      backend_->NchwToCnhw(dy.data(), g.n, oc, hw, tmp_.data()));
+  STRATA_RETURN_IF_ERROR(backend_->Gemm(false, true, oc, k, cols, 1.0f,
+                                        tmp_.data(), cols, col_.data(), cols,
+                                        0.0f, weight_->grad.data(), k));
+  STRATA_RETURN_IF_ERROR(
       backend_->ChannelBiasGrad(dy.data(), g.n, oc, hw, bias_->grad.data()));
   if (dx == nullptr) return absl::OkStatus();
   // The columns are no longer needed: reuse them for dL/dcol.
-  NN_RETURN_IF_ERROR(backend_->Gemm(true, false, k, cols, oc, 1.0f,
-                                    weight_->value.data(), k, tmp_.data(),
-                                    cols, 0.0f, col_.data(), cols));
-  NN_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
+  STRATA_RETURN_IF_ERROR(backend_->Gemm(true, false, k, cols, oc, 1.0f,
+                                        weight_->value.data(), k, tmp_.data(),
+                                        cols, 0.0f, col_.data(), cols));
+  STRATA_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
   return backend_->Col2Im(g, col_.data(), dx->data());
 }
 
@@ -199,18 +202,18 @@ absl::StatusOr<Shape> MaxPool2d::OutputShape(const Shape& in) const {
 }
 
 absl::Status MaxPool2d::Forward(const Tensor& x, Tensor* y, bool training) {
-  NN_RETURN_IF_ERROR(CheckInit());
-  NN_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
-  NN_ASSIGN_OR_RETURN(Shape out, OutputShape(x.shape()));
-  NN_RETURN_IF_ERROR(y->EnsureShape(backend_, out));
+  STRATA_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
+  STRATA_ASSIGN_OR_RETURN(Shape out, OutputShape(x.shape()));
+  STRATA_RETURN_IF_ERROR(y->EnsureShape(backend_, out));
   return backend_->MaxPoolForward(Geometry(x.shape()), x.data(), y->data());
 }
 
 absl::Status MaxPool2d::Backward(const Tensor& x, const Tensor& y,
                                  const Tensor& dy, Tensor* dx) {
-  NN_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(CheckInit());
   if (dx == nullptr) return absl::OkStatus();
-  NN_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
+  STRATA_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
   return backend_->MaxPoolBackward(Geometry(x.shape()), x.data(), y.data(),
                                    dy.data(), dx->data());
 }
@@ -218,17 +221,17 @@ absl::Status MaxPool2d::Backward(const Tensor& x, const Tensor& y,
 // ---------------------------------------------------------------- Relu
 
 absl::Status Relu::Forward(const Tensor& x, Tensor* y, bool training) {
-  NN_RETURN_IF_ERROR(CheckInit());
-  NN_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
-  NN_RETURN_IF_ERROR(y->EnsureShape(backend_, x.shape()));
+  STRATA_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
+  STRATA_RETURN_IF_ERROR(y->EnsureShape(backend_, x.shape()));
   return backend_->ReluForward(x.data(), x.size(), y->data());
 }
 
 absl::Status Relu::Backward(const Tensor& x, const Tensor& y,
                             const Tensor& dy, Tensor* dx) {
-  NN_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(CheckInit());
   if (dx == nullptr) return absl::OkStatus();
-  NN_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
+  STRATA_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
   return backend_->ReluBackward(y.data(), dy.data(), y.size(), dx->data());
 }
 
@@ -240,18 +243,18 @@ absl::StatusOr<Shape> Flatten::OutputShape(const Shape& in) const {
 }
 
 absl::Status Flatten::Forward(const Tensor& x, Tensor* y, bool training) {
-  NN_RETURN_IF_ERROR(CheckInit());
-  NN_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
-  NN_ASSIGN_OR_RETURN(Shape out, OutputShape(x.shape()));
-  NN_RETURN_IF_ERROR(y->EnsureShape(backend_, out));
+  STRATA_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
+  STRATA_ASSIGN_OR_RETURN(Shape out, OutputShape(x.shape()));
+  STRATA_RETURN_IF_ERROR(y->EnsureShape(backend_, out));
   return backend_->Copy(x.data(), x.size(), y->data());
 }
 
 absl::Status Flatten::Backward(const Tensor& x, const Tensor& y,
                                const Tensor& dy, Tensor* dx) {
-  NN_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(CheckInit());
   if (dx == nullptr) return absl::OkStatus();
-  NN_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
+  STRATA_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
   return backend_->Copy(dy.data(), dy.size(), dx->data());
 }
 
@@ -274,30 +277,30 @@ absl::StatusOr<Shape> Linear::OutputShape(const Shape& in) const {
 }
 
 absl::Status Linear::Forward(const Tensor& x, Tensor* y, bool training) {
-  NN_RETURN_IF_ERROR(CheckInit());
-  NN_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
-  NN_ASSIGN_OR_RETURN(Shape out, OutputShape(x.shape()));
-  NN_RETURN_IF_ERROR(y->EnsureShape(backend_, out));
+  STRATA_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
+  STRATA_ASSIGN_OR_RETURN(Shape out, OutputShape(x.shape()));
+  STRATA_RETURN_IF_ERROR(y->EnsureShape(backend_, out));
   const int64_t n = x.dim(0), in = options_.in_features,
                 o = options_.out_features;
-  NN_RETURN_IF_ERROR(backend_->Gemm(false, true, n, o, in, 1.0f, x.data(), in,
-                                    weight_->value.data(), in, 0.0f,
-                                    y->data(), o));
+  STRATA_RETURN_IF_ERROR(backend_->Gemm(false, true, n, o, in, 1.0f, x.data(),
+                                        in, weight_->value.data(), in, 0.0f,
+                                        y->data(), o));
   return backend_->AddChannelBias(y->data(), bias_->value.data(), n, o, 1);
 }
 
 absl::Status Linear::Backward(const Tensor& x, const Tensor& y,
                               const Tensor& dy, Tensor* dx) {
-  NN_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(CheckInit());
   const int64_t n = x.dim(0), in = options_.in_features,
                 o = options_.out_features;
-  NN_RETURN_IF_ERROR(backend_->Gemm(true, false, o, in, n, 1.0f, dy.data(), o,
-                                    x.data(), in, 0.0f, weight_->grad.data(),
-                                    in));
-  NN_RETURN_IF_ERROR(
+  STRATA_RETURN_IF_ERROR(backend_->Gemm(true, false, o, in, n, 1.0f, dy.data(),
+                                        o, x.data(), in, 0.0f,
+                                        weight_->grad.data(), in));
+  STRATA_RETURN_IF_ERROR(
       backend_->ChannelBiasGrad(dy.data(), n, o, 1, bias_->grad.data()));
   if (dx == nullptr) return absl::OkStatus();
-  NN_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
+  STRATA_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
   return backend_->Gemm(false, false, n, in, o, 1.0f, dy.data(), o,
                         weight_->value.data(), in, 0.0f, dx->data(), in);
 }
@@ -324,26 +327,26 @@ absl::Status Dropout::OnInit(uint64_t seed) {
 }
 
 absl::Status Dropout::Forward(const Tensor& x, Tensor* y, bool training) {
-  NN_RETURN_IF_ERROR(CheckInit());
-  NN_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
-  NN_RETURN_IF_ERROR(y->EnsureShape(backend_, x.shape()));
+  STRATA_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(NeedSameBackend(*this, backend_, x));
+  STRATA_RETURN_IF_ERROR(y->EnsureShape(backend_, x.shape()));
   last_training_ = training && p_ > 0.0f;
   if (!last_training_) return backend_->Copy(x.data(), x.size(), y->data());
-  std::mt19937_64 rng(seed_ ^ (0x9E3779B97F4A7C15ULL * (counter_++ + 1)));
+  std::mt19937_64 rng(seed_ ^ (kGoldenGamma * (counter_++ + 1)));
   const float scale = 1.0f / (1.0f - p_);
   const uint64_t threshold = static_cast<uint64_t>(p_ * 16777216.0);
   host_mask_.resize(x.size());
   for (float& m : host_mask_) m = (rng() >> 40) < threshold ? 0.0f : scale;
-  NN_RETURN_IF_ERROR(mask_.EnsureShape(backend_, x.shape()));
-  NN_RETURN_IF_ERROR(mask_.CopyFromHost(host_mask_));
+  STRATA_RETURN_IF_ERROR(mask_.EnsureShape(backend_, x.shape()));
+  STRATA_RETURN_IF_ERROR(mask_.CopyFromHost(host_mask_));
   return backend_->Multiply(x.data(), mask_.data(), x.size(), y->data());
 }
 
 absl::Status Dropout::Backward(const Tensor& x, const Tensor& y,
                                const Tensor& dy, Tensor* dx) {
-  NN_RETURN_IF_ERROR(CheckInit());
+  STRATA_RETURN_IF_ERROR(CheckInit());
   if (dx == nullptr) return absl::OkStatus();
-  NN_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
+  STRATA_RETURN_IF_ERROR(dx->EnsureShape(backend_, x.shape()));
   if (!last_training_) return backend_->Copy(dy.data(), dy.size(), dx->data());
   return backend_->Multiply(dy.data(), mask_.data(), dy.size(), dx->data());
 }

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "worker/nn/internal/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace nn {
@@ -23,7 +23,7 @@ absl::Status CheckLogits(const Tensor& logits, size_t labels) {
 
 absl::StatusOr<float> SoftmaxCrossEntropyLoss::Compute(
     const Tensor& logits, absl::Span<const int32_t> labels) {
-  NN_RETURN_IF_ERROR(CheckLogits(logits, labels.size()));
+  STRATA_RETURN_IF_ERROR(CheckLogits(logits, labels.size()));
   const int64_t n = logits.dim(0), k = logits.dim(1);
   Backend* b = logits.backend();
   host_labels_.resize(n);
@@ -34,14 +34,14 @@ absl::StatusOr<float> SoftmaxCrossEntropyLoss::Compute(
     }
     host_labels_[i] = static_cast<float>(labels[i]);
   }
-  NN_RETURN_IF_ERROR(labels_.EnsureShape(b, {n}));
-  NN_RETURN_IF_ERROR(labels_.CopyFromHost(host_labels_));
-  NN_RETURN_IF_ERROR(grad_.EnsureShape(b, logits.shape()));
-  NN_RETURN_IF_ERROR(row_loss_.EnsureShape(b, {n}));
-  NN_RETURN_IF_ERROR(b->SoftmaxCrossEntropy(logits.data(), labels_.data(), n,
-                                            k, grad_.data(), row_loss_.data()));
+  STRATA_RETURN_IF_ERROR(labels_.EnsureShape(b, {n}));
+  STRATA_RETURN_IF_ERROR(labels_.CopyFromHost(host_labels_));
+  STRATA_RETURN_IF_ERROR(grad_.EnsureShape(b, logits.shape()));
+  STRATA_RETURN_IF_ERROR(row_loss_.EnsureShape(b, {n}));
+  STRATA_RETURN_IF_ERROR(b->SoftmaxCrossEntropy(
+      logits.data(), labels_.data(), n, k, grad_.data(), row_loss_.data()));
   host_loss_.resize(n);
-  NN_RETURN_IF_ERROR(row_loss_.CopyToHost(absl::MakeSpan(host_loss_)));
+  STRATA_RETURN_IF_ERROR(row_loss_.CopyToHost(absl::MakeSpan(host_loss_)));
   double sum = 0.0;
   for (float l : host_loss_) sum += l;
   return static_cast<float>(n == 0 ? 0.0 : sum / n);
@@ -49,8 +49,8 @@ absl::StatusOr<float> SoftmaxCrossEntropyLoss::Compute(
 
 absl::StatusOr<int64_t> CountCorrect(const Tensor& logits,
                                      absl::Span<const int32_t> labels) {
-  NN_RETURN_IF_ERROR(CheckLogits(logits, labels.size()));
-  NN_ASSIGN_OR_RETURN(std::vector<float> host, logits.ToHost());
+  STRATA_RETURN_IF_ERROR(CheckLogits(logits, labels.size()));
+  STRATA_ASSIGN_OR_RETURN(std::vector<float> host, logits.ToHost());
   const int64_t k = logits.dim(1);
   int64_t correct = 0;
   for (size_t i = 0; i < labels.size(); ++i) {

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include "absl/strings/str_cat.h"
+#include "proto/base/status_macros.h"
 #include "server/jobs/cnn_models.h"
-#include "worker/nn/internal/status_macros.h"
 
 namespace strata {
 namespace nn {
@@ -136,12 +136,12 @@ absl::StatusOr<Model> BuildModel(absl::string_view name) {
 }
 
 absl::StatusOr<ModelSummary> Summarize(const Model& model) {
-  NN_ASSIGN_OR_RETURN(auto parts, model.Split());
+  STRATA_ASSIGN_OR_RETURN(auto parts, model.Split());
   ModelSummary s;
   s.name = model.name;
   const Shape in = model.InputShape(1);
-  NN_ASSIGN_OR_RETURN(Shape mid, parts.first.OutputShape(in));
-  NN_ASSIGN_OR_RETURN(Shape out, parts.second.OutputShape(mid));
+  STRATA_ASSIGN_OR_RETURN(Shape mid, parts.first.OutputShape(in));
+  STRATA_ASSIGN_OR_RETURN(Shape out, parts.second.OutputShape(mid));
   s.conv.params = parts.first.NumParams();
   s.conv.forward_flops = parts.first.ForwardFlops(in);
   s.conv.backward_flops = parts.first.BackwardFlops(in, /*need_dx=*/false);

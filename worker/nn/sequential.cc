@@ -1,7 +1,7 @@
 #include "worker/nn/sequential.h"
 
 #include "absl/strings/str_cat.h"
-#include "worker/nn/internal/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace nn {
@@ -21,14 +21,14 @@ absl::Status Sequential::Add(std::shared_ptr<Layer> layer) {
 }
 
 absl::Status Sequential::Init(Backend* backend, uint64_t seed) {
-  for (auto& l : layers_) NN_RETURN_IF_ERROR(l->Init(backend, seed));
+  for (auto& l : layers_) STRATA_RETURN_IF_ERROR(l->Init(backend, seed));
   return absl::OkStatus();
 }
 
 absl::StatusOr<Shape> Sequential::OutputShape(const Shape& in) const {
   Shape s = in;
   for (const auto& l : layers_) {
-    NN_ASSIGN_OR_RETURN(s, l->OutputShape(s));
+    STRATA_ASSIGN_OR_RETURN(s, l->OutputShape(s));
   }
   return s;
 }
@@ -41,7 +41,7 @@ absl::StatusOr<const Tensor*> Sequential::Forward(const Tensor& x,
   acts_.resize(layers_.size());
   const Tensor* in = &x;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    NN_RETURN_IF_ERROR(layers_[i]->Forward(*in, &acts_[i], training));
+    STRATA_RETURN_IF_ERROR(layers_[i]->Forward(*in, &acts_[i], training));
     in = &acts_[i];
   }
   input_ = &x;
@@ -73,8 +73,8 @@ absl::Status Sequential::Backward(
     } else {
       out = dx;
     }
-    NN_RETURN_IF_ERROR(layers_[i]->Backward(x, acts_[i], *grad, out));
-    if (after_layer) NN_RETURN_IF_ERROR(after_layer(*layers_[i]));
+    STRATA_RETURN_IF_ERROR(layers_[i]->Backward(x, acts_[i], *grad, out));
+    if (after_layer) STRATA_RETURN_IF_ERROR(after_layer(*layers_[i]));
     grad = out;
   }
   return absl::OkStatus();

@@ -1,7 +1,7 @@
 #include "worker/nn/sgd.h"
 
 #include "absl/strings/str_cat.h"
-#include "worker/nn/internal/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace nn {
@@ -23,14 +23,14 @@ absl::Status Sgd::Step() {
         return absl::FailedPreconditionError(
             absl::StrCat("Sgd: parameter ", p->name, " is not initialised"));
       }
-      NN_ASSIGN_OR_RETURN(Tensor v,
-                          Tensor::Zeros(p->value.backend(), p->shape));
+      STRATA_ASSIGN_OR_RETURN(Tensor v,
+                              Tensor::Zeros(p->value.backend(), p->shape));
       velocity_.push_back(std::move(v));
     }
   }
   for (size_t i = 0; i < params_.size(); ++i) {
     Parameter* p = params_[i];
-    NN_RETURN_IF_ERROR(p->value.backend()->SgdUpdate(
+    STRATA_RETURN_IF_ERROR(p->value.backend()->SgdUpdate(
         p->value.data(), p->grad.data(), velocity_[i].data(), p->value.size(),
         options_.learning_rate, options_.momentum, options_.weight_decay));
   }

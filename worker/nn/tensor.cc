@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "worker/nn/internal/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace nn {
@@ -52,7 +52,7 @@ absl::Status Tensor::EnsureShape(Backend* backend, const Shape& shape) {
   const int64_t n = NumElements(shape);
   if (backend != backend_ || n > capacity_ || data_ == nullptr) {
     Release();
-    NN_ASSIGN_OR_RETURN(data_, backend->Allocate(n));
+    STRATA_ASSIGN_OR_RETURN(data_, backend->Allocate(n));
     backend_ = backend;
     capacity_ = n;
   }
@@ -63,16 +63,16 @@ absl::Status Tensor::EnsureShape(Backend* backend, const Shape& shape) {
 
 absl::StatusOr<Tensor> Tensor::Zeros(Backend* backend, const Shape& shape) {
   Tensor t;
-  NN_RETURN_IF_ERROR(t.EnsureShape(backend, shape));
-  NN_RETURN_IF_ERROR(backend->Fill(t.data_, t.size_, 0.0f));
+  STRATA_RETURN_IF_ERROR(t.EnsureShape(backend, shape));
+  STRATA_RETURN_IF_ERROR(backend->Fill(t.data_, t.size_, 0.0f));
   return t;
 }
 
 absl::StatusOr<Tensor> Tensor::FromHost(Backend* backend, const Shape& shape,
                                         absl::Span<const float> values) {
   Tensor t;
-  NN_RETURN_IF_ERROR(t.EnsureShape(backend, shape));
-  NN_RETURN_IF_ERROR(t.CopyFromHost(values));
+  STRATA_RETURN_IF_ERROR(t.EnsureShape(backend, shape));
+  STRATA_RETURN_IF_ERROR(t.CopyFromHost(values));
   return t;
 }
 
@@ -98,7 +98,7 @@ absl::Status Tensor::CopyToHost(absl::Span<float> out) const {
 
 absl::StatusOr<std::vector<float>> Tensor::ToHost() const {
   std::vector<float> out(size_);
-  NN_RETURN_IF_ERROR(CopyToHost(absl::MakeSpan(out)));
+  STRATA_RETURN_IF_ERROR(CopyToHost(absl::MakeSpan(out)));
   return out;
 }
 

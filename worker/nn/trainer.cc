@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "worker/nn/internal/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace nn {
@@ -17,12 +17,12 @@ Trainer::Trainer(Sequential* net, Backend* backend, const Options& options)
 absl::StatusOr<float> Trainer::Step(const Shape& shape,
                                     absl::Span<const float> images,
                                     absl::Span<const int32_t> labels) {
-  NN_RETURN_IF_ERROR(input_.EnsureShape(backend_, shape));
-  NN_RETURN_IF_ERROR(input_.CopyFromHost(images));
-  NN_ASSIGN_OR_RETURN(const Tensor* logits, net_->Forward(input_, true));
-  NN_ASSIGN_OR_RETURN(float loss, loss_.Compute(*logits, labels));
-  NN_RETURN_IF_ERROR(net_->Backward(loss_.grad(), nullptr));
-  NN_RETURN_IF_ERROR(sgd_.Step());
+  STRATA_RETURN_IF_ERROR(input_.EnsureShape(backend_, shape));
+  STRATA_RETURN_IF_ERROR(input_.CopyFromHost(images));
+  STRATA_ASSIGN_OR_RETURN(const Tensor* logits, net_->Forward(input_, true));
+  STRATA_ASSIGN_OR_RETURN(float loss, loss_.Compute(*logits, labels));
+  STRATA_RETURN_IF_ERROR(net_->Backward(loss_.grad(), nullptr));
+  STRATA_RETURN_IF_ERROR(sgd_.Step());
   return loss;
 }
 
@@ -41,10 +41,11 @@ absl::StatusOr<float> Trainer::TrainEpoch(const Dataset& data, int epoch,
   double sum = 0;
   int64_t n = 0;
   for (int64_t start = 0; start + b <= data.size(); start += b, ++n) {
-    NN_RETURN_IF_ERROR(GatherBatch(data, order, start, b,
-                                   absl::MakeSpan(host_images_),
-                                   absl::MakeSpan(host_labels_)));
-    NN_ASSIGN_OR_RETURN(float loss, Step(shape, host_images_, host_labels_));
+    STRATA_RETURN_IF_ERROR(GatherBatch(data, order, start, b,
+                                       absl::MakeSpan(host_images_),
+                                       absl::MakeSpan(host_labels_)));
+    STRATA_ASSIGN_OR_RETURN(float loss,
+                            Step(shape, host_images_, host_labels_));
     sum += loss;
   }
   if (steps != nullptr) *steps += n;
@@ -60,14 +61,14 @@ absl::StatusOr<double> Trainer::Evaluate(const Dataset& data) {
     const int64_t n = std::min(b, data.size() - start);
     host_images_.resize(n * data.ImageSize());
     host_labels_.resize(n);
-    NN_RETURN_IF_ERROR(GatherBatch(data, order, start, n,
-                                   absl::MakeSpan(host_images_),
-                                   absl::MakeSpan(host_labels_)));
-    NN_RETURN_IF_ERROR(input_.EnsureShape(
+    STRATA_RETURN_IF_ERROR(GatherBatch(data, order, start, n,
+                                       absl::MakeSpan(host_images_),
+                                       absl::MakeSpan(host_labels_)));
+    STRATA_RETURN_IF_ERROR(input_.EnsureShape(
         backend_, {n, data.channels, data.height, data.width}));
-    NN_RETURN_IF_ERROR(input_.CopyFromHost(host_images_));
-    NN_ASSIGN_OR_RETURN(const Tensor* logits, net_->Forward(input_, false));
-    NN_ASSIGN_OR_RETURN(int64_t c, CountCorrect(*logits, host_labels_));
+    STRATA_RETURN_IF_ERROR(input_.CopyFromHost(host_images_));
+    STRATA_ASSIGN_OR_RETURN(const Tensor* logits, net_->Forward(input_, false));
+    STRATA_ASSIGN_OR_RETURN(int64_t c, CountCorrect(*logits, host_labels_));
     correct += c;
   }
   return data.size() == 0 ? 0.0 : static_cast<double>(correct) / data.size();

@@ -7,13 +7,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "server/router/router.h"
+#include "proto/base/hash.h"
 
 namespace strata {
 
 float LoadTestTarget(uint64_t seed, uint32_t round, uint64_t key,
                      uint32_t column) {
-  uint64_t h = HashRouter::Mix(seed ^ HashRouter::Mix(key) ^
+  uint64_t h = SplitMix64(seed ^ SplitMix64(key) ^
                                (uint64_t{round} << 32) ^ column);
   // 24 random bits -> [-1, 1), exactly representable.
   return static_cast<float>(h >> 40) / static_cast<float>(1 << 23) - 1.0f;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace metrics_internal {
@@ -77,7 +78,7 @@ absl::StatusOr<ProcStat> ParseProcStat(absl::string_view stat,
                             {kStartTime, &start},
                             {kVsize, &vsize},
                             {kRss, &rss}}) {
-    if (absl::Status s = field(index, out); !s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(field(index, out));
   }
   ProcStat result;
   result.cpu_seconds = (utime + stime) / ticks_per_second;

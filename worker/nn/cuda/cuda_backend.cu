@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
+#include "proto/base/status_macros.h"
 #include "worker/nn/cuda/cuda_backend.h"
 
 namespace strata {
@@ -49,16 +50,9 @@ absl::Status FromCublas(cublasStatus_t st, const char* what) {
   return absl::InternalError(msg);
 }
 
-#define NN_CUDA(expr)                                             \
-  do {                                                            \
-    absl::Status s_ = FromCuda((expr), #expr);                    \
-    if (!s_.ok()) return s_;                                      \
-  } while (0)
-#define NN_CUBLAS(expr)                                           \
-  do {                                                            \
-    absl::Status s_ = FromCublas((expr), #expr);                  \
-    if (!s_.ok()) return s_;                                      \
-  } while (0)
+// Return the failed CUDA / cuBLAS call, named, as an absl::Status.
+#define NN_CUDA(expr) STRATA_RETURN_IF_ERROR(FromCuda((expr), #expr))
+#define NN_CUBLAS(expr) STRATA_RETURN_IF_ERROR(FromCublas((expr), #expr))
 // After a kernel launch: launch-configuration errors surface here.
 #define NN_LAUNCHED(name) NN_CUDA(cudaGetLastError())
 
@@ -442,19 +436,17 @@ absl::StatusOr<int> CudaDeviceCount() {
 }
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateCudaContext(int index) {
-  absl::StatusOr<int> count = CudaDeviceCount();
-  if (!count.ok()) return count.status();
-  if (*count == 0) {
+  STRATA_ASSIGN_OR_RETURN(const int count, CudaDeviceCount());
+  if (count == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "device gpu:", index, " requested but no CUDA device is visible"));
   }
-  if (index < 0 || index >= *count) {
+  if (index < 0 || index >= count) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "device gpu:", index, " out of range: ", *count, " CUDA device(s)"));
+        "device gpu:", index, " out of range: ", count, " CUDA device(s)"));
   }
   auto ctx = std::make_unique<CudaContext>(index);
-  absl::Status s = ctx->Open();
-  if (!s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(ctx->Open());
   return std::unique_ptr<Backend>(std::move(ctx));
 }
 

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "worker/nn/internal/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace nn {
@@ -45,16 +45,16 @@ absl::StatusOr<double> CheckTensor(
   for (int64_t i : PickEntries(t->size(), o.max_entries, o.seed)) {
     const float orig = host[i];
     host[i] = static_cast<float>(orig + o.eps);
-    NN_RETURN_IF_ERROR(t->CopyFromHost(host));
-    NN_ASSIGN_OR_RETURN(double plus, loss());
+    STRATA_RETURN_IF_ERROR(t->CopyFromHost(host));
+    STRATA_ASSIGN_OR_RETURN(double plus, loss());
     host[i] = static_cast<float>(orig - o.eps);
-    NN_RETURN_IF_ERROR(t->CopyFromHost(host));
-    NN_ASSIGN_OR_RETURN(double minus, loss());
+    STRATA_RETURN_IF_ERROR(t->CopyFromHost(host));
+    STRATA_ASSIGN_OR_RETURN(double minus, loss());
     host[i] = orig;
     num.push_back((plus - minus) / (2 * o.eps));
     ana.push_back(analytic[i]);
   }
-  NN_RETURN_IF_ERROR(t->CopyFromHost(host));
+  STRATA_RETURN_IF_ERROR(t->CopyFromHost(host));
   return RelError(ana, num);
 }
 
@@ -76,33 +76,33 @@ absl::StatusOr<GradCheckReport> CheckGradients(
     Backend* backend, const Shape& x_shape, const std::vector<float>& x_host,
     const ForwardFn& forward, const BackwardFn& backward,
     const std::vector<Parameter*>& params, const GradCheckOptions& o) {
-  NN_ASSIGN_OR_RETURN(Tensor x, Tensor::FromHost(backend, x_shape, x_host));
-  NN_ASSIGN_OR_RETURN(const Tensor* y, forward(x));
+  STRATA_ASSIGN_OR_RETURN(Tensor x, Tensor::FromHost(backend, x_shape, x_host));
+  STRATA_ASSIGN_OR_RETURN(const Tensor* y, forward(x));
   std::mt19937_64 rng(o.seed + 1);
   std::vector<float> r(y->size());
   for (float& v : r) v = static_cast<float>((rng() >> 40) / 16777216.0 * 2 - 1);
-  NN_ASSIGN_OR_RETURN(Tensor dy, Tensor::FromHost(backend, y->shape(), r));
+  STRATA_ASSIGN_OR_RETURN(Tensor dy, Tensor::FromHost(backend, y->shape(), r));
   Tensor dx;
-  NN_RETURN_IF_ERROR(backward(dy, &dx));
-  NN_ASSIGN_OR_RETURN(std::vector<float> dx_host, dx.ToHost());
+  STRATA_RETURN_IF_ERROR(backward(dy, &dx));
+  STRATA_ASSIGN_OR_RETURN(std::vector<float> dx_host, dx.ToHost());
   std::vector<std::vector<float>> dparams;
   for (Parameter* p : params) {
-    NN_ASSIGN_OR_RETURN(std::vector<float> g, p->grad.ToHost());
+    STRATA_ASSIGN_OR_RETURN(std::vector<float> g, p->grad.ToHost());
     dparams.push_back(std::move(g));
   }
   auto loss = [&]() -> absl::StatusOr<double> {
-    NN_ASSIGN_OR_RETURN(const Tensor* out, forward(x));
-    NN_ASSIGN_OR_RETURN(std::vector<float> h, out->ToHost());
+    STRATA_ASSIGN_OR_RETURN(const Tensor* out, forward(x));
+    STRATA_ASSIGN_OR_RETURN(std::vector<float> h, out->ToHost());
     double l = 0;
     for (size_t i = 0; i < h.size(); ++i) l += double{h[i]} * r[i];
     return l;
   };
   GradCheckReport report;
-  NN_ASSIGN_OR_RETURN(double e, CheckTensor(&x, x_host, dx_host, loss, o));
+  STRATA_ASSIGN_OR_RETURN(double e, CheckTensor(&x, x_host, dx_host, loss, o));
   report.errors.emplace_back("input", e);
   for (size_t k = 0; k < params.size(); ++k) {
-    NN_ASSIGN_OR_RETURN(std::vector<float> w, params[k]->value.ToHost());
-    NN_ASSIGN_OR_RETURN(
+    STRATA_ASSIGN_OR_RETURN(std::vector<float> w, params[k]->value.ToHost());
+    STRATA_ASSIGN_OR_RETURN(
         e, CheckTensor(&params[k]->value, w, dparams[k], loss, o));
     report.errors.emplace_back(params[k]->name, e);
   }
@@ -116,7 +116,7 @@ absl::StatusOr<GradCheckReport> CheckLayerGradients(
   const Tensor* last_x = nullptr;
   auto forward = [&](const Tensor& x) -> absl::StatusOr<const Tensor*> {
     if (before_forward) before_forward();
-    NN_RETURN_IF_ERROR(layer->Forward(x, &y, /*training=*/true));
+    STRATA_RETURN_IF_ERROR(layer->Forward(x, &y, /*training=*/true));
     last_x = &x;
     return &y;
   };

@@ -3,10 +3,17 @@
 #include <cmath>
 #include <random>
 
+#include "proto/base/hash.h"
+
 namespace strata {
 namespace nn {
 namespace internal {
 namespace {
+
+// The FNV-1a starting state of MixSeed, before the seed is mixed in: the
+// FNV offset basis 14695981039346656037 with its last digit dropped, as it
+// was first typed. Every model's initial weights depend on it, so it stays.
+constexpr uint64_t kMixSeedBasis = 1469598103934665603ULL;
 
 // Uniform in [0, 1) from 24 random bits: identical on every platform.
 double Uniform01(std::mt19937_64& rng) {
@@ -40,12 +47,7 @@ std::vector<float> XavierUniform(int64_t n, int64_t fan_in, int64_t fan_out,
 }
 
 uint64_t MixSeed(uint64_t seed, absl::string_view s) {
-  uint64_t h = 1469598103934665603ULL ^ seed;
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ULL;
-  }
-  return h;
+  return Fnv1a64(s, kMixSeedBasis ^ seed);
 }
 
 }  // namespace internal

@@ -16,7 +16,8 @@ std::vector<float> HeNormal(int64_t n, int64_t fan_in, uint64_t seed);
 // Xavier (Glorot) uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)).
 std::vector<float> XavierUniform(int64_t n, int64_t fan_in, int64_t fan_out,
                                  uint64_t seed);
-// FNV-1a of `s` mixed with `seed`: a platform-independent per-layer seed.
+// Fnv1a64 of `s` from a basis mixed with `seed` (proto/base/hash.h): a
+// platform-independent per-layer seed.
 uint64_t MixSeed(uint64_t seed, absl::string_view s);
 
 }  // namespace internal

@@ -39,6 +39,15 @@ TEST(InitTest, MixSeedSeparatesNamesAndSeeds) {
   EXPECT_EQ(MixSeed(1, "fc"), MixSeed(1, "fc"));
 }
 
+// Every model's initial weights follow from these: computed before MixSeed
+// moved onto proto/base/hash.h. Never update them.
+TEST(InitTest, MixSeedMatchesGoldenValues) {
+  EXPECT_EQ(MixSeed(0, ""), 0x14650fb0739d0383ULL);
+  EXPECT_EQ(MixSeed(0, "a"), 0x44bd8ad473cd9906ULL);
+  EXPECT_EQ(MixSeed(1, "fc1.weight"), 0xd805135946c309e6ULL);
+  EXPECT_EQ(MixSeed(42, "conv1/weight"), 0x20a9f4fe5cd50dc7ULL);
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace nn

@@ -10,6 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
+#include "proto/base/status_macros.h"
 #include "worker/nn/backend_factory.h"
 #include "worker/nn/cpu_backend.h"
 #include "worker/nn/data.h"
@@ -27,11 +28,11 @@ ABSL_FLAG(bool, csv, false, "print CSV rows instead of a table");
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 using strata::nn::Backend;
 
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
+double Since(SteadyClock::time_point t0) {
+  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
 }
 
 int Fail(const absl::Status& s) {
@@ -47,20 +48,17 @@ absl::StatusOr<double> SgemmGflops(Backend* b, int n) {
   auto c = strata::nn::Tensor::Zeros(b, {n, n});
   if (!a.ok() || !x.ok() || !c.ok()) return absl::InternalError("alloc");
   std::vector<float> host(nn, 0.5f);
-  if (auto s = a->CopyFromHost(host); !s.ok()) return s;
-  if (auto s = x->CopyFromHost(host); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(a->CopyFromHost(host));
+  STRATA_RETURN_IF_ERROR(x->CopyFromHost(host));
   double best = 0;
   for (int round = 0; round < 5; ++round) {
     const int reps = b->IsGpu() ? 20 : 2;
-    const auto t0 = Clock::now();
+    const auto t0 = SteadyClock::now();
     for (int r = 0; r < reps; ++r) {
-      if (auto s = b->Gemm(false, false, n, n, n, 1.0f, a->data(), n, x->data(),
-                           n, 0.0f, c->data(), n);
-          !s.ok()) {
-        return s;
-      }
+      STRATA_RETURN_IF_ERROR(b->Gemm(false, false, n, n, n, 1.0f, a->data(), n,
+                                     x->data(), n, 0.0f, c->data(), n));
     }
-    if (auto s = b->Synchronize(); !s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(b->Synchronize());
     best = std::max(best, 2.0 * nn * n * reps / Since(t0) / 1e9);
   }
   return best;
@@ -73,38 +71,37 @@ struct Result {
 
 absl::StatusOr<Result> BenchModel(Backend* b, const std::string& name,
                                   int batch) {
-  auto model = strata::nn::BuildModel(name);
-  if (!model.ok()) return model.status();
-  if (auto s = model->net.Init(b, 1); !s.ok()) return s;
-  auto summary = strata::nn::Summarize(*model);
-  if (!summary.ok()) return summary.status();
-  const strata::nn::Shape in = model->InputShape(batch);
+  STRATA_ASSIGN_OR_RETURN(strata::nn::Model model,
+                          strata::nn::BuildModel(name));
+  STRATA_RETURN_IF_ERROR(model.net.Init(b, 1));
+  STRATA_ASSIGN_OR_RETURN(const strata::nn::ModelSummary summary,
+                          strata::nn::Summarize(model));
+  const strata::nn::Shape in = model.InputShape(batch);
   strata::nn::Dataset data = strata::nn::SyntheticImages(
       batch, in[1], in[2], in[3], 10, 7);
-  auto x = strata::nn::Tensor::FromHost(b, in, data.images);
-  if (!x.ok()) return x.status();
+  STRATA_ASSIGN_OR_RETURN(const strata::nn::Tensor x,
+                          strata::nn::Tensor::FromHost(b, in, data.images));
   strata::nn::SoftmaxCrossEntropyLoss loss;
   auto step = [&]() -> absl::Status {
-    auto y = model->net.Forward(*x, true);
-    if (!y.ok()) return y.status();
-    auto l = loss.Compute(**y, data.labels);
-    if (!l.ok()) return l.status();
-    return model->net.Backward(loss.grad(), nullptr);
+    STRATA_ASSIGN_OR_RETURN(const strata::nn::Tensor* y,
+                            model.net.Forward(x, true));
+    STRATA_RETURN_IF_ERROR(loss.Compute(*y, data.labels).status());
+    return model.net.Backward(loss.grad(), nullptr);
   };
   for (int i = 0; i < absl::GetFlag(FLAGS_warmup); ++i) {
-    if (auto s = step(); !s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(step());
   }
   Result r;
-  const auto t0 = Clock::now();
+  const auto t0 = SteadyClock::now();
   double elapsed = 0;
   while (elapsed < absl::GetFlag(FLAGS_min_seconds) || r.steps < 3) {
-    if (auto s = step(); !s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(step());
     ++r.steps;
-    if (auto s = b->Synchronize(); !s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(b->Synchronize());
     elapsed = Since(t0);
   }
   r.images_per_s = r.steps * batch / elapsed;
-  r.gflops = r.images_per_s * summary->TrainFlops() / 1e9;
+  r.gflops = r.images_per_s * summary.TrainFlops() / 1e9;
   return r;
 }
 

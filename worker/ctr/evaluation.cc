@@ -1,4 +1,4 @@
-#include "worker/ctr/metrics.h"
+#include "worker/ctr/evaluation.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace ctr {
@@ -29,7 +30,7 @@ absl::Status CheckLabels(size_t n, const std::vector<float>& labels) {
 
 absl::StatusOr<double> Auc(const std::vector<float>& scores,
                            const std::vector<float>& labels) {
-  if (absl::Status s = CheckLabels(scores.size(), labels); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(CheckLabels(scores.size(), labels));
   std::vector<size_t> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(),
@@ -59,7 +60,7 @@ absl::StatusOr<double> Auc(const std::vector<float>& scores,
 
 absl::StatusOr<double> LogLoss(const std::vector<float>& probs,
                                const std::vector<float>& labels) {
-  if (absl::Status s = CheckLabels(probs.size(), labels); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(CheckLabels(probs.size(), labels));
   if (probs.empty()) return absl::InvalidArgumentError("no examples");
   double sum = 0;
   for (size_t i = 0; i < probs.size(); ++i) {

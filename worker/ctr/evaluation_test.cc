@@ -1,4 +1,4 @@
-#include "worker/ctr/metrics.h"
+#include "worker/ctr/evaluation.h"
 
 #include <cmath>
 

@@ -1,7 +1,7 @@
-// Evaluation metrics of a binary classifier: ROC AUC (ties count one half)
+// Evaluation of a binary classifier: ROC AUC (ties count one half)
 // and mean log loss.
-#ifndef STRATA_WORKER_CTR_METRICS_H_
-#define STRATA_WORKER_CTR_METRICS_H_
+#ifndef STRATA_WORKER_CTR_EVALUATION_H_
+#define STRATA_WORKER_CTR_EVALUATION_H_
 
 #include <cstdint>
 #include <vector>
@@ -42,4 +42,4 @@ class BinaryEval {
 }  // namespace ctr
 }  // namespace strata
 
-#endif  // STRATA_WORKER_CTR_METRICS_H_
+#endif  // STRATA_WORKER_CTR_EVALUATION_H_
