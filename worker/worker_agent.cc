@@ -245,9 +245,14 @@ void WorkerAgent::ReapFinishedTasks() {
 }
 
 void WorkerAgent::Stop() {
+  {
+    // Before stopping the session: Run() tells a Register() cut short by
+    // the stop from a real failure by looking at stop_.
+    absl::MutexLock lock(&mu_);
+    if (!stop_.HasBeenNotified()) stop_.Notify();
+  }
   session_.Stop();
   absl::MutexLock lock(&mu_);
-  if (!stop_.HasBeenNotified()) stop_.Notify();
   for (auto& [id, task] : tasks_) task->cancelled = true;
   if (watch_context_ != nullptr) watch_context_->TryCancel();
 }

@@ -61,7 +61,9 @@ class WorkerAgent {
 
   // Registers and serves assignments until Stop(). Returns OK after Stop().
   absl::Status Run();
-  // Cancels running tasks, waits for them to report, and makes Run return.
+  // Marks running tasks cancelled and makes Run return; does not wait for
+  // them. The destructor joins the task threads, each after its final
+  // report, so destroy the agent to wait for the tasks.
   void Stop();
 
   // The id the coordinator assigned; empty before registration.

@@ -1,5 +1,7 @@
-// Client library for a sharded parameter server. Used by workers, stratactl,
-// benchmarks and tests.
+// Data-plane client of a sharded parameter server: sparse pull/push and
+// dense pull/push, the training hot path. Used by workers, benchmarks and
+// tests; administration (tables, checkpoints, compression) is PsAdminClient,
+// reachable over the same channels through admin().
 //
 // For every batched call the client de-duplicates keys, routes each distinct
 // key to its shard through a ShardRouter, sends one request per shard in
@@ -21,26 +23,15 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "proto/ps.grpc.pb.h"
-#include "proto/ps.pb.h"
+#include "server/client/ps_admin_client.h"
+#include "server/client/shard_rpc.h"
 #include "server/router/router.h"
 
 namespace strata {
 
-struct PsClientOptions {
-  // Deadline of each RPC. Long enough for a 1M-key batch on a loaded
-  // machine; BSP dense pulls that wait for other workers use
-  // dense_wait_timeout instead.
-  absl::Duration rpc_timeout = absl::Seconds(30);
+struct PsClientOptions : ShardRpcOptions {
   // How long a BSP dense pull may wait for the other workers' pushes.
   absl::Duration dense_wait_timeout = absl::Minutes(5);
-  // Retries after UNAVAILABLE (connection refused/reset). Backoff doubles
-  // from retry_backoff. More retries ride out shard restarts but delay the
-  // error a caller would see for a dead shard.
-  int max_retries = 4;
-  absl::Duration retry_backoff = absl::Milliseconds(100);
-  // gRPC message-size limit, both directions.
-  int max_message_bytes = 256 << 20;
   // Batches larger than this are split into several requests per shard, so
   // one call never exceeds message limits. Wide rows split sooner: a request
   // holds at most as many keys as fit max_message_bytes (less 64 KiB of
@@ -61,7 +52,8 @@ struct PullOptions {
 };
 
 // Thread-safe: concurrent calls share the channels; each call uses its own
-// completion queue and scratch buffers. Owns its channels and router.
+// completion queue and scratch buffers. Shares its channels and router
+// (shared_ptr) with its admin client.
 class PsClient {
  public:
   // `addresses` lists the shards by shard id. With no router a HashRouter
@@ -78,22 +70,9 @@ class PsClient {
   uint32_t num_shards() const { return router_->num_shards(); }
   const ShardRouter& router() const { return *router_; }
 
-  // --- Tables (admin). Sparse tables exist on every shard; a dense tensor
-  // lives on the shard router().ShardForName(name).
-  absl::Status CreateTable(const TableConfig& config, bool if_not_exists);
-  absl::Status CreateDense(const DenseConfig& config, bool if_not_exists);
-  absl::Status DropTable(const std::string& name);
-  absl::StatusOr<std::vector<ListTablesResponse>> ListTables();
-  // One checkpoint id for all shards; 0 picks the current Unix ms.
-  absl::StatusOr<std::vector<CheckpointResponse>> Checkpoint(uint64_t id);
-  absl::StatusOr<std::vector<LoadResponse>> Load(uint64_t id);
-  // Saec-compresses `table` (all sparse tables when empty) on every shard;
-  // one response per shard, by shard id.
-  absl::StatusOr<std::vector<CompressResponse>> Compress(
-      const std::string& table, const SaecConfig& config);
-  // Per-field compression statistics of every shard.
-  absl::StatusOr<std::vector<StatsResponse>> CompressionStats(
-      const std::string& table);
+  // Administration over the same channels, with this client's deadline,
+  // retries and message size. Lives as long as this client.
+  PsAdminClient& admin() const { return *admin_; }
 
   // --- Sparse. `out` must hold keys.size() * dim floats; row i is key i's.
   absl::Status Pull(const std::string& table, absl::Span<const uint64_t> keys,
@@ -102,25 +81,21 @@ class PsClient {
   absl::Status Push(const std::string& table, absl::Span<const uint64_t> keys,
                     absl::Span<const float> grads, uint32_t dim);
 
-  // --- Dense. Returns the tensor's step.
+  // --- Dense: a tensor lives on the shard router().ShardForName(name).
+  // Returns the tensor's step.
   absl::StatusOr<int64_t> PullDense(const std::string& name, int64_t min_step,
                                     std::vector<float>* out);
   absl::StatusOr<int64_t> PushDense(const std::string& name,
-                                    absl::Span<const float> grads,
-                                    int64_t step, uint32_t worker);
+                                    absl::Span<const float> grads, int64_t step,
+                                    uint32_t worker);
 
  private:
-  struct Shard;
   struct RoutedBatch;
 
-  PsClient(std::vector<std::unique_ptr<Shard>> shards, PsClientOptions options,
-           std::unique_ptr<ShardRouter> router);
+  PsClient(std::shared_ptr<const internal::ShardGroup> shards,
+           PsClientOptions options);
 
   void Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
-  template <typename Req, typename Resp, typename Prepare>
-  absl::StatusOr<std::vector<Resp>> Broadcast(const std::string& what,
-                                              const Req& req, Prepare prepare,
-                                              absl::Duration timeout) const;
   template <typename Req, typename Resp, typename Prepare>
   absl::Status FanOut(const std::string& what,
                       const std::vector<uint32_t>& shard_of,
@@ -129,8 +104,9 @@ class PsClient {
 
   // Constant after construction.
   const PsClientOptions options_;
-  const std::unique_ptr<ShardRouter> router_;
-  const std::vector<std::unique_ptr<Shard>> shards_;
+  const std::shared_ptr<const internal::ShardGroup> shards_;
+  const ShardRouter* const router_;  // owned by shards_
+  const std::unique_ptr<PsAdminClient> admin_;
 };
 
 }  // namespace strata

@@ -39,7 +39,7 @@ TEST_F(PsClientTest, SplitsBatchesLargerThanTheRequestLimitAndKeepsOrder) {
   PsClientOptions o;
   o.max_keys_per_request = 7;  // forces several requests per shard
   auto client = Connect(o);
-  ASSERT_TRUE(client->CreateTable(Table(3), false).ok());
+  ASSERT_TRUE(AllOk(client->admin().CreateTable(Table(3), false)).ok());
   std::vector<uint64_t> keys(500);
   std::iota(keys.begin(), keys.end(), 1000);
   std::shuffle(keys.begin(), keys.end(), std::mt19937_64(1));
@@ -62,7 +62,7 @@ TEST_F(PsClientTest, WithoutDedupDuplicatePushesApplyOnceEach) {
   PsClientOptions o;
   o.dedup = false;
   auto client = Connect(o);
-  ASSERT_TRUE(client->CreateTable(Table(1), false).ok());
+  ASSERT_TRUE(AllOk(client->admin().CreateTable(Table(1), false)).ok());
   std::vector<uint64_t> keys = {9, 9, 9};
   ASSERT_TRUE(client->Push("t", keys, {1, 2, 3}, 1).ok());
   float v = 0;
@@ -89,34 +89,17 @@ TEST_F(PsClientTest, RejectsBadArgumentsBeforeSendingAnything) {
 TEST_F(PsClientTest, DimensionDisagreementWithTheTableIsReported) {
   StartShards(1);
   auto client = Connect();
-  ASSERT_TRUE(client->CreateTable(Table(4), false).ok());
+  ASSERT_TRUE(AllOk(client->admin().CreateTable(Table(4), false)).ok());
   std::vector<uint64_t> keys = {1};
   std::vector<float> out(8);
   absl::Status s = client->Pull("t", keys, 8, out.data());
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
 }
 
-TEST_F(PsClientTest, DropTableRemovesSparseTablesFromEveryShard) {
-  StartShards(2);
-  auto client = Connect();
-  ASSERT_TRUE(client->CreateTable(Table(2), false).ok());
-  ASSERT_TRUE(client->DropTable("t").ok());
-  EXPECT_EQ(client->DropTable("t").code(), absl::StatusCode::kNotFound);
-  auto lists = client->ListTables();
-  ASSERT_TRUE(lists.ok());
-  for (const auto& l : *lists) EXPECT_EQ(l.tables_size(), 0);
-}
-
-}  // namespace
-}  // namespace strata
-
-namespace strata {
-namespace {
-
 TEST_F(PsClientTest, SortedUniqueBatchesTakeTheFastPathWithTheSameResult) {
   StartShards(2);
   auto client = Connect();
-  ASSERT_TRUE(client->CreateTable(Table(2), false).ok());
+  ASSERT_TRUE(AllOk(client->admin().CreateTable(Table(2), false)).ok());
   std::vector<uint64_t> sorted = {3, 8, 21, 40, 99};
   std::vector<float> grads = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   ASSERT_TRUE(client->Push("t", sorted, grads, 2).ok());
@@ -131,6 +114,49 @@ TEST_F(PsClientTest, SortedUniqueBatchesTakeTheFastPathWithTheSameResult) {
   std::vector<uint64_t> five = {5};
   ASSERT_TRUE(client->Pull("t", five, 2, out.data()).ok());
   EXPECT_EQ(out[0], -3.f);
+}
+
+TEST_F(PsClientTest, ErrorsNameTheCallAndTheShard) {
+  StartShards(1);
+  auto client = Connect();
+  std::vector<uint64_t> keys = {1};
+  float v = 0;
+  absl::Status s = client->Pull("nope", keys, 1, &v);
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_EQ(
+      s.message().rfind(
+          "Pull(nope) on ps shard 0 " + shards_->addresses()[0] + ": ", 0),
+      0u)
+      << s;
+}
+
+TEST_F(PsClientTest, DenseTensorsLiveOnTheShardTheRouterNames) {
+  StartShards(3);
+  auto client = Connect();
+  DenseConfig d;
+  d.set_name("w");
+  d.set_size(2);
+  d.mutable_optimizer()->set_type(OptimizerConfig::SGD);
+  d.mutable_optimizer()->set_learning_rate(1.f);
+  const ShardResult<CreateTableResponse> created =
+      client->admin().CreateDense(d, false);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created.shard, client->router().ShardForName("w"));
+  auto step = client->PushDense("w", {1.f, 2.f}, 0, 0);
+  ASSERT_TRUE(step.ok()) << step.status();
+  std::vector<float> w;
+  step = client->PullDense("w", 0, &w);
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(w, (std::vector<float>{-1.f, -2.f}));
+}
+
+TEST_F(PsClientTest, AdminClientSharesTheShards) {
+  StartShards(2);
+  auto client = Connect();
+  EXPECT_EQ(client->admin().num_shards(), 2u);
+  const PerShard<ListTablesResponse> lists = client->admin().ListTables();
+  ASSERT_EQ(lists.size(), 2u);
+  EXPECT_EQ(lists[1].address, shards_->addresses()[1]);
 }
 
 }  // namespace

@@ -13,13 +13,11 @@ namespace strata {
 namespace jobs {
 namespace {
 
-using internal::Bound;
 using internal::kNoDefault;
 using internal::kUnbounded;
+using internal::kClosed;
+using internal::kOpen;
 using internal::NumberRule;
-
-constexpr Bound kOpen = Bound::kExclusive;
-constexpr Bound kClosed = Bound::kInclusive;
 
 constexpr NumberRule kDataRules[] = {
     {"synthetic_train", 4096, 1, 1 << 24, kClosed, kClosed,
@@ -213,7 +211,7 @@ class CnnTrainJobType : public JobType {
 
   std::string Reference() const override {
     return absl::StrCat(
-        "| field | default | range | notes |\n|---|---|---|---|\n",
+        internal::kRulesTableHead,
         "| `cnn_train.model` | lenet5 | one of ", CnnModelNameList(), " | |\n",
         "| `cnn_train.mode` | STANZA | STANZA, PS | |\n",
         "| `cnn_train.sync` | BSP | BSP, ASYNC | |\n",

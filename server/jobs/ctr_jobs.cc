@@ -10,13 +10,11 @@ namespace strata {
 namespace jobs {
 namespace {
 
-using internal::Bound;
 using internal::kNoDefault;
 using internal::kUnbounded;
+using internal::kClosed;
+using internal::kOpen;
 using internal::NumberRule;
-
-constexpr Bound kOpen = Bound::kExclusive;
-constexpr Bound kClosed = Bound::kInclusive;
 
 // Used when data_path is empty.
 constexpr NumberRule kGeneratorRules[] = {
@@ -102,9 +100,6 @@ std::string DataReference(absl::string_view job) {
       internal::RulesMarkdown(absl::StrCat(job, ".model"), kModelRules));
 }
 
-constexpr absl::string_view kTableHead =
-    "| field | default | range | notes |\n|---|---|---|---|\n";
-
 class CtrTrainJobType : public JobType {
  public:
   absl::string_view name() const override { return "ctr_train"; }
@@ -137,7 +132,7 @@ class CtrTrainJobType : public JobType {
 
   std::string Reference() const override {
     return absl::StrCat(
-        kTableHead, DataReference("ctr_train"),
+        internal::kRulesTableHead, DataReference("ctr_train"),
         internal::RulesMarkdown("ctr_train", kTrainRules),
         internal::RulesMarkdown("ctr_train", kTrainFractionRule),
         "| `ctr_train.eval_path` | - | path | held-out file |\n",
@@ -187,7 +182,7 @@ class CtrEvalJobType : public JobType {
 
   std::string Reference() const override {
     return absl::StrCat(
-        kTableHead, DataReference("ctr_eval"),
+        internal::kRulesTableHead, DataReference("ctr_eval"),
         internal::RulesMarkdown("ctr_eval", kEvalRules),
         internal::RulesMarkdown("ctr_eval", kEvalFractionRule),
         "\nRules: num_workers must be 1 (AUC needs every score); with the "

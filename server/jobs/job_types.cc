@@ -97,7 +97,7 @@ bool UsesParameterServer(const JobSpec& spec) {
 
 std::string JobReferenceMarkdown() {
   std::string out = absl::StrCat(
-      "## Every job\n\n| field | default | range | notes |\n|---|---|---|---|\n",
+      "## Every job\n\n", internal::kRulesTableHead,
       "| `name` | - | <= ", kMaxJobNameBytes,
       " bytes, no control characters | free-form label |\n",
       "| `num_workers` | 1 | [1, --max_job_workers] | |\n",

@@ -52,7 +52,7 @@ class PsLoadTestJobType : public JobType {
 
   std::string Reference() const override {
     return absl::StrCat(
-        "| field | default | range | notes |\n|---|---|---|---|\n",
+        internal::kRulesTableHead,
         "| `ps_load_test.table` | loadtest | name | created if absent |\n",
         internal::RulesMarkdown("ps_load_test", kRules),
         "\nRules: batch_size x dim x 4 bytes <= ", kMaxBatchBytes, ".\n");

@@ -30,7 +30,7 @@ TEST(PsMetricsTest, MetricsAgreeWithTheStatsRpcAndTheLibrary) {
   t.set_dim(4);
   t.mutable_optimizer()->set_type(OptimizerConfig::SGD);
   t.mutable_optimizer()->set_learning_rate(1.f);
-  ASSERT_TRUE((*client)->CreateTable(t, false).ok());
+  ASSERT_TRUE(AllOk((*client)->admin().CreateTable(t, false)).ok());
   std::vector<uint64_t> keys;
   std::vector<float> grads;
   for (uint64_t i = 0; i < 3000; ++i) {
@@ -47,8 +47,8 @@ TEST(PsMetricsTest, MetricsAgreeWithTheStatsRpcAndTheLibrary) {
   SaecConfig c;
   c.set_clusters(12);
   c.set_min_features(100);
-  ASSERT_TRUE((*client)->Compress("emb", c).ok());
-  auto rpc = (*client)->CompressionStats("emb");
+  ASSERT_TRUE(RequireAllOk((*client)->admin().Compress("emb", c)).ok());
+  auto rpc = RequireAllOk((*client)->admin().CompressionStats("emb"));
   ASSERT_TRUE(rpc.ok());
   ASSERT_EQ((*rpc)[0].fields_size(), 1);
   const FieldStats& f = (*rpc)[0].fields(0);

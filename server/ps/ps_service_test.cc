@@ -58,7 +58,9 @@ TableConfig SgdTable(const std::string& name, uint32_t dim, float lr = 0.5f) {
 
 TEST(PsServiceTest, PullCreatesZeroRowsAndPushAppliesSgdAcrossShards) {
   ShardCluster cluster(2);
-  ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 4), false).ok());
+  ASSERT_TRUE(
+      AllOk(cluster.client->admin().CreateTable(SgdTable("emb", 4), false))
+          .ok());
   std::vector<uint64_t> keys = {1, 2, 3, 1000, 99999, 7};
   std::vector<float> out(keys.size() * 4, -1.f);
   ASSERT_TRUE(cluster.client->Pull("emb", keys, 4, out.data()).ok());
@@ -69,7 +71,7 @@ TEST(PsServiceTest, PullCreatesZeroRowsAndPushAppliesSgdAcrossShards) {
   ASSERT_TRUE(cluster.client->Pull("emb", keys, 4, out.data()).ok());
   for (size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i], -0.5f * i);
   // Both shards hold some of the keys.
-  auto lists = cluster.client->ListTables();
+  auto lists = RequireAllOk(cluster.client->admin().ListTables());
   ASSERT_TRUE(lists.ok());
   uint64_t total = 0;
   for (const auto& l : *lists) {
@@ -82,7 +84,9 @@ TEST(PsServiceTest, PullCreatesZeroRowsAndPushAppliesSgdAcrossShards) {
 
 TEST(PsServiceTest, ClientSumsGradientsOfDuplicateKeys) {
   ShardCluster cluster(2);
-  ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 2, 1.f), false).ok());
+  ASSERT_TRUE(
+      AllOk(cluster.client->admin().CreateTable(SgdTable("emb", 2, 1.f), false))
+          .ok());
   std::vector<uint64_t> keys = {5, 5, 6, 5};
   std::vector<float> grads = {1, 1, 10, 10, 2, 2, 4, 4};
   ASSERT_TRUE(cluster.client->Push("emb", keys, grads, 2).ok());
@@ -107,7 +111,9 @@ grpc::Status RawPush(EmbeddingService::Stub* stub, const std::string& table,
 
 TEST(PsServiceTest, BadInputGetsPreciseStatusAndLosesNothing) {
   ShardCluster cluster(1, "", /*max_batch_keys=*/100);
-  ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 2, 1.f), false).ok());
+  ASSERT_TRUE(
+      AllOk(cluster.client->admin().CreateTable(SgdTable("emb", 2, 1.f), false))
+          .ok());
   std::vector<uint64_t> keys = {1, 2};
   ASSERT_TRUE(cluster.client->Push("emb", keys, {1, 2, 3, 4}, 2).ok());
   auto stub = cluster.EmbeddingStub(0);
@@ -143,7 +149,9 @@ TEST(PsServiceTest, BadInputGetsPreciseStatusAndLosesNothing) {
 
 TEST(PsServiceTest, MisroutedKeyIsFailedPrecondition) {
   ShardCluster cluster(2);
-  ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 1), false).ok());
+  ASSERT_TRUE(
+      AllOk(cluster.client->admin().CreateTable(SgdTable("emb", 1), false))
+          .ok());
   uint64_t key = 0;
   while (cluster.client->router().ShardForKey(key) != 1) ++key;
   auto stub = cluster.EmbeddingStub(0);
@@ -160,7 +168,7 @@ TEST(PsServiceTest, DenseBspAveragesBothWorkersBeforeServingNextStep) {
   d.set_num_workers(2);
   d.mutable_optimizer()->set_type(OptimizerConfig::SGD);
   d.mutable_optimizer()->set_learning_rate(1.f);
-  ASSERT_TRUE(cluster.client->CreateDense(d, false).ok());
+  ASSERT_TRUE(cluster.client->admin().CreateDense(d, false).ok());
   std::vector<float> w;
   auto step = cluster.client->PullDense("w", 0, &w);
   ASSERT_TRUE(step.ok()) << step.status();
@@ -181,9 +189,11 @@ TEST(PsServiceTest, CheckpointSurvivesShardRestart) {
   std::vector<uint64_t> keys = {11, 22, 33, 44, 55};
   {
     ShardCluster cluster(2, dir);
-    ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 2, 1.f), false).ok());
+    ASSERT_TRUE(AllOk(cluster.client->admin().CreateTable(
+                          SgdTable("emb", 2, 1.f), false))
+                    .ok());
     ASSERT_TRUE(cluster.client->Push("emb", keys, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 2).ok());
-    auto ck = cluster.client->Checkpoint(42);
+    auto ck = RequireAllOk(cluster.client->admin().Checkpoint(42));
     ASSERT_TRUE(ck.ok()) << ck.status();
     EXPECT_EQ(ck->size(), 2u);
   }
@@ -195,7 +205,7 @@ TEST(PsServiceTest, CheckpointSurvivesShardRestart) {
 
 TEST(PsServiceTest, CheckpointWithoutDataDirIsFailedPrecondition) {
   ShardCluster cluster(1);
-  auto ck = cluster.client->Checkpoint(1);
+  auto ck = RequireAllOk(cluster.client->admin().Checkpoint(1));
   ASSERT_FALSE(ck.ok());
   EXPECT_EQ(ck.status().code(), absl::StatusCode::kFailedPrecondition);
 }
@@ -221,7 +231,9 @@ namespace {
 
 TEST(PsServiceTest, CompressServesPullsThroughTheIndexAndStatsMatchTheLibrary) {
   ShardCluster cluster(2);
-  ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 4, 1.f), false).ok());
+  ASSERT_TRUE(
+      AllOk(cluster.client->admin().CreateTable(SgdTable("emb", 4, 1.f), false))
+          .ok());
   // Field 3: 4000 features; each feature's vector is its group id (10
   // groups), written through pushes (SGD lr 1 from zeros: w = -g).
   std::vector<uint64_t> keys;
@@ -234,7 +246,8 @@ TEST(PsServiceTest, CompressServesPullsThroughTheIndexAndStatsMatchTheLibrary) {
   SaecConfig config;
   config.set_clusters(10);
   config.set_min_features(100);
-  auto compressed = cluster.client->Compress("emb", config);
+  auto compressed =
+      RequireAllOk(cluster.client->admin().Compress("emb", config));
   ASSERT_TRUE(compressed.ok()) << compressed.status();
   // Pulls now come from centroids: exact here (groups are points).
   std::vector<float> out(keys.size() * 4);
@@ -243,7 +256,7 @@ TEST(PsServiceTest, CompressServesPullsThroughTheIndexAndStatsMatchTheLibrary) {
     ASSERT_NEAR(out[i * 4], float(i % 10), 1e-4) << "key " << i;
   }
   // The stats RPC reports exactly what the library computed on each shard.
-  auto rpc = cluster.client->CompressionStats("");
+  auto rpc = RequireAllOk(cluster.client->admin().CompressionStats(""));
   ASSERT_TRUE(rpc.ok()) << rpc.status();
   ASSERT_EQ(rpc->size(), 2u);
   uint64_t features = 0;
@@ -260,17 +273,24 @@ TEST(PsServiceTest, CompressServesPullsThroughTheIndexAndStatsMatchTheLibrary) {
   }
   EXPECT_EQ(features, 4000u);
   // Compressing again is refused; unknown tables are NOT_FOUND.
-  EXPECT_EQ(cluster.client->Compress("emb", config).status().code(),
+  EXPECT_EQ(RequireAllOk(cluster.client->admin().Compress("emb", config))
+                .status()
+                .code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(cluster.client->Compress("nope", config).status().code(),
+  EXPECT_EQ(RequireAllOk(cluster.client->admin().Compress("nope", config))
+                .status()
+                .code(),
             absl::StatusCode::kNotFound);
   SaecConfig bad = config;
   bad.set_field_bits(40);
   ShardCluster other(1);
-  ASSERT_TRUE(other.client->CreateTable(SgdTable("emb", 4, 1.f), false).ok());
+  ASSERT_TRUE(
+      AllOk(other.client->admin().CreateTable(SgdTable("emb", 4, 1.f), false))
+          .ok());
   ASSERT_TRUE(other.client->Push("emb", keys, grads, 4).ok());
-  EXPECT_EQ(other.client->Compress("emb", bad).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      RequireAllOk(other.client->admin().Compress("emb", bad)).status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(PsServiceTest, ShardCompressesAtStartUpFromItsCheckpoint) {
@@ -283,9 +303,11 @@ TEST(PsServiceTest, ShardCompressesAtStartUpFromItsCheckpoint) {
   }
   {
     ShardCluster cluster(1, dir);
-    ASSERT_TRUE(cluster.client->CreateTable(SgdTable("emb", 2, 1.f), false).ok());
+    ASSERT_TRUE(AllOk(cluster.client->admin().CreateTable(
+                          SgdTable("emb", 2, 1.f), false))
+                    .ok());
     ASSERT_TRUE(cluster.client->Push("emb", keys, grads, 2).ok());
-    ASSERT_TRUE(cluster.client->Checkpoint(5).ok());
+    ASSERT_TRUE(RequireAllOk(cluster.client->admin().Checkpoint(5)).ok());
   }
   PsServerOptions o;
   o.data_dir = dir;

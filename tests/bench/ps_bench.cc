@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
     t.set_dim(dim);
     t.mutable_optimizer()->set_type(strata::OptimizerConfig::SGD);
     t.mutable_optimizer()->set_learning_rate(0.01f);
-    CHECK_OK((*client)->CreateTable(t, true));
+    CHECK_OK(strata::AllOk((*client)->admin().CreateTable(t, true)));
     std::vector<std::vector<float>> bufs(inflight,
                                          std::vector<float>(size_t(batch) * dim, 0.001f));
     auto span = [&](int64_t i) {

@@ -74,7 +74,7 @@ run_job "$DIR/eval.textproto" "$DIR/after"
 python3 - "$DIR/before.json" "$DIR/after.json" "$DIR/stats.json" <<'PY' || fail "compressed model out of tolerance"
 import json, sys
 b, a = (json.load(open(p))["metrics"] for p in sys.argv[1:3])
-rows = [r for r in json.load(open(sys.argv[3])) if r["table"] == "ctr"]
+rows = [r for r in json.load(open(sys.argv[3]))["fields"] if r["table"] == "ctr"]
 before = sum(int(r["bytes_before"]) for r in rows)
 after = sum(int(r["bytes_after"]) for r in rows)
 print("bytes %d -> %d (%.1fx); AUC %.4f -> %.4f; log loss %.4f -> %.4f" % (

@@ -4,9 +4,11 @@
   plot_ctr.py --stats stats.json --train train.jsonl \
       --before eval_before.json --after eval_after.json --table ctr --png out.png
 
-stats.json: `stratactl --json stats` after compression (one row per table and
-field). train.jsonl: `stratactl watch --json` of the training job.
-before/after.json: `stratactl --json status` of the two CTR_EVAL jobs.
+stats.json: `stratactl --json stats` after compression, a
+strata.ctl.FieldStatsReport (proto/ctl.proto: "fields" holds one entry per
+table and field; 64-bit counts are strings). train.jsonl: `stratactl watch
+--json` of the training job (JobEvent lines). before/after.json: `stratactl
+--json status` of the two CTR_EVAL jobs (JobStatus).
 """
 import argparse
 import json
@@ -33,7 +35,8 @@ def main():
     p.add_argument("--png", required=True)
     a = p.parse_args()
 
-    rows = [r for r in json.load(open(a.stats)) if r["table"] == a.table]
+    rows = [r for r in json.load(open(a.stats))["fields"]
+            if r["table"] == a.table]
     if not rows:
         sys.exit("plot_ctr.py: no compression stats for table %r" % a.table)
     before = json.load(open(a.before))["metrics"]

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "proto/base/status_macros.h"
 #include "tools/internal/cluster_commands.h"
 #include "tools/internal/compression_commands.h"
 #include "tools/internal/command_util.h"
@@ -218,7 +219,7 @@ absl::StatusOr<ParsedArgs> ParseFlagArgs(int argc, const char* const* argv) {
       parsed.help = true;
       continue;
     }
-    if (absl::Status s = SetFlag(arg, argc, argv, &i); !s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(SetFlag(arg, argc, argv, &i));
   }
   return parsed;
 }

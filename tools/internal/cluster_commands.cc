@@ -9,6 +9,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "proto/base/status_macros.h"
+#include "server/client/shard_rpc.h"
 #include "tools/internal/format.h"
 
 namespace strata {
@@ -16,10 +18,6 @@ namespace ctl {
 namespace {
 
 using ServingStatus = CtlClient::ServingStatus;
-
-std::string ShardLabel(size_t shard) {
-  return absl::StrCat("ps shard ", shard);
-}
 
 std::string NodeLabel(const NodeInfo& node) {
   if (node.role() == "ps") return ShardLabel(node.shard_id());
@@ -43,7 +41,6 @@ std::vector<NodeInfo> SortedNodes(const ClusterResponse& cluster) {
   return nodes;
 }
 
-
 std::string HealthName(const absl::StatusOr<ServingStatus>& health) {
   if (!health.ok()) return absl::StatusCodeToString(health.status().code());
   return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(*health);
@@ -55,31 +52,31 @@ bool Serving(const absl::StatusOr<ServingStatus>& health) {
 }
 
 // `health` is null for a node that was not checked (it has no address).
-std::string HealthEntryJson(absl::string_view role, absl::string_view node_id,
-                            absl::string_view address, bool alive,
-                            const absl::StatusOr<ServingStatus>* health) {
-  JsonObject entry;
-  entry.AddString("role", role)
-      .AddString("node_id", node_id)
-      .AddString("address", address)
-      .AddBool("alive", alive)
-      .AddString("health",
-                 health == nullptr ? "NOT_CHECKED" : HealthName(*health));
+NodeHealth HealthEntry(absl::string_view role, absl::string_view node_id,
+                       absl::string_view address, bool alive,
+                       const absl::StatusOr<ServingStatus>* health) {
+  NodeHealth entry;
+  entry.set_role(std::string(role));
+  entry.set_node_id(std::string(node_id));
+  entry.set_address(std::string(address));
+  entry.set_alive(alive);
+  entry.set_health(health == nullptr ? "NOT_CHECKED" : HealthName(*health));
   if (health != nullptr && !health->ok()) {
-    entry.AddRaw("error", ErrorJson(health->status()));
+    *entry.mutable_error() = ToErrorInfo(health->status());
   }
-  return entry.Build();
+  return entry;
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> ShardAddresses(const CommandEnv& env) {
-  absl::StatusOr<ClusterResponse> cluster = env.client->GetCluster();
-  if (!cluster.ok()) return cluster.status();
-  if (cluster->ps_addresses().empty()) {
+absl::StatusOr<std::unique_ptr<PsAdminClient>> AdminForCluster(
+    const CommandEnv& env) {
+  STRATA_ASSIGN_OR_RETURN(const ClusterResponse cluster,
+                          env.client->GetCluster());
+  if (cluster.ps_addresses().empty()) {
     int live = 0;
     uint32_t expected = 0;
-    for (const NodeInfo& node : cluster->nodes()) {
+    for (const NodeInfo& node : cluster.nodes()) {
       if (node.role() != "ps") continue;
       live += node.alive();
       expected = std::max(expected, node.num_shards());
@@ -90,8 +87,8 @@ absl::StatusOr<std::vector<std::string>> ShardAddresses(const CommandEnv& env) {
         expected == 0 ? std::string("?") : absl::StrCat(expected),
         " expected)"));
   }
-  return std::vector<std::string>(cluster->ps_addresses().begin(),
-                                  cluster->ps_addresses().end());
+  return env.client->ConnectShards(std::vector<std::string>(
+      cluster.ps_addresses().begin(), cluster.ps_addresses().end()));
 }
 
 int RunHealth(const CommandEnv& env) {
@@ -113,7 +110,9 @@ int RunHealth(const CommandEnv& env) {
   Table table({"ROLE", "NODE", "ADDRESS", "ALIVE", "HEALTH"});
   table.AddRow({"coordinator", "-", env.client->coordinator(), "yes",
                 HealthName(coordinator)});
-  std::vector<std::string> json_nodes;
+  HealthReport report;
+  *report.mutable_coordinator() = HealthEntry(
+      "coordinator", "", env.client->coordinator(), true, &coordinator);
   for (size_t i = 0; i < nodes.size(); ++i) {
     const NodeInfo& node = nodes[i];
     const bool checked = !node.address().empty();
@@ -124,20 +123,13 @@ int RunHealth(const CommandEnv& env) {
     table.AddRow({node.role(), node.node_id(), checked ? node.address() : "-",
                   node.alive() ? "yes" : "no",
                   checked ? HealthName(health[i]) : "-"});
-    json_nodes.push_back(HealthEntryJson(node.role(), node.node_id(),
-                                         node.address(), node.alive(),
-                                         checked ? &health[i] : nullptr));
+    *report.add_nodes() =
+        HealthEntry(node.role(), node.node_id(), node.address(), node.alive(),
+                    checked ? &health[i] : nullptr);
   }
+  report.set_healthy(healthy);
   if (env.json) {
-    *env.out << JsonObject()
-                    .AddBool("healthy", healthy)
-                    .AddRaw("coordinator",
-                            HealthEntryJson("coordinator", "",
-                                            env.client->coordinator(), true,
-                                            &coordinator))
-                    .AddRaw("nodes", JsonArray(json_nodes))
-                    .Build()
-             << "\n";
+    *env.out << ToJson(report) << "\n";
   } else {
     *env.out << table.Render();
   }
@@ -180,7 +172,7 @@ int RunNodes(const CommandEnv& env) {
 namespace {
 
 // One table merged over the shards.
-struct MergedTable {
+struct TableTotals {
   TableInfo::Kind kind = TableInfo::SPARSE;
   bool compressed = false;  // Saec-compressed on any shard
   uint64_t dim_or_size = 0;
@@ -191,20 +183,20 @@ struct MergedTable {
   uint64_t bytes = 0;
 };
 
-std::map<std::string, MergedTable> MergeTables(
-    const std::vector<absl::StatusOr<ListTablesResponse>>& shards) {
-  std::map<std::string, MergedTable> merged;
-  for (size_t shard = 0; shard < shards.size(); ++shard) {
-    if (!shards[shard].ok()) continue;
-    for (const TableInfo& info : shards[shard]->tables()) {
-      MergedTable& table = merged[info.name()];
+std::map<std::string, TableTotals> MergeTables(
+    const PerShard<ListTablesResponse>& shards) {
+  std::map<std::string, TableTotals> merged;
+  for (const ShardResult<ListTablesResponse>& shard : shards) {
+    if (!shard.ok()) continue;
+    for (const TableInfo& info : shard.response->tables()) {
+      TableTotals& table = merged[info.name()];
       table.rows.resize(shards.size());
       table.kind = info.kind();
       table.compressed = table.compressed || info.compressed();
       table.dim_or_size =
           info.kind() == TableInfo::DENSE ? info.size() : info.dim();
       table.optimizer = info.optimizer();
-      table.rows[shard] = info.rows();
+      table.rows[shard.shard] = info.rows();
       table.total_rows += info.rows();
       table.bytes += info.bytes();
     }
@@ -212,11 +204,11 @@ std::map<std::string, MergedTable> MergeTables(
   return merged;
 }
 
-std::string RowsPerShardText(const MergedTable& table,
-                             const std::vector<bool>& failed) {
+std::string RowsPerShardText(const TableTotals& table,
+                             const PerShard<ListTablesResponse>& shards) {
   std::vector<std::string> parts;
   for (size_t shard = 0; shard < table.rows.size(); ++shard) {
-    if (failed[shard]) {
+    if (!shards[shard].ok()) {
       parts.push_back("?");
     } else {
       parts.push_back(table.rows[shard].has_value()
@@ -227,35 +219,38 @@ std::string RowsPerShardText(const MergedTable& table,
   return absl::StrJoin(parts, " / ");
 }
 
-std::string MergedTableJson(const std::string& name, const MergedTable& t) {
-  std::vector<std::string> rows;
-  for (const auto& r : t.rows) {
-    rows.push_back(r.has_value() ? absl::StrCat(*r) : "null");
+TablesReport TablesReportOf(const std::map<std::string, TableTotals>& merged,
+                            const PerShard<ListTablesResponse>& shards) {
+  TablesReport report;
+  for (const auto& [name, t] : merged) {
+    MergedTable* table = report.add_tables();
+    table->set_name(name);
+    table->set_kind(t.kind);
+    table->set_compressed(t.compressed);
+    if (t.kind == TableInfo::DENSE) {
+      table->set_size(t.dim_or_size);
+    } else {
+      table->set_dim(static_cast<uint32_t>(t.dim_or_size));
+    }
+    for (size_t shard = 0; shard < t.rows.size(); ++shard) {
+      if (!t.rows[shard].has_value()) continue;
+      ShardRows* rows = table->add_rows_per_shard();
+      rows->set_shard_id(shard);
+      rows->set_rows(*t.rows[shard]);
+    }
+    table->set_rows(t.total_rows);
+    table->set_bytes(t.bytes);
+    table->set_optimizer(t.optimizer);
   }
-  return JsonObject()
-      .AddString("name", name)
-      .AddString("kind", TableInfo::Kind_Name(t.kind))
-      .AddRaw("compressed", t.compressed ? "true" : "false")
-      .AddRaw("dim",
-              absl::StrCat(t.kind == TableInfo::SPARSE ? t.dim_or_size : 0))
-      .AddRaw("size",
-              absl::StrCat(t.kind == TableInfo::DENSE ? t.dim_or_size : 0))
-      .AddRaw("rows_per_shard", JsonArray(rows))
-      .AddRaw("rows", absl::StrCat(t.total_rows))
-      .AddRaw("bytes", absl::StrCat(t.bytes))
-      .AddString("optimizer", OptimizerConfig::Type_Name(t.optimizer))
-      .Build();
+  AddFailedShards(shards, report.mutable_failed_shards());
+  return report;
 }
 
 void PrintTables(const CommandEnv& env,
-                 const std::map<std::string, MergedTable>& merged,
-                 const std::vector<bool>& failed) {
+                 const std::map<std::string, TableTotals>& merged,
+                 const PerShard<ListTablesResponse>& shards) {
   if (env.json) {
-    std::vector<std::string> entries;
-    for (const auto& [name, table] : merged) {
-      entries.push_back(MergedTableJson(name, table));
-    }
-    *env.out << JsonArray(entries) << "\n";
+    *env.out << ToJson(TablesReportOf(merged, shards)) << "\n";
     return;
   }
   Table out(
@@ -264,9 +259,9 @@ void PrintTables(const CommandEnv& env,
   for (const auto& [name, table] : merged) {
     std::string kind = absl::AsciiStrToLower(TableInfo::Kind_Name(table.kind));
     if (table.compressed) kind += " (saec)";
-    out.AddRow({name, kind,
-                FormatCount(table.dim_or_size), RowsPerShardText(table, failed),
-                FormatCount(table.total_rows), FormatBytes(table.bytes),
+    out.AddRow({name, kind, FormatCount(table.dim_or_size),
+                RowsPerShardText(table, shards), FormatCount(table.total_rows),
+                FormatBytes(table.bytes),
                 OptimizerConfig::Type_Name(table.optimizer)});
   }
   *env.out << out.Render();
@@ -275,88 +270,53 @@ void PrintTables(const CommandEnv& env,
 }  // namespace
 
 int RunTables(const CommandEnv& env) {
-  absl::StatusOr<std::vector<std::string>> addresses = ShardAddresses(env);
-  if (!addresses.ok()) return ReportRpcError(env, addresses.status());
-  std::vector<absl::StatusOr<ListTablesResponse>> shards(
-      addresses->size(), absl::UnknownError("not called"));
-  ForEachInParallel(addresses->size(), [&](size_t i) {
-    shards[i] = env.client->ListTables(ShardLabel(i), (*addresses)[i]);
-  });
-  std::vector<bool> failed(shards.size());
-  int exit_code = kExitOk;
-  for (size_t i = 0; i < shards.size(); ++i) {
-    failed[i] = !shards[i].ok();
-    if (failed[i]) exit_code = ReportRpcError(env, shards[i].status());
-  }
-  std::map<std::string, MergedTable> merged = MergeTables(shards);
-  for (auto& [name, table] : merged) table.rows.resize(shards.size());
-  PrintTables(env, merged, failed);
-  return exit_code;
+  absl::StatusOr<std::unique_ptr<PsAdminClient>> admin = AdminForCluster(env);
+  if (!admin.ok()) return ReportRpcError(env, admin.status());
+  const PerShard<ListTablesResponse> shards = (*admin)->ListTables();
+  const bool ok = ReportShardErrors(env, shards) == shards.size();
+  PrintTables(env, MergeTables(shards), shards);
+  return ok ? kExitOk : kExitRpc;
 }
 
 namespace {
 
-// JSON for a per-shard admin operation: {"checkpoint_id":..., "ok":...,
-// "shards":[{"shard_id", "address", "response" | "error"}]}.
-template <typename Response>
-std::string ShardResultsJson(
-    uint64_t checkpoint_id, bool ok, const std::vector<std::string>& addresses,
-    const std::vector<absl::StatusOr<Response>>& results) {
-  std::vector<std::string> shards;
-  for (size_t i = 0; i < results.size(); ++i) {
-    JsonObject shard;
-    shard.AddInt("shard_id", i).AddString("address", addresses[i]);
-    if (results[i].ok()) {
-      shard.AddRaw("response", ToJson(*results[i]));
+// The per-shard part of a CheckpointReport or LoadReport: `Entry` is
+// ShardCheckpoint or ShardLoad.
+template <typename Entry, typename Response>
+void AddShardEntries(const PerShard<Response>& results,
+                     google::protobuf::RepeatedPtrField<Entry>* out) {
+  for (const ShardResult<Response>& r : results) {
+    Entry* entry = out->Add();
+    entry->set_shard_id(r.shard);
+    entry->set_address(r.address);
+    if (r.ok()) {
+      *entry->mutable_response() = *r.response;
     } else {
-      shard.AddRaw("error", ErrorJson(results[i].status()));
-    }
-    shards.push_back(shard.Build());
-  }
-  return JsonObject()
-      .AddString("checkpoint_id", absl::StrCat(checkpoint_id))
-      .AddBool("ok", ok)
-      .AddRaw("shards", JsonArray(shards))
-      .Build();
-}
-
-// Reports each failed shard on env.err; returns how many succeeded.
-template <typename Response>
-size_t ReportShardErrors(const CommandEnv& env,
-                         const std::vector<absl::StatusOr<Response>>& results) {
-  size_t succeeded = 0;
-  for (const auto& result : results) {
-    if (result.ok()) {
-      ++succeeded;
-    } else {
-      ReportRpcError(env, result.status());
+      *entry->mutable_error() = ToErrorInfo(r.status());
     }
   }
-  return succeeded;
 }
 
-void PrintCheckpointText(
-    const CommandEnv& env, uint64_t id,
-    const std::vector<std::string>& addresses,
-    const std::vector<absl::StatusOr<CheckpointResponse>>& results,
-    size_t succeeded) {
+void PrintCheckpointText(const CommandEnv& env, uint64_t id,
+                         const PerShard<CheckpointResponse>& results,
+                         size_t succeeded) {
   *env.out << "checkpoint " << id << ": " << succeeded << " of "
            << results.size() << " shards written\n";
   Table table({"SHARD", "ADDRESS", "ROWS", "BYTES", "PATH"});
   for (size_t c : {0, 2, 3}) table.SetAlign(c, Table::Align::kRight);
   uint64_t rows = 0, bytes = 0;
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (!results[i].ok()) {
-      table.AddRow({absl::StrCat(i), addresses[i], "-", "-",
-                    absl::StrCat("FAILED: ", absl::StatusCodeToString(
-                                                 results[i].status().code()))});
+  for (const ShardResult<CheckpointResponse>& r : results) {
+    if (!r.ok()) {
+      table.AddRow({absl::StrCat(r.shard), r.address, "-", "-",
+                    absl::StrCat("FAILED: ",
+                                 absl::StatusCodeToString(r.status().code()))});
       continue;
     }
-    rows += results[i]->rows();
-    bytes += results[i]->bytes();
-    table.AddRow({absl::StrCat(i), addresses[i],
-                  FormatCount(results[i]->rows()),
-                  FormatBytes(results[i]->bytes()), results[i]->path()});
+    rows += r.response->rows();
+    bytes += r.response->bytes();
+    table.AddRow({absl::StrCat(r.shard), r.address,
+                  FormatCount(r.response->rows()),
+                  FormatBytes(r.response->bytes()), r.response->path()});
   }
   table.AddRow({"total", "", FormatCount(rows), FormatBytes(bytes), ""});
   *env.out << table.Render();
@@ -370,72 +330,43 @@ int RunCheckpoint(const CommandEnv& env, absl::optional<uint64_t> id) {
       id.has_value() && *id != 0
           ? *id
           : static_cast<uint64_t>(absl::ToUnixMillis(env.clock->Now()));
-  absl::StatusOr<std::vector<std::string>> addresses = ShardAddresses(env);
-  if (!addresses.ok()) return ReportRpcError(env, addresses.status());
-  std::vector<absl::StatusOr<CheckpointResponse>> results(
-      addresses->size(), absl::UnknownError("not called"));
-  ForEachInParallel(addresses->size(), [&](size_t i) {
-    results[i] =
-        env.client->Checkpoint(ShardLabel(i), (*addresses)[i], checkpoint_id);
-    if (results[i].ok() && results[i]->checkpoint_id() != checkpoint_id) {
-      results[i] = absl::InternalError(absl::StrCat(
-          ShardLabel(i), " ", (*addresses)[i], " wrote checkpoint ",
-          results[i]->checkpoint_id(), " instead of ", checkpoint_id));
-    }
-  });
+  absl::StatusOr<std::unique_ptr<PsAdminClient>> admin = AdminForCluster(env);
+  if (!admin.ok()) return ReportRpcError(env, admin.status());
+  const PerShard<CheckpointResponse> results =
+      (*admin)->Checkpoint(checkpoint_id);
   const size_t succeeded = ReportShardErrors(env, results);
   const bool ok = succeeded == results.size();
   if (env.json) {
-    *env.out << ShardResultsJson(checkpoint_id, ok, *addresses, results)
-             << "\n";
+    CheckpointReport report;
+    report.set_checkpoint_id(checkpoint_id);
+    report.set_ok(ok);
+    AddShardEntries(results, report.mutable_shards());
+    *env.out << ToJson(report) << "\n";
   } else {
-    PrintCheckpointText(env, checkpoint_id, *addresses, results, succeeded);
+    PrintCheckpointText(env, checkpoint_id, results, succeeded);
   }
   return ok ? kExitOk : kExitRpc;
 }
 
 namespace {
 
-// FAILED_PRECONDITION when the shards that loaded did not all load the
-// same checkpoint.
-absl::Status CheckSameCheckpoint(
-    const std::vector<absl::StatusOr<LoadResponse>>& results) {
-  std::map<uint64_t, std::vector<std::string>> shards_by_id;
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (results[i].ok()) {
-      shards_by_id[results[i]->checkpoint_id()].push_back(absl::StrCat(i));
-    }
-  }
-  if (shards_by_id.size() <= 1) return absl::OkStatus();
-  std::vector<std::string> parts;
-  for (const auto& [id, shards] : shards_by_id) {
-    parts.push_back(absl::StrCat("checkpoint ", id, " on shard(s) ",
-                                 absl::StrJoin(shards, ",")));
-  }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "the shards loaded different checkpoints (", absl::StrJoin(parts, "; "),
-      "); load one explicitly with --checkpoint_id"));
-}
-
-void PrintLoadText(const CommandEnv& env,
-                   const std::vector<std::string>& addresses,
-                   const std::vector<absl::StatusOr<LoadResponse>>& results,
+void PrintLoadText(const CommandEnv& env, const PerShard<LoadResponse>& results,
                    size_t succeeded) {
   *env.out << "loaded " << succeeded << " of " << results.size() << " shards\n";
   Table table({"SHARD", "ADDRESS", "CHECKPOINT", "WRITTEN_BY", "ROWS"});
   for (size_t c : {0, 3, 4}) table.SetAlign(c, Table::Align::kRight);
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (!results[i].ok()) {
-      table.AddRow({absl::StrCat(i), addresses[i],
-                    absl::StrCat("FAILED: ", absl::StatusCodeToString(
-                                                 results[i].status().code())),
+  for (const ShardResult<LoadResponse>& r : results) {
+    if (!r.ok()) {
+      table.AddRow({absl::StrCat(r.shard), r.address,
+                    absl::StrCat("FAILED: ",
+                                 absl::StatusCodeToString(r.status().code())),
                     "-", "-"});
       continue;
     }
-    table.AddRow({absl::StrCat(i), addresses[i],
-                  absl::StrCat(results[i]->checkpoint_id()),
-                  absl::StrCat(results[i]->written_by_num_shards(), " shards"),
-                  FormatCount(results[i]->rows())});
+    table.AddRow({absl::StrCat(r.shard), r.address,
+                  absl::StrCat(r.response->checkpoint_id()),
+                  absl::StrCat(r.response->written_by_num_shards(), " shards"),
+                  FormatCount(r.response->rows())});
   }
   *env.out << table.Render();
 }
@@ -444,23 +375,26 @@ void PrintLoadText(const CommandEnv& env,
 
 int RunLoad(const CommandEnv& env, absl::optional<uint64_t> id) {
   const uint64_t checkpoint_id = id.value_or(0);
-  absl::StatusOr<std::vector<std::string>> addresses = ShardAddresses(env);
-  if (!addresses.ok()) return ReportRpcError(env, addresses.status());
-  std::vector<absl::StatusOr<LoadResponse>> results(
-      addresses->size(), absl::UnknownError("not called"));
-  ForEachInParallel(addresses->size(), [&](size_t i) {
-    results[i] =
-        env.client->Load(ShardLabel(i), (*addresses)[i], checkpoint_id);
-  });
+  absl::StatusOr<std::unique_ptr<PsAdminClient>> admin = AdminForCluster(env);
+  if (!admin.ok()) return ReportRpcError(env, admin.status());
+  const PerShard<LoadResponse> results = (*admin)->Load(checkpoint_id);
   const size_t succeeded = ReportShardErrors(env, results);
   const absl::Status consistent = CheckSameCheckpoint(results);
-  if (!consistent.ok()) ReportRpcError(env, consistent);
+  if (!consistent.ok()) {
+    ReportRpcError(env, absl::Status(consistent.code(),
+                                     absl::StrCat(consistent.message(),
+                                                  "; load one explicitly with "
+                                                  "--checkpoint_id")));
+  }
   const bool ok = succeeded == results.size() && consistent.ok();
   if (env.json) {
-    *env.out << ShardResultsJson(checkpoint_id, ok, *addresses, results)
-             << "\n";
+    LoadReport report;
+    report.set_checkpoint_id(checkpoint_id);
+    report.set_ok(ok);
+    AddShardEntries(results, report.mutable_shards());
+    *env.out << ToJson(report) << "\n";
   } else {
-    PrintLoadText(env, *addresses, results, succeeded);
+    PrintLoadText(env, results, succeeded);
   }
   return ok ? kExitOk : kExitRpc;
 }

@@ -175,15 +175,29 @@ TEST_F(ClusterCommandsTest, TablesMergesShards) {
       "w     dense      4,096  - / 1              1   32.0 KiB  ADAM\n");
 }
 
-TEST_F(ClusterCommandsTest, TablesJsonIsAnArray) {
+TEST_F(ClusterCommandsTest, TablesJsonIsATablesReport) {
   shards_[0]->AddTable(Sparse(1));
   env_.json = true;
   EXPECT_EQ(RunTables(env_), kExitOk);
   EXPECT_EQ(out_.str(),
-            "[{\"name\":\"emb\",\"kind\":\"SPARSE\",\"compressed\":false,"
-            "\"dim\":16,\"size\":0,"
-            "\"rows_per_shard\":[1,null],\"rows\":1,\"bytes\":100,"
-            "\"optimizer\":\"ADAGRAD\"}]\n");
+            "{\"tables\":[{\"name\":\"emb\",\"kind\":\"SPARSE\","
+            "\"compressed\":false,\"dim\":16,\"size\":\"0\","
+            "\"rows_per_shard\":[{\"shard_id\":0,\"rows\":\"1\"}],"
+            "\"rows\":\"1\",\"bytes\":\"100\",\"optimizer\":\"ADAGRAD\"}],"
+            "\"failed_shards\":[]}\n");
+}
+
+TEST_F(ClusterCommandsTest, TablesJsonNamesTheFailedShards) {
+  shards_[0]->AddTable(Sparse(10));
+  shards_[1]->script().SetError("ListTables", absl::InternalError("disk"));
+  env_.json = true;
+  EXPECT_EQ(RunTables(env_), kExitRpc);
+  EXPECT_THAT(out_.str(),
+              HasSubstr("\"failed_shards\":[{\"shard_id\":1,\"address\":\"" +
+                        shards_[1]->address() +
+                        "\",\"error\":{\"code\":\"INTERNAL\",\"message\":"
+                        "\"ListTables on ps shard 1 " +
+                        shards_[1]->address() + ": disk\"}}]}\n"));
 }
 
 TEST_F(ClusterCommandsTest, TablesShowsOtherShardsWhenOneFails) {
@@ -250,6 +264,16 @@ TEST_F(ClusterCommandsTest, LoadPassesTheIdToEveryShard) {
   EXPECT_THAT(shards_[1]->load_requests(), ElementsAre(42u));
   EXPECT_THAT(out_.str(), StartsWith("loaded 2 of 2 shards\n"));
   EXPECT_THAT(out_.str(), HasSubstr("  42            2 shards    20\n"));
+}
+
+TEST_F(ClusterCommandsTest, LoadJsonIsALoadReport) {
+  env_.json = true;
+  EXPECT_EQ(RunLoad(env_, 42), kExitOk);
+  EXPECT_THAT(out_.str(),
+              StartsWith("{\"checkpoint_id\":\"42\",\"ok\":true,\"shards\":[{"
+                         "\"shard_id\":0,\"address\":\"" +
+                         shards_[0]->address() +
+                         "\",\"response\":{\"checkpoint_id\":\"42\","));
 }
 
 TEST_F(ClusterCommandsTest, LoadNewestFailsWhenShardsDisagree) {

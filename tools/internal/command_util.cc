@@ -76,11 +76,11 @@ void ForEachInParallel(size_t n, const std::function<void(size_t)>& fn) {
   for (std::thread& thread : threads) thread.join();
 }
 
-std::string ErrorJson(const absl::Status& status) {
-  return JsonObject()
-      .AddString("code", absl::StatusCodeToString(status.code()))
-      .AddString("message", status.message())
-      .Build();
+ErrorInfo ToErrorInfo(const absl::Status& status) {
+  ErrorInfo error;
+  error.set_code(absl::StatusCodeToString(status.code()));
+  error.set_message(std::string(status.message()));
+  return error;
 }
 
 std::string StepsOf(int64_t step, int64_t total_steps) {

@@ -1,6 +1,7 @@
 // What every stratactl subcommand shares: the exit-code contract, the
 // environment a command runs in (client, output streams, clock), and helpers
-// for printing errors, JSON and job fields.
+// for printing errors, JSON and job fields. --json output is always one
+// protobuf message (proto/ctl.proto for what is not a protocol message).
 #ifndef STRATA_TOOLS_INTERNAL_COMMAND_UTIL_H_
 #define STRATA_TOOLS_INTERNAL_COMMAND_UTIL_H_
 
@@ -16,6 +17,8 @@
 #include "google/protobuf/map.h"
 #include "google/protobuf/message.h"
 #include "proto/coordinator.pb.h"
+#include "proto/ctl.pb.h"
+#include "server/client/per_shard.h"
 #include "server/util/clock.h"
 #include "tools/internal/ctl_client.h"
 
@@ -49,8 +52,34 @@ int ReportRpcError(const CommandEnv& env, const absl::Status& status);
 // Compact single-line protobuf JSON with proto field names
 // ("node_id", not "nodeId") and fields at their default values included, so
 // scripts see every field. 64-bit integers are strings, as protobuf's JSON
-// mapping requires.
+// mapping requires. The one way stratactl prints JSON.
 std::string ToJson(const google::protobuf::Message& message);
+
+// The code name and message of `status` ({"code":"NOT_FOUND",...} in JSON).
+ErrorInfo ToErrorInfo(const absl::Status& status);
+
+// Prints each failed shard's error like ReportRpcError; returns how many
+// shards succeeded.
+template <typename T>
+size_t ReportShardErrors(const CommandEnv& env, const PerShard<T>& results) {
+  for (const ShardResult<T>& r : results) {
+    if (!r.ok()) ReportRpcError(env, r.status());
+  }
+  return CountOk(results);
+}
+
+// Appends the failed shards of `results` to a report's failed_shards.
+template <typename T>
+void AddFailedShards(const PerShard<T>& results,
+                     google::protobuf::RepeatedPtrField<ShardError>* out) {
+  for (const ShardResult<T>& r : results) {
+    if (r.ok()) continue;
+    ShardError* failed = out->Add();
+    failed->set_shard_id(r.shard);
+    failed->set_address(r.address);
+    *failed->mutable_error() = ToErrorInfo(r.status());
+  }
+}
 
 // The job state's enum name ("RUNNING"); "UNKNOWN(<n>)" for values this
 // build does not know.
@@ -72,9 +101,6 @@ std::string AgeOf(int64_t unix_ms, absl::Time now);
 // ask every shard at once, so one slow shard does not add to the others.
 // `fn` must be safe to call concurrently.
 void ForEachInParallel(size_t n, const std::function<void(size_t)>& fn);
-
-// The JSON error object {"code":"NOT_FOUND","message":"..."}.
-std::string ErrorJson(const absl::Status& status);
 
 // "450/1,000", "450/?" when the total is unknown.
 std::string StepsOf(int64_t step, int64_t total_steps);

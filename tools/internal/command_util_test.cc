@@ -73,8 +73,8 @@ TEST(ForEachInParallelTest, CallsEveryIndexOnce) {
   ForEachInParallel(0, [](size_t) { FAIL() << "no calls expected"; });
 }
 
-TEST(ErrorJsonTest, HasCodeNameAndMessage) {
-  EXPECT_EQ(ErrorJson(absl::NotFoundError("no \"x\"")),
+TEST(ErrorInfoTest, JsonHasCodeNameAndMessage) {
+  EXPECT_EQ(ToJson(ToErrorInfo(absl::NotFoundError("no \"x\""))),
             R"({"code":"NOT_FOUND","message":"no \"x\""})");
 }
 

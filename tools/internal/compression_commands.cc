@@ -31,7 +31,8 @@ std::map<std::pair<std::string, uint32_t>, Merged> Merge(
   std::map<std::pair<std::string, uint32_t>, Merged> merged;
   for (const FieldStats& f : fields) {
     Merged& m = merged[{f.table(), f.field()}];
-    m.method = m.method.empty() || m.method == f.method() ? f.method() : "mixed";
+    m.method =
+        m.method.empty() || m.method == f.method() ? f.method() : "mixed";
     m.features += f.features();
     m.clusters += f.clusters();
     m.vectors_before += f.vectors_before();
@@ -45,39 +46,42 @@ std::map<std::pair<std::string, uint32_t>, Merged> Merge(
   return merged;
 }
 
-std::string MergedJson(const std::string& table, uint32_t field,
-                       const Merged& m) {
-  return JsonObject()
-      .AddString("table", table)
-      .AddRaw("field", absl::StrCat(field))
-      .AddString("method", m.method)
-      .AddRaw("shards", absl::StrCat(m.shards))
-      .AddRaw("features", absl::StrCat(m.features))
-      .AddRaw("clusters", absl::StrCat(m.clusters))
-      .AddRaw("vectors_before", absl::StrCat(m.vectors_before))
-      .AddRaw("vectors_after", absl::StrCat(m.vectors_after))
-      .AddRaw("bytes_before", absl::StrCat(m.bytes_before))
-      .AddRaw("bytes_after", absl::StrCat(m.bytes_after))
-      .AddRaw("ratio", absl::StrFormat("%.6g", Ratio(m.bytes_before,
-                                                     m.bytes_after)))
-      .AddRaw("weighted_mse",
-              absl::StrFormat("%.6g", m.features ? m.mse_weighted / m.features
-                                                 : 0.0))
-      .AddRaw("seconds", absl::StrFormat("%.6g", m.seconds))
-      .Build();
+double MeanMse(const Merged& m) {
+  return m.features ? m.mse_weighted / m.features : 0.0;
+}
+
+FieldStatsReport ReportOf(
+    const std::map<std::pair<std::string, uint32_t>, Merged>& merged,
+    const google::protobuf::RepeatedPtrField<ShardError>& failed) {
+  FieldStatsReport report;
+  for (const auto& [key, m] : merged) {
+    MergedFieldStats* f = report.add_fields();
+    f->set_table(key.first);
+    f->set_field(key.second);
+    f->set_method(m.method);
+    f->set_shards(m.shards);
+    f->set_features(m.features);
+    f->set_clusters(m.clusters);
+    f->set_vectors_before(m.vectors_before);
+    f->set_vectors_after(m.vectors_after);
+    f->set_bytes_before(m.bytes_before);
+    f->set_bytes_after(m.bytes_after);
+    f->set_ratio(Ratio(m.bytes_before, m.bytes_after));
+    f->set_weighted_mse(MeanMse(m));
+    f->set_seconds(m.seconds);
+  }
+  *report.mutable_failed_shards() = failed;
+  return report;
 }
 
 }  // namespace
 
-void PrintFieldStats(const CommandEnv& env,
-                     const std::vector<FieldStats>& per_shard) {
+void PrintFieldStats(
+    const CommandEnv& env, const std::vector<FieldStats>& per_shard,
+    const google::protobuf::RepeatedPtrField<ShardError>& failed) {
   const auto merged = Merge(per_shard);
   if (env.json) {
-    std::vector<std::string> rows;
-    for (const auto& [key, m] : merged) {
-      rows.push_back(MergedJson(key.first, key.second, m));
-    }
-    *env.out << JsonArray(rows) << "\n";
+    *env.out << ToJson(ReportOf(merged, failed)) << "\n";
     return;
   }
   Table out({"TABLE", "FIELD", "METHOD", "FEATURES", "CLUSTERS", "BYTES BEFORE",
@@ -91,8 +95,7 @@ void PrintFieldStats(const CommandEnv& env,
                 FormatCount(m.features), FormatCount(m.clusters),
                 FormatBytes(m.bytes_before), FormatBytes(m.bytes_after),
                 absl::StrFormat("%.1fx", Ratio(m.bytes_before, m.bytes_after)),
-                absl::StrFormat("%.3g", m.features ? m.mse_weighted / m.features
-                                                   : 0.0),
+                absl::StrFormat("%.3g", MeanMse(m)),
                 absl::StrFormat("%.2fs", m.seconds)});
     Merged& t = totals[key.first];
     t.features += m.features;
@@ -107,26 +110,21 @@ void PrintFieldStats(const CommandEnv& env,
                 FormatCount(t.clusters), FormatBytes(t.bytes_before),
                 FormatBytes(t.bytes_after),
                 absl::StrFormat("%.1fx", Ratio(t.bytes_before, t.bytes_after)),
-                absl::StrFormat("%.3g", t.features ? t.mse_weighted / t.features
-                                                   : 0.0),
+                absl::StrFormat("%.3g", MeanMse(t)),
                 absl::StrFormat("%.2fs", t.seconds)});
   }
   *env.out << out.Render();
 }
 
 int RunStats(const CommandEnv& env, const std::string& table) {
-  auto shards = ShardAddresses(env);
-  if (!shards.ok()) return ReportRpcError(env, shards.status());
-  std::vector<absl::StatusOr<StatsResponse>> results(
-      shards->size(), absl::UnknownError("not called"));
-  ForEachInParallel(shards->size(), [&](size_t i) {
-    results[i] = env.client->GetStats(absl::StrCat("shard ", i),
-                                      (*shards)[i], table);
-  });
+  absl::StatusOr<std::unique_ptr<PsAdminClient>> admin = AdminForCluster(env);
+  if (!admin.ok()) return ReportRpcError(env, admin.status());
+  const PerShard<StatsResponse> results = (*admin)->CompressionStats(table);
   std::vector<FieldStats> fields;
   for (const auto& r : results) {
     if (!r.ok()) return ReportRpcError(env, r.status());
-    fields.insert(fields.end(), r->fields().begin(), r->fields().end());
+    fields.insert(fields.end(), r.response->fields().begin(),
+                  r.response->fields().end());
   }
   if (fields.empty() && !env.json) {
     *env.out << "no compressed tables (compress with `stratactl compress` or "
@@ -139,33 +137,26 @@ int RunStats(const CommandEnv& env, const std::string& table) {
 
 int RunCompress(const CommandEnv& env, const std::string& table,
                 const std::string& saec_text) {
-  CompressRequest request;
-  request.set_table(table);
-  if (!google::protobuf::TextFormat::ParseFromString(
-          saec_text, request.mutable_config())) {
+  SaecConfig config;
+  if (!google::protobuf::TextFormat::ParseFromString(saec_text, &config)) {
     *env.err << "stratactl: --saec is not a text-format SaecConfig: \""
              << saec_text << "\" (e.g. --saec='target_ratio: 30')\n";
     return kExitUsage;
   }
-  auto shards = ShardAddresses(env);
-  if (!shards.ok()) return ReportRpcError(env, shards.status());
-  std::vector<absl::StatusOr<CompressResponse>> results(
-      shards->size(), absl::UnknownError("not called"));
-  ForEachInParallel(shards->size(), [&](size_t i) {
-    results[i] = env.client->Compress(absl::StrCat("shard ", i), (*shards)[i],
-                                      request);
-  });
+  absl::StatusOr<std::unique_ptr<PsAdminClient>> admin = AdminForCluster(env);
+  if (!admin.ok()) return ReportRpcError(env, admin.status());
+  const PerShard<CompressResponse> results = (*admin)->Compress(table, config);
+  const bool ok = ReportShardErrors(env, results) == results.size();
   std::vector<FieldStats> fields;
-  int exit_code = kExitOk;
   for (const auto& r : results) {
-    if (!r.ok()) {
-      exit_code = ReportRpcError(env, r.status());
-      continue;
-    }
-    fields.insert(fields.end(), r->fields().begin(), r->fields().end());
+    if (!r.ok()) continue;
+    fields.insert(fields.end(), r.response->fields().begin(),
+                  r.response->fields().end());
   }
-  PrintFieldStats(env, fields);
-  return exit_code;
+  FieldStatsReport failed;
+  AddFailedShards(results, failed.mutable_failed_shards());
+  PrintFieldStats(env, fields, failed.failed_shards());
+  return ok ? kExitOk : kExitRpc;
 }
 
 }  // namespace ctl

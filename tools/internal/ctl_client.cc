@@ -2,9 +2,7 @@
 
 #include <utility>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
+#include "server/client/shard_rpc.h"
 
 namespace strata {
 namespace ctl {
@@ -13,27 +11,6 @@ namespace {
 constexpr absl::string_view kCoordinator = "coordinator";
 
 }  // namespace
-
-bool LooksUnreachable(const grpc::Status& status) {
-  if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return false;
-  static const char* const kTransportHints[] = {
-      "failed to connect",
-      "Connection refused",
-      "connect failed",
-      "DNS resolution failed",
-      "Socket closed",
-      "Broken pipe",
-      "Connection reset",
-      "keepalive",
-      "No route to host",
-      "empty address list",
-      "connections to all backends failing"};
-  const std::string message = absl::AsciiStrToLower(status.error_message());
-  for (const char* hint : kTransportHints) {
-    if (absl::StrContains(message, absl::AsciiStrToLower(hint))) return true;
-  }
-  return false;
-}
 
 CtlClient::CtlClient(CtlClientOptions options) : options_(std::move(options)) {}
 
@@ -57,22 +34,8 @@ absl::Status CtlClient::Failure(const grpc::Status& status,
                                 absl::string_view method,
                                 absl::string_view label,
                                 absl::string_view address) const {
-  const absl::StatusCode code =
-      static_cast<absl::StatusCode>(status.error_code());
-  if (LooksUnreachable(status)) {
-    return absl::Status(code,
-                        absl::StrCat(label, " ", address,
-                                     " unreachable: ", status.error_message()));
-  }
-  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    return absl::Status(
-        code,
-        absl::StrCat(method, " on ", label, " ", address, ": no reply within ",
-                     absl::FormatDuration(options_.rpc_timeout), " (",
-                     status.error_message(), ")"));
-  }
-  return absl::Status(code, absl::StrCat(method, " on ", label, " ", address,
-                                         ": ", status.error_message()));
+  return DescribeRpcFailure(status, method, label, address,
+                            options_.rpc_timeout);
 }
 
 absl::StatusOr<CtlClient::ServingStatus> CtlClient::CheckHealth(
@@ -177,71 +140,15 @@ absl::StatusOr<ClusterResponse> CtlClient::GetCluster() {
   return response;
 }
 
-absl::StatusOr<ListTablesResponse> CtlClient::ListTables(
-    absl::string_view label, const std::string& address) {
-  auto stub = AdminService::NewStub(ChannelTo(address));
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  ListTablesResponse response;
-  const grpc::Status status =
-      stub->ListTables(&context, ListTablesRequest(), &response);
-  if (!status.ok()) return Failure(status, "ListTables", label, address);
-  return response;
-}
-
-absl::StatusOr<CheckpointResponse> CtlClient::Checkpoint(
-    absl::string_view label, const std::string& address,
-    uint64_t checkpoint_id) {
-  auto stub = AdminService::NewStub(ChannelTo(address));
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  CheckpointRequest request;
-  request.set_checkpoint_id(checkpoint_id);
-  CheckpointResponse response;
-  const grpc::Status status = stub->Checkpoint(&context, request, &response);
-  if (!status.ok()) return Failure(status, "Checkpoint", label, address);
-  return response;
-}
-
-absl::StatusOr<StatsResponse> CtlClient::GetStats(absl::string_view label,
-                                                 const std::string& address,
-                                                 const std::string& table) {
-  auto stub = CompressionService::NewStub(ChannelTo(address));
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  StatsRequest request;
-  request.set_table(table);
-  StatsResponse response;
-  const grpc::Status status = stub->GetStats(&context, request, &response);
-  if (!status.ok()) return Failure(status, "GetStats", label, address);
-  return response;
-}
-
-absl::StatusOr<CompressResponse> CtlClient::Compress(
-    absl::string_view label, const std::string& address,
-    const CompressRequest& request) {
-  auto stub = CompressionService::NewStub(ChannelTo(address));
-  grpc::ClientContext context;
-  context.set_deadline(
-      absl::ToChronoTime(absl::Now() + options_.rpc_timeout * 60));
-  CompressResponse response;
-  const grpc::Status status = stub->Compress(&context, request, &response);
-  if (!status.ok()) return Failure(status, "Compress", label, address);
-  return response;
-}
-
-absl::StatusOr<LoadResponse> CtlClient::Load(absl::string_view label,
-                                             const std::string& address,
-                                             uint64_t checkpoint_id) {
-  auto stub = AdminService::NewStub(ChannelTo(address));
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  LoadRequest request;
-  request.set_checkpoint_id(checkpoint_id);
-  LoadResponse response;
-  const grpc::Status status = stub->Load(&context, request, &response);
-  if (!status.ok()) return Failure(status, "Load", label, address);
-  return response;
+absl::StatusOr<std::unique_ptr<PsAdminClient>> CtlClient::ConnectShards(
+    const std::vector<std::string>& addresses) const {
+  PsAdminClientOptions options;
+  options.rpc_timeout = options_.rpc_timeout;
+  options.max_retries = 0;
+  options.max_message_bytes = options_.max_message_bytes;
+  options.checkpoint_timeout_factor = 1;
+  options.compress_timeout_factor = 60;
+  return PsAdminClient::Connect(addresses, options);
 }
 
 }  // namespace ctl

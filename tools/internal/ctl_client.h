@@ -1,7 +1,9 @@
 // The RPC side of stratactl: one object that owns a channel per server
-// address (the coordinator and each parameter-server shard), puts a deadline
-// on every call and turns gRPC failures into absl::Status errors whose
-// message says which server and call failed.
+// address, puts a deadline on every call to the coordinator (and on health
+// checks of any node) and turns gRPC failures into absl::Status errors whose
+// message says which server and call failed. The parameter-server shards are
+// administered through a PsAdminClient (server/client), made by
+// ConnectShards from the cluster the coordinator reports.
 #ifndef STRATA_TOOLS_INTERNAL_CTL_CLIENT_H_
 #define STRATA_TOOLS_INTERNAL_CTL_CLIENT_H_
 
@@ -9,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -21,8 +24,8 @@
 #include "proto/coordinator.grpc.pb.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
 #include "proto/job.pb.h"
-#include "proto/ps.grpc.pb.h"
 #include "proto/rpc_util.h"
+#include "server/client/ps_admin_client.h"
 
 namespace strata {
 namespace ctl {
@@ -42,7 +45,7 @@ struct CtlClientOptions {
 };
 
 // Thread-safe: the channel cache is guarded by mu_, and stubs are made per
-// call, so shards can be called in parallel. Owns its channels.
+// call, so nodes can be checked in parallel. Owns its channels.
 //
 // Errors keep the server's status code. Their messages name the method and
 // server ("GetJob on coordinator 127.0.0.1:7070: job j-9 not found"); a
@@ -76,23 +79,12 @@ class CtlClient {
   // NodeService on the coordinator.
   absl::StatusOr<ClusterResponse> GetCluster();
 
-  // AdminService on the parameter-server shard at `address`.
-  absl::StatusOr<ListTablesResponse> ListTables(absl::string_view label,
-                                                const std::string& address);
-  absl::StatusOr<CheckpointResponse> Checkpoint(absl::string_view label,
-                                                const std::string& address,
-                                                uint64_t checkpoint_id);
-  absl::StatusOr<LoadResponse> Load(absl::string_view label,
-                                    const std::string& address,
-                                    uint64_t checkpoint_id);
-  // CompressionService on the shard at `address`. Compress uses a deadline
-  // of 60x the RPC timeout: clustering a large table takes minutes.
-  absl::StatusOr<StatsResponse> GetStats(absl::string_view label,
-                                         const std::string& address,
-                                         const std::string& table);
-  absl::StatusOr<CompressResponse> Compress(absl::string_view label,
-                                            const std::string& address,
-                                            const CompressRequest& request);
+  // A PsAdminClient for the shards at `addresses` (by shard id) with this
+  // client's deadline and message size and no retries, so a dead shard is
+  // reported at once. Checkpoint and Load get the deadline; Compress 60
+  // times it (clustering a large table takes minutes).
+  absl::StatusOr<std::unique_ptr<PsAdminClient>> ConnectShards(
+      const std::vector<std::string>& addresses) const;
 
  private:
   std::shared_ptr<grpc::Channel> ChannelTo(const std::string& address);
@@ -108,11 +100,6 @@ class CtlClient {
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::Channel>> channels_
       ABSL_GUARDED_BY(mu_);
 };
-
-// True when `status` (UNAVAILABLE) reads like a transport failure -- refused
-// connection, failed name resolution, dropped socket -- rather than a server
-// that answered UNAVAILABLE on purpose.
-bool LooksUnreachable(const grpc::Status& status);
 
 }  // namespace ctl
 }  // namespace strata

@@ -1,8 +1,8 @@
 #include "tools/internal/ctl_client.h"
 
-#include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tools/internal/fake_servers.h"
@@ -117,39 +117,33 @@ TEST(CtlClientTest, HealthReportsServingAndNotServing) {
   EXPECT_EQ(*health, grpc::health::v1::HealthCheckResponse::NOT_SERVING);
 }
 
-TEST(CtlClientTest, ShardCallsAreSafeFromManyThreads) {
-  FakeShard shard(1, 2);
+TEST(CtlClientTest, ShardsAreAskedTogetherAndErrorsNameTheShard) {
+  FakeShard shard0(0, 2), shard1(1, 2);
+  shard1.script().SetError("Load", absl::NotFoundError("no checkpoint 7"));
   CtlClient client(OptionsFor("127.0.0.1:1"));
-  std::vector<std::thread> threads;
-  std::vector<absl::Status> results(8);
-  for (int i = 0; i < 8; ++i) {
-    threads.emplace_back([&, i] {
-      results[i] =
-          client.Checkpoint("ps shard 1", shard.address(), 100 + i).status();
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (const auto& s : results) EXPECT_TRUE(s.ok()) << s;
-  EXPECT_EQ(shard.checkpoint_requests().size(), 8u);
+  auto admin = client.ConnectShards({shard0.address(), shard1.address()});
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  const PerShard<LoadResponse> load = (*admin)->Load(7);
+  ASSERT_EQ(load.size(), 2u);
+  EXPECT_TRUE(load[0].ok()) << load[0].status();
+  EXPECT_EQ(load[1].status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(load[1].status().message(),
+            "Load on ps shard 1 " + shard1.address() + ": no checkpoint 7");
+  EXPECT_THAT(shard0.load_requests(), ::testing::ElementsAre(7u));
 }
 
-TEST(CtlClientTest, ShardErrorsNameTheShard) {
-  FakeShard shard(1, 2);
-  shard.script().SetError("Load", absl::NotFoundError("no checkpoint 7"));
+TEST(CtlClientTest, ADeadShardIsReportedWithoutRetries) {
+  FakeShard shard0(0, 2);
   CtlClient client(OptionsFor("127.0.0.1:1"));
-  auto load = client.Load("ps shard 1", shard.address(), 7);
-  EXPECT_EQ(load.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(load.status().message(),
-            "Load on ps shard 1 " + shard.address() + ": no checkpoint 7");
-}
-
-TEST(LooksUnreachableTest, OnlyTransportFailures) {
-  EXPECT_TRUE(LooksUnreachable(grpc::Status(
-      grpc::StatusCode::UNAVAILABLE, "failed to connect to all addresses")));
-  EXPECT_FALSE(LooksUnreachable(
-      grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down")));
-  EXPECT_FALSE(LooksUnreachable(
-      grpc::Status(grpc::StatusCode::INTERNAL, "Connection refused")));
+  auto admin = client.ConnectShards({shard0.address(), "127.0.0.1:1"});
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  const absl::Time start = absl::Now();
+  const PerShard<ListTablesResponse> lists = (*admin)->ListTables();
+  // Four retries with backoff from 100 ms would take 1.5 s.
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(1400));
+  EXPECT_TRUE(lists[0].ok());
+  EXPECT_THAT(std::string(lists[1].status().message()),
+              StartsWith("ps shard 1 127.0.0.1:1 unreachable: "));
 }
 
 }  // namespace

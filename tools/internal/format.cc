@@ -98,63 +98,6 @@ std::string Truncate(absl::string_view s, size_t max_chars) {
   return absl::StrCat(s.substr(0, max_chars - 3), "...");
 }
 
-std::string JsonQuote(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-  return out;
-}
-
-std::string JsonArray(const std::vector<std::string>& elements) {
-  return absl::StrCat("[", absl::StrJoin(elements, ","), "]");
-}
-
-JsonObject& JsonObject::AddRaw(absl::string_view key, absl::string_view json) {
-  fields_.push_back(absl::StrCat(JsonQuote(key), ":", json));
-  return *this;
-}
-
-JsonObject& JsonObject::AddString(absl::string_view key,
-                                  absl::string_view value) {
-  return AddRaw(key, JsonQuote(value));
-}
-
-JsonObject& JsonObject::AddInt(absl::string_view key, int64_t value) {
-  return AddRaw(key, absl::StrCat(value));
-}
-
-JsonObject& JsonObject::AddBool(absl::string_view key, bool value) {
-  return AddRaw(key, value ? "true" : "false");
-}
-
-std::string JsonObject::Build() const {
-  return absl::StrCat("{", absl::StrJoin(fields_, ","), "}");
-}
-
 Table::Table(std::vector<std::string> headers)
     : headers_(std::move(headers)), align_(headers_.size(), Align::kLeft) {}
 

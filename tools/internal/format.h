@@ -1,6 +1,7 @@
 // Text formatting for stratactl: aligned tables, human-readable durations,
-// counts, byte sizes and rates, metric lists, and small JSON helpers for
-// aggregated --json output. Pure functions of their inputs, no I/O.
+// counts, byte sizes and rates, metric lists. Pure functions of their
+// inputs, no I/O. (--json output is protobuf's JSON mapping: see ToJson in
+// command_util.h.)
 #ifndef STRATA_TOOLS_INTERNAL_FORMAT_H_
 #define STRATA_TOOLS_INTERNAL_FORMAT_H_
 
@@ -47,27 +48,6 @@ std::string FormatPercent(int64_t done, int64_t total);
 
 // `s` cut to at most `max_chars` bytes, ending in "..." when cut.
 std::string Truncate(absl::string_view s, size_t max_chars);
-
-// A JSON string literal for `s` (quotes included, control characters and
-// non-ASCII bytes passed through as UTF-8 except the ones JSON forbids).
-std::string JsonQuote(absl::string_view s);
-
-// "[e1,e2,...]" from already-encoded JSON values.
-std::string JsonArray(const std::vector<std::string>& elements);
-
-// Builds a JSON object field by field, in insertion order. Values given to
-// AddRaw must already be valid JSON. Not thread-safe.
-class JsonObject {
- public:
-  JsonObject& AddRaw(absl::string_view key, absl::string_view json);
-  JsonObject& AddString(absl::string_view key, absl::string_view value);
-  JsonObject& AddInt(absl::string_view key, int64_t value);
-  JsonObject& AddBool(absl::string_view key, bool value);
-  std::string Build() const;
-
- private:
-  std::vector<std::string> fields_;
-};
 
 // A plain-text table: a header row and data rows, columns padded to their
 // widest cell and separated by two spaces, no trailing spaces, one line per

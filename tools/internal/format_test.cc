@@ -87,19 +87,6 @@ TEST(TruncateTest, AddsEllipsisOnlyWhenCut) {
   EXPECT_EQ(Truncate("abcdef", 2), "ab");
 }
 
-TEST(JsonTest, QuotesEscapesAndBuildsObjects) {
-  EXPECT_EQ(JsonQuote("a\"b\\c\nd\x01"), R"("a\"b\\c\nd\u0001")");
-  const std::string obj = JsonObject()
-                              .AddString("name", "t")
-                              .AddInt("rows", -3)
-                              .AddBool("ok", false)
-                              .AddRaw("shards", JsonArray({"1", "2"}))
-                              .Build();
-  EXPECT_EQ(obj, R"({"name":"t","rows":-3,"ok":false,"shards":[1,2]})");
-  EXPECT_EQ(JsonObject().Build(), "{}");
-  EXPECT_EQ(JsonArray({}), "[]");
-}
-
 TEST(TableTest, PadsColumnsAndStripsTrailingSpaces) {
   Table table({"NAME", "ROWS", "NOTE"});
   table.SetAlign(1, Table::Align::kRight);

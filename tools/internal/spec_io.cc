@@ -15,6 +15,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace ctl {
@@ -115,7 +116,7 @@ absl::Status JsonScanner::Scan() {
                      "got ",
                      Describe()));
   }
-  if (absl::Status s = ParseValue(0, ""); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(ParseValue(0, ""));
   SkipSpace();
   if (!AtEnd()) {
     return Error(absl::StrCat("unexpected ", Describe(),
@@ -166,7 +167,7 @@ absl::Status JsonScanner::ParseObject(int depth, const std::string& path) {
     }
     const Position key_at = at_;
     std::string key;
-    if (absl::Status s = ParseString(&key); !s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(ParseString(&key));
     const std::string key_path =
         path.empty() ? SnakeCase(key) : absl::StrCat(path, ".", SnakeCase(key));
     keys_.emplace_back(key_path, key_at);
@@ -176,7 +177,7 @@ absl::Status JsonScanner::ParseObject(int depth, const std::string& path) {
                                 "\", got ", Describe()));
     }
     Advance();
-    if (absl::Status s = ParseValue(depth + 1, key_path); !s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(ParseValue(depth + 1, key_path));
     SkipSpace();
     if (!AtEnd() && Peek() == ',') {
       Advance();
@@ -198,7 +199,7 @@ absl::Status JsonScanner::ParseArray(int depth, const std::string& path) {
     return absl::OkStatus();
   }
   while (true) {
-    if (absl::Status s = ParseValue(depth + 1, path); !s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(ParseValue(depth + 1, path));
     SkipSpace();
     if (!AtEnd() && Peek() == ',') {
       Advance();
@@ -225,7 +226,7 @@ absl::Status JsonScanner::ParseString(std::string* out) {
       return Error(absl::StrCat("unescaped ", Describe(), " in a string"));
     }
     if (c == '\\') {
-      if (absl::Status s = ParseEscape(out); !s.ok()) return s;
+      STRATA_RETURN_IF_ERROR(ParseEscape(out));
       continue;
     }
     out->push_back(c);
@@ -401,10 +402,9 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view content,
                                      SpecFormat format,
                                      absl::string_view source_name) {
   JobSpec spec;
-  absl::Status status = format == SpecFormat::kJson
-                            ? ParseJson(content, source_name, &spec)
-                            : ParseText(content, source_name, &spec);
-  if (!status.ok()) return status;
+  STRATA_RETURN_IF_ERROR(format == SpecFormat::kJson
+                             ? ParseJson(content, source_name, &spec)
+                             : ParseText(content, source_name, &spec));
   if (spec.job_case() == JobSpec::JOB_NOT_SET) {
     return absl::InvalidArgumentError(absl::StrCat(
         source_name,

@@ -135,7 +135,8 @@ absl::Status DenseSync::Init() {
     c.mutable_optimizer()->set_learning_rate(1.0f);
     c.set_sync(options_.bsp ? BSP : ASYNC);
     c.set_num_workers(options_.bsp ? options_.num_workers : 0);
-    STRATA_RETURN_IF_ERROR(client_->CreateDense(c, /*if_not_exists=*/true));
+    STRATA_RETURN_IF_ERROR(
+        client_->admin().CreateDense(c, /*if_not_exists=*/true).status());
   }
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!options_.bsp && options_.rank != 0) break;

@@ -6,22 +6,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "server/jobs/job_types.h"
-#include "server/ps/testing/local_shards.h"
 #include "worker/nn/cpu_backend.h"
 #include "worker/nn/model_zoo.h"
 #include "worker/nn/trainer.h"
 #include "worker/cnn/fc_service.h"
+#include "worker/testing/task_fixture.h"
 
 namespace strata {
 namespace cnn {
 namespace {
 
-class FakeContext : public TaskContext {
- public:
-  bool cancelled() const override { return false; }
-  void ReportProgress(int64_t, int64_t, const TaskMetrics&) override {}
-};
+using testing::FakeTaskContext;
 
 CnnTrainSpec SmallSpec(CnnTrainSpec::Mode mode, uint32_t conv, uint32_t fc) {
   CnnTrainSpec c;
@@ -86,29 +81,22 @@ void ExpectNear(const std::vector<float>& got, const std::vector<float>& want,
   EXPECT_LE(worst, tol) << what;
 }
 
-class CnnTaskTest : public ::testing::Test {
+class CnnTaskTest : public testing::TaskFixture {
  protected:
   void SetUp() override {
-    auto shards = testing::LocalShards::Start(2);
-    ASSERT_TRUE(shards.ok()) << shards.status();
-    shards_ = std::move(*shards);
-    addrs_ = shards_->addresses();
-    client_ = shards_->client();
+    TaskFixture::SetUp();
+    if (HasFatalFailure()) return;
     auto fc = StartFcServer("127.0.0.1:0", 64 << 20);
     ASSERT_TRUE(fc.ok()) << fc.status();
     fc_ = std::move(*fc);
   }
   TaskAssignment Assign(const CnnTrainSpec& c, uint32_t rank,
                         const std::vector<std::string>& fc_addrs) {
-    TaskAssignment a;
+    JobSpec spec;
+    *spec.mutable_cnn_train() = c;
+    TaskAssignment a = TaskFixture::Assign(
+        spec, rank, c.num_conv_workers() + c.num_fc_nodes());
     a.set_job_id(job_id_);
-    a.set_rank(rank);
-    a.set_num_tasks(c.num_conv_workers() + c.num_fc_nodes());
-    *a.mutable_spec()->mutable_cnn_train() = c;
-    // What the coordinator would assign: the prepared spec.
-    const absl::Status prepared = jobs::PrepareJobSpec({}, a.mutable_spec());
-    EXPECT_TRUE(prepared.ok()) << prepared;
-    for (const auto& addr : addrs_) a.add_ps_addresses(addr);
     a.set_role(rank < c.num_conv_workers() ? "conv" : "fc");
     for (const auto& addr : fc_addrs) a.add_fc_addresses(addr);
     return a;
@@ -124,7 +112,7 @@ class CnnTaskTest : public ::testing::Test {
     for (uint32_t r = 0; r < n; ++r) {
       tasks.push_back(std::make_unique<CnnTrainTask>(fc_.host.get()));
       threads.emplace_back([&, r] {
-        FakeContext ctx;
+        FakeTaskContext ctx;
         results[r] = tasks[r]->Run(Assign(c, r, fc_addrs), &ctx);
       });
     }
@@ -136,7 +124,7 @@ class CnnTaskTest : public ::testing::Test {
   }
   std::vector<float> PsValue(const std::string& name, int64_t step) {
     std::vector<float> v;
-    auto s = client_->PullDense(name, step, &v);
+    auto s = client()->PullDense(name, step, &v);
     EXPECT_TRUE(s.ok()) << name << ": " << s.status();
     return v;
   }
@@ -170,9 +158,6 @@ class CnnTaskTest : public ::testing::Test {
   }
 
   std::string job_id_ = "job-1";
-  std::unique_ptr<testing::LocalShards> shards_;
-  std::vector<std::string> addrs_;
-  PsClient* client_ = nullptr;  // owned by shards_
   FcServer fc_;
 };
 
@@ -225,7 +210,7 @@ TEST_F(CnnTaskTest, TwoFcNodesAverageTheirWeightsAndStayClose) {
     tasks.push_back(std::make_unique<CnnTrainTask>(
         r == 3 ? fc2->host.get() : fc_.host.get()));
     threads.emplace_back([&, r] {
-      FakeContext ctx;
+      FakeTaskContext ctx;
       results[r] = tasks[r]->Run(Assign(c, r, {fc_.address, fc2->address}), &ctx);
     });
   }
@@ -240,7 +225,7 @@ TEST_F(CnnTaskTest, DeadFcNodeFailsTheConvWorkerWithAClearError) {
   job_id_ = "job-5";
   const CnnTrainSpec c = SmallSpec(CnnTrainSpec::STANZA, 1, 1);
   CnnTrainTask task(fc_.host.get());
-  FakeContext ctx;
+  FakeTaskContext ctx;
   // Nothing listens on port 1.
   auto r = task.Run(Assign(c, 0, {"127.0.0.1:1"}), &ctx);
   ASSERT_FALSE(r.ok());
@@ -253,7 +238,7 @@ TEST_F(CnnTaskTest, DeadFcNodeFailsTheConvWorkerWithAClearError) {
 TEST_F(CnnTaskTest, FcRoleWithoutServiceIsFailedPrecondition) {
   const CnnTrainSpec c = SmallSpec(CnnTrainSpec::STANZA, 1, 1);
   CnnTrainTask task(nullptr);
-  FakeContext ctx;
+  FakeTaskContext ctx;
   auto r = task.Run(Assign(c, 1, {fc_.address}), &ctx);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
 }

@@ -172,7 +172,10 @@ absl::Status CreateModel(PsClient* client, const CtrTrainSpec& spec,
   table.mutable_optimizer()->set_type(OptimizerConfig::ADAGRAD);
   table.mutable_optimizer()->set_learning_rate(spec.learning_rate());
   table.mutable_optimizer()->set_initial_accumulator(0.1f);
-  if (absl::Status s = client->CreateTable(table, true); !s.ok()) return s;
+  if (absl::Status s = AllOk(client->admin().CreateTable(table, true));
+      !s.ok()) {
+    return s;
+  }
   CtrMlp mlp(ToModelConfig(m));
   for (int i = 0; i < 2 * mlp.num_layers(); ++i) {
     DenseConfig d;
@@ -190,7 +193,8 @@ absl::Status CreateModel(PsClient* client, const CtrTrainSpec& spec,
     d.mutable_optimizer()->set_learning_rate(spec.dense_learning_rate());
     d.set_sync(BSP);
     d.set_num_workers(num_workers);
-    if (absl::Status s = client->CreateDense(d, true); !s.ok()) {
+    if (absl::Status s = client->admin().CreateDense(d, true).status();
+        !s.ok()) {
       return absl::Status(s.code(), absl::StrCat(s.message(),
                                                  " (drop the table or use "
                                                  "another model.table)"));
@@ -345,9 +349,9 @@ absl::Status Finish(TrainState* st, TaskContext* context, TaskMetrics* out) {
         sp.checkpoint_id() != 0
             ? sp.checkpoint_id()
             : static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
-    absl::StatusOr<std::vector<CheckpointResponse>> c =
-        st->client->Checkpoint(id);
-    if (!c.ok()) return c.status();
+    if (absl::Status s = AllOk(st->client->admin().Checkpoint(id)); !s.ok()) {
+      return s;
+    }
     (*out)["checkpoint_id"] = static_cast<double>(id);
   }
   absl::StatusOr<std::unique_ptr<ExampleSource>> eval;
@@ -443,9 +447,10 @@ absl::StatusOr<TaskMetrics> CtrEvalTask::Run(const TaskAssignment& assignment,
   if (!connected.ok()) return connected.status();
   PsClient* client = *connected;
   if (spec.checkpoint_id() != 0) {
-    absl::StatusOr<std::vector<LoadResponse>> l =
-        client->Load(spec.checkpoint_id());
-    if (!l.ok()) return l.status();
+    if (absl::Status s = AllOk(client->admin().Load(spec.checkpoint_id()));
+        !s.ok()) {
+      return s;
+    }
   }
   std::unique_ptr<CtrGenerator> generator;
   absl::StatusOr<std::unique_ptr<ExampleSource>> src;

@@ -1,30 +1,18 @@
 #include "worker/ctr/ctr_tasks.h"
 
-#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "server/jobs/job_types.h"
-#include "server/ps/testing/local_shards.h"
+#include "worker/testing/task_fixture.h"
 
 namespace strata {
 namespace ctr {
 namespace {
 
-class FakeContext : public TaskContext {
- public:
-  bool cancelled() const override { return false; }
-  void ReportProgress(int64_t step, int64_t total, const TaskMetrics& m) override {
-    last_step_ = step;
-    total_ = total;
-    ++reports_;
-  }
-  std::atomic<int64_t> last_step_{0}, total_{0};
-  std::atomic<int> reports_{0};
-};
+using testing::FakeTaskContext;
 
 CtrGeneratorSpec SmallData() {
   CtrGeneratorSpec g;
@@ -36,29 +24,8 @@ CtrGeneratorSpec SmallData() {
   return g;
 }
 
-class CtrTasksTest : public ::testing::Test {
+class CtrTasksTest : public testing::TaskFixture {
  protected:
-  void SetUp() override {
-    auto shards = testing::LocalShards::Start(2);
-    ASSERT_TRUE(shards.ok()) << shards.status();
-    shards_ = std::move(*shards);
-    addrs_ = shards_->addresses();
-    client_ = shards_->client();
-  }
-  // What the coordinator would store and assign: the prepared spec.
-  static JobSpec Prepared(JobSpec spec) {
-    const absl::Status s = jobs::PrepareJobSpec({}, &spec);
-    EXPECT_TRUE(s.ok()) << s;
-    return spec;
-  }
-  TaskAssignment Assign(const JobSpec& spec, uint32_t rank, uint32_t n) {
-    TaskAssignment a;
-    a.set_rank(rank);
-    a.set_num_tasks(n);
-    *a.mutable_spec() = Prepared(spec);
-    for (const auto& addr : addrs_) a.add_ps_addresses(addr);
-    return a;
-  }
   JobSpec Train(const std::string& table) {
     JobSpec spec;
     CtrTrainSpec* t = spec.mutable_ctr_train();
@@ -70,21 +37,18 @@ class CtrTasksTest : public ::testing::Test {
     t->set_skip_checkpoint(true);
     return spec;
   }
-  std::unique_ptr<testing::LocalShards> shards_;
-  std::vector<std::string> addrs_;
-  PsClient* client_ = nullptr;  // owned by shards_
 };
 
 TEST_F(CtrTasksTest, OneWorkerLearnsThePlantedModelAndEvalAgrees) {
-  CtrTrainTask train(client_);
-  FakeContext ctx;
+  CtrTrainTask train(client());
+  FakeTaskContext ctx;
   auto m = train.Run(Assign(Train("t1"), 0, 1), &ctx);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_GT(m->at("auc"), 0.68);  // chance is 0.5
   EXPECT_LT(m->at("logloss"), 0.6);
   EXPECT_EQ(m->at("examples"), 48000);  // 2 epochs
   EXPECT_EQ(m->at("eval_examples"), 5000);
-  EXPECT_EQ(ctx.last_step_, 2 * 94);  // ceil(24000 / 256) per epoch
+  EXPECT_EQ(ctx.last_step(), 2 * 94);  // ceil(24000 / 256) per epoch
   EXPECT_GT(m->at("examples_per_s"), 0);
   // CTR_EVAL on the same held-out stream reproduces the numbers, and its
   // read-only pulls create no rows.
@@ -92,13 +56,13 @@ TEST_F(CtrTasksTest, OneWorkerLearnsThePlantedModelAndEvalAgrees) {
   *eval.mutable_ctr_eval()->mutable_generator() = SmallData();
   eval.mutable_ctr_eval()->mutable_model()->set_table("t1");
   eval.mutable_ctr_eval()->mutable_model()->set_embedding_dim(8);
-  auto rows_before = client_->ListTables();
-  CtrEvalTask ev(client_);
+  auto rows_before = RequireAllOk(client()->admin().ListTables());
+  CtrEvalTask ev(client());
   auto e = ev.Run(Assign(eval, 0, 1), &ctx);
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_NEAR(e->at("auc"), m->at("auc"), 1e-9);
   EXPECT_NEAR(e->at("logloss"), m->at("logloss"), 1e-9);
-  auto rows_after = client_->ListTables();
+  auto rows_after = RequireAllOk(client()->admin().ListTables());
   ASSERT_TRUE(rows_before.ok() && rows_after.ok());
   EXPECT_EQ(rows_before->size(), rows_after->size());
   for (size_t i = 0; i < rows_before->size(); ++i) {
@@ -109,8 +73,8 @@ TEST_F(CtrTasksTest, OneWorkerLearnsThePlantedModelAndEvalAgrees) {
 TEST_F(CtrTasksTest, TwoWorkersStayInLockstepAndShareTheData) {
   JobSpec spec = Train("t2");
   spec.mutable_ctr_train()->set_epochs(1);
-  CtrTrainTask w0(client_), w1(client_);
-  FakeContext c0, c1;
+  CtrTrainTask w0(client()), w1(client());
+  FakeTaskContext c0, c1;
   absl::StatusOr<TaskMetrics> m0, m1;
   std::thread t([&] { m1 = w1.Run(Assign(spec, 1, 2), &c1); });
   m0 = w0.Run(Assign(spec, 0, 2), &c0);
@@ -118,13 +82,13 @@ TEST_F(CtrTasksTest, TwoWorkersStayInLockstepAndShareTheData) {
   ASSERT_TRUE(m0.ok()) << m0.status();
   ASSERT_TRUE(m1.ok()) << m1.status();
   EXPECT_EQ(m0->at("examples") + m1->at("examples"), 24000);
-  EXPECT_EQ(c0.last_step_, 47);  // ceil(12000 / 256)
-  EXPECT_EQ(c1.last_step_, 47);
+  EXPECT_EQ(c0.last_step(), 47);  // ceil(12000 / 256)
+  EXPECT_EQ(c1.last_step(), 47);
   EXPECT_GT(m0->at("auc"), 0.6);
   EXPECT_EQ(m1->count("auc"), 0u);  // only rank 0 evaluates
   // Every MLP tensor went through exactly 47 BSP steps.
   std::vector<float> w;
-  auto step = client_->PullDense(DenseTensorName("t2", 0), 0, &w);
+  auto step = client()->PullDense(DenseTensorName("t2", 0), 0, &w);
   ASSERT_TRUE(step.ok());
   EXPECT_EQ(*step, 47);
 }
@@ -144,8 +108,8 @@ TEST_F(CtrTasksTest, TrainsFromAFileAndSkipsMalformedLines) {
   spec.mutable_ctr_train()->clear_generator();
   spec.mutable_ctr_train()->set_data_path(path);
   spec.mutable_ctr_train()->set_epochs(1);
-  CtrTrainTask train(client_);
-  FakeContext ctx;
+  CtrTrainTask train(client());
+  FakeTaskContext ctx;
   auto m = train.Run(Assign(spec, 0, 1), &ctx);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_GT(m->at("malformed_lines"), 8);  // 12 in all, ~90% in training
@@ -157,8 +121,8 @@ TEST_F(CtrTasksTest, TrainsFromAFileAndSkipsMalformedLines) {
 TEST_F(CtrTasksTest, EvalOfAMissingFileIsNotFound) {
   JobSpec eval;
   eval.mutable_ctr_eval()->set_data_path("/nonexistent.tsv");
-  CtrEvalTask ev(client_);
-  FakeContext ctx;
+  CtrEvalTask ev(client());
+  FakeTaskContext ctx;
   EXPECT_EQ(ev.Run(Assign(eval, 0, 1), &ctx).status().code(),
             absl::StatusCode::kNotFound);
 }

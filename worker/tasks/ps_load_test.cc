@@ -140,7 +140,8 @@ absl::StatusOr<TaskMetrics> PsLoadTestTask::Run(const TaskAssignment& assignment
   table.mutable_optimizer()->set_learning_rate(1.0f);
   absl::Status s = st.spec.verify_existing()
                        ? absl::OkStatus()
-                       : st.client->CreateTable(table, /*if_not_exists=*/true);
+                       : AllOk(st.client->admin().CreateTable(
+                             table, /*if_not_exists=*/true));
   if (!s.ok()) return s;
 
   const uint64_t k = st.spec.keys_per_worker();

@@ -1,50 +1,20 @@
 #include "worker/tasks/ps_load_test.h"
 
-#include <atomic>
-
 #include "gtest/gtest.h"
-#include "server/jobs/job_types.h"
-#include "server/ps/testing/local_shards.h"
+#include "worker/testing/task_fixture.h"
 
 namespace strata {
 namespace {
 
-class FakeContext : public TaskContext {
- public:
-  bool cancelled() const override { return cancel_after_ >= 0 && reports_ >= cancel_after_; }
-  void ReportProgress(int64_t step, int64_t total, const TaskMetrics&) override {
-    ++reports_;
-    last_step_ = step;
-    total_ = total;
-  }
-  int cancel_after_ = -1;
-  std::atomic<int> reports_{0};
-  int64_t last_step_ = 0, total_ = 0;
-};
+using testing::FakeTaskContext;
 
-class PsLoadTestTaskTest : public ::testing::Test {
+class PsLoadTestTaskTest : public testing::TaskFixture {
  protected:
-  void SetUp() override {
-    auto shards = testing::LocalShards::Start(2);
-    ASSERT_TRUE(shards.ok()) << shards.status();
-    shards_ = std::move(*shards);
-    addrs_ = shards_->addresses();
-    client_ = shards_->client();
+  TaskAssignment Assignment(const PsLoadTestSpec& spec) {
+    JobSpec job;
+    *job.mutable_ps_load_test() = spec;
+    return Assign(job);
   }
-  TaskAssignment Assignment(PsLoadTestSpec spec, uint32_t rank = 0) {
-    TaskAssignment a;
-    a.set_rank(rank);
-    a.set_num_tasks(1);
-    *a.mutable_spec()->mutable_ps_load_test() = spec;
-    // What the coordinator would assign: the prepared spec.
-    const absl::Status prepared = jobs::PrepareJobSpec({}, a.mutable_spec());
-    EXPECT_TRUE(prepared.ok()) << prepared;
-    for (const auto& addr : addrs_) a.add_ps_addresses(addr);
-    return a;
-  }
-  std::unique_ptr<testing::LocalShards> shards_;
-  std::vector<std::string> addrs_;
-  PsClient* client_ = nullptr;  // owned by shards_
 };
 
 PsLoadTestSpec Small() {
@@ -59,28 +29,28 @@ PsLoadTestSpec Small() {
 }
 
 TEST_F(PsLoadTestTaskTest, WritesReadsAndVerifiesEveryKeyOfEveryRound) {
-  PsLoadTestTask task(client_);
-  FakeContext ctx;
+  PsLoadTestTask task(client());
+  FakeTaskContext ctx;
   auto m = task.Run(Assignment(Small()), &ctx);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->at("verified_keys"), 3000);
   EXPECT_EQ(m->at("mismatches"), 0);
   EXPECT_GT(m->at("pull_keys_per_s"), 0);
-  EXPECT_EQ(ctx.last_step_, 12);  // 4 batches x 3 rounds
-  EXPECT_EQ(ctx.total_, 12);
+  EXPECT_EQ(ctx.last_step(), 12);  // 4 batches x 3 rounds
+  EXPECT_EQ(ctx.total_steps(), 12);
 }
 
 TEST_F(PsLoadTestTaskTest, ConnectsToTheAssignedShardsWithoutAClient) {
   PsLoadTestTask task;
-  FakeContext ctx;
+  FakeTaskContext ctx;
   auto m = task.Run(Assignment(Small()), &ctx);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->at("verified_keys"), 3000);
 }
 
 TEST_F(PsLoadTestTaskTest, VerifyExistingPassesAfterAWriteAndFailsOnOtherData) {
-  PsLoadTestTask task(client_);
-  FakeContext ctx;
+  PsLoadTestTask task(client());
+  FakeTaskContext ctx;
   ASSERT_TRUE(task.Run(Assignment(Small()), &ctx).ok());
   PsLoadTestSpec verify = Small();
   verify.set_verify_existing(true);
@@ -95,12 +65,12 @@ TEST_F(PsLoadTestTaskTest, VerifyExistingPassesAfterAWriteAndFailsOnOtherData) {
 }
 
 TEST_F(PsLoadTestTaskTest, StopsWithCancelledWhenTheContextIsCancelled) {
-  PsLoadTestTask task(client_);
-  FakeContext ctx;
-  ctx.cancel_after_ = 2;
+  PsLoadTestTask task(client());
+  FakeTaskContext ctx;
+  ctx.CancelAfterReports(2);
   auto m = task.Run(Assignment(Small()), &ctx);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(ctx.last_step_, 2);
+  EXPECT_EQ(ctx.last_step(), 2);
 }
 
 TEST_F(PsLoadTestTaskTest, UnreachableShardsFailTheTask) {
@@ -110,7 +80,7 @@ TEST_F(PsLoadTestTaskTest, UnreachableShardsFailTheTask) {
   auto dead = PsClient::Connect({"127.0.0.1:1"}, o);
   ASSERT_TRUE(dead.ok());
   PsLoadTestTask task(dead->get());
-  FakeContext ctx;
+  FakeTaskContext ctx;
   auto m = task.Run(Assignment(Small()), &ctx);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
 }

@@ -35,6 +35,13 @@ using ::strata::kMaxNameBytes;
 inline constexpr size_t kMaxPathBytes = 4096;
 
 enum class Bound { kInclusive, kExclusive };
+// Short names for rule tables: (0, 1] is {.., 0, 1, kOpen, kClosed}.
+inline constexpr Bound kOpen = Bound::kExclusive;
+inline constexpr Bound kClosed = Bound::kInclusive;
+
+// The head of a Markdown table of RulesMarkdown rows.
+inline constexpr char kRulesTableHead[] =
+    "| field | default | range | notes |\n|---|---|---|---|\n";
 
 // One numeric field (singular, or each element of a repeated field) of a spec
 // message: the default a 0 (proto3's "unset") becomes, and the bounds the

@@ -1,0 +1,177 @@
+// The channel and stub setup that PsClient and PsAdminClient share, and the
+// one fan-out both send their requests through: every request of a call in
+// flight at once on one completion queue, one deadline, UNAVAILABLE retried
+// with exponential backoff (only the failed requests are re-sent), and every
+// error described by DescribeRpcFailure.
+#ifndef STRATA_SERVER_CLIENT_INTERNAL_SHARD_GROUP_H_
+#define STRATA_SERVER_CLIENT_INTERNAL_SHARD_GROUP_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "glog/logging.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/ps.grpc.pb.h"
+#include "server/client/shard_rpc.h"
+#include "server/router/router.h"
+
+namespace strata {
+namespace internal {
+
+// One shard's channel and a stub per service. Stubs are thread-safe.
+struct ShardStubs {
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<EmbeddingService::Stub> embedding;
+  std::unique_ptr<DenseService::Stub> dense;
+  std::unique_ptr<AdminService::Stub> admin;
+  std::unique_ptr<CompressionService::Stub> compression;
+};
+
+// The shards of one parameter server, by shard id, and the router that
+// places keys and dense tensors on them. Immutable after Connect, so it is
+// thread-safe and shared (shared_ptr) by the clients built on it.
+class ShardGroup {
+ public:
+  // `addresses` lists the shards by shard id; with no router a HashRouter
+  // over addresses.size() shards is used. INVALID_ARGUMENT for no or an
+  // empty address, or a router of another shard count. Does not wait for
+  // the shards to be up (the first RPC does, within its deadline).
+  static absl::StatusOr<std::shared_ptr<const ShardGroup>> Connect(
+      const std::vector<std::string>& addresses, int max_message_bytes,
+      std::unique_ptr<ShardRouter> router);
+
+  uint32_t size() const { return static_cast<uint32_t>(shards_.size()); }
+  const ShardStubs& shard(uint32_t s) const { return *shards_[s]; }
+  const ShardRouter& router() const { return *router_; }
+
+ private:
+  ShardGroup(std::vector<std::unique_ptr<ShardStubs>> shards,
+             std::unique_ptr<ShardRouter> router);
+
+  const std::vector<std::unique_ptr<ShardStubs>> shards_;
+  const std::unique_ptr<ShardRouter> router_;
+};
+
+// How one fan-out behaves.
+struct FanOutCall {
+  absl::string_view method;  // names the call in errors: "Pull(emb)"
+  absl::Duration timeout;    // deadline of each round of requests
+  int max_retries = 0;
+  absl::Duration retry_backoff;
+  // Data plane: give up at the first error that is not UNAVAILABLE (the
+  // whole call fails anyway). Admin: finish every request, so each shard's
+  // own outcome is known.
+  bool stop_at_first_error = true;
+
+  // `method` within `timeout`, with the retries of `options`.
+  static FanOutCall With(const ShardRpcOptions& options,
+                         absl::string_view method, absl::Duration timeout,
+                         bool stop_at_first_error) {
+    FanOutCall call;
+    call.method = method;
+    call.timeout = timeout;
+    call.max_retries = options.max_retries;
+    call.retry_backoff = options.retry_backoff;
+    call.stop_at_first_error = stop_at_first_error;
+    return call;
+  }
+};
+
+// Sends reqs[i] to shard shard_of[i] for every i and waits for all, into
+// (*resps)[i]. `prepare` is (const ShardStubs&, grpc::ClientContext*,
+// const Req&, grpc::CompletionQueue*) -> unique_ptr<
+// ClientAsyncResponseReader<Resp>> (a PrepareAsyncXxx stub method).
+// Returns the first error (by request index), or OK. When `statuses` is
+// given it receives every request's final outcome.
+template <typename Req, typename Resp, typename Prepare>
+absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
+                    const std::vector<uint32_t>& shard_of,
+                    const std::vector<Req>& reqs, std::vector<Resp>* resps,
+                    Prepare prepare,
+                    std::vector<absl::Status>* statuses = nullptr);
+
+// --- Implementation ---------------------------------------------------------
+
+// One round: sends reqs[i] for every i in `pending`, waits for all of them
+// and records each outcome in (*status)[i].
+template <typename Req, typename Resp, typename Prepare>
+void FanOutRound(const ShardGroup& shards, const FanOutCall& call,
+                 const std::vector<uint32_t>& shard_of,
+                 const std::vector<Req>& reqs, std::vector<Resp>* resps,
+                 Prepare& prepare, const std::vector<size_t>& pending,
+                 std::vector<absl::Status>* status) {
+  grpc::CompletionQueue cq;
+  std::vector<grpc::ClientContext> ctx(reqs.size());
+  std::vector<grpc::Status> rpc_status(reqs.size());
+  std::vector<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>> rpcs(
+      reqs.size());
+  const auto deadline = absl::ToChronoTime(absl::Now() + call.timeout);
+  for (size_t i : pending) {
+    ctx[i].set_deadline(deadline);
+    rpcs[i] = prepare(shards.shard(shard_of[i]), &ctx[i], reqs[i], &cq);
+    rpcs[i]->StartCall();
+    rpcs[i]->Finish(&(*resps)[i], &rpc_status[i], reinterpret_cast<void*>(i));
+  }
+  for (size_t done = 0; done < pending.size(); ++done) {
+    void* tag = nullptr;
+    bool ok = false;
+    CHECK(cq.Next(&tag, &ok)) << "completion queue shut down unexpectedly";
+  }
+  for (size_t i : pending) {
+    (*status)[i] = rpc_status[i].ok()
+                       ? absl::OkStatus()
+                       : DescribeRpcFailure(rpc_status[i], call.method,
+                                            ShardLabel(shard_of[i]),
+                                            shards.shard(shard_of[i]).address,
+                                            call.timeout);
+  }
+}
+
+template <typename Req, typename Resp, typename Prepare>
+absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
+                    const std::vector<uint32_t>& shard_of,
+                    const std::vector<Req>& reqs, std::vector<Resp>* resps,
+                    Prepare prepare, std::vector<absl::Status>* statuses) {
+  resps->resize(reqs.size());
+  std::vector<absl::Status> own;
+  std::vector<absl::Status>& status = statuses != nullptr ? *statuses : own;
+  status.assign(reqs.size(), absl::OkStatus());
+  std::vector<size_t> pending(reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i) pending[i] = i;
+  absl::Duration backoff = call.retry_backoff;
+  for (int attempt = 0;; ++attempt) {
+    FanOutRound(shards, call, shard_of, reqs, resps, prepare, pending, &status);
+    std::vector<size_t> retry;
+    for (size_t i : pending) {
+      if (status[i].ok()) continue;
+      if (status[i].code() != absl::StatusCode::kUnavailable) {
+        if (call.stop_at_first_error) return status[i];
+        continue;
+      }
+      retry.push_back(i);
+    }
+    if (retry.empty() || attempt == call.max_retries) break;
+    LOG(WARNING) << status[retry.front()] << "; retrying " << retry.size()
+                 << " request(s) in " << backoff;
+    absl::SleepFor(backoff);
+    backoff *= 2;
+    pending = std::move(retry);
+  }
+  for (const absl::Status& s : status) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace internal
+}  // namespace strata
+
+#endif  // STRATA_SERVER_CLIENT_INTERNAL_SHARD_GROUP_H_

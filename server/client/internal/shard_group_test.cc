@@ -1,0 +1,115 @@
+#include "server/client/internal/shard_group.h"
+
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "server/ps/testing/local_shards.h"
+
+namespace strata {
+namespace internal {
+namespace {
+
+// Port 1 on loopback refuses connections.
+constexpr char kDeadAddress[] = "127.0.0.1:1";
+
+TEST(ShardGroupTest, ConnectRejectsBadShardLists) {
+  EXPECT_EQ(ShardGroup::Connect({}, 1 << 20, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ShardGroup::Connect({"a:1", ""}, 1 << 20, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ShardGroup::Connect({"a:1"}, 1 << 20, MakeHashRouter(2)).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  auto group = ShardGroup::Connect({"a:1", "b:2"}, 1 << 20, nullptr);
+  ASSERT_TRUE(group.ok()) << group.status();
+  EXPECT_EQ((*group)->size(), 2u);
+  EXPECT_EQ((*group)->router().num_shards(), 2u);
+  EXPECT_EQ((*group)->shard(1).address, "b:2");
+}
+
+// One live shard (0) and one that refuses connections (1); each is asked to
+// drop a table that does not exist.
+class FanOutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto shards = testing::LocalShards::Start(1);
+    ASSERT_TRUE(shards.ok()) << shards.status();
+    live_ = std::move(*shards);
+    auto group = ShardGroup::Connect({live_->addresses()[0], kDeadAddress},
+                                     1 << 20, nullptr);
+    ASSERT_TRUE(group.ok()) << group.status();
+    group_ = *group;
+    reqs_.resize(2);
+    for (auto& r : reqs_) r.set_name("missing");
+  }
+  absl::Status Drop(const FanOutCall& call,
+                    std::vector<absl::Status>* statuses) {
+    std::vector<DropTableResponse> resps;
+    return FanOut(
+        *group_, call, {0, 1}, reqs_, &resps,
+        [](const ShardStubs& sh, grpc::ClientContext* ctx,
+           const DropTableRequest& r, grpc::CompletionQueue* cq) {
+          return sh.admin->PrepareAsyncDropTable(ctx, r, cq);
+        },
+        statuses);
+  }
+
+  std::unique_ptr<testing::LocalShards> live_;
+  std::shared_ptr<const ShardGroup> group_;
+  std::vector<DropTableRequest> reqs_;
+};
+
+TEST_F(FanOutTest, DataPlaneStopsAtTheFirstLastingErrorWithoutRetrying) {
+  FanOutCall call;
+  call.method = "DropTable(missing)";
+  call.timeout = absl::Seconds(5);
+  call.max_retries = 3;
+  call.retry_backoff = absl::Seconds(30);  // a retry would time the test out
+  call.stop_at_first_error = true;
+  const absl::Time start = absl::Now();
+  const absl::Status s = Drop(call, nullptr);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_EQ(s.message().rfind("DropTable(missing) on ps shard 0 ", 0), 0u) << s;
+}
+
+TEST_F(FanOutTest, AdminFinishesEveryRequestAndReportsEachOutcome) {
+  FanOutCall call;
+  call.method = "DropTable(missing)";
+  call.timeout = absl::Seconds(5);
+  call.max_retries = 2;
+  call.retry_backoff = absl::Milliseconds(1);
+  call.stop_at_first_error = false;
+  std::vector<absl::Status> statuses;
+  const absl::Status s = Drop(call, &statuses);
+  ASSERT_EQ(statuses.size(), 2u);
+  EXPECT_EQ(statuses[0].code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(statuses[1].code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(statuses[1].message().rfind(
+                absl::StrCat("ps shard 1 ", kDeadAddress, " unreachable: "), 0),
+            0u)
+      << statuses[1];
+  EXPECT_EQ(s, statuses[0]);  // the first error by request index
+}
+
+TEST_F(FanOutTest, EveryRequestSucceedsOnLiveShards) {
+  FanOutCall call;
+  call.method = "ListTables";
+  call.timeout = absl::Seconds(5);
+  std::vector<ListTablesResponse> resps;
+  std::vector<absl::Status> statuses;
+  const absl::Status s = FanOut(
+      *group_, call, {0, 0}, std::vector<ListTablesRequest>(2), &resps,
+      [](const ShardStubs& sh, grpc::ClientContext* ctx,
+         const ListTablesRequest& r, grpc::CompletionQueue* cq) {
+        return sh.admin->PrepareAsyncListTables(ctx, r, cq);
+      },
+      &statuses);
+  EXPECT_TRUE(s.ok()) << s;
+  ASSERT_EQ(resps.size(), 2u);
+  EXPECT_EQ(resps[1].num_shards(), 1u);
+  EXPECT_TRUE(statuses[0].ok() && statuses[1].ok());
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace strata

@@ -1,0 +1,56 @@
+// What every client of Strata's servers shares: the per-call settings of
+// the parameter-server clients (deadline, retries, message size) and the one
+// way a failed RPC is described, so an error always names the method, the
+// server and its address ("Checkpoint on ps shard 1 127.0.0.1:5000: disk
+// full"). Used by PsClient, PsAdminClient and stratactl's coordinator calls.
+#ifndef STRATA_SERVER_CLIENT_SHARD_RPC_H_
+#define STRATA_SERVER_CLIENT_SHARD_RPC_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/rpc_util.h"
+
+namespace strata {
+
+// Settings shared by the data-plane and the admin client. Plain values.
+struct ShardRpcOptions {
+  // Deadline of each RPC. Long enough for a 1M-key batch on a loaded
+  // machine; slower calls (BSP dense pulls, checkpoints, compression) have
+  // deadlines of their own in the client options.
+  absl::Duration rpc_timeout = absl::Seconds(30);
+  // Retries after UNAVAILABLE (connection refused/reset). Backoff doubles
+  // from retry_backoff. More retries ride out shard restarts but delay the
+  // error a caller would see for a dead shard.
+  int max_retries = 4;
+  absl::Duration retry_backoff = absl::Milliseconds(100);
+  // gRPC message-size limit, both directions.
+  int max_message_bytes = kDefaultMaxMessageBytes;
+};
+
+// "ps shard 3": how errors and stratactl name a shard.
+std::string ShardLabel(uint32_t shard);
+
+// True when `status` (UNAVAILABLE) reads like a transport failure -- refused
+// connection, failed name resolution, dropped socket -- rather than a server
+// that answered UNAVAILABLE on purpose.
+bool LooksUnreachable(const grpc::Status& status);
+
+// The absl::Status for a failed call of `method` on the server `label`
+// ("coordinator", "ps shard 1") at `address`, keeping the gRPC code:
+//   "<label> <address> unreachable: <detail>"        (transport failure)
+//   "<method> on <label> <address>: no reply within <deadline> (<detail>)"
+//   "<method> on <label> <address>: <server's message>"   (anything else)
+absl::Status DescribeRpcFailure(const grpc::Status& status,
+                                absl::string_view method,
+                                absl::string_view label,
+                                absl::string_view address,
+                                absl::Duration deadline);
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_CLIENT_SHARD_RPC_H_

@@ -1,0 +1,357 @@
+// Drives WorkerAgent against a fake coordinator (server/node/testing) over
+// real gRPC on 127.0.0.1, with test tasks whose behaviour each test scripts
+// by task id: registration, SUCCEEDED / FAILED / CANCELLED reports, the
+// worker-side check of assigned specs, re-registration and Stop.
+#include "worker/worker_agent.h"
+
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "server/jobs/job_types.h"
+#include "server/node/testing/fake_coordinator.h"
+
+namespace strata {
+namespace {
+
+using testing::FakeCoordinator;
+
+// Bounds every wait so that a bug fails the test instead of hanging it.
+constexpr absl::Duration kWait = absl::Seconds(30);
+
+// What a test task does when it runs.
+using Behaviour = std::function<absl::StatusOr<TaskMetrics>(
+    const TaskAssignment&, TaskContext*)>;
+
+// The behaviours of the test tasks by task id, and how often each ran.
+// Thread-safe.
+class Script {
+ public:
+  void Set(const std::string& task_id, Behaviour behaviour) {
+    absl::MutexLock lock(&mu_);
+    behaviours_[task_id] = std::move(behaviour);
+  }
+  int runs(const std::string& task_id) const {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(task_id);
+    return it == runs_.end() ? 0 : it->second;
+  }
+  absl::StatusOr<TaskMetrics> Run(const TaskAssignment& a, TaskContext* ctx) {
+    Behaviour behaviour;
+    {
+      absl::MutexLock lock(&mu_);
+      ++runs_[a.task_id()];
+      auto it = behaviours_.find(a.task_id());
+      if (it == behaviours_.end()) {
+        return absl::InternalError("no behaviour for " + a.task_id());
+      }
+      behaviour = it->second;
+    }
+    return behaviour(a, ctx);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, Behaviour> behaviours_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> runs_ ABSL_GUARDED_BY(mu_);
+};
+
+class ScriptedTask : public Task {
+ public:
+  explicit ScriptedTask(Script* script) : script_(script) {}
+  absl::StatusOr<TaskMetrics> Run(const TaskAssignment& a,
+                                  TaskContext* ctx) override {
+    return script_->Run(a, ctx);
+  }
+
+ private:
+  Script* const script_;
+};
+
+// Polls cancelled() as tasks do between batches; true once it turned true.
+bool WaitUntilCancelled(TaskContext* ctx) {
+  const absl::Time deadline = absl::Now() + kWait;
+  while (!ctx->cancelled()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+// A task that returns `result` at once.
+Behaviour Returns(absl::StatusOr<TaskMetrics> result) {
+  return [result](const TaskAssignment&, TaskContext*) { return result; };
+}
+
+// A task that signals `started`, then runs until cancelled and returns
+// `on_cancel`.
+Behaviour RunsUntilCancelled(absl::Notification* started,
+                             absl::Status on_cancel) {
+  return [started, on_cancel](const TaskAssignment&,
+                              TaskContext* ctx) -> absl::StatusOr<TaskMetrics> {
+    started->Notify();
+    if (!WaitUntilCancelled(ctx)) return absl::InternalError("never cancelled");
+    return on_cancel;
+  };
+}
+
+// A valid ps_load_test spec as the coordinator assigns it (prepared).
+JobSpec PreparedSpec() {
+  JobSpec spec;
+  spec.mutable_ps_load_test()->set_table("t");
+  const absl::Status s = jobs::PrepareJobSpec({}, &spec);
+  EXPECT_TRUE(s.ok()) << s;
+  return spec;
+}
+
+TaskAssignment Assignment(const std::string& task_id, JobSpec spec) {
+  TaskAssignment a;
+  a.set_task_id(task_id);
+  a.set_job_id("job-1");
+  a.set_num_tasks(1);
+  *a.mutable_spec() = std::move(spec);
+  return a;
+}
+
+class WorkerAgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto fake = FakeCoordinator::Start();
+    ASSERT_TRUE(fake.ok()) << fake.status();
+    fake_ = std::move(*fake);
+  }
+  void TearDown() override { StopAgent(); }
+
+  // Starts an agent whose registry runs the script for ps_load_test specs
+  // and returns once it watches for tasks as node-1.
+  void StartAgent() {
+    WorkerOptions o;
+    o.coordinator = fake_->address();
+    o.role = "general";
+    o.hostname = "host-1";
+    o.cpus = 2;
+    o.rpc_timeout = absl::Seconds(10);
+    o.reconnect_backoff = absl::Milliseconds(5);
+    o.max_reconnect_backoff = absl::Milliseconds(20);
+    o.progress_interval = absl::ZeroDuration();
+    TaskRegistry registry;
+    registry.Register(JobSpec::kPsLoadTest, [this] {
+      return std::make_unique<ScriptedTask>(&script_);
+    });
+    agent_ = std::make_unique<WorkerAgent>(o, std::move(registry));
+    run_ = std::async(std::launch::async, [this] { return agent_->Run(); });
+    ASSERT_TRUE(fake_->AwaitStream("node-1", kWait));
+  }
+  // Stops the agent; true when Run returned OK within kWait. Destroying the
+  // agent joins its task threads.
+  bool StopAgent() {
+    if (agent_ == nullptr) return true;
+    agent_->Stop();
+    const bool stopped = run_.wait_for(absl::ToChronoSeconds(kWait)) ==
+                         std::future_status::ready;
+    const bool ok = stopped && run_.get().ok();
+    agent_.reset();
+    return ok;
+  }
+  // Assigns a task to node-1 and returns its report of `kind`.
+  std::optional<TaskReport> RunTask(const std::string& task_id, JobSpec spec,
+                                    TaskReport::Kind kind) {
+    fake_->Assign("node-1", Assignment(task_id, std::move(spec)));
+    return fake_->AwaitReport(task_id, kind, kWait);
+  }
+
+  std::unique_ptr<FakeCoordinator> fake_;  // outlives the agent
+  Script script_;
+  std::unique_ptr<WorkerAgent> agent_;
+  std::future<absl::Status> run_;
+};
+
+TEST_F(WorkerAgentTest, RegistersWithItsResourcesAndWatchesForTasks) {
+  StartAgent();
+  EXPECT_EQ(agent_->node_id(), "node-1");
+  const std::vector<NodeInfo> nodes = fake_->registered();
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].role(), "general");
+  EXPECT_EQ(nodes[0].hostname(), "host-1");
+  EXPECT_EQ(nodes[0].cpus(), 2u);
+  EXPECT_TRUE(fake_->AwaitHeartbeats("node-1", 1, kWait));
+}
+
+TEST_F(WorkerAgentTest, RunsAnAssignedTaskAndReportsItsProgressAndMetrics) {
+  StartAgent();
+  script_.Set("t1",
+              [](const TaskAssignment& a,
+                 TaskContext* ctx) -> absl::StatusOr<TaskMetrics> {
+                EXPECT_EQ(a.job_id(), "job-1");
+                ctx->ReportProgress(3, 3, {{"examples", 30}});
+                return TaskMetrics{{"examples", 42}, {"auc", 0.75}};
+              });
+  const auto done = RunTask("t1", PreparedSpec(), TaskReport::SUCCEEDED);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->node_id(), "node-1");
+  EXPECT_EQ(done->metrics().at("examples"), 42);
+  EXPECT_EQ(done->metrics().at("auc"), 0.75);
+  const std::vector<TaskReport> reports = fake_->reports("t1");
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[0].kind(), TaskReport::PROGRESS);
+  EXPECT_EQ(reports[0].step(), 3);
+  EXPECT_EQ(reports[0].total_steps(), 3);
+  EXPECT_EQ(reports[0].metrics().at("examples"), 30);
+  EXPECT_EQ(script_.runs("t1"), 1);
+}
+
+TEST_F(WorkerAgentTest, ATaskErrorIsReportedFailedWithTheStatus) {
+  StartAgent();
+  script_.Set("t1", Returns(absl::DataLossError("key 7 read back wrong")));
+  const auto failed = RunTask("t1", PreparedSpec(), TaskReport::FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->message(), "DATA_LOSS: key 7 read back wrong");
+}
+
+TEST_F(WorkerAgentTest, ACancelCommandReachesTheRunningTask) {
+  StartAgent();
+  absl::Notification started;
+  // Whatever a cancelled task returns, its outcome is CANCELLED.
+  script_.Set("t1", RunsUntilCancelled(
+                        &started, absl::AbortedError("stopped at step 4")));
+  fake_->Assign("node-1", Assignment("t1", PreparedSpec()));
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(kWait));
+  fake_->Cancel("node-1", "t1");
+  const auto cancelled = fake_->AwaitReport("t1", TaskReport::CANCELLED, kWait);
+  ASSERT_TRUE(cancelled.has_value());
+  EXPECT_EQ(cancelled->message(), "stopped at step 4");
+  EXPECT_EQ(fake_->reports("t1").size(), 1u);
+}
+
+TEST_F(WorkerAgentTest, ACancelInAReportResponseCancelsTheTask) {
+  StartAgent();
+  fake_->CancelOnReport("t1");
+  script_.Set("t1",
+              [](const TaskAssignment&,
+                 TaskContext* ctx) -> absl::StatusOr<TaskMetrics> {
+                for (int64_t step = 1; step <= 1000000; ++step) {
+                  ctx->ReportProgress(step, 1000000, {});
+                  if (ctx->cancelled())
+                    return absl::CancelledError("cancelled");
+                }
+                return TaskMetrics{};
+              });
+  const auto cancelled = RunTask("t1", PreparedSpec(), TaskReport::CANCELLED);
+  ASSERT_TRUE(cancelled.has_value());
+  // The first response already says cancel.
+  ASSERT_EQ(fake_->reports("t1").size(), 2u);
+  EXPECT_EQ(fake_->reports("t1")[0].step(), 1);
+}
+
+TEST_F(WorkerAgentTest, ARefusedSpecFailsItsTaskAndTheNextTaskRuns) {
+  StartAgent();
+  script_.Set("t2", Returns(TaskMetrics{{"ok", 1}}));
+  // A spec whose dim default was never applied.
+  JobSpec unprepared = PreparedSpec();
+  unprepared.mutable_ps_load_test()->clear_dim();
+  const auto refused = RunTask("t1", unprepared, TaskReport::FAILED);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->message().rfind(
+                "INVALID_ARGUMENT: assigned job spec refused: ps_load_test.dim "
+                "0 is out of range",
+                0),
+            0u)
+      << refused->message();
+  EXPECT_EQ(script_.runs("t1"), 0);
+  const auto next = RunTask("t2", PreparedSpec(), TaskReport::SUCCEEDED);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->metrics().at("ok"), 1);
+}
+
+TEST_F(WorkerAgentTest, AJobTypeWithoutATaskFailsUnimplemented) {
+  StartAgent();
+  JobSpec eval;
+  eval.mutable_ctr_eval()->mutable_model()->set_table("t");
+  ASSERT_TRUE(jobs::PrepareJobSpec({}, &eval).ok());
+  const auto failed = RunTask("t1", eval, TaskReport::FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(
+      failed->message().rfind("UNIMPLEMENTED: this worker has no task", 0), 0u)
+      << failed->message();
+}
+
+TEST_F(WorkerAgentTest, ADuplicateAssignmentRunsOnce) {
+  StartAgent();
+  absl::Notification started;
+  script_.Set("t1", RunsUntilCancelled(&started, absl::CancelledError("")));
+  script_.Set("t2", Returns(TaskMetrics{}));
+  fake_->Assign("node-1", Assignment("t1", PreparedSpec()));
+  fake_->Assign("node-1", Assignment("t1", PreparedSpec()));
+  // Commands are handled in order: once t2 ran, the duplicate was handled.
+  ASSERT_TRUE(RunTask("t2", PreparedSpec(), TaskReport::SUCCEEDED).has_value());
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(kWait));
+  fake_->Cancel("node-1", "t1");
+  ASSERT_TRUE(fake_->AwaitReport("t1", TaskReport::CANCELLED, kWait));
+  ASSERT_TRUE(StopAgent());  // joins every task thread
+  EXPECT_EQ(script_.runs("t1"), 1);
+}
+
+TEST_F(WorkerAgentTest, ReRegistersAndWatchesAgainWhenTheCoordinatorForgets) {
+  StartAgent();
+  fake_->Forget("node-1", absl::StatusCode::kNotFound);
+  ASSERT_TRUE(fake_->AwaitStream("node-2", kWait));
+  EXPECT_EQ(agent_->node_id(), "node-2");
+  script_.Set("t1", Returns(TaskMetrics{}));
+  fake_->Assign("node-2", Assignment("t1", PreparedSpec()));
+  const auto done = fake_->AwaitReport("t1", TaskReport::SUCCEEDED, kWait);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->node_id(), "node-2");
+}
+
+TEST_F(WorkerAgentTest, StopWhileTasksRunReturnsAndTheTasksEndCancelled) {
+  StartAgent();
+  absl::Notification started1, started2;
+  script_.Set("t1", RunsUntilCancelled(&started1, absl::CancelledError("")));
+  script_.Set("t2", RunsUntilCancelled(&started2, absl::CancelledError("")));
+  fake_->Assign("node-1", Assignment("t1", PreparedSpec()));
+  fake_->Assign("node-1", Assignment("t2", PreparedSpec()));
+  ASSERT_TRUE(started1.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(started2.WaitForNotificationWithTimeout(kWait));
+  EXPECT_TRUE(StopAgent());
+  // Destroying the agent joined the tasks after their final reports.
+  EXPECT_TRUE(fake_->AwaitReport("t1", TaskReport::CANCELLED, kWait));
+  EXPECT_TRUE(fake_->AwaitReport("t2", TaskReport::CANCELLED, kWait));
+}
+
+TEST_F(WorkerAgentTest, RunReturnsARegistrationTheCoordinatorRefuses) {
+  fake_->FailNextRegistrations({absl::InvalidArgumentError("bad role")});
+  TaskRegistry registry;
+  WorkerOptions o;
+  o.coordinator = fake_->address();
+  WorkerAgent agent(o, std::move(registry));
+  EXPECT_EQ(agent.Run().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(agent.node_id(), "");
+}
+
+TEST_F(WorkerAgentTest, StopBeforeRegistrationMakesRunReturnOk) {
+  fake_->FailNextRegistrations(
+      std::vector<absl::Status>(100000, absl::UnavailableError("down")));
+  WorkerOptions o;
+  o.coordinator = fake_->address();
+  o.reconnect_backoff = absl::Milliseconds(1);
+  o.max_reconnect_backoff = absl::Milliseconds(5);
+  WorkerAgent agent(o, TaskRegistry());
+  auto run = std::async(std::launch::async, [&] { return agent.Run(); });
+  ASSERT_TRUE(fake_->AwaitRegistrationAttempts(2, kWait));
+  agent.Stop();
+  ASSERT_EQ(run.wait_for(absl::ToChronoSeconds(kWait)),
+            std::future_status::ready);
+  EXPECT_TRUE(run.get().ok());
+}
+
+}  // namespace
+}  // namespace strata
