@@ -92,6 +92,10 @@ int main(int argc, char** argv) {
   options.service.max_batch_keys = absl::GetFlag(FLAGS_max_batch_keys);
   options.max_memory_bytes = absl::GetFlag(FLAGS_max_memory_bytes);
   options.max_tables = absl::GetFlag(FLAGS_max_tables);
+  if (options.max_tables == 0) {
+    std::cerr << "ps_server: --max_tables must be at least 1\n";
+    return 2;
+  }
   options.service.compression_threads =
       absl::GetFlag(FLAGS_compression_threads);
   absl::StatusOr<std::optional<strata::SaecConfig>> compress_on_load =
@@ -114,8 +118,7 @@ int main(int argc, char** argv) {
   auto server = strata::PsServer::Start(options);
   if (!server.ok()) {
     std::cerr << "ps_server: " << server.status() << "\n";
-    // Start's INVALID_ARGUMENT is about an option, i.e. a flag.
-    return absl::IsInvalidArgument(server.status()) ? 2 : 1;
+    return 1;
   }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty()) {
