@@ -185,12 +185,11 @@ size_t SparseTable::CountMissing(absl::Span<const uint64_t> keys) const {
 }
 
 // Requires s.mu held exclusively.
-uint32_t SparseTable::FindOrCreate(Stripe& s, uint64_t key, size_t* created) {
+uint32_t SparseTable::FindOrCreate(Stripe& s, uint64_t key) {
   const auto [it, inserted] =
       s.index.try_emplace(key, static_cast<uint32_t>(s.keys.size()));
   const uint32_t row = it->second;
   if (!inserted) return row;
-  ++*created;
   s.keys.push_back(key);
   s.values.resize(s.values.size() + dim_);
   InitializeRow(config_.initializer(), key, dim_,
@@ -207,20 +206,20 @@ uint32_t SparseTable::FindOrCreate(Stripe& s, uint64_t key, size_t* created) {
 size_t SparseTable::ResolveRows(Stripe& s, absl::Span<const uint64_t> keys,
                                 uint32_t lo, uint32_t hi, bool create) {
   BatchScratch& b = tls_scratch;
-  size_t created = 0;
+  const size_t rows_before = s.keys.size();
   for (uint32_t j = lo; j < hi; ++j) {
     if (j + kPrefetchDistance < hi) {
       s.index.prefetch(keys[b.order[j + kPrefetchDistance]]);
     }
     const uint64_t key = keys[b.order[j]];
     if (create) {
-      b.rows[j] = FindOrCreate(s, key, &created);
+      b.rows[j] = FindOrCreate(s, key);
     } else {
       const auto it = s.index.find(key);
       b.rows[j] = it == s.index.end() ? kNoRow : it->second;
     }
   }
-  return created;
+  return s.keys.size() - rows_before;
 }
 
 void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
@@ -387,8 +386,7 @@ absl::Status SparseTable::InsertRow(uint64_t key,
     STRATA_RETURN_IF_ERROR(budget_->Charge(
         bytes_per_row_, absl::StrCat("table ", config_.name(), ": row ", key)));
   }
-  size_t created = 0;
-  const uint32_t row = FindOrCreate(s, key, &created);
+  const uint32_t row = FindOrCreate(s, key);
   std::copy(values.begin(), values.end(),
             s.values.begin() + size_t{row} * dim_);
   std::copy(state.begin(), state.end(),

@@ -181,9 +181,9 @@ class SparseTable final : public EmbeddingTable {
   // `out`, counting frequency if asked (then s.mu must be held exclusively).
   void CopyRows(Stripe& s, absl::Span<const uint64_t> keys, uint32_t lo,
                 uint32_t hi, bool count_frequency, float* out);
-  // Row index of `key` in `s`, creating the row if missing (then ++*created).
-  // Requires s.mu held exclusively.
-  uint32_t FindOrCreate(Stripe& s, uint64_t key, size_t* created);
+  // Row index of `key` in `s`, creating the row if missing. Requires s.mu
+  // held exclusively.
+  uint32_t FindOrCreate(Stripe& s, uint64_t key);
   // Charges the budget for the rows the bucketed batch `keys` may create
   // (see the class comment); an empty reservation without a budget.
   absl::StatusOr<MemoryReservation> ReserveRows(
