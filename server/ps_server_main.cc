@@ -1,7 +1,8 @@
 // Parameter-server shard daemon. One shard per process:
 //   ps_server --listen=HOST:PORT --shard_id=I --num_shards=N
 //             [--data_dir=DIR] [--coordinator=HOST:PORT] [--port_file=F]
-//             [--compress=saec [--saec=TEXT]] [--max_memory_bytes=N]
+//             [--compress=saec [--saec=TEXT]] [--keep_checkpoints=N]
+//             [--max_abs_gradient=X] [--max_memory_bytes=N]
 //             [--max_message_mb=N] [--max_tables=N]
 // Exits 2 for a usage error (a bad flag value), 1 when the shard cannot
 // start or stops with an error.
@@ -27,8 +28,18 @@ ABSL_FLAG(uint32_t, shard_id, 0, "This shard's index in [0, num_shards).");
 ABSL_FLAG(uint32_t, num_shards, 1, "Number of shards in the cluster.");
 ABSL_FLAG(std::string, data_dir, "",
           "Checkpoint directory, shared by the cluster's shards; empty "
-          "disables checkpoints. The newest complete checkpoint is loaded at "
-          "start-up.");
+          "disables checkpoints. The newest checkpoint that loads is loaded "
+          "at start-up: newer ones that cannot be loaded are skipped, logged "
+          "and kept (docs/checkpoint.md).");
+ABSL_FLAG(uint32_t, keep_checkpoints, strata::kDefaultKeepCheckpoints,
+          "After each checkpoint, keep the newest N complete checkpoints in "
+          "--data_dir and delete this shard's files of older ones (never the "
+          "one loaded at start-up nor one that could not be loaded); 0 keeps "
+          "all.");
+ABSL_FLAG(float, max_abs_gradient, strata::kDefaultMaxAbsGradient,
+          "Largest |gradient| a push may carry; a push with a larger or "
+          "non-finite element is rejected whole with INVALID_ARGUMENT. "
+          "Positive and finite.");
 ABSL_FLAG(std::string, coordinator, "",
           "Coordinator HOST:PORT to register with; empty runs standalone.");
 ABSL_FLAG(std::string, port_file, "",
@@ -81,6 +92,13 @@ int main(int argc, char** argv) {
   options.shard_id = absl::GetFlag(FLAGS_shard_id);
   options.num_shards = absl::GetFlag(FLAGS_num_shards);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.keep_checkpoints = absl::GetFlag(FLAGS_keep_checkpoints);
+  options.max_abs_gradient = absl::GetFlag(FLAGS_max_abs_gradient);
+  if (absl::Status s = strata::ValidateMaxAbsGradient(options.max_abs_gradient);
+      !s.ok()) {
+    std::cerr << "ps_server: " << s.message() << "\n";
+    return 2;
+  }
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   const int32_t max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
   if (max_message_mb < 1 || max_message_mb > 2047) {

@@ -9,15 +9,17 @@
 // through libgfortran, so ps_server does), glibc's printf takes its
 // "positional" path, which needs more stack than civetweb leaves, and the
 // HTTP thread overflows its stack at start-up: ps_server --metrics_port
-// crashed with SIGSEGV in vsnprintf. The server here is a plain socket loop
+// crashed with SIGSEGV in vsnprintf. The server here is a plain poll() loop
 // on one std::thread with a default-sized stack; prometheus-cpp still
 // provides the registry, the metric types and the text serializer.
 #ifndef STRATA_SERVER_METRICS_METRICS_SERVER_H_
 #define STRATA_SERVER_METRICS_METRICS_SERVER_H_
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -26,28 +28,48 @@
 
 namespace strata {
 
+namespace metrics_internal {
+struct Connection;  // one client's state in the serving loop (the .cc)
+}  // namespace metrics_internal
+
+// Bounds of the endpoint, so that no client can hold it or exhaust it. The
+// defaults suit Prometheus (one small GET per scrape interval and target).
+// A plain value type.
+struct MetricsServerOptions {
+  // Connections open at once. A connection beyond them is answered
+  // "503 Service Unavailable" at once and closed.
+  int max_connections = 8;
+  // Whole-connection deadline, from accept: the request must have arrived
+  // and the response been written by then, or the connection is closed
+  // without an answer. A client sending a byte every few seconds is cut off
+  // here, whatever the pace.
+  absl::Duration request_deadline = absl::Seconds(5);
+  // Size of the request head (request line and headers); a longer one gets
+  // "431 Request Header Fields Too Large".
+  size_t max_request_bytes = 8192;
+};
+
 // Owns the listening socket and one serving thread; shares the registry's
 // state, so the registry may be destroyed first (see MetricsRegistry).
-// Connections are handled one at a time on that thread: a scrape is a few
-// milliseconds, and a client that stalls is cut off after kIoTimeout, so a
-// second scraper waits at most that long. Thread-safe: the accessors are
-// const. The destructor stops the thread (waiting for a scrape in progress)
-// and closes the socket.
+// The thread multiplexes up to max_connections connections with poll() and
+// non-blocking sockets, each under its own request_deadline, so a stalled
+// client delays no one; the response to a complete request is serialized on
+// that thread (milliseconds). Thread-safe: the accessors are const. The
+// destructor stops the thread (closing open connections) and closes the
+// socket.
 class MetricsServer {
  public:
-  // How long one connection may take to send its request or to accept the
-  // response before it is dropped.
-  static constexpr absl::Duration kIoTimeout = absl::Seconds(5);
-
   // Starts serving `registry` (not owned) on `address`, "HOST:PORT" with a
   // numeric port; port 0 picks a free one (see port()). HOST is an IP
   // address ("0.0.0.0" for all IPv4 interfaces, "[::1]" style for IPv6) or
-  // a host name. INVALID_ARGUMENT for a malformed address or a null
-  // registry; UNAVAILABLE when HOST does not resolve or nothing can listen
-  // there (port in use, HOST not an address of this machine);
-  // PERMISSION_DENIED for a privileged port.
+  // a host name. INVALID_ARGUMENT for a malformed address, a null registry
+  // or options out of range (max_connections < 1, request_deadline <= 0,
+  // max_request_bytes < 64); UNAVAILABLE when HOST does not resolve or
+  // nothing can listen there (port in use, HOST not an address of this
+  // machine); PERMISSION_DENIED for a privileged port.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
-      const std::string& address, MetricsRegistry* registry);
+      const std::string& address, MetricsRegistry* registry,
+      const MetricsServerOptions& options = {});
   ~MetricsServer();
 
   MetricsServer(const MetricsServer&) = delete;
@@ -60,16 +82,24 @@ class MetricsServer {
 
  private:
   MetricsServer(std::shared_ptr<prometheus::Collectable> collectable,
-                int listen_fd, int wake_read_fd, int wake_write_fd, int port,
+                const MetricsServerOptions& options, int listen_fd,
+                int wake_read_fd, int wake_write_fd, int port,
                 std::string address);
 
-  // The serving thread's loop: accepts and answers connections until the
-  // wake pipe becomes readable.
+  // The serving thread's loop: accepts, reads and answers connections until
+  // the wake pipe becomes readable.
   void Serve();
-  void HandleConnection(int fd) const;
+  // Accepts one connection into `conns`, or answers 503 and closes it when
+  // max_connections are open.
+  void Accept(std::vector<metrics_internal::Connection>* conns) const;
+  // Reads or writes what `c` is ready for; false once it is finished.
+  bool Step(metrics_internal::Connection* c) const;
+  // The whole HTTP response to a request whose head is `head`.
+  std::string ResponseTo(const std::string& head) const;
 
   // Constant after construction.
   const std::shared_ptr<prometheus::Collectable> collectable_;
+  const MetricsServerOptions options_;
   const int listen_fd_;
   const int wake_read_fd_;  // readable once the destructor runs
   const int wake_write_fd_;

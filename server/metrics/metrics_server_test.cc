@@ -2,12 +2,16 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -54,12 +58,12 @@ class ListeningSocket {
   int port_ = 0;
 };
 
-// Sends `request` verbatim to 127.0.0.1:port and returns the whole response
-// (status line, headers, body), read until the server closes.
-absl::StatusOr<std::string> HttpExchange(int port, const std::string& request) {
+// A TCP socket connected to 127.0.0.1:port, or -1. Receives time out
+// after 30 s: fail rather than hang if the server is mute.
+int Connect(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError("socket() failed");
-  timeval timeout = {30, 0};  // fail rather than hang if the server is mute
+  if (fd < 0) return -1;
+  timeval timeout = {30, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   sockaddr_in addr = {};
   addr.sin_family = AF_INET;
@@ -67,8 +71,16 @@ absl::StatusOr<std::string> HttpExchange(int port, const std::string& request) {
   addr.sin_port = htons(port);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     ::close(fd);
-    return absl::UnavailableError(absl::StrCat("connect to port ", port));
+    return -1;
   }
+  return fd;
+}
+
+// Sends `request` verbatim to 127.0.0.1:port and returns the whole response
+// (status line, headers, body), read until the server closes.
+absl::StatusOr<std::string> HttpExchange(int port, const std::string& request) {
+  const int fd = Connect(port);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("connect to ", port));
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     ::close(fd);
@@ -113,6 +125,17 @@ std::unique_ptr<MetricsRegistry> NewRegistry() {
       MetricsRegistry::Create();
   EXPECT_TRUE(registry.ok()) << registry.status();
   return registry.ok() ? std::move(*registry) : nullptr;
+}
+
+// A server on 127.0.0.1 with `options` and a fresh registry (the server
+// keeps the registry's state alive); null, failing the test, if it does not
+// start.
+std::unique_ptr<MetricsServer> StartWith(const MetricsServerOptions& options) {
+  std::unique_ptr<MetricsRegistry> registry = NewRegistry();
+  if (registry == nullptr) return nullptr;
+  auto server = MetricsServer::Start("127.0.0.1:0", registry.get(), options);
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.ok() ? std::move(*server) : nullptr;
 }
 
 TEST(MetricsServerTest, ServesRpcAndProcessMetricsOverHttp) {
@@ -232,6 +255,120 @@ TEST(MetricsServerTest, RejectsOtherMethodsAndGarbage) {
   absl::StatusOr<std::string> good = HttpGet((*server)->port(), "/metrics");
   ASSERT_TRUE(good.ok()) << good.status();
   EXPECT_EQ(StatusLine(*good), "HTTP/1.1 200 OK");
+}
+
+// Sends `request` one byte every 100 ms until the server closes the
+// connection or 30 s pass; returns when the server closed it (InfiniteFuture
+// if it never did).
+absl::Time DripUntilClosed(int port, const std::string& request) {
+  const int fd = Connect(port);
+  if (fd < 0) return absl::InfinitePast();
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  absl::Time closed = absl::InfiniteFuture();
+  for (size_t i = 0; absl::Now() < give_up; ++i) {
+    const char byte = request[i % request.size()];
+    if (::send(fd, &byte, 1, MSG_NOSIGNAL) != 1) {
+      closed = absl::Now();
+      break;
+    }
+    pollfd p = {fd, POLLIN, 0};
+    char answer;
+    if (::poll(&p, 1, 100) > 0 && ::recv(fd, &answer, 1, 0) <= 0) {
+      closed = absl::Now();
+      break;
+    }
+  }
+  ::close(fd);
+  return closed;
+}
+
+TEST(MetricsServerTest, SlowClientIsCutAtTheDeadlineWhileOthersAreServed) {
+  MetricsServerOptions options;
+  options.request_deadline = absl::Seconds(1);
+  const std::unique_ptr<MetricsServer> server = StartWith(options);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  const absl::Time start = absl::Now();
+  absl::Time slow_closed;
+  std::thread slow([&] {
+    // A head that never ends: a header line that grows by a byte a tick.
+    slow_closed = DripUntilClosed(
+        port, "GET /metrics HTTP/1.1\r\nX-Slow: " + std::string(4000, 'a'));
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  absl::StatusOr<std::string> response = HttpGet(port, "/metrics");
+  const absl::Time scraped = absl::Now();
+  slow.join();
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(StatusLine(*response), "HTTP/1.1 200 OK");
+  EXPECT_LT(scraped, slow_closed) << "the scrape waited for the slow client";
+  EXPECT_GE(slow_closed - start, absl::Milliseconds(900));
+  EXPECT_LT(slow_closed - start, absl::Seconds(5))
+      << "the slow client was not cut at the 1 s deadline";
+}
+
+TEST(MetricsServerTest, ConcurrentScrapesAllSucceed) {
+  MetricsServerOptions options;
+  options.max_connections = 8;
+  const std::unique_ptr<MetricsServer> server = StartWith(options);
+  ASSERT_NE(server, nullptr);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> scrapers;
+  for (int t = 0; t < options.max_connections; ++t) {
+    scrapers.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        absl::StatusOr<std::string> r = HttpGet(server->port(), "/metrics");
+        if (r.ok() && StatusLine(*r) == "HTTP/1.1 200 OK" &&
+            absl::StrContains(*r, "\nprocess_open_fds ")) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (std::thread& t : scrapers) t.join();
+  EXPECT_EQ(ok.load(), options.max_connections * 10);
+}
+
+TEST(MetricsServerTest, ConnectionsBeyondTheLimitGet503) {
+  MetricsServerOptions options;
+  options.max_connections = 2;
+  const std::unique_ptr<MetricsServer> server = StartWith(options);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  // Two idle connections fill the server (accepted in connection order).
+  const int held[2] = {Connect(port), Connect(port)};
+  ASSERT_GE(held[0], 0);
+  ASSERT_GE(held[1], 0);
+  absl::StatusOr<std::string> refused = HttpGet(port, "/metrics");
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(StatusLine(*refused), "HTTP/1.1 503 Service Unavailable");
+  EXPECT_TRUE(absl::StrContains(*refused, "\r\nRetry-After: 1\r\n"));
+  // Once they leave, scrapes are served again.
+  ::close(held[0]);
+  ::close(held[1]);
+  std::string status;
+  for (int i = 0; i < 50 && status != "HTTP/1.1 200 OK"; ++i) {
+    absl::StatusOr<std::string> r = HttpGet(port, "/metrics");
+    ASSERT_TRUE(r.ok()) << r.status();
+    status = StatusLine(*r);
+    if (status != "HTTP/1.1 200 OK") absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(status, "HTTP/1.1 200 OK");
+}
+
+TEST(MetricsServerTest, RejectsOptionsOutOfRange) {
+  std::unique_ptr<MetricsRegistry> registry = NewRegistry();
+  ASSERT_NE(registry, nullptr);
+  MetricsServerOptions no_connections, no_deadline, tiny_requests;
+  no_connections.max_connections = 0;
+  no_deadline.request_deadline = absl::ZeroDuration();
+  tiny_requests.max_request_bytes = 10;
+  for (const MetricsServerOptions& o :
+       {no_connections, no_deadline, tiny_requests}) {
+    EXPECT_EQ(
+        MetricsServer::Start("127.0.0.1:0", registry.get(), o).status().code(),
+        absl::StatusCode::kInvalidArgument);
+  }
 }
 
 TEST(MetricsServerTest, KeepsServingAfterTheRegistryIsDestroyed) {

@@ -9,20 +9,63 @@
 namespace strata {
 namespace {
 
-prometheus::MetricFamily Gauge(std::string name, std::string help) {
+prometheus::MetricFamily Family(std::string name, std::string help,
+                                prometheus::MetricType type) {
   prometheus::MetricFamily f;
   f.name = std::move(name);
   f.help = std::move(help);
-  f.type = prometheus::MetricType::Gauge;
+  f.type = type;
   return f;
+}
+
+prometheus::MetricFamily Gauge(std::string name, std::string help) {
+  return Family(std::move(name), std::move(help),
+                prometheus::MetricType::Gauge);
 }
 
 void Add(prometheus::MetricFamily* f, std::vector<prometheus::ClientMetric::Label> labels,
          double value) {
   prometheus::ClientMetric m;
   m.label = std::move(labels);
-  m.gauge.value = value;
+  if (f->type == prometheus::MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
   f->metric.push_back(std::move(m));
+}
+
+// The store's checkpoint ledger: what was loaded, skipped and pruned.
+void AddCheckpointFamilies(const TableStore& store, const std::string& shard,
+                           std::vector<prometheus::MetricFamily>* out) {
+  const CheckpointLedger::Counters c = store.checkpoint_counters();
+  const struct {
+    const char* name;
+    const char* help;
+    prometheus::MetricType type;
+    uint64_t value;
+  } families[] = {
+      {"strata_ps_checkpoint_loaded_id",
+       "Id of the checkpoint the shard's tables were last loaded from (0: "
+       "none).",
+       prometheus::MetricType::Gauge, c.loaded_checkpoint_id},
+      {"strata_ps_checkpoint_load_fallbacks_total",
+       "Complete checkpoints skipped at start-up because they could not be "
+       "loaded (kept on disk, never overwritten or pruned by this process).",
+       prometheus::MetricType::Counter, c.load_fallbacks},
+      {"strata_ps_checkpoints_pruned_total",
+       "Old checkpoints whose files this shard deleted (--keep_checkpoints).",
+       prometheus::MetricType::Counter, c.pruned},
+      {"strata_ps_checkpoint_prune_errors_total",
+       "Checkpoint retention passes that failed (logged; the checkpoint "
+       "itself succeeded).",
+       prometheus::MetricType::Counter, c.prune_errors},
+  };
+  for (const auto& f : families) {
+    prometheus::MetricFamily family = Family(f.name, f.help, f.type);
+    Add(&family, {{"shard", shard}}, double(f.value));
+    out->push_back(std::move(family));
+  }
 }
 
 // One gauge family per FieldStats number.
@@ -89,6 +132,7 @@ std::vector<prometheus::MetricFamily> TableStoreCollectable::Collect() const {
   Add(&used, {{"shard", shard}}, double(store_->memory_budget().used()));
   std::vector<prometheus::MetricFamily> out = {
       std::move(rows), std::move(bytes), std::move(budget), std::move(used)};
+  AddCheckpointFamilies(*store_, shard, &out);
   absl::StatusOr<std::vector<FieldStats>> stats = store_->Stats("");
   if (!stats.ok() || stats->empty()) return out;
   for (const FieldGauge& g : FieldGauges()) {

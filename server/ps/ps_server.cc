@@ -61,6 +61,35 @@ absl::Status ValidateOptions(const PsServerOptions& options) {
   return absl::OkStatus();
 }
 
+// Says loudly what LoadNewestLoadable skipped, and what the shard starts
+// from.
+void LogStartupLoad(const std::string& dir, const FallbackLoadInfo& load) {
+  for (const SkippedCheckpoint& s : load.skipped) {
+    LOG(ERROR) << "checkpoint " << s.checkpoint_id << " in " << dir
+               << " cannot be loaded, skipping it: " << s.status
+               << ". It is kept for inspection: this shard will neither "
+                  "overwrite nor delete it; remove it by hand once it is "
+                  "not needed.";
+  }
+  if (load.loaded.has_value()) {
+    const LoadInfo& l = *load.loaded;
+    if (!load.skipped.empty()) {
+      LOG(ERROR) << "FELL BACK to checkpoint " << l.checkpoint_id
+                 << ", older than the newest complete checkpoint "
+                 << load.skipped.front().checkpoint_id
+                 << ": what was trained in between is not loaded";
+    }
+    LOG(INFO) << "loaded checkpoint " << l.checkpoint_id << " (" << l.rows
+              << " rows, written by " << l.written_by_num_shards << " shards)";
+  } else if (!load.skipped.empty()) {
+    LOG(ERROR) << "none of the " << load.skipped.size()
+               << " complete checkpoints in " << dir
+               << " could be loaded: the shard starts EMPTY. Fix the cause "
+                  "above and restart, or load one by id (stratactl load "
+                  "--checkpoint_id=N)";
+  }
+}
+
 void LogFieldStats(const std::vector<FieldStats>& stats) {
   for (const FieldStats& f : stats) {
     LOG(INFO) << "compressed " << f.table() << " field " << f.field() << " ("
@@ -101,6 +130,8 @@ absl::Status PsServer::CreateStore() {
   store_options.num_shards = options_.num_shards;
   store_options.router = router_.get();
   store_options.max_batch_keys = options_.service.max_batch_keys;
+  store_options.max_abs_gradient = options_.max_abs_gradient;
+  store_options.keep_checkpoints = options_.keep_checkpoints;
   store_options.max_memory_bytes = options_.max_memory_bytes;
   store_options.max_tables = options_.max_tables;
   store_options.max_dense_bytes = options_.service.max_response_bytes;
@@ -112,17 +143,15 @@ absl::Status PsServer::CreateStore() {
 
 absl::Status PsServer::LoadOnStart() {
   if (!options_.data_dir.empty() && options_.load_on_start) {
-    absl::StatusOr<LoadInfo> loaded = store_->Load(options_.data_dir, 0);
-    if (loaded.ok()) {
-      LOG(INFO) << "loaded checkpoint " << loaded->checkpoint_id << " ("
-                << loaded->rows << " rows, written by "
-                << loaded->written_by_num_shards << " shards)";
-    } else if (!absl::IsNotFound(loaded.status())) {
+    absl::StatusOr<FallbackLoadInfo> load =
+        store_->LoadNewestLoadable(options_.data_dir);
+    if (!load.ok()) {
       return absl::Status(
-          loaded.status().code(),
-          absl::StrCat("loading checkpoint from ", options_.data_dir, ": ",
-                       loaded.status().message()));
+          load.status().code(),
+          absl::StrCat("listing checkpoints in ", options_.data_dir, ": ",
+                       load.status().message()));
     }
+    LogStartupLoad(options_.data_dir, *load);
   }
   if (options_.compress_on_load.has_value()) {
     STRATA_ASSIGN_OR_RETURN(

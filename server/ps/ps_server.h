@@ -36,8 +36,17 @@ struct PsServerOptions {
   // written with another shard count needs every shard's files, so shards
   // of one cluster share this directory (a shared filesystem on a cluster).
   std::string data_dir;
-  // Load the newest complete checkpoint from data_dir at start-up.
+  // Load the newest loadable checkpoint from data_dir at start-up
+  // (TableStore::LoadNewestLoadable: a newer one that fails to load is
+  // skipped with a LOG(ERROR) and counted on /metrics; with none loadable
+  // the shard starts empty, also with a LOG(ERROR)).
   bool load_on_start = true;
+  // Newest complete checkpoints kept in data_dir; 0 keeps all
+  // (TableStore::Options::keep_checkpoints, ps_server --keep_checkpoints).
+  uint32_t keep_checkpoints = kDefaultKeepCheckpoints;
+  // Largest |gradient| a push may carry (ps_server --max_abs_gradient;
+  // server/storage/optimizer.h).
+  float max_abs_gradient = kDefaultMaxAbsGradient;
   // When set, every sparse table is Saec-compressed with this config right
   // after the checkpoint is loaded at start-up (ps_server --compress=saec
   // --saec=...; see compress_on_load.h). Start fails with INVALID_ARGUMENT
@@ -85,7 +94,7 @@ class PsServer {
   absl::Status Init(PsServerOptions options);
   // The router and the empty store.
   absl::Status CreateStore();
-  // Loads the newest complete checkpoint of data_dir (none is fine) when
+  // Loads the newest loadable checkpoint of data_dir (none is fine) when
   // load_on_start, then compresses every sparse table when
   // compress_on_load is set.
   absl::Status LoadOnStart();

@@ -31,23 +31,6 @@ bool ParseCheckpointDirName(absl::string_view name, uint64_t* id) {
   return absl::SimpleAtoi(name, id);
 }
 
-bool ParseShardFileName(absl::string_view name, uint32_t* shard,
-                        uint32_t* num_shards) {
-  absl::string_view rest = name;
-  if (!absl::ConsumePrefix(&rest, "shard-") ||
-      !absl::ConsumeSuffix(&rest, ".ckpt")) {
-    return false;
-  }
-  const size_t of = rest.find("-of-");
-  if (of == absl::string_view::npos) return false;
-  if (!absl::SimpleAtoi(rest.substr(0, of), shard) ||
-      !absl::SimpleAtoi(rest.substr(of + 4), num_shards)) {
-    return false;
-  }
-  // Only canonical names count (no signs, spaces or odd padding).
-  return *shard < *num_shards && name == ShardFileName(*shard, *num_shards);
-}
-
 // The complete file set of checkpoint `id` in `ckpt_dir`.
 absl::StatusOr<CheckpointFiles> CompleteSet(Env* env,
                                             const std::string& ckpt_dir,
@@ -99,6 +82,42 @@ absl::StatusOr<CheckpointFiles> CompleteSet(Env* env,
 
 }  // namespace
 
+bool ParseShardFileName(absl::string_view name, uint32_t* shard,
+                        uint32_t* num_shards) {
+  absl::string_view rest = name;
+  if (!absl::ConsumePrefix(&rest, "shard-") ||
+      !absl::ConsumeSuffix(&rest, ".ckpt")) {
+    return false;
+  }
+  const size_t of = rest.find("-of-");
+  if (of == absl::string_view::npos) return false;
+  if (!absl::SimpleAtoi(rest.substr(0, of), shard) ||
+      !absl::SimpleAtoi(rest.substr(of + 4), num_shards)) {
+    return false;
+  }
+  // Only canonical names count (no signs, spaces or odd padding).
+  return *shard < *num_shards && name == ShardFileName(*shard, *num_shards);
+}
+
+absl::StatusOr<std::vector<CheckpointEntry>> ListCheckpoints(
+    Env* env, const std::string& dir) {
+  STRATA_ASSIGN_OR_RETURN(const std::vector<std::string> names,
+                          env->GetChildren(dir));
+  std::vector<uint64_t> ids;
+  for (const std::string& name : names) {
+    uint64_t id;
+    if (ParseCheckpointDirName(name, &id)) ids.push_back(id);
+  }
+  std::sort(ids.rbegin(), ids.rend());
+  std::vector<CheckpointEntry> entries;
+  entries.reserve(ids.size());
+  for (uint64_t id : ids) {
+    entries.push_back(
+        {id, CompleteSet(env, JoinPath(dir, CheckpointDirName(id)), id)});
+  }
+  return entries;
+}
+
 absl::StatusOr<CheckpointFiles> FindCheckpoint(Env* env, const std::string& dir,
                                                uint64_t checkpoint_id) {
   if (checkpoint_id != 0) {
@@ -111,24 +130,17 @@ absl::StatusOr<CheckpointFiles> FindCheckpoint(Env* env, const std::string& dir,
     }
     return CompleteSet(env, ckpt_dir, checkpoint_id);
   }
-  absl::StatusOr<std::vector<std::string>> names = env->GetChildren(dir);
-  if (!names.ok()) {
-    if (absl::IsNotFound(names.status())) {
-      return absl::NotFoundError(absl::StrCat("no complete checkpoint in ", dir,
-                                              ": ", names.status().message()));
+  absl::StatusOr<std::vector<CheckpointEntry>> entries =
+      ListCheckpoints(env, dir);
+  if (!entries.ok()) {
+    if (absl::IsNotFound(entries.status())) {
+      return absl::NotFoundError(absl::StrCat(
+          "no complete checkpoint in ", dir, ": ", entries.status().message()));
     }
-    return names.status();
+    return entries.status();
   }
-  std::vector<uint64_t> ids;
-  for (const std::string& name : *names) {
-    uint64_t id;
-    if (ParseCheckpointDirName(name, &id)) ids.push_back(id);
-  }
-  std::sort(ids.rbegin(), ids.rend());
-  for (uint64_t id : ids) {
-    absl::StatusOr<CheckpointFiles> files =
-        CompleteSet(env, JoinPath(dir, CheckpointDirName(id)), id);
-    if (files.ok() || !absl::IsNotFound(files.status())) return files;
+  for (CheckpointEntry& e : *entries) {
+    if (!absl::IsNotFound(e.files.status())) return std::move(e.files);
   }
   return absl::NotFoundError(absl::StrCat("no complete checkpoint in ", dir));
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/util/env.h"
 
 namespace strata {
@@ -32,6 +33,25 @@ struct CheckpointFiles {
   std::string dir;                 // <dir>/ckpt-<id>
   std::vector<std::string> paths;  // paths[i] is shard i's file
 };
+
+// One ckpt-<id> directory of a checkpoint directory: its files when the id
+// is complete, else why it cannot be used: NOT_FOUND when incomplete (naming
+// a missing file), FAILED_PRECONDITION when ambiguous (as FindCheckpoint), or
+// the env's error.
+struct CheckpointEntry {
+  uint64_t checkpoint_id = 0;
+  absl::StatusOr<CheckpointFiles> files;
+};
+
+// Every checkpoint id in `dir` (canonical ckpt-<id> names only), newest
+// first, complete or not. The env's error (NOT_FOUND when `dir` does not
+// exist) if `dir` cannot be listed. Thread-safe as far as `env` is.
+absl::StatusOr<std::vector<CheckpointEntry>> ListCheckpoints(
+    Env* env, const std::string& dir);
+
+// Parses a canonical shard file name ("shard-00001-of-00003.ckpt").
+bool ParseShardFileName(absl::string_view name, uint32_t* shard_id,
+                        uint32_t* num_shards);
 
 // Finds complete checkpoint `checkpoint_id` in `dir`, or the complete one with
 // the largest id when checkpoint_id is 0. NOT_FOUND when there is none (or

@@ -1,6 +1,7 @@
 #include "server/storage/checkpoint_filename.h"
 
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "server/storage/internal/checkpoint_testing.h"
@@ -78,6 +79,42 @@ TEST_F(FindCheckpointTest, TwoCompleteShardCountsAreAmbiguous) {
   Touch(4, ShardFileName(1, 2));
   EXPECT_EQ(FindCheckpoint(DefaultEnv(), dir_, 4).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(FindCheckpointTest, ListCheckpointsGivesEveryIdNewestFirstWithItsState) {
+  Touch(5, ShardFileName(0, 1));
+  Touch(9, ShardFileName(1, 2));  // incomplete
+  Touch(7, ShardFileName(0, 1));  // ambiguous: complete for 1 and 2 shards
+  Touch(7, ShardFileName(0, 2));
+  Touch(7, ShardFileName(1, 2));
+  WriteRaw(JoinPath(dir_, "ckpt-123"), "");  // not a checkpoint name
+  absl::StatusOr<std::vector<CheckpointEntry>> list =
+      ListCheckpoints(DefaultEnv(), dir_);
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].checkpoint_id, 9u);
+  EXPECT_EQ((*list)[0].files.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*list)[1].checkpoint_id, 7u);
+  EXPECT_EQ((*list)[1].files.status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*list)[2].checkpoint_id, 5u);
+  ASSERT_TRUE((*list)[2].files.ok()) << (*list)[2].files.status();
+  EXPECT_EQ((*list)[2].files->num_shards, 1u);
+  EXPECT_EQ(
+      ListCheckpoints(DefaultEnv(), JoinPath(dir_, "missing")).status().code(),
+      absl::StatusCode::kNotFound);
+}
+
+TEST(ShardFileNameTest, ParsesOnlyCanonicalNames) {
+  uint32_t shard = 0, count = 0;
+  EXPECT_TRUE(ParseShardFileName("shard-00002-of-00003.ckpt", &shard, &count));
+  EXPECT_EQ(shard, 2u);
+  EXPECT_EQ(count, 3u);
+  for (const char* bad :
+       {"shard-2-of-3.ckpt", "shard-00003-of-00003.ckpt",
+        "shard-00002-of-00003.ckpt.tmp", "shard-+0002-of-00003.ckpt"}) {
+    EXPECT_FALSE(ParseShardFileName(bad, &shard, &count)) << bad;
+  }
 }
 
 TEST_F(FindCheckpointTest, OnlyCanonicalShardFileNamesCount) {

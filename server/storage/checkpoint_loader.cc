@@ -8,6 +8,7 @@
 #include "proto/base/status_macros.h"
 #include "server/storage/checkpoint_filename.h"
 #include "server/storage/checkpoint_reader.h"
+#include "server/storage/internal/validation.h"
 
 namespace strata {
 namespace {
@@ -74,7 +75,7 @@ class Loader final : public CheckpointVisitor {
           "checkpoint holds two tables or tensors named ", config.name()));
     }
     absl::StatusOr<std::unique_ptr<DenseTable>> table =
-        DenseTable::Create(config);
+        DenseTable::Create(config, options_.dense);
     if (!table.ok()) {
       return ToDataLoss(table.status(), "invalid dense tensor in checkpoint");
     }
@@ -121,6 +122,12 @@ class Loader final : public CheckpointVisitor {
     if (tables_.contains(config.name())) {
       return absl::DataLossError(absl::StrCat(
           "checkpoint holds table ", config.name(), " twice for one shard"));
+    }
+    for (const CompressedFieldState& f : fields) {  // centroids: checked
+      STRATA_RETURN_IF_ERROR(
+          ToDataLoss(internal::CheckFinite(f.state, "optimizer state float"),
+                     absl::StrCat("bad compressed table ", config.name(),
+                                  " field ", f.field)));
     }
     auto table = CompressedTable::Restore(config, saec, std::move(fields),
                                           options_.compressed);

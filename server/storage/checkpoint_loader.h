@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/storage/compressed_table.h"
+#include "server/storage/dense_table.h"
 #include "server/storage/shard_tables.h"
 #include "server/storage/sparse_table.h"
 #include "server/util/env.h"
@@ -36,6 +37,8 @@ struct CheckpointLoaderOptions {
   SparseTable::Options sparse;
   // For the compressed tables it restores; the same router and shard_id.
   CompressedTable::Options compressed;
+  // For the dense tensors it creates.
+  DenseTable::Options dense;
 };
 
 struct LoadedCheckpoint {

@@ -1,5 +1,7 @@
 #include "server/storage/checkpoint_loader.h"
 
+#include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,6 +12,7 @@
 #include "server/storage/checkpoint_filename.h"
 #include "server/storage/checkpoint_writer.h"
 #include "server/storage/internal/checkpoint_testing.h"
+#include "server/storage/internal/crc32c.h"
 
 namespace strata {
 namespace {
@@ -192,6 +195,34 @@ TEST_F(CheckpointLoaderTest, CompressedTableIsExpandedIntoAnotherShardCount) {
     rows += emb.sparse->rows();
   }
   EXPECT_EQ(rows, 200u);
+}
+
+TEST_F(CheckpointLoaderTest, NonFiniteCompressedStateIsDataLoss) {
+  // The writer refuses such a table, so forge the file: write a finite
+  // marker, overwrite it with +inf and fix the CRC.
+  auto table = internal::CompressedWithState(0.375f);
+  ASSERT_NE(table, nullptr);
+  WriteShard(6, 0, 1, {}, {}, {table.get()});
+  const std::string path =
+      JoinPath(JoinPath(dir_, CheckpointDirName(6)), ShardFileName(0, 1));
+  std::string bytes = internal::ReadRaw(path);
+  const float marker = 0.375f, inf = std::numeric_limits<float>::infinity();
+  const size_t at =
+      bytes.find(std::string(reinterpret_cast<const char*>(&marker), 4));
+  ASSERT_NE(at, std::string::npos);
+  std::memcpy(&bytes[at], &inf, 4);
+  const size_t body = bytes.size() - kShardFileFooterBytes;
+  const uint32_t crc = crc32c::Extend(0, bytes.data(), body);
+  std::memcpy(&bytes[body], &crc, 4);
+  internal::WriteRaw(path, bytes);
+
+  const absl::Status s =
+      LoadCheckpoint(DefaultEnv(), dir_, 6, ForShard(nullptr, 0)).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find("bad compressed table emb field 1: optimizer "
+                             "state float 4 is not finite (inf)"),
+            std::string::npos)
+      << s;
 }
 
 }  // namespace

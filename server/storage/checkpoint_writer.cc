@@ -8,6 +8,7 @@
 #include "proto/base/status_macros.h"
 #include "server/storage/internal/crc32c.h"
 #include "server/storage/internal/status_context.h"
+#include "server/storage/internal/validation.h"
 
 namespace strata {
 namespace {
@@ -53,6 +54,11 @@ class ChunkWriter {
     buffer_.clear();
   }
 
+  // Records `s` as the error (the first one wins); later appends are no-ops.
+  void Fail(absl::Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+
   // CRC of everything appended so far (flushes first).
   uint32_t Crc() {
     Flush();
@@ -70,6 +76,20 @@ class ChunkWriter {
   absl::Status status_;
 };
 
+// OK when every float of `values` and `state` is finite. Otherwise
+// FAILED_PRECONDITION naming where() (built only then): the loader rejects
+// non-finite floats as DATA_LOSS, so the writer refuses to write them.
+template <typename Where>
+absl::Status CheckLoadable(absl::Span<const float> values,
+                           absl::Span<const float> state, const Where& where) {
+  absl::Status s = internal::CheckFinite(values, "value");
+  if (s.ok()) s = internal::CheckFinite(state, "optimizer state float");
+  if (s.ok()) return s;
+  return absl::FailedPreconditionError(
+      absl::StrCat("refusing to checkpoint ", where(), ": ", s.message(),
+                   "; the loader would reject it"));
+}
+
 uint64_t WriteSparse(const SparseTable& table, ChunkWriter* w) {
   const uint32_t dim = table.dim();
   const size_t state_floats = table.state_floats_per_row();
@@ -84,6 +104,14 @@ uint64_t WriteSparse(const SparseTable& table, ChunkWriter* w) {
         s, [w](size_t n) { w->Put<uint64_t>(n); },
         [&](uint64_t key, const float* values, const float* state, int64_t step,
             uint64_t frequency) {
+          if (!w->status().ok()) return;
+          absl::Status loadable = CheckLoadable(
+              absl::MakeConstSpan(values, dim),
+              absl::MakeConstSpan(state, state_floats), [&] {
+                return absl::StrCat("table ", table.config().name(), ", key ",
+                                    key);
+              });
+          if (!loadable.ok()) return w->Fail(std::move(loadable));
           w->Put<uint64_t>(key);
           w->Put<uint64_t>(frequency);
           w->Put<int64_t>(step);
@@ -98,8 +126,11 @@ uint64_t WriteSparse(const SparseTable& table, ChunkWriter* w) {
 void WriteDense(const DenseTable& table, ChunkWriter* w) {
   w->PutSection(CheckpointSection::kDense);
   w->PutBytes(table.config().SerializeAsString());
-  table.Visit([w](absl::Span<const float> values, absl::Span<const float> state,
+  table.Visit([&](absl::Span<const float> values, absl::Span<const float> state,
                   int64_t step) {
+    absl::Status loadable = CheckLoadable(
+        values, state, [&] { return "dense tensor " + table.name(); });
+    if (!loadable.ok()) return w->Fail(std::move(loadable));
     w->Put<int64_t>(step);
     w->Put<uint64_t>(values.size());
     w->PutFloats(values.data(), values.size());
@@ -122,6 +153,17 @@ uint64_t WriteCompressed(const CompressedTable& table, ChunkWriter* w) {
   uint64_t rows = 0;
   table.VisitFields([&](const CompressedFieldState& f) {
     const uint32_t k = f.vectors.num_clusters();
+    if (!w->status().ok()) return;
+    const auto where = [&] {
+      return absl::StrCat("compressed table ", table.config().name(),
+                          ", field ", f.field);
+    };
+    absl::Status loadable =
+        CheckLoadable(f.vectors.centroids(), f.state, where);
+    if (loadable.ok()) {
+      loadable = CheckLoadable(f.vectors.fallback(), {}, where);
+    }
+    if (!loadable.ok()) return w->Fail(std::move(loadable));
     w->Put<uint32_t>(f.field);
     w->PutBytes(f.stats.SerializeAsString());
     w->Put<uint32_t>(k);

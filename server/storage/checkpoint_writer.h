@@ -26,7 +26,11 @@ struct ShardFileStats {
 
 // Writes one shard file atomically: "<path>.tmp", fsync, close, rename to
 // `path`, fsync of the parent directory. On failure the temp file is deleted
-// (best effort) and `path` is untouched; the error names the path. Tables
+// (best effort) and `path` is untouched; the error names the path.
+// It never writes what the loader would refuse: a non-finite value or
+// optimizer state float (sparse row, dense tensor, compressed centroid,
+// fallback or cluster state) fails the write with FAILED_PRECONDITION naming
+// the table and the key (tensor, field). Tables
 // are written in the given order while they stay live: each row (and each
 // dense tensor) is read under its stripe's (tensor's) lock, so rows are
 // self-consistent, but concurrent writers are not frozen. `buffer_bytes`

@@ -1,5 +1,6 @@
 #include "server/storage/checkpoint_writer.h"
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 namespace strata {
 namespace {
 
+using internal::CompressedWithState;
 using internal::ReadRaw;
 using internal::Recorder;
 using CheckpointWriterTest = internal::CheckpointFileTest;
@@ -95,6 +97,34 @@ TEST_F(CheckpointWriterTest, SyncOrRenameFailureIsReported) {
   EXPECT_EQ(Write(&env).status().code(), absl::StatusCode::kInternal);
   EXPECT_EQ(env.FileExists(path_).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(env.FileExists(path_ + ".tmp").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(CheckpointWriterTest,
+       RefusesWhatTheLoaderWouldRejectAndKeepsTheOldFile) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  const std::string good = ReadRaw(path_);
+  // No push can make a row non-finite (optimizers saturate), but restored
+  // compressed state is not checked by the table: the writer is the guard.
+  auto bad = CompressedWithState(std::numeric_limits<float>::infinity());
+  ASSERT_NE(bad, nullptr);
+  const CompressedTable* c = bad.get();
+  const absl::Status s =
+      WriteShardFile(DefaultEnv(), path_, header_, {}, {}, 4096, {&c, 1})
+          .status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("refusing to checkpoint compressed table emb, "
+                             "field 1: optimizer state float 4 is not finite"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.message().find(path_), std::string::npos) << s;
+  EXPECT_EQ(ReadRaw(path_), good) << "the previous file is untouched";
+  EXPECT_EQ(DefaultEnv()->FileExists(path_ + ".tmp").code(),
+            absl::StatusCode::kNotFound);
+
+  auto fine = CompressedWithState(0.25f);
+  c = fine.get();
+  EXPECT_TRUE(
+      WriteShardFile(DefaultEnv(), path_, header_, {}, {}, 4096, {&c, 1}).ok());
 }
 
 }  // namespace

@@ -287,8 +287,8 @@ absl::Status CompressedTable::Push(absl::Span<const uint64_t> keys,
                                    absl::Span<const float> grads) {
   STRATA_RETURN_IF_ERROR(CheckBatch(keys));
   const uint32_t d = dim();
-  STRATA_RETURN_IF_ERROR(
-      internal::CheckGradients(grads, keys.size(), d, config_.name()));
+  STRATA_RETURN_IF_ERROR(internal::CheckGradients(
+      grads, keys.size(), d, options_.max_abs_gradient, config_.name()));
   // Sum the batch's gradients per (field, cluster); slot k is the fallback.
   absl::flat_hash_map<std::pair<CompressedFieldState*, uint32_t>, uint32_t>
       slot_of;

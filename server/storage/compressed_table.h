@@ -64,6 +64,7 @@ class CompressedTable final : public EmbeddingTable {
     const ShardRouter* router = nullptr;
     uint32_t shard_id = 0;
     size_t max_batch_keys = kDefaultMaxBatchKeys;
+    float max_abs_gradient = kDefaultMaxAbsGradient;
     // Threads for compression (fields run in parallel); <= 0: all cores.
     int num_threads = 0;
     // When set, the built table charges BudgetBytes() to it (the table is

@@ -85,7 +85,7 @@ absl::Status CheckFinite(absl::Span<const float> v, absl::string_view name,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DenseTable>> DenseTable::Create(
-    const DenseConfig& config, MemoryBudget* budget) {
+    const DenseConfig& config, const Options& options) {
   STRATA_RETURN_IF_ERROR(ValidateDense(config));
   absl::StatusOr<std::unique_ptr<Optimizer>> optimizer =
       Optimizer::Create(config.optimizer());
@@ -95,24 +95,25 @@ absl::StatusOr<std::unique_ptr<DenseTable>> DenseTable::Create(
   }
   STRATA_ASSIGN_OR_RETURN(
       MemoryReservation reserved,
-      MemoryReservation::Make(budget, BudgetBytesOf(config, **optimizer),
+      MemoryReservation::Make(options.budget,
+                              BudgetBytesOf(config, **optimizer),
                               absl::StrCat("dense tensor ", config.name())));
   std::unique_ptr<DenseTable> table(
-      new DenseTable(config, *std::move(optimizer), budget));
+      new DenseTable(config, options, *std::move(optimizer)));
   reserved.Commit();  // released by the destructor
   return table;
 }
 
-DenseTable::DenseTable(const DenseConfig& config,
-                       std::unique_ptr<Optimizer> optimizer,
-                       MemoryBudget* budget)
+DenseTable::DenseTable(const DenseConfig& config, const Options& options,
+                       std::unique_ptr<Optimizer> optimizer)
     : config_(config),
+      options_(options),
       size_(config.size()),
       optimizer_(std::move(optimizer)),
       state_size_(static_cast<size_t>(optimizer_->state_per_element()) *
                   config.size()),
       budget_bytes_(BudgetBytesOf(config, *optimizer_)),
-      budget_(budget),
+      budget_(options.budget),
       values_(config.size()),
       state_(state_size_) {
   InitializeDense(config.initializer(), config.name(), size_, values_.data());
@@ -163,7 +164,9 @@ absl::StatusOr<int64_t> DenseTable::Push(absl::Span<const float> grads,
         absl::StrCat("dense tensor ", config_.name(), ": worker ", worker,
                      " is outside [0, ", config_.num_workers(), ")"));
   }
-  STRATA_RETURN_IF_ERROR(CheckFinite(grads, config_.name(), "gradient"));
+  STRATA_RETURN_IF_ERROR(internal::CheckGradientValues(
+      grads, options_.max_abs_gradient,
+      absl::StrCat("dense tensor ", config_.name())));
   absl::MutexLock lock(&mu_);
   if (bsp) return PushBsp(grads, step, worker);
   optimizer_->Apply(values_.data(), grads.data(), state_.data(), &step_, size_);

@@ -41,14 +41,24 @@ inline constexpr uint64_t kMaxDenseSize = uint64_t{1} << 30;
 // and must outlive the tensor.
 class DenseTable {
  public:
+  struct Options {
+    // Largest |gradient| a Push may carry (optimizer.h).
+    float max_abs_gradient = kDefaultMaxAbsGradient;
+    // When set, BudgetBytes() is charged to it before anything is allocated
+    // and released by the destructor. Null: no limit.
+    MemoryBudget* budget = nullptr;
+  };
+
   // INVALID_ARGUMENT for an empty name, size 0 or > kMaxDenseSize, a shape
   // whose product differs from size (or has a negative dimension), BSP with
-  // num_workers 0, an unknown sync mode, or an invalid initializer/optimizer.
-  // With a `budget`, BudgetBytes() is charged to it before anything is
-  // allocated (RESOURCE_EXHAUSTED if it does not fit) and released by the
-  // destructor.
+  // num_workers 0, an unknown sync mode, or an invalid initializer/optimizer;
+  // RESOURCE_EXHAUSTED when BudgetBytes() does not fit options.budget.
   static absl::StatusOr<std::unique_ptr<DenseTable>> Create(
-      const DenseConfig& config, MemoryBudget* budget = nullptr);
+      const DenseConfig& config, const Options& options);
+  static absl::StatusOr<std::unique_ptr<DenseTable>> Create(
+      const DenseConfig& config) {
+    return Create(config, Options());
+  }
 
   DenseTable(const DenseTable&) = delete;
   DenseTable& operator=(const DenseTable&) = delete;
@@ -63,8 +73,9 @@ class DenseTable {
                                std::string* out_bytes) const;
 
   // Applies (ASYNC) or accumulates (BSP) one gradient and returns the step
-  // after this push. INVALID_ARGUMENT for a size mismatch, a non-finite
-  // value or (BSP) worker >= num_workers; BSP: FAILED_PRECONDITION if `step`
+  // after this push. INVALID_ARGUMENT for a size mismatch, a gradient that
+  // is non-finite or beyond max_abs_gradient, or (BSP) worker >=
+  // num_workers; BSP: FAILED_PRECONDITION if `step`
   // is not the current step, ALREADY_EXISTS if `worker` already pushed it.
   // ASYNC ignores step and worker.
   absl::StatusOr<int64_t> Push(absl::Span<const float> grads, int64_t step,
@@ -104,8 +115,8 @@ class DenseTable {
                        absl::Span<const float> state, int64_t step);
 
  private:
-  DenseTable(const DenseConfig& config, std::unique_ptr<Optimizer> optimizer,
-             MemoryBudget* budget);
+  DenseTable(const DenseConfig& config, const Options& options,
+             std::unique_ptr<Optimizer> optimizer);
 
   absl::StatusOr<int64_t> PushBsp(absl::Span<const float> grads, int64_t step,
                                   uint32_t worker)
@@ -113,6 +124,7 @@ class DenseTable {
 
   // Constant after construction.
   const DenseConfig config_;
+  const Options options_;
   const uint64_t size_;
   const std::unique_ptr<Optimizer> optimizer_;
   const size_t state_size_;

@@ -297,13 +297,14 @@ TEST(DenseTableTest, BudgetIsChargedBeforeAllocatingAndReleasedOnDestroy) {
   DenseConfig adam = Config(50);
   adam.mutable_optimizer()->set_type(OptimizerConfig::ADAM);
   // Values + Adam's two moments: 50 * 3 floats.
-  auto t = DenseTable::Create(adam, &budget);
+  DenseTable::Options o;
+  o.budget = &budget;
+  auto t = DenseTable::Create(adam, o);
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ((*t)->BudgetBytes(), 600u);
   EXPECT_EQ(budget.used(), 600u);
   // BSP counts its accumulator: 100 * 2 floats do not fit the 400 left.
-  const absl::Status s = DenseTable::Create(Config(100, BSP, 2), &budget)
-                             .status();
+  const absl::Status s = DenseTable::Create(Config(100, BSP, 2), o).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
   EXPECT_EQ(s.message(),
             "dense tensor fc.w: 800 bytes do not fit the shard's memory "

@@ -1,12 +1,23 @@
 #include "server/storage/optimizer.h"
 
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "proto/base/status_macros.h"
 
 namespace strata {
 namespace {
+
+constexpr float kMaxFloat = std::numeric_limits<float>::max();
+
+// x clamped to [-FLT_MAX, FLT_MAX]; NaN becomes -FLT_MAX. Written as two
+// selects rather than std::fmin/fmax: at -O2 those are libm calls, while
+// these compile to maxss/minss (maxps/minps when a loop is vectorized).
+inline float Saturate(float x) {
+  x = x > -kMaxFloat ? x : -kMaxFloat;
+  return x < kMaxFloat ? x : kMaxFloat;
+}
 
 class Sgd final : public Optimizer {
  public:
@@ -20,9 +31,11 @@ class Sgd final : public Optimizer {
              size_t n) const override {
     ++*step;
     if (wd_ == 0.0f) {
-      for (size_t i = 0; i < n; ++i) w[i] -= lr_ * g[i];
+      for (size_t i = 0; i < n; ++i) w[i] = Saturate(w[i] - lr_ * g[i]);
     } else {
-      for (size_t i = 0; i < n; ++i) w[i] -= lr_ * (g[i] + wd_ * w[i]);
+      for (size_t i = 0; i < n; ++i) {
+        w[i] = Saturate(w[i] - lr_ * Saturate(g[i] + wd_ * w[i]));
+      }
     }
   }
 
@@ -47,9 +60,9 @@ class Adagrad final : public Optimizer {
              size_t n) const override {
     ++*step;
     for (size_t i = 0; i < n; ++i) {
-      const float grad = g[i] + wd_ * w[i];
-      acc[i] += grad * grad;
-      w[i] -= lr_ * grad / (std::sqrt(acc[i]) + eps_);
+      const float grad = Saturate(g[i] + wd_ * w[i]);
+      acc[i] = Saturate(acc[i] + grad * grad);
+      w[i] = Saturate(w[i] - lr_ * grad / (std::sqrt(acc[i]) + eps_));
     }
   }
 
@@ -84,12 +97,13 @@ class Adam final : public Optimizer {
     float* m = state;
     float* v = state + n;
     for (size_t i = 0; i < n; ++i) {
-      const float grad = g[i] + wd_ * w[i];
-      m[i] = beta1_ * m[i] + (1.0f - beta1_) * grad;
-      v[i] = beta2_ * v[i] + (1.0f - beta2_) * grad * grad;
-      const float m_hat = m[i] * inv_c1;
-      const float v_hat = v[i] * inv_c2;
-      w[i] -= lr_ * m_hat / (std::sqrt(v_hat) + eps_);
+      const float grad = Saturate(g[i] + wd_ * w[i]);
+      m[i] = Saturate(beta1_ * m[i] + (1.0f - beta1_) * grad);
+      v[i] = Saturate(beta2_ * v[i] + (1.0f - beta2_) * grad * grad);
+      // Clamped so the ratio is never inf / inf.
+      const float m_hat = Saturate(m[i] * inv_c1);
+      const float v_hat = Saturate(v[i] * inv_c2);
+      w[i] = Saturate(w[i] - lr_ * m_hat / (std::sqrt(v_hat) + eps_));
     }
   }
 
@@ -131,6 +145,14 @@ absl::Status ValidateOptimizer(const OptimizerConfig& c) {
 }
 
 }  // namespace
+
+absl::Status ValidateMaxAbsGradient(float bound) {
+  if (!(bound > 0.0f) || !std::isfinite(bound)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_abs_gradient must be a positive finite float, got ", bound));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
     const OptimizerConfig& config) {

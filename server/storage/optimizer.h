@@ -6,10 +6,24 @@
 #include <cstdint>
 #include <memory>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "proto/ps.pb.h"
 
 namespace strata {
+
+// The default bound on |gradient| a push may carry (ps_server
+// --max_abs_gradient; TableStore::Options::max_abs_gradient). Pushes with a
+// larger (or non-finite) element are rejected whole with INVALID_ARGUMENT
+// before anything changes (internal/validation.h). Real gradients are many
+// orders of magnitude smaller; the bound keeps one gradient's square (1e30)
+// and sums of a batch's gradients far below FLT_MAX, so a garbage push gets
+// a clear error instead of slamming rows to the saturation limit.
+inline constexpr float kDefaultMaxAbsGradient = 1e15f;
+
+// INVALID_ARGUMENT naming --max_abs_gradient unless `bound` is a positive
+// finite float.
+absl::Status ValidateMaxAbsGradient(float bound);
 
 // Applies gradient updates to one row (or one dense tensor) at a time.
 //
@@ -28,6 +42,15 @@ namespace strata {
 //            w -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 // Zero-valued config fields take defaults: Adam beta1 0.9, beta2 0.999,
 // eps 1e-8; Adagrad eps 1e-10.
+//
+// Numerics: Apply saturates. The gradient g' (after weight decay), Adam's
+// bias-corrected m and v, and every value and state float it stores are
+// clamped to [-FLT_MAX, FLT_MAX], so no input, not even a NaN or infinite
+// gradient, can make a row hold a non-finite float (NaN, which validated
+// pushes never carry, saturates to -FLT_MAX). Any config Create accepts
+// keeps rows finite, so learning_rate and weight_decay need no upper bound.
+// Pushes are bounded before they get here (kDefaultMaxAbsGradient), so
+// saturation is a last line of defence, not a training mode.
 //
 // Immutable after creation and thread-safe; Apply is re-entrant (callers
 // serialise updates of the same row).

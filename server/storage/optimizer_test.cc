@@ -222,5 +222,100 @@ TEST(OptimizerTest, ConfigIsKeptAsGiven) {
   EXPECT_EQ(opt->config().beta1(), 0.0f);
 }
 
+// Every optimizer type, plain and with weight decay, with the largest legal
+// learning rates: the harshest configs Create accepts.
+std::vector<OptimizerConfig> HarshConfigs() {
+  std::vector<OptimizerConfig> out;
+  for (auto type : {OptimizerConfig::SGD, OptimizerConfig::ADAGRAD,
+                    OptimizerConfig::ADAM}) {
+    for (float wd : {0.0f, 1e30f}) {
+      for (float lr : {0.1f, 1e30f}) {
+        OptimizerConfig c = Config(type, lr);
+        c.set_weight_decay(wd);
+        out.push_back(c);
+      }
+    }
+  }
+  return out;
+}
+
+// Whether every float of `v` is finite.
+bool AllFinite(const std::vector<float>& v) {
+  for (float x : v) {
+    if (!std::isfinite(x)) return false;
+  }
+  return true;
+}
+
+TEST(OptimizerTest, ThousandsOfUpdatesAtTheGradientBoundKeepRowsFinite) {
+  constexpr size_t kN = 4;
+  const float b = kDefaultMaxAbsGradient;
+  for (const OptimizerConfig& c : HarshConfigs()) {
+    SCOPED_TRACE(c.ShortDebugString());
+    auto opt = MustCreate(c);
+    std::vector<float> w = {0.5f, -0.5f, 0.0f, 3.0f};
+    std::vector<float> state(opt->state_per_element() * kN);
+    opt->InitState(state.data(), kN);
+    int64_t step = 0;
+    for (int i = 0; i < 5000; ++i) {
+      // Same sign for a while (state grows), then flipping (w swings).
+      const float g = i < 2500 ? b : (i % 2 == 0 ? b : -b);
+      const std::vector<float> grad = {g, -g, g, g};
+      opt->Apply(w.data(), grad.data(), state.data(), &step, kN);
+      ASSERT_TRUE(AllFinite(w)) << "update " << i;
+      ASSERT_TRUE(AllFinite(state)) << "update " << i;
+    }
+    EXPECT_EQ(step, 5000);
+  }
+}
+
+TEST(OptimizerTest, NonFiniteAndHugeGradientsSaturateInsteadOfPoisoningRows) {
+  // Validation rejects such gradients before they reach an optimizer; the
+  // optimizer still never stores a non-finite float.
+  constexpr size_t kN = 6;
+  const float max = std::numeric_limits<float>::max();
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> grad = {max, -max, inf, -inf, nan, 1e20f};
+  for (const OptimizerConfig& c : HarshConfigs()) {
+    SCOPED_TRACE(c.ShortDebugString());
+    auto opt = MustCreate(c);
+    std::vector<float> w = {max, -max, 1, -1, 0, max};
+    std::vector<float> state(opt->state_per_element() * kN);
+    opt->InitState(state.data(), kN);
+    int64_t step = 0;
+    for (int i = 0; i < 100; ++i) {
+      opt->Apply(w.data(), grad.data(), state.data(), &step, kN);
+      ASSERT_TRUE(AllFinite(w)) << "update " << i;
+      ASSERT_TRUE(AllFinite(state)) << "update " << i;
+    }
+  }
+}
+
+TEST(OptimizerTest, SaturatedRowsStillMoveWithLaterGradients) {
+  // A value pinned at FLT_MAX by a huge step comes back down with ordinary
+  // gradients of the other sign.
+  auto opt = MustCreate(Config(OptimizerConfig::SGD, 1e30f));
+  float w = 0.0f, state = 0.0f;
+  int64_t step = 0;
+  const float up = -1e15f, down = 1e3f;
+  opt->Apply(&w, &up, &state, &step, 1);
+  EXPECT_EQ(w, std::numeric_limits<float>::max());
+  opt->Apply(&w, &down, &state, &step, 1);
+  EXPECT_LT(w, std::numeric_limits<float>::max());
+  EXPECT_TRUE(std::isfinite(w));
+}
+
+TEST(OptimizerTest, MaxAbsGradientMustBePositiveAndFinite) {
+  EXPECT_TRUE(ValidateMaxAbsGradient(kDefaultMaxAbsGradient).ok());
+  EXPECT_TRUE(ValidateMaxAbsGradient(std::numeric_limits<float>::max()).ok());
+  for (float bad : {0.0f, -1.0f, std::numeric_limits<float>::infinity(),
+                    std::numeric_limits<float>::quiet_NaN()}) {
+    const absl::Status s = ValidateMaxAbsGradient(bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(s.message().find("--max_abs_gradient"), std::string::npos) << s;
+  }
+}
+
 }  // namespace
 }  // namespace strata

@@ -281,8 +281,8 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
                                absl::Span<const float> grads) {
   STRATA_RETURN_IF_ERROR(internal::CheckBatchSize(
       keys.size(), options_.max_batch_keys, config_.name()));
-  STRATA_RETURN_IF_ERROR(
-      internal::CheckGradients(grads, keys.size(), dim_, config_.name()));
+  STRATA_RETURN_IF_ERROR(internal::CheckGradients(
+      grads, keys.size(), dim_, options_.max_abs_gradient, config_.name()));
   STRATA_RETURN_IF_ERROR(Bucket(keys));
   STRATA_ASSIGN_OR_RETURN(MemoryReservation reserved, ReserveRows(keys));
   const BatchScratch& b = tls_scratch;

@@ -71,6 +71,8 @@ class SparseTable final : public EmbeddingTable {
     uint32_t shard_id = 0;
     // Largest batch accepted by Pull/Push (bounds per-call scratch memory).
     size_t max_batch_keys = kDefaultMaxBatchKeys;
+    // Largest |gradient| a Push may carry (optimizer.h).
+    float max_abs_gradient = kDefaultMaxAbsGradient;
     // When set, every new row is charged to it (bytes_per_row()) before it
     // is created, and the destructor releases the table's charge. Null: no
     // limit.
@@ -112,9 +114,9 @@ class SparseTable final : public EmbeddingTable {
   // creating missing rows first; duplicate keys are applied in order. Adds 1
   // to the frequency of each occurrence. The whole batch is validated before
   // anything changes: INVALID_ARGUMENT for an empty/oversized batch, a size
-  // mismatch or a non-finite gradient; FAILED_PRECONDITION for a key of
-  // another shard; RESOURCE_EXHAUSTED when the new rows do not fit the
-  // memory budget.
+  // mismatch or a gradient that is non-finite or beyond max_abs_gradient;
+  // FAILED_PRECONDITION for a key of another shard; RESOURCE_EXHAUSTED when
+  // the new rows do not fit the memory budget.
   absl::Status Push(absl::Span<const uint64_t> keys,
                     absl::Span<const float> grads) override;
 

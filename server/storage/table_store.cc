@@ -81,7 +81,7 @@ absl::Status ValidateOptions(const TableStore::Options& options) {
   if (options.max_tables == 0) {
     return absl::InvalidArgumentError("max_tables must be > 0");
   }
-  return absl::OkStatus();
+  return ValidateMaxAbsGradient(options.max_abs_gradient);
 }
 
 // What the table of `entry` counts against the memory budget.
@@ -116,7 +116,9 @@ TableStore::TableStore(const Options& options)
         }
         return o;
       }()),
-      budget_(options_.max_memory_bytes) {}
+      budget_(options_.max_memory_bytes),
+      ledger_(RetentionOptions{options.keep_checkpoints, options.shard_id,
+                               options.num_shards}) {}
 
 TableStore::~TableStore() {
   absl::MutexLock lock(&mu_);
@@ -129,6 +131,14 @@ SparseTable::Options TableStore::SparseOptions() const {
   o.router = options_.router;
   o.shard_id = options_.shard_id;
   o.max_batch_keys = options_.max_batch_keys;
+  o.max_abs_gradient = options_.max_abs_gradient;
+  o.budget = &budget_;
+  return o;
+}
+
+DenseTable::Options TableStore::DenseOptions() const {
+  DenseTable::Options o;
+  o.max_abs_gradient = options_.max_abs_gradient;
   o.budget = &budget_;
   return o;
 }
@@ -206,7 +216,7 @@ absl::Status TableStore::CreateDense(const DenseConfig& config,
     STRATA_RETURN_IF_ERROR(CheckRoomForTable());
   }
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<DenseTable> table,
-                          DenseTable::Create(config, &budget_));
+                          DenseTable::Create(config, DenseOptions()));
   absl::MutexLock lock(&mu_);
   const auto it = tables_.find(config.name());
   if (it != tables_.end()) return taken(it->second);  // a concurrent create won
@@ -269,6 +279,7 @@ CompressedTable::Options TableStore::CompressedOptions(int num_threads) const {
   o.router = options_.router;
   o.shard_id = options_.shard_id;
   o.max_batch_keys = options_.max_batch_keys;
+  o.max_abs_gradient = options_.max_abs_gradient;
   o.num_threads = num_threads;
   o.budget = &budget_;
   return o;
@@ -282,6 +293,8 @@ CheckpointLoaderOptions TableStore::LoaderOptions() const {
   o.sparse.budget = nullptr;
   o.compressed = CompressedOptions(0);
   o.compressed.budget = nullptr;
+  o.dense = DenseOptions();
+  o.dense.budget = nullptr;
   return o;
 }
 
@@ -439,6 +452,7 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
     checkpoint_id =
         static_cast<uint64_t>(absl::ToUnixMillis(options_.clock->Now()));
   }
+  STRATA_RETURN_IF_ERROR(ledger_.CheckWritable(checkpoint_id));
   // Hold references so Drop during the write is safe; write in name order.
   std::vector<std::pair<std::string, ShardTable>> entries;
   {
@@ -477,6 +491,9 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
   info.path = path;
   info.bytes = stats.bytes;
   info.rows = stats.rows;
+  // Logged and counted by the ledger; the checkpoint itself succeeded.
+  absl::StatusOr<std::vector<uint64_t>> pruned = ledger_.Prune(env, dir);
+  if (pruned.ok()) info.pruned = *std::move(pruned);
   return info;
 }
 
@@ -502,6 +519,10 @@ absl::StatusOr<LoadInfo> TableStore::Load(const std::string& dir,
   STRATA_ASSIGN_OR_RETURN(
       LoadedCheckpoint loaded,
       LoadCheckpoint(options_.env, dir, checkpoint_id, LoaderOptions()));
+  return Install(std::move(loaded));
+}
+
+absl::StatusOr<LoadInfo> TableStore::Install(LoadedCheckpoint loaded) {
   STRATA_RETURN_IF_ERROR(
       ChargeLoaded(loaded.info.checkpoint_id, loaded.tables));
   ShardTables old;
@@ -510,7 +531,35 @@ absl::StatusOr<LoadInfo> TableStore::Load(const std::string& dir,
     old = std::exchange(tables_, std::move(loaded.tables));
   }
   CancelDense(old);
+  ledger_.RecordLoaded(loaded.info.checkpoint_id);
   return loaded.info;
+}
+
+absl::StatusOr<FallbackLoadInfo> TableStore::LoadNewestLoadable(
+    const std::string& dir) {
+  absl::MutexLock io(&io_mu_);
+  FallbackLoadInfo out;
+  absl::StatusOr<std::vector<CheckpointEntry>> entries =
+      ListCheckpoints(options_.env, dir);
+  if (absl::IsNotFound(entries.status())) return out;  // no directory yet
+  STRATA_RETURN_IF_ERROR(entries.status());
+  for (const CheckpointEntry& e : *entries) {
+    if (absl::IsNotFound(e.files.status())) continue;  // incomplete
+    absl::StatusOr<LoadedCheckpoint> loaded =
+        e.files.ok() ? LoadCheckpoint(options_.env, dir, e.checkpoint_id,
+                                      LoaderOptions())
+                     : e.files.status();
+    // One that does not fit the memory budget is skipped like a corrupt one.
+    absl::StatusOr<LoadInfo> installed =
+        loaded.ok() ? Install(*std::move(loaded)) : loaded.status();
+    if (installed.ok()) {
+      out.loaded = *std::move(installed);
+      return out;
+    }
+    ledger_.RecordUnloadable(e.checkpoint_id);
+    out.skipped.push_back({e.checkpoint_id, installed.status()});
+  }
+  return out;
 }
 
 }  // namespace strata

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "proto/ps.pb.h"
 #include "server/router/router.h"
 #include "server/storage/checkpoint_loader.h"
+#include "server/storage/checkpoint_retention.h"
 #include "server/storage/compressed_table.h"
 #include "server/storage/dense_table.h"
 #include "server/storage/embedding_table.h"
@@ -53,6 +55,21 @@ struct CheckpointInfo {
   std::string path;  // the shard file written
   uint64_t bytes = 0;
   uint64_t rows = 0;  // sparse rows written
+  // Older checkpoints whose files retention deleted after this one.
+  std::vector<uint64_t> pruned;
+};
+
+// A checkpoint TableStore::LoadNewestLoadable skipped, and why.
+struct SkippedCheckpoint {
+  uint64_t checkpoint_id = 0;
+  absl::Status status;
+};
+
+struct FallbackLoadInfo {
+  // The checkpoint loaded; none when `dir` holds no loadable one.
+  std::optional<LoadInfo> loaded;
+  // Newer complete checkpoints that could not be loaded, newest first.
+  std::vector<SkippedCheckpoint> skipped;
 };
 
 // Owns every table of one shard, by name (sparse tables and dense tensors
@@ -88,6 +105,12 @@ class TableStore {
     // Write buffer of a checkpoint: larger means fewer write calls, more
     // memory while a checkpoint runs.
     size_t checkpoint_buffer_bytes = size_t{4} << 20;
+    // Largest |gradient| a push may carry (optimizer.h); positive, finite.
+    float max_abs_gradient = kDefaultMaxAbsGradient;
+    // After each checkpoint, keep the newest keep_checkpoints complete ones
+    // and delete this shard's files of older ones (checkpoint_retention.h);
+    // 0 keeps everything. More means more disk, and more to fall back on.
+    uint32_t keep_checkpoints = kDefaultKeepCheckpoints;
     // Memory budget of the shard's tables (ps_server --max_memory_bytes):
     // sparse rows, dense tensors and compressed tables. Creating or growing
     // past it fails with RESOURCE_EXHAUSTED and the shard keeps serving
@@ -111,7 +134,8 @@ class TableStore {
   // router's shard count differs from num_shards, or there is no router and
   // num_shards > 1.
   // Also INVALID_ARGUMENT for sparse_stripes 0, max_batch_keys outside
-  // [1, kMaxBatchKeysLimit] or max_tables 0.
+  // [1, kMaxBatchKeysLimit], max_tables 0 or a max_abs_gradient
+  // ValidateMaxAbsGradient rejects.
   static absl::StatusOr<std::unique_ptr<TableStore>> Create(
       const Options& options);
 
@@ -169,7 +193,12 @@ class TableStore {
   // Writes this shard's file of checkpoint `checkpoint_id` (0: the clock's
   // Unix time in milliseconds) under `dir` (see checkpoint_filename.h for
   // names, checkpoint_writer.h for atomicity). Errors from the env are
-  // returned with the path.
+  // returned with the path; FAILED_PRECONDITION for a table holding what the
+  // loader would refuse (the file is not written) or for the id of a
+  // checkpoint LoadNewestLoadable found unloadable (never overwritten). After
+  // a successful write, retention prunes older checkpoints (keep_checkpoints;
+  // never the one last loaded nor an unloadable one); a retention failure is
+  // logged and counted, and does not fail the checkpoint.
   absl::StatusOr<CheckpointInfo> Checkpoint(const std::string& dir,
                                             uint64_t checkpoint_id);
 
@@ -188,6 +217,19 @@ class TableStore {
   // unchanged. Peak memory: the old tables, the new ones and one file.
   absl::StatusOr<LoadInfo> Load(const std::string& dir, uint64_t checkpoint_id);
 
+  // Start-up load: as Load(dir, 0), but a complete checkpoint that fails to
+  // load (any error: corrupt, unreadable, ambiguous, over max_tables or the
+  // memory budget) is skipped for the next older one and recorded as
+  // unloadable, so this store neither overwrites nor deletes it. Loads nothing (and leaves the store as it is) when `dir`
+  // is missing or holds no loadable checkpoint; the env's error when `dir`
+  // cannot be listed.
+  absl::StatusOr<FallbackLoadInfo> LoadNewestLoadable(const std::string& dir);
+
+  // What Load/LoadNewestLoadable/Checkpoint recorded (for /metrics).
+  CheckpointLedger::Counters checkpoint_counters() const {
+    return ledger_.counters();
+  }
+
   uint32_t shard_id() const { return options_.shard_id; }
   uint32_t num_shards() const { return options_.num_shards; }
   // The shard's memory budget (bytes in use and the limit).
@@ -199,6 +241,7 @@ class TableStore {
 
   SparseTable::Options SparseOptions() const;
   CompressedTable::Options CompressedOptions(int num_threads) const;
+  DenseTable::Options DenseOptions() const;
   CheckpointLoaderOptions LoaderOptions() const;
   // FAILED_PRECONDITION if the router assigns dense tensor `name` elsewhere.
   absl::Status CheckDenseOwner(absl::string_view name) const;
@@ -210,6 +253,10 @@ class TableStore {
   absl::Status ChargeLoaded(uint64_t checkpoint_id, ShardTables& tables);
   // Cancels the dense tensors of `tables` (after they left tables_).
   static void CancelDense(const ShardTables& tables);
+  // Charges the loaded tables (ChargeLoaded), swaps them in and records the
+  // load; on RESOURCE_EXHAUSTED the store is unchanged.
+  absl::StatusOr<LoadInfo> Install(LoadedCheckpoint loaded)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
 
   // Constant after construction.
   const Options options_;
@@ -219,6 +266,7 @@ class TableStore {
 
   // Serialises Checkpoint and Load. Acquired before mu_.
   absl::Mutex io_mu_;
+  CheckpointLedger ledger_;  // thread-safe itself
   mutable absl::Mutex mu_;
   ShardTables tables_ ABSL_GUARDED_BY(mu_);
 };

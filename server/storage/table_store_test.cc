@@ -904,6 +904,21 @@ TEST(TableStoreLimitsTest, LoadMustFitTheBudgetNextToWhatItReplaces) {
             "checkpoint 5 holds 4 tables and dense tensors for shard 0, more "
             "than its limit of 3 (--max_tables)");
 
+  // At start-up a checkpoint that does not fit is skipped for an older one.
+  auto small = MakeStore(nullptr, 0);
+  ASSERT_TRUE(small->CreateDense(Dense("tiny", 2), false).ok());
+  ASSERT_TRUE(small->Checkpoint(dir, 4).ok());
+  auto starting = LimitedStore(needed - 1);
+  absl::StatusOr<FallbackLoadInfo> fallback = starting->LoadNewestLoadable(dir);
+  ASSERT_TRUE(fallback.ok()) << fallback.status();
+  ASSERT_TRUE(fallback->loaded.has_value());
+  EXPECT_EQ(fallback->loaded->checkpoint_id, 4u);
+  ASSERT_EQ(fallback->skipped.size(), 1u);
+  EXPECT_EQ(fallback->skipped[0].checkpoint_id, 5u);
+  EXPECT_EQ(fallback->skipped[0].status.code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(starting->GetDense("tiny").ok());
+
   auto exact = LimitedStore(needed);
   ASSERT_TRUE(exact->Load(dir, 0).ok());
   EXPECT_EQ(exact->memory_budget().used(), needed);

@@ -100,6 +100,13 @@ class PosixEnv final : public Env {
     return absl::OkStatus();
   }
 
+  absl::Status DeleteDir(const std::string& path) override {
+    if (::rmdir(path.c_str()) != 0) {
+      return ErrnoToStatus(errno, absl::StrCat("rmdir ", path));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status CreateDir(const std::string& path) override;
 
   absl::StatusOr<std::vector<std::string>> GetChildren(

@@ -47,6 +47,8 @@ class Env {
   virtual absl::Status RenameFile(const std::string& from,
                                   const std::string& to) = 0;
   virtual absl::Status DeleteFile(const std::string& path) = 0;
+  // Removes an empty directory (POSIX rmdir; a non-empty one is an error).
+  virtual absl::Status DeleteDir(const std::string& path) = 0;
   // Creates `path` and any missing parents; OK if it already exists as a
   // directory.
   virtual absl::Status CreateDir(const std::string& path) = 0;

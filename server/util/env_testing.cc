@@ -142,6 +142,12 @@ absl::Status FaultInjectionEnv::DeleteFile(const std::string& path) {
   return base_->DeleteFile(path);
 }
 
+absl::Status FaultInjectionEnv::DeleteDir(const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAlive(); !s.ok()) return s;
+  return base_->DeleteDir(path);
+}
+
 absl::Status FaultInjectionEnv::CreateDir(const std::string& path) {
   absl::MutexLock lock(&mu_);
   STRATA_RETURN_IF_ERROR(CheckAlive());

@@ -24,9 +24,9 @@ namespace strata {
 //    the bytes up to the limit and fails with RESOURCE_EXHAUSTED, like a full
 //    disk. Later appends fail the same way; other calls keep working.
 //  - CrashAfter(n): the same, but when it triggers the env "crashes": every
-//    later mutating call (append, sync, close, rename, delete, mkdir, open for
-//    writing, directory sync) fails with UNAVAILABLE "simulated crash" and
-//    nothing more reaches the disk, so partially written files stay exactly
+//    later mutating call (append, sync, close, rename, delete, rmdir, mkdir,
+//    open for writing, directory sync) fails with UNAVAILABLE "simulated crash"
+//    and nothing more reaches the disk, so partially written files stay exactly
 //    as a killed process would leave them. Reads keep working, so a test can
 //    then look at the disk like a restarted process.
 //  - FailSync / FailRename: every file or directory sync / rename fails with
@@ -56,6 +56,7 @@ class FaultInjectionEnv final : public Env {
   absl::Status RenameFile(const std::string& from,
                           const std::string& to) override;
   absl::Status DeleteFile(const std::string& path) override;
+  absl::Status DeleteDir(const std::string& path) override;
   absl::Status CreateDir(const std::string& path) override;
   absl::StatusOr<std::vector<std::string>> GetChildren(
       const std::string& dir) override;

@@ -1,10 +1,14 @@
 #include "worker/ctr/criteo.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -37,6 +41,12 @@ bool ParseHex(absl::string_view s, uint64_t* out) {
   }
   *out = v;
   return true;
+}
+
+// At most 32 bytes of a malformed value, escaped so the log stays printable
+// whatever the file holds.
+std::string Excerpt(absl::string_view v) {
+  return absl::CHexEscape(v.substr(0, 32));
 }
 
 }  // namespace
@@ -73,8 +83,8 @@ absl::Status ParseCriteoLine(absl::string_view line, CtrExample* out) {
       if (v == "0" || v == "1") {
         out->label = v == "1" ? 1.0f : 0.0f;
       } else {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "column 0: label '", v.substr(0, 32), "' is not 0 or 1"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("column 0: label '", Excerpt(v), "' is not 0 or 1"));
       }
     } else {
       const int field = col - 1;
@@ -83,14 +93,14 @@ absl::Status ParseCriteoLine(absl::string_view line, CtrExample* out) {
         int64_t n;
         if (!absl::SimpleAtoi(v, &n)) {
           return absl::InvalidArgumentError(absl::StrCat(
-              "column ", col, ": '", v.substr(0, 32), "' is not an integer"));
+              "column ", col, ": '", Excerpt(v), "' is not an integer"));
         }
         value = kBucketTag ^ static_cast<uint64_t>(BucketizeInt(n) + 1);
       } else if (!v.empty()) {
         uint64_t h;
         if (!ParseHex(v, &h)) {
           return absl::InvalidArgumentError(
-              absl::StrCat("column ", col, ": '", v.substr(0, 32),
+              absl::StrCat("column ", col, ": '", Excerpt(v),
                            "' is not a 1-16 digit hex string"));
         }
         value = kHexTag ^ SplitMix64(h);
@@ -115,8 +125,12 @@ ByteRange SplitRange(uint64_t size, double from, double to, int part,
       to >= 1 ? size : static_cast<uint64_t>(std::floor(size * to));
   const uint64_t len = hi > lo ? hi - lo : 0;
   ByteRange r;
-  r.begin = lo + len * part / parts;
-  r.end = lo + len * (part + 1) / parts;
+  // floor(len * k / parts), without the product (which can overflow).
+  const auto share = [&](uint64_t k) {
+    return len / parts * k + len % parts * k / parts;
+  };
+  r.begin = lo + share(part);
+  r.end = lo + share(part + 1);
   return r;
 }
 
@@ -135,12 +149,19 @@ absl::StatusOr<std::unique_ptr<CriteoReader>> CriteoReader::Open(
     return absl::NotFoundError(absl::StrCat("cannot open '", options.path,
                                             "': ", std::strerror(errno)));
   }
-  if (std::fseek(f, 0, SEEK_END) != 0) {
+  struct stat st;
+  if (::fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    std::fclose(f);
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", options.path, "' is not a regular file"));
+  }
+  const long end = std::fseek(f, 0, SEEK_END) == 0 ? std::ftell(f) : long{-1};
+  if (end < 0) {
     std::fclose(f);
     return absl::FailedPreconditionError(
         absl::StrCat("'", options.path, "' is not seekable"));
   }
-  const uint64_t size = static_cast<uint64_t>(std::ftell(f));
+  const uint64_t size = static_cast<uint64_t>(end);
   const ByteRange range =
       SplitRange(size, options.from, options.to, options.part, options.parts);
   std::unique_ptr<CriteoReader> r(
@@ -240,9 +261,15 @@ absl::StatusOr<bool> CriteoReader::Next(CtrExample* out) {
                  : ParseCriteoLine(line_, out);
     if (s.ok()) return true;
     ++malformed_;
-    LOG(WARNING) << options_.path << ": skipping malformed line " << lines_
-                 << " of bytes [" << range_.begin << ", " << range_.end
-                 << "): " << s.message();
+    if (malformed_ <= options_.max_malformed_warnings) {
+      LOG(WARNING) << options_.path << ": skipping malformed line " << lines_
+                   << " of bytes [" << range_.begin << ", " << range_.end
+                   << "): " << s.message()
+                   << (malformed_ == options_.max_malformed_warnings
+                           ? "; further malformed lines are counted, not "
+                             "logged"
+                           : "");
+    }
   }
 }
 

@@ -76,14 +76,20 @@ struct CriteoReaderOptions {
   // Longer lines are malformed (skipped), so a file without newlines cannot
   // exhaust memory.
   size_t max_line_bytes = 1 << 16;
+  // Malformed lines logged per pass over the range (a file of garbage must
+  // not flood the log); the rest are only counted.
+  int64_t max_malformed_warnings = 10;
 };
 
 // Streams the examples of one byte range. Malformed lines are counted and
-// skipped with one warning each (LOG(WARNING)); I/O errors are statuses.
+// skipped, the first max_malformed_warnings of each pass with a warning
+// (LOG(WARNING)); I/O errors are statuses.
 // Owns its FILE; not thread-safe (one reader per thread).
 class CriteoReader {
  public:
-  // NOT_FOUND if the file cannot be opened.
+  // NOT_FOUND if the file cannot be opened, FAILED_PRECONDITION if it is
+  // not a regular file (a directory, a device, a pipe), INVALID_ARGUMENT
+  // for a bad part or byte fractions.
   static absl::StatusOr<std::unique_ptr<CriteoReader>> Open(
       CriteoReaderOptions options);
   ~CriteoReader();

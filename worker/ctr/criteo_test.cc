@@ -3,12 +3,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "glog/logging.h"
 #include "gtest/gtest.h"
 
 namespace strata {
@@ -159,6 +161,16 @@ TEST(ParseCriteoLineTest, RejectsMalformedLinesWithTheColumn) {
             "column 39: 'aaaaaaaaaaaaaaaaa' is not a 1-16 digit hex string");
 }
 
+TEST(ParseCriteoLineTest, QuotesBinaryValuesEscapedAndShort) {
+  CtrExample ex;
+  absl::Status s = ParseCriteoLine(std::string("\x01\xff", 2), &ex);
+  EXPECT_EQ(s.message(), "column 0: label '\\x01\\xff' is not 0 or 1");
+  s = ParseCriteoLine(std::string(1000, '7'), &ex);
+  EXPECT_EQ(s.message(),
+            absl::StrCat("column 0: label '", std::string(32, '7'),
+                         "' is not 0 or 1"));
+}
+
 TEST(CriteoReaderTest, SkipsAndCountsMalformedLinesAndReadsTheRest) {
   std::string content = Line(1, 0) + "\n" + "garbage\n" + Line(0, 1) + "\n" +
                         "\n" + Line(1, 2).substr(0, 20) + "\n" + Line(0, 3) +
@@ -193,6 +205,76 @@ TEST(CriteoReaderTest, MissingFileIsNotFound) {
   o.part = 2;
   EXPECT_EQ(CriteoReader::Open(o).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CriteoReaderTest, NonRegularFilesAreFailedPrecondition) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  for (const std::string path :
+       {std::string(tmp ? tmp : "/tmp"), std::string("/dev/zero")}) {
+    CriteoReaderOptions o;
+    o.path = path;
+    absl::Status s = CriteoReader::Open(o).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << path;
+    EXPECT_NE(s.message().find(path), absl::string_view::npos) << s;
+  }
+}
+
+TEST(SplitRangeTest, HugeFilesSplitWithoutOverflow) {
+  // len * part overflows 64 bits here; the parts must still be
+  // floor(len * part / parts) and partition [0, size).
+  const uint64_t size = uint64_t{1} << 62;
+  const int parts = 1000;
+  uint64_t end = 0;
+  for (int p = 0; p < parts; ++p) {
+    const ByteRange r = SplitRange(size, 0, 1, p, parts);
+    EXPECT_EQ(r.begin, end) << p;
+    const unsigned __int128 want =
+        static_cast<unsigned __int128>(size) * (p + 1) / parts;
+    EXPECT_EQ(r.end, static_cast<uint64_t>(want)) << p;
+    end = r.end;
+  }
+  EXPECT_EQ(end, size);
+}
+
+// Counts the WARNING lines that mention `needle`.
+class WarningCounter : public google::LogSink {
+ public:
+  explicit WarningCounter(std::string needle) : needle_(std::move(needle)) {
+    google::AddLogSink(this);
+  }
+  ~WarningCounter() override { google::RemoveLogSink(this); }
+  void send(google::LogSeverity severity, const char*, const char*, int,
+            const struct ::tm*, const char* message,
+            size_t message_len) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (severity == google::GLOG_WARNING &&
+        std::string(message, message_len).find(needle_) != std::string::npos) {
+      ++count_;
+    }
+  }
+  int count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return count_;
+  }
+
+ private:
+  const std::string needle_;
+  std::mutex mu_;
+  int count_ = 0;
+};
+
+TEST(CriteoReaderTest, MalformedLineWarningsAreCappedButAllAreCounted) {
+  std::string content;
+  for (int i = 0; i < 100; ++i) content += "garbage\n";
+  content += Line(1, 0) + "\n";
+  CriteoReaderOptions o;
+  o.path = WriteFile("flood.tsv", content);
+  o.max_malformed_warnings = 3;
+  WarningCounter warnings(o.path);
+  int64_t malformed = 0;
+  EXPECT_EQ(ReadAll(o, &malformed).size(), 1u);
+  EXPECT_EQ(malformed, 100);
+  EXPECT_EQ(warnings.count(), 3);
 }
 
 TEST(CriteoReaderTest, OverlongLinesAreMalformedNotBuffered) {

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "proto/base/status_macros.h"
 
 namespace strata {
@@ -17,7 +20,10 @@ namespace nn {
 namespace {
 
 // Whole file, decompressed if gzipped (gzread passes raw files through).
-absl::StatusOr<std::string> ReadMaybeGzipped(const std::string& path) {
+// RESOURCE_EXHAUSTED once it passes `max_bytes`: memory stays bounded
+// whatever the file (a gzip bomb, /dev/zero).
+absl::StatusOr<std::string> ReadMaybeGzipped(const std::string& path,
+                                             uint64_t max_bytes) {
   FILE* probe = std::fopen(path.c_str(), "rb");
   if (probe == nullptr) {
     const int err = errno;
@@ -27,53 +33,112 @@ absl::StatusOr<std::string> ReadMaybeGzipped(const std::string& path) {
   }
   std::fclose(probe);
   gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr) return absl::InternalError(absl::StrCat(path, ": gzopen failed"));
+  if (f == nullptr) {
+    return absl::InternalError(absl::StrCat(path, ": gzopen failed"));
+  }
   std::string out;
   char buf[1 << 16];
   int n = 0;
-  while ((n = gzread(f, buf, sizeof(buf))) > 0) out.append(buf, n);
+  while ((n = gzread(f, buf, sizeof(buf))) > 0) {
+    if (out.size() + static_cast<uint64_t>(n) > max_bytes) {
+      gzclose(f);
+      return absl::ResourceExhaustedError(
+          absl::StrCat(path, ": holds more than ", max_bytes,
+                       " bytes (decompressed), the reader's cap "
+                       "(ReadOptions::max_file_bytes)"));
+    }
+    out.append(buf, n);
+  }
   int errnum = Z_OK;
   const char* msg = gzerror(f, &errnum);
+  const std::string error = msg == nullptr ? "" : msg;
   gzclose(f);
   if (n < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": corrupt gzip stream (", msg, ")"));
+    return absl::DataLossError(absl::StrCat(
+        path, ": corrupt gzip stream or read error (", error, ")"));
   }
   return out;
 }
 
-uint32_t BigEndian32(const std::string& s, size_t off) {
+uint32_t BigEndian32(absl::string_view s, size_t off) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data() + off);
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
          (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-// Parses an IDX header with `dims` dimensions of unsigned bytes.
-absl::StatusOr<std::vector<uint32_t>> IdxHeader(const std::string& path,
-                                                const std::string& bytes,
-                                                uint32_t dims) {
+// a * b, or false when it does not fit 64 bits.
+bool CheckedMul(uint64_t a, uint64_t b, uint64_t* out) {
+  return !__builtin_mul_overflow(a, b, out);
+}
+
+// An IDX file of unsigned bytes: its dimensions and, after the header, its
+// data (exactly the product of the dimensions; trailing bytes are ignored).
+struct Idx {
+  std::vector<uint32_t> dims;
+  absl::string_view data;
+};
+
+// Parses an IDX file with `dims` dimensions of unsigned bytes. The product
+// of the dimensions is computed overflow-safe and checked against the bytes
+// the file holds before anyone allocates for it.
+absl::StatusOr<Idx> ParseIdx(const std::string& path, absl::string_view bytes,
+                             uint32_t dims) {
   const uint32_t magic = 0x00000800u | dims;
-  if (bytes.size() < 4 + 4 * dims) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": truncated IDX header (", bytes.size(), " bytes)"));
+  const size_t header = 4 + 4 * size_t{dims};
+  if (bytes.size() < header) {
+    return absl::DataLossError(absl::StrCat(path, ": truncated IDX header (",
+                                            bytes.size(), " bytes)"));
   }
   if (BigEndian32(bytes, 0) != magic) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: bad IDX magic 0x%08x, expected 0x%08x", path,
-        BigEndian32(bytes, 0), magic));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: bad IDX magic 0x%08x, expected 0x%08x", path,
+                        BigEndian32(bytes, 0), magic));
   }
-  std::vector<uint32_t> out;
-  uint64_t total = 1;
+  Idx idx;
   for (uint32_t i = 0; i < dims; ++i) {
-    out.push_back(BigEndian32(bytes, 4 + 4 * i));
-    total *= out.back();
+    idx.dims.push_back(BigEndian32(bytes, 4 + 4 * i));
   }
-  if (bytes.size() - (4 + 4 * dims) < total) {
-    return absl::DataLossError(absl::StrCat(
-        path, ": truncated: header promises ", total, " bytes of data, file has ",
-        bytes.size() - (4 + 4 * dims)));
+  uint64_t total = 1;
+  for (const uint32_t dim : idx.dims) {
+    if (!CheckedMul(total, dim, &total)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": IDX header dimensions ",
+                       absl::StrJoin(idx.dims, " x "), " overflow 64 bits"));
+    }
   }
-  return out;
+  if (bytes.size() - header < total) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": truncated: header promises ", total,
+                     " bytes of data, file has ", bytes.size() - header));
+  }
+  idx.data = bytes.substr(header, total);
+  return idx;
+}
+
+// RESOURCE_EXHAUSTED unless `examples` images of `image_size` pixels (plus
+// their labels) fit `options.max_dataset_bytes` on top of `loaded` bytes.
+absl::Status CheckDatasetBytes(const std::string& path, uint64_t examples,
+                               uint64_t image_size, uint64_t loaded,
+                               const ReadOptions& options) {
+  const uint64_t room =
+      options.max_dataset_bytes - std::min(loaded, options.max_dataset_bytes);
+  uint64_t per_example = 0, bytes = 0;
+  if (!CheckedMul(image_size + 1, sizeof(float), &per_example) ||
+      !CheckedMul(examples, per_example, &bytes) || bytes > room) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        path, ": ", examples, " images of ", image_size,
+        " pixels do not fit the reader's cap of ", options.max_dataset_bytes,
+        " bytes (ReadOptions::max_dataset_bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+// Appends `n` images from `pixels` (n * d->ImageSize() bytes) as floats.
+void AppendPixels(const unsigned char* pixels, size_t n, Dataset* d) {
+  const size_t count = n * static_cast<size_t>(d->ImageSize());
+  const size_t at = d->images.size();
+  d->images.resize(at + count);
+  for (size_t i = 0; i < count; ++i) d->images[at + i] = pixels[i] / 255.0f;
 }
 
 }  // namespace
@@ -85,40 +150,50 @@ void Dataset::Truncate(int64_t n) {
 }
 
 absl::StatusOr<Dataset> ReadMnist(const std::string& images_path,
-                                  const std::string& labels_path) {
-  STRATA_ASSIGN_OR_RETURN(std::string img, ReadMaybeGzipped(images_path));
-  STRATA_ASSIGN_OR_RETURN(std::string lab, ReadMaybeGzipped(labels_path));
-  STRATA_ASSIGN_OR_RETURN(std::vector<uint32_t> idims,
-                          IdxHeader(images_path, img, 3));
-  STRATA_ASSIGN_OR_RETURN(std::vector<uint32_t> ldims,
-                          IdxHeader(labels_path, lab, 1));
-  if (idims[0] != ldims[0]) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        images_path, " has ", idims[0], " images but ", labels_path, " has ",
-        ldims[0], " labels"));
+                                  const std::string& labels_path,
+                                  const ReadOptions& options) {
+  STRATA_ASSIGN_OR_RETURN(
+      const std::string img,
+      ReadMaybeGzipped(images_path, options.max_file_bytes));
+  STRATA_ASSIGN_OR_RETURN(
+      const std::string lab,
+      ReadMaybeGzipped(labels_path, options.max_file_bytes));
+  STRATA_ASSIGN_OR_RETURN(const Idx images, ParseIdx(images_path, img, 3));
+  STRATA_ASSIGN_OR_RETURN(const Idx labels, ParseIdx(labels_path, lab, 1));
+  const uint32_t n = images.dims[0];
+  if (n != labels.dims[0]) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(images_path, " has ", n, " images but ", labels_path,
+                     " has ", labels.dims[0], " labels"));
+  }
+  if (images.dims[1] == 0 || images.dims[2] == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(images_path, ": images of ", images.dims[1], " x ",
+                     images.dims[2], " pixels are empty"));
   }
   Dataset d;
   d.channels = 1;
-  d.height = idims[1];
-  d.width = idims[2];
-  const int64_t n = idims[0];
-  d.images.resize(n * d.ImageSize());
+  d.height = images.dims[1];
+  d.width = images.dims[2];
+  STRATA_RETURN_IF_ERROR(
+      CheckDatasetBytes(images_path, n, d.ImageSize(), 0, options));
   d.labels.resize(n);
-  const auto* px = reinterpret_cast<const unsigned char*>(img.data() + 16);
-  for (size_t i = 0; i < d.images.size(); ++i) d.images[i] = px[i] / 255.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    const unsigned char l = static_cast<unsigned char>(lab[8 + i]);
+  for (uint32_t i = 0; i < n; ++i) {
+    const unsigned char l = static_cast<unsigned char>(labels.data[i]);
     if (l > 9) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(labels_path, ": label ", int{l}, " of example ", i,
-                       " is not a digit"));
+      return absl::InvalidArgumentError(absl::StrCat(labels_path, ": label ",
+                                                     int{l}, " of example ", i,
+                                                     " is not a digit"));
     }
     d.labels[i] = l;
   }
+  AppendPixels(reinterpret_cast<const unsigned char*>(images.data.data()), n,
+               &d);
   return d;
 }
 
-absl::StatusOr<Dataset> ReadMnistSplit(const std::string& dir, bool train) {
+absl::StatusOr<Dataset> ReadMnistSplit(const std::string& dir, bool train,
+                                       const ReadOptions& options) {
   const std::string prefix = absl::StrCat(dir, "/", train ? "train" : "t10k");
   auto pick = [](const std::string& base) {
     const std::string gz = base + ".gz";
@@ -130,29 +205,38 @@ absl::StatusOr<Dataset> ReadMnistSplit(const std::string& dir, bool train) {
     return base;
   };
   return ReadMnist(pick(prefix + "-images-idx3-ubyte"),
-                   pick(prefix + "-labels-idx1-ubyte"));
+                   pick(prefix + "-labels-idx1-ubyte"), options);
 }
 
-absl::StatusOr<Dataset> ReadCifar10(const std::vector<std::string>& paths) {
-  constexpr int64_t kRecord = 1 + 3072;
+absl::StatusOr<Dataset> ReadCifar10(const std::vector<std::string>& paths,
+                                    const ReadOptions& options) {
+  constexpr int64_t kPixels = 3072;
+  constexpr int64_t kRecord = 1 + kPixels;
   Dataset d;
   d.channels = 3;
   d.height = d.width = 32;
   for (const std::string& path : paths) {
-    STRATA_ASSIGN_OR_RETURN(std::string bytes, ReadMaybeGzipped(path));
+    STRATA_ASSIGN_OR_RETURN(const std::string bytes,
+                            ReadMaybeGzipped(path, options.max_file_bytes));
     if (bytes.empty() || bytes.size() % kRecord != 0) {
       return absl::DataLossError(absl::StrCat(
-          path, ": ", bytes.size(), " bytes is not a whole number of ",
-          kRecord, "-byte CIFAR-10 records"));
+          path, ": ", bytes.size(), " bytes is not a whole number of ", kRecord,
+          "-byte CIFAR-10 records"));
     }
+    const size_t records = bytes.size() / kRecord;
+    STRATA_RETURN_IF_ERROR(
+        CheckDatasetBytes(path, records, kPixels,
+                          d.size() * (kPixels + 1) * sizeof(float), options));
+    d.images.reserve(d.images.size() + records * kPixels);
+    d.labels.reserve(d.labels.size() + records);
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-    for (size_t r = 0; r < bytes.size() / kRecord; ++r, p += kRecord) {
+    for (size_t r = 0; r < records; ++r, p += kRecord) {
       if (p[0] > 9) {
         return absl::InvalidArgumentError(absl::StrCat(
             path, ": record ", r, " has label ", int{p[0]}, " (want 0-9)"));
       }
       d.labels.push_back(p[0]);
-      for (int i = 1; i < kRecord; ++i) d.images.push_back(p[i] / 255.0f);
+      AppendPixels(p + 1, 1, &d);
     }
   }
   return d;
@@ -213,9 +297,9 @@ absl::StatusOr<ChannelStats> ComputeChannelStats(const Dataset& d) {
 absl::Status Normalize(const ChannelStats& stats, Dataset* d) {
   if (static_cast<int64_t>(stats.mean.size()) != d->channels ||
       stats.stddev.size() != stats.mean.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Normalize: stats for ", stats.mean.size(), " channels, dataset has ",
-        d->channels));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Normalize: stats for ", stats.mean.size(),
+                     " channels, dataset has ", d->channels));
   }
   const int64_t hw = d->height * d->width;
   for (int64_t c = 0; c < d->channels; ++c) {
@@ -249,9 +333,9 @@ absl::Status GatherBatch(const Dataset& d, absl::Span<const int64_t> order,
   if (start < 0 || start + batch > static_cast<int64_t>(order.size()) ||
       static_cast<int64_t>(images.size()) != batch * size ||
       static_cast<int64_t>(labels.size()) != batch) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "GatherBatch: batch [", start, ", ", start + batch, ") of ",
-        order.size(), " or buffer sizes do not fit"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("GatherBatch: batch [", start, ", ", start + batch,
+                     ") of ", order.size(), " or buffer sizes do not fit"));
   }
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t i = order[start + b];

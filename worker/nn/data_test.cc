@@ -7,15 +7,11 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "worker/nn/internal/data_testing.h"
 
 namespace strata {
 namespace nn {
 namespace {
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
-}
 
 std::string Be32(uint32_t v) {
   return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
@@ -33,20 +29,17 @@ std::string LabelsIdx(uint32_t n) {
   return s;
 }
 
+using internal::GzipMember;
+using internal::ScratchPath;
+
 std::string Write(const std::string& name, const std::string& bytes) {
-  const std::string path = TempPath(name);
-  FILE* f = std::fopen(path.c_str(), "wb");
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
-  std::fclose(f);
+  const std::string path = ScratchPath(name);
+  EXPECT_TRUE(internal::WriteBytes(path, bytes).ok()) << path;
   return path;
 }
 
 std::string WriteGz(const std::string& name, const std::string& bytes) {
-  const std::string path = TempPath(name);
-  gzFile f = gzopen(path.c_str(), "wb");
-  gzwrite(f, bytes.data(), bytes.size());
-  gzclose(f);
-  return path;
+  return Write(name, GzipMember(bytes, 6));
 }
 
 TEST(MnistTest, ReadsRawAndGzippedIdxFiles) {
@@ -83,17 +76,152 @@ TEST(MnistTest, TruncatedFileIsDataLoss) {
 }
 
 TEST(MnistTest, DisagreeingCountsAreInvalidArgument) {
-  auto d = ReadMnist(Write("img5", ImagesIdx(5, 2, 2)),
-                     Write("lab5", LabelsIdx(4)));
+  auto d =
+      ReadMnist(Write("img5", ImagesIdx(5, 2, 2)), Write("lab5", LabelsIdx(4)));
   ASSERT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(d.status().message().find("5 images"), absl::string_view::npos);
 }
 
 TEST(MnistTest, MissingFileIsNotFound) {
-  EXPECT_EQ(ReadMnist(TempPath("nope"), TempPath("nope2")).status().code(),
+  EXPECT_EQ(
+      ReadMnist(ScratchPath("nope"), ScratchPath("nope2")).status().code(),
+      absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadMnistSplit(ScratchPath("nodir"), true).status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(ReadMnistSplit(TempPath("nodir"), true).status().code(),
-            absl::StatusCode::kNotFound);
+}
+
+std::string LabelsIdxOfZeros(uint32_t n) {
+  return Be32(0x801) + Be32(n) + std::string(n, '\0');
+}
+
+TEST(MnistTest, DimensionsOverflowingSixtyFourBitsAreInvalidArgument) {
+  // 2^22 x 2^21 x 2^21 is 2^64, which wraps to 0 bytes of data; (2^32-1)^3
+  // does not fit either. Neither may allocate or load anything.
+  const std::string wraps =
+      Be32(0x803) + Be32(1u << 22) + Be32(1u << 21) + Be32(1u << 21);
+  const std::string huge =
+      Be32(0x803) + Be32(0xffffffffu) + Be32(0xffffffffu) + Be32(0xffffffffu);
+  const std::string labels = Write("lab_wrap", LabelsIdxOfZeros(1u << 22));
+  for (const std::string& header : {wraps, huge}) {
+    const std::string path = Write("overflow", header);
+    auto d = ReadMnist(path, labels);
+    ASSERT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument)
+        << d.status();
+    EXPECT_NE(d.status().message().find(path), absl::string_view::npos);
+    EXPECT_NE(d.status().message().find("overflow 64 bits"),
+              absl::string_view::npos)
+        << d.status();
+  }
+}
+
+TEST(MnistTest, HugeDimensionsWithoutTheDataAreDataLoss) {
+  // 2^32-1 images of 2^16 x 2^16 pixels: 2^64 - 2^32 bytes promised, none
+  // there. The promise is checked against the file before any allocation.
+  const std::string path = Write("huge", Be32(0x803) + Be32(0xffffffffu) +
+                                             Be32(1u << 16) + Be32(1u << 16));
+  auto d = ReadMnist(path, Write("lab_huge", LabelsIdx(1)));
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kDataLoss) << d.status();
+  EXPECT_NE(d.status().message().find(path), absl::string_view::npos);
+  EXPECT_NE(d.status().message().find("truncated"), absl::string_view::npos);
+}
+
+TEST(MnistTest, EmptyImagesAreInvalidArgument) {
+  const std::string path = Write("empty_img", ImagesIdx(2, 0, 5));
+  auto d = ReadMnist(path, Write("lab_empty", LabelsIdx(2)));
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(d.status().message().find(path), absl::string_view::npos);
+}
+
+TEST(MnistTest, LabelAboveNineIsInvalidArgument) {
+  std::string labels = LabelsIdx(3);
+  labels.back() = 10;
+  const std::string path = Write("lab_ten", labels);
+  auto d = ReadMnist(Write("img_ten", ImagesIdx(3, 2, 2)), path);
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(d.status().message().find(path), absl::string_view::npos);
+}
+
+TEST(MnistTest, DatasetOverTheCapIsResourceExhaustedNamingTheCap) {
+  const std::string img = Write("img_cap", ImagesIdx(3, 4, 5));
+  const std::string lab = Write("lab_cap", LabelsIdx(3));
+  ReadOptions options;
+  options.max_dataset_bytes = 3 * (4 * 5 + 1) * sizeof(float);  // exactly
+  auto d = ReadMnist(img, lab, options);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->size(), 3);
+  options.max_dataset_bytes -= 1;
+  d = ReadMnist(img, lab, options);
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(d.status().message().find(img), absl::string_view::npos);
+  EXPECT_NE(d.status().message().find("max_dataset_bytes"),
+            absl::string_view::npos);
+}
+
+// A gzip bomb: an IDX header promising 2^30 pixels, then 1 GiB of zeros, as
+// 1 + 1024 gzip members (gunzip and zlib's gzread read them as one stream)
+// of about 1 MiB in all.
+std::string WriteGzipBomb(const std::string& name) {
+  const std::string zeros = GzipMember(std::string(1 << 20, '\0'), 9);
+  std::string bomb =
+      GzipMember(Be32(0x803) + Be32(1u << 20) + Be32(32) + Be32(32), 9);
+  for (int i = 0; i < 1024; ++i) bomb += zeros;
+  return Write(name, bomb);
+}
+
+int64_t FileSize(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  std::fseek(f, 0, SEEK_END);
+  const int64_t size = std::ftell(f);
+  std::fclose(f);
+  return size;
+}
+
+// Bytes `path` inflates to, counted as they stream by.
+int64_t GunzippedSize(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  std::string buf(1 << 20, '\0');
+  int64_t total = 0;
+  int n;
+  while ((n = gzread(f, &buf[0], buf.size())) > 0) total += n;
+  gzclose(f);
+  return total;
+}
+
+TEST(MnistTest, GzipBombIsResourceExhaustedNotAnOutOfMemory) {
+  const std::string bomb = WriteGzipBomb("bomb.gz");
+  ASSERT_LT(FileSize(bomb), 2 << 20);
+  ASSERT_EQ(GunzippedSize(bomb), 16 + (int64_t{1} << 30));
+  ReadOptions options;
+  options.max_file_bytes = 8 << 20;  // stop early: the test stays fast
+  auto d = ReadMnist(bomb, Write("lab_bomb", LabelsIdx(1)), options);
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(d.status().message().find(bomb), absl::string_view::npos);
+  EXPECT_NE(d.status().message().find("max_file_bytes"),
+            absl::string_view::npos);
+}
+
+TEST(MnistTest, EndlessFileIsResourceExhausted) {
+  ReadOptions options;
+  options.max_file_bytes = 1 << 20;
+  auto d = ReadMnist("/dev/zero", Write("lab_zero", LabelsIdx(1)), options);
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(d.status().message().find("/dev/zero"), absl::string_view::npos);
+}
+
+TEST(MnistTest, CorruptGzipIsDataLoss) {
+  std::string gz;
+  {
+    const std::string path = WriteGz("good.gz", ImagesIdx(2, 3, 3));
+    FILE* f = std::fopen(path.c_str(), "rb");
+    char buf[4096];
+    gz.assign(buf, std::fread(buf, 1, sizeof(buf), f));
+    std::fclose(f);
+  }
+  gz[gz.size() / 2] ^= 0x55;
+  const std::string path = Write("corrupt.gz", gz);
+  auto d = ReadMnist(path, Write("lab_corrupt", LabelsIdx(2)));
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kDataLoss) << d.status();
+  EXPECT_NE(d.status().message().find(path), absl::string_view::npos);
 }
 
 std::string CifarRecords(int n, unsigned char label) {
@@ -106,8 +234,8 @@ std::string CifarRecords(int n, unsigned char label) {
 }
 
 TEST(Cifar10Test, ReadsAndConcatenatesBatches) {
-  auto d = ReadCifar10({Write("c1", CifarRecords(2, 3)),
-                        Write("c2", CifarRecords(1, 9))});
+  auto d = ReadCifar10(
+      {Write("c1", CifarRecords(2, 3)), Write("c2", CifarRecords(1, 9))});
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->size(), 3);
   EXPECT_EQ(d->ImageSize(), 3072);
@@ -122,6 +250,38 @@ TEST(Cifar10Test, PartialRecordIsDataLossAndBadLabelInvalidArgument) {
             absl::StatusCode::kDataLoss);
   EXPECT_EQ(ReadCifar10({Write("c4", CifarRecords(1, 10))}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Cifar10Test, ReadsGzippedBatches) {
+  auto d = ReadCifar10({WriteGz("c_gz", CifarRecords(2, 5))});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->labels, (std::vector<int32_t>{5, 5}));
+}
+
+TEST(Cifar10Test, DatasetOverTheCapIsResourceExhaustedNamingTheFile) {
+  const std::string first = Write("c_cap1", CifarRecords(2, 1));
+  const std::string second = Write("c_cap2", CifarRecords(2, 2));
+  ReadOptions options;
+  options.max_dataset_bytes = 3 * 3073 * sizeof(float);  // three records
+  auto d = ReadCifar10({first, second}, options);
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(d.status().message().find(second), absl::string_view::npos);
+  EXPECT_NE(d.status().message().find("max_dataset_bytes"),
+            absl::string_view::npos);
+  options.max_dataset_bytes = 4 * 3073 * sizeof(float);
+  d = ReadCifar10({first, second}, options);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->size(), 4);
+}
+
+TEST(Cifar10Test, GzipBombIsResourceExhausted) {
+  const std::string bomb = WriteGzipBomb("c_bomb.gz");
+  ReadOptions options;
+  options.max_file_bytes = 4 << 20;
+  auto d = ReadCifar10({bomb}, options);
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(d.status().message().find("max_file_bytes"),
+            absl::string_view::npos);
 }
 
 TEST(DataTest, ShuffleIsASeededPermutation) {
@@ -152,13 +312,15 @@ TEST(DataTest, GatherBatchCopiesExamplesInOrderAndChecksBounds) {
   std::vector<int64_t> order = {4, 0, 1, 2, 3};
   std::vector<float> img(8);
   std::vector<int32_t> lab(2);
-  ASSERT_TRUE(GatherBatch(d, order, 0, 2, absl::MakeSpan(img),
-                          absl::MakeSpan(lab)).ok());
+  ASSERT_TRUE(
+      GatherBatch(d, order, 0, 2, absl::MakeSpan(img), absl::MakeSpan(lab))
+          .ok());
   EXPECT_EQ(lab[0], d.labels[4]);
   EXPECT_FLOAT_EQ(img[0], d.images[16]);
-  EXPECT_EQ(GatherBatch(d, order, 4, 2, absl::MakeSpan(img),
-                        absl::MakeSpan(lab)).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      GatherBatch(d, order, 4, 2, absl::MakeSpan(img), absl::MakeSpan(lab))
+          .code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

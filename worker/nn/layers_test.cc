@@ -122,36 +122,42 @@ TEST(Conv2dTest, RejectsWrongChannelCountAndUseBeforeInit) {
 }
 
 // Parameter-free layers: a gradient check of dL/dx only.
-void CheckParamFree(Layer* layer, const Shape& in, std::vector<float> x,
+// `cpu` must outlive `layer`: a layer frees its tensors (a dropout mask)
+// through the backend it was initialised with.
+void CheckParamFree(CpuBackend* cpu, Layer* layer, const Shape& in,
+                    std::vector<float> x,
                     std::function<void()> before = nullptr) {
-  CpuBackend cpu;
-  ASSERT_TRUE(layer->Init(&cpu, 9).ok());
-  auto r = CheckLayerGradients(&cpu, layer, in, x, GradCheckOptions{}, before);
+  ASSERT_TRUE(layer->Init(cpu, 9).ok());
+  auto r = CheckLayerGradients(cpu, layer, in, x, GradCheckOptions{}, before);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_LT(r->Max(), kTolerance) << r->ToString();
 }
 
 TEST(MaxPool2dTest, GradientsMatchNumericalReference) {
+  CpuBackend cpu;
   MaxPool2d pool("pool", 2, 2);
-  CheckParamFree(&pool, {2, 3, 6, 4}, DistinctInput(144, 1));
+  CheckParamFree(&cpu, &pool, {2, 3, 6, 4}, DistinctInput(144, 1));
 }
 
 TEST(MaxPool2dTest, OverlappingWindowGradientsMatchNumericalReference) {
+  CpuBackend cpu;
   MaxPool2d pool("pool", 3, 2);
-  CheckParamFree(&pool, {1, 2, 7, 7}, DistinctInput(98, 2));
+  CheckParamFree(&cpu, &pool, {1, 2, 7, 7}, DistinctInput(98, 2));
 }
 
 TEST(ReluTest, GradientsMatchNumericalReference) {
+  CpuBackend cpu;
   Relu relu("relu");
-  CheckParamFree(&relu, {3, 2, 4, 4}, RandomInput(96, 3));
+  CheckParamFree(&cpu, &relu, {3, 2, 4, 4}, RandomInput(96, 3));
 }
 
 TEST(FlattenTest, GradientsMatchNumericalReferenceAndShapeIsFlat) {
+  CpuBackend cpu;
   Flatten flat("flat");
   auto out = flat.OutputShape({3, 2, 4, 5});
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(*out, (Shape{3, 40}));
-  CheckParamFree(&flat, {3, 2, 4, 5}, RandomInput(120, 4));
+  CheckParamFree(&cpu, &flat, {3, 2, 4, 5}, RandomInput(120, 4));
 }
 
 TEST(LinearTest, GradientsMatchNumericalReference) {
@@ -169,9 +175,10 @@ TEST(LinearTest, GradientsMatchNumericalReference) {
 }
 
 TEST(DropoutTest, GradientsMatchNumericalReferenceForAFixedMask) {
+  CpuBackend cpu;
   Dropout drop("drop", 0.3f);
   Dropout* d = &drop;
-  CheckParamFree(&drop, {4, 30}, RandomInput(120, 6),
+  CheckParamFree(&cpu, &drop, {4, 30}, RandomInput(120, 6),
                  [d] { d->set_mask_counter(5); });
 }
 

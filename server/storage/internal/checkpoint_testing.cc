@@ -1,6 +1,9 @@
 #include "server/storage/internal/checkpoint_testing.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "compression/compressed_field.h"
 #include "server/storage/checkpoint_filename.h"
 
 namespace strata {
@@ -48,6 +51,26 @@ DenseConfig DenseCfg(uint64_t size) {
   c.mutable_optimizer()->set_learning_rate(0.5f);
   c.mutable_optimizer()->set_initial_accumulator(0.1f);
   return c;
+}
+
+std::unique_ptr<CompressedTable> CompressedWithState(float state4) {
+  const std::vector<uint64_t> keys = {(uint64_t{1} << 56) | 1,
+                                      (uint64_t{1} << 56) | 2};
+  auto field = compression::CompressedField::Create(
+      3, {1, 2, 3, 4, 5, 6}, {0, 0, 0}, keys, std::vector<uint32_t>{0, 1},
+      compression::KeyIndexOptions());
+  EXPECT_TRUE(field.ok()) << field.status();
+  if (!field.ok()) return nullptr;
+  std::vector<float> state(3 * 3, 0.1f);  // clusters 0, 1 and the fallback
+  state[4] = state4;
+  std::vector<CompressedFieldState> fields;
+  fields.push_back(CompressedFieldState{
+      1, *std::move(field), std::move(state), {0, 0, 0}, FieldStats()});
+  auto table = CompressedTable::Restore(
+      SparseConfig(3, OptimizerConfig::ADAGRAD), SaecConfig(),
+      std::move(fields), CompressedTable::Options());
+  EXPECT_TRUE(table.ok()) << table.status();
+  return table.ok() ? *std::move(table) : nullptr;
 }
 
 absl::Status Recorder::OnSparseTable(const TableConfig& config) {

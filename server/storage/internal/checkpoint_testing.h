@@ -14,6 +14,7 @@
 #include "proto/ps.pb.h"
 #include "server/storage/checkpoint_reader.h"
 #include "server/storage/checkpoint_writer.h"
+#include "server/storage/compressed_table.h"
 #include "server/storage/dense_table.h"
 #include "server/storage/sparse_table.h"
 #include "server/util/env.h"
@@ -33,6 +34,12 @@ std::string ReadRaw(const std::string& path);
 // "dense" (Adagrad).
 TableConfig SparseConfig(uint32_t dim, OptimizerConfig::Type opt);
 DenseConfig DenseCfg(uint64_t size);
+
+// A 3-dim Adagrad compressed table "emb" with one field (1) of two
+// clusters (centroids {1, 2, 3} and {4, 5, 6}, keys 1 << 56 | {1, 2});
+// optimizer state float 4 (cluster 1, column 1) is `state4`, the others 0.1.
+// CompressedTable::Restore does not check state, so it may be non-finite.
+std::unique_ptr<CompressedTable> CompressedWithState(float state4);
 
 // Records everything a file contains. Not thread-safe.
 struct Recorder : CheckpointVisitor {

@@ -43,19 +43,53 @@ absl::Status CheckOwner(uint64_t key, const ShardRouter* router,
   return absl::OkStatus();
 }
 
+namespace {
+
+// Index of the first element that is not finite or beyond max_abs, or
+// v.size(). One comparison per element: NaN fails `<=` as well.
+size_t FirstBadGradient(absl::Span<const float> v, float max_abs) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!(std::fabs(v[i]) <= max_abs)) return i;
+  }
+  return v.size();
+}
+
+// The error for grads[i] (bad per FirstBadGradient); `where` is appended.
+absl::Status BadGradient(absl::Span<const float> grads, size_t i, float max_abs,
+                         absl::string_view owner, absl::string_view where) {
+  const float v = grads[i];
+  if (!std::isfinite(v)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        owner, ": gradient ", i, " is not finite (", v, ")", where));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(owner, ": gradient ", i, " is ", v, ", beyond the bound of ",
+                   max_abs, " (--max_abs_gradient)", where));
+}
+
+}  // namespace
+
+absl::Status CheckGradientValues(absl::Span<const float> grads, float max_abs,
+                                 absl::string_view owner) {
+  const size_t i = FirstBadGradient(grads, max_abs);
+  if (i == grads.size()) return absl::OkStatus();
+  return BadGradient(grads, i, max_abs, owner, "");
+}
+
 absl::Status CheckGradients(absl::Span<const float> grads, size_t n,
-                            uint32_t dim, absl::string_view table) {
+                            uint32_t dim, float max_abs,
+                            absl::string_view table) {
   if (grads.size() != n * dim) {
     return absl::InvalidArgumentError(
         absl::StrCat("table ", table, ": got ", grads.size(),
                      " gradient floats for ", n, " keys of dim ", dim,
                      " (expected ", n * dim, ")"));
   }
-  if (absl::Status s = CheckFinite(grads, "gradient"); !s.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("table ", table, ": ", s.message()));
-  }
-  return absl::OkStatus();
+  const size_t i = FirstBadGradient(grads, max_abs);
+  if (i == grads.size()) return absl::OkStatus();
+  return BadGradient(
+      grads, i, max_abs, absl::StrCat("table ", table),
+      absl::StrCat("; key ", i / dim, " of the batch, column ", i % dim));
 }
 
 }  // namespace internal

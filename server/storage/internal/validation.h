@@ -27,10 +27,20 @@ absl::Status CheckBatchSize(size_t n, size_t max_keys,
 absl::Status CheckOwner(uint64_t key, const ShardRouter* router,
                         uint32_t shard_id, absl::string_view table);
 
-// INVALID_ARGUMENT unless grads holds n * dim finite floats; messages start
-// with "table <table>: ".
+// INVALID_ARGUMENT for the first element of `grads` that is not finite
+// ("<owner>: gradient <i> is not finite (<v>)") or whose magnitude exceeds
+// `max_abs` ("<owner>: gradient <i> is <v>, beyond the bound of <max_abs>
+// (--max_abs_gradient)"). `owner` names the table or tensor, e.g.
+// "table emb". The bound's default and validity: optimizer.h.
+absl::Status CheckGradientValues(absl::Span<const float> grads, float max_abs,
+                                 absl::string_view owner);
+
+// INVALID_ARGUMENT unless grads holds n * dim floats that pass
+// CheckGradientValues; messages start with "table <table>: " and end with
+// "; key <r> of the batch, column <c>".
 absl::Status CheckGradients(absl::Span<const float> grads, size_t n,
-                            uint32_t dim, absl::string_view table);
+                            uint32_t dim, float max_abs,
+                            absl::string_view table);
 
 }  // namespace internal
 }  // namespace strata

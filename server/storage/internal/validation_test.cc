@@ -1,0 +1,65 @@
+#include "server/storage/internal/validation.h"
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace strata {
+namespace internal {
+namespace {
+
+constexpr float kBound = 1e15f;
+
+TEST(CheckGradientsTest, AcceptsGradientsUpToTheBoundInclusive) {
+  const std::vector<float> g = {kBound, -kBound, 0.0f, 1e-30f, -3.0f, 7.0f};
+  EXPECT_TRUE(CheckGradients(g, 2, 3, kBound, "emb").ok());
+  EXPECT_TRUE(CheckGradientValues(g, kBound, "dense tensor w").ok());
+}
+
+TEST(CheckGradientsTest, BeyondTheBoundNamesTableElementAndFlag) {
+  std::vector<float> g(6, 0.5f);
+  g[5] = -1e20f;
+  const absl::Status s = CheckGradients(g, 2, 3, kBound, "emb");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "table emb: gradient 5 is -1e+20, beyond the bound of 1e+15 "
+            "(--max_abs_gradient); key 1 of the batch, column 2");
+  const absl::Status d = CheckGradientValues(g, kBound, "dense tensor w");
+  EXPECT_EQ(d.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(d.message(),
+            "dense tensor w: gradient 5 is -1e+20, beyond the bound of 1e+15 "
+            "(--max_abs_gradient)");
+}
+
+TEST(CheckGradientsTest, NonFiniteKeepsItsOwnMessage) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::infinity()}) {
+    std::vector<float> g(4, 1.0f);
+    g[2] = bad;
+    const absl::Status s = CheckGradients(g, 2, 2, kBound, "emb");
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(s.message().rfind("table emb: gradient 2 is not finite (", 0), 0u)
+        << s;
+    EXPECT_NE(s.message().find("key 1 of the batch, column 0"),
+              std::string::npos)
+        << s;
+  }
+}
+
+TEST(CheckGradientsTest, TheFirstBadElementIsReportedAndSizeComesFirst) {
+  const std::vector<float> g = {1, 20, std::numeric_limits<float>::infinity()};
+  absl::Status s = CheckGradientValues(g, 10.0f, "t");
+  EXPECT_EQ(s.message(),
+            "t: gradient 1 is 20, beyond the bound of 10 (--max_abs_gradient)");
+  s = CheckGradients(g, 2, 2, 10.0f, "emb");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("got 3 gradient floats for 2 keys of dim 2"),
+            std::string::npos)
+      << s;
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace strata
