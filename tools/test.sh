@@ -4,7 +4,8 @@
 #                            fuzz targets included), each fuzz target for a
 #                            few seconds, CUDA build if nvcc exists
 # Environment: STRATA_BAZEL_FLAGS adds flags to every bazel command;
-# STRATA_FUZZ_SECONDS (default 10) is each fuzz target's time.
+# STRATA_FUZZ_SECONDS (default 10) is each fuzz target's time;
+# STRATA_SANITIZERS=0 skips the ASan/UBSan subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,8 +51,29 @@ if [ $rc -eq 0 ]; then
   fi
 fi
 
+asan_note="ASan/UBSan subset not run: CPU tests failed"
+if [ $rc -eq 0 ] && [ "${STRATA_SANITIZERS:-1}" = 1 ]; then
+  # The parsers, storage, job specs and every fuzz corpus under
+  # AddressSanitizer + UndefinedBehaviorSanitizer (docs/fuzzing.md has the
+  # whole-suite figures); its own output base keeps the regular build.
+  echo "=== ASan + UBSan subset"
+  if bazel --output_base="${HOME}/.cache/bazel-strata-asan" test \
+      "${BAZEL_FLAGS[@]}" --config=asan --symlink_prefix=/ \
+      //server/jobs/... //server/storage/... //proto/... //compression/... \
+      //worker/nn:data_test //worker/ctr:criteo_test \
+      //worker/nn:idx_fuzz_corpus_test //worker/nn:cifar_fuzz_corpus_test \
+      //worker/ctr:criteo_fuzz_corpus_test; then
+    asan_note="ASan/UBSan subset: passed"
+  else
+    asan_note="ASan/UBSan subset: FAILED (see above)"
+    rc=1
+    failed=$((failed + 1))
+  fi
+fi
+
 echo "=== $summary"
 echo "=== $fuzz_note"
+echo "=== $asan_note"
 echo "=== $cuda_note"
 echo "tests: $passed passed, $failed failed"
 exit $rc
