@@ -54,6 +54,19 @@ grpc::ChannelArguments DefaultChannelArguments(int max_message_bytes);
 // validated against per-service batch limits well below this.
 inline constexpr int kDefaultMaxMessageBytes = 256 << 20;
 
+// Room every message keeps for what is not its bulk payload (keys, values,
+// gradients): names (at most 128 bytes), scalars and protobuf framing, a few
+// hundred bytes in all; the rest is margin.
+inline constexpr size_t kMessageHeadroomBytes = size_t{64} << 10;
+
+// Largest payload one message of `max_message_bytes` carries: the limit less
+// kMessageHeadroomBytes (0 for a limit below the headroom). A shard refuses
+// a pull whose response would exceed it; the client splits batches to fit.
+inline constexpr size_t MaxPayloadBytes(int max_message_bytes) {
+  const size_t limit = max_message_bytes < 0 ? 0 : size_t(max_message_bytes);
+  return limit > kMessageHeadroomBytes ? limit - kMessageHeadroomBytes : 0;
+}
+
 }  // namespace strata
 
 #endif  // STRATA_PROTO_RPC_UTIL_H_

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# ps_server's --compress / --saec / --max_abs_gradient flags are checked at
-# start-up: a bad value exits 2 with a message naming the flag, before the
-# shard listens or loads anything (the parsing itself is unit-tested in
-# server/ps).
+# ps_server's flags are checked at start-up: a bad value (--compress /
+# --saec, --max_abs_gradient, a limit out of range) exits 2 with a message
+# naming the flag, before the shard listens or loads anything (the parsing
+# itself is unit-tested in server/ps).
 set -euo pipefail
 
 PS=${TEST_SRCDIR:-$PWD/..}/strata/server/ps_server
@@ -32,4 +32,8 @@ expect_usage_error "--max_abs_gradient must be a positive finite float" \
   --max_abs_gradient=0
 expect_usage_error "--max_abs_gradient must be a positive finite float" \
   --max_abs_gradient=inf
+expect_usage_error "--max_message_mb 0 is outside [1, 2047]" --max_message_mb=0
+expect_usage_error "--max_message_mb 4096 is outside [1, 2047]" \
+  --max_message_mb=4096
+expect_usage_error "--max_tables must be at least 1" --max_tables=0
 echo PASS

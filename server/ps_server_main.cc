@@ -2,7 +2,8 @@
 //   ps_server --listen=HOST:PORT --shard_id=I --num_shards=N
 //             [--data_dir=DIR] [--coordinator=HOST:PORT] [--port_file=F]
 //             [--compress=saec [--saec=TEXT]] [--keep_checkpoints=N]
-//             [--max_abs_gradient=X]
+//             [--max_abs_gradient=X] [--max_memory_bytes=N]
+//             [--max_message_mb=N] [--max_tables=N]
 // Exits 2 for a usage error (a bad flag value), 1 when the shard cannot
 // start or stops with an error.
 #include <iostream>
@@ -43,9 +44,19 @@ ABSL_FLAG(std::string, coordinator, "",
           "Coordinator HOST:PORT to register with; empty runs standalone.");
 ABSL_FLAG(std::string, port_file, "",
           "Write the bound HOST:PORT to this file once serving.");
-ABSL_FLAG(int32_t, max_message_mb, 256, "gRPC message-size limit in MiB.");
+ABSL_FLAG(int32_t, max_message_mb, strata::kDefaultMaxMessageBytes >> 20,
+          "gRPC message-size limit in MiB, 1 to 2047. Also bounds a pull's "
+          "response (keys x dim x 4 bytes) and a dense tensor's size (4 "
+          "bytes an element), less 64 KiB of headroom. See docs/limits.md.");
 ABSL_FLAG(uint32_t, max_batch_keys, strata::kDefaultMaxBatchKeys,
           "Largest batch of keys one Pull/Push may carry.");
+ABSL_FLAG(uint64_t, max_memory_bytes, 0,
+          "Memory budget of the shard's tables (sparse rows, dense tensors, "
+          "compressed tables); creating or growing past it fails with "
+          "RESOURCE_EXHAUSTED. 0: three quarters of this machine's physical "
+          "memory (set it explicitly in a container). See docs/limits.md.");
+ABSL_FLAG(uint32_t, max_tables, strata::kDefaultMaxTables,
+          "Most sparse tables and dense tensors this shard holds.");
 ABSL_FLAG(int32_t, metrics_port, 0,
           "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "
           "0 disables them. See docs/metrics.md.");
@@ -89,8 +100,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
-  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) << 20;
+  const int32_t max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
+  if (max_message_mb < 1 || max_message_mb > 2047) {
+    std::cerr << "ps_server: --max_message_mb " << max_message_mb
+              << " is outside [1, 2047]\n";
+    return 2;
+  }
+  options.max_message_bytes = max_message_mb << 20;
   options.service.max_batch_keys = absl::GetFlag(FLAGS_max_batch_keys);
+  options.max_memory_bytes = absl::GetFlag(FLAGS_max_memory_bytes);
+  options.max_tables = absl::GetFlag(FLAGS_max_tables);
+  if (options.max_tables == 0) {
+    std::cerr << "ps_server: --max_tables must be at least 1\n";
+    return 2;
+  }
   options.service.compression_threads =
       absl::GetFlag(FLAGS_compression_threads);
   absl::StatusOr<std::optional<strata::SaecConfig>> compress_on_load =

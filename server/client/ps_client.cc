@@ -43,6 +43,15 @@ std::vector<Chunk> MakeChunks(const std::vector<std::vector<uint64_t>>& keys,
   return chunks;
 }
 
+// Keys per request at `dim`: at most max_keys_per_request, and few enough
+// that a push request (8 bytes of key and dim floats a key) and a pull
+// response fit the message limit.
+size_t KeysPerRequest(const PsClientOptions& options, uint32_t dim) {
+  const size_t fit = MaxPayloadBytes(options.max_message_bytes) /
+                     (sizeof(uint64_t) + dim * sizeof(float));
+  return std::max<size_t>(1, std::min(options.max_keys_per_request, fit));
+}
+
 PsAdminClientOptions AdminOptions(const PsClientOptions& options) {
   PsAdminClientOptions admin;
   static_cast<ShardRpcOptions&>(admin) = options;
@@ -130,8 +139,8 @@ absl::Status PsClient::Pull(const std::string& table,
   if (dim == 0) return absl::InvalidArgumentError("Pull: dim must be > 0");
   thread_local RoutedBatch batch;  // reused: no allocation in steady state
   Route(keys, &batch);
-  const std::vector<Chunk> chunks =
-      MakeChunks(batch.shard_keys, options_.max_keys_per_request);
+  const size_t per_chunk = KeysPerRequest(options_, dim);
+  const std::vector<Chunk> chunks = MakeChunks(batch.shard_keys, per_chunk);
   std::vector<uint32_t> shard_of;
   std::vector<PullRequest> reqs(chunks.size());
   for (size_t c = 0; c < chunks.size(); ++c) {
@@ -165,7 +174,6 @@ absl::Status PsClient::Pull(const std::string& table,
     }
     base[ch.shard].push_back(reinterpret_cast<const float*>(v.data()));
   }
-  const size_t per_chunk = options_.max_keys_per_request;
   const size_t row_bytes = dim * sizeof(float);
   for (size_t i = 0; i < keys.size(); ++i) {
     const auto [sh, pos] = batch.slot[i];
@@ -201,7 +209,7 @@ absl::Status PsClient::Push(const std::string& table,
     for (uint32_t d = 0; d < dim; ++d) dst[d] += src[d];
   }
   const std::vector<Chunk> chunks =
-      MakeChunks(batch.shard_keys, options_.max_keys_per_request);
+      MakeChunks(batch.shard_keys, KeysPerRequest(options_, dim));
   std::vector<uint32_t> shard_of;
   std::vector<PushRequest> reqs(chunks.size());
   for (size_t c = 0; c < chunks.size(); ++c) {

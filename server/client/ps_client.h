@@ -33,7 +33,9 @@ struct PsClientOptions : ShardRpcOptions {
   // How long a BSP dense pull may wait for the other workers' pushes.
   absl::Duration dense_wait_timeout = absl::Minutes(5);
   // Batches larger than this are split into several requests per shard, so
-  // one call never exceeds message limits.
+  // one call never exceeds message limits. Wide rows split sooner: a request
+  // holds at most as many keys as fit max_message_bytes (less 64 KiB of
+  // headroom) at 8 + 4 * dim bytes a key.
   size_t max_keys_per_request = 1 << 20;
   // De-duplicate keys before sending. Pulls return the same row for every
   // occurrence; pushes sum the gradients of duplicate keys. Turning it off

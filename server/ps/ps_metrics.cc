@@ -121,8 +121,17 @@ std::vector<prometheus::MetricFamily> TableStoreCollectable::Collect() const {
     Add(&bytes, {{"shard", shard}, {"table", t.name}, {"kind", kind}},
         double(t.bytes));
   }
-  std::vector<prometheus::MetricFamily> out = {std::move(rows),
-                                               std::move(bytes)};
+  prometheus::MetricFamily budget = Gauge(
+      "strata_ps_memory_budget_bytes",
+      "Memory budget of this shard's tables (--max_memory_bytes).");
+  Add(&budget, {{"shard", shard}},
+      double(store_->memory_budget().limit()));
+  prometheus::MetricFamily used = Gauge(
+      "strata_ps_memory_used_bytes",
+      "Bytes of the memory budget this shard's tables hold.");
+  Add(&used, {{"shard", shard}}, double(store_->memory_budget().used()));
+  std::vector<prometheus::MetricFamily> out = {
+      std::move(rows), std::move(bytes), std::move(budget), std::move(used)};
   AddCheckpointFamilies(*store_, shard, &out);
   absl::StatusOr<std::vector<FieldStats>> stats = store_->Stats("");
   if (!stats.ok() || stats->empty()) return out;

@@ -1,7 +1,7 @@
-// Prometheus export of a shard's tables, its checkpoint ledger (loaded,
-// skipped and pruned checkpoints) and Saec compression statistics
-// (docs/metrics.md). A pull collectable: every scrape reads the TableStore,
-// so /metrics always shows exactly what ListTables and
+// Prometheus export of a shard's tables, its memory budget, its checkpoint
+// ledger (loaded, skipped and pruned checkpoints) and Saec compression
+// statistics (docs/metrics.md). A pull collectable: every scrape reads the
+// TableStore, so /metrics always shows exactly what ListTables and
 // CompressionService.GetStats return.
 #ifndef STRATA_SERVER_PS_PS_METRICS_H_
 #define STRATA_SERVER_PS_PS_METRICS_H_

@@ -80,5 +80,30 @@ TEST(PsMetricsTest, MetricsAgreeWithTheStatsRpcAndTheLibrary) {
       << text;
 }
 
+TEST(PsMetricsTest, MemoryBudgetAndUseAreExported) {
+  auto registry = MetricsRegistry::Create({});
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  PsServerOptions o;
+  o.metrics = registry->get();
+  o.max_memory_bytes = 1 << 20;
+  auto server = PsServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  TableStore* store = (*server)->store();
+  DenseConfig d;
+  d.set_name("w");
+  d.set_size(1000);
+  d.mutable_optimizer()->set_type(OptimizerConfig::ADAGRAD);
+  d.mutable_optimizer()->set_learning_rate(0.1f);
+  const absl::Status created = store->CreateDense(d, false);
+  ASSERT_TRUE(created.ok()) << created;
+  const std::string text = (*registry)->TextFormat();
+  EXPECT_TRUE(HasLine(text,
+                      "strata_ps_memory_budget_bytes{shard=\"0\"} 1048576"))
+      << text;
+  // Values and Adagrad's accumulator: 2000 floats.
+  EXPECT_TRUE(HasLine(text, "strata_ps_memory_used_bytes{shard=\"0\"} 8000"))
+      << text;
+}
+
 }  // namespace
 }  // namespace strata

@@ -32,7 +32,8 @@ std::string BoundAddress(const std::string& listen, int port) {
 }
 
 // INVALID_ARGUMENT for a shard outside [0, num_shards), a listen address
-// that is not HOST:PORT or a compress_on_load config the store would reject.
+// that is not HOST:PORT, a message limit below the headroom or a
+// compress_on_load config the store would reject.
 absl::Status ValidateOptions(const PsServerOptions& options) {
   if (options.num_shards == 0 || options.shard_id >= options.num_shards) {
     return absl::InvalidArgumentError(
@@ -42,6 +43,12 @@ absl::Status ValidateOptions(const PsServerOptions& options) {
   if (options.listen.find(':') == std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("listen address '", options.listen, "' is not HOST:PORT"));
+  }
+  if (MaxPayloadBytes(options.max_message_bytes) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_message_bytes ", options.max_message_bytes,
+        " leaves no room for a payload; it must exceed ",
+        kMessageHeadroomBytes));
   }
   if (options.compress_on_load.has_value()) {
     const absl::Status s =
@@ -106,6 +113,8 @@ absl::Status PsServer::Init(PsServerOptions options) {
   STRATA_RETURN_IF_ERROR(ValidateOptions(options));
   options_ = std::move(options);
   options_.service.checkpoint_dir = options_.data_dir;
+  options_.service.max_response_bytes =
+      MaxPayloadBytes(options_.max_message_bytes);
   STRATA_RETURN_IF_ERROR(CreateStore());
   STRATA_RETURN_IF_ERROR(LoadOnStart());
   BuildServices();
@@ -123,6 +132,9 @@ absl::Status PsServer::CreateStore() {
   store_options.max_batch_keys = options_.service.max_batch_keys;
   store_options.max_abs_gradient = options_.max_abs_gradient;
   store_options.keep_checkpoints = options_.keep_checkpoints;
+  store_options.max_memory_bytes = options_.max_memory_bytes;
+  store_options.max_tables = options_.max_tables;
+  store_options.max_dense_bytes = options_.service.max_response_bytes;
   store_options.env = DefaultEnv();
   store_options.clock = RealClock();
   STRATA_ASSIGN_OR_RETURN(store_, TableStore::Create(store_options));

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "prometheus/collectable.h"
+#include "proto/rpc_util.h"
 #include "server/node/node_session.h"
 #include "server/ps/ps_service.h"
 #include "server/router/router.h"
@@ -53,7 +54,18 @@ struct PsServerOptions {
   std::optional<SaecConfig> compress_on_load;
   // Coordinator to register with; empty runs the shard standalone.
   std::string coordinator;
-  int max_message_bytes = 256 << 20;
+  // gRPC message-size limit, both directions. Its payload share
+  // (MaxPayloadBytes: the limit less 64 KiB of headroom) also bounds a pull
+  // response (service.max_response_bytes is set from it) and the size of a
+  // dense tensor (TableStore::Options::max_dense_bytes), so that every
+  // tensor that can be created can be pulled and pushed. Larger means
+  // bigger batches and tensors, and more memory per in-flight request. Must
+  // exceed the headroom (INVALID_ARGUMENT otherwise).
+  int max_message_bytes = kDefaultMaxMessageBytes;
+  // The shard's memory budget and table count: see TableStore::Options
+  // (max_memory_bytes 0: 3/4 of physical memory).
+  uint64_t max_memory_bytes = 0;
+  size_t max_tables = kDefaultMaxTables;
   // When set, the gRPC server records per-RPC metrics (strata_rpc_server_*,
   // docs/metrics.md) into it. Not owned; null disables RPC metrics.
   MetricsRegistry* metrics = nullptr;

@@ -44,6 +44,16 @@ absl::StatusOr<absl::Span<const float>> FloatsOf(const std::string& bytes,
   return absl::MakeConstSpan(*scratch);
 }
 
+// RESOURCE_EXHAUSTED "<what> = <bytes> bytes exceeds the <limit>-byte
+// response limit (--max_message_mb)<advice>".
+absl::Status ResponseTooLarge(uint64_t bytes, size_t limit,
+                              absl::string_view what,
+                              absl::string_view advice = "") {
+  return absl::ResourceExhaustedError(
+      absl::StrCat(what, " = ", bytes, " bytes exceeds the ", limit,
+                   "-byte response limit (--max_message_mb)", advice));
+}
+
 absl::Status InTable(const absl::Status& s, const std::string& table) {
   if (s.ok()) return s;
   return absl::Status(s.code(), absl::StrCat("table ", table, ": ",
@@ -61,8 +71,18 @@ grpc::Status EmbeddingServiceImpl::Pull(grpc::ServerContext*,
   auto keys = KeysOf(req->keys(), options_.max_batch_keys, &scratch);
   if (!keys.ok()) return ToGrpcStatus(InTable(keys.status(), req->table()));
   const uint32_t dim = (*table)->config().dim();
+  // keys <= kMaxBatchKeysLimit (2^31) and dim <= 4096: no overflow.
+  const uint64_t bytes = uint64_t{keys->size()} * dim * sizeof(float);
+  if (bytes > options_.max_response_bytes) {
+    return ToGrpcStatus(InTable(
+        ResponseTooLarge(
+            bytes, options_.max_response_bytes,
+            absl::StrCat("pull of ", keys->size(), " keys x dim ", dim),
+            "; split the batch"),
+        req->table()));
+  }
   std::string* out = resp->mutable_values();
-  out->resize(keys->size() * dim * sizeof(float));
+  out->resize(bytes);
   absl::Status s = (*table)->Pull(*keys, req->count_frequency(),
                                   req->read_only(),
                                   reinterpret_cast<float*>(out->data()));
@@ -96,6 +116,15 @@ grpc::Status DenseServiceImpl::Pull(grpc::ServerContext* ctx,
                                     DensePullResponse* resp) {
   auto tensor = store_->GetDense(req->name());
   if (!tensor.ok()) return ToGrpcStatus(tensor.status());
+  // Tensors are created to fit; one loaded from a checkpoint written with a
+  // larger limit may not.
+  const uint64_t bytes = (*tensor)->size() * sizeof(float);
+  if (bytes > options_.max_response_bytes) {
+    return ToGrpcStatus(ResponseTooLarge(
+        bytes, options_.max_response_bytes,
+        absl::StrCat("dense tensor ", req->name(), " of ", (*tensor)->size(),
+                     " floats")));
+  }
   absl::Time deadline = absl::FromChrono(ctx->deadline());
   deadline = std::min(deadline, absl::Now() + options_.max_dense_wait);
   absl::StatusOr<int64_t> step =

@@ -10,6 +10,7 @@
 
 #include "absl/time/time.h"
 #include "proto/ps.grpc.pb.h"
+#include "proto/rpc_util.h"
 #include "server/storage/table_store.h"
 
 namespace strata {
@@ -18,6 +19,12 @@ struct PsServiceOptions {
   // Largest batch one Pull/Push may carry (PsServer gives the store the same
   // limit).
   size_t max_batch_keys = kDefaultMaxBatchKeys;
+  // Largest payload of a response: a sparse pull of more keys x dim x 4
+  // bytes, or a dense pull of a larger tensor, is refused with
+  // RESOURCE_EXHAUSTED before anything is allocated. PsServer sets it from
+  // its message limit (MaxPayloadBytes); larger means bigger batches per
+  // request and more memory per in-flight response.
+  size_t max_response_bytes = MaxPayloadBytes(kDefaultMaxMessageBytes);
   // Directory checkpoints are written to and loaded from. Shards that must
   // load each other's checkpoints (resharding) need a shared directory.
   std::string checkpoint_dir;

@@ -236,7 +236,17 @@ absl::Status CompressedTable::Install(
     const uint32_t id = f.field;
     by_field_[id] = std::make_unique<CompressedFieldState>(std::move(f));
   }
+  budget_bytes_ = MemoryBytes();
+  if (options_.budget != nullptr) {
+    STRATA_RETURN_IF_ERROR(options_.budget->Charge(
+        budget_bytes_, absl::StrCat("compressed table ", config_.name())));
+    budget_ = options_.budget;
+  }
   return absl::OkStatus();
+}
+
+CompressedTable::~CompressedTable() {
+  if (budget_ != nullptr) budget_->Release(budget_bytes_);
 }
 
 CompressedFieldState* CompressedTable::FieldFor(uint64_t key) const {

@@ -13,7 +13,9 @@
 // gradients are dropped (there is no vector to train); the count of such
 // keys is exposed as unknown_field_keys().
 //
-// Thread-safe: pulls share a reader lock, pushes take it exclusively.
+// Thread-safe: pulls share a reader lock, pushes take it exclusively. The
+// router and memory budget in Options are not owned and must outlive the
+// table.
 #ifndef STRATA_SERVER_STORAGE_COMPRESSED_TABLE_H_
 #define STRATA_SERVER_STORAGE_COMPRESSED_TABLE_H_
 
@@ -30,6 +32,7 @@
 #include "proto/ps.pb.h"
 #include "server/router/router.h"
 #include "server/storage/embedding_table.h"
+#include "server/storage/memory_budget.h"
 #include "server/storage/optimizer.h"
 #include "server/storage/sparse_table.h"
 
@@ -64,14 +67,23 @@ class CompressedTable final : public EmbeddingTable {
     float max_abs_gradient = kDefaultMaxAbsGradient;
     // Threads for compression (fields run in parallel); <= 0: all cores.
     int num_threads = 0;
+    // When set, the built table charges BudgetBytes() to it (the table is
+    // refused with RESOURCE_EXHAUSTED if that does not fit) and releases it
+    // when destroyed. The copy and scratch memory of the clustering itself
+    // are not charged. Null: no limit.
+    MemoryBudget* budget = nullptr;
   };
 
+  ~CompressedTable() override;
+
   // Clusters every field of `table` (a consistent copy is taken first; the
-  // source table is not modified). FAILED_PRECONDITION for an empty table.
+  // source table is not modified). FAILED_PRECONDITION for an empty table;
+  // RESOURCE_EXHAUSTED when the result does not fit options.budget.
   static absl::StatusOr<std::unique_ptr<CompressedTable>> Compress(
       const SparseTable& table, const SaecConfig& config,
       const Options& options);
-  // Rebuilds a table from checkpointed fields.
+  // Rebuilds a table from checkpointed fields (RESOURCE_EXHAUSTED as
+  // Compress).
   static absl::StatusOr<std::unique_ptr<CompressedTable>> Restore(
       const TableConfig& config, const SaecConfig& saec,
       std::vector<CompressedFieldState> fields, const Options& options);
@@ -85,6 +97,13 @@ class CompressedTable final : public EmbeddingTable {
   size_t rows() const override { return features_; }
   size_t MemoryBytes() const override;
   bool compressed() const override { return true; }
+  // What the table counts against a memory budget: MemoryBytes() when it
+  // was built (centroids, state and index do not grow).
+  uint64_t BudgetBytes() const { return budget_bytes_; }
+  // For a table built without a budget (a checkpoint load): the destructor
+  // releases BudgetBytes() from `budget`, which the caller has charged. Call
+  // at most once, before the table is shared with other threads.
+  void AdoptBudget(MemoryBudget* budget) { budget_ = budget; }
 
   const SaecConfig& saec_config() const { return saec_; }
   // Statistics of every field, ordered by field id.
@@ -113,6 +132,9 @@ class CompressedTable final : public EmbeddingTable {
   const std::unique_ptr<Optimizer> optimizer_;
   const size_t state_floats_;
   size_t features_ = 0;  // set once by Install
+  uint64_t budget_bytes_ = 0;  // set once by Install
+  // Not owned; set once by Install or AdoptBudget before sharing.
+  MemoryBudget* budget_ = nullptr;
 
   mutable absl::Mutex mu_;
   // Fields by id (size 2^field_bits; null where the field has no features).

@@ -238,5 +238,31 @@ TEST(CompressedTableTest, ExpandsBackIntoPlainRowsWithTheirCentroids) {
   EXPECT_EQ(n, 2020u);
 }
 
+TEST(CompressedTableTest, BuiltTableIsChargedToTheBudgetOrRefused) {
+  auto plain = PlantedTable();
+  CompressedTable::Options o;
+  auto unlimited = CompressedTable::Compress(*plain, Clusters(8), o);
+  ASSERT_TRUE(unlimited.ok()) << unlimited.status();
+  const uint64_t bytes = (*unlimited)->BudgetBytes();
+  EXPECT_EQ(bytes, (*unlimited)->MemoryBytes());
+
+  MemoryBudget small(bytes - 1);
+  o.budget = &small;
+  const absl::Status s = CompressedTable::Compress(*plain, Clusters(8), o)
+                             .status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("compressed table emb: "), std::string::npos)
+      << s;
+  EXPECT_EQ(small.used(), 0u);
+
+  MemoryBudget enough(bytes);
+  o.budget = &enough;
+  auto charged = CompressedTable::Compress(*plain, Clusters(8), o);
+  ASSERT_TRUE(charged.ok()) << charged.status();
+  EXPECT_EQ(enough.used(), bytes);
+  charged->reset();
+  EXPECT_EQ(enough.used(), 0u);
+}
+
 }  // namespace
 }  // namespace strata

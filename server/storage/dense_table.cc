@@ -66,6 +66,14 @@ absl::Status ValidateDense(const DenseConfig& config) {
   return absl::OkStatus();
 }
 
+// DenseTable::BudgetBytes() of a tensor of `config`. size <= 2^30 and at
+// most 2 state floats per element: no overflow.
+uint64_t BudgetBytesOf(const DenseConfig& config, const Optimizer& optimizer) {
+  const uint64_t per_element =
+      1 + optimizer.state_per_element() + (config.sync() == BSP ? 1 : 0);
+  return config.size() * per_element * sizeof(float);
+}
+
 absl::Status CheckFinite(absl::Span<const float> v, absl::string_view name,
                          absl::string_view what) {
   absl::Status s = internal::CheckFinite(v, what);
@@ -85,8 +93,15 @@ absl::StatusOr<std::unique_ptr<DenseTable>> DenseTable::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "dense tensor ", config.name(), ": ", optimizer.status().message()));
   }
-  return std::unique_ptr<DenseTable>(
+  STRATA_ASSIGN_OR_RETURN(
+      MemoryReservation reserved,
+      MemoryReservation::Make(options.budget,
+                              BudgetBytesOf(config, **optimizer),
+                              absl::StrCat("dense tensor ", config.name())));
+  std::unique_ptr<DenseTable> table(
       new DenseTable(config, options, *std::move(optimizer)));
+  reserved.Commit();  // released by the destructor
+  return table;
 }
 
 DenseTable::DenseTable(const DenseConfig& config, const Options& options,
@@ -97,10 +112,16 @@ DenseTable::DenseTable(const DenseConfig& config, const Options& options,
       optimizer_(std::move(optimizer)),
       state_size_(static_cast<size_t>(optimizer_->state_per_element()) *
                   config.size()),
+      budget_bytes_(BudgetBytesOf(config, *optimizer_)),
+      budget_(options.budget),
       values_(config.size()),
       state_(state_size_) {
   InitializeDense(config.initializer(), config.name(), size_, values_.data());
   optimizer_->InitState(state_.data(), size_);
+}
+
+DenseTable::~DenseTable() {
+  if (budget_ != nullptr) budget_->Release(budget_bytes_);
 }
 
 absl::StatusOr<int64_t> DenseTable::Pull(int64_t min_step, absl::Time deadline,

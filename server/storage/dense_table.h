@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "proto/ps.pb.h"
+#include "server/storage/memory_budget.h"
 #include "server/storage/optimizer.h"
 
 namespace strata {
@@ -36,17 +37,22 @@ inline constexpr uint64_t kMaxDenseSize = uint64_t{1} << 30;
 // The step is also the optimizer's update count (Adam's t).
 //
 // Thread-safe. Owns its buffers; mutations and reads are serialised by one
-// mutex (pulls share it as readers).
+// mutex (pulls share it as readers). The memory budget, if any, is not owned
+// and must outlive the tensor.
 class DenseTable {
  public:
   struct Options {
     // Largest |gradient| a Push may carry (optimizer.h).
     float max_abs_gradient = kDefaultMaxAbsGradient;
+    // When set, BudgetBytes() is charged to it before anything is allocated
+    // and released by the destructor. Null: no limit.
+    MemoryBudget* budget = nullptr;
   };
 
   // INVALID_ARGUMENT for an empty name, size 0 or > kMaxDenseSize, a shape
   // whose product differs from size (or has a negative dimension), BSP with
-  // num_workers 0, an unknown sync mode, or an invalid initializer/optimizer.
+  // num_workers 0, an unknown sync mode, or an invalid initializer/optimizer;
+  // RESOURCE_EXHAUSTED when BudgetBytes() does not fit options.budget.
   static absl::StatusOr<std::unique_ptr<DenseTable>> Create(
       const DenseConfig& config, const Options& options);
   static absl::StatusOr<std::unique_ptr<DenseTable>> Create(
@@ -56,6 +62,7 @@ class DenseTable {
 
   DenseTable(const DenseTable&) = delete;
   DenseTable& operator=(const DenseTable&) = delete;
+  ~DenseTable();
 
   // Appends size() float32 values (little-endian) to *out_bytes and returns
   // the step they belong to. BSP: first waits until step >= min_step;
@@ -86,6 +93,14 @@ class DenseTable {
   size_t state_size() const { return state_size_; }
   // Values + optimizer state + BSP accumulator, in bytes.
   size_t MemoryBytes() const;
+  // What the tensor counts against a memory budget: values, optimizer state
+  // and, for BSP, the accumulator (allocated on the first push, counted from
+  // the start).
+  uint64_t BudgetBytes() const { return budget_bytes_; }
+  // For a tensor built without a budget (a checkpoint load): the destructor
+  // releases BudgetBytes() from `budget`, which the caller has charged. Call
+  // at most once, before the tensor is shared with other threads.
+  void AdoptBudget(MemoryBudget* budget) { budget_ = budget; }
   // Number of pulls currently blocked waiting for a step (for tests and
   // monitoring).
   int waiters() const;
@@ -113,6 +128,9 @@ class DenseTable {
   const uint64_t size_;
   const std::unique_ptr<Optimizer> optimizer_;
   const size_t state_size_;
+  const uint64_t budget_bytes_;
+  // Not owned; set at construction or once by AdoptBudget before sharing.
+  MemoryBudget* budget_;
 
   mutable absl::Mutex mu_;
   std::vector<float> values_ ABSL_GUARDED_BY(mu_);

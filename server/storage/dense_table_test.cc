@@ -292,5 +292,34 @@ TEST(DenseTableTest, MemoryBytesCountsValuesAndState) {
   EXPECT_EQ(t->state_size(), 2000u);
 }
 
+TEST(DenseTableTest, BudgetIsChargedBeforeAllocatingAndReleasedOnDestroy) {
+  MemoryBudget budget(1000);
+  DenseConfig adam = Config(50);
+  adam.mutable_optimizer()->set_type(OptimizerConfig::ADAM);
+  // Values + Adam's two moments: 50 * 3 floats.
+  DenseTable::Options o;
+  o.budget = &budget;
+  auto t = DenseTable::Create(adam, o);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->BudgetBytes(), 600u);
+  EXPECT_EQ(budget.used(), 600u);
+  // BSP counts its accumulator: 100 * 2 floats do not fit the 400 left.
+  const absl::Status s = DenseTable::Create(Config(100, BSP, 2), o).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_EQ(s.message(),
+            "dense tensor fc.w: 800 bytes do not fit the shard's memory "
+            "budget (600 of 1000 bytes in use; --max_memory_bytes)");
+  EXPECT_EQ(budget.used(), 600u);
+  t->reset();
+  EXPECT_EQ(budget.used(), 0u);
+
+  auto loaded = MustCreate(Config(100, BSP, 2));
+  ASSERT_TRUE(budget.TryCharge(loaded->BudgetBytes()));
+  loaded->AdoptBudget(&budget);
+  EXPECT_EQ(budget.used(), 800u);
+  loaded.reset();
+  EXPECT_EQ(budget.used(), 0u);
+}
+
 }  // namespace
 }  // namespace strata

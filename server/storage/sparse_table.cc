@@ -40,6 +40,11 @@ struct BatchScratch {
 thread_local BatchScratch tls_scratch;
 
 constexpr uint32_t kNoRow = ~uint32_t{0};
+// An index slot is the (key, row) pair plus one control byte. A row's share
+// of the index is counted as two slots: a flat_hash_map's capacity runs
+// between 8/7 and 16/7 of its size.
+constexpr size_t kSlotBytes = sizeof(std::pair<uint64_t, uint32_t>) + 1;
+constexpr size_t kIndexBytesPerRow = 2 * kSlotBytes;
 // How many keys ahead the batch loops prefetch hash slots and rows: enough to
 // overlap several cache misses, small enough to stay in L1.
 constexpr uint32_t kPrefetchDistance = 8;
@@ -109,9 +114,17 @@ SparseTable::SparseTable(const TableConfig& config, const Options& options,
       optimizer_(std::move(optimizer)),
       state_floats_(static_cast<size_t>(optimizer_->state_per_element()) *
                     config.dim()),
+      bytes_per_row_((dim_ + state_floats_) * sizeof(float) +
+                     sizeof(uint64_t) /* key */ + sizeof(int64_t) /* step */ +
+                     sizeof(uint64_t) /* frequency */ + kIndexBytesPerRow),
+      budget_(options.budget),
       stripes_(new Stripe[options.num_stripes]) {}
 
-SparseTable::~SparseTable() = default;
+SparseTable::~SparseTable() {
+  if (budget_ != nullptr) budget_->Release(BudgetBytes());
+}
+
+void SparseTable::AdoptBudget(MemoryBudget* budget) { budget_ = budget; }
 
 uint32_t SparseTable::StripeOf(uint64_t key) const {
   return static_cast<uint32_t>(((StripeHash(key) >> 32) * num_stripes_) >> 32);
@@ -144,6 +157,33 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   return absl::OkStatus();
 }
 
+absl::StatusOr<MemoryReservation> SparseTable::ReserveRows(
+    absl::Span<const uint64_t> keys) const {
+  if (budget_ == nullptr) return MemoryReservation();
+  const uint64_t worst = keys.size() * bytes_per_row_;
+  if (budget_->TryCharge(worst)) {
+    return MemoryReservation::Adopt(budget_, worst);
+  }
+  const size_t missing = CountMissing(keys);
+  return MemoryReservation::Make(
+      budget_, missing * bytes_per_row_,
+      absl::StrCat("table ", config_.name(), ": ", missing, " new rows"));
+}
+
+size_t SparseTable::CountMissing(absl::Span<const uint64_t> keys) const {
+  const BatchScratch& b = tls_scratch;
+  size_t missing = 0;
+  for (uint32_t si = 0; si < num_stripes_; ++si) {
+    if (b.begin[si] == b.begin[si + 1]) continue;
+    const Stripe& s = stripes_[si];
+    absl::ReaderMutexLock lock(&s.mu);
+    for (uint32_t j = b.begin[si]; j < b.begin[si + 1]; ++j) {
+      missing += !s.index.contains(keys[b.order[j]]);
+    }
+  }
+  return missing;
+}
+
 // Requires s.mu held exclusively.
 uint32_t SparseTable::FindOrCreate(Stripe& s, uint64_t key) {
   const auto [it, inserted] =
@@ -163,9 +203,10 @@ uint32_t SparseTable::FindOrCreate(Stripe& s, uint64_t key) {
   return row;
 }
 
-void SparseTable::ResolveRows(Stripe& s, absl::Span<const uint64_t> keys,
-                              uint32_t lo, uint32_t hi, bool create) {
+size_t SparseTable::ResolveRows(Stripe& s, absl::Span<const uint64_t> keys,
+                                uint32_t lo, uint32_t hi, bool create) {
   BatchScratch& b = tls_scratch;
+  const size_t rows_before = s.keys.size();
   for (uint32_t j = lo; j < hi; ++j) {
     if (j + kPrefetchDistance < hi) {
       s.index.prefetch(keys[b.order[j + kPrefetchDistance]]);
@@ -178,6 +219,7 @@ void SparseTable::ResolveRows(Stripe& s, absl::Span<const uint64_t> keys,
       b.rows[j] = it == s.index.end() ? kNoRow : it->second;
     }
   }
+  return s.keys.size() - rows_before;
 }
 
 void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
@@ -209,7 +251,12 @@ absl::Status SparseTable::Pull(absl::Span<const uint64_t> keys,
                                bool count_frequency, bool read_only,
                                float* out) {
   STRATA_RETURN_IF_ERROR(Bucket(keys));
+  MemoryReservation reserved;
+  if (!read_only) {
+    STRATA_ASSIGN_OR_RETURN(reserved, ReserveRows(keys));
+  }
   const BatchScratch& b = tls_scratch;
+  size_t created = 0;
   for (uint32_t si = 0; si < num_stripes_; ++si) {
     const uint32_t lo = b.begin[si];
     const uint32_t hi = b.begin[si + 1];
@@ -222,10 +269,11 @@ absl::Status SparseTable::Pull(absl::Span<const uint64_t> keys,
       CopyRows(s, keys, lo, hi, /*count_frequency=*/false, out);
     } else {
       absl::MutexLock lock(&s.mu);
-      ResolveRows(s, keys, lo, hi, /*create=*/!read_only);
+      created += ResolveRows(s, keys, lo, hi, /*create=*/!read_only);
       CopyRows(s, keys, lo, hi, count_frequency, out);
     }
   }
+  KeepCreated(reserved, created);
   return absl::OkStatus();
 }
 
@@ -236,16 +284,18 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
   STRATA_RETURN_IF_ERROR(internal::CheckGradients(
       grads, keys.size(), dim_, options_.max_abs_gradient, config_.name()));
   STRATA_RETURN_IF_ERROR(Bucket(keys));
+  STRATA_ASSIGN_OR_RETURN(MemoryReservation reserved, ReserveRows(keys));
   const BatchScratch& b = tls_scratch;
   const size_t row_bytes = dim_ * sizeof(float);
   const size_t state_bytes = state_floats_ * sizeof(float);
+  size_t created = 0;
   for (uint32_t si = 0; si < num_stripes_; ++si) {
     const uint32_t lo = b.begin[si];
     const uint32_t hi = b.begin[si + 1];
     if (lo == hi) continue;
     Stripe& s = stripes_[si];
     absl::MutexLock lock(&s.mu);
-    ResolveRows(s, keys, lo, hi, /*create=*/true);
+    created += ResolveRows(s, keys, lo, hi, /*create=*/true);
     for (uint32_t j = lo; j < hi; ++j) {
       if (j + kPrefetchDistance < hi) {
         const size_t ahead = b.rows[j + kPrefetchDistance];
@@ -262,12 +312,17 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
       ++s.frequency[row];
     }
   }
+  KeepCreated(reserved, created);
   return absl::OkStatus();
 }
 
+void SparseTable::KeepCreated(MemoryReservation& reserved,
+                              size_t created) const {
+  reserved.ShrinkTo(created * bytes_per_row_);
+  reserved.Commit();  // released by the destructor, with BudgetBytes()
+}
+
 size_t SparseTable::MemoryBytes() const {
-  // An index slot is the (key, row) pair plus one control byte.
-  constexpr size_t kSlotBytes = sizeof(std::pair<uint64_t, uint32_t>) + 1;
   size_t bytes = sizeof(*this) + num_stripes_ * sizeof(Stripe);
   for (uint32_t si = 0; si < num_stripes_; ++si) {
     const Stripe& s = stripes_[si];
@@ -327,6 +382,10 @@ absl::Status SparseTable::InsertRow(uint64_t key,
       key, options_.router, options_.shard_id, config_.name()));
   Stripe& s = stripes_[StripeOf(key)];
   absl::MutexLock lock(&s.mu);
+  if (budget_ != nullptr && !s.index.contains(key)) {
+    STRATA_RETURN_IF_ERROR(budget_->Charge(
+        bytes_per_row_, absl::StrCat("table ", config_.name(), ": row ", key)));
+  }
   const uint32_t row = FindOrCreate(s, key);
   std::copy(values.begin(), values.end(),
             s.values.begin() + size_t{row} * dim_);

@@ -19,6 +19,7 @@
 #include "proto/ps.pb.h"
 #include "server/router/router.h"
 #include "server/storage/embedding_table.h"
+#include "server/storage/memory_budget.h"
 #include "server/storage/optimizer.h"
 
 namespace strata {
@@ -45,8 +46,17 @@ inline constexpr size_t kDefaultMaxBatchKeys = size_t{4} << 20;
 // Rows are never deleted (the whole table is dropped instead). A stripe holds
 // at most 2^32 - 1 rows.
 //
+// With a memory budget, a batch that may create rows first reserves room for
+// all its keys (one atomic operation); only if that fails does it count the
+// keys it lacks, under the stripes' reader locks, and reserve exactly that
+// (an upper bound, since rows are never deleted). What the batch did not
+// create is released at its end. A batch reserving its worst case can hold
+// back room that a concurrent batch needs: near the limit such a batch may
+// be refused even though it would have fitted a moment later.
+//
 // Thread-safe: all methods may be called concurrently. Owns its rows; the
-// router passed in Options is not owned and must outlive the table.
+// router and the budget passed in Options are not owned and must outlive the
+// table.
 class SparseTable final : public EmbeddingTable {
  public:
   struct Options {
@@ -63,6 +73,10 @@ class SparseTable final : public EmbeddingTable {
     size_t max_batch_keys = kDefaultMaxBatchKeys;
     // Largest |gradient| a Push may carry (optimizer.h).
     float max_abs_gradient = kDefaultMaxAbsGradient;
+    // When set, every new row is charged to it (bytes_per_row()) before it
+    // is created, and the destructor releases the table's charge. Null: no
+    // limit.
+    MemoryBudget* budget = nullptr;
   };
 
   // Called for each row by ForEachRow/VisitStripe: key, `dim` values,
@@ -90,8 +104,9 @@ class SparseTable final : public EmbeddingTable {
   // the initializer's values are written without inserting anything.
   // `count_frequency` adds 1 to the frequency of each occurrence of an
   // existing (or newly created) row. INVALID_ARGUMENT for an empty or
-  // oversized batch; FAILED_PRECONDITION for a key of another shard (nothing
-  // is created then).
+  // oversized batch; FAILED_PRECONDITION for a key of another shard;
+  // RESOURCE_EXHAUSTED when the new rows do not fit the memory budget
+  // (nothing is created then).
   absl::Status Pull(absl::Span<const uint64_t> keys, bool count_frequency,
                     bool read_only, float* out) override;
 
@@ -100,7 +115,8 @@ class SparseTable final : public EmbeddingTable {
   // to the frequency of each occurrence. The whole batch is validated before
   // anything changes: INVALID_ARGUMENT for an empty/oversized batch, a size
   // mismatch or a gradient that is non-finite or beyond max_abs_gradient;
-  // FAILED_PRECONDITION for a key of another shard.
+  // FAILED_PRECONDITION for a key of another shard; RESOURCE_EXHAUSTED when
+  // the new rows do not fit the memory budget.
   absl::Status Push(absl::Span<const uint64_t> keys,
                     absl::Span<const float> grads) override;
 
@@ -111,6 +127,18 @@ class SparseTable final : public EmbeddingTable {
   // Estimated bytes held: values, optimizer state, per-row counters and the
   // hash-map index (capacity, not size).
   size_t MemoryBytes() const override;
+  // What one row counts against a memory budget: values, optimizer state,
+  // key, update count, frequency and an estimate of its index slot. Growth
+  // slack of the stripes' arrays is not counted (the default budget leaves
+  // room for it).
+  uint64_t bytes_per_row() const { return bytes_per_row_; }
+  // What the table counts against a memory budget: rows() * bytes_per_row().
+  uint64_t BudgetBytes() const { return rows() * bytes_per_row_; }
+  // For a table built without a budget (a checkpoint load): from now on new
+  // rows are charged to `budget`, and the destructor releases BudgetBytes().
+  // The caller has charged BudgetBytes() already. Call at most once, on a
+  // table built without a budget, before it is shared with other threads.
+  void AdoptBudget(MemoryBudget* budget);
   const TableConfig& config() const override { return config_; }
   uint32_t dim() const override { return dim_; }
   // Optimizer state floats per row (state_per_element * dim).
@@ -129,7 +157,8 @@ class SparseTable final : public EmbeddingTable {
   void ForEachRow(const RowVisitor& row) const;
   // Inserts or overwrites one row (restore). INVALID_ARGUMENT if values is
   // not dim floats, state not state_floats_per_row() floats, or anything is
-  // non-finite; FAILED_PRECONDITION for a key of another shard.
+  // non-finite; FAILED_PRECONDITION for a key of another shard;
+  // RESOURCE_EXHAUSTED when a new row does not fit the memory budget.
   absl::Status InsertRow(uint64_t key, absl::Span<const float> values,
                          absl::Span<const float> state, int64_t step,
                          uint64_t frequency);
@@ -146,9 +175,10 @@ class SparseTable final : public EmbeddingTable {
   absl::Status Bucket(absl::Span<const uint64_t> keys) const;
   // For the batch keys order[lo, hi) of stripe `s` (thread-local scratch from
   // Bucket), stores each key's row in the scratch `rows` (kNoRow if missing
-  // and !create). Requires s.mu held, exclusively if `create`.
-  void ResolveRows(Stripe& s, absl::Span<const uint64_t> keys, uint32_t lo,
-                   uint32_t hi, bool create);
+  // and !create). Returns the number of rows created. Requires s.mu held,
+  // exclusively if `create`.
+  size_t ResolveRows(Stripe& s, absl::Span<const uint64_t> keys, uint32_t lo,
+                     uint32_t hi, bool create);
   // Copies the resolved rows (or initializer values for missing keys) to
   // `out`, counting frequency if asked (then s.mu must be held exclusively).
   void CopyRows(Stripe& s, absl::Span<const uint64_t> keys, uint32_t lo,
@@ -156,6 +186,15 @@ class SparseTable final : public EmbeddingTable {
   // Row index of `key` in `s`, creating the row if missing. Requires s.mu
   // held exclusively.
   uint32_t FindOrCreate(Stripe& s, uint64_t key);
+  // Charges the budget for the rows the bucketed batch `keys` may create
+  // (see the class comment); an empty reservation without a budget.
+  absl::StatusOr<MemoryReservation> ReserveRows(
+      absl::Span<const uint64_t> keys) const;
+  // Keys of the bucketed batch without a row (duplicates counted each time).
+  size_t CountMissing(absl::Span<const uint64_t> keys) const;
+  // Keeps the part of `reserved` that `created` rows use (the table's
+  // charge from now on) and releases the rest.
+  void KeepCreated(MemoryReservation& reserved, size_t created) const;
 
   // Constant after construction.
   const TableConfig config_;
@@ -164,6 +203,9 @@ class SparseTable final : public EmbeddingTable {
   const uint32_t num_stripes_;
   const std::unique_ptr<Optimizer> optimizer_;
   const size_t state_floats_;
+  const uint64_t bytes_per_row_;
+  // Not owned; set at construction or once by AdoptBudget before sharing.
+  MemoryBudget* budget_;
   // The stripes themselves are constant; their contents are guarded by each
   // stripe's mutex.
   std::unique_ptr<Stripe[]> stripes_;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "server/storage/memory_budget.h"
 #include "server/storage/sparse_table.h"
 
 namespace strata {
@@ -24,7 +25,12 @@ SparseTable* SharedTable() {
     c.mutable_initializer()->set_high(0.01f);
     c.mutable_optimizer()->set_type(OptimizerConfig::ADAGRAD);
     c.mutable_optimizer()->set_learning_rate(0.05f);
-    SparseTable* t = SparseTable::Create(c)->release();
+    // Charged to a memory budget, as in a shard (every batch that may
+    // create rows reserves and releases room).
+    static MemoryBudget budget(DefaultMemoryBudgetBytes());
+    SparseTable::Options o;
+    o.budget = &budget;
+    SparseTable* t = SparseTable::Create(c, o)->release();
     std::vector<uint64_t> keys(1 << 16);
     std::vector<float> out(keys.size() * kDim);
     for (uint64_t base = 0; base < kTableRows; base += keys.size()) {

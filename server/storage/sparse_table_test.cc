@@ -371,5 +371,114 @@ TEST(SparseTableTest, MemoryBytesGrowsWithRows) {
   EXPECT_EQ(t->config().name(), "emb");
 }
 
+// Dim 2 with Adagrad: 2 values + 2 state floats, key, step, frequency and
+// two 17-byte index slots.
+constexpr uint64_t kAdagradDim2RowBytes = 4 * 4 + 3 * 8 + 2 * 17;
+
+TEST(SparseTableTest, BudgetCountsValuesStateCountersAndIndex) {
+  auto t = MustCreate(Config(2, OptimizerConfig::ADAGRAD));
+  EXPECT_EQ(t->bytes_per_row(), kAdagradDim2RowBytes);
+}
+
+TEST(SparseTableTest, FullBudgetRefusesNewRowsAndServesExistingOnes) {
+  const TableConfig c = Config(2, OptimizerConfig::ADAGRAD);
+  MemoryBudget budget(4 * kAdagradDim2RowBytes);
+  SparseTable::Options o;
+  o.budget = &budget;
+  auto t = MustCreate(c, o);
+  ASSERT_TRUE(t->Push({1, 2, 3, 4}, std::vector<float>(8, 0.5f)).ok());
+  EXPECT_EQ(budget.used(), budget.limit());
+  const auto before = Snapshot(*t);
+
+  absl::Status s = t->Push({1, 2, 5, 3}, std::vector<float>(8, 0.5f));
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("table emb: 1 new rows: 74 bytes do not fit"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.message().find("--max_memory_bytes"), std::string::npos) << s;
+  std::vector<float> out(8);
+  EXPECT_EQ(t->Pull({5, 1}, true, false, out.data()).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(t->InsertRow(6, {1, 1}, {0, 0}, 0, 0).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Snapshot(*t), before);
+  EXPECT_EQ(budget.used(), budget.limit());
+
+  // Existing rows keep training; a read-only pull of a new key creates
+  // nothing and needs no room.
+  ASSERT_TRUE(t->Push({4, 1, 4}, std::vector<float>(6, 0.5f)).ok());
+  ASSERT_TRUE(t->Pull({1, 2, 3, 4}, true, false, out.data()).ok());
+  ASSERT_TRUE(t->Pull({9, 1}, false, true, out.data()).ok());
+  ASSERT_TRUE(t->InsertRow(3, {1, 1}, {0, 0}, 0, 0).ok());
+  EXPECT_EQ(t->rows(), 4u);
+  EXPECT_EQ(budget.used(), budget.limit());
+}
+
+TEST(SparseTableTest, BatchFitsWhenItsNewRowsDoThoughNotAllItsKeys) {
+  MemoryBudget budget(10 * kAdagradDim2RowBytes);
+  SparseTable::Options o;
+  o.budget = &budget;
+  auto t = MustCreate(Config(2, OptimizerConfig::ADAGRAD), o);
+  std::vector<uint64_t> keys = {1, 2, 3, 4, 5, 6, 7, 8};
+  std::vector<float> out(20);
+  ASSERT_TRUE(t->Pull(keys, false, false, out.data()).ok());
+  // 10 keys, 8 of them held: the worst case (10 rows) does not fit, the 2
+  // new rows do.
+  keys.push_back(9);
+  keys.push_back(10);
+  ASSERT_TRUE(t->Pull(keys, false, false, out.data()).ok());
+  EXPECT_EQ(t->rows(), 10u);
+  EXPECT_EQ(budget.used(), t->BudgetBytes());
+  EXPECT_EQ(budget.used(), budget.limit());
+}
+
+TEST(SparseTableTest, DestroyingTheTableReleasesItsCharge) {
+  MemoryBudget budget(1 << 20);
+  SparseTable::Options o;
+  o.budget = &budget;
+  auto t = MustCreate(Config(2, OptimizerConfig::ADAGRAD), o);
+  ASSERT_TRUE(t->Push({1, 2, 1}, std::vector<float>(6, 0.5f)).ok());
+  EXPECT_EQ(budget.used(), 2 * kAdagradDim2RowBytes);
+  t.reset();
+  EXPECT_EQ(budget.used(), 0u);
+
+  // A table built without a budget (a checkpoint load) adopts one.
+  auto loaded = MustCreate(Config(2, OptimizerConfig::ADAGRAD));
+  ASSERT_TRUE(loaded->InsertRow(7, {1, 1}, {0, 0}, 0, 0).ok());
+  ASSERT_TRUE(budget.TryCharge(loaded->BudgetBytes()));
+  loaded->AdoptBudget(&budget);
+  ASSERT_TRUE(loaded->Push({8}, {1, 1}).ok());
+  EXPECT_EQ(budget.used(), 2 * kAdagradDim2RowBytes);
+  loaded.reset();
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+TEST(SparseTableTest, ConcurrentBatchesNeverOverrunTheBudget) {
+  MemoryBudget budget(1000 * kAdagradDim2RowBytes);
+  SparseTable::Options o;
+  o.budget = &budget;
+  o.num_stripes = 4;
+  auto t = MustCreate(Config(2, OptimizerConfig::ADAGRAD), o);
+  std::vector<std::thread> threads;
+  for (uint64_t w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      std::vector<uint64_t> keys(50);
+      for (uint64_t b = 0; b < 10; ++b) {
+        // Half the keys are shared by all threads, half are this thread's.
+        for (uint64_t i = 0; i < 50; ++i) {
+          keys[i] = i % 2 ? (w << 32) | (b * 50 + i) : b * 50 + i;
+        }
+        const absl::Status s =
+            t->Push(keys, std::vector<float>(100, 0.25f));
+        if (!s.ok()) EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_LE(t->rows(), 1000u);
+  EXPECT_GT(t->rows(), 900u);
+  EXPECT_EQ(budget.used(), t->BudgetBytes());
+}
+
 }  // namespace
 }  // namespace strata

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "proto/base/names.h"
 #include "proto/base/status_macros.h"
 #include "server/storage/checkpoint_filename.h"
 #include "server/storage/checkpoint_writer.h"
@@ -77,7 +78,24 @@ absl::Status ValidateOptions(const TableStore::Options& options) {
         absl::StrCat("sparse_stripes must be > 0 and max_batch_keys in [1, ",
                      kMaxBatchKeysLimit, "]"));
   }
+  if (options.max_tables == 0) {
+    return absl::InvalidArgumentError("max_tables must be > 0");
+  }
   return ValidateMaxAbsGradient(options.max_abs_gradient);
+}
+
+// What the table of `entry` counts against the memory budget.
+uint64_t BudgetBytes(const ShardTable& entry) {
+  if (entry.sparse != nullptr) return entry.sparse->BudgetBytes();
+  if (entry.dense != nullptr) return entry.dense->BudgetBytes();
+  return entry.compressed->BudgetBytes();
+}
+
+// AdoptBudget on the table of `entry`.
+void AdoptBudget(const ShardTable& entry, MemoryBudget* budget) {
+  if (entry.sparse != nullptr) entry.sparse->AdoptBudget(budget);
+  if (entry.dense != nullptr) entry.dense->AdoptBudget(budget);
+  if (entry.compressed != nullptr) entry.compressed->AdoptBudget(budget);
 }
 
 }  // namespace
@@ -93,8 +111,12 @@ TableStore::TableStore(const Options& options)
         Options o = options;
         if (o.env == nullptr) o.env = DefaultEnv();
         if (o.clock == nullptr) o.clock = RealClock();
+        if (o.max_memory_bytes == 0) {
+          o.max_memory_bytes = DefaultMemoryBudgetBytes();
+        }
         return o;
       }()),
+      budget_(options_.max_memory_bytes),
       ledger_(RetentionOptions{options.keep_checkpoints, options.shard_id,
                                options.num_shards}) {}
 
@@ -110,12 +132,14 @@ SparseTable::Options TableStore::SparseOptions() const {
   o.shard_id = options_.shard_id;
   o.max_batch_keys = options_.max_batch_keys;
   o.max_abs_gradient = options_.max_abs_gradient;
+  o.budget = &budget_;
   return o;
 }
 
 DenseTable::Options TableStore::DenseOptions() const {
   DenseTable::Options o;
   o.max_abs_gradient = options_.max_abs_gradient;
+  o.budget = &budget_;
   return o;
 }
 
@@ -130,6 +154,26 @@ absl::Status TableStore::CheckDenseOwner(absl::string_view name) const {
   return absl::OkStatus();
 }
 
+absl::Status TableStore::CheckDenseSize(const DenseConfig& config) const {
+  const uint64_t max_size = options_.max_dense_bytes / sizeof(float);
+  if (config.size() > max_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dense tensor ", config.name(), ": ", config.size(),
+        " elements exceed the ", max_size,
+        " one message can carry (--max_message_mb)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TableStore::CheckRoomForTable() const {
+  if (tables_.size() >= options_.max_tables) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "shard ", options_.shard_id, " holds ", tables_.size(),
+        " tables and dense tensors, its limit (--max_tables)"));
+  }
+  return absl::OkStatus();
+}
+
 void TableStore::CancelDense(const ShardTables& tables) {
   for (const auto& [name, entry] : tables) {
     if (entry.dense != nullptr) entry.dense->Cancel();
@@ -138,6 +182,7 @@ void TableStore::CancelDense(const ShardTables& tables) {
 
 absl::Status TableStore::CreateSparse(const TableConfig& config,
                                       bool if_not_exists) {
+  STRATA_RETURN_IF_ERROR(CheckName("sparse table name", config.name()));
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SparseTable> table,
                           SparseTable::Create(config, SparseOptions()));
   absl::MutexLock lock(&mu_);
@@ -147,32 +192,35 @@ absl::Status TableStore::CreateSparse(const TableConfig& config,
     return ExistingStatus(config, existing ? &existing->config() : nullptr,
                           if_not_exists);
   }
+  STRATA_RETURN_IF_ERROR(CheckRoomForTable());
   tables_[config.name()].sparse = std::move(table);
   return absl::OkStatus();
 }
 
 absl::Status TableStore::CreateDense(const DenseConfig& config,
                                      bool if_not_exists) {
+  STRATA_RETURN_IF_ERROR(CheckName("dense tensor name", config.name()));
   STRATA_RETURN_IF_ERROR(CheckDenseOwner(config.name()));
+  STRATA_RETURN_IF_ERROR(CheckDenseSize(config));
+  const auto taken = [&](const ShardTable& entry) {
+    const DenseTable* existing = entry.dense.get();
+    return ExistingStatus(config, existing ? &existing->config() : nullptr,
+                          if_not_exists);
+  };
   {
-    // Check first so an idempotent create does not allocate a big tensor.
+    // Check first so an idempotent or refused create does not allocate a
+    // big tensor.
     absl::MutexLock lock(&mu_);
     const auto it = tables_.find(config.name());
-    if (it != tables_.end()) {
-      const DenseTable* existing = it->second.dense.get();
-      return ExistingStatus(config, existing ? &existing->config() : nullptr,
-                            if_not_exists);
-    }
+    if (it != tables_.end()) return taken(it->second);
+    STRATA_RETURN_IF_ERROR(CheckRoomForTable());
   }
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<DenseTable> table,
                           DenseTable::Create(config, DenseOptions()));
   absl::MutexLock lock(&mu_);
   const auto it = tables_.find(config.name());
-  if (it != tables_.end()) {  // a concurrent create won
-    const DenseTable* existing = it->second.dense.get();
-    return ExistingStatus(config, existing ? &existing->config() : nullptr,
-                          if_not_exists);
-  }
+  if (it != tables_.end()) return taken(it->second);  // a concurrent create won
+  STRATA_RETURN_IF_ERROR(CheckRoomForTable());
   tables_[config.name()].dense = std::move(table);
   return absl::OkStatus();
 }
@@ -233,15 +281,20 @@ CompressedTable::Options TableStore::CompressedOptions(int num_threads) const {
   o.max_batch_keys = options_.max_batch_keys;
   o.max_abs_gradient = options_.max_abs_gradient;
   o.num_threads = num_threads;
+  o.budget = &budget_;
   return o;
 }
 
 CheckpointLoaderOptions TableStore::LoaderOptions() const {
   CheckpointLoaderOptions o;
   o.num_shards = options_.num_shards;
+  // Built without a budget; Load charges the whole checkpoint at once.
   o.sparse = SparseOptions();
+  o.sparse.budget = nullptr;
   o.compressed = CompressedOptions(0);
+  o.compressed.budget = nullptr;
   o.dense = DenseOptions();
+  o.dense.budget = nullptr;
   return o;
 }
 
@@ -444,6 +497,22 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
   return info;
 }
 
+absl::Status TableStore::ChargeLoaded(uint64_t checkpoint_id,
+                                      ShardTables& tables) {
+  if (tables.size() > options_.max_tables) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "checkpoint ", checkpoint_id, " holds ", tables.size(),
+        " tables and dense tensors for shard ", options_.shard_id,
+        ", more than its limit of ", options_.max_tables, " (--max_tables)"));
+  }
+  uint64_t bytes = 0;
+  for (const auto& [name, entry] : tables) bytes += BudgetBytes(entry);
+  STRATA_RETURN_IF_ERROR(
+      budget_.Charge(bytes, absl::StrCat("checkpoint ", checkpoint_id)));
+  for (const auto& [name, entry] : tables) AdoptBudget(entry, &budget_);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<LoadInfo> TableStore::Load(const std::string& dir,
                                           uint64_t checkpoint_id) {
   absl::MutexLock io(&io_mu_);
@@ -453,7 +522,9 @@ absl::StatusOr<LoadInfo> TableStore::Load(const std::string& dir,
   return Install(std::move(loaded));
 }
 
-LoadInfo TableStore::Install(LoadedCheckpoint loaded) {
+absl::StatusOr<LoadInfo> TableStore::Install(LoadedCheckpoint loaded) {
+  STRATA_RETURN_IF_ERROR(
+      ChargeLoaded(loaded.info.checkpoint_id, loaded.tables));
   ShardTables old;
   {
     absl::MutexLock lock(&mu_);
@@ -478,12 +549,15 @@ absl::StatusOr<FallbackLoadInfo> TableStore::LoadNewestLoadable(
         e.files.ok() ? LoadCheckpoint(options_.env, dir, e.checkpoint_id,
                                       LoaderOptions())
                      : e.files.status();
-    if (loaded.ok()) {
-      out.loaded = Install(*std::move(loaded));
+    // One that does not fit the memory budget is skipped like a corrupt one.
+    absl::StatusOr<LoadInfo> installed =
+        loaded.ok() ? Install(*std::move(loaded)) : loaded.status();
+    if (installed.ok()) {
+      out.loaded = *std::move(installed);
       return out;
     }
     ledger_.RecordUnloadable(e.checkpoint_id);
-    out.skipped.push_back({e.checkpoint_id, loaded.status()});
+    out.skipped.push_back({e.checkpoint_id, installed.status()});
   }
   return out;
 }

@@ -21,12 +21,16 @@
 #include "server/storage/compressed_table.h"
 #include "server/storage/dense_table.h"
 #include "server/storage/embedding_table.h"
+#include "server/storage/memory_budget.h"
 #include "server/storage/shard_tables.h"
 #include "server/storage/sparse_table.h"
 #include "server/util/clock.h"
 #include "server/util/env.h"
 
 namespace strata {
+
+// The default most tables and dense tensors one shard holds.
+inline constexpr size_t kDefaultMaxTables = 4096;
 
 enum class TableKind { kSparse, kDense };
 
@@ -74,6 +78,11 @@ struct FallbackLoadInfo {
 // request finishes on the old object, which is then freed. Dropped or
 // replaced dense tensors are cancelled (blocked BSP pulls fail ABORTED).
 //
+// The store owns the shard's memory budget (memory_budget.h): sparse rows,
+// dense tensors and compressed tables charge it, and a table releases its
+// charge when the last request using it lets go of it. Tables handed out by
+// the store must not outlive it.
+//
 // Thread-safe. Made by Create (there is no public constructor). The router,
 // env and clock in Options are not owned and must outlive the store.
 // Checkpoint and Load are serialised with each other; table operations
@@ -102,14 +111,31 @@ class TableStore {
     // and delete this shard's files of older ones (checkpoint_retention.h);
     // 0 keeps everything. More means more disk, and more to fall back on.
     uint32_t keep_checkpoints = kDefaultKeepCheckpoints;
+    // Memory budget of the shard's tables (ps_server --max_memory_bytes):
+    // sparse rows, dense tensors and compressed tables. Creating or growing
+    // past it fails with RESOURCE_EXHAUSTED and the shard keeps serving
+    // what it holds. Higher lets the shard hold more, at the risk of the
+    // machine running out of memory first (the kernel's OOM killer ends the
+    // process, losing everything since the last checkpoint). 0:
+    // DefaultMemoryBudgetBytes(), 3/4 of physical memory.
+    uint64_t max_memory_bytes = 0;
+    // Most tables and dense tensors the shard holds (ps_server
+    // --max_tables). Each costs memory even when empty (a sparse table's
+    // stripes) and a line in every ListTables answer and /metrics scrape.
+    size_t max_tables = kDefaultMaxTables;
+    // Largest dense tensor, in bytes of values. PsServer sets it to the
+    // payload one message carries (--max_message_mb), so that every tensor
+    // that can be created can be pulled and pushed; larger tensors need
+    // larger messages.
+    uint64_t max_dense_bytes = kMaxDenseSize * sizeof(float);
   };
 
   // INVALID_ARGUMENT if num_shards is 0, shard_id >= num_shards, the
   // router's shard count differs from num_shards, or there is no router and
   // num_shards > 1.
   // Also INVALID_ARGUMENT for sparse_stripes 0, max_batch_keys outside
-  // [1, kMaxBatchKeysLimit] or a max_abs_gradient ValidateMaxAbsGradient
-  // rejects.
+  // [1, kMaxBatchKeysLimit], max_tables 0 or a max_abs_gradient
+  // ValidateMaxAbsGradient rejects.
   static absl::StatusOr<std::unique_ptr<TableStore>> Create(
       const Options& options);
 
@@ -119,8 +145,12 @@ class TableStore {
 
   // ALREADY_EXISTS if a table or tensor with that name exists, unless
   // if_not_exists and it is the same kind with an identical config (then
-  // OK). INVALID_ARGUMENT for an invalid config. CreateDense also fails with
-  // FAILED_PRECONDITION when the router assigns the name to another shard.
+  // OK). INVALID_ARGUMENT for an invalid config or a name CheckName
+  // (proto/base/names.h) refuses; RESOURCE_EXHAUSTED when the shard holds
+  // max_tables already. CreateDense also fails with FAILED_PRECONDITION
+  // when the router assigns the name to another shard, INVALID_ARGUMENT for
+  // a tensor over max_dense_bytes and RESOURCE_EXHAUSTED when it does not
+  // fit the memory budget.
   absl::Status CreateSparse(const TableConfig& config, bool if_not_exists);
   absl::Status CreateDense(const DenseConfig& config, bool if_not_exists);
   // NOT_FOUND if there is no table or tensor with that name.
@@ -144,7 +174,10 @@ class TableStore {
   // Returns the per-field statistics. Pushes that reach the plain table
   // while it is being clustered are not carried over: compress between
   // training phases (load time, or after a checkpoint). NOT_FOUND for an
-  // unknown table; FAILED_PRECONDITION if it is already compressed or dense.
+  // unknown table; FAILED_PRECONDITION if it is already compressed or dense;
+  // RESOURCE_EXHAUSTED when the compressed table does not fit the memory
+  // budget next to the plain one (which is then kept). The plain table's
+  // charge is released once it is replaced and no request uses it.
   absl::StatusOr<std::vector<FieldStats>> Compress(absl::string_view name,
                                                    const SaecConfig& config,
                                                    int num_threads = 0);
@@ -177,14 +210,17 @@ class TableStore {
   // Every sparse table of the checkpoint is created here, even if none of
   // its rows route here. Tables created before or during the load are
   // discarded. NOT_FOUND without a complete checkpoint; DATA_LOSS (naming
-  // the file) for corrupt or inconsistent files. On error the store is
+  // the file) for corrupt or inconsistent files; RESOURCE_EXHAUSTED when the
+  // checkpoint holds more than max_tables tables and tensors for this shard
+  // or its tables do not fit the memory budget next to the ones they
+  // replace (they are built first, then charged). On error the store is
   // unchanged. Peak memory: the old tables, the new ones and one file.
   absl::StatusOr<LoadInfo> Load(const std::string& dir, uint64_t checkpoint_id);
 
   // Start-up load: as Load(dir, 0), but a complete checkpoint that fails to
-  // load (any error: corrupt, unreadable, ambiguous) is skipped for the next
-  // older one and recorded as unloadable, so this store neither overwrites
-  // nor deletes it. Loads nothing (and leaves the store as it is) when `dir`
+  // load (any error: corrupt, unreadable, ambiguous, over max_tables or the
+  // memory budget) is skipped for the next older one and recorded as
+  // unloadable, so this store neither overwrites nor deletes it. Loads nothing (and leaves the store as it is) when `dir`
   // is missing or holds no loadable checkpoint; the env's error when `dir`
   // cannot be listed.
   absl::StatusOr<FallbackLoadInfo> LoadNewestLoadable(const std::string& dir);
@@ -196,6 +232,8 @@ class TableStore {
 
   uint32_t shard_id() const { return options_.shard_id; }
   uint32_t num_shards() const { return options_.num_shards; }
+  // The shard's memory budget (bytes in use and the limit).
+  const MemoryBudget& memory_budget() const { return budget_; }
 
  private:
   // `options` passed Create's checks.
@@ -207,14 +245,24 @@ class TableStore {
   CheckpointLoaderOptions LoaderOptions() const;
   // FAILED_PRECONDITION if the router assigns dense tensor `name` elsewhere.
   absl::Status CheckDenseOwner(absl::string_view name) const;
+  // INVALID_ARGUMENT for a tensor over max_dense_bytes.
+  absl::Status CheckDenseSize(const DenseConfig& config) const;
+  // RESOURCE_EXHAUSTED when the shard holds max_tables already.
+  absl::Status CheckRoomForTable() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Charges the loaded tables to the budget and hands them their charge.
+  absl::Status ChargeLoaded(uint64_t checkpoint_id, ShardTables& tables);
   // Cancels the dense tensors of `tables` (after they left tables_).
   static void CancelDense(const ShardTables& tables);
-  // Swaps the loaded tables in and records the load.
-  LoadInfo Install(LoadedCheckpoint loaded)
+  // Charges the loaded tables (ChargeLoaded), swaps them in and records the
+  // load; on RESOURCE_EXHAUSTED the store is unchanged.
+  absl::StatusOr<LoadInfo> Install(LoadedCheckpoint loaded)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
 
   // Constant after construction.
   const Options options_;
+  // Thread-safe itself (mutable: const methods hand it to new tables).
+  // Declared before tables_, which release their charges when destroyed.
+  mutable MemoryBudget budget_;
 
   // Serialises Checkpoint and Load. Acquired before mu_.
   absl::Mutex io_mu_;

@@ -732,5 +732,206 @@ TEST(TableStoreCompressionTest, CompressedCheckpointReshardsIntoPlainRows) {
   EXPECT_EQ(PullAll(three, r3), before);  // every key keeps its centroid
 }
 
+// A single-shard store with the limits these tests vary.
+std::unique_ptr<TableStore> LimitedStore(uint64_t max_memory_bytes,
+                                         size_t max_tables = kDefaultMaxTables,
+                                         uint64_t max_dense_bytes =
+                                             kMaxDenseSize * sizeof(float)) {
+  TableStore::Options o;
+  o.max_memory_bytes = max_memory_bytes;
+  o.max_tables = max_tables;
+  o.max_dense_bytes = max_dense_bytes;
+  auto store = TableStore::Create(o);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? *std::move(store) : nullptr;
+}
+
+TEST(TableStoreLimitsTest, DefaultBudgetIsThreeQuartersOfPhysicalMemory) {
+  auto store = MakeStore(nullptr, 0);
+  EXPECT_EQ(store->memory_budget().limit(), DefaultMemoryBudgetBytes());
+  EXPECT_EQ(store->memory_budget().used(), 0u);
+  TableStore::Options o;
+  o.max_tables = 0;
+  EXPECT_EQ(TableStore::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TableStoreLimitsTest, NamesFollowTheSharedNameRule) {
+  auto store = MakeStore(nullptr, 0);
+  absl::Status s = store->CreateSparse(Sparse("my table", 4), false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "sparse table name 'my table' may hold only letters, digits and "
+            "_ . : / -");
+  s = store->CreateDense(Dense(std::string(129, 'w'), 4), false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "dense tensor name is 129 bytes; it must be 1 to 128");
+  EXPECT_TRUE(store->List().empty());
+  EXPECT_TRUE(store->CreateSparse(Sparse(std::string(128, 'e'), 4), false)
+                  .ok());
+  EXPECT_TRUE(store->CreateDense(Dense("job-1/conv_w0.b:2", 4), false).ok());
+}
+
+TEST(TableStoreLimitsTest, TableCountIsBounded) {
+  auto store = LimitedStore(0, /*max_tables=*/3);
+  ASSERT_TRUE(store->CreateSparse(Sparse("a", 4), false).ok());
+  ASSERT_TRUE(store->CreateSparse(Sparse("b", 4), false).ok());
+  ASSERT_TRUE(store->CreateDense(Dense("w", 4), false).ok());
+  absl::Status s = store->CreateSparse(Sparse("c", 4), false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.message(),
+            "shard 0 holds 3 tables and dense tensors, its limit "
+            "(--max_tables)");
+  EXPECT_EQ(store->CreateDense(Dense("v", 4), false).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(store->CreateSparse(Sparse("a", 4), true).ok())
+      << "an idempotent create of an existing table still succeeds";
+  EXPECT_EQ(store->List().size(), 3u);
+  ASSERT_TRUE(store->Drop("b").ok());
+  EXPECT_TRUE(store->CreateDense(Dense("v", 4), false).ok());
+}
+
+TEST(TableStoreLimitsTest, DenseTensorMustFitOneMessage) {
+  auto store = LimitedStore(0, kDefaultMaxTables, /*max_dense_bytes=*/400);
+  ASSERT_TRUE(store->CreateDense(Dense("w", 100), false).ok());
+  const absl::Status s = store->CreateDense(Dense("v", 101), false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "dense tensor v: 101 elements exceed the 100 one message can "
+            "carry (--max_message_mb)");
+  EXPECT_EQ(store->List().size(), 1u);
+  // Values and Adam's two moments.
+  EXPECT_EQ(store->memory_budget().used(), 100u * 3 * sizeof(float));
+}
+
+TEST(TableStoreLimitsTest, FullBudgetRefusesGrowthAndKeepsServing) {
+  auto store = LimitedStore(10000);
+  ASSERT_TRUE(store->CreateDense(Dense("w", 500), false).ok());  // 6000
+  absl::Status s = store->CreateDense(Dense("v", 500), false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.message(),
+            "dense tensor v: 6000 bytes do not fit the shard's memory budget "
+            "(6000 of 10000 bytes in use; --max_memory_bytes)");
+  EXPECT_EQ(store->List().size(), 1u);
+
+  // 74 bytes a row at dim 4 with SGD: 54 rows fit the 4000 left.
+  ASSERT_TRUE(
+      store->CreateSparse(Sparse("emb", 4, OptimizerConfig::SGD), false).ok());
+  auto emb = *store->GetSparse("emb");
+  std::vector<uint64_t> keys(50);
+  for (uint64_t k = 0; k < keys.size(); ++k) keys[k] = k;
+  ASSERT_TRUE(emb->Push(keys, std::vector<float>(200, 0.5f)).ok());
+  EXPECT_EQ(store->memory_budget().used(), 6000u + 50 * 74);
+  const Rows before = SnapshotSparse(*emb);
+  const std::vector<uint64_t> fresh = {100, 101, 102, 103, 104};
+  EXPECT_EQ(emb->Push(fresh, std::vector<float>(20, 1.f)).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(SnapshotSparse(*emb), before);
+  // Existing rows still train; read-only pulls of new keys still answer.
+  ASSERT_TRUE(emb->Push(keys, std::vector<float>(200, 0.5f)).ok());
+  std::vector<float> out(20);
+  ASSERT_TRUE(emb->Pull(fresh, false, true, out.data()).ok());
+  EXPECT_EQ(emb->rows(), 50u);
+
+  // A dropped table gives its memory back once no request holds it.
+  auto w = *store->GetDense("w");
+  ASSERT_TRUE(store->Drop("w").ok());
+  EXPECT_EQ(store->memory_budget().used(), 6000u + 50 * 74);
+  w.reset();
+  EXPECT_EQ(store->memory_budget().used(), 50u * 74);
+  EXPECT_TRUE(emb->Push(fresh, std::vector<float>(20, 1.f)).ok());
+  emb.reset();
+  ASSERT_TRUE(store->Drop("emb").ok());
+  EXPECT_EQ(store->memory_budget().used(), 0u);
+}
+
+// 3000 rows of dim 4 with Adam: 106 bytes a row.
+void InsertThousandsOfRows(TableStore* store) {
+  ASSERT_TRUE(store->CreateSparse(Sparse("emb", 4), false).ok());
+  auto t = *store->GetSparse("emb");
+  for (uint64_t i = 0; i < 3000; ++i) {
+    std::vector<float> v(4, float(i % 12)), st(8, 0.5f);
+    ASSERT_TRUE(t->InsertRow((uint64_t{1} << 56) | i, v, st, 3, 1).ok());
+  }
+}
+
+TEST(TableStoreLimitsTest, CompressionMustFitNextToThePlainTable) {
+  constexpr uint64_t kPlainBytes = 3000 * 106;
+  auto tight = LimitedStore(kPlainBytes + 100);
+  InsertThousandsOfRows(tight.get());
+  ASSERT_EQ(tight->memory_budget().used(), kPlainBytes);
+  const absl::Status s = tight->Compress("emb", TwelveClusters()).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("compressing table emb: compressed table emb: "),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.message().find("--max_memory_bytes"), std::string::npos) << s;
+  ASSERT_TRUE(tight->GetSparse("emb").ok()) << "the plain table is kept";
+  EXPECT_EQ((*tight->GetSparse("emb"))->rows(), 3000u);
+  EXPECT_EQ(tight->memory_budget().used(), kPlainBytes);
+
+  auto roomy = LimitedStore(2 * kPlainBytes);
+  InsertThousandsOfRows(roomy.get());
+  ASSERT_TRUE(roomy->Compress("emb", TwelveClusters()).ok());
+  // Only the compressed table is charged now.
+  const uint64_t used = roomy->memory_budget().used();
+  EXPECT_EQ(used, (*roomy->GetEmbedding("emb"))->MemoryBytes());
+  EXPECT_LT(used, kPlainBytes);
+  ASSERT_TRUE(roomy->Drop("emb").ok());
+  EXPECT_EQ(roomy->memory_budget().used(), 0u);
+}
+
+TEST(TableStoreLimitsTest, LoadMustFitTheBudgetNextToWhatItReplaces) {
+  const std::string dir = TestDir();
+  auto source = MakeStore(nullptr, 0);
+  Populate(source.get());
+  ASSERT_TRUE(source->Checkpoint(dir, 5).ok());
+  const uint64_t needed = source->memory_budget().used();
+
+  auto tight = LimitedStore(needed - 1);
+  ASSERT_TRUE(tight->CreateSparse(Sparse("stale", 4), false).ok());
+  absl::Status s = tight->Load(dir, 0).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("checkpoint 5: "), std::string::npos) << s;
+  ASSERT_EQ(tight->List().size(), 1u);
+  EXPECT_EQ(tight->List()[0].name, "stale");
+  EXPECT_EQ(tight->memory_budget().used(), 0u);
+
+  auto few = LimitedStore(0, /*max_tables=*/3);
+  s = few->Load(dir, 0).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_EQ(s.message(),
+            "checkpoint 5 holds 4 tables and dense tensors for shard 0, more "
+            "than its limit of 3 (--max_tables)");
+
+  // At start-up a checkpoint that does not fit is skipped for an older one.
+  auto small = MakeStore(nullptr, 0);
+  ASSERT_TRUE(small->CreateDense(Dense("tiny", 2), false).ok());
+  ASSERT_TRUE(small->Checkpoint(dir, 4).ok());
+  auto starting = LimitedStore(needed - 1);
+  absl::StatusOr<FallbackLoadInfo> fallback = starting->LoadNewestLoadable(dir);
+  ASSERT_TRUE(fallback.ok()) << fallback.status();
+  ASSERT_TRUE(fallback->loaded.has_value());
+  EXPECT_EQ(fallback->loaded->checkpoint_id, 4u);
+  ASSERT_EQ(fallback->skipped.size(), 1u);
+  EXPECT_EQ(fallback->skipped[0].checkpoint_id, 5u);
+  EXPECT_EQ(fallback->skipped[0].status.code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(starting->GetDense("tiny").ok());
+
+  auto exact = LimitedStore(needed);
+  ASSERT_TRUE(exact->Load(dir, 0).ok());
+  EXPECT_EQ(exact->memory_budget().used(), needed);
+  // The loaded tables carry their charge: growing is charged, dropping
+  // releases.
+  EXPECT_EQ((*exact->GetSparse("emb"))->Push({123456789}, {1, 1, 1, 1})
+                .code(),
+            absl::StatusCode::kResourceExhausted);
+  for (const TableSummary& t : exact->List()) {
+    ASSERT_TRUE(exact->Drop(t.name).ok());
+  }
+  EXPECT_EQ(exact->memory_budget().used(), 0u);
+}
+
 }  // namespace
 }  // namespace strata

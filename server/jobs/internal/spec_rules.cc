@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdint>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "google/protobuf/descriptor.h"
@@ -177,25 +176,6 @@ absl::Status OutOfRange(absl::string_view what, uint64_t value, uint64_t lo,
                         uint64_t hi) {
   return absl::InvalidArgumentError(absl::StrCat(
       what, " ", value, " is out of range [", lo, ", ", hi, "]"));
-}
-
-absl::Status CheckName(absl::string_view what, absl::string_view value,
-                       size_t max_bytes) {
-  if (value.empty() || value.size() > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " is ", value.size(), " bytes; it must be 1 to ", max_bytes));
-  }
-  for (char c : value) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-                    c == ':' || c == '/' || c == '-';
-    if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " '", absl::CHexEscape(value),
-          "' may hold only letters, digits and _ . : / -"));
-    }
-  }
-  return absl::OkStatus();
 }
 
 absl::Status CheckLabel(absl::string_view what, absl::string_view value,

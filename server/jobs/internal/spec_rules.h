@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "google/protobuf/message.h"
+#include "proto/base/names.h"
 
 namespace strata {
 namespace jobs {
@@ -29,8 +30,8 @@ inline constexpr double kUnbounded = std::numeric_limits<double>::infinity();
 // limits); longest repeated field.
 inline constexpr size_t kMaxStringBytes = 4096;
 inline constexpr int kMaxRepeated = 1024;
-// Names (roles, tables) and paths.
-inline constexpr size_t kMaxNameBytes = 128;
+// Names (roles, tables: proto/base/names.h, shared with the shard) and paths.
+using ::strata::kMaxNameBytes;
 inline constexpr size_t kMaxPathBytes = 4096;
 
 enum class Bound { kInclusive, kExclusive };
@@ -75,8 +76,7 @@ absl::Status OutOfRange(absl::string_view what, uint64_t value, uint64_t lo,
                         uint64_t hi);
 
 // A role or table name: 1..max_bytes of [A-Za-z0-9_.:/-].
-absl::Status CheckName(absl::string_view what, absl::string_view value,
-                       size_t max_bytes = kMaxNameBytes);
+using ::strata::CheckName;
 // A file or directory path (empty allowed): at most kMaxPathBytes, no control
 // characters.
 absl::Status CheckPath(absl::string_view what, absl::string_view value);

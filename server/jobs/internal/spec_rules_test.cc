@@ -69,17 +69,6 @@ TEST(SpecRulesTest, RuleNamingNoNumericFieldIsAProgrammerBug) {
   EXPECT_DEATH(ApplyNumberDefaults(kBad, &spec), "no numeric field 'table'");
 }
 
-TEST(SpecRulesTest, NamesAreBoundedAndUseASmallAlphabet) {
-  EXPECT_TRUE(CheckName("t", "job-1/conv_w0.b:2").ok());
-  EXPECT_EQ(CheckName("t", "").message(), "t is 0 bytes; it must be 1 to 128");
-  EXPECT_EQ(CheckName("t", std::string(129, 'a')).message(),
-            "t is 129 bytes; it must be 1 to 128");
-  EXPECT_EQ(CheckName("t", "a b").message(),
-            "t 'a b' may hold only letters, digits and _ . : / -");
-  EXPECT_EQ(CheckName("t", std::string("a\0b", 3)).code(),
-            absl::StatusCode::kInvalidArgument);
-}
-
 TEST(SpecRulesTest, LabelsAndPathsRefuseControlCharacters) {
   EXPECT_TRUE(CheckLabel("name", "my job (v2)", 256).ok());
   EXPECT_EQ(CheckLabel("name", "a\nb", 256).message(),
