@@ -31,8 +31,15 @@ done
 tools/setup.sh >/dev/null
 BAZEL=(bazel --output_base="${STRATA_FUZZ_OUTPUT_BASE:-${HOME}/.cache/bazel-strata-fuzz}")
 if [ ${#targets[@]} -eq 0 ]; then
+  # The source folders, not //...: a bazel-<workspace> link made by another
+  # output base would be read as a package tree.
   mapfile -t targets < <("${BAZEL[@]}" query --noshow_progress \
-    'attr(name, "_fuzz$", kind("cc_binary", //...))' 2>/dev/null)
+    'attr(name, "_fuzz$", kind("cc_binary", set(//compression/... //proto/...
+     //server/... //worker/... //tools/... //tests/...)))' 2>/dev/null)
+fi
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "fuzz.sh: found no fuzz targets" >&2
+  exit 1
 fi
 "${BAZEL[@]}" build --config=fuzz --symlink_prefix=/ "${targets[@]}"
 bin=$("${BAZEL[@]}" info --config=fuzz bazel-bin 2>/dev/null)
