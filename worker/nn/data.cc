@@ -18,6 +18,10 @@
 namespace strata {
 namespace nn {
 namespace {
+// Longest side of an IDX image the reader accepts.
+constexpr uint32_t kMaxImageSide = 1 << 16;
+}  // namespace
+namespace {
 
 // Whole file, decompressed if gzipped (gzread passes raw files through).
 // RESOURCE_EXHAUSTED once it passes `max_bytes`: memory stays bounded
@@ -170,6 +174,13 @@ absl::StatusOr<Dataset> ReadMnist(const std::string& images_path,
     return absl::InvalidArgumentError(
         absl::StrCat(images_path, ": images of ", images.dims[1], " x ",
                      images.dims[2], " pixels are empty"));
+  }
+  // Bounds each side so that pixel products fit int64 even for a header
+  // that claims 0 images (whose total size no file size bounds).
+  if (images.dims[1] > kMaxImageSide || images.dims[2] > kMaxImageSide) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        images_path, ": images of ", images.dims[1], " x ", images.dims[2],
+        " pixels exceed ", kMaxImageSide, " pixels a side"));
   }
   Dataset d;
   d.channels = 1;

@@ -125,6 +125,19 @@ TEST(MnistTest, HugeDimensionsWithoutTheDataAreDataLoss) {
   EXPECT_NE(d.status().message().find("truncated"), absl::string_view::npos);
 }
 
+TEST(MnistTest, ZeroImagesOfHugeSidesAreInvalidArgument) {
+  // No images, so no file size bounds the sides; their product would
+  // overflow int64 (found by the ASan/UBSan run of idx_fuzz's corpus).
+  const std::string path = Write(
+      "zero_huge", Be32(0x803) + Be32(0) + Be32(4194303971u) + Be32(4294967267u));
+  auto d = ReadMnist(path, Write("lab_zero", LabelsIdx(0)));
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument)
+      << d.status();
+  EXPECT_NE(d.status().message().find("65536 pixels a side"),
+            absl::string_view::npos)
+      << d.status();
+}
+
 TEST(MnistTest, EmptyImagesAreInvalidArgument) {
   const std::string path = Write("empty_img", ImagesIdx(2, 0, 5));
   auto d = ReadMnist(path, Write("lab_empty", LabelsIdx(2)));
