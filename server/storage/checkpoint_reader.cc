@@ -150,8 +150,11 @@ absl::Status ReadCompressedField(Cursor* c, uint32_t dim, uint32_t sf,
   uint64_t n;
   STRATA_RETURN_IF_ERROR(c->Get(&k, "cluster count"));
   STRATA_RETURN_IF_ERROR(c->Get(&n, "feature count"));
+  // Every count is bounded by the bytes left before anything is allocated
+  // (k + 1 steps of 8 bytes each follow; a dim of 0 bounds nothing).
   if (k == 0 || n > c->remaining() / kCompressedIndexEntryBytes ||
-      uint64_t{k} * dim > c->remaining() / sizeof(float)) {
+      uint64_t{k} * dim > c->remaining() / sizeof(float) ||
+      uint64_t{k} + 1 > c->remaining() / sizeof(int64_t)) {
     return c->Error(
         absl::StrCat("implausible field: ", k, " clusters, ", n, " features"));
   }
@@ -160,7 +163,7 @@ absl::Status ReadCompressedField(Cursor* c, uint32_t dim, uint32_t sf,
   STRATA_RETURN_IF_ERROR(c->Floats(dim, &fallback, "fallback"));
   STRATA_RETURN_IF_ERROR(
       c->Floats(uint64_t{k + 1} * sf, &state, "cluster state"));
-  steps.resize(k + 1);
+  steps.resize(uint64_t{k} + 1);
   for (int64_t& step : steps) {
     STRATA_RETURN_IF_ERROR(c->Get(&step, "cluster step"));
   }

@@ -91,6 +91,28 @@ TEST_F(CheckpointReaderTest, UnknownSectionKindIsDataLoss) {
       << s;
 }
 
+TEST_F(CheckpointReaderTest, CountsAreBoundedByTheFileBeforeAllocating) {
+  // A compressed section of dim 0 whose field claims ~1.8e9 clusters: with
+  // no bytes behind the claim it must be DATA_LOSS, not a 14 GB allocation
+  // (found by //server/storage:checkpoint_reader_fuzz).
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  static const char kBody[] =
+      "\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+      "\x00\x00\x00\x00\x00\x6c\x00\x00\x00\x00\x00\x00"
+      "\x00\x00\x00\x00\x00\x00\x00\x00\x6c\x00\x00\x00"
+      "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+      "\x00\x00\xff\x01\x00\x00\x00\x00\x00\x00\x00";
+  std::string f = ReadRaw(path_).substr(0, kShardFileHeaderBytes);
+  f.append(kBody, sizeof(kBody) - 1);
+  const uint32_t crc = crc32c::Extend(0, f.data(), f.size());
+  f.append(reinterpret_cast<const char*>(&crc), 4);
+  WriteRaw(path_, f);
+  Recorder r;
+  const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("implausible field"), std::string::npos) << s;
+}
+
 TEST_F(CheckpointReaderTest, VisitorErrorsStopReadingAndNameTheFile) {
   ASSERT_TRUE(Write(DefaultEnv()).ok());
   struct Failing : Recorder {

@@ -1,0 +1,94 @@
+// Writes the seed corpus of //server/storage:checkpoint_reader_fuzz: real
+// shard files from the writer (sparse SGD and Adagrad tables, a dense Adam
+// tensor, an empty file), as the fuzz target's input (flag byte 3, then the
+// body between header and footer), plus a truncated and a bit-flipped one.
+//   bazel run //server/storage:checkpoint_reader_fuzz_seeds -- \
+//     $PWD/server/storage/testdata/checkpoint_reader_fuzz_corpus
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "glog/logging.h"
+#include "server/storage/checkpoint_format.h"
+#include "server/storage/checkpoint_writer.h"
+#include "server/storage/dense_table.h"
+#include "server/storage/sparse_table.h"
+#include "server/util/env.h"
+
+namespace strata {
+namespace {
+
+std::unique_ptr<SparseTable> Sparse(const std::string& name,
+                                    OptimizerConfig::Type type, int rows) {
+  TableConfig c;
+  c.set_name(name);
+  c.set_dim(3);
+  c.mutable_optimizer()->set_type(type);
+  c.mutable_optimizer()->set_learning_rate(0.1f);
+  auto t = SparseTable::Create(c);
+  CHECK(t.ok()) << t.status();
+  const size_t state = (*t)->state_floats_per_row();
+  for (int i = 0; i < rows; ++i) {
+    const float v = 0.5f * i;
+    CHECK((*t)->InsertRow(i + 1, {v, -v, 1.0f}, std::vector<float>(state, 0.25f),
+                          i, i + 2)
+              .ok());
+  }
+  return *std::move(t);
+}
+
+std::string Body(const std::string& path, const std::vector<const SparseTable*>& sparse,
+                 const std::vector<const DenseTable*>& dense) {
+  ShardFileHeader header;
+  header.shard_id = 0;
+  header.num_shards = 1;
+  header.checkpoint_id = 7;
+  auto stats = WriteShardFile(DefaultEnv(), path, header, sparse, dense, 4096);
+  CHECK(stats.ok()) << stats.status();
+  std::ifstream in(path, std::ios::binary);
+  const std::string file((std::istreambuf_iterator<char>(in)),
+                         std::istreambuf_iterator<char>());
+  return file.substr(kShardFileHeaderBytes,
+                     file.size() - kShardFileHeaderBytes - kShardFileFooterBytes);
+}
+
+void Seed(const std::string& dir, const std::string& name,
+          const std::string& input) {
+  std::ofstream(dir + "/" + name, std::ios::binary) << input;
+}
+
+}  // namespace
+}  // namespace strata
+
+int main(int argc, char** argv) {
+  using namespace strata;
+  CHECK_EQ(argc, 2) << "usage: checkpoint_reader_fuzz_seeds OUT_DIR";
+  const std::string dir = argv[1];
+  const std::string tmp = dir + "/.tmp.ckpt";
+  auto sgd = Sparse("emb", OptimizerConfig::SGD, 3);
+  auto ada = Sparse("ada", OptimizerConfig::ADAGRAD, 2);
+  DenseConfig dc;
+  dc.set_name("w");
+  dc.set_size(4);
+  dc.mutable_optimizer()->set_type(OptimizerConfig::ADAM);
+  dc.mutable_optimizer()->set_learning_rate(0.01f);
+  auto dense = DenseTable::Create(dc);
+  CHECK(dense.ok()) << dense.status();
+  const std::string flags(1, '\x03');
+  const std::string all = Body(tmp, {sgd.get(), ada.get()}, {dense->get()});
+  Seed(dir, "sparse_and_dense", flags + all);
+  Seed(dir, "sparse_only", flags + Body(tmp, {sgd.get()}, {}));
+  Seed(dir, "dense_only", flags + Body(tmp, {}, {dense->get()}));
+  Seed(dir, "empty", flags + Body(tmp, {}, {}));
+  Seed(dir, "truncated", flags + all.substr(0, all.size() / 2));
+  std::string flipped = all;
+  flipped[flipped.size() / 3] ^= 0x40;
+  Seed(dir, "bit_flipped", flags + flipped);
+  Seed(dir, "bad_crc", std::string(1, '\x01') + all);
+  std::remove(tmp.c_str());
+  std::cout << "wrote 7 seeds to " << dir << "\n";
+  return 0;
+}
