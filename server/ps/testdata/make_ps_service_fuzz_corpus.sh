@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Writes the seed corpus of //server/ps:ps_service_fuzz: records
+# "u8 op | u16 length LE | request bytes" (see ps_service_fuzz.cc), the
+# requests encoded from text by protoc. Run from the repository root:
+#   server/ps/testdata/make_ps_service_fuzz_corpus.sh
+set -euo pipefail
+out=server/ps/testdata/ps_service_fuzz_corpus
+mkdir -p "$out"
+enc() {  # enc OP MESSAGE TEXT -> one record on stdout
+  local body
+  body=$(printf '%s' "$3" | protoc --encode="strata.$2" -I. proto/ps.proto | xxd -p | tr -d '\n')
+  local len=$(( ${#body} / 2 ))
+  printf '%02x%02x%02x%s' "$1" $((len & 255)) $((len >> 8)) "$body" | xxd -r -p
+}
+keys() {  # keys K1 K2 ... -> C-escaped little-endian u64s for text format
+  for k in "$@"; do printf '\\x%02x\\x00\\x00\\x00\\x00\\x00\\x00\\x00' "$k"; done
+}
+grads() {  # grads N -> N float32 0.5 (0x3f000000 LE)
+  for _ in $(seq "$1"); do printf '\\x00\\x00\\x00\\x3f'; done
+}
+sparse='sparse { name: "emb" dim: 2 optimizer { type: ADAGRAD learning_rate: 0.1 } }'
+dense='dense { name: "w" size: 4 optimizer { type: SGD learning_rate: 0.1 } }'
+{ enc 0 CreateTableRequest "$sparse"
+  enc 3 PullRequest "table: \"emb\" keys: \"$(keys 1 2 3)\""
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1 2 3)\" gradients: \"$(grads 6)\""
+  enc 3 PullRequest "table: \"emb\" keys: \"$(keys 1 2 3)\" read_only: true"
+  enc 2 ListTablesRequest ''
+  enc 7 StatsRequest ''
+} > "$out/sparse_session"
+{ enc 0 CreateTableRequest "$dense"
+  enc 6 DensePushRequest "name: \"w\" gradients: \"$(grads 4)\""
+  enc 5 DensePullRequest 'name: "w"'
+  enc 1 DropTableRequest 'name: "w"'
+  enc 5 DensePullRequest 'name: "w"'
+} > "$out/dense_session"
+{ enc 0 CreateTableRequest "$sparse"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1)\" gradients: \"\\x00\\x00\\xc0\\x7f\\x00\\x00\\x00\\x3f\""
+  enc 3 PullRequest 'table: "nope" keys: "\x01\x00\x00\x00\x00\x00\x00\x00"'
+  enc 0 CreateTableRequest "$sparse"
+} > "$out/bad_requests"
+ls -l "$out"
