@@ -76,11 +76,14 @@ Scheduler::Workers Scheduler::LiveWorkers() {
   return workers;
 }
 
-absl::Status Scheduler::FindNodes(const JobSpec& spec, const Workers& workers,
-                                 std::vector<size_t>* fitting) {
+absl::Status Scheduler::FindNodes(const JobSpec& spec,
+                                 const std::vector<jobs::RoleNeed>& needs,
+                                 const Workers& workers,
+                                 std::vector<size_t>* fitting,
+                                 std::vector<std::string>* ps_addresses) {
   std::vector<std::string> missing;
   std::vector<bool> taken(workers.idle.size(), false);
-  for (const jobs::RoleNeed& need : jobs::RoleNeeds(spec)) {
+  for (const jobs::RoleNeed& need : needs) {
     std::vector<size_t> found;
     for (size_t i = 0; i < workers.idle.size(); ++i) {
       if (!taken[i] && Fits(workers.idle[i], need, spec)) found.push_back(i);
@@ -103,10 +106,12 @@ absl::Status Scheduler::FindNodes(const JobSpec& spec, const Workers& workers,
     }
   }
   if (jobs::UsesParameterServer(spec)) {
-    absl::Status ps = registry_->PsAddresses().status();
-    if (!ps.ok()) {
+    absl::StatusOr<std::vector<std::string>> ps = registry_->PsAddresses();
+    if (ps.ok()) {
+      *ps_addresses = *std::move(ps);
+    } else {
       missing.push_back(absl::StrCat("parameter-server shards incomplete: ",
-                                     ps.message()));
+                                     ps.status().message()));
     }
   }
   if (missing.empty()) return absl::OkStatus();
@@ -116,14 +121,11 @@ absl::Status Scheduler::FindNodes(const JobSpec& spec, const Workers& workers,
 absl::Status Scheduler::TryPlace(const PendingJob& job, Workers& workers,
                                  Pass& pass) {
   const JobSpec& spec = job.spec;
+  const std::vector<jobs::RoleNeed> needs = jobs::RoleNeeds(spec);
   std::vector<size_t> fitting;  // indices into workers.idle, in rank order
-  STRATA_RETURN_IF_ERROR(FindNodes(spec, workers, &fitting));
   std::vector<std::string> ps_addresses;
-  if (jobs::UsesParameterServer(spec)) {
-    absl::StatusOr<std::vector<std::string>> ps = registry_->PsAddresses();
-    if (!ps.ok()) return absl::UnavailableError(ps.status().message());
-    ps_addresses = *std::move(ps);
-  }
+  STRATA_RETURN_IF_ERROR(
+      FindNodes(spec, needs, workers, &fitting, &ps_addresses));
   std::vector<std::string> node_ids;
   for (size_t i : fitting) node_ids.push_back(workers.idle[i].node_id());
   absl::StatusOr<std::vector<TaskAssignment>> started =
@@ -135,7 +137,6 @@ absl::Status Scheduler::TryPlace(const PendingJob& job, Workers& workers,
   }
   LOG(INFO) << "job " << job.job_id << " assigned to "
             << absl::StrJoin(node_ids, ", ");
-  const std::vector<jobs::RoleNeed> needs = jobs::RoleNeeds(spec);
   if (needs.size() > 1) {
     // Tell every task its role and where the FC nodes serve.
     const uint32_t conv = needs[0].count;

@@ -13,6 +13,7 @@
 #include "proto/coordinator.pb.h"
 #include "proto/job.pb.h"
 #include "server/coordinator/job_manager.h"
+#include "server/jobs/job_type.h"
 #include "server/coordinator/node_registry.h"
 #include "server/util/clock.h"
 
@@ -76,10 +77,13 @@ class Scheduler {
   absl::Status TryPlace(const PendingJob& job, Workers& workers, Pass& pass)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Appends to `fitting` the idle nodes (indices into workers.idle, in rank
-  // order) for each of the job's role needs (jobs::RoleNeeds); UNAVAILABLE
-  // naming every need that no idle nodes cover.
-  absl::Status FindNodes(const JobSpec& spec, const Workers& workers,
-                         std::vector<size_t>* fitting)
+  // order) for each of `needs` (the job's jobs::RoleNeeds) and, for a job
+  // that uses the shards, sets `ps_addresses`; UNAVAILABLE naming every need
+  // that no idle nodes cover and incomplete shards.
+  absl::Status FindNodes(const JobSpec& spec,
+                         const std::vector<jobs::RoleNeed>& needs,
+                         const Workers& workers, std::vector<size_t>* fitting,
+                         std::vector<std::string>* ps_addresses)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.

@@ -74,7 +74,9 @@ absl::Status PrepareJobSpec(const JobLimits& limits, JobSpec* spec) {
   type->ApplyDefaults(spec);
   if (spec->num_workers() == 0) spec->set_num_workers(1);
   if (spec->worker_role().empty()) spec->set_worker_role("general");
-  return ValidateJobSpec(limits, *spec);
+  // Defaults add only well-formed values: no second CheckWellFormed walk.
+  STRATA_RETURN_IF_ERROR(CheckGeneric(limits, *spec));
+  return type->Validate(*spec, limits);
 }
 
 absl::Status ValidateJobSpec(const JobLimits& limits, const JobSpec& spec) {
