@@ -47,6 +47,11 @@ ABSL_FLAG(uint64_t, max_job_dataset_mb,
 ABSL_FLAG(uint32_t, max_pending_jobs, 1000,
           "most jobs waiting in PENDING at once; a submission past it is "
           "RESOURCE_EXHAUSTED");
+ABSL_FLAG(uint32_t, max_nodes, strata::NodeRegistry::Options().max_nodes,
+          "most nodes (worker daemons and shards, alive and dead) the "
+          "coordinator holds, and the largest num_shards a shard may claim; "
+          "when full, a registration forgets the node dead longest, and with "
+          "this many live nodes it is RESOURCE_EXHAUSTED");
 ABSL_FLAG(int32_t, max_message_mb, 256,
           "max gRPC message size in MiB, both directions");
 ABSL_FLAG(double, shutdown_grace_s, 5.0,
@@ -87,15 +92,17 @@ absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
   c.registry.node_timeout = absl::Seconds(node_timeout_s);
   c.registry.heartbeat_interval = absl::Milliseconds(heartbeat_ms);
   c.scheduler.schedule_timeout = absl::Seconds(schedule_timeout_s);
+  c.registry.max_nodes = absl::GetFlag(FLAGS_max_nodes);
   c.jobs.max_pending_jobs = absl::GetFlag(FLAGS_max_pending_jobs);
   c.jobs.limits.max_workers = absl::GetFlag(FLAGS_max_job_workers);
   c.jobs.limits.max_dataset_bytes = absl::GetFlag(FLAGS_max_job_dataset_mb)
                                     << 20;
   if (c.jobs.limits.max_workers == 0 || c.jobs.max_pending_jobs == 0 ||
+      c.registry.max_nodes == 0 ||
       absl::GetFlag(FLAGS_max_job_dataset_mb) > (uint64_t{1} << 40)) {
     return absl::InvalidArgumentError(
-        "--max_job_workers and --max_pending_jobs must be > 0 and "
-        "--max_job_dataset_mb <= 2^40");
+        "--max_job_workers, --max_pending_jobs and --max_nodes must be > 0 "
+        "and --max_job_dataset_mb <= 2^40");
   }
   return options;
 }

@@ -313,6 +313,38 @@ TEST_F(CoordinatorServiceTest, InvalidSpecIsInvalidArgument) {
       << s.error_message();
 }
 
+TEST_F(CoordinatorServiceTest, MalformedRegistrationIsRefusedAndStoresNothing) {
+  NodeInfo node;
+  node.set_role("conv workers");
+  node.set_address("10.0.0.7:7100");
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  RegisterNodeRequest req;
+  *req.mutable_node() = node;
+  RegisterNodeResponse resp;
+  grpc::Status s = nodes_->RegisterNode(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "node role 'conv workers' may hold only letters, digits and _ . : "
+            "/ -");
+
+  grpc::ClientContext bad_address;
+  SetDeadline(&bad_address);
+  req.mutable_node()->set_role("conv");
+  req.mutable_node()->set_address("10.0.0.7");
+  EXPECT_EQ(nodes_->RegisterNode(&bad_address, req, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  grpc::ClientContext cluster_ctx;
+  SetDeadline(&cluster_ctx);
+  ClusterResponse cluster;
+  ASSERT_TRUE(
+      nodes_->GetCluster(&cluster_ctx, ClusterRequest(), &cluster).ok());
+  EXPECT_EQ(cluster.nodes_size(), 0);
+  node.set_role("conv");
+  EXPECT_EQ(Register(node), "node-1") << "still serving";
+}
+
 TEST_F(CoordinatorServiceTest, ClusterListsNodesAndPsAddresses) {
   RegisterPs();
   FakeWorker& w = StartWorker();

@@ -1,11 +1,15 @@
 #include "server/coordinator/node_registry.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "proto/base/names.h"
 #include "proto/base/status_macros.h"
 
 namespace strata {
@@ -21,9 +25,72 @@ uint64_t ParseNodeSeq(absl::string_view id) {
   return seq;
 }
 
-absl::Status ValidatePsNode(const NodeInfo& node) {
+// HOST:PORT with a port in [1, 65535]; HOST is a host name or IPv4 address
+// of [A-Za-z0-9._-], or an IPv6 literal in brackets.
+bool IsHostPort(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos) return false;
+  absl::string_view host = address.substr(0, colon);
+  const absl::string_view port = address.substr(colon + 1);
+  uint32_t port_number = 0;
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(port, &port_number) || port_number == 0 ||
+      port_number > 65535) {
+    return false;
+  }
+  const bool v6 = absl::ConsumePrefix(&host, "[");
+  if (v6 && !absl::ConsumeSuffix(&host, "]")) return false;
+  return !host.empty() && std::all_of(host.begin(), host.end(), [v6](char c) {
+    return absl::ascii_isalnum(c) || c == '.' || c == '-' || c == '_' ||
+           (v6 && (c == ':' || c == '%'));
+  });
+}
+
+absl::Status CheckHostname(absl::string_view hostname) {
+  if (hostname.size() > kMaxHostnameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node hostname is ", hostname.size(),
+                     " bytes; the limit is ", kMaxHostnameBytes));
+  }
+  if (!std::all_of(hostname.begin(), hostname.end(), absl::ascii_isgraph)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node hostname '", absl::CHexEscape(hostname),
+                     "' may not hold spaces or control characters"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckAddress(absl::string_view address) {
+  if (address.size() > kMaxAddressBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node address is ", address.size(),
+                     " bytes; the limit is ", kMaxAddressBytes));
+  }
+  if (!address.empty() && !IsHostPort(address)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "node address '", absl::CHexEscape(address),
+        "' is not HOST:PORT (a host name, IPv4 address or [IPv6] literal, "
+        "and a port in [1, 65535])"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCount(absl::string_view what, uint32_t value, uint32_t max) {
+  if (value <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "node ", what, " ", value, " is out of range [0, ", max, "]"));
+}
+
+absl::Status ValidatePsNode(const NodeInfo& node, size_t max_nodes) {
   if (node.num_shards() == 0) {
     return absl::InvalidArgumentError("ps node must set num_shards >= 1");
+  }
+  if (node.num_shards() > max_nodes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ps node num_shards ", node.num_shards(),
+                     " exceeds the most nodes the coordinator holds, ",
+                     max_nodes, " (coordinator flag --max_nodes)"));
   }
   if (node.shard_id() >= node.num_shards()) {
     return absl::InvalidArgumentError(
@@ -35,6 +102,20 @@ absl::Status ValidatePsNode(const NodeInfo& node) {
         absl::StrCat("ps node for shard ", node.shard_id(),
                      " must set the address it serves on"));
   }
+  return absl::OkStatus();
+}
+
+// Every rule of Register() that needs no lock; `node` has its role set.
+absl::Status ValidateNode(const NodeInfo& node, size_t max_nodes) {
+  if (node.role() != kPsRole) {
+    STRATA_RETURN_IF_ERROR(
+        CheckName("node role", node.role(), jobs::kMaxRoleBytes));
+  }
+  STRATA_RETURN_IF_ERROR(CheckHostname(node.hostname()));
+  STRATA_RETURN_IF_ERROR(CheckAddress(node.address()));
+  STRATA_RETURN_IF_ERROR(CheckCount("cpus", node.cpus(), kMaxNodeCpus));
+  STRATA_RETURN_IF_ERROR(CheckCount("gpus", node.gpus(), kMaxNodeGpus));
+  if (node.role() == kPsRole) return ValidatePsNode(node, max_nodes);
   return absl::OkStatus();
 }
 
@@ -79,13 +160,25 @@ NodeRegistry::Node* NodeRegistry::LivePsShardLocked(uint32_t shard_id,
   return nullptr;
 }
 
+std::map<uint64_t, NodeRegistry::Node>::iterator
+NodeRegistry::OldestDeadLocked() {
+  auto oldest = nodes_.end();
+  for (auto it = nodes_.begin(); it != nodes_.end(); ++it) {
+    if (!it->second.info.alive() &&
+        (oldest == nodes_.end() ||
+         it->second.died_at < oldest->second.died_at)) {
+      oldest = it;
+    }
+  }
+  return oldest;
+}
+
 absl::StatusOr<std::string> NodeRegistry::Register(const NodeInfo& node) {
   NodeInfo info = node;
   if (info.role().empty()) info.set_role(std::string(kDefaultWorkerRole));
+  STRATA_RETURN_IF_ERROR(ValidateNode(info, options_.max_nodes));
   const bool is_ps = info.role() == kPsRole;
-  if (is_ps) {
-    STRATA_RETURN_IF_ERROR(ValidatePsNode(info));
-  } else {
+  if (!is_ps) {
     info.clear_shard_id();
     info.clear_num_shards();
   }
@@ -100,7 +193,19 @@ absl::StatusOr<std::string> NodeRegistry::Register(const NodeInfo& node) {
                        "live node ",
                        holder->info.node_id(), " at ", holder->info.address()));
     }
-    LivePsShardLocked(info.shard_id(), /*erase_dead=*/true);
+  }
+  // A dead holder of the shard, if any, makes room: nothing can refuse the
+  // registration after it is erased.
+  if (is_ps) LivePsShardLocked(info.shard_id(), /*erase_dead=*/true);
+  if (nodes_.size() >= options_.max_nodes) {
+    auto oldest = OldestDeadLocked();
+    if (oldest == nodes_.end()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(nodes_.size(),
+                       " live nodes are registered, the coordinator's limit "
+                       "(coordinator flag --max_nodes)"));
+    }
+    nodes_.erase(oldest);
   }
   const uint64_t seq = next_seq_++;
   info.set_node_id(absl::StrCat(kNodeIdPrefix, seq));

@@ -3,6 +3,7 @@
 #ifndef STRATA_SERVER_COORDINATOR_NODE_REGISTRY_H_
 #define STRATA_SERVER_COORDINATOR_NODE_REGISTRY_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -24,6 +25,14 @@ namespace strata {
 inline constexpr absl::string_view kPsRole = jobs::kParameterServerRole;
 // Role given to nodes that register without one.
 inline constexpr absl::string_view kDefaultWorkerRole = "general";
+
+// Bounds on what a node says about itself (docs/limits.md). A role is "ps"
+// or a worker role: a name (proto/base/names.h) of at most
+// jobs::kMaxRoleBytes.
+inline constexpr size_t kMaxHostnameBytes = 255;
+inline constexpr size_t kMaxAddressBytes = 255;
+inline constexpr uint32_t kMaxNodeCpus = 1 << 16;
+inline constexpr uint32_t kMaxNodeGpus = 1024;
 
 // Tracks registered nodes and declares them dead when they stop sending
 // heartbeats. Ids are "node-1", "node-2", ... in registration order and are
@@ -51,6 +60,13 @@ class NodeRegistry {
     // Dead nodes stay listed (alive = false) this long for operators, then
     // are forgotten so a flapping node cannot grow the registry forever.
     absl::Duration dead_node_retention = absl::Minutes(10);
+    // Most nodes the registry holds, alive and dead (coordinator flag
+    // --max_nodes); also the largest num_shards a ps node may claim. When
+    // it is full, a registration makes room by forgetting the node that
+    // died longest ago; with max_nodes live nodes it is RESOURCE_EXHAUSTED.
+    // Bounds the coordinator's memory and every scheduling pass against a
+    // flood of registrations; too low refuses the nodes of a big cluster.
+    size_t max_nodes = 4096;
   };
 
   NodeRegistry(Options options, Clock* clock);
@@ -59,9 +75,16 @@ class NodeRegistry {
 
   // Registers a node and returns its new id. node_id, alive,
   // last_heartbeat_unix_ms and current_task of `node` are ignored; an empty
-  // role becomes "general". Role "ps" nodes must have an address and
-  // shard_id < num_shards (INVALID_ARGUMENT otherwise); a shard_id held by a
-  // live ps node is ALREADY_EXISTS, one held by a dead node is taken over.
+  // role becomes "general". INVALID_ARGUMENT naming the field for a role
+  // that is neither "ps" nor a name of at most jobs::kMaxRoleBytes, a
+  // hostname over kMaxHostnameBytes or with spaces or control characters,
+  // an address that is not HOST:PORT (port 1 to 65535, at most
+  // kMaxAddressBytes), cpus over kMaxNodeCpus or gpus over kMaxNodeGpus.
+  // Role "ps" nodes must have an address and shard_id < num_shards <=
+  // max_nodes (INVALID_ARGUMENT otherwise); a shard_id held by a live ps
+  // node is ALREADY_EXISTS, one held by a dead node is taken over.
+  // RESOURCE_EXHAUSTED when max_nodes live nodes are registered. A refused
+  // registration changes nothing.
   absl::StatusOr<std::string> Register(const NodeInfo& node);
 
   // Records a heartbeat. NOT_FOUND for an unknown id, FAILED_PRECONDITION
@@ -108,6 +131,9 @@ class NodeRegistry {
   // The live ps node holding `shard_id`, or nullptr; erases a dead holder
   // when `erase_dead` is set.
   Node* LivePsShardLocked(uint32_t shard_id, bool erase_dead)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The dead node that died longest ago, or nodes_.end().
+  std::map<uint64_t, Node>::iterator OldestDeadLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.

@@ -148,6 +148,124 @@ TEST_F(NodeRegistryTest, RejectsMalformedPsRegistration) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(NodeRegistryTest, RoleMustBePsOrAName) {
+  absl::StatusOr<std::string> spaced = registry_.Register(Worker("gpu box"));
+  EXPECT_EQ(spaced.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(spaced.status().message(),
+            "node role 'gpu box' may hold only letters, digits and _ . : / -");
+  absl::StatusOr<std::string> long_role =
+      registry_.Register(Worker(std::string(65, 'r')));
+  EXPECT_EQ(long_role.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(long_role.status().message(),
+            "node role is 65 bytes; it must be 1 to 64");
+  EXPECT_THAT(registry_.List(), IsEmpty());
+  EXPECT_TRUE(registry_.Register(Worker(std::string(64, 'r'))).ok());
+  EXPECT_TRUE(registry_.Register(Worker("gpu.v100-x2")).ok());
+}
+
+TEST_F(NodeRegistryTest, HostnameIsBoundedAndPrintable) {
+  NodeInfo node = Worker();
+  node.set_hostname(std::string(256, 'h'));
+  absl::StatusOr<std::string> id = registry_.Register(node);
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(id.status().message(),
+            "node hostname is 256 bytes; the limit is 255");
+  node.set_hostname("host a");
+  id = registry_.Register(node);
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(id.status().message(),
+            "node hostname 'host a' may not hold spaces or control characters");
+  EXPECT_THAT(registry_.List(), IsEmpty());
+  node.set_hostname(std::string(255, 'h'));
+  EXPECT_TRUE(registry_.Register(node).ok());
+}
+
+TEST_F(NodeRegistryTest, AddressMustBeHostPort) {
+  NodeInfo node = Worker();
+  for (const std::string bad :
+       {"host", "host:", ":80", "host:0", "host:65536", "host:8o", "host:+80",
+        "host:000080", "::1:80", "[::1:80", "[]:80", "a b:80", "h\x01:80",
+        "dns:///h:80"}) {
+    node.set_address(bad);
+    absl::StatusOr<std::string> id = registry_.Register(node);
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(id.status().message()),
+                HasSubstr("' is not HOST:PORT"))
+        << bad;
+  }
+  node.set_address(std::string(251, 'h') + ":7000");
+  EXPECT_EQ(registry_.Register(node).status().message(),
+            "node address is 256 bytes; the limit is 255");
+  EXPECT_THAT(registry_.List(), IsEmpty());
+  for (const std::string good :
+       {"", "h:1", "10.0.0.1:65535", "[::1]:80", "[fe80::1%eth0]:7000",
+        "worker_3.rack-1.example.com:7000"}) {
+    node.set_address(good);
+    EXPECT_TRUE(registry_.Register(node).ok()) << good;
+  }
+}
+
+TEST_F(NodeRegistryTest, CpusAndGpusAreBounded) {
+  NodeInfo node = Worker("general", kMaxNodeGpus + 1);
+  EXPECT_EQ(registry_.Register(node).status().message(),
+            "node gpus 1025 is out of range [0, 1024]");
+  node.set_gpus(kMaxNodeGpus);
+  node.set_cpus(kMaxNodeCpus + 1);
+  EXPECT_EQ(registry_.Register(node).status().message(),
+            "node cpus 65537 is out of range [0, 65536]");
+  EXPECT_THAT(registry_.List(), IsEmpty());
+  node.set_cpus(kMaxNodeCpus);
+  EXPECT_TRUE(registry_.Register(node).ok());
+}
+
+TEST_F(NodeRegistryTest, PsShardCountIsBoundedByMaxNodes) {
+  absl::StatusOr<std::string> id = registry_.Register(Ps(0, 4097));
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(id.status().message(),
+            "ps node num_shards 4097 exceeds the most nodes the coordinator "
+            "holds, 4096 (coordinator flag --max_nodes)");
+  EXPECT_TRUE(registry_.Register(Ps(4095, 4096)).ok());
+}
+
+TEST_F(NodeRegistryTest, FullRegistryOfLiveNodesIsResourceExhausted) {
+  NodeRegistry::Options o = Opts();
+  o.max_nodes = 2;
+  NodeRegistry registry(o, &clock_);
+  ASSERT_TRUE(registry.Register(Worker()).ok());
+  ASSERT_TRUE(registry.Register(Ps(0, 1)).ok());
+  for (const NodeInfo& node : {Worker(), Ps(1, 2)}) {
+    absl::StatusOr<std::string> id = registry.Register(node);
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ(id.status().message(),
+              "2 live nodes are registered, the coordinator's limit "
+              "(coordinator flag --max_nodes)");
+  }
+  EXPECT_EQ(registry.List().size(), 2u);
+  EXPECT_TRUE(registry.Heartbeat("node-1").ok());
+  EXPECT_TRUE(registry.Heartbeat("node-2").ok());
+}
+
+TEST_F(NodeRegistryTest, FullRegistryForgetsTheNodeDeadLongest) {
+  NodeRegistry::Options o = Opts();
+  o.max_nodes = 3;
+  NodeRegistry registry(o, &clock_);
+  const std::string first = *registry.Register(Worker());
+  clock_.Advance(absl::Seconds(1));
+  const std::string second = *registry.Register(Worker());
+  clock_.Advance(absl::Seconds(1));
+  const std::string live = *registry.Register(Worker());
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(registry.Heartbeat(live).ok());
+  clock_.Advance(absl::Seconds(2));  // first and second are dead, in order
+  ASSERT_TRUE(registry.Register(Worker()).ok());
+  EXPECT_EQ(registry.Get(first).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(registry.Get(second)->alive());
+  ASSERT_TRUE(registry.Register(Worker()).ok());
+  EXPECT_EQ(registry.Get(second).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry.List().size(), 3u);
+  EXPECT_EQ(registry.Sweep().size(), 2u) << "forgotten deaths are reported";
+}
+
 TEST_F(NodeRegistryTest, PsAddressesOrderedByShard) {
   ASSERT_TRUE(registry_.Register(Ps(1, 2)).ok());
   ASSERT_TRUE(registry_.Register(Ps(0, 2)).ok());

@@ -139,7 +139,7 @@ absl::Status CheckTopology(const JobSpec& spec) {
           " (every FC node needs at least one conv worker)"));
     }
     STRATA_RETURN_IF_ERROR(internal::CheckName("cnn_train.fc_role",
-                                               c.fc_role(), 64));
+                                               c.fc_role(), kMaxRoleBytes));
     if (c.fc_role() == spec.worker_role() ||
         c.fc_role() == kParameterServerRole) {
       return absl::InvalidArgumentError(absl::StrCat(

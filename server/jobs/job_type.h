@@ -7,6 +7,7 @@
 #ifndef STRATA_SERVER_JOBS_JOB_TYPE_H_
 #define STRATA_SERVER_JOBS_JOB_TYPE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,6 +21,9 @@ namespace jobs {
 
 // The role parameter-server shards register with; no job may ask for it.
 inline constexpr absl::string_view kParameterServerRole = "ps";
+// Longest role name (worker_role, cnn_train.fc_role, a node's role), in
+// bytes; a role is a name (proto/base/names.h) of at most this many.
+inline constexpr size_t kMaxRoleBytes = 64;
 
 // What the cluster admits, set by the coordinator's flags (the workers use
 // the defaults: they re-check the spec, not the cluster's size). Each field

@@ -24,7 +24,6 @@ constexpr NumberRule kGenericRules[] = {
      "0 = the coordinator's --schedule_timeout_s"},
 };
 constexpr size_t kMaxJobNameBytes = 256;
-constexpr size_t kMaxRoleBytes = 64;
 
 absl::Status CheckGeneric(const JobLimits& limits, const JobSpec& spec) {
   STRATA_RETURN_IF_ERROR(
