@@ -45,6 +45,8 @@ fi
 bin=$("${BAZEL[@]}" info --config=fuzz bazel-bin 2>/dev/null)
 out="${STRATA_FUZZ_OUT:-/tmp/strata-fuzz}"
 mkdir -p "$out"
+# A UBSan report is a crash (UBSan alone only prints and goes on).
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 
 failed=0
 printf '%-42s %12s %10s %8s  %s\n' target executions exec/s seconds result
@@ -60,11 +62,11 @@ for t in "${targets[@]}"; do
     "$scratch" "$seed" >"$log" 2>&1
   rc=$?
   set -e
-  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" |
+  execs=$(grep -aoE 'stat::number_of_executed_units: *[0-9]+' "$log" |
           grep -oE '[0-9]+$' | tail -1)
-  secs=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" |
+  secs=$(grep -aoE 'Done [0-9]+ runs in [0-9]+ second' "$log" |
          grep -oE 'in [0-9]+' | grep -oE '[0-9]+' | tail -1)
-  rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" |
+  rate=$(grep -aoE 'stat::average_exec_per_sec: *[0-9]+' "$log" |
          grep -oE '[0-9]+$' | tail -1)
   if [ $rc -eq 0 ]; then result="ok, no crash"; else
     result="CRASH (log: $log, inputs: $crashes)"; failed=1
