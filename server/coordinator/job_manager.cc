@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -29,6 +30,23 @@ uint64_t ParseJobSeq(absl::string_view id) {
     return 0;
   }
   return seq;
+}
+
+// a + b for non-negative a and b, saturating at the int64 maximum.
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  return a > kMax - b ? kMax : a + b;
+}
+
+// The length of the longest prefix of the UTF-8 text `s` of at most
+// `max_bytes` that does not end inside a character.
+size_t Utf8PrefixBytes(absl::string_view s, size_t max_bytes) {
+  size_t cut = std::min(max_bytes, s.size());
+  while (cut > 0 && cut < s.size() &&
+         (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) {
+    --cut;  // s[cut] continues a character: cut before that character
+  }
+  return cut;
 }
 
 // 128 bits from the kernel's CSPRNG: every task of a job gets them in its
@@ -104,8 +122,8 @@ void JobManager::AppendEventLocked(Job& job, absl::string_view message) {
   int64_t total = 0;
   auto& metrics = *event.mutable_metrics();
   for (const Task& task : job.tasks) {
-    step += task.step;
-    total += task.total_steps;
+    step = SaturatingAdd(step, task.step);
+    total = SaturatingAdd(total, task.total_steps);
     for (const auto& [name, value] : task.metrics) metrics[name] += value;
   }
   event.set_step(step);
@@ -394,9 +412,8 @@ absl::Status JobManager::CheckReport(const TaskReport& report) const {
   }
   if (report.metrics_size() > static_cast<int>(options_.max_report_metrics)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "report for task '", report.task_id(), "' has ",
-        report.metrics_size(), " metrics; the limit is ",
-        options_.max_report_metrics));
+        "report for task '", report.task_id(), "' has ", report.metrics_size(),
+        " metrics; the limit is ", options_.max_report_metrics));
   }
   for (const auto& [name, value] : report.metrics()) {
     if (name.empty() || name.size() > options_.max_metric_name_bytes ||
@@ -418,7 +435,8 @@ absl::StatusOr<JobManager::ReportResult> JobManager::Report(
   const TaskReport* in = &original;
   if (original.message().size() > options_.max_report_message_bytes) {
     truncated = original;
-    truncated.mutable_message()->resize(options_.max_report_message_bytes);
+    truncated.mutable_message()->resize(
+        Utf8PrefixBytes(original.message(), options_.max_report_message_bytes));
     truncated.mutable_message()->append("... (truncated)");
     in = &truncated;
   }

@@ -63,7 +63,8 @@ struct JobTransition {
 
 // Owns every job, its tasks (one per worker, rank 0..n-1, ids
 // "job-1/task-0") and its event history. Job metrics, step and total_steps
-// are sums over the tasks of each task's latest report: right for
+// are sums over the tasks of each task's latest report (the steps saturate
+// at the int64 maximum): right for
 // throughputs and counts, not for ratios (a job reporting an accuracy per
 // task gets the sum).
 //
@@ -86,8 +87,9 @@ class JobManager {
     // legitimate bursts of queued jobs.
     size_t max_pending_jobs = 1000;
     // A task report's message is cut to this many bytes (it becomes a job
-    // event and possibly the failure reason); longer ones are truncated,
-    // not refused, so a final report always lands.
+    // event and possibly the failure reason); longer ones are truncated at
+    // a character boundary (so they stay UTF-8, which proto3 strings must
+    // be), not refused, so a final report always lands.
     size_t max_report_message_bytes = 4096;
     // Metrics one report may carry, and the longest metric name; more is
     // INVALID_ARGUMENT. Bounds each task's and each event's size.

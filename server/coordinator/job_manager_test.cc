@@ -104,16 +104,13 @@ TEST(JobManagerTest, OversizedReportsAreRefusedOrTruncated) {
   (*r.mutable_metrics())["a"] = 1;
   (*r.mutable_metrics())["b"] = 2;
   (*r.mutable_metrics())["c"] = 3;
-  EXPECT_EQ(jobs.Report(r).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(jobs.Report(r).status().code(), absl::StatusCode::kInvalidArgument);
   r.mutable_metrics()->erase("c");
   (*r.mutable_metrics())["b"] = std::numeric_limits<double>::infinity();
-  EXPECT_EQ(jobs.Report(r).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(jobs.Report(r).status().code(), absl::StatusCode::kInvalidArgument);
   (*r.mutable_metrics())["b"] = 2;
   r.set_step(-1);
-  EXPECT_EQ(jobs.Report(r).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(jobs.Report(r).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(jobs.Get(id)->step(), 0) << "refused reports change nothing";
   // A long failure message still ends the task, cut to the limit.
   TaskReport end = Report("job-1/task-0", "node-1", TaskReport::FAILED);
@@ -123,6 +120,60 @@ TEST(JobManagerTest, OversizedReportsAreRefusedOrTruncated) {
   EXPECT_EQ(status.state(), FAILED);
   EXPECT_EQ(status.reason(),
             "task job-1/task-0 on node-1 failed: xxxxxxxx... (truncated)");
+}
+
+// Found while writing coordinator_service_fuzz (its corpus keeps the input,
+// utf8_cut): a cut inside a multi-byte character left invalid UTF-8 in the
+// event and the reason, which no client can parse.
+TEST(JobManagerTest, TruncatedMessagesStayValidUtf8) {
+  FakeClock clock;
+  JobManager::Options options;
+  options.max_report_message_bytes = 8;
+  JobManager jobs(options, &clock);
+  const std::string id = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(id, {"node-1"}, {}).ok());
+  TaskReport progress = Report("job-1/task-0", "node-1", TaskReport::PROGRESS);
+  progress.set_message("1234567\u00e9");  // the cut falls inside the 'é'
+  ASSERT_TRUE(jobs.Report(progress).ok());
+  TaskReport end = Report("job-1/task-0", "node-1", TaskReport::FAILED);
+  end.set_message("\u20ac\u20ac\u20ac");  // 3 x 3 bytes
+  ASSERT_TRUE(jobs.Report(end).ok());
+  const JobStatus status = *jobs.Get(id);
+  EXPECT_EQ(status.reason(),
+            "task job-1/task-0 on node-1 failed: \u20ac\u20ac... (truncated)");
+  JobStatus parsed;
+  EXPECT_TRUE(parsed.ParseFromString(status.SerializeAsString()));
+  absl::StatusOr<EventBatch> events =
+      jobs.WaitForEvents(id, 0, absl::InfinitePast());
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->events.size(), 4u);
+  EXPECT_EQ(events->events[2].message(),
+            "job-1/task-0: 1234567... (truncated)");
+  for (const JobEvent& event : events->events) {
+    JobEvent back;
+    EXPECT_TRUE(back.ParseFromString(event.SerializeAsString()))
+        << event.message();
+  }
+}
+
+// Found while writing coordinator_service_fuzz (its corpus keeps the input,
+// step_overflow; UBSan reports it): the job's step is the sum of its tasks'
+// steps, which overflowed int64 for tasks reporting huge steps.
+TEST(JobManagerTest, StepSumsSaturate) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(LoadTest(2));
+  ASSERT_TRUE(jobs.Start(id, {"node-1", "node-2"}, {}).ok());
+  const int64_t huge = std::numeric_limits<int64_t>::max() - 1;
+  ASSERT_TRUE(jobs.Report(Report("job-1/task-0", "node-1", TaskReport::PROGRESS,
+                                 huge, huge))
+                  .ok());
+  ASSERT_TRUE(jobs.Report(Report("job-1/task-1", "node-2", TaskReport::PROGRESS,
+                                 huge, huge))
+                  .ok());
+  const JobStatus status = *jobs.Get(id);
+  EXPECT_EQ(status.step(), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(status.total_steps(), std::numeric_limits<int64_t>::max());
 }
 
 TEST(JobManagerTest, UnknownJobIsNotFound) {
@@ -434,4 +485,3 @@ TEST(JobManagerTest, ForgetsOldestFinishedJobsBeyondTheLimit) {
 
 }  // namespace
 }  // namespace strata
-
