@@ -90,13 +90,14 @@ absl::Status CheckpointLedger::CheckWritable(uint64_t checkpoint_id) const {
 }
 
 absl::StatusOr<std::vector<uint64_t>> CheckpointLedger::Prune(
-    Env* env, const std::string& dir) {
+    Env* env, const std::string& dir, uint64_t written) {
   absl::flat_hash_set<uint64_t> protect;
   {
     absl::MutexLock lock(&mu_);
     protect = unloadable_;
     protect.insert(counters_.loaded_checkpoint_id);
   }
+  protect.insert(written);
   absl::StatusOr<std::vector<uint64_t>> pruned =
       PruneCheckpoints(env, dir, options_, protect);
   absl::MutexLock lock(&mu_);

@@ -66,9 +66,12 @@ class CheckpointLedger {
   void RecordUnloadable(uint64_t checkpoint_id);
   // FAILED_PRECONDITION when checkpoint_id was recorded unloadable.
   absl::Status CheckWritable(uint64_t checkpoint_id) const;
-  // PruneCheckpoints protecting the loaded and the unloadable checkpoints;
+  // PruneCheckpoints protecting the loaded and the unloadable checkpoints
+  // and `written` (0: none), the one the shard has just written, which an
+  // id older than the kept ones must not lose to its own retention pass;
   // logs what it deleted (INFO) or why it failed (WARNING) and counts it.
-  absl::StatusOr<std::vector<uint64_t>> Prune(Env* env, const std::string& dir);
+  absl::StatusOr<std::vector<uint64_t>> Prune(Env* env, const std::string& dir,
+                                              uint64_t written = 0);
   Counters counters() const;
 
  private:

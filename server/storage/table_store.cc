@@ -492,7 +492,8 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
   info.bytes = stats.bytes;
   info.rows = stats.rows;
   // Logged and counted by the ledger; the checkpoint itself succeeded.
-  absl::StatusOr<std::vector<uint64_t>> pruned = ledger_.Prune(env, dir);
+  absl::StatusOr<std::vector<uint64_t>> pruned =
+      ledger_.Prune(env, dir, checkpoint_id);
   if (pruned.ok()) info.pruned = *std::move(pruned);
   return info;
 }

@@ -328,5 +328,27 @@ TEST(TableStoreRetentionTest, CheckpointKeepsTheNewestFiveByDefault) {
   EXPECT_EQ(ListCheckpoints(DefaultEnv(), dir)->size(), 12u);
 }
 
+// Found by ps_service_fuzz (its corpus keeps the input,
+// checkpoint_older_than_kept): a checkpoint whose id is older than the
+// kept ones was deleted by its own retention pass, so Checkpoint answered OK
+// for a checkpoint that no longer existed.
+TEST(TableStoreRetentionTest, ACheckpointOlderThanTheKeptOnesSurvivesItsWrite) {
+  const std::string dir = TestDir();
+  auto store = MakeStore(/*keep=*/2);
+  Populate(store.get(), Optimizer(OptimizerConfig::SGD, 0.1f, 0.0f));
+  ASSERT_TRUE(store->Checkpoint(dir, 5).ok());
+  ASSERT_TRUE(store->Checkpoint(dir, 6).ok());
+  absl::StatusOr<CheckpointInfo> old = store->Checkpoint(dir, 2);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_TRUE(old->pruned.empty());
+  absl::StatusOr<LoadInfo> loaded = MakeStore()->Load(dir, 2);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->checkpoint_id, 2u);
+  // The next checkpoint prunes it with the others beyond the newest two.
+  absl::StatusOr<CheckpointInfo> next = store->Checkpoint(dir, 7);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_THAT(next->pruned, ElementsAre(2, 5));
+}
+
 }  // namespace
 }  // namespace strata
