@@ -1,21 +1,35 @@
-// Fuzz target: the parameter-server shard's RPC handlers (embedding, dense
-// and admin services), called in-process as gRPC would call them, on a
-// fresh shard per input with small limits (8 tables, 64 MiB budget, 4096
-// keys per batch, 1 MiB responses). The input is a sequence of records
-// `u8 op | u16 length (LE) | length bytes`, each a request message in
-// protobuf binary form; ops: 0 CreateTable, 1 DropTable, 2 ListTables,
-// 3 Pull, 4 Push, 5 DensePull, 6 DensePush, 7 GetStats. Checkpoint, Load
-// and Compress (filesystem, clustering) are not driven here. Checked
-// besides "no crash, no sanitizer report": no handler answers INTERNAL,
-// UNKNOWN or DATA_LOSS, and the shard's memory in use stays within its
-// budget after every call.
+// Fuzz target: every RPC handler of the parameter-server shard (embedding,
+// dense, admin and compression services), called in-process as gRPC would
+// call them, on a fresh shard per input with small limits (8 tables, 64 MiB
+// budget, 4096 keys per batch, 1 MiB responses, 2 checkpoints kept, one
+// compression thread). Checkpoints go to a directory made for the process
+// (mkdtemp, in /dev/shm when it exists; emptied before each input, removed
+// at exit). The input is a sequence of records `u8 op | u16 length (LE) |
+// length bytes`, each a request message in protobuf binary form (a record
+// that does not parse is skipped, as gRPC would refuse it); ops (op % 11):
+// 0 CreateTable, 1 DropTable, 2 ListTables, 3 Pull, 4 Push, 5 DensePull,
+// 6 DensePush, 7 GetStats, 8 Checkpoint, 9 Load, 10 Compress. Checked
+// besides "no crash, no sanitizer report":
+//   - no handler answers INTERNAL, UNKNOWN or DATA_LOSS;
+//   - the shard's memory in use stays within its budget after every call;
+//   - a Checkpoint, and a refused Load or Compress, leave the tables as they
+//     were (every row, tensor, statistic and the memory in use);
+//   - a checkpoint written loads into a fresh shard, which then holds the
+//     same rows and tensors.
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "google/protobuf/stubs/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/ps.pb.h"
 #include "server/ps/ps_service.h"
@@ -23,7 +37,7 @@
 
 namespace {
 
-using strata::TableStore;
+using namespace strata;  // NOLINT: the many request and response names
 
 bool Acceptable(const grpc::Status& s) {
   return s.error_code() != grpc::StatusCode::INTERNAL &&
@@ -31,12 +45,33 @@ bool Acceptable(const grpc::Status& s) {
          s.error_code() != grpc::StatusCode::DATA_LOSS;
 }
 
+// The process's checkpoint directory: made on first use, removed at exit.
+const std::string& CheckpointDir() {
+  static const std::string* const dir = [] {
+    std::string base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    if (const char* t = getenv("TEST_TMPDIR")) base = t;
+    std::string pattern = base + "/ps_service_fuzz.XXXXXX";
+    CHECK(mkdtemp(pattern.data()) != nullptr) << pattern;
+    auto* d = new std::string(pattern);
+    atexit([] { std::filesystem::remove_all(CheckpointDir()); });
+    return d;
+  }();
+  return *dir;
+}
+
+void EmptyCheckpointDir() {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(CheckpointDir())) {
+    std::filesystem::remove_all(entry.path());
+  }
+}
+
 struct Shard {
   std::unique_ptr<TableStore> store;
-  std::unique_ptr<strata::EmbeddingServiceImpl> embedding;
-  std::unique_ptr<strata::DenseServiceImpl> dense;
-  std::unique_ptr<strata::AdminServiceImpl> admin;
-  std::unique_ptr<strata::CompressionServiceImpl> compression;
+  std::unique_ptr<EmbeddingServiceImpl> embedding;
+  std::unique_ptr<DenseServiceImpl> dense;
+  std::unique_ptr<AdminServiceImpl> admin;
+  std::unique_ptr<CompressionServiceImpl> compression;
 };
 
 Shard NewShard() {
@@ -45,65 +80,182 @@ Shard NewShard() {
   o.max_tables = 8;
   o.max_batch_keys = 4096;
   o.max_dense_bytes = 1 << 20;
+  o.keep_checkpoints = 2;
+  o.checkpoint_buffer_bytes = 4096;
   auto store = TableStore::Create(o);
   CHECK(store.ok()) << store.status();
-  strata::PsServiceOptions so;
+  PsServiceOptions so;
   so.max_batch_keys = 4096;
   so.max_response_bytes = 1 << 20;
   so.max_dense_wait = absl::ZeroDuration();
+  so.checkpoint_dir = CheckpointDir();
+  so.compression_threads = 1;
   Shard s;
   s.store = *std::move(store);
-  s.embedding =
-      std::make_unique<strata::EmbeddingServiceImpl>(s.store.get(), so);
-  s.dense = std::make_unique<strata::DenseServiceImpl>(s.store.get(), so);
-  s.admin = std::make_unique<strata::AdminServiceImpl>(s.store.get(), so);
-  s.compression =
-      std::make_unique<strata::CompressionServiceImpl>(s.store.get(), so);
+  s.embedding = std::make_unique<EmbeddingServiceImpl>(s.store.get(), so);
+  s.dense = std::make_unique<DenseServiceImpl>(s.store.get(), so);
+  s.admin = std::make_unique<AdminServiceImpl>(s.store.get(), so);
+  s.compression = std::make_unique<CompressionServiceImpl>(s.store.get(), so);
   return s;
 }
 
+template <typename Resp, typename Req, typename Service, typename Method>
+grpc::Status Call(Service* service, Method method, const Req& req, Resp* resp) {
+  grpc::ServerContext ctx;
+  return (service->*method)(&ctx, &req, resp);
+}
+
+// What the shard holds: each table's summary, then its contents (plain
+// sparse rows in key order, a dense tensor's values and step, a compressed
+// table's statistics). With `memory`, the memory in use and every table's
+// bytes too (a shard loaded from a checkpoint may size its indexes
+// differently).
+std::string Contents(Shard& s, bool memory) {
+  ListTablesResponse list;
+  s.store->List(&list);
+  std::string out = memory ? absl::StrCat(s.store->memory_budget().used()) : "";
+  for (TableInfo& t : *list.mutable_tables()) {
+    if (!memory) t.clear_bytes();
+    out += t.SerializeAsString();
+    if (t.kind() == TableInfo::DENSE) {
+      DensePullRequest req;
+      req.set_name(t.name());
+      DensePullResponse resp;
+      const grpc::Status st =
+          Call(s.dense.get(), &DenseServiceImpl::Pull, req, &resp);
+      absl::StrAppend(&out, st.error_code(), resp.SerializeAsString());
+    } else if (t.compressed()) {
+      StatsRequest req;
+      req.set_table(t.name());
+      StatsResponse resp;
+      const grpc::Status st = Call(
+          s.compression.get(), &CompressionServiceImpl::GetStats, req, &resp);
+      absl::StrAppend(&out, st.error_code());
+      for (FieldStats& f : *resp.mutable_fields()) f.clear_seconds();
+      out += resp.SerializeAsString();
+    } else {
+      auto table = s.store->GetSparse(t.name());
+      CHECK(table.ok()) << table.status();
+      const size_t dim = (*table)->dim();
+      const size_t state = (*table)->state_floats_per_row();
+      std::map<uint64_t, std::string> rows;
+      (*table)->ForEachRow([&](uint64_t key, const float* values,
+                               const float* st, int64_t step, uint64_t freq) {
+        std::string& row = rows[key];
+        row.append(reinterpret_cast<const char*>(values), dim * 4);
+        row.append(reinterpret_cast<const char*>(st), state * 4);
+        absl::StrAppend(&row, step, "/", freq);
+      });
+      for (const auto& [key, row] : rows) absl::StrAppend(&out, key, row);
+    }
+  }
+  return out;
+}
+
+// A checkpoint the shard wrote loads into a fresh shard with its contents.
+void CheckLoadsBack(Shard& s, uint64_t id) {
+  Shard fresh = NewShard();
+  LoadRequest req;
+  req.set_checkpoint_id(id);
+  LoadResponse resp;
+  const grpc::Status loaded =
+      Call(fresh.admin.get(), &AdminServiceImpl::Load, req, &resp);
+  CHECK(loaded.ok()) << "checkpoint " << id
+                     << " does not load back: " << loaded.error_code() << " "
+                     << loaded.error_message();
+  CHECK(Contents(fresh, false) == Contents(s, false))
+      << "checkpoint " << id << " loads back different contents";
+}
+
 template <typename Req, typename Resp, typename Service, typename Method>
-grpc::Status Call(Service* service, Method method, const std::string& bytes) {
+grpc::Status Parse(Service* service, Method method, const std::string& bytes,
+                   Resp* resp) {
   Req req;
   if (!req.ParseFromString(bytes)) return grpc::Status::OK;
+  return Call(service, method, req, resp);
+}
+
+template <typename Req, typename Resp, typename Service, typename Method>
+grpc::Status Parse(Service* service, Method method, const std::string& bytes) {
   Resp resp;
-  grpc::ServerContext ctx;
-  return (service->*method)(&ctx, &req, &resp);
+  return Parse<Req>(service, method, bytes, &resp);
+}
+
+// Checkpoint, Load, Compress: the tables stay as they were unless a Load or
+// Compress succeeds.
+grpc::Status RunAdmin(Shard& s, uint8_t op, const std::string& b) {
+  const std::string before = Contents(s, true);
+  grpc::Status st;
+  bool changes = false;
+  if (op == 8) {
+    CheckpointResponse resp;
+    st = Parse<CheckpointRequest>(s.admin.get(), &AdminServiceImpl::Checkpoint,
+                                  b, &resp);
+    if (st.ok() && resp.checkpoint_id() != 0) {
+      CheckLoadsBack(s, resp.checkpoint_id());
+    }
+  } else if (op == 9) {
+    LoadResponse resp;
+    st = Parse<LoadRequest>(s.admin.get(), &AdminServiceImpl::Load, b, &resp);
+    changes = st.ok();
+  } else {
+    CompressResponse resp;
+    st = Parse<CompressRequest>(s.compression.get(),
+                                &CompressionServiceImpl::Compress, b, &resp);
+    changes = st.ok();
+  }
+  if (!changes) {
+    CHECK(before == Contents(s, true))
+        << "op " << int{op} << " changed the tables: " << st.error_code() << " "
+        << st.error_message();
+  }
+  return st;
 }
 
 grpc::Status Run(Shard& s, uint8_t op, const std::string& b) {
-  using namespace strata;  // NOLINT: request/response names
-  switch (op % 8) {
+  switch (op % 11) {
     case 0:
-      return Call<CreateTableRequest, CreateTableResponse>(
+      return Parse<CreateTableRequest, CreateTableResponse>(
           s.admin.get(), &AdminServiceImpl::CreateTable, b);
     case 1:
-      return Call<DropTableRequest, DropTableResponse>(
+      return Parse<DropTableRequest, DropTableResponse>(
           s.admin.get(), &AdminServiceImpl::DropTable, b);
     case 2:
-      return Call<ListTablesRequest, ListTablesResponse>(
+      return Parse<ListTablesRequest, ListTablesResponse>(
           s.admin.get(), &AdminServiceImpl::ListTables, b);
     case 3:
-      return Call<PullRequest, PullResponse>(
-          s.embedding.get(), &EmbeddingServiceImpl::Pull, b);
+      return Parse<PullRequest, PullResponse>(s.embedding.get(),
+                                              &EmbeddingServiceImpl::Pull, b);
     case 4:
-      return Call<PushRequest, PushResponse>(
-          s.embedding.get(), &EmbeddingServiceImpl::Push, b);
+      return Parse<PushRequest, PushResponse>(s.embedding.get(),
+                                              &EmbeddingServiceImpl::Push, b);
     case 5:
-      return Call<DensePullRequest, DensePullResponse>(
+      return Parse<DensePullRequest, DensePullResponse>(
           s.dense.get(), &DenseServiceImpl::Pull, b);
     case 6:
-      return Call<DensePushRequest, DensePushResponse>(
+      return Parse<DensePushRequest, DensePushResponse>(
           s.dense.get(), &DenseServiceImpl::Push, b);
-    default:
-      return Call<StatsRequest, StatsResponse>(
+    case 7:
+      return Parse<StatsRequest, StatsResponse>(
           s.compression.get(), &CompressionServiceImpl::GetStats, b);
+    default:
+      return RunAdmin(s, op % 11, b);
   }
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // The daemons' INFO and WARNING lines (a node registered, a job failed)
+  // and protobuf's complaints about the requests that do not parse would
+  // cost more than the calls themselves.
+  static const bool quiet = [] {
+    FLAGS_minloglevel = google::GLOG_ERROR;
+    google::protobuf::SetLogHandler(nullptr);
+    return true;
+  }();
+  (void)quiet;
+  EmptyCheckpointDir();
   Shard shard = NewShard();
   size_t i = 0;
   while (i + 3 <= size) {
@@ -116,7 +268,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const grpc::Status s = Run(shard, op, payload);
     CHECK(Acceptable(s)) << "op " << int{op} << ": " << s.error_code() << " "
                          << s.error_message();
-    const strata::MemoryBudget& budget = shard.store->memory_budget();
+    const MemoryBudget& budget = shard.store->memory_budget();
     CHECK_LE(budget.used(), budget.limit()) << "over the memory budget";
   }
   return 0;

@@ -38,4 +38,36 @@ dense='dense { name: "w" size: 4 optimizer { type: SGD learning_rate: 0.1 } }'
   enc 3 PullRequest 'table: "nope" keys: "\x01\x00\x00\x00\x00\x00\x00\x00"'
   enc 0 CreateTableRequest "$sparse"
 } > "$out/bad_requests"
+{ enc 0 CreateTableRequest "$sparse"
+  enc 0 CreateTableRequest "$dense"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1 2 3)\" gradients: \"$(grads 6)\""
+  enc 6 DensePushRequest "name: \"w\" gradients: \"$(grads 4)\""
+  enc 8 CheckpointRequest 'checkpoint_id: 7'
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1)\" gradients: \"$(grads 2)\""
+  enc 1 DropTableRequest 'name: "w"'
+  enc 9 LoadRequest 'checkpoint_id: 7'
+  enc 9 LoadRequest 'checkpoint_id: 8'
+  enc 8 CheckpointRequest 'checkpoint_id: 9'
+  enc 8 CheckpointRequest 'checkpoint_id: 10'
+  enc 9 LoadRequest ''
+  enc 2 ListTablesRequest ''
+} > "$out/checkpoint_load"
+{ enc 0 CreateTableRequest "$sparse"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1 2 3 4 5 6 7 8)\" gradients: \"$(grads 16)\""
+  enc 10 CompressRequest 'table: "emb" config { clusters: 2 min_features: 1 }'
+  enc 10 CompressRequest 'table: "nope" config { clusters: 2 }'
+  enc 10 CompressRequest 'config { field_bits: 17 }'
+  enc 7 StatsRequest 'table: "emb"'
+  enc 3 PullRequest "table: \"emb\" keys: \"$(keys 1 2)\""
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1 2)\" gradients: \"$(grads 4)\""
+  enc 8 CheckpointRequest 'checkpoint_id: 3'
+  enc 9 LoadRequest 'checkpoint_id: 3'
+} > "$out/compress"
+# Once found bugs (docs/fuzzing.md): a checkpoint older than the kept ones
+# deleted by its own retention pass (the shard keeps 2).
+{ enc 0 CreateTableRequest "$sparse"
+  enc 8 CheckpointRequest 'checkpoint_id: 5'
+  enc 8 CheckpointRequest 'checkpoint_id: 6'
+  enc 8 CheckpointRequest 'checkpoint_id: 2'
+} > "$out/checkpoint_older_than_kept"
 ls -l "$out"
