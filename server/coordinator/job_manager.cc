@@ -412,8 +412,9 @@ absl::Status JobManager::CheckReport(const TaskReport& report) const {
   }
   if (report.metrics_size() > static_cast<int>(options_.max_report_metrics)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "report for task '", report.task_id(), "' has ", report.metrics_size(),
-        " metrics; the limit is ", options_.max_report_metrics));
+        "report for task '", report.task_id(), "' has ",
+        report.metrics_size(), " metrics; the limit is ",
+        options_.max_report_metrics));
   }
   for (const auto& [name, value] : report.metrics()) {
     if (name.empty() || name.size() > options_.max_metric_name_bytes ||

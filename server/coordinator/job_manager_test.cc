@@ -104,13 +104,16 @@ TEST(JobManagerTest, OversizedReportsAreRefusedOrTruncated) {
   (*r.mutable_metrics())["a"] = 1;
   (*r.mutable_metrics())["b"] = 2;
   (*r.mutable_metrics())["c"] = 3;
-  EXPECT_EQ(jobs.Report(r).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(jobs.Report(r).status().code(),
+            absl::StatusCode::kInvalidArgument);
   r.mutable_metrics()->erase("c");
   (*r.mutable_metrics())["b"] = std::numeric_limits<double>::infinity();
-  EXPECT_EQ(jobs.Report(r).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(jobs.Report(r).status().code(),
+            absl::StatusCode::kInvalidArgument);
   (*r.mutable_metrics())["b"] = 2;
   r.set_step(-1);
-  EXPECT_EQ(jobs.Report(r).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(jobs.Report(r).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(jobs.Get(id)->step(), 0) << "refused reports change nothing";
   // A long failure message still ends the task, cut to the limit.
   TaskReport end = Report("job-1/task-0", "node-1", TaskReport::FAILED);
