@@ -300,6 +300,7 @@ CheckpointLoaderOptions TableStore::LoaderOptions() const {
 
 absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
     absl::string_view name, const SaecConfig& config, int num_threads) {
+  STRATA_RETURN_IF_ERROR(NormalizeSaecConfig(config).status());
   absl::MutexLock io(&io_mu_);  // not concurrently with checkpoint/load
   std::vector<std::pair<std::string, std::shared_ptr<SparseTable>>> todo;
   {
@@ -319,8 +320,12 @@ absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
     return absl::NotFoundError(absl::StrCat("no sparse table named ", name));
   }
   std::sort(todo.begin(), todo.end());
+  // Every table is compressed before any is swapped in, so that a refused
+  // Compress changes nothing.
+  std::vector<std::unique_ptr<CompressedTable>> built(todo.size());
   std::vector<FieldStats> stats;
-  for (auto& [n, plain] : todo) {
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const auto& [n, plain] = todo[i];
     if (plain->rows() == 0) continue;  // nothing to cluster yet
     auto ct = CompressedTable::Compress(*plain, config,
                                         CompressedOptions(num_threads));
@@ -329,11 +334,15 @@ absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
                                    absl::StrCat("compressing table ", n));
     }
     for (FieldStats& f : (*ct)->Stats()) stats.push_back(std::move(f));
-    absl::MutexLock lock(&mu_);
-    auto it = tables_.find(n);
-    if (it != tables_.end() && it->second.sparse == plain) {
+    built[i] = *std::move(ct);
+  }
+  absl::MutexLock lock(&mu_);
+  for (size_t i = 0; i < todo.size(); ++i) {
+    auto it = tables_.find(todo[i].first);
+    if (built[i] != nullptr && it != tables_.end() &&
+        it->second.sparse == todo[i].second) {
       it->second.sparse = nullptr;
-      it->second.compressed = *std::move(ct);
+      it->second.compressed = std::move(built[i]);
     }
   }
   return stats;

@@ -173,11 +173,14 @@ class TableStore {
   // with Saec, fields in parallel, and swaps the compressed table in.
   // Returns the per-field statistics. Pushes that reach the plain table
   // while it is being clustered are not carried over: compress between
-  // training phases (load time, or after a checkpoint). NOT_FOUND for an
-  // unknown table; FAILED_PRECONDITION if it is already compressed or dense;
-  // RESOURCE_EXHAUSTED when the compressed table does not fit the memory
-  // budget next to the plain one (which is then kept). The plain table's
-  // charge is released once it is replaced and no request uses it.
+  // training phases (load time, or after a checkpoint). INVALID_ARGUMENT
+  // for a config NormalizeSaecConfig refuses; NOT_FOUND for an unknown
+  // table; FAILED_PRECONDITION if it is already compressed or dense;
+  // RESOURCE_EXHAUSTED when the compressed tables do not fit the memory
+  // budget next to the plain ones. All or nothing: every table is
+  // compressed before any is swapped in, so on any error every table stays
+  // as it was. A plain table's charge is released once it is replaced and
+  // no request uses it.
   absl::StatusOr<std::vector<FieldStats>> Compress(absl::string_view name,
                                                    const SaecConfig& config,
                                                    int num_threads = 0);

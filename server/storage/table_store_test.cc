@@ -680,6 +680,42 @@ TEST(TableStoreCompressionTest,
   EXPECT_TRUE(list.tables(0).compressed());
 }
 
+// Found with ps_service_fuzz's property "a refused Compress leaves the
+// tables as they were", on an input now in its corpus (compress_every_table):
+// compressing every table swapped in the first ones before a later one
+// failed, and an invalid config passed when there was nothing to compress.
+TEST(TableStoreCompressionTest, CompressingEveryTableIsAllOrNothing) {
+  auto store = MakeStore(nullptr, 0);
+  ASSERT_TRUE(store->CreateSparse(Sparse("a", 2), false).ok());
+  ASSERT_TRUE(store->CreateSparse(Sparse("b", 2), false).ok());
+  for (uint64_t key = 1; key <= 8; ++key) {
+    auto t = *store->GetSparse(key == 8 ? "b" : "a");
+    const std::vector<float> v(2, float(key)), st(t->state_floats_per_row());
+    ASSERT_TRUE(t->InsertRow(key, v, st, 1, 1).ok());
+  }
+  const uint64_t used = store->memory_budget().used();
+  SaecConfig c;
+  c.set_target_ratio(1.2);  // reachable with a's 7 rows, not with b's one
+  c.set_min_features(1);
+  const absl::Status s = store->Compress("", c).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("compressing table b: "), std::string::npos) << s;
+  ASSERT_TRUE(store->GetSparse("a").ok()) << "a stays plain";
+  EXPECT_EQ((*store->GetSparse("a"))->rows(), 7u);
+  EXPECT_TRUE(store->Stats("")->empty());
+  EXPECT_EQ(store->memory_budget().used(), used);
+  c.set_target_ratio(0);
+  c.set_clusters(1);
+  ASSERT_TRUE(store->Compress("", c).ok());
+  EXPECT_EQ(store->Stats("")->size(), 2u);
+
+  SaecConfig bad;
+  bad.set_field_bits(17);
+  EXPECT_EQ(MakeStore(nullptr, 0)->Compress("", bad).status().code(),
+            absl::StatusCode::kInvalidArgument)
+      << "refused with nothing to compress";
+}
+
 TEST(TableStoreCompressionTest, CompressedCheckpointRoundTripsExactly) {
   HashRouter r(2);
   auto stores = TrainedShards(r);

@@ -64,10 +64,19 @@ dense='dense { name: "w" size: 4 optimizer { type: SGD learning_rate: 0.1 } }'
   enc 9 LoadRequest 'checkpoint_id: 3'
 } > "$out/compress"
 # Once found bugs (docs/fuzzing.md): a checkpoint older than the kept ones
-# deleted by its own retention pass (the shard keeps 2).
+# deleted by its own retention pass (the shard keeps 2); a Compress of
+# every table that failed on b after swapping a in.
 { enc 0 CreateTableRequest "$sparse"
   enc 8 CheckpointRequest 'checkpoint_id: 5'
   enc 8 CheckpointRequest 'checkpoint_id: 6'
   enc 8 CheckpointRequest 'checkpoint_id: 2'
 } > "$out/checkpoint_older_than_kept"
+sgd='optimizer { type: SGD learning_rate: 0.1 }'
+{ enc 0 CreateTableRequest "sparse { name: \"a\" dim: 2 $sgd }"
+  enc 0 CreateTableRequest "sparse { name: \"b\" dim: 2 $sgd }"
+  enc 4 PushRequest "table: \"a\" keys: \"$(keys 1 2 3 4 5 6 7 8)\" gradients: \"$(grads 16)\""
+  enc 4 PushRequest "table: \"b\" keys: \"$(keys 1)\" gradients: \"$(grads 2)\""
+  enc 10 CompressRequest 'config { target_ratio: 1.2 min_features: 1 }'
+  enc 10 CompressRequest 'config { field_bits: 17 }'
+} > "$out/compress_every_table"
 ls -l "$out"
