@@ -131,6 +131,8 @@ class Watch {
       : options_(options), child_(child), context_(context) {}
 
   absl::StatusOr<TaskMetrics> Run();
+  // After Run: no outcome arrived and the child was not killed by us.
+  bool crashed() const { return !outcome_ && !killed_; }
 
  private:
   void PumpOnce(int timeout_ms);
@@ -276,6 +278,7 @@ absl::StatusOr<TaskMetrics> ChildProcessTask::RunWithArgs(
   argv.insert(argv.end(), options_.args.begin(), options_.args.end());
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   argv.push_back(absl::StrCat("--task_child_fd=", kChildFd));
+  crashed_ = false;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Child> child, Spawn(argv));
   LOG(INFO) << assignment.task_id() << " runs in process " << child->pid;
   TaskProcessCommand assign;
@@ -284,7 +287,10 @@ absl::StatusOr<TaskMetrics> ChildProcessTask::RunWithArgs(
                                            options_.max_frame_bytes);
   if (!sent.ok()) LOG(WARNING) << "sending the assignment: " << sent;
   // Unsent, the child ends without an outcome, and the exit says why.
-  return Watch(options_, child.get(), context).Run();
+  Watch watch(options_, child.get(), context);
+  absl::StatusOr<TaskMetrics> result = watch.Run();
+  crashed_ = watch.crashed();
+  return result;
 }
 
 TaskRegistry ChildProcessRegistry(const std::vector<JobSpec::JobCase>& cases,

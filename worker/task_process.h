@@ -64,9 +64,13 @@ class ChildProcessTask final : public Task {
   absl::StatusOr<TaskMetrics> RunWithArgs(
       const TaskAssignment& assignment, TaskContext* context,
       const std::vector<std::string>& extra_args);
+  // After Run: whether the process ended without reporting an outcome (a
+  // crash, a signal, exit()), not counting a kill after a cancellation.
+  bool crashed() const { return crashed_; }
 
  private:
   const TaskProcessOptions options_;
+  bool crashed_ = false;
 };
 
 // A registry that runs each job type of `cases` in a ChildProcessTask.

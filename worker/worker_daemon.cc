@@ -27,6 +27,7 @@
 #include "worker/cnn/cnn_task.h"
 #include "worker/cnn/fc_proxy.h"
 #include "worker/internal/device_query.h"
+#include "worker/internal/task_outcomes.h"
 #include "worker/nn/cpu_backend.h"
 #include "worker/task_process.h"
 #include "worker/worker_agent.h"
@@ -141,16 +142,28 @@ class SocketDir {
   std::string path_;
 };
 
-// An FC task in a process: routes the job's StanzaFc calls from the
-// daemon's FcProxy to the process's own server on a Unix socket.
+// A task in a process, counted. An FC task's process serves its own
+// StanzaFc on a Unix socket, and the daemon's FcProxy routes the job's
+// calls there.
 class ProxiedFcTask final : public Task {
  public:
   ProxiedFcTask(TaskProcessOptions options, cnn::FcProxy* proxy,
-                const SocketDir* dir)
-      : process_(std::move(options)), proxy_(proxy), dir_(dir) {}
+                const SocketDir* dir, internal::TaskOutcomes* outcomes)
+      : process_(std::move(options)),
+        proxy_(proxy),
+        dir_(dir),
+        outcomes_(outcomes) {}
 
   absl::StatusOr<TaskMetrics> Run(const TaskAssignment& a,
                                   TaskContext* context) override {
+    absl::StatusOr<TaskMetrics> result = RunProcess(a, context);
+    outcomes_->Count(result, process_.crashed());
+    return result;
+  }
+
+ private:
+  absl::StatusOr<TaskMetrics> RunProcess(const TaskAssignment& a,
+                                         TaskContext* context) {
     if (!cnn::ServesFc(a) || proxy_ == nullptr) return process_.Run(a, context);
     if (dir_->path().empty()) {
       return absl::InternalError("no directory for the FC task's socket");
@@ -169,10 +182,10 @@ class ProxiedFcTask final : public Task {
     return result;
   }
 
- private:
   ChildProcessTask process_;
   cnn::FcProxy* const proxy_;
   const SocketDir* const dir_;
+  internal::TaskOutcomes* const outcomes_;
 };
 
 // The daemon's StanzaFc server (--listen): FcServiceHost itself with
@@ -219,7 +232,8 @@ WorkerOptions AgentOptions() {
 // The registry the agent runs: the tasks themselves (thread isolation) or
 // their processes, FC tasks behind the proxy.
 TaskRegistry AgentRegistry(const TaskRegistryFactory& make_registry,
-                           FcFrontDoor* door, const SocketDir* dir) {
+                           FcFrontDoor* door, const SocketDir* dir,
+                           internal::TaskOutcomes* outcomes) {
   if (absl::GetFlag(FLAGS_task_isolation) == "thread") {
     return make_registry(door != nullptr ? door->host.get() : nullptr);
   }
@@ -229,8 +243,8 @@ TaskRegistry AgentRegistry(const TaskRegistryFactory& make_registry,
   cnn::FcProxy* proxy = door != nullptr ? door->proxy.get() : nullptr;
   TaskRegistry registry;
   for (JobSpec::JobCase c : make_registry(nullptr).job_cases()) {
-    registry.Register(c, [o, proxy, dir] {
-      return std::make_unique<ProxiedFcTask>(o, proxy, dir);
+    registry.Register(c, [o, proxy, dir, outcomes] {
+      return std::make_unique<ProxiedFcTask>(o, proxy, dir, outcomes);
     });
   }
   return registry;
@@ -274,8 +288,10 @@ int RunDaemon(const TaskRegistryFactory& make_registry) {
   }
   LOG(INFO) << "tasks run in " << (isolation == "process" ? "processes"
                                                            : "threads");
+  internal::TaskOutcomes outcomes(metrics->registry.get());
   WorkerAgent agent(options, AgentRegistry(make_registry,
-                                           door ? &*door : nullptr, &dir));
+                                           door ? &*door : nullptr, &dir,
+                                           &outcomes));
   OnTerminationSignal([&agent](int) { agent.Stop(); });
   absl::Status s = agent.Run();
   if (!s.ok()) {

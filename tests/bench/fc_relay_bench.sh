@@ -51,7 +51,8 @@ printf '%-6s %-8s %12s %16s\n' round mode "images/s" "FC bytes/step"
 declare -A all
 for ((r = 1; r <= rounds; r++)); do
   for mode in thread process; do
-    read -r ips bytes < <(run "$mode")
+    out=$(run "$mode")  # waits for the cluster to be down
+    read -r ips bytes <<< "$out"
     printf '%-6s %-8s %12s %16s\n' "$r" "$mode" "$ips" "$bytes"
     all[$mode]="${all[$mode]:-} $ips"
   done
