@@ -34,13 +34,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
-#include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "server/coordinator/coordinator.h"
 #include "server/coordinator/coordinator_service.h"
 #include "server/util/clock.h"
+#include "third_party/fuzz/rpc_records.h"
 
 namespace {
 
@@ -272,47 +272,26 @@ ClusterResponse AllNodes(Cluster& c) {
   return all;
 }
 
-void SubmitJob(Cluster& c, const std::string& b) {
-  const ListJobsResponse before = AllJobs(c);
+// Calls a unary handler whose refusal must leave state() as it was.
+template <typename Req, typename Resp, typename Service, typename Method,
+          typename State>
+void RefusalChangesNothing(const char* rpc, Service* service, Method method,
+                           const std::string& bytes, State state) {
+  const auto before = state();
   grpc::Status s;
-  if (!Unary<SubmitJobRequest, SubmitJobResponse>(
-          "SubmitJob", c.jobs.get(), &JobServiceImpl::SubmitJob, b, &s) ||
-      s.ok()) {
-    return;
-  }
-  CHECK(MessageDifferencer::Equals(before, AllJobs(c)))
-      << "a refused SubmitJob changed the jobs: " << s.error_message();
+  if (!Unary<Req, Resp>(rpc, service, method, bytes, &s) || s.ok()) return;
+  CHECK(MessageDifferencer::Equals(before, state()))
+      << "a refused " << rpc
+      << " changed the coordinator: " << s.error_message();
 }
 
-void RegisterNode(Cluster& c, const std::string& b) {
-  const ClusterResponse before = AllNodes(c);
-  grpc::Status s;
-  if (!Unary<RegisterNodeRequest, RegisterNodeResponse>(
-          "RegisterNode", c.nodes.get(), &NodeServiceImpl::RegisterNode, b,
-          &s) ||
-      s.ok()) {
-    return;
-  }
-  CHECK(MessageDifferencer::Equals(before, AllNodes(c)))
-      << "a refused RegisterNode changed the registry: " << s.error_message();
-}
-
-void WatchJob(Cluster& c, const std::string& b) {
-  WatchJobRequest req;
-  if (c.streams >= kMaxStreamsPerInput || !req.ParseFromString(b)) return;
+// A streaming call; at most kMaxStreamsPerInput per input.
+template <typename Req, typename Resp, typename Open>
+void StreamCall(Cluster& c, const std::string& bytes, Open open) {
+  Req req;
+  if (c.streams >= kMaxStreamsPerInput || !req.ParseFromString(bytes)) return;
   ++c.streams;
-  Stream<JobEvent>([&req](grpc::ClientContext* ctx) {
-    return Streams().job_stub->WatchJob(ctx, req);
-  });
-}
-
-void WatchTasks(Cluster& c, const std::string& b) {
-  WatchTasksRequest req;
-  if (c.streams >= kMaxStreamsPerInput || !req.ParseFromString(b)) return;
-  ++c.streams;
-  Stream<TaskCommand>([&req](grpc::ClientContext* ctx) {
-    return Streams().node_stub->WatchTasks(ctx, req);
-  });
+  Stream<Resp>([&](grpc::ClientContext* ctx) { return open(ctx, req); });
 }
 
 void Tick(Cluster& c, const std::string& b) {
@@ -327,7 +306,9 @@ void Run(Cluster& c, uint8_t op, const std::string& b) {
   NodeServiceImpl* n = c.nodes.get();
   switch (op % 11) {
     case 0:
-      return SubmitJob(c, b);
+      return RefusalChangesNothing<SubmitJobRequest, SubmitJobResponse>(
+          "SubmitJob", j, &JobServiceImpl::SubmitJob, b,
+          [&c] { return AllJobs(c); });
     case 1:
       Unary<GetJobRequest, JobStatus>("GetJob", j, &JobServiceImpl::GetJob, b);
       return;
@@ -340,9 +321,14 @@ void Run(Cluster& c, uint8_t op, const std::string& b) {
                                                  &JobServiceImpl::CancelJob, b);
       return;
     case 4:
-      return WatchJob(c, b);
+      return StreamCall<WatchJobRequest, JobEvent>(
+          c, b, [](grpc::ClientContext* ctx, const WatchJobRequest& req) {
+            return Streams().job_stub->WatchJob(ctx, req);
+          });
     case 5:
-      return RegisterNode(c, b);
+      return RefusalChangesNothing<RegisterNodeRequest, RegisterNodeResponse>(
+          "RegisterNode", n, &NodeServiceImpl::RegisterNode, b,
+          [&c] { return AllNodes(c); });
     case 6:
       Unary<HeartbeatRequest, HeartbeatResponse>(
           "Heartbeat", n, &NodeServiceImpl::Heartbeat, b);
@@ -352,7 +338,10 @@ void Run(Cluster& c, uint8_t op, const std::string& b) {
                                              &NodeServiceImpl::GetCluster, b);
       return;
     case 8:
-      return WatchTasks(c, b);
+      return StreamCall<WatchTasksRequest, TaskCommand>(
+          c, b, [](grpc::ClientContext* ctx, const WatchTasksRequest& req) {
+            return Streams().node_stub->WatchTasks(ctx, req);
+          });
     case 9:
       Unary<TaskReport, TaskReportResponse>("ReportTask", n,
                                             &NodeServiceImpl::ReportTask, b);
@@ -365,27 +354,14 @@ void Run(Cluster& c, uint8_t op, const std::string& b) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // The daemons' INFO and WARNING lines (a node registered, a job failed)
-  // and protobuf's complaints about the requests that do not parse would
-  // cost more than the calls themselves.
-  static const bool quiet = [] {
-    FLAGS_minloglevel = google::GLOG_ERROR;
-    google::protobuf::SetLogHandler(nullptr);
-    return true;
-  }();
+  static const bool quiet = (strata::fuzz::QuietLogs(), true);
   (void)quiet;
   Cluster cluster;
-  size_t i = 0;
-  while (i + 3 <= size) {
-    const uint8_t op = data[i];
-    const size_t len = data[i + 1] | (size_t{data[i + 2]} << 8);
-    i += 3;
-    const size_t n = std::min(len, size - i);
-    const std::string payload(reinterpret_cast<const char*>(data) + i, n);
-    i += n;
-    Run(cluster, op, payload);
-    CHECK_LE(cluster.coordinator->registry().List().size(), kMaxNodes)
-        << "the registry holds more nodes than its limit";
-  }
+  strata::fuzz::ForEachRecord(
+      data, size, [&](uint8_t op, const std::string& b) {
+        Run(cluster, op, b);
+        CHECK_LE(cluster.coordinator->registry().List().size(), kMaxNodes)
+            << "the registry holds more nodes than its limit";
+      });
   return 0;
 }

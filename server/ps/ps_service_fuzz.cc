@@ -29,11 +29,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
-#include "google/protobuf/stubs/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/ps.pb.h"
 #include "server/ps/ps_service.h"
 #include "server/storage/table_store.h"
+#include "third_party/fuzz/rpc_records.h"
 
 namespace {
 
@@ -246,30 +246,17 @@ grpc::Status Run(Shard& s, uint8_t op, const std::string& b) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // The daemons' INFO and WARNING lines (a node registered, a job failed)
-  // and protobuf's complaints about the requests that do not parse would
-  // cost more than the calls themselves.
-  static const bool quiet = [] {
-    FLAGS_minloglevel = google::GLOG_ERROR;
-    google::protobuf::SetLogHandler(nullptr);
-    return true;
-  }();
+  static const bool quiet = (strata::fuzz::QuietLogs(), true);
   (void)quiet;
   EmptyCheckpointDir();
   Shard shard = NewShard();
-  size_t i = 0;
-  while (i + 3 <= size) {
-    const uint8_t op = data[i];
-    const size_t len = data[i + 1] | (size_t{data[i + 2]} << 8);
-    i += 3;
-    const size_t n = std::min(len, size - i);
-    const std::string payload(reinterpret_cast<const char*>(data) + i, n);
-    i += n;
-    const grpc::Status s = Run(shard, op, payload);
-    CHECK(Acceptable(s)) << "op " << int{op} << ": " << s.error_code() << " "
-                         << s.error_message();
-    const MemoryBudget& budget = shard.store->memory_budget();
-    CHECK_LE(budget.used(), budget.limit()) << "over the memory budget";
-  }
+  strata::fuzz::ForEachRecord(
+      data, size, [&](uint8_t op, const std::string& b) {
+        const grpc::Status s = Run(shard, op, b);
+        CHECK(Acceptable(s)) << "op " << int{op} << ": " << s.error_code()
+                             << " " << s.error_message();
+        const MemoryBudget& budget = shard.store->memory_budget();
+        CHECK_LE(budget.used(), budget.limit()) << "over the memory budget";
+      });
   return 0;
 }
