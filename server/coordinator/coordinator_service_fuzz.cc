@@ -130,6 +130,8 @@ class Router {
   uint64_t started_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// The streaming methods of the process-wide server, forwarded through the
+// router (not owned; outlives them). Thread-safe as the router is.
 class JobForwarder final : public JobService::Service {
  public:
   explicit JobForwarder(Router* router) : router_(router) {}
@@ -144,6 +146,7 @@ class JobForwarder final : public JobService::Service {
   Router* const router_;
 };
 
+// As JobForwarder, for NodeService.
 class NodeForwarder final : public NodeService::Service {
  public:
   explicit NodeForwarder(Router* router) : router_(router) {}
@@ -203,7 +206,8 @@ void Stream(Open open) {
   s.router.AwaitHandler(started);
 }
 
-// One input's coordinator and services.
+// One input's coordinator and services, owned; bound to the router while it
+// lives. Used by the fuzzing thread only.
 struct Cluster {
   FakeClock clock;
   std::unique_ptr<Coordinator> coordinator;
