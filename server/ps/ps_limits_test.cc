@@ -330,7 +330,8 @@ TEST(PsLimitsTest, BadDenseRangesGetExactCodesAndChangeNothing) {
                "dense tensor w: elements [4, 7) need 3 gradient floats, got 2");
   ExpectStatus(shard.RawDensePush(PushOf(
                    "w", 4, 2, {1.f, std::numeric_limits<float>::quiet_NaN()})),
-               grpc::StatusCode::INVALID_ARGUMENT, "gradient 1 is not finite");
+               grpc::StatusCode::INVALID_ARGUMENT,
+               "dense tensor w, chunk at offset 4: gradient 1 is not finite");
   ExpectStatus(shard.RawDensePush(PushOf("w", 4, 2, {1.f, 1e20f})),
                grpc::StatusCode::INVALID_ARGUMENT, "--max_abs_gradient");
   EXPECT_EQ(shard.StoredValues("w"), before);

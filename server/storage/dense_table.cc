@@ -183,9 +183,12 @@ absl::StatusOr<int64_t> DenseTable::Push(uint64_t offset, uint64_t count,
         absl::StrCat("dense tensor ", config_.name(), ": worker ", worker,
                      " is outside [0, ", config_.num_workers(), ")"));
   }
+  // A chunk's element indices in errors count from its offset.
   STRATA_RETURN_IF_ERROR(internal::CheckGradientValues(
       grads, options_.max_abs_gradient,
-      absl::StrCat("dense tensor ", config_.name())));
+      range.count == size_ ? absl::StrCat("dense tensor ", config_.name())
+                           : absl::StrCat("dense tensor ", config_.name(),
+                                          ", chunk at offset ", range.offset)));
   absl::MutexLock lock(&mu_);
   if (bsp) return PushBsp(range.offset, grads, step, worker);
   PushAsync(range.offset, grads);
