@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "proto/coordinator.pb.h"
@@ -62,6 +63,12 @@ class TaskRegistry {
   }
   // UNIMPLEMENTED when this worker has no task for the spec's job type.
   absl::StatusOr<std::unique_ptr<Task>> Create(const JobSpec& spec) const;
+  // The job types registered, in enum order.
+  std::vector<JobSpec::JobCase> job_cases() const {
+    std::vector<JobSpec::JobCase> cases;
+    for (const auto& [c, factory] : factories_) cases.push_back(c);
+    return cases;
+  }
 
  private:
   std::map<JobSpec::JobCase, Factory> factories_;

@@ -34,7 +34,8 @@ usage() {
   cat <<EOF
 usage: cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C]
                          [--fc_nodes F] [--bin_dir PATH] [--timeout_s S]
-                         [--ps_flags "FLAGS"]
+                         [--ps_flags "FLAGS"] [--worker_flags "FLAGS"]
+                         [--worker_bin PATH]
        cluster.sh status DIR
        cluster.sh down DIR
 
@@ -47,6 +48,10 @@ usage: cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C]
           --ps_flags passes extra flags to every ps_server (split on
           spaces), e.g. "--compress=saec --saec=clusters:64,min_features:200"
           (no spaces inside --saec: separate its fields with commas).
+          --worker_flags passes extra flags to every worker the same way,
+          e.g. "--task_isolation=thread".
+          --worker_bin runs another worker program (default
+          BIN_DIR/worker/worker), e.g. a test build with test-only tasks.
   status  show the processes and run 'stratactl health'.
   down    stop everything started in DIR (SIGTERM, then SIGKILL after
           ${STOP_GRACE_S}s). Idempotent.
@@ -232,7 +237,7 @@ check_binaries() {
 cmd_up() {
   [[ $# -ge 1 ]] || usage_error "up: missing DIR"
   local dir="$1" num_ps=2 num_workers=1 bin_dir="$REPO/bazel-bin" timeout_s=30
-  local ps_flags="" num_conv=0 num_fc=0
+  local ps_flags="" num_conv=0 num_fc=0 worker_bin="" worker_flags=""
   shift
   while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -250,6 +255,10 @@ cmd_up() {
       --timeout_s=*) timeout_s="${1#*=}"; shift ;;
       --ps_flags) ps_flags="${2:-}"; shift 2 || usage_error "--ps_flags needs a value" ;;
       --ps_flags=*) ps_flags="${1#*=}"; shift ;;
+      --worker_flags) worker_flags="${2:-}"; shift 2 || usage_error "--worker_flags needs a value" ;;
+      --worker_flags=*) worker_flags="${1#*=}"; shift ;;
+      --worker_bin) worker_bin="${2:-}"; shift 2 || usage_error "--worker_bin needs a value" ;;
+      --worker_bin=*) worker_bin="${1#*=}"; shift ;;
       *) usage_error "up: unknown argument '$1'" ;;
     esac
   done
@@ -270,7 +279,7 @@ cmd_up() {
   if [[ -f "$bin_dir/server/coordinator" && -x "$bin_dir/server/coordinator" ]]; then
     coordinator="$bin_dir/server/coordinator"
   fi
-  local worker="$bin_dir/worker/worker" ctl="$bin_dir/tools/stratactl"
+  local worker="${worker_bin:-$bin_dir/worker/worker}" ctl="$bin_dir/tools/stratactl"
   check_binaries "$coordinator" "$ps_server" "$worker" "$ctl"
 
   mkdir -p "$dir"
@@ -298,15 +307,21 @@ cmd_up() {
       --num_shards="$num_ps" --data_dir="$dir/data" --coordinator="$addr" \
       "${extra_ps[@]+"${extra_ps[@]}"}"
   done
+  local -a extra_w=()
+  # shellcheck disable=SC2206  # as --ps_flags
+  [[ -z "$worker_flags" ]] || extra_w=($worker_flags)
   for ((i = 0; i < num_workers; i++)); do
-    start_daemon "$dir" "worker-$i" "$worker" --coordinator="$addr" --role=general
+    start_daemon "$dir" "worker-$i" "$worker" --coordinator="$addr" --role=general \
+      "${extra_w[@]+"${extra_w[@]}"}"
   done
   for ((i = 0; i < num_conv; i++)); do
-    start_daemon "$dir" "worker-conv-$i" "$worker" --coordinator="$addr" --role=conv
+    start_daemon "$dir" "worker-conv-$i" "$worker" --coordinator="$addr" --role=conv \
+      "${extra_w[@]+"${extra_w[@]}"}"
   done
   for ((i = 0; i < num_fc; i++)); do
     start_daemon "$dir" "worker-fc-$i" "$worker" --coordinator="$addr" --role=fc \
-      --listen=127.0.0.1:0 --port_file="$dir/worker-fc-$i.addr"
+      --listen=127.0.0.1:0 --port_file="$dir/worker-fc-$i.addr" \
+      "${extra_w[@]+"${extra_w[@]}"}"
   done
   wait_ready "$dir" "$ctl" "$addr" "$num_ps" "$((num_workers + num_conv + num_fc))" "$timeout_s"
   trap - INT TERM

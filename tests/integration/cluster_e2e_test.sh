@@ -6,20 +6,10 @@
 # cancelled mid-run, and that the daemons stay up and keep their data.
 set -euo pipefail
 
-RUNFILES=${TEST_SRCDIR:-$PWD/..}/strata
-BIN=$RUNFILES
-CLUSTER=$RUNFILES/deploy/local/cluster.sh
-CTL=$BIN/tools/stratactl
-DIR=${TEST_TMPDIR:-/tmp}/e2e.$$
-SPECS=$DIR/specs
-mkdir -p "$SPECS"
-trap '"$CLUSTER" down "$DIR" >/dev/null 2>&1 || true' EXIT
+source "${TEST_SRCDIR:-$PWD/..}/strata/tests/integration/lib.sh"
+e2e_dir e2e
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
-
-"$CLUSTER" up "$DIR" --ps 2 --workers 2 --bin_dir "$BIN" --timeout_s 60
-export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
+cluster_up --ps 2 --workers 2
 
 step "health: coordinator and both shards serve"
 "$CTL" health || fail "health"
@@ -153,8 +143,7 @@ step "checkpoint, restart the whole cluster, and the data is back"
 "$CTL" checkpoint --checkpoint_id=7 > "$DIR/ckpt.out" || fail "checkpoint"
 ls "$DIR"/data/ckpt-*7/shard-0000{0,1}-of-00002.ckpt > /dev/null || fail "checkpoint files"
 "$CLUSTER" down "$DIR"
-"$CLUSTER" up "$DIR" --ps 2 --workers 1 --bin_dir "$BIN" --timeout_s 60
-export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
+cluster_up --ps 2 --workers 1
 "$CTL" submit "$SPECS/verify.textproto" --watch > "$DIR/verify2.out" || {
   cat "$DIR/verify2.out"; fail "data lost across restart"; }
 

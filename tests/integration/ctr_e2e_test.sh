@@ -8,16 +8,8 @@
 # shrinks the table and keeps AUC within 0.01 and log loss within 0.01.
 set -euo pipefail
 
-RUNFILES=${TEST_SRCDIR:-$PWD/..}/strata
-BIN=$RUNFILES
-CLUSTER=$RUNFILES/deploy/local/cluster.sh
-CTL=$BIN/tools/stratactl
-DIR=${TEST_TMPDIR:-/tmp}/ctr_e2e.$$
-mkdir -p "$DIR"
-trap '"$CLUSTER" down "$DIR" >/dev/null 2>&1 || true' EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
+source "${TEST_SRCDIR:-$PWD/..}/strata/tests/integration/lib.sh"
+e2e_dir ctr_e2e
 metric() {  # metric STATUS_JSON NAME
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metrics"].get(sys.argv[2], "missing"))' "$1" "$2"
 }
@@ -45,8 +37,7 @@ name: "ctr-e2e-eval"
 ctr_eval { data_path: "$DIR/mixed.tsv" eval_fraction: 0.1 model { table: "ctr" embedding_dim: 16 } }
 SPEC
 
-"$CLUSTER" up "$DIR" --ps 2 --workers 2 --bin_dir "$BIN" --timeout_s 60
-export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
+cluster_up --ps 2 --workers 2
 
 step "CTR_TRAIN on 2 workers"
 run_job "$DIR/train.textproto" "$DIR/train"
@@ -66,9 +57,8 @@ PY
 
 step "restart the shards with Saec compression; evaluate again"
 "$CLUSTER" down "$DIR" > /dev/null
-"$CLUSTER" up "$DIR" --ps 2 --workers 1 --bin_dir "$BIN" --timeout_s 60 \
+cluster_up --ps 2 --workers 1 \
   --ps_flags "--compress=saec --saec=clusters:32,min_features:200"
-export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
 "$CTL" --json stats --table=ctr > "$DIR/stats.json"
 run_job "$DIR/eval.textproto" "$DIR/after"
 python3 - "$DIR/before.json" "$DIR/after.json" "$DIR/stats.json" <<'PY' || fail "compressed model out of tolerance"

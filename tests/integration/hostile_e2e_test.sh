@@ -10,21 +10,10 @@
 # (//server/ps:ps_limits_test); this test covers the job path end to end.
 set -euo pipefail
 
-RUNFILES=${TEST_SRCDIR:-$PWD/..}/strata
-BIN=$RUNFILES
-CLUSTER=$RUNFILES/deploy/local/cluster.sh
-CTL=$BIN/tools/stratactl
-DIR=${TEST_TMPDIR:-/tmp}/hostile.$$
-SPECS=$DIR/specs
-mkdir -p "$SPECS"
-trap '"$CLUSTER" down "$DIR" >/dev/null 2>&1 || true' EXIT
+source "${TEST_SRCDIR:-$PWD/..}/strata/tests/integration/lib.sh"
+e2e_dir hostile
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
-
-"$CLUSTER" up "$DIR" --ps 2 --workers 2 --bin_dir "$BIN" --timeout_s 60
-export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
-daemon_pids() { awk '{print $2}' "$DIR/pids" | sort | tr '\n' ' '; }
+cluster_up --ps 2 --workers 2
 pids_before=$(daemon_pids)
 
 # refused NAME 'SPEC' 'EXPECTED TEXT': submission exits 3 and says why.

@@ -8,16 +8,8 @@
 # reason naming the FC node, within the deadlines (no hang).
 set -euo pipefail
 
-RUNFILES=${TEST_SRCDIR:-$PWD/..}/strata
-BIN=$RUNFILES
-CLUSTER=$RUNFILES/deploy/local/cluster.sh
-CTL=$BIN/tools/stratactl
-DIR=${TEST_TMPDIR:-/tmp}/stanza_e2e.$$
-mkdir -p "$DIR"
-trap '"$CLUSTER" down "$DIR" >/dev/null 2>&1 || true' EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
+source "${TEST_SRCDIR:-$PWD/..}/strata/tests/integration/lib.sh"
+e2e_dir stanza_e2e
 spec() {  # spec NAME MODE FC_NODES STEPS
   cat <<SPEC
 name: "$1"
@@ -27,9 +19,7 @@ cnn_train { model: "lenet5" data { synthetic_train: 2048 synthetic_test: 256 }
 SPEC
 }
 
-"$CLUSTER" up "$DIR" --ps 2 --workers 0 --conv_workers 2 --fc_nodes 1 \
-  --bin_dir "$BIN" --timeout_s 60
-export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
+cluster_up --ps 2 --workers 0 --conv_workers 2 --fc_nodes 1
 
 for mode in STANZA PS; do
   step "CNN_TRAIN $mode"

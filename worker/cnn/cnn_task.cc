@@ -441,6 +441,12 @@ absl::StatusOr<TaskMetrics> RunFcNode(const Setup& s, FcServiceHost* host,
 
 }  // namespace
 
+bool ServesFc(const TaskAssignment& a) {
+  return a.spec().has_cnn_train() &&
+         a.spec().cnn_train().mode() == CnnTrainSpec::STANZA &&
+         a.role() == a.spec().cnn_train().fc_role();
+}
+
 absl::StatusOr<TaskMetrics> CnnTrainTask::Run(const TaskAssignment& a,
                                           TaskContext* context) {
   if (!a.spec().has_cnn_train()) {
@@ -453,9 +459,7 @@ absl::StatusOr<TaskMetrics> CnnTrainTask::Run(const TaskAssignment& a,
         "a STANZA task needs the job secret of its assignment (job_secret); "
         "this coordinator sent none");
   }
-  const bool fc_role = spec.mode() == CnnTrainSpec::STANZA &&
-                       a.role() == spec.fc_role();
-  if (fc_role) {
+  if (ServesFc(a)) {
     s.rank = a.rank() - s.plan.conv_workers;
     return RunFcNode(s, host_, a, context, &fc_weights_);
   }

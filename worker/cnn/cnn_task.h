@@ -14,6 +14,10 @@
 namespace strata {
 namespace cnn {
 
+// True when `assignment` makes its CnnTrainTask an FC node (a STANZA job
+// and the FC role), which needs the worker's StanzaFc service.
+bool ServesFc(const TaskAssignment& assignment);
+
 // Does not own the host or the client. `host` (null when the worker serves
 // no RPCs) is needed by FC-role tasks; `client` (null: connect to the
 // assignment's shards) lets tests share one. Thread-compatible: one Run

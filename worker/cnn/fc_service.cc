@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -618,10 +619,9 @@ grpc::Status FcServiceHost::AverageFc(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-absl::StatusOr<FcServer> StartFcServer(const std::string& listen,
-                                       int max_message_bytes) {
-  FcServer out;
-  out.host = std::make_unique<FcServiceHost>();
+absl::StatusOr<StanzaServer> ServeStanzaFc(const std::string& listen,
+                                           int max_message_bytes,
+                                           StanzaFc::Service* service) {
   // `stratactl health` checks grpc.health.v1 on every node's address.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -629,15 +629,33 @@ absl::StatusOr<FcServer> StartFcServer(const std::string& listen,
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
-  builder.RegisterService(out.host.get());
+  builder.RegisterService(service);
+  StanzaServer out;
   out.server = builder.BuildAndStart();
-  if (out.server == nullptr || port == 0) {
+  const bool unix_socket = absl::StartsWith(listen, "unix:");
+  if (out.server == nullptr || (port == 0 && !unix_socket)) {
     return absl::UnavailableError(absl::StrCat("could not listen on ", listen));
+  }
+  if (unix_socket) {
+    out.address = listen;
+    return out;
   }
   const size_t colon = listen.rfind(':');
   std::string host = listen.substr(0, colon);
   if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
   out.address = absl::StrCat(host, ":", port);
+  return out;
+}
+
+absl::StatusOr<FcServer> StartFcServer(const std::string& listen,
+                                       int max_message_bytes) {
+  FcServer out;
+  out.host = std::make_unique<FcServiceHost>();
+  STRATA_ASSIGN_OR_RETURN(
+      StanzaServer served,
+      ServeStanzaFc(listen, max_message_bytes, out.host.get()));
+  out.server = std::move(served.server);
+  out.address = std::move(served.address);
   return out;
 }
 

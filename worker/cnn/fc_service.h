@@ -254,13 +254,25 @@ class FcServiceHost final : public StanzaFc::Service {
       ABSL_GUARDED_BY(mu_);
 };
 
+// A started gRPC server for the StanzaFc service (and gRPC health).
+struct StanzaServer {
+  std::unique_ptr<grpc::Server> server;
+  std::string address;  // bound HOST:PORT, or the unix: address as given
+};
+// Serves `service` (not owned; outlives the server) on `listen`: HOST:PORT
+// (port 0: a free port) or unix:PATH. UNAVAILABLE if it cannot bind.
+absl::StatusOr<StanzaServer> ServeStanzaFc(const std::string& listen,
+                                           int max_message_bytes,
+                                           StanzaFc::Service* service);
+
 // A started gRPC server hosting an FcServiceHost (the worker's --listen).
 struct FcServer {
   std::unique_ptr<FcServiceHost> host;
   std::unique_ptr<grpc::Server> server;
-  std::string address;  // bound HOST:PORT
+  std::string address;  // bound HOST:PORT, or the unix: address as given
 };
-// Listens on `listen` (port 0: a free port). UNAVAILABLE if it cannot bind.
+// ServeStanzaFc with a new FcServiceHost: the FC task's own server, in the
+// daemon (--task_isolation=thread) or in its task process.
 absl::StatusOr<FcServer> StartFcServer(const std::string& listen,
                                        int max_message_bytes);
 

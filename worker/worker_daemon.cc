@@ -1,0 +1,325 @@
+#include "worker/worker_daemon.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "glog/logging.h"
+#include "server/jobs/job_type.h"
+#include "server/metrics/metrics_server.h"
+#include "server/util/port_file.h"
+#include "server/util/signals.h"
+#include "worker/cnn/cnn_task.h"
+#include "worker/cnn/fc_proxy.h"
+#include "worker/internal/device_query.h"
+#include "worker/internal/task_outcomes.h"
+#include "worker/nn/cpu_backend.h"
+#include "worker/task_process.h"
+#include "worker/worker_agent.h"
+
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
+          "Coordinator address HOST:PORT.");
+ABSL_FLAG(std::string, role, "general",
+          "Role the coordinator schedules this worker by (general, conv, fc).");
+ABSL_FLAG(std::string, listen, "",
+          "Serve the StanzaFc service (FC nodes of CNN_TRAIN jobs) on "
+          "HOST:PORT (port 0 = a free port) and register that address with "
+          "the coordinator; empty serves nothing.");
+ABSL_FLAG(std::string, port_file, "",
+          "With --listen: write the bound HOST:PORT to this file.");
+ABSL_FLAG(int32_t, blas_threads, 1,
+          "OpenBLAS threads for NN tasks (several workers share a machine).");
+ABSL_FLAG(int32_t, cpus, 0, "CPUs to advertise; 0 = this machine's count.");
+ABSL_FLAG(int32_t, gpus, -1,
+          "GPUs to advertise; -1 = the number of CUDA devices found.");
+ABSL_FLAG(bool, list_devices, false,
+          "Print the CUDA devices this worker can use and exit.");
+ABSL_FLAG(uint64_t, max_task_dataset_mb,
+          strata::jobs::JobLimits().max_dataset_bytes >> 20,
+          "most MiB of images a CNN_TRAIN task on this worker may synthesise "
+          "(train + test, float32); an assignment asking for more fails its "
+          "task (the coordinator's --max_job_dataset_mb refuses it earlier)");
+ABSL_FLAG(std::string, task_isolation, "process",
+          "process: each task runs in a child process of this daemon, so a "
+          "crash, an uncaught exception or a signal in a task fails the task "
+          "and the daemon runs the next one (FC nodes relay StanzaFc to the "
+          "task's process: one more local hop per message). thread: tasks "
+          "run on threads of the daemon (no hop, easier to debug; a crashing "
+          "task takes the daemon down). See docs/worker.md.");
+ABSL_FLAG(absl::Duration, task_cancel_grace, absl::Seconds(10),
+          "How long a cancelled task's process may take to stop before it is "
+          "killed (--task_isolation=process).");
+ABSL_FLAG(int32_t, task_child_fd, -1,
+          "Internal: set by the daemon on its task processes.");
+ABSL_FLAG(std::string, fc_listen, "",
+          "Internal: the unix: address an FC task's process serves on.");
+ABSL_FLAG(int32_t, metrics_port, 0,
+          "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "
+          "0 disables them. See docs/metrics.md.");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1",
+          "Address the metrics endpoint binds: 127.0.0.1 (this machine only) "
+          "or 0.0.0.0 (all interfaces; the endpoint has no authentication).");
+
+namespace strata {
+namespace {
+
+constexpr int kFcMaxMessageBytes = 256 << 20;
+
+int ListDevices() {
+  auto devices = ListCudaDevices();
+  if (!devices.ok()) {
+    std::cerr << "worker: " << devices.status().message() << "\n";
+    return 1;
+  }
+  if (devices->empty()) std::cout << "CUDA works, but no device is visible\n";
+  for (const GpuInfo& g : *devices) {
+    std::cout << absl::StrFormat("gpu:%d  %s  sm_%d%d  %.1f GiB  %d SMs\n",
+                                 g.index, g.name, g.compute_major,
+                                 g.compute_minor,
+                                 g.total_memory_bytes / double(1 << 30),
+                                 g.multiprocessors);
+  }
+  return 0;
+}
+
+uint32_t DetectGpus() {
+  auto devices = ListCudaDevices();
+  return devices.ok() ? devices->size() : 0;
+}
+
+// One task's process: serves StanzaFc on --fc_listen when the daemon asked
+// (an FC task), runs the task, reports its outcome.
+int RunTaskProcess(int fd, const TaskRegistryFactory& make_registry) {
+  absl::StatusOr<std::unique_ptr<TaskChild>> child = TaskChild::Open(fd);
+  if (!child.ok()) {
+    LOG(ERROR) << "task process: " << child.status();
+    return 1;
+  }
+  std::optional<cnn::FcServer> fc;
+  const std::string fc_listen = absl::GetFlag(FLAGS_fc_listen);
+  if (!fc_listen.empty()) {
+    absl::StatusOr<cnn::FcServer> started =
+        cnn::StartFcServer(fc_listen, kFcMaxMessageBytes);
+    if (!started.ok()) return (*child)->Fail(started.status());
+    fc = std::move(*started);
+  }
+  const int rc = (*child)->Run(make_registry(fc ? fc->host.get() : nullptr));
+  if (fc) {
+    fc->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+  }
+  return rc;
+}
+
+// A private directory for the task processes' Unix sockets; removed with
+// the daemon. Short, since a socket path may hold 107 bytes at most.
+class SocketDir {
+ public:
+  SocketDir() {
+    std::string tmpl = "/tmp/strata-worker-XXXXXX";
+    if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
+  }
+  ~SocketDir() {
+    if (!path_.empty()) rmdir(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A task in a process, counted. An FC task's process serves its own
+// StanzaFc on a Unix socket, and the daemon's FcProxy routes the job's
+// calls there.
+class ProxiedFcTask final : public Task {
+ public:
+  ProxiedFcTask(TaskProcessOptions options, cnn::FcProxy* proxy,
+                const SocketDir* dir, internal::TaskOutcomes* outcomes)
+      : process_(std::move(options)),
+        proxy_(proxy),
+        dir_(dir),
+        outcomes_(outcomes) {}
+
+  absl::StatusOr<TaskMetrics> Run(const TaskAssignment& a,
+                                  TaskContext* context) override {
+    absl::StatusOr<TaskMetrics> result = RunProcess(a, context);
+    outcomes_->Count(result, process_.crashed());
+    return result;
+  }
+
+ private:
+  absl::StatusOr<TaskMetrics> RunProcess(const TaskAssignment& a,
+                                         TaskContext* context) {
+    if (!cnn::ServesFc(a) || proxy_ == nullptr) return process_.Run(a, context);
+    if (dir_->path().empty()) {
+      return absl::InternalError("no directory for the FC task's socket");
+    }
+    static std::atomic<int> next{0};
+    const std::string path =
+        absl::StrCat(dir_->path(), "/fc-", next.fetch_add(1), ".sock");
+    const std::string address = absl::StrCat("unix:", path);
+    if (absl::Status s = proxy_->AddRoute(a.job_id(), address); !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<TaskMetrics> result =
+        process_.RunWithArgs(a, context, {"--fc_listen=" + address});
+    proxy_->RemoveRoute(a.job_id());
+    unlink(path.c_str());
+    return result;
+  }
+
+  ChildProcessTask process_;
+  cnn::FcProxy* const proxy_;
+  const SocketDir* const dir_;
+  internal::TaskOutcomes* const outcomes_;
+};
+
+// The daemon's StanzaFc server (--listen): FcServiceHost itself with
+// thread isolation, else an FcProxy in front of the FC tasks' processes.
+struct FcFrontDoor {
+  std::unique_ptr<cnn::FcServiceHost> host;  // thread isolation
+  std::unique_ptr<cnn::FcProxy> proxy;       // process isolation
+  cnn::StanzaServer server;
+};
+
+absl::StatusOr<FcFrontDoor> ServeFc(const std::string& listen, bool process) {
+  FcFrontDoor door;
+  StanzaFc::Service* service;
+  if (process) {
+    door.proxy = std::make_unique<cnn::FcProxy>();
+    service = door.proxy.get();
+  } else {
+    door.host = std::make_unique<cnn::FcServiceHost>();
+    service = door.host.get();
+  }
+  absl::StatusOr<cnn::StanzaServer> served =
+      cnn::ServeStanzaFc(listen, kFcMaxMessageBytes, service);
+  if (!served.ok()) return served.status();
+  door.server = std::move(*served);
+  return door;
+}
+
+WorkerOptions AgentOptions() {
+  WorkerOptions options;
+  options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  options.role = absl::GetFlag(FLAGS_role);
+  options.limits.max_dataset_bytes = absl::GetFlag(FLAGS_max_task_dataset_mb)
+                                     << 20;
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  options.hostname = host;
+  const int cpus = absl::GetFlag(FLAGS_cpus);
+  options.cpus = cpus > 0 ? cpus : std::thread::hardware_concurrency();
+  const int gpus = absl::GetFlag(FLAGS_gpus);
+  options.gpus = gpus >= 0 ? gpus : DetectGpus();
+  return options;
+}
+
+// The registry the agent runs: the tasks themselves (thread isolation) or
+// their processes, FC tasks behind the proxy.
+TaskRegistry AgentRegistry(const TaskRegistryFactory& make_registry,
+                           FcFrontDoor* door, const SocketDir* dir,
+                           internal::TaskOutcomes* outcomes) {
+  if (absl::GetFlag(FLAGS_task_isolation) == "thread") {
+    return make_registry(door != nullptr ? door->host.get() : nullptr);
+  }
+  TaskProcessOptions o;
+  o.args = {absl::StrCat("--blas_threads=", absl::GetFlag(FLAGS_blas_threads))};
+  o.cancel_grace = absl::GetFlag(FLAGS_task_cancel_grace);
+  cnn::FcProxy* proxy = door != nullptr ? door->proxy.get() : nullptr;
+  TaskRegistry registry;
+  for (JobSpec::JobCase c : make_registry(nullptr).job_cases()) {
+    registry.Register(c, [o, proxy, dir, outcomes] {
+      return std::make_unique<ProxiedFcTask>(o, proxy, dir, outcomes);
+    });
+  }
+  return registry;
+}
+
+int RunDaemon(const TaskRegistryFactory& make_registry) {
+  InstallTerminationHandlers();
+  absl::StatusOr<DaemonMetrics> metrics = StartDaemonMetrics(
+      absl::GetFlag(FLAGS_metrics_address), absl::GetFlag(FLAGS_metrics_port));
+  if (!metrics.ok()) {
+    LOG(ERROR) << metrics.status();
+    return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;
+  }
+  const std::string isolation = absl::GetFlag(FLAGS_task_isolation);
+  if (isolation != "process" && isolation != "thread") {
+    LOG(ERROR) << "--task_isolation must be process or thread, not '"
+               << isolation << "'";
+    return 2;
+  }
+  WorkerOptions options = AgentOptions();
+  SocketDir dir;
+  std::optional<FcFrontDoor> door;
+  if (!absl::GetFlag(FLAGS_listen).empty()) {
+    absl::StatusOr<FcFrontDoor> started =
+        ServeFc(absl::GetFlag(FLAGS_listen), isolation == "process");
+    if (!started.ok()) {
+      LOG(ERROR) << started.status();
+      return 1;
+    }
+    door = std::move(*started);
+    options.address = door->server.address;
+    LOG(INFO) << "serving StanzaFc on " << options.address;
+    if (!absl::GetFlag(FLAGS_port_file).empty()) {
+      absl::Status w =
+          WritePortFile(absl::GetFlag(FLAGS_port_file), options.address);
+      if (!w.ok()) {
+        LOG(ERROR) << w;
+        return 1;
+      }
+    }
+  }
+  LOG(INFO) << "tasks run in " << (isolation == "process" ? "processes"
+                                                           : "threads");
+  internal::TaskOutcomes outcomes(metrics->registry.get());
+  WorkerAgent agent(options, AgentRegistry(make_registry,
+                                           door ? &*door : nullptr, &dir,
+                                           &outcomes));
+  OnTerminationSignal([&agent](int) { agent.Stop(); });
+  absl::Status s = agent.Run();
+  if (!s.ok()) {
+    LOG(ERROR) << "worker stopped: " << s;
+    return 1;
+  }
+  if (door) {
+    door->server.server->Shutdown(
+        absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+  }
+  LOG(INFO) << "worker stopped cleanly";
+  return 0;
+}
+
+}  // namespace
+
+int RunWorkerDaemon(int argc, char** argv,
+                    const TaskRegistryFactory& make_registry) {
+  absl::SetProgramUsageMessage(
+      "Strata worker daemon: worker --coordinator=HOST:PORT [--role=ROLE]");
+  absl::ParseCommandLine(argc, argv);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  if (absl::GetFlag(FLAGS_list_devices)) return ListDevices();
+  nn::SetBlasThreads(absl::GetFlag(FLAGS_blas_threads));
+  const int child_fd = absl::GetFlag(FLAGS_task_child_fd);
+  if (child_fd >= 0) return RunTaskProcess(child_fd, make_registry);
+  return RunDaemon(make_registry);
+}
+
+}  // namespace strata
