@@ -27,11 +27,7 @@ ABSL_FLAG(double, seconds, 3.0, "Measurement time per (size, op).");
 
 namespace {
 
-#define CHECK_OK(expr)                     \
-  do {                                     \
-    const absl::Status _s = (expr);        \
-    CHECK(_s.ok()) << #expr << ": " << _s; \
-  } while (0)
+void CheckOk(const absl::Status& s) { CHECK(s.ok()) << s; }
 
 // User + system CPU seconds of this process so far.
 double CpuSeconds() {
@@ -82,15 +78,15 @@ int main(int argc, char** argv) {
     d.set_name(absl::StrCat("bench", size));
     d.set_size(size);
     d.mutable_optimizer()->set_learning_rate(1e-6f);
-    CHECK_OK((*client)->admin().CreateDense(d, false).status());
+    CheckOk((*client)->admin().CreateDense(d, false).status());
     std::vector<float> values;
     const std::vector<float> grads(size, 0.001f);
     const Rate pull = Measure(seconds, [&] {
-      CHECK_OK((*client)->PullDense(d.name(), 0, &values).status());
+      CheckOk((*client)->PullDense(d.name(), 0, &values).status());
     });
     CHECK_EQ(values.size(), size);
     const Rate push = Measure(seconds, [&] {
-      CHECK_OK((*client)->PushDense(d.name(), grads, 0, 0).status());
+      CheckOk((*client)->PushDense(d.name(), grads, 0, 0).status());
     });
     const double mb = size * 4 / 1e6;
     for (const auto& [op, r] : {std::pair{"pull", pull}, {"push", push}}) {
@@ -99,7 +95,7 @@ int main(int argc, char** argv) {
              r.calls_per_s * mb, r.cpu_ms_per_call);
     }
     fflush(stdout);
-    CHECK_OK(strata::OkOnSomeShard((*client)->admin().DropTable(d.name())));
+    CheckOk(strata::OkOnSomeShard((*client)->admin().DropTable(d.name())));
   }
   client->reset();
   return 0;
