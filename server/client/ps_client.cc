@@ -1,10 +1,13 @@
 #include "server/client/ps_client.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/base/status_macros.h"
@@ -60,6 +63,18 @@ size_t KeysPerRequest(const PsClientOptions& options, uint32_t dim) {
   return std::max<size_t>(1, std::min(options.max_keys_per_request, fit));
 }
 
+// A random client id for request ids: getrandom, or absl's generator
+// (itself seeded from the OS) where that fails; never 0 (no id).
+uint64_t NewClientId() {
+  uint64_t id = 0;
+  while (id == 0) {
+    if (getrandom(&id, sizeof(id), 0) != static_cast<ssize_t>(sizeof(id))) {
+      id = absl::Uniform<uint64_t>(absl::BitGen());
+    }
+  }
+  return id;
+}
+
 PsAdminClientOptions AdminOptions(const PsClientOptions& options) {
   PsAdminClientOptions admin;
   static_cast<ShardRpcOptions&>(admin) = options;
@@ -89,8 +104,7 @@ absl::StatusOr<std::unique_ptr<PsClient>> PsClient::Connect(
   }
   STRATA_ASSIGN_OR_RETURN(
       std::shared_ptr<const internal::ShardGroup> shards,
-      internal::ShardGroup::Connect(addresses, options.max_message_bytes,
-                                    std::move(router)));
+      internal::ShardGroup::Connect(addresses, options, std::move(router)));
   return std::unique_ptr<PsClient>(new PsClient(std::move(shards), options));
 }
 
@@ -99,7 +113,16 @@ PsClient::PsClient(std::shared_ptr<const internal::ShardGroup> shards,
     : options_(options),
       shards_(std::move(shards)),
       router_(&shards_->router()),
-      admin_(std::make_unique<PsAdminClient>(shards_, AdminOptions(options))) {}
+      admin_(std::make_unique<PsAdminClient>(shards_, AdminOptions(options))),
+      client_id_(NewClientId()),
+      sequences_(new std::atomic<uint64_t>[shards_->size()]()) {}
+
+template <typename PushReq>
+void PsClient::SetRequestId(uint32_t shard, PushReq* req) const {
+  req->set_client_id(client_id_);
+  req->set_sequence(
+      sequences_[shard].fetch_add(1, std::memory_order_relaxed) + 1);
+}
 
 PsClient::~PsClient() = default;
 
@@ -224,6 +247,7 @@ absl::Status PsClient::Push(const std::string& table,
     const Chunk& ch = chunks[c];
     shard_of.push_back(ch.shard);
     reqs[c].set_table(table);
+    SetRequestId(ch.shard, &reqs[c]);
     PackU64(absl::MakeConstSpan(batch.shard_keys[ch.shard])
                 .subspan(ch.begin, ch.count),
             reqs[c].mutable_keys());
@@ -266,8 +290,10 @@ absl::StatusOr<int64_t> PsClient::PushDenseRange(const std::string& name,
                                                  uint64_t count, int64_t step,
                                                  uint32_t worker) const {
   // Built in place: the gradients of a large tensor are not copied again.
+  const uint32_t shard = router_->ShardForName(name);
   std::vector<DensePushRequest> req(1);
   req[0].set_name(name);
+  SetRequestId(shard, &req[0]);
   PackF32(grads, req[0].mutable_gradients());
   req[0].set_step(step);
   req[0].set_worker(worker);
@@ -275,7 +301,7 @@ absl::StatusOr<int64_t> PsClient::PushDenseRange(const std::string& name,
   req[0].set_count(count);
   std::vector<DensePushResponse> resps;
   STRATA_RETURN_IF_ERROR(FanOut(
-      "PushDense(" + name + ")", {router_->ShardForName(name)}, req, &resps,
+      "PushDense(" + name + ")", {shard}, req, &resps,
       [](const ShardStubs& sh, grpc::ClientContext* ctx,
          const DensePushRequest& r, grpc::CompletionQueue* cq) {
         return sh.dense->PrepareAsyncPush(ctx, r, cq);

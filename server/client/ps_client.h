@@ -7,13 +7,15 @@
 // key to its shard through a ShardRouter, sends one request per shard in
 // parallel (asynchronous gRPC on one completion queue), and reassembles the
 // results in request order. Every RPC has a deadline; UNAVAILABLE is retried
-// with exponential backoff. A push is retried too: a shard validates and
-// applies a batch whole or not at all, and UNAVAILABLE almost always means
-// the request never reached the handler; docs/protocol.md discusses the rare
-// case of a connection lost after the apply.
+// with backoff for a bounded time (ShardRpcOptions::retry_for), so a shard
+// restart is ridden out. Every push request carries a request id (this
+// client's random id and its count of pushes to that shard) and a retry
+// re-sends the same request, so a shard applies it at most once even when
+// the connection broke after the apply (docs/protocol.md, "Request ids").
 #ifndef STRATA_SERVER_CLIENT_PS_CLIENT_H_
 #define STRATA_SERVER_CLIENT_PS_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -70,6 +72,8 @@ class PsClient {
 
   uint32_t num_shards() const { return router_->num_shards(); }
   const ShardRouter& router() const { return *router_; }
+  // This client's request id (random, from getrandom; never 0).
+  uint64_t client_id() const { return client_id_; }
 
   // Administration over the same channels, with this client's deadline,
   // retries and message size. Lives as long as this client.
@@ -107,6 +111,10 @@ class PsClient {
            PsClientOptions options);
 
   void Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
+  // Gives `req` (a PushRequest or DensePushRequest to `shard`) the next
+  // request id.
+  template <typename PushReq>
+  void SetRequestId(uint32_t shard, PushReq* req) const;
   // One dense RPC for elements [offset, offset + count) (count 0: to the
   // end) of tensor `name`.
   absl::StatusOr<DensePullResponse> PullDenseRange(const std::string& name,
@@ -134,6 +142,9 @@ class PsClient {
   const std::shared_ptr<const internal::ShardGroup> shards_;
   const ShardRouter* const router_;  // owned by shards_
   const std::unique_ptr<PsAdminClient> admin_;
+  const uint64_t client_id_;
+  // The last push sequence sent to each shard (by shard id).
+  const std::unique_ptr<std::atomic<uint64_t>[]> sequences_;
 };
 
 }  // namespace strata

@@ -1,5 +1,6 @@
 // gRPC services of one parameter-server shard. Thin: each method validates
-// the wire payload, calls the TableStore, and translates the status. Batch
+// the wire payload, calls the TableStore, and translates the status. Pushes
+// are applied through the store's PushDedup, at most once per request id. Batch
 // size limits live here (the wire contract); shape, NaN/Inf and ownership
 // checks live in the storage library so every caller gets them.
 #ifndef STRATA_SERVER_PS_PS_SERVICE_H_

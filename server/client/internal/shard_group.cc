@@ -1,5 +1,6 @@
 #include "server/client/internal/shard_group.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,8 +9,45 @@
 namespace strata {
 namespace internal {
 
+void OutageLog::Failed(const absl::Status& status, absl::Duration retry_for) {
+  if (down_.load(std::memory_order_relaxed)) return;
+  absl::MutexLock lock(&mu_);
+  if (down_.exchange(true)) return;
+  since_ = absl::Now();
+  LOG(WARNING) << status << "; retrying its requests for up to "
+               << retry_for << " (further failures are not logged)";
+}
+
+void OutageLog::Reached(absl::string_view label) {
+  if (!down_.load(std::memory_order_relaxed)) return;
+  absl::MutexLock lock(&mu_);
+  if (!down_.exchange(false)) return;
+  LOG(INFO) << label << " reachable again after " << absl::Now() - since_;
+}
+
+namespace {
+
+// The shards' channel arguments: the message limit, and a reconnect backoff
+// from retry_backoff up to max_retry_backoff (gRPC's default grows to two
+// minutes, so a restarted shard could wait that long to be noticed).
+grpc::ChannelArguments ShardChannelArguments(const ShardRpcOptions& options) {
+  grpc::ChannelArguments args =
+      DefaultChannelArguments(options.max_message_bytes);
+  const auto ms = [](absl::Duration d) {
+    return static_cast<int>(
+        std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, 1 << 30));
+  };
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, ms(options.retry_backoff));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, ms(options.retry_backoff));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              ms(options.max_retry_backoff));
+  return args;
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<const ShardGroup>> ShardGroup::Connect(
-    const std::vector<std::string>& addresses, int max_message_bytes,
+    const std::vector<std::string>& addresses, const ShardRpcOptions& options,
     std::unique_ptr<ShardRouter> router) {
   if (addresses.empty()) {
     return absl::InvalidArgumentError("no parameter-server shard addresses");
@@ -25,9 +63,8 @@ absl::StatusOr<std::shared_ptr<const ShardGroup>> ShardGroup::Connect(
     if (addr.empty()) return absl::InvalidArgumentError("empty shard address");
     auto shard = std::make_unique<ShardStubs>();
     shard->address = addr;
-    shard->channel =
-        grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(),
-                                  DefaultChannelArguments(max_message_bytes));
+    shard->channel = grpc::CreateCustomChannel(
+        addr, grpc::InsecureChannelCredentials(), ShardChannelArguments(options));
     shard->embedding = EmbeddingService::NewStub(shard->channel);
     shard->dense = DenseService::NewStub(shard->channel);
     shard->admin = AdminService::NewStub(shard->channel);
