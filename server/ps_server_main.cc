@@ -3,7 +3,7 @@
 //             [--data_dir=DIR] [--coordinator=HOST:PORT] [--port_file=F]
 //             [--compress=saec [--saec=TEXT]] [--keep_checkpoints=N]
 //             [--max_abs_gradient=X] [--max_memory_bytes=N]
-//             [--max_message_mb=N] [--max_tables=N]
+//             [--max_message_mb=N] [--max_tables=N] [--max_push_clients=N]
 // Exits 2 for a usage error (a bad flag value), 1 when the shard cannot
 // start or stops with an error.
 #include <iostream>
@@ -58,6 +58,10 @@ ABSL_FLAG(uint64_t, max_memory_bytes, 0,
           "memory (set it explicitly in a container). See docs/limits.md.");
 ABSL_FLAG(uint32_t, max_tables, strata::kDefaultMaxTables,
           "Most sparse tables and dense tensors this shard holds.");
+ABSL_FLAG(uint32_t, max_push_clients, strata::kDefaultMaxPushClients,
+          "Most clients whose applied push request ids this shard remembers "
+          "(about 1.1 KiB each), so a retried push is applied once; past it "
+          "the least recently seen client is forgotten. See docs/limits.md.");
 ABSL_FLAG(int32_t, metrics_port, 0,
           "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "
           "0 disables them. See docs/metrics.md.");
@@ -113,6 +117,11 @@ int main(int argc, char** argv) {
   options.max_tables = absl::GetFlag(FLAGS_max_tables);
   if (options.max_tables == 0) {
     std::cerr << "ps_server: --max_tables must be at least 1\n";
+    return 2;
+  }
+  options.max_push_clients = absl::GetFlag(FLAGS_max_push_clients);
+  if (options.max_push_clients == 0) {
+    std::cerr << "ps_server: --max_push_clients must be at least 1\n";
     return 2;
   }
   options.service.compression_threads =

@@ -84,7 +84,7 @@ PsAdminClientOptions AdminOptions(const PsClientOptions& options) {
 }  // namespace
 
 // All requests in flight at once; stops at the first error that is not
-// UNAVAILABLE (the call fails as a whole).
+// retried (internal::Retryable; the call fails as a whole).
 template <typename Req, typename Resp, typename Prepare>
 absl::Status PsClient::FanOut(const std::string& what,
                               const std::vector<uint32_t>& shard_of,

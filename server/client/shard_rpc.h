@@ -24,8 +24,9 @@ struct ShardRpcOptions {
   // machine; slower calls (BSP dense pulls, checkpoints, compression) have
   // deadlines of their own in the client options.
   absl::Duration rpc_timeout = absl::Seconds(30);
-  // UNAVAILABLE (a shard down, restarting, or unreachable) is retried for
-  // up to retry_for from a call's first failure, with the same request (a
+  // UNAVAILABLE (a shard down, restarting, or unreachable) and CANCELLED
+  // (calls caught in a shard's shutdown) are retried for up to retry_for
+  // from a call's first failure, with the same request (a
   // push keeps its request id, so it is never applied twice). Backoff
   // doubles from retry_backoff up to max_retry_backoff, which also caps the
   // channel's reconnect backoff, so a shard that is back is reached within

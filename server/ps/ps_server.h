@@ -65,6 +65,9 @@ struct PsServerOptions {
   // (max_memory_bytes 0: 3/4 of physical memory).
   uint64_t max_memory_bytes = 0;
   size_t max_tables = kDefaultMaxTables;
+  // Clients whose applied push ids the shard remembers (ps_server
+  // --max_push_clients; TableStore::Options, PushDedup::Options).
+  size_t max_push_clients = kDefaultMaxPushClients;
   // When set, the gRPC server records per-RPC metrics (strata_rpc_server_*,
   // docs/metrics.md) into it. Not owned; null disables RPC metrics.
   MetricsRegistry* metrics = nullptr;

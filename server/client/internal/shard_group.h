@@ -1,7 +1,7 @@
 // The channel and stub setup that PsClient and PsAdminClient share, and the
 // one fan-out both send their requests through: every request of a call in
-// flight at once on one completion queue, one deadline, UNAVAILABLE retried
-// with capped exponential backoff for a bounded time (only the failed
+// flight at once on one completion queue, one deadline, UNAVAILABLE (and a
+// shutting-down shard's CANCELLED) retried with capped exponential backoff for a bounded time (only the failed
 // requests are re-sent, unchanged), one log line per shard outage, and every
 // error described by DescribeRpcFailure.
 #ifndef STRATA_SERVER_CLIENT_INTERNAL_SHARD_GROUP_H_
@@ -36,7 +36,7 @@ namespace internal {
 // between. Thread-safe.
 class OutageLog {
  public:
-  // A call will retry after `status` (UNAVAILABLE) for up to `retry_for`.
+  // A call will retry after `status` (Retryable) for up to `retry_for`.
   void Failed(const absl::Status& status, absl::Duration retry_for);
   // A call reached the shard. Cheap when the shard is up (one atomic load).
   void Reached(absl::string_view label);
@@ -84,18 +84,26 @@ class ShardGroup {
   const std::unique_ptr<ShardRouter> router_;
 };
 
+// Whether a failed request is sent again: UNAVAILABLE (the shard is down,
+// restarting or unreachable, or the connection broke) and CANCELLED (what a
+// shard that shuts down answers the calls it has not started; the clients
+// never cancel their own calls).
+inline bool Retryable(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsCancelled(status);
+}
+
 // How one fan-out behaves.
 struct FanOutCall {
   absl::string_view method;  // names the call in errors: "Pull(emb)"
   absl::Duration timeout;    // deadline of each round of requests
-  // Retries of UNAVAILABLE: at most max_retries, for up to retry_for after
-  // the first failure, backoff doubling from retry_backoff to
+  // Retries of Retryable failures: at most max_retries, for up to retry_for
+  // after the first failure, backoff doubling from retry_backoff to
   // max_retry_backoff (ShardRpcOptions).
   int max_retries = 0;
   absl::Duration retry_for;
   absl::Duration retry_backoff;
   absl::Duration max_retry_backoff;
-  // Data plane: give up at the first error that is not UNAVAILABLE (the
+  // Data plane: give up at the first error that is not Retryable (the
   // whole call fails anyway). Admin: finish every request, so each shard's
   // own outcome is known.
   bool stop_at_first_error = true;
@@ -117,7 +125,7 @@ struct FanOutCall {
 };
 
 // Sends reqs[i] to shard shard_of[i] for every i and waits for all, into
-// (*resps)[i]; requests that fail UNAVAILABLE are sent again, unchanged, as
+// (*resps)[i]; requests that fail Retryable are sent again, unchanged, as
 // `call` says. `prepare` is (const ShardStubs&, grpc::ClientContext*,
 // const Req&, grpc::CompletionQueue*) -> unique_ptr<
 // ClientAsyncResponseReader<Resp>> (a PrepareAsyncXxx stub method).
@@ -189,7 +197,7 @@ absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
         shards.shard(shard_of[i]).outage.Reached(ShardLabel(shard_of[i]));
         continue;
       }
-      if (status[i].code() != absl::StatusCode::kUnavailable) {
+      if (!Retryable(status[i])) {
         if (call.stop_at_first_error) return status[i];
         continue;
       }
@@ -211,8 +219,8 @@ absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
     retried = true;
   }
   for (absl::Status& s : status) {
-    if (retried && absl::IsUnavailable(s)) {
-      s = absl::UnavailableError(absl::StrCat(
+    if (retried && Retryable(s)) {
+      s = absl::Status(s.code(), absl::StrCat(
           s.message(), " (still unavailable after retrying for ",
           absl::FormatDuration(absl::Trunc(absl::Now() - first_failure,
                                            absl::Milliseconds(1))),
