@@ -25,6 +25,34 @@ void OutageLog::Reached(absl::string_view label) {
   LOG(INFO) << label << " reachable again after " << absl::Now() - since_;
 }
 
+bool RetrySchedule::Next() {
+  const absl::Time now = absl::Now();
+  if (!failed_) {
+    failed_ = true;
+    first_failure_ = now;
+    backoff_ = call_.retry_backoff;
+  }
+  return retries_ < call_.max_retries &&
+         now < first_failure_ + call_.retry_for;
+}
+
+void RetrySchedule::Sleep() {
+  absl::SleepFor(
+      std::min(backoff_, first_failure_ + call_.retry_for - absl::Now()));
+  backoff_ = std::min(backoff_ * 2, call_.max_retry_backoff);
+  ++retries_;
+}
+
+absl::Status RetrySchedule::Explain(absl::Status s) const {
+  if (retries_ == 0 || !Retryable(s)) return s;
+  return absl::Status(
+      s.code(),
+      absl::StrCat(s.message(), " (still unavailable after retrying for ",
+                   absl::FormatDuration(absl::Trunc(
+                       absl::Now() - first_failure_, absl::Milliseconds(1))),
+                   ")"));
+}
+
 namespace {
 
 // The shards' channel arguments: the message limit, and a reconnect backoff

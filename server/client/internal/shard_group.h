@@ -124,6 +124,26 @@ struct FanOutCall {
   }
 };
 
+// The retries of one fan-out, as `call` schedules them. Not thread-safe.
+class RetrySchedule {
+ public:
+  explicit RetrySchedule(const FanOutCall& call) : call_(call) {}
+  // After a round that left requests to retry: whether to retry them (the
+  // budget starts at the first call).
+  bool Next();
+  // Sleeps the backoff before the retry Next allowed.
+  void Sleep();
+  // `s`, saying how long it was retried when it was.
+  absl::Status Explain(absl::Status s) const;
+
+ private:
+  const FanOutCall& call_;
+  bool failed_ = false;
+  int retries_ = 0;
+  absl::Duration backoff_;
+  absl::Time first_failure_;
+};
+
 // Sends reqs[i] to shard shard_of[i] for every i and waits for all, into
 // (*resps)[i]; requests that fail Retryable are sent again, unchanged, as
 // `call` says. `prepare` is (const ShardStubs&, grpc::ClientContext*,
@@ -186,10 +206,8 @@ absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
   status.assign(reqs.size(), absl::OkStatus());
   std::vector<size_t> pending(reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i) pending[i] = i;
-  absl::Duration backoff = call.retry_backoff;
-  absl::Time first_failure, give_up = absl::InfiniteFuture();
-  bool retried = false;
-  for (int attempt = 0;; ++attempt) {
+  RetrySchedule schedule(call);
+  for (;;) {
     FanOutRound(shards, call, shard_of, reqs, resps, prepare, pending, &status);
     std::vector<size_t> retry;
     for (size_t i : pending) {
@@ -203,30 +221,14 @@ absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
       }
       retry.push_back(i);
     }
-    if (retry.empty()) break;
-    if (attempt == 0) {
-      first_failure = absl::Now();
-      give_up = first_failure + call.retry_for;
-    }
-    const absl::Duration left = give_up - absl::Now();
-    if (attempt >= call.max_retries || left <= absl::ZeroDuration()) break;
+    if (retry.empty() || !schedule.Next()) break;
     for (size_t i : retry) {
       shards.shard(shard_of[i]).outage.Failed(status[i], call.retry_for);
     }
-    absl::SleepFor(std::min(backoff, left));
-    backoff = std::min(backoff * 2, call.max_retry_backoff);
+    schedule.Sleep();
     pending = std::move(retry);
-    retried = true;
   }
-  for (absl::Status& s : status) {
-    if (retried && Retryable(s)) {
-      s = absl::Status(s.code(), absl::StrCat(
-          s.message(), " (still unavailable after retrying for ",
-          absl::FormatDuration(absl::Trunc(absl::Now() - first_failure,
-                                           absl::Milliseconds(1))),
-          ")"));
-    }
-  }
+  for (absl::Status& s : status) s = schedule.Explain(std::move(s));
   for (const absl::Status& s : status) {
     if (!s.ok()) return s;
   }
