@@ -4,7 +4,8 @@
 // keys per batch, 1 MiB responses). The input is a sequence of records
 // `u8 op | u16 length (LE) | length bytes`, each a request message in
 // protobuf binary form; ops: 0 CreateTable, 1 DropTable, 2 ListTables,
-// 3 Pull, 4 Push, 5 DensePull, 6 DensePush, 7 GetStats. Checkpoint, Load
+// 3 Pull, 4 Push, 5 DensePull, 6 DensePush, 7 GetStats (pushes may carry
+// request ids: client_id, sequence; docs/protocol.md). Checkpoint, Load
 // and Compress (filesystem, clustering) are not driven here. Checked
 // besides "no crash, no sanitizer report": no handler answers INTERNAL,
 // UNKNOWN or DATA_LOSS, and the shard's memory in use stays within its

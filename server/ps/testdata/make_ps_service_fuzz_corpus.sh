@@ -54,4 +54,20 @@ bsp='dense { name: "b" size: 6 sync: BSP num_workers: 2 optimizer { type: ADAM l
   enc 3 PullRequest 'table: "nope" keys: "\x01\x00\x00\x00\x00\x00\x00\x00"'
   enc 0 CreateTableRequest "$sparse"
 } > "$out/bad_requests"
+# Request ids: a push applied, its duplicate, a later and an out-of-order
+# sequence, one older than the window, half ids; a dense push and its
+# duplicate.
+ids='client_id: 77'
+{ enc 0 CreateTableRequest "$sparse"
+  enc 0 CreateTableRequest "$dense"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1)\" gradients: \"$(grads 2)\" $ids sequence: 2"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1)\" gradients: \"$(grads 2)\" $ids sequence: 2"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 2)\" gradients: \"$(grads 2)\" $ids sequence: 5000"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 2)\" gradients: \"$(grads 2)\" $ids sequence: 4999"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 3)\" gradients: \"$(grads 2)\" $ids sequence: 2"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 3)\" gradients: \"$(grads 2)\" sequence: 3"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 3)\" gradients: \"$(grads 2)\" $ids"
+  enc 6 DensePushRequest "name: \"w\" gradients: \"$(grads 4)\" client_id: 78 sequence: 1"
+  enc 6 DensePushRequest "name: \"w\" gradients: \"$(grads 4)\" client_id: 78 sequence: 1"
+} > "$out/push_ids"
 ls -l "$out"
