@@ -6,7 +6,6 @@
 // clients and sequences hold; a shard restarted during a stream of pushes
 // costs the client no error.
 #include <atomic>
-#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,12 +32,12 @@ namespace {
 
 namespace gx = grpc::experimental;
 
-std::string TempDir(const std::string& name) {
-  const char* base = std::getenv("TEST_TMPDIR");
-  std::string dir = absl::StrCat(base ? base : "/tmp", "/", name);
-  std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";
-  EXPECT_EQ(std::system(cmd.c_str()), 0);
-  return dir;
+// A data directory no test used (a shard creates it at its first
+// checkpoint).
+std::string DataDir() {
+  return absl::StrCat(
+      ::testing::TempDir(), "push_retry_",
+      ::testing::UnitTest::GetInstance()->current_test_info()->name());
 }
 
 // Loses the responses of one method: while armed, a call's handler runs (a
@@ -220,43 +219,44 @@ TEST(PushRetryTest, APushWhoseResponseIsLostIsRetriedAndAppliedOnce) {
   EXPECT_EQ(shard.store()->push_dedup().counters().duplicates, 1u);
 }
 
-TEST(PushRetryTest, AnAsyncDensePushWhoseResponseIsLostIsAppliedOnce) {
+// Pushes gradient {1, 2} to a new 2-element tensor of `sync` (one worker)
+// whose first push answer is lost; returns the tensor's values and step.
+void PushDenseLosingTheAnswer(SyncMode sync, std::vector<float>* values,
+                              int64_t* step) {
   ResponseLoss loss(kDensePush);
   LossyShard shard("127.0.0.1:0", "", &loss);
   auto client = Connect(shard.address());
-  ASSERT_TRUE(
-      client->admin().CreateDense(Dense("w", ASYNC, 1), false).ok());
+  ASSERT_TRUE(client->admin().CreateDense(Dense("w", sync, 1), false).ok());
   loss.Arm(1);
-  auto step = client->PushDense("w", std::vector<float>{1, 2}, 0, 0);
-  ASSERT_TRUE(step.ok()) << step.status();
+  auto pushed = client->PushDense("w", std::vector<float>{1, 2}, 0, 0);
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  EXPECT_EQ(*pushed, 1);
   EXPECT_EQ(loss.lost(), 1);
-  std::vector<float> w;
-  auto pulled = client->PullDense("w", 0, &w);
+  auto pulled = client->PullDense("w", 1, values);
   ASSERT_TRUE(pulled.ok()) << pulled.status();
-  EXPECT_EQ(*pulled, 1);  // one update
+  *step = *pulled;
+}
+
+TEST(PushRetryTest, AnAsyncDensePushWhoseResponseIsLostIsAppliedOnce) {
+  std::vector<float> w;
+  int64_t step = 0;
+  PushDenseLosingTheAnswer(ASYNC, &w, &step);
+  EXPECT_EQ(step, 1);  // one update
   EXPECT_EQ(w, (std::vector<float>{-1, -2}));
 }
 
 TEST(PushRetryTest, ABspPushWhoseResponseIsLostIsAnsweredNotRefused) {
   // The retry of a push that completed step 0 would be FAILED_PRECONDITION
   // (the tensor is at step 1) without request ids.
-  ResponseLoss loss(kDensePush);
-  LossyShard shard("127.0.0.1:0", "", &loss);
-  auto client = Connect(shard.address());
-  ASSERT_TRUE(
-      client->admin().CreateDense(Dense("b", BSP, 1), false).ok());
-  loss.Arm(1);
-  auto step = client->PushDense("b", std::vector<float>{1, 1}, 0, 0);
-  ASSERT_TRUE(step.ok()) << step.status();
-  EXPECT_EQ(*step, 1);
-  EXPECT_EQ(loss.lost(), 1);
   std::vector<float> w;
-  ASSERT_EQ(*client->PullDense("b", 1, &w), 1);
-  EXPECT_EQ(w, (std::vector<float>{-1, -1}));
+  int64_t step = 0;
+  PushDenseLosingTheAnswer(BSP, &w, &step);
+  EXPECT_EQ(step, 1);
+  EXPECT_EQ(w, (std::vector<float>{-1, -2}));
 }
 
 TEST(PushRetryTest, ARetryAfterARestartFromACheckpointHoldingThePushIsNotApplied) {
-  const std::string dir = TempDir("push_retry_restart_from_checkpoint");
+  const std::string dir = DataDir();
   ResponseLoss loss(kPush);
   auto shard = std::make_unique<LossyShard>("127.0.0.1:0", dir, &loss);
   const std::string address = shard->address();
@@ -382,7 +382,7 @@ TEST_F(RawPushTest, PastMaxPushClientsTheOldestClientIsForgotten) {
 }
 
 TEST(PushRetryTest, AShardRestartedDuringAStreamOfPushesCostsNoError) {
-  const std::string dir = TempDir("push_retry_stream_restart");
+  const std::string dir = DataDir();
   PsServerOptions so;
   so.data_dir = dir;
   auto server = PsServer::Start(so);

@@ -15,6 +15,14 @@ namespace {
 using internal::CheckpointTestDir;
 using internal::ReadRaw;
 
+// The little-endian T at byte `at` of `f`.
+template <typename T>
+T At(const std::string& f, size_t at) {
+  T v;
+  std::memcpy(&v, f.data() + at, sizeof(T));
+  return v;
+}
+
 TEST(CheckpointFormatTest, ConstantsMatchTheDocumentation) {
   EXPECT_EQ(std::string(kCheckpointMagic), "STRATACK");
   EXPECT_EQ(sizeof(kCheckpointMagic) - 1, kCheckpointMagicBytes);
@@ -48,21 +56,9 @@ TEST(CheckpointFormatTest, FileLayoutMatchesTheDocumentation) {
       WriteShardFile(DefaultEnv(), path, header, {&t, 1}, {}, 4096).ok());
   const std::string f = ReadRaw(path);
   const std::string cfg = config.SerializeAsString();
-  auto u32 = [&](size_t at) {
-    uint32_t v;
-    std::memcpy(&v, f.data() + at, 4);
-    return v;
-  };
-  auto u64 = [&](size_t at) {
-    uint64_t v;
-    std::memcpy(&v, f.data() + at, 8);
-    return v;
-  };
-  auto f32 = [&](size_t at) {
-    float v;
-    std::memcpy(&v, f.data() + at, 4);
-    return v;
-  };
+  auto u32 = [&](size_t at) { return At<uint32_t>(f, at); };
+  auto u64 = [&](size_t at) { return At<uint64_t>(f, at); };
+  auto f32 = [&](size_t at) { return At<float>(f, at); };
   const size_t row_bytes = 8 + 8 + 8 + 2 * 4;  // SGD: no state
   ASSERT_EQ(f.size(),
             28 + (1 + 4 + cfg.size() + 12 + 8 + row_bytes) + (1 + 4 + 8) + 4);
@@ -108,16 +104,8 @@ TEST(CheckpointFormatTest, PushWindowLayoutMatchesTheDocumentation) {
       WriteShardFile(DefaultEnv(), path, header, {}, {}, 4096, {}, &dedup)
           .ok());
   const std::string f = ReadRaw(path);
-  auto u32 = [&](size_t at) {
-    uint32_t v;
-    std::memcpy(&v, f.data() + at, 4);
-    return v;
-  };
-  auto u64 = [&](size_t at) {
-    uint64_t v;
-    std::memcpy(&v, f.data() + at, 8);
-    return v;
-  };
+  auto u32 = [&](size_t at) { return At<uint32_t>(f, at); };
+  auto u64 = [&](size_t at) { return At<uint64_t>(f, at); };
   ASSERT_EQ(f.size(), 28 + (1 + 4 + 4 + 8 + 8 + 64 * 8) + (1 + 4 + 8) + 4);
   size_t at = 28;
   EXPECT_EQ(f[at], '\x04');      // push-window section

@@ -65,6 +65,15 @@ TEST_F(CheckpointReaderTest, HeaderMustMatchTheFileName) {
             absl::StatusCode::kDataLoss);
 }
 
+// The header of file `f`, then `body` and its CRC.
+std::string WithBody(const std::string& f, absl::string_view body) {
+  std::string out = f.substr(0, kShardFileHeaderBytes);
+  out.append(body.data(), body.size());
+  const uint32_t crc = crc32c::Extend(0, out.data(), out.size());
+  out.append(reinterpret_cast<const char*>(&crc), 4);
+  return out;
+}
+
 // Rewrites the version byte of `f` and its CRC.
 std::string WithVersion(std::string f, uint8_t version) {
   f[8] = static_cast<char>(version);
@@ -136,11 +145,7 @@ TEST_F(CheckpointReaderTest, PushWindowCountIsBoundedByTheFile) {
   static const char kBody[] =
       "\x04\x40\x00\x00\x00\xff\xff\xff\xff"
       "\xff\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
-  std::string f = ReadRaw(path_).substr(0, kShardFileHeaderBytes);
-  f.append(kBody, sizeof(kBody) - 1);
-  const uint32_t crc = crc32c::Extend(0, f.data(), f.size());
-  f.append(reinterpret_cast<const char*>(&crc), 4);
-  WriteRaw(path_, f);
+  WriteRaw(path_, WithBody(ReadRaw(path_), {kBody, sizeof(kBody) - 1}));
   Recorder r;
   const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
@@ -174,11 +179,7 @@ TEST_F(CheckpointReaderTest, CountsAreBoundedByTheFileBeforeAllocating) {
       "\x00\x00\x00\x00\x00\x00\x00\x00\x6c\x00\x00\x00"
       "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
       "\x00\x00\xff\x01\x00\x00\x00\x00\x00\x00\x00";
-  std::string f = ReadRaw(path_).substr(0, kShardFileHeaderBytes);
-  f.append(kBody, sizeof(kBody) - 1);
-  const uint32_t crc = crc32c::Extend(0, f.data(), f.size());
-  f.append(reinterpret_cast<const char*>(&crc), 4);
-  WriteRaw(path_, f);
+  WriteRaw(path_, WithBody(ReadRaw(path_), {kBody, sizeof(kBody) - 1}));
   Recorder r;
   const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;

@@ -29,6 +29,33 @@ class Counter {
   std::atomic<int> applies_{0};
 };
 
+// An ApplyOnce of `id` on its own thread whose apply blocks until Release.
+class BlockedApply {
+ public:
+  BlockedApply(PushDedup& dedup, PushId id)
+      : thread_([this, &dedup, id] {
+          EXPECT_TRUE(dedup
+                          .ApplyOnce(id, true,
+                                     [this] {
+                                       started_.Notify();
+                                       release_.WaitForNotification();
+                                       return absl::OkStatus();
+                                     })
+                          .ok());
+        }) {
+    started_.WaitForNotification();
+  }
+  ~BlockedApply() { Release(); }
+  void Release() {
+    if (!release_.HasBeenNotified()) release_.Notify();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  absl::Notification started_, release_;
+  std::thread thread_;
+};
+
 PushDedup::Options MaxClients(size_t n) {
   PushDedup::Options o;
   o.max_clients = n;
@@ -133,23 +160,11 @@ TEST(PushDedupTest, PastMaxClientsTheLeastRecentlySeenIsForgotten) {
 
 TEST(PushDedupTest, AClientWithACallInProgressIsNeverForgotten) {
   PushDedup dedup(MaxClients(1));
-  absl::Notification started, release;
-  std::thread slow([&] {
-    ASSERT_TRUE(dedup
-                    .ApplyOnce({1, 1}, true,
-                               [&] {
-                                 started.Notify();
-                                 release.WaitForNotification();
-                                 return absl::OkStatus();
-                               })
-                    .ok());
-  });
-  started.WaitForNotification();
+  BlockedApply slow(dedup, {1, 1});
   Counter c;
   ASSERT_TRUE(c.Push(dedup, 2, 1).ok());
   EXPECT_EQ(dedup.counters().clients, 2u);  // over the bound while pinned
-  release.Notify();
-  slow.join();
+  slow.Release();
   EXPECT_EQ(*c.Push(dedup, 1, 1), Outcome::kDuplicate);
   ASSERT_TRUE(c.Push(dedup, 3, 1).ok());
   EXPECT_EQ(dedup.counters().clients, 1u);  // back within the bound
@@ -202,24 +217,12 @@ TEST(PushDedupTest, RestoreReplacesEverythingAndKeepsAtMostMaxClients) {
 
 TEST(PushDedupTest, SnapshotWaitsForTheCallsInProgress) {
   PushDedup dedup({});
-  absl::Notification started, release;
-  std::thread slow([&] {
-    ASSERT_TRUE(dedup
-                    .ApplyOnce({1, 1}, true,
-                               [&] {
-                                 started.Notify();
-                                 release.WaitForNotification();
-                                 return absl::OkStatus();
-                               })
-                    .ok());
-  });
-  started.WaitForNotification();
+  BlockedApply slow(dedup, {1, 1});
   std::vector<PushWindowState> snap;
   std::thread snapshot([&] { snap = dedup.Snapshot(); });
   absl::SleepFor(absl::Milliseconds(50));
-  release.Notify();
+  slow.Release();
   snapshot.join();
-  slow.join();
   ASSERT_EQ(snap.size(), 1u);
   EXPECT_EQ(snap[0].applied[0], 1u);
 }
