@@ -1,5 +1,6 @@
 #include "server/coordinator/node_registry.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,13 +40,26 @@ class NodeRegistryTest : public ::testing::Test {
     o.node_timeout = absl::Seconds(6);
     return o;
   }
+  // Registers `node`, remembering its secret for Beat().
+  std::string Add(const NodeInfo& node) {
+    absl::StatusOr<NodeCredentials> r = registry_.Register(node);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return "";
+    secrets_[r->node_id] = r->secret;
+    return r->node_id;
+  }
+  // A heartbeat of `id` with the secret it registered with.
+  absl::Status Beat(const std::string& id) {
+    return registry_.Heartbeat(id, secrets_[id]);
+  }
   FakeClock clock_;
   NodeRegistry registry_{Opts(), &clock_};
+  std::map<std::string, std::string> secrets_;
 };
 
 TEST_F(NodeRegistryTest, AssignsSequentialIdsAndDefaultsTheRole) {
-  EXPECT_EQ(*registry_.Register(Worker()), "node-1");
-  EXPECT_EQ(*registry_.Register(Worker("")), "node-2");
+  EXPECT_EQ(Add(Worker()), "node-1");
+  EXPECT_EQ(Add(Worker("")), "node-2");
   absl::StatusOr<NodeInfo> node = registry_.Get("node-2");
   ASSERT_TRUE(node.ok());
   EXPECT_EQ(node->role(), "general");
@@ -63,25 +77,25 @@ TEST_F(NodeRegistryTest, ListsNodesInNumericIdOrder) {
 }
 
 TEST_F(NodeRegistryTest, HeartbeatUnknownNodeIsNotFound) {
-  EXPECT_EQ(registry_.Heartbeat("node-7").code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(registry_.Heartbeat("bogus").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Beat("node-7").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Beat("bogus").code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(NodeRegistryTest, HeartbeatsKeepANodeAlive) {
-  const std::string id = *registry_.Register(Worker());
+  const std::string id = Add(Worker());
   for (int i = 0; i < 10; ++i) {
     clock_.Advance(absl::Seconds(5));
-    ASSERT_TRUE(registry_.Heartbeat(id).ok()) << i;
+    ASSERT_TRUE(Beat(id).ok()) << i;
   }
   EXPECT_TRUE(registry_.IsAlive(id));
   EXPECT_THAT(registry_.Sweep(), IsEmpty());
 }
 
 TEST_F(NodeRegistryTest, NodeWithoutHeartbeatDiesAndIsSweptOnce) {
-  const std::string a = *registry_.Register(Worker());
-  const std::string b = *registry_.Register(Worker());
+  const std::string a = Add(Worker());
+  const std::string b = Add(Worker());
   clock_.Advance(absl::Seconds(4));
-  ASSERT_TRUE(registry_.Heartbeat(b).ok());
+  ASSERT_TRUE(Beat(b).ok());
   clock_.Advance(absl::Seconds(2));
   EXPECT_THAT(registry_.Sweep(), IsEmpty()) << "exactly the timeout is alive";
   clock_.Advance(absl::Milliseconds(1));
@@ -95,10 +109,10 @@ TEST_F(NodeRegistryTest, NodeWithoutHeartbeatDiesAndIsSweptOnce) {
 }
 
 TEST_F(NodeRegistryTest, DeadNodeHeartbeatIsFailedPrecondition) {
-  const std::string id = *registry_.Register(Worker());
+  const std::string id = Add(Worker());
   clock_.Advance(absl::Seconds(7));
   // Declared dead on the next call even before any Sweep().
-  absl::Status s = registry_.Heartbeat(id);
+  absl::Status s = Beat(id);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), HasSubstr("register again"));
   // The death is still reported by Sweep() so its work can be failed.
@@ -106,11 +120,11 @@ TEST_F(NodeRegistryTest, DeadNodeHeartbeatIsFailedPrecondition) {
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].node_id(), id);
   // Re-registering gives a new id.
-  EXPECT_EQ(*registry_.Register(Worker()), "node-2");
+  EXPECT_EQ(Add(Worker()), "node-2");
 }
 
 TEST_F(NodeRegistryTest, ForgetsLongDeadNodes) {
-  const std::string id = *registry_.Register(Worker());
+  const std::string id = Add(Worker());
   clock_.Advance(absl::Seconds(7));
   registry_.Sweep();
   EXPECT_EQ(registry_.Get(id)->alive(), false);
@@ -121,15 +135,15 @@ TEST_F(NodeRegistryTest, ForgetsLongDeadNodes) {
 
 TEST_F(NodeRegistryTest, DuplicateLivePsShardIsAlreadyExists) {
   ASSERT_TRUE(registry_.Register(Ps(0, 2)).ok());
-  absl::StatusOr<std::string> dup = registry_.Register(Ps(0, 2));
+  absl::StatusOr<NodeCredentials> dup = registry_.Register(Ps(0, 2));
   EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(std::string(dup.status().message()), HasSubstr("node-1"));
 }
 
 TEST_F(NodeRegistryTest, DeadPsShardIsReplaced) {
-  const std::string old_id = *registry_.Register(Ps(0, 1));
+  const std::string old_id = Add(Ps(0, 1));
   clock_.Advance(absl::Seconds(7));
-  absl::StatusOr<std::string> replacement = registry_.Register(Ps(0, 1));
+  absl::StatusOr<NodeCredentials> replacement = registry_.Register(Ps(0, 1));
   ASSERT_TRUE(replacement.ok()) << replacement.status();
   EXPECT_EQ(registry_.Get(old_id).status().code(), absl::StatusCode::kNotFound);
   absl::StatusOr<std::vector<std::string>> ps = registry_.PsAddresses();
@@ -167,10 +181,10 @@ TEST_F(NodeRegistryTest, PsAddressesIncompleteIsFailedPrecondition) {
 }
 
 TEST_F(NodeRegistryTest, PsAddressesReportsDeadShard) {
-  ASSERT_TRUE(registry_.Register(Ps(0, 2)).ok());
-  const std::string shard1 = *registry_.Register(Ps(1, 2));
+  ASSERT_EQ(Add(Ps(0, 2)), "node-1");
+  const std::string shard1 = Add(Ps(1, 2));
   clock_.Advance(absl::Seconds(4));
-  ASSERT_TRUE(registry_.Heartbeat("node-1").ok());
+  ASSERT_TRUE(Beat("node-1").ok());
   clock_.Advance(absl::Seconds(3));
   absl::StatusOr<std::vector<std::string>> ps = registry_.PsAddresses();
   EXPECT_EQ(ps.status().code(), absl::StatusCode::kFailedPrecondition);
