@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
 
 namespace strata {
@@ -29,32 +31,55 @@ void NodeSession::Stop() {
 
 std::string NodeSession::node_id() const {
   absl::MutexLock lock(&mu_);
-  return node_id_;
+  return credentials_.node_id;
+}
+
+NodeSession::Credentials NodeSession::credentials() const {
+  absl::MutexLock lock(&mu_);
+  return credentials_;
 }
 
 void NodeSession::SleepUnlessStopped(absl::Duration d) const {
   stop_.WaitForNotificationWithTimeout(d);
 }
 
-absl::Status NodeSession::Register() {
+absl::Status NodeSession::RegisterOnce(const Credentials& claim) {
   RegisterNodeRequest req;
   *req.mutable_node() = options_.node;
+  req.set_node_id(claim.node_id);
+  req.set_node_secret(claim.secret);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+  RegisterNodeResponse resp;
+  STRATA_RETURN_IF_ERROR(
+      FromGrpcStatus(stub_->RegisterNode(&ctx, req, &resp)));
+  absl::MutexLock lock(&mu_);
+  credentials_ = {resp.node_id(), resp.node_secret()};
+  if (resp.heartbeat_interval_ms() > 0) {
+    interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
+  }
+  LOG(INFO) << (resp.node_id() == claim.node_id ? "re-registered"
+                                                 : "registered")
+            << " with coordinator " << options_.coordinator << " as "
+            << resp.node_id() << " (role " << options_.node.role() << ")"
+            << (claim.node_id.empty() || resp.node_id() == claim.node_id
+                    ? ""
+                    : absl::StrCat("; ", claim.node_id, " was not kept"));
+  return absl::OkStatus();
+}
+
+absl::Status NodeSession::Register() {
+  Credentials claim = credentials();
   absl::Duration backoff = options_.backoff;
   while (!stop_.HasBeenNotified()) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
-    RegisterNodeResponse resp;
-    absl::Status s = FromGrpcStatus(stub_->RegisterNode(&ctx, req, &resp));
-    if (s.ok()) {
-      absl::MutexLock lock(&mu_);
-      node_id_ = resp.node_id();
-      if (resp.heartbeat_interval_ms() > 0) {
-        interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
-      }
-      LOG(INFO) << "registered with coordinator " << options_.coordinator
-                << " as " << node_id_ << " (role " << options_.node.role()
-                << ")";
-      return absl::OkStatus();
+    absl::Status s = RegisterOnce(claim);
+    if (s.ok()) return s;
+    if (s.code() == absl::StatusCode::kPermissionDenied &&
+        !claim.node_id.empty()) {
+      LOG(WARNING) << "coordinator refused to let this node keep "
+                   << claim.node_id << " (" << s << "); registering anew";
+      claim = {};
+      continue;
     }
     if (s.code() != absl::StatusCode::kUnavailable &&
         s.code() != absl::StatusCode::kDeadlineExceeded) {
@@ -89,13 +114,16 @@ void NodeSession::HeartbeatLoop(
     }
     if (stop_.WaitForNotificationWithTimeout(interval)) return;
     HeartbeatRequest req;
-    req.set_node_id(node_id());
+    const Credentials who = credentials();
+    req.set_node_id(who.node_id);
+    req.set_node_secret(who.secret);
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
     HeartbeatResponse resp;
     absl::Status s = FromGrpcStatus(stub_->Heartbeat(&ctx, req, &resp));
     if (s.code() == absl::StatusCode::kNotFound ||
-        s.code() == absl::StatusCode::kFailedPrecondition) {
+        s.code() == absl::StatusCode::kFailedPrecondition ||
+        s.code() == absl::StatusCode::kPermissionDenied) {
       LOG(WARNING) << "coordinator no longer knows " << req.node_id() << " ("
                    << s << "); re-registering";
       if (on_lost) on_lost();
