@@ -70,8 +70,9 @@ void NodeRegistry::Restore(uint64_t next_seq,
     node.secret = stored.secret();
     node.last_heartbeat = now;
     if (node.info.alive()) {
+      // Alive for node_timeout from now; its listing keeps the last time it
+      // was heard from until it calls again.
       node.restored = true;
-      node.info.set_last_heartbeat_unix_ms(absl::ToUnixMillis(now));
     } else {
       node.died_at = absl::FromUnixMillis(stored.died_unix_ms());
       unreported_dead_.push_back(node.info);
