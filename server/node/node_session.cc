@@ -12,12 +12,38 @@
 
 namespace strata {
 
+namespace {
+
+grpc::ChannelArguments SessionChannelArguments(
+    const NodeSessionOptions& options) {
+  grpc::ChannelArguments args = DefaultChannelArguments(kDefaultMaxMessageBytes);
+  const int max_wait = static_cast<int>(
+      absl::ToInt64Milliseconds(options.max_reconnect_wait));
+  const int first_wait = std::min(
+      max_wait, static_cast<int>(absl::ToInt64Milliseconds(options.backoff)));
+  // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it is also the time a connection
+  // attempt may take, and a short one fails handshakes with a busy server.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, first_wait);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_wait);
+  // A failed connection asks the resolver again; by default it answers at
+  // most every 30 s, which would hold the reconnection back as long.
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, max_wait);
+  return args;
+}
+
+}  // namespace
+
 NodeSession::NodeSession(NodeSessionOptions options)
     : options_(std::move(options)),
-      stub_(NodeService::NewStub(grpc::CreateCustomChannel(
-          options_.coordinator, grpc::InsecureChannelCredentials(),
-          DefaultChannelArguments(kDefaultMaxMessageBytes)))),
+      stub_(NewStub()),
+      heartbeat_stub_(NewStub()),
       interval_(options_.heartbeat_interval) {}
+
+std::unique_ptr<NodeService::Stub> NodeSession::NewStub() const {
+  return NodeService::NewStub(grpc::CreateCustomChannel(
+      options_.coordinator, grpc::InsecureChannelCredentials(),
+      SessionChannelArguments(options_)));
+}
 
 NodeSession::~NodeSession() {
   Stop();
@@ -120,7 +146,8 @@ void NodeSession::HeartbeatLoop(
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
     HeartbeatResponse resp;
-    absl::Status s = FromGrpcStatus(stub_->Heartbeat(&ctx, req, &resp));
+    absl::Status s =
+        FromGrpcStatus(heartbeat_stub_->Heartbeat(&ctx, req, &resp));
     if (s.code() == absl::StatusCode::kNotFound ||
         s.code() == absl::StatusCode::kFailedPrecondition ||
         s.code() == absl::StatusCode::kPermissionDenied) {
@@ -134,6 +161,12 @@ void NodeSession::HeartbeatLoop(
       }
     } else if (!s.ok()) {
       LOG(WARNING) << "heartbeat failed: " << s;
+      if (s.code() == absl::StatusCode::kUnavailable ||
+          s.code() == absl::StatusCode::kDeadlineExceeded) {
+        // A fresh channel connects at the next heartbeat, whatever the old
+        // one's reconnection backoff says: the coordinator may be back.
+        heartbeat_stub_ = NewStub();
+      }
     }
   }
 }

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
 #include "proto/coordinator.grpc.pb.h"
 
 namespace strata {
@@ -39,6 +40,11 @@ struct NodeSessionOptions {
   // Wait between attempts to reach the coordinator; doubles up to the max.
   absl::Duration backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(5);
+  // Longest wait of the channel between reconnection attempts after the
+  // coordinator went away (gRPC's default grows to 2 minutes). Keep it well
+  // below the coordinator's node timeout: a node must heartbeat a restarted
+  // coordinator within that timeout to keep its id and its tasks.
+  absl::Duration max_reconnect_wait = absl::Seconds(1);
 };
 
 // Owns its stub and heartbeat thread. Thread-safe.
@@ -80,12 +86,20 @@ class NodeSession {
  private:
   void HeartbeatLoop(std::function<void()> on_lost,
                      std::function<void(const std::string&)> on_registered);
+  std::unique_ptr<NodeService::Stub> NewStub() const;
   // One RegisterNode call re-asserting `claim` (may be empty).
   absl::Status RegisterOnce(const Credentials& claim);
 
   // Constant after construction.
   const NodeSessionOptions options_;
+  // For the daemon's calls (stub()) and registration.
   const std::unique_ptr<NodeService::Stub> stub_;
+  // Heartbeats have a channel of their own, used by the heartbeat thread
+  // only, and made anew after a heartbeat that could not reach the
+  // coordinator: gRPC's reconnection was seen to take 4 s or more after a
+  // coordinator restart, and heartbeats must reach a restarted coordinator
+  // within its node timeout for the node to keep its id and tasks.
+  std::unique_ptr<NodeService::Stub> heartbeat_stub_;
 
   absl::Notification stop_;
   std::thread heartbeat_;  // started once by StartHeartbeats
