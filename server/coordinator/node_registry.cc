@@ -111,14 +111,15 @@ void NodeRegistry::EraseLocked(const std::vector<uint64_t>& seqs) {
 }
 
 void NodeRegistry::ExpireLocked(absl::Time now) {
-  for (auto& [seq, node] : nodes_) {
-    if (node.info.alive() &&
-        now - node.last_heartbeat > options_.node_timeout) {
-      node.info.set_alive(false);
-      node.died_at = now;
-      unreported_dead_.push_back(node.info);
-      PutLocked(node, StateStore::Durability::kBuffered);
-    }
+  for (auto& [seq, node] : nodes_) ExpireNodeLocked(node, now);
+}
+
+void NodeRegistry::ExpireNodeLocked(Node& node, absl::Time now) {
+  if (node.info.alive() && now - node.last_heartbeat > options_.node_timeout) {
+    node.info.set_alive(false);
+    node.died_at = now;
+    unreported_dead_.push_back(node.info);
+    PutLocked(node, StateStore::Durability::kBuffered);
   }
 }
 
@@ -255,8 +256,8 @@ absl::Status NodeRegistry::Heartbeat(absl::string_view node_id,
                                      absl::string_view secret) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
-  ExpireLocked(now);
   STRATA_ASSIGN_OR_RETURN(Node * node, AuthenticateLocked(node_id, secret));
+  ExpireNodeLocked(*node, now);  // O(1): Sweep() expires the others
   if (!node->info.alive()) {
     return absl::FailedPreconditionError(
         absl::StrCat("node ", node_id, " was declared dead (no heartbeat for ",
@@ -273,8 +274,8 @@ absl::StatusOr<NodeInfo> NodeRegistry::Authenticate(absl::string_view node_id,
                                                     absl::string_view secret) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
-  ExpireLocked(now);
   STRATA_ASSIGN_OR_RETURN(Node * node, AuthenticateLocked(node_id, secret));
+  ExpireNodeLocked(*node, now);
   if (node->info.alive()) node->restored = false;
   return node->info;
 }

@@ -153,8 +153,11 @@ class NodeRegistry {
     bool restored = false;
   };
 
-  // Declares overdue nodes dead and queues them for the next Sweep().
+  // Declares overdue nodes (or `node`) dead and queues them for the next
+  // Sweep().
   void ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExpireNodeLocked(Node& node, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Node* FindLocked(absl::string_view node_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The node with `node_id` if `secret` is its secret, else the error.
