@@ -46,8 +46,9 @@ ABSL_FLAG(std::string, port_file, "",
           "Write the bound HOST:PORT to this file once serving.");
 ABSL_FLAG(int32_t, max_message_mb, strata::kDefaultMaxMessageBytes >> 20,
           "gRPC message-size limit in MiB, 1 to 2047. Also bounds a pull's "
-          "response (keys x dim x 4 bytes) and a dense tensor's size (4 "
-          "bytes an element), less 64 KiB of headroom. See docs/limits.md.");
+          "response (keys x dim x 4 bytes, or a dense range at 4 bytes an "
+          "element; larger tensors travel in chunks), less 64 KiB of "
+          "headroom. See docs/limits.md.");
 ABSL_FLAG(uint32_t, max_batch_keys, strata::kDefaultMaxBatchKeys,
           "Largest batch of keys one Pull/Push may carry.");
 ABSL_FLAG(uint64_t, max_memory_bytes, 0,

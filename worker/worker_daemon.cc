@@ -145,9 +145,9 @@ class SocketDir {
 // A task in a process, counted. An FC task's process serves its own
 // StanzaFc on a Unix socket, and the daemon's FcProxy routes the job's
 // calls there.
-class ProxiedFcTask final : public Task {
+class IsolatedTask final : public Task {
  public:
-  ProxiedFcTask(TaskProcessOptions options, cnn::FcProxy* proxy,
+  IsolatedTask(TaskProcessOptions options, cnn::FcProxy* proxy,
                 const SocketDir* dir, internal::TaskOutcomes* outcomes)
       : process_(std::move(options)),
         proxy_(proxy),
@@ -244,7 +244,7 @@ TaskRegistry AgentRegistry(const TaskRegistryFactory& make_registry,
   TaskRegistry registry;
   for (JobSpec::JobCase c : make_registry(nullptr).job_cases()) {
     registry.Register(c, [o, proxy, dir, outcomes] {
-      return std::make_unique<ProxiedFcTask>(o, proxy, dir, outcomes);
+      return std::make_unique<IsolatedTask>(o, proxy, dir, outcomes);
     });
   }
   return registry;

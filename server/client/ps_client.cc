@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -41,6 +42,13 @@ std::vector<Chunk> MakeChunks(const std::vector<std::vector<uint64_t>>& keys,
     }
   }
   return chunks;
+}
+
+// Floats one dense request or response carries: the message's payload
+// share, as for sparse batches.
+uint64_t DenseFloatsPerMessage(const PsClientOptions& options) {
+  return std::max<uint64_t>(
+      1, MaxPayloadBytes(options.max_message_bytes) / sizeof(float));
 }
 
 // Keys per request at `dim`: at most max_keys_per_request, and few enough
@@ -233,12 +241,14 @@ absl::Status PsClient::Push(const std::string& table,
       options_.rpc_timeout);
 }
 
-absl::StatusOr<int64_t> PsClient::PullDense(const std::string& name,
-                                            int64_t min_step,
-                                            std::vector<float>* out) {
+absl::StatusOr<DensePullResponse> PsClient::PullDenseRange(
+    const std::string& name, int64_t min_step, uint64_t offset,
+    uint64_t count) const {
   std::vector<DensePullRequest> req(1);
   req[0].set_name(name);
   req[0].set_min_step(min_step);
+  req[0].set_offset(offset);
+  req[0].set_count(count);
   std::vector<DensePullResponse> resps;
   STRATA_RETURN_IF_ERROR(FanOut(
       "PullDense(" + name + ")", {router_->ShardForName(name)}, req, &resps,
@@ -247,21 +257,22 @@ absl::StatusOr<int64_t> PsClient::PullDense(const std::string& name,
         return sh.dense->PrepareAsyncPull(ctx, r, cq);
       },
       options_.dense_wait_timeout));
-  STRATA_RETURN_IF_ERROR(
-      PackedF32Count(resps[0].values(), "dense values").status());
-  UnpackF32(resps[0].values(), out);
-  return resps[0].step();
+  return std::move(resps[0]);
 }
 
-absl::StatusOr<int64_t> PsClient::PushDense(const std::string& name,
-                                            absl::Span<const float> grads,
-                                            int64_t step, uint32_t worker) {
+absl::StatusOr<int64_t> PsClient::PushDenseRange(const std::string& name,
+                                                 absl::Span<const float> grads,
+                                                 uint64_t offset,
+                                                 uint64_t count, int64_t step,
+                                                 uint32_t worker) const {
   // Built in place: the gradients of a large tensor are not copied again.
   std::vector<DensePushRequest> req(1);
   req[0].set_name(name);
   PackF32(grads, req[0].mutable_gradients());
   req[0].set_step(step);
   req[0].set_worker(worker);
+  req[0].set_offset(offset);
+  req[0].set_count(count);
   std::vector<DensePushResponse> resps;
   STRATA_RETURN_IF_ERROR(FanOut(
       "PushDense(" + name + ")", {router_->ShardForName(name)}, req, &resps,
@@ -271,6 +282,90 @@ absl::StatusOr<int64_t> PsClient::PushDense(const std::string& name,
       },
       options_.rpc_timeout));
   return resps[0].step();
+}
+
+absl::StatusOr<uint64_t> PsClient::DenseSize(const std::string& name,
+                                             int64_t min_step) const {
+  STRATA_ASSIGN_OR_RETURN(const DensePullResponse first,
+                          PullDenseRange(name, min_step, 0, 1));
+  if (first.size() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "PullDense(", name,
+        "): the shard does not report tensor sizes, so "
+        "the tensor cannot be moved in chunks (an older ps_server?)"));
+  }
+  return first.size();
+}
+
+absl::StatusOr<int64_t> PsClient::PullDense(const std::string& name,
+                                            int64_t min_step,
+                                            std::vector<float>* out) {
+  // One message when the tensor fits; chunks when `out` already holds more
+  // than one message (the tensor's last pull, in a training loop) or the
+  // whole tensor is refused RESOURCE_EXHAUSTED (by the shard, before it
+  // waits or allocates, or by gRPC for a reply over this client's limit).
+  if (out->size() > DenseFloatsPerMessage(options_)) {
+    return PullDenseChunks(name, min_step, out);
+  }
+  absl::StatusOr<DensePullResponse> whole =
+      PullDenseRange(name, min_step, 0, 0);
+  if (whole.status().code() == absl::StatusCode::kResourceExhausted) {
+    return PullDenseChunks(name, min_step, out);
+  }
+  if (!whole.ok()) return whole.status();
+  STRATA_RETURN_IF_ERROR(
+      PackedF32Count(whole->values(), "dense values").status());
+  UnpackF32(whole->values(), out);
+  return whole->step();
+}
+
+absl::StatusOr<int64_t> PsClient::PullDenseChunks(const std::string& name,
+                                                  int64_t min_step,
+                                                  std::vector<float>* out) {
+  STRATA_ASSIGN_OR_RETURN(const uint64_t size, DenseSize(name, min_step));
+  const uint64_t per_chunk = DenseFloatsPerMessage(options_);
+  out->resize(size);  // written in place: a tensor here is large
+  int64_t step = std::numeric_limits<int64_t>::max();
+  for (uint64_t offset = 0; offset < size; offset += per_chunk) {
+    const uint64_t n = std::min(per_chunk, size - offset);
+    STRATA_ASSIGN_OR_RETURN(const DensePullResponse r,
+                            PullDenseRange(name, min_step, offset, n));
+    if (r.size() != size || r.values().size() != n * sizeof(float)) {
+      return absl::AbortedError(
+          absl::StrCat("PullDense(", name, "): elements [", offset, ", ",
+                       offset + n, ") of ", size, " came back as ",
+                       r.values().size(), " bytes of a tensor of ", r.size(),
+                       " (dropped and re-created meanwhile?)"));
+    }
+    std::memcpy(out->data() + offset, r.values().data(), r.values().size());
+    // ASYNC chunks may be read at different steps: report the oldest.
+    step = std::min(step, r.step());
+  }
+  return step;
+}
+
+absl::StatusOr<int64_t> PsClient::PushDense(const std::string& name,
+                                            absl::Span<const float> grads,
+                                            int64_t step, uint32_t worker) {
+  const uint64_t per_chunk = DenseFloatsPerMessage(options_);
+  if (grads.size() <= per_chunk) {
+    return PushDenseRange(name, grads, 0, 0, step, worker);  // one message
+  }
+  // Refuse a wrong length before any chunk is applied.
+  STRATA_ASSIGN_OR_RETURN(const uint64_t size, DenseSize(name, 0));
+  if (grads.size() != size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PushDense(", name, "): ", grads.size(),
+                     " gradient floats for a tensor of ", size, " elements"));
+  }
+  int64_t after = step;
+  for (uint64_t offset = 0; offset < size; offset += per_chunk) {
+    const uint64_t n = std::min(per_chunk, size - offset);
+    STRATA_ASSIGN_OR_RETURN(
+        after, PushDenseRange(name, grads.subspan(offset, n), offset, n, step,
+                              worker));
+  }
+  return after;
 }
 
 }  // namespace strata

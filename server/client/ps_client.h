@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "proto/ps.pb.h"
 #include "server/client/ps_admin_client.h"
 #include "server/client/shard_rpc.h"
 #include "server/router/router.h"
@@ -82,7 +83,17 @@ class PsClient {
                     absl::Span<const float> grads, uint32_t dim);
 
   // --- Dense: a tensor lives on the shard router().ShardForName(name).
-  // Returns the tensor's step.
+  // Returns the tensor's step. A tensor whose floats do not fit one message
+  // (max_message_bytes less 64 KiB) travels in chunks (element ranges, in
+  // order, one at a time; docs/protocol.md). A pull asks for the whole
+  // tensor unless `out` already holds more than one message; refused
+  // RESOURCE_EXHAUSTED, or with such an `out`, it learns the size from a
+  // one-element pull and reads the tensor chunk by chunk. ASYNC chunks may
+  // be read at different steps; the oldest is returned. A chunked pull that
+  // fails may leave part of the tensor in `out`. A chunked push checks the
+  // tensor's size first (INVALID_ARGUMENT for another length) and is not
+  // atomic: a chunk refused midway leaves the earlier ones applied (ASYNC)
+  // or accumulated (BSP, where the worker may resume at the refused chunk).
   absl::StatusOr<int64_t> PullDense(const std::string& name, int64_t min_step,
                                     std::vector<float>* out);
   absl::StatusOr<int64_t> PushDense(const std::string& name,
@@ -96,6 +107,22 @@ class PsClient {
            PsClientOptions options);
 
   void Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
+  // One dense RPC for elements [offset, offset + count) (count 0: to the
+  // end) of tensor `name`.
+  absl::StatusOr<DensePullResponse> PullDenseRange(const std::string& name,
+                                                   int64_t min_step,
+                                                   uint64_t offset,
+                                                   uint64_t count) const;
+  absl::StatusOr<int64_t> PushDenseRange(const std::string& name,
+                                         absl::Span<const float> grads,
+                                         uint64_t offset, uint64_t count,
+                                         int64_t step, uint32_t worker) const;
+  // The tensor's element count, from a one-element pull.
+  absl::StatusOr<uint64_t> DenseSize(const std::string& name,
+                                     int64_t min_step) const;
+  absl::StatusOr<int64_t> PullDenseChunks(const std::string& name,
+                                          int64_t min_step,
+                                          std::vector<float>* out);
   template <typename Req, typename Resp, typename Prepare>
   absl::Status FanOut(const std::string& what,
                       const std::vector<uint32_t>& shard_of,

@@ -116,21 +116,26 @@ grpc::Status DenseServiceImpl::Pull(grpc::ServerContext* ctx,
                                     DensePullResponse* resp) {
   auto tensor = store_->GetDense(req->name());
   if (!tensor.ok()) return ToGrpcStatus(tensor.status());
-  // Tensors are created to fit; one loaded from a checkpoint written with a
-  // larger limit may not.
-  const uint64_t bytes = (*tensor)->size() * sizeof(float);
+  auto range = (*tensor)->Range(req->offset(), req->count());
+  if (!range.ok()) return ToGrpcStatus(range.status());
+  // Checked before waiting or allocating. range->count <= 2^30.
+  const uint64_t bytes = range->count * sizeof(float);
   if (bytes > options_.max_response_bytes) {
     return ToGrpcStatus(ResponseTooLarge(
         bytes, options_.max_response_bytes,
-        absl::StrCat("dense tensor ", req->name(), " of ", (*tensor)->size(),
-                     " floats")));
+        absl::StrCat("dense tensor ", req->name(), " elements [", range->offset,
+                     ", ", range->offset + range->count, ") of ",
+                     (*tensor)->size()),
+        "; pull it in chunks (offset, count)"));
   }
   absl::Time deadline = absl::FromChrono(ctx->deadline());
   deadline = std::min(deadline, absl::Now() + options_.max_dense_wait);
   absl::StatusOr<int64_t> step =
-      (*tensor)->Pull(req->min_step(), deadline, resp->mutable_values());
+      (*tensor)->Pull(range->offset, range->count, req->min_step(), deadline,
+                      resp->mutable_values());
   if (!step.ok()) return ToGrpcStatus(step.status());
   resp->set_step(*step);
+  resp->set_size((*tensor)->size());
   return grpc::Status::OK;
 }
 
@@ -142,8 +147,8 @@ grpc::Status DenseServiceImpl::Push(grpc::ServerContext*,
   std::vector<float> scratch;
   auto grads = FloatsOf(req->gradients(), "gradients", &scratch);
   if (!grads.ok()) return ToGrpcStatus(grads.status());
-  absl::StatusOr<int64_t> step =
-      (*tensor)->Push(*grads, req->step(), req->worker());
+  absl::StatusOr<int64_t> step = (*tensor)->Push(
+      req->offset(), req->count(), *grads, req->step(), req->worker());
   if (!step.ok()) return ToGrpcStatus(step.status());
   resp->set_step(*step);
   return grpc::Status::OK;

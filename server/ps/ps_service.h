@@ -20,7 +20,8 @@ struct PsServiceOptions {
   // limit).
   size_t max_batch_keys = kDefaultMaxBatchKeys;
   // Largest payload of a response: a sparse pull of more keys x dim x 4
-  // bytes, or a dense pull of a larger tensor, is refused with
+  // bytes, or a dense pull of a larger range (DensePullRequest offset and
+  // count; clients pull larger tensors in chunks), is refused with
   // RESOURCE_EXHAUSTED before anything is allocated. PsServer sets it from
   // its message limit (MaxPayloadBytes); larger means bigger batches per
   // request and more memory per in-flight response.

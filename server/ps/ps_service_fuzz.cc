@@ -44,7 +44,6 @@ Shard NewShard() {
   o.max_memory_bytes = uint64_t{64} << 20;
   o.max_tables = 8;
   o.max_batch_keys = 4096;
-  o.max_dense_bytes = 1 << 20;
   auto store = TableStore::Create(o);
   CHECK(store.ok()) << store.status();
   strata::PsServiceOptions so;

@@ -154,17 +154,6 @@ absl::Status TableStore::CheckDenseOwner(absl::string_view name) const {
   return absl::OkStatus();
 }
 
-absl::Status TableStore::CheckDenseSize(const DenseConfig& config) const {
-  const uint64_t max_size = options_.max_dense_bytes / sizeof(float);
-  if (config.size() > max_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dense tensor ", config.name(), ": ", config.size(),
-        " elements exceed the ", max_size,
-        " one message can carry (--max_message_mb)"));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status TableStore::CheckRoomForTable() const {
   if (tables_.size() >= options_.max_tables) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -201,7 +190,6 @@ absl::Status TableStore::CreateDense(const DenseConfig& config,
                                      bool if_not_exists) {
   STRATA_RETURN_IF_ERROR(CheckName("dense tensor name", config.name()));
   STRATA_RETURN_IF_ERROR(CheckDenseOwner(config.name()));
-  STRATA_RETURN_IF_ERROR(CheckDenseSize(config));
   const auto taken = [&](const ShardTable& entry) {
     const DenseTable* existing = entry.dense.get();
     return ExistingStatus(config, existing ? &existing->config() : nullptr,

@@ -123,11 +123,6 @@ class TableStore {
     // --max_tables). Each costs memory even when empty (a sparse table's
     // stripes) and a line in every ListTables answer and /metrics scrape.
     size_t max_tables = kDefaultMaxTables;
-    // Largest dense tensor, in bytes of values. PsServer sets it to the
-    // payload one message carries (--max_message_mb), so that every tensor
-    // that can be created can be pulled and pushed; larger tensors need
-    // larger messages.
-    uint64_t max_dense_bytes = kMaxDenseSize * sizeof(float);
   };
 
   // INVALID_ARGUMENT if num_shards is 0, shard_id >= num_shards, the
@@ -148,9 +143,9 @@ class TableStore {
   // OK). INVALID_ARGUMENT for an invalid config or a name CheckName
   // (proto/base/names.h) refuses; RESOURCE_EXHAUSTED when the shard holds
   // max_tables already. CreateDense also fails with FAILED_PRECONDITION
-  // when the router assigns the name to another shard, INVALID_ARGUMENT for
-  // a tensor over max_dense_bytes and RESOURCE_EXHAUSTED when it does not
-  // fit the memory budget.
+  // when the router assigns the name to another shard and RESOURCE_EXHAUSTED
+  // when it does not fit the memory budget (DenseTable::Create bounds its
+  // size; a tensor larger than one message is pulled and pushed in chunks).
   absl::Status CreateSparse(const TableConfig& config, bool if_not_exists);
   absl::Status CreateDense(const DenseConfig& config, bool if_not_exists);
   // NOT_FOUND if there is no table or tensor with that name.
@@ -245,8 +240,6 @@ class TableStore {
   CheckpointLoaderOptions LoaderOptions() const;
   // FAILED_PRECONDITION if the router assigns dense tensor `name` elsewhere.
   absl::Status CheckDenseOwner(absl::string_view name) const;
-  // INVALID_ARGUMENT for a tensor over max_dense_bytes.
-  absl::Status CheckDenseSize(const DenseConfig& config) const;
   // RESOURCE_EXHAUSTED when the shard holds max_tables already.
   absl::Status CheckRoomForTable() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Charges the loaded tables to the budget and hands them their charge.
