@@ -232,9 +232,8 @@ absl::StatusOr<RegisterNodeResponse> Coordinator::RegisterNode(
   const std::string& id = registered.node_id;
   if (absl::StatusOr<NodeInfo> info = registry_.Get(id); info.ok()) {
     LOG(INFO) << (id == claim.node_id ? "re-registered " : "registered ") << id
-              << ": role=" << info->role()
-              << " host=" << info->hostname() << " address=" << info->address()
-              << " gpus=" << info->gpus()
+              << ": role=" << info->role() << " host=" << info->hostname()
+              << " address=" << info->address() << " gpus=" << info->gpus()
               << (info->role() == kPsRole
                       ? absl::StrCat(" shard=", info->shard_id(), "/",
                                      info->num_shards())

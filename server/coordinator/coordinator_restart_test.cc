@@ -1,7 +1,6 @@
 // A coordinator restarted over its state store: in process (a Coordinator
 // destroyed and created again over the same directory), and over gRPC with
 // 50 NodeSessions heartbeating through repeated restarts.
-#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
@@ -15,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "server/coordinator/coordinator.h"
 #include "server/coordinator/coordinator_server.h"
+#include "server/coordinator/testing/state_testing.h"
 #include "server/node/node_session.h"
 #include "server/util/clock.h"
 
@@ -25,21 +25,11 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::string TestDir(const std::string& name) {
-  const std::string dir =
-      absl::StrCat(::testing::TempDir(), "/coordinator_restart/", name, "/",
-                   ::testing::UnitTest::GetInstance()
-                       ->current_test_info()
-                       ->name());
-  std::filesystem::remove_all(dir);
-  return dir;
-}
-
 // In process: the test drives Tick() and the nodes' calls by hand.
 class CoordinatorRestartTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    options_.state_dir = TestDir("in_process");
+    options_.state_dir = testing::FreshTestDir("coordinator_restart_in_process");
     options_.background_thread = false;
     Restart();
   }
@@ -136,8 +126,8 @@ TEST_F(CoordinatorRestartTest, ATaskItsNodeNoLongerRunsIsLost) {
   Attach(a, {});
   const JobStatus status = *coord_->jobs().Get(job);
   EXPECT_EQ(status.state(), FAILED);
-  EXPECT_THAT(status.reason(), HasSubstr(job + "/task-0 on " + a.node_id +
-                                         " was lost"));
+  EXPECT_THAT(status.reason(),
+              HasSubstr(job + "/task-0 on " + a.node_id + " was lost"));
 }
 
 TEST_F(CoordinatorRestartTest, AWorkerThatDoesNotComeBackFailsItsJob) {
@@ -175,10 +165,9 @@ TEST_F(CoordinatorRestartTest, WrongSecretsArePermissionDenied) {
   EXPECT_EQ(Report({a.node_id, ""}, job + "/task-0", TaskReport::FAILED).code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(coord_->jobs().Get(job)->state(), RUNNING);
-  EXPECT_EQ(coord_->RegisterNode(NodeInfo(), {a.node_id, b.secret})
-                .status()
-                .code(),
-            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(
+      coord_->RegisterNode(NodeInfo(), {a.node_id, b.secret}).status().code(),
+      absl::StatusCode::kPermissionDenied);
   // Listings never carry a secret.
   const std::string cluster = coord_->Cluster().SerializeAsString();
   EXPECT_EQ(cluster.find(a.secret), std::string::npos);
@@ -245,7 +234,8 @@ class CoordinatorRestartRaceTest : public ::testing::Test {
     std::vector<std::string> ids;
     while (absl::Now() < deadline) {
       ids.clear();
-      for (const NodeInfo& n : server_->coordinator().registry().Schedulable()) {
+      for (const NodeInfo& n :
+           server_->coordinator().registry().Schedulable()) {
         ids.push_back(n.node_id());
       }
       bool registered = true;
@@ -267,7 +257,7 @@ class CoordinatorRestartRaceTest : public ::testing::Test {
 };
 
 TEST_F(CoordinatorRestartRaceTest, NodesKeepTheirIdsThroughRestarts) {
-  const std::string dir = TestDir("race");
+  const std::string dir = testing::FreshTestDir("coordinator_restart_race");
   StartServer(dir);
   for (int i = 0; i < kNodes; ++i) {
     NodeSession& s = AddSession(i);

@@ -85,9 +85,8 @@ NodeServiceImpl::NodeServiceImpl(Coordinator* coordinator,
 grpc::Status NodeServiceImpl::RegisterNode(grpc::ServerContext* context,
                                            const RegisterNodeRequest* request,
                                            RegisterNodeResponse* response) {
-  absl::StatusOr<RegisterNodeResponse> registered =
-      coordinator_->RegisterNode(
-          request->node(), {request->node_id(), request->node_secret()});
+  absl::StatusOr<RegisterNodeResponse> registered = coordinator_->RegisterNode(
+      request->node(), {request->node_id(), request->node_secret()});
   if (!registered.ok()) return ToGrpcStatus(registered.status());
   *response = *std::move(registered);
   return grpc::Status::OK;

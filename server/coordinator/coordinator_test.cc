@@ -56,9 +56,9 @@ class CoordinatorTest : public ::testing::Test {
   void HeartbeatAllBut(const std::string& skip) {
     for (const NodeInfo& n : coord_.registry().List()) {
       if (n.alive() && n.node_id() != skip) {
-        ASSERT_TRUE(
-            coord_.registry().Heartbeat(n.node_id(), secrets_[n.node_id()])
-                .ok());
+        ASSERT_TRUE(coord_.registry()
+                        .Heartbeat(n.node_id(), secrets_[n.node_id()])
+                        .ok());
       }
     }
   }
@@ -182,7 +182,8 @@ TEST_F(CoordinatorTest, ReturnedCommandsAreDeliveredAgainInOrder) {
   std::vector<TaskCommand> cmds = Poll(w, stream);
   ASSERT_EQ(cmds.size(), 1u);
   coord_.ReturnCommands(w, cmds);
-  std::vector<TaskCommand> again = Poll(w, *coord_.OpenTaskStream(w, secrets_[w]));
+  std::vector<TaskCommand> again =
+      Poll(w, *coord_.OpenTaskStream(w, secrets_[w]));
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].assign().task_id(), job + "/task-0");
 }

@@ -120,9 +120,11 @@ absl::Status JobManager::WriteLocked(Job& job,
                                      StateStore::Batch batch) {
   if (store_ == nullptr) return absl::OkStatus();
   batch.PutJob(job.seq, ToStoredLocked(job));
-  auto it = std::lower_bound(
-      job.events.begin(), job.events.end(), job.stored_events,
-      [](const std::pair<size_t, JobEvent>& e, size_t i) { return e.first < i; });
+  auto it =
+      std::lower_bound(job.events.begin(), job.events.end(), job.stored_events,
+                       [](const std::pair<size_t, JobEvent>& e, size_t i) {
+                         return e.first < i;
+                       });
   for (; it != job.events.end(); ++it) {
     batch.PutEvent(job.seq, it->first, it->second);
   }
@@ -190,8 +192,8 @@ absl::StatusOr<std::string> JobManager::Submit(JobSpec spec) {
   // The id is handed out only once it is recorded.
   StateStore::Batch counter;
   counter.PutJobCounter(job->seq + 1);
-  if (absl::Status s = WriteLocked(*job, StateStore::Durability::kSync,
-                                   std::move(counter));
+  if (absl::Status s =
+          WriteLocked(*job, StateStore::Durability::kSync, std::move(counter));
       !s.ok()) {
     --next_seq_;
     return s;
@@ -233,7 +235,9 @@ void JobManager::AppendEventLocked(Job& job, absl::string_view message) {
     if (!state_change && !last) {
       keep_progress = !keep_progress;
       if (!keep_progress) {
-        if (e.first < job.stored_events) job.unstored_deletes.push_back(e.first);
+        if (e.first < job.stored_events) {
+          job.unstored_deletes.push_back(e.first);
+        }
         continue;
       }
     }
@@ -307,8 +311,8 @@ void JobManager::PruneFinishedLocked() {
     }
   }
   if (store_ == nullptr || forgotten.empty()) return;
-  const absl::Status s = store_->Write(std::move(forgotten),
-                                       StateStore::Durability::kBuffered);
+  const absl::Status s =
+      store_->Write(std::move(forgotten), StateStore::Durability::kBuffered);
   LOG_IF(ERROR, !s.ok()) << "forgotten jobs not removed from the state store: "
                          << s;
 }

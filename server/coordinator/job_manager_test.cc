@@ -1,6 +1,5 @@
 #include "server/coordinator/job_manager.h"
 
-#include <filesystem>
 #include <limits>
 #include <memory>
 #include <string>
@@ -12,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/coordinator/state_store.h"
+#include "server/coordinator/testing/state_testing.h"
 #include "server/jobs/job_types.h"
 #include "server/util/clock.h"
 
@@ -436,40 +436,23 @@ TEST(JobManagerTest, ForgetsOldestFinishedJobsBeyondTheLimit) {
   EXPECT_EQ(jobs.List().size(), 3u);
 }
 
-}  // namespace
-}  // namespace strata
-
-
-namespace strata {
-namespace {
-
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
-using ::testing::Pair;
-using ::testing::UnorderedElementsAre;
 
 // A JobManager over a state store, restarted: a new manager over the same
 // directory (with the same clock).
 class JobManagerRestartTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/job_manager_restart/" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(dir_);
+    dir_ = testing::FreshTestDir("job_manager_restart");
     Reopen();
   }
   void Reopen() {
     jobs_.reset();
     store_.reset();
-    absl::StatusOr<std::unique_ptr<StateStore>> store =
-        StateStore::Open({dir_});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    absl::StatusOr<CoordinatorState> state = store_->Load();
-    ASSERT_TRUE(state.ok()) << state.status();
+    CoordinatorState state;
+    store_ = testing::OpenStore(dir_, &state);
+    ASSERT_NE(store_, nullptr);
     jobs_ = std::make_unique<JobManager>(options_, &clock_, store_.get());
-    jobs_->Restore(state->next_job_seq, std::move(state->jobs));
+    jobs_->Restore(state.next_job_seq, std::move(state.jobs));
   }
   // A RUNNING 2-task job on node-a, node-b.
   std::string StartedJob() {
@@ -535,13 +518,13 @@ TEST_F(JobManagerRestartTest, ProgressIsWrittenAtMostEveryInterval) {
                   .ok());  // within the interval: kept for later
   Reopen();
   EXPECT_EQ(jobs_->Get(job)->step(), 5);
-  ASSERT_TRUE(jobs_->Report(Report(task, "node-a", TaskReport::PROGRESS, 7, 9))
-                  .ok());
+  ASSERT_TRUE(
+      jobs_->Report(Report(task, "node-a", TaskReport::PROGRESS, 7, 9)).ok());
   jobs_->FlushProgress(/*all=*/false);
   Reopen();
   EXPECT_EQ(jobs_->Get(job)->step(), 5) << "flushed only once due";
-  ASSERT_TRUE(jobs_->Report(Report(task, "node-a", TaskReport::PROGRESS, 8, 9))
-                  .ok());
+  ASSERT_TRUE(
+      jobs_->Report(Report(task, "node-a", TaskReport::PROGRESS, 8, 9)).ok());
   jobs_->FlushProgress(/*all=*/true);  // as the coordinator's destructor
   Reopen();
   EXPECT_EQ(jobs_->Get(job)->step(), 8);
@@ -593,11 +576,10 @@ TEST_F(JobManagerRestartTest, ReattachStopsTasksItDoesNotHaveOnTheNode) {
   const std::string job = StartedJob();
   const std::string done = *jobs_->Submit(LoadTest(1));
   ASSERT_TRUE(jobs_->Cancel(done).ok());
-  EXPECT_THAT(
-      jobs_->Reattach("node-a", {job + "/task-0", job + "/task-1", "job-9/x"},
-                      {}),
-      UnorderedElementsAre(TaskRef{"node-a", job + "/task-1"},
-                           TaskRef{"node-a", "job-9/x"}));
+  EXPECT_THAT(jobs_->Reattach(
+                  "node-a", {job + "/task-0", job + "/task-1", "job-9/x"}, {}),
+              UnorderedElementsAre(TaskRef{"node-a", job + "/task-1"},
+                                   TaskRef{"node-a", "job-9/x"}));
   EXPECT_EQ(jobs_->Get(job)->state(), RUNNING);
 }
 

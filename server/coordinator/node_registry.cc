@@ -152,7 +152,8 @@ NodeRegistry::Node* NodeRegistry::LivePsShardLocked(
   Node* live = nullptr;
   for (auto& [seq, node] : nodes_) {
     const NodeInfo& info = node.info;
-    if (&node == self || info.role() != kPsRole || info.shard_id() != shard_id) {
+    if (&node == self || info.role() != kPsRole ||
+        info.shard_id() != shard_id) {
       continue;
     }
     if (info.alive()) {
@@ -200,7 +201,8 @@ absl::StatusOr<NodeCredentials> NodeRegistry::Register(
     if (FindLocked(claim.node_id) != nullptr) {
       STRATA_ASSIGN_OR_RETURN(Node * known,
                               AuthenticateLocked(claim.node_id, claim.secret));
-      if (known->info.alive()) return ReclaimLocked(*known, std::move(info), now);
+      if (known->info.alive())
+        return ReclaimLocked(*known, std::move(info), now);
     }
   }
   return AddLocked(std::move(info), now);
@@ -378,10 +380,10 @@ absl::StatusOr<std::vector<std::string>> NodeRegistry::PsAddresses() {
     if (auto it = live.find(shard); it != live.end()) {
       addresses[shard] = it->second->address();
     } else if (auto r = restored.find(shard); r != restored.end()) {
-      missing.push_back(absl::StrCat(
-          "shard ", shard, " of ", num_shards, " (", r->second->node_id(),
-          " at ", r->second->address(),
-          ") has not called since the coordinator restarted"));
+      missing.push_back(
+          absl::StrCat("shard ", shard, " of ", num_shards, " (",
+                       r->second->node_id(), " at ", r->second->address(),
+                       ") has not called since the coordinator restarted"));
     } else if (auto d = dead.find(shard); d != dead.end()) {
       missing.push_back(absl::StrCat("shard ", shard, " of ", num_shards, " (",
                                      d->second->node_id(), " at ",

@@ -134,8 +134,9 @@ class NodeRegistry {
 
   // Addresses of the parameter-server shards indexed by shard_id, when every
   // shard in [0, num_shards) is registered, alive and not a restored node
-  // waiting to call again, and all live ps nodes agree on num_shards. Otherwise FAILED_PRECONDITION saying what is
-  // missing, e.g. "shard 1 of 2 is not registered".
+  // waiting to call again, and all live ps nodes agree on num_shards. Otherwise
+  // FAILED_PRECONDITION saying what is missing, e.g. "shard 1 of 2 is not
+  // registered".
   absl::StatusOr<std::vector<std::string>> PsAddresses();
 
   // "node node-2 (host-a) died: no heartbeat for 6s".

@@ -1,7 +1,5 @@
 #include "server/coordinator/node_registry.h"
 
-#include <filesystem>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/coordinator/state_store.h"
+#include "server/coordinator/testing/state_testing.h"
 #include "server/util/clock.h"
 
 namespace strata {
@@ -45,19 +44,14 @@ class NodeRegistryTest : public ::testing::Test {
   }
   // Registers `node`, remembering its secret for Beat().
   std::string Add(const NodeInfo& node) {
-    absl::StatusOr<NodeCredentials> r = registry_.Register(node);
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return "";
-    secrets_[r->node_id] = r->secret;
-    return r->node_id;
+    return secrets_.Track(registry_.Register(node));
   }
-  // A heartbeat of `id` with the secret it registered with.
   absl::Status Beat(const std::string& id) {
-    return registry_.Heartbeat(id, secrets_[id]);
+    return secrets_.Beat(registry_, id);
   }
   FakeClock clock_;
   NodeRegistry registry_{Opts(), &clock_};
-  std::map<std::string, std::string> secrets_;
+  testing::NodeSecrets secrets_;
 };
 
 TEST_F(NodeRegistryTest, AssignsSequentialIdsAndDefaultsTheRole) {
@@ -212,15 +206,6 @@ TEST_F(NodeRegistryTest, DeathDescriptionNamesNodeHostAndTimeout) {
             "node node-2 (host-a) died: no heartbeat for 6s");
 }
 
-}  // namespace
-}  // namespace strata
-
-namespace strata {
-namespace {
-
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 
 // Node identity: ids are bound to secrets.
 class NodeIdentityTest : public NodeRegistryTest {
@@ -298,22 +283,17 @@ TEST_F(NodeIdentityTest, ADeadOrUnknownIdGetsANewId) {
 class NodeRegistryRestartTest : public NodeIdentityTest {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/node_registry_restart/" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(dir_);
+    dir_ = testing::FreshTestDir("node_registry_restart");
     Reopen();
   }
   void Reopen() {
     stored_.reset();
     store_.reset();
-    absl::StatusOr<std::unique_ptr<StateStore>> store =
-        StateStore::Open({dir_});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    absl::StatusOr<CoordinatorState> state = store_->Load();
-    ASSERT_TRUE(state.ok()) << state.status();
+    CoordinatorState state;
+    store_ = testing::OpenStore(dir_, &state);
+    ASSERT_NE(store_, nullptr);
     stored_ = std::make_unique<NodeRegistry>(Opts(), &clock_, store_.get());
-    stored_->Restore(state->next_node_seq, state->nodes);
+    stored_->Restore(state.next_node_seq, state.nodes);
   }
   NodeCredentials Add(NodeRegistry& registry, const NodeInfo& node) {
     absl::StatusOr<NodeCredentials> r = registry.Register(node);

@@ -1,12 +1,12 @@
 #include "server/coordinator/scheduler.h"
 
 #include <algorithm>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/coordinator/testing/state_testing.h"
 #include "server/util/clock.h"
 
 namespace strata {
@@ -22,15 +22,11 @@ class SchedulerTest : public ::testing::Test {
         jobs_(JobManager::Options{}, &clock_),
         scheduler_(Scheduler::Options{}, &registry_, &jobs_, &clock_) {}
 
-  // Remembers a registration's secret for Beat().
   std::string Track(absl::StatusOr<NodeCredentials> r) {
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return "";
-    secrets_[r->node_id] = r->secret;
-    return r->node_id;
+    return secrets_.Track(r);
   }
   absl::Status Beat(const std::string& id) {
-    return registry_.Heartbeat(id, secrets_[id]);
+    return secrets_.Beat(registry_, id);
   }
   std::string AddWorker(const std::string& role = "general",
                         uint32_t gpus = 0) {
@@ -73,7 +69,7 @@ class SchedulerTest : public ::testing::Test {
   NodeRegistry registry_;
   JobManager jobs_;
   Scheduler scheduler_;
-  std::map<std::string, std::string> secrets_;  // node id -> secret
+  testing::NodeSecrets secrets_;
 };
 
 TEST_F(SchedulerTest, AssignsLowestIdleNodeIdsFirst) {

@@ -34,7 +34,9 @@ constexpr absl::string_view kJobPrefix = "j/";
 constexpr absl::string_view kEventPrefix = "e/";
 
 std::string Hex(uint64_t v) { return absl::StrFormat("%016x", v); }
-std::string NodeKey(uint64_t seq) { return absl::StrCat(kNodePrefix, Hex(seq)); }
+std::string NodeKey(uint64_t seq) {
+  return absl::StrCat(kNodePrefix, Hex(seq));
+}
 std::string JobKey(uint64_t seq) { return absl::StrCat(kJobPrefix, Hex(seq)); }
 std::string EventsPrefix(uint64_t job_seq) {
   return absl::StrCat(kEventPrefix, Hex(job_seq), "/");
@@ -78,8 +80,8 @@ absl::Status FromLevelDb(const leveldb::Status& s, absl::string_view dir,
 
 absl::Status BadRecord(absl::string_view dir, absl::string_view key,
                        absl::string_view why) {
-  return absl::DataLossError(absl::StrCat("state store ", dir, ": record '",
-                                          key, "' ", why));
+  return absl::DataLossError(
+      absl::StrCat("state store ", dir, ": record '", key, "' ", why));
 }
 
 template <typename Proto>
@@ -171,15 +173,15 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(Options options) {
   if (got.IsNotFound()) {
     leveldb::WriteOptions sync;
     sync.sync = true;
-    STRATA_RETURN_IF_ERROR(FromLevelDb(
-        db->Put(sync, ToSlice(kVersionKey), ToSlice(kVersion)), options.dir,
-        "write version"));
+    STRATA_RETURN_IF_ERROR(
+        FromLevelDb(db->Put(sync, ToSlice(kVersionKey), ToSlice(kVersion)),
+                    options.dir, "write version"));
   } else if (!got.ok()) {
     return FromLevelDb(got, options.dir, "read version");
   } else if (version != kVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "state store ", options.dir, " has format version '", version,
-        "'; this coordinator reads version ", kVersion));
+    return absl::FailedPreconditionError(
+        absl::StrCat("state store ", options.dir, " has format version '",
+                     version, "'; this coordinator reads version ", kVersion));
   }
   return std::unique_ptr<StateStore>(
       new StateStore(std::move(options), std::move(db)));
@@ -205,7 +207,8 @@ absl::StatusOr<CoordinatorState> StateStore::Load() {
     } else if (key == kJobCounterKey) {
       STRATA_RETURN_IF_ERROR(
           ParseCounter(dir, key, it->value(), &state.next_job_seq));
-    } else if (absl::ConsumePrefix(&rest, kNodePrefix) && ParseHex(rest, &seq)) {
+    } else if (absl::ConsumePrefix(&rest, kNodePrefix) &&
+               ParseHex(rest, &seq)) {
       STRATA_RETURN_IF_ERROR(
           ParseRecord(dir, key, it->value(), &state.nodes.emplace_back()));
     } else if (absl::ConsumePrefix(&rest, kJobPrefix) && ParseHex(rest, &seq)) {
@@ -216,8 +219,7 @@ absl::StatusOr<CoordinatorState> StateStore::Load() {
                rest[16] == '/' && ParseHex(rest.substr(0, 16), &seq) &&
                ParseHex(rest.substr(17), &index)) {
       auto& event = events[seq].emplace_back(index, JobEvent());
-      STRATA_RETURN_IF_ERROR(
-          ParseRecord(dir, key, it->value(), &event.second));
+      STRATA_RETURN_IF_ERROR(ParseRecord(dir, key, it->value(), &event.second));
     } else {
       return BadRecord(dir, key, "has a key of unknown form");
     }

@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "leveldb/db.h"
+#include "server/coordinator/testing/state_testing.h"
 
 namespace strata {
 namespace {
@@ -22,11 +23,7 @@ using ::testing::SizeIs;
 class StateStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/state_store_test/",
-                        ::testing::UnitTest::GetInstance()
-                            ->current_test_info()
-                            ->name());
-    std::filesystem::remove_all(dir_);
+    dir_ = testing::FreshTestDir("state_store_test");
   }
   std::unique_ptr<StateStore> Open() {
     absl::StatusOr<std::unique_ptr<StateStore>> store =

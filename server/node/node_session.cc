@@ -16,9 +16,10 @@ namespace {
 
 grpc::ChannelArguments SessionChannelArguments(
     const NodeSessionOptions& options) {
-  grpc::ChannelArguments args = DefaultChannelArguments(kDefaultMaxMessageBytes);
-  const int max_wait = static_cast<int>(
-      absl::ToInt64Milliseconds(options.max_reconnect_wait));
+  grpc::ChannelArguments args =
+      DefaultChannelArguments(kDefaultMaxMessageBytes);
+  const int max_wait =
+      static_cast<int>(absl::ToInt64Milliseconds(options.max_reconnect_wait));
   const int first_wait = std::min(
       max_wait, static_cast<int>(absl::ToInt64Milliseconds(options.backoff)));
   // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it is also the time a connection
@@ -77,15 +78,14 @@ absl::Status NodeSession::RegisterOnce(const Credentials& claim) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
   RegisterNodeResponse resp;
-  STRATA_RETURN_IF_ERROR(
-      FromGrpcStatus(stub_->RegisterNode(&ctx, req, &resp)));
+  STRATA_RETURN_IF_ERROR(FromGrpcStatus(stub_->RegisterNode(&ctx, req, &resp)));
   absl::MutexLock lock(&mu_);
   credentials_ = {resp.node_id(), resp.node_secret()};
   if (resp.heartbeat_interval_ms() > 0) {
     interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
   }
   LOG(INFO) << (resp.node_id() == claim.node_id ? "re-registered"
-                                                 : "registered")
+                                                : "registered")
             << " with coordinator " << options_.coordinator << " as "
             << resp.node_id() << " (role " << options_.node.role() << ")"
             << (claim.node_id.empty() || resp.node_id() == claim.node_id

@@ -328,7 +328,8 @@ grpc::Status FakeCoordinator::ReportTask(grpc::ServerContext*,
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Node*> node =
       FindLocked(request->node_id(), request->node_secret());
-  if (!node.ok() && node.status().code() == absl::StatusCode::kPermissionDenied) {
+  if (!node.ok() &&
+      node.status().code() == absl::StatusCode::kPermissionDenied) {
     return ToGrpcStatus(node.status());
   }
   reports_[request->task_id()].push_back(*request);

@@ -5,8 +5,9 @@
 // with another secret is PERMISSION_DENIED, as the real coordinator), checks
 // the secret of every call, counts heartbeats, forgets nodes on request,
 // queues task commands for the nodes' WatchTasks streams and records task
-// reports and the tasks each stream said were running. Jobs, scheduling and timeouts are the test's
-// business. Used by the NodeSession and WorkerAgent tests.
+// reports and the tasks each stream said were running. Jobs, scheduling and
+// timeouts are the test's business. Used by the NodeSession and WorkerAgent
+// tests.
 #ifndef STRATA_SERVER_NODE_TESTING_FAKE_COORDINATOR_H_
 #define STRATA_SERVER_NODE_TESTING_FAKE_COORDINATOR_H_
 
@@ -133,8 +134,7 @@ class FakeCoordinator final : public NodeService::Service {
   // Takes the commands queued for `node_id`; an error when the stream must
   // end (node lost, shutdown, client gone).
   absl::StatusOr<std::vector<TaskCommand>> NextCommands(
-      const std::string& node_id, int generation,
-      grpc::ServerContext* context);
+      const std::string& node_id, int generation, grpc::ServerContext* context);
   void Enqueue(const std::string& node_id, TaskCommand command);
 
   // Constant after Start.
