@@ -115,8 +115,11 @@ class JobManager {
     // How long a cancelled or failed job's task keeps its node busy while
     // waiting for the worker to confirm it stopped. Longer avoids handing a
     // node a new task while the old one still runs; shorter frees nodes of
-    // workers that never confirm.
-    absl::Duration task_release_grace = absl::Seconds(10);
+    // workers that never confirm. A worker kills a cancelled task's process
+    // within its --task_cancel_grace (10 s) and then reports, retrying for
+    // up to ~30 s, so the default covers both: a node is never handed a new
+    // task while an old one still runs in it (issue 12).
+    absl::Duration task_release_grace = absl::Seconds(60);
     // With a state store: progress (steps, metrics and their events) of a
     // job is written at most this often, without fsync; a coordinator
     // crash loses at most this much progress history. Shorter costs more

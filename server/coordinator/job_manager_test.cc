@@ -310,6 +310,22 @@ TEST(JobManagerTest, CancelledTaskKeepsNodeBusyUntilConfirmedOrGraceEnds) {
   EXPECT_THAT(jobs.ActiveTasksByNode(), IsEmpty());
 }
 
+TEST(JobManagerTest, ByDefaultANodeStaysBusyLongerThanAWorkerTakesToKill) {
+  // Issue 12: a failed job's surviving task was still running when its node
+  // got the next job. A worker kills a cancelled task's process within 10 s
+  // (--task_cancel_grace) and reports it; the default grace outlasts that.
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string a = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(a, {"node-1"}, {}).ok());
+  ASSERT_TRUE(jobs.Fail(a, "another task's node died").ok());
+  clock.Advance(absl::Seconds(40));
+  EXPECT_THAT(jobs.ActiveTasksByNode(),
+              UnorderedElementsAre(Pair("node-1", "job-1/task-0")));
+  clock.Advance(absl::Seconds(21));
+  EXPECT_THAT(jobs.ActiveTasksByNode(), IsEmpty());
+}
+
 TEST(JobManagerTest, WorkerCancellingARunningTaskFailsTheJob) {
   FakeClock clock;
   JobManager jobs({}, &clock);
