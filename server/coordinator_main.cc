@@ -28,6 +28,11 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
 ABSL_FLAG(std::string, port_file, "",
           "if set, the bound HOST:PORT is written here (atomically, via a "
           "temporary file and rename) once the server is serving");
+ABSL_FLAG(std::string, state_dir, "",
+          "directory of the coordinator's durable state (a LevelDB store: "
+          "jobs, nodes, id counters), created if missing; a restarted "
+          "coordinator resumes from it (docs/coordinator.md). Empty: state "
+          "in memory only, lost on restart");
 ABSL_FLAG(double, node_timeout_s, 6.0,
           "a node with no heartbeat for this many seconds is declared dead "
           "and its tasks' jobs fail");
@@ -84,6 +89,7 @@ absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.max_message_bytes = max_message_mb << 20;
   auto& c = options.coordinator;
+  c.state_dir = absl::GetFlag(FLAGS_state_dir);
   c.registry.node_timeout = absl::Seconds(node_timeout_s);
   c.registry.heartbeat_interval = absl::Milliseconds(heartbeat_ms);
   c.scheduler.schedule_timeout = absl::Seconds(schedule_timeout_s);
@@ -122,7 +128,7 @@ int Main() {
       CoordinatorServer::Start(*options);
   if (!server.ok()) {
     LOG(ERROR) << server.status();
-    return 1;
+    return 1;  // also a state store that is locked, corrupted or unreadable
   }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty()) {
@@ -143,7 +149,8 @@ int Main() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Strata coordinator: job and node registry service.\n"
-      "  coordinator --listen=HOST:PORT [--port_file=PATH]");
+      "  coordinator --listen=HOST:PORT [--port_file=PATH] "
+      "[--state_dir=DIR]");
   // --help lists this file's flags (the binary's name does not match the
   // file name, which is absl's default filter).
   absl::FlagsUsageConfig usage;
