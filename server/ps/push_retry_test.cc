@@ -6,6 +6,7 @@
 // clients and sequences hold; a shard restarted during a stream of pushes
 // costs the client no error.
 #include <atomic>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -389,7 +390,7 @@ TEST(PushRetryTest, AShardRestartedDuringAStreamOfPushesCostsNoError) {
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string address = (*server)->address();
   so.listen = address;  // the restarted shard takes the same port
-  auto client = Connect(address);
+  auto client = Connect(address, PsClientOptions());  // default retries
   ASSERT_TRUE(AllOk(client->admin().CreateTable(Sgd("emb"), false)).ok());
   // Push i sends gradient 1 to key i, one at a time, until `stop`.
   std::atomic<uint64_t> done{0};
@@ -415,16 +416,24 @@ TEST(PushRetryTest, AShardRestartedDuringAStreamOfPushesCostsNoError) {
   const uint64_t before_checkpoint = done;
   ASSERT_TRUE(AllOk(client->admin().Checkpoint(1)).ok());
   wait_for(before_checkpoint + 50);
+  const absl::Time down = absl::Now();
   server->reset();  // down: the pusher retries
   absl::SleepFor(absl::Milliseconds(500));
   server = PsServer::Start(so);
   ASSERT_TRUE(server.ok()) << server.status();
+  const absl::Duration restart = absl::Now() - down;
   const uint64_t after_restart = done + 1;  // pushed wholly to the new shard
   wait_for(after_restart + 50);
   stop = true;
   pusher.join();
   ASSERT_TRUE(failed.ok()) << failed;
   EXPECT_GE(slowest, absl::Milliseconds(400)) << "no push waited out the gap";
+  // With the default backoff (100 ms doubling to 2 s) a push waits for the
+  // shard to come back plus at most one backoff.
+  EXPECT_LT(slowest, restart + absl::Seconds(3));
+  std::printf("shard down and back in %s; the slowest push took %s\n",
+              absl::FormatDuration(restart).c_str(),
+              absl::FormatDuration(slowest).c_str());
   const uint64_t kPushes = done;
   // Never applied twice; what the checkpoint held and what came after the
   // restart is there; only pushes between the checkpoint and the crash may
