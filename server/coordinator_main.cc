@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
-#include "server/metrics/metrics_server.h"
+#include "server/metrics/metrics_flags.h"
 #include "server/util/port_file.h"
 #include "server/util/signals.h"
 #include "server/coordinator/coordinator_server.h"
@@ -57,12 +57,6 @@ ABSL_FLAG(int32_t, max_message_mb, 256,
 ABSL_FLAG(double, shutdown_grace_s, 5.0,
           "on SIGINT/SIGTERM, how long in-flight calls may finish before "
           "they are cancelled");
-ABSL_FLAG(int32_t, metrics_port, 0,
-          "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "
-          "0 disables them. See docs/metrics.md.");
-ABSL_FLAG(std::string, metrics_address, "127.0.0.1",
-          "Address the metrics endpoint binds: 127.0.0.1 (this machine only) "
-          "or 0.0.0.0 (all interfaces; the endpoint has no authentication).");
 
 namespace strata {
 namespace {
@@ -116,8 +110,7 @@ int Main() {
   InstallTerminationHandlers();
 
   // Before the server, so that it outlives the server recording into it.
-  absl::StatusOr<DaemonMetrics> metrics = StartDaemonMetrics(
-      absl::GetFlag(FLAGS_metrics_address), absl::GetFlag(FLAGS_metrics_port));
+  absl::StatusOr<DaemonMetrics> metrics = StartDaemonMetricsFromFlags();
   if (!metrics.ok()) {
     LOG(ERROR) << metrics.status();
     return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;

@@ -14,7 +14,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "glog/logging.h"
-#include "server/metrics/metrics_server.h"
+#include "server/metrics/metrics_flags.h"
 #include "server/ps/compress_on_load.h"
 #include "server/ps/ps_server.h"
 #include "server/util/port_file.h"
@@ -62,12 +62,6 @@ ABSL_FLAG(uint32_t, max_push_clients, strata::kDefaultMaxPushClients,
           "Most clients whose applied push request ids this shard remembers "
           "(about 1.1 KiB each), so a retried push is applied once; past it "
           "the least recently seen client is forgotten. See docs/limits.md.");
-ABSL_FLAG(int32_t, metrics_port, 0,
-          "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "
-          "0 disables them. See docs/metrics.md.");
-ABSL_FLAG(std::string, metrics_address, "127.0.0.1",
-          "Address the metrics endpoint binds: 127.0.0.1 (this machine only) "
-          "or 0.0.0.0 (all interfaces; the endpoint has no authentication).");
 ABSL_FLAG(std::string, compress, "none",
           "'saec': Saec-compress every sparse table right after loading the "
           "checkpoint at start-up, as --saec says; 'none': do not. See "
@@ -135,8 +129,8 @@ int main(int argc, char** argv) {
   }
   options.compress_on_load = *compress_on_load;
 
-  absl::StatusOr<strata::DaemonMetrics> metrics = strata::StartDaemonMetrics(
-      absl::GetFlag(FLAGS_metrics_address), absl::GetFlag(FLAGS_metrics_port));
+  absl::StatusOr<strata::DaemonMetrics> metrics =
+      strata::StartDaemonMetricsFromFlags();
   if (!metrics.ok()) {
     std::cerr << "ps_server: " << metrics.status() << "\n";
     return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;

@@ -21,7 +21,7 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "server/jobs/job_type.h"
-#include "server/metrics/metrics_server.h"
+#include "server/metrics/metrics_flags.h"
 #include "server/util/port_file.h"
 #include "server/util/signals.h"
 #include "worker/cnn/cnn_task.h"
@@ -68,12 +68,6 @@ ABSL_FLAG(int32_t, task_child_fd, -1,
           "Internal: set by the daemon on its task processes.");
 ABSL_FLAG(std::string, fc_listen, "",
           "Internal: the unix: address an FC task's process serves on.");
-ABSL_FLAG(int32_t, metrics_port, 0,
-          "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "
-          "0 disables them. See docs/metrics.md.");
-ABSL_FLAG(std::string, metrics_address, "127.0.0.1",
-          "Address the metrics endpoint binds: 127.0.0.1 (this machine only) "
-          "or 0.0.0.0 (all interfaces; the endpoint has no authentication).");
 
 namespace strata {
 namespace {
@@ -252,8 +246,7 @@ TaskRegistry AgentRegistry(const TaskRegistryFactory& make_registry,
 
 int RunDaemon(const TaskRegistryFactory& make_registry) {
   InstallTerminationHandlers();
-  absl::StatusOr<DaemonMetrics> metrics = StartDaemonMetrics(
-      absl::GetFlag(FLAGS_metrics_address), absl::GetFlag(FLAGS_metrics_port));
+  absl::StatusOr<DaemonMetrics> metrics = StartDaemonMetricsFromFlags();
   if (!metrics.ok()) {
     LOG(ERROR) << metrics.status();
     return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;

@@ -24,7 +24,8 @@ Coordinator::Coordinator(Options options, Clock* clock,
       store_(std::move(store)),
       registry_(options_.registry, clock, store_.get()),
       jobs_(options_.jobs, clock, store_.get()),
-      scheduler_(options_.scheduler, &registry_, &jobs_, clock) {}
+      scheduler_(options_.scheduler, &registry_, &jobs_, clock),
+      reaper_(options_.reaper, [this] { return registry_.PsAddresses(); }) {}
 
 Coordinator::Coordinator(Options options, Clock* clock)
     : Coordinator(std::move(options), clock, nullptr) {
@@ -125,6 +126,7 @@ void Coordinator::Tick() {
   FailUndelivered();
   CloseDeadQueues();
   jobs_.FlushProgress(/*all=*/false);
+  reaper_.Enqueue(jobs_.TakeJobsToReap());
 }
 
 Coordinator::NodeQueue& Coordinator::QueueLocked(const std::string& node_id) {

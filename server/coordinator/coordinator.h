@@ -24,6 +24,7 @@
 #include "server/coordinator/job_manager.h"
 #include "server/coordinator/node_registry.h"
 #include "server/coordinator/scheduler.h"
+#include "server/coordinator/tensor_reaper.h"
 #include "server/coordinator/state_store.h"
 #include "server/util/clock.h"
 
@@ -64,6 +65,8 @@ class Coordinator {
     // Run Tick() every tick_interval on a background thread. Tests turn it
     // off and call Tick() themselves for determinism.
     bool background_thread = true;
+    // Dropping ended jobs' "<job_id>/" tensors (JobSpec.keep_tensors).
+    TensorReaper::Options reaper;
   };
 
   // Opens options.state_dir (if set) and resumes from it, then starts.
@@ -165,6 +168,7 @@ class Coordinator {
   NodeRegistry registry_;
   JobManager jobs_;
   Scheduler scheduler_;
+  TensorReaper reaper_;  // its thread asks registry_ for shard addresses
 
   absl::Mutex dispatch_mu_ ABSL_ACQUIRED_BEFORE(mu_);
 

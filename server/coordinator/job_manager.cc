@@ -84,6 +84,9 @@ void JobManager::Restore(uint64_t next_seq,
     job->stored_events = job->next_event_index;
     job->written = now;
     finished_jobs_ += IsTerminal(job->state);
+    // The previous coordinator reaped (or was about to reap) jobs that had
+    // ended; reaping them all again would list every shard per old job.
+    job->reaped = IsTerminal(job->state);
     jobs_[job->seq] = std::move(job);
   }
 }
@@ -407,6 +410,27 @@ JobManager::ActiveTasksByNodeLocked() {
     }
   }
   return active;
+}
+
+std::vector<std::string> JobManager::TakeJobsToReap() {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (auto& [seq, job] : jobs_) {
+    if (job->reaped || !IsTerminal(job->state)) continue;
+    if (job->spec.keep_tensors() || !jobs::UsesParameterServer(job->spec)) {
+      job->reaped = true;
+      continue;
+    }
+    bool busy = false;
+    for (const Task& task : job->tasks) {
+      busy = busy || TaskKeepsNodeBusyLocked(*job, task, now);
+    }
+    if (busy) continue;
+    job->reaped = true;
+    out.push_back(job->job_id);
+  }
+  return out;
 }
 
 absl::flat_hash_map<std::string, std::string> JobManager::ActiveTasksByNode() {

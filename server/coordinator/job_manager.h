@@ -173,6 +173,13 @@ class JobManager {
   // node id -> task id of every task that keeps its node busy.
   absl::flat_hash_map<std::string, std::string> ActiveTasksByNode();
 
+  // Ids of the jobs that ended since the last call, whose tasks no longer
+  // keep a node busy (they stopped, or task_release_grace passed), and that
+  // do not keep their tensors (JobSpec.keep_tensors): their "<job_id>/"
+  // tensors can be dropped. Each job is returned once; jobs that ended
+  // before a restart are not returned again.
+  std::vector<std::string> TakeJobsToReap();
+
   // PENDING -> RUNNING on `node_ids` (task i on node_ids[i]); returns one
   // assignment per task. FAILED_PRECONDITION if the job is not PENDING, a
   // node already has an active task, or the node count differs from
@@ -249,6 +256,9 @@ class JobManager {
     // Events with their absolute indices, ascending; gaps where thinned.
     std::vector<std::pair<size_t, JobEvent>> events;
     size_t next_event_index = 0;
+    // Its "<job_id>/" tensors were handed to TakeJobsToReap (or it ended
+    // before this coordinator started, or keeps them).
+    bool reaped = false;
   };
 
   absl::StatusOr<JobTransition> End(absl::string_view job_id, JobState state,

@@ -326,6 +326,34 @@ TEST(JobManagerTest, ByDefaultANodeStaysBusyLongerThanAWorkerTakesToKill) {
   EXPECT_THAT(jobs.ActiveTasksByNode(), IsEmpty());
 }
 
+TEST(JobManagerTest, EndedJobsAreReapedOnceTheirTasksStoppedUnlessKept) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string done = *jobs.Submit(LoadTest());
+  JobSpec kept_spec = LoadTest();
+  kept_spec.set_keep_tensors(true);
+  const std::string kept = *jobs.Submit(kept_spec);
+  const std::string failed = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(done, {"node-1"}, {}).ok());
+  ASSERT_TRUE(jobs.Start(kept, {"node-2"}, {}).ok());
+  ASSERT_TRUE(jobs.Start(failed, {"node-3"}, {}).ok());
+  EXPECT_THAT(jobs.TakeJobsToReap(), IsEmpty());  // all running
+  ASSERT_TRUE(
+      jobs.Report(Report(done + "/task-0", "node-1", TaskReport::SUCCEEDED))
+          .ok());
+  ASSERT_TRUE(
+      jobs.Report(Report(kept + "/task-0", "node-2", TaskReport::SUCCEEDED))
+          .ok());
+  ASSERT_TRUE(jobs.Fail(failed, "a node died").ok());
+  // The failed job's task has not confirmed it stopped: not yet.
+  EXPECT_THAT(jobs.TakeJobsToReap(), ElementsAre(done));
+  EXPECT_THAT(jobs.TakeJobsToReap(), IsEmpty());  // each job once
+  ASSERT_TRUE(
+      jobs.Report(Report(failed + "/task-0", "node-3", TaskReport::CANCELLED))
+          .ok());
+  EXPECT_THAT(jobs.TakeJobsToReap(), ElementsAre(failed));
+}
+
 TEST(JobManagerTest, WorkerCancellingARunningTaskFailsTheJob) {
   FakeClock clock;
   JobManager jobs({}, &clock);
