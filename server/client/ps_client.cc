@@ -120,8 +120,8 @@ PsClient::PsClient(std::shared_ptr<const internal::ShardGroup> shards,
 template <typename PushReq>
 void PsClient::SetRequestId(uint32_t shard, PushReq* req) const {
   req->set_client_id(client_id_);
-  req->set_sequence(
-      sequences_[shard].fetch_add(1, std::memory_order_relaxed) + 1);
+  req->set_sequence(sequences_[shard].fetch_add(1, std::memory_order_relaxed) +
+                    1);
 }
 
 PsClient::~PsClient() = default;

@@ -7,11 +7,12 @@
 // key to its shard through a ShardRouter, sends one request per shard in
 // parallel (asynchronous gRPC on one completion queue), and reassembles the
 // results in request order. Every RPC has a deadline; UNAVAILABLE (and a
-// shutting-down shard's CANCELLED) is retried with backoff for a bounded time (ShardRpcOptions::retry_for), so a shard
-// restart is ridden out. Every push request carries a request id (this
-// client's random id and its count of pushes to that shard) and a retry
-// re-sends the same request, so a shard applies it at most once even when
-// the connection broke after the apply (docs/protocol.md, "Request ids").
+// shutting-down shard's CANCELLED) is retried with backoff for a bounded time
+// (ShardRpcOptions::retry_for), so a shard restart is ridden out. Every push
+// request carries a request id (this client's random id and its count of pushes
+// to that shard) and a retry re-sends the same request, so a shard applies it
+// at most once even when the connection broke after the apply
+// (docs/protocol.md, "Request ids").
 #ifndef STRATA_SERVER_CLIENT_PS_CLIENT_H_
 #define STRATA_SERVER_CLIENT_PS_CLIENT_H_
 

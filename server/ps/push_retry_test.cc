@@ -256,7 +256,8 @@ TEST(PushRetryTest, ABspPushWhoseResponseIsLostIsAnsweredNotRefused) {
   EXPECT_EQ(w, (std::vector<float>{-1, -2}));
 }
 
-TEST(PushRetryTest, ARetryAfterARestartFromACheckpointHoldingThePushIsNotApplied) {
+TEST(PushRetryTest,
+     ARetryAfterARestartFromACheckpointHoldingThePushIsNotApplied) {
   const std::string dir = DataDir();
   ResponseLoss loss(kPush);
   auto shard = std::make_unique<LossyShard>("127.0.0.1:0", dir, &loss);
@@ -303,8 +304,7 @@ class RawPushTest : public ::testing::Test {
   PsClient* client() const { return shards_->client(); }
 
   // Gradient 1 to key 7, with the given id.
-  grpc::Status Push(uint64_t client_id, uint64_t sequence,
-                    PushResponse* resp) {
+  grpc::Status Push(uint64_t client_id, uint64_t sequence, PushResponse* resp) {
     PushRequest req;
     req.set_table("emb");
     const std::vector<uint64_t> keys = {7};
@@ -350,8 +350,7 @@ TEST_F(RawPushTest, RequestsWithoutIdsApplyEveryTimeAsBefore) {
   const grpc::Status s = Push(0, 5, &resp);  // a sequence needs a client
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
       << s.error_message();
-  EXPECT_EQ(Push(9, 0, &resp).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Push(9, 0, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Row(client(), 7), -2.0f);
 }
 

@@ -108,12 +108,12 @@ TEST(CheckpointFormatTest, PushWindowLayoutMatchesTheDocumentation) {
   auto u64 = [&](size_t at) { return At<uint64_t>(f, at); };
   ASSERT_EQ(f.size(), 28 + (1 + 4 + 4 + 8 + 8 + 64 * 8) + (1 + 4 + 8) + 4);
   size_t at = 28;
-  EXPECT_EQ(f[at], '\x04');      // push-window section
-  EXPECT_EQ(u32(at + 1), 64u);   // words per window
-  EXPECT_EQ(u32(at + 5), 1u);    // clients
+  EXPECT_EQ(f[at], '\x04');     // push-window section
+  EXPECT_EQ(u32(at + 1), 64u);  // words per window
+  EXPECT_EQ(u32(at + 5), 1u);   // clients
   EXPECT_EQ(u64(at + 9), 0xabcdu);
-  EXPECT_EQ(u64(at + 17), 70u);  // highest sequence
-  EXPECT_EQ(u64(at + 25), 1u);   // word 0: offset 0 (sequence 70)
+  EXPECT_EQ(u64(at + 17), 70u);               // highest sequence
+  EXPECT_EQ(u64(at + 25), 1u);                // word 0: offset 0 (sequence 70)
   EXPECT_EQ(u64(at + 33), uint64_t{1} << 3);  // word 1: offset 67 (3)
   for (size_t w = 2; w < 64; ++w) EXPECT_EQ(u64(at + 25 + 8 * w), 0u) << w;
   at += 25 + 64 * 8;

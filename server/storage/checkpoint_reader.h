@@ -51,8 +51,9 @@ class CheckpointVisitor {
 // is passed to `visitor`). DATA_LOSS naming the file for a bad magic, a CRC
 // mismatch, truncation, trailing bytes, an unparsable config or a header
 // that does not match `expected`; FAILED_PRECONDITION for a format version
-// outside [kOldestCheckpointFormatVersion, kCheckpointFormatVersion]; the env's error if the file cannot be read. The whole
-// file is held in memory while it is read.
+// outside [kOldestCheckpointFormatVersion, kCheckpointFormatVersion]; the env's
+// error if the file cannot be read. The whole file is held in memory while it
+// is read.
 absl::Status ReadShardFile(Env* env, const std::string& path,
                            const ShardFileHeader& expected,
                            CheckpointVisitor* visitor);

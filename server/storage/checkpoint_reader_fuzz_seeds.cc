@@ -1,7 +1,8 @@
 // Writes the seed corpus of //server/storage:checkpoint_reader_fuzz: real
 // shard files from the writer (sparse SGD and Adagrad tables, a dense Adam
-// tensor, push windows, an empty file), as the fuzz target's input (flag byte 3, then the
-// body between header and footer), plus a truncated and a bit-flipped one.
+// tensor, push windows, an empty file), as the fuzz target's input (flag byte
+// 3, then the body between header and footer), plus a truncated and a
+// bit-flipped one.
 //   bazel run //server/storage:checkpoint_reader_fuzz_seeds -- \
 //     $PWD/server/storage/testdata/checkpoint_reader_fuzz_corpus
 #include <fstream>
@@ -41,15 +42,16 @@ std::unique_ptr<SparseTable> Sparse(const std::string& name,
   return *std::move(t);
 }
 
-std::string Body(const std::string& path, const std::vector<const SparseTable*>& sparse,
+std::string Body(const std::string& path,
+                 const std::vector<const SparseTable*>& sparse,
                  const std::vector<const DenseTable*>& dense,
                  PushDedup* dedup = nullptr) {
   ShardFileHeader header;
   header.shard_id = 0;
   header.num_shards = 1;
   header.checkpoint_id = 7;
-  auto stats =
-      WriteShardFile(DefaultEnv(), path, header, sparse, dense, 4096, {}, dedup);
+  auto stats = WriteShardFile(DefaultEnv(), path, header, sparse, dense, 4096,
+                              {}, dedup);
   CHECK(stats.ok()) << stats.status();
   std::ifstream in(path, std::ios::binary);
   const std::string file((std::istreambuf_iterator<char>(in)),

@@ -134,8 +134,7 @@ TEST_F(CheckpointReaderTest, PushWindowsInAVersion1FileAreAnUnknownSection) {
   Recorder r;
   const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
-  EXPECT_NE(s.message().find("unknown section kind 4"), std::string::npos)
-      << s;
+  EXPECT_NE(s.message().find("unknown section kind 4"), std::string::npos) << s;
 }
 
 TEST_F(CheckpointReaderTest, PushWindowCountIsBoundedByTheFile) {

@@ -262,9 +262,8 @@ absl::StatusOr<ShardFileStats> WriteShardFile(
   auto write_and_publish = [&]() -> absl::Status {
     {
       ChunkWriter writer(file->get(), buffer_bytes);
-      STRATA_RETURN_IF_ERROR(
-          WriteContents(&writer, header, sparse, dense, compressed, dedup,
-                        &stats));
+      STRATA_RETURN_IF_ERROR(WriteContents(&writer, header, sparse, dense,
+                                           compressed, dedup, &stats));
     }
     STRATA_RETURN_IF_ERROR((*file)->Sync());
     STRATA_RETURN_IF_ERROR((*file)->Close());

@@ -146,9 +146,9 @@ absl::StatusOr<PushDedup::Outcome> PushDedup::ApplyOnce(
     return Outcome::kApplied;
   }
   if (id.sequence == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "push request of client ", id.client_id,
-        " has sequence 0; sequences start at 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("push request of client ", id.client_id,
+                     " has sequence 0; sequences start at 1"));
   }
   Window* w;
   {

@@ -193,13 +193,13 @@ class TableStore {
   // Writes this shard's file of checkpoint `checkpoint_id` (0: the clock's
   // Unix time in milliseconds) under `dir` (see checkpoint_filename.h for
   // names, checkpoint_writer.h for atomicity), the push windows of
-  // push_dedup() after the tables (docs/checkpoint.md, "Push windows"). Errors from the env are
-  // returned with the path; FAILED_PRECONDITION for a table holding what the
-  // loader would refuse (the file is not written) or for the id of a
-  // checkpoint LoadNewestLoadable found unloadable (never overwritten). After
-  // a successful write, retention prunes older checkpoints (keep_checkpoints;
-  // never the one last loaded nor an unloadable one); a retention failure is
-  // logged and counted, and does not fail the checkpoint.
+  // push_dedup() after the tables (docs/checkpoint.md, "Push windows"). Errors
+  // from the env are returned with the path; FAILED_PRECONDITION for a table
+  // holding what the loader would refuse (the file is not written) or for the
+  // id of a checkpoint LoadNewestLoadable found unloadable (never overwritten).
+  // After a successful write, retention prunes older checkpoints
+  // (keep_checkpoints; never the one last loaded nor an unloadable one); a
+  // retention failure is logged and counted, and does not fail the checkpoint.
   absl::StatusOr<CheckpointInfo> Checkpoint(const std::string& dir,
                                             uint64_t checkpoint_id);
 

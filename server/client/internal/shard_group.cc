@@ -14,8 +14,8 @@ void OutageLog::Failed(const absl::Status& status, absl::Duration retry_for) {
   absl::MutexLock lock(&mu_);
   if (down_.exchange(true)) return;
   since_ = absl::Now();
-  LOG(WARNING) << status << "; retrying its requests for up to "
-               << retry_for << " (further failures are not logged)";
+  LOG(WARNING) << status << "; retrying its requests for up to " << retry_for
+               << " (further failures are not logged)";
 }
 
 void OutageLog::Reached(absl::string_view label) {
@@ -32,8 +32,7 @@ bool RetrySchedule::Next() {
     first_failure_ = now;
     backoff_ = call_.retry_backoff;
   }
-  return retries_ < call_.max_retries &&
-         now < first_failure_ + call_.retry_for;
+  return retries_ < call_.max_retries && now < first_failure_ + call_.retry_for;
 }
 
 void RetrySchedule::Sleep() {
@@ -67,8 +66,7 @@ grpc::ChannelArguments ShardChannelArguments(const ShardRpcOptions& options) {
   };
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, ms(options.retry_backoff));
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, ms(options.retry_backoff));
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-              ms(options.max_retry_backoff));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, ms(options.max_retry_backoff));
   return args;
 }
 
@@ -91,8 +89,9 @@ absl::StatusOr<std::shared_ptr<const ShardGroup>> ShardGroup::Connect(
     if (addr.empty()) return absl::InvalidArgumentError("empty shard address");
     auto shard = std::make_unique<ShardStubs>();
     shard->address = addr;
-    shard->channel = grpc::CreateCustomChannel(
-        addr, grpc::InsecureChannelCredentials(), ShardChannelArguments(options));
+    shard->channel =
+        grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(),
+                                  ShardChannelArguments(options));
     shard->embedding = EmbeddingService::NewStub(shard->channel);
     shard->dense = DenseService::NewStub(shard->channel);
     shard->admin = AdminService::NewStub(shard->channel);

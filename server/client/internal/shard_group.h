@@ -1,9 +1,9 @@
 // The channel and stub setup that PsClient and PsAdminClient share, and the
 // one fan-out both send their requests through: every request of a call in
 // flight at once on one completion queue, one deadline, UNAVAILABLE (and a
-// shutting-down shard's CANCELLED) retried with capped exponential backoff for a bounded time (only the failed
-// requests are re-sent, unchanged), one log line per shard outage, and every
-// error described by DescribeRpcFailure.
+// shutting-down shard's CANCELLED) retried with capped exponential backoff for
+// a bounded time (only the failed requests are re-sent, unchanged), one log
+// line per shard outage, and every error described by DescribeRpcFailure.
 #ifndef STRATA_SERVER_CLIENT_INTERNAL_SHARD_GROUP_H_
 #define STRATA_SERVER_CLIENT_INTERNAL_SHARD_GROUP_H_
 
@@ -69,8 +69,8 @@ class ShardGroup {
   // empty address, or a router of another shard count. Does not wait for
   // the shards to be up (the first RPC does, within its deadline).
   static absl::StatusOr<std::shared_ptr<const ShardGroup>> Connect(
-      const std::vector<std::string>& addresses,
-      const ShardRpcOptions& options, std::unique_ptr<ShardRouter> router);
+      const std::vector<std::string>& addresses, const ShardRpcOptions& options,
+      std::unique_ptr<ShardRouter> router);
 
   uint32_t size() const { return static_cast<uint32_t>(shards_.size()); }
   const ShardStubs& shard(uint32_t s) const { return *shards_[s]; }

@@ -16,11 +16,14 @@ constexpr char kDeadAddress[] = "127.0.0.1:1";
 TEST(ShardGroupTest, ConnectRejectsBadShardLists) {
   EXPECT_EQ(ShardGroup::Connect({}, ShardRpcOptions(), nullptr).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ShardGroup::Connect({"a:1", ""}, ShardRpcOptions(), nullptr).status().code(),
+  EXPECT_EQ(ShardGroup::Connect({"a:1", ""}, ShardRpcOptions(), nullptr)
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(
-      ShardGroup::Connect({"a:1"}, ShardRpcOptions(), MakeHashRouter(2)).status().code(),
-      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ShardGroup::Connect({"a:1"}, ShardRpcOptions(), MakeHashRouter(2))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
   auto group = ShardGroup::Connect({"a:1", "b:2"}, ShardRpcOptions(), nullptr);
   ASSERT_TRUE(group.ok()) << group.status();
   EXPECT_EQ((*group)->size(), 2u);
