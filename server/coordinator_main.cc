@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
-#include "server/metrics/metrics_server.h"
+#include "server/metrics/metrics_flags.h"
 #include "server/util/port_file.h"
 #include "server/util/signals.h"
 #include "server/coordinator/coordinator_server.h"
@@ -28,6 +28,11 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
 ABSL_FLAG(std::string, port_file, "",
           "if set, the bound HOST:PORT is written here (atomically, via a "
           "temporary file and rename) once the server is serving");
+ABSL_FLAG(std::string, state_dir, "",
+          "directory of the coordinator's durable state (a LevelDB store: "
+          "jobs, nodes, id counters), created if missing; a restarted "
+          "coordinator resumes from it (docs/coordinator.md). Empty: state "
+          "in memory only, lost on restart");
 ABSL_FLAG(double, node_timeout_s, 6.0,
           "a node with no heartbeat for this many seconds is declared dead "
           "and its tasks' jobs fail");
@@ -57,12 +62,6 @@ ABSL_FLAG(int32_t, max_message_mb, 256,
 ABSL_FLAG(double, shutdown_grace_s, 5.0,
           "on SIGINT/SIGTERM, how long in-flight calls may finish before "
           "they are cancelled");
-ABSL_FLAG(int32_t, metrics_port, 0,
-          "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "
-          "0 disables them. See docs/metrics.md.");
-ABSL_FLAG(std::string, metrics_address, "127.0.0.1",
-          "Address the metrics endpoint binds: 127.0.0.1 (this machine only) "
-          "or 0.0.0.0 (all interfaces; the endpoint has no authentication).");
 
 namespace strata {
 namespace {
@@ -89,6 +88,7 @@ absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.max_message_bytes = max_message_mb << 20;
   auto& c = options.coordinator;
+  c.state_dir = absl::GetFlag(FLAGS_state_dir);
   c.registry.node_timeout = absl::Seconds(node_timeout_s);
   c.registry.heartbeat_interval = absl::Milliseconds(heartbeat_ms);
   c.scheduler.schedule_timeout = absl::Seconds(schedule_timeout_s);
@@ -117,8 +117,7 @@ int Main() {
   InstallTerminationHandlers();
 
   // Before the server, so that it outlives the server recording into it.
-  absl::StatusOr<DaemonMetrics> metrics = StartDaemonMetrics(
-      absl::GetFlag(FLAGS_metrics_address), absl::GetFlag(FLAGS_metrics_port));
+  absl::StatusOr<DaemonMetrics> metrics = StartDaemonMetricsFromFlags();
   if (!metrics.ok()) {
     LOG(ERROR) << metrics.status();
     return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;
@@ -129,7 +128,7 @@ int Main() {
       CoordinatorServer::Start(*options);
   if (!server.ok()) {
     LOG(ERROR) << server.status();
-    return 1;
+    return 1;  // also a state store that is locked, corrupted or unreadable
   }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty()) {
@@ -150,7 +149,8 @@ int Main() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Strata coordinator: job and node registry service.\n"
-      "  coordinator --listen=HOST:PORT [--port_file=PATH]");
+      "  coordinator --listen=HOST:PORT [--port_file=PATH] "
+      "[--state_dir=DIR]");
   // --help lists this file's flags (the binary's name does not match the
   // file name, which is absl's default filter).
   absl::FlagsUsageConfig usage;

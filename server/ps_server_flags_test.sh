@@ -36,4 +36,5 @@ expect_usage_error "--max_message_mb 0 is outside [1, 2047]" --max_message_mb=0
 expect_usage_error "--max_message_mb 4096 is outside [1, 2047]" \
   --max_message_mb=4096
 expect_usage_error "--max_tables must be at least 1" --max_tables=0
+expect_usage_error "--max_push_clients must be at least 1" --max_push_clients=0
 echo PASS

@@ -3,7 +3,7 @@
 //             [--data_dir=DIR] [--coordinator=HOST:PORT] [--port_file=F]
 //             [--compress=saec [--saec=TEXT]] [--keep_checkpoints=N]
 //             [--max_abs_gradient=X] [--max_memory_bytes=N]
-//             [--max_message_mb=N] [--max_tables=N]
+//             [--max_message_mb=N] [--max_tables=N] [--max_push_clients=N]
 // Exits 2 for a usage error (a bad flag value), 1 when the shard cannot
 // start or stops with an error.
 #include <iostream>
@@ -14,7 +14,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "glog/logging.h"
-#include "server/metrics/metrics_server.h"
+#include "server/metrics/metrics_flags.h"
 #include "server/ps/compress_on_load.h"
 #include "server/ps/ps_server.h"
 #include "server/util/port_file.h"
@@ -46,8 +46,9 @@ ABSL_FLAG(std::string, port_file, "",
           "Write the bound HOST:PORT to this file once serving.");
 ABSL_FLAG(int32_t, max_message_mb, strata::kDefaultMaxMessageBytes >> 20,
           "gRPC message-size limit in MiB, 1 to 2047. Also bounds a pull's "
-          "response (keys x dim x 4 bytes) and a dense tensor's size (4 "
-          "bytes an element), less 64 KiB of headroom. See docs/limits.md.");
+          "response (keys x dim x 4 bytes, or a dense range at 4 bytes an "
+          "element; larger tensors travel in chunks), less 64 KiB of "
+          "headroom. See docs/limits.md.");
 ABSL_FLAG(uint32_t, max_batch_keys, strata::kDefaultMaxBatchKeys,
           "Largest batch of keys one Pull/Push may carry.");
 ABSL_FLAG(uint64_t, max_memory_bytes, 0,
@@ -57,12 +58,10 @@ ABSL_FLAG(uint64_t, max_memory_bytes, 0,
           "memory (set it explicitly in a container). See docs/limits.md.");
 ABSL_FLAG(uint32_t, max_tables, strata::kDefaultMaxTables,
           "Most sparse tables and dense tensors this shard holds.");
-ABSL_FLAG(int32_t, metrics_port, 0,
-          "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "
-          "0 disables them. See docs/metrics.md.");
-ABSL_FLAG(std::string, metrics_address, "127.0.0.1",
-          "Address the metrics endpoint binds: 127.0.0.1 (this machine only) "
-          "or 0.0.0.0 (all interfaces; the endpoint has no authentication).");
+ABSL_FLAG(uint32_t, max_push_clients, strata::kDefaultMaxPushClients,
+          "Most clients whose applied push request ids this shard remembers "
+          "(about 1.1 KiB each), so a retried push is applied once; past it "
+          "the least recently seen client is forgotten. See docs/limits.md.");
 ABSL_FLAG(std::string, compress, "none",
           "'saec': Saec-compress every sparse table right after loading the "
           "checkpoint at start-up, as --saec says; 'none': do not. See "
@@ -114,6 +113,11 @@ int main(int argc, char** argv) {
     std::cerr << "ps_server: --max_tables must be at least 1\n";
     return 2;
   }
+  options.max_push_clients = absl::GetFlag(FLAGS_max_push_clients);
+  if (options.max_push_clients == 0) {
+    std::cerr << "ps_server: --max_push_clients must be at least 1\n";
+    return 2;
+  }
   options.service.compression_threads =
       absl::GetFlag(FLAGS_compression_threads);
   absl::StatusOr<std::optional<strata::SaecConfig>> compress_on_load =
@@ -125,8 +129,8 @@ int main(int argc, char** argv) {
   }
   options.compress_on_load = *compress_on_load;
 
-  absl::StatusOr<strata::DaemonMetrics> metrics = strata::StartDaemonMetrics(
-      absl::GetFlag(FLAGS_metrics_address), absl::GetFlag(FLAGS_metrics_port));
+  absl::StatusOr<strata::DaemonMetrics> metrics =
+      strata::StartDaemonMetricsFromFlags();
   if (!metrics.ok()) {
     std::cerr << "ps_server: " << metrics.status() << "\n";
     return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;

@@ -13,6 +13,8 @@ PACKAGES=(
   libabsl-dev libgoogle-glog-dev libgflags-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev prometheus-cpp-dev zlib1g-dev
+  # The coordinator's state store (--state_dir, docs/coordinator.md).
+  libleveldb-dev
   # Fuzzing (tools/fuzz.sh, --config=fuzz): clang with libFuzzer and the
   # sanitizer runtimes.
   clang libfuzzer-14-dev

@@ -53,7 +53,7 @@ fi
 
 asan_note="ASan/UBSan subset not run: CPU tests failed"
 if [ $rc -eq 0 ] && [ "${STRATA_SANITIZERS:-1}" = 1 ]; then
-  # The parsers, storage, job specs and every fuzz corpus under
+  # The parsers, storage, job specs, task processes and every fuzz corpus under
   # AddressSanitizer + UndefinedBehaviorSanitizer (docs/fuzzing.md has the
   # whole-suite figures); its own output base keeps the regular build.
   echo "=== ASan + UBSan subset"
@@ -62,7 +62,8 @@ if [ $rc -eq 0 ] && [ "${STRATA_SANITIZERS:-1}" = 1 ]; then
       //server/jobs/... //server/storage/... //proto/... //compression/... \
       //worker/nn:data_test //worker/ctr:criteo_test \
       //worker/nn:idx_fuzz_corpus_test //worker/nn:cifar_fuzz_corpus_test \
-      //worker/ctr:criteo_fuzz_corpus_test; then
+      //worker/ctr:criteo_fuzz_corpus_test \
+      //worker/internal/... //worker:task_process_test //worker/cnn:fc_proxy_test; then
     asan_note="ASan/UBSan subset: passed"
   else
     asan_note="ASan/UBSan subset: FAILED (see above)"

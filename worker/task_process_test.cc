@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -18,6 +19,16 @@ namespace strata {
 namespace {
 
 using ::testing::HasSubstr;
+
+// Under --config=asan the task processes must die of their signals, as in
+// production, not of ASan's SEGV report (which exits 1): the children
+// inherit this environment (bazel's --test_env would override a BUILD env).
+const bool kChildrenDieOfSignals = [] {
+  const char* asan = getenv("ASAN_OPTIONS");
+  const std::string options =
+      std::string(asan == nullptr ? "" : asan) + ":handle_segv=0";
+  return setenv("ASAN_OPTIONS", options.c_str(), 1) == 0;
+}();
 
 // The program under test runs CrashTask (worker/testing/crash_task.h) for
 // PS_LOAD_TEST specs in its task processes.

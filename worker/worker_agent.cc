@@ -37,7 +37,6 @@ class WorkerAgent::Context final : public TaskContext {
     last_ = now;
     TaskReport report;
     report.set_task_id(task_->assignment.task_id());
-    report.set_node_id(agent_->node_id());
     report.set_kind(TaskReport::PROGRESS);
     report.set_step(step);
     report.set_total_steps(total);
@@ -112,11 +111,17 @@ absl::Status WorkerAgent::Run() {
 void WorkerAgent::WatchLoop() {
   grpc::ClientContext ctx;
   WatchTasksRequest req;
-  req.set_node_id(node_id());
+  const NodeSession::Credentials who = session_.credentials();
+  req.set_node_id(who.node_id);
+  req.set_node_secret(who.secret);
   {
     absl::MutexLock lock(&mu_);
     if (stop_.HasBeenNotified()) return;
     watch_context_ = &ctx;
+    // Re-attach: the coordinator keeps these and does not send them again.
+    for (const auto& [id, task] : tasks_) {
+      if (!task->finished) req.add_running_task_ids(id);
+    }
   }
   std::unique_ptr<grpc::ClientReader<TaskCommand>> reader =
       session_.stub()->WatchTasks(&ctx, req);
@@ -190,7 +195,6 @@ void WorkerAgent::SendFinalReport(const RunningTask& task,
                                   const absl::StatusOr<TaskMetrics>& result) {
   TaskReport report;
   report.set_task_id(task.assignment.task_id());
-  report.set_node_id(node_id());
   if (result.ok()) {
     report.set_kind(TaskReport::SUCCEEDED);
     for (const auto& [k, v] : *result) (*report.mutable_metrics())[k] = v;
@@ -213,10 +217,14 @@ void WorkerAgent::SendFinalReport(const RunningTask& task,
 }
 
 bool WorkerAgent::SendReport(const TaskReport& report, bool* cancel) {
+  TaskReport from_node = report;  // + this node's id and secret
+  const NodeSession::Credentials who = session_.credentials();
+  from_node.set_node_id(who.node_id);
+  from_node.set_node_secret(who.secret);
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
   TaskReportResponse resp;
-  grpc::Status s = session_.stub()->ReportTask(&ctx, report, &resp);
+  grpc::Status s = session_.stub()->ReportTask(&ctx, from_node, &resp);
   if (!s.ok()) {
     LOG(WARNING) << "ReportTask(" << report.task_id() << "): "
                  << FromGrpcStatus(s);

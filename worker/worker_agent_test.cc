@@ -312,6 +312,31 @@ TEST_F(WorkerAgentTest, ReRegistersAndWatchesAgainWhenTheCoordinatorForgets) {
   EXPECT_EQ(done->node_id(), "node-2");
 }
 
+TEST_F(WorkerAgentTest, AReopenedTaskStreamReattachesTheRunningTasks) {
+  StartAgent();
+  absl::Notification started;
+  script_.Set("t1", RunsUntilCancelled(&started, absl::CancelledError("")));
+  fake_->Assign("node-1", Assignment("t1", PreparedSpec()));
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(kWait));
+  // As a coordinator restart does: the stream ends, the node stays known.
+  fake_->EndStreams("node-1");
+  const absl::Time deadline = absl::Now() + kWait;
+  while (fake_->watch_requests("node-1").size() < 2 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  const std::vector<std::vector<std::string>> watches =
+      fake_->watch_requests("node-1");
+  ASSERT_EQ(watches.size(), 2u);
+  EXPECT_TRUE(watches[0].empty());
+  EXPECT_EQ(watches[1], std::vector<std::string>{"t1"});
+  EXPECT_EQ(agent_->node_id(), "node-1") << "no re-registration";
+  fake_->Cancel("node-1", "t1");
+  const auto cancelled = fake_->AwaitReport("t1", TaskReport::CANCELLED, kWait);
+  ASSERT_TRUE(cancelled.has_value());
+  EXPECT_EQ(cancelled->node_id(), "node-1");
+  EXPECT_EQ(cancelled->node_secret(), "secret-of-node-1");
+}
+
 TEST_F(WorkerAgentTest, StopWhileTasksRunReturnsAndTheTasksEndCancelled) {
   StartAgent();
   absl::Notification started1, started2;

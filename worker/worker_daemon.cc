@@ -21,7 +21,7 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "server/jobs/job_type.h"
-#include "server/metrics/metrics_server.h"
+#include "server/metrics/metrics_flags.h"
 #include "server/util/port_file.h"
 #include "server/util/signals.h"
 #include "worker/cnn/cnn_task.h"
@@ -68,12 +68,6 @@ ABSL_FLAG(int32_t, task_child_fd, -1,
           "Internal: set by the daemon on its task processes.");
 ABSL_FLAG(std::string, fc_listen, "",
           "Internal: the unix: address an FC task's process serves on.");
-ABSL_FLAG(int32_t, metrics_port, 0,
-          "Serve Prometheus metrics at http://METRICS_ADDRESS:PORT/metrics; "
-          "0 disables them. See docs/metrics.md.");
-ABSL_FLAG(std::string, metrics_address, "127.0.0.1",
-          "Address the metrics endpoint binds: 127.0.0.1 (this machine only) "
-          "or 0.0.0.0 (all interfaces; the endpoint has no authentication).");
 
 namespace strata {
 namespace {
@@ -145,9 +139,9 @@ class SocketDir {
 // A task in a process, counted. An FC task's process serves its own
 // StanzaFc on a Unix socket, and the daemon's FcProxy routes the job's
 // calls there.
-class ProxiedFcTask final : public Task {
+class IsolatedTask final : public Task {
  public:
-  ProxiedFcTask(TaskProcessOptions options, cnn::FcProxy* proxy,
+  IsolatedTask(TaskProcessOptions options, cnn::FcProxy* proxy,
                 const SocketDir* dir, internal::TaskOutcomes* outcomes)
       : process_(std::move(options)),
         proxy_(proxy),
@@ -244,7 +238,7 @@ TaskRegistry AgentRegistry(const TaskRegistryFactory& make_registry,
   TaskRegistry registry;
   for (JobSpec::JobCase c : make_registry(nullptr).job_cases()) {
     registry.Register(c, [o, proxy, dir, outcomes] {
-      return std::make_unique<ProxiedFcTask>(o, proxy, dir, outcomes);
+      return std::make_unique<IsolatedTask>(o, proxy, dir, outcomes);
     });
   }
   return registry;
@@ -252,8 +246,7 @@ TaskRegistry AgentRegistry(const TaskRegistryFactory& make_registry,
 
 int RunDaemon(const TaskRegistryFactory& make_registry) {
   InstallTerminationHandlers();
-  absl::StatusOr<DaemonMetrics> metrics = StartDaemonMetrics(
-      absl::GetFlag(FLAGS_metrics_address), absl::GetFlag(FLAGS_metrics_port));
+  absl::StatusOr<DaemonMetrics> metrics = StartDaemonMetricsFromFlags();
   if (!metrics.ok()) {
     LOG(ERROR) << metrics.status();
     return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;

@@ -5,16 +5,24 @@
 #   cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C] [--fc_nodes F]
 #                     [--bin_dir PATH] [--timeout_s S] [--ps_flags "FLAGS"]
 #   cluster.sh status DIR
+#   cluster.sh restart DIR NAME
 #   cluster.sh down DIR
 #
 # `up` writes everything under DIR (replacing an earlier run's logs and
 # addresses, keeping its checkpoints): coordinator.log, ps-<i>.log,
 # worker-<j>.log (worker-conv-<j>.log, worker-fc-<j>.log for role workers),
 # the bound addresses (worker-fc-<j>.addr: FC nodes serve StanzaFc) (coordinator.addr, ps-<i>.addr), the
-# process ids (pids: one "NAME PID BINARY" line each) and the shards'
-# checkpoints (data/). It returns once the coordinator and every shard answer
+# process ids (pids: one "NAME PID BINARY" line each), each process's
+# arguments (NAME.args), the shards' checkpoints (data/) and the
+# coordinator's state store (coordinator-state/: jobs, nodes and id counters,
+# kept across `down` and `up` like data/). It returns once the coordinator and every shard answer
 # health checks and every worker is registered; on a timeout or a crash it
 # prints the logs' tails, stops what it started and exits 1.
+#
+# `restart` SIGKILLs one process (NAME as in DIR/pids: coordinator, ps-0,
+# worker-1, ...) and starts it again with the same flags on the same
+# address, appending to its log; it returns once a daemon with an address
+# serves again (failure tests: tests/integration/coordinator_restart_e2e_test.sh).
 #
 # `down` sends SIGTERM, waits up to 10 s, then SIGKILLs what is left; running
 # it again, or on a directory without a cluster, does nothing.
@@ -37,6 +45,7 @@ usage: cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C]
                          [--ps_flags "FLAGS"] [--worker_flags "FLAGS"]
                          [--worker_bin PATH]
        cluster.sh status DIR
+       cluster.sh restart DIR NAME
        cluster.sh down DIR
 
   up      start a coordinator, N ps shards (default 2) and M workers
@@ -52,7 +61,11 @@ usage: cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C]
           e.g. "--task_isolation=thread".
           --worker_bin runs another worker program (default
           BIN_DIR/worker/worker), e.g. a test build with test-only tasks.
+          The coordinator keeps its state in DIR/coordinator-state
+          (--state_dir), kept across down and up.
   status  show the processes and run 'stratactl health'.
+  restart SIGKILL the process NAME (as listed by status) and start it again
+          with the same flags on the same address.
   down    stop everything started in DIR (SIGTERM, then SIGKILL after
           ${STOP_GRACE_S}s). Idempotent.
 
@@ -97,10 +110,11 @@ pid_entries() {
 }
 
 # Starts BINARY ARGS... in the background with output to DIR/NAME.log and
-# records it in DIR/pids.
+# records it in DIR/pids, its arguments in DIR/NAME.args (NUL-separated).
 start_daemon() {
   local dir="$1" name="$2" binary="$3"
   shift 3
+  printf '%s\0' "$@" >"$dir/$name.args"
   nohup "$binary" "$@" >"$dir/$name.log" 2>&1 </dev/null &
   echo "$name $! $binary" >>"$dir/pids"
   disown "$!"  # no "Killed" notices from this shell when `down` stops it
@@ -288,13 +302,14 @@ cmd_up() {
     die "a cluster is already running in $dir; run 'cluster.sh down $dir' first"
   # Logs of an earlier run would be mistaken for this one's (and a run with
   # fewer shards would leave some behind); checkpoints in data/ are kept.
-  rm -f "$dir/pids" "$dir"/*.addr "$dir"/coordinator.log "$dir"/ps-*.log \
-    "$dir"/worker-*.log
+  rm -f "$dir/pids" "$dir"/*.addr "$dir"/*.args "$dir"/coordinator.log \
+    "$dir"/ps-*.log "$dir"/worker-*.log
   mkdir -p "$dir/data"
   trap 'echo "cluster.sh: interrupted" >&2; cmd_down "$dir" >/dev/null; exit 130' INT TERM
 
   start_daemon "$dir" coordinator "$coordinator" \
-    --listen=127.0.0.1:0 --port_file="$dir/coordinator.addr"
+    --listen=127.0.0.1:0 --port_file="$dir/coordinator.addr" \
+    --state_dir="$dir/coordinator-state"
   local addr i
   wait_for_addr "$dir" coordinator "$dir/coordinator.addr" "$timeout_s"
   addr="$(cat "$dir/coordinator.addr")"
@@ -344,6 +359,47 @@ running_names() {
   return 0
 }
 
+# --- restart ----------------------------------------------------------------
+
+cmd_restart() {
+  [[ $# -eq 2 ]] || usage_error "restart: expected DIR NAME"
+  local dir="$1" name="$2" entry pid binary addr="" timeout_s=30
+  entry="$(pid_entries "$dir" "$name" | tail -n 1)"
+  [[ -n "$entry" && -f "$dir/$name.args" ]] || die "no process '$name' recorded in $dir"
+  read -r _ pid binary <<<"$entry"
+  local -a args=()
+  mapfile -d '' args <"$dir/$name.args"
+  # Same address: nodes and clients know it. --listen=...:0 becomes the
+  # address the process had bound.
+  [[ -s "$dir/$name.addr" ]] && addr="$(cat "$dir/$name.addr")"
+  if [[ -n "$addr" ]]; then
+    local i
+    for i in "${!args[@]}"; do
+      [[ "${args[$i]}" == --listen=* ]] && args[$i]="--listen=$addr"
+    done
+  fi
+  if pid_runs "$pid" "$binary"; then
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  fi
+  grep -v "^$name " "$dir/pids" >"$dir/pids.new" || true
+  mv "$dir/pids.new" "$dir/pids"
+  rm -f "$dir/$name.addr"
+  echo "--- restarted $(date -u +%FT%T.%3NZ) ---" >>"$dir/$name.log"
+  nohup "$binary" "${args[@]}" >>"$dir/$name.log" 2>&1 </dev/null &
+  echo "$name $! $binary" >>"$dir/pids"
+  disown "$!"
+  if [[ -n "$addr" ]]; then
+    local deadline=$((SECONDS + timeout_s))
+    until [[ -s "$dir/$name.addr" ]]; do
+      pid_runs "$!" "$binary" || die "$name exited on restart (see $dir/$name.log)"
+      ((SECONDS < deadline)) || die "$name did not serve within ${timeout_s}s of its restart"
+      sleep 0.05
+    done
+  fi
+  echo "restarted $name (pid $pid -> $!)"
+}
+
 # --- down / status ------------------------------------------------------------
 
 cmd_down() {
@@ -360,7 +416,7 @@ cmd_down() {
   stop_matching "$dir" 'worker-*'
   stop_matching "$dir" 'ps-*'
   stop_matching "$dir" 'coordinator'
-  rm -f "$dir/pids" "$dir"/*.addr
+  rm -f "$dir/pids" "$dir"/*.addr "$dir"/*.args
   echo "stopped $running processes in $dir (logs kept)"
 }
 
@@ -397,6 +453,7 @@ main() {
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
     status) cmd_status "$@" ;;
+    restart) cmd_restart "$@" ;;
     -h | --help | help) usage ;;
     *) usage_error "unknown command '$command'" ;;
   esac

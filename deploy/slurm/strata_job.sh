@@ -114,7 +114,8 @@ wait_file() {  # wait_file FILE WHAT
 
 # Node names and SLURM_PROCID are read inside each task (single quotes).
 step coordinator "${GROUP0[@]}" --nodes=1 --ntasks=1 --nodelist="$COORD_HOST" -- \
-  "exec '$COORDINATOR_BIN' --listen=\$SLURMD_NODENAME:0 --port_file='$WORK/coordinator.addr'"
+  "exec '$COORDINATOR_BIN' --listen=\$SLURMD_NODENAME:0 --port_file='$WORK/coordinator.addr' \
+     --state_dir='$WORK/coordinator-state'"
 wait_file "$WORK/coordinator.addr" "the coordinator"
 COORD=$(cat "$WORK/coordinator.addr")
 export STRATA_COORDINATOR=$COORD

@@ -18,8 +18,7 @@ absl::StatusOr<std::unique_ptr<PsAdminClient>> PsAdminClient::Connect(
     std::unique_ptr<ShardRouter> router) {
   STRATA_ASSIGN_OR_RETURN(
       std::shared_ptr<const internal::ShardGroup> shards,
-      internal::ShardGroup::Connect(addresses, options.max_message_bytes,
-                                    std::move(router)));
+      internal::ShardGroup::Connect(addresses, options, std::move(router)));
   return std::make_unique<PsAdminClient>(std::move(shards), options);
 }
 

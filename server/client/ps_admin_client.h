@@ -6,8 +6,9 @@
 // Every call that goes to several shards sends them one request each, all in
 // flight at once, and returns one result per shard (PerShard<T>), so a caller
 // can say exactly which shards failed; AllOk / RequireAllOk (per_shard.h)
-// merge them when one status is all it needs. UNAVAILABLE is retried like in
-// the data-plane client; other errors are the shard's answer.
+// merge them when one status is all it needs. UNAVAILABLE (and CANCELLED) is
+// retried like in the data-plane client; other errors are the shard's
+// answer.
 #ifndef STRATA_SERVER_CLIENT_PS_ADMIN_CLIENT_H_
 #define STRATA_SERVER_CLIENT_PS_ADMIN_CLIENT_H_
 

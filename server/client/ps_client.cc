@@ -1,9 +1,13 @@
 #include "server/client/ps_client.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/base/status_macros.h"
@@ -43,6 +47,13 @@ std::vector<Chunk> MakeChunks(const std::vector<std::vector<uint64_t>>& keys,
   return chunks;
 }
 
+// Floats one dense request or response carries: the message's payload
+// share, as for sparse batches.
+uint64_t DenseFloatsPerMessage(const PsClientOptions& options) {
+  return std::max<uint64_t>(
+      1, MaxPayloadBytes(options.max_message_bytes) / sizeof(float));
+}
+
 // Keys per request at `dim`: at most max_keys_per_request, and few enough
 // that a push request (8 bytes of key and dim floats a key) and a pull
 // response fit the message limit.
@@ -50,6 +61,18 @@ size_t KeysPerRequest(const PsClientOptions& options, uint32_t dim) {
   const size_t fit = MaxPayloadBytes(options.max_message_bytes) /
                      (sizeof(uint64_t) + dim * sizeof(float));
   return std::max<size_t>(1, std::min(options.max_keys_per_request, fit));
+}
+
+// A random client id for request ids: getrandom, or absl's generator
+// (itself seeded from the OS) where that fails; never 0 (no id).
+uint64_t NewClientId() {
+  uint64_t id = 0;
+  while (id == 0) {
+    if (getrandom(&id, sizeof(id), 0) != static_cast<ssize_t>(sizeof(id))) {
+      id = absl::Uniform<uint64_t>(absl::BitGen());
+    }
+  }
+  return id;
 }
 
 PsAdminClientOptions AdminOptions(const PsClientOptions& options) {
@@ -61,7 +84,7 @@ PsAdminClientOptions AdminOptions(const PsClientOptions& options) {
 }  // namespace
 
 // All requests in flight at once; stops at the first error that is not
-// UNAVAILABLE (the call fails as a whole).
+// retried (internal::Retryable; the call fails as a whole).
 template <typename Req, typename Resp, typename Prepare>
 absl::Status PsClient::FanOut(const std::string& what,
                               const std::vector<uint32_t>& shard_of,
@@ -81,8 +104,7 @@ absl::StatusOr<std::unique_ptr<PsClient>> PsClient::Connect(
   }
   STRATA_ASSIGN_OR_RETURN(
       std::shared_ptr<const internal::ShardGroup> shards,
-      internal::ShardGroup::Connect(addresses, options.max_message_bytes,
-                                    std::move(router)));
+      internal::ShardGroup::Connect(addresses, options, std::move(router)));
   return std::unique_ptr<PsClient>(new PsClient(std::move(shards), options));
 }
 
@@ -91,7 +113,16 @@ PsClient::PsClient(std::shared_ptr<const internal::ShardGroup> shards,
     : options_(options),
       shards_(std::move(shards)),
       router_(&shards_->router()),
-      admin_(std::make_unique<PsAdminClient>(shards_, AdminOptions(options))) {}
+      admin_(std::make_unique<PsAdminClient>(shards_, AdminOptions(options))),
+      client_id_(NewClientId()),
+      sequences_(new std::atomic<uint64_t>[shards_->size()]()) {}
+
+template <typename PushReq>
+void PsClient::SetRequestId(uint32_t shard, PushReq* req) const {
+  req->set_client_id(client_id_);
+  req->set_sequence(sequences_[shard].fetch_add(1, std::memory_order_relaxed) +
+                    1);
+}
 
 PsClient::~PsClient() = default;
 
@@ -216,6 +247,7 @@ absl::Status PsClient::Push(const std::string& table,
     const Chunk& ch = chunks[c];
     shard_of.push_back(ch.shard);
     reqs[c].set_table(table);
+    SetRequestId(ch.shard, &reqs[c]);
     PackU64(absl::MakeConstSpan(batch.shard_keys[ch.shard])
                 .subspan(ch.begin, ch.count),
             reqs[c].mutable_keys());
@@ -233,12 +265,14 @@ absl::Status PsClient::Push(const std::string& table,
       options_.rpc_timeout);
 }
 
-absl::StatusOr<int64_t> PsClient::PullDense(const std::string& name,
-                                            int64_t min_step,
-                                            std::vector<float>* out) {
+absl::StatusOr<DensePullResponse> PsClient::PullDenseRange(
+    const std::string& name, int64_t min_step, uint64_t offset,
+    uint64_t count) const {
   std::vector<DensePullRequest> req(1);
   req[0].set_name(name);
   req[0].set_min_step(min_step);
+  req[0].set_offset(offset);
+  req[0].set_count(count);
   std::vector<DensePullResponse> resps;
   STRATA_RETURN_IF_ERROR(FanOut(
       "PullDense(" + name + ")", {router_->ShardForName(name)}, req, &resps,
@@ -247,30 +281,117 @@ absl::StatusOr<int64_t> PsClient::PullDense(const std::string& name,
         return sh.dense->PrepareAsyncPull(ctx, r, cq);
       },
       options_.dense_wait_timeout));
-  STRATA_RETURN_IF_ERROR(
-      PackedF32Count(resps[0].values(), "dense values").status());
-  UnpackF32(resps[0].values(), out);
-  return resps[0].step();
+  return std::move(resps[0]);
 }
 
-absl::StatusOr<int64_t> PsClient::PushDense(const std::string& name,
-                                            absl::Span<const float> grads,
-                                            int64_t step, uint32_t worker) {
+absl::StatusOr<int64_t> PsClient::PushDenseRange(const std::string& name,
+                                                 absl::Span<const float> grads,
+                                                 uint64_t offset,
+                                                 uint64_t count, int64_t step,
+                                                 uint32_t worker) const {
   // Built in place: the gradients of a large tensor are not copied again.
+  const uint32_t shard = router_->ShardForName(name);
   std::vector<DensePushRequest> req(1);
   req[0].set_name(name);
+  SetRequestId(shard, &req[0]);
   PackF32(grads, req[0].mutable_gradients());
   req[0].set_step(step);
   req[0].set_worker(worker);
+  req[0].set_offset(offset);
+  req[0].set_count(count);
   std::vector<DensePushResponse> resps;
   STRATA_RETURN_IF_ERROR(FanOut(
-      "PushDense(" + name + ")", {router_->ShardForName(name)}, req, &resps,
+      "PushDense(" + name + ")", {shard}, req, &resps,
       [](const ShardStubs& sh, grpc::ClientContext* ctx,
          const DensePushRequest& r, grpc::CompletionQueue* cq) {
         return sh.dense->PrepareAsyncPush(ctx, r, cq);
       },
       options_.rpc_timeout));
   return resps[0].step();
+}
+
+absl::StatusOr<uint64_t> PsClient::DenseSize(const std::string& name,
+                                             int64_t min_step) const {
+  STRATA_ASSIGN_OR_RETURN(const DensePullResponse first,
+                          PullDenseRange(name, min_step, 0, 1));
+  if (first.size() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "PullDense(", name,
+        "): the shard does not report tensor sizes, so "
+        "the tensor cannot be moved in chunks (an older ps_server?)"));
+  }
+  return first.size();
+}
+
+absl::StatusOr<int64_t> PsClient::PullDense(const std::string& name,
+                                            int64_t min_step,
+                                            std::vector<float>* out) {
+  // One message when the tensor fits; chunks when `out` already holds more
+  // than one message (the tensor's last pull, in a training loop) or the
+  // whole tensor is refused RESOURCE_EXHAUSTED (by the shard, before it
+  // waits or allocates, or by gRPC for a reply over this client's limit).
+  if (out->size() > DenseFloatsPerMessage(options_)) {
+    return PullDenseChunks(name, min_step, out);
+  }
+  absl::StatusOr<DensePullResponse> whole =
+      PullDenseRange(name, min_step, 0, 0);
+  if (whole.status().code() == absl::StatusCode::kResourceExhausted) {
+    return PullDenseChunks(name, min_step, out);
+  }
+  if (!whole.ok()) return whole.status();
+  STRATA_RETURN_IF_ERROR(
+      PackedF32Count(whole->values(), "dense values").status());
+  UnpackF32(whole->values(), out);
+  return whole->step();
+}
+
+absl::StatusOr<int64_t> PsClient::PullDenseChunks(const std::string& name,
+                                                  int64_t min_step,
+                                                  std::vector<float>* out) {
+  STRATA_ASSIGN_OR_RETURN(const uint64_t size, DenseSize(name, min_step));
+  const uint64_t per_chunk = DenseFloatsPerMessage(options_);
+  out->resize(size);  // written in place: a tensor here is large
+  int64_t step = std::numeric_limits<int64_t>::max();
+  for (uint64_t offset = 0; offset < size; offset += per_chunk) {
+    const uint64_t n = std::min(per_chunk, size - offset);
+    STRATA_ASSIGN_OR_RETURN(const DensePullResponse r,
+                            PullDenseRange(name, min_step, offset, n));
+    if (r.size() != size || r.values().size() != n * sizeof(float)) {
+      return absl::AbortedError(
+          absl::StrCat("PullDense(", name, "): elements [", offset, ", ",
+                       offset + n, ") of ", size, " came back as ",
+                       r.values().size(), " bytes of a tensor of ", r.size(),
+                       " (dropped and re-created meanwhile?)"));
+    }
+    std::memcpy(out->data() + offset, r.values().data(), r.values().size());
+    // ASYNC chunks may be read at different steps: report the oldest.
+    step = std::min(step, r.step());
+  }
+  return step;
+}
+
+absl::StatusOr<int64_t> PsClient::PushDense(const std::string& name,
+                                            absl::Span<const float> grads,
+                                            int64_t step, uint32_t worker) {
+  const uint64_t per_chunk = DenseFloatsPerMessage(options_);
+  if (grads.size() <= per_chunk) {
+    return PushDenseRange(name, grads, 0, 0, step, worker);  // one message
+  }
+  // Refuse a wrong length before any chunk is applied.
+  STRATA_ASSIGN_OR_RETURN(const uint64_t size, DenseSize(name, 0));
+  if (grads.size() != size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PushDense(", name, "): ", grads.size(),
+                     " gradient floats for a tensor of ", size, " elements"));
+  }
+  int64_t after = step;
+  for (uint64_t offset = 0; offset < size; offset += per_chunk) {
+    const uint64_t n = std::min(per_chunk, size - offset);
+    STRATA_ASSIGN_OR_RETURN(
+        after, PushDenseRange(name, grads.subspan(offset, n), offset, n, step,
+                              worker));
+  }
+  return after;
 }
 
 }  // namespace strata

@@ -6,14 +6,17 @@
 // For every batched call the client de-duplicates keys, routes each distinct
 // key to its shard through a ShardRouter, sends one request per shard in
 // parallel (asynchronous gRPC on one completion queue), and reassembles the
-// results in request order. Every RPC has a deadline; UNAVAILABLE is retried
-// with exponential backoff. A push is retried too: a shard validates and
-// applies a batch whole or not at all, and UNAVAILABLE almost always means
-// the request never reached the handler; docs/protocol.md discusses the rare
-// case of a connection lost after the apply.
+// results in request order. Every RPC has a deadline; UNAVAILABLE (and a
+// shutting-down shard's CANCELLED) is retried with backoff for a bounded time
+// (ShardRpcOptions::retry_for), so a shard restart is ridden out. Every push
+// request carries a request id (this client's random id and its count of pushes
+// to that shard) and a retry re-sends the same request, so a shard applies it
+// at most once even when the connection broke after the apply
+// (docs/protocol.md, "Request ids").
 #ifndef STRATA_SERVER_CLIENT_PS_CLIENT_H_
 #define STRATA_SERVER_CLIENT_PS_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "proto/ps.pb.h"
 #include "server/client/ps_admin_client.h"
 #include "server/client/shard_rpc.h"
 #include "server/router/router.h"
@@ -69,6 +73,8 @@ class PsClient {
 
   uint32_t num_shards() const { return router_->num_shards(); }
   const ShardRouter& router() const { return *router_; }
+  // This client's request id (random, from getrandom; never 0).
+  uint64_t client_id() const { return client_id_; }
 
   // Administration over the same channels, with this client's deadline,
   // retries and message size. Lives as long as this client.
@@ -82,7 +88,17 @@ class PsClient {
                     absl::Span<const float> grads, uint32_t dim);
 
   // --- Dense: a tensor lives on the shard router().ShardForName(name).
-  // Returns the tensor's step.
+  // Returns the tensor's step. A tensor whose floats do not fit one message
+  // (max_message_bytes less 64 KiB) travels in chunks (element ranges, in
+  // order, one at a time; docs/protocol.md). A pull asks for the whole
+  // tensor unless `out` already holds more than one message; refused
+  // RESOURCE_EXHAUSTED, or with such an `out`, it learns the size from a
+  // one-element pull and reads the tensor chunk by chunk. ASYNC chunks may
+  // be read at different steps; the oldest is returned. A chunked pull that
+  // fails may leave part of the tensor in `out`. A chunked push checks the
+  // tensor's size first (INVALID_ARGUMENT for another length) and is not
+  // atomic: a chunk refused midway leaves the earlier ones applied (ASYNC)
+  // or accumulated (BSP, where the worker may resume at the refused chunk).
   absl::StatusOr<int64_t> PullDense(const std::string& name, int64_t min_step,
                                     std::vector<float>* out);
   absl::StatusOr<int64_t> PushDense(const std::string& name,
@@ -96,6 +112,26 @@ class PsClient {
            PsClientOptions options);
 
   void Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
+  // Gives `req` (a PushRequest or DensePushRequest to `shard`) the next
+  // request id.
+  template <typename PushReq>
+  void SetRequestId(uint32_t shard, PushReq* req) const;
+  // One dense RPC for elements [offset, offset + count) (count 0: to the
+  // end) of tensor `name`.
+  absl::StatusOr<DensePullResponse> PullDenseRange(const std::string& name,
+                                                   int64_t min_step,
+                                                   uint64_t offset,
+                                                   uint64_t count) const;
+  absl::StatusOr<int64_t> PushDenseRange(const std::string& name,
+                                         absl::Span<const float> grads,
+                                         uint64_t offset, uint64_t count,
+                                         int64_t step, uint32_t worker) const;
+  // The tensor's element count, from a one-element pull.
+  absl::StatusOr<uint64_t> DenseSize(const std::string& name,
+                                     int64_t min_step) const;
+  absl::StatusOr<int64_t> PullDenseChunks(const std::string& name,
+                                          int64_t min_step,
+                                          std::vector<float>* out);
   template <typename Req, typename Resp, typename Prepare>
   absl::Status FanOut(const std::string& what,
                       const std::vector<uint32_t>& shard_of,
@@ -107,6 +143,9 @@ class PsClient {
   const std::shared_ptr<const internal::ShardGroup> shards_;
   const ShardRouter* const router_;  // owned by shards_
   const std::unique_ptr<PsAdminClient> admin_;
+  const uint64_t client_id_;
+  // The last push sequence sent to each shard (by shard id).
+  const std::unique_ptr<std::atomic<uint64_t>[]> sequences_;
 };
 
 }  // namespace strata

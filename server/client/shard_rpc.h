@@ -7,6 +7,7 @@
 #define STRATA_SERVER_CLIENT_SHARD_RPC_H_
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "absl/status/status.h"
@@ -23,11 +24,21 @@ struct ShardRpcOptions {
   // machine; slower calls (BSP dense pulls, checkpoints, compression) have
   // deadlines of their own in the client options.
   absl::Duration rpc_timeout = absl::Seconds(30);
-  // Retries after UNAVAILABLE (connection refused/reset). Backoff doubles
-  // from retry_backoff. More retries ride out shard restarts but delay the
-  // error a caller would see for a dead shard.
-  int max_retries = 4;
+  // UNAVAILABLE (a shard down, restarting, or unreachable) and CANCELLED
+  // (calls caught in a shard's shutdown) are retried for up to retry_for
+  // from a call's first failure, with the same request (a
+  // push keeps its request id, so it is never applied twice). Backoff
+  // doubles from retry_backoff up to max_retry_backoff, which also caps the
+  // channel's reconnect backoff, so a shard that is back is reached within
+  // about max_retry_backoff. The trade-off: a shard restart (reload of a
+  // checkpoint: seconds to tens of seconds) is ridden out instead of
+  // failing the job, but a call to a dead shard fails only after retry_for
+  // (60 s; it was 1.5 s before retries rode out restarts). max_retries caps
+  // the number of retries as well (0: none; stratactl's choice).
+  absl::Duration retry_for = absl::Seconds(60);
   absl::Duration retry_backoff = absl::Milliseconds(100);
+  absl::Duration max_retry_backoff = absl::Seconds(2);
+  int max_retries = std::numeric_limits<int>::max();
   // gRPC message-size limit, both directions.
   int max_message_bytes = kDefaultMaxMessageBytes;
 };

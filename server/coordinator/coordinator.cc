@@ -17,18 +17,67 @@ absl::Status NodeDeadError(absl::string_view node_id) {
 
 }  // namespace
 
-Coordinator::Coordinator(Options options, Clock* clock)
+Coordinator::Coordinator(Options options, Clock* clock,
+                         std::unique_ptr<StateStore> store)
     : options_(std::move(options)),
       clock_(clock),
-      registry_(options_.registry, clock),
-      jobs_(options_.jobs, clock),
-      scheduler_(options_.scheduler, &registry_, &jobs_, clock) {
+      store_(std::move(store)),
+      registry_(options_.registry, clock, store_.get()),
+      jobs_(options_.jobs, clock, store_.get()),
+      scheduler_(options_.scheduler, &registry_, &jobs_, clock),
+      reaper_(options_.reaper, [this] { return registry_.PsAddresses(); }) {}
+
+Coordinator::Coordinator(Options options, Clock* clock)
+    : Coordinator(std::move(options), clock, nullptr) {
+  CHECK(options_.state_dir.empty())
+      << "a coordinator with a state_dir is made by Coordinator::Create";
   if (options_.background_thread) thread_ = std::thread([this] { Loop(); });
+}
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
+    Options options, Clock* clock) {
+  std::unique_ptr<StateStore> store;
+  CoordinatorState state;
+  if (options.state_dir.empty()) {
+    LOG(WARNING) << "no --state_dir: jobs, nodes and id counters are kept in "
+                    "memory only and are lost when the coordinator restarts";
+  } else {
+    STRATA_ASSIGN_OR_RETURN(store, StateStore::Open({options.state_dir}));
+    STRATA_ASSIGN_OR_RETURN(state, store->Load());
+  }
+  std::unique_ptr<Coordinator> coordinator(
+      new Coordinator(std::move(options), clock, std::move(store)));
+  coordinator->Resume(std::move(state));
+  if (coordinator->options_.background_thread) {
+    Coordinator* c = coordinator.get();
+    c->thread_ = std::thread([c] { c->Loop(); });
+  }
+  return coordinator;
+}
+
+void Coordinator::Resume(CoordinatorState state) {
+  if (store_ == nullptr) return;
+  const size_t nodes = state.nodes.size();
+  const size_t jobs = state.jobs.size();
+  registry_.Restore(state.next_node_seq, state.nodes);
+  jobs_.Restore(state.next_job_seq, std::move(state.jobs));
+  // A task on a node the registry no longer knows cannot come back.
+  for (const auto& [node_id, task_id] : jobs_.ActiveTasksByNode()) {
+    if (registry_.Get(node_id).ok()) continue;
+    jobs_.NodeDied(node_id, absl::StrCat("node ", node_id,
+                                         " is unknown after the coordinator "
+                                         "restarted"));
+  }
+  LOG(INFO) << "state store " << store_->dir() << ": resumed " << nodes
+            << " node(s) and " << jobs << " job(s); next ids node-"
+            << state.next_node_seq << ", job-" << state.next_job_seq
+            << " or above";
 }
 
 Coordinator::~Coordinator() {
   Shutdown();
   if (thread_.joinable()) thread_.join();
+  jobs_.FlushProgress(/*all=*/true);
 }
 
 void Coordinator::Shutdown() {
@@ -76,6 +125,8 @@ void Coordinator::Tick() {
   }
   FailUndelivered();
   CloseDeadQueues();
+  jobs_.FlushProgress(/*all=*/false);
+  reaper_.Enqueue(jobs_.TakeJobsToReap());
 }
 
 Coordinator::NodeQueue& Coordinator::QueueLocked(const std::string& node_id) {
@@ -177,12 +228,14 @@ absl::StatusOr<JobState> Coordinator::CancelJob(absl::string_view job_id) {
 }
 
 absl::StatusOr<RegisterNodeResponse> Coordinator::RegisterNode(
-    const NodeInfo& node) {
-  STRATA_ASSIGN_OR_RETURN(const std::string id, registry_.Register(node));
+    const NodeInfo& node, const NodeCredentials& claim) {
+  STRATA_ASSIGN_OR_RETURN(NodeCredentials registered,
+                          registry_.Register(node, claim));
+  const std::string& id = registered.node_id;
   if (absl::StatusOr<NodeInfo> info = registry_.Get(id); info.ok()) {
-    LOG(INFO) << "registered " << id << ": role=" << info->role()
-              << " host=" << info->hostname() << " address=" << info->address()
-              << " gpus=" << info->gpus()
+    LOG(INFO) << (id == claim.node_id ? "re-registered " : "registered ") << id
+              << ": role=" << info->role() << " host=" << info->hostname()
+              << " address=" << info->address() << " gpus=" << info->gpus()
               << (info->role() == kPsRole
                       ? absl::StrCat(" shard=", info->shard_id(), "/",
                                      info->num_shards())
@@ -190,6 +243,7 @@ absl::StatusOr<RegisterNodeResponse> Coordinator::RegisterNode(
   }
   RegisterNodeResponse response;
   response.set_node_id(id);
+  response.set_node_secret(std::move(registered.secret));
   response.set_heartbeat_interval_ms(static_cast<uint32_t>(
       absl::ToInt64Milliseconds(options_.registry.heartbeat_interval)));
   return response;
@@ -213,6 +267,11 @@ ClusterResponse Coordinator::Cluster() {
 
 absl::StatusOr<TaskReportResponse> Coordinator::ReportTask(
     const TaskReport& report) {
+  if (!report.node_id().empty()) {  // else INVALID_ARGUMENT from Report
+    STRATA_RETURN_IF_ERROR(
+        registry_.Authenticate(report.node_id(), report.node_secret())
+            .status());
+  }
   absl::MutexLock dispatch(&dispatch_mu_);
   STRATA_ASSIGN_OR_RETURN(const JobManager::ReportResult result,
                           jobs_.Report(report));
@@ -228,16 +287,30 @@ absl::StatusOr<TaskReportResponse> Coordinator::ReportTask(
 }
 
 absl::StatusOr<uint64_t> Coordinator::OpenTaskStream(
-    absl::string_view node_id) {
-  STRATA_ASSIGN_OR_RETURN(const NodeInfo node, registry_.Get(node_id));
+    absl::string_view node_id, absl::string_view secret,
+    const std::vector<std::string>& running) {
+  absl::MutexLock dispatch(&dispatch_mu_);
+  STRATA_ASSIGN_OR_RETURN(const NodeInfo node,
+                          registry_.Authenticate(node_id, secret));
   if (!node.alive()) return NodeDeadError(node_id);
-  absl::MutexLock lock(&mu_);
-  if (shutting_down_) {
-    return absl::UnavailableError("coordinator is shutting down");
+  uint64_t stream = 0;
+  std::vector<std::string> undelivered;  // assignments on their way
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_) {
+      return absl::UnavailableError("coordinator is shutting down");
+    }
+    NodeQueue& q = QueueLocked(std::string(node_id));
+    stream = q.stream = next_stream_++;
+    undelivered = q.in_flight;
+    for (const Entry& entry : q.entries) {
+      if (entry.command.has_assign()) {
+        undelivered.push_back(entry.command.assign().task_id());
+      }
+    }
   }
-  NodeQueue& q = QueueLocked(std::string(node_id));
-  q.stream = next_stream_++;
-  return q.stream;
+  DispatchCancels(jobs_.Reattach(node_id, running, undelivered));
+  return stream;
 }
 
 absl::StatusOr<std::vector<TaskCommand>> Coordinator::NextCommands(
@@ -262,7 +335,13 @@ absl::StatusOr<std::vector<TaskCommand>> Coordinator::NextCommands(
         "superseded by a newer WatchTasks stream for node ", node_id));
   }
   std::vector<TaskCommand> commands;
-  for (Entry& entry : q->entries) commands.push_back(std::move(entry.command));
+  q->in_flight.clear();
+  for (Entry& entry : q->entries) {
+    if (entry.command.has_assign()) {
+      q->in_flight.push_back(entry.command.assign().task_id());
+    }
+    commands.push_back(std::move(entry.command));
+  }
   q->entries.clear();
   return commands;
 }

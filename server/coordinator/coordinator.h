@@ -24,13 +24,21 @@
 #include "server/coordinator/job_manager.h"
 #include "server/coordinator/node_registry.h"
 #include "server/coordinator/scheduler.h"
+#include "server/coordinator/tensor_reaper.h"
+#include "server/coordinator/state_store.h"
 #include "server/util/clock.h"
 
 namespace strata {
 
-// Thread-safe. Owns the registry, job manager, scheduler and background
-// thread; does not own the clock, which must outlive it. The destructor
-// stops the background thread and ends every waiting task stream.
+// Thread-safe. Owns the state store (if any), registry, job manager,
+// scheduler and background thread; does not own the clock, which must
+// outlive it. The destructor stops the background thread, ends every waiting
+// task stream and writes the progress not yet written.
+//
+// Restart: Create() over a state_dir resumes what an earlier coordinator
+// stored (see docs/coordinator.md, "State store"): nodes keep their ids and
+// secrets, jobs their states; each worker re-attaches its running tasks when
+// it reopens its task stream (OpenTaskStream).
 //
 // Locking: dispatch_mu_ serializes every operation that changes job state
 // and queues the resulting task commands (Tick, CancelJob, ReportTask), so a
@@ -39,6 +47,9 @@ namespace strata {
 class Coordinator {
  public:
   struct Options {
+    // Directory of the durable state (--state_dir): jobs, nodes and id
+    // counters survive a restart. Empty: in memory only.
+    std::string state_dir;
     NodeRegistry::Options registry;
     JobManager::Options jobs;
     Scheduler::Options scheduler;
@@ -54,8 +65,16 @@ class Coordinator {
     // Run Tick() every tick_interval on a background thread. Tests turn it
     // off and call Tick() themselves for determinism.
     bool background_thread = true;
+    // Dropping ended jobs' "<job_id>/" tensors (JobSpec.keep_tensors).
+    TensorReaper::Options reaper;
   };
 
+  // Opens options.state_dir (if set) and resumes from it, then starts.
+  // The store's errors (StateStore::Open, Load): FAILED_PRECONDITION when
+  // another process uses the directory, DATA_LOSS when it is corrupted.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Create(
+      Options options, Clock* clock = RealClock());
+  // In memory only: options.state_dir must be empty (use Create()).
   explicit Coordinator(Options options, Clock* clock = RealClock());
   ~Coordinator();
   Coordinator(const Coordinator&) = delete;
@@ -73,16 +92,26 @@ class Coordinator {
   // ---- Job API (the rest is on jobs()).
   absl::StatusOr<JobState> CancelJob(absl::string_view job_id);
 
-  // ---- Node API.
-  absl::StatusOr<RegisterNodeResponse> RegisterNode(const NodeInfo& node);
+  // ---- Node API. Calls of a node carry its secret (NodeRegistry).
+  // `claim`: the id and secret of an earlier registration, re-asserted.
+  absl::StatusOr<RegisterNodeResponse> RegisterNode(
+      const NodeInfo& node, const NodeCredentials& claim = {});
   // Nodes with current_task filled in, plus ps_addresses when complete.
   ClusterResponse Cluster();
+  // NOT_FOUND / PERMISSION_DENIED when report.node_id and node_secret do
+  // not name a registered node, then JobManager::Report's errors.
   absl::StatusOr<TaskReportResponse> ReportTask(const TaskReport& report);
 
   // Starts a WatchTasks stream for a live node and returns its stream id; an
   // older stream of the same node is superseded (its NextCommands returns
-  // ABORTED). NOT_FOUND for unknown nodes, FAILED_PRECONDITION for dead ones.
-  absl::StatusOr<uint64_t> OpenTaskStream(absl::string_view node_id);
+  // ABORTED). `running`: the tasks the node runs now; they are re-attached
+  // (JobManager::Reattach: tasks of this node it does not list are lost,
+  // listed ones the coordinator does not have get a cancel command). NOT_FOUND
+  // for unknown nodes, PERMISSION_DENIED for a wrong secret,
+  // FAILED_PRECONDITION for dead nodes.
+  absl::StatusOr<uint64_t> OpenTaskStream(
+      absl::string_view node_id, absl::string_view secret,
+      const std::vector<std::string>& running = {});
   // Takes the node's queued commands, waiting until there is one or
   // `deadline` (wall-clock) passes (then the result may be empty). Ends the
   // stream with FAILED_PRECONDITION when the node is dead, ABORTED when
@@ -106,10 +135,16 @@ class Coordinator {
   };
   struct NodeQueue {
     std::deque<Entry> entries;
+    // Task ids of the assignments the newest NextCommands returned: being
+    // written to the stream (or put back by ReturnCommands).
+    std::vector<std::string> in_flight;
     uint64_t stream = 0;  // id of the newest WatchTasks stream
     bool closed = false;  // the node died: streams end, nothing is queued
   };
 
+  Coordinator(Options options, Clock* clock, std::unique_ptr<StateStore> store);
+  // Loads what the store held (Create()), before the thread starts.
+  void Resume(CoordinatorState state);
   void Loop();
   // Queues cancel commands; an assignment still queued for the same task is
   // dropped instead and the task released.
@@ -127,10 +162,13 @@ class Coordinator {
   const Options options_;
   Clock* const clock_;
 
-  // Internally synchronized.
+  // Internally synchronized. The store (null without state_dir) is used by
+  // the registry and the job manager, declared after it.
+  const std::unique_ptr<StateStore> store_;
   NodeRegistry registry_;
   JobManager jobs_;
   Scheduler scheduler_;
+  TensorReaper reaper_;  // its thread asks registry_ for shard addresses
 
   absl::Mutex dispatch_mu_ ABSL_ACQUIRED_BEFORE(mu_);
 

@@ -33,8 +33,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
-  server->coordinator_ =
-      std::make_unique<Coordinator>(options.coordinator, clock);
+  STRATA_ASSIGN_OR_RETURN(server->coordinator_,
+                          Coordinator::Create(options.coordinator, clock));
   server->job_service_ = std::make_unique<JobServiceImpl>(
       server->coordinator_.get(), options.service);
   server->node_service_ = std::make_unique<NodeServiceImpl>(

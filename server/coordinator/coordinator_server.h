@@ -40,7 +40,9 @@ class CoordinatorServer {
     CoordinatorServiceOptions service;
   };
 
-  // Builds and starts the server. UNAVAILABLE if it cannot listen on
+  // Builds and starts the server over Coordinator::Create (which opens the
+  // state store, if options.coordinator.state_dir is set, and resumes from
+  // it: its errors are returned). UNAVAILABLE if it cannot listen on
   // options.listen, INVALID_ARGUMENT for a malformed listen address.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
       Options options, Clock* clock = RealClock());

@@ -107,6 +107,7 @@ TEST(CoordinatorServerTest, ShutdownEndsOpenTaskStreams) {
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kRpcDeadline));
   WatchTasksRequest req;
   req.set_node_id(reg_resp.node_id());
+  req.set_node_secret(reg_resp.node_secret());
   auto reader = stub->WatchTasks(&ctx, req);
   reader->WaitForInitialMetadata();  // the stream is open
 

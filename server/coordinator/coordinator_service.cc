@@ -85,8 +85,8 @@ NodeServiceImpl::NodeServiceImpl(Coordinator* coordinator,
 grpc::Status NodeServiceImpl::RegisterNode(grpc::ServerContext* context,
                                            const RegisterNodeRequest* request,
                                            RegisterNodeResponse* response) {
-  absl::StatusOr<RegisterNodeResponse> registered =
-      coordinator_->RegisterNode(request->node());
+  absl::StatusOr<RegisterNodeResponse> registered = coordinator_->RegisterNode(
+      request->node(), {request->node_id(), request->node_secret()});
   if (!registered.ok()) return ToGrpcStatus(registered.status());
   *response = *std::move(registered);
   return grpc::Status::OK;
@@ -95,7 +95,8 @@ grpc::Status NodeServiceImpl::RegisterNode(grpc::ServerContext* context,
 grpc::Status NodeServiceImpl::Heartbeat(grpc::ServerContext* context,
                                         const HeartbeatRequest* request,
                                         HeartbeatResponse* response) {
-  return ToGrpcStatus(coordinator_->registry().Heartbeat(request->node_id()));
+  return ToGrpcStatus(coordinator_->registry().Heartbeat(
+      request->node_id(), request->node_secret()));
 }
 
 grpc::Status NodeServiceImpl::GetCluster(grpc::ServerContext* context,
@@ -109,7 +110,9 @@ grpc::Status NodeServiceImpl::WatchTasks(
     grpc::ServerContext* context, const WatchTasksRequest* request,
     grpc::ServerWriter<TaskCommand>* writer) {
   const std::string& node_id = request->node_id();
-  absl::StatusOr<uint64_t> stream = coordinator_->OpenTaskStream(node_id);
+  absl::StatusOr<uint64_t> stream = coordinator_->OpenTaskStream(
+      node_id, request->node_secret(),
+      {request->running_task_ids().begin(), request->running_task_ids().end()});
   if (!stream.ok()) return ToGrpcStatus(stream.status());
   // Some clients wait for the initial metadata before reading.
   writer->SendInitialMetadata();

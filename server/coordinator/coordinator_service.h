@@ -63,9 +63,11 @@ class NodeServiceImpl final : public NodeService::Service {
   grpc::Status GetCluster(grpc::ServerContext* context,
                           const ClusterRequest* request,
                           ClusterResponse* response) override;
-  // Streams the node's task commands while it is alive. Ends with
+  // Streams the node's task commands while it is alive, after re-attaching
+  // the tasks the request lists (Coordinator::OpenTaskStream). Ends with
   // FAILED_PRECONDITION when the node is (or is declared) dead, NOT_FOUND for
-  // unknown ids, ABORTED when a newer stream for the node replaces it,
+  // unknown ids, PERMISSION_DENIED for a wrong node secret, ABORTED when a
+  // newer stream for the node replaces it,
   // CANCELLED when the client goes away, UNAVAILABLE on shutdown.
   grpc::Status WatchTasks(grpc::ServerContext* context,
                           const WatchTasksRequest* request,

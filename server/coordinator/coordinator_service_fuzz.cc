@@ -8,7 +8,9 @@
 //   0 SubmitJob, 1 GetJob, 2 ListJobs, 3 CancelJob, 4 WatchJob,
 //   5 RegisterNode, 6 Heartbeat, 7 GetCluster, 8 WatchTasks, 9 ReportTask:
 //     the bytes are the request message in protobuf binary form (a record
-//     that does not parse is skipped, as gRPC would refuse it);
+//     that does not parse is skipped, as gRPC would refuse it); a
+//     node_secret of "S" stands for the secret the request's node_id got
+//     from RegisterNode (secrets are random: inputs could not guess them);
 //   10 Tick: the first two bytes (LE) are milliseconds to advance the clock
 //     by, then one scheduling pass (Coordinator::Tick).
 // The unary handlers are called directly. The streaming ones (WatchJob,
@@ -26,7 +28,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -214,6 +218,7 @@ struct Cluster {
   std::unique_ptr<JobServiceImpl> jobs;
   std::unique_ptr<NodeServiceImpl> nodes;
   int streams = 0;
+  std::map<std::string, std::string> secrets;  // node id -> secret
 
   Cluster() {
     Coordinator::Options o;
@@ -244,18 +249,57 @@ struct Cluster {
   }
 };
 
+// The node_id and node_secret fields of `message`, when it has both.
+struct SecretFields {
+  const google::protobuf::FieldDescriptor* id;
+  const google::protobuf::FieldDescriptor* secret;
+};
+std::optional<SecretFields> FindSecretFields(
+    const google::protobuf::Message& message) {
+  const google::protobuf::Descriptor* d = message.GetDescriptor();
+  SecretFields f{d->FindFieldByName("node_id"),
+                 d->FindFieldByName("node_secret")};
+  if (f.id == nullptr || f.secret == nullptr) return std::nullopt;
+  return f;
+}
+
+// Parses a request; a node_secret of "S" stands for the secret the named
+// node got from RegisterNode, so that inputs can act as a registered node
+// (the secrets are random).
+bool ParseRequest(const Cluster& c, const std::string& bytes,
+                  google::protobuf::Message* req) {
+  if (!req->ParseFromString(bytes)) return false;
+  const std::optional<SecretFields> f = FindSecretFields(*req);
+  const google::protobuf::Reflection* r = req->GetReflection();
+  if (!f || r->GetString(*req, f->secret) != "S") return true;
+  auto it = c.secrets.find(r->GetString(*req, f->id));
+  if (it != c.secrets.end()) r->SetString(req, f->secret, it->second);
+  return true;
+}
+
+// Remembers the secret an answer hands out (RegisterNodeResponse).
+void RememberSecret(Cluster& c, const google::protobuf::Message& resp) {
+  const std::optional<SecretFields> f = FindSecretFields(resp);
+  if (!f) return;
+  const google::protobuf::Reflection* r = resp.GetReflection();
+  c.secrets[r->GetString(resp, f->id)] = r->GetString(resp, f->secret);
+}
+
 // Calls a unary handler on a request parsed from `bytes` and checks the
 // answer; false when the bytes are not a request (nothing was called).
 template <typename Req, typename Resp, typename Service, typename Method>
-bool Unary(const char* rpc, Service* service, Method method,
+bool Unary(Cluster& c, const char* rpc, Service* service, Method method,
            const std::string& bytes, grpc::Status* status = nullptr) {
   Req req;
-  if (!req.ParseFromString(bytes)) return false;
+  if (!ParseRequest(c, bytes, &req)) return false;
   Resp resp;
   grpc::ServerContext ctx;
   const grpc::Status s = (service->*method)(&ctx, &req, &resp);
   CheckAcceptable(rpc, s);
-  if (s.ok()) CheckReadable(resp);
+  if (s.ok()) {
+    CheckReadable(resp);
+    RememberSecret(c, resp);
+  }
   if (status != nullptr) *status = s;
   return true;
 }
@@ -279,11 +323,14 @@ ClusterResponse AllNodes(Cluster& c) {
 // Calls a unary handler whose refusal must leave state() as it was.
 template <typename Req, typename Resp, typename Service, typename Method,
           typename State>
-void RefusalChangesNothing(const char* rpc, Service* service, Method method,
-                           const std::string& bytes, State state) {
+void RefusalChangesNothing(Cluster& c, const char* rpc, Service* service,
+                           Method method, const std::string& bytes,
+                           State state) {
   const auto before = state();
   grpc::Status s;
-  if (!Unary<Req, Resp>(rpc, service, method, bytes, &s) || s.ok()) return;
+  if (!Unary<Req, Resp>(c, rpc, service, method, bytes, &s) || s.ok()) {
+    return;
+  }
   CHECK(MessageDifferencer::Equals(before, state()))
       << "a refused " << rpc
       << " changed the coordinator: " << s.error_message();
@@ -293,7 +340,9 @@ void RefusalChangesNothing(const char* rpc, Service* service, Method method,
 template <typename Req, typename Resp, typename Open>
 void StreamCall(Cluster& c, const std::string& bytes, Open open) {
   Req req;
-  if (c.streams >= kMaxStreamsPerInput || !req.ParseFromString(bytes)) return;
+  if (c.streams >= kMaxStreamsPerInput || !ParseRequest(c, bytes, &req)) {
+    return;
+  }
   ++c.streams;
   Stream<Resp>([&](grpc::ClientContext* ctx) { return open(ctx, req); });
 }
@@ -311,17 +360,18 @@ void Run(Cluster& c, uint8_t op, const std::string& b) {
   switch (op % 11) {
     case 0:
       return RefusalChangesNothing<SubmitJobRequest, SubmitJobResponse>(
-          "SubmitJob", j, &JobServiceImpl::SubmitJob, b,
+          c, "SubmitJob", j, &JobServiceImpl::SubmitJob, b,
           [&c] { return AllJobs(c); });
     case 1:
-      Unary<GetJobRequest, JobStatus>("GetJob", j, &JobServiceImpl::GetJob, b);
+      Unary<GetJobRequest, JobStatus>(c, "GetJob", j, &JobServiceImpl::GetJob,
+                                      b);
       return;
     case 2:
-      Unary<ListJobsRequest, ListJobsResponse>("ListJobs", j,
+      Unary<ListJobsRequest, ListJobsResponse>(c, "ListJobs", j,
                                                &JobServiceImpl::ListJobs, b);
       return;
     case 3:
-      Unary<CancelJobRequest, CancelJobResponse>("CancelJob", j,
+      Unary<CancelJobRequest, CancelJobResponse>(c, "CancelJob", j,
                                                  &JobServiceImpl::CancelJob, b);
       return;
     case 4:
@@ -331,14 +381,14 @@ void Run(Cluster& c, uint8_t op, const std::string& b) {
           });
     case 5:
       return RefusalChangesNothing<RegisterNodeRequest, RegisterNodeResponse>(
-          "RegisterNode", n, &NodeServiceImpl::RegisterNode, b,
+          c, "RegisterNode", n, &NodeServiceImpl::RegisterNode, b,
           [&c] { return AllNodes(c); });
     case 6:
       Unary<HeartbeatRequest, HeartbeatResponse>(
-          "Heartbeat", n, &NodeServiceImpl::Heartbeat, b);
+          c, "Heartbeat", n, &NodeServiceImpl::Heartbeat, b);
       return;
     case 7:
-      Unary<ClusterRequest, ClusterResponse>("GetCluster", n,
+      Unary<ClusterRequest, ClusterResponse>(c, "GetCluster", n,
                                              &NodeServiceImpl::GetCluster, b);
       return;
     case 8:
@@ -347,7 +397,7 @@ void Run(Cluster& c, uint8_t op, const std::string& b) {
             return Streams().node_stub->WatchTasks(ctx, req);
           });
     case 9:
-      Unary<TaskReport, TaskReportResponse>("ReportTask", n,
+      Unary<TaskReport, TaskReportResponse>(c, "ReportTask", n,
                                             &NodeServiceImpl::ReportTask, b);
       return;
     default:

@@ -32,6 +32,7 @@ void SetDeadline(grpc::ClientContext* ctx) {
 // A worker daemon's side of the protocol: registered node + open stream.
 struct FakeWorker {
   std::string node_id;
+  std::string secret;
   grpc::ClientContext ctx;
   std::unique_ptr<grpc::ClientReader<TaskCommand>> stream;
 };
@@ -66,7 +67,7 @@ class CoordinatorServiceTest : public ::testing::Test {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   }
 
-  std::string Register(NodeInfo node) {
+  RegisterNodeResponse Register(NodeInfo node) {
     grpc::ClientContext ctx;
     SetDeadline(&ctx);
     RegisterNodeRequest req;
@@ -75,7 +76,7 @@ class CoordinatorServiceTest : public ::testing::Test {
     grpc::Status s = nodes_->RegisterNode(&ctx, req, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     EXPECT_GT(resp.heartbeat_interval_ms(), 0u);
-    return resp.node_id();
+    return resp;
   }
   void RegisterPs() {
     NodeInfo ps;
@@ -89,10 +90,13 @@ class CoordinatorServiceTest : public ::testing::Test {
     NodeInfo node;
     node.set_role("general");
     node.set_hostname("worker-host");
-    w->node_id = Register(node);
+    const RegisterNodeResponse registered = Register(node);
+    w->node_id = registered.node_id();
+    w->secret = registered.node_secret();
     SetDeadline(&w->ctx);
     WatchTasksRequest req;
     req.set_node_id(w->node_id);
+    req.set_node_secret(w->secret);
     w->stream = nodes_->WatchTasks(&w->ctx, req);
     workers_.push_back(std::move(w));
     return *workers_.back();
@@ -116,6 +120,7 @@ class CoordinatorServiceTest : public ::testing::Test {
     TaskReport report;
     report.set_task_id(task);
     report.set_node_id(w.node_id);
+    report.set_node_secret(w.secret);
     report.set_kind(kind);
     report.set_step(step);
     report.set_total_steps(10);
@@ -342,7 +347,7 @@ TEST_F(CoordinatorServiceTest, MalformedRegistrationIsRefusedAndStoresNothing) {
       nodes_->GetCluster(&cluster_ctx, ClusterRequest(), &cluster).ok());
   EXPECT_EQ(cluster.nodes_size(), 0);
   node.set_role("conv");
-  EXPECT_EQ(Register(node), "node-1") << "still serving";
+  EXPECT_EQ(Register(node).node_id(), "node-1") << "still serving";
 }
 
 TEST_F(CoordinatorServiceTest, ClusterListsNodesAndPsAddresses) {

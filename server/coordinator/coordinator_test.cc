@@ -1,5 +1,6 @@
 #include "server/coordinator/coordinator.h"
 
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +36,8 @@ class CoordinatorTest : public ::testing::Test {
     absl::StatusOr<RegisterNodeResponse> r = coord_.RegisterNode(node);
     EXPECT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->heartbeat_interval_ms(), 1000u);
+    EXPECT_EQ(r->node_secret().size(), 16u);
+    secrets_[r->node_id()] = r->node_secret();
     return r->node_id();
   }
   std::string Submit(uint32_t workers) {
@@ -53,19 +56,22 @@ class CoordinatorTest : public ::testing::Test {
   void HeartbeatAllBut(const std::string& skip) {
     for (const NodeInfo& n : coord_.registry().List()) {
       if (n.alive() && n.node_id() != skip) {
-        ASSERT_TRUE(coord_.registry().Heartbeat(n.node_id()).ok());
+        ASSERT_TRUE(coord_.registry()
+                        .Heartbeat(n.node_id(), secrets_[n.node_id()])
+                        .ok());
       }
     }
   }
 
   FakeClock clock_;
   Coordinator coord_{Opts(), &clock_};
+  std::map<std::string, std::string> secrets_;  // node id -> secret
 };
 
 TEST_F(CoordinatorTest, DeliversAssignmentsOnTheNodesStream) {
   AddNode("ps");
   const std::string w = AddNode("general");
-  const uint64_t stream = *coord_.OpenTaskStream(w);
+  const uint64_t stream = *coord_.OpenTaskStream(w, secrets_[w]);
   const std::string job = Submit(1);
   EXPECT_THAT(Poll(w, stream), IsEmpty());
   coord_.Tick();
@@ -84,7 +90,7 @@ TEST_F(CoordinatorTest, DeliversAssignmentsOnTheNodesStream) {
 TEST_F(CoordinatorTest, CancelSendsCancelCommandForDeliveredTask) {
   AddNode("ps");
   const std::string w = AddNode("general");
-  const uint64_t stream = *coord_.OpenTaskStream(w);
+  const uint64_t stream = *coord_.OpenTaskStream(w, secrets_[w]);
   const std::string job = Submit(1);
   coord_.Tick();
   ASSERT_EQ(Poll(w, stream).size(), 1u);
@@ -102,7 +108,7 @@ TEST_F(CoordinatorTest, CancelBeforeDeliveryDropsTheAssignmentAndFreesTheNode) {
   const std::string job = Submit(1);
   coord_.Tick();
   ASSERT_TRUE(coord_.CancelJob(job).ok());
-  const uint64_t stream = *coord_.OpenTaskStream(w);
+  const uint64_t stream = *coord_.OpenTaskStream(w, secrets_[w]);
   EXPECT_THAT(Poll(w, stream), IsEmpty()) << "neither assign nor cancel";
   EXPECT_THAT(coord_.jobs().ActiveTasksByNode(), IsEmpty());
 }
@@ -111,13 +117,14 @@ TEST_F(CoordinatorTest, FailedTaskCancelsTheJobsOtherTasks) {
   AddNode("ps");
   const std::string a = AddNode("general");
   const std::string b = AddNode("general");
-  const uint64_t sb = *coord_.OpenTaskStream(b);
+  const uint64_t sb = *coord_.OpenTaskStream(b, secrets_[b]);
   const std::string job = Submit(2);
   coord_.Tick();
   ASSERT_EQ(Poll(b, sb).size(), 1u);
   TaskReport report;
   report.set_task_id(job + "/task-0");
   report.set_node_id(a);
+  report.set_node_secret(secrets_[a]);
   report.set_kind(TaskReport::FAILED);
   report.set_message("boom");
   ASSERT_TRUE(coord_.ReportTask(report).ok());
@@ -130,21 +137,21 @@ TEST_F(CoordinatorTest, FailedTaskCancelsTheJobsOtherTasks) {
 
 TEST_F(CoordinatorTest, StreamOfDeadNodeEndsWithFailedPrecondition) {
   const std::string w = AddNode("general");
-  const uint64_t stream = *coord_.OpenTaskStream(w);
+  const uint64_t stream = *coord_.OpenTaskStream(w, secrets_[w]);
   clock_.Advance(absl::Seconds(7));
   coord_.Tick();
   absl::StatusOr<std::vector<TaskCommand>> c =
       coord_.NextCommands(w, stream, absl::InfiniteFuture());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(coord_.OpenTaskStream(w).status().code(),
+  EXPECT_EQ(coord_.OpenTaskStream(w, secrets_[w]).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(coord_.OpenTaskStream("node-99").status().code(),
+  EXPECT_EQ(coord_.OpenTaskStream("node-99", "").status().code(),
             absl::StatusCode::kNotFound);
 }
 
 TEST_F(CoordinatorTest, NodeDeathWakesAWaitingStream) {
   const std::string w = AddNode("general");
-  const uint64_t stream = *coord_.OpenTaskStream(w);
+  const uint64_t stream = *coord_.OpenTaskStream(w, secrets_[w]);
   std::thread killer([&] {
     clock_.Advance(absl::Seconds(7));
     coord_.Tick();
@@ -158,8 +165,8 @@ TEST_F(CoordinatorTest, NodeDeathWakesAWaitingStream) {
 
 TEST_F(CoordinatorTest, NewerStreamSupersedesOlderOne) {
   const std::string w = AddNode("general");
-  const uint64_t old_stream = *coord_.OpenTaskStream(w);
-  const uint64_t new_stream = *coord_.OpenTaskStream(w);
+  const uint64_t old_stream = *coord_.OpenTaskStream(w, secrets_[w]);
+  const uint64_t new_stream = *coord_.OpenTaskStream(w, secrets_[w]);
   absl::StatusOr<std::vector<TaskCommand>> c =
       coord_.NextCommands(w, old_stream, absl::InfiniteFuture());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kAborted);
@@ -169,13 +176,14 @@ TEST_F(CoordinatorTest, NewerStreamSupersedesOlderOne) {
 TEST_F(CoordinatorTest, ReturnedCommandsAreDeliveredAgainInOrder) {
   AddNode("ps");
   const std::string w = AddNode("general");
-  const uint64_t stream = *coord_.OpenTaskStream(w);
+  const uint64_t stream = *coord_.OpenTaskStream(w, secrets_[w]);
   const std::string job = Submit(1);
   coord_.Tick();
   std::vector<TaskCommand> cmds = Poll(w, stream);
   ASSERT_EQ(cmds.size(), 1u);
   coord_.ReturnCommands(w, cmds);
-  std::vector<TaskCommand> again = Poll(w, *coord_.OpenTaskStream(w));
+  std::vector<TaskCommand> again =
+      Poll(w, *coord_.OpenTaskStream(w, secrets_[w]));
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].assign().task_id(), job + "/task-0");
 }
@@ -200,7 +208,7 @@ TEST_F(CoordinatorTest, UndeliveredAssignmentFailsTheJobAfterTimeout) {
 
 TEST_F(CoordinatorTest, ShutdownEndsStreamsWithUnavailable) {
   const std::string w = AddNode("general");
-  const uint64_t stream = *coord_.OpenTaskStream(w);
+  const uint64_t stream = *coord_.OpenTaskStream(w, secrets_[w]);
   std::thread stopper([&] { coord_.Shutdown(); });
   absl::StatusOr<std::vector<TaskCommand>> c =
       coord_.NextCommands(w, stream, absl::InfiniteFuture());
@@ -219,8 +227,9 @@ TEST(CoordinatorThreadTest, BackgroundThreadSchedulesAndStopsCleanly) {
   ps.set_num_shards(1);
   ASSERT_TRUE(coord->RegisterNode(ps).ok());
   NodeInfo worker;
-  const std::string w = coord->RegisterNode(worker)->node_id();
-  const uint64_t stream = *coord->OpenTaskStream(w);
+  const RegisterNodeResponse w_reg = *coord->RegisterNode(worker);
+  const std::string w = w_reg.node_id();
+  const uint64_t stream = *coord->OpenTaskStream(w, w_reg.node_secret());
   JobSpec spec;
   spec.mutable_ps_load_test();
   ASSERT_TRUE(coord->jobs().Submit(spec).ok());

@@ -1,9 +1,6 @@
 #include "server/coordinator/job_manager.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -14,7 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "glog/logging.h"
 #include "proto/base/status_macros.h"
+#include "server/coordinator/internal/secret.h"
 #include "server/jobs/job_types.h"
 
 namespace strata {
@@ -49,23 +48,12 @@ size_t Utf8PrefixBytes(absl::string_view s, size_t max_bytes) {
   return cut;
 }
 
-// 128 bits from the kernel's CSPRNG: every task of a job gets them in its
-// assignment to prove it belongs to the job. Never logged, not kept in Job.
-absl::StatusOr<std::string> NewJobSecret() {
-  std::string secret(16, '\0');
-  size_t got = 0;
-  while (got < secret.size()) {
-    const ssize_t n = getrandom(secret.data() + got, secret.size() - got, 0);
-    if (n < 0 && errno != EINTR) {
-      return absl::UnavailableError("getrandom failed: no job secret");
-    }
-    if (n > 0) got += n;
-  }
-  return secret;
-}
-
 int64_t UnixMillisOrZero(absl::Time t) {
   return t == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t);
+}
+
+absl::Time TimeOrPast(bool set, int64_t unix_us) {
+  return set ? absl::FromUnixMicros(unix_us) : absl::InfinitePast();
 }
 
 }  // namespace
@@ -74,8 +62,120 @@ bool IsTerminal(JobState state) {
   return state == SUCCEEDED || state == FAILED || state == CANCELLED;
 }
 
-JobManager::JobManager(Options options, Clock* clock)
-    : options_(std::move(options)), clock_(clock) {}
+JobManager::JobManager(Options options, Clock* clock, StateStore* store)
+    : options_(std::move(options)), clock_(clock), store_(store) {}
+
+void JobManager::Restore(uint64_t next_seq,
+                         std::vector<CoordinatorState::Job> jobs) {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  next_seq_ = std::max(next_seq_, next_seq);
+  for (CoordinatorState::Job& stored : jobs) {
+    StoredJob& record = stored.job;
+    auto job = std::make_shared<Job>();
+    job->job_id = record.job_id();
+    job->seq = ParseJobSeq(job->job_id);
+    if (job->seq == 0) continue;  // not an id this manager hands out
+    next_seq_ = std::max(next_seq_, job->seq + 1);
+    job->spec = std::move(*record.mutable_spec());
+    job->state = record.state();
+    job->reason = record.reason();
+    job->submit_time = absl::FromUnixMicros(record.submit_time_unix_us());
+    job->start_time = TimeOrPast(record.has_start_time_unix_us(),
+                                 record.start_time_unix_us());
+    job->end_time =
+        TimeOrPast(record.has_end_time_unix_us(), record.end_time_unix_us());
+    for (const StoredTask& t : record.tasks()) {
+      Task& task = job->tasks.emplace_back();
+      task.task_id = t.task_id();
+      task.node_id = t.node_id();
+      task.state = t.state();
+      task.on_node = t.on_node();
+      task.step = t.step();
+      task.total_steps = t.total_steps();
+      task.metrics.insert(t.metrics().begin(), t.metrics().end());
+    }
+    for (auto& [index, event] : stored.events) {
+      job->events.emplace_back(index, std::move(event));
+    }
+    job->next_event_index = record.next_event_index();
+    job->stored_events = job->next_event_index;
+    job->written = now;
+    finished_jobs_ += IsTerminal(job->state);
+    // The previous coordinator reaped (or was about to reap) jobs that had
+    // ended; reaping them all again would list every shard per old job.
+    job->reaped = IsTerminal(job->state);
+    jobs_[job->seq] = std::move(job);
+  }
+}
+
+StoredJob JobManager::ToStoredLocked(const Job& job) const {
+  StoredJob record;
+  record.set_job_id(job.job_id);
+  *record.mutable_spec() = job.spec;
+  record.set_state(job.state);
+  record.set_reason(job.reason);
+  record.set_submit_time_unix_us(absl::ToUnixMicros(job.submit_time));
+  if (job.start_time != absl::InfinitePast()) {
+    record.set_start_time_unix_us(absl::ToUnixMicros(job.start_time));
+  }
+  if (job.end_time != absl::InfinitePast()) {
+    record.set_end_time_unix_us(absl::ToUnixMicros(job.end_time));
+  }
+  for (const Task& task : job.tasks) {
+    StoredTask& t = *record.add_tasks();
+    t.set_task_id(task.task_id);
+    t.set_node_id(task.node_id);
+    t.set_state(task.state);
+    t.set_on_node(task.on_node);
+    t.set_step(task.step);
+    t.set_total_steps(task.total_steps);
+    t.mutable_metrics()->insert(task.metrics.begin(), task.metrics.end());
+  }
+  record.set_next_event_index(job.next_event_index);
+  return record;
+}
+
+absl::Status JobManager::WriteLocked(Job& job,
+                                     StateStore::Durability durability,
+                                     StateStore::Batch batch) {
+  if (store_ == nullptr) return absl::OkStatus();
+  batch.PutJob(job.seq, ToStoredLocked(job));
+  auto it =
+      std::lower_bound(job.events.begin(), job.events.end(), job.stored_events,
+                       [](const std::pair<size_t, JobEvent>& e, size_t i) {
+                         return e.first < i;
+                       });
+  for (; it != job.events.end(); ++it) {
+    batch.PutEvent(job.seq, it->first, it->second);
+  }
+  for (size_t index : job.unstored_deletes) batch.DeleteEvent(job.seq, index);
+  STRATA_RETURN_IF_ERROR(store_->Write(std::move(batch), durability));
+  job.stored_events = job.next_event_index;
+  job.unstored_deletes.clear();
+  job.dirty = false;
+  job.written = clock_->Now();
+  return absl::OkStatus();
+}
+
+void JobManager::PersistLocked(Job& job, StateStore::Durability durability) {
+  const absl::Status s = WriteLocked(job, durability);
+  LOG_IF(ERROR, !s.ok()) << "job " << job.job_id
+                         << " not recorded in the state store (retried with "
+                            "its next change): "
+                         << s;
+}
+
+void JobManager::FlushProgress(bool all) {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  for (const auto& [seq, job] : jobs_) {
+    if (job->dirty &&
+        (all || now - job->written >= options_.progress_write_interval)) {
+      PersistLocked(*job, StateStore::Durability::kBuffered);
+    }
+  }
+}
 
 std::shared_ptr<JobManager::Job> JobManager::FindLocked(
     absl::string_view job_id) {
@@ -110,6 +210,15 @@ absl::StatusOr<std::string> JobManager::Submit(JobSpec spec) {
   job->spec = std::move(spec);
   job->submit_time = now;
   AppendEventLocked(*job, "submitted");
+  // The id is handed out only once it is recorded.
+  StateStore::Batch counter;
+  counter.PutJobCounter(job->seq + 1);
+  if (absl::Status s =
+          WriteLocked(*job, StateStore::Durability::kSync, std::move(counter));
+      !s.ok()) {
+    --next_seq_;
+    return s;
+  }
   jobs_[job->seq] = job;
   return job->job_id;
 }
@@ -146,7 +255,12 @@ void JobManager::AppendEventLocked(Job& job, absl::string_view message) {
     previous = state;
     if (!state_change && !last) {
       keep_progress = !keep_progress;
-      if (!keep_progress) continue;
+      if (!keep_progress) {
+        if (e.first < job.stored_events) {
+          job.unstored_deletes.push_back(e.first);
+        }
+        continue;
+      }
     }
     kept.push_back(std::move(e));
   }
@@ -199,21 +313,40 @@ std::vector<TaskRef> JobManager::FinishLocked(Job& job, JobState state,
     }
   }
   AppendEventLocked(job, state == SUCCEEDED ? "all tasks succeeded" : reason);
+  PersistLocked(job, StateStore::Durability::kSync);
   ++finished_jobs_;
   PruneFinishedLocked();
   return to_cancel;
 }
 
 void JobManager::PruneFinishedLocked() {
+  StateStore::Batch forgotten;
   for (auto it = jobs_.begin();
        it != jobs_.end() && finished_jobs_ > options_.max_finished_jobs;) {
     if (IsTerminal(it->second->state)) {
+      forgotten.DeleteJob(it->first);
       it = jobs_.erase(it);
       --finished_jobs_;
     } else {
       ++it;
     }
   }
+  if (store_ == nullptr || forgotten.empty()) return;
+  const absl::Status s =
+      store_->Write(std::move(forgotten), StateStore::Durability::kBuffered);
+  LOG_IF(ERROR, !s.ok()) << "forgotten jobs not removed from the state store: "
+                         << s;
+}
+
+std::vector<TaskRef> JobManager::OnTaskLostLocked(Job& job, Task& task,
+                                                  absl::string_view reason) {
+  task.on_node = false;
+  job.dirty = true;
+  if (task.state != RUNNING) return {};
+  task.state = FAILED;
+  if (IsTerminal(job.state)) return {};
+  // No task retries yet: the job fails as a whole.
+  return FinishLocked(job, FAILED, reason);
 }
 
 absl::StatusOr<JobTransition> JobManager::Cancel(absl::string_view job_id) {
@@ -297,6 +430,27 @@ JobManager::ActiveTasksByNodeLocked() {
   return active;
 }
 
+std::vector<std::string> JobManager::TakeJobsToReap() {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (auto& [seq, job] : jobs_) {
+    if (job->reaped || !IsTerminal(job->state)) continue;
+    if (job->spec.keep_tensors() || !jobs::UsesParameterServer(job->spec)) {
+      job->reaped = true;
+      continue;
+    }
+    bool busy = false;
+    for (const Task& task : job->tasks) {
+      busy = busy || TaskKeepsNodeBusyLocked(*job, task, now);
+    }
+    if (busy) continue;
+    job->reaped = true;
+    out.push_back(job->job_id);
+  }
+  return out;
+}
+
 absl::flat_hash_map<std::string, std::string> JobManager::ActiveTasksByNode() {
   absl::MutexLock lock(&mu_);
   return ActiveTasksByNodeLocked();
@@ -330,7 +484,8 @@ absl::StatusOr<std::vector<TaskAssignment>> JobManager::Start(
           absl::StrCat("node ", node, " is listed twice"));
     }
   }
-  STRATA_ASSIGN_OR_RETURN(const std::string secret, NewJobSecret());
+  STRATA_ASSIGN_OR_RETURN(const std::string secret,
+                          coordinator_internal::NewSecret());
   std::vector<TaskAssignment> assignments;
   for (size_t rank = 0; rank < node_ids.size(); ++rank) {
     Task& task = job.tasks.emplace_back();
@@ -349,30 +504,69 @@ absl::StatusOr<std::vector<TaskAssignment>> JobManager::Start(
   job.start_time = clock_->Now();
   AppendEventLocked(
       job, absl::StrCat("assigned to ", absl::StrJoin(node_ids, ", ")));
+  PersistLocked(job, StateStore::Durability::kSync);
   return assignments;
 }
 
 std::vector<TaskRef> JobManager::NodeDied(absl::string_view node_id,
                                           absl::string_view reason) {
   absl::MutexLock lock(&mu_);
-  std::vector<TaskRef> to_cancel;
-  // Collect first: FinishLocked may prune entries of jobs_.
-  std::vector<std::shared_ptr<Job>> to_fail;
+  // Collect first: FinishLocked may prune entries of jobs_ (the shared_ptrs
+  // keep them alive).
+  std::vector<std::pair<std::shared_ptr<Job>, size_t>> lost;
   for (const auto& [seq, job] : jobs_) {
-    bool hit = false;
-    for (Task& task : job->tasks) {
+    for (size_t i = 0; i < job->tasks.size(); ++i) {
+      const Task& task = job->tasks[i];
+      if (task.node_id == node_id && task.on_node) lost.emplace_back(job, i);
+    }
+  }
+  std::vector<TaskRef> to_cancel;
+  for (auto& [job, i] : lost) {
+    std::vector<TaskRef> refs = OnTaskLostLocked(*job, job->tasks[i], reason);
+    to_cancel.insert(to_cancel.end(), refs.begin(), refs.end());
+  }
+  return to_cancel;
+}
+
+std::vector<TaskRef> JobManager::Reattach(
+    absl::string_view node_id, const std::vector<std::string>& running,
+    const std::vector<std::string>& undelivered) {
+  absl::flat_hash_set<std::string> listed(running.begin(), running.end());
+  const absl::flat_hash_set<std::string> in_transit(undelivered.begin(),
+                                                    undelivered.end());
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<std::shared_ptr<Job>, size_t>> lost;
+  std::vector<TaskRef> to_cancel;
+  for (const auto& [seq, job] : jobs_) {
+    for (size_t i = 0; i < job->tasks.size(); ++i) {
+      Task& task = job->tasks[i];
       if (task.node_id != node_id || !task.on_node) continue;
-      task.on_node = false;
-      if (task.state == RUNNING) {
-        task.state = FAILED;
-        hit = true;
+      const bool live = task.state == RUNNING && job->state == RUNNING;
+      if (listed.erase(task.task_id) > 0) {
+        if (!live) to_cancel.push_back({task.node_id, task.task_id});
+      } else if (in_transit.contains(task.task_id)) {
+        continue;
+      } else if (live) {
+        lost.emplace_back(job, i);
+      } else {
+        task.on_node = false;  // ended and no longer on the node
+        job->dirty = true;
       }
     }
-    if (hit && !IsTerminal(job->state)) to_fail.push_back(job);
   }
-  for (const std::shared_ptr<Job>& job : to_fail) {
-    std::vector<TaskRef> refs = FinishLocked(*job, FAILED, reason);
+  for (auto& [job, i] : lost) {
+    Task& task = job->tasks[i];
+    std::vector<TaskRef> refs = OnTaskLostLocked(
+        *job, task,
+        absl::StrCat("task ", task.task_id, " on ", task.node_id,
+                     " was lost: the node no longer runs it (it reconnected "
+                     "or the coordinator restarted without it)"));
     to_cancel.insert(to_cancel.end(), refs.begin(), refs.end());
+  }
+  // Listed tasks this manager does not have on the node: unknown, of a
+  // forgotten job, or moved to another node.
+  for (const std::string& task_id : listed) {
+    to_cancel.push_back({std::string(node_id), task_id});
   }
   return to_cancel;
 }
@@ -394,7 +588,10 @@ JobManager::Task* JobManager::FindTaskLocked(absl::string_view task_id,
 void JobManager::ReleaseTask(absl::string_view task_id) {
   absl::MutexLock lock(&mu_);
   std::shared_ptr<Job> job;
-  if (Task* task = FindTaskLocked(task_id, &job)) task->on_node = false;
+  if (Task* task = FindTaskLocked(task_id, &job)) {
+    task->on_node = false;
+    job->dirty = true;
+  }
 }
 
 absl::Status JobManager::CheckReport(const TaskReport& report) const {
@@ -456,7 +653,10 @@ absl::StatusOr<JobManager::ReportResult> JobManager::Report(
   }
   ReportResult result;
   const bool ends_task = report.kind() != TaskReport::PROGRESS;
-  if (ends_task) task->on_node = false;
+  if (ends_task && task->on_node) {
+    task->on_node = false;
+    job->dirty = true;
+  }
   if (task->state != RUNNING || job->state != RUNNING) {
     // A late report: the task or its job already ended. Nothing to record.
     result.cancel = job->state != RUNNING;
@@ -472,11 +672,19 @@ absl::StatusOr<JobManager::ReportResult> JobManager::Report(
   }
   if (ends_task) {
     ApplyTaskEndLocked(*job, *task, report, result);
+    // A job that ended was written by FinishLocked.
+    if (!IsTerminal(job->state)) {
+      PersistLocked(*job, StateStore::Durability::kSync);
+    }
   } else {
     AppendEventLocked(
         *job, report.message().empty()
                   ? ""
                   : absl::StrCat(task->task_id, ": ", report.message()));
+    job->dirty = true;
+    if (clock_->Now() - job->written >= options_.progress_write_interval) {
+      PersistLocked(*job, StateStore::Durability::kBuffered);
+    }
   }
   result.cancel = job->state != RUNNING;
   return result;

@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "proto/coordinator.pb.h"
 #include "proto/job.pb.h"
+#include "server/coordinator/state_store.h"
 #include "server/jobs/job_type.h"
 #include "server/util/clock.h"
 
@@ -72,9 +73,19 @@ struct JobTransition {
 // worker reports it finished (SUCCEEDED, FAILED or CANCELLED), its node dies,
 // or task_release_grace after its job ended, whichever comes first.
 //
-// Thread-safe. Does not own the clock, which must outlive the manager.
-// WaitForEvents deadlines are wall-clock (absl::Now()) times, since they
-// bound real blocking; timestamps in jobs and events come from the clock.
+// Durability: with a StateStore, every state change (submission with the id
+// counter, start, task ends, the job's end) is written synchronously with
+// the job's new events; progress reports are written at most every
+// progress_write_interval per job, buffered (FlushProgress writes what is
+// left). Submit fails when its write fails; a later write that fails is
+// logged and retried with the job's next write. Restore() loads the jobs of
+// a restarted coordinator: RUNNING jobs stay RUNNING with their tasks on
+// their nodes until the nodes re-attach (Reattach) or die.
+//
+// Thread-safe. Does not own the clock or the store, which must outlive the
+// manager. WaitForEvents deadlines are wall-clock (absl::Now()) times, since
+// they bound real blocking; timestamps in jobs and events come from the
+// clock.
 class JobManager {
  public:
   struct Options {
@@ -106,11 +117,24 @@ class JobManager {
     // How long a cancelled or failed job's task keeps its node busy while
     // waiting for the worker to confirm it stopped. Longer avoids handing a
     // node a new task while the old one still runs; shorter frees nodes of
-    // workers that never confirm.
-    absl::Duration task_release_grace = absl::Seconds(10);
+    // workers that never confirm. A worker kills a cancelled task's process
+    // within its --task_cancel_grace (10 s) and then reports, retrying for
+    // up to ~30 s, so the default covers both: a node is never handed a new
+    // task while an old one still runs in it (issue 12).
+    absl::Duration task_release_grace = absl::Seconds(60);
+    // With a state store: progress (steps, metrics and their events) of a
+    // job is written at most this often, without fsync; a coordinator
+    // crash loses at most this much progress history. Shorter costs more
+    // writes per report; state changes are always written at once.
+    absl::Duration progress_write_interval = absl::Seconds(1);
   };
 
-  JobManager(Options options, Clock* clock);
+  // `store` may be null (state in memory only).
+  JobManager(Options options, Clock* clock, StateStore* store = nullptr);
+
+  // Loads the jobs of a restarted coordinator (StateStore::Load). Call once,
+  // before anything else.
+  void Restore(uint64_t next_seq, std::vector<CoordinatorState::Job> jobs);
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
@@ -151,6 +175,13 @@ class JobManager {
   // node id -> task id of every task that keeps its node busy.
   absl::flat_hash_map<std::string, std::string> ActiveTasksByNode();
 
+  // Ids of the jobs that ended since the last call, whose tasks no longer
+  // keep a node busy (they stopped, or task_release_grace passed), and that
+  // do not keep their tensors (JobSpec.keep_tensors): their "<job_id>/"
+  // tensors can be dropped. Each job is returned once; jobs that ended
+  // before a restart are not returned again.
+  std::vector<std::string> TakeJobsToReap();
+
   // PENDING -> RUNNING on `node_ids` (task i on node_ids[i]); returns one
   // assignment per task. FAILED_PRECONDITION if the job is not PENDING, a
   // node already has an active task, or the node count differs from
@@ -159,10 +190,24 @@ class JobManager {
       absl::string_view job_id, const std::vector<std::string>& node_ids,
       const std::vector<std::string>& ps_addresses);
 
-  // Fails every non-terminal job with an active task on `node_id` (reason
-  // `reason`) and releases the node's tasks.
+  // Every task on `node_id` is lost (OnTaskLost, `reason`); the node's
+  // tasks are released.
   std::vector<TaskRef> NodeDied(absl::string_view node_id,
                                 absl::string_view reason);
+
+  // A node (re)opened its task stream listing the tasks it runs. A task
+  // this manager has on the node that is neither listed nor in
+  // `undelivered` (assignments still on their way) is lost (OnTaskLost);
+  // one of an ended job is released. Returns the tasks to stop: listed
+  // tasks that are unknown, on another node, or of an ended job, and the
+  // other tasks of jobs that failed.
+  std::vector<TaskRef> Reattach(absl::string_view node_id,
+                                const std::vector<std::string>& running,
+                                const std::vector<std::string>& undelivered);
+
+  // Writes the progress not yet written (see the class comment): of every
+  // job when `all`, else of those last written progress_write_interval ago.
+  void FlushProgress(bool all);
 
   // Releases a task whose assignment never reached its node (the node is no
   // longer kept busy by it). No-op for unknown ids.
@@ -197,6 +242,12 @@ class JobManager {
   struct Job {
     std::string job_id;
     uint64_t seq = 0;
+    // What the store has: events below stored_events are written; thinned
+    // events to delete from it; progress not written yet; the last write.
+    size_t stored_events = 0;
+    std::vector<size_t> unstored_deletes;
+    bool dirty = false;
+    absl::Time written = absl::InfinitePast();
     JobSpec spec;
     JobState state = PENDING;
     std::string reason;
@@ -207,6 +258,9 @@ class JobManager {
     // Events with their absolute indices, ascending; gaps where thinned.
     std::vector<std::pair<size_t, JobEvent>> events;
     size_t next_event_index = 0;
+    // Its "<job_id>/" tensors were handed to TakeJobsToReap (or it ended
+    // before this coordinator started, or keeps them).
+    bool reaped = false;
   };
 
   absl::StatusOr<JobTransition> End(absl::string_view job_id, JobState state,
@@ -224,6 +278,22 @@ class JobManager {
                                     absl::string_view reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PruneFinishedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What happens to a task whose node no longer runs it (the node died, or
+  // re-attached without it). Today: the task fails and with it the job (no
+  // task retries yet). Returns the tasks to stop.
+  std::vector<TaskRef> OnTaskLostLocked(Job& job, Task& task,
+                                        absl::string_view reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the job's record and its unwritten events (with `batch`'s other
+  // changes); nothing without a store.
+  absl::Status WriteLocked(Job& job, StateStore::Durability durability,
+                           StateStore::Batch batch = {})
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // WriteLocked, logging a failure (the next write of the job retries).
+  void PersistLocked(Job& job, StateStore::Durability durability)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  StoredJob ToStoredLocked(const Job& job) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   JobStatus ToStatusLocked(const Job& job) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The task with this id and its job, or nullptr.
@@ -242,6 +312,7 @@ class JobManager {
   // Constant after construction.
   const Options options_;
   Clock* const clock_;
+  StateStore* const store_;  // may be null; thread-safe itself
 
   absl::Mutex mu_;
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;

@@ -1,13 +1,17 @@
 #include "server/coordinator/job_manager.h"
 
 #include <limits>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/coordinator/state_store.h"
+#include "server/coordinator/testing/state_testing.h"
 #include "server/jobs/job_types.h"
 #include "server/util/clock.h"
 
@@ -15,6 +19,7 @@ namespace strata {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
@@ -359,6 +364,50 @@ TEST(JobManagerTest, CancelledTaskKeepsNodeBusyUntilConfirmedOrGraceEnds) {
   EXPECT_THAT(jobs.ActiveTasksByNode(), IsEmpty());
 }
 
+TEST(JobManagerTest, ByDefaultANodeStaysBusyLongerThanAWorkerTakesToKill) {
+  // Issue 12: a failed job's surviving task was still running when its node
+  // got the next job. A worker kills a cancelled task's process within 10 s
+  // (--task_cancel_grace) and reports it; the default grace outlasts that.
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string a = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(a, {"node-1"}, {}).ok());
+  ASSERT_TRUE(jobs.Fail(a, "another task's node died").ok());
+  clock.Advance(absl::Seconds(40));
+  EXPECT_THAT(jobs.ActiveTasksByNode(),
+              UnorderedElementsAre(Pair("node-1", "job-1/task-0")));
+  clock.Advance(absl::Seconds(21));
+  EXPECT_THAT(jobs.ActiveTasksByNode(), IsEmpty());
+}
+
+TEST(JobManagerTest, EndedJobsAreReapedOnceTheirTasksStoppedUnlessKept) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string done = *jobs.Submit(LoadTest());
+  JobSpec kept_spec = LoadTest();
+  kept_spec.set_keep_tensors(true);
+  const std::string kept = *jobs.Submit(kept_spec);
+  const std::string failed = *jobs.Submit(LoadTest());
+  ASSERT_TRUE(jobs.Start(done, {"node-1"}, {}).ok());
+  ASSERT_TRUE(jobs.Start(kept, {"node-2"}, {}).ok());
+  ASSERT_TRUE(jobs.Start(failed, {"node-3"}, {}).ok());
+  EXPECT_THAT(jobs.TakeJobsToReap(), IsEmpty());  // all running
+  ASSERT_TRUE(
+      jobs.Report(Report(done + "/task-0", "node-1", TaskReport::SUCCEEDED))
+          .ok());
+  ASSERT_TRUE(
+      jobs.Report(Report(kept + "/task-0", "node-2", TaskReport::SUCCEEDED))
+          .ok());
+  ASSERT_TRUE(jobs.Fail(failed, "a node died").ok());
+  // The failed job's task has not confirmed it stopped: not yet.
+  EXPECT_THAT(jobs.TakeJobsToReap(), ElementsAre(done));
+  EXPECT_THAT(jobs.TakeJobsToReap(), IsEmpty());  // each job once
+  ASSERT_TRUE(
+      jobs.Report(Report(failed + "/task-0", "node-3", TaskReport::CANCELLED))
+          .ok());
+  EXPECT_THAT(jobs.TakeJobsToReap(), ElementsAre(failed));
+}
+
 TEST(JobManagerTest, WorkerCancellingARunningTaskFailsTheJob) {
   FakeClock clock;
   JobManager jobs({}, &clock);
@@ -484,6 +533,169 @@ TEST(JobManagerTest, ForgetsOldestFinishedJobsBeyondTheLimit) {
   EXPECT_TRUE(jobs.Get("job-3").ok());
   EXPECT_TRUE(jobs.Get(running).ok()) << "unfinished jobs are never dropped";
   EXPECT_EQ(jobs.List().size(), 3u);
+}
+
+
+// A JobManager over a state store, restarted: a new manager over the same
+// directory (with the same clock).
+class JobManagerRestartTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::FreshTestDir("job_manager_restart");
+    Reopen();
+  }
+  void Reopen() {
+    jobs_.reset();
+    store_.reset();
+    CoordinatorState state;
+    store_ = testing::OpenStore(dir_, &state);
+    ASSERT_NE(store_, nullptr);
+    jobs_ = std::make_unique<JobManager>(options_, &clock_, store_.get());
+    jobs_->Restore(state.next_job_seq, std::move(state.jobs));
+  }
+  // A RUNNING 2-task job on node-a, node-b.
+  std::string StartedJob() {
+    const std::string job = *jobs_->Submit(LoadTest(2));
+    EXPECT_TRUE(jobs_->Start(job, {"node-a", "node-b"}, {"ps:1"}).ok());
+    return job;
+  }
+  std::vector<std::string> Messages(const std::string& job) {
+    std::vector<std::string> out;
+    const absl::StatusOr<EventBatch> batch =
+        jobs_->WaitForEvents(job, 0, absl::InfinitePast());
+    EXPECT_TRUE(batch.ok()) << batch.status();
+    if (!batch.ok()) return out;
+    for (const JobEvent& e : batch->events) out.push_back(e.message());
+    return out;
+  }
+
+  FakeClock clock_;
+  JobManager::Options options_;
+  std::string dir_;
+  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<JobManager> jobs_;
+};
+
+TEST_F(JobManagerRestartTest, JobsTheirEventsAndTheIdCounterSurvive) {
+  const std::string pending = *jobs_->Submit(LoadTest(1));
+  const std::string running = StartedJob();
+  const std::string cancelled = *jobs_->Submit(LoadTest(1));
+  ASSERT_TRUE(jobs_->Cancel(cancelled).ok());
+  const JobStatus before = *jobs_->Get(running);
+  Reopen();
+  EXPECT_EQ(jobs_->Get(pending)->state(), PENDING);
+  EXPECT_EQ(jobs_->Get(cancelled)->state(), CANCELLED);
+  EXPECT_EQ(jobs_->Get(cancelled)->reason(), "cancelled by request");
+  const JobStatus after = *jobs_->Get(running);
+  EXPECT_EQ(after.SerializeAsString(), before.SerializeAsString());
+  EXPECT_THAT(Messages(running),
+              ElementsAre("submitted", "assigned to node-a, node-b"));
+  EXPECT_THAT(jobs_->ActiveTasksByNode(),
+              UnorderedElementsAre(Pair("node-a", running + "/task-0"),
+                                   Pair("node-b", running + "/task-1")));
+  EXPECT_EQ(*jobs_->Submit(LoadTest(1)), "job-4") << "ids are never reused";
+  // The restored job runs on to its end.
+  for (const char* node : {"node-a", "node-b"}) {
+    const int rank = node[5] == 'a' ? 0 : 1;
+    ASSERT_TRUE(jobs_
+                    ->Report(Report(absl::StrCat(running, "/task-", rank), node,
+                                    TaskReport::SUCCEEDED))
+                    .ok());
+  }
+  EXPECT_EQ(jobs_->Get(running)->state(), SUCCEEDED);
+  Reopen();
+  EXPECT_EQ(jobs_->Get(running)->state(), SUCCEEDED);
+}
+
+TEST_F(JobManagerRestartTest, ProgressIsWrittenAtMostEveryInterval) {
+  const std::string job = StartedJob();
+  const std::string task = job + "/task-0";
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(jobs_->Report(Report(task, "node-a", TaskReport::PROGRESS, 5, 9))
+                  .ok());  // written: the last write is 2s old
+  ASSERT_TRUE(jobs_->Report(Report(task, "node-a", TaskReport::PROGRESS, 6, 9))
+                  .ok());  // within the interval: kept for later
+  Reopen();
+  EXPECT_EQ(jobs_->Get(job)->step(), 5);
+  ASSERT_TRUE(
+      jobs_->Report(Report(task, "node-a", TaskReport::PROGRESS, 7, 9)).ok());
+  jobs_->FlushProgress(/*all=*/false);
+  Reopen();
+  EXPECT_EQ(jobs_->Get(job)->step(), 5) << "flushed only once due";
+  ASSERT_TRUE(
+      jobs_->Report(Report(task, "node-a", TaskReport::PROGRESS, 8, 9)).ok());
+  jobs_->FlushProgress(/*all=*/true);  // as the coordinator's destructor
+  Reopen();
+  EXPECT_EQ(jobs_->Get(job)->step(), 8);
+  EXPECT_EQ(Messages(job).size(), 4u) << "submitted, assigned, 5, 8";
+}
+
+TEST_F(JobManagerRestartTest, ThinnedAndForgottenJobsLeaveTheStore) {
+  options_.max_events_per_job = 10;
+  options_.max_finished_jobs = 1;
+  Reopen();
+  const std::string job = StartedJob();
+  for (int step = 1; step <= 40; ++step) {
+    clock_.Advance(absl::Seconds(2));  // every report is written
+    ASSERT_TRUE(jobs_
+                    ->Report(Report(job + "/task-0", "node-a",
+                                    TaskReport::PROGRESS, step, 40))
+                    .ok());
+  }
+  const std::vector<std::string> before = Messages(job);
+  Reopen();
+  EXPECT_EQ(Messages(job), before);
+  ASSERT_TRUE(jobs_->Cancel(job).ok());
+  const std::string second = *jobs_->Submit(LoadTest(1));
+  ASSERT_TRUE(jobs_->Cancel(second).ok());  // job is pruned
+  Reopen();
+  EXPECT_EQ(jobs_->Get(job).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_->Load().ok());
+  EXPECT_EQ(store_->Load()->jobs.size(), 1u) << "its events went with it";
+}
+
+TEST_F(JobManagerRestartTest, ReattachKeepsListedTasksAndLosesTheOthers) {
+  const std::string job = StartedJob();
+  Reopen();
+  // node-a re-attaches its task: nothing to do.
+  EXPECT_THAT(jobs_->Reattach("node-a", {job + "/task-0"}, {}), IsEmpty());
+  EXPECT_EQ(jobs_->Get(job)->state(), RUNNING);
+  // node-b comes back without its task: lost, the job fails, node-a's task
+  // is stopped.
+  EXPECT_THAT(jobs_->Reattach("node-b", {}, {}),
+              ElementsAre(TaskRef{"node-a", job + "/task-0"}));
+  const JobStatus failed = *jobs_->Get(job);
+  EXPECT_EQ(failed.state(), FAILED);
+  EXPECT_THAT(failed.reason(), HasSubstr(job + "/task-1 on node-b was lost"));
+  Reopen();
+  EXPECT_EQ(jobs_->Get(job)->state(), FAILED) << "written at once";
+}
+
+TEST_F(JobManagerRestartTest, ReattachStopsTasksItDoesNotHaveOnTheNode) {
+  const std::string job = StartedJob();
+  const std::string done = *jobs_->Submit(LoadTest(1));
+  ASSERT_TRUE(jobs_->Cancel(done).ok());
+  EXPECT_THAT(jobs_->Reattach(
+                  "node-a", {job + "/task-0", job + "/task-1", "job-9/x"}, {}),
+              UnorderedElementsAre(TaskRef{"node-a", job + "/task-1"},
+                                   TaskRef{"node-a", "job-9/x"}));
+  EXPECT_EQ(jobs_->Get(job)->state(), RUNNING);
+}
+
+TEST_F(JobManagerRestartTest, AssignmentsOnTheirWayAreNotLost) {
+  const std::string job = StartedJob();
+  EXPECT_THAT(jobs_->Reattach("node-a", {}, {job + "/task-0"}), IsEmpty());
+  EXPECT_EQ(jobs_->Get(job)->state(), RUNNING);
+}
+
+TEST_F(JobManagerRestartTest, ATaskOfAnEndedJobNotListedIsReleased) {
+  const std::string job = StartedJob();
+  ASSERT_TRUE(jobs_->Cancel(job).ok());
+  EXPECT_EQ(jobs_->ActiveTasksByNode().size(), 2u) << "in the release grace";
+  EXPECT_THAT(jobs_->Reattach("node-a", {}, {}), IsEmpty());
+  EXPECT_THAT(jobs_->ActiveTasksByNode(),
+              ElementsAre(Pair("node-b", job + "/task-1")));
+  EXPECT_EQ(jobs_->Get(job)->state(), CANCELLED);
 }
 
 }  // namespace

@@ -9,8 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "glog/logging.h"
 #include "proto/base/names.h"
 #include "proto/base/status_macros.h"
+#include "server/coordinator/internal/secret.h"
 
 namespace strata {
 namespace {
@@ -87,10 +89,10 @@ absl::Status ValidatePsNode(const NodeInfo& node, size_t max_nodes) {
     return absl::InvalidArgumentError("ps node must set num_shards >= 1");
   }
   if (node.num_shards() > max_nodes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ps node num_shards ", node.num_shards(),
-                     " exceeds the most nodes the coordinator holds, ",
-                     max_nodes, " (coordinator flag --max_nodes)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ps node num_shards ", node.num_shards(),
+        " exceeds the most nodes the coordinator holds, ", max_nodes,
+        " (coordinator flag --max_nodes)"));
   }
   if (node.shard_id() >= node.num_shards()) {
     return absl::InvalidArgumentError(
@@ -119,19 +121,85 @@ absl::Status ValidateNode(const NodeInfo& node, size_t max_nodes) {
   return absl::OkStatus();
 }
 
+StoredNode ToStored(const NodeInfo& info, absl::string_view secret,
+                    absl::Time died_at) {
+  StoredNode stored;
+  *stored.mutable_node() = info;
+  stored.set_secret(std::string(secret));
+  if (!info.alive()) stored.set_died_unix_ms(absl::ToUnixMillis(died_at));
+  return stored;
+}
+
 }  // namespace
 
-NodeRegistry::NodeRegistry(Options options, Clock* clock)
-    : options_(std::move(options)), clock_(clock) {}
+NodeRegistry::NodeRegistry(Options options, Clock* clock, StateStore* store)
+    : options_(std::move(options)), clock_(clock), store_(store) {}
 
-void NodeRegistry::ExpireLocked(absl::Time now) {
-  for (auto& [seq, node] : nodes_) {
-    if (node.info.alive() &&
-        now - node.last_heartbeat > options_.node_timeout) {
-      node.info.set_alive(false);
-      node.died_at = now;
+void NodeRegistry::Restore(uint64_t next_seq,
+                           const std::vector<StoredNode>& nodes) {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  next_seq_ = std::max(next_seq_, next_seq);
+  for (const StoredNode& stored : nodes) {
+    const uint64_t seq = ParseNodeSeq(stored.node().node_id());
+    if (seq == 0) continue;  // not an id this registry hands out
+    next_seq_ = std::max(next_seq_, seq + 1);
+    Node& node = nodes_[seq];
+    node.info = stored.node();
+    node.info.clear_current_task();
+    node.secret = stored.secret();
+    node.last_heartbeat = now;
+    if (node.info.alive()) {
+      // Alive for node_timeout from now; its listing keeps the last time it
+      // was heard from until it calls again.
+      node.restored = true;
+    } else {
+      node.died_at = absl::FromUnixMillis(stored.died_unix_ms());
       unreported_dead_.push_back(node.info);
     }
+  }
+}
+
+absl::Status NodeRegistry::WriteLocked(const Node& node,
+                                       StateStore::Batch batch,
+                                       StateStore::Durability durability) {
+  if (store_ == nullptr) return absl::OkStatus();
+  batch.PutNode(ParseNodeSeq(node.info.node_id()),
+                ToStored(node.info, node.secret, node.died_at));
+  return store_->Write(std::move(batch), durability);
+}
+
+void NodeRegistry::PutLocked(const Node& node,
+                             StateStore::Durability durability) {
+  const absl::Status s = WriteLocked(node, {}, durability);
+  LOG_IF(ERROR, !s.ok()) << "node " << node.info.node_id()
+                         << " not recorded in the state store: " << s;
+}
+
+void NodeRegistry::EraseLocked(const std::vector<uint64_t>& seqs) {
+  StateStore::Batch batch;
+  for (uint64_t seq : seqs) {
+    nodes_.erase(seq);
+    batch.DeleteNode(seq);
+  }
+  if (store_ == nullptr || batch.empty()) return;
+  const absl::Status s =
+      store_->Write(std::move(batch), StateStore::Durability::kBuffered);
+  LOG_IF(ERROR, !s.ok()) << "forgotten nodes not removed from the state "
+                            "store: "
+                         << s;
+}
+
+void NodeRegistry::ExpireLocked(absl::Time now) {
+  for (auto& [seq, node] : nodes_) ExpireNodeLocked(node, now);
+}
+
+void NodeRegistry::ExpireNodeLocked(Node& node, absl::Time now) {
+  if (node.info.alive() && now - node.last_heartbeat > options_.node_timeout) {
+    node.info.set_alive(false);
+    node.died_at = now;
+    unreported_dead_.push_back(node.info);
+    PutLocked(node, StateStore::Durability::kBuffered);
   }
 }
 
@@ -143,90 +211,160 @@ NodeRegistry::Node* NodeRegistry::FindLocked(absl::string_view node_id) {
   return &it->second;
 }
 
-NodeRegistry::Node* NodeRegistry::LivePsShardLocked(uint32_t shard_id,
-                                                    bool erase_dead) {
-  for (auto it = nodes_.begin(); it != nodes_.end();) {
-    NodeInfo& info = it->second.info;
-    if (info.role() != kPsRole || info.shard_id() != shard_id) {
-      ++it;
-    } else if (info.alive()) {
-      return &it->second;
-    } else if (erase_dead) {
-      it = nodes_.erase(it);
-    } else {
-      ++it;
-    }
+absl::StatusOr<NodeRegistry::Node*> NodeRegistry::AuthenticateLocked(
+    absl::string_view node_id, absl::string_view secret) {
+  Node* node = FindLocked(node_id);
+  if (node == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("node '", node_id, "' is not registered"));
   }
-  return nullptr;
+  if (!coordinator_internal::SecretMatches(node->secret, secret)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "wrong or missing node secret for ", node_id,
+        ": a node may only act as the id it registered under; register "
+        "without a node_id for a new one"));
+  }
+  return node;
 }
 
-std::map<uint64_t, NodeRegistry::Node>::iterator
-NodeRegistry::OldestDeadLocked() {
-  auto oldest = nodes_.end();
-  for (auto it = nodes_.begin(); it != nodes_.end(); ++it) {
-    if (!it->second.info.alive() &&
-        (oldest == nodes_.end() ||
-         it->second.died_at < oldest->second.died_at)) {
-      oldest = it;
+NodeRegistry::Node* NodeRegistry::LivePsShardLocked(
+    uint32_t shard_id, const Node* self, std::vector<uint64_t>* dead) {
+  Node* live = nullptr;
+  for (auto& [seq, node] : nodes_) {
+    const NodeInfo& info = node.info;
+    if (&node == self || info.role() != kPsRole ||
+        info.shard_id() != shard_id) {
+      continue;
+    }
+    if (info.alive()) {
+      live = &node;
+    } else if (dead != nullptr) {
+      dead->push_back(seq);
     }
   }
-  return oldest;
+  return live;
 }
 
-absl::StatusOr<std::string> NodeRegistry::Register(const NodeInfo& node) {
+absl::Status NodeRegistry::CheckShardFreeLocked(const NodeInfo& info,
+                                                const Node* self) {
+  if (info.role() != kPsRole) return absl::OkStatus();
+  const Node* holder = LivePsShardLocked(info.shard_id(), self, nullptr);
+  if (holder == nullptr) return absl::OkStatus();
+  if (holder->restored) {
+    return absl::UnavailableError(absl::StrCat(
+        "parameter-server shard ", info.shard_id(), " is held by node ",
+        holder->info.node_id(), " at ", holder->info.address(),
+        ", which has not called since the coordinator restarted; it is free "
+        "once that node is declared dead (retry)"));
+  }
+  return absl::AlreadyExistsError(
+      absl::StrCat("parameter-server shard ", info.shard_id(),
+                   " is already held by live node ", holder->info.node_id(),
+                   " at ", holder->info.address()));
+}
+
+absl::StatusOr<NodeCredentials> NodeRegistry::Register(
+    const NodeInfo& node, const NodeCredentials& claim) {
   NodeInfo info = node;
   if (info.role().empty()) info.set_role(std::string(kDefaultWorkerRole));
   STRATA_RETURN_IF_ERROR(ValidateNode(info, options_.max_nodes));
-  const bool is_ps = info.role() == kPsRole;
-  if (!is_ps) {
+  if (info.role() != kPsRole) {
     info.clear_shard_id();
     info.clear_num_shards();
   }
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   ExpireLocked(now);
-  if (is_ps) {
-    if (const Node* holder = LivePsShardLocked(info.shard_id(), false)) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("parameter-server shard ", info.shard_id(),
-                       " is already held by "
-                       "live node ",
-                       holder->info.node_id(), " at ", holder->info.address()));
+  if (!claim.node_id.empty() || !claim.secret.empty()) {
+    if (FindLocked(claim.node_id) != nullptr) {
+      STRATA_ASSIGN_OR_RETURN(Node * known,
+                              AuthenticateLocked(claim.node_id, claim.secret));
+      if (known->info.alive())
+        return ReclaimLocked(*known, std::move(info), now);
     }
   }
-  // A dead holder of the shard, if any, makes room: nothing can refuse the
-  // registration after it is erased.
-  if (is_ps) LivePsShardLocked(info.shard_id(), /*erase_dead=*/true);
-  if (nodes_.size() >= options_.max_nodes) {
-    auto oldest = OldestDeadLocked();
-    if (oldest == nodes_.end()) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(nodes_.size(),
-                       " live nodes are registered, the coordinator's limit "
-                       "(coordinator flag --max_nodes)"));
-    }
-    nodes_.erase(oldest);
+  return AddLocked(std::move(info), now);
+}
+
+absl::StatusOr<NodeCredentials> NodeRegistry::ReclaimLocked(Node& node,
+                                                            NodeInfo info,
+                                                            absl::Time now) {
+  STRATA_RETURN_IF_ERROR(CheckShardFreeLocked(info, &node));
+  info.set_node_id(node.info.node_id());
+  info.set_alive(true);
+  info.set_last_heartbeat_unix_ms(absl::ToUnixMillis(now));
+  info.clear_current_task();
+  node.info = std::move(info);
+  node.last_heartbeat = now;
+  node.restored = false;
+  PutLocked(node, StateStore::Durability::kSync);
+  return NodeCredentials{node.info.node_id(), node.secret};
+}
+
+absl::StatusOr<NodeCredentials> NodeRegistry::AddLocked(NodeInfo info,
+                                                        absl::Time now) {
+  STRATA_RETURN_IF_ERROR(CheckShardFreeLocked(info, nullptr));
+  STRATA_ASSIGN_OR_RETURN(std::string secret,
+                          coordinator_internal::NewSecret());
+  // Forgotten with the registration: dead holders of the shard (taken
+  // over), then the nodes dead longest while the registry is full.
+  std::vector<uint64_t> forget;
+  if (info.role() == kPsRole) {
+    LivePsShardLocked(info.shard_id(), nullptr, &forget);
   }
-  const uint64_t seq = next_seq_++;
+  STRATA_RETURN_IF_ERROR(MakeRoomLocked(&forget));
+  const uint64_t seq = next_seq_;
+  Node entry;
   info.set_node_id(absl::StrCat(kNodeIdPrefix, seq));
   info.set_alive(true);
   info.set_last_heartbeat_unix_ms(absl::ToUnixMillis(now));
   info.clear_current_task();
-  Node& entry = nodes_[seq];
   entry.info = std::move(info);
+  entry.secret = std::move(secret);
   entry.last_heartbeat = now;
-  return entry.info.node_id();
+  // The id is handed out only once it is recorded.
+  StateStore::Batch batch;
+  batch.PutNodeCounter(seq + 1);
+  for (uint64_t dead : forget) batch.DeleteNode(dead);
+  STRATA_RETURN_IF_ERROR(
+      WriteLocked(entry, std::move(batch), StateStore::Durability::kSync));
+  for (uint64_t dead : forget) nodes_.erase(dead);
+  next_seq_ = seq + 1;
+  Node& added = nodes_[seq] = std::move(entry);
+  return NodeCredentials{added.info.node_id(), added.secret};
 }
 
-absl::Status NodeRegistry::Heartbeat(absl::string_view node_id) {
+absl::Status NodeRegistry::MakeRoomLocked(std::vector<uint64_t>* forget) {
+  if (nodes_.size() - forget->size() < options_.max_nodes) {
+    return absl::OkStatus();
+  }
+  std::vector<std::pair<absl::Time, uint64_t>> dead;  // died_at, seq
+  for (const auto& [seq, node] : nodes_) {
+    if (!node.info.alive() &&
+        std::find(forget->begin(), forget->end(), seq) == forget->end()) {
+      dead.emplace_back(node.died_at, seq);
+    }
+  }
+  const size_t live = nodes_.size() - forget->size() - dead.size();
+  std::sort(dead.begin(), dead.end());
+  for (const auto& [died_at, seq] : dead) {
+    if (nodes_.size() - forget->size() < options_.max_nodes) break;
+    forget->push_back(seq);
+  }
+  if (nodes_.size() - forget->size() < options_.max_nodes) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      live, " live nodes are registered; the coordinator holds at most ",
+      options_.max_nodes, " nodes (coordinator flag --max_nodes)"));
+}
+
+absl::Status NodeRegistry::Heartbeat(absl::string_view node_id,
+                                     absl::string_view secret) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
-  ExpireLocked(now);
-  Node* node = FindLocked(node_id);
-  if (node == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("node '", node_id, "' is not registered"));
-  }
+  STRATA_ASSIGN_OR_RETURN(Node * node, AuthenticateLocked(node_id, secret));
+  ExpireNodeLocked(*node, now);  // O(1): Sweep() expires the others
   if (!node->info.alive()) {
     return absl::FailedPreconditionError(
         absl::StrCat("node ", node_id, " was declared dead (no heartbeat for ",
@@ -234,23 +372,33 @@ absl::Status NodeRegistry::Heartbeat(absl::string_view node_id) {
                      "); register again to get a new node id"));
   }
   node->last_heartbeat = now;
+  node->restored = false;
   node->info.set_last_heartbeat_unix_ms(absl::ToUnixMillis(now));
   return absl::OkStatus();
+}
+
+absl::StatusOr<NodeInfo> NodeRegistry::Authenticate(absl::string_view node_id,
+                                                    absl::string_view secret) {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  STRATA_ASSIGN_OR_RETURN(Node * node, AuthenticateLocked(node_id, secret));
+  ExpireNodeLocked(*node, now);
+  if (node->info.alive()) node->restored = false;
+  return node->info;
 }
 
 std::vector<NodeInfo> NodeRegistry::Sweep() {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   ExpireLocked(now);
-  for (auto it = nodes_.begin(); it != nodes_.end();) {
-    const Node& node = it->second;
+  std::vector<uint64_t> forget;
+  for (const auto& [seq, node] : nodes_) {
     if (!node.info.alive() &&
         now - node.died_at > options_.dead_node_retention) {
-      it = nodes_.erase(it);
-    } else {
-      ++it;
+      forget.push_back(seq);
     }
   }
+  EraseLocked(forget);
   return std::exchange(unreported_dead_, {});
 }
 
@@ -281,6 +429,17 @@ std::vector<NodeInfo> NodeRegistry::List() {
   return out;
 }
 
+std::vector<NodeInfo> NodeRegistry::Schedulable() {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  ExpireLocked(now);
+  std::vector<NodeInfo> out;
+  for (const auto& [seq, node] : nodes_) {
+    if (node.info.alive() && !node.restored) out.push_back(node.info);
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<std::string>> NodeRegistry::PsAddresses() {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
@@ -288,6 +447,7 @@ absl::StatusOr<std::vector<std::string>> NodeRegistry::PsAddresses() {
   // Live shards by shard_id; dead holders are remembered for the message.
   std::map<uint32_t, const NodeInfo*> live;
   std::map<uint32_t, const NodeInfo*> dead;
+  std::map<uint32_t, const NodeInfo*> restored;
   uint32_t num_shards = 0;
   const NodeInfo* first = nullptr;
   for (const auto& [seq, node] : nodes_) {
@@ -295,6 +455,10 @@ absl::StatusOr<std::vector<std::string>> NodeRegistry::PsAddresses() {
     if (info.role() != kPsRole) continue;
     if (!info.alive()) {
       dead[info.shard_id()] = &info;
+      continue;
+    }
+    if (node.restored) {
+      restored[info.shard_id()] = &info;
       continue;
     }
     if (first == nullptr) {
@@ -310,13 +474,21 @@ absl::StatusOr<std::vector<std::string>> NodeRegistry::PsAddresses() {
   }
   if (first == nullptr) {
     return absl::FailedPreconditionError(
-        "no parameter-server shard is registered and alive");
+        restored.empty()
+            ? "no parameter-server shard is registered and alive"
+            : "no parameter-server shard has called since the coordinator "
+              "restarted");
   }
   std::vector<std::string> missing;
   std::vector<std::string> addresses(num_shards);
   for (uint32_t shard = 0; shard < num_shards; ++shard) {
     if (auto it = live.find(shard); it != live.end()) {
       addresses[shard] = it->second->address();
+    } else if (auto r = restored.find(shard); r != restored.end()) {
+      missing.push_back(
+          absl::StrCat("shard ", shard, " of ", num_shards, " (",
+                       r->second->node_id(), " at ", r->second->address(),
+                       ") has not called since the coordinator restarted"));
     } else if (auto d = dead.find(shard); d != dead.end()) {
       missing.push_back(absl::StrCat("shard ", shard, " of ", num_shards, " (",
                                      d->second->node_id(), " at ",

@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/coordinator.pb.h"
+#include "server/coordinator/state_store.h"
 #include "server/jobs/job_type.h"
 #include "server/util/clock.h"
 
@@ -34,10 +35,30 @@ inline constexpr size_t kMaxAddressBytes = 255;
 inline constexpr uint32_t kMaxNodeCpus = 1 << 16;
 inline constexpr uint32_t kMaxNodeGpus = 1024;
 
+// A node's identity: its id and the secret the coordinator bound to it.
+struct NodeCredentials {
+  std::string node_id;
+  std::string secret;  // kSecretBytes random bytes; never logged
+};
+
 // Tracks registered nodes and declares them dead when they stop sending
 // heartbeats. Ids are "node-1", "node-2", ... in registration order and are
-// never reused; a node that was declared dead must register again and gets a
-// new id.
+// never reused, across coordinator restarts too when there is a store; a
+// node that was declared dead must register again and gets a new id.
+//
+// Identity: every registration gets a random secret bound to its id. Every
+// later call of the node names both (Heartbeat, Authenticate); a wrong or
+// missing secret is PERMISSION_DENIED, so no node can act as, or take over
+// the id of, another. A node re-registering with its id and secret keeps the
+// id while it is alive.
+//
+// Durability: with a StateStore, registrations (and the id counter) are
+// written synchronously before they are answered, deaths and forgotten nodes
+// buffered; heartbeats write nothing. Restore() loads the records of a
+// restarted coordinator: live nodes count as alive until node_timeout after
+// the restart, but are "restored" (not offered to the scheduler, not in
+// PsAddresses, and their shard not handed to another node) until they call
+// again with their secret.
 //
 // Liveness is evaluated against the injected Clock on every call, so a node
 // whose heartbeat is overdue is dead for Heartbeat(), List() and
@@ -62,18 +83,26 @@ class NodeRegistry {
     absl::Duration dead_node_retention = absl::Minutes(10);
     // Most nodes the registry holds, alive and dead (coordinator flag
     // --max_nodes); also the largest num_shards a ps node may claim. When
-    // it is full, a registration makes room by forgetting the node that
+    // it is full, a new registration makes room by forgetting the nodes that
     // died longest ago; with max_nodes live nodes it is RESOURCE_EXHAUSTED.
     // Bounds the coordinator's memory and every scheduling pass against a
     // flood of registrations; too low refuses the nodes of a big cluster.
     size_t max_nodes = 4096;
   };
 
-  NodeRegistry(Options options, Clock* clock);
+  // `store` may be null (state in memory only); not owned, must outlive the
+  // registry.
+  NodeRegistry(Options options, Clock* clock, StateStore* store = nullptr);
   NodeRegistry(const NodeRegistry&) = delete;
   NodeRegistry& operator=(const NodeRegistry&) = delete;
 
-  // Registers a node and returns its new id. node_id, alive,
+  // Loads the nodes of a restarted coordinator (StateStore::Load). Call
+  // once, before anything else. Live ones are alive until node_timeout from
+  // now; dead ones are reported by the next Sweep() again (their work may
+  // not have been failed before the restart).
+  void Restore(uint64_t next_seq, const std::vector<StoredNode>& nodes);
+
+  // Registers a node and returns its id and secret. node_id, alive,
   // last_heartbeat_unix_ms and current_task of `node` are ignored; an empty
   // role becomes "general". INVALID_ARGUMENT naming the field for a role
   // that is neither "ps" nor a name of at most jobs::kMaxRoleBytes, a
@@ -82,14 +111,29 @@ class NodeRegistry {
   // kMaxAddressBytes), cpus over kMaxNodeCpus or gpus over kMaxNodeGpus.
   // Role "ps" nodes must have an address and shard_id < num_shards <=
   // max_nodes (INVALID_ARGUMENT otherwise); a shard_id held by a live ps
-  // node is ALREADY_EXISTS, one held by a dead node is taken over.
-  // RESOURCE_EXHAUSTED when max_nodes live nodes are registered. A refused
-  // registration changes nothing.
-  absl::StatusOr<std::string> Register(const NodeInfo& node);
+  // node is ALREADY_EXISTS (UNAVAILABLE while the holder is a restored node
+  // that has not called since the restart: retry), one held by a dead node
+  // is taken over. A new id when max_nodes live nodes are registered is
+  // RESOURCE_EXHAUSTED. A refused registration changes nothing.
+  //
+  // `claim` (both empty for a new node) re-asserts an earlier registration:
+  // a known id with its secret keeps the id (and secret) while the node is
+  // alive, with `node`'s new details; a dead node gets a new id. A known id
+  // with another secret is PERMISSION_DENIED; an unknown id gets a new id.
+  // UNAVAILABLE when the store cannot record a new registration.
+  absl::StatusOr<NodeCredentials> Register(const NodeInfo& node,
+                                           const NodeCredentials& claim = {});
 
-  // Records a heartbeat. NOT_FOUND for an unknown id, FAILED_PRECONDITION
-  // for a node already declared dead (it must register again).
-  absl::Status Heartbeat(absl::string_view node_id);
+  // Records a heartbeat. NOT_FOUND for an unknown id, PERMISSION_DENIED for
+  // a wrong secret, FAILED_PRECONDITION for a node already declared dead (it
+  // must register again).
+  absl::Status Heartbeat(absl::string_view node_id, absl::string_view secret);
+
+  // The node, when `secret` is its secret: NOT_FOUND for an unknown id,
+  // PERMISSION_DENIED for a wrong secret. Dead nodes are returned (alive =
+  // false). A live restored node counts as back.
+  absl::StatusOr<NodeInfo> Authenticate(absl::string_view node_id,
+                                        absl::string_view secret);
 
   // Marks nodes whose heartbeat is overdue as dead and returns every node
   // that died since the previous Sweep() (each death is reported once).
@@ -106,10 +150,15 @@ class NodeRegistry {
   // current_task is left empty; the registry does not track tasks.
   std::vector<NodeInfo> List();
 
+  // The live nodes that may be given work: alive and, if restored, heard
+  // from since the restart. In id order.
+  std::vector<NodeInfo> Schedulable();
+
   // Addresses of the parameter-server shards indexed by shard_id, when every
-  // shard in [0, num_shards) is registered and alive and all live ps nodes
-  // agree on num_shards. Otherwise FAILED_PRECONDITION saying what is
-  // missing, e.g. "shard 1 of 2 is not registered".
+  // shard in [0, num_shards) is registered, alive and not a restored node
+  // waiting to call again, and all live ps nodes agree on num_shards. Otherwise
+  // FAILED_PRECONDITION saying what is missing, e.g. "shard 1 of 2 is not
+  // registered".
   absl::StatusOr<std::vector<std::string>> PsAddresses();
 
   // "node node-2 (host-a) died: no heartbeat for 6s".
@@ -120,25 +169,58 @@ class NodeRegistry {
  private:
   struct Node {
     NodeInfo info;  // alive and last_heartbeat_unix_ms kept current
+    std::string secret;
     absl::Time last_heartbeat;
     absl::Time died_at;  // valid when !info.alive()
+    // Loaded by Restore() and not heard from since (see the class comment).
+    bool restored = false;
   };
 
-  // Declares overdue nodes dead and queues them for the next Sweep().
+  // Declares overdue nodes (or `node`) dead and queues them for the next
+  // Sweep().
   void ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExpireNodeLocked(Node& node, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Node* FindLocked(absl::string_view node_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The live ps node holding `shard_id`, or nullptr; erases a dead holder
-  // when `erase_dead` is set.
-  Node* LivePsShardLocked(uint32_t shard_id, bool erase_dead)
+  // The node with `node_id` if `secret` is its secret, else the error.
+  absl::StatusOr<Node*> AuthenticateLocked(absl::string_view node_id,
+                                           absl::string_view secret)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The dead node that died longest ago, or nodes_.end().
-  std::map<uint64_t, Node>::iterator OldestDeadLocked()
+  // The live ps node other than `self` holding `shard_id`, or nullptr; dead
+  // holders are appended to `dead` when it is not null.
+  Node* LivePsShardLocked(uint32_t shard_id, const Node* self,
+                          std::vector<uint64_t>* dead)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK unless a live node other than `self` holds info's shard (ps only).
+  absl::Status CheckShardFreeLocked(const NodeInfo& info, const Node* self)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Register() for a live node re-asserting its id: updates its details.
+  absl::StatusOr<NodeCredentials> ReclaimLocked(Node& node, NodeInfo info,
+                                                absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Register() for a new id.
+  absl::StatusOr<NodeCredentials> AddLocked(NodeInfo info, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the node's record (and `batch`'s other changes). Errors are
+  // returned for the caller to refuse the change, or logged by PutLocked.
+  absl::Status WriteLocked(const Node& node, StateStore::Batch batch,
+                           StateStore::Durability durability)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PutLocked(const Node& node, StateStore::Durability durability)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets nodes (by seq) in memory and in the store.
+  void EraseLocked(const std::vector<uint64_t>& seqs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends to `forget` the nodes dead longest (not in it yet) until one
+  // more node fits max_nodes; RESOURCE_EXHAUSTED when too few are dead.
+  absl::Status MakeRoomLocked(std::vector<uint64_t>* forget)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
   const Options options_;
   Clock* const clock_;
+  StateStore* const store_;  // may be null; thread-safe itself
 
   absl::Mutex mu_;
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;

@@ -1,10 +1,13 @@
 #include "server/coordinator/node_registry.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/coordinator/state_store.h"
+#include "server/coordinator/testing/state_testing.h"
 #include "server/util/clock.h"
 
 namespace strata {
@@ -39,13 +42,21 @@ class NodeRegistryTest : public ::testing::Test {
     o.node_timeout = absl::Seconds(6);
     return o;
   }
+  // Registers `node`, remembering its secret for Beat().
+  std::string Add(const NodeInfo& node) {
+    return secrets_.Track(registry_.Register(node));
+  }
+  absl::Status Beat(const std::string& id) {
+    return secrets_.Beat(registry_, id);
+  }
   FakeClock clock_;
   NodeRegistry registry_{Opts(), &clock_};
+  testing::NodeSecrets secrets_;
 };
 
 TEST_F(NodeRegistryTest, AssignsSequentialIdsAndDefaultsTheRole) {
-  EXPECT_EQ(*registry_.Register(Worker()), "node-1");
-  EXPECT_EQ(*registry_.Register(Worker("")), "node-2");
+  EXPECT_EQ(Add(Worker()), "node-1");
+  EXPECT_EQ(Add(Worker("")), "node-2");
   absl::StatusOr<NodeInfo> node = registry_.Get("node-2");
   ASSERT_TRUE(node.ok());
   EXPECT_EQ(node->role(), "general");
@@ -63,25 +74,25 @@ TEST_F(NodeRegistryTest, ListsNodesInNumericIdOrder) {
 }
 
 TEST_F(NodeRegistryTest, HeartbeatUnknownNodeIsNotFound) {
-  EXPECT_EQ(registry_.Heartbeat("node-7").code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(registry_.Heartbeat("bogus").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Beat("node-7").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Beat("bogus").code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(NodeRegistryTest, HeartbeatsKeepANodeAlive) {
-  const std::string id = *registry_.Register(Worker());
+  const std::string id = Add(Worker());
   for (int i = 0; i < 10; ++i) {
     clock_.Advance(absl::Seconds(5));
-    ASSERT_TRUE(registry_.Heartbeat(id).ok()) << i;
+    ASSERT_TRUE(Beat(id).ok()) << i;
   }
   EXPECT_TRUE(registry_.IsAlive(id));
   EXPECT_THAT(registry_.Sweep(), IsEmpty());
 }
 
 TEST_F(NodeRegistryTest, NodeWithoutHeartbeatDiesAndIsSweptOnce) {
-  const std::string a = *registry_.Register(Worker());
-  const std::string b = *registry_.Register(Worker());
+  const std::string a = Add(Worker());
+  const std::string b = Add(Worker());
   clock_.Advance(absl::Seconds(4));
-  ASSERT_TRUE(registry_.Heartbeat(b).ok());
+  ASSERT_TRUE(Beat(b).ok());
   clock_.Advance(absl::Seconds(2));
   EXPECT_THAT(registry_.Sweep(), IsEmpty()) << "exactly the timeout is alive";
   clock_.Advance(absl::Milliseconds(1));
@@ -95,10 +106,10 @@ TEST_F(NodeRegistryTest, NodeWithoutHeartbeatDiesAndIsSweptOnce) {
 }
 
 TEST_F(NodeRegistryTest, DeadNodeHeartbeatIsFailedPrecondition) {
-  const std::string id = *registry_.Register(Worker());
+  const std::string id = Add(Worker());
   clock_.Advance(absl::Seconds(7));
   // Declared dead on the next call even before any Sweep().
-  absl::Status s = registry_.Heartbeat(id);
+  absl::Status s = Beat(id);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), HasSubstr("register again"));
   // The death is still reported by Sweep() so its work can be failed.
@@ -106,11 +117,11 @@ TEST_F(NodeRegistryTest, DeadNodeHeartbeatIsFailedPrecondition) {
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].node_id(), id);
   // Re-registering gives a new id.
-  EXPECT_EQ(*registry_.Register(Worker()), "node-2");
+  EXPECT_EQ(Add(Worker()), "node-2");
 }
 
 TEST_F(NodeRegistryTest, ForgetsLongDeadNodes) {
-  const std::string id = *registry_.Register(Worker());
+  const std::string id = Add(Worker());
   clock_.Advance(absl::Seconds(7));
   registry_.Sweep();
   EXPECT_EQ(registry_.Get(id)->alive(), false);
@@ -121,15 +132,15 @@ TEST_F(NodeRegistryTest, ForgetsLongDeadNodes) {
 
 TEST_F(NodeRegistryTest, DuplicateLivePsShardIsAlreadyExists) {
   ASSERT_TRUE(registry_.Register(Ps(0, 2)).ok());
-  absl::StatusOr<std::string> dup = registry_.Register(Ps(0, 2));
+  absl::StatusOr<NodeCredentials> dup = registry_.Register(Ps(0, 2));
   EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(std::string(dup.status().message()), HasSubstr("node-1"));
 }
 
 TEST_F(NodeRegistryTest, DeadPsShardIsReplaced) {
-  const std::string old_id = *registry_.Register(Ps(0, 1));
+  const std::string old_id = Add(Ps(0, 1));
   clock_.Advance(absl::Seconds(7));
-  absl::StatusOr<std::string> replacement = registry_.Register(Ps(0, 1));
+  absl::StatusOr<NodeCredentials> replacement = registry_.Register(Ps(0, 1));
   ASSERT_TRUE(replacement.ok()) << replacement.status();
   EXPECT_EQ(registry_.Get(old_id).status().code(), absl::StatusCode::kNotFound);
   absl::StatusOr<std::vector<std::string>> ps = registry_.PsAddresses();
@@ -149,11 +160,11 @@ TEST_F(NodeRegistryTest, RejectsMalformedPsRegistration) {
 }
 
 TEST_F(NodeRegistryTest, RoleMustBePsOrAName) {
-  absl::StatusOr<std::string> spaced = registry_.Register(Worker("gpu box"));
+  absl::StatusOr<NodeCredentials> spaced = registry_.Register(Worker("gpu box"));
   EXPECT_EQ(spaced.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(spaced.status().message(),
             "node role 'gpu box' may hold only letters, digits and _ . : / -");
-  absl::StatusOr<std::string> long_role =
+  absl::StatusOr<NodeCredentials> long_role =
       registry_.Register(Worker(std::string(65, 'r')));
   EXPECT_EQ(long_role.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(long_role.status().message(),
@@ -166,7 +177,7 @@ TEST_F(NodeRegistryTest, RoleMustBePsOrAName) {
 TEST_F(NodeRegistryTest, HostnameIsBoundedAndPrintable) {
   NodeInfo node = Worker();
   node.set_hostname(std::string(256, 'h'));
-  absl::StatusOr<std::string> id = registry_.Register(node);
+  absl::StatusOr<NodeCredentials> id = registry_.Register(node);
   EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(id.status().message(),
             "node hostname is 256 bytes; the limit is 255");
@@ -187,7 +198,7 @@ TEST_F(NodeRegistryTest, AddressMustBeHostPort) {
         "host:000080", "::1:80", "[::1:80", "[]:80", "a b:80", "h\x01:80",
         "dns:///h:80"}) {
     node.set_address(bad);
-    absl::StatusOr<std::string> id = registry_.Register(node);
+    absl::StatusOr<NodeCredentials> id = registry_.Register(node);
     EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_THAT(std::string(id.status().message()),
                 HasSubstr("' is not HOST:PORT"))
@@ -219,7 +230,7 @@ TEST_F(NodeRegistryTest, CpusAndGpusAreBounded) {
 }
 
 TEST_F(NodeRegistryTest, PsShardCountIsBoundedByMaxNodes) {
-  absl::StatusOr<std::string> id = registry_.Register(Ps(0, 4097));
+  absl::StatusOr<NodeCredentials> id = registry_.Register(Ps(0, 4097));
   EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(id.status().message(),
             "ps node num_shards 4097 exceeds the most nodes the coordinator "
@@ -231,31 +242,33 @@ TEST_F(NodeRegistryTest, FullRegistryOfLiveNodesIsResourceExhausted) {
   NodeRegistry::Options o = Opts();
   o.max_nodes = 2;
   NodeRegistry registry(o, &clock_);
-  ASSERT_TRUE(registry.Register(Worker()).ok());
-  ASSERT_TRUE(registry.Register(Ps(0, 1)).ok());
+  testing::NodeSecrets secrets;
+  const std::string worker = secrets.Track(registry.Register(Worker()));
+  const std::string ps = secrets.Track(registry.Register(Ps(0, 1)));
   for (const NodeInfo& node : {Worker(), Ps(1, 2)}) {
-    absl::StatusOr<std::string> id = registry.Register(node);
+    absl::StatusOr<NodeCredentials> id = registry.Register(node);
     EXPECT_EQ(id.status().code(), absl::StatusCode::kResourceExhausted);
     EXPECT_EQ(id.status().message(),
-              "2 live nodes are registered, the coordinator's limit "
-              "(coordinator flag --max_nodes)");
+              "2 live nodes are registered; the coordinator holds at most 2 "
+              "nodes (coordinator flag --max_nodes)");
   }
   EXPECT_EQ(registry.List().size(), 2u);
-  EXPECT_TRUE(registry.Heartbeat("node-1").ok());
-  EXPECT_TRUE(registry.Heartbeat("node-2").ok());
+  EXPECT_TRUE(secrets.Beat(registry, worker).ok());
+  EXPECT_TRUE(secrets.Beat(registry, ps).ok());
 }
 
-TEST_F(NodeRegistryTest, FullRegistryForgetsTheNodeDeadLongest) {
+TEST_F(NodeRegistryTest, FullRegistryForgetsTheNodesDeadLongest) {
   NodeRegistry::Options o = Opts();
   o.max_nodes = 3;
   NodeRegistry registry(o, &clock_);
-  const std::string first = *registry.Register(Worker());
+  testing::NodeSecrets secrets;
+  const std::string first = secrets.Track(registry.Register(Worker()));
   clock_.Advance(absl::Seconds(1));
-  const std::string second = *registry.Register(Worker());
+  const std::string second = secrets.Track(registry.Register(Worker()));
   clock_.Advance(absl::Seconds(1));
-  const std::string live = *registry.Register(Worker());
+  const std::string live = secrets.Track(registry.Register(Worker()));
   clock_.Advance(absl::Seconds(5));
-  ASSERT_TRUE(registry.Heartbeat(live).ok());
+  ASSERT_TRUE(secrets.Beat(registry, live).ok());
   clock_.Advance(absl::Seconds(2));  // first and second are dead, in order
   ASSERT_TRUE(registry.Register(Worker()).ok());
   EXPECT_EQ(registry.Get(first).status().code(), absl::StatusCode::kNotFound);
@@ -285,10 +298,10 @@ TEST_F(NodeRegistryTest, PsAddressesIncompleteIsFailedPrecondition) {
 }
 
 TEST_F(NodeRegistryTest, PsAddressesReportsDeadShard) {
-  ASSERT_TRUE(registry_.Register(Ps(0, 2)).ok());
-  const std::string shard1 = *registry_.Register(Ps(1, 2));
+  ASSERT_EQ(Add(Ps(0, 2)), "node-1");
+  const std::string shard1 = Add(Ps(1, 2));
   clock_.Advance(absl::Seconds(4));
-  ASSERT_TRUE(registry_.Heartbeat("node-1").ok());
+  ASSERT_TRUE(Beat("node-1").ok());
   clock_.Advance(absl::Seconds(3));
   absl::StatusOr<std::vector<std::string>> ps = registry_.PsAddresses();
   EXPECT_EQ(ps.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -311,6 +324,187 @@ TEST_F(NodeRegistryTest, DeathDescriptionNamesNodeHostAndTimeout) {
   node.set_node_id("node-2");
   EXPECT_EQ(registry_.DeathDescription(node),
             "node node-2 (host-a) died: no heartbeat for 6s");
+}
+
+
+// Node identity: ids are bound to secrets.
+class NodeIdentityTest : public NodeRegistryTest {
+ protected:
+  NodeCredentials Register(const NodeInfo& node,
+                           const NodeCredentials& claim = {}) {
+    absl::StatusOr<NodeCredentials> r = registry_.Register(node, claim);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : NodeCredentials{};
+  }
+};
+
+TEST_F(NodeIdentityTest, EachRegistrationGetsItsOwn128BitSecret) {
+  const NodeCredentials a = Register(Worker());
+  const NodeCredentials b = Register(Worker());
+  EXPECT_EQ(a.secret.size(), 16u);
+  EXPECT_NE(a.secret, b.secret);
+  // Listings never carry it.
+  for (const NodeInfo& node : registry_.List()) {
+    EXPECT_EQ(node.SerializeAsString().find(a.secret), std::string::npos);
+  }
+}
+
+TEST_F(NodeIdentityTest, HeartbeatWithAWrongOrMissingSecretIsPermissionDenied) {
+  const NodeCredentials a = Register(Worker());
+  const NodeCredentials b = Register(Worker());
+  EXPECT_EQ(registry_.Heartbeat(a.node_id, "").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(registry_.Heartbeat(a.node_id, b.secret).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(registry_.Heartbeat(a.node_id, a.secret).ok());
+  EXPECT_EQ(registry_.Authenticate(a.node_id, b.secret).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(registry_.Authenticate("node-9", a.secret).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry_.Authenticate(a.node_id, a.secret)->node_id(), a.node_id);
+}
+
+TEST_F(NodeIdentityTest, ReRegisteringWithItsSecretKeepsTheIdAndUpdatesIt) {
+  const NodeCredentials a = Register(Worker("conv"));
+  NodeInfo moved = Worker("conv", 2);
+  moved.set_hostname("host-b");
+  const NodeCredentials again = Register(moved, a);
+  EXPECT_EQ(again.node_id, a.node_id);
+  EXPECT_EQ(again.secret, a.secret);
+  EXPECT_EQ(registry_.Get(a.node_id)->hostname(), "host-b");
+  EXPECT_EQ(registry_.List().size(), 1u);
+  EXPECT_EQ(Register(Worker()).node_id, "node-2") << "the counter moved on";
+}
+
+TEST_F(NodeIdentityTest, NoNodeCanTakeOverAnotherNodesId) {
+  const NodeCredentials a = Register(Worker());
+  const NodeCredentials b = Register(Worker());
+  for (const std::string& secret : {std::string(), b.secret}) {
+    absl::StatusOr<NodeCredentials> taken =
+        registry_.Register(Worker(), {a.node_id, secret});
+    EXPECT_EQ(taken.status().code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_THAT(std::string(taken.status().message()), HasSubstr(a.node_id));
+    EXPECT_EQ(std::string(taken.status().message()).find(a.secret),
+              std::string::npos);
+  }
+  EXPECT_TRUE(registry_.Heartbeat(a.node_id, a.secret).ok());
+  EXPECT_EQ(registry_.List().size(), 2u);
+}
+
+TEST_F(NodeIdentityTest, ADeadOrUnknownIdGetsANewId) {
+  const NodeCredentials a = Register(Worker());
+  clock_.Advance(absl::Seconds(7));
+  EXPECT_EQ(Register(Worker(), a).node_id, "node-2") << "a was declared dead";
+  EXPECT_EQ(Register(Worker(), {"node-77", "whatever"}).node_id, "node-3");
+}
+
+// The registry over a state store, restarted: a new registry over the same
+// directory.
+class NodeRegistryRestartTest : public NodeIdentityTest {
+ protected:
+  void SetUp() override {
+    dir_ = testing::FreshTestDir("node_registry_restart");
+    Reopen();
+  }
+  void Reopen() {
+    stored_.reset();
+    store_.reset();
+    CoordinatorState state;
+    store_ = testing::OpenStore(dir_, &state);
+    ASSERT_NE(store_, nullptr);
+    stored_ = std::make_unique<NodeRegistry>(Opts(), &clock_, store_.get());
+    stored_->Restore(state.next_node_seq, state.nodes);
+  }
+  NodeCredentials Add(NodeRegistry& registry, const NodeInfo& node) {
+    absl::StatusOr<NodeCredentials> r = registry.Register(node);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : NodeCredentials{};
+  }
+  std::vector<std::string> Ids(const std::vector<NodeInfo>& nodes) {
+    std::vector<std::string> ids;
+    for (const NodeInfo& n : nodes) ids.push_back(n.node_id());
+    return ids;
+  }
+
+  std::string dir_;
+  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<NodeRegistry> stored_;
+};
+
+TEST_F(NodeRegistryRestartTest, NodesKeepTheirIdsAndSecretsAndIdsAreNotReused) {
+  const NodeCredentials a = Add(*stored_, Worker());
+  const NodeCredentials b = Add(*stored_, Ps(0, 1));
+  clock_.Advance(absl::Hours(1));  // the coordinator was down a long time
+  Reopen();
+  EXPECT_THAT(Ids(stored_->List()), ElementsAre(a.node_id, b.node_id));
+  EXPECT_TRUE(stored_->IsAlive(a.node_id)) << "alive until the timeout";
+  EXPECT_EQ(stored_->Get(b.node_id)->address(), "10.0.0.1:9000");
+  EXPECT_TRUE(stored_->Heartbeat(a.node_id, a.secret).ok());
+  EXPECT_EQ(stored_->Heartbeat(b.node_id, a.secret).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(stored_->Register(Worker(), a)->node_id, a.node_id);
+  EXPECT_EQ(Add(*stored_, Worker()).node_id, "node-3");
+}
+
+TEST_F(NodeRegistryRestartTest, RestoredNodesDieATimeoutAfterTheRestart) {
+  const NodeCredentials a = Add(*stored_, Worker());
+  const NodeCredentials b = Add(*stored_, Worker());
+  clock_.Advance(absl::Seconds(5));
+  Reopen();
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(stored_->Heartbeat(a.node_id, a.secret).ok());
+  EXPECT_THAT(stored_->Sweep(), IsEmpty());
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_THAT(Ids(stored_->Sweep()), ElementsAre(b.node_id));
+  // The death is recorded too: after another restart it is still dead, and
+  // reported once more so that its work is failed.
+  Reopen();
+  EXPECT_FALSE(stored_->IsAlive(b.node_id));
+  EXPECT_THAT(Ids(stored_->Sweep()), ElementsAre(b.node_id));
+  EXPECT_THAT(stored_->Sweep(), IsEmpty());
+}
+
+TEST_F(NodeRegistryRestartTest, RestoredNodesGetWorkOnlyOnceTheyCall) {
+  const NodeCredentials ps = Add(*stored_, Ps(0, 1));
+  const NodeCredentials w = Add(*stored_, Worker());
+  Reopen();
+  EXPECT_THAT(stored_->Schedulable(), IsEmpty());
+  absl::StatusOr<std::vector<std::string>> none = stored_->PsAddresses();
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(none.status().message()),
+              HasSubstr("since the coordinator restarted"));
+  ASSERT_TRUE(stored_->Heartbeat(ps.node_id, ps.secret).ok());
+  ASSERT_TRUE(stored_->Authenticate(w.node_id, w.secret).ok());
+  EXPECT_THAT(Ids(stored_->Schedulable()), ElementsAre(ps.node_id, w.node_id));
+  EXPECT_THAT(*stored_->PsAddresses(), ElementsAre("10.0.0.1:9000"));
+}
+
+TEST_F(NodeRegistryRestartTest, ARestoredShardIsHeldUntilItCallsOrDies) {
+  const NodeCredentials old_shard = Add(*stored_, Ps(0, 1));
+  Reopen();
+  // A new process for the same shard waits (UNAVAILABLE is retried) ...
+  absl::StatusOr<NodeCredentials> early = stored_->Register(Ps(0, 1));
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(early.status().message()), HasSubstr("retry"));
+  // ... and takes the shard once the old holder is dead.
+  clock_.Advance(absl::Seconds(7));
+  absl::StatusOr<NodeCredentials> taken = stored_->Register(Ps(0, 1));
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(taken->node_id, "node-2");
+  Reopen();
+  EXPECT_THAT(Ids(stored_->List()), ElementsAre("node-2"))
+      << "the dead holder's record was dropped with the takeover";
+}
+
+TEST_F(NodeRegistryRestartTest, ForgottenNodesLeaveTheStoreButNotTheCounter) {
+  Add(*stored_, Worker());
+  clock_.Advance(absl::Seconds(7));
+  stored_->Sweep();
+  clock_.Advance(absl::Minutes(11));
+  stored_->Sweep();
+  Reopen();
+  EXPECT_THAT(stored_->List(), IsEmpty());
+  EXPECT_EQ(Add(*stored_, Worker()).node_id, "node-2");
 }
 
 }  // namespace

@@ -65,8 +65,8 @@ void Scheduler::HandleDeadNodes(Pass& pass) {
 Scheduler::Workers Scheduler::LiveWorkers() {
   const auto active = jobs_->ActiveTasksByNode();
   Workers workers;
-  for (NodeInfo& node : registry_->List()) {
-    if (!node.alive() || node.role() == kPsRole) continue;
+  for (NodeInfo& node : registry_->Schedulable()) {
+    if (node.role() == kPsRole) continue;
     if (active.contains(node.node_id())) {
       workers.busy.push_back(std::move(node));
     } else {

@@ -63,7 +63,8 @@ class Scheduler {
   const Options& options() const { return options_; }
 
  private:
-  // Live worker (non-ps) nodes in id order, split by whether they have a
+  // Schedulable worker (non-ps) nodes in id order (restored nodes that have
+  // not called since a restart are left out), split by whether they have a
   // task.
   struct Workers {
     std::vector<NodeInfo> idle;

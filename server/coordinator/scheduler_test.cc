@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/coordinator/testing/state_testing.h"
 #include "server/util/clock.h"
 
 namespace strata {
@@ -21,13 +22,19 @@ class SchedulerTest : public ::testing::Test {
         jobs_(JobManager::Options{}, &clock_),
         scheduler_(Scheduler::Options{}, &registry_, &jobs_, &clock_) {}
 
+  std::string Track(absl::StatusOr<NodeCredentials> r) {
+    return secrets_.Track(r);
+  }
+  absl::Status Beat(const std::string& id) {
+    return secrets_.Beat(registry_, id);
+  }
   std::string AddWorker(const std::string& role = "general",
                         uint32_t gpus = 0) {
     NodeInfo node;
     node.set_role(role);
     node.set_hostname("host");
     node.set_gpus(gpus);
-    return *registry_.Register(node);
+    return Track(registry_.Register(node));
   }
   std::string AddPs(uint32_t shard, uint32_t num_shards) {
     NodeInfo node;
@@ -35,7 +42,7 @@ class SchedulerTest : public ::testing::Test {
     node.set_address("ps" + std::to_string(shard) + ":9000");
     node.set_shard_id(shard);
     node.set_num_shards(num_shards);
-    return *registry_.Register(node);
+    return Track(registry_.Register(node));
   }
   std::string Submit(uint32_t workers, const std::string& role = "",
                      uint32_t gpus = 0) {
@@ -53,7 +60,7 @@ class SchedulerTest : public ::testing::Test {
       clock_.Advance(step);
       d -= step;
       for (const NodeInfo& n : registry_.List()) {
-        if (n.alive()) (void)registry_.Heartbeat(n.node_id());
+        if (n.alive()) (void)Beat(n.node_id());
       }
     }
   }
@@ -62,6 +69,7 @@ class SchedulerTest : public ::testing::Test {
   NodeRegistry registry_;
   JobManager jobs_;
   Scheduler scheduler_;
+  testing::NodeSecrets secrets_;
 };
 
 TEST_F(SchedulerTest, AssignsLowestIdleNodeIdsFirst) {
@@ -194,8 +202,8 @@ TEST_F(SchedulerTest, NodeDeathFailsTheRunningJobAndCancelsItsOtherTasks) {
   // Everyone but `b` keeps heartbeating.
   for (int i = 0; i < 7; ++i) {
     clock_.Advance(absl::Seconds(1));
-    ASSERT_TRUE(registry_.Heartbeat("node-1").ok());
-    ASSERT_TRUE(registry_.Heartbeat(a).ok());
+    ASSERT_TRUE(Beat("node-1").ok());
+    ASSERT_TRUE(Beat(a).ok());
   }
   Scheduler::Pass pass = scheduler_.RunOnce();
   ASSERT_EQ(pass.dead_nodes.size(), 1u);
@@ -223,7 +231,7 @@ TEST_F(SchedulerTest, StanzaJobsTakeConvAndFcNodesAndTellThemTheirRoles) {
   NodeInfo fc;
   fc.set_role("fc");
   fc.set_address("fc:7000");
-  const std::string fc_node = *registry_.Register(fc);
+  const std::string fc_node = Track(registry_.Register(fc));
   JobSpec spec;
   spec.mutable_cnn_train()->set_num_conv_workers(2);
   spec.mutable_cnn_train()->set_num_fc_nodes(1);

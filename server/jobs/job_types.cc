@@ -105,6 +105,8 @@ std::string JobReferenceMarkdown() {
       "| `worker_role` | general | name, <= ", kMaxRoleBytes,
       " bytes, not \"ps\" | |\n",
       internal::RulesMarkdown("", kGenericRules),
+      "| `keep_tensors` | false | | keep the job's `<job_id>/` tensors on "
+      "the shards after it ends (dropped by default) |\n",
       "\nEvery spec: no unknown fields, no unknown enum values, finite "
       "numbers, strings <= ", internal::kMaxStringBytes,
       " bytes, repeated fields <= ", internal::kMaxRepeated,

@@ -3,19 +3,48 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
 
 namespace strata {
 
+namespace {
+
+grpc::ChannelArguments SessionChannelArguments(
+    const NodeSessionOptions& options) {
+  grpc::ChannelArguments args =
+      DefaultChannelArguments(kDefaultMaxMessageBytes);
+  const int max_wait =
+      static_cast<int>(absl::ToInt64Milliseconds(options.max_reconnect_wait));
+  const int first_wait = std::min(
+      max_wait, static_cast<int>(absl::ToInt64Milliseconds(options.backoff)));
+  // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it is also the time a connection
+  // attempt may take, and a short one fails handshakes with a busy server.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, first_wait);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_wait);
+  // A failed connection asks the resolver again; by default it answers at
+  // most every 30 s, which would hold the reconnection back as long.
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, max_wait);
+  return args;
+}
+
+}  // namespace
+
 NodeSession::NodeSession(NodeSessionOptions options)
     : options_(std::move(options)),
-      stub_(NodeService::NewStub(grpc::CreateCustomChannel(
-          options_.coordinator, grpc::InsecureChannelCredentials(),
-          DefaultChannelArguments(kDefaultMaxMessageBytes)))),
+      stub_(NewStub()),
+      heartbeat_stub_(NewStub()),
       interval_(options_.heartbeat_interval) {}
+
+std::unique_ptr<NodeService::Stub> NodeSession::NewStub() const {
+  return NodeService::NewStub(grpc::CreateCustomChannel(
+      options_.coordinator, grpc::InsecureChannelCredentials(),
+      SessionChannelArguments(options_)));
+}
 
 NodeSession::~NodeSession() {
   Stop();
@@ -29,32 +58,54 @@ void NodeSession::Stop() {
 
 std::string NodeSession::node_id() const {
   absl::MutexLock lock(&mu_);
-  return node_id_;
+  return credentials_.node_id;
+}
+
+NodeSession::Credentials NodeSession::credentials() const {
+  absl::MutexLock lock(&mu_);
+  return credentials_;
 }
 
 void NodeSession::SleepUnlessStopped(absl::Duration d) const {
   stop_.WaitForNotificationWithTimeout(d);
 }
 
-absl::Status NodeSession::Register() {
+absl::Status NodeSession::RegisterOnce(const Credentials& claim) {
   RegisterNodeRequest req;
   *req.mutable_node() = options_.node;
+  req.set_node_id(claim.node_id);
+  req.set_node_secret(claim.secret);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+  RegisterNodeResponse resp;
+  STRATA_RETURN_IF_ERROR(FromGrpcStatus(stub_->RegisterNode(&ctx, req, &resp)));
+  absl::MutexLock lock(&mu_);
+  credentials_ = {resp.node_id(), resp.node_secret()};
+  if (resp.heartbeat_interval_ms() > 0) {
+    interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
+  }
+  LOG(INFO) << (resp.node_id() == claim.node_id ? "re-registered"
+                                                : "registered")
+            << " with coordinator " << options_.coordinator << " as "
+            << resp.node_id() << " (role " << options_.node.role() << ")"
+            << (claim.node_id.empty() || resp.node_id() == claim.node_id
+                    ? ""
+                    : absl::StrCat("; ", claim.node_id, " was not kept"));
+  return absl::OkStatus();
+}
+
+absl::Status NodeSession::Register() {
+  Credentials claim = credentials();
   absl::Duration backoff = options_.backoff;
   while (!stop_.HasBeenNotified()) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
-    RegisterNodeResponse resp;
-    absl::Status s = FromGrpcStatus(stub_->RegisterNode(&ctx, req, &resp));
-    if (s.ok()) {
-      absl::MutexLock lock(&mu_);
-      node_id_ = resp.node_id();
-      if (resp.heartbeat_interval_ms() > 0) {
-        interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
-      }
-      LOG(INFO) << "registered with coordinator " << options_.coordinator
-                << " as " << node_id_ << " (role " << options_.node.role()
-                << ")";
-      return absl::OkStatus();
+    absl::Status s = RegisterOnce(claim);
+    if (s.ok()) return s;
+    if (s.code() == absl::StatusCode::kPermissionDenied &&
+        !claim.node_id.empty()) {
+      LOG(WARNING) << "coordinator refused to let this node keep "
+                   << claim.node_id << " (" << s << "); registering anew";
+      claim = {};
+      continue;
     }
     if (s.code() != absl::StatusCode::kUnavailable &&
         s.code() != absl::StatusCode::kDeadlineExceeded) {
@@ -89,13 +140,17 @@ void NodeSession::HeartbeatLoop(
     }
     if (stop_.WaitForNotificationWithTimeout(interval)) return;
     HeartbeatRequest req;
-    req.set_node_id(node_id());
+    const Credentials who = credentials();
+    req.set_node_id(who.node_id);
+    req.set_node_secret(who.secret);
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
     HeartbeatResponse resp;
-    absl::Status s = FromGrpcStatus(stub_->Heartbeat(&ctx, req, &resp));
+    absl::Status s =
+        FromGrpcStatus(heartbeat_stub_->Heartbeat(&ctx, req, &resp));
     if (s.code() == absl::StatusCode::kNotFound ||
-        s.code() == absl::StatusCode::kFailedPrecondition) {
+        s.code() == absl::StatusCode::kFailedPrecondition ||
+        s.code() == absl::StatusCode::kPermissionDenied) {
       LOG(WARNING) << "coordinator no longer knows " << req.node_id() << " ("
                    << s << "); re-registering";
       if (on_lost) on_lost();
@@ -106,6 +161,12 @@ void NodeSession::HeartbeatLoop(
       }
     } else if (!s.ok()) {
       LOG(WARNING) << "heartbeat failed: " << s;
+      if (s.code() == absl::StatusCode::kUnavailable ||
+          s.code() == absl::StatusCode::kDeadlineExceeded) {
+        // A fresh channel connects at the next heartbeat, whatever the old
+        // one's reconnection backoff says: the coordinator may be back.
+        heartbeat_stub_ = NewStub();
+      }
     }
   }
 }

@@ -69,6 +69,40 @@ TEST_F(NodeSessionTest, RegisterAnnouncesTheNodeAndKeepsTheAssignedId) {
   EXPECT_EQ(nodes[0].gpus(), 1u);
 }
 
+TEST_F(NodeSessionTest, RegisterKeepsTheSecretBoundToTheId) {
+  NodeSession session(Options());
+  EXPECT_EQ(session.credentials().secret, "");
+  ASSERT_TRUE(session.Register().ok());
+  const NodeSession::Credentials who = session.credentials();
+  EXPECT_EQ(who.node_id, "node-1");
+  EXPECT_EQ(who.secret, "secret-of-node-1");
+  // A first registration claims nothing.
+  ASSERT_EQ(fake_->registration_requests().size(), 1u);
+  EXPECT_EQ(fake_->registration_requests()[0].node_id(), "");
+  EXPECT_EQ(fake_->registration_requests()[0].node_secret(), "");
+}
+
+TEST_F(NodeSessionTest, RegisteringAgainReassertsTheIdAndKeepsIt) {
+  NodeSession session(Options());
+  ASSERT_TRUE(session.Register().ok());
+  ASSERT_TRUE(session.Register().ok());
+  EXPECT_EQ(session.node_id(), "node-1");
+  const std::vector<RegisterNodeRequest> requests =
+      fake_->registration_requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].node_id(), "node-1");
+  EXPECT_EQ(requests[1].node_secret(), "secret-of-node-1");
+  EXPECT_EQ(fake_->registered().size(), 1u) << "no second node";
+}
+
+TEST_F(NodeSessionTest, HeartbeatsCarryTheSecret) {
+  NodeSession session(Options());
+  ASSERT_TRUE(session.Register().ok());
+  session.StartHeartbeats(nullptr, nullptr);
+  // The fake counts only heartbeats with the right secret.
+  EXPECT_TRUE(fake_->AwaitHeartbeats("node-1", 2, kWait));
+}
+
 TEST_F(NodeSessionTest, RegisterRetriesUnavailableAndDeadlineExceeded) {
   fake_->FailNextRegistrations({absl::UnavailableError("starting"),
                                 absl::DeadlineExceededError("slow")});
@@ -163,6 +197,31 @@ TEST_P(NodeSessionLostTest, ReRegistersUnderANewIdWhenTheCoordinatorForgets) {
   EXPECT_TRUE(fake_->AwaitHeartbeats("node-2", 2, kWait));
   ASSERT_EQ(fake_->registered().size(), 2u);
   EXPECT_EQ(fake_->registered()[1].role(), "conv");
+  // It asked to keep its id; the coordinator no longer had it alive.
+  const std::vector<RegisterNodeRequest> requests =
+      fake_->registration_requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].node_id(), "node-1");
+  EXPECT_EQ(requests[1].node_secret(), "secret-of-node-1");
+}
+
+TEST_F(NodeSessionTest, ARefusedSecretMakesTheSessionRegisterAnew) {
+  NodeSession session(Options());
+  ASSERT_TRUE(session.Register().ok());
+  Callbacks callbacks;
+  session.StartHeartbeats(callbacks.OnLost(&session), callbacks.OnRegistered());
+  ASSERT_TRUE(fake_->AwaitHeartbeats("node-1", 1, kWait));
+  fake_->RevokeSecret("node-1");  // heartbeats and claims: PERMISSION_DENIED
+  ASSERT_TRUE(callbacks.AwaitRegistered());
+  EXPECT_THAT(callbacks.events(),
+              ElementsAre("lost node-1", "registered node-2"));
+  EXPECT_EQ(session.credentials().secret, "secret-of-node-2");
+  const std::vector<RegisterNodeRequest> requests =
+      fake_->registration_requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[1].node_id(), "node-1") << "claimed first";
+  EXPECT_EQ(requests[2].node_id(), "") << "then registered anew";
+  EXPECT_TRUE(fake_->AwaitHeartbeats("node-2", 1, kWait));
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -2,7 +2,10 @@
 // request gets its exact code and a message naming the flag that raises the
 // limit, the shard keeps serving, and nothing stored changes. Admin calls go
 // through raw stubs so the tests see the shard's own statuses.
+#include <limits>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +15,7 @@
 #include "server/client/ps_client.h"
 #include "server/ps/ps_server.h"
 #include "server/ps/testing/local_shards.h"
+#include "server/storage/dense_table.h"
 
 namespace strata {
 namespace {
@@ -35,6 +39,7 @@ struct Shard {
         DefaultChannelArguments(o.max_message_bytes));
     admin = AdminService::NewStub(channel);
     embedding = EmbeddingService::NewStub(channel);
+    dense = DenseService::NewStub(channel);
   }
   PsClient* client() const { return shards->client(); }
   TableStore* store() const { return shards->server(0)->store(); }
@@ -64,9 +69,29 @@ struct Shard {
     return embedding->Pull(&ctx, req, &resp);
   }
 
+  grpc::Status RawDensePull(const DensePullRequest& req,
+                            DensePullResponse* resp) {
+    grpc::ClientContext ctx;
+    return dense->Pull(&ctx, req, resp);
+  }
+  grpc::Status RawDensePush(const DensePushRequest& req) {
+    grpc::ClientContext ctx;
+    DensePushResponse resp;
+    return dense->Push(&ctx, req, &resp);
+  }
+  // The stored tensor's values, whole, read in-process.
+  std::vector<float> StoredValues(const std::string& name) {
+    std::vector<float> v;
+    (*store()->GetDense(name))
+        ->Visit([&v](absl::Span<const float> values, absl::Span<const float>,
+                     int64_t) { v.assign(values.begin(), values.end()); });
+    return v;
+  }
+
   std::unique_ptr<testing::LocalShards> shards;
   std::unique_ptr<AdminService::Stub> admin;
   std::unique_ptr<EmbeddingService::Stub> embedding;
+  std::unique_ptr<DenseService::Stub> dense;
 };
 
 PsServerOptions SmallMessages() {
@@ -140,24 +165,205 @@ TEST(PsLimitsTest, ClientSplitsWideRowsToFitTheMessageLimit) {
   EXPECT_EQ((*shard.store()->GetSparse("wide"))->rows(), 500u);
 }
 
-TEST(PsLimitsTest, DenseTensorThatCanBeCreatedCanBePulledAndPushed) {
+// Floats of one 1 MiB message: larger tensors travel in chunks.
+constexpr uint64_t kFits = kSmallPayload / sizeof(float);
+
+// Distinct, exactly representable gradients (SGD at lr 1 from zeros stores
+// exactly their negation).
+std::vector<float> Ramp(uint64_t n, float scale) {
+  std::vector<float> g(n);
+  for (uint64_t i = 0; i < n; ++i) g[i] = scale * float(int(i % 1001) - 500);
+  return g;
+}
+
+std::vector<float> Negated(std::vector<float> v) {
+  for (float& x : v) x = -x;
+  return v;
+}
+
+DensePullRequest PullOf(const std::string& name, uint64_t offset,
+                        uint64_t count) {
+  DensePullRequest req;
+  req.set_name(name);
+  req.set_offset(offset);
+  req.set_count(count);
+  return req;
+}
+
+DensePushRequest PushOf(const std::string& name, uint64_t offset,
+                        uint64_t count, const std::vector<float>& grads) {
+  DensePushRequest req;
+  req.set_name(name);
+  req.set_offset(offset);
+  req.set_count(count);
+  req.set_gradients(PackF32(grads));
+  return req;
+}
+
+TEST(PsLimitsTest, DenseTensorLargerThanOneMessageRoundTripsInChunks) {
   Shard shard(SmallMessages());
-  const uint64_t fits = kSmallPayload / sizeof(float);
-  ExpectStatus(shard.Create(Dense("big", fits + 1)),
-               grpc::StatusCode::INVALID_ARGUMENT,
-               absl::StrCat("dense tensor big: ", fits + 1,
-                            " elements exceed the ", fits,
-                            " one message can carry (--max_message_mb)"));
-  ASSERT_TRUE(shard.Create(Dense("w", fits)).ok());
+  const uint64_t size = 2 * kFits + kFits / 2 + 3;  // 3 chunks, 2.4 MB
+  ASSERT_TRUE(shard.Create(Dense("w", size)).ok())
+      << "the message limit no longer bounds a tensor";
   std::vector<float> w;
-  ASSERT_TRUE(shard.client()->PullDense("w", 0, &w).ok());
-  ASSERT_EQ(w.size(), fits);
-  auto step = shard.client()->PushDense("w", std::vector<float>(fits, 2.f),
-                                        0, 0);
+  auto step = shard.client()->PullDense("w", 0, &w);
   ASSERT_TRUE(step.ok()) << step.status();
-  ASSERT_TRUE(shard.client()->PullDense("w", 0, &w).ok());
-  EXPECT_EQ(w[fits - 1], -2.f);
-  EXPECT_EQ(shard.store()->List().size(), 1u);
+  EXPECT_EQ(*step, 0);
+  EXPECT_EQ(w, std::vector<float>(size, 0.f));
+  const std::vector<float> g = Ramp(size, 0.25f);
+  step = shard.client()->PushDense("w", g, 0, 0);
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(*step, 1) << "a tensor pushed in chunks is one update";
+  step = shard.client()->PullDense("w", 0, &w);
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(*step, 1);
+  EXPECT_EQ(w, Negated(g)) << "bit for bit";
+  EXPECT_EQ(shard.StoredValues("w"), Negated(g));
+  // A tensor that fits one message still takes one.
+  ASSERT_TRUE(shard.Create(Dense("small", kFits)).ok());
+  ASSERT_TRUE(shard.client()->PushDense("small", Ramp(kFits, 1.f), 0, 0).ok());
+  ASSERT_TRUE(shard.client()->PullDense("small", 0, &w).ok());
+  EXPECT_EQ(w, Negated(Ramp(kFits, 1.f)));
+  // A chunked push of the wrong length is refused before any chunk lands.
+  const absl::Status s =
+      shard.client()->PushDense("w", Ramp(size - 1, 1.f), 0, 0).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(s.message(), absl::StrCat("PushDense(w): ", size - 1,
+                                      " gradient floats for a tensor of ", size,
+                                      " elements"));
+  EXPECT_EQ(shard.StoredValues("w"), Negated(g));
+}
+
+TEST(PsLimitsTest, ClientWithASmallerMessageLimitPullsInChunks) {
+  PsServerOptions o;  // 256 MiB messages on the shard
+  o.max_memory_bytes = uint64_t{64} << 20;
+  auto started = testing::LocalShards::Start(1, o, [] {
+    PsClientOptions c;
+    c.max_message_bytes = kSmallMessage;
+    return c;
+  }());
+  ASSERT_TRUE(started.ok()) << started.status();
+  PsClient* client = (*started)->client();
+  const uint64_t size = 3 * kFits;
+  ASSERT_TRUE(client->admin().CreateDense(Dense("w", size), false).ok());
+  const std::vector<float> g = Ramp(size, 0.5f);
+  ASSERT_TRUE(client->PushDense("w", g, 0, 0).ok());
+  std::vector<float> w;
+  // The shard answers the whole tensor; this client's gRPC refuses it
+  // (RESOURCE_EXHAUSTED) and the client falls back to chunks.
+  auto step = client->PullDense("w", 0, &w);
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(*step, 1);
+  EXPECT_EQ(w, Negated(g));
+}
+
+TEST(PsLimitsTest, BspWorkersPushingInChunksAdvanceTheStepOnce) {
+  Shard shard(SmallMessages());
+  const uint64_t size = 2 * kFits + 5;
+  DenseConfig d = Dense("w", size);
+  d.set_sync(BSP);
+  d.set_num_workers(2);
+  ASSERT_TRUE(shard.Create(d).ok());
+  const std::vector<std::vector<float>> g = {Ramp(size, 0.5f),
+                                             Ramp(size, -1.5f)};
+  // The same step through one-message pushes, in-process.
+  auto one_message = DenseTable::Create(d);
+  ASSERT_TRUE(one_message.ok()) << one_message.status();
+  ASSERT_TRUE((*one_message)->Push(g[0], 0, 0).ok());
+  ASSERT_TRUE((*one_message)->Push(g[1], 0, 1).ok());
+  std::vector<float> expected;
+  (*one_message)
+      ->Visit([&](absl::Span<const float> v, absl::Span<const float>, int64_t) {
+        expected.assign(v.begin(), v.end());
+      });
+
+  std::vector<float> pulled;
+  absl::StatusOr<int64_t> pulled_step;
+  std::thread reader(
+      [&] { pulled_step = shard.client()->PullDense("w", 1, &pulled); });
+  std::vector<std::thread> workers;
+  for (uint32_t w = 0; w < 2; ++w) {
+    workers.emplace_back([&, w] {
+      auto step = shard.client()->PushDense("w", g[w], 0, w);
+      EXPECT_TRUE(step.ok()) << step.status();
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  reader.join();
+  ASSERT_TRUE(pulled_step.ok()) << pulled_step.status();
+  EXPECT_EQ(*pulled_step, 1);
+  EXPECT_EQ((*shard.store()->GetDense("w"))->step(), 1);
+  EXPECT_EQ(pulled, expected);
+  // Both workers may push step 1; a push for step 0 is refused.
+  const absl::Status s = shard.client()->PushDense("w", g[0], 0, 0).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+}
+
+TEST(PsLimitsTest, BadDenseRangesGetExactCodesAndChangeNothing) {
+  Shard shard(SmallMessages());
+  const uint64_t size = kFits + 10;
+  ASSERT_TRUE(shard.Create(Dense("w", size)).ok());
+  ASSERT_TRUE(shard.client()->PushDense("w", Ramp(size, 1.f), 0, 0).ok());
+  const std::vector<float> before = shard.StoredValues("w");
+  const uint64_t max = std::numeric_limits<uint64_t>::max();
+  DensePullResponse resp;
+  for (const auto& [offset, count] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {size, 0}, {0, size + 1}, {size - 1, 2}, {max, 2}, {1, max}}) {
+    ExpectStatus(shard.RawDensePull(PullOf("w", offset, count), &resp),
+                 grpc::StatusCode::OUT_OF_RANGE,
+                 absl::StrCat("dense tensor w has ", size, " elements; offset ",
+                              offset, ", count ", count, " is outside them"));
+    ExpectStatus(shard.RawDensePush(PushOf("w", offset, count, {1.f})),
+                 grpc::StatusCode::OUT_OF_RANGE, "is outside them");
+  }
+  ExpectStatus(
+      shard.RawDensePull(PullOf("w", 0, 0), &resp),
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat("dense tensor w elements [0, ", size, ") of ", size, " = ",
+                   size * 4, " bytes exceeds the ", kSmallPayload,
+                   "-byte response limit (--max_message_mb); pull "
+                   "it in chunks (offset, count)"));
+  ExpectStatus(shard.RawDensePull(PullOf("w", 5, kFits + 1), &resp),
+               grpc::StatusCode::RESOURCE_EXHAUSTED, "response limit");
+  ExpectStatus(shard.RawDensePush(PushOf("w", 4, 3, {1.f, 2.f})),
+               grpc::StatusCode::INVALID_ARGUMENT,
+               "dense tensor w: elements [4, 7) need 3 gradient floats, got 2");
+  ExpectStatus(shard.RawDensePush(PushOf(
+                   "w", 4, 2, {1.f, std::numeric_limits<float>::quiet_NaN()})),
+               grpc::StatusCode::INVALID_ARGUMENT,
+               "dense tensor w, chunk at offset 4: gradient 1 is not finite");
+  ExpectStatus(shard.RawDensePush(PushOf("w", 4, 2, {1.f, 1e20f})),
+               grpc::StatusCode::INVALID_ARGUMENT, "--max_abs_gradient");
+  EXPECT_EQ(shard.StoredValues("w"), before);
+  EXPECT_EQ((*shard.store()->GetDense("w"))->step(), 1);
+  // A range inside the tensor and the limit is served, with the size.
+  ASSERT_TRUE(shard.RawDensePull(PullOf("w", size - 3, 0), &resp).ok());
+  EXPECT_EQ(resp.size(), size);
+  EXPECT_EQ(resp.step(), 1);
+  std::vector<float> tail;
+  UnpackF32(resp.values(), &tail);
+  EXPECT_EQ(tail, std::vector<float>(before.end() - 3, before.end()));
+}
+
+TEST(PsLimitsTest, BspChunkOutOfOrderOrRepeatedIsRefused) {
+  Shard shard(SmallMessages());
+  DenseConfig d = Dense("w", 6);
+  d.set_sync(BSP);
+  d.set_num_workers(1);
+  ASSERT_TRUE(shard.Create(d).ok());
+  ASSERT_TRUE(shard.RawDensePush(PushOf("w", 0, 2, {1.f, 1.f})).ok());
+  ExpectStatus(shard.RawDensePush(PushOf("w", 4, 2, {1.f, 1.f})),
+               grpc::StatusCode::FAILED_PRECONDITION,
+               "worker 0's chunks of step 0 of dense tensor w must arrive in "
+               "order: expected offset 2, got 4");
+  ExpectStatus(shard.RawDensePush(PushOf("w", 0, 2, {1.f, 1.f})),
+               grpc::StatusCode::ALREADY_EXISTS,
+               "worker 0 already pushed elements [0, 2) of step 0");
+  EXPECT_EQ((*shard.store()->GetDense("w"))->step(), 0);
+  ASSERT_TRUE(shard.RawDensePush(PushOf("w", 2, 0, {2.f, 2.f, 2.f, 2.f})).ok());
+  EXPECT_EQ((*shard.store()->GetDense("w"))->step(), 1);
+  EXPECT_EQ(shard.StoredValues("w"),
+            (std::vector<float>{-1, -1, -2, -2, -2, -2}));
 }
 
 TEST(PsLimitsTest, FullMemoryBudgetRefusesGrowthAndKeepsServing) {

@@ -134,7 +134,7 @@ absl::Status PsServer::CreateStore() {
   store_options.keep_checkpoints = options_.keep_checkpoints;
   store_options.max_memory_bytes = options_.max_memory_bytes;
   store_options.max_tables = options_.max_tables;
-  store_options.max_dense_bytes = options_.service.max_response_bytes;
+  store_options.max_push_clients = options_.max_push_clients;
   store_options.env = DefaultEnv();
   store_options.clock = RealClock();
   STRATA_ASSIGN_OR_RETURN(store_, TableStore::Create(store_options));

@@ -56,16 +56,18 @@ struct PsServerOptions {
   std::string coordinator;
   // gRPC message-size limit, both directions. Its payload share
   // (MaxPayloadBytes: the limit less 64 KiB of headroom) also bounds a pull
-  // response (service.max_response_bytes is set from it) and the size of a
-  // dense tensor (TableStore::Options::max_dense_bytes), so that every
-  // tensor that can be created can be pulled and pushed. Larger means
-  // bigger batches and tensors, and more memory per in-flight request. Must
-  // exceed the headroom (INVALID_ARGUMENT otherwise).
+  // response (service.max_response_bytes is set from it); a dense tensor
+  // larger than that is pulled and pushed in chunks. Larger means bigger
+  // batches and chunks, and more memory per in-flight request. Must exceed
+  // the headroom (INVALID_ARGUMENT otherwise).
   int max_message_bytes = kDefaultMaxMessageBytes;
   // The shard's memory budget and table count: see TableStore::Options
   // (max_memory_bytes 0: 3/4 of physical memory).
   uint64_t max_memory_bytes = 0;
   size_t max_tables = kDefaultMaxTables;
+  // Clients whose applied push ids the shard remembers (ps_server
+  // --max_push_clients; TableStore::Options, PushDedup::Options).
+  size_t max_push_clients = kDefaultMaxPushClients;
   // When set, the gRPC server records per-RPC metrics (strata_rpc_server_*,
   // docs/metrics.md) into it. Not owned; null disables RPC metrics.
   MetricsRegistry* metrics = nullptr;

@@ -54,6 +54,12 @@ absl::Status ResponseTooLarge(uint64_t bytes, size_t limit,
                    "-byte response limit (--max_message_mb)", advice));
 }
 
+// The request id of a push (client_id 0: none).
+template <typename PushReq>
+PushId IdOf(const PushReq& req) {
+  return PushId{req.client_id(), req.sequence()};
+}
+
 absl::Status InTable(const absl::Status& s, const std::string& table) {
   if (s.ok()) return s;
   return absl::Status(s.code(), absl::StrCat("table ", table, ": ",
@@ -105,9 +111,14 @@ grpc::Status EmbeddingServiceImpl::Push(grpc::ServerContext*,
   std::vector<float> grad_scratch;
   auto grads = FloatsOf(req->gradients(), "gradients", &grad_scratch);
   if (!grads.ok()) return ToGrpcStatus(InTable(grads.status(), req->table()));
-  absl::Status s = (*table)->Push(*keys, *grads);
-  if (!s.ok()) return ToGrpcStatus(InTable(s, req->table()));
+  absl::StatusOr<PushDedup::Outcome> outcome = store_->push_dedup().ApplyOnce(
+      IdOf(*req), /*durable=*/true,
+      [&] { return (*table)->Push(*keys, *grads); });
+  if (!outcome.ok()) {
+    return ToGrpcStatus(InTable(outcome.status(), req->table()));
+  }
   resp->set_applied(keys->size());
+  resp->set_duplicate(*outcome == PushDedup::Outcome::kDuplicate);
   return grpc::Status::OK;
 }
 
@@ -116,21 +127,26 @@ grpc::Status DenseServiceImpl::Pull(grpc::ServerContext* ctx,
                                     DensePullResponse* resp) {
   auto tensor = store_->GetDense(req->name());
   if (!tensor.ok()) return ToGrpcStatus(tensor.status());
-  // Tensors are created to fit; one loaded from a checkpoint written with a
-  // larger limit may not.
-  const uint64_t bytes = (*tensor)->size() * sizeof(float);
+  auto range = (*tensor)->Range(req->offset(), req->count());
+  if (!range.ok()) return ToGrpcStatus(range.status());
+  // Checked before waiting or allocating. range->count <= 2^30.
+  const uint64_t bytes = range->count * sizeof(float);
   if (bytes > options_.max_response_bytes) {
     return ToGrpcStatus(ResponseTooLarge(
         bytes, options_.max_response_bytes,
-        absl::StrCat("dense tensor ", req->name(), " of ", (*tensor)->size(),
-                     " floats")));
+        absl::StrCat("dense tensor ", req->name(), " elements [", range->offset,
+                     ", ", range->offset + range->count, ") of ",
+                     (*tensor)->size()),
+        "; pull it in chunks (offset, count)"));
   }
   absl::Time deadline = absl::FromChrono(ctx->deadline());
   deadline = std::min(deadline, absl::Now() + options_.max_dense_wait);
   absl::StatusOr<int64_t> step =
-      (*tensor)->Pull(req->min_step(), deadline, resp->mutable_values());
+      (*tensor)->Pull(range->offset, range->count, req->min_step(), deadline,
+                      resp->mutable_values());
   if (!step.ok()) return ToGrpcStatus(step.status());
   resp->set_step(*step);
+  resp->set_size((*tensor)->size());
   return grpc::Status::OK;
 }
 
@@ -142,10 +158,23 @@ grpc::Status DenseServiceImpl::Push(grpc::ServerContext*,
   std::vector<float> scratch;
   auto grads = FloatsOf(req->gradients(), "gradients", &scratch);
   if (!grads.ok()) return ToGrpcStatus(grads.status());
-  absl::StatusOr<int64_t> step =
-      (*tensor)->Push(*grads, req->step(), req->worker());
-  if (!step.ok()) return ToGrpcStatus(step.status());
-  resp->set_step(*step);
+  // A BSP push is accumulated until its step completes, and checkpoints do
+  // not save that: its id is not durable.
+  const bool bsp = (*tensor)->config().sync() == BSP;
+  int64_t step = 0;
+  absl::StatusOr<PushDedup::Outcome> outcome = store_->push_dedup().ApplyOnce(
+      IdOf(*req), /*durable=*/!bsp, [&]() -> absl::Status {
+        STRATA_ASSIGN_OR_RETURN(
+            step, (*tensor)->Push(req->offset(), req->count(), *grads,
+                                  req->step(), req->worker()));
+        return absl::OkStatus();
+      });
+  if (!outcome.ok()) return ToGrpcStatus(outcome.status());
+  if (*outcome == PushDedup::Outcome::kDuplicate) {
+    step = (*tensor)->step();
+    resp->set_duplicate(true);
+  }
+  resp->set_step(step);
   return grpc::Status::OK;
 }
 

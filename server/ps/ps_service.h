@@ -1,5 +1,6 @@
 // gRPC services of one parameter-server shard. Thin: each method validates
-// the wire payload, calls the TableStore, and translates the status. Batch
+// the wire payload, calls the TableStore, and translates the status. Pushes
+// are applied through the store's PushDedup, at most once per request id. Batch
 // size limits live here (the wire contract); shape, NaN/Inf and ownership
 // checks live in the storage library so every caller gets them.
 #ifndef STRATA_SERVER_PS_PS_SERVICE_H_
@@ -20,7 +21,8 @@ struct PsServiceOptions {
   // limit).
   size_t max_batch_keys = kDefaultMaxBatchKeys;
   // Largest payload of a response: a sparse pull of more keys x dim x 4
-  // bytes, or a dense pull of a larger tensor, is refused with
+  // bytes, or a dense pull of a larger range (DensePullRequest offset and
+  // count; clients pull larger tensors in chunks), is refused with
   // RESOURCE_EXHAUSTED before anything is allocated. PsServer sets it from
   // its message limit (MaxPayloadBytes); larger means bigger batches per
   // request and more memory per in-flight response.

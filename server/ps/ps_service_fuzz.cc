@@ -8,7 +8,8 @@
 // length bytes`, each a request message in protobuf binary form (a record
 // that does not parse is skipped, as gRPC would refuse it); ops (op % 11):
 // 0 CreateTable, 1 DropTable, 2 ListTables, 3 Pull, 4 Push, 5 DensePull,
-// 6 DensePush, 7 GetStats, 8 Checkpoint, 9 Load, 10 Compress. Checked
+// 6 DensePush, 7 GetStats, 8 Checkpoint, 9 Load, 10 Compress (pushes may
+// carry request ids: client_id, sequence; docs/protocol.md). Checked
 // besides "no crash, no sanitizer report":
 //   - no handler answers INTERNAL, UNKNOWN or DATA_LOSS;
 //   - the shard's memory in use stays within its budget after every call;
@@ -79,7 +80,6 @@ Shard NewShard() {
   o.max_memory_bytes = uint64_t{64} << 20;
   o.max_tables = 8;
   o.max_batch_keys = 4096;
-  o.max_dense_bytes = 1 << 20;
   o.keep_checkpoints = 2;
   o.checkpoint_buffer_bytes = 4096;
   auto store = TableStore::Create(o);
@@ -118,12 +118,16 @@ std::string Contents(Shard& s, bool memory) {
     if (!memory) t.clear_bytes();
     out += t.SerializeAsString();
     if (t.kind() == TableInfo::DENSE) {
-      DensePullRequest req;
-      req.set_name(t.name());
-      DensePullResponse resp;
-      const grpc::Status st =
-          Call(s.dense.get(), &DenseServiceImpl::Pull, req, &resp);
-      absl::StrAppend(&out, st.error_code(), resp.SerializeAsString());
+      auto tensor = s.store->GetDense(t.name());
+      CHECK(tensor.ok()) << tensor.status();
+      (*tensor)->Visit([&out](absl::Span<const float> values,
+                              absl::Span<const float> state, int64_t step) {
+        out.append(reinterpret_cast<const char*>(values.data()),
+                   values.size() * 4);
+        out.append(reinterpret_cast<const char*>(state.data()),
+                   state.size() * 4);
+        absl::StrAppend(&out, step);
+      });
     } else if (t.compressed()) {
       StatsRequest req;
       req.set_table(t.name());

@@ -1,4 +1,4 @@
-// The binary format of one checkpoint shard file, version 1: the constants
+// The binary format of one checkpoint shard file, version 2: the constants
 // and rules the writer (checkpoint_writer.h) and the reader
 // (checkpoint_reader.h) share. docs/checkpoint.md specifies it byte by byte;
 // checkpoint_format_test.cc pins that specification.
@@ -12,8 +12,10 @@
 //
 // All integers are little-endian, floats IEEE-754 binary32 little-endian, no
 // padding. Sections are written sparse tables (by name), compressed tables,
-// dense tensors (by name); readers do not rely on the order. A reader checks
-// the CRC before it interprets anything else, and bounds-checks every length.
+// dense tensors (by name), then the push windows; readers do not rely on
+// the order. A reader checks the CRC before it interprets anything else, and
+// bounds-checks every length. Version 2 added the push-window section;
+// version 1 files (without it) are read as before.
 #ifndef STRATA_SERVER_STORAGE_CHECKPOINT_FORMAT_H_
 #define STRATA_SERVER_STORAGE_CHECKPOINT_FORMAT_H_
 
@@ -30,9 +32,11 @@ namespace strata {
 
 inline constexpr char kCheckpointMagic[] = "STRATACK";  // 8 bytes, no NUL
 inline constexpr size_t kCheckpointMagicBytes = 8;
-// A reader rejects every other version with FAILED_PRECONDITION; a version
-// that adds section kinds bumps this number.
-inline constexpr uint32_t kCheckpointFormatVersion = 1;
+// The version the writer writes. A reader accepts every version from
+// kOldestCheckpointFormatVersion to this one and rejects others with
+// FAILED_PRECONDITION; a version that adds section kinds bumps this number.
+inline constexpr uint32_t kCheckpointFormatVersion = 2;
+inline constexpr uint32_t kOldestCheckpointFormatVersion = 1;
 
 // The kind byte that starts each section.
 enum class CheckpointSection : uint8_t {
@@ -46,6 +50,11 @@ enum class CheckpointSection : uint8_t {
   // per field: id, FieldStats, k, n, centroids, fallback, per-cluster state
   // and steps (the fallback's last), n (u64 key, u32 cluster) pairs.
   kCompressed = 0x03,
+  // Version 2. The shard's push windows (push_dedup.h), at most one
+  // section: u32 words per window W | u32 clients C, then per client u64
+  // client id | u64 highest sequence | W u64 words (bit b of word w:
+  // sequence highest - (64 w + b) was applied).
+  kPushWindows = 0x04,
   kEnd = 0xFF,
 };
 

@@ -15,15 +15,26 @@ namespace {
 using internal::CheckpointTestDir;
 using internal::ReadRaw;
 
+// The little-endian T at byte `at` of `f`.
+template <typename T>
+T At(const std::string& f, size_t at) {
+  T v;
+  std::memcpy(&v, f.data() + at, sizeof(T));
+  return v;
+}
+
 TEST(CheckpointFormatTest, ConstantsMatchTheDocumentation) {
   EXPECT_EQ(std::string(kCheckpointMagic), "STRATACK");
   EXPECT_EQ(sizeof(kCheckpointMagic) - 1, kCheckpointMagicBytes);
-  EXPECT_EQ(kCheckpointFormatVersion, 1u);
+  EXPECT_EQ(kCheckpointFormatVersion, 2u);
+  EXPECT_EQ(kOldestCheckpointFormatVersion, 1u);
   EXPECT_EQ(kShardFileHeaderBytes, 28u);
   EXPECT_EQ(kShardFileFooterBytes, 4u);
   EXPECT_EQ(static_cast<int>(CheckpointSection::kSparse), 0x01);
   EXPECT_EQ(static_cast<int>(CheckpointSection::kDense), 0x02);
   EXPECT_EQ(static_cast<int>(CheckpointSection::kCompressed), 0x03);
+  EXPECT_EQ(static_cast<int>(CheckpointSection::kPushWindows), 0x04);
+  EXPECT_EQ(kPushWindowWords, 64u);
   EXPECT_EQ(static_cast<int>(CheckpointSection::kEnd), 0xFF);
 }
 
@@ -45,26 +56,14 @@ TEST(CheckpointFormatTest, FileLayoutMatchesTheDocumentation) {
       WriteShardFile(DefaultEnv(), path, header, {&t, 1}, {}, 4096).ok());
   const std::string f = ReadRaw(path);
   const std::string cfg = config.SerializeAsString();
-  auto u32 = [&](size_t at) {
-    uint32_t v;
-    std::memcpy(&v, f.data() + at, 4);
-    return v;
-  };
-  auto u64 = [&](size_t at) {
-    uint64_t v;
-    std::memcpy(&v, f.data() + at, 8);
-    return v;
-  };
-  auto f32 = [&](size_t at) {
-    float v;
-    std::memcpy(&v, f.data() + at, 4);
-    return v;
-  };
+  auto u32 = [&](size_t at) { return At<uint32_t>(f, at); };
+  auto u64 = [&](size_t at) { return At<uint64_t>(f, at); };
+  auto f32 = [&](size_t at) { return At<float>(f, at); };
   const size_t row_bytes = 8 + 8 + 8 + 2 * 4;  // SGD: no state
   ASSERT_EQ(f.size(),
             28 + (1 + 4 + cfg.size() + 12 + 8 + row_bytes) + (1 + 4 + 8) + 4);
   EXPECT_EQ(f.substr(0, 8), "STRATACK");
-  EXPECT_EQ(u32(8), 1u);   // version
+  EXPECT_EQ(u32(8), 2u);   // version
   EXPECT_EQ(u32(12), 2u);  // shard id
   EXPECT_EQ(u32(16), 3u);  // shard count
   EXPECT_EQ(u64(20), 9u);  // checkpoint id
@@ -88,6 +87,38 @@ TEST(CheckpointFormatTest, FileLayoutMatchesTheDocumentation) {
   EXPECT_EQ(u32(at + 1), 1u);  // sections
   EXPECT_EQ(u64(at + 5), 1u);  // rows
   EXPECT_EQ(u32(at + 13), crc32c::Extend(0, f.data(), f.size() - 4));
+}
+
+// Pins the push-window section (docs/checkpoint.md, "Push windows").
+TEST(CheckpointFormatTest, PushWindowLayoutMatchesTheDocumentation) {
+  const std::string dir = CheckpointTestDir();
+  const std::string path = JoinPath(dir, ShardFileName(0, 1));
+  PushDedup dedup({});
+  for (uint64_t s : {3, 70}) {
+    ASSERT_TRUE(
+        dedup.ApplyOnce({0xabcd, s}, true, [] { return absl::OkStatus(); })
+            .ok());
+  }
+  ShardFileHeader header{0, 1, 9};
+  ASSERT_TRUE(
+      WriteShardFile(DefaultEnv(), path, header, {}, {}, 4096, {}, &dedup)
+          .ok());
+  const std::string f = ReadRaw(path);
+  auto u32 = [&](size_t at) { return At<uint32_t>(f, at); };
+  auto u64 = [&](size_t at) { return At<uint64_t>(f, at); };
+  ASSERT_EQ(f.size(), 28 + (1 + 4 + 4 + 8 + 8 + 64 * 8) + (1 + 4 + 8) + 4);
+  size_t at = 28;
+  EXPECT_EQ(f[at], '\x04');     // push-window section
+  EXPECT_EQ(u32(at + 1), 64u);  // words per window
+  EXPECT_EQ(u32(at + 5), 1u);   // clients
+  EXPECT_EQ(u64(at + 9), 0xabcdu);
+  EXPECT_EQ(u64(at + 17), 70u);               // highest sequence
+  EXPECT_EQ(u64(at + 25), 1u);                // word 0: offset 0 (sequence 70)
+  EXPECT_EQ(u64(at + 33), uint64_t{1} << 3);  // word 1: offset 67 (3)
+  for (size_t w = 2; w < 64; ++w) EXPECT_EQ(u64(at + 25 + 8 * w), 0u) << w;
+  at += 25 + 64 * 8;
+  EXPECT_EQ(f[at], '\xff');    // end marker
+  EXPECT_EQ(u32(at + 1), 1u);  // sections: the window section counts
 }
 
 }  // namespace

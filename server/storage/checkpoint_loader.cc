@@ -111,7 +111,20 @@ class Loader final : public CheckpointVisitor {
     return absl::OkStatus();
   }
 
+  // Kept from the file of this shard id under the same shard count.
+  absl::Status OnPushWindows(std::vector<PushWindowState> windows) override {
+    if (checkpoint_shards_ == options_.num_shards && file_shard_ == shard_id_) {
+      push_windows_ = std::move(windows);
+    }
+    return absl::OkStatus();
+  }
+
+  // The shard id of the file read next.
+  void set_file_shard(uint32_t shard) { file_shard_ = shard; }
   ShardTables TakeTables() { return std::move(tables_); }
+  std::vector<PushWindowState> TakePushWindows() {
+    return std::move(push_windows_);
+  }
   const LoadInfo& info() const { return info_; }
 
  private:
@@ -157,7 +170,9 @@ class Loader final : public CheckpointVisitor {
   const ShardRouter* const router_;  // null: keep everything
   const uint32_t shard_id_;
   const uint32_t checkpoint_shards_;
+  uint32_t file_shard_ = 0;
   ShardTables tables_;
+  std::vector<PushWindowState> push_windows_;
   SparseTable* current_ = nullptr;  // owned by tables_
   LoadInfo info_;
 };
@@ -175,12 +190,15 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(
     expected.shard_id = i;
     expected.num_shards = files.num_shards;
     expected.checkpoint_id = files.checkpoint_id;
+    loader.set_file_shard(i);
     STRATA_RETURN_IF_ERROR(
         ReadShardFile(env, files.paths[i], expected, &loader));
   }
   LoadedCheckpoint loaded;
   loaded.tables = loader.TakeTables();
+  loaded.push_windows = loader.TakePushWindows();
   loaded.info = loader.info();
+  loaded.info.push_windows = loaded.push_windows.size();
   loaded.info.checkpoint_id = files.checkpoint_id;
   loaded.info.written_by_num_shards = files.num_shards;
   return loaded;

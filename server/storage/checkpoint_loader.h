@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "server/storage/compressed_table.h"
 #include "server/storage/dense_table.h"
+#include "server/storage/push_dedup.h"
 #include "server/storage/shard_tables.h"
 #include "server/storage/sparse_table.h"
 #include "server/util/env.h"
@@ -24,6 +25,7 @@ struct LoadInfo {
   uint64_t rows = 0;  // sparse rows now held by this shard
   uint32_t sparse_tables = 0;
   uint32_t dense_tensors = 0;  // dense tensors now held by this shard
+  uint64_t push_windows = 0;   // clients whose push window was loaded
 };
 
 struct CheckpointLoaderOptions {
@@ -44,6 +46,10 @@ struct CheckpointLoaderOptions {
 struct LoadedCheckpoint {
   ShardTables tables;
   LoadInfo info;
+  // The push windows of this shard's own file, when the checkpoint was
+  // written by as many shards as load it (push sequences count per shard,
+  // so another layout's windows mean nothing here); else none.
+  std::vector<PushWindowState> push_windows;
 };
 
 // Builds the tables of checkpoint `checkpoint_id` (0: the newest complete

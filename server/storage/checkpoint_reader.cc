@@ -210,9 +210,35 @@ absl::Status ReadCompressed(Cursor* c, const std::string& path,
       visitor->OnCompressedTable(config, saec, std::move(fields)), path);
 }
 
-// One section after its kind byte (anything but the end marker).
-absl::Status ReadSection(Cursor* c, uint8_t kind, const std::string& path,
-                         CheckpointVisitor* visitor, uint64_t* rows) {
+// The push-window section (CheckpointSection::kPushWindows).
+absl::Status ReadPushWindows(Cursor* c, const std::string& path,
+                             CheckpointVisitor* visitor) {
+  uint32_t words, count;
+  STRATA_RETURN_IF_ERROR(c->Get(&words, "push window words"));
+  STRATA_RETURN_IF_ERROR(c->Get(&count, "push window count"));
+  // Bounded by the bytes left before anything is allocated.
+  const uint64_t each = 16 + uint64_t{words} * 8;
+  if (count > c->remaining() / each) {
+    return c->Error(absl::StrCat("truncated: ", count, " push windows of ",
+                                 each, " bytes"));
+  }
+  std::vector<PushWindowState> windows(count);
+  for (PushWindowState& w : windows) {
+    STRATA_RETURN_IF_ERROR(c->Get(&w.client_id, "push window client"));
+    STRATA_RETURN_IF_ERROR(c->Get(&w.highest, "push window sequence"));
+    w.applied.resize(words);
+    for (uint64_t& word : w.applied) {
+      STRATA_RETURN_IF_ERROR(c->Get(&word, "push window bits"));
+    }
+  }
+  return WithContext(visitor->OnPushWindows(std::move(windows)), path);
+}
+
+// One section after its kind byte (anything but the end marker) of a file
+// of format `version`.
+absl::Status ReadSection(Cursor* c, uint8_t kind, uint32_t version,
+                         const std::string& path, CheckpointVisitor* visitor,
+                         uint64_t* rows) {
   switch (static_cast<CheckpointSection>(kind)) {
     case CheckpointSection::kSparse:
       return ReadSparse(c, path, visitor, rows);
@@ -220,15 +246,20 @@ absl::Status ReadSection(Cursor* c, uint8_t kind, const std::string& path,
       return ReadDense(c, path, visitor);
     case CheckpointSection::kCompressed:
       return ReadCompressed(c, path, visitor, rows);
+    case CheckpointSection::kPushWindows:
+      if (version < 2) break;
+      return ReadPushWindows(c, path, visitor);
     default:
-      return c->Error(absl::StrCat("unknown section kind ", kind));
+      break;
   }
+  return c->Error(absl::StrCat("unknown section kind ", kind));
 }
 
-// Checks size, magic, CRC, version and identity; leaves `c` after the header.
-absl::Status ReadHeader(Cursor* c, absl::string_view data,
-                        const std::string& path,
-                        const ShardFileHeader& expected) {
+// Checks size, magic, CRC, version and identity; leaves `c` after the header
+// and returns the format version.
+absl::StatusOr<uint32_t> ReadHeader(Cursor* c, absl::string_view data,
+                                    const std::string& path,
+                                    const ShardFileHeader& expected) {
   if (data.size() < kShardFileHeaderBytes + kShardFileFooterBytes) {
     return absl::DataLossError(absl::StrCat(path, ": truncated: ", data.size(),
                                             " bytes is too short"));
@@ -253,12 +284,12 @@ absl::Status ReadHeader(Cursor* c, absl::string_view data,
   ShardFileHeader h;
   STRATA_RETURN_IF_ERROR(c->Bytes(kCheckpointMagicBytes, &magic, "magic"));
   STRATA_RETURN_IF_ERROR(c->Get(&version, "version"));
-  if (version != kCheckpointFormatVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, ": format version ", version,
-                     " is not supported (this build "
-                     "reads version ",
-                     kCheckpointFormatVersion, ")"));
+  if (version < kOldestCheckpointFormatVersion ||
+      version > kCheckpointFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": format version ", version,
+        " is not supported (this build reads versions ",
+        kOldestCheckpointFormatVersion, " to ", kCheckpointFormatVersion, ")"));
   }
   STRATA_RETURN_IF_ERROR(c->Get(&h.shard_id, "shard id"));
   STRATA_RETURN_IF_ERROR(c->Get(&h.num_shards, "shard count"));
@@ -271,7 +302,7 @@ absl::Status ReadHeader(Cursor* c, absl::string_view data,
         expected.shard_id, " of ", expected.num_shards, " of checkpoint ",
         expected.checkpoint_id));
   }
-  return absl::OkStatus();
+  return version;
 }
 
 }  // namespace
@@ -282,7 +313,8 @@ absl::Status ReadShardFile(Env* env, const std::string& path,
   absl::StatusOr<std::string> data = env->ReadFileToString(path);
   if (!data.ok()) return WithContext(data.status(), "reading checkpoint");
   Cursor c(*data, path);
-  STRATA_RETURN_IF_ERROR(ReadHeader(&c, *data, path, expected));
+  STRATA_ASSIGN_OR_RETURN(const uint32_t version,
+                          ReadHeader(&c, *data, path, expected));
   const size_t body = data->size() - kShardFileFooterBytes;
   uint32_t sections = 0;
   uint64_t rows = 0;
@@ -290,7 +322,8 @@ absl::Status ReadShardFile(Env* env, const std::string& path,
     uint8_t kind;
     STRATA_RETURN_IF_ERROR(c.Get(&kind, "section kind"));
     if (kind == static_cast<uint8_t>(CheckpointSection::kEnd)) break;
-    STRATA_RETURN_IF_ERROR(ReadSection(&c, kind, path, visitor, &rows));
+    STRATA_RETURN_IF_ERROR(
+        ReadSection(&c, kind, version, path, visitor, &rows));
   }
   uint32_t stored_sections;
   uint64_t stored_rows;

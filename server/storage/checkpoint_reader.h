@@ -13,6 +13,7 @@
 #include "proto/ps.pb.h"
 #include "server/storage/checkpoint_format.h"
 #include "server/storage/compressed_table.h"
+#include "server/storage/push_dedup.h"
 #include "server/util/env.h"
 
 namespace strata {
@@ -39,14 +40,20 @@ class CheckpointVisitor {
     return absl::FailedPreconditionError(absl::StrCat(
         "compressed table ", config.name(), " is not supported here"));
   }
+  // The push windows of the shard that wrote the file (version 2; at most
+  // once per file). Ignored unless a reader needs them.
+  virtual absl::Status OnPushWindows(std::vector<PushWindowState> windows) {
+    return absl::OkStatus();
+  }
 };
 
 // Reads and verifies a whole shard file (the CRC is checked before anything
 // is passed to `visitor`). DATA_LOSS naming the file for a bad magic, a CRC
 // mismatch, truncation, trailing bytes, an unparsable config or a header
-// that does not match `expected`; FAILED_PRECONDITION for an unsupported
-// format version; the env's error if the file cannot be read. The whole
-// file is held in memory while it is read.
+// that does not match `expected`; FAILED_PRECONDITION for a format version
+// outside [kOldestCheckpointFormatVersion, kCheckpointFormatVersion]; the env's
+// error if the file cannot be read. The whole file is held in memory while it
+// is read.
 absl::Status ReadShardFile(Env* env, const std::string& path,
                            const ShardFileHeader& expected,
                            CheckpointVisitor* visitor);

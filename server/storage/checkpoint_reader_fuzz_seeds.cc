@@ -1,7 +1,8 @@
 // Writes the seed corpus of //server/storage:checkpoint_reader_fuzz: real
 // shard files from the writer (sparse SGD and Adagrad tables, a dense Adam
-// tensor, an empty file), as the fuzz target's input (flag byte 3, then the
-// body between header and footer), plus a truncated and a bit-flipped one.
+// tensor, push windows, an empty file), as the fuzz target's input (flag byte
+// 3, then the body between header and footer), plus a truncated and a
+// bit-flipped one.
 //   bazel run //server/storage:checkpoint_reader_fuzz_seeds -- \
 //     $PWD/server/storage/testdata/checkpoint_reader_fuzz_corpus
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "server/storage/checkpoint_format.h"
 #include "server/storage/checkpoint_writer.h"
 #include "server/storage/dense_table.h"
+#include "server/storage/push_dedup.h"
 #include "server/storage/sparse_table.h"
 #include "server/util/env.h"
 
@@ -40,13 +42,16 @@ std::unique_ptr<SparseTable> Sparse(const std::string& name,
   return *std::move(t);
 }
 
-std::string Body(const std::string& path, const std::vector<const SparseTable*>& sparse,
-                 const std::vector<const DenseTable*>& dense) {
+std::string Body(const std::string& path,
+                 const std::vector<const SparseTable*>& sparse,
+                 const std::vector<const DenseTable*>& dense,
+                 PushDedup* dedup = nullptr) {
   ShardFileHeader header;
   header.shard_id = 0;
   header.num_shards = 1;
   header.checkpoint_id = 7;
-  auto stats = WriteShardFile(DefaultEnv(), path, header, sparse, dense, 4096);
+  auto stats = WriteShardFile(DefaultEnv(), path, header, sparse, dense, 4096,
+                              {}, dedup);
   CHECK(stats.ok()) << stats.status();
   std::ifstream in(path, std::ios::binary);
   const std::string file((std::istreambuf_iterator<char>(in)),
@@ -83,12 +88,20 @@ int main(int argc, char** argv) {
   Seed(dir, "sparse_only", flags + Body(tmp, {sgd.get()}, {}));
   Seed(dir, "dense_only", flags + Body(tmp, {}, {dense->get()}));
   Seed(dir, "empty", flags + Body(tmp, {}, {}));
+  PushDedup dedup({});
+  for (uint64_t client : {1, 2}) {
+    for (uint64_t s : {1, 2, 9}) {
+      CHECK(dedup.ApplyOnce({client, s}, true, [] { return absl::OkStatus(); })
+                .ok());
+    }
+  }
+  Seed(dir, "push_windows", flags + Body(tmp, {sgd.get()}, {}, &dedup));
   Seed(dir, "truncated", flags + all.substr(0, all.size() / 2));
   std::string flipped = all;
   flipped[flipped.size() / 3] ^= 0x40;
   Seed(dir, "bit_flipped", flags + flipped);
   Seed(dir, "bad_crc", std::string(1, '\x01') + all);
   std::remove(tmp.c_str());
-  std::cout << "wrote 7 seeds to " << dir << "\n";
+  std::cout << "wrote 8 seeds to " << dir << "\n";
   return 0;
 }

@@ -65,16 +65,92 @@ TEST_F(CheckpointReaderTest, HeaderMustMatchTheFileName) {
             absl::StatusCode::kDataLoss);
 }
 
-TEST_F(CheckpointReaderTest, NewerFormatVersionIsFailedPrecondition) {
-  ASSERT_TRUE(Write(DefaultEnv()).ok());
-  std::string f = ReadRaw(path_);
-  f[8] = 2;  // version
+// The header of file `f`, then `body` and its CRC.
+std::string WithBody(const std::string& f, absl::string_view body) {
+  std::string out = f.substr(0, kShardFileHeaderBytes);
+  out.append(body.data(), body.size());
+  const uint32_t crc = crc32c::Extend(0, out.data(), out.size());
+  out.append(reinterpret_cast<const char*>(&crc), 4);
+  return out;
+}
+
+// Rewrites the version byte of `f` and its CRC.
+std::string WithVersion(std::string f, uint8_t version) {
+  f[8] = static_cast<char>(version);
   const uint32_t crc = crc32c::Extend(0, f.data(), f.size() - 4);
   std::memcpy(&f[f.size() - 4], &crc, 4);
-  WriteRaw(path_, f);
+  return f;
+}
+
+TEST_F(CheckpointReaderTest, NewerFormatVersionIsFailedPrecondition) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  for (uint8_t version : {0, 3}) {
+    WriteRaw(path_, WithVersion(ReadRaw(path_), version));
+    Recorder r;
+    const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_NE(s.message().find("this build reads versions 1 to 2"),
+              std::string::npos)
+        << s;
+  }
+}
+
+TEST_F(CheckpointReaderTest, Version1FilesStillRead) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());  // no push windows: as version 1
+  WriteRaw(path_, WithVersion(ReadRaw(path_), 1));
   Recorder r;
-  EXPECT_EQ(ReadShardFile(DefaultEnv(), path_, header_, &r).code(),
-            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(ReadShardFile(DefaultEnv(), path_, header_, &r).ok());
+  EXPECT_EQ(r.rows.size(), 3u);
+  EXPECT_EQ(r.dense.size(), 1u);
+  EXPECT_EQ(r.push_window_sections, 0);
+}
+
+TEST_F(CheckpointReaderTest, PushWindowsComeBackAsWritten) {
+  PushDedup dedup({});
+  for (uint64_t s : {1, 2, 5}) {
+    ASSERT_TRUE(
+        dedup.ApplyOnce({77, s}, true, [] { return absl::OkStatus(); }).ok());
+  }
+  auto stats = Write(DefaultEnv(), 1 << 20, &dedup);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->push_windows, 1u);
+  Recorder r;
+  ASSERT_TRUE(ReadShardFile(DefaultEnv(), path_, header_, &r).ok());
+  EXPECT_EQ(r.push_window_sections, 1);
+  ASSERT_EQ(r.push_windows.size(), 1u);
+  EXPECT_EQ(r.push_windows[0].client_id, 77u);
+  EXPECT_EQ(r.push_windows[0].highest, 5u);
+  ASSERT_EQ(r.push_windows[0].applied.size(), kPushWindowWords);
+  EXPECT_EQ(r.push_windows[0].applied[0], 0b11001u);  // offsets 0, 3, 4
+  EXPECT_EQ(r.rows.size(), 3u);  // the tables are read as before
+}
+
+TEST_F(CheckpointReaderTest, PushWindowsInAVersion1FileAreAnUnknownSection) {
+  PushDedup dedup({});
+  ASSERT_TRUE(
+      dedup.ApplyOnce({77, 1}, true, [] { return absl::OkStatus(); }).ok());
+  ASSERT_TRUE(Write(DefaultEnv(), 1 << 20, &dedup).ok());
+  WriteRaw(path_, WithVersion(ReadRaw(path_), 1));
+  Recorder r;
+  const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("unknown section kind 4"), std::string::npos) << s;
+}
+
+TEST_F(CheckpointReaderTest, PushWindowCountIsBoundedByTheFile) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  // A push-window section claiming 2^32-1 windows of 64 words, and an end
+  // marker: DATA_LOSS before anything is allocated.
+  static const char kBody[] =
+      "\x04\x40\x00\x00\x00\xff\xff\xff\xff"
+      "\xff\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+  WriteRaw(path_, WithBody(ReadRaw(path_), {kBody, sizeof(kBody) - 1}));
+  Recorder r;
+  const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("truncated: 4294967295 push windows"),
+            std::string::npos)
+      << s;
 }
 
 TEST_F(CheckpointReaderTest, UnknownSectionKindIsDataLoss) {
@@ -102,11 +178,7 @@ TEST_F(CheckpointReaderTest, CountsAreBoundedByTheFileBeforeAllocating) {
       "\x00\x00\x00\x00\x00\x00\x00\x00\x6c\x00\x00\x00"
       "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
       "\x00\x00\xff\x01\x00\x00\x00\x00\x00\x00\x00";
-  std::string f = ReadRaw(path_).substr(0, kShardFileHeaderBytes);
-  f.append(kBody, sizeof(kBody) - 1);
-  const uint32_t crc = crc32c::Extend(0, f.data(), f.size());
-  f.append(reinterpret_cast<const char*>(&crc), 4);
-  WriteRaw(path_, f);
+  WriteRaw(path_, WithBody(ReadRaw(path_), {kBody, sizeof(kBody) - 1}));
   Recorder r;
   const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;

@@ -181,13 +181,28 @@ uint64_t WriteCompressed(const CompressedTable& table, ChunkWriter* w) {
   return rows;
 }
 
+// The push windows of a shard (CheckpointSection::kPushWindows).
+void WritePushWindows(const std::vector<PushWindowState>& windows,
+                      ChunkWriter* w) {
+  w->PutSection(CheckpointSection::kPushWindows);
+  w->Put<uint32_t>(static_cast<uint32_t>(kPushWindowWords));
+  w->Put<uint32_t>(static_cast<uint32_t>(windows.size()));
+  for (const PushWindowState& window : windows) {
+    w->Put<uint64_t>(window.client_id);
+    w->Put<uint64_t>(window.highest);
+    for (size_t i = 0; i < kPushWindowWords; ++i) {
+      w->Put<uint64_t>(i < window.applied.size() ? window.applied[i] : 0);
+    }
+  }
+}
+
 // Header, sections, end marker and CRC footer. Returns the write error, if
 // any; `stats` gets the counts.
 absl::Status WriteContents(ChunkWriter* w, const ShardFileHeader& header,
                            absl::Span<const SparseTable* const> sparse,
                            absl::Span<const DenseTable* const> dense,
                            absl::Span<const CompressedTable* const> compressed,
-                           ShardFileStats* stats) {
+                           PushDedup* dedup, ShardFileStats* stats) {
   w->Append(kCheckpointMagic, kCheckpointMagicBytes);
   w->Put<uint32_t>(kCheckpointFormatVersion);
   w->Put<uint32_t>(header.shard_id);
@@ -205,8 +220,17 @@ absl::Status WriteContents(ChunkWriter* w, const ShardFileHeader& header,
     WriteDense(*t, w);
     ++stats->dense_tensors;
   }
+  uint32_t sections = stats->sparse_tables + stats->dense_tensors;
+  if (dedup != nullptr && w->status().ok()) {
+    const std::vector<PushWindowState> windows = dedup->Snapshot();
+    if (!windows.empty()) {
+      WritePushWindows(windows, w);
+      stats->push_windows = windows.size();
+      ++sections;
+    }
+  }
   w->PutSection(CheckpointSection::kEnd);
-  w->Put<uint32_t>(stats->sparse_tables + stats->dense_tensors);
+  w->Put<uint32_t>(sections);
   w->Put<uint64_t>(stats->rows);
   const uint32_t crc = w->Crc();
   w->Put<uint32_t>(crc);
@@ -228,7 +252,7 @@ absl::StatusOr<ShardFileStats> WriteShardFile(
     Env* env, const std::string& path, const ShardFileHeader& header,
     absl::Span<const SparseTable* const> sparse,
     absl::Span<const DenseTable* const> dense, size_t buffer_bytes,
-    absl::Span<const CompressedTable* const> compressed) {
+    absl::Span<const CompressedTable* const> compressed, PushDedup* dedup) {
   const std::string tmp = path + ".tmp";
   absl::StatusOr<std::unique_ptr<WritableFile>> file =
       env->NewWritableFile(tmp);
@@ -238,8 +262,8 @@ absl::StatusOr<ShardFileStats> WriteShardFile(
   auto write_and_publish = [&]() -> absl::Status {
     {
       ChunkWriter writer(file->get(), buffer_bytes);
-      STRATA_RETURN_IF_ERROR(
-          WriteContents(&writer, header, sparse, dense, compressed, &stats));
+      STRATA_RETURN_IF_ERROR(WriteContents(&writer, header, sparse, dense,
+                                           compressed, dedup, &stats));
     }
     STRATA_RETURN_IF_ERROR((*file)->Sync());
     STRATA_RETURN_IF_ERROR((*file)->Close());

@@ -12,6 +12,7 @@
 #include "server/storage/checkpoint_format.h"
 #include "server/storage/compressed_table.h"
 #include "server/storage/dense_table.h"
+#include "server/storage/push_dedup.h"
 #include "server/storage/sparse_table.h"
 #include "server/util/env.h"
 
@@ -22,6 +23,7 @@ struct ShardFileStats {
   uint64_t rows = 0;   // sparse rows written (compressed: indexed features)
   uint32_t sparse_tables = 0;  // plain and compressed
   uint32_t dense_tensors = 0;
+  uint64_t push_windows = 0;  // clients whose push window was written
 };
 
 // Writes one shard file atomically: "<path>.tmp", fsync, close, rename to
@@ -34,13 +36,16 @@ struct ShardFileStats {
 // are written in the given order while they stay live: each row (and each
 // dense tensor) is read under its stripe's (tensor's) lock, so rows are
 // self-consistent, but concurrent writers are not frozen. `buffer_bytes`
-// bounds the write buffer. The tables are borrowed for the call; concurrent
-// calls must write different paths.
+// bounds the write buffer. With `dedup`, its windows (PushDedup::Snapshot,
+// taken after the tables are written) follow the tables, when there are
+// any. The tables and `dedup` are borrowed for the call; concurrent calls
+// must write different paths.
 absl::StatusOr<ShardFileStats> WriteShardFile(
     Env* env, const std::string& path, const ShardFileHeader& header,
     absl::Span<const SparseTable* const> sparse,
     absl::Span<const DenseTable* const> dense, size_t buffer_bytes,
-    absl::Span<const CompressedTable* const> compressed = {});
+    absl::Span<const CompressedTable* const> compressed = {},
+    PushDedup* dedup = nullptr);
 
 }  // namespace strata
 

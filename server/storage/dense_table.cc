@@ -124,8 +124,20 @@ DenseTable::~DenseTable() {
   if (budget_ != nullptr) budget_->Release(budget_bytes_);
 }
 
-absl::StatusOr<int64_t> DenseTable::Pull(int64_t min_step, absl::Time deadline,
+absl::StatusOr<DenseRange> DenseTable::Range(uint64_t offset,
+                                             uint64_t count) const {
+  if (offset >= size_ || count > size_ - offset) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "dense tensor ", config_.name(), " has ", size_, " elements; offset ",
+        offset, ", count ", count, " is outside them"));
+  }
+  return DenseRange{offset, count == 0 ? size_ - offset : count};
+}
+
+absl::StatusOr<int64_t> DenseTable::Pull(uint64_t offset, uint64_t count,
+                                         int64_t min_step, absl::Time deadline,
                                          std::string* out_bytes) const {
+  STRATA_ASSIGN_OR_RETURN(const DenseRange range, Range(offset, count));
   absl::ReaderMutexLock lock(&mu_);
   if (config_.sync() == BSP && step_ < min_step) {
     const auto ready = [this, min_step]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -144,19 +156,26 @@ absl::StatusOr<int64_t> DenseTable::Pull(int64_t min_step, absl::Time deadline,
                        ", waited for step ", min_step));
     }
   }
-  const size_t bytes = size_ * sizeof(float);
+  const size_t bytes = range.count * sizeof(float);
   const size_t old = out_bytes->size();
   out_bytes->resize(old + bytes);
-  std::memcpy(&(*out_bytes)[old], values_.data(), bytes);
+  std::memcpy(&(*out_bytes)[old], values_.data() + range.offset, bytes);
   return step_;
 }
 
-absl::StatusOr<int64_t> DenseTable::Push(absl::Span<const float> grads,
+absl::StatusOr<int64_t> DenseTable::Push(uint64_t offset, uint64_t count,
+                                         absl::Span<const float> grads,
                                          int64_t step, uint32_t worker) {
-  if (grads.size() != size_) {
+  STRATA_ASSIGN_OR_RETURN(const DenseRange range, Range(offset, count));
+  if (grads.size() != range.count) {
     return absl::InvalidArgumentError(
-        absl::StrCat("dense tensor ", config_.name(), " has ", size_,
-                     " elements, got ", grads.size(), " gradient floats"));
+        range.count == size_
+            ? absl::StrCat("dense tensor ", config_.name(), " has ", size_,
+                           " elements, got ", grads.size(), " gradient floats")
+            : absl::StrCat("dense tensor ", config_.name(), ": elements [",
+                           range.offset, ", ", range.offset + range.count,
+                           ") need ", range.count, " gradient floats, got ",
+                           grads.size()));
   }
   const bool bsp = config_.sync() == BSP;
   if (bsp && worker >= config_.num_workers()) {
@@ -164,31 +183,87 @@ absl::StatusOr<int64_t> DenseTable::Push(absl::Span<const float> grads,
         absl::StrCat("dense tensor ", config_.name(), ": worker ", worker,
                      " is outside [0, ", config_.num_workers(), ")"));
   }
+  // A chunk's element indices in errors count from its offset.
   STRATA_RETURN_IF_ERROR(internal::CheckGradientValues(
       grads, options_.max_abs_gradient,
-      absl::StrCat("dense tensor ", config_.name())));
+      range.count == size_ ? absl::StrCat("dense tensor ", config_.name())
+                           : absl::StrCat("dense tensor ", config_.name(),
+                                          ", chunk at offset ", range.offset)));
   absl::MutexLock lock(&mu_);
-  if (bsp) return PushBsp(grads, step, worker);
-  optimizer_->Apply(values_.data(), grads.data(), state_.data(), &step_, size_);
+  if (bsp) return PushBsp(range.offset, grads, step, worker);
+  PushAsync(range.offset, grads);
   return step_;
 }
 
-absl::StatusOr<int64_t> DenseTable::PushBsp(absl::Span<const float> grads,
+void DenseTable::PushAsync(uint64_t offset, absl::Span<const float> grads) {
+  const size_t n = grads.size();
+  const size_t planes = optimizer_->state_per_element();
+  int64_t t = step_;  // Apply increments it: the update count of this push
+  if (planes <= 1 || n == size_) {
+    // The whole tensor, or a range whose state is one contiguous slice.
+    optimizer_->Apply(values_.data() + offset, grads.data(),
+                      state_.data() + planes * offset, &t, n);
+  } else {
+    // The range's state is one slice per plane (optimizer.h's layout:
+    // plane p of element i at p * size + i); the optimizer wants a row's
+    // planes adjacent. Gather, apply and scatter back, a block at a time.
+    constexpr size_t kBlock = size_t{1} << 14;
+    std::vector<float> scratch(planes * std::min(n, kBlock));
+    for (size_t b = 0; b < n; b += kBlock) {
+      const size_t m = std::min(kBlock, n - b);
+      float* const state = state_.data() + offset + b;
+      for (size_t p = 0; p < planes; ++p) {
+        std::memcpy(&scratch[p * m], state + p * size_, m * sizeof(float));
+      }
+      t = step_;
+      optimizer_->Apply(values_.data() + offset + b, grads.data() + b,
+                        scratch.data(), &t, m);
+      for (size_t p = 0; p < planes; ++p) {
+        std::memcpy(state + p * size_, &scratch[p * m], m * sizeof(float));
+      }
+    }
+  }
+  if (offset + n == size_) step_ = t;
+}
+
+absl::Status DenseTable::CheckChunkOrder(uint64_t offset, int64_t step,
+                                         uint32_t worker) const {
+  const uint64_t done = pushed_.empty() ? 0 : pushed_[worker];
+  if (done == size_) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("worker ", worker, " already pushed step ", step,
+                     " of dense tensor ", config_.name()));
+  }
+  if (offset < done) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("worker ", worker, " already pushed elements [0, ", done,
+                     ") of step ", step, " of dense tensor ", config_.name(),
+                     "; got a chunk at offset ", offset));
+  }
+  if (offset > done) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "worker ", worker, "'s chunks of step ", step, " of dense tensor ",
+        config_.name(), " must arrive in order: expected offset ", done,
+        ", got ", offset));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> DenseTable::PushBsp(uint64_t offset,
+                                            absl::Span<const float> grads,
                                             int64_t step, uint32_t worker) {
   if (step != step_) {
     return absl::FailedPreconditionError(
         absl::StrCat("push for step ", step, " but dense tensor ",
                      config_.name(), " is at step ", step_));
   }
-  if (pushed_.empty()) pushed_.assign(config_.num_workers(), false);
-  if (pushed_[worker]) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("worker ", worker, " already pushed step ", step,
-                     " of dense tensor ", config_.name()));
-  }
+  STRATA_RETURN_IF_ERROR(CheckChunkOrder(offset, step, worker));
+  if (pushed_.empty()) pushed_.assign(config_.num_workers(), 0);
   if (accumulator_.empty()) accumulator_.assign(size_, 0.0f);
-  for (uint64_t i = 0; i < size_; ++i) accumulator_[i] += grads[i];
-  pushed_[worker] = true;
+  float* const acc = accumulator_.data() + offset;
+  for (size_t i = 0; i < grads.size(); ++i) acc[i] += grads[i];
+  pushed_[worker] += grads.size();
+  if (pushed_[worker] < size_) return step_;
   if (++num_pushed_ < config_.num_workers()) return step_;
   // Last push of the step: average, apply once, advance. Waiting pulls are
   // woken by the unlock (their condition is re-evaluated).
@@ -197,7 +272,7 @@ absl::StatusOr<int64_t> DenseTable::PushBsp(absl::Span<const float> grads,
   optimizer_->Apply(values_.data(), accumulator_.data(), state_.data(), &step_,
                     size_);
   std::fill(accumulator_.begin(), accumulator_.end(), 0.0f);
-  std::fill(pushed_.begin(), pushed_.end(), false);
+  std::fill(pushed_.begin(), pushed_.end(), 0);
   num_pushed_ = 0;
   return step_;
 }

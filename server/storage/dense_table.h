@@ -22,17 +22,33 @@
 
 namespace strata {
 
-// Largest dense tensor, in elements (4 GiB of float values).
+// Largest dense tensor, in elements (4 GiB of float values). Below it, the
+// shard's memory budget is the bound: a tensor larger than one message is
+// pulled and pushed in chunks (element ranges).
 inline constexpr uint64_t kMaxDenseSize = uint64_t{1} << 30;
+
+// Elements [offset, offset + count) of a dense tensor.
+struct DenseRange {
+  uint64_t offset = 0;
+  uint64_t count = 0;
+};
 
 // One dense tensor: values, optimizer state and the update step.
 //
-// ASYNC: every push is applied on arrival and advances the step.
-// BSP: the num_workers pushes of step t are summed into an accumulator; the
-// last one averages them, applies the optimizer once and advances the step to
-// t + 1, waking pulls that wait for it. The pending accumulator is not part
-// of checkpoints: a checkpoint taken mid-step restores the tensor at the
-// start of that step, and workers re-push it.
+// Pulls and pushes name an element range (a chunk), so a tensor larger than
+// one message travels in several; the whole tensor is one range.
+//
+// ASYNC: every push is applied to its range on arrival, with the optimizer's
+// update count t = step + 1; the step advances when the range ends at the
+// last element. A tensor pushed whole, or in consecutive chunks, is one
+// update; chunks of different pushes may interleave (as in ps-lite).
+// BSP: the num_workers pushes of step t are summed into an accumulator; a
+// worker's push may come as chunks, in order (each starts where its last one
+// ended). When every worker has pushed every element, the sum is averaged,
+// the optimizer applied once and the step advanced to t + 1, waking pulls
+// that wait for it. The pending accumulator is not part of checkpoints: a
+// checkpoint taken mid-step restores the tensor at the start of that step,
+// and workers re-push it.
 //
 // The step is also the optimizer's update count (Adam's t).
 //
@@ -64,22 +80,43 @@ class DenseTable {
   DenseTable& operator=(const DenseTable&) = delete;
   ~DenseTable();
 
-  // Appends size() float32 values (little-endian) to *out_bytes and returns
-  // the step they belong to. BSP: first waits until step >= min_step;
-  // DEADLINE_EXCEEDED if `deadline` passes first (use
-  // absl::InfiniteFuture() to wait forever), ABORTED if the tensor is
-  // cancelled (dropped or replaced) meanwhile. ASYNC ignores min_step.
-  absl::StatusOr<int64_t> Pull(int64_t min_step, absl::Time deadline,
-                               std::string* out_bytes) const;
+  // The range a request names: [offset, offset + count), where count 0
+  // means [offset, size()). OUT_OF_RANGE unless it lies inside the tensor
+  // (offset < size(), offset + count <= size(); overflow-safe).
+  absl::StatusOr<DenseRange> Range(uint64_t offset, uint64_t count) const;
 
-  // Applies (ASYNC) or accumulates (BSP) one gradient and returns the step
-  // after this push. INVALID_ARGUMENT for a size mismatch, a gradient that
-  // is non-finite or beyond max_abs_gradient, or (BSP) worker >=
-  // num_workers; BSP: FAILED_PRECONDITION if `step`
-  // is not the current step, ALREADY_EXISTS if `worker` already pushed it.
-  // ASYNC ignores step and worker.
-  absl::StatusOr<int64_t> Push(absl::Span<const float> grads, int64_t step,
+  // Appends the float32 values (little-endian) of Range(offset, count) to
+  // *out_bytes and returns the step they belong to. OUT_OF_RANGE as Range.
+  // BSP: first waits until step >= min_step; DEADLINE_EXCEEDED if
+  // `deadline` passes first (use absl::InfiniteFuture() to wait forever),
+  // ABORTED if the tensor is cancelled (dropped or replaced) meanwhile.
+  // ASYNC ignores min_step.
+  absl::StatusOr<int64_t> Pull(uint64_t offset, uint64_t count,
+                               int64_t min_step, absl::Time deadline,
+                               std::string* out_bytes) const;
+  // The whole tensor.
+  absl::StatusOr<int64_t> Pull(int64_t min_step, absl::Time deadline,
+                               std::string* out_bytes) const {
+    return Pull(0, 0, min_step, deadline, out_bytes);
+  }
+
+  // Applies (ASYNC) or accumulates (BSP) the gradient of Range(offset,
+  // count) and returns the step after this push. OUT_OF_RANGE as Range;
+  // INVALID_ARGUMENT when grads does not hold the range's count of floats,
+  // for a gradient that is non-finite or beyond max_abs_gradient, or (BSP)
+  // worker >= num_workers. BSP: FAILED_PRECONDITION if `step` is not the
+  // current step or the chunk does not start where `worker`'s last one of
+  // this step ended; ALREADY_EXISTS if `worker` already pushed (some of)
+  // these elements in this step. ASYNC ignores step and worker. A refused
+  // push changes nothing.
+  absl::StatusOr<int64_t> Push(uint64_t offset, uint64_t count,
+                               absl::Span<const float> grads, int64_t step,
                                uint32_t worker);
+  // The whole tensor.
+  absl::StatusOr<int64_t> Push(absl::Span<const float> grads, int64_t step,
+                               uint32_t worker) {
+    return Push(0, 0, grads, step, worker);
+  }
 
   // Wakes every waiting Pull with ABORTED and makes later blocking pulls
   // fail the same way. Used when the tensor is dropped or replaced.
@@ -118,9 +155,18 @@ class DenseTable {
   DenseTable(const DenseConfig& config, const Options& options,
              std::unique_ptr<Optimizer> optimizer);
 
-  absl::StatusOr<int64_t> PushBsp(absl::Span<const float> grads, int64_t step,
+  // ASYNC: applies grads to [offset, offset + grads.size()).
+  void PushAsync(uint64_t offset, absl::Span<const float> grads)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // BSP: accumulates one chunk of `worker`'s gradient of `step`.
+  absl::StatusOr<int64_t> PushBsp(uint64_t offset,
+                                  absl::Span<const float> grads, int64_t step,
                                   uint32_t worker)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK if `offset` is where `worker`'s next chunk of `step` must start.
+  absl::Status CheckChunkOrder(uint64_t offset, int64_t step,
+                               uint32_t worker) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
   const DenseConfig config_;
@@ -139,10 +185,11 @@ class DenseTable {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   // Pulls blocked in Await (atomic: they hold mu_ only as readers).
   mutable std::atomic<int> waiters_{0};
-  // BSP: sum of this step's gradients (allocated on first use) and which
-  // workers have pushed it.
+  // BSP: sum of this step's gradients (allocated on first use), how many
+  // elements each worker has pushed of it (a prefix), and how many workers
+  // have pushed all.
   std::vector<float> accumulator_ ABSL_GUARDED_BY(mu_);
-  std::vector<bool> pushed_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> pushed_ ABSL_GUARDED_BY(mu_);
   uint32_t num_pushed_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -281,6 +282,183 @@ TEST(DenseTableTest, RestoreReplacesEverythingAndDropsPendingPushes) {
   EXPECT_EQ(
       t->Restore({1, std::numeric_limits<float>::infinity()}, {1, 1}, 0).code(),
       absl::StatusCode::kInvalidArgument);
+}
+
+// Values of elements [offset, offset + count) (count 0: to the end).
+std::vector<float> RangeValues(const DenseTable& t, uint64_t offset,
+                               uint64_t count) {
+  std::string bytes;
+  EXPECT_TRUE(t.Pull(offset, count, 0, absl::InfinitePast(), &bytes).ok());
+  std::vector<float> v(bytes.size() / sizeof(float));
+  std::memcpy(v.data(), bytes.data(), bytes.size());
+  return v;
+}
+
+// Values, optimizer state and step, to compare tensors exactly.
+struct Snapshot {
+  std::vector<float> values;
+  std::vector<float> state;
+  int64_t step = 0;
+  bool operator==(const Snapshot& o) const {
+    return values == o.values && state == o.state && step == o.step;
+  }
+};
+
+Snapshot Snap(const DenseTable& t) {
+  Snapshot s;
+  t.Visit([&s](absl::Span<const float> values, absl::Span<const float> state,
+               int64_t step) {
+    s.values.assign(values.begin(), values.end());
+    s.state.assign(state.begin(), state.end());
+    s.step = step;
+  });
+  return s;
+}
+
+// g[i] for a tensor of n elements; exact in float, distinct per element.
+std::vector<float> Ramp(size_t n, float scale) {
+  std::vector<float> g(n);
+  for (size_t i = 0; i < n; ++i) g[i] = scale * float(int(i % 97) - 48);
+  return g;
+}
+
+TEST(DenseTableTest, RangeResolvesCountZeroAndRefusesWhatIsOutside) {
+  auto t = MustCreate(Config(10));
+  const auto expect_range = [&](uint64_t offset, uint64_t count,
+                                uint64_t want_offset, uint64_t want_count) {
+    absl::StatusOr<DenseRange> r = t->Range(offset, count);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->offset, want_offset);
+    EXPECT_EQ(r->count, want_count);
+  };
+  expect_range(0, 0, 0, 10);
+  expect_range(3, 0, 3, 7);
+  expect_range(9, 1, 9, 1);
+  expect_range(2, 8, 2, 8);
+  const uint64_t max = std::numeric_limits<uint64_t>::max();
+  for (const auto& [offset, count] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {10, 0}, {11, 0}, {0, 11}, {5, 6}, {max, 2}, {2, max}, {max, 0}}) {
+    EXPECT_EQ(t->Range(offset, count).status().code(),
+              absl::StatusCode::kOutOfRange)
+        << offset << ", " << count;
+  }
+  EXPECT_EQ(t->Range(5, 6).status().message(),
+            "dense tensor fc.w has 10 elements; offset 5, count 6 is outside "
+            "them");
+}
+
+TEST(DenseTableTest, PullOfARangeReadsThoseElements) {
+  auto t = MustCreate(Config(6));
+  ASSERT_TRUE(t->Push({1, 2, 3, 4, 5, 6}, 0, 0).ok());
+  EXPECT_EQ(RangeValues(*t, 2, 3), (std::vector<float>{-3, -4, -5}));
+  EXPECT_EQ(RangeValues(*t, 4, 0), (std::vector<float>{-5, -6}));
+  EXPECT_EQ(RangeValues(*t, 0, 0), Values(*t));
+  std::string bytes = "keep";
+  EXPECT_EQ(t->Pull(6, 0, 0, absl::InfinitePast(), &bytes).status().code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(bytes, "keep");
+}
+
+TEST(DenseTableTest, BadChunksChangeNothing) {
+  for (SyncMode mode : {ASYNC, BSP}) {
+    auto t = MustCreate(Config(5, mode, 2));
+    const Snapshot before = Snap(*t);
+    absl::StatusOr<int64_t> r = t->Push(3, 3, {1, 2, 3}, 0, 0);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kOutOfRange);
+    r = t->Push(5, 0, {}, 0, 0);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kOutOfRange);
+    r = t->Push(1, 2, {1, 2, 3}, 0, 0);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(r.status().message(),
+              "dense tensor fc.w: elements [1, 3) need 2 gradient floats, got "
+              "3");
+    r = t->Push(2, 0, {1, 2}, 0, 0);  // [2, 5) needs 3
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    r = t->Push(1, 2, {1, std::numeric_limits<float>::infinity()}, 0, 0);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(Snap(*t), before);
+  }
+}
+
+// A tensor pushed in consecutive chunks ends exactly where one whole push
+// leaves it: same values, optimizer state and step, for every optimizer
+// (Adam's state is two planes, and chunks over 16K elements are applied in
+// blocks).
+TEST(DenseTableTest, AsyncChunksOfATensorAreOneUpdate) {
+  constexpr uint64_t kSize = 40000;
+  for (auto type : {OptimizerConfig::SGD, OptimizerConfig::ADAGRAD,
+                    OptimizerConfig::ADAM}) {
+    DenseConfig c = Config(kSize, ASYNC, 0, 0.01f);
+    c.mutable_optimizer()->set_type(type);
+    c.mutable_optimizer()->set_weight_decay(0.1f);
+    c.mutable_initializer()->set_type(InitializerConfig::UNIFORM);
+    c.mutable_initializer()->set_low(-1);
+    c.mutable_initializer()->set_high(1);
+    auto whole = MustCreate(c);
+    auto chunked = MustCreate(c);
+    for (int round = 1; round <= 2; ++round) {
+      const std::vector<float> g = Ramp(kSize, 0.25f * round);
+      ASSERT_EQ(*whole->Push(g, 0, 0), round);
+      const absl::Span<const float> gs(g);
+      EXPECT_EQ(*chunked->Push(0, 17000, gs.subspan(0, 17000), 0, 0),
+                round - 1);
+      EXPECT_EQ(*chunked->Push(17000, 3, gs.subspan(17000, 3), 0, 0),
+                round - 1);
+      EXPECT_EQ(*chunked->Push(17003, 0, gs.subspan(17003), 0, 0), round)
+          << "the chunk that reaches the end completes the update";
+      EXPECT_EQ(Snap(*chunked), Snap(*whole))
+          << OptimizerConfig::Type_Name(type) << " round " << round;
+    }
+  }
+}
+
+TEST(DenseTableTest, BspChunkedPushesCompleteTheStepOnce) {
+  auto whole = MustCreate(Config(5, BSP, 2));
+  auto chunked = MustCreate(Config(5, BSP, 2));
+  const std::vector<float> g0 = {1, 2, 3, 4, 5}, g1 = {3, 3, 3, 3, 3};
+  ASSERT_TRUE(whole->Push(g0, 0, 0).ok());
+  ASSERT_TRUE(whole->Push(g1, 0, 1).ok());
+  EXPECT_EQ(*chunked->Push(0, 2, {1, 2}, 0, 0), 0);
+  EXPECT_EQ(*chunked->Push(0, 4, {3, 3, 3, 3}, 0, 1), 0);
+  EXPECT_EQ(*chunked->Push(2, 0, {3, 4, 5}, 0, 0), 0)
+      << "worker 1 has not pushed every element yet";
+  EXPECT_EQ(Values(*chunked), std::vector<float>(5, 0.0f));
+  EXPECT_EQ(*chunked->Push(4, 1, {3}, 0, 1), 1);
+  EXPECT_EQ(Snap(*chunked), Snap(*whole));
+  EXPECT_EQ(RangeValues(*chunked, 1, 2), (std::vector<float>{-2.5f, -3.0f}));
+  // The next step starts from offset 0 again.
+  EXPECT_EQ(*chunked->Push(0, 1, {1}, 1, 0), 1);
+}
+
+TEST(DenseTableTest, BspChunksOfAWorkerMustArriveInOrder) {
+  auto t = MustCreate(Config(5, BSP, 2));
+  ASSERT_TRUE(t->Push(0, 2, {1, 1}, 0, 0).ok());
+  const Snapshot before = Snap(*t);
+  absl::StatusOr<int64_t> r = t->Push(3, 2, {7, 7}, 0, 0);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r.status().message(),
+            "worker 0's chunks of step 0 of dense tensor fc.w must arrive in "
+            "order: expected offset 2, got 3");
+  r = t->Push(0, 2, {7, 7}, 0, 0);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(r.status().message(),
+            "worker 0 already pushed elements [0, 2) of step 0 of dense "
+            "tensor fc.w; got a chunk at offset 0");
+  EXPECT_EQ(t->Push(1, 3, {7, 7, 7}, 0, 0).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(t->Push(2, 3, {1, 1, 1}, 1, 0).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "a chunk of another step";
+  EXPECT_EQ(t->Push(2, 0, {1, 1, 1}, 0, 0).status().code(),
+            absl::StatusCode::kOk);
+  r = t->Push({7, 7, 7, 7, 7}, 0, 0);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(r.status().message(),
+            "worker 0 already pushed step 0 of dense tensor fc.w");
+  EXPECT_EQ(Snap(*t), before) << "nothing is applied before worker 1 pushes";
+  EXPECT_EQ(*t->Push({3, 3, 3, 3, 3}, 0, 1), 1);
+  // Only the accepted chunks were accumulated: mean of 1 and 3.
+  EXPECT_EQ(Values(*t), std::vector<float>(5, -2.0f));
 }
 
 TEST(DenseTableTest, MemoryBytesCountsValuesAndState) {

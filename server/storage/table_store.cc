@@ -78,8 +78,9 @@ absl::Status ValidateOptions(const TableStore::Options& options) {
         absl::StrCat("sparse_stripes must be > 0 and max_batch_keys in [1, ",
                      kMaxBatchKeysLimit, "]"));
   }
-  if (options.max_tables == 0) {
-    return absl::InvalidArgumentError("max_tables must be > 0");
+  if (options.max_tables == 0 || options.max_push_clients == 0) {
+    return absl::InvalidArgumentError(
+        "max_tables and max_push_clients must be > 0");
   }
   return ValidateMaxAbsGradient(options.max_abs_gradient);
 }
@@ -118,7 +119,8 @@ TableStore::TableStore(const Options& options)
       }()),
       budget_(options_.max_memory_bytes),
       ledger_(RetentionOptions{options.keep_checkpoints, options.shard_id,
-                               options.num_shards}) {}
+                               options.num_shards}),
+      dedup_(PushDedup::Options{options.max_push_clients}) {}
 
 TableStore::~TableStore() {
   absl::MutexLock lock(&mu_);
@@ -150,17 +152,6 @@ absl::Status TableStore::CheckDenseOwner(absl::string_view name) const {
     return absl::FailedPreconditionError(
         absl::StrCat("dense tensor ", name, " belongs to shard ", owner,
                      ", not shard ", options_.shard_id));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status TableStore::CheckDenseSize(const DenseConfig& config) const {
-  const uint64_t max_size = options_.max_dense_bytes / sizeof(float);
-  if (config.size() > max_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dense tensor ", config.name(), ": ", config.size(),
-        " elements exceed the ", max_size,
-        " one message can carry (--max_message_mb)"));
   }
   return absl::OkStatus();
 }
@@ -201,7 +192,6 @@ absl::Status TableStore::CreateDense(const DenseConfig& config,
                                      bool if_not_exists) {
   STRATA_RETURN_IF_ERROR(CheckName("dense tensor name", config.name()));
   STRATA_RETURN_IF_ERROR(CheckDenseOwner(config.name()));
-  STRATA_RETURN_IF_ERROR(CheckDenseSize(config));
   const auto taken = [&](const ShardTable& entry) {
     const DenseTable* existing = entry.dense.get();
     return ExistingStatus(config, existing ? &existing->config() : nullptr,
@@ -492,7 +482,7 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
   STRATA_ASSIGN_OR_RETURN(
       const ShardFileStats stats,
       WriteShardFile(env, path, header, sparse, dense,
-                     options_.checkpoint_buffer_bytes, compressed));
+                     options_.checkpoint_buffer_bytes, compressed, &dedup_));
   // The checkpoint directory itself may be new: make its entry durable.
   STRATA_RETURN_IF_ERROR(env->SyncDir(dir));
   CheckpointInfo info;
@@ -500,6 +490,7 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
   info.path = path;
   info.bytes = stats.bytes;
   info.rows = stats.rows;
+  info.push_windows = stats.push_windows;
   // Logged and counted by the ledger; the checkpoint itself succeeded.
   absl::StatusOr<std::vector<uint64_t>> pruned =
       ledger_.Prune(env, dir, checkpoint_id);
@@ -535,6 +526,10 @@ absl::StatusOr<LoadInfo> TableStore::Load(const std::string& dir,
 absl::StatusOr<LoadInfo> TableStore::Install(LoadedCheckpoint loaded) {
   STRATA_RETURN_IF_ERROR(
       ChargeLoaded(loaded.info.checkpoint_id, loaded.tables));
+  // Windows first: a push racing the swap is then recorded with the new
+  // windows and lost with the old tables, rather than applied to the new
+  // tables under a forgotten id (which a retry would apply again).
+  dedup_.Restore(loaded.push_windows);
   ShardTables old;
   {
     absl::MutexLock lock(&mu_);

@@ -22,6 +22,7 @@
 #include "server/storage/dense_table.h"
 #include "server/storage/embedding_table.h"
 #include "server/storage/memory_budget.h"
+#include "server/storage/push_dedup.h"
 #include "server/storage/shard_tables.h"
 #include "server/storage/sparse_table.h"
 #include "server/util/clock.h"
@@ -55,6 +56,7 @@ struct CheckpointInfo {
   std::string path;  // the shard file written
   uint64_t bytes = 0;
   uint64_t rows = 0;  // sparse rows written
+  uint64_t push_windows = 0;  // clients whose push window was written
   // Older checkpoints whose files retention deleted after this one.
   std::vector<uint64_t> pruned;
 };
@@ -123,19 +125,17 @@ class TableStore {
     // --max_tables). Each costs memory even when empty (a sparse table's
     // stripes) and a line in every ListTables answer and /metrics scrape.
     size_t max_tables = kDefaultMaxTables;
-    // Largest dense tensor, in bytes of values. PsServer sets it to the
-    // payload one message carries (--max_message_mb), so that every tensor
-    // that can be created can be pulled and pushed; larger tensors need
-    // larger messages.
-    uint64_t max_dense_bytes = kMaxDenseSize * sizeof(float);
+    // Most clients whose applied push ids the shard remembers (ps_server
+    // --max_push_clients; PushDedup::Options discusses the trade-off).
+    size_t max_push_clients = kDefaultMaxPushClients;
   };
 
   // INVALID_ARGUMENT if num_shards is 0, shard_id >= num_shards, the
   // router's shard count differs from num_shards, or there is no router and
   // num_shards > 1.
   // Also INVALID_ARGUMENT for sparse_stripes 0, max_batch_keys outside
-  // [1, kMaxBatchKeysLimit], max_tables 0 or a max_abs_gradient
-  // ValidateMaxAbsGradient rejects.
+  // [1, kMaxBatchKeysLimit], max_tables or max_push_clients 0 or a
+  // max_abs_gradient ValidateMaxAbsGradient rejects.
   static absl::StatusOr<std::unique_ptr<TableStore>> Create(
       const Options& options);
 
@@ -148,9 +148,9 @@ class TableStore {
   // OK). INVALID_ARGUMENT for an invalid config or a name CheckName
   // (proto/base/names.h) refuses; RESOURCE_EXHAUSTED when the shard holds
   // max_tables already. CreateDense also fails with FAILED_PRECONDITION
-  // when the router assigns the name to another shard, INVALID_ARGUMENT for
-  // a tensor over max_dense_bytes and RESOURCE_EXHAUSTED when it does not
-  // fit the memory budget.
+  // when the router assigns the name to another shard and RESOURCE_EXHAUSTED
+  // when it does not fit the memory budget (DenseTable::Create bounds its
+  // size; a tensor larger than one message is pulled and pushed in chunks).
   absl::Status CreateSparse(const TableConfig& config, bool if_not_exists);
   absl::Status CreateDense(const DenseConfig& config, bool if_not_exists);
   // NOT_FOUND if there is no table or tensor with that name.
@@ -195,13 +195,14 @@ class TableStore {
 
   // Writes this shard's file of checkpoint `checkpoint_id` (0: the clock's
   // Unix time in milliseconds) under `dir` (see checkpoint_filename.h for
-  // names, checkpoint_writer.h for atomicity). Errors from the env are
-  // returned with the path; FAILED_PRECONDITION for a table holding what the
-  // loader would refuse (the file is not written) or for the id of a
-  // checkpoint LoadNewestLoadable found unloadable (never overwritten). After
-  // a successful write, retention prunes older checkpoints (keep_checkpoints;
-  // never the one last loaded nor an unloadable one); a retention failure is
-  // logged and counted, and does not fail the checkpoint.
+  // names, checkpoint_writer.h for atomicity), the push windows of
+  // push_dedup() after the tables (docs/checkpoint.md, "Push windows"). Errors
+  // from the env are returned with the path; FAILED_PRECONDITION for a table
+  // holding what the loader would refuse (the file is not written) or for the
+  // id of a checkpoint LoadNewestLoadable found unloadable (never overwritten).
+  // After a successful write, retention prunes older checkpoints
+  // (keep_checkpoints; never the one last loaded nor an unloadable one); a
+  // retention failure is logged and counted, and does not fail the checkpoint.
   absl::StatusOr<CheckpointInfo> Checkpoint(const std::string& dir,
                                             uint64_t checkpoint_id);
 
@@ -217,7 +218,9 @@ class TableStore {
   // checkpoint holds more than max_tables tables and tensors for this shard
   // or its tables do not fit the memory budget next to the ones they
   // replace (they are built first, then charged). On error the store is
-  // unchanged. Peak memory: the old tables, the new ones and one file.
+  // unchanged. The push windows are replaced by the checkpoint's (none when
+  // it was written by another shard count). Peak memory: the old tables,
+  // the new ones and one file.
   absl::StatusOr<LoadInfo> Load(const std::string& dir, uint64_t checkpoint_id);
 
   // Start-up load: as Load(dir, 0), but a complete checkpoint that fails to
@@ -237,6 +240,11 @@ class TableStore {
   uint32_t num_shards() const { return options_.num_shards; }
   // The shard's memory budget (bytes in use and the limit).
   const MemoryBudget& memory_budget() const { return budget_; }
+  // The request ids of the pushes applied here: the embedding and dense
+  // services apply every push through it, checkpoints save it and loads
+  // replace it.
+  PushDedup& push_dedup() { return dedup_; }
+  const PushDedup& push_dedup() const { return dedup_; }
 
  private:
   // `options` passed Create's checks.
@@ -248,8 +256,6 @@ class TableStore {
   CheckpointLoaderOptions LoaderOptions() const;
   // FAILED_PRECONDITION if the router assigns dense tensor `name` elsewhere.
   absl::Status CheckDenseOwner(absl::string_view name) const;
-  // INVALID_ARGUMENT for a tensor over max_dense_bytes.
-  absl::Status CheckDenseSize(const DenseConfig& config) const;
   // RESOURCE_EXHAUSTED when the shard holds max_tables already.
   absl::Status CheckRoomForTable() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Charges the loaded tables to the budget and hands them their charge.
@@ -270,6 +276,7 @@ class TableStore {
   // Serialises Checkpoint and Load. Acquired before mu_.
   absl::Mutex io_mu_;
   CheckpointLedger ledger_;  // thread-safe itself
+  PushDedup dedup_;          // thread-safe itself
   mutable absl::Mutex mu_;
   ShardTables tables_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,6 +1,7 @@
 // TableStore's numerics and checkpoint policies end to end: the gradient
 // bound and saturation per optimizer and table kind, falling back past
-// unloadable checkpoints at start-up, and retention (docs/checkpoint.md).
+// unloadable checkpoints at start-up, retention and the push windows
+// (docs/checkpoint.md).
 #include <cmath>
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/router/router.h"
 #include "server/storage/checkpoint_filename.h"
 #include "server/storage/table_store.h"
 #include "server/util/env.h"
@@ -348,6 +350,101 @@ TEST(TableStoreRetentionTest, ACheckpointOlderThanTheKeptOnesSurvivesItsWrite) {
   absl::StatusOr<CheckpointInfo> next = store->Checkpoint(dir, 7);
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_THAT(next->pruned, ElementsAre(2, 5));
+}
+
+// Shard `shard` of `n` (over `router`) with sparse table "emb" (dim 1, SGD
+// learning rate 1, zeros).
+std::unique_ptr<TableStore> PushStore(uint32_t shard, uint32_t n,
+                                      const ShardRouter* router) {
+  TableStore::Options o;
+  o.shard_id = shard;
+  o.num_shards = n;
+  o.router = router;
+  auto store = TableStore::Create(o);
+  EXPECT_TRUE(store.ok()) << store.status();
+  TableConfig t;
+  t.set_name("emb");
+  t.set_dim(1);
+  t.mutable_optimizer()->set_learning_rate(1.0f);
+  EXPECT_TRUE((*store)->CreateSparse(t, false).ok());
+  return *std::move(store);
+}
+
+// Pushes gradient 1 to `key` of "emb" once per `id`, as the embedding
+// service does.
+absl::StatusOr<PushDedup::Outcome> PushOnce(TableStore* store, PushId id,
+                                            uint64_t key) {
+  auto table = store->GetEmbedding("emb");
+  if (!table.ok()) return table.status();
+  const uint64_t keys[] = {key};
+  const float grads[] = {1.0f};
+  return store->push_dedup().ApplyOnce(
+      id, true, [&] { return (*table)->Push(keys, grads); });
+}
+
+float Value(TableStore* store, uint64_t key) {
+  float v = 0;
+  const uint64_t keys[] = {key};
+  EXPECT_TRUE((*store->GetEmbedding("emb"))->Pull(keys, false, true, &v).ok());
+  return v;
+}
+
+TEST(TableStorePushWindowsTest, ALoadedCheckpointKnowsThePushesItHolds) {
+  const std::string dir = TestDir();
+  auto store = PushStore(0, 1, nullptr);
+  ASSERT_TRUE(PushOnce(store.get(), {5, 1}, 7).ok());
+  absl::StatusOr<CheckpointInfo> info = store->Checkpoint(dir, 1);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->push_windows, 1u);
+  // A restarted shard: the retry of the checkpointed push is answered, not
+  // applied; a new push applies.
+  auto restarted = PushStore(0, 1, nullptr);
+  absl::StatusOr<LoadInfo> load = restarted->Load(dir, 0);
+  ASSERT_TRUE(load.ok()) << load.status();
+  EXPECT_EQ(load->push_windows, 1u);
+  EXPECT_EQ(*PushOnce(restarted.get(), {5, 1}, 7),
+            PushDedup::Outcome::kDuplicate);
+  EXPECT_EQ(Value(restarted.get(), 7), -1.0f);
+  EXPECT_EQ(*PushOnce(restarted.get(), {5, 2}, 7),
+            PushDedup::Outcome::kApplied);
+  EXPECT_EQ(Value(restarted.get(), 7), -2.0f);
+}
+
+TEST(TableStorePushWindowsTest, ALoadReplacesTheWindowsWithTheCheckpoints) {
+  const std::string dir = TestDir();
+  auto store = PushStore(0, 1, nullptr);
+  ASSERT_TRUE(store->Checkpoint(dir, 1).ok());  // no push yet
+  ASSERT_TRUE(PushOnce(store.get(), {5, 1}, 7).ok());
+  ASSERT_TRUE(store->Load(dir, 1).ok());  // back to before the push
+  EXPECT_EQ(Value(store.get(), 7), 0.0f);
+  EXPECT_EQ(*PushOnce(store.get(), {5, 1}, 7), PushDedup::Outcome::kApplied);
+  EXPECT_EQ(Value(store.get(), 7), -1.0f);
+}
+
+TEST(TableStorePushWindowsTest, OnlyTheSameShardLayoutLoadsTheWindows) {
+  const std::string dir = TestDir();
+  const std::unique_ptr<ShardRouter> two = MakeHashRouter(2);
+  // Key 7's shard gets client 5's push, the other shard client 6's.
+  const uint32_t owner = two->ShardForKey(7);
+  uint64_t other_key = 8;
+  while (two->ShardForKey(other_key) == owner) ++other_key;
+  for (uint32_t s = 0; s < 2; ++s) {
+    auto store = PushStore(s, 2, two.get());
+    if (s == owner) {
+      ASSERT_TRUE(PushOnce(store.get(), {5, 1}, 7).ok());
+    } else {
+      ASSERT_TRUE(PushOnce(store.get(), {6, 1}, other_key).ok());
+    }
+    ASSERT_TRUE(store->Checkpoint(dir, 1).ok());
+  }
+  auto same = PushStore(owner, 2, two.get());
+  ASSERT_EQ(same->Load(dir, 1)->push_windows, 1u);
+  EXPECT_EQ(*PushOnce(same.get(), {5, 1}, 7), PushDedup::Outcome::kDuplicate);
+  // Resharded: sequences count per shard, so no window is carried over.
+  auto one = PushStore(0, 1, nullptr);
+  ASSERT_EQ(one->Load(dir, 1)->push_windows, 0u);
+  EXPECT_EQ(*PushOnce(one.get(), {5, 1}, 7), PushDedup::Outcome::kApplied);
+  EXPECT_EQ(Value(one.get(), 7), -2.0f);
 }
 
 }  // namespace

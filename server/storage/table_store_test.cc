@@ -769,14 +769,11 @@ TEST(TableStoreCompressionTest, CompressedCheckpointReshardsIntoPlainRows) {
 }
 
 // A single-shard store with the limits these tests vary.
-std::unique_ptr<TableStore> LimitedStore(uint64_t max_memory_bytes,
-                                         size_t max_tables = kDefaultMaxTables,
-                                         uint64_t max_dense_bytes =
-                                             kMaxDenseSize * sizeof(float)) {
+std::unique_ptr<TableStore> LimitedStore(
+    uint64_t max_memory_bytes, size_t max_tables = kDefaultMaxTables) {
   TableStore::Options o;
   o.max_memory_bytes = max_memory_bytes;
   o.max_tables = max_tables;
-  o.max_dense_bytes = max_dense_bytes;
   auto store = TableStore::Create(o);
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? *std::move(store) : nullptr;
@@ -827,17 +824,23 @@ TEST(TableStoreLimitsTest, TableCountIsBounded) {
   EXPECT_TRUE(store->CreateDense(Dense("v", 4), false).ok());
 }
 
-TEST(TableStoreLimitsTest, DenseTensorMustFitOneMessage) {
-  auto store = LimitedStore(0, kDefaultMaxTables, /*max_dense_bytes=*/400);
+TEST(TableStoreLimitsTest, DenseTensorSizeIsBoundedByTheBudgetAndTheIndex) {
+  // Values and Adam's two moments: 12 bytes an element.
+  auto store = LimitedStore(1200 + 1188);
   ASSERT_TRUE(store->CreateDense(Dense("w", 100), false).ok());
-  const absl::Status s = store->CreateDense(Dense("v", 101), false);
+  absl::Status s = store->CreateDense(Dense("v", 100), false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.message(),
+            "dense tensor v: 1200 bytes do not fit the shard's memory budget "
+            "(1200 of 2388 bytes in use; --max_memory_bytes)");
+  EXPECT_TRUE(store->CreateDense(Dense("v", 99), false).ok());
+  s = store->CreateDense(Dense("huge", kMaxDenseSize + 1), false);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(),
-            "dense tensor v: 101 elements exceed the 100 one message can "
-            "carry (--max_message_mb)");
-  EXPECT_EQ(store->List().size(), 1u);
-  // Values and Adam's two moments.
-  EXPECT_EQ(store->memory_budget().used(), 100u * 3 * sizeof(float));
+            "dense tensor huge: size must be in [1, 1073741824], got "
+            "1073741825");
+  EXPECT_EQ(store->List().size(), 2u);
+  EXPECT_EQ(store->memory_budget().used(), 2388u);
 }
 
 TEST(TableStoreLimitsTest, FullBudgetRefusesGrowthAndKeepsServing) {

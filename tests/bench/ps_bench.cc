@@ -5,15 +5,9 @@
 // figures in docs/benchmarks.md. Prints keys/s and MB/s (payload floats).
 //
 //   bazel run -c opt //tests/bench:ps_bench -- --dims=16,64 --seconds=3
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <numeric>
 #include <random>
 #include <thread>
@@ -26,7 +20,7 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "server/client/ps_client.h"
-#include "server/ps/ps_server.h"
+#include "tests/bench/forked_shards.h"
 
 ABSL_FLAG(int32_t, shards, 2, "Shard processes to fork.");
 ABSL_FLAG(std::string, dims, "16,64", "Embedding dimensions to measure.");
@@ -48,36 +42,6 @@ namespace {
     const absl::Status _s = (expr);              \
     CHECK(_s.ok()) << #expr << ": " << _s;       \
   } while (0)
-
-void RunShard(int id, int n, const std::string& port_file) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  strata::PsServerOptions o;
-  o.shard_id = id;
-  o.num_shards = n;
-  auto server = strata::PsServer::Start(o);
-  if (!server.ok()) {
-    fprintf(stderr, "shard %d: %s\n", id, server.status().ToString().c_str());
-    _exit(1);
-  }
-  std::ofstream(port_file + ".tmp") << (*server)->address();
-  rename((port_file + ".tmp").c_str(), port_file.c_str());
-  (*server)->Wait();
-  _exit(0);
-}
-
-std::vector<std::string> WaitForShards(const std::vector<std::string>& files) {
-  std::vector<std::string> addrs;
-  for (const std::string& f : files) {
-    for (int i = 0; i < 600 && access(f.c_str(), R_OK) != 0; ++i) {
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    std::string a;
-    std::ifstream(f) >> a;
-    CHECK(!a.empty()) << "shard did not start (" << f << ")";
-    addrs.push_back(a);
-  }
-  return addrs;
-}
 
 struct Rate {
   double keys_per_s;
@@ -110,21 +74,12 @@ Rate Measure(int inflight, double seconds, int batch, int dim, Op op) {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int n = absl::GetFlag(FLAGS_shards);
-  const std::string dir = absl::StrCat("/tmp/ps_bench.", getpid());
-  mkdir(dir.c_str(), 0755);
-  std::vector<std::string> files;
-  std::vector<pid_t> children;
-  for (int i = 0; i < n; ++i) {
-    files.push_back(absl::StrCat(dir, "/shard", i));
-    pid_t pid = fork();
-    if (pid == 0) RunShard(i, n, files.back());
-    children.push_back(pid);
-  }
   FLAGS_logtostderr = true;
-  google::InitGoogleLogging(argv[0]);
+  google::InitGoogleLogging(argv[0]);  // before the fork: the shards log too
+  strata::bench::ForkedShards shards(n);
   strata::PsClientOptions copts;
   copts.dedup = absl::GetFlag(FLAGS_dedup);
-  auto client = strata::PsClient::Connect(WaitForShards(files), copts);
+  auto client = strata::PsClient::Connect(shards.WaitForAddresses(), copts);
   CHECK(client.ok()) << client.status();
 
   const int batch = absl::GetFlag(FLAGS_batch);
@@ -177,8 +132,5 @@ int main(int argc, char** argv) {
     fflush(stdout);
   }
   client->reset();
-  for (pid_t pid : children) kill(pid, SIGTERM);
-  for (pid_t pid : children) waitpid(pid, nullptr, 0);
-  std::system(("rm -rf " + dir).c_str());
   return 0;
 }

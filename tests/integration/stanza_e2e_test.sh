@@ -45,6 +45,17 @@ assert s["worker_ps_recv_bytes"] == 2 * 60 * 2572 * 4, s["worker_ps_recv_bytes"]
 assert p["worker_ps_recv_bytes"] == 2 * 60 * 61706 * 4, p["worker_ps_recv_bytes"]
 PY
 
+step "the finished jobs' <job_id>/ tensors are dropped from the shards"
+for _ in $(seq 1 100); do
+  left=$("$CTL" --json tables | python3 -c '
+import json, sys
+names = {t["name"] for t in json.load(sys.stdin).get("tables", [])}
+print(" ".join(sorted(n for n in names if n.startswith("job-"))))')
+  [ -z "$left" ] && break
+  sleep 0.2
+done
+[ -z "$left" ] || fail "tensors of finished jobs are still on the shards: $left"
+
 step "kill -9 the FC node mid-job"
 spec "e2e-kill" STANZA 1 100000 > "$DIR/kill.textproto"
 id=$("$CTL" submit "$DIR/kill.textproto") || fail "submit kill"
@@ -53,6 +64,8 @@ for _ in $(seq 1 100); do
   python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1]).get("step", 0) and int(json.loads(sys.argv[1])["step"]) > 20 else 1)' "$st" && break
   sleep 0.2
 done
+# While it runs, its parameters are on the shards under "<job_id>/".
+"$CTL" --json tables | grep -qF "\"$id/" || fail "no $id/ tensors while it runs"
 fc_pid=$(awk '$1 == "worker-fc-0" {print $2}' "$DIR/pids")
 kill -9 "$fc_pid"
 start=$SECONDS

@@ -1,11 +1,14 @@
 // The channel and stub setup that PsClient and PsAdminClient share, and the
 // one fan-out both send their requests through: every request of a call in
-// flight at once on one completion queue, one deadline, UNAVAILABLE retried
-// with exponential backoff (only the failed requests are re-sent), and every
-// error described by DescribeRpcFailure.
+// flight at once on one completion queue, one deadline, UNAVAILABLE (and a
+// shutting-down shard's CANCELLED) retried with capped exponential backoff for
+// a bounded time (only the failed requests are re-sent, unchanged), one log
+// line per shard outage, and every error described by DescribeRpcFailure.
 #ifndef STRATA_SERVER_CLIENT_INTERNAL_SHARD_GROUP_H_
 #define STRATA_SERVER_CLIENT_INTERNAL_SHARD_GROUP_H_
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,7 +16,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
@@ -25,9 +30,27 @@
 namespace strata {
 namespace internal {
 
+// Whether a shard is down as far as the calls of one client saw: one
+// WARNING when a call first finds it unavailable and retries, one INFO when a
+// call reaches it again, whatever the number of calls and attempts in
+// between. Thread-safe.
+class OutageLog {
+ public:
+  // A call will retry after `status` (Retryable) for up to `retry_for`.
+  void Failed(const absl::Status& status, absl::Duration retry_for);
+  // A call reached the shard. Cheap when the shard is up (one atomic load).
+  void Reached(absl::string_view label);
+
+ private:
+  std::atomic<bool> down_{false};
+  absl::Mutex mu_;
+  absl::Time since_ ABSL_GUARDED_BY(mu_);
+};
+
 // One shard's channel and a stub per service. Stubs are thread-safe.
 struct ShardStubs {
   std::string address;
+  mutable OutageLog outage;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<EmbeddingService::Stub> embedding;
   std::unique_ptr<DenseService::Stub> dense;
@@ -41,11 +64,12 @@ struct ShardStubs {
 class ShardGroup {
  public:
   // `addresses` lists the shards by shard id; with no router a HashRouter
-  // over addresses.size() shards is used. INVALID_ARGUMENT for no or an
+  // over addresses.size() shards is used. The channels take the message
+  // limit and reconnect backoff of `options`. INVALID_ARGUMENT for no or an
   // empty address, or a router of another shard count. Does not wait for
   // the shards to be up (the first RPC does, within its deadline).
   static absl::StatusOr<std::shared_ptr<const ShardGroup>> Connect(
-      const std::vector<std::string>& addresses, int max_message_bytes,
+      const std::vector<std::string>& addresses, const ShardRpcOptions& options,
       std::unique_ptr<ShardRouter> router);
 
   uint32_t size() const { return static_cast<uint32_t>(shards_.size()); }
@@ -60,13 +84,26 @@ class ShardGroup {
   const std::unique_ptr<ShardRouter> router_;
 };
 
+// Whether a failed request is sent again: UNAVAILABLE (the shard is down,
+// restarting or unreachable, or the connection broke) and CANCELLED (what a
+// shard that shuts down answers the calls it has not started; the clients
+// never cancel their own calls).
+inline bool Retryable(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsCancelled(status);
+}
+
 // How one fan-out behaves.
 struct FanOutCall {
   absl::string_view method;  // names the call in errors: "Pull(emb)"
   absl::Duration timeout;    // deadline of each round of requests
+  // Retries of Retryable failures: at most max_retries, for up to retry_for
+  // after the first failure, backoff doubling from retry_backoff to
+  // max_retry_backoff (ShardRpcOptions).
   int max_retries = 0;
+  absl::Duration retry_for;
   absl::Duration retry_backoff;
-  // Data plane: give up at the first error that is not UNAVAILABLE (the
+  absl::Duration max_retry_backoff;
+  // Data plane: give up at the first error that is not Retryable (the
   // whole call fails anyway). Admin: finish every request, so each shard's
   // own outcome is known.
   bool stop_at_first_error = true;
@@ -79,14 +116,37 @@ struct FanOutCall {
     call.method = method;
     call.timeout = timeout;
     call.max_retries = options.max_retries;
+    call.retry_for = options.retry_for;
     call.retry_backoff = options.retry_backoff;
+    call.max_retry_backoff = options.max_retry_backoff;
     call.stop_at_first_error = stop_at_first_error;
     return call;
   }
 };
 
+// The retries of one fan-out, as `call` schedules them. Not thread-safe.
+class RetrySchedule {
+ public:
+  explicit RetrySchedule(const FanOutCall& call) : call_(call) {}
+  // After a round that left requests to retry: whether to retry them (the
+  // budget starts at the first call).
+  bool Next();
+  // Sleeps the backoff before the retry Next allowed.
+  void Sleep();
+  // `s`, saying how long it was retried when it was.
+  absl::Status Explain(absl::Status s) const;
+
+ private:
+  const FanOutCall& call_;
+  bool failed_ = false;
+  int retries_ = 0;
+  absl::Duration backoff_;
+  absl::Time first_failure_;
+};
+
 // Sends reqs[i] to shard shard_of[i] for every i and waits for all, into
-// (*resps)[i]. `prepare` is (const ShardStubs&, grpc::ClientContext*,
+// (*resps)[i]; requests that fail Retryable are sent again, unchanged, as
+// `call` says. `prepare` is (const ShardStubs&, grpc::ClientContext*,
 // const Req&, grpc::CompletionQueue*) -> unique_ptr<
 // ClientAsyncResponseReader<Resp>> (a PrepareAsyncXxx stub method).
 // Returns the first error (by request index), or OK. When `statuses` is
@@ -146,25 +206,29 @@ absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
   status.assign(reqs.size(), absl::OkStatus());
   std::vector<size_t> pending(reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i) pending[i] = i;
-  absl::Duration backoff = call.retry_backoff;
-  for (int attempt = 0;; ++attempt) {
+  RetrySchedule schedule(call);
+  for (;;) {
     FanOutRound(shards, call, shard_of, reqs, resps, prepare, pending, &status);
     std::vector<size_t> retry;
     for (size_t i : pending) {
-      if (status[i].ok()) continue;
-      if (status[i].code() != absl::StatusCode::kUnavailable) {
+      if (status[i].ok()) {
+        shards.shard(shard_of[i]).outage.Reached(ShardLabel(shard_of[i]));
+        continue;
+      }
+      if (!Retryable(status[i])) {
         if (call.stop_at_first_error) return status[i];
         continue;
       }
       retry.push_back(i);
     }
-    if (retry.empty() || attempt == call.max_retries) break;
-    LOG(WARNING) << status[retry.front()] << "; retrying " << retry.size()
-                 << " request(s) in " << backoff;
-    absl::SleepFor(backoff);
-    backoff *= 2;
+    if (retry.empty() || !schedule.Next()) break;
+    for (size_t i : retry) {
+      shards.shard(shard_of[i]).outage.Failed(status[i], call.retry_for);
+    }
+    schedule.Sleep();
     pending = std::move(retry);
   }
+  for (absl::Status& s : status) s = schedule.Explain(std::move(s));
   for (const absl::Status& s : status) {
     if (!s.ok()) return s;
   }

@@ -1,5 +1,7 @@
 #include "server/client/internal/shard_group.h"
 
+#include <limits>
+
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/ps/testing/local_shards.h"
@@ -12,14 +14,17 @@ namespace {
 constexpr char kDeadAddress[] = "127.0.0.1:1";
 
 TEST(ShardGroupTest, ConnectRejectsBadShardLists) {
-  EXPECT_EQ(ShardGroup::Connect({}, 1 << 20, nullptr).status().code(),
+  EXPECT_EQ(ShardGroup::Connect({}, ShardRpcOptions(), nullptr).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ShardGroup::Connect({"a:1", ""}, 1 << 20, nullptr).status().code(),
+  EXPECT_EQ(ShardGroup::Connect({"a:1", ""}, ShardRpcOptions(), nullptr)
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(
-      ShardGroup::Connect({"a:1"}, 1 << 20, MakeHashRouter(2)).status().code(),
-      absl::StatusCode::kInvalidArgument);
-  auto group = ShardGroup::Connect({"a:1", "b:2"}, 1 << 20, nullptr);
+  EXPECT_EQ(ShardGroup::Connect({"a:1"}, ShardRpcOptions(), MakeHashRouter(2))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  auto group = ShardGroup::Connect({"a:1", "b:2"}, ShardRpcOptions(), nullptr);
   ASSERT_TRUE(group.ok()) << group.status();
   EXPECT_EQ((*group)->size(), 2u);
   EXPECT_EQ((*group)->router().num_shards(), 2u);
@@ -35,7 +40,7 @@ class FanOutTest : public ::testing::Test {
     ASSERT_TRUE(shards.ok()) << shards.status();
     live_ = std::move(*shards);
     auto group = ShardGroup::Connect({live_->addresses()[0], kDeadAddress},
-                                     1 << 20, nullptr);
+                                     ShardRpcOptions(), nullptr);
     ASSERT_TRUE(group.ok()) << group.status();
     group_ = *group;
     reqs_.resize(2);
@@ -63,7 +68,9 @@ TEST_F(FanOutTest, DataPlaneStopsAtTheFirstLastingErrorWithoutRetrying) {
   call.method = "DropTable(missing)";
   call.timeout = absl::Seconds(5);
   call.max_retries = 3;
+  call.retry_for = absl::Seconds(60);
   call.retry_backoff = absl::Seconds(30);  // a retry would time the test out
+  call.max_retry_backoff = absl::Seconds(30);
   call.stop_at_first_error = true;
   const absl::Time start = absl::Now();
   const absl::Status s = Drop(call, nullptr);
@@ -77,7 +84,9 @@ TEST_F(FanOutTest, AdminFinishesEveryRequestAndReportsEachOutcome) {
   call.method = "DropTable(missing)";
   call.timeout = absl::Seconds(5);
   call.max_retries = 2;
+  call.retry_for = absl::Seconds(60);
   call.retry_backoff = absl::Milliseconds(1);
+  call.max_retry_backoff = absl::Milliseconds(1);
   call.stop_at_first_error = false;
   std::vector<absl::Status> statuses;
   const absl::Status s = Drop(call, &statuses);
@@ -88,7 +97,55 @@ TEST_F(FanOutTest, AdminFinishesEveryRequestAndReportsEachOutcome) {
                 absl::StrCat("ps shard 1 ", kDeadAddress, " unreachable: "), 0),
             0u)
       << statuses[1];
+  EXPECT_NE(statuses[1].message().find("still unavailable after retrying for"),
+            std::string::npos)
+      << statuses[1];
   EXPECT_EQ(s, statuses[0]);  // the first error by request index
+}
+
+// The dead shard alone, with `call`'s retries; returns its status.
+absl::Status DropOnTheDeadShard(const ShardGroup& group, FanOutCall call) {
+  call.method = "DropTable(missing)";
+  call.timeout = absl::Seconds(5);
+  call.stop_at_first_error = true;
+  std::vector<DropTableResponse> resps;
+  DropTableRequest req;
+  req.set_name("missing");
+  return FanOut(group, call, {1}, std::vector<DropTableRequest>{req}, &resps,
+                [](const ShardStubs& sh, grpc::ClientContext* ctx,
+                   const DropTableRequest& r, grpc::CompletionQueue* cq) {
+                  return sh.admin->PrepareAsyncDropTable(ctx, r, cq);
+                });
+}
+
+TEST_F(FanOutTest, UnavailableIsRetriedForRetryForThenFails) {
+  FanOutCall call;
+  call.max_retries = std::numeric_limits<int>::max();
+  call.retry_for = absl::Milliseconds(400);
+  call.retry_backoff = absl::Milliseconds(10);
+  call.max_retry_backoff = absl::Milliseconds(50);
+  const absl::Time start = absl::Now();
+  const absl::Status s = DropOnTheDeadShard(*group_, call);
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("still unavailable after retrying for"),
+            std::string::npos)
+      << s;
+  EXPECT_GE(took, absl::Milliseconds(400));
+  EXPECT_LT(took, absl::Seconds(5));
+}
+
+TEST_F(FanOutTest, MaxRetriesZeroFailsAtOnce) {
+  FanOutCall call;
+  call.max_retries = 0;
+  call.retry_for = absl::Seconds(60);
+  call.retry_backoff = absl::Seconds(30);
+  call.max_retry_backoff = absl::Seconds(30);
+  const absl::Time start = absl::Now();
+  const absl::Status s = DropOnTheDeadShard(*group_, call);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(s.message().find("retrying"), std::string::npos) << s;
 }
 
 TEST_F(FanOutTest, EveryRequestSucceedsOnLiveShards) {

@@ -56,6 +56,16 @@ void FakeCoordinator::Forget(const std::string& node_id,
   nodes_[node_id].lost = code;
 }
 
+void FakeCoordinator::RevokeSecret(const std::string& node_id) {
+  absl::MutexLock lock(&mu_);
+  nodes_[node_id].secret.clear();
+}
+
+void FakeCoordinator::EndStreams(const std::string& node_id) {
+  absl::MutexLock lock(&mu_);
+  ++nodes_[node_id].stream_generation;
+}
+
 void FakeCoordinator::Enqueue(const std::string& node_id, TaskCommand command) {
   absl::MutexLock lock(&mu_);
   nodes_[node_id].queue.push_back(std::move(command));
@@ -103,6 +113,20 @@ std::vector<NodeInfo> FakeCoordinator::registered() const {
   std::vector<NodeInfo> out;
   for (const std::string& id : order_) out.push_back(nodes_.at(id).info);
   return out;
+}
+
+std::vector<RegisterNodeRequest> FakeCoordinator::registration_requests()
+    const {
+  absl::MutexLock lock(&mu_);
+  return registration_requests_;
+}
+
+std::vector<std::vector<std::string>> FakeCoordinator::watch_requests(
+    const std::string& node_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = watch_requests_.find(node_id);
+  return it == watch_requests_.end() ? std::vector<std::vector<std::string>>()
+                                     : it->second;
 }
 
 std::vector<TaskReport> FakeCoordinator::reports(
@@ -169,10 +193,14 @@ std::optional<TaskReport> FakeCoordinator::AwaitReport(
 // ------------------------------------------------------------- NodeService
 
 absl::StatusOr<FakeCoordinator::Node*> FakeCoordinator::FindLocked(
-    const std::string& node_id) {
+    const std::string& node_id, const std::string& secret) {
   auto it = nodes_.find(node_id);
   if (it == nodes_.end() || it->second.info.node_id().empty()) {
     return absl::NotFoundError(absl::StrCat("unknown node '", node_id, "'"));
+  }
+  if (it->second.secret.empty() || it->second.secret != secret) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("wrong node secret for ", node_id));
   }
   if (it->second.lost != absl::StatusCode::kOk) {
     return absl::Status(it->second.lost,
@@ -191,12 +219,29 @@ grpc::Status FakeCoordinator::RegisterNode(grpc::ServerContext*,
     registration_failures_.pop_front();
     return ToGrpcStatus(failure);
   }
+  registration_requests_.push_back(*request);
+  if (auto known = nodes_.find(request->node_id());
+      known != nodes_.end() && !known->second.info.node_id().empty()) {
+    Node& node = known->second;
+    if (node.secret.empty() || node.secret != request->node_secret()) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "wrong node secret for " + request->node_id());
+    }
+    if (node.lost == absl::StatusCode::kOk) {  // alive: keeps its id
+      response->set_node_id(request->node_id());
+      response->set_node_secret(node.secret);
+      response->set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
+      return grpc::Status::OK;
+    }
+  }
   const std::string id = absl::StrCat("node-", next_id_++);
   Node& node = nodes_[id];
   node.info = request->node();
   node.info.set_node_id(id);
+  node.secret = "secret-of-" + id;
   order_.push_back(id);
   response->set_node_id(id);
+  response->set_node_secret(node.secret);
   response->set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
   return grpc::Status::OK;
 }
@@ -207,23 +252,26 @@ grpc::Status FakeCoordinator::Heartbeat(grpc::ServerContext*,
   absl::MutexLock lock(&mu_);
   ++heartbeat_attempts_;
   if (!heartbeat_failure_.ok()) return ToGrpcStatus(heartbeat_failure_);
-  absl::StatusOr<Node*> node = FindLocked(request->node_id());
+  absl::StatusOr<Node*> node =
+      FindLocked(request->node_id(), request->node_secret());
   if (!node.ok()) return ToGrpcStatus(node.status());
   ++(*node)->heartbeats;
   return grpc::Status::OK;
 }
 
 absl::StatusOr<std::vector<TaskCommand>> FakeCoordinator::NextCommands(
-    const std::string& node_id, grpc::ServerContext* context) {
+    const std::string& node_id, int generation, grpc::ServerContext* context) {
   absl::MutexLock lock(&mu_);
   Node& node = nodes_.at(node_id);  // nodes are never erased
   auto news = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return shutdown_ || node.lost != absl::StatusCode::kOk ||
-           !node.queue.empty();
+           node.stream_generation != generation || !node.queue.empty();
   };
   while (true) {
     mu_.AwaitWithTimeout(absl::Condition(&news), options_.stream_slice);
-    if (shutdown_) return absl::UnavailableError("coordinator shutting down");
+    if (shutdown_ || node.stream_generation != generation) {
+      return absl::UnavailableError("coordinator shutting down");
+    }
     if (node.lost != absl::StatusCode::kOk) {
       return absl::Status(node.lost,
                           absl::StrCat("node ", node_id, " was forgotten"));
@@ -241,16 +289,20 @@ grpc::Status FakeCoordinator::WatchTasks(
     grpc::ServerContext* context, const WatchTasksRequest* request,
     grpc::ServerWriter<TaskCommand>* writer) {
   const std::string& id = request->node_id();
+  int generation = 0;
   {
     absl::MutexLock lock(&mu_);
-    absl::StatusOr<Node*> node = FindLocked(id);
+    absl::StatusOr<Node*> node = FindLocked(id, request->node_secret());
     if (!node.ok()) return ToGrpcStatus(node.status());
     ++(*node)->streams;
+    generation = (*node)->stream_generation;
+    watch_requests_[id].emplace_back(request->running_task_ids().begin(),
+                                     request->running_task_ids().end());
   }
   absl::Status ended;
   while (ended.ok()) {
     absl::StatusOr<std::vector<TaskCommand>> commands =
-        NextCommands(id, context);
+        NextCommands(id, generation, context);
     if (!commands.ok()) {
       ended = commands.status();
       break;
@@ -274,6 +326,12 @@ grpc::Status FakeCoordinator::ReportTask(grpc::ServerContext*,
                                          const TaskReport* request,
                                          TaskReportResponse* response) {
   absl::MutexLock lock(&mu_);
+  absl::StatusOr<Node*> node =
+      FindLocked(request->node_id(), request->node_secret());
+  if (!node.ok() &&
+      node.status().code() == absl::StatusCode::kPermissionDenied) {
+    return ToGrpcStatus(node.status());
+  }
   reports_[request->task_id()].push_back(*request);
   response->set_cancel(cancel_on_report_.count(request->task_id()) > 0);
   return grpc::Status::OK;

@@ -1,9 +1,13 @@
 // Test helper: the coordinator's node API (strata::NodeService) served in
 // this process on a 127.0.0.1 port (real gRPC), scripted by the test. It
-// registers nodes as node-1, node-2, ..., counts heartbeats, forgets nodes
-// on request, queues task commands for the nodes' WatchTasks streams and
-// records task reports. Jobs, scheduling and timeouts are the test's
-// business. Used by the NodeSession and WorkerAgent tests.
+// registers nodes as node-1, node-2, ... with the secret "secret-of-node-N"
+// (a re-registration naming a known id with its secret keeps the id, one
+// with another secret is PERMISSION_DENIED, as the real coordinator), checks
+// the secret of every call, counts heartbeats, forgets nodes on request,
+// queues task commands for the nodes' WatchTasks streams and records task
+// reports and the tasks each stream said were running. Jobs, scheduling and
+// timeouts are the test's business. Used by the NodeSession and WorkerAgent
+// tests.
 #ifndef STRATA_SERVER_NODE_TESTING_FAKE_COORDINATOR_H_
 #define STRATA_SERVER_NODE_TESTING_FAKE_COORDINATOR_H_
 
@@ -56,6 +60,12 @@ class FakeCoordinator final : public NodeService::Service {
   // declared the node dead (FAILED_PRECONDITION) would: its heartbeats and
   // streams fail with `code`, and its open stream ends with it.
   void Forget(const std::string& node_id, absl::StatusCode code);
+  // From now on `node_id`'s secret is refused (PERMISSION_DENIED), as when
+  // the id belongs to another node.
+  void RevokeSecret(const std::string& node_id);
+  // Ends `node_id`'s open streams with UNAVAILABLE (as a restarting
+  // coordinator does); the node stays known.
+  void EndStreams(const std::string& node_id);
   // Queues a command for `node_id`'s stream (delivered when one is open).
   void Assign(const std::string& node_id, TaskAssignment assignment);
   void Cancel(const std::string& node_id, const std::string& task_id);
@@ -67,6 +77,12 @@ class FakeCoordinator final : public NodeService::Service {
   int heartbeat_attempts() const;
   // What the registered nodes announced, by registration order.
   std::vector<NodeInfo> registered() const;
+  // Every RegisterNode request that got past FailNextRegistrations, in
+  // order (node_id and node_secret: the identity the node re-asserted).
+  std::vector<RegisterNodeRequest> registration_requests() const;
+  // The running_task_ids of every WatchTasks request of `node_id`.
+  std::vector<std::vector<std::string>> watch_requests(
+      const std::string& node_id) const;
   // The reports received for `task_id`, in arrival order.
   std::vector<TaskReport> reports(const std::string& task_id) const;
 
@@ -99,7 +115,9 @@ class FakeCoordinator final : public NodeService::Service {
  private:
   struct Node {
     NodeInfo info;
+    std::string secret;  // empty once revoked
     int heartbeats = 0;
+    int stream_generation = 0;  // EndStreams ends streams of older ones
     absl::StatusCode lost = absl::StatusCode::kOk;
     std::deque<TaskCommand> queue;
     int streams = 0;  // open WatchTasks streams
@@ -109,13 +127,14 @@ class FakeCoordinator final : public NodeService::Service {
   // Waits until `cond` holds under mu_, at most `timeout`.
   template <typename Cond>
   bool Await(Cond cond, absl::Duration timeout) const;
-  // The node's state for a call, or the error the call gets.
-  absl::StatusOr<Node*> FindLocked(const std::string& node_id)
+  // The node's state for a call with `secret`, or the error the call gets.
+  absl::StatusOr<Node*> FindLocked(const std::string& node_id,
+                                   const std::string& secret)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes the commands queued for `node_id`; an error when the stream must
   // end (node lost, shutdown, client gone).
   absl::StatusOr<std::vector<TaskCommand>> NextCommands(
-      const std::string& node_id, grpc::ServerContext* context);
+      const std::string& node_id, int generation, grpc::ServerContext* context);
   void Enqueue(const std::string& node_id, TaskCommand command);
 
   // Constant after Start.
@@ -134,6 +153,9 @@ class FakeCoordinator final : public NodeService::Service {
   std::map<std::string, Node> nodes_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> cancel_on_report_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<TaskReport>> reports_ ABSL_GUARDED_BY(mu_);
+  std::vector<RegisterNodeRequest> registration_requests_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<std::vector<std::string>>> watch_requests_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace testing

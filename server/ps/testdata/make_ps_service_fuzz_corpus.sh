@@ -33,11 +33,43 @@ dense='dense { name: "w" size: 4 optimizer { type: SGD learning_rate: 0.1 } }'
   enc 1 DropTableRequest 'name: "w"'
   enc 5 DensePullRequest 'name: "w"'
 } > "$out/dense_session"
+# Dense chunks: a BSP tensor of 6 elements, 2 workers, each pushing its
+# gradient as element ranges (in order, out of order, repeated), pulls of
+# ranges inside and outside the tensor.
+bsp='dense { name: "b" size: 6 sync: BSP num_workers: 2 optimizer { type: ADAM learning_rate: 0.1 } }'
+{ enc 0 CreateTableRequest "$bsp"
+  enc 6 DensePushRequest "name: \"b\" offset: 0 count: 2 gradients: \"$(grads 2)\""
+  enc 6 DensePushRequest "name: \"b\" offset: 4 count: 2 gradients: \"$(grads 2)\""
+  enc 6 DensePushRequest "name: \"b\" offset: 0 count: 2 gradients: \"$(grads 2)\""
+  enc 6 DensePushRequest "name: \"b\" offset: 2 gradients: \"$(grads 4)\""
+  enc 6 DensePushRequest "name: \"b\" worker: 1 offset: 0 count: 3 gradients: \"$(grads 3)\""
+  enc 6 DensePushRequest "name: \"b\" worker: 1 offset: 3 count: 3 gradients: \"$(grads 3)\""
+  enc 5 DensePullRequest 'name: "b" min_step: 1 offset: 2 count: 3'
+  enc 5 DensePullRequest 'name: "b" offset: 6'
+  enc 5 DensePullRequest 'name: "b" offset: 18446744073709551615 count: 2'
+  enc 6 DensePushRequest "name: \"b\" step: 1 offset: 5 count: 18446744073709551615 gradients: \"$(grads 1)\""
+} > "$out/dense_chunks"
 { enc 0 CreateTableRequest "$sparse"
   enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1)\" gradients: \"\\x00\\x00\\xc0\\x7f\\x00\\x00\\x00\\x3f\""
   enc 3 PullRequest 'table: "nope" keys: "\x01\x00\x00\x00\x00\x00\x00\x00"'
   enc 0 CreateTableRequest "$sparse"
 } > "$out/bad_requests"
+# Request ids: a push applied, its duplicate, a later and an out-of-order
+# sequence, one older than the window, half ids; a dense push and its
+# duplicate.
+ids='client_id: 77'
+{ enc 0 CreateTableRequest "$sparse"
+  enc 0 CreateTableRequest "$dense"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1)\" gradients: \"$(grads 2)\" $ids sequence: 2"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1)\" gradients: \"$(grads 2)\" $ids sequence: 2"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 2)\" gradients: \"$(grads 2)\" $ids sequence: 5000"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 2)\" gradients: \"$(grads 2)\" $ids sequence: 4999"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 3)\" gradients: \"$(grads 2)\" $ids sequence: 2"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 3)\" gradients: \"$(grads 2)\" sequence: 3"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 3)\" gradients: \"$(grads 2)\" $ids"
+  enc 6 DensePushRequest "name: \"w\" gradients: \"$(grads 4)\" client_id: 78 sequence: 1"
+  enc 6 DensePushRequest "name: \"w\" gradients: \"$(grads 4)\" client_id: 78 sequence: 1"
+} > "$out/push_ids"
 { enc 0 CreateTableRequest "$sparse"
   enc 0 CreateTableRequest "$dense"
   enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1 2 3)\" gradients: \"$(grads 6)\""

@@ -98,6 +98,12 @@ absl::Status Recorder::OnDenseTensor(const DenseConfig& config, int64_t step,
   return absl::OkStatus();
 }
 
+absl::Status Recorder::OnPushWindows(std::vector<PushWindowState> windows) {
+  ++push_window_sections;
+  push_windows = std::move(windows);
+  return absl::OkStatus();
+}
+
 void CheckpointFileTest::SetUp() {
   dir_ = CheckpointTestDir();
   path_ = JoinPath(dir_, ShardFileName(0, 1));
@@ -113,10 +119,12 @@ void CheckpointFileTest::SetUp() {
 }
 
 absl::StatusOr<ShardFileStats> CheckpointFileTest::Write(Env* env,
-                                                         size_t buffer) {
+                                                         size_t buffer,
+                                                         PushDedup* dedup) {
   const SparseTable* s = sparse_.get();
   const DenseTable* d = dense_.get();
-  return WriteShardFile(env, path_, header_, {&s, 1}, {&d, 1}, buffer);
+  return WriteShardFile(env, path_, header_, {&s, 1}, {&d, 1}, buffer, {},
+                        dedup);
 }
 
 }  // namespace internal

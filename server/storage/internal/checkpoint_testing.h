@@ -53,6 +53,8 @@ struct Recorder : CheckpointVisitor {
   std::vector<DenseConfig> dense;
   std::vector<std::vector<float>> dense_values, dense_state;
   std::vector<int64_t> dense_steps;
+  std::vector<PushWindowState> push_windows;
+  int push_window_sections = 0;
 
   absl::Status OnSparseTable(const TableConfig& config) override;
   absl::Status OnSparseRow(uint64_t key, uint64_t frequency, int64_t step,
@@ -61,14 +63,17 @@ struct Recorder : CheckpointVisitor {
   absl::Status OnDenseTensor(const DenseConfig& config, int64_t step,
                              absl::Span<const float> values,
                              absl::Span<const float> state) override;
+  absl::Status OnPushWindows(std::vector<PushWindowState> windows) override;
 };
 
 // One shard file (shard 0 of 1, checkpoint 42) holding a 3-dim Adam sparse
-// table with rows 1, 2 and 3 and a 5-element dense tensor.
+// table with rows 1, 2 and 3 and a 5-element dense tensor, and with
+// Write(env, buffer, &dedup) a dedup's push windows.
 class CheckpointFileTest : public ::testing::Test {
  protected:
   void SetUp() override;
-  absl::StatusOr<ShardFileStats> Write(Env* env, size_t buffer = 1 << 20);
+  absl::StatusOr<ShardFileStats> Write(Env* env, size_t buffer = 1 << 20,
+                                       PushDedup* dedup = nullptr);
 
   std::string dir_, path_;
   ShardFileHeader header_;
