@@ -9,8 +9,6 @@
 # the seed corpus. Prints one line per target: executions, rate, result.
 # Exits 1 if any target crashed; the crashing input is kept under
 # $STRATA_FUZZ_OUT (default /tmp/strata-fuzz).
-# A target's testdata/<name>.options, if present, holds extra libFuzzer
-# flags for it, one per line (docs/fuzzing.md says why each is there).
 # The fuzz build uses its own Bazel output base (clang, ASan + UBSan), so it
 # does not evict the regular build.
 set -euo pipefail
@@ -25,7 +23,7 @@ while [ $# -gt 0 ]; do
     --seconds) seconds="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --merge) merge=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -58,13 +56,9 @@ for t in "${targets[@]}"; do
   scratch="$out/$name/corpus"; crashes="$out/$name/crashes"
   mkdir -p "$scratch" "$crashes"
   log="$out/$name/log"
-  extra=()
-  if [ -f "$pkg/testdata/$name.options" ]; then
-    mapfile -t extra < "$pkg/testdata/$name.options"
-  fi
   set +e
   "$bin/$pkg/$name" -runs="$runs" -max_total_time="$seconds" \
-    -artifact_prefix="$crashes/" -print_final_stats=1 "${extra[@]}" \
+    -artifact_prefix="$crashes/" -print_final_stats=1 \
     "$scratch" "$seed" >"$log" 2>&1
   rc=$?
   set -e
@@ -80,7 +74,7 @@ for t in "${targets[@]}"; do
   printf '%-42s %12s %10s %8s  %s\n' "$t" "${execs:-?}" "${rate:-?}" \
     "${secs:-?}" "$result"
   if [ $merge -eq 1 ] && [ $rc -eq 0 ]; then
-    "$bin/$pkg/$name" -merge=1 "${extra[@]}" "$seed" "$scratch" >>"$log" 2>&1
+    "$bin/$pkg/$name" -merge=1 "$seed" "$scratch" >>"$log" 2>&1
   fi
 done
 exit $failed

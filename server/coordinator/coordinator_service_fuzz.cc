@@ -407,6 +407,13 @@ void Run(Cluster& c, uint8_t op, const std::string& b) {
 
 }  // namespace
 
+// No leak checks in this binary, per input or at exit: the process-wide
+// gRPC server's threads and gRPC's timer threads allocate while inputs run
+// and hold objects that LeakSanitizer, whose stacks stop in the system
+// libraries (built without frame pointers), reports as leaked (88 and 304
+// bytes in two 600 s runs, not reproducible on the input). docs/fuzzing.md.
+extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const bool quiet = (strata::fuzz::QuietLogs(), true);
   (void)quiet;
