@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "proto/base/status_macros.h"
@@ -278,7 +279,9 @@ absl::StatusOr<TaskReportResponse> Coordinator::ReportTask(
   if (report.kind() != TaskReport::PROGRESS) {
     LOG(INFO) << report.task_id() << " on " << report.node_id() << ": "
               << TaskReport::Kind_Name(report.kind())
-              << (report.message().empty() ? "" : ": ") << report.message();
+              << (report.message().empty() ? "" : ": ")
+              // Escaped: a worker's message must not forge log lines.
+              << absl::CHexEscape(report.message());
   }
   DispatchCancels(result.to_cancel);
   TaskReportResponse response;

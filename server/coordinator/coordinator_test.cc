@@ -5,8 +5,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
+#include "glog/logging.h"
 #include "gtest/gtest.h"
 #include "server/util/clock.h"
 
@@ -16,6 +18,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 class CoordinatorTest : public ::testing::Test {
  protected:
@@ -133,6 +136,44 @@ TEST_F(CoordinatorTest, FailedTaskCancelsTheJobsOtherTasks) {
   EXPECT_EQ(cmds[0].cancel_task_id(), job + "/task-1");
   EXPECT_EQ(coord_.jobs().Get(job)->reason(),
             "task " + job + "/task-0 on " + a + " failed: boom");
+}
+
+// Collects the messages glog writes while it is registered.
+class CapturedLog : public google::LogSink {
+ public:
+  CapturedLog() { google::AddLogSink(this); }
+  ~CapturedLog() override { google::RemoveLogSink(this); }
+  void send(google::LogSeverity, const char*, const char*, int,
+            const struct ::tm*, const char* message,
+            size_t length) override {
+    absl::MutexLock lock(&mu_);
+    text_.append(message, length).append("\n");
+  }
+  std::string text() {
+    absl::MutexLock lock(&mu_);
+    return text_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::string text_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(CoordinatorTest, AReportsMessageIsEscapedInTheLog) {
+  AddNode("ps");
+  const std::string a = AddNode("general");
+  const std::string job = Submit(1);
+  coord_.Tick();
+  TaskReport report;
+  report.set_task_id(job + "/task-0");
+  report.set_node_id(a);
+  report.set_node_secret(secrets_[a]);
+  report.set_kind(TaskReport::FAILED);
+  report.set_message("boom\nE1130 00:00:00 forged.cc:1] coordinator hacked");
+  CapturedLog log;
+  ASSERT_TRUE(coord_.ReportTask(report).ok());
+  EXPECT_THAT(log.text(), HasSubstr("boom\\nE1130 00:00:00 forged.cc:1]"));
+  EXPECT_THAT(log.text(), Not(HasSubstr("\nE1130 00:00:00 forged")));
 }
 
 TEST_F(CoordinatorTest, StreamOfDeadNodeEndsWithFailedPrecondition) {
