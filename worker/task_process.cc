@@ -340,7 +340,7 @@ absl::StatusOr<std::unique_ptr<TaskChild>> TaskChild::Open(
   std::unique_ptr<TaskChild> child(
       new TaskChild(fd, max_frame_bytes, first.assign()));
   TaskChild* raw = child.get();
-  child->reader_ = std::make_unique<std::thread>([raw] { raw->ReadCommands(); });
+  child->reader_ = std::thread([raw] { raw->ReadCommands(); });
   return child;
 }
 
@@ -352,7 +352,7 @@ TaskChild::TaskChild(int fd, size_t max_frame_bytes, TaskAssignment assignment)
 TaskChild::~TaskChild() {
   // Unblocks the reader, which then sees the end of the stream.
   shutdown(fd_, SHUT_RDWR);
-  if (reader_) reader_->join();
+  if (reader_.joinable()) reader_.join();
   close(fd_);
 }
 

@@ -110,7 +110,7 @@ class TaskChild {
   const TaskAssignment assignment_;
   std::atomic<bool> cancelled_{false};
   absl::Mutex write_mu_;  // one writer at a time on fd_
-  std::unique_ptr<std::thread> reader_;
+  std::thread reader_;
 };
 
 }  // namespace strata

@@ -141,8 +141,9 @@ class SocketDir {
 // calls there.
 class IsolatedTask final : public Task {
  public:
+  // `proxy` and `dir` are both null where the daemon serves no StanzaFc.
   IsolatedTask(TaskProcessOptions options, cnn::FcProxy* proxy,
-                const SocketDir* dir, internal::TaskOutcomes* outcomes)
+               const SocketDir* dir, internal::TaskOutcomes* outcomes)
       : process_(std::move(options)),
         proxy_(proxy),
         dir_(dir),
@@ -187,6 +188,7 @@ class IsolatedTask final : public Task {
 struct FcFrontDoor {
   std::unique_ptr<cnn::FcServiceHost> host;  // thread isolation
   std::unique_ptr<cnn::FcProxy> proxy;       // process isolation
+  std::unique_ptr<SocketDir> sockets;        // process isolation
   cnn::StanzaServer server;
 };
 
@@ -195,6 +197,7 @@ absl::StatusOr<FcFrontDoor> ServeFc(const std::string& listen, bool process) {
   StanzaFc::Service* service;
   if (process) {
     door.proxy = std::make_unique<cnn::FcProxy>();
+    door.sockets = std::make_unique<SocketDir>();
     service = door.proxy.get();
   } else {
     door.host = std::make_unique<cnn::FcServiceHost>();
@@ -226,7 +229,7 @@ WorkerOptions AgentOptions() {
 // The registry the agent runs: the tasks themselves (thread isolation) or
 // their processes, FC tasks behind the proxy.
 TaskRegistry AgentRegistry(const TaskRegistryFactory& make_registry,
-                           FcFrontDoor* door, const SocketDir* dir,
+                           FcFrontDoor* door,
                            internal::TaskOutcomes* outcomes) {
   if (absl::GetFlag(FLAGS_task_isolation) == "thread") {
     return make_registry(door != nullptr ? door->host.get() : nullptr);
@@ -235,6 +238,7 @@ TaskRegistry AgentRegistry(const TaskRegistryFactory& make_registry,
   o.args = {absl::StrCat("--blas_threads=", absl::GetFlag(FLAGS_blas_threads))};
   o.cancel_grace = absl::GetFlag(FLAGS_task_cancel_grace);
   cnn::FcProxy* proxy = door != nullptr ? door->proxy.get() : nullptr;
+  const SocketDir* dir = door != nullptr ? door->sockets.get() : nullptr;
   TaskRegistry registry;
   for (JobSpec::JobCase c : make_registry(nullptr).job_cases()) {
     registry.Register(c, [o, proxy, dir, outcomes] {
@@ -258,7 +262,6 @@ int RunDaemon(const TaskRegistryFactory& make_registry) {
     return 2;
   }
   WorkerOptions options = AgentOptions();
-  SocketDir dir;
   std::optional<FcFrontDoor> door;
   if (!absl::GetFlag(FLAGS_listen).empty()) {
     absl::StatusOr<FcFrontDoor> started =
@@ -283,7 +286,7 @@ int RunDaemon(const TaskRegistryFactory& make_registry) {
                                                            : "threads");
   internal::TaskOutcomes outcomes(metrics->registry.get());
   WorkerAgent agent(options, AgentRegistry(make_registry,
-                                           door ? &*door : nullptr, &dir,
+                                           door ? &*door : nullptr,
                                            &outcomes));
   OnTerminationSignal([&agent](int) { agent.Stop(); });
   absl::Status s = agent.Run();

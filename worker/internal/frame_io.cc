@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -15,16 +14,15 @@ namespace strata {
 namespace internal {
 namespace {
 
-bool IsSocket(int fd) {
-  struct stat st;
-  return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
 absl::Status WriteAll(int fd, const char* data, size_t size) {
-  const bool socket = IsSocket(fd);
+  bool socket = true;  // until send() says otherwise
   while (size > 0) {
     const ssize_t n = socket ? send(fd, data, size, MSG_NOSIGNAL)
-                             : write(fd, data, size);
+                       : write(fd, data, size);
+    if (n < 0 && errno == ENOTSOCK) {
+      socket = false;
+      continue;
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EPIPE) {
       return absl::UnavailableError("frame peer closed the connection");
