@@ -33,6 +33,12 @@ class TaskContext {
   // Reports progress. Cheap to call often: the implementation throttles.
   virtual void ReportProgress(int64_t step, int64_t total_steps,
                               const TaskMetrics& metrics) = 0;
+  // Records the task's progress checkpoint (TaskReport.resume): what a
+  // restarted job's task of this rank needs to resume (a step, data
+  // positions; at most --max_resume_bytes). Sent with the next progress
+  // report, and at the latest with the final one; the coordinator keeps
+  // the latest per rank. The default drops it (contexts of tests).
+  virtual void SaveResume(std::string record) { (void)record; }
 };
 
 // One task of a job. Run is called once, on a dedicated thread; it returns
