@@ -108,6 +108,19 @@ PerShard<DropTableResponse> PsAdminClient::DropTable(const std::string& name) {
       options_.rpc_timeout);
 }
 
+PerShard<ResetDenseStepsResponse> PsAdminClient::ResetDenseSteps(
+    const std::string& prefix) {
+  ResetDenseStepsRequest req;
+  req.set_prefix(prefix);
+  return Broadcast<ResetDenseStepsRequest, ResetDenseStepsResponse>(
+      absl::StrCat("ResetDenseSteps(", prefix, ")"), req,
+      [](const ShardStubs& sh, grpc::ClientContext* ctx,
+         const ResetDenseStepsRequest& r, grpc::CompletionQueue* cq) {
+        return sh.admin->PrepareAsyncResetDenseSteps(ctx, r, cq);
+      },
+      options_.rpc_timeout);
+}
+
 PerShard<ListTablesResponse> PsAdminClient::ListTables() {
   return Broadcast<ListTablesRequest, ListTablesResponse>(
       "ListTables", ListTablesRequest(),

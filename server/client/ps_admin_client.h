@@ -73,6 +73,9 @@ class PsAdminClient {
   // NOT_FOUND. OkOnSomeShard tells whether the name was dropped.
   PerShard<DropTableResponse> DropTable(const std::string& name);
   PerShard<ListTablesResponse> ListTables();
+  // Every shard discards the open step's pushes of its BSP tensors whose
+  // names start with `prefix` (ResetDenseStepsRequest).
+  PerShard<ResetDenseStepsResponse> ResetDenseSteps(const std::string& prefix);
   // One checkpoint id for all shards; 0 picks the current Unix ms. A shard
   // that reports another id than the one asked for is INTERNAL.
   PerShard<CheckpointResponse> Checkpoint(uint64_t id);
