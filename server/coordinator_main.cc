@@ -17,7 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
+#include "proto/base/status_macros.h"
 #include "server/metrics/metrics_flags.h"
+#include "server/security/security_flags.h"
 #include "server/util/port_file.h"
 #include "server/util/signals.h"
 #include "server/coordinator/coordinator_server.h"
@@ -104,6 +106,9 @@ absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
         "--max_job_workers, --max_pending_jobs and --max_nodes must be > 0 "
         "and --max_job_dataset_mb <= 2^40");
   }
+  STRATA_ASSIGN_OR_RETURN(
+      c.credentials,
+      security::Credentials::Create(security::TlsOptionsFromFlags()));
   return options;
 }
 

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "glog/logging.h"
 #include "server/metrics/metrics_flags.h"
+#include "server/security/security_flags.h"
 #include "server/ps/compress_on_load.h"
 #include "server/ps/ps_server.h"
 #include "server/util/port_file.h"
@@ -99,6 +100,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  absl::StatusOr<std::shared_ptr<const strata::security::Credentials>> creds =
+      strata::security::Credentials::Create(
+          strata::security::TlsOptionsFromFlags());
+  if (!creds.ok()) {
+    std::cerr << "ps_server: " << creds.status().message() << "\n";
+    return 2;
+  }
+  options.credentials = *creds;
   const int32_t max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
   if (max_message_mb < 1 || max_message_mb > 2047) {
     std::cerr << "ps_server: --max_message_mb " << max_message_mb

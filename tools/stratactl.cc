@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -13,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "server/security/security_flags.h"
 #include "server/util/clock.h"
 #include "tools/internal/cli.h"
 
@@ -50,6 +52,14 @@ int main(int argc, char** argv) {
   options.checkpoint_id = absl::GetFlag(FLAGS_checkpoint_id);
   options.table = absl::GetFlag(FLAGS_table);
   options.saec = absl::GetFlag(FLAGS_saec);
+  absl::StatusOr<std::shared_ptr<const strata::security::Credentials>> creds =
+      strata::security::Credentials::Create(
+          strata::security::TlsOptionsFromFlags());
+  if (!creds.ok()) {
+    std::cerr << "stratactl: " << creds.status().message() << "\n";
+    return 2;
+  }
+  options.credentials = *creds;
   strata::ctl::CliIo io;
   io.out = &std::cout;
   io.err = &std::cerr;

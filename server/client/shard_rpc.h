@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -15,6 +16,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/rpc_util.h"
+#include "server/security/credentials.h"
 
 namespace strata {
 
@@ -41,6 +43,9 @@ struct ShardRpcOptions {
   int max_retries = std::numeric_limits<int>::max();
   // gRPC message-size limit, both directions.
   int max_message_bytes = kDefaultMaxMessageBytes;
+  // Transport security of the channels to the shards (docs/security.md);
+  // null: plaintext.
+  std::shared_ptr<const security::Credentials> credentials;
 };
 
 // "ps shard 3": how errors and stratactl name a shard.

@@ -26,7 +26,13 @@ Coordinator::Coordinator(Options options, Clock* clock,
       registry_(options_.registry, clock, store_.get()),
       jobs_(options_.jobs, clock, store_.get()),
       scheduler_(options_.scheduler, &registry_, &jobs_, clock),
-      reaper_(options_.reaper, [this] { return registry_.PsAddresses(); }) {}
+      reaper_(
+          [this] {
+            TensorReaper::Options o = options_.reaper;
+            o.credentials = options_.credentials;
+            return o;
+          }(),
+          [this] { return registry_.PsAddresses(); }) {}
 
 Coordinator::Coordinator(Options options, Clock* clock)
     : Coordinator(std::move(options), clock, nullptr) {

@@ -67,6 +67,9 @@ class Coordinator {
     bool background_thread = true;
     // Dropping ended jobs' "<job_id>/" tensors (JobSpec.keep_tensors).
     TensorReaper::Options reaper;
+    // Transport security of the coordinator's server and of its calls to
+    // the shards (docs/security.md); null: plaintext.
+    std::shared_ptr<const security::Credentials> credentials;
   };
 
   // Opens options.state_dir (if set) and resumes from it, then starts.

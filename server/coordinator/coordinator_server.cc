@@ -8,6 +8,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "proto/base/status_macros.h"
 #include "server/metrics/metrics_registry.h"
+#include "server/security/credentials.h"
 
 namespace strata {
 namespace {
@@ -42,8 +43,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &port);
+  STRATA_RETURN_IF_ERROR(security::ConfigureServerWith(
+      options.coordinator.credentials, options.listen, &builder, &port));
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   // Clients (DefaultChannelArguments) ping every 10s even when idle; accept

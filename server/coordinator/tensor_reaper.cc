@@ -39,6 +39,7 @@ absl::StatusOr<int> TensorReaper::ReapNow(const std::string& job_id) {
   PsAdminClientOptions o;
   o.rpc_timeout = options_.rpc_timeout;
   o.max_retries = 0;  // the reaper retries on its own, later pass
+  o.credentials = options_.credentials;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PsAdminClient> admin,
                           PsAdminClient::Connect(addresses, o));
   PerShard<ListTablesResponse> listed = admin->ListTables();

@@ -11,6 +11,7 @@
 
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/security/credentials.h"
 
 namespace strata {
 
@@ -30,6 +32,8 @@ class TensorReaper {
     int max_attempts = 12;
     // Deadline of each admin RPC to a shard.
     absl::Duration rpc_timeout = absl::Seconds(10);
+    // Of the channels to the shards; null: plaintext.
+    std::shared_ptr<const security::Credentials> credentials;
   };
   // The current shard addresses by shard id (NodeRegistry::PsAddresses);
   // an error while the shards are incomplete.

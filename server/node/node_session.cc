@@ -42,7 +42,8 @@ NodeSession::NodeSession(NodeSessionOptions options)
 
 std::unique_ptr<NodeService::Stub> NodeSession::NewStub() const {
   return NodeService::NewStub(grpc::CreateCustomChannel(
-      options_.coordinator, grpc::InsecureChannelCredentials(),
+      options_.coordinator,
+      security::ChannelCredentialsOf(options_.credentials),
       SessionChannelArguments(options_)));
 }
 

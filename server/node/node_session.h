@@ -27,11 +27,15 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "server/security/credentials.h"
 
 namespace strata {
 
 struct NodeSessionOptions {
   std::string coordinator = "127.0.0.1:7070";
+  // Transport security of the channel to the coordinator
+  // (docs/security.md); null: plaintext.
+  std::shared_ptr<const security::Credentials> credentials;
   // What this node announces; node_id/alive/last_heartbeat are ignored.
   NodeInfo node;
   absl::Duration rpc_timeout = absl::Seconds(5);

@@ -177,8 +177,8 @@ absl::Status PsServer::StartServing() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(),
-                           &port);
+  STRATA_RETURN_IF_ERROR(security::ConfigureServerWith(
+      options_.credentials, options_.listen, &builder, &port));
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   builder.RegisterService(embedding_.get());
@@ -204,6 +204,7 @@ absl::Status PsServer::StartServing() {
 void PsServer::RegisterWithCoordinator() {
   NodeSessionOptions so;
   so.coordinator = options_.coordinator;
+  so.credentials = options_.credentials;
   so.node.set_role("ps");
   so.node.set_address(options_.advertise.empty() ? address_
                                                  : options_.advertise);

@@ -18,6 +18,7 @@
 #include "server/node/node_session.h"
 #include "server/ps/ps_service.h"
 #include "server/router/router.h"
+#include "server/security/credentials.h"
 #include "server/storage/table_store.h"
 
 namespace strata {
@@ -54,6 +55,9 @@ struct PsServerOptions {
   std::optional<SaecConfig> compress_on_load;
   // Coordinator to register with; empty runs the shard standalone.
   std::string coordinator;
+  // Transport security of the server and of the channel to the
+  // coordinator (docs/security.md); null: plaintext.
+  std::shared_ptr<const security::Credentials> credentials;
   // gRPC message-size limit, both directions. Its payload share
   // (MaxPayloadBytes: the limit less 64 KiB of headroom) also bounds a pull
   // response (service.max_response_bytes is set from it); a dense tensor

@@ -245,6 +245,7 @@ int RunCli(const std::vector<std::string>& args, const CliOptions& options,
   CtlClientOptions client_options;
   client_options.coordinator = options.coordinator;
   client_options.rpc_timeout = absl::Seconds(options.timeout_s);
+  client_options.credentials = options.credentials;
   CtlClient client(client_options);
   CommandEnv env;
   env.client = &client;

@@ -5,6 +5,7 @@
 #define STRATA_TOOLS_INTERNAL_CLI_H_
 
 #include <cstdint>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "server/security/credentials.h"
 #include "server/util/clock.h"
 
 namespace strata {
@@ -26,6 +28,8 @@ struct CliOptions {
   absl::optional<uint64_t> checkpoint_id;  // checkpoint and load only
   std::string table;                       // stats and compress only
   std::string saec;                        // compress only
+  // Transport security (--tls_*, docs/security.md); null: plaintext.
+  std::shared_ptr<const security::Credentials> credentials;
 };
 
 // Where the command writes and how it tells time. Borrowed pointers.

@@ -20,7 +20,7 @@ std::shared_ptr<grpc::Channel> CtlClient::ChannelTo(
   auto it = channels_.find(address);
   if (it != channels_.end()) return it->second;
   std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(),
+      address, security::ChannelCredentialsOf(options_.credentials),
       DefaultChannelArguments(options_.max_message_bytes));
   channels_.emplace(address, channel);
   return channel;
@@ -148,6 +148,7 @@ absl::StatusOr<std::unique_ptr<PsAdminClient>> CtlClient::ConnectShards(
   options.max_message_bytes = options_.max_message_bytes;
   options.checkpoint_timeout_factor = 1;
   options.compress_timeout_factor = 60;
+  options.credentials = options_.credentials;
   return PsAdminClient::Connect(addresses, options);
 }
 

@@ -26,6 +26,7 @@
 #include "proto/job.pb.h"
 #include "proto/rpc_util.h"
 #include "server/client/ps_admin_client.h"
+#include "server/security/credentials.h"
 
 namespace strata {
 namespace ctl {
@@ -42,6 +43,8 @@ struct CtlClientOptions {
   absl::Duration watch_timeout = absl::InfiniteDuration();
   // Largest message sent or received (ListTables of many tables, big specs).
   int max_message_bytes = kDefaultMaxMessageBytes;
+  // Transport security of every channel (docs/security.md); null: plaintext.
+  std::shared_ptr<const security::Credentials> credentials;
 };
 
 // Thread-safe: the channel cache is guarded by mu_, and stubs are made per

@@ -90,8 +90,9 @@ absl::StatusOr<std::shared_ptr<const ShardGroup>> ShardGroup::Connect(
     auto shard = std::make_unique<ShardStubs>();
     shard->address = addr;
     shard->channel =
-        grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(),
-                                  ShardChannelArguments(options));
+        grpc::CreateCustomChannel(
+            addr, security::ChannelCredentialsOf(options.credentials),
+            ShardChannelArguments(options));
     shard->embedding = EmbeddingService::NewStub(shard->channel);
     shard->dense = DenseService::NewStub(shard->channel);
     shard->admin = AdminService::NewStub(shard->channel);
