@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
+#include "proto/base/status_macros.h"
+#include "worker/ctr/ctr_resume.pb.h"
 #include "worker/ctr/evaluation.h"
 
 namespace strata {
@@ -31,6 +33,10 @@ class GenSource final : public ExampleSource {
   }
   absl::Status Rewind() override {
     next_ = begin_;
+    return absl::OkStatus();
+  }
+  absl::Status Skip(int64_t n) override {  // no need to generate the rows
+    next_ = std::min<uint64_t>(end_, next_ + std::max<int64_t>(n, 0));
     return absl::OkStatus();
   }
   int64_t malformed() const override { return 0; }
@@ -160,6 +166,14 @@ absl::StatusOr<TaskMetrics> Evaluate(PsClient* client, const CtrModelSpec& spec,
 
 // --- Training ----------------------------------------------------------------
 
+// CtrResume.version this code writes and reads.
+constexpr uint32_t kCtrResumeVersion = 1;
+
+// The MLP's dense tensors: w0, b0, w1, b1, ...
+int NumTensors(const CtrModelSpec& m) {
+  return 2 * CtrMlp(ToModelConfig(m)).num_layers();
+}
+
 absl::Status CreateModel(PsClient* client, const CtrTrainSpec& spec,
                          uint32_t num_workers) {
   const CtrModelSpec& m = spec.model();
@@ -211,6 +225,11 @@ struct TrainState {
   std::unique_ptr<ExampleSource> train;
   int64_t steps_per_epoch = 0;
   std::vector<int64_t> base_step;  // each dense tensor's step at the start
+  uint32_t attempt = 0;            // TaskAssignment.attempt
+  // Per dense tensor, the first step this attempt pushes: 0, or for a
+  // resumed task the steps the tensor had completed.
+  std::vector<int64_t> first_push;
+  int64_t start_step = 0;  // this attempt's first step
   double loss_ema = -1;
   int64_t examples = 0;
   // Wall time of the training loop, barrier waits included, so the sum of
@@ -291,8 +310,15 @@ absl::Status TrainStep(TrainState* st, CtrMlp* mlp, int64_t t,
       grads[i].assign(params[i].size(), 0);
   }
   for (size_t i = 0; i < grads.size(); ++i) {
+    if (t < st->first_push[i]) continue;  // completed before the restart
     absl::StatusOr<int64_t> s = st->client->PushDense(
         DenseTensorName(m.table(), i), grads[i], min_step[i], st->rank);
+    if (st->attempt > 0 && absl::IsAlreadyExists(s.status())) {
+      // The coordinator resets open steps before it restarts a job.
+      return absl::InternalError(absl::StrCat(
+          "bug: a resumed task found step ", t, " half-pushed: ",
+          s.status().message()));
+    }
     if (!s.ok()) return s.status();
   }
   return absl::OkStatus();
@@ -310,13 +336,28 @@ TaskMetrics TrainMetrics(const TrainState& st) {
   return m;
 }
 
+int64_t TotalSteps(const TrainState& st) {
+  return st.steps_per_epoch * st.spec.epochs();
+}
+
+// The progress checkpoint after `step` steps.
+std::string ResumeRecord(const TrainState& st, int64_t step) {
+  CtrResume r;
+  r.set_version(kCtrResumeVersion);
+  for (int64_t b : st.base_step) r.add_base_steps(b);
+  r.set_steps_per_epoch(st.steps_per_epoch);
+  r.set_total_steps(TotalSteps(st));
+  r.set_step(step);
+  return r.SerializeAsString();
+}
+
 absl::Status TrainLoop(TrainState* st, TaskContext* context) {
   CtrMlp mlp(ToModelConfig(st->spec.model()));
-  const int64_t total = st->steps_per_epoch * st->spec.epochs();
+  const int64_t total = TotalSteps(*st);
   std::vector<uint64_t> keys;
   std::vector<float> labels, x, dx;
   st->loop_start = absl::Now();
-  for (int64_t t = 0; t < total; ++t) {
+  for (int64_t t = st->start_step; t < total; ++t) {
     if (context->cancelled()) return absl::CancelledError("cancelled");
     if (t > 0 && t % st->steps_per_epoch == 0) {
       if (absl::Status s = st->train->Rewind(); !s.ok()) return s;
@@ -324,6 +365,9 @@ absl::Status TrainLoop(TrainState* st, TaskContext* context) {
     if (absl::Status s = TrainStep(st, &mlp, t, &keys, &labels, &x, &dx);
         !s.ok()) {
       return s;
+    }
+    if ((t + 1) % st->steps_per_epoch == 0) {
+      context->SaveResume(ResumeRecord(*st, t + 1));
     }
     context->ReportProgress(t + 1, total, TrainMetrics(*st));
   }
@@ -335,7 +379,7 @@ absl::Status TrainLoop(TrainState* st, TaskContext* context) {
 // evaluates the held-out split.
 absl::Status Finish(TrainState* st, TaskContext* context, TaskMetrics* out) {
   const CtrTrainSpec& sp = st->spec;
-  const int64_t total = st->steps_per_epoch * sp.epochs();
+  const int64_t total = TotalSteps(*st);
   std::vector<int64_t> done(st->base_step);
   for (int64_t& s : done) s += total;
   MlpParams params;
@@ -374,7 +418,109 @@ absl::Status Finish(TrainState* st, TaskContext* context, TaskMetrics* out) {
   return absl::OkStatus();
 }
 
+// Attempt 0: creates the model, reads the MLP tensors' base steps and saves
+// them as this rank's progress checkpoint.
+absl::Status StartFresh(TrainState* st, TaskContext* context) {
+  STRATA_RETURN_IF_ERROR(CreateModel(st->client, st->spec, st->workers));
+  STRATA_RETURN_IF_ERROR(OpenTrainData(st));
+  // No tensor can pass its current step before this rank pushes, so every
+  // rank reads the same base steps.
+  MlpParams params;
+  const std::vector<int64_t> no_wait(NumTensors(st->spec.model()), 0);
+  STRATA_RETURN_IF_ERROR(PullMlp(st->client, st->spec.model().table(),
+                                 no_wait, &params, &st->base_step));
+  st->first_push.assign(st->base_step.size(), 0);
+  context->SaveResume(ResumeRecord(*st, 0));
+  return absl::OkStatus();
+}
+
+// A restarted job's record: this rank's, else any rank's (the base steps
+// are the same on all).
+absl::StatusOr<CtrResume> PickResume(const TaskAssignment& a) {
+  const std::string* record = nullptr;
+  if (static_cast<int>(a.rank()) < a.resume_size() &&
+      !a.resume(a.rank()).empty()) {
+    record = &a.resume(a.rank());
+  }
+  for (const std::string& r : a.resume()) {
+    if (record == nullptr && !r.empty()) record = &r;
+  }
+  if (record == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot resume: no progress checkpoint from any task of job ",
+        a.job_id(), " (attempt ", a.attempt(), ")"));
+  }
+  CtrResume r;
+  if (!r.ParseFromString(*record) || r.version() != kCtrResumeVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot resume: the progress checkpoint is no CTR_TRAIN record of "
+        "version ", kCtrResumeVersion));
+  }
+  return r;
+}
+
+// FAILED_PRECONDITION unless `r` fits this task's model and data.
+absl::Status CheckResume(const CtrResume& r, const TrainState& st) {
+  if (r.base_steps_size() != NumTensors(st.spec.model())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot resume: the progress checkpoint has ", r.base_steps_size(),
+        " dense tensors, the model ", NumTensors(st.spec.model())));
+  }
+  if (r.steps_per_epoch() != st.steps_per_epoch ||
+      r.total_steps() != TotalSteps(st)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot resume: the progress checkpoint says ", r.steps_per_epoch(),
+        " steps per epoch and ", r.total_steps(), " in all, the data gives ",
+        st.steps_per_epoch, " and ", TotalSteps(st)));
+  }
+  return absl::OkStatus();
+}
+
+// Attempt > 0: continues at step t = min over the MLP tensors of (step -
+// base step), at this rank's data position of step t.
+absl::Status Resume(const TaskAssignment& a, TrainState* st,
+                    TaskContext* context) {
+  STRATA_ASSIGN_OR_RETURN(const CtrResume r, PickResume(a));
+  STRATA_RETURN_IF_ERROR(OpenTrainData(st));
+  STRATA_RETURN_IF_ERROR(CheckResume(r, *st));
+  st->base_step.assign(r.base_steps().begin(), r.base_steps().end());
+  const std::string& table = st->spec.model().table();
+  MlpParams params;
+  STRATA_RETURN_IF_ERROR(PullMlp(st->client, table,
+                                 std::vector<int64_t>(st->base_step.size(), 0),
+                                 &params, &st->first_push));
+  const int64_t total = TotalSteps(*st);
+  for (size_t i = 0; i < st->first_push.size(); ++i) {
+    int64_t& done = st->first_push[i];
+    done -= st->base_step[i];
+    if (done < 0 || done > total) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot resume: dense tensor ", DenseTensorName(table, i),
+          " is at step ", done + st->base_step[i], ", outside the job's [",
+          st->base_step[i], ", ", st->base_step[i] + total, "]"));
+    }
+  }
+  st->start_step =
+      *std::min_element(st->first_push.begin(), st->first_push.end());
+  // This rank's batches of the current epoch before start_step.
+  const int64_t batches = st->start_step % st->steps_per_epoch;
+  STRATA_RETURN_IF_ERROR(st->train->Skip(batches * st->spec.batch_size()));
+  LOG(INFO) << "CTR_TRAIN rank " << st->rank << " resumes attempt "
+            << a.attempt() << " at step " << st->start_step << " of " << total;
+  context->SaveResume(ResumeRecord(*st, st->start_step));
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status ExampleSource::Skip(int64_t n) {
+  CtrExample ex;
+  for (int64_t i = 0; i < n; ++i) {
+    STRATA_ASSIGN_OR_RETURN(const bool more, Next(&ex));
+    if (!more) break;
+  }
+  return absl::OkStatus();
+}
 
 std::unique_ptr<ExampleSource> GeneratedSource(const CtrGenerator* generator,
                                                uint64_t stream, uint64_t begin,
@@ -412,29 +558,14 @@ absl::StatusOr<TaskMetrics> CtrTrainTask::Run(const TaskAssignment& assignment,
   st.spec = assignment.spec().ctr_train();  // prepared (server/jobs)
   st.rank = assignment.rank();
   st.workers = std::max<uint32_t>(assignment.num_tasks(), 1);
+  st.attempt = assignment.attempt();
   std::unique_ptr<PsClient> owned;
-  absl::StatusOr<PsClient*> client = TaskPsClient(assignment, client_, &owned);
-  if (!client.ok()) return client.status();
-  st.client = *client;
-  if (absl::Status s = CreateModel(st.client, st.spec, st.workers); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = OpenTrainData(&st); !s.ok()) return s;
-  // No tensor can pass its current step before this rank pushes, so every
-  // rank reads the same base steps.
-  MlpParams params;
-  CtrMlp mlp(ToModelConfig(st.spec.model()));
-  if (absl::Status s = PullMlp(st.client, st.spec.model().table(),
-                               std::vector<int64_t>(2 * mlp.num_layers(), 0),
-                               &params, &st.base_step);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = TrainLoop(&st, context); !s.ok()) return s;
+  STRATA_ASSIGN_OR_RETURN(st.client, TaskPsClient(assignment, client_, &owned));
+  STRATA_RETURN_IF_ERROR(st.attempt == 0 ? StartFresh(&st, context)
+                                         : Resume(assignment, &st, context));
+  STRATA_RETURN_IF_ERROR(TrainLoop(&st, context));
   TaskMetrics out = TrainMetrics(st);
-  if (st.rank == 0) {
-    if (absl::Status s = Finish(&st, context, &out); !s.ok()) return s;
-  }
+  if (st.rank == 0) STRATA_RETURN_IF_ERROR(Finish(&st, context, &out));
   return out;
 }
 
