@@ -246,8 +246,9 @@ TEST_F(WorkerAgentTest, ANewCheckpointIsSentWithinASecondDespiteThrottling) {
   script_.Set("t1",
               [this](const TaskAssignment&,
                      TaskContext* ctx) -> absl::StatusOr<TaskMetrics> {
-                ctx->ReportProgress(1, 100, {});  // the first is never late
-                ctx->SaveResume("at-1");  // throttled: just reported
+                // The first report goes at once; the record waits.
+                ctx->ReportProgress(1, 100, {});
+                ctx->SaveResume("at-1");
                 const absl::Time deadline = absl::Now() + kWait;
                 for (int64_t step = 2; absl::Now() < deadline; ++step) {
                   ctx->ReportProgress(step, 100, {});

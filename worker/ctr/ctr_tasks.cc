@@ -28,7 +28,7 @@ class GenSource final : public ExampleSource {
     line_.clear();
     g_->AppendRow(stream_, next_++, &line_);
     line_.pop_back();  // '\n'
-    if (absl::Status s = ParseCriteoLine(line_, out); !s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(ParseCriteoLine(line_, out));
     return true;
   }
   absl::Status Rewind() override {
@@ -68,7 +68,6 @@ class ReaderSource final : public ExampleSource {
 
 // --- Shared pieces -----------------------------------------------------------
 
-
 absl::StatusOr<std::unique_ptr<ExampleSource>> OpenFile(const std::string& path,
                                                         double from, double to,
                                                         int part, int parts) {
@@ -78,9 +77,9 @@ absl::StatusOr<std::unique_ptr<ExampleSource>> OpenFile(const std::string& path,
   o.to = to;
   o.part = part;
   o.parts = parts;
-  absl::StatusOr<std::unique_ptr<CriteoReader>> r = CriteoReader::Open(o);
-  if (!r.ok()) return r.status();
-  return FileSource(std::move(*r));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<CriteoReader> r,
+                          CriteoReader::Open(o));
+  return FileSource(std::move(r));
 }
 
 // Pulls the dense MLP tensors, each at least at step min_step[i].
@@ -90,10 +89,10 @@ absl::Status PullMlp(PsClient* client, const std::string& table,
   params->resize(min_step.size());
   if (steps != nullptr) steps->resize(min_step.size());
   for (size_t i = 0; i < min_step.size(); ++i) {
-    absl::StatusOr<int64_t> s = client->PullDense(DenseTensorName(table, i),
-                                                  min_step[i], &(*params)[i]);
-    if (!s.ok()) return s.status();
-    if (steps != nullptr) (*steps)[i] = *s;
+    STRATA_ASSIGN_OR_RETURN(const int64_t step,
+                            client->PullDense(DenseTensorName(table, i),
+                                              min_step[i], &(*params)[i]));
+    if (steps != nullptr) (*steps)[i] = step;
   }
   return absl::OkStatus();
 }
@@ -106,9 +105,8 @@ absl::StatusOr<int> FillBatch(ExampleSource* src, int max,
   labels->clear();
   CtrExample ex;
   while (static_cast<int>(labels->size()) < max) {
-    absl::StatusOr<bool> more = src->Next(&ex);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
+    STRATA_ASSIGN_OR_RETURN(const bool more, src->Next(&ex));
+    if (!more) break;
     labels->push_back(ex.label);
     keys->insert(keys->end(), ex.keys.begin(), ex.keys.end());
   }
@@ -117,16 +115,14 @@ absl::StatusOr<int> FillBatch(ExampleSource* src, int max,
 
 // Evaluates the shards' model on `src`: AUC, log loss, examples.
 absl::StatusOr<TaskMetrics> Evaluate(PsClient* client, const CtrModelSpec& spec,
-                                 ExampleSource* src, int batch_size,
-                                 TaskContext* context, bool report) {
+                                     ExampleSource* src, int batch_size,
+                                     TaskContext* context, bool report) {
   CtrMlp mlp(ToModelConfig(spec));
   MlpParams params;
   const std::vector<int64_t> no_wait(2 * mlp.num_layers(), 0);
-  if (absl::Status s = PullMlp(client, spec.table(), no_wait, &params, nullptr);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = mlp.CheckParams(params); !s.ok()) return s;
+  STRATA_RETURN_IF_ERROR(
+      PullMlp(client, spec.table(), no_wait, &params, nullptr));
+  STRATA_RETURN_IF_ERROR(mlp.CheckParams(params));
   PullOptions ro;
   ro.count_frequency = false;
   ro.read_only = true;
@@ -136,32 +132,28 @@ absl::StatusOr<TaskMetrics> Evaluate(PsClient* client, const CtrModelSpec& spec,
   const absl::Time t0 = absl::Now();
   for (int64_t step = 1;; ++step) {
     if (context->cancelled()) return absl::CancelledError("cancelled");
-    absl::StatusOr<int> n = FillBatch(src, batch_size, &keys, &labels);
-    if (!n.ok()) return n.status();
-    if (*n == 0) break;
+    STRATA_ASSIGN_OR_RETURN(const int n,
+                            FillBatch(src, batch_size, &keys, &labels));
+    if (n == 0) break;
     x.resize(keys.size() * spec.embedding_dim());
-    if (absl::Status s = client->Pull(spec.table(), keys, spec.embedding_dim(),
-                                      x.data(), ro);
-        !s.ok()) {
-      return s;
-    }
-    probs.resize(*n);
-    mlp.Predict(params, x.data(), *n, probs.data());
-    for (int i = 0; i < *n; ++i) eval.Add(probs[i], labels[i]);
+    STRATA_RETURN_IF_ERROR(
+        client->Pull(spec.table(), keys, spec.embedding_dim(), x.data(), ro));
+    probs.resize(n);
+    mlp.Predict(params, x.data(), n, probs.data());
+    for (int i = 0; i < n; ++i) eval.Add(probs[i], labels[i]);
     if (report) {
       context->ReportProgress(step, 0, {{"eval_examples", 1.0 * eval.size()}});
     }
   }
-  absl::StatusOr<double> auc = eval.Auc();
-  if (!auc.ok()) return auc.status();
-  absl::StatusOr<double> ll = eval.LogLoss();
-  if (!ll.ok()) return ll.status();
+  STRATA_ASSIGN_OR_RETURN(const double auc, eval.Auc());
+  STRATA_ASSIGN_OR_RETURN(const double ll, eval.LogLoss());
   const double secs = std::max(absl::ToDoubleSeconds(absl::Now() - t0), 1e-9);
-  return TaskMetrics{{"auc", *auc},
-                 {"logloss", *ll},
-                 {"eval_examples", static_cast<double>(eval.size())},
-                 {"eval_examples_per_s", eval.size() / secs},
-                 {"malformed_lines", static_cast<double>(src->malformed())}};
+  return TaskMetrics{
+      {"auc", auc},
+      {"logloss", ll},
+      {"eval_examples", static_cast<double>(eval.size())},
+      {"eval_examples_per_s", eval.size() / secs},
+      {"malformed_lines", static_cast<double>(src->malformed())}};
 }
 
 // --- Training ----------------------------------------------------------------
@@ -186,10 +178,7 @@ absl::Status CreateModel(PsClient* client, const CtrTrainSpec& spec,
   table.mutable_optimizer()->set_type(OptimizerConfig::ADAGRAD);
   table.mutable_optimizer()->set_learning_rate(spec.learning_rate());
   table.mutable_optimizer()->set_initial_accumulator(0.1f);
-  if (absl::Status s = AllOk(client->admin().CreateTable(table, true));
-      !s.ok()) {
-    return s;
-  }
+  STRATA_RETURN_IF_ERROR(AllOk(client->admin().CreateTable(table, true)));
   CtrMlp mlp(ToModelConfig(m));
   for (int i = 0; i < 2 * mlp.num_layers(); ++i) {
     DenseConfig d;
@@ -262,12 +251,11 @@ absl::Status OpenTrainData(TrainState* st) {
     o.to = to;
     o.part = p;
     o.parts = st->workers;
-    absl::StatusOr<std::unique_ptr<CriteoReader>> r = CriteoReader::Open(o);
-    if (!r.ok()) return r.status();
-    absl::StatusOr<int64_t> n = (*r)->CountLines();
-    if (!n.ok()) return n.status();
-    largest = std::max(largest, *n);
-    if (p == st->rank) st->train = FileSource(std::move(*r));
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<CriteoReader> r,
+                            CriteoReader::Open(o));
+    STRATA_ASSIGN_OR_RETURN(const int64_t n, r->CountLines());
+    largest = std::max(largest, n);
+    if (p == st->rank) st->train = FileSource(std::move(r));
   }
   st->steps_per_epoch = (largest + b - 1) / b;
   return absl::OkStatus();
@@ -278,32 +266,28 @@ absl::Status TrainStep(TrainState* st, CtrMlp* mlp, int64_t t,
                        std::vector<uint64_t>* keys, std::vector<float>* labels,
                        std::vector<float>* x, std::vector<float>* dx) {
   const CtrModelSpec& m = st->spec.model();
-  absl::StatusOr<int> n =
-      FillBatch(st->train.get(), st->spec.batch_size(), keys, labels);
-  if (!n.ok()) return n.status();
+  STRATA_ASSIGN_OR_RETURN(
+      const int n,
+      FillBatch(st->train.get(), st->spec.batch_size(), keys, labels));
   std::vector<int64_t> min_step(st->base_step);
   for (int64_t& s : min_step) s += t;
   MlpParams params, grads;
-  if (absl::Status s =
-          PullMlp(st->client, m.table(), min_step, &params, nullptr);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = mlp->CheckParams(params); !s.ok()) return s;
-  if (*n > 0) {
+  STRATA_RETURN_IF_ERROR(
+      PullMlp(st->client, m.table(), min_step, &params, nullptr));
+  STRATA_RETURN_IF_ERROR(mlp->CheckParams(params));
+  if (n > 0) {
     x->resize(keys->size() * m.embedding_dim());
     dx->resize(x->size());
-    absl::Status s =
-        st->client->Pull(m.table(), *keys, m.embedding_dim(), x->data());
-    if (!s.ok()) return s;
+    STRATA_RETURN_IF_ERROR(
+        st->client->Pull(m.table(), *keys, m.embedding_dim(), x->data()));
     const double loss = mlp->ForwardBackward(params, x->data(), labels->data(),
-                                             *n, &grads, dx->data());
+                                             n, &grads, dx->data());
     st->loss_ema = st->loss_ema < 0 ? loss : 0.95 * st->loss_ema + 0.05 * loss;
     // The table's Adagrad sees the gradient of the batch's summed loss.
-    for (float& g : *dx) g *= static_cast<float>(*n);
-    s = st->client->Push(m.table(), *keys, *dx, m.embedding_dim());
-    if (!s.ok()) return s;
-    st->examples += *n;
+    for (float& g : *dx) g *= static_cast<float>(n);
+    STRATA_RETURN_IF_ERROR(
+        st->client->Push(m.table(), *keys, *dx, m.embedding_dim()));
+    st->examples += n;
   } else {
     grads.resize(params.size());
     for (size_t i = 0; i < params.size(); ++i)
@@ -315,9 +299,9 @@ absl::Status TrainStep(TrainState* st, CtrMlp* mlp, int64_t t,
         DenseTensorName(m.table(), i), grads[i], min_step[i], st->rank);
     if (st->attempt > 0 && absl::IsAlreadyExists(s.status())) {
       // The coordinator resets open steps before it restarts a job.
-      return absl::InternalError(absl::StrCat(
-          "bug: a resumed task found step ", t, " half-pushed: ",
-          s.status().message()));
+      return absl::InternalError(
+          absl::StrCat("bug: a resumed task found step ", t,
+                       " half-pushed: ", s.status().message()));
     }
     if (!s.ok()) return s.status();
   }
@@ -329,9 +313,10 @@ TaskMetrics TrainMetrics(const TrainState& st) {
       st.loop_end == absl::InfinitePast() ? absl::Now() : st.loop_end;
   const double secs =
       std::max(absl::ToDoubleSeconds(end - st.loop_start), 1e-9);
-  TaskMetrics m{{"examples", static_cast<double>(st.examples)},
-            {"examples_per_s", st.examples / secs},
-            {"malformed_lines", static_cast<double>(st.train->malformed())}};
+  TaskMetrics m{
+      {"examples", static_cast<double>(st.examples)},
+      {"examples_per_s", st.examples / secs},
+      {"malformed_lines", static_cast<double>(st.train->malformed())}};
   if (st.rank == 0 && st.loss_ema >= 0) m["train_loss"] = st.loss_ema;
   return m;
 }
@@ -360,12 +345,9 @@ absl::Status TrainLoop(TrainState* st, TaskContext* context) {
   for (int64_t t = st->start_step; t < total; ++t) {
     if (context->cancelled()) return absl::CancelledError("cancelled");
     if (t > 0 && t % st->steps_per_epoch == 0) {
-      if (absl::Status s = st->train->Rewind(); !s.ok()) return s;
+      STRATA_RETURN_IF_ERROR(st->train->Rewind());
     }
-    if (absl::Status s = TrainStep(st, &mlp, t, &keys, &labels, &x, &dx);
-        !s.ok()) {
-      return s;
-    }
+    STRATA_RETURN_IF_ERROR(TrainStep(st, &mlp, t, &keys, &labels, &x, &dx));
     if ((t + 1) % st->steps_per_epoch == 0) {
       context->SaveResume(ResumeRecord(*st, t + 1));
     }
@@ -383,19 +365,14 @@ absl::Status Finish(TrainState* st, TaskContext* context, TaskMetrics* out) {
   std::vector<int64_t> done(st->base_step);
   for (int64_t& s : done) s += total;
   MlpParams params;
-  if (absl::Status s =
-          PullMlp(st->client, sp.model().table(), done, &params, nullptr);
-      !s.ok()) {
-    return s;
-  }
+  STRATA_RETURN_IF_ERROR(
+      PullMlp(st->client, sp.model().table(), done, &params, nullptr));
   if (!sp.skip_checkpoint()) {
     const uint64_t id =
         sp.checkpoint_id() != 0
             ? sp.checkpoint_id()
             : static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
-    if (absl::Status s = AllOk(st->client->admin().Checkpoint(id)); !s.ok()) {
-      return s;
-    }
+    STRATA_RETURN_IF_ERROR(AllOk(st->client->admin().Checkpoint(id)));
     (*out)["checkpoint_id"] = static_cast<double>(id);
   }
   absl::StatusOr<std::unique_ptr<ExampleSource>> eval;
@@ -408,10 +385,10 @@ absl::Status Finish(TrainState* st, TaskContext* context, TaskMetrics* out) {
     eval = OpenFile(sp.data_path(), 1 - sp.eval_fraction(), 1, 0, 1);
   }
   if (!eval.ok()) return eval.status();
-  absl::StatusOr<TaskMetrics> m =
-      Evaluate(st->client, sp.model(), eval->get(), 4096, context, false);
-  if (!m.ok()) return m.status();
-  for (const auto& [k, v] : *m) {
+  STRATA_ASSIGN_OR_RETURN(
+      const TaskMetrics m,
+      Evaluate(st->client, sp.model(), eval->get(), 4096, context, false));
+  for (const auto& [k, v] : m) {
     if (k == "malformed_lines") continue;  // counted by the training share
     (*out)[k] = v;
   }
@@ -427,8 +404,8 @@ absl::Status StartFresh(TrainState* st, TaskContext* context) {
   // rank reads the same base steps.
   MlpParams params;
   const std::vector<int64_t> no_wait(NumTensors(st->spec.model()), 0);
-  STRATA_RETURN_IF_ERROR(PullMlp(st->client, st->spec.model().table(),
-                                 no_wait, &params, &st->base_step));
+  STRATA_RETURN_IF_ERROR(PullMlp(st->client, st->spec.model().table(), no_wait,
+                                 &params, &st->base_step));
   st->first_push.assign(st->base_step.size(), 0);
   context->SaveResume(ResumeRecord(*st, 0));
   return absl::OkStatus();
@@ -452,9 +429,10 @@ absl::StatusOr<CtrResume> PickResume(const TaskAssignment& a) {
   }
   CtrResume r;
   if (!r.ParseFromString(*record) || r.version() != kCtrResumeVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot resume: the progress checkpoint is no CTR_TRAIN record of "
-        "version ", kCtrResumeVersion));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot resume: the progress checkpoint is no CTR_TRAIN "
+                     "record of version ",
+                     kCtrResumeVersion));
   }
   return r;
 }
@@ -553,7 +531,7 @@ CtrModelConfig ToModelConfig(const CtrModelSpec& spec) {
 }
 
 absl::StatusOr<TaskMetrics> CtrTrainTask::Run(const TaskAssignment& assignment,
-                                          TaskContext* context) {
+                                              TaskContext* context) {
   TrainState st;
   st.spec = assignment.spec().ctr_train();  // prepared (server/jobs)
   st.rank = assignment.rank();
@@ -570,18 +548,13 @@ absl::StatusOr<TaskMetrics> CtrTrainTask::Run(const TaskAssignment& assignment,
 }
 
 absl::StatusOr<TaskMetrics> CtrEvalTask::Run(const TaskAssignment& assignment,
-                                         TaskContext* context) {
+                                             TaskContext* context) {
   const CtrEvalSpec& spec = assignment.spec().ctr_eval();  // prepared
   std::unique_ptr<PsClient> owned;
-  absl::StatusOr<PsClient*> connected =
-      TaskPsClient(assignment, client_, &owned);
-  if (!connected.ok()) return connected.status();
-  PsClient* client = *connected;
+  STRATA_ASSIGN_OR_RETURN(PsClient* const client,
+                          TaskPsClient(assignment, client_, &owned));
   if (spec.checkpoint_id() != 0) {
-    if (absl::Status s = AllOk(client->admin().Load(spec.checkpoint_id()));
-        !s.ok()) {
-      return s;
-    }
+    STRATA_RETURN_IF_ERROR(AllOk(client->admin().Load(spec.checkpoint_id())));
   }
   std::unique_ptr<CtrGenerator> generator;
   absl::StatusOr<std::unique_ptr<ExampleSource>> src;

@@ -71,7 +71,7 @@ class CtrTrainTask final : public Task {
   CtrTrainTask() = default;
   explicit CtrTrainTask(PsClient* client) : client_(client) {}
   absl::StatusOr<TaskMetrics> Run(const TaskAssignment& assignment,
-                              TaskContext* context) override;
+                                  TaskContext* context) override;
 
  private:
   PsClient* client_ = nullptr;
@@ -82,7 +82,7 @@ class CtrEvalTask final : public Task {
   CtrEvalTask() = default;
   explicit CtrEvalTask(PsClient* client) : client_(client) {}
   absl::StatusOr<TaskMetrics> Run(const TaskAssignment& assignment,
-                              TaskContext* context) override;
+                                  TaskContext* context) override;
 
  private:
   PsClient* client_ = nullptr;

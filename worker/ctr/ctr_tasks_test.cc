@@ -67,8 +67,7 @@ class CtrTasksTest : public testing::TaskFixture {
     return spec;
   }
   // Attempt `attempt` of task `rank` of 2 with the ranks' `records`.
-  TaskAssignment Restarted(const JobSpec& spec, uint32_t rank,
-                           uint32_t attempt,
+  TaskAssignment Restarted(const JobSpec& spec, uint32_t rank, uint32_t attempt,
                            const std::vector<std::string>& records) const {
     TaskAssignment a = Assign(spec, rank, 2);
     a.set_attempt(attempt);
@@ -230,13 +229,12 @@ TEST_F(CtrTasksTest, ARestartWithoutAProgressCheckpointFailsPrecondition) {
   }
   CtrTrainTask task(client());
   FakeTaskContext ctx;
-  EXPECT_EQ(task.Run(Restarted(spec, 0, 1, {"not a record"}), &ctx)
-                .status()
-                .code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      task.Run(Restarted(spec, 0, 1, {"not a record"}), &ctx).status().code(),
+      absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_F(CtrTasksTest, AResumedRankTakesAnotherRanksRecordAndRankZeroAtTheEndOnlyFinishes) {
+TEST_F(CtrTasksTest, RankZeroResumedAfterTheLastStepOnlyFinishes) {
   JobSpec spec = Train("done");
   spec.mutable_ctr_train()->set_epochs(1);
   ResumeContext c0, c1;
@@ -255,8 +253,8 @@ TEST_F(CtrTasksTest, AResumedRankTakesAnotherRanksRecordAndRankZeroAtTheEndOnlyF
 }
 
 TEST_F(CtrTasksTest, TrainsFromAFileAndSkipsMalformedLines) {
-  CtrGenerator g(ToGeneratorOptions(
-      Prepared(Train("x")).ctr_train().generator()));
+  CtrGenerator g(
+      ToGeneratorOptions(Prepared(Train("x")).ctr_train().generator()));
   std::string data;
   for (uint64_t i = 0; i < 12000; ++i) {
     g.AppendRow(kTrainStream, i, &data);
