@@ -214,6 +214,26 @@ TEST_F(CtrTasksTest, ARestartedJobResumesAtTheTensorsStepAndMatchesAFullRun) {
   EXPECT_NEAR(second.m0->at("auc"), full.m0->at("auc"), 0.01);
 }
 
+// The coordinator resets open steps before a restart; a partial push left
+// over means it did not, and the resumed task stops INTERNAL.
+TEST_F(CtrTasksTest, AHalfPushedStepFoundOnResumeIsInternal) {
+  const JobSpec spec = Train("half");
+  ResumeContext c0, c1;
+  c0.CancelAfterReports(5);
+  c1.CancelAfterReports(5);
+  RunTwo(Assign(spec, 0, 2), Assign(spec, 1, 2), &c0, &c1);
+  const std::string w0 = DenseTensorName("half", 0);
+  std::vector<float> values;
+  ASSERT_EQ(*client()->PullDense(w0, 0, &values), 5);
+  const std::vector<float> zero(values.size(), 0.0f);
+  ASSERT_TRUE(client()->PushDense(w0, zero, 5, 0).ok());  // rank 0's, alone
+  CtrTrainTask task(client());
+  ResumeContext ctx;
+  absl::StatusOr<TaskMetrics> m =
+      task.Run(Restarted(spec, 0, 1, {c0.latest(), c1.latest()}), &ctx);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInternal) << m.status();
+}
+
 TEST_F(CtrTasksTest, ARestartWithoutAProgressCheckpointFailsPrecondition) {
   const JobSpec spec = Train("none");
   for (const std::vector<std::string>& records :
