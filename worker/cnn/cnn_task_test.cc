@@ -489,6 +489,24 @@ TEST_F(CnnTaskTest, AsyncPsWorkersResumeAfterTheirRecordedStep) {
   EXPECT_GT(second[0]->at("test_accuracy"), 0.0);
 }
 
+// ASYNC STANZA: the conv workers and the FC node agree on the step after
+// the conv workers' records.
+TEST_F(CnnTaskTest, AsyncStanzaResumesAfterTheConvWorkersRecords) {
+  job_id_ = "job-resume-6";
+  CnnTrainSpec c = SmallSpec(CnnTrainSpec::STANZA, 1, 1);
+  c.set_sync(CnnTrainSpec::ASYNC);
+  c.set_steps(8);
+  c.set_checkpoint_every_steps(3);
+  std::vector<std::string> records;
+  RunAttempt(c, 0, {}, 5, &records, nullptr);
+  EXPECT_EQ(records, (std::vector<std::string>{"step=5", "snapshot=3"}));
+  auto second = RunAttempt(c, 1, records, 0, &records, nullptr);
+  for (const auto& r : second) ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(second[0]->at("steps"), 3);  // 6..8
+  EXPECT_EQ(second[1]->at("fc_steps"), 8);
+  EXPECT_EQ(records[1], "snapshot=6");
+}
+
 }  // namespace
 }  // namespace cnn
 }  // namespace strata
