@@ -125,29 +125,12 @@ DenseSync::Options SyncOptions(const Setup& s, const std::string& what) {
 
 // ------------------------------------------------------------ PS mode
 
-// Reports a finished step and saves it as the worker's progress record:
-// the worker's counters (this attempt's), plus rank 0's running training
-// loss and accuracy.
-void ReportStep(const Setup& s, const Traffic& traffic, int64_t t,
-                absl::Time start, const Running& running,
-                TaskContext* context) {
-  context->SaveResume(StepRecord(t));
+// A worker's counters after `steps` steps of this attempt, plus rank 0's
+// running training loss and accuracy.
+TaskMetrics WorkerMetrics(const Setup& s, const Traffic& traffic,
+                          int64_t steps, absl::Time start,
+                          const Running& running) {
   TaskMetrics m;
-  const int64_t steps = t - running.first + 1;
-  AddWorkerMetrics(traffic, steps, steps * s.plan.batch, absl::Now() - start,
-                   &m);
-  if (s.rank == 0) {
-    m["train_loss"] = running.loss;
-    m["train_accuracy"] = running.accuracy;
-  }
-  context->ReportProgress(t, s.plan.total_steps, m);
-}
-
-// The counters of a worker's whole attempt, rank 0's accuracy aside.
-TaskMetrics FinalWorkerMetrics(const Setup& s, const Traffic& traffic,
-                               absl::Time start, const Running& running) {
-  TaskMetrics m;
-  const int64_t steps = std::max<int64_t>(0, s.plan.total_steps - running.first + 1);
   AddWorkerMetrics(traffic, steps, steps * s.plan.batch, absl::Now() - start,
                    &m);
   if (s.rank == 0) {
@@ -155,6 +138,24 @@ TaskMetrics FinalWorkerMetrics(const Setup& s, const Traffic& traffic,
     m["train_accuracy"] = running.accuracy;
   }
   return m;
+}
+
+// Reports a finished step and saves it as the worker's progress record.
+void ReportStep(const Setup& s, const Traffic& traffic, int64_t t,
+                absl::Time start, const Running& running,
+                TaskContext* context) {
+  context->SaveResume(StepRecord(t));
+  context->ReportProgress(
+      t, s.plan.total_steps,
+      WorkerMetrics(s, traffic, t - running.first + 1, start, running));
+}
+
+// The counters of the worker's whole attempt.
+TaskMetrics FinalWorkerMetrics(const Setup& s, const Traffic& traffic,
+                               absl::Time start, const Running& running) {
+  return WorkerMetrics(
+      s, traffic, std::max<int64_t>(0, s.plan.total_steps - running.first + 1),
+      start, running);
 }
 
 absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
