@@ -152,12 +152,14 @@ absl::Status DenseSync::Init() {
   }
   if (options_.resume) {
     for (size_t i = 0; i < params_.size(); ++i) {
-      const std::string name = absl::StrCat(options_.prefix, "/", params_[i]->name);
-      STRATA_ASSIGN_OR_RETURN(steps_[i], client_->PullDense(name, 0, &host_[i]));
+      const std::string name =
+          absl::StrCat(options_.prefix, "/", params_[i]->name);
+      STRATA_ASSIGN_OR_RETURN(steps_[i],
+                              client_->PullDense(name, 0, &host_[i]));
     }
     if (options_.bsp) {
-      first_step_ = std::max<int64_t>(
-          1, *std::min_element(steps_.begin(), steps_.end()));
+      first_step_ =
+          std::max<int64_t>(1, *std::min_element(steps_.begin(), steps_.end()));
     }
   }
   for (size_t i = 0; i < params_.size(); ++i) {

@@ -9,8 +9,8 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
-#include "proto/rpc_util.h"
 #include "proto/base/status_macros.h"
+#include "proto/rpc_util.h"
 #include "worker/cnn/resume.h"
 #include "worker/nn/backend_factory.h"
 #include "worker/nn/loss.h"
@@ -73,7 +73,6 @@ int64_t FirstStep(const Setup& s, const TaskAssignment& a,
   return RecordedNextStep(a, 0, s.plan.conv_workers);
 }
 
-
 // Counters common to conv-role workers (both modes).
 void AddWorkerMetrics(const Traffic& t, int64_t steps, int64_t images,
                       absl::Duration wall, TaskMetrics* m) {
@@ -127,9 +126,8 @@ DenseSync::Options SyncOptions(const Setup& s, const std::string& what) {
 
 // A worker's counters after `steps` steps of this attempt, plus rank 0's
 // running training loss and accuracy.
-TaskMetrics WorkerMetrics(const Setup& s, const Traffic& traffic,
-                          int64_t steps, absl::Time start,
-                          const Running& running) {
+TaskMetrics WorkerMetrics(const Setup& s, const Traffic& traffic, int64_t steps,
+                          absl::Time start, const Running& running) {
   TaskMetrics m;
   AddWorkerMetrics(traffic, steps, steps * s.plan.batch, absl::Now() - start,
                    &m);
@@ -516,8 +514,7 @@ TaskMetrics FcMetrics(FcSession& session, absl::Duration wall) {
 }
 
 absl::StatusOr<TaskMetrics> RunFcNode(const Setup& s, FcServiceHost* host,
-                                      PsClient* client,
-                                      const TaskAssignment& a,
+                                      PsClient* client, const TaskAssignment& a,
                                       TaskContext* context,
                                       std::vector<float>* weights) {
   if (host == nullptr) {
@@ -578,7 +575,9 @@ absl::StatusOr<TaskMetrics> CnnTrainTask::Run(const TaskAssignment& a,
     s.rank = a.rank() - s.plan.conv_workers;
     return RunFcNode(s, host_, client, a, context, &fc_weights_);
   }
-  if (spec.mode() == CnnTrainSpec::PS) return RunPsWorker(s, client, a, context);
+  if (spec.mode() == CnnTrainSpec::PS) {
+    return RunPsWorker(s, client, a, context);
+  }
   return RunConvWorker(s, client, a, context);
 }
 

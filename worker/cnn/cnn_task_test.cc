@@ -168,7 +168,8 @@ class CnnTaskTest : public testing::TaskFixture {
       TaskAssignment a = Assign(c, r, {fc_.address});
       a.set_attempt(attempt);
       for (const std::string& record : resume) a.add_resume(record);
-      threads.emplace_back([&, r, a] { results[r] = tasks[r]->Run(a, &contexts[r]); });
+      threads.emplace_back(
+          [&, r, a] { results[r] = tasks[r]->Run(a, &contexts[r]); });
     }
     for (auto& t : threads) t.join();
     records->clear();

@@ -346,10 +346,10 @@ absl::Status FcSession::CheckpointLocked() {
   const absl::Time start = absl::Now();
   STRATA_ASSIGN_OR_RETURN(std::vector<float> w, Weights());
   STRATA_ASSIGN_OR_RETURN(std::vector<float> v, sgd_.Velocity());
-  STRATA_RETURN_IF_ERROR(Prefixed(
-      options_.checkpoint(step_, w, v),
-      absl::StrCat("FC node ", options_.fc_rank, " snapshot at step ", step_,
-                   ": ")));
+  STRATA_RETURN_IF_ERROR(
+      Prefixed(options_.checkpoint(step_, w, v),
+               absl::StrCat("FC node ", options_.fc_rank, " snapshot at step ",
+                            step_, ": ")));
   traffic_.checkpoint_us += MicrosSince(start);
   return absl::OkStatus();
 }

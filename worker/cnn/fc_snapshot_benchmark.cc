@@ -76,15 +76,16 @@ absl::Status Measure(const std::string& name, PsClient* client) {
       weights.insert(weights.end(), v.begin(), v.end());
     }
     STRATA_ASSIGN_OR_RETURN(velocity, sgd.Velocity());
-    STRATA_RETURN_IF_ERROR(snapshots.Write((i + 1) * kEvery, weights, velocity));
+    STRATA_RETURN_IF_ERROR(
+        snapshots.Write((i + 1) * kEvery, weights, velocity));
   }
   const double snap_s = absl::ToDoubleSeconds(absl::Now() - start) / kRepeats;
   std::printf(
       "%-8s FC params %10lld  FC step %8.2f ms  snapshot %8.2f ms "
       "(%6.1f MB)  overhead at every %lld steps: %5.2f %%\n",
       name.c_str(), static_cast<long long>(weights.size()), step_s * 1e3,
-      snap_s * 1e3, 8.0 * weights.size() / 1e6,
-      static_cast<long long>(kEvery), 100.0 * snap_s / (kEvery * step_s));
+      snap_s * 1e3, 8.0 * weights.size() / 1e6, static_cast<long long>(kEvery),
+      100.0 * snap_s / (kEvery * step_s));
   return absl::OkStatus();
 }
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "proto/base/status_macros.h"
 #include "server/client/per_shard.h"
 
@@ -34,9 +34,9 @@ int64_t LeastRecorded(const TaskAssignment& a, uint32_t first, uint32_t count,
                       absl::string_view key) {
   int64_t least = -1;
   for (uint32_t r = first; r < first + count; ++r) {
-    const int64_t v =
-        r < static_cast<uint32_t>(a.resume_size()) ? RecordValue(a.resume(r), key)
-                                                   : 0;
+    const int64_t v = r < static_cast<uint32_t>(a.resume_size())
+                          ? RecordValue(a.resume(r), key)
+                          : 0;
     least = least < 0 ? v : std::min(least, v);
   }
   return std::max<int64_t>(0, least);
@@ -98,7 +98,8 @@ absl::Status FcSnapshots::Write(int64_t step, absl::Span<const float> weights,
   const int g = static_cast<int>((step / every_) % 2);
   // The step tensor goes first: from here on generation g reads as torn.
   for (absl::string_view what : {"step", "weights", "velocity"}) {
-    absl::Status dropped = OkOnSomeShard(client_->admin().DropTable(Name(g, what)));
+    absl::Status dropped =
+        OkOnSomeShard(client_->admin().DropTable(Name(g, what)));
     if (!dropped.ok() && !absl::IsNotFound(dropped)) return dropped;
   }
   STRATA_RETURN_IF_ERROR(WriteTensor(Name(g, "weights"), weights));
@@ -113,10 +114,9 @@ absl::StatusOr<std::vector<float>> FcSnapshots::ReadTensor(
   std::vector<float> v(size);  // a large one is read in chunks at once
   STRATA_ASSIGN_OR_RETURN(int64_t written, client_->PullDense(name, 0, &v));
   if (written < 1 || v.size() != size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("snapshot tensor ", name, " holds ", v.size(),
-                     " values (written ", written, " times); expected ", size,
-                     " written once"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "snapshot tensor ", name, " holds ", v.size(), " values (written ",
+        written, " times); expected ", size, " written once"));
   }
   return v;
 }
@@ -139,8 +139,9 @@ absl::StatusOr<FcSnapshots::Snapshot> FcSnapshots::Load(int64_t target,
   int g = steps[1] > steps[0] ? 1 : 0;  // the newest
   if (steps[1 - g] == target && target > 0) g = 1 - g;
   if (steps[g] == 0) {
-    return absl::NotFoundError(absl::StrCat(
-        "FC node ", fc_rank_, " of job ", job_id_, " has no complete snapshot"));
+    return absl::NotFoundError(absl::StrCat("FC node ", fc_rank_, " of job ",
+                                            job_id_,
+                                            " has no complete snapshot"));
   }
   Snapshot out;
   out.step = steps[g];

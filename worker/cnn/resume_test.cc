@@ -86,10 +86,9 @@ TEST_F(FcSnapshotsTest, ASnapshotReadsBackBitForBit) {
         << i;
   }
   // Another FC rank of the job has none.
-  EXPECT_EQ(FcSnapshots(client(), "job-1", 0, 10).Load(10, w.size())
-                .status()
-                .code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      FcSnapshots(client(), "job-1", 0, 10).Load(10, w.size()).status().code(),
+      absl::StatusCode::kNotFound);
 }
 
 TEST_F(FcSnapshotsTest, GenerationsAlternateAndTheTargetWinsOverNewer) {
@@ -113,8 +112,8 @@ TEST_F(FcSnapshotsTest, ATornNewestGenerationFallsBackToTheOlder) {
   // The FC node died writing step 40 over step 20's generation: its step
   // tensor is dropped first, its weights half written.
   EXPECT_EQ(snaps.Name(0, "step"), "job-1/snap/0/fc0/step");
-  ASSERT_TRUE(OkOnSomeShard(client()->admin().DropTable(snaps.Name(0, "step")))
-                  .ok());
+  ASSERT_TRUE(
+      OkOnSomeShard(client()->admin().DropTable(snaps.Name(0, "step"))).ok());
   auto got = snaps.Load(20, 8);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->step, 10);

@@ -71,16 +71,16 @@ TEST(SgdTest, VelocityRoundTripContinuesTheSameTrajectory) {
   Sgd sa(a.Params(), so), sb(b.Params(), so);
   EXPECT_EQ(*sa.Velocity(), std::vector<float>(3, 0.0f));  // before a Step
   for (Parameter* p : a.Params()) {
-    ASSERT_TRUE(p->grad.CopyFromHost(std::vector<float>(p->grad.size(), 1))
-                    .ok());
+    ASSERT_TRUE(
+        p->grad.CopyFromHost(std::vector<float>(p->grad.size(), 1)).ok());
   }
   ASSERT_TRUE(sa.Step().ok());
   // b takes a's weights and momentum: its next step equals a's.
   for (size_t i = 0; i < a.Params().size(); ++i) {
-    ASSERT_TRUE(b.Params()[i]->value.CopyFromHost(*a.Params()[i]->value.ToHost())
-                    .ok());
-    ASSERT_TRUE(b.Params()[i]->grad.CopyFromHost(*a.Params()[i]->grad.ToHost())
-                    .ok());
+    ASSERT_TRUE(
+        b.Params()[i]->value.CopyFromHost(*a.Params()[i]->value.ToHost()).ok());
+    ASSERT_TRUE(
+        b.Params()[i]->grad.CopyFromHost(*a.Params()[i]->grad.ToHost()).ok());
   }
   ASSERT_TRUE(sb.SetVelocity(*sa.Velocity()).ok());
   EXPECT_EQ(*sb.Velocity(), *sa.Velocity());
