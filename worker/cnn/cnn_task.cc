@@ -161,7 +161,7 @@ absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
                                         TaskContext* context) {
   const CnnTrainSpec& spec = s.plan.spec;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
-                      nn::CreateBackend(DeviceFor(spec, s.rank)));
+                          nn::CreateBackend(DeviceFor(spec, s.rank)));
   STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
   STRATA_RETURN_IF_ERROR(model.net.Init(backend.get(), spec.seed()));
   Traffic traffic;
@@ -184,11 +184,13 @@ absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
     {
       Timed timed(&traffic.compute_us);
       STRATA_RETURN_IF_ERROR(source.Get(t, s.rank, &images, &labels));
-      STRATA_RETURN_IF_ERROR(input.EnsureShape(backend.get(),
-                                           model.InputShape(s.plan.batch)));
+      STRATA_RETURN_IF_ERROR(
+          input.EnsureShape(backend.get(), model.InputShape(s.plan.batch)));
       STRATA_RETURN_IF_ERROR(input.CopyFromHost(images));
-      STRATA_ASSIGN_OR_RETURN(const nn::Tensor* logits, model.net.Forward(input, true));
-      STRATA_ASSIGN_OR_RETURN(int64_t correct, nn::CountCorrect(*logits, labels));
+      STRATA_ASSIGN_OR_RETURN(const nn::Tensor* logits,
+                              model.net.Forward(input, true));
+      STRATA_ASSIGN_OR_RETURN(int64_t correct,
+                              nn::CountCorrect(*logits, labels));
       STRATA_ASSIGN_OR_RETURN(float l, loss.Compute(*logits, labels));
       // Each layer's gradients are pushed as soon as backprop has them.
       const float lr = s.plan.LearningRate(t);
@@ -199,7 +201,8 @@ absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
     }
     {
       Timed timed(&traffic.comm_us);
-      STRATA_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
+      STRATA_RETURN_IF_ERROR(
+          sync.WaitPushes());  // only what backprop did not hide
     }
     ReportStep(s, traffic, t, start, running, context);
   }
@@ -279,13 +282,13 @@ absl::StatusOr<double> EvaluateStanza(const Setup& s, nn::Sequential* conv,
     const int64_t n = std::min(b, test.size() - start);
     images.resize(n * test.ImageSize());
     labels.resize(n);
-    STRATA_RETURN_IF_ERROR(nn::GatherBatch(test, order, start, n,
-                                       absl::MakeSpan(images),
-                                       absl::MakeSpan(labels)));
+    STRATA_RETURN_IF_ERROR(nn::GatherBatch(
+        test, order, start, n, absl::MakeSpan(images), absl::MakeSpan(labels)));
     STRATA_RETURN_IF_ERROR(input.EnsureShape(backend, model.InputShape(n)));
     STRATA_RETURN_IF_ERROR(input.CopyFromHost(images));
     STRATA_ASSIGN_OR_RETURN(const nn::Tensor* act, conv->Forward(input, false));
-    STRATA_ASSIGN_OR_RETURN(ActivationBatch msg, MakeBatch(s, *act, labels, 0, true));
+    STRATA_ASSIGN_OR_RETURN(ActivationBatch msg,
+                            MakeBatch(s, *act, labels, 0, true));
     STRATA_ASSIGN_OR_RETURN(GradientBatch resp, Exchange(link, std::move(msg)));
     correct += resp.correct();
   }
@@ -306,7 +309,8 @@ absl::Status ConvStep(
   {
     Timed timed(&traffic->compute_us);
     STRATA_RETURN_IF_ERROR(source->Get(t, s.rank, &images, &labels));
-    STRATA_RETURN_IF_ERROR(input->EnsureShape(backend, model.InputShape(s.plan.batch)));
+    STRATA_RETURN_IF_ERROR(
+        input->EnsureShape(backend, model.InputShape(s.plan.batch)));
     STRATA_RETURN_IF_ERROR(input->CopyFromHost(images));
     STRATA_ASSIGN_OR_RETURN(const nn::Tensor* act, conv->Forward(*input, true));
     act_shape = act->shape();
@@ -335,8 +339,8 @@ absl::Status ConvStep(
 }
 
 absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
-                                      const TaskAssignment& a,
-                                      TaskContext* context) {
+                                          const TaskAssignment& a,
+                                          TaskContext* context) {
   const CnnTrainSpec& spec = s.plan.spec;
   const uint32_t f = s.plan.FcOf(s.rank);
   if (f >= static_cast<uint32_t>(a.fc_addresses_size())) {
@@ -344,7 +348,7 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
         "conv worker ", s.rank, " has no address for FC node ", f));
   }
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
-                      nn::CreateBackend(DeviceFor(spec, s.rank)));
+                          nn::CreateBackend(DeviceFor(spec, s.rank)));
   STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
   STRATA_ASSIGN_OR_RETURN(auto parts, model.Split());
   nn::Sequential& conv = parts.first;
@@ -390,7 +394,8 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
                                     &input, &dact, &link, &resp, push_layer));
     {
       Timed timed(&traffic.comm_us);
-      STRATA_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
+      STRATA_RETURN_IF_ERROR(
+          sync.WaitPushes());  // only what backprop did not hide
     }
     running.Add(t, resp.loss(),
                 static_cast<double>(resp.correct()) / s.plan.batch);
@@ -503,9 +508,9 @@ TaskMetrics FcMetrics(FcSession& session, absl::Duration wall) {
   m["fc_peer_sent_bytes"] = t.fc_sent;
   m["fc_peer_recv_bytes"] = t.fc_recv;
   m["fc_bytes_per_step"] =
-      steps == 0 ? 0
-                 : double(t.conv_sent + t.conv_recv + t.fc_sent + t.fc_recv) /
-                       steps;
+      steps == 0
+          ? 0
+          : double(t.conv_sent + t.conv_recv + t.fc_sent + t.fc_recv) / steps;
   m["fc_compute_s"] = t.compute_us * 1e-6;
   m["fc_checkpoint_s"] = t.checkpoint_us * 1e-6;
   m["fc_wait_s"] =
@@ -556,7 +561,7 @@ bool ServesFc(const TaskAssignment& a) {
 }
 
 absl::StatusOr<TaskMetrics> CnnTrainTask::Run(const TaskAssignment& a,
-                                          TaskContext* context) {
+                                              TaskContext* context) {
   if (!a.spec().has_cnn_train()) {
     return absl::InvalidArgumentError("CnnTrainTask needs a cnn_train spec");
   }
@@ -570,7 +575,8 @@ absl::StatusOr<TaskMetrics> CnnTrainTask::Run(const TaskAssignment& a,
   std::unique_ptr<PsClient> owned;
   PsClientOptions o;
   o.dense_wait_timeout = s.step_timeout;  // BSP pulls wait for the others
-  STRATA_ASSIGN_OR_RETURN(PsClient * client, TaskPsClient(a, client_, &owned, o));
+  STRATA_ASSIGN_OR_RETURN(PsClient * client,
+                          TaskPsClient(a, context, client_, &owned, o));
   if (ServesFc(a)) {
     s.rank = a.rank() - s.plan.conv_workers;
     return RunFcNode(s, host_, client, a, context, &fc_weights_);

@@ -538,7 +538,8 @@ absl::StatusOr<TaskMetrics> CtrTrainTask::Run(const TaskAssignment& assignment,
   st.workers = std::max<uint32_t>(assignment.num_tasks(), 1);
   st.attempt = assignment.attempt();
   std::unique_ptr<PsClient> owned;
-  STRATA_ASSIGN_OR_RETURN(st.client, TaskPsClient(assignment, client_, &owned));
+  STRATA_ASSIGN_OR_RETURN(st.client,
+                          TaskPsClient(assignment, context, client_, &owned));
   STRATA_RETURN_IF_ERROR(st.attempt == 0 ? StartFresh(&st, context)
                                          : Resume(assignment, &st, context));
   STRATA_RETURN_IF_ERROR(TrainLoop(&st, context));
@@ -552,7 +553,7 @@ absl::StatusOr<TaskMetrics> CtrEvalTask::Run(const TaskAssignment& assignment,
   const CtrEvalSpec& spec = assignment.spec().ctr_eval();  // prepared
   std::unique_ptr<PsClient> owned;
   STRATA_ASSIGN_OR_RETURN(PsClient* const client,
-                          TaskPsClient(assignment, client_, &owned));
+                          TaskPsClient(assignment, context, client_, &owned));
   if (spec.checkpoint_id() != 0) {
     STRATA_RETURN_IF_ERROR(AllOk(client->admin().Load(spec.checkpoint_id())));
   }
