@@ -9,22 +9,24 @@ absl::StatusOr<std::unique_ptr<Task>> TaskRegistry::Create(
     const JobSpec& spec) const {
   auto it = factories_.find(spec.job_case());
   if (it == factories_.end()) {
-    return absl::UnimplementedError(absl::StrCat(
-        "this worker has no task for job type ", spec.job_case(),
-        " (JobSpec oneof field number)"));
+    return absl::UnimplementedError(
+        absl::StrCat("this worker has no task for job type ", spec.job_case(),
+                     " (JobSpec oneof field number)"));
   }
   return it->second();
 }
 
 absl::StatusOr<PsClient*> TaskPsClient(const TaskAssignment& assignment,
-                                       PsClient* given,
+                                       TaskContext* context, PsClient* given,
                                        std::unique_ptr<PsClient>* owned,
-                                       const PsClientOptions& options) {
+                                       PsClientOptions options) {
   if (given != nullptr) return given;
   if (assignment.ps_addresses().empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("no parameter-server shards assigned to task ",
-                     assignment.task_id()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no parameter-server shards assigned to task ", assignment.task_id()));
+  }
+  if (context != nullptr && !options.cancelled) {
+    options.cancelled = [context] { return context->cancelled(); };
   }
   STRATA_ASSIGN_OR_RETURN(*owned,
                           PsClient::Connect({assignment.ps_addresses().begin(),

@@ -48,16 +48,18 @@ class Task {
  public:
   virtual ~Task() = default;
   virtual absl::StatusOr<TaskMetrics> Run(const TaskAssignment& assignment,
-                                      TaskContext* context) = 0;
+                                          TaskContext* context) = 0;
 };
 
 // The parameter-server client a task uses: `given` when set (tests inject
 // one), else a new connection to the shards named in the assignment, owned
-// by `*owned`. FAILED_PRECONDITION when the assignment names no shards.
+// by `*owned`, whose BSP waits end CANCELLED within a second once
+// `context` is cancelled (PsClientOptions.cancelled; `context` may be null).
+// FAILED_PRECONDITION when the assignment names no shards.
 absl::StatusOr<PsClient*> TaskPsClient(const TaskAssignment& assignment,
-                                       PsClient* given,
+                                       TaskContext* context, PsClient* given,
                                        std::unique_ptr<PsClient>* owned,
-                                       const PsClientOptions& options = {});
+                                       PsClientOptions options = {});
 
 // Maps a JobSpec's job type (the oneof case) to a factory. Not thread-safe
 // for Register; Create may be called concurrently after set-up.

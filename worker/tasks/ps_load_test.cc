@@ -13,8 +13,8 @@ namespace strata {
 
 float LoadTestTarget(uint64_t seed, uint32_t round, uint64_t key,
                      uint32_t column) {
-  uint64_t h = SplitMix64(seed ^ SplitMix64(key) ^
-                               (uint64_t{round} << 32) ^ column);
+  uint64_t h =
+      SplitMix64(seed ^ SplitMix64(key) ^ (uint64_t{round} << 32) ^ column);
   // 24 random bits -> [-1, 1), exactly representable.
   return static_cast<float>(h >> 40) / static_cast<float>(1 << 23) - 1.0f;
 }
@@ -31,11 +31,11 @@ struct LoadTestState {
 };
 
 // Counts a wrong value; the first one is kept for the failure message.
-void RecordMismatch(LoadTestState* st, uint64_t key, uint32_t column,
-                    float got, float want) {
+void RecordMismatch(LoadTestState* st, uint64_t key, uint32_t column, float got,
+                    float want) {
   if (st->mismatches++ == 0) {
-    st->first_mismatch = absl::StrCat("key ", key, " column ", column,
-                                      ": got ", got, ", want ", want);
+    st->first_mismatch = absl::StrCat("key ", key, " column ", column, ": got ",
+                                      got, ", want ", want);
   }
 }
 
@@ -49,8 +49,8 @@ absl::Status RunBatch(LoadTestState* st, const std::vector<uint64_t>& keys,
   st->expected.resize(n);
   st->got.resize(n);
   absl::Time t0 = absl::Now();
-  absl::Status s = st->client->Pull(st->spec.table(), keys, dim,
-                                    st->current.data());
+  absl::Status s =
+      st->client->Pull(st->spec.table(), keys, dim, st->current.data());
   if (!s.ok()) return s;
   st->pull_time += absl::Now() - t0;
   st->pulled += keys.size();
@@ -92,15 +92,15 @@ absl::Status VerifyBatch(LoadTestState* st, const std::vector<uint64_t>& keys) {
   PullOptions opts;
   opts.read_only = true;
   opts.count_frequency = false;
-  absl::Status s = st->client->Pull(st->spec.table(), keys, dim,
-                                    st->got.data(), opts);
+  absl::Status s =
+      st->client->Pull(st->spec.table(), keys, dim, st->got.data(), opts);
   if (!s.ok()) return s;
   st->pull_time += absl::Now() - t0;
   st->pulled += keys.size();
   const uint32_t last = st->spec.rounds() - 1;
   for (size_t i = 0; i < st->got.size(); ++i) {
-    const float want = LoadTestTarget(st->spec.seed(), last, keys[i / dim],
-                                      i % dim);
+    const float want =
+        LoadTestTarget(st->spec.seed(), last, keys[i / dim], i % dim);
     if (!(std::fabs(st->got[i] - want) <= 1e-6f)) {
       RecordMismatch(st, keys[i / dim], i % dim, st->got[i], want);
     }
@@ -125,12 +125,13 @@ TaskMetrics ToMetrics(const LoadTestState& st) {
 
 }  // namespace
 
-absl::StatusOr<TaskMetrics> PsLoadTestTask::Run(const TaskAssignment& assignment,
-                                            TaskContext* context) {
+absl::StatusOr<TaskMetrics> PsLoadTestTask::Run(
+    const TaskAssignment& assignment, TaskContext* context) {
   LoadTestState st;
   st.spec = assignment.spec().ps_load_test();  // prepared (server/jobs)
   std::unique_ptr<PsClient> owned;
-  absl::StatusOr<PsClient*> client = TaskPsClient(assignment, client_, &owned);
+  absl::StatusOr<PsClient*> client =
+      TaskPsClient(assignment, context, client_, &owned);
   if (!client.ok()) return client.status();
   st.client = *client;
   TableConfig table;
@@ -146,7 +147,8 @@ absl::StatusOr<TaskMetrics> PsLoadTestTask::Run(const TaskAssignment& assignment
 
   const uint64_t k = st.spec.keys_per_worker();
   const uint64_t first = (st.spec.seed() << 40) + assignment.rank() * k;
-  const uint64_t batches = (k + st.spec.batch_size() - 1) / st.spec.batch_size();
+  const uint64_t batches =
+      (k + st.spec.batch_size() - 1) / st.spec.batch_size();
   const uint32_t passes = st.spec.verify_existing() ? 1 : st.spec.rounds();
   const int64_t total = static_cast<int64_t>(batches) * passes;
   std::vector<uint64_t> keys;
