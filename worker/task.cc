@@ -1,6 +1,8 @@
 #include "worker/task.h"
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "proto/base/status_macros.h"
 
 namespace strata {
@@ -16,6 +18,27 @@ absl::StatusOr<std::unique_ptr<Task>> TaskRegistry::Create(
   return it->second();
 }
 
+namespace {
+
+absl::Mutex task_credentials_mu(absl::kConstInit);
+std::shared_ptr<const security::Credentials>* task_credentials
+    ABSL_GUARDED_BY(task_credentials_mu) = nullptr;
+
+}  // namespace
+
+void SetTaskCredentials(std::shared_ptr<const security::Credentials> creds) {
+  absl::MutexLock lock(&task_credentials_mu);
+  if (task_credentials == nullptr) {
+    task_credentials = new std::shared_ptr<const security::Credentials>;
+  }
+  *task_credentials = std::move(creds);
+}
+
+std::shared_ptr<const security::Credentials> TaskCredentials() {
+  absl::MutexLock lock(&task_credentials_mu);
+  return task_credentials != nullptr ? *task_credentials : nullptr;
+}
+
 absl::StatusOr<PsClient*> TaskPsClient(const TaskAssignment& assignment,
                                        TaskContext* context, PsClient* given,
                                        std::unique_ptr<PsClient>* owned,
@@ -25,6 +48,7 @@ absl::StatusOr<PsClient*> TaskPsClient(const TaskAssignment& assignment,
     return absl::FailedPreconditionError(absl::StrCat(
         "no parameter-server shards assigned to task ", assignment.task_id()));
   }
+  if (options.credentials == nullptr) options.credentials = TaskCredentials();
   if (context != nullptr && !options.cancelled) {
     options.cancelled = [context] { return context->cancelled(); };
   }

@@ -14,6 +14,7 @@
 #include "proto/coordinator.pb.h"
 #include "proto/job.pb.h"
 #include "server/client/ps_client.h"
+#include "server/security/credentials.h"
 
 namespace strata {
 
@@ -60,6 +61,14 @@ absl::StatusOr<PsClient*> TaskPsClient(const TaskAssignment& assignment,
                                        TaskContext* context, PsClient* given,
                                        std::unique_ptr<PsClient>* owned,
                                        PsClientOptions options = {});
+
+// The transport security of the channels tasks open (to the shards, to FC
+// nodes), docs/security.md: set once by the worker's main (from its --tls_*
+// flags, in the daemon and in each task process) before any task runs;
+// null (the default, and in tests) means plaintext. TaskPsClient uses it
+// when its options name none. Thread-safe.
+void SetTaskCredentials(std::shared_ptr<const security::Credentials> creds);
+std::shared_ptr<const security::Credentials> TaskCredentials();
 
 // Maps a JobSpec's job type (the oneof case) to a factory. Not thread-safe
 // for Register; Create may be called concurrently after set-up.

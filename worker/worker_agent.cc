@@ -96,6 +96,7 @@ namespace {
 NodeSessionOptions SessionOptions(const WorkerOptions& o) {
   NodeSessionOptions s;
   s.coordinator = o.coordinator;
+  s.credentials = o.credentials;
   s.node.set_role(o.role);
   s.node.set_address(o.address);
   s.node.set_hostname(o.hostname);

@@ -27,6 +27,9 @@ namespace strata {
 
 struct WorkerOptions {
   std::string coordinator = "127.0.0.1:7070";
+  // Transport security of the channel to the coordinator
+  // (docs/security.md); null: plaintext.
+  std::shared_ptr<const security::Credentials> credentials;
   // Role the coordinator schedules by ("general", "conv", "fc", ...).
   std::string role = "general";
   // Address this node serves on, if any (FC nodes in later job types).

@@ -22,6 +22,7 @@
 #include "glog/logging.h"
 #include "server/jobs/job_type.h"
 #include "server/metrics/metrics_flags.h"
+#include "server/security/security_flags.h"
 #include "server/util/port_file.h"
 #include "server/util/signals.h"
 #include "worker/cnn/cnn_task.h"
@@ -104,6 +105,10 @@ int RunTaskProcess(int fd, const TaskRegistryFactory& make_registry) {
     LOG(ERROR) << "task process: " << child.status();
     return 1;
   }
+  absl::StatusOr<std::shared_ptr<const security::Credentials>> creds =
+      security::Credentials::Create(security::TlsOptionsFromFlags());
+  if (!creds.ok()) return (*child)->Fail(creds.status());
+  SetTaskCredentials(*creds);
   std::optional<cnn::FcServer> fc;
   const std::string fc_listen = absl::GetFlag(FLAGS_fc_listen);
   if (!fc_listen.empty()) {
@@ -192,7 +197,9 @@ struct FcFrontDoor {
   cnn::StanzaServer server;
 };
 
-absl::StatusOr<FcFrontDoor> ServeFc(const std::string& listen, bool process) {
+absl::StatusOr<FcFrontDoor> ServeFc(
+    const std::string& listen, bool process,
+    std::shared_ptr<const security::Credentials> credentials) {
   FcFrontDoor door;
   StanzaFc::Service* service;
   if (process) {
@@ -204,7 +211,7 @@ absl::StatusOr<FcFrontDoor> ServeFc(const std::string& listen, bool process) {
     service = door.host.get();
   }
   absl::StatusOr<cnn::StanzaServer> served =
-      cnn::ServeStanzaFc(listen, kFcMaxMessageBytes, service);
+      cnn::ServeStanzaFc(listen, kFcMaxMessageBytes, service, credentials);
   if (!served.ok()) return served.status();
   door.server = std::move(*served);
   return door;
@@ -236,6 +243,14 @@ TaskRegistry AgentRegistry(const TaskRegistryFactory& make_registry,
   }
   TaskProcessOptions o;
   o.args = {absl::StrCat("--blas_threads=", absl::GetFlag(FLAGS_blas_threads))};
+  // The task process dials the shards and FC nodes with the daemon's
+  // certificate (it reads the same files).
+  const std::shared_ptr<const security::Credentials> creds = TaskCredentials();
+  if (creds != nullptr && creds->tls()) {
+    o.args.push_back(absl::StrCat("--tls_ca=", creds->options().ca_file));
+    o.args.push_back(absl::StrCat("--tls_cert=", creds->options().cert_file));
+    o.args.push_back(absl::StrCat("--tls_key=", creds->options().key_file));
+  }
   o.cancel_grace = absl::GetFlag(FLAGS_task_cancel_grace);
   cnn::FcProxy* proxy = door != nullptr ? door->proxy.get() : nullptr;
   const SocketDir* dir = door != nullptr ? door->sockets.get() : nullptr;
@@ -261,11 +276,19 @@ int RunDaemon(const TaskRegistryFactory& make_registry) {
                << isolation << "'";
     return 2;
   }
+  absl::StatusOr<std::shared_ptr<const security::Credentials>> creds =
+      security::Credentials::Create(security::TlsOptionsFromFlags());
+  if (!creds.ok()) {
+    LOG(ERROR) << creds.status();
+    return 2;
+  }
+  SetTaskCredentials(*creds);  // thread isolation, and the child's flags
   WorkerOptions options = AgentOptions();
+  options.credentials = *creds;
   std::optional<FcFrontDoor> door;
   if (!absl::GetFlag(FLAGS_listen).empty()) {
-    absl::StatusOr<FcFrontDoor> started =
-        ServeFc(absl::GetFlag(FLAGS_listen), isolation == "process");
+    absl::StatusOr<FcFrontDoor> started = ServeFc(
+        absl::GetFlag(FLAGS_listen), isolation == "process", *creds);
     if (!started.ok()) {
       LOG(ERROR) << started.status();
       return 1;

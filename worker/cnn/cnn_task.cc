@@ -358,7 +358,7 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
   STRATA_RETURN_IF_ERROR(sync.Init());
 
   auto stub = StanzaFc::NewStub(grpc::CreateCustomChannel(
-      a.fc_addresses(f), grpc::InsecureChannelCredentials(),
+      a.fc_addresses(f), security::ChannelCredentialsOf(TaskCredentials()),
       DefaultChannelArguments(kDefaultMaxMessageBytes)));
   grpc::ClientContext sctx;
   // A bound on the whole stream; each step is bounded by the FC node's
@@ -475,6 +475,7 @@ absl::StatusOr<std::shared_ptr<FcSession>> MakeFcSession(
   o.job_id = s.job_id;
   o.job_secret = s.job_secret;
   o.fc_addresses.assign(a.fc_addresses().begin(), a.fc_addresses().end());
+  o.credentials = TaskCredentials();
   o.step_timeout = s.step_timeout;
   STRATA_ASSIGN_OR_RETURN(o.start_step, FcFirstStep(s, a, client));
   o.checkpoint_every = s.plan.spec.checkpoint_every_steps();

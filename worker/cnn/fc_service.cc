@@ -81,7 +81,8 @@ FcSession::FcSession(const CnnPlan& plan, std::unique_ptr<nn::Backend> backend,
                             plan.spec.weight_decay()}) {
   if (options_.fc_rank > 0 && !options_.fc_addresses.empty()) {
     hub_ = StanzaFc::NewStub(grpc::CreateCustomChannel(
-        options_.fc_addresses[0], grpc::InsecureChannelCredentials(),
+        options_.fc_addresses[0],
+        security::ChannelCredentialsOf(options_.credentials),
         DefaultChannelArguments(kDefaultMaxMessageBytes)));
   }
   avg_done_ = options_.start_step - 1;  // rounds before the start are done
@@ -651,14 +652,16 @@ grpc::Status FcServiceHost::AverageFc(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-absl::StatusOr<StanzaServer> ServeStanzaFc(const std::string& listen,
-                                           int max_message_bytes,
-                                           StanzaFc::Service* service) {
+absl::StatusOr<StanzaServer> ServeStanzaFc(
+    const std::string& listen, int max_message_bytes,
+    StanzaFc::Service* service,
+    std::shared_ptr<const security::Credentials> credentials) {
   // `stratactl health` checks grpc.health.v1 on every node's address.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  STRATA_RETURN_IF_ERROR(
+      security::ConfigureServerWith(credentials, listen, &builder, &port));
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
   builder.RegisterService(service);

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/stanza.grpc.pb.h"
+#include "server/security/credentials.h"
 #include "worker/cnn/cnn_job.h"
 #include "worker/cnn/wire.h"
 #include "worker/nn/backend.h"
@@ -72,6 +73,8 @@ class FcSession {
     std::string job_secret;
     // Addresses of the job's FC nodes (averaging goes to [0]).
     std::vector<std::string> fc_addresses;
+    // Of the channel to FC node 0 (averaging); null: plaintext.
+    std::shared_ptr<const security::Credentials> credentials;
     // Longest wait for the other conv workers of a step, or for the FC nodes
     // of an averaging round; DEADLINE_EXCEEDED after it.
     absl::Duration step_timeout = absl::Seconds(120);
@@ -280,10 +283,13 @@ struct StanzaServer {
   std::string address;  // bound HOST:PORT, or the unix: address as given
 };
 // Serves `service` (not owned; outlives the server) on `listen`: HOST:PORT
-// (port 0: a free port) or unix:PATH. UNAVAILABLE if it cannot bind.
-absl::StatusOr<StanzaServer> ServeStanzaFc(const std::string& listen,
-                                           int max_message_bytes,
-                                           StanzaFc::Service* service);
+// (port 0: a free port) or unix:PATH, secured by `credentials` (null:
+// plaintext, for unix sockets and tests). UNAVAILABLE if it cannot bind;
+// FAILED_PRECONDITION for plaintext off loopback (security::Credentials).
+absl::StatusOr<StanzaServer> ServeStanzaFc(
+    const std::string& listen, int max_message_bytes,
+    StanzaFc::Service* service,
+    std::shared_ptr<const security::Credentials> credentials = nullptr);
 
 // A started gRPC server hosting an FcServiceHost (the worker's --listen).
 struct FcServer {
