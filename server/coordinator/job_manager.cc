@@ -903,13 +903,16 @@ void JobManager::ApplyTaskEndLocked(Job& job, Task& task,
       result.to_cancel = FinishLocked(job, FAILED, reason);
       return;
     }
-    case TaskReport::CANCELLED:
+    case TaskReport::CANCELLED: {
+      // Not by this coordinator (the job still runs this task): transient.
       task.state = CANCELLED;
-      result.to_cancel =
-          FinishLocked(job, FAILED,
-                       absl::StrCat("task ", task.task_id, " on ", task.node_id,
-                                    " was cancelled by its worker", detail));
+      const std::string reason =
+          absl::StrCat("task ", task.task_id, " on ", task.node_id,
+                       " was cancelled by its worker", detail);
+      if (RestartLocked(job, reason, &result.to_cancel)) return;
+      result.to_cancel = FinishLocked(job, FAILED, reason);
       return;
+    }
     default:
       return;  // PROGRESS is handled by the caller.
   }
