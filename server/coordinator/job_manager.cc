@@ -89,6 +89,8 @@ void JobManager::Restore(uint64_t next_seq,
         TimeOrPast(record.has_end_time_unix_us(), record.end_time_unix_us());
     for (const StoredTask& t : record.tasks()) {
       job->tasks.push_back(FromStoredTask(t));
+      // By rank (also in records written before ranks were stored).
+      job->tasks.back().rank = job->tasks.size() - 1;
     }
     for (const StoredTask& t : record.retired_tasks()) {
       job->retired.push_back(FromStoredTask(t));
