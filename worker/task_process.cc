@@ -196,6 +196,9 @@ void Watch::ReadReport() {
     outcome_ = report.outcome();
   } else if (report.has_progress() && !outcome_) {
     const TaskProcessReport::Progress& p = report.progress();
+    if (!p.resume().empty()) context_->SaveResume(p.resume());
+    // A frame of TaskChild::Context::SaveResume carries no progress.
+    if (p.step() == 0 && p.total_steps() == 0 && p.metrics().empty()) return;
     TaskMetrics metrics(p.metrics().begin(), p.metrics().end());
     context_->ReportProgress(p.step(), p.total_steps(), metrics);
   }
@@ -307,7 +310,9 @@ TaskRegistry ChildProcessRegistry(const std::vector<JobSpec::JobCase>& cases,
 // The child's end.
 
 // Forwards progress to the daemon, at most every 100 ms (and every last
-// step): the daemon throttles again before the coordinator.
+// step): the daemon throttles again before the coordinator. A progress
+// checkpoint (SaveResume) goes at once, in a frame of its own; the daemon's
+// context keeps the latest and sends it on.
 class TaskChild::Context final : public TaskContext {
  public:
   explicit Context(TaskChild* child) : child_(child) {}
@@ -323,6 +328,11 @@ class TaskChild::Context final : public TaskContext {
     p->set_total_steps(total);
     for (const auto& [k, v] : metrics) (*p->mutable_metrics())[k] = v;
     (void)child_->Send(report);  // a gone daemon shows as cancelled()
+  }
+  void SaveResume(std::string record) override {
+    TaskProcessReport report;
+    report.mutable_progress()->set_resume(std::move(record));
+    (void)child_->Send(report);
   }
 
  private:

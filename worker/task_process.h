@@ -6,9 +6,10 @@
 // The daemon side is ChildProcessTask, a Task like any other: WorkerAgent
 // runs it on the task's thread, and it forks and execs the daemon's own
 // binary (normally /proc/self/exe) with --task_child_fd=3, sends it the
-// assignment, relays its progress reports and its outcome, forwards a
-// cancellation, and turns an abnormal end into INTERNAL ("task process
-// killed by signal 11 (Segmentation fault); last output: ..."). The child
+// assignment, relays its progress reports, its progress checkpoints
+// (SaveResume) and its outcome, forwards a cancellation, and turns an
+// abnormal end into INTERNAL ("task process killed by signal 11
+// (Segmentation fault); last output: ..."). The child
 // side is TaskChild, used by the binary's main() when it sees that flag.
 // They speak length-prefixed protos (proto/task_process.proto) over a Unix
 // socket pair; the child's stdout and stderr go through the daemon, which

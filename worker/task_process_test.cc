@@ -44,7 +44,15 @@ class RecordingContext final : public TaskContext {
     total_ = total;
     last_metrics_ = metrics;
   }
+  void SaveResume(std::string record) override {
+    absl::MutexLock lock(&mu_);
+    resumes_.push_back(std::move(record));
+  }
   void Cancel() { cancelled_ = true; }
+  std::vector<std::string> resumes() {
+    absl::MutexLock lock(&mu_);
+    return resumes_;
+  }
   std::vector<int64_t> steps() {
     absl::MutexLock lock(&mu_);
     return steps_;
@@ -58,6 +66,7 @@ class RecordingContext final : public TaskContext {
   std::atomic<bool> cancelled_{false};
   absl::Mutex mu_;
   std::vector<int64_t> steps_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> resumes_ ABSL_GUARDED_BY(mu_);
   int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
   TaskMetrics last_metrics_ ABSL_GUARDED_BY(mu_);
 };
@@ -99,6 +108,15 @@ TEST(ChildProcessTaskTest, RelaysProgressAndTheMetricsOfATaskThatSucceeds) {
   EXPECT_EQ(got->at("answer"), 42);
   EXPECT_EQ(context.steps(), (std::vector<int64_t>{1, 2, 3}));
   EXPECT_EQ(context.last_metrics().at("step_seen"), 3);
+}
+
+TEST(ChildProcessTaskTest, RelaysProgressCheckpointsInOrderApartFromProgress) {
+  RecordingContext context;
+  absl::StatusOr<TaskMetrics> got = RunIn("resume", &context);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(context.resumes(), (std::vector<std::string>{"old", "new"}));
+  // A checkpoint's frame is no progress report of step 0.
+  EXPECT_EQ(context.steps(), (std::vector<int64_t>{1}));
 }
 
 TEST(ChildProcessTaskTest, AFailingTaskKeepsItsCodeAndMessage) {

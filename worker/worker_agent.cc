@@ -1,5 +1,6 @@
 #include "worker/worker_agent.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,9 @@ struct WorkerAgent::RunningTask {
 
 // TaskContext handed to a running task: forwards throttled progress reports
 // to the coordinator and turns the response's cancel flag into cancelled().
+// Keeps the task's latest progress checkpoint (SaveResume): a new record
+// makes the next report due after at most kResumeFlush, and the final report
+// carries the latest record whatever was sent before. Thread-safe.
 class WorkerAgent::Context final : public TaskContext {
  public:
   Context(WorkerAgent* agent, RunningTask* task) : agent_(agent), task_(task) {}
@@ -30,10 +34,40 @@ class WorkerAgent::Context final : public TaskContext {
 
   void ReportProgress(int64_t step, int64_t total,
                       const TaskMetrics& metrics) override {
+    absl::MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
-    if (step < total && now - last_ < agent_->options_.progress_interval) {
-      return;
-    }
+    if (step < total && !DueLocked(now)) return;
+    SendProgressLocked(now, step, total, metrics);
+  }
+
+  void SaveResume(std::string record) override {
+    absl::MutexLock lock(&mu_);
+    resume_ = std::move(record);
+    resume_sent_ = false;
+    const absl::Time now = absl::Now();
+    // Step 0 of 0 and no metrics: the coordinator keeps the task's progress.
+    if (DueLocked(now)) SendProgressLocked(now, 0, 0, {});
+  }
+
+  // The latest record SaveResume got; empty if none.
+  std::string resume() const {
+    absl::MutexLock lock(&mu_);
+    return resume_;
+  }
+
+ private:
+  // A record not yet delivered is due sooner than the progress interval.
+  static constexpr absl::Duration kResumeFlush = absl::Seconds(1);
+
+  bool DueLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::Duration interval = agent_->options_.progress_interval;
+    if (!resume_sent_) interval = std::min(interval, kResumeFlush);
+    return now - last_ >= interval;
+  }
+
+  void SendProgressLocked(absl::Time now, int64_t step, int64_t total,
+                          const TaskMetrics& metrics)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     last_ = now;
     TaskReport report;
     report.set_task_id(task_->assignment.task_id());
@@ -41,14 +75,21 @@ class WorkerAgent::Context final : public TaskContext {
     report.set_step(step);
     report.set_total_steps(total);
     for (const auto& [k, v] : metrics) (*report.mutable_metrics())[k] = v;
+    if (!resume_sent_) report.set_resume(resume_);
     bool cancel = false;
-    if (agent_->SendReport(report, &cancel) && cancel) task_->cancelled = true;
+    if (agent_->SendReport(report, &cancel)) {
+      resume_sent_ = true;
+      if (cancel) task_->cancelled = true;
+    }
   }
 
- private:
   WorkerAgent* const agent_;
   RunningTask* const task_;
-  absl::Time last_ = absl::InfinitePast();  // used by the task thread only
+  // Held across a report's RPC: only the task's thread reports.
+  mutable absl::Mutex mu_;
+  absl::Time last_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::string resume_ ABSL_GUARDED_BY(mu_);
+  bool resume_sent_ ABSL_GUARDED_BY(mu_) = true;  // nothing to send yet
 };
 
 namespace {
@@ -187,14 +228,16 @@ void WorkerAgent::RunTask(RunningTask* task) {
   }
   LOG(INFO) << task->assignment.task_id() << " finished: "
             << (result.ok() ? "OK" : result.status().ToString());
-  SendFinalReport(*task, result);
+  SendFinalReport(*task, result, context.resume());
   task->finished = true;
 }
 
 void WorkerAgent::SendFinalReport(const RunningTask& task,
-                                  const absl::StatusOr<TaskMetrics>& result) {
+                                  const absl::StatusOr<TaskMetrics>& result,
+                                  const std::string& resume) {
   TaskReport report;
   report.set_task_id(task.assignment.task_id());
+  report.set_resume(resume);
   if (result.ok()) {
     report.set_kind(TaskReport::SUCCEEDED);
     for (const auto& [k, v] : *result) (*report.mutable_metrics())[k] = v;
@@ -203,6 +246,7 @@ void WorkerAgent::SendFinalReport(const RunningTask& task,
     report.set_message(std::string(result.status().message()));
   } else {
     report.set_kind(TaskReport::FAILED);
+    report.set_code(static_cast<int>(result.status().code()));
     report.set_message(result.status().ToString());
     report.set_code(static_cast<int>(result.status().code()));
   }

@@ -77,8 +77,10 @@ class WorkerAgent {
   void StartTask(const TaskAssignment& assignment);
   void CancelTask(const std::string& task_id);
   void RunTask(RunningTask* task);
+  // The final report carries the task's latest progress checkpoint.
   void SendFinalReport(const RunningTask& task,
-                       const absl::StatusOr<TaskMetrics>& result);
+                       const absl::StatusOr<TaskMetrics>& result,
+                       const std::string& resume);
   bool SendReport(const TaskReport& report, bool* cancel);
   void ReapFinishedTasks();
 

@@ -133,7 +133,7 @@ class WorkerAgentTest : public ::testing::Test {
 
   // Starts an agent whose registry runs the script for ps_load_test specs
   // and returns once it watches for tasks as node-1.
-  void StartAgent() {
+  void StartAgent(absl::Duration progress_interval = absl::ZeroDuration()) {
     WorkerOptions o;
     o.coordinator = fake_->address();
     o.role = "general";
@@ -142,7 +142,7 @@ class WorkerAgentTest : public ::testing::Test {
     o.rpc_timeout = absl::Seconds(10);
     o.reconnect_backoff = absl::Milliseconds(5);
     o.max_reconnect_backoff = absl::Milliseconds(20);
-    o.progress_interval = absl::ZeroDuration();
+    o.progress_interval = progress_interval;
     TaskRegistry registry;
     registry.Register(JobSpec::kPsLoadTest, [this] {
       return std::make_unique<ScriptedTask>(&script_);
@@ -215,6 +215,77 @@ TEST_F(WorkerAgentTest, ATaskErrorIsReportedFailedWithTheStatus) {
   const auto failed = RunTask("t1", PreparedSpec(), TaskReport::FAILED);
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->message(), "DATA_LOSS: key 7 read back wrong");
+}
+
+TEST_F(WorkerAgentTest, SavedProgressCheckpointsReachTheCoordinatorLatestLast) {
+  StartAgent();
+  script_.Set("t1",
+              [](const TaskAssignment&,
+                 TaskContext* ctx) -> absl::StatusOr<TaskMetrics> {
+                ctx->SaveResume("first");
+                ctx->ReportProgress(1, 2, {});
+                ctx->SaveResume("second");
+                return TaskMetrics{};
+              });
+  const auto done = RunTask("t1", PreparedSpec(), TaskReport::SUCCEEDED);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->resume(), "second");  // the final report: the latest
+  const std::vector<TaskReport> reports = fake_->reports("t1");
+  ASSERT_EQ(reports.size(), 4u);
+  // A record-only report leaves the task's progress alone (step 0 of 0).
+  EXPECT_EQ(reports[0].resume(), "first");
+  EXPECT_EQ(reports[0].total_steps(), 0);
+  EXPECT_EQ(reports[1].step(), 1);
+  EXPECT_EQ(reports[1].resume(), "");  // already delivered
+  EXPECT_EQ(reports[2].resume(), "second");
+}
+
+TEST_F(WorkerAgentTest, ANewCheckpointIsSentWithinASecondDespiteThrottling) {
+  StartAgent(absl::Hours(1));
+  absl::Notification seen;
+  script_.Set("t1",
+              [this](const TaskAssignment&,
+                     TaskContext* ctx) -> absl::StatusOr<TaskMetrics> {
+                // The first report goes at once; the record waits.
+                ctx->ReportProgress(1, 100, {});
+                ctx->SaveResume("at-1");
+                const absl::Time deadline = absl::Now() + kWait;
+                for (int64_t step = 2; absl::Now() < deadline; ++step) {
+                  ctx->ReportProgress(step, 100, {});
+                  const std::vector<TaskReport> r = fake_->reports("t1");
+                  if (r.size() >= 2) break;
+                  absl::SleepFor(absl::Milliseconds(20));
+                }
+                return TaskMetrics{};
+              });
+  const absl::Time start = absl::Now();
+  const auto done = RunTask("t1", PreparedSpec(), TaskReport::SUCCEEDED);
+  ASSERT_TRUE(done.has_value());
+  const std::vector<TaskReport> reports = fake_->reports("t1");
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_EQ(reports[0].resume(), "");
+  EXPECT_EQ(reports[1].kind(), TaskReport::PROGRESS);
+  EXPECT_EQ(reports[1].resume(), "at-1");
+  EXPECT_GT(reports[1].step(), 1);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+TEST_F(WorkerAgentTest, AFailedReportCarriesTheCodeAndTheLatestCheckpoint) {
+  StartAgent(absl::Hours(1));
+  script_.Set("t1",
+              [](const TaskAssignment&,
+                 TaskContext* ctx) -> absl::StatusOr<TaskMetrics> {
+                ctx->SaveResume("r1");
+                ctx->SaveResume("r2");  // throttled: only the final has it
+                return absl::UnavailableError("shard 1 went away");
+              });
+  const auto failed = RunTask("t1", PreparedSpec(), TaskReport::FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(failed->resume(), "r2");
+  const std::vector<TaskReport> reports = fake_->reports("t1");
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[0].resume(), "r1");
 }
 
 TEST_F(WorkerAgentTest, ACancelCommandReachesTheRunningTask) {

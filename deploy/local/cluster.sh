@@ -4,8 +4,10 @@
 #
 #   cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C] [--fc_nodes F]
 #                     [--bin_dir PATH] [--timeout_s S] [--ps_flags "FLAGS"]
+#                     [--supervise]
 #   cluster.sh status DIR
 #   cluster.sh restart DIR NAME
+#   cluster.sh kill DIR NAME
 #   cluster.sh down DIR
 #
 # `up` writes everything under DIR (replacing an earlier run's logs and
@@ -24,7 +26,13 @@
 # address, appending to its log; it returns once a daemon with an address
 # serves again (failure tests: tests/integration/coordinator_restart_e2e_test.sh).
 #
-# `down` sends SIGTERM, waits up to 10 s, then SIGKILLs what is left; running
+# `up --supervise` also starts a supervisor (DIR/supervisor.pid, .log): a
+# daemon that dies is started again 1 s later with the same flags on the
+# same address, as systemd's Restart=on-failure would (shards reload their
+# newest checkpoint, the coordinator its state store, workers register
+# anew). `kill` SIGKILLs one process and nothing else (tests/chaos).
+#
+# `down` stops the supervisor first, then sends SIGTERM, waits up to 10 s, then SIGKILLs what is left; running
 # it again, or on a directory without a cluster, does nothing.
 #
 # The script does not build. Binaries come from --bin_dir (default
@@ -43,9 +51,10 @@ usage() {
 usage: cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C]
                          [--fc_nodes F] [--bin_dir PATH] [--timeout_s S]
                          [--ps_flags "FLAGS"] [--worker_flags "FLAGS"]
-                         [--worker_bin PATH]
+                         [--worker_bin PATH] [--supervise]
        cluster.sh status DIR
        cluster.sh restart DIR NAME
+       cluster.sh kill DIR NAME
        cluster.sh down DIR
 
   up      start a coordinator, N ps shards (default 2) and M workers
@@ -63,9 +72,12 @@ usage: cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C]
           BIN_DIR/worker/worker), e.g. a test build with test-only tasks.
           The coordinator keeps its state in DIR/coordinator-state
           (--state_dir), kept across down and up.
+          --supervise restarts a daemon that dies, 1 s later, with the
+          same flags (log: DIR/supervisor.log).
   status  show the processes and run 'stratactl health'.
   restart SIGKILL the process NAME (as listed by status) and start it again
           with the same flags on the same address.
+  kill    SIGKILL the process NAME only (with --supervise it comes back).
   down    stop everything started in DIR (SIGTERM, then SIGKILL after
           ${STOP_GRACE_S}s). Idempotent.
 
@@ -251,7 +263,7 @@ check_binaries() {
 cmd_up() {
   [[ $# -ge 1 ]] || usage_error "up: missing DIR"
   local dir="$1" num_ps=2 num_workers=1 bin_dir="$REPO/bazel-bin" timeout_s=30
-  local ps_flags="" num_conv=0 num_fc=0 worker_bin="" worker_flags=""
+  local ps_flags="" num_conv=0 num_fc=0 worker_bin="" worker_flags="" supervise=0
   shift
   while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -273,6 +285,7 @@ cmd_up() {
       --worker_flags=*) worker_flags="${1#*=}"; shift ;;
       --worker_bin) worker_bin="${2:-}"; shift 2 || usage_error "--worker_bin needs a value" ;;
       --worker_bin=*) worker_bin="${1#*=}"; shift ;;
+      --supervise) supervise=1; shift ;;
       *) usage_error "up: unknown argument '$1'" ;;
     esac
   done
@@ -303,7 +316,8 @@ cmd_up() {
   # Logs of an earlier run would be mistaken for this one's (and a run with
   # fewer shards would leave some behind); checkpoints in data/ are kept.
   rm -f "$dir/pids" "$dir"/*.addr "$dir"/*.args "$dir"/coordinator.log \
-    "$dir"/ps-*.log "$dir"/worker-*.log
+    "$dir"/ps-*.log "$dir"/worker-*.log "$dir"/*.restarting \
+    "$dir"/supervisor.{log,pid,stop}
   mkdir -p "$dir/data"
   trap 'echo "cluster.sh: interrupted" >&2; cmd_down "$dir" >/dev/null; exit 130' INT TERM
 
@@ -340,6 +354,13 @@ cmd_up() {
   done
   wait_ready "$dir" "$ctl" "$addr" "$num_ps" "$((num_workers + num_conv + num_fc))" "$timeout_s"
   trap - INT TERM
+  if ((supervise)); then
+    local self
+    self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+    nohup bash "$self" supervise "$dir" >"$dir/supervisor.log" 2>&1 </dev/null &
+    echo "$! $self" >"$dir/supervisor.pid"
+    disown "$!"
+  fi
 
   local roles=""
   ((num_conv + num_fc == 0)) || roles=", $num_conv conv workers, $num_fc FC nodes"
@@ -361,46 +382,125 @@ running_names() {
 
 # --- restart ----------------------------------------------------------------
 
+# Starts the recorded process NAME again with its recorded flags on the
+# address it had (--listen=...:0 becomes the bound address), appending to
+# its log, and records the new pid. Prints the new pid. Holds DIR/pids.lock
+# while it rewrites DIR/pids (the supervisor and `restart` both call it).
+respawn() {
+  local dir="$1" name="$2" binary="$3" addr="" i newpid
+  local -a args=()
+  mapfile -d '' args <"$dir/$name.args"
+  [[ -s "$dir/$name.addr" ]] && addr="$(cat "$dir/$name.addr")"
+  if [[ -n "$addr" ]]; then
+    for i in "${!args[@]}"; do
+      [[ "${args[$i]}" == --listen=* ]] && args[i]="--listen=$addr"
+    done
+  fi
+  rm -f "$dir/$name.addr"
+  echo "--- restarted $(date -u +%FT%T.%3NZ) ---" >>"$dir/$name.log"
+  nohup "$binary" "${args[@]}" >>"$dir/$name.log" 2>&1 </dev/null &
+  newpid=$!
+  disown "$newpid"
+  (
+    flock 9
+    grep -v "^$name " "$dir/pids" >"$dir/pids.new" || true
+    echo "$name $newpid $binary" >>"$dir/pids.new"
+    mv "$dir/pids.new" "$dir/pids"
+  ) 9>"$dir/pids.lock"
+  # The address file tells that it serves again (nodes and clients know the
+  # address); restored on timeout so a later restart keeps the address.
+  if [[ -n "$addr" ]]; then
+    local deadline=$((SECONDS + 30))
+    until [[ -s "$dir/$name.addr" ]]; do
+      if ! pid_runs "$newpid" "$binary" || ((SECONDS >= deadline)); then
+        echo "$addr" >"$dir/$name.addr"
+        echo "$newpid"
+        return 1
+      fi
+      sleep 0.05
+    done
+  fi
+  echo "$newpid"
+}
+
 cmd_restart() {
   [[ $# -eq 2 ]] || usage_error "restart: expected DIR NAME"
-  local dir="$1" name="$2" entry pid binary addr="" timeout_s=30
+  local dir="$1" name="$2" entry pid binary newpid
   entry="$(pid_entries "$dir" "$name" | tail -n 1)"
   [[ -n "$entry" && -f "$dir/$name.args" ]] || die "no process '$name' recorded in $dir"
   read -r _ pid binary <<<"$entry"
-  local -a args=()
-  mapfile -d '' args <"$dir/$name.args"
-  # Same address: nodes and clients know it. --listen=...:0 becomes the
-  # address the process had bound.
-  [[ -s "$dir/$name.addr" ]] && addr="$(cat "$dir/$name.addr")"
-  if [[ -n "$addr" ]]; then
-    local i
-    for i in "${!args[@]}"; do
-      [[ "${args[$i]}" == --listen=* ]] && args[$i]="--listen=$addr"
-    done
-  fi
+  # A supervisor would restart it too: it skips NAME while this runs.
+  touch "$dir/$name.restarting"
   if pid_runs "$pid" "$binary"; then
     kill -KILL "$pid" 2>/dev/null || true
     while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
   fi
-  grep -v "^$name " "$dir/pids" >"$dir/pids.new" || true
-  mv "$dir/pids.new" "$dir/pids"
-  rm -f "$dir/$name.addr"
-  echo "--- restarted $(date -u +%FT%T.%3NZ) ---" >>"$dir/$name.log"
-  nohup "$binary" "${args[@]}" >>"$dir/$name.log" 2>&1 </dev/null &
-  echo "$name $! $binary" >>"$dir/pids"
-  disown "$!"
-  if [[ -n "$addr" ]]; then
-    local deadline=$((SECONDS + timeout_s))
-    until [[ -s "$dir/$name.addr" ]]; do
-      pid_runs "$!" "$binary" || die "$name exited on restart (see $dir/$name.log)"
-      ((SECONDS < deadline)) || die "$name did not serve within ${timeout_s}s of its restart"
-      sleep 0.05
-    done
+  if ! newpid="$(respawn "$dir" "$name" "$binary")"; then
+    rm -f "$dir/$name.restarting"
+    die "$name did not serve again within 30s of its restart (see $dir/$name.log)"
   fi
-  echo "restarted $name (pid $pid -> $!)"
+  rm -f "$dir/$name.restarting"
+  echo "restarted $name (pid $pid -> $newpid)"
+}
+
+# SIGKILLs the process NAME and nothing else (a supervisor, if running,
+# starts it again: the way tests/chaos kills daemons).
+cmd_kill() {
+  [[ $# -eq 2 ]] || usage_error "kill: expected DIR NAME"
+  local dir="$1" name="$2" entry pid binary
+  entry="$(pid_entries "$dir" "$name" | tail -n 1)"
+  [[ -n "$entry" ]] || die "no process '$name' recorded in $dir"
+  read -r _ pid binary <<<"$entry"
+  pid_runs "$pid" "$binary" || die "$name (pid $pid) is not running"
+  kill -KILL "$pid"
+  echo "killed $name (pid $pid)"
+}
+
+# --- supervise ----------------------------------------------------------------
+
+# The supervisor (`up --supervise`): every 0.2 s, a recorded process that
+# died is started again with the same flags SUPERVISE_DELAY_S later, as
+# systemd's Restart=on-failure would. Runs until DIR/supervisor.stop exists
+# (`down` creates it). Logs to DIR/supervisor.log: one line per restart.
+SUPERVISE_DELAY_S=1
+cmd_supervise() {
+  [[ $# -eq 1 ]] || usage_error "supervise: expected DIR"
+  local dir="$1" name pid binary newpid
+  while [[ ! -f "$dir/supervisor.stop" ]]; do
+    while read -r name pid binary; do
+      [[ -n "${name:-}" && ! -f "$dir/$name.restarting" ]] || continue
+      pid_runs "$pid" "$binary" && continue
+      [[ -f "$dir/supervisor.stop" ]] && return 0
+      echo "$(date -u +%FT%T.%3NZ) $name (pid $pid) died; restarting in ${SUPERVISE_DELAY_S}s"
+      sleep "$SUPERVISE_DELAY_S"
+      [[ -f "$dir/supervisor.stop" ]] && return 0
+      if newpid="$(respawn "$dir" "$name" "$binary")"; then
+        echo "$(date -u +%FT%T.%3NZ) $name restarted: pid $newpid"
+      else
+        echo "$(date -u +%FT%T.%3NZ) $name (pid $newpid) did not serve within 30s"
+      fi
+    done < <(pid_entries "$dir" '*')
+    sleep 0.2
+  done
 }
 
 # --- down / status ------------------------------------------------------------
+
+# Stops the supervisor of DIR, if any, and waits for it to exit (so it
+# restarts nothing that `down` stops).
+stop_supervisor() {
+  local dir="$1" pid
+  local self
+  [[ -f "$dir/supervisor.pid" ]] || return 0
+  touch "$dir/supervisor.stop"
+  read -r pid self <"$dir/supervisor.pid"
+  if pid_runs "$pid" "$self"; then
+    local deadline=$((SECONDS + 40))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/supervisor.pid" "$dir/supervisor.stop"
+}
 
 cmd_down() {
   [[ $# -eq 1 ]] || usage_error "down: expected DIR"
@@ -410,6 +510,7 @@ cmd_down() {
     return 0
   fi
   local running
+  stop_supervisor "$dir"
   running="$(running_names "$dir" | wc -l)"
   # Workers and shards first, so they do not log reconnect errors while the
   # coordinator is gone.
@@ -454,6 +555,8 @@ main() {
     down) cmd_down "$@" ;;
     status) cmd_status "$@" ;;
     restart) cmd_restart "$@" ;;
+    kill) cmd_kill "$@" ;;
+    supervise) cmd_supervise "$@" ;;
     -h | --help | help) usage ;;
     *) usage_error "unknown command '$command'" ;;
   esac

@@ -274,14 +274,35 @@ absl::StatusOr<DensePullResponse> PsClient::PullDenseRange(
   req[0].set_offset(offset);
   req[0].set_count(count);
   std::vector<DensePullResponse> resps;
-  STRATA_RETURN_IF_ERROR(FanOut(
-      "PullDense(" + name + ")", {router_->ShardForName(name)}, req, &resps,
-      [](const ShardStubs& sh, grpc::ClientContext* ctx,
-         const DensePullRequest& r, grpc::CompletionQueue* cq) {
-        return sh.dense->PrepareAsyncPull(ctx, r, cq);
-      },
-      options_.dense_wait_timeout));
-  return std::move(resps[0]);
+  const auto pull = [&](absl::Duration timeout) {
+    return FanOut(
+        "PullDense(" + name + ")", {router_->ShardForName(name)}, req, &resps,
+        [](const ShardStubs& sh, grpc::ClientContext* ctx,
+           const DensePullRequest& r, grpc::CompletionQueue* cq) {
+          return sh.dense->PrepareAsyncPull(ctx, r, cq);
+        },
+        timeout);
+  };
+  if (!options_.cancelled || min_step <= 0) {
+    STRATA_RETURN_IF_ERROR(pull(options_.dense_wait_timeout));
+    return std::move(resps[0]);
+  }
+  // Waits in slices so a cancelled task stops promptly (PsClientOptions).
+  const absl::Time give_up = absl::Now() + options_.dense_wait_timeout;
+  for (;;) {
+    if (options_.cancelled()) {
+      return absl::CancelledError(
+          absl::StrCat("PullDense(", name, "): cancelled while waiting for "
+                       "step ", min_step));
+    }
+    const absl::Duration left = give_up - absl::Now();
+    absl::Status s = pull(std::min(left, options_.dense_wait_slice));
+    if (s.ok()) return std::move(resps[0]);
+    if (s.code() != absl::StatusCode::kDeadlineExceeded ||
+        left <= options_.dense_wait_slice) {
+      return s;
+    }
+  }
 }
 
 absl::StatusOr<int64_t> PsClient::PushDenseRange(const std::string& name,

@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,16 @@ namespace strata {
 struct PsClientOptions : ShardRpcOptions {
   // How long a BSP dense pull may wait for the other workers' pushes.
   absl::Duration dense_wait_timeout = absl::Minutes(5);
+  // Polled while a BSP dense pull waits for the other workers: once it
+  // returns true the pull ends CANCELLED within dense_wait_slice (a task
+  // passes its TaskContext::cancelled, so a cancelled job's task blocked in
+  // a step stops within about a second instead of being killed). Empty:
+  // the pull waits out dense_wait_timeout in one call.
+  std::function<bool()> cancelled;
+  // With `cancelled`: a waiting pull is sent as calls of at most this long,
+  // re-sent until dense_wait_timeout. Shorter stops sooner on cancel at the
+  // cost of one more request per slice of waiting.
+  absl::Duration dense_wait_slice = absl::Seconds(1);
   // Batches larger than this are split into several requests per shard, so
   // one call never exceeds message limits. Wide rows split sooner: a request
   // holds at most as many keys as fit max_message_bytes (less 64 KiB of

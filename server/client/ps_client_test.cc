@@ -1,7 +1,9 @@
 #include "server/client/ps_client.h"
 
+#include <atomic>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "server/ps/testing/local_shards.h"
@@ -148,6 +150,78 @@ TEST_F(PsClientTest, DenseTensorsLiveOnTheShardTheRouterNames) {
   step = client->PullDense("w", 0, &w);
   ASSERT_TRUE(step.ok()) << step.status();
   EXPECT_EQ(w, (std::vector<float>{-1.f, -2.f}));
+}
+
+DenseConfig BspTensor(const std::string& name, uint32_t workers) {
+  DenseConfig d;
+  d.set_name(name);
+  d.set_size(2);
+  d.set_sync(BSP);
+  d.set_num_workers(workers);
+  d.mutable_optimizer()->set_type(OptimizerConfig::SGD);
+  d.mutable_optimizer()->set_learning_rate(1.f);
+  return d;
+}
+
+TEST_F(PsClientTest, ACancelledTaskStopsWaitingInABspPullWithinASlice) {
+  StartShards(1);
+  std::atomic<bool> cancelled{false};
+  PsClientOptions o;
+  o.cancelled = [&] { return cancelled.load(); };
+  o.dense_wait_slice = absl::Milliseconds(200);
+  auto client = Connect(o);
+  ASSERT_TRUE(client->admin().CreateDense(BspTensor("w", 2), false).ok());
+  // Worker 0 pushed step 0; worker 1 never will: step 1 never comes.
+  ASSERT_TRUE(client->PushDense("w", {1.f, 1.f}, 0, 0).ok());
+  std::thread canceller([&] {
+    absl::SleepFor(absl::Milliseconds(500));
+    cancelled = true;
+  });
+  const absl::Time t0 = absl::Now();
+  std::vector<float> w;
+  const absl::StatusOr<int64_t> step = client->PullDense("w", 1, &w);
+  const absl::Duration waited = absl::Now() - t0;
+  canceller.join();
+  EXPECT_EQ(step.status().code(), absl::StatusCode::kCancelled)
+      << step.status();
+  EXPECT_GE(waited, absl::Milliseconds(500));
+  EXPECT_LT(waited, absl::Seconds(3)) << "not within about one slice";
+}
+
+TEST_F(PsClientTest, ASlicedBspPullStillWaitsLongerThanOneSlice) {
+  StartShards(1);
+  PsClientOptions o;
+  o.cancelled = [] { return false; };
+  o.dense_wait_slice = absl::Milliseconds(100);
+  auto client = Connect(o);
+  ASSERT_TRUE(client->admin().CreateDense(BspTensor("w", 2), false).ok());
+  ASSERT_TRUE(client->PushDense("w", {1.f, 1.f}, 0, 0).ok());
+  std::thread late([&] {
+    absl::SleepFor(absl::Milliseconds(700));  // several slices
+    EXPECT_TRUE(client->PushDense("w", {1.f, 1.f}, 0, 1).ok());
+  });
+  std::vector<float> w;
+  const absl::StatusOr<int64_t> step = client->PullDense("w", 1, &w);
+  late.join();
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(*step, 1);
+  EXPECT_EQ(w, (std::vector<float>{-1.f, -1.f}));  // the mean gradient
+}
+
+TEST_F(PsClientTest, ASlicedBspPullGivesUpAfterTheWholeWait) {
+  StartShards(1);
+  PsClientOptions o;
+  o.cancelled = [] { return false; };
+  o.dense_wait_slice = absl::Milliseconds(100);
+  o.dense_wait_timeout = absl::Milliseconds(450);
+  auto client = Connect(o);
+  ASSERT_TRUE(client->admin().CreateDense(BspTensor("w", 2), false).ok());
+  std::vector<float> w;
+  const absl::Time t0 = absl::Now();
+  const absl::StatusOr<int64_t> step = client->PullDense("w", 1, &w);
+  EXPECT_EQ(step.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << step.status();
+  EXPECT_GE(absl::Now() - t0, absl::Milliseconds(400));
 }
 
 TEST_F(PsClientTest, AdminClientSharesTheShards) {

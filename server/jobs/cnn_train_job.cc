@@ -48,6 +48,8 @@ constexpr NumberRule kTrainRules[] = {
     {"eval_batch", 256, 1, 65536},
     {"step_timeout_s", 120, 1, 86400, kClosed, kClosed,
      "longest wait for a peer in one step"},
+    {"checkpoint_every_steps", 100, 1, 1000000, kClosed, kClosed,
+     "progress checkpoint (FC snapshot) every k steps"},
 };
 // num_fc_nodes in STANZA mode (PS mode: must be 0).
 constexpr NumberRule kFcRule[] = {

@@ -133,6 +133,7 @@ DenseSync::DenseSync(PsClient* client, std::vector<nn::Parameter*> params,
     velocity_.emplace_back(p->value.size(), 0.0f);
     host_.emplace_back(p->value.size(), 0.0f);
   }
+  steps_.assign(params_.size(), 0);
 }
 
 absl::Status DenseSync::Init() {
@@ -149,8 +150,21 @@ absl::Status DenseSync::Init() {
     STRATA_RETURN_IF_ERROR(
         client_->admin().CreateDense(c, /*if_not_exists=*/true).status());
   }
+  if (options_.resume) {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const std::string name =
+          absl::StrCat(options_.prefix, "/", params_[i]->name);
+      STRATA_ASSIGN_OR_RETURN(steps_[i],
+                              client_->PullDense(name, 0, &host_[i]));
+    }
+    if (options_.bsp) {
+      first_step_ =
+          std::max<int64_t>(1, *std::min_element(steps_.begin(), steps_.end()));
+    }
+  }
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!options_.bsp && options_.rank != 0) break;
+    if (steps_[i] > 0) continue;  // resuming: already initialised
     STRATA_RETURN_IF_ERROR(params_[i]->value.CopyToHost(absl::MakeSpan(host_[i])));
     for (float& x : host_[i]) x = -x;
     const std::string name = absl::StrCat(options_.prefix, "/", params_[i]->name);
@@ -190,6 +204,8 @@ absl::Status DenseSync::Pull(int64_t step) {
 
 absl::StatusOr<uint64_t> DenseSync::PushOne(size_t i, std::vector<float> g,
                                             int64_t step, float lr) {
+  // Resuming: this tensor completed `step` before the restart.
+  if (options_.bsp && step < steps_[i]) return 0;
   const float m = options_.momentum, wd = options_.weight_decay;
   std::vector<float>& v = velocity_[i];
   std::vector<float>& w = host_[i];  // the values of the last Pull

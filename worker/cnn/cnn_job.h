@@ -85,6 +85,14 @@ class BatchSource {
 // nn::Sgd on the mean gradient. Step 0 initialises the tensors: every worker
 // pushes -w0 (BSP; the mean is w0), or rank 0 alone (ASYNC).
 //
+// Resuming (Options::resume, a restarted job): the tensors keep what the
+// previous attempt trained. Init reads their steps, initialises only those
+// still at step 0, and (BSP) first_step() is the step to train next: the
+// least tensor step (tensors may differ by one when the previous attempt
+// died within a step; the coordinator has discarded that step's partial
+// pushes). A push for step t skips a tensor whose step is already past t.
+// The momentum velocity is not kept: it restarts at zero.
+//
 // Does not own the client or the parameters. Not thread-safe.
 class DenseSync {
  public:
@@ -97,14 +105,18 @@ class DenseSync {
     float weight_decay = 0.0f;
     // ASYNC start-up: how long ranks > 0 wait for rank 0's initial push.
     absl::Duration init_timeout = absl::Seconds(60);
+    // TaskAssignment.attempt > 0: resume from the tensors' steps.
+    bool resume = false;
   };
   DenseSync(PsClient* client, std::vector<nn::Parameter*> params,
             Options options, Traffic* traffic);
 
   // Creates the tensors (if absent) and pushes the initial values held by
-  // the parameters. ALREADY_EXISTS when they exist with another shape or
-  // worker count.
+  // the parameters (resuming: only to tensors still at step 0).
+  // ALREADY_EXISTS when they exist with another shape or worker count.
   absl::Status Init();
+  // After Init: the first training step, 1 unless resuming a BSP job.
+  int64_t first_step() const { return first_step_; }
   // Pulls every tensor at min_step `step` into the parameters.
   absl::Status Pull(int64_t step);
   // Pushes lr x v for step `step` from the parameters' gradients.
@@ -130,6 +142,9 @@ class DenseSync {
   const Options options_;
   Traffic* const traffic_;
   std::vector<std::vector<float>> velocity_, host_;
+  // Resuming: each tensor's step when Init read it (else 0).
+  std::vector<int64_t> steps_;
+  int64_t first_step_ = 1;
   std::vector<std::future<absl::StatusOr<uint64_t>>> pending_;
 };
 

@@ -340,6 +340,52 @@ TEST_F(DenseSyncTest, PushLayerAsyncPushesWhatPushPushes) {
             absl::StatusCode::kInternal);
 }
 
+TEST_F(DenseSyncTest, AResumedBspJobStartsAtTheLeastTensorStep) {
+  Worker w0, w1;
+  DenseSync s0 = Sync(&w0, Options(0)), s1 = Sync(&w1, Options(1));
+  ASSERT_TRUE(s0.Init().ok());
+  ASSERT_TRUE(s1.Init().ok());
+  EXPECT_EQ(s0.first_step(), 1);
+  for (int64_t t = 1; t <= 2; ++t) {
+    ASSERT_TRUE(s0.Pull(t).ok());
+    ASSERT_TRUE(s1.Pull(t).ok());
+    w0.SetGrads(1.0f);
+    w1.SetGrads(2.0f);
+    ASSERT_TRUE(s0.Push(t, 0.1f).ok());
+    ASSERT_TRUE(s1.Push(t, 0.1f).ok());
+  }
+  // The job died in step 3 after both ranks pushed parameter 0 only: it
+  // completed step 3, parameter 1 did not (no partial pushes are left, as
+  // after the coordinator's ResetDenseSteps).
+  const std::string name0 = "job-1/all/" + w0.layer.Params()[0]->name;
+  const std::vector<float> g(w0.Value(0).size(), 0.5f);
+  ASSERT_TRUE(shards_->client()->PushDense(name0, g, 3, 0).ok());
+  ASSERT_TRUE(shards_->client()->PushDense(name0, g, 3, 1).ok());
+  std::vector<float> after3;
+  ASSERT_EQ(*shards_->client()->PullDense(name0, 4, &after3), 4);
+
+  Worker r0, r1;  // the restarted attempt: fresh processes
+  DenseSync::Options o0 = Options(0), o1 = Options(1);
+  o0.resume = o1.resume = true;
+  DenseSync q0 = Sync(&r0, o0), q1 = Sync(&r1, o1);
+  ASSERT_TRUE(q0.Init().ok());  // pushes no initial values
+  ASSERT_TRUE(q1.Init().ok());
+  EXPECT_EQ(q0.first_step(), 3);
+  EXPECT_EQ(q1.first_step(), 3);
+  ASSERT_TRUE(q0.Pull(3).ok());
+  ASSERT_TRUE(q1.Pull(3).ok());
+  EXPECT_EQ(r0.Value(0), after3);
+  r0.SetGrads(1.0f);
+  r1.SetGrads(1.0f);
+  ASSERT_TRUE(q0.Push(3, 0.1f).ok());  // parameter 0 is skipped
+  ASSERT_TRUE(q1.Push(3, 0.1f).ok());
+  std::vector<float> v;
+  EXPECT_EQ(*shards_->client()->PullDense(name0, 0, &v), 4);
+  EXPECT_EQ(v, after3);
+  const std::string name1 = "job-1/all/" + w0.layer.Params()[1]->name;
+  EXPECT_EQ(*shards_->client()->PullDense(name1, 4, &v), 4);  // completed
+}
+
 }  // namespace
 }  // namespace cnn
 }  // namespace strata

@@ -9,9 +9,10 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
-#include "proto/rpc_util.h"
-#include "worker/nn/backend_factory.h"
 #include "proto/base/status_macros.h"
+#include "proto/rpc_util.h"
+#include "worker/cnn/resume.h"
+#include "worker/nn/backend_factory.h"
 #include "worker/nn/loss.h"
 #include "worker/nn/model_zoo.h"
 #include "worker/nn/trainer.h"
@@ -28,6 +29,7 @@ struct Setup {
   std::string job_id;
   std::string job_secret;  // TaskAssignment.job_secret: never logged
   uint32_t rank = 0;
+  bool resume = false;  // TaskAssignment.attempt > 0
 };
 
 absl::StatusOr<Setup> MakeSetup(const TaskAssignment& a) {
@@ -40,9 +42,36 @@ absl::StatusOr<Setup> MakeSetup(const TaskAssignment& a) {
   s.job_id = a.job_id().empty() ? "job" : a.job_id();
   s.job_secret = a.job_secret();
   s.rank = a.rank();
+  s.resume = a.attempt() > 0;
   return s;
 }
 
+// Rank 0's running (exponential average) training loss and accuracy over
+// this attempt's steps, which start at `first`.
+struct Running {
+  int64_t first = 1;
+  double loss = 0, accuracy = 0;
+  void Add(int64_t t, double l, double a) {
+    loss = t == first ? l : 0.9 * loss + 0.1 * l;
+    accuracy = t == first ? a : 0.9 * accuracy + 0.1 * a;
+  }
+};
+
+// Where a conv or PS worker's training starts (docs/stanza.md, "Progress
+// checkpoints and restarts"): step 1 in a first attempt; resuming, BSP at
+// the shards' least tensor step (sync.first_step()), ASYNC after the step
+// its records say was done: the least over every conv worker in STANZA
+// mode, whose conv workers and FC nodes must agree on it, its own in PS
+// mode.
+int64_t FirstStep(const Setup& s, const TaskAssignment& a,
+                  const DenseSync& sync) {
+  if (!s.resume) return 1;
+  if (s.plan.spec.sync() == CnnTrainSpec::BSP) return sync.first_step();
+  if (s.plan.spec.mode() == CnnTrainSpec::PS) {
+    return RecordedNextStep(a, s.rank, 1);
+  }
+  return RecordedNextStep(a, 0, s.plan.conv_workers);
+}
 
 // Counters common to conv-role workers (both modes).
 void AddWorkerMetrics(const Traffic& t, int64_t steps, int64_t images,
@@ -89,27 +118,47 @@ DenseSync::Options SyncOptions(const Setup& s, const std::string& what) {
   o.momentum = s.plan.spec.momentum();
   o.weight_decay = s.plan.spec.weight_decay();
   o.init_timeout = s.step_timeout;
+  o.resume = s.resume;
   return o;
 }
 
 // ------------------------------------------------------------ PS mode
 
-// Reports a finished step: the worker's counters, plus rank 0's running
-// training loss and accuracy.
-void ReportStep(const Setup& s, const Traffic& traffic, int64_t t,
-                absl::Time start, double ema_loss, double ema_acc,
-                TaskContext* context) {
+// A worker's counters after `steps` steps of this attempt, plus rank 0's
+// running training loss and accuracy.
+TaskMetrics WorkerMetrics(const Setup& s, const Traffic& traffic, int64_t steps,
+                          absl::Time start, const Running& running) {
   TaskMetrics m;
-  AddWorkerMetrics(traffic, t, t * s.plan.batch, absl::Now() - start, &m);
+  AddWorkerMetrics(traffic, steps, steps * s.plan.batch, absl::Now() - start,
+                   &m);
   if (s.rank == 0) {
-    m["train_loss"] = ema_loss;
-    m["train_accuracy"] = ema_acc;
+    m["train_loss"] = running.loss;
+    m["train_accuracy"] = running.accuracy;
   }
-  context->ReportProgress(t, s.plan.total_steps, m);
+  return m;
+}
+
+// Reports a finished step and saves it as the worker's progress record.
+void ReportStep(const Setup& s, const Traffic& traffic, int64_t t,
+                absl::Time start, const Running& running,
+                TaskContext* context) {
+  context->SaveResume(StepRecord(t));
+  context->ReportProgress(
+      t, s.plan.total_steps,
+      WorkerMetrics(s, traffic, t - running.first + 1, start, running));
+}
+
+// The counters of the worker's whole attempt.
+TaskMetrics FinalWorkerMetrics(const Setup& s, const Traffic& traffic,
+                               absl::Time start, const Running& running) {
+  return WorkerMetrics(
+      s, traffic, std::max<int64_t>(0, s.plan.total_steps - running.first + 1),
+      start, running);
 }
 
 absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
-                                    TaskContext* context) {
+                                        const TaskAssignment& a,
+                                        TaskContext* context) {
   const CnnTrainSpec& spec = s.plan.spec;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
                       nn::CreateBackend(DeviceFor(spec, s.rank)));
@@ -124,9 +173,9 @@ absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
   std::vector<float> images;
   std::vector<int32_t> labels;
   const absl::Time start = absl::Now();
-  double ema_loss = 0, ema_acc = 0;
+  Running running{FirstStep(s, a, sync)};
   const int64_t total = s.plan.total_steps;
-  for (int64_t t = 1; t <= total; ++t) {
+  for (int64_t t = running.first; t <= total; ++t) {
     if (context->cancelled()) return absl::CancelledError("cancelled");
     {
       Timed timed(&traffic.comm_us);
@@ -146,27 +195,21 @@ absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
       STRATA_RETURN_IF_ERROR(model.net.Backward(
           loss.grad(), nullptr,
           [&](nn::Layer& layer) { return sync.PushLayerAsync(layer, t, lr); }));
-      const double a = static_cast<double>(correct) / s.plan.batch;
-      ema_loss = t == 1 ? l : 0.9 * ema_loss + 0.1 * l;
-      ema_acc = t == 1 ? a : 0.9 * ema_acc + 0.1 * a;
+      running.Add(t, l, static_cast<double>(correct) / s.plan.batch);
     }
     {
       Timed timed(&traffic.comm_us);
       STRATA_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
     }
-    ReportStep(s, traffic, t, start, ema_loss, ema_acc, context);
+    ReportStep(s, traffic, t, start, running, context);
   }
-  TaskMetrics m;
-  AddWorkerMetrics(traffic, total, total * s.plan.batch, absl::Now() - start,
-                   &m);
+  TaskMetrics m = FinalWorkerMetrics(s, traffic, start, running);
   if (s.rank == 0) {
     STRATA_RETURN_IF_ERROR(sync.Pull(total + 1));
     nn::Trainer::Options to;
     to.batch_size = spec.eval_batch();
     nn::Trainer evaluator(&model.net, backend.get(), to);
     STRATA_ASSIGN_OR_RETURN(double acc, evaluator.Evaluate(s.data.test));
-    m["train_loss"] = ema_loss;
-    m["train_accuracy"] = ema_acc;
     m["test_accuracy"] = acc;
   }
   return m;
@@ -327,9 +370,9 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
   BatchSource source(&s.plan, &s.data.train);
   nn::Tensor input, dact;
   const absl::Time start = absl::Now();
-  double ema_loss = 0, ema_acc = 0;
+  Running running{FirstStep(s, a, sync)};
   const int64_t total = s.plan.total_steps;
-  for (int64_t t = 1; t <= total; ++t) {
+  for (int64_t t = running.first; t <= total; ++t) {
     if (context->cancelled()) {
       sctx.TryCancel();
       return absl::CancelledError("cancelled");
@@ -349,20 +392,15 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
       Timed timed(&traffic.comm_us);
       STRATA_RETURN_IF_ERROR(sync.WaitPushes());  // only what backprop did not hide
     }
-    const double acc = static_cast<double>(resp.correct()) / s.plan.batch;
-    ema_loss = t == 1 ? resp.loss() : 0.9 * ema_loss + 0.1 * resp.loss();
-    ema_acc = t == 1 ? acc : 0.9 * ema_acc + 0.1 * acc;
-    ReportStep(s, traffic, t, start, ema_loss, ema_acc, context);
+    running.Add(t, resp.loss(),
+                static_cast<double>(resp.correct()) / s.plan.batch);
+    ReportStep(s, traffic, t, start, running, context);
   }
-  TaskMetrics m;
-  AddWorkerMetrics(traffic, total, total * s.plan.batch, absl::Now() - start,
-                   &m);
+  TaskMetrics m = FinalWorkerMetrics(s, traffic, start, running);
   if (s.rank == 0) {
     STRATA_RETURN_IF_ERROR(sync.Pull(total + 1));
     STRATA_ASSIGN_OR_RETURN(
         double acc, EvaluateStanza(s, &conv, backend.get(), model, &link));
-    m["train_loss"] = ema_loss;
-    m["train_accuracy"] = ema_acc;
     m["test_accuracy"] = acc;
   }
   stream->WritesDone();
@@ -372,10 +410,59 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
   return m;
 }
 
-// The FC session of FC rank s.rank; only the session holds the FC layers,
+// Where a restarted FC node's training starts: the conv workers' first
+// step (FirstStep): BSP, the least step of the conv tensors, which do not
+// move before this FC node answers that step.
+absl::StatusOr<int64_t> FcFirstStep(const Setup& s, const TaskAssignment& a,
+                                    PsClient* client) {
+  if (!s.resume) return 1;
+  if (s.plan.spec.sync() != CnnTrainSpec::BSP) {
+    return RecordedNextStep(a, 0, s.plan.conv_workers);
+  }
+  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(s.plan.spec.model()));
+  STRATA_ASSIGN_OR_RETURN(auto parts, model.Split());
+  const std::string prefix = SyncOptions(s, "conv").prefix;
+  std::vector<std::string> names;
+  for (nn::Parameter* p : parts.first.Params()) {
+    names.push_back(absl::StrCat(prefix, "/", p->name));
+  }
+  return LeastDenseStep(client, names);
+}
+
+// A restarted FC node's FC weights and momentum: the snapshot of the step
+// every FC node recorded (the least of their records), else its newest
+// complete one; with none, the job's seeded initialisation (logged).
+absl::Status RestoreFc(const Setup& s, const TaskAssignment& a,
+                       const FcSnapshots& snapshots, FcSession* session) {
+  const std::string who =
+      absl::StrCat("FC node ", s.rank, " of job ", s.job_id);
+  const int64_t target =
+      RecordedSnapshot(a, s.plan.conv_workers, s.plan.fc_nodes);
+  if (target == 0) {
+    LOG(WARNING) << who << ": not every FC node recorded a snapshot; the FC "
+                 << "weights restart from the job's initialisation";
+    return absl::OkStatus();
+  }
+  STRATA_ASSIGN_OR_RETURN(const std::vector<float> now, session->Weights());
+  absl::StatusOr<FcSnapshots::Snapshot> snap =
+      snapshots.Load(target, now.size());
+  if (absl::IsNotFound(snap.status())) {
+    LOG(WARNING) << who << ": " << snap.status().message()
+                 << "; the FC weights restart from the job's initialisation";
+    return absl::OkStatus();
+  }
+  STRATA_RETURN_IF_ERROR(snap.status());
+  LOG(INFO) << who << " restores its snapshot of step " << snap->step
+            << " (the FC nodes recorded " << target << ")";
+  return session->Restore(snap->weights, snap->velocity);
+}
+
+// The FC session of FC rank s.rank, at its first step, restored and
+// writing its progress checkpoints; only the session holds the FC layers,
 // so they are freed before its backend.
 absl::StatusOr<std::shared_ptr<FcSession>> MakeFcSession(
-    const Setup& s, const TaskAssignment& a) {
+    const Setup& s, const TaskAssignment& a, PsClient* client,
+    TaskContext* context) {
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
                           nn::CreateBackend(s.plan.spec.fc_device()));
   FcSession::Options o;
@@ -384,7 +471,26 @@ absl::StatusOr<std::shared_ptr<FcSession>> MakeFcSession(
   o.job_secret = s.job_secret;
   o.fc_addresses.assign(a.fc_addresses().begin(), a.fc_addresses().end());
   o.step_timeout = s.step_timeout;
-  return FcSession::Create(s.plan, std::move(backend), std::move(o));
+  STRATA_ASSIGN_OR_RETURN(o.start_step, FcFirstStep(s, a, client));
+  o.checkpoint_every = s.plan.spec.checkpoint_every_steps();
+  auto snapshots = std::make_shared<FcSnapshots>(client, s.job_id, s.rank,
+                                                 o.checkpoint_every);
+  // The session runs no step after the task returned (it finished or
+  // failed), so `context` outlives every call.
+  o.checkpoint = [snapshots, context](int64_t step,
+                                      const std::vector<float>& weights,
+                                      const std::vector<float>& velocity) {
+    STRATA_RETURN_IF_ERROR(snapshots->Write(step, weights, velocity));
+    context->SaveResume(SnapshotRecord(step));
+    return absl::OkStatus();
+  };
+  STRATA_ASSIGN_OR_RETURN(
+      std::shared_ptr<FcSession> session,
+      FcSession::Create(s.plan, std::move(backend), std::move(o)));
+  if (s.resume) {
+    STRATA_RETURN_IF_ERROR(RestoreFc(s, a, *snapshots, session.get()));
+  }
+  return session;
 }
 
 TaskMetrics FcMetrics(FcSession& session, absl::Duration wall) {
@@ -401,21 +507,23 @@ TaskMetrics FcMetrics(FcSession& session, absl::Duration wall) {
                  : double(t.conv_sent + t.conv_recv + t.fc_sent + t.fc_recv) /
                        steps;
   m["fc_compute_s"] = t.compute_us * 1e-6;
+  m["fc_checkpoint_s"] = t.checkpoint_us * 1e-6;
   m["fc_wait_s"] =
       std::max(0.0, absl::ToDoubleSeconds(wall) - t.compute_us * 1e-6);
   return m;
 }
 
 absl::StatusOr<TaskMetrics> RunFcNode(const Setup& s, FcServiceHost* host,
-                                  const TaskAssignment& a,
-                                  TaskContext* context,
-                                  std::vector<float>* weights) {
+                                      PsClient* client, const TaskAssignment& a,
+                                      TaskContext* context,
+                                      std::vector<float>* weights) {
   if (host == nullptr) {
     return absl::FailedPreconditionError(
         "this worker serves no StanzaFc service; start FC-role workers with "
         "--listen=HOST:PORT");
   }
-  STRATA_ASSIGN_OR_RETURN(std::shared_ptr<FcSession> session, MakeFcSession(s, a));
+  STRATA_ASSIGN_OR_RETURN(std::shared_ptr<FcSession> session,
+                          MakeFcSession(s, a, client, context));
   STRATA_RETURN_IF_ERROR(host->Register(s.job_id, session));
   const absl::Time start = absl::Now();
   absl::Status status;
@@ -459,15 +567,17 @@ absl::StatusOr<TaskMetrics> CnnTrainTask::Run(const TaskAssignment& a,
         "a STANZA task needs the job secret of its assignment (job_secret); "
         "this coordinator sent none");
   }
-  if (ServesFc(a)) {
-    s.rank = a.rank() - s.plan.conv_workers;
-    return RunFcNode(s, host_, a, context, &fc_weights_);
-  }
   std::unique_ptr<PsClient> owned;
   PsClientOptions o;
   o.dense_wait_timeout = s.step_timeout;  // BSP pulls wait for the others
   STRATA_ASSIGN_OR_RETURN(PsClient * client, TaskPsClient(a, client_, &owned, o));
-  if (spec.mode() == CnnTrainSpec::PS) return RunPsWorker(s, client, context);
+  if (ServesFc(a)) {
+    s.rank = a.rank() - s.plan.conv_workers;
+    return RunFcNode(s, host_, client, a, context, &fc_weights_);
+  }
+  if (spec.mode() == CnnTrainSpec::PS) {
+    return RunPsWorker(s, client, a, context);
+  }
   return RunConvWorker(s, client, a, context);
 }
 

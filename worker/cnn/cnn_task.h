@@ -18,6 +18,10 @@ namespace cnn {
 // and the FC role), which needs the worker's StanzaFc service.
 bool ServesFc(const TaskAssignment& assignment);
 
+// A restarted job's task (TaskAssignment.attempt > 0) resumes from the
+// job's progress checkpoint, and every task saves its progress records
+// (docs/stanza.md, "Progress checkpoints and restarts"; worker/cnn/resume.h).
+//
 // Does not own the host or the client. `host` (null when the worker serves
 // no RPCs) is needed by FC-role tasks; `client` (null: connect to the
 // assignment's shards) lets tests share one. Thread-compatible: one Run

@@ -75,6 +75,7 @@ FcSession::FcSession(const CnnPlan& plan, std::unique_ptr<nn::Backend> backend,
       backend_(std::move(backend)),
       fc_(std::move(fc)),
       fc_params_(fc_->NumParams()),
+      step_(options_.start_step),
       sgd_(fc_->Params(),
            nn::Sgd::Options{plan.spec.learning_rate(), plan.spec.momentum(),
                             plan.spec.weight_decay()}) {
@@ -83,6 +84,7 @@ FcSession::FcSession(const CnnPlan& plan, std::unique_ptr<nn::Backend> backend,
         options_.fc_addresses[0], grpc::InsecureChannelCredentials(),
         DefaultChannelArguments(kDefaultMaxMessageBytes)));
   }
+  avg_done_ = options_.start_step - 1;  // rounds before the start are done
 }
 
 int64_t FcSession::steps_done() const {
@@ -296,6 +298,11 @@ absl::Status FcSession::RunStepLocked() {
   last_loss_ = loss;
   traffic_.compute_us += MicrosSince(start);
   if (plan_.AveragesAfter(step_)) STRATA_RETURN_IF_ERROR(AverageLocked());
+  const int64_t every = options_.checkpoint_every;
+  if (options_.checkpoint && every > 0 && step_ % every == 0 &&
+      step_ < plan_.total_steps) {
+    STRATA_RETURN_IF_ERROR(CheckpointLocked());
+  }
   ++step_;
   return absl::OkStatus();
 }
@@ -319,6 +326,31 @@ absl::Status FcSession::SetWeightsLocked(const std::vector<float>& w) {
         absl::MakeConstSpan(w.data() + offset, p->value.size())));
     offset += p->value.size();
   }
+  return absl::OkStatus();
+}
+
+absl::Status FcSession::Restore(const std::vector<float>& weights,
+                                const std::vector<float>& velocity) {
+  if (static_cast<int64_t>(weights.size()) != fc_params_ ||
+      velocity.size() != weights.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "an FC snapshot of ", weights.size(), " weights and ", velocity.size(),
+        " momentum values for an FC part of ", fc_params_));
+  }
+  absl::MutexLock lock(&mu_);
+  STRATA_RETURN_IF_ERROR(SetWeightsLocked(weights));
+  return sgd_.SetVelocity(velocity);
+}
+
+absl::Status FcSession::CheckpointLocked() {
+  const absl::Time start = absl::Now();
+  STRATA_ASSIGN_OR_RETURN(std::vector<float> w, Weights());
+  STRATA_ASSIGN_OR_RETURN(std::vector<float> v, sgd_.Velocity());
+  STRATA_RETURN_IF_ERROR(
+      Prefixed(options_.checkpoint(step_, w, v),
+               absl::StrCat("FC node ", options_.fc_rank, " snapshot at step ",
+                            step_, ": ")));
+  traffic_.checkpoint_us += MicrosSince(start);
   return absl::OkStatus();
 }
 

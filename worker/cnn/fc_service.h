@@ -48,6 +48,12 @@ enum class StreamEnd {
 // after the last step the FC weights are replaced by their mean over the FC
 // nodes (through FC node 0's AverageFc).
 //
+// Progress checkpoints (docs/stanza.md): every checkpoint_every-th step
+// (not the last), after the step and its averaging, the session hands its
+// FC weights and momentum buffers to Options::checkpoint while the step's
+// conv workers wait for their answers. A restarted job's session starts at
+// Options::start_step from the weights given to Restore.
+//
 // Hostile input: a stream must prove it belongs to the job (the job secret)
 // and hold its conv rank alone; every batch is validated completely before
 // anything changes, so a refused batch or AverageFc request fails that
@@ -69,6 +75,14 @@ class FcSession {
     // Longest wait for the other conv workers of a step, or for the FC nodes
     // of an averaging round; DEADLINE_EXCEEDED after it.
     absl::Duration step_timeout = absl::Seconds(120);
+    // The first training step (a restarted job's resume step).
+    int64_t start_step = 1;
+    // Every this many steps (0: never) `checkpoint` gets the FC weights and
+    // momentum buffers after that step; its error fails the session.
+    int64_t checkpoint_every = 0;
+    std::function<absl::Status(int64_t step, const std::vector<float>& weights,
+                               const std::vector<float>& velocity)>
+        checkpoint;
   };
   // The FC part of plan.spec.model(), initialised from the spec's seed on
   // `backend` (what every FC node of the job starts from).
@@ -115,6 +129,11 @@ class FcSession {
   double last_loss() const;
   // FC weights concatenated (for tests and averaging).
   absl::StatusOr<std::vector<float>> Weights() const;
+  // Before the first step: replaces the FC weights and momentum buffers (a
+  // snapshot's, both concatenated like Weights()). INVALID_ARGUMENT for
+  // another size.
+  absl::Status Restore(const std::vector<float>& weights,
+                       const std::vector<float>& velocity);
 
  private:
   // A validated batch, unpacked.
@@ -136,6 +155,7 @@ class FcSession {
   absl::StatusOr<GradientBatch> Eval(const Input& in);
   absl::Status RunStepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AverageLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SetWeightsLocked(const std::vector<float>& w)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Averaging helpers, under avg_mu_.

@@ -821,6 +821,63 @@ TEST_F(FcServiceTest, ASecondInputOfAnFcRankForARoundIsAlreadyExists) {
   EXPECT_TRUE(ones[1 - refused].get().ok());
 }
 
+TEST_F(FcServiceTest, ACheckpointEveryKStepsGetsTheWeightsAfterTheStep) {
+  const CnnPlan plan = Plan(1, 1);  // 4 steps
+  FcSession::Options o = SessionOptions("job-1");
+  o.checkpoint_every = 2;
+  std::vector<int64_t> steps;
+  std::vector<float> saved, saved_velocity;
+  o.checkpoint = [&](int64_t step, const std::vector<float>& w,
+                     const std::vector<float>& v) {
+    steps.push_back(step);
+    saved = w;
+    saved_velocity = v;
+    return absl::OkStatus();
+  };
+  auto session = MakeSession(plan, o);
+  ASSERT_TRUE(server_.host->Register("job-1", session).ok());
+  ConvStream conv(server_.address);
+  std::vector<float> after2;
+  for (int64_t t = 1; t <= 4; ++t) {
+    ASSERT_TRUE(conv.Exchange(Batch("job-1", 0, t, MakeRows(kRows, t))).ok());
+    if (t == 2) after2 = *session->Weights();
+  }
+  EXPECT_EQ(steps, std::vector<int64_t>{2});  // not after the last step
+  EXPECT_EQ(saved, after2);
+  EXPECT_EQ(saved_velocity.size(), saved.size());
+  EXPECT_NE(saved_velocity, std::vector<float>(saved.size(), 0.0f));
+  EXPECT_TRUE(conv.Close().ok());
+  EXPECT_TRUE(session->WaitDone(absl::Now() + kWait).ok());
+}
+
+TEST_F(FcServiceTest, AResumedSessionStartsAtItsStartStepFromItsSnapshot) {
+  const CnnPlan plan = Plan(1, 1);
+  FcSession::Options o = SessionOptions("job-1");
+  o.start_step = 3;
+  auto session = MakeSession(plan, o);
+  std::vector<float> w = *session->Weights();
+  for (float& x : w) x *= 0.5f;
+  EXPECT_EQ(session->Restore(w, std::vector<float>(w.size() - 1)).code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(session->Restore(w, std::vector<float>(w.size(), 0.0f)).ok());
+  EXPECT_EQ(*session->Weights(), w);
+  EXPECT_EQ(session->steps_done(), 2);
+  ASSERT_TRUE(server_.host->Register("job-1", session).ok());
+  {
+    ConvStream early(server_.address);  // the previous attempt's step
+    EXPECT_EQ(early.Exchange(Batch("job-1", 0, 1, MakeRows(kRows, 1)))
+                  .status()
+                  .code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+  ConvStream conv(server_.address);
+  absl::StatusOr<GradientBatch> got =
+      conv.Exchange(Batch("job-1", 0, 3, MakeRows(kRows, 3)));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->step(), 3);
+  EXPECT_EQ(session->steps_done(), 3);
+}
+
 }  // namespace
 }  // namespace cnn
 }  // namespace strata

@@ -43,6 +43,7 @@ struct Traffic {
   std::atomic<int64_t> fc_sent{0}, fc_recv{0};      // with FC nodes
   std::atomic<int64_t> conv_sent{0}, conv_recv{0};  // with conv workers
   std::atomic<int64_t> compute_us{0}, comm_us{0};
+  std::atomic<int64_t> checkpoint_us{0};  // writing progress checkpoints
 };
 
 }  // namespace cnn

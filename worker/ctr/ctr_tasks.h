@@ -11,6 +11,14 @@
 // split (AUC, log loss). CTR_EVAL evaluates the shards' model on a dataset
 // with read-only pulls that count no frequency.
 //
+// Restarts (docs/ctr.md, "Resuming after a restart"): every task saves a
+// progress checkpoint (ctr_resume.proto: the MLP tensors' base steps, the
+// steps per epoch) at the start and after each epoch. A task of a restarted
+// job (TaskAssignment.attempt > 0) takes that record, reads the tensors'
+// steps, and continues at step t = min over tensors of (step - base step):
+// its data position follows from t, and a tensor that had already completed
+// step t is not pushed again. Without a record it fails FAILED_PRECONDITION.
+//
 // Metrics are summed over a job's tasks by the coordinator, so every task
 // reports its own throughput (examples_per_s, examples) and only rank 0
 // reports train_loss, auc, logloss, eval_examples and checkpoint_id.
@@ -43,6 +51,9 @@ class ExampleSource {
   virtual ~ExampleSource() = default;
   virtual absl::StatusOr<bool> Next(CtrExample* out) = 0;
   virtual absl::Status Rewind() = 0;
+  // Passes over the next `n` examples (fewer at the end): by default reads
+  // and drops them (a file source parses the lines it skips).
+  virtual absl::Status Skip(int64_t n);
   virtual int64_t malformed() const = 0;
 };
 
@@ -60,7 +71,7 @@ class CtrTrainTask final : public Task {
   CtrTrainTask() = default;
   explicit CtrTrainTask(PsClient* client) : client_(client) {}
   absl::StatusOr<TaskMetrics> Run(const TaskAssignment& assignment,
-                              TaskContext* context) override;
+                                  TaskContext* context) override;
 
  private:
   PsClient* client_ = nullptr;
@@ -71,7 +82,7 @@ class CtrEvalTask final : public Task {
   CtrEvalTask() = default;
   explicit CtrEvalTask(PsClient* client) : client_(client) {}
   absl::StatusOr<TaskMetrics> Run(const TaskAssignment& assignment,
-                              TaskContext* context) override;
+                                  TaskContext* context) override;
 
  private:
   PsClient* client_ = nullptr;

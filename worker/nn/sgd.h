@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "worker/nn/layers.h"
 #include "worker/nn/tensor.h"
 
@@ -32,9 +34,19 @@ class Sgd {
   absl::Status Step();
   void set_learning_rate(float lr) { options_.learning_rate = lr; }
   const Options& options() const { return options_; }
+  // The momentum buffers of every parameter, concatenated in parameter
+  // order (zeros before the first Step): what a snapshot of the optimizer
+  // keeps.
+  absl::StatusOr<std::vector<float>> Velocity() const;
+  // Restores buffers saved by Velocity(). INVALID_ARGUMENT when `v` does
+  // not hold one value per parameter element.
+  absl::Status SetVelocity(absl::Span<const float> v);
 
  private:
   std::vector<Parameter*> params_;
+  // Allocates zero buffers on the first call.
+  absl::Status EnsureVelocity();
+
   Options options_;
   std::vector<Tensor> velocity_;
 };

@@ -57,6 +57,42 @@ TEST(SgdTest, RejectsNegativeLearningRateAndUninitialisedParams) {
   EXPECT_EQ(bad.Step().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(SgdTest, VelocityRoundTripContinuesTheSameTrajectory) {
+  CpuBackend cpu;
+  Linear::Options o;
+  o.in_features = 2;
+  o.out_features = 1;
+  Linear a("fc", o), b("fc", o);
+  ASSERT_TRUE(a.Init(&cpu, 1).ok());
+  ASSERT_TRUE(b.Init(&cpu, 1).ok());
+  Sgd::Options so;
+  so.learning_rate = 0.1f;
+  so.momentum = 0.5f;
+  Sgd sa(a.Params(), so), sb(b.Params(), so);
+  EXPECT_EQ(*sa.Velocity(), std::vector<float>(3, 0.0f));  // before a Step
+  for (Parameter* p : a.Params()) {
+    ASSERT_TRUE(
+        p->grad.CopyFromHost(std::vector<float>(p->grad.size(), 1)).ok());
+  }
+  ASSERT_TRUE(sa.Step().ok());
+  // b takes a's weights and momentum: its next step equals a's.
+  for (size_t i = 0; i < a.Params().size(); ++i) {
+    ASSERT_TRUE(
+        b.Params()[i]->value.CopyFromHost(*a.Params()[i]->value.ToHost()).ok());
+    ASSERT_TRUE(
+        b.Params()[i]->grad.CopyFromHost(*a.Params()[i]->grad.ToHost()).ok());
+  }
+  ASSERT_TRUE(sb.SetVelocity(*sa.Velocity()).ok());
+  EXPECT_EQ(*sb.Velocity(), *sa.Velocity());
+  ASSERT_TRUE(sa.Step().ok());
+  ASSERT_TRUE(sb.Step().ok());
+  for (size_t i = 0; i < a.Params().size(); ++i) {
+    EXPECT_EQ(*b.Params()[i]->value.ToHost(), *a.Params()[i]->value.ToHost());
+  }
+  EXPECT_EQ(sb.SetVelocity(std::vector<float>(2)).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace nn
 }  // namespace strata

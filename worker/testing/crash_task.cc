@@ -34,6 +34,12 @@ absl::StatusOr<TaskMetrics> CrashTask::Run(const TaskAssignment& assignment,
     }
     return TaskMetrics{{"answer", 42}};
   }
+  if (what == "resume") {
+    context->SaveResume("old");
+    context->ReportProgress(1, 1, {});
+    context->SaveResume("new");
+    return TaskMetrics{{"answer", 42}};
+  }
   if (what == "refuse") {
     return absl::FailedPreconditionError("refused on purpose");
   }

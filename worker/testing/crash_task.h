@@ -8,6 +8,8 @@
 //   hang             ignores its cancellation and never returns
 //   until-cancelled  runs until cancelled, then returns CANCELLED
 //   progress         reports steps 1-3 of 3, returns {"answer": 42}
+//   resume           saves progress checkpoints "old" and "new" around a
+//                    report of step 1 of 1, returns {"answer": 42}
 //   refuse           returns FAILED_PRECONDITION "refused on purpose"
 #ifndef STRATA_WORKER_TESTING_CRASH_TASK_H_
 #define STRATA_WORKER_TESTING_CRASH_TASK_H_
