@@ -248,7 +248,6 @@ void WorkerAgent::SendFinalReport(const RunningTask& task,
     report.set_kind(TaskReport::FAILED);
     report.set_code(static_cast<int>(result.status().code()));
     report.set_message(result.status().ToString());
-    report.set_code(static_cast<int>(result.status().code()));
   }
   // The outcome matters: retry while the coordinator is unreachable.
   absl::Duration backoff = options_.reconnect_backoff;
