@@ -52,6 +52,11 @@ ABSL_FLAG(uint64_t, max_job_dataset_mb,
 ABSL_FLAG(uint32_t, max_pending_jobs, 1000,
           "most jobs waiting in PENDING at once; a submission past it is "
           "RESOURCE_EXHAUSTED");
+ABSL_FLAG(uint32_t, max_resume_bytes,
+          strata::JobManager::Options().max_resume_bytes,
+          "largest progress checkpoint (TaskReport.resume) a task may report; "
+          "one per rank of every job is kept, in memory and in --state_dir, "
+          "for a restarted job; bigger is INVALID_ARGUMENT");
 ABSL_FLAG(uint32_t, max_nodes, strata::NodeRegistry::Options().max_nodes,
           "most nodes (worker daemons and shards, alive and dead) the "
           "coordinator holds, and the largest num_shards a shard may claim; "
@@ -94,6 +99,7 @@ absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
   c.scheduler.schedule_timeout = absl::Seconds(schedule_timeout_s);
   c.registry.max_nodes = absl::GetFlag(FLAGS_max_nodes);
   c.jobs.max_pending_jobs = absl::GetFlag(FLAGS_max_pending_jobs);
+  c.jobs.max_resume_bytes = absl::GetFlag(FLAGS_max_resume_bytes);
   c.jobs.limits.max_workers = absl::GetFlag(FLAGS_max_job_workers);
   c.jobs.limits.max_dataset_bytes = absl::GetFlag(FLAGS_max_job_dataset_mb)
                                     << 20;
@@ -103,6 +109,9 @@ absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
     return absl::InvalidArgumentError(
         "--max_job_workers, --max_pending_jobs and --max_nodes must be > 0 "
         "and --max_job_dataset_mb <= 2^40");
+  }
+  if (c.jobs.max_resume_bytes > (uint32_t{1} << 20)) {
+    return absl::InvalidArgumentError("--max_resume_bytes must be <= 1048576");
   }
   return options;
 }

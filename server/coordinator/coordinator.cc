@@ -11,6 +11,18 @@
 namespace strata {
 namespace {
 
+// The scheduler's options, resetting restarted jobs' BSP steps through
+// `reaper` unless the caller set its own reset (tests).
+Scheduler::Options WithReset(Scheduler::Options options,
+                             TensorReaper* reaper) {
+  if (!options.reset_dense_steps) {
+    options.reset_dense_steps = [reaper](const std::string& prefix) {
+      return reaper->ResetNow(prefix);
+    };
+  }
+  return options;
+}
+
 absl::Status NodeDeadError(absl::string_view node_id) {
   return absl::FailedPreconditionError(absl::StrCat(
       "node ", node_id, " was declared dead; register again for a new id"));
@@ -25,7 +37,9 @@ Coordinator::Coordinator(Options options, Clock* clock,
       store_(std::move(store)),
       registry_(options_.registry, clock, store_.get()),
       jobs_(options_.jobs, clock, store_.get()),
-      scheduler_(options_.scheduler, &registry_, &jobs_, clock),
+      // reaper_ is constructed after scheduler_, before any pass uses it.
+      scheduler_(WithReset(options_.scheduler, &reaper_), &registry_, &jobs_,
+                 clock),
       reaper_(options_.reaper, [this] { return registry_.PsAddresses(); }) {}
 
 Coordinator::Coordinator(Options options, Clock* clock)
@@ -127,6 +141,7 @@ void Coordinator::Tick() {
   FailUndelivered();
   CloseDeadQueues();
   jobs_.FlushProgress(/*all=*/false);
+  reaper_.EnqueueResets(jobs_.TakeStepResets());
   reaper_.Enqueue(jobs_.TakeJobsToReap());
 }
 
