@@ -1,6 +1,7 @@
 #include "server/ps/ps_metrics.h"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -68,6 +69,44 @@ void AddCheckpointFamilies(const TableStore& store, const std::string& shard,
   }
 }
 
+// Updates applied and lost (docs/failures.md, "Shard restart").
+void AddUpdateFamilies(const TableStore& store, const std::string& shard,
+                       std::vector<prometheus::MetricFamily>* out) {
+  const DenseTable::ResyncCounters resync = store.DenseResyncCounters();
+  const struct {
+    const char* name;
+    const char* help;
+    prometheus::MetricType type;
+    uint64_t value;
+  } families[] = {
+      {"strata_ps_updates_applied_total",
+       "Updates this shard applied (sparse rows pushed, dense pushes); after "
+       "a restart it goes on from the loaded checkpoint's count.",
+       prometheus::MetricType::Counter, store.updates().applied()},
+      {"strata_ps_bsp_steps_skipped_total",
+       "BSP dense steps that restored tensors moved over to catch up with "
+       "the workers (their updates are lost).",
+       prometheus::MetricType::Counter, uint64_t(resync.steps_skipped)},
+      {"strata_ps_bsp_pushes_dropped_total",
+       "BSP dense pushes answered and dropped while a restored tensor "
+       "caught up with the workers.",
+       prometheus::MetricType::Counter, uint64_t(resync.pushes_dropped)},
+  };
+  for (const auto& f : families) {
+    prometheus::MetricFamily family = Family(f.name, f.help, f.type);
+    Add(&family, {{"shard", shard}}, double(f.value));
+    out->push_back(std::move(family));
+  }
+  const std::optional<uint64_t> lost = store.updates().lost_at_start();
+  if (!lost.has_value()) return;  // unknown: no sample
+  prometheus::MetricFamily family = Gauge(
+      "strata_ps_updates_lost",
+      "Updates applied before this shard's last restart that the checkpoint "
+      "it loaded lacks (accurate to about 1 s of updates).");
+  Add(&family, {{"shard", shard}}, double(*lost));
+  out->push_back(std::move(family));
+}
+
 // One gauge family per FieldStats number.
 struct FieldGauge {
   const char* name;
@@ -133,6 +172,7 @@ std::vector<prometheus::MetricFamily> TableStoreCollectable::Collect() const {
   std::vector<prometheus::MetricFamily> out = {
       std::move(rows), std::move(bytes), std::move(budget), std::move(used)};
   AddCheckpointFamilies(*store_, shard, &out);
+  AddUpdateFamilies(*store_, shard, &out);
   absl::StatusOr<std::vector<FieldStats>> stats = store_->Stats("");
   if (!stats.ok() || stats->empty()) return out;
   for (const FieldGauge& g : FieldGauges()) {

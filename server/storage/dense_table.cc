@@ -138,7 +138,9 @@ absl::StatusOr<int64_t> DenseTable::Pull(uint64_t offset, uint64_t count,
                                          int64_t min_step, absl::Time deadline,
                                          std::string* out_bytes) {
   STRATA_ASSIGN_OR_RETURN(const DenseRange range, Range(offset, count));
-  if (config_.sync() == BSP && resyncing_.load()) ResyncForPull(min_step);
+  if (config_.sync() == BSP && resyncing_.load()) {
+    ResyncForPull(min_step, deadline);
+  }
   absl::ReaderMutexLock lock(&mu_);
   if (config_.sync() == BSP && step_ < min_step) {
     const auto ready = [this, min_step]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -250,9 +252,13 @@ absl::Status DenseTable::CheckChunkOrder(uint64_t offset, int64_t step,
   return absl::OkStatus();
 }
 
+bool DenseTable::HasPending() const {
+  return std::any_of(pushed_.begin(), pushed_.end(),
+                     [](uint64_t n) { return n > 0; });
+}
+
 bool DenseTable::ClearPending() {
-  const bool had = std::any_of(pushed_.begin(), pushed_.end(),
-                               [](uint64_t n) { return n > 0; });
+  const bool had = HasPending();
   if (had) std::fill(accumulator_.begin(), accumulator_.end(), 0.0f);
   std::fill(pushed_.begin(), pushed_.end(), 0);
   num_pushed_ = 0;
@@ -265,9 +271,22 @@ void DenseTable::SkipTo(int64_t step) {
   ClearPending();  // waiting pulls are woken by the unlock
 }
 
-void DenseTable::ResyncForPull(int64_t min_step) {
+void DenseTable::ResyncForPull(int64_t min_step, absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  if (resyncing_.load() && step_ < min_step) SkipTo(min_step);
+  const auto settled = [this, min_step]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return step_ >= min_step || cancelled_ || !resyncing_.load();
+  };
+  if (settled()) return;
+  if (HasPending()) {
+    // Workers are completing the open step: give them time.
+    waiters_.fetch_add(1);
+    mu_.AwaitWithDeadline(
+        absl::Condition(&settled),
+        std::min(deadline, absl::Now() + options_.resync_pull_wait));
+    waiters_.fetch_sub(1);
+    if (settled() || absl::Now() >= deadline) return;
+  }
+  SkipTo(min_step);
 }
 
 bool DenseTable::ResyncPush(uint64_t offset, int64_t step, uint32_t worker) {

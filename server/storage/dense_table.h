@@ -56,7 +56,10 @@ struct DenseRange {
 // the tensor's moves it to that step (discarding the pushes accumulated for
 // the old one); a push for a step below it, or a chunk whose earlier chunks
 // were lost with the old process, is answered and dropped; a pull whose
-// min_step is above the step moves it there (applying nothing). Steps
+// min_step is above the step moves it there (applying nothing) — at once
+// when nobody pushed the open step yet (the puller's push of it died with
+// the old process), else after Options::resync_pull_wait, so that a step
+// the other workers are completing normally is not thrown away. Steps
 // skipped that way are updates lost, counted (resync_counters()).
 // docs/failures.md, "Shard restart", walks through the cases.
 //
@@ -73,6 +76,11 @@ class DenseTable {
     // When set, BudgetBytes() is charged to it before anything is allocated
     // and released by the destructor. Null: no limit.
     MemoryBudget* budget = nullptr;
+    // BSP resync (class comment): how long a pull above the open step waits
+    // for the workers that pushed it to complete it before moving the
+    // tensor on. Longer: fewer steps thrown away when a worker is slow;
+    // shorter: a worker whose push died with the old process waits less.
+    absl::Duration resync_pull_wait = absl::Seconds(1);
   };
 
   // INVALID_ARGUMENT for an empty name, size 0 or > kMaxDenseSize, a shape
@@ -192,8 +200,10 @@ class DenseTable {
   // Resync: moves the open step to `step` (> step_), discarding its pushes
   // and counting the steps skipped.
   void SkipTo(int64_t step) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // While resyncing: moves the tensor to min_step if it is behind it.
-  void ResyncForPull(int64_t min_step) ABSL_LOCKS_EXCLUDED(mu_);
+  // While resyncing: moves the tensor to min_step if it is behind it (after
+  // resync_pull_wait, or `deadline`, when the open step has pushes).
+  void ResyncForPull(int64_t min_step, absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Resync: true if this push is dropped rather than refused (a step
   // below the tensor's, or a chunk past `worker`'s next offset); moves the
   // tensor to a step above its own.
@@ -201,6 +211,8 @@ class DenseTable {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the open step's accumulated pushes; true if there were any.
   bool ClearPending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if some worker pushed (part of) the open step.
+  bool HasPending() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // OK if `offset` is where `worker`'s next chunk of `step` must start.
   absl::Status CheckChunkOrder(uint64_t offset, int64_t step,
                                uint32_t worker) const

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/storage/initializer.h"
 
@@ -539,10 +540,15 @@ TEST(DenseTableTest, ResetStepOfAnAsyncTensorDoesNothing) {
 }
 
 // A BSP tensor of `workers` workers restored (as by a checkpoint load) at
-// `step` with values 0.
-std::unique_ptr<DenseTable> Restored(uint32_t workers, int64_t step,
-                                     uint64_t size = 1) {
-  auto t = MustCreate(Config(size, BSP, workers));
+// `step` with values 0; a pull above a half-pushed step waits `wait`.
+std::unique_ptr<DenseTable> Restored(
+    uint32_t workers, int64_t step, uint64_t size = 1,
+    absl::Duration wait = absl::Milliseconds(50)) {
+  DenseTable::Options o;
+  o.resync_pull_wait = wait;
+  auto created = DenseTable::Create(Config(size, BSP, workers), o);
+  EXPECT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<DenseTable> t = *std::move(created);
   EXPECT_TRUE(t->Restore(std::vector<float>(size, 0.0f), {}, step).ok());
   EXPECT_TRUE(t->resyncing());
   return t;
@@ -585,12 +591,14 @@ TEST(DenseTableTest, ResyncAPullAboveTheStepMovesTheTensorWithoutWaiting) {
 
 TEST(DenseTableTest, ResyncAPullMovesPastAHalfPushedStep) {
   // Worker 1 pushes step 5 first (moving the tensor from 3 to 5); worker 0,
-  // whose step-5 push died with the old process, pulls step 6: the tensor
-  // moves on, discarding worker 1's push, and neither waits.
+  // whose step-5 push died with the old process, pulls step 6: after
+  // resync_pull_wait the tensor moves on, discarding worker 1's push.
   auto t = Restored(2, 3);
   EXPECT_EQ(*t->Push({4}, 5, 1), 5);
   std::string bytes;
-  EXPECT_EQ(*t->Pull(6, absl::InfinitePast(), &bytes), 6);
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(*t->Pull(6, absl::InfiniteFuture(), &bytes), 6);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(40));
   EXPECT_EQ(*t->Pull(6, absl::InfinitePast(), &bytes), 6);
   ASSERT_TRUE(t->Push({2}, 6, 0).ok());
   EXPECT_EQ(*t->Push({4}, 6, 1), 7);
@@ -611,7 +619,7 @@ TEST(DenseTableTest, ResyncThreeWorkersSomeAnsweredBeforeTheCrash) {
   });
   EXPECT_EQ(*t->Push({3}, 4, 2), 4);
   std::string bytes;
-  EXPECT_EQ(*t->Pull(5, absl::InfinitePast(), &bytes), 5);
+  EXPECT_EQ(*t->Pull(5, absl::InfiniteFuture(), &bytes), 5);
   waiter.join();
   ASSERT_TRUE(waited.ok()) << waited.status();
   EXPECT_EQ(*waited, 5);
@@ -619,6 +627,26 @@ TEST(DenseTableTest, ResyncThreeWorkersSomeAnsweredBeforeTheCrash) {
   EXPECT_EQ(t->step(), 6);
   EXPECT_EQ(Values(*t), std::vector<float>{-3.0f});
   EXPECT_EQ(t->resync_counters().steps_skipped, 1);
+}
+
+TEST(DenseTableTest, ResyncAPullWaitsForAStepTheOthersComplete) {
+  // Both workers are at step 3 after the restart; worker 0 pushed it and
+  // pulls step 4 before worker 1 pushes: the step completes normally.
+  auto t = Restored(2, 3, 1, absl::Minutes(1));
+  ASSERT_TRUE(t->Push({2}, 3, 0).ok());
+  absl::StatusOr<int64_t> pulled;
+  std::thread puller([&] {
+    std::string bytes;
+    pulled = t->Pull(4, absl::InfiniteFuture(), &bytes);
+  });
+  while (t->waiters() == 0) std::this_thread::yield();
+  ASSERT_TRUE(t->Push({4}, 3, 1).ok());
+  puller.join();
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+  EXPECT_EQ(*pulled, 4);
+  EXPECT_EQ(Values(*t), std::vector<float>{-3.0f});
+  EXPECT_FALSE(t->resyncing());
+  EXPECT_EQ(t->resync_counters().steps_skipped, 0);
 }
 
 TEST(DenseTableTest, ResyncDropsAChunkWhoseEarlierChunksWereLost) {
