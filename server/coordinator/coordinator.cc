@@ -26,7 +26,11 @@ Coordinator::Coordinator(Options options, Clock* clock,
       registry_(options_.registry, clock, store_.get()),
       jobs_(options_.jobs, clock, store_.get()),
       scheduler_(options_.scheduler, &registry_, &jobs_, clock),
-      reaper_(options_.reaper, [this] { return registry_.PsAddresses(); }) {}
+      reaper_(options_.reaper, [this] { return registry_.PsAddresses(); }),
+      checkpoints_(options_.checkpoints, clock,
+                   CheckpointPolicy::ConsistentCheckpointer(
+                       [this] { return registry_.PsAddresses(); },
+                       options_.checkpoints.rpc_timeout)) {}
 
 Coordinator::Coordinator(Options options, Clock* clock)
     : Coordinator(std::move(options), clock, nullptr) {
