@@ -153,8 +153,8 @@ PerShard<CheckpointResponse> PsAdminClient::Checkpoint(uint64_t id) {
   return results;
 }
 
-PerShard<PausePushesResponse> PsAdminClient::PausePushes(
-    bool pause, absl::Duration lease) {
+PerShard<PausePushesResponse> PsAdminClient::PausePushes(bool pause,
+                                                         absl::Duration lease) {
   PausePushesRequest req;
   req.set_pause(pause);
   if (pause) req.set_lease_ms(absl::ToInt64Milliseconds(lease));
@@ -182,10 +182,12 @@ PerShard<CheckpointResponse> PsAdminClient::ConsistentCheckpoint(uint64_t id) {
       r.shard = p.shard;
       r.address = p.address;
       r.response =
-          p.ok() ? absl::AbortedError(absl::StrCat(
-                       "checkpoint ", id, " not written: a shard did not "
-                       "pause its pushes (", all_paused.message(), ")"))
-                 : p.status();
+          p.ok()
+              ? absl::AbortedError(absl::StrCat("checkpoint ", id,
+                                                " not written: a shard did not "
+                                                "pause its pushes (",
+                                                all_paused.message(), ")"))
+              : p.status();
     }
   }
   // The leases would end the pause anyway; resuming now frees the pushes.

@@ -10,8 +10,8 @@
 #include "gtest/gtest.h"
 #include "server/client/ps_client.h"
 #include "server/ps/ps_server.h"
-#include "server/router/router.h"
 #include "server/ps/testing/local_shards.h"
+#include "server/router/router.h"
 
 namespace strata {
 namespace {
@@ -223,8 +223,8 @@ TEST_F(PsAdminClientTest, ConsistentCheckpointIsAPrefixConsistentCut) {
     std::vector<float> va(2), vb(2);
     ASSERT_TRUE(client->Pull("t", a, 2, va.data()).ok());
     ASSERT_TRUE(client->Pull("t", b, 2, vb.data()).ok());
-    EXPECT_GE(va[0], vb[0]) << "checkpoint " << id << " holds b's push "
-                            << vb[0] << " without a's";
+    EXPECT_GE(va[0], vb[0])
+        << "checkpoint " << id << " holds b's push " << vb[0] << " without a's";
     EXPECT_LE(va[0], vb[0] + 1) << "checkpoint " << id;
     EXPECT_GE(vb[0], 20 * id - 1) << "checkpoint " << id;
   }

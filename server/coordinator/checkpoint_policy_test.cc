@@ -23,11 +23,10 @@ CheckpointPolicy::Options Every(absl::Duration every) {
 TEST(CheckpointPolicyTest, ChecksPointsEveryIntervalWithTheClocksId) {
   FakeClock clock;
   std::vector<uint64_t> ids;
-  CheckpointPolicy policy(Every(absl::Seconds(300)), &clock,
-                          [&](uint64_t id) {
-                            ids.push_back(id);
-                            return absl::OkStatus();
-                          });
+  CheckpointPolicy policy(Every(absl::Seconds(300)), &clock, [&](uint64_t id) {
+    ids.push_back(id);
+    return absl::OkStatus();
+  });
   EXPECT_EQ(policy.MaybeCheckpoint(), std::nullopt);
   clock.Advance(absl::Seconds(299));
   EXPECT_EQ(policy.MaybeCheckpoint(), std::nullopt);

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 
 namespace strata {
 namespace {
@@ -36,16 +37,29 @@ void Add(prometheus::MetricFamily* f, std::vector<prometheus::ClientMetric::Labe
   f->metric.push_back(std::move(m));
 }
 
+// One family of one sample, labelled with the shard.
+struct ShardFamily {
+  const char* name;
+  const char* help;
+  prometheus::MetricType type;
+  uint64_t value;
+};
+
+void AddShardFamilies(absl::Span<const ShardFamily> families,
+                      const std::string& shard,
+                      std::vector<prometheus::MetricFamily>* out) {
+  for (const ShardFamily& f : families) {
+    prometheus::MetricFamily family = Family(f.name, f.help, f.type);
+    Add(&family, {{"shard", shard}}, double(f.value));
+    out->push_back(std::move(family));
+  }
+}
+
 // The store's checkpoint ledger: what was loaded, skipped and pruned.
 void AddCheckpointFamilies(const TableStore& store, const std::string& shard,
                            std::vector<prometheus::MetricFamily>* out) {
   const CheckpointLedger::Counters c = store.checkpoint_counters();
-  const struct {
-    const char* name;
-    const char* help;
-    prometheus::MetricType type;
-    uint64_t value;
-  } families[] = {
+  const ShardFamily families[] = {
       {"strata_ps_checkpoint_loaded_id",
        "Id of the checkpoint the shard's tables were last loaded from (0: "
        "none).",
@@ -62,23 +76,14 @@ void AddCheckpointFamilies(const TableStore& store, const std::string& shard,
        "itself succeeded).",
        prometheus::MetricType::Counter, c.prune_errors},
   };
-  for (const auto& f : families) {
-    prometheus::MetricFamily family = Family(f.name, f.help, f.type);
-    Add(&family, {{"shard", shard}}, double(f.value));
-    out->push_back(std::move(family));
-  }
+  AddShardFamilies(families, shard, out);
 }
 
 // Updates applied and lost (docs/failures.md, "Shard restart").
 void AddUpdateFamilies(const TableStore& store, const std::string& shard,
                        std::vector<prometheus::MetricFamily>* out) {
   const DenseTable::ResyncCounters resync = store.DenseResyncCounters();
-  const struct {
-    const char* name;
-    const char* help;
-    prometheus::MetricType type;
-    uint64_t value;
-  } families[] = {
+  const ShardFamily families[] = {
       {"strata_ps_updates_applied_total",
        "Updates this shard applied (sparse rows pushed, dense pushes); after "
        "a restart it goes on from the loaded checkpoint's count.",
@@ -92,11 +97,7 @@ void AddUpdateFamilies(const TableStore& store, const std::string& shard,
        "caught up with the workers.",
        prometheus::MetricType::Counter, uint64_t(resync.pushes_dropped)},
   };
-  for (const auto& f : families) {
-    prometheus::MetricFamily family = Family(f.name, f.help, f.type);
-    Add(&family, {{"shard", shard}}, double(f.value));
-    out->push_back(std::move(family));
-  }
+  AddShardFamilies(families, shard, out);
   const std::optional<uint64_t> lost = store.updates().lost_at_start();
   if (!lost.has_value()) return;  // unknown: no sample
   prometheus::MetricFamily family = Gauge(

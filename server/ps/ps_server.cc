@@ -159,8 +159,8 @@ absl::Status PsServer::CreateStore() {
   store_options.max_push_clients = options_.max_push_clients;
   if (!options_.data_dir.empty()) {
     store_options.update_count_path =
-        JoinPath(options_.data_dir, UpdateCountFileName(options_.shard_id,
-                                                        options_.num_shards));
+        JoinPath(options_.data_dir,
+                 UpdateCountFileName(options_.shard_id, options_.num_shards));
   }
   store_options.env = DefaultEnv();
   store_options.clock = RealClock();

@@ -246,11 +246,11 @@ TEST(PsServiceTest, PausePushesBoundsItsLease) {
 
 TEST(PsServiceTest, APushHeldPastItsDeadlineIsUnavailable) {
   ShardCluster cluster(1);
-  ASSERT_TRUE(AllOk(cluster.client->admin().CreateTable(SgdTable("emb", 1),
-                                                         false))
-                  .ok());
-  ASSERT_TRUE(AllOk(cluster.client->admin().PausePushes(true, absl::Seconds(30)))
-                  .ok());
+  ASSERT_TRUE(
+      AllOk(cluster.client->admin().CreateTable(SgdTable("emb", 1), false))
+          .ok());
+  ASSERT_TRUE(
+      AllOk(cluster.client->admin().PausePushes(true, absl::Seconds(30))).ok());
   auto stub = cluster.EmbeddingStub(0);
   PushRequest req;
   req.set_table("emb");
@@ -262,9 +262,9 @@ TEST(PsServiceTest, APushHeldPastItsDeadlineIsUnavailable) {
                    std::chrono::milliseconds(500));
   EXPECT_EQ(stub->Push(&ctx, req, &resp).error_code(),
             grpc::StatusCode::UNAVAILABLE);
-  ASSERT_TRUE(AllOk(cluster.client->admin().PausePushes(
-                        false, absl::ZeroDuration()))
-                  .ok());
+  ASSERT_TRUE(
+      AllOk(cluster.client->admin().PausePushes(false, absl::ZeroDuration()))
+          .ok());
 }
 
 TEST(PsServiceTest, CheckpointSurvivesShardRestart) {

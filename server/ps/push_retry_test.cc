@@ -472,7 +472,8 @@ TEST(PushRetryTest, BspWorkersCarryOnAcrossAShardRestartedFromACheckpoint) {
   for (uint32_t w = 0; w < kWorkers; ++w) {
     clients.push_back(Connect(so.listen, o));
   }
-  ASSERT_TRUE(clients[0]->admin().CreateDense(Dense("bsp", BSP, 2), false).ok());
+  ASSERT_TRUE(
+      clients[0]->admin().CreateDense(Dense("bsp", BSP, 2), false).ok());
   std::atomic<int64_t> steps[kWorkers] = {};  // steps each worker finished
   absl::Status failed[kWorkers];              // read after join
   std::vector<std::thread> workers;
@@ -480,14 +481,15 @@ TEST(PushRetryTest, BspWorkersCarryOnAcrossAShardRestartedFromACheckpoint) {
     workers.emplace_back([&, w] {
       for (int64_t t = 0; t < kSteps; ++t) {
         std::vector<float> values;
-        absl::StatusOr<int64_t> pulled = clients[w]->PullDense("bsp", t, &values);
+        absl::StatusOr<int64_t> pulled =
+            clients[w]->PullDense("bsp", t, &values);
         absl::StatusOr<int64_t> pushed =
             pulled.ok() ? clients[w]->PushDense("bsp", {1, 1}, t, w)
                         : pulled.status();
         if (!pushed.ok()) {
-          failed[w] = absl::Status(pushed.status().code(),
-                                   absl::StrCat("step ", t, ": ",
-                                                pushed.status().message()));
+          failed[w] = absl::Status(
+              pushed.status().code(),
+              absl::StrCat("step ", t, ": ", pushed.status().message()));
           return;
         }
         steps[w] = t + 1;

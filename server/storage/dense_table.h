@@ -181,7 +181,8 @@ class DenseTable {
                                       absl::Span<const float> state,
                                       int64_t step)>& fn) const;
   // Replaces values, state and step (restore); drops pending BSP pushes and
-  // starts a resync (BSP; class comment). INVALID_ARGUMENT for wrong sizes, non-finite values or a negative step.
+  // starts a resync (BSP; class comment). INVALID_ARGUMENT for wrong sizes,
+  // non-finite values or a negative step.
   absl::Status Restore(absl::Span<const float> values,
                        absl::Span<const float> state, int64_t step);
 

@@ -286,8 +286,7 @@ TEST(DenseTableTest, RestoreReplacesEverythingAndDropsPendingPushes) {
 }
 
 // Values of elements [offset, offset + count) (count 0: to the end).
-std::vector<float> RangeValues(DenseTable& t, uint64_t offset,
-                               uint64_t count) {
+std::vector<float> RangeValues(DenseTable& t, uint64_t offset, uint64_t count) {
   std::string bytes;
   EXPECT_TRUE(t.Pull(offset, count, 0, absl::InfinitePast(), &bytes).ok());
   std::vector<float> v(bytes.size() / sizeof(float));

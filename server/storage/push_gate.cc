@@ -37,10 +37,9 @@ absl::StatusOr<PushGate::Pass> PushGate::Enter(absl::Time deadline) {
 
 absl::StatusOr<int> PushGate::Pause(absl::Duration lease) {
   if (lease <= absl::ZeroDuration() || lease > kMaxPushPauseLease) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("push pause lease ", absl::FormatDuration(lease),
-                     " is outside (0, ", absl::FormatDuration(kMaxPushPauseLease),
-                     "]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "push pause lease ", absl::FormatDuration(lease), " is outside (0, ",
+        absl::FormatDuration(kMaxPushPauseLease), "]"));
   }
   absl::MutexLock lock(&mu_);
   const absl::Time until = absl::Now() + lease;

@@ -549,8 +549,8 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
   updates_.RecordCut(checkpoint_id, cut);
   if (absl::Status s = updates_.Persist(); !s.ok()) {
     // The checkpoint is fine; a restart from it cannot tell what it lost.
-    LOG(WARNING) << "recording the update count of checkpoint "
-                 << checkpoint_id << ": " << s;
+    LOG(WARNING) << "recording the update count of checkpoint " << checkpoint_id
+                 << ": " << s;
   }
   // Logged and counted by the ledger; the checkpoint itself succeeded.
   absl::StatusOr<std::vector<uint64_t>> pruned =

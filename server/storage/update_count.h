@@ -48,13 +48,10 @@ std::string UpdateCountFileName(uint32_t shard_id, uint32_t num_shards);
 class UpdateCount {
  public:
   // `path` empty: nothing is read or written (no --data_dir).
-  UpdateCount(Env* env, std::string path)
-      : env_(env), path_(std::move(path)) {}
+  UpdateCount(Env* env, std::string path) : env_(env), path_(std::move(path)) {}
 
   void Add(uint64_t n) { applied_.fetch_add(n, std::memory_order_relaxed); }
-  uint64_t applied() const {
-    return applied_.load(std::memory_order_relaxed);
-  }
+  uint64_t applied() const { return applied_.load(std::memory_order_relaxed); }
   // Remembers `count` (applied() when the checkpoint's cut was taken) as
   // checkpoint `checkpoint_id`'s cut, dropping the oldest beyond
   // kMaxUpdateCuts.

@@ -261,7 +261,8 @@ TEST_F(ClusterCommandsTest, CheckpointWritesNothingWhenAShardCannotPause) {
   EXPECT_EQ(RunCheckpoint(env_, 42), kExitRpc);
   EXPECT_THAT(shards_[0]->cut_calls(), ElementsAre("pause", "resume"));
   EXPECT_TRUE(shards_[1]->checkpoint_requests().empty());
-  EXPECT_THAT(err_.str(), HasSubstr("UNIMPLEMENTED: PausePushes on ps shard 1"));
+  EXPECT_THAT(err_.str(),
+              HasSubstr("UNIMPLEMENTED: PausePushes on ps shard 1"));
 }
 
 TEST_F(ClusterCommandsTest, CheckpointJsonListsEveryShard) {
