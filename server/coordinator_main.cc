@@ -64,6 +64,10 @@ ABSL_FLAG(uint32_t, max_nodes, strata::NodeRegistry::Options().max_nodes,
           "this many live nodes it is RESOURCE_EXHAUSTED");
 ABSL_FLAG(int32_t, max_message_mb, 256,
           "max gRPC message size in MiB, both directions");
+ABSL_FLAG(double, checkpoint_every_s, 300.0,
+          "Take a consistent checkpoint of the ps shards (pushes paused, one "
+          "id) every this many seconds; 0 turns periodic checkpoints off. The "
+          "shards keep the newest --keep_checkpoints (docs/checkpoint.md).");
 ABSL_FLAG(double, shutdown_grace_s, 5.0,
           "on SIGINT/SIGTERM, how long in-flight calls may finish before "
           "they are cancelled");
@@ -103,6 +107,12 @@ absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
   c.jobs.limits.max_workers = absl::GetFlag(FLAGS_max_job_workers);
   c.jobs.limits.max_dataset_bytes = absl::GetFlag(FLAGS_max_job_dataset_mb)
                                     << 20;
+  const double checkpoint_every_s = absl::GetFlag(FLAGS_checkpoint_every_s);
+  if (!(checkpoint_every_s >= 0) || checkpoint_every_s > 1e9) {
+    return absl::InvalidArgumentError(
+        "--checkpoint_every_s must be in [0, 1e9]");
+  }
+  c.checkpoints.every = absl::Seconds(checkpoint_every_s);
   if (c.jobs.limits.max_workers == 0 || c.jobs.max_pending_jobs == 0 ||
       c.registry.max_nodes == 0 ||
       absl::GetFlag(FLAGS_max_job_dataset_mb) > (uint64_t{1} << 40)) {

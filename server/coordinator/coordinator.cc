@@ -40,7 +40,11 @@ Coordinator::Coordinator(Options options, Clock* clock,
       // reaper_ is constructed after scheduler_, before any pass uses it.
       scheduler_(WithReset(options_.scheduler, &reaper_), &registry_, &jobs_,
                  clock),
-      reaper_(options_.reaper, [this] { return registry_.PsAddresses(); }) {}
+      reaper_(options_.reaper, [this] { return registry_.PsAddresses(); }),
+      checkpoints_(options_.checkpoints, clock,
+                   CheckpointPolicy::ConsistentCheckpointer(
+                       [this] { return registry_.PsAddresses(); },
+                       options_.checkpoints.rpc_timeout)) {}
 
 Coordinator::Coordinator(Options options, Clock* clock)
     : Coordinator(std::move(options), clock, nullptr) {

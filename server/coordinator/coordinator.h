@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/coordinator.pb.h"
+#include "server/coordinator/checkpoint_policy.h"
 #include "server/coordinator/job_manager.h"
 #include "server/coordinator/node_registry.h"
 #include "server/coordinator/scheduler.h"
@@ -67,6 +68,9 @@ class Coordinator {
     bool background_thread = true;
     // Dropping ended jobs' "<job_id>/" tensors (JobSpec.keep_tensors).
     TensorReaper::Options reaper;
+    // Periodic consistent checkpoints of the shards (--checkpoint_every_s;
+    // off by default here, 300 s in the coordinator binary).
+    CheckpointPolicy::Options checkpoints;
   };
 
   // Opens options.state_dir (if set) and resumes from it, then starts.
@@ -169,6 +173,7 @@ class Coordinator {
   JobManager jobs_;
   Scheduler scheduler_;
   TensorReaper reaper_;  // its thread asks registry_ for shard addresses
+  CheckpointPolicy checkpoints_;  // likewise
 
   absl::Mutex dispatch_mu_ ABSL_ACQUIRED_BEFORE(mu_);
 
