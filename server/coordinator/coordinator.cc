@@ -13,13 +13,14 @@ namespace {
 
 // The scheduler's options, resetting restarted jobs' BSP steps through
 // `reaper` unless the caller set its own reset (tests).
-Scheduler::Options WithReset(Scheduler::Options options,
-                             TensorReaper* reaper) {
+Scheduler::Options WithHooks(Scheduler::Options options, TensorReaper* reaper,
+                             std::function<bool(const std::string&)> attached) {
   if (!options.reset_dense_steps) {
     options.reset_dense_steps = [reaper](const std::string& prefix) {
       return reaper->ResetNow(prefix);
     };
   }
+  if (!options.can_take_tasks) options.can_take_tasks = std::move(attached);
   return options;
 }
 
@@ -38,8 +39,11 @@ Coordinator::Coordinator(Options options, Clock* clock,
       registry_(options_.registry, clock, store_.get()),
       jobs_(options_.jobs, clock, store_.get()),
       // reaper_ is constructed after scheduler_, before any pass uses it.
-      scheduler_(WithReset(options_.scheduler, &reaper_), &registry_, &jobs_,
-                 clock),
+      scheduler_(WithHooks(options_.scheduler, &reaper_,
+                           [this](const std::string& node_id) {
+                             return !TaskStreamDetached(node_id);
+                           }),
+                 &registry_, &jobs_, clock),
       reaper_(options_.reaper, [this] { return registry_.PsAddresses(); }),
       checkpoints_(options_.checkpoints, clock,
                    CheckpointPolicy::ConsistentCheckpointer(
@@ -324,6 +328,7 @@ absl::StatusOr<uint64_t> Coordinator::OpenTaskStream(
     }
     NodeQueue& q = QueueLocked(std::string(node_id));
     stream = q.stream = next_stream_++;
+    q.detached = false;
     undelivered = q.in_flight;
     for (const Entry& entry : q.entries) {
       if (entry.command.has_assign()) {
@@ -366,6 +371,20 @@ absl::StatusOr<std::vector<TaskCommand>> Coordinator::NextCommands(
   }
   q->entries.clear();
   return commands;
+}
+
+void Coordinator::TaskStreamGone(absl::string_view node_id, uint64_t stream) {
+  absl::MutexLock lock(&mu_);
+  auto it = queues_.find(node_id);
+  if (it != queues_.end() && it->second->stream == stream) {
+    it->second->detached = true;
+  }
+}
+
+bool Coordinator::TaskStreamDetached(absl::string_view node_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = queues_.find(node_id);
+  return it != queues_.end() && it->second->detached;
 }
 
 void Coordinator::ReturnCommands(absl::string_view node_id,

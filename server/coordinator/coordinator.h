@@ -126,6 +126,14 @@ class Coordinator {
   // to the stream, so the next stream delivers them.
   void ReturnCommands(absl::string_view node_id,
                       std::vector<TaskCommand> commands);
+  // The node's stream `stream` ended because the node went away (its
+  // connection closed). Until it opens a new one it takes no new tasks
+  // (Scheduler::Options::can_take_tasks): a worker process that died is
+  // not given the restart of the job it failed. No-op for a superseded
+  // stream.
+  void TaskStreamGone(absl::string_view node_id, uint64_t stream);
+  // True between TaskStreamGone and the node's next OpenTaskStream.
+  bool TaskStreamDetached(absl::string_view node_id);
 
   NodeRegistry& registry() { return registry_; }
   JobManager& jobs() { return jobs_; }
@@ -144,6 +152,7 @@ class Coordinator {
     std::vector<std::string> in_flight;
     uint64_t stream = 0;  // id of the newest WatchTasks stream
     bool closed = false;  // the node died: streams end, nothing is queued
+    bool detached = false;  // its newest stream ended (TaskStreamGone)
   };
 
   Coordinator(Options options, Clock* clock, std::unique_ptr<StateStore> store);

@@ -90,6 +90,25 @@ TEST_F(CoordinatorTest, DeliversAssignmentsOnTheNodesStream) {
   EXPECT_THAT(cluster.ps_addresses(), ElementsAre("ps:1"));
 }
 
+TEST_F(CoordinatorTest, ANodeWhoseStreamWentAwayGetsNoTaskUntilItReconnects) {
+  AddNode("ps");
+  const std::string w = AddNode("general");
+  const uint64_t first = *coord_.OpenTaskStream(w, secrets_[w]);
+  coord_.TaskStreamGone(w, first);  // the worker process died
+  EXPECT_TRUE(coord_.TaskStreamDetached(w));
+  const std::string job = Submit(1);
+  coord_.Tick();
+  EXPECT_EQ(coord_.jobs().Get(job)->state(), PENDING)
+      << "not placed on a node that is still alive but gone";
+  const uint64_t second = *coord_.OpenTaskStream(w, secrets_[w]);
+  EXPECT_FALSE(coord_.TaskStreamDetached(w));
+  coord_.TaskStreamGone(w, first);  // a superseded stream changes nothing
+  EXPECT_FALSE(coord_.TaskStreamDetached(w));
+  coord_.Tick();
+  EXPECT_EQ(coord_.jobs().Get(job)->state(), RUNNING);
+  ASSERT_EQ(Poll(w, second).size(), 1u);
+}
+
 TEST_F(CoordinatorTest, CancelSendsCancelCommandForDeliveredTask) {
   AddNode("ps");
   const std::string w = AddNode("general");

@@ -72,6 +72,9 @@ Scheduler::Workers Scheduler::LiveWorkers() {
   Workers workers;
   for (NodeInfo& node : registry_->Schedulable()) {
     if (node.role() == kPsRole) continue;
+    if (options_.can_take_tasks && !options_.can_take_tasks(node.node_id())) {
+      continue;
+    }
     if (active.contains(node.node_id())) {
       workers.busy.push_back(std::move(node));
     } else {

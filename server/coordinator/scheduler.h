@@ -50,6 +50,13 @@ class Scheduler {
     // until the job's spare_wait_s. Called on the scheduling pass. Null:
     // nothing to reset (tests without shards).
     std::function<absl::Status(const std::string& prefix)> reset_dense_steps;
+    // False for a worker node that cannot take a task now although it is
+    // not declared dead yet: its task stream closed (the process died and
+    // its connection with it) and it has not reopened one. Such a node is
+    // left out of placement until it reconnects or is declared dead, so a
+    // restart is not placed on the node whose death caused it. Null: every
+    // live node can.
+    std::function<bool(const std::string& node_id)> can_take_tasks;
   };
 
   // Everything one pass did that the caller must act on.

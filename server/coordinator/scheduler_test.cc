@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/coordinator/testing/state_testing.h"
@@ -28,6 +29,9 @@ class SchedulerTest : public ::testing::Test {
     options.reset_dense_steps = [this](const std::string& prefix) {
       resets_.push_back(prefix);
       return reset_status_;
+    };
+    options.can_take_tasks = [this](const std::string& node_id) {
+      return !detached_.contains(node_id);
     };
     return options;
   }
@@ -82,6 +86,7 @@ class SchedulerTest : public ::testing::Test {
   testing::NodeSecrets secrets_;
   std::vector<std::string> resets_;
   absl::Status reset_status_;
+  absl::flat_hash_set<std::string> detached_;  // can_take_tasks is false
 };
 
 TEST_F(SchedulerTest, AssignsLowestIdleNodeIdsFirst) {
@@ -100,6 +105,19 @@ TEST_F(SchedulerTest, AssignsLowestIdleNodeIdsFirst) {
   Submit(1);
   pass = scheduler_.RunOnce();
   EXPECT_THAT(pass.assignment_nodes, ElementsAre("node-4"));
+}
+
+TEST_F(SchedulerTest, NodesThatCannotTakeTasksAreSkippedUntilTheyCan) {
+  AddPs(0, 1);
+  const std::string a = AddWorker(), b = AddWorker(), c = AddWorker();
+  detached_.insert(a);  // its task stream closed: the process died
+  Submit(2);
+  Scheduler::Pass pass = scheduler_.RunOnce();
+  EXPECT_THAT(pass.assignment_nodes, ElementsAre(b, c));
+  Submit(1);
+  EXPECT_THAT(scheduler_.RunOnce().assignment_nodes, IsEmpty());
+  detached_.erase(a);  // it reconnected
+  EXPECT_THAT(scheduler_.RunOnce().assignment_nodes, ElementsAre(a));
 }
 
 TEST_F(SchedulerTest, RespectsRoleAndGpus) {

@@ -258,6 +258,13 @@ void PsServer::RegisterWithCoordinator() {
                                                  : options_.advertise);
   so.node.set_shard_id(options_.shard_id);
   so.node.set_num_shards(options_.num_shards);
+  if (!options_.data_dir.empty()) {
+    // A restarted process of this shard keeps its node id (and its shard).
+    so.identity_file =
+        JoinPath(options_.data_dir,
+                 absl::StrCat("node-identity-shard-", options_.shard_id,
+                              "-of-", options_.num_shards, ".txt"));
+  }
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   so.node.set_hostname(host);
