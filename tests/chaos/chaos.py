@@ -175,38 +175,53 @@ def victims(cluster, kind):
 
 
 def running_jobs(cluster, ids):
-    """{id: (step, restarts)} of the jobs that are not terminal; None if
-    unreadable (the coordinator is down)."""
+    """{id: status} of the jobs that are not terminal; None if unreadable
+    (the coordinator is down)."""
     out = {}
     for i in ids:
         st = cluster.ctl_json("status", i)
         if st is None:
             return None
         if st.get("state") not in TERMINAL:
-            out[i] = (int(st.get("step", 0)), int(st.get("restarts", 0)))
+            out[i] = st
     return out
 
 
-def job_moved(st, before, restarts):
-    """True once job status `st` shows progress after a kill: with a
-    restart expected (`restarts` is the count before the kill), the new
-    attempt reported a step (a restart empties the job's step sum until
-    its new tasks report); otherwise the step passed `before`."""
-    if st is None:
-        return False
-    if st.get("state") in TERMINAL:
-        return True
-    step = int(st.get("step", 0))
-    if restarts is not None:
-        return int(st.get("restarts", 0)) > restarts and step > 0
-    return step > before
+class Progress:
+    """Whether a job made progress after a kill. Without a restart: its
+    step (the sum of its tasks' latest reports) passed the step it had. With
+    one (the killed daemon ran one of its tasks): its restart count grew,
+    the new attempt was placed (assigned_nodes is empty between attempts),
+    and the step then moved past what it was at the placement."""
+
+    def __init__(self, before, expect_restart):
+        self.step = int(before.get("step", 0))
+        self.restarts = int(before.get("restarts", 0))
+        self.expect_restart = expect_restart
+        self.placed_step = None
+
+    def moved(self, st):
+        if st is None:
+            return False
+        if st.get("state") in TERMINAL:
+            return True
+        step = int(st.get("step", 0))
+        if not self.expect_restart:
+            return step > self.step
+        if int(st.get("restarts", 0)) <= self.restarts:
+            return False
+        if not st.get("assigned_nodes"):
+            return False
+        if self.placed_step is None:
+            self.placed_step = step
+            return False
+        return step > self.placed_step
 
 
-def recover(cluster, name, old_pid, before, expect_restart, timeout_s):
+def recover(cluster, name, old_pid, progress, timeout_s):
     """Seconds until `name` runs again under a new pid, the cluster is
-    healthy, and every job of `before` ({id: (step, restarts)}) made
-    progress (job_moved; `expect_restart`: the ids whose tasks ran on the
-    killed daemon); None on timeout."""
+    healthy, and every job of `progress` ({id: Progress}) moved; None on
+    timeout."""
     t0 = time.monotonic()
     back = False
     while time.monotonic() - t0 < timeout_s:
@@ -214,10 +229,8 @@ def recover(cluster, name, old_pid, before, expect_restart, timeout_s):
             pid = cluster.pids().get(name)
             back = (pid is not None and pid != old_pid and
                     os.path.exists("/proc/%d" % pid) and cluster.healthy())
-        if back and all(
-                job_moved(cluster.ctl_json("status", i), step,
-                          restarts if i in expect_restart else None)
-                for i, (step, restarts) in before.items()):
+        if back and all([p.moved(cluster.ctl_json("status", i))
+                         for i, p in progress.items()]):
             return time.monotonic() - t0
         time.sleep(0.2)
     return None
@@ -240,17 +253,23 @@ def chaos_run(cluster, ids, args, rng):
             continue
         if not before:
             break  # every job ended
+        if any(not st.get("assigned_nodes") for st in before.values()):
+            # A job between attempts: its nodes run nothing of it yet, so a
+            # kill now would not be the failure it names. Wait.
+            time.sleep(0.2)
+            continue
         if not order:
             order = list(kinds)
             rng.shuffle(order)
         kind = order.pop(0)
         name = rng.choice(victims(cluster, kind))
         old_pid = cluster.pids().get(name)
-        expect = {users[kind]} & set(before) if kind in users else set()
-        log("kill -9 %s (%s); running jobs (step, restarts): %s" %
-            (name, kind, before))
+        progress = {i: Progress(st, kind in users and users[kind] == i)
+                    for i, st in before.items()}
+        log("kill -9 %s (%s); running jobs at steps %s" % (
+            name, kind, {i: int(st.get("step", 0)) for i, st in before.items()}))
         cluster.kill(name)
-        secs = recover(cluster, name, old_pid, before, expect,
+        secs = recover(cluster, name, old_pid, progress,
                        args.recovery_timeout_s)
         if secs is None:
             log("NOT recovered within %ds after killing %s" %
