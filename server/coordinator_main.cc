@@ -54,6 +54,11 @@ ABSL_FLAG(uint64_t, max_job_dataset_mb,
 ABSL_FLAG(uint32_t, max_pending_jobs, 1000,
           "most jobs waiting in PENDING at once; a submission past it is "
           "RESOURCE_EXHAUSTED");
+ABSL_FLAG(uint32_t, max_resume_bytes,
+          strata::JobManager::Options().max_resume_bytes,
+          "largest progress checkpoint (TaskReport.resume) a task may report; "
+          "one per rank of every job is kept, in memory and in --state_dir, "
+          "for a restarted job; bigger is INVALID_ARGUMENT");
 ABSL_FLAG(uint32_t, max_nodes, strata::NodeRegistry::Options().max_nodes,
           "most nodes (worker daemons and shards, alive and dead) the "
           "coordinator holds, and the largest num_shards a shard may claim; "
@@ -61,6 +66,10 @@ ABSL_FLAG(uint32_t, max_nodes, strata::NodeRegistry::Options().max_nodes,
           "this many live nodes it is RESOURCE_EXHAUSTED");
 ABSL_FLAG(int32_t, max_message_mb, 256,
           "max gRPC message size in MiB, both directions");
+ABSL_FLAG(double, checkpoint_every_s, 300.0,
+          "Take a consistent checkpoint of the ps shards (pushes paused, one "
+          "id) every this many seconds; 0 turns periodic checkpoints off. The "
+          "shards keep the newest --keep_checkpoints (docs/checkpoint.md).");
 ABSL_FLAG(double, shutdown_grace_s, 5.0,
           "on SIGINT/SIGTERM, how long in-flight calls may finish before "
           "they are cancelled");
@@ -96,15 +105,25 @@ absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
   c.scheduler.schedule_timeout = absl::Seconds(schedule_timeout_s);
   c.registry.max_nodes = absl::GetFlag(FLAGS_max_nodes);
   c.jobs.max_pending_jobs = absl::GetFlag(FLAGS_max_pending_jobs);
+  c.jobs.max_resume_bytes = absl::GetFlag(FLAGS_max_resume_bytes);
   c.jobs.limits.max_workers = absl::GetFlag(FLAGS_max_job_workers);
   c.jobs.limits.max_dataset_bytes = absl::GetFlag(FLAGS_max_job_dataset_mb)
                                     << 20;
+  const double checkpoint_every_s = absl::GetFlag(FLAGS_checkpoint_every_s);
+  if (!(checkpoint_every_s >= 0) || checkpoint_every_s > 1e9) {
+    return absl::InvalidArgumentError(
+        "--checkpoint_every_s must be in [0, 1e9]");
+  }
+  c.checkpoints.every = absl::Seconds(checkpoint_every_s);
   if (c.jobs.limits.max_workers == 0 || c.jobs.max_pending_jobs == 0 ||
       c.registry.max_nodes == 0 ||
       absl::GetFlag(FLAGS_max_job_dataset_mb) > (uint64_t{1} << 40)) {
     return absl::InvalidArgumentError(
         "--max_job_workers, --max_pending_jobs and --max_nodes must be > 0 "
         "and --max_job_dataset_mb <= 2^40");
+  }
+  if (c.jobs.max_resume_bytes > (uint32_t{1} << 20)) {
+    return absl::InvalidArgumentError("--max_resume_bytes must be <= 1048576");
   }
   STRATA_ASSIGN_OR_RETURN(
       c.credentials,

@@ -153,6 +153,48 @@ PerShard<CheckpointResponse> PsAdminClient::Checkpoint(uint64_t id) {
   return results;
 }
 
+PerShard<PausePushesResponse> PsAdminClient::PausePushes(bool pause,
+                                                         absl::Duration lease) {
+  PausePushesRequest req;
+  req.set_pause(pause);
+  if (pause) req.set_lease_ms(absl::ToInt64Milliseconds(lease));
+  // A pause waits for the pushes in flight, for up to the lease.
+  return Broadcast<PausePushesRequest, PausePushesResponse>(
+      pause ? "PausePushes" : "ResumePushes", req,
+      [](const ShardStubs& sh, grpc::ClientContext* ctx,
+         const PausePushesRequest& r, grpc::CompletionQueue* cq) {
+        return sh.admin->PrepareAsyncPausePushes(ctx, r, cq);
+      },
+      options_.rpc_timeout + (pause ? lease : absl::ZeroDuration()));
+}
+
+PerShard<CheckpointResponse> PsAdminClient::ConsistentCheckpoint(uint64_t id) {
+  if (id == 0) id = absl::ToUnixMillis(absl::Now());
+  const PerShard<PausePushesResponse> paused =
+      PausePushes(true, options_.push_pause_lease);
+  const absl::Status all_paused = AllOk(paused);
+  PerShard<CheckpointResponse> results;
+  if (all_paused.ok()) {
+    results = Checkpoint(id);
+  } else {
+    for (const ShardResult<PausePushesResponse>& p : paused) {
+      ShardResult<CheckpointResponse>& r = results.emplace_back();
+      r.shard = p.shard;
+      r.address = p.address;
+      r.response =
+          p.ok()
+              ? absl::AbortedError(absl::StrCat("checkpoint ", id,
+                                                " not written: a shard did not "
+                                                "pause its pushes (",
+                                                all_paused.message(), ")"))
+              : p.status();
+    }
+  }
+  // The leases would end the pause anyway; resuming now frees the pushes.
+  PausePushes(false, absl::ZeroDuration());
+  return results;
+}
+
 PerShard<LoadResponse> PsAdminClient::Load(uint64_t id) {
   LoadRequest req;
   req.set_checkpoint_id(id);

@@ -39,6 +39,12 @@ struct PsAdminClientOptions : ShardRpcOptions {
   // Compress clusters whole tables: its deadline is this many times
   // rpc_timeout.
   int compress_timeout_factor = 20;
+  // How long ConsistentCheckpoint pauses the shards' pushes (the lease; the
+  // shards resume by themselves after it, and refuse more than
+  // kMaxPushPauseLease, 60 s). The checkpoint is a consistent cut if every
+  // shard writes its file within it; longer holds pushes longer if the
+  // caller dies.
+  absl::Duration push_pause_lease = absl::Seconds(60);
 };
 
 // Thread-safe: calls share the channels and keep their state on the stack.
@@ -79,6 +85,17 @@ class PsAdminClient {
   // One checkpoint id for all shards; 0 picks the current Unix ms. A shard
   // that reports another id than the one asked for is INTERNAL.
   PerShard<CheckpointResponse> Checkpoint(uint64_t id);
+  // Holds (pause, for `lease`) or releases every shard's pushes
+  // (PausePushesRequest). A pause is answered once the pushes in flight
+  // are done.
+  PerShard<PausePushesResponse> PausePushes(bool pause, absl::Duration lease);
+  // A consistent cut across shards: pauses every shard's pushes
+  // (push_pause_lease) and waits for those in flight, writes checkpoint
+  // `id` (0: the current Unix ms) on every shard, then resumes the pushes,
+  // also after an error. When a shard cannot be paused nothing is written:
+  // its result is its pause error and the others' ABORTED. Pushes held
+  // meanwhile go on after the resume (docs/checkpoint.md, "Consistency").
+  PerShard<CheckpointResponse> ConsistentCheckpoint(uint64_t id);
   // Checkpoint `id`; 0 lets each shard load its newest complete one
   // (CheckSameCheckpoint then tells whether they agree).
   PerShard<LoadResponse> Load(uint64_t id);

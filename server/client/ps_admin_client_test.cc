@@ -1,11 +1,17 @@
 #include "server/client/ps_admin_client.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "server/client/ps_client.h"
+#include "server/ps/ps_server.h"
 #include "server/ps/testing/local_shards.h"
+#include "server/router/router.h"
 
 namespace strata {
 namespace {
@@ -175,6 +181,90 @@ TEST_F(PsAdminClientTest, CheckpointWithoutDataDirIsFailedPreconditionOnEach) {
   for (const auto& r : written) {
     EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   }
+}
+
+// The first key >= `from` that the shards' router places on `shard`.
+uint64_t KeyOnShard(uint32_t shard, uint32_t num_shards, uint64_t from) {
+  std::unique_ptr<ShardRouter> router = MakeHashRouter(num_shards);
+  while (router->ShardForKey(from) != shard) ++from;
+  return from;
+}
+
+TEST_F(PsAdminClientTest, ConsistentCheckpointIsAPrefixConsistentCut) {
+  Start(2, TempDir("admin_consistent"));
+  auto admin = Connect();
+  ASSERT_TRUE(AllOk(admin->CreateTable(Table("t"), false)).ok());
+  // A client adds 1 to key a (shard 0), then to key b (shard 1), in order,
+  // while checkpoints are cut: no checkpoint may hold b's n-th push without
+  // a's n-th.
+  const std::vector<uint64_t> a = {KeyOnShard(0, 2, 1)};
+  const std::vector<uint64_t> b = {KeyOnShard(1, 2, 1)};
+  PsClient* client = shards_->client();
+  std::atomic<bool> stop{false};
+  std::atomic<int> pushes{0};
+  std::thread pusher([&] {
+    const std::vector<float> minus_one = {-1, -1};  // SGD lr 1: +1
+    while (!stop.load()) {
+      ASSERT_TRUE(client->Push("t", a, minus_one, 2).ok());
+      ASSERT_TRUE(client->Push("t", b, minus_one, 2).ok());
+      ++pushes;
+    }
+  });
+  constexpr uint64_t kCuts = 5;
+  for (uint64_t id = 1; id <= kCuts; ++id) {
+    while (pushes.load() < static_cast<int>(id) * 20) std::this_thread::yield();
+    const PerShard<CheckpointResponse> cut = admin->ConsistentCheckpoint(id);
+    ASSERT_TRUE(AllOk(cut).ok()) << AllOk(cut);
+  }
+  stop = true;
+  pusher.join();
+  for (uint64_t id = 1; id <= kCuts; ++id) {
+    ASSERT_TRUE(AllOk(admin->Load(id)).ok());
+    std::vector<float> va(2), vb(2);
+    ASSERT_TRUE(client->Pull("t", a, 2, va.data()).ok());
+    ASSERT_TRUE(client->Pull("t", b, 2, vb.data()).ok());
+    EXPECT_GE(va[0], vb[0])
+        << "checkpoint " << id << " holds b's push " << vb[0] << " without a's";
+    EXPECT_LE(va[0], vb[0] + 1) << "checkpoint " << id;
+    EXPECT_GE(vb[0], 20 * id - 1) << "checkpoint " << id;
+  }
+}
+
+TEST_F(PsAdminClientTest, ConsistentCheckpointWritesNothingUnlessAllPause) {
+  const std::string dir = TempDir("admin_consistent_refused");
+  Start(2, dir);
+  PsAdminClientOptions o;
+  o.push_pause_lease = absl::Seconds(61);  // more than a shard grants
+  auto admin = Connect(shards_->addresses(), o);
+  const PerShard<CheckpointResponse> cut = admin->ConsistentCheckpoint(9);
+  ASSERT_EQ(cut.size(), 2u);
+  for (const auto& r : cut) {
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
+        << r.status();
+  }
+  EXPECT_EQ(shards_->server(0)->store()->push_gate().paused(), false);
+  EXPECT_EQ(AllOk(admin->Load(9)).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PsAdminClientTest, PausedShardsHoldPushesUntilResumed) {
+  Start(2);
+  auto admin = Connect();
+  ASSERT_TRUE(AllOk(admin->CreateTable(Table("t"), false)).ok());
+  const PerShard<PausePushesResponse> paused =
+      admin->PausePushes(true, absl::Seconds(30));
+  ASSERT_TRUE(AllOk(paused).ok()) << AllOk(paused);
+  std::atomic<bool> pushed{false};
+  std::thread pusher([&] {
+    const std::vector<uint64_t> keys = {1, 2, 3, 4};
+    EXPECT_TRUE(
+        shards_->client()->Push("t", keys, std::vector<float>(8, 1), 2).ok());
+    pushed = true;
+  });
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_FALSE(pushed.load()) << "a paused shard holds the push";
+  ASSERT_TRUE(AllOk(admin->PausePushes(false, absl::ZeroDuration())).ok());
+  pusher.join();
+  EXPECT_TRUE(pushed.load());
 }
 
 TEST(CheckSameCheckpointTest, NamesEachIdAndItsShardsIgnoringFailures) {

@@ -11,6 +11,19 @@
 namespace strata {
 namespace {
 
+// The scheduler's options, resetting restarted jobs' BSP steps through
+// `reaper` unless the caller set its own reset (tests).
+Scheduler::Options WithHooks(Scheduler::Options options, TensorReaper* reaper,
+                             std::function<bool(const std::string&)> attached) {
+  if (!options.reset_dense_steps) {
+    options.reset_dense_steps = [reaper](const std::string& prefix) {
+      return reaper->ResetNow(prefix);
+    };
+  }
+  if (!options.can_take_tasks) options.can_take_tasks = std::move(attached);
+  return options;
+}
+
 absl::Status NodeDeadError(absl::string_view node_id) {
   return absl::FailedPreconditionError(absl::StrCat(
       "node ", node_id, " was declared dead; register again for a new id"));
@@ -25,14 +38,24 @@ Coordinator::Coordinator(Options options, Clock* clock,
       store_(std::move(store)),
       registry_(options_.registry, clock, store_.get()),
       jobs_(options_.jobs, clock, store_.get()),
-      scheduler_(options_.scheduler, &registry_, &jobs_, clock),
+      // reaper_ is constructed after scheduler_, before any pass uses it.
+      scheduler_(WithHooks(options_.scheduler, &reaper_,
+                           [this](const std::string& node_id) {
+                             return !TaskStreamDetached(node_id);
+                           }),
+                 &registry_, &jobs_, clock),
       reaper_(
           [this] {
             TensorReaper::Options o = options_.reaper;
             o.credentials = options_.credentials;
             return o;
           }(),
-          [this] { return registry_.PsAddresses(); }) {}
+          [this] { return registry_.PsAddresses(); }),
+      checkpoints_(options_.checkpoints, clock,
+                   CheckpointPolicy::ConsistentCheckpointer(
+                       [this] { return registry_.PsAddresses(); },
+                       options_.checkpoints.rpc_timeout,
+                       options_.credentials)) {}
 
 Coordinator::Coordinator(Options options, Clock* clock)
     : Coordinator(std::move(options), clock, nullptr) {
@@ -133,6 +156,7 @@ void Coordinator::Tick() {
   FailUndelivered();
   CloseDeadQueues();
   jobs_.FlushProgress(/*all=*/false);
+  reaper_.EnqueueResets(jobs_.TakeStepResets());
   reaper_.Enqueue(jobs_.TakeJobsToReap());
 }
 
@@ -311,6 +335,7 @@ absl::StatusOr<uint64_t> Coordinator::OpenTaskStream(
     }
     NodeQueue& q = QueueLocked(std::string(node_id));
     stream = q.stream = next_stream_++;
+    q.detached = false;
     undelivered = q.in_flight;
     for (const Entry& entry : q.entries) {
       if (entry.command.has_assign()) {
@@ -353,6 +378,20 @@ absl::StatusOr<std::vector<TaskCommand>> Coordinator::NextCommands(
   }
   q->entries.clear();
   return commands;
+}
+
+void Coordinator::TaskStreamGone(absl::string_view node_id, uint64_t stream) {
+  absl::MutexLock lock(&mu_);
+  auto it = queues_.find(node_id);
+  if (it != queues_.end() && it->second->stream == stream) {
+    it->second->detached = true;
+  }
+}
+
+bool Coordinator::TaskStreamDetached(absl::string_view node_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = queues_.find(node_id);
+  return it != queues_.end() && it->second->detached;
 }
 
 void Coordinator::ReturnCommands(absl::string_view node_id,

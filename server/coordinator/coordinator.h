@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/coordinator.pb.h"
+#include "server/coordinator/checkpoint_policy.h"
 #include "server/coordinator/job_manager.h"
 #include "server/coordinator/node_registry.h"
 #include "server/coordinator/scheduler.h"
@@ -67,6 +68,9 @@ class Coordinator {
     bool background_thread = true;
     // Dropping ended jobs' "<job_id>/" tensors (JobSpec.keep_tensors).
     TensorReaper::Options reaper;
+    // Periodic consistent checkpoints of the shards (--checkpoint_every_s;
+    // off by default here, 300 s in the coordinator binary).
+    CheckpointPolicy::Options checkpoints;
     // Transport security of the coordinator's server and of its calls to
     // the shards (docs/security.md); null: plaintext.
     std::shared_ptr<const security::Credentials> credentials;
@@ -125,6 +129,14 @@ class Coordinator {
   // to the stream, so the next stream delivers them.
   void ReturnCommands(absl::string_view node_id,
                       std::vector<TaskCommand> commands);
+  // The node's stream `stream` ended because the node went away (its
+  // connection closed). Until it opens a new one it takes no new tasks
+  // (Scheduler::Options::can_take_tasks): a worker process that died is
+  // not given the restart of the job it failed. No-op for a superseded
+  // stream.
+  void TaskStreamGone(absl::string_view node_id, uint64_t stream);
+  // True between TaskStreamGone and the node's next OpenTaskStream.
+  bool TaskStreamDetached(absl::string_view node_id);
 
   NodeRegistry& registry() { return registry_; }
   JobManager& jobs() { return jobs_; }
@@ -143,6 +155,7 @@ class Coordinator {
     std::vector<std::string> in_flight;
     uint64_t stream = 0;  // id of the newest WatchTasks stream
     bool closed = false;  // the node died: streams end, nothing is queued
+    bool detached = false;  // its newest stream ended (TaskStreamGone)
   };
 
   Coordinator(Options options, Clock* clock, std::unique_ptr<StateStore> store);
@@ -172,6 +185,7 @@ class Coordinator {
   JobManager jobs_;
   Scheduler scheduler_;
   TensorReaper reaper_;  // its thread asks registry_ for shard addresses
+  CheckpointPolicy checkpoints_;  // likewise
 
   absl::Mutex dispatch_mu_ ABSL_ACQUIRED_BEFORE(mu_);
 

@@ -117,7 +117,10 @@ grpc::Status NodeServiceImpl::WatchTasks(
   // Some clients wait for the initial metadata before reading.
   writer->SendInitialMetadata();
   while (true) {
-    if (context->IsCancelled()) return ClientGone();
+    if (context->IsCancelled()) {
+      coordinator_->TaskStreamGone(node_id, *stream);
+      return ClientGone();
+    }
     absl::StatusOr<std::vector<TaskCommand>> commands =
         coordinator_->NextCommands(node_id, *stream,
                                    absl::Now() + options_.stream_slice);
@@ -128,6 +131,7 @@ grpc::Status NodeServiceImpl::WatchTasks(
         coordinator_->ReturnCommands(
             node_id,
             std::vector<TaskCommand>(commands->begin() + i, commands->end()));
+        coordinator_->TaskStreamGone(node_id, *stream);
         return ClientGone();
       }
     }

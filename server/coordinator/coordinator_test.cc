@@ -90,6 +90,25 @@ TEST_F(CoordinatorTest, DeliversAssignmentsOnTheNodesStream) {
   EXPECT_THAT(cluster.ps_addresses(), ElementsAre("ps:1"));
 }
 
+TEST_F(CoordinatorTest, ANodeWhoseStreamWentAwayGetsNoTaskUntilItReconnects) {
+  AddNode("ps");
+  const std::string w = AddNode("general");
+  const uint64_t first = *coord_.OpenTaskStream(w, secrets_[w]);
+  coord_.TaskStreamGone(w, first);  // the worker process died
+  EXPECT_TRUE(coord_.TaskStreamDetached(w));
+  const std::string job = Submit(1);
+  coord_.Tick();
+  EXPECT_EQ(coord_.jobs().Get(job)->state(), PENDING)
+      << "not placed on a node that is still alive but gone";
+  const uint64_t second = *coord_.OpenTaskStream(w, secrets_[w]);
+  EXPECT_FALSE(coord_.TaskStreamDetached(w));
+  coord_.TaskStreamGone(w, first);  // a superseded stream changes nothing
+  EXPECT_FALSE(coord_.TaskStreamDetached(w));
+  coord_.Tick();
+  EXPECT_EQ(coord_.jobs().Get(job)->state(), RUNNING);
+  ASSERT_EQ(Poll(w, second).size(), 1u);
+}
+
 TEST_F(CoordinatorTest, CancelSendsCancelCommandForDeliveredTask) {
   AddNode("ps");
   const std::string w = AddNode("general");
@@ -281,6 +300,83 @@ TEST(CoordinatorThreadTest, BackgroundThreadSchedulesAndStopsCleanly) {
   ASSERT_EQ(c->size(), 1u);
   EXPECT_TRUE((*c)[0].has_assign());
   coord.reset();  // joins the thread
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+// The whole path of a restart: the node's death, the cancel sent to the
+// surviving task, its confirmation, the BSP reset, the new attempt's
+// assignments on the survivor's node and a spare.
+TEST(CoordinatorJobRestartTest, ALostTaskRestartsTheJobOnASpare) {
+  FakeClock clock;
+  std::vector<std::string> resets;
+  Coordinator::Options o;
+  o.background_thread = false;
+  o.scheduler.reset_dense_steps = [&resets](const std::string& prefix) {
+    resets.push_back(prefix);
+    return absl::OkStatus();
+  };
+  Coordinator coord(o, &clock);
+  std::map<std::string, std::string> secrets;
+  std::map<std::string, uint64_t> streams;
+  for (const char* role : {"ps", "general", "general", "general"}) {
+    NodeInfo node;
+    node.set_role(role);
+    node.set_hostname("h");
+    if (node.role() == "ps") {
+      node.set_address("ps:1");
+      node.set_num_shards(1);
+    }
+    const RegisterNodeResponse r = *coord.RegisterNode(node);
+    secrets[r.node_id()] = r.node_secret();
+    if (node.role() != "ps") {
+      streams[r.node_id()] =
+          *coord.OpenTaskStream(r.node_id(), r.node_secret());
+    }
+  }
+  auto poll = [&](const std::string& node) {
+    return *coord.NextCommands(node, streams[node], absl::Now());
+  };
+  JobSpec spec;
+  spec.set_num_workers(2);
+  spec.mutable_ctr_train();
+  const std::string job = *coord.jobs().Submit(spec);
+  coord.Tick();
+  ASSERT_EQ(poll("node-2").size(), 1u);
+  ASSERT_EQ(poll("node-3").size(), 1u);
+  for (int i = 0; i < 7; ++i) {  // node-3 stops heartbeating
+    clock.Advance(absl::Seconds(1));
+    for (const char* n : {"node-1", "node-2", "node-4"}) {
+      ASSERT_TRUE(coord.registry().Heartbeat(n, secrets[n]).ok());
+    }
+  }
+  coord.Tick();
+  std::vector<TaskCommand> cmds = poll("node-2");
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].cancel_task_id(), job + "/task-0");
+  EXPECT_THAT(resets, IsEmpty()) << "the old task still runs";
+  TaskReport stopped;
+  stopped.set_task_id(job + "/task-0");
+  stopped.set_node_id("node-2");
+  stopped.set_node_secret(secrets["node-2"]);
+  stopped.set_kind(TaskReport::CANCELLED);
+  EXPECT_TRUE(coord.ReportTask(stopped)->cancel());
+  coord.Tick();
+  EXPECT_THAT(resets, ElementsAre("ctr/"));
+  cmds = poll("node-2");
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].assign().task_id(), job + "/task-0.r1");
+  EXPECT_EQ(cmds[0].assign().attempt(), 1u);
+  cmds = poll("node-4");
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].assign().task_id(), job + "/task-1.r1");
+  const JobStatus status = *coord.jobs().Get(job);
+  EXPECT_EQ(status.state(), RUNNING);
+  EXPECT_EQ(status.restarts(), 1u);
 }
 
 }  // namespace

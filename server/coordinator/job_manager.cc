@@ -21,6 +21,8 @@ namespace {
 
 constexpr absl::string_view kJobIdPrefix = "job-";
 constexpr absl::string_view kTaskInfix = "/task-";
+// Between a task's rank and its job's restart number ("job-1/task-0.r2").
+constexpr absl::string_view kAttemptInfix = ".r";
 
 // The numeric part of "job-N", or 0 when `id` is not of that form.
 uint64_t ParseJobSeq(absl::string_view id) {
@@ -86,15 +88,18 @@ void JobManager::Restore(uint64_t next_seq,
     job->end_time =
         TimeOrPast(record.has_end_time_unix_us(), record.end_time_unix_us());
     for (const StoredTask& t : record.tasks()) {
-      Task& task = job->tasks.emplace_back();
-      task.task_id = t.task_id();
-      task.node_id = t.node_id();
-      task.state = t.state();
-      task.on_node = t.on_node();
-      task.step = t.step();
-      task.total_steps = t.total_steps();
-      task.metrics.insert(t.metrics().begin(), t.metrics().end());
+      job->tasks.push_back(FromStoredTask(t));
+      // By rank (also in records written before ranks were stored).
+      job->tasks.back().rank = job->tasks.size() - 1;
     }
+    for (const StoredTask& t : record.retired_tasks()) {
+      job->retired.push_back(FromStoredTask(t));
+    }
+    job->restarts = record.restarts();
+    job->restart_wait_start =
+        TimeOrPast(record.has_restart_wait_start_unix_us(),
+                   record.restart_wait_start_unix_us());
+    job->resume.assign(record.resume().begin(), record.resume().end());
     for (auto& [index, event] : stored.events) {
       job->events.emplace_back(index, std::move(event));
     }
@@ -105,6 +110,7 @@ void JobManager::Restore(uint64_t next_seq,
     // The previous coordinator reaped (or was about to reap) jobs that had
     // ended; reaping them all again would list every shard per old job.
     job->reaped = IsTerminal(job->state);
+    job->steps_reset = IsTerminal(job->state);
     jobs_[job->seq] = std::move(job);
   }
 }
@@ -122,18 +128,50 @@ StoredJob JobManager::ToStoredLocked(const Job& job) const {
   if (job.end_time != absl::InfinitePast()) {
     record.set_end_time_unix_us(absl::ToUnixMicros(job.end_time));
   }
-  for (const Task& task : job.tasks) {
-    StoredTask& t = *record.add_tasks();
-    t.set_task_id(task.task_id);
-    t.set_node_id(task.node_id);
-    t.set_state(task.state);
-    t.set_on_node(task.on_node);
-    t.set_step(task.step);
-    t.set_total_steps(task.total_steps);
-    t.mutable_metrics()->insert(task.metrics.begin(), task.metrics.end());
+  for (const Task& task : job.tasks) *record.add_tasks() = ToStoredTask(task);
+  for (const Task& task : job.retired) {
+    *record.add_retired_tasks() = ToStoredTask(task);
   }
   record.set_next_event_index(job.next_event_index);
+  record.set_restarts(job.restarts);
+  if (job.restart_wait_start != absl::InfinitePast()) {
+    record.set_restart_wait_start_unix_us(
+        absl::ToUnixMicros(job.restart_wait_start));
+  }
+  for (const std::string& r : job.resume) record.add_resume(r);
   return record;
+}
+
+StoredTask JobManager::ToStoredTask(const Task& task) {
+  StoredTask t;
+  t.set_task_id(task.task_id);
+  t.set_node_id(task.node_id);
+  t.set_state(task.state);
+  t.set_on_node(task.on_node);
+  t.set_step(task.step);
+  t.set_total_steps(task.total_steps);
+  t.mutable_metrics()->insert(task.metrics.begin(), task.metrics.end());
+  t.set_attempt(task.attempt);
+  t.set_rank(task.rank);
+  if (task.is_retired()) {
+    t.set_retired_unix_us(absl::ToUnixMicros(task.retired));
+  }
+  return t;
+}
+
+JobManager::Task JobManager::FromStoredTask(const StoredTask& t) {
+  Task task;
+  task.task_id = t.task_id();
+  task.node_id = t.node_id();
+  task.state = t.state();
+  task.on_node = t.on_node();
+  task.step = t.step();
+  task.total_steps = t.total_steps();
+  task.metrics.insert(t.metrics().begin(), t.metrics().end());
+  task.attempt = t.attempt();
+  task.rank = t.rank();
+  task.retired = TimeOrPast(t.has_retired_unix_us(), t.retired_unix_us());
+  return task;
 }
 
 absl::Status JobManager::WriteLocked(Job& job,
@@ -283,6 +321,7 @@ JobStatus JobManager::ToStatusLocked(const Job& job) const {
   status.set_start_time_unix_ms(UnixMillisOrZero(job.start_time));
   status.set_end_time_unix_ms(UnixMillisOrZero(job.end_time));
   for (const Task& task : job.tasks) status.add_assigned_nodes(task.node_id);
+  status.set_restarts(job.restarts);
   return status;
 }
 
@@ -305,14 +344,20 @@ std::vector<TaskRef> JobManager::FinishLocked(Job& job, JobState state,
                                               absl::string_view reason) {
   job.state = state;
   job.reason = std::string(reason);
+  if (state == FAILED && job.restarts > 0) {
+    absl::StrAppend(&job.reason, " (after ", job.restarts,
+                    job.restarts == 1 ? " restart)" : " restarts)");
+  }
   job.end_time = clock_->Now();
+  job.restart_wait_start = absl::InfinitePast();
   std::vector<TaskRef> to_cancel;
   for (const Task& task : job.tasks) {
     if (task.on_node && task.state == RUNNING) {
       to_cancel.push_back({task.node_id, task.task_id});
     }
   }
-  AppendEventLocked(job, state == SUCCEEDED ? "all tasks succeeded" : reason);
+  AppendEventLocked(job,
+                    state == SUCCEEDED ? "all tasks succeeded" : job.reason);
   PersistLocked(job, StateStore::Durability::kSync);
   ++finished_jobs_;
   PruneFinishedLocked();
@@ -339,14 +384,55 @@ void JobManager::PruneFinishedLocked() {
 }
 
 std::vector<TaskRef> JobManager::OnTaskLostLocked(Job& job, Task& task,
-                                                  absl::string_view reason) {
+                                                  absl::string_view reason,
+                                                  absl::string_view what) {
   task.on_node = false;
   job.dirty = true;
-  if (task.state != RUNNING) return {};
+  if (task.state != RUNNING || task.is_retired()) return {};
   task.state = FAILED;
   if (IsTerminal(job.state)) return {};
-  // No task retries yet: the job fails as a whole.
+  std::vector<TaskRef> to_cancel;
+  if (RestartLocked(job, what, &to_cancel)) return to_cancel;
   return FinishLocked(job, FAILED, reason);
+}
+
+bool JobManager::RestartLocked(Job& job, absl::string_view what,
+                               std::vector<TaskRef>* to_cancel) {
+  if (!jobs::IsRestartable(job.spec) ||
+      job.restarts >= static_cast<uint32_t>(job.spec.max_task_retries())) {
+    return false;
+  }
+  ++job.restarts;
+  AppendEventLocked(
+      job, absl::StrCat(what, "; restarting the job (restart ", job.restarts,
+                        " of ", job.spec.max_task_retries(),
+                        ") from its last progress checkpoint"));
+  const absl::Time now = clock_->Now();
+  // Tasks retired by an earlier restart that left their nodes are done.
+  job.retired.erase(std::remove_if(job.retired.begin(), job.retired.end(),
+                                   [](const Task& t) { return !t.on_node; }),
+                    job.retired.end());
+  for (Task& task : job.tasks) {
+    if (!task.on_node) continue;
+    if (task.state == RUNNING) {
+      to_cancel->push_back({task.node_id, task.task_id});
+      task.state = CANCELLED;
+    }
+    task.retired = now;
+    job.retired.push_back(std::move(task));
+  }
+  job.tasks.clear();
+  job.restart_wait_start = now;
+  PersistLocked(job, StateStore::Durability::kSync);
+  return true;
+}
+
+void JobManager::KeepResume(Job& job, uint32_t rank,
+                            const std::string& resume) {
+  if (resume.empty()) return;
+  if (job.resume.size() <= rank) job.resume.resize(job.spec.num_workers());
+  if (rank < job.resume.size()) job.resume[rank] = resume;
+  job.dirty = true;
 }
 
 absl::StatusOr<JobTransition> JobManager::Cancel(absl::string_view job_id) {
@@ -399,11 +485,29 @@ absl::StatusOr<EventBatch> JobManager::WaitForEvents(absl::string_view job_id,
 }
 
 std::vector<PendingJob> JobManager::PendingJobs() {
+  const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   std::vector<PendingJob> out;
   for (const auto& [seq, job] : jobs_) {
+    if (!job->restarting()) continue;
+    PendingJob& p = out.emplace_back();
+    p.job_id = job->job_id;
+    p.spec = job->spec;
+    p.submit_time = job->submit_time;
+    p.restart = job->restarts;
+    p.restart_wait_start = job->restart_wait_start;
+    p.old_tasks_stopped = TasksStoppedLocked(*job, now);
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const PendingJob& a, const PendingJob& b) {
+                     return a.restart_wait_start < b.restart_wait_start;
+                   });
+  for (const auto& [seq, job] : jobs_) {
     if (job->state == PENDING) {
-      out.push_back({job->job_id, job->spec, job->submit_time});
+      PendingJob& p = out.emplace_back();
+      p.job_id = job->job_id;
+      p.spec = job->spec;
+      p.submit_time = job->submit_time;
     }
   }
   return out;
@@ -412,8 +516,18 @@ std::vector<PendingJob> JobManager::PendingJobs() {
 bool JobManager::TaskKeepsNodeBusyLocked(const Job& job, const Task& task,
                                          absl::Time now) const {
   if (!task.on_node) return false;
+  if (task.is_retired()) return now - task.retired < options_.task_release_grace;
   return !IsTerminal(job.state) ||
          now - job.end_time < options_.task_release_grace;
+}
+
+bool JobManager::TasksStoppedLocked(const Job& job, absl::Time now) const {
+  for (const std::vector<Task>* tasks : {&job.tasks, &job.retired}) {
+    for (const Task& task : *tasks) {
+      if (TaskKeepsNodeBusyLocked(job, task, now)) return false;
+    }
+  }
+  return true;
 }
 
 absl::flat_hash_map<std::string, std::string>
@@ -421,9 +535,11 @@ JobManager::ActiveTasksByNodeLocked() {
   const absl::Time now = clock_->Now();
   absl::flat_hash_map<std::string, std::string> active;
   for (const auto& [seq, job] : jobs_) {
-    for (const Task& task : job->tasks) {
-      if (TaskKeepsNodeBusyLocked(*job, task, now)) {
-        active[task.node_id] = task.task_id;
+    for (const std::vector<Task>* tasks : {&job->tasks, &job->retired}) {
+      for (const Task& task : *tasks) {
+        if (TaskKeepsNodeBusyLocked(*job, task, now)) {
+          active[task.node_id] = task.task_id;
+        }
       }
     }
   }
@@ -440,13 +556,28 @@ std::vector<std::string> JobManager::TakeJobsToReap() {
       job->reaped = true;
       continue;
     }
-    bool busy = false;
-    for (const Task& task : job->tasks) {
-      busy = busy || TaskKeepsNodeBusyLocked(*job, task, now);
-    }
-    if (busy) continue;
+    if (!TasksStoppedLocked(*job, now)) continue;
     job->reaped = true;
     out.push_back(job->job_id);
+  }
+  return out;
+}
+
+std::vector<std::string> JobManager::TakeStepResets() {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (auto& [seq, job] : jobs_) {
+    if (job->steps_reset || !IsTerminal(job->state)) continue;
+    if (job->state == SUCCEEDED) {
+      job->steps_reset = true;
+      continue;
+    }
+    if (!TasksStoppedLocked(*job, now)) continue;
+    job->steps_reset = true;
+    for (std::string& prefix : jobs::BspTensorPrefixes(job->spec, job->job_id)) {
+      out.push_back(std::move(prefix));
+    }
   }
   return out;
 }
@@ -463,9 +594,14 @@ absl::StatusOr<std::vector<TaskAssignment>> JobManager::Start(
   absl::StatusOr<std::shared_ptr<Job>> found = GetJobLocked(job_id);
   if (!found.ok()) return found.status();
   Job& job = **found;
-  if (job.state != PENDING) {
+  const bool restart = job.restarting();
+  if (job.state != PENDING && !restart) {
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", job_id, " is ", JobState_Name(job.state), ", not PENDING"));
+  }
+  if (restart && !TasksStoppedLocked(job, clock_->Now())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", job_id, ": tasks of its earlier attempt have not stopped"));
   }
   if (node_ids.size() != job.spec.num_workers()) {
     return absl::FailedPreconditionError(
@@ -489,8 +625,12 @@ absl::StatusOr<std::vector<TaskAssignment>> JobManager::Start(
   std::vector<TaskAssignment> assignments;
   for (size_t rank = 0; rank < node_ids.size(); ++rank) {
     Task& task = job.tasks.emplace_back();
-    task.task_id = absl::StrCat(job.job_id, kTaskInfix, rank);
+    task.task_id = absl::StrCat(
+        job.job_id, kTaskInfix, rank,
+        restart ? absl::StrCat(kAttemptInfix, job.restarts) : "");
     task.node_id = node_ids[rank];
+    task.attempt = job.restarts;
+    task.rank = rank;
     TaskAssignment& a = assignments.emplace_back();
     a.set_task_id(task.task_id);
     a.set_job_id(job.job_id);
@@ -499,11 +639,20 @@ absl::StatusOr<std::vector<TaskAssignment>> JobManager::Start(
     *a.mutable_spec() = job.spec;
     for (const std::string& address : ps_addresses) a.add_ps_addresses(address);
     a.set_job_secret(secret);
+    a.set_attempt(job.restarts);
+    if (restart) {
+      for (size_t r = 0; r < node_ids.size(); ++r) {
+        a.add_resume(r < job.resume.size() ? job.resume[r] : "");
+      }
+    }
   }
   job.state = RUNNING;
-  job.start_time = clock_->Now();
+  if (!restart) job.start_time = clock_->Now();
+  job.restart_wait_start = absl::InfinitePast();
   AppendEventLocked(
-      job, absl::StrCat("assigned to ", absl::StrJoin(node_ids, ", ")));
+      job, absl::StrCat(restart ? absl::StrCat("restart ", job.restarts, ": ")
+                                : "",
+                        "assigned to ", absl::StrJoin(node_ids, ", ")));
   PersistLocked(job, StateStore::Durability::kSync);
   return assignments;
 }
@@ -513,16 +662,26 @@ std::vector<TaskRef> JobManager::NodeDied(absl::string_view node_id,
   absl::MutexLock lock(&mu_);
   // Collect first: FinishLocked may prune entries of jobs_ (the shared_ptrs
   // keep them alive).
+  // (A job has at most one current task per node, so a restart, which
+  // retires the job's tasks, never invalidates another index in `lost`.)
   std::vector<std::pair<std::shared_ptr<Job>, size_t>> lost;
   for (const auto& [seq, job] : jobs_) {
     for (size_t i = 0; i < job->tasks.size(); ++i) {
       const Task& task = job->tasks[i];
       if (task.node_id == node_id && task.on_node) lost.emplace_back(job, i);
     }
+    for (Task& task : job->retired) {
+      if (task.node_id != node_id || !task.on_node) continue;
+      task.on_node = false;
+      job->dirty = true;
+    }
   }
   std::vector<TaskRef> to_cancel;
   for (auto& [job, i] : lost) {
-    std::vector<TaskRef> refs = OnTaskLostLocked(*job, job->tasks[i], reason);
+    Task& task = job->tasks[i];
+    std::vector<TaskRef> refs = OnTaskLostLocked(
+        *job, task, reason,
+        absl::StrCat("task ", task.task_id, " lost: ", reason));
     to_cancel.insert(to_cancel.end(), refs.begin(), refs.end());
   }
   return to_cancel;
@@ -538,10 +697,13 @@ std::vector<TaskRef> JobManager::Reattach(
   std::vector<std::pair<std::shared_ptr<Job>, size_t>> lost;
   std::vector<TaskRef> to_cancel;
   for (const auto& [seq, job] : jobs_) {
-    for (size_t i = 0; i < job->tasks.size(); ++i) {
-      Task& task = job->tasks[i];
+    const size_t current = job->tasks.size();
+    for (size_t i = 0; i < current + job->retired.size(); ++i) {
+      Task& task =
+          i < current ? job->tasks[i] : job->retired[i - current];
       if (task.node_id != node_id || !task.on_node) continue;
-      const bool live = task.state == RUNNING && job->state == RUNNING;
+      const bool live = task.state == RUNNING && job->state == RUNNING &&
+                        !task.is_retired();
       if (listed.erase(task.task_id) > 0) {
         if (!live) to_cancel.push_back({task.node_id, task.task_id});
       } else if (in_transit.contains(task.task_id)) {
@@ -556,11 +718,11 @@ std::vector<TaskRef> JobManager::Reattach(
   }
   for (auto& [job, i] : lost) {
     Task& task = job->tasks[i];
-    std::vector<TaskRef> refs = OnTaskLostLocked(
-        *job, task,
-        absl::StrCat("task ", task.task_id, " on ", task.node_id,
-                     " was lost: the node no longer runs it (it reconnected "
-                     "or the coordinator restarted without it)"));
+    const std::string reason = absl::StrCat(
+        "task ", task.task_id, " on ", task.node_id,
+        " was lost: the node no longer runs it (it reconnected or the "
+        "coordinator restarted without it)");
+    std::vector<TaskRef> refs = OnTaskLostLocked(*job, task, reason, reason);
     to_cancel.insert(to_cancel.end(), refs.begin(), refs.end());
   }
   // Listed tasks this manager does not have on the node: unknown, of a
@@ -576,13 +738,18 @@ JobManager::Task* JobManager::FindTaskLocked(absl::string_view task_id,
   const size_t slash = task_id.find(kTaskInfix);
   if (slash == absl::string_view::npos) return nullptr;
   *job = FindLocked(task_id.substr(0, slash));
+  if (*job == nullptr) return nullptr;
+  absl::string_view rank_text = task_id.substr(slash + kTaskInfix.size());
+  rank_text = rank_text.substr(0, rank_text.find(kAttemptInfix));
   size_t rank = 0;
-  if (*job == nullptr ||
-      !absl::SimpleAtoi(task_id.substr(slash + kTaskInfix.size()), &rank) ||
-      rank >= (*job)->tasks.size() || (*job)->tasks[rank].task_id != task_id) {
-    return nullptr;
+  if (absl::SimpleAtoi(rank_text, &rank) && rank < (*job)->tasks.size() &&
+      (*job)->tasks[rank].task_id == task_id) {
+    return &(*job)->tasks[rank];
   }
-  return &(*job)->tasks[rank];
+  for (Task& task : (*job)->retired) {
+    if (task.task_id == task_id) return &task;
+  }
+  return nullptr;
 }
 
 void JobManager::ReleaseTask(absl::string_view task_id) {
@@ -606,6 +773,12 @@ absl::Status JobManager::CheckReport(const TaskReport& report) const {
   if (report.step() < 0 || report.total_steps() < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "report for task '", report.task_id(), "' has a negative step"));
+  }
+  if (report.resume().size() > options_.max_resume_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "report for task '", report.task_id(), "' has a resume record of ",
+        report.resume().size(), " bytes; the limit is ",
+        options_.max_resume_bytes, " (coordinator flag --max_resume_bytes)"));
   }
   if (report.metrics_size() > static_cast<int>(options_.max_report_metrics)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -657,11 +830,21 @@ absl::StatusOr<JobManager::ReportResult> JobManager::Report(
     task->on_node = false;
     job->dirty = true;
   }
+  if (task->is_retired()) {
+    // A task of an earlier attempt. While the job waits to be placed again,
+    // the stopped attempt's last progress checkpoints still count.
+    if (job->restarting() && task->attempt + 1 == job->restarts) {
+      KeepResume(*job, task->rank, report.resume());
+    }
+    result.cancel = true;
+    return result;
+  }
   if (task->state != RUNNING || job->state != RUNNING) {
     // A late report: the task or its job already ended. Nothing to record.
     result.cancel = job->state != RUNNING;
     return result;
   }
+  KeepResume(*job, task->rank, report.resume());
   if (report.step() != 0) task->step = report.step();
   if (report.total_steps() != 0) task->total_steps = report.total_steps();
   if (!report.metrics().empty()) {
@@ -709,20 +892,29 @@ void JobManager::ApplyTaskEndLocked(Job& job, Task& task,
       }
       return;
     }
-    case TaskReport::FAILED:
+    case TaskReport::FAILED: {
       task.state = FAILED;
-      result.to_cancel = FinishLocked(
-          job, FAILED,
+      const std::string reason =
           absl::StrCat("task ", task.task_id, " on ", task.node_id, " failed",
-                       detail.empty() ? ": (no message)" : detail));
+                       detail.empty() ? ": (no message)" : detail);
+      if (jobs::IsTransientTaskFailure(
+              static_cast<absl::StatusCode>(report.code())) &&
+          RestartLocked(job, reason, &result.to_cancel)) {
+        return;
+      }
+      result.to_cancel = FinishLocked(job, FAILED, reason);
       return;
-    case TaskReport::CANCELLED:
+    }
+    case TaskReport::CANCELLED: {
+      // Not by this coordinator (the job still runs this task): transient.
       task.state = CANCELLED;
-      result.to_cancel =
-          FinishLocked(job, FAILED,
-                       absl::StrCat("task ", task.task_id, " on ", task.node_id,
-                                    " was cancelled by its worker", detail));
+      const std::string reason =
+          absl::StrCat("task ", task.task_id, " on ", task.node_id,
+                       " was cancelled by its worker", detail);
+      if (RestartLocked(job, reason, &result.to_cancel)) return;
+      result.to_cancel = FinishLocked(job, FAILED, reason);
       return;
+    }
     default:
       return;  // PROGRESS is handled by the caller.
   }

@@ -38,11 +38,18 @@ struct TaskRef {
   }
 };
 
-// A pending job, as the scheduler sees it.
+// A job waiting to be placed, as the scheduler sees it: PENDING, or RUNNING
+// and restarting (restart > 0: it lost a task and waits to be placed again).
 struct PendingJob {
   std::string job_id;
   JobSpec spec;  // validated, defaults applied
   absl::Time submit_time;
+  uint32_t restart = 0;  // the restart number; 0: a PENDING job
+  // A restart: when it started waiting (spare_wait_s counts from it), and
+  // whether every task of the earlier attempt stopped (or was released):
+  // until then it must not be placed.
+  absl::Time restart_wait_start = absl::InfinitePast();
+  bool old_tasks_stopped = true;
 };
 
 // Events of a job from some index on (see WaitForEvents).
@@ -63,7 +70,8 @@ struct JobTransition {
 };
 
 // Owns every job, its tasks (one per worker, rank 0..n-1, ids
-// "job-1/task-0") and its event history. Job metrics, step and total_steps
+// "job-1/task-0"; after the n-th restart "job-1/task-0.rn") and its event
+// history. Job metrics, step and total_steps
 // are sums over the tasks of each task's latest report (the steps saturate
 // at the int64 maximum): right for
 // throughputs and counts, not for ratios (a job reporting an accuracy per
@@ -72,6 +80,16 @@ struct JobTransition {
 // A task keeps its node busy (ActiveTasksByNode) from assignment until the
 // worker reports it finished (SUCCEEDED, FAILED or CANCELLED), its node dies,
 // or task_release_grace after its job ended, whichever comes first.
+//
+// Restarts (docs/failures.md, "Job restarts"): when a task of a RUNNING job
+// of a restartable type (jobs::IsRestartable) is lost, or reports FAILED
+// with a transient code (jobs::IsTransientTaskFailure), and the job has
+// restarts left (spec.max_task_retries), the job stays RUNNING, its tasks
+// are retired (the running ones are returned to cancel; they keep their
+// nodes busy until they stop or task_release_grace) and it is listed by
+// PendingJobs until Start places it again with new task ids,
+// TaskAssignment.attempt and .resume (the latest TaskReport.resume of each
+// rank). Reports of retired tasks are accepted and answer cancel = true.
 //
 // Durability: with a StateStore, every state change (submission with the id
 // counter, start, task ends, the job's end) is written synchronously with
@@ -127,6 +145,10 @@ class JobManager {
     // crash loses at most this much progress history. Shorter costs more
     // writes per report; state changes are always written at once.
     absl::Duration progress_write_interval = absl::Seconds(1);
+    // Largest TaskReport.resume (a rank's progress checkpoint) accepted;
+    // bigger is INVALID_ARGUMENT (--max_resume_bytes). The coordinator
+    // keeps one per rank of every job, in memory and in its store.
+    size_t max_resume_bytes = 4096;
   };
 
   // `store` may be null (state in memory only).
@@ -169,7 +191,8 @@ class JobManager {
 
   // ---- Scheduler side.
 
-  // PENDING jobs in submission order.
+  // Restarting jobs (by restart wait start), then PENDING jobs in
+  // submission order.
   std::vector<PendingJob> PendingJobs();
 
   // node id -> task id of every task that keeps its node busy.
@@ -182,16 +205,23 @@ class JobManager {
   // before a restart are not returned again.
   std::vector<std::string> TakeJobsToReap();
 
-  // PENDING -> RUNNING on `node_ids` (task i on node_ids[i]); returns one
-  // assignment per task. FAILED_PRECONDITION if the job is not PENDING, a
-  // node already has an active task, or the node count differs from
-  // num_workers.
+  // The BSP tensor prefixes (jobs::BspTensorPrefixes) of the jobs that
+  // FAILED or were CANCELLED since the last call and whose tasks no longer
+  // keep a node busy: their open steps can be reset on the shards. Each job
+  // is returned once; not for jobs that ended before a restart.
+  std::vector<std::string> TakeStepResets();
+
+  // PENDING -> RUNNING on `node_ids` (task i on node_ids[i]), or places a
+  // restarting job again; returns one assignment per task.
+  // FAILED_PRECONDITION if the job is neither PENDING nor restarting, a task
+  // of its earlier attempt still keeps a node busy, a node already has an
+  // active task, or the node count differs from num_workers.
   absl::StatusOr<std::vector<TaskAssignment>> Start(
       absl::string_view job_id, const std::vector<std::string>& node_ids,
       const std::vector<std::string>& ps_addresses);
 
-  // Every task on `node_id` is lost (OnTaskLost, `reason`); the node's
-  // tasks are released.
+  // Every task on `node_id` is lost (OnTaskLost, `reason`; its job fails or
+  // restarts); the node's tasks are released.
   std::vector<TaskRef> NodeDied(absl::string_view node_id,
                                 absl::string_view reason);
 
@@ -221,7 +251,8 @@ class JobManager {
   };
   // Applies a worker's report. NOT_FOUND for unknown tasks, INVALID_ARGUMENT
   // for a missing node_id, an unknown kind, negative steps, or metrics past
-  // the limits (count, name length, non-finite values); FAILED_PRECONDITION
+  // the limits (count, name length, non-finite values), a resume record
+  // over max_resume_bytes; FAILED_PRECONDITION
   // if the task is assigned to another node. A long message is truncated.
   // Reports for tasks of finished jobs are accepted and answer cancel =
   // true.
@@ -238,6 +269,11 @@ class JobManager {
     int64_t step = 0;
     int64_t total_steps = 0;
     std::map<std::string, double> metrics;
+    uint32_t attempt = 0;  // the job's restarts when it was started
+    uint32_t rank = 0;
+    // When its job restarted without it; InfinitePast for a current task.
+    absl::Time retired = absl::InfinitePast();
+    bool is_retired() const { return retired != absl::InfinitePast(); }
   };
   struct Job {
     std::string job_id;
@@ -254,13 +290,25 @@ class JobManager {
     absl::Time submit_time;
     absl::Time start_time = absl::InfinitePast();
     absl::Time end_time = absl::InfinitePast();
-    std::vector<Task> tasks;
+    std::vector<Task> tasks;  // the current attempt's, by rank
+    // Earlier attempts' tasks still on their nodes (see class comment).
+    std::vector<Task> retired;
+    uint32_t restarts = 0;
+    // While restarting (RUNNING, waiting to be placed again): since when.
+    absl::Time restart_wait_start = absl::InfinitePast();
+    bool restarting() const {
+      return state == RUNNING && restart_wait_start != absl::InfinitePast();
+    }
+    // The latest TaskReport.resume of each rank (empty: none).
+    std::vector<std::string> resume;
     // Events with their absolute indices, ascending; gaps where thinned.
     std::vector<std::pair<size_t, JobEvent>> events;
     size_t next_event_index = 0;
     // Its "<job_id>/" tensors were handed to TakeJobsToReap (or it ended
     // before this coordinator started, or keeps them).
     bool reaped = false;
+    // Its BSP prefixes were handed to TakeStepResets (or not needed).
+    bool steps_reset = false;
   };
 
   absl::StatusOr<JobTransition> End(absl::string_view job_id, JobState state,
@@ -279,11 +327,27 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PruneFinishedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What happens to a task whose node no longer runs it (the node died, or
-  // re-attached without it). Today: the task fails and with it the job (no
-  // task retries yet). Returns the tasks to stop.
+  // re-attached without it): the job restarts (RestartLocked; `what` says
+  // what happened, for its event) or fails with `reason`. Returns the tasks
+  // to stop.
   std::vector<TaskRef> OnTaskLostLocked(Job& job, Task& task,
-                                        absl::string_view reason)
+                                        absl::string_view reason,
+                                        absl::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Restarts `job` when its type is restartable and it has restarts left:
+  // counts the restart, appends the event "<what>; restarting the job ...",
+  // retires its tasks (adding the running ones to `to_cancel`) and starts
+  // the wait for placement. False (nothing changed) otherwise.
+  bool RestartLocked(Job& job, absl::string_view what,
+                     std::vector<TaskRef>* to_cancel)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps the latest progress checkpoint of the rank.
+  static void KeepResume(Job& job, uint32_t rank, const std::string& resume);
+  // No task of the job (current or retired) keeps a node busy.
+  bool TasksStoppedLocked(const Job& job, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static StoredTask ToStoredTask(const Task& task);
+  static Task FromStoredTask(const StoredTask& stored);
   // Writes the job's record and its unwritten events (with `batch`'s other
   // changes); nothing without a store.
   absl::Status WriteLocked(Job& job, StateStore::Durability durability,

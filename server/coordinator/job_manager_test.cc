@@ -43,6 +43,33 @@ TaskReport Report(const std::string& task, const std::string& node,
   return r;
 }
 
+// A CTR_TRAIN job (restartable; its BSP tensors are "ctr/...").
+JobSpec CtrTrain(uint32_t workers, int32_t max_task_retries = 0) {
+  JobSpec spec;
+  spec.set_num_workers(workers);
+  spec.set_max_task_retries(max_task_retries);
+  spec.mutable_ctr_train();
+  return spec;
+}
+
+TaskReport WithResume(TaskReport r, const std::string& resume) {
+  r.set_resume(resume);
+  return r;
+}
+
+std::vector<std::string> TaskIds(const std::vector<TaskAssignment>& tasks) {
+  std::vector<std::string> ids;
+  for (const TaskAssignment& a : tasks) ids.push_back(a.task_id());
+  return ids;
+}
+
+std::string LastMessage(JobManager& jobs, const std::string& job) {
+  const absl::StatusOr<EventBatch> batch =
+      jobs.WaitForEvents(job, 0, absl::InfinitePast());
+  if (!batch.ok() || batch->events.empty()) return "";
+  return batch->events.back().message();
+}
+
 // Spec rules themselves are tested in server/jobs; here: Submit prepares
 // every spec through them and stores nothing it refuses.
 TEST(JobManagerTest, SubmitRefusesInvalidSpecsAndStoresNothing) {
@@ -439,6 +466,176 @@ TEST(JobManagerTest, NodeDeathFailsItsJobsWithTheGivenReason) {
   EXPECT_FALSE(jobs.ActiveTasksByNode().contains("node-2"));
 }
 
+TEST(JobManagerTest, LostTaskRestartsTheJobWithEveryRanksResume) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(CtrTrain(3));
+  ASSERT_TRUE(jobs.Start(id, {"node-1", "node-2", "node-3"}, {"ps:1"}).ok());
+  ASSERT_TRUE(jobs.Report(WithResume(Report(id + "/task-0", "node-1",
+                                            TaskReport::PROGRESS, 5, 10),
+                                     "rank0@5"))
+                  .ok());
+  ASSERT_TRUE(jobs.Report(WithResume(Report(id + "/task-2", "node-3",
+                                            TaskReport::PROGRESS, 5, 10),
+                                     "rank2@5"))
+                  .ok());
+  EXPECT_THAT(jobs.NodeDied("node-2", "node node-2 (h) died"),
+              UnorderedElementsAre(TaskRef{"node-1", id + "/task-0"},
+                                   TaskRef{"node-3", id + "/task-2"}));
+  JobStatus status = *jobs.Get(id);
+  EXPECT_EQ(status.state(), RUNNING);
+  EXPECT_EQ(status.restarts(), 1u);
+  EXPECT_EQ(LastMessage(jobs, id),
+            "task job-1/task-1 lost: node node-2 (h) died; restarting the job "
+            "(restart 1 of 3) from its last progress checkpoint");
+  std::vector<PendingJob> pending = jobs.PendingJobs();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].restart, 1u);
+  EXPECT_FALSE(pending[0].old_tasks_stopped);
+  // The old attempt's tasks keep their nodes until they stop.
+  EXPECT_EQ(jobs.Start(id, {"node-4", "node-5", "node-6"}, {}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<JobManager::ReportResult> r = jobs.Report(WithResume(
+      Report(id + "/task-0", "node-1", TaskReport::CANCELLED), "rank0@6"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->cancel);
+  ASSERT_TRUE(
+      jobs.Report(Report(id + "/task-2", "node-3", TaskReport::CANCELLED))
+          .ok());
+  EXPECT_TRUE(jobs.PendingJobs()[0].old_tasks_stopped);
+  absl::StatusOr<std::vector<TaskAssignment>> started =
+      jobs.Start(id, {"node-1", "node-3", "node-4"}, {"ps:1"});
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_THAT(TaskIds(*started),
+              ElementsAre(id + "/task-0.r1", id + "/task-1.r1",
+                          id + "/task-2.r1"));
+  for (const TaskAssignment& a : *started) {
+    EXPECT_EQ(a.attempt(), 1u);
+    EXPECT_THAT(a.resume(), ElementsAre("rank0@6", "", "rank2@5"));
+  }
+  EXPECT_THAT(jobs.PendingJobs(), IsEmpty());
+  EXPECT_EQ(LastMessage(jobs, id),
+            "restart 1: assigned to node-1, node-3, node-4");
+  // A late report of the old attempt is ignored and told to stop.
+  r = jobs.Report(Report(id + "/task-0", "node-1", TaskReport::PROGRESS, 9));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->cancel);
+  for (const auto& [task, node] :
+       {std::pair<std::string, std::string>{"/task-0.r1", "node-1"},
+        {"/task-1.r1", "node-3"},
+        {"/task-2.r1", "node-4"}}) {
+    ASSERT_TRUE(jobs.Report(Report(id + task, node, TaskReport::SUCCEEDED))
+                    .ok());
+  }
+  EXPECT_EQ(jobs.Get(id)->state(), SUCCEEDED);
+}
+
+TEST(JobManagerTest, OnlyATransientFailureRestartsTheJob) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string transient = *jobs.Submit(CtrTrain(2));
+  ASSERT_TRUE(jobs.Start(transient, {"node-1", "node-2"}, {}).ok());
+  TaskReport failed =
+      Report(transient + "/task-1", "node-2", TaskReport::FAILED);
+  failed.set_message("shard unreachable");
+  failed.set_code(static_cast<int>(absl::StatusCode::kUnavailable));
+  absl::StatusOr<JobManager::ReportResult> r = jobs.Report(failed);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->to_cancel, ElementsAre(TaskRef{"node-1", "job-1/task-0"}));
+  EXPECT_EQ(jobs.Get(transient)->state(), RUNNING);
+  EXPECT_EQ(jobs.Get(transient)->restarts(), 1u);
+  EXPECT_EQ(LastMessage(jobs, transient),
+            "task job-1/task-1 on node-2 failed: shard unreachable; "
+            "restarting the job (restart 1 of 3) from its last progress "
+            "checkpoint");
+  for (absl::StatusCode code :
+       {absl::StatusCode::kInvalidArgument, absl::StatusCode::kOk}) {
+    const std::string id = *jobs.Submit(CtrTrain(1));
+    ASSERT_TRUE(jobs.Start(id, {"node-9"}, {}).ok());
+    failed = Report(id + "/task-0", "node-9", TaskReport::FAILED);
+    failed.set_message("bad data");
+    failed.set_code(static_cast<int>(code));
+    ASSERT_TRUE(jobs.Report(failed).ok());
+    const JobStatus status = *jobs.Get(id);
+    EXPECT_EQ(status.state(), FAILED) << code;
+    EXPECT_EQ(status.restarts(), 0u);
+    EXPECT_EQ(status.reason(),
+              absl::StrCat("task ", id, "/task-0 on node-9 failed: bad data"));
+  }
+}
+
+TEST(JobManagerTest, JobsThatMayNotRestartFailAsBefore) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string load = *jobs.Submit(LoadTest(1));  // not restartable
+  const std::string none = *jobs.Submit(CtrTrain(1, -1));  // no restarts
+  ASSERT_TRUE(jobs.Start(load, {"node-1"}, {}).ok());
+  ASSERT_TRUE(jobs.Start(none, {"node-2"}, {}).ok());
+  jobs.NodeDied("node-1", "node node-1 (h) died");
+  jobs.NodeDied("node-2", "node node-2 (h) died");
+  EXPECT_EQ(jobs.Get(load)->state(), FAILED);
+  EXPECT_EQ(jobs.Get(load)->reason(), "node node-1 (h) died");
+  EXPECT_EQ(jobs.Get(none)->state(), FAILED);
+  EXPECT_EQ(jobs.Get(none)->reason(), "node node-2 (h) died");
+  EXPECT_THAT(jobs.PendingJobs(), IsEmpty());
+}
+
+TEST(JobManagerTest, ExhaustedRestartsFailWithTheOriginalReason) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(CtrTrain(1, 1));
+  ASSERT_TRUE(jobs.Start(id, {"node-1"}, {}).ok());
+  EXPECT_THAT(jobs.NodeDied("node-1", "node node-1 (h) died"), IsEmpty());
+  EXPECT_EQ(jobs.Get(id)->state(), RUNNING);
+  ASSERT_TRUE(jobs.Start(id, {"node-2"}, {}).ok());
+  jobs.NodeDied("node-2", "node node-2 (h) died");
+  const JobStatus status = *jobs.Get(id);
+  EXPECT_EQ(status.state(), FAILED);
+  EXPECT_EQ(status.restarts(), 1u);
+  EXPECT_EQ(status.reason(), "node node-2 (h) died (after 1 restart)");
+}
+
+TEST(JobManagerTest, CancelWhileRestartingEndsTheJobAndResetsItsSteps) {
+  FakeClock clock;
+  JobManager jobs({}, &clock);
+  const std::string id = *jobs.Submit(CtrTrain(2));
+  ASSERT_TRUE(jobs.Start(id, {"node-1", "node-2"}, {}).ok());
+  jobs.NodeDied("node-2", "node node-2 (h) died");
+  absl::StatusOr<JobTransition> cancelled = jobs.Cancel(id);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state, CANCELLED);
+  EXPECT_THAT(cancelled->to_cancel, IsEmpty()) << "already told to stop";
+  EXPECT_EQ(jobs.Get(id)->reason(), "cancelled by request");
+  EXPECT_THAT(jobs.PendingJobs(), IsEmpty());
+  EXPECT_EQ(jobs.Start(id, {"node-3", "node-4"}, {}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(jobs.TakeStepResets(), IsEmpty()) << "node-1 still runs";
+  ASSERT_TRUE(
+      jobs.Report(Report(id + "/task-0", "node-1", TaskReport::CANCELLED))
+          .ok());
+  EXPECT_THAT(jobs.TakeStepResets(), ElementsAre("ctr/"));
+  EXPECT_THAT(jobs.TakeStepResets(), IsEmpty()) << "once";
+}
+
+TEST(JobManagerTest, ResumeRecordsAreBounded) {
+  FakeClock clock;
+  JobManager::Options options;
+  options.max_resume_bytes = 8;
+  JobManager jobs(options, &clock);
+  const std::string id = *jobs.Submit(CtrTrain(1));
+  ASSERT_TRUE(jobs.Start(id, {"node-1"}, {}).ok());
+  absl::StatusOr<JobManager::ReportResult> r = jobs.Report(WithResume(
+      Report(id + "/task-0", "node-1", TaskReport::PROGRESS), "123456789"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(),
+            "report for task 'job-1/task-0' has a resume record of 9 bytes; "
+            "the limit is 8 (coordinator flag --max_resume_bytes)");
+  EXPECT_TRUE(jobs.Report(WithResume(Report(id + "/task-0", "node-1",
+                                            TaskReport::PROGRESS),
+                                     "12345678"))
+                  .ok());
+}
+
 std::vector<JobState> States(const std::vector<JobEvent>& events) {
   std::vector<JobState> states;
   for (const JobEvent& e : events) states.push_back(e.state());
@@ -696,6 +893,45 @@ TEST_F(JobManagerRestartTest, ATaskOfAnEndedJobNotListedIsReleased) {
   EXPECT_THAT(jobs_->ActiveTasksByNode(),
               ElementsAre(Pair("node-b", job + "/task-1")));
   EXPECT_EQ(jobs_->Get(job)->state(), CANCELLED);
+}
+
+TEST_F(JobManagerRestartTest, ARestartingJobSurvivesACoordinatorRestart) {
+  const std::string job = *jobs_->Submit(CtrTrain(2));
+  ASSERT_TRUE(jobs_->Start(job, {"node-a", "node-b"}, {"ps:1"}).ok());
+  ASSERT_TRUE(jobs_->Report(WithResume(Report(job + "/task-1", "node-b",
+                                              TaskReport::PROGRESS, 3, 9),
+                                       "b@3"))
+                  .ok());
+  clock_.Advance(absl::Seconds(5));
+  jobs_->NodeDied("node-a", "node node-a (h) died");
+  const absl::Time wait_start = clock_.Now();
+  Reopen();
+  EXPECT_EQ(jobs_->Get(job)->state(), RUNNING);
+  EXPECT_EQ(jobs_->Get(job)->restarts(), 1u);
+  std::vector<PendingJob> pending = jobs_->PendingJobs();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].restart, 1u);
+  EXPECT_EQ(pending[0].restart_wait_start, wait_start);
+  EXPECT_FALSE(pending[0].old_tasks_stopped);
+  EXPECT_THAT(jobs_->ActiveTasksByNode(),
+              ElementsAre(Pair("node-b", job + "/task-1")));
+  // node-b re-attaches still running the old task: it is told to stop.
+  EXPECT_THAT(jobs_->Reattach("node-b", {job + "/task-1"}, {}),
+              ElementsAre(TaskRef{"node-b", job + "/task-1"}));
+  ASSERT_TRUE(
+      jobs_->Report(Report(job + "/task-1", "node-b", TaskReport::CANCELLED))
+          .ok());
+  absl::StatusOr<std::vector<TaskAssignment>> started =
+      jobs_->Start(job, {"node-b", "node-c"}, {"ps:1"});
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ((*started)[0].task_id(), job + "/task-0.r1");
+  EXPECT_EQ((*started)[0].attempt(), 1u);
+  EXPECT_THAT((*started)[0].resume(), ElementsAre("", "b@3"));
+  Reopen();
+  EXPECT_THAT(jobs_->ActiveTasksByNode(),
+              UnorderedElementsAre(Pair("node-b", job + "/task-0.r1"),
+                                   Pair("node-c", job + "/task-1.r1")));
+  EXPECT_THAT(jobs_->PendingJobs(), IsEmpty());
 }
 
 }  // namespace

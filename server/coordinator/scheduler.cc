@@ -36,14 +36,19 @@ Scheduler::Pass Scheduler::RunOnce() {
   for (const PendingJob& job : jobs_->PendingJobs()) {
     const absl::Status placed = TryPlace(job, workers, pass);
     if (placed.ok()) continue;
+    const bool restart = job.restart > 0;
     const absl::Duration timeout =
-        job.spec.schedule_timeout_s() != 0
+        restart ? absl::Seconds(job.spec.spare_wait_s())
+        : job.spec.schedule_timeout_s() != 0
             ? absl::Seconds(job.spec.schedule_timeout_s())
             : options_.schedule_timeout;
-    if (now - job.submit_time < timeout) continue;
+    if (now - (restart ? job.restart_wait_start : job.submit_time) < timeout) {
+      continue;
+    }
     const std::string reason = absl::StrCat(
-        "not scheduled within ", absl::FormatDuration(timeout), ": ",
-                     placed.message());
+        restart ? absl::StrCat("restart ", job.restart, " not placed")
+                : "not scheduled",
+        " within ", absl::FormatDuration(timeout), ": ", placed.message());
     absl::StatusOr<JobTransition> failed = jobs_->Fail(job.job_id, reason);
     if (!failed.ok()) continue;  // cancelled meanwhile
     LOG(WARNING) << "job " << job.job_id << " failed: " << reason;
@@ -67,6 +72,9 @@ Scheduler::Workers Scheduler::LiveWorkers() {
   Workers workers;
   for (NodeInfo& node : registry_->Schedulable()) {
     if (node.role() == kPsRole) continue;
+    if (options_.can_take_tasks && !options_.can_take_tasks(node.node_id())) {
+      continue;
+    }
     if (active.contains(node.node_id())) {
       workers.busy.push_back(std::move(node));
     } else {
@@ -118,14 +126,32 @@ absl::Status Scheduler::FindNodes(const JobSpec& spec,
   return absl::UnavailableError(absl::StrJoin(missing, "; "));
 }
 
+absl::Status Scheduler::ResetBspSteps(const PendingJob& job) {
+  if (!options_.reset_dense_steps) return absl::OkStatus();
+  for (const std::string& prefix :
+       jobs::BspTensorPrefixes(job.spec, job.job_id)) {
+    if (absl::Status s = options_.reset_dense_steps(prefix); !s.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "resetting the open steps of its BSP tensors ", prefix,
+          "* failed: ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Scheduler::TryPlace(const PendingJob& job, Workers& workers,
                                  Pass& pass) {
   const JobSpec& spec = job.spec;
   const std::vector<jobs::RoleNeed> needs = jobs::RoleNeeds(spec);
   std::vector<size_t> fitting;  // indices into workers.idle, in rank order
   std::vector<std::string> ps_addresses;
+  if (job.restart > 0 && !job.old_tasks_stopped) {
+    return absl::UnavailableError(
+        "the tasks of its earlier attempt have not stopped yet");
+  }
   STRATA_RETURN_IF_ERROR(
       FindNodes(spec, needs, workers, &fitting, &ps_addresses));
+  if (job.restart > 0) STRATA_RETURN_IF_ERROR(ResetBspSteps(job));
   std::vector<std::string> node_ids;
   for (size_t i : fitting) node_ids.push_back(workers.idle[i].node_id());
   absl::StatusOr<std::vector<TaskAssignment>> started =
@@ -135,8 +161,10 @@ absl::Status Scheduler::TryPlace(const PendingJob& job, Workers& workers,
     LOG(INFO) << "not starting job " << job.job_id << ": " << started.status();
     return absl::OkStatus();
   }
-  LOG(INFO) << "job " << job.job_id << " assigned to "
-            << absl::StrJoin(node_ids, ", ");
+  LOG(INFO) << "job " << job.job_id
+            << (job.restart > 0 ? absl::StrCat(" (restart ", job.restart, ")")
+                                : "")
+            << " assigned to " << absl::StrJoin(node_ids, ", ");
   if (needs.size() > 1) {
     // Tell every task its role and where the FC nodes serve.
     const uint32_t conv = needs[0].count;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/coordinator/testing/state_testing.h"
@@ -20,7 +21,20 @@ class SchedulerTest : public ::testing::Test {
   SchedulerTest()
       : registry_(NodeRegistry::Options{}, &clock_),
         jobs_(JobManager::Options{}, &clock_),
-        scheduler_(Scheduler::Options{}, &registry_, &jobs_, &clock_) {}
+        scheduler_(WithRecordedResets(), &registry_, &jobs_, &clock_) {}
+
+  // Records each BSP reset and answers reset_status_.
+  Scheduler::Options WithRecordedResets() {
+    Scheduler::Options options;
+    options.reset_dense_steps = [this](const std::string& prefix) {
+      resets_.push_back(prefix);
+      return reset_status_;
+    };
+    options.can_take_tasks = [this](const std::string& node_id) {
+      return !detached_.contains(node_id);
+    };
+    return options;
+  }
 
   std::string Track(absl::StatusOr<NodeCredentials> r) {
     return secrets_.Track(r);
@@ -70,6 +84,9 @@ class SchedulerTest : public ::testing::Test {
   JobManager jobs_;
   Scheduler scheduler_;
   testing::NodeSecrets secrets_;
+  std::vector<std::string> resets_;
+  absl::Status reset_status_;
+  absl::flat_hash_set<std::string> detached_;  // can_take_tasks is false
 };
 
 TEST_F(SchedulerTest, AssignsLowestIdleNodeIdsFirst) {
@@ -88,6 +105,19 @@ TEST_F(SchedulerTest, AssignsLowestIdleNodeIdsFirst) {
   Submit(1);
   pass = scheduler_.RunOnce();
   EXPECT_THAT(pass.assignment_nodes, ElementsAre("node-4"));
+}
+
+TEST_F(SchedulerTest, NodesThatCannotTakeTasksAreSkippedUntilTheyCan) {
+  AddPs(0, 1);
+  const std::string a = AddWorker(), b = AddWorker(), c = AddWorker();
+  detached_.insert(a);  // its task stream closed: the process died
+  Submit(2);
+  Scheduler::Pass pass = scheduler_.RunOnce();
+  EXPECT_THAT(pass.assignment_nodes, ElementsAre(b, c));
+  Submit(1);
+  EXPECT_THAT(scheduler_.RunOnce().assignment_nodes, IsEmpty());
+  detached_.erase(a);  // it reconnected
+  EXPECT_THAT(scheduler_.RunOnce().assignment_nodes, ElementsAre(a));
 }
 
 TEST_F(SchedulerTest, RespectsRoleAndGpus) {
@@ -212,6 +242,76 @@ TEST_F(SchedulerTest, NodeDeathFailsTheRunningJobAndCancelsItsOtherTasks) {
   JobStatus status = *jobs_.Get(job);
   EXPECT_EQ(status.state(), FAILED);
   EXPECT_EQ(status.reason(), "node node-3 (host) died: no heartbeat for 6s");
+}
+
+TEST_F(SchedulerTest, RestartIsPlacedOnASpareOfTheSameRoleAfterTheReset) {
+  AddPs(0, 1);
+  const std::string a = AddWorker();
+  const std::string b = AddWorker();
+  AddWorker("other");  // node-4: wrong role
+  JobSpec spec;
+  spec.set_num_workers(2);
+  spec.mutable_ctr_train();
+  const std::string job = *jobs_.Submit(spec);
+  ASSERT_EQ(scheduler_.RunOnce().assignments.size(), 2u);
+  const std::string spare = AddWorker();  // node-5
+  for (int i = 0; i < 7; ++i) {  // b stops heartbeating
+    clock_.Advance(absl::Seconds(1));
+    for (const std::string& n : {std::string("node-1"), a, spare,
+                                 std::string("node-4")}) {
+      ASSERT_TRUE(Beat(n).ok());
+    }
+  }
+  Scheduler::Pass pass = scheduler_.RunOnce();
+  EXPECT_THAT(pass.to_cancel, ElementsAre(TaskRef{a, job + "/task-0"}));
+  EXPECT_THAT(pass.assignments, IsEmpty()) << "a's old task still runs";
+  EXPECT_THAT(resets_, IsEmpty());
+  EXPECT_EQ(jobs_.Get(job)->state(), RUNNING);
+  TaskReport stopped;
+  stopped.set_task_id(job + "/task-0");
+  stopped.set_node_id(a);
+  stopped.set_kind(TaskReport::CANCELLED);
+  ASSERT_TRUE(jobs_.Report(stopped).ok());
+  reset_status_ = absl::UnavailableError("shard 0 unreachable");
+  EXPECT_THAT(scheduler_.RunOnce().assignments, IsEmpty());
+  EXPECT_THAT(resets_, ElementsAre("ctr/"));
+  reset_status_ = absl::OkStatus();
+  pass = scheduler_.RunOnce();
+  EXPECT_THAT(resets_, ElementsAre("ctr/", "ctr/"));
+  EXPECT_THAT(pass.assignment_nodes, ElementsAre(a, spare));
+  ASSERT_EQ(pass.assignments.size(), 2u);
+  EXPECT_EQ(pass.assignments[1].task_id(), job + "/task-1.r1");
+  EXPECT_EQ(pass.assignments[1].attempt(), 1u);
+  EXPECT_THAT(pass.assignments[1].ps_addresses(), ElementsAre("ps0:9000"));
+  EXPECT_EQ(jobs_.Get(job)->restarts(), 1u);
+}
+
+TEST_F(SchedulerTest, RestartNotPlacedWithinTheSpareWaitFailsNamingTheRole) {
+  AddPs(0, 1);
+  const std::string a = AddWorker();
+  JobSpec spec;
+  spec.set_num_workers(1);
+  spec.set_spare_wait_s(10);
+  spec.mutable_ctr_train();
+  const std::string job = *jobs_.Submit(spec);
+  ASSERT_EQ(scheduler_.RunOnce().assignments.size(), 1u);
+  for (int i = 0; i < 7; ++i) {  // a stops heartbeating
+    clock_.Advance(absl::Seconds(1));
+    ASSERT_TRUE(Beat("node-1").ok());
+  }
+  EXPECT_THAT(scheduler_.RunOnce().timed_out_jobs, IsEmpty());
+  EXPECT_EQ(jobs_.Get(job)->state(), RUNNING);
+  AdvanceWithHeartbeats(absl::Seconds(9));
+  EXPECT_THAT(scheduler_.RunOnce().timed_out_jobs, IsEmpty());
+  AdvanceWithHeartbeats(absl::Seconds(1));
+  EXPECT_THAT(scheduler_.RunOnce().timed_out_jobs, ElementsAre(job));
+  const JobStatus status = *jobs_.Get(job);
+  EXPECT_EQ(status.state(), FAILED);
+  EXPECT_EQ(status.reason(),
+            "restart 1 not placed within 10s: needs 1 workers with role "
+            "'general' and >= 0 GPUs; 0 registered and idle (after 1 "
+            "restart)");
+  (void)a;
 }
 
 }  // namespace

@@ -26,7 +26,37 @@ TensorReaper::~TensorReaper() {
 
 void TensorReaper::Enqueue(const std::vector<std::string>& job_ids) {
   absl::MutexLock lock(&mu_);
-  for (const std::string& id : job_ids) queue_.push_back({id, 0});
+  for (const std::string& id : job_ids) queue_.push_back({id, false, 0});
+}
+
+void TensorReaper::EnqueueResets(const std::vector<std::string>& prefixes) {
+  absl::MutexLock lock(&mu_);
+  for (const std::string& p : prefixes) queue_.push_back({p, true, 0});
+}
+
+absl::StatusOr<std::unique_ptr<PsAdminClient>> TensorReaper::Connect() {
+  STRATA_ASSIGN_OR_RETURN(std::vector<std::string> addresses, shards_());
+  PsAdminClientOptions o;
+  o.rpc_timeout = options_.rpc_timeout;
+  o.max_retries = 0;  // the caller retries on its own, later pass
+  o.credentials = options_.credentials;
+  return PsAdminClient::Connect(addresses, o);
+}
+
+absl::Status TensorReaper::ResetNow(const std::string& prefix) {
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PsAdminClient> admin, Connect());
+  return AllOk(admin->ResetDenseSteps(prefix));
+}
+
+absl::StatusOr<std::string> TensorReaper::Run(const Pending& item) {
+  if (item.reset) {
+    STRATA_RETURN_IF_ERROR(ResetNow(item.job_id));
+    return absl::StrCat("reset the open steps of the BSP tensors ",
+                        item.job_id, "*");
+  }
+  STRATA_ASSIGN_OR_RETURN(const int dropped, ReapNow(item.job_id));
+  if (dropped == 0) return std::string();
+  return absl::StrCat("dropped ", dropped, " tensors of ", item.job_id);
 }
 
 int TensorReaper::dropped() const {
@@ -35,13 +65,7 @@ int TensorReaper::dropped() const {
 }
 
 absl::StatusOr<int> TensorReaper::ReapNow(const std::string& job_id) {
-  STRATA_ASSIGN_OR_RETURN(std::vector<std::string> addresses, shards_());
-  PsAdminClientOptions o;
-  o.rpc_timeout = options_.rpc_timeout;
-  o.max_retries = 0;  // the reaper retries on its own, later pass
-  o.credentials = options_.credentials;
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PsAdminClient> admin,
-                          PsAdminClient::Connect(addresses, o));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PsAdminClient> admin, Connect());
   PerShard<ListTablesResponse> listed = admin->ListTables();
   STRATA_RETURN_IF_ERROR(AllOk(listed));
   const std::string prefix = absl::StrCat(job_id, "/");
@@ -74,18 +98,21 @@ void TensorReaper::Loop() {
       next = std::move(queue_.front());
       queue_.pop_front();
     }
-    absl::StatusOr<int> r = ReapNow(next.job_id);
+    absl::StatusOr<std::string> r = Run(next);
     if (r.ok()) {
-      if (*r > 0) LOG(INFO) << "dropped " << *r << " tensors of " << next.job_id;
+      LOG_IF(INFO, !r->empty()) << *r;
       continue;
     }
+    const std::string what =
+        absl::StrCat(next.reset ? "resetting the BSP steps of "
+                                : "dropping the tensors of ",
+                     next.job_id);
     if (++next.attempts >= options_.max_attempts) {
-      LOG(ERROR) << "gave up dropping the tensors of " << next.job_id
-                 << " after " << next.attempts << " attempts: " << r.status();
+      LOG(ERROR) << "gave up " << what << " after " << next.attempts
+                 << " attempts: " << r.status();
       continue;
     }
-    LOG(WARNING) << "dropping the tensors of " << next.job_id
-                 << " failed (will retry): " << r.status();
+    LOG(WARNING) << what << " failed (will retry): " << r.status();
     absl::MutexLock lock(&mu_);
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return stop_;

@@ -4,8 +4,12 @@
 // JobManager::TakeJobsToReap returns; a background thread lists the shards'
 // tables and drops the job's, so the coordinator's tick never waits on the
 // network. A job whose shards cannot be reached is retried on later passes,
-// up to max_attempts, then given up loudly (its tensors stay). Thread-safe.
-// Owns its thread.
+// up to max_attempts, then given up loudly (its tensors stay).
+//
+// It also resets the open steps of BSP tensors (AdminService.
+// ResetDenseSteps) of jobs that failed or were cancelled (EnqueueResets,
+// same retries), and on the caller's thread for a restart (ResetNow).
+// Thread-safe. Owns its thread.
 #ifndef STRATA_SERVER_COORDINATOR_TENSOR_REAPER_H_
 #define STRATA_SERVER_COORDINATOR_TENSOR_REAPER_H_
 
@@ -23,6 +27,8 @@
 #include "server/security/credentials.h"
 
 namespace strata {
+
+class PsAdminClient;
 
 class TensorReaper {
  public:
@@ -47,6 +53,12 @@ class TensorReaper {
   TensorReaper& operator=(const TensorReaper&) = delete;
 
   void Enqueue(const std::vector<std::string>& job_ids);
+  // Resets the open steps of the BSP tensors named prefix* (JobManager::
+  // TakeStepResets), in the background.
+  void EnqueueResets(const std::vector<std::string>& prefixes);
+  // Resets them now, on the caller's thread: an error when the shards are
+  // incomplete or a shard failed.
+  absl::Status ResetNow(const std::string& prefix);
   // Drops the job's tensors now, on the caller's thread. Returns how many
   // were dropped; an error when a shard could not be listed or a drop
   // failed (what was dropped stays dropped).
@@ -56,10 +68,14 @@ class TensorReaper {
 
  private:
   struct Pending {
-    std::string job_id;
+    std::string job_id;  // or the tensor prefix of a reset
+    bool reset = false;
     int attempts = 0;
   };
   void Loop();
+  // Runs one queued item; what to log.
+  absl::StatusOr<std::string> Run(const Pending& item);
+  absl::StatusOr<std::unique_ptr<PsAdminClient>> Connect();
 
   const Options options_;
   const ShardAddresses shards_;

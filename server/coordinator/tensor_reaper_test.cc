@@ -105,5 +105,14 @@ TEST_F(TensorReaperTest, UnknownShardsAreRetriedThenTheJobIsReaped) {
   EXPECT_GE(calls, 3);
 }
 
+TEST_F(TensorReaperTest, ResetNowFailsWhileTheShardsAreIncomplete) {
+  TensorReaper reaper({}, []() -> absl::StatusOr<std::vector<std::string>> {
+    return absl::UnavailableError("shard 1 of 2 is not registered");
+  });
+  const absl::Status s = reaper.ResetNow("job-5/");
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(s.message(), "shard 1 of 2 is not registered");
+}
+
 }  // namespace
 }  // namespace strata

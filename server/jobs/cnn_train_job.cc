@@ -232,6 +232,14 @@ class CnnTrainJobType : public JobType {
         "training images must hold one global batch (num_conv_workers x "
         "batch_size).\n");
   }
+
+  bool Restartable() const override { return true; }
+
+  // The job's parameters are "<job_id>/..." tensors.
+  std::vector<std::string> BspTensorPrefixes(
+      const JobSpec&, absl::string_view job_id) const override {
+    return {absl::StrCat(job_id, "/")};
+  }
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "server/jobs/ctr_jobs.h"
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "proto/base/status_macros.h"
@@ -138,6 +139,14 @@ class CtrTrainJobType : public JobType {
         "| `ctr_train.eval_path` | - | path | held-out file |\n",
         "\nRules: the generator is used (and checked) only when data_path "
         "is empty; at most ", kMaxHiddenLayers, " hidden layers.\n");
+  }
+
+  bool Restartable() const override { return true; }
+
+  // The MLP's BSP tensors are named after the model's table.
+  std::vector<std::string> BspTensorPrefixes(
+      const JobSpec& spec, absl::string_view) const override {
+    return {absl::StrCat(spec.ctr_train().model().table(), "/")};
   }
 
  private:

@@ -73,6 +73,23 @@ class JobType {
   // only when every shard is registered and alive).
   virtual bool UsesParameterServer() const { return true; }
 
+  // True when the coordinator may restart the whole job after it lost a
+  // task (JobSpec.max_task_retries, docs/failures.md "Job restarts"): its
+  // tasks resume from their progress checkpoints (TaskAssignment.resume).
+  // False for jobs that are not idempotent or short.
+  virtual bool Restartable() const { return false; }
+
+  // The name prefixes of the job's BSP dense tensors on the shards, whose
+  // open steps the coordinator resets (AdminService.ResetDenseSteps) before
+  // it restarts the job and after the job failed or was cancelled. Default:
+  // none.
+  virtual std::vector<std::string> BspTensorPrefixes(
+      const JobSpec& spec, absl::string_view job_id) const {
+    (void)spec;
+    (void)job_id;
+    return {};
+  }
+
   // The job's reference for docs/jobs.md: Markdown (a table of fields with
   // defaults and ranges, then its cross-field rules).
   virtual std::string Reference() const = 0;

@@ -22,6 +22,11 @@ constexpr NumberRule kGenericRules[] = {
      "minimum GPUs each assigned worker reports"},
     {"schedule_timeout_s", internal::kNoDefault, 0, 7 * 86400, {}, {},
      "0 = the coordinator's --schedule_timeout_s"},
+    {"max_task_retries", 3, -internal::kUnbounded, 100, {}, {},
+     "whole-job restarts after a lost or transiently failed task "
+     "(restartable types); negative: none"},
+    {"spare_wait_s", 120, 0, 86400, {}, {},
+     "how long a restarting job waits for idle nodes"},
 };
 constexpr size_t kMaxJobNameBytes = 256;
 
@@ -71,6 +76,7 @@ absl::Status PrepareJobSpec(const JobLimits& limits, JobSpec* spec) {
   STRATA_ASSIGN_OR_RETURN(const JobType* type, JobTypeOf(*spec));
   STRATA_RETURN_IF_ERROR(internal::CheckWellFormed(*spec, ""));
   type->ApplyDefaults(spec);
+  internal::ApplyNumberDefaults(kGenericRules, spec);
   if (spec->num_workers() == 0) spec->set_num_workers(1);
   if (spec->worker_role().empty()) spec->set_worker_role("general");
   // Defaults add only well-formed values: no second CheckWellFormed walk.
@@ -96,6 +102,32 @@ bool UsesParameterServer(const JobSpec& spec) {
   return type.ok() && (*type)->UsesParameterServer();
 }
 
+bool IsRestartable(const JobSpec& spec) {
+  absl::StatusOr<const JobType*> type = JobTypeOf(spec);
+  return type.ok() && (*type)->Restartable() && spec.max_task_retries() > 0;
+}
+
+std::vector<std::string> BspTensorPrefixes(const JobSpec& spec,
+                                           absl::string_view job_id) {
+  absl::StatusOr<const JobType*> type = JobTypeOf(spec);
+  if (!type.ok()) return {};
+  return (*type)->BspTensorPrefixes(spec, job_id);
+}
+
+bool IsTransientTaskFailure(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kCancelled:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string JobReferenceMarkdown() {
   std::string out = absl::StrCat(
       "## Every job\n\n", internal::kRulesTableHead,
@@ -114,7 +146,13 @@ std::string JobReferenceMarkdown() {
       " bytes of letters, digits and `_ . : / -`; a path is <= ",
       internal::kMaxPathBytes, " bytes without control characters.\n");
   for (const JobType* type : AllJobTypes()) {
-    absl::StrAppend(&out, "\n## ", type->name(), "\n\n", type->Reference());
+    absl::StrAppend(
+        &out, "\n## ", type->name(), "\n\n", type->Reference(),
+        type->Restartable()
+            ? "\nRestartable: a lost or transiently failed task restarts the "
+              "whole job from its last progress checkpoint "
+              "(`max_task_retries`).\n"
+            : "\nNot restartable: a lost or failed task fails the job.\n");
   }
   return out;
 }

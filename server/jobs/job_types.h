@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "proto/job.pb.h"
 #include "server/jobs/job_type.h"
@@ -40,6 +41,22 @@ std::vector<RoleNeed> RoleNeeds(const JobSpec& spec);
 
 // True when the spec's tasks talk to the parameter-server shards.
 bool UsesParameterServer(const JobSpec& spec);
+
+// True when the spec's job type may be restarted after losing a task
+// (JobType::Restartable) and its max_task_retries allows any restart.
+bool IsRestartable(const JobSpec& spec);
+
+// The name prefixes of the job's BSP dense tensors (JobType::
+// BspTensorPrefixes); empty for job types without any.
+std::vector<std::string> BspTensorPrefixes(const JobSpec& spec,
+                                           absl::string_view job_id);
+
+// True for the codes of a failed task (TaskReport.code) that may go away
+// when the job runs again (a peer or shard gone, a timeout, a crash):
+// UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, INTERNAL, UNKNOWN, CANCELLED. A
+// job whose task failed with one of them is restarted (docs/failures.md);
+// any other code (a bad spec, missing data) fails the job.
+bool IsTransientTaskFailure(absl::StatusCode code);
 
 // The job-spec reference (docs/jobs.md), generated from the rules.
 std::string JobReferenceMarkdown();

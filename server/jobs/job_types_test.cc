@@ -96,6 +96,67 @@ TEST(JobTypesTest, GenericFieldsAreBounded) {
             "schedule_timeout_s 700000 is out of range [0, 604800]");
 }
 
+TEST(JobTypesTest, RestartFieldsHaveDefaultsAndBounds) {
+  JobSpec spec = LoadTest();
+  ASSERT_TRUE(PrepareJobSpec({}, &spec).ok());
+  EXPECT_EQ(spec.max_task_retries(), 3);
+  EXPECT_EQ(spec.spare_wait_s(), 120u);
+  spec = LoadTest();
+  spec.set_max_task_retries(-1);  // no restarts: kept
+  ASSERT_TRUE(PrepareJobSpec({}, &spec).ok());
+  EXPECT_EQ(spec.max_task_retries(), -1);
+  spec = LoadTest();
+  spec.set_max_task_retries(101);
+  absl::Status s = Prepare(spec);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "max_task_retries 101 is out of range (-inf, 100]");
+  spec = LoadTest();
+  spec.set_spare_wait_s(86401);
+  EXPECT_EQ(Prepare(spec).message(),
+            "spare_wait_s 86401 is out of range [0, 86400]");
+}
+
+TEST(JobTypesTest, OnlyTrainingJobsAreRestartable) {
+  JobSpec ctr;
+  ctr.mutable_ctr_train()->mutable_model()->set_table("clicks");
+  ASSERT_TRUE(PrepareJobSpec({}, &ctr).ok());
+  EXPECT_TRUE(IsRestartable(ctr));
+  EXPECT_EQ(BspTensorPrefixes(ctr, "job-3"),
+            std::vector<std::string>{"clicks/"});
+  ctr.set_max_task_retries(-1);
+  EXPECT_FALSE(IsRestartable(ctr)) << "negative: no restarts";
+  JobSpec cnn;
+  cnn.mutable_cnn_train();
+  ASSERT_TRUE(PrepareJobSpec({}, &cnn).ok());
+  EXPECT_TRUE(IsRestartable(cnn));
+  EXPECT_EQ(BspTensorPrefixes(cnn, "job-3"),
+            std::vector<std::string>{"job-3/"});
+  JobSpec load = LoadTest();
+  ASSERT_TRUE(PrepareJobSpec({}, &load).ok());
+  EXPECT_FALSE(IsRestartable(load));
+  EXPECT_TRUE(BspTensorPrefixes(load, "job-3").empty());
+  JobSpec eval;
+  eval.mutable_ctr_eval();
+  ASSERT_TRUE(PrepareJobSpec({}, &eval).ok());
+  EXPECT_FALSE(IsRestartable(eval));
+}
+
+TEST(JobTypesTest, TransientTaskFailureCodes) {
+  for (absl::StatusCode code :
+       {absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded,
+        absl::StatusCode::kAborted, absl::StatusCode::kInternal,
+        absl::StatusCode::kUnknown, absl::StatusCode::kCancelled}) {
+    EXPECT_TRUE(IsTransientTaskFailure(code)) << code;
+  }
+  for (absl::StatusCode code :
+       {absl::StatusCode::kOk, absl::StatusCode::kInvalidArgument,
+        absl::StatusCode::kNotFound, absl::StatusCode::kFailedPrecondition,
+        absl::StatusCode::kResourceExhausted,
+        absl::StatusCode::kUnimplemented}) {
+    EXPECT_FALSE(IsTransientTaskFailure(code)) << code;
+  }
+}
+
 TEST(JobTypesTest, UnknownEnumValuesAreRejectedBeforeDefaults) {
   // One case per enum field of JobSpec (CnnTrainSpec.mode and .sync): an
   // unknown mode used to kill the conv worker with SIGFPE.

@@ -1,14 +1,22 @@
 #include "server/node/node_session.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <fstream>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
+#include "server/util/env.h"
 
 namespace strata {
 
@@ -32,13 +40,62 @@ grpc::ChannelArguments SessionChannelArguments(
   return args;
 }
 
+constexpr absl::string_view kIdLine = "node_id ";
+constexpr absl::string_view kSecretLine = "secret ";
+
+// The identity an earlier process kept in `path`; empty when there is
+// none or it does not parse (the node then registers anew).
+NodeSession::Credentials ReadIdentity(const std::string& path) {
+  std::ifstream in(path);
+  std::string id_line, secret_line;
+  if (!in || !std::getline(in, id_line) || !std::getline(in, secret_line) ||
+      !absl::StartsWith(id_line, kIdLine) ||
+      !absl::StartsWith(secret_line, kSecretLine)) {
+    return {};
+  }
+  const std::string hex = secret_line.substr(kSecretLine.size());
+  if (hex.empty() || hex.size() % 2 != 0 ||
+      hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return {};
+  }
+  return {id_line.substr(kIdLine.size()), absl::HexStringToBytes(hex)};
+}
+
+// Replaces `path` with the identity (write to a temporary file, rename).
+absl::Status WriteIdentity(const std::string& path,
+                           const NodeSession::Credentials& c) {
+  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  const std::string text = absl::StrCat(kIdLine, c.node_id, "\n", kSecretLine,
+                                        absl::BytesToHexString(c.secret), "\n");
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("creating ", tmp));
+  const bool written =
+      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const int err = errno;
+  if (close(fd) != 0 || !written) {
+    unlink(tmp.c_str());
+    return ErrnoToStatus(err, absl::StrCat("writing ", tmp));
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    const int rename_err = errno;
+    unlink(tmp.c_str());
+    return ErrnoToStatus(rename_err, absl::StrCat("renaming ", tmp));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 NodeSession::NodeSession(NodeSessionOptions options)
     : options_(std::move(options)),
       stub_(NewStub()),
       heartbeat_stub_(NewStub()),
-      interval_(options_.heartbeat_interval) {}
+      interval_(options_.heartbeat_interval) {
+  if (!options_.identity_file.empty()) {
+    absl::MutexLock lock(&mu_);
+    credentials_ = ReadIdentity(options_.identity_file);
+  }
+}
 
 std::unique_ptr<NodeService::Stub> NodeSession::NewStub() const {
   return NodeService::NewStub(grpc::CreateCustomChannel(
@@ -82,6 +139,13 @@ absl::Status NodeSession::RegisterOnce(const Credentials& claim) {
   STRATA_RETURN_IF_ERROR(FromGrpcStatus(stub_->RegisterNode(&ctx, req, &resp)));
   absl::MutexLock lock(&mu_);
   credentials_ = {resp.node_id(), resp.node_secret()};
+  if (!options_.identity_file.empty()) {
+    const absl::Status kept =
+        WriteIdentity(options_.identity_file, credentials_);
+    LOG_IF(WARNING, !kept.ok())
+        << "keeping the node identity in " << options_.identity_file << ": "
+        << kept << " (a restart registers anew)";
+  }
   if (resp.heartbeat_interval_ms() > 0) {
     interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
   }
@@ -108,9 +172,18 @@ absl::Status NodeSession::Register() {
       claim = {};
       continue;
     }
+    if (s.code() == absl::StatusCode::kAlreadyExists) {
+      // A shard id still held by a node the coordinator has not declared
+      // dead yet (this shard's previous process, without an identity
+      // file): free within the coordinator's node timeout.
+      LOG(WARNING) << s << "; retrying in " << backoff;
+      SleepUnlessStopped(backoff);
+      backoff = std::min(backoff * 2, options_.max_backoff);
+      continue;
+    }
     if (s.code() != absl::StatusCode::kUnavailable &&
         s.code() != absl::StatusCode::kDeadlineExceeded) {
-      return s;  // e.g. ALREADY_EXISTS for a shard id held by a live node
+      return s;
     }
     LOG(WARNING) << "coordinator " << options_.coordinator << " unreachable ("
                  << s << "); retrying in " << backoff;

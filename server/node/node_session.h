@@ -49,6 +49,13 @@ struct NodeSessionOptions {
   // below the coordinator's node timeout: a node must heartbeat a restarted
   // coordinator within that timeout to keep its id and its tasks.
   absl::Duration max_reconnect_wait = absl::Seconds(1);
+  // When set, the node's id and secret are kept in this file (mode 0600,
+  // replaced atomically after each registration) and re-asserted by the
+  // next process that starts with it: a restarted shard (its --data_dir)
+  // keeps its node id and takes its shard back at once, instead of being
+  // refused (ALREADY_EXISTS) until the coordinator declares the dead
+  // process's node dead. Empty: the identity lives in memory only.
+  std::string identity_file;
 };
 
 // Owns its stub and heartbeat thread. Thread-safe.
@@ -65,10 +72,12 @@ class NodeSession {
   ~NodeSession();  // stops heartbeats
 
   // Registers, re-asserting the id and secret of an earlier registration if
-  // there was one; retries UNAVAILABLE/DEADLINE_EXCEEDED until it succeeds
-  // or Stop() is called (CANCELLED). A refused re-assertion
-  // (PERMISSION_DENIED) is dropped and the node registers anew; other errors
-  // are returned at once.
+  // there was one (of this session, or in options.identity_file); retries
+  // UNAVAILABLE/DEADLINE_EXCEEDED, and ALREADY_EXISTS (a shard id still
+  // held by a node not yet declared dead: an earlier process of this
+  // shard), until it succeeds or Stop() is called (CANCELLED). A refused
+  // re-assertion (PERMISSION_DENIED) is dropped and the node registers
+  // anew; other errors are returned at once.
   absl::Status Register();
 
   // Starts heartbeating. When the coordinator forgets this node or refuses

@@ -4,6 +4,11 @@
 // node, and Stop.
 #include "server/node/node_session.h"
 
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <string>
@@ -112,13 +117,55 @@ TEST_F(NodeSessionTest, RegisterRetriesUnavailableAndDeadlineExceeded) {
   EXPECT_EQ(session.node_id(), "node-1");
 }
 
+TEST_F(NodeSessionTest, RegisterRetriesAShardHeldByANodeNotYetDeclaredDead) {
+  fake_->FailNextRegistrations({absl::AlreadyExistsError("shard 0 is held"),
+                                absl::AlreadyExistsError("shard 0 is held")});
+  NodeSession session(Options());
+  ASSERT_TRUE(session.Register().ok());
+  EXPECT_EQ(fake_->registration_attempts(), 3);
+  EXPECT_EQ(session.node_id(), "node-1");
+}
+
 TEST_F(NodeSessionTest, RegisterReturnsOtherErrorsAtOnce) {
-  fake_->FailNextRegistrations({absl::AlreadyExistsError("shard 0 is held")});
+  fake_->FailNextRegistrations({absl::InvalidArgumentError("bad role")});
   NodeSession session(Options());
   const absl::Status s = session.Register();
-  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists) << s;
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_EQ(fake_->registration_attempts(), 1);
   EXPECT_EQ(session.node_id(), "");
+}
+
+TEST_F(NodeSessionTest, AnIdentityFileLetsTheNextProcessReassertTheId) {
+  NodeSessionOptions o = Options();
+  o.identity_file = std::string(std::getenv("TEST_TMPDIR")) + "/identity.txt";
+  std::remove(o.identity_file.c_str());
+  {
+    NodeSession first(o);
+    ASSERT_TRUE(first.Register().ok());
+    EXPECT_EQ(first.node_id(), "node-1");
+  }
+  struct stat st;
+  ASSERT_EQ(stat(o.identity_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << "the secret is private";
+  NodeSession second(o);  // a restarted process
+  EXPECT_EQ(second.node_id(), "node-1") << "read before registering";
+  ASSERT_TRUE(second.Register().ok());
+  const std::vector<RegisterNodeRequest> requests =
+      fake_->registration_requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].node_id(), "node-1");
+  EXPECT_EQ(requests[1].node_secret(), "secret-of-node-1");
+  EXPECT_EQ(fake_->registered().size(), 1u) << "no second node";
+}
+
+TEST_F(NodeSessionTest, AGarbledIdentityFileIsIgnored) {
+  NodeSessionOptions o = Options();
+  o.identity_file = std::string(std::getenv("TEST_TMPDIR")) + "/garbled.txt";
+  std::ofstream(o.identity_file) << "node_id node-9\nsecret zz\n";
+  NodeSession session(o);
+  EXPECT_EQ(session.node_id(), "");
+  ASSERT_TRUE(session.Register().ok());
+  EXPECT_EQ(fake_->registration_requests()[0].node_id(), "");
 }
 
 TEST_F(NodeSessionTest, StopEndsARetryingRegisterWithCancelled) {

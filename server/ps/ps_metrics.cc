@@ -1,10 +1,12 @@
 #include "server/ps/ps_metrics.h"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 
 namespace strata {
 namespace {
@@ -35,16 +37,29 @@ void Add(prometheus::MetricFamily* f, std::vector<prometheus::ClientMetric::Labe
   f->metric.push_back(std::move(m));
 }
 
+// One family of one sample, labelled with the shard.
+struct ShardFamily {
+  const char* name;
+  const char* help;
+  prometheus::MetricType type;
+  uint64_t value;
+};
+
+void AddShardFamilies(absl::Span<const ShardFamily> families,
+                      const std::string& shard,
+                      std::vector<prometheus::MetricFamily>* out) {
+  for (const ShardFamily& f : families) {
+    prometheus::MetricFamily family = Family(f.name, f.help, f.type);
+    Add(&family, {{"shard", shard}}, double(f.value));
+    out->push_back(std::move(family));
+  }
+}
+
 // The store's checkpoint ledger: what was loaded, skipped and pruned.
 void AddCheckpointFamilies(const TableStore& store, const std::string& shard,
                            std::vector<prometheus::MetricFamily>* out) {
   const CheckpointLedger::Counters c = store.checkpoint_counters();
-  const struct {
-    const char* name;
-    const char* help;
-    prometheus::MetricType type;
-    uint64_t value;
-  } families[] = {
+  const ShardFamily families[] = {
       {"strata_ps_checkpoint_loaded_id",
        "Id of the checkpoint the shard's tables were last loaded from (0: "
        "none).",
@@ -61,11 +76,36 @@ void AddCheckpointFamilies(const TableStore& store, const std::string& shard,
        "itself succeeded).",
        prometheus::MetricType::Counter, c.prune_errors},
   };
-  for (const auto& f : families) {
-    prometheus::MetricFamily family = Family(f.name, f.help, f.type);
-    Add(&family, {{"shard", shard}}, double(f.value));
-    out->push_back(std::move(family));
-  }
+  AddShardFamilies(families, shard, out);
+}
+
+// Updates applied and lost (docs/failures.md, "Shard restart").
+void AddUpdateFamilies(const TableStore& store, const std::string& shard,
+                       std::vector<prometheus::MetricFamily>* out) {
+  const DenseTable::ResyncCounters resync = store.DenseResyncCounters();
+  const ShardFamily families[] = {
+      {"strata_ps_updates_applied_total",
+       "Updates this shard applied (sparse rows pushed, dense pushes); after "
+       "a restart it goes on from the loaded checkpoint's count.",
+       prometheus::MetricType::Counter, store.updates().applied()},
+      {"strata_ps_bsp_steps_skipped_total",
+       "BSP dense steps that restored tensors moved over to catch up with "
+       "the workers (their updates are lost).",
+       prometheus::MetricType::Counter, uint64_t(resync.steps_skipped)},
+      {"strata_ps_bsp_pushes_dropped_total",
+       "BSP dense pushes answered and dropped while a restored tensor "
+       "caught up with the workers.",
+       prometheus::MetricType::Counter, uint64_t(resync.pushes_dropped)},
+  };
+  AddShardFamilies(families, shard, out);
+  const std::optional<uint64_t> lost = store.updates().lost_at_start();
+  if (!lost.has_value()) return;  // unknown: no sample
+  prometheus::MetricFamily family = Gauge(
+      "strata_ps_updates_lost",
+      "Updates applied before this shard's last restart that the checkpoint "
+      "it loaded lacks (accurate to about 1 s of updates).");
+  Add(&family, {{"shard", shard}}, double(*lost));
+  out->push_back(std::move(family));
 }
 
 // One gauge family per FieldStats number.
@@ -133,6 +173,7 @@ std::vector<prometheus::MetricFamily> TableStoreCollectable::Collect() const {
   std::vector<prometheus::MetricFamily> out = {
       std::move(rows), std::move(bytes), std::move(budget), std::move(used)};
   AddCheckpointFamilies(*store_, shard, &out);
+  AddUpdateFamilies(*store_, shard, &out);
   absl::StatusOr<std::vector<FieldStats>> stats = store_->Stats("");
   if (!stats.ok() || stats->empty()) return out;
   for (const FieldGauge& g : FieldGauges()) {

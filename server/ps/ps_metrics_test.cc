@@ -105,5 +105,22 @@ TEST(PsMetricsTest, MemoryBudgetAndUseAreExported) {
       << text;
 }
 
+TEST(PsMetricsTest, UpdatesAppliedAndLostAreExported) {
+  auto registry = MetricsRegistry::Create({});
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  PsServerOptions o;
+  o.metrics = registry->get();
+  auto server = PsServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->store()->updates().Add(12);
+  const std::string text = (*registry)->TextFormat();
+  EXPECT_TRUE(HasLine(text, "strata_ps_updates_applied_total{shard=\"0\"} 12"))
+      << text;
+  EXPECT_TRUE(HasLine(text, "strata_ps_bsp_steps_skipped_total{shard=\"0\"} 0"))
+      << text;
+  EXPECT_EQ(text.find("strata_ps_updates_lost{"), std::string::npos)
+      << "unknown without a restart";
+}
+
 }  // namespace
 }  // namespace strata

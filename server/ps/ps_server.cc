@@ -90,6 +90,27 @@ void LogStartupLoad(const std::string& dir, const FallbackLoadInfo& load) {
   }
 }
 
+// Says how many updates the restart lost (UpdateCount::Recover).
+void LogUpdatesLost(uint32_t shard, const std::optional<LoadInfo>& loaded,
+                    const absl::StatusOr<std::optional<uint64_t>>& lost) {
+  const std::string from =
+      loaded.has_value() ? absl::StrCat("checkpoint ", loaded->checkpoint_id)
+                         : std::string("no checkpoint (started empty)");
+  if (!lost.ok()) {
+    LOG(WARNING) << "shard " << shard << " cannot tell how many updates its "
+                 << "restart lost: " << lost.status();
+  } else if (lost->has_value()) {
+    LOG_IF(WARNING, **lost > 0)
+        << "shard " << shard << " restarted from " << from << " and LOST "
+        << **lost << " updates (sparse rows pushed, dense pushes) applied "
+        << "after it (accurate to about the update count interval)";
+  } else {
+    LOG(INFO) << "shard " << shard << " restarted from " << from
+              << "; the updates lost are unknown (no count for it in "
+                 "--data_dir)";
+  }
+}
+
 void LogFieldStats(const std::vector<FieldStats>& stats) {
   for (const FieldStats& f : stats) {
     LOG(INFO) << "compressed " << f.table() << " field " << f.field() << " ("
@@ -119,6 +140,7 @@ absl::Status PsServer::Init(PsServerOptions options) {
   STRATA_RETURN_IF_ERROR(LoadOnStart());
   BuildServices();
   STRATA_RETURN_IF_ERROR(StartServing());
+  StartPersistingUpdates();
   if (!options_.coordinator.empty()) RegisterWithCoordinator();
   return absl::OkStatus();
 }
@@ -135,6 +157,11 @@ absl::Status PsServer::CreateStore() {
   store_options.max_memory_bytes = options_.max_memory_bytes;
   store_options.max_tables = options_.max_tables;
   store_options.max_push_clients = options_.max_push_clients;
+  if (!options_.data_dir.empty()) {
+    store_options.update_count_path =
+        JoinPath(options_.data_dir,
+                 UpdateCountFileName(options_.shard_id, options_.num_shards));
+  }
   store_options.env = DefaultEnv();
   store_options.clock = RealClock();
   STRATA_ASSIGN_OR_RETURN(store_, TableStore::Create(store_options));
@@ -152,6 +179,10 @@ absl::Status PsServer::LoadOnStart() {
                        load.status().message()));
     }
     LogStartupLoad(options_.data_dir, *load);
+    std::optional<uint64_t> loaded_id;
+    if (load->loaded.has_value()) loaded_id = load->loaded->checkpoint_id;
+    LogUpdatesLost(options_.shard_id, load->loaded,
+                   store_->updates().Recover(loaded_id));
   }
   if (options_.compress_on_load.has_value()) {
     STRATA_ASSIGN_OR_RETURN(
@@ -201,6 +232,24 @@ absl::Status PsServer::StartServing() {
   return absl::OkStatus();
 }
 
+void PsServer::StartPersistingUpdates() {
+  if (options_.data_dir.empty()) return;
+  if (absl::Status s = DefaultEnv()->CreateDir(options_.data_dir); !s.ok()) {
+    LOG(WARNING) << "cannot create --data_dir: " << s;
+  }
+  persist_thread_ = std::thread([this] {
+    bool failing = false;  // log a failure once, until it succeeds again
+    for (bool last = false; !last;) {
+      last = stop_persisting_.WaitForNotificationWithTimeout(
+          options_.update_count_interval);
+      const absl::Status s = store_->updates().Persist();
+      LOG_IF(WARNING, !s.ok() && !failing)
+          << "persisting the update count: " << s;
+      failing = !s.ok();
+    }
+  });
+}
+
 void PsServer::RegisterWithCoordinator() {
   NodeSessionOptions so;
   so.coordinator = options_.coordinator;
@@ -210,6 +259,13 @@ void PsServer::RegisterWithCoordinator() {
                                                  : options_.advertise);
   so.node.set_shard_id(options_.shard_id);
   so.node.set_num_shards(options_.num_shards);
+  if (!options_.data_dir.empty()) {
+    // A restarted process of this shard keeps its node id (and its shard).
+    so.identity_file =
+        JoinPath(options_.data_dir,
+                 absl::StrCat("node-identity-shard-", options_.shard_id,
+                              "-of-", options_.num_shards, ".txt"));
+  }
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   so.node.set_hostname(host);
@@ -232,6 +288,10 @@ void PsServer::Shutdown(absl::Duration grace) {
     if (session_ != nullptr) session_->Stop();
     if (register_thread_.joinable()) register_thread_.join();
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    if (persist_thread_.joinable()) {
+      stop_persisting_.Notify();  // the loop persists once more, then ends
+      persist_thread_.join();
+    }
   });
 }
 

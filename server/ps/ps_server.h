@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "prometheus/collectable.h"
@@ -40,8 +41,14 @@ struct PsServerOptions {
   // Load the newest loadable checkpoint from data_dir at start-up
   // (TableStore::LoadNewestLoadable: a newer one that fails to load is
   // skipped with a LOG(ERROR) and counted on /metrics; with none loadable
-  // the shard starts empty, also with a LOG(ERROR)).
+  // the shard starts empty, also with a LOG(ERROR)), then tell from the
+  // update count file in data_dir how many updates the restart lost
+  // (UpdateCount; a LOG(WARNING), ListTables and /metrics).
   bool load_on_start = true;
+  // How often the shard rewrites its update count file in data_dir
+  // (UpdateCount::Persist; a small file, no fsync). The updates lost that a
+  // restart reports are accurate to about this much training.
+  absl::Duration update_count_interval = absl::Seconds(1);
   // Newest complete checkpoints kept in data_dir; 0 keeps all
   // (TableStore::Options::keep_checkpoints, ps_server --keep_checkpoints).
   uint32_t keep_checkpoints = kDefaultKeepCheckpoints;
@@ -109,6 +116,9 @@ class PsServer {
   // Registers the services (and RPC metrics) with a gRPC server and starts
   // it; sets address_.
   absl::Status StartServing();
+  // Starts persist_thread_, which persists the update count every
+  // update_count_interval until Shutdown (with data_dir only).
+  void StartPersistingUpdates();
   // Starts registering with options_.coordinator (then heartbeats) on
   // register_thread_, so serving does not wait for the coordinator.
   void RegisterWithCoordinator();
@@ -128,6 +138,8 @@ class PsServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<NodeSession> session_;
   std::thread register_thread_;
+  std::thread persist_thread_;
+  absl::Notification stop_persisting_;
   std::once_flag shutdown_once_;
 };
 

@@ -66,6 +66,17 @@ absl::Status InTable(const absl::Status& s, const std::string& table) {
                                              s.message()));
 }
 
+// How long before its deadline a push held by a paused shard is answered
+// UNAVAILABLE, so that the client retries it instead of timing out.
+constexpr absl::Duration kHeldPushMargin = absl::Milliseconds(200);
+
+// Passes the store's push gate (waiting while pushes are paused).
+absl::StatusOr<PushGate::Pass> EnterGate(TableStore* store,
+                                         const grpc::ServerContext* ctx) {
+  return store->push_gate().Enter(absl::FromChrono(ctx->deadline()) -
+                                  kHeldPushMargin);
+}
+
 }  // namespace
 
 grpc::Status EmbeddingServiceImpl::Pull(grpc::ServerContext*,
@@ -100,7 +111,7 @@ grpc::Status EmbeddingServiceImpl::Pull(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status EmbeddingServiceImpl::Push(grpc::ServerContext*,
+grpc::Status EmbeddingServiceImpl::Push(grpc::ServerContext* ctx,
                                         const PushRequest* req,
                                         PushResponse* resp) {
   auto table = store_->GetEmbedding(req->table());
@@ -111,11 +122,16 @@ grpc::Status EmbeddingServiceImpl::Push(grpc::ServerContext*,
   std::vector<float> grad_scratch;
   auto grads = FloatsOf(req->gradients(), "gradients", &grad_scratch);
   if (!grads.ok()) return ToGrpcStatus(InTable(grads.status(), req->table()));
+  absl::StatusOr<PushGate::Pass> pass = EnterGate(store_, ctx);
+  if (!pass.ok()) return ToGrpcStatus(pass.status());
   absl::StatusOr<PushDedup::Outcome> outcome = store_->push_dedup().ApplyOnce(
       IdOf(*req), /*durable=*/true,
       [&] { return (*table)->Push(*keys, *grads); });
   if (!outcome.ok()) {
     return ToGrpcStatus(InTable(outcome.status(), req->table()));
+  }
+  if (*outcome == PushDedup::Outcome::kApplied) {
+    store_->updates().Add(keys->size());
   }
   resp->set_applied(keys->size());
   resp->set_duplicate(*outcome == PushDedup::Outcome::kDuplicate);
@@ -150,7 +166,7 @@ grpc::Status DenseServiceImpl::Pull(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status DenseServiceImpl::Push(grpc::ServerContext*,
+grpc::Status DenseServiceImpl::Push(grpc::ServerContext* ctx,
                                     const DensePushRequest* req,
                                     DensePushResponse* resp) {
   auto tensor = store_->GetDense(req->name());
@@ -161,6 +177,8 @@ grpc::Status DenseServiceImpl::Push(grpc::ServerContext*,
   // A BSP push is accumulated until its step completes, and checkpoints do
   // not save that: its id is not durable.
   const bool bsp = (*tensor)->config().sync() == BSP;
+  absl::StatusOr<PushGate::Pass> pass = EnterGate(store_, ctx);
+  if (!pass.ok()) return ToGrpcStatus(pass.status());
   int64_t step = 0;
   absl::StatusOr<PushDedup::Outcome> outcome = store_->push_dedup().ApplyOnce(
       IdOf(*req), /*durable=*/!bsp, [&]() -> absl::Status {
@@ -173,6 +191,8 @@ grpc::Status DenseServiceImpl::Push(grpc::ServerContext*,
   if (*outcome == PushDedup::Outcome::kDuplicate) {
     step = (*tensor)->step();
     resp->set_duplicate(true);
+  } else {
+    store_->updates().Add(1);
   }
   resp->set_step(step);
   return grpc::Status::OK;
@@ -237,6 +257,30 @@ grpc::Status AdminServiceImpl::Load(grpc::ServerContext*,
   resp->set_checkpoint_id(info->checkpoint_id);
   resp->set_written_by_num_shards(info->written_by_num_shards);
   resp->set_rows(info->rows);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ResetDenseSteps(
+    grpc::ServerContext*, const ResetDenseStepsRequest* req,
+    ResetDenseStepsResponse* resp) {
+  absl::StatusOr<DenseStepReset> reset = store_->ResetDenseSteps(req->prefix());
+  if (!reset.ok()) return ToGrpcStatus(reset.status());
+  resp->set_tensors(reset->tensors);
+  resp->set_reset(reset->reset);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::PausePushes(grpc::ServerContext*,
+                                           const PausePushesRequest* req,
+                                           PausePushesResponse* resp) {
+  if (!req->pause()) {
+    store_->push_gate().Resume();
+    return grpc::Status::OK;
+  }
+  absl::StatusOr<int> drained =
+      store_->push_gate().Pause(absl::Milliseconds(req->lease_ms()));
+  if (!drained.ok()) return ToGrpcStatus(drained.status());
+  resp->set_drained(*drained);
   return grpc::Status::OK;
 }
 

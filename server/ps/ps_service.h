@@ -1,6 +1,8 @@
 // gRPC services of one parameter-server shard. Thin: each method validates
 // the wire payload, calls the TableStore, and translates the status. Pushes
-// are applied through the store's PushDedup, at most once per request id. Batch
+// pass the store's PushGate (held while a consistent checkpoint is cut), are
+// applied through its PushDedup, at most once per request id, and counted in
+// its UpdateCount. Batch
 // size limits live here (the wire contract); shape, NaN/Inf and ownership
 // checks live in the storage library so every caller gets them.
 #ifndef STRATA_SERVER_PS_PS_SERVICE_H_
@@ -85,6 +87,12 @@ class AdminServiceImpl final : public AdminService::Service {
                           CheckpointResponse* resp) override;
   grpc::Status Load(grpc::ServerContext* ctx, const LoadRequest* req,
                     LoadResponse* resp) override;
+  grpc::Status ResetDenseSteps(grpc::ServerContext* ctx,
+                               const ResetDenseStepsRequest* req,
+                               ResetDenseStepsResponse* resp) override;
+  grpc::Status PausePushes(grpc::ServerContext* ctx,
+                           const PausePushesRequest* req,
+                           PausePushesResponse* resp) override;
 
  private:
   TableStore* const store_;

@@ -6,15 +6,18 @@
 // (mkdtemp, in /dev/shm when it exists; emptied before each input, removed
 // at exit). The input is a sequence of records `u8 op | u16 length (LE) |
 // length bytes`, each a request message in protobuf binary form (a record
-// that does not parse is skipped, as gRPC would refuse it); ops (op % 11):
+// that does not parse is skipped, as gRPC would refuse it); ops (op % 13):
 // 0 CreateTable, 1 DropTable, 2 ListTables, 3 Pull, 4 Push, 5 DensePull,
-// 6 DensePush, 7 GetStats, 8 Checkpoint, 9 Load, 10 Compress (pushes may
-// carry request ids: client_id, sequence; docs/protocol.md). Checked
+// 6 DensePush, 7 GetStats, 8 Checkpoint, 9 Load, 10 Compress,
+// 11 ResetDenseSteps, 12 PausePushes (the harness resumes pushes right
+// after it, as a consistent checkpoint's caller would; pushes may carry
+// request ids: client_id, sequence; docs/protocol.md). Checked
 // besides "no crash, no sanitizer report":
 //   - no handler answers INTERNAL, UNKNOWN or DATA_LOSS;
 //   - the shard's memory in use stays within its budget after every call;
-//   - a Checkpoint, and a refused Load or Compress, leave the tables as they
-//     were (every row, tensor, statistic and the memory in use);
+//   - a Checkpoint, ResetDenseSteps, PausePushes, and a refused Load or
+//     Compress, leave the tables as they were (every row, tensor, statistic
+//     and the memory in use);
 //   - a checkpoint written loads into a fresh shard, which then holds the
 //     same rows and tensors.
 #include <stdlib.h>
@@ -185,8 +188,8 @@ grpc::Status Parse(Service* service, Method method, const std::string& bytes) {
   return Parse<Req>(service, method, bytes, &resp);
 }
 
-// Checkpoint, Load, Compress: the tables stay as they were unless a Load or
-// Compress succeeds.
+// Checkpoint, Load, Compress, ResetDenseSteps, PausePushes: the tables stay
+// as they were unless a Load or Compress succeeds.
 grpc::Status RunAdmin(Shard& s, uint8_t op, const std::string& b) {
   const std::string before = Contents(s, true);
   grpc::Status st;
@@ -202,6 +205,13 @@ grpc::Status RunAdmin(Shard& s, uint8_t op, const std::string& b) {
     LoadResponse resp;
     st = Parse<LoadRequest>(s.admin.get(), &AdminServiceImpl::Load, b, &resp);
     changes = st.ok();
+  } else if (op == 11) {
+    st = Parse<ResetDenseStepsRequest, ResetDenseStepsResponse>(
+        s.admin.get(), &AdminServiceImpl::ResetDenseSteps, b);
+  } else if (op == 12) {
+    st = Parse<PausePushesRequest, PausePushesResponse>(
+        s.admin.get(), &AdminServiceImpl::PausePushes, b);
+    s.store->push_gate().Resume();
   } else {
     CompressResponse resp;
     st = Parse<CompressRequest>(s.compression.get(),
@@ -217,7 +227,7 @@ grpc::Status RunAdmin(Shard& s, uint8_t op, const std::string& b) {
 }
 
 grpc::Status Run(Shard& s, uint8_t op, const std::string& b) {
-  switch (op % 11) {
+  switch (op % 13) {
     case 0:
       return Parse<CreateTableRequest, CreateTableResponse>(
           s.admin.get(), &AdminServiceImpl::CreateTable, b);
@@ -243,7 +253,7 @@ grpc::Status Run(Shard& s, uint8_t op, const std::string& b) {
       return Parse<StatsRequest, StatsResponse>(
           s.compression.get(), &CompressionServiceImpl::GetStats, b);
     default:
-      return RunAdmin(s, op % 11, b);
+      return RunAdmin(s, op % 13, b);
   }
 }
 

@@ -42,6 +42,10 @@ class ShardCluster {
     return EmbeddingService::NewStub(grpc::CreateChannel(
         shards->addresses()[shard], grpc::InsecureChannelCredentials()));
   }
+  std::unique_ptr<AdminService::Stub> AdminStub(int shard) {
+    return AdminService::NewStub(grpc::CreateChannel(
+        shards->addresses()[shard], grpc::InsecureChannelCredentials()));
+  }
 
   std::unique_ptr<testing::LocalShards> shards;
   PsClient* client = nullptr;  // owned by shards
@@ -182,6 +186,85 @@ TEST(PsServiceTest, DenseBspAveragesBothWorkersBeforeServingNextStep) {
   ASSERT_TRUE(step.ok()) << step.status();
   EXPECT_EQ(*step, 1);
   EXPECT_EQ(w, (std::vector<float>{-1, -2, -3}));
+}
+
+DenseConfig Bsp(const std::string& name) {
+  DenseConfig d;
+  d.set_name(name);
+  d.set_size(2);
+  d.set_sync(BSP);
+  d.set_num_workers(2);
+  d.mutable_optimizer()->set_type(OptimizerConfig::SGD);
+  d.mutable_optimizer()->set_learning_rate(1.f);
+  return d;
+}
+
+TEST(PsServiceTest, ResetDenseStepsAnswersCountsAndRefusesBadPrefixes) {
+  ShardCluster cluster(1);
+  for (const char* name : {"job/a", "job/b", "other"}) {
+    ASSERT_TRUE(cluster.client->admin().CreateDense(Bsp(name), false).ok());
+  }
+  ASSERT_TRUE(cluster.client->PushDense("job/a", {1, 1}, 0, 0).ok());
+  auto stub = cluster.AdminStub(0);
+  ResetDenseStepsRequest req;
+  req.set_prefix("job/");
+  ResetDenseStepsResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub->ResetDenseSteps(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.tensors(), 2u);
+  EXPECT_EQ(resp.reset(), 1u);
+  // Worker 0 pushes step 0 again: accepted, the discarded push is gone.
+  ASSERT_TRUE(cluster.client->PushDense("job/a", {1, 1}, 0, 0).ok());
+  ASSERT_TRUE(cluster.client->PushDense("job/a", {3, 3}, 0, 1).ok());
+  std::vector<float> w;
+  ASSERT_EQ(*cluster.client->PullDense("job/a", 1, &w), 1);
+  EXPECT_EQ(w, (std::vector<float>{-2, -2}));
+  for (const std::string& bad : {std::string(""), std::string("job /")}) {
+    grpc::ClientContext c;
+    req.set_prefix(bad);
+    EXPECT_EQ(stub->ResetDenseSteps(&c, req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT)
+        << bad;
+  }
+}
+
+TEST(PsServiceTest, PausePushesBoundsItsLease) {
+  ShardCluster cluster(1);
+  auto stub = cluster.AdminStub(0);
+  for (uint32_t lease : {0u, 60001u}) {
+    PausePushesRequest req;
+    req.set_pause(true);
+    req.set_lease_ms(lease);
+    PausePushesResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub->PausePushes(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT)
+        << lease;
+  }
+  EXPECT_FALSE(cluster.shards->server(0)->store()->push_gate().paused());
+}
+
+TEST(PsServiceTest, APushHeldPastItsDeadlineIsUnavailable) {
+  ShardCluster cluster(1);
+  ASSERT_TRUE(
+      AllOk(cluster.client->admin().CreateTable(SgdTable("emb", 1), false))
+          .ok());
+  ASSERT_TRUE(
+      AllOk(cluster.client->admin().PausePushes(true, absl::Seconds(30))).ok());
+  auto stub = cluster.EmbeddingStub(0);
+  PushRequest req;
+  req.set_table("emb");
+  PackU64(std::vector<uint64_t>{1}, req.mutable_keys());
+  PackF32(std::vector<float>{1}, req.mutable_gradients());
+  PushResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(500));
+  EXPECT_EQ(stub->Push(&ctx, req, &resp).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  ASSERT_TRUE(
+      AllOk(cluster.client->admin().PausePushes(false, absl::ZeroDuration()))
+          .ok());
 }
 
 TEST(PsServiceTest, CheckpointSurvivesShardRestart) {

@@ -136,8 +136,11 @@ absl::StatusOr<DenseRange> DenseTable::Range(uint64_t offset,
 
 absl::StatusOr<int64_t> DenseTable::Pull(uint64_t offset, uint64_t count,
                                          int64_t min_step, absl::Time deadline,
-                                         std::string* out_bytes) const {
+                                         std::string* out_bytes) {
   STRATA_ASSIGN_OR_RETURN(const DenseRange range, Range(offset, count));
+  if (config_.sync() == BSP && resyncing_.load()) {
+    ResyncForPull(min_step, deadline);
+  }
   absl::ReaderMutexLock lock(&mu_);
   if (config_.sync() == BSP && step_ < min_step) {
     const auto ready = [this, min_step]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -249,9 +252,60 @@ absl::Status DenseTable::CheckChunkOrder(uint64_t offset, int64_t step,
   return absl::OkStatus();
 }
 
+bool DenseTable::HasPending() const {
+  return std::any_of(pushed_.begin(), pushed_.end(),
+                     [](uint64_t n) { return n > 0; });
+}
+
+bool DenseTable::ClearPending() {
+  const bool had = HasPending();
+  if (had) std::fill(accumulator_.begin(), accumulator_.end(), 0.0f);
+  std::fill(pushed_.begin(), pushed_.end(), 0);
+  num_pushed_ = 0;
+  return had;
+}
+
+void DenseTable::SkipTo(int64_t step) {
+  resync_.steps_skipped += step - step_;
+  step_ = step;
+  ClearPending();  // waiting pulls are woken by the unlock
+}
+
+void DenseTable::ResyncForPull(int64_t min_step, absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  const auto settled = [this, min_step]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return step_ >= min_step || cancelled_ || !resyncing_.load();
+  };
+  if (settled()) return;
+  if (HasPending()) {
+    // Workers are completing the open step: give them time.
+    waiters_.fetch_add(1);
+    mu_.AwaitWithDeadline(
+        absl::Condition(&settled),
+        std::min(deadline, absl::Now() + options_.resync_pull_wait));
+    waiters_.fetch_sub(1);
+    if (settled() || absl::Now() >= deadline) return;
+  }
+  SkipTo(min_step);
+}
+
+bool DenseTable::ResyncPush(uint64_t offset, int64_t step, uint32_t worker) {
+  if (step < step_) {
+    ++resync_.pushes_dropped;
+    return true;
+  }
+  if (step > step_) SkipTo(step);
+  if (offset > (pushed_.empty() ? 0 : pushed_[worker])) {
+    ++resync_.pushes_dropped;  // its earlier chunks died with the old process
+    return true;
+  }
+  return false;
+}
+
 absl::StatusOr<int64_t> DenseTable::PushBsp(uint64_t offset,
                                             absl::Span<const float> grads,
                                             int64_t step, uint32_t worker) {
+  if (resyncing_.load() && ResyncPush(offset, step, worker)) return step_;
   if (step != step_) {
     return absl::FailedPreconditionError(
         absl::StrCat("push for step ", step, " but dense tensor ",
@@ -271,10 +325,20 @@ absl::StatusOr<int64_t> DenseTable::PushBsp(uint64_t offset,
   for (uint64_t i = 0; i < size_; ++i) accumulator_[i] *= scale;
   optimizer_->Apply(values_.data(), accumulator_.data(), state_.data(), &step_,
                     size_);
-  std::fill(accumulator_.begin(), accumulator_.end(), 0.0f);
-  std::fill(pushed_.begin(), pushed_.end(), 0);
-  num_pushed_ = 0;
+  ClearPending();
+  resyncing_.store(false);  // a step completed normally
   return step_;
+}
+
+bool DenseTable::ResetStep() {
+  if (config_.sync() != BSP) return false;
+  absl::MutexLock lock(&mu_);
+  return ClearPending();
+}
+
+DenseTable::ResyncCounters DenseTable::resync_counters() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return resync_;
 }
 
 void DenseTable::Cancel() {
@@ -324,6 +388,7 @@ absl::Status DenseTable::Restore(absl::Span<const float> values,
   accumulator_.shrink_to_fit();
   pushed_.clear();
   num_pushed_ = 0;
+  resyncing_.store(config_.sync() == BSP);
   return absl::OkStatus();
 }
 

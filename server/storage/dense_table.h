@@ -47,8 +47,21 @@ struct DenseRange {
 // ended). When every worker has pushed every element, the sum is averaged,
 // the optimizer applied once and the step advanced to t + 1, waking pulls
 // that wait for it. The pending accumulator is not part of checkpoints: a
-// checkpoint taken mid-step restores the tensor at the start of that step,
-// and workers re-push it.
+// checkpoint taken mid-step restores the tensor at the start of that step.
+//
+// BSP resync: a restored tensor (Restore: a checkpoint load, at start-up or
+// by an admin Load) is usually older than the workers, who go on from
+// where they were and never push the steps in between again. Until a step
+// completes normally the tensor is "resyncing": a push for a step above
+// the tensor's moves it to that step (discarding the pushes accumulated for
+// the old one); a push for a step below it, or a chunk whose earlier chunks
+// were lost with the old process, is answered and dropped; a pull whose
+// min_step is above the step moves it there (applying nothing) — at once
+// when nobody pushed the open step yet (the puller's push of it died with
+// the old process), else after Options::resync_pull_wait, so that a step
+// the other workers are completing normally is not thrown away. Steps
+// skipped that way are updates lost, counted (resync_counters()).
+// docs/failures.md, "Shard restart", walks through the cases.
 //
 // The step is also the optimizer's update count (Adam's t).
 //
@@ -63,6 +76,11 @@ class DenseTable {
     // When set, BudgetBytes() is charged to it before anything is allocated
     // and released by the destructor. Null: no limit.
     MemoryBudget* budget = nullptr;
+    // BSP resync (class comment): how long a pull above the open step waits
+    // for the workers that pushed it to complete it before moving the
+    // tensor on. Longer: fewer steps thrown away when a worker is slow;
+    // shorter: a worker whose push died with the old process waits less.
+    absl::Duration resync_pull_wait = absl::Seconds(1);
   };
 
   // INVALID_ARGUMENT for an empty name, size 0 or > kMaxDenseSize, a shape
@@ -90,13 +108,14 @@ class DenseTable {
   // BSP: first waits until step >= min_step; DEADLINE_EXCEEDED if
   // `deadline` passes first (use absl::InfiniteFuture() to wait forever),
   // ABORTED if the tensor is cancelled (dropped or replaced) meanwhile.
-  // ASYNC ignores min_step.
+  // While resyncing, a min_step above the step moves the tensor there
+  // instead of waiting. ASYNC ignores min_step.
   absl::StatusOr<int64_t> Pull(uint64_t offset, uint64_t count,
                                int64_t min_step, absl::Time deadline,
-                               std::string* out_bytes) const;
+                               std::string* out_bytes);
   // The whole tensor.
   absl::StatusOr<int64_t> Pull(int64_t min_step, absl::Time deadline,
-                               std::string* out_bytes) const {
+                               std::string* out_bytes) {
     return Pull(0, 0, min_step, deadline, out_bytes);
   }
 
@@ -108,7 +127,8 @@ class DenseTable {
   // current step or the chunk does not start where `worker`'s last one of
   // this step ended; ALREADY_EXISTS if `worker` already pushed (some of)
   // these elements in this step. ASYNC ignores step and worker. A refused
-  // push changes nothing.
+  // push changes nothing. While resyncing (class comment) a push for
+  // another step or out of chunk order is not refused.
   absl::StatusOr<int64_t> Push(uint64_t offset, uint64_t count,
                                absl::Span<const float> grads, int64_t step,
                                uint32_t worker);
@@ -117,6 +137,20 @@ class DenseTable {
                                uint32_t worker) {
     return Push(0, 0, grads, step, worker);
   }
+
+  // BSP: discards the pushes accumulated for the open step (the step,
+  // values and optimizer state stay; pulls waiting for the step keep
+  // waiting for it to complete). True if there were any. ASYNC: false.
+  bool ResetStep();
+
+  // What resyncing cost since the tensor was made (class comment).
+  struct ResyncCounters {
+    int64_t steps_skipped = 0;   // steps moved over: their updates are lost
+    int64_t pushes_dropped = 0;  // pushes (chunks) answered and dropped
+  };
+  ResyncCounters resync_counters() const;
+  // True while a restored BSP tensor has not completed a step.
+  bool resyncing() const { return resyncing_.load(); }
 
   // Wakes every waiting Pull with ABORTED and makes later blocking pulls
   // fail the same way. Used when the tensor is dropped or replaced.
@@ -146,8 +180,9 @@ class DenseTable {
   void Visit(const std::function<void(absl::Span<const float> values,
                                       absl::Span<const float> state,
                                       int64_t step)>& fn) const;
-  // Replaces values, state and step (restore); drops pending BSP pushes.
-  // INVALID_ARGUMENT for wrong sizes, non-finite values or a negative step.
+  // Replaces values, state and step (restore); drops pending BSP pushes and
+  // starts a resync (BSP; class comment). INVALID_ARGUMENT for wrong sizes,
+  // non-finite values or a negative step.
   absl::Status Restore(absl::Span<const float> values,
                        absl::Span<const float> state, int64_t step);
 
@@ -163,6 +198,22 @@ class DenseTable {
                                   absl::Span<const float> grads, int64_t step,
                                   uint32_t worker)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Resync: moves the open step to `step` (> step_), discarding its pushes
+  // and counting the steps skipped.
+  void SkipTo(int64_t step) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // While resyncing: moves the tensor to min_step if it is behind it (after
+  // resync_pull_wait, or `deadline`, when the open step has pushes).
+  void ResyncForPull(int64_t min_step, absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Resync: true if this push is dropped rather than refused (a step
+  // below the tensor's, or a chunk past `worker`'s next offset); moves the
+  // tensor to a step above its own.
+  bool ResyncPush(uint64_t offset, int64_t step, uint32_t worker)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the open step's accumulated pushes; true if there were any.
+  bool ClearPending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if some worker pushed (part of) the open step.
+  bool HasPending() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // OK if `offset` is where `worker`'s next chunk of `step` must start.
   absl::Status CheckChunkOrder(uint64_t offset, int64_t step,
                                uint32_t worker) const
@@ -191,6 +242,10 @@ class DenseTable {
   std::vector<float> accumulator_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> pushed_ ABSL_GUARDED_BY(mu_);
   uint32_t num_pushed_ ABSL_GUARDED_BY(mu_) = 0;
+  // Resync state: written under mu_ (exclusive); atomic so that pulls test
+  // it without taking mu_ exclusively.
+  std::atomic<bool> resyncing_{false};
+  ResyncCounters resync_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace strata

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/storage/initializer.h"
 
@@ -32,7 +33,7 @@ std::unique_ptr<DenseTable> MustCreate(const DenseConfig& c) {
   return t.ok() ? *std::move(t) : nullptr;
 }
 
-std::vector<float> Values(const DenseTable& t) {
+std::vector<float> Values(DenseTable& t) {
   std::string bytes;
   EXPECT_TRUE(t.Pull(0, absl::InfinitePast(), &bytes).ok());
   std::vector<float> v(bytes.size() / sizeof(float));
@@ -285,8 +286,7 @@ TEST(DenseTableTest, RestoreReplacesEverythingAndDropsPendingPushes) {
 }
 
 // Values of elements [offset, offset + count) (count 0: to the end).
-std::vector<float> RangeValues(const DenseTable& t, uint64_t offset,
-                               uint64_t count) {
+std::vector<float> RangeValues(DenseTable& t, uint64_t offset, uint64_t count) {
   std::string bytes;
   EXPECT_TRUE(t.Pull(offset, count, 0, absl::InfinitePast(), &bytes).ok());
   std::vector<float> v(bytes.size() / sizeof(float));
@@ -497,6 +497,185 @@ TEST(DenseTableTest, BudgetIsChargedBeforeAllocatingAndReleasedOnDestroy) {
   EXPECT_EQ(budget.used(), 800u);
   loaded.reset();
   EXPECT_EQ(budget.used(), 0u);
+}
+
+TEST(DenseTableTest, ResetStepDiscardsTheOpenStepsPushesOnly) {
+  auto t = MustCreate(Config(2, BSP, 2));
+  ASSERT_TRUE(t->Push({2, 2}, 0, 0).ok());
+  ASSERT_TRUE(t->Push({4, 4}, 0, 1).ok());  // step 0 completes: {-3, -3}
+  ASSERT_TRUE(t->Push({100, 100}, 1, 0).ok());
+  EXPECT_TRUE(t->ResetStep());
+  EXPECT_FALSE(t->ResetStep()) << "nothing left to discard";
+  EXPECT_EQ(t->step(), 1);
+  // Worker 0 may push step 1 again; the discarded push is not in the mean.
+  ASSERT_TRUE(t->Push({2, 2}, 1, 0).ok());
+  EXPECT_EQ(*t->Push({4, 4}, 1, 1), 2);
+  EXPECT_EQ(Values(*t), (std::vector<float>{-6.0f, -6.0f}));
+}
+
+TEST(DenseTableTest, ResetStepKeepsAWaitingPullWaitingForTheStep) {
+  auto t = MustCreate(Config(1, BSP, 2));
+  absl::StatusOr<int64_t> pulled;
+  std::thread puller([&] {
+    std::string bytes;
+    pulled = t->Pull(1, absl::InfiniteFuture(), &bytes);
+  });
+  while (t->waiters() == 0) std::this_thread::yield();
+  ASSERT_TRUE(t->Push({2}, 0, 0).ok());
+  EXPECT_TRUE(t->ResetStep());
+  EXPECT_EQ(t->waiters(), 1);
+  ASSERT_TRUE(t->Push({2}, 0, 0).ok());
+  ASSERT_TRUE(t->Push({4}, 0, 1).ok());
+  puller.join();
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+  EXPECT_EQ(*pulled, 1);
+}
+
+TEST(DenseTableTest, ResetStepOfAnAsyncTensorDoesNothing) {
+  auto t = MustCreate(Config(1, ASYNC));
+  ASSERT_TRUE(t->Push({1}, 0, 0).ok());
+  EXPECT_FALSE(t->ResetStep());
+  EXPECT_EQ(t->step(), 1);
+}
+
+// A BSP tensor of `workers` workers restored (as by a checkpoint load) at
+// `step` with values 0; a pull above a half-pushed step waits `wait`.
+std::unique_ptr<DenseTable> Restored(
+    uint32_t workers, int64_t step, uint64_t size = 1,
+    absl::Duration wait = absl::Milliseconds(50)) {
+  DenseTable::Options o;
+  o.resync_pull_wait = wait;
+  auto created = DenseTable::Create(Config(size, BSP, workers), o);
+  EXPECT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<DenseTable> t = *std::move(created);
+  EXPECT_TRUE(t->Restore(std::vector<float>(size, 0.0f), {}, step).ok());
+  EXPECT_TRUE(t->resyncing());
+  return t;
+}
+
+TEST(DenseTableTest, ResyncAPushAboveTheStepMovesTheTensorThere) {
+  // Checkpoint at step 3; both workers were at step 5 when the shard died
+  // and push step 5 to the restarted one.
+  auto t = Restored(2, 3);
+  EXPECT_EQ(*t->Push({2}, 5, 0), 5);
+  EXPECT_EQ(*t->Push({4}, 5, 1), 6);
+  EXPECT_EQ(Values(*t), std::vector<float>{-3.0f});
+  EXPECT_FALSE(t->resyncing());
+  EXPECT_EQ(t->resync_counters().steps_skipped, 2);
+  EXPECT_EQ(t->resync_counters().pushes_dropped, 0);
+  // Resynchronised: the normal rules are back.
+  EXPECT_EQ(t->Push({1}, 8, 0).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(DenseTableTest, ResyncAPullAboveTheStepMovesTheTensorWithoutWaiting) {
+  // Worker 0 pushed step 5 before the crash (answered, lost) and pulls step
+  // 6; worker 1 had not pushed step 5 yet and pushes it.
+  auto t = Restored(2, 3);
+  std::string bytes;
+  absl::StatusOr<int64_t> pulled = t->Pull(6, absl::InfinitePast(), &bytes);
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+  EXPECT_EQ(*pulled, 6);
+  EXPECT_EQ(Values(*t), std::vector<float>{0.0f}) << "nothing applied";
+  // Worker 1's step-5 push is answered and dropped; it then pulls step 6.
+  EXPECT_EQ(*t->Push({4}, 5, 1), 6);
+  ASSERT_TRUE(t->Pull(6, absl::InfinitePast(), &bytes).ok());
+  ASSERT_TRUE(t->Push({2}, 6, 0).ok());
+  EXPECT_EQ(*t->Push({4}, 6, 1), 7);
+  EXPECT_EQ(Values(*t), std::vector<float>{-3.0f});
+  EXPECT_FALSE(t->resyncing());
+  EXPECT_EQ(t->resync_counters().steps_skipped, 3);
+  EXPECT_EQ(t->resync_counters().pushes_dropped, 1);
+}
+
+TEST(DenseTableTest, ResyncAPullMovesPastAHalfPushedStep) {
+  // Worker 1 pushes step 5 first (moving the tensor from 3 to 5); worker 0,
+  // whose step-5 push died with the old process, pulls step 6: after
+  // resync_pull_wait the tensor moves on, discarding worker 1's push.
+  auto t = Restored(2, 3);
+  EXPECT_EQ(*t->Push({4}, 5, 1), 5);
+  std::string bytes;
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(*t->Pull(6, absl::InfiniteFuture(), &bytes), 6);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(40));
+  EXPECT_EQ(*t->Pull(6, absl::InfinitePast(), &bytes), 6);
+  ASSERT_TRUE(t->Push({2}, 6, 0).ok());
+  EXPECT_EQ(*t->Push({4}, 6, 1), 7);
+  EXPECT_EQ(Values(*t), std::vector<float>{-3.0f});
+  EXPECT_EQ(t->resync_counters().steps_skipped, 3);
+}
+
+TEST(DenseTableTest, ResyncThreeWorkersSomeAnsweredBeforeTheCrash) {
+  // Step 4 of 3 workers: worker 0 pushed it before the crash (lost), workers
+  // 1 and 2 push it after. Worker 0 pulls step 5 while the others wait for
+  // it: its pull moves the tensor and wakes them.
+  auto t = Restored(3, 4);
+  EXPECT_EQ(*t->Push({3}, 4, 1), 4);
+  absl::StatusOr<int64_t> waited;
+  std::thread waiter([&] {
+    std::string bytes;
+    waited = t->Pull(5, absl::InfiniteFuture(), &bytes);
+  });
+  EXPECT_EQ(*t->Push({3}, 4, 2), 4);
+  std::string bytes;
+  EXPECT_EQ(*t->Pull(5, absl::InfiniteFuture(), &bytes), 5);
+  waiter.join();
+  ASSERT_TRUE(waited.ok()) << waited.status();
+  EXPECT_EQ(*waited, 5);
+  for (uint32_t w = 0; w < 3; ++w) ASSERT_TRUE(t->Push({3}, 5, w).ok());
+  EXPECT_EQ(t->step(), 6);
+  EXPECT_EQ(Values(*t), std::vector<float>{-3.0f});
+  EXPECT_EQ(t->resync_counters().steps_skipped, 1);
+}
+
+TEST(DenseTableTest, ResyncAPullWaitsForAStepTheOthersComplete) {
+  // Both workers are at step 3 after the restart; worker 0 pushed it and
+  // pulls step 4 before worker 1 pushes: the step completes normally.
+  auto t = Restored(2, 3, 1, absl::Minutes(1));
+  ASSERT_TRUE(t->Push({2}, 3, 0).ok());
+  absl::StatusOr<int64_t> pulled;
+  std::thread puller([&] {
+    std::string bytes;
+    pulled = t->Pull(4, absl::InfiniteFuture(), &bytes);
+  });
+  while (t->waiters() == 0) std::this_thread::yield();
+  ASSERT_TRUE(t->Push({4}, 3, 1).ok());
+  puller.join();
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+  EXPECT_EQ(*pulled, 4);
+  EXPECT_EQ(Values(*t), std::vector<float>{-3.0f});
+  EXPECT_FALSE(t->resyncing());
+  EXPECT_EQ(t->resync_counters().steps_skipped, 0);
+}
+
+TEST(DenseTableTest, ResyncDropsAChunkWhoseEarlierChunksWereLost) {
+  // Worker 0 had pushed elements [0, 2) of step 3 before the crash; its
+  // next chunk cannot complete the step and is dropped.
+  auto t = Restored(2, 3, 4);
+  EXPECT_EQ(*t->Push(2, 2, std::vector<float>{1, 1}, 3, 0), 3);
+  EXPECT_EQ(t->resync_counters().pushes_dropped, 1);
+  EXPECT_TRUE(t->resyncing());
+  std::string bytes;
+  EXPECT_EQ(*t->Pull(4, absl::InfinitePast(), &bytes), 4);
+  EXPECT_EQ(t->resync_counters().steps_skipped, 1);
+}
+
+TEST(DenseTableTest, ResyncEndsWhenAStepCompletes) {
+  auto t = Restored(1, 2);
+  ASSERT_TRUE(t->Push({1}, 2, 0).ok());
+  EXPECT_FALSE(t->resyncing());
+  std::string bytes;
+  EXPECT_EQ(t->Pull(9, absl::InfinitePast(), &bytes).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(t->Push({1}, 1, 0).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(t->resync_counters().steps_skipped, 0);
+}
+
+TEST(DenseTableTest, RestoringAnAsyncTensorStartsNoResync) {
+  auto t = MustCreate(Config(1, ASYNC));
+  ASSERT_TRUE(t->Restore({0.0f}, {}, 4).ok());
+  EXPECT_FALSE(t->resyncing());
 }
 
 }  // namespace

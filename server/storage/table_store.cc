@@ -4,8 +4,10 @@
 #include <utility>
 
 #include "absl/memory/memory.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "glog/logging.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "proto/base/names.h"
 #include "proto/base/status_macros.h"
@@ -120,7 +122,8 @@ TableStore::TableStore(const Options& options)
       budget_(options_.max_memory_bytes),
       ledger_(RetentionOptions{options.keep_checkpoints, options.shard_id,
                                options.num_shards}),
-      dedup_(PushDedup::Options{options.max_push_clients}) {}
+      dedup_(PushDedup::Options{options.max_push_clients}),
+      updates_(options_.env, options.update_count_path) {}
 
 TableStore::~TableStore() {
   absl::MutexLock lock(&mu_);
@@ -373,6 +376,45 @@ absl::StatusOr<std::shared_ptr<DenseTable>> TableStore::GetDense(
   return it->second.dense;
 }
 
+absl::StatusOr<DenseStepReset> TableStore::ResetDenseSteps(
+    absl::string_view prefix) {
+  STRATA_RETURN_IF_ERROR(CheckName("dense tensor name prefix", prefix));
+  std::vector<std::shared_ptr<DenseTable>> matched;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, entry] : tables_) {
+      const std::shared_ptr<DenseTable>& t = entry.dense;
+      if (t != nullptr && t->config().sync() == BSP &&
+          absl::StartsWith(name, prefix)) {
+        matched.push_back(t);
+      }
+    }
+  }
+  DenseStepReset out;
+  for (const std::shared_ptr<DenseTable>& t : matched) {
+    ++out.tensors;
+    out.reset += t->ResetStep();
+  }
+  return out;
+}
+
+DenseTable::ResyncCounters TableStore::DenseResyncCounters() const {
+  std::vector<std::shared_ptr<DenseTable>> dense;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, entry] : tables_) {
+      if (entry.dense != nullptr) dense.push_back(entry.dense);
+    }
+  }
+  DenseTable::ResyncCounters sum;
+  for (const std::shared_ptr<DenseTable>& t : dense) {
+    const DenseTable::ResyncCounters c = t->resync_counters();
+    sum.steps_skipped += c.steps_skipped;
+    sum.pushes_dropped += c.pushes_dropped;
+  }
+  return sum;
+}
+
 std::vector<TableSummary> TableStore::List() const {
   std::vector<std::pair<std::string, ShardTable>> entries;
   {
@@ -419,10 +461,22 @@ std::vector<TableSummary> TableStore::List() const {
   return out;
 }
 
+uint64_t TableStore::loaded_checkpoint_id() const {
+  return loaded_checkpoint_id_.load();
+}
+
 void TableStore::List(ListTablesResponse* out) const {
   out->Clear();
   out->set_shard_id(options_.shard_id);
   out->set_num_shards(options_.num_shards);
+  UpdatesLost* lost = out->mutable_updates_lost();
+  if (std::optional<uint64_t> n = updates_.lost_at_start(); n.has_value()) {
+    lost->set_at_start(*n);
+  }
+  lost->set_loaded_checkpoint_id(loaded_checkpoint_id());
+  const DenseTable::ResyncCounters resync = DenseResyncCounters();
+  lost->set_bsp_steps_skipped(resync.steps_skipped);
+  lost->set_bsp_pushes_dropped(resync.pushes_dropped);
   for (TableSummary& s : List()) {
     TableInfo* info = out->add_tables();
     info->set_name(s.name);
@@ -452,6 +506,7 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
         static_cast<uint64_t>(absl::ToUnixMillis(options_.clock->Now()));
   }
   STRATA_RETURN_IF_ERROR(ledger_.CheckWritable(checkpoint_id));
+  const uint64_t cut = updates_.applied();
   // Hold references so Drop during the write is safe; write in name order.
   std::vector<std::pair<std::string, ShardTable>> entries;
   {
@@ -491,6 +546,12 @@ absl::StatusOr<CheckpointInfo> TableStore::Checkpoint(const std::string& dir,
   info.bytes = stats.bytes;
   info.rows = stats.rows;
   info.push_windows = stats.push_windows;
+  updates_.RecordCut(checkpoint_id, cut);
+  if (absl::Status s = updates_.Persist(); !s.ok()) {
+    // The checkpoint is fine; a restart from it cannot tell what it lost.
+    LOG(WARNING) << "recording the update count of checkpoint " << checkpoint_id
+                 << ": " << s;
+  }
   // Logged and counted by the ledger; the checkpoint itself succeeded.
   absl::StatusOr<std::vector<uint64_t>> pruned =
       ledger_.Prune(env, dir, checkpoint_id);
@@ -537,6 +598,7 @@ absl::StatusOr<LoadInfo> TableStore::Install(LoadedCheckpoint loaded) {
   }
   CancelDense(old);
   ledger_.RecordLoaded(loaded.info.checkpoint_id);
+  loaded_checkpoint_id_.store(loaded.info.checkpoint_id);
   return loaded.info;
 }
 

@@ -3,6 +3,7 @@
 #ifndef STRATA_SERVER_STORAGE_TABLE_STORE_H_
 #define STRATA_SERVER_STORAGE_TABLE_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -23,8 +24,10 @@
 #include "server/storage/embedding_table.h"
 #include "server/storage/memory_budget.h"
 #include "server/storage/push_dedup.h"
+#include "server/storage/push_gate.h"
 #include "server/storage/shard_tables.h"
 #include "server/storage/sparse_table.h"
+#include "server/storage/update_count.h"
 #include "server/util/clock.h"
 #include "server/util/env.h"
 
@@ -59,6 +62,12 @@ struct CheckpointInfo {
   uint64_t push_windows = 0;  // clients whose push window was written
   // Older checkpoints whose files retention deleted after this one.
   std::vector<uint64_t> pruned;
+};
+
+// What TableStore::ResetDenseSteps did on this shard.
+struct DenseStepReset {
+  uint32_t tensors = 0;  // BSP dense tensors whose name has the prefix
+  uint32_t reset = 0;    // of those, how many had pushes that were discarded
 };
 
 // A checkpoint TableStore::LoadNewestLoadable skipped, and why.
@@ -128,6 +137,9 @@ class TableStore {
     // Most clients whose applied push ids the shard remembers (ps_server
     // --max_push_clients; PushDedup::Options discusses the trade-off).
     size_t max_push_clients = kDefaultMaxPushClients;
+    // The file that keeps updates()'s count across a process kill
+    // (ps_server: UpdateCountFileName in --data_dir); empty: none.
+    std::string update_count_path;
   };
 
   // INVALID_ARGUMENT if num_shards is 0, shard_id >= num_shards, the
@@ -187,6 +199,16 @@ class TableStore {
   // Compression statistics of compressed table `name` (all when empty).
   absl::StatusOr<std::vector<FieldStats>> Stats(absl::string_view name) const;
 
+  // Discards the open step's accumulated pushes of every BSP dense tensor
+  // whose name starts with `prefix` (DenseTable::ResetStep: steps, values
+  // and optimizer state stay). INVALID_ARGUMENT for a prefix CheckName
+  // (proto/base/names.h) refuses.
+  absl::StatusOr<DenseStepReset> ResetDenseSteps(absl::string_view prefix);
+
+  // What resyncing restored BSP tensors cost, summed over the tensors the
+  // store holds (DenseTable::ResyncCounters).
+  DenseTable::ResyncCounters DenseResyncCounters() const;
+
   // One summary per table, sorted by name.
   std::vector<TableSummary> List() const;
   // The same as a ListTables response: shard id, shard count and one
@@ -196,7 +218,9 @@ class TableStore {
   // Writes this shard's file of checkpoint `checkpoint_id` (0: the clock's
   // Unix time in milliseconds) under `dir` (see checkpoint_filename.h for
   // names, checkpoint_writer.h for atomicity), the push windows of
-  // push_dedup() after the tables (docs/checkpoint.md, "Push windows"). Errors
+  // push_dedup() after the tables (docs/checkpoint.md, "Push windows"), and
+  // records updates()' count at its cut (the count when the write starts;
+  // exact while pushes are paused) and persists it. Errors
   // from the env are returned with the path; FAILED_PRECONDITION for a table
   // holding what the loader would refuse (the file is not written) or for the
   // id of a checkpoint LoadNewestLoadable found unloadable (never overwritten).
@@ -245,6 +269,14 @@ class TableStore {
   // replace it.
   PushDedup& push_dedup() { return dedup_; }
   const PushDedup& push_dedup() const { return dedup_; }
+  // The updates applied here (the services count each applied push) and
+  // what a restart lost (update_count.h).
+  UpdateCount& updates() { return updates_; }
+  const UpdateCount& updates() const { return updates_; }
+  // The gate every push passes (PausePushes).
+  PushGate& push_gate() { return push_gate_; }
+  // The checkpoint LoadNewestLoadable or Load last installed (0: none).
+  uint64_t loaded_checkpoint_id() const;
 
  private:
   // `options` passed Create's checks.
@@ -277,6 +309,9 @@ class TableStore {
   absl::Mutex io_mu_;
   CheckpointLedger ledger_;  // thread-safe itself
   PushDedup dedup_;          // thread-safe itself
+  UpdateCount updates_;      // thread-safe itself
+  PushGate push_gate_;       // thread-safe itself
+  std::atomic<uint64_t> loaded_checkpoint_id_{0};
   mutable absl::Mutex mu_;
   ShardTables tables_ ABSL_GUARDED_BY(mu_);
 };

@@ -447,5 +447,61 @@ TEST(TableStorePushWindowsTest, OnlyTheSameShardLayoutLoadsTheWindows) {
   EXPECT_EQ(Value(one.get(), 7), -2.0f);
 }
 
+// A store whose update count lives in `dir` (as ps_server keeps it).
+std::unique_ptr<TableStore> CountingStore(const std::string& dir) {
+  TableStore::Options o;
+  o.update_count_path = JoinPath(dir, UpdateCountFileName(0, 1));
+  auto store = TableStore::Create(o);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? *std::move(store) : nullptr;
+}
+
+TEST(TableStoreUpdatesTest, ARestartCountsTheUpdatesItsCheckpointLacks) {
+  const std::string dir = TestDir();
+  {
+    auto store = CountingStore(dir);
+    Populate(store.get(), Optimizer(OptimizerConfig::SGD, 0.1f, 0));
+    store->updates().Add(40);
+    ASSERT_TRUE(store->Checkpoint(dir, 5).ok());
+    store->updates().Add(7);
+    ASSERT_TRUE(store->updates().Persist().ok());
+  }  // killed: what it applied after checkpoint 5 is gone
+  auto restarted = CountingStore(dir);
+  absl::StatusOr<FallbackLoadInfo> load = restarted->LoadNewestLoadable(dir);
+  ASSERT_TRUE(load.ok() && load->loaded.has_value()) << load.status();
+  absl::StatusOr<std::optional<uint64_t>> lost =
+      restarted->updates().Recover(load->loaded->checkpoint_id);
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  EXPECT_EQ(*lost, std::optional<uint64_t>(7));
+  ListTablesResponse list;
+  restarted->List(&list);
+  EXPECT_TRUE(list.updates_lost().has_at_start());
+  EXPECT_EQ(list.updates_lost().at_start(), 7u);
+  EXPECT_EQ(list.updates_lost().loaded_checkpoint_id(), 5u);
+}
+
+TEST(TableStoreUpdatesTest, ALoadedBspTensorResyncsAndListCountsItsSkips) {
+  const std::string dir = TestDir();
+  auto store = MakeStore();
+  DenseConfig d;
+  d.set_name("bsp");
+  d.set_size(2);
+  d.set_sync(BSP);
+  d.set_num_workers(2);
+  *d.mutable_optimizer() = Optimizer(OptimizerConfig::SGD, 0.1f, 0);
+  ASSERT_TRUE(store->CreateDense(d, false).ok());
+  ASSERT_TRUE(store->Checkpoint(dir, 3).ok());
+  ASSERT_TRUE(store->Load(dir, 3).ok());
+  std::shared_ptr<DenseTable> t = *store->GetDense("bsp");
+  EXPECT_TRUE(t->resyncing());
+  ASSERT_TRUE(t->Push({1, 1}, 4, 0).ok());  // the workers are at step 4
+  ListTablesResponse list;
+  store->List(&list);
+  EXPECT_FALSE(list.updates_lost().has_at_start()) << "no restart counted";
+  EXPECT_EQ(list.updates_lost().loaded_checkpoint_id(), 3u);
+  EXPECT_EQ(list.updates_lost().bsp_steps_skipped(), 4u);
+  EXPECT_EQ(list.updates_lost().bsp_pushes_dropped(), 0u);
+}
+
 }  // namespace
 }  // namespace strata

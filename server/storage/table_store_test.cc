@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "proto/base/names.h"
 #include "server/router/router.h"
 #include "server/storage/checkpoint_filename.h"
 #include "server/util/env_testing.h"
@@ -247,6 +248,39 @@ TEST(TableStoreTest, ListFillsAListTablesResponse) {
   EXPECT_EQ(resp.tables(0).dim(), 4u);
   EXPECT_EQ(resp.tables(0).sparse_config().name(), "emb");
   EXPECT_FALSE(resp.tables(0).has_dense_config());
+}
+
+TEST(TableStoreTest, ResetDenseStepsDiscardsOpenStepsOfMatchingBspTensors) {
+  auto store = MakeStore(nullptr, 0);
+  ASSERT_TRUE(store->CreateDense(Dense("job1/a", 2, BSP), false).ok());
+  ASSERT_TRUE(store->CreateDense(Dense("job1/b", 2, BSP), false).ok());
+  ASSERT_TRUE(store->CreateDense(Dense("job1/async", 2), false).ok());
+  ASSERT_TRUE(store->CreateDense(Dense("job10/a", 2, BSP), false).ok());
+  ASSERT_TRUE(store->CreateSparse(Sparse("job1/emb", 2), false).ok());
+  for (const char* name : {"job1/a", "job10/a"}) {
+    ASSERT_TRUE((*store->GetDense(name))->Push({1, 1}, 0, 0).ok());
+  }
+  absl::StatusOr<DenseStepReset> reset = store->ResetDenseSteps("job1/");
+  ASSERT_TRUE(reset.ok()) << reset.status();
+  EXPECT_EQ(reset->tensors, 2u);
+  EXPECT_EQ(reset->reset, 1u);
+  // job1/a's worker 0 may push step 0 again; job10/a kept its push.
+  EXPECT_TRUE((*store->GetDense("job1/a"))->Push({1, 1}, 0, 0).ok());
+  EXPECT_EQ((*store->GetDense("job10/a"))->Push({1, 1}, 0, 0).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  reset = store->ResetDenseSteps("nothing/");
+  ASSERT_TRUE(reset.ok());
+  EXPECT_EQ(reset->tensors, 0u);
+}
+
+TEST(TableStoreTest, ResetDenseStepsRefusesAnInvalidPrefix) {
+  auto store = MakeStore(nullptr, 0);
+  for (const std::string& bad : {std::string(), std::string("a b"),
+                                 std::string(kMaxNameBytes + 1, 'a')}) {
+    EXPECT_EQ(store->ResetDenseSteps(bad).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
 }
 
 TEST(TableStoreTest, CreateRejectsAShardIdOutsideASingleShardStore) {

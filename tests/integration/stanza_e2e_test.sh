@@ -57,7 +57,9 @@ done
 [ -z "$left" ] || fail "tensors of finished jobs are still on the shards: $left"
 
 step "kill -9 the FC node mid-job"
-spec "e2e-kill" STANZA 1 100000 > "$DIR/kill.textproto"
+# No restarts (max_task_retries: -1): this step is about the failure itself;
+# with restarts the job would wait spare_wait_s for a spare FC node.
+{ spec "e2e-kill" STANZA 1 100000; echo "max_task_retries: -1"; } > "$DIR/kill.textproto"
 id=$("$CTL" submit "$DIR/kill.textproto") || fail "submit kill"
 for _ in $(seq 1 100); do
   st=$("$CTL" --json status "$id")

@@ -332,8 +332,9 @@ int RunCheckpoint(const CommandEnv& env, absl::optional<uint64_t> id) {
           : static_cast<uint64_t>(absl::ToUnixMillis(env.clock->Now()));
   absl::StatusOr<std::unique_ptr<PsAdminClient>> admin = AdminForCluster(env);
   if (!admin.ok()) return ReportRpcError(env, admin.status());
+  // A consistent cut: every shard's pushes paused around the write.
   const PerShard<CheckpointResponse> results =
-      (*admin)->Checkpoint(checkpoint_id);
+      (*admin)->ConsistentCheckpoint(checkpoint_id);
   const size_t succeeded = ReportShardErrors(env, results);
   const bool ok = succeeded == results.size();
   if (env.json) {

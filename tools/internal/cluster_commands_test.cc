@@ -247,6 +247,24 @@ TEST_F(ClusterCommandsTest, CheckpointFailsIfAnyShardFails) {
   EXPECT_THAT(out_.str(), HasSubstr("FAILED: RESOURCE_EXHAUSTED"));
 }
 
+TEST_F(ClusterCommandsTest, CheckpointPausesEveryShardsPushesAroundTheWrite) {
+  EXPECT_EQ(RunCheckpoint(env_, 42), kExitOk);
+  for (const auto& shard : shards_) {
+    EXPECT_THAT(shard->cut_calls(),
+                ElementsAre("pause", "checkpoint 42", "resume"));
+  }
+}
+
+TEST_F(ClusterCommandsTest, CheckpointWritesNothingWhenAShardCannotPause) {
+  shards_[1]->script().SetError("PausePushes",
+                                absl::UnimplementedError("old shard"));
+  EXPECT_EQ(RunCheckpoint(env_, 42), kExitRpc);
+  EXPECT_THAT(shards_[0]->cut_calls(), ElementsAre("pause", "resume"));
+  EXPECT_TRUE(shards_[1]->checkpoint_requests().empty());
+  EXPECT_THAT(err_.str(),
+              HasSubstr("UNIMPLEMENTED: PausePushes on ps shard 1"));
+}
+
 TEST_F(ClusterCommandsTest, CheckpointJsonListsEveryShard) {
   shards_[1]->script().SetError("Checkpoint", absl::InternalError("x"));
   env_.json = true;

@@ -236,11 +236,25 @@ class FakeShard::Admin final : public AdminService::Service {
     }
     absl::MutexLock lock(&fake_->mu_);
     fake_->checkpoints_.push_back(request->checkpoint_id());
+    fake_->cut_calls_.push_back(
+        absl::StrCat("checkpoint ", request->checkpoint_id()));
     response->set_checkpoint_id(request->checkpoint_id());
     response->set_path(absl::StrCat("/data/ckpt-", request->checkpoint_id(),
                                     "/shard-", fake_->shard_id_));
     response->set_bytes(1000 * (fake_->shard_id_ + 1));
     response->set_rows(10 * (fake_->shard_id_ + 1));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status PausePushes(grpc::ServerContext* context,
+                           const PausePushesRequest* request,
+                           PausePushesResponse*) override {
+    fake_->script_.Wait(context);
+    if (auto s = fake_->script_.ErrorFor("PausePushes"); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    absl::MutexLock lock(&fake_->mu_);
+    fake_->cut_calls_.push_back(request->pause() ? "pause" : "resume");
     return grpc::Status::OK;
   }
 
@@ -286,6 +300,11 @@ void FakeShard::SetNewestCheckpoint(uint64_t id) {
 std::vector<uint64_t> FakeShard::checkpoint_requests() const {
   absl::MutexLock lock(&mu_);
   return checkpoints_;
+}
+
+std::vector<std::string> FakeShard::cut_calls() const {
+  absl::MutexLock lock(&mu_);
+  return cut_calls_;
 }
 
 std::vector<uint64_t> FakeShard::load_requests() const {

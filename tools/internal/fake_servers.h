@@ -87,9 +87,11 @@ class FakeCoordinator {
   std::unique_ptr<FakeServer> server_;
 };
 
-// Fake parameter-server shard: AdminService ListTables, Checkpoint and Load.
-// Checkpoint replies path "<data>/ckpt-<id>/shard-<shard_id>" with the
-// configured bytes/rows and records the ids it was asked for. Thread-safe.
+// Fake parameter-server shard: AdminService ListTables, Checkpoint, Load and
+// PausePushes. Checkpoint replies path "<data>/ckpt-<id>/shard-<shard_id>"
+// with the configured bytes/rows and records the ids it was asked for;
+// PausePushes records "pause"/"resume" in the order of the calls, with
+// the checkpoints as "checkpoint <id>". Thread-safe.
 class FakeShard {
  public:
   explicit FakeShard(uint32_t shard_id, uint32_t num_shards);
@@ -104,6 +106,8 @@ class FakeShard {
   void SetNewestCheckpoint(uint64_t id);
   std::vector<uint64_t> checkpoint_requests() const;
   std::vector<uint64_t> load_requests() const;
+  // "pause", "checkpoint <id>" and "resume", in the order they came.
+  std::vector<std::string> cut_calls() const;
 
  private:
   class Admin;
@@ -117,6 +121,7 @@ class FakeShard {
   uint64_t newest_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<uint64_t> checkpoints_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> loads_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> cut_calls_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Admin> admin_service_;
   std::unique_ptr<FakeServer> server_;
 };

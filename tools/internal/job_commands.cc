@@ -46,9 +46,16 @@ absl::optional<absl::Duration> Runtime(const JobStatus& job, absl::Time now) {
   return end - absl::FromUnixMillis(job.start_time_unix_ms());
 }
 
+// The state, with the job's restarts when it had any: "RUNNING (1 restart)".
+std::string StateWithRestarts(const JobStatus& job) {
+  if (job.restarts() == 0) return std::string(StateName(job.state()));
+  return absl::StrCat(StateName(job.state()), " (", job.restarts(),
+                      job.restarts() == 1 ? " restart)" : " restarts)");
+}
+
 void PrintFinalSummary(const CommandEnv& env, const JobStatus& job) {
   std::string line =
-      absl::StrCat("job ", job.job_id(), " ", StateName(job.state()));
+      absl::StrCat("job ", job.job_id(), " ", StateWithRestarts(job));
   if (auto runtime = Runtime(job, env.clock->Now())) {
     absl::StrAppend(&line, " after ", HumanRuntime(*runtime));
   }
@@ -174,7 +181,7 @@ int RunList(const CommandEnv& env) {
   table.SetAlign(4, Table::Align::kRight);
   const absl::Time now = env.clock->Now();
   for (const JobStatus* job : sorted) {
-    table.AddRow({job->job_id(), job->spec().name(), StateName(job->state()),
+    table.AddRow({job->job_id(), job->spec().name(), StateWithRestarts(*job),
                   StepsOf(job->step(), job->total_steps()),
                   AgeOf(job->submit_time_unix_ms(), now),
                   Truncate(absl::StrReplaceAll(job->reason(), {{"\n", " "}}),
@@ -201,7 +208,7 @@ void PrintStatusText(const CommandEnv& env, const JobStatus& job) {
   };
   field("job", job.job_id());
   field("name", job.spec().name().empty() ? "-" : job.spec().name());
-  field("state", StateName(job.state()));
+  field("state", StateWithRestarts(job));
   field("progress",
         absl::StrCat(StepsOf(job.step(), job.total_steps()), " (",
                      FormatPercent(job.step(), job.total_steps()), ")"));

@@ -202,6 +202,22 @@ TEST_F(JobCommandsTest, ListShowsJobsOldestFirst) {
             "job-1        RUNNING      5/?     1s\n");
 }
 
+TEST_F(JobCommandsTest, ListAndStatusShowRestarts) {
+  JobStatus job;
+  job.set_job_id("job-1");
+  job.set_state(RUNNING);
+  job.set_restarts(2);
+  job.set_submit_time_unix_ms(kNowMs - 1000);
+  fake_.AddJob(job);
+  EXPECT_EQ(RunList(env_), kExitOk);
+  EXPECT_EQ(out_.str(),
+            "ID     NAME  STATE                 STEP  AGE  REASON\n"
+            "job-1        RUNNING (2 restarts)   0/?   1s\n");
+  out_.str("");
+  EXPECT_EQ(RunStatus(env_, "job-1"), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("state:     RUNNING (2 restarts)\n"));
+}
+
 TEST_F(JobCommandsTest, ListJsonIsTheResponseMessage) {
   env_.json = true;
   EXPECT_EQ(RunList(env_), kExitOk);

@@ -65,7 +65,10 @@ grpc::ChannelArguments ShardChannelArguments(const ShardRpcOptions& options) {
         std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, 1 << 30));
   };
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, ms(options.retry_backoff));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, ms(options.retry_backoff));
+  // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it is also the deadline of a
+  // connection attempt, and one as short as retry_backoff failed every
+  // handshake with a shard that had just restarted on a busy machine (the
+  // chaos soak's clients took 9 s to reach a shard that served after 1 s).
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, ms(options.max_retry_backoff));
   return args;
 }

@@ -100,7 +100,7 @@ void SetNumber(Message* m, const FieldDescriptor* f, double v) {
 
 // A bound as text: whole numbers without exponent.
 std::string BoundText(double v) {
-  if (std::isinf(v)) return "inf";
+  if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
   if (std::floor(v) == v && std::fabs(v) < 1e18) {
     return absl::StrCat(static_cast<int64_t>(v));
   }
@@ -108,7 +108,9 @@ std::string BoundText(double v) {
 }
 
 std::string RangeText(const NumberRule& rule) {
-  return absl::StrCat(rule.lower == Bound::kInclusive ? "[" : "(",
+  return absl::StrCat(rule.lower == Bound::kInclusive && !std::isinf(rule.min)
+                          ? "["
+                          : "(",
                       BoundText(rule.min), ", ", BoundText(rule.max),
                       rule.upper == Bound::kInclusive && !std::isinf(rule.max)
                           ? "]"

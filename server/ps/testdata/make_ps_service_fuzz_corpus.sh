@@ -111,4 +111,23 @@ sgd='optimizer { type: SGD learning_rate: 0.1 }'
   enc 10 CompressRequest 'config { target_ratio: 1.2 min_features: 1 }'
   enc 10 CompressRequest 'config { field_bits: 17 }'
 } > "$out/compress_every_table"
+# Shard failures (docs/failures.md): a BSP tensor checkpointed mid-step and
+# loaded back resynchronises (a push above its step, one below, a pull
+# beyond it); ResetDenseSteps of a prefix and a bad one; PausePushes with a
+# lease, a lease out of bounds, and a resume.
+bsp2='dense { name: "job/b" size: 2 sync: BSP num_workers: 2 optimizer { type: SGD learning_rate: 0.1 } }'
+{ enc 0 CreateTableRequest "$bsp2"
+  enc 6 DensePushRequest "name: \"job/b\" gradients: \"$(grads 2)\""
+  enc 8 CheckpointRequest 'checkpoint_id: 4'
+  enc 9 LoadRequest 'checkpoint_id: 4'
+  enc 6 DensePushRequest "name: \"job/b\" step: 3 worker: 1 gradients: \"$(grads 2)\""
+  enc 6 DensePushRequest "name: \"job/b\" step: 1 gradients: \"$(grads 2)\""
+  enc 5 DensePullRequest 'name: "job/b" min_step: 5'
+  enc 11 ResetDenseStepsRequest 'prefix: "job/"'
+  enc 11 ResetDenseStepsRequest 'prefix: "bad prefix"'
+  enc 12 PausePushesRequest 'pause: true lease_ms: 1000'
+  enc 12 PausePushesRequest 'pause: true lease_ms: 600000'
+  enc 12 PausePushesRequest 'pause: false'
+  enc 2 ListTablesRequest ''
+} > "$out/shard_failures"
 ls -l "$out"
