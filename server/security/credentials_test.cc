@@ -1,0 +1,217 @@
+#include "server/security/credentials.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "proto/grpc/health/v1/health.grpc.pb.h"
+#include "proto/ps.grpc.pb.h"
+#include "server/security/identity.h"
+
+namespace strata {
+namespace security {
+namespace {
+
+std::string TmpDir() {
+  const char* t = std::getenv("TEST_TMPDIR");
+  return t != nullptr ? t : "/tmp";
+}
+
+std::string CertsScript() {
+  const char* r = std::getenv("TEST_SRCDIR");
+  return absl::StrCat(r != nullptr ? r : "..", "/strata/tools/certs.sh");
+}
+
+void Shell(const std::string& cmd) {
+  ASSERT_EQ(std::system((cmd + " > /dev/null").c_str()), 0) << cmd;
+}
+
+TlsOptions Files(const std::string& dir, const std::string& name) {
+  TlsOptions o;
+  o.ca_file = dir + "/ca.crt";
+  o.cert_file = dir + "/" + name + ".crt";
+  o.key_file = dir + "/" + name + ".key";
+  return o;
+}
+
+// Answers DropTable and ListTables, recording who called.
+class FakeAdmin final : public AdminService::Service {
+ public:
+  grpc::Status DropTable(grpc::ServerContext* ctx, const DropTableRequest*,
+                         DropTableResponse*) override {
+    Record(*ctx);
+    return grpc::Status::OK;
+  }
+  grpc::Status ListTables(grpc::ServerContext* ctx, const ListTablesRequest*,
+                          ListTablesResponse*) override {
+    Record(*ctx);
+    return grpc::Status::OK;
+  }
+  std::string last_caller() {
+    absl::MutexLock l(&mu_);
+    return last_;
+  }
+
+ private:
+  void Record(const grpc::ServerContext& ctx) {
+    absl::StatusOr<Identity> id = PeerIdentity(*ctx.auth_context());
+    absl::MutexLock l(&mu_);
+    last_ = id.ok() ? IdentityUri(*id) : id.status().ToString();
+  }
+  absl::Mutex mu_;
+  std::string last_ ABSL_GUARDED_BY(mu_);
+};
+
+class CredentialsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(TmpDir() + "/certs");
+    other_ = new std::string(TmpDir() + "/other-ca");
+    Shell(absl::StrCat("rm -rf ", *dir_, " ", *other_));
+    Shell(absl::StrCat("bash ", CertsScript(), " cluster ", *dir_,
+                     " --shards 1 --users 'alice:admin bob:reader'"));
+    Shell(absl::StrCat("bash ", CertsScript(), " cluster ", *other_,
+                     " --shards 0 --users 'mallory:admin'"));
+  }
+  void SetUp() override {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder b;
+    ASSERT_TRUE(
+        ConfigureServer(Files(*dir_, "ps-0"), "127.0.0.1:0", &b, &port_).ok());
+    b.RegisterService(&admin_);
+    server_ = b.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  std::shared_ptr<grpc::Channel> Channel(
+      std::shared_ptr<grpc::ChannelCredentials> creds) {
+    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), creds);
+  }
+  std::shared_ptr<grpc::Channel> As(const std::string& dir,
+                                    const std::string& name) {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> c =
+        ChannelCredentials(Files(dir, name));
+    EXPECT_TRUE(c.ok()) << c.status();
+    return Channel(*c);
+  }
+  static grpc::StatusCode Drop(const std::shared_ptr<grpc::Channel>& ch) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
+    DropTableResponse resp;
+    return AdminService::NewStub(ch)
+        ->DropTable(&ctx, DropTableRequest(), &resp)
+        .error_code();
+  }
+  static grpc::StatusCode List(const std::shared_ptr<grpc::Channel>& ch) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
+    ListTablesResponse resp;
+    return AdminService::NewStub(ch)
+        ->ListTables(&ctx, ListTablesRequest(), &resp)
+        .error_code();
+  }
+  static grpc::StatusCode Health(const std::shared_ptr<grpc::Channel>& ch) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
+    grpc::health::v1::HealthCheckResponse resp;
+    return grpc::health::v1::Health::NewStub(ch)
+        ->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp)
+        .error_code();
+  }
+
+  static std::string* dir_;
+  static std::string* other_;
+  FakeAdmin admin_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+std::string* CredentialsTest::dir_ = nullptr;
+std::string* CredentialsTest::other_ = nullptr;
+
+TEST_F(CredentialsTest, AnAdminCertificateMayDropAndIsKnownByName) {
+  EXPECT_EQ(Drop(As(*dir_, "alice")), grpc::StatusCode::OK);
+  EXPECT_EQ(admin_.last_caller(), "spiffe://strata/admin/alice");
+}
+
+TEST_F(CredentialsTest, OtherRolesAreDeniedWhatThePolicyDoesNotGrant) {
+  EXPECT_EQ(Drop(As(*dir_, "bob")), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(List(As(*dir_, "bob")), grpc::StatusCode::OK);
+  EXPECT_EQ(admin_.last_caller(), "spiffe://strata/reader/bob");
+  EXPECT_EQ(Drop(As(*dir_, "worker")), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Drop(As(*dir_, "coordinator")), grpc::StatusCode::OK);
+}
+
+TEST_F(CredentialsTest, WithoutACertificateOnlyHealthChecksPass) {
+  grpc::experimental::TlsChannelCredentialsOptions o;
+  o.set_certificate_provider(
+      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+          *dir_ + "/ca.crt", 1));
+  o.watch_root_certs();
+  auto anonymous = Channel(grpc::experimental::TlsCredentials(o));
+  EXPECT_EQ(Health(anonymous), grpc::StatusCode::OK);
+  EXPECT_EQ(List(anonymous), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Drop(anonymous), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(CredentialsTest, ACertificateOfAnotherCaOrPlaintextCannotConnect) {
+  EXPECT_EQ(Drop(As(*other_, "mallory")), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Health(Channel(grpc::InsecureChannelCredentials())),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(TlsOptionsTest, AllThreeFilesOrNone) {
+  EXPECT_TRUE(CheckTlsOptions(TlsOptions()).ok());
+  TlsOptions partial;
+  partial.cert_file = "/etc/hostname";
+  EXPECT_EQ(CheckTlsOptions(partial).code(),
+            absl::StatusCode::kInvalidArgument);
+  TlsOptions missing;
+  missing.ca_file = "/nonexistent/ca.crt";
+  missing.cert_file = "/nonexistent/x.crt";
+  missing.key_file = "/nonexistent/x.key";
+  const absl::Status s = CheckTlsOptions(missing);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("--tls_ca=/nonexistent/ca.crt"),
+            std::string::npos)
+      << s;
+  TlsOptions not_pem;
+  not_pem.ca_file = not_pem.cert_file = not_pem.key_file = "/etc/hostname";
+  EXPECT_EQ(CheckTlsOptions(not_pem).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TlsOptionsTest, PlaintextOnlyOnLoopbackUnlessInsecure) {
+  const TlsOptions plain;
+  for (const char* ok : {"127.0.0.1:7070", "127.1.2.3:0", "localhost:7070",
+                         "[::1]:7070"}) {
+    EXPECT_TRUE(CheckListenAddress(ok, plain).ok()) << ok;
+  }
+  for (const char* bad : {"0.0.0.0:7070", "[::]:7070", "10.0.0.5:7070",
+                          "example.com:7070", "128.0.0.1:1"}) {
+    EXPECT_EQ(CheckListenAddress(bad, plain).code(),
+              absl::StatusCode::kFailedPrecondition)
+        << bad;
+  }
+  TlsOptions insecure;
+  insecure.insecure = true;
+  EXPECT_TRUE(CheckListenAddress("0.0.0.0:7070", insecure).ok());
+  TlsOptions tls;
+  tls.cert_file = "x";
+  EXPECT_TRUE(CheckListenAddress("0.0.0.0:7070", tls).ok());
+}
+
+}  // namespace
+}  // namespace security
+}  // namespace strata
