@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "gtest/gtest.h"
 
