@@ -105,13 +105,14 @@ std::string PolicyMarkdown() {
   }
   absl::StrAppend(&out, "\n", rule, "\n");
   for (const MethodPolicy& p : PolicyTable()) {
-    absl::StrAppend(&out, "| `", p.method, "` |");
-    for (Role r : AllRoles()) {
-      absl::StrAppend(&out, Allowed(p.method, r) ? " yes |" : " |");
-    }
+    absl::StrAppend(&out, "| `", p.method, "`");
     if (p.callers == C::kAnyone) absl::StrAppend(&out, " (anyone)");
     if (p.callers == C::kAuthenticated) {
       absl::StrAppend(&out, " (any certificate)");
+    }
+    absl::StrAppend(&out, " |");
+    for (Role r : AllRoles()) {
+      absl::StrAppend(&out, Allowed(p.method, r) ? " yes |" : " |");
     }
     absl::StrAppend(&out, "\n");
   }
