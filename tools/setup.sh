@@ -20,6 +20,8 @@ PACKAGES=(
   clang libfuzzer-14-dev
   # Scripts and plots.
   python3 python3-matplotlib procps
+  # Certificates for mutual TLS (tools/certs.sh, docs/security.md).
+  openssl
   # Deployment tests (tests/deploy): a one-node Slurm cluster on localhost.
   # (The Kubernetes manifest test also uses node/npm when present and skips
   # with a message otherwise.)
