@@ -129,19 +129,63 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
   return grpc::experimental::TlsCredentials(tls);
 }
 
-absl::Status ConfigureServer(const TlsOptions& options,
-                             absl::string_view address,
-                             grpc::ServerBuilder* builder,
-                             int* selected_port) {
+namespace {
+
+absl::Status AddPort(const TlsOptions& options, absl::string_view address,
+                     std::shared_ptr<grpc::ServerCredentials> creds,
+                     grpc::ServerBuilder* builder, int* selected_port) {
   STRATA_RETURN_IF_ERROR(CheckListenAddress(address, options));
-  STRATA_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,
-                          ServerCredentials(options));
-  builder->AddListeningPort(std::string(address), creds, selected_port);
+  builder->AddListeningPort(std::string(address), std::move(creds),
+                            selected_port);
   if (!options.tls() && options.insecure) {
     LOG(WARNING) << "serving " << address
                  << " WITHOUT TLS (--insecure): no caller is authenticated, "
                     "anyone who reaches it can call any RPC";
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ConfigureServer(const TlsOptions& options,
+                             absl::string_view address,
+                             grpc::ServerBuilder* builder,
+                             int* selected_port) {
+  STRATA_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,
+                          ServerCredentials(options));
+  return AddPort(options, address, std::move(creds), builder, selected_port);
+}
+
+absl::StatusOr<std::shared_ptr<const Credentials>> Credentials::Create(
+    const TlsOptions& options) {
+  std::shared_ptr<Credentials> c(new Credentials());
+  c->options_ = options;
+  STRATA_ASSIGN_OR_RETURN(c->channel_, ChannelCredentials(options));
+  STRATA_ASSIGN_OR_RETURN(c->server_, ServerCredentials(options));
+  return std::shared_ptr<const Credentials>(std::move(c));
+}
+
+absl::Status Credentials::ConfigureServer(absl::string_view address,
+                                          grpc::ServerBuilder* builder,
+                                          int* selected_port) const {
+  return AddPort(options_, address, server_, builder, selected_port);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsOf(
+    const std::shared_ptr<const Credentials>& credentials) {
+  return credentials != nullptr ? credentials->channel()
+                                : grpc::InsecureChannelCredentials();
+}
+
+absl::Status ConfigureServerWith(
+    const std::shared_ptr<const Credentials>& credentials,
+    absl::string_view address, grpc::ServerBuilder* builder,
+    int* selected_port) {
+  if (credentials != nullptr) {
+    return credentials->ConfigureServer(address, builder, selected_port);
+  }
+  builder->AddListeningPort(std::string(address),
+                            grpc::InsecureServerCredentials(), selected_port);
   return absl::OkStatus();
 }
 

@@ -74,6 +74,47 @@ absl::Status ConfigureServer(const TlsOptions& options,
                              absl::string_view address,
                              grpc::ServerBuilder* builder, int* selected_port);
 
+// The credentials of one process, built once from its TlsOptions (each
+// set of gRPC credentials owns a certificate-file watcher, so they are
+// shared, not made per channel) and handed to every server and client the
+// process creates: the seam where transport security is chosen. Options
+// structs hold a std::shared_ptr<const Credentials>; null means plaintext.
+// Immutable after Create: thread-safe.
+class Credentials {
+ public:
+  // Errors of CheckTlsOptions.
+  static absl::StatusOr<std::shared_ptr<const Credentials>> Create(
+      const TlsOptions& options);
+
+  const TlsOptions& options() const { return options_; }
+  bool tls() const { return options_.tls(); }
+  // For every channel this process opens.
+  const std::shared_ptr<grpc::ChannelCredentials>& channel() const {
+    return channel_;
+  }
+  // ConfigureServer with this process's options and server credentials.
+  absl::Status ConfigureServer(absl::string_view address,
+                               grpc::ServerBuilder* builder,
+                               int* selected_port) const;
+
+ private:
+  Credentials() = default;
+  TlsOptions options_;
+  std::shared_ptr<grpc::ChannelCredentials> channel_;
+  std::shared_ptr<grpc::ServerCredentials> server_;
+};
+
+// `credentials`' channel credentials, or plaintext ones when null.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsOf(
+    const std::shared_ptr<const Credentials>& credentials);
+// credentials->ConfigureServer, or a plaintext listening port (loopback or
+// not: callers without credentials are tests and in-process servers) when
+// null.
+absl::Status ConfigureServerWith(
+    const std::shared_ptr<const Credentials>& credentials,
+    absl::string_view address, grpc::ServerBuilder* builder,
+    int* selected_port);
+
 }  // namespace security
 }  // namespace strata
 

@@ -84,8 +84,11 @@ class CredentialsTest : public ::testing::Test {
   void SetUp() override {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder b;
-    ASSERT_TRUE(
-        ConfigureServer(Files(*dir_, "ps-0"), "127.0.0.1:0", &b, &port_).ok());
+    absl::StatusOr<std::shared_ptr<const Credentials>> creds =
+        Credentials::Create(Files(*dir_, "ps-0"));
+    ASSERT_TRUE(creds.ok()) << creds.status();
+    ASSERT_TRUE((*creds)->tls());
+    ASSERT_TRUE((*creds)->ConfigureServer("127.0.0.1:0", &b, &port_).ok());
     b.RegisterService(&admin_);
     server_ = b.BuildAndStart();
     ASSERT_NE(server_, nullptr);
@@ -98,10 +101,10 @@ class CredentialsTest : public ::testing::Test {
   }
   std::shared_ptr<grpc::Channel> As(const std::string& dir,
                                     const std::string& name) {
-    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> c =
-        ChannelCredentials(Files(dir, name));
+    absl::StatusOr<std::shared_ptr<const Credentials>> c =
+        Credentials::Create(Files(dir, name));
     EXPECT_TRUE(c.ok()) << c.status();
-    return Channel(*c);
+    return Channel(ChannelCredentialsOf(*c));
   }
   static grpc::StatusCode Drop(const std::shared_ptr<grpc::Channel>& ch) {
     grpc::ClientContext ctx;
@@ -190,6 +193,18 @@ TEST(TlsOptionsTest, AllThreeFilesOrNone) {
   not_pem.ca_file = not_pem.cert_file = not_pem.key_file = "/etc/hostname";
   EXPECT_EQ(CheckTlsOptions(not_pem).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TlsOptionsTest, APlaintextServerStillRefusesNonLoopbackAddresses) {
+  absl::StatusOr<std::shared_ptr<const Credentials>> plain =
+      Credentials::Create(TlsOptions());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE((*plain)->tls());
+  grpc::ServerBuilder b;
+  int port = 0;
+  EXPECT_EQ((*plain)->ConfigureServer("0.0.0.0:0", &b, &port).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE((*plain)->ConfigureServer("127.0.0.1:0", &b, &port).ok());
 }
 
 TEST(TlsOptionsTest, PlaintextOnlyOnLoopbackUnlessInsecure) {
