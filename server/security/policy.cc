@@ -56,6 +56,8 @@ std::vector<MethodPolicy> BuildTable() {
       {"/strata.AdminService/ResetDenseSteps",
        C::kRoles,
        {kAdmin, kCoordinator}},
+      // A consistent checkpoint pauses every shard's pushes first.
+      {"/strata.AdminService/PausePushes", C::kRoles, {kAdmin, kCoordinator}},
       {"/strata.CompressionService/Compress", C::kRoles, {kAdmin}},
       {"/strata.CompressionService/GetStats", C::kRoles, humans_read},
       // Stanza: conv workers to FC nodes, FC nodes to each other (the FC

@@ -65,11 +65,17 @@ grpc::ChannelArguments ShardChannelArguments(const ShardRpcOptions& options) {
         std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, 1 << 30));
   };
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, ms(options.retry_backoff));
-  // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it is also the deadline of a
-  // connection attempt, and one as short as retry_backoff failed every
-  // handshake with a shard that had just restarted on a busy machine (the
-  // chaos soak's clients took 9 s to reach a shard that served after 1 s).
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, ms(options.max_retry_backoff));
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is also the deadline of a connection
+  // attempt: as short as retry_backoff (100 ms) it failed every handshake
+  // with a shard that had just restarted on a busy machine, so it is
+  // max_retry_backoff. A failed connection also asks the resolver again,
+  // which by default answers at most every 30 s: that held a restarted
+  // shard's clients back 13-21 s in the chaos soak (tests/chaos), so the
+  // resolver may answer every max_retry_backoff too.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, ms(options.max_retry_backoff));
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS,
+              ms(options.max_retry_backoff));
   return args;
 }
 
