@@ -40,18 +40,18 @@ CTL="$BIN/tools/stratactl"
 CLUSTER=deploy/local/cluster.sh
 "$CLUSTER" down "$DIR" >/dev/null 2>&1 || true
 rm -rf "$DIR"
-mkdir -p "$DIR/specs"
+mkdir -p "$DIR/specs" "$DIR/inputs"  # inputs: the workers' --data_root (cluster.sh)
 trap '"$CLUSTER" down "$DIR" >/dev/null 2>&1 || true' EXIT
 
-echo "=== generating $ROWS rows (Criteo layout, planted model) into $DIR/ctr.tsv"
-"$BIN/tools/ctr/ctr_datagen" --out="$DIR/ctr.tsv" --rows="$ROWS" \
+echo "=== generating $ROWS rows (Criteo layout, planted model) into $DIR/inputs/ctr.tsv"
+"$BIN/tools/ctr/ctr_datagen" --out="$DIR/inputs/ctr.tsv" --rows="$ROWS" \
   --max_vocab="$VOCAB" --seed=1
 
 cat > "$DIR/specs/train.textproto" <<SPEC
 name: "ctr-train"
 num_workers: $WORKERS
 ctr_train {
-  data_path: "$DIR/ctr.tsv"
+  data_path: "$DIR/inputs/ctr.tsv"
   eval_fraction: 0.1
   model { table: "ctr" embedding_dim: $DIM hidden: [64, 32] }
   epochs: $EPOCHS
@@ -62,7 +62,7 @@ SPEC
 cat > "$DIR/specs/eval.textproto" <<SPEC
 name: "ctr-eval"
 ctr_eval {
-  data_path: "$DIR/ctr.tsv"
+  data_path: "$DIR/inputs/ctr.tsv"
   eval_fraction: 0.1
   model { table: "ctr" embedding_dim: $DIM hidden: [64, 32] }
 }
@@ -87,7 +87,7 @@ run_job() {
 
 echo "=== starting a local cluster in $DIR (coordinator, 2 shards, $WORKERS workers)"
 "$CLUSTER" up "$DIR" --ps 2 --workers "$WORKERS" --bin_dir "$BIN"
-export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
+source "$DIR/env"  # STRATA_COORDINATOR and the admin certificate (mutual TLS)
 
 echo "=== CTR_TRAIN ($WORKERS worker(s), dim $DIM, $EPOCHS epoch(s); 10% held out)"
 run_job "$DIR/specs/train.textproto" "$DIR/train"
@@ -99,7 +99,7 @@ echo "=== restarting the shards with --compress=saec --saec=clusters:$CLUSTERS"
 "$CLUSTER" down "$DIR" >/dev/null
 "$CLUSTER" up "$DIR" --ps 2 --workers 1 --bin_dir "$BIN" --timeout_s 300 \
   --ps_flags "--compress=saec --saec=clusters:$CLUSTERS"
-export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
+source "$DIR/env"  # STRATA_COORDINATOR and the admin certificate (mutual TLS)
 "$CTL" stats --table=ctr | tail -4
 "$CTL" --json stats --table=ctr > "$DIR/stats.json"
 
@@ -128,7 +128,7 @@ STANZA_STEPS=${STANZA_STEPS:-400}
 echo "=== Stanza: 2 conv workers + 1 FC node vs PS mode ($STANZA_STEPS steps)"
 "$CLUSTER" up "$DIR" --ps 2 --workers 0 --conv_workers 2 --fc_nodes 1 \
   --bin_dir "$BIN" --timeout_s 300
-export STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
+source "$DIR/env"  # STRATA_COORDINATOR and the admin certificate (mutual TLS)
 DATA='data { synthetic_train: 8192 synthetic_test: 1024 }'
 DATA_NOTE="synthetic images (no MNIST at $MNIST_DIR)"
 if [ -f "$MNIST_DIR/train-labels-idx1-ubyte" ] || [ -f "$MNIST_DIR/train-labels-idx1-ubyte.gz" ]; then

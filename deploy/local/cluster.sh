@@ -4,7 +4,8 @@
 #
 #   cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C] [--fc_nodes F]
 #                     [--bin_dir PATH] [--timeout_s S] [--ps_flags "FLAGS"]
-#                     [--supervise]
+#                     [--supervise] [--plaintext] [--users "NAME:ROLE ..."]
+#                     [--data_root PATH]...
 #   cluster.sh status DIR
 #   cluster.sh restart DIR NAME
 #   cluster.sh kill DIR NAME
@@ -32,6 +33,15 @@
 # newest checkpoint, the coordinator its state store, workers register
 # anew). `kill` SIGKILLs one process and nothing else (tests/chaos).
 #
+# Mutual TLS is on unless --plaintext: `up` keeps a throwaway CA and one
+# certificate per daemon and user in DIR/pki (tools/certs.sh; kept across
+# `down` and `up` like data/): coordinator, ps-<i> (role shard), one per
+# worker named like its process (role worker), admin (role admin) and the
+# --users. Every daemon gets --tls_ca/--tls_cert/--tls_key, and DIR/env
+# exports STRATA_COORDINATOR and the admin's STRATA_TLS_* for stratactl:
+#   source DIR/env && stratactl health
+# Workers read job inputs only under DIR/inputs and the --data_root PATHs.
+#
 # `down` stops the supervisor first, then sends SIGTERM, waits up to 10 s, then SIGKILLs what is left; running
 # it again, or on a directory without a cluster, does nothing.
 #
@@ -51,7 +61,8 @@ usage() {
 usage: cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C]
                          [--fc_nodes F] [--bin_dir PATH] [--timeout_s S]
                          [--ps_flags "FLAGS"] [--worker_flags "FLAGS"]
-                         [--worker_bin PATH] [--supervise]
+                         [--worker_bin PATH] [--supervise] [--plaintext]
+                         [--users "NAME:ROLE ..."] [--data_root PATH]...
        cluster.sh status DIR
        cluster.sh restart DIR NAME
        cluster.sh kill DIR NAME
@@ -74,6 +85,13 @@ usage: cluster.sh up DIR [--ps N] [--workers M] [--conv_workers C]
           (--state_dir), kept across down and up.
           --supervise restarts a daemon that dies, 1 s later, with the
           same flags (log: DIR/supervisor.log).
+          Mutual TLS with a throwaway CA in DIR/pki (kept across down and
+          up): every daemon and user gets a certificate; 'source DIR/env'
+          sets STRATA_COORDINATOR and the admin's STRATA_TLS_* for
+          stratactl. --users adds user certificates (ROLE: admin,
+          operator or reader), e.g. "alice:operator bob:reader".
+          --plaintext runs without TLS (loopback only; for comparisons).
+          Jobs may read files under DIR/inputs and each --data_root PATH.
   status  show the processes and run 'stratactl health'.
   restart SIGKILL the process NAME (as listed by status) and start it again
           with the same flags on the same address.
@@ -98,6 +116,49 @@ usage_error() {
 }
 
 is_count() { [[ "$1" =~ ^(0|[1-9][0-9]{0,5})$ ]]; }
+
+# --- certificates -------------------------------------------------------------
+
+CERTS="$REPO/tools/certs.sh"
+
+# Makes DIR/pki's CA if it has none and the certificate of every ROLE:NAME
+# argument that it lacks (names are stable, so a later `up` reuses them).
+ensure_certs() {
+  local pki="$1/pki" spec
+  shift
+  [[ -f "$CERTS" ]] || die "missing $CERTS (tools/certs.sh); or run with --plaintext"
+  command -v openssl >/dev/null || die "openssl is missing (tools/setup.sh installs it); or run with --plaintext"
+  [[ -f "$pki/ca.key" ]] || bash "$CERTS" ca "$pki" >/dev/null
+  for spec in "$@"; do
+    [[ -f "$pki/${spec#*:}.crt" && -f "$pki/${spec#*:}.key" ]] && continue
+    bash "$CERTS" issue "$pki" "${spec%%:*}" "${spec#*:}" >/dev/null
+  done
+}
+
+# Sets TLS to the --tls_* flags of the certificate NAME in DIR/pki, or to
+# nothing when DIR runs in plaintext (DIR/plaintext exists).
+tls_flags() {
+  local dir="$1" name="$2"
+  TLS=()
+  [[ -f "$dir/plaintext" ]] && return 0
+  TLS=(--tls_ca="$dir/pki/ca.crt" --tls_cert="$dir/pki/$name.crt" --tls_key="$dir/pki/$name.key")
+}
+
+# Writes DIR/env: the coordinator's address and the admin's certificate for
+# stratactl (`source DIR/env`).
+write_env() {
+  local dir="$1" addr="$2"
+  {
+    echo "export STRATA_COORDINATOR=$addr"
+    if [[ -f "$dir/plaintext" ]]; then
+      echo "unset STRATA_TLS_CA STRATA_TLS_CERT STRATA_TLS_KEY"
+    else
+      echo "export STRATA_TLS_CA=$dir/pki/ca.crt"
+      echo "export STRATA_TLS_CERT=$dir/pki/admin.crt"
+      echo "export STRATA_TLS_KEY=$dir/pki/admin.key"
+    fi
+  } >"$dir/env"
+}
 
 # --- process bookkeeping ----------------------------------------------------
 
@@ -210,6 +271,7 @@ count_nodes() {
 wait_ready() {
   local dir="$1" ctl="$2" addr="$3" num_ps="$4" num_workers="$5" timeout_s="$6"
   local deadline=$((SECONDS + timeout_s)) waiting="" dead json i
+  tls_flags "$dir" admin
   while ((SECONDS < deadline)); do
     dead="$(dead_process "$dir")"
     [[ -z "$dead" ]] || fail_up "$dir" "$dead exited during start-up (see $dir/$dead.log)"
@@ -218,12 +280,12 @@ wait_ready() {
       [[ -s "$dir/ps-$i.addr" ]] || waiting="ps-$i to write $dir/ps-$i.addr"
     done
     if [[ -z "$waiting" ]]; then
-      json="$("$ctl" --coordinator="$addr" --timeout_s=2 --json nodes 2>/dev/null || true)"
+      json="$("$ctl" --coordinator="$addr" "${TLS[@]+"${TLS[@]}"}" --timeout_s=2 --json nodes 2>/dev/null || true)"
       if (($(count_nodes "$json" ps) < num_ps)); then
         waiting="$num_ps ps shards to register"
       elif (($(count_nodes "$json" other) < num_workers)); then
         waiting="$num_workers workers to register"
-      elif ! "$ctl" --coordinator="$addr" --timeout_s=2 health >/dev/null 2>&1; then
+      elif ! "$ctl" --coordinator="$addr" "${TLS[@]+"${TLS[@]}"}" --timeout_s=2 health >/dev/null 2>&1; then
         waiting="'stratactl health' to pass"
       else
         return 0
@@ -264,6 +326,7 @@ cmd_up() {
   [[ $# -ge 1 ]] || usage_error "up: missing DIR"
   local dir="$1" num_ps=2 num_workers=1 bin_dir="$REPO/bazel-bin" timeout_s=30
   local ps_flags="" num_conv=0 num_fc=0 worker_bin="" worker_flags="" supervise=0
+  local plaintext=0 users=""
   shift
   while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -286,6 +349,9 @@ cmd_up() {
       --worker_bin) worker_bin="${2:-}"; shift 2 || usage_error "--worker_bin needs a value" ;;
       --worker_bin=*) worker_bin="${1#*=}"; shift ;;
       --supervise) supervise=1; shift ;;
+      --plaintext) plaintext=1; shift ;;
+      --users) users="${2:-}"; shift 2 || usage_error "--users needs a value" ;;
+      --users=*) users="${1#*=}"; shift ;;
       *) usage_error "up: unknown argument '$1'" ;;
     esac
   done
@@ -317,13 +383,32 @@ cmd_up() {
   # fewer shards would leave some behind); checkpoints in data/ are kept.
   rm -f "$dir/pids" "$dir"/*.addr "$dir"/*.args "$dir"/coordinator.log \
     "$dir"/ps-*.log "$dir"/worker-*.log "$dir"/*.restarting \
-    "$dir"/supervisor.{log,pid,stop}
-  mkdir -p "$dir/data"
+    "$dir"/supervisor.{log,pid,stop} "$dir/plaintext" "$dir/env"
+  mkdir -p "$dir/data" "$dir/inputs"
+  # Flags name every certificate; a caller's STRATA_TLS_* (an earlier
+  # cluster's env) must not reach the daemons.
+  unset STRATA_TLS_CA STRATA_TLS_CERT STRATA_TLS_KEY
+  if ((plaintext)); then
+    touch "$dir/plaintext"
+  else
+    local -a certs=(coordinator:coordinator admin:admin)
+    local u i
+    for ((i = 0; i < num_ps; i++)); do certs+=("shard:ps-$i"); done
+    for ((i = 0; i < num_workers; i++)); do certs+=("worker:worker-$i"); done
+    for ((i = 0; i < num_conv; i++)); do certs+=("worker:worker-conv-$i"); done
+    for ((i = 0; i < num_fc; i++)); do certs+=("worker:worker-fc-$i"); done
+    for u in $users; do
+      [[ "$u" == *:* ]] || usage_error "--users: expected NAME:ROLE, got '$u'"
+      certs+=("${u#*:}:${u%%:*}")
+    done
+    ensure_certs "$dir" "${certs[@]}"
+  fi
   trap 'echo "cluster.sh: interrupted" >&2; cmd_down "$dir" >/dev/null; exit 130' INT TERM
 
+  tls_flags "$dir" coordinator
   start_daemon "$dir" coordinator "$coordinator" \
     --listen=127.0.0.1:0 --port_file="$dir/coordinator.addr" \
-    --state_dir="$dir/coordinator-state"
+    --state_dir="$dir/coordinator-state" "${TLS[@]+"${TLS[@]}"}"
   local addr i
   wait_for_addr "$dir" coordinator "$dir/coordinator.addr" "$timeout_s"
   addr="$(cat "$dir/coordinator.addr")"
@@ -331,27 +416,32 @@ cmd_up() {
   # shellcheck disable=SC2206  # word splitting of --ps_flags is the point
   [[ -z "$ps_flags" ]] || extra_ps=($ps_flags)
   for ((i = 0; i < num_ps; i++)); do
+    tls_flags "$dir" "ps-$i"
     start_daemon "$dir" "ps-$i" "$ps_server" \
       --listen=127.0.0.1:0 --port_file="$dir/ps-$i.addr" --shard_id="$i" \
       --num_shards="$num_ps" --data_dir="$dir/data" --coordinator="$addr" \
-      "${extra_ps[@]+"${extra_ps[@]}"}"
+      "${TLS[@]+"${TLS[@]}"}" "${extra_ps[@]+"${extra_ps[@]}"}"
   done
   local -a extra_w=()
   # shellcheck disable=SC2206  # as --ps_flags
   [[ -z "$worker_flags" ]] || extra_w=($worker_flags)
   for ((i = 0; i < num_workers; i++)); do
+    tls_flags "$dir" "worker-$i"
     start_daemon "$dir" "worker-$i" "$worker" --coordinator="$addr" --role=general \
-      "${extra_w[@]+"${extra_w[@]}"}"
+      "${TLS[@]+"${TLS[@]}"}" "${extra_w[@]+"${extra_w[@]}"}"
   done
   for ((i = 0; i < num_conv; i++)); do
+    tls_flags "$dir" "worker-conv-$i"
     start_daemon "$dir" "worker-conv-$i" "$worker" --coordinator="$addr" --role=conv \
-      "${extra_w[@]+"${extra_w[@]}"}"
+      "${TLS[@]+"${TLS[@]}"}" "${extra_w[@]+"${extra_w[@]}"}"
   done
   for ((i = 0; i < num_fc; i++)); do
+    tls_flags "$dir" "worker-fc-$i"
     start_daemon "$dir" "worker-fc-$i" "$worker" --coordinator="$addr" --role=fc \
       --listen=127.0.0.1:0 --port_file="$dir/worker-fc-$i.addr" \
-      "${extra_w[@]+"${extra_w[@]}"}"
+      "${TLS[@]+"${TLS[@]}"}" "${extra_w[@]+"${extra_w[@]}"}"
   done
+  write_env "$dir" "$addr"
   wait_ready "$dir" "$ctl" "$addr" "$num_ps" "$((num_workers + num_conv + num_fc))" "$timeout_s"
   trap - INT TERM
   if ((supervise)); then
@@ -362,10 +452,11 @@ cmd_up() {
     disown "$!"
   fi
 
-  local roles=""
+  local roles="" transport="mutual TLS (certificates in $dir/pki)"
   ((num_conv + num_fc == 0)) || roles=", $num_conv conv workers, $num_fc FC nodes"
-  echo "cluster up in $dir: coordinator $addr, $num_ps ps shards, $num_workers workers$roles"
-  echo "  export STRATA_COORDINATOR=$addr"
+  ((plaintext)) && transport="plaintext"
+  echo "cluster up in $dir: coordinator $addr, $num_ps ps shards, $num_workers workers$roles; $transport"
+  echo "  source $dir/env"
   echo "  $ctl health"
   echo "  $0 down $dir"
 }
@@ -541,7 +632,8 @@ cmd_status() {
   ctl="$(dirname "$(dirname "${ctl:-/none/x}")")/tools/stratactl"
   if [[ -s "$dir/coordinator.addr" && -x "$ctl" ]]; then
     echo
-    "$ctl" --coordinator="$(cat "$dir/coordinator.addr")" health || ok=1
+    tls_flags "$dir" admin
+    "$ctl" --coordinator="$(cat "$dir/coordinator.addr")" "${TLS[@]+"${TLS[@]}"}" health || ok=1
   fi
   return "$ok"
 }

@@ -56,6 +56,14 @@ class Cluster:
                         "--timeout_s", "90", "--supervise"] + args, check=True)
         with open(os.path.join(self.dir, "coordinator.addr")) as f:
             self.coordinator = f.read().strip()
+        # Mutual TLS unless the cluster runs in plaintext: stratactl acts
+        # as the cluster's admin (DIR/pki, made by cluster.sh up).
+        self.tls = []
+        if not os.path.exists(os.path.join(self.dir, "plaintext")):
+            pki = os.path.join(self.dir, "pki")
+            self.tls = ["--tls_ca=" + os.path.join(pki, "ca.crt"),
+                        "--tls_cert=" + os.path.join(pki, "admin.crt"),
+                        "--tls_key=" + os.path.join(pki, "admin.key")]
 
     def down(self):
         subprocess.run([self.script, "down", self.dir], check=False,
@@ -81,7 +89,7 @@ class Cluster:
     def run_ctl(self, *args, timeout=30):
         return subprocess.run(
             [self.ctl, "--coordinator=" + self.coordinator, "--timeout_s=5"]
-            + list(args), capture_output=True, text=True, timeout=timeout)
+            + self.tls + list(args), capture_output=True, text=True, timeout=timeout)
 
     def ctl_json(self, *args):
         """Parsed JSON of `stratactl --json ARGS`, or None on any error (the

@@ -4,15 +4,37 @@
 # Checks the built-in PS load test end to end, then the failure paths: a
 # malformed spec, an unschedulable job, a worker killed mid-job, a job
 # cancelled mid-run, and that the daemons stay up and keep their data.
+# The cluster runs with mutual TLS; callers without the right certificate
+# are refused (issue 13).
 set -euo pipefail
 
 source "${TEST_SRCDIR:-$PWD/..}/strata/tests/integration/lib.sh"
 e2e_dir e2e
 
-cluster_up --ps 2 --workers 2
+cluster_up --ps 2 --workers 2 --users "bob:reader"
 
 step "health: coordinator and both shards serve"
 "$CTL" health || fail "health"
+
+step "mutual TLS: no certificate, another CA's, and a reader's admin call are refused"
+PKI=$DIR/pki
+# Runs stratactl with the given --tls_* flags (STRATA_TLS_* unset); prints
+# its stderr; exit status kept.
+as() { env -u STRATA_TLS_CA -u STRATA_TLS_CERT -u STRATA_TLS_KEY "$CTL" --timeout_s=5 "$@" 2>&1 >/dev/null; }
+out=$(as list) && fail "plaintext stratactl was served"
+echo "  no certificate: $out" | head -n 2
+"$RUNFILES/tools/certs.sh" ca "$DIR/other" >/dev/null
+"$RUNFILES/tools/certs.sh" issue "$DIR/other" admin admin >/dev/null
+out=$(as --tls_ca="$PKI/ca.crt" --tls_cert="$DIR/other/admin.crt" --tls_key="$DIR/other/admin.key" list) &&
+  fail "an admin certificate from another CA was served"
+echo "  another CA: $out" | head -n 2
+READER=(--tls_ca="$PKI/ca.crt" --tls_cert="$PKI/bob.crt" --tls_key="$PKI/bob.key")
+as "${READER[@]}" list >/dev/null || fail "a reader cannot list jobs"
+out=$(as "${READER[@]}" checkpoint) && fail "a reader took a checkpoint"
+grep -q PERMISSION_DENIED <<<"$out" || fail "reader checkpoint: want PERMISSION_DENIED, got: $out"
+echo 'ps_load_test { table: "t" dim: 1 keys_per_worker: 1 batch_size: 1 rounds: 1 }' > "$SPECS/tiny.textproto"
+out=$(as "${READER[@]}" submit "$SPECS/tiny.textproto") && fail "a reader submitted a job"
+grep -q PERMISSION_DENIED <<<"$out" || fail "reader submit: want PERMISSION_DENIED, got: $out"
 
 step "a 2-worker load test succeeds and verifies every value"
 cat > "$SPECS/load.textproto" <<'SPEC'

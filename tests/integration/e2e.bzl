@@ -16,6 +16,7 @@ def strata_e2e_test(name, worker = "//worker", data = []):
             "//server:ps_server",
             "//server:strata_coordinator",
             "//tools:stratactl",
+            "//tools:certs.sh",
             worker,
         ] + data,
         tags = ["exclusive"],

@@ -2,8 +2,10 @@
 #   source "${TEST_SRCDIR:-$PWD/..}/strata/tests/integration/lib.sh"
 #   e2e_dir NAME        DIR (a fresh scratch directory), SPECS under it, and
 #                       a trap that stops the cluster started there
-#   cluster_up ARGS...  deploy/local/cluster.sh up in DIR (+ ARGS), then
-#                       exports STRATA_COORDINATOR for stratactl
+#   cluster_up ARGS...  deploy/local/cluster.sh up in DIR (+ ARGS; mutual TLS
+#                       unless --plaintext), then sources DIR/env:
+#                       STRATA_COORDINATOR and the admin's STRATA_TLS_*
+#                       for stratactl
 #   daemon_pids         the cluster's daemon pids, sorted, on one line
 #   fail MSG / step MSG
 # Binaries come from the test's runfiles (the sh_test's data).
@@ -24,8 +26,8 @@ e2e_dir() {
 
 cluster_up() {
   "$CLUSTER" up "$DIR" --bin_dir "$BIN" --timeout_s 60 "$@"
-  STRATA_COORDINATOR=$(cat "$DIR/coordinator.addr")
-  export STRATA_COORDINATOR
+  # shellcheck source=/dev/null  # written by cluster.sh up
+  source "$DIR/env"
 }
 
 daemon_pids() { awk '{print $2}' "$DIR/pids" | sort | tr '\n' ' '; }

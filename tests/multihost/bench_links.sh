@@ -20,7 +20,7 @@ CTL=$BIN/tools/stratactl
 # shellcheck source=netns_lib.sh
 source "$REPO/tests/multihost/netns_lib.sh"
 
-MODEL=alexnet BATCH=8 STEPS=6 RATES="1gbit 10gbit" DELAY=0.2ms
+MODEL=alexnet BATCH=8 STEPS=6 RATES="1gbit 10gbit" DELAY=0.2ms PLAINTEXT=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --model) MODEL=$2; shift 2 ;;
@@ -28,7 +28,8 @@ while [[ $# -gt 0 ]]; do
     --steps) STEPS=$2; shift 2 ;;
     --rates) RATES=$2; shift 2 ;;
     --delay) DELAY=$2; shift 2 ;;
-    *) echo "usage: $0 [--model M] [--batch B] [--steps S] [--rates \"1gbit 10gbit\"] [--delay 0.2ms]" >&2; exit 2 ;;
+    --plaintext) PLAINTEXT=1; shift ;;
+    *) echo "usage: $0 [--model M] [--batch B] [--steps S] [--rates \"1gbit 10gbit\"] [--delay 0.2ms] [--plaintext]" >&2; exit 2 ;;
   esac
 done
 for b in strata_coordinator ps_server; do
@@ -46,17 +47,30 @@ trap 'exit 130' INT TERM
 
 NHOSTS=6
 mh_setup $NHOSTS
+# Mutual TLS (a throwaway CA in $MH_DIR/pki) unless --plaintext, which
+# needs --insecure on these non-loopback addresses.
+if ((PLAINTEXT)); then
+  tls() { MH_TLS=(--insecure); }
+else
+  mh_pki "$REPO/tools/certs.sh"
+  tls() { mh_tls "$@"; }
+fi
 COORD=$(mh_ip 1):7000
-mh_start 1 coordinator "$BIN/server/strata_coordinator" --listen="$COORD"
+tls coordinator coordinator 1
+mh_start 1 coordinator "$BIN/server/strata_coordinator" --listen="$COORD" "${MH_TLS[@]}"
 for s in 0 1; do
   h=$((2 + s)); mkdir -p "$MH_DIR/data-h$h"
+  tls shard "ps-$s" "$h"
   mh_start "$h" "ps-$s" "$BIN/server/ps_server" --listen="$(mh_ip $h):7100" \
     --advertise="$(mh_ip $h):7100" --shard_id=$s --num_shards=2 \
-    --data_dir="$MH_DIR/data-h$h" --coordinator="$COORD"
+    --data_dir="$MH_DIR/data-h$h" --coordinator="$COORD" "${MH_TLS[@]}"
 done
-mh_start 4 fc-0 "$BIN/worker/worker" --coordinator="$COORD" --role=fc --listen="$(mh_ip 4):7200"
-mh_start 5 conv-0 "$BIN/worker/worker" --coordinator="$COORD" --role=conv
-mh_start 6 conv-1 "$BIN/worker/worker" --coordinator="$COORD" --role=conv
+tls worker fc-0 4
+mh_start 4 fc-0 "$BIN/worker/worker" --coordinator="$COORD" --role=fc --listen="$(mh_ip 4):7200" "${MH_TLS[@]}"
+tls worker conv-0 5
+mh_start 5 conv-0 "$BIN/worker/worker" --coordinator="$COORD" --role=conv "${MH_TLS[@]}"
+tls worker conv-1 6
+mh_start 6 conv-1 "$BIN/worker/worker" --coordinator="$COORD" --role=conv "${MH_TLS[@]}"
 mh_wait_nodes 1 "$COORD" 2 3 30 || { mh_tail_logs; exit 1; }
 
 netem=no

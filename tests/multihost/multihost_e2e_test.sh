@@ -11,7 +11,9 @@
 # Runs CNN_TRAIN (STANZA, LeNet-5, synthetic) and CTR_TRAIN (generator spec)
 # through stratactl on h1; checks the nodes registered their hosts' own
 # addresses, the jobs succeeded and learned, and the activations really
-# crossed the FC host's link. SKIPs (exit 0) where namespaces cannot be made.
+# crossed the FC host's link. Every connection is mutual TLS (a throwaway CA;
+# each daemon's certificate names its host's address); a plaintext client
+# is refused. SKIPs (exit 0) where namespaces cannot be made.
 set -euo pipefail
 
 RUNFILES=${TEST_SRCDIR:-$PWD/..}/strata
@@ -42,30 +44,44 @@ step() { echo "--- [$SECONDS s] $*"; }
 
 step "namespaces: switch + 8 hosts on $MH_SUBNET.0/24 (prefix $MH_PREFIX)"
 mh_setup 8
+CERTS=$RUNFILES/tools/certs.sh
+[[ -f $CERTS ]] || CERTS=$HERE/../../tools/certs.sh
+mh_pki "$CERTS"
 COORD=$(mh_ip 1):7000
+mh_tls coordinator coordinator 1
 mh_start 1 coordinator "$BIN/server/strata_coordinator" --listen="$COORD" \
-  --port_file="$MH_DIR/coordinator.addr"
+  --port_file="$MH_DIR/coordinator.addr" "${MH_TLS[@]}"
 for _ in $(seq 1 100); do [[ -s $MH_DIR/coordinator.addr ]] && break; sleep 0.1; done
 [[ -s $MH_DIR/coordinator.addr ]] || fail "coordinator did not start"
 for s in 0 1; do
   h=$((2 + s))
   mkdir -p "$MH_DIR/data-h$h"
+  mh_tls shard "ps-$s" "$h"
   mh_start "$h" "ps-$s" "$BIN/server/ps_server" --listen="$(mh_ip $h):7100" \
     --advertise="$(mh_ip $h):7100" --shard_id=$s --num_shards=2 \
-    --data_dir="$MH_DIR/data-h$h" --coordinator="$COORD"
+    --data_dir="$MH_DIR/data-h$h" --coordinator="$COORD" "${MH_TLS[@]}"
 done
+mh_tls worker fc-0 4
 mh_start 4 fc-0 "$BIN/worker/worker" --coordinator="$COORD" --role=fc \
-  --listen="$(mh_ip 4):7200" --port_file="$MH_DIR/fc-0.addr"
-mh_start 5 conv-0 "$BIN/worker/worker" --coordinator="$COORD" --role=conv
-mh_start 6 conv-1 "$BIN/worker/worker" --coordinator="$COORD" --role=conv
-mh_start 7 ctr-0 "$BIN/worker/worker" --coordinator="$COORD" --role=general
-mh_start 8 ctr-1 "$BIN/worker/worker" --coordinator="$COORD" --role=general
+  --listen="$(mh_ip 4):7200" --port_file="$MH_DIR/fc-0.addr" "${MH_TLS[@]}"
+h=5
+for w in conv-0:conv conv-1:conv ctr-0:general ctr-1:general; do
+  mh_tls worker "${w%%:*}" "$h"
+  mh_start "$h" "${w%%:*}" "$BIN/worker/worker" --coordinator="$COORD" --role="${w#*:}" "${MH_TLS[@]}"
+  h=$((h + 1))
+done
 mh_wait_nodes 1 "$COORD" 2 5 30 || fail "cluster did not come up"
 for n in coordinator ps-0 ps-1 fc-0 conv-0 conv-1 ctr-0 ctr-1; do
   mh_alive "$n" || fail "$n exited during start-up"
 done
 ctl() { mh_exec 1 "$CTL" --coordinator="$COORD" --timeout_s=10 "$@"; }
 ctl --json nodes > "$MH_DIR/nodes.json"
+# Without a certificate: refused before any RPC (the coordinator listens on
+# a non-loopback address only with TLS).
+if mh_exec 1 env -u STRATA_TLS_CA -u STRATA_TLS_CERT -u STRATA_TLS_KEY \
+    "$CTL" --coordinator="$COORD" --timeout_s=5 health >"$MH_DIR/plain.out" 2>&1; then
+  fail "a plaintext stratactl was served: $(cat "$MH_DIR/plain.out")"
+fi
 python3 - "$MH_DIR/nodes.json" "$MH_SUBNET" <<'PY' || fail "nodes did not register their own hosts' addresses"
 import json, sys
 nodes = json.load(open(sys.argv[1])); net = sys.argv[2]

@@ -21,6 +21,11 @@
 #   mh_shape I RATE            tbf RATE on both directions of host I's link
 #   mh_cleanup                 kill what mh_start started (TERM, then KILL
 #                              after 5 s), delete every namespace; idempotent
+#   mh_pki CERTS_SH            mutual TLS: a throwaway CA in $MH_DIR/pki and
+#                              an admin certificate, exported as
+#                              STRATA_TLS_* (stratactl picks them up)
+#   mh_tls ROLE NAME I         sets MH_TLS to the --tls_* flags of NAME's
+#                              certificate (role ROLE, host I's address)
 #
 # Callers set MH_DIR (logs) before mh_setup.
 
@@ -98,6 +103,22 @@ mh_start() {
 }
 
 mh_alive() { kill -0 "${MH_PIDS[$1]}" 2>/dev/null; }
+
+MH_CERTS=""
+mh_pki() {
+  MH_CERTS="$1"
+  bash "$MH_CERTS" ca "$MH_DIR/pki" >/dev/null
+  bash "$MH_CERTS" issue "$MH_DIR/pki" admin admin >/dev/null
+  export STRATA_TLS_CA="$MH_DIR/pki/ca.crt" STRATA_TLS_CERT="$MH_DIR/pki/admin.crt" \
+    STRATA_TLS_KEY="$MH_DIR/pki/admin.key"
+}
+
+mh_tls() {
+  local role="$1" name="$2" i="$3" pki="$MH_DIR/pki"
+  [[ -f "$pki/$name.crt" ]] ||
+    bash "$MH_CERTS" issue "$pki" "$role" "$name" --ip "$(mh_ip "$i")" >/dev/null
+  MH_TLS=(--tls_ca="$pki/ca.crt" --tls_cert="$pki/$name.crt" --tls_key="$pki/$name.key")
+}
 
 # tbf on the host's egress (eth0) and on the switch port's egress towards
 # the host (p<i>): both directions of the link run at RATE.
