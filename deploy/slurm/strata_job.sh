@@ -174,20 +174,20 @@ log "coordinator at $COORD"
 step ps "${GROUP0[@]}" --ntasks="$NUM_SHARDS" --distribution=cyclic -- \
   "exec '$PS_BIN' --listen=\$SLURMD_NODENAME:0 --port_file='$WORK/ps-'\$SLURM_PROCID.addr \
      --shard_id=\$SLURM_PROCID --num_shards=\$SLURM_NTASKS --data_dir='$WORK/data' \
-     --coordinator='$COORD' $(tls 'ps-$SLURM_PROCID') ${STRATA_PS_FLAGS:-}"
+     --coordinator='$COORD' $(tls "ps-\$SLURM_PROCID") ${STRATA_PS_FLAGS:-}"
 if ((NUM_FC > 0)); then
   step fc "${GROUP0[@]}" --ntasks="$NUM_FC" --distribution=cyclic -- \
     "exec '$WORKER_BIN' --coordinator='$COORD' --role=fc --listen=\$SLURMD_NODENAME:0 \
-       --port_file='$WORK/fc-'\$SLURM_PROCID.addr $(tls '$SLURMD_NODENAME') ${STRATA_WORKER_FLAGS:-}"
+       --port_file='$WORK/fc-'\$SLURM_PROCID.addr $(tls "\$SLURMD_NODENAME") ${STRATA_WORKER_FLAGS:-}"
 fi
 if ((NUM_GENERAL > 0)); then
   step general "${GROUP0[@]}" --ntasks="$NUM_GENERAL" --distribution=cyclic -- \
-    "exec '$WORKER_BIN' --coordinator='$COORD' --role=general $(tls '$SLURMD_NODENAME') ${STRATA_WORKER_FLAGS:-}"
+    "exec '$WORKER_BIN' --coordinator='$COORD' --role=general $(tls "\$SLURMD_NODENAME") ${STRATA_WORKER_FLAGS:-}"
 fi
 if ((NUM_CONV > 0)); then
   # One conv worker per GPU node; it sees the GPUs Slurm bound to it.
   step conv "${GROUP1[@]}" --ntasks-per-node=1 -- \
-    "exec '$WORKER_BIN' --coordinator='$COORD' --role=conv $(tls '$SLURMD_NODENAME') ${STRATA_WORKER_FLAGS:-}"
+    "exec '$WORKER_BIN' --coordinator='$COORD' --role=conv $(tls "\$SLURMD_NODENAME") ${STRATA_WORKER_FLAGS:-}"
 fi
 
 # Wait until every shard and worker has registered and health passes.
