@@ -21,10 +21,11 @@
 # Every connection is mutual TLS (docs/security.md). The script makes a
 # throwaway CA for this job with tools/certs.sh in STRATA_WORKDIR/pki (mode
 # 0700, readable only by the job's user): one certificate per daemon named
-# as its identity (coordinator, ps-<i>, a worker certificate per node named
+# as its identity (coordinator, ps-<i>; a worker certificate per node named
 # after the node), with the job's node hostnames as DNS SANs, and an
-# operator certificate for this script's stratactl. It deletes the CA key
-# once everything is issued and the whole directory when the job ends.
+# operator certificate named after the job's user for this script's
+# stratactl. It deletes the CA key once everything is issued and the whole
+# directory when the job ends.
 #
 # Environment: STRATA_BIN_DIR (a directory with strata_coordinator,
 # ps_server, worker and stratactl, or bazel-bin's server/, worker/, tools/;
@@ -87,34 +88,44 @@ log "job $SLURM_JOB_ID: cpu nodes ${CPU_HOSTS[*]} (coordinator on $COORD_HOST)" 
 
 # The job's certificates (docs/security.md): a CA that lives as long as the
 # job, one certificate per daemon and node, the CA key deleted once issued.
+# Daemons' files go to pki/daemon/, nodes' to pki/node/, stratactl's to
+# pki/user/, so that no node name can clash with a daemon's or user's name.
 PKI=$WORK/pki
+issue() {  # issue SUBDIR ROLE NAME [certs.sh issue flags]: into PKI/SUBDIR
+  local sub="$1" name="$3"
+  bash "$CERTS" issue "$PKI" "${@:2}" --days 30 &&
+    mkdir -p "$PKI/$sub" && mv "$PKI/$name.crt" "$PKI/$name.key" "$PKI/$sub/"
+}
+issue_all() {  # (set -e does not apply here: called with ||)
+  local -a cpu_dns=() host
+  local i
+  for host in "${CPU_HOSTS[@]}"; do cpu_dns+=(--dns "$host"); done
+  bash "$CERTS" ca "$PKI" --days 30 || return 1
+  issue daemon coordinator coordinator --dns "$COORD_HOST" || return 1
+  # Shard i runs on whichever CPU node Slurm places task i: every one.
+  for ((i = 0; i < NUM_SHARDS; i++)); do
+    issue daemon shard "ps-$i" "${cpu_dns[@]}" || return 1
+  done
+  for host in "${CPU_HOSTS[@]}" "${GPU_HOSTS[@]+"${GPU_HOSTS[@]}"}"; do
+    issue node worker "$host" --dns "$host" || return 1
+  done
+  issue user operator "$CTL_NAME"
+}
 make_certs() {
   rm -rf "$PKI"
   mkdir -m 0700 "$PKI"
-  local -a cpu_dns=() host
-  for host in "${CPU_HOSTS[@]}"; do cpu_dns+=(--dns "$host"); done
-  {
-    bash "$CERTS" ca "$PKI" --days 30
-    bash "$CERTS" issue "$PKI" coordinator coordinator --dns "$COORD_HOST" --days 30
-    local i
-    # Shard i runs on whichever CPU node Slurm places task i: every one.
-    for ((i = 0; i < NUM_SHARDS; i++)); do
-      bash "$CERTS" issue "$PKI" shard "ps-$i" "${cpu_dns[@]}" --days 30
-    done
-    for host in "${CPU_HOSTS[@]}" "${GPU_HOSTS[@]+"${GPU_HOSTS[@]}"}"; do
-      bash "$CERTS" issue "$PKI" worker "$host" --dns "$host" --days 30
-    done
-    bash "$CERTS" issue "$PKI" operator "$CTL_NAME" --days 30
-  } > "$WORK/certs.log" || { cat "$WORK/certs.log" >&2; die "tools/certs.sh failed"; }
+  issue_all > "$WORK/certs.log" 2>&1 ||
+    { cat "$WORK/certs.log" >&2; rm -rf "$PKI"; die "tools/certs.sh failed"; }
   rm -f "$PKI/ca.key" "$PKI/ca.srl"
 }
 # The identity of this script's stratactl: the job's user, as an operator.
 CTL_NAME=$(tr -c 'A-Za-z0-9_.\n-' _ <<<"${SLURM_JOB_USER:-${USER:-strata}}")
 make_certs
-# tls NAME: the --tls_* flags of a daemon whose certificate is NAME (quoted
-# for the step's bash -c; NAME may name a task variable, e.g. \$SLURMD_NODENAME).
+# tls FILE: the --tls_* flags of a daemon whose certificate is PKI/FILE.crt
+# (quoted for the step's bash -c; FILE may name a task variable, e.g.
+# node/\$SLURMD_NODENAME).
 tls() { echo "--tls_ca='$PKI/ca.crt' --tls_cert='$PKI/'$1.crt --tls_key='$PKI/'$1.key"; }
-CTL=("$CTL" --tls_ca="$PKI/ca.crt" --tls_cert="$PKI/$CTL_NAME.crt" --tls_key="$PKI/$CTL_NAME.key")
+CTL=("$CTL" --tls_ca="$PKI/ca.crt" --tls_cert="$PKI/user/$CTL_NAME.crt" --tls_key="$PKI/user/$CTL_NAME.key")
 log "certificates in $PKI (mode $(stat -c %a "$PKI"), CA key deleted)"
 
 # Daemon steps share the allocation's CPUs with each other and this script.
@@ -164,7 +175,7 @@ wait_file() {  # wait_file FILE WHAT
 # Node names and SLURM_PROCID are read inside each task (single quotes).
 step coordinator "${GROUP0[@]}" --nodes=1 --ntasks=1 --nodelist="$COORD_HOST" -- \
   "exec '$COORDINATOR_BIN' --listen=\$SLURMD_NODENAME:0 --port_file='$WORK/coordinator.addr' \
-     --state_dir='$WORK/coordinator-state' $(tls coordinator)"
+     --state_dir='$WORK/coordinator-state' $(tls daemon/coordinator)"
 wait_file "$WORK/coordinator.addr" "the coordinator"
 COORD=$(cat "$WORK/coordinator.addr")
 export STRATA_COORDINATOR=$COORD
@@ -174,20 +185,20 @@ log "coordinator at $COORD"
 step ps "${GROUP0[@]}" --ntasks="$NUM_SHARDS" --distribution=cyclic -- \
   "exec '$PS_BIN' --listen=\$SLURMD_NODENAME:0 --port_file='$WORK/ps-'\$SLURM_PROCID.addr \
      --shard_id=\$SLURM_PROCID --num_shards=\$SLURM_NTASKS --data_dir='$WORK/data' \
-     --coordinator='$COORD' $(tls "ps-\$SLURM_PROCID") ${STRATA_PS_FLAGS:-}"
+     --coordinator='$COORD' $(tls "daemon/ps-\$SLURM_PROCID") ${STRATA_PS_FLAGS:-}"
 if ((NUM_FC > 0)); then
   step fc "${GROUP0[@]}" --ntasks="$NUM_FC" --distribution=cyclic -- \
     "exec '$WORKER_BIN' --coordinator='$COORD' --role=fc --listen=\$SLURMD_NODENAME:0 \
-       --port_file='$WORK/fc-'\$SLURM_PROCID.addr $(tls "\$SLURMD_NODENAME") ${STRATA_WORKER_FLAGS:-}"
+       --port_file='$WORK/fc-'\$SLURM_PROCID.addr $(tls "node/\$SLURMD_NODENAME") ${STRATA_WORKER_FLAGS:-}"
 fi
 if ((NUM_GENERAL > 0)); then
   step general "${GROUP0[@]}" --ntasks="$NUM_GENERAL" --distribution=cyclic -- \
-    "exec '$WORKER_BIN' --coordinator='$COORD' --role=general $(tls "\$SLURMD_NODENAME") ${STRATA_WORKER_FLAGS:-}"
+    "exec '$WORKER_BIN' --coordinator='$COORD' --role=general $(tls "node/\$SLURMD_NODENAME") ${STRATA_WORKER_FLAGS:-}"
 fi
 if ((NUM_CONV > 0)); then
   # One conv worker per GPU node; it sees the GPUs Slurm bound to it.
   step conv "${GROUP1[@]}" --ntasks-per-node=1 -- \
-    "exec '$WORKER_BIN' --coordinator='$COORD' --role=conv $(tls "\$SLURMD_NODENAME") ${STRATA_WORKER_FLAGS:-}"
+    "exec '$WORKER_BIN' --coordinator='$COORD' --role=conv $(tls "node/\$SLURMD_NODENAME") ${STRATA_WORKER_FLAGS:-}"
 fi
 
 # Wait until every shard and worker has registered and health passes.
