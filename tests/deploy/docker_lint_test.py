@@ -7,12 +7,18 @@ binaries that exist in this build (the test's data); the runtime stage
 installs the Debian package of every shared library those binaries link
 (ldd + dpkg -S, where available), runs as a non-root user, and has an
 ENTRYPOINT whose dispatcher knows every daemon; entrypoint.sh parses.
+Mutual TLS (docs/security.md): the image carries tools/certs.sh and the
+runtime installs openssl for it; entrypoint.sh, run with stub binaries,
+passes the daemon's flags and $STRATA_TLS_* through unchanged and points
+$STRATA_TLS_* at ca.crt/tls.crt/tls.key of /etc/strata/tls when those are
+mounted and nothing else is set.
 """
 import os
 import re
 import shlex
 import subprocess
 import sys
+import tempfile
 
 RUNFILES = os.path.join(os.environ.get("TEST_SRCDIR", ""), "strata")
 if not os.path.isdir(os.path.join(RUNFILES, "deploy", "docker")):
@@ -85,7 +91,7 @@ check(bool(setup_pkgs) or not setup, "tools/setup.sh lists PACKAGES")
 not_needed = {"python3", "python3-matplotlib", "procps", "libgtest-dev", "libgmock-dev",
               "libbenchmark-dev", "munge", "slurmctld", "slurmd", "slurm-client",
               "nodejs", "npm", "clang", "libfuzzer-14-dev",  # test-only tools
-              "openssl"}  # tools/certs.sh, run on an admin's machine
+              "openssl"}  # tools/certs.sh: in the runtime stage (below)
 missing = setup_pkgs - not_needed - build_pkgs
 check(not missing, f"build stage installs setup.sh's build packages (missing: {sorted(missing)})")
 check("bazel-bootstrap" in build_pkgs, "build stage installs bazel-bootstrap")
@@ -110,6 +116,46 @@ ep_text = open(ep).read()
 for name in ("coordinator)", "strata_coordinator", "ps_server", "worker)", "stratactl"):
     check(name in ep_text, f"entrypoint dispatches {name}")
 check(any(o == "COPY" and "deploy/docker/entrypoint.sh" in r for o, r in rt), "entrypoint.sh copied")
+check("certs)" in ep_text and "certs.sh" in ep_text, "entrypoint dispatches certs to certs.sh")
+check(any(o == "COPY" and r.split() == ["tools/certs.sh", "/opt/strata/bin/certs.sh"] for o, r in rt),
+      "tools/certs.sh copied to /opt/strata/bin/certs.sh")
+check("openssl" in runtime_pkgs, "runtime installs openssl (tools/certs.sh)")
+
+
+def run_entrypoint(args, env, tls_files):
+    """Runs entrypoint.sh with stub binaries that print their argv and the
+    STRATA_TLS_* they see; tls_files: names created in the TLS directory."""
+    with tempfile.TemporaryDirectory() as d:
+        bindir, tlsdir = os.path.join(d, "bin"), os.path.join(d, "tls")
+        os.makedirs(bindir)
+        os.makedirs(tlsdir)
+        for name in tls_files:
+            open(os.path.join(tlsdir, name), "w").close()
+        for name in ("strata_coordinator", "ps_server", "worker", "stratactl", "certs.sh"):
+            with open(os.path.join(bindir, name), "w") as f:
+                f.write('#!/bin/sh\necho "$0" "$@"\n'
+                        'echo "CA=${STRATA_TLS_CA:-} CERT=${STRATA_TLS_CERT:-} KEY=${STRATA_TLS_KEY:-}"\n')
+            os.chmod(os.path.join(bindir, name), 0o755)
+        full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "STRATA_BIN_DIR": bindir,
+                    "STRATA_TLS_DIR": tlsdir, **env}
+        r = subprocess.run(["sh", ep] + args, env=full_env, capture_output=True, text=True)
+        return r.returncode, r.stdout.replace(d, "D")
+
+
+TLS3 = ["ca.crt", "tls.crt", "tls.key"]
+rc, out = run_entrypoint(["coordinator", "--listen=0.0.0.0:7070", "--tls_ca=x"], {}, TLS3)
+check(rc == 0 and "strata_coordinator --listen=0.0.0.0:7070 --tls_ca=x" in out and
+      "CA=D/tls/ca.crt CERT=D/tls/tls.crt KEY=D/tls/tls.key" in out,
+      f"entrypoint passes flags and sets STRATA_TLS_* from a mounted /etc/strata/tls: {out!r}")
+rc, out = run_entrypoint(["worker"], {"STRATA_TLS_CA": "/a", "STRATA_TLS_CERT": "/b", "STRATA_TLS_KEY": "/c"}, TLS3)
+check(rc == 0 and "CA=/a CERT=/b KEY=/c" in out, f"entrypoint keeps STRATA_TLS_* given with -e: {out!r}")
+rc, out = run_entrypoint(["ps", "--shard_id=1"], {}, ["ca.crt", "tls.crt"])
+check(rc == 0 and "ps_server --shard_id=1" in out and "CA= CERT= KEY=" in out,
+      f"entrypoint sets nothing when the mount lacks tls.key: {out!r}")
+rc, out = run_entrypoint(["certs", "issue", "/pki", "worker", "w1"], {}, [])
+check(rc == 0 and "certs.sh issue /pki worker w1" in out, f"entrypoint runs certs.sh: {out!r}")
+rc, out = run_entrypoint(["nope"], {}, [])
+check(rc == 2, f"entrypoint refuses an unknown command (exit {rc})")
 ignore = open(os.path.join(DOCKER, "Dockerfile.dockerignore")).read().split()
 check("bazel-*" in ignore, "Dockerfile.dockerignore leaves out bazel-*")
 

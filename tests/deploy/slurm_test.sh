@@ -4,7 +4,10 @@
 # slurm.conf (this host, CPUs=2, one partition), then submits
 # deploy/slurm/strata-cpu.sbatch with a small ps_load_test job and checks
 # that the Slurm job COMPLETED with exit code 0 and the Strata job
-# SUCCEEDED. The heterogeneous script (strata-hetjob.sbatch) needs GPU nodes
+# SUCCEEDED. The daemons listen on the node's name, not loopback, which they
+# refuse without TLS: the job passes only with the per-job certificates
+# strata_job.sh makes (tools/certs.sh), and the test checks that their
+# directory was private and is gone after the job. The heterogeneous script (strata-hetjob.sbatch) needs GPU nodes
 # with gres and is only checked with bash -n here.
 #
 # SKIPS (exit 0, printing why) when the Slurm packages are missing and cannot
@@ -34,6 +37,14 @@ bash -n "$RUNFILES/deploy/slurm/strata_job.sh" "$RUNFILES/deploy/slurm/strata-he
   fail "deploy/slurm scripts do not parse"
 grep -q '^#SBATCH hetjob' "$RUNFILES/deploy/slurm/strata-hetjob.sbatch" || fail "no hetjob separator"
 grep -q '^#SBATCH --gres=gpu' "$RUNFILES/deploy/slurm/strata-hetjob.sbatch" || fail "no --gres=gpu"
+! grep -n -- '--insecure' "$RUNFILES"/deploy/slurm/* || fail "deploy/slurm passes --insecure"
+# Every daemon step (from `step NAME` to the line closing its command)
+# passes $(tls ...).
+steps=$(grep -c '^ *step [a-z]* ' "$RUNFILES/deploy/slurm/strata_job.sh")
+((steps == 5)) || fail "expected 5 daemon steps in strata_job.sh, found $steps"
+steps_without_tls=$(awk '/^ *step [a-z]+ /{s=$2; t=0} s&&/\$\(tls /{t=1} s&&/"$/{if(!t)print s; s=""}' \
+  "$RUNFILES/deploy/slurm/strata_job.sh")
+[[ -z "$steps_without_tls" ]] || fail "daemon steps without --tls_* flags: $steps_without_tls"
 
 need=(munged slurmctld slurmd sbatch scontrol)
 have_all() { local c; for c in "${need[@]}"; do PATH=$PATH:/usr/sbin command -v "$c" >/dev/null || return 1; done; }
@@ -156,5 +167,8 @@ echo "----- job output"; tail -n 30 "$D/job.out" 2>/dev/null || true
 [[ "$state" == COMPLETED ]] || fail "Slurm job $JOB ended in state '${state:-unknown}' (expected COMPLETED)"
 grep -q 'ExitCode=0:0' <<<"$info" || fail "Slurm job $JOB exit code is not 0:0"
 grep -q '"state":"SUCCEEDED"\|SUCCEEDED' "$D/job.out" || fail "the Strata job did not report SUCCEEDED"
+grep -q "certificates in $D/work/pki (mode 700, CA key deleted)" "$D/job.out" ||
+  fail "strata_job.sh made no private certificate directory"
+[[ ! -e "$D/work/pki" ]] || fail "the job's certificates outlived the job ($D/work/pki)"
 JOB=""
 echo "PASS"

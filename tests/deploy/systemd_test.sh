@@ -7,9 +7,12 @@
 #     where systemd-analyze exists; otherwise that part is skipped);
 #  3. runs the daemons with the exact command lines systemd would build from
 #     ExecStart, strata.env.example and per-instance env files: coordinator,
-#     ps@0, ps@1 (own port via ps-1.env), worker@general; `stratactl health`
-#     and a small job pass; SIGTERM stops each within its TimeoutStopSec
-#     with exit status 0.
+#     ps@0, ps@1 (own port via ps-1.env), worker@general, each with the
+#     certificate its LoadCredential= lines name (made by tools/certs.sh in
+#     the test's /etc/strata/pki, copied to a credentials directory as
+#     systemd does); `stratactl health` and a small job pass with an admin
+#     certificate, plaintext stratactl is refused; SIGTERM stops each within
+#     its TimeoutStopSec with exit status 0.
 set -euo pipefail
 
 RUNFILES=${TEST_SRCDIR:-}/strata
@@ -72,11 +75,17 @@ sed -e "s#^STRATA_COORDINATOR_LISTEN=.*#STRATA_COORDINATOR_LISTEN=127.0.0.1:$CPO
 grep -q "^STRATA_ADVERTISE_HOST=127.0.0.1" "$D/etc/strata.env" || fail "env example changed shape"
 echo "STRATA_PS_PORT=$P1" > "$D/etc/ps-1.env"
 mkdir -p "$D/data"
+# The certificates the units' LoadCredential= lines name (loopback SANs).
+CERTS="bash $RUNFILES/tools/certs.sh"
+{ $CERTS cluster "$D/etc/pki" --shards 2 --users "admin:admin"
+  $CERTS issue "$D/etc/pki" worker "$(python3 -c 'import socket; print(socket.gethostname())')"
+} > "$D/certs.log" || fail "tools/certs.sh: $(cat "$D/certs.log")"
 
 declare -A PID_OF
 start() {  # start NAME UNIT INSTANCE
   local argv
-  mapfile -t argv < <($PY argv "$D/units/$2" "$3" "$D/etc")
+  mapfile -t argv < <($PY argv "$D/units/$2" "$3" "$D/etc" "$D/creds/$1")
+  printf '%s\n' "${argv[@]}" > "$D/$1.argv"
   echo "$1: ${argv[*]}" | sed "s#$BIN/##"
   "${argv[@]}" > "$D/$1.log" 2>&1 &
   PID_OF[$1]=$!
@@ -89,7 +98,8 @@ start worker strata-worker@.service general
 grep -q -- "--shard_id=1" <($PY argv "$D/units/strata-ps@.service" 1 "$D/etc") || fail "%i is not the shard id"
 grep -q -- "--listen=127.0.0.1:$P1" <($PY argv "$D/units/strata-ps@.service" 1 "$D/etc") || fail "ps-1.env not applied"
 
-CTL="$BIN/tools/stratactl --coordinator=127.0.0.1:$CPORT --timeout_s=2"
+PLAIN_CTL="$BIN/tools/stratactl --coordinator=127.0.0.1:$CPORT --timeout_s=2"
+CTL="$PLAIN_CTL --tls_ca=$D/etc/pki/ca.crt --tls_cert=$D/etc/pki/admin.crt --tls_key=$D/etc/pki/admin.key"
 deadline=$((SECONDS + 60))
 until $CTL health > "$D/health.out" 2>&1 &&
       [[ $($CTL --json nodes 2>/dev/null | grep -o '"alive":true' | wc -l) -ge 3 ]]; do
@@ -98,6 +108,12 @@ until $CTL health > "$D/health.out" 2>&1 &&
   sleep 0.3
 done
 cat "$D/health.out"
+grep -q -- "--tls_cert=$D/creds/ps1/tls.crt" <(sed "s#$BIN/##" "$D/ps1.argv") || fail "ps@1 got no --tls_cert"
+cmp -s "$D/creds/ps1/tls.crt" "$D/etc/pki/ps-1.crt" || fail "ps@1 did not load /etc/strata/pki/ps-1.crt"
+if $PLAIN_CTL --json nodes > "$D/plain.out" 2>&1; then
+  fail "a plaintext stratactl was served: $(cat "$D/plain.out")"
+fi
+echo "plaintext stratactl refused: $(tail -n 1 "$D/plain.out")"
 cat > "$D/load.textproto" <<'SPEC'
 name: "systemd-load"
 num_workers: 1

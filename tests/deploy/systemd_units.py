@@ -2,14 +2,25 @@
 
   systemd_units.py check UNIT...             key=value syntax, known sections,
                                              required settings
-  systemd_units.py argv UNIT INSTANCE ETC    ExecStart as argv, one per line,
+  systemd_units.py argv UNIT INSTANCE ETC [CREDS]
+                                             ExecStart as argv, one per line,
                                              after Environment=/EnvironmentFile=
                                              (with /etc/strata -> ETC) and
-                                             specifier (%i %H %%) expansion
+                                             specifier (%i %H %%) expansion;
+                                             with CREDS, copies the
+                                             LoadCredential= files there and
+                                             sets $CREDENTIALS_DIRECTORY, as
+                                             systemd does
 """
+import os
 import re
+import shutil
 import socket
 import sys
+
+# Mutual TLS (docs/security.md): every unit loads these credentials and
+# passes them to its daemon.
+TLS_CREDENTIALS = {"ca.crt": "--tls_ca", "tls.crt": "--tls_cert", "tls.key": "--tls_key"}
 
 
 def parse(path):
@@ -57,7 +68,22 @@ def check(path):
             raise SystemExit(f"{path}: missing {key[0]}.{key[1]}")
         if value is not None and got[key] != value:
             raise SystemExit(f"{path}: {key[1]}={got[key]}, expected {value}")
+    check_tls(path, entries)
     print(f"ok {path}: {len(entries)} settings")
+
+
+def check_tls(path, entries):
+    """Every credential of TLS_CREDENTIALS is loaded and passed as its flag."""
+    loaded = dict(v.partition(":")[::2] for s, k, v, _ in entries
+                  if (s, k) == ("Service", "LoadCredential"))
+    exec_start = next(v for s, k, v, _ in entries if (s, k) == ("Service", "ExecStart"))
+    for cred, flag in TLS_CREDENTIALS.items():
+        if not loaded.get(cred, "").startswith("/etc/strata/pki/"):
+            raise SystemExit(f"{path}: no LoadCredential={cred}:/etc/strata/pki/...")
+        if f"{flag}=${{CREDENTIALS_DIRECTORY}}/{cred}" not in exec_start.split():
+            raise SystemExit(f"{path}: ExecStart lacks {flag}=${{CREDENTIALS_DIRECTORY}}/{cred}")
+    if "--insecure" in exec_start:
+        raise SystemExit(f"{path}: ExecStart passes --insecure")
 
 
 def specifiers(text, instance):
@@ -65,8 +91,11 @@ def specifiers(text, instance):
                                            "H": socket.gethostname()}[m.group(1)], text)
 
 
-def argv(path, instance, etc):
+def argv(path, instance, etc, creds=None):
     env = {}
+    if creds:
+        os.makedirs(creds, mode=0o700, exist_ok=True)
+        env["CREDENTIALS_DIRECTORY"] = creds
     for section, key, value, _ in parse(path):
         if section != "Service":
             continue
@@ -86,6 +115,13 @@ def argv(path, instance, etc):
             except FileNotFoundError:
                 if not optional:
                     raise SystemExit(f"{path}: EnvironmentFile {f} missing")
+        elif key == "LoadCredential" and creds:
+            name, _, source = value.partition(":")
+            dest = os.path.join(creds, name)
+            if os.path.exists(dest):
+                os.remove(dest)
+            shutil.copyfile(source.replace("/etc/strata", etc, 1), dest)
+            os.chmod(dest, 0o400)
         elif key == "ExecStart":
             exec_start = value
     words = []
@@ -104,4 +140,4 @@ if __name__ == "__main__":
         for p in sys.argv[2:]:
             check(p)
     elif sys.argv[1] == "argv":
-        argv(*sys.argv[2:5])
+        argv(*sys.argv[2:6])

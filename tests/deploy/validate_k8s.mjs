@@ -6,6 +6,9 @@
 //  2. @kubernetes/client-node's generated models (field lists of the
 //     OpenAPI spec): every field must exist, like `kubectl --validate=strict`,
 //     so a misspelt key fails instead of being dropped by the API server.
+// cert-manager's objects (cert-manager.io/v1 Certificate, Issuer) are checked
+// against @kubernetes-models/cert-manager's schemas (types, enums, required
+// fields) and, for unknown fields, against CERT_MANAGER_FIELDS below.
 // Prints one line per object; exits 1 if any object is invalid.
 import fs from "node:fs";
 import path from "node:path";
@@ -23,6 +26,53 @@ function typeNames(apiVersion, kind) {
   const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
   const models = group ? `kubernetes-models/${group}/${version}/${kind}` : `kubernetes-models/${version}/${kind}`;
   return { models, client: `${cap(version)}${kind}` };
+}
+
+// cert-manager.io/v1 fields (https://cert-manager.io/docs/reference/api-docs/)
+// of the objects deploy/k8s uses, for the unknown-field check, which
+// cert-manager's schemas do not make.
+const CERT_MANAGER_FIELDS = {
+  top: ["apiVersion", "kind", "metadata", "spec"],
+  CertificateSpec: ["additionalOutputFormats", "commonName", "dnsNames", "duration",
+    "emailAddresses", "encodeUsagesInRequest", "ipAddresses", "isCA", "issuerRef", "keystores",
+    "literalSubject", "nameConstraints", "otherNames", "privateKey", "renewBefore",
+    "renewBeforePercentage", "revisionHistoryLimit", "secretName", "secretTemplate", "signatureAlgorithm",
+    "subject", "uris", "usages"],
+  IssuerSpec: ["acme", "ca", "selfSigned", "vault", "venafi"],
+  issuerRef: ["group", "kind", "name"],
+  privateKey: ["algorithm", "encoding", "rotationPolicy", "size"],
+};
+
+function certManagerUnknownFields(obj, errors) {
+  const unknown = (value, allowed, where) => {
+    for (const k of Object.keys(value || {})) {
+      if (!allowed.includes(k)) errors.push(`${where}: unknown field "${k}"`);
+    }
+  };
+  unknown(obj, CERT_MANAGER_FIELDS.top, "/");
+  if (obj.kind === "Certificate") {
+    unknown(obj.spec, CERT_MANAGER_FIELDS.CertificateSpec, "/spec");
+    unknown(obj.spec?.issuerRef, CERT_MANAGER_FIELDS.issuerRef, "/spec/issuerRef");
+    unknown(obj.spec?.privateKey, CERT_MANAGER_FIELDS.privateKey, "/spec/privateKey");
+  } else {
+    unknown(obj.spec, CERT_MANAGER_FIELDS.IssuerSpec, "/spec");
+  }
+}
+
+async function validateCertManager(obj, errors) {
+  const file = path.join(nodeModules, "@kubernetes-models/cert-manager/cert-manager.io/v1", `${obj.kind}.js`);
+  if (obj.apiVersion !== "cert-manager.io/v1" || !["Certificate", "Issuer"].includes(obj.kind) ||
+      !fs.existsSync(file)) {
+    errors.push(`unknown apiVersion/kind ${obj.apiVersion} ${obj.kind}`);
+    return;
+  }
+  const Model = (await import(pathToFileURL(file).href))[obj.kind];
+  try {
+    new Model(obj).validate();
+  } catch (e) {
+    errors.push(`schema: ${e.message}`);
+  }
+  certManagerUnknownFields(obj, errors);
 }
 
 const typeCache = new Map();
@@ -91,6 +141,12 @@ for (const file of files) {
       continue;
     }
     const errors = [];
+    if (obj.apiVersion.startsWith("cert-manager.io/")) {
+      await validateCertManager(obj, errors);
+      console.log(errors.length ? `FAIL ${label}\n  ${errors.join("\n  ")}` : `ok   ${label}`);
+      if (errors.length) bad++;
+      continue;
+    }
     const names = typeNames(obj.apiVersion, obj.kind);
     let Model;
     try {
