@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <functional>
 #include <optional>
 #include <utility>
 
@@ -37,10 +38,13 @@ std::string Parent(const std::string& path) {
 // The absolute `path` with `.` and `..` folded and the symlinks of its
 // existing part resolved; the components from the first missing one on are
 // taken as written (a `..` among them folds back into the existing part,
-// which is resolved again from there). nullopt when an existing entry
-// cannot be resolved (a dangling symlink or a loop): where it points is
-// unknown, so it cannot be shown to lie under a root.
-std::optional<std::string> Canonical(absl::string_view path) {
+// which is resolved again from there). nullopt as soon as the walk reaches
+// a place `allowed` refuses, before looking further (so what exists past
+// that place cannot change the answer), or an existing entry that cannot be
+// resolved (a dangling symlink or a loop: where it points is unknown).
+std::optional<std::string> Canonical(
+    absl::string_view path,
+    const std::function<bool(const std::string&)>& allowed) {
   std::string current = "/";
   int missing = 0;  // trailing components of `current` that do not exist
   for (absl::string_view name : absl::StrSplit(path, '/', absl::SkipEmpty())) {
@@ -48,18 +52,19 @@ std::optional<std::string> Canonical(absl::string_view path) {
     if (name == "..") {
       current = Parent(current);
       if (missing > 0) --missing;
-      continue;
+    } else {
+      const std::string next = Join(current, name);
+      struct stat st;
+      if (missing > 0 || lstat(next.c_str(), &st) != 0) {
+        current = next;  // missing, or not searchable: opening it fails later
+        ++missing;
+      } else {
+        std::optional<std::string> resolved = RealPath(next);
+        if (!resolved) return std::nullopt;
+        current = std::move(*resolved);
+      }
     }
-    const std::string next = Join(current, name);
-    struct stat st;
-    if (missing > 0 || lstat(next.c_str(), &st) != 0) {
-      current = next;  // missing, or not searchable: opening it fails later
-      ++missing;
-      continue;
-    }
-    std::optional<std::string> resolved = RealPath(next);
-    if (!resolved) return std::nullopt;
-    current = std::move(*resolved);
+    if (!allowed(current)) return std::nullopt;
   }
   return current;
 }
@@ -102,6 +107,15 @@ bool DataRoots::Contains(const std::string& canonical) const {
   return false;
 }
 
+bool DataRoots::OnTheWay(const std::string& canonical) const {
+  if (Contains(canonical)) return true;
+  const std::string dir = canonical == "/" ? "/" : absl::StrCat(canonical, "/");
+  for (const std::string& root : roots_) {
+    if (absl::StartsWith(root, dir)) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<std::string> DataRoots::Resolve(absl::string_view what,
                                                absl::string_view path) const {
   if (roots_.empty()) {
@@ -116,7 +130,10 @@ absl::StatusOr<std::string> DataRoots::Resolve(absl::string_view what,
       path.find('\0') != absl::string_view::npos) {
     return outside;
   }
-  std::optional<std::string> canonical = Canonical(path);
+  // Every step stays under a root or on the way to one: a path that
+  // wanders outside and back is refused wherever it wanders.
+  std::optional<std::string> canonical =
+      Canonical(path, [this](const std::string& p) { return OnTheWay(p); });
   if (!canonical || !Contains(*canonical)) return outside;
   return *std::move(canonical);
 }

@@ -35,7 +35,9 @@ class DataRoots {
 
   // The path to open for `path` (a spec's field `what`, named in errors):
   // `path` with `.`, `..` and every symlink of its existing part resolved,
-  // when that lies under a root. A missing file under a root is fine (the
+  // when that lies under a root and every step of the walk to it stays
+  // under a root or in a directory above one (so `..` cannot wander out
+  // and back). A missing file under a root is fine (the
   // task then fails NOT_FOUND as without roots). FAILED_PRECONDITION
   // naming --data_root when there is no root; PERMISSION_DENIED "WHAT: path
   // P is outside this worker's --data_root" for a relative path or one that
@@ -46,7 +48,10 @@ class DataRoots {
  private:
   explicit DataRoots(std::vector<std::string> roots)
       : roots_(std::move(roots)) {}
+  // `canonical` is a root or below one.
   bool Contains(const std::string& canonical) const;
+  // `canonical` is a root, below one, or a directory above one.
+  bool OnTheWay(const std::string& canonical) const;
 
   std::vector<std::string> roots_;
 };

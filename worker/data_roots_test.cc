@@ -48,6 +48,10 @@ class DataRootsTest : public ::testing::Test {
         "f: path ", path, " is outside this worker's --data_root"));
   }
 
+  static std::string Basename(const std::string& path) {
+    return path.substr(path.rfind('/') + 1);
+  }
+
   std::string dir_, data_, outside_;
   DataRoots roots_;
 };
@@ -86,6 +90,24 @@ TEST_F(DataRootsTest, DotDotLeavingTheRootIsPermissionDenied) {
   const std::string through_missing = data_ + "/nope/../../outside/secret.tsv";
   EXPECT_EQ(roots_.Resolve("f", through_missing).status(),
             Denied(through_missing));
+}
+
+TEST_F(DataRootsTest, APathWanderingOutsideAndBackIsPermissionDenied) {
+  const std::string back = data_ + "/../outside/../data/train.tsv";
+  EXPECT_EQ(roots_.Resolve("f", back).status(), Denied(back));
+  // Outside, what exists cannot change the answer: a symlink and a missing
+  // name, each followed by the same walk back, are refused alike.
+  ASSERT_EQ(mkdir((outside_ + "/a").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((outside_ + "/a/b").c_str(), 0755), 0);
+  ASSERT_EQ(symlink((outside_ + "/a/b").c_str(), (outside_ + "/deep").c_str()),
+            0);
+  const std::string via_link = outside_ + "/deep/../../data/train.tsv";
+  const std::string via_missing = outside_ + "/nope/../../data/train.tsv";
+  EXPECT_EQ(roots_.Resolve("f", via_link).status(), Denied(via_link));
+  EXPECT_EQ(roots_.Resolve("f", via_missing).status(), Denied(via_missing));
+  // Directories above a root are on the way to it.
+  const std::string above = dir_ + "/../" + Basename(dir_) + "/data/train.tsv";
+  EXPECT_EQ(*roots_.Resolve("f", above), data_ + "/train.tsv");
 }
 
 TEST_F(DataRootsTest, ASymlinkLeadingOutIsPermissionDenied) {
