@@ -40,8 +40,8 @@ std::string Parent(const std::string& path) {
 // taken as written (a `..` among them folds back into the existing part,
 // which is resolved again from there). nullopt as soon as the walk reaches
 // a place `allowed` refuses, before looking further (so what exists past
-// that place cannot change the answer), or an existing entry that cannot be
-// resolved (a dangling symlink or a loop: where it points is unknown).
+// that place cannot change the answer), or at an existing entry that cannot
+// be resolved (a dangling symlink or a loop: where it points is unknown).
 std::optional<std::string> Canonical(
     absl::string_view path,
     const std::function<bool(const std::string&)>& allowed) {
