@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
 #include "server/jobs/job_types.h"
 
@@ -210,19 +211,30 @@ void WorkerAgent::CancelTask(const std::string& task_id) {
   it->second->cancelled = true;
 }
 
+absl::StatusOr<TaskAssignment> WorkerAgent::Admit(
+    const TaskAssignment& assignment) const {
+  const absl::Status valid =
+      jobs::ValidateJobSpec(options_.limits, assignment.spec());
+  if (!valid.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("assigned job spec refused: ", valid.message()));
+  }
+  TaskAssignment admitted = assignment;
+  STRATA_RETURN_IF_ERROR(
+      ConfineJobInputs(options_.data_roots, admitted.mutable_spec()));
+  return admitted;
+}
+
 void WorkerAgent::RunTask(RunningTask* task) {
   Context context(this, task);
   absl::StatusOr<TaskMetrics> result;
-  const absl::Status valid =
-      jobs::ValidateJobSpec(options_.limits, task->assignment.spec());
-  absl::StatusOr<std::unique_ptr<Task>> impl =
-      valid.ok() ? registry_.Create(task->assignment.spec())
-                 : absl::InvalidArgumentError(absl::StrCat(
-                       "assigned job spec refused: ", valid.message()));
-  if (!impl.ok()) {
-    result = impl.status();
+  const absl::StatusOr<TaskAssignment> admitted = Admit(task->assignment);
+  if (!admitted.ok()) {
+    result = admitted.status();
   } else {
-    result = (*impl)->Run(task->assignment, &context);
+    absl::StatusOr<std::unique_ptr<Task>> impl =
+        registry_.Create(admitted->spec());
+    result = impl.ok() ? (*impl)->Run(*admitted, &context) : impl.status();
   }
   if (!result.ok() && context.cancelled()) {
     result = absl::CancelledError(std::string(result.status().message()));
@@ -271,8 +283,8 @@ bool WorkerAgent::SendReport(const TaskReport& report, bool* cancel) {
   TaskReportResponse resp;
   grpc::Status s = session_.stub()->ReportTask(&ctx, from_node, &resp);
   if (!s.ok()) {
-    LOG(WARNING) << "ReportTask(" << report.task_id() << "): "
-                 << FromGrpcStatus(s);
+    LOG(WARNING) << "ReportTask(" << report.task_id()
+                 << "): " << FromGrpcStatus(s);
     // NOT_FOUND etc. will not improve with retries; treat as delivered.
     return s.error_code() != grpc::StatusCode::UNAVAILABLE &&
            s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED;

@@ -15,12 +15,14 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "server/jobs/job_type.h"
 #include "server/node/node_session.h"
+#include "worker/data_roots.h"
 #include "worker/task.h"
 
 namespace strata {
@@ -52,6 +54,12 @@ struct WorkerOptions {
   // max_dataset_bytes bounds this worker's task data (flag
   // --max_task_dataset_mb).
   jobs::JobLimits limits = {UINT32_MAX, jobs::JobLimits().max_dataset_bytes};
+  // The directories job specs may name input files under (flag
+  // --data_root, docs/security.md "Data paths"): every assignment's paths
+  // are checked and resolved before its task is created, so a path outside
+  // them fails the task (PERMISSION_DENIED) before any file is opened. None
+  // (the default): a spec naming any file fails its task.
+  DataRoots data_roots;
 };
 
 // Owns its coordinator channel, heartbeat thread and task threads.
@@ -79,6 +87,9 @@ class WorkerAgent {
   void WatchLoop();
   void StartTask(const TaskAssignment& assignment);
   void CancelTask(const std::string& task_id);
+  // The assignment its task runs: the spec re-checked (options_.limits)
+  // and its input paths confined to options_.data_roots.
+  absl::StatusOr<TaskAssignment> Admit(const TaskAssignment& assignment) const;
   void RunTask(RunningTask* task);
   // The final report carries the task's latest progress checkpoint.
   void SendFinalReport(const RunningTask& task,

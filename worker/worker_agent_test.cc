@@ -4,6 +4,8 @@
 // worker-side check of assigned specs, re-registration and Stop.
 #include "worker/worker_agent.h"
 
+#include <stdlib.h>
+
 #include <functional>
 #include <future>
 #include <map>
@@ -113,6 +115,24 @@ JobSpec PreparedSpec() {
   return spec;
 }
 
+// A valid ctr_train spec reading `data_path` (prepared).
+JobSpec CtrSpecReading(const std::string& data_path) {
+  JobSpec spec;
+  spec.mutable_ctr_train()->set_data_path(data_path);
+  spec.mutable_ctr_train()->mutable_model()->set_table("t");
+  const absl::Status s = jobs::PrepareJobSpec({}, &spec);
+  EXPECT_TRUE(s.ok()) << s;
+  return spec;
+}
+
+// The test's temporary directory as a data root, symlinks resolved.
+std::string TempRoot() {
+  char* real = realpath(::testing::TempDir().c_str(), nullptr);
+  std::string root = real;
+  free(real);
+  return root;
+}
+
 TaskAssignment Assignment(const std::string& task_id, JobSpec spec) {
   TaskAssignment a;
   a.set_task_id(task_id);
@@ -133,8 +153,10 @@ class WorkerAgentTest : public ::testing::Test {
 
   // Starts an agent whose registry runs the script for ps_load_test specs
   // and returns once it watches for tasks as node-1.
-  void StartAgent(absl::Duration progress_interval = absl::ZeroDuration()) {
+  void StartAgent(absl::Duration progress_interval = absl::ZeroDuration(),
+                  DataRoots data_roots = DataRoots()) {
     WorkerOptions o;
+    o.data_roots = std::move(data_roots);
     o.coordinator = fake_->address();
     o.role = "general";
     o.hostname = "host-1";
@@ -144,9 +166,10 @@ class WorkerAgentTest : public ::testing::Test {
     o.max_reconnect_backoff = absl::Milliseconds(20);
     o.progress_interval = progress_interval;
     TaskRegistry registry;
-    registry.Register(JobSpec::kPsLoadTest, [this] {
-      return std::make_unique<ScriptedTask>(&script_);
-    });
+    for (JobSpec::JobCase c : {JobSpec::kPsLoadTest, JobSpec::kCtrTrain}) {
+      registry.Register(
+          c, [this] { return std::make_unique<ScriptedTask>(&script_); });
+    }
     agent_ = std::make_unique<WorkerAgent>(o, std::move(registry));
     run_ = std::async(std::launch::async, [this] { return agent_->Run(); });
     ASSERT_TRUE(fake_->AwaitStream("node-1", kWait));
@@ -341,6 +364,53 @@ TEST_F(WorkerAgentTest, ARefusedSpecFailsItsTaskAndTheNextTaskRuns) {
   const auto next = RunTask("t2", PreparedSpec(), TaskReport::SUCCEEDED);
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->metrics().at("ok"), 1);
+}
+
+TEST_F(WorkerAgentTest, AFileOutsideTheDataRootsFailsTheTaskNotTheWorker) {
+  absl::StatusOr<DataRoots> roots = DataRoots::Create({TempRoot()});
+  ASSERT_TRUE(roots.ok()) << roots.status();
+  StartAgent(absl::ZeroDuration(), *roots);
+  script_.Set("t2", Returns(TaskMetrics{{"ok", 1}}));
+  const auto refused =
+      RunTask("t1", CtrSpecReading("/etc/passwd"), TaskReport::FAILED);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->code(),
+            static_cast<int>(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(refused->message(),
+            "PERMISSION_DENIED: ctr_train.data_path: path /etc/passwd is "
+            "outside this worker's --data_root");
+  EXPECT_EQ(script_.runs("t1"), 0) << "no task was created";
+  const auto next = RunTask("t2", PreparedSpec(), TaskReport::SUCCEEDED);
+  ASSERT_TRUE(next.has_value()) << "the worker keeps serving";
+  EXPECT_EQ(next->metrics().at("ok"), 1);
+}
+
+TEST_F(WorkerAgentTest, AFileInsideTheDataRootsReachesTheTaskResolved) {
+  const std::string root = TempRoot();
+  absl::StatusOr<DataRoots> roots = DataRoots::Create({root});
+  ASSERT_TRUE(roots.ok()) << roots.status();
+  StartAgent(absl::ZeroDuration(), *roots);
+  std::string seen;
+  script_.Set("t1",
+              [&seen](const TaskAssignment& a,
+                      TaskContext*) -> absl::StatusOr<TaskMetrics> {
+                seen = a.spec().ctr_train().data_path();
+                return TaskMetrics{};
+              });
+  ASSERT_TRUE(RunTask("t1", CtrSpecReading(root + "/./x/../train.tsv"),
+                      TaskReport::SUCCEEDED)
+                  .has_value());
+  EXPECT_EQ(seen, root + "/train.tsv");
+}
+
+TEST_F(WorkerAgentTest, WithoutDataRootsAJobNamingAFileFailsPrecondition) {
+  StartAgent();
+  const auto refused = RunTask("t1", CtrSpecReading(TempRoot() + "/train.tsv"),
+                               TaskReport::FAILED);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->code(),
+            static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(script_.runs("t1"), 0);
 }
 
 TEST_F(WorkerAgentTest, AJobTypeWithoutATaskFailsUnimplemented) {

@@ -18,8 +18,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
+#include "proto/base/status_macros.h"
 #include "server/jobs/job_type.h"
 #include "server/metrics/metrics_flags.h"
 #include "server/security/security_flags.h"
@@ -27,6 +29,7 @@
 #include "server/util/signals.h"
 #include "worker/cnn/cnn_task.h"
 #include "worker/cnn/fc_proxy.h"
+#include "worker/data_roots.h"
 #include "worker/internal/device_query.h"
 #include "worker/internal/task_outcomes.h"
 #include "worker/nn/cpu_backend.h"
@@ -55,6 +58,13 @@ ABSL_FLAG(uint64_t, max_task_dataset_mb,
           "most MiB of images a CNN_TRAIN task on this worker may synthesise "
           "(train + test, float32); an assignment asking for more fails its "
           "task (the coordinator's --max_job_dataset_mb refuses it earlier)");
+ABSL_FLAG(std::vector<std::string>, data_root, {},
+          "Comma-separated directories jobs may read input files under "
+          "(ctr data_path/eval_path, cnn mnist_dir); a path outside them "
+          "fails its task with PERMISSION_DENIED. Empty (the default): jobs "
+          "may name no file (generators and synthetic data only). Each must "
+          "exist; symlinks are resolved at start-up. Given twice, the last "
+          "list wins. See docs/security.md, \"Data paths\".");
 ABSL_FLAG(std::string, task_isolation, "process",
           "process: each task runs in a child process of this daemon, so a "
           "crash, an uncaught exception or a signal in a task fails the task "
@@ -83,11 +93,10 @@ int ListDevices() {
   }
   if (devices->empty()) std::cout << "CUDA works, but no device is visible\n";
   for (const GpuInfo& g : *devices) {
-    std::cout << absl::StrFormat("gpu:%d  %s  sm_%d%d  %.1f GiB  %d SMs\n",
-                                 g.index, g.name, g.compute_major,
-                                 g.compute_minor,
-                                 g.total_memory_bytes / double(1 << 30),
-                                 g.multiprocessors);
+    std::cout << absl::StrFormat(
+        "gpu:%d  %s  sm_%d%d  %.1f GiB  %d SMs\n", g.index, g.name,
+        g.compute_major, g.compute_minor,
+        g.total_memory_bytes / double(1 << 30), g.multiprocessors);
   }
   return 0;
 }
@@ -217,8 +226,17 @@ absl::StatusOr<FcFrontDoor> ServeFc(
   return door;
 }
 
-WorkerOptions AgentOptions() {
+// INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION for a bad --data_root.
+absl::StatusOr<WorkerOptions> AgentOptions() {
   WorkerOptions options;
+  STRATA_ASSIGN_OR_RETURN(options.data_roots,
+                          DataRoots::Create(absl::GetFlag(FLAGS_data_root)));
+  if (options.data_roots.roots().empty()) {
+    LOG(INFO) << "no --data_root: jobs may name no input file";
+  } else {
+    LOG(INFO) << "jobs may read files under "
+              << absl::StrJoin(options.data_roots.roots(), ", ");
+  }
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   options.role = absl::GetFlag(FLAGS_role);
   options.limits.max_dataset_bytes = absl::GetFlag(FLAGS_max_task_dataset_mb)
@@ -283,34 +301,38 @@ int RunDaemon(const TaskRegistryFactory& make_registry) {
     return 2;
   }
   SetTaskCredentials(*creds);  // thread isolation, and the child's flags
-  WorkerOptions options = AgentOptions();
-  options.credentials = *creds;
+  absl::StatusOr<WorkerOptions> options = AgentOptions();
+  if (!options.ok()) {
+    LOG(ERROR) << options.status();
+    return 2;
+  }
+  options->credentials = *creds;
   std::optional<FcFrontDoor> door;
   if (!absl::GetFlag(FLAGS_listen).empty()) {
-    absl::StatusOr<FcFrontDoor> started = ServeFc(
-        absl::GetFlag(FLAGS_listen), isolation == "process", *creds);
+    absl::StatusOr<FcFrontDoor> started =
+        ServeFc(absl::GetFlag(FLAGS_listen), isolation == "process", *creds);
     if (!started.ok()) {
       LOG(ERROR) << started.status();
       return 1;
     }
     door = std::move(*started);
-    options.address = door->server.address;
-    LOG(INFO) << "serving StanzaFc on " << options.address;
+    options->address = door->server.address;
+    LOG(INFO) << "serving StanzaFc on " << options->address;
     if (!absl::GetFlag(FLAGS_port_file).empty()) {
       absl::Status w =
-          WritePortFile(absl::GetFlag(FLAGS_port_file), options.address);
+          WritePortFile(absl::GetFlag(FLAGS_port_file), options->address);
       if (!w.ok()) {
         LOG(ERROR) << w;
         return 1;
       }
     }
   }
-  LOG(INFO) << "tasks run in " << (isolation == "process" ? "processes"
-                                                           : "threads");
+  LOG(INFO) << "tasks run in "
+            << (isolation == "process" ? "processes" : "threads");
   internal::TaskOutcomes outcomes(metrics->registry.get());
-  WorkerAgent agent(options, AgentRegistry(make_registry,
-                                           door ? &*door : nullptr,
-                                           &outcomes));
+  WorkerAgent agent(
+      *options,
+      AgentRegistry(make_registry, door ? &*door : nullptr, &outcomes));
   OnTerminationSignal([&agent](int) { agent.Stop(); });
   absl::Status s = agent.Run();
   if (!s.ok()) {
