@@ -126,15 +126,19 @@ echo "=== stopping the cluster"
 MNIST_DIR=${MNIST_DIR:-$REPO/../shared/data/mnist}
 STANZA_STEPS=${STANZA_STEPS:-400}
 echo "=== Stanza: 2 conv workers + 1 FC node vs PS mode ($STANZA_STEPS steps)"
-"$CLUSTER" up "$DIR" --ps 2 --workers 0 --conv_workers 2 --fc_nodes 1 \
-  --bin_dir "$BIN" --timeout_s 300
-source "$DIR/env"  # STRATA_COORDINATOR and the admin certificate (mutual TLS)
 DATA='data { synthetic_train: 8192 synthetic_test: 1024 }'
 DATA_NOTE="synthetic images (no MNIST at $MNIST_DIR)"
+ROOTS=()
 if [ -f "$MNIST_DIR/train-labels-idx1-ubyte" ] || [ -f "$MNIST_DIR/train-labels-idx1-ubyte.gz" ]; then
+  # Workers read job inputs only under their --data_root (resolved paths).
+  MNIST_DIR=$(realpath "$MNIST_DIR")
+  ROOTS=(--data_root "$MNIST_DIR")
   DATA="data { mnist_dir: \"$MNIST_DIR\" }"
   DATA_NOTE="MNIST from $MNIST_DIR"
 fi
+"$CLUSTER" up "$DIR" --ps 2 --workers 0 --conv_workers 2 --fc_nodes 1 \
+  --bin_dir "$BIN" --timeout_s 300 "${ROOTS[@]+"${ROOTS[@]}"}"
+source "$DIR/env"  # STRATA_COORDINATOR and the admin certificate (mutual TLS)
 echo "data: $DATA_NOTE"
 for MODE in STANZA PS; do
   FC=1; [ "$MODE" = PS ] && FC=0

@@ -182,6 +182,18 @@ pid_entries() {
   done <"$dir/pids"
 }
 
+# Waits (up to 5 s) until the background process PID has exec'd BINARY:
+# until then its command line is this script's, and pid_runs would call it
+# dead (a loaded machine makes that window long).
+await_exec() {
+  local pid="$1" binary="$2" i
+  for ((i = 0; i < 250; i++)); do
+    pid_runs "$pid" "$binary" && return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.02
+  done
+}
+
 # Starts BINARY ARGS... in the background with output to DIR/NAME.log and
 # records it in DIR/pids, its arguments in DIR/NAME.args (NUL-separated).
 start_daemon() {
@@ -191,6 +203,7 @@ start_daemon() {
   nohup "$binary" "$@" >"$dir/$name.log" 2>&1 </dev/null &
   echo "$name $! $binary" >>"$dir/pids"
   disown "$!"  # no "Killed" notices from this shell when `down` stops it
+  await_exec "$!" "$binary"
 }
 
 # SIGTERMs the processes of DIR/pids whose name matches PATTERN, waits up to
@@ -326,7 +339,7 @@ cmd_up() {
   [[ $# -ge 1 ]] || usage_error "up: missing DIR"
   local dir="$1" num_ps=2 num_workers=1 bin_dir="$REPO/bazel-bin" timeout_s=30
   local ps_flags="" num_conv=0 num_fc=0 worker_bin="" worker_flags="" supervise=0
-  local plaintext=0 users=""
+  local plaintext=0 users="" data_roots=""
   shift
   while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -352,6 +365,10 @@ cmd_up() {
       --plaintext) plaintext=1; shift ;;
       --users) users="${2:-}"; shift 2 || usage_error "--users needs a value" ;;
       --users=*) users="${1#*=}"; shift ;;
+      --data_root) data_roots="$data_roots,$(realpath -e -- "${2:-}")" && shift 2 ||
+        usage_error "--data_root needs an existing directory" ;;
+      --data_root=*) data_roots="$data_roots,$(realpath -e -- "${1#*=}")" ||
+        usage_error "--data_root needs an existing directory"; shift ;;
       *) usage_error "up: unknown argument '$1'" ;;
     esac
   done
@@ -422,9 +439,10 @@ cmd_up() {
       --num_shards="$num_ps" --data_dir="$dir/data" --coordinator="$addr" \
       "${TLS[@]+"${TLS[@]}"}" "${extra_ps[@]+"${extra_ps[@]}"}"
   done
-  local -a extra_w=()
+  # Workers read job inputs only under DIR/inputs and the --data_roots.
+  local -a extra_w=(--data_root="$dir/inputs$data_roots")
   # shellcheck disable=SC2206  # as --ps_flags
-  [[ -z "$worker_flags" ]] || extra_w=($worker_flags)
+  [[ -z "$worker_flags" ]] || extra_w+=($worker_flags)
   for ((i = 0; i < num_workers; i++)); do
     tls_flags "$dir" "worker-$i"
     start_daemon "$dir" "worker-$i" "$worker" --coordinator="$addr" --role=general \
@@ -492,6 +510,7 @@ respawn() {
   nohup "$binary" "${args[@]}" >>"$dir/$name.log" 2>&1 </dev/null &
   newpid=$!
   disown "$newpid"
+  await_exec "$newpid" "$binary"
   (
     flock 9
     grep -v "^$name " "$dir/pids" >"$dir/pids.new" || true

@@ -370,8 +370,13 @@ def main():
     os.makedirs(args.dir, exist_ok=True)
     cluster = Cluster(repo, bin_dir, os.path.abspath(args.dir))
     rng = random.Random(args.seed)
+    # Workers read job inputs only under their --data_root (resolved).
+    roots = []
+    if args.mnist_dir:
+        args.mnist_dir = os.path.realpath(args.mnist_dir)
+        roots = ["--data_root", args.mnist_dir]
     cluster.up(["--ps", "2", "--workers", "2", "--conv_workers", "2",
-                "--fc_nodes", "1"])
+                "--fc_nodes", "1"] + roots)
     stop = threading.Event()
     ck = threading.Thread(target=checkpointer,
                           args=(cluster, args.checkpoint_every_s, stop),

@@ -21,20 +21,21 @@ run_job() {  # run_job SPEC OUT: submit, watch, save status; fail on error
 }
 
 step "generate 60000 rows and 3 malformed lines"
-"$BIN/tools/ctr/ctr_datagen" --out="$DIR/ctr.tsv" --rows=60000 --max_vocab=20000 \
+mkdir -p "$DIR/inputs"  # the workers' --data_root (cluster.sh)
+"$BIN/tools/ctr/ctr_datagen" --out="$DIR/inputs/ctr.tsv" --rows=60000 --max_vocab=20000 \
   --groups=20 --seed=4 > "$DIR/datagen.out"
 cat "$DIR/datagen.out"
-{ head -n 100 "$DIR/ctr.tsv"; echo "1	not	enough	columns"; echo "garbage";
-  echo "2$(head -n 1 "$DIR/ctr.tsv" | cut -c2-)"; tail -n +101 "$DIR/ctr.tsv"; } > "$DIR/mixed.tsv"
+{ head -n 100 "$DIR/inputs/ctr.tsv"; echo "1	not	enough	columns"; echo "garbage";
+  echo "2$(head -n 1 "$DIR/inputs/ctr.tsv" | cut -c2-)"; tail -n +101 "$DIR/inputs/ctr.tsv"; } > "$DIR/inputs/mixed.tsv"
 
 cat > "$DIR/train.textproto" <<SPEC
 name: "ctr-e2e-train" num_workers: 2
-ctr_train { data_path: "$DIR/mixed.tsv" eval_fraction: 0.1 epochs: 2 batch_size: 512
+ctr_train { data_path: "$DIR/inputs/mixed.tsv" eval_fraction: 0.1 epochs: 2 batch_size: 512
             model { table: "ctr" embedding_dim: 16 } checkpoint_id: 42 }
 SPEC
 cat > "$DIR/eval.textproto" <<SPEC
 name: "ctr-e2e-eval"
-ctr_eval { data_path: "$DIR/mixed.tsv" eval_fraction: 0.1 model { table: "ctr" embedding_dim: 16 } }
+ctr_eval { data_path: "$DIR/inputs/mixed.tsv" eval_fraction: 0.1 model { table: "ctr" embedding_dim: 16 } }
 SPEC
 
 cluster_up --ps 2 --workers 2
