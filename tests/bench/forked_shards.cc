@@ -19,8 +19,10 @@ namespace strata {
 namespace bench {
 namespace {
 
-[[noreturn]] void RunShard(PsServerOptions o, const std::string& port_file) {
+[[noreturn]] void RunShard(PsServerOptions o, const ThrowawayCa* tls,
+                           const std::string& port_file) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (tls != nullptr) o.credentials = tls->Credentials(ShardCert(o.shard_id));
   auto server = PsServer::Start(o);
   if (!server.ok()) {
     fprintf(stderr, "shard %u: %s\n", o.shard_id,
@@ -35,7 +37,8 @@ namespace {
 
 }  // namespace
 
-ForkedShards::ForkedShards(int n, PsServerOptions options)
+ForkedShards::ForkedShards(int n, PsServerOptions options,
+                           const ThrowawayCa* tls)
     : dir_(absl::StrCat("/tmp/strata_shards.", getpid())) {
   mkdir(dir_.c_str(), 0755);
   for (int i = 0; i < n; ++i) {
@@ -44,7 +47,7 @@ ForkedShards::ForkedShards(int n, PsServerOptions options)
     o.shard_id = i;
     o.num_shards = n;
     const pid_t pid = fork();
-    if (pid == 0) RunShard(o, files_.back());
+    if (pid == 0) RunShard(o, tls, files_.back());
     pids_.push_back(pid);
   }
 }

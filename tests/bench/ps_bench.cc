@@ -3,6 +3,8 @@
 // are real separate processes) and this process as the one worker, batches
 // of 64k keys, dim 16 and 64. The same set-up as the ps-lite reference
 // figures in docs/benchmarks.md. Prints keys/s and MB/s (payload floats).
+// --tls: the same over mutual TLS, with a throwaway CA (tools/certs.sh);
+// tests/bench/tls_cost.sh alternates the two.
 //
 //   bazel run -c opt //tests/bench:ps_bench -- --dims=16,64 --seconds=3
 
@@ -21,6 +23,7 @@
 #include "glog/logging.h"
 #include "server/client/ps_client.h"
 #include "tests/bench/forked_shards.h"
+#include "tests/bench/throwaway_ca.h"
 
 ABSL_FLAG(int32_t, shards, 2, "Shard processes to fork.");
 ABSL_FLAG(std::string, dims, "16,64", "Embedding dimensions to measure.");
@@ -34,6 +37,12 @@ ABSL_FLAG(bool, dedup, true, "Client-side key de-duplication.");
 ABSL_FLAG(bool, sorted, true,
           "Sort each batch's keys (ps-lite's API requires sorted unique keys; "
           "the client then skips de-duplication). false: shuffled keys.");
+ABSL_FLAG(bool, tls, false,
+          "Mutual TLS between the worker and the shards (certificates of a "
+          "throwaway CA made with tools/certs.sh; the worker holds role "
+          "worker, shard i ps-i). false: plaintext.");
+ABSL_FLAG(std::string, certs_sh, "",
+          "With --tls: path of tools/certs.sh (default: from the runfiles).");
 
 namespace {
 
@@ -76,9 +85,17 @@ int main(int argc, char** argv) {
   const int n = absl::GetFlag(FLAGS_shards);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);  // before the fork: the shards log too
-  strata::bench::ForkedShards shards(n);
+  std::unique_ptr<strata::bench::ThrowawayCa> ca;
+  if (absl::GetFlag(FLAGS_tls)) {  // openssl only: no gRPC state yet
+    auto made = strata::bench::ThrowawayCa::Create(argv[0], n,
+                                                   absl::GetFlag(FLAGS_certs_sh));
+    CHECK(made.ok()) << made.status();
+    ca = std::move(*made);
+  }
+  strata::bench::ForkedShards shards(n, {}, ca.get());
   strata::PsClientOptions copts;
   copts.dedup = absl::GetFlag(FLAGS_dedup);
+  if (ca != nullptr) copts.credentials = ca->Credentials("worker");
   auto client = strata::PsClient::Connect(shards.WaitForAddresses(), copts);
   CHECK(client.ok()) << client.status();
 
@@ -97,10 +114,11 @@ int main(int argc, char** argv) {
     }
   }
 
-  printf("ps_bench: %d shard processes + 1 worker on loopback, batch %d keys "
-         "(%s), %d in flight, dedup %s, %.1fs per measurement\n",
-         n, batch, sorted ? "sorted" : "shuffled", inflight,
-         copts.dedup ? "on" : "off", seconds);
+  printf("ps_bench: %d shard processes + 1 worker on loopback%s, batch %d "
+         "keys (%s), %d in flight, dedup %s, %.1fs per measurement\n",
+         n, ca != nullptr ? " (mutual TLS)" : "", batch,
+         sorted ? "sorted" : "shuffled", inflight, copts.dedup ? "on" : "off",
+         seconds);
   printf("%-5s %-5s %16s %12s\n", "dim", "op", "keys/s", "MB/s");
   for (absl::string_view d : absl::StrSplit(absl::GetFlag(FLAGS_dims), ',')) {
     const int dim = std::stoi(std::string(d));
