@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);  // before the fork: the shards log too
   std::unique_ptr<strata::bench::ThrowawayCa> ca;
   if (absl::GetFlag(FLAGS_tls)) {  // openssl only: no gRPC state yet
-    auto made = strata::bench::ThrowawayCa::Create(argv[0], n,
-                                                   absl::GetFlag(FLAGS_certs_sh));
+    auto made = strata::bench::ThrowawayCa::Create(
+        argv[0], n, absl::GetFlag(FLAGS_certs_sh));
     CHECK(made.ok()) << made.status();
     ca = std::move(*made);
   }

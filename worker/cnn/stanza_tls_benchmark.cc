@@ -73,9 +73,9 @@ absl::StatusOr<JobSpec> BenchSpec() {
 }
 
 struct RunResult {
-  double step_ms = 0;       // training wall time per step
-  double comm_ms = 0;       // of which waiting on the shards and FC node
-  double wall_s = 0;        // the whole job, evaluation included
+  double step_ms = 0;  // training wall time per step
+  double comm_ms = 0;  // of which waiting on the shards and FC node
+  double wall_s = 0;   // the whole job, evaluation included
 };
 
 // Credentials of one mode; both null: plaintext.
@@ -139,8 +139,8 @@ absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const Mode& mode) {
   for (std::thread& t : threads) t.join();
   const double wall = absl::ToDoubleSeconds(absl::Now() - start);
   fc.server->Shutdown();
-  STRATA_ASSIGN_OR_RETURN(RunResult out,
-                          Summarize(results, conv, spec.cnn_train().batch_size()));
+  STRATA_ASSIGN_OR_RETURN(
+      RunResult out, Summarize(results, conv, spec.cnn_train().batch_size()));
   out.wall_s = wall;
   return out;
 }
@@ -158,8 +158,8 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
   using strata::cnn::Mode;
-  auto ca = strata::bench::ThrowawayCa::Create(
-      argv[0], strata::cnn::kShards, absl::GetFlag(FLAGS_certs_sh));
+  auto ca = strata::bench::ThrowawayCa::Create(argv[0], strata::cnn::kShards,
+                                               absl::GetFlag(FLAGS_certs_sh));
   CHECK(ca.ok()) << ca.status();
   const std::vector<Mode> modes = {
       {"plaintext", nullptr, nullptr},
@@ -168,19 +168,20 @@ int main(int argc, char** argv) {
   auto spec = strata::cnn::BenchSpec();
   CHECK(spec.ok()) << spec.status();
   const strata::CnnTrainSpec& c = spec->cnn_train();
-  printf("stanza_tls_benchmark: %s, %u conv workers + 1 FC node + %u shards "
-         "in one process, batch %u per worker, %u steps, %ld cores\n",
-         c.model().c_str(), c.num_conv_workers(), strata::cnn::kShards,
-         c.batch_size(), c.steps(), sysconf(_SC_NPROCESSORS_ONLN));
-  printf("%-6s %-10s %10s %10s %8s\n", "round", "mode", "ms/step",
-         "comm ms", "wall s");
+  printf(
+      "stanza_tls_benchmark: %s, %u conv workers + 1 FC node + %u shards "
+      "in one process, batch %u per worker, %u steps, %ld cores\n",
+      c.model().c_str(), c.num_conv_workers(), strata::cnn::kShards,
+      c.batch_size(), c.steps(), sysconf(_SC_NPROCESSORS_ONLN));
+  printf("%-6s %-10s %10s %10s %8s\n", "round", "mode", "ms/step", "comm ms",
+         "wall s");
   std::vector<std::vector<double>> step_ms(modes.size());
   for (int r = 1; r <= absl::GetFlag(FLAGS_rounds); ++r) {
     for (size_t m = 0; m < modes.size(); ++m) {
       auto run = strata::cnn::RunJob(*spec, modes[m]);
       CHECK(run.ok()) << modes[m].name << ": " << run.status();
-      printf("%-6d %-10s %10.1f %10.1f %8.1f\n", r, modes[m].name,
-             run->step_ms, run->comm_ms, run->wall_s);
+      printf("%-6d %-10s %10.1f %10.1f %8.1f\n", r, modes[m].name, run->step_ms,
+             run->comm_ms, run->wall_s);
       fflush(stdout);
       step_ms[m].push_back(run->step_ms);
     }
