@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -85,6 +86,21 @@ int64_t ResidentBytes(pid_t pid) {
     }
   }
   return -1;
+}
+
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  const std::string stat((std::istreambuf_iterator<char>(in)),
+                         std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');  // the name may hold spaces
+  if (paren == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string skip;
+  for (int i = 3; i < 14; ++i) fields >> skip;  // state .. cmajflt
+  int64_t utime = -1, stime = -1;
+  fields >> utime >> stime;
+  if (utime < 0 || stime < 0) return -1;
+  return double(utime + stime) / sysconf(_SC_CLK_TCK);
 }
 
 }  // namespace bench

@@ -43,6 +43,8 @@ class ForkedShards {
 
 // Resident memory of a process in bytes (VmRSS), or -1.
 int64_t ResidentBytes(pid_t pid);
+// CPU time (user + system) a process used so far, in seconds, or -1.
+double CpuSeconds(pid_t pid);
 
 }  // namespace bench
 }  // namespace strata

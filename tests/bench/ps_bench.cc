@@ -8,6 +8,8 @@
 //
 //   bazel run -c opt //tests/bench:ps_bench -- --dims=16,64 --seconds=3
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
@@ -41,6 +43,9 @@ ABSL_FLAG(bool, tls, false,
           "Mutual TLS between the worker and the shards (certificates of a "
           "throwaway CA made with tools/certs.sh; the worker holds role "
           "worker, shard i ps-i). false: plaintext.");
+ABSL_FLAG(bool, cpu, false,
+          "Also print the CPU time (user + system of the worker and the "
+          "shards) per key: less sensitive to other load than keys/s.");
 ABSL_FLAG(std::string, certs_sh, "",
           "With --tls: path of tools/certs.sh (default: from the runfiles).");
 
@@ -55,12 +60,29 @@ namespace {
 struct Rate {
   double keys_per_s;
   double mb_per_s;
+  double cpu_us_per_key;
 };
 
-// Runs `op(thread, batch_index)` from `inflight` threads for `seconds`.
+// CPU seconds used so far by this process and `shards`.
+double CpuSeconds(const std::vector<pid_t>& shards) {
+  double s = strata::bench::CpuSeconds(getpid());
+  for (pid_t pid : shards) s += strata::bench::CpuSeconds(pid);
+  return s;
+}
+
+void Print(int dim, const char* op, const Rate& r, bool cpu) {
+  printf("%-5d %-5s %16.0f %12.1f", dim, op, r.keys_per_s, r.mb_per_s);
+  if (cpu) printf(" %12.3f", r.cpu_us_per_key);
+  printf("\n");
+}
+
+// Runs `op(thread, batch_index)` from `inflight` threads for `seconds`;
+// CPU time counts this process and the `shards`.
 template <typename Op>
-Rate Measure(int inflight, double seconds, int batch, int dim, Op op) {
+Rate Measure(int inflight, double seconds, int batch, int dim,
+             const std::vector<pid_t>& shards, Op op) {
   std::atomic<int64_t> batches{0};
+  const double cpu_start = CpuSeconds(shards);
   const absl::Time end = absl::Now() + absl::Seconds(seconds);
   const absl::Time start = absl::Now();
   std::vector<std::thread> threads;
@@ -75,7 +97,8 @@ Rate Measure(int inflight, double seconds, int batch, int dim, Op op) {
   for (auto& th : threads) th.join();
   const double secs = absl::ToDoubleSeconds(absl::Now() - start);
   const double keys = double(batches.load()) * batch;
-  return {keys / secs, keys * dim * 4 / 1e6 / secs};
+  const double cpu = CpuSeconds(shards) - cpu_start;
+  return {keys / secs, keys * dim * 4 / 1e6 / secs, cpu * 1e6 / keys};
 }
 
 }  // namespace
@@ -119,7 +142,9 @@ int main(int argc, char** argv) {
          n, ca != nullptr ? " (mutual TLS)" : "", batch,
          sorted ? "sorted" : "shuffled", inflight, copts.dedup ? "on" : "off",
          seconds);
-  printf("%-5s %-5s %16s %12s\n", "dim", "op", "keys/s", "MB/s");
+  const bool cpu = absl::GetFlag(FLAGS_cpu);
+  printf("%-5s %-5s %16s %12s%s\n", "dim", "op", "keys/s", "MB/s",
+         cpu ? "   CPU us/key" : "");
   for (absl::string_view d : absl::StrSplit(absl::GetFlag(FLAGS_dims), ',')) {
     const int dim = std::stoi(std::string(d));
     const std::string table = absl::StrCat("bench", dim);
@@ -137,16 +162,17 @@ int main(int argc, char** argv) {
     for (int i = 0; i < nb; ++i) {  // create every key before timing
       CHECK_OK((*client)->Pull(table, span(i), dim, bufs[0].data()));
     }
-    Rate pull = Measure(inflight, seconds, batch, dim, [&](int t, int64_t i) {
-      CHECK_OK((*client)->Pull(table, span(i), dim, bufs[t].data()));
-    });
-    printf("%-5d %-5s %16.0f %12.1f\n", dim, "pull", pull.keys_per_s,
-           pull.mb_per_s);
-    Rate push = Measure(inflight, seconds, batch, dim, [&](int t, int64_t i) {
-      CHECK_OK((*client)->Push(table, span(i), bufs[t], dim));
-    });
-    printf("%-5d %-5s %16.0f %12.1f\n", dim, "push", push.keys_per_s,
-           push.mb_per_s);
+    const std::vector<pid_t>& pids = shards.pids();
+    const Rate pull =
+        Measure(inflight, seconds, batch, dim, pids, [&](int t, int64_t i) {
+          CHECK_OK((*client)->Pull(table, span(i), dim, bufs[t].data()));
+        });
+    Print(dim, "pull", pull, cpu);
+    const Rate push =
+        Measure(inflight, seconds, batch, dim, pids, [&](int t, int64_t i) {
+          CHECK_OK((*client)->Push(table, span(i), bufs[t], dim));
+        });
+    Print(dim, "push", push, cpu);
     fflush(stdout);
   }
   client->reset();

@@ -8,9 +8,13 @@
 // the FC node) uses the certificates of a throwaway CA (tools/certs.sh):
 // shards "ps-0", the rest "worker". Prints each run's step time (a conv
 // worker's training wall time per step, averaged over the conv workers),
-// the communication part of it, and the medians with their ratio.
+// the communication part of it, the CPU time of the whole job (user +
+// system of this process: the same work in both modes, so the difference is
+// what TLS costs, and less sensitive to other load than the step time), and
+// the medians with their ratios.
 //
 //   bazel run -c opt //worker/cnn:stanza_tls_benchmark -- --rounds=3
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -76,7 +80,16 @@ struct RunResult {
   double step_ms = 0;  // training wall time per step
   double comm_ms = 0;  // of which waiting on the shards and FC node
   double wall_s = 0;   // the whole job, evaluation included
+  double cpu_s = 0;    // of this process over the whole job
 };
+
+// User + system CPU seconds of this process so far.
+double ProcessCpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
+         1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 
 // Credentials of one mode; both null: plaintext.
 struct Mode {
@@ -102,6 +115,7 @@ absl::StatusOr<RunResult> Summarize(
 // One job: shards, the FC node's server and every task with `mode`'s
 // credentials.
 absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const Mode& mode) {
+  const double cpu_start = ProcessCpuSeconds();
   SetTaskCredentials(mode.worker);
   PsServerOptions server_options;
   server_options.credentials = mode.shard;
@@ -142,12 +156,41 @@ absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const Mode& mode) {
   STRATA_ASSIGN_OR_RETURN(
       RunResult out, Summarize(results, conv, spec.cnn_train().batch_size()));
   out.wall_s = wall;
+  out.cpu_s = ProcessCpuSeconds() - cpu_start;
   return out;
 }
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[(v.size() - 1) / 2];
+}
+
+// `rounds` rounds, each running the job once per mode (in order): prints
+// every run, then the medians of ms/step and CPU s, and their ratios to
+// the first mode's.
+void Alternate(const JobSpec& spec, const std::vector<Mode>& modes,
+               int rounds) {
+  printf("%-6s %-10s %10s %10s %8s %8s\n", "round", "mode", "ms/step",
+         "comm ms", "wall s", "CPU s");
+  std::vector<std::vector<double>> step_ms(modes.size()), cpu_s(modes.size());
+  for (int r = 1; r <= rounds; ++r) {
+    for (size_t m = 0; m < modes.size(); ++m) {
+      absl::StatusOr<RunResult> run = RunJob(spec, modes[m]);
+      CHECK(run.ok()) << modes[m].name << ": " << run.status();
+      printf("%-6d %-10s %10.1f %10.1f %8.1f %8.1f\n", r, modes[m].name,
+             run->step_ms, run->comm_ms, run->wall_s, run->cpu_s);
+      fflush(stdout);
+      step_ms[m].push_back(run->step_ms);
+      cpu_s[m].push_back(run->cpu_s);
+    }
+  }
+  SetTaskCredentials(nullptr);
+  for (size_t m = 0; m < modes.size(); ++m) {
+    printf("median %-10s %10.1f ms/step (x%.3f) %8.1f CPU s (x%.3f)\n",
+           modes[m].name, Median(step_ms[m]),
+           Median(step_ms[m]) / Median(step_ms[0]), Median(cpu_s[m]),
+           Median(cpu_s[m]) / Median(cpu_s[0]));
+  }
 }
 
 }  // namespace
@@ -173,23 +216,6 @@ int main(int argc, char** argv) {
       "in one process, batch %u per worker, %u steps, %ld cores\n",
       c.model().c_str(), c.num_conv_workers(), strata::cnn::kShards,
       c.batch_size(), c.steps(), sysconf(_SC_NPROCESSORS_ONLN));
-  printf("%-6s %-10s %10s %10s %8s\n", "round", "mode", "ms/step", "comm ms",
-         "wall s");
-  std::vector<std::vector<double>> step_ms(modes.size());
-  for (int r = 1; r <= absl::GetFlag(FLAGS_rounds); ++r) {
-    for (size_t m = 0; m < modes.size(); ++m) {
-      auto run = strata::cnn::RunJob(*spec, modes[m]);
-      CHECK(run.ok()) << modes[m].name << ": " << run.status();
-      printf("%-6d %-10s %10.1f %10.1f %8.1f\n", r, modes[m].name, run->step_ms,
-             run->comm_ms, run->wall_s);
-      fflush(stdout);
-      step_ms[m].push_back(run->step_ms);
-    }
-  }
-  strata::SetTaskCredentials(nullptr);
-  const double plain = strata::cnn::Median(step_ms[0]);
-  const double tls = strata::cnn::Median(step_ms[1]);
-  printf("median ms/step: plaintext %.1f, mTLS %.1f, mTLS/plaintext %.3f\n",
-         plain, tls, tls / plain);
+  strata::cnn::Alternate(*spec, modes, absl::GetFlag(FLAGS_rounds));
   return 0;
 }
