@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -19,8 +20,10 @@ namespace strata {
 namespace bench {
 namespace {
 
-[[noreturn]] void RunShard(PsServerOptions o, const std::string& port_file) {
+[[noreturn]] void RunShard(PsServerOptions o, const ThrowawayCa* tls,
+                           const std::string& port_file) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (tls != nullptr) o.credentials = tls->Credentials(ShardCert(o.shard_id));
   auto server = PsServer::Start(o);
   if (!server.ok()) {
     fprintf(stderr, "shard %u: %s\n", o.shard_id,
@@ -35,7 +38,8 @@ namespace {
 
 }  // namespace
 
-ForkedShards::ForkedShards(int n, PsServerOptions options)
+ForkedShards::ForkedShards(int n, PsServerOptions options,
+                           const ThrowawayCa* tls)
     : dir_(absl::StrCat("/tmp/strata_shards.", getpid())) {
   mkdir(dir_.c_str(), 0755);
   for (int i = 0; i < n; ++i) {
@@ -44,7 +48,7 @@ ForkedShards::ForkedShards(int n, PsServerOptions options)
     o.shard_id = i;
     o.num_shards = n;
     const pid_t pid = fork();
-    if (pid == 0) RunShard(o, files_.back());
+    if (pid == 0) RunShard(o, tls, files_.back());
     pids_.push_back(pid);
   }
 }
@@ -82,6 +86,21 @@ int64_t ResidentBytes(pid_t pid) {
     }
   }
   return -1;
+}
+
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  const std::string stat((std::istreambuf_iterator<char>(in)),
+                         std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');  // the name may hold spaces
+  if (paren == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string skip;
+  for (int i = 3; i < 14; ++i) fields >> skip;  // state .. cmajflt
+  int64_t utime = -1, stime = -1;
+  fields >> utime >> stime;
+  if (utime < 0 || stime < 0) return -1;
+  return double(utime + stime) / sysconf(_SC_CLK_TCK);
 }
 
 }  // namespace bench

@@ -3,8 +3,12 @@
 // are real separate processes) and this process as the one worker, batches
 // of 64k keys, dim 16 and 64. The same set-up as the ps-lite reference
 // figures in docs/benchmarks.md. Prints keys/s and MB/s (payload floats).
+// --tls: the same over mutual TLS, with a throwaway CA (tools/certs.sh);
+// tests/bench/tls_cost.sh alternates the two.
 //
 //   bazel run -c opt //tests/bench:ps_bench -- --dims=16,64 --seconds=3
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -21,6 +25,7 @@
 #include "glog/logging.h"
 #include "server/client/ps_client.h"
 #include "tests/bench/forked_shards.h"
+#include "tests/bench/throwaway_ca.h"
 
 ABSL_FLAG(int32_t, shards, 2, "Shard processes to fork.");
 ABSL_FLAG(std::string, dims, "16,64", "Embedding dimensions to measure.");
@@ -34,6 +39,15 @@ ABSL_FLAG(bool, dedup, true, "Client-side key de-duplication.");
 ABSL_FLAG(bool, sorted, true,
           "Sort each batch's keys (ps-lite's API requires sorted unique keys; "
           "the client then skips de-duplication). false: shuffled keys.");
+ABSL_FLAG(bool, tls, false,
+          "Mutual TLS between the worker and the shards (certificates of a "
+          "throwaway CA made with tools/certs.sh; the worker holds role "
+          "worker, shard i ps-i). false: plaintext.");
+ABSL_FLAG(bool, cpu, false,
+          "Also print the CPU time (user + system of the worker and the "
+          "shards) per key: less sensitive to other load than keys/s.");
+ABSL_FLAG(std::string, certs_sh, "",
+          "With --tls: path of tools/certs.sh (default: from the runfiles).");
 
 namespace {
 
@@ -46,12 +60,29 @@ namespace {
 struct Rate {
   double keys_per_s;
   double mb_per_s;
+  double cpu_us_per_key;
 };
 
-// Runs `op(thread, batch_index)` from `inflight` threads for `seconds`.
+// CPU seconds used so far by this process and `shards`.
+double CpuSeconds(const std::vector<pid_t>& shards) {
+  double s = strata::bench::CpuSeconds(getpid());
+  for (pid_t pid : shards) s += strata::bench::CpuSeconds(pid);
+  return s;
+}
+
+void Print(int dim, const char* op, const Rate& r, bool cpu) {
+  printf("%-5d %-5s %16.0f %12.1f", dim, op, r.keys_per_s, r.mb_per_s);
+  if (cpu) printf(" %12.3f", r.cpu_us_per_key);
+  printf("\n");
+}
+
+// Runs `op(thread, batch_index)` from `inflight` threads for `seconds`;
+// CPU time counts this process and the `shards`.
 template <typename Op>
-Rate Measure(int inflight, double seconds, int batch, int dim, Op op) {
+Rate Measure(int inflight, double seconds, int batch, int dim,
+             const std::vector<pid_t>& shards, Op op) {
   std::atomic<int64_t> batches{0};
+  const double cpu_start = CpuSeconds(shards);
   const absl::Time end = absl::Now() + absl::Seconds(seconds);
   const absl::Time start = absl::Now();
   std::vector<std::thread> threads;
@@ -66,7 +97,8 @@ Rate Measure(int inflight, double seconds, int batch, int dim, Op op) {
   for (auto& th : threads) th.join();
   const double secs = absl::ToDoubleSeconds(absl::Now() - start);
   const double keys = double(batches.load()) * batch;
-  return {keys / secs, keys * dim * 4 / 1e6 / secs};
+  const double cpu = CpuSeconds(shards) - cpu_start;
+  return {keys / secs, keys * dim * 4 / 1e6 / secs, cpu * 1e6 / keys};
 }
 
 }  // namespace
@@ -76,9 +108,17 @@ int main(int argc, char** argv) {
   const int n = absl::GetFlag(FLAGS_shards);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);  // before the fork: the shards log too
-  strata::bench::ForkedShards shards(n);
+  std::unique_ptr<strata::bench::ThrowawayCa> ca;
+  if (absl::GetFlag(FLAGS_tls)) {  // openssl only: no gRPC state yet
+    auto made = strata::bench::ThrowawayCa::Create(
+        argv[0], n, absl::GetFlag(FLAGS_certs_sh));
+    CHECK(made.ok()) << made.status();
+    ca = std::move(*made);
+  }
+  strata::bench::ForkedShards shards(n, {}, ca.get());
   strata::PsClientOptions copts;
   copts.dedup = absl::GetFlag(FLAGS_dedup);
+  if (ca != nullptr) copts.credentials = ca->Credentials("worker");
   auto client = strata::PsClient::Connect(shards.WaitForAddresses(), copts);
   CHECK(client.ok()) << client.status();
 
@@ -97,11 +137,14 @@ int main(int argc, char** argv) {
     }
   }
 
-  printf("ps_bench: %d shard processes + 1 worker on loopback, batch %d keys "
-         "(%s), %d in flight, dedup %s, %.1fs per measurement\n",
-         n, batch, sorted ? "sorted" : "shuffled", inflight,
-         copts.dedup ? "on" : "off", seconds);
-  printf("%-5s %-5s %16s %12s\n", "dim", "op", "keys/s", "MB/s");
+  printf("ps_bench: %d shard processes + 1 worker on loopback%s, batch %d "
+         "keys (%s), %d in flight, dedup %s, %.1fs per measurement\n",
+         n, ca != nullptr ? " (mutual TLS)" : "", batch,
+         sorted ? "sorted" : "shuffled", inflight, copts.dedup ? "on" : "off",
+         seconds);
+  const bool cpu = absl::GetFlag(FLAGS_cpu);
+  printf("%-5s %-5s %16s %12s%s\n", "dim", "op", "keys/s", "MB/s",
+         cpu ? "   CPU us/key" : "");
   for (absl::string_view d : absl::StrSplit(absl::GetFlag(FLAGS_dims), ',')) {
     const int dim = std::stoi(std::string(d));
     const std::string table = absl::StrCat("bench", dim);
@@ -119,16 +162,17 @@ int main(int argc, char** argv) {
     for (int i = 0; i < nb; ++i) {  // create every key before timing
       CHECK_OK((*client)->Pull(table, span(i), dim, bufs[0].data()));
     }
-    Rate pull = Measure(inflight, seconds, batch, dim, [&](int t, int64_t i) {
-      CHECK_OK((*client)->Pull(table, span(i), dim, bufs[t].data()));
-    });
-    printf("%-5d %-5s %16.0f %12.1f\n", dim, "pull", pull.keys_per_s,
-           pull.mb_per_s);
-    Rate push = Measure(inflight, seconds, batch, dim, [&](int t, int64_t i) {
-      CHECK_OK((*client)->Push(table, span(i), bufs[t], dim));
-    });
-    printf("%-5d %-5s %16.0f %12.1f\n", dim, "push", push.keys_per_s,
-           push.mb_per_s);
+    const std::vector<pid_t>& pids = shards.pids();
+    const Rate pull =
+        Measure(inflight, seconds, batch, dim, pids, [&](int t, int64_t i) {
+          CHECK_OK((*client)->Pull(table, span(i), dim, bufs[t].data()));
+        });
+    Print(dim, "pull", pull, cpu);
+    const Rate push =
+        Measure(inflight, seconds, batch, dim, pids, [&](int t, int64_t i) {
+          CHECK_OK((*client)->Push(table, span(i), bufs[t], dim));
+        });
+    Print(dim, "push", push, cpu);
     fflush(stdout);
   }
   client->reset();
