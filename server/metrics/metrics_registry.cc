@@ -400,8 +400,9 @@ void ExportInsecure(MetricsRegistry* registry, bool insecure) {
   if (registry == nullptr) return;
   prometheus::BuildGauge()
       .Name("strata_insecure")
-      .Help("1 when this daemon serves plaintext on a non-loopback address "
-            "(--insecure: no caller is authenticated), 0 otherwise.")
+      .Help(
+          "1 when this daemon serves plaintext on a non-loopback address "
+          "(--insecure: no caller is authenticated), 0 otherwise.")
       .Register(registry->registry())
       .Add({})
       .Set(insecure ? 1 : 0);

@@ -190,26 +190,25 @@ std::vector<std::string> MethodsOf(const std::string& service) {
 // authorizer.cc): a service's own PERMISSION_DENIED reads differently.
 std::string EnforcerDenial(const Caller& caller, const std::string& name,
                            const std::string& method) {
-  return absl::StrCat(
-      security::IdentityUri({caller.role, name}), " (role ",
-      security::RoleName(caller.role), ") may not call ", method);
+  return absl::StrCat(security::IdentityUri({caller.role, name}), " (role ",
+                      security::RoleName(caller.role), ") may not call ",
+                      method);
 }
 
+// The servers, certificates and callers are made once for the suite
+// (SetUpTestSuite) and owned by it; the tests only call. Not thread-safe:
+// gtest runs the tests one at a time.
 class AuthzMatrixTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite();
   static void TearDownTestSuite();
 
-  // Every (server, method) pair the servers serve.
+  // Every method the servers serve, with the address of its server.
   static std::map<std::string, std::string> ServedMethods();
   std::shared_ptr<grpc::Channel> Dial(const std::string& address,
                                       const Caller& caller) const {
     return grpc::CreateChannel(address, caller.creds);
   }
-  // Whether the call's result is what the table says for `caller`; counts
-  // it as allowed or denied when it is.
-  bool Expected(const Caller& caller, const std::string& method,
-                const CallResult& r);
 
   static TestCerts* certs_;
   static std::vector<Caller>* callers_;
@@ -217,8 +216,6 @@ class AuthzMatrixTest : public ::testing::Test {
   static std::unique_ptr<PsServer>* shard_;
   static cnn::FcServiceHost* fc_host_;
   static cnn::StanzaServer* fc_;
-  int allowed_ = 0;
-  int denied_ = 0;
 };
 
 TestCerts* AuthzMatrixTest::certs_ = nullptr;
@@ -228,17 +225,23 @@ std::unique_ptr<PsServer>* AuthzMatrixTest::shard_ = nullptr;
 cnn::FcServiceHost* AuthzMatrixTest::fc_host_ = nullptr;
 cnn::StanzaServer* AuthzMatrixTest::fc_ = nullptr;
 
+// What the table says of one call's result: it passed the policy as the
+// table allows, it was refused as the table says, or neither.
+enum class Verdict { kAllowed, kDenied, kUnexpected };
+
 // The name each role's certificate holds.
 const std::map<Role, std::string>& RoleHolders() {
   static const auto* holders = new std::map<Role, std::string>{
-      {Role::kAdmin, "alice"},       {Role::kOperator, "olga"},
-      {Role::kReader, "rita"},       {Role::kCoordinator, "coordinator"},
-      {Role::kShard, "ps-0"},        {Role::kWorker, "worker"},
+      {Role::kAdmin, "alice"}, {Role::kOperator, "olga"},
+      {Role::kReader, "rita"}, {Role::kCoordinator, "coordinator"},
+      {Role::kShard, "ps-0"},  {Role::kWorker, "worker"},
   };
   return *holders;
 }
 
 void AuthzMatrixTest::SetUpTestSuite() {
+  // A role without a certificate here would go untested.
+  ASSERT_EQ(RoleHolders().size(), security::AllRoles().size());
   certs_ = new TestCerts(TestCerts::Make());
   callers_ = new std::vector<Caller>();
   callers_->push_back({Caller::Kind::kAnonymous, Role::kReader,
@@ -260,7 +263,8 @@ void AuthzMatrixTest::SetUpTestSuite() {
   co.coordinator.credentials = certs_->Process("coordinator");
   auto coordinator = CoordinatorServer::Start(co);
   ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-  coordinator_ = new std::unique_ptr<CoordinatorServer>(*std::move(coordinator));
+  coordinator_ =
+      new std::unique_ptr<CoordinatorServer>(*std::move(coordinator));
 
   PsServerOptions po;
   po.listen = "127.0.0.1:0";
@@ -294,8 +298,8 @@ std::map<std::string, std::string> AuthzMatrixTest::ServedMethods() {
   std::map<std::string, std::string> served;  // method -> server address
   for (const std::string& address :
        {(*coordinator_)->address(), (*shard_)->address(), fc_->address}) {
-    const auto channel = grpc::CreateChannel(
-        address, certs_->Channel(certs_->dir, "alice"));
+    const auto channel =
+        grpc::CreateChannel(address, certs_->Channel(certs_->dir, "alice"));
     for (const std::string& service : ListServices(channel)) {
       const std::vector<std::string> methods = MethodsOf(service);
       EXPECT_FALSE(methods.empty())
@@ -307,45 +311,42 @@ std::map<std::string, std::string> AuthzMatrixTest::ServedMethods() {
   return served;
 }
 
-bool AuthzMatrixTest::Expected(const Caller& caller,
-                               const std::string& method,
-                               const CallResult& r) {
+// The verdict on `caller`'s call of `method` that ended as `r`.
+Verdict Judge(const Caller& caller, const std::string& method,
+              const CallResult& r) {
   const MethodPolicy* policy = security::FindPolicy(method);
-  if (policy == nullptr) return false;
-  const bool enforcer_denied =
-      r.code == grpc::StatusCode::UNAUTHENTICATED ||
-      (caller.kind == Caller::Kind::kRole &&
-       r.code == grpc::StatusCode::PERMISSION_DENIED &&
-       r.message ==
-           EnforcerDenial(caller, RoleHolders().at(caller.role), method));
-  const bool reached = r.answered || !enforcer_denied;
+  if (policy == nullptr) return Verdict::kUnexpected;
+  const bool unauthenticated =
+      !r.answered && r.code == grpc::StatusCode::UNAUTHENTICATED &&
+      absl::StartsWith(r.message,
+                       absl::StrCat(method, " needs a Strata client"));
+  const bool role_denied =
+      caller.kind == Caller::Kind::kRole && !r.answered &&
+      r.code == grpc::StatusCode::PERMISSION_DENIED &&
+      r.message ==
+          EnforcerDenial(caller, RoleHolders().at(caller.role), method);
+  const bool reached =
+      r.answered ||
+      (r.code != grpc::StatusCode::UNAUTHENTICATED && !role_denied);
+  auto expect = [](bool allowed, bool ok) {
+    if (!ok) return Verdict::kUnexpected;
+    return allowed ? Verdict::kAllowed : Verdict::kDenied;
+  };
   switch (caller.kind) {
     case Caller::Kind::kOtherCa:
-      if (r.code != grpc::StatusCode::UNAVAILABLE || r.answered) return false;
-      ++denied_;
-      return true;
+      return expect(false,
+                    !r.answered && r.code == grpc::StatusCode::UNAVAILABLE);
     case Caller::Kind::kAnonymous:
     case Caller::Kind::kNoIdentity:
       if (policy->callers == MethodPolicy::Callers::kAnyone) {
-        allowed_ += reached;
-        return reached;
+        return expect(true, reached);
       }
-      if (r.code != grpc::StatusCode::UNAUTHENTICATED ||
-          !absl::StartsWith(r.message,
-                            absl::StrCat(method, " needs a Strata client"))) {
-        return false;
-      }
-      ++denied_;
-      return true;
+      return expect(false, unauthenticated);
     case Caller::Kind::kRole:
-      if (security::Allowed(method, caller.role)) {
-        allowed_ += reached;
-        return reached;
-      }
-      denied_ += enforcer_denied;
-      return enforcer_denied && r.code == grpc::StatusCode::PERMISSION_DENIED;
+      if (security::Allowed(method, caller.role)) return expect(true, reached);
+      return expect(false, role_denied);
   }
-  return false;
+  return Verdict::kUnexpected;
 }
 
 TEST_F(AuthzMatrixTest, EveryServedRpcHasARowAndEveryRowIsServed) {
@@ -366,24 +367,30 @@ TEST_F(AuthzMatrixTest, EveryServedRpcHasARowAndEveryRowIsServed) {
 TEST_F(AuthzMatrixTest, EveryCallerSeesExactlyWhatThePolicyTableAllows) {
   const std::map<std::string, std::string> served = ServedMethods();
   ASSERT_FALSE(served.empty());
-  int unexpected = 0;
+  std::map<Verdict, int> counts;
+  std::map<grpc::StatusCode, int> allowed_codes;  // what services answered
   for (const auto& [method, address] : served) {
     for (const Caller& caller : *callers_) {
       const CallResult r = CallEmpty(Dial(address, caller), method);
-      if (Expected(caller, method, r)) continue;
-      ++unexpected;
+      const Verdict v = Judge(caller, method, r);
+      ++counts[v];
+      if (v == Verdict::kAllowed) ++allowed_codes[r.code];
+      if (v != Verdict::kUnexpected) continue;
       ADD_FAILURE() << caller.label << " calling " << method << " on "
                     << address << ": " << (r.answered ? "answered, " : "")
                     << "code " << r.code << " '" << r.message << "'";
     }
   }
   std::cout << "authorization matrix: " << served.size() << " RPCs x "
-            << callers_->size() << " callers: " << allowed_ << " allowed, "
-            << denied_ << " denied, " << unexpected << " unexpected"
-            << std::endl;
-  EXPECT_EQ(unexpected, 0);
-  EXPECT_EQ(allowed_ + denied_ + unexpected,
-            static_cast<int>(served.size() * callers_->size()));
+            << callers_->size() << " callers: " << counts[Verdict::kAllowed]
+            << " allowed, " << counts[Verdict::kDenied] << " denied, "
+            << counts[Verdict::kUnexpected] << " unexpected\n"
+            << "status codes of the allowed calls (the services' answers to "
+               "empty requests):";
+  for (const auto& [code, n] : allowed_codes)
+    std::cout << " " << code << ":" << n;
+  std::cout << std::endl;
+  EXPECT_EQ(counts[Verdict::kUnexpected], 0);
 }
 
 // Reflection answers only callers with a Strata identity; health answers

@@ -79,9 +79,9 @@ Seen CallOnNewConnection(const std::string& address,
 void Replace(const std::string& dir, const std::string& name,
              const std::string& from) {
   for (const char* ext : {".key", ".crt"}) {
-    RunShell(absl::StrCat("cp ", dir, "/", from, ext, " ", dir, "/", name,
-                          ext, ".new && mv ", dir, "/", name, ext, ".new ",
-                          dir, "/", name, ext));
+    RunShell(absl::StrCat("cp ", dir, "/", from, ext, " ", dir, "/", name, ext,
+                          ".new && mv ", dir, "/", name, ext, ".new ", dir, "/",
+                          name, ext));
   }
 }
 
@@ -90,12 +90,11 @@ class CertRotationTest : public ::testing::Test {
   void SetUp() override {
     certs_ = TestCerts::Make("rotation");
     const std::string& d = certs_.dir;
-    RunShell(absl::StrCat("bash ", CertsScript(), " issue ", d,
-                          " shard ps-1 && cp ", d, "/ps-0.crt ", d,
-                          "/serving.crt && cp ", d, "/ps-0.key ", d,
-                          "/serving.key && cp ", d, "/rita.crt ", d,
-                          "/client.crt && cp ", d, "/rita.key ", d,
-                          "/client.key"));
+    RunShell(
+        absl::StrCat("bash ", CertsScript(), " issue ", d, " shard ps-1 && cp ",
+                     d, "/ps-0.crt ", d, "/serving.crt && cp ", d, "/ps-0.key ",
+                     d, "/serving.key && cp ", d, "/rita.crt ", d,
+                     "/client.crt && cp ", d, "/rita.key ", d, "/client.key"));
     security::TlsOptions server = TestCerts::Files(d, "serving");
     server.refresh_interval = kRefresh;
     absl::StatusOr<std::shared_ptr<const security::Credentials>> creds =

@@ -38,11 +38,13 @@ TestCerts TestCerts::Make(const std::string& name) {
   const std::string d = c.dir;
   RunShell(absl::StrCat(
       "set -e; umask 077; openssl req -new -newkey ec -pkeyopt "
-      "ec_paramgen_curve:P-256 -nodes -keyout ", d, "/nobody.key -out ", d,
+      "ec_paramgen_curve:P-256 -nodes -keyout ",
+      d, "/nobody.key -out ", d,
       "/nobody.csr -subj /O=Strata/CN=nobody 2>/dev/null; "
       "printf \"subjectAltName=DNS:localhost\\nextendedKeyUsage=clientAuth\\n\""
-      " > ", d, "/nobody.ext; openssl x509 -req -in ", d, "/nobody.csr -CA ",
-      d, "/ca.crt -CAkey ", d, "/ca.key -CAcreateserial -days 1 -out ", d,
+      " > ",
+      d, "/nobody.ext; openssl x509 -req -in ", d, "/nobody.csr -CA ", d,
+      "/ca.crt -CAkey ", d, "/ca.key -CAcreateserial -days 1 -out ", d,
       "/nobody.crt -extfile ", d, "/nobody.ext 2>/dev/null"));
   return c;
 }
