@@ -19,6 +19,8 @@
 #include "glog/logging.h"
 #include "proto/base/status_macros.h"
 #include "server/metrics/metrics_flags.h"
+#include "server/metrics/metrics_registry.h"
+#include "server/security/credentials.h"
 #include "server/security/security_flags.h"
 #include "server/util/port_file.h"
 #include "server/util/signals.h"
@@ -147,6 +149,10 @@ int Main() {
     return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;
   }
   options->metrics = metrics->registry.get();
+  ExportInsecure(options->metrics,
+                 security::PlaintextOffLoopback(
+                     options->listen,
+                     options->coordinator.credentials->options()));
 
   absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =
       CoordinatorServer::Start(*options);

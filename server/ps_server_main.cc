@@ -15,6 +15,8 @@
 #include "absl/status/statusor.h"
 #include "glog/logging.h"
 #include "server/metrics/metrics_flags.h"
+#include "server/metrics/metrics_registry.h"
+#include "server/security/credentials.h"
 #include "server/security/security_flags.h"
 #include "server/ps/compress_on_load.h"
 #include "server/ps/ps_server.h"
@@ -145,6 +147,9 @@ int main(int argc, char** argv) {
     return absl::IsInvalidArgument(metrics.status()) ? 2 : 1;
   }
   options.metrics = metrics->registry.get();
+  strata::ExportInsecure(options.metrics,
+                         strata::security::PlaintextOffLoopback(
+                             options.listen, options.credentials->options()));
 
   auto server = strata::PsServer::Start(options);
   if (!server.ok()) {

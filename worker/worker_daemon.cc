@@ -24,6 +24,8 @@
 #include "proto/base/status_macros.h"
 #include "server/jobs/job_type.h"
 #include "server/metrics/metrics_flags.h"
+#include "server/metrics/metrics_registry.h"
+#include "server/security/credentials.h"
 #include "server/security/security_flags.h"
 #include "server/util/port_file.h"
 #include "server/util/signals.h"
@@ -301,6 +303,10 @@ int RunDaemon(const TaskRegistryFactory& make_registry) {
     return 2;
   }
   SetTaskCredentials(*creds);  // thread isolation, and the child's flags
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  ExportInsecure(metrics->registry.get(),
+                 !listen.empty() && security::PlaintextOffLoopback(
+                                        listen, (*creds)->options()));
   absl::StatusOr<WorkerOptions> options = AgentOptions();
   if (!options.ok()) {
     LOG(ERROR) << options.status();

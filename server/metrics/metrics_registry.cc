@@ -396,6 +396,18 @@ std::string MetricsRegistry::TextFormat() const {
   return out.str();
 }
 
+void ExportInsecure(MetricsRegistry* registry, bool insecure) {
+  if (registry == nullptr) return;
+  prometheus::BuildGauge()
+      .Name("strata_insecure")
+      .Help(
+          "1 when this daemon serves plaintext on a non-loopback address "
+          "(--insecure: no caller is authenticated), 0 otherwise.")
+      .Register(registry->registry())
+      .Add({})
+      .Set(insecure ? 1 : 0);
+}
+
 std::shared_ptr<prometheus::Collectable> MetricsRegistry::collectable() const {
   return state_;
 }

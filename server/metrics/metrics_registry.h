@@ -147,6 +147,12 @@ class MetricsRegistry {
   const std::shared_ptr<State> state_;
 };
 
+// Exports the gauge strata_insecure on `registry` (no-op when null): 1 when
+// the daemon serves plaintext on a non-loopback address (--insecure; no
+// caller is authenticated), 0 otherwise. A daemon calls it once at
+// start-up (docs/security.md).
+void ExportInsecure(MetricsRegistry* registry, bool insecure);
+
 }  // namespace strata
 
 #endif  // STRATA_SERVER_METRICS_METRICS_REGISTRY_H_

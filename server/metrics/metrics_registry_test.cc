@@ -297,6 +297,23 @@ TEST(MetricsRegistryTest, ExportsFamiliesBuiltOnTheRegistry) {
       << (*metrics)->TextFormat();
 }
 
+TEST(MetricsRegistryTest, ExportsWhetherTheDaemonServesInsecurely) {
+  auto insecure = MetricsRegistry::Create();
+  ASSERT_TRUE(insecure.ok()) << insecure.status();
+  ExportInsecure(insecure->get(), true);
+  EXPECT_NE((*insecure)->TextFormat().find("\nstrata_insecure 1\n"),
+            std::string::npos)
+      << (*insecure)->TextFormat();
+  auto secure = MetricsRegistry::Create();
+  ASSERT_TRUE(secure.ok()) << secure.status();
+  ExportInsecure(secure->get(), false);
+  const std::vector<prometheus::MetricFamily> families = (*secure)->Collect();
+  const prometheus::ClientMetric* g = Find(families, "strata_insecure");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->gauge.value, 0);
+  ExportInsecure(nullptr, true);  // metrics disabled: nothing to do
+}
+
 // Reports one gauge whose value is read at collection time.
 class ConstantCollectable final : public prometheus::Collectable {
  public:

@@ -91,11 +91,16 @@ absl::Status CheckTlsOptions(const TlsOptions& options) {
   return CheckPemFile("tls_key", options.key_file, "");
 }
 
+bool PlaintextOffLoopback(absl::string_view address,
+                          const TlsOptions& options) {
+  return !options.tls() && !IsLoopbackHost(HostOf(address));
+}
+
 absl::Status CheckListenAddress(absl::string_view address,
                                 const TlsOptions& options) {
-  if (options.tls() || options.insecure) return absl::OkStatus();
-  const absl::string_view host = HostOf(address);
-  if (IsLoopbackHost(host)) return absl::OkStatus();
+  if (options.insecure || !PlaintextOffLoopback(address, options)) {
+    return absl::OkStatus();
+  }
   return absl::FailedPreconditionError(absl::StrCat(
       "refusing to listen on ", address,
       " without TLS: anyone who reaches it could administer the cluster. "

@@ -45,9 +45,13 @@ struct TlsOptions {
 // otherwise.
 absl::Status CheckTlsOptions(const TlsOptions& options);
 
-// FAILED_PRECONDITION when a server would listen on `address` (host:port)
-// in plaintext while the host is not loopback (127.0.0.0/8, ::1,
-// localhost) and `insecure` is not set; OK otherwise.
+// True when a server on `address` (host:port) would speak plaintext on a
+// host that is not loopback (127.0.0.0/8, ::1, localhost): what `insecure`
+// allows, and what a daemon then reports as strata_insecure 1.
+bool PlaintextOffLoopback(absl::string_view address, const TlsOptions& options);
+
+// FAILED_PRECONDITION when PlaintextOffLoopback and `insecure` is not set;
+// OK otherwise.
 absl::Status CheckListenAddress(absl::string_view address,
                                 const TlsOptions& options);
 

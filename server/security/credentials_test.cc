@@ -227,6 +227,21 @@ TEST(TlsOptionsTest, PlaintextOnlyOnLoopbackUnlessInsecure) {
   EXPECT_TRUE(CheckListenAddress("0.0.0.0:7070", tls).ok());
 }
 
+// What a daemon reports as strata_insecure: plaintext off loopback, which
+// only --insecure allows (and --insecure alone does not make it so).
+TEST(TlsOptionsTest, PlaintextOffLoopbackIsWhatInsecureAllows) {
+  TlsOptions insecure;
+  insecure.insecure = true;
+  EXPECT_TRUE(PlaintextOffLoopback("0.0.0.0:7070", insecure));
+  EXPECT_TRUE(PlaintextOffLoopback("10.0.0.5:7070", TlsOptions()));
+  EXPECT_FALSE(PlaintextOffLoopback("127.0.0.1:7070", insecure));
+  EXPECT_FALSE(PlaintextOffLoopback("[::1]:7070", insecure));
+  TlsOptions tls;
+  tls.cert_file = "x";
+  tls.insecure = true;
+  EXPECT_FALSE(PlaintextOffLoopback("0.0.0.0:7070", tls));
+}
+
 }  // namespace
 }  // namespace security
 }  // namespace strata
