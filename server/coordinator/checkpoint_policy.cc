@@ -14,22 +14,30 @@ CheckpointPolicy::Checkpointer CheckpointPolicy::ConsistentCheckpointer(
     ShardAddresses shards, absl::Duration rpc_timeout,
     std::shared_ptr<const security::Credentials> credentials) {
   return [shards = std::move(shards), rpc_timeout,
-          credentials](uint64_t checkpoint_id) -> absl::Status {
+          credentials](uint64_t checkpoint_id) -> absl::StatusOr<Written> {
     STRATA_ASSIGN_OR_RETURN(std::vector<std::string> addresses, shards());
     PsAdminClientOptions o;
     o.rpc_timeout = rpc_timeout;
     o.credentials = credentials;
     STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PsAdminClient> admin,
                             PsAdminClient::Connect(addresses, o));
-    return AllOk(admin->ConsistentCheckpoint(checkpoint_id));
+    Written written;
+    written.checkpoint_id = checkpoint_id;
+    STRATA_ASSIGN_OR_RETURN(
+        written.shards,
+        RequireAllOk(admin->ConsistentCheckpoint(checkpoint_id)));
+    written.addresses = std::move(addresses);
+    return written;
   };
 }
 
 CheckpointPolicy::CheckpointPolicy(Options options, Clock* clock,
-                                   Checkpointer checkpointer)
+                                   Checkpointer checkpointer,
+                                   IdRecorder record)
     : options_(options),
       clock_(clock),
       checkpointer_(std::move(checkpointer)),
+      record_(std::move(record)),
       next_due_(clock->Now() + options.every) {
   if (options_.every > absl::ZeroDuration() && options_.background_thread) {
     thread_ = std::thread([this] { Loop(); });
@@ -44,6 +52,11 @@ CheckpointPolicy::~CheckpointPolicy() {
   if (thread_.joinable()) thread_.join();
 }
 
+void CheckpointPolicy::Restore(uint64_t last_id) {
+  absl::MutexLock lock(&mu_);
+  last_id_ = std::max(last_id_, last_id);
+}
+
 std::optional<absl::Status> CheckpointPolicy::MaybeCheckpoint() {
   if (options_.every <= absl::ZeroDuration()) return std::nullopt;
   absl::MutexLock run(&run_mu_);
@@ -53,19 +66,38 @@ std::optional<absl::Status> CheckpointPolicy::MaybeCheckpoint() {
     if (now < next_due_) return std::nullopt;
     next_due_ = now + options_.every;
   }
-  const uint64_t id = static_cast<uint64_t>(absl::ToUnixMillis(now));
-  const absl::Status s = checkpointer_(id);
+  return CheckpointLocked("periodic").status();
+}
+
+absl::StatusOr<CheckpointPolicy::Written> CheckpointPolicy::CheckpointNow() {
+  absl::MutexLock run(&run_mu_);
+  return CheckpointLocked("requested");
+}
+
+absl::StatusOr<CheckpointPolicy::Written> CheckpointPolicy::CheckpointLocked(
+    absl::string_view what) {
+  uint64_t id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    id = std::max(static_cast<uint64_t>(absl::ToUnixMillis(clock_->Now())),
+                  last_id_ + 1);
+    last_id_ = id;  // never handed out twice, even if not recorded
+  }
+  const absl::Status recorded = record_ ? record_(id) : absl::OkStatus();
+  absl::StatusOr<Written> written =
+      recorded.ok() ? checkpointer_(id) : absl::StatusOr<Written>(recorded);
   absl::MutexLock lock(&mu_);
-  if (s.ok()) {
+  if (written.ok()) {
+    written->checkpoint_id = id;
     ++counters_.written;
     counters_.last_written_id = id;
-    LOG(INFO) << "periodic checkpoint " << id << " written on every shard";
+    LOG(INFO) << what << " checkpoint " << id << " written on every shard";
   } else {
     ++counters_.failed;
-    LOG(WARNING) << "periodic checkpoint " << id << " failed (next in "
-                 << options_.every << "): " << s;
+    LOG(WARNING) << what << " checkpoint " << id << " failed: "
+                 << written.status();
   }
-  return s;
+  return written;
 }
 
 CheckpointPolicy::Counters CheckpointPolicy::counters() const {

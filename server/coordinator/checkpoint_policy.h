@@ -2,7 +2,9 @@
 // consistent checkpoint of the parameter-server shards every
 // --checkpoint_every_s (PsAdminClient::ConsistentCheckpoint: pushes paused
 // on every shard, one id, pushes resumed); the shards keep the newest
-// --keep_checkpoints of them (docs/checkpoint.md, "Retention").
+// --keep_checkpoints of them (docs/checkpoint.md, "Retention"). It also
+// takes the checkpoints an admin asks for (ClusterAdminService.Checkpoint):
+// the cluster, not the client, picks every checkpoint id.
 #ifndef STRATA_SERVER_COORDINATOR_CHECKPOINT_POLICY_H_
 #define STRATA_SERVER_COORDINATOR_CHECKPOINT_POLICY_H_
 
@@ -16,8 +18,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "proto/ps.pb.h"
 #include "server/security/credentials.h"
 #include "server/util/clock.h"
 
@@ -26,6 +30,11 @@ namespace strata {
 // Decides when to checkpoint and does it through a Checkpointer. A failed
 // checkpoint (shards incomplete or down, a shard without --data_dir) is
 // logged and counted; the next one is due an interval later.
+//
+// Ids: each checkpoint's id is max(the clock's Unix ms, the last id + 1),
+// so ids only grow, and with an IdRecorder (the coordinator's state store)
+// each is recorded before it is used, so a restarted coordinator (Restore)
+// never hands one out again, even if its clock went back.
 //
 // Thread-safe. Owns its thread (when started); does not own the clock,
 // which must outlive it.
@@ -44,8 +53,19 @@ class CheckpointPolicy {
     // turn it off and call MaybeCheckpoint with a fake clock.
     bool background_thread = true;
   };
-  // Writes one consistent checkpoint with this id on every shard.
-  using Checkpointer = std::function<absl::Status(uint64_t checkpoint_id)>;
+  // What a checkpoint wrote: the shards' addresses and answers, by shard id.
+  struct Written {
+    uint64_t checkpoint_id = 0;
+    std::vector<std::string> addresses;
+    std::vector<CheckpointResponse> shards;
+  };
+  // Writes one consistent checkpoint with this id on every shard (the
+  // first shard error when one fails).
+  using Checkpointer =
+      std::function<absl::StatusOr<Written>(uint64_t checkpoint_id)>;
+  // Records an id durably before it is used; an error refuses the
+  // checkpoint.
+  using IdRecorder = std::function<absl::Status(uint64_t checkpoint_id)>;
   // The current shard addresses by shard id (NodeRegistry::PsAddresses).
   using ShardAddresses =
       std::function<absl::StatusOr<std::vector<std::string>>()>;
@@ -56,16 +76,25 @@ class CheckpointPolicy {
       ShardAddresses shards, absl::Duration rpc_timeout,
       std::shared_ptr<const security::Credentials> credentials = nullptr);
 
-  // The first checkpoint is due `every` after construction.
-  CheckpointPolicy(Options options, Clock* clock, Checkpointer checkpointer);
+  // The first checkpoint is due `every` after construction. `record` may
+  // be null (ids in memory only).
+  CheckpointPolicy(Options options, Clock* clock, Checkpointer checkpointer,
+                   IdRecorder record = nullptr);
   // Stops the thread (waits for a checkpoint in progress).
   ~CheckpointPolicy();
   CheckpointPolicy(const CheckpointPolicy&) = delete;
   CheckpointPolicy& operator=(const CheckpointPolicy&) = delete;
 
-  // When a checkpoint is due, takes it (id: the clock's Unix ms) and
-  // returns its status; nullopt when none is due or the policy is off.
+  // The last id an earlier coordinator recorded: later ids are above it.
+  void Restore(uint64_t last_id);
+
+  // When a checkpoint is due, takes it (CheckpointNow) and returns its
+  // status; nullopt when none is due or the policy is off.
   std::optional<absl::Status> MaybeCheckpoint();
+
+  // Takes a checkpoint now under the next id (serialised with the periodic
+  // ones; on or off). The recorder's and the checkpointer's errors.
+  absl::StatusOr<Written> CheckpointNow();
 
   struct Counters {
     uint64_t written = 0;
@@ -76,11 +105,15 @@ class CheckpointPolicy {
 
  private:
   void Loop();
+  absl::StatusOr<Written> CheckpointLocked(absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
 
   const Options options_;
   Clock* const clock_;
   const Checkpointer checkpointer_;
+  const IdRecorder record_;
   mutable absl::Mutex mu_;
+  uint64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;  // the last id handed out
   absl::Time next_due_ ABSL_GUARDED_BY(mu_);
   Counters counters_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -25,7 +25,7 @@ TEST(CheckpointPolicyTest, ChecksPointsEveryIntervalWithTheClocksId) {
   std::vector<uint64_t> ids;
   CheckpointPolicy policy(Every(absl::Seconds(300)), &clock, [&](uint64_t id) {
     ids.push_back(id);
-    return absl::OkStatus();
+    return CheckpointPolicy::Written();
   });
   EXPECT_EQ(policy.MaybeCheckpoint(), std::nullopt);
   clock.Advance(absl::Seconds(299));
@@ -45,10 +45,12 @@ TEST(CheckpointPolicyTest, ChecksPointsEveryIntervalWithTheClocksId) {
 TEST(CheckpointPolicyTest, AFailureIsCountedAndTheNextIsAnIntervalLater) {
   FakeClock clock;
   int calls = 0;
-  CheckpointPolicy policy(Every(absl::Seconds(10)), &clock, [&](uint64_t) {
-    ++calls;
-    return absl::UnavailableError("shard 1 down");
-  });
+  CheckpointPolicy policy(
+      Every(absl::Seconds(10)), &clock,
+      [&](uint64_t) -> absl::StatusOr<CheckpointPolicy::Written> {
+        ++calls;
+        return absl::UnavailableError("shard 1 down");
+      });
   clock.Advance(absl::Seconds(10));
   EXPECT_EQ(policy.MaybeCheckpoint(), absl::UnavailableError("shard 1 down"));
   clock.Advance(absl::Seconds(9));
@@ -62,10 +64,45 @@ TEST(CheckpointPolicyTest, AFailureIsCountedAndTheNextIsAnIntervalLater) {
 
 TEST(CheckpointPolicyTest, ZeroIntervalIsOff) {
   FakeClock clock;
-  CheckpointPolicy policy(Every(absl::ZeroDuration()), &clock,
-                          [](uint64_t) { return absl::OkStatus(); });
+  CheckpointPolicy policy(Every(absl::ZeroDuration()), &clock, [](uint64_t) {
+    return CheckpointPolicy::Written();
+  });
   clock.Advance(absl::Hours(100));
   EXPECT_EQ(policy.MaybeCheckpoint(), std::nullopt);
+}
+
+TEST(CheckpointPolicyTest, RequestedIdsOnlyGrowAndAreRecordedFirst) {
+  FakeClock clock;
+  std::vector<uint64_t> used;
+  std::vector<uint64_t> recorded;
+  absl::Status record_status;
+  CheckpointPolicy policy(
+      Every(absl::ZeroDuration()), &clock,
+      [&](uint64_t id) {
+        used.push_back(id);
+        return CheckpointPolicy::Written();
+      },
+      [&](uint64_t id) {
+        recorded.push_back(id);
+        return record_status;
+      });
+  const uint64_t now = absl::ToUnixMillis(clock.Now());
+  absl::StatusOr<CheckpointPolicy::Written> first = policy.CheckpointNow();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->checkpoint_id, now);
+  // Within the same millisecond, and after a restart whose store says a
+  // later id was handed out (a clock that went back): above the last.
+  EXPECT_EQ(policy.CheckpointNow()->checkpoint_id, now + 1);
+  policy.Restore(now + 1000);
+  EXPECT_EQ(policy.CheckpointNow()->checkpoint_id, now + 1001);
+  EXPECT_EQ(used, recorded);
+  // An id that cannot be recorded is not used.
+  record_status = absl::UnavailableError("disk full");
+  EXPECT_EQ(policy.CheckpointNow().status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(used.size(), 3u);
+  EXPECT_EQ(policy.counters().written, 3u);
+  EXPECT_EQ(policy.counters().failed, 1u);
 }
 
 TEST(CheckpointPolicyTest, TheClusterCheckpointerWritesOneIdOnEveryShard) {
@@ -79,7 +116,11 @@ TEST(CheckpointPolicyTest, TheClusterCheckpointerWritesOneIdOnEveryShard) {
       CheckpointPolicy::ConsistentCheckpointer(
           [&] { return absl::StatusOr<std::vector<std::string>>(addresses); },
           absl::Seconds(10));
-  ASSERT_TRUE(checkpointer(77).ok());
+  absl::StatusOr<CheckpointPolicy::Written> written = checkpointer(77);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->addresses, addresses);
+  ASSERT_EQ(written->shards.size(), 2u);
+  EXPECT_EQ(written->shards[1].checkpoint_id(), 77u);
   auto admin = PsAdminClient::Connect(addresses);
   ASSERT_TRUE(admin.ok());
   const PerShard<LoadResponse> loaded = (*admin)->Load(0);
@@ -93,7 +134,8 @@ TEST(CheckpointPolicyTest, TheClusterCheckpointerWritesOneIdOnEveryShard) {
                 absl::FailedPreconditionError("1 of 2 ps shards alive"));
           },
           absl::Seconds(10));
-  EXPECT_EQ(incomplete(78).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(incomplete(78).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(CheckpointPolicyTest, TheBackgroundThreadCheckpointsByItself) {
@@ -102,7 +144,7 @@ TEST(CheckpointPolicyTest, TheBackgroundThreadCheckpointsByItself) {
   o.every = absl::Milliseconds(20);
   CheckpointPolicy policy(o, RealClock(), [&](uint64_t) {
     ++calls;
-    return absl::OkStatus();
+    return CheckpointPolicy::Written();
   });
   while (calls.load() < 2) absl::SleepFor(absl::Milliseconds(5));
   EXPECT_GE(policy.counters().written, 2u);

@@ -24,6 +24,23 @@ Scheduler::Options WithHooks(Scheduler::Options options, TensorReaper* reaper,
   return options;
 }
 
+// OK when `caller` may cancel `job`: an admin any job, an operator the
+// jobs it submitted.
+absl::Status CheckMayCancel(const JobStatus& job,
+                            const security::Identity& caller) {
+  const std::string who = security::IdentityUri(caller);
+  if (caller.role == security::Role::kAdmin) return absl::OkStatus();
+  if (caller.role == security::Role::kOperator && job.owner() == who) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      who, " may not cancel ", job.job_id(), ": ", job.job_id(),
+      job.owner().empty()
+          ? " has no owner (submitted without a certificate)"
+          : absl::StrCat(" belongs to ", job.owner()),
+      "; only its owner or an admin may cancel it"));
+}
+
 absl::Status NodeDeadError(absl::string_view node_id) {
   return absl::FailedPreconditionError(absl::StrCat(
       "node ", node_id, " was declared dead; register again for a new id"));
@@ -55,7 +72,14 @@ Coordinator::Coordinator(Options options, Clock* clock,
                    CheckpointPolicy::ConsistentCheckpointer(
                        [this] { return registry_.PsAddresses(); },
                        options_.checkpoints.rpc_timeout,
-                       options_.credentials)) {}
+                       options_.credentials),
+                   [this](uint64_t id) -> absl::Status {
+                     if (store_ == nullptr) return absl::OkStatus();
+                     StateStore::Batch batch;
+                     batch.PutCheckpointCounter(id);
+                     return store_->Write(std::move(batch),
+                                          StateStore::Durability::kSync);
+                   }) {}
 
 Coordinator::Coordinator(Options options, Clock* clock)
     : Coordinator(std::move(options), clock, nullptr) {
@@ -90,6 +114,7 @@ void Coordinator::Resume(CoordinatorState state) {
   const size_t nodes = state.nodes.size();
   const size_t jobs = state.jobs.size();
   registry_.Restore(state.next_node_seq, state.nodes);
+  checkpoints_.Restore(state.last_checkpoint_id);
   jobs_.Restore(state.next_job_seq, std::move(state.jobs));
   // A task on a node the registry no longer knows cannot come back.
   for (const auto& [node_id, task_id] : jobs_.ActiveTasksByNode()) {
@@ -249,7 +274,13 @@ void Coordinator::FailUndelivered() {
   }
 }
 
-absl::StatusOr<JobState> Coordinator::CancelJob(absl::string_view job_id) {
+absl::StatusOr<JobState> Coordinator::CancelJob(
+    absl::string_view job_id,
+    const std::optional<security::Identity>& caller) {
+  if (caller.has_value()) {
+    STRATA_ASSIGN_OR_RETURN(const JobStatus job, jobs_.Get(job_id));
+    STRATA_RETURN_IF_ERROR(CheckMayCancel(job, *caller));
+  }
   absl::MutexLock dispatch(&dispatch_mu_);
   STRATA_ASSIGN_OR_RETURN(const JobTransition cancelled, jobs_.Cancel(job_id));
   LOG(INFO) << "job " << job_id << " cancelled; stopping "
@@ -258,10 +289,15 @@ absl::StatusOr<JobState> Coordinator::CancelJob(absl::string_view job_id) {
   return cancelled.state;
 }
 
+absl::StatusOr<CheckpointPolicy::Written> Coordinator::Checkpoint() {
+  return checkpoints_.CheckpointNow();
+}
+
 absl::StatusOr<RegisterNodeResponse> Coordinator::RegisterNode(
-    const NodeInfo& node, const NodeCredentials& claim) {
+    const NodeInfo& node, const NodeCredentials& claim,
+    const std::optional<security::Identity>& caller) {
   STRATA_ASSIGN_OR_RETURN(NodeCredentials registered,
-                          registry_.Register(node, claim));
+                          registry_.Register(node, claim, caller));
   const std::string& id = registered.node_id;
   if (absl::StatusOr<NodeInfo> info = registry_.Get(id); info.ok()) {
     LOG(INFO) << (id == claim.node_id ? "re-registered " : "registered ") << id
@@ -297,10 +333,12 @@ ClusterResponse Coordinator::Cluster() {
 }
 
 absl::StatusOr<TaskReportResponse> Coordinator::ReportTask(
-    const TaskReport& report) {
+    const TaskReport& report,
+    const std::optional<security::Identity>& caller) {
   if (!report.node_id().empty()) {  // else INVALID_ARGUMENT from Report
     STRATA_RETURN_IF_ERROR(
-        registry_.Authenticate(report.node_id(), report.node_secret())
+        registry_
+            .Authenticate(report.node_id(), report.node_secret(), caller)
             .status());
   }
   absl::MutexLock dispatch(&dispatch_mu_);
@@ -321,10 +359,11 @@ absl::StatusOr<TaskReportResponse> Coordinator::ReportTask(
 
 absl::StatusOr<uint64_t> Coordinator::OpenTaskStream(
     absl::string_view node_id, absl::string_view secret,
-    const std::vector<std::string>& running) {
+    const std::vector<std::string>& running,
+    const std::optional<security::Identity>& caller) {
   absl::MutexLock dispatch(&dispatch_mu_);
   STRATA_ASSIGN_OR_RETURN(const NodeInfo node,
-                          registry_.Authenticate(node_id, secret));
+                          registry_.Authenticate(node_id, secret, caller));
   if (!node.alive()) return NodeDeadError(node_id);
   uint64_t stream = 0;
   std::vector<std::string> undelivered;  // assignments on their way

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "server/coordinator/scheduler.h"
 #include "server/coordinator/tensor_reaper.h"
 #include "server/coordinator/state_store.h"
+#include "server/security/identity.h"
 #include "server/util/clock.h"
 
 namespace strata {
@@ -40,6 +42,10 @@ namespace strata {
 // stored (see docs/coordinator.md, "State store"): nodes keep their ids and
 // secrets, jobs their states; each worker re-attaches its running tasks when
 // it reopens its task stream (OpenTaskStream).
+//
+// Callers: the `caller` arguments are the identity of a TLS caller
+// (security::CallerIdentity), nullopt over plaintext or in process, which
+// skips every identity check (docs/security.md, "Identity rules").
 //
 // Locking: dispatch_mu_ serializes every operation that changes job state
 // and queues the resulting task commands (Tick, CancelJob, ReportTask), so a
@@ -97,28 +103,44 @@ class Coordinator {
   bool shutting_down();
 
   // ---- Job API (the rest is on jobs()).
-  absl::StatusOr<JobState> CancelJob(absl::string_view job_id);
+  // JobManager::Cancel's errors; with a caller, PERMISSION_DENIED unless it
+  // is an admin or the operator that owns the job (JobStatus.owner).
+  absl::StatusOr<JobState> CancelJob(
+      absl::string_view job_id,
+      const std::optional<security::Identity>& caller = std::nullopt);
 
-  // ---- Node API. Calls of a node carry its secret (NodeRegistry).
+  // ---- Cluster administration.
+  // A consistent checkpoint of every shard under the next checkpoint id
+  // (CheckpointPolicy::CheckpointNow): ids come from the coordinator and
+  // are recorded in the state store before use.
+  absl::StatusOr<CheckpointPolicy::Written> Checkpoint();
+
+  // ---- Node API. Calls of a node carry its secret (NodeRegistry) and,
+  // over TLS, come from the identity that registered it.
   // `claim`: the id and secret of an earlier registration, re-asserted.
   absl::StatusOr<RegisterNodeResponse> RegisterNode(
-      const NodeInfo& node, const NodeCredentials& claim = {});
+      const NodeInfo& node, const NodeCredentials& claim = {},
+      const std::optional<security::Identity>& caller = std::nullopt);
   // Nodes with current_task filled in, plus ps_addresses when complete.
   ClusterResponse Cluster();
   // NOT_FOUND / PERMISSION_DENIED when report.node_id and node_secret do
-  // not name a registered node, then JobManager::Report's errors.
-  absl::StatusOr<TaskReportResponse> ReportTask(const TaskReport& report);
+  // not name a registered node (or `caller` did not register it), then
+  // JobManager::Report's errors.
+  absl::StatusOr<TaskReportResponse> ReportTask(
+      const TaskReport& report,
+      const std::optional<security::Identity>& caller = std::nullopt);
 
   // Starts a WatchTasks stream for a live node and returns its stream id; an
   // older stream of the same node is superseded (its NextCommands returns
   // ABORTED). `running`: the tasks the node runs now; they are re-attached
   // (JobManager::Reattach: tasks of this node it does not list are lost,
   // listed ones the coordinator does not have get a cancel command). NOT_FOUND
-  // for unknown nodes, PERMISSION_DENIED for a wrong secret,
-  // FAILED_PRECONDITION for dead nodes.
+  // for unknown nodes, PERMISSION_DENIED for a wrong secret or a `caller`
+  // that did not register the node, FAILED_PRECONDITION for dead nodes.
   absl::StatusOr<uint64_t> OpenTaskStream(
       absl::string_view node_id, absl::string_view secret,
-      const std::vector<std::string>& running = {});
+      const std::vector<std::string>& running = {},
+      const std::optional<security::Identity>& caller = std::nullopt);
   // Takes the node's queued commands, waiting until there is one or
   // `deadline` (wall-clock) passes (then the result may be empty). Ends the
   // stream with FAILED_PRECONDITION when the node is dead, ABORTED when

@@ -16,6 +16,7 @@
 #include "server/coordinator/coordinator_server.h"
 #include "server/coordinator/testing/state_testing.h"
 #include "server/node/node_session.h"
+#include "server/ps/testing/local_shards.h"
 #include "server/util/clock.h"
 
 namespace strata {
@@ -113,6 +114,32 @@ TEST_F(CoordinatorRestartTest, ARunningJobFinishesAcrossARestart) {
   EXPECT_EQ(Attach(a, {}).size(), 1u);
   EXPECT_EQ(coord_->jobs().Get(next)->state(), RUNNING);
   EXPECT_EQ(Add("general").node_id, "node-4") << "node ids are not reused";
+}
+
+TEST_F(CoordinatorRestartTest, CheckpointIdsAreNeverReusedAcrossARestart) {
+  PsServerOptions so;
+  so.data_dir = testing::FreshTestDir("coordinator_restart_checkpoints");
+  auto shards = testing::LocalShards::Start(1, so);
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  NodeInfo ps;
+  ps.set_role("ps");
+  ps.set_address((*shards)->addresses()[0]);
+  ps.set_num_shards(1);
+  absl::StatusOr<RegisterNodeResponse> r = coord_->RegisterNode(ps);
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::StatusOr<CheckpointPolicy::Written> first = coord_->Checkpoint();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->checkpoint_id,
+            static_cast<uint64_t>(absl::ToUnixMillis(clock_.Now())));
+  // The clock has not moved: the restarted coordinator still picks a new id.
+  Restart();
+  ASSERT_TRUE(
+      coord_->registry().Heartbeat(r->node_id(), r->node_secret()).ok());
+  absl::StatusOr<CheckpointPolicy::Written> second = coord_->Checkpoint();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->checkpoint_id, first->checkpoint_id + 1);
+  ASSERT_EQ(second->shards.size(), 1u);
+  EXPECT_EQ(second->shards[0].checkpoint_id(), second->checkpoint_id);
 }
 
 TEST_F(CoordinatorRestartTest, ATaskItsNodeNoLongerRunsIsLost) {

@@ -40,6 +40,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
       server->coordinator_.get(), options.service);
   server->node_service_ = std::make_unique<NodeServiceImpl>(
       server->coordinator_.get(), options.service);
+  server->admin_service_ =
+      std::make_unique<ClusterAdminServiceImpl>(server->coordinator_.get());
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -56,6 +58,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(server->job_service_.get());
   builder.RegisterService(server->node_service_.get());
+  builder.RegisterService(server->admin_service_.get());
   if (options.metrics != nullptr) {
     options.metrics->InstallServerInterceptors(&builder);
   }

@@ -1,5 +1,5 @@
 // The coordinator daemon minus main(): a gRPC server hosting JobService,
-// NodeService, the standard health service and server reflection over one
+// NodeService, ClusterAdminService, the standard health service and server reflection over one
 // Coordinator.
 #ifndef STRATA_SERVER_COORDINATOR_COORDINATOR_SERVER_H_
 #define STRATA_SERVER_COORDINATOR_COORDINATOR_SERVER_H_
@@ -68,6 +68,7 @@ class CoordinatorServer {
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<JobServiceImpl> job_service_;
   std::unique_ptr<NodeServiceImpl> node_service_;
+  std::unique_ptr<ClusterAdminServiceImpl> admin_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
 

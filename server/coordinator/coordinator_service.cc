@@ -1,9 +1,11 @@
 #include "server/coordinator/coordinator_service.h"
 
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "proto/rpc_util.h"
+#include "server/security/identity.h"
 
 namespace strata {
 namespace {
@@ -17,6 +19,17 @@ grpc::Status ShuttingDown() {
                       "coordinator is shutting down");
 }
 
+using Caller = std::optional<security::Identity>;
+
+// Runs `body` (returning an absl::Status) with the call's caller, or fails
+// the call with CallerIdentity's error (UNAUTHENTICATED).
+template <typename Body>
+grpc::Status AsCaller(const grpc::ServerContext& context, Body body) {
+  absl::StatusOr<Caller> caller = security::CallerIdentity(context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return ToGrpcStatus(body(*caller));
+}
+
 }  // namespace
 
 JobServiceImpl::JobServiceImpl(Coordinator* coordinator,
@@ -26,10 +39,13 @@ JobServiceImpl::JobServiceImpl(Coordinator* coordinator,
 grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* context,
                                        const SubmitJobRequest* request,
                                        SubmitJobResponse* response) {
-  absl::StatusOr<std::string> id = coordinator_->jobs().Submit(request->spec());
-  if (!id.ok()) return ToGrpcStatus(id.status());
-  response->set_job_id(*id);
-  return grpc::Status::OK;
+  return AsCaller(*context, [&](const Caller& caller) -> absl::Status {
+    absl::StatusOr<std::string> id = coordinator_->jobs().Submit(
+        request->spec(), security::CallerUri(caller));
+    if (!id.ok()) return id.status();
+    response->set_job_id(*id);
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status JobServiceImpl::GetJob(grpc::ServerContext* context,
@@ -54,10 +70,13 @@ grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* context,
 grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* context,
                                        const CancelJobRequest* request,
                                        CancelJobResponse* response) {
-  absl::StatusOr<JobState> state = coordinator_->CancelJob(request->job_id());
-  if (!state.ok()) return ToGrpcStatus(state.status());
-  response->set_state(*state);
-  return grpc::Status::OK;
+  return AsCaller(*context, [&](const Caller& caller) -> absl::Status {
+    absl::StatusOr<JobState> state =
+        coordinator_->CancelJob(request->job_id(), caller);
+    if (!state.ok()) return state.status();
+    response->set_state(*state);
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* context,
@@ -78,6 +97,25 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* context,
   }
 }
 
+ClusterAdminServiceImpl::ClusterAdminServiceImpl(Coordinator* coordinator)
+    : coordinator_(coordinator) {}
+
+grpc::Status ClusterAdminServiceImpl::Checkpoint(
+    grpc::ServerContext* context, const ClusterCheckpointRequest* request,
+    ClusterCheckpointResponse* response) {
+  absl::StatusOr<CheckpointPolicy::Written> written =
+      coordinator_->Checkpoint();
+  if (!written.ok()) return ToGrpcStatus(written.status());
+  response->set_checkpoint_id(written->checkpoint_id);
+  for (CheckpointResponse& shard : written->shards) {
+    *response->add_shards() = std::move(shard);
+  }
+  for (std::string& address : written->addresses) {
+    response->add_addresses(std::move(address));
+  }
+  return grpc::Status::OK;
+}
+
 NodeServiceImpl::NodeServiceImpl(Coordinator* coordinator,
                                  CoordinatorServiceOptions options)
     : coordinator_(coordinator), options_(options) {}
@@ -85,18 +123,24 @@ NodeServiceImpl::NodeServiceImpl(Coordinator* coordinator,
 grpc::Status NodeServiceImpl::RegisterNode(grpc::ServerContext* context,
                                            const RegisterNodeRequest* request,
                                            RegisterNodeResponse* response) {
-  absl::StatusOr<RegisterNodeResponse> registered = coordinator_->RegisterNode(
-      request->node(), {request->node_id(), request->node_secret()});
-  if (!registered.ok()) return ToGrpcStatus(registered.status());
-  *response = *std::move(registered);
-  return grpc::Status::OK;
+  return AsCaller(*context, [&](const Caller& caller) -> absl::Status {
+    absl::StatusOr<RegisterNodeResponse> registered =
+        coordinator_->RegisterNode(
+            request->node(), {request->node_id(), request->node_secret()},
+            caller);
+    if (!registered.ok()) return registered.status();
+    *response = *std::move(registered);
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status NodeServiceImpl::Heartbeat(grpc::ServerContext* context,
                                         const HeartbeatRequest* request,
                                         HeartbeatResponse* response) {
-  return ToGrpcStatus(coordinator_->registry().Heartbeat(
-      request->node_id(), request->node_secret()));
+  return AsCaller(*context, [&](const Caller& caller) {
+    return coordinator_->registry().Heartbeat(request->node_id(),
+                                              request->node_secret(), caller);
+  });
 }
 
 grpc::Status NodeServiceImpl::GetCluster(grpc::ServerContext* context,
@@ -110,9 +154,12 @@ grpc::Status NodeServiceImpl::WatchTasks(
     grpc::ServerContext* context, const WatchTasksRequest* request,
     grpc::ServerWriter<TaskCommand>* writer) {
   const std::string& node_id = request->node_id();
+  absl::StatusOr<Caller> caller = security::CallerIdentity(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<uint64_t> stream = coordinator_->OpenTaskStream(
       node_id, request->node_secret(),
-      {request->running_task_ids().begin(), request->running_task_ids().end()});
+      {request->running_task_ids().begin(), request->running_task_ids().end()},
+      *caller);
   if (!stream.ok()) return ToGrpcStatus(stream.status());
   // Some clients wait for the initial metadata before reading.
   writer->SendInitialMetadata();
@@ -141,11 +188,13 @@ grpc::Status NodeServiceImpl::WatchTasks(
 grpc::Status NodeServiceImpl::ReportTask(grpc::ServerContext* context,
                                          const TaskReport* request,
                                          TaskReportResponse* response) {
-  absl::StatusOr<TaskReportResponse> result =
-      coordinator_->ReportTask(*request);
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return AsCaller(*context, [&](const Caller& caller) -> absl::Status {
+    absl::StatusOr<TaskReportResponse> result =
+        coordinator_->ReportTask(*request, caller);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace strata

@@ -1,6 +1,8 @@
 // gRPC services of the coordinator (sync API): strata::JobService for
-// stratactl and strata::NodeService for worker daemons and parameter-server
-// shards. Thin: they translate protos and call Coordinator.
+// stratactl, strata::NodeService for worker daemons and parameter-server
+// shards, strata::ClusterAdminService for admins. Thin: they translate
+// protos, learn the caller (security::CallerIdentity: nullopt over
+// plaintext) and call Coordinator, which applies the identity rules.
 #ifndef STRATA_SERVER_COORDINATOR_COORDINATOR_SERVICE_H_
 #define STRATA_SERVER_COORDINATOR_COORDINATOR_SERVICE_H_
 
@@ -46,6 +48,20 @@ class JobServiceImpl final : public JobService::Service {
  private:
   Coordinator* const coordinator_;
   const CoordinatorServiceOptions options_;
+};
+
+// Thread-safe; same ownership as JobServiceImpl.
+class ClusterAdminServiceImpl final : public ClusterAdminService::Service {
+ public:
+  explicit ClusterAdminServiceImpl(Coordinator* coordinator);
+
+  // Coordinator::Checkpoint.
+  grpc::Status Checkpoint(grpc::ServerContext* context,
+                          const ClusterCheckpointRequest* request,
+                          ClusterCheckpointResponse* response) override;
+
+ private:
+  Coordinator* const coordinator_;
 };
 
 // Thread-safe; same ownership as JobServiceImpl.

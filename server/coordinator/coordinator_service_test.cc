@@ -14,11 +14,15 @@
 #include "proto/coordinator.grpc.pb.h"
 #include "proto/rpc_util.h"
 #include "server/coordinator/coordinator.h"
+#include "server/ps/testing/local_shards.h"
+#include "server/security/credentials.h"
+#include "server/security/testing/test_certs.h"
 
 namespace strata {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
@@ -370,6 +374,249 @@ TEST_F(CoordinatorServiceTest, ClusterListsNodesAndPsAddresses) {
   ASSERT_TRUE(jobs_->ListJobs(&list_ctx, ListJobsRequest(), &list).ok());
   ASSERT_EQ(list.jobs_size(), 1);
   EXPECT_EQ(list.jobs(0).job_id(), "job-1");
+}
+
+
+// Over mutual TLS with certificates from tools/certs.sh: the identity-bound
+// checks (docs/security.md, "Identity rules").
+class CoordinatorTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(security::testing::MakeCluster(
+        "coordinator-certs", 2,
+        "alice:operator bob:operator root:admin carol:reader"));
+    ASSERT_FALSE(dir_->empty());
+    ASSERT_TRUE(security::testing::RunCertsScript(
+        absl::StrCat("issue ", *dir_, " worker worker-2")));
+  }
+  void SetUp() override {
+    Coordinator::Options options;
+    options.tick_interval = absl::Milliseconds(20);
+    options.credentials =
+        security::testing::CredentialsOf(*dir_, "coordinator");
+    coordinator_ = std::make_unique<Coordinator>(options);
+    jobs_ = std::make_unique<JobServiceImpl>(coordinator_.get());
+    nodes_ = std::make_unique<NodeServiceImpl>(coordinator_.get());
+    admin_ = std::make_unique<ClusterAdminServiceImpl>(coordinator_.get());
+    grpc::ServerBuilder builder;
+    int port = 0;
+    ASSERT_TRUE(options.credentials
+                    ->ConfigureServer("127.0.0.1:0", &builder, &port)
+                    .ok());
+    builder.RegisterService(jobs_.get());
+    builder.RegisterService(nodes_.get());
+    builder.RegisterService(admin_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    address_ = absl::StrCat("127.0.0.1:", port);
+  }
+  void TearDown() override {
+    coordinator_->Shutdown();
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  }
+
+  template <typename Service>
+  std::unique_ptr<typename Service::Stub> As(const std::string& who) {
+    return Service::NewStub(
+        security::testing::ChannelAs(*dir_, who, address_));
+  }
+  grpc::Status Register(const std::string& who, const NodeInfo& node,
+                        RegisterNodeResponse* resp,
+                        const RegisterNodeResponse* claim = nullptr) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    RegisterNodeRequest req;
+    *req.mutable_node() = node;
+    if (claim != nullptr) {
+      req.set_node_id(claim->node_id());
+      req.set_node_secret(claim->node_secret());
+    }
+    return As<NodeService>(who)->RegisterNode(&ctx, req, resp);
+  }
+  static NodeInfo Shard(uint32_t shard, uint32_t num_shards,
+                        const std::string& address = "127.0.0.1:9999") {
+    NodeInfo node;
+    node.set_role("ps");
+    node.set_address(address);
+    node.set_shard_id(shard);
+    node.set_num_shards(num_shards);
+    return node;
+  }
+  static NodeInfo Worker(const std::string& role) {
+    NodeInfo node;
+    node.set_role(role);
+    return node;
+  }
+  grpc::Status Submit(const std::string& who, std::string* job_id) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    SubmitJobRequest req;
+    req.mutable_spec()->set_num_workers(1);
+    req.mutable_spec()->mutable_ps_load_test();
+    SubmitJobResponse resp;
+    const grpc::Status s = As<JobService>(who)->SubmitJob(&ctx, req, &resp);
+    *job_id = resp.job_id();
+    return s;
+  }
+  grpc::Status Cancel(const std::string& who, const std::string& job_id) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    CancelJobRequest req;
+    req.set_job_id(job_id);
+    CancelJobResponse resp;
+    return As<JobService>(who)->CancelJob(&ctx, req, &resp);
+  }
+  grpc::Status Checkpoint(const std::string& who,
+                          ClusterCheckpointResponse* resp) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    return As<ClusterAdminService>(who)->Checkpoint(
+        &ctx, ClusterCheckpointRequest(), resp);
+  }
+
+  static std::string* dir_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<JobServiceImpl> jobs_;
+  std::unique_ptr<NodeServiceImpl> nodes_;
+  std::unique_ptr<ClusterAdminServiceImpl> admin_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+std::string* CoordinatorTlsTest::dir_ = nullptr;
+
+TEST_F(CoordinatorTlsTest, NodesRegisterOnlyAsWhatTheirCertificateSays) {
+  RegisterNodeResponse resp;
+  grpc::Status s = Register("ps-0", Shard(1, 2), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message(),
+            "spiffe://strata/shard/ps-0 may not register as parameter-server "
+            "shard 1: its certificate is for ps-1 only");
+  EXPECT_EQ(Register("ps-0", Worker("general"), &resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Register("worker", Shard(0, 2), &resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Register("alice", Worker("general"), &resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(coordinator_->registry().List().empty()) << "nothing taken";
+  EXPECT_TRUE(Register("ps-0", Shard(0, 2), &resp).ok());
+  EXPECT_TRUE(Register("ps-1", Shard(1, 2), &resp).ok());
+  for (const char* role : {"general", "conv", "fc"}) {
+    EXPECT_TRUE(Register("worker", Worker(role), &resp).ok()) << role;
+  }
+}
+
+TEST_F(CoordinatorTlsTest, AShardWithAnotherShardCountIsFailedPrecondition) {
+  RegisterNodeResponse resp;
+  ASSERT_TRUE(Register("ps-0", Shard(0, 2), &resp).ok());
+  const grpc::Status s = Register("ps-1", Shard(1, 3), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("says num_shards 3, but the live shards have 2"));
+}
+
+TEST_F(CoordinatorTlsTest, ANodeIsServedOnlyToTheIdentityThatRegisteredIt) {
+  RegisterNodeResponse mine;
+  ASSERT_TRUE(Register("worker", Worker("general"), &mine).ok());
+  const std::string denied =
+      "spiffe://strata/worker/worker-2 may not act for node node-1, which "
+      "spiffe://strata/worker/worker registered";
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    HeartbeatRequest req;
+    req.set_node_id(mine.node_id());
+    req.set_node_secret(mine.node_secret());
+    HeartbeatResponse resp;
+    const grpc::Status s =
+        As<NodeService>("worker-2")->Heartbeat(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(s.error_message(), denied);
+    grpc::ClientContext own;
+    SetDeadline(&own);
+    EXPECT_TRUE(As<NodeService>("worker")->Heartbeat(&own, req, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    WatchTasksRequest req;
+    req.set_node_id(mine.node_id());
+    req.set_node_secret(mine.node_secret());
+    auto stream = As<NodeService>("worker-2")->WatchTasks(&ctx, req);
+    TaskCommand command;
+    EXPECT_FALSE(stream->Read(&command));
+    const grpc::Status s = stream->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(s.error_message(), denied);
+  }
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    TaskReport report;
+    report.set_task_id("job-1/task-0");
+    report.set_node_id(mine.node_id());
+    report.set_node_secret(mine.node_secret());
+    TaskReportResponse resp;
+    const grpc::Status s =
+        As<NodeService>("worker-2")->ReportTask(&ctx, report, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(s.error_message(), denied);
+  }
+  RegisterNodeResponse again;
+  EXPECT_EQ(Register("worker-2", Worker("general"), &again, &mine).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(Register("worker", Worker("general"), &again, &mine).ok());
+  EXPECT_EQ(again.node_id(), mine.node_id()) << "re-attached";
+}
+
+TEST_F(CoordinatorTlsTest, OperatorsCancelOnlyTheirOwnJobsAdminsAny) {
+  std::string job;
+  ASSERT_TRUE(Submit("alice", &job).ok());
+  EXPECT_EQ(coordinator_->jobs().Get(job)->owner(),
+            "spiffe://strata/operator/alice");
+  const grpc::Status s = Cancel("bob", job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message(),
+            "spiffe://strata/operator/bob may not cancel job-1: job-1 belongs "
+            "to spiffe://strata/operator/alice; only its owner or an admin "
+            "may cancel it");
+  EXPECT_EQ(coordinator_->jobs().Get(job)->state(), PENDING);
+  EXPECT_EQ(Cancel("carol", job).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(Cancel("alice", job).ok());
+  std::string other;
+  ASSERT_TRUE(Submit("bob", &other).ok());
+  EXPECT_TRUE(Cancel("root", other).ok());
+  EXPECT_EQ(coordinator_->jobs().Get(other)->state(), CANCELLED);
+  EXPECT_EQ(Cancel("bob", "job-99").error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(CoordinatorTlsTest, OnlyAnAdminCheckpointsUnderAnIdTheCoordinatorPicks) {
+  PsServerOptions so;
+  so.data_dir = ::testing::TempDir() + "/coordinator_tls_checkpoint";
+  so.credentials = security::testing::CredentialsOf(*dir_, "ps-0");
+  auto shards = testing::LocalShards::Start(1, so);
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  ClusterCheckpointResponse resp;
+  EXPECT_EQ(Checkpoint("root", &resp).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION)
+      << "no shard registered yet";
+  RegisterNodeResponse registered;
+  ASSERT_TRUE(
+      Register("ps-0", Shard(0, 1, (*shards)->addresses()[0]), &registered)
+          .ok());
+  EXPECT_EQ(Checkpoint("alice", &resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Checkpoint("worker", &resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  const grpc::Status s = Checkpoint("root", &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const uint64_t first = resp.checkpoint_id();
+  EXPECT_GT(first, 0u);
+  ASSERT_EQ(resp.shards_size(), 1);
+  EXPECT_EQ(resp.shards(0).checkpoint_id(), first);
+  EXPECT_THAT(resp.addresses(), ElementsAre((*shards)->addresses()[0]));
+  ASSERT_TRUE(Checkpoint("root", &resp).ok());
+  EXPECT_GT(resp.checkpoint_id(), first);
 }
 
 }  // namespace

@@ -80,6 +80,7 @@ void JobManager::Restore(uint64_t next_seq,
     if (job->seq == 0) continue;  // not an id this manager hands out
     next_seq_ = std::max(next_seq_, job->seq + 1);
     job->spec = std::move(*record.mutable_spec());
+    job->owner = record.owner();
     job->state = record.state();
     job->reason = record.reason();
     job->submit_time = absl::FromUnixMicros(record.submit_time_unix_us());
@@ -119,6 +120,7 @@ StoredJob JobManager::ToStoredLocked(const Job& job) const {
   StoredJob record;
   record.set_job_id(job.job_id);
   *record.mutable_spec() = job.spec;
+  record.set_owner(job.owner);
   record.set_state(job.state);
   record.set_reason(job.reason);
   record.set_submit_time_unix_us(absl::ToUnixMicros(job.submit_time));
@@ -231,7 +233,8 @@ absl::StatusOr<std::shared_ptr<JobManager::Job>> JobManager::GetJobLocked(
   return job;
 }
 
-absl::StatusOr<std::string> JobManager::Submit(JobSpec spec) {
+absl::StatusOr<std::string> JobManager::Submit(JobSpec spec,
+                                               std::string owner) {
   STRATA_RETURN_IF_ERROR(jobs::PrepareJobSpec(options_.limits, &spec));
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
@@ -246,6 +249,7 @@ absl::StatusOr<std::string> JobManager::Submit(JobSpec spec) {
   job->seq = next_seq_++;
   job->job_id = absl::StrCat(kJobIdPrefix, job->seq);
   job->spec = std::move(spec);
+  job->owner = std::move(owner);
   job->submit_time = now;
   AppendEventLocked(*job, "submitted");
   // The id is handed out only once it is recorded.
@@ -309,6 +313,7 @@ JobStatus JobManager::ToStatusLocked(const Job& job) const {
   JobStatus status;
   status.set_job_id(job.job_id);
   *status.mutable_spec() = job.spec;
+  status.set_owner(job.owner);
   status.set_state(job.state);
   status.set_reason(job.reason);
   if (!job.events.empty()) {

@@ -163,8 +163,9 @@ class JobManager {
   // Prepares the spec (jobs::PrepareJobSpec: defaults, every check) and
   // creates a PENDING job; returns "job-1", "job-2"... INVALID_ARGUMENT
   // naming the field for a bad spec; RESOURCE_EXHAUSTED when
-  // max_pending_jobs jobs are already pending.
-  absl::StatusOr<std::string> Submit(JobSpec spec);
+  // max_pending_jobs jobs are already pending. `owner`: the submitter's
+  // identity URI (JobStatus.owner; "" over plaintext).
+  absl::StatusOr<std::string> Submit(JobSpec spec, std::string owner = "");
 
   // NOT_FOUND for unknown ids.
   absl::StatusOr<JobStatus> Get(absl::string_view job_id);
@@ -285,6 +286,7 @@ class JobManager {
     bool dirty = false;
     absl::Time written = absl::InfinitePast();
     JobSpec spec;
+    std::string owner;  // JobStatus.owner
     JobState state = PENDING;
     std::string reason;
     absl::Time submit_time;

@@ -804,6 +804,18 @@ TEST_F(JobManagerRestartTest, JobsTheirEventsAndTheIdCounterSurvive) {
   EXPECT_EQ(jobs_->Get(running)->state(), SUCCEEDED);
 }
 
+TEST_F(JobManagerRestartTest, AJobsOwnerIsShownAndSurvives) {
+  const std::string owned =
+      *jobs_->Submit(LoadTest(1), "spiffe://strata/operator/alice");
+  const std::string plain = *jobs_->Submit(LoadTest(1));
+  EXPECT_EQ(jobs_->Get(owned)->owner(), "spiffe://strata/operator/alice");
+  EXPECT_EQ(jobs_->Get(plain)->owner(), "");
+  Reopen();
+  EXPECT_EQ(jobs_->Get(owned)->owner(), "spiffe://strata/operator/alice");
+  EXPECT_EQ(jobs_->List()[0].owner(), "spiffe://strata/operator/alice");
+  EXPECT_EQ(jobs_->Get(plain)->owner(), "");
+}
+
 TEST_F(JobManagerRestartTest, ProgressIsWrittenAtMostEveryInterval) {
   const std::string job = StartedJob();
   const std::string task = job + "/task-0";

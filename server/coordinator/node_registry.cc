@@ -122,15 +122,52 @@ absl::Status ValidateNode(const NodeInfo& node, size_t max_nodes) {
 }
 
 StoredNode ToStored(const NodeInfo& info, absl::string_view secret,
-                    absl::Time died_at) {
+                    absl::string_view identity, absl::Time died_at) {
   StoredNode stored;
   *stored.mutable_node() = info;
   stored.set_secret(std::string(secret));
+  stored.set_identity(std::string(identity));
   if (!info.alive()) stored.set_died_unix_ms(absl::ToUnixMillis(died_at));
   return stored;
 }
 
 }  // namespace
+
+std::string ShardIdentityName(uint32_t shard_id) {
+  return absl::StrCat("ps-", shard_id);
+}
+
+absl::Status CheckNodeIdentity(const NodeInfo& node,
+                               const security::Identity& caller) {
+  const bool ps = node.role() == kPsRole;
+  const std::string who = security::IdentityUri(caller);
+  switch (caller.role) {
+    case security::Role::kShard:
+      if (!ps) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            who, " is a shard certificate; it may not register as a ",
+            node.role(), " node"));
+      }
+      if (caller.name != ShardIdentityName(node.shard_id())) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            who, " may not register as parameter-server shard ",
+            node.shard_id(), ": its certificate is for ",
+            ShardIdentityName(node.shard_id()), " only"));
+      }
+      return absl::OkStatus();
+    case security::Role::kWorker:
+      if (ps) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            who, " is a worker certificate; it may not register as a "
+                 "parameter-server shard"));
+      }
+      return absl::OkStatus();
+    default:
+      return absl::PermissionDeniedError(
+          absl::StrCat(who, " is no node: only shard and worker certificates "
+                            "register nodes"));
+  }
+}
 
 NodeRegistry::NodeRegistry(Options options, Clock* clock, StateStore* store)
     : options_(std::move(options)), clock_(clock), store_(store) {}
@@ -148,6 +185,7 @@ void NodeRegistry::Restore(uint64_t next_seq,
     node.info = stored.node();
     node.info.clear_current_task();
     node.secret = stored.secret();
+    node.identity = stored.identity();
     node.last_heartbeat = now;
     if (node.info.alive()) {
       // Alive for node_timeout from now; its listing keeps the last time it
@@ -165,7 +203,7 @@ absl::Status NodeRegistry::WriteLocked(const Node& node,
                                        StateStore::Durability durability) {
   if (store_ == nullptr) return absl::OkStatus();
   batch.PutNode(ParseNodeSeq(node.info.node_id()),
-                ToStored(node.info, node.secret, node.died_at));
+                ToStored(node.info, node.secret, node.identity, node.died_at));
   return store_->Write(std::move(batch), durability);
 }
 
@@ -212,7 +250,8 @@ NodeRegistry::Node* NodeRegistry::FindLocked(absl::string_view node_id) {
 }
 
 absl::StatusOr<NodeRegistry::Node*> NodeRegistry::AuthenticateLocked(
-    absl::string_view node_id, absl::string_view secret) {
+    absl::string_view node_id, absl::string_view secret,
+    const std::optional<security::Identity>& caller) {
   Node* node = FindLocked(node_id);
   if (node == nullptr) {
     return absl::NotFoundError(
@@ -223,6 +262,13 @@ absl::StatusOr<NodeRegistry::Node*> NodeRegistry::AuthenticateLocked(
         "wrong or missing node secret for ", node_id,
         ": a node may only act as the id it registered under; register "
         "without a node_id for a new one"));
+  }
+  if (caller.has_value() && security::IdentityUri(*caller) != node->identity) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        security::IdentityUri(*caller), " may not act for node ", node_id,
+        ", which ",
+        node->identity.empty() ? "was registered without a certificate"
+                               : absl::StrCat(node->identity, " registered")));
   }
   return node;
 }
@@ -263,11 +309,33 @@ absl::Status NodeRegistry::CheckShardFreeLocked(const NodeInfo& info,
                    " at ", holder->info.address()));
 }
 
+absl::Status NodeRegistry::CheckShardCountLocked(const NodeInfo& info,
+                                                 const Node* self) {
+  if (info.role() != kPsRole) return absl::OkStatus();
+  for (const auto& [seq, node] : nodes_) {
+    const NodeInfo& other = node.info;
+    if (&node == self || other.role() != kPsRole || !other.alive() ||
+        other.num_shards() == info.num_shards()) {
+      continue;
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "parameter-server shard ", info.shard_id(), " says num_shards ",
+        info.num_shards(), ", but the live shards have ", other.num_shards(),
+        " (", other.node_id(), " holds shard ", other.shard_id(), " of ",
+        other.num_shards(), "); every shard of a cluster must agree"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<NodeCredentials> NodeRegistry::Register(
-    const NodeInfo& node, const NodeCredentials& claim) {
+    const NodeInfo& node, const NodeCredentials& claim,
+    const std::optional<security::Identity>& caller) {
   NodeInfo info = node;
   if (info.role().empty()) info.set_role(std::string(kDefaultWorkerRole));
   STRATA_RETURN_IF_ERROR(ValidateNode(info, options_.max_nodes));
+  if (caller.has_value()) {
+    STRATA_RETURN_IF_ERROR(CheckNodeIdentity(info, *caller));
+  }
   if (info.role() != kPsRole) {
     info.clear_shard_id();
     info.clear_num_shards();
@@ -277,19 +345,20 @@ absl::StatusOr<NodeCredentials> NodeRegistry::Register(
   ExpireLocked(now);
   if (!claim.node_id.empty() || !claim.secret.empty()) {
     if (FindLocked(claim.node_id) != nullptr) {
-      STRATA_ASSIGN_OR_RETURN(Node * known,
-                              AuthenticateLocked(claim.node_id, claim.secret));
+      STRATA_ASSIGN_OR_RETURN(
+          Node * known, AuthenticateLocked(claim.node_id, claim.secret, caller));
       if (known->info.alive())
         return ReclaimLocked(*known, std::move(info), now);
     }
   }
-  return AddLocked(std::move(info), now);
+  return AddLocked(std::move(info), security::CallerUri(caller), now);
 }
 
 absl::StatusOr<NodeCredentials> NodeRegistry::ReclaimLocked(Node& node,
                                                             NodeInfo info,
                                                             absl::Time now) {
   STRATA_RETURN_IF_ERROR(CheckShardFreeLocked(info, &node));
+  STRATA_RETURN_IF_ERROR(CheckShardCountLocked(info, &node));
   info.set_node_id(node.info.node_id());
   info.set_alive(true);
   info.set_last_heartbeat_unix_ms(absl::ToUnixMillis(now));
@@ -302,6 +371,7 @@ absl::StatusOr<NodeCredentials> NodeRegistry::ReclaimLocked(Node& node,
 }
 
 absl::StatusOr<NodeCredentials> NodeRegistry::AddLocked(NodeInfo info,
+                                                        std::string identity,
                                                         absl::Time now) {
   STRATA_RETURN_IF_ERROR(CheckShardFreeLocked(info, nullptr));
   STRATA_ASSIGN_OR_RETURN(std::string secret,
@@ -313,6 +383,7 @@ absl::StatusOr<NodeCredentials> NodeRegistry::AddLocked(NodeInfo info,
     LivePsShardLocked(info.shard_id(), nullptr, &forget);
   }
   STRATA_RETURN_IF_ERROR(MakeRoomLocked(&forget));
+  STRATA_RETURN_IF_ERROR(CheckShardCountLocked(info, nullptr));
   const uint64_t seq = next_seq_;
   Node entry;
   info.set_node_id(absl::StrCat(kNodeIdPrefix, seq));
@@ -321,6 +392,7 @@ absl::StatusOr<NodeCredentials> NodeRegistry::AddLocked(NodeInfo info,
   info.clear_current_task();
   entry.info = std::move(info);
   entry.secret = std::move(secret);
+  entry.identity = std::move(identity);
   entry.last_heartbeat = now;
   // The id is handed out only once it is recorded.
   StateStore::Batch batch;
@@ -359,11 +431,13 @@ absl::Status NodeRegistry::MakeRoomLocked(std::vector<uint64_t>* forget) {
       options_.max_nodes, " nodes (coordinator flag --max_nodes)"));
 }
 
-absl::Status NodeRegistry::Heartbeat(absl::string_view node_id,
-                                     absl::string_view secret) {
+absl::Status NodeRegistry::Heartbeat(
+    absl::string_view node_id, absl::string_view secret,
+    const std::optional<security::Identity>& caller) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
-  STRATA_ASSIGN_OR_RETURN(Node * node, AuthenticateLocked(node_id, secret));
+  STRATA_ASSIGN_OR_RETURN(Node * node,
+                          AuthenticateLocked(node_id, secret, caller));
   ExpireNodeLocked(*node, now);  // O(1): Sweep() expires the others
   if (!node->info.alive()) {
     return absl::FailedPreconditionError(
@@ -377,11 +451,13 @@ absl::Status NodeRegistry::Heartbeat(absl::string_view node_id,
   return absl::OkStatus();
 }
 
-absl::StatusOr<NodeInfo> NodeRegistry::Authenticate(absl::string_view node_id,
-                                                    absl::string_view secret) {
+absl::StatusOr<NodeInfo> NodeRegistry::Authenticate(
+    absl::string_view node_id, absl::string_view secret,
+    const std::optional<security::Identity>& caller) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
-  STRATA_ASSIGN_OR_RETURN(Node * node, AuthenticateLocked(node_id, secret));
+  STRATA_ASSIGN_OR_RETURN(Node * node,
+                          AuthenticateLocked(node_id, secret, caller));
   ExpireNodeLocked(*node, now);
   if (node->info.alive()) node->restored = false;
   return node->info;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "proto/coordinator.pb.h"
 #include "server/coordinator/state_store.h"
 #include "server/jobs/job_type.h"
+#include "server/security/identity.h"
 #include "server/util/clock.h"
 
 namespace strata {
@@ -35,6 +37,18 @@ inline constexpr size_t kMaxAddressBytes = 255;
 inline constexpr uint32_t kMaxNodeCpus = 1 << 16;
 inline constexpr uint32_t kMaxNodeGpus = 1024;
 
+// The certificate name of shard `shard_id`: "ps-<shard_id>"
+// (tools/certs.sh cluster).
+std::string ShardIdentityName(uint32_t shard_id);
+
+// Whether `caller` may register as `node` (its role set): a shard
+// certificate only as role "ps" with the shard its name says
+// (ShardIdentityName), a worker certificate only as a worker role (never
+// "ps"), no other role at all. PERMISSION_DENIED naming the caller and
+// what it asked for otherwise.
+absl::Status CheckNodeIdentity(const NodeInfo& node,
+                               const security::Identity& caller);
+
 // A node's identity: its id and the secret the coordinator bound to it.
 struct NodeCredentials {
   std::string node_id;
@@ -51,6 +65,13 @@ struct NodeCredentials {
 // missing secret is PERMISSION_DENIED, so no node can act as, or take over
 // the id of, another. A node re-registering with its id and secret keeps the
 // id while it is alive.
+//
+// Certificates (docs/security.md, "Identity rules"): calls that come over
+// TLS carry the caller's identity. A registration must match it
+// (CheckNodeIdentity), the node remembers (and stores) it, and every later
+// call naming the node (Heartbeat, Authenticate, a re-registration) must
+// come from the same identity: PERMISSION_DENIED naming the caller and the
+// node otherwise. Plaintext calls (caller nullopt) skip these checks.
 //
 // Durability: with a StateStore, registrations (and the id counter) are
 // written synchronously before they are answered, deaths and forgotten nodes
@@ -121,19 +142,31 @@ class NodeRegistry {
   // alive, with `node`'s new details; a dead node gets a new id. A known id
   // with another secret is PERMISSION_DENIED; an unknown id gets a new id.
   // UNAVAILABLE when the store cannot record a new registration.
-  absl::StatusOr<NodeCredentials> Register(const NodeInfo& node,
-                                           const NodeCredentials& claim = {});
+  // A ps node whose num_shards differs from a live ps node's is
+  // FAILED_PRECONDITION naming both counts (it would stop scheduling).
+  //
+  // `caller`: the identity of a TLS caller (see the class comment):
+  // CheckNodeIdentity's errors, and a claimed id registered by another
+  // identity is PERMISSION_DENIED.
+  absl::StatusOr<NodeCredentials> Register(
+      const NodeInfo& node, const NodeCredentials& claim = {},
+      const std::optional<security::Identity>& caller = std::nullopt);
 
   // Records a heartbeat. NOT_FOUND for an unknown id, PERMISSION_DENIED for
-  // a wrong secret, FAILED_PRECONDITION for a node already declared dead (it
-  // must register again).
-  absl::Status Heartbeat(absl::string_view node_id, absl::string_view secret);
+  // a wrong secret or a `caller` other than the node's registrant,
+  // FAILED_PRECONDITION for a node already declared dead (it must register
+  // again).
+  absl::Status Heartbeat(
+      absl::string_view node_id, absl::string_view secret,
+      const std::optional<security::Identity>& caller = std::nullopt);
 
   // The node, when `secret` is its secret: NOT_FOUND for an unknown id,
-  // PERMISSION_DENIED for a wrong secret. Dead nodes are returned (alive =
-  // false). A live restored node counts as back.
-  absl::StatusOr<NodeInfo> Authenticate(absl::string_view node_id,
-                                        absl::string_view secret);
+  // PERMISSION_DENIED for a wrong secret or a `caller` other than the
+  // node's registrant. Dead nodes are returned (alive = false). A live
+  // restored node counts as back.
+  absl::StatusOr<NodeInfo> Authenticate(
+      absl::string_view node_id, absl::string_view secret,
+      const std::optional<security::Identity>& caller = std::nullopt);
 
   // Marks nodes whose heartbeat is overdue as dead and returns every node
   // that died since the previous Sweep() (each death is reported once).
@@ -170,6 +203,8 @@ class NodeRegistry {
   struct Node {
     NodeInfo info;  // alive and last_heartbeat_unix_ms kept current
     std::string secret;
+    // IdentityUri of the caller that registered it; "" over plaintext.
+    std::string identity;
     absl::Time last_heartbeat;
     absl::Time died_at;  // valid when !info.alive()
     // Loaded by Restore() and not heard from since (see the class comment).
@@ -183,9 +218,15 @@ class NodeRegistry {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Node* FindLocked(absl::string_view node_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The node with `node_id` if `secret` is its secret, else the error.
-  absl::StatusOr<Node*> AuthenticateLocked(absl::string_view node_id,
-                                           absl::string_view secret)
+  // The node with `node_id` if `secret` is its secret and `caller` (when
+  // set) registered it, else the error.
+  absl::StatusOr<Node*> AuthenticateLocked(
+      absl::string_view node_id, absl::string_view secret,
+      const std::optional<security::Identity>& caller)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // FAILED_PRECONDITION when a live ps node other than `self` has another
+  // num_shards than info (ps only).
+  absl::Status CheckShardCountLocked(const NodeInfo& info, const Node* self)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The live ps node other than `self` holding `shard_id`, or nullptr; dead
   // holders are appended to `dead` when it is not null.
@@ -199,8 +240,10 @@ class NodeRegistry {
   absl::StatusOr<NodeCredentials> ReclaimLocked(Node& node, NodeInfo info,
                                                 absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Register() for a new id.
-  absl::StatusOr<NodeCredentials> AddLocked(NodeInfo info, absl::Time now)
+  // Register() for a new id, registered by `identity` ("" plaintext).
+  absl::StatusOr<NodeCredentials> AddLocked(NodeInfo info,
+                                            std::string identity,
+                                            absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the node's record (and `batch`'s other changes). Errors are
   // returned for the caller to refuse the change, or logged by PutLocked.

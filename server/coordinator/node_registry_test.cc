@@ -309,14 +309,21 @@ TEST_F(NodeRegistryTest, PsAddressesReportsDeadShard) {
             "shard 1 of 2 (node-2 at 10.0.0.1:9001) is dead");
 }
 
-TEST_F(NodeRegistryTest,
-       PsAddressesShardCountDisagreementIsFailedPrecondition) {
+TEST_F(NodeRegistryTest, AShardWithAnotherShardCountIsRefusedAtRegistration) {
+  // It used to be accepted and then stop every scheduling pass (PsAddresses
+  // saw the shards disagree); now it is refused and the cluster keeps going.
   ASSERT_TRUE(registry_.Register(Ps(0, 2)).ok());
-  ASSERT_TRUE(registry_.Register(Ps(1, 3)).ok());
-  absl::StatusOr<std::vector<std::string>> ps = registry_.PsAddresses();
-  EXPECT_EQ(ps.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(ps.status().message()),
-              HasSubstr("disagree on num_shards"));
+  absl::StatusOr<NodeCredentials> other = registry_.Register(Ps(1, 3));
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(other.status().message(),
+            "parameter-server shard 1 says num_shards 3, but the live shards "
+            "have 2 (node-1 holds shard 0 of 2); every shard of a cluster "
+            "must agree");
+  ASSERT_TRUE(registry_.Register(Ps(1, 2)).ok());
+  EXPECT_TRUE(registry_.PsAddresses().ok());
+  // Once the old shards are dead, a cluster of another size may register.
+  clock_.Advance(absl::Seconds(7));
+  EXPECT_TRUE(registry_.Register(Ps(0, 3)).ok());
 }
 
 TEST_F(NodeRegistryTest, DeathDescriptionNamesNodeHostAndTimeout) {
@@ -400,6 +407,84 @@ TEST_F(NodeIdentityTest, ADeadOrUnknownIdGetsANewId) {
 
 // The registry over a state store, restarted: a new registry over the same
 // directory.
+// Certificates: a node registers only as what its certificate says and is
+// then bound to it.
+using security::Identity;
+using security::Role;
+
+const Identity kShard0{Role::kShard, "ps-0"};
+const Identity kShard1{Role::kShard, "ps-1"};
+const Identity kWorkerA{Role::kWorker, "host-a"};
+const Identity kWorkerB{Role::kWorker, "host-b"};
+
+TEST_F(NodeRegistryTest, AShardCertificateRegistersOnlyTheShardItNames) {
+  EXPECT_TRUE(registry_.Register(Ps(0, 2), {}, kShard0).ok());
+  absl::StatusOr<NodeCredentials> other = registry_.Register(Ps(1, 2), {},
+                                                             kShard0);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(other.status().message(),
+            "spiffe://strata/shard/ps-0 may not register as parameter-server "
+            "shard 1: its certificate is for ps-1 only");
+  absl::StatusOr<NodeCredentials> as_worker =
+      registry_.Register(Worker(), {}, kShard1);
+  EXPECT_EQ(as_worker.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(as_worker.status().message()),
+              HasSubstr("shard certificate; it may not register as a "
+                        "general node"));
+  EXPECT_TRUE(registry_.Register(Ps(1, 2), {}, kShard1).ok());
+}
+
+TEST_F(NodeRegistryTest, AWorkerCertificateRegistersWorkerRolesOnly) {
+  for (const char* role : {"general", "conv", "fc", ""}) {
+    EXPECT_TRUE(registry_.Register(Worker(role), {}, kWorkerA).ok()) << role;
+  }
+  absl::StatusOr<NodeCredentials> shard = registry_.Register(Ps(0, 1), {},
+                                                             kWorkerA);
+  EXPECT_EQ(shard.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(shard.status().message(),
+            "spiffe://strata/worker/host-a is a worker certificate; it may "
+            "not register as a parameter-server shard");
+  for (Role role : {Role::kAdmin, Role::kOperator, Role::kReader,
+                    Role::kCoordinator}) {
+    EXPECT_EQ(registry_.Register(Worker(), {}, Identity{role, "x"})
+                  .status()
+                  .code(),
+              absl::StatusCode::kPermissionDenied);
+  }
+}
+
+TEST_F(NodeRegistryTest, ANodeIsBoundToTheIdentityThatRegisteredIt) {
+  absl::StatusOr<NodeCredentials> a = registry_.Register(Worker(), {},
+                                                         kWorkerA);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(registry_.Heartbeat(a->node_id, a->secret, kWorkerA).ok());
+  EXPECT_TRUE(registry_.Authenticate(a->node_id, a->secret, kWorkerA).ok());
+  // Plaintext calls carry no identity: unchecked, as before.
+  EXPECT_TRUE(registry_.Heartbeat(a->node_id, a->secret).ok());
+  const absl::Status beat = registry_.Heartbeat(a->node_id, a->secret,
+                                                kWorkerB);
+  EXPECT_EQ(beat.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(beat.message(),
+            "spiffe://strata/worker/host-b may not act for node node-1, which "
+            "spiffe://strata/worker/host-a registered");
+  EXPECT_EQ(registry_.Authenticate(a->node_id, a->secret, kWorkerB)
+                .status()
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+  // Re-attaching the id needs the same identity too.
+  EXPECT_EQ(registry_.Register(Worker(), *a, kWorkerB).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  absl::StatusOr<NodeCredentials> again = registry_.Register(Worker(), *a,
+                                                             kWorkerA);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->node_id, a->node_id);
+  // A node registered over plaintext has no registrant a certificate matches.
+  absl::StatusOr<NodeCredentials> plain = registry_.Register(Worker());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(registry_.Heartbeat(plain->node_id, plain->secret, kWorkerA).code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
 class NodeRegistryRestartTest : public NodeIdentityTest {
  protected:
   void SetUp() override {
@@ -494,6 +579,16 @@ TEST_F(NodeRegistryRestartTest, ARestoredShardIsHeldUntilItCallsOrDies) {
   Reopen();
   EXPECT_THAT(Ids(stored_->List()), ElementsAre("node-2"))
       << "the dead holder's record was dropped with the takeover";
+}
+
+TEST_F(NodeRegistryRestartTest, ANodesRegistrantSurvivesARestart) {
+  absl::StatusOr<NodeCredentials> a = stored_->Register(Worker(), {},
+                                                        kWorkerA);
+  ASSERT_TRUE(a.ok()) << a.status();
+  Reopen();
+  EXPECT_EQ(stored_->Heartbeat(a->node_id, a->secret, kWorkerB).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(stored_->Heartbeat(a->node_id, a->secret, kWorkerA).ok());
 }
 
 TEST_F(NodeRegistryRestartTest, ForgottenNodesLeaveTheStoreButNotTheCounter) {

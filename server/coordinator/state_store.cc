@@ -22,6 +22,7 @@ namespace {
 // Key layout (fixed-width hex, so byte order is numeric order):
 //   v                     format version
 //   c/node, c/job         next id numbers
+//   c/checkpoint          the last checkpoint id handed out
 //   n/<seq>               StoredNode
 //   j/<seq>               StoredJob
 //   e/<job seq>/<index>   JobEvent
@@ -29,6 +30,7 @@ constexpr absl::string_view kVersionKey = "v";
 constexpr absl::string_view kVersion = "1";
 constexpr absl::string_view kNodeCounterKey = "c/node";
 constexpr absl::string_view kJobCounterKey = "c/job";
+constexpr absl::string_view kCheckpointCounterKey = "c/checkpoint";
 constexpr absl::string_view kNodePrefix = "n/";
 constexpr absl::string_view kJobPrefix = "j/";
 constexpr absl::string_view kEventPrefix = "e/";
@@ -110,6 +112,11 @@ void StateStore::Batch::PutNodeCounter(uint64_t next_seq) {
 
 void StateStore::Batch::PutJobCounter(uint64_t next_seq) {
   batch_.Put(ToSlice(kJobCounterKey), absl::StrCat(next_seq));
+  ++ops_;
+}
+
+void StateStore::Batch::PutCheckpointCounter(uint64_t last_id) {
+  batch_.Put(ToSlice(kCheckpointCounterKey), absl::StrCat(last_id));
   ++ops_;
 }
 
@@ -207,6 +214,9 @@ absl::StatusOr<CoordinatorState> StateStore::Load() {
     } else if (key == kJobCounterKey) {
       STRATA_RETURN_IF_ERROR(
           ParseCounter(dir, key, it->value(), &state.next_job_seq));
+    } else if (key == kCheckpointCounterKey) {
+      STRATA_RETURN_IF_ERROR(
+          ParseCounter(dir, key, it->value(), &state.last_checkpoint_id));
     } else if (absl::ConsumePrefix(&rest, kNodePrefix) &&
                ParseHex(rest, &seq)) {
       STRATA_RETURN_IF_ERROR(

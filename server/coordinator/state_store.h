@@ -27,6 +27,9 @@ struct CoordinatorState {
   // reused, across restarts too.
   uint64_t next_node_seq = 1;
   uint64_t next_job_seq = 1;
+  // The last checkpoint id the coordinator handed out (0: none); later ones
+  // are above it (CheckpointPolicy).
+  uint64_t last_checkpoint_id = 0;
   std::vector<StoredNode> nodes;  // in id order
   struct Job {
     StoredJob job;
@@ -66,6 +69,7 @@ class StateStore {
    public:
     void PutNodeCounter(uint64_t next_seq);
     void PutJobCounter(uint64_t next_seq);
+    void PutCheckpointCounter(uint64_t last_id);
     void PutNode(uint64_t seq, const StoredNode& node);
     void DeleteNode(uint64_t seq);
     void PutJob(uint64_t seq, const StoredJob& job);

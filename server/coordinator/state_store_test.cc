@@ -65,6 +65,7 @@ TEST_F(StateStoreTest, AFreshStoreHoldsNothingAndCountsFromOne) {
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->next_node_seq, 1u);
   EXPECT_EQ(state->next_job_seq, 1u);
+  EXPECT_EQ(state->last_checkpoint_id, 0u);
   EXPECT_THAT(state->nodes, IsEmpty());
   EXPECT_THAT(state->jobs, IsEmpty());
 }
@@ -75,6 +76,7 @@ TEST_F(StateStoreTest, RecordsSurviveReopeningInIdOrder) {
     StateStore::Batch batch;
     batch.PutNodeCounter(11);
     batch.PutJobCounter(3);
+    batch.PutCheckpointCounter(1700000000123);
     batch.PutNode(10, Node("node-10"));
     batch.PutNode(2, Node("node-2"));
     StoredJob job;
@@ -92,6 +94,7 @@ TEST_F(StateStoreTest, RecordsSurviveReopeningInIdOrder) {
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->next_node_seq, 11u);
   EXPECT_EQ(state->next_job_seq, 3u);
+  EXPECT_EQ(state->last_checkpoint_id, 1700000000123u);
   ASSERT_THAT(state->nodes, SizeIs(2));
   EXPECT_EQ(state->nodes[0].node().node_id(), "node-2");
   EXPECT_EQ(state->nodes[1].node().node_id(), "node-10");

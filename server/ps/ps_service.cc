@@ -1,15 +1,35 @@
 #include "server/ps/ps_service.h"
 
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
+#include "server/security/identity.h"
 
 namespace strata {
 namespace {
+
+// OK when the caller of `context` may write checkpoint `id`: 0 (the shard
+// picks it) from anyone the policy admits; an explicit id only from the
+// coordinator, which hands out every cluster checkpoint id (or over
+// plaintext, where there are no identities).
+absl::Status CheckCheckpointId(const grpc::ServerContext& context,
+                               uint64_t id) {
+  if (id == 0) return absl::OkStatus();
+  STRATA_ASSIGN_OR_RETURN(const std::optional<security::Identity> caller,
+                          security::CallerIdentity(context));
+  if (!caller.has_value() || caller->role == security::Role::kCoordinator) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      security::IdentityUri(*caller), " may not choose checkpoint id ", id,
+      ": checkpoint ids come from the coordinator (stratactl checkpoint); "
+      "send checkpoint_id 0 to let the shard pick one"));
+}
 
 // Keys as an aligned uint64 span. Protobuf's string storage is heap
 // allocated (16-byte aligned) for any real batch, so this is a zero-copy
@@ -227,9 +247,13 @@ grpc::Status AdminServiceImpl::ListTables(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::Checkpoint(grpc::ServerContext*,
+grpc::Status AdminServiceImpl::Checkpoint(grpc::ServerContext* ctx,
                                           const CheckpointRequest* req,
                                           CheckpointResponse* resp) {
+  if (absl::Status s = CheckCheckpointId(*ctx, req->checkpoint_id());
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   if (options_.checkpoint_dir.empty()) {
     return ToGrpcStatus(absl::FailedPreconditionError(
         "this shard was started without --data_dir; it cannot checkpoint"));

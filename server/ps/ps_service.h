@@ -82,6 +82,10 @@ class AdminServiceImpl final : public AdminService::Service {
   grpc::Status ListTables(grpc::ServerContext* ctx,
                           const ListTablesRequest* req,
                           ListTablesResponse* resp) override;
+  // Id 0: the shard picks one (its clock's Unix ms). Over TLS an explicit
+  // id only from the coordinator's certificate (PERMISSION_DENIED
+  // otherwise: cluster checkpoint ids come from the coordinator); over
+  // plaintext from anyone.
   grpc::Status Checkpoint(grpc::ServerContext* ctx,
                           const CheckpointRequest* req,
                           CheckpointResponse* resp) override;

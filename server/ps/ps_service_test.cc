@@ -12,6 +12,7 @@
 #include "server/client/ps_client.h"
 #include "server/ps/ps_server.h"
 #include "server/ps/testing/local_shards.h"
+#include "server/security/testing/test_certs.h"
 
 namespace strata {
 namespace {
@@ -291,6 +292,62 @@ TEST(PsServiceTest, CheckpointWithoutDataDirIsFailedPrecondition) {
   auto ck = RequireAllOk(cluster.client->admin().Checkpoint(1));
   ASSERT_FALSE(ck.ok());
   EXPECT_EQ(ck.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Over mutual TLS: only the coordinator chooses checkpoint ids; anyone
+// else the policy admits (admin, worker) sends 0 and the shard picks one.
+grpc::Status CheckpointAs(const std::string& certs, const std::string& who,
+                          const std::string& address, uint64_t id,
+                          CheckpointResponse* resp) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::seconds(30));
+  CheckpointRequest req;
+  req.set_checkpoint_id(id);
+  return AdminService::NewStub(
+             security::testing::ChannelAs(certs, who, address))
+      ->Checkpoint(&ctx, req, resp);
+}
+
+TEST(PsServiceTest, OnlyTheCoordinatorChoosesCheckpointIdsOverTls) {
+  const std::string certs =
+      security::testing::MakeCluster("ps-certs", 1, "root:admin");
+  ASSERT_FALSE(certs.empty());
+  PsServerOptions o;
+  o.data_dir = TempDir("ps_tls_checkpoint");
+  o.credentials = security::testing::CredentialsOf(certs, "ps-0");
+  auto shards = testing::LocalShards::Start(1, o);
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  const std::string& address = (*shards)->addresses()[0];
+  CheckpointResponse resp;
+  for (const char* who : {"root", "worker"}) {
+    const grpc::Status s = CheckpointAs(certs, who, address, 77, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << who;
+    EXPECT_NE(s.error_message().find(
+                  "may not choose checkpoint id 77: checkpoint ids come from "
+                  "the coordinator"),
+              std::string::npos)
+        << s.error_message();
+    const grpc::Status picked = CheckpointAs(certs, who, address, 0, &resp);
+    ASSERT_TRUE(picked.ok()) << who << ": " << picked.error_message();
+    EXPECT_NE(resp.checkpoint_id(), 0u) << "the shard picked one";
+  }
+  // The largest id would pin every later restart to it: refused too.
+  EXPECT_EQ(CheckpointAs(certs, "root", address,
+                         std::numeric_limits<uint64_t>::max(), &resp)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  const grpc::Status coordinator =
+      CheckpointAs(certs, "coordinator", address, 77, &resp);
+  ASSERT_TRUE(coordinator.ok()) << coordinator.error_message();
+  EXPECT_EQ(resp.checkpoint_id(), 77u);
+}
+
+TEST(PsServiceTest, PlaintextCallersStillChooseCheckpointIds) {
+  ShardCluster cluster(1, TempDir("ps_plain_checkpoint"));
+  auto ck = RequireAllOk(cluster.client->admin().Checkpoint(88));
+  ASSERT_TRUE(ck.ok()) << ck.status();
+  EXPECT_EQ((*ck)[0].checkpoint_id(), 88u);
 }
 
 TEST(PsServiceTest, UnreachableShardIsUnavailableAfterRetries) {

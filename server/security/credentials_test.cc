@@ -4,8 +4,6 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <string>
 
@@ -15,32 +13,13 @@
 #include "proto/grpc/health/v1/health.grpc.pb.h"
 #include "proto/ps.grpc.pb.h"
 #include "server/security/identity.h"
+#include "server/security/testing/test_certs.h"
 
 namespace strata {
 namespace security {
 namespace {
 
-std::string TmpDir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t != nullptr ? t : "/tmp";
-}
-
-std::string CertsScript() {
-  const char* r = std::getenv("TEST_SRCDIR");
-  return absl::StrCat(r != nullptr ? r : "..", "/strata/tools/certs.sh");
-}
-
-void Shell(const std::string& cmd) {
-  ASSERT_EQ(std::system((cmd + " > /dev/null").c_str()), 0) << cmd;
-}
-
-TlsOptions Files(const std::string& dir, const std::string& name) {
-  TlsOptions o;
-  o.ca_file = dir + "/ca.crt";
-  o.cert_file = dir + "/" + name + ".crt";
-  o.key_file = dir + "/" + name + ".key";
-  return o;
-}
+using testing::CertFiles;
 
 // Answers DropTable and ListTables, recording who called.
 class FakeAdmin final : public AdminService::Service {
@@ -73,19 +52,18 @@ class FakeAdmin final : public AdminService::Service {
 class CredentialsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(TmpDir() + "/certs");
-    other_ = new std::string(TmpDir() + "/other-ca");
-    Shell(absl::StrCat("rm -rf ", *dir_, " ", *other_));
-    Shell(absl::StrCat("bash ", CertsScript(), " cluster ", *dir_,
-                     " --shards 1 --users 'alice:admin bob:reader'"));
-    Shell(absl::StrCat("bash ", CertsScript(), " cluster ", *other_,
-                     " --shards 0 --users 'mallory:admin'"));
+    dir_ = new std::string(
+        testing::MakeCluster("certs", 1, "alice:admin bob:reader"));
+    other_ =
+        new std::string(testing::MakeCluster("other-ca", 0, "mallory:admin"));
+    ASSERT_FALSE(dir_->empty());
+    ASSERT_FALSE(other_->empty());
   }
   void SetUp() override {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder b;
     absl::StatusOr<std::shared_ptr<const Credentials>> creds =
-        Credentials::Create(Files(*dir_, "ps-0"));
+        Credentials::Create(CertFiles(*dir_, "ps-0"));
     ASSERT_TRUE(creds.ok()) << creds.status();
     ASSERT_TRUE((*creds)->tls());
     ASSERT_TRUE((*creds)->ConfigureServer("127.0.0.1:0", &b, &port_).ok());
@@ -102,7 +80,7 @@ class CredentialsTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> As(const std::string& dir,
                                     const std::string& name) {
     absl::StatusOr<std::shared_ptr<const Credentials>> c =
-        Credentials::Create(Files(dir, name));
+        Credentials::Create(CertFiles(dir, name));
     EXPECT_TRUE(c.ok()) << c.status();
     return Channel(ChannelCredentialsOf(*c));
   }

@@ -2,7 +2,11 @@
 
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/auth_context.h>
+#include <grpcpp/server_context.h>
 
+#include <algorithm>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -105,6 +109,33 @@ absl::StatusOr<Identity> PeerIdentity(const grpc::AuthContext& auth) {
   absl::StatusOr<Identity> id = ParseIdentityUri(uris[0]);
   if (!id.ok()) return absl::UnauthenticatedError(id.status().message());
   return id;
+}
+
+absl::StatusOr<std::optional<Identity>> CallerIdentity(
+    const grpc::AuthContext* auth) {
+  if (auth == nullptr) return std::nullopt;
+  const std::vector<grpc::string_ref> type =
+      auth->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
+  const bool tls = std::any_of(type.begin(), type.end(), [](auto v) {
+    const absl::string_view s(v.data(), v.size());
+    return s == GRPC_SSL_TRANSPORT_SECURITY_TYPE ||
+           s == GRPC_TLS_TRANSPORT_SECURITY_TYPE;
+  });
+  if (!tls) return std::nullopt;
+  absl::StatusOr<Identity> id = PeerIdentity(*auth);
+  if (!id.ok()) return id.status();
+  return std::optional<Identity>(*std::move(id));
+}
+
+absl::StatusOr<std::optional<Identity>> CallerIdentity(
+    const grpc::ServerContext& context) {
+  const std::shared_ptr<const grpc::AuthContext> auth =
+      context.auth_context();
+  return CallerIdentity(auth.get());
+}
+
+std::string CallerUri(const std::optional<Identity>& caller) {
+  return caller.has_value() ? IdentityUri(*caller) : std::string();
 }
 
 }  // namespace security

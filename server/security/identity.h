@@ -6,6 +6,7 @@
 #ifndef STRATA_SERVER_SECURITY_IDENTITY_H_
 #define STRATA_SERVER_SECURITY_IDENTITY_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 
 namespace grpc {
 class AuthContext;
+class ServerContext;
 }  // namespace grpc
 
 namespace strata {
@@ -61,6 +63,21 @@ absl::StatusOr<Identity> ParseIdentityUri(absl::string_view uri);
 // UNAUTHENTICATED when the connection carries no verified certificate, or
 // the certificate has no strata URI or more than one.
 absl::StatusOr<Identity> PeerIdentity(const grpc::AuthContext& auth);
+
+// The caller of a server call, for the checks bound to identities (a node
+// acts only for itself, a job's owner, who may pick a checkpoint id):
+// nullopt when the call came over plaintext (no TLS peer: no identities,
+// so such checks are skipped, as for tests and in-process servers); the
+// identity of its verified certificate over TLS; UNAUTHENTICATED (as
+// PeerIdentity) over TLS without one. Services learn callers only here.
+absl::StatusOr<std::optional<Identity>> CallerIdentity(
+    const grpc::AuthContext* auth);
+absl::StatusOr<std::optional<Identity>> CallerIdentity(
+    const grpc::ServerContext& context);
+
+// IdentityUri of the caller, or "" for nullopt (plaintext): what records
+// (a node's registrant, a job's owner) keep.
+std::string CallerUri(const std::optional<Identity>& caller);
 
 }  // namespace security
 }  // namespace strata

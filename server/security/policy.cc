@@ -28,6 +28,8 @@ std::vector<MethodPolicy> BuildTable() {
       {"/strata.JobService/ListJobs", C::kRoles, humans_read},
       {"/strata.JobService/CancelJob", C::kRoles, {kAdmin, kOperator}},
       {"/strata.JobService/WatchJob", C::kRoles, humans_read},
+      // Cluster administration: the coordinator picks the checkpoint id.
+      {"/strata.ClusterAdminService/Checkpoint", C::kRoles, {kAdmin}},
       // Nodes: only daemons register, and only as themselves (checked by
       // the coordinator against the identity).
       {"/strata.NodeService/RegisterNode", C::kRoles, {kShard, kWorker}},

@@ -162,8 +162,10 @@ set -e
 grep -q "read back wrong" "$DIR/wrong.out" || fail "no mismatch reason"
 
 step "checkpoint, restart the whole cluster, and the data is back"
-"$CTL" checkpoint --checkpoint_id=7 > "$DIR/ckpt.out" || fail "checkpoint"
-ls "$DIR"/data/ckpt-*7/shard-0000{0,1}-of-00002.ckpt > /dev/null || fail "checkpoint files"
+"$CTL" checkpoint > "$DIR/ckpt.out" || fail "checkpoint"  # the coordinator picks the id
+id=$(sed -n 's/^checkpoint \([0-9]*\):.*/\1/p' "$DIR/ckpt.out")
+[ -n "$id" ] || fail "no checkpoint id in: $(cat "$DIR/ckpt.out")"
+ls "$DIR"/data/ckpt-*"$id"/shard-0000{0,1}-of-00002.ckpt > /dev/null || fail "checkpoint files"
 "$CLUSTER" down "$DIR"
 cluster_up --ps 2 --workers 1
 "$CTL" submit "$SPECS/verify.textproto" --watch > "$DIR/verify2.out" || {

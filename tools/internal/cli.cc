@@ -37,7 +37,8 @@ Commands:
                          otherwise; then its final state, reason and metrics.
   cancel JOB_ID          Cancel a job.
   tables                 List the tables of every ps shard, merged by name.
-  checkpoint             Checkpoint every ps shard under one shared id.
+  checkpoint             Checkpoint every ps shard under one id the
+                         coordinator picks (an admin action).
   load                   Load a checkpoint on every ps shard.
   stats                  Saec compression statistics per table and field,
                          merged over the shards.
@@ -54,9 +55,9 @@ Flags:
   --timeout_s=SECONDS      Deadline of each RPC (default 10). Raise it for
                            checkpoint/load of large tables.
   --watch                  submit: follow the job after submitting it.
-  --checkpoint_id=N        checkpoint: the id to write (default: the current
-                           Unix time in ms). load: the id to load (default:
-                           each shard's newest complete checkpoint).
+  --checkpoint_id=N        load: the id to load (default: each shard's newest
+                           complete checkpoint). checkpoint takes none: the
+                           coordinator picks the id.
   --table=NAME             stats, compress: only this table (default all).
   --saec=TEXT              compress: a text-format SaecConfig (proto/ps.proto),
                            e.g. 'target_ratio: 30' or 'clusters: 1000
@@ -95,7 +96,7 @@ constexpr CommandSpec kCommands[] = {
     {"watch", 1, "JOB_ID", false, false},
     {"cancel", 1, "JOB_ID", false, false},
     {"tables", 0, nullptr, false, false},
-    {"checkpoint", 0, nullptr, false, true},
+    {"checkpoint", 0, nullptr, false, false},
     {"load", 0, nullptr, false, true},
     {"stats", 0, nullptr, false, false, true, false},
     {"compress", 0, nullptr, false, false, true, true},
@@ -150,7 +151,7 @@ int Dispatch(const std::string& command, const std::vector<std::string>& args,
   if (command == "watch") return RunWatch(env, args[1]);
   if (command == "cancel") return RunCancel(env, args[1]);
   if (command == "tables") return RunTables(env);
-  if (command == "checkpoint") return RunCheckpoint(env, options.checkpoint_id);
+  if (command == "checkpoint") return RunCheckpoint(env);
   if (command == "stats") return RunStats(env, options.table);
   if (command == "compress") return RunCompress(env, options.table, options.saec);
   return RunLoad(env, options.checkpoint_id);

@@ -128,6 +128,10 @@ TEST_F(RunCliTest, FlagsOfOtherCommandsAreUsageErrors) {
   options_.watch = false;
   options_.checkpoint_id = 5;
   EXPECT_EQ(Run({"submit", "x.json"}), 2);
+  // Ids come from the coordinator: checkpoint takes none.
+  EXPECT_EQ(Run({"checkpoint"}), 2);
+  EXPECT_THAT(err_.str(),
+              HasSubstr("stratactl: checkpoint does not take --checkpoint_id"));
 }
 
 TEST_F(RunCliTest, NonPositiveTimeoutIsAUsageError) {

@@ -297,26 +297,22 @@ void AddShardEntries(const PerShard<Response>& results,
   }
 }
 
-void PrintCheckpointText(const CommandEnv& env, uint64_t id,
-                         const PerShard<CheckpointResponse>& results,
-                         size_t succeeded) {
-  *env.out << "checkpoint " << id << ": " << succeeded << " of "
-           << results.size() << " shards written\n";
+void PrintCheckpointText(const CommandEnv& env,
+                         const ClusterCheckpointResponse& written) {
+  *env.out << "checkpoint " << written.checkpoint_id() << ": "
+           << written.shards_size() << " of " << written.shards_size()
+           << " shards written\n";
   Table table({"SHARD", "ADDRESS", "ROWS", "BYTES", "PATH"});
   for (size_t c : {0, 2, 3}) table.SetAlign(c, Table::Align::kRight);
   uint64_t rows = 0, bytes = 0;
-  for (const ShardResult<CheckpointResponse>& r : results) {
-    if (!r.ok()) {
-      table.AddRow({absl::StrCat(r.shard), r.address, "-", "-",
-                    absl::StrCat("FAILED: ",
-                                 absl::StatusCodeToString(r.status().code()))});
-      continue;
-    }
-    rows += r.response->rows();
-    bytes += r.response->bytes();
-    table.AddRow({absl::StrCat(r.shard), r.address,
-                  FormatCount(r.response->rows()),
-                  FormatBytes(r.response->bytes()), r.response->path()});
+  for (int shard = 0; shard < written.shards_size(); ++shard) {
+    const CheckpointResponse& r = written.shards(shard);
+    rows += r.rows();
+    bytes += r.bytes();
+    table.AddRow({absl::StrCat(shard),
+                  shard < written.addresses_size() ? written.addresses(shard)
+                                                   : "",
+                  FormatCount(r.rows()), FormatBytes(r.bytes()), r.path()});
   }
   table.AddRow({"total", "", FormatCount(rows), FormatBytes(bytes), ""});
   *env.out << table.Render();
@@ -324,29 +320,28 @@ void PrintCheckpointText(const CommandEnv& env, uint64_t id,
 
 }  // namespace
 
-int RunCheckpoint(const CommandEnv& env, absl::optional<uint64_t> id) {
-  // 0 would let every shard pick its own id; one shared id is the point.
-  const uint64_t checkpoint_id =
-      id.has_value() && *id != 0
-          ? *id
-          : static_cast<uint64_t>(absl::ToUnixMillis(env.clock->Now()));
-  absl::StatusOr<std::unique_ptr<PsAdminClient>> admin = AdminForCluster(env);
-  if (!admin.ok()) return ReportRpcError(env, admin.status());
-  // A consistent cut: every shard's pushes paused around the write.
-  const PerShard<CheckpointResponse> results =
-      (*admin)->ConsistentCheckpoint(checkpoint_id);
-  const size_t succeeded = ReportShardErrors(env, results);
-  const bool ok = succeeded == results.size();
+int RunCheckpoint(const CommandEnv& env) {
+  // The coordinator picks the id and takes a consistent cut: every shard's
+  // pushes paused around the write. It fails as a whole (naming the shard).
+  absl::StatusOr<ClusterCheckpointResponse> written = env.client->Checkpoint();
+  if (!written.ok()) return ReportRpcError(env, written.status());
   if (env.json) {
     CheckpointReport report;
-    report.set_checkpoint_id(checkpoint_id);
-    report.set_ok(ok);
-    AddShardEntries(results, report.mutable_shards());
+    report.set_checkpoint_id(written->checkpoint_id());
+    report.set_ok(true);
+    for (int shard = 0; shard < written->shards_size(); ++shard) {
+      ShardCheckpoint* entry = report.add_shards();
+      entry->set_shard_id(shard);
+      if (shard < written->addresses_size()) {
+        entry->set_address(written->addresses(shard));
+      }
+      *entry->mutable_response() = written->shards(shard);
+    }
     *env.out << ToJson(report) << "\n";
   } else {
-    PrintCheckpointText(env, checkpoint_id, results, succeeded);
+    PrintCheckpointText(env, *written);
   }
-  return ok ? kExitOk : kExitRpc;
+  return kExitOk;
 }
 
 namespace {

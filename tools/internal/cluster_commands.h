@@ -36,9 +36,11 @@ int RunNodes(const CommandEnv& env);
 // are still shown). JSON: a TablesReport.
 int RunTables(const CommandEnv& env);
 
-// AdminService.Checkpoint on all shards with one shared id (default: now in
-// Unix ms). kExitRpc if any shard failed. JSON: a CheckpointReport.
-int RunCheckpoint(const CommandEnv& env, absl::optional<uint64_t> id);
+// ClusterAdminService.Checkpoint: the coordinator takes a consistent
+// checkpoint of every shard under an id it picks (ids come from the
+// cluster, docs/checkpoint.md). kExitRpc if it failed. JSON: a
+// CheckpointReport.
+int RunCheckpoint(const CommandEnv& env);
 
 // AdminService.Load on all shards (id 0 or unset: each shard's newest
 // complete checkpoint). kExitRpc if any shard failed or the shards loaded

@@ -216,15 +216,15 @@ TEST_F(ClusterCommandsTest, IncompleteClusterIsFailedPrecondition) {
                         coordinator_.address() +
                         " has no complete set of live ps shards (1 alive of 2 "
                         "expected)"));
-  EXPECT_EQ(RunCheckpoint(env_, absl::nullopt), kExitRpc);
+  EXPECT_EQ(RunCheckpoint(env_), kExitRpc);
   EXPECT_TRUE(shards_[0]->checkpoint_requests().empty());
 }
 
-TEST_F(ClusterCommandsTest, CheckpointUsesOneSharedIdDefaultingToNow) {
-  EXPECT_EQ(RunCheckpoint(env_, absl::nullopt), kExitOk);
-  const uint64_t now = kNowMs;
-  EXPECT_THAT(shards_[0]->checkpoint_requests(), ElementsAre(now));
-  EXPECT_THAT(shards_[1]->checkpoint_requests(), ElementsAre(now));
+TEST_F(ClusterCommandsTest, CheckpointTakesTheIdTheCoordinatorPicks) {
+  EXPECT_EQ(RunCheckpoint(env_), kExitOk);
+  const uint64_t id = kNowMs;
+  EXPECT_THAT(shards_[0]->checkpoint_requests(), ElementsAre(id));
+  EXPECT_THAT(shards_[1]->checkpoint_requests(), ElementsAre(id));
   Table expected({"SHARD", "ADDRESS", "ROWS", "BYTES", "PATH"});
   for (size_t c : {0, 2, 3}) expected.SetAlign(c, Table::Align::kRight);
   expected.AddRow({"0", shards_[0]->address(), "10", "1000 B",
@@ -236,44 +236,37 @@ TEST_F(ClusterCommandsTest, CheckpointUsesOneSharedIdDefaultingToNow) {
                             expected.Render());
 }
 
-TEST_F(ClusterCommandsTest, CheckpointFailsIfAnyShardFails) {
+TEST_F(ClusterCommandsTest, CheckpointFailsWithTheShardsError) {
   shards_[0]->script().SetError("Checkpoint",
                                 absl::ResourceExhaustedError("disk full"));
-  EXPECT_EQ(RunCheckpoint(env_, 42), kExitRpc);
-  EXPECT_THAT(shards_[1]->checkpoint_requests(), ElementsAre(42u));
-  EXPECT_EQ(err_.str(), "RESOURCE_EXHAUSTED: Checkpoint on ps shard 0 " +
-                            shards_[0]->address() + ": disk full\n");
-  EXPECT_THAT(out_.str(), StartsWith("checkpoint 42: 1 of 2 shards written\n"));
-  EXPECT_THAT(out_.str(), HasSubstr("FAILED: RESOURCE_EXHAUSTED"));
-}
-
-TEST_F(ClusterCommandsTest, CheckpointPausesEveryShardsPushesAroundTheWrite) {
-  EXPECT_EQ(RunCheckpoint(env_, 42), kExitOk);
-  for (const auto& shard : shards_) {
-    EXPECT_THAT(shard->cut_calls(),
-                ElementsAre("pause", "checkpoint 42", "resume"));
-  }
-}
-
-TEST_F(ClusterCommandsTest, CheckpointWritesNothingWhenAShardCannotPause) {
-  shards_[1]->script().SetError("PausePushes",
-                                absl::UnimplementedError("old shard"));
-  EXPECT_EQ(RunCheckpoint(env_, 42), kExitRpc);
-  EXPECT_THAT(shards_[0]->cut_calls(), ElementsAre("pause", "resume"));
-  EXPECT_TRUE(shards_[1]->checkpoint_requests().empty());
+  coordinator_.SetCheckpointId(42);
+  EXPECT_EQ(RunCheckpoint(env_), kExitRpc);
   EXPECT_THAT(err_.str(),
-              HasSubstr("UNIMPLEMENTED: PausePushes on ps shard 1"));
+              StartsWith("RESOURCE_EXHAUSTED: Checkpoint on coordinator " +
+                         coordinator_.address() + ": "));
+  EXPECT_THAT(err_.str(), HasSubstr("ps shard 0"));
+  EXPECT_THAT(err_.str(), HasSubstr("disk full"));
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(ClusterCommandsTest, CheckpointPermissionDeniedIsReported) {
+  coordinator_.script().SetError(
+      "Checkpoint", absl::PermissionDeniedError("reader may not"));
+  EXPECT_EQ(RunCheckpoint(env_), kExitRpc);
+  EXPECT_THAT(err_.str(), StartsWith("PERMISSION_DENIED: Checkpoint on "
+                                     "coordinator "));
+  EXPECT_TRUE(shards_[0]->checkpoint_requests().empty());
 }
 
 TEST_F(ClusterCommandsTest, CheckpointJsonListsEveryShard) {
-  shards_[1]->script().SetError("Checkpoint", absl::InternalError("x"));
+  coordinator_.SetCheckpointId(7);
   env_.json = true;
-  EXPECT_EQ(RunCheckpoint(env_, 7), kExitRpc);
+  EXPECT_EQ(RunCheckpoint(env_), kExitOk);
   EXPECT_THAT(out_.str(),
-              StartsWith("{\"checkpoint_id\":\"7\",\"ok\":false,\"shards\":[{"
-                         "\"shard_id\":0,"));
+              StartsWith("{\"checkpoint_id\":\"7\",\"ok\":true,\"shards\":[{"
+                         "\"shard_id\":0,\"address\":\"" +
+                         shards_[0]->address() + "\","));
   EXPECT_THAT(out_.str(), HasSubstr("\"response\":{\"checkpoint_id\":\"7\","));
-  EXPECT_THAT(out_.str(), HasSubstr("\"error\":{\"code\":\"INTERNAL\","));
 }
 
 TEST_F(ClusterCommandsTest, LoadPassesTheIdToEveryShard) {

@@ -140,6 +140,19 @@ absl::StatusOr<ClusterResponse> CtlClient::GetCluster() {
   return response;
 }
 
+absl::StatusOr<ClusterCheckpointResponse> CtlClient::Checkpoint() {
+  auto stub = ClusterAdminService::NewStub(ChannelTo(options_.coordinator));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  ClusterCheckpointResponse response;
+  const grpc::Status status =
+      stub->Checkpoint(&context, ClusterCheckpointRequest(), &response);
+  if (!status.ok()) {
+    return Failure(status, "Checkpoint", kCoordinator, options_.coordinator);
+  }
+  return response;
+}
+
 absl::StatusOr<std::unique_ptr<PsAdminClient>> CtlClient::ConnectShards(
     const std::vector<std::string>& addresses) const {
   PsAdminClientOptions options;

@@ -82,6 +82,10 @@ class CtlClient {
   // NodeService on the coordinator.
   absl::StatusOr<ClusterResponse> GetCluster();
 
+  // ClusterAdminService on the coordinator: a consistent checkpoint of
+  // every shard under an id the coordinator picks.
+  absl::StatusOr<ClusterCheckpointResponse> Checkpoint();
+
   // A PsAdminClient for the shards at `addresses` (by shard id) with this
   // client's deadline and message size and no retries, so a dead shard is
   // reported at once. Checkpoint and Load get the deadline; Compress 60

@@ -6,6 +6,7 @@
 #include "glog/logging.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "proto/rpc_util.h"
+#include "server/client/ps_admin_client.h"
 
 namespace strata {
 namespace ctl {
@@ -173,11 +174,55 @@ class FakeCoordinator::Nodes final : public NodeService::Service {
   FakeCoordinator* const fake_;
 };
 
+class FakeCoordinator::Admin final : public ClusterAdminService::Service {
+ public:
+  explicit Admin(FakeCoordinator* fake) : fake_(fake) {}
+
+  grpc::Status Checkpoint(grpc::ServerContext* context,
+                          const ClusterCheckpointRequest* request,
+                          ClusterCheckpointResponse* response) override {
+    fake_->script_.Wait(context);
+    if (auto s = fake_->script_.ErrorFor("Checkpoint"); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    std::vector<std::string> addresses;
+    uint64_t id = 0;
+    {
+      absl::MutexLock lock(&fake_->mu_);
+      addresses.assign(fake_->cluster_.ps_addresses().begin(),
+                       fake_->cluster_.ps_addresses().end());
+      id = fake_->checkpoint_id_;
+    }
+    if (addresses.empty()) {
+      return ToGrpcStatus(absl::FailedPreconditionError("shards incomplete"));
+    }
+    absl::StatusOr<std::unique_ptr<PsAdminClient>> admin =
+        PsAdminClient::Connect(addresses);
+    if (!admin.ok()) return ToGrpcStatus(admin.status());
+    absl::StatusOr<std::vector<CheckpointResponse>> written =
+        RequireAllOk((*admin)->ConsistentCheckpoint(id));
+    if (!written.ok()) return ToGrpcStatus(written.status());
+    response->set_checkpoint_id(id);
+    for (CheckpointResponse& r : *written) *response->add_shards() = r;
+    for (std::string& a : addresses) response->add_addresses(a);
+    return grpc::Status::OK;
+  }
+
+ private:
+  FakeCoordinator* const fake_;
+};
+
 FakeCoordinator::FakeCoordinator()
     : jobs_service_(std::make_unique<Jobs>(this)),
       nodes_service_(std::make_unique<Nodes>(this)),
+      admin_service_(std::make_unique<Admin>(this)),
       server_(std::make_unique<FakeServer>(std::vector<grpc::Service*>{
-          jobs_service_.get(), nodes_service_.get()})) {}
+          jobs_service_.get(), nodes_service_.get(), admin_service_.get()})) {}
+
+void FakeCoordinator::SetCheckpointId(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  checkpoint_id_ = id;
+}
 
 FakeCoordinator::~FakeCoordinator() { server_.reset(); }
 

@@ -51,9 +51,12 @@ class FakeServer {
   std::string address_;
 };
 
-// Fake coordinator: JobService and NodeService.GetCluster. SubmitJob assigns
-// ids "job-1", "job-2", ... and stores a PENDING JobStatus; WatchJob replays
-// the events set for the job and closes the stream. Thread-safe.
+// Fake coordinator: JobService, NodeService.GetCluster and
+// ClusterAdminService.Checkpoint. SubmitJob assigns ids "job-1", "job-2",
+// ... and stores a PENDING JobStatus; WatchJob replays the events set for
+// the job and closes the stream; Checkpoint takes a consistent checkpoint
+// (PsAdminClient) of the cluster's ps_addresses under checkpoint_id() and
+// fails with the first shard's error. Thread-safe.
 class FakeCoordinator {
  public:
   FakeCoordinator();
@@ -66,24 +69,30 @@ class FakeCoordinator {
   void AddJob(const JobStatus& job);
   void SetEvents(const std::string& job_id, std::vector<JobEvent> events);
   void SetCluster(const ClusterResponse& cluster);
+  // The id Checkpoint picks (default 1700000000000).
+  void SetCheckpointId(uint64_t id);
   std::vector<JobSpec> submitted() const;
   std::vector<std::string> cancelled() const;
 
  private:
   class Jobs;
   class Nodes;
+  class Admin;
   friend class Jobs;
   friend class Nodes;
+  friend class Admin;
 
   FakeScript script_;
   mutable absl::Mutex mu_;
   std::map<std::string, JobStatus> jobs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<JobEvent>> events_ ABSL_GUARDED_BY(mu_);
   ClusterResponse cluster_ ABSL_GUARDED_BY(mu_);
+  uint64_t checkpoint_id_ ABSL_GUARDED_BY(mu_) = 1700000000000;
   std::vector<JobSpec> submitted_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> cancelled_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Jobs> jobs_service_;
   std::unique_ptr<Nodes> nodes_service_;
+  std::unique_ptr<Admin> admin_service_;
   std::unique_ptr<FakeServer> server_;
 };
 

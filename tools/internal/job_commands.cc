@@ -208,6 +208,7 @@ void PrintStatusText(const CommandEnv& env, const JobStatus& job) {
   };
   field("job", job.job_id());
   field("name", job.spec().name().empty() ? "-" : job.spec().name());
+  field("owner", job.owner().empty() ? "-" : job.owner());
   field("state", StateWithRestarts(job));
   field("progress",
         absl::StrCat(StepsOf(job.step(), job.total_steps()), " (",

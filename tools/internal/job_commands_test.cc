@@ -218,6 +218,17 @@ TEST_F(JobCommandsTest, ListAndStatusShowRestarts) {
   EXPECT_THAT(out_.str(), HasSubstr("state:     RUNNING (2 restarts)\n"));
 }
 
+TEST_F(JobCommandsTest, StatusShowsTheOwner) {
+  JobStatus job;
+  job.set_job_id("job-1");
+  job.set_state(RUNNING);
+  job.set_owner("spiffe://strata/operator/alice");
+  fake_.AddJob(job);
+  EXPECT_EQ(RunStatus(env_, "job-1"), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("owner:     spiffe://strata/operator/alice\n"
+                                    "state:     RUNNING\n"));
+}
+
 TEST_F(JobCommandsTest, ListJsonIsTheResponseMessage) {
   env_.json = true;
   EXPECT_EQ(RunList(env_), kExitOk);
@@ -230,6 +241,7 @@ TEST_F(JobCommandsTest, StatusShowsDetailsMetricsAndSpec) {
   EXPECT_EQ(out_.str(),
             "job:       job-1\n"
             "name:      load\n"
+            "owner:     -\n"
             "state:     SUCCEEDED\n"
             "progress:  100/100 (100.0%)\n"
             "submitted: 2023-11-14 22:12:15 (1m05s ago)\n"
