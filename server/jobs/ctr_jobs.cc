@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "proto/base/checkpoint_ids.h"
 #include "proto/base/status_macros.h"
 #include "server/jobs/internal/spec_rules.h"
 
@@ -42,7 +44,7 @@ constexpr NumberRule kTrainRules[] = {
     {"learning_rate", 0.05, 0, 1000, kOpen, kClosed, "embedding Adagrad"},
     {"dense_learning_rate", 0.002, 0, 1000, kOpen, kClosed, "MLP Adam"},
     {"checkpoint_id", kNoDefault, 0, kUnbounded, kClosed, kClosed,
-     "0 = current Unix ms"},
+     "0 = current Unix ms; never in the future (now + 60 s)"},
     {"seed", 1, 1, kUnbounded},
 };
 // data_path set and eval_path empty: the held-out tail of the file.
@@ -124,6 +126,8 @@ class CtrTrainJobType : public JobType {
         internal::CheckPath("ctr_train.eval_path", t.eval_path()));
     STRATA_RETURN_IF_ERROR(
         internal::CheckNumberRules(kTrainRules, t, "ctr_train"));
+    STRATA_RETURN_IF_ERROR(CheckChosenCheckpointId(
+        "ctr_train.checkpoint_id", t.checkpoint_id(), absl::Now()));
     if (HeldOutTail(t)) {
       STRATA_RETURN_IF_ERROR(
           internal::CheckNumberRules(kTrainFractionRule, t, "ctr_train"));

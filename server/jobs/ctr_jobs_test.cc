@@ -49,6 +49,21 @@ TEST(CtrTrainJobTest, FileInputGetsAHeldOutFractionAndNoGenerator) {
   EXPECT_DOUBLE_EQ(spec.ctr_train().eval_fraction(), 0) << "eval_path wins";
 }
 
+TEST(CtrTrainJobTest, RefusesACheckpointIdInTheFuture) {
+  // The newest checkpoint is the one restarts load: an id from the future
+  // would pin them all (2^64-1: forever). Past ids stay labels.
+  JobSpec spec;
+  spec.mutable_ctr_train()->set_checkpoint_id(7);
+  EXPECT_TRUE(Prepare(spec).ok());
+  spec.mutable_ctr_train()->set_checkpoint_id(~uint64_t{0});
+  const absl::Status s = Prepare(spec);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("ctr_train.checkpoint_id 18446744073709551615 "
+                             "lies in the future"),
+            std::string::npos)
+      << s.message();
+}
+
 TEST(CtrTrainJobTest, RejectsOutOfRangeFieldsWithPreciseMessages) {
   struct Case {
     void (*mutate)(CtrTrainSpec*);

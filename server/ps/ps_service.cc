@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "proto/base/checkpoint_ids.h"
 #include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
 #include "server/security/identity.h"
@@ -14,9 +15,12 @@ namespace strata {
 namespace {
 
 // OK when the caller of `context` may write checkpoint `id`: 0 (the shard
-// picks it) from anyone the policy admits; an explicit id only from the
-// coordinator, which hands out every cluster checkpoint id (or over
-// plaintext, where there are no identities).
+// picks it) from anyone the policy admits; any id from the coordinator,
+// which hands out cluster checkpoint ids (or over plaintext, where there
+// are no identities); from anyone else (a CTR_TRAIN worker's final
+// checkpoint) an id that does not lie in the future, which would pin
+// every later restart to it (proto/base/checkpoint_ids.h):
+// PERMISSION_DENIED.
 absl::Status CheckCheckpointId(const grpc::ServerContext& context,
                                uint64_t id) {
   if (id == 0) return absl::OkStatus();
@@ -25,10 +29,12 @@ absl::Status CheckCheckpointId(const grpc::ServerContext& context,
   if (!caller.has_value() || caller->role == security::Role::kCoordinator) {
     return absl::OkStatus();
   }
-  return absl::PermissionDeniedError(absl::StrCat(
-      security::IdentityUri(*caller), " may not choose checkpoint id ", id,
-      ": checkpoint ids come from the coordinator (stratactl checkpoint); "
-      "send checkpoint_id 0 to let the shard pick one"));
+  const absl::Status chosen =
+      CheckChosenCheckpointId("checkpoint id", id, absl::Now());
+  if (chosen.ok()) return chosen;
+  return absl::PermissionDeniedError(
+      absl::StrCat(security::IdentityUri(*caller), " may not choose ",
+                   chosen.message()));
 }
 
 // Keys as an aligned uint64 span. Protobuf's string storage is heap

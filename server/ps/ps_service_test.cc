@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "proto/ps.grpc.pb.h"
 #include "proto/rpc_util.h"
@@ -309,7 +310,7 @@ grpc::Status CheckpointAs(const std::string& certs, const std::string& who,
       ->Checkpoint(&ctx, req, resp);
 }
 
-TEST(PsServiceTest, OnlyTheCoordinatorChoosesCheckpointIdsOverTls) {
+TEST(PsServiceTest, OnlyTheCoordinatorChoosesFutureCheckpointIdsOverTls) {
   const std::string certs =
       security::testing::MakeCluster("ps-certs", 1, "root:admin");
   ASSERT_FALSE(certs.empty());
@@ -319,28 +320,36 @@ TEST(PsServiceTest, OnlyTheCoordinatorChoosesCheckpointIdsOverTls) {
   auto shards = testing::LocalShards::Start(1, o);
   ASSERT_TRUE(shards.ok()) << shards.status();
   const std::string& address = (*shards)->addresses()[0];
+  const uint64_t hour_ahead =
+      static_cast<uint64_t>(absl::ToUnixMillis(absl::Now() + absl::Hours(1)));
   CheckpointResponse resp;
   for (const char* who : {"root", "worker"}) {
-    const grpc::Status s = CheckpointAs(certs, who, address, 77, &resp);
+    // An id in the future would be the newest until then: every restart
+    // would load it.
+    const grpc::Status s = CheckpointAs(certs, who, address, hour_ahead, &resp);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << who;
-    EXPECT_NE(s.error_message().find(
-                  "may not choose checkpoint id 77: checkpoint ids come from "
-                  "the coordinator"),
+    EXPECT_NE(s.error_message().find("may not choose checkpoint id " +
+                                     std::to_string(hour_ahead) +
+                                     " lies in the future"),
               std::string::npos)
         << s.error_message();
+    // A worker's CTR_TRAIN final checkpoint names a present or past id.
+    const grpc::Status past = CheckpointAs(certs, who, address, 77, &resp);
+    ASSERT_TRUE(past.ok()) << who << ": " << past.error_message();
+    EXPECT_EQ(resp.checkpoint_id(), 77u);
     const grpc::Status picked = CheckpointAs(certs, who, address, 0, &resp);
     ASSERT_TRUE(picked.ok()) << who << ": " << picked.error_message();
     EXPECT_NE(resp.checkpoint_id(), 0u) << "the shard picked one";
   }
-  // The largest id would pin every later restart to it: refused too.
+  // The largest id would pin every later restart to it forever.
   EXPECT_EQ(CheckpointAs(certs, "root", address,
                          std::numeric_limits<uint64_t>::max(), &resp)
                 .error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
   const grpc::Status coordinator =
-      CheckpointAs(certs, "coordinator", address, 77, &resp);
+      CheckpointAs(certs, "coordinator", address, hour_ahead, &resp);
   ASSERT_TRUE(coordinator.ok()) << coordinator.error_message();
-  EXPECT_EQ(resp.checkpoint_id(), 77u);
+  EXPECT_EQ(resp.checkpoint_id(), hour_ahead);
 }
 
 TEST(PsServiceTest, PlaintextCallersStillChooseCheckpointIds) {
