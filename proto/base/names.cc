@@ -1,7 +1,9 @@
 #include "proto/base/names.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace strata {
 
@@ -22,6 +24,13 @@ absl::Status CheckName(absl::string_view what, absl::string_view value,
     }
   }
   return absl::OkStatus();
+}
+
+bool IsJobScopedName(absl::string_view name) {
+  if (!absl::ConsumePrefix(&name, "job-")) return false;
+  size_t digits = 0;
+  while (digits < name.size() && absl::ascii_isdigit(name[digits])) ++digits;
+  return digits > 0 && digits + 1 < name.size() && name[digits] == '/';
 }
 
 }  // namespace strata

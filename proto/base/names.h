@@ -21,6 +21,11 @@ inline constexpr size_t kMaxNameBytes = 128;
 absl::Status CheckName(absl::string_view what, absl::string_view value,
                        size_t max_bytes = kMaxNameBytes);
 
+// True for the name of a job-scoped tensor, "job-<digits>/<something>":
+// what a job's tasks create under its id (FC snapshots, CNN tensors) and
+// the coordinator drops when the job ends.
+bool IsJobScopedName(absl::string_view name);
+
 }  // namespace strata
 
 #endif  // STRATA_PROTO_BASE_NAMES_H_

@@ -25,5 +25,16 @@ TEST(NamesTest, CallerMayTightenTheLength) {
             "role is 5 bytes; it must be 1 to 4");
 }
 
+TEST(NamesTest, JobScopedNamesStartWithAJobIdAndASlash) {
+  EXPECT_TRUE(IsJobScopedName("job-2/snap/1/fc0/step"));
+  EXPECT_TRUE(IsJobScopedName("job-17/x"));
+  EXPECT_FALSE(IsJobScopedName("ctr"));
+  EXPECT_FALSE(IsJobScopedName("job-/x"));
+  EXPECT_FALSE(IsJobScopedName("job-2/"));
+  EXPECT_FALSE(IsJobScopedName("job-2"));
+  EXPECT_FALSE(IsJobScopedName("job-2x/y"));
+  EXPECT_FALSE(IsJobScopedName("myjob-2/y"));
+}
+
 }  // namespace
 }  // namespace strata

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "proto/base/checkpoint_ids.h"
+#include "proto/base/names.h"
 #include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
 #include "server/security/identity.h"
@@ -35,6 +36,24 @@ absl::Status CheckCheckpointId(const grpc::ServerContext& context,
   return absl::PermissionDeniedError(
       absl::StrCat(security::IdentityUri(*caller), " may not choose ",
                    chosen.message()));
+}
+
+// OK when the caller of `context` may drop `name`: admins and the
+// coordinator any table; a worker (an FC node replacing its snapshot) only
+// job-scoped tensors ("job-N/..."), never a shared table like a CTR
+// model's; plaintext callers (no identities) anything. PERMISSION_DENIED
+// otherwise.
+absl::Status CheckMayDrop(const grpc::ServerContext& context,
+                          const std::string& name) {
+  STRATA_ASSIGN_OR_RETURN(const std::optional<security::Identity> caller,
+                          security::CallerIdentity(context));
+  if (!caller.has_value() || caller->role != security::Role::kWorker ||
+      IsJobScopedName(name)) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      security::IdentityUri(*caller), " may not drop '", name,
+      "': workers drop only job-scoped tensors (job-N/...)"));
 }
 
 // Keys as an aligned uint64 span. Protobuf's string storage is heap
@@ -240,9 +259,12 @@ grpc::Status AdminServiceImpl::CreateTable(grpc::ServerContext*,
   }
 }
 
-grpc::Status AdminServiceImpl::DropTable(grpc::ServerContext*,
+grpc::Status AdminServiceImpl::DropTable(grpc::ServerContext* ctx,
                                          const DropTableRequest* req,
                                          DropTableResponse*) {
+  if (absl::Status s = CheckMayDrop(*ctx, req->name()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   return ToGrpcStatus(store_->Drop(req->name()));
 }
 

@@ -352,6 +352,44 @@ TEST(PsServiceTest, OnlyTheCoordinatorChoosesFutureCheckpointIdsOverTls) {
   EXPECT_EQ(resp.checkpoint_id(), hour_ahead);
 }
 
+grpc::Status DropAs(const std::string& certs, const std::string& who,
+                    const std::string& address, const std::string& name) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::seconds(30));
+  DropTableRequest req;
+  req.set_name(name);
+  DropTableResponse resp;
+  return AdminService::NewStub(
+             security::testing::ChannelAs(certs, who, address))
+      ->DropTable(&ctx, req, &resp);
+}
+
+TEST(PsServiceTest, WorkersDropOnlyJobScopedTensorsOverTls) {
+  const std::string certs =
+      security::testing::MakeCluster("ps-drop-certs", 1, "root:admin");
+  ASSERT_FALSE(certs.empty());
+  PsServerOptions o;
+  o.credentials = security::testing::CredentialsOf(certs, "ps-0");
+  auto shards = testing::LocalShards::Start(1, o);
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  const std::string& address = (*shards)->addresses()[0];
+  // A shared table (a CTR model) is not a worker's to drop.
+  const grpc::Status shared = DropAs(certs, "worker", address, "ctr");
+  EXPECT_EQ(shared.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(shared.error_message().find(
+                "may not drop 'ctr': workers drop only job-scoped tensors"),
+            std::string::npos)
+      << shared.error_message();
+  // A job-scoped one (an FC snapshot) reaches the store: absent here.
+  EXPECT_EQ(DropAs(certs, "worker", address, "job-2/snap/0/fc0/step")
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(DropAs(certs, "root", address, "ctr").error_code(),
+            grpc::StatusCode::NOT_FOUND)
+      << "an admin drops anything";
+}
+
 TEST(PsServiceTest, PlaintextCallersStillChooseCheckpointIds) {
   ShardCluster cluster(1, TempDir("ps_plain_checkpoint"));
   auto ck = RequireAllOk(cluster.client->admin().Checkpoint(88));

@@ -47,7 +47,11 @@ std::vector<MethodPolicy> BuildTable() {
       // ended jobs' tensors, resets BSP steps and takes periodic
       // checkpoints.
       {"/strata.AdminService/CreateTable", C::kRoles, {kAdmin, kWorker}},
-      {"/strata.AdminService/DropTable", C::kRoles, {kAdmin, kCoordinator}},
+      // Workers drop only job-scoped tensors (FC snapshots; the shard
+      // checks the name).
+      {"/strata.AdminService/DropTable",
+       C::kRoles,
+       {kAdmin, kCoordinator, kWorker}},
       {"/strata.AdminService/ListTables",
        C::kRoles,
        {kAdmin, kOperator, kReader, kCoordinator, kWorker}},
