@@ -69,6 +69,21 @@ int64_t CnnPlan::NextAveragingStep(int64_t step) const {
   return std::min(total_steps, (step / every + 1) * every);
 }
 
+namespace {
+int64_t EvalEvery(const CnnPlan& p) {
+  const uint32_t every = p.spec.data().eval_every_steps();
+  return every != 0 ? every : p.steps_per_epoch;
+}
+}  // namespace
+
+bool CnnPlan::EvaluatesAfter(int64_t step) const {
+  return step >= 1 && step < total_steps && step % EvalEvery(*this) == 0;
+}
+
+int64_t CnnPlan::Evaluations() const {
+  return (total_steps - 1) / EvalEvery(*this) + 1;
+}
+
 bool Augments(const CnnTrainSpec& spec) {
   return !spec.data().cifar10_dir().empty();
 }

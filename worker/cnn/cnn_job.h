@@ -49,6 +49,12 @@ struct CnnPlan {
   bool AveragesAfter(int64_t step) const;
   // The first averaging step (round) after `step`; 0 when none is left.
   int64_t NextAveragingStep(int64_t step) const;
+  // Whether rank 0 evaluates the test set after `step` during training:
+  // every data.eval_every_steps steps, else after every epoch (the last
+  // step is evaluated when training ends, not here).
+  bool EvaluatesAfter(int64_t step) const;
+  // Test-set evaluations of the whole job, the final one included.
+  int64_t Evaluations() const;
 };
 
 // Train and test images, each channel normalised by the mean and standard
