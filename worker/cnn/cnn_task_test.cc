@@ -152,30 +152,11 @@ class CnnTaskTest : public testing::TaskFixture {
     return a;
   }
   // Runs every task of the job on its own thread; returns their results.
+  // `eval_steps` (if not null) gets rank 0's streamed evaluation steps.
   std::vector<absl::StatusOr<TaskMetrics>> RunJob(
       const CnnTrainSpec& c, const std::vector<std::string>& fc_addrs,
-      std::vector<float>* fc_weights) {
-    const uint32_t n = c.num_conv_workers() + c.num_fc_nodes();
-    std::vector<absl::StatusOr<TaskMetrics>> results(n);
-    std::vector<std::unique_ptr<CnnTrainTask>> tasks;
-    std::vector<std::thread> threads;
-    for (uint32_t r = 0; r < n; ++r) {
-      tasks.push_back(std::make_unique<CnnTrainTask>(fc_.host.get()));
-      threads.emplace_back([&, r] {
-        FakeTaskContext ctx;
-        results[r] = tasks[r]->Run(Assign(c, r, fc_addrs), &ctx);
-      });
-    }
-    for (auto& t : threads) t.join();
-    if (fc_weights != nullptr && c.num_fc_nodes() > 0) {
-      *fc_weights = tasks[c.num_conv_workers()]->fc_weights();
-    }
-    return results;
-  }
-  // RunJob, keeping rank 0's streamed evaluation steps in `eval_steps`.
-  std::vector<absl::StatusOr<TaskMetrics>> RunJobWatched(
-      const CnnTrainSpec& c, const std::vector<std::string>& fc_addrs,
-      std::vector<int64_t>* eval_steps) {
+      std::vector<float>* fc_weights,
+      std::vector<int64_t>* eval_steps = nullptr) {
     const uint32_t n = c.num_conv_workers() + c.num_fc_nodes();
     std::vector<absl::StatusOr<TaskMetrics>> results(n);
     std::vector<std::unique_ptr<CnnTrainTask>> tasks;
@@ -188,7 +169,10 @@ class CnnTaskTest : public testing::TaskFixture {
       });
     }
     for (auto& t : threads) t.join();
-    *eval_steps = contexts[0].eval_steps();
+    if (fc_weights != nullptr && c.num_fc_nodes() > 0) {
+      *fc_weights = tasks[c.num_conv_workers()]->fc_weights();
+    }
+    if (eval_steps != nullptr) *eval_steps = contexts[0].eval_steps();
     return results;
   }
   // One attempt of the job: every task on its own thread, conv (or PS)
@@ -475,10 +459,10 @@ TEST_F(CnnTaskTest, CifarJobsTrainInBothModesAndStreamTestAccuracy) {
     c.set_eval_batch(4);
     c.set_learning_rate(0.002f);  // VGG diverges at SmallSpec's 0.05
     std::vector<int64_t> eval_steps;
-    auto results = RunJobWatched(c, stanza ? std::vector<std::string>{
-                                                 fc_.address}
-                                           : std::vector<std::string>{},
-                                 &eval_steps);
+    const std::vector<std::string> fc_addrs =
+        stanza ? std::vector<std::string>{fc_.address}
+               : std::vector<std::string>{};
+    auto results = RunJob(c, fc_addrs, nullptr, &eval_steps);
     for (const auto& r : results) ASSERT_TRUE(r.ok()) << r.status();
     const TaskMetrics& m = *results[0];
     EXPECT_EQ(m.at("steps"), 5) << job_id_;
