@@ -3,6 +3,7 @@
 #include "worker/cnn/cnn_job.h"
 
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -195,6 +196,25 @@ TEST(LoadCnnDataTest, Cifar10DirectoryIsReadWholeAndNormalisedPerChannel) {
       LoadCnnData(PreparedCifar(dir, 1, 0, 8), {1, 28, 28});
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(wrong.status().message(), HasSubstr("images are 3x32x32"));
+}
+
+// Debian's dataset-fashion-mnist (tools/setup.sh), when installed: the
+// MNIST layout, gzipped, for any 1x28x28 model.
+TEST(LoadCnnDataTest, ReadsFashionMnistWhenInstalled) {
+  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  if (!std::ifstream(dir + "/train-labels-idx1-ubyte.gz")) {
+    GTEST_SKIP() << "no Fashion-MNIST at " << dir;
+  }
+  CnnTrainSpec spec = Prepared(1, 0, 16);
+  spec.mutable_data()->set_mnist_dir(dir);
+  spec.mutable_data()->set_max_train(1000);
+  absl::StatusOr<CnnData> data = LoadCnnData(spec, {1, 28, 28});
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->train.size(), 1000);
+  EXPECT_EQ(data->test.size(), 10000);
+  std::vector<int> per_class(10, 0);
+  for (int32_t l : data->test.labels) ++per_class[l];
+  EXPECT_EQ(per_class, std::vector<int>(10, 1000));  // balanced test set
 }
 
 TEST(LoadCnnDataTest, Cifar10OverTheReadCapIsResourceExhausted) {
