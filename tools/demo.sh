@@ -120,22 +120,34 @@ fi
 echo "=== stopping the cluster"
 "$CLUSTER" down "$DIR"
 
-# Stanza (docs/stanza.md): LeNet-5 on MNIST (synthetic images when
-# $MNIST_DIR is absent) with 2 conv workers + 1 FC node, then the same job
-# in PS mode; prints accuracy, bytes per step and images/s of each.
+# Stanza (docs/stanza.md): LeNet-5 on real images with 2 conv workers + 1
+# FC node, then the same job in PS mode; prints accuracy, bytes per step and
+# images/s of each. Data, first found: Fashion-MNIST from Debian's
+# dataset-fashion-mnist (tools/setup.sh installs it; $FASHION_DIR), MNIST
+# from $MNIST_DIR, else synthetic images (whose 100% says nothing).
+FASHION_DIR=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 MNIST_DIR=${MNIST_DIR:-$REPO/../shared/data/mnist}
 STANZA_STEPS=${STANZA_STEPS:-400}
 echo "=== Stanza: 2 conv workers + 1 FC node vs PS mode ($STANZA_STEPS steps)"
 DATA='data { synthetic_train: 8192 synthetic_test: 1024 }'
-DATA_NOTE="synthetic images (no MNIST at $MNIST_DIR)"
+DATA_NOTE="synthetic images (no Fashion-MNIST at $FASHION_DIR, no MNIST at $MNIST_DIR; tools/setup.sh installs dataset-fashion-mnist)"
 ROOTS=()
-if [ -f "$MNIST_DIR/train-labels-idx1-ubyte" ] || [ -f "$MNIST_DIR/train-labels-idx1-ubyte.gz" ]; then
+has_idx() { [ -f "$1/train-labels-idx1-ubyte" ] || [ -f "$1/train-labels-idx1-ubyte.gz" ]; }
+for CAND in "fashion:$FASHION_DIR" "mnist:$MNIST_DIR"; do
+  KIND=${CAND%%:*}; IDX_DIR=${CAND#*:}
+  has_idx "$IDX_DIR" || continue
   # Workers read job inputs only under their --data_root (resolved paths).
-  MNIST_DIR=$(realpath "$MNIST_DIR")
-  ROOTS=(--data_root "$MNIST_DIR")
-  DATA="data { mnist_dir: \"$MNIST_DIR\" }"
-  DATA_NOTE="MNIST from $MNIST_DIR"
-fi
+  IDX_DIR=$(realpath "$IDX_DIR")
+  ROOTS=(--data_root "$IDX_DIR")
+  # Test accuracy every 100 steps, streamed to `stratactl watch`.
+  DATA="data { mnist_dir: \"$IDX_DIR\" eval_every_steps: 100 }"
+  if [ "$KIND" = fashion ]; then
+    DATA_NOTE="Fashion-MNIST from $IDX_DIR (60000 train, 10000 test images)"
+  else
+    DATA_NOTE="MNIST from $IDX_DIR"
+  fi
+  break
+done
 "$CLUSTER" up "$DIR" --ps 2 --workers 0 --conv_workers 2 --fc_nodes 1 \
   --bin_dir "$BIN" --timeout_s 300 "${ROOTS[@]+"${ROOTS[@]}"}"
 source "$DIR/env"  # STRATA_COORDINATOR and the admin certificate (mutual TLS)

@@ -20,6 +20,9 @@ PACKAGES=(
   clang libfuzzer-14-dev
   # Scripts and plots.
   python3 python3-matplotlib procps
+  # Real images for the demo's Stanza part (tools/demo.sh): Fashion-MNIST
+  # in /usr/share/datasets/fashion-mnist/ (MNIST's four file names, .gz).
+  dataset-fashion-mnist
   # Certificates for mutual TLS (tools/certs.sh, docs/security.md).
   openssl
   # Deployment tests (tests/deploy): a one-node Slurm cluster on localhost.

@@ -162,7 +162,9 @@ std::vector<Input> Inputs(JobSpec* spec) {
     case JobSpec::kCnnTrain:
       if (!spec->cnn_train().has_data()) return {};
       return {{"cnn_train.data.mnist_dir",
-               spec->mutable_cnn_train()->mutable_data()->mutable_mnist_dir()}};
+               spec->mutable_cnn_train()->mutable_data()->mutable_mnist_dir()},
+              {"cnn_train.data.cifar10_dir",
+               spec->mutable_cnn_train()->mutable_data()->mutable_cifar10_dir()}};
     default:
       return {};
   }

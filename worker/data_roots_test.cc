@@ -242,7 +242,8 @@ TEST_F(DataRootsTest, EveryPathFieldOfAJobSpecIsConfined) {
                    });
   EXPECT_EQ(seen, (std::vector<std::string>{
                       "ctr_train.data_path", "ctr_train.eval_path",
-                      "ctr_eval.data_path", "cnn_train.data.mnist_dir"}));
+                      "ctr_eval.data_path", "cnn_train.data.mnist_dir",
+                      "cnn_train.data.cifar10_dir"}));
 }
 
 }  // namespace

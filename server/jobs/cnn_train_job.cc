@@ -27,7 +27,35 @@ constexpr NumberRule kDataRules[] = {
     {"seed", 7, 1, kUnbounded, kClosed, kClosed, "synthetic data seed"},
     {"max_train", kNoDefault, 0, 1 << 30, kClosed, kClosed, "0 = all"},
     {"max_test", kNoDefault, 0, 1 << 30, kClosed, kClosed, "0 = all"},
+    {"eval_every_steps", kNoDefault, 0, 1e9, kClosed, kClosed,
+     "test accuracy every k steps; 0 = every epoch"},
 };
+
+// The image shape each file-backed data source holds ({C, H, W}).
+struct DataSource {
+  const char* field;  // CnnDataSpec field, for messages
+  const char* what;
+  int64_t channels, height, width;
+};
+constexpr DataSource kMnistSource = {"mnist_dir", "MNIST-layout IDX", 1, 28,
+                                     28};
+constexpr DataSource kCifarSource = {"cifar10_dir", "CIFAR-10", 3, 32, 32};
+
+std::string ShapeString(int64_t c, int64_t h, int64_t w) {
+  return absl::StrCat(c, "x", h, "x", w);
+}
+
+// The file-backed source `d` names (nullptr: synthetic). INVALID_ARGUMENT
+// when it names two.
+absl::StatusOr<const DataSource*> FileSource(const CnnDataSpec& d) {
+  if (!d.mnist_dir().empty() && !d.cifar10_dir().empty()) {
+    return absl::InvalidArgumentError(
+        "cnn_train.data: set mnist_dir or cifar10_dir, not both");
+  }
+  if (!d.mnist_dir().empty()) return &kMnistSource;
+  if (!d.cifar10_dir().empty()) return &kCifarSource;
+  return nullptr;
+}
 
 constexpr NumberRule kTrainRules[] = {
     {"num_conv_workers", 1, 1, 1024},
@@ -96,13 +124,19 @@ absl::Status CheckModelAndData(const CnnTrainSpec& c,
   STRATA_RETURN_IF_ERROR(
       internal::CheckPath("cnn_train.data.mnist_dir", d.mnist_dir()));
   STRATA_RETURN_IF_ERROR(
+      internal::CheckPath("cnn_train.data.cifar10_dir", d.cifar10_dir()));
+  STRATA_RETURN_IF_ERROR(
       internal::CheckNumberRules(kDataRules, d, "cnn_train.data"));
-  if (!d.mnist_dir().empty()) {
-    if (model->channels != 1 || model->height != 28 || model->width != 28) {
+  STRATA_ASSIGN_OR_RETURN(const DataSource* source, FileSource(d));
+  if (source != nullptr) {
+    if (model->channels != source->channels ||
+        model->height != source->height || model->width != source->width) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "cnn_train.data.mnist_dir needs a 28x28x1 model such as lenet5; ",
-          c.model(), " takes ", model->width, "x", model->height, "x",
-          model->channels));
+          "cnn_train: model ", c.model(), " takes ",
+          ShapeString(model->channels, model->height, model->width),
+          " images but data.", source->field, " holds ", source->what, " ",
+          ShapeString(source->channels, source->height, source->width),
+          " images"));
     }
     return absl::OkStatus();
   }
@@ -217,7 +251,8 @@ class CnnTrainJobType : public JobType {
         "| `cnn_train.model` | lenet5 | one of ", CnnModelNameList(), " | |\n",
         "| `cnn_train.mode` | STANZA | STANZA, PS | |\n",
         "| `cnn_train.sync` | BSP | BSP, ASYNC | |\n",
-        "| `cnn_train.data.mnist_dir` | - | path | empty: synthetic |\n",
+        "| `cnn_train.data.mnist_dir` | - | path | MNIST-layout IDX |\n",
+        "| `cnn_train.data.cifar10_dir` | - | path | CIFAR-10 binary |\n",
         internal::RulesMarkdown("cnn_train.data", kDataRules),
         internal::RulesMarkdown("cnn_train", kTrainRules),
         internal::RulesMarkdown("cnn_train", kFcRule),
@@ -227,7 +262,10 @@ class CnnTrainJobType : public JobType {
         "| `cnn_train.fc_role` | fc | name | STANZA; not worker_role |\n",
         "\nRules: num_workers is derived (num_conv_workers + num_fc_nodes) "
         "and must be 0 or equal to it; worker_role defaults to \"conv\"; "
-        "mnist_dir needs a 28x28x1 model; synthetic images (train + test) x "
+        "no mnist_dir nor cifar10_dir: synthetic images; mnist_dir "
+        "(MNIST, Fashion-MNIST) needs a model taking 1x28x28 images, "
+        "cifar10_dir one taking 3x32x32 (not both set); synthetic images "
+        "(train + test) x "
         "image size x 4 bytes <= the coordinator's --max_job_dataset_mb; the "
         "training images must hold one global batch (num_conv_workers x "
         "batch_size).\n");

@@ -99,8 +99,24 @@ TEST(CnnTrainJobTest, RejectsBadSpecsWithPreciseMessages) {
          c->set_model("vgg");
          c->mutable_data()->set_mnist_dir("/mnist");
        },
-       "cnn_train.data.mnist_dir needs a 28x28x1 model such as lenet5; vgg "
-       "takes 32x32x3"},
+       "cnn_train: model vgg takes 3x32x32 images but data.mnist_dir holds "
+       "MNIST-layout IDX 1x28x28 images"},
+      {[](CnnTrainSpec* c, JobSpec*) {
+         c->mutable_data()->set_cifar10_dir("/cifar");
+       },
+       "cnn_train: model lenet5 takes 1x28x28 images but data.cifar10_dir "
+       "holds CIFAR-10 3x32x32 images"},
+      {[](CnnTrainSpec* c, JobSpec*) {
+         c->set_model("alexnet");
+         c->mutable_data()->set_cifar10_dir("/cifar");
+         c->mutable_data()->set_mnist_dir("/mnist");
+       },
+       "cnn_train.data: set mnist_dir or cifar10_dir, not both"},
+      {[](CnnTrainSpec* c, JobSpec*) {
+         c->mutable_data()->set_eval_every_steps(2000000000u);
+       },
+       "cnn_train.data.eval_every_steps 2000000000 is out of range [0, "
+       "1000000000]"},
       {[](CnnTrainSpec* c, JobSpec*) { c->set_momentum(1); },
        "cnn_train.momentum 1 is out of range [0, 1)"},
       {[](CnnTrainSpec* c, JobSpec*) { c->set_batch_size(70000); },
@@ -132,6 +148,13 @@ TEST(CnnTrainJobTest, RejectsBadSpecsWithPreciseMessages) {
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.message;
     EXPECT_EQ(s.message(), c.message);
   }
+  EXPECT_TRUE(Prepare(Cnn([](CnnTrainSpec* c, JobSpec*) {
+                c->set_model("vgg");
+                c->mutable_data()->set_cifar10_dir("/cifar");
+              })).ok());
+  EXPECT_TRUE(Prepare(Cnn([](CnnTrainSpec* c, JobSpec*) {
+                c->mutable_data()->set_mnist_dir("/fashion-mnist");
+              })).ok());
   EXPECT_TRUE(Prepare(Cnn([](CnnTrainSpec* c, JobSpec*) {
                 c->set_device("gpu:1");
                 c->set_sync(CnnTrainSpec::ASYNC);

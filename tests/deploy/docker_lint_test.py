@@ -91,6 +91,7 @@ check(bool(setup_pkgs) or not setup, "tools/setup.sh lists PACKAGES")
 not_needed = {"python3", "python3-matplotlib", "procps", "libgtest-dev", "libgmock-dev",
               "libbenchmark-dev", "munge", "slurmctld", "slurmd", "slurm-client",
               "nodejs", "npm", "clang", "libfuzzer-14-dev",  # test-only tools
+              "dataset-fashion-mnist",  # tools/demo.sh's data
               "openssl"}  # tools/certs.sh: in the runtime stage (below)
 missing = setup_pkgs - not_needed - build_pkgs
 check(not missing, f"build stage installs setup.sh's build packages (missing: {sorted(missing)})")

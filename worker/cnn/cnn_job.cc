@@ -69,13 +69,40 @@ int64_t CnnPlan::NextAveragingStep(int64_t step) const {
   return std::min(total_steps, (step / every + 1) * every);
 }
 
+namespace {
+int64_t EvalEvery(const CnnPlan& p) {
+  const uint32_t every = p.spec.data().eval_every_steps();
+  return every != 0 ? every : p.steps_per_epoch;
+}
+}  // namespace
+
+bool CnnPlan::EvaluatesAfter(int64_t step) const {
+  return step >= 1 && step < total_steps && step % EvalEvery(*this) == 0;
+}
+
+int64_t CnnPlan::Evaluations() const {
+  return (total_steps - 1) / EvalEvery(*this) + 1;
+}
+
+bool Augments(const CnnTrainSpec& spec) {
+  return !spec.data().cifar10_dir().empty();
+}
+
 absl::StatusOr<CnnData> LoadCnnData(const CnnTrainSpec& spec,
-                                    const std::vector<int64_t>& shape) {
+                                    const std::vector<int64_t>& shape,
+                                    const nn::ReadOptions& read) {
   CnnData d;
   const CnnDataSpec& ds = spec.data();
   if (!ds.mnist_dir().empty()) {
-    STRATA_ASSIGN_OR_RETURN(d.train, nn::ReadMnistSplit(ds.mnist_dir(), true));
-    STRATA_ASSIGN_OR_RETURN(d.test, nn::ReadMnistSplit(ds.mnist_dir(), false));
+    STRATA_ASSIGN_OR_RETURN(d.train,
+                            nn::ReadMnistSplit(ds.mnist_dir(), true, read));
+    STRATA_ASSIGN_OR_RETURN(d.test,
+                            nn::ReadMnistSplit(ds.mnist_dir(), false, read));
+  } else if (!ds.cifar10_dir().empty()) {
+    STRATA_ASSIGN_OR_RETURN(d.train,
+                            nn::ReadCifar10Split(ds.cifar10_dir(), true, read));
+    STRATA_ASSIGN_OR_RETURN(
+        d.test, nn::ReadCifar10Split(ds.cifar10_dir(), false, read));
   } else {
     const int64_t n_train = ds.synthetic_train() ? ds.synthetic_train() : 4096;
     const int64_t n_test = ds.synthetic_test() ? ds.synthetic_test() : 1024;
@@ -119,8 +146,19 @@ absl::Status BatchSource::Get(int64_t step, uint32_t rank,
       within * plan_->batch * plan_->conv_workers + rank * plan_->batch;
   images->resize(plan_->batch * data_->ImageSize());
   labels->resize(plan_->batch);
-  return nn::GatherBatch(*data_, order_, start, plan_->batch,
-                         absl::MakeSpan(*images), absl::MakeSpan(*labels));
+  STRATA_RETURN_IF_ERROR(nn::GatherBatch(*data_, order_, start, plan_->batch,
+                                         absl::MakeSpan(*images),
+                                         absl::MakeSpan(*labels)));
+  if (Augments(plan_->spec)) {
+    // Seeded by (job seed, step) and the image's place in the global
+    // batch: the same whatever the mode or the number of conv workers.
+    const uint64_t seed =
+        plan_->spec.seed() * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(step);
+    nn::RandomCropFlip(data_->channels, data_->height, data_->width,
+                       kCifarCropPad, seed, rank * plan_->batch,
+                       absl::MakeSpan(*images));
+  }
+  return absl::OkStatus();
 }
 
 DenseSync::DenseSync(PsClient* client, std::vector<nn::Parameter*> params,

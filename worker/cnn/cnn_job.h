@@ -49,19 +49,38 @@ struct CnnPlan {
   bool AveragesAfter(int64_t step) const;
   // The first averaging step (round) after `step`; 0 when none is left.
   int64_t NextAveragingStep(int64_t step) const;
+  // Whether rank 0 evaluates the test set after `step` during training:
+  // every data.eval_every_steps steps, else after every epoch (the last
+  // step is evaluated when training ends, not here).
+  bool EvaluatesAfter(int64_t step) const;
+  // Test-set evaluations of the whole job, the final one included.
+  int64_t Evaluations() const;
 };
 
-// Train and test images, normalised by the training set's channel
-// statistics.
+// Train and test images, each channel normalised by the mean and standard
+// deviation of the training images loaded (after max_train), test images
+// with the training set's statistics.
 struct CnnData {
   nn::Dataset train, test;
 };
-// MNIST from spec.data.mnist_dir or synthetic separable images of
-// `image_shape` ({C, H, W}).
+// An MNIST-layout IDX directory (MNIST, Fashion-MNIST) from
+// spec.data.mnist_dir, CIFAR-10 binary from spec.data.cifar10_dir, or else
+// synthetic separable images of `image_shape` ({C, H, W}). The readers
+// check `read`'s caps before allocating the dataset. INVALID_ARGUMENT when
+// the images do not have `image_shape`.
 absl::StatusOr<CnnData> LoadCnnData(const CnnTrainSpec& spec,
-                                    const std::vector<int64_t>& image_shape);
+                                    const std::vector<int64_t>& image_shape,
+                                    const nn::ReadOptions& read = {});
 
-// Copies conv rank `rank`'s images and labels of step `step` (see CnnPlan).
+// Whether training batches are augmented (CIFAR-10 data): random crops with
+// kCifarCropPad pixels of zero padding and horizontal flips
+// (nn::RandomCropFlip).
+bool Augments(const CnnTrainSpec& spec);
+inline constexpr int64_t kCifarCropPad = 4;
+
+// Copies conv rank `rank`'s images and labels of step `step` (see CnnPlan),
+// augmented when Augments(spec): seeded by the job's seed, the step and
+// the image's row in the global batch, so identical in STANZA and PS mode.
 // Caches the epoch's permutation. Not thread-safe.
 class BatchSource {
  public:

@@ -2,6 +2,8 @@
 // parameter-server shards in this process (real gRPC on 127.0.0.1).
 #include "worker/cnn/cnn_job.h"
 
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "server/jobs/job_types.h"
 #include "server/ps/testing/local_shards.h"
+#include "worker/cnn/internal/cifar_testing.h"
 #include "worker/nn/cpu_backend.h"
 #include "worker/nn/data.h"
 #include "worker/nn/layers.h"
@@ -150,6 +153,110 @@ TEST(LoadCnnDataTest, SyntheticImagesHaveTheModelsShapeAndAreNormalised) {
   const double n = data->train.images.size();
   EXPECT_NEAR(sum / n, 0.0, 0.05);
   EXPECT_NEAR(squares / n, 1.0, 0.1);
+}
+
+// A tiny generated CIFAR-10 directory under the test's temp dir.
+std::string TinyCifar(const std::string& name, int batches, int per_batch,
+                      int test) {
+  const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/", name);
+  const absl::Status written =
+      internal::WriteCifar10Dir(dir, batches, per_batch, test);
+  EXPECT_TRUE(written.ok()) << written;
+  return dir;
+}
+
+// Prepared(conv, fc, batch) training alexnet on the CIFAR-10 directory.
+CnnTrainSpec PreparedCifar(const std::string& dir, uint32_t conv, uint32_t fc,
+                           int64_t batch) {
+  JobSpec job;
+  *job.mutable_cnn_train() = Prepared(conv, fc, batch);
+  job.mutable_cnn_train()->set_model("alexnet");
+  job.mutable_cnn_train()->mutable_data()->set_cifar10_dir(dir);
+  const absl::Status prepared = jobs::PrepareJobSpec({}, &job);
+  EXPECT_TRUE(prepared.ok()) << prepared;
+  return job.cnn_train();
+}
+
+TEST(LoadCnnDataTest, Cifar10DirectoryIsReadWholeAndNormalisedPerChannel) {
+  const std::string dir = TinyCifar("load_cifar", 3, 20, 12);
+  absl::StatusOr<CnnData> data =
+      LoadCnnData(PreparedCifar(dir, 1, 0, 8), {3, 32, 32});
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->train.size(), 60);  // every data_batch_N.bin
+  EXPECT_EQ(data->test.size(), 12);
+  EXPECT_EQ(data->train.labels[21], 1);  // batch 2, record 1
+  absl::StatusOr<nn::ChannelStats> stats =
+      nn::ComputeChannelStats(data->train);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(stats->mean[c], 0.0, 1e-4) << c;
+    EXPECT_NEAR(stats->stddev[c], 1.0, 1e-3) << c;
+  }
+  absl::StatusOr<CnnData> wrong =
+      LoadCnnData(PreparedCifar(dir, 1, 0, 8), {1, 28, 28});
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(wrong.status().message(), HasSubstr("images are 3x32x32"));
+}
+
+// Debian's dataset-fashion-mnist (tools/setup.sh), when installed: the
+// MNIST layout, gzipped, for any 1x28x28 model.
+TEST(LoadCnnDataTest, ReadsFashionMnistWhenInstalled) {
+  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  if (!std::ifstream(dir + "/train-labels-idx1-ubyte.gz")) {
+    GTEST_SKIP() << "no Fashion-MNIST at " << dir;
+  }
+  CnnTrainSpec spec = Prepared(1, 0, 16);
+  spec.mutable_data()->set_mnist_dir(dir);
+  spec.mutable_data()->set_max_train(1000);
+  absl::StatusOr<CnnData> data = LoadCnnData(spec, {1, 28, 28});
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->train.size(), 1000);
+  EXPECT_EQ(data->test.size(), 10000);
+  std::vector<int> per_class(10, 0);
+  for (int32_t l : data->test.labels) ++per_class[l];
+  EXPECT_EQ(per_class, std::vector<int>(10, 1000));  // balanced test set
+}
+
+TEST(LoadCnnDataTest, Cifar10OverTheReadCapIsResourceExhausted) {
+  const std::string dir = TinyCifar("cap_cifar", 2, 10, 4);
+  nn::ReadOptions read;
+  read.max_dataset_bytes = 15 * 3073 * sizeof(float);
+  absl::StatusOr<CnnData> data =
+      LoadCnnData(PreparedCifar(dir, 1, 0, 8), {3, 32, 32}, read);
+  ASSERT_EQ(data.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(data.status().message(), HasSubstr("data_batch_2.bin"));
+}
+
+TEST(BatchSourceTest, CifarBatchesAreAugmentedAlikeInEveryWorkerSplit) {
+  const std::string dir = TinyCifar("augment_cifar", 1, 40, 4);
+  absl::StatusOr<CnnData> data =
+      LoadCnnData(PreparedCifar(dir, 1, 0, 8), {3, 32, 32});
+  ASSERT_TRUE(data.ok()) << data.status();
+  // One worker of 6 images and two of 3: the same global batches.
+  CnnTrainSpec one_spec = PreparedCifar(dir, 1, 0, 6);
+  absl::StatusOr<CnnPlan> one = CnnPlan::Make(one_spec, 40);
+  absl::StatusOr<CnnPlan> two = CnnPlan::Make(PreparedCifar(dir, 2, 1, 3), 40);
+  one_spec.mutable_data()->clear_cifar10_dir();  // same plan, no augmentation
+  absl::StatusOr<CnnPlan> plain = CnnPlan::Make(one_spec, 40);
+  ASSERT_TRUE(one.ok() && two.ok() && plain.ok());
+  BatchSource a(&*one, &data->train), b(&*two, &data->train),
+      c(&*plain, &data->train), again(&*one, &data->train);
+  std::vector<float> whole, first, second, raw, repeat;
+  std::vector<int32_t> labels, l0, l1, raw_labels;
+  for (int64_t t : {1, 5, 9}) {
+    ASSERT_TRUE(a.Get(t, 0, &whole, &labels).ok());
+    ASSERT_TRUE(again.Get(t, 0, &repeat, &labels).ok());
+    ASSERT_TRUE(b.Get(t, 0, &first, &l0).ok());
+    ASSERT_TRUE(b.Get(t, 1, &second, &l1).ok());
+    ASSERT_TRUE(c.Get(t, 0, &raw, &raw_labels).ok());
+    EXPECT_EQ(whole, repeat) << t;  // seeded
+    first.insert(first.end(), second.begin(), second.end());
+    l0.insert(l0.end(), l1.begin(), l1.end());
+    EXPECT_EQ(whole, first) << t;
+    EXPECT_EQ(labels, l0) << t;
+    EXPECT_EQ(labels, raw_labels) << t;  // the same images...
+    EXPECT_NE(whole, raw) << t;          // ...cropped and flipped
+  }
 }
 
 // Images of one pixel holding their own index, so a batch shows which

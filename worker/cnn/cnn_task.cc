@@ -47,10 +47,13 @@ absl::StatusOr<Setup> MakeSetup(const TaskAssignment& a) {
 }
 
 // Rank 0's running (exponential average) training loss and accuracy over
-// this attempt's steps, which start at `first`.
+// this attempt's steps, which start at `first`, and its latest test
+// accuracy during training (test_step 0: none yet).
 struct Running {
   int64_t first = 1;
   double loss = 0, accuracy = 0;
+  double test_accuracy = 0;
+  int64_t test_step = 0;
   void Add(int64_t t, double l, double a) {
     loss = t == first ? l : 0.9 * loss + 0.1 * l;
     accuracy = t == first ? a : 0.9 * accuracy + 0.1 * a;
@@ -134,8 +137,26 @@ TaskMetrics WorkerMetrics(const Setup& s, const Traffic& traffic, int64_t steps,
   if (s.rank == 0) {
     m["train_loss"] = running.loss;
     m["train_accuracy"] = running.accuracy;
+    if (running.test_step > 0) {
+      m["test_accuracy"] = running.test_accuracy;
+      m["test_accuracy_step"] = running.test_step;
+    }
   }
   return m;
+}
+
+// Rank 0, at step t after its pull (the parameters of step t - 1): the
+// test accuracy after step t - 1 when the plan evaluates then, by
+// `evaluate`, into `running` (streamed with the next progress report).
+absl::Status MaybeEvaluate(const Setup& s, int64_t t, Running* running,
+                           const std::function<absl::StatusOr<double>()>&
+                               evaluate) {
+  if (s.rank != 0 || t <= running->first || !s.plan.EvaluatesAfter(t - 1)) {
+    return absl::OkStatus();
+  }
+  STRATA_ASSIGN_OR_RETURN(running->test_accuracy, evaluate());
+  running->test_step = t - 1;
+  return absl::OkStatus();
 }
 
 // Reports a finished step and saves it as the worker's progress record.
@@ -175,12 +196,17 @@ absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
   const absl::Time start = absl::Now();
   Running running{FirstStep(s, a, sync)};
   const int64_t total = s.plan.total_steps;
+  nn::Trainer::Options to;
+  to.batch_size = spec.eval_batch();
+  nn::Trainer evaluator(&model.net, backend.get(), to);
+  auto evaluate = [&] { return evaluator.Evaluate(s.data.test); };
   for (int64_t t = running.first; t <= total; ++t) {
     if (context->cancelled()) return absl::CancelledError("cancelled");
     {
       Timed timed(&traffic.comm_us);
       STRATA_RETURN_IF_ERROR(sync.Pull(t));
     }
+    STRATA_RETURN_IF_ERROR(MaybeEvaluate(s, t, &running, evaluate));
     {
       Timed timed(&traffic.compute_us);
       STRATA_RETURN_IF_ERROR(source.Get(t, s.rank, &images, &labels));
@@ -209,11 +235,8 @@ absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
   TaskMetrics m = FinalWorkerMetrics(s, traffic, start, running);
   if (s.rank == 0) {
     STRATA_RETURN_IF_ERROR(sync.Pull(total + 1));
-    nn::Trainer::Options to;
-    to.batch_size = spec.eval_batch();
-    nn::Trainer evaluator(&model.net, backend.get(), to);
-    STRATA_ASSIGN_OR_RETURN(double acc, evaluator.Evaluate(s.data.test));
-    m["test_accuracy"] = acc;
+    STRATA_ASSIGN_OR_RETURN(m["test_accuracy"], evaluate());
+    m["test_accuracy_step"] = total;
   }
   return m;
 }
@@ -363,7 +386,8 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
   grpc::ClientContext sctx;
   // A bound on the whole stream; each step is bounded by the FC node's
   // step timeout and dead peers by keepalive.
-  const int64_t evals = s.data.test.size() / 64 + 2;
+  const int64_t evals =
+      (s.data.test.size() / 64 + 2) * s.plan.Evaluations();
   sctx.set_deadline(absl::ToChronoTime(
       absl::Now() + s.step_timeout * (s.plan.total_steps + evals + 2)));
   auto stream = stub->Train(&sctx);
@@ -376,6 +400,13 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
   const absl::Time start = absl::Now();
   Running running{FirstStep(s, a, sync)};
   const int64_t total = s.plan.total_steps;
+  // Evaluations during training: their bytes are not the steps'.
+  Traffic eval_traffic;
+  auto evaluate = [&]() -> absl::StatusOr<double> {
+    FcLink eval_link = link;
+    eval_link.traffic = &eval_traffic;
+    return EvaluateStanza(s, &conv, backend.get(), model, &eval_link);
+  };
   for (int64_t t = running.first; t <= total; ++t) {
     if (context->cancelled()) {
       sctx.TryCancel();
@@ -385,6 +416,7 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
       Timed timed(&traffic.comm_us);
       STRATA_RETURN_IF_ERROR(sync.Pull(t));
     }
+    STRATA_RETURN_IF_ERROR(MaybeEvaluate(s, t, &running, evaluate));
     GradientBatch resp;
     const float lr = s.plan.LearningRate(t);
     auto push_layer = [&](nn::Layer& layer) {
@@ -407,6 +439,7 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
     STRATA_ASSIGN_OR_RETURN(
         double acc, EvaluateStanza(s, &conv, backend.get(), model, &link));
     m["test_accuracy"] = acc;
+    m["test_accuracy_step"] = total;
   }
   stream->WritesDone();
   if (absl::Status st = FromGrpcStatus(stream->Finish()); !st.ok()) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "worker/cnn/fc_service.h"
+#include "worker/cnn/internal/cifar_testing.h"
 #include "worker/cnn/wire.h"
 #include "worker/nn/cpu_backend.h"
 #include "worker/nn/model_zoo.h"
@@ -105,6 +107,29 @@ class RecordingContext : public FakeTaskContext {
   std::string record_ ABSL_GUARDED_BY(mu_);
 };
 
+// Keeps the test_accuracy_step of every progress report carrying one.
+class MetricsContext : public FakeTaskContext {
+ public:
+  void ReportProgress(int64_t step, int64_t total_steps,
+                      const TaskMetrics& metrics) override {
+    FakeTaskContext::ReportProgress(step, total_steps, metrics);
+    auto it = metrics.find("test_accuracy_step");
+    if (it == metrics.end()) return;
+    absl::MutexLock lock(&mu_);
+    if (eval_steps_.empty() || eval_steps_.back() != it->second) {
+      eval_steps_.push_back(static_cast<int64_t>(it->second));
+    }
+  }
+  std::vector<int64_t> eval_steps() const {
+    absl::MutexLock lock(&mu_);
+    return eval_steps_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<int64_t> eval_steps_ ABSL_GUARDED_BY(mu_);
+};
+
 class CnnTaskTest : public testing::TaskFixture {
  protected:
   void SetUp() override {
@@ -127,24 +152,27 @@ class CnnTaskTest : public testing::TaskFixture {
     return a;
   }
   // Runs every task of the job on its own thread; returns their results.
+  // `eval_steps` (if not null) gets rank 0's streamed evaluation steps.
   std::vector<absl::StatusOr<TaskMetrics>> RunJob(
       const CnnTrainSpec& c, const std::vector<std::string>& fc_addrs,
-      std::vector<float>* fc_weights) {
+      std::vector<float>* fc_weights,
+      std::vector<int64_t>* eval_steps = nullptr) {
     const uint32_t n = c.num_conv_workers() + c.num_fc_nodes();
     std::vector<absl::StatusOr<TaskMetrics>> results(n);
     std::vector<std::unique_ptr<CnnTrainTask>> tasks;
+    std::vector<MetricsContext> contexts(n);
     std::vector<std::thread> threads;
     for (uint32_t r = 0; r < n; ++r) {
       tasks.push_back(std::make_unique<CnnTrainTask>(fc_.host.get()));
       threads.emplace_back([&, r] {
-        FakeTaskContext ctx;
-        results[r] = tasks[r]->Run(Assign(c, r, fc_addrs), &ctx);
+        results[r] = tasks[r]->Run(Assign(c, r, fc_addrs), &contexts[r]);
       });
     }
     for (auto& t : threads) t.join();
     if (fc_weights != nullptr && c.num_fc_nodes() > 0) {
       *fc_weights = tasks[c.num_conv_workers()]->fc_weights();
     }
+    if (eval_steps != nullptr) *eval_steps = contexts[0].eval_steps();
     return results;
   }
   // One attempt of the job: every task on its own thread, conv (or PS)
@@ -414,6 +442,37 @@ TEST_F(CnnTaskTest, StanzaStoppedAtASnapshotResumesExactly) {
 // (the steps since are lost for it) while the conv part keeps its steps:
 // the result differs slightly from an uninterrupted run's, so only the
 // test accuracy is compared.
+// VGG (3x32x32) on a tiny generated CIFAR-10 directory, evaluated every
+// 2 steps: both modes train, augment, and stream the test accuracy.
+TEST_F(CnnTaskTest, CifarJobsTrainInBothModesAndStreamTestAccuracy) {
+  const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/cifar");
+  ASSERT_TRUE(internal::WriteCifar10Dir(dir, 2, 8, 6).ok());
+  for (const auto mode : {CnnTrainSpec::STANZA, CnnTrainSpec::PS}) {
+    const bool stanza = mode == CnnTrainSpec::STANZA;
+    job_id_ = stanza ? "job-cifar-stanza" : "job-cifar-ps";
+    CnnTrainSpec c = SmallSpec(mode, 1, stanza ? 1 : 0);
+    c.set_model("vgg");
+    c.mutable_data()->set_cifar10_dir(dir);
+    c.mutable_data()->set_eval_every_steps(2);
+    c.set_batch_size(4);
+    c.set_steps(5);
+    c.set_eval_batch(4);
+    c.set_learning_rate(0.002f);  // VGG diverges at SmallSpec's 0.05
+    std::vector<int64_t> eval_steps;
+    const std::vector<std::string> fc_addrs =
+        stanza ? std::vector<std::string>{fc_.address}
+               : std::vector<std::string>{};
+    auto results = RunJob(c, fc_addrs, nullptr, &eval_steps);
+    for (const auto& r : results) ASSERT_TRUE(r.ok()) << r.status();
+    const TaskMetrics& m = *results[0];
+    EXPECT_EQ(m.at("steps"), 5) << job_id_;
+    EXPECT_GE(m.at("test_accuracy"), 0.0) << job_id_;
+    EXPECT_EQ(m.at("test_accuracy_step"), 5) << job_id_;
+    // After steps 2 and 4 (reported with steps 3 and 5), then the end.
+    EXPECT_EQ(eval_steps, (std::vector<int64_t>{2, 4})) << job_id_;
+  }
+}
+
 TEST_F(CnnTaskTest, StanzaStoppedBetweenSnapshotsReachesTheSameAccuracy) {
   CnnTrainSpec c = SmallSpec(CnnTrainSpec::STANZA, 2, 1);
   // As //tests/integration:stanza_e2e_test, which learns (> 90 %).

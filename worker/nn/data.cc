@@ -7,12 +7,16 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <map>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "proto/base/status_macros.h"
 
 namespace strata {
@@ -229,10 +233,15 @@ absl::StatusOr<Dataset> ReadCifar10(const std::vector<std::string>& paths,
   for (const std::string& path : paths) {
     STRATA_ASSIGN_OR_RETURN(const std::string bytes,
                             ReadMaybeGzipped(path, options.max_file_bytes));
-    if (bytes.empty() || bytes.size() % kRecord != 0) {
+    if (bytes.empty()) {
+      return absl::DataLossError(
+          absl::StrCat(path, ": empty file, no CIFAR-10 record"));
+    }
+    if (bytes.size() % kRecord != 0) {
       return absl::DataLossError(absl::StrCat(
-          path, ": ", bytes.size(), " bytes is not a whole number of ", kRecord,
-          "-byte CIFAR-10 records"));
+          path, ": truncated CIFAR-10 record at offset ",
+          bytes.size() - bytes.size() % kRecord, " (", bytes.size(),
+          " bytes is not a whole number of ", kRecord, "-byte records)"));
     }
     const size_t records = bytes.size() / kRecord;
     STRATA_RETURN_IF_ERROR(
@@ -251,6 +260,82 @@ absl::StatusOr<Dataset> ReadCifar10(const std::vector<std::string>& paths,
     }
   }
   return d;
+}
+
+absl::StatusOr<std::vector<std::string>> Cifar10TrainFiles(
+    const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::map<uint64_t, std::string> batches;  // by N
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    absl::string_view n = name;
+    uint64_t index = 0;
+    if (absl::ConsumePrefix(&n, "data_batch_") &&
+        absl::ConsumeSuffix(&n, ".bin") && !n.empty() &&
+        n.find_first_not_of("0123456789") == absl::string_view::npos &&
+        absl::SimpleAtoi(n, &index)) {
+      batches[index] = absl::StrCat(dir, "/", name);
+    }
+  }
+  if (ec) {
+    return absl::NotFoundError(absl::StrCat(dir, ": ", ec.message()));
+  }
+  if (batches.empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        dir, ": no CIFAR-10 training batch (data_batch_N.bin)"));
+  }
+  std::vector<std::string> out;
+  for (auto& [index, path] : batches) out.push_back(std::move(path));
+  return out;
+}
+
+absl::StatusOr<Dataset> ReadCifar10Split(const std::string& dir, bool train,
+                                         const ReadOptions& options) {
+  if (!train) return ReadCifar10({dir + "/test_batch.bin"}, options);
+  STRATA_ASSIGN_OR_RETURN(const std::vector<std::string> files,
+                          Cifar10TrainFiles(dir));
+  return ReadCifar10(files, options);
+}
+
+namespace {
+
+// SplitMix64's finaliser: a well-mixed 64-bit value of `x`.
+uint64_t Mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+void RandomCropFlip(int64_t channels, int64_t height, int64_t width,
+                    int64_t pad, uint64_t seed, int64_t first_index,
+                    absl::Span<float> images) {
+  const int64_t hw = height * width, size = channels * hw;
+  if (size == 0) return;
+  std::vector<float> src(size);
+  const int64_t n = static_cast<int64_t>(images.size()) / size;
+  for (int64_t i = 0; i < n; ++i) {
+    std::mt19937_64 rng(Mix64(seed ^ Mix64(first_index + i)));
+    const int64_t dy = static_cast<int64_t>(rng() % (2 * pad + 1)) - pad;
+    const int64_t dx = static_cast<int64_t>(rng() % (2 * pad + 1)) - pad;
+    const bool flip = (rng() & 1) != 0;
+    float* img = images.data() + i * size;
+    std::copy(img, img + size, src.begin());
+    for (int64_t c = 0; c < channels; ++c) {
+      for (int64_t y = 0; y < height; ++y) {
+        for (int64_t x = 0; x < width; ++x) {
+          const int64_t sy = y + dy, sx = (flip ? width - 1 - x : x) + dx;
+          const bool inside = sy >= 0 && sy < height && sx >= 0 && sx < width;
+          img[c * hw + y * width + x] =
+              inside ? src[c * hw + sy * width + sx] : 0.0f;
+        }
+      }
+    }
+  }
 }
 
 Dataset SyntheticImages(int64_t n, int64_t channels, int64_t height,

@@ -60,11 +60,34 @@ absl::StatusOr<Dataset> ReadMnistSplit(const std::string& dir, bool train,
 
 // Reads CIFAR-10 binary batch files (records of 1 label byte + 3072 pixel
 // bytes; each file gzipped or raw) and concatenates them. DATA_LOSS when a
-// file is not a whole number of records (or is empty), INVALID_ARGUMENT for
+// file is not a whole number of records (naming the offset of the partial
+// record) or is empty, INVALID_ARGUMENT for
 // a label > 9, RESOURCE_EXHAUSTED past a cap of `options`; otherwise as
 // ReadMnist.
 absl::StatusOr<Dataset> ReadCifar10(const std::vector<std::string>& paths,
                                     const ReadOptions& options = {});
+
+// A CIFAR-10 binary directory (the "binary version": data_batch_1.bin ...
+// data_batch_5.bin, test_batch.bin, each of any record count). The training
+// split is every data_batch_N.bin the directory holds (N a decimal number,
+// ascending N; at least one, else NOT_FOUND naming the directory), the test
+// split test_batch.bin. Errors as ReadCifar10.
+absl::StatusOr<Dataset> ReadCifar10Split(const std::string& dir, bool train,
+                                         const ReadOptions& options = {});
+// The training batch files of `dir` as ReadCifar10Split picks them.
+absl::StatusOr<std::vector<std::string>> Cifar10TrainFiles(
+    const std::string& dir);
+
+// Standard CIFAR augmentation, in place, on `images` (whole images of
+// channels x height x width, NCHW): each image is zero-padded by `pad`
+// pixels on every side, cropped back at a random offset in [0, 2 x pad]^2,
+// and mirrored left-right with probability 1/2. Image i draws from a
+// generator seeded by (seed, first_index + i) only, so a batch split over
+// workers in any way augments each image alike. The zero is the padding's
+// value as stored: after Normalize, the training set's mean colour.
+void RandomCropFlip(int64_t channels, int64_t height, int64_t width,
+                    int64_t pad, uint64_t seed, int64_t first_index,
+                    absl::Span<float> images);
 
 // `n` random images of the given shape, pixels uniform in [0,1), labels
 // uniform in [0, classes). Deterministic in `seed`.

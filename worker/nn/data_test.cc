@@ -4,7 +4,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "worker/nn/internal/data_testing.h"
@@ -263,6 +267,139 @@ TEST(Cifar10Test, PartialRecordIsDataLossAndBadLabelInvalidArgument) {
             absl::StatusCode::kDataLoss);
   EXPECT_EQ(ReadCifar10({Write("c4", CifarRecords(1, 10))}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Cifar10Test, TruncatedFileIsDataLossNamingTheFileAndOffset) {
+  std::string bytes = CifarRecords(3, 1);
+  bytes.resize(2 * 3073 + 100);
+  const std::string path = Write("c_trunc", bytes);
+  auto d = ReadCifar10({path});
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(d.status().message(),
+            path + ": truncated CIFAR-10 record at offset 6146 (6246 bytes "
+                   "is not a whole number of 3073-byte records)");
+  const std::string empty = Write("c_empty", "");
+  d = ReadCifar10({empty});
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(d.status().message(), empty + ": empty file, no CIFAR-10 record");
+}
+
+// A CIFAR-10 directory in the scratch space holding `files` (name ->
+// bytes); returns its path.
+std::string CifarDir(const std::string& name,
+                     const std::vector<std::pair<std::string, std::string>>&
+                         files) {
+  const std::string dir = ScratchPath(name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  for (const auto& [file, bytes] : files) {
+    EXPECT_TRUE(internal::WriteBytes(dir + "/" + file, bytes).ok());
+  }
+  return dir;
+}
+
+TEST(Cifar10Test, SplitReadsEveryTrainingBatchInOrderAndTheTestBatch) {
+  // Batches 1, 2 and 10 (10 sorts after 2), other files ignored.
+  const std::string dir =
+      CifarDir("cifar_dir", {{"data_batch_10.bin", CifarRecords(1, 7)},
+                             {"data_batch_2.bin", CifarRecords(2, 2)},
+                             {"data_batch_1.bin", CifarRecords(3, 1)},
+                             {"data_batch_x.bin", CifarRecords(1, 9)},
+                             {"batches.meta.txt", "airplane\n"},
+                             {"test_batch.bin", CifarRecords(2, 4)}});
+  auto files = Cifar10TrainFiles(dir);
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_EQ(*files, (std::vector<std::string>{dir + "/data_batch_1.bin",
+                                              dir + "/data_batch_2.bin",
+                                              dir + "/data_batch_10.bin"}));
+  auto train = ReadCifar10Split(dir, true);
+  ASSERT_TRUE(train.ok()) << train.status();
+  EXPECT_EQ(train->labels, (std::vector<int32_t>{1, 1, 1, 2, 2, 7}));
+  EXPECT_EQ(train->channels, 3);
+  EXPECT_EQ(train->height, 32);
+  EXPECT_EQ(train->width, 32);
+  // Record r's pixel i is (i + r) % 256: record 1 of batch 1, pixel 0.
+  EXPECT_FLOAT_EQ(train->images[3072], 1 / 255.0f);
+  auto test = ReadCifar10Split(dir, false);
+  ASSERT_TRUE(test.ok()) << test.status();
+  EXPECT_EQ(test->labels, (std::vector<int32_t>{4, 4}));
+}
+
+TEST(Cifar10Test, SplitWithoutTrainingOrTestBatchIsNotFound) {
+  const std::string dir =
+      CifarDir("cifar_no_train", {{"test_batch.bin", CifarRecords(1, 0)}});
+  auto d = ReadCifar10Split(dir, true);
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(d.status().message(),
+            dir + ": no CIFAR-10 training batch (data_batch_N.bin)");
+  const std::string no_test =
+      CifarDir("cifar_no_test", {{"data_batch_1.bin", CifarRecords(1, 0)}});
+  EXPECT_EQ(ReadCifar10Split(no_test, false).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadCifar10Split(ScratchPath("cifar_missing"), true)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(Cifar10Test, OversizedSplitIsResourceExhaustedBeforeLoading) {
+  const std::string dir =
+      CifarDir("cifar_big", {{"data_batch_1.bin", CifarRecords(2, 1)},
+                             {"data_batch_2.bin", CifarRecords(2, 2)}});
+  ReadOptions options;
+  options.max_dataset_bytes = 3 * 3073 * sizeof(float);
+  auto d = ReadCifar10Split(dir, true, options);
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(d.status().message().find(dir + "/data_batch_2.bin"),
+            absl::string_view::npos);
+  options.max_file_bytes = 3073;  // one record a file
+  d = ReadCifar10Split(dir, true, options);
+  ASSERT_EQ(d.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(d.status().message().find(dir + "/data_batch_1.bin"),
+            absl::string_view::npos);
+}
+
+TEST(AugmentTest, CropFlipIsSeededPerImageAndChangesPixels) {
+  Dataset d = SyntheticImages(8, 3, 32, 32, 10, 5);
+  std::vector<float> a = d.images, b = d.images;
+  RandomCropFlip(3, 32, 32, 4, 11, 0, absl::MakeSpan(a));
+  RandomCropFlip(3, 32, 32, 4, 11, 0, absl::MakeSpan(b));
+  EXPECT_EQ(a, b);  // same seed, same images
+  EXPECT_NE(a, d.images);
+  // Images 4..7 alone, as a worker holding the batch's second half: alike.
+  std::vector<float> half(d.images.begin() + 4 * 3072, d.images.end());
+  RandomCropFlip(3, 32, 32, 4, 11, 4, absl::MakeSpan(half));
+  EXPECT_TRUE(std::equal(half.begin(), half.end(), a.begin() + 4 * 3072));
+  std::vector<float> other = d.images;
+  RandomCropFlip(3, 32, 32, 4, 12, 0, absl::MakeSpan(other));
+  EXPECT_NE(other, a);  // another seed, other crops
+}
+
+TEST(AugmentTest, CropShiftsWithZeroPaddingAndFlipMirrors) {
+  // One 1x1x8 row image 1..8; with pad 2 each result is the row shifted by
+  // -2..2 (zeros entering) and maybe mirrored. Over many seeds every shift
+  // and both orientations occur, and nothing else.
+  std::vector<float> row = {1, 2, 3, 4, 5, 6, 7, 8};
+  std::set<std::vector<float>> seen;
+  for (uint64_t seed = 0; seed < 400; ++seed) {
+    std::vector<float> x = row;
+    RandomCropFlip(1, 1, 8, 2, seed, 0, absl::MakeSpan(x));
+    seen.insert(x);
+  }
+  std::set<std::vector<float>> want;
+  for (int flip = 0; flip < 2; ++flip) {
+    for (int dx = -2; dx <= 2; ++dx) {
+      std::vector<float> x(8);
+      for (int i = 0; i < 8; ++i) {
+        const int s = (flip ? 7 - i : i) + dx;
+        x[i] = s >= 0 && s < 8 ? row[s] : 0.0f;
+      }
+      want.insert(x);
+    }
+  }
+  // Height 1 with pad 2: vertical shifts other than 0 give all zeros.
+  want.insert(std::vector<float>(8, 0.0f));
+  EXPECT_EQ(seen, want);
 }
 
 TEST(Cifar10Test, ReadsGzippedBatches) {
