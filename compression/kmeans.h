@@ -32,6 +32,15 @@ struct KMeansOptions {
     // counter-based hash of (seed, row)): O(n log k). Cheap, but leaves more
     // work to the Lloyd iterations.
     kWeightedSample,
+    // k-means++ in rounds ("greedy batches", close to k-means||): round r
+    // draws b_r distinct points without replacement with probability
+    // proportional to weight * D^2 (Efraimidis-Spirakis keys from a
+    // counter-based hash of (seed, round, row)), then updates D for the whole
+    // batch with one BLAS nearest-centroid pass. b_r doubles from 1 up to
+    // max(1, k / 16), so there are ~log2(k / 16) + 16 rounds instead of k
+    // sequential steps: the same O(n k d) flops, but in sgemm. Within a round
+    // two draws may land in the same uncovered region; Lloyd fixes that.
+    kBatchedPlusPlus,
   };
   Init init = Init::kKMeansPlusPlus;
   // Maximum number of centroid updates. The result always comes from one
