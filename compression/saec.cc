@@ -73,11 +73,12 @@ absl::Status ValidateOptions(const SaecOptions& o) {
       o.coarse_cells < 0 || !(o.min_head_per_cluster >= 0) ||
       !(o.tail_sample_per_cluster >= 0) ||
       !std::isfinite(o.tail_sample_per_cluster) ||
+      !(o.head_tol >= 0 && std::isfinite(o.head_tol)) ||
       o.min_features_to_compress < 0) {
     return absl::InvalidArgumentError(
         "head_count, hot_singletons, coarse_cells, min_head_per_cluster, "
-        "tail_sample_per_cluster and min_features_to_compress must be >= 0 "
-        "and finite, and nprobe >= 1");
+        "tail_sample_per_cluster, head_tol and min_features_to_compress must "
+        "be >= 0 and finite, and nprobe >= 1");
   }
   return absl::OkStatus();
 }
@@ -302,6 +303,7 @@ absl::StatusOr<std::vector<uint32_t>> ClusterHead(
   }
   KMeansOptions head_options = ClusteringKMeansOptions(options, num_threads);
   head_options.init = options.head_init;
+  head_options.tol = options.head_tol;
   STRATA_ASSIGN_OR_RETURN(
       KMeansResult km,
       KMeans(points, dim, set.weights, k - s, head_options));

@@ -44,7 +44,7 @@ ABSL_FLAG(std::string, full_inits, "kmeans++",
           "sample (weighted sampling); empty for none");
 ABSL_FLAG(double, head_mass, 0.8, "(1,2) Saec head share of occurrences");
 ABSL_FLAG(int, nprobe, 8, "(1) Saec nprobe");
-ABSL_FLAG(double, tail_sample, 1.0, "(1,2) Saec tail_sample_per_cluster");
+ABSL_FLAG(double, tail_sample, 2.0, "(1,2) Saec tail_sample_per_cluster");
 ABSL_FLAG(std::string, head_init, "batched",
           "(1,2) Saec head seeding: batched (k-means++ in BLAS rounds) or "
           "kmeans++");
