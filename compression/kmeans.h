@@ -35,11 +35,14 @@ struct KMeansOptions {
     // k-means++ in rounds ("greedy batches", close to k-means||): round r
     // draws b_r distinct points without replacement with probability
     // proportional to weight * D^2 (Efraimidis-Spirakis keys from a
-    // counter-based hash of (seed, round, row)), then updates D for the whole
-    // batch with one BLAS nearest-centroid pass. b_r doubles from 1 up to
-    // max(1, k / 16), so there are ~log2(k / 16) + 16 rounds instead of k
-    // sequential steps: the same O(n k d) flops, but in sgemm. Within a round
-    // two draws may land in the same uncovered region; Lloyd fixes that.
+    // counter-based hash of (seed, round, row)); a draw is kept with
+    // probability min(1, d(x, this round's earlier picks)^2 / D^2(x)), as
+    // sequential k-means++ would have seen it, else it stays drawable
+    // later. D is then updated for the whole batch with one BLAS
+    // nearest-centroid pass. b_r doubles from 1 up to max(1, k / 64), so
+    // ~log2(k / 64) + 64 rounds instead of k sequential steps: the same
+    // O(n k d) flops, but in sgemm. Saec's head clusterer (SaecOptions::
+    // head_init).
     kBatchedPlusPlus,
   };
   Init init = Init::kKMeansPlusPlus;
