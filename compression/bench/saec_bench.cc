@@ -152,7 +152,7 @@ void SectionFastVsFull(const SyntheticField& f) {
     std::printf("saec failed: %s\n", saec.status().ToString().c_str());
     return;
   }
-  PrintRun("saec (head k-means++)", saec->stats, saec_cpu);
+  PrintRun("saec", saec->stats, saec_cpu);
   std::printf(
       "  -> saec: %lld head + %lld sampled tail features clustered, "
       "%lld assigned by search\n",
