@@ -214,6 +214,100 @@ std::vector<float> WeightedMean(absl::Span<const float> points, int dim,
   return mean;
 }
 
+// Rows of the `count` largest keys (ties to the lower row), ascending; rows
+// whose key is -inf are never taken.
+std::vector<uint32_t> TopKeys(const std::vector<double>& key, size_t count) {
+  std::vector<uint32_t> rows;
+  for (uint32_t i = 0; i < key.size(); ++i) {
+    if (key[i] > -std::numeric_limits<double>::infinity()) rows.push_back(i);
+  }
+  if (rows.size() > count) {
+    auto better = [&](uint32_t a, uint32_t b) {
+      return key[a] > key[b] || (key[a] == key[b] && a < b);
+    };
+    std::nth_element(rows.begin(), rows.begin() + count, rows.end(), better);
+    rows.resize(count);
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+// Whether a batch draw survives the draws accepted before it in the same
+// round: sequential k-means++ would have drawn it with its distance to them
+// instead of d_row, so it is kept with probability
+// min(1, min_j ||x - c_j||^2 / d_row) (j over this round's centroids from
+// `first` on). This removes most draws that land beside an earlier one.
+bool AcceptInBatch(absl::Span<const float> points, int dim, uint32_t row,
+                   float d_row, const std::vector<float>& centroids,
+                   size_t first, uint64_t salt) {
+  if (!(d_row < std::numeric_limits<float>::infinity())) return true;
+  float nearest = d_row;
+  for (size_t c = first; c < centroids.size(); c += dim) {
+    nearest = std::min(
+        nearest, internal::SquaredL2(&points[size_t(row) * dim],
+                                     &centroids[c], dim));
+  }
+  if (nearest >= d_row) return true;
+  return internal::HashToUnit(salt ^ 0x61636370ULL, row) * d_row < nearest;
+}
+
+// See KMeansOptions::Init::kBatchedPlusPlus. `d` holds each row's squared
+// distance to its nearest chosen centroid (+inf before the first round).
+std::vector<float> InitBatchedPlusPlus(absl::Span<const float> points,
+                                       int dim, const std::vector<double>& w,
+                                       uint32_t k, const KMeansOptions& options,
+                                       ThreadPool& pool) {
+  const size_t n = w.size();
+  std::vector<float> centroids;
+  centroids.reserve(static_cast<size_t>(k) * dim);
+  std::vector<float> d(n, std::numeric_limits<float>::infinity());
+  std::vector<char> chosen(n, 0);
+  std::vector<double> key(n);
+  std::vector<uint32_t> ids(n);
+  std::vector<float> dist(n);
+  const std::vector<float> origin = WeightedMean(points, dim, w);
+  internal::BlasSearchOptions search;
+  search.block_rows = options.block_rows;
+  search.centroid_tile = options.centroid_tile;
+  const uint32_t cap = std::max<uint32_t>(1, k / 64);
+  uint32_t have = 0, batch = 1;
+  for (uint64_t round = 0; have < k; ++round) {
+    const uint32_t want = std::min(batch, k - have);
+    const uint64_t salt = options.seed ^ (round * 0x9E3779B97F4A7C15ULL);
+    for (size_t i = 0; i < n; ++i) {
+      const double m = chosen[i] ? 0.0 : w[i] * (have == 0 ? 1.0 : d[i]);
+      key[i] = m > 0 ? std::log(internal::HashToUnit(salt, i)) / m
+                     : -std::numeric_limits<double>::infinity();
+    }
+    std::vector<uint32_t> picks = TopKeys(key, want);
+    // Every remaining point coincides with a centroid: take unchosen rows.
+    for (uint32_t i = 0; picks.size() < want && i < n; ++i) {
+      if (!chosen[i] &&
+          std::find(picks.begin(), picks.end(), i) == picks.end()) {
+        picks.push_back(i);
+      }
+    }
+    const size_t first = centroids.size();
+    for (uint32_t row : picks) {
+      // A rejected row stays drawable in later rounds, with its updated D.
+      if (!AcceptInBatch(points, dim, row, d[row], centroids, first, salt)) {
+        continue;
+      }
+      chosen[row] = 1;
+      centroids.insert(centroids.end(), &points[size_t(row) * dim],
+                       &points[size_t(row) * dim] + dim);
+      ++have;
+    }
+    batch = std::min(2 * batch, cap);
+    if (have == k || first == centroids.size()) continue;
+    internal::NearestCentroidsBlas(
+        points, dim, {}, absl::MakeConstSpan(centroids).subspan(first), origin,
+        search, pool, absl::MakeSpan(ids), absl::MakeSpan(dist));
+    for (size_t i = 0; i < n; ++i) d[i] = std::min(d[i], dist[i]);
+  }
+  return centroids;
+}
+
 KMeansResult RunLloyd(absl::Span<const float> points, int dim,
                       const std::vector<double>& w,
                       std::vector<float> centroids,
@@ -296,10 +390,18 @@ absl::StatusOr<KMeansResult> KMeans(absl::Span<const float> points, int dim,
   if (static_cast<uint64_t>(k) >= n) return Identity(points, dim, w);
   ThreadPool pool(internal::ResolveThreads(options.num_threads));
   const uint32_t kk = static_cast<uint32_t>(k);
-  std::vector<float> init =
-      options.init == KMeansOptions::Init::kKMeansPlusPlus
-          ? InitPlusPlus(points, dim, w, kk, options.seed, pool)
-          : InitWeightedSample(points, dim, w, kk, options.seed);
+  std::vector<float> init;
+  switch (options.init) {
+    case KMeansOptions::Init::kKMeansPlusPlus:
+      init = InitPlusPlus(points, dim, w, kk, options.seed, pool);
+      break;
+    case KMeansOptions::Init::kWeightedSample:
+      init = InitWeightedSample(points, dim, w, kk, options.seed);
+      break;
+    case KMeansOptions::Init::kBatchedPlusPlus:
+      init = InitBatchedPlusPlus(points, dim, w, kk, options, pool);
+      break;
+  }
   const double init_seconds = SecondsSince(start);
   KMeansResult res = RunLloyd(points, dim, w, std::move(init), options, pool);
   res.init_seconds = init_seconds;

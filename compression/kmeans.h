@@ -32,6 +32,18 @@ struct KMeansOptions {
     // counter-based hash of (seed, row)): O(n log k). Cheap, but leaves more
     // work to the Lloyd iterations.
     kWeightedSample,
+    // k-means++ in rounds ("greedy batches", close to k-means||): round r
+    // draws b_r distinct points without replacement with probability
+    // proportional to weight * D^2 (Efraimidis-Spirakis keys from a
+    // counter-based hash of (seed, round, row)); a draw is kept with
+    // probability min(1, d(x, this round's earlier picks)^2 / D^2(x)), as
+    // sequential k-means++ would have seen it, else it stays drawable
+    // later. D is then updated for the whole batch with one BLAS
+    // nearest-centroid pass. b_r doubles from 1 up to max(1, k / 64), so
+    // ~log2(k / 64) + 64 rounds instead of k sequential steps: the same
+    // O(n k d) flops, but in sgemm. Saec's head clusterer (SaecOptions::
+    // head_init).
+    kBatchedPlusPlus,
   };
   Init init = Init::kKMeansPlusPlus;
   // Maximum number of centroid updates. The result always comes from one

@@ -89,7 +89,8 @@ TEST(KMeansTest, WeightedDistortionNeverWorseThanRandomCentroids) {
 TEST(KMeansTest, SameSeedGivesBitwiseIdenticalResultForAnyThreadCount) {
   const SyntheticField f = Blobs(5000, 16, 50, 3);
   for (auto init : {KMeansOptions::Init::kKMeansPlusPlus,
-                    KMeansOptions::Init::kWeightedSample}) {
+                    KMeansOptions::Init::kWeightedSample,
+                    KMeansOptions::Init::kBatchedPlusPlus}) {
     auto one = KMeans(f.vectors, 16, Weights(f), 64, Opts(init, 1));
     auto one_again = KMeans(f.vectors, 16, Weights(f), 64, Opts(init, 1));
     auto two = KMeans(f.vectors, 16, Weights(f), 64, Opts(init, 2));
@@ -99,6 +100,37 @@ TEST(KMeansTest, SameSeedGivesBitwiseIdenticalResultForAnyThreadCount) {
     EXPECT_TRUE(BitwiseEqual(*one, *two));
     EXPECT_TRUE(BitwiseEqual(*one, *three));
   }
+}
+
+// 256 groups far apart (centres ~ N(0, 25 I), noise 0.01): batched seeding
+// (rounds of up to k / 64 = 4 draws) must leave exactly one seed per group
+// before any Lloyd update, for any thread count, bitwise identically.
+TEST(KMeansTest, BatchedSeedingPutsOneSeedInEveryWellSeparatedGroup) {
+  SyntheticSpec spec;
+  spec.n = 8192;
+  spec.dim = 8;
+  spec.groups = 256;
+  spec.centre_stddev = 5.0;
+  spec.noise_stddev = 0.01;
+  spec.seed = 11;
+  const SyntheticField f = internal::MakeSyntheticField(spec);
+  KMeansOptions o = Opts(KMeansOptions::Init::kBatchedPlusPlus, 1);
+  o.max_iters = 0;
+  auto one = KMeans(f.vectors, 8, {}, 256, o);
+  o.num_threads = 2;
+  auto two = KMeans(f.vectors, 8, {}, 256, o);
+  ASSERT_TRUE(one.ok() && two.ok());
+  EXPECT_EQ(internal::AdjustedRandIndex(one->assignment, f.group), 1.0);
+  EXPECT_TRUE(BitwiseEqual(*one, *two));
+}
+
+TEST(KMeansTest, BatchedSeedingWithFewerDistinctPointsThanKTerminates) {
+  const std::vector<float> points = {1, 1, 1, 1, 1, 1, 2, 2};  // dim 2
+  KMeansOptions o = Opts(KMeansOptions::Init::kBatchedPlusPlus, 1);
+  auto r = KMeans(points, 2, {}, 3, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->k, 3u);
+  EXPECT_EQ(r->objective, 0.0);
 }
 
 TEST(KMeansTest, DifferentSeedsGiveDifferentInitialisations) {

@@ -14,6 +14,7 @@
 #include "compression/internal/centroids.h"
 #include "compression/internal/coarse_index.h"
 #include "compression/internal/distance.h"
+#include "compression/internal/tail_sample.h"
 #include "compression/internal/thread_pool.h"
 #include "compression/internal/timer.h"
 #include "proto/base/hash.h"
@@ -72,11 +73,12 @@ absl::Status ValidateOptions(const SaecOptions& o) {
       o.coarse_cells < 0 || !(o.min_head_per_cluster >= 0) ||
       !(o.tail_sample_per_cluster >= 0) ||
       !std::isfinite(o.tail_sample_per_cluster) ||
+      !(o.head_tol >= 0 && std::isfinite(o.head_tol)) ||
       o.min_features_to_compress < 0) {
     return absl::InvalidArgumentError(
         "head_count, hot_singletons, coarse_cells, min_head_per_cluster, "
-        "tail_sample_per_cluster and min_features_to_compress must be >= 0 "
-        "and finite, and nprobe >= 1");
+        "tail_sample_per_cluster, head_tol and min_features_to_compress must "
+        "be >= 0 and finite, and nprobe >= 1");
   }
   return absl::OkStatus();
 }
@@ -241,35 +243,9 @@ absl::StatusOr<std::vector<uint32_t>> AssignTail(
   return ids;
 }
 
-// Splits the tail into a uniform random sample of `count` rows (ascending
-// row order) and the rest (in the given order). Counter-based hashing of
-// (seed, row), so the sample depends on nothing else.
-std::pair<std::vector<uint32_t>, std::vector<uint32_t>> SampleTail(
-    absl::Span<const uint32_t> tail, size_t count, uint64_t seed) {
-  count = std::min(count, tail.size());
-  std::vector<std::pair<uint64_t, uint32_t>> keyed(tail.size());
-  const uint64_t salt = SplitMix64(seed ^ 0x7461696cULL);  // "tail"
-  for (size_t i = 0; i < tail.size(); ++i) {
-    keyed[i] = {SplitMix64(tail[i] ^ salt), tail[i]};
-  }
-  std::nth_element(keyed.begin(), keyed.begin() + count, keyed.end());
-  std::vector<uint32_t> sample(count);
-  for (size_t i = 0; i < count; ++i) sample[i] = keyed[i].second;
-  std::sort(sample.begin(), sample.end());
-  std::vector<char> sampled(
-      tail.empty() ? 0 : *std::max_element(tail.begin(), tail.end()) + 1, 0);
-  for (uint32_t row : sample) sampled[row] = 1;
-  std::vector<uint32_t> rest;
-  rest.reserve(tail.size() - count);
-  for (uint32_t row : tail) {
-    if (!sampled[row]) rest.push_back(row);
-  }
-  return {std::move(sample), std::move(rest)};
-}
-
 // The rows that k-means clusters and their weights: the head by frequency,
-// then the tail sample with Horvitz-Thompson weights f * |tail| / |sample|,
-// so that the clustered objective estimates the whole field's.
+// then the tail sample with Horvitz-Thompson weights, so that the clustered
+// objective estimates the whole field's.
 struct ClusteredSet {
   std::vector<uint32_t> rows;
   std::vector<double> weights;
@@ -287,18 +263,24 @@ ClusteredSet SelectClustered(const std::vector<uint32_t>& order,
       absl::MakeConstSpan(order).subspan(s + set.head);
   const size_t want = static_cast<size_t>(
       std::llround(options.tail_sample_per_cluster * shared_k));
-  auto [sample, rest] = SampleTail(tail, want, options.kmeans.seed);
-  set.sample = static_cast<int64_t>(sample.size());
-  set.rest = std::move(rest);
-  set.rows.assign(order.begin() + s, order.begin() + s + set.head);
-  set.rows.insert(set.rows.end(), sample.begin(), sample.end());
-  const double scale =
-      sample.empty() ? 1.0 : static_cast<double>(tail.size()) / sample.size();
-  set.weights.resize(set.rows.size());
-  for (size_t j = 0; j < set.rows.size(); ++j) {
-    const double f = options.weight_by_frequency ? w[set.rows[j]] : 1.0;
-    set.weights[j] = j < static_cast<size_t>(set.head) ? f : f * scale;
+  const std::vector<double> base =
+      options.weight_by_frequency ? w : std::vector<double>(w.size(), 1.0);
+  std::optional<internal::TailSample> sample;
+  if (options.weight_by_frequency &&
+      options.tail_sampling == SaecOptions::TailSampling::kByFrequency) {
+    sample = internal::SampleTailByFrequency(tail, want, w, options.kmeans.seed);
   }
+  if (!sample.has_value()) {
+    sample = internal::SampleTailUniform(tail, want, base, options.kmeans.seed);
+  }
+  set.sample = static_cast<int64_t>(sample->rows.size());
+  set.rest = std::move(sample->rest);
+  set.rows.assign(order.begin() + s, order.begin() + s + set.head);
+  set.weights.resize(set.rows.size());
+  for (size_t j = 0; j < set.rows.size(); ++j) set.weights[j] = base[set.rows[j]];
+  set.rows.insert(set.rows.end(), sample->rows.begin(), sample->rows.end());
+  set.weights.insert(set.weights.end(), sample->weights.begin(),
+                     sample->weights.end());
   return set;
 }
 
@@ -319,9 +301,12 @@ absl::StatusOr<std::vector<uint32_t>> ClusterHead(
     std::copy_n(&field.vectors[size_t(set.rows[j]) * dim], dim,
                 &points[j * dim]);
   }
+  KMeansOptions head_options = ClusteringKMeansOptions(options, num_threads);
+  head_options.init = options.head_init;
+  head_options.tol = options.head_tol;
   STRATA_ASSIGN_OR_RETURN(
-      KMeansResult km, KMeans(points, dim, set.weights, k - s,
-                              ClusteringKMeansOptions(options, num_threads)));
+      KMeansResult km,
+      KMeans(points, dim, set.weights, k - s, head_options));
   c.centroids.resize(static_cast<size_t>(s) * dim);
   for (int64_t i = 0; i < s; ++i) {
     std::copy_n(&field.vectors[size_t(order[i]) * dim], dim,

@@ -116,7 +116,18 @@ struct SaecOptions {
   // an unbiased estimate of the whole field's and latent groups that only
   // occur in the tail still attract centroids. 0 clusters the head alone.
   // Higher: lower distortion, clustering cost grows with the sample.
-  double tail_sample_per_cluster = 1.0;
+  double tail_sample_per_cluster = 2.0;
+  // How the tail sample is drawn. kByFrequency: systematic sampling with
+  // probability proportional to frequency (rows in ascending order, one
+  // random start; features with f >= F_tail / |sample| are taken with
+  // certainty), each sampled feature weighted f / P(sampled), i.e. every
+  // non-certain one carries the same weight F_tail / |sample|. The estimate
+  // stays unbiased but no sampled group is under- or over-weighted by the
+  // luck of which of its features was drawn, and groups are found in
+  // proportion to their traffic. kUniform: uniform, weighted
+  // f * |tail| / |sample|. Without weight_by_frequency the sample is uniform.
+  enum class TailSampling { kUniform, kByFrequency };
+  TailSampling tail_sampling = TailSampling::kByFrequency;
   // Cluster with frequency weights (the objective is frequency-weighted);
   // false weights every feature equally.
   bool weight_by_frequency = true;
@@ -141,6 +152,15 @@ struct SaecOptions {
   // init, max_iters, tol, seed, block_rows, centroid_tile are used;
   // kmeans.num_threads is ignored in favour of num_threads below.
   KMeansOptions kmeans;
+  // Seeding of the head k-means (kSaec); kmeans.init applies to kFullKMeans
+  // only. Batched k-means++ does the D^2 seeding in BLAS rounds (see
+  // KMeansOptions::Init).
+  KMeansOptions::Init head_init = KMeansOptions::Init::kBatchedPlusPlus;
+  // Relative tolerance of the head k-means (kmeans.tol applies to
+  // kFullKMeans only). Looser than full k-means's: after the 3rd update a
+  // head pass gains < 1% (saec_bench section 1), and the tail refinement
+  // makes one more update over every feature anyway.
+  double head_tol = 5e-3;
 
   // --- Output.
   enum class Fallback {
