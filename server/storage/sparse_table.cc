@@ -5,9 +5,11 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "proto/base/status_macros.h"
 #include "server/storage/initializer.h"
+#include "server/storage/internal/key_index.h"
 #include "server/storage/internal/validation.h"
 
 namespace strata {
@@ -17,7 +19,7 @@ namespace strata {
 struct alignas(64) SparseTable::Stripe {
   mutable absl::Mutex mu;
   // key -> row index into the arrays below.
-  absl::flat_hash_map<uint64_t, uint32_t> index ABSL_GUARDED_BY(mu);
+  internal::KeyIndex index ABSL_GUARDED_BY(mu);
   std::vector<uint64_t> keys ABSL_GUARDED_BY(mu);  // row -> key
   std::vector<float> values ABSL_GUARDED_BY(mu);   // row * dim
   std::vector<float> state ABSL_GUARDED_BY(mu);    // row * state_floats
@@ -29,22 +31,26 @@ namespace {
 
 // Per-thread scratch for bucketing a batch by stripe, reused across calls so
 // the hot path does not allocate. `order` holds the batch's key indices
-// grouped by stripe (stable, so duplicates keep their order); stripe s owns
-// order[begin[s], begin[s + 1]).
+// grouped by stripe and, within a stripe, by home slot (internal::FineBucket;
+// stable, so duplicates keep their order); stripe s owns
+// order[begin[s], begin[s + 1]). Each key is hashed once, in Bucket.
 struct BatchScratch {
-  std::vector<uint32_t> stripe_of;
+  std::vector<uint32_t> bucket_of;  // by batch index i
+  std::vector<uint64_t> hash_of;    // by i: the key's slot hash
   std::vector<uint32_t> order;
+  std::vector<uint64_t> slot_hash;  // slot_hash[j]: of key order[j]
+  std::vector<uint32_t> fine;       // FineBucket starts, then cursors
   std::vector<uint32_t> begin;
   std::vector<uint32_t> rows;  // rows[j]: row of key order[j], or kNoRow
 };
 thread_local BatchScratch tls_scratch;
 
-constexpr uint32_t kNoRow = ~uint32_t{0};
-// An index slot is the (key, row) pair plus one control byte. A row's share
-// of the index is counted as two slots: a flat_hash_map's capacity runs
-// between 8/7 and 16/7 of its size.
-constexpr size_t kSlotBytes = sizeof(std::pair<uint64_t, uint32_t>) + 1;
-constexpr size_t kIndexBytesPerRow = 2 * kSlotBytes;
+constexpr uint32_t kNoRow = internal::KeyIndex::kNoRow;
+// A row's share of the index, as the budget counts it: two 17-byte slots
+// (the figure of the flat_hash_map this index replaced, kept so budgets do
+// not change). A KeyIndex slot is 16 bytes and the index holds between 4/3
+// and 8/3 slots per row.
+constexpr size_t kIndexBytesPerRow = 2 * 17;
 // How many keys ahead the batch loops prefetch hash slots and rows: enough to
 // overlap several cache misses, small enough to stay in L1.
 constexpr uint32_t kPrefetchDistance = 8;
@@ -54,16 +60,13 @@ inline void PrefetchBytes(const void* p, size_t bytes) {
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
 }
 
-// MurmurHash3's 64-bit finaliser: deliberately different from the router's
-// splitmix64 so the stripes of one shard's keys stay evenly filled.
-inline uint64_t StripeHash(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  return x ^ (x >> 33);
+// log2 of the FineBuckets per stripe for a batch of n keys: about four keys
+// a bucket, so a stripe's keys reach its index in nearly slot order.
+int Log2BucketsPerStripe(size_t n, uint32_t num_stripes) {
+  int log2 = 0;
+  while (log2 < 16 && (size_t{4} * num_stripes << (log2 + 1)) <= n) ++log2;
+  return log2;
 }
-
 
 }  // namespace
 
@@ -118,7 +121,13 @@ SparseTable::SparseTable(const TableConfig& config, const Options& options,
                      sizeof(uint64_t) /* key */ + sizeof(int64_t) /* step */ +
                      sizeof(uint64_t) /* frequency */ + kIndexBytesPerRow),
       budget_(options.budget),
-      stripes_(new Stripe[options.num_stripes]) {}
+      seed_(absl::Uniform<uint64_t>(absl::BitGen())),
+      stripes_(new Stripe[options.num_stripes]) {
+  for (uint32_t si = 0; si < num_stripes_; ++si) {
+    absl::MutexLock lock(&stripes_[si].mu);
+    stripes_[si].index = internal::KeyIndex(seed_);
+  }
+}
 
 SparseTable::~SparseTable() {
   if (budget_ != nullptr) budget_->Release(BudgetBytes());
@@ -126,34 +135,53 @@ SparseTable::~SparseTable() {
 
 void SparseTable::AdoptBudget(MemoryBudget* budget) { budget_ = budget; }
 
-uint32_t SparseTable::StripeOf(uint64_t key) const {
-  return static_cast<uint32_t>(((StripeHash(key) >> 32) * num_stripes_) >> 32);
+SparseTable::Place SparseTable::PlaceOf(uint64_t key) const {
+  const uint64_t h = KeyHash(key);
+  return {internal::StripeOfHash(h, num_stripes_),
+          internal::SlotHash(h, seed_)};
 }
 
 absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   STRATA_RETURN_IF_ERROR(internal::CheckBatchSize(
       keys.size(), options_.max_batch_keys, config_.name()));
   const size_t n = keys.size();
+  const int log2_per_stripe = Log2BucketsPerStripe(n, num_stripes_);
+  const size_t buckets = size_t{num_stripes_} << log2_per_stripe;
   BatchScratch& b = tls_scratch;
-  b.stripe_of.resize(n);
+  b.bucket_of.resize(n);
+  b.hash_of.resize(n);
   b.order.resize(n);
+  b.slot_hash.resize(n);
   b.rows.resize(n);
-  b.begin.assign(num_stripes_ + 1, 0);
+  b.fine.assign(buckets + 1, 0);
+  const ShardRouter* router = options_.router;
   for (size_t i = 0; i < n; ++i) {
-    STRATA_RETURN_IF_ERROR(internal::CheckOwner(
-        keys[i], options_.router, options_.shard_id, config_.name()));
-    const uint32_t stripe = StripeOf(keys[i]);
-    b.stripe_of[i] = stripe;
-    ++b.begin[stripe + 1];
+    const uint64_t h = KeyHash(keys[i]);  // the only hash of the key
+    if (router != nullptr &&
+        router->ShardForHashedKey(keys[i], h) != options_.shard_id) {
+      return internal::CheckOwner(keys[i], router, options_.shard_id,
+                                  config_.name());
+    }
+    const uint64_t slot_hash = internal::SlotHash(h, seed_);
+    const uint32_t f = internal::FineBucket(
+        internal::StripeOfHash(h, num_stripes_), slot_hash, log2_per_stripe);
+    b.bucket_of[i] = f;
+    b.hash_of[i] = slot_hash;
+    ++b.fine[f + 1];
   }
-  // Counting sort: begin[s] becomes the start of stripe s, is used as the
-  // scatter cursor (ending at the start of s + 1), then shifted back.
-  for (uint32_t s = 0; s < num_stripes_; ++s) b.begin[s + 1] += b.begin[s];
+  // Counting sort: fine[f] becomes the start of bucket f, then the scatter
+  // cursor. Stripe s starts at its first bucket's start.
+  for (size_t f = 0; f < buckets; ++f) b.fine[f + 1] += b.fine[f];
+  b.begin.resize(num_stripes_ + 1);
+  for (uint32_t s = 0; s < num_stripes_; ++s) {
+    b.begin[s] = b.fine[size_t{s} << log2_per_stripe];
+  }
+  b.begin[num_stripes_] = static_cast<uint32_t>(n);
   for (size_t i = 0; i < n; ++i) {
-    b.order[b.begin[b.stripe_of[i]]++] = static_cast<uint32_t>(i);
+    const uint32_t j = b.fine[b.bucket_of[i]]++;
+    b.order[j] = static_cast<uint32_t>(i);
+    b.slot_hash[j] = b.hash_of[i];
   }
-  for (uint32_t s = num_stripes_; s > 0; --s) b.begin[s] = b.begin[s - 1];
-  b.begin[0] = 0;
   return absl::OkStatus();
 }
 
@@ -178,17 +206,17 @@ size_t SparseTable::CountMissing(absl::Span<const uint64_t> keys) const {
     const Stripe& s = stripes_[si];
     absl::ReaderMutexLock lock(&s.mu);
     for (uint32_t j = b.begin[si]; j < b.begin[si + 1]; ++j) {
-      missing += !s.index.contains(keys[b.order[j]]);
+      missing += !s.index.contains(keys[b.order[j]], b.slot_hash[j]);
     }
   }
   return missing;
 }
 
 // Requires s.mu held exclusively.
-uint32_t SparseTable::FindOrCreate(Stripe& s, uint64_t key) {
-  const auto [it, inserted] =
-      s.index.try_emplace(key, static_cast<uint32_t>(s.keys.size()));
-  const uint32_t row = it->second;
+uint32_t SparseTable::FindOrCreate(Stripe& s, uint64_t key,
+                                   uint64_t slot_hash) {
+  const auto [row, inserted] = s.index.FindOrInsert(
+      key, slot_hash, static_cast<uint32_t>(s.keys.size()));
   if (!inserted) return row;
   s.keys.push_back(key);
   s.values.resize(s.values.size() + dim_);
@@ -209,15 +237,11 @@ size_t SparseTable::ResolveRows(Stripe& s, absl::Span<const uint64_t> keys,
   const size_t rows_before = s.keys.size();
   for (uint32_t j = lo; j < hi; ++j) {
     if (j + kPrefetchDistance < hi) {
-      s.index.prefetch(keys[b.order[j + kPrefetchDistance]]);
+      s.index.Prefetch(b.slot_hash[j + kPrefetchDistance]);
     }
     const uint64_t key = keys[b.order[j]];
-    if (create) {
-      b.rows[j] = FindOrCreate(s, key);
-    } else {
-      const auto it = s.index.find(key);
-      b.rows[j] = it == s.index.end() ? kNoRow : it->second;
-    }
+    b.rows[j] = create ? FindOrCreate(s, key, b.slot_hash[j])
+                       : s.index.Find(key, b.slot_hash[j]);
   }
   return s.keys.size() - rows_before;
 }
@@ -327,7 +351,7 @@ size_t SparseTable::MemoryBytes() const {
   for (uint32_t si = 0; si < num_stripes_; ++si) {
     const Stripe& s = stripes_[si];
     absl::ReaderMutexLock lock(&s.mu);
-    bytes += s.index.capacity() * kSlotBytes;
+    bytes += s.index.capacity() * internal::KeyIndex::kSlotBytes;
     bytes += s.keys.capacity() * sizeof(uint64_t);
     bytes += (s.values.capacity() + s.state.capacity()) * sizeof(float);
     bytes += s.steps.capacity() * sizeof(int64_t);
@@ -337,10 +361,11 @@ size_t SparseTable::MemoryBytes() const {
 }
 
 uint64_t SparseTable::Frequency(uint64_t key) const {
-  const Stripe& s = stripes_[StripeOf(key)];
+  const Place p = PlaceOf(key);
+  const Stripe& s = stripes_[p.stripe];
   absl::ReaderMutexLock lock(&s.mu);
-  const auto it = s.index.find(key);
-  return it == s.index.end() ? 0 : s.frequency[it->second];
+  const uint32_t row = s.index.Find(key, p.slot_hash);
+  return row == kNoRow ? 0 : s.frequency[row];
 }
 
 void SparseTable::VisitStripe(uint32_t stripe,
@@ -380,13 +405,14 @@ absl::Status SparseTable::InsertRow(uint64_t key,
   }
   STRATA_RETURN_IF_ERROR(internal::CheckOwner(
       key, options_.router, options_.shard_id, config_.name()));
-  Stripe& s = stripes_[StripeOf(key)];
+  const Place p = PlaceOf(key);
+  Stripe& s = stripes_[p.stripe];
   absl::MutexLock lock(&s.mu);
-  if (budget_ != nullptr && !s.index.contains(key)) {
+  if (budget_ != nullptr && !s.index.contains(key, p.slot_hash)) {
     STRATA_RETURN_IF_ERROR(budget_->Charge(
         bytes_per_row_, absl::StrCat("table ", config_.name(), ": row ", key)));
   }
-  const uint32_t row = FindOrCreate(s, key);
+  const uint32_t row = FindOrCreate(s, key, p.slot_hash);
   std::copy(values.begin(), values.end(),
             s.values.begin() + size_t{row} * dim_);
   std::copy(state.begin(), state.end(),
