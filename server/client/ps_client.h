@@ -122,7 +122,9 @@ class PsClient {
   PsClient(std::shared_ptr<const internal::ShardGroup> shards,
            PsClientOptions options);
 
-  void Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
+  // De-duplicates and routes `keys` into `batch`; true when every key is
+  // distinct.
+  bool Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
   // Gives `req` (a PushRequest or DensePushRequest to `shard`) the next
   // request id.
   template <typename PushReq>

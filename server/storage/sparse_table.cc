@@ -54,6 +54,8 @@ constexpr size_t kIndexBytesPerRow = 2 * 17;
 // How many keys ahead the batch loops prefetch hash slots and rows: enough to
 // overlap several cache misses, small enough to stay in L1.
 constexpr uint32_t kPrefetchDistance = 8;
+// The index lookups are cheaper per key than a row's work: prefetch further.
+constexpr uint32_t kIndexPrefetchDistance = 16;
 
 inline void PrefetchBytes(const void* p, size_t bytes) {
   const char* c = static_cast<const char*>(p);
@@ -236,8 +238,8 @@ size_t SparseTable::ResolveRows(Stripe& s, absl::Span<const uint64_t> keys,
   BatchScratch& b = tls_scratch;
   const size_t rows_before = s.keys.size();
   for (uint32_t j = lo; j < hi; ++j) {
-    if (j + kPrefetchDistance < hi) {
-      s.index.Prefetch(b.slot_hash[j + kPrefetchDistance]);
+    if (j + kIndexPrefetchDistance < hi) {
+      s.index.Prefetch(b.slot_hash[j + kIndexPrefetchDistance]);
     }
     const uint64_t key = keys[b.order[j]];
     b.rows[j] = create ? FindOrCreate(s, key, b.slot_hash[j])
