@@ -30,18 +30,22 @@ struct alignas(64) SparseTable::Stripe {
 namespace {
 
 // Per-thread scratch for bucketing a batch by stripe, reused across calls so
-// the hot path does not allocate. `order` holds the batch's key indices
-// grouped by stripe and, within a stripe, by home slot (internal::FineBucket;
-// stable, so duplicates keep their order); stripe s owns
-// order[begin[s], begin[s + 1]). Each key is hashed once, in Bucket.
+// the hot path does not allocate. Each key is hashed once, in Bucket.
+// `order` holds the batch's key indices grouped by stripe, in batch order
+// within a stripe (so duplicates keep their order, and rows, gradients and
+// output are walked forwards); stripe s owns order[begin[s], begin[s + 1]).
+// `sweep` holds the same positions of `order`, but within a stripe sorted by
+// home slot (internal::FineBucket), the order the index is searched in.
 struct BatchScratch {
-  std::vector<uint32_t> bucket_of;  // by batch index i
+  std::vector<uint32_t> bucket_of;  // by batch index i: FineBucket
   std::vector<uint64_t> hash_of;    // by i: the key's slot hash
   std::vector<uint32_t> order;
-  std::vector<uint64_t> slot_hash;  // slot_hash[j]: of key order[j]
-  std::vector<uint32_t> fine;       // FineBucket starts, then cursors
+  std::vector<uint32_t> sweep;       // positions j of `order`
+  std::vector<uint64_t> sweep_hash;  // sweep_hash[k]: of order[sweep[k]]
+  std::vector<uint32_t> fine;        // FineBucket starts, then cursors
   std::vector<uint32_t> begin;
-  std::vector<uint32_t> rows;  // rows[j]: row of key order[j], or kNoRow
+  std::vector<uint32_t> cursor;  // stripe scatter cursors
+  std::vector<uint32_t> rows;    // rows[j]: row of key order[j], or kNoRow
 };
 thread_local BatchScratch tls_scratch;
 
@@ -153,9 +157,11 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   b.bucket_of.resize(n);
   b.hash_of.resize(n);
   b.order.resize(n);
-  b.slot_hash.resize(n);
+  b.sweep.resize(n);
+  b.sweep_hash.resize(n);
   b.rows.resize(n);
   b.fine.assign(buckets + 1, 0);
+  b.begin.assign(num_stripes_ + 1, 0);
   const ShardRouter* router = options_.router;
   for (size_t i = 0; i < n; ++i) {
     const uint64_t h = KeyHash(keys[i]);  // the only hash of the key
@@ -165,24 +171,26 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
                                   config_.name());
     }
     const uint64_t slot_hash = internal::SlotHash(h, seed_);
-    const uint32_t f = internal::FineBucket(
-        internal::StripeOfHash(h, num_stripes_), slot_hash, log2_per_stripe);
+    const uint32_t stripe = internal::StripeOfHash(h, num_stripes_);
+    const uint32_t f =
+        internal::FineBucket(stripe, slot_hash, log2_per_stripe);
     b.bucket_of[i] = f;
     b.hash_of[i] = slot_hash;
     ++b.fine[f + 1];
+    ++b.begin[stripe + 1];
   }
-  // Counting sort: fine[f] becomes the start of bucket f, then the scatter
-  // cursor. Stripe s starts at its first bucket's start.
+  // Two stable counting sorts: by stripe into `order`, by fine bucket into
+  // `sweep`. Both group by stripe, so a stripe owns the same range of each.
   for (size_t f = 0; f < buckets; ++f) b.fine[f + 1] += b.fine[f];
-  b.begin.resize(num_stripes_ + 1);
-  for (uint32_t s = 0; s < num_stripes_; ++s) {
-    b.begin[s] = b.fine[size_t{s} << log2_per_stripe];
-  }
-  b.begin[num_stripes_] = static_cast<uint32_t>(n);
+  for (uint32_t s = 0; s < num_stripes_; ++s) b.begin[s + 1] += b.begin[s];
+  b.cursor.assign(b.begin.begin(), b.begin.end() - 1);
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t j = b.fine[b.bucket_of[i]]++;
+    const uint32_t f = b.bucket_of[i];
+    const uint32_t j = b.cursor[f >> log2_per_stripe]++;
     b.order[j] = static_cast<uint32_t>(i);
-    b.slot_hash[j] = b.hash_of[i];
+    const uint32_t k = b.fine[f]++;
+    b.sweep[k] = j;
+    b.sweep_hash[k] = b.hash_of[i];
   }
   return absl::OkStatus();
 }
@@ -207,8 +215,9 @@ size_t SparseTable::CountMissing(absl::Span<const uint64_t> keys) const {
     if (b.begin[si] == b.begin[si + 1]) continue;
     const Stripe& s = stripes_[si];
     absl::ReaderMutexLock lock(&s.mu);
-    for (uint32_t j = b.begin[si]; j < b.begin[si + 1]; ++j) {
-      missing += !s.index.contains(keys[b.order[j]], b.slot_hash[j]);
+    for (uint32_t k = b.begin[si]; k < b.begin[si + 1]; ++k) {
+      missing +=
+          !s.index.contains(keys[b.order[b.sweep[k]]], b.sweep_hash[k]);
     }
   }
   return missing;
@@ -237,13 +246,22 @@ size_t SparseTable::ResolveRows(Stripe& s, absl::Span<const uint64_t> keys,
                                 uint32_t lo, uint32_t hi, bool create) {
   BatchScratch& b = tls_scratch;
   const size_t rows_before = s.keys.size();
-  for (uint32_t j = lo; j < hi; ++j) {
-    if (j + kIndexPrefetchDistance < hi) {
-      s.index.Prefetch(b.slot_hash[j + kIndexPrefetchDistance]);
+  // Search in slot order (the index swept forwards)...
+  for (uint32_t k = lo; k < hi; ++k) {
+    if (k + kIndexPrefetchDistance < hi) {
+      s.index.Prefetch(b.sweep_hash[k + kIndexPrefetchDistance]);
     }
-    const uint64_t key = keys[b.order[j]];
-    b.rows[j] = create ? FindOrCreate(s, key, b.slot_hash[j])
-                       : s.index.Find(key, b.slot_hash[j]);
+    const uint32_t j = b.sweep[k];
+    b.rows[j] = s.index.Find(keys[b.order[j]], b.sweep_hash[k]);
+  }
+  // ...and create the missing rows in batch order, so a batch's new rows
+  // are laid out in the order it reads them.
+  if (create) {
+    for (uint32_t j = lo; j < hi; ++j) {
+      if (b.rows[j] != kNoRow) continue;
+      const uint32_t i = b.order[j];
+      b.rows[j] = FindOrCreate(s, keys[i], b.hash_of[i]);
+    }
   }
   return s.keys.size() - rows_before;
 }
