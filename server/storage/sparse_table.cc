@@ -65,6 +65,10 @@ inline void PrefetchBytes(const void* p, size_t bytes) {
   const char* c = static_cast<const char*>(p);
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
 }
+inline void PrefetchBytesForWrite(void* p, size_t bytes) {
+  char* c = static_cast<char*>(p);
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 1);
+}
 
 // log2 of the FineBuckets per stripe for a batch of n keys: about four keys
 // a bucket, so a stripe's keys reach its index in nearly slot order.
@@ -163,6 +167,12 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   b.fine.assign(buckets + 1, 0);
   b.begin.assign(num_stripes_ + 1, 0);
   const ShardRouter* router = options_.router;
+  // Raw pointers: the thread-local vectors' internals are not reloaded
+  // through TLS in the loops.
+  uint32_t* const bucket_of = b.bucket_of.data();
+  uint64_t* const hash_of = b.hash_of.data();
+  uint32_t* const fine = b.fine.data();
+  uint32_t* const begin = b.begin.data();
   for (size_t i = 0; i < n; ++i) {
     const uint64_t h = KeyHash(keys[i]);  // the only hash of the key
     if (router != nullptr &&
@@ -174,23 +184,27 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
     const uint32_t stripe = internal::StripeOfHash(h, num_stripes_);
     const uint32_t f =
         internal::FineBucket(stripe, slot_hash, log2_per_stripe);
-    b.bucket_of[i] = f;
-    b.hash_of[i] = slot_hash;
-    ++b.fine[f + 1];
-    ++b.begin[stripe + 1];
+    bucket_of[i] = f;
+    hash_of[i] = slot_hash;
+    ++fine[f + 1];
+    ++begin[stripe + 1];
   }
   // Two stable counting sorts: by stripe into `order`, by fine bucket into
   // `sweep`. Both group by stripe, so a stripe owns the same range of each.
-  for (size_t f = 0; f < buckets; ++f) b.fine[f + 1] += b.fine[f];
-  for (uint32_t s = 0; s < num_stripes_; ++s) b.begin[s + 1] += b.begin[s];
+  for (size_t f = 0; f < buckets; ++f) fine[f + 1] += fine[f];
+  for (uint32_t s = 0; s < num_stripes_; ++s) begin[s + 1] += begin[s];
   b.cursor.assign(b.begin.begin(), b.begin.end() - 1);
+  uint32_t* const cursor = b.cursor.data();
+  uint32_t* const order = b.order.data();
+  uint32_t* const sweep = b.sweep.data();
+  uint64_t* const sweep_hash = b.sweep_hash.data();
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t f = b.bucket_of[i];
-    const uint32_t j = b.cursor[f >> log2_per_stripe]++;
-    b.order[j] = static_cast<uint32_t>(i);
-    const uint32_t k = b.fine[f]++;
-    b.sweep[k] = j;
-    b.sweep_hash[k] = b.hash_of[i];
+    const uint32_t f = bucket_of[i];
+    const uint32_t j = cursor[f >> log2_per_stripe]++;
+    order[j] = static_cast<uint32_t>(i);
+    const uint32_t k = fine[f]++;
+    sweep[k] = j;
+    sweep_hash[k] = hash_of[i];
   }
   return absl::OkStatus();
 }
@@ -278,6 +292,10 @@ void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
         PrefetchBytes(s.values.data() + size_t{ahead} * dim_, row_bytes);
         if (count_frequency) __builtin_prefetch(&s.frequency[ahead], 1);
       }
+      // The batch's rows are interleaved over the stripes: no stream the
+      // hardware prefetcher would follow.
+      PrefetchBytesForWrite(
+          out + size_t{b.order[j + kPrefetchDistance]} * dim_, row_bytes);
     }
     const uint32_t i = b.order[j];
     float* dst = out + static_cast<size_t>(i) * dim_;
@@ -347,6 +365,9 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
         PrefetchBytes(s.state.data() + ahead * state_floats_, state_bytes);
         __builtin_prefetch(&s.steps[ahead], 1);
         __builtin_prefetch(&s.frequency[ahead], 1);
+        PrefetchBytes(grads.data() + size_t{b.order[j + kPrefetchDistance]} *
+                                         dim_,
+                      row_bytes);  // interleaved over the stripes
       }
       const uint32_t row = b.rows[j];
       optimizer_->Apply(s.values.data() + size_t{row} * dim_,
