@@ -47,6 +47,24 @@ std::vector<Chunk> MakeChunks(const std::vector<std::vector<uint64_t>>& keys,
   return chunks;
 }
 
+// Row `pos` of a shard's key list among that shard's chunk buffers `base`
+// (one per Chunk, in order). `single`: no shard has more than one chunk (the
+// usual case), which spares two divisions per key.
+template <typename T>
+T* ChunkRow(const std::vector<T*>& base, size_t pos, size_t per_chunk,
+            uint32_t dim, bool single) {
+  if (single) return base[0] + pos * dim;
+  return base[pos / per_chunk] + (pos % per_chunk) * dim;
+}
+
+bool OneChunkPerShard(const std::vector<std::vector<uint64_t>>& keys,
+                      size_t per_chunk) {
+  for (const auto& k : keys) {
+    if (k.size() > per_chunk) return false;
+  }
+  return true;
+}
+
 // Floats one dense request or response carries: the message's payload
 // share, as for sparse batches.
 uint64_t DenseFloatsPerMessage(const PsClientOptions& options) {
@@ -211,9 +229,10 @@ absl::Status PsClient::Pull(const std::string& table,
     base[ch.shard].push_back(reinterpret_cast<const float*>(v.data()));
   }
   const size_t row_bytes = dim * sizeof(float);
+  const bool single = OneChunkPerShard(batch.shard_keys, per_chunk);
   for (size_t i = 0; i < keys.size(); ++i) {
     const auto [sh, pos] = batch.slot[i];
-    const float* src = base[sh][pos / per_chunk] + (pos % per_chunk) * dim;
+    const float* src = ChunkRow(base[sh], pos, per_chunk, dim, single);
     std::memcpy(out + i * dim, src, row_bytes);
   }
   return absl::OkStatus();
@@ -258,9 +277,10 @@ absl::Status PsClient::Push(const std::string& table,
   // Sum the gradients of duplicate keys into one row per distinct key (a
   // plain copy when every key is distinct).
   const size_t row_bytes = dim * sizeof(float);
+  const bool single = OneChunkPerShard(batch.shard_keys, per_chunk);
   for (size_t i = 0; i < keys.size(); ++i) {
     const auto [sh, pos] = batch.slot[i];
-    float* dst = base[sh][pos / per_chunk] + (pos % per_chunk) * dim;
+    float* dst = ChunkRow(base[sh], pos, per_chunk, dim, single);
     const float* src = grads.data() + i * dim;
     if (unique) {
       std::memcpy(dst, src, row_bytes);
