@@ -50,6 +50,22 @@ absl::Status CheckFinite(absl::Span<const float> values,
 // `max_message_bytes` and keepalive so dead peers are noticed.
 grpc::ChannelArguments DefaultChannelArguments(int max_message_bytes);
 
+// HTTP/2 settings of the parameter server's data plane, set on both ends of
+// its connections (PsServer and the shard channels): frames of up to 1 MiB
+// instead of 16 KiB and a 16 MiB stream window, so a batch of several MiB
+// crosses in a few frames without waiting for window updates (measured in
+// docs/benchmarks.md, issue 16). Costs up to 16 MiB of buffered data per
+// stream when a reader falls behind.
+struct ChannelIntArgument {
+  const char* name;
+  int value;
+};
+inline constexpr ChannelIntArgument kDataPlaneHttp2Arguments[] = {
+    {GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20},
+    {GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20},
+    {GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE, 8 << 20},
+};
+
 // Default message-size limit for clients and servers: 256 MiB. Requests are
 // validated against per-service batch limits well below this.
 inline constexpr int kDefaultMaxMessageBytes = 256 << 20;

@@ -47,6 +47,24 @@ std::vector<Chunk> MakeChunks(const std::vector<std::vector<uint64_t>>& keys,
   return chunks;
 }
 
+// Row `pos` of a shard's key list among that shard's chunk buffers `base`
+// (one per Chunk, in order). `single`: no shard has more than one chunk (the
+// usual case), which spares two divisions per key.
+template <typename T>
+T* ChunkRow(const std::vector<T*>& base, size_t pos, size_t per_chunk,
+            uint32_t dim, bool single) {
+  if (single) return base[0] + pos * dim;
+  return base[pos / per_chunk] + (pos % per_chunk) * dim;
+}
+
+bool OneChunkPerShard(const std::vector<std::vector<uint64_t>>& keys,
+                      size_t per_chunk) {
+  for (const auto& k : keys) {
+    if (k.size() > per_chunk) return false;
+  }
+  return true;
+}
+
 // Floats one dense request or response carries: the message's payload
 // share, as for sparse batches.
 uint64_t DenseFloatsPerMessage(const PsClientOptions& options) {
@@ -126,7 +144,7 @@ void PsClient::SetRequestId(uint32_t shard, PushReq* req) const {
 
 PsClient::~PsClient() = default;
 
-void PsClient::Route(absl::Span<const uint64_t> keys,
+bool PsClient::Route(absl::Span<const uint64_t> keys,
                      RoutedBatch* batch) const {
   const uint32_t n = num_shards();
   batch->shard_keys.resize(n);
@@ -145,7 +163,7 @@ void PsClient::Route(absl::Span<const uint64_t> keys,
       batch->slot[i] = {s, static_cast<uint32_t>(batch->shard_keys[s].size())};
       batch->shard_keys[s].push_back(keys[i]);
     }
-    return;
+    return true;
   }
   thread_local internal::KeyDedup dedup;
   thread_local std::vector<std::pair<uint32_t, uint32_t>> unique_slot;
@@ -161,6 +179,7 @@ void PsClient::Route(absl::Span<const uint64_t> keys,
     }
     batch->slot[i] = unique_slot[u];
   }
+  return dedup.size() == keys.size();
 }
 
 absl::Status PsClient::Pull(const std::string& table,
@@ -173,18 +192,22 @@ absl::Status PsClient::Pull(const std::string& table,
   const size_t per_chunk = KeysPerRequest(options_, dim);
   const std::vector<Chunk> chunks = MakeChunks(batch.shard_keys, per_chunk);
   std::vector<uint32_t> shard_of;
-  std::vector<PullRequest> reqs(chunks.size());
+  // Reused, like `batch`: their byte strings keep their capacity, so a
+  // steady stream of batches allocates (and page-faults) no new payloads.
+  thread_local std::vector<PullRequest> reqs;
+  thread_local std::vector<PullResponse> resps;
+  reqs.resize(chunks.size());
   for (size_t c = 0; c < chunks.size(); ++c) {
     const Chunk& ch = chunks[c];
     shard_of.push_back(ch.shard);
     reqs[c].set_table(table);
     reqs[c].set_count_frequency(opts.count_frequency);
     reqs[c].set_read_only(opts.read_only);
+    reqs[c].mutable_keys()->clear();
     PackU64(absl::MakeConstSpan(batch.shard_keys[ch.shard])
                 .subspan(ch.begin, ch.count),
             reqs[c].mutable_keys());
   }
-  std::vector<PullResponse> resps;
   STRATA_RETURN_IF_ERROR(FanOut(
       "Pull(" + table + ")", shard_of, reqs, &resps,
       [](const ShardStubs& sh, grpc::ClientContext* ctx, const PullRequest& r,
@@ -206,9 +229,10 @@ absl::Status PsClient::Pull(const std::string& table,
     base[ch.shard].push_back(reinterpret_cast<const float*>(v.data()));
   }
   const size_t row_bytes = dim * sizeof(float);
+  const bool single = OneChunkPerShard(batch.shard_keys, per_chunk);
   for (size_t i = 0; i < keys.size(); ++i) {
     const auto [sh, pos] = batch.slot[i];
-    const float* src = base[sh][pos / per_chunk] + (pos % per_chunk) * dim;
+    const float* src = ChunkRow(base[sh], pos, per_chunk, dim, single);
     std::memcpy(out + i * dim, src, row_bytes);
   }
   return absl::OkStatus();
@@ -226,36 +250,44 @@ absl::Status PsClient::Push(const std::string& table,
                      " (expected ", keys.size() * dim, ")"));
   }
   thread_local RoutedBatch batch;
-  Route(keys, &batch);
-  // Sum the gradients of duplicate keys into one row per distinct key.
-  thread_local std::vector<std::vector<float>> sums;
-  sums.resize(num_shards());
-  for (uint32_t s = 0; s < num_shards(); ++s) {
-    sums[s].assign(batch.shard_keys[s].size() * dim, 0.f);
-  }
-  for (size_t i = 0; i < keys.size(); ++i) {
-    const auto [sh, pos] = batch.slot[i];
-    float* dst = sums[sh].data() + size_t{pos} * dim;
-    const float* src = grads.data() + i * dim;
-    for (uint32_t d = 0; d < dim; ++d) dst[d] += src[d];
-  }
-  const std::vector<Chunk> chunks =
-      MakeChunks(batch.shard_keys, KeysPerRequest(options_, dim));
+  const bool unique = Route(keys, &batch);
+  const size_t per_chunk = KeysPerRequest(options_, dim);
+  const std::vector<Chunk> chunks = MakeChunks(batch.shard_keys, per_chunk);
   std::vector<uint32_t> shard_of;
-  std::vector<PushRequest> reqs(chunks.size());
+  thread_local std::vector<PushRequest> reqs;  // reused, as in Pull
+  thread_local std::vector<PushResponse> resps;
+  reqs.resize(chunks.size());
+  // Gradient rows per shard, indexed by position in the shard's key list:
+  // written straight into the requests' (zeroed) byte strings.
+  std::vector<std::vector<float*>> base(num_shards());
   for (size_t c = 0; c < chunks.size(); ++c) {
     const Chunk& ch = chunks[c];
     shard_of.push_back(ch.shard);
     reqs[c].set_table(table);
     SetRequestId(ch.shard, &reqs[c]);
+    reqs[c].mutable_keys()->clear();
     PackU64(absl::MakeConstSpan(batch.shard_keys[ch.shard])
                 .subspan(ch.begin, ch.count),
             reqs[c].mutable_keys());
-    PackF32(absl::MakeConstSpan(sums[ch.shard])
-                .subspan(ch.begin * dim, ch.count * dim),
-            reqs[c].mutable_gradients());
+    std::string* g = reqs[c].mutable_gradients();
+    g->clear();
+    g->resize(ch.count * dim * sizeof(float));
+    base[ch.shard].push_back(reinterpret_cast<float*>(g->data()));
   }
-  std::vector<PushResponse> resps;
+  // Sum the gradients of duplicate keys into one row per distinct key (a
+  // plain copy when every key is distinct).
+  const size_t row_bytes = dim * sizeof(float);
+  const bool single = OneChunkPerShard(batch.shard_keys, per_chunk);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto [sh, pos] = batch.slot[i];
+    float* dst = ChunkRow(base[sh], pos, per_chunk, dim, single);
+    const float* src = grads.data() + i * dim;
+    if (unique) {
+      std::memcpy(dst, src, row_bytes);
+    } else {
+      for (uint32_t d = 0; d < dim; ++d) dst[d] += src[d];
+    }
+  }
   return FanOut(
       "Push(" + table + ")", shard_of, reqs, &resps,
       [](const ShardStubs& sh, grpc::ClientContext* ctx, const PushRequest& r,

@@ -67,7 +67,9 @@ struct PullOptions {
 };
 
 // Thread-safe: concurrent calls share the channels; each call uses its own
-// completion queue and scratch buffers. Shares its channels and router
+// completion queue and its thread's scratch buffers (routing tables and the
+// sparse calls' request/response protos, reused so a stream of batches does
+// not allocate payloads; a thread keeps the memory of its largest batch). Shares its channels and router
 // (shared_ptr) with its admin client.
 class PsClient {
  public:
@@ -122,7 +124,9 @@ class PsClient {
   PsClient(std::shared_ptr<const internal::ShardGroup> shards,
            PsClientOptions options);
 
-  void Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
+  // De-duplicates and routes `keys` into `batch`; true when every key is
+  // distinct.
+  bool Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
   // Gives `req` (a PushRequest or DensePushRequest to `shard`) the next
   // request id.
   template <typename PushReq>

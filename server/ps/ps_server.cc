@@ -11,6 +11,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "proto/base/status_macros.h"
+#include "proto/rpc_util.h"
 #include "server/metrics/metrics_registry.h"
 #include "server/ps/ps_metrics.h"
 #include "server/storage/compressed_table.h"
@@ -212,6 +213,9 @@ absl::Status PsServer::StartServing() {
       options_.credentials, options_.listen, &builder, &port));
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
+  for (const ChannelIntArgument& a : kDataPlaneHttp2Arguments) {
+    builder.AddChannelArgument(a.name, a.value);
+  }
   builder.RegisterService(embedding_.get());
   builder.RegisterService(dense_.get());
   builder.RegisterService(admin_.get());

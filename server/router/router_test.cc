@@ -82,5 +82,31 @@ TEST(ShardRouterTest, NamesRouteToTheirGoldenShards) {
   }
 }
 
+TEST(ShardRouterTest, HashedKeyRoutesAsTheKey) {
+  const HashRouter router(7);
+  for (uint64_t key : {uint64_t{0}, uint64_t{1}, uint64_t{1} << 33,
+                       ~uint64_t{0}, uint64_t{0x9e3779b97f4a7c15}}) {
+    EXPECT_EQ(router.ShardForHashedKey(key, KeyHash(key)),
+              router.ShardForKey(key))
+        << "key " << key;
+  }
+  EXPECT_EQ(KeyHash(12345), SplitMix64(12345));
+}
+
+// A router that does not route by KeyHash: the default ShardForHashedKey
+// ignores the hash.
+class ModRouter final : public ShardRouter {
+ public:
+  uint32_t num_shards() const override { return 3; }
+  uint32_t ShardForKey(uint64_t key) const override { return key % 3; }
+  uint32_t ShardForName(absl::string_view) const override { return 0; }
+};
+
+TEST(ShardRouterTest, DefaultHashedKeyRoutingIgnoresTheHash) {
+  const ModRouter router;
+  EXPECT_EQ(router.ShardForHashedKey(5, 0), 2u);
+  EXPECT_EQ(router.ShardForHashedKey(6, ~uint64_t{0}), 0u);
+}
+
 }  // namespace
 }  // namespace strata

@@ -5,9 +5,11 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "proto/base/status_macros.h"
 #include "server/storage/initializer.h"
+#include "server/storage/internal/key_index.h"
 #include "server/storage/internal/validation.h"
 
 namespace strata {
@@ -17,7 +19,7 @@ namespace strata {
 struct alignas(64) SparseTable::Stripe {
   mutable absl::Mutex mu;
   // key -> row index into the arrays below.
-  absl::flat_hash_map<uint64_t, uint32_t> index ABSL_GUARDED_BY(mu);
+  internal::KeyIndex index ABSL_GUARDED_BY(mu);
   std::vector<uint64_t> keys ABSL_GUARDED_BY(mu);  // row -> key
   std::vector<float> values ABSL_GUARDED_BY(mu);   // row * dim
   std::vector<float> state ABSL_GUARDED_BY(mu);    // row * state_floats
@@ -28,42 +30,53 @@ struct alignas(64) SparseTable::Stripe {
 namespace {
 
 // Per-thread scratch for bucketing a batch by stripe, reused across calls so
-// the hot path does not allocate. `order` holds the batch's key indices
-// grouped by stripe (stable, so duplicates keep their order); stripe s owns
-// order[begin[s], begin[s + 1]).
+// the hot path does not allocate. Each key is hashed once, in Bucket.
+// `order` holds the batch's key indices grouped by stripe, in batch order
+// within a stripe (so duplicates keep their order, and rows, gradients and
+// output are walked forwards); stripe s owns order[begin[s], begin[s + 1]).
+// `sweep` holds the same positions of `order`, but within a stripe sorted by
+// home slot (internal::FineBucket), the order the index is searched in.
 struct BatchScratch {
-  std::vector<uint32_t> stripe_of;
+  std::vector<uint32_t> bucket_of;  // by batch index i: FineBucket
+  std::vector<uint64_t> hash_of;    // by i: the key's slot hash
   std::vector<uint32_t> order;
+  std::vector<uint32_t> sweep;       // positions j of `order`
+  std::vector<uint64_t> sweep_hash;  // sweep_hash[k]: of order[sweep[k]]
+  std::vector<uint32_t> fine;        // FineBucket starts, then cursors
   std::vector<uint32_t> begin;
-  std::vector<uint32_t> rows;  // rows[j]: row of key order[j], or kNoRow
+  std::vector<uint32_t> cursor;  // stripe scatter cursors
+  std::vector<uint32_t> rows;    // rows[j]: row of key order[j], or kNoRow
 };
 thread_local BatchScratch tls_scratch;
 
-constexpr uint32_t kNoRow = ~uint32_t{0};
-// An index slot is the (key, row) pair plus one control byte. A row's share
-// of the index is counted as two slots: a flat_hash_map's capacity runs
-// between 8/7 and 16/7 of its size.
-constexpr size_t kSlotBytes = sizeof(std::pair<uint64_t, uint32_t>) + 1;
-constexpr size_t kIndexBytesPerRow = 2 * kSlotBytes;
+constexpr uint32_t kNoRow = internal::KeyIndex::kNoRow;
+// A row's share of the index, as the budget counts it: two 17-byte slots
+// (the figure of the flat_hash_map this index replaced, kept so budgets do
+// not change). A KeyIndex slot is 16 bytes and the index holds between 4/3
+// and 8/3 slots per row.
+constexpr size_t kIndexBytesPerRow = 2 * 17;
 // How many keys ahead the batch loops prefetch hash slots and rows: enough to
 // overlap several cache misses, small enough to stay in L1.
 constexpr uint32_t kPrefetchDistance = 8;
+// The index lookups are cheaper per key than a row's work: prefetch further.
+constexpr uint32_t kIndexPrefetchDistance = 16;
 
 inline void PrefetchBytes(const void* p, size_t bytes) {
   const char* c = static_cast<const char*>(p);
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
 }
-
-// MurmurHash3's 64-bit finaliser: deliberately different from the router's
-// splitmix64 so the stripes of one shard's keys stay evenly filled.
-inline uint64_t StripeHash(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  return x ^ (x >> 33);
+inline void PrefetchBytesForWrite(void* p, size_t bytes) {
+  char* c = static_cast<char*>(p);
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 1);
 }
 
+// log2 of the FineBuckets per stripe for a batch of n keys: about four keys
+// a bucket, so a stripe's keys reach its index in nearly slot order.
+int Log2BucketsPerStripe(size_t n, uint32_t num_stripes) {
+  int log2 = 0;
+  while (log2 < 16 && (size_t{4} * num_stripes << (log2 + 1)) <= n) ++log2;
+  return log2;
+}
 
 }  // namespace
 
@@ -118,7 +131,13 @@ SparseTable::SparseTable(const TableConfig& config, const Options& options,
                      sizeof(uint64_t) /* key */ + sizeof(int64_t) /* step */ +
                      sizeof(uint64_t) /* frequency */ + kIndexBytesPerRow),
       budget_(options.budget),
-      stripes_(new Stripe[options.num_stripes]) {}
+      seed_(absl::Uniform<uint64_t>(absl::BitGen())),
+      stripes_(new Stripe[options.num_stripes]) {
+  for (uint32_t si = 0; si < num_stripes_; ++si) {
+    absl::MutexLock lock(&stripes_[si].mu);
+    stripes_[si].index = internal::KeyIndex(seed_);
+  }
+}
 
 SparseTable::~SparseTable() {
   if (budget_ != nullptr) budget_->Release(BudgetBytes());
@@ -126,34 +145,67 @@ SparseTable::~SparseTable() {
 
 void SparseTable::AdoptBudget(MemoryBudget* budget) { budget_ = budget; }
 
-uint32_t SparseTable::StripeOf(uint64_t key) const {
-  return static_cast<uint32_t>(((StripeHash(key) >> 32) * num_stripes_) >> 32);
+SparseTable::Place SparseTable::PlaceOf(uint64_t key) const {
+  const uint64_t h = KeyHash(key);
+  return {internal::StripeOfHash(h, num_stripes_),
+          internal::SlotHash(h, seed_)};
 }
 
 absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   STRATA_RETURN_IF_ERROR(internal::CheckBatchSize(
       keys.size(), options_.max_batch_keys, config_.name()));
   const size_t n = keys.size();
+  const int log2_per_stripe = Log2BucketsPerStripe(n, num_stripes_);
+  const size_t buckets = size_t{num_stripes_} << log2_per_stripe;
   BatchScratch& b = tls_scratch;
-  b.stripe_of.resize(n);
+  b.bucket_of.resize(n);
+  b.hash_of.resize(n);
   b.order.resize(n);
+  b.sweep.resize(n);
+  b.sweep_hash.resize(n);
   b.rows.resize(n);
+  b.fine.assign(buckets + 1, 0);
   b.begin.assign(num_stripes_ + 1, 0);
+  const ShardRouter* router = options_.router;
+  // Raw pointers: the thread-local vectors' internals are not reloaded
+  // through TLS in the loops.
+  uint32_t* const bucket_of = b.bucket_of.data();
+  uint64_t* const hash_of = b.hash_of.data();
+  uint32_t* const fine = b.fine.data();
+  uint32_t* const begin = b.begin.data();
   for (size_t i = 0; i < n; ++i) {
-    STRATA_RETURN_IF_ERROR(internal::CheckOwner(
-        keys[i], options_.router, options_.shard_id, config_.name()));
-    const uint32_t stripe = StripeOf(keys[i]);
-    b.stripe_of[i] = stripe;
-    ++b.begin[stripe + 1];
+    const uint64_t h = KeyHash(keys[i]);  // the only hash of the key
+    if (router != nullptr &&
+        router->ShardForHashedKey(keys[i], h) != options_.shard_id) {
+      return internal::CheckOwner(keys[i], router, options_.shard_id,
+                                  config_.name());
+    }
+    const uint64_t slot_hash = internal::SlotHash(h, seed_);
+    const uint32_t stripe = internal::StripeOfHash(h, num_stripes_);
+    const uint32_t f =
+        internal::FineBucket(stripe, slot_hash, log2_per_stripe);
+    bucket_of[i] = f;
+    hash_of[i] = slot_hash;
+    ++fine[f + 1];
+    ++begin[stripe + 1];
   }
-  // Counting sort: begin[s] becomes the start of stripe s, is used as the
-  // scatter cursor (ending at the start of s + 1), then shifted back.
-  for (uint32_t s = 0; s < num_stripes_; ++s) b.begin[s + 1] += b.begin[s];
+  // Two stable counting sorts: by stripe into `order`, by fine bucket into
+  // `sweep`. Both group by stripe, so a stripe owns the same range of each.
+  for (size_t f = 0; f < buckets; ++f) fine[f + 1] += fine[f];
+  for (uint32_t s = 0; s < num_stripes_; ++s) begin[s + 1] += begin[s];
+  b.cursor.assign(b.begin.begin(), b.begin.end() - 1);
+  uint32_t* const cursor = b.cursor.data();
+  uint32_t* const order = b.order.data();
+  uint32_t* const sweep = b.sweep.data();
+  uint64_t* const sweep_hash = b.sweep_hash.data();
   for (size_t i = 0; i < n; ++i) {
-    b.order[b.begin[b.stripe_of[i]]++] = static_cast<uint32_t>(i);
+    const uint32_t f = bucket_of[i];
+    const uint32_t j = cursor[f >> log2_per_stripe]++;
+    order[j] = static_cast<uint32_t>(i);
+    const uint32_t k = fine[f]++;
+    sweep[k] = j;
+    sweep_hash[k] = hash_of[i];
   }
-  for (uint32_t s = num_stripes_; s > 0; --s) b.begin[s] = b.begin[s - 1];
-  b.begin[0] = 0;
   return absl::OkStatus();
 }
 
@@ -177,18 +229,19 @@ size_t SparseTable::CountMissing(absl::Span<const uint64_t> keys) const {
     if (b.begin[si] == b.begin[si + 1]) continue;
     const Stripe& s = stripes_[si];
     absl::ReaderMutexLock lock(&s.mu);
-    for (uint32_t j = b.begin[si]; j < b.begin[si + 1]; ++j) {
-      missing += !s.index.contains(keys[b.order[j]]);
+    for (uint32_t k = b.begin[si]; k < b.begin[si + 1]; ++k) {
+      missing +=
+          !s.index.contains(keys[b.order[b.sweep[k]]], b.sweep_hash[k]);
     }
   }
   return missing;
 }
 
 // Requires s.mu held exclusively.
-uint32_t SparseTable::FindOrCreate(Stripe& s, uint64_t key) {
-  const auto [it, inserted] =
-      s.index.try_emplace(key, static_cast<uint32_t>(s.keys.size()));
-  const uint32_t row = it->second;
+uint32_t SparseTable::FindOrCreate(Stripe& s, uint64_t key,
+                                   uint64_t slot_hash) {
+  const auto [row, inserted] = s.index.FindOrInsert(
+      key, slot_hash, static_cast<uint32_t>(s.keys.size()));
   if (!inserted) return row;
   s.keys.push_back(key);
   s.values.resize(s.values.size() + dim_);
@@ -207,16 +260,21 @@ size_t SparseTable::ResolveRows(Stripe& s, absl::Span<const uint64_t> keys,
                                 uint32_t lo, uint32_t hi, bool create) {
   BatchScratch& b = tls_scratch;
   const size_t rows_before = s.keys.size();
-  for (uint32_t j = lo; j < hi; ++j) {
-    if (j + kPrefetchDistance < hi) {
-      s.index.prefetch(keys[b.order[j + kPrefetchDistance]]);
+  // Search in slot order (the index swept forwards)...
+  for (uint32_t k = lo; k < hi; ++k) {
+    if (k + kIndexPrefetchDistance < hi) {
+      s.index.Prefetch(b.sweep_hash[k + kIndexPrefetchDistance]);
     }
-    const uint64_t key = keys[b.order[j]];
-    if (create) {
-      b.rows[j] = FindOrCreate(s, key);
-    } else {
-      const auto it = s.index.find(key);
-      b.rows[j] = it == s.index.end() ? kNoRow : it->second;
+    const uint32_t j = b.sweep[k];
+    b.rows[j] = s.index.Find(keys[b.order[j]], b.sweep_hash[k]);
+  }
+  // ...and create the missing rows in batch order, so a batch's new rows
+  // are laid out in the order it reads them.
+  if (create) {
+    for (uint32_t j = lo; j < hi; ++j) {
+      if (b.rows[j] != kNoRow) continue;
+      const uint32_t i = b.order[j];
+      b.rows[j] = FindOrCreate(s, keys[i], b.hash_of[i]);
     }
   }
   return s.keys.size() - rows_before;
@@ -234,6 +292,10 @@ void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
         PrefetchBytes(s.values.data() + size_t{ahead} * dim_, row_bytes);
         if (count_frequency) __builtin_prefetch(&s.frequency[ahead], 1);
       }
+      // The batch's rows are interleaved over the stripes: no stream the
+      // hardware prefetcher would follow.
+      PrefetchBytesForWrite(
+          out + size_t{b.order[j + kPrefetchDistance]} * dim_, row_bytes);
     }
     const uint32_t i = b.order[j];
     float* dst = out + static_cast<size_t>(i) * dim_;
@@ -303,6 +365,9 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
         PrefetchBytes(s.state.data() + ahead * state_floats_, state_bytes);
         __builtin_prefetch(&s.steps[ahead], 1);
         __builtin_prefetch(&s.frequency[ahead], 1);
+        PrefetchBytes(grads.data() + size_t{b.order[j + kPrefetchDistance]} *
+                                         dim_,
+                      row_bytes);  // interleaved over the stripes
       }
       const uint32_t row = b.rows[j];
       optimizer_->Apply(s.values.data() + size_t{row} * dim_,
@@ -327,7 +392,7 @@ size_t SparseTable::MemoryBytes() const {
   for (uint32_t si = 0; si < num_stripes_; ++si) {
     const Stripe& s = stripes_[si];
     absl::ReaderMutexLock lock(&s.mu);
-    bytes += s.index.capacity() * kSlotBytes;
+    bytes += s.index.capacity() * internal::KeyIndex::kSlotBytes;
     bytes += s.keys.capacity() * sizeof(uint64_t);
     bytes += (s.values.capacity() + s.state.capacity()) * sizeof(float);
     bytes += s.steps.capacity() * sizeof(int64_t);
@@ -337,10 +402,11 @@ size_t SparseTable::MemoryBytes() const {
 }
 
 uint64_t SparseTable::Frequency(uint64_t key) const {
-  const Stripe& s = stripes_[StripeOf(key)];
+  const Place p = PlaceOf(key);
+  const Stripe& s = stripes_[p.stripe];
   absl::ReaderMutexLock lock(&s.mu);
-  const auto it = s.index.find(key);
-  return it == s.index.end() ? 0 : s.frequency[it->second];
+  const uint32_t row = s.index.Find(key, p.slot_hash);
+  return row == kNoRow ? 0 : s.frequency[row];
 }
 
 void SparseTable::VisitStripe(uint32_t stripe,
@@ -380,13 +446,14 @@ absl::Status SparseTable::InsertRow(uint64_t key,
   }
   STRATA_RETURN_IF_ERROR(internal::CheckOwner(
       key, options_.router, options_.shard_id, config_.name()));
-  Stripe& s = stripes_[StripeOf(key)];
+  const Place p = PlaceOf(key);
+  Stripe& s = stripes_[p.stripe];
   absl::MutexLock lock(&s.mu);
-  if (budget_ != nullptr && !s.index.contains(key)) {
+  if (budget_ != nullptr && !s.index.contains(key, p.slot_hash)) {
     STRATA_RETURN_IF_ERROR(budget_->Charge(
         bytes_per_row_, absl::StrCat("table ", config_.name(), ": row ", key)));
   }
-  const uint32_t row = FindOrCreate(s, key);
+  const uint32_t row = FindOrCreate(s, key, p.slot_hash);
   std::copy(values.begin(), values.end(),
             s.values.begin() + size_t{row} * dim_);
   std::copy(state.begin(), state.end(),

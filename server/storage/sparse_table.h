@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -36,12 +35,16 @@ inline constexpr size_t kDefaultMaxBatchKeys = size_t{4} << 20;
 
 // One embedding table of one shard.
 //
-// Storage is striped: key k lives in stripe StripeOf(k) (a hash of k, not the
-// router's hash, modulo num_stripes). Each stripe has its own mutex, a
-// flat_hash_map key -> row index and contiguous arrays of values (row * dim),
-// optimizer state, per-row update count (Adam's t) and per-row frequency.
-// Batch operations bucket their keys by stripe first and lock each touched
-// stripe exactly once per batch.
+// Storage is striped: key k lives in the stripe that the low 32 bits of
+// KeyHash(k) pick (the router uses the high 32; internal/key_index.h). Each
+// stripe has its own mutex, an open-addressing key -> row index (home slots
+// from a remix of KeyHash with the table's random seed) and contiguous
+// arrays of values (row * dim), optimizer state, per-row update count
+// (Adam's t) and per-row frequency. Batch operations hash each key once
+// (ownership check, stripe and slot) and group it by stripe; within a
+// stripe they search the index in home-slot order (swept forwards) and
+// create, read and update rows in batch order. Each touched stripe is
+// locked exactly once per batch.
 //
 // Rows are never deleted (the whole table is dropped instead). A stripe holds
 // at most 2^32 - 1 rows.
@@ -169,7 +172,12 @@ class SparseTable final : public EmbeddingTable {
   SparseTable(const TableConfig& config, const Options& options,
               std::unique_ptr<Optimizer> optimizer);
 
-  uint32_t StripeOf(uint64_t key) const;
+  // A key's stripe and its slot hash there.
+  struct Place {
+    uint32_t stripe;
+    uint64_t slot_hash;
+  };
+  Place PlaceOf(uint64_t key) const;
   // Validates size and ownership, then fills the thread-local per-stripe
   // buckets of key indices.
   absl::Status Bucket(absl::Span<const uint64_t> keys) const;
@@ -183,9 +191,9 @@ class SparseTable final : public EmbeddingTable {
   // `out`, counting frequency if asked (then s.mu must be held exclusively).
   void CopyRows(Stripe& s, absl::Span<const uint64_t> keys, uint32_t lo,
                 uint32_t hi, bool count_frequency, float* out);
-  // Row index of `key` in `s`, creating the row if missing. Requires s.mu
-  // held exclusively.
-  uint32_t FindOrCreate(Stripe& s, uint64_t key);
+  // Row index of `key` (whose slot hash is `slot_hash`) in `s`, creating
+  // the row if missing. Requires s.mu held exclusively.
+  uint32_t FindOrCreate(Stripe& s, uint64_t key, uint64_t slot_hash);
   // Charges the budget for the rows the bucketed batch `keys` may create
   // (see the class comment); an empty reservation without a budget.
   absl::StatusOr<MemoryReservation> ReserveRows(
@@ -206,6 +214,8 @@ class SparseTable final : public EmbeddingTable {
   const uint64_t bytes_per_row_;
   // Not owned; set at construction or once by AdoptBudget before sharing.
   MemoryBudget* budget_;
+  // Random per table: seeds the stripes' index hashing (KeyIndex).
+  const uint64_t seed_;
   // The stripes themselves are constant; their contents are guarded by each
   // stripe's mutex.
   std::unique_ptr<Stripe[]> stripes_;

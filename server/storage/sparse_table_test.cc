@@ -1,5 +1,6 @@
 #include "server/storage/sparse_table.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -478,6 +479,80 @@ TEST(SparseTableTest, ConcurrentBatchesNeverOverrunTheBudget) {
   EXPECT_LE(t->rows(), 1000u);
   EXPECT_GT(t->rows(), 900u);
   EXPECT_EQ(budget.used(), t->BudgetBytes());
+}
+
+// Batches large enough to be sorted by home slot within each stripe
+// (Bucket's fine buckets): every key still gets its own row, in any order,
+// and a big batch with duplicates updates exactly as the same pushes sent
+// one key at a time.
+std::vector<uint64_t> ShuffledKeysWithDuplicates(size_t distinct) {
+  std::vector<uint64_t> keys;
+  for (uint64_t k = 0; k < distinct; ++k) keys.push_back((k * 7919) << 20);
+  for (uint64_t k = 0; k < distinct; k += 3) keys.push_back((k * 7919) << 20);
+  uint64_t x = 99;
+  for (size_t i = keys.size() - 1; i > 0; --i) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    std::swap(keys[i], keys[(x >> 33) % (i + 1)]);
+  }
+  return keys;
+}
+
+TEST(SparseTableTest, LargeBatchesInAnyOrderReadEachKeysOwnRow) {
+  const TableConfig c = Config(3);
+  auto t = MustCreate(c);
+  const std::vector<uint64_t> keys = ShuffledKeysWithDuplicates(20000);
+  std::vector<float> out(keys.size() * 3);
+  ASSERT_TRUE(t->Pull(keys, false, false, out.data()).ok());
+  EXPECT_EQ(t->rows(), 20000u);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_EQ(std::vector<float>(out.begin() + i * 3, out.begin() + i * 3 + 3),
+              Init(c, keys[i]))
+        << "key " << keys[i];
+  }
+  std::vector<uint64_t> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  ASSERT_TRUE(t->Pull(sorted, false, true, out.data()).ok());
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    ASSERT_EQ(std::vector<float>(out.begin() + i * 3, out.begin() + i * 3 + 3),
+              Init(c, sorted[i]));
+  }
+}
+
+TEST(SparseTableTest, LargeBatchWithDuplicatesUpdatesAsOneKeyAtATime) {
+  const TableConfig c = Config(2, OptimizerConfig::ADAGRAD, 0.1f);
+  auto batched = MustCreate(c);
+  auto single = MustCreate(c);
+  const std::vector<uint64_t> keys = ShuffledKeysWithDuplicates(10000);
+  std::vector<float> grads(keys.size() * 2);
+  for (size_t i = 0; i < grads.size(); ++i) grads[i] = 0.001f * (i % 97);
+  ASSERT_TRUE(batched->Push(keys, grads).ok());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_TRUE(single
+                    ->Push(absl::MakeConstSpan(&keys[i], 1),
+                           absl::MakeConstSpan(grads).subspan(i * 2, 2))
+                    .ok());
+  }
+  EXPECT_EQ(Snapshot(*batched), Snapshot(*single));
+}
+
+TEST(SparseTableTest, LargeBatchWithAForeignKeyIsRefusedWhole) {
+  HashRouter router(2);
+  SparseTable::Options o;
+  o.router = &router;
+  o.shard_id = 0;
+  auto t = MustCreate(Config(2), o);
+  std::vector<uint64_t> keys;
+  for (uint64_t k = 0; keys.size() < 5000; ++k) {
+    if (router.ShardForKey(k) == 0) keys.push_back(k);
+  }
+  uint64_t foreign = 0;
+  while (router.ShardForKey(foreign) == 0) ++foreign;
+  keys[4321] = foreign;
+  std::vector<float> out(keys.size() * 2);
+  const absl::Status s = t->Pull(keys, true, false, out.data());
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("belongs to shard 1"), std::string::npos) << s;
+  EXPECT_EQ(t->rows(), 0u);
 }
 
 }  // namespace

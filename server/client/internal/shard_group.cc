@@ -54,9 +54,10 @@ absl::Status RetrySchedule::Explain(absl::Status s) const {
 
 namespace {
 
-// The shards' channel arguments: the message limit, and a reconnect backoff
-// from retry_backoff up to max_retry_backoff (gRPC's default grows to two
-// minutes, so a restarted shard could wait that long to be noticed).
+// The shards' channel arguments: the message limit, the data plane's HTTP/2
+// settings, and a reconnect backoff from retry_backoff up to
+// max_retry_backoff (gRPC's default grows to two minutes, so a restarted
+// shard could wait that long to be noticed).
 grpc::ChannelArguments ShardChannelArguments(const ShardRpcOptions& options) {
   grpc::ChannelArguments args =
       DefaultChannelArguments(options.max_message_bytes);
@@ -76,6 +77,9 @@ grpc::ChannelArguments ShardChannelArguments(const ShardRpcOptions& options) {
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, ms(options.max_retry_backoff));
   args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS,
               ms(options.max_retry_backoff));
+  for (const ChannelIntArgument& a : kDataPlaneHttp2Arguments) {
+    args.SetInt(a.name, a.value);
+  }
   return args;
 }
 
