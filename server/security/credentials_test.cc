@@ -77,9 +77,9 @@ class CredentialsTest : public ::testing::Test {
     other_ = new std::string(TmpDir() + "/other-ca");
     Shell(absl::StrCat("rm -rf ", *dir_, " ", *other_));
     Shell(absl::StrCat("bash ", CertsScript(), " cluster ", *dir_,
-                     " --shards 1 --users 'alice:admin bob:reader'"));
+                       " --shards 1 --users 'alice:admin bob:reader'"));
     Shell(absl::StrCat("bash ", CertsScript(), " cluster ", *other_,
-                     " --shards 0 --users 'mallory:admin'"));
+                       " --shards 0 --users 'mallory:admin'"));
   }
   void SetUp() override {
     grpc::EnableDefaultHealthCheckService(true);
@@ -186,8 +186,7 @@ TEST(TlsOptionsTest, AllThreeFilesOrNone) {
   missing.key_file = "/nonexistent/x.key";
   const absl::Status s = CheckTlsOptions(missing);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("--tls_ca=/nonexistent/ca.crt"),
-            std::string::npos)
+  EXPECT_NE(s.message().find("--tls_ca=/nonexistent/ca.crt"), std::string::npos)
       << s;
   TlsOptions not_pem;
   not_pem.ca_file = not_pem.cert_file = not_pem.key_file = "/etc/hostname";
@@ -209,8 +208,8 @@ TEST(TlsOptionsTest, APlaintextServerStillRefusesNonLoopbackAddresses) {
 
 TEST(TlsOptionsTest, PlaintextOnlyOnLoopbackUnlessInsecure) {
   const TlsOptions plain;
-  for (const char* ok : {"127.0.0.1:7070", "127.1.2.3:0", "localhost:7070",
-                         "[::1]:7070"}) {
+  for (const char* ok :
+       {"127.0.0.1:7070", "127.1.2.3:0", "localhost:7070", "[::1]:7070"}) {
     EXPECT_TRUE(CheckListenAddress(ok, plain).ok()) << ok;
   }
   for (const char* bad : {"0.0.0.0:7070", "[::]:7070", "10.0.0.5:7070",
