@@ -323,9 +323,10 @@ absl::StatusOr<DensePullResponse> PsClient::PullDenseRange(
   const absl::Time give_up = absl::Now() + options_.dense_wait_timeout;
   for (;;) {
     if (options_.cancelled()) {
-      return absl::CancelledError(
-          absl::StrCat("PullDense(", name, "): cancelled while waiting for "
-                       "step ", min_step));
+      return absl::CancelledError(absl::StrCat("PullDense(", name,
+                                               "): cancelled while waiting for "
+                                               "step ",
+                                               min_step));
     }
     const absl::Duration left = give_up - absl::Now();
     absl::Status s = pull(std::min(left, options_.dense_wait_slice));

@@ -1,10 +1,6 @@
 #include "server/node/node_session.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <fstream>
 #include <utility>
 
@@ -16,7 +12,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
-#include "server/util/env.h"
+#include "server/util/port_file.h"
 
 namespace strata {
 
@@ -61,27 +57,15 @@ NodeSession::Credentials ReadIdentity(const std::string& path) {
   return {id_line.substr(kIdLine.size()), absl::HexStringToBytes(hex)};
 }
 
-// Replaces `path` with the identity (write to a temporary file, rename).
+// Replaces `path` with the identity; private (mode 0600): it holds the
+// secret.
 absl::Status WriteIdentity(const std::string& path,
                            const NodeSession::Credentials& c) {
-  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
-  const std::string text = absl::StrCat(kIdLine, c.node_id, "\n", kSecretLine,
-                                        absl::BytesToHexString(c.secret), "\n");
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("creating ", tmp));
-  const bool written =
-      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  const int err = errno;
-  if (close(fd) != 0 || !written) {
-    unlink(tmp.c_str());
-    return ErrnoToStatus(err, absl::StrCat("writing ", tmp));
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    const int rename_err = errno;
-    unlink(tmp.c_str());
-    return ErrnoToStatus(rename_err, absl::StrCat("renaming ", tmp));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(
+      path,
+      absl::StrCat(kIdLine, c.node_id, "\n", kSecretLine,
+                   absl::BytesToHexString(c.secret), "\n"),
+      0600);
 }
 
 }  // namespace

@@ -48,14 +48,13 @@ absl::Status Authorize(absl::string_view method,
   }
   absl::StatusOr<Identity> id = PeerIdentity(auth);
   if (!id.ok()) {
-    return absl::UnauthenticatedError(
-        absl::StrCat(method, " needs a Strata client certificate: ",
-                     id.status().message()));
+    return absl::UnauthenticatedError(absl::StrCat(
+        method, " needs a Strata client certificate: ", id.status().message()));
   }
   if (Allowed(method, id->role)) return absl::OkStatus();
-  return absl::PermissionDeniedError(
-      absl::StrCat(IdentityUri(*id), " (role ", RoleName(id->role),
-                   ") may not call ", method));
+  return absl::PermissionDeniedError(absl::StrCat(IdentityUri(*id), " (role ",
+                                                  RoleName(id->role),
+                                                  ") may not call ", method));
 }
 
 std::shared_ptr<grpc::AuthMetadataProcessor> PolicyEnforcer() {

@@ -24,8 +24,7 @@ namespace security {
 // and the caller has none (or one without a Strata identity);
 // PERMISSION_DENIED naming the caller, its role and the method when the
 // role may not call it, or the method has no rule.
-absl::Status Authorize(absl::string_view method,
-                       const grpc::AuthContext& auth);
+absl::Status Authorize(absl::string_view method, const grpc::AuthContext& auth);
 
 // A processor applying Authorize to every call (non-blocking: it runs on
 // gRPC's thread, a table lookup). Thread-safe, stateless.

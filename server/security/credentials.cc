@@ -37,8 +37,8 @@ absl::Status CheckPemFile(absl::string_view flag, const std::string& path,
   in.read(&head[0], kMaxPemBytes);
   head.resize(in.gcount());
   if (!absl::StrContains(head, absl::StrCat("-----BEGIN ", kind))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--", flag, "=", path, ": not a PEM file with a ", kind));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", path, ": not a PEM file with a ", kind));
   }
   return absl::OkStatus();
 }
@@ -84,10 +84,10 @@ absl::Status CheckTlsOptions(const TlsOptions& options) {
         "mutual TLS needs all of --tls_ca, --tls_cert and --tls_key "
         "(tools/certs.sh makes them)");
   }
-  STRATA_RETURN_IF_ERROR(CheckPemFile("tls_ca", options.ca_file,
-                                      "CERTIFICATE"));
-  STRATA_RETURN_IF_ERROR(CheckPemFile("tls_cert", options.cert_file,
-                                      "CERTIFICATE"));
+  STRATA_RETURN_IF_ERROR(
+      CheckPemFile("tls_ca", options.ca_file, "CERTIFICATE"));
+  STRATA_RETURN_IF_ERROR(
+      CheckPemFile("tls_cert", options.cert_file, "CERTIFICATE"));
   return CheckPemFile("tls_key", options.key_file, "");
 }
 
@@ -154,8 +154,7 @@ absl::Status AddPort(const TlsOptions& options, absl::string_view address,
 
 absl::Status ConfigureServer(const TlsOptions& options,
                              absl::string_view address,
-                             grpc::ServerBuilder* builder,
-                             int* selected_port) {
+                             grpc::ServerBuilder* builder, int* selected_port) {
   STRATA_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,
                           ServerCredentials(options));
   return AddPort(options, address, std::move(creds), builder, selected_port);

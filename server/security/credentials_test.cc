@@ -166,8 +166,7 @@ TEST(TlsOptionsTest, AllThreeFilesOrNone) {
   missing.key_file = "/nonexistent/x.key";
   const absl::Status s = CheckTlsOptions(missing);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("--tls_ca=/nonexistent/ca.crt"),
-            std::string::npos)
+  EXPECT_NE(s.message().find("--tls_ca=/nonexistent/ca.crt"), std::string::npos)
       << s;
   TlsOptions not_pem;
   not_pem.ca_file = not_pem.cert_file = not_pem.key_file = "/etc/hostname";
@@ -189,8 +188,8 @@ TEST(TlsOptionsTest, APlaintextServerStillRefusesNonLoopbackAddresses) {
 
 TEST(TlsOptionsTest, PlaintextOnlyOnLoopbackUnlessInsecure) {
   const TlsOptions plain;
-  for (const char* ok : {"127.0.0.1:7070", "127.1.2.3:0", "localhost:7070",
-                         "[::1]:7070"}) {
+  for (const char* ok :
+       {"127.0.0.1:7070", "127.1.2.3:0", "localhost:7070", "[::1]:7070"}) {
     EXPECT_TRUE(CheckListenAddress(ok, plain).ok()) << ok;
   }
   for (const char* bad : {"0.0.0.0:7070", "[::]:7070", "10.0.0.5:7070",

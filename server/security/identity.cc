@@ -67,9 +67,8 @@ std::string IdentityUri(const Identity& identity) {
 
 absl::StatusOr<Identity> ParseIdentityUri(absl::string_view uri) {
   if (!absl::ConsumePrefix(&uri, kIdentityUriPrefix)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not a Strata identity (", kIdentityUriPrefix,
-                     "<role>/<name>)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "not a Strata identity (", kIdentityUriPrefix, "<role>/<name>)"));
   }
   const std::vector<absl::string_view> parts = absl::StrSplit(uri, '/');
   if (parts.size() != 2) {

@@ -7,10 +7,18 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace strata {
 
 absl::Status WritePortFile(const std::string& path, const std::string& address);
+
+// Replaces `path` with `contents` the same way (a temporary file created
+// with permission bits `mode`, then rename; no fsync): the one writer of
+// small state files (port files, a node's identity file). UNAVAILABLE
+// naming the file when it cannot be written.
+absl::Status WriteFileAtomically(const std::string& path,
+                                 absl::string_view contents, int mode);
 
 }  // namespace strata
 
