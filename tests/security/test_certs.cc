@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "server/security/testing/test_certs.h"
 
 namespace strata {
 
@@ -17,23 +18,17 @@ void RunShell(const std::string& command) {
   EXPECT_EQ(std::system(line.c_str()), 0) << command;
 }
 
-std::string CertsScript() {
-  const char* r = std::getenv("TEST_SRCDIR");
-  return absl::StrCat(r != nullptr ? r : "..", "/strata/tools/certs.sh");
-}
+std::string CertsScript() { return security::testing::CertsScript(); }
 
 TestCerts TestCerts::Make(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
   TestCerts c;
-  c.dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name);
-  c.other_dir = c.dir + "-other-ca";
-  const std::string script = CertsScript();
-  RunShell(absl::StrCat("rm -rf ", c.dir, " ", c.other_dir));
-  RunShell(absl::StrCat(
-      "bash ", script, " cluster ", c.dir,
-      " --shards 1 --users \"alice:admin olga:operator rita:reader\""));
-  RunShell(absl::StrCat("bash ", script, " ca ", c.other_dir, " && bash ",
-                        script, " issue ", c.other_dir, " admin mallory"));
+  c.dir = security::testing::MakeCluster(
+      name, 1, "alice:admin olga:operator rita:reader");
+  EXPECT_FALSE(c.dir.empty());
+  c.other_dir = security::testing::FreshCertDir(name + "-other-ca");
+  EXPECT_TRUE(security::testing::RunCertsScript("ca " + c.other_dir));
+  EXPECT_TRUE(security::testing::RunCertsScript(
+      absl::StrCat("issue ", c.other_dir, " admin mallory")));
   // Signed by the cluster CA, but naming no spiffe://strata identity.
   const std::string d = c.dir;
   RunShell(absl::StrCat(
@@ -51,19 +46,12 @@ TestCerts TestCerts::Make(const std::string& name) {
 
 security::TlsOptions TestCerts::Files(const std::string& set_dir,
                                       const std::string& name) {
-  security::TlsOptions o;
-  o.ca_file = set_dir + "/ca.crt";
-  o.cert_file = set_dir + "/" + name + ".crt";
-  o.key_file = set_dir + "/" + name + ".key";
-  return o;
+  return security::testing::CertFiles(set_dir, name);
 }
 
 std::shared_ptr<const security::Credentials> TestCerts::Process(
     const std::string& name) const {
-  absl::StatusOr<std::shared_ptr<const security::Credentials>> c =
-      security::Credentials::Create(Files(dir, name));
-  EXPECT_TRUE(c.ok()) << c.status();
-  return c.ok() ? *c : nullptr;
+  return security::testing::CredentialsOf(dir, name);
 }
 
 std::shared_ptr<grpc::ChannelCredentials> TestCerts::Channel(

@@ -16,12 +16,12 @@ std::string TmpDir() {
   return t != nullptr ? t : "/tmp";
 }
 
+}  // namespace
+
 std::string CertsScript() {
   const char* r = std::getenv("TEST_SRCDIR");
   return absl::StrCat(r != nullptr ? r : "..", "/strata/tools/certs.sh");
 }
-
-}  // namespace
 
 bool RunCertsScript(const std::string& args) {
   const std::string cmd =
@@ -67,8 +67,8 @@ std::shared_ptr<const Credentials> CredentialsOf(const std::string& dir,
 std::shared_ptr<grpc::Channel> ChannelAs(const std::string& dir,
                                          const std::string& name,
                                          const std::string& address) {
-  return grpc::CreateChannel(
-      address, ChannelCredentialsOf(CredentialsOf(dir, name)));
+  return grpc::CreateChannel(address,
+                             ChannelCredentialsOf(CredentialsOf(dir, name)));
 }
 
 }  // namespace testing

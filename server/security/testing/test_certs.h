@@ -14,6 +14,9 @@ namespace strata {
 namespace security {
 namespace testing {
 
+// tools/certs.sh in the test's runfiles.
+std::string CertsScript();
+
 // `args` run as `tools/certs.sh ARGS`, e.g. "cluster DIR --shards 1";
 // false (and a logged error) when it fails.
 bool RunCertsScript(const std::string& args);
