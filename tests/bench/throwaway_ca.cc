@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "proto/base/status_macros.h"
+#include "server/security/testing/test_certs.h"
 
 namespace strata {
 namespace bench {
@@ -63,18 +64,12 @@ ThrowawayCa::~ThrowawayCa() {
 }
 
 security::TlsOptions ThrowawayCa::Files(const std::string& name) const {
-  security::TlsOptions o;
-  o.ca_file = dir_ + "/ca.crt";
-  o.cert_file = absl::StrCat(dir_, "/", name, ".crt");
-  o.key_file = absl::StrCat(dir_, "/", name, ".key");
-  return o;
+  return security::testing::CertFiles(dir_, name);
 }
 
 std::shared_ptr<const security::Credentials> ThrowawayCa::Credentials(
     const std::string& name) const {
-  auto creds = security::Credentials::Create(Files(name));
-  CHECK(creds.ok()) << name << ": " << creds.status();
-  return *creds;
+  return security::testing::CredentialsOf(dir_, name);
 }
 
 std::string ShardCert(int i) { return absl::StrCat("ps-", i); }
