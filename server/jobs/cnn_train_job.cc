@@ -1,10 +1,12 @@
 #include "server/jobs/cnn_train_job.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "proto/base/status_macros.h"
+#include "server/jobs/cnn_model_spec.h"
 #include "server/jobs/cnn_models.h"
 #include "server/jobs/device.h"
 #include "server/jobs/internal/spec_rules.h"
@@ -111,15 +113,40 @@ absl::Status CheckDevices(const CnnTrainSpec& c) {
   return absl::OkStatus();
 }
 
+// The model's activations per batch on each kind of task (conv workers:
+// the whole model in PS mode; FC nodes: up to every conv worker's batch).
+absl::Status CheckActivations(const CnnTrainSpec& c, const CnnModelInfo& m,
+                              const CnnModelLimits& limits) {
+  const uint64_t batch = std::max(c.batch_size(), c.eval_batch());
+  const bool stanza = c.mode() == CnnTrainSpec::STANZA;
+  const uint64_t worker = 4 * batch *
+      static_cast<uint64_t>(m.conv_activations +
+                            (stanza ? 0 : m.fc_activations));
+  const uint64_t fc_batch =
+      std::max<uint64_t>(uint64_t{c.num_conv_workers()} * c.batch_size(),
+                         c.eval_batch());
+  const uint64_t fc = stanza ? 4 * fc_batch * m.fc_activations : 0;
+  const uint64_t most = std::max(worker, fc);
+  if (most > static_cast<uint64_t>(limits.max_activation_bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cnn_train: the model's activations take ", most, " bytes per ",
+        worker >= fc ? "conv worker" : "FC node", " at batch_size ",
+        c.batch_size(), ", eval_batch ", c.eval_batch(), "; the limit is ",
+        limits.max_activation_bytes));
+  }
+  return absl::OkStatus();
+}
+
 // Model, data source and data size.
 absl::Status CheckModelAndData(const CnnTrainSpec& c,
                                const JobLimits& limits) {
-  const CnnModelInfo* model = FindCnnModel(c.model());
-  if (model == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cnn_train.model '", c.model(), "' is not one of ",
-                     CnnModelNameList()));
-  }
+  CnnModelDef model_def;
+  STRATA_ASSIGN_OR_RETURN(
+      const CnnModelInfo info,
+      InferSpecModel(c, limits.cnn_model, &model_def));
+  STRATA_RETURN_IF_ERROR(CheckActivations(c, info, limits.cnn_model));
+  const CnnModelDef* model = &model_def;
+  const std::string model_name = c.has_model_spec() ? "model_spec" : c.model();
   const CnnDataSpec& d = c.data();
   STRATA_RETURN_IF_ERROR(
       internal::CheckPath("cnn_train.data.mnist_dir", d.mnist_dir()));
@@ -132,7 +159,7 @@ absl::Status CheckModelAndData(const CnnTrainSpec& c,
     if (model->channels != source->channels ||
         model->height != source->height || model->width != source->width) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "cnn_train: model ", c.model(), " takes ",
+          "cnn_train: model ", model_name, " takes ",
           ShapeString(model->channels, model->height, model->width),
           " images but data.", source->field, " holds ", source->what, " ",
           ShapeString(source->channels, source->height, source->width),
@@ -144,7 +171,7 @@ absl::Status CheckModelAndData(const CnnTrainSpec& c,
   const uint64_t bytes = images * model->ImageFloats() * sizeof(float);
   if (bytes > limits.max_dataset_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "cnn_train.data: ", images, " synthetic ", c.model(), " images take ",
+        "cnn_train.data: ", images, " synthetic ", model_name, " images take ",
         bytes, " bytes per worker; the limit is ", limits.max_dataset_bytes,
         " (coordinator flag --max_job_dataset_mb)"));
   }
@@ -208,7 +235,7 @@ class CnnTrainJobType : public JobType {
 
   void ApplyDefaults(JobSpec* spec) const override {
     CnnTrainSpec* c = spec->mutable_cnn_train();
-    if (c->model().empty()) c->set_model("lenet5");
+    if (c->model().empty() && !c->has_model_spec()) c->set_model("lenet5");
     internal::ApplyNumberDefaults(kDataRules, c->mutable_data());
     internal::ApplyNumberDefaults(kTrainRules, c);
     if (c->mode() == CnnTrainSpec::STANZA) {
@@ -248,7 +275,10 @@ class CnnTrainJobType : public JobType {
   std::string Reference() const override {
     return absl::StrCat(
         internal::kRulesTableHead,
-        "| `cnn_train.model` | lenet5 | one of ", CnnModelNameList(), " | |\n",
+        "| `cnn_train.model` | lenet5 | one of ", CnnModelNameList(),
+        " | or `model_spec` |\n",
+        "| `cnn_train.model_spec` | - | layers | docs/stanza.md \"Models in "
+        "the spec\" |\n",
         "| `cnn_train.mode` | STANZA | STANZA, PS | |\n",
         "| `cnn_train.sync` | BSP | BSP, ASYNC | |\n",
         "| `cnn_train.data.mnist_dir` | - | path | MNIST-layout IDX |\n",
@@ -268,7 +298,13 @@ class CnnTrainJobType : public JobType {
         "(train + test) x "
         "image size x 4 bytes <= the coordinator's --max_job_dataset_mb; the "
         "training images must hold one global batch (num_conv_workers x "
-        "batch_size).\n");
+        "batch_size); set model or model_spec, not both; a model has at most ",
+        CnnModelLimits().max_layers, " layers and ",
+        CnnModelLimits().max_params, " parameters, and the activations of "
+        "one task (4 bytes x max(batch_size, eval_batch; FC nodes: "
+        "num_conv_workers x batch_size) x the floats of every layer output "
+        "of its part) take at most ", CnnModelLimits().max_activation_bytes,
+        " bytes.\n");
   }
 
   bool Restartable() const override { return true; }

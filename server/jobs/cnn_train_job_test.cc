@@ -161,6 +161,92 @@ TEST(CnnTrainJobTest, RejectsBadSpecsWithPreciseMessages) {
               })).ok());
 }
 
+// A spec-defined network for 1x28x28 images (MNIST layout).
+void SmallModelSpec(CnnTrainSpec* c) {
+  CnnModelSpec* m = c->mutable_model_spec();
+  m->set_channels(1);
+  m->set_height(28);
+  m->set_width(28);
+  auto add = [m](CnnLayerSpec::Type type, uint32_t out, uint32_t kernel) {
+    CnnLayerSpec* l = m->add_layers();
+    l->set_type(type);
+    l->set_out(out);
+    l->set_kernel(kernel);
+  };
+  add(CnnLayerSpec::CONV, 4, 5);
+  add(CnnLayerSpec::RELU, 0, 0);
+  add(CnnLayerSpec::MAX_POOL, 0, 2);
+  add(CnnLayerSpec::FLATTEN, 0, 0);
+  add(CnnLayerSpec::LINEAR, 10, 0);
+}
+
+TEST(CnnTrainJobTest, ModelSpecIsAdmittedAndCheckedAtSubmit) {
+  JobSpec spec = Cnn([](CnnTrainSpec* c, JobSpec*) {
+    SmallModelSpec(c);
+    c->mutable_data()->set_mnist_dir("/fashion-mnist");
+  });
+  ASSERT_TRUE(PrepareJobSpec({}, &spec).ok());
+  EXPECT_EQ(spec.cnn_train().model(), "");  // no preset default
+  struct Case {
+    void (*mutate)(CnnTrainSpec*, JobSpec*);
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](CnnTrainSpec* c, JobSpec*) { c->set_model("lenet5"); },
+       "cnn_train: set model ('lenet5') or model_spec, not both"},
+      {[](CnnTrainSpec* c, JobSpec*) {
+         c->mutable_model_spec()->mutable_layers(4)->set_out(84);
+       },
+       "cnn_train.model_spec: the model outputs 84 values per image but the "
+       "data has 10 classes (end with a LINEAR of out 10)"},
+      {[](CnnTrainSpec* c, JobSpec*) {
+         c->mutable_model_spec()->mutable_layers(0)->set_kernel(29);
+       },
+       "cnn_train.model_spec.layers[0] (CONV) got 1x28x28: kernel 29 is "
+       "larger than the padded 28x28 input"},
+      {[](CnnTrainSpec* c, JobSpec*) {
+         c->mutable_data()->set_cifar10_dir("/cifar");
+         c->mutable_data()->clear_mnist_dir();
+       },
+       "cnn_train: model model_spec takes 1x28x28 images but "
+       "data.cifar10_dir holds CIFAR-10 3x32x32 images"},
+      {[](CnnTrainSpec* c, JobSpec*) { c->set_batch_size(65536); },
+       "cnn_train: the model's activations take 1715470336 bytes per conv "
+       "worker at batch_size 65536, eval_batch 256; the limit is 10000000"},
+  };
+  JobLimits limits;
+  limits.cnn_model.max_activation_bytes = 10000000;  // 6.7 MB at 256
+  for (const Case& c : cases) {
+    JobSpec bad = spec;
+    c.mutate(bad.mutable_cnn_train(), &bad);
+    absl::Status s = Prepare(bad, limits);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_EQ(s.message(), c.message);
+  }
+}
+
+TEST(CnnTrainJobTest, HugeModelIsRejectedBeforeAnythingIsAllocated) {
+  // 4096x4096 image, LINEAR 65536 then 10: 1.1e12 parameters.
+  JobSpec spec = Cnn([](CnnTrainSpec* c, JobSpec*) {
+    CnnModelSpec* m = c->mutable_model_spec();
+    m->set_channels(1);
+    m->set_height(4096);
+    m->set_width(4096);
+    m->add_layers()->set_type(CnnLayerSpec::FLATTEN);
+    m->add_layers()->set_type(CnnLayerSpec::LINEAR);
+    m->mutable_layers(1)->set_out(65536);
+    m->add_layers()->set_type(CnnLayerSpec::LINEAR);
+    m->mutable_layers(2)->set_out(10);
+  });
+  absl::Status s = Prepare(spec);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "cnn_train.model_spec.layers[1] (LINEAR) got 16777216: the model "
+            "reaches 1099511693312 parameters and 33619968 activation floats "
+            "per image; the limits are 268435456 parameters and 1073741824 "
+            "activation floats per image and part");
+}
+
 TEST(CnnTrainJobTest, SyntheticDataBytesAreBoundedByTheLimit) {
   JobSpec spec = Cnn([](CnnTrainSpec* c, JobSpec*) {
     c->mutable_data()->set_synthetic_train(1000);

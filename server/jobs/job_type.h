@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "proto/job.pb.h"
+#include "server/jobs/cnn_models.h"
 
 namespace strata {
 namespace jobs {
@@ -35,6 +36,8 @@ struct JobLimits {
   // Most bytes of images a CNN_TRAIN task may synthesise or load (train +
   // test, float32). Bounds each worker's memory before it allocates.
   uint64_t max_dataset_bytes = uint64_t{4} << 30;
+  // Bounds on a CNN_TRAIN model: layers, parameters, activation bytes.
+  CnnModelLimits cnn_model;
 };
 
 // One group of identical tasks of a job: `count` nodes of `role`, in rank

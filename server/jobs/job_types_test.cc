@@ -183,7 +183,7 @@ TEST(JobTypesTest, ReferenceListsEveryJobTypeAndModel) {
   for (const JobType* type : AllJobTypes()) {
     EXPECT_NE(ref.find(absl::StrCat("## ", type->name())), std::string::npos);
   }
-  for (const CnnModelInfo& m : CnnModels()) {
+  for (const CnnModelDef& m : CnnModels()) {
     EXPECT_NE(ref.find(std::string(m.name)), std::string::npos);
   }
   EXPECT_NE(ref.find("| `ps_load_test.dim` | 16 | [1, 4096] |"),

@@ -1,9 +1,9 @@
 #include "worker/nn/model_zoo.h"
 
-#include <memory>
-
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 #include "proto/base/status_macros.h"
 #include "server/jobs/cnn_models.h"
@@ -12,52 +12,51 @@ namespace strata {
 namespace nn {
 namespace {
 
-// Builder that CHECKs: the definitions below are fixed, so a failure is a
-// programmer bug.
-class Builder {
- public:
-  explicit Builder(Sequential* net) : net_(net) {}
-  Builder& Conv(const std::string& name, int64_t in, int64_t out, int64_t k,
-                int64_t pad) {
-    Conv2d::Options o;
-    o.in_channels = in;
-    o.out_channels = out;
-    o.kernel = k;
-    o.pad = pad;
-    return Add(std::make_shared<Conv2d>(name, o));
-  }
-  Builder& Relu(const std::string& name) {
-    return Add(std::make_shared<nn::Relu>(name));
-  }
-  Builder& Pool(const std::string& name) {
-    return Add(std::make_shared<MaxPool2d>(name, 2, 2));
-  }
-  Builder& Flat(const std::string& name) {
-    return Add(std::make_shared<Flatten>(name));
-  }
-  Builder& Fc(const std::string& name, int64_t in, int64_t out,
-              InitKind init = InitKind::kHe) {
-    Linear::Options o;
-    o.in_features = in;
-    o.out_features = out;
-    o.init = init;
-    return Add(std::make_shared<Linear>(name, o));
-  }
-  Builder& Drop(const std::string& name, float p) {
-    return Add(std::make_shared<Dropout>(name, p));
-  }
+using jobs::CnnLayer;
+using jobs::CnnLayerKind;
 
- private:
-  Builder& Add(std::shared_ptr<Layer> l) {
-    absl::Status s = net_->Add(std::move(l));
-    if (!s.ok()) {
-      fprintf(stderr, "model_zoo: %s\n", std::string(s.message()).c_str());
-      abort();
+// The engine layer of `l`, whose input (per image) is `in`.
+std::shared_ptr<Layer> MakeLayer(const CnnLayer& l,
+                                 const std::vector<int64_t>& in,
+                                 bool last_linear) {
+  switch (l.kind) {
+    case CnnLayerKind::kConv: {
+      Conv2d::Options o;
+      o.in_channels = in[0];
+      o.out_channels = l.out;
+      o.kernel = l.kernel;
+      o.stride = l.stride;
+      o.pad = l.padding;
+      return std::make_shared<Conv2d>(l.name, o);
     }
-    return *this;
+    case CnnLayerKind::kMaxPool:
+      return std::make_shared<MaxPool2d>(l.name, l.kernel, l.stride);
+    case CnnLayerKind::kRelu:
+      return std::make_shared<Relu>(l.name);
+    case CnnLayerKind::kDropout:
+      return std::make_shared<Dropout>(l.name, l.rate);
+    case CnnLayerKind::kFlatten:
+      return std::make_shared<Flatten>(l.name);
+    case CnnLayerKind::kLinear: {
+      Linear::Options o;
+      o.in_features = in[0];
+      o.out_features = l.out;
+      o.init = last_linear ? InitKind::kXavier : InitKind::kHe;
+      return std::make_shared<Linear>(l.name, o);
+    }
   }
-  Sequential* net_;
-};
+  return nullptr;
+}
+
+// A preset: the descriptions are fixed, so a failure is a programmer bug.
+Model Preset(absl::string_view name) {
+  absl::StatusOr<Model> m = BuildModel(name);
+  if (!m.ok()) {
+    fprintf(stderr, "model_zoo: %s\n", m.status().ToString().c_str());
+    abort();
+  }
+  return *std::move(m);
+}
 
 }  // namespace
 
@@ -69,70 +68,46 @@ absl::StatusOr<std::pair<Sequential, Sequential>> Model::Split() const {
   return net.SplitAt(boundary);
 }
 
-Model LeNet5() {
+absl::StatusOr<Model> BuildModel(const jobs::CnnModelDef& def) {
+  STRATA_ASSIGN_OR_RETURN(
+      const jobs::CnnModelInfo info,
+      jobs::InferCnnModel(def, jobs::CnnModelLimits(), def.name));
   Model m;
-  m.name = "lenet5";
-  m.image_shape = {1, 28, 28};
-  m.boundary = "flatten";
-  Builder(&m.net)
-      .Conv("conv1", 1, 6, 5, 2).Relu("relu1").Pool("pool1")
-      .Conv("conv2", 6, 16, 5, 0).Relu("relu2").Pool("pool2")
-      .Flat("flatten")
-      .Fc("fc1", 400, 120).Relu("relu3")
-      .Fc("fc2", 120, 84).Relu("relu4")
-      .Fc("fc3", 84, 10, InitKind::kXavier);
+  m.name = def.name;
+  m.image_shape = {def.channels, def.height, def.width};
+  m.num_classes = jobs::kCnnDataClasses;
+  m.boundary = def.layers[def.split_after - 1].name;
+  size_t last_linear = 0;
+  for (size_t i = 0; i < def.layers.size(); ++i) {
+    if (def.layers[i].kind == CnnLayerKind::kLinear) last_linear = i;
+  }
+  std::vector<int64_t> in = {def.channels, def.height, def.width};
+  for (size_t i = 0; i < def.layers.size(); ++i) {
+    STRATA_RETURN_IF_ERROR(
+        m.net.Add(MakeLayer(def.layers[i], in, i == last_linear)));
+    in = info.layers[i].output;
+  }
   return m;
 }
 
-Model AlexNetCifar() {
-  Model m;
-  m.name = "alexnet";
-  m.image_shape = {3, 32, 32};
-  m.boundary = "flatten";
-  Builder(&m.net)
-      .Conv("conv1", 3, 64, 3, 1).Relu("relu1").Pool("pool1")
-      .Conv("conv2", 64, 128, 3, 1).Relu("relu2").Pool("pool2")
-      .Conv("conv3", 128, 256, 3, 1).Relu("relu3").Pool("pool3")
-      .Flat("flatten")
-      .Fc("fc1", 4096, 4096).Relu("relu4").Drop("drop1", 0.5f)
-      .Fc("fc2", 4096, 4096).Relu("relu5").Drop("drop2", 0.5f)
-      .Fc("fc3", 4096, 10, InitKind::kXavier);
-  return m;
-}
-
-Model VggCifar() {
-  Model m;
-  m.name = "vgg";
-  m.image_shape = {3, 32, 32};
-  m.boundary = "flatten";
-  Builder(&m.net)
-      .Conv("conv1_1", 3, 64, 3, 1).Relu("relu1_1")
-      .Conv("conv1_2", 64, 64, 3, 1).Relu("relu1_2").Pool("pool1")
-      .Conv("conv2_1", 64, 128, 3, 1).Relu("relu2_1")
-      .Conv("conv2_2", 128, 128, 3, 1).Relu("relu2_2").Pool("pool2")
-      .Conv("conv3_1", 128, 256, 3, 1).Relu("relu3_1")
-      .Conv("conv3_2", 256, 256, 3, 1).Relu("relu3_2").Pool("pool3")
-      .Flat("flatten")
-      .Fc("fc1", 4096, 512).Relu("relu4").Drop("drop1", 0.5f)
-      .Fc("fc2", 512, 10, InitKind::kXavier);
-  return m;
-}
+Model LeNet5() { return Preset("lenet5"); }
+Model AlexNetCifar() { return Preset("alexnet"); }
+Model VggCifar() { return Preset("vgg"); }
 
 std::vector<std::string> ModelNames() {
   std::vector<std::string> names;
-  for (const jobs::CnnModelInfo& m : jobs::CnnModels()) {
-    names.emplace_back(m.name);
-  }
+  for (const jobs::CnnModelDef& m : jobs::CnnModels()) names.push_back(m.name);
   return names;
 }
 
 absl::StatusOr<Model> BuildModel(absl::string_view name) {
-  if (name == "lenet5") return LeNet5();
-  if (name == "alexnet") return AlexNetCifar();
-  if (name == "vgg") return VggCifar();
-  return absl::NotFoundError(absl::StrCat("unknown model \"", name,
-                                         "\" (known: ",
-                                         jobs::CnnModelNameList(), ")"));
+  const jobs::CnnModelDef* def = jobs::FindCnnModel(name);
+  if (def == nullptr) {
+    return absl::NotFoundError(absl::StrCat("unknown model \"", name,
+                                           "\" (known: ",
+                                           jobs::CnnModelNameList(), ")"));
+  }
+  return BuildModel(*def);
 }
 
 absl::StatusOr<ModelSummary> Summarize(const Model& model) {

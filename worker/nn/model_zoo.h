@@ -1,5 +1,7 @@
-// The models of the NN engine, each split at a named boundary into a conv
-// part (feature extractor) and an FC part (classifier):
+// The models of the NN engine, built from a description (server/jobs/
+// cnn_models.h: a preset or a spec's own layers), each split at a named
+// boundary into a conv part (feature extractor) and an FC part
+// (classifier). The presets:
 //   lenet5   28x28x1  conv6-pool-conv16-pool | fc120-fc84-fc10
 //   alexnet  32x32x3  conv64-pool-conv128-pool-conv256-pool | fc4096-fc4096-fc10
 //   vgg      32x32x3  2x conv64-pool-2x conv128-pool-2x conv256-pool | fc512-fc10
@@ -12,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/jobs/cnn_models.h"
 #include "worker/nn/sequential.h"
 
 namespace strata {
@@ -31,12 +34,17 @@ struct Model {
   absl::StatusOr<std::pair<Sequential, Sequential>> Split() const;
 };
 
+// The model `def` describes (every model is built here); INVALID_ARGUMENT
+// when jobs::InferCnnModel rejects it with the default limits. Layers keep
+// the description's names; every Linear is He-initialised except the last
+// (Xavier).
+absl::StatusOr<Model> BuildModel(const jobs::CnnModelDef& def);
+// The presets (BuildModel of the description of that name).
 Model LeNet5();
 Model AlexNetCifar();
 Model VggCifar();
-// A model of the catalogue server/jobs/cnn_models.h (the one list of model
-// names and input shapes job specs are checked against); NOT_FOUND
-// otherwise.
+// A preset of server/jobs/cnn_models.h (the one list of model names and
+// descriptions job specs are checked against); NOT_FOUND otherwise.
 absl::StatusOr<Model> BuildModel(absl::string_view name);
 // The catalogue's names, in its order.
 std::vector<std::string> ModelNames();
