@@ -30,6 +30,11 @@ Commands:
   submit SPEC_FILE       Submit a JobSpec: text format (.textproto, .pbtxt, any
                          extension but .json) or JSON (.json). Prints the job
                          id. With --watch, then follows the job like `watch`.
+  model-summary SPEC_FILE
+                         Check a CNN_TRAIN spec as submit would (offline) and
+                         print its model per layer (output, parameters,
+                         FLOPs), per part (conv, FC), and the bytes per step
+                         of PS mode vs STANZA at its batch size.
   list                   List jobs: id, name, state, step/total, age, reason.
   status JOB_ID          Show one job: state, progress, times, metrics, spec.
   watch JOB_ID           Follow a job until it ends: a live progress bar on a
@@ -91,6 +96,7 @@ constexpr CommandSpec kCommands[] = {
     {"health", 0, nullptr, false, false},
     {"nodes", 0, nullptr, false, false},
     {"submit", 1, "SPEC_FILE", true, false},
+    {"model-summary", 1, "SPEC_FILE", false, false},
     {"list", 0, nullptr, false, false},
     {"status", 1, "JOB_ID", false, false},
     {"watch", 1, "JOB_ID", false, false},
@@ -146,6 +152,7 @@ int Dispatch(const std::string& command, const std::vector<std::string>& args,
   if (command == "health") return RunHealth(env);
   if (command == "nodes") return RunNodes(env);
   if (command == "submit") return RunSubmit(env, args[1], options.watch);
+  if (command == "model-summary") return RunModelSummary(env, args[1]);
   if (command == "list") return RunList(env);
   if (command == "status") return RunStatus(env, args[1]);
   if (command == "watch") return RunWatch(env, args[1]);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/types/optional.h"
 #include "google/protobuf/text_format.h"
+#include "server/jobs/cnn_model_summary.h"
 #include "tools/internal/format.h"
 #include "tools/internal/progress.h"
 #include "tools/internal/spec_io.h"
@@ -161,6 +162,20 @@ int RunSubmit(const CommandEnv& env, const std::string& spec_path, bool watch) {
   }
   env.out->flush();
   return watch ? RunWatch(env, *job_id) : kExitOk;
+}
+
+int RunModelSummary(const CommandEnv& env, const std::string& spec_path) {
+  absl::StatusOr<JobSpec> spec = LoadJobSpec(spec_path);
+  absl::StatusOr<std::string> summary =
+      spec.ok() ? jobs::CnnJobSummaryText(*spec) : spec.status();
+  if (!summary.ok()) {
+    *env.err << absl::StatusCodeToString(summary.status().code()) << ": "
+             << summary.status().message() << "\n";
+    return kExitUsage;
+  }
+  *env.out << *summary;
+  env.out->flush();
+  return kExitOk;
 }
 
 int RunList(const CommandEnv& env) {

@@ -1,4 +1,5 @@
-// Job subcommands of stratactl: submit, list, status, watch, cancel. Each
+// Job subcommands of stratactl: submit, model-summary, list, status, watch,
+// cancel. Each
 // runs against the coordinator through env.client, writes results to
 // env.out (JSON only with env.json) and errors to env.err, and returns the
 // process exit code (see ExitCode).
@@ -16,6 +17,11 @@ namespace ctl {
 // submits it; prints the job id. kExitUsage for an unreadable or invalid
 // file. With `watch`, continues as RunWatch on the new job.
 int RunSubmit(const CommandEnv& env, const std::string& spec_path, bool watch);
+
+// Offline: reads the JobSpec at `spec_path`, checks it as submit would and
+// prints the summary of its CNN_TRAIN model (server/jobs/
+// cnn_model_summary.h). kExitUsage for an unreadable or invalid file.
+int RunModelSummary(const CommandEnv& env, const std::string& spec_path);
 
 // Table of all jobs, oldest first: id, name, state, step/total, age, reason.
 int RunList(const CommandEnv& env);

@@ -8,12 +8,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "proto/base/status_macros.h"
+#include "server/jobs/cnn_model_spec.h"
 
 namespace strata {
 namespace cnn {
 
 int64_t MicrosSince(absl::Time start) {
   return absl::ToInt64Microseconds(absl::Now() - start);
+}
+
+absl::StatusOr<nn::Model> BuildJobModel(const CnnTrainSpec& spec) {
+  STRATA_ASSIGN_OR_RETURN(const jobs::CnnModelDef def, jobs::CnnModelOf(spec));
+  return nn::BuildModel(def);
 }
 
 absl::StatusOr<CnnPlan> CnnPlan::Make(const CnnTrainSpec& spec,

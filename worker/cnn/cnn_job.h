@@ -17,10 +17,16 @@
 #include "server/client/ps_client.h"
 #include "worker/nn/data.h"
 #include "worker/nn/layers.h"
+#include "worker/nn/model_zoo.h"
 #include "worker/cnn/wire.h"
 
 namespace strata {
 namespace cnn {
+
+// The network `spec` trains: its preset (model) or its own layers
+// (model_spec), built by the one builder (nn::BuildModel of the
+// description); INVALID_ARGUMENT as at submit.
+absl::StatusOr<nn::Model> BuildJobModel(const CnnTrainSpec& spec);
 
 // The step plan. Step t (1-based) of epoch e = (t-1) / steps_per_epoch uses
 // the global batch of B = conv_workers x batch images at offset

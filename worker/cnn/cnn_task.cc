@@ -35,7 +35,7 @@ struct Setup {
 absl::StatusOr<Setup> MakeSetup(const TaskAssignment& a) {
   Setup s;
   const CnnTrainSpec& spec = a.spec().cnn_train();
-  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
+  STRATA_ASSIGN_OR_RETURN(nn::Model model, BuildJobModel(spec));
   STRATA_ASSIGN_OR_RETURN(s.data, LoadCnnData(spec, model.image_shape));
   STRATA_ASSIGN_OR_RETURN(s.plan, CnnPlan::Make(spec, s.data.train.size()));
   s.step_timeout = absl::Seconds(spec.step_timeout_s());
@@ -183,7 +183,7 @@ absl::StatusOr<TaskMetrics> RunPsWorker(const Setup& s, PsClient* client,
   const CnnTrainSpec& spec = s.plan.spec;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
                           nn::CreateBackend(DeviceFor(spec, s.rank)));
-  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
+  STRATA_ASSIGN_OR_RETURN(nn::Model model, BuildJobModel(spec));
   STRATA_RETURN_IF_ERROR(model.net.Init(backend.get(), spec.seed()));
   Traffic traffic;
   DenseSync sync(client, model.net.Params(), SyncOptions(s, "all"), &traffic);
@@ -372,7 +372,7 @@ absl::StatusOr<TaskMetrics> RunConvWorker(const Setup& s, PsClient* client,
   }
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<nn::Backend> backend,
                           nn::CreateBackend(DeviceFor(spec, s.rank)));
-  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(spec.model()));
+  STRATA_ASSIGN_OR_RETURN(nn::Model model, BuildJobModel(spec));
   STRATA_ASSIGN_OR_RETURN(auto parts, model.Split());
   nn::Sequential& conv = parts.first;
   STRATA_RETURN_IF_ERROR(conv.Init(backend.get(), spec.seed()));
@@ -457,7 +457,7 @@ absl::StatusOr<int64_t> FcFirstStep(const Setup& s, const TaskAssignment& a,
   if (s.plan.spec.sync() != CnnTrainSpec::BSP) {
     return RecordedNextStep(a, 0, s.plan.conv_workers);
   }
-  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(s.plan.spec.model()));
+  STRATA_ASSIGN_OR_RETURN(nn::Model model, BuildJobModel(s.plan.spec));
   STRATA_ASSIGN_OR_RETURN(auto parts, model.Split());
   const std::string prefix = SyncOptions(s, "conv").prefix;
   std::vector<std::string> names;

@@ -13,6 +13,7 @@
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "server/jobs/cnn_model_spec.h"
 #include "worker/cnn/fc_service.h"
 #include "worker/cnn/internal/cifar_testing.h"
 #include "worker/cnn/wire.h"
@@ -56,7 +57,7 @@ CnnTrainSpec SmallSpec(CnnTrainSpec::Mode mode, uint32_t conv, uint32_t fc) {
 // the same shuffles and SGD. Returns every parameter in model order.
 std::vector<std::vector<float>> Reference(const CnnTrainSpec& spec) {
   nn::CpuBackend cpu;
-  nn::Model model = *nn::BuildModel(spec.model());
+  nn::Model model = *BuildJobModel(spec);
   EXPECT_TRUE(model.net.Init(&cpu, spec.seed()).ok());
   CnnData data = *LoadCnnData(spec, model.image_shape);
   nn::Trainer::Options o;
@@ -217,7 +218,7 @@ class CnnTaskTest : public testing::TaskFixture {
   void CheckAgainstReference(const CnnTrainSpec& c,
                              const std::vector<float>& fc_weights, float tol) {
     const auto want = Reference(c);
-    nn::Model model = *nn::BuildModel(c.model());
+    nn::Model model = *BuildJobModel(c);
     auto parts = *model.Split();
     size_t i = 0;
     const bool ps = c.mode() == CnnTrainSpec::PS;
@@ -261,6 +262,88 @@ TEST_F(CnnTaskTest, StanzaOneConvOneFcEqualsSingleProcessTraining) {
   EXPECT_EQ(results[1]->at("fc_steps"), 6);
   // The FC node also counts the evaluation batches after training.
   EXPECT_GT(results[1]->at("fc_conv_recv_bytes"), conv.at("worker_fc_sent_bytes"));
+}
+
+// SmallSpec with a network of its own (every layer type, a strided conv,
+// the split after the flatten) instead of the lenet5 preset.
+CnnTrainSpec CustomSpec(CnnTrainSpec::Mode mode, uint32_t conv, uint32_t fc,
+                        float dropout) {
+  CnnTrainSpec c = SmallSpec(mode, conv, fc);
+  c.clear_model();
+  CnnModelSpec* m = c.mutable_model_spec();
+  m->set_channels(1);
+  m->set_height(28);
+  m->set_width(28);
+  auto add = [m](CnnLayerSpec::Type type, uint32_t out, uint32_t kernel,
+                 uint32_t stride, uint32_t padding) {
+    CnnLayerSpec* l = m->add_layers();
+    l->set_type(type);
+    l->set_out(out);
+    l->set_kernel(kernel);
+    l->set_stride(stride);
+    l->set_padding(padding);
+    return l;
+  };
+  add(CnnLayerSpec::CONV, 4, 5, 0, 2);  // 4x28x28
+  add(CnnLayerSpec::RELU, 0, 0, 0, 0);
+  add(CnnLayerSpec::MAX_POOL, 0, 2, 0, 0);  // 4x14x14
+  add(CnnLayerSpec::CONV, 8, 3, 2, 0);  // 8x6x6
+  add(CnnLayerSpec::RELU, 0, 0, 0, 0);
+  add(CnnLayerSpec::FLATTEN, 0, 0, 0, 0);  // 288: the boundary
+  add(CnnLayerSpec::LINEAR, 32, 0, 0, 0);
+  add(CnnLayerSpec::RELU, 0, 0, 0, 0);
+  add(CnnLayerSpec::DROPOUT, 0, 0, 0, 0)->set_rate(dropout);
+  add(CnnLayerSpec::LINEAR, 10, 0, 0, 0);
+  return c;
+}
+
+jobs::CnnModelInfo InfoOf(const CnnTrainSpec& c) {
+  jobs::CnnModelDef def;
+  absl::StatusOr<jobs::CnnModelInfo> info =
+      jobs::InferSpecModel(c, jobs::CnnModelLimits(), &def);
+  EXPECT_TRUE(info.ok()) << info.status();
+  return *info;
+}
+
+TEST_F(CnnTaskTest, SpecDefinedModelTrainsInStanzaWithTheFormulasBytes) {
+  job_id_ = "job-custom-stanza";
+  const CnnTrainSpec c = CustomSpec(CnnTrainSpec::STANZA, 1, 1, 0.25f);
+  const jobs::CnnModelInfo info = InfoOf(c);
+  ASSERT_EQ(info.boundary, 288);
+  ASSERT_EQ(info.conv_params, 4 * 25 + 4 + 8 * 36 + 8);
+  std::vector<float> fc_weights;
+  auto results = RunJob(c, {fc_.address}, &fc_weights);
+  for (const auto& r : results) ASSERT_TRUE(r.ok()) << r.status();
+  CheckAgainstReference(c, fc_weights, 1e-5f);
+  const TaskMetrics& conv = *results[0];
+  const jobs::StepBytes want = jobs::StanzaStepBytes(info, 16, false);
+  // Exact: the BSP pulls of the conv parameters, one per step.
+  EXPECT_EQ(conv.at("worker_ps_recv_bytes"), c.steps() * want.ps_pull);
+  // Activations out, their gradients back: the formula, plus the labels
+  // (4 bytes an image), the fields of each message (< 32 bytes) and the
+  // job id and secret of the stream's first message (< 64 bytes).
+  const double acts = c.steps() * want.fc_sent;
+  EXPECT_GE(conv.at("worker_fc_sent_bytes"), acts + c.steps() * 4 * 16);
+  EXPECT_LE(conv.at("worker_fc_sent_bytes"),
+            acts + c.steps() * (4 * 16 + 32) + 64);
+  EXPECT_GE(conv.at("worker_fc_recv_bytes"), c.steps() * want.fc_recv);
+  EXPECT_LE(conv.at("worker_fc_recv_bytes"),
+            c.steps() * (want.fc_recv + 32));
+}
+
+TEST_F(CnnTaskTest, SpecDefinedModelTrainsInPsModeWithTheFormulasBytes) {
+  job_id_ = "job-custom-ps";
+  // Dropout 0: each worker's mask would differ from the single process's.
+  const CnnTrainSpec c = CustomSpec(CnnTrainSpec::PS, 2, 0, 0.0f);
+  const jobs::CnnModelInfo info = InfoOf(c);
+  auto results = RunJob(c, {}, nullptr);
+  for (const auto& r : results) ASSERT_TRUE(r.ok()) << r.status();
+  CheckAgainstReference(c, {}, 1e-4f);
+  const jobs::StepBytes want = jobs::PsStepBytes(info);
+  for (const auto& r : results) {
+    EXPECT_EQ(r->at("worker_ps_recv_bytes"), c.steps() * want.ps_pull);
+    EXPECT_EQ(r->at("worker_fc_sent_bytes"), 0);
+  }
 }
 
 TEST_F(CnnTaskTest, StanzaTwoConvWorkersMergeIntoTheGlobalBatch) {

@@ -53,7 +53,7 @@ int64_t Product(const nn::Shape& shape) {
 absl::StatusOr<std::shared_ptr<FcSession>> FcSession::Create(
     const CnnPlan& plan, std::unique_ptr<nn::Backend> backend,
     Options options) {
-  STRATA_ASSIGN_OR_RETURN(nn::Model model, nn::BuildModel(plan.spec.model()));
+  STRATA_ASSIGN_OR_RETURN(nn::Model model, BuildJobModel(plan.spec));
   STRATA_ASSIGN_OR_RETURN(const nn::ModelSummary summary, nn::Summarize(model));
   STRATA_ASSIGN_OR_RETURN(auto parts, model.Split());
   auto fc = std::make_shared<nn::Sequential>(std::move(parts.second));

@@ -65,7 +65,7 @@ CnnPlan Plan(uint32_t conv, uint32_t fc, uint32_t average_every = 10) {
 // `backend`.
 std::shared_ptr<nn::Sequential> FcPart(const CnnPlan& plan,
                                        nn::Backend* backend) {
-  nn::Model model = *nn::BuildModel(plan.spec.model());
+  nn::Model model = *BuildJobModel(plan.spec);
   auto fc = std::make_shared<nn::Sequential>(std::move(model.Split()->second));
   EXPECT_TRUE(fc->Init(backend, plan.spec.seed()).ok());
   return fc;

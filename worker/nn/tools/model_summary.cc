@@ -1,15 +1,29 @@
 // Prints, for each model of the zoo, the parameter count and the FLOPs per
-// image of its conv part and its FC part (split at the model's boundary).
+// image of its conv part and its FC part (split at the model's boundary);
+// with --spec, the per-layer summary and the PS / STANZA bytes per step of
+// the model a JobSpec file defines (the same text as `stratactl
+// model-summary`), at the spec's batch_size (or --batch).
 //   bazel run //worker/nn:model_summary [-- --format=markdown]
+//   bazel run //worker/nn:model_summary -- --spec=$PWD/tools/examples/cnn_custom.textproto
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "server/jobs/cnn_model_summary.h"
 #include "worker/nn/model_zoo.h"
 
 ABSL_FLAG(std::string, format, "text", "text or markdown");
+ABSL_FLAG(std::string, spec, "",
+          "a JobSpec file (text format, or JSON for *.json) with cnn_train: "
+          "summarise its model");
+ABSL_FLAG(uint32_t, batch, 0, "--spec: batch size (0: the spec's batch_size)");
 
 namespace {
 
@@ -19,10 +33,44 @@ std::string Mflops(int64_t f) {
   return buf;
 }
 
+// The summary of the model of the JobSpec file `path`; 1 on errors.
+int SummarizeSpec(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "%s: cannot read\n", path.c_str());
+    return 1;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  strata::JobSpec spec;
+  const bool parsed =
+      absl::EndsWith(path, ".json")
+          ? google::protobuf::util::JsonStringToMessage(text.str(), &spec).ok()
+          : google::protobuf::TextFormat::ParseFromString(text.str(), &spec);
+  if (!parsed) {
+    std::fprintf(stderr, "%s: not a JobSpec\n", path.c_str());
+    return 1;
+  }
+  if (absl::GetFlag(FLAGS_batch) > 0) {
+    spec.mutable_cnn_train()->set_batch_size(absl::GetFlag(FLAGS_batch));
+  }
+  absl::StatusOr<std::string> summary = strata::jobs::CnnJobSummaryText(spec);
+  if (!summary.ok()) {
+    std::fprintf(stderr, "%s: %s\n", path.c_str(),
+                 summary.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("%s", summary->c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  if (!absl::GetFlag(FLAGS_spec).empty()) {
+    return SummarizeSpec(absl::GetFlag(FLAGS_spec));
+  }
   const bool md = absl::GetFlag(FLAGS_format) == "markdown";
   if (md) {
     std::printf(
