@@ -108,6 +108,10 @@ absl::StatusOr<CnnModelDef> CnnModelOf(const CnnTrainSpec& spec) {
 absl::StatusOr<CnnModelInfo> InferSpecModel(const CnnTrainSpec& spec,
                                             const CnnModelLimits& limits,
                                             CnnModelDef* model) {
+  if (spec.has_model_spec()) {  // bounded before converting
+    STRATA_RETURN_IF_ERROR(
+        CheckCnnLayerCount(spec.model_spec().layers_size(), limits, kField));
+  }
   STRATA_ASSIGN_OR_RETURN(*model, CnnModelOf(spec));
   return InferCnnModel(*model, limits,
                        spec.has_model_spec() ? kField : "cnn_train.model");

@@ -97,6 +97,20 @@ TEST(CnnModelSpecTest, RejectsBadSpecsWithPreciseMessages) {
   }
 }
 
+TEST(CnnModelSpecTest, LayerCountIsBoundedBeforeConverting) {
+  CnnTrainSpec spec;
+  for (int i = 0; i < 300; ++i) {
+    spec.mutable_model_spec()->add_layers()->set_type(CnnLayerSpec::RELU);
+  }
+  CnnModelDef def;
+  absl::Status s = InferSpecModel(spec, {}, &def).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "cnn_train.model_spec: 300 layers; a model has 2 to 256 (a conv "
+            "part and an FC part)");
+  EXPECT_TRUE(def.layers.empty());  // nothing converted
+}
+
 }  // namespace
 }  // namespace jobs
 }  // namespace strata

@@ -163,13 +163,8 @@ absl::Status CheckInput(const CnnModelDef& m, const CnnModelLimits& limits,
           " needs every side in [1, ", kMaxCnnImageSide, "]"));
     }
   }
-  const int64_t n = static_cast<int64_t>(m.layers.size());
-  if (n < 2 || n > limits.max_layers) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": ", n, " layers; a model has 2 to ",
-                     limits.max_layers, " (a conv part and an FC part)"));
-  }
-  return absl::OkStatus();
+  return CheckCnnLayerCount(static_cast<int64_t>(m.layers.size()), limits,
+                            field);
 }
 
 // The split and the output, once every layer is inferred.
@@ -235,6 +230,16 @@ std::string CnnModelNameList() {
                        [](std::string* out, const CnnModelDef& m) {
                          out->append(m.name);
                        });
+}
+
+absl::Status CheckCnnLayerCount(int64_t n, const CnnModelLimits& limits,
+                                absl::string_view field) {
+  if (n < 2 || n > limits.max_layers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", n, " layers; a model has 2 to ",
+                     limits.max_layers, " (a conv part and an FC part)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<CnnModelInfo> InferCnnModel(const CnnModelDef& m,

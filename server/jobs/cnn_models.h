@@ -91,6 +91,11 @@ struct CnnModelInfo {
   int64_t TotalParams() const { return conv_params + fc_params; }
 };
 
+// INVALID_ARGUMENT unless a model of `n` layers fits [2, limits.max_layers]
+// (callers check it before converting a long list).
+absl::Status CheckCnnLayerCount(int64_t n, const CnnModelLimits& limits,
+                                absl::string_view field);
+
 // Infers every layer's output and checks the description: field bounds, a
 // kernel not larger than its padded input, LINEAR only on flat input, the
 // split at a flat boundary with a LINEAR after it, kCnnDataClasses outputs,

@@ -5,7 +5,9 @@
 //   - a spec PrepareJobSpec accepts also passes ValidateJobSpec (what a
 //     worker re-checks), and preparing it again changes nothing;
 //   - every error is INVALID_ARGUMENT;
-//   - a prepared spec's role needs add up to num_workers.
+//   - a prepared spec's role needs add up to num_workers;
+//   - a prepared CNN_TRAIN spec's model (preset or model_spec) infers with
+//     the default limits, as the workers that build it re-check.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -15,6 +17,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "glog/logging.h"
 #include "proto/job.pb.h"
+#include "server/jobs/cnn_model_spec.h"
 #include "server/jobs/job_types.h"
 
 namespace {
@@ -59,5 +62,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     tasks += need.count;
   }
   CHECK_EQ(tasks, spec.num_workers());
+  if (spec.has_cnn_train()) {
+    strata::jobs::CnnModelDef model;
+    const auto info = strata::jobs::InferSpecModel(
+        spec.cnn_train(), strata::jobs::CnnModelLimits(), &model);
+    CHECK(info.ok()) << info.status();
+  }
   return 0;
 }

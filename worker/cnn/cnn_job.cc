@@ -130,7 +130,9 @@ absl::StatusOr<CnnData> LoadCnnData(const CnnTrainSpec& spec,
       d.train.width != shape[2]) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cnn_train: images are ", d.train.channels, "x", d.train.height, "x",
-        d.train.width, " but model ", spec.model(), " wants ", shape[0], "x",
+        d.train.width, " but ",
+        spec.has_model_spec() ? "model_spec" : "model " + spec.model(),
+        " wants ", shape[0], "x",
         shape[1], "x", shape[2]));
   }
   STRATA_ASSIGN_OR_RETURN(nn::ChannelStats stats, nn::ComputeChannelStats(d.train));
