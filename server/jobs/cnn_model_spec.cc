@@ -45,9 +45,9 @@ absl::StatusOr<CnnLayer> ConvertLayer(const CnnLayerSpec& l, int index) {
     if (r.type == l.type()) rule = &r;
   }
   if (rule == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ": unknown type ", static_cast<int>(l.type()),
-        " (CONV, MAX_POOL, RELU, DROPOUT, FLATTEN, LINEAR)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": unknown type ", static_cast<int>(l.type()),
+                     " (CONV, MAX_POOL, RELU, DROPOUT, FLATTEN, LINEAR)"));
   }
   const absl::string_view type_name = CnnLayerKindName(rule->kind);
   if (const char* f = UnusedField(l, *rule); f != nullptr) {
@@ -91,8 +91,9 @@ absl::StatusOr<CnnModelDef> ConvertModel(const CnnModelSpec& s) {
 absl::StatusOr<CnnModelDef> CnnModelOf(const CnnTrainSpec& spec) {
   if (spec.has_model_spec()) {
     if (!spec.model().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cnn_train: set model ('", spec.model(), "') or model_spec, not both"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cnn_train: set model ('", spec.model(),
+                       "') or model_spec, not both"));
     }
     return ConvertModel(spec.model_spec());
   }

@@ -18,7 +18,9 @@ CnnTrainSpec Parse(const std::string& text) {
 
 constexpr char kSmall[] = R"pb(
   model_spec {
-    channels: 1 height: 28 width: 28
+    channels: 1
+    height: 28
+    width: 28
     layers { type: CONV out: 4 kernel: 5 padding: 2 }
     layers { type: RELU }
     layers { type: MAX_POOL kernel: 2 }
@@ -34,7 +36,7 @@ TEST(CnnModelSpecTest, ConvertsEveryLayerTypeWithDefaultsAndNames) {
   EXPECT_EQ(m->channels, 1);
   EXPECT_EQ(m->height, 28);
   ASSERT_EQ(m->layers.size(), 6u);
-  const char* names[] = {"conv_0", "relu_1", "max_pool_2",
+  const char* names[] = {"conv_0",    "relu_1",    "max_pool_2",
                          "flatten_3", "dropout_4", "linear_5"};
   for (int i = 0; i < 6; ++i) EXPECT_EQ(m->layers[i].name, names[i]);
   EXPECT_EQ(m->layers[0].kind, CnnLayerKind::kConv);
@@ -65,11 +67,15 @@ TEST(CnnModelSpecTest, RejectsBadSpecsWithPreciseMessages) {
     const char* message;
   };
   const Case cases[] = {
-      {R"pb(model: "lenet5" model_spec { channels: 1 })pb",
+      {R"pb(model: "lenet5"
+            model_spec { channels: 1 })pb",
        "cnn_train: set model ('lenet5') or model_spec, not both"},
       {R"pb(model: "resnet")pb",
        "cnn_train.model 'resnet' is not one of lenet5, alexnet, vgg"},
-      {R"pb(model_spec { layers { type: RELU } layers { type: 99 } })pb",
+      {R"pb(model_spec {
+              layers { type: RELU }
+              layers { type: 99 }
+            })pb",
        "cnn_train.model_spec.layers[1]: unknown type 99 (CONV, MAX_POOL, "
        "RELU, DROPOUT, FLATTEN, LINEAR)"},
       {R"pb(model_spec { layers {} })pb",

@@ -30,8 +30,8 @@ std::string BytesLine(const char* mode, const StepBytes& b) {
   std::string line = absl::StrFormat("  %-7s pull %s + push %s", mode,
                                      Bytes(b.ps_pull), Bytes(b.ps_push));
   if (b.fc_sent > 0) {
-    absl::StrAppend(&line, " + activations ", Bytes(b.fc_sent),
-                    " + gradients ", Bytes(b.fc_recv));
+    absl::StrAppend(&line, " + activations ", Bytes(b.fc_sent), " + gradients ",
+                    Bytes(b.fc_recv));
   }
   absl::StrAppend(&line, " = ", Bytes(b.Total()), "\n");
   return line;
@@ -42,21 +42,22 @@ std::string BytesLine(const char* mode, const StepBytes& b) {
 std::string CnnModelSummaryText(const CnnModelDef& model,
                                 const CnnModelInfo& info, int64_t batch,
                                 bool fp16_wire) {
-  std::string out = absl::StrCat(
-      "model ", model.name, ": input ", model.channels, "x", model.height,
-      "x", model.width, ", ", model.layers.size(), " layers, conv part = "
-      "layers[0, ", model.split_after, ")\n");
-  absl::StrAppend(&out, absl::StrFormat("%4s  %-12s %-9s %-12s %12s %12s\n",
-                                        "#", "layer", "type", "output",
-                                        "params", "MFLOP fwd"));
+  std::string out =
+      absl::StrCat("model ", model.name, ": input ", model.channels, "x",
+                   model.height, "x", model.width, ", ", model.layers.size(),
+                   " layers, conv part = "
+                   "layers[0, ",
+                   model.split_after, ")\n");
+  absl::StrAppend(
+      &out, absl::StrFormat("%4s  %-12s %-9s %-12s %12s %12s\n", "#", "layer",
+                            "type", "output", "params", "MFLOP fwd"));
   for (size_t i = 0; i < model.layers.size(); ++i) {
     const CnnLayer& l = model.layers[i];
     const CnnLayerInfo& r = info.layers[i];
-    absl::StrAppend(
-        &out, absl::StrFormat("%4d  %-12s %-9s %-12s %12d %12.2f\n", i, l.name,
-                              CnnLayerKindName(l.kind),
-                              absl::StrJoin(r.output, "x"), r.params,
-                              r.forward_flops / 1e6));
+    absl::StrAppend(&out, absl::StrFormat("%4d  %-12s %-9s %-12s %12d %12.2f\n",
+                                          i, l.name, CnnLayerKindName(l.kind),
+                                          absl::StrJoin(r.output, "x"),
+                                          r.params, r.forward_flops / 1e6));
     if (static_cast<int64_t>(i) + 1 == model.split_after) {
       absl::StrAppend(&out, "      ---- split: boundary D = ", info.boundary,
                       " floats per image ----\n");

@@ -18,21 +18,27 @@ TEST(CnnModelSummaryTest, ListsLayersPartsAndTheByteFormulaOfAlexNet) {
   spec.mutable_cnn_train()->set_batch_size(64);
   absl::StatusOr<std::string> s = CnnJobSummaryText(spec);
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_TRUE(Has(*s, "model alexnet: input 3x32x32, 17 layers, conv part = "
-                      "layers[0, 10)\n"))
+  EXPECT_TRUE(Has(*s,
+                  "model alexnet: input 3x32x32, 17 layers, conv part = "
+                  "layers[0, 10)\n"))
       << *s;
-  EXPECT_TRUE(Has(*s, "   3  conv2        CONV      128x16x16           73856"
-                      "        37.75\n"))
+  EXPECT_TRUE(Has(*s,
+                  "   3  conv2        CONV      128x16x16           73856"
+                  "        37.75\n"))
       << *s;
   EXPECT_TRUE(Has(*s, "---- split: boundary D = 4096 floats per image ----"));
-  EXPECT_TRUE(Has(*s, "fc   part:     33603594 params ( 98.9%),      67.19 "
-                      "MFLOP fwd,     201.57 MFLOP fwd+bwd per image\n"))
+  EXPECT_TRUE(Has(*s,
+                  "fc   part:     33603594 params ( 98.9%),      67.19 "
+                  "MFLOP fwd,     201.57 MFLOP fwd+bwd per image\n"))
       << *s;
   // docs/stanza.md "Byte formula": PS 271.8 MB, STANZA 5.06 MB, ratio 53.7.
-  EXPECT_TRUE(Has(*s, "  PS      pull 135.90 MB + push 135.90 MB = 271.80 MB\n"));
-  EXPECT_TRUE(Has(*s, "  STANZA  pull 1.48 MB + push 1.48 MB + activations "
-                      "1.05 MB + gradients 1.05 MB = 5.06 MB\n"));
-  EXPECT_TRUE(Has(*s, "  ratio PS / STANZA = 53.7: STANZA moves fewer bytes\n"));
+  EXPECT_TRUE(
+      Has(*s, "  PS      pull 135.90 MB + push 135.90 MB = 271.80 MB\n"));
+  EXPECT_TRUE(Has(*s,
+                  "  STANZA  pull 1.48 MB + push 1.48 MB + activations "
+                  "1.05 MB + gradients 1.05 MB = 5.06 MB\n"));
+  EXPECT_TRUE(
+      Has(*s, "  ratio PS / STANZA = 53.7: STANZA moves fewer bytes\n"));
 }
 
 TEST(CnnModelSummaryTest, SmallModelsSayStanzaDoesNotPayOff) {

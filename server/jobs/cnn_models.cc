@@ -15,7 +15,9 @@ using K = CnnLayerKind;
 CnnLayer Conv(std::string name, int64_t out, int64_t kernel, int64_t pad) {
   return {K::kConv, std::move(name), out, kernel, 1, pad, 0};
 }
-CnnLayer Pool(std::string name) { return {K::kMaxPool, std::move(name), 0, 2, 2}; }
+CnnLayer Pool(std::string name) {
+  return {K::kMaxPool, std::move(name), 0, 2, 2};
+}
 CnnLayer Relu(std::string name) { return {K::kRelu, std::move(name)}; }
 CnnLayer Drop(std::string name) {
   return {K::kDropout, std::move(name), 0, 0, 0, 0, 0.5f};
@@ -43,21 +45,34 @@ std::vector<CnnModelDef> MakePresets() {
                       Conv("conv2", 16, 5, 0), Relu("relu2"), Pool("pool2"),
                       Flat(), Fc("fc1", 120), Relu("relu3"), Fc("fc2", 84),
                       Relu("relu4"), Fc("fc3", 10)}));
-  v.push_back(Preset(
-      "alexnet", 3, 32,
-      {Conv("conv1", 64, 3, 1), Relu("relu1"), Pool("pool1"),
-       Conv("conv2", 128, 3, 1), Relu("relu2"), Pool("pool2"),
-       Conv("conv3", 256, 3, 1), Relu("relu3"), Pool("pool3"), Flat(),
-       Fc("fc1", 4096), Relu("relu4"), Drop("drop1"), Fc("fc2", 4096),
-       Relu("relu5"), Drop("drop2"), Fc("fc3", 10)}));
-  v.push_back(Preset(
-      "vgg", 3, 32,
-      {Conv("conv1_1", 64, 3, 1), Relu("relu1_1"), Conv("conv1_2", 64, 3, 1),
-       Relu("relu1_2"), Pool("pool1"), Conv("conv2_1", 128, 3, 1),
-       Relu("relu2_1"), Conv("conv2_2", 128, 3, 1), Relu("relu2_2"),
-       Pool("pool2"), Conv("conv3_1", 256, 3, 1), Relu("relu3_1"),
-       Conv("conv3_2", 256, 3, 1), Relu("relu3_2"), Pool("pool3"), Flat(),
-       Fc("fc1", 512), Relu("relu4"), Drop("drop1"), Fc("fc2", 10)}));
+  v.push_back(
+      Preset("alexnet", 3, 32,
+             {Conv("conv1", 64, 3, 1), Relu("relu1"), Pool("pool1"),
+              Conv("conv2", 128, 3, 1), Relu("relu2"), Pool("pool2"),
+              Conv("conv3", 256, 3, 1), Relu("relu3"), Pool("pool3"), Flat(),
+              Fc("fc1", 4096), Relu("relu4"), Drop("drop1"), Fc("fc2", 4096),
+              Relu("relu5"), Drop("drop2"), Fc("fc3", 10)}));
+  v.push_back(Preset("vgg", 3, 32,
+                     {Conv("conv1_1", 64, 3, 1),
+                      Relu("relu1_1"),
+                      Conv("conv1_2", 64, 3, 1),
+                      Relu("relu1_2"),
+                      Pool("pool1"),
+                      Conv("conv2_1", 128, 3, 1),
+                      Relu("relu2_1"),
+                      Conv("conv2_2", 128, 3, 1),
+                      Relu("relu2_2"),
+                      Pool("pool2"),
+                      Conv("conv3_1", 256, 3, 1),
+                      Relu("relu3_1"),
+                      Conv("conv3_2", 256, 3, 1),
+                      Relu("relu3_2"),
+                      Pool("pool3"),
+                      Flat(),
+                      Fc("fc1", 512),
+                      Relu("relu4"),
+                      Drop("drop1"),
+                      Fc("fc2", 10)}));
   return v;
 }
 
@@ -172,21 +187,20 @@ absl::Status CheckSplitAndOutput(const CnnModelDef& m, const CnnModelInfo& info,
                                  absl::string_view field) {
   const int64_t n = static_cast<int64_t>(m.layers.size());
   if (m.split_after < 1 || m.split_after >= n) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": split_after ", m.split_after, " is not in [1, ", n - 1,
-        "] (the conv part is layers[0, split_after))"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": split_after ", m.split_after, " is not in [1, ",
+                     n - 1, "] (the conv part is layers[0, split_after))"));
   }
   const std::vector<int64_t>& at = info.layers[m.split_after - 1].output;
   if (at.size() != 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        field, ": split_after ", m.split_after, " cuts at a ",
-        ShapeString(at),
+        field, ": split_after ", m.split_after, " cuts at a ", ShapeString(at),
         " activation; Stanza's boundary must be flat (after the FLATTEN)"));
   }
   if (info.fc_params == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": split_after ", m.split_after,
-        " leaves no LINEAR layer in the FC part"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": split_after ", m.split_after,
+                     " leaves no LINEAR layer in the FC part"));
   }
   const std::vector<int64_t>& out = info.layers.back().output;
   if (out.size() != 1 || out[0] != kCnnDataClasses) {
@@ -202,12 +216,18 @@ absl::Status CheckSplitAndOutput(const CnnModelDef& m, const CnnModelInfo& info,
 
 absl::string_view CnnLayerKindName(CnnLayerKind kind) {
   switch (kind) {
-    case K::kConv: return "CONV";
-    case K::kMaxPool: return "MAX_POOL";
-    case K::kRelu: return "RELU";
-    case K::kDropout: return "DROPOUT";
-    case K::kFlatten: return "FLATTEN";
-    case K::kLinear: return "LINEAR";
+    case K::kConv:
+      return "CONV";
+    case K::kMaxPool:
+      return "MAX_POOL";
+    case K::kRelu:
+      return "RELU";
+    case K::kDropout:
+      return "DROPOUT";
+    case K::kFlatten:
+      return "FLATTEN";
+    case K::kLinear:
+      return "LINEAR";
   }
   return "?";
 }
@@ -226,10 +246,9 @@ const CnnModelDef* FindCnnModel(absl::string_view name) {
 }
 
 std::string CnnModelNameList() {
-  return absl::StrJoin(CnnModels(), ", ",
-                       [](std::string* out, const CnnModelDef& m) {
-                         out->append(m.name);
-                       });
+  return absl::StrJoin(
+      CnnModels(), ", ",
+      [](std::string* out, const CnnModelDef& m) { out->append(m.name); });
 }
 
 absl::Status CheckCnnLayerCount(int64_t n, const CnnModelLimits& limits,
@@ -252,19 +271,21 @@ absl::StatusOr<CnnModelInfo> InferCnnModel(const CnnModelDef& m,
   info.conv_activations = Floats(shape);
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const CnnLayer& l = m.layers[i];
-    const std::string where = absl::StrCat(
-        field, ".layers[", i, "] (", CnnLayerKindName(l.kind), ") got ",
-        ShapeString(shape), ": ");
+    const std::string where =
+        absl::StrCat(field, ".layers[", i, "] (", CnnLayerKindName(l.kind),
+                     ") got ", ShapeString(shape), ": ");
     absl::StatusOr<CnnLayerInfo> r = InferLayer(l, shape);
     if (!r.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, r.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, r.status().message()));
     }
     const bool conv = static_cast<int64_t>(i) < m.split_after;
     (conv ? info.conv_params : info.fc_params) += r->params;
     const int64_t floats = Floats(r->output);
     (conv ? info.conv_activations : info.fc_activations) += floats;
     if (info.TotalParams() > limits.max_params ||
-        info.conv_activations > max_floats || info.fc_activations > max_floats) {
+        info.conv_activations > max_floats ||
+        info.fc_activations > max_floats) {
       return absl::InvalidArgumentError(absl::StrCat(
           where, "the model reaches ", info.TotalParams(), " parameters and ",
           info.conv_activations + info.fc_activations,
@@ -273,7 +294,8 @@ absl::StatusOr<CnnModelInfo> InferCnnModel(const CnnModelDef& m,
           " activation floats per image and part"));
     }
     r->backward_flops = (i == 0 ? 1 : 2) * r->forward_flops;
-    (conv ? info.conv_forward_flops : info.fc_forward_flops) += r->forward_flops;
+    (conv ? info.conv_forward_flops : info.fc_forward_flops) +=
+        r->forward_flops;
     (conv ? info.conv_backward_flops : info.fc_backward_flops) +=
         r->backward_flops;
     shape = r->output;

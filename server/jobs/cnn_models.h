@@ -39,7 +39,7 @@ struct CnnLayer {
 // whose output (the boundary activation) must be flat; the FC part the rest.
 // Every LINEAR is He-initialised except the last one (Xavier).
 struct CnnModelDef {
-  std::string name;  // a preset's name, or "custom"
+  std::string name;                             // a preset's name, or "custom"
   int64_t channels = 0, height = 0, width = 0;  // input image
   std::vector<CnnLayer> layers;
   int64_t split_after = 0;

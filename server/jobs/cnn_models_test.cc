@@ -19,8 +19,8 @@ CnnModelDef Small() {
   m.name = "custom";
   m.channels = 1;
   m.height = m.width = 8;
-  m.layers = {{K::kConv, "c", 4, 3, 1, 1},  {K::kRelu, "r"},
-              {K::kMaxPool, "p", 0, 2, 2},  {K::kFlatten, "f"},
+  m.layers = {{K::kConv, "c", 4, 3, 1, 1},          {K::kRelu, "r"},
+              {K::kMaxPool, "p", 0, 2, 2},          {K::kFlatten, "f"},
               {K::kDropout, "d", 0, 0, 0, 0, 0.5f}, {K::kLinear, "l", 10}};
   m.split_after = 4;
   return m;
@@ -92,12 +92,18 @@ TEST(CnnModelsTest, RejectsBadLayersNamingTheFirstOne) {
        "spec.layers[4] (DROPOUT) got 64: rate 1 is not in [0, 1)"},
       {[](CnnModelDef* m) { m->layers[4].rate = std::nanf(""); },
        "spec.layers[4] (DROPOUT) got 64: rate nan is not in [0, 1)"},
-      {[](CnnModelDef* m) { m->layers[3] = {K::kRelu, "r2"}; },
+      {[](CnnModelDef* m) {
+         m->layers[3] = {K::kRelu, "r2"};
+       },
        "spec.layers[5] (LINEAR) got 4x4x4: input is not flat (put a FLATTEN "
        "before the first LINEAR)"},
-      {[](CnnModelDef* m) { m->layers[4] = {K::kFlatten, "f2"}; },
+      {[](CnnModelDef* m) {
+         m->layers[4] = {K::kFlatten, "f2"};
+       },
        "spec.layers[4] (FLATTEN) got 64: input is already flat"},
-      {[](CnnModelDef* m) { m->layers[4] = {K::kConv, "c2", 4, 1, 1}; },
+      {[](CnnModelDef* m) {
+         m->layers[4] = {K::kConv, "c2", 4, 1, 1};
+       },
        "spec.layers[4] (CONV) got 64: input is flat, not CxHxW"},
       {[](CnnModelDef* m) { m->layers[5].out = 7; },
        "spec: the model outputs 7 values per image but the data has 10 "
@@ -146,8 +152,8 @@ TEST(CnnModelsTest, LimitsBoundParamsActivationsAndLayersBeforeAllocating) {
   CnnModelDef huge = Small();
   huge.channels = 1;
   huge.height = huge.width = 4096;
-  huge.layers = {{K::kFlatten, "f"}, {K::kLinear, "a", 65536},
-                 {K::kLinear, "b", 10}};
+  huge.layers = {
+      {K::kFlatten, "f"}, {K::kLinear, "a", 65536}, {K::kLinear, "b", 10}};
   huge.split_after = 1;
   const std::string e = Error(huge);
   EXPECT_EQ(e.rfind("spec.layers[1] (LINEAR) got 16777216: the model reaches "

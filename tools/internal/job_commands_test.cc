@@ -105,6 +105,31 @@ TEST_F(JobCommandsTest, MissingSpecFileIsAUsageError) {
   EXPECT_THAT(err_.str(), StartsWith("NOT_FOUND: "));
 }
 
+TEST_F(JobCommandsTest, ModelSummaryIsOfflineAndPrintsTheByteFormula) {
+  EXPECT_EQ(RunModelSummary(
+                env_, "tools/examples/cnn_custom_fashion_mnist.textproto"),
+            kExitOk);
+  EXPECT_THAT(out_.str(), StartsWith("model custom: input 1x28x28, 14 layers"));
+  EXPECT_THAT(out_.str(), HasSubstr("  ratio PS / STANZA = 19.5: STANZA moves "
+                                    "fewer bytes\n"));
+  EXPECT_EQ(err_.str(), "");
+  EXPECT_TRUE(fake_.submitted().empty());
+}
+
+TEST_F(JobCommandsTest, ModelSummaryOfABadModelIsAUsageError) {
+  const std::string path = WriteTemp(
+      "bad_model.textproto",
+      "cnn_train { model_spec { channels: 1 height: 28 width: 28 "
+      "layers { type: CONV out: 6 kernel: 5 } layers { type: RELU } "
+      "layers { type: LINEAR out: 10 } } }");
+  EXPECT_EQ(RunModelSummary(env_, path), kExitUsage);
+  EXPECT_EQ(err_.str(),
+            "INVALID_ARGUMENT: cnn_train.model_spec.layers[2] (LINEAR) got "
+            "6x24x24: input is not flat (put a FLATTEN before the first "
+            "LINEAR)\n");
+  EXPECT_EQ(out_.str(), "");
+}
+
 TEST_F(JobCommandsTest, RejectedSubmitIsAnRpcError) {
   fake_.script().SetError("SubmitJob",
                           absl::InvalidArgumentError("num_workers too large"));

@@ -103,9 +103,9 @@ std::vector<std::string> ModelNames() {
 absl::StatusOr<Model> BuildModel(absl::string_view name) {
   const jobs::CnnModelDef* def = jobs::FindCnnModel(name);
   if (def == nullptr) {
-    return absl::NotFoundError(absl::StrCat("unknown model \"", name,
-                                           "\" (known: ",
-                                           jobs::CnnModelNameList(), ")"));
+    return absl::NotFoundError(
+        absl::StrCat("unknown model \"", name,
+                     "\" (known: ", jobs::CnnModelNameList(), ")"));
   }
   return BuildModel(*def);
 }
