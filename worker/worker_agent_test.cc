@@ -4,8 +4,11 @@
 // worker-side check of assigned specs, re-registration and Stop.
 #include "worker/worker_agent.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
+#include <fstream>
 #include <functional>
 #include <future>
 #include <map>
@@ -21,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "server/jobs/job_types.h"
 #include "server/node/testing/fake_coordinator.h"
+#include "worker/cnn/cnn_task.h"
 
 namespace strata {
 namespace {
@@ -152,7 +156,8 @@ class WorkerAgentTest : public ::testing::Test {
   void TearDown() override { StopAgent(); }
 
   // Starts an agent whose registry runs the script for ps_load_test specs
-  // and returns once it watches for tasks as node-1.
+  // (and real CnnTrainTasks for cnn_train specs) and returns once it watches
+  // for tasks as node-1.
   void StartAgent(absl::Duration progress_interval = absl::ZeroDuration(),
                   DataRoots data_roots = DataRoots()) {
     WorkerOptions o;
@@ -170,6 +175,9 @@ class WorkerAgentTest : public ::testing::Test {
       registry.Register(
           c, [this] { return std::make_unique<ScriptedTask>(&script_); });
     }
+    registry.Register(JobSpec::kCnnTrain, [] {
+      return std::make_unique<cnn::CnnTrainTask>(nullptr);
+    });
     agent_ = std::make_unique<WorkerAgent>(o, std::move(registry));
     run_ = std::async(std::launch::async, [this] { return agent_->Run(); });
     ASSERT_TRUE(fake_->AwaitStream("node-1", kWait));
@@ -380,6 +388,40 @@ TEST_F(WorkerAgentTest, AFileOutsideTheDataRootsFailsTheTaskNotTheWorker) {
             "PERMISSION_DENIED: ctr_train.data_path: path /etc/passwd is "
             "outside this worker's --data_root");
   EXPECT_EQ(script_.runs("t1"), 0) << "no task was created";
+  const auto next = RunTask("t2", PreparedSpec(), TaskReport::SUCCEEDED);
+  ASSERT_TRUE(next.has_value()) << "the worker keeps serving";
+  EXPECT_EQ(next->metrics().at("ok"), 1);
+}
+
+// A CIFAR-10 directory over the worker's --max_task_dataset_mb (what its
+// main passes to cnn::SetTaskDatasetCap) fails the task, not the worker.
+TEST_F(WorkerAgentTest, ADatasetOverTheWorkersCapFailsTheTaskNotTheWorker) {
+  const std::string root = TempRoot();
+  const std::string dir = root + "/cifar_over_cap";
+  ASSERT_EQ(mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST, true);
+  const std::string records(10 * 3073, '\0');  // label 0, black pixels
+  for (const char* name : {"/data_batch_1.bin", "/test_batch.bin"}) {
+    std::ofstream(dir + name, std::ios::binary) << records;
+  }
+  absl::StatusOr<DataRoots> roots = DataRoots::Create({root});
+  ASSERT_TRUE(roots.ok()) << roots.status();
+  StartAgent(absl::ZeroDuration(), *roots);
+  script_.Set("t2", Returns(TaskMetrics{{"ok", 1}}));
+  JobSpec cnn;
+  cnn.mutable_cnn_train()->set_model("alexnet");
+  cnn.mutable_cnn_train()->set_mode(CnnTrainSpec::PS);
+  cnn.mutable_cnn_train()->set_batch_size(2);
+  cnn.mutable_cnn_train()->mutable_data()->set_cifar10_dir(dir);
+  ASSERT_TRUE(jobs::PrepareJobSpec({}, &cnn).ok());
+  cnn::SetTaskDatasetCap(10 * 3073 * sizeof(float) - 1);
+  const auto refused = RunTask("t1", cnn, TaskReport::FAILED);
+  cnn::SetTaskDatasetCap(jobs::JobLimits().max_dataset_bytes);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->code(),
+            static_cast<int>(absl::StatusCode::kResourceExhausted))
+      << refused->message();
+  EXPECT_NE(refused->message().find("--max_task_dataset_mb"), std::string::npos)
+      << refused->message();
   const auto next = RunTask("t2", PreparedSpec(), TaskReport::SUCCEEDED);
   ASSERT_TRUE(next.has_value()) << "the worker keeps serving";
   EXPECT_EQ(next->metrics().at("ok"), 1);
