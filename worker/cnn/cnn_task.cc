@@ -187,13 +187,18 @@ absl::Status MaybeEvaluate(const Setup& s, int64_t t, Running* running,
 }
 
 // Reports a finished step and saves it as the worker's progress record.
+// Progress first: the worker agent's SaveResume sends a report of its own
+// (without metrics) whenever one is due, which would use up the throttled
+// slot of the ReportProgress after it, so that the metrics (test_accuracy
+// during training) only reached the coordinator with the final report. The
+// record of step t goes with the next report (within a second) instead.
 void ReportStep(const Setup& s, const Traffic& traffic, int64_t t,
                 absl::Time start, const Running& running,
                 TaskContext* context) {
-  context->SaveResume(StepRecord(t));
   context->ReportProgress(
       t, s.plan.total_steps,
       WorkerMetrics(s, traffic, t - running.first + 1, start, running));
+  context->SaveResume(StepRecord(t));
 }
 
 // The counters of the worker's whole attempt.
