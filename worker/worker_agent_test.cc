@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "server/jobs/job_types.h"
 #include "server/node/testing/fake_coordinator.h"
+#include "server/ps/testing/local_shards.h"
 #include "worker/cnn/cnn_task.h"
 
 namespace strata {
@@ -425,6 +426,41 @@ TEST_F(WorkerAgentTest, ADatasetOverTheWorkersCapFailsTheTaskNotTheWorker) {
   const auto next = RunTask("t2", PreparedSpec(), TaskReport::SUCCEEDED);
   ASSERT_TRUE(next.has_value()) << "the worker keeps serving";
   EXPECT_EQ(next->metrics().at("ok"), 1);
+}
+
+// A CNN_TRAIN task's test accuracy during training reaches the coordinator
+// in progress reports, not only with the final one, although the agent
+// throttles reports and the task also saves a progress record every step
+// (SaveResume sends a report of its own when one is due).
+TEST_F(WorkerAgentTest, CnnTestAccuracyIsStreamedDuringTraining) {
+  absl::StatusOr<std::unique_ptr<testing::LocalShards>> shards =
+      testing::LocalShards::Start(1);
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  StartAgent(absl::Milliseconds(20));
+  JobSpec cnn;
+  CnnTrainSpec* c = cnn.mutable_cnn_train();
+  c->set_model("lenet5");
+  c->set_mode(CnnTrainSpec::PS);
+  c->set_batch_size(16);
+  c->set_steps(100);
+  c->mutable_data()->set_synthetic_train(512);
+  c->mutable_data()->set_synthetic_test(32);
+  c->mutable_data()->set_eval_every_steps(5);
+  ASSERT_TRUE(jobs::PrepareJobSpec({}, &cnn).ok());
+  TaskAssignment a = Assignment("t1", cnn);
+  for (const std::string& addr : (*shards)->addresses()) {
+    a.add_ps_addresses(addr);
+  }
+  fake_->Assign("node-1", a);
+  const auto done = fake_->AwaitReport("t1", TaskReport::SUCCEEDED, kWait);
+  ASSERT_TRUE(done.has_value());
+  int streamed = 0;
+  for (const TaskReport& r : fake_->reports("t1")) {
+    // The last step's progress report is never throttled: not counted.
+    streamed += r.kind() == TaskReport::PROGRESS && r.step() < 100 &&
+                r.metrics().count("test_accuracy") > 0;
+  }
+  EXPECT_GT(streamed, 0) << "test_accuracy came only with the last step";
 }
 
 TEST_F(WorkerAgentTest, AFileInsideTheDataRootsReachesTheTaskResolved) {
