@@ -4,8 +4,11 @@
 // worker-side check of assigned specs, re-registration and Stop.
 #include "worker/worker_agent.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
+#include <fstream>
 #include <functional>
 #include <future>
 #include <map>
@@ -21,6 +24,8 @@
 #include "gtest/gtest.h"
 #include "server/jobs/job_types.h"
 #include "server/node/testing/fake_coordinator.h"
+#include "server/ps/testing/local_shards.h"
+#include "worker/cnn/cnn_task.h"
 
 namespace strata {
 namespace {
@@ -152,7 +157,8 @@ class WorkerAgentTest : public ::testing::Test {
   void TearDown() override { StopAgent(); }
 
   // Starts an agent whose registry runs the script for ps_load_test specs
-  // and returns once it watches for tasks as node-1.
+  // (and real CnnTrainTasks for cnn_train specs) and returns once it watches
+  // for tasks as node-1.
   void StartAgent(absl::Duration progress_interval = absl::ZeroDuration(),
                   DataRoots data_roots = DataRoots()) {
     WorkerOptions o;
@@ -170,6 +176,9 @@ class WorkerAgentTest : public ::testing::Test {
       registry.Register(
           c, [this] { return std::make_unique<ScriptedTask>(&script_); });
     }
+    registry.Register(JobSpec::kCnnTrain, [] {
+      return std::make_unique<cnn::CnnTrainTask>(nullptr);
+    });
     agent_ = std::make_unique<WorkerAgent>(o, std::move(registry));
     run_ = std::async(std::launch::async, [this] { return agent_->Run(); });
     ASSERT_TRUE(fake_->AwaitStream("node-1", kWait));
@@ -383,6 +392,75 @@ TEST_F(WorkerAgentTest, AFileOutsideTheDataRootsFailsTheTaskNotTheWorker) {
   const auto next = RunTask("t2", PreparedSpec(), TaskReport::SUCCEEDED);
   ASSERT_TRUE(next.has_value()) << "the worker keeps serving";
   EXPECT_EQ(next->metrics().at("ok"), 1);
+}
+
+// A CIFAR-10 directory over the worker's --max_task_dataset_mb (what its
+// main passes to cnn::SetTaskDatasetCap) fails the task, not the worker.
+TEST_F(WorkerAgentTest, ADatasetOverTheWorkersCapFailsTheTaskNotTheWorker) {
+  const std::string root = TempRoot();
+  const std::string dir = root + "/cifar_over_cap";
+  ASSERT_EQ(mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST, true);
+  const std::string records(10 * 3073, '\0');  // label 0, black pixels
+  for (const char* name : {"/data_batch_1.bin", "/test_batch.bin"}) {
+    std::ofstream(dir + name, std::ios::binary) << records;
+  }
+  absl::StatusOr<DataRoots> roots = DataRoots::Create({root});
+  ASSERT_TRUE(roots.ok()) << roots.status();
+  StartAgent(absl::ZeroDuration(), *roots);
+  script_.Set("t2", Returns(TaskMetrics{{"ok", 1}}));
+  JobSpec cnn;
+  cnn.mutable_cnn_train()->set_model("alexnet");
+  cnn.mutable_cnn_train()->set_mode(CnnTrainSpec::PS);
+  cnn.mutable_cnn_train()->set_batch_size(2);
+  cnn.mutable_cnn_train()->mutable_data()->set_cifar10_dir(dir);
+  ASSERT_TRUE(jobs::PrepareJobSpec({}, &cnn).ok());
+  cnn::SetTaskDatasetCap(10 * 3073 * sizeof(float) - 1);
+  const auto refused = RunTask("t1", cnn, TaskReport::FAILED);
+  cnn::SetTaskDatasetCap(jobs::JobLimits().max_dataset_bytes);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->code(),
+            static_cast<int>(absl::StatusCode::kResourceExhausted))
+      << refused->message();
+  EXPECT_NE(refused->message().find("--max_task_dataset_mb"), std::string::npos)
+      << refused->message();
+  const auto next = RunTask("t2", PreparedSpec(), TaskReport::SUCCEEDED);
+  ASSERT_TRUE(next.has_value()) << "the worker keeps serving";
+  EXPECT_EQ(next->metrics().at("ok"), 1);
+}
+
+// A CNN_TRAIN task's test accuracy during training reaches the coordinator
+// in progress reports, not only with the final one, although the agent
+// throttles reports and the task also saves a progress record every step
+// (SaveResume sends a report of its own when one is due).
+TEST_F(WorkerAgentTest, CnnTestAccuracyIsStreamedDuringTraining) {
+  absl::StatusOr<std::unique_ptr<testing::LocalShards>> shards =
+      testing::LocalShards::Start(1);
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  StartAgent(absl::Milliseconds(20));
+  JobSpec cnn;
+  CnnTrainSpec* c = cnn.mutable_cnn_train();
+  c->set_model("lenet5");
+  c->set_mode(CnnTrainSpec::PS);
+  c->set_batch_size(16);
+  c->set_steps(100);
+  c->mutable_data()->set_synthetic_train(512);
+  c->mutable_data()->set_synthetic_test(32);
+  c->mutable_data()->set_eval_every_steps(5);
+  ASSERT_TRUE(jobs::PrepareJobSpec({}, &cnn).ok());
+  TaskAssignment a = Assignment("t1", cnn);
+  for (const std::string& addr : (*shards)->addresses()) {
+    a.add_ps_addresses(addr);
+  }
+  fake_->Assign("node-1", a);
+  const auto done = fake_->AwaitReport("t1", TaskReport::SUCCEEDED, kWait);
+  ASSERT_TRUE(done.has_value());
+  int streamed = 0;
+  for (const TaskReport& r : fake_->reports("t1")) {
+    // The last step's progress report is never throttled: not counted.
+    streamed += r.kind() == TaskReport::PROGRESS && r.step() < 100 &&
+                r.metrics().count("test_accuracy") > 0;
+  }
+  EXPECT_GT(streamed, 0) << "test_accuracy came only with the last step";
 }
 
 TEST_F(WorkerAgentTest, AFileInsideTheDataRootsReachesTheTaskResolved) {

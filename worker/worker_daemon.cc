@@ -58,8 +58,9 @@ ABSL_FLAG(bool, list_devices, false,
 ABSL_FLAG(uint64_t, max_task_dataset_mb,
           strata::jobs::JobLimits().max_dataset_bytes >> 20,
           "most MiB of images a CNN_TRAIN task on this worker may synthesise "
-          "(train + test, float32); an assignment asking for more fails its "
-          "task (the coordinator's --max_job_dataset_mb refuses it earlier)");
+          "or read from files (train + test, float32); an assignment asking "
+          "for more fails its task (synthetic: the coordinator's "
+          "--max_job_dataset_mb refuses it earlier)");
 ABSL_FLAG(std::vector<std::string>, data_root, {},
           "Comma-separated directories jobs may read input files under "
           "(ctr data_path/eval_path, cnn mnist_dir); a path outside them "
@@ -262,7 +263,9 @@ TaskRegistry AgentRegistry(const TaskRegistryFactory& make_registry,
     return make_registry(door != nullptr ? door->host.get() : nullptr);
   }
   TaskProcessOptions o;
-  o.args = {absl::StrCat("--blas_threads=", absl::GetFlag(FLAGS_blas_threads))};
+  o.args = {absl::StrCat("--blas_threads=", absl::GetFlag(FLAGS_blas_threads)),
+            absl::StrCat("--max_task_dataset_mb=",
+                         absl::GetFlag(FLAGS_max_task_dataset_mb))};
   // The task process dials the shards and FC nodes with the daemon's
   // certificate (it reads the same files).
   const std::shared_ptr<const security::Credentials> creds = TaskCredentials();
@@ -364,6 +367,7 @@ int RunWorkerDaemon(int argc, char** argv,
   google::InitGoogleLogging(argv[0]);
   if (absl::GetFlag(FLAGS_list_devices)) return ListDevices();
   nn::SetBlasThreads(absl::GetFlag(FLAGS_blas_threads));
+  cnn::SetTaskDatasetCap(absl::GetFlag(FLAGS_max_task_dataset_mb) << 20);
   const int child_fd = absl::GetFlag(FLAGS_task_child_fd);
   if (child_fd >= 0) return RunTaskProcess(child_fd, make_registry);
   return RunDaemon(make_registry);

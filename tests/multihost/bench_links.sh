@@ -49,29 +49,8 @@ NHOSTS=6
 mh_setup $NHOSTS
 # Mutual TLS (a throwaway CA in $MH_DIR/pki) unless --plaintext, which
 # needs --insecure on these non-loopback addresses.
-if ((PLAINTEXT)); then
-  tls() { MH_TLS=(--insecure); }
-else
-  mh_pki "$REPO/tools/certs.sh"
-  tls() { mh_tls "$@"; }
-fi
-COORD=$(mh_ip 1):7000
-tls coordinator coordinator 1
-mh_start 1 coordinator "$BIN/server/strata_coordinator" --listen="$COORD" "${MH_TLS[@]}"
-for s in 0 1; do
-  h=$((2 + s)); mkdir -p "$MH_DIR/data-h$h"
-  tls shard "ps-$s" "$h"
-  mh_start "$h" "ps-$s" "$BIN/server/ps_server" --listen="$(mh_ip $h):7100" \
-    --advertise="$(mh_ip $h):7100" --shard_id=$s --num_shards=2 \
-    --data_dir="$MH_DIR/data-h$h" --coordinator="$COORD" "${MH_TLS[@]}"
-done
-tls worker fc-0 4
-mh_start 4 fc-0 "$BIN/worker/worker" --coordinator="$COORD" --role=fc --listen="$(mh_ip 4):7200" "${MH_TLS[@]}"
-tls worker conv-0 5
-mh_start 5 conv-0 "$BIN/worker/worker" --coordinator="$COORD" --role=conv "${MH_TLS[@]}"
-tls worker conv-1 6
-mh_start 6 conv-1 "$BIN/worker/worker" --coordinator="$COORD" --role=conv "${MH_TLS[@]}"
-mh_wait_nodes 1 "$COORD" 2 3 30 || { mh_tail_logs; exit 1; }
+mh_cluster 2 "$PLAINTEXT" || exit 1
+COORD=$MH_COORD
 
 netem=no
 if mh_delay 1 "$DELAY" 1gbit; then

@@ -26,6 +26,13 @@
 #                              STRATA_TLS_* (stratactl picks them up)
 #   mh_tls ROLE NAME I         sets MH_TLS to the --tls_* flags of NAME's
 #                              certificate (role ROLE, host I's address)
+#   mh_cluster NCONV PLAINTEXT [WORKER_FLAG...]
+#                              Strata on hosts 1..4+NCONV: h1 coordinator
+#                              at $MH_COORD, h2/h3 ps shards, h4 FC worker
+#                              (role fc), h5.. conv workers (role conv),
+#                              workers with WORKER_FLAGs; mutual TLS (mh_pki)
+#                              unless PLAINTEXT is 1; returns once all
+#                              registered. Needs BIN, REPO and CTL.
 #
 # Callers set MH_DIR (logs) before mh_setup.
 
@@ -156,6 +163,39 @@ mh_cleanup() {
   ip netns del "${MH_PREFIX}sw" 2>/dev/null || true
   ip netns del "${MH_PREFIX}probe" 2>/dev/null || true
   MH_HOSTS=0
+}
+
+# MH_TLS for NAME (ROLE, host I): its certificate after mh_pki, else
+# --insecure.
+_mh_flags() {
+  if [[ -n $MH_CERTS ]]; then mh_tls "$@"; else MH_TLS=(--insecure); fi
+}
+
+mh_cluster() {
+  local nconv="$1" plaintext="$2" s h c
+  shift 2
+  ((plaintext)) || mh_pki "$REPO/tools/certs.sh"
+  MH_COORD=$(mh_ip 1):7000
+  _mh_flags coordinator coordinator 1
+  mh_start 1 coordinator "$BIN/server/strata_coordinator" \
+    --listen="$MH_COORD" "${MH_TLS[@]}"
+  for s in 0 1; do
+    h=$((2 + s)); mkdir -p "$MH_DIR/data-h$h"
+    _mh_flags shard "ps-$s" "$h"
+    mh_start "$h" "ps-$s" "$BIN/server/ps_server" --listen="$(mh_ip $h):7100" \
+      --advertise="$(mh_ip $h):7100" --shard_id=$s --num_shards=2 \
+      --data_dir="$MH_DIR/data-h$h" --coordinator="$MH_COORD" "${MH_TLS[@]}"
+  done
+  _mh_flags worker fc-0 4
+  mh_start 4 fc-0 "$BIN/worker/worker" --coordinator="$MH_COORD" --role=fc \
+    --listen="$(mh_ip 4):7200" "$@" "${MH_TLS[@]}"
+  for ((c = 0; c < nconv; c++)); do
+    h=$((5 + c))
+    _mh_flags worker "conv-$c" "$h"
+    mh_start "$h" "conv-$c" "$BIN/worker/worker" --coordinator="$MH_COORD" \
+      --role=conv "$@" "${MH_TLS[@]}"
+  done
+  mh_wait_nodes 1 "$MH_COORD" 2 $((1 + nconv)) 30 || { mh_tail_logs; return 1; }
 }
 
 # Waits until the coordinator on host $1 ($2 = its address) lists at least

@@ -1,6 +1,7 @@
 #include "worker/cnn/cnn_task.h"
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
+#include "server/jobs/job_type.h"
 #include "worker/cnn/resume.h"
 #include "worker/nn/backend_factory.h"
 #include "worker/nn/loss.h"
@@ -20,6 +22,31 @@
 namespace strata {
 namespace cnn {
 namespace {
+
+std::atomic<uint64_t> task_dataset_cap{jobs::JobLimits().max_dataset_bytes};
+
+// Loads the task's data within TaskDatasetCap().
+absl::StatusOr<CnnData> LoadCappedData(const CnnTrainSpec& spec,
+                                       const std::vector<int64_t>& shape) {
+  const uint64_t cap = TaskDatasetCap();
+  nn::ReadOptions read;
+  read.max_file_bytes = cap;
+  read.max_dataset_bytes = cap;
+  absl::StatusOr<CnnData> data = LoadCnnData(spec, shape, read);
+  if (absl::IsResourceExhausted(data.status())) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        data.status().message(), " (this worker's --max_task_dataset_mb)"));
+  }
+  STRATA_RETURN_IF_ERROR(data.status());
+  const uint64_t bytes =
+      (data->train.images.size() + data->test.images.size()) * sizeof(float);
+  if (bytes > cap) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cnn_train.data: train and test images take ", bytes,
+        " bytes; this worker's --max_task_dataset_mb allows ", cap));
+  }
+  return data;
+}
 
 // Everything a task of the job sets up the same way.
 struct Setup {
@@ -36,7 +63,7 @@ absl::StatusOr<Setup> MakeSetup(const TaskAssignment& a) {
   Setup s;
   const CnnTrainSpec& spec = a.spec().cnn_train();
   STRATA_ASSIGN_OR_RETURN(nn::Model model, BuildJobModel(spec));
-  STRATA_ASSIGN_OR_RETURN(s.data, LoadCnnData(spec, model.image_shape));
+  STRATA_ASSIGN_OR_RETURN(s.data, LoadCappedData(spec, model.image_shape));
   STRATA_ASSIGN_OR_RETURN(s.plan, CnnPlan::Make(spec, s.data.train.size()));
   s.step_timeout = absl::Seconds(spec.step_timeout_s());
   s.job_id = a.job_id().empty() ? "job" : a.job_id();
@@ -160,13 +187,18 @@ absl::Status MaybeEvaluate(const Setup& s, int64_t t, Running* running,
 }
 
 // Reports a finished step and saves it as the worker's progress record.
+// Progress first: the worker agent's SaveResume sends a report of its own
+// (without metrics) whenever one is due, which would use up the throttled
+// slot of the ReportProgress after it, so that the metrics (test_accuracy
+// during training) only reached the coordinator with the final report. The
+// record of step t goes with the next report (within a second) instead.
 void ReportStep(const Setup& s, const Traffic& traffic, int64_t t,
                 absl::Time start, const Running& running,
                 TaskContext* context) {
-  context->SaveResume(StepRecord(t));
   context->ReportProgress(
       t, s.plan.total_steps,
       WorkerMetrics(s, traffic, t - running.first + 1, start, running));
+  context->SaveResume(StepRecord(t));
 }
 
 // The counters of the worker's whole attempt.
@@ -587,6 +619,11 @@ absl::StatusOr<TaskMetrics> RunFcNode(const Setup& s, FcServiceHost* host,
 }
 
 }  // namespace
+
+void SetTaskDatasetCap(uint64_t max_dataset_bytes) {
+  task_dataset_cap.store(max_dataset_bytes);
+}
+uint64_t TaskDatasetCap() { return task_dataset_cap.load(); }
 
 bool ServesFc(const TaskAssignment& a) {
   return a.spec().has_cnn_train() &&

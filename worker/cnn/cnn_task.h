@@ -4,6 +4,7 @@
 #ifndef STRATA_WORKER_CNN_CNN_TASK_H_
 #define STRATA_WORKER_CNN_CNN_TASK_H_
 
+#include <cstdint>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -17,6 +18,19 @@ namespace cnn {
 // True when `assignment` makes its CnnTrainTask an FC node (a STANZA job
 // and the FC role), which needs the worker's StanzaFc service.
 bool ServesFc(const TaskAssignment& assignment);
+
+// The bytes of images one CNN_TRAIN task may load (the worker's
+// --max_task_dataset_mb, docs/limits.md): set by the worker's main in the
+// daemon and in each task process before any task runs, as
+// SetTaskCredentials; default jobs::JobLimits().max_dataset_bytes. A task
+// reading MNIST/IDX or CIFAR-10 files passes it to the readers as both caps
+// of nn::ReadOptions (a file's bytes grow fourfold as floats, so a file
+// over it cannot fit), and its train and test images together (float32)
+// must fit it too (checked once loaded, so a task holds at most twice the
+// cap); otherwise the task fails RESOURCE_EXHAUSTED naming the flag.
+// Thread-safe.
+void SetTaskDatasetCap(uint64_t max_dataset_bytes);
+uint64_t TaskDatasetCap();
 
 // A restarted job's task (TaskAssignment.attempt > 0) resumes from the
 // job's progress checkpoint, and every task saves its progress records

@@ -14,6 +14,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/jobs/cnn_model_spec.h"
+#include "server/jobs/job_type.h"
 #include "worker/cnn/fc_service.h"
 #include "worker/cnn/internal/cifar_testing.h"
 #include "worker/cnn/wire.h"
@@ -554,6 +555,48 @@ TEST_F(CnnTaskTest, CifarJobsTrainInBothModesAndStreamTestAccuracy) {
     // After steps 2 and 4 (reported with steps 3 and 5), then the end.
     EXPECT_EQ(eval_steps, (std::vector<int64_t>{2, 4})) << job_id_;
   }
+}
+
+// The worker's --max_task_dataset_mb (SetTaskDatasetCap) bounds a task's
+// CIFAR-10 files: a split over it, or train and test together over it,
+// fail the task RESOURCE_EXHAUSTED naming the flag; exactly at it, the job
+// trains.
+TEST_F(CnnTaskTest, CifarDataOverTheWorkersDatasetCapIsResourceExhausted) {
+  const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/cifar_cap");
+  ASSERT_TRUE(internal::WriteCifar10Dir(dir, 2, 8, 6).ok());
+  job_id_ = "job-cifar-cap";
+  CnnTrainSpec c = SmallSpec(CnnTrainSpec::PS, 1, 0);
+  c.set_model("vgg");
+  c.mutable_data()->set_cifar10_dir(dir);
+  c.set_batch_size(4);
+  c.set_steps(2);
+  c.set_eval_batch(4);
+  c.set_learning_rate(0.002f);
+  const uint64_t images = (16 + 6) * 3072 * sizeof(float);  // train + test
+  struct Case {
+    uint64_t cap;
+    const char* message;
+  };
+  for (const Case& k :
+       {Case{100000, "(this worker's --max_task_dataset_mb)"},  // train split
+        Case{images - 1,
+             "cnn_train.data: train and test images take 270336 "
+             "bytes; this worker's --max_task_dataset_mb allows "
+             "270335"}}) {
+    SetTaskDatasetCap(k.cap);
+    CnnTrainTask task(nullptr);
+    FakeTaskContext ctx;
+    auto r = task.Run(Assign(c, 0, {}), &ctx);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted)
+        << k.cap << " " << r.status();
+    EXPECT_NE(r.status().message().find(k.message), std::string::npos)
+        << r.status();
+  }
+  SetTaskDatasetCap(images);
+  auto results = RunJob(c, {}, nullptr);
+  SetTaskDatasetCap(jobs::JobLimits().max_dataset_bytes);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].ok()) << results[0].status();
 }
 
 TEST_F(CnnTaskTest, StanzaStoppedBetweenSnapshotsReachesTheSameAccuracy) {
