@@ -838,8 +838,8 @@ TEST(TableStoreLimitsTest, NamesFollowTheSharedNameRule) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "dense tensor name is 129 bytes; it must be 1 to 128");
   EXPECT_TRUE(store->List().empty());
-  EXPECT_TRUE(store->CreateSparse(Sparse(std::string(128, 'e'), 4), false)
-                  .ok());
+  EXPECT_TRUE(
+      store->CreateSparse(Sparse(std::string(128, 'e'), 4), false).ok());
   EXPECT_TRUE(store->CreateDense(Dense("job-1/conv_w0.b:2", 4), false).ok());
 }
 
@@ -952,7 +952,9 @@ TEST(TableStoreLimitsTest, CompressionMustFitNextToThePlainTable) {
   ASSERT_TRUE(roomy->Compress("emb", TwelveClusters()).ok());
   // Only the compressed table is charged now.
   const uint64_t used = roomy->memory_budget().used();
-  EXPECT_EQ(used, (*roomy->GetEmbedding("emb"))->MemoryBytes());
+  EXPECT_EQ(used,
+            static_cast<const CompressedTable&>(**roomy->GetEmbedding("emb"))
+                .BudgetBytes());
   EXPECT_LT(used, kPlainBytes);
   ASSERT_TRUE(roomy->Drop("emb").ok());
   EXPECT_EQ(roomy->memory_budget().used(), 0u);
@@ -1001,8 +1003,7 @@ TEST(TableStoreLimitsTest, LoadMustFitTheBudgetNextToWhatItReplaces) {
   EXPECT_EQ(exact->memory_budget().used(), needed);
   // The loaded tables carry their charge: growing is charged, dropping
   // releases.
-  EXPECT_EQ((*exact->GetSparse("emb"))->Push({123456789}, {1, 1, 1, 1})
-                .code(),
+  EXPECT_EQ((*exact->GetSparse("emb"))->Push({123456789}, {1, 1, 1, 1}).code(),
             absl::StatusCode::kResourceExhausted);
   for (const TableSummary& t : exact->List()) {
     ASSERT_TRUE(exact->Drop(t.name).ok());
