@@ -330,6 +330,22 @@ size_t CompressedTable::rows() const {
   return n;
 }
 
+std::optional<uint32_t> CompressedTable::SlotOf(CompressedFieldState* f,
+                                                uint64_t key) const {
+  if (f == nullptr) return std::nullopt;
+  std::optional<uint32_t> c = ClusterOf(*f, key);
+  if (!c.has_value() && saec_.freeze_new_keys()) {
+    c = f->vectors.num_clusters();
+  }
+  return c;
+}
+
+float* CompressedTable::Row(CompressedFieldState& f, uint32_t slot) {
+  return slot < f.vectors.num_clusters()
+             ? f.vectors.mutable_centroid(slot).data()
+             : f.vectors.mutable_fallback().data();
+}
+
 std::optional<uint32_t> CompressedTable::ClusterOf(
     const CompressedFieldState& f, uint64_t key) {
   if (f.folded != nullptr) {
@@ -371,14 +387,17 @@ absl::Status CompressedTable::Pull(absl::Span<const uint64_t> keys,
   absl::ReaderMutexLock lock(&mu_);
   for (size_t i = 0; i < keys.size(); ++i) {
     CompressedFieldState* f = FieldFor(keys[i]);
-    const std::optional<uint32_t> c =
-        f == nullptr ? std::nullopt : ClusterOf(*f, keys[i]);
+    const std::optional<uint32_t> c = SlotOf(f, keys[i]);
     if (!c.has_value()) {
       unknown += f == nullptr;
+      if (f == nullptr && saec_.freeze_new_keys()) {
+        InitializeRow(config_.initializer(), keys[i], d, out + i * d);
+        continue;
+      }
       fresh.push_back(static_cast<uint32_t>(i));
       continue;
     }
-    std::memcpy(out + i * d, f->vectors.centroid(*c).data(), d * sizeof(float));
+    std::memcpy(out + i * d, Row(*f, *c), d * sizeof(float));
     if (count_frequency) {
       __atomic_fetch_add(&f->frequency[*c], 1, __ATOMIC_RELAXED);
     }
@@ -419,11 +438,11 @@ absl::Status CompressedTable::Push(absl::Span<const uint64_t> keys,
   absl::MutexLock lock(&mu_);
   for (size_t i = 0; i < keys.size(); ++i) {
     CompressedFieldState* f = FieldFor(keys[i]);
-    const std::optional<uint32_t> c =
-        f == nullptr ? std::nullopt : ClusterOf(*f, keys[i]);
+    const std::optional<uint32_t> c = SlotOf(f, keys[i]);
     const float* g = grads.data() + i * d;
     if (!c.has_value()) {
       if (f == nullptr) ++unknown_field_keys_;
+      if (f == nullptr && saec_.freeze_new_keys()) continue;  // dropped
       fresh_keys.push_back(keys[i]);
       fresh_grads.insert(fresh_grads.end(), g, g + d);
       continue;
@@ -443,7 +462,7 @@ absl::Status CompressedTable::Push(absl::Span<const uint64_t> keys,
       const float scale = 1.0f / static_cast<float>(batch.counts[s]);
       for (uint32_t j = 0; j < d; ++j) sum[j] *= scale;
     }
-    optimizer_->Apply(f->vectors.mutable_centroid(c).data(), sum,
+    optimizer_->Apply(Row(*f, c), sum,
                       f->state.data() + size_t{c} * state_floats_, &f->steps[c],
                       d);
     f->frequency[c] += batch.counts[s];

@@ -5,7 +5,9 @@
 // (summed or averaged: SaecConfig.cluster_gradient) and applies the table's
 // optimizer once per touched centroid.
 //
-// Growth (docs/saec.md, "Growth after compression"): a key first seen after
+// Growth (docs/saec.md, "Growth after compression"): unless
+// SaecConfig.freeze_new_keys (then it reads and trains the field's fallback
+// vector, the behaviour before growth handling), a key first seen after
 // compression gets a row of its own in an owned overflow SparseTable,
 // created by the table's initializer, trained by its optimizer and charged
 // to the memory budget like any new row. Fold() (a later compress) moves the
@@ -196,6 +198,13 @@ class CompressedTable final : public EmbeddingTable {
   // Requires mu_ held (either way).
   static std::optional<uint32_t> ClusterOf(const CompressedFieldState& f,
                                            uint64_t key);
+  // The slot serving `key` of field `f` (null: a field without clusters):
+  // its cluster, the fallback (slot num_clusters()) for a new key under
+  // freeze_new_keys, or nullopt for an overflow key. Requires mu_ held.
+  std::optional<uint32_t> SlotOf(CompressedFieldState* f, uint64_t key) const;
+  // The vector of `slot` (a centroid or the fallback). Requires mu_ held
+  // (exclusively to write through it).
+  static float* Row(CompressedFieldState& f, uint32_t slot);
   // Pulls the keys at `positions` from the overflow table into `out`.
   absl::Status PullOverflow(absl::Span<const uint64_t> keys,
                             absl::Span<const uint32_t> positions,

@@ -179,6 +179,32 @@ TEST(CompressedTableTest, CompressedTablesKeepCountingFrequencyPerCluster) {
   EXPECT_EQ(total, 6u);
 }
 
+TEST(CompressedTableTest, FrozenTablesServeNewKeysTheFieldFallback) {
+  auto plain = PlantedTable();
+  SaecConfig config = Clusters(8);
+  config.set_freeze_new_keys(true);
+  auto ct = CompressedTable::Compress(*plain, config, {});
+  ASSERT_TRUE(ct.ok());
+  std::vector<uint64_t> keys = {Key(1, 999999), Key(1, 888888), Key(9, 1)};
+  std::vector<float> before(3 * kDim), after(3 * kDim);
+  ASSERT_TRUE((*ct)->Pull(keys, true, false, before.data()).ok());
+  // Frequency-weighted mean of field 1: groups weighted by 1 + i % 5.
+  double num = 0, den = 0;
+  for (int i = 0; i < 2000; ++i) {
+    num += (1 + i % 5) * 10.0 * (i % 8);
+    den += 1 + i % 5;
+  }
+  EXPECT_NEAR(before[0], num / den, 0.05);
+  EXPECT_EQ(before[kDim], before[0]);  // one shared fallback
+  EXPECT_EQ(before[2 * kDim], 0.f);    // unknown field: the initializer
+  ASSERT_TRUE((*ct)->Push(keys, std::vector<float>(3 * kDim, 1.f)).ok());
+  ASSERT_TRUE((*ct)->Pull(keys, false, false, after.data()).ok());
+  EXPECT_FLOAT_EQ(after[0], before[0] - 2);  // the fallback trained (sum)
+  EXPECT_EQ(after[2 * kDim], 0.f);           // dropped
+  EXPECT_EQ((*ct)->rows(), 2020u);           // no rows created
+  EXPECT_EQ((*ct)->unknown_field_keys(), 3u);
+}
+
 TEST(CompressedTableTest, MeanClusterGradientAveragesTheBatch) {
   auto plain = PlantedTable();
   SaecConfig config = Clusters(8);
