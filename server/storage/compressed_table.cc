@@ -154,7 +154,7 @@ absl::StatusOr<SaecConfig> NormalizeSaecConfig(SaecConfig c) {
   // (a default-constructed SaecOptions), so each number is written once.
   constexpr uint32_t kDefaultFieldBits = 8;
   // docs/saec.md, "Sum or average": the figures that chose it.
-  constexpr ClusterGradient kDefaultClusterGradient = CLUSTER_GRADIENT_SUM;
+  constexpr ClusterGradient kDefaultClusterGradient = CLUSTER_GRADIENT_MEAN;
   const compression::SaecOptions library;
   if (c.field_bits() == 0) c.set_field_bits(kDefaultFieldBits);
   if (c.field_bits() > 16) {

@@ -199,7 +199,7 @@ TEST(CompressedTableTest, FrozenTablesServeNewKeysTheFieldFallback) {
   EXPECT_EQ(before[2 * kDim], 0.f);    // unknown field: the initializer
   ASSERT_TRUE((*ct)->Push(keys, std::vector<float>(3 * kDim, 1.f)).ok());
   ASSERT_TRUE((*ct)->Pull(keys, false, false, after.data()).ok());
-  EXPECT_FLOAT_EQ(after[0], before[0] - 2);  // the fallback trained (sum)
+  EXPECT_FLOAT_EQ(after[0], before[0] - 1);  // the fallback trained (mean)
   EXPECT_EQ(after[2 * kDim], 0.f);           // dropped
   EXPECT_EQ((*ct)->rows(), 2020u);           // no rows created
   EXPECT_EQ((*ct)->unknown_field_keys(), 3u);
@@ -228,7 +228,7 @@ TEST(CompressedTableTest, UnknownClusterGradientIsRefused) {
   EXPECT_EQ(NormalizeSaecConfig(c).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(NormalizeSaecConfig(SaecConfig())->cluster_gradient(),
-            CLUSTER_GRADIENT_SUM);
+            CLUSTER_GRADIENT_MEAN);
 }
 
 TEST(CompressedTableTest, NewRowsThatDoNotFitTheBudgetAreRefusedPrecisely) {
@@ -377,7 +377,9 @@ TEST(CompressedTableTest, FoldRunsWhilePullsAndPushesGoOn) {
 }
 TEST(CompressedTableTest, PushSumsGradientsPerClusterAndUpdatesSharedVector) {
   auto plain = PlantedTable();
-  auto ct = CompressedTable::Compress(*plain, Clusters(8), {});
+  SaecConfig config = Clusters(8);
+  config.set_cluster_gradient(CLUSTER_GRADIENT_SUM);
+  auto ct = CompressedTable::Compress(*plain, config, {});
   ASSERT_TRUE(ct.ok());
   std::vector<uint64_t> one = {Key(1, 3)};
   std::vector<float> before(kDim), after(kDim);

@@ -73,7 +73,8 @@ std::vector<float> Logits(Model& m, const std::vector<ctr::CtrExample>& data,
   if (!m.emb().Pull(*keys, train, !train, rows.data()).ok()) std::abort();
   std::vector<float> logits(hi - lo, m.bias);
   for (size_t i = 0; i < keys->size(); ++i) {
-    for (uint32_t t = 0; t < d; ++t) logits[i / ctr::kNumFields] += rows[i * d + t];
+    for (uint32_t t = 0; t < d; ++t)
+      logits[i / ctr::kNumFields] += rows[i * d + t];
   }
   return logits;
 }
@@ -151,10 +152,11 @@ void Run(const char* name, const SaecConfig* saec,
                   static_cast<unsigned long long>(fresh), Auc(m, eval), fold_s);
     extra = buf;
   }
-  std::printf("%-14s AUC after phase 1 %.4f, after phase 2 %.4f, %6.1f MB, "
-              "%.1fs%s\n",
-              name, auc1, auc2, m.emb().MemoryBytes() / 1e6,
-              absl::ToDoubleSeconds(absl::Now() - t0), extra.c_str());
+  std::printf(
+      "%-14s AUC after phase 1 %.4f, after phase 2 %.4f, %6.1f MB, "
+      "%.1fs%s\n",
+      name, auc1, auc2, m.emb().MemoryBytes() / 1e6,
+      absl::ToDoubleSeconds(absl::Now() - t0), extra.c_str());
   std::fflush(stdout);
 }
 
@@ -171,14 +173,16 @@ int Main() {
   const auto phase2 = Rows(late, ctr::kTrainStream, n, 2 * n);
   const auto eval =
       Rows(late, ctr::kEvalStream, 0, absl::GetFlag(FLAGS_eval_rows));
-  std::printf("growth_bench: %llu + %llu rows, vocab share %.2f then 1, "
-              "max_vocab %llu, dim %u\n",
-              static_cast<unsigned long long>(n),
-              static_cast<unsigned long long>(n), absl::GetFlag(FLAGS_share),
-              static_cast<unsigned long long>(absl::GetFlag(FLAGS_max_vocab)),
-              absl::GetFlag(FLAGS_dim));
-  SaecConfig base;
-  base.set_min_features(200);
+  std::printf(
+      "growth_bench: %llu + %llu rows, vocab share %.2f then 1, "
+      "max_vocab %llu, dim %u\n",
+      static_cast<unsigned long long>(n), static_cast<unsigned long long>(n),
+      absl::GetFlag(FLAGS_share),
+      static_cast<unsigned long long>(absl::GetFlag(FLAGS_max_vocab)),
+      absl::GetFlag(FLAGS_dim));
+  SaecConfig base;  // 200 clusters per field of >= 1000 features
+  base.set_clusters(200);
+  base.set_min_features(1000);
   SaecConfig frozen = base, sum = base, mean = base;
   frozen.set_freeze_new_keys(true);
   sum.set_cluster_gradient(CLUSTER_GRADIENT_SUM);

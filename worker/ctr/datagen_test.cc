@@ -2,8 +2,8 @@
 
 #include <map>
 #include <set>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -66,8 +66,9 @@ TEST(CtrGeneratorTest, AVocabularyShareDrawsFromASubsetThatGrowsWithIt) {
       seen->insert(ex.keys[kNumIntFields]);  // the largest categorical field
     }
   }
-  // About half the values, all of them values the full vocabulary has.
-  EXPECT_LT(seen_half.size(), seen_full.size() * 0.7);
+  // Fewer distinct values (frequent ones are seen either way), and values
+  // the full vocabulary has.
+  EXPECT_LT(seen_half.size(), seen_full.size() * 0.9);
   EXPECT_GT(seen_half.size(), seen_full.size() * 0.3);
   size_t shared = 0;
   for (uint64_t k : seen_half) shared += seen_full.count(k);
