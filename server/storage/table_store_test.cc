@@ -687,6 +687,34 @@ std::vector<float> PullAll(std::vector<std::unique_ptr<TableStore>>& stores,
   return out;
 }
 
+TEST(TableStoreCompressionTest, CompressingACompressedTableFoldsItsNewRows) {
+  HashRouter r(1);
+  auto stores = TrainedShards(r);
+  TableStore& store = *stores[0];
+  ASSERT_TRUE(store.Compress("emb", TwelveClusters()).ok());
+  const uint64_t used = store.memory_budget().used();
+  std::vector<uint64_t> fresh;
+  for (uint64_t i = 0; i < 40; ++i)
+    fresh.push_back((uint64_t{1} << 56) | (9000 + i));
+  std::vector<float> out(fresh.size() * 4);
+  ASSERT_TRUE(
+      (*store.GetEmbedding("emb"))->Pull(fresh, true, false, out.data()).ok());
+  auto before = store.Stats("emb");
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ((*before)[0].new_rows(), 40u);
+  EXPECT_GT(store.memory_budget().used(), used);  // the rows are charged
+  // An empty name folds every compressed table (and compresses plain ones).
+  auto folded = store.Compress("", TwelveClusters());
+  ASSERT_TRUE(folded.ok()) << folded.status();
+  ASSERT_EQ(folded->size(), 1u);
+  EXPECT_EQ((*folded)[0].folded_features(), 40u);
+  EXPECT_EQ((*folded)[0].new_rows(), 0u);
+  EXPECT_EQ((*folded)[0].frequency(), 40u);
+  EXPECT_EQ((*store.GetEmbedding("emb"))->rows(), 3040u);
+  ASSERT_TRUE(store.Drop("emb").ok());
+  EXPECT_EQ(store.memory_budget().used(), 0u);
+}
+
 TEST(TableStoreCompressionTest,
      CompressSwapsInTheCompressedTableAndReportsStats) {
   HashRouter r(2);
