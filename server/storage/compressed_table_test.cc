@@ -5,6 +5,7 @@
 #include <limits>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "gtest/gtest.h"
 #include "server/router/router.h"
@@ -205,23 +206,6 @@ TEST(CompressedTableTest, FrozenTablesServeNewKeysTheFieldFallback) {
   EXPECT_EQ((*ct)->unknown_field_keys(), 3u);
 }
 
-TEST(CompressedTableTest, MeanClusterGradientAveragesTheBatch) {
-  auto plain = PlantedTable();
-  SaecConfig config = Clusters(8);
-  config.set_cluster_gradient(CLUSTER_GRADIENT_MEAN);
-  auto ct = CompressedTable::Compress(*plain, config, {});
-  ASSERT_TRUE(ct.ok());
-  std::vector<uint64_t> one = {Key(1, 3)};
-  std::vector<float> before(kDim), after(kDim);
-  ASSERT_TRUE((*ct)->Pull(one, false, false, before.data()).ok());
-  std::vector<uint64_t> keys = {Key(1, 3), Key(1, 11)};  // one cluster
-  ASSERT_TRUE((*ct)->Push(keys, {1, 1, 1, 1, 2, 2, 2, 2}).ok());
-  ASSERT_TRUE((*ct)->Pull(one, false, false, after.data()).ok());
-  for (uint32_t j = 0; j < kDim; ++j) {
-    EXPECT_FLOAT_EQ(after[j], before[j] - 1.5f);
-  }
-}
-
 TEST(CompressedTableTest, UnknownClusterGradientIsRefused) {
   SaecConfig c;
   c.set_cluster_gradient(static_cast<ClusterGradient>(7));
@@ -375,22 +359,28 @@ TEST(CompressedTableTest, FoldRunsWhilePullsAndPushesGoOn) {
   EXPECT_EQ(f.new_rows(), 0u);
   EXPECT_EQ(f.frequency(), uint64_t{4 * kThreads * kKeysPerThread});
 }
-TEST(CompressedTableTest, PushSumsGradientsPerClusterAndUpdatesSharedVector) {
-  auto plain = PlantedTable();
-  SaecConfig config = Clusters(8);
-  config.set_cluster_gradient(CLUSTER_GRADIENT_SUM);
-  auto ct = CompressedTable::Compress(*plain, config, {});
-  ASSERT_TRUE(ct.ok());
-  std::vector<uint64_t> one = {Key(1, 3)};
-  std::vector<float> before(kDim), after(kDim);
-  ASSERT_TRUE((*ct)->Pull(one, false, false, before.data()).ok());
-  // Keys 3 and 11 share a cluster: SGD(lr 1) moves it by the sum.
-  std::vector<uint64_t> keys = {Key(1, 3), Key(1, 11)};
-  std::vector<float> grads = {1, 1, 1, 1, 2, 2, 2, 2};
-  ASSERT_TRUE((*ct)->Push(keys, grads).ok());
-  std::vector<uint64_t> other = {Key(1, 19)};  // also group 3
-  ASSERT_TRUE((*ct)->Pull(other, false, false, after.data()).ok());
-  for (uint32_t j = 0; j < kDim; ++j) EXPECT_FLOAT_EQ(after[j], before[j] - 3);
+// Keys 3 and 11 share a cluster: a push of gradients 1 and 2 for them moves
+// it (SGD at rate 1) by their sum or by their mean.
+TEST(CompressedTableTest, PushCombinesGradientsPerClusterSumOrMean) {
+  for (auto [mode, step] : {std::pair{CLUSTER_GRADIENT_SUM, 3.f},
+                            std::pair{CLUSTER_GRADIENT_MEAN, 1.5f}}) {
+    SCOPED_TRACE(ClusterGradient_Name(mode));
+    auto plain = PlantedTable();
+    SaecConfig config = Clusters(8);
+    config.set_cluster_gradient(mode);
+    auto ct = CompressedTable::Compress(*plain, config, {});
+    ASSERT_TRUE(ct.ok());
+    std::vector<uint64_t> one = {Key(1, 3)};
+    std::vector<float> before(kDim), after(kDim);
+    ASSERT_TRUE((*ct)->Pull(one, false, false, before.data()).ok());
+    std::vector<uint64_t> keys = {Key(1, 3), Key(1, 11)};
+    ASSERT_TRUE((*ct)->Push(keys, {1, 1, 1, 1, 2, 2, 2, 2}).ok());
+    std::vector<uint64_t> other = {Key(1, 19)};  // also group 3
+    ASSERT_TRUE((*ct)->Pull(other, false, false, after.data()).ok());
+    for (uint32_t j = 0; j < kDim; ++j) {
+      EXPECT_FLOAT_EQ(after[j], before[j] - step);
+    }
+  }
 }
 
 TEST(CompressedTableTest, BadPushesChangeNothing) {
