@@ -3,8 +3,7 @@
 // tensor, push windows, an empty file), as the fuzz target's input (flag byte
 // 3, then the body between header and footer), plus a truncated and a
 // bit-flipped one.
-//   bazel run //server/storage:checkpoint_reader_fuzz_seeds --
-//   $PWD/server/storage/testdata/checkpoint_reader_fuzz_corpus
+//   bazel run //server/storage:checkpoint_reader_fuzz_seeds -- $PWD/server/storage/testdata/checkpoint_reader_fuzz_corpus
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -35,8 +34,8 @@ std::unique_ptr<SparseTable> Sparse(const std::string& name,
   const size_t state = (*t)->state_floats_per_row();
   for (int i = 0; i < rows; ++i) {
     const float v = 0.5f * i;
-    CHECK((*t)->InsertRow(i + 1, {v, -v, 1.0f},
-                          std::vector<float>(state, 0.25f), i, i + 2)
+    CHECK((*t)->InsertRow(i + 1, {v, -v, 1.0f}, std::vector<float>(state, 0.25f),
+                          i, i + 2)
               .ok());
   }
   return *std::move(t);
@@ -56,9 +55,8 @@ std::string Body(const std::string& path,
   std::ifstream in(path, std::ios::binary);
   const std::string file((std::istreambuf_iterator<char>(in)),
                          std::istreambuf_iterator<char>());
-  return file.substr(
-      kShardFileHeaderBytes,
-      file.size() - kShardFileHeaderBytes - kShardFileFooterBytes);
+  return file.substr(kShardFileHeaderBytes,
+                     file.size() - kShardFileHeaderBytes - kShardFileFooterBytes);
 }
 
 void Seed(const std::string& dir, const std::string& name,

@@ -182,7 +182,8 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
     }
     const uint64_t slot_hash = internal::SlotHash(h, seed_);
     const uint32_t stripe = internal::StripeOfHash(h, num_stripes_);
-    const uint32_t f = internal::FineBucket(stripe, slot_hash, log2_per_stripe);
+    const uint32_t f =
+        internal::FineBucket(stripe, slot_hash, log2_per_stripe);
     bucket_of[i] = f;
     hash_of[i] = slot_hash;
     ++fine[f + 1];
@@ -229,7 +230,8 @@ size_t SparseTable::CountMissing(absl::Span<const uint64_t> keys) const {
     const Stripe& s = stripes_[si];
     absl::ReaderMutexLock lock(&s.mu);
     for (uint32_t k = b.begin[si]; k < b.begin[si + 1]; ++k) {
-      missing += !s.index.contains(keys[b.order[b.sweep[k]]], b.sweep_hash[k]);
+      missing +=
+          !s.index.contains(keys[b.order[b.sweep[k]]], b.sweep_hash[k]);
     }
   }
   return missing;
@@ -292,8 +294,8 @@ void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
       }
       // The batch's rows are interleaved over the stripes: no stream the
       // hardware prefetcher would follow.
-      PrefetchBytesForWrite(out + size_t{b.order[j + kPrefetchDistance]} * dim_,
-                            row_bytes);
+      PrefetchBytesForWrite(
+          out + size_t{b.order[j + kPrefetchDistance]} * dim_, row_bytes);
     }
     const uint32_t i = b.order[j];
     float* dst = out + static_cast<size_t>(i) * dim_;
@@ -363,9 +365,9 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
         PrefetchBytes(s.state.data() + ahead * state_floats_, state_bytes);
         __builtin_prefetch(&s.steps[ahead], 1);
         __builtin_prefetch(&s.frequency[ahead], 1);
-        PrefetchBytes(
-            grads.data() + size_t{b.order[j + kPrefetchDistance]} * dim_,
-            row_bytes);  // interleaved over the stripes
+        PrefetchBytes(grads.data() + size_t{b.order[j + kPrefetchDistance]} *
+                                         dim_,
+                      row_bytes);  // interleaved over the stripes
       }
       const uint32_t row = b.rows[j];
       optimizer_->Apply(s.values.data() + size_t{row} * dim_,

@@ -124,7 +124,9 @@ class SparseTable final : public EmbeddingTable {
                     absl::Span<const float> grads) override;
 
   // Number of rows held.
-  size_t rows() const override { return rows_.load(std::memory_order_relaxed); }
+  size_t rows() const override {
+    return rows_.load(std::memory_order_relaxed);
+  }
   // Estimated bytes held: values, optimizer state, per-row counters and the
   // hash-map index (capacity, not size).
   size_t MemoryBytes() const override;

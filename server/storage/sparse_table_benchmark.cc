@@ -140,8 +140,8 @@ void BM_ShardPullSortedBatches(benchmark::State& state) {
   std::vector<float> out(ShardLike::kBatch * kDim);
   size_t b = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(s.table->Pull(s.batches[b++ % ShardLike::kBatches],
-                                           true, false, out.data()));
+    benchmark::DoNotOptimize(s.table->Pull(
+        s.batches[b++ % ShardLike::kBatches], true, false, out.data()));
   }
   state.SetItemsProcessed(state.iterations() * ShardLike::kBatch);
 }

@@ -469,7 +469,8 @@ TEST(SparseTableTest, ConcurrentBatchesNeverOverrunTheBudget) {
         for (uint64_t i = 0; i < 50; ++i) {
           keys[i] = i % 2 ? (w << 32) | (b * 50 + i) : b * 50 + i;
         }
-        const absl::Status s = t->Push(keys, std::vector<float>(100, 0.25f));
+        const absl::Status s =
+            t->Push(keys, std::vector<float>(100, 0.25f));
         if (!s.ok()) EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
       }
     });

@@ -161,9 +161,9 @@ absl::Status TableStore::CheckDenseOwner(absl::string_view name) const {
 
 absl::Status TableStore::CheckRoomForTable() const {
   if (tables_.size() >= options_.max_tables) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("shard ", options_.shard_id, " holds ", tables_.size(),
-                     " tables and dense tensors, its limit (--max_tables)"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "shard ", options_.shard_id, " holds ", tables_.size(),
+        " tables and dense tensors, its limit (--max_tables)"));
   }
   return absl::OkStatus();
 }

@@ -58,7 +58,7 @@ struct CheckpointInfo {
   uint64_t checkpoint_id = 0;
   std::string path;  // the shard file written
   uint64_t bytes = 0;
-  uint64_t rows = 0;          // sparse rows written
+  uint64_t rows = 0;  // sparse rows written
   uint64_t push_windows = 0;  // clients whose push window was written
   // Older checkpoints whose files retention deleted after this one.
   std::vector<uint64_t> pruned;
@@ -253,9 +253,9 @@ class TableStore {
   // Start-up load: as Load(dir, 0), but a complete checkpoint that fails to
   // load (any error: corrupt, unreadable, ambiguous, over max_tables or the
   // memory budget) is skipped for the next older one and recorded as
-  // unloadable, so this store neither overwrites nor deletes it. Loads nothing
-  // (and leaves the store as it is) when `dir` is missing or holds no loadable
-  // checkpoint; the env's error when `dir` cannot be listed.
+  // unloadable, so this store neither overwrites nor deletes it. Loads nothing (and leaves the store as it is) when `dir`
+  // is missing or holds no loadable checkpoint; the env's error when `dir`
+  // cannot be listed.
   absl::StatusOr<FallbackLoadInfo> LoadNewestLoadable(const std::string& dir);
 
   // What Load/LoadNewestLoadable/Checkpoint recorded (for /metrics).

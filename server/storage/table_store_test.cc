@@ -866,8 +866,8 @@ TEST(TableStoreLimitsTest, NamesFollowTheSharedNameRule) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "dense tensor name is 129 bytes; it must be 1 to 128");
   EXPECT_TRUE(store->List().empty());
-  EXPECT_TRUE(
-      store->CreateSparse(Sparse(std::string(128, 'e'), 4), false).ok());
+  EXPECT_TRUE(store->CreateSparse(Sparse(std::string(128, 'e'), 4), false)
+                  .ok());
   EXPECT_TRUE(store->CreateDense(Dense("job-1/conv_w0.b:2", 4), false).ok());
 }
 
@@ -1031,7 +1031,8 @@ TEST(TableStoreLimitsTest, LoadMustFitTheBudgetNextToWhatItReplaces) {
   EXPECT_EQ(exact->memory_budget().used(), needed);
   // The loaded tables carry their charge: growing is charged, dropping
   // releases.
-  EXPECT_EQ((*exact->GetSparse("emb"))->Push({123456789}, {1, 1, 1, 1}).code(),
+  EXPECT_EQ((*exact->GetSparse("emb"))->Push({123456789}, {1, 1, 1, 1})
+                .code(),
             absl::StatusCode::kResourceExhausted);
   for (const TableSummary& t : exact->List()) {
     ASSERT_TRUE(exact->Drop(t.name).ok());
