@@ -1,4 +1,4 @@
-// The binary format of one checkpoint shard file, version 2: the constants
+// The binary format of one checkpoint shard file, version 3: the constants
 // and rules the writer (checkpoint_writer.h) and the reader
 // (checkpoint_reader.h) share. docs/checkpoint.md specifies it byte by byte;
 // checkpoint_format_test.cc pins that specification.
@@ -13,9 +13,11 @@
 // All integers are little-endian, floats IEEE-754 binary32 little-endian, no
 // padding. Sections are written sparse tables (by name), compressed tables,
 // dense tensors (by name), then the push windows; readers do not rely on
-// the order. A reader checks the CRC before it interprets anything else, and
-// bounds-checks every length. Version 2 added the push-window section;
-// version 1 files (without it) are read as before.
+// the order (except that a compressed table's growth section follows its
+// compressed section). A reader checks the CRC before it interprets anything
+// else, and bounds-checks every length. Version 2 added the push-window
+// section, version 3 the compressed-growth section; older files (without
+// them) are read as before.
 #ifndef STRATA_SERVER_STORAGE_CHECKPOINT_FORMAT_H_
 #define STRATA_SERVER_STORAGE_CHECKPOINT_FORMAT_H_
 
@@ -35,7 +37,7 @@ inline constexpr size_t kCheckpointMagicBytes = 8;
 // The version the writer writes. A reader accepts every version from
 // kOldestCheckpointFormatVersion to this one and rejects others with
 // FAILED_PRECONDITION; a version that adds section kinds bumps this number.
-inline constexpr uint32_t kCheckpointFormatVersion = 2;
+inline constexpr uint32_t kCheckpointFormatVersion = 3;
 inline constexpr uint32_t kOldestCheckpointFormatVersion = 1;
 
 // The kind byte that starts each section.
@@ -55,6 +57,14 @@ enum class CheckpointSection : uint8_t {
   // client id | u64 highest sequence | W u64 words (bit b of word w:
   // sequence highest - (64 w + b) was applied).
   kPushWindows = 0x04,
+  // Version 3. The growth of the compressed table of the kCompressed
+  // section just before it (compressed_table.h, CompressedGrowth), at most
+  // one per table: table name | u32 dim | u32 state floats | u32 fields,
+  // then per field u32 id | u32 slots (clusters + 1) | slots u64
+  // frequencies | u64 n | n (u64 key, u32 cluster) folded keys; then u64
+  // overflow rows and the rows as in kSparse (key, frequency, step, values,
+  // state).
+  kCompressedGrowth = 0x06,
   kEnd = 0xFF,
 };
 

@@ -93,22 +93,36 @@ class Loader final : public CheckpointVisitor {
   absl::Status OnCompressedTable(
       const TableConfig& config, const SaecConfig& saec,
       std::vector<CompressedFieldState> fields) override {
+    last_compressed_ = config.name();
+    restored_ = nullptr;
     if (checkpoint_shards_ == options_.num_shards) {
       return Restore(config, saec, std::move(fields));
     }
     STRATA_RETURN_IF_ERROR(OnSparseTable(config));
-    for (CompressedFieldState& f : fields) {
-      const size_t sf = f.steps.empty() ? 0 : f.state.size() / f.steps.size();
-      absl::Status s;
-      f.vectors.index().ForEach([&](uint64_t key, uint32_t c) {
-        if (!s.ok()) return;
-        const float* st = f.state.data() + size_t{c} * sf;
-        s = OnSparseRow(key, 0, f.steps[c], f.vectors.centroid(c),
-                        absl::MakeConstSpan(st, sf));
-      });
-      STRATA_RETURN_IF_ERROR(s);
-    }
+    STRATA_RETURN_IF_ERROR(ExpandFields(fields));
+    expanded_ = std::move(fields);
     return absl::OkStatus();
+  }
+
+  // The growth of the compressed table read just before: installed into the
+  // restored table, or (another shard count) expanded into plain rows, folded
+  // keys with their cluster's centroid. Frequencies of clusters are dropped
+  // when expanding (a plain row has its own).
+  absl::Status OnCompressedGrowth(const std::string& table,
+                                  CompressedGrowth growth) override {
+    if (table != last_compressed_) {
+      return absl::DataLossError(absl::StrCat("growth of compressed table ",
+                                              table, " does not follow it"));
+    }
+    if (checkpoint_shards_ == options_.num_shards) {
+      if (restored_ == nullptr) return absl::OkStatus();  // another shard's
+      info_.rows += growth.keys.size();
+      for (const auto& f : growth.fields) info_.rows += f.folded_keys.size();
+      CompressedTable* t = std::exchange(restored_, nullptr);
+      return ToDataLoss(t->RestoreGrowth(std::move(growth)),
+                        "bad compressed table growth");
+    }
+    return ExpandGrowth(growth);
   }
 
   // Kept from the file of this shard id under the same shard count.
@@ -128,6 +142,61 @@ class Loader final : public CheckpointVisitor {
   const LoadInfo& info() const { return info_; }
 
  private:
+  // Each indexed key of `fields` as a plain row holding its centroid.
+  absl::Status ExpandFields(const std::vector<CompressedFieldState>& fields) {
+    for (const CompressedFieldState& f : fields) {
+      const size_t sf = f.steps.empty() ? 0 : f.state.size() / f.steps.size();
+      absl::Status s;
+      f.vectors.index().ForEach([&](uint64_t key, uint32_t c) {
+        if (!s.ok()) return;
+        const float* st = f.state.data() + size_t{c} * sf;
+        s = OnSparseRow(key, 0, f.steps[c], f.vectors.centroid(c),
+                        absl::MakeConstSpan(st, sf));
+      });
+      STRATA_RETURN_IF_ERROR(s);
+    }
+    return absl::OkStatus();
+  }
+
+  // Growth under another shard count: rows as they are, folded keys with
+  // their cluster's centroid (fields of the table expanded just before).
+  absl::Status ExpandGrowth(const CompressedGrowth& g) {
+    const uint32_t dim = current_->dim();
+    const size_t sf = current_->state_floats_per_row();
+    const size_t n = g.keys.size();
+    if (g.values.size() != n * dim || g.state.size() != n * sf ||
+        g.frequency.size() != n || g.steps.size() != n) {
+      return absl::DataLossError("inconsistent compressed table growth");
+    }
+    for (size_t i = 0; i < n; ++i) {
+      STRATA_RETURN_IF_ERROR(
+          OnSparseRow(g.keys[i], g.frequency[i], g.steps[i],
+                      absl::MakeConstSpan(g.values).subspan(i * dim, dim),
+                      absl::MakeConstSpan(g.state).subspan(i * sf, sf)));
+    }
+    for (const CompressedGrowth::Field& f : g.fields) {
+      const CompressedFieldState* field = nullptr;
+      for (const CompressedFieldState& e : expanded_) {
+        if (e.field == f.field) field = &e;
+      }
+      if (field == nullptr ||
+          f.folded_keys.size() != f.folded_clusters.size()) {
+        return absl::DataLossError("compressed table growth names no field");
+      }
+      for (size_t i = 0; i < f.folded_keys.size(); ++i) {
+        const uint32_t c = f.folded_clusters[i];
+        if (c >= field->vectors.num_clusters()) {
+          return absl::DataLossError("folded key names no cluster");
+        }
+        const float* st = field->state.data() + size_t{c} * sf;
+        STRATA_RETURN_IF_ERROR(OnSparseRow(f.folded_keys[i], 0, field->steps[c],
+                                           field->vectors.centroid(c),
+                                           absl::MakeConstSpan(st, sf)));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   // A compressed table written by this shard, restored bit for bit.
   absl::Status Restore(const TableConfig& config, const SaecConfig& saec,
                        std::vector<CompressedFieldState> fields) {
@@ -146,6 +215,7 @@ class Loader final : public CheckpointVisitor {
                                           options_.compressed);
     if (!table.ok()) return ToDataLoss(table.status(), "bad compressed table");
     info_.rows += (*table)->rows();
+    restored_ = table->get();
     tables_[config.name()].compressed = *std::move(table);
     ++info_.sparse_tables;
     return absl::OkStatus();
@@ -174,6 +244,10 @@ class Loader final : public CheckpointVisitor {
   ShardTables tables_;
   std::vector<PushWindowState> push_windows_;
   SparseTable* current_ = nullptr;  // owned by tables_
+  // The compressed table read last, and its fields when it was expanded.
+  std::string last_compressed_;
+  CompressedTable* restored_ = nullptr;  // owned by tables_; null: skipped
+  std::vector<CompressedFieldState> expanded_;
   LoadInfo info_;
 };
 

@@ -197,6 +197,71 @@ TEST_F(CheckpointLoaderTest, CompressedTableIsExpandedIntoAnotherShardCount) {
   EXPECT_EQ(rows, 200u);
 }
 
+// CompressedEmb (SGD at 0.1) with growth: new key 1000 folded, new key
+// 2000 an overflow row, new key 9 << 56 of a field without clusters.
+std::unique_ptr<CompressedTable> GrownEmb() {
+  auto table = CompressedEmb();
+  const uint64_t folded = (uint64_t{1} << 56) | 1000;
+  const uint64_t fresh = (uint64_t{1} << 56) | 2000, other = uint64_t{9} << 56;
+  float out[2];
+  EXPECT_TRUE(table->Pull({&folded, 1}, true, false, out).ok());
+  EXPECT_TRUE(table->Push({&folded, 1}, {-30.f, -30.f}).ok());  // {3, 3}
+  EXPECT_TRUE(table->Fold(1).ok());
+  EXPECT_TRUE(table->Push({&fresh, 1}, {-70.f, 70.f}).ok());  // {7, -7}
+  EXPECT_TRUE(table->Push({&other, 1}, {-10.f, -10.f}).ok());
+  return table;
+}
+
+TEST_F(CheckpointLoaderTest, CompressedGrowthRoundTripsIntoTheSameShardCount) {
+  auto table = GrownEmb();
+  WriteShard(5, 0, 1, {}, {}, {table.get()});
+  auto loaded = LoadCheckpoint(DefaultEnv(), dir_, 5, ForShard(nullptr, 0));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  CompressedTable& emb = *loaded->tables.at("emb").compressed;
+  EXPECT_EQ(emb.rows(), 203u);
+  EXPECT_EQ(loaded->info.rows, 203u);
+  const std::vector<FieldStats> want = table->Stats(), got = emb.Stats();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].SerializeAsString(), want[i].SerializeAsString()) << i;
+  }
+  EXPECT_EQ(got[0].folded_features(), 1u);
+  EXPECT_EQ(got[0].new_rows(), 1u);
+  const CompressedGrowth a = table->Growth(), b = emb.Growth();
+  EXPECT_EQ(a.keys, b.keys);
+  EXPECT_EQ(a.values, b.values);
+  EXPECT_EQ(a.frequency, b.frequency);
+  ASSERT_EQ(b.fields.size(), 1u);
+  EXPECT_EQ(a.fields[0].frequency, b.fields[0].frequency);
+  EXPECT_EQ(a.fields[0].folded_keys, b.fields[0].folded_keys);
+  EXPECT_EQ(a.fields[0].folded_clusters, b.fields[0].folded_clusters);
+  // The loaded table is charged like the original.
+  EXPECT_EQ(emb.BudgetBytes(), table->BudgetBytes());
+}
+
+TEST_F(CheckpointLoaderTest, CompressedGrowthIsExpandedIntoAnotherShardCount) {
+  auto table = GrownEmb();
+  WriteShard(5, 0, 1, {}, {}, {table.get()});
+  HashRouter router(2);
+  std::map<uint64_t, std::vector<float>> rows;
+  for (uint32_t shard = 0; shard < 2; ++shard) {
+    auto loaded =
+        LoadCheckpoint(DefaultEnv(), dir_, 5, ForShard(&router, shard));
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    loaded->tables.at("emb").sparse->ForEachRow(
+        [&](uint64_t key, const float* v, const float*, int64_t, uint64_t) {
+          rows[key] = {v[0], v[1]};
+        });
+  }
+  EXPECT_EQ(rows.size(), 203u);
+  EXPECT_NEAR(rows.at((uint64_t{1} << 56) | 1000)[0], 3.f, 1e-5);  // folded
+  for (uint64_t key : {(uint64_t{1} << 56) | 2000, uint64_t{9} << 56}) {
+    std::vector<float> own(2);
+    ASSERT_TRUE(table->Pull({&key, 1}, false, true, own.data()).ok());
+    EXPECT_EQ(rows.at(key), own) << key;  // an overflow row as it was
+  }
+}
+
 TEST_F(CheckpointLoaderTest, NonFiniteCompressedStateIsDataLoss) {
   // The writer refuses such a table, so forge the file: write a finite
   // marker, overwrite it with +inf and fix the CRC.

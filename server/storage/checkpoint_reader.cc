@@ -210,6 +210,89 @@ absl::Status ReadCompressed(Cursor* c, const std::string& path,
       visitor->OnCompressedTable(config, saec, std::move(fields)), path);
 }
 
+// One field of a growth section: frequencies and folded keys, each count
+// bounded by the bytes left before anything is allocated.
+absl::Status ReadGrowthField(Cursor* c, CompressedGrowth::Field* f,
+                             uint64_t* keys) {
+  uint32_t slots;
+  uint64_t n;
+  STRATA_RETURN_IF_ERROR(c->Get(&f->field, "growth field id"));
+  STRATA_RETURN_IF_ERROR(c->Get(&slots, "growth slot count"));
+  if (slots > c->remaining() / sizeof(uint64_t)) {
+    return c->Error(absl::StrCat("truncated: ", slots, " cluster frequencies"));
+  }
+  f->frequency.resize(slots);
+  for (uint64_t& x : f->frequency) {
+    STRATA_RETURN_IF_ERROR(c->Get(&x, "cluster frequency"));
+  }
+  STRATA_RETURN_IF_ERROR(c->Get(&n, "folded key count"));
+  if (n > c->remaining() / kCompressedIndexEntryBytes) {
+    return c->Error(absl::StrCat("truncated: ", n, " folded keys"));
+  }
+  f->folded_keys.resize(n);
+  f->folded_clusters.resize(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    STRATA_RETURN_IF_ERROR(c->Get(&f->folded_keys[i], "folded key"));
+    STRATA_RETURN_IF_ERROR(c->Get(&f->folded_clusters[i], "folded cluster"));
+  }
+  *keys += n;
+  return absl::OkStatus();
+}
+
+// The overflow rows of a growth section.
+absl::Status ReadGrowthRows(Cursor* c, uint32_t dim, uint32_t sf,
+                            CompressedGrowth* g) {
+  uint64_t n;
+  STRATA_RETURN_IF_ERROR(c->Get(&n, "overflow row count"));
+  const uint64_t row_bytes =
+      kSparseRowPrefixBytes + (uint64_t{dim} + sf) * sizeof(float);
+  if (n > c->remaining() / row_bytes) {
+    return c->Error(absl::StrCat("truncated: ", n, " overflow rows of ",
+                                 row_bytes, " bytes"));
+  }
+  g->keys.resize(n);
+  g->frequency.resize(n);
+  g->steps.resize(n);
+  g->values.reserve(n * dim);
+  g->state.reserve(n * sf);
+  std::vector<float> v;
+  for (uint64_t i = 0; i < n; ++i) {
+    STRATA_RETURN_IF_ERROR(c->Get(&g->keys[i], "overflow key"));
+    STRATA_RETURN_IF_ERROR(c->Get(&g->frequency[i], "overflow frequency"));
+    STRATA_RETURN_IF_ERROR(c->Get(&g->steps[i], "overflow step"));
+    STRATA_RETURN_IF_ERROR(c->Floats(dim, &v, "overflow values"));
+    g->values.insert(g->values.end(), v.begin(), v.end());
+    STRATA_RETURN_IF_ERROR(c->Floats(sf, &v, "overflow state"));
+    g->state.insert(g->state.end(), v.begin(), v.end());
+  }
+  return absl::OkStatus();
+}
+
+// The compressed-growth section (CheckpointSection::kCompressedGrowth).
+absl::Status ReadCompressedGrowth(Cursor* c, const std::string& path,
+                                  CheckpointVisitor* visitor, uint64_t* rows) {
+  uint32_t len, dim, sf, fields;
+  absl::string_view name;
+  STRATA_RETURN_IF_ERROR(c->Get(&len, "growth table name"));
+  STRATA_RETURN_IF_ERROR(c->Bytes(len, &name, "growth table name"));
+  STRATA_RETURN_IF_ERROR(c->Get(&dim, "growth dim"));
+  STRATA_RETURN_IF_ERROR(c->Get(&sf, "growth state floats"));
+  STRATA_RETURN_IF_ERROR(c->Get(&fields, "growth field count"));
+  // Each field takes at least 16 bytes (id, slots, folded count).
+  if (fields > c->remaining() / 16) {
+    return c->Error(absl::StrCat("truncated: ", fields, " growth fields"));
+  }
+  CompressedGrowth g;
+  g.fields.resize(fields);
+  for (CompressedGrowth::Field& f : g.fields) {
+    STRATA_RETURN_IF_ERROR(ReadGrowthField(c, &f, rows));
+  }
+  STRATA_RETURN_IF_ERROR(ReadGrowthRows(c, dim, sf, &g));
+  *rows += g.keys.size();
+  return WithContext(
+      visitor->OnCompressedGrowth(std::string(name), std::move(g)), path);
+}
+
 // The push-window section (CheckpointSection::kPushWindows).
 absl::Status ReadPushWindows(Cursor* c, const std::string& path,
                              CheckpointVisitor* visitor) {
@@ -249,6 +332,9 @@ absl::Status ReadSection(Cursor* c, uint8_t kind, uint32_t version,
     case CheckpointSection::kPushWindows:
       if (version < 2) break;
       return ReadPushWindows(c, path, visitor);
+    case CheckpointSection::kCompressedGrowth:
+      if (version < 3) break;
+      return ReadCompressedGrowth(c, path, visitor, rows);
     default:
       break;
   }

@@ -40,6 +40,13 @@ class CheckpointVisitor {
     return absl::FailedPreconditionError(absl::StrCat(
         "compressed table ", config.name(), " is not supported here"));
   }
+  // The growth of compressed table `table` (section 0x06, version 3), right
+  // after its OnCompressedTable. Readers that do not handle it fail.
+  virtual absl::Status OnCompressedGrowth(const std::string& table,
+                                          CompressedGrowth growth) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "growth of compressed table ", table, " is not supported here"));
+  }
   // The push windows of the shard that wrote the file (version 2; at most
   // once per file). Ignored unless a reader needs them.
   virtual absl::Status OnPushWindows(std::vector<PushWindowState> windows) {

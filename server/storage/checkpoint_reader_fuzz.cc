@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -42,6 +43,20 @@ class CheckingVisitor final : public CheckpointVisitor {
                              absl::Span<const float> values,
                              absl::Span<const float>) override {
     CHECK_EQ(values.size(), config.size()) << "tensor size mismatch";
+    return absl::OkStatus();
+  }
+  // Folded keys pair with clusters; the overflow rows' spans are whole rows.
+  absl::Status OnCompressedGrowth(const std::string&,
+                                  strata::CompressedGrowth g) override {
+    for (const auto& f : g.fields) {
+      CHECK_EQ(f.folded_keys.size(), f.folded_clusters.size());
+    }
+    CHECK_EQ(g.frequency.size(), g.keys.size());
+    CHECK_EQ(g.steps.size(), g.keys.size());
+    if (!g.keys.empty()) {
+      CHECK_EQ(g.values.size() % g.keys.size(), 0u);
+      CHECK_EQ(g.state.size() % g.keys.size(), 0u);
+    }
     return absl::OkStatus();
   }
 

@@ -84,12 +84,12 @@ std::string WithVersion(std::string f, uint8_t version) {
 
 TEST_F(CheckpointReaderTest, NewerFormatVersionIsFailedPrecondition) {
   ASSERT_TRUE(Write(DefaultEnv()).ok());
-  for (uint8_t version : {0, 3}) {
+  for (uint8_t version : {0, 4}) {
     WriteRaw(path_, WithVersion(ReadRaw(path_), version));
     Recorder r;
     const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-    EXPECT_NE(s.message().find("this build reads versions 1 to 2"),
+    EXPECT_NE(s.message().find("this build reads versions 1 to 3"),
               std::string::npos)
         << s;
   }
@@ -151,6 +151,57 @@ TEST_F(CheckpointReaderTest, PushWindowCountIsBoundedByTheFile) {
   EXPECT_NE(s.message().find("truncated: 4294967295 push windows"),
             std::string::npos)
       << s;
+}
+
+TEST_F(CheckpointReaderTest, GrowthCountsAreBoundedByTheFile) {
+  // Growth sections of table "e", dim 0, claiming 2^32-1 fields, 2^32-1
+  // cluster frequencies, 2^64-1 folded keys or overflow rows, each followed
+  // by an end marker: DATA_LOSS before anything is allocated.
+  const std::string head(
+      "\x06\x01\x00\x00\x00"
+      "e"
+      "\0\0\0\0\0\0\0\0",
+      14);
+  const std::string end("\xff\x01\x00\x00\x00\0\0\0\0\0\0\0\0", 13);
+  const std::string u32max("\xff\xff\xff\xff", 4), u64max = u32max + u32max;
+  const std::string zero32(4, '\0'), one32("\x01\0\0\0", 4);
+  const std::pair<std::string, std::string> cases[] = {
+      {u32max, "4294967295 growth fields"},
+      {one32 + zero32 + u32max, "4294967295 cluster frequencies"},
+      {one32 + zero32 + zero32 + u64max, "18446744073709551615 folded keys"},
+      {zero32 + u64max, "18446744073709551615 overflow rows"},
+  };
+  for (const auto& [body, message] : cases) {
+    ASSERT_TRUE(Write(DefaultEnv()).ok());
+    WriteRaw(path_, WithBody(ReadRaw(path_), head + body + end));
+    Recorder r;
+    const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_NE(s.message().find(message), std::string::npos) << s;
+  }
+}
+
+TEST_F(CheckpointReaderTest, GrowthSectionNeedsVersion3AndAVisitorForIt) {
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  const std::string body(
+      "\x06\x01\x00\x00\x00"
+      "e"
+      "\0\0\0\0\0\0\0\0"
+      "\0\0\0\0"
+      "\0\0\0\0\0\0\0\0"
+      "\xff\x01\x00\x00\x00\0\0\0\0\0\0\0\0",
+      39);
+  WriteRaw(path_, WithBody(ReadRaw(path_), body));
+  Recorder r;  // keeps the default OnCompressedGrowth
+  absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("growth of compressed table e is not supported"),
+            std::string::npos)
+      << s;
+  WriteRaw(path_, WithVersion(ReadRaw(path_), 2));
+  s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("unknown section kind 6"), std::string::npos) << s;
 }
 
 TEST_F(CheckpointReaderTest, UnknownSectionKindIsDataLoss) {

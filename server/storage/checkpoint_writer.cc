@@ -149,7 +149,9 @@ uint64_t WriteCompressed(const CompressedTable& table, ChunkWriter* w) {
   w->PutBytes(table.saec_config().SerializeAsString());
   w->Put<uint32_t>(dim);
   w->Put<uint32_t>(static_cast<uint32_t>(sf));
-  w->Put<uint32_t>(static_cast<uint32_t>(table.Stats().size()));
+  uint32_t fields = 0;  // Stats() also names fields without clusters
+  table.VisitFields([&](const CompressedFieldState&) { ++fields; });
+  w->Put<uint32_t>(fields);
   uint64_t rows = 0;
   table.VisitFields([&](const CompressedFieldState& f) {
     const uint32_t k = f.vectors.num_clusters();
@@ -179,6 +181,49 @@ uint64_t WriteCompressed(const CompressedTable& table, ChunkWriter* w) {
     rows += f.vectors.num_features();
   });
   return rows;
+}
+
+// The growth of a compressed table (CheckpointSection::kCompressedGrowth):
+// cluster frequencies, folded keys and overflow rows. Returns the keys it
+// holds (folded keys and rows).
+uint64_t WriteCompressedGrowth(const CompressedTable& table, ChunkWriter* w) {
+  const CompressedGrowth g = table.Growth();
+  const uint32_t dim = table.dim();
+  const size_t sf = table.state_floats_per_row();
+  absl::Status loadable = CheckLoadable(g.values, g.state, [&] {
+    return absl::StrCat("the new rows of compressed table ",
+                        table.config().name());
+  });
+  if (!loadable.ok()) {
+    w->Fail(std::move(loadable));
+    return 0;
+  }
+  w->PutSection(CheckpointSection::kCompressedGrowth);
+  w->PutBytes(table.config().name());
+  w->Put<uint32_t>(dim);
+  w->Put<uint32_t>(static_cast<uint32_t>(sf));
+  w->Put<uint32_t>(static_cast<uint32_t>(g.fields.size()));
+  uint64_t keys = g.keys.size();
+  for (const CompressedGrowth::Field& f : g.fields) {
+    w->Put<uint32_t>(f.field);
+    w->Put<uint32_t>(static_cast<uint32_t>(f.frequency.size()));
+    for (uint64_t n : f.frequency) w->Put<uint64_t>(n);
+    w->Put<uint64_t>(f.folded_keys.size());
+    for (size_t i = 0; i < f.folded_keys.size(); ++i) {
+      w->Put<uint64_t>(f.folded_keys[i]);
+      w->Put<uint32_t>(f.folded_clusters[i]);
+    }
+    keys += f.folded_keys.size();
+  }
+  w->Put<uint64_t>(g.keys.size());
+  for (size_t i = 0; i < g.keys.size(); ++i) {
+    w->Put<uint64_t>(g.keys[i]);
+    w->Put<uint64_t>(g.frequency[i]);
+    w->Put<int64_t>(g.steps[i]);
+    w->PutFloats(g.values.data() + i * dim, dim);
+    w->PutFloats(g.state.data() + i * sf, sf);
+  }
+  return keys;
 }
 
 // The push windows of a shard (CheckpointSection::kPushWindows).
@@ -212,15 +257,21 @@ absl::Status WriteContents(ChunkWriter* w, const ShardFileHeader& header,
     stats->rows += WriteSparse(*t, w);
     ++stats->sparse_tables;
   }
+  uint32_t growth_sections = 0;
   for (const CompressedTable* t : compressed) {
     stats->rows += WriteCompressed(*t, w);
     ++stats->sparse_tables;
+    if (t->HasGrowth()) {
+      stats->rows += WriteCompressedGrowth(*t, w);
+      ++growth_sections;
+    }
   }
   for (const DenseTable* t : dense) {
     WriteDense(*t, w);
     ++stats->dense_tensors;
   }
-  uint32_t sections = stats->sparse_tables + stats->dense_tensors;
+  uint32_t sections =
+      stats->sparse_tables + stats->dense_tensors + growth_sections;
   if (dedup != nullptr && w->status().ok()) {
     const std::vector<PushWindowState> windows = dedup->Snapshot();
     if (!windows.empty()) {

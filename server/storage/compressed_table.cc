@@ -10,6 +10,7 @@
 #include "compression/saec.h"
 #include "proto/base/status_macros.h"
 #include "server/storage/initializer.h"
+#include "server/storage/internal/nearest_cluster.h"
 #include "server/storage/internal/validation.h"
 
 namespace strata {
@@ -117,6 +118,34 @@ void MergeState(const FieldRows& rows, const std::vector<uint32_t>& assign,
   }
 }
 
+// A push's gradients per touched (field, cluster): summed, with the number
+// of occurrences (for the mean and the frequency).
+struct ClusterBatch {
+  explicit ClusterBatch(uint32_t d) : dim(d) {}
+  void Add(CompressedFieldState* f, uint32_t c, const float* g) {
+    auto [it, fresh] = slot_of.try_emplace({f, c}, slots.size());
+    if (fresh) {
+      slots.push_back({f, c});
+      sums.resize(sums.size() + dim, 0.f);
+      counts.push_back(0);
+    }
+    float* dst = sums.data() + size_t{it->second} * dim;
+    for (uint32_t j = 0; j < dim; ++j) dst[j] += g[j];
+    ++counts[it->second];
+  }
+
+  const uint32_t dim;
+  absl::flat_hash_map<std::pair<CompressedFieldState*, uint32_t>, uint32_t>
+      slot_of;
+  std::vector<std::pair<CompressedFieldState*, uint32_t>> slots;
+  std::vector<float> sums;
+  std::vector<uint32_t> counts;
+};
+
+// Stripes of the overflow table: new keys are a small fraction of a
+// compressed table, so fewer than a plain table's 64.
+constexpr uint32_t kOverflowStripes = 16;
+
 }  // namespace
 
 absl::StatusOr<SaecConfig> NormalizeSaecConfig(SaecConfig c) {
@@ -124,6 +153,8 @@ absl::StatusOr<SaecConfig> NormalizeSaecConfig(SaecConfig c) {
   // field split is the server's own, the rest are the compression library's
   // (a default-constructed SaecOptions), so each number is written once.
   constexpr uint32_t kDefaultFieldBits = 8;
+  // docs/saec.md, "Sum or average": the figures that chose it.
+  constexpr ClusterGradient kDefaultClusterGradient = CLUSTER_GRADIENT_MEAN;
   const compression::SaecOptions library;
   if (c.field_bits() == 0) c.set_field_bits(kDefaultFieldBits);
   if (c.field_bits() > 16) {
@@ -150,6 +181,13 @@ absl::StatusOr<SaecConfig> NormalizeSaecConfig(SaecConfig c) {
     c.set_min_features(static_cast<uint64_t>(library.min_features_to_compress));
   }
   if (c.seed() == 0) c.set_seed(library.kmeans.seed);
+  if (!ClusterGradient_IsValid(c.cluster_gradient())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cluster_gradient ", c.cluster_gradient(), " is not a known value"));
+  }
+  if (c.cluster_gradient() == CLUSTER_GRADIENT_DEFAULT) {
+    c.set_cluster_gradient(kDefaultClusterGradient);
+  }
   if (c.max_iters() == 0) {
     c.set_max_iters(static_cast<uint32_t>(library.kmeans.max_iters));
   }
@@ -232,11 +270,22 @@ absl::Status CompressedTable::Install(
           "compressed table ", config_.name(), ": field ", f.field,
           " is inconsistent (duplicate id, dimension or state size)"));
     }
+    if (f.frequency.empty()) f.frequency.assign(k + 1, 0);
+    if (f.frequency.size() != k + 1) {
+      return absl::DataLossError(absl::StrCat(
+          "compressed table ", config_.name(), ": field ", f.field, " has ",
+          f.frequency.size(), " cluster frequencies for ", k, " clusters"));
+    }
     features_ += f.vectors.num_features();
     const uint32_t id = f.field;
     by_field_[id] = std::make_unique<CompressedFieldState>(std::move(f));
   }
-  budget_bytes_ = MemoryBytes();
+  STRATA_ASSIGN_OR_RETURN(
+      std::unique_ptr<SparseTable> overflow,
+      SparseTable::Create(config_, OverflowOptions(options_.budget)));
+  absl::MutexLock lock(&mu_);
+  overflow_ = std::move(overflow);
+  budget_bytes_ = FixedBytes();
   if (options_.budget != nullptr) {
     STRATA_RETURN_IF_ERROR(options_.budget->Charge(
         budget_bytes_, absl::StrCat("compressed table ", config_.name())));
@@ -246,7 +295,71 @@ absl::Status CompressedTable::Install(
 }
 
 CompressedTable::~CompressedTable() {
-  if (budget_ != nullptr) budget_->Release(budget_bytes_);
+  if (budget_ != nullptr) budget_->Release(budget_bytes_ + folded_bytes_);
+}
+
+SparseTable::Options CompressedTable::OverflowOptions(
+    MemoryBudget* budget) const {
+  SparseTable::Options o;
+  o.num_stripes = kOverflowStripes;
+  o.router = options_.router;
+  o.shard_id = options_.shard_id;
+  o.max_batch_keys = options_.max_batch_keys;
+  o.max_abs_gradient = options_.max_abs_gradient;
+  o.budget = budget;
+  return o;
+}
+
+void CompressedTable::AdoptBudget(MemoryBudget* budget) {
+  budget_ = budget;
+  absl::MutexLock lock(&mu_);
+  overflow_->AdoptBudget(budget);
+}
+
+uint64_t CompressedTable::BudgetBytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return budget_bytes_ + folded_bytes_ + overflow_->BudgetBytes();
+}
+
+size_t CompressedTable::rows() const {
+  absl::ReaderMutexLock lock(&mu_);
+  size_t n = features_ + overflow_->rows();
+  for (const auto& f : by_field_) {
+    if (f != nullptr && f->folded != nullptr) n += f->folded->size();
+  }
+  return n;
+}
+
+std::optional<uint32_t> CompressedTable::SlotOf(CompressedFieldState* f,
+                                                uint64_t key) const {
+  if (f == nullptr) return std::nullopt;
+  std::optional<uint32_t> c = ClusterOf(*f, key);
+  if (!c.has_value() && saec_.freeze_new_keys()) {
+    c = f->vectors.num_clusters();
+  }
+  return c;
+}
+
+float* CompressedTable::Row(CompressedFieldState& f, uint32_t slot) {
+  return slot < f.vectors.num_clusters()
+             ? f.vectors.mutable_centroid(slot).data()
+             : f.vectors.mutable_fallback().data();
+}
+
+std::optional<uint32_t> CompressedTable::ClusterOf(
+    const CompressedFieldState& f, uint64_t key) {
+  if (f.folded != nullptr) {
+    if (std::optional<uint32_t> c = f.folded->Find(key)) return c;
+  }
+  return f.vectors.ClusterOf(key);
+}
+
+uint64_t CompressedTable::FoldedBytes() const {
+  uint64_t bytes = 0;
+  for (const auto& f : by_field_) {
+    if (f != nullptr && f->folded != nullptr) bytes += f->folded->bytes();
+  }
+  return bytes;
 }
 
 CompressedFieldState* CompressedTable::FieldFor(uint64_t key) const {
@@ -264,22 +377,50 @@ absl::Status CompressedTable::CheckBatch(
   return absl::OkStatus();
 }
 
-absl::Status CompressedTable::Pull(absl::Span<const uint64_t> keys, bool, bool,
+absl::Status CompressedTable::Pull(absl::Span<const uint64_t> keys,
+                                   bool count_frequency, bool read_only,
                                    float* out) {
   STRATA_RETURN_IF_ERROR(CheckBatch(keys));
   const uint32_t d = dim();
   uint64_t unknown = 0;
+  std::vector<uint32_t> fresh;  // positions served by overflow rows
   absl::ReaderMutexLock lock(&mu_);
   for (size_t i = 0; i < keys.size(); ++i) {
-    const CompressedFieldState* f = FieldFor(keys[i]);
-    if (f == nullptr) {
-      InitializeRow(config_.initializer(), keys[i], d, out + i * d);
-      ++unknown;
+    CompressedFieldState* f = FieldFor(keys[i]);
+    const std::optional<uint32_t> c = SlotOf(f, keys[i]);
+    if (!c.has_value()) {
+      unknown += f == nullptr;
+      if (f == nullptr && saec_.freeze_new_keys()) {
+        InitializeRow(config_.initializer(), keys[i], d, out + i * d);
+        continue;
+      }
+      fresh.push_back(static_cast<uint32_t>(i));
       continue;
     }
-    std::memcpy(out + i * d, f->vectors.Lookup(keys[i]), d * sizeof(float));
+    std::memcpy(out + i * d, Row(*f, *c), d * sizeof(float));
+    if (count_frequency) {
+      __atomic_fetch_add(&f->frequency[*c], 1, __ATOMIC_RELAXED);
+    }
   }
   if (unknown > 0) unknown_field_keys_ += unknown;
+  if (fresh.empty()) return absl::OkStatus();
+  return PullOverflow(keys, fresh, count_frequency, read_only, out);
+}
+
+absl::Status CompressedTable::PullOverflow(absl::Span<const uint64_t> keys,
+                                           absl::Span<const uint32_t> positions,
+                                           bool count_frequency, bool read_only,
+                                           float* out) {
+  const uint32_t d = dim();
+  std::vector<uint64_t> sub(positions.size());
+  for (size_t j = 0; j < positions.size(); ++j) sub[j] = keys[positions[j]];
+  std::vector<float> rows(sub.size() * d);
+  STRATA_RETURN_IF_ERROR(
+      overflow_->Pull(sub, count_frequency, read_only, rows.data()));
+  for (size_t j = 0; j < positions.size(); ++j) {
+    std::memcpy(out + size_t{positions[j]} * d, rows.data() + j * d,
+                d * sizeof(float));
+  }
   return absl::OkStatus();
 }
 
@@ -289,56 +430,100 @@ absl::Status CompressedTable::Push(absl::Span<const uint64_t> keys,
   const uint32_t d = dim();
   STRATA_RETURN_IF_ERROR(internal::CheckGradients(
       grads, keys.size(), d, options_.max_abs_gradient, config_.name()));
-  // Sum the batch's gradients per (field, cluster); slot k is the fallback.
-  absl::flat_hash_map<std::pair<CompressedFieldState*, uint32_t>, uint32_t>
-      slot_of;
-  std::vector<std::pair<CompressedFieldState*, uint32_t>> slots;
-  std::vector<float> sums;
+  // Combine the batch's gradients per (field, cluster); the keys without a
+  // cluster go to the overflow table.
+  ClusterBatch batch(d);
+  std::vector<uint64_t> fresh_keys;
+  std::vector<float> fresh_grads;
   absl::MutexLock lock(&mu_);
   for (size_t i = 0; i < keys.size(); ++i) {
     CompressedFieldState* f = FieldFor(keys[i]);
-    if (f == nullptr) {
-      ++unknown_field_keys_;
+    const std::optional<uint32_t> c = SlotOf(f, keys[i]);
+    const float* g = grads.data() + i * d;
+    if (!c.has_value()) {
+      if (f == nullptr) ++unknown_field_keys_;
+      if (f == nullptr && saec_.freeze_new_keys()) continue;  // dropped
+      fresh_keys.push_back(keys[i]);
+      fresh_grads.insert(fresh_grads.end(), g, g + d);
       continue;
     }
-    const uint32_t c =
-        f->vectors.ClusterOf(keys[i]).value_or(f->vectors.num_clusters());
-    auto [it, fresh] = slot_of.try_emplace({f, c}, slots.size());
-    if (fresh) {
-      slots.push_back({f, c});
-      sums.resize(sums.size() + d, 0.f);
-    }
-    float* dst = sums.data() + size_t{it->second} * d;
-    for (uint32_t j = 0; j < d; ++j) dst[j] += grads[i * d + j];
+    batch.Add(f, *c, g);
   }
-  for (size_t s = 0; s < slots.size(); ++s) {
-    auto [f, c] = slots[s];
-    float* w = c < f->vectors.num_clusters()
-                   ? f->vectors.mutable_centroid(c).data()
-                   : f->vectors.mutable_fallback().data();
-    optimizer_->Apply(w, sums.data() + s * d,
+  // First the part that may fail (new rows must fit the budget), so that a
+  // refused batch changes nothing.
+  if (!fresh_keys.empty()) {
+    STRATA_RETURN_IF_ERROR(overflow_->Push(fresh_keys, fresh_grads));
+  }
+  const bool mean = saec_.cluster_gradient() == CLUSTER_GRADIENT_MEAN;
+  for (size_t s = 0; s < batch.slots.size(); ++s) {
+    auto [f, c] = batch.slots[s];
+    float* sum = batch.sums.data() + s * d;
+    if (mean && batch.counts[s] > 1) {
+      const float scale = 1.0f / static_cast<float>(batch.counts[s]);
+      for (uint32_t j = 0; j < d; ++j) sum[j] *= scale;
+    }
+    optimizer_->Apply(Row(*f, c), sum,
                       f->state.data() + size_t{c} * state_floats_, &f->steps[c],
                       d);
+    f->frequency[c] += batch.counts[s];
   }
   return absl::OkStatus();
 }
 
-size_t CompressedTable::MemoryBytes() const {
-  absl::ReaderMutexLock lock(&mu_);
-  size_t bytes = sizeof(*this) + by_field_.size() * sizeof(by_field_[0]);
+uint64_t CompressedTable::FixedBytes() const {
+  uint64_t bytes = sizeof(*this) + by_field_.size() * sizeof(by_field_[0]);
   for (const auto& f : by_field_) {
     if (f == nullptr) continue;
     bytes += f->vectors.bytes() + f->state.size() * sizeof(float) +
-             f->steps.size() * sizeof(int64_t);
+             f->steps.size() * sizeof(int64_t) +
+             f->frequency.size() * sizeof(uint64_t);
   }
   return bytes;
 }
 
+size_t CompressedTable::MemoryBytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return FixedBytes() + FoldedBytes() + overflow_->MemoryBytes();
+}
+
 std::vector<FieldStats> CompressedTable::Stats() const {
   absl::ReaderMutexLock lock(&mu_);
+  // Overflow rows by field: (rows, frequency).
+  std::map<uint32_t, std::pair<uint64_t, uint64_t>> fresh;
+  overflow_->ForEachRow(
+      [&](uint64_t key, const float*, const float*, int64_t, uint64_t freq) {
+        auto& [rows, f] = fresh[FieldOfKey(key, saec_.field_bits())];
+        ++rows;
+        f += freq;
+      });
+  const uint64_t row_bytes = overflow_->bytes_per_row();
   std::vector<FieldStats> out;
-  for (const auto& f : by_field_) {
-    if (f != nullptr) out.push_back(f->stats);
+  for (uint32_t id = 0; id < by_field_.size(); ++id) {
+    const CompressedFieldState* f = by_field_[id].get();
+    const auto it = fresh.find(id);
+    if (f == nullptr && it == fresh.end()) continue;
+    FieldStats s;
+    if (f != nullptr) {
+      s = f->stats;
+      for (const uint64_t& n : f->frequency) {
+        s.set_frequency(s.frequency() + __atomic_load_n(&n, __ATOMIC_RELAXED));
+      }
+      if (f->folded != nullptr) {
+        s.set_folded_features(f->folded->size());
+        s.set_growth_bytes(f->folded->bytes());
+      }
+    } else {  // a field first seen after compression: no clusters
+      s.set_table(config_.name());
+      s.set_field(id);
+      s.set_shard_id(options_.shard_id);
+      s.set_method("new");
+    }
+    if (it != fresh.end()) {
+      s.set_new_rows(it->second.first);
+      s.set_frequency(s.frequency() + it->second.second);
+      s.set_growth_bytes(s.growth_bytes() + it->second.first * row_bytes);
+    }
+    out.push_back(std::move(s));
   }
   return out;
 }
@@ -355,11 +540,14 @@ void CompressedTable::ForEachKey(const SparseTable::RowVisitor& fn) const {
   absl::ReaderMutexLock lock(&mu_);
   for (const auto& f : by_field_) {
     if (f == nullptr) continue;
-    f->vectors.index().ForEach([&](uint64_t key, uint32_t c) {
+    const auto visit = [&](uint64_t key, uint32_t c) {
       fn(key, f->vectors.centroid(c).data(),
          f->state.data() + size_t{c} * state_floats_, f->steps[c], 0);
-    });
+    };
+    f->vectors.index().ForEach(visit);
+    if (f->folded != nullptr) f->folded->ForEach(visit);
   }
+  overflow_->ForEachRow(fn);
 }
 
 }  // namespace strata

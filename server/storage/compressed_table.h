@@ -1,21 +1,36 @@
 // A Saec-compressed embedding table of one shard (docs/saec.md).
 //
 // Each field's features share cluster centroids: a pull returns the centroid
-// of the key's cluster (or the field's fallback vector for a key unseen at
-// compression time); a push sums the gradients of the batch per cluster and
-// applies the table's optimizer once per touched centroid. That sum is the
-// exact gradient of the loss with respect to the shared vector, the same
-// convention as a hashed or shared embedding row in TorchRec or HugeCTR.
+// of the key's cluster; a push combines the batch's gradients per cluster
+// (summed or averaged: SaecConfig.cluster_gradient) and applies the table's
+// optimizer once per touched centroid.
+//
+// Growth (docs/saec.md, "Growth after compression"): unless
+// SaecConfig.freeze_new_keys (then it reads and trains the field's fallback
+// vector, the behaviour before growth handling), a key first seen after
+// compression gets a row of its own in an owned overflow SparseTable,
+// created by the table's initializer, trained by its optimizer and charged
+// to the memory budget like any new row. Fold() (a later compress) moves the
+// overflow rows of compressed fields into their nearest clusters; folded
+// keys live in a small exact index per field (kCompact, ~8 B/key) layered
+// over the main one. A key is served by, in order: its folded cluster, its
+// main-index cluster, its overflow row (the three sets are disjoint: an
+// overflow row exists only for a key neither index knows, and a fold moves
+// it out of the overflow table).
 //
 // A key's field is its top `field_bits` bits (SaecConfig.field_bits; see
-// proto/ps.proto for its default). Keys of a field that did not
-// exist at compression time read as the table's initializer and their
-// gradients are dropped (there is no vector to train); the count of such
-// keys is exposed as unknown_field_keys().
+// proto/ps.proto for its default). Keys of a field that did not exist at
+// compression time get overflow rows too (counted by unknown_field_keys());
+// a fold leaves them there (that field has no clusters).
 //
-// Thread-safe: pulls share a reader lock, pushes take it exclusively. The
-// router and memory budget in Options are not owned and must outlive the
-// table.
+// Frequencies keep being counted: per cluster for indexed and folded keys
+// (pulls with count_frequency and every pushed occurrence, like SparseTable),
+// per key for overflow rows (by the overflow SparseTable).
+//
+// Thread-safe: pulls share a reader lock (cluster frequencies are relaxed
+// atomic increments), pushes take it exclusively; Fold() builds off to the
+// side and swaps under the writer lock. The router and memory budget in
+// Options are not owned and must outlive the table.
 #ifndef STRATA_SERVER_STORAGE_COMPRESSED_TABLE_H_
 #define STRATA_SERVER_STORAGE_COMPRESSED_TABLE_H_
 
@@ -23,6 +38,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -46,6 +62,31 @@ struct CompressedFieldState {
   std::vector<float> state;    // (clusters + 1) * state floats per row
   std::vector<int64_t> steps;  // clusters + 1 optimizer steps
   FieldStats stats;
+  // Occurrences counted since compression, per cluster (clusters + 1; the
+  // fallback's slot stays 0). Empty reads as zeros. Incremented with relaxed
+  // atomics under the table's reader lock.
+  std::vector<uint64_t> frequency;
+  // Keys folded in after compression -> cluster; null when none.
+  std::unique_ptr<compression::KeyIndex> folded;
+};
+
+// What a compressed table learned after compression, as checkpointed
+// (section 0x06, docs/checkpoint.md): per field its cluster frequencies and
+// folded keys; the overflow rows, flattened (n keys, n * dim values, n *
+// state floats).
+struct CompressedGrowth {
+  struct Field {
+    uint32_t field = 0;
+    std::vector<uint64_t> frequency;  // clusters + 1
+    std::vector<uint64_t> folded_keys;
+    std::vector<uint32_t> folded_clusters;
+  };
+  std::vector<Field> fields;
+  std::vector<uint64_t> keys;
+  std::vector<uint64_t> frequency;
+  std::vector<int64_t> steps;
+  std::vector<float> values;
+  std::vector<float> state;
 };
 
 // The SaecConfig with the defaults documented on its fields (proto/ps.proto)
@@ -72,6 +113,9 @@ class CompressedTable final : public EmbeddingTable {
     // when destroyed. The copy and scratch memory of the clustering itself
     // are not charged. Null: no limit.
     MemoryBudget* budget = nullptr;
+    // Tests only: called by Fold between the search (no lock held) and the
+    // swap, to interleave pulls and pushes deterministically.
+    std::function<void()> before_fold_swap;
   };
 
   ~CompressedTable() override;
@@ -83,7 +127,7 @@ class CompressedTable final : public EmbeddingTable {
       const SparseTable& table, const SaecConfig& config,
       const Options& options);
   // Rebuilds a table from checkpointed fields (RESOURCE_EXHAUSTED as
-  // Compress).
+  // Compress). Call RestoreGrowth next for a checkpoint with section 0x06.
   static absl::StatusOr<std::unique_ptr<CompressedTable>> Restore(
       const TableConfig& config, const SaecConfig& saec,
       std::vector<CompressedFieldState> fields, const Options& options);
@@ -94,16 +138,42 @@ class CompressedTable final : public EmbeddingTable {
                     absl::Span<const float> grads) override;
   const TableConfig& config() const override { return config_; }
   uint32_t dim() const override { return config_.dim(); }
-  size_t rows() const override { return features_; }
+  // Indexed, folded and overflow keys.
+  size_t rows() const override;
   size_t MemoryBytes() const override;
   bool compressed() const override { return true; }
   // What the table counts against a memory budget: MemoryBytes() when it
-  // was built (centroids, state and index do not grow).
-  uint64_t BudgetBytes() const { return budget_bytes_; }
+  // was built (centroids, state, frequencies and main index), plus the
+  // folded indexes and the overflow rows (SparseTable::BudgetBytes).
+  uint64_t BudgetBytes() const;
   // For a table built without a budget (a checkpoint load): the destructor
-  // releases BudgetBytes() from `budget`, which the caller has charged. Call
-  // at most once, before the table is shared with other threads.
-  void AdoptBudget(MemoryBudget* budget) { budget_ = budget; }
+  // releases BudgetBytes() from `budget`, which the caller has charged, and
+  // new overflow rows are charged to it. Call at most once, before the table
+  // is shared with other threads.
+  void AdoptBudget(MemoryBudget* budget);
+  // Installs checkpointed growth (section 0x06) into a table fresh from
+  // Restore, before it is shared. DATA_LOSS for a field the table lacks, a
+  // frequency vector of the wrong size, a cluster id out of range, a folded
+  // key the main index already holds or a bad overflow row;
+  // RESOURCE_EXHAUSTED when it does not fit the budget.
+  absl::Status RestoreGrowth(CompressedGrowth growth);
+  // A consistent copy of the growth (checkpoints), under the reader lock.
+  CompressedGrowth Growth() const;
+  // True when there is any growth to checkpoint (overflow rows, folded keys
+  // or counted frequencies).
+  bool HasGrowth() const;
+
+  // Folds the overflow rows of every compressed field into the field's
+  // nearest cluster (BLAS search over the centroids, `num_threads` threads;
+  // <= 0: all cores). The search runs on a snapshot without the lock; the
+  // swap takes the writer lock and re-reads every folded row there, so a
+  // push that reached a row before the swap decides its cluster, and a row
+  // created after the snapshot stays an overflow row. A folded key's own
+  // vector and optimizer state are dropped (it now shares its cluster's);
+  // its frequency is added to the cluster's. RESOURCE_EXHAUSTED (nothing
+  // changed) when the swap's transient copy does not fit the budget.
+  // Returns Stats() afterwards.
+  absl::StatusOr<std::vector<FieldStats>> Fold(int num_threads);
 
   const SaecConfig& saec_config() const { return saec_; }
   // Statistics of every field, ordered by field id.
@@ -124,6 +194,48 @@ class CompressedTable final : public EmbeddingTable {
   absl::Status Install(std::vector<CompressedFieldState> fields);
   absl::Status CheckBatch(absl::Span<const uint64_t> keys) const;
   CompressedFieldState* FieldFor(uint64_t key) const;
+  // Folded, then main-index cluster of `key`; nullopt for an overflow key.
+  // Requires mu_ held (either way).
+  static std::optional<uint32_t> ClusterOf(const CompressedFieldState& f,
+                                           uint64_t key);
+  // The slot serving `key` of field `f` (null: a field without clusters):
+  // its cluster, the fallback (slot num_clusters()) for a new key under
+  // freeze_new_keys, or nullopt for an overflow key. Requires mu_ held.
+  std::optional<uint32_t> SlotOf(CompressedFieldState* f, uint64_t key) const;
+  // The vector of `slot` (a centroid or the fallback). Requires mu_ held
+  // (exclusively to write through it).
+  static float* Row(CompressedFieldState& f, uint32_t slot);
+  // Pulls the keys at `positions` from the overflow table into `out`.
+  absl::Status PullOverflow(absl::Span<const uint64_t> keys,
+                            absl::Span<const uint32_t> positions,
+                            bool count_frequency, bool read_only, float* out)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Bytes of the folded indexes. Requires mu_ held.
+  uint64_t FoldedBytes() const;
+  // Centroids, state, steps, frequencies and main indexes: what Install
+  // charges.
+  uint64_t FixedBytes() const;
+  // Options of the overflow table (without a budget when `budget` is null).
+  SparseTable::Options OverflowOptions(MemoryBudget* budget) const;
+  // Fold's swap: re-reads the snapshot rows (`values`: keys.size() * dim,
+  // assigned to `clusters`), builds the new folded indexes and overflow
+  // table and installs them; the replaced overflow table goes to `old` (to
+  // be dropped after the lock is released).
+  absl::Status SwapFold(const std::vector<uint64_t>& keys,
+                        const std::vector<float>& values,
+                        std::vector<uint32_t> clusters,
+                        std::shared_ptr<SparseTable>* old)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The new folded index of each field that `keys` touch (old folded keys
+  // and the new ones), with the folded bytes after the fold.
+  absl::Status BuildFolded(
+      const std::vector<uint64_t>& keys, const std::vector<uint32_t>& clusters,
+      std::vector<std::pair<CompressedFieldState*,
+                            std::unique_ptr<compression::KeyIndex>>>* built,
+      uint64_t* folded_bytes) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // RestoreGrowth's part for one field.
+  absl::Status RestoreField(CompressedGrowth::Field g)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
   const TableConfig config_;
@@ -131,7 +243,7 @@ class CompressedTable final : public EmbeddingTable {
   const Options options_;
   const std::unique_ptr<Optimizer> optimizer_;
   const size_t state_floats_;
-  size_t features_ = 0;  // set once by Install
+  size_t features_ = 0;        // set once by Install
   uint64_t budget_bytes_ = 0;  // set once by Install
   // Not owned; set once by Install or AdoptBudget before sharing.
   MemoryBudget* budget_ = nullptr;
@@ -141,6 +253,12 @@ class CompressedTable final : public EmbeddingTable {
   // The vector is fixed after Install; centroid values, state and steps are
   // guarded by mu_.
   std::vector<std::unique_ptr<CompressedFieldState>> by_field_;
+  // Rows of keys first seen after compression; replaced by Fold.
+  std::shared_ptr<SparseTable> overflow_ ABSL_GUARDED_BY(mu_);
+  // Charged for the folded indexes (part of BudgetBytes).
+  uint64_t folded_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Serialises Fold calls.
+  absl::Mutex fold_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   std::atomic<uint64_t> unknown_field_keys_{0};
 };
 

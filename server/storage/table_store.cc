@@ -296,23 +296,24 @@ absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
   STRATA_RETURN_IF_ERROR(NormalizeSaecConfig(config).status());
   absl::MutexLock io(&io_mu_);  // not concurrently with checkpoint/load
   std::vector<std::pair<std::string, std::shared_ptr<SparseTable>>> todo;
+  std::vector<std::pair<std::string, std::shared_ptr<CompressedTable>>> fold;
   {
     absl::ReaderMutexLock lock(&mu_);
     for (const auto& [n, entry] : tables_) {
       if (!name.empty() && n != name) continue;
-      if (!name.empty() && entry.sparse == nullptr) {
+      if (!name.empty() && entry.dense != nullptr) {
         return absl::FailedPreconditionError(
-            absl::StrCat("table ", n,
-                         entry.compressed ? " is already compressed"
-                                          : " is a dense tensor"));
+            absl::StrCat("table ", n, " is a dense tensor"));
       }
       if (entry.sparse != nullptr) todo.emplace_back(n, entry.sparse);
+      if (entry.compressed != nullptr) fold.emplace_back(n, entry.compressed);
     }
   }
-  if (!name.empty() && todo.empty()) {
+  if (!name.empty() && todo.empty() && fold.empty()) {
     return absl::NotFoundError(absl::StrCat("no sparse table named ", name));
   }
   std::sort(todo.begin(), todo.end());
+  std::sort(fold.begin(), fold.end());
   // Every table is compressed before any is swapped in, so that a refused
   // Compress changes nothing.
   std::vector<std::unique_ptr<CompressedTable>> built(todo.size());
@@ -329,14 +330,24 @@ absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
     for (FieldStats& f : (*ct)->Stats()) stats.push_back(std::move(f));
     built[i] = *std::move(ct);
   }
-  absl::MutexLock lock(&mu_);
-  for (size_t i = 0; i < todo.size(); ++i) {
-    auto it = tables_.find(todo[i].first);
-    if (built[i] != nullptr && it != tables_.end() &&
-        it->second.sparse == todo[i].second) {
-      it->second.sparse = nullptr;
-      it->second.compressed = std::move(built[i]);
+  {
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < todo.size(); ++i) {
+      auto it = tables_.find(todo[i].first);
+      if (built[i] != nullptr && it != tables_.end() &&
+          it->second.sparse == todo[i].second) {
+        it->second.sparse = nullptr;
+        it->second.compressed = std::move(built[i]);
+      }
     }
+  }
+  for (const auto& [n, table] : fold) {
+    auto folded = table->Fold(num_threads);
+    if (!folded.ok()) {
+      return internal::WithContext(folded.status(),
+                                   absl::StrCat("folding table ", n));
+    }
+    for (FieldStats& f : *folded) stats.push_back(std::move(f));
   }
   return stats;
 }

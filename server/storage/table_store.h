@@ -187,12 +187,15 @@ class TableStore {
   // while it is being clustered are not carried over: compress between
   // training phases (load time, or after a checkpoint). INVALID_ARGUMENT
   // for a config NormalizeSaecConfig refuses; NOT_FOUND for an unknown
-  // table; FAILED_PRECONDITION if it is already compressed or dense;
-  // RESOURCE_EXHAUSTED when the compressed tables do not fit the memory
-  // budget next to the plain ones. All or nothing: every table is
-  // compressed before any is swapped in, so on any error every table stays
-  // as it was. A plain table's charge is released once it is replaced and
-  // no request uses it.
+  // table; FAILED_PRECONDITION if it is dense; RESOURCE_EXHAUSTED when the
+  // compressed tables do not fit the memory budget next to the plain ones.
+  // All or nothing: every table is compressed before any is swapped in, so
+  // on any error every plain table stays as it was. A plain table's charge
+  // is released once it is replaced and no request uses it. An already
+  // compressed table (every one when `name` is empty) is folded instead,
+  // after the plain ones are swapped in: its new rows join their nearest
+  // clusters (CompressedTable::Fold, each fold all or nothing) while pulls
+  // and pushes go on.
   absl::StatusOr<std::vector<FieldStats>> Compress(absl::string_view name,
                                                    const SaecConfig& config,
                                                    int num_threads = 0);

@@ -687,6 +687,34 @@ std::vector<float> PullAll(std::vector<std::unique_ptr<TableStore>>& stores,
   return out;
 }
 
+TEST(TableStoreCompressionTest, CompressingACompressedTableFoldsItsNewRows) {
+  HashRouter r(1);
+  auto stores = TrainedShards(r);
+  TableStore& store = *stores[0];
+  ASSERT_TRUE(store.Compress("emb", TwelveClusters()).ok());
+  const uint64_t used = store.memory_budget().used();
+  std::vector<uint64_t> fresh;
+  for (uint64_t i = 0; i < 40; ++i)
+    fresh.push_back((uint64_t{1} << 56) | (9000 + i));
+  std::vector<float> out(fresh.size() * 4);
+  ASSERT_TRUE(
+      (*store.GetEmbedding("emb"))->Pull(fresh, true, false, out.data()).ok());
+  auto before = store.Stats("emb");
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ((*before)[0].new_rows(), 40u);
+  EXPECT_GT(store.memory_budget().used(), used);  // the rows are charged
+  // An empty name folds every compressed table (and compresses plain ones).
+  auto folded = store.Compress("", TwelveClusters());
+  ASSERT_TRUE(folded.ok()) << folded.status();
+  ASSERT_EQ(folded->size(), 1u);
+  EXPECT_EQ((*folded)[0].folded_features(), 40u);
+  EXPECT_EQ((*folded)[0].new_rows(), 0u);
+  EXPECT_EQ((*folded)[0].frequency(), 40u);
+  EXPECT_EQ((*store.GetEmbedding("emb"))->rows(), 3040u);
+  ASSERT_TRUE(store.Drop("emb").ok());
+  EXPECT_EQ(store.memory_budget().used(), 0u);
+}
+
 TEST(TableStoreCompressionTest,
      CompressSwapsInTheCompressedTableAndReportsStats) {
   HashRouter r(2);
@@ -701,8 +729,12 @@ TEST(TableStoreCompressionTest,
   EXPECT_EQ(stores[0]->GetSparse("emb").status().code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE((*stores[0]->GetEmbedding("emb"))->compressed());
-  EXPECT_EQ(stores[0]->Compress("emb", TwelveClusters()).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  // Compressing again folds the table (no new rows: nothing changes).
+  auto refold = stores[0]->Compress("emb", TwelveClusters());
+  ASSERT_TRUE(refold.ok()) << refold.status();
+  ASSERT_EQ(refold->size(), 1u);
+  EXPECT_EQ((*refold)[0].clusters(), 12u);
+  EXPECT_EQ((*refold)[0].folded_features(), 0u);
   EXPECT_EQ(stores[0]->Compress("nope", TwelveClusters()).status().code(),
             absl::StatusCode::kNotFound);
   auto again = stores[0]->Stats("");
@@ -948,7 +980,9 @@ TEST(TableStoreLimitsTest, CompressionMustFitNextToThePlainTable) {
   ASSERT_TRUE(roomy->Compress("emb", TwelveClusters()).ok());
   // Only the compressed table is charged now.
   const uint64_t used = roomy->memory_budget().used();
-  EXPECT_EQ(used, (*roomy->GetEmbedding("emb"))->MemoryBytes());
+  EXPECT_EQ(used,
+            static_cast<const CompressedTable&>(**roomy->GetEmbedding("emb"))
+                .BudgetBytes());
   EXPECT_LT(used, kPlainBytes);
   ASSERT_TRUE(roomy->Drop("emb").ok());
   EXPECT_EQ(roomy->memory_budget().used(), 0u);

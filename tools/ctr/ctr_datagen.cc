@@ -19,6 +19,9 @@ ABSL_FLAG(uint64_t, seed, 1, "Generator seed.");
 ABSL_FLAG(uint64_t, max_vocab, 200000, "Largest categorical vocabulary.");
 ABSL_FLAG(int32_t, groups, 100, "Latent groups per categorical field.");
 ABSL_FLAG(double, zipf, 1.1, "Zipf exponent of feature frequencies.");
+ABSL_FLAG(double, vocab_share, 1.0,
+          "Share of each categorical vocabulary rows draw from, in (0, 1]: "
+          "< 1 for the early phase of a growing vocabulary.");
 ABSL_FLAG(bool, eval_stream, false,
           "Write the held-out stream instead of the training stream.");
 
@@ -27,10 +30,13 @@ int main(int argc, char** argv) {
   const std::string path = absl::GetFlag(FLAGS_out);
   if (path.empty() || absl::GetFlag(FLAGS_rows) == 0 ||
       absl::GetFlag(FLAGS_max_vocab) == 0 || absl::GetFlag(FLAGS_groups) < 1 ||
-      !(absl::GetFlag(FLAGS_zipf) > 0)) {
+      !(absl::GetFlag(FLAGS_zipf) > 0) ||
+      !(absl::GetFlag(FLAGS_vocab_share) > 0 &&
+        absl::GetFlag(FLAGS_vocab_share) <= 1)) {
     std::fprintf(stderr,
                  "usage: ctr_datagen --out=FILE [--rows=N] [--seed=S] "
-                 "[--max_vocab=V] [--groups=G] [--zipf=A] [--eval_stream]\n");
+                 "[--max_vocab=V] [--groups=G] [--zipf=A] [--vocab_share=S] "
+                 "[--eval_stream]\n");
     return 2;
   }
   strata::ctr::CtrGeneratorOptions o;
@@ -38,6 +44,7 @@ int main(int argc, char** argv) {
   o.max_vocab = absl::GetFlag(FLAGS_max_vocab);
   o.groups = absl::GetFlag(FLAGS_groups);
   o.zipf = absl::GetFlag(FLAGS_zipf);
+  o.vocab_share = absl::GetFlag(FLAGS_vocab_share);
   const absl::Time t0 = absl::Now();
   strata::ctr::CtrGenerator gen(o);
   FILE* f = std::fopen(path.c_str(), "wb");

@@ -18,6 +18,8 @@ struct Merged {
   std::string method;
   uint64_t features = 0, clusters = 0, vectors_before = 0, vectors_after = 0;
   uint64_t bytes_before = 0, bytes_after = 0;
+  // Growth after compression (FieldStats, summed).
+  uint64_t new_rows = 0, folded = 0, frequency = 0, growth_bytes = 0;
   double seconds = 0, mse_weighted = 0;
   int shards = 0;
 };
@@ -39,6 +41,10 @@ std::map<std::pair<std::string, uint32_t>, Merged> Merge(
     m.vectors_after += f.vectors_after();
     m.bytes_before += f.bytes_before();
     m.bytes_after += f.bytes_after();
+    m.new_rows += f.new_rows();
+    m.folded += f.folded_features();
+    m.frequency += f.frequency();
+    m.growth_bytes += f.growth_bytes();
     m.seconds = std::max(m.seconds, f.seconds());
     m.mse_weighted += f.weighted_mse() * f.features();
     ++m.shards;
@@ -69,6 +75,10 @@ FieldStatsReport ReportOf(
     f->set_ratio(Ratio(m.bytes_before, m.bytes_after));
     f->set_weighted_mse(MeanMse(m));
     f->set_seconds(m.seconds);
+    f->set_new_rows(m.new_rows);
+    f->set_folded_features(m.folded);
+    f->set_frequency(m.frequency);
+    f->set_growth_bytes(m.growth_bytes);
   }
   *report.mutable_failed_shards() = failed;
   return report;
@@ -85,8 +95,9 @@ void PrintFieldStats(
     return;
   }
   Table out({"TABLE", "FIELD", "METHOD", "FEATURES", "CLUSTERS", "BYTES BEFORE",
-             "BYTES AFTER", "RATIO", "MSE", "TIME"});
-  for (size_t c : {1, 3, 4, 5, 6, 7, 8, 9}) {
+             "BYTES AFTER", "RATIO", "MSE", "TIME", "NEW ROWS", "FOLDED",
+             "GROWTH BYTES"});
+  for (size_t c : {1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}) {
     out.SetAlign(c, Table::Align::kRight);
   }
   std::map<std::string, Merged> totals;
@@ -96,8 +107,12 @@ void PrintFieldStats(
                 FormatBytes(m.bytes_before), FormatBytes(m.bytes_after),
                 absl::StrFormat("%.1fx", Ratio(m.bytes_before, m.bytes_after)),
                 absl::StrFormat("%.3g", MeanMse(m)),
-                absl::StrFormat("%.2fs", m.seconds)});
+                absl::StrFormat("%.2fs", m.seconds), FormatCount(m.new_rows),
+                FormatCount(m.folded), FormatBytes(m.growth_bytes)});
     Merged& t = totals[key.first];
+    t.new_rows += m.new_rows;
+    t.folded += m.folded;
+    t.growth_bytes += m.growth_bytes;
     t.features += m.features;
     t.clusters += m.clusters;
     t.bytes_before += m.bytes_before;
@@ -111,7 +126,8 @@ void PrintFieldStats(
                 FormatBytes(t.bytes_after),
                 absl::StrFormat("%.1fx", Ratio(t.bytes_before, t.bytes_after)),
                 absl::StrFormat("%.3g", MeanMse(t)),
-                absl::StrFormat("%.2fs", t.seconds)});
+                absl::StrFormat("%.2fs", t.seconds), FormatCount(t.new_rows),
+                FormatCount(t.folded), FormatBytes(t.growth_bytes)});
   }
   *env.out << out.Render();
 }

@@ -40,6 +40,7 @@ TEST(CompressionCommandsTest, MergesShardsPerFieldAndAddsTableTotals) {
   EXPECT_NE(text.find("0.03"), std::string::npos) << text;
   EXPECT_NE(text.find("2.00s"), std::string::npos) << text;
   EXPECT_NE(text.find("1,000"), std::string::npos) << text;
+  EXPECT_NE(text.find("NEW ROWS"), std::string::npos) << text;
   // Table total: 109000 / 13000 = 8.4x.
   EXPECT_NE(text.find("all"), std::string::npos) << text;
   EXPECT_NE(text.find("8.4x"), std::string::npos) << text;
@@ -51,14 +52,19 @@ TEST(CompressionCommandsTest, JsonIsAFieldStatsReportWithOneEntryPerField) {
   env.out = &out;
   env.err = &err;
   env.json = true;
-  PrintFieldStats(env, {Field("emb", 1, 0, 600, 6, 60000, 2000, 0.01, 1.5),
-                        Field("emb", 1, 1, 400, 4, 40000, 2000, 0.06, 2.0)});
+  FieldStats grown = Field("emb", 1, 1, 400, 4, 40000, 2000, 0.06, 2.0);
+  grown.set_new_rows(12);
+  grown.set_growth_bytes(960);
+  PrintFieldStats(env,
+                  {Field("emb", 1, 0, 600, 6, 60000, 2000, 0.01, 1.5), grown});
   EXPECT_EQ(out.str(),
             "{\"fields\":[{\"table\":\"emb\",\"field\":1,\"method\":\"saec\","
             "\"shards\":2,\"features\":\"1000\",\"clusters\":\"10\","
             "\"vectors_before\":\"0\",\"vectors_after\":\"0\","
             "\"bytes_before\":\"100000\",\"bytes_after\":\"4000\","
-            "\"ratio\":25,\"weighted_mse\":0.03,\"seconds\":2}],"
+            "\"ratio\":25,\"weighted_mse\":0.03,\"seconds\":2,"
+            "\"new_rows\":\"12\",\"folded_features\":\"0\","
+            "\"frequency\":\"0\",\"growth_bytes\":\"960\"}],"
             "\"failed_shards\":[]}\n");
 }
 

@@ -84,6 +84,14 @@ uint64_t CtrGenerator::SampleRank(int cat_field, double u) const {
   return std::min<uint64_t>(it - cdf.begin(), cdf.size() - 1);
 }
 
+bool CtrGenerator::Drawable(int cat_field, uint64_t rank) const {
+  if (options_.vocab_share >= 1) return true;
+  const uint64_t h =
+      SplitMix64(options_.seed ^ (uint64_t{0xa11} << 44) ^
+                 (static_cast<uint64_t>(cat_field) << 32) ^ rank);
+  return static_cast<double>(h >> 11) * 0x1.0p-53 < options_.vocab_share;
+}
+
 double CtrGenerator::AppendRow(uint64_t stream, uint64_t index,
                                std::string* out) const {
   const size_t label_at = out->size();
@@ -103,7 +111,10 @@ double CtrGenerator::AppendRow(uint64_t stream, uint64_t index,
   for (int j = 0; j < kNumCatFields; ++j, col += 2) {
     out->push_back('\t');
     if (Uniform(stream, index, col) < options_.missing_rate) continue;
-    const uint64_t r = SampleRank(j, Uniform(stream, index, col + 1));
+    uint64_t r = SampleRank(j, Uniform(stream, index, col + 1));
+    for (uint64_t redraw = 1; !Drawable(j, r) && redraw < 64; ++redraw) {
+      r = SampleRank(j, Uniform(stream, index, col + 1 + (redraw << 20)));
+    }
     AppendHex8(static_cast<uint32_t>(SplitMix64(
                    options_.seed ^ (static_cast<uint64_t>(j) << 40) ^ r)),
                out);

@@ -41,6 +41,12 @@ struct CtrGeneratorOptions {
   // Spread of a member's effect around its group's, relative to the
   // group spread.
   double noise = 0.1;
+  // Share of each categorical vocabulary that rows draw from, in (0, 1]: a
+  // fixed pseudo-random subset of the ranks (the same for every stream and
+  // every share: a larger share adds ranks); a draw outside it is redrawn.
+  // Effects do not depend on it, so two generators with the same seed and
+  // shares 0.6 then 1 make a vocabulary that grows between two phases.
+  double vocab_share = 1.0;
 };
 
 // Stream ids: training rows and held-out rows never coincide.
@@ -65,6 +71,8 @@ class CtrGenerator {
  private:
   double Uniform(uint64_t stream, uint64_t index, uint64_t column) const;
   uint64_t SampleRank(int cat_field, double u) const;
+  // Whether rank `rank` of a categorical field is in the vocab_share subset.
+  bool Drawable(int cat_field, uint64_t rank) const;
 
   // Constant after construction.
   const CtrGeneratorOptions options_;

@@ -1,7 +1,9 @@
 #include "worker/ctr/datagen.h"
 
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -47,6 +49,32 @@ TEST(CtrGeneratorTest, RowsParseAndArePureFunctionsOfSeedStreamAndIndex) {
 // Rows computed from the generator before its hashes moved to
 // proto/base/hash.h: a data spec must always yield the same rows. Never
 // update them.
+TEST(CtrGeneratorTest, AVocabularyShareDrawsFromASubsetThatGrowsWithIt) {
+  CtrGeneratorOptions o;
+  o.max_vocab = 2000;
+  o.vocab_share = 0.5;
+  const CtrGenerator half(o);
+  o.vocab_share = 1.0;
+  const CtrGenerator full(o);
+  std::set<uint64_t> seen_half, seen_full;
+  for (uint64_t i = 0; i < 4000; ++i) {
+    for (auto [g, seen] : {std::pair{&half, &seen_half}, {&full, &seen_full}}) {
+      std::string line;
+      g->AppendRow(kTrainStream, i, &line);
+      CtrExample ex;
+      ASSERT_TRUE(ParseCriteoLine(line.substr(0, line.size() - 1), &ex).ok());
+      seen->insert(ex.keys[kNumIntFields]);  // the largest categorical field
+    }
+  }
+  // Fewer distinct values (frequent ones are seen either way), and values
+  // the full vocabulary has.
+  EXPECT_LT(seen_half.size(), seen_full.size() * 0.9);
+  EXPECT_GT(seen_half.size(), seen_full.size() * 0.3);
+  size_t shared = 0;
+  for (uint64_t k : seen_half) shared += seen_full.count(k);
+  EXPECT_GT(shared, seen_half.size() * 0.5);  // rare values may be unseen
+}
+
 TEST(CtrGeneratorTest, RowsMatchGoldenValues) {
   CtrGeneratorOptions o;
   o.seed = 3;
