@@ -1,4 +1,4 @@
-// The binary format of one checkpoint shard file, version 2: the constants
+// The binary format of one checkpoint shard file, version 3: the constants
 // and rules the writer (checkpoint_writer.h) and the reader
 // (checkpoint_reader.h) share. docs/checkpoint.md specifies it byte by byte;
 // checkpoint_format_test.cc pins that specification.
@@ -15,7 +15,8 @@
 // dense tensors (by name), then the push windows; readers do not rely on
 // the order. A reader checks the CRC before it interprets anything else, and
 // bounds-checks every length. Version 2 added the push-window section;
-// version 1 files (without it) are read as before.
+// version 3 the compressed section with a serialized key index (0x05);
+// version 1 and 2 files (without them) are read as before.
 #ifndef STRATA_SERVER_STORAGE_CHECKPOINT_FORMAT_H_
 #define STRATA_SERVER_STORAGE_CHECKPOINT_FORMAT_H_
 
@@ -35,7 +36,7 @@ inline constexpr size_t kCheckpointMagicBytes = 8;
 // The version the writer writes. A reader accepts every version from
 // kOldestCheckpointFormatVersion to this one and rejects others with
 // FAILED_PRECONDITION; a version that adds section kinds bumps this number.
-inline constexpr uint32_t kCheckpointFormatVersion = 2;
+inline constexpr uint32_t kCheckpointFormatVersion = 3;
 inline constexpr uint32_t kOldestCheckpointFormatVersion = 1;
 
 // The kind byte that starts each section.
@@ -55,6 +56,11 @@ enum class CheckpointSection : uint8_t {
   // client id | u64 highest sequence | W u64 words (bit b of word w:
   // sequence highest - (64 w + b) was applied).
   kPushWindows = 0x04,
+  // Version 3. A compressed table whose key index stores no keys (SaecConfig
+  // MPH): as kCompressed, but each field ends with u64 L and L bytes of its
+  // serialized index (compression::KeyIndex::Serialize) instead of the n
+  // (key, cluster) pairs.
+  kCompressedMph = 0x05,
   kEnd = 0xFF,
 };
 

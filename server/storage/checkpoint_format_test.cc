@@ -26,7 +26,7 @@ T At(const std::string& f, size_t at) {
 TEST(CheckpointFormatTest, ConstantsMatchTheDocumentation) {
   EXPECT_EQ(std::string(kCheckpointMagic), "STRATACK");
   EXPECT_EQ(sizeof(kCheckpointMagic) - 1, kCheckpointMagicBytes);
-  EXPECT_EQ(kCheckpointFormatVersion, 2u);
+  EXPECT_EQ(kCheckpointFormatVersion, 3u);
   EXPECT_EQ(kOldestCheckpointFormatVersion, 1u);
   EXPECT_EQ(kShardFileHeaderBytes, 28u);
   EXPECT_EQ(kShardFileFooterBytes, 4u);
@@ -34,6 +34,7 @@ TEST(CheckpointFormatTest, ConstantsMatchTheDocumentation) {
   EXPECT_EQ(static_cast<int>(CheckpointSection::kDense), 0x02);
   EXPECT_EQ(static_cast<int>(CheckpointSection::kCompressed), 0x03);
   EXPECT_EQ(static_cast<int>(CheckpointSection::kPushWindows), 0x04);
+  EXPECT_EQ(static_cast<int>(CheckpointSection::kCompressedMph), 0x05);
   EXPECT_EQ(kPushWindowWords, 64u);
   EXPECT_EQ(static_cast<int>(CheckpointSection::kEnd), 0xFF);
 }
@@ -63,7 +64,7 @@ TEST(CheckpointFormatTest, FileLayoutMatchesTheDocumentation) {
   ASSERT_EQ(f.size(),
             28 + (1 + 4 + cfg.size() + 12 + 8 + row_bytes) + (1 + 4 + 8) + 4);
   EXPECT_EQ(f.substr(0, 8), "STRATACK");
-  EXPECT_EQ(u32(8), 2u);   // version
+  EXPECT_EQ(u32(8), 3u);   // version
   EXPECT_EQ(u32(12), 2u);  // shard id
   EXPECT_EQ(u32(16), 3u);  // shard count
   EXPECT_EQ(u64(20), 9u);  // checkpoint id

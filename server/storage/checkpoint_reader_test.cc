@@ -84,12 +84,12 @@ std::string WithVersion(std::string f, uint8_t version) {
 
 TEST_F(CheckpointReaderTest, NewerFormatVersionIsFailedPrecondition) {
   ASSERT_TRUE(Write(DefaultEnv()).ok());
-  for (uint8_t version : {0, 3}) {
+  for (uint8_t version : {0, 4}) {
     WriteRaw(path_, WithVersion(ReadRaw(path_), version));
     Recorder r;
     const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-    EXPECT_NE(s.message().find("this build reads versions 1 to 2"),
+    EXPECT_NE(s.message().find("this build reads versions 1 to 3"),
               std::string::npos)
         << s;
   }
