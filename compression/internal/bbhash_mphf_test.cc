@@ -5,20 +5,16 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "gtest/gtest.h"
+#include "proto/base/hash.h"
 
 namespace strata::compression::internal {
 namespace {
 
+// n distinct pseudo-random keys (SplitMix64 is a bijection).
 std::vector<uint64_t> DistinctKeys(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  absl::flat_hash_set<uint64_t> seen;
-  std::vector<uint64_t> keys;
-  while (keys.size() < n) {
-    const uint64_t k = rng();
-    if (seen.insert(k).second) keys.push_back(k);
-  }
+  std::vector<uint64_t> keys(n);
+  for (size_t i = 0; i < n; ++i) keys[i] = SplitMix64((seed << 32) + i);
   return keys;
 }
 
