@@ -25,7 +25,8 @@ absl::Status CheckFinite(absl::Span<const float> values, int dim,
 }
 
 // The checks both factories share; returns k.
-absl::StatusOr<uint32_t> CheckVectors(int dim, const std::vector<float>& centroids,
+absl::StatusOr<uint32_t> CheckVectors(int dim,
+                                      const std::vector<float>& centroids,
                                       const std::vector<float>& fallback) {
   if (dim <= 0) {
     return absl::InvalidArgumentError(

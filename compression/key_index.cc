@@ -144,8 +144,7 @@ class MphIndex final : public KeyIndex {
   }
   IndexLayout layout() const override { return IndexLayout::kMph; }
   bool enumerable() const override { return false; }
-  void ForEach(
-      const std::function<void(uint64_t, uint32_t)>&) const override {
+  void ForEach(const std::function<void(uint64_t, uint32_t)>&) const override {
     LOG(FATAL) << "a minimal-perfect-hash key index stores no keys";
   }
   absl::StatusOr<std::string> Serialize() const override;
@@ -231,9 +230,9 @@ absl::StatusOr<std::unique_ptr<KeyIndex>> BuildMph(
     uint32_t max_value, int fingerprint_bits) {
   if (fingerprint_bits < 0 ||
       fingerprint_bits > KeyIndexOptions::kMaxFingerprintBits) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "fingerprint_bits ", fingerprint_bits, " is outside [0, ",
-        KeyIndexOptions::kMaxFingerprintBits, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("fingerprint_bits ", fingerprint_bits, " is outside [0, ",
+                     KeyIndexOptions::kMaxFingerprintBits, "]"));
   }
   STRATA_RETURN_IF_ERROR(SortedByHash(keys).status());  // distinct keys
   STRATA_ASSIGN_OR_RETURN(BBHashMphf mph, BBHashMphf::Build(keys));
@@ -252,8 +251,7 @@ absl::StatusOr<std::unique_ptr<KeyIndex>> BuildMph(
     }
   }
   return std::make_unique<MphIndex>(std::move(mph), fingerprint_bits,
-                                    std::move(packed),
-                                    std::move(fingerprints));
+                                    std::move(packed), std::move(fingerprints));
 }
 
 absl::StatusOr<std::unique_ptr<KeyIndex>> BuildFlat(
@@ -367,12 +365,12 @@ absl::StatusOr<std::unique_ptr<KeyIndex>> KeyIndex::Deserialize(
   STRATA_ASSIGN_OR_RETURN(BBHashMphf mph,
                           BBHashMphf::Deserialize(b.substr(0, mph_len), n));
   b.remove_prefix(mph_len);
-  PackedArray values =
-      PackedArray::FromWords(n, static_cast<int>(w), TakeWords(&b, value_words));
+  PackedArray values = PackedArray::FromWords(n, static_cast<int>(w),
+                                              TakeWords(&b, value_words));
   for (size_t i = 0; i < n; ++i) {
     if (values.Get(i) > max_value) {
-      return CorruptIndex(absl::StrCat("value ", values.Get(i), " exceeds ",
-                                       max_value));
+      return CorruptIndex(
+          absl::StrCat("value ", values.Get(i), " exceeds ", max_value));
     }
   }
   PackedArray fingerprints =

@@ -3,8 +3,8 @@
 #include <cstring>
 #include <map>
 #include <random>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -141,7 +141,8 @@ TEST(MphKeyIndexTest, FindsEveryStoredKeyExactlyForEveryWidth) {
       EXPECT_EQ((*index)->layout(), IndexLayout::kMph);
       EXPECT_FALSE((*index)->enumerable());
       for (size_t i = 0; i < n; ++i) {
-        ASSERT_EQ((*index)->Find(keys[i]), values[i]) << "f=" << f << " i=" << i;
+        ASSERT_EQ((*index)->Find(keys[i]), values[i])
+            << "f=" << f << " i=" << i;
       }
     }
   }

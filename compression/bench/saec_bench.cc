@@ -14,10 +14,10 @@
 #include <time.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <functional>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <string>
@@ -385,9 +385,8 @@ void SectionIndex() {
     if (!index.ok()) return;
     Row r;
     r.build_s = CpuSeconds() - start;
-    r.name = layout == IndexLayout::kMph
-                 ? absl::StrCat("mph f=", f)
-                 : std::string(IndexLayoutName(layout));
+    r.name = layout == IndexLayout::kMph ? absl::StrCat("mph f=", f)
+                                         : std::string(IndexLayoutName(layout));
     r.index = *std::move(index);
     for (uint64_t u : unseen) r.false_hits += r.index->Find(u).has_value();
     rows.push_back(std::move(r));
@@ -399,12 +398,11 @@ void SectionIndex() {
       r.t.unseen.push_back(NsPerProbe(*r.index, unseen, &sink));
     }
   }
-  std::printf("%-14s %10s %7s %8s %9s %11s %14s\n", "layout", "bytes",
-              "B/key", "build_s", "ns_seen", "ns_unseen", "unseen_found");
+  std::printf("%-14s %10s %7s %8s %9s %11s %14s\n", "layout", "bytes", "B/key",
+              "build_s", "ns_seen", "ns_unseen", "unseen_found");
   for (const Row& r : rows) {
-    std::printf("%-14s %10zu %7.2f %8.3f %9.1f %11.1f %14.6f\n",
-                r.name.c_str(), r.index->bytes(),
-                double(r.index->bytes()) / n, r.build_s,
+    std::printf("%-14s %10zu %7.2f %8.3f %9.1f %11.1f %14.6f\n", r.name.c_str(),
+                r.index->bytes(), double(r.index->bytes()) / n, r.build_s,
                 LookupTimes::Median(r.t.seen), LookupTimes::Median(r.t.unseen),
                 double(r.false_hits) / n);
   }
@@ -466,8 +464,8 @@ void SectionMphLibraries() {
   }
   std::vector<std::string> packed;
   packed.reserve(2);
-  for (auto [algo, name] : {std::pair{CMPH_CHD, "cmph chd"},
-                            std::pair{CMPH_BDZ, "cmph bdz"}}) {
+  for (auto [algo, name] :
+       {std::pair{CMPH_CHD, "cmph chd"}, std::pair{CMPH_BDZ, "cmph bdz"}}) {
     std::vector<uint64_t> copy = keys;
     const double start = CpuSeconds();
     cmph_t* mph = BuildCmph(&copy, algo);
@@ -485,8 +483,8 @@ void SectionMphLibraries() {
     l.name = name;
     l.bits_per_key = 8.0 * packed.back().size() / n;
     l.lookup = [p](uint64_t k) {
-      return uint64_t{cmph_search_packed(p, reinterpret_cast<const char*>(&k),
-                                         sizeof(k))};
+      return uint64_t{
+          cmph_search_packed(p, reinterpret_cast<const char*>(&k), sizeof(k))};
     };
     libs.push_back(std::move(l));
   }

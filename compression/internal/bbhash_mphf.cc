@@ -15,8 +15,7 @@
 namespace strata::compression::internal {
 namespace {
 
-using Function =
-    boomphf::mphf<uint64_t, boomphf::SingleHashFunctor<uint64_t>>;
+using Function = boomphf::mphf<uint64_t, boomphf::SingleHashFunctor<uint64_t>>;
 
 // Library constants the byte format depends on (BooPHF.h).
 constexpr int kMaxLevels = 64;       // accepted when reading
@@ -57,8 +56,7 @@ uint64_t LevelBits(uint64_t n, double gamma, int level) {
   const uint64_t hash_domain = static_cast<size_t>(ceil(double(n) * gamma));
   const double p =
       1.0 - pow(((gamma * (double)n - 1) / (gamma * (double)n)), n - 1);
-  uint64_t bits =
-      (((uint64_t)(hash_domain * pow(p, level)) + 63) / 64) * 64;
+  uint64_t bits = (((uint64_t)(hash_domain * pow(p, level)) + 63) / 64) * 64;
   return bits == 0 ? 64 : bits;
 }
 
@@ -73,8 +71,8 @@ absl::StatusOr<size_t> CheckLayout(absl::string_view b, uint64_t n) {
       !r.Get(&nelem)) {
     return Invalid("truncated header");
   }
-  if (!(gamma >= 1.0 && gamma <= 16.0) || levels < 1 ||
-      levels > kMaxLevels || nelem != n || last_rank > n) {
+  if (!(gamma >= 1.0 && gamma <= 16.0) || levels < 1 || levels > kMaxLevels ||
+      nelem != n || last_rank > n) {
     return Invalid(absl::StrCat("header (gamma ", gamma, ", ", levels,
                                 " levels, ", nelem, " keys, expected ", n,
                                 ")"));
@@ -133,9 +131,8 @@ absl::StatusOr<BBHashMphf> BBHashMphf::Build(absl::Span<const uint64_t> keys,
     impl->f.save(os);
     bytes = os.str();
   } catch (const std::exception& e) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("building a minimal perfect hash of ", n,
-                     " keys failed: ", e.what()));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "building a minimal perfect hash of ", n, " keys failed: ", e.what()));
   }
   absl::StatusOr<size_t> heap = CheckLayout(bytes, n);
   if (!heap.ok()) {  // the library and CheckLayout disagree: a bug
@@ -186,8 +183,8 @@ absl::StatusOr<std::string> BBHashMphf::Serialize() const {
     impl_->f.save(os);
     return os.str();
   } catch (const std::exception& e) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "serializing a minimal perfect hash failed: ", e.what()));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("serializing a minimal perfect hash failed: ", e.what()));
   }
 }
 

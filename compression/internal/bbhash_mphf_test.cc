@@ -64,8 +64,7 @@ TEST(BBHashMphfTest, DeserializeRejectsCorruptLayouts) {
   EXPECT_EQ(code(bytes, keys.size() + 1), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code(bytes.substr(0, bytes.size() - 1), keys.size()),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(bytes + "x", keys.size()),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(bytes + "x", keys.size()), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code("", keys.size()), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code("x", 0), absl::StatusCode::kInvalidArgument);
   std::string nan_gamma = bytes;

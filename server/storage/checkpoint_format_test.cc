@@ -141,24 +141,24 @@ TEST(CheckpointFormatTest, MphCompressedLayoutMatchesTheDocumentation) {
   size_t at = 28;
   EXPECT_EQ(f[at], '\x05');
   at += 1;
-  at += 4 + u32(at);  // TableConfig
-  at += 4 + u32(at);  // SaecConfig
+  at += 4 + u32(at);           // TableConfig
+  at += 4 + u32(at);           // SaecConfig
   EXPECT_EQ(u32(at), 3u);      // dim
   EXPECT_EQ(u32(at + 4), 3u);  // state floats (Adagrad)
   EXPECT_EQ(u32(at + 8), 1u);  // fields
   at += 12;
   EXPECT_EQ(u32(at), 1u);  // field id
   at += 4;
-  at += 4 + u32(at);  // FieldStats
+  at += 4 + u32(at);           // FieldStats
   EXPECT_EQ(u32(at), 2u);      // k
   EXPECT_EQ(u64(at + 4), 2u);  // n
   at += 12;
   at += 4 * (2 * 3 + 3 + 3 * 3) + 8 * 3;  // centroids, fallback, state, steps
   const uint64_t len = u64(at);
   at += 8;
-  EXPECT_EQ(u32(at), 8u);       // fingerprint bits
-  EXPECT_EQ(u32(at + 4), 1u);   // value width: clusters < 2
-  EXPECT_EQ(u64(at + 8), 2u);   // n
+  EXPECT_EQ(u32(at), 8u);      // fingerprint bits
+  EXPECT_EQ(u32(at + 4), 1u);  // value width: clusters < 2
+  EXPECT_EQ(u64(at + 8), 2u);  // n
   const uint64_t mph = u64(at + 16);
   EXPECT_EQ(len, 24 + mph + 8 + 8);  // one word of values, one of prints
   at += len;

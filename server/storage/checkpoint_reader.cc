@@ -212,10 +212,10 @@ absl::Status ReadCompressedField(Cursor* c, uint32_t dim, uint32_t sf,
   }
   STRATA_ASSIGN_OR_RETURN(
       compression::CompressedField field,
-      keyless ? ReadMphIndex(c, dim, n, std::move(centroids),
-                             std::move(fallback))
-              : ReadIndexPairs(c, dim, k, n, std::move(centroids),
-                               std::move(fallback)));
+      keyless
+          ? ReadMphIndex(c, dim, n, std::move(centroids), std::move(fallback))
+          : ReadIndexPairs(c, dim, k, n, std::move(centroids),
+                           std::move(fallback)));
   out->push_back(CompressedFieldState{id, std::move(field), std::move(state),
                                       std::move(steps), std::move(stats)});
   return absl::OkStatus();

@@ -4,7 +4,8 @@
 // (0x05) key index, an empty file), as the fuzz target's input (flag byte
 // 3, then the body between header and footer), plus a truncated and a
 // bit-flipped one.
-//   bazel run //server/storage:checkpoint_reader_fuzz_seeds -- $PWD/server/storage/testdata/checkpoint_reader_fuzz_corpus
+//   bazel run //server/storage:checkpoint_reader_fuzz_seeds --
+//   $PWD/server/storage/testdata/checkpoint_reader_fuzz_corpus
 #include <fstream>
 #include <iostream>
 #include <iterator>

@@ -241,7 +241,8 @@ class MphSectionTest : public ::testing::Test {
     dir_ = internal::CheckpointTestDir();
     path_ = JoinPath(dir_, ShardFileName(0, 1));
     header_ = ShardFileHeader{0, 1, 42};
-    table_ = internal::CompressedWithState(0.5f, compression::IndexLayout::kMph);
+    table_ =
+        internal::CompressedWithState(0.5f, compression::IndexLayout::kMph);
     ASSERT_NE(table_, nullptr);
     const CompressedTable* t = table_.get();
     ASSERT_TRUE(
@@ -255,9 +256,9 @@ class MphSectionTest : public ::testing::Test {
   }
   // The file's body (sections and end marker) without header and footer.
   std::string Body() const {
-    return file_.substr(kShardFileHeaderBytes,
-                        file_.size() - kShardFileHeaderBytes -
-                            kShardFileFooterBytes);
+    return file_.substr(
+        kShardFileHeaderBytes,
+        file_.size() - kShardFileHeaderBytes - kShardFileFooterBytes);
   }
 
   std::string dir_, path_, file_;
@@ -282,8 +283,7 @@ TEST_F(MphSectionTest, IsAnUnknownKindInAVersion2File) {
   CompressedRecorder r;
   const absl::Status s = Read(WithVersion(file_, 2), &r);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
-  EXPECT_NE(s.message().find("unknown section kind 5"), std::string::npos)
-      << s;
+  EXPECT_NE(s.message().find("unknown section kind 5"), std::string::npos) << s;
 }
 
 // Every truncation of the section (CRC fixed, so the section's own bounds
@@ -292,7 +292,8 @@ TEST_F(MphSectionTest, EveryTruncationIsDataLoss) {
   const std::string body = Body();
   const size_t end_marker = 13;
   for (size_t len = 1; len + end_marker < body.size(); ++len) {
-    std::string cut = body.substr(0, len) + body.substr(body.size() - end_marker);
+    std::string cut =
+        body.substr(0, len) + body.substr(body.size() - end_marker);
     CompressedRecorder r;
     EXPECT_EQ(Read(WithBody(file_, cut), &r).code(),
               absl::StatusCode::kDataLoss)

@@ -139,11 +139,11 @@ absl::StatusOr<SaecConfig> NormalizeIndexLayout(SaecConfig c) {
     c.set_fingerprint_bits(
         compression::KeyIndexOptions::kDefaultFingerprintBits);
   }
-  if (c.fingerprint_bits() > compression::KeyIndexOptions::kMaxFingerprintBits) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("fingerprint_bits ", c.fingerprint_bits(),
-                     " is outside [0, ",
-                     compression::KeyIndexOptions::kMaxFingerprintBits, "]"));
+  if (c.fingerprint_bits() >
+      compression::KeyIndexOptions::kMaxFingerprintBits) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fingerprint_bits ", c.fingerprint_bits(), " is outside [0, ",
+        compression::KeyIndexOptions::kMaxFingerprintBits, "]"));
   }
   return c;
 }

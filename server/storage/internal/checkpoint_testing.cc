@@ -73,9 +73,9 @@ std::unique_ptr<CompressedTable> CompressedWithState(
   saec.set_index_layout(layout == compression::IndexLayout::kMph
                             ? SaecConfig::MPH
                             : SaecConfig::COMPACT);
-  auto table = CompressedTable::Restore(
-      SparseConfig(3, OptimizerConfig::ADAGRAD), saec, std::move(fields),
-      CompressedTable::Options());
+  auto table =
+      CompressedTable::Restore(SparseConfig(3, OptimizerConfig::ADAGRAD), saec,
+                               std::move(fields), CompressedTable::Options());
   EXPECT_TRUE(table.ok()) << table.status();
   return table.ok() ? *std::move(table) : nullptr;
 }
