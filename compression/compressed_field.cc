@@ -24,12 +24,10 @@ absl::Status CheckFinite(absl::Span<const float> values, int dim,
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<CompressedField> CompressedField::Create(
-    int dim, std::vector<float> centroids, std::vector<float> fallback,
-    absl::Span<const uint64_t> keys, absl::Span<const uint32_t> cluster_of_key,
-    const KeyIndexOptions& index_options) {
+// The checks both factories share; returns k.
+absl::StatusOr<uint32_t> CheckVectors(int dim,
+                                      const std::vector<float>& centroids,
+                                      const std::vector<float>& fallback) {
   if (dim <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("dim must be > 0, got ", dim));
@@ -49,10 +47,32 @@ absl::StatusOr<CompressedField> CompressedField::Create(
   }
   STRATA_RETURN_IF_ERROR(CheckFinite(centroids, dim, "centroid"));
   STRATA_RETURN_IF_ERROR(CheckFinite(fallback, dim, "fallback"));
+  return static_cast<uint32_t>(k);
+}
+
+}  // namespace
+
+absl::StatusOr<CompressedField> CompressedField::Create(
+    int dim, std::vector<float> centroids, std::vector<float> fallback,
+    absl::Span<const uint64_t> keys, absl::Span<const uint32_t> cluster_of_key,
+    const KeyIndexOptions& index_options) {
+  STRATA_ASSIGN_OR_RETURN(const uint32_t k,
+                          CheckVectors(dim, centroids, fallback));
   STRATA_ASSIGN_OR_RETURN(
       std::unique_ptr<KeyIndex> index,
-      KeyIndex::Build(keys, cluster_of_key, static_cast<uint32_t>(k - 1),
-                      index_options));
+      KeyIndex::Build(keys, cluster_of_key, k - 1, index_options));
+  return CompressedField(dim, std::move(centroids), std::move(fallback),
+                         std::move(index));
+}
+
+absl::StatusOr<CompressedField> CompressedField::FromSerializedIndex(
+    int dim, std::vector<float> centroids, std::vector<float> fallback,
+    absl::string_view index_bytes, uint64_t num_features) {
+  STRATA_ASSIGN_OR_RETURN(const uint32_t k,
+                          CheckVectors(dim, centroids, fallback));
+  STRATA_ASSIGN_OR_RETURN(
+      std::unique_ptr<KeyIndex> index,
+      KeyIndex::Deserialize(index_bytes, num_features, k - 1));
   return CompressedField(dim, std::move(centroids), std::move(fallback),
                          std::move(index));
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "compression/key_index.h"
 
@@ -35,6 +36,13 @@ class CompressedField {
       absl::Span<const uint64_t> keys,
       absl::Span<const uint32_t> cluster_of_key,
       const KeyIndexOptions& index_options);
+
+  // The same with the index read back from KeyIndex::Serialize() bytes of
+  // num_features keys (checkpoints of kMph fields): INVALID_ARGUMENT as
+  // Create, and for bytes that are not such an index with clusters < k.
+  static absl::StatusOr<CompressedField> FromSerializedIndex(
+      int dim, std::vector<float> centroids, std::vector<float> fallback,
+      absl::string_view index_bytes, uint64_t num_features);
 
   CompressedField(CompressedField&&) noexcept;
   CompressedField& operator=(CompressedField&&) noexcept;

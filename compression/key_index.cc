@@ -1,6 +1,7 @@
 #include "compression/key_index.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <utility>
@@ -9,12 +10,16 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "compression/internal/bbhash_mphf.h"
 #include "compression/internal/packed_array.h"
+#include "glog/logging.h"
 #include "proto/base/hash.h"
+#include "proto/base/status_macros.h"
 
 namespace strata::compression {
 namespace {
 
+using internal::BBHashMphf;
 using internal::PackedArray;
 
 using FlatMap = absl::flat_hash_map<uint64_t, uint32_t>;
@@ -104,10 +109,149 @@ class CompactIndex final : public KeyIndex {
   const PackedArray values_;
 };
 
+// The f-bit fingerprint of a key: the top f bits of SplitMix64(key) (BBHash
+// hashes with its own, unrelated functions). 0 when f == 0.
+uint64_t Fingerprint(uint64_t key, int f) {
+  return f == 0 ? 0 : SplitMix64(key) >> (64 - f);
+}
+
+// A packed array of n entries of `width` bits; empty when width is 0.
+PackedArray MaybePacked(size_t n, int width) {
+  return width == 0 ? PackedArray() : PackedArray(n, width);
+}
+
+class MphIndex final : public KeyIndex {
+ public:
+  MphIndex(BBHashMphf mph, int fingerprint_bits, PackedArray values,
+           PackedArray fingerprints)
+      : mph_(std::move(mph)),
+        fingerprint_bits_(fingerprint_bits),
+        values_(std::move(values)),
+        fingerprints_(std::move(fingerprints)) {}
+
+  std::optional<uint32_t> Find(uint64_t key) const override {
+    const uint64_t pos = mph_.Lookup(key);
+    if (pos == BBHashMphf::kNotFound) return std::nullopt;
+    if (fingerprint_bits_ > 0 &&
+        fingerprints_.Get(pos) != Fingerprint(key, fingerprint_bits_)) {
+      return std::nullopt;
+    }
+    return static_cast<uint32_t>(values_.Get(pos));
+  }
+  size_t size() const override { return mph_.size(); }
+  size_t bytes() const override {
+    return mph_.bytes() + values_.bytes() + fingerprints_.bytes();
+  }
+  IndexLayout layout() const override { return IndexLayout::kMph; }
+  bool enumerable() const override { return false; }
+  void ForEach(const std::function<void(uint64_t, uint32_t)>&) const override {
+    LOG(FATAL) << "a minimal-perfect-hash key index stores no keys";
+  }
+  absl::StatusOr<std::string> Serialize() const override;
+
+ private:
+  // Constant after construction.
+  const BBHashMphf mph_;
+  const int fingerprint_bits_;
+  const PackedArray values_;        // by MPH position
+  const PackedArray fingerprints_;  // by MPH position; empty when f == 0
+};
+
+template <typename T>
+void Put(std::string* out, T v) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+
+void PutWords(std::string* out, const std::vector<uint64_t>& words) {
+  out->append(reinterpret_cast<const char*>(words.data()),
+              words.size() * sizeof(uint64_t));
+}
+
+// Copies `count` words off the front of *b (which holds them).
+std::vector<uint64_t> TakeWords(absl::string_view* b, size_t count) {
+  std::vector<uint64_t> words(count);
+  if (count > 0) std::memcpy(words.data(), b->data(), count * 8);
+  b->remove_prefix(count * 8);
+  return words;
+}
+
+absl::Status CorruptIndex(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("corrupt key index: ", what));
+}
+
+// Serialized MPH index (docs/checkpoint.md, section 0x05):
+//   u32 f | u32 w | u64 n | u64 L | L bytes of BBHash | values (ceil(n w /
+//   64) u64 words) | fingerprints (ceil(n f / 64) u64 words).
+constexpr size_t kMphHeaderBytes = 4 + 4 + 8 + 8;
+
+absl::StatusOr<std::string> MphIndex::Serialize() const {
+  STRATA_ASSIGN_OR_RETURN(const std::string mph, mph_.Serialize());
+  std::string out;
+  out.reserve(kMphHeaderBytes + mph.size() + values_.bytes() +
+              fingerprints_.bytes());
+  Put<uint32_t>(&out, static_cast<uint32_t>(fingerprint_bits_));
+  Put<uint32_t>(&out, static_cast<uint32_t>(values_.width()));
+  Put<uint64_t>(&out, mph_.size());
+  Put<uint64_t>(&out, mph.size());
+  out += mph;
+  PutWords(&out, values_.words());
+  PutWords(&out, fingerprints_.words());
+  return out;
+}
+
 absl::Status DuplicateKeyError(uint64_t key, size_t row_a, size_t row_b) {
   return absl::InvalidArgumentError(
       absl::StrCat("duplicate key ", key, " at rows ", std::min(row_a, row_b),
                    " and ", std::max(row_a, row_b)));
+}
+
+using HashAndRow = std::pair<uint64_t, uint32_t>;
+
+// (SplitMix64(keys[i]), i) sorted by hash; INVALID_ARGUMENT naming the key
+// and both rows if a key repeats (SplitMix64 is a bijection).
+absl::StatusOr<std::vector<HashAndRow>> SortedByHash(
+    absl::Span<const uint64_t> keys) {
+  std::vector<HashAndRow> entries(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    entries[i] = {SplitMix64(keys[i]), static_cast<uint32_t>(i)};
+  }
+  std::sort(entries.begin(), entries.end());
+  for (size_t i = 1; i < entries.size(); ++i) {
+    if (entries[i].first == entries[i - 1].first) {
+      return DuplicateKeyError(keys[entries[i].second], entries[i - 1].second,
+                               entries[i].second);
+    }
+  }
+  return entries;
+}
+
+absl::StatusOr<std::unique_ptr<KeyIndex>> BuildMph(
+    absl::Span<const uint64_t> keys, absl::Span<const uint32_t> values,
+    uint32_t max_value, int fingerprint_bits) {
+  if (fingerprint_bits < 0 ||
+      fingerprint_bits > KeyIndexOptions::kMaxFingerprintBits) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fingerprint_bits ", fingerprint_bits, " is outside [0, ",
+                     KeyIndexOptions::kMaxFingerprintBits, "]"));
+  }
+  STRATA_RETURN_IF_ERROR(SortedByHash(keys).status());  // distinct keys
+  STRATA_ASSIGN_OR_RETURN(BBHashMphf mph, BBHashMphf::Build(keys));
+  const size_t n = keys.size();
+  PackedArray packed(n, internal::BitWidth(max_value));
+  PackedArray fingerprints = MaybePacked(n, fingerprint_bits);
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t pos = mph.Lookup(keys[i]);
+    if (pos == BBHashMphf::kNotFound) {
+      return absl::InternalError(absl::StrCat(
+          "the minimal perfect hash lost key ", keys[i], " of its build"));
+    }
+    packed.Set(pos, values[i]);
+    if (fingerprint_bits > 0) {
+      fingerprints.Set(pos, Fingerprint(keys[i], fingerprint_bits));
+    }
+  }
+  return std::make_unique<MphIndex>(std::move(mph), fingerprint_bits,
+                                    std::move(packed), std::move(fingerprints));
 }
 
 absl::StatusOr<std::unique_ptr<KeyIndex>> BuildFlat(
@@ -126,17 +270,8 @@ absl::StatusOr<std::unique_ptr<KeyIndex>> BuildCompact(
     absl::Span<const uint64_t> keys, absl::Span<const uint32_t> values,
     uint32_t max_value, int bucket_log2) {
   const size_t n = keys.size();
-  std::vector<std::pair<uint64_t, uint32_t>> entries(n);  // (hash, row)
-  for (size_t i = 0; i < n; ++i) {
-    entries[i] = {SplitMix64(keys[i]), static_cast<uint32_t>(i)};
-  }
-  std::sort(entries.begin(), entries.end());
-  for (size_t i = 1; i < n; ++i) {
-    if (entries[i].first == entries[i - 1].first) {
-      return DuplicateKeyError(keys[entries[i].second], entries[i - 1].second,
-                               entries[i].second);
-    }
-  }
+  STRATA_ASSIGN_OR_RETURN(const std::vector<HashAndRow> entries,
+                          SortedByHash(keys));
   const int b = CompactBucketBits(n, bucket_log2);
   const int r = 64 - b;
   std::vector<uint32_t> directory((size_t{1} << b) + 1, 0);
@@ -158,7 +293,21 @@ absl::StatusOr<std::unique_ptr<KeyIndex>> BuildCompact(
 }  // namespace
 
 const char* IndexLayoutName(IndexLayout layout) {
-  return layout == IndexLayout::kCompact ? "compact" : "flat_hash_map";
+  switch (layout) {
+    case IndexLayout::kCompact:
+      return "compact";
+    case IndexLayout::kFlatHashMap:
+      return "flat_hash_map";
+    case IndexLayout::kMph:
+      return "mph";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::string> KeyIndex::Serialize() const {
+  return absl::FailedPreconditionError(
+      absl::StrCat("a ", IndexLayoutName(layout()),
+                   " key index is saved as (key, value) pairs"));
 }
 
 absl::StatusOr<std::unique_ptr<KeyIndex>> KeyIndex::Build(
@@ -181,7 +330,55 @@ absl::StatusOr<std::unique_ptr<KeyIndex>> KeyIndex::Build(
   }
   if (options.layout == IndexLayout::kFlatHashMap)
     return BuildFlat(keys, values);
+  if (options.layout == IndexLayout::kMph) {
+    return BuildMph(keys, values, max_value, options.fingerprint_bits);
+  }
   return BuildCompact(keys, values, max_value, options.compact_bucket_log2);
+}
+
+absl::StatusOr<std::unique_ptr<KeyIndex>> KeyIndex::Deserialize(
+    absl::string_view b, uint64_t n, uint32_t max_value) {
+  if (b.size() < kMphHeaderBytes) return CorruptIndex("truncated header");
+  uint32_t f, w;
+  uint64_t stored_n, mph_len;
+  std::memcpy(&f, b.data(), 4);
+  std::memcpy(&w, b.data() + 4, 4);
+  std::memcpy(&stored_n, b.data() + 8, 8);
+  std::memcpy(&mph_len, b.data() + 16, 8);
+  b.remove_prefix(kMphHeaderBytes);
+  // n <= 8 * bytes: every key has at least one value bit.
+  if (f > KeyIndexOptions::kMaxFingerprintBits ||
+      w != static_cast<uint32_t>(internal::BitWidth(max_value)) ||
+      stored_n != n || n > std::numeric_limits<uint32_t>::max() ||
+      n > b.size() * 8) {
+    return CorruptIndex(absl::StrCat(n, " keys of ", w, " value bits and ", f,
+                                     " fingerprint bits (stored ", stored_n,
+                                     " keys)"));
+  }
+  const size_t value_words = PackedArray::BytesFor(n, w) / 8;
+  const size_t fp_words = PackedArray::BytesFor(n, f) / 8;
+  if (mph_len > b.size() ||
+      b.size() - mph_len != (value_words + fp_words) * 8) {
+    return CorruptIndex(absl::StrCat("lengths (", mph_len, " bytes of MPH, ",
+                                     b.size(), " bytes in all)"));
+  }
+  STRATA_ASSIGN_OR_RETURN(BBHashMphf mph,
+                          BBHashMphf::Deserialize(b.substr(0, mph_len), n));
+  b.remove_prefix(mph_len);
+  PackedArray values = PackedArray::FromWords(n, static_cast<int>(w),
+                                              TakeWords(&b, value_words));
+  for (size_t i = 0; i < n; ++i) {
+    if (values.Get(i) > max_value) {
+      return CorruptIndex(
+          absl::StrCat("value ", values.Get(i), " exceeds ", max_value));
+    }
+  }
+  PackedArray fingerprints =
+      f == 0 ? PackedArray()
+             : PackedArray::FromWords(n, static_cast<int>(f),
+                                      TakeWords(&b, fp_words));
+  return std::make_unique<MphIndex>(std::move(mph), static_cast<int>(f),
+                                    std::move(values), std::move(fingerprints));
 }
 
 size_t KeyIndex::PredictBytes(size_t n, uint32_t max_value,
@@ -190,6 +387,13 @@ size_t KeyIndex::PredictBytes(size_t n, uint32_t max_value,
     FlatMap map;
     map.reserve(n);
     return map.capacity() * (kFlatSlotBytes + 1);
+  }
+  if (options.layout == IndexLayout::kMph) {
+    const int f = std::clamp(options.fingerprint_bits, 0,
+                             KeyIndexOptions::kMaxFingerprintBits);
+    return BBHashMphf::PredictBytes(n) +
+           PackedArray::BytesFor(n, internal::BitWidth(max_value)) +
+           PackedArray::BytesFor(n, f);
   }
   const int b = CompactBucketBits(n, options.compact_bucket_log2);
   return ((size_t{1} << b) + 1) * sizeof(uint32_t) +

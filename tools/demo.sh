@@ -13,8 +13,9 @@
 #   7. CTR_EVAL again, then prints vectors, bytes, ratio, AUC and log loss
 #      before and after, and writes a PNG (per-field ratio, training curve).
 # Sizes (environment): CTR_ROWS (default 1000000), CTR_WORKERS (1),
-# CTR_DIM (64; at d = 16 the key index caps the ratio near 10x, see
-# docs/saec.md), CTR_VOCAB (largest field's vocabulary, 1000000),
+# CTR_DIM (16, the common CTR size; the minimal-perfect-hash key index keeps
+# the ratio high there, see docs/saec.md), CTR_VOCAB (largest field's
+# vocabulary, 1000000),
 # CTR_CLUSTERS (per field and shard, 64), CTR_EPOCHS (1).
 # Logs and data stay in $STRATA_DEMO_DIR (default /tmp/strata-demo).
 set -euo pipefail
@@ -23,7 +24,7 @@ REPO=$(pwd)
 DIR=${STRATA_DEMO_DIR:-/tmp/strata-demo}
 ROWS=${CTR_ROWS:-1000000}
 WORKERS=${CTR_WORKERS:-1}
-DIM=${CTR_DIM:-64}
+DIM=${CTR_DIM:-16}
 VOCAB=${CTR_VOCAB:-1000000}
 CLUSTERS=${CTR_CLUSTERS:-64}
 EPOCHS=${CTR_EPOCHS:-1}

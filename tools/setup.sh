@@ -15,6 +15,9 @@ PACKAGES=(
   libopenblas-dev prometheus-cpp-dev zlib1g-dev
   # The coordinator's state store (--state_dir, docs/coordinator.md).
   libleveldb-dev
+  # Saec's key index: BBHash minimal perfect hashing (header-only), and
+  # CMPH, which saec_bench compares it with (docs/saec.md, "Key index").
+  libbbhash-dev libcmph-dev
   # Fuzzing (tools/fuzz.sh, --config=fuzz): clang with libFuzzer and the
   # sanitizer runtimes.
   clang libfuzzer-14-dev

@@ -3,14 +3,21 @@
 //   (2) tail assignment: brute force vs the coarse (IVF) index at several
 //       nprobe (time, distortion, agreement with brute force);
 //   (3) compression ratio of a multi-field synthetic table, index counted;
-//   (4) key-index layouts: bytes per key and lookup time.
-// Run once: bazel run -c opt //compression:saec_bench -- --sections=1,2,3,4
+//   (4) key-index layouts: bytes per key, build time, lookup time for seen
+//       and unseen keys, and how many unseen keys each layout mistakes
+//       for stored ones;
+//   (5) minimal perfect hash libraries: BBHash vs CMPH (build time,
+//       bits per key, lookup time).
+// Run once: bazel run -c opt //compression:saec_bench -- --sections=1,2,3,4,5
 #include <cblas.h>
+#include <cmph.h>
 #include <time.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <string>
@@ -18,15 +25,19 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "compression/internal/bbhash_mphf.h"
 #include "compression/internal/synthetic.h"
 #include "compression/internal/timer.h"
 #include "compression/key_index.h"
 #include "compression/saec.h"
 #include "proto/base/hash.h"
 
-ABSL_FLAG(std::string, sections, "1,2,3,4", "which tables to print");
+ABSL_FLAG(std::string, sections, "1,2,3,4,5", "which tables to print");
+ABSL_FLAG(uint32_t, index_values, 10000,
+          "(4) values stored in the key index are < this (cluster count)");
 ABSL_FLAG(int, threads, 2, "thread budget");
 ABSL_FLAG(int64_t, n, 1000000, "(1,2) features in the large field");
 ABSL_FLAG(int, dim, 16, "(1,2) embedding dimension");
@@ -312,40 +323,187 @@ void SectionRatio() {
       double(before_flat) / after_flat, secs);
 }
 
+// Median of `rounds` timings of fn() (ns per probe), the layouts' timings
+// interleaved round by round so that load from other jobs hits all alike.
+struct LookupTimes {
+  std::vector<double> seen, unseen;
+  static double Median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  }
+};
+
+// CPU time, not wall time: on a shared machine the wall clock mostly
+// measures the other jobs.
+double NsPerProbe(const KeyIndex& index, const std::vector<uint64_t>& probes,
+                  uint64_t* sink) {
+  const double start = CpuSeconds();
+  for (uint64_t p : probes) *sink += index.Find(p).value_or(1);
+  return (CpuSeconds() - start) * 1e9 / probes.size();
+}
+
 void SectionIndex() {
   const size_t n = 1000000;
+  const uint32_t max_value = absl::GetFlag(FLAGS_index_values) - 1;
+  const int rounds = 5;
   std::printf(
-      "\n(4) key index, n=%zu keys, values < 10000, 2M lookups (half "
-      "unseen), single thread\n",
-      n);
-  std::printf("%-14s %10s %9s %11s\n", "layout", "bytes", "B/key", "ns/lookup");
+      "\n(4) key index, n=%zu keys, values < %u, 1M seen + 1M unseen "
+      "lookups per round, %d rounds alternated between layouts (median), "
+      "single thread, CPU time\n",
+      n, max_value + 1, rounds);
   std::vector<uint64_t> keys(n);
   std::vector<uint32_t> values(n);
   for (size_t i = 0; i < n; ++i) {
     keys[i] = SplitMix64(i * 2 + 12345);
-    values[i] = static_cast<uint32_t>(i % 10000);
+    values[i] = static_cast<uint32_t>(i % (uint64_t{max_value} + 1));
   }
-  std::vector<uint64_t> probes(2 * n);
+  std::vector<uint64_t> seen(n), unseen(n);
   std::mt19937_64 rng(3);
-  for (size_t i = 0; i < probes.size(); ++i) {
-    probes[i] = (i % 2) ? rng() : keys[rng() % n];
+  for (size_t i = 0; i < n; ++i) {
+    seen[i] = keys[rng() % n];
+    unseen[i] = SplitMix64(i * 2 + 12346);  // even inputs: never stored
   }
-  for (IndexLayout layout :
-       {IndexLayout::kCompact, IndexLayout::kFlatHashMap}) {
+  struct Row {
+    std::string name;
+    std::unique_ptr<KeyIndex> index;
+    double build_s = 0;
+    LookupTimes t;
+    size_t false_hits = 0;
+  };
+  std::vector<Row> rows;
+  for (auto [layout, f] : {std::pair{IndexLayout::kCompact, 0},
+                           {IndexLayout::kFlatHashMap, 0},
+                           {IndexLayout::kMph, 0},
+                           {IndexLayout::kMph, 8},
+                           {IndexLayout::kMph, 16}}) {
     KeyIndexOptions o;
     o.layout = layout;
+    o.fingerprint_bits = f;
+    const double start = CpuSeconds();
     absl::StatusOr<std::unique_ptr<KeyIndex>> index =
-        KeyIndex::Build(keys, values, 9999, o);
+        KeyIndex::Build(keys, values, max_value, o);
     if (!index.ok()) return;
-    const SteadyClock::time_point start = SteadyClock::now();
-    uint64_t sink = 0;
-    for (uint64_t p : probes) sink += (*index)->Find(p).value_or(1);
-    const double ns = SecondsSince(start) * 1e9 / probes.size();
-    std::printf("%-14s %10zu %9.2f %11.1f   (checksum %llu)\n",
-                IndexLayoutName(layout), (*index)->bytes(),
-                double((*index)->bytes()) / n, ns,
-                static_cast<unsigned long long>(sink));
+    Row r;
+    r.build_s = CpuSeconds() - start;
+    r.name = layout == IndexLayout::kMph ? absl::StrCat("mph f=", f)
+                                         : std::string(IndexLayoutName(layout));
+    r.index = *std::move(index);
+    for (uint64_t u : unseen) r.false_hits += r.index->Find(u).has_value();
+    rows.push_back(std::move(r));
   }
+  uint64_t sink = 0;
+  for (int round = 0; round < rounds; ++round) {
+    for (Row& r : rows) {
+      r.t.seen.push_back(NsPerProbe(*r.index, seen, &sink));
+      r.t.unseen.push_back(NsPerProbe(*r.index, unseen, &sink));
+    }
+  }
+  std::printf("%-14s %10s %7s %8s %9s %11s %14s\n", "layout", "bytes", "B/key",
+              "build_s", "ns_seen", "ns_unseen", "unseen_found");
+  for (const Row& r : rows) {
+    std::printf("%-14s %10zu %7.2f %8.3f %9.1f %11.1f %14.6f\n", r.name.c_str(),
+                r.index->bytes(), double(r.index->bytes()) / n, r.build_s,
+                LookupTimes::Median(r.t.seen), LookupTimes::Median(r.t.unseen),
+                double(r.false_hits) / n);
+  }
+  std::printf("(checksum %llu)\n", static_cast<unsigned long long>(sink));
+}
+
+// CMPH over 8-byte keys with algorithm `algo`; nullptr on failure. CMPH
+// seeds its hash functions from rand(), so srand(1) first (determinism).
+cmph_t* BuildCmph(std::vector<uint64_t>* keys, CMPH_ALGO algo) {
+  std::srand(1);
+  cmph_io_adapter_t* source = cmph_io_struct_vector_adapter(
+      keys->data(), sizeof(uint64_t), 0, sizeof(uint64_t),
+      static_cast<cmph_uint32>(keys->size()));
+  cmph_config_t* config = cmph_config_new(source);
+  cmph_config_set_algo(config, algo);
+  cmph_t* mph = cmph_new(config);
+  cmph_config_destroy(config);
+  cmph_io_struct_vector_adapter_destroy(source);
+  return mph;
+}
+
+// (5) The minimal perfect hash alone: BBHash (libbbhash-dev) at gamma 1
+// and 2 against CMPH's CHD and BDZ (libcmph-dev), positions of 8-byte keys.
+void SectionMphLibraries() {
+  const size_t n = 1000000;
+  const int rounds = 5;
+  std::printf(
+      "\n(5) minimal perfect hash libraries, n=%zu 8-byte keys, 1M seen "
+      "lookups per round, %d rounds alternated (median), single thread, CPU "
+      "time\n",
+      n, rounds);
+  std::vector<uint64_t> keys(n), probes(n);
+  for (size_t i = 0; i < n; ++i) keys[i] = SplitMix64(i * 2 + 12345);
+  std::mt19937_64 rng(4);
+  for (uint64_t& p : probes) p = keys[rng() % n];
+  struct Lib {
+    std::string name;
+    double build_s = 0;
+    double bits_per_key = 0;
+    std::function<uint64_t(uint64_t)> lookup;
+    std::vector<double> ns;
+  };
+  std::vector<Lib> libs;
+  std::vector<internal::BBHashMphf> bb;
+  bb.reserve(2);
+  for (double gamma : {1.0, 2.0}) {
+    const double start = CpuSeconds();
+    absl::StatusOr<internal::BBHashMphf> f =
+        internal::BBHashMphf::Build(keys, gamma);
+    if (!f.ok()) return;
+    Lib l;
+    l.build_s = CpuSeconds() - start;
+    bb.push_back(*std::move(f));
+    const internal::BBHashMphf* fp = &bb.back();
+    l.name = absl::StrCat("bbhash g=", gamma);
+    l.bits_per_key = 8.0 * fp->bytes() / n;
+    l.lookup = [fp](uint64_t k) { return fp->Lookup(k); };
+    libs.push_back(std::move(l));
+  }
+  std::vector<std::string> packed;
+  packed.reserve(2);
+  for (auto [algo, name] :
+       {std::pair{CMPH_CHD, "cmph chd"}, std::pair{CMPH_BDZ, "cmph bdz"}}) {
+    std::vector<uint64_t> copy = keys;
+    const double start = CpuSeconds();
+    cmph_t* mph = BuildCmph(&copy, algo);
+    if (mph == nullptr) {
+      std::printf("%s: build failed\n", name);
+      continue;
+    }
+    Lib l;
+    l.build_s = CpuSeconds() - start;
+    std::string buf(cmph_packed_size(mph), '\0');
+    cmph_pack(mph, buf.data());
+    cmph_destroy(mph);
+    packed.push_back(std::move(buf));
+    char* p = packed.back().data();
+    l.name = name;
+    l.bits_per_key = 8.0 * packed.back().size() / n;
+    l.lookup = [p](uint64_t k) {
+      return uint64_t{
+          cmph_search_packed(p, reinterpret_cast<const char*>(&k), sizeof(k))};
+    };
+    libs.push_back(std::move(l));
+  }
+  uint64_t sink = 0;
+  for (int round = 0; round < rounds; ++round) {
+    for (Lib& l : libs) {
+      const double start = CpuSeconds();
+      for (uint64_t k : probes) sink += l.lookup(k);
+      l.ns.push_back((CpuSeconds() - start) * 1e9 / n);
+    }
+  }
+  std::printf("%-12s %8s %9s %9s\n", "library", "build_s", "bits/key",
+              "ns/lookup");
+  for (const Lib& l : libs) {
+    std::printf("%-12s %8.3f %9.2f %9.1f\n", l.name.c_str(), l.build_s,
+                l.bits_per_key, LookupTimes::Median(l.ns));
+  }
+  std::printf("(checksum %llu; the std::function call adds ~1-2 ns to all)\n",
+              static_cast<unsigned long long>(sink));
 }
 
 }  // namespace
@@ -375,5 +533,6 @@ int main(int argc, char** argv) {
   }
   if (has("3")) strata::compression::SectionRatio();
   if (has("4")) strata::compression::SectionIndex();
+  if (has("5")) strata::compression::SectionMphLibraries();
   return 0;
 }

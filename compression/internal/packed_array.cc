@@ -1,5 +1,7 @@
 #include "compression/internal/packed_array.h"
 
+#include <utility>
+
 #include "glog/logging.h"
 
 namespace strata::compression::internal {
@@ -10,6 +12,15 @@ PackedArray::PackedArray(size_t size, int width)
       mask_(width == 64 ? ~uint64_t{0} : (uint64_t{1} << width) - 1),
       words_(BytesFor(size, width) / sizeof(uint64_t), 0) {
   CHECK(width >= 1 && width <= 64) << width;
+}
+
+PackedArray PackedArray::FromWords(size_t size, int width,
+                                   std::vector<uint64_t> words) {
+  PackedArray a(0, width);
+  CHECK_EQ(words.size(), BytesFor(size, width) / sizeof(uint64_t));
+  a.size_ = size;
+  a.words_ = std::move(words);
+  return a;
 }
 
 void PackedArray::Set(size_t i, uint64_t value) {

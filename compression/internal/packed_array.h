@@ -31,6 +31,12 @@ class PackedArray {
     return v & mask_;
   }
 
+  // The packed words (for serialization) and the inverse: `words` must
+  // hold exactly BytesFor(size, width) / 8 words (CHECKed).
+  const std::vector<uint64_t>& words() const { return words_; }
+  static PackedArray FromWords(size_t size, int width,
+                               std::vector<uint64_t> words);
+
   static size_t BytesFor(size_t size, int width) {
     return (size * width + 63) / 64 * sizeof(uint64_t);
   }

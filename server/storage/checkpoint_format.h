@@ -14,10 +14,11 @@
 // padding. Sections are written sparse tables (by name), compressed tables,
 // dense tensors (by name), then the push windows; readers do not rely on
 // the order (except that a compressed table's growth section follows its
-// compressed section). A reader checks the CRC before it interprets anything
-// else, and bounds-checks every length. Version 2 added the push-window
-// section, version 3 the compressed-growth section; older files (without
-// them) are read as before.
+// compressed section, 0x03 or 0x05). A reader checks the CRC before it
+// interprets anything else, and bounds-checks every length. Version 2 added
+// the push-window section, version 3 the compressed section with a
+// serialized key index (0x05) and the compressed-growth section (0x06);
+// older files (without them) are read as before.
 #ifndef STRATA_SERVER_STORAGE_CHECKPOINT_FORMAT_H_
 #define STRATA_SERVER_STORAGE_CHECKPOINT_FORMAT_H_
 
@@ -57,6 +58,11 @@ enum class CheckpointSection : uint8_t {
   // client id | u64 highest sequence | W u64 words (bit b of word w:
   // sequence highest - (64 w + b) was applied).
   kPushWindows = 0x04,
+  // Version 3. A compressed table whose key index stores no keys (SaecConfig
+  // MPH): as kCompressed, but each field ends with u64 L and L bytes of its
+  // serialized index (compression::KeyIndex::Serialize) instead of the n
+  // (key, cluster) pairs.
+  kCompressedMph = 0x05,
   // Version 3. The growth of the compressed table of the kCompressed
   // section just before it (compressed_table.h, CompressedGrowth), at most
   // one per table: table name | u32 dim | u32 state floats | u32 fields,

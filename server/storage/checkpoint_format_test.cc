@@ -34,6 +34,7 @@ TEST(CheckpointFormatTest, ConstantsMatchTheDocumentation) {
   EXPECT_EQ(static_cast<int>(CheckpointSection::kDense), 0x02);
   EXPECT_EQ(static_cast<int>(CheckpointSection::kCompressed), 0x03);
   EXPECT_EQ(static_cast<int>(CheckpointSection::kPushWindows), 0x04);
+  EXPECT_EQ(static_cast<int>(CheckpointSection::kCompressedMph), 0x05);
   EXPECT_EQ(static_cast<int>(CheckpointSection::kCompressedGrowth), 0x06);
   EXPECT_EQ(kPushWindowWords, 64u);
   EXPECT_EQ(static_cast<int>(CheckpointSection::kEnd), 0xFF);
@@ -120,6 +121,52 @@ TEST(CheckpointFormatTest, PushWindowLayoutMatchesTheDocumentation) {
   at += 25 + 64 * 8;
   EXPECT_EQ(f[at], '\xff');    // end marker
   EXPECT_EQ(u32(at + 1), 1u);  // sections: the window section counts
+}
+
+// Pins the compressed section with an MPH key index (docs/checkpoint.md,
+// "Compressed table section with a serialized key index", version 3).
+TEST(CheckpointFormatTest, MphCompressedLayoutMatchesTheDocumentation) {
+  const std::string dir = CheckpointTestDir();
+  const std::string path = JoinPath(dir, ShardFileName(0, 1));
+  auto table =
+      internal::CompressedWithState(0.5f, compression::IndexLayout::kMph);
+  ASSERT_NE(table, nullptr);
+  const CompressedTable* t = table.get();
+  ASSERT_TRUE(WriteShardFile(DefaultEnv(), path, ShardFileHeader{0, 1, 9}, {},
+                             {}, 4096, {&t, 1})
+                  .ok());
+  const std::string f = ReadRaw(path);
+  auto u32 = [&](size_t at) { return At<uint32_t>(f, at); };
+  auto u64 = [&](size_t at) { return At<uint64_t>(f, at); };
+  EXPECT_EQ(u32(8), 3u);  // version
+  size_t at = 28;
+  EXPECT_EQ(f[at], '\x05');
+  at += 1;
+  at += 4 + u32(at);           // TableConfig
+  at += 4 + u32(at);           // SaecConfig
+  EXPECT_EQ(u32(at), 3u);      // dim
+  EXPECT_EQ(u32(at + 4), 3u);  // state floats (Adagrad)
+  EXPECT_EQ(u32(at + 8), 1u);  // fields
+  at += 12;
+  EXPECT_EQ(u32(at), 1u);  // field id
+  at += 4;
+  at += 4 + u32(at);           // FieldStats
+  EXPECT_EQ(u32(at), 2u);      // k
+  EXPECT_EQ(u64(at + 4), 2u);  // n
+  at += 12;
+  at += 4 * (2 * 3 + 3 + 3 * 3) + 8 * 3;  // centroids, fallback, state, steps
+  const uint64_t len = u64(at);
+  at += 8;
+  EXPECT_EQ(u32(at), 8u);      // fingerprint bits
+  EXPECT_EQ(u32(at + 4), 1u);  // value width: clusters < 2
+  EXPECT_EQ(u64(at + 8), 2u);  // n
+  const uint64_t mph = u64(at + 16);
+  EXPECT_EQ(len, 24 + mph + 8 + 8);  // one word of values, one of prints
+  at += len;
+  EXPECT_EQ(f[at], '\xff');    // end marker
+  EXPECT_EQ(u32(at + 1), 1u);  // sections
+  EXPECT_EQ(u64(at + 5), 2u);  // rows: n per field
+  EXPECT_EQ(at + 13 + 4, f.size());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "compression/key_index.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "proto/base/status_macros.h"
 #include "server/storage/checkpoint_filename.h"
@@ -98,6 +99,7 @@ class Loader final : public CheckpointVisitor {
     if (checkpoint_shards_ == options_.num_shards) {
       return Restore(config, saec, std::move(fields));
     }
+    STRATA_RETURN_IF_ERROR(CheckEnumerable(config, fields));
     STRATA_RETURN_IF_ERROR(OnSparseTable(config));
     STRATA_RETURN_IF_ERROR(ExpandFields(fields));
     expanded_ = std::move(fields);
@@ -221,10 +223,34 @@ class Loader final : public CheckpointVisitor {
     return absl::OkStatus();
   }
 
+  // Expanding into another shard count needs the keys: FAILED_PRECONDITION
+  // for an index that stores none (SaecConfig MPH, section 0x05).
+  absl::Status CheckEnumerable(
+      const TableConfig& config,
+      const std::vector<CompressedFieldState>& fields) const {
+    for (const CompressedFieldState& f : fields) {
+      if (f.vectors.index().enumerable()) continue;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "compressed table ", config.name(), " uses the ",
+          compression::IndexLayoutName(f.vectors.index().layout()),
+          " key index, which stores no keys, so it cannot be re-sharded from ",
+          checkpoint_shards_, " to ", options_.num_shards,
+          " shards: load it into ", checkpoint_shards_,
+          " shards, or compress with index_layout: COMPACT before taking the "
+          "checkpoint (or checkpoint the table uncompressed)"));
+    }
+    return absl::OkStatus();
+  }
+
   // Whether the first indexed key of the first non-empty field is this
-  // shard's (clusters are per shard, so one key decides for the table).
+  // shard's (clusters are per shard, so one key decides for the table). An
+  // index that stores no keys cannot say: the file's shard decides (the same
+  // shard count wrote it, so shard i's file holds shard i's table).
   bool OwnsAnyKey(const std::vector<CompressedFieldState>& fields) const {
     for (const CompressedFieldState& f : fields) {
+      if (!f.vectors.index().enumerable()) {
+        return router_ == nullptr || file_shard_ == shard_id_;
+      }
       bool mine = false, seen = false;
       f.vectors.index().ForEach([&](uint64_t key, uint32_t) {
         if (seen) return;

@@ -147,7 +147,8 @@ TEST_F(CheckpointLoaderTest, MissingCheckpointIsNotFound) {
 }
 
 // Field 1 with 200 features in 4 groups: value i % 4.
-std::unique_ptr<CompressedTable> CompressedEmb() {
+std::unique_ptr<CompressedTable> CompressedEmb(
+    SaecConfig::IndexLayout layout = SaecConfig::INDEX_LAYOUT_DEFAULT) {
   auto plain = *SparseTable::Create(SparseConfig(2, OptimizerConfig::SGD),
                                     SparseTable::Options());
   for (uint64_t i = 0; i < 200; ++i) {
@@ -158,6 +159,7 @@ std::unique_ptr<CompressedTable> CompressedEmb() {
   SaecConfig saec;
   saec.set_clusters(4);
   saec.set_min_features(100);
+  saec.set_index_layout(layout);
   return *CompressedTable::Compress(*plain, saec, {});
 }
 
@@ -173,8 +175,41 @@ TEST_F(CheckpointLoaderTest, CompressedTableIsRestoredIntoTheSameShardCount) {
   EXPECT_EQ(loaded->info.sparse_tables, 1u);
 }
 
-TEST_F(CheckpointLoaderTest, CompressedTableIsExpandedIntoAnotherShardCount) {
+// The default (MPH) index, section 0x05: every key's vector, the unseen
+// keys' answers and the index bytes come back unchanged.
+TEST_F(CheckpointLoaderTest, MphCompressedTableRoundTripsBitForBit) {
   auto table = CompressedEmb();
+  WriteShard(5, 0, 1, {}, {}, {table.get()});
+  auto loaded = LoadCheckpoint(DefaultEnv(), dir_, 5, ForShard(nullptr, 0));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  CompressedTable* back = loaded->tables.at("emb").compressed.get();
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->saec_config().index_layout(), SaecConfig::MPH);
+  EXPECT_EQ(back->MemoryBytes(), table->MemoryBytes());
+  std::vector<uint64_t> keys;
+  for (uint64_t i = 0; i < 400; ++i) keys.push_back((uint64_t{1} << 56) | i);
+  std::vector<float> want(keys.size() * 2), got(keys.size() * 2);
+  ASSERT_TRUE(table->Pull(keys, false, false, want.data()).ok());
+  ASSERT_TRUE(back->Pull(keys, false, false, got.data()).ok());
+  EXPECT_EQ(got, want);  // 200 stored keys, 200 unseen ones
+}
+
+TEST_F(CheckpointLoaderTest, MphCompressedTableRefusesAnotherShardCount) {
+  auto table = CompressedEmb(SaecConfig::MPH);
+  WriteShard(5, 0, 1, {}, {}, {table.get()});
+  HashRouter router(2);
+  const absl::Status s =
+      LoadCheckpoint(DefaultEnv(), dir_, 5, ForShard(&router, 0)).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("compressed table emb uses the mph key index, "
+                             "which stores no keys, so it cannot be "
+                             "re-sharded from 1 to 2 shards"),
+            std::string::npos)
+      << s;
+}
+
+TEST_F(CheckpointLoaderTest, CompressedTableIsExpandedIntoAnotherShardCount) {
+  auto table = CompressedEmb(SaecConfig::COMPACT);
   WriteShard(5, 0, 1, {}, {}, {table.get()});
   HashRouter router(2);
   uint64_t rows = 0;

@@ -137,36 +137,11 @@ absl::Status ReadDense(Cursor* c, const std::string& path,
   return WithContext(visitor->OnDenseTensor(config, step, values, state), path);
 }
 
-// One field of a compressed section (CheckpointSection::kCompressed).
-absl::Status ReadCompressedField(Cursor* c, uint32_t dim, uint32_t sf,
-                                 std::vector<CompressedFieldState>* out) {
-  uint32_t id;
-  FieldStats stats;
-  std::vector<float> state;
-  std::vector<int64_t> steps;
-  STRATA_RETURN_IF_ERROR(c->Get(&id, "field id"));
-  STRATA_RETURN_IF_ERROR(ReadConfig(c, &stats, "FieldStats"));
-  uint32_t k;
-  uint64_t n;
-  STRATA_RETURN_IF_ERROR(c->Get(&k, "cluster count"));
-  STRATA_RETURN_IF_ERROR(c->Get(&n, "feature count"));
-  // Every count is bounded by the bytes left before anything is allocated
-  // (k + 1 steps of 8 bytes each follow; a dim of 0 bounds nothing).
-  if (k == 0 || n > c->remaining() / kCompressedIndexEntryBytes ||
-      uint64_t{k} * dim > c->remaining() / sizeof(float) ||
-      uint64_t{k} + 1 > c->remaining() / sizeof(int64_t)) {
-    return c->Error(
-        absl::StrCat("implausible field: ", k, " clusters, ", n, " features"));
-  }
-  std::vector<float> centroids, fallback;
-  STRATA_RETURN_IF_ERROR(c->Floats(uint64_t{k} * dim, &centroids, "centroids"));
-  STRATA_RETURN_IF_ERROR(c->Floats(dim, &fallback, "fallback"));
-  STRATA_RETURN_IF_ERROR(
-      c->Floats(uint64_t{k + 1} * sf, &state, "cluster state"));
-  steps.resize(uint64_t{k} + 1);
-  for (int64_t& step : steps) {
-    STRATA_RETURN_IF_ERROR(c->Get(&step, "cluster step"));
-  }
+// The n (key, cluster) pairs of a kCompressed field, indexed again
+// (compact layout, as always for this section).
+absl::StatusOr<compression::CompressedField> ReadIndexPairs(
+    Cursor* c, uint32_t dim, uint32_t k, uint64_t n,
+    std::vector<float> centroids, std::vector<float> fallback) {
   std::vector<uint64_t> keys(n);
   std::vector<uint32_t> clusters(n);
   for (uint64_t i = 0; i < n; ++i) {
@@ -181,12 +156,72 @@ absl::Status ReadCompressedField(Cursor* c, uint32_t dim, uint32_t sf,
       static_cast<int>(dim), std::move(centroids), std::move(fallback), keys,
       clusters, compression::KeyIndexOptions());
   if (!field.ok()) return c->Error(field.status().message());
-  out->push_back(CompressedFieldState{id, std::move(*field), std::move(state),
+  return field;
+}
+
+// Version 3: the serialized index of a kCompressedMph field (u64 L, L
+// bytes), bounded by the bytes left; KeyIndex::Deserialize validates it.
+absl::StatusOr<compression::CompressedField> ReadMphIndex(
+    Cursor* c, uint32_t dim, uint64_t n, std::vector<float> centroids,
+    std::vector<float> fallback) {
+  uint64_t len;
+  STRATA_RETURN_IF_ERROR(c->Get(&len, "index length"));
+  absl::string_view bytes;
+  STRATA_RETURN_IF_ERROR(c->Bytes(len, &bytes, "serialized key index"));
+  auto field = compression::CompressedField::FromSerializedIndex(
+      static_cast<int>(dim), std::move(centroids), std::move(fallback), bytes,
+      n);
+  if (!field.ok()) return c->Error(field.status().message());
+  return field;
+}
+
+// One field of a compressed section (kCompressed, or kCompressedMph when
+// `keyless`).
+absl::Status ReadCompressedField(Cursor* c, uint32_t dim, uint32_t sf,
+                                 bool keyless,
+                                 std::vector<CompressedFieldState>* out) {
+  uint32_t id;
+  FieldStats stats;
+  std::vector<float> state;
+  std::vector<int64_t> steps;
+  STRATA_RETURN_IF_ERROR(c->Get(&id, "field id"));
+  STRATA_RETURN_IF_ERROR(ReadConfig(c, &stats, "FieldStats"));
+  uint32_t k;
+  uint64_t n;
+  STRATA_RETURN_IF_ERROR(c->Get(&k, "cluster count"));
+  STRATA_RETURN_IF_ERROR(c->Get(&n, "feature count"));
+  // Every count is bounded by the bytes left before anything is allocated
+  // (k + 1 steps of 8 bytes each follow; a dim of 0 bounds nothing; a
+  // serialized index holds at least one bit per key).
+  const uint64_t max_n = keyless ? c->remaining() * uint64_t{8}
+                                 : c->remaining() / kCompressedIndexEntryBytes;
+  if (k == 0 || n > max_n ||
+      uint64_t{k} * dim > c->remaining() / sizeof(float) ||
+      uint64_t{k} + 1 > c->remaining() / sizeof(int64_t)) {
+    return c->Error(
+        absl::StrCat("implausible field: ", k, " clusters, ", n, " features"));
+  }
+  std::vector<float> centroids, fallback;
+  STRATA_RETURN_IF_ERROR(c->Floats(uint64_t{k} * dim, &centroids, "centroids"));
+  STRATA_RETURN_IF_ERROR(c->Floats(dim, &fallback, "fallback"));
+  STRATA_RETURN_IF_ERROR(
+      c->Floats(uint64_t{k + 1} * sf, &state, "cluster state"));
+  steps.resize(uint64_t{k} + 1);
+  for (int64_t& step : steps) {
+    STRATA_RETURN_IF_ERROR(c->Get(&step, "cluster step"));
+  }
+  STRATA_ASSIGN_OR_RETURN(
+      compression::CompressedField field,
+      keyless
+          ? ReadMphIndex(c, dim, n, std::move(centroids), std::move(fallback))
+          : ReadIndexPairs(c, dim, k, n, std::move(centroids),
+                           std::move(fallback)));
+  out->push_back(CompressedFieldState{id, std::move(field), std::move(state),
                                       std::move(steps), std::move(stats)});
   return absl::OkStatus();
 }
 
-absl::Status ReadCompressed(Cursor* c, const std::string& path,
+absl::Status ReadCompressed(Cursor* c, const std::string& path, bool keyless,
                             CheckpointVisitor* visitor, uint64_t* rows) {
   TableConfig config;
   SaecConfig saec;
@@ -203,7 +238,7 @@ absl::Status ReadCompressed(Cursor* c, const std::string& path,
   }
   std::vector<CompressedFieldState> fields;
   for (uint32_t i = 0; i < count; ++i) {
-    STRATA_RETURN_IF_ERROR(ReadCompressedField(c, dim, sf, &fields));
+    STRATA_RETURN_IF_ERROR(ReadCompressedField(c, dim, sf, keyless, &fields));
     *rows += fields.back().vectors.num_features();
   }
   return WithContext(
@@ -328,7 +363,10 @@ absl::Status ReadSection(Cursor* c, uint8_t kind, uint32_t version,
     case CheckpointSection::kDense:
       return ReadDense(c, path, visitor);
     case CheckpointSection::kCompressed:
-      return ReadCompressed(c, path, visitor, rows);
+      return ReadCompressed(c, path, /*keyless=*/false, visitor, rows);
+    case CheckpointSection::kCompressedMph:
+      if (version < 3) break;
+      return ReadCompressed(c, path, /*keyless=*/true, visitor, rows);
     case CheckpointSection::kPushWindows:
       if (version < 2) break;
       return ReadPushWindows(c, path, visitor);

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,23 @@ class CheckingVisitor final : public CheckpointVisitor {
     if (!g.keys.empty()) {
       CHECK_EQ(g.values.size() % g.keys.size(), 0u);
       CHECK_EQ(g.state.size() % g.keys.size(), 0u);
+    }
+    return absl::OkStatus();
+  }
+  // Compressed sections (0x03 pairs, 0x05 serialized MPH index): every
+  // lookup answers a cluster in range or none, and the state sizes match.
+  absl::Status OnCompressedTable(
+      const strata::TableConfig&, const strata::SaecConfig&,
+      std::vector<strata::CompressedFieldState> fields) override {
+    for (const strata::CompressedFieldState& f : fields) {
+      const uint32_t k = f.vectors.num_clusters();
+      CHECK_EQ(f.steps.size(), k + 1) << "cluster steps";
+      for (uint64_t key = 0; key < 64; ++key) {
+        for (uint64_t probe : {key, key | (uint64_t{f.field} << 56)}) {
+          const std::optional<uint32_t> c = f.vectors.ClusterOf(probe);
+          CHECK(!c.has_value() || *c < k) << "cluster out of range";
+        }
+      }
     }
     return absl::OkStatus();
   }

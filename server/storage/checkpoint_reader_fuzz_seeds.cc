@@ -1,19 +1,24 @@
 // Writes the seed corpus of //server/storage:checkpoint_reader_fuzz: real
 // shard files from the writer (sparse SGD and Adagrad tables, a dense Adam
-// tensor, push windows, an empty file), as the fuzz target's input (flag byte
+// tensor, push windows, compressed tables with the compact (0x03) and MPH
+// (0x05) key index, an empty file), as the fuzz target's input (flag byte
 // 3, then the body between header and footer), plus a truncated and a
 // bit-flipped one.
-//   bazel run //server/storage:checkpoint_reader_fuzz_seeds -- $PWD/server/storage/testdata/checkpoint_reader_fuzz_corpus
+//   bazel run //server/storage:checkpoint_reader_fuzz_seeds --
+//   $PWD/server/storage/testdata/checkpoint_reader_fuzz_corpus
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "compression/compressed_field.h"
 #include "glog/logging.h"
 #include "server/storage/checkpoint_format.h"
 #include "server/storage/checkpoint_writer.h"
+#include "server/storage/compressed_table.h"
 #include "server/storage/dense_table.h"
 #include "server/storage/push_dedup.h"
 #include "server/storage/sparse_table.h"
@@ -41,16 +46,47 @@ std::unique_ptr<SparseTable> Sparse(const std::string& name,
   return *std::move(t);
 }
 
+// A 2-dim SGD compressed table of one field (field 1) with 300 keys in 3
+// clusters, indexed with `layout`.
+std::unique_ptr<CompressedTable> Compressed(compression::IndexLayout layout) {
+  TableConfig c;
+  c.set_name("cmp");
+  c.set_dim(2);
+  c.mutable_optimizer()->set_learning_rate(0.1f);
+  std::vector<uint64_t> keys;
+  std::vector<uint32_t> clusters;
+  for (uint64_t i = 0; i < 300; ++i) {
+    keys.push_back((uint64_t{1} << 56) | i);
+    clusters.push_back(static_cast<uint32_t>(i % 3));
+  }
+  compression::KeyIndexOptions index;
+  index.layout = layout;
+  auto field = compression::CompressedField::Create(
+      2, {1, 2, 3, 4, 5, 6}, {0, 0}, keys, clusters, index);
+  CHECK(field.ok()) << field.status();
+  std::vector<CompressedFieldState> fields;
+  fields.push_back(
+      CompressedFieldState{1, *std::move(field), {}, {0, 0, 0, 0}, {}});
+  SaecConfig saec;
+  saec.set_index_layout(layout == compression::IndexLayout::kMph
+                            ? SaecConfig::MPH
+                            : SaecConfig::COMPACT);
+  auto t = CompressedTable::Restore(c, saec, std::move(fields), {});
+  CHECK(t.ok()) << t.status();
+  return *std::move(t);
+}
+
 std::string Body(const std::string& path,
                  const std::vector<const SparseTable*>& sparse,
                  const std::vector<const DenseTable*>& dense,
-                 PushDedup* dedup = nullptr) {
+                 PushDedup* dedup = nullptr,
+                 const std::vector<const CompressedTable*>& compressed = {}) {
   ShardFileHeader header;
   header.shard_id = 0;
   header.num_shards = 1;
   header.checkpoint_id = 7;
   auto stats = WriteShardFile(DefaultEnv(), path, header, sparse, dense, 4096,
-                              {}, dedup);
+                              compressed, dedup);
   CHECK(stats.ok()) << stats.status();
   std::ifstream in(path, std::ios::binary);
   const std::string file((std::istreambuf_iterator<char>(in)),
@@ -100,7 +136,13 @@ int main(int argc, char** argv) {
   flipped[flipped.size() / 3] ^= 0x40;
   Seed(dir, "bit_flipped", flags + flipped);
   Seed(dir, "bad_crc", std::string(1, '\x01') + all);
+  for (auto [layout, name] :
+       {std::pair{compression::IndexLayout::kCompact, "compressed_compact"},
+        std::pair{compression::IndexLayout::kMph, "compressed_mph"}}) {
+    auto table = Compressed(layout);
+    Seed(dir, name, flags + Body(tmp, {}, {}, nullptr, {table.get()}));
+  }
   std::remove(tmp.c_str());
-  std::cout << "wrote 8 seeds to " << dir << "\n";
+  std::cout << "wrote 10 seeds to " << dir << "\n";
   return 0;
 }

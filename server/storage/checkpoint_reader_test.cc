@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "server/storage/checkpoint_filename.h"
 #include "server/storage/internal/checkpoint_testing.h"
 #include "server/storage/internal/crc32c.h"
 
@@ -271,6 +272,125 @@ TEST_F(CheckpointReaderTest, CompressedSectionNeedsAVisitorThatTakesIt) {
   EXPECT_NE(s.message().find(path_ + ": compressed table emb is not supported"),
             std::string::npos)
       << s;
+}
+
+// Section 0x05 (version 3): a compressed table with an MPH key index.
+class MphSectionTest : public ::testing::Test {
+ protected:
+  // Records compressed tables (Recorder refuses them).
+  struct CompressedRecorder : Recorder {
+    std::vector<CompressedFieldState> fields;
+    absl::Status OnCompressedTable(
+        const TableConfig&, const SaecConfig&,
+        std::vector<CompressedFieldState> f) override {
+      for (auto& field : f) fields.push_back(std::move(field));
+      return absl::OkStatus();
+    }
+  };
+
+  void SetUp() override {
+    dir_ = internal::CheckpointTestDir();
+    path_ = JoinPath(dir_, ShardFileName(0, 1));
+    header_ = ShardFileHeader{0, 1, 42};
+    table_ =
+        internal::CompressedWithState(0.5f, compression::IndexLayout::kMph);
+    ASSERT_NE(table_, nullptr);
+    const CompressedTable* t = table_.get();
+    ASSERT_TRUE(
+        WriteShardFile(DefaultEnv(), path_, header_, {}, {}, 4096, {&t, 1})
+            .ok());
+    file_ = ReadRaw(path_);
+  }
+  absl::Status Read(const std::string& f, CompressedRecorder* r) {
+    WriteRaw(path_, f);
+    return ReadShardFile(DefaultEnv(), path_, header_, r);
+  }
+  // The file's body (sections and end marker) without header and footer.
+  std::string Body() const {
+    return file_.substr(
+        kShardFileHeaderBytes,
+        file_.size() - kShardFileHeaderBytes - kShardFileFooterBytes);
+  }
+
+  std::string dir_, path_, file_;
+  ShardFileHeader header_;
+  std::unique_ptr<CompressedTable> table_;
+};
+
+TEST_F(MphSectionTest, RoundTripsTheIndexWithoutItsKeys) {
+  EXPECT_EQ(file_[kShardFileHeaderBytes], '\x05');
+  CompressedRecorder r;
+  ASSERT_TRUE(Read(file_, &r).ok());
+  ASSERT_EQ(r.fields.size(), 1u);
+  const compression::CompressedField& f = r.fields[0].vectors;
+  EXPECT_EQ(f.index().layout(), compression::IndexLayout::kMph);
+  EXPECT_EQ(f.ClusterOf((uint64_t{1} << 56) | 1), 0u);
+  EXPECT_EQ(f.ClusterOf((uint64_t{1} << 56) | 2), 1u);
+  EXPECT_EQ(f.num_features(), 2u);
+  EXPECT_EQ(r.fields[0].state[4], 0.5f);
+}
+
+TEST_F(MphSectionTest, IsAnUnknownKindInAVersion2File) {
+  CompressedRecorder r;
+  const absl::Status s = Read(WithVersion(file_, 2), &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("unknown section kind 5"), std::string::npos) << s;
+}
+
+// Every truncation of the section (CRC fixed, so the section's own bounds
+// are what catches it) is DATA_LOSS, never a crash or a huge allocation.
+TEST_F(MphSectionTest, EveryTruncationIsDataLoss) {
+  const std::string body = Body();
+  const size_t end_marker = 13;
+  for (size_t len = 1; len + end_marker < body.size(); ++len) {
+    std::string cut =
+        body.substr(0, len) + body.substr(body.size() - end_marker);
+    CompressedRecorder r;
+    EXPECT_EQ(Read(WithBody(file_, cut), &r).code(),
+              absl::StatusCode::kDataLoss)
+        << len;
+  }
+}
+
+// The index's own fields, corrupted with a valid CRC: DATA_LOSS naming
+// the key index.
+TEST_F(MphSectionTest, CorruptIndexIsDataLossNamingTheKeyIndex) {
+  const std::string body = Body();
+  // The index is the section's tail before the end marker: u64 L, then
+  // u32 fingerprint bits, u32 value width, u64 n, u64 MPH length, ...
+  size_t at = std::string::npos;
+  table_->VisitFields([&](const CompressedFieldState& f) {
+    const std::string bytes = *f.vectors.index().Serialize();
+    at = body.find(bytes);
+  });
+  ASSERT_NE(at, std::string::npos);
+  for (auto [offset, value] : {std::pair<size_t, char>{0, 33},  // f > 32
+                               {4, 9},                          // width
+                               {8, 3},                          // n
+                               {16, 1}}) {                      // MPH length
+    std::string bad = body;
+    bad[at + offset] = value;
+    CompressedRecorder r;
+    const absl::Status s = Read(WithBody(file_, bad), &r);
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << offset << " " << s;
+    EXPECT_NE(s.message().find("corrupt"), std::string::npos) << s;
+  }
+  // Any single flipped byte: DATA_LOSS or a table whose lookups stay in
+  // bounds; never a crash.
+  for (size_t i = at; i < body.size() - 13; ++i) {
+    std::string bad = body;
+    bad[i] ^= 0x5a;
+    CompressedRecorder r;
+    const absl::Status s = Read(WithBody(file_, bad), &r);
+    if (!s.ok()) {
+      EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << i;
+      continue;
+    }
+    for (uint64_t k = 0; k < 64; ++k) {
+      const auto c = r.fields[0].vectors.ClusterOf((uint64_t{1} << 56) | k);
+      EXPECT_TRUE(!c.has_value() || *c < 2) << i;
+    }
+  }
 }
 
 }  // namespace

@@ -139,12 +139,34 @@ void WriteDense(const DenseTable& table, ChunkWriter* w) {
   });
 }
 
+// Version 3: a field's key index as KeyIndex::Serialize() bytes (section
+// kCompressedMph), u64 length first.
+void WriteMphIndex(const compression::KeyIndex& index, ChunkWriter* w) {
+  absl::StatusOr<std::string> bytes = index.Serialize();
+  if (!bytes.ok()) return w->Fail(bytes.status());
+  w->Put<uint64_t>(bytes->size());
+  w->Append(bytes->data(), bytes->size());
+}
+
+// Whether a table's indexes store no keys (kMph), so that it is written as
+// a kCompressedMph section.
+bool HasKeylessIndex(const CompressedTable& table) {
+  bool keyless = false;
+  table.VisitFields([&](const CompressedFieldState& f) {
+    keyless = keyless || !f.vectors.index().enumerable();
+  });
+  return keyless;
+}
+
 // A compressed table, field by field: its centroids, fallback, optimizer
-// state and the (key, cluster) pairs of its index.
+// state and its index: the (key, cluster) pairs (kCompressed) or, for an
+// index that stores no keys, the index itself (kCompressedMph).
 uint64_t WriteCompressed(const CompressedTable& table, ChunkWriter* w) {
   const uint32_t dim = table.dim();
   const size_t sf = table.state_floats_per_row();
-  w->PutSection(CheckpointSection::kCompressed);
+  const bool keyless = HasKeylessIndex(table);
+  w->PutSection(keyless ? CheckpointSection::kCompressedMph
+                        : CheckpointSection::kCompressed);
   w->PutBytes(table.config().SerializeAsString());
   w->PutBytes(table.saec_config().SerializeAsString());
   w->Put<uint32_t>(dim);
@@ -174,10 +196,14 @@ uint64_t WriteCompressed(const CompressedTable& table, ChunkWriter* w) {
     w->PutFloats(f.vectors.fallback().data(), dim);
     w->PutFloats(f.state.data(), f.state.size());
     for (int64_t step : f.steps) w->Put<int64_t>(step);
-    f.vectors.index().ForEach([w](uint64_t key, uint32_t cluster) {
-      w->Put<uint64_t>(key);
-      w->Put<uint32_t>(cluster);
-    });
+    if (keyless) {
+      WriteMphIndex(f.vectors.index(), w);
+    } else {
+      f.vectors.index().ForEach([w](uint64_t key, uint32_t cluster) {
+        w->Put<uint64_t>(key);
+        w->Put<uint32_t>(cluster);
+      });
+    }
     rows += f.vectors.num_features();
   });
   return rows;

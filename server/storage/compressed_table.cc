@@ -48,6 +48,12 @@ compression::SaecOptions ToSaecOptions(const SaecConfig& c, int threads) {
   o.min_features_to_compress = static_cast<int64_t>(c.min_features());
   o.kmeans.seed = c.seed();
   o.kmeans.max_iters = static_cast<int>(c.max_iters());
+  o.index.layout = c.index_layout() == SaecConfig::COMPACT
+                       ? compression::IndexLayout::kCompact
+                   : c.index_layout() == SaecConfig::FLAT_HASH_MAP
+                       ? compression::IndexLayout::kFlatHashMap
+                       : compression::IndexLayout::kMph;
+  o.index.fingerprint_bits = static_cast<int>(c.fingerprint_bits());
   o.num_threads = threads;
   return o;
 }
@@ -146,6 +152,31 @@ struct ClusterBatch {
 // compressed table, so fewer than a plain table's 64.
 constexpr uint32_t kOverflowStripes = 16;
 
+// The key-index part of NormalizeSaecConfig: the server's default layout
+// is MPH (docs/saec.md, "Key index", has the figures), its fingerprint
+// width the library's.
+absl::StatusOr<SaecConfig> NormalizeIndexLayout(SaecConfig c) {
+  if (!SaecConfig::IndexLayout_IsValid(c.index_layout())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "index_layout ", static_cast<int>(c.index_layout()),
+        " is not a SaecConfig.IndexLayout (COMPACT, FLAT_HASH_MAP, MPH)"));
+  }
+  if (c.index_layout() == SaecConfig::INDEX_LAYOUT_DEFAULT) {
+    c.set_index_layout(SaecConfig::MPH);
+  }
+  if (!c.has_fingerprint_bits()) {
+    c.set_fingerprint_bits(
+        compression::KeyIndexOptions::kDefaultFingerprintBits);
+  }
+  if (c.fingerprint_bits() >
+      compression::KeyIndexOptions::kMaxFingerprintBits) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fingerprint_bits ", c.fingerprint_bits(), " is outside [0, ",
+        compression::KeyIndexOptions::kMaxFingerprintBits, "]"));
+  }
+  return c;
+}
+
 }  // namespace
 
 absl::StatusOr<SaecConfig> NormalizeSaecConfig(SaecConfig c) {
@@ -191,7 +222,7 @@ absl::StatusOr<SaecConfig> NormalizeSaecConfig(SaecConfig c) {
   if (c.max_iters() == 0) {
     c.set_max_iters(static_cast<uint32_t>(library.kmeans.max_iters));
   }
-  return c;
+  return NormalizeIndexLayout(std::move(c));
 }
 
 CompressedTable::CompressedTable(const TableConfig& config,

@@ -184,8 +184,10 @@ class CompressedTable final : public EmbeddingTable {
   void VisitFields(
       const std::function<void(const CompressedFieldState&)>& fn) const;
   // Visits every indexed key with its current vector and optimizer state:
-  // the table expanded back into plain rows (frequency 0), for loading a
-  // checkpoint into a different number of shards.
+  // the table expanded back into plain rows (frequency 0), plus the
+  // overflow rows as they are. Only for tables whose main index lists its
+  // keys (KeyIndex::enumerable(): not SaecConfig MPH); calling it on an MPH
+  // table is a programmer error (CHECK).
   void ForEachKey(const SparseTable::RowVisitor& fn) const;
 
  private:

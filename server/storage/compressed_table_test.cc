@@ -70,6 +70,11 @@ TEST(CompressedTableTest, NormalizeSaecConfigAppliesTheDocumentedDefaults) {
   EXPECT_EQ(c->min_features(), 1000u);
   EXPECT_EQ(c->seed(), 1u);
   EXPECT_EQ(c->max_iters(), 20u);
+  EXPECT_EQ(c->index_layout(), SaecConfig::MPH);
+  EXPECT_EQ(c->fingerprint_bits(), 8u);
+  SaecConfig no_fingerprint;
+  no_fingerprint.set_fingerprint_bits(0);  // set to 0 is kept
+  EXPECT_EQ(NormalizeSaecConfig(no_fingerprint)->fingerprint_bits(), 0u);
   // target_ratio takes its default only when no other rule picks k.
   SaecConfig budget;
   budget.set_max_mse(0.5);
@@ -98,6 +103,14 @@ TEST(CompressedTableTest, NormalizeSaecConfigRejectsOutOfRangeValues) {
             absl::StatusCode::kInvalidArgument);
   c = SaecConfig();
   c.set_max_mse(-1);
+  EXPECT_EQ(NormalizeSaecConfig(c).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  c = SaecConfig();
+  c.set_index_layout(static_cast<SaecConfig::IndexLayout>(4));  // unknown
+  EXPECT_EQ(NormalizeSaecConfig(c).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  c = SaecConfig();
+  c.set_fingerprint_bits(33);
   EXPECT_EQ(NormalizeSaecConfig(c).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
@@ -461,7 +474,9 @@ TEST(CompressedTableTest, RejectsBadConfigsAndEmptyTables) {
 
 TEST(CompressedTableTest, ExpandsBackIntoPlainRowsWithTheirCentroids) {
   auto plain = PlantedTable();
-  auto ct = CompressedTable::Compress(*plain, Clusters(8), {});
+  SaecConfig compact = Clusters(8);  // the MPH index stores no keys
+  compact.set_index_layout(SaecConfig::COMPACT);
+  auto ct = CompressedTable::Compress(*plain, compact, {});
   ASSERT_TRUE(ct.ok());
   size_t n = 0;
   (*ct)->ForEachKey(

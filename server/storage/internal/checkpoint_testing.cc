@@ -53,12 +53,15 @@ DenseConfig DenseCfg(uint64_t size) {
   return c;
 }
 
-std::unique_ptr<CompressedTable> CompressedWithState(float state4) {
+std::unique_ptr<CompressedTable> CompressedWithState(
+    float state4, compression::IndexLayout layout) {
   const std::vector<uint64_t> keys = {(uint64_t{1} << 56) | 1,
                                       (uint64_t{1} << 56) | 2};
+  compression::KeyIndexOptions index;
+  index.layout = layout;
   auto field = compression::CompressedField::Create(
       3, {1, 2, 3, 4, 5, 6}, {0, 0, 0}, keys, std::vector<uint32_t>{0, 1},
-      compression::KeyIndexOptions());
+      index);
   EXPECT_TRUE(field.ok()) << field.status();
   if (!field.ok()) return nullptr;
   std::vector<float> state(3 * 3, 0.1f);  // clusters 0, 1 and the fallback
@@ -66,9 +69,13 @@ std::unique_ptr<CompressedTable> CompressedWithState(float state4) {
   std::vector<CompressedFieldState> fields;
   fields.push_back(CompressedFieldState{
       1, *std::move(field), std::move(state), {0, 0, 0}, FieldStats()});
-  auto table = CompressedTable::Restore(
-      SparseConfig(3, OptimizerConfig::ADAGRAD), SaecConfig(),
-      std::move(fields), CompressedTable::Options());
+  SaecConfig saec;
+  saec.set_index_layout(layout == compression::IndexLayout::kMph
+                            ? SaecConfig::MPH
+                            : SaecConfig::COMPACT);
+  auto table =
+      CompressedTable::Restore(SparseConfig(3, OptimizerConfig::ADAGRAD), saec,
+                               std::move(fields), CompressedTable::Options());
   EXPECT_TRUE(table.ok()) << table.status();
   return table.ok() ? *std::move(table) : nullptr;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "compression/key_index.h"
 #include "gtest/gtest.h"
 #include "proto/ps.pb.h"
 #include "server/storage/checkpoint_reader.h"
@@ -39,7 +40,11 @@ DenseConfig DenseCfg(uint64_t size);
 // clusters (centroids {1, 2, 3} and {4, 5, 6}, keys 1 << 56 | {1, 2});
 // optimizer state float 4 (cluster 1, column 1) is `state4`, the others 0.1.
 // CompressedTable::Restore does not check state, so it may be non-finite.
-std::unique_ptr<CompressedTable> CompressedWithState(float state4);
+// `layout` is the field's key index (kMph: 8 fingerprint bits; written as
+// section 0x05).
+std::unique_ptr<CompressedTable> CompressedWithState(
+    float state4,
+    compression::IndexLayout layout = compression::IndexLayout::kCompact);
 
 // Records everything a file contains. Not thread-safe.
 struct Recorder : CheckpointVisitor {
