@@ -265,9 +265,15 @@ class CoordinatorRestartRaceTest : public ::testing::Test {
            server_->coordinator().registry().Schedulable()) {
         ids.push_back(n.node_id());
       }
-      bool registered = true;
-      for (const auto& s : sessions_) registered &= !s->node_id().empty();
-      if (registered && ids.size() == sessions) break;
+      // Whole when the coordinator has every session and each session has
+      // learnt the id the coordinator holds for it (a session re-registering
+      // after a restart is live there a moment before it knows its new id).
+      const std::vector<std::string> mine = SessionIds();
+      if (ids.size() == sessions &&
+          std::set<std::string>(mine.begin(), mine.end()) ==
+              std::set<std::string>(ids.begin(), ids.end())) {
+        break;
+      }
       absl::SleepFor(absl::Milliseconds(20));
     }
     return ids;

@@ -234,8 +234,9 @@ TEST_F(CheckpointLoaderTest, CompressedTableIsExpandedIntoAnotherShardCount) {
 
 // CompressedEmb (SGD at 0.1) with growth: new key 1000 folded, new key
 // 2000 an overflow row, new key 9 << 56 of a field without clusters.
-std::unique_ptr<CompressedTable> GrownEmb() {
-  auto table = CompressedEmb();
+std::unique_ptr<CompressedTable> GrownEmb(
+    SaecConfig::IndexLayout layout = SaecConfig::INDEX_LAYOUT_DEFAULT) {
+  auto table = CompressedEmb(layout);
   const uint64_t folded = (uint64_t{1} << 56) | 1000;
   const uint64_t fresh = (uint64_t{1} << 56) | 2000, other = uint64_t{9} << 56;
   float out[2];
@@ -274,8 +275,9 @@ TEST_F(CheckpointLoaderTest, CompressedGrowthRoundTripsIntoTheSameShardCount) {
   EXPECT_EQ(emb.BudgetBytes(), table->BudgetBytes());
 }
 
+// Re-sharding needs an index that lists its keys (not MPH).
 TEST_F(CheckpointLoaderTest, CompressedGrowthIsExpandedIntoAnotherShardCount) {
-  auto table = GrownEmb();
+  auto table = GrownEmb(SaecConfig::COMPACT);
   WriteShard(5, 0, 1, {}, {}, {table.get()});
   HashRouter router(2);
   std::map<uint64_t, std::vector<float>> rows;
