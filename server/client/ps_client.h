@@ -131,6 +131,8 @@ class PsClient {
   // request id.
   template <typename PushReq>
   void SetRequestId(uint32_t shard, PushReq* req) const;
+  // The next request sequence number of this client to `shard`.
+  uint64_t NextSequence(uint32_t shard) const;
   // One dense RPC for elements [offset, offset + count) (count 0: to the
   // end) of tensor `name`.
   absl::StatusOr<DensePullResponse> PullDenseRange(const std::string& name,

@@ -107,6 +107,12 @@ absl::StatusOr<std::shared_ptr<const ShardGroup>> ShardGroup::Connect(
             addr, security::ChannelCredentialsOf(options.credentials),
             ShardChannelArguments(options));
     shard->embedding = EmbeddingService::NewStub(shard->channel);
+    shard->pull_wire = std::make_unique<
+        grpc::TemplatedGenericStub<grpc::ByteBuffer, grpc::ByteBuffer>>(
+        shard->channel);
+    shard->push_wire = std::make_unique<
+        grpc::TemplatedGenericStub<grpc::ByteBuffer, PushResponse>>(
+        shard->channel);
     shard->dense = DenseService::NewStub(shard->channel);
     shard->admin = AdminService::NewStub(shard->channel);
     shard->compression = CompressionService::NewStub(shard->channel);
