@@ -306,25 +306,30 @@ void PullResponseView::Rows(size_t row_bytes, std::vector<const char*>* rows) {
   // At most one straddling row per slice boundary: reserved up front, so
   // the scratch never moves while pointers into it are handed out.
   scratch_.reserve(slices_.size() * row_bytes);
+  const size_t first = rows->size();
+  rows->resize(first + n);
+  const char** out = rows->data() + first;
   size_t s = values_slice_;
   size_t off = values_offset_;
-  for (size_t r = 0; r < n; ++r) {
-    while (off == slices_[s].size()) {
+  for (size_t r = 0; r < n;) {
+    while (off == slices_[s].size()) {  // past this slice (or an empty one)
       ++s;
       off = 0;
     }
-    const char* here = reinterpret_cast<const char*>(slices_[s].begin()) + off;
-    if (slices_[s].size() - off >= row_bytes) {
-      rows->push_back(here);
-      off += row_bytes;
-      continue;
-    }
+    // The whole rows left in this slice, in one tight loop.
+    const char* base = reinterpret_cast<const char*>(slices_[s].begin());
+    const size_t whole = std::min((slices_[s].size() - off) / row_bytes, n - r);
+    for (size_t k = 0; k < whole; ++k) out[r + k] = base + off + k * row_bytes;
+    r += whole;
+    off += whole * row_bytes;
+    if (r == n || slices_[s].size() - off == 0) continue;
+    // A row that continues in the next slice(s): copied to the scratch.
     const size_t start = scratch_.size();
-    size_t left = row_bytes;
-    while (left > 0) {
-      while (off == slices_[s].size()) {
+    for (size_t left = row_bytes; left > 0;) {
+      if (off == slices_[s].size()) {
         ++s;
         off = 0;
+        continue;
       }
       const size_t take = std::min(left, slices_[s].size() - off);
       scratch_.append(
@@ -332,7 +337,7 @@ void PullResponseView::Rows(size_t row_bytes, std::vector<const char*>* rows) {
       off += take;
       left -= take;
     }
-    rows->push_back(scratch_.data() + start);
+    out[r++] = scratch_.data() + start;
   }
 }
 
