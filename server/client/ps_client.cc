@@ -224,11 +224,11 @@ absl::Status PsClient::Pull(const std::string& table,
     STRATA_RETURN_IF_ERROR(views[c].Parse(resps[c]));
     if (views[c].dim() != dim ||
         views[c].values_bytes() != ch.count * row_bytes) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "Pull(", table, "): shard ", ch.shard, " returned dim ",
-          views[c].dim(), " and ", views[c].values_bytes(),
-          " bytes; expected dim ", dim, " and ", ch.count * row_bytes,
-          " bytes"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("Pull(", table, "): shard ", ch.shard, " returned dim ",
+                       views[c].dim(), " and ", views[c].values_bytes(),
+                       " bytes; expected dim ", dim, " and ",
+                       ch.count * row_bytes, " bytes"));
     }
     views[c].Rows(row_bytes, &rows[ch.shard]);
   }

@@ -69,8 +69,8 @@ struct PullOptions {
 // Thread-safe: concurrent calls share the channels; each call uses its own
 // completion queue and its thread's scratch buffers (routing tables and the
 // sparse calls' request/response protos, reused so a stream of batches does
-// not allocate payloads; a thread keeps the memory of its largest batch). Shares its channels and router
-// (shared_ptr) with its admin client.
+// not allocate payloads; a thread keeps the memory of its largest batch).
+// Shares its channels and router (shared_ptr) with its admin client.
 class PsClient {
  public:
   // `addresses` lists the shards by shard id. With no router a HashRouter

@@ -51,9 +51,9 @@ size_t VarintFieldSize(uint32_t field, uint64_t v) {
   return v == 0 ? 0 : VarintSize(Tag(field, kVarint)) + VarintSize(v);
 }
 size_t BytesFieldSize(uint32_t field, size_t len) {
-  return len == 0 ? 0
-                  : VarintSize(Tag(field, kLengthDelimited)) +
-                        VarintSize(len) + len;
+  return len == 0
+             ? 0
+             : VarintSize(Tag(field, kLengthDelimited)) + VarintSize(len) + len;
 }
 
 char* PutVarintField(uint32_t field, uint64_t v, char* p) {
@@ -81,8 +81,7 @@ class WireWriter {
     return WireMessage(message_bytes, header_bytes, payload_bytes);
   }
   static char* Begin(WireMessage& m) {
-    return reinterpret_cast<char*>(GRPC_SLICE_START_PTR(m.buffer_)) +
-           m.begin_;
+    return reinterpret_cast<char*>(GRPC_SLICE_START_PTR(m.buffer_)) + m.begin_;
   }
 };
 
@@ -136,10 +135,10 @@ WireMessage EncodePushRequest(absl::string_view table,
                               size_t gradient_bytes, uint64_t client_id,
                               uint64_t sequence) {
   const size_t key_bytes = keys.size() * sizeof(uint64_t);
-  const size_t header =
-      BytesFieldSize(kPushRequestTable, table.size()) +
-      BytesFieldSize(kPushRequestKeys, key_bytes) +
-      BytesFieldSize(kPushRequestGradients, gradient_bytes) - gradient_bytes;
+  const size_t header = BytesFieldSize(kPushRequestTable, table.size()) +
+                        BytesFieldSize(kPushRequestKeys, key_bytes) +
+                        BytesFieldSize(kPushRequestGradients, gradient_bytes) -
+                        gradient_bytes;
   const size_t trailer = VarintFieldSize(kPushRequestClientId, client_id) +
                          VarintFieldSize(kPushRequestSequence, sequence);
   WireMessage m = WireWriter::Make(header + gradient_bytes + trailer, header,
@@ -170,6 +169,16 @@ grpc::ByteBuffer EncodePullRequest(absl::string_view table,
   p = PutVarintField(kPullRequestCountFrequency, count_frequency, p);
   PutVarintField(kPullRequestReadOnly, read_only, p);
   return m.Release();
+}
+
+std::string WireBytes(const grpc::ByteBuffer& message) {
+  std::vector<grpc::Slice> slices;
+  if (message.Valid() && !message.Dump(&slices).ok()) return "";
+  std::string out;
+  for (const grpc::Slice& s : slices) {
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return out;
 }
 
 namespace internal {
@@ -332,8 +341,8 @@ void PullResponseView::Rows(size_t row_bytes, std::vector<const char*>* rows) {
         continue;
       }
       const size_t take = std::min(left, slices_[s].size() - off);
-      scratch_.append(
-          reinterpret_cast<const char*>(slices_[s].begin()) + off, take);
+      scratch_.append(reinterpret_cast<const char*>(slices_[s].begin()) + off,
+                      take);
       off += take;
       left -= take;
     }

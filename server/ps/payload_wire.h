@@ -51,8 +51,8 @@ class WireMessage {
   friend class WireWriter;
   WireMessage(size_t message_bytes, size_t header_bytes, size_t payload_bytes);
 
-  grpc_slice buffer_;    // message_bytes_ + alignment slack
-  size_t begin_ = 0;     // where the message starts in buffer_
+  grpc_slice buffer_;  // message_bytes_ + alignment slack
+  size_t begin_ = 0;   // where the message starts in buffer_
   size_t message_bytes_ = 0;
   char* payload_ = nullptr;
   size_t payload_bytes_ = 0;
@@ -72,6 +72,10 @@ WireMessage EncodePushRequest(absl::string_view table,
 grpc::ByteBuffer EncodePullRequest(absl::string_view table,
                                    absl::Span<const uint64_t> keys,
                                    bool count_frequency, bool read_only);
+
+// The bytes of `message` in one string (a copy: for tests, the fuzzer and
+// diagnostics, not the data path).
+std::string WireBytes(const grpc::ByteBuffer& message);
 
 // A received PullResponse, read in place: holds references to the
 // message's slices (no copy of the values). Parses as protobuf would: any

@@ -35,6 +35,7 @@
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/ps.pb.h"
+#include "server/ps/payload_wire.h"
 #include "server/ps/ps_service.h"
 #include "server/storage/table_store.h"
 #include "third_party/fuzz/rpc_records.h"
@@ -201,13 +202,7 @@ grpc::Status PullBothWays(Shard& s, const std::string& b) {
   PullRequest req;
   if (st.ok() && ws.ok() && wire.Valid() && req.ParseFromString(b) &&
       !req.read_only()) {
-    std::vector<grpc::Slice> slices;
-    CHECK(wire.Dump(&slices).ok());
-    std::string bytes;
-    for (const grpc::Slice& sl : slices) {
-      bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-    }
-    CHECK(bytes == proto.SerializeAsString()) << "PullToWire differs";
+    CHECK(WireBytes(wire) == proto.SerializeAsString()) << "PullToWire differs";
   }
   return st;
 }

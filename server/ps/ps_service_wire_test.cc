@@ -9,21 +9,12 @@
 #include "gtest/gtest.h"
 #include "proto/ps.pb.h"
 #include "proto/rpc_util.h"
+#include "server/ps/payload_wire.h"
 #include "server/ps/ps_service.h"
 #include "server/storage/table_store.h"
 
 namespace strata {
 namespace {
-
-std::string Bytes(const grpc::ByteBuffer& b) {
-  std::vector<grpc::Slice> slices;
-  EXPECT_TRUE(b.Dump(&slices).ok());
-  std::string out;
-  for (const grpc::Slice& s : slices) {
-    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return out;
-}
 
 TableConfig Sparse(const std::string& name, uint32_t dim) {
   TableConfig c;
@@ -73,7 +64,7 @@ TEST_F(PullToWireTest, AnswersTheBytesOfTheProtoPath) {
     ASSERT_TRUE(service_->Pull(&ctx_, &req, &proto).ok());
     grpc::ByteBuffer wire;
     ASSERT_TRUE(service_->PullToWire(&ctx_, &req, &wire).ok());
-    EXPECT_EQ(Bytes(wire), proto.SerializeAsString()) << table << " " << n;
+    EXPECT_EQ(WireBytes(wire), proto.SerializeAsString()) << table << " " << n;
     EXPECT_EQ(proto.values().size(), n * proto.dim() * sizeof(float));
   }
 }
@@ -88,7 +79,7 @@ TEST_F(PullToWireTest, RefusesWhatTheProtoPathRefusesWithTheSameCode) {
   cases.push_back({r, grpc::INVALID_ARGUMENT});
   r.clear_keys();  // empty batch
   cases.push_back({r, grpc::INVALID_ARGUMENT});
-  cases.push_back({Request("emb", 5001), grpc::INVALID_ARGUMENT});  // keys
+  cases.push_back({Request("emb", 5001), grpc::INVALID_ARGUMENT});    // keys
   cases.push_back({Request("emb", 4001), grpc::RESOURCE_EXHAUSTED});  // bytes
   for (const auto& [req, code] : cases) {
     PullResponse proto;

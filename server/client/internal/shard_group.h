@@ -57,7 +57,8 @@ struct ShardStubs {
   // EmbeddingService's Pull and Push with payloads encoded and decoded in
   // gRPC slices (server/ps/payload_wire.h): the same methods and wire
   // messages as `embedding`, without protobuf copies of the payload.
-  std::unique_ptr<grpc::TemplatedGenericStub<grpc::ByteBuffer, grpc::ByteBuffer>>
+  std::unique_ptr<
+      grpc::TemplatedGenericStub<grpc::ByteBuffer, grpc::ByteBuffer>>
       pull_wire;
   std::unique_ptr<grpc::TemplatedGenericStub<grpc::ByteBuffer, PushResponse>>
       push_wire;
