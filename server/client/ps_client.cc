@@ -14,6 +14,7 @@
 #include "proto/rpc_util.h"
 #include "server/client/internal/key_dedup.h"
 #include "server/client/internal/shard_group.h"
+#include "server/ps/payload_wire.h"
 
 namespace strata {
 
@@ -47,22 +48,17 @@ std::vector<Chunk> MakeChunks(const std::vector<std::vector<uint64_t>>& keys,
   return chunks;
 }
 
-// Row `pos` of a shard's key list among that shard's chunk buffers `base`
-// (one per Chunk, in order). `single`: no shard has more than one chunk (the
-// usual case), which spares two divisions per key.
-template <typename T>
-T* ChunkRow(const std::vector<T*>& base, size_t pos, size_t per_chunk,
-            uint32_t dim, bool single) {
-  if (single) return base[0] + pos * dim;
-  return base[pos / per_chunk] + (pos % per_chunk) * dim;
+// Full names of the sparse data-plane methods, as the generated stubs name
+// them.
+const std::string& PullMethod() {
+  static const std::string* const name = new std::string(
+      absl::StrCat("/", EmbeddingService::service_full_name(), "/Pull"));
+  return *name;
 }
-
-bool OneChunkPerShard(const std::vector<std::vector<uint64_t>>& keys,
-                      size_t per_chunk) {
-  for (const auto& k : keys) {
-    if (k.size() > per_chunk) return false;
-  }
-  return true;
+const std::string& PushMethod() {
+  static const std::string* const name = new std::string(
+      absl::StrCat("/", EmbeddingService::service_full_name(), "/Push"));
+  return *name;
 }
 
 // Floats one dense request or response carries: the message's payload
@@ -138,8 +134,11 @@ PsClient::PsClient(std::shared_ptr<const internal::ShardGroup> shards,
 template <typename PushReq>
 void PsClient::SetRequestId(uint32_t shard, PushReq* req) const {
   req->set_client_id(client_id_);
-  req->set_sequence(sequences_[shard].fetch_add(1, std::memory_order_relaxed) +
-                    1);
+  req->set_sequence(NextSequence(shard));
+}
+
+uint64_t PsClient::NextSequence(uint32_t shard) const {
+  return sequences_[shard].fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 PsClient::~PsClient() = default;
@@ -182,6 +181,9 @@ bool PsClient::Route(absl::Span<const uint64_t> keys,
   return dedup.size() == keys.size();
 }
 
+// Requests and responses travel as grpc::ByteBuffers encoded and decoded
+// in place (server/ps/payload_wire.h): the rows are copied once, from the
+// received slices to `out`.
 absl::Status PsClient::Pull(const std::string& table,
                             absl::Span<const uint64_t> keys, uint32_t dim,
                             float* out, const PullOptions& opts) {
@@ -189,51 +191,50 @@ absl::Status PsClient::Pull(const std::string& table,
   if (dim == 0) return absl::InvalidArgumentError("Pull: dim must be > 0");
   thread_local RoutedBatch batch;  // reused: no allocation in steady state
   Route(keys, &batch);
-  const size_t per_chunk = KeysPerRequest(options_, dim);
-  const std::vector<Chunk> chunks = MakeChunks(batch.shard_keys, per_chunk);
+  const std::vector<Chunk> chunks =
+      MakeChunks(batch.shard_keys, KeysPerRequest(options_, dim));
   std::vector<uint32_t> shard_of;
-  // Reused, like `batch`: their byte strings keep their capacity, so a
-  // steady stream of batches allocates (and page-faults) no new payloads.
-  thread_local std::vector<PullRequest> reqs;
-  thread_local std::vector<PullResponse> resps;
-  reqs.resize(chunks.size());
+  std::vector<grpc::ByteBuffer> reqs(chunks.size());
+  thread_local std::vector<grpc::ByteBuffer> resps;
   for (size_t c = 0; c < chunks.size(); ++c) {
     const Chunk& ch = chunks[c];
     shard_of.push_back(ch.shard);
-    reqs[c].set_table(table);
-    reqs[c].set_count_frequency(opts.count_frequency);
-    reqs[c].set_read_only(opts.read_only);
-    reqs[c].mutable_keys()->clear();
-    PackU64(absl::MakeConstSpan(batch.shard_keys[ch.shard])
-                .subspan(ch.begin, ch.count),
-            reqs[c].mutable_keys());
+    reqs[c] = EncodePullRequest(table,
+                                absl::MakeConstSpan(batch.shard_keys[ch.shard])
+                                    .subspan(ch.begin, ch.count),
+                                opts.count_frequency, opts.read_only);
   }
   STRATA_RETURN_IF_ERROR(FanOut(
       "Pull(" + table + ")", shard_of, reqs, &resps,
-      [](const ShardStubs& sh, grpc::ClientContext* ctx, const PullRequest& r,
-         grpc::CompletionQueue* cq) {
-        return sh.embedding->PrepareAsyncPull(ctx, r, cq);
+      [](const ShardStubs& sh, grpc::ClientContext* ctx,
+         const grpc::ByteBuffer& r, grpc::CompletionQueue* cq) {
+        return sh.pull_wire->PrepareUnaryCall(ctx, PullMethod(), r, cq);
       },
       options_.rpc_timeout));
-  // Row pointers per shard, indexed by position in the shard's key list.
-  std::vector<std::vector<const float*>> base(num_shards());
+  // Row pointers per shard, indexed by position in the shard's key list
+  // (a shard's chunks are consecutive ranges of it, in order).
+  thread_local std::vector<PullResponseView> views;
+  thread_local std::vector<std::vector<const char*>> rows;
+  views.resize(chunks.size());
+  rows.resize(num_shards());
+  for (auto& r : rows) r.clear();
+  const size_t row_bytes = dim * sizeof(float);
   for (size_t c = 0; c < chunks.size(); ++c) {
     const Chunk& ch = chunks[c];
-    const std::string& v = resps[c].values();
-    if (resps[c].dim() != dim || v.size() != ch.count * dim * sizeof(float)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "Pull(", table, "): shard ", ch.shard, " returned dim ",
-          resps[c].dim(), " and ", v.size(), " bytes; expected dim ", dim,
-          " and ", ch.count * dim * sizeof(float), " bytes"));
+    STRATA_RETURN_IF_ERROR(views[c].Parse(resps[c]));
+    if (views[c].dim() != dim ||
+        views[c].values_bytes() != ch.count * row_bytes) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("Pull(", table, "): shard ", ch.shard, " returned dim ",
+                       views[c].dim(), " and ", views[c].values_bytes(),
+                       " bytes; expected dim ", dim, " and ",
+                       ch.count * row_bytes, " bytes"));
     }
-    base[ch.shard].push_back(reinterpret_cast<const float*>(v.data()));
+    views[c].Rows(row_bytes, &rows[ch.shard]);
   }
-  const size_t row_bytes = dim * sizeof(float);
-  const bool single = OneChunkPerShard(batch.shard_keys, per_chunk);
   for (size_t i = 0; i < keys.size(); ++i) {
     const auto [sh, pos] = batch.slot[i];
-    const float* src = ChunkRow(base[sh], pos, per_chunk, dim, single);
-    std::memcpy(out + i * dim, src, row_bytes);
+    std::memcpy(out + i * dim, rows[sh][pos], row_bytes);
   }
   return absl::OkStatus();
 }
@@ -251,36 +252,33 @@ absl::Status PsClient::Push(const std::string& table,
   }
   thread_local RoutedBatch batch;
   const bool unique = Route(keys, &batch);
-  const size_t per_chunk = KeysPerRequest(options_, dim);
-  const std::vector<Chunk> chunks = MakeChunks(batch.shard_keys, per_chunk);
+  const std::vector<Chunk> chunks =
+      MakeChunks(batch.shard_keys, KeysPerRequest(options_, dim));
   std::vector<uint32_t> shard_of;
-  thread_local std::vector<PushRequest> reqs;  // reused, as in Pull
-  thread_local std::vector<PushResponse> resps;
-  reqs.resize(chunks.size());
+  std::vector<WireMessage> messages;
+  messages.reserve(chunks.size());
   // Gradient rows per shard, indexed by position in the shard's key list:
-  // written straight into the requests' (zeroed) byte strings.
-  std::vector<std::vector<float*>> base(num_shards());
-  for (size_t c = 0; c < chunks.size(); ++c) {
-    const Chunk& ch = chunks[c];
+  // written straight into the requests' payloads.
+  thread_local std::vector<std::vector<float*>> rows;
+  rows.resize(num_shards());
+  for (auto& r : rows) r.clear();
+  const size_t row_bytes = dim * sizeof(float);
+  for (const Chunk& ch : chunks) {
     shard_of.push_back(ch.shard);
-    reqs[c].set_table(table);
-    SetRequestId(ch.shard, &reqs[c]);
-    reqs[c].mutable_keys()->clear();
-    PackU64(absl::MakeConstSpan(batch.shard_keys[ch.shard])
-                .subspan(ch.begin, ch.count),
-            reqs[c].mutable_keys());
-    std::string* g = reqs[c].mutable_gradients();
-    g->clear();
-    g->resize(ch.count * dim * sizeof(float));
-    base[ch.shard].push_back(reinterpret_cast<float*>(g->data()));
+    messages.push_back(EncodePushRequest(
+        table,
+        absl::MakeConstSpan(batch.shard_keys[ch.shard])
+            .subspan(ch.begin, ch.count),
+        ch.count * row_bytes, client_id_, NextSequence(ch.shard)));
+    float* g = reinterpret_cast<float*>(messages.back().payload());
+    if (!unique) std::memset(g, 0, ch.count * row_bytes);  // summed into
+    for (size_t k = 0; k < ch.count; ++k) rows[ch.shard].push_back(g + k * dim);
   }
   // Sum the gradients of duplicate keys into one row per distinct key (a
   // plain copy when every key is distinct).
-  const size_t row_bytes = dim * sizeof(float);
-  const bool single = OneChunkPerShard(batch.shard_keys, per_chunk);
   for (size_t i = 0; i < keys.size(); ++i) {
     const auto [sh, pos] = batch.slot[i];
-    float* dst = ChunkRow(base[sh], pos, per_chunk, dim, single);
+    float* dst = rows[sh][pos];
     const float* src = grads.data() + i * dim;
     if (unique) {
       std::memcpy(dst, src, row_bytes);
@@ -288,11 +286,14 @@ absl::Status PsClient::Push(const std::string& table,
       for (uint32_t d = 0; d < dim; ++d) dst[d] += src[d];
     }
   }
+  std::vector<grpc::ByteBuffer> reqs;
+  for (WireMessage& m : messages) reqs.push_back(m.Release());
+  thread_local std::vector<PushResponse> resps;
   return FanOut(
       "Push(" + table + ")", shard_of, reqs, &resps,
-      [](const ShardStubs& sh, grpc::ClientContext* ctx, const PushRequest& r,
-         grpc::CompletionQueue* cq) {
-        return sh.embedding->PrepareAsyncPush(ctx, r, cq);
+      [](const ShardStubs& sh, grpc::ClientContext* ctx,
+         const grpc::ByteBuffer& r, grpc::CompletionQueue* cq) {
+        return sh.push_wire->PrepareUnaryCall(ctx, PushMethod(), r, cq);
       },
       options_.rpc_timeout);
 }

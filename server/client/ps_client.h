@@ -67,10 +67,13 @@ struct PullOptions {
 };
 
 // Thread-safe: concurrent calls share the channels; each call uses its own
-// completion queue and its thread's scratch buffers (routing tables and the
-// sparse calls' request/response protos, reused so a stream of batches does
-// not allocate payloads; a thread keeps the memory of its largest batch). Shares its channels and router
-// (shared_ptr) with its admin client.
+// completion queue and its thread's scratch buffers (routing tables, row
+// pointers, response views: reused, so a thread keeps the memory of its
+// largest batch). Sparse Pull/Push payloads travel in gRPC slices
+// (server/ps/payload_wire.h): one slice per request, written in place; a
+// pull's rows are copied once, from the received slices to the caller's
+// buffer. Shares its channels and router (shared_ptr) with its admin
+// client.
 class PsClient {
  public:
   // `addresses` lists the shards by shard id. With no router a HashRouter
@@ -131,6 +134,8 @@ class PsClient {
   // request id.
   template <typename PushReq>
   void SetRequestId(uint32_t shard, PushReq* req) const;
+  // The next request sequence number of this client to `shard`.
+  uint64_t NextSequence(uint32_t shard) const;
   // One dense RPC for elements [offset, offset + count) (count 0: to the
   // end) of tensor `name`.
   absl::StatusOr<DensePullResponse> PullDenseRange(const std::string& name,

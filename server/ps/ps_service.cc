@@ -1,7 +1,10 @@
 #include "server/ps/ps_service.h"
 
 #include <cstring>
+#include <memory>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +13,7 @@
 #include "proto/base/names.h"
 #include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
+#include "server/ps/payload_wire.h"
 #include "server/security/identity.h"
 
 namespace strata {
@@ -124,35 +128,89 @@ absl::StatusOr<PushGate::Pass> EnterGate(TableStore* store,
 
 }  // namespace
 
+EmbeddingServiceImpl::EmbeddingServiceImpl(TableStore* store,
+                                           PsServiceOptions options)
+    : store_(store), options_(std::move(options)) {
+  using grpc::internal::RpcMethod;
+  using grpc::internal::RpcMethodHandler;
+  using grpc::internal::RpcServiceMethod;
+  // Full method names, as the generated service registers them; static:
+  // gRPC keeps the pointers.
+  static const std::string* const kPull = new std::string(
+      absl::StrCat("/", EmbeddingService::service_full_name(), "/Pull"));
+  static const std::string* const kPush = new std::string(
+      absl::StrCat("/", EmbeddingService::service_full_name(), "/Push"));
+  AddMethod(new RpcServiceMethod(
+      kPull->c_str(), RpcMethod::NORMAL_RPC,
+      new RpcMethodHandler<EmbeddingServiceImpl, PullRequest,
+                           grpc::ByteBuffer>(
+          &EmbeddingServiceImpl::PullToWire, this)));
+  AddMethod(new RpcServiceMethod(
+      kPush->c_str(), RpcMethod::NORMAL_RPC,
+      new RpcMethodHandler<EmbeddingServiceImpl, PushRequest, PushResponse>(
+          &EmbeddingServiceImpl::Push, this)));
+}
+
+template <typename Allocate>
+absl::Status EmbeddingServiceImpl::PullInto(const PullRequest& req,
+                                            Allocate allocate, uint32_t* dim) {
+  STRATA_ASSIGN_OR_RETURN(const std::shared_ptr<EmbeddingTable> table,
+                          store_->GetEmbedding(req.table()));
+  std::vector<uint64_t> scratch;
+  auto keys = KeysOf(req.keys(), options_.max_batch_keys, &scratch);
+  if (!keys.ok()) return InTable(keys.status(), req.table());
+  *dim = table->config().dim();
+  // keys <= kMaxBatchKeysLimit (2^31) and dim <= 4096: no overflow.
+  const uint64_t bytes = uint64_t{keys->size()} * *dim * sizeof(float);
+  if (bytes > options_.max_response_bytes) {
+    return InTable(
+        ResponseTooLarge(
+            bytes, options_.max_response_bytes,
+            absl::StrCat("pull of ", keys->size(), " keys x dim ", *dim),
+            "; split the batch"),
+        req.table());
+  }
+  return InTable(table->Pull(*keys, req.count_frequency(), req.read_only(),
+                             allocate(bytes)),
+                 req.table());
+}
+
 grpc::Status EmbeddingServiceImpl::Pull(grpc::ServerContext*,
                                         const PullRequest* req,
                                         PullResponse* resp) {
-  auto table = store_->GetEmbedding(req->table());
-  if (!table.ok()) return ToGrpcStatus(table.status());
-  std::vector<uint64_t> scratch;
-  auto keys = KeysOf(req->keys(), options_.max_batch_keys, &scratch);
-  if (!keys.ok()) return ToGrpcStatus(InTable(keys.status(), req->table()));
-  const uint32_t dim = (*table)->config().dim();
-  // keys <= kMaxBatchKeysLimit (2^31) and dim <= 4096: no overflow.
-  const uint64_t bytes = uint64_t{keys->size()} * dim * sizeof(float);
-  if (bytes > options_.max_response_bytes) {
-    return ToGrpcStatus(InTable(
-        ResponseTooLarge(
-            bytes, options_.max_response_bytes,
-            absl::StrCat("pull of ", keys->size(), " keys x dim ", dim),
-            "; split the batch"),
-        req->table()));
-  }
-  std::string* out = resp->mutable_values();
-  out->resize(bytes);
-  absl::Status s = (*table)->Pull(*keys, req->count_frequency(),
-                                  req->read_only(),
-                                  reinterpret_cast<float*>(out->data()));
+  uint32_t dim = 0;
+  const absl::Status s = PullInto(
+      *req,
+      [resp](size_t bytes) {
+        std::string* out = resp->mutable_values();
+        out->resize(bytes);
+        return reinterpret_cast<float*>(out->data());
+      },
+      &dim);
   if (!s.ok()) {
     resp->Clear();
-    return ToGrpcStatus(InTable(s, req->table()));
+    return ToGrpcStatus(s);
   }
   resp->set_dim(dim);
+  return grpc::Status::OK;
+}
+
+grpc::Status EmbeddingServiceImpl::PullToWire(grpc::ServerContext*,
+                                              const PullRequest* req,
+                                              grpc::ByteBuffer* resp) {
+  // The dim is known (and the header written) once the table is found:
+  // the message is made on the first call of the allocator.
+  std::optional<WireMessage> message;
+  uint32_t dim = 0;
+  const absl::Status s = PullInto(
+      *req,
+      [&](size_t bytes) {
+        message.emplace(EncodePullResponse(dim, bytes));
+        return reinterpret_cast<float*>(message->payload());
+      },
+      &dim);
+  if (!s.ok()) return ToGrpcStatus(s);
+  *resp = message->Release();
   return grpc::Status::OK;
 }
 

@@ -42,16 +42,31 @@ struct PsServiceOptions {
 // The four services (embedding, dense, admin, compression) share one
 // TableStore (not owned; must outlive them).
 // Thread-safe: gRPC calls the methods concurrently.
-class EmbeddingServiceImpl final : public EmbeddingService::Service {
+//
+// EmbeddingService is registered by hand (the same method names and wire
+// messages as the generated EmbeddingService::Service) so that a pull's
+// response goes out zero-copy: the table writes its rows straight into the
+// one gRPC slice that is sent (PullToWire, payload_wire.h), instead of into
+// a zero-filled protobuf string that gRPC then copies. Pull and Push with
+// proto messages stay for in-process callers (tests, the fuzzer); Pull and
+// PullToWire answer the same bytes and the same errors.
+class EmbeddingServiceImpl final : public grpc::Service {
  public:
-  EmbeddingServiceImpl(TableStore* store, PsServiceOptions options)
-      : store_(store), options_(std::move(options)) {}
+  EmbeddingServiceImpl(TableStore* store, PsServiceOptions options);
   grpc::Status Pull(grpc::ServerContext* ctx, const PullRequest* req,
-                    PullResponse* resp) override;
+                    PullResponse* resp);
+  grpc::Status PullToWire(grpc::ServerContext* ctx, const PullRequest* req,
+                          grpc::ByteBuffer* resp);
   grpc::Status Push(grpc::ServerContext* ctx, const PushRequest* req,
-                    PushResponse* resp) override;
+                    PushResponse* resp);
 
  private:
+  // Checks `req` and pulls its rows into the buffer `allocate(bytes)`
+  // returns; the response's dim goes to *dim.
+  template <typename Allocate>
+  absl::Status PullInto(const PullRequest& req, Allocate allocate,
+                        uint32_t* dim);
+
   TableStore* const store_;
   const PsServiceOptions options_;
 };

@@ -35,6 +35,7 @@
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/ps.pb.h"
+#include "server/ps/payload_wire.h"
 #include "server/ps/ps_service.h"
 #include "server/storage/table_store.h"
 #include "third_party/fuzz/rpc_records.h"
@@ -188,6 +189,24 @@ grpc::Status Parse(Service* service, Method method, const std::string& bytes) {
   return Parse<Req>(service, method, bytes, &resp);
 }
 
+// A pull through the proto path, then through the zero-copy one that gRPC
+// calls (PullToWire): when both succeed and the pull is not read-only (the
+// first one created the rows the second reads), the same bytes.
+grpc::Status PullBothWays(Shard& s, const std::string& b) {
+  PullResponse proto;
+  const grpc::Status st = Parse<PullRequest>(
+      s.embedding.get(), &EmbeddingServiceImpl::Pull, b, &proto);
+  grpc::ByteBuffer wire;
+  const grpc::Status ws = Parse<PullRequest>(
+      s.embedding.get(), &EmbeddingServiceImpl::PullToWire, b, &wire);
+  PullRequest req;
+  if (st.ok() && ws.ok() && wire.Valid() && req.ParseFromString(b) &&
+      !req.read_only()) {
+    CHECK(WireBytes(wire) == proto.SerializeAsString()) << "PullToWire differs";
+  }
+  return st;
+}
+
 // Checkpoint, Load, Compress, ResetDenseSteps, PausePushes: the tables stay
 // as they were unless a Load or Compress succeeds.
 grpc::Status RunAdmin(Shard& s, uint8_t op, const std::string& b) {
@@ -238,8 +257,7 @@ grpc::Status Run(Shard& s, uint8_t op, const std::string& b) {
       return Parse<ListTablesRequest, ListTablesResponse>(
           s.admin.get(), &AdminServiceImpl::ListTables, b);
     case 3:
-      return Parse<PullRequest, PullResponse>(s.embedding.get(),
-                                              &EmbeddingServiceImpl::Pull, b);
+      return PullBothWays(s, b);
     case 4:
       return Parse<PushRequest, PushResponse>(s.embedding.get(),
                                               &EmbeddingServiceImpl::Push, b);

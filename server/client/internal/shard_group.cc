@@ -102,11 +102,16 @@ absl::StatusOr<std::shared_ptr<const ShardGroup>> ShardGroup::Connect(
     if (addr.empty()) return absl::InvalidArgumentError("empty shard address");
     auto shard = std::make_unique<ShardStubs>();
     shard->address = addr;
-    shard->channel =
-        grpc::CreateCustomChannel(
-            addr, security::ChannelCredentialsOf(options.credentials),
-            ShardChannelArguments(options));
+    shard->channel = grpc::CreateCustomChannel(
+        addr, security::ChannelCredentialsOf(options.credentials),
+        ShardChannelArguments(options));
     shard->embedding = EmbeddingService::NewStub(shard->channel);
+    shard->pull_wire = std::make_unique<
+        grpc::TemplatedGenericStub<grpc::ByteBuffer, grpc::ByteBuffer>>(
+        shard->channel);
+    shard->push_wire = std::make_unique<
+        grpc::TemplatedGenericStub<grpc::ByteBuffer, PushResponse>>(
+        shard->channel);
     shard->dense = DenseService::NewStub(shard->channel);
     shard->admin = AdminService::NewStub(shard->channel);
     shard->compression = CompressionService::NewStub(shard->channel);

@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/ps.grpc.pb.h"
 #include "server/client/shard_rpc.h"
@@ -53,6 +54,14 @@ struct ShardStubs {
   mutable OutageLog outage;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<EmbeddingService::Stub> embedding;
+  // EmbeddingService's Pull and Push with payloads encoded and decoded in
+  // gRPC slices (server/ps/payload_wire.h): the same methods and wire
+  // messages as `embedding`, without protobuf copies of the payload.
+  std::unique_ptr<
+      grpc::TemplatedGenericStub<grpc::ByteBuffer, grpc::ByteBuffer>>
+      pull_wire;
+  std::unique_ptr<grpc::TemplatedGenericStub<grpc::ByteBuffer, PushResponse>>
+      push_wire;
   std::unique_ptr<DenseService::Stub> dense;
   std::unique_ptr<AdminService::Stub> admin;
   std::unique_ptr<CompressionService::Stub> compression;

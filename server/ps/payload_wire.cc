@@ -1,0 +1,353 @@
+#include "server/ps/payload_wire.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "grpcpp/impl/grpc_library.h"
+
+namespace strata {
+namespace {
+
+// Wire types (protobuf encoding).
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kFixed64 = 1;
+constexpr uint32_t kLengthDelimited = 2;
+constexpr uint32_t kStartGroup = 3;
+constexpr uint32_t kEndGroup = 4;
+constexpr uint32_t kFixed32 = 5;
+
+// Field numbers of proto/ps.proto.
+constexpr uint32_t kPullRequestTable = 1;
+constexpr uint32_t kPullRequestKeys = 2;
+constexpr uint32_t kPullRequestCountFrequency = 3;
+constexpr uint32_t kPullRequestReadOnly = 4;
+constexpr uint32_t kPullResponseDim = 1;
+constexpr uint32_t kPullResponseValues = 2;
+constexpr uint32_t kPushRequestTable = 1;
+constexpr uint32_t kPushRequestKeys = 2;
+constexpr uint32_t kPushRequestGradients = 3;
+constexpr uint32_t kPushRequestClientId = 4;
+constexpr uint32_t kPushRequestSequence = 5;
+
+uint64_t Tag(uint32_t field, uint32_t type) {
+  return (uint64_t{field} << 3) | type;
+}
+
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  for (; v >= 0x80; v >>= 7) ++n;
+  return n;
+}
+
+char* PutVarint(uint64_t v, char* p) {
+  for (; v >= 0x80; v >>= 7) *p++ = static_cast<char>(v | 0x80);
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+// Sizes of proto3 fields: 0 for a default value, which proto3 omits.
+size_t VarintFieldSize(uint32_t field, uint64_t v) {
+  return v == 0 ? 0 : VarintSize(Tag(field, kVarint)) + VarintSize(v);
+}
+size_t BytesFieldSize(uint32_t field, size_t len) {
+  return len == 0
+             ? 0
+             : VarintSize(Tag(field, kLengthDelimited)) + VarintSize(len) + len;
+}
+
+char* PutVarintField(uint32_t field, uint64_t v, char* p) {
+  if (v == 0) return p;
+  return PutVarint(v, PutVarint(Tag(field, kVarint), p));
+}
+// The tag and length of a bytes field; its contents go at the result.
+char* PutBytesHeader(uint32_t field, size_t len, char* p) {
+  if (len == 0) return p;
+  return PutVarint(len, PutVarint(Tag(field, kLengthDelimited), p));
+}
+char* PutBytesField(uint32_t field, const void* data, size_t len, char* p) {
+  p = PutBytesHeader(field, len, p);
+  if (len > 0) std::memcpy(p, data, len);
+  return p + len;
+}
+
+}  // namespace
+
+// Makes WireMessages: the one place that knows their layout in memory.
+class WireWriter {
+ public:
+  static WireMessage Make(size_t message_bytes, size_t header_bytes,
+                          size_t payload_bytes) {
+    return WireMessage(message_bytes, header_bytes, payload_bytes);
+  }
+  static char* Begin(WireMessage& m) {
+    return reinterpret_cast<char*>(GRPC_SLICE_START_PTR(m.buffer_)) + m.begin_;
+  }
+};
+
+WireMessage::WireMessage(size_t message_bytes, size_t header_bytes,
+                         size_t payload_bytes)
+    : message_bytes_(message_bytes), payload_bytes_(payload_bytes) {
+  static grpc::internal::GrpcLibraryInitializer grpc_library;
+  grpc_library.summon();
+  // A refcounted (never inlined) buffer: its bytes do not move with the
+  // slice. Up to 3 bytes of slack put the payload on a 4-byte boundary.
+  constexpr size_t kAlign = 4;
+  buffer_ = grpc_slice_malloc_large(message_bytes + kAlign - 1);
+  const uintptr_t start =
+      reinterpret_cast<uintptr_t>(GRPC_SLICE_START_PTR(buffer_));
+  begin_ = (kAlign - (start + header_bytes) % kAlign) % kAlign;
+  payload_ = reinterpret_cast<char*>(start) + begin_ + header_bytes;
+}
+
+WireMessage::WireMessage(WireMessage&& other) noexcept
+    : buffer_(std::exchange(other.buffer_, grpc_empty_slice())),
+      begin_(other.begin_),
+      message_bytes_(std::exchange(other.message_bytes_, 0)),
+      payload_(std::exchange(other.payload_, nullptr)),
+      payload_bytes_(std::exchange(other.payload_bytes_, 0)) {}
+
+WireMessage::~WireMessage() { grpc_slice_unref(buffer_); }
+
+grpc::ByteBuffer WireMessage::Release() {
+  grpc::Slice message(grpc_slice_sub(buffer_, begin_, begin_ + message_bytes_),
+                      grpc::Slice::STEAL_REF);
+  grpc_slice_unref(std::exchange(buffer_, grpc_empty_slice()));
+  message_bytes_ = 0;
+  payload_ = nullptr;
+  payload_bytes_ = 0;
+  return grpc::ByteBuffer(&message, 1);
+}
+
+WireMessage EncodePullResponse(uint32_t dim, size_t value_bytes) {
+  const size_t header = VarintFieldSize(kPullResponseDim, dim) +
+                        BytesFieldSize(kPullResponseValues, value_bytes) -
+                        value_bytes;
+  WireMessage m = WireWriter::Make(header + value_bytes, header, value_bytes);
+  char* p = WireWriter::Begin(m);
+  p = PutVarintField(kPullResponseDim, dim, p);
+  PutBytesHeader(kPullResponseValues, value_bytes, p);
+  return m;
+}
+
+WireMessage EncodePushRequest(absl::string_view table,
+                              absl::Span<const uint64_t> keys,
+                              size_t gradient_bytes, uint64_t client_id,
+                              uint64_t sequence) {
+  const size_t key_bytes = keys.size() * sizeof(uint64_t);
+  const size_t header = BytesFieldSize(kPushRequestTable, table.size()) +
+                        BytesFieldSize(kPushRequestKeys, key_bytes) +
+                        BytesFieldSize(kPushRequestGradients, gradient_bytes) -
+                        gradient_bytes;
+  const size_t trailer = VarintFieldSize(kPushRequestClientId, client_id) +
+                         VarintFieldSize(kPushRequestSequence, sequence);
+  WireMessage m = WireWriter::Make(header + gradient_bytes + trailer, header,
+                                   gradient_bytes);
+  char* p = WireWriter::Begin(m);
+  p = PutBytesField(kPushRequestTable, table.data(), table.size(), p);
+  p = PutBytesField(kPushRequestKeys, keys.data(), key_bytes, p);
+  p = PutBytesHeader(kPushRequestGradients, gradient_bytes, p);
+  p += gradient_bytes;
+  p = PutVarintField(kPushRequestClientId, client_id, p);
+  PutVarintField(kPushRequestSequence, sequence, p);
+  return m;
+}
+
+grpc::ByteBuffer EncodePullRequest(absl::string_view table,
+                                   absl::Span<const uint64_t> keys,
+                                   bool count_frequency, bool read_only) {
+  const size_t key_bytes = keys.size() * sizeof(uint64_t);
+  const size_t size =
+      BytesFieldSize(kPullRequestTable, table.size()) +
+      BytesFieldSize(kPullRequestKeys, key_bytes) +
+      VarintFieldSize(kPullRequestCountFrequency, count_frequency) +
+      VarintFieldSize(kPullRequestReadOnly, read_only);
+  WireMessage m = WireWriter::Make(size, size, 0);
+  char* p = WireWriter::Begin(m);
+  p = PutBytesField(kPullRequestTable, table.data(), table.size(), p);
+  p = PutBytesField(kPullRequestKeys, keys.data(), key_bytes, p);
+  p = PutVarintField(kPullRequestCountFrequency, count_frequency, p);
+  PutVarintField(kPullRequestReadOnly, read_only, p);
+  return m.Release();
+}
+
+std::string WireBytes(const grpc::ByteBuffer& message) {
+  std::vector<grpc::Slice> slices;
+  if (message.Valid() && !message.Dump(&slices).ok()) return "";
+  std::string out;
+  for (const grpc::Slice& s : slices) {
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return out;
+}
+
+namespace internal {
+
+// Reads a message spread over slices, byte by byte for field headers and
+// by whole slices for skipped contents.
+class SliceCursor {
+ public:
+  explicit SliceCursor(const std::vector<grpc::Slice>& slices)
+      : slices_(slices) {
+    SkipEmpty();
+  }
+  bool AtEnd() const { return slice_ == slices_.size(); }
+  size_t slice() const { return slice_; }
+  size_t offset() const { return offset_; }
+
+  bool ReadVarint(uint64_t* v) {
+    *v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (AtEnd()) return false;
+      const uint8_t b = slices_[slice_].begin()[offset_];
+      Advance(1);
+      *v |= uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;  // more than 10 bytes
+  }
+  bool Skip(uint64_t n) {
+    while (n > 0) {
+      if (AtEnd()) return false;
+      const size_t here =
+          std::min<uint64_t>(n, slices_[slice_].size() - offset_);
+      Advance(here);
+      n -= here;
+    }
+    return true;
+  }
+
+ private:
+  void Advance(size_t n) {
+    offset_ += n;
+    if (offset_ == slices_[slice_].size()) {
+      ++slice_;
+      offset_ = 0;
+      SkipEmpty();
+    }
+  }
+  void SkipEmpty() {
+    while (slice_ < slices_.size() && slices_[slice_].size() == 0) ++slice_;
+  }
+
+  const std::vector<grpc::Slice>& slices_;
+  size_t slice_ = 0;
+  size_t offset_ = 0;
+};
+
+}  // namespace internal
+
+namespace {
+
+using internal::SliceCursor;
+
+// Skips the contents of field `field` of wire type `type` (a group up to
+// its end tag, nested at most `depth` deep, as protobuf's limit of 100);
+// false when malformed.
+bool SkipField(uint32_t field, uint32_t type, SliceCursor* in, int depth) {
+  uint64_t v = 0;
+  switch (type) {
+    case kVarint:
+      return in->ReadVarint(&v);
+    case kFixed64:
+      return in->Skip(8);
+    case kLengthDelimited:
+      return in->ReadVarint(&v) && in->Skip(v);
+    case kStartGroup:
+      if (depth <= 0) return false;
+      for (;;) {
+        uint64_t tag = 0;
+        if (!in->ReadVarint(&tag) || (tag >> 3) == 0) return false;
+        if ((tag & 7) == kEndGroup) return (tag >> 3) == field;
+        if (!SkipField(tag >> 3, tag & 7, in, depth - 1)) return false;
+      }
+    case kFixed32:
+      return in->Skip(4);
+    default:  // an end tag without its group, wire types 6 and 7
+      return false;
+  }
+}
+
+}  // namespace
+
+absl::Status PullResponseView::Parse(const grpc::ByteBuffer& message) {
+  slices_.clear();
+  dim_ = 0;
+  values_slice_ = values_offset_ = values_bytes_ = 0;
+  if (message.Valid() && !message.Dump(&slices_).ok()) {
+    return absl::InternalError("PullResponse: unreadable message");
+  }
+  SliceCursor in(slices_);
+  while (!in.AtEnd()) {
+    if (!ReadField(&in)) {
+      return absl::InternalError("PullResponse: truncated or malformed field");
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool PullResponseView::ReadField(internal::SliceCursor* in) {
+  uint64_t tag = 0;
+  if (!in->ReadVarint(&tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) {
+    return false;
+  }
+  const uint32_t field = static_cast<uint32_t>(tag >> 3);
+  const uint32_t type = static_cast<uint32_t>(tag & 7);
+  uint64_t v = 0;
+  if (field == kPullResponseDim && type == kVarint) {
+    if (!in->ReadVarint(&v)) return false;
+    dim_ = static_cast<uint32_t>(v);  // as protobuf reads a uint32
+    return true;
+  }
+  if (field == kPullResponseValues && type == kLengthDelimited) {
+    if (!in->ReadVarint(&v)) return false;
+    values_slice_ = in->slice();
+    values_offset_ = in->offset();
+    values_bytes_ = v;
+    return in->Skip(v);
+  }
+  return SkipField(field, type, in, /*depth=*/100);
+}
+
+void PullResponseView::Rows(size_t row_bytes, std::vector<const char*>* rows) {
+  const size_t n = values_bytes_ / row_bytes;
+  scratch_.clear();
+  // At most one straddling row per slice boundary: reserved up front, so
+  // the scratch never moves while pointers into it are handed out.
+  scratch_.reserve(slices_.size() * row_bytes);
+  const size_t first = rows->size();
+  rows->resize(first + n);
+  const char** out = rows->data() + first;
+  size_t s = values_slice_;
+  size_t off = values_offset_;
+  for (size_t r = 0; r < n;) {
+    while (off == slices_[s].size()) {  // past this slice (or an empty one)
+      ++s;
+      off = 0;
+    }
+    // The whole rows left in this slice, in one tight loop.
+    const char* base = reinterpret_cast<const char*>(slices_[s].begin());
+    const size_t whole = std::min((slices_[s].size() - off) / row_bytes, n - r);
+    for (size_t k = 0; k < whole; ++k) out[r + k] = base + off + k * row_bytes;
+    r += whole;
+    off += whole * row_bytes;
+    if (r == n || slices_[s].size() - off == 0) continue;
+    // A row that continues in the next slice(s): copied to the scratch.
+    const size_t start = scratch_.size();
+    for (size_t left = row_bytes; left > 0;) {
+      if (off == slices_[s].size()) {
+        ++s;
+        off = 0;
+        continue;
+      }
+      const size_t take = std::min(left, slices_[s].size() - off);
+      scratch_.append(reinterpret_cast<const char*>(slices_[s].begin()) + off,
+                      take);
+      off += take;
+      left -= take;
+    }
+    out[r++] = scratch_.data() + start;
+  }
+}
+
+}  // namespace strata

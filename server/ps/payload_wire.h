@@ -1,0 +1,114 @@
+// The embedding data plane's large messages (PullRequest, PushRequest,
+// PullResponse of proto/ps.proto) encoded and decoded straight in gRPC
+// slices, without a protobuf message in between: the payload of a pull
+// response or a push request is written by its producer (the shard's table,
+// the client's gradient gather) into the one slice that gRPC sends, and a
+// received pull response is read row by row out of the slices gRPC
+// received. The bytes on the wire are exactly what protobuf writes for the
+// same message (fields in number order, defaults omitted; tested against
+// SerializeAsString), so either side may use the generated proto path.
+// Plain library (gRPC slices only, no services); little-endian hosts, as
+// proto/rpc_util.h.
+#ifndef STRATA_SERVER_PS_PAYLOAD_WIRE_H_
+#define STRATA_SERVER_PS_PAYLOAD_WIRE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "grpc/slice.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
+
+namespace strata {
+namespace internal {
+class SliceCursor;
+}  // namespace internal
+
+// One message being encoded: its header fields are written when it is
+// made, its payload (the last bytes field's contents, 4-byte aligned, not
+// initialized) is filled by the caller through payload(), then Release()
+// hands the message to gRPC without a copy. Owns its buffer; move-only;
+// not thread-safe.
+class WireMessage {
+ public:
+  WireMessage(WireMessage&& other) noexcept;
+  WireMessage& operator=(WireMessage&&) = delete;
+  WireMessage(const WireMessage&) = delete;
+  ~WireMessage();
+
+  // The payload: payload_bytes() bytes, aligned for float and uint32.
+  char* payload() { return payload_; }
+  size_t payload_bytes() const { return payload_bytes_; }
+  // The message; the WireMessage is empty afterwards.
+  grpc::ByteBuffer Release();
+
+ private:
+  friend class WireWriter;
+  WireMessage(size_t message_bytes, size_t header_bytes, size_t payload_bytes);
+
+  grpc_slice buffer_;  // message_bytes_ + alignment slack
+  size_t begin_ = 0;   // where the message starts in buffer_
+  size_t message_bytes_ = 0;
+  char* payload_ = nullptr;
+  size_t payload_bytes_ = 0;
+};
+
+// PullResponse{dim, values} with `value_bytes` bytes of values to fill.
+WireMessage EncodePullResponse(uint32_t dim, size_t value_bytes);
+
+// PushRequest{table, keys, gradients, client_id, sequence} with
+// `gradient_bytes` bytes of gradients to fill.
+WireMessage EncodePushRequest(absl::string_view table,
+                              absl::Span<const uint64_t> keys,
+                              size_t gradient_bytes, uint64_t client_id,
+                              uint64_t sequence);
+
+// PullRequest{table, keys, count_frequency, read_only}.
+grpc::ByteBuffer EncodePullRequest(absl::string_view table,
+                                   absl::Span<const uint64_t> keys,
+                                   bool count_frequency, bool read_only);
+
+// The bytes of `message` in one string (a copy: for tests, the fuzzer and
+// diagnostics, not the data path).
+std::string WireBytes(const grpc::ByteBuffer& message);
+
+// A received PullResponse, read in place: holds references to the
+// message's slices (no copy of the values). Parses as protobuf would: any
+// field order, the last `dim` and `values` win, unknown fields skipped.
+// Owns its slice references and a scratch buffer; not thread-safe.
+class PullResponseView {
+ public:
+  // INTERNAL when `message` is not a well-formed protobuf message (a
+  // truncated field, a group, a bad wire type).
+  absl::Status Parse(const grpc::ByteBuffer& message);
+
+  uint32_t dim() const { return dim_; }
+  size_t values_bytes() const { return values_bytes_; }
+
+  // Appends to `rows` a pointer to each of the values_bytes() / row_bytes
+  // consecutive rows of the values (row_bytes > 0 must divide
+  // values_bytes()). A row that straddles two slices is copied into this
+  // view's scratch; the pointers stay valid until the next Parse or Rows.
+  // Pointers need not be aligned: read them with memcpy.
+  void Rows(size_t row_bytes, std::vector<const char*>* rows);
+
+ private:
+  // Reads one field; false when it is malformed or truncated.
+  bool ReadField(internal::SliceCursor* in);
+
+  std::vector<grpc::Slice> slices_;
+  uint32_t dim_ = 0;
+  size_t values_slice_ = 0;   // the values start in this slice...
+  size_t values_offset_ = 0;  // ...at this offset
+  size_t values_bytes_ = 0;
+  std::string scratch_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_PS_PAYLOAD_WIRE_H_

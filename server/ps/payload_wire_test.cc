@@ -1,0 +1,184 @@
+#include "server/ps/payload_wire.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "gtest/gtest.h"
+#include "proto/ps.pb.h"
+
+namespace strata {
+namespace {
+
+// `bytes` cut into slices of `piece` bytes (the last one shorter).
+grpc::ByteBuffer Sliced(const std::string& bytes, size_t piece) {
+  std::vector<grpc::Slice> slices;
+  for (size_t i = 0; i < bytes.size(); i += piece) {
+    const size_t n = std::min(piece, bytes.size() - i);
+    slices.emplace_back(bytes.data() + i, n);
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+std::vector<uint64_t> Keys(size_t n) {
+  std::vector<uint64_t> keys(n);
+  for (size_t i = 0; i < n; ++i) keys[i] = 0x9e3779b97f4a7c15ull * (i + 1);
+  return keys;
+}
+
+std::vector<float> Values(size_t n) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = 0.25f * i - 3.0f;
+  return v;
+}
+
+std::string PackedKeys(const std::vector<uint64_t>& k) {
+  return std::string(reinterpret_cast<const char*>(k.data()), k.size() * 8);
+}
+
+TEST(PayloadWireTest, PullResponseIsWhatProtobufWritesAndAligned) {
+  for (uint32_t dim : {1u, 16u, 64u, 300u}) {
+    for (size_t rows : {size_t{0}, size_t{1}, size_t{3}, size_t{5000}}) {
+      const std::vector<float> v = Values(rows * dim);
+      WireMessage m = EncodePullResponse(dim, v.size() * sizeof(float));
+      ASSERT_EQ(m.payload_bytes(), v.size() * sizeof(float));
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(m.payload()) % alignof(float), 0u);
+      if (!v.empty()) std::memcpy(m.payload(), v.data(), m.payload_bytes());
+      PullResponse expected;
+      expected.set_dim(dim);
+      expected.set_values(v.data(), v.size() * sizeof(float));
+      EXPECT_EQ(WireBytes(m.Release()), expected.SerializeAsString())
+          << "dim " << dim << " rows " << rows;
+    }
+  }
+}
+
+TEST(PayloadWireTest, PushRequestIsWhatProtobufWrites) {
+  const std::vector<uint64_t> keys = Keys(777);
+  const std::vector<float> grads = Values(777 * 16);
+  for (uint64_t client : {uint64_t{0}, uint64_t{1}, ~uint64_t{0}}) {
+    WireMessage m =
+        EncodePushRequest("emb", keys, grads.size() * 4, client, client / 3);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(m.payload()) % alignof(float), 0u);
+    std::memcpy(m.payload(), grads.data(), grads.size() * 4);
+    PushRequest expected;
+    expected.set_table("emb");
+    expected.set_keys(PackedKeys(keys));
+    expected.set_gradients(grads.data(), grads.size() * 4);
+    expected.set_client_id(client);
+    expected.set_sequence(client / 3);
+    EXPECT_EQ(WireBytes(m.Release()), expected.SerializeAsString());
+  }
+}
+
+TEST(PayloadWireTest, PullRequestIsWhatProtobufWrites) {
+  const std::vector<uint64_t> keys = Keys(1000);
+  for (bool count : {false, true}) {
+    for (bool read_only : {false, true}) {
+      PullRequest expected;
+      expected.set_table("a/table");
+      expected.set_keys(PackedKeys(keys));
+      expected.set_count_frequency(count);
+      expected.set_read_only(read_only);
+      EXPECT_EQ(WireBytes(EncodePullRequest("a/table", keys, count, read_only)),
+                expected.SerializeAsString());
+    }
+  }
+}
+
+TEST(PayloadWireTest, ReleasedMessageOutlivesItsWireMessage) {
+  grpc::ByteBuffer b;
+  {
+    WireMessage m = EncodePullResponse(1, 4);
+    const float one = 1.0f;
+    std::memcpy(m.payload(), &one, 4);
+    WireMessage moved(std::move(m));
+    b = moved.Release();
+  }
+  PullResponse r;
+  ASSERT_TRUE(r.ParseFromString(WireBytes(b)));
+  EXPECT_EQ(r.dim(), 1u);
+  EXPECT_EQ(r.values(), std::string("\x00\x00\x80\x3f", 4));
+}
+
+// Rows read in place equal the proto's values for any slicing of the
+// message, including rows split across slices.
+TEST(PayloadWireTest, ViewReadsRowsAcrossSlices) {
+  const uint32_t dim = 16;
+  const std::vector<float> v = Values(200 * dim);
+  PullResponse r;
+  r.set_dim(dim);
+  r.set_values(v.data(), v.size() * 4);
+  const std::string wire = r.SerializeAsString();
+  for (size_t piece :
+       {size_t{1}, size_t{7}, size_t{64}, size_t{1000}, wire.size()}) {
+    PullResponseView view;
+    ASSERT_TRUE(view.Parse(Sliced(wire, piece)).ok()) << piece;
+    EXPECT_EQ(view.dim(), dim);
+    ASSERT_EQ(view.values_bytes(), v.size() * 4);
+    std::vector<const char*> rows;
+    view.Rows(dim * 4, &rows);
+    ASSERT_EQ(rows.size(), 200u);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      ASSERT_EQ(std::memcmp(rows[i], v.data() + i * dim, dim * 4), 0)
+          << "row " << i << " piece " << piece;
+    }
+  }
+}
+
+// Parsed as protobuf parses: fields in any order, the last value wins,
+// unknown fields of every wire type skipped.
+TEST(PayloadWireTest, ViewParsesLikeProtobuf) {
+  std::string wire;
+  wire += std::string("\x12\x04", 2) + std::string(4, 'x');  // values, old
+  wire += std::string("\x08\x05", 2);                        // dim 5
+  wire += std::string("\x18\x96\x01", 3);                    // field 3 varint
+  wire += std::string("\x21", 1) + std::string(8, 'f');      // field 4 fixed64
+  wire += std::string("\x2d", 1) + std::string(4, 'g');      // field 5 fixed32
+  wire += std::string("\x0a\x02zz", 4);  // field 1 as bytes: unknown
+  wire += std::string("\x33\x08\x07\x3b\x3c\x34", 6);  // nested groups
+  wire += std::string("\x12\x08", 2) + std::string("abcdefgh");
+  wire += std::string("\x08\x02", 2);  // dim 2, last wins
+  PullResponse proto;
+  ASSERT_TRUE(proto.ParseFromString(wire));
+  PullResponseView view;
+  ASSERT_TRUE(view.Parse(Sliced(wire, 3)).ok());
+  EXPECT_EQ(view.dim(), proto.dim());
+  ASSERT_EQ(view.values_bytes(), proto.values().size());
+  std::vector<const char*> rows;
+  view.Rows(4, &rows);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(std::string(rows[0], 4) + std::string(rows[1], 4), proto.values());
+}
+
+TEST(PayloadWireTest, ViewRejectsWhatProtobufRejects) {
+  const std::vector<std::string> bad = {
+      std::string("\x12\x08"
+                  "abc",
+                  5),                  // values cut short
+      std::string("\x08", 1),          // dim without a value
+      std::string("\x08\xff\xff", 3),  // unterminated varint
+      std::string("\x00\x01", 2),      // field 0
+      std::string("\x0b\x14", 2),      // a group ended by another
+      std::string("\x0f", 1),          // wire type 7
+      std::string("\x21"
+                  "1234",
+                  5),                                 // fixed64 cut short
+      std::string("\x08") + std::string(11, '\xff'),  // varint > 10 bytes
+  };
+  for (const std::string& wire : bad) {
+    PullResponse proto;
+    EXPECT_FALSE(proto.ParseFromString(wire)) << absl::CEscape(wire);
+    PullResponseView view;
+    const absl::Status s = view.Parse(Sliced(wire, 2));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  }
+  PullResponseView empty;
+  EXPECT_TRUE(empty.Parse(grpc::ByteBuffer()).ok());
+  EXPECT_EQ(empty.dim(), 0u);
+  EXPECT_EQ(empty.values_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace strata
