@@ -24,7 +24,9 @@ struct WorkerAgent::RunningTask {
 // to the coordinator and turns the response's cancel flag into cancelled().
 // Keeps the task's latest progress checkpoint (SaveResume): a new record
 // makes the next report due after at most kResumeFlush, and the final report
-// carries the latest record whatever was sent before. Thread-safe.
+// carries the latest record whatever was sent before. Every report carries
+// the latest progress and metrics the task reported, so throttling delays
+// a metric but never drops it. Thread-safe.
 class WorkerAgent::Context final : public TaskContext {
  public:
   Context(WorkerAgent* agent, RunningTask* task) : agent_(agent), task_(task) {}
@@ -36,9 +38,12 @@ class WorkerAgent::Context final : public TaskContext {
   void ReportProgress(int64_t step, int64_t total,
                       const TaskMetrics& metrics) override {
     absl::MutexLock lock(&mu_);
+    step_ = step;
+    total_ = total;
+    metrics_ = metrics;
     const absl::Time now = absl::Now();
     if (step < total && !DueLocked(now)) return;
-    SendProgressLocked(now, step, total, metrics);
+    SendProgressLocked(now);
   }
 
   void SaveResume(std::string record) override {
@@ -46,8 +51,11 @@ class WorkerAgent::Context final : public TaskContext {
     resume_ = std::move(record);
     resume_sent_ = false;
     const absl::Time now = absl::Now();
-    // Step 0 of 0 and no metrics: the coordinator keeps the task's progress.
-    if (DueLocked(now)) SendProgressLocked(now, 0, 0, {});
+    // With the latest progress the task reported (step 0 of 0 and no
+    // metrics before its first: the coordinator keeps the task's progress),
+    // so that a record taking the report slot does not hold back metrics
+    // such as a test accuracy the task reported in a throttled call.
+    if (DueLocked(now)) SendProgressLocked(now);
   }
 
   // The latest record SaveResume got; empty if none.
@@ -66,16 +74,16 @@ class WorkerAgent::Context final : public TaskContext {
     return now - last_ >= interval;
   }
 
-  void SendProgressLocked(absl::Time now, int64_t step, int64_t total,
-                          const TaskMetrics& metrics)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // Sends the latest progress (step_, total_, metrics_) and, if not yet
+  // delivered, the latest record.
+  void SendProgressLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     last_ = now;
     TaskReport report;
     report.set_task_id(task_->assignment.task_id());
     report.set_kind(TaskReport::PROGRESS);
-    report.set_step(step);
-    report.set_total_steps(total);
-    for (const auto& [k, v] : metrics) (*report.mutable_metrics())[k] = v;
+    report.set_step(step_);
+    report.set_total_steps(total_);
+    for (const auto& [k, v] : metrics_) (*report.mutable_metrics())[k] = v;
     if (!resume_sent_) report.set_resume(resume_);
     bool cancel = false;
     if (agent_->SendReport(report, &cancel)) {
@@ -90,6 +98,10 @@ class WorkerAgent::Context final : public TaskContext {
   mutable absl::Mutex mu_;
   absl::Time last_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::string resume_ ABSL_GUARDED_BY(mu_);
+  // The latest ReportProgress arguments, sent or throttled.
+  int64_t step_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
+  TaskMetrics metrics_ ABSL_GUARDED_BY(mu_);
   bool resume_sent_ ABSL_GUARDED_BY(mu_) = true;  // nothing to send yet
 };
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -426,6 +427,38 @@ TEST_F(WorkerAgentTest, ADatasetOverTheWorkersCapFailsTheTaskNotTheWorker) {
   const auto next = RunTask("t2", PreparedSpec(), TaskReport::SUCCEEDED);
   ASSERT_TRUE(next.has_value()) << "the worker keeps serving";
   EXPECT_EQ(next->metrics().at("ok"), 1);
+}
+
+// A task that saves a record before each progress report (the record's
+// own report takes the throttled slot) still streams its metrics: every
+// report carries the latest ones.
+// The progress interval is an hour, so only the records' own reports (due
+// kResumeFlush, 1 s, after an undelivered record) go out before the last.
+TEST_F(WorkerAgentTest, MetricsOfThrottledReportsRideOnTheNextReport) {
+  StartAgent(absl::Hours(1));
+  script_.Set("t1",
+              [](const TaskAssignment&,
+                 TaskContext* ctx) -> absl::StatusOr<TaskMetrics> {
+                for (int64_t step = 1; step <= 100; ++step) {
+                  ctx->SaveResume(absl::StrCat("at-", step));
+                  ctx->ReportProgress(step, 100, {{"accuracy", step / 100.}});
+                  absl::SleepFor(absl::Milliseconds(15));  // 1.5 s in all
+                }
+                return TaskMetrics{};
+              });
+  const auto done = RunTask("t1", PreparedSpec(), TaskReport::SUCCEEDED);
+  ASSERT_TRUE(done.has_value());
+  int streamed = 0;
+  for (const TaskReport& r : fake_->reports("t1")) {
+    // Step 0: the first record, sent before any progress.
+    if (r.kind() != TaskReport::PROGRESS || r.step() == 0 || r.step() >= 100) {
+      continue;
+    }
+    ASSERT_EQ(r.metrics().count("accuracy"), 1u) << "step " << r.step();
+    EXPECT_DOUBLE_EQ(r.metrics().at("accuracy"), r.step() / 100.);
+    ++streamed;
+  }
+  EXPECT_GT(streamed, 0);
 }
 
 // A CNN_TRAIN task's test accuracy during training reaches the coordinator
