@@ -135,7 +135,10 @@ absl::Status CompressedTable::BuildFolded(
   }
   *folded_bytes = FoldedBytes();
   for (auto& [f, kc] : grown) {
-    auto& [k, c] = kc;
+    // Plain references, not a structured binding: C++17 lambdas cannot
+    // capture bindings (clang refuses; GCC accepts).
+    std::vector<uint64_t>& k = kc.first;
+    std::vector<uint32_t>& c = kc.second;
     if (f->folded != nullptr) {
       f->folded->ForEach([&](uint64_t key, uint32_t cluster) {
         k.push_back(key);

@@ -3,7 +3,7 @@
 # as root; docs/stanza.md "Time to accuracy", docs/benchmarks.md).
 #
 #   tests/multihost/time_to_accuracy.sh [--cifar10_dir DIR | --mnist_dir DIR]
-#       [--model M] [--rates "1gbit 10gbit"] [--epochs E | --steps S] [--target 0.85]
+#       [--model M | --model_spec SPEC] [--rates "1gbit 10gbit"] [--epochs E | --steps S] [--target 0.85]
 #       [--batch B] [--lr LR] [--lr_decay D] [--eval_every N] [--max_test N]
 #       [--scaling "1 2 4"] [--scaling_steps S] [--no_tta] [--out DIR]
 #       [--plaintext]
@@ -12,7 +12,10 @@
 # preset (99% of its parameters in FC layers), 12 epochs, target 70%;
 # otherwise the MNIST-layout directory --mnist_dir (default Debian's
 # Fashion-MNIST, /usr/share/datasets/fashion-mnist) trains LeNet-5 (96% FC),
-# 3 epochs, target 85%. Both modes get the same spec but for the mode: same
+# 3 epochs, target 85%. --model_spec SPEC takes the network from a job spec
+# file's `model_spec { ... }` block instead (e.g. the FC-heavy
+# tools/examples/cnn_custom_fashion_mnist.textproto, 4.3M parameters,
+# 99.6% FC). Both modes get the same spec but for the mode: same
 # model, data, seed, batch, learning rate and schedule, evaluation steps.
 #
 # Topology (netns_lib.sh): h1 coordinator, h2/h3 ps shards, h4 FC node,
@@ -35,7 +38,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=netns_lib.sh
 source "$HERE/netns_lib.sh"
 
-MODEL="" CIFAR="" MNIST=/usr/share/datasets/fashion-mnist RATES="1gbit 10gbit"
+MODEL="" MODEL_SPEC="" CIFAR="" MNIST=/usr/share/datasets/fashion-mnist RATES="1gbit 10gbit"
 EPOCHS="" STEPS=0 TARGET="" BATCH=64 LR="" DECAY="" EVAL="" MAX_TEST=0
 SCALING="" SCALING_STEPS=150 TTA=1 OUT="" PLAINTEXT=0
 usage() {
@@ -46,6 +49,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --cifar10_dir) CIFAR=$2; shift 2 ;;
     --model) MODEL=$2; shift 2 ;;
+    --model_spec) MODEL_SPEC=$2; shift 2 ;;
     --mnist_dir) MNIST=$2; shift 2 ;;
     --rates) RATES=$2; shift 2 ;;
     --epochs) EPOCHS=$2; shift 2 ;;
@@ -72,6 +76,27 @@ else
   : "${EPOCHS:=3}" "${TARGET:=0.85}" "${LR:=0.04}" "${DECAY:=0.5}" "${EVAL:=50}"
 fi
 [[ -d $DATA_DIR ]] || { echo "no data directory $DATA_DIR" >&2; exit 1; }
+# The network: a zoo preset by name, or the model_spec block of a job spec.
+NET="model: \"$MODEL\""
+if [[ -n $MODEL_SPEC ]]; then
+  NET=$(python3 - "$MODEL_SPEC" <<'PY'
+import re, sys
+text = re.sub(r"#[^\n]*", "", open(sys.argv[1]).read())
+start = text.find("model_spec")
+if start < 0:
+    sys.exit("no model_spec block in " + sys.argv[1])
+depth, i = 0, text.index("{", start)
+for j in range(i, len(text)):
+    depth += {"{": 1, "}": -1}.get(text[j], 0)
+    if depth == 0:
+        print(" ".join(text[start:j + 1].split()))
+        break
+else:
+    sys.exit("unbalanced model_spec block in " + sys.argv[1])
+PY
+  ) || exit 1
+  MODEL=$(basename "$MODEL_SPEC" .textproto)
+fi
 DATA_DIR=$(cd "$DATA_DIR" && pwd -P)
 for b in server/strata_coordinator server/ps_server worker/worker tools/stratactl; do
   [[ -x $BIN/$b ]] || { echo "missing $BIN/$b; run: bazel build //server:strata_coordinator //server:ps_server //worker //tools:stratactl" >&2; exit 1; }
@@ -107,7 +132,7 @@ run_job() {
   [[ $mode == PS ]] && fc=0
   cat > "$OUT/$name.textproto" <<SPEC
 name: "$name"
-cnn_train { model: "$MODEL"
+cnn_train { $NET
             data { $DATA eval_every_steps: $eval max_test: $MAX_TEST }
             mode: $mode num_conv_workers: $workers num_fc_nodes: $fc
             batch_size: $BATCH learning_rate: $LR momentum: 0.9
