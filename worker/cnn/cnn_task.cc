@@ -187,11 +187,10 @@ absl::Status MaybeEvaluate(const Setup& s, int64_t t, Running* running,
 }
 
 // Reports a finished step and saves it as the worker's progress record.
-// Progress first: the worker agent's SaveResume sends a report of its own
-// (without metrics) whenever one is due, which would use up the throttled
-// slot of the ReportProgress after it, so that the metrics (test_accuracy
-// during training) only reached the coordinator with the final report. The
-// record of step t goes with the next report (within a second) instead.
+// Progress first, so that whichever report the agent sends next (its own
+// reports carry the task's latest progress and metrics, worker_agent.cc)
+// already has step t's metrics; the record of step t goes with the next
+// report (within a second).
 void ReportStep(const Setup& s, const Traffic& traffic, int64_t t,
                 absl::Time start, const Running& running,
                 TaskContext* context) {
