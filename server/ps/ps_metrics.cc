@@ -138,6 +138,18 @@ const std::vector<FieldGauge>& FieldGauges() {
       {"strata_saec_weighted_mse",
        "Frequency-weighted mean squared quantization error per vector.",
        [](const FieldStats& f) { return f.weighted_mse(); }},
+      {"strata_saec_new_rows",
+       "Keys first seen after compression that have rows of their own.",
+       [](const FieldStats& f) { return double(f.new_rows()); }},
+      {"strata_saec_folded_features",
+       "Keys folded into the field's clusters by later compresses.",
+       [](const FieldStats& f) { return double(f.folded_features()); }},
+      {"strata_saec_frequency",
+       "Occurrences counted since compression: clusters and new rows.",
+       [](const FieldStats& f) { return double(f.frequency()); }},
+      {"strata_saec_growth_bytes",
+       "Budget bytes of the growth: new rows and the folded index.",
+       [](const FieldStats& f) { return double(f.growth_bytes()); }},
   };
   return *gauges;
 }

@@ -78,6 +78,33 @@ TEST(PsMetricsTest, MetricsAgreeWithTheStatsRpcAndTheLibrary) {
       "strata_ps_table_rows{shard=\"0\",table=\"emb\",kind=\"sparse_saec\"} "
       "3000"))
       << text;
+  EXPECT_TRUE(HasLine(text, "strata_saec_new_rows" + labels + " 0")) << text;
+
+  // Growth after compression: 50 keys first seen now get rows of their own,
+  // are counted, and a fold moves them into the clusters.
+  std::vector<uint64_t> fresh;
+  std::vector<float> fresh_grads;
+  for (uint64_t i = 0; i < 50; ++i) {
+    fresh.push_back((uint64_t{7} << 56) | (100000 + i));
+    for (int d = 0; d < 4; ++d) fresh_grads.push_back(-float(i % 12) - d);
+  }
+  ASSERT_TRUE((*client)->Push("emb", fresh, fresh_grads, 4).ok());
+  auto grown = (*server)->store()->Stats("emb");
+  ASSERT_TRUE(grown.ok());
+  ASSERT_EQ(grown->at(0).new_rows(), 50u);
+  text = (*registry)->TextFormat();
+  EXPECT_TRUE(HasLine(text, "strata_saec_new_rows" + labels + " 50")) << text;
+  EXPECT_TRUE(HasLine(text, absl::StrCat("strata_saec_frequency", labels, " ",
+                                         grown->at(0).frequency())))
+      << text;
+  EXPECT_TRUE(HasLine(text, absl::StrCat("strata_saec_growth_bytes", labels,
+                                         " ", grown->at(0).growth_bytes())))
+      << text;
+  ASSERT_TRUE(RequireAllOk((*client)->admin().Compress("emb", c)).ok());
+  text = (*registry)->TextFormat();
+  EXPECT_TRUE(HasLine(text, "strata_saec_new_rows" + labels + " 0")) << text;
+  EXPECT_TRUE(HasLine(text, "strata_saec_folded_features" + labels + " 50"))
+      << text;
 }
 
 TEST(PsMetricsTest, MemoryBudgetAndUseAreExported) {

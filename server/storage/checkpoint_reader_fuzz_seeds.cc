@@ -1,9 +1,9 @@
 // Writes the seed corpus of //server/storage:checkpoint_reader_fuzz: real
 // shard files from the writer (sparse SGD and Adagrad tables, a dense Adam
 // tensor, push windows, compressed tables with the compact (0x03) and MPH
-// (0x05) key index, an empty file), as the fuzz target's input (flag byte
-// 3, then the body between header and footer), plus a truncated and a
-// bit-flipped one.
+// (0x05) key index, one with growth after compression (0x06), an empty
+// file), as the fuzz target's input (flag byte 3, then the body between
+// header and footer), plus a truncated and a bit-flipped one.
 //   bazel run //server/storage:checkpoint_reader_fuzz_seeds --
 //   $PWD/server/storage/testdata/checkpoint_reader_fuzz_corpus
 #include <fstream>
@@ -142,7 +142,21 @@ int main(int argc, char** argv) {
     auto table = Compressed(layout);
     Seed(dir, name, flags + Body(tmp, {}, {}, nullptr, {table.get()}));
   }
+  // Growth after compression (section 0x06): counted frequencies, keys
+  // folded into the clusters and overflow rows of new keys.
+  auto grown = Compressed(compression::IndexLayout::kMph);
+  const auto fresh = [](uint64_t first) {
+    return std::vector<uint64_t>{(uint64_t{1} << 56) | first,
+                                 (uint64_t{1} << 56) | (first + 1)};
+  };
+  const std::vector<float> grads = {0.5f, -0.5f, 1.0f, 2.0f};
+  CHECK(grown->Push(fresh(1000), grads).ok());
+  CHECK(grown->Fold(1).ok());
+  CHECK(grown->Push(fresh(2000), grads).ok());
+  CHECK(grown->HasGrowth());
+  Seed(dir, "compressed_grown",
+       flags + Body(tmp, {}, {}, nullptr, {grown.get()}));
   std::remove(tmp.c_str());
-  std::cout << "wrote 10 seeds to " << dir << "\n";
+  std::cout << "wrote 11 seeds to " << dir << "\n";
   return 0;
 }
