@@ -4,7 +4,9 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "grpcpp/impl/grpc_library.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace {
@@ -314,22 +316,35 @@ bool IsValidUtf8(absl::string_view s) {
   return true;
 }
 
+// Takes the slices of `message` into *slices and reads its fields one by
+// one with read_field(cursor) (false: malformed); INTERNAL naming `what`
+// when the message is unreadable or a field malformed.
+template <typename ReadFieldFn>
+absl::Status ReadMessage(const grpc::ByteBuffer& message,
+                         absl::string_view what,
+                         std::vector<grpc::Slice>* slices,
+                         ReadFieldFn read_field) {
+  if (message.Valid() && !message.Dump(slices).ok()) {
+    return absl::InternalError(absl::StrCat(what, ": unreadable message"));
+  }
+  SliceCursor in(*slices);
+  while (!in.AtEnd()) {
+    if (!read_field(&in)) {
+      return absl::InternalError(
+          absl::StrCat(what, ": truncated or malformed field"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status PullResponseView::Parse(const grpc::ByteBuffer& message) {
   slices_.clear();
   dim_ = 0;
   values_slice_ = values_offset_ = values_bytes_ = 0;
-  if (message.Valid() && !message.Dump(&slices_).ok()) {
-    return absl::InternalError("PullResponse: unreadable message");
-  }
-  SliceCursor in(slices_);
-  while (!in.AtEnd()) {
-    if (!ReadField(&in)) {
-      return absl::InternalError("PullResponse: truncated or malformed field");
-    }
-  }
-  return absl::OkStatus();
+  return ReadMessage(message, "PullResponse", &slices_,
+                     [this](SliceCursor* in) { return ReadField(in); });
 }
 
 bool PullResponseView::ReadField(internal::SliceCursor* in) {
@@ -402,15 +417,9 @@ absl::Status PushRequestView::Parse(const grpc::ByteBuffer& message) {
   client_id_ = sequence_ = 0;
   keys_at_ = gradients_at_ = Location();
   keys_ = gradients_ = absl::string_view();
-  if (message.Valid() && !message.Dump(&slices_).ok()) {
-    return absl::InternalError("PushRequest: unreadable message");
-  }
-  SliceCursor in(slices_);
-  while (!in.AtEnd()) {
-    if (!ReadField(&in)) {
-      return absl::InternalError("PushRequest: truncated or malformed field");
-    }
-  }
+  STRATA_RETURN_IF_ERROR(
+      ReadMessage(message, "PushRequest", &slices_,
+                  [this](SliceCursor* in) { return ReadField(in); }));
   if (!IsValidUtf8(table_)) {
     return absl::InternalError("PushRequest: table name is not UTF-8");
   }
