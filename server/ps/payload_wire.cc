@@ -426,8 +426,8 @@ absl::Status PushRequestView::Parse(const grpc::ByteBuffer& message) {
   // Keys first in the scratch (8-byte aligned), gradients after them,
   // rounded up to 8 bytes.
   keys_ = Contiguous(keys_at_, alignof(uint64_t), 0);
-  gradients_ = Contiguous(gradients_at_, alignof(float),
-                          (keys_at_.bytes + 7) / 8 * 8);
+  gradients_ =
+      Contiguous(gradients_at_, alignof(float), (keys_at_.bytes + 7) / 8 * 8);
   return absl::OkStatus();
 }
 
@@ -483,12 +483,11 @@ void PushRequestView::ForEachPiece(const Location& at, Fn fn) const {
   }
 }
 
-absl::string_view PushRequestView::Contiguous(const Location& at,
-                                              size_t align,
+absl::string_view PushRequestView::Contiguous(const Location& at, size_t align,
                                               size_t scratch_offset) {
   if (at.bytes == 0) return absl::string_view();
-  const char* p = reinterpret_cast<const char*>(slices_[at.slice].begin()) +
-                  at.offset;
+  const char* p =
+      reinterpret_cast<const char*>(slices_[at.slice].begin()) + at.offset;
   if (slices_[at.slice].size() - at.offset >= at.bytes &&
       reinterpret_cast<uintptr_t>(p) % align == 0) {
     return absl::string_view(p, at.bytes);  // in place

@@ -239,16 +239,19 @@ TEST(PayloadWireTest, PushViewParsesLikeProtobuf) {
   wire += std::string("\x0a\x03old", 5);                     // table, old
   wire += std::string("\x12\x08", 2) + std::string(8, 'k');  // keys, old
   wire += std::string("\x20\x05", 2);                        // client 5
-  wire += std::string("\x30\x96\x01", 3);               // field 6 varint
-  wire += std::string("\x39", 1) + std::string(8, 'f');  // field 7 fixed64
-  wire += std::string("\x45", 1) + std::string(4, 'g');  // field 8 fixed32
-  wire += std::string("\x4b\x08\x07\x4c", 4);            // group 9
-  wire += std::string("\x52\x02zz", 4);                  // field 10 bytes
-  wire += std::string("\x08\x03", 2);         // table as a varint: unknown
+  wire += std::string("\x30\x96\x01", 3);                    // field 6 varint
+  wire += std::string("\x39", 1) + std::string(8, 'f');      // field 7 fixed64
+  wire += std::string("\x45", 1) + std::string(4, 'g');      // field 8 fixed32
+  wire += std::string("\x4b\x08\x07\x4c", 4);                // group 9
+  wire += std::string("\x52\x02zz", 4);                      // field 10 bytes
+  wire += std::string("\x08\x03", 2);  // table as a varint: unknown
   wire += std::string("\x21", 1) + std::string(8, 'x');  // client as fixed64
   wire += std::string("\x12\x10", 2) + std::string("0123456789abcdef");
   wire += std::string("\x1a\x08", 2) + std::string("ABCDEFGH");
-  wire += std::string("\x0a\x03""emb", 5);
+  wire += std::string(
+      "\x0a\x03"
+      "emb",
+      5);
   wire += std::string("\x20\x06", 2);  // client 6, last wins
   PushRequest proto;
   ASSERT_TRUE(proto.ParseFromString(wire));
@@ -265,14 +268,18 @@ TEST(PayloadWireTest, PushViewParsesLikeProtobuf) {
 
 TEST(PayloadWireTest, PushViewRejectsWhatProtobufRejects) {
   const std::vector<std::string> bad = {
-      std::string("\x1a\x08""abc", 5),               // gradients cut short
+      std::string("\x1a\x08"
+                  "abc",
+                  5),                                 // gradients cut short
       std::string("\x12\x09") + std::string(8, 'k'),  // keys cut short
       std::string("\x20", 1),                         // client id, no value
       std::string("\x28\xff\xff", 3),                 // unterminated varint
       std::string("\x00\x01", 2),                     // field 0
-      std::string("\x33\x44", 2),                     // a group ended by another
-      std::string("\x0f", 1),                         // wire type 7
-      std::string("\x39""1234", 5),                   // fixed64 cut short
+      std::string("\x33\x44", 2),  // a group ended by another
+      std::string("\x0f", 1),      // wire type 7
+      std::string("\x39"
+                  "1234",
+                  5),                                 // fixed64 cut short
       std::string("\x20") + std::string(11, '\xff'),  // varint > 10 bytes
       std::string("\x0a\x02\xc3\x28", 4),             // table: bad UTF-8
       std::string("\x0a\x03\xed\xa0\x80", 5),         // table: a surrogate

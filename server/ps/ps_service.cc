@@ -145,11 +145,11 @@ EmbeddingServiceImpl::EmbeddingServiceImpl(TableStore* store,
       new RpcMethodHandler<EmbeddingServiceImpl, PullRequest,
                            grpc::ByteBuffer>(
           &EmbeddingServiceImpl::PullToWire, this)));
-  AddMethod(new RpcServiceMethod(
-      kPush->c_str(), RpcMethod::NORMAL_RPC,
-      new RpcMethodHandler<EmbeddingServiceImpl, grpc::ByteBuffer,
-                           PushResponse>(&EmbeddingServiceImpl::PushFromWire,
-                                         this)));
+  AddMethod(
+      new RpcServiceMethod(kPush->c_str(), RpcMethod::NORMAL_RPC,
+                           new RpcMethodHandler<EmbeddingServiceImpl,
+                                                grpc::ByteBuffer, PushResponse>(
+                               &EmbeddingServiceImpl::PushFromWire, this)));
 }
 
 template <typename Allocate>
@@ -218,8 +218,8 @@ grpc::Status EmbeddingServiceImpl::PullToWire(grpc::ServerContext*,
 grpc::Status EmbeddingServiceImpl::Push(grpc::ServerContext* ctx,
                                         const PushRequest* req,
                                         PushResponse* resp) {
-  return ApplyPush(ctx, req->table(), req->keys(), req->gradients(),
-                   IdOf(*req), resp);
+  return ApplyPush(ctx, req->table(), req->keys(), req->gradients(), IdOf(*req),
+                   resp);
 }
 
 grpc::Status EmbeddingServiceImpl::PushFromWire(grpc::ServerContext* ctx,

@@ -125,8 +125,8 @@ class PushFromWireTest : public ::testing::Test {
     }
   }
 
-  static PushRequest Request(const std::string& table, size_t n,
-                             uint32_t dim, uint64_t client, uint64_t seq) {
+  static PushRequest Request(const std::string& table, size_t n, uint32_t dim,
+                             uint64_t client, uint64_t seq) {
     std::vector<uint64_t> keys(n);
     std::vector<float> grads(n * dim);
     for (size_t i = 0; i < n; ++i) keys[i] = (i * 7919) % (n / 2 + 1);
@@ -168,10 +168,9 @@ class PushFromWireTest : public ::testing::Test {
     auto table = shards_[i].store->GetSparse(t);
     EXPECT_TRUE(table.ok());
     const size_t dim = (*table)->dim();
-    (*table)->ForEachRow(
-        [&](uint64_t key, const float* v, const float*, int64_t, uint64_t) {
-          rows[key].assign(v, v + dim);
-        });
+    (*table)->ForEachRow([&](uint64_t key, const float* v, const float*,
+                             int64_t,
+                             uint64_t) { rows[key].assign(v, v + dim); });
     return rows;
   }
 
@@ -202,8 +201,7 @@ TEST_F(PushFromWireTest, AppliesWhatTheProtoPathApplies) {
             shards_[1].store->updates().applied());
   // The same request id again: a duplicate both ways, nothing applied.
   PushResponse resp;
-  ASSERT_EQ(PushBoth(Request("emb", 10, 16, 42, seq - 1), 64, &resp),
-            grpc::OK);
+  ASSERT_EQ(PushBoth(Request("emb", 10, 16, 42, seq - 1), 64, &resp), grpc::OK);
   EXPECT_TRUE(resp.duplicate());
   EXPECT_EQ(Rows(0, "wide"), Rows(1, "wide"));
 }

@@ -121,8 +121,7 @@ TEST(OptimizerTest, SgdUpdatesEveryElementOfRowsOfAnyLength) {
       int64_t step = 0;
       opt->Apply(w.data(), g.data(), nullptr, &step, n);
       for (size_t i = 0; i < n; ++i) {
-        const float expected =
-            1.0f + i - 0.25f * (i - 10.0f + wd * (1.0f + i));
+        const float expected = 1.0f + i - 0.25f * (i - 10.0f + wd * (1.0f + i));
         EXPECT_FLOAT_EQ(w[i], expected) << "n " << n << " i " << i;
       }
       EXPECT_EQ(step, 1);

@@ -72,9 +72,8 @@ TEST(CheckGradientsTest, FindsTheFirstBadElementAtEveryPosition) {
         if (at + 1 < n) g[n - 1] = std::numeric_limits<float>::infinity();
         const absl::Status s = CheckGradientValues(g, 10.0f, "t");
         EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-        EXPECT_EQ(s.message().rfind(absl::StrCat("t: gradient ", at, " is "),
-                                    0),
-                  0u)
+        EXPECT_EQ(
+            s.message().rfind(absl::StrCat("t: gradient ", at, " is "), 0), 0u)
             << s << " n " << n;
       }
     }
