@@ -152,6 +152,19 @@ TEST(PayloadWireTest, ViewParsesLikeProtobuf) {
   EXPECT_EQ(std::string(rows[0], 4) + std::string(rows[1], 4), proto.values());
 }
 
+// Each of `bad` fails protobuf's parse as a Proto, and the View's parse of
+// it (in slices of 2 bytes) with INTERNAL.
+template <typename Proto, typename View>
+void ExpectRefusedLikeProtobuf(const std::vector<std::string>& bad) {
+  for (const std::string& wire : bad) {
+    Proto proto;
+    EXPECT_FALSE(proto.ParseFromString(wire)) << absl::CEscape(wire);
+    View view;
+    const absl::Status s = view.Parse(Sliced(wire, 2));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << absl::CEscape(wire);
+  }
+}
+
 TEST(PayloadWireTest, ViewRejectsWhatProtobufRejects) {
   const std::vector<std::string> bad = {
       std::string("\x12\x08"
@@ -167,13 +180,7 @@ TEST(PayloadWireTest, ViewRejectsWhatProtobufRejects) {
                   5),                                 // fixed64 cut short
       std::string("\x08") + std::string(11, '\xff'),  // varint > 10 bytes
   };
-  for (const std::string& wire : bad) {
-    PullResponse proto;
-    EXPECT_FALSE(proto.ParseFromString(wire)) << absl::CEscape(wire);
-    PullResponseView view;
-    const absl::Status s = view.Parse(Sliced(wire, 2));
-    EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
-  }
+  ExpectRefusedLikeProtobuf<PullResponse, PullResponseView>(bad);
   PullResponseView empty;
   EXPECT_TRUE(empty.Parse(grpc::ByteBuffer()).ok());
   EXPECT_EQ(empty.dim(), 0u);
@@ -286,13 +293,7 @@ TEST(PayloadWireTest, PushViewRejectsWhatProtobufRejects) {
       std::string("\x0a\x02\xc0\x80", 4),             // table: overlong
       std::string("\x0a\x01\xff", 3),                 // table: 0xff
   };
-  for (const std::string& wire : bad) {
-    PushRequest proto;
-    EXPECT_FALSE(proto.ParseFromString(wire)) << absl::CEscape(wire);
-    PushRequestView view;
-    const absl::Status s = view.Parse(Sliced(wire, 2));
-    EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << absl::CEscape(wire);
-  }
+  ExpectRefusedLikeProtobuf<PushRequest, PushRequestView>(bad);
 }
 
 }  // namespace
