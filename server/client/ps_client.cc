@@ -181,6 +181,32 @@ bool PsClient::Route(absl::Span<const uint64_t> keys,
   return dedup.size() == keys.size();
 }
 
+namespace {
+
+// Writes the gradients of a routed batch (key i at position slot[i].second
+// of shard slot[i].first's key list; rows of `dim`) into the push requests'
+// payloads, one pass in batch order: row_of(shard, pos, dim) gives the
+// payload row. The rows of duplicate keys are summed (into zeroed
+// payloads), a plain copy when every key is distinct (`unique`).
+template <typename RowOf>
+void GatherGradients(absl::Span<const std::pair<uint32_t, uint32_t>> slot,
+                     uint32_t dim, bool unique, const float* grads,
+                     RowOf row_of) {
+  const size_t row_bytes = dim * sizeof(float);
+  for (size_t i = 0; i < slot.size(); ++i) {
+    const auto [sh, pos] = slot[i];
+    float* dst = row_of(sh, pos, dim);
+    const float* src = grads + i * dim;
+    if (unique) {
+      std::memcpy(dst, src, row_bytes);
+    } else {
+      for (uint32_t d = 0; d < dim; ++d) dst[d] += src[d];
+    }
+  }
+}
+
+}  // namespace
+
 // Requests and responses travel as grpc::ByteBuffers encoded and decoded
 // in place (server/ps/payload_wire.h): the rows are copied once, from the
 // received slices to `out`.
@@ -257,12 +283,12 @@ absl::Status PsClient::Push(const std::string& table,
   std::vector<uint32_t> shard_of;
   std::vector<WireMessage> messages;
   messages.reserve(chunks.size());
-  // Gradient rows per shard, indexed by position in the shard's key list:
-  // written straight into the requests' payloads.
-  thread_local std::vector<std::vector<float*>> rows;
-  rows.resize(num_shards());
-  for (auto& r : rows) r.clear();
   const size_t row_bytes = dim * sizeof(float);
+  // Each shard's first payload; `one_chunk`: every shard's rows fit one
+  // request, so a key's row is base[shard] + pos * dim.
+  thread_local std::vector<float*> base;
+  base.assign(num_shards(), nullptr);
+  bool one_chunk = true;
   for (const Chunk& ch : chunks) {
     shard_of.push_back(ch.shard);
     messages.push_back(EncodePushRequest(
@@ -272,19 +298,28 @@ absl::Status PsClient::Push(const std::string& table,
         ch.count * row_bytes, client_id_, NextSequence(ch.shard)));
     float* g = reinterpret_cast<float*>(messages.back().payload());
     if (!unique) std::memset(g, 0, ch.count * row_bytes);  // summed into
-    for (size_t k = 0; k < ch.count; ++k) rows[ch.shard].push_back(g + k * dim);
+    one_chunk = one_chunk && ch.begin == 0;
+    if (ch.begin == 0) base[ch.shard] = g;
   }
-  // Sum the gradients of duplicate keys into one row per distinct key (a
-  // plain copy when every key is distinct).
-  for (size_t i = 0; i < keys.size(); ++i) {
-    const auto [sh, pos] = batch.slot[i];
-    float* dst = rows[sh][pos];
-    const float* src = grads.data() + i * dim;
-    if (unique) {
-      std::memcpy(dst, src, row_bytes);
-    } else {
-      for (uint32_t d = 0; d < dim; ++d) dst[d] += src[d];
+  if (one_chunk) {
+    GatherGradients(batch.slot, dim, unique, grads.data(),
+                    [](uint32_t sh, uint32_t pos, size_t dim) {
+                      return base[sh] + pos * dim;
+                    });
+  } else {
+    // Rows per shard, indexed by position in the shard's key list.
+    thread_local std::vector<std::vector<float*>> rows;
+    rows.resize(num_shards());
+    for (auto& r : rows) r.clear();
+    for (size_t c = 0; c < chunks.size(); ++c) {
+      float* g = reinterpret_cast<float*>(messages[c].payload());
+      for (size_t k = 0; k < chunks[c].count; ++k) {
+        rows[chunks[c].shard].push_back(g + k * dim);
+      }
     }
+    GatherGradients(
+        batch.slot, dim, unique, grads.data(),
+        [](uint32_t sh, uint32_t pos, size_t) { return rows[sh][pos]; });
   }
   std::vector<grpc::ByteBuffer> reqs;
   for (WireMessage& m : messages) reqs.push_back(m.Release());

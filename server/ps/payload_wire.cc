@@ -4,7 +4,9 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "grpcpp/impl/grpc_library.h"
+#include "proto/base/status_macros.h"
 
 namespace strata {
 namespace {
@@ -268,31 +270,87 @@ bool SkipField(uint32_t field, uint32_t type, SliceCursor* in, int depth) {
   }
 }
 
+// Reads a field's tag; false when malformed (field 0 or beyond 2^29 - 1).
+bool ReadTag(SliceCursor* in, uint32_t* field, uint32_t* type) {
+  uint64_t tag = 0;
+  if (!in->ReadVarint(&tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) {
+    return false;
+  }
+  *field = static_cast<uint32_t>(tag >> 3);
+  *type = static_cast<uint32_t>(tag & 7);
+  return true;
+}
+
+// Whether `s` is structurally valid UTF-8 (what protobuf requires of a
+// proto3 string: no overlong forms, no surrogates, nothing past U+10FFFF).
+bool IsValidUtf8(absl::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const uint8_t c = static_cast<uint8_t>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0;
+    uint32_t min = 0;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (s.size() - i < len) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const uint8_t d = static_cast<uint8_t>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+// Takes the slices of `message` into *slices and reads its fields one by
+// one with read_field(cursor) (false: malformed); INTERNAL naming `what`
+// when the message is unreadable or a field malformed.
+template <typename ReadFieldFn>
+absl::Status ReadMessage(const grpc::ByteBuffer& message,
+                         absl::string_view what,
+                         std::vector<grpc::Slice>* slices,
+                         ReadFieldFn read_field) {
+  if (message.Valid() && !message.Dump(slices).ok()) {
+    return absl::InternalError(absl::StrCat(what, ": unreadable message"));
+  }
+  SliceCursor in(*slices);
+  while (!in.AtEnd()) {
+    if (!read_field(&in)) {
+      return absl::InternalError(
+          absl::StrCat(what, ": truncated or malformed field"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status PullResponseView::Parse(const grpc::ByteBuffer& message) {
   slices_.clear();
   dim_ = 0;
   values_slice_ = values_offset_ = values_bytes_ = 0;
-  if (message.Valid() && !message.Dump(&slices_).ok()) {
-    return absl::InternalError("PullResponse: unreadable message");
-  }
-  SliceCursor in(slices_);
-  while (!in.AtEnd()) {
-    if (!ReadField(&in)) {
-      return absl::InternalError("PullResponse: truncated or malformed field");
-    }
-  }
-  return absl::OkStatus();
+  return ReadMessage(message, "PullResponse", &slices_,
+                     [this](SliceCursor* in) { return ReadField(in); });
 }
 
 bool PullResponseView::ReadField(internal::SliceCursor* in) {
-  uint64_t tag = 0;
-  if (!in->ReadVarint(&tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) {
-    return false;
-  }
-  const uint32_t field = static_cast<uint32_t>(tag >> 3);
-  const uint32_t type = static_cast<uint32_t>(tag & 7);
+  uint32_t field = 0;
+  uint32_t type = 0;
+  if (!ReadTag(in, &field, &type)) return false;
   uint64_t v = 0;
   if (field == kPullResponseDim && type == kVarint) {
     if (!in->ReadVarint(&v)) return false;
@@ -348,6 +406,112 @@ void PullResponseView::Rows(size_t row_bytes, std::vector<const char*>* rows) {
     }
     out[r++] = scratch_.data() + start;
   }
+}
+
+PushRequestView::PushRequestView() = default;
+PushRequestView::~PushRequestView() = default;
+
+absl::Status PushRequestView::Parse(const grpc::ByteBuffer& message) {
+  Clear();
+  table_.clear();
+  client_id_ = sequence_ = 0;
+  keys_at_ = gradients_at_ = Location();
+  keys_ = gradients_ = absl::string_view();
+  STRATA_RETURN_IF_ERROR(
+      ReadMessage(message, "PushRequest", &slices_,
+                  [this](SliceCursor* in) { return ReadField(in); }));
+  if (!IsValidUtf8(table_)) {
+    return absl::InternalError("PushRequest: table name is not UTF-8");
+  }
+  // Keys first in the scratch (8-byte aligned), gradients after them,
+  // rounded up to 8 bytes.
+  keys_ = Contiguous(keys_at_, alignof(uint64_t), 0);
+  gradients_ =
+      Contiguous(gradients_at_, alignof(float), (keys_at_.bytes + 7) / 8 * 8);
+  return absl::OkStatus();
+}
+
+void PushRequestView::Clear() {
+  slices_.clear();
+  keys_ = gradients_ = absl::string_view();
+  if (scratch_bytes_ > kMaxRetainedScratchBytes) {
+    scratch_.reset();
+    scratch_bytes_ = 0;
+  }
+}
+
+bool PushRequestView::ReadField(internal::SliceCursor* in) {
+  uint32_t field = 0;
+  uint32_t type = 0;
+  if (!ReadTag(in, &field, &type)) return false;
+  uint64_t v = 0;
+  if (type == kVarint &&
+      (field == kPushRequestClientId || field == kPushRequestSequence)) {
+    if (!in->ReadVarint(&v)) return false;
+    (field == kPushRequestClientId ? client_id_ : sequence_) = v;
+    return true;
+  }
+  if (type != kLengthDelimited ||
+      (field != kPushRequestTable && field != kPushRequestKeys &&
+       field != kPushRequestGradients)) {
+    return SkipField(field, type, in, /*depth=*/100);
+  }
+  if (!in->ReadVarint(&v)) return false;
+  const Location at{in->slice(), in->offset(), v};
+  if (!in->Skip(v)) return false;
+  if (field == kPushRequestKeys) {
+    keys_at_ = at;
+  } else if (field == kPushRequestGradients) {
+    gradients_at_ = at;
+  } else {  // the table name: short, copied out
+    table_.clear();
+    ForEachPiece(at, [this](const char* p, size_t n) { table_.append(p, n); });
+  }
+  return true;
+}
+
+template <typename Fn>
+void PushRequestView::ForEachPiece(const Location& at, Fn fn) const {
+  size_t s = at.slice;
+  size_t off = at.offset;
+  for (size_t left = at.bytes; left > 0;) {
+    const size_t take = std::min(left, slices_[s].size() - off);
+    fn(reinterpret_cast<const char*>(slices_[s].begin()) + off, take);
+    left -= take;
+    ++s;
+    off = 0;
+  }
+}
+
+absl::string_view PushRequestView::Contiguous(const Location& at, size_t align,
+                                              size_t scratch_offset) {
+  if (at.bytes == 0) return absl::string_view();
+  const char* p =
+      reinterpret_cast<const char*>(slices_[at.slice].begin()) + at.offset;
+  if (slices_[at.slice].size() - at.offset >= at.bytes &&
+      reinterpret_cast<uintptr_t>(p) % align == 0) {
+    return absl::string_view(p, at.bytes);  // in place
+  }
+  const size_t need = scratch_offset + at.bytes;
+  if (need > scratch_bytes_) {
+    // Grown only when needed; uninitialized: every byte is written below.
+    // Copied keys (offset 0) are written before the gradients may grow it.
+    std::unique_ptr<uint64_t[]> grown(new uint64_t[(need + 7) / 8]);
+    if (!keys_.empty() && keys_.data() == ScratchBytes()) {
+      std::memcpy(grown.get(), scratch_.get(), keys_.size());
+      keys_ = absl::string_view(reinterpret_cast<const char*>(grown.get()),
+                                keys_.size());
+    }
+    scratch_ = std::move(grown);
+    scratch_bytes_ = (need + 7) / 8 * 8;
+  }
+  char* out = ScratchBytes() + scratch_offset;
+  char* q = out;
+  ForEachPiece(at, [&q](const char* piece, size_t n) {
+    std::memcpy(q, piece, n);
+    q += n;
+  });
+  return absl::string_view(out, at.bytes);
 }
 
 }  // namespace strata

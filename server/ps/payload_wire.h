@@ -2,10 +2,11 @@
 // PullResponse of proto/ps.proto) encoded and decoded straight in gRPC
 // slices, without a protobuf message in between: the payload of a pull
 // response or a push request is written by its producer (the shard's table,
-// the client's gradient gather) into the one slice that gRPC sends, and a
+// the client's gradient gather) into the one slice that gRPC sends, a
 // received pull response is read row by row out of the slices gRPC
-// received. The bytes on the wire are exactly what protobuf writes for the
-// same message (fields in number order, defaults omitted; tested against
+// received, and a received push request is read in place by the shard.
+// The bytes on the wire are exactly what protobuf writes for the same
+// message (fields in number order, defaults omitted; tested against
 // SerializeAsString), so either side may use the generated proto path.
 // Plain library (gRPC slices only, no services); little-endian hosts, as
 // proto/rpc_util.h.
@@ -14,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -107,6 +109,71 @@ class PullResponseView {
   size_t values_offset_ = 0;  // ...at this offset
   size_t values_bytes_ = 0;
   std::string scratch_;
+};
+
+// A received PushRequest, read in place (the shard's push path): the table
+// name and request id are copied out; keys and gradients are handed out as
+// contiguous, aligned bytes: a view into the slice gRPC received when the
+// field lies in one slice at an aligned address, else one copy into this
+// view's scratch buffer (kept across Parse calls, so a thread that parses
+// push after push does not allocate or fault in fresh pages; Clear() frees
+// a scratch larger than kMaxRetainedScratchBytes). Parses as protobuf would:
+// any field order, the last value of each field wins, unknown fields (and
+// known ones of another wire type) skipped, a table name that is not valid
+// UTF-8 refused (proto3 strings).
+// Owns its slice references and scratch; not thread-safe.
+class PushRequestView {
+ public:
+  // A scratch up to this size is kept by Clear() for the next request.
+  static constexpr size_t kMaxRetainedScratchBytes = size_t{16} << 20;
+
+  PushRequestView();
+  ~PushRequestView();
+  PushRequestView(const PushRequestView&) = delete;
+  PushRequestView& operator=(const PushRequestView&) = delete;
+
+  // INTERNAL when `message` is not a well-formed PushRequest (a truncated
+  // field, a group, a bad wire type, a table name that is not UTF-8): the
+  // code gRPC answers when protobuf cannot parse a request.
+  absl::Status Parse(const grpc::ByteBuffer& message);
+  // Drops the message's slices (and a scratch over the retained size).
+  void Clear();
+
+  const std::string& table() const { return table_; }
+  uint64_t client_id() const { return client_id_; }
+  uint64_t sequence() const { return sequence_; }
+  // The keys field's bytes, 8-byte aligned; the gradients field's bytes,
+  // 4-byte aligned. Valid until the next Parse or Clear.
+  absl::string_view keys() const { return keys_; }
+  absl::string_view gradients() const { return gradients_; }
+
+ private:
+  // Where a bytes field lies in slices_.
+  struct Location {
+    size_t slice = 0;
+    size_t offset = 0;
+    size_t bytes = 0;
+  };
+  bool ReadField(internal::SliceCursor* in);
+  // The field at `at`, in place when it lies in one slice at an address
+  // aligned to `align`, else copied to `scratch_` + `scratch_offset`.
+  absl::string_view Contiguous(const Location& at, size_t align,
+                               size_t scratch_offset);
+  // Calls fn(data, size) for each slice's piece of the field at `at`.
+  template <typename Fn>
+  void ForEachPiece(const Location& at, Fn fn) const;
+  char* ScratchBytes() { return reinterpret_cast<char*>(scratch_.get()); }
+
+  std::vector<grpc::Slice> slices_;
+  std::string table_;
+  uint64_t client_id_ = 0;
+  uint64_t sequence_ = 0;
+  Location keys_at_;
+  Location gradients_at_;
+  absl::string_view keys_;
+  absl::string_view gradients_;
+  std::unique_ptr<uint64_t[]> scratch_;  // uninitialized; 8-byte aligned
+  size_t scratch_bytes_ = 0;
 };
 
 }  // namespace strata

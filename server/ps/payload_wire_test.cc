@@ -152,6 +152,19 @@ TEST(PayloadWireTest, ViewParsesLikeProtobuf) {
   EXPECT_EQ(std::string(rows[0], 4) + std::string(rows[1], 4), proto.values());
 }
 
+// Each of `bad` fails protobuf's parse as a Proto, and the View's parse of
+// it (in slices of 2 bytes) with INTERNAL.
+template <typename Proto, typename View>
+void ExpectRefusedLikeProtobuf(const std::vector<std::string>& bad) {
+  for (const std::string& wire : bad) {
+    Proto proto;
+    EXPECT_FALSE(proto.ParseFromString(wire)) << absl::CEscape(wire);
+    View view;
+    const absl::Status s = view.Parse(Sliced(wire, 2));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << absl::CEscape(wire);
+  }
+}
+
 TEST(PayloadWireTest, ViewRejectsWhatProtobufRejects) {
   const std::vector<std::string> bad = {
       std::string("\x12\x08"
@@ -167,17 +180,120 @@ TEST(PayloadWireTest, ViewRejectsWhatProtobufRejects) {
                   5),                                 // fixed64 cut short
       std::string("\x08") + std::string(11, '\xff'),  // varint > 10 bytes
   };
-  for (const std::string& wire : bad) {
-    PullResponse proto;
-    EXPECT_FALSE(proto.ParseFromString(wire)) << absl::CEscape(wire);
-    PullResponseView view;
-    const absl::Status s = view.Parse(Sliced(wire, 2));
-    EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
-  }
+  ExpectRefusedLikeProtobuf<PullResponse, PullResponseView>(bad);
   PullResponseView empty;
   EXPECT_TRUE(empty.Parse(grpc::ByteBuffer()).ok());
   EXPECT_EQ(empty.dim(), 0u);
   EXPECT_EQ(empty.values_bytes(), 0u);
+}
+
+// PushRequestView's fields against protobuf's parse of the same bytes.
+void ExpectSameAsProto(PushRequestView& view, const PushRequest& proto) {
+  EXPECT_EQ(view.table(), proto.table());
+  EXPECT_EQ(view.keys(), proto.keys());
+  EXPECT_EQ(view.gradients(), proto.gradients());
+  EXPECT_EQ(view.client_id(), proto.client_id());
+  EXPECT_EQ(view.sequence(), proto.sequence());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(view.keys().data()) % 8, 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(view.gradients().data()) % 4, 0u);
+}
+
+// Any slicing of a good request, including keys and gradients split
+// across slices and at odd addresses, reads as protobuf reads it.
+TEST(PayloadWireTest, PushViewReadsWhatProtobufReadsForAnySlicing) {
+  const std::vector<uint64_t> keys = Keys(300);
+  const std::vector<float> grads = Values(300 * 16);
+  PushRequest r;
+  r.set_table("emb/\xc3\xa9t\xc3\xa9");  // UTF-8
+  r.set_keys(PackedKeys(keys));
+  r.set_gradients(grads.data(), grads.size() * 4);
+  r.set_client_id(~uint64_t{0});
+  r.set_sequence(12345);
+  const std::string wire = r.SerializeAsString();
+  PushRequestView view;  // reused, as the shard's threads reuse theirs
+  for (size_t piece : {size_t{1}, size_t{3}, size_t{7}, size_t{64},
+                       size_t{1000}, size_t{5001}, wire.size()}) {
+    ASSERT_TRUE(view.Parse(Sliced(wire, piece)).ok()) << piece;
+    ExpectSameAsProto(view, r);
+  }
+  view.Clear();
+  EXPECT_TRUE(view.keys().empty());
+}
+
+// The field the shard reads lies in one aligned slice: no copy.
+TEST(PayloadWireTest, PushViewReadsGradientsInPlace) {
+  const std::vector<uint64_t> keys = Keys(100);
+  const std::vector<float> grads = Values(100 * 8);
+  WireMessage m = EncodePushRequest("t", keys, grads.size() * 4, 7, 1);
+  std::memcpy(m.payload(), grads.data(), grads.size() * 4);
+  const char* payload = m.payload();
+  const grpc::ByteBuffer message = m.Release();
+  PushRequestView view;
+  ASSERT_TRUE(view.Parse(message).ok());
+  EXPECT_EQ(view.gradients().data(), payload);
+  EXPECT_EQ(view.gradients().size(), grads.size() * 4);
+  EXPECT_EQ(view.keys(), PackedKeys(keys));
+  EXPECT_EQ(view.client_id(), 7u);
+  EXPECT_EQ(view.sequence(), 1u);
+}
+
+// Fields in any order, repeated (the last wins), unknown fields of every
+// wire type and known fields of another wire type skipped: as protobuf.
+TEST(PayloadWireTest, PushViewParsesLikeProtobuf) {
+  std::string wire;
+  wire += std::string("\x28\x09", 2);                        // sequence 9
+  wire += std::string("\x1a\x04", 2) + std::string(4, 'o');  // grads, old
+  wire += std::string("\x0a\x03old", 5);                     // table, old
+  wire += std::string("\x12\x08", 2) + std::string(8, 'k');  // keys, old
+  wire += std::string("\x20\x05", 2);                        // client 5
+  wire += std::string("\x30\x96\x01", 3);                    // field 6 varint
+  wire += std::string("\x39", 1) + std::string(8, 'f');      // field 7 fixed64
+  wire += std::string("\x45", 1) + std::string(4, 'g');      // field 8 fixed32
+  wire += std::string("\x4b\x08\x07\x4c", 4);                // group 9
+  wire += std::string("\x52\x02zz", 4);                      // field 10 bytes
+  wire += std::string("\x08\x03", 2);  // table as a varint: unknown
+  wire += std::string("\x21", 1) + std::string(8, 'x');  // client as fixed64
+  wire += std::string("\x12\x10", 2) + std::string("0123456789abcdef");
+  wire += std::string("\x1a\x08", 2) + std::string("ABCDEFGH");
+  wire += std::string(
+      "\x0a\x03"
+      "emb",
+      5);
+  wire += std::string("\x20\x06", 2);  // client 6, last wins
+  PushRequest proto;
+  ASSERT_TRUE(proto.ParseFromString(wire));
+  ASSERT_EQ(proto.client_id(), 6u);
+  for (size_t piece : {size_t{1}, size_t{2}, size_t{5}, wire.size()}) {
+    PushRequestView view;
+    ASSERT_TRUE(view.Parse(Sliced(wire, piece)).ok()) << piece;
+    ExpectSameAsProto(view, proto);
+  }
+  PushRequestView empty;
+  ASSERT_TRUE(empty.Parse(grpc::ByteBuffer()).ok());
+  ExpectSameAsProto(empty, PushRequest());
+}
+
+TEST(PayloadWireTest, PushViewRejectsWhatProtobufRejects) {
+  const std::vector<std::string> bad = {
+      std::string("\x1a\x08"
+                  "abc",
+                  5),                                 // gradients cut short
+      std::string("\x12\x09") + std::string(8, 'k'),  // keys cut short
+      std::string("\x20", 1),                         // client id, no value
+      std::string("\x28\xff\xff", 3),                 // unterminated varint
+      std::string("\x00\x01", 2),                     // field 0
+      std::string("\x33\x44", 2),  // a group ended by another
+      std::string("\x0f", 1),      // wire type 7
+      std::string("\x39"
+                  "1234",
+                  5),                                 // fixed64 cut short
+      std::string("\x20") + std::string(11, '\xff'),  // varint > 10 bytes
+      std::string("\x0a\x02\xc3\x28", 4),             // table: bad UTF-8
+      std::string("\x0a\x03\xed\xa0\x80", 5),         // table: a surrogate
+      std::string("\x0a\x02\xc0\x80", 4),             // table: overlong
+      std::string("\x0a\x01\xff", 3),                 // table: 0xff
+  };
+  ExpectRefusedLikeProtobuf<PushRequest, PushRequestView>(bad);
 }
 
 }  // namespace

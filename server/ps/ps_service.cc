@@ -61,11 +61,11 @@ absl::Status CheckMayDrop(const grpc::ServerContext& context,
 }
 
 // Keys as an aligned uint64 span. Protobuf's string storage is heap
-// allocated (16-byte aligned) for any real batch, so this is a zero-copy
-// view; a misaligned buffer (tiny batches held inline) is copied to
-// `scratch`.
+// allocated (16-byte aligned) for any real batch, and PushRequestView hands
+// out aligned bytes, so this is a zero-copy view; a misaligned buffer (tiny
+// batches held inline) is copied to `scratch`.
 absl::StatusOr<absl::Span<const uint64_t>> KeysOf(
-    const std::string& bytes, size_t max_keys, std::vector<uint64_t>* scratch) {
+    absl::string_view bytes, size_t max_keys, std::vector<uint64_t>* scratch) {
   STRATA_ASSIGN_OR_RETURN(const size_t n, PackedU64Count(bytes, "keys"));
   if (n == 0) return absl::InvalidArgumentError("empty batch: no keys");
   if (n > max_keys) {
@@ -81,7 +81,7 @@ absl::StatusOr<absl::Span<const uint64_t>> KeysOf(
   return absl::MakeConstSpan(*scratch);
 }
 
-absl::StatusOr<absl::Span<const float>> FloatsOf(const std::string& bytes,
+absl::StatusOr<absl::Span<const float>> FloatsOf(absl::string_view bytes,
                                                  absl::string_view what,
                                                  std::vector<float>* scratch) {
   STRATA_ASSIGN_OR_RETURN(const size_t n, PackedF32Count(bytes, what));
@@ -145,10 +145,11 @@ EmbeddingServiceImpl::EmbeddingServiceImpl(TableStore* store,
       new RpcMethodHandler<EmbeddingServiceImpl, PullRequest,
                            grpc::ByteBuffer>(
           &EmbeddingServiceImpl::PullToWire, this)));
-  AddMethod(new RpcServiceMethod(
-      kPush->c_str(), RpcMethod::NORMAL_RPC,
-      new RpcMethodHandler<EmbeddingServiceImpl, PushRequest, PushResponse>(
-          &EmbeddingServiceImpl::Push, this)));
+  AddMethod(
+      new RpcServiceMethod(kPush->c_str(), RpcMethod::NORMAL_RPC,
+                           new RpcMethodHandler<EmbeddingServiceImpl,
+                                                grpc::ByteBuffer, PushResponse>(
+                               &EmbeddingServiceImpl::PushFromWire, this)));
 }
 
 template <typename Allocate>
@@ -217,21 +218,43 @@ grpc::Status EmbeddingServiceImpl::PullToWire(grpc::ServerContext*,
 grpc::Status EmbeddingServiceImpl::Push(grpc::ServerContext* ctx,
                                         const PushRequest* req,
                                         PushResponse* resp) {
-  auto table = store_->GetEmbedding(req->table());
+  return ApplyPush(ctx, req->table(), req->keys(), req->gradients(), IdOf(*req),
+                   resp);
+}
+
+grpc::Status EmbeddingServiceImpl::PushFromWire(grpc::ServerContext* ctx,
+                                                const grpc::ByteBuffer* req,
+                                                PushResponse* resp) {
+  // One view per server thread: its scratch is reused by the next push.
+  thread_local PushRequestView view;
+  struct ClearAtEnd {  // the request's slices are not held past the call
+    PushRequestView& v;
+    ~ClearAtEnd() { v.Clear(); }
+  } clear_at_end{view};
+  if (absl::Status s = view.Parse(*req); !s.ok()) return ToGrpcStatus(s);
+  return ApplyPush(ctx, view.table(), view.keys(), view.gradients(),
+                   PushId{view.client_id(), view.sequence()}, resp);
+}
+
+grpc::Status EmbeddingServiceImpl::ApplyPush(grpc::ServerContext* ctx,
+                                             const std::string& table_name,
+                                             absl::string_view key_bytes,
+                                             absl::string_view gradient_bytes,
+                                             PushId id, PushResponse* resp) {
+  auto table = store_->GetEmbedding(table_name);
   if (!table.ok()) return ToGrpcStatus(table.status());
   std::vector<uint64_t> key_scratch;
-  auto keys = KeysOf(req->keys(), options_.max_batch_keys, &key_scratch);
-  if (!keys.ok()) return ToGrpcStatus(InTable(keys.status(), req->table()));
+  auto keys = KeysOf(key_bytes, options_.max_batch_keys, &key_scratch);
+  if (!keys.ok()) return ToGrpcStatus(InTable(keys.status(), table_name));
   std::vector<float> grad_scratch;
-  auto grads = FloatsOf(req->gradients(), "gradients", &grad_scratch);
-  if (!grads.ok()) return ToGrpcStatus(InTable(grads.status(), req->table()));
+  auto grads = FloatsOf(gradient_bytes, "gradients", &grad_scratch);
+  if (!grads.ok()) return ToGrpcStatus(InTable(grads.status(), table_name));
   absl::StatusOr<PushGate::Pass> pass = EnterGate(store_, ctx);
   if (!pass.ok()) return ToGrpcStatus(pass.status());
   absl::StatusOr<PushDedup::Outcome> outcome = store_->push_dedup().ApplyOnce(
-      IdOf(*req), /*durable=*/true,
-      [&] { return (*table)->Push(*keys, *grads); });
+      id, /*durable=*/true, [&] { return (*table)->Push(*keys, *grads); });
   if (!outcome.ok()) {
-    return ToGrpcStatus(InTable(outcome.status(), req->table()));
+    return ToGrpcStatus(InTable(outcome.status(), table_name));
   }
   if (*outcome == PushDedup::Outcome::kApplied) {
     store_->updates().Add(keys->size());

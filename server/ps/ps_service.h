@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "proto/ps.grpc.pb.h"
 #include "proto/rpc_util.h"
 #include "server/storage/table_store.h"
@@ -47,9 +49,14 @@ struct PsServiceOptions {
 // messages as the generated EmbeddingService::Service) so that a pull's
 // response goes out zero-copy: the table writes its rows straight into the
 // one gRPC slice that is sent (PullToWire, payload_wire.h), instead of into
-// a zero-filled protobuf string that gRPC then copies. Pull and Push with
-// proto messages stay for in-process callers (tests, the fuzzer); Pull and
-// PullToWire answer the same bytes and the same errors.
+// a zero-filled protobuf string that gRPC then copies; and a push's request
+// is read in place (PushFromWire, PushRequestView): its keys and gradients
+// reach the table straight from gRPC's slices, or after one copy into a
+// per-thread buffer reused across pushes, instead of protobuf's parse into
+// freshly allocated strings. Pull and Push with proto messages stay for
+// in-process callers (tests, the fuzzer); Pull and PullToWire answer the
+// same bytes and the same errors, Push and PushFromWire the same effects,
+// responses and errors.
 class EmbeddingServiceImpl final : public grpc::Service {
  public:
   EmbeddingServiceImpl(TableStore* store, PsServiceOptions options);
@@ -59,8 +66,19 @@ class EmbeddingServiceImpl final : public grpc::Service {
                           grpc::ByteBuffer* resp);
   grpc::Status Push(grpc::ServerContext* ctx, const PushRequest* req,
                     PushResponse* resp);
+  // `req`: a PushRequest's bytes as gRPC received them; INTERNAL when they
+  // do not parse (what gRPC answers for the proto path).
+  grpc::Status PushFromWire(grpc::ServerContext* ctx,
+                            const grpc::ByteBuffer* req, PushResponse* resp);
 
  private:
+  // Checks a push's payload, passes the push gate and applies it once per
+  // request id (both Push paths).
+  grpc::Status ApplyPush(grpc::ServerContext* ctx,
+                         const std::string& table_name,
+                         absl::string_view key_bytes,
+                         absl::string_view gradient_bytes, PushId id,
+                         PushResponse* resp);
   // Checks `req` and pulls its rows into the buffer `allocate(bytes)`
   // returns; the response's dim goes to *dim.
   template <typename Allocate>

@@ -103,6 +103,32 @@ TEST(OptimizerTest, SgdWeightDecayAddsToTheGradient) {
   EXPECT_FLOAT_EQ(w, 1.61f);
 }
 
+// Every element of rows of any length (blocks of 8 and the rest) gets the
+// same step, with and without weight decay: w = 1 + i, g = i - 10, lr 0.25:
+// w' = 1 + i - 0.25 * (i - 10 + wd * (1 + i)).
+TEST(OptimizerTest, SgdUpdatesEveryElementOfRowsOfAnyLength) {
+  for (float wd : {0.0f, 0.5f}) {
+    OptimizerConfig c = Config(OptimizerConfig::SGD, 0.25f);
+    c.set_weight_decay(wd);
+    auto opt = MustCreate(c);
+    for (size_t n : {1, 7, 8, 9, 16, 23, 64}) {
+      std::vector<float> w(n);
+      std::vector<float> g(n);
+      for (size_t i = 0; i < n; ++i) {
+        w[i] = 1.0f + i;
+        g[i] = i - 10.0f;
+      }
+      int64_t step = 0;
+      opt->Apply(w.data(), g.data(), nullptr, &step, n);
+      for (size_t i = 0; i < n; ++i) {
+        const float expected = 1.0f + i - 0.25f * (i - 10.0f + wd * (1.0f + i));
+        EXPECT_FLOAT_EQ(w[i], expected) << "n " << n << " i " << i;
+      }
+      EXPECT_EQ(step, 1);
+    }
+  }
+}
+
 TEST(OptimizerTest, AdagradAccumulatesSquaredGradients) {
   auto opt = MustCreate(Config(OptimizerConfig::ADAGRAD, 0.5f));
   float w[2] = {1.0f, 0.0f};

@@ -19,6 +19,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -43,6 +44,10 @@ ABSL_FLAG(bool, tls, false,
           "Mutual TLS between the worker and the shards (certificates of a "
           "throwaway CA made with tools/certs.sh; the worker holds role "
           "worker, shard i ps-i). false: plaintext.");
+ABSL_FLAG(std::string, ops, "pull,push",
+          "Operations to measure (pull, push or both; e.g. push alone under "
+          "a profiler). The keys are created by pulls before timing either "
+          "way.");
 ABSL_FLAG(bool, cpu, false,
           "Also print the CPU time (user + system of the worker and the "
           "shards) per key: less sensitive to other load than keys/s.");
@@ -143,6 +148,7 @@ int main(int argc, char** argv) {
          sorted ? "sorted" : "shuffled", inflight, copts.dedup ? "on" : "off",
          seconds);
   const bool cpu = absl::GetFlag(FLAGS_cpu);
+  const std::string ops = absl::GetFlag(FLAGS_ops);
   printf("%-5s %-5s %16s %12s%s\n", "dim", "op", "keys/s", "MB/s",
          cpu ? "   CPU us/key" : "");
   for (absl::string_view d : absl::StrSplit(absl::GetFlag(FLAGS_dims), ',')) {
@@ -163,16 +169,20 @@ int main(int argc, char** argv) {
       CHECK_OK((*client)->Pull(table, span(i), dim, bufs[0].data()));
     }
     const std::vector<pid_t>& pids = shards.pids();
-    const Rate pull =
-        Measure(inflight, seconds, batch, dim, pids, [&](int t, int64_t i) {
-          CHECK_OK((*client)->Pull(table, span(i), dim, bufs[t].data()));
-        });
-    Print(dim, "pull", pull, cpu);
-    const Rate push =
-        Measure(inflight, seconds, batch, dim, pids, [&](int t, int64_t i) {
-          CHECK_OK((*client)->Push(table, span(i), bufs[t], dim));
-        });
-    Print(dim, "push", push, cpu);
+    if (absl::StrContains(ops, "pull")) {
+      const Rate pull =
+          Measure(inflight, seconds, batch, dim, pids, [&](int t, int64_t i) {
+            CHECK_OK((*client)->Pull(table, span(i), dim, bufs[t].data()));
+          });
+      Print(dim, "pull", pull, cpu);
+    }
+    if (absl::StrContains(ops, "push")) {
+      const Rate push =
+          Measure(inflight, seconds, batch, dim, pids, [&](int t, int64_t i) {
+            CHECK_OK((*client)->Push(table, span(i), bufs[t], dim));
+          });
+      Print(dim, "push", push, cpu);
+    }
     fflush(stdout);
   }
   client->reset();

@@ -46,12 +46,25 @@ absl::Status CheckOwner(uint64_t key, const ShardRouter* router,
 namespace {
 
 // Index of the first element that is not finite or beyond max_abs, or
-// v.size(). One comparison per element: NaN fails `<=` as well.
+// v.size(). One comparison per element: NaN fails `<=` as well. Checked in
+// blocks of 16 without an early exit inside a block (a loop of fixed
+// length that GCC vectorizes at -O2); a bad block is searched one by one.
 size_t FirstBadGradient(absl::Span<const float> v, float max_abs) {
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (!(std::fabs(v[i]) <= max_abs)) return i;
+  constexpr size_t kBlock = 16;
+  const float* p = v.data();
+  const size_t n = v.size();
+  size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    int bad = 0;
+    for (size_t k = 0; k < kBlock; ++k) {
+      bad |= !(std::fabs(p[i + k]) <= max_abs);
+    }
+    if (bad != 0) break;
   }
-  return v.size();
+  for (; i < n; ++i) {
+    if (!(std::fabs(p[i]) <= max_abs)) return i;
+  }
+  return n;
 }
 
 // The error for grads[i] (bad per FirstBadGradient); `where` is appended.

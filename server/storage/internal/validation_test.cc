@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace strata {
@@ -58,6 +59,25 @@ TEST(CheckGradientsTest, TheFirstBadElementIsReportedAndSizeComesFirst) {
   EXPECT_NE(s.message().find("got 3 gradient floats for 2 keys of dim 2"),
             std::string::npos)
       << s;
+}
+
+// The first bad element is found wherever it lies: in a block of 16, at a
+// block's edge, in the tail, with a second bad element after it.
+TEST(CheckGradientsTest, FindsTheFirstBadElementAtEveryPosition) {
+  for (size_t n : {1, 15, 16, 17, 40}) {
+    for (size_t at = 0; at < n; ++at) {
+      for (float bad : {std::numeric_limits<float>::quiet_NaN(), -20.0f}) {
+        std::vector<float> g(n, 10.0f);
+        g[at] = bad;
+        if (at + 1 < n) g[n - 1] = std::numeric_limits<float>::infinity();
+        const absl::Status s = CheckGradientValues(g, 10.0f, "t");
+        EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+        EXPECT_EQ(
+            s.message().rfind(absl::StrCat("t: gradient ", at, " is "), 0), 0u)
+            << s << " n " << n;
+      }
+    }
+  }
 }
 
 }  // namespace
