@@ -36,22 +36,13 @@ if [ "$have" != "$want" ]; then
 fi
 mkdir -p "$wt/worker/ps_step_bench"
 cp tests/bench/cnn_ps_step_bench.cc "$wt/worker/ps_step_bench/"
-cat > "$wt/worker/ps_step_bench/BUILD" <<'EOF'
-cc_binary(
-    name = "cnn_ps_step_bench",
-    testonly = True,
-    srcs = ["cnn_ps_step_bench.cc"],
-    deps = [
-        "//proto/base:status_macros",
-        "//server/jobs:job_types",
-        "//server/ps/testing:local_shards",
-        "//worker:task",
-        "//worker/cnn:cnn_task",
-        "@system//:absl",
-        "@system//:glog",
-    ],
-)
-EOF
+# The cc_binary of tests/bench/BUILD (its deps are absolute labels).
+awk '/^cc_binary\(/ {block = ""; keep = 0; on = 1}
+     on {block = block $0 "\n"}
+     /name = "cnn_ps_step_bench"/ {keep = 1}
+     on && /^\)/ {if (keep) printf "%s", block; on = 0}' tests/bench/BUILD \
+  > "$wt/worker/ps_step_bench/BUILD"
+grep -q cnn_ps_step_bench "$wt/worker/ps_step_bench/BUILD"
 (cd "$wt" && bazel build -c opt //worker/ps_step_bench:cnn_ps_step_bench >&2)
 BEFORE=$(cd "$wt" && bazel info -c opt bazel-bin 2>/dev/null)/worker/ps_step_bench/cnn_ps_step_bench
 bazel build -c opt //tests/bench:cnn_ps_step_bench >&2
@@ -63,7 +54,7 @@ trap 'rm -f "$log"' EXIT
 echo "before = $rev ($(git log -1 --format=%h "$want")), after = $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' + uncommitted changes')"
 echo "uptime at start: $(uptime)"
 "$AFTER" "${flags[@]}" --runs=0 2>/dev/null  # the header lines
-declare -A step comm
+declare -A step comm cpu
 for ((r = 1; r <= rounds; r++)); do
   for build in before after; do
     bin=$BEFORE
@@ -75,19 +66,24 @@ for ((r = 1; r <= rounds; r++)); do
     fi
     line=$(tail -n 1 <<< "$out")
     echo "$line"
-    read -r _ s c _ <<< "$line"
+    read -r _ s c _ u <<< "$line"
     step[$build]="${step[$build]:-} $s"
     comm[$build]="${comm[$build]:-} $c"
+    cpu[$build]="${cpu[$build]:-} $u"
   done
 done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "medians of $rounds rounds:"
-printf '%-8s %10s %10s\n' build ms/step "comm ms"
+printf '%-8s %10s %10s %8s\n' build ms/step "comm ms" "CPU s"
+declare -A m
 for build in before after; do
-  printf '%-8s %10s %10s\n' "$build" "$(median <<< "${step[$build]}")" "$(median <<< "${comm[$build]}")"
+  for v in step comm cpu; do
+    declare -n all=$v
+    m[$build/$v]=$(median <<< "${all[$build]}")
+  done
+  printf '%-8s %10s %10s %8s\n' "$build" "${m[$build/step]}" "${m[$build/comm]}" "${m[$build/cpu]}"
 done
-b=$(median <<< "${step[before]}") a=$(median <<< "${step[after]}")
-bc=$(median <<< "${comm[before]}") ac=$(median <<< "${comm[after]}")
-awk -v a="$a" -v b="$b" -v ac="$ac" -v bc="$bc" \
-  'BEGIN {printf "after / before: step %.3f, comm %.3f\n", a / b, ac / bc}'
+awk -v a="${m[after/step]}" -v b="${m[before/step]}" -v ac="${m[after/comm]}" \
+  -v bc="${m[before/comm]}" -v au="${m[after/cpu]}" -v bu="${m[before/cpu]}" \
+  'BEGIN {printf "after / before: step %.3f, comm %.3f, CPU %.3f\n", a / b, ac / bc, au / bu}'
 echo "uptime at end: $(uptime)"

@@ -30,12 +30,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 source tests/bench/peers/pslite_lib.sh
-[ -n "$pslite_src" ] || pslite_src=$(pslite_default_src)
-pslite_build "$pslite_src" "$build_dir"
-if [ -z "$strata" ]; then
-  bazel build -c opt //tests/bench:dense_bench >&2
-  strata=$(bazel info -c opt bazel-bin 2>/dev/null)/tests/bench/dense_bench
-fi
+side_by_side_setup "$pslite_src" "$build_dir" "$strata" dense_bench
+strata=$STRATA_BIN
 
 echo "uptime at start: $(uptime)"
 echo "$floats floats over 2 servers, ${seconds}s per figure, ps-lite keys of $chunk floats, $(nproc) cores"
@@ -60,7 +56,6 @@ for ((r = 1; r <= rounds; r++)); do
     row "$r" ps-lite "$op" "$(sed -E "s/.* ${op}_calls_per_s=([^ ]+).*/\1/" <<< "$line")"
   done
 done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "medians of $rounds rounds (GB/s of floats):"
 printf '%-5s %8s %8s %8s\n' op strata ps-lite ratio
 for op in pull push; do

@@ -33,12 +33,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 source tests/bench/peers/pslite_lib.sh
-[ -n "$pslite_src" ] || pslite_src=$(pslite_default_src)
-pslite_build "$pslite_src" "$build_dir"
-if [ -z "$strata" ]; then
-  bazel build -c opt //tests/bench:pull_latency_bench >&2
-  strata=$(bazel info -c opt bazel-bin 2>/dev/null)/tests/bench/pull_latency_bench
-fi
+side_by_side_setup "$pslite_src" "$build_dir" "$strata" pull_latency_bench
+strata=$STRATA_BIN
 
 echo "uptime at start: $(uptime)"
 echo "$rows rows of dim 16, 1000-key pulls, $pulls per figure, push load of $push_batch-key batches, $(nproc) cores"
@@ -61,7 +57,6 @@ for ((r = 1; r <= rounds; r++)); do
   out=$(pslite_run MODE=latency DIM=16 ROWS="$rows" PULLS="$pulls" PUSH_BATCH="$push_batch")
   record "$r" ps-lite < <(grep -E '^plain ' <<< "$out")
 done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "medians of $rounds rounds:"
 printf '%-7s %-6s %-10s %9s %9s\n' system table load "p50 ms" "p99 ms"
 for key in strata/plain/idle "strata/plain/push load" ps-lite/plain/idle \

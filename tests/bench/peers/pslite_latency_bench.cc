@@ -42,6 +42,11 @@ long Env(const char* n, long d) {
   return v ? atol(v) : d;
 }
 
+double EnvDouble(const char* n, double d) {
+  const char* v = getenv(n);
+  return v ? atof(v) : d;
+}
+
 uint64_t Mix(uint64_t z) {
   z += 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -169,7 +174,7 @@ void LatencyWorker(int dim) {
 }
 
 void DenseWorker(long floats, long chunk) {
-  const double seconds = Env("SECONDS", 3);
+  const double seconds = EnvDouble("SECONDS", 3);
   // Half of the keys at the start of each server's key range.
   const std::vector<Range>& ranges = Postoffice::Get()->GetServerKeyRanges();
   const long nkeys = floats / chunk, per = nkeys / long(ranges.size());

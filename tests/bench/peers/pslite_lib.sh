@@ -8,6 +8,11 @@
 #   pslite_build SRC_DIR BUILD_DIR   -> sets PSLITE_BENCH (the binary)
 #   pslite_run VAR=VALUE...          -> the worker's stdout; fails when any
 #                                       of the four processes fails
+#   side_by_side_setup SRC BUILD_DIR STRATA_BIN TARGET
+#       -> builds the peer (SRC empty: pslite_default_src) and, when
+#          STRATA_BIN is empty, //tests/bench:TARGET with -c opt; sets
+#          PSLITE_BENCH and STRATA_BIN
+#   median < NUMBERS                 -> their median (the lower of two)
 
 # ps-lite's sources: ../shared/peers/ps-lite next to the project root, or
 # next to the main checkout when this is a git worktree; empty if neither.
@@ -72,4 +77,19 @@ pslite_run() {  # VAR=VALUE... (the bench's environment)
   fi
   rm -rf "$dir"
   return "$rc"
+}
+
+side_by_side_setup() {  # PSLITE_SRC BUILD_DIR STRATA_BIN TARGET
+  local src=$1
+  [ -n "$src" ] || src=$(pslite_default_src)
+  pslite_build "$src" "$2"
+  STRATA_BIN=$3
+  if [ -z "$STRATA_BIN" ]; then
+    bazel build -c opt "//tests/bench:$4" >&2
+    STRATA_BIN=$(bazel info -c opt bazel-bin 2>/dev/null)/tests/bench/$4
+  fi
+}
+
+median() {
+  tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
