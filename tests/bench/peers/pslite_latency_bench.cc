@@ -188,8 +188,8 @@ void DenseWorker(long floats, long chunk) {
   KVWorker<float> kv(0, 0);
   const SArray<float> grads(nkeys * chunk, 0.001f);
   kv.Wait(kv.ZPush(keys, grads));  // create the rows
+  SArray<float> out;  // sized by the first pull, then filled in place
   auto run = [&](bool push) {
-    SArray<float> out;
     kv.Wait(kv.ZPull(keys, &out));  // warm-up
     const double t0 = Now();
     long calls = 0;
@@ -197,7 +197,6 @@ void DenseWorker(long floats, long chunk) {
       if (push) {
         kv.Wait(kv.ZPush(keys, grads));
       } else {
-        out = SArray<float>();
         kv.Wait(kv.ZPull(keys, &out));
       }
       ++calls;
