@@ -41,16 +41,14 @@ namespace {
 
 void CheckOk(const absl::Status& s) { CHECK(s.ok()) << s; }
 
-// Forked shard processes whose CPU time counts (empty: in-process shard).
-std::vector<pid_t> shard_pids;
-
-// User + system CPU seconds of this process and the forked shards so far.
-double CpuSeconds() {
+// User + system CPU seconds of this process and the forked `shards` (empty:
+// the shard is in this process) so far.
+double CpuSeconds(const std::vector<pid_t>& shards) {
   rusage u;
   getrusage(RUSAGE_SELF, &u);
   double s = u.ru_utime.tv_sec + u.ru_stime.tv_sec +
              (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-  for (pid_t pid : shard_pids) s += strata::bench::CpuSeconds(pid);
+  for (pid_t pid : shards) s += strata::bench::CpuSeconds(pid);
   return s;
 }
 
@@ -59,19 +57,19 @@ struct Rate {
   double cpu_ms_per_call = 0;
 };
 
-// Calls op until `seconds` pass.
+// Calls op until `seconds` pass; CPU time counts the forked `shards` too.
 template <typename Op>
-Rate Measure(double seconds, Op op) {
+Rate Measure(double seconds, const std::vector<pid_t>& shards, Op op) {
   op();  // warm-up
   const absl::Time start = absl::Now();
-  const double cpu = CpuSeconds();
+  const double cpu = CpuSeconds(shards);
   int64_t calls = 0;
   while (absl::Now() - start < absl::Seconds(seconds)) {
     op();
     ++calls;
   }
   return {calls / absl::ToDoubleSeconds(absl::Now() - start),
-          (CpuSeconds() - cpu) * 1e3 / calls};
+          (CpuSeconds(shards) - cpu) * 1e3 / calls};
 }
 
 // One tensor of `size` floats spread over `shards` shards: part i (size /
@@ -116,11 +114,12 @@ int main(int argc, char** argv) {
   const int shards = absl::GetFlag(FLAGS_shards);
   std::unique_ptr<strata::bench::ForkedShards> forked;
   std::vector<std::string> addresses;
+  std::vector<pid_t> pids;  // of the forked shards
   absl::StatusOr<std::unique_ptr<strata::PsServer>> server;
   if (shards > 0) {
     forked = std::make_unique<strata::bench::ForkedShards>(shards);
     addresses = forked->WaitForAddresses();
-    shard_pids = forked->pids();
+    pids = forked->pids();
   } else {
     server = strata::PsServer::Start({});
     CHECK(server.ok()) << server.status();
@@ -146,7 +145,7 @@ int main(int argc, char** argv) {
     }
     std::vector<std::vector<float>> values(parts.size());
     const std::vector<float> grads(parts.back().size(), 0.001f);
-    const Rate pull = Measure(seconds, [&] {
+    const Rate pull = Measure(seconds, pids, [&] {
       ForEachPart(parts.size(), [&](size_t i) {
         CheckOk((*client)->PullDense(parts[i].name(), 0, &values[i]).status());
       });
@@ -154,7 +153,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < parts.size(); ++i) {
       CHECK_EQ(values[i].size(), parts[i].size());
     }
-    const Rate push = Measure(seconds, [&] {
+    const Rate push = Measure(seconds, pids, [&] {
       ForEachPart(parts.size(), [&](size_t i) {
         const absl::Span<const float> g =
             absl::MakeConstSpan(grads).first(parts[i].size());
