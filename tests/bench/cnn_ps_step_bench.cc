@@ -130,10 +130,11 @@ int main(int argc, char** argv) {
   auto spec = strata::cnn::BenchSpec();
   CHECK(spec.ok()) << spec.status();
   const strata::CnnTrainSpec& c = spec->cnn_train();
-  printf("cnn_ps_step_bench: %s, PS mode, %u workers + %u in-process shards, "
-         "batch %u per worker, %u steps, %ld cores\n",
-         c.model().c_str(), c.num_conv_workers(), strata::cnn::kShards,
-         c.batch_size(), c.steps(), sysconf(_SC_NPROCESSORS_ONLN));
+  printf(
+      "cnn_ps_step_bench: %s, PS mode, %u workers + %u in-process shards, "
+      "batch %u per worker, %u steps, %ld cores\n",
+      c.model().c_str(), c.num_conv_workers(), strata::cnn::kShards,
+      c.batch_size(), c.steps(), sysconf(_SC_NPROCESSORS_ONLN));
   printf("%-8s %10s %10s %8s %8s\n", "build", "ms/step", "comm ms", "wall s",
          "CPU s");
   for (int r = 0; r < absl::GetFlag(FLAGS_runs); ++r) {

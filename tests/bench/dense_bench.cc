@@ -131,15 +131,16 @@ int main(int argc, char** argv) {
   printf(
       "dense_bench: %s on loopback, ASYNC SGD, %.1fs per "
       "measurement\n%12s %-5s %10s %10s %12s\n",
-      shards > 0 ? absl::StrCat(shards, " forked shard processes, each "
-                                        "tensor spread over them")
+      shards > 0 ? absl::StrCat(shards,
+                                " forked shard processes, each "
+                                "tensor spread over them")
                        .c_str()
                  : "1 in-process shard",
       seconds, "floats", "op", "calls/s", "MB/s", "cpu ms/call");
   for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_sizes), ',')) {
     const uint64_t size = std::stoull(std::string(s));
-    const std::vector<strata::DenseConfig> parts = Parts(
-        **client, absl::StrCat("bench", size), size, std::max(shards, 1));
+    const std::vector<strata::DenseConfig> parts =
+        Parts(**client, absl::StrCat("bench", size), size, std::max(shards, 1));
     for (const strata::DenseConfig& d : parts) {
       CheckOk((*client)->admin().CreateDense(d, false).status());
     }

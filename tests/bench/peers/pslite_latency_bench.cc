@@ -144,10 +144,11 @@ void LatencyWorker(int dim) {
   std::vector<SArray<Key>> batches;
   for (int b = 0; b < 8; ++b) batches.push_back(RandomKeys(rng, rows, batch));
   const SArray<float> grads(batch * dim, 1e-4f);
-  printf("pslite_latency_bench: 2 servers + 1 worker process (2 KVWorkers) "
-         "on loopback, %ld rows of dim %d, %ld-key pulls, %ld per figure, "
-         "push load of %ld-key batches\n",
-         rows, dim, n, pulls, batch);
+  printf(
+      "pslite_latency_bench: 2 servers + 1 worker process (2 KVWorkers) "
+      "on loopback, %ld rows of dim %d, %ld-key pulls, %ld per figure, "
+      "push load of %ld-key batches\n",
+      rows, dim, n, pulls, batch);
   for (const bool load : {false, true}) {
     std::atomic<bool> stop{false};
     std::atomic<long> pushed{0};
@@ -205,9 +206,10 @@ void DenseWorker(long floats, long chunk) {
   };
   const double pull = run(false), push = run(true);
   const double gb = nkeys * chunk * 4 / 1e9;
-  printf("pslite dense floats=%ld chunk=%ld keys=%ld pull_calls_per_s=%.2f "
-         "pull_GB_per_s=%.3f push_calls_per_s=%.2f push_GB_per_s=%.3f\n",
-         nkeys * chunk, chunk, nkeys, pull, pull * gb, push, push * gb);
+  printf(
+      "pslite dense floats=%ld chunk=%ld keys=%ld pull_calls_per_s=%.2f "
+      "pull_GB_per_s=%.3f push_calls_per_s=%.2f push_GB_per_s=%.3f\n",
+      nkeys * chunk, chunk, nkeys, pull, pull * gb, push, push * gb);
   fflush(stdout);
 }
 
