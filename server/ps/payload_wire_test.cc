@@ -87,6 +87,38 @@ TEST(PayloadWireTest, PullRequestIsWhatProtobufWrites) {
   }
 }
 
+TEST(PayloadWireTest, ResolvedPushRequestIsWhatProtobufWrites) {
+  const std::vector<uint64_t> keys = Keys(33);
+  const std::vector<float> grads = Values(33 * 4);
+  for (bool resolved : {false, true}) {
+    WireMessage m = EncodePushRequest("emb", keys, grads.size() * 4, 7, 9,
+                                      resolved);
+    std::memcpy(m.payload(), grads.data(), grads.size() * 4);
+    PushRequest expected;
+    expected.set_table("emb");
+    expected.set_keys(PackedKeys(keys));
+    expected.set_gradients(grads.data(), grads.size() * 4);
+    expected.set_client_id(7);
+    expected.set_sequence(9);
+    expected.set_resolved(resolved);
+    EXPECT_EQ(WireBytes(m.Release()), expected.SerializeAsString());
+  }
+}
+
+TEST(PayloadWireTest, ResolvedPullRequestIsWhatProtobufWrites) {
+  const std::vector<uint64_t> keys = Keys(100);
+  for (bool resolved : {false, true}) {
+    PullRequest expected;
+    expected.set_table("t");
+    expected.set_keys(PackedKeys(keys));
+    expected.set_count_frequency(true);
+    expected.set_resolved(resolved);
+    EXPECT_EQ(
+        WireBytes(EncodePullRequest("t", keys, true, false, resolved)),
+        expected.SerializeAsString());
+  }
+}
+
 TEST(PayloadWireTest, ReleasedMessageOutlivesItsWireMessage) {
   grpc::ByteBuffer b;
   {

@@ -59,6 +59,9 @@ class EmbeddingServiceImpl final : public grpc::Service {
                           grpc::ByteBuffer* resp);
   grpc::Status Push(grpc::ServerContext* ctx, const PushRequest* req,
                     PushResponse* resp);
+  // docs/saec.md, "Cluster-wide clusters".
+  grpc::Status Resolve(grpc::ServerContext* ctx, const ResolveRequest* req,
+                       ResolveResponse* resp);
 
  private:
   // Checks `req` and pulls its rows into the buffer `allocate(bytes)`
@@ -126,6 +129,11 @@ class CompressionServiceImpl final : public CompressionService::Service {
                         CompressResponse* resp) override;
   grpc::Status GetStats(grpc::ServerContext* ctx, const StatsRequest* req,
                         StatsResponse* resp) override;
+  // Bounded by max_per_field and by max_response_bytes
+  // (RESOURCE_EXHAUSTED).
+  grpc::Status SampleHead(grpc::ServerContext* ctx,
+                          const SampleHeadRequest* req,
+                          SampleHeadResponse* resp) override;
 
  private:
   TableStore* const store_;
