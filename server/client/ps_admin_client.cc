@@ -1,5 +1,6 @@
 #include "server/client/ps_admin_client.h"
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -260,8 +261,13 @@ absl::StatusOr<PerShard<CompressResponse>> PsAdminClient::CompressClusterWide(
   STRATA_ASSIGN_OR_RETURN(
       std::vector<SampleHeadResponse> samples,
       RequireAllOk(SampleHead(table, config, max_per_field)));
+  // Already cluster-wide on every shard: a fold with the current centroids.
+  const bool fold = std::all_of(
+      samples.begin(), samples.end(),
+      [](const SampleHeadResponse& s) { return s.cluster_wide(); });
   STRATA_ASSIGN_OR_RETURN(const std::vector<FieldCentroids> centroids,
-                          internal::ClusterSamples(samples));
+                          fold ? internal::GatherHomedCentroids(samples)
+                               : internal::ClusterSamples(samples));
   return Compress(table, config, centroids);
 }
 

@@ -117,7 +117,9 @@ class PsAdminClient {
   // The whole protocol: SampleHead on every shard, one clustering per field
   // over the union of the samples (ClusterSamples), then Compress with the
   // centroids on every shard. The first SampleHead or clustering error is
-  // returned as is (nothing was compressed).
+  // returned as is (nothing was compressed). On a table already compressed
+  // cluster-wide: a fold of its new rows into the current centroids,
+  // gathered from their homes.
   absl::StatusOr<PerShard<CompressResponse>> CompressClusterWide(
       const std::string& table, const SaecConfig& config,
       uint64_t max_per_field = 0);

@@ -180,6 +180,26 @@ TEST_P(ClusterWideTest, NewKeysResolveToThemselvesAndTrainTheirOwnRows) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_P(ClusterWideTest, ASecondCompressFoldsNewRowsIntoTheGlobalClusters) {
+  Compress("emb", CLUSTER_GRADIENT_MEAN);
+  const uint64_t fresh = Key(1, 100000);
+  ASSERT_TRUE(
+      client()->Push("emb", {fresh}, std::vector<float>(kDim, -2.f), kDim).ok());
+  auto fold = client()->admin().CompressClusterWide("emb", Saec({}));
+  ASSERT_TRUE(fold.ok()) << fold.status();
+  ASSERT_TRUE(AllOk(*fold).ok()) << AllOk(*fold);
+  auto resolved = client()->Resolve("emb", {fresh, Key(1, 0)});
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  // (2, 2, 2, 2) is nearest group 0's centroid: the key of group 0's.
+  EXPECT_NE((*resolved)[0], fresh);
+  EXPECT_EQ((*resolved)[0], (*resolved)[1]);
+  std::vector<float> out(2 * kDim);
+  ASSERT_TRUE(
+      client()->Pull("emb", {fresh, Key(1, 0)}, kDim, out.data()).ok());
+  EXPECT_EQ(std::vector<float>(out.begin(), out.begin() + kDim),
+            std::vector<float>(out.begin() + kDim, out.end()));
+}
+
 INSTANTIATE_TEST_SUITE_P(Shards, ClusterWideTest, ::testing::Values(1, 2, 3));
 
 }  // namespace

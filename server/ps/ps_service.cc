@@ -477,6 +477,13 @@ grpc::Status CompressionServiceImpl::GetStats(grpc::ServerContext*,
 grpc::Status CompressionServiceImpl::SampleHead(grpc::ServerContext*,
                                                const SampleHeadRequest* req,
                                                SampleHeadResponse* resp) {
+  auto any = store_->GetEmbedding(req->table());
+  if (!any.ok()) return ToGrpcStatus(any.status());
+  if (CompressedTable* c = AsCompressed(*any); c != nullptr &&
+                                               c->cluster_wide()) {
+    *resp = c->HomedCentroids();  // bounded like the table: k x dim
+    return grpc::Status::OK;
+  }
   auto table = store_->GetSparse(req->table());
   if (!table.ok()) return ToGrpcStatus(table.status());
   auto samples = strata::SampleHead(**table, req->config(),

@@ -217,6 +217,9 @@ class CompressedTable final : public EmbeddingTable {
   // the reserved field on a cluster-wide table. Identity on other tables.
   absl::Status Resolve(absl::Span<const uint64_t> keys, uint64_t* out) const;
   bool cluster_wide() const { return saec_.cluster_wide(); }
+  // The current centroids this shard homes, per field (cluster-wide tables;
+  // empty otherwise), as a SampleHead answer.
+  SampleHeadResponse HomedCentroids() const;
   const TableConfig& config() const override { return config_; }
   uint32_t dim() const override { return config_.dim(); }
   // Indexed, folded and overflow keys.

@@ -179,6 +179,29 @@ void CompressedTable::SetHomedStats(CompressedFieldState* f) const {
   s.set_ratio(static_cast<double>(s.bytes_before()) / s.bytes_after());
 }
 
+SampleHeadResponse CompressedTable::HomedCentroids() const {
+  SampleHeadResponse resp;
+  resp.set_dim(dim());
+  *resp.mutable_config() = saec_;
+  resp.set_cluster_wide(saec_.cluster_wide());
+  if (!saec_.cluster_wide()) return resp;
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& f : by_field_) {
+    if (f == nullptr) continue;
+    ::strata::HomedCentroids* h = resp.add_homed();
+    h->set_field(f->field);
+    h->set_clusters(f->vectors.num_clusters());
+    for (uint32_t c = 0; c < f->vectors.num_clusters(); ++c) {
+      if (!Homes(f->field, c)) continue;
+      h->add_ids(c);
+      const absl::Span<const float> v = f->vectors.centroid(c);
+      h->mutable_values()->append(reinterpret_cast<const char*>(v.data()),
+                                  v.size() * sizeof(float));
+    }
+  }
+  return resp;
+}
+
 absl::Status CompressedTable::CheckUnresolved() const {
   if (!saec_.cluster_wide()) return absl::OkStatus();
   return absl::FailedPreconditionError(

@@ -102,5 +102,53 @@ absl::StatusOr<std::vector<FieldCentroids>> ClusterSamples(
   return out;
 }
 
+absl::StatusOr<std::vector<FieldCentroids>> GatherHomedCentroids(
+    const std::vector<SampleHeadResponse>& shards) {
+  struct Field {
+    std::vector<float> values;
+    std::vector<bool> seen;
+  };
+  std::map<uint32_t, Field> fields;
+  const auto bad = [](uint32_t field, const std::string& what) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cluster-wide centroids of field ", field, ": ", what));
+  };
+  for (const SampleHeadResponse& s : shards) {
+    const size_t dim = s.dim();
+    for (const HomedCentroids& h : s.homed()) {
+      Field& f = fields[h.field()];
+      if (f.seen.empty()) {
+        f.seen.assign(h.clusters(), false);
+        f.values.assign(size_t{h.clusters()} * dim, 0.f);
+      }
+      if (f.seen.size() != h.clusters() ||
+          h.values().size() != h.ids_size() * dim * sizeof(float)) {
+        return bad(h.field(), "the shards disagree on k or dim");
+      }
+      for (int i = 0; i < h.ids_size(); ++i) {
+        const uint32_t c = h.ids(i);
+        if (c >= f.seen.size() || f.seen[c]) {
+          return bad(h.field(), absl::StrCat("cluster ", c, " is out of "
+                                             "range or has two homes"));
+        }
+        f.seen[c] = true;
+        std::memcpy(f.values.data() + c * dim,
+                    h.values().data() + i * dim * sizeof(float),
+                    dim * sizeof(float));
+      }
+    }
+  }
+  std::vector<FieldCentroids> out;
+  for (const auto& [id, f] : fields) {
+    for (size_t c = 0; c < f.seen.size(); ++c) {
+      if (!f.seen[c]) return bad(id, absl::StrCat("cluster ", c, " has no home"));
+    }
+    FieldCentroids& c = out.emplace_back();
+    c.set_field(id);
+    c.set_values(f.values.data(), f.values.size() * sizeof(float));
+  }
+  return out;
+}
+
 }  // namespace internal
 }  // namespace strata

@@ -24,6 +24,13 @@ namespace internal {
 absl::StatusOr<std::vector<FieldCentroids>> ClusterSamples(
     const std::vector<SampleHeadResponse>& shards);
 
+// For a table already compressed cluster-wide (every response has
+// cluster_wide): each field's current centroids assembled from the shards'
+// homed parts. FAILED_PRECONDITION when a cluster has no home or two, or
+// the parts do not match the dim.
+absl::StatusOr<std::vector<FieldCentroids>> GatherHomedCentroids(
+    const std::vector<SampleHeadResponse>& shards);
+
 }  // namespace internal
 }  // namespace strata
 
