@@ -211,16 +211,7 @@ PerShard<LoadResponse> PsAdminClient::Load(uint64_t id) {
 
 PerShard<CompressResponse> PsAdminClient::Compress(const std::string& table,
                                                    const SaecConfig& config) {
-  CompressRequest req;
-  req.set_table(table);
-  *req.mutable_config() = config;
-  return Broadcast<CompressRequest, CompressResponse>(
-      "Compress", req,
-      [](const ShardStubs& sh, grpc::ClientContext* ctx,
-         const CompressRequest& r, grpc::CompletionQueue* cq) {
-        return sh.compression->PrepareAsyncCompress(ctx, r, cq);
-      },
-      options_.rpc_timeout * options_.compress_timeout_factor);
+  return Compress(table, config, {});
 }
 
 PerShard<SampleHeadResponse> PsAdminClient::SampleHead(
