@@ -11,7 +11,8 @@
 # opt binaries that tools/demo.sh builds.
 #   compression/bench/ctr_cluster_wide.sh [DIM] [SHARDS...]
 # Environment: CTR_ROWS (default 200000), CTR_CLUSTERS (k per field,
-# default 64), STRATA_CW_DIR (work directory).
+# default 64), STRATA_CW_DIR (work directory), STRATA_CW_REUSE=1 (reuse
+# the trained model and data of an earlier run of the same DIM).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DIM=${1:-16}
@@ -33,6 +34,7 @@ run_job() {  # SPEC OUT: submits, waits, saves the final status as OUT.json
   "$CTL" watch --json "$id" > "$2.jsonl" || { echo "job $id failed" >&2; exit 1; }
   "$CTL" --json status "$id" > "$2.json"
 }
+if [ "${STRATA_CW_REUSE:-0}" != 1 ] || [ ! -d "$DIR/data.trained" ]; then
 rm -rf "$DIR"
 mkdir -p "$DIR/specs" "$DIR/inputs"
 "$BIN/tools/ctr/ctr_datagen" --out="$DIR/inputs/ctr.tsv" --rows="$ROWS" \
@@ -56,12 +58,15 @@ run_job "$DIR/specs/train.textproto" "$DIR/train"
 run_job "$DIR/specs/eval.textproto" "$DIR/eval_before"
 "$CLUSTER" down "$DIR" >/dev/null
 cp -a "$DIR/data" "$DIR/data.trained"
+fi
 echo "d = $DIM, $ROWS rows, k = $CLUSTERS per field ($SAEC); $(uptime)"
 echo "command: compression/bench/ctr_cluster_wide.sh $DIM ${SHARDS[*]}"
 for s in "${SHARDS[@]}"; do
   for mode in per-shard cluster-wide; do
     rm -rf "$DIR/data"
     cp -a "$DIR/data.trained" "$DIR/data"  # the same trained table
+    # A fresh coordinator: its state would wait for the old shard count.
+    rm -rf "$DIR/coordinator-state"
     "$CLUSTER" up "$DIR" --ps "$s" --workers 1 --bin_dir "$BIN" \
       --timeout_s 300 >/dev/null
     source "$DIR/env"
