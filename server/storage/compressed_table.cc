@@ -198,7 +198,8 @@ absl::StatusOr<compression::FieldCompression> AssignField(
     weight += w;
   }
   std::vector<float> fallback(dim, 0.f);
-  if (o.fallback == compression::SaecOptions::Fallback::kWeightedMean) {
+  if (o.fallback == compression::SaecOptions::Fallback::kWeightedMean &&
+      weight > 0) {
     for (uint32_t j = 0; j < dim; ++j) {
       fallback[j] = static_cast<float>(mean[j] / weight);
     }
@@ -318,6 +319,13 @@ absl::StatusOr<std::unique_ptr<CompressedTable>> CompressedTable::Compress(
   if (rows.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "table ", table.config().name(), " has no rows to compress"));
+  }
+  if (!centroids.empty()) {
+    // A home shard serves its clusters of a field even when it holds none
+    // of the field's keys: every field given gets its centroids here.
+    STRATA_RETURN_IF_ERROR(
+        ValidateCentroids(centroids, table.dim(), saec.field_bits()));
+    for (const auto& [field, c] : centroids) rows[field];
   }
   std::vector<compression::FieldData> data;
   for (const auto& [field, r] : rows) {

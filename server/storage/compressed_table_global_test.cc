@@ -245,6 +245,35 @@ TEST(CompressedTableGlobalTest, EachClusterHasOneHomeShard) {
   }
 }
 
+TEST(CompressedTableGlobalTest, AHomeWithoutKeysOfTheFieldServesItsClusters) {
+  auto plain = *SparseTable::Create(Config(), SparseTable::Options());
+  ASSERT_TRUE(
+      plain->InsertRow(Key(1, 1), std::vector<float>(kDim, 1.f), {}, 0, 1)
+          .ok());
+  for (auto layout : {SaecConfig::COMPACT, SaecConfig::MPH}) {
+    SaecConfig config = Config8();
+    config.set_index_layout(layout);
+    auto t = CompressedTable::Compress(*plain, config, {}, Centroids());
+    ASSERT_TRUE(t.ok()) << t.status();
+    // Field 2 has no rows here, but its clusters are served.
+    const uint64_t key = ClusterKey(8, 2, 1);
+    std::vector<float> out(kDim);
+    ASSERT_TRUE((*t)->PullResolved({&key, 1}, false, false, out.data()).ok());
+    EXPECT_EQ(out[0], -30.f);
+    ASSERT_TRUE((*t)->PushResolved({&key, 1}, std::vector<float>(kDim, 1.f))
+                    .ok());
+    const uint64_t unseen = Key(2, 5);
+    uint64_t r = 0;
+    ASSERT_TRUE((*t)->Resolve({&unseen, 1}, &r).ok());
+    EXPECT_EQ(r, unseen);
+    for (const FieldStats& s : (*t)->Stats()) {
+      if (s.field() == 2) {
+        EXPECT_EQ(s.features(), 0u);
+      }
+    }
+  }
+}
+
 TEST(CompressedTableGlobalTest, ResolvedPushTrainsTheCentroidOnce) {
   const auto plain = Planted();
   const auto t = Global(*plain);
