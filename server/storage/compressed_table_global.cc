@@ -124,7 +124,10 @@ absl::StatusOr<SampleHeadResponse> SampleHead(const SparseTable& table,
   resp.set_dim(dim);
   *resp.mutable_config() = c;
   uint64_t bytes = 0;
-  for (const auto& [field, r] : fields) {
+  for (const auto& entry : fields) {
+    // Not a structured binding: C++17 lambdas cannot capture one (clang).
+    const uint32_t field = entry.first;
+    const SampleRows& r = entry.second;
     std::vector<uint32_t> order(r.frequency.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
