@@ -481,7 +481,14 @@ grpc::Status CompressionServiceImpl::SampleHead(grpc::ServerContext*,
   if (!any.ok()) return ToGrpcStatus(any.status());
   if (CompressedTable* c = AsCompressed(*any); c != nullptr &&
                                                c->cluster_wide()) {
-    *resp = c->HomedCentroids();  // bounded like the table: k x dim
+    *resp = c->HomedCentroids();
+    const size_t bytes = resp->ByteSizeLong();
+    if (bytes > options_.max_response_bytes) {
+      resp->Clear();
+      return ToGrpcStatus(ResponseTooLarge(
+          bytes, options_.max_response_bytes,
+          absl::StrCat("the homed centroids of table ", req->table())));
+    }
     return grpc::Status::OK;
   }
   auto table = store_->GetSparse(req->table());
