@@ -336,7 +336,7 @@ absl::Status PsClient::PushRouted(const std::string& table,
 }
 
 PsClient::TableMode PsClient::ModeOf(const std::string& table) const {
-  absl::MutexLock lock(&modes_mu_);
+  absl::ReaderMutexLock lock(&modes_mu_);  // shared: every pull and push
   const auto it = modes_.find(table);
   return it == modes_.end() ? TableMode{} : it->second;
 }
