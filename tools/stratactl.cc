@@ -28,6 +28,10 @@ ABSL_FLAG(absl::optional<uint64_t>, checkpoint_id, absl::nullopt,
 ABSL_FLAG(std::string, table, "", "stats/compress: one table (default all).");
 ABSL_FLAG(std::string, saec, "",
           "compress: a text-format SaecConfig, e.g. 'target_ratio: 30'.");
+ABSL_FLAG(bool, cluster_wide, false,
+          "compress: one set of clusters per field for the whole cluster.");
+ABSL_FLAG(uint64_t, samples_per_field, 0,
+          "compress --cluster_wide: samples per field and shard.");
 
 int main(int argc, char** argv) {
   if (const char* env = std::getenv("STRATA_COORDINATOR");
@@ -52,6 +56,8 @@ int main(int argc, char** argv) {
   options.checkpoint_id = absl::GetFlag(FLAGS_checkpoint_id);
   options.table = absl::GetFlag(FLAGS_table);
   options.saec = absl::GetFlag(FLAGS_saec);
+  options.cluster_wide = absl::GetFlag(FLAGS_cluster_wide);
+  options.samples_per_field = absl::GetFlag(FLAGS_samples_per_field);
   absl::StatusOr<std::shared_ptr<const strata::security::Credentials>> creds =
       strata::security::Credentials::Create(
           strata::security::TlsOptionsFromFlags());

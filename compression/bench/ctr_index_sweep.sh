@@ -31,36 +31,9 @@ CTL="$BIN/tools/stratactl"
 CLUSTER=deploy/local/cluster.sh
 "$CLUSTER" down "$DIR" >/dev/null 2>&1 || true
 trap '"$CLUSTER" down "$DIR" >/dev/null 2>&1 || true' EXIT
-run_job() {  # SPEC OUT: submits, waits, saves the final status as OUT.json
-  local id
-  id=$("$CTL" submit "$1")
-  "$CTL" watch --json "$id" > "$2.jsonl" || { echo "job $id failed" >&2; exit 1; }
-  "$CTL" --json status "$id" > "$2.json"
-}
+source compression/bench/ctr_common.sh
 if [ "${STRATA_SWEEP_REUSE:-0}" != 1 ] || [ ! -d "$DIR/data.trained" ]; then
-rm -rf "$DIR"
-mkdir -p "$DIR/specs" "$DIR/inputs"
-"$BIN/tools/ctr/ctr_datagen" --out="$DIR/inputs/ctr.tsv" --rows="$ROWS" \
-  --max_vocab=1000000 --seed=1 >/dev/null
-for kind in train eval; do
-  extra=""
-  [ $kind = train ] && extra="epochs: 1 batch_size: 1024 checkpoint_id: 1"
-  cat > "$DIR/specs/$kind.textproto" <<SPEC
-name: "ctr-$kind"
-ctr_$kind {
-  data_path: "$DIR/inputs/ctr.tsv"
-  eval_fraction: 0.1
-  model { table: "ctr" embedding_dim: $DIM hidden: [64, 32] }
-  $extra
-}
-SPEC
-done
-"$CLUSTER" up "$DIR" --ps 2 --workers 1 --bin_dir "$BIN" >/dev/null
-source "$DIR/env"
-run_job "$DIR/specs/train.textproto" "$DIR/train"
-run_job "$DIR/specs/eval.textproto" "$DIR/eval_before"
-"$CLUSTER" down "$DIR" >/dev/null
-cp -a "$DIR/data" "$DIR/data.trained"
+  ctr_train "$DIR" "$ROWS" "$DIM"
 fi
 echo "d = $DIM, $ROWS rows, $CLUSTERS clusters per field and shard, 2 shards; $(uptime)"
 i=0

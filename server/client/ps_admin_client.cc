@@ -1,5 +1,6 @@
 #include "server/client/ps_admin_client.h"
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -7,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "proto/base/status_macros.h"
+#include "server/client/internal/cluster_samples.h"
 #include "server/client/internal/shard_group.h"
 
 namespace strata {
@@ -209,9 +211,32 @@ PerShard<LoadResponse> PsAdminClient::Load(uint64_t id) {
 
 PerShard<CompressResponse> PsAdminClient::Compress(const std::string& table,
                                                    const SaecConfig& config) {
+  return Compress(table, config, {});
+}
+
+PerShard<SampleHeadResponse> PsAdminClient::SampleHead(
+    const std::string& table, const SaecConfig& config,
+    uint64_t max_per_field) {
+  SampleHeadRequest req;
+  req.set_table(table);
+  *req.mutable_config() = config;
+  req.set_max_per_field(max_per_field);
+  return Broadcast<SampleHeadRequest, SampleHeadResponse>(
+      "SampleHead", req,
+      [](const ShardStubs& sh, grpc::ClientContext* ctx,
+         const SampleHeadRequest& r, grpc::CompletionQueue* cq) {
+        return sh.compression->PrepareAsyncSampleHead(ctx, r, cq);
+      },
+      options_.rpc_timeout * options_.compress_timeout_factor);
+}
+
+PerShard<CompressResponse> PsAdminClient::Compress(
+    const std::string& table, const SaecConfig& config,
+    const std::vector<FieldCentroids>& centroids) {
   CompressRequest req;
   req.set_table(table);
   *req.mutable_config() = config;
+  for (const FieldCentroids& c : centroids) *req.add_centroids() = c;
   return Broadcast<CompressRequest, CompressResponse>(
       "Compress", req,
       [](const ShardStubs& sh, grpc::ClientContext* ctx,
@@ -219,6 +244,22 @@ PerShard<CompressResponse> PsAdminClient::Compress(const std::string& table,
         return sh.compression->PrepareAsyncCompress(ctx, r, cq);
       },
       options_.rpc_timeout * options_.compress_timeout_factor);
+}
+
+absl::StatusOr<PerShard<CompressResponse>> PsAdminClient::CompressClusterWide(
+    const std::string& table, const SaecConfig& config,
+    uint64_t max_per_field) {
+  STRATA_ASSIGN_OR_RETURN(
+      std::vector<SampleHeadResponse> samples,
+      RequireAllOk(SampleHead(table, config, max_per_field)));
+  // Already cluster-wide on every shard: a fold with the current centroids.
+  const bool fold = std::all_of(
+      samples.begin(), samples.end(),
+      [](const SampleHeadResponse& s) { return s.cluster_wide(); });
+  STRATA_ASSIGN_OR_RETURN(const std::vector<FieldCentroids> centroids,
+                          fold ? internal::GatherHomedCentroids(samples)
+                               : internal::ClusterSamples(samples));
+  return Compress(table, config, centroids);
 }
 
 PerShard<StatsResponse> PsAdminClient::CompressionStats(

@@ -104,6 +104,25 @@ class PsAdminClient {
                                       const SaecConfig& config);
   // Per-field compression statistics (`table`, or all when empty).
   PerShard<StatsResponse> CompressionStats(const std::string& table);
+  // --- Cluster-wide compression (docs/saec.md, "Cluster-wide clusters").
+  // Each shard's head features and tail sample of plain table `table`
+  // (max_per_field 0: the shard's default).
+  PerShard<SampleHeadResponse> SampleHead(const std::string& table,
+                                          const SaecConfig& config,
+                                          uint64_t max_per_field);
+  // Compress with the fields' cluster-wide centroids on every shard.
+  PerShard<CompressResponse> Compress(
+      const std::string& table, const SaecConfig& config,
+      const std::vector<FieldCentroids>& centroids);
+  // The whole protocol: SampleHead on every shard, one clustering per field
+  // over the union of the samples (ClusterSamples), then Compress with the
+  // centroids on every shard. The first SampleHead or clustering error is
+  // returned as is (nothing was compressed). On a table already compressed
+  // cluster-wide: a fold of its new rows into the current centroids,
+  // gathered from their homes.
+  absl::StatusOr<PerShard<CompressResponse>> CompressClusterWide(
+      const std::string& table, const SaecConfig& config,
+      uint64_t max_per_field = 0);
 
  private:
   template <typename Req, typename Resp, typename Prepare>

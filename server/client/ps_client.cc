@@ -9,6 +9,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
@@ -93,6 +94,13 @@ PsAdminClientOptions AdminOptions(const PsClientOptions& options) {
   PsAdminClientOptions admin;
   static_cast<ShardRpcOptions&>(admin) = options;
   return admin;
+}
+
+// A shard's refusal of an unresolved pull or push of a cluster-wide table
+// (CompressedTable::CheckUnresolved).
+bool NeedsResolve(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kFailedPrecondition &&
+         absl::StrContains(s.message(), "resolve keys first");
 }
 
 }  // namespace
@@ -207,14 +215,50 @@ void GatherGradients(absl::Span<const std::pair<uint32_t, uint32_t>> slot,
 
 }  // namespace
 
-// Requests and responses travel as grpc::ByteBuffers encoded and decoded
-// in place (server/ps/payload_wire.h): the rows are copied once, from the
-// received slices to `out`.
 absl::Status PsClient::Pull(const std::string& table,
                             absl::Span<const uint64_t> keys, uint32_t dim,
                             float* out, const PullOptions& opts) {
   if (keys.empty()) return absl::InvalidArgumentError("Pull: empty batch");
   if (dim == 0) return absl::InvalidArgumentError("Pull: dim must be > 0");
+  if (ModeOf(table).cluster_wide) {
+    return PullClusterWide(table, keys, dim, out, opts);
+  }
+  const absl::Status s = PullRouted(table, keys, dim, out, opts, false);
+  if (!NeedsResolve(s)) return s;
+  STRATA_ASSIGN_OR_RETURN(const TableMode mode, RefreshMode(table));
+  if (!mode.cluster_wide) return s;
+  return PullClusterWide(table, keys, dim, out, opts);
+}
+
+absl::Status PsClient::Push(const std::string& table,
+                            absl::Span<const uint64_t> keys,
+                            absl::Span<const float> grads, uint32_t dim) {
+  if (keys.empty()) return absl::InvalidArgumentError("Push: empty batch");
+  if (dim == 0) return absl::InvalidArgumentError("Push: dim must be > 0");
+  if (grads.size() != keys.size() * dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Push(", table, "): ", grads.size(),
+                     " gradient values for ", keys.size(), " keys of dim ", dim,
+                     " (expected ", keys.size() * dim, ")"));
+  }
+  TableMode mode = ModeOf(table);
+  if (mode.cluster_wide) return PushClusterWide(table, mode, keys, grads, dim);
+  const absl::Status s = PushRouted(table, keys, grads, dim, false);
+  if (!NeedsResolve(s)) return s;
+  // Every shard of a cluster-wide table refuses the unresolved push, so
+  // nothing was applied.
+  STRATA_ASSIGN_OR_RETURN(mode, RefreshMode(table));
+  if (!mode.cluster_wide) return s;
+  return PushClusterWide(table, mode, keys, grads, dim);
+}
+
+// Requests and responses travel as grpc::ByteBuffers encoded and decoded
+// in place (server/ps/payload_wire.h): the rows are copied once, from the
+// received slices to `out`.
+absl::Status PsClient::PullRouted(const std::string& table,
+                                  absl::Span<const uint64_t> keys, uint32_t dim,
+                                  float* out, const PullOptions& opts,
+                                  bool resolved) {
   thread_local RoutedBatch batch;  // reused: no allocation in steady state
   Route(keys, &batch);
   const std::vector<Chunk> chunks =
@@ -228,7 +272,7 @@ absl::Status PsClient::Pull(const std::string& table,
     reqs[c] = EncodePullRequest(table,
                                 absl::MakeConstSpan(batch.shard_keys[ch.shard])
                                     .subspan(ch.begin, ch.count),
-                                opts.count_frequency, opts.read_only);
+                                opts.count_frequency, opts.read_only, resolved);
   }
   STRATA_RETURN_IF_ERROR(FanOut(
       "Pull(" + table + ")", shard_of, reqs, &resps,
@@ -265,17 +309,10 @@ absl::Status PsClient::Pull(const std::string& table,
   return absl::OkStatus();
 }
 
-absl::Status PsClient::Push(const std::string& table,
-                            absl::Span<const uint64_t> keys,
-                            absl::Span<const float> grads, uint32_t dim) {
-  if (keys.empty()) return absl::InvalidArgumentError("Push: empty batch");
-  if (dim == 0) return absl::InvalidArgumentError("Push: dim must be > 0");
-  if (grads.size() != keys.size() * dim) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Push(", table, "): ", grads.size(),
-                     " gradient values for ", keys.size(), " keys of dim ", dim,
-                     " (expected ", keys.size() * dim, ")"));
-  }
+absl::Status PsClient::PushRouted(const std::string& table,
+                                  absl::Span<const uint64_t> keys,
+                                  absl::Span<const float> grads, uint32_t dim,
+                                  bool resolved) {
   thread_local RoutedBatch batch;
   const bool unique = Route(keys, &batch);
   const std::vector<Chunk> chunks =
@@ -295,7 +332,7 @@ absl::Status PsClient::Push(const std::string& table,
         table,
         absl::MakeConstSpan(batch.shard_keys[ch.shard])
             .subspan(ch.begin, ch.count),
-        ch.count * row_bytes, client_id_, NextSequence(ch.shard)));
+        ch.count * row_bytes, client_id_, NextSequence(ch.shard), resolved));
     float* g = reinterpret_cast<float*>(messages.back().payload());
     if (!unique) std::memset(g, 0, ch.count * row_bytes);  // summed into
     one_chunk = one_chunk && ch.begin == 0;
@@ -331,6 +368,123 @@ absl::Status PsClient::Push(const std::string& table,
         return sh.push_wire->PrepareUnaryCall(ctx, PushMethod(), r, cq);
       },
       options_.rpc_timeout);
+}
+
+PsClient::TableMode PsClient::ModeOf(const std::string& table) const {
+  absl::ReaderMutexLock lock(&modes_mu_);  // shared: every pull and push
+  const auto it = modes_.find(table);
+  return it == modes_.end() ? TableMode{} : it->second;
+}
+
+absl::StatusOr<PsClient::TableMode> PsClient::RefreshMode(
+    const std::string& table) const {
+  const PerShard<ListTablesResponse> lists = admin_->ListTables();
+  STRATA_RETURN_IF_ERROR(OkOnSomeShard(lists));
+  TableMode mode;
+  for (const auto& r : lists) {
+    if (!r.ok()) continue;
+    for (const TableInfo& t : r.response->tables()) {
+      if (t.name() != table) continue;
+      mode.cluster_wide = t.cluster_wide();
+      mode.cluster_gradient = t.cluster_gradient();
+    }
+    break;
+  }
+  absl::MutexLock lock(&modes_mu_);
+  modes_[table] = mode;
+  return mode;
+}
+
+absl::StatusOr<std::vector<uint64_t>> PsClient::Resolve(
+    const std::string& table, absl::Span<const uint64_t> keys) {
+  if (keys.empty()) return absl::InvalidArgumentError("Resolve: empty batch");
+  RoutedBatch batch;
+  Route(keys, &batch);
+  const std::vector<Chunk> chunks =
+      MakeChunks(batch.shard_keys, KeysPerRequest(options_, 0));
+  std::vector<uint32_t> shard_of;
+  std::vector<ResolveRequest> reqs(chunks.size());
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const Chunk& ch = chunks[c];
+    shard_of.push_back(ch.shard);
+    reqs[c].set_table(table);
+    reqs[c].set_keys(batch.shard_keys[ch.shard].data() + ch.begin,
+                     ch.count * sizeof(uint64_t));
+  }
+  std::vector<ResolveResponse> resps;
+  STRATA_RETURN_IF_ERROR(FanOut(
+      "Resolve(" + table + ")", shard_of, reqs, &resps,
+      [](const ShardStubs& sh, grpc::ClientContext* ctx,
+         const ResolveRequest& r, grpc::CompletionQueue* cq) {
+        return sh.embedding->PrepareAsyncResolve(ctx, r, cq);
+      },
+      options_.rpc_timeout));
+  // Resolved keys per shard, by position in the shard's key list.
+  std::vector<std::vector<uint64_t>> resolved(num_shards());
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const Chunk& ch = chunks[c];
+    if (resps[c].keys().size() != ch.count * sizeof(uint64_t)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "Resolve(", table, "): shard ", ch.shard, " returned ",
+          resps[c].keys().size(), " bytes for ", ch.count, " keys"));
+    }
+    std::vector<uint64_t>& r = resolved[ch.shard];
+    r.resize(ch.begin + ch.count);
+    std::memcpy(r.data() + ch.begin, resps[c].keys().data(),
+                resps[c].keys().size());
+  }
+  std::vector<uint64_t> out(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto [sh, pos] = batch.slot[i];
+    out[i] = resolved[sh][pos];
+  }
+  return out;
+}
+
+absl::Status PsClient::PullClusterWide(const std::string& table,
+                                       absl::Span<const uint64_t> keys,
+                                       uint32_t dim, float* out,
+                                       const PullOptions& opts) {
+  STRATA_ASSIGN_OR_RETURN(const std::vector<uint64_t> resolved,
+                          Resolve(table, keys));
+  return PullRouted(table, resolved, dim, out, opts, /*resolved=*/true);
+}
+
+absl::Status PsClient::PushClusterWide(const std::string& table,
+                                       TableMode mode,
+                                       absl::Span<const uint64_t> keys,
+                                       absl::Span<const float> grads,
+                                       uint32_t dim) {
+  STRATA_ASSIGN_OR_RETURN(const std::vector<uint64_t> resolved,
+                          Resolve(table, keys));
+  // One row per resolved key: the gradients summed, with the number of
+  // distinct keys that share it (a ClusterKey's cluster) for the mean.
+  absl::flat_hash_map<uint64_t, uint32_t> row_of;
+  absl::flat_hash_map<uint64_t, bool> seen;  // distinct original keys
+  std::vector<uint64_t> unique;
+  std::vector<float> rows;
+  std::vector<uint32_t> members;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto [it, fresh] = row_of.try_emplace(
+        resolved[i], static_cast<uint32_t>(unique.size()));
+    if (fresh) {
+      unique.push_back(resolved[i]);
+      rows.resize(rows.size() + dim, 0.f);
+      members.push_back(0);
+    }
+    float* dst = rows.data() + size_t{it->second} * dim;
+    const float* src = grads.data() + i * dim;
+    for (uint32_t d = 0; d < dim; ++d) dst[d] += src[d];
+    if (seen.try_emplace(keys[i], true).second) ++members[it->second];
+  }
+  if (mode.cluster_gradient == CLUSTER_GRADIENT_MEAN) {
+    for (size_t r = 0; r < unique.size(); ++r) {
+      if (members[r] <= 1) continue;  // overflow rows: one key each
+      const float scale = 1.0f / static_cast<float>(members[r]);
+      for (uint32_t d = 0; d < dim; ++d) rows[r * dim + d] *= scale;
+    }
+  }
+  return PushRouted(table, unique, rows, dim, /*resolved=*/true);
 }
 
 absl::StatusOr<DensePullResponse> PsClient::PullDenseRange(

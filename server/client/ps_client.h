@@ -13,6 +13,18 @@
 // to that shard) and a retry re-sends the same request, so a shard applies it
 // at most once even when the connection broke after the apply
 // (docs/protocol.md, "Request ids").
+//
+// A table compressed cluster-wide (docs/saec.md, "Cluster-wide clusters")
+// takes one extra round trip: the keys are first Resolved by their owners
+// (to their cluster's ClusterKey, or themselves), then pulled from or
+// pushed to the resolved keys' shards with `resolved` set. A push's
+// gradients are combined per resolved key here, on the client, which sees
+// the whole batch: summed per key, then summed or averaged over the
+// distinct keys of a cluster (the table's cluster_gradient), as one shard
+// holding the whole table would. Which tables are cluster-wide is learnt
+// lazily: a shard refuses an unresolved pull or push of one
+// (FAILED_PRECONDITION "... resolve keys first"), on which the client
+// reads ListTables, caches the answer and retries once.
 #ifndef STRATA_SERVER_CLIENT_PS_CLIENT_H_
 #define STRATA_SERVER_CLIENT_PS_CLIENT_H_
 
@@ -22,6 +34,10 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -102,6 +118,11 @@ class PsClient {
   // grads.size() must be keys.size() * dim.
   absl::Status Push(const std::string& table, absl::Span<const uint64_t> keys,
                     absl::Span<const float> grads, uint32_t dim);
+  // The key each of `keys` is pulled and pushed under (EmbeddingService
+  // Resolve, sent to each key's owner): itself unless `table` is
+  // compressed cluster-wide.
+  absl::StatusOr<std::vector<uint64_t>> Resolve(
+      const std::string& table, absl::Span<const uint64_t> keys);
 
   // --- Dense: a tensor lives on the shard router().ShardForName(name).
   // Returns the tensor's step. A tensor whose floats do not fit one message
@@ -123,6 +144,31 @@ class PsClient {
 
  private:
   struct RoutedBatch;
+  // What the client knows of a table's compression (TableInfo).
+  struct TableMode {
+    bool cluster_wide = false;
+    ClusterGradient cluster_gradient = CLUSTER_GRADIENT_DEFAULT;
+  };
+  // The cached mode of `table` (plain until a shard says otherwise).
+  TableMode ModeOf(const std::string& table) const;
+  // Reads `table`'s mode from ListTables (the first shard that answers)
+  // into the cache.
+  absl::StatusOr<TableMode> RefreshMode(const std::string& table) const;
+  // Pull and Push of keys as given (resolved or not) to their shards.
+  absl::Status PullRouted(const std::string& table,
+                          absl::Span<const uint64_t> keys, uint32_t dim,
+                          float* out, const PullOptions& opts, bool resolved);
+  absl::Status PushRouted(const std::string& table,
+                          absl::Span<const uint64_t> keys,
+                          absl::Span<const float> grads, uint32_t dim,
+                          bool resolved);
+  // The cluster-wide data path (this file's header comment).
+  absl::Status PullClusterWide(const std::string& table,
+                               absl::Span<const uint64_t> keys, uint32_t dim,
+                               float* out, const PullOptions& opts);
+  absl::Status PushClusterWide(const std::string& table, TableMode mode,
+                               absl::Span<const uint64_t> keys,
+                               absl::Span<const float> grads, uint32_t dim);
 
   PsClient(std::shared_ptr<const internal::ShardGroup> shards,
            PsClientOptions options);
@@ -166,6 +212,10 @@ class PsClient {
   const uint64_t client_id_;
   // The last push sequence sent to each shard (by shard id).
   const std::unique_ptr<std::atomic<uint64_t>[]> sequences_;
+  mutable absl::Mutex modes_mu_;
+  // Tables known to be compressed (cluster-wide or not), by name.
+  mutable absl::flat_hash_map<std::string, TableMode> modes_
+      ABSL_GUARDED_BY(modes_mu_);
 };
 
 }  // namespace strata

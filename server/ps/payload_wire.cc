@@ -24,6 +24,7 @@ constexpr uint32_t kPullRequestTable = 1;
 constexpr uint32_t kPullRequestKeys = 2;
 constexpr uint32_t kPullRequestCountFrequency = 3;
 constexpr uint32_t kPullRequestReadOnly = 4;
+constexpr uint32_t kPullRequestResolved = 5;
 constexpr uint32_t kPullResponseDim = 1;
 constexpr uint32_t kPullResponseValues = 2;
 constexpr uint32_t kPushRequestTable = 1;
@@ -31,6 +32,7 @@ constexpr uint32_t kPushRequestKeys = 2;
 constexpr uint32_t kPushRequestGradients = 3;
 constexpr uint32_t kPushRequestClientId = 4;
 constexpr uint32_t kPushRequestSequence = 5;
+constexpr uint32_t kPushRequestResolved = 6;
 
 uint64_t Tag(uint32_t field, uint32_t type) {
   return (uint64_t{field} << 3) | type;
@@ -135,14 +137,15 @@ WireMessage EncodePullResponse(uint32_t dim, size_t value_bytes) {
 WireMessage EncodePushRequest(absl::string_view table,
                               absl::Span<const uint64_t> keys,
                               size_t gradient_bytes, uint64_t client_id,
-                              uint64_t sequence) {
+                              uint64_t sequence, bool resolved) {
   const size_t key_bytes = keys.size() * sizeof(uint64_t);
   const size_t header = BytesFieldSize(kPushRequestTable, table.size()) +
                         BytesFieldSize(kPushRequestKeys, key_bytes) +
                         BytesFieldSize(kPushRequestGradients, gradient_bytes) -
                         gradient_bytes;
   const size_t trailer = VarintFieldSize(kPushRequestClientId, client_id) +
-                         VarintFieldSize(kPushRequestSequence, sequence);
+                         VarintFieldSize(kPushRequestSequence, sequence) +
+                         VarintFieldSize(kPushRequestResolved, resolved);
   WireMessage m = WireWriter::Make(header + gradient_bytes + trailer, header,
                                    gradient_bytes);
   char* p = WireWriter::Begin(m);
@@ -151,25 +154,29 @@ WireMessage EncodePushRequest(absl::string_view table,
   p = PutBytesHeader(kPushRequestGradients, gradient_bytes, p);
   p += gradient_bytes;
   p = PutVarintField(kPushRequestClientId, client_id, p);
-  PutVarintField(kPushRequestSequence, sequence, p);
+  p = PutVarintField(kPushRequestSequence, sequence, p);
+  PutVarintField(kPushRequestResolved, resolved, p);
   return m;
 }
 
 grpc::ByteBuffer EncodePullRequest(absl::string_view table,
                                    absl::Span<const uint64_t> keys,
-                                   bool count_frequency, bool read_only) {
+                                   bool count_frequency, bool read_only,
+                                   bool resolved) {
   const size_t key_bytes = keys.size() * sizeof(uint64_t);
   const size_t size =
       BytesFieldSize(kPullRequestTable, table.size()) +
       BytesFieldSize(kPullRequestKeys, key_bytes) +
       VarintFieldSize(kPullRequestCountFrequency, count_frequency) +
-      VarintFieldSize(kPullRequestReadOnly, read_only);
+      VarintFieldSize(kPullRequestReadOnly, read_only) +
+      VarintFieldSize(kPullRequestResolved, resolved);
   WireMessage m = WireWriter::Make(size, size, 0);
   char* p = WireWriter::Begin(m);
   p = PutBytesField(kPullRequestTable, table.data(), table.size(), p);
   p = PutBytesField(kPullRequestKeys, keys.data(), key_bytes, p);
   p = PutVarintField(kPullRequestCountFrequency, count_frequency, p);
-  PutVarintField(kPullRequestReadOnly, read_only, p);
+  p = PutVarintField(kPullRequestReadOnly, read_only, p);
+  PutVarintField(kPullRequestResolved, resolved, p);
   return m.Release();
 }
 
@@ -415,6 +422,7 @@ absl::Status PushRequestView::Parse(const grpc::ByteBuffer& message) {
   Clear();
   table_.clear();
   client_id_ = sequence_ = 0;
+  resolved_ = false;
   keys_at_ = gradients_at_ = Location();
   keys_ = gradients_ = absl::string_view();
   STRATA_RETURN_IF_ERROR(
@@ -449,6 +457,11 @@ bool PushRequestView::ReadField(internal::SliceCursor* in) {
       (field == kPushRequestClientId || field == kPushRequestSequence)) {
     if (!in->ReadVarint(&v)) return false;
     (field == kPushRequestClientId ? client_id_ : sequence_) = v;
+    return true;
+  }
+  if (type == kVarint && field == kPushRequestResolved) {
+    if (!in->ReadVarint(&v)) return false;
+    resolved_ = v != 0;  // as protobuf reads a bool
     return true;
   }
   if (type != kLengthDelimited ||

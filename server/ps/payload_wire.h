@@ -63,17 +63,18 @@ class WireMessage {
 // PullResponse{dim, values} with `value_bytes` bytes of values to fill.
 WireMessage EncodePullResponse(uint32_t dim, size_t value_bytes);
 
-// PushRequest{table, keys, gradients, client_id, sequence} with
+// PushRequest{table, keys, gradients, client_id, sequence, resolved} with
 // `gradient_bytes` bytes of gradients to fill.
 WireMessage EncodePushRequest(absl::string_view table,
                               absl::Span<const uint64_t> keys,
                               size_t gradient_bytes, uint64_t client_id,
-                              uint64_t sequence);
+                              uint64_t sequence, bool resolved = false);
 
-// PullRequest{table, keys, count_frequency, read_only}.
+// PullRequest{table, keys, count_frequency, read_only, resolved}.
 grpc::ByteBuffer EncodePullRequest(absl::string_view table,
                                    absl::Span<const uint64_t> keys,
-                                   bool count_frequency, bool read_only);
+                                   bool count_frequency, bool read_only,
+                                   bool resolved = false);
 
 // The bytes of `message` in one string (a copy: for tests, the fuzzer and
 // diagnostics, not the data path).
@@ -142,6 +143,7 @@ class PushRequestView {
   const std::string& table() const { return table_; }
   uint64_t client_id() const { return client_id_; }
   uint64_t sequence() const { return sequence_; }
+  bool resolved() const { return resolved_; }
   // The keys field's bytes, 8-byte aligned; the gradients field's bytes,
   // 4-byte aligned. Valid until the next Parse or Clear.
   absl::string_view keys() const { return keys_; }
@@ -168,6 +170,7 @@ class PushRequestView {
   std::string table_;
   uint64_t client_id_ = 0;
   uint64_t sequence_ = 0;
+  bool resolved_ = false;
   Location keys_at_;
   Location gradients_at_;
   absl::string_view keys_;

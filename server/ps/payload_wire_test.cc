@@ -87,6 +87,38 @@ TEST(PayloadWireTest, PullRequestIsWhatProtobufWrites) {
   }
 }
 
+TEST(PayloadWireTest, ResolvedPushRequestIsWhatProtobufWrites) {
+  const std::vector<uint64_t> keys = Keys(33);
+  const std::vector<float> grads = Values(33 * 4);
+  for (bool resolved : {false, true}) {
+    WireMessage m = EncodePushRequest("emb", keys, grads.size() * 4, 7, 9,
+                                      resolved);
+    std::memcpy(m.payload(), grads.data(), grads.size() * 4);
+    PushRequest expected;
+    expected.set_table("emb");
+    expected.set_keys(PackedKeys(keys));
+    expected.set_gradients(grads.data(), grads.size() * 4);
+    expected.set_client_id(7);
+    expected.set_sequence(9);
+    expected.set_resolved(resolved);
+    EXPECT_EQ(WireBytes(m.Release()), expected.SerializeAsString());
+  }
+}
+
+TEST(PayloadWireTest, ResolvedPullRequestIsWhatProtobufWrites) {
+  const std::vector<uint64_t> keys = Keys(100);
+  for (bool resolved : {false, true}) {
+    PullRequest expected;
+    expected.set_table("t");
+    expected.set_keys(PackedKeys(keys));
+    expected.set_count_frequency(true);
+    expected.set_resolved(resolved);
+    EXPECT_EQ(
+        WireBytes(EncodePullRequest("t", keys, true, false, resolved)),
+        expected.SerializeAsString());
+  }
+}
+
 TEST(PayloadWireTest, ReleasedMessageOutlivesItsWireMessage) {
   grpc::ByteBuffer b;
   {
@@ -194,6 +226,7 @@ void ExpectSameAsProto(PushRequestView& view, const PushRequest& proto) {
   EXPECT_EQ(view.gradients(), proto.gradients());
   EXPECT_EQ(view.client_id(), proto.client_id());
   EXPECT_EQ(view.sequence(), proto.sequence());
+  EXPECT_EQ(view.resolved(), proto.resolved());
   EXPECT_EQ(reinterpret_cast<uintptr_t>(view.keys().data()) % 8, 0u);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(view.gradients().data()) % 4, 0u);
 }
@@ -209,6 +242,7 @@ TEST(PayloadWireTest, PushViewReadsWhatProtobufReadsForAnySlicing) {
   r.set_gradients(grads.data(), grads.size() * 4);
   r.set_client_id(~uint64_t{0});
   r.set_sequence(12345);
+  r.set_resolved(true);
   const std::string wire = r.SerializeAsString();
   PushRequestView view;  // reused, as the shard's threads reuse theirs
   for (size_t piece : {size_t{1}, size_t{3}, size_t{7}, size_t{64},
@@ -246,7 +280,7 @@ TEST(PayloadWireTest, PushViewParsesLikeProtobuf) {
   wire += std::string("\x0a\x03old", 5);                     // table, old
   wire += std::string("\x12\x08", 2) + std::string(8, 'k');  // keys, old
   wire += std::string("\x20\x05", 2);                        // client 5
-  wire += std::string("\x30\x96\x01", 3);                    // field 6 varint
+  wire += std::string("\x30\x96\x01", 3);                    // resolved: 150
   wire += std::string("\x39", 1) + std::string(8, 'f');      // field 7 fixed64
   wire += std::string("\x45", 1) + std::string(4, 'g');      // field 8 fixed32
   wire += std::string("\x4b\x08\x07\x4c", 4);                // group 9
@@ -263,6 +297,7 @@ TEST(PayloadWireTest, PushViewParsesLikeProtobuf) {
   PushRequest proto;
   ASSERT_TRUE(proto.ParseFromString(wire));
   ASSERT_EQ(proto.client_id(), 6u);
+  ASSERT_TRUE(proto.resolved());
   for (size_t piece : {size_t{1}, size_t{2}, size_t{5}, wire.size()}) {
     PushRequestView view;
     ASSERT_TRUE(view.Parse(Sliced(wire, piece)).ok()) << piece;

@@ -115,6 +115,29 @@ absl::Status InTable(const absl::Status& s, const std::string& table) {
                                              s.message()));
 }
 
+// The compressed table behind `table` when it is one (resolved pulls and
+// pushes, Resolve), else null.
+CompressedTable* AsCompressed(const std::shared_ptr<EmbeddingTable>& table) {
+  return table->compressed() ? dynamic_cast<CompressedTable*>(table.get())
+                             : nullptr;
+}
+
+// CompressRequest.centroids as a map: INVALID_ARGUMENT for a field given
+// twice or values that are not whole floats (the table checks the rest).
+absl::StatusOr<FieldCentroidMap> CentroidsOf(const CompressRequest& req) {
+  FieldCentroidMap out;
+  for (const FieldCentroids& c : req.centroids()) {
+    std::vector<float> values;
+    STRATA_RETURN_IF_ERROR(PackedF32Count(c.values(), "centroids").status());
+    UnpackF32(c.values(), &values);
+    if (!out.emplace(c.field(), std::move(values)).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("centroids of field ", c.field(), " given twice"));
+    }
+  }
+  return out;
+}
+
 // How long before its deadline a push held by a paused shard is answered
 // UNAVAILABLE, so that the client retries it instead of timing out.
 constexpr absl::Duration kHeldPushMargin = absl::Milliseconds(200);
@@ -140,6 +163,8 @@ EmbeddingServiceImpl::EmbeddingServiceImpl(TableStore* store,
       absl::StrCat("/", EmbeddingService::service_full_name(), "/Pull"));
   static const std::string* const kPush = new std::string(
       absl::StrCat("/", EmbeddingService::service_full_name(), "/Push"));
+  static const std::string* const kResolve = new std::string(
+      absl::StrCat("/", EmbeddingService::service_full_name(), "/Resolve"));
   AddMethod(new RpcServiceMethod(
       kPull->c_str(), RpcMethod::NORMAL_RPC,
       new RpcMethodHandler<EmbeddingServiceImpl, PullRequest,
@@ -150,6 +175,11 @@ EmbeddingServiceImpl::EmbeddingServiceImpl(TableStore* store,
                            new RpcMethodHandler<EmbeddingServiceImpl,
                                                 grpc::ByteBuffer, PushResponse>(
                                &EmbeddingServiceImpl::PushFromWire, this)));
+  AddMethod(new RpcServiceMethod(
+      kResolve->c_str(), RpcMethod::NORMAL_RPC,
+      new RpcMethodHandler<EmbeddingServiceImpl, ResolveRequest,
+                           ResolveResponse>(&EmbeddingServiceImpl::Resolve,
+                                            this)));
 }
 
 template <typename Allocate>
@@ -171,8 +201,13 @@ absl::Status EmbeddingServiceImpl::PullInto(const PullRequest& req,
             "; split the batch"),
         req.table());
   }
-  return InTable(table->Pull(*keys, req.count_frequency(), req.read_only(),
-                             allocate(bytes)),
+  CompressedTable* compressed = req.resolved() ? AsCompressed(table) : nullptr;
+  return InTable(compressed != nullptr
+                     ? compressed->PullResolved(*keys, req.count_frequency(),
+                                                req.read_only(),
+                                                allocate(bytes))
+                     : table->Pull(*keys, req.count_frequency(),
+                                   req.read_only(), allocate(bytes)),
                  req.table());
 }
 
@@ -219,7 +254,7 @@ grpc::Status EmbeddingServiceImpl::Push(grpc::ServerContext* ctx,
                                         const PushRequest* req,
                                         PushResponse* resp) {
   return ApplyPush(ctx, req->table(), req->keys(), req->gradients(), IdOf(*req),
-                   resp);
+                   req->resolved(), resp);
 }
 
 grpc::Status EmbeddingServiceImpl::PushFromWire(grpc::ServerContext* ctx,
@@ -233,14 +268,16 @@ grpc::Status EmbeddingServiceImpl::PushFromWire(grpc::ServerContext* ctx,
   } clear_at_end{view};
   if (absl::Status s = view.Parse(*req); !s.ok()) return ToGrpcStatus(s);
   return ApplyPush(ctx, view.table(), view.keys(), view.gradients(),
-                   PushId{view.client_id(), view.sequence()}, resp);
+                   PushId{view.client_id(), view.sequence()}, view.resolved(),
+                   resp);
 }
 
 grpc::Status EmbeddingServiceImpl::ApplyPush(grpc::ServerContext* ctx,
                                              const std::string& table_name,
                                              absl::string_view key_bytes,
                                              absl::string_view gradient_bytes,
-                                             PushId id, PushResponse* resp) {
+                                             PushId id, bool resolved,
+                                             PushResponse* resp) {
   auto table = store_->GetEmbedding(table_name);
   if (!table.ok()) return ToGrpcStatus(table.status());
   std::vector<uint64_t> key_scratch;
@@ -252,7 +289,11 @@ grpc::Status EmbeddingServiceImpl::ApplyPush(grpc::ServerContext* ctx,
   absl::StatusOr<PushGate::Pass> pass = EnterGate(store_, ctx);
   if (!pass.ok()) return ToGrpcStatus(pass.status());
   absl::StatusOr<PushDedup::Outcome> outcome = store_->push_dedup().ApplyOnce(
-      id, /*durable=*/true, [&] { return (*table)->Push(*keys, *grads); });
+      id, /*durable=*/true, [&] {
+        CompressedTable* c = resolved ? AsCompressed(*table) : nullptr;
+        return c != nullptr ? c->PushResolved(*keys, *grads)
+                            : (*table)->Push(*keys, *grads);
+      });
   if (!outcome.ok()) {
     return ToGrpcStatus(InTable(outcome.status(), table_name));
   }
@@ -261,6 +302,24 @@ grpc::Status EmbeddingServiceImpl::ApplyPush(grpc::ServerContext* ctx,
   }
   resp->set_applied(keys->size());
   resp->set_duplicate(*outcome == PushDedup::Outcome::kDuplicate);
+  return grpc::Status::OK;
+}
+
+grpc::Status EmbeddingServiceImpl::Resolve(grpc::ServerContext*,
+                                           const ResolveRequest* req,
+                                           ResolveResponse* resp) {
+  auto table = store_->GetEmbedding(req->table());
+  if (!table.ok()) return ToGrpcStatus(table.status());
+  std::vector<uint64_t> scratch;
+  auto keys = KeysOf(req->keys(), options_.max_batch_keys, &scratch);
+  if (!keys.ok()) return ToGrpcStatus(InTable(keys.status(), req->table()));
+  std::vector<uint64_t> out(keys->begin(), keys->end());
+  if (CompressedTable* c = AsCompressed(*table)) {
+    const absl::Status s = c->Resolve(*keys, out.data());
+    if (!s.ok()) return ToGrpcStatus(InTable(s, req->table()));
+  }
+  resp->mutable_keys()->assign(reinterpret_cast<const char*>(out.data()),
+                               out.size() * sizeof(uint64_t));
   return grpc::Status::OK;
 }
 
@@ -420,8 +479,10 @@ grpc::Status AdminServiceImpl::PausePushes(grpc::ServerContext*,
 grpc::Status CompressionServiceImpl::Compress(grpc::ServerContext*,
                                              const CompressRequest* req,
                                              CompressResponse* resp) {
+  absl::StatusOr<FieldCentroidMap> centroids = CentroidsOf(*req);
+  if (!centroids.ok()) return ToGrpcStatus(centroids.status());
   auto stats = store_->Compress(req->table(), req->config(),
-                                options_.compression_threads);
+                                options_.compression_threads, *centroids);
   if (!stats.ok()) return ToGrpcStatus(stats.status());
   for (FieldStats& f : *stats) *resp->add_fields() = std::move(f);
   return grpc::Status::OK;
@@ -435,6 +496,35 @@ grpc::Status CompressionServiceImpl::GetStats(grpc::ServerContext*,
   resp->set_shard_id(store_->shard_id());
   resp->set_num_shards(store_->num_shards());
   for (FieldStats& f : *stats) *resp->add_fields() = std::move(f);
+  return grpc::Status::OK;
+}
+
+grpc::Status CompressionServiceImpl::SampleHead(grpc::ServerContext*,
+                                               const SampleHeadRequest* req,
+                                               SampleHeadResponse* resp) {
+  auto any = store_->GetEmbedding(req->table());
+  if (!any.ok()) return ToGrpcStatus(any.status());
+  if (CompressedTable* c = AsCompressed(*any); c != nullptr &&
+                                               c->cluster_wide()) {
+    *resp = c->HomedCentroids();
+    const size_t bytes = resp->ByteSizeLong();
+    if (bytes > options_.max_response_bytes) {
+      resp->Clear();
+      return ToGrpcStatus(ResponseTooLarge(
+          bytes, options_.max_response_bytes,
+          absl::StrCat("the homed centroids of table ", req->table())));
+    }
+    return grpc::Status::OK;
+  }
+  auto table = store_->GetSparse(req->table());
+  if (!table.ok()) return ToGrpcStatus(table.status());
+  auto samples = strata::SampleHead(**table, req->config(),
+                                    req->max_per_field(),
+                                    options_.max_response_bytes);
+  if (!samples.ok()) {
+    return ToGrpcStatus(InTable(samples.status(), req->table()));
+  }
+  *resp = *std::move(samples);
   return grpc::Status::OK;
 }
 

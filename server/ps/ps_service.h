@@ -70,6 +70,9 @@ class EmbeddingServiceImpl final : public grpc::Service {
   // do not parse (what gRPC answers for the proto path).
   grpc::Status PushFromWire(grpc::ServerContext* ctx,
                             const grpc::ByteBuffer* req, PushResponse* resp);
+  // docs/saec.md, "Cluster-wide clusters".
+  grpc::Status Resolve(grpc::ServerContext* ctx, const ResolveRequest* req,
+                       ResolveResponse* resp);
 
  private:
   // Checks a push's payload, passes the push gate and applies it once per
@@ -78,7 +81,7 @@ class EmbeddingServiceImpl final : public grpc::Service {
                          const std::string& table_name,
                          absl::string_view key_bytes,
                          absl::string_view gradient_bytes, PushId id,
-                         PushResponse* resp);
+                         bool resolved, PushResponse* resp);
   // Checks `req` and pulls its rows into the buffer `allocate(bytes)`
   // returns; the response's dim goes to *dim.
   template <typename Allocate>
@@ -144,6 +147,11 @@ class CompressionServiceImpl final : public CompressionService::Service {
                         CompressResponse* resp) override;
   grpc::Status GetStats(grpc::ServerContext* ctx, const StatsRequest* req,
                         StatsResponse* resp) override;
+  // Bounded by max_per_field and by max_response_bytes
+  // (RESOURCE_EXHAUSTED).
+  grpc::Status SampleHead(grpc::ServerContext* ctx,
+                          const SampleHeadRequest* req,
+                          SampleHeadResponse* resp) override;
 
  private:
   TableStore* const store_;

@@ -6,17 +6,19 @@
 // (mkdtemp, in /dev/shm when it exists; emptied before each input, removed
 // at exit). The input is a sequence of records `u8 op | u16 length (LE) |
 // length bytes`, each a request message in protobuf binary form (a record
-// that does not parse is skipped, as gRPC would refuse it); ops (op % 13):
+// that does not parse is skipped, as gRPC would refuse it); ops (op % 15):
 // 0 CreateTable, 1 DropTable, 2 ListTables, 3 Pull, 4 Push (op 4 itself
 // through the in-place parse gRPC calls, PushFromWire), 5 DensePull,
 // 6 DensePush, 7 GetStats, 8 Checkpoint, 9 Load, 10 Compress,
 // 11 ResetDenseSteps, 12 PausePushes (the harness resumes pushes right
 // after it, as a consistent checkpoint's caller would; pushes may carry
-// request ids: client_id, sequence; docs/protocol.md). Checked
+// request ids: client_id, sequence; docs/protocol.md), 13 Resolve,
+// 14 SampleHead (docs/saec.md, "Cluster-wide clusters"). Checked
 // besides "no crash, no sanitizer report":
 //   - no handler answers INTERNAL, UNKNOWN or DATA_LOSS;
 //   - the shard's memory in use stays within its budget after every call;
-//   - a Checkpoint, ResetDenseSteps, PausePushes, and a refused Load or
+//   - a Checkpoint, ResetDenseSteps, PausePushes, SampleHead, and a
+//     refused Load or
 //     Compress, leave the tables as they were (every row, tensor, statistic
 //     and the memory in use);
 //   - a checkpoint written loads into a fresh shard, which then holds the
@@ -209,7 +211,7 @@ grpc::Status PullBothWays(Shard& s, const std::string& b) {
 }
 
 // A push through the in-place path that gRPC calls (PushFromWire, on the
-// record's raw bytes) for op 4, through the proto path (Push) for op 17
+// record's raw bytes) for op 4, through the proto path (Push) for op 19
 // and its other aliases. Bytes protobuf refuses must be refused INTERNAL
 // (what gRPC answers then) by PushFromWire, and are skipped.
 grpc::Status PushEitherWay(Shard& s, uint8_t op, const std::string& b) {
@@ -253,6 +255,9 @@ grpc::Status RunAdmin(Shard& s, uint8_t op, const std::string& b) {
     st = Parse<PausePushesRequest, PausePushesResponse>(
         s.admin.get(), &AdminServiceImpl::PausePushes, b);
     s.store->push_gate().Resume();
+  } else if (op == 14) {
+    st = Parse<SampleHeadRequest, SampleHeadResponse>(
+        s.compression.get(), &CompressionServiceImpl::SampleHead, b);
   } else {
     CompressResponse resp;
     st = Parse<CompressRequest>(s.compression.get(),
@@ -268,7 +273,7 @@ grpc::Status RunAdmin(Shard& s, uint8_t op, const std::string& b) {
 }
 
 grpc::Status Run(Shard& s, uint8_t op, const std::string& b) {
-  switch (op % 13) {
+  switch (op % 15) {
     case 0:
       return Parse<CreateTableRequest, CreateTableResponse>(
           s.admin.get(), &AdminServiceImpl::CreateTable, b);
@@ -291,8 +296,11 @@ grpc::Status Run(Shard& s, uint8_t op, const std::string& b) {
     case 7:
       return Parse<StatsRequest, StatsResponse>(
           s.compression.get(), &CompressionServiceImpl::GetStats, b);
+    case 13:
+      return Parse<ResolveRequest, ResolveResponse>(
+          s.embedding.get(), &EmbeddingServiceImpl::Resolve, b);
     default:
-      return RunAdmin(s, op % 13, b);
+      return RunAdmin(s, op % 15, b);
   }
 }
 

@@ -40,6 +40,8 @@ std::vector<MethodPolicy> BuildTable() {
       // The data plane: workers' tasks.
       {"/strata.EmbeddingService/Pull", C::kRoles, {kWorker}},
       {"/strata.EmbeddingService/Push", C::kRoles, {kWorker}},
+      // Cluster-wide compressed tables (docs/saec.md): before pull/push.
+      {"/strata.EmbeddingService/Resolve", C::kRoles, {kWorker}},
       {"/strata.DenseService/Pull", C::kRoles, {kWorker}},
       {"/strata.DenseService/Push", C::kRoles, {kWorker}},
       // Shard administration. Tasks create their tables, CTR_TRAIN writes
@@ -66,6 +68,8 @@ std::vector<MethodPolicy> BuildTable() {
       {"/strata.AdminService/PausePushes", C::kRoles, {kAdmin, kCoordinator}},
       {"/strata.CompressionService/Compress", C::kRoles, {kAdmin}},
       {"/strata.CompressionService/GetStats", C::kRoles, humans_read},
+      // The first step of a cluster-wide compress (stratactl).
+      {"/strata.CompressionService/SampleHead", C::kRoles, {kAdmin}},
       // Stanza: conv workers to FC nodes, FC nodes to each other (the FC
       // node also checks the job's secret).
       {"/strata.StanzaFc/Train", C::kRoles, {kWorker}},

@@ -99,6 +99,16 @@ class Loader final : public CheckpointVisitor {
     if (checkpoint_shards_ == options_.num_shards) {
       return Restore(config, saec, std::move(fields));
     }
+    if (saec.cluster_wide()) {
+      // A shard's copies of the centroids it does not home are stale:
+      // only the shard count that wrote it can serve it (docs/checkpoint.md).
+      return absl::FailedPreconditionError(absl::StrCat(
+          "compressed table ", config.name(),
+          " is compressed cluster-wide, so it cannot be re-sharded from ",
+          checkpoint_shards_, " to ", options_.num_shards, " shards: load it "
+          "into ", checkpoint_shards_, " shards (or checkpoint the table "
+          "uncompressed)"));
+    }
     STRATA_RETURN_IF_ERROR(CheckEnumerable(config, fields));
     STRATA_RETURN_IF_ERROR(OnSparseTable(config));
     STRATA_RETURN_IF_ERROR(ExpandFields(fields));

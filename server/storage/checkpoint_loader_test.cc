@@ -208,6 +208,63 @@ TEST_F(CheckpointLoaderTest, MphCompressedTableRefusesAnotherShardCount) {
       << s;
 }
 
+// Field 1 compressed cluster-wide with the 4 group centres.
+std::unique_ptr<CompressedTable> ClusterWideEmb(SaecConfig::IndexLayout layout) {
+  auto plain = *SparseTable::Create(SparseConfig(2, OptimizerConfig::SGD),
+                                    SparseTable::Options());
+  for (uint64_t i = 0; i < 200; ++i) {
+    const float v = static_cast<float>(i % 4);
+    EXPECT_TRUE(
+        plain->InsertRow((uint64_t{1} << 56) | i, {v, v}, {}, 0, 1).ok());
+  }
+  SaecConfig saec;
+  saec.set_clusters(4);
+  saec.set_index_layout(layout);
+  FieldCentroidMap centroids;
+  centroids[1] = {0, 0, 1, 1, 2, 2, 3, 3};
+  return *CompressedTable::Compress(*plain, saec, {}, centroids);
+}
+
+TEST_F(CheckpointLoaderTest, ClusterWideTableRoundTripsBitForBit) {
+  for (auto layout : {SaecConfig::MPH, SaecConfig::COMPACT}) {
+    auto table = ClusterWideEmb(layout);
+    const uint64_t key = ClusterKey(8, 1, 2);
+    ASSERT_TRUE(table->PushResolved({&key, 1}, {0.5f, -0.5f}).ok());
+    WriteShard(5, 0, 1, {}, {}, {table.get()});
+    auto loaded = LoadCheckpoint(DefaultEnv(), dir_, 5, ForShard(nullptr, 0));
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    CompressedTable* back = loaded->tables.at("emb").compressed.get();
+    ASSERT_NE(back, nullptr);
+    EXPECT_TRUE(back->cluster_wide());
+    EXPECT_EQ(back->MemoryBytes(), table->MemoryBytes());
+    std::vector<uint64_t> keys, want_keys(200), got_keys(200);
+    for (uint64_t i = 0; i < 200; ++i) keys.push_back((uint64_t{1} << 56) | i);
+    ASSERT_TRUE(table->Resolve(keys, want_keys.data()).ok());
+    ASSERT_TRUE(back->Resolve(keys, got_keys.data()).ok());
+    EXPECT_EQ(got_keys, want_keys);
+    std::vector<float> want(4), got(4);
+    ASSERT_TRUE(table->PullResolved({&key, 1}, false, false, want.data()).ok());
+    ASSERT_TRUE(back->PullResolved({&key, 1}, false, false, got.data()).ok());
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(back->Stats()[0].SerializeAsString(),
+              table->Stats()[0].SerializeAsString());
+  }
+}
+
+TEST_F(CheckpointLoaderTest, ClusterWideTableRefusesAnotherShardCount) {
+  auto table = ClusterWideEmb(SaecConfig::COMPACT);
+  WriteShard(5, 0, 1, {}, {}, {table.get()});
+  HashRouter router(2);
+  const absl::Status s =
+      LoadCheckpoint(DefaultEnv(), dir_, 5, ForShard(&router, 0)).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("compressed table emb is compressed "
+                             "cluster-wide, so it cannot be re-sharded from "
+                             "1 to 2 shards"),
+            std::string::npos)
+      << s;
+}
+
 TEST_F(CheckpointLoaderTest, CompressedTableIsExpandedIntoAnotherShardCount) {
   auto table = CompressedEmb(SaecConfig::COMPACT);
   WriteShard(5, 0, 1, {}, {}, {table.get()});

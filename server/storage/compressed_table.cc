@@ -177,6 +177,76 @@ absl::StatusOr<SaecConfig> NormalizeIndexLayout(SaecConfig c) {
   return c;
 }
 
+// Cluster-wide compression of one field: every feature assigned to the
+// nearest of the field's given centroids (BLAS search), as CompressFields
+// would return it; the fallback as Saec's (SaecOptions::fallback).
+absl::StatusOr<compression::FieldCompression> AssignField(
+    const FieldRows& r, const std::vector<float>& centroids, uint32_t dim,
+    const compression::SaecOptions& o) {
+  std::vector<uint32_t> assign =
+      internal::NearestClusters(r.vectors, centroids, dim, o.num_threads);
+  std::vector<double> mean(dim, 0.0);
+  double weight = 0, mse = 0;
+  for (size_t i = 0; i < r.keys.size(); ++i) {
+    const double w = static_cast<double>(r.frequency[i]);
+    const float* v = r.vectors.data() + i * dim;
+    const float* c = centroids.data() + size_t{assign[i]} * dim;
+    for (uint32_t j = 0; j < dim; ++j) {
+      mean[j] += w * v[j];
+      mse += w * (double{v[j]} - c[j]) * (double{v[j]} - c[j]);
+    }
+    weight += w;
+  }
+  std::vector<float> fallback(dim, 0.f);
+  if (o.fallback == compression::SaecOptions::Fallback::kWeightedMean &&
+      weight > 0) {
+    for (uint32_t j = 0; j < dim; ++j) {
+      fallback[j] = static_cast<float>(mean[j] / weight);
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(
+      compression::CompressedField field,
+      compression::CompressedField::Create(static_cast<int>(dim), centroids,
+                                           std::move(fallback), r.keys, assign,
+                                           o.index));
+  compression::CompressionStats s;
+  s.method = "global";
+  s.features = s.vectors_before = static_cast<int64_t>(r.keys.size());
+  s.clusters = s.vectors_after = field.num_clusters();
+  s.index_bytes_before = s.index_bytes_after = field.index_bytes();
+  s.bytes_before = r.vectors.size() * sizeof(float) + field.index_bytes();
+  s.bytes_after = field.bytes();
+  s.weighted_mse = weight > 0 ? mse / weight : 0.0;
+  return compression::FieldCompression{std::move(field), std::move(assign),
+                                       std::move(s)};
+}
+
+// The cluster-wide counterpart of CompressFields over `rows`.
+absl::StatusOr<std::vector<compression::FieldCompression>> AssignFields(
+    const std::map<uint32_t, FieldRows>& rows,
+    const FieldCentroidMap& centroids, uint32_t dim, uint32_t field_bits,
+    const compression::SaecOptions& o, const std::string& table) {
+  STRATA_RETURN_IF_ERROR(ValidateCentroids(centroids, dim, field_bits));
+  std::vector<compression::FieldCompression> out;
+  for (const auto& [field, r] : rows) {
+    if (field == ReservedField(field_bits)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "table ", table, " has key ", r.keys[0], " of field ", field,
+          ", reserved for ClusterKeys on a cluster-wide table"));
+    }
+    const auto it = centroids.find(field);
+    if (it == centroids.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "table ", table, ": field ", field, " has ", r.keys.size(),
+          " rows but the request has no centroids for it"));
+    }
+    STRATA_ASSIGN_OR_RETURN(compression::FieldCompression fc,
+                            AssignField(r, it->second, dim, o));
+    out.push_back(std::move(fc));
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<SaecConfig> NormalizeSaecConfig(SaecConfig c) {
@@ -235,14 +305,27 @@ CompressedTable::CompressedTable(const TableConfig& config,
       state_floats_(optimizer_->state_per_element() * config.dim()) {}
 
 absl::StatusOr<std::unique_ptr<CompressedTable>> CompressedTable::Compress(
-    const SparseTable& table, const SaecConfig& config,
-    const Options& options) {
-  STRATA_ASSIGN_OR_RETURN(const SaecConfig saec, NormalizeSaecConfig(config));
+    const SparseTable& table, const SaecConfig& config, const Options& options,
+    const FieldCentroidMap& centroids) {
+  STRATA_ASSIGN_OR_RETURN(SaecConfig saec, NormalizeSaecConfig(config));
+  if (saec.cluster_wide() && centroids.empty()) {
+    return absl::InvalidArgumentError(
+        "cluster_wide is set by the shard when Compress carries centroids; "
+        "compute them with stratactl compress --cluster_wide");
+  }
+  saec.set_cluster_wide(!centroids.empty());
   std::map<uint32_t, FieldRows> rows =
       SnapshotByField(table, saec.field_bits());
   if (rows.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "table ", table.config().name(), " has no rows to compress"));
+  }
+  if (!centroids.empty()) {
+    // A home shard serves its clusters of a field even when it holds none
+    // of the field's keys: every field given gets its centroids here.
+    STRATA_RETURN_IF_ERROR(
+        ValidateCentroids(centroids, table.dim(), saec.field_bits()));
+    for (const auto& [field, c] : centroids) rows[field];
   }
   std::vector<compression::FieldData> data;
   for (const auto& [field, r] : rows) {
@@ -254,9 +337,17 @@ absl::StatusOr<std::unique_ptr<CompressedTable>> CompressedTable::Compress(
     d.frequencies = r.frequency;
     data.push_back(d);
   }
-  STRATA_ASSIGN_OR_RETURN(std::vector<compression::FieldCompression> results,
-                          compression::CompressFields(
-                              data, ToSaecOptions(saec, options.num_threads)));
+  const compression::SaecOptions saec_options =
+      ToSaecOptions(saec, options.num_threads);
+  std::vector<compression::FieldCompression> results;
+  if (saec.cluster_wide()) {
+    STRATA_ASSIGN_OR_RETURN(
+        results, AssignFields(rows, centroids, table.dim(), saec.field_bits(),
+                              saec_options, table.config().name()));
+  } else {
+    STRATA_ASSIGN_OR_RETURN(results,
+                            compression::CompressFields(data, saec_options));
+  }
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> opt,
                           Optimizer::Create(table.config().optimizer()));
   std::unique_ptr<CompressedTable> out(
@@ -270,6 +361,7 @@ absl::StatusOr<std::unique_ptr<CompressedTable>> CompressedTable::Compress(
                &f);
     f.stats =
         ToFieldStats(fc.stats, table.config().name(), field, options.shard_id);
+    if (saec.cluster_wide()) out->SetHomedStats(&f);
     fields.push_back(std::move(f));
   }
   STRATA_RETURN_IF_ERROR(out->Install(std::move(fields)));
@@ -411,14 +503,23 @@ absl::Status CompressedTable::CheckBatch(
 absl::Status CompressedTable::Pull(absl::Span<const uint64_t> keys,
                                    bool count_frequency, bool read_only,
                                    float* out) {
-  STRATA_RETURN_IF_ERROR(CheckBatch(keys));
+  STRATA_RETURN_IF_ERROR(CheckUnresolved());
+  return PullImpl(keys, /*resolved=*/false, count_frequency, read_only, out);
+}
+
+absl::Status CompressedTable::PullImpl(absl::Span<const uint64_t> keys,
+                                       bool resolved, bool count_frequency,
+                                       bool read_only, float* out) {
+  STRATA_RETURN_IF_ERROR(resolved ? CheckResolvedBatch(keys)
+                                  : CheckBatch(keys));
   const uint32_t d = dim();
   uint64_t unknown = 0;
   std::vector<uint32_t> fresh;  // positions served by overflow rows
   absl::ReaderMutexLock lock(&mu_);
   for (size_t i = 0; i < keys.size(); ++i) {
-    CompressedFieldState* f = FieldFor(keys[i]);
-    const std::optional<uint32_t> c = SlotOf(f, keys[i]);
+    CompressedFieldState* f = nullptr;
+    std::optional<uint32_t> c;
+    STRATA_RETURN_IF_ERROR(SlotFor(keys[i], resolved, &f, &c));
     if (!c.has_value()) {
       unknown += f == nullptr;
       if (f == nullptr && saec_.freeze_new_keys()) {
@@ -457,7 +558,15 @@ absl::Status CompressedTable::PullOverflow(absl::Span<const uint64_t> keys,
 
 absl::Status CompressedTable::Push(absl::Span<const uint64_t> keys,
                                    absl::Span<const float> grads) {
-  STRATA_RETURN_IF_ERROR(CheckBatch(keys));
+  STRATA_RETURN_IF_ERROR(CheckUnresolved());
+  return PushImpl(keys, grads, /*resolved=*/false);
+}
+
+absl::Status CompressedTable::PushImpl(absl::Span<const uint64_t> keys,
+                                       absl::Span<const float> grads,
+                                       bool resolved) {
+  STRATA_RETURN_IF_ERROR(resolved ? CheckResolvedBatch(keys)
+                                  : CheckBatch(keys));
   const uint32_t d = dim();
   STRATA_RETURN_IF_ERROR(internal::CheckGradients(
       grads, keys.size(), d, options_.max_abs_gradient, config_.name()));
@@ -468,8 +577,9 @@ absl::Status CompressedTable::Push(absl::Span<const uint64_t> keys,
   std::vector<float> fresh_grads;
   absl::MutexLock lock(&mu_);
   for (size_t i = 0; i < keys.size(); ++i) {
-    CompressedFieldState* f = FieldFor(keys[i]);
-    const std::optional<uint32_t> c = SlotOf(f, keys[i]);
+    CompressedFieldState* f = nullptr;
+    std::optional<uint32_t> c;
+    STRATA_RETURN_IF_ERROR(SlotFor(keys[i], resolved, &f, &c));
     const float* g = grads.data() + i * d;
     if (!c.has_value()) {
       if (f == nullptr) ++unknown_field_keys_;

@@ -23,6 +23,13 @@
 // compression time get overflow rows too (counted by unknown_field_keys());
 // a fold leaves them there (that field has no clusters).
 //
+// Cluster-wide (SaecConfig.cluster_wide; docs/saec.md, "Cluster-wide
+// clusters"): built by Compress with the field centroids computed once for
+// the whole cluster; cluster ids are global and cluster c of field f is
+// served only by its home shard, as the ClusterKey(f, c) below. Pull and
+// Push refuse such a table (FAILED_PRECONDITION); clients Resolve the keys
+// first and use PullResolved / PushResolved.
+//
 // Frequencies keep being counted: per cluster for indexed and folded keys
 // (pulls with count_frequency and every pushed occurrence, like SparseTable),
 // per key for overflow rows (by the overflow SparseTable).
@@ -37,6 +44,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -98,6 +106,57 @@ inline uint32_t FieldOfKey(uint64_t key, uint32_t field_bits) {
   return static_cast<uint32_t>(key >> (64 - field_bits));
 }
 
+// --- Cluster-wide tables (docs/saec.md, "Cluster-wide clusters").
+
+// Most clusters per field a cluster-wide Compress accepts.
+constexpr uint32_t kMaxClusterWideClusters = 1u << 20;
+// Default and largest SampleHead samples per field.
+constexpr uint64_t kDefaultSamplesPerField = 1u << 16;
+constexpr uint64_t kMaxSamplesPerField = 1u << 20;
+
+// The field reserved for ClusterKeys on cluster-wide tables: the all-ones
+// top field, 2^field_bits - 1.
+inline uint32_t ReservedField(uint32_t field_bits) {
+  return (1u << field_bits) - 1;
+}
+
+// The key under which cluster `cluster` of field `field` (< ReservedField)
+// is pulled and pushed; its home shard is router.ShardForKey of it.
+inline uint64_t ClusterKey(uint32_t field_bits, uint32_t field,
+                           uint32_t cluster) {
+  return (uint64_t{ReservedField(field_bits)} << (64 - field_bits)) |
+         (uint64_t{field} << 32) | cluster;
+}
+
+// Field and cluster of a key of the reserved field; nullopt when it is not
+// of the reserved field or not a well-formed ClusterKey.
+struct ClusterRef {
+  uint32_t field = 0;
+  uint32_t cluster = 0;
+};
+std::optional<ClusterRef> ParseClusterKey(uint64_t key, uint32_t field_bits);
+
+// Centroids per field (k x dim floats each), as CompressRequest.centroids.
+using FieldCentroidMap = std::map<uint32_t, std::vector<float>>;
+
+// INVALID_ARGUMENT unless every entry has a field below ReservedField, a
+// multiple of dim floats, 1 <= k <= kMaxClusterWideClusters clusters and
+// only finite values.
+absl::Status ValidateCentroids(const FieldCentroidMap& centroids,
+                               uint32_t dim, uint32_t field_bits);
+
+// SampleHead: per field of `table`, its head features (Saec's head
+// selection by frequency mass, `config` normalized) and a sample of the
+// rest drawn with probability proportional to frequency, at most
+// `max_per_field` in all (0: kDefaultSamplesPerField), weighted frequency /
+// P(sampled). INVALID_ARGUMENT for a bad config or max_per_field >
+// kMaxSamplesPerField; RESOURCE_EXHAUSTED when the vectors exceed
+// `max_bytes`.
+absl::StatusOr<SampleHeadResponse> SampleHead(const SparseTable& table,
+                                              const SaecConfig& config,
+                                              uint64_t max_per_field,
+                                              uint64_t max_bytes);
+
 class CompressedTable final : public EmbeddingTable {
  public:
   struct Options {
@@ -123,9 +182,15 @@ class CompressedTable final : public EmbeddingTable {
   // Clusters every field of `table` (a consistent copy is taken first; the
   // source table is not modified). FAILED_PRECONDITION for an empty table;
   // RESOURCE_EXHAUSTED when the result does not fit options.budget.
+  //
+  // With `centroids` (non-empty): cluster-wide. Each field's features are
+  // assigned to the nearest of its given centroids (no clustering).
+  // INVALID_ARGUMENT for centroids ValidateCentroids refuses, a field of
+  // the table without centroids, or keys of the reserved field; with
+  // config.cluster_wide but no centroids.
   static absl::StatusOr<std::unique_ptr<CompressedTable>> Compress(
       const SparseTable& table, const SaecConfig& config,
-      const Options& options);
+      const Options& options, const FieldCentroidMap& centroids = {});
   // Rebuilds a table from checkpointed fields (RESOURCE_EXHAUSTED as
   // Compress). Call RestoreGrowth next for a checkpoint with section 0x06.
   static absl::StatusOr<std::unique_ptr<CompressedTable>> Restore(
@@ -136,6 +201,25 @@ class CompressedTable final : public EmbeddingTable {
                     bool read_only, float* out) override;
   absl::Status Push(absl::Span<const uint64_t> keys,
                     absl::Span<const float> grads) override;
+  // Pull and Push of Resolve's keys: a ClusterKey this shard homes reads or
+  // trains its centroid; any other key (not indexed here) its overflow row
+  // as Pull would. INVALID_ARGUMENT for a ClusterKey this shard does not
+  // home, of a field without clusters or with a cluster id >= k, and for a
+  // key that an index holds (it must travel as its ClusterKey). On a table
+  // that is not cluster-wide: Pull and Push.
+  absl::Status PullResolved(absl::Span<const uint64_t> keys,
+                            bool count_frequency, bool read_only, float* out);
+  absl::Status PushResolved(absl::Span<const uint64_t> keys,
+                            absl::Span<const float> grads);
+  // out[i] = the key to pull and push keys[i] under: ClusterKey of its
+  // cluster if an index holds it, else keys[i]. Keys must be this shard's
+  // (FAILED_PRECONDITION otherwise, as Pull); INVALID_ARGUMENT for a key of
+  // the reserved field on a cluster-wide table. Identity on other tables.
+  absl::Status Resolve(absl::Span<const uint64_t> keys, uint64_t* out) const;
+  bool cluster_wide() const { return saec_.cluster_wide(); }
+  // The current centroids this shard homes, per field (cluster-wide tables;
+  // empty otherwise), as a SampleHead answer.
+  SampleHeadResponse HomedCentroids() const;
   const TableConfig& config() const override { return config_; }
   uint32_t dim() const override { return config_.dim(); }
   // Indexed, folded and overflow keys.
@@ -173,7 +257,11 @@ class CompressedTable final : public EmbeddingTable {
   // its frequency is added to the cluster's. RESOURCE_EXHAUSTED (nothing
   // changed) when the swap's transient copy does not fit the budget.
   // Returns Stats() afterwards.
-  absl::StatusOr<std::vector<FieldStats>> Fold(int num_threads);
+  // On a cluster-wide table `centroids` holds the current global centroids
+  // of the fields to fold (the local copies of centroids this shard does
+  // not home are stale); fields without an entry are left as they are.
+  absl::StatusOr<std::vector<FieldStats>> Fold(
+      int num_threads, const FieldCentroidMap& centroids = {});
 
   const SaecConfig& saec_config() const { return saec_; }
   // Statistics of every field, ordered by field id.
@@ -195,6 +283,25 @@ class CompressedTable final : public EmbeddingTable {
                   const Options& options, std::unique_ptr<Optimizer> opt);
   absl::Status Install(std::vector<CompressedFieldState> fields);
   absl::Status CheckBatch(absl::Span<const uint64_t> keys) const;
+  // CheckBatch for resolved keys: ClusterKeys must be well formed, of a
+  // compressed field, in range and homed here (INVALID_ARGUMENT).
+  absl::Status CheckResolvedBatch(absl::Span<const uint64_t> keys) const;
+  // FAILED_PRECONDITION for an unresolved pull or push of a cluster-wide
+  // table.
+  absl::Status CheckUnresolved() const;
+  // Field and slot serving `key`: SlotOf for an unresolved key; for a
+  // resolved one its ClusterKey's cluster, or SlotOf of a key no index
+  // holds (INVALID_ARGUMENT for one an index holds). Requires mu_ held.
+  absl::Status SlotFor(uint64_t key, bool resolved, CompressedFieldState** f,
+                       std::optional<uint32_t>* slot) const;
+  // Cluster-wide: `f`'s stats count the centroids this shard homes.
+  void SetHomedStats(CompressedFieldState* f) const;
+  // Whether this shard homes cluster `c` of `field`.
+  bool Homes(uint32_t field, uint32_t c) const;
+  absl::Status PullImpl(absl::Span<const uint64_t> keys, bool resolved,
+                        bool count_frequency, bool read_only, float* out);
+  absl::Status PushImpl(absl::Span<const uint64_t> keys,
+                        absl::Span<const float> grads, bool resolved);
   CompressedFieldState* FieldFor(uint64_t key) const;
   // Folded, then main-index cluster of `key`; nullopt for an overflow key.
   // Requires mu_ held (either way).
@@ -226,6 +333,7 @@ class CompressedTable final : public EmbeddingTable {
   absl::Status SwapFold(const std::vector<uint64_t>& keys,
                         const std::vector<float>& values,
                         std::vector<uint32_t> clusters,
+                        const FieldCentroidMap& centroids,
                         std::shared_ptr<SparseTable>* old)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The new folded index of each field that `keys` touch (old folded keys

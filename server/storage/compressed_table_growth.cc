@@ -22,9 +22,20 @@ struct FoldInput {
 
 }  // namespace
 
-absl::StatusOr<std::vector<FieldStats>> CompressedTable::Fold(int num_threads) {
+absl::StatusOr<std::vector<FieldStats>> CompressedTable::Fold(
+    int num_threads, const FieldCentroidMap& centroids) {
   absl::MutexLock serial(&fold_mu_);
   const uint32_t d = dim();
+  STRATA_RETURN_IF_ERROR(ValidateCentroids(centroids, d, saec_.field_bits()));
+  for (const auto& [id, c] : centroids) {
+    const CompressedFieldState* f =
+        id < by_field_.size() ? by_field_[id].get() : nullptr;
+    if (f == nullptr || c.size() != f->vectors.centroids().size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "table ", config_.name(), ": the centroids of field ", id,
+          " do not match its clusters"));
+    }
+  }
   std::map<uint32_t, FoldInput> inputs;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -32,12 +43,17 @@ absl::StatusOr<std::vector<FieldStats>> CompressedTable::Fold(int num_threads) {
                               int64_t, uint64_t) {
       const CompressedFieldState* f = FieldFor(key);
       if (f == nullptr) return;  // a field without clusters stays as it is
+      // Cluster-wide: only fields whose current centroids were given.
+      if (saec_.cluster_wide() && !centroids.count(f->field)) return;
       FoldInput& in = inputs[f->field];
       in.keys.push_back(key);
       in.values.insert(in.values.end(), values, values + d);
     });
     for (auto& [id, in] : inputs) {
-      const absl::Span<const float> c = by_field_[id]->vectors.centroids();
+      const auto given = centroids.find(id);
+      const absl::Span<const float> c =
+          given != centroids.end() ? absl::MakeConstSpan(given->second)
+                                   : by_field_[id]->vectors.centroids();
       in.centroids.assign(c.begin(), c.end());
     }
   }
@@ -57,7 +73,8 @@ absl::StatusOr<std::vector<FieldStats>> CompressedTable::Fold(int num_threads) {
   std::shared_ptr<SparseTable> old;  // released after the lock
   {
     absl::MutexLock lock(&mu_);
-    STRATA_RETURN_IF_ERROR(SwapFold(keys, values, std::move(clusters), &old));
+    STRATA_RETURN_IF_ERROR(
+        SwapFold(keys, values, std::move(clusters), centroids, &old));
   }
   old.reset();
   return Stats();
@@ -66,6 +83,7 @@ absl::StatusOr<std::vector<FieldStats>> CompressedTable::Fold(int num_threads) {
 absl::Status CompressedTable::SwapFold(const std::vector<uint64_t>& keys,
                                        const std::vector<float>& values,
                                        std::vector<uint32_t> clusters,
+                                       const FieldCentroidMap& centroids,
                                        std::shared_ptr<SparseTable>* old) {
   const uint32_t d = dim();
   absl::flat_hash_map<uint64_t, size_t> pos;
@@ -88,8 +106,13 @@ absl::Status CompressedTable::SwapFold(const std::vector<uint64_t>& keys,
     }
     freq[it->second] = f;
     if (std::memcmp(v, values.data() + it->second * d, d * sizeof(float))) {
+      const CompressedFieldState* f = FieldFor(key);
+      const auto given = centroids.find(f->field);
       clusters[it->second] = internal::NearestCluster(
-          v, FieldFor(key)->vectors.centroids(), static_cast<int>(d));
+          v,
+          given != centroids.end() ? absl::MakeConstSpan(given->second)
+                                   : f->vectors.centroids(),
+          static_cast<int>(d));
     }
   });
   STRATA_RETURN_IF_ERROR(s);

@@ -292,8 +292,13 @@ CheckpointLoaderOptions TableStore::LoaderOptions() const {
 }
 
 absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
-    absl::string_view name, const SaecConfig& config, int num_threads) {
+    absl::string_view name, const SaecConfig& config, int num_threads,
+    const FieldCentroidMap& centroids) {
   STRATA_RETURN_IF_ERROR(NormalizeSaecConfig(config).status());
+  if (name.empty() && !centroids.empty()) {
+    return absl::InvalidArgumentError(
+        "a cluster-wide compress (centroids) names its table");
+  }
   absl::MutexLock io(&io_mu_);  // not concurrently with checkpoint/load
   std::vector<std::pair<std::string, std::shared_ptr<SparseTable>>> todo;
   std::vector<std::pair<std::string, std::shared_ptr<CompressedTable>>> fold;
@@ -321,8 +326,8 @@ absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
   for (size_t i = 0; i < todo.size(); ++i) {
     const auto& [n, plain] = todo[i];
     if (plain->rows() == 0) continue;  // nothing to cluster yet
-    auto ct = CompressedTable::Compress(*plain, config,
-                                        CompressedOptions(num_threads));
+    auto ct = CompressedTable::Compress(
+        *plain, config, CompressedOptions(num_threads), centroids);
     if (!ct.ok()) {
       return internal::WithContext(ct.status(),
                                    absl::StrCat("compressing table ", n));
@@ -342,7 +347,7 @@ absl::StatusOr<std::vector<FieldStats>> TableStore::Compress(
     }
   }
   for (const auto& [n, table] : fold) {
-    auto folded = table->Fold(num_threads);
+    auto folded = table->Fold(num_threads, centroids);
     if (!folded.ok()) {
       return internal::WithContext(folded.status(),
                                    absl::StrCat("folding table ", n));
@@ -451,6 +456,8 @@ std::vector<TableSummary> TableStore::List() const {
       const CompressedTable& t = *entry.compressed;
       s.kind = TableKind::kSparse;
       s.compressed = true;
+      s.cluster_wide = t.cluster_wide();
+      s.cluster_gradient = t.saec_config().cluster_gradient();
       s.dim = t.dim();
       s.rows = t.rows();
       s.bytes = t.MemoryBytes();
@@ -501,6 +508,8 @@ void TableStore::List(ListTablesResponse* out) const {
     info->set_sync(s.sync);
     info->set_step(s.step);
     info->set_compressed(s.compressed);
+    info->set_cluster_wide(s.cluster_wide);
+    info->set_cluster_gradient(s.cluster_gradient);
     if (s.kind == TableKind::kSparse) {
       *info->mutable_sparse_config() = std::move(s.sparse_config);
     } else {

@@ -50,6 +50,8 @@ struct TableSummary {
   SyncMode sync = ASYNC;      // dense
   int64_t step = 0;           // dense
   bool compressed = false;    // sparse: Saec-compressed (rows = features)
+  bool cluster_wide = false;  // compressed cluster-wide (docs/saec.md)
+  ClusterGradient cluster_gradient = CLUSTER_GRADIENT_DEFAULT;  // compressed
   TableConfig sparse_config;  // set for sparse tables
   DenseConfig dense_config;   // set for dense tensors
 };
@@ -195,10 +197,11 @@ class TableStore {
   // compressed table (every one when `name` is empty) is folded instead,
   // after the plain ones are swapped in: its new rows join their nearest
   // clusters (CompressedTable::Fold, each fold all or nothing) while pulls
-  // and pushes go on.
-  absl::StatusOr<std::vector<FieldStats>> Compress(absl::string_view name,
-                                                   const SaecConfig& config,
-                                                   int num_threads = 0);
+  // and pushes go on. Non-empty `centroids` (a named table only): the
+  // cluster-wide compression or fold of CompressedTable::Compress / Fold.
+  absl::StatusOr<std::vector<FieldStats>> Compress(
+      absl::string_view name, const SaecConfig& config, int num_threads = 0,
+      const FieldCentroidMap& centroids = {});
   // Compression statistics of compressed table `name` (all when empty).
   absl::StatusOr<std::vector<FieldStats>> Stats(absl::string_view name) const;
 

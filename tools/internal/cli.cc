@@ -67,6 +67,12 @@ Flags:
   --saec=TEXT              compress: a text-format SaecConfig (proto/ps.proto),
                            e.g. 'target_ratio: 30' or 'clusters: 1000
                            full_kmeans: true'. Empty: the defaults.
+  --cluster_wide           compress: one set of clusters per field for the
+                           whole cluster (docs/saec.md, "Cluster-wide
+                           clusters"); needs --table. Again on a cluster-wide
+                           table: folds its new rows.
+  --samples_per_field=N    compress --cluster_wide: samples per field and
+                           shard (default 65536, at most 1048576).
   --help, -h               Show this text.
 
 Exit codes:
@@ -137,6 +143,14 @@ std::string CheckInvocation(const CommandSpec& spec,
   if (!options.saec.empty() && !spec.takes_saec) {
     return absl::StrCat(spec.name, " does not take --saec");
   }
+  if ((options.cluster_wide || options.samples_per_field != 0) &&
+      !spec.takes_saec) {
+    return absl::StrCat(spec.name,
+                        " does not take --cluster_wide or --samples_per_field");
+  }
+  if (options.cluster_wide && options.table.empty()) {
+    return "compress --cluster_wide needs --table";
+  }
   if (!std::isfinite(options.timeout_s) || options.timeout_s <= 0) {
     return absl::StrCat(
         "--timeout_s must be a positive number of seconds, "
@@ -160,7 +174,10 @@ int Dispatch(const std::string& command, const std::vector<std::string>& args,
   if (command == "tables") return RunTables(env);
   if (command == "checkpoint") return RunCheckpoint(env);
   if (command == "stats") return RunStats(env, options.table);
-  if (command == "compress") return RunCompress(env, options.table, options.saec);
+  if (command == "compress") {
+    return RunCompress(env, options.table, options.saec, options.cluster_wide,
+                       options.samples_per_field);
+  }
   return RunLoad(env, options.checkpoint_id);
 }
 

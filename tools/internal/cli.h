@@ -28,6 +28,8 @@ struct CliOptions {
   absl::optional<uint64_t> checkpoint_id;  // checkpoint and load only
   std::string table;                       // stats and compress only
   std::string saec;                        // compress only
+  bool cluster_wide = false;               // compress only
+  uint64_t samples_per_field = 0;          // compress --cluster_wide only
   // Transport security (--tls_*, docs/security.md); null: plaintext.
   std::shared_ptr<const security::Credentials> credentials;
 };

@@ -152,7 +152,8 @@ int RunStats(const CommandEnv& env, const std::string& table) {
 }
 
 int RunCompress(const CommandEnv& env, const std::string& table,
-                const std::string& saec_text) {
+                const std::string& saec_text, bool cluster_wide,
+                uint64_t samples_per_field) {
   SaecConfig config;
   if (!google::protobuf::TextFormat::ParseFromString(saec_text, &config)) {
     *env.err << "stratactl: --saec is not a text-format SaecConfig: \""
@@ -161,7 +162,15 @@ int RunCompress(const CommandEnv& env, const std::string& table,
   }
   absl::StatusOr<std::unique_ptr<PsAdminClient>> admin = AdminForCluster(env);
   if (!admin.ok()) return ReportRpcError(env, admin.status());
-  const PerShard<CompressResponse> results = (*admin)->Compress(table, config);
+  PerShard<CompressResponse> results;
+  if (cluster_wide) {
+    absl::StatusOr<PerShard<CompressResponse>> r =
+        (*admin)->CompressClusterWide(table, config, samples_per_field);
+    if (!r.ok()) return ReportRpcError(env, r.status());
+    results = *std::move(r);
+  } else {
+    results = (*admin)->Compress(table, config);
+  }
   const bool ok = ReportShardErrors(env, results) == results.size();
   std::vector<FieldStats> fields;
   for (const auto& r : results) {

@@ -23,9 +23,11 @@ int RunStats(const CommandEnv& env, const std::string& table);
 // Compresses `table` (every sparse table when empty) on every shard with
 // the SaecConfig given in text format (e.g. "target_ratio: 30"), then
 // prints the resulting statistics like RunStats (kExitRpc if any shard
-// failed; the others are still shown).
+// failed; the others are still shown). With `cluster_wide` (a named table
+// only): PsAdminClient::CompressClusterWide with `samples_per_field`.
 int RunCompress(const CommandEnv& env, const std::string& table,
-                const std::string& saec_text);
+                const std::string& saec_text, bool cluster_wide = false,
+                uint64_t samples_per_field = 0);
 
 // Exposed for tests: merges per-shard field statistics by (table, field)
 // and renders them: text, or with env.json a FieldStatsReport (listing the

@@ -95,6 +95,36 @@ ids='client_id: 77'
   enc 8 CheckpointRequest 'checkpoint_id: 3'
   enc 9 LoadRequest 'checkpoint_id: 3'
 } > "$out/compress"
+# Cluster-wide compression (docs/saec.md): SampleHead (bounded, too many),
+# Compress with centroids (good; NaN, wrong shape, reserved field), Resolve
+# (a key, a reserved-field key), resolved pulls and pushes of ClusterKeys
+# (homed, cluster id out of range), an unresolved pull, the fold, a
+# checkpoint and its load.
+ck() {  # ck C -> ClusterKey(field_bits 8, field 0, C) as escaped LE u64
+  printf '\\x%02x\\x00\\x00\\x00\\x00\\x00\\x00\\xff' "$1"
+}
+two='\x00\x00\x00\x3f\x00\x00\x00\x3f\x00\x00\x00\x00\x00\x00\x00\x00'
+nan='\x00\x00\xc0\x7f\x00\x00\x00\x3f'
+{ enc 0 CreateTableRequest "$sparse"
+  enc 4 PushRequest "table: \"emb\" keys: \"$(keys 1 2 3 4 5 6 7 8)\" gradients: \"$(grads 16)\""
+  enc 14 SampleHeadRequest 'table: "emb" config { head_count: 2 } max_per_field: 4'
+  enc 14 SampleHeadRequest 'table: "emb" max_per_field: 2000000'
+  enc 10 CompressRequest "table: \"emb\" config { clusters: 2 } centroids { field: 0 values: \"$nan\" }"
+  enc 10 CompressRequest "table: \"emb\" config { clusters: 2 } centroids { field: 0 values: \"\\x00\\x00\" }"
+  enc 10 CompressRequest "table: \"emb\" config { clusters: 2 } centroids { field: 255 values: \"$two\" }"
+  enc 10 CompressRequest "table: \"emb\" config { clusters: 2 cluster_wide: true }"
+  enc 10 CompressRequest "table: \"emb\" config { clusters: 2 index_layout: COMPACT } centroids { field: 0 values: \"$two\" }"
+  enc 13 ResolveRequest "table: \"emb\" keys: \"$(keys 1 2 9)\""
+  enc 13 ResolveRequest "table: \"emb\" keys: \"$(ck 1)\""
+  enc 3 PullRequest "table: \"emb\" keys: \"$(ck 0)$(ck 1)$(keys 9)\" resolved: true"
+  enc 3 PullRequest "table: \"emb\" keys: \"$(ck 2)\" resolved: true"
+  enc 3 PullRequest "table: \"emb\" keys: \"$(keys 1)\""
+  enc 4 PushRequest "table: \"emb\" keys: \"$(ck 0)$(keys 9)\" gradients: \"$(grads 4)\" resolved: true"
+  enc 14 SampleHeadRequest 'table: "emb"'
+  enc 10 CompressRequest "table: \"emb\" centroids { field: 0 values: \"$two\" }"
+  enc 8 CheckpointRequest 'checkpoint_id: 3'
+  enc 9 LoadRequest 'checkpoint_id: 3'
+} > "$out/cluster_wide"
 # Once found bugs (docs/fuzzing.md): a checkpoint older than the kept ones
 # deleted by its own retention pass (the shard keeps 2); a Compress of
 # every table that failed on b after swapping a in.
