@@ -251,20 +251,39 @@ bool AcceptInBatch(absl::Span<const float> points, int dim, uint32_t row,
   return internal::HashToUnit(salt ^ 0x61636370ULL, row) * d_row < nearest;
 }
 
+// Initial centroids and, when candidate lists are on, each point's `top`
+// nearest of them (n x top), which is what an exhaustive first pass would
+// find.
+struct Seeding {
+  std::vector<float> centroids;
+  std::vector<uint32_t> candidates;  // empty: the first pass is exhaustive
+};
+
+// Number of candidates per point (KMeansOptions::candidates), 0 if every
+// pass is to be exhaustive.
+int CandidateCount(const KMeansOptions& options, uint32_t k) {
+  return options.candidates > 0 && static_cast<uint32_t>(options.candidates) < k
+             ? options.candidates
+             : 0;
+}
+
 // See KMeansOptions::Init::kBatchedPlusPlus. `d` holds each row's squared
-// distance to its nearest chosen centroid (+inf before the first round).
-std::vector<float> InitBatchedPlusPlus(absl::Span<const float> points,
-                                       int dim, const std::vector<double>& w,
-                                       uint32_t k, const KMeansOptions& options,
-                                       ThreadPool& pool) {
+// distance to its nearest chosen centroid (+inf before the first round);
+// each round's batch is merged into every row's list of its nearest
+// centroids (the list head gives d), which are the candidates of the first
+// Lloyd pass when options.candidates is on.
+Seeding InitBatchedPlusPlus(absl::Span<const float> points, int dim,
+                            const std::vector<double>& w, uint32_t k,
+                            const KMeansOptions& options, ThreadPool& pool) {
   const size_t n = w.size();
+  const int top = std::max(1, CandidateCount(options, k));
   std::vector<float> centroids;
   centroids.reserve(static_cast<size_t>(k) * dim);
   std::vector<float> d(n, std::numeric_limits<float>::infinity());
   std::vector<char> chosen(n, 0);
   std::vector<double> key(n);
-  std::vector<uint32_t> ids(n);
-  std::vector<float> dist(n);
+  std::vector<uint32_t> ids(n * top, 0);
+  std::vector<float> vals(n * top, std::numeric_limits<float>::max());
   const std::vector<float> origin = WeightedMean(points, dim, w);
   internal::BlasSearchOptions search;
   search.block_rows = options.block_rows;
@@ -299,19 +318,32 @@ std::vector<float> InitBatchedPlusPlus(absl::Span<const float> points,
       ++have;
     }
     batch = std::min(2 * batch, cap);
-    if (have == k || first == centroids.size()) continue;
-    internal::NearestCentroidsBlas(
-        points, dim, {}, absl::MakeConstSpan(centroids).subspan(first), origin,
-        search, pool, absl::MakeSpan(ids), absl::MakeSpan(dist));
-    for (size_t i = 0; i < n; ++i) d[i] = std::min(d[i], dist[i]);
+    if (first == centroids.size() || (have == k && top == 1)) continue;
+    const uint32_t first_id = static_cast<uint32_t>(first / dim);
+    internal::MergeNearestTopBlas(
+        points, dim, absl::MakeConstSpan(centroids).subspan(first), origin,
+        first_id, top, search, pool, absl::MakeSpan(vals),
+        absl::MakeSpan(ids));
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t head = ids[i * top];
+      if (head < first_id) continue;  // nearest centroid unchanged
+      d[i] = std::min(d[i], internal::SquaredL2(&points[i * dim],
+                                                &centroids[size_t(head) * dim],
+                                                dim));
+    }
   }
-  return centroids;
+  Seeding out;
+  out.centroids = std::move(centroids);
+  if (top > 1) out.candidates = std::move(ids);
+  return out;
 }
 
+// Lloyd from `seeding` (its candidate lists, if any, stand for the first
+// exhaustive pass).
 KMeansResult RunLloyd(absl::Span<const float> points, int dim,
-                      const std::vector<double>& w,
-                      std::vector<float> centroids,
+                      const std::vector<double>& w, Seeding seeding,
                       const KMeansOptions& options, ThreadPool& pool) {
+  std::vector<float> centroids = std::move(seeding.centroids);
   const size_t n = w.size();
   KMeansResult res;
   res.dim = dim;
@@ -322,12 +354,35 @@ KMeansResult RunLloyd(absl::Span<const float> points, int dim,
   internal::BlasSearchOptions search;
   search.block_rows = options.block_rows;
   search.centroid_tile = options.centroid_tile;
+  const int top = CandidateCount(options, res.k);
+  std::vector<uint32_t> candidates = std::move(seeding.candidates);
+  const bool seeded = top > 0 && candidates.size() == n * top;
+  bool exhaustive = !seeded;
+  if (!seeded) candidates.assign(n * top, 0);
   double prev = std::numeric_limits<double>::infinity();
   for (int it = 0;; ++it) {
     const SteadyClock::time_point start = SteadyClock::now();
-    internal::NearestCentroidsBlas(points, dim, {}, centroids, origin, search,
-                                   pool, absl::MakeSpan(res.assignment),
-                                   absl::MakeSpan(dist));
+    if (top == 0) {
+      internal::NearestCentroidsBlas(points, dim, {}, centroids, origin,
+                                     search, pool,
+                                     absl::MakeSpan(res.assignment),
+                                     absl::MakeSpan(dist));
+    } else if (exhaustive) {
+      std::vector<float> vals(n * top, std::numeric_limits<float>::max());
+      std::fill(candidates.begin(), candidates.end(), 0u);
+      internal::MergeNearestTopBlas(points, dim, centroids, origin, 0, top,
+                                    search, pool, absl::MakeSpan(vals),
+                                    absl::MakeSpan(candidates));
+      for (size_t i = 0; i < n; ++i) {
+        res.assignment[i] = candidates[i * top];
+        dist[i] = internal::SquaredL2(
+            &points[i * dim], &centroids[size_t(res.assignment[i]) * dim], dim);
+      }
+    } else {
+      internal::NearestCandidate(points, dim, centroids, candidates, top, pool,
+                                 absl::MakeSpan(res.assignment),
+                                 absl::MakeSpan(dist));
+    }
     double objective = 0.0;
     for (size_t i = 0; i < n; ++i) objective += w[i] * dist[i];
     IterationStats stats;
@@ -346,6 +401,8 @@ KMeansResult RunLloyd(absl::Span<const float> points, int dim,
       }
       internal::UpdateCentroids(points, dim, w, members, pool,
                                 absl::MakeSpan(centroids));
+      // A re-seeded cluster is in nobody's candidate list yet.
+      exhaustive = stats.reseeded > 0;
     }
     stats.seconds = SecondsSince(start);
     res.iterations.push_back(stats);
@@ -359,6 +416,7 @@ KMeansResult RunLloyd(absl::Span<const float> points, int dim,
   for (size_t i = 0; i < n; ++i) res.cluster_weight[res.assignment[i]] += w[i];
   res.total_weight = std::accumulate(w.begin(), w.end(), 0.0);
   res.centroids = std::move(centroids);
+  if (top > 0) res.candidates = std::move(candidates);
   return res;
 }
 
@@ -390,13 +448,13 @@ absl::StatusOr<KMeansResult> KMeans(absl::Span<const float> points, int dim,
   if (static_cast<uint64_t>(k) >= n) return Identity(points, dim, w);
   ThreadPool pool(internal::ResolveThreads(options.num_threads));
   const uint32_t kk = static_cast<uint32_t>(k);
-  std::vector<float> init;
+  Seeding init;
   switch (options.init) {
     case KMeansOptions::Init::kKMeansPlusPlus:
-      init = InitPlusPlus(points, dim, w, kk, options.seed, pool);
+      init.centroids = InitPlusPlus(points, dim, w, kk, options.seed, pool);
       break;
     case KMeansOptions::Init::kWeightedSample:
-      init = InitWeightedSample(points, dim, w, kk, options.seed);
+      init.centroids = InitWeightedSample(points, dim, w, kk, options.seed);
       break;
     case KMeansOptions::Init::kBatchedPlusPlus:
       init = InitBatchedPlusPlus(points, dim, w, kk, options, pool);
@@ -429,10 +487,9 @@ absl::StatusOr<KMeansResult> KMeansFromCentroids(
   }
   const std::vector<double> w = EffectiveWeights(weights, n);
   ThreadPool pool(internal::ResolveThreads(options.num_threads));
-  KMeansResult res = RunLloyd(
-      points, dim, w,
-      std::vector<float>(initial_centroids.begin(), initial_centroids.end()),
-      options, pool);
+  Seeding init;
+  init.centroids.assign(initial_centroids.begin(), initial_centroids.end());
+  KMeansResult res = RunLloyd(points, dim, w, std::move(init), options, pool);
   res.seconds = SecondsSince(start);
   return res;
 }

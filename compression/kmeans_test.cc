@@ -1,5 +1,6 @@
 #include "compression/kmeans.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -142,6 +143,47 @@ TEST(KMeansTest, DifferentSeedsGiveDifferentInitialisations) {
        rb = KMeans(f.vectors, 4, {}, 50, b);
   ASSERT_TRUE(ra.ok() && rb.ok());
   EXPECT_NE(ra->centroids, rb->centroids);
+}
+
+// Candidate lists (KMeansOptions::candidates): passes after the first
+// compare each point only with its few nearest centroids of the last
+// exhaustive pass. Still bitwise identical for any thread count, J never
+// increases, the lists hold each point's centroid, and c >= k is plain
+// Lloyd.
+TEST(KMeansTest, CandidateListsAreDeterministicAndNeverIncreaseTheObjective) {
+  const SyntheticField f = Blobs(5000, 16, 50, 3);
+  for (auto init : {KMeansOptions::Init::kWeightedSample,
+                    KMeansOptions::Init::kBatchedPlusPlus}) {
+    KMeansOptions o = Opts(init, 1);
+    o.candidates = 4;
+    o.tol = 0;
+    o.max_iters = 8;
+    auto one = KMeans(f.vectors, 16, Weights(f), 64, o);
+    o.num_threads = 3;
+    auto three = KMeans(f.vectors, 16, Weights(f), 64, o);
+    ASSERT_TRUE(one.ok() && three.ok());
+    EXPECT_TRUE(BitwiseEqual(*one, *three));
+    EXPECT_EQ(one->candidates, three->candidates);
+    ASSERT_EQ(one->candidates.size(), 5000u * 4);
+    for (size_t i = 0; i < 5000; ++i) {
+      const uint32_t* c = &one->candidates[i * 4];
+      EXPECT_NE(std::find(c, c + 4, one->assignment[i]), c + 4) << i;
+    }
+    for (size_t i = 1; i < one->iterations.size(); ++i) {
+      EXPECT_LE(one->iterations[i].objective,
+                one->iterations[i - 1].objective * (1 + 1e-6))
+          << i;
+    }
+    KMeansOptions plain = Opts(init, 2);
+    plain.tol = 0;
+    plain.max_iters = 8;
+    auto exhaustive = KMeans(f.vectors, 16, Weights(f), 64, plain);
+    plain.candidates = 64;  // >= k: every pass exhaustive
+    auto all = KMeans(f.vectors, 16, Weights(f), 64, plain);
+    ASSERT_TRUE(exhaustive.ok() && all.ok());
+    EXPECT_TRUE(BitwiseEqual(*exhaustive, *all));
+    EXPECT_TRUE(all->candidates.empty());
+  }
 }
 
 TEST(KMeansTest, ObjectiveNeverIncreasesAcrossIterations) {
