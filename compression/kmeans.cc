@@ -243,9 +243,8 @@ bool AcceptInBatch(absl::Span<const float> points, int dim, uint32_t row,
   if (!(d_row < std::numeric_limits<float>::infinity())) return true;
   float nearest = d_row;
   for (size_t c = first; c < centroids.size(); c += dim) {
-    nearest = std::min(
-        nearest, internal::SquaredL2(&points[size_t(row) * dim],
-                                     &centroids[c], dim));
+    nearest = std::min(nearest, internal::SquaredL2(&points[size_t(row) * dim],
+                                                    &centroids[c], dim));
   }
   if (nearest >= d_row) return true;
   return internal::HashToUnit(salt ^ 0x61636370ULL, row) * d_row < nearest;
@@ -322,14 +321,13 @@ Seeding InitBatchedPlusPlus(absl::Span<const float> points, int dim,
     const uint32_t first_id = static_cast<uint32_t>(first / dim);
     internal::MergeNearestTopBlas(
         points, dim, absl::MakeConstSpan(centroids).subspan(first), origin,
-        first_id, top, search, pool, absl::MakeSpan(vals),
-        absl::MakeSpan(ids));
+        first_id, top, search, pool, absl::MakeSpan(vals), absl::MakeSpan(ids));
     for (size_t i = 0; i < n; ++i) {
       const uint32_t head = ids[i * top];
       if (head < first_id) continue;  // nearest centroid unchanged
-      d[i] = std::min(d[i], internal::SquaredL2(&points[i * dim],
-                                                &centroids[size_t(head) * dim],
-                                                dim));
+      d[i] = std::min(d[i],
+                      internal::SquaredL2(&points[i * dim],
+                                          &centroids[size_t(head) * dim], dim));
     }
   }
   Seeding out;
@@ -363,9 +361,8 @@ KMeansResult RunLloyd(absl::Span<const float> points, int dim,
   for (int it = 0;; ++it) {
     const SteadyClock::time_point start = SteadyClock::now();
     if (top == 0) {
-      internal::NearestCentroidsBlas(points, dim, {}, centroids, origin,
-                                     search, pool,
-                                     absl::MakeSpan(res.assignment),
+      internal::NearestCentroidsBlas(points, dim, {}, centroids, origin, search,
+                                     pool, absl::MakeSpan(res.assignment),
                                      absl::MakeSpan(dist));
     } else if (exhaustive) {
       std::vector<float> vals(n * top, std::numeric_limits<float>::max());

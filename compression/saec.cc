@@ -290,7 +290,8 @@ ClusteredSet SelectClustered(const std::vector<uint32_t>& order,
   std::optional<internal::TailSample> sample;
   if (options.weight_by_frequency &&
       options.tail_sampling == SaecOptions::TailSampling::kByFrequency) {
-    sample = internal::SampleTailByFrequency(tail, want, w, options.kmeans.seed);
+    sample =
+        internal::SampleTailByFrequency(tail, want, w, options.kmeans.seed);
   }
   if (!sample.has_value()) {
     sample = internal::SampleTailUniform(tail, want, base, options.kmeans.seed);
@@ -299,7 +300,8 @@ ClusteredSet SelectClustered(const std::vector<uint32_t>& order,
   set.rest = std::move(sample->rest);
   set.rows.assign(order.begin() + s, order.begin() + s + set.head);
   set.weights.resize(set.rows.size());
-  for (size_t j = 0; j < set.rows.size(); ++j) set.weights[j] = base[set.rows[j]];
+  for (size_t j = 0; j < set.rows.size(); ++j)
+    set.weights[j] = base[set.rows[j]];
   set.rows.insert(set.rows.end(), sample->rows.begin(), sample->rows.end());
   set.weights.insert(set.weights.end(), sample->weights.begin(),
                      sample->weights.end());
@@ -328,8 +330,7 @@ absl::StatusOr<std::vector<uint32_t>> ClusterHead(
   head_options.tol = options.head_tol;
   head_options.candidates = options.head_candidates;
   STRATA_ASSIGN_OR_RETURN(
-      KMeansResult km,
-      KMeans(points, dim, set.weights, k - s, head_options));
+      KMeansResult km, KMeans(points, dim, set.weights, k - s, head_options));
   c.centroids.resize(static_cast<size_t>(s) * dim);
   for (int64_t i = 0; i < s; ++i) {
     std::copy_n(&field.vectors[size_t(order[i]) * dim], dim,
@@ -391,10 +392,10 @@ void RefineOverCandidates(const FieldData& field,
   for (int round = 0; round < options.refine_rounds; ++round) {
     internal::NearestCandidate(field.vectors, field.dim, c.centroids, cand,
                                width, pool, absl::MakeSpan(c.assignment), {});
-    internal::UpdateCentroids(field.vectors, field.dim, weights,
-                              internal::GroupByCluster(c.assignment,
-                                                       c.k(field.dim)),
-                              pool, absl::MakeSpan(c.centroids));
+    internal::UpdateCentroids(
+        field.vectors, field.dim, weights,
+        internal::GroupByCluster(c.assignment, c.k(field.dim)), pool,
+        absl::MakeSpan(c.centroids));
   }
 }
 

@@ -9,9 +9,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "glog/logging.h"
 #include "compression/internal/centroids.h"
 #include "compression/kmeans.h"
+#include "glog/logging.h"
 #include "proto/base/status_macros.h"
 
 namespace strata::compression::internal {

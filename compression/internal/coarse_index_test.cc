@@ -128,9 +128,9 @@ TEST(CoarseIndexTest, CandidatesAreTheBestCentroidOfEachProbedCell) {
       for (int other = 0; other < r; ++other)
         EXPECT_NE(cell_of[ci[other]], cell) << i;
       for (uint32_t id : index->cell(cell)) {
-        EXPECT_LE(ExactDistance(&q[i * dim], &c[ci[r] * dim], dim),
-                  ExactDistance(&q[i * dim], &c[id * dim], dim) * (1 + 1e-4) +
-                      1e-5)
+        EXPECT_LE(
+            ExactDistance(&q[i * dim], &c[ci[r] * dim], dim),
+            ExactDistance(&q[i * dim], &c[id * dim], dim) * (1 + 1e-4) + 1e-5)
             << i;
       }
     }

@@ -298,9 +298,9 @@ CentredCentroids Centre(absl::Span<const float> centroids, int dim,
 template <typename Fn>
 void ForEachCentredBlock(absl::Span<const float> points, int dim,
                          absl::Span<const uint32_t> rows,
-                         absl::Span<const float> origin, size_t count,
-                         int top, const BlasSearchOptions& options,
-                         ThreadPool& pool, Fn fn) {
+                         absl::Span<const float> origin, size_t count, int top,
+                         const BlasSearchOptions& options, ThreadPool& pool,
+                         Fn fn) {
   const int block = std::max(1, options.block_rows);
   const int tile = std::max(1, options.centroid_tile);
   std::vector<SearchScratch> scratch(pool.num_threads());
@@ -359,9 +359,8 @@ void NearestCentroidsBlas(absl::Span<const float> points, int dim,
   ForEachCentredBlock(
       points, dim, rows, origin, count, 1, options, pool,
       [&](SearchScratch& s, size_t begin, int m) {
-        BlockArgmin(s.rows.data(), m, cc.centred.data(), cc.bias.data(), k,
-                    dim, tile, 0, s.dots.data(), s.best.data(),
-                    s.best_id.data());
+        BlockArgmin(s.rows.data(), m, cc.centred.data(), cc.bias.data(), k, dim,
+                    tile, 0, s.dots.data(), s.best.data(), s.best_id.data());
         for (int r = 0; r < m; ++r) {
           out_ids[begin + r] = s.best_id[r];
           if (!out_dist.empty()) {
@@ -418,8 +417,8 @@ void NearestCandidate(absl::Span<const float> points, int dim,
       float best = FLT_MAX;
       uint32_t best_id = cand[0];
       for (int r = 0; r < top; ++r) {
-        const float d = SquaredL2(&points[i * dim],
-                                  &centroids[size_t(cand[r]) * dim], dim);
+        const float d =
+            SquaredL2(&points[i * dim], &centroids[size_t(cand[r]) * dim], dim);
         if (d < best || (d == best && cand[r] < best_id)) {
           best = d;
           best_id = cand[r];

@@ -233,8 +233,8 @@ TEST(DistanceTest, NearestCandidateTakesTheExactlyNearestCandidate) {
   ThreadPool pool(2);
   std::vector<uint32_t> ids(50);
   std::vector<float> dist(50);
-  NearestCandidate(points, dim, centroids, cand, top, pool,
-                   absl::MakeSpan(ids), absl::MakeSpan(dist));
+  NearestCandidate(points, dim, centroids, cand, top, pool, absl::MakeSpan(ids),
+                   absl::MakeSpan(dist));
   EXPECT_EQ(ids[0], 4u);
   for (size_t i = 0; i < 50; ++i) {
     float best = FLT_MAX;
