@@ -167,18 +167,19 @@ std::vector<float> InitWeightedSample(absl::Span<const float> points, int dim,
 }
 
 // Moves the best-scoring points into empty clusters (see KMeans in the
-// header); returns how many clusters were re-seeded.
-int64_t ReseedEmpty(absl::Span<const float> points, int dim,
-                    const std::vector<double>& w,
-                    const internal::ClusterMembers& members,
-                    std::vector<uint32_t>& assignment, std::vector<float>& dist,
-                    std::vector<float>& centroids) {
+// header); returns the re-seeded clusters.
+std::vector<uint32_t> ReseedEmpty(absl::Span<const float> points, int dim,
+                                  const std::vector<double>& w,
+                                  const internal::ClusterMembers& members,
+                                  std::vector<uint32_t>& assignment,
+                                  std::vector<float>& dist,
+                                  std::vector<float>& centroids) {
   const uint32_t k = static_cast<uint32_t>(members.offsets.size() - 1);
   std::vector<uint32_t> empty;
   for (uint32_t j = 0; j < k; ++j) {
     if (members.size(j) == 0) empty.push_back(j);
   }
-  if (empty.empty()) return 0;
+  if (empty.empty()) return empty;
   std::vector<uint32_t> cand;
   for (size_t i = 0; i < dist.size(); ++i) {
     if (dist[i] > 0) cand.push_back(static_cast<uint32_t>(i));
@@ -197,7 +198,43 @@ int64_t ReseedEmpty(absl::Span<const float> points, int dim,
     dist[row] = 0;
     CopyRow(points, dim, row, &centroids[static_cast<size_t>(empty[e]) * dim]);
   }
-  return static_cast<int64_t>(take);
+  empty.resize(take);
+  return empty;
+}
+
+// Re-seeded clusters beyond this many make the next pass exhaustive rather
+// than being offered to every point one by one.
+constexpr size_t kMaxOfferedReseeds = 32;
+
+// Puts each re-seeded cluster into the candidate list (n x top) of every
+// point it now is nearer to than the point's distance of this pass (and of
+// the point moved into it), in place of the point's last candidate other
+// than its own cluster: O(n x reseeded) exact distances instead of an
+// exhaustive pass. Per point, so independent of the pool.
+void OfferReseeded(absl::Span<const float> points, int dim,
+                   const std::vector<float>& centroids,
+                   const std::vector<uint32_t>& reseeded,
+                   const std::vector<uint32_t>& assignment,
+                   const std::vector<float>& dist, int top, ThreadPool& pool,
+                   std::vector<uint32_t>& candidates) {
+  const size_t n = assignment.size();
+  pool.ParallelFor((n + kInitBlock - 1) / kInitBlock, [&](size_t b, int) {
+    const size_t end = std::min(n, (b + 1) * kInitBlock);
+    for (size_t i = b * kInitBlock; i < end; ++i) {
+      uint32_t* list = &candidates[i * top];
+      for (uint32_t e : reseeded) {
+        if (std::find(list, list + top, e) != list + top) continue;
+        if (assignment[i] != e &&
+            !(internal::SquaredL2(&points[i * dim], &centroids[size_t(e) * dim],
+                                  dim) < dist[i])) {
+          continue;
+        }
+        int slot = top - 1;
+        while (slot >= 0 && list[slot] == assignment[i]) --slot;
+        if (slot >= 0) list[slot] = e;
+      }
+    }
+  });
 }
 
 std::vector<float> WeightedMean(absl::Span<const float> points, int dim,
@@ -391,15 +428,21 @@ KMeansResult RunLloyd(absl::Span<const float> points, int dim,
     if (!converged && it < options.max_iters) {
       internal::ClusterMembers members =
           internal::GroupByCluster(res.assignment, res.k);
-      stats.reseeded =
+      const std::vector<uint32_t> reseeded =
           ReseedEmpty(points, dim, w, members, res.assignment, dist, centroids);
+      stats.reseeded = static_cast<int64_t>(reseeded.size());
       if (stats.reseeded > 0) {
         members = internal::GroupByCluster(res.assignment, res.k);
       }
       internal::UpdateCentroids(points, dim, w, members, pool,
                                 absl::MakeSpan(centroids));
-      // A re-seeded cluster is in nobody's candidate list yet.
-      exhaustive = stats.reseeded > 0;
+      // A re-seeded cluster is in nobody's candidate list yet: offer it to
+      // the points it is near, or search exhaustively if there are many.
+      exhaustive = reseeded.size() > kMaxOfferedReseeds;
+      if (top > 0 && !reseeded.empty() && !exhaustive) {
+        OfferReseeded(points, dim, centroids, reseeded, res.assignment, dist,
+                      top, pool, candidates);
+      }
     }
     stats.seconds = SecondsSince(start);
     res.iterations.push_back(stats);

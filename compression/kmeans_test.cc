@@ -240,6 +240,26 @@ TEST(KMeansTest, EmptyClusterIsReseededAtLargestWeightedDistance) {
   EXPECT_EQ(r->assignment, (std::vector<uint32_t>{0, 0, 1, 1}));
 }
 
+// With candidate lists, a re-seeded cluster is offered to the points near
+// it (here: the point moved into it) instead of forcing an exhaustive pass;
+// the result is plain Lloyd's.
+TEST(KMeansTest, ReseededClusterJoinsTheCandidateListsOfItsPoints) {
+  const std::vector<float> points = {0, 0, 1, 0, 12, 0, 10, 0};
+  const std::vector<double> weights = {1, 1, 1, 5};
+  const std::vector<float> init = {0.5f, 0, 100, 100, 200, 200};
+  KMeansOptions o;
+  o.max_iters = 2;
+  o.tol = 0;
+  o.num_threads = 1;
+  auto plain = KMeansFromCentroids(points, 2, weights, init, o);
+  o.candidates = 2;
+  auto listed = KMeansFromCentroids(points, 2, weights, init, o);
+  ASSERT_TRUE(plain.ok() && listed.ok());
+  EXPECT_EQ(listed->iterations[0].reseeded, 2);
+  EXPECT_EQ(listed->assignment, (std::vector<uint32_t>{0, 0, 2, 1}));
+  EXPECT_TRUE(BitwiseEqual(*plain, *listed));
+}
+
 TEST(KMeansTest, ClusterStaysEmptyWhenNoPointHasPositiveDistance) {
   const std::vector<float> points(10, 3.0f);  // 5 identical points, dim 2
   const std::vector<float> init = {3, 3, -1, -1};

@@ -191,6 +191,10 @@ void SectionFastVsFull(const SyntheticField& f) {
   for (const IterationStats& it : saec->stats.iterations) {
     std::printf(" %.4f", it.objective / total_weight);
   }
+  std::printf("\n  -> saec head pass seconds (re-seeded clusters):");
+  for (const IterationStats& it : saec->stats.iterations) {
+    std::printf(" %.3f (%lld)", it.seconds, static_cast<long long>(it.reseeded));
+  }
   std::printf("\n");
   for (absl::string_view init : absl::StrSplit(absl::GetFlag(FLAGS_full_inits),
                                                ',', absl::SkipEmpty())) {
