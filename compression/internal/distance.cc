@@ -417,6 +417,7 @@ void NearestCandidate(absl::Span<const float> points, int dim,
       float best = FLT_MAX;
       uint32_t best_id = cand[0];
       for (int r = 0; r < top; ++r) {
+        if (r > 0 && cand[r] == cand[r - 1]) continue;  // padding
         const float d =
             SquaredL2(&points[i * dim], &centroids[size_t(cand[r]) * dim], dim);
         if (d < best || (d == best && cand[r] < best_id)) {

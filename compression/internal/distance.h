@@ -75,8 +75,9 @@ void MergeNearestTopBlas(absl::Span<const float> points, int dim,
 
 // Nearest of each row's candidate centroids by exact SquaredL2: for row i of
 // points (n x dim; all rows), the best of candidates[i * top, (i + 1) * top)
-// (ids into centroids, k x dim), ties to the lower id. Pure per row, so the
-// result does not depend on the pool.
+// (ids into centroids, k x dim), ties to the lower id; a candidate equal to
+// the one before it is skipped (lists may be padded that way). Pure per row,
+// so the result does not depend on the pool.
 void NearestCandidate(absl::Span<const float> points, int dim,
                       absl::Span<const float> centroids,
                       absl::Span<const uint32_t> candidates, int top,
