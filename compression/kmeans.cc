@@ -28,6 +28,16 @@ using internal::ThreadPool;
 // Rows per task of the k-means++ distance update.
 constexpr size_t kInitBlock = 4096;
 
+// Runs fn(i) for every row i < n, in fixed blocks of kInitBlock rows spread
+// over the pool; fn must only touch row i's own state.
+template <typename Fn>
+void ForRowBlocks(size_t n, ThreadPool& pool, Fn fn) {
+  pool.ParallelFor((n + kInitBlock - 1) / kInitBlock, [&](size_t b, int) {
+    const size_t end = std::min(n, (b + 1) * kInitBlock);
+    for (size_t i = b * kInitBlock; i < end; ++i) fn(i);
+  });
+}
+
 absl::StatusOr<size_t> ValidatePoints(absl::Span<const float> points, int dim,
                                       absl::Span<const double> weights) {
   if (dim <= 0) {
@@ -217,22 +227,18 @@ void OfferReseeded(absl::Span<const float> points, int dim,
                    const std::vector<uint32_t>& assignment,
                    const std::vector<float>& dist, int top, ThreadPool& pool,
                    std::vector<uint32_t>& candidates) {
-  const size_t n = assignment.size();
-  pool.ParallelFor((n + kInitBlock - 1) / kInitBlock, [&](size_t b, int) {
-    const size_t end = std::min(n, (b + 1) * kInitBlock);
-    for (size_t i = b * kInitBlock; i < end; ++i) {
-      uint32_t* list = &candidates[i * top];
-      for (uint32_t e : reseeded) {
-        if (std::find(list, list + top, e) != list + top) continue;
-        if (assignment[i] != e &&
-            !(internal::SquaredL2(&points[i * dim], &centroids[size_t(e) * dim],
-                                  dim) < dist[i])) {
-          continue;
-        }
-        int slot = top - 1;
-        while (slot >= 0 && list[slot] == assignment[i]) --slot;
-        if (slot >= 0) list[slot] = e;
+  ForRowBlocks(assignment.size(), pool, [&](size_t i) {
+    uint32_t* list = &candidates[i * top];
+    for (uint32_t e : reseeded) {
+      if (std::find(list, list + top, e) != list + top) continue;
+      if (assignment[i] != e &&
+          !(internal::SquaredL2(&points[i * dim], &centroids[size_t(e) * dim],
+                                dim) < dist[i])) {
+        continue;
       }
+      int slot = top - 1;
+      while (slot >= 0 && list[slot] == assignment[i]) --slot;
+      if (slot >= 0) list[slot] = e;
     }
   });
 }
@@ -329,11 +335,11 @@ Seeding InitBatchedPlusPlus(absl::Span<const float> points, int dim,
   for (uint64_t round = 0; have < k; ++round) {
     const uint32_t want = std::min(batch, k - have);
     const uint64_t salt = options.seed ^ (round * 0x9E3779B97F4A7C15ULL);
-    for (size_t i = 0; i < n; ++i) {
+    ForRowBlocks(n, pool, [&](size_t i) {
       const double m = chosen[i] ? 0.0 : w[i] * (have == 0 ? 1.0 : d[i]);
       key[i] = m > 0 ? std::log(internal::HashToUnit(salt, i)) / m
                      : -std::numeric_limits<double>::infinity();
-    }
+    });
     std::vector<uint32_t> picks = TopKeys(key, want);
     // Every remaining point coincides with a centroid: take unchosen rows.
     for (uint32_t i = 0; picks.size() < want && i < n; ++i) {
@@ -359,13 +365,13 @@ Seeding InitBatchedPlusPlus(absl::Span<const float> points, int dim,
     internal::MergeNearestTopBlas(
         points, dim, absl::MakeConstSpan(centroids).subspan(first), origin,
         first_id, top, search, pool, absl::MakeSpan(vals), absl::MakeSpan(ids));
-    for (size_t i = 0; i < n; ++i) {
+    ForRowBlocks(n, pool, [&](size_t i) {
       const uint32_t head = ids[i * top];
-      if (head < first_id) continue;  // nearest centroid unchanged
+      if (head < first_id) return;  // nearest centroid unchanged
       d[i] = std::min(d[i],
                       internal::SquaredL2(&points[i * dim],
                                           &centroids[size_t(head) * dim], dim));
-    }
+    });
   }
   Seeding out;
   out.centroids = std::move(centroids);
