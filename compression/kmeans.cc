@@ -379,6 +379,38 @@ Seeding InitBatchedPlusPlus(absl::Span<const float> points, int dim,
   return out;
 }
 
+// One assignment pass: exhaustive (top == 0: plain; else also refilling
+// each point's `top` candidates) or over the candidate lists.
+void AssignPass(absl::Span<const float> points, int dim,
+                const std::vector<float>& centroids,
+                const std::vector<float>& origin,
+                const internal::BlasSearchOptions& search, int top,
+                bool exhaustive, ThreadPool& pool,
+                std::vector<uint32_t>& candidates,
+                std::vector<uint32_t>& assignment, std::vector<float>& dist) {
+  const size_t n = assignment.size();
+  if (top == 0) {
+    internal::NearestCentroidsBlas(points, dim, {}, centroids, origin, search,
+                                   pool, absl::MakeSpan(assignment),
+                                   absl::MakeSpan(dist));
+  } else if (exhaustive) {
+    std::vector<float> vals(n * top, std::numeric_limits<float>::max());
+    std::fill(candidates.begin(), candidates.end(), 0u);
+    internal::MergeNearestTopBlas(points, dim, centroids, origin, 0, top,
+                                  search, pool, absl::MakeSpan(vals),
+                                  absl::MakeSpan(candidates));
+    ForRowBlocks(n, pool, [&](size_t i) {
+      assignment[i] = candidates[i * top];
+      dist[i] = internal::SquaredL2(
+          &points[i * dim], &centroids[size_t(assignment[i]) * dim], dim);
+    });
+  } else {
+    internal::NearestCandidate(points, dim, centroids, candidates, top, pool,
+                               absl::MakeSpan(assignment),
+                               absl::MakeSpan(dist));
+  }
+}
+
 // Lloyd from `seeding` (its candidate lists, if any, stand for the first
 // exhaustive pass).
 KMeansResult RunLloyd(absl::Span<const float> points, int dim,
@@ -403,26 +435,8 @@ KMeansResult RunLloyd(absl::Span<const float> points, int dim,
   double prev = std::numeric_limits<double>::infinity();
   for (int it = 0;; ++it) {
     const SteadyClock::time_point start = SteadyClock::now();
-    if (top == 0) {
-      internal::NearestCentroidsBlas(points, dim, {}, centroids, origin, search,
-                                     pool, absl::MakeSpan(res.assignment),
-                                     absl::MakeSpan(dist));
-    } else if (exhaustive) {
-      std::vector<float> vals(n * top, std::numeric_limits<float>::max());
-      std::fill(candidates.begin(), candidates.end(), 0u);
-      internal::MergeNearestTopBlas(points, dim, centroids, origin, 0, top,
-                                    search, pool, absl::MakeSpan(vals),
-                                    absl::MakeSpan(candidates));
-      for (size_t i = 0; i < n; ++i) {
-        res.assignment[i] = candidates[i * top];
-        dist[i] = internal::SquaredL2(
-            &points[i * dim], &centroids[size_t(res.assignment[i]) * dim], dim);
-      }
-    } else {
-      internal::NearestCandidate(points, dim, centroids, candidates, top, pool,
-                                 absl::MakeSpan(res.assignment),
-                                 absl::MakeSpan(dist));
-    }
+    AssignPass(points, dim, centroids, origin, search, top, exhaustive, pool,
+               candidates, res.assignment, dist);
     double objective = 0.0;
     for (size_t i = 0; i < n; ++i) objective += w[i] * dist[i];
     IterationStats stats;
