@@ -28,6 +28,16 @@ using internal::ThreadPool;
 // Rows per task of the k-means++ distance update.
 constexpr size_t kInitBlock = 4096;
 
+// Runs fn(i) for every row i < n, in fixed blocks of kInitBlock rows spread
+// over the pool; fn must only touch row i's own state.
+template <typename Fn>
+void ForRowBlocks(size_t n, ThreadPool& pool, Fn fn) {
+  pool.ParallelFor((n + kInitBlock - 1) / kInitBlock, [&](size_t b, int) {
+    const size_t end = std::min(n, (b + 1) * kInitBlock);
+    for (size_t i = b * kInitBlock; i < end; ++i) fn(i);
+  });
+}
+
 absl::StatusOr<size_t> ValidatePoints(absl::Span<const float> points, int dim,
                                       absl::Span<const double> weights) {
   if (dim <= 0) {
@@ -167,18 +177,19 @@ std::vector<float> InitWeightedSample(absl::Span<const float> points, int dim,
 }
 
 // Moves the best-scoring points into empty clusters (see KMeans in the
-// header); returns how many clusters were re-seeded.
-int64_t ReseedEmpty(absl::Span<const float> points, int dim,
-                    const std::vector<double>& w,
-                    const internal::ClusterMembers& members,
-                    std::vector<uint32_t>& assignment, std::vector<float>& dist,
-                    std::vector<float>& centroids) {
+// header); returns the re-seeded clusters.
+std::vector<uint32_t> ReseedEmpty(absl::Span<const float> points, int dim,
+                                  const std::vector<double>& w,
+                                  const internal::ClusterMembers& members,
+                                  std::vector<uint32_t>& assignment,
+                                  std::vector<float>& dist,
+                                  std::vector<float>& centroids) {
   const uint32_t k = static_cast<uint32_t>(members.offsets.size() - 1);
   std::vector<uint32_t> empty;
   for (uint32_t j = 0; j < k; ++j) {
     if (members.size(j) == 0) empty.push_back(j);
   }
-  if (empty.empty()) return 0;
+  if (empty.empty()) return empty;
   std::vector<uint32_t> cand;
   for (size_t i = 0; i < dist.size(); ++i) {
     if (dist[i] > 0) cand.push_back(static_cast<uint32_t>(i));
@@ -197,7 +208,39 @@ int64_t ReseedEmpty(absl::Span<const float> points, int dim,
     dist[row] = 0;
     CopyRow(points, dim, row, &centroids[static_cast<size_t>(empty[e]) * dim]);
   }
-  return static_cast<int64_t>(take);
+  empty.resize(take);
+  return empty;
+}
+
+// Re-seeded clusters beyond this many make the next pass exhaustive rather
+// than being offered to every point one by one.
+constexpr size_t kMaxOfferedReseeds = 32;
+
+// Puts each re-seeded cluster into the candidate list (n x top) of every
+// point it now is nearer to than the point's distance of this pass (and of
+// the point moved into it), in place of the point's last candidate other
+// than its own cluster: O(n x reseeded) exact distances instead of an
+// exhaustive pass. Per point, so independent of the pool.
+void OfferReseeded(absl::Span<const float> points, int dim,
+                   const std::vector<float>& centroids,
+                   const std::vector<uint32_t>& reseeded,
+                   const std::vector<uint32_t>& assignment,
+                   const std::vector<float>& dist, int top, ThreadPool& pool,
+                   std::vector<uint32_t>& candidates) {
+  ForRowBlocks(assignment.size(), pool, [&](size_t i) {
+    uint32_t* list = &candidates[i * top];
+    for (uint32_t e : reseeded) {
+      if (std::find(list, list + top, e) != list + top) continue;
+      if (assignment[i] != e &&
+          !(internal::SquaredL2(&points[i * dim], &centroids[size_t(e) * dim],
+                                dim) < dist[i])) {
+        continue;
+      }
+      int slot = top - 1;
+      while (slot >= 0 && list[slot] == assignment[i]) --slot;
+      if (slot >= 0) list[slot] = e;
+    }
+  });
 }
 
 std::vector<float> WeightedMean(absl::Span<const float> points, int dim,
@@ -243,28 +286,46 @@ bool AcceptInBatch(absl::Span<const float> points, int dim, uint32_t row,
   if (!(d_row < std::numeric_limits<float>::infinity())) return true;
   float nearest = d_row;
   for (size_t c = first; c < centroids.size(); c += dim) {
-    nearest = std::min(
-        nearest, internal::SquaredL2(&points[size_t(row) * dim],
-                                     &centroids[c], dim));
+    nearest = std::min(nearest, internal::SquaredL2(&points[size_t(row) * dim],
+                                                    &centroids[c], dim));
   }
   if (nearest >= d_row) return true;
   return internal::HashToUnit(salt ^ 0x61636370ULL, row) * d_row < nearest;
 }
 
+// Initial centroids and, when candidate lists are on, each point's `top`
+// nearest of them (n x top), which is what an exhaustive first pass would
+// find.
+struct Seeding {
+  std::vector<float> centroids;
+  std::vector<uint32_t> candidates;  // empty: the first pass is exhaustive
+};
+
+// Number of candidates per point (KMeansOptions::candidates), 0 if every
+// pass is to be exhaustive.
+int CandidateCount(const KMeansOptions& options, uint32_t k) {
+  return options.candidates > 0 && static_cast<uint32_t>(options.candidates) < k
+             ? options.candidates
+             : 0;
+}
+
 // See KMeansOptions::Init::kBatchedPlusPlus. `d` holds each row's squared
-// distance to its nearest chosen centroid (+inf before the first round).
-std::vector<float> InitBatchedPlusPlus(absl::Span<const float> points,
-                                       int dim, const std::vector<double>& w,
-                                       uint32_t k, const KMeansOptions& options,
-                                       ThreadPool& pool) {
+// distance to its nearest chosen centroid (+inf before the first round);
+// each round's batch is merged into every row's list of its nearest
+// centroids (the list head gives d), which are the candidates of the first
+// Lloyd pass when options.candidates is on.
+Seeding InitBatchedPlusPlus(absl::Span<const float> points, int dim,
+                            const std::vector<double>& w, uint32_t k,
+                            const KMeansOptions& options, ThreadPool& pool) {
   const size_t n = w.size();
+  const int top = std::max(1, CandidateCount(options, k));
   std::vector<float> centroids;
   centroids.reserve(static_cast<size_t>(k) * dim);
   std::vector<float> d(n, std::numeric_limits<float>::infinity());
   std::vector<char> chosen(n, 0);
   std::vector<double> key(n);
-  std::vector<uint32_t> ids(n);
-  std::vector<float> dist(n);
+  std::vector<uint32_t> ids(n * top, 0);
+  std::vector<float> vals(n * top, std::numeric_limits<float>::max());
   const std::vector<float> origin = WeightedMean(points, dim, w);
   internal::BlasSearchOptions search;
   search.block_rows = options.block_rows;
@@ -274,11 +335,11 @@ std::vector<float> InitBatchedPlusPlus(absl::Span<const float> points,
   for (uint64_t round = 0; have < k; ++round) {
     const uint32_t want = std::min(batch, k - have);
     const uint64_t salt = options.seed ^ (round * 0x9E3779B97F4A7C15ULL);
-    for (size_t i = 0; i < n; ++i) {
+    ForRowBlocks(n, pool, [&](size_t i) {
       const double m = chosen[i] ? 0.0 : w[i] * (have == 0 ? 1.0 : d[i]);
       key[i] = m > 0 ? std::log(internal::HashToUnit(salt, i)) / m
                      : -std::numeric_limits<double>::infinity();
-    }
+    });
     std::vector<uint32_t> picks = TopKeys(key, want);
     // Every remaining point coincides with a centroid: take unchosen rows.
     for (uint32_t i = 0; picks.size() < want && i < n; ++i) {
@@ -299,19 +360,63 @@ std::vector<float> InitBatchedPlusPlus(absl::Span<const float> points,
       ++have;
     }
     batch = std::min(2 * batch, cap);
-    if (have == k || first == centroids.size()) continue;
-    internal::NearestCentroidsBlas(
-        points, dim, {}, absl::MakeConstSpan(centroids).subspan(first), origin,
-        search, pool, absl::MakeSpan(ids), absl::MakeSpan(dist));
-    for (size_t i = 0; i < n; ++i) d[i] = std::min(d[i], dist[i]);
+    if (first == centroids.size() || (have == k && top == 1)) continue;
+    const uint32_t first_id = static_cast<uint32_t>(first / dim);
+    internal::MergeNearestTopBlas(
+        points, dim, absl::MakeConstSpan(centroids).subspan(first), origin,
+        first_id, top, search, pool, absl::MakeSpan(vals), absl::MakeSpan(ids));
+    ForRowBlocks(n, pool, [&](size_t i) {
+      const uint32_t head = ids[i * top];
+      if (head < first_id) return;  // nearest centroid unchanged
+      d[i] = std::min(d[i],
+                      internal::SquaredL2(&points[i * dim],
+                                          &centroids[size_t(head) * dim], dim));
+    });
   }
-  return centroids;
+  Seeding out;
+  out.centroids = std::move(centroids);
+  if (top > 1) out.candidates = std::move(ids);
+  return out;
 }
 
+// One assignment pass: exhaustive (top == 0: plain; else also refilling
+// each point's `top` candidates) or over the candidate lists.
+void AssignPass(absl::Span<const float> points, int dim,
+                const std::vector<float>& centroids,
+                const std::vector<float>& origin,
+                const internal::BlasSearchOptions& search, int top,
+                bool exhaustive, ThreadPool& pool,
+                std::vector<uint32_t>& candidates,
+                std::vector<uint32_t>& assignment, std::vector<float>& dist) {
+  const size_t n = assignment.size();
+  if (top == 0) {
+    internal::NearestCentroidsBlas(points, dim, {}, centroids, origin, search,
+                                   pool, absl::MakeSpan(assignment),
+                                   absl::MakeSpan(dist));
+  } else if (exhaustive) {
+    std::vector<float> vals(n * top, std::numeric_limits<float>::max());
+    std::fill(candidates.begin(), candidates.end(), 0u);
+    internal::MergeNearestTopBlas(points, dim, centroids, origin, 0, top,
+                                  search, pool, absl::MakeSpan(vals),
+                                  absl::MakeSpan(candidates));
+    ForRowBlocks(n, pool, [&](size_t i) {
+      assignment[i] = candidates[i * top];
+      dist[i] = internal::SquaredL2(
+          &points[i * dim], &centroids[size_t(assignment[i]) * dim], dim);
+    });
+  } else {
+    internal::NearestCandidate(points, dim, centroids, candidates, top, pool,
+                               absl::MakeSpan(assignment),
+                               absl::MakeSpan(dist));
+  }
+}
+
+// Lloyd from `seeding` (its candidate lists, if any, stand for the first
+// exhaustive pass).
 KMeansResult RunLloyd(absl::Span<const float> points, int dim,
-                      const std::vector<double>& w,
-                      std::vector<float> centroids,
+                      const std::vector<double>& w, Seeding seeding,
                       const KMeansOptions& options, ThreadPool& pool) {
+  std::vector<float> centroids = std::move(seeding.centroids);
   const size_t n = w.size();
   KMeansResult res;
   res.dim = dim;
@@ -322,12 +427,16 @@ KMeansResult RunLloyd(absl::Span<const float> points, int dim,
   internal::BlasSearchOptions search;
   search.block_rows = options.block_rows;
   search.centroid_tile = options.centroid_tile;
+  const int top = CandidateCount(options, res.k);
+  std::vector<uint32_t> candidates = std::move(seeding.candidates);
+  const bool seeded = top > 0 && candidates.size() == n * top;
+  bool exhaustive = !seeded;
+  if (!seeded) candidates.assign(n * top, 0);
   double prev = std::numeric_limits<double>::infinity();
   for (int it = 0;; ++it) {
     const SteadyClock::time_point start = SteadyClock::now();
-    internal::NearestCentroidsBlas(points, dim, {}, centroids, origin, search,
-                                   pool, absl::MakeSpan(res.assignment),
-                                   absl::MakeSpan(dist));
+    AssignPass(points, dim, centroids, origin, search, top, exhaustive, pool,
+               candidates, res.assignment, dist);
     double objective = 0.0;
     for (size_t i = 0; i < n; ++i) objective += w[i] * dist[i];
     IterationStats stats;
@@ -339,13 +448,21 @@ KMeansResult RunLloyd(absl::Span<const float> points, int dim,
     if (!converged && it < options.max_iters) {
       internal::ClusterMembers members =
           internal::GroupByCluster(res.assignment, res.k);
-      stats.reseeded =
+      const std::vector<uint32_t> reseeded =
           ReseedEmpty(points, dim, w, members, res.assignment, dist, centroids);
+      stats.reseeded = static_cast<int64_t>(reseeded.size());
       if (stats.reseeded > 0) {
         members = internal::GroupByCluster(res.assignment, res.k);
       }
       internal::UpdateCentroids(points, dim, w, members, pool,
                                 absl::MakeSpan(centroids));
+      // A re-seeded cluster is in nobody's candidate list yet: offer it to
+      // the points it is near, or search exhaustively if there are many.
+      exhaustive = reseeded.size() > kMaxOfferedReseeds;
+      if (top > 0 && !reseeded.empty() && !exhaustive) {
+        OfferReseeded(points, dim, centroids, reseeded, res.assignment, dist,
+                      top, pool, candidates);
+      }
     }
     stats.seconds = SecondsSince(start);
     res.iterations.push_back(stats);
@@ -359,6 +476,7 @@ KMeansResult RunLloyd(absl::Span<const float> points, int dim,
   for (size_t i = 0; i < n; ++i) res.cluster_weight[res.assignment[i]] += w[i];
   res.total_weight = std::accumulate(w.begin(), w.end(), 0.0);
   res.centroids = std::move(centroids);
+  if (top > 0) res.candidates = std::move(candidates);
   return res;
 }
 
@@ -390,13 +508,13 @@ absl::StatusOr<KMeansResult> KMeans(absl::Span<const float> points, int dim,
   if (static_cast<uint64_t>(k) >= n) return Identity(points, dim, w);
   ThreadPool pool(internal::ResolveThreads(options.num_threads));
   const uint32_t kk = static_cast<uint32_t>(k);
-  std::vector<float> init;
+  Seeding init;
   switch (options.init) {
     case KMeansOptions::Init::kKMeansPlusPlus:
-      init = InitPlusPlus(points, dim, w, kk, options.seed, pool);
+      init.centroids = InitPlusPlus(points, dim, w, kk, options.seed, pool);
       break;
     case KMeansOptions::Init::kWeightedSample:
-      init = InitWeightedSample(points, dim, w, kk, options.seed);
+      init.centroids = InitWeightedSample(points, dim, w, kk, options.seed);
       break;
     case KMeansOptions::Init::kBatchedPlusPlus:
       init = InitBatchedPlusPlus(points, dim, w, kk, options, pool);
@@ -429,10 +547,9 @@ absl::StatusOr<KMeansResult> KMeansFromCentroids(
   }
   const std::vector<double> w = EffectiveWeights(weights, n);
   ThreadPool pool(internal::ResolveThreads(options.num_threads));
-  KMeansResult res = RunLloyd(
-      points, dim, w,
-      std::vector<float>(initial_centroids.begin(), initial_centroids.end()),
-      options, pool);
+  Seeding init;
+  init.centroids.assign(initial_centroids.begin(), initial_centroids.end());
+  KMeansResult res = RunLloyd(points, dim, w, std::move(init), options, pool);
   res.seconds = SecondsSince(start);
   return res;
 }

@@ -53,6 +53,14 @@ struct KMeansOptions {
   // Stops early once an iteration improves J by less than tol * J (relative).
   // Larger values trade distortion for time.
   double tol = 1e-4;
+  // Candidate lists. 0 (the default): every pass compares each point with
+  // every centroid (plain Lloyd). c > 0: the first pass (and the pass after
+  // any re-seeding) is exhaustive and also records each point's c nearest
+  // centroids; the passes in between compare each point only with those c
+  // candidates, by exact distance (its own centroid is always among them,
+  // so no pass increases J). Cheaper passes, at the risk of missing a
+  // centroid that moved close; with c >= k every pass is exhaustive.
+  int candidates = 0;
   // Seeds the initialisation; the only source of randomness.
   uint64_t seed = 1;
   // Worker threads (the caller counts as one); <= 0 means one per hardware
@@ -84,6 +92,9 @@ struct KMeansResult {
   double init_seconds = 0.0;
   double seconds = 0.0;  // wall time, initialisation included
   std::vector<IterationStats> iterations;
+  // With KMeansOptions::candidates = c < k: each point's c candidate
+  // centroids of the last exhaustive pass (n x c, nearest first); else empty.
+  std::vector<uint32_t> candidates;
 
   // Weighted mean squared error per vector: objective / total_weight.
   double weighted_mse() const {

@@ -1,5 +1,6 @@
 #include "compression/kmeans.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -144,6 +145,47 @@ TEST(KMeansTest, DifferentSeedsGiveDifferentInitialisations) {
   EXPECT_NE(ra->centroids, rb->centroids);
 }
 
+// Candidate lists (KMeansOptions::candidates): passes after the first
+// compare each point only with its few nearest centroids of the last
+// exhaustive pass. Still bitwise identical for any thread count, J never
+// increases, the lists hold each point's centroid, and c >= k is plain
+// Lloyd.
+TEST(KMeansTest, CandidateListsAreDeterministicAndNeverIncreaseTheObjective) {
+  const SyntheticField f = Blobs(5000, 16, 50, 3);
+  for (auto init : {KMeansOptions::Init::kWeightedSample,
+                    KMeansOptions::Init::kBatchedPlusPlus}) {
+    KMeansOptions o = Opts(init, 1);
+    o.candidates = 4;
+    o.tol = 0;
+    o.max_iters = 8;
+    auto one = KMeans(f.vectors, 16, Weights(f), 64, o);
+    o.num_threads = 3;
+    auto three = KMeans(f.vectors, 16, Weights(f), 64, o);
+    ASSERT_TRUE(one.ok() && three.ok());
+    EXPECT_TRUE(BitwiseEqual(*one, *three));
+    EXPECT_EQ(one->candidates, three->candidates);
+    ASSERT_EQ(one->candidates.size(), 5000u * 4);
+    for (size_t i = 0; i < 5000; ++i) {
+      const uint32_t* c = &one->candidates[i * 4];
+      EXPECT_NE(std::find(c, c + 4, one->assignment[i]), c + 4) << i;
+    }
+    for (size_t i = 1; i < one->iterations.size(); ++i) {
+      EXPECT_LE(one->iterations[i].objective,
+                one->iterations[i - 1].objective * (1 + 1e-6))
+          << i;
+    }
+    KMeansOptions plain = Opts(init, 2);
+    plain.tol = 0;
+    plain.max_iters = 8;
+    auto exhaustive = KMeans(f.vectors, 16, Weights(f), 64, plain);
+    plain.candidates = 64;  // >= k: every pass exhaustive
+    auto all = KMeans(f.vectors, 16, Weights(f), 64, plain);
+    ASSERT_TRUE(exhaustive.ok() && all.ok());
+    EXPECT_TRUE(BitwiseEqual(*exhaustive, *all));
+    EXPECT_TRUE(all->candidates.empty());
+  }
+}
+
 TEST(KMeansTest, ObjectiveNeverIncreasesAcrossIterations) {
   const SyntheticField f = Blobs(4000, 8, 300, 5);
   KMeansOptions o = Opts(KMeansOptions::Init::kWeightedSample, 2);
@@ -196,6 +238,26 @@ TEST(KMeansTest, EmptyClusterIsReseededAtLargestWeightedDistance) {
   EXPECT_EQ(r->centroids[2], 10.0f);
   EXPECT_EQ(r->centroids[3], 0.0f);
   EXPECT_EQ(r->assignment, (std::vector<uint32_t>{0, 0, 1, 1}));
+}
+
+// With candidate lists, a re-seeded cluster is offered to the points near
+// it (here: the point moved into it) instead of forcing an exhaustive pass;
+// the result is plain Lloyd's.
+TEST(KMeansTest, ReseededClusterJoinsTheCandidateListsOfItsPoints) {
+  const std::vector<float> points = {0, 0, 1, 0, 12, 0, 10, 0};
+  const std::vector<double> weights = {1, 1, 1, 5};
+  const std::vector<float> init = {0.5f, 0, 100, 100, 200, 200};
+  KMeansOptions o;
+  o.max_iters = 2;
+  o.tol = 0;
+  o.num_threads = 1;
+  auto plain = KMeansFromCentroids(points, 2, weights, init, o);
+  o.candidates = 2;
+  auto listed = KMeansFromCentroids(points, 2, weights, init, o);
+  ASSERT_TRUE(plain.ok() && listed.ok());
+  EXPECT_EQ(listed->iterations[0].reseeded, 2);
+  EXPECT_EQ(listed->assignment, (std::vector<uint32_t>{0, 0, 2, 1}));
+  EXPECT_TRUE(BitwiseEqual(*plain, *listed));
 }
 
 TEST(KMeansTest, ClusterStaysEmptyWhenNoPointHasPositiveDistance) {

@@ -36,6 +36,10 @@ struct Clustering {
   double cluster_seconds = 0, tail_seconds = 0;
   std::vector<IterationStats> iterations;
   double weighted_mse = 0;
+  // Candidate clusters of the clustered rows from the head k-means
+  // (clustered.size() x head_width, global ids; head_width 0 = none).
+  std::vector<uint32_t> clustered, head_candidates;
+  int head_width = 0;
 
   uint32_t k(int dim) const {
     return static_cast<uint32_t>(centroids.size() / dim);
@@ -74,10 +78,12 @@ absl::Status ValidateOptions(const SaecOptions& o) {
       !(o.tail_sample_per_cluster >= 0) ||
       !std::isfinite(o.tail_sample_per_cluster) ||
       !(o.head_tol >= 0 && std::isfinite(o.head_tol)) ||
+      o.head_candidates < 0 || o.refine_rounds < 0 ||
       o.min_features_to_compress < 0) {
     return absl::InvalidArgumentError(
         "head_count, hot_singletons, coarse_cells, min_head_per_cluster, "
-        "tail_sample_per_cluster, head_tol and min_features_to_compress must "
+        "tail_sample_per_cluster, head_tol, head_candidates, refine_rounds and "
+        "min_features_to_compress must "
         "be >= 0 and finite, and nprobe >= 1");
   }
   return absl::OkStatus();
@@ -215,20 +221,31 @@ std::vector<uint32_t> SplitByFrequency(absl::Span<const uint64_t> freq,
   return order;
 }
 
+// Nearest-centroid ids of tail rows and, from the coarse index, each row's
+// best centroid in each probed cell (rows x width; width 0 = none).
+struct TailAssignment {
+  std::vector<uint32_t> ids;
+  std::vector<uint32_t> candidates;
+  int width = 0;
+};
+
 // Assigns `rows` to the nearest of `centroids` (coarse index or brute
 // force); ids are in [0, centroids.size() / dim).
-absl::StatusOr<std::vector<uint32_t>> AssignTail(
-    const FieldData& field, absl::Span<const uint32_t> rows,
-    absl::Span<const float> centroids, const SaecOptions& options,
-    ThreadPool& pool) {
-  std::vector<uint32_t> ids(rows.size());
+absl::StatusOr<TailAssignment> AssignTail(const FieldData& field,
+                                          absl::Span<const uint32_t> rows,
+                                          absl::Span<const float> centroids,
+                                          const SaecOptions& options,
+                                          ThreadPool& pool) {
+  TailAssignment out;
+  out.ids.resize(rows.size());
   internal::BlasSearchOptions search;
   search.block_rows = options.kmeans.block_rows;
   search.centroid_tile = options.kmeans.centroid_tile;
   if (options.tail_search == SaecOptions::TailSearch::kBruteForce) {
     internal::NearestCentroidsBlas(field.vectors, field.dim, rows, centroids,
-                                   {}, search, pool, absl::MakeSpan(ids), {});
-    return ids;
+                                   {}, search, pool, absl::MakeSpan(out.ids),
+                                   {});
+    return out;
   }
   internal::CoarseIndexOptions co;
   co.cells = options.coarse_cells;
@@ -238,9 +255,14 @@ absl::StatusOr<std::vector<uint32_t>> AssignTail(
   STRATA_ASSIGN_OR_RETURN(
       const internal::CoarseIndex index,
       internal::CoarseIndex::Build(centroids, field.dim, co));
-  index.Assign(field.vectors, rows, options.nprobe, pool, absl::MakeSpan(ids),
-               {});
-  return ids;
+  out.width = std::clamp(options.nprobe, 1, index.num_cells());
+  if (options.refine_rounds > 0 && options.refine_with_tail) {
+    out.candidates.resize(rows.size() * out.width);
+  }
+  index.Assign(field.vectors, rows, options.nprobe, pool,
+               absl::MakeSpan(out.ids), {}, absl::MakeSpan(out.candidates));
+  if (out.candidates.empty()) out.width = 0;
+  return out;
 }
 
 // The rows that k-means clusters and their weights: the head by frequency,
@@ -268,7 +290,8 @@ ClusteredSet SelectClustered(const std::vector<uint32_t>& order,
   std::optional<internal::TailSample> sample;
   if (options.weight_by_frequency &&
       options.tail_sampling == SaecOptions::TailSampling::kByFrequency) {
-    sample = internal::SampleTailByFrequency(tail, want, w, options.kmeans.seed);
+    sample =
+        internal::SampleTailByFrequency(tail, want, w, options.kmeans.seed);
   }
   if (!sample.has_value()) {
     sample = internal::SampleTailUniform(tail, want, base, options.kmeans.seed);
@@ -277,7 +300,8 @@ ClusteredSet SelectClustered(const std::vector<uint32_t>& order,
   set.rest = std::move(sample->rest);
   set.rows.assign(order.begin() + s, order.begin() + s + set.head);
   set.weights.resize(set.rows.size());
-  for (size_t j = 0; j < set.rows.size(); ++j) set.weights[j] = base[set.rows[j]];
+  for (size_t j = 0; j < set.rows.size(); ++j)
+    set.weights[j] = base[set.rows[j]];
   set.rows.insert(set.rows.end(), sample->rows.begin(), sample->rows.end());
   set.weights.insert(set.weights.end(), sample->weights.begin(),
                      sample->weights.end());
@@ -304,9 +328,9 @@ absl::StatusOr<std::vector<uint32_t>> ClusterHead(
   KMeansOptions head_options = ClusteringKMeansOptions(options, num_threads);
   head_options.init = options.head_init;
   head_options.tol = options.head_tol;
+  head_options.candidates = options.head_candidates;
   STRATA_ASSIGN_OR_RETURN(
-      KMeansResult km,
-      KMeans(points, dim, set.weights, k - s, head_options));
+      KMeansResult km, KMeans(points, dim, set.weights, k - s, head_options));
   c.centroids.resize(static_cast<size_t>(s) * dim);
   for (int64_t i = 0; i < s; ++i) {
     std::copy_n(&field.vectors[size_t(order[i]) * dim], dim,
@@ -318,11 +342,61 @@ absl::StatusOr<std::vector<uint32_t>> ClusterHead(
   for (size_t j = 0; j < set.rows.size(); ++j) {
     c.assignment[set.rows[j]] = static_cast<uint32_t>(s) + km.assignment[j];
   }
+  c.clustered = std::move(set.rows);
+  c.head_width = km.candidates.empty() ? 0 : head_options.candidates;
+  c.head_candidates = std::move(km.candidates);
+  for (uint32_t& id : c.head_candidates) id += static_cast<uint32_t>(s);
   c.singletons = s;
   c.head = set.head;
   c.tail_sample = set.sample;
   c.iterations = std::move(km.iterations);
   return std::move(set.rest);
+}
+
+// Every row's candidate clusters, width per row: the head k-means's lists
+// for clustered rows, the coarse index's per-cell winners for tail rows, and
+// a row's own cluster otherwise (singletons), padded with that cluster.
+std::vector<uint32_t> AllCandidates(size_t n, absl::Span<const uint32_t> tail,
+                                    const TailAssignment& assigned,
+                                    const Clustering& c, int width) {
+  std::vector<uint32_t> cand(n * width);
+  for (size_t i = 0; i < n; ++i) {
+    std::fill_n(&cand[i * width], width, c.assignment[i]);
+  }
+  const int head_width = std::min(width, c.head_width);
+  for (size_t j = 0; j < c.clustered.size() && head_width > 0; ++j) {
+    std::copy_n(&c.head_candidates[j * c.head_width], head_width,
+                &cand[size_t(c.clustered[j]) * width]);
+  }
+  const uint32_t s = static_cast<uint32_t>(c.singletons);
+  for (size_t i = 0; i < tail.size(); ++i) {
+    for (int r = 0; r < assigned.width; ++r) {
+      cand[size_t(tail[i]) * width + r] =
+          s + assigned.candidates[i * assigned.width + r];
+    }
+  }
+  return cand;
+}
+
+// SaecOptions::refine_rounds: Lloyd rounds over the whole field, each row
+// compared only with its candidate clusters.
+void RefineOverCandidates(const FieldData& field,
+                          absl::Span<const double> weights,
+                          absl::Span<const uint32_t> tail,
+                          const TailAssignment& assigned,
+                          const SaecOptions& options, ThreadPool& pool,
+                          Clustering& c) {
+  const int width = std::max(assigned.width, c.head_width);
+  const std::vector<uint32_t> cand =
+      AllCandidates(field.keys.size(), tail, assigned, c, width);
+  for (int round = 0; round < options.refine_rounds; ++round) {
+    internal::NearestCandidate(field.vectors, field.dim, c.centroids, cand,
+                               width, pool, absl::MakeSpan(c.assignment), {});
+    internal::UpdateCentroids(
+        field.vectors, field.dim, weights,
+        internal::GroupByCluster(c.assignment, c.k(field.dim)), pool,
+        absl::MakeSpan(c.centroids));
+  }
 }
 
 absl::StatusOr<Clustering> SaecClustering(const FieldData& field,
@@ -344,20 +418,24 @@ absl::StatusOr<Clustering> SaecClustering(const FieldData& field,
   start = SteadyClock::now();
   const uint32_t s = static_cast<uint32_t>(c.singletons);
   STRATA_ASSIGN_OR_RETURN(
-      const std::vector<uint32_t> ids,
+      TailAssignment assigned,
       AssignTail(field, tail,
                  absl::MakeConstSpan(c.centroids).subspan(size_t(s) * dim),
                  options, pool));
-  for (size_t i = 0; i < tail.size(); ++i) c.assignment[tail[i]] = s + ids[i];
+  for (size_t i = 0; i < tail.size(); ++i) {
+    c.assignment[tail[i]] = s + assigned.ids[i];
+  }
   if (options.refine_with_tail) {
+    const absl::Span<const double> weights = options.weight_by_frequency
+                                                 ? absl::MakeConstSpan(w)
+                                                 : absl::Span<const double>();
     // Singletons have one member each, so their exact vectors survive.
-    const internal::ClusterMembers members =
-        internal::GroupByCluster(c.assignment, c.k(dim));
-    internal::UpdateCentroids(field.vectors, dim,
-                              options.weight_by_frequency
-                                  ? absl::MakeConstSpan(w)
-                                  : absl::Span<const double>(),
-                              members, pool, absl::MakeSpan(c.centroids));
+    internal::UpdateCentroids(field.vectors, dim, weights,
+                              internal::GroupByCluster(c.assignment, c.k(dim)),
+                              pool, absl::MakeSpan(c.centroids));
+    if (assigned.width > 0) {
+      RefineOverCandidates(field, weights, tail, assigned, options, pool, c);
+    }
   }
   c.tail_seconds = SecondsSince(start);
   return c;

@@ -141,12 +141,20 @@ struct SaecOptions {
   // Coarse cells; 0 = round(sqrt(k)).
   int coarse_cells = 0;
   // Cells probed per tail feature. Higher: fewer mis-assigned tail features,
-  // proportionally slower. >= cells is an exhaustive search.
-  int nprobe = 8;
+  // proportionally slower. >= cells is an exhaustive search. 4 since issue
+  // 15 (was 8): refine_rounds recovers more than the fewer probes lose.
+  int nprobe = 4;
   // One final weighted-mean update of the shared centroids over head + tail
   // members. Costs one pass over the field; lowers distortion; afterwards a
   // feature's centroid is no longer guaranteed to be its nearest one.
   bool refine_with_tail = true;
+  // After that update, this many Lloyd rounds over the whole field in which
+  // every feature is compared only with its candidate clusters (a tail
+  // feature: its nearest centroid in each probed coarse cell; a clustered
+  // one: its head_candidates list), each followed by a weighted-mean update.
+  // Needs refine_with_tail and the coarse index; ~2 passes over the field
+  // per round.
+  int refine_rounds = 2;
 
   // --- Clustering (head for kSaec, everything for kFullKMeans).
   // init, max_iters, tol, seed, block_rows, centroid_tile are used;
@@ -161,6 +169,11 @@ struct SaecOptions {
   // head pass gains < 1% (saec_bench section 1), and the tail refinement
   // makes one more update over every feature anyway.
   double head_tol = 5e-3;
+  // Candidate lists of the head k-means (KMeansOptions::candidates; kmeans.
+  // candidates applies to kFullKMeans only): after an exhaustive pass, each
+  // clustered feature is compared only with its head_candidates nearest
+  // centroids of that pass. 0 = every pass exhaustive.
+  int head_candidates = 8;
 
   // --- Output.
   enum class Fallback {

@@ -147,6 +147,7 @@ TEST(SaecTest, TailFeaturesGetTheirTrueNearestCentroidWhenProbingAllCells) {
   SaecOptions o = FixedK(100);
   o.refine_with_tail = false;  // keep the centroids the tail was matched to
   o.nprobe = 1 << 20;          // every cell
+  o.head_candidates = 0;       // and an exhaustive last head pass
   absl::StatusOr<FieldCompression> c = CompressField(View(f), o);
   ASSERT_TRUE(c.ok());
   ASSERT_GT(c->stats.tail_features, 4000);
@@ -166,6 +167,7 @@ TEST(SaecTest, TailFeaturesGetTheirTrueNearestCentroidWhenProbingAllCells) {
 TEST(SaecTest, CoarseIndexDistortionApproachesBruteForceAsProbesGrow) {
   const SyntheticField f = Planted(20000, 16, 2000, 5, 0.3);
   SaecOptions o = FixedK(400);
+  o.refine_rounds = 0;  // only the coarse index has candidate lists
   o.tail_search = SaecOptions::TailSearch::kBruteForce;
   auto brute = CompressField(View(f), o);
   ASSERT_TRUE(brute.ok());
@@ -421,6 +423,29 @@ TEST(SaecTest, FrequencyTailSampleAlsoCoversTailOnlyGroups) {
   EXPECT_LT(by_frequency->stats.weighted_mse,
             0.5 * head_only->stats.weighted_mse);
   o.head_tol = -1;
+  EXPECT_EQ(CompressField(View(f), o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// Refinement rounds over candidate lists are Lloyd steps restricted to each
+// feature's candidates (which hold its cluster), so each round can only
+// lower the field's wMSE; negative counts are INVALID_ARGUMENT.
+TEST(SaecTest, RefineRoundsNeverIncreaseDistortion) {
+  const SyntheticField f = Planted(30000, 16, 500, 3, 0.5);
+  SaecOptions o = FixedK(400);
+  double previous = std::numeric_limits<double>::max();
+  for (int rounds : {0, 1, 2, 4}) {
+    o.refine_rounds = rounds;
+    absl::StatusOr<FieldCompression> c = CompressField(View(f), o);
+    ASSERT_TRUE(c.ok());
+    EXPECT_LE(c->stats.weighted_mse, previous * (1 + 1e-9)) << rounds;
+    previous = c->stats.weighted_mse;
+  }
+  o.refine_rounds = -1;
+  EXPECT_EQ(CompressField(View(f), o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o.refine_rounds = 1;
+  o.head_candidates = -1;
   EXPECT_EQ(CompressField(View(f), o).status().code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -54,7 +54,7 @@ ABSL_FLAG(std::string, full_inits, "kmeans++",
           "(1) full k-means runs, by init: kmeans++ (as Saec's head) and/or "
           "sample (weighted sampling); empty for none");
 ABSL_FLAG(double, head_mass, 0.8, "(1,2) Saec head share of occurrences");
-ABSL_FLAG(int, nprobe, 8, "(1) Saec nprobe");
+ABSL_FLAG(int, nprobe, -1, "(1) Saec nprobe; -1 = the library default");
 ABSL_FLAG(double, tail_sample, 2.0, "(1,2) Saec tail_sample_per_cluster");
 ABSL_FLAG(std::string, head_init, "batched",
           "(1,2) Saec head seeding: batched (k-means++ in BLAS rounds) or "
@@ -63,6 +63,11 @@ ABSL_FLAG(std::string, tail_sampling, "frequency",
           "(1,2) Saec tail sample: frequency (systematic, proportional to f) "
           "or uniform");
 ABSL_FLAG(double, min_head_per_cluster, 2.0, "(1,2) Saec min_head_per_cluster");
+ABSL_FLAG(int, head_candidates, -1,
+          "(1,2) Saec head_candidates; -1 = the library default");
+ABSL_FLAG(int, coarse_cells, 0, "(1) Saec coarse_cells; 0 = round(sqrt(k))");
+ABSL_FLAG(int, refine_rounds, -1, "(1) Saec refine_rounds; -1 = the default");
+ABSL_FLAG(double, head_tol, -1, "(1,2) Saec head_tol; -1 = the default");
 ABSL_FLAG(std::string, nprobes, "1,2,4,8,16,32", "(2) nprobe values");
 ABSL_FLAG(int, table_dim, 64, "(3) embedding dimension of the table");
 ABSL_FLAG(double, mse_budget_factor, 2.0,
@@ -106,9 +111,19 @@ SaecOptions BaseOptions() {
   o.kmeans.seed = absl::GetFlag(FLAGS_seed);
   o.kmeans.max_iters = absl::GetFlag(FLAGS_iters);
   o.head_mass = absl::GetFlag(FLAGS_head_mass);
-  o.nprobe = absl::GetFlag(FLAGS_nprobe);
+  if (absl::GetFlag(FLAGS_nprobe) > 0) o.nprobe = absl::GetFlag(FLAGS_nprobe);
+  o.coarse_cells = absl::GetFlag(FLAGS_coarse_cells);
   o.tail_sample_per_cluster = absl::GetFlag(FLAGS_tail_sample);
   o.min_head_per_cluster = absl::GetFlag(FLAGS_min_head_per_cluster);
+  if (absl::GetFlag(FLAGS_head_candidates) >= 0) {
+    o.head_candidates = absl::GetFlag(FLAGS_head_candidates);
+  }
+  if (absl::GetFlag(FLAGS_refine_rounds) >= 0) {
+    o.refine_rounds = absl::GetFlag(FLAGS_refine_rounds);
+  }
+  if (absl::GetFlag(FLAGS_head_tol) >= 0) {
+    o.head_tol = absl::GetFlag(FLAGS_head_tol);
+  }
   o.head_init = absl::GetFlag(FLAGS_head_init) == "kmeans++"
                     ? KMeansOptions::Init::kKMeansPlusPlus
                     : KMeansOptions::Init::kBatchedPlusPlus;
@@ -175,6 +190,10 @@ void SectionFastVsFull(const SyntheticField& f) {
   std::printf("  -> saec clustered-set objective / field weight per pass:");
   for (const IterationStats& it : saec->stats.iterations) {
     std::printf(" %.4f", it.objective / total_weight);
+  }
+  std::printf("\n  -> saec head pass seconds (re-seeded clusters):");
+  for (const IterationStats& it : saec->stats.iterations) {
+    std::printf(" %.3f (%lld)", it.seconds, static_cast<long long>(it.reseeded));
   }
   std::printf("\n");
   for (absl::string_view init : absl::StrSplit(absl::GetFlag(FLAGS_full_inits),

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "compression/internal/centroids.h"
 #include "compression/kmeans.h"
+#include "glog/logging.h"
 #include "proto/base/status_macros.h"
 
 namespace strata::compression::internal {
@@ -29,20 +30,6 @@ struct Scratch {
     best_id.resize(block);
   }
 };
-
-// Inserts (v, j) into the ascending top list (vals/ids of length <= p).
-void PushTop(float v, uint32_t j, int p, int& count, float* vals,
-             uint32_t* ids) {
-  if (count == p && !(v < vals[p - 1])) return;
-  int pos = count < p ? count++ : p - 1;
-  while (pos > 0 && v < vals[pos - 1]) {
-    vals[pos] = vals[pos - 1];
-    ids[pos] = ids[pos - 1];
-    --pos;
-  }
-  vals[pos] = v;
-  ids[pos] = j;
-}
 
 }  // namespace
 
@@ -109,12 +96,14 @@ absl::StatusOr<CoarseIndex> CoarseIndex::Build(
 void CoarseIndex::Assign(absl::Span<const float> points,
                          absl::Span<const uint32_t> rows, int nprobe,
                          ThreadPool& pool, absl::Span<uint32_t> out_ids,
-                         absl::Span<float> out_dist) const {
+                         absl::Span<float> out_dist,
+                         absl::Span<uint32_t> out_candidates) const {
   const size_t count = rows.empty() ? points.size() / dim_ : rows.size();
   nprobe = std::clamp(nprobe, 1, num_cells());
+  CHECK(out_candidates.empty() || out_candidates.size() == count * nprobe);
   for (size_t begin = 0; begin < count; begin += chunk_rows_) {
     AssignChunk(points, rows, begin, std::min(count, begin + chunk_rows_),
-                nprobe, pool, out_ids, out_dist);
+                nprobe, pool, out_ids, out_dist, out_candidates);
   }
 }
 
@@ -146,15 +135,11 @@ void CoarseIndex::Probe(absl::Span<const float> points,
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mb, cells, dim_, -2.0f,
                 s.rows.data(), dim_, cell_centres_.data(), dim_, 0.0f,
                 s.dots.data(), cells);
-    std::vector<float> vals(nprobe);
-    for (int r = 0; r < mb; ++r) {
-      int found = 0;
-      uint32_t* ids = &probes[(lo + r) * nprobe];
-      for (int c = 0; c < cells; ++c) {
-        PushTop(s.dots[size_t(r) * cells + c] + cell_bias_[c], c, nprobe, found,
-                vals.data(), ids);
-      }
-    }
+    // The nprobe nearest cells, ascending, ties to the lower cell.
+    std::vector<float> vals(size_t(mb) * nprobe, FLT_MAX);
+    std::fill_n(&probes[lo * nprobe], size_t(mb) * nprobe, 0u);
+    ScanTileTop(s.dots.data(), cell_bias_.data(), mb, cells, 0, nprobe,
+                vals.data(), &probes[lo * nprobe]);
   });
 }
 
@@ -162,7 +147,8 @@ void CoarseIndex::AssignChunk(absl::Span<const float> points,
                               absl::Span<const uint32_t> rows, size_t begin,
                               size_t end, int nprobe, ThreadPool& pool,
                               absl::Span<uint32_t> out_ids,
-                              absl::Span<float> out_dist) const {
+                              absl::Span<float> out_dist,
+                              absl::Span<uint32_t> out_candidates) const {
   const size_t m = end - begin;
   const int cells = num_cells();
   std::vector<uint32_t> probes;
@@ -232,6 +218,11 @@ void CoarseIndex::AssignChunk(absl::Span<const float> points,
       }
       out_ids[i] = best_id;
       if (!out_dist.empty()) out_dist[i] = best;
+      if (out_candidates.empty()) continue;
+      for (int r = 0; r < nprobe; ++r) {
+        const uint32_t id = cand[pair_pos[p * nprobe + r]];
+        out_candidates[i * nprobe + r] = id == kNoCandidate ? best_id : id;
+      }
     }
   });
 }

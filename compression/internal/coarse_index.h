@@ -61,17 +61,21 @@ class CoarseIndex {
   // For the selected rows of points (n x dim; rows empty = all), the
   // nearest centroid among the nprobe nearest cells (nprobe clamped to
   // [1, num_cells()]) and its exact squared distance. Ties go to the lower
-  // centroid id.
+  // centroid id. out_candidates (empty = not wanted; else count x nprobe
+  // with nprobe as clamped) gets each row's nearest centroid in each probed
+  // cell, in probe order: candidates for later re-assignments.
   void Assign(absl::Span<const float> points, absl::Span<const uint32_t> rows,
               int nprobe, ThreadPool& pool, absl::Span<uint32_t> out_ids,
-              absl::Span<float> out_dist) const;
+              absl::Span<float> out_dist,
+              absl::Span<uint32_t> out_candidates = {}) const;
 
  private:
   CoarseIndex() = default;
   void AssignChunk(absl::Span<const float> points,
                    absl::Span<const uint32_t> rows, size_t begin, size_t end,
                    int nprobe, ThreadPool& pool, absl::Span<uint32_t> out_ids,
-                   absl::Span<float> out_dist) const;
+                   absl::Span<float> out_dist,
+                   absl::Span<uint32_t> out_candidates) const;
   // Fills probes (m x nprobe) with the nearest cells of rows [begin, end).
   void Probe(absl::Span<const float> points, absl::Span<const uint32_t> rows,
              size_t begin, size_t end, int nprobe, ThreadPool& pool,

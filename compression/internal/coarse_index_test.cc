@@ -1,5 +1,6 @@
 #include "compression/internal/coarse_index.h"
 
+#include <algorithm>
 #include <limits>
 #include <random>
 #include <vector>
@@ -101,6 +102,39 @@ TEST(CoarseIndexTest, RowSubsetsAndThreadCountsGiveIdenticalResults) {
   index->Assign(q, {}, 3, three, absl::MakeSpan(all), {});
   EXPECT_EQ(a, b);
   for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(a[i], all[rows[i]]);
+}
+
+// The per-cell winners: one per probed cell, each in the cell it stands
+// for, and the answer is the exactly nearest of them.
+TEST(CoarseIndexTest, CandidatesAreTheBestCentroidOfEachProbedCell) {
+  const int dim = 8, nprobe = 3;
+  const std::vector<float> c = RandomMatrix(300, dim, 4);
+  const std::vector<float> q = RandomMatrix(1000, dim, 5);
+  auto index = CoarseIndex::Build(c, dim, SmallChunks());
+  ASSERT_TRUE(index.ok());
+  std::vector<int> cell_of(300);
+  for (int cell = 0; cell < index->num_cells(); ++cell) {
+    for (uint32_t id : index->cell(cell)) cell_of[id] = cell;
+  }
+  ThreadPool pool(2);
+  std::vector<uint32_t> ids(1000), cand(1000 * nprobe);
+  index->Assign(q, {}, nprobe, pool, absl::MakeSpan(ids), {},
+                absl::MakeSpan(cand));
+  for (size_t i = 0; i < 1000; ++i) {
+    const uint32_t* ci = &cand[i * nprobe];
+    EXPECT_NE(std::find(ci, ci + nprobe, ids[i]), ci + nprobe) << i;
+    for (int r = 0; r < nprobe; ++r) {
+      const int cell = cell_of[ci[r]];
+      for (int other = 0; other < r; ++other)
+        EXPECT_NE(cell_of[ci[other]], cell) << i;
+      for (uint32_t id : index->cell(cell)) {
+        EXPECT_LE(
+            ExactDistance(&q[i * dim], &c[ci[r] * dim], dim),
+            ExactDistance(&q[i * dim], &c[id * dim], dim) * (1 + 1e-4) + 1e-5)
+            << i;
+      }
+    }
+  }
 }
 
 TEST(CoarseIndexTest, RejectsMalformedCentroids) {

@@ -59,6 +59,38 @@ void NearestCentroidsBlas(absl::Span<const float> points, int dim,
                           absl::Span<uint32_t> out_ids,
                           absl::Span<float> out_dist);
 
+// Merges `centroids` (k x dim, ids id_base + j) into every row's list of
+// its `top` nearest centroids by the same expanded distance as
+// NearestCentroidsBlas: vals/ids are n x top (points: n x dim, all rows),
+// ascending, ties to the lower id; start from vals = FLT_MAX, ids = 0. Called
+// on the centroids in batches of ascending ids, it leaves each row's `top`
+// nearest of them all, ids[i * top] being what NearestCentroidsBlas returns
+// over the union. Bitwise identical for any number of threads.
+void MergeNearestTopBlas(absl::Span<const float> points, int dim,
+                         absl::Span<const float> centroids,
+                         absl::Span<const float> origin, uint32_t id_base,
+                         int top, const BlasSearchOptions& options,
+                         ThreadPool& pool, absl::Span<float> vals,
+                         absl::Span<uint32_t> ids);
+
+// Nearest of each row's candidate centroids by exact SquaredL2: for row i of
+// points (n x dim; all rows), the best of candidates[i * top, (i + 1) * top)
+// (ids into centroids, k x dim), ties to the lower id; a candidate equal to
+// the one before it is skipped (lists may be padded that way). Pure per row,
+// so the result does not depend on the pool.
+void NearestCandidate(absl::Span<const float> points, int dim,
+                      absl::Span<const float> centroids,
+                      absl::Span<const uint32_t> candidates, int top,
+                      ThreadPool& pool, absl::Span<uint32_t> out_ids,
+                      absl::Span<float> out_dist);
+
+// Scans one tile of sgemm output like ScanTileArgmin, but keeps the `top`
+// smallest values of each row: vals/ids are rows x top, ascending, filled
+// with FLT_MAX / 0 by the caller to start fresh; strict improvement only,
+// so ties keep the earlier (lower) id. Exposed for tests.
+void ScanTileTop(const float* dots, const float* col_bias, int rows, int cols,
+                 uint32_t id_base, int top, float* vals, uint32_t* ids);
+
 // Argmin over k centred centroids for m centred rows (m x dim, row-major):
 // (best[r], best_id[r]) = min_j (bias[j] - 2 rows_r . centroids_j), ties to
 // the lower j, ids offset by id_base. Tiles the centroids by `tile`; `dots`

@@ -1,10 +1,12 @@
 #include "compression/internal/distance.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "compression/internal/random.h"
@@ -149,4 +151,105 @@ TEST(DistanceTest, FirstNonFiniteNamesRowAndColumn) {
 }
 
 }  // namespace
+TEST(DistanceTest, ScanTileTopKeepsTheSmallestValuesLowestIdFirstOnTies) {
+  std::mt19937_64 rng(4);
+  for (int cols : {1, 7, 8, 9, 40, 257}) {
+    for (int top : {1, 3, 8}) {
+      const int rows = 4;
+      std::vector<float> dots(rows * cols), bias(cols);
+      for (float& v : dots) v = static_cast<float>(rng() % 5);  // many ties
+      for (float& v : bias) v = static_cast<float>(rng() % 3);
+      std::vector<float> vals(rows * top, FLT_MAX);
+      std::vector<uint32_t> ids(rows * top, 0);
+      ScanTileTop(dots.data(), bias.data(), rows, cols, 50, top, vals.data(),
+                  ids.data());
+      for (int r = 0; r < rows; ++r) {
+        std::vector<std::pair<float, uint32_t>> all;
+        for (int j = 0; j < cols; ++j)
+          all.push_back({dots[r * cols + j] + bias[j], 50 + j});
+        std::stable_sort(all.begin(), all.end(),
+                         [](auto a, auto b) { return a.first < b.first; });
+        for (int t = 0; t < std::min(top, cols); ++t) {
+          EXPECT_EQ(vals[r * top + t], all[t].first) << cols << " " << top;
+          EXPECT_EQ(ids[r * top + t], all[t].second) << cols << " " << top;
+        }
+      }
+    }
+  }
+}
+
+// Merging the centroids in batches gives each row its true nearest few
+// (exact distances agree up to the expansion's rounding), the list head is
+// NearestCentroidsBlas's answer, and the thread count changes nothing.
+TEST(DistanceTest, MergeNearestTopInBatchesFindsTheNearestCentroids) {
+  const int dim = 16, top = 5;
+  const size_t n = 700, k = 300;
+  const std::vector<float> points = RandomMatrix(n, dim, 1, 50.0f);
+  const std::vector<float> centroids = RandomMatrix(k, dim, 2, 50.0f);
+  const std::vector<float> origin(dim, 50.0f);
+  BlasSearchOptions search;
+  search.block_rows = 64;
+  search.centroid_tile = 32;
+  std::vector<std::vector<uint32_t>> results;
+  for (int threads : {1, 3}) {
+    ThreadPool pool(threads);
+    std::vector<float> vals(n * top, FLT_MAX);
+    std::vector<uint32_t> ids(n * top, 0);
+    for (size_t lo = 0; lo < k; lo += 70) {  // batches of 70, then 20
+      const size_t hi = std::min(k, lo + 70);
+      MergeNearestTopBlas(
+          points, dim,
+          absl::MakeConstSpan(centroids).subspan(lo * dim, (hi - lo) * dim),
+          origin, static_cast<uint32_t>(lo), top, search, pool,
+          absl::MakeSpan(vals), absl::MakeSpan(ids));
+    }
+    std::vector<uint32_t> nearest(n);
+    NearestCentroidsBlas(points, dim, {}, centroids, origin, search, pool,
+                         absl::MakeSpan(nearest), {});
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(ids[i * top], nearest[i]) << i;
+      std::vector<double> d(k);
+      for (size_t j = 0; j < k; ++j)
+        d[j] = ExactDistance(&points[i * dim], &centroids[j * dim], dim);
+      std::vector<double> sorted = d;
+      std::sort(sorted.begin(), sorted.end());
+      for (int t = 0; t < top; ++t) {
+        EXPECT_NEAR(d[ids[i * top + t]], sorted[t], 1e-3 * sorted[t] + 1e-3)
+            << i << " " << t;
+      }
+    }
+    results.push_back(ids);
+  }
+  EXPECT_EQ(results[0], results[1]);
+}
+
+TEST(DistanceTest, NearestCandidateTakesTheExactlyNearestCandidate) {
+  const int dim = 8, top = 3;
+  const std::vector<float> points = RandomMatrix(50, dim, 5);
+  const std::vector<float> centroids = RandomMatrix(10, dim, 6);
+  std::vector<uint32_t> cand(50 * top);
+  for (size_t i = 0; i < cand.size(); ++i) cand[i] = (i * 7) % 10;
+  cand[0] = cand[1] = cand[2] = 4;  // duplicates are allowed
+  ThreadPool pool(2);
+  std::vector<uint32_t> ids(50);
+  std::vector<float> dist(50);
+  NearestCandidate(points, dim, centroids, cand, top, pool, absl::MakeSpan(ids),
+                   absl::MakeSpan(dist));
+  EXPECT_EQ(ids[0], 4u);
+  for (size_t i = 0; i < 50; ++i) {
+    float best = FLT_MAX;
+    uint32_t best_id = 0;
+    for (int r = 0; r < top; ++r) {
+      const uint32_t c = cand[i * top + r];
+      const float d = SquaredL2(&points[i * dim], &centroids[c * dim], dim);
+      if (d < best || (d == best && c < best_id)) {
+        best = d;
+        best_id = c;
+      }
+    }
+    EXPECT_EQ(ids[i], best_id) << i;
+    EXPECT_EQ(dist[i], best) << i;
+  }
+}
+
 }  // namespace strata::compression::internal
