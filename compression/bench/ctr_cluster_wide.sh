@@ -7,8 +7,10 @@
 # field) and cluster-wide (stratactl compress --cluster_wide: k per field),
 # each from a fresh restore, and evaluate. Prints one table per shard count:
 # vectors and bytes after compression (index counted, summed over the
-# shards) and AUC / log loss against the uncompressed model. Needs the -c
-# opt binaries that tools/demo.sh builds.
+# shards), the memory the shards hold for the table (`stratactl tables`:
+# values, optimizer state, indexes and growth, summed over the shards) and
+# AUC / log loss against the uncompressed model. Needs the -c opt binaries
+# that tools/demo.sh builds.
 #   compression/bench/ctr_cluster_wide.sh [DIM] [SHARDS...]
 # Environment: CTR_ROWS (default 200000), CTR_CLUSTERS (k per field,
 # default 64), STRATA_CW_DIR (work directory), STRATA_CW_REUSE=1 (reuse
@@ -50,6 +52,7 @@ for s in "${SHARDS[@]}"; do
       >/dev/null
     secs=$(( $(date +%s) - start ))
     "$CTL" --json stats --table=ctr > "$DIR/stats-$s-$mode.json"
+    "$CTL" --json tables > "$DIR/tables-$s-$mode.json"
     run_job "$DIR/specs/eval.textproto" "$DIR/eval-$s-$mode"
     "$CLUSTER" down "$DIR" >/dev/null
     python3 - "$DIR" "$s" "$mode" "$secs" <<'PY'
@@ -61,11 +64,14 @@ va = sum(int(r.get("vectors_after", 0)) for r in rows)
 vb = sum(int(r.get("vectors_before", 0)) for r in rows)
 bb = sum(int(r.get("bytes_before", 0)) for r in rows)
 ba = sum(int(r.get("bytes_after", 0)) for r in rows)
+mem = sum(int(t.get("bytes", 0)) for t in json.load(
+    open("%s/tables-%s-%s.json" % (d, s, mode))).get("tables", [])
+          if t.get("name") == "ctr")
 b = json.load(open("%s/eval_before.json" % d))["metrics"]
 a = json.load(open("%s/eval-%s-%s.json" % (d, s, mode)))["metrics"]
 print("%2s shards %-12s vectors %8d -> %7d  bytes %11d -> %10d (%5.2fx)  "
-      "AUC %.5f -> %.5f (%+.5f)  logloss %+.5f  compress %ss"
-      % (s, mode, vb, va, bb, ba, bb / max(ba, 1), b["auc"], a["auc"],
+      "memory %10d  AUC %.5f -> %.5f (%+.5f)  logloss %+.5f  compress %ss"
+      % (s, mode, vb, va, bb, ba, bb / max(ba, 1), mem, b["auc"], a["auc"],
          a["auc"] - b["auc"], a["logloss"] - b["logloss"], secs))
 PY
   done

@@ -1,4 +1,4 @@
-// The binary format of one checkpoint shard file, version 3: the constants
+// The binary format of one checkpoint shard file, version 4: the constants
 // and rules the writer (checkpoint_writer.h) and the reader
 // (checkpoint_reader.h) share. docs/checkpoint.md specifies it byte by byte;
 // checkpoint_format_test.cc pins that specification.
@@ -17,8 +17,10 @@
 // compressed section, 0x03 or 0x05). A reader checks the CRC before it
 // interprets anything else, and bounds-checks every length. Version 2 added
 // the push-window section, version 3 the compressed section with a
-// serialized key index (0x05) and the compressed-growth section (0x06);
-// older files (without them) are read as before.
+// serialized key index (0x05) and the compressed-growth section (0x06),
+// version 4 the stored-cluster list of compressed fields (a cluster-wide
+// table's shard stores only the clusters it homes); older files are read
+// as before.
 #ifndef STRATA_SERVER_STORAGE_CHECKPOINT_FORMAT_H_
 #define STRATA_SERVER_STORAGE_CHECKPOINT_FORMAT_H_
 
@@ -38,7 +40,7 @@ inline constexpr size_t kCheckpointMagicBytes = 8;
 // The version the writer writes. A reader accepts every version from
 // kOldestCheckpointFormatVersion to this one and rejects others with
 // FAILED_PRECONDITION; a version that adds section kinds bumps this number.
-inline constexpr uint32_t kCheckpointFormatVersion = 3;
+inline constexpr uint32_t kCheckpointFormatVersion = 4;
 inline constexpr uint32_t kOldestCheckpointFormatVersion = 1;
 
 // The kind byte that starts each section.
@@ -50,8 +52,10 @@ enum class CheckpointSection : uint8_t {
   // DenseConfig | i64 step | u64 n, n values | u64 m, m state floats.
   kDense = 0x02,
   // TableConfig | SaecConfig | u32 dim | u32 state floats | u32 fields, then
-  // per field: id, FieldStats, k, n, centroids, fallback, per-cluster state
-  // and steps (the fallback's last), n (u64 key, u32 cluster) pairs.
+  // per field: id, FieldStats, k, n, (version 4) u32 r stored clusters and,
+  // when r < k (cluster-wide tables only), their r increasing u32 ids; r
+  // centroids, fallback, per-row state and steps (the fallback's last), n
+  // (u64 key, u32 cluster) pairs. Before version 4, r = k.
   kCompressed = 0x03,
   // Version 2. The shard's push windows (push_dedup.h), at most one
   // section: u32 words per window W | u32 clients C, then per client u64
@@ -66,7 +70,7 @@ enum class CheckpointSection : uint8_t {
   // Version 3. The growth of the compressed table of the kCompressed
   // section just before it (compressed_table.h, CompressedGrowth), at most
   // one per table: table name | u32 dim | u32 state floats | u32 fields,
-  // then per field u32 id | u32 slots (clusters + 1) | slots u64
+  // then per field u32 id | u32 slots (stored clusters + 1) | slots u64
   // frequencies | u64 n | n (u64 key, u32 cluster) folded keys; then u64
   // overflow rows and the rows as in kSparse (key, frequency, step, values,
   // state).

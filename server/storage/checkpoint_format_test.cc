@@ -26,7 +26,7 @@ T At(const std::string& f, size_t at) {
 TEST(CheckpointFormatTest, ConstantsMatchTheDocumentation) {
   EXPECT_EQ(std::string(kCheckpointMagic), "STRATACK");
   EXPECT_EQ(sizeof(kCheckpointMagic) - 1, kCheckpointMagicBytes);
-  EXPECT_EQ(kCheckpointFormatVersion, 3u);
+  EXPECT_EQ(kCheckpointFormatVersion, 4u);
   EXPECT_EQ(kOldestCheckpointFormatVersion, 1u);
   EXPECT_EQ(kShardFileHeaderBytes, 28u);
   EXPECT_EQ(kShardFileFooterBytes, 4u);
@@ -65,7 +65,7 @@ TEST(CheckpointFormatTest, FileLayoutMatchesTheDocumentation) {
   ASSERT_EQ(f.size(),
             28 + (1 + 4 + cfg.size() + 12 + 8 + row_bytes) + (1 + 4 + 8) + 4);
   EXPECT_EQ(f.substr(0, 8), "STRATACK");
-  EXPECT_EQ(u32(8), 3u);   // version
+  EXPECT_EQ(u32(8), 4u);   // version
   EXPECT_EQ(u32(12), 2u);  // shard id
   EXPECT_EQ(u32(16), 3u);  // shard count
   EXPECT_EQ(u64(20), 9u);  // checkpoint id
@@ -124,7 +124,7 @@ TEST(CheckpointFormatTest, PushWindowLayoutMatchesTheDocumentation) {
 }
 
 // Pins the compressed section with an MPH key index (docs/checkpoint.md,
-// "Compressed table section with a serialized key index", version 3).
+// "Compressed table section with a serialized key index", versions 3-4).
 TEST(CheckpointFormatTest, MphCompressedLayoutMatchesTheDocumentation) {
   const std::string dir = CheckpointTestDir();
   const std::string path = JoinPath(dir, ShardFileName(0, 1));
@@ -138,7 +138,7 @@ TEST(CheckpointFormatTest, MphCompressedLayoutMatchesTheDocumentation) {
   const std::string f = ReadRaw(path);
   auto u32 = [&](size_t at) { return At<uint32_t>(f, at); };
   auto u64 = [&](size_t at) { return At<uint64_t>(f, at); };
-  EXPECT_EQ(u32(8), 3u);  // version
+  EXPECT_EQ(u32(8), 4u);  // version
   size_t at = 28;
   EXPECT_EQ(f[at], '\x05');
   at += 1;
@@ -151,9 +151,10 @@ TEST(CheckpointFormatTest, MphCompressedLayoutMatchesTheDocumentation) {
   EXPECT_EQ(u32(at), 1u);  // field id
   at += 4;
   at += 4 + u32(at);           // FieldStats
-  EXPECT_EQ(u32(at), 2u);      // k
-  EXPECT_EQ(u64(at + 4), 2u);  // n
-  at += 12;
+  EXPECT_EQ(u32(at), 2u);       // k
+  EXPECT_EQ(u64(at + 4), 2u);   // n
+  EXPECT_EQ(u32(at + 12), 2u);  // stored clusters: all (no ids follow)
+  at += 16;
   at += 4 * (2 * 3 + 3 + 3 * 3) + 8 * 3;  // centroids, fallback, state, steps
   const uint64_t len = u64(at);
   at += 8;

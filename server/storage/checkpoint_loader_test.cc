@@ -251,6 +251,61 @@ TEST_F(CheckpointLoaderTest, ClusterWideTableRoundTripsBitForBit) {
   }
 }
 
+TEST_F(CheckpointLoaderTest, ClusterWideShardsRoundTripTheirHomedClusters) {
+  // 3 shards, each compressed with its own keys and storing only the
+  // clusters it homes: each file restores into the same shard, bit for bit.
+  HashRouter router(3);
+  std::vector<std::unique_ptr<CompressedTable>> tables;
+  for (uint32_t shard = 0; shard < 3; ++shard) {
+    SparseTable::Options po;
+    po.router = &router;
+    po.shard_id = shard;
+    auto plain = *SparseTable::Create(SparseConfig(2, OptimizerConfig::SGD), po);
+    for (uint64_t i = 0; i < 300; ++i) {
+      const uint64_t key = (uint64_t{1} << 56) | i;
+      if (router.ShardForKey(key) != shard) continue;
+      const float v = static_cast<float>(i % 4);
+      ASSERT_TRUE(plain->InsertRow(key, {v, v}, {}, 0, 1).ok());
+    }
+    SaecConfig saec;
+    saec.set_clusters(4);
+    CompressedTable::Options co;
+    co.router = &router;
+    co.shard_id = shard;
+    FieldCentroidMap centroids;
+    centroids[1] = {0, 0, 1, 1, 2, 2, 3, 3};
+    auto t = CompressedTable::Compress(*plain, saec, co, centroids);
+    ASSERT_TRUE(t.ok()) << t.status();
+    tables.push_back(*std::move(t));
+  }
+  uint32_t stored = 0;
+  for (uint32_t shard = 0; shard < 3; ++shard) {
+    const CompressedTable* t = tables[shard].get();
+    t->VisitFields([&](const CompressedFieldState& f) {
+      stored += f.vectors.num_rows();
+    });
+    const std::string ckpt = JoinPath(dir_, CheckpointDirName(5));
+    ASSERT_TRUE(DefaultEnv()->CreateDir(ckpt).ok());  // OK if it exists
+    ASSERT_TRUE(WriteShardFile(
+                    DefaultEnv(), JoinPath(ckpt, ShardFileName(shard, 3)),
+                    ShardFileHeader{shard, 3, 5}, {}, {}, 4096, {&t, 1})
+                    .ok());
+  }
+  EXPECT_EQ(stored, 4u);  // each cluster on one shard
+  for (uint32_t shard = 0; shard < 3; ++shard) {
+    auto loaded =
+        LoadCheckpoint(DefaultEnv(), dir_, 5, ForShard(&router, shard));
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    CompressedTable* back = loaded->tables.at("emb").compressed.get();
+    ASSERT_NE(back, nullptr);
+    EXPECT_EQ(back->MemoryBytes(), tables[shard]->MemoryBytes());
+    EXPECT_EQ(back->HomedCentroids().SerializeAsString(),
+              tables[shard]->HomedCentroids().SerializeAsString());
+    EXPECT_EQ(back->Stats()[0].SerializeAsString(),
+              tables[shard]->Stats()[0].SerializeAsString());
+  }
+}
+
 TEST_F(CheckpointLoaderTest, ClusterWideTableRefusesAnotherShardCount) {
   auto table = ClusterWideEmb(SaecConfig::COMPACT);
   WriteShard(5, 0, 1, {}, {}, {table.get()});

@@ -141,7 +141,8 @@ absl::Status ReadDense(Cursor* c, const std::string& path,
 // (compact layout, as always for this section).
 absl::StatusOr<compression::CompressedField> ReadIndexPairs(
     Cursor* c, uint32_t dim, uint32_t k, uint64_t n,
-    std::vector<float> centroids, std::vector<float> fallback) {
+    std::vector<float> centroids, std::vector<float> fallback,
+    compression::StoredClusters stored) {
   std::vector<uint64_t> keys(n);
   std::vector<uint32_t> clusters(n);
   for (uint64_t i = 0; i < n; ++i) {
@@ -154,7 +155,7 @@ absl::StatusOr<compression::CompressedField> ReadIndexPairs(
   }
   auto field = compression::CompressedField::Create(
       static_cast<int>(dim), std::move(centroids), std::move(fallback), keys,
-      clusters, compression::KeyIndexOptions());
+      clusters, compression::KeyIndexOptions(), std::move(stored));
   if (!field.ok()) return c->Error(field.status().message());
   return field;
 }
@@ -163,22 +164,44 @@ absl::StatusOr<compression::CompressedField> ReadIndexPairs(
 // bytes), bounded by the bytes left; KeyIndex::Deserialize validates it.
 absl::StatusOr<compression::CompressedField> ReadMphIndex(
     Cursor* c, uint32_t dim, uint64_t n, std::vector<float> centroids,
-    std::vector<float> fallback) {
+    std::vector<float> fallback, compression::StoredClusters stored) {
   uint64_t len;
   STRATA_RETURN_IF_ERROR(c->Get(&len, "index length"));
   absl::string_view bytes;
   STRATA_RETURN_IF_ERROR(c->Bytes(len, &bytes, "serialized key index"));
   auto field = compression::CompressedField::FromSerializedIndex(
       static_cast<int>(dim), std::move(centroids), std::move(fallback), bytes,
-      n);
+      n, std::move(stored));
   if (!field.ok()) return c->Error(field.status().message());
   return field;
 }
 
+// Version 4: u32 rows (<= k) and, when fewer than k, their cluster ids;
+// earlier versions store every cluster. `stored` gets the ids (num_clusters
+// 0 for all), `rows` their count.
+absl::Status ReadStoredClusters(Cursor* c, uint32_t version, uint32_t k,
+                                compression::StoredClusters* stored,
+                                uint32_t* rows) {
+  *rows = k;
+  if (version < 4) return absl::OkStatus();
+  STRATA_RETURN_IF_ERROR(c->Get(rows, "stored cluster count"));
+  if (*rows > k || *rows > c->remaining() / sizeof(uint32_t)) {
+    return c->Error(absl::StrCat("implausible field: ", *rows,
+                                 " stored clusters of ", k));
+  }
+  if (*rows == k) return absl::OkStatus();
+  stored->num_clusters = k;
+  stored->ids.resize(*rows);
+  for (uint32_t& id : stored->ids) {
+    STRATA_RETURN_IF_ERROR(c->Get(&id, "stored cluster id"));
+  }
+  return absl::OkStatus();
+}
+
 // One field of a compressed section (kCompressed, or kCompressedMph when
-// `keyless`).
-absl::Status ReadCompressedField(Cursor* c, uint32_t dim, uint32_t sf,
-                                 bool keyless,
+// `keyless`) of format `version`.
+absl::Status ReadCompressedField(Cursor* c, uint32_t version, uint32_t dim,
+                                 uint32_t sf, bool keyless,
                                  std::vector<CompressedFieldState>* out) {
   uint32_t id;
   FieldStats stats;
@@ -186,42 +209,46 @@ absl::Status ReadCompressedField(Cursor* c, uint32_t dim, uint32_t sf,
   std::vector<int64_t> steps;
   STRATA_RETURN_IF_ERROR(c->Get(&id, "field id"));
   STRATA_RETURN_IF_ERROR(ReadConfig(c, &stats, "FieldStats"));
-  uint32_t k;
+  uint32_t k, rows;
   uint64_t n;
   STRATA_RETURN_IF_ERROR(c->Get(&k, "cluster count"));
   STRATA_RETURN_IF_ERROR(c->Get(&n, "feature count"));
+  compression::StoredClusters stored;
+  STRATA_RETURN_IF_ERROR(ReadStoredClusters(c, version, k, &stored, &rows));
   // Every count is bounded by the bytes left before anything is allocated
-  // (k + 1 steps of 8 bytes each follow; a dim of 0 bounds nothing; a
+  // (rows + 1 steps of 8 bytes each follow; a dim of 0 bounds nothing; a
   // serialized index holds at least one bit per key).
   const uint64_t max_n = keyless ? c->remaining() * uint64_t{8}
                                  : c->remaining() / kCompressedIndexEntryBytes;
   if (k == 0 || n > max_n ||
-      uint64_t{k} * dim > c->remaining() / sizeof(float) ||
-      uint64_t{k} + 1 > c->remaining() / sizeof(int64_t)) {
+      uint64_t{rows} * dim > c->remaining() / sizeof(float) ||
+      uint64_t{rows} + 1 > c->remaining() / sizeof(int64_t)) {
     return c->Error(
         absl::StrCat("implausible field: ", k, " clusters, ", n, " features"));
   }
   std::vector<float> centroids, fallback;
-  STRATA_RETURN_IF_ERROR(c->Floats(uint64_t{k} * dim, &centroids, "centroids"));
+  STRATA_RETURN_IF_ERROR(
+      c->Floats(uint64_t{rows} * dim, &centroids, "centroids"));
   STRATA_RETURN_IF_ERROR(c->Floats(dim, &fallback, "fallback"));
   STRATA_RETURN_IF_ERROR(
-      c->Floats(uint64_t{k + 1} * sf, &state, "cluster state"));
-  steps.resize(uint64_t{k} + 1);
+      c->Floats((uint64_t{rows} + 1) * sf, &state, "cluster state"));
+  steps.resize(uint64_t{rows} + 1);
   for (int64_t& step : steps) {
     STRATA_RETURN_IF_ERROR(c->Get(&step, "cluster step"));
   }
   STRATA_ASSIGN_OR_RETURN(
       compression::CompressedField field,
-      keyless
-          ? ReadMphIndex(c, dim, n, std::move(centroids), std::move(fallback))
-          : ReadIndexPairs(c, dim, k, n, std::move(centroids),
-                           std::move(fallback)));
+      keyless ? ReadMphIndex(c, dim, n, std::move(centroids),
+                             std::move(fallback), std::move(stored))
+              : ReadIndexPairs(c, dim, k, n, std::move(centroids),
+                               std::move(fallback), std::move(stored)));
   out->push_back(CompressedFieldState{id, std::move(field), std::move(state),
                                       std::move(steps), std::move(stats)});
   return absl::OkStatus();
 }
 
-absl::Status ReadCompressed(Cursor* c, const std::string& path, bool keyless,
+absl::Status ReadCompressed(Cursor* c, uint32_t version,
+                            const std::string& path, bool keyless,
                             CheckpointVisitor* visitor, uint64_t* rows) {
   TableConfig config;
   SaecConfig saec;
@@ -238,7 +265,13 @@ absl::Status ReadCompressed(Cursor* c, const std::string& path, bool keyless,
   }
   std::vector<CompressedFieldState> fields;
   for (uint32_t i = 0; i < count; ++i) {
-    STRATA_RETURN_IF_ERROR(ReadCompressedField(c, dim, sf, keyless, &fields));
+    STRATA_RETURN_IF_ERROR(
+        ReadCompressedField(c, version, dim, sf, keyless, &fields));
+    if (fields.back().vectors.trimmed() && !saec.cluster_wide()) {
+      return c->Error(absl::StrCat(
+          "compressed table ", config.name(), " field ", fields.back().field,
+          " stores some of its clusters but the table is not cluster-wide"));
+    }
     *rows += fields.back().vectors.num_features();
   }
   return WithContext(
@@ -363,10 +396,12 @@ absl::Status ReadSection(Cursor* c, uint8_t kind, uint32_t version,
     case CheckpointSection::kDense:
       return ReadDense(c, path, visitor);
     case CheckpointSection::kCompressed:
-      return ReadCompressed(c, path, /*keyless=*/false, visitor, rows);
+      return ReadCompressed(c, version, path, /*keyless=*/false, visitor,
+                            rows);
     case CheckpointSection::kCompressedMph:
       if (version < 3) break;
-      return ReadCompressed(c, path, /*keyless=*/true, visitor, rows);
+      return ReadCompressed(c, version, path, /*keyless=*/true, visitor,
+                            rows);
     case CheckpointSection::kPushWindows:
       if (version < 2) break;
       return ReadPushWindows(c, path, visitor);

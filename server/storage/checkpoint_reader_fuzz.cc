@@ -67,7 +67,8 @@ class CheckingVisitor final : public CheckpointVisitor {
       std::vector<strata::CompressedFieldState> fields) override {
     for (const strata::CompressedFieldState& f : fields) {
       const uint32_t k = f.vectors.num_clusters();
-      CHECK_EQ(f.steps.size(), k + 1) << "cluster steps";
+      CHECK_EQ(f.steps.size(), f.vectors.num_rows() + 1) << "cluster steps";
+      CHECK_LE(f.vectors.num_rows(), k) << "stored clusters";
       for (uint64_t key = 0; key < 64; ++key) {
         for (uint64_t probe : {key, key | (uint64_t{f.field} << 56)}) {
           const std::optional<uint32_t> c = f.vectors.ClusterOf(probe);

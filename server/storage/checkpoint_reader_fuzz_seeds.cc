@@ -1,7 +1,8 @@
 // Writes the seed corpus of //server/storage:checkpoint_reader_fuzz: real
 // shard files from the writer (sparse SGD and Adagrad tables, a dense Adam
 // tensor, push windows, compressed tables with the compact (0x03) and MPH
-// (0x05) key index, one with growth after compression (0x06), an empty
+// (0x05) key index, one with growth after compression (0x06), a
+// cluster-wide one that stores only its homed clusters (format 4), an empty
 // file), as the fuzz target's input (flag byte 3, then the body between
 // header and footer), plus a truncated and a bit-flipped one.
 //   bazel run //server/storage:checkpoint_reader_fuzz_seeds --
@@ -16,6 +17,7 @@
 
 #include "compression/compressed_field.h"
 #include "glog/logging.h"
+#include "server/router/router.h"
 #include "server/storage/checkpoint_format.h"
 #include "server/storage/checkpoint_writer.h"
 #include "server/storage/compressed_table.h"
@@ -73,6 +75,39 @@ std::unique_ptr<CompressedTable> Compressed(compression::IndexLayout layout) {
                             : SaecConfig::COMPACT);
   auto t = CompressedTable::Restore(c, saec, std::move(fields), {});
   CHECK(t.ok()) << t.status();
+  return *std::move(t);
+}
+
+// Cluster-wide: 2 shards, the half of 300 field-1 keys shard 0 owns,
+// assigned to 4 given centroids; shard 0 stores only the clusters it
+// homes (a trimmed field: format 4's stored-cluster ids).
+std::unique_ptr<CompressedTable> ClusterWide(const ShardRouter* router) {
+  TableConfig c;
+  c.set_name("cw");
+  c.set_dim(2);
+  c.mutable_optimizer()->set_learning_rate(0.1f);
+  auto plain = SparseTable::Create(c, SparseTable::Options());
+  CHECK(plain.ok()) << plain.status();
+  for (uint64_t i = 0; i < 300; ++i) {
+    const uint64_t key = (uint64_t{1} << 56) | i;
+    if (router->ShardForKey(key) != 0) continue;
+    const float v = static_cast<float>(i % 4);
+    CHECK((*plain)->InsertRow(key, {v, -v}, {}, 0, 1 + i % 3).ok());
+  }
+  SaecConfig saec;
+  saec.set_clusters(4);
+  saec.set_index_layout(SaecConfig::COMPACT);
+  CompressedTable::Options o;
+  o.router = router;
+  FieldCentroidMap centroids;
+  centroids[1] = {0, 0, 1, -1, 2, -2, 3, -3};
+  auto t = CompressedTable::Compress(**plain, saec, o, centroids);
+  CHECK(t.ok()) << t.status();
+  bool trimmed = false;
+  (*t)->VisitFields([&](const CompressedFieldState& f) {
+    trimmed = trimmed || f.vectors.trimmed();
+  });
+  CHECK(trimmed) << "the seed must hold a field storing some clusters";
   return *std::move(t);
 }
 
@@ -156,7 +191,14 @@ int main(int argc, char** argv) {
   CHECK(grown->HasGrowth());
   Seed(dir, "compressed_grown",
        flags + Body(tmp, {}, {}, nullptr, {grown.get()}));
+  const auto router = MakeHashRouter(2);
+  auto cw = ClusterWide(router.get());
+  const uint64_t home =
+      ClusterKey(8, 1, cw->HomedCentroids().homed(0).ids(0));
+  CHECK(cw->PushResolved({&home, 1}, {0.5f, 0.5f}).ok());
+  Seed(dir, "compressed_cluster_wide",
+       flags + Body(tmp, {}, {}, nullptr, {cw.get()}));
   std::remove(tmp.c_str());
-  std::cout << "wrote 11 seeds to " << dir << "\n";
+  std::cout << "wrote 12 seeds to " << dir << "\n";
   return 0;
 }

@@ -85,12 +85,12 @@ std::string WithVersion(std::string f, uint8_t version) {
 
 TEST_F(CheckpointReaderTest, NewerFormatVersionIsFailedPrecondition) {
   ASSERT_TRUE(Write(DefaultEnv()).ok());
-  for (uint8_t version : {0, 4}) {
+  for (uint8_t version : {0, 5}) {
     WriteRaw(path_, WithVersion(ReadRaw(path_), version));
     Recorder r;
     const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-    EXPECT_NE(s.message().find("this build reads versions 1 to 3"),
+    EXPECT_NE(s.message().find("this build reads versions 1 to 4"),
               std::string::npos)
         << s;
   }
@@ -230,11 +230,38 @@ TEST_F(CheckpointReaderTest, CountsAreBoundedByTheFileBeforeAllocating) {
       "\x00\x00\x00\x00\x00\x00\x00\x00\x6c\x00\x00\x00"
       "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
       "\x00\x00\xff\x01\x00\x00\x00\x00\x00\x00\x00";
-  WriteRaw(path_, WithBody(ReadRaw(path_), {kBody, sizeof(kBody) - 1}));
+  // The bytes are of format 3 (no stored-cluster count after n).
+  WriteRaw(path_, WithVersion(
+                      WithBody(ReadRaw(path_), {kBody, sizeof(kBody) - 1}), 3));
   Recorder r;
   const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_NE(s.message().find("implausible field"), std::string::npos) << s;
+}
+
+TEST_F(CheckpointReaderTest, StoredClusterCountIsBoundedByTheFile) {
+  // Format 4: a field of 2^30 clusters claiming to store 2^30 - 1 of them,
+  // with nothing behind: DATA_LOSS before the ids are allocated.
+  ASSERT_TRUE(Write(DefaultEnv()).ok());
+  std::string body = {'\x03'};
+  const auto u32 = [&](uint32_t v) {
+    body.append(reinterpret_cast<const char*>(&v), 4);
+  };
+  for (uint32_t v : {0u, 0u, 0u, 0u, 1u, 0u, 0u}) u32(v);  // configs..field
+  u32(1u << 30);  // k
+  u32(0);         // n, low
+  u32(0);         // n, high
+  u32((1u << 30) - 1);  // stored clusters
+  body += "\xff";
+  u32(1);
+  body.append(8, '\0');
+  WriteRaw(path_, WithBody(ReadRaw(path_), body));
+  Recorder r;
+  const absl::Status s = ReadShardFile(DefaultEnv(), path_, header_, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("implausible field: 1073741823 stored clusters"),
+            std::string::npos)
+      << s;
 }
 
 TEST_F(CheckpointReaderTest, VisitorErrorsStopReadingAndNameTheFile) {
@@ -335,6 +362,74 @@ TEST_F(MphSectionTest, IsAnUnknownKindInAVersion2File) {
   const absl::Status s = Read(WithVersion(file_, 2), &r);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_NE(s.message().find("unknown section kind 5"), std::string::npos) << s;
+}
+
+// Format 3 had no stored-cluster count: the same field without those 4
+// bytes reads back the same.
+TEST_F(MphSectionTest, Version3FieldsWithoutTheStoredCountStillRead) {
+  std::string body = Body();
+  const auto u32 = [&](size_t at) {
+    uint32_t v;
+    std::memcpy(&v, body.data() + at, 4);
+    return v;
+  };
+  size_t at = 1;
+  at += 4 + u32(at);  // TableConfig
+  at += 4 + u32(at);  // SaecConfig
+  at += 12 + 4;       // dim, state floats, fields; field id
+  at += 4 + u32(at);  // FieldStats
+  at += 4 + 8;        // k, n
+  ASSERT_EQ(u32(at), 2u);  // stored clusters: both
+  body.erase(at, 4);
+  CompressedRecorder r3, r4;
+  ASSERT_TRUE(Read(WithVersion(WithBody(file_, body), 3), &r3).ok());
+  ASSERT_TRUE(Read(file_, &r4).ok());
+  ASSERT_EQ(r3.fields.size(), 1u);
+  EXPECT_EQ(r3.fields[0].vectors.num_rows(), 2u);
+  EXPECT_EQ(r3.fields[0].state, r4.fields[0].state);
+  EXPECT_EQ(r3.fields[0].steps, r4.fields[0].steps);
+  EXPECT_EQ(std::vector<float>(r3.fields[0].vectors.centroids().begin(),
+                               r3.fields[0].vectors.centroids().end()),
+            std::vector<float>(r4.fields[0].vectors.centroids().begin(),
+                               r4.fields[0].vectors.centroids().end()));
+  EXPECT_EQ(r3.fields[0].vectors.ClusterOf((uint64_t{1} << 56) | 2), 1u);
+  // Read as format 4, the 4 bytes are missing.
+  CompressedRecorder bad;
+  EXPECT_EQ(Read(WithBody(file_, body), &bad).code(),
+            absl::StatusCode::kDataLoss);
+}
+
+// Format 4: a table that is not cluster-wide cannot store only some
+// clusters.
+TEST_F(MphSectionTest, StoredClusterIdsOnATableThatIsNotClusterWide) {
+  std::string body = Body();
+  const auto u32 = [&](size_t at) {
+    uint32_t v;
+    std::memcpy(&v, body.data() + at, 4);
+    return v;
+  };
+  size_t at = 1;
+  at += 4 + u32(at);
+  at += 4 + u32(at);
+  const uint32_t dim = u32(at), sf = u32(at + 4);
+  at += 12 + 4;
+  at += 4 + u32(at);
+  at += 4 + 8;
+  // Store cluster 1 only: count 1, id 1, and drop centroid 0, state row 0
+  // and step 0.
+  const size_t centroids = at + 4;
+  body.replace(at, 4, std::string("\x01\x00\x00\x00\x01\x00\x00\x00", 8));
+  body.erase(centroids + 4, dim * 4);  // centroid 0
+  const size_t state = centroids + 4 + dim * 4 + dim * 4;  // after fallback
+  body.erase(state, sf * 4);           // state row 0
+  body.erase(state + 2 * sf * 4, 8);   // step 0: after the 2 state rows left
+  CompressedRecorder r;
+  const absl::Status s = Read(WithBody(file_, body), &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("stores some of its clusters but the table is "
+                             "not cluster-wide"),
+            std::string::npos)
+      << s;
 }
 
 // Every truncation of the section (CRC fixed, so the section's own bounds

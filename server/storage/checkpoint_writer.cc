@@ -192,7 +192,16 @@ uint64_t WriteCompressed(const CompressedTable& table, ChunkWriter* w) {
     w->PutBytes(f.stats.SerializeAsString());
     w->Put<uint32_t>(k);
     w->Put<uint64_t>(f.vectors.num_features());
-    w->PutFloats(f.vectors.centroids().data(), size_t{k} * dim);
+    // Version 4: the stored clusters (all of them, or the homed ones of a
+    // cluster-wide table, listed).
+    const uint32_t stored = f.vectors.num_rows();
+    w->Put<uint32_t>(stored);
+    if (stored != k) {
+      for (uint32_t r = 0; r < stored; ++r) {
+        w->Put<uint32_t>(f.vectors.ClusterOfRow(r));
+      }
+    }
+    w->PutFloats(f.vectors.centroids().data(), size_t{stored} * dim);
     w->PutFloats(f.vectors.fallback().data(), dim);
     w->PutFloats(f.state.data(), f.state.size());
     for (int64_t step : f.steps) w->Put<int64_t>(step);

@@ -361,8 +361,7 @@ absl::StatusOr<std::unique_ptr<CompressedTable>> CompressedTable::Compress(
                &f);
     f.stats =
         ToFieldStats(fc.stats, table.config().name(), field, options.shard_id);
-    if (saec.cluster_wide()) out->SetHomedStats(&f);
-    fields.push_back(std::move(f));
+    fields.push_back(std::move(f));  // Install trims cluster-wide fields
   }
   STRATA_RETURN_IF_ERROR(out->Install(std::move(fields)));
   return out;
@@ -385,19 +384,27 @@ absl::Status CompressedTable::Install(
     std::vector<CompressedFieldState> fields) {
   by_field_.resize(size_t{1} << saec_.field_bits());
   for (CompressedFieldState& f : fields) {
-    const uint32_t k = f.vectors.num_clusters();
+    const size_t slots = size_t{f.vectors.num_rows()} + 1;
     if (f.field >= by_field_.size() || by_field_[f.field] != nullptr ||
         f.vectors.dim() != static_cast<int>(dim()) ||
-        f.state.size() != (k + 1) * state_floats_ || f.steps.size() != k + 1) {
+        f.state.size() != slots * state_floats_ || f.steps.size() != slots) {
       return absl::DataLossError(absl::StrCat(
           "compressed table ", config_.name(), ": field ", f.field,
           " is inconsistent (duplicate id, dimension or state size)"));
     }
-    if (f.frequency.empty()) f.frequency.assign(k + 1, 0);
-    if (f.frequency.size() != k + 1) {
+    if (f.frequency.empty()) f.frequency.assign(slots, 0);
+    if (f.frequency.size() != slots) {
       return absl::DataLossError(absl::StrCat(
           "compressed table ", config_.name(), ": field ", f.field, " has ",
-          f.frequency.size(), " cluster frequencies for ", k, " clusters"));
+          f.frequency.size(), " cluster frequencies for ", slots - 1,
+          " stored clusters"));
+    }
+    if (saec_.cluster_wide()) {
+      STRATA_RETURN_IF_ERROR(HomeField(&f));
+    } else if (f.vectors.trimmed()) {
+      return absl::DataLossError(absl::StrCat(
+          "compressed table ", config_.name(), ": field ", f.field,
+          " stores some of its clusters but the table is not cluster-wide"));
     }
     features_ += f.vectors.num_features();
     const uint32_t id = f.field;
@@ -456,17 +463,19 @@ size_t CompressedTable::rows() const {
 std::optional<uint32_t> CompressedTable::SlotOf(CompressedFieldState* f,
                                                 uint64_t key) const {
   if (f == nullptr) return std::nullopt;
-  std::optional<uint32_t> c = ClusterOf(*f, key);
-  if (!c.has_value() && saec_.freeze_new_keys()) {
-    c = f->vectors.num_clusters();
+  const uint32_t fallback = f->vectors.num_rows();
+  if (const std::optional<uint32_t> c = ClusterOf(*f, key)) {
+    // Unresolved keys reach here only on tables that store every cluster
+    // (Pull and Push refuse cluster-wide ones).
+    return f->vectors.RowOf(*c).value_or(fallback);
   }
-  return c;
+  if (saec_.freeze_new_keys()) return fallback;
+  return std::nullopt;
 }
 
 float* CompressedTable::Row(CompressedFieldState& f, uint32_t slot) {
-  return slot < f.vectors.num_clusters()
-             ? f.vectors.mutable_centroid(slot).data()
-             : f.vectors.mutable_fallback().data();
+  return slot < f.vectors.num_rows() ? f.vectors.mutable_row(slot).data()
+                                     : f.vectors.mutable_fallback().data();
 }
 
 std::optional<uint32_t> CompressedTable::ClusterOf(
@@ -682,8 +691,10 @@ void CompressedTable::ForEachKey(const SparseTable::RowVisitor& fn) const {
   for (const auto& f : by_field_) {
     if (f == nullptr) continue;
     const auto visit = [&](uint64_t key, uint32_t c) {
-      fn(key, f->vectors.centroid(c).data(),
-         f->state.data() + size_t{c} * state_floats_, f->steps[c], 0);
+      const std::optional<uint32_t> r = f->vectors.RowOf(c);
+      if (!r.has_value()) return;  // homed by another shard
+      fn(key, f->vectors.centroids().data() + size_t{*r} * dim(),
+         f->state.data() + size_t{*r} * state_floats_, f->steps[*r], 0);
     };
     f->vectors.index().ForEach(visit);
     if (f->folded != nullptr) f->folded->ForEach(visit);

@@ -26,9 +26,11 @@
 // Cluster-wide (SaecConfig.cluster_wide; docs/saec.md, "Cluster-wide
 // clusters"): built by Compress with the field centroids computed once for
 // the whole cluster; cluster ids are global and cluster c of field f is
-// served only by its home shard, as the ClusterKey(f, c) below. Pull and
-// Push refuse such a table (FAILED_PRECONDITION); clients Resolve the keys
-// first and use PullResolved / PushResolved.
+// served only by its home shard, as the ClusterKey(f, c) below. A shard
+// stores the centroids (and their optimizer state and frequencies) of the
+// clusters it homes only, about k / shards per field. Pull and Push refuse
+// such a table (FAILED_PRECONDITION); clients Resolve the keys first and
+// use PullResolved / PushResolved.
 //
 // Frequencies keep being counted: per cluster for indexed and folded keys
 // (pulls with count_frequency and every pushed occurrence, like SparseTable),
@@ -62,17 +64,22 @@
 
 namespace strata {
 
-// One field of a compressed table, as stored and checkpointed. Slot k (one
-// past the last cluster) of `state` and `steps` belongs to the fallback.
+// One field of a compressed table, as stored and checkpointed. Its slots
+// are the rows of `vectors` (one per stored centroid: every cluster, or on
+// a cluster-wide table the clusters this shard homes) and, last, the
+// fallback: slot r < vectors.num_rows() is the centroid of cluster
+// vectors.ClusterOfRow(r), slot num_rows() the fallback.
 struct CompressedFieldState {
   uint32_t field = 0;
   compression::CompressedField vectors;
-  std::vector<float> state;    // (clusters + 1) * state floats per row
-  std::vector<int64_t> steps;  // clusters + 1 optimizer steps
+  std::vector<float> state;    // (rows + 1) * state floats per row
+  std::vector<int64_t> steps;  // rows + 1 optimizer steps
   FieldStats stats;
-  // Occurrences counted since compression, per cluster (clusters + 1; the
-  // fallback's slot stays 0). Empty reads as zeros. Incremented with relaxed
-  // atomics under the table's reader lock.
+  // Occurrences counted since compression, per slot (rows + 1; the
+  // fallback's slot counts reads and writes of the fallback and, on a
+  // cluster-wide table, the frequency a fold moves to a cluster another
+  // shard homes). Empty reads as zeros. Incremented with relaxed atomics
+  // under the table's reader lock.
   std::vector<uint64_t> frequency;
   // Keys folded in after compression -> cluster; null when none.
   std::unique_ptr<compression::KeyIndex> folded;
@@ -85,7 +92,7 @@ struct CompressedFieldState {
 struct CompressedGrowth {
   struct Field {
     uint32_t field = 0;
-    std::vector<uint64_t> frequency;  // clusters + 1
+    std::vector<uint64_t> frequency;  // slots: rows + 1
     std::vector<uint64_t> folded_keys;
     std::vector<uint32_t> folded_clusters;
   };
@@ -193,6 +200,9 @@ class CompressedTable final : public EmbeddingTable {
       const Options& options, const FieldCentroidMap& centroids = {});
   // Rebuilds a table from checkpointed fields (RESOURCE_EXHAUSTED as
   // Compress). Call RestoreGrowth next for a checkpoint with section 0x06.
+  // Cluster-wide fields that store every cluster (checkpoints of format 3)
+  // are trimmed to the clusters this shard homes; trimmed ones must store
+  // exactly those (DATA_LOSS otherwise: another router or shard id).
   static absl::StatusOr<std::unique_ptr<CompressedTable>> Restore(
       const TableConfig& config, const SaecConfig& saec,
       std::vector<CompressedFieldState> fields, const Options& options);
@@ -273,7 +283,8 @@ class CompressedTable final : public EmbeddingTable {
       const std::function<void(const CompressedFieldState&)>& fn) const;
   // Visits every indexed key with its current vector and optimizer state:
   // the table expanded back into plain rows (frequency 0), plus the
-  // overflow rows as they are. Only for tables whose main index lists its
+  // overflow rows as they are (on a cluster-wide table, only the keys whose
+  // cluster this shard homes). Only for tables whose main index lists its
   // keys (KeyIndex::enumerable(): not SaecConfig MPH); calling it on an MPH
   // table is a programmer error (CHECK).
   void ForEachKey(const SparseTable::RowVisitor& fn) const;
@@ -294,8 +305,16 @@ class CompressedTable final : public EmbeddingTable {
   // holds (INVALID_ARGUMENT for one an index holds). Requires mu_ held.
   absl::Status SlotFor(uint64_t key, bool resolved, CompressedFieldState** f,
                        std::optional<uint32_t>* slot) const;
-  // Cluster-wide: `f`'s stats count the centroids this shard homes.
-  void SetHomedStats(CompressedFieldState* f) const;
+  // Cluster-wide: drops from `f` the centroids, state, steps and
+  // frequencies of the clusters this shard does not home, and sets its
+  // stats to count what is left.
+  absl::Status TrimToHomed(CompressedFieldState* f) const;
+  // Install's part for a cluster-wide field: a field that stores every
+  // cluster is trimmed to the homed ones (TrimToHomed); a trimmed one must
+  // store exactly those (DATA_LOSS).
+  absl::Status HomeField(CompressedFieldState* f) const;
+  // Cluster-wide: the clusters of `f` this shard homes, increasing.
+  std::vector<uint32_t> HomedClusters(const CompressedFieldState& f) const;
   // Whether this shard homes cluster `c` of `field`.
   bool Homes(uint32_t field, uint32_t c) const;
   absl::Status PullImpl(absl::Span<const uint64_t> keys, bool resolved,
@@ -308,7 +327,7 @@ class CompressedTable final : public EmbeddingTable {
   static std::optional<uint32_t> ClusterOf(const CompressedFieldState& f,
                                            uint64_t key);
   // The slot serving `key` of field `f` (null: a field without clusters):
-  // its cluster, the fallback (slot num_clusters()) for a new key under
+  // its cluster's row, the fallback (slot num_rows()) for a new key under
   // freeze_new_keys, or nullopt for an overflow key. Requires mu_ held.
   std::optional<uint32_t> SlotOf(CompressedFieldState* f, uint64_t key) const;
   // The vector of `slot` (a centroid or the fallback). Requires mu_ held

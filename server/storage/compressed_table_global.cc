@@ -168,18 +168,65 @@ bool CompressedTable::Homes(uint32_t field, uint32_t c) const {
                                                  c)) == options_.shard_id;
 }
 
-void CompressedTable::SetHomedStats(CompressedFieldState* f) const {
-  uint64_t homed = 0;
-  for (uint32_t c = 0; c < f->vectors.num_clusters(); ++c) {
-    homed += Homes(f->field, c);
+std::vector<uint32_t> CompressedTable::HomedClusters(
+    const CompressedFieldState& f) const {
+  std::vector<uint32_t> homed;
+  for (uint32_t c = 0; c < f.vectors.num_clusters(); ++c) {
+    if (Homes(f.field, c)) homed.push_back(c);
+  }
+  return homed;
+}
+
+absl::Status CompressedTable::TrimToHomed(CompressedFieldState* f) const {
+  const std::vector<uint32_t> homed = HomedClusters(*f);
+  if (homed.size() != f->vectors.num_rows()) {
+    // Slot c of a field that stores every cluster is cluster c; the
+    // fallback's slot (the last) stays last.
+    const size_t sf = state_floats_, rows = f->vectors.num_rows();
+    std::vector<float> state;
+    std::vector<int64_t> steps;
+    std::vector<uint64_t> freq;
+    for (uint32_t c : homed) {
+      state.insert(state.end(), f->state.begin() + c * sf,
+                   f->state.begin() + (c + 1) * sf);
+      steps.push_back(f->steps[c]);
+      if (!f->frequency.empty()) freq.push_back(f->frequency[c]);
+    }
+    state.insert(state.end(), f->state.end() - sf, f->state.end());
+    steps.push_back(f->steps[rows]);
+    if (!f->frequency.empty()) {
+      // What was counted on clusters homed elsewhere stays on this shard
+      // as the fallback slot's (Stats sums every slot).
+      uint64_t moved = 0;
+      for (size_t c = 0; c <= rows; ++c) moved += f->frequency[c];
+      for (uint64_t n : freq) moved -= n;
+      freq.push_back(moved);
+    }
+    STRATA_RETURN_IF_ERROR(f->vectors.Trim(homed));
+    f->state = std::move(state);
+    f->steps = std::move(steps);
+    f->frequency = std::move(freq);
   }
   FieldStats& s = f->stats;
   s.set_cluster_wide(true);
-  s.set_clusters(homed);
-  s.set_vectors_after(homed);
-  s.set_bytes_after((homed + 1) * dim() * sizeof(float) +
-                    f->vectors.index_bytes());
+  s.set_clusters(homed.size());
+  s.set_vectors_after(homed.size());
+  s.set_bytes_after(f->vectors.bytes());
   s.set_ratio(static_cast<double>(s.bytes_before()) / s.bytes_after());
+  return absl::OkStatus();
+}
+
+absl::Status CompressedTable::HomeField(CompressedFieldState* f) const {
+  if (!f->vectors.trimmed()) return TrimToHomed(f);
+  const std::vector<uint32_t> homed = HomedClusters(*f);
+  const absl::Span<const uint32_t> stored = f->vectors.row_ids();
+  if (!std::equal(stored.begin(), stored.end(), homed.begin(), homed.end())) {
+    return absl::DataLossError(absl::StrCat(
+        "compressed table ", config_.name(), ": field ", f->field, " stores ",
+        stored.size(), " clusters, not the ", homed.size(),
+        " that shard ", options_.shard_id, " homes (another router?)"));
+  }
+  return absl::OkStatus();
 }
 
 SampleHeadResponse CompressedTable::HomedCentroids() const {
@@ -194,13 +241,12 @@ SampleHeadResponse CompressedTable::HomedCentroids() const {
     ::strata::HomedCentroids* h = resp.add_homed();
     h->set_field(f->field);
     h->set_clusters(f->vectors.num_clusters());
-    for (uint32_t c = 0; c < f->vectors.num_clusters(); ++c) {
-      if (!Homes(f->field, c)) continue;
-      h->add_ids(c);
-      const absl::Span<const float> v = f->vectors.centroid(c);
-      h->mutable_values()->append(reinterpret_cast<const char*>(v.data()),
-                                  v.size() * sizeof(float));
+    for (uint32_t r = 0; r < f->vectors.num_rows(); ++r) {
+      h->add_ids(f->vectors.ClusterOfRow(r));
     }
+    const absl::Span<const float> v = f->vectors.centroids();
+    h->mutable_values()->append(reinterpret_cast<const char*>(v.data()),
+                                v.size() * sizeof(float));
   }
   return resp;
 }
@@ -231,7 +277,7 @@ absl::Status CompressedTable::CheckResolvedBatch(
           "table ", config_.name(), ": key ", key,
           " is not the ClusterKey of a cluster of a compressed field"));
     }
-    if (!Homes(ref->field, ref->cluster)) {
+    if (!f->vectors.RowOf(ref->cluster).has_value()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "table ", config_.name(), ": cluster ", ref->cluster, " of field ",
           ref->field, " (key ", key, ") is not homed by shard ",
@@ -248,7 +294,7 @@ absl::Status CompressedTable::SlotFor(uint64_t key, bool resolved,
   if (resolved && FieldOfKey(key, fb) == ReservedField(fb)) {
     const ClusterRef ref = *ParseClusterKey(key, fb);  // CheckResolvedBatch
     *f = by_field_[ref.field].get();
-    *slot = ref.cluster;
+    *slot = (*f)->vectors.RowOf(ref.cluster);  // homed: CheckResolvedBatch
     return absl::OkStatus();
   }
   *f = FieldFor(key);

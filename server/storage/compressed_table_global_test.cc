@@ -1,5 +1,6 @@
 // Cluster-wide compressed tables (docs/saec.md, "Cluster-wide clusters").
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -243,6 +244,162 @@ TEST(CompressedTableGlobalTest, EachClusterHasOneHomeShard) {
       }
     }
   }
+}
+
+TEST(CompressedTableGlobalTest, ShardsStoreOnlyTheClustersTheyHome) {
+  const auto router = MakeHashRouter(3);
+  const auto single = Global(*Planted());
+  ASSERT_NE(single, nullptr);
+  uint64_t stored = 0, bytes = 0;
+  for (uint32_t shard = 0; shard < 3; ++shard) {
+    const auto plain = Planted(router.get(), shard);
+    auto t = Global(*plain, router.get(), shard);
+    ASSERT_NE(t, nullptr);
+    std::vector<uint32_t> homed;
+    for (uint32_t c = 0; c < 8; ++c) {
+      if (router->ShardForKey(ClusterKey(8, 1, c)) == shard) homed.push_back(c);
+    }
+    t->VisitFields([&](const CompressedFieldState& f) {
+      if (f.field != 1) return;
+      EXPECT_EQ(f.vectors.num_clusters(), 8u);
+      ASSERT_EQ(f.vectors.num_rows(), homed.size());
+      for (uint32_t r = 0; r < homed.size(); ++r) {
+        EXPECT_EQ(f.vectors.ClusterOfRow(r), homed[r]);
+      }
+      EXPECT_EQ(f.vectors.centroids().size(), homed.size() * kDim);
+      EXPECT_EQ(f.steps.size(), homed.size() + 1);
+      EXPECT_EQ(f.frequency.size(), homed.size() + 1);
+      stored += f.vectors.num_rows();
+      bytes += f.vectors.vector_bytes() - kDim * sizeof(float);  // fallback
+    });
+    for (const FieldStats& s : t->Stats()) {
+      if (s.field() == 1) EXPECT_EQ(s.clusters(), homed.size());
+    }
+    // The homed centroids are served and trained where they are stored.
+    const SampleHeadResponse h = t->HomedCentroids();
+    for (const HomedCentroids& hc : h.homed()) {
+      if (hc.field() != 1) continue;
+      ASSERT_EQ(static_cast<size_t>(hc.ids_size()), homed.size());
+      for (size_t i = 0; i < homed.size(); ++i) {
+        EXPECT_EQ(hc.ids(i), homed[i]);
+        float v;
+        std::memcpy(&v, hc.values().data() + i * kDim * sizeof(float), 4);
+        EXPECT_EQ(v, 10.f * homed[i]);
+      }
+    }
+    for (uint32_t c : homed) {
+      const uint64_t key = ClusterKey(8, 1, c);
+      ASSERT_TRUE(t->PushResolved({&key, 1}, std::vector<float>(kDim, 1.f))
+                      .ok());
+      for (uint32_t other : homed) {
+        std::vector<float> out(kDim);
+        const uint64_t k2 = ClusterKey(8, 1, other);
+        ASSERT_TRUE(t->PullResolved({&k2, 1}, false, false, out.data()).ok());
+        EXPECT_EQ(out[0], 10.f * other - (other <= c ? 1.f : 0.f))
+            << "pushed " << c << ", pulled " << other;
+      }
+    }
+  }
+  // Together the shards hold each cluster once: one table's vectors.
+  EXPECT_EQ(stored, 8u);
+  single->VisitFields([&](const CompressedFieldState& f) {
+    if (f.field == 1) {
+      EXPECT_EQ(bytes, f.vectors.vector_bytes() - kDim * sizeof(float) +
+                           (f.vectors.trimmed() ? 0 : 8 * 4));
+    }
+  });
+}
+
+TEST(CompressedTableGlobalTest, RestoreTrimsFieldsThatStoreEveryCluster) {
+  // A cluster-wide checkpoint of format 3 stored every cluster on every
+  // shard: Restore keeps the homed ones, with their state and frequencies.
+  const auto router = MakeHashRouter(2);
+  SaecConfig saec = *NormalizeSaecConfig(Config8());
+  saec.set_cluster_wide(true);
+  for (uint32_t shard = 0; shard < 2; ++shard) {
+    std::vector<float> centroids;
+    for (uint32_t c = 0; c < 8; ++c) centroids.insert(centroids.end(), kDim, c);
+    std::vector<CompressedFieldState> fields;
+    fields.push_back(CompressedFieldState{
+        1,
+        *compression::CompressedField::Create(
+            kDim, centroids, std::vector<float>(kDim, 0.f), {}, {},
+            compression::KeyIndexOptions()),
+        {},
+        {0, 1, 2, 3, 4, 5, 6, 7, 8},
+        FieldStats()});
+    CompressedTable::Options o;
+    o.router = router.get();
+    o.shard_id = shard;
+    auto t = CompressedTable::Restore(Config(), saec, std::move(fields), o);
+    ASSERT_TRUE(t.ok()) << t.status();
+    CompressedGrowth g;
+    g.fields.push_back({1, {10, 11, 12, 13, 14, 15, 16, 17, 18}, {}, {}});
+    ASSERT_TRUE((*t)->RestoreGrowth(std::move(g)).ok());
+    uint64_t homed_freq = 0;
+    std::vector<uint32_t> homed;
+    for (uint32_t c = 0; c < 8; ++c) {
+      if (router->ShardForKey(ClusterKey(8, 1, c)) == shard) {
+        homed.push_back(c);
+        homed_freq += 10 + c;
+      }
+    }
+    (*t)->VisitFields([&](const CompressedFieldState& f) {
+      ASSERT_EQ(f.vectors.num_rows(), homed.size());
+      for (uint32_t r = 0; r < homed.size(); ++r) {
+        EXPECT_EQ(f.vectors.centroids()[r * kDim], float(homed[r]));
+        EXPECT_EQ(f.steps[r], homed[r]);
+        EXPECT_EQ(f.frequency[r], 10 + homed[r]);
+      }
+      EXPECT_EQ(f.steps.back(), 8);
+      // The rest of the frequency lands in the fallback's slot.
+      EXPECT_EQ(f.frequency.back(), 8 * 10 + 28 + 18 - homed_freq);
+    });
+    EXPECT_EQ((*t)->Stats()[0].frequency(), 8 * 10 + 28 + 18u);
+  }
+}
+
+TEST(CompressedTableGlobalTest, RestoreRefusesClustersAnotherShardHomes) {
+  const auto router = MakeHashRouter(2);
+  SaecConfig saec = *NormalizeSaecConfig(Config8());
+  saec.set_cluster_wide(true);
+  std::vector<uint32_t> homed0;
+  for (uint32_t c = 0; c < 8; ++c) {
+    if (router->ShardForKey(ClusterKey(8, 1, c)) == 0) homed0.push_back(c);
+  }
+  ASSERT_FALSE(homed0.empty());
+  ASSERT_LT(homed0.size(), 8u);
+  std::vector<CompressedFieldState> fields;
+  fields.push_back(CompressedFieldState{
+      1,
+      *compression::CompressedField::Create(
+          kDim, std::vector<float>(homed0.size() * kDim, 1.f),
+          std::vector<float>(kDim, 0.f), {}, {},
+          compression::KeyIndexOptions(), {8, homed0}),
+      {},
+      std::vector<int64_t>(homed0.size() + 1, 0),
+      FieldStats()});
+  CompressedTable::Options o;
+  o.router = router.get();
+  o.shard_id = 1;  // shard 0's clusters
+  auto t = CompressedTable::Restore(Config(), saec, std::move(fields), o);
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kDataLoss) << t.status();
+  EXPECT_NE(t.status().message().find("not the"), std::string::npos);
+  // The same fields on a table that is not cluster-wide: DATA_LOSS too.
+  std::vector<CompressedFieldState> again;
+  again.push_back(CompressedFieldState{
+      1,
+      *compression::CompressedField::Create(
+          kDim, std::vector<float>(homed0.size() * kDim, 1.f),
+          std::vector<float>(kDim, 0.f), {}, {},
+          compression::KeyIndexOptions(), {8, homed0}),
+      {},
+      std::vector<int64_t>(homed0.size() + 1, 0),
+      FieldStats()});
+  saec.set_cluster_wide(false);
+  o.shard_id = 0;
+  t = CompressedTable::Restore(Config(), saec, std::move(again), o);
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kDataLoss) << t.status();
 }
 
 TEST(CompressedTableGlobalTest, AHomeWithoutKeysOfTheFieldServesItsClusters) {

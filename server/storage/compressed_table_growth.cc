@@ -30,7 +30,7 @@ absl::StatusOr<std::vector<FieldStats>> CompressedTable::Fold(
   for (const auto& [id, c] : centroids) {
     const CompressedFieldState* f =
         id < by_field_.size() ? by_field_[id].get() : nullptr;
-    if (f == nullptr || c.size() != f->vectors.centroids().size()) {
+    if (f == nullptr || c.size() != size_t{f->vectors.num_clusters()} * d) {
       return absl::InvalidArgumentError(absl::StrCat(
           "table ", config_.name(), ": the centroids of field ", id,
           " do not match its clusters"));
@@ -136,7 +136,10 @@ absl::Status CompressedTable::SwapFold(const std::vector<uint64_t>& keys,
   }
   for (auto& [f, index] : built) f->folded = std::move(index);
   for (size_t i = 0; i < keys.size(); ++i) {
-    FieldFor(keys[i])->frequency[clusters[i]] += freq[i];
+    // A cluster another shard homes: counted in the fallback's slot.
+    CompressedFieldState* f = FieldFor(keys[i]);
+    f->frequency[f->vectors.RowOf(clusters[i]).value_or(f->vectors.num_rows())] +=
+        freq[i];
   }
   folded_bytes_ = folded_bytes;
   *old = std::exchange(overflow_, std::move(next));
@@ -229,9 +232,20 @@ absl::Status CompressedTable::RestoreField(CompressedGrowth::Field g) {
       g.field < by_field_.size() ? by_field_[g.field].get() : nullptr;
   if (f == nullptr) return bad("the table has no such field");
   const uint32_t k = f->vectors.num_clusters();
-  if (g.frequency.size() != size_t{k} + 1) {
-    return bad(
-        absl::StrCat(g.frequency.size(), " frequencies for ", k, " clusters"));
+  const uint32_t rows = f->vectors.num_rows();
+  if (g.frequency.size() == size_t{k} + 1 && rows != k) {
+    // A format-3 cluster-wide checkpoint counted every cluster; Restore
+    // trimmed the field to the homed ones.
+    std::vector<uint64_t> slots(rows + 1, 0);
+    for (uint32_t c = 0; c <= k; ++c) {
+      slots[c < k ? f->vectors.RowOf(c).value_or(rows) : rows] +=
+          g.frequency[c];
+    }
+    g.frequency = std::move(slots);
+  }
+  if (g.frequency.size() != size_t{rows} + 1) {
+    return bad(absl::StrCat(g.frequency.size(), " frequencies for ", rows,
+                            " stored clusters"));
   }
   if (g.folded_keys.size() != g.folded_clusters.size()) {
     return bad("folded keys and clusters differ in number");
