@@ -332,6 +332,20 @@ class MphSectionTest : public ::testing::Test {
     WriteRaw(path_, f);
     return ReadShardFile(DefaultEnv(), path_, header_, r);
   }
+  static uint32_t U32(const std::string& body, size_t at) {
+    uint32_t v;
+    std::memcpy(&v, body.data() + at, 4);
+    return v;
+  }
+  // Where the (one) field's stored-cluster count lies in Body().
+  static size_t StoredCountOffset(const std::string& body) {
+    size_t at = 1;                 // kind
+    at += 4 + U32(body, at);       // TableConfig
+    at += 4 + U32(body, at);       // SaecConfig
+    at += 12 + 4;                  // dim, state floats, fields; field id
+    at += 4 + U32(body, at);       // FieldStats
+    return at + 4 + 8;             // k, n
+  }
   // The file's body (sections and end marker) without header and footer.
   std::string Body() const {
     return file_.substr(
@@ -368,18 +382,8 @@ TEST_F(MphSectionTest, IsAnUnknownKindInAVersion2File) {
 // bytes reads back the same.
 TEST_F(MphSectionTest, Version3FieldsWithoutTheStoredCountStillRead) {
   std::string body = Body();
-  const auto u32 = [&](size_t at) {
-    uint32_t v;
-    std::memcpy(&v, body.data() + at, 4);
-    return v;
-  };
-  size_t at = 1;
-  at += 4 + u32(at);  // TableConfig
-  at += 4 + u32(at);  // SaecConfig
-  at += 12 + 4;       // dim, state floats, fields; field id
-  at += 4 + u32(at);  // FieldStats
-  at += 4 + 8;        // k, n
-  ASSERT_EQ(u32(at), 2u);  // stored clusters: both
+  const size_t at = StoredCountOffset(body);
+  ASSERT_EQ(U32(body, at), 2u);  // stored clusters: both
   body.erase(at, 4);
   CompressedRecorder r3, r4;
   ASSERT_TRUE(Read(WithVersion(WithBody(file_, body), 3), &r3).ok());
@@ -403,18 +407,11 @@ TEST_F(MphSectionTest, Version3FieldsWithoutTheStoredCountStillRead) {
 // clusters.
 TEST_F(MphSectionTest, StoredClusterIdsOnATableThatIsNotClusterWide) {
   std::string body = Body();
-  const auto u32 = [&](size_t at) {
-    uint32_t v;
-    std::memcpy(&v, body.data() + at, 4);
-    return v;
-  };
-  size_t at = 1;
-  at += 4 + u32(at);
-  at += 4 + u32(at);
-  const uint32_t dim = u32(at), sf = u32(at + 4);
-  at += 12 + 4;
-  at += 4 + u32(at);
-  at += 4 + 8;
+  const size_t at = StoredCountOffset(body);
+  size_t dims = 1;
+  dims += 4 + U32(body, dims);  // TableConfig
+  dims += 4 + U32(body, dims);  // SaecConfig
+  const uint32_t dim = U32(body, dims), sf = U32(body, dims + 4);
   // Store cluster 1 only: count 1, id 1, and drop centroid 0, state row 0
   // and step 0.
   const size_t centroids = at + 4;

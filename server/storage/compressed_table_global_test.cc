@@ -369,36 +369,32 @@ TEST(CompressedTableGlobalTest, RestoreRefusesClustersAnotherShardHomes) {
   }
   ASSERT_FALSE(homed0.empty());
   ASSERT_LT(homed0.size(), 8u);
-  std::vector<CompressedFieldState> fields;
-  fields.push_back(CompressedFieldState{
-      1,
-      *compression::CompressedField::Create(
-          kDim, std::vector<float>(homed0.size() * kDim, 1.f),
-          std::vector<float>(kDim, 0.f), {}, {},
-          compression::KeyIndexOptions(), {8, homed0}),
-      {},
-      std::vector<int64_t>(homed0.size() + 1, 0),
-      FieldStats()});
+  // Field 1 of k = 8 storing shard 0's clusters.
+  const auto fields_of_shard0 = [&] {
+    std::vector<CompressedFieldState> fields;
+    fields.push_back(CompressedFieldState{
+        1,
+        *compression::CompressedField::Create(
+            kDim, std::vector<float>(homed0.size() * kDim, 1.f),
+            std::vector<float>(kDim, 0.f), {}, {},
+            compression::KeyIndexOptions(), {8, homed0}),
+        {},
+        std::vector<int64_t>(homed0.size() + 1, 0),
+        FieldStats()});
+    return fields;
+  };
   CompressedTable::Options o;
   o.router = router.get();
   o.shard_id = 1;  // shard 0's clusters
-  auto t = CompressedTable::Restore(Config(), saec, std::move(fields), o);
+  auto t = CompressedTable::Restore(Config(), saec, fields_of_shard0(), o);
   EXPECT_EQ(t.status().code(), absl::StatusCode::kDataLoss) << t.status();
   EXPECT_NE(t.status().message().find("not the"), std::string::npos);
-  // The same fields on a table that is not cluster-wide: DATA_LOSS too.
-  std::vector<CompressedFieldState> again;
-  again.push_back(CompressedFieldState{
-      1,
-      *compression::CompressedField::Create(
-          kDim, std::vector<float>(homed0.size() * kDim, 1.f),
-          std::vector<float>(kDim, 0.f), {}, {},
-          compression::KeyIndexOptions(), {8, homed0}),
-      {},
-      std::vector<int64_t>(homed0.size() + 1, 0),
-      FieldStats()});
+  o.shard_id = 0;  // its own shard: restored
+  ASSERT_TRUE(CompressedTable::Restore(Config(), saec, fields_of_shard0(), o)
+                  .ok());
+  // The same fields on a table that is not cluster-wide: DATA_LOSS.
   saec.set_cluster_wide(false);
-  o.shard_id = 0;
-  t = CompressedTable::Restore(Config(), saec, std::move(again), o);
+  t = CompressedTable::Restore(Config(), saec, fields_of_shard0(), o);
   EXPECT_EQ(t.status().code(), absl::StatusCode::kDataLoss) << t.status();
 }
 
