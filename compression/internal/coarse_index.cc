@@ -143,6 +143,29 @@ void CoarseIndex::Probe(absl::Span<const float> points,
   });
 }
 
+namespace {
+
+// Groups (query, probe) pairs by cell (counting sort): the queries of cell
+// c are list[offsets[c], offsets[c + 1]); pair_pos maps pair q (query q /
+// nprobe) to its slot.
+void GroupByCell(const std::vector<uint32_t>& probes, int cells, int nprobe,
+                 std::vector<uint64_t>* offsets, std::vector<uint32_t>* list,
+                 std::vector<uint64_t>* pair_pos) {
+  offsets->assign(cells + 1, 0);
+  for (uint32_t c : probes) ++(*offsets)[c + 1];
+  for (int c = 0; c < cells; ++c) (*offsets)[c + 1] += (*offsets)[c];
+  list->resize(probes.size());
+  pair_pos->resize(probes.size());
+  std::vector<uint64_t> cursor(offsets->begin(), offsets->end() - 1);
+  for (size_t q = 0; q < probes.size(); ++q) {
+    const uint64_t pos = cursor[probes[q]]++;
+    (*list)[pos] = static_cast<uint32_t>(q / nprobe);
+    (*pair_pos)[q] = pos;
+  }
+}
+
+}  // namespace
+
 void CoarseIndex::AssignChunk(absl::Span<const float> points,
                               absl::Span<const uint32_t> rows, size_t begin,
                               size_t end, int nprobe, ThreadPool& pool,
@@ -154,21 +177,9 @@ void CoarseIndex::AssignChunk(absl::Span<const float> points,
   std::vector<uint32_t> probes;
   Probe(points, rows, begin, end, nprobe, pool, probes);
 
-  // Group (query, probe) pairs by cell: queries of cell c are
-  // list[offsets[c], offsets[c + 1]); pair_pos maps a pair to its slot.
-  std::vector<uint64_t> offsets(cells + 1, 0);
-  for (uint32_t c : probes) ++offsets[c + 1];
-  for (int c = 0; c < cells; ++c) offsets[c + 1] += offsets[c];
-  std::vector<uint32_t> list(probes.size());
-  std::vector<uint64_t> pair_pos(probes.size());
-  {
-    std::vector<uint64_t> cursor(offsets.begin(), offsets.end() - 1);
-    for (size_t q = 0; q < probes.size(); ++q) {
-      const uint64_t pos = cursor[probes[q]]++;
-      list[pos] = static_cast<uint32_t>(q / nprobe);
-      pair_pos[q] = pos;
-    }
-  }
+  std::vector<uint64_t> offsets, pair_pos;
+  std::vector<uint32_t> list;
+  GroupByCell(probes, cells, nprobe, &offsets, &list, &pair_pos);
 
   // Fine search, one cell per task: sgemm of its queries against its
   // members; the winner of each pair lands in cand[pos].
