@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <functional>
 #include <optional>
 #include <utility>
 
@@ -484,40 +485,21 @@ absl::StatusOr<Clustering> ClusterWithK(const FieldData& field,
   return c;
 }
 
-absl::StatusOr<Clustering> SearchDistortionBudget(const FieldData& field,
-                                                  const std::vector<double>& w,
-                                                  const SaecOptions& options,
-                                                  ThreadPool& pool,
-                                                  int* probes) {
-  const ClusterCountOptions& o = options.clusters;
-  const int64_t n = static_cast<int64_t>(field.keys.size());
-  std::optional<Clustering> best;
-  int64_t lo = 0, hi = std::min(o.initial_k, n);
-  for (;;) {  // doubling; k = n (identity, MSE 0) always meets the budget
-    STRATA_ASSIGN_OR_RETURN(Clustering c,
-                            ClusterWithK(field, w, hi, options, pool));
-    ++*probes;
-    if (c.weighted_mse <= o.max_mse || hi >= n) {
-      best = std::move(c);
-      break;
-    }
-    lo = hi;
-    hi = std::min(2 * hi, n);
-  }
-  for (int step = 0; step < o.max_probes; ++step) {
-    const int64_t gap = hi - lo;
-    if (gap <= 1 || gap <= o.k_precision * static_cast<double>(hi)) break;
-    const int64_t mid = lo + gap / 2;
-    STRATA_ASSIGN_OR_RETURN(Clustering c,
-                            ClusterWithK(field, w, mid, options, pool));
-    ++*probes;
-    if (c.weighted_mse <= o.max_mse) {
-      hi = mid;
-      best = std::move(c);
-    } else {
-      lo = mid;
-    }
-  }
+absl::StatusOr<Clustering> SearchBudget(const FieldData& field,
+                                        const std::vector<double>& w,
+                                        const SaecOptions& options,
+                                        ThreadPool& pool, int* probes) {
+  std::optional<Clustering> last, best;
+  STRATA_RETURN_IF_ERROR(
+      SearchDistortionBudget(
+          static_cast<int64_t>(field.keys.size()), options.clusters,
+          [&](int64_t k) -> absl::StatusOr<double> {
+            STRATA_ASSIGN_OR_RETURN(last,
+                                    ClusterWithK(field, w, k, options, pool));
+            return last->weighted_mse;
+          },
+          [&] { best = std::move(last); }, probes)
+          .status());
   return *std::move(best);
 }
 
@@ -540,7 +522,7 @@ absl::StatusOr<Clustering> ChooseKAndCluster(const FieldData& field,
       break;
     }
     case ClusterCountOptions::Mode::kDistortionBudget:
-      return SearchDistortionBudget(field, w, options, pool, probes);
+      return SearchBudget(field, w, options, pool, probes);
   }
   *probes = 1;
   return ClusterWithK(field, w, std::min(k, n), options, pool);
@@ -584,6 +566,37 @@ absl::Status ValidateFieldData(const FieldData& field) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> SearchDistortionBudget(
+    int64_t n, const ClusterCountOptions& o,
+    const std::function<absl::StatusOr<double>(int64_t k)>& probe,
+    const std::function<void()>& keep, int* probes) {
+  int64_t lo = 0, hi = std::min(o.initial_k, n);
+  for (;;) {  // doubling; k = n (identity, MSE 0) always meets the budget
+    STRATA_ASSIGN_OR_RETURN(const double mse, probe(hi));
+    ++*probes;
+    if (mse <= o.max_mse || hi >= n) {
+      keep();
+      break;
+    }
+    lo = hi;
+    hi = std::min(2 * hi, n);
+  }
+  for (int step = 0; step < o.max_probes; ++step) {
+    const int64_t gap = hi - lo;
+    if (gap <= 1 || gap <= o.k_precision * static_cast<double>(hi)) break;
+    const int64_t mid = lo + gap / 2;
+    STRATA_ASSIGN_OR_RETURN(const double mse, probe(mid));
+    ++*probes;
+    if (mse <= o.max_mse) {
+      hi = mid;
+      keep();
+    } else {
+      lo = mid;
+    }
+  }
+  return hi;
 }
 
 absl::StatusOr<int64_t> ClustersForTargetRatio(int64_t n, int dim,

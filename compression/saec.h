@@ -30,6 +30,7 @@
 #define STRATA_COMPRESSION_SAEC_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -251,6 +252,18 @@ absl::StatusOr<std::vector<FieldCompression>> CompressFields(
 absl::StatusOr<int64_t> ClustersForTargetRatio(int64_t n, int dim,
                                                double target_ratio,
                                                const KeyIndexOptions& index);
+
+// The kDistortionBudget search over k in [1, n] (see ClusterCountOptions):
+// k doubles from initial_k until probe(k)'s weighted MSE <= max_mse (k = n
+// is taken as meeting it), then a bisection of at most max_probes probes.
+// `probe(k)` clusters with k and returns the weighted MSE; `keep()` is
+// called right after each probe that becomes the best so far (the caller
+// keeps that probe's result). Returns the chosen k and adds the probes to
+// *probes; the first probe error is returned as is.
+absl::StatusOr<int64_t> SearchDistortionBudget(
+    int64_t n, const ClusterCountOptions& options,
+    const std::function<absl::StatusOr<double>(int64_t k)>& probe,
+    const std::function<void()>& keep, int* probes);
 
 }  // namespace strata::compression
 

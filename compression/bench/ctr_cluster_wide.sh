@@ -13,7 +13,8 @@
 # that tools/demo.sh builds.
 #   compression/bench/ctr_cluster_wide.sh [DIM] [SHARDS...]
 # Environment: CTR_ROWS (default 200000), CTR_CLUSTERS (k per field,
-# default 64), STRATA_CW_DIR (work directory), STRATA_CW_REUSE=1 (reuse
+# default 64), CTR_SAEC (the whole SaecConfig text instead, e.g. "max_mse:
+# 0.006"), STRATA_CW_DIR (work directory), STRATA_CW_REUSE=1 (reuse
 # the trained model and data of an earlier run of the same DIM).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,7 +25,7 @@ SHARDS=("$@")
 DIR=${STRATA_CW_DIR:-/tmp/strata-cluster-wide-$DIM}
 ROWS=${CTR_ROWS:-200000}
 CLUSTERS=${CTR_CLUSTERS:-64}
-SAEC="clusters: $CLUSTERS index_layout: COMPACT"
+SAEC=${CTR_SAEC:-"clusters: $CLUSTERS index_layout: COMPACT"}
 BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
 CTL="$BIN/tools/stratactl"
 CLUSTER=deploy/local/cluster.sh

@@ -1,6 +1,7 @@
 #include "server/storage/compressed_table.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <utility>
@@ -267,9 +268,10 @@ absl::StatusOr<SaecConfig> NormalizeSaecConfig(SaecConfig c) {
     return absl::InvalidArgumentError(
         absl::StrCat("head_mass ", c.head_mass(), " is outside (0, 1]"));
   }
-  if (c.target_ratio() < 0 || c.max_mse() < 0) {
+  if (!(c.target_ratio() >= 0 && std::isfinite(c.target_ratio())) ||
+      !(c.max_mse() >= 0 && std::isfinite(c.max_mse()))) {
     return absl::InvalidArgumentError(
-        "target_ratio and max_mse must not be negative");
+        "target_ratio and max_mse must be finite and not negative");
   }
   if (c.clusters() == 0 && c.max_mse() == 0 && c.target_ratio() == 0) {
     c.set_target_ratio(library.clusters.target_ratio);

@@ -105,6 +105,17 @@ TEST(CompressedTableTest, NormalizeSaecConfigRejectsOutOfRangeValues) {
   c.set_max_mse(-1);
   EXPECT_EQ(NormalizeSaecConfig(c).status().code(),
             absl::StatusCode::kInvalidArgument);
+  for (double bad : {std::numeric_limits<double>::quiet_NaN(),
+                     std::numeric_limits<double>::infinity()}) {
+    c = SaecConfig();
+    c.set_max_mse(bad);
+    EXPECT_EQ(NormalizeSaecConfig(c).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    c = SaecConfig();
+    c.set_target_ratio(bad);
+    EXPECT_EQ(NormalizeSaecConfig(c).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
   c = SaecConfig();
   c.set_index_layout(static_cast<SaecConfig::IndexLayout>(4));  // unknown
   EXPECT_EQ(NormalizeSaecConfig(c).status().code(),

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -33,17 +34,45 @@ compression::KeyIndexOptions IndexOf(const SaecConfig& c) {
   return o;
 }
 
-absl::StatusOr<int64_t> ClustersOf(const SaecConfig& c, const Union& u,
-                                   int dim) {
+// One field's centroids: k-means of the union with `clusters` clusters, the
+// most that reach target_ratio for the field's features on all shards, or
+// (max_mse) the fewest whose weighted MSE on the samples meets the budget,
+// searched as CompressField searches (the samples' weights make their MSE
+// an estimate of the field's). k is at most the number of samples.
+absl::StatusOr<compression::KMeansResult> ClusterUnion(
+    const SaecConfig& c, const Union& u, int dim,
+    const compression::KMeansOptions& km) {
+  const int64_t samples = static_cast<int64_t>(u.weights.size());
+  const auto kmeans = [&](int64_t k) {
+    return compression::KMeans(u.points, dim, u.weights, k, km);
+  };
   int64_t k = static_cast<int64_t>(c.clusters());
+  if (k == 0 && c.max_mse() > 0) {
+    compression::ClusterCountOptions search;
+    search.mode = compression::ClusterCountOptions::Mode::kDistortionBudget;
+    search.max_mse = c.max_mse();
+    std::optional<compression::KMeansResult> last, best;
+    int probes = 0;
+    STRATA_RETURN_IF_ERROR(
+        compression::SearchDistortionBudget(
+            samples, search,
+            [&](int64_t probe) -> absl::StatusOr<double> {
+              STRATA_ASSIGN_OR_RETURN(last, kmeans(probe));
+              return last->total_weight > 0
+                         ? last->objective / last->total_weight
+                         : 0.0;
+            },
+            [&] { best = std::move(last); }, &probes)
+            .status());
+    return *std::move(best);
+  }
   if (k == 0) {
     STRATA_ASSIGN_OR_RETURN(
         k, compression::ClustersForTargetRatio(
                static_cast<int64_t>(u.features), dim, c.target_ratio(),
                IndexOf(c)));
   }
-  const int64_t samples = static_cast<int64_t>(u.weights.size());
-  return std::min(k, samples);
+  return kmeans(std::min(k, samples));
 }
 
 }  // namespace
@@ -53,11 +82,6 @@ absl::StatusOr<std::vector<FieldCentroids>> ClusterSamples(
   if (shards.empty()) return std::vector<FieldCentroids>{};
   const SaecConfig& config = shards[0].config();
   const uint32_t dim = shards[0].dim();
-  if (config.max_mse() > 0 && config.clusters() == 0) {
-    return absl::InvalidArgumentError(
-        "a cluster-wide compression needs clusters or target_ratio, not "
-        "max_mse");
-  }
   std::map<uint32_t, Union> fields;
   for (const SampleHeadResponse& s : shards) {
     if (s.dim() != dim || !google::protobuf::util::MessageDifferencer::Equals(
@@ -90,11 +114,9 @@ absl::StatusOr<std::vector<FieldCentroids>> ClusterSamples(
   std::vector<FieldCentroids> out;
   for (const auto& [field, u] : fields) {
     if (u.weights.empty()) continue;
-    STRATA_ASSIGN_OR_RETURN(const int64_t k,
-                            ClustersOf(config, u, static_cast<int>(dim)));
     STRATA_ASSIGN_OR_RETURN(
         const compression::KMeansResult r,
-        compression::KMeans(u.points, static_cast<int>(dim), u.weights, k, km));
+        ClusterUnion(config, u, static_cast<int>(dim), km));
     FieldCentroids& c = out.emplace_back();
     c.set_field(field);
     c.set_values(r.centroids.data(), r.centroids.size() * sizeof(float));

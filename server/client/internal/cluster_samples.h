@@ -15,12 +15,14 @@ namespace internal {
 // Per field (ascending), frequency-weighted k-means (Saec's head
 // clusterer: batched k-means++ seeding, head tolerance) over every shard's
 // samples of it, weighted as sent. k comes from the shards' normalized
-// config: `clusters` when > 0, else the most clusters that still reach
-// `target_ratio` for the field's features on all shards together
-// (ClustersForTargetRatio); at most the number of samples (the shards
-// refuse more than kMaxClusterWideClusters). INVALID_ARGUMENT for max_mse (not supported
-// cluster-wide), responses that disagree on dim or config, and samples
-// whose vectors and weights do not match.
+// config: `clusters` when > 0, else with `max_mse` the fewest clusters
+// whose weighted MSE on the samples meets it (compression's
+// SearchDistortionBudget, each probe a k-means of the samples), else the
+// most clusters that still reach `target_ratio` for the field's features
+// on all shards together (ClustersForTargetRatio); at most the number of
+// samples (the shards refuse more than kMaxClusterWideClusters).
+// INVALID_ARGUMENT for responses that disagree on dim or config, and
+// samples whose vectors and weights do not match.
 absl::StatusOr<std::vector<FieldCentroids>> ClusterSamples(
     const std::vector<SampleHeadResponse>& shards);
 

@@ -44,11 +44,40 @@ TEST(ClusterSamplesTest, ClustersTheUnionOfTheShardsSamplesOnce) {
   EXPECT_NEAR(v[2], 10.033f, 1e-3);
 }
 
-TEST(ClusterSamplesTest, RefusesMaxMseAndDisagreeingShards) {
-  SampleHeadResponse mse = Shard({0, 0}, 0);
-  mse.mutable_config()->set_max_mse(0.5);
-  EXPECT_EQ(ClusterSamples({mse}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+// Four groups of 20 samples at (10 g, 0) +- 0.1 on two shards.
+std::vector<SampleHeadResponse> FourGroups(double max_mse) {
+  std::vector<SampleHeadResponse> shards;
+  for (int s = 0; s < 2; ++s) {
+    std::vector<float> points;
+    for (int g = 0; g < 4; ++g) {
+      for (int i = 0; i < 10; ++i) {
+        points.push_back(10.f * g + 0.01f * (i - 5));
+        points.push_back(0.01f * s);
+      }
+    }
+    shards.push_back(Shard(points, 0));
+    shards.back().mutable_config()->set_max_mse(max_mse);
+  }
+  return shards;
+}
+
+TEST(ClusterSamplesTest, MaxMseSearchesTheFewestClustersOnTheSamples) {
+  // Within-group MSE is ~0.001; any 3 clusters merge two groups (MSE >=
+  // 100 / 4 = 25 over the merged half): the budget 1 needs all 4 groups.
+  auto c = ClusterSamples(FourGroups(1.0));
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->size(), 1u);
+  const std::vector<float> v = Floats((*c)[0].values());
+  const size_t k = v.size() / 2;
+  EXPECT_GE(k, 4u);
+  EXPECT_LE(k, 5u);  // the search's precision: the smallest k it found
+  // A loose budget takes fewer clusters.
+  auto loose = ClusterSamples(FourGroups(1000.0));
+  ASSERT_TRUE(loose.ok()) << loose.status();
+  EXPECT_LT((*loose)[0].values().size() / 8, k);
+}
+
+TEST(ClusterSamplesTest, RefusesDisagreeingShards) {
   SampleHeadResponse other_dim = Shard({0, 0}, 2);
   other_dim.set_dim(1);
   EXPECT_EQ(ClusterSamples({Shard({0, 0}, 2), other_dim}).status().code(),
