@@ -137,6 +137,17 @@ absl::StatusOr<DenseRange> DenseTable::Range(uint64_t offset,
 absl::StatusOr<int64_t> DenseTable::Pull(uint64_t offset, uint64_t count,
                                          int64_t min_step, absl::Time deadline,
                                          std::string* out_bytes) {
+  return PullInto(offset, count, min_step, deadline,
+                  [out_bytes](int64_t, size_t bytes) {
+                    const size_t old = out_bytes->size();
+                    out_bytes->resize(old + bytes);
+                    return &(*out_bytes)[old];
+                  });
+}
+
+absl::StatusOr<int64_t> DenseTable::PullInto(
+    uint64_t offset, uint64_t count, int64_t min_step, absl::Time deadline,
+    absl::FunctionRef<char*(int64_t step, size_t bytes)> out) {
   STRATA_ASSIGN_OR_RETURN(const DenseRange range, Range(offset, count));
   if (config_.sync() == BSP && resyncing_.load()) {
     ResyncForPull(min_step, deadline);
@@ -160,9 +171,7 @@ absl::StatusOr<int64_t> DenseTable::Pull(uint64_t offset, uint64_t count,
     }
   }
   const size_t bytes = range.count * sizeof(float);
-  const size_t old = out_bytes->size();
-  out_bytes->resize(old + bytes);
-  std::memcpy(&(*out_bytes)[old], values_.data() + range.offset, bytes);
+  std::memcpy(out(step_, bytes), values_.data() + range.offset, bytes);
   return step_;
 }
 
@@ -195,6 +204,49 @@ absl::StatusOr<int64_t> DenseTable::Push(uint64_t offset, uint64_t count,
   absl::MutexLock lock(&mu_);
   if (bsp) return PushBsp(range.offset, grads, step, worker);
   PushAsync(range.offset, grads);
+  return step_;
+}
+
+absl::StatusOr<int64_t> DenseTable::Push(uint64_t offset, uint64_t count,
+                                         size_t num_grads,
+                                         GradientReader read, int64_t step,
+                                         uint32_t worker) {
+  // Blocks of 64 KiB: the copy of a block that is not in place stays in
+  // the L2 cache for the check or the update that reads it.
+  constexpr size_t kBlock = size_t{1} << 14;
+  thread_local std::vector<float> block(kBlock);
+  const auto whole = [&]() -> absl::StatusOr<int64_t> {
+    std::vector<float> grads(num_grads);
+    for (size_t b = 0; b < num_grads; b += kBlock) {
+      const size_t m = std::min(kBlock, num_grads - b);
+      const float* g = read(b, m, grads.data() + b);
+      if (g != grads.data() + b) std::memcpy(grads.data() + b, g, m * 4);
+    }
+    return Push(offset, count, grads, step, worker);
+  };
+  const absl::StatusOr<DenseRange> range = Range(offset, count);
+  if (!range.ok() || num_grads != range->count || config_.sync() == BSP ||
+      optimizer_->state_per_element() > 1) {
+    return whole();  // the span path's checks, errors and effects
+  }
+  for (size_t b = 0; b < num_grads; b += kBlock) {
+    const size_t m = std::min(kBlock, num_grads - b);
+    const absl::Status ok = internal::CheckGradientValues(
+        absl::MakeConstSpan(read(b, m, block.data()), m),
+        options_.max_abs_gradient, "");
+    if (!ok.ok()) return whole();  // for the message: the element's index
+  }
+  const size_t planes = optimizer_->state_per_element();  // 0 or 1
+  absl::MutexLock lock(&mu_);
+  int64_t t = step_;
+  for (size_t b = 0; b < num_grads; b += kBlock) {
+    const size_t m = std::min(kBlock, num_grads - b);
+    const uint64_t at = range->offset + b;
+    t = step_;  // Apply increments it: the update count of this push
+    optimizer_->Apply(values_.data() + at, read(b, m, block.data()),
+                      state_.data() + planes * at, &t, m);
+  }
+  if (range->offset + num_grads == size_) step_ = t;
   return step_;
 }
 
