@@ -724,9 +724,7 @@ void DensePullResponseView::CopyValues(char* out) const {
 absl::Status DensePushRequestView::Parse(const grpc::ByteBuffer& message) {
   Clear();
   name_.clear();
-  step_ = 0;
-  worker_ = 0;
-  offset_ = count_ = client_id_ = sequence_ = 0;
+  fields_ = DensePushFields();
   gradients_ = {};
   const absl::Status read =
       ReadMessage(message, "DensePushRequest", &slices_,
@@ -764,22 +762,22 @@ bool DensePushRequestView::ReadField(internal::SliceCursor* in) {
     if (!in->ReadVarint(&v)) return false;
     switch (field) {
       case kDensePushRequestStep:
-        step_ = static_cast<int64_t>(v);  // as protobuf reads an int64
+        fields_.step = static_cast<int64_t>(v);  // as protobuf reads an int64
         break;
       case kDensePushRequestWorker:
-        worker_ = static_cast<uint32_t>(v);  // as protobuf reads a uint32
+        fields_.worker = static_cast<uint32_t>(v);  // as protobuf: a uint32
         break;
       case kDensePushRequestOffset:
-        offset_ = v;
+        fields_.offset = v;
         break;
       case kDensePushRequestCount:
-        count_ = v;
+        fields_.count = v;
         break;
       case kDensePushRequestClientId:
-        client_id_ = v;
+        fields_.client_id = v;
         break;
       default:
-        sequence_ = v;
+        fields_.sequence = v;
     }
     return true;
   }

@@ -1,6 +1,6 @@
-// The embedding data plane's large messages (PullRequest, PushRequest,
-// PullResponse of proto/ps.proto) encoded and decoded straight in gRPC
-// slices, without a protobuf message in between: the payload of a pull
+// The data plane's large messages (PullRequest, PushRequest, PullResponse,
+// DensePullResponse and DensePushRequest of proto/ps.proto) encoded and
+// decoded straight in gRPC slices, without a protobuf message in between: the payload of a pull
 // response or a push request is written by its producer (the shard's table,
 // the client's gradient gather) into the one slice that gRPC sends, a
 // received pull response is read row by row out of the slices gRPC
@@ -35,7 +35,10 @@ class SliceCursor;
 // made, its payload (the last bytes field's contents, 4-byte aligned, not
 // initialized) is filled by the caller through payload(), then Release()
 // hands the message to gRPC without a copy. Owns its buffer; move-only;
-// not thread-safe.
+// not thread-safe. The dense encoders take buffers of 1 MiB and more from a
+// process-wide pool they return to when gRPC drops the message (at most 128
+// MiB of free buffers kept), so that a tensor's pages are not faulted in
+// afresh on every call.
 class WireMessage {
  public:
   WireMessage(WireMessage&& other) noexcept;
@@ -251,12 +254,18 @@ class DensePushRequestView {
   void Clear();
 
   const std::string& name() const { return name_; }
-  int64_t step() const { return step_; }
-  uint32_t worker() const { return worker_; }
-  uint64_t offset() const { return offset_; }
-  uint64_t count() const { return count_; }
-  uint64_t client_id() const { return client_id_; }
-  uint64_t sequence() const { return sequence_; }
+  int64_t step() const { return fields_.step; }
+  uint32_t worker() const { return fields_.worker; }
+  uint64_t offset() const { return fields_.offset; }
+  uint64_t count() const { return fields_.count; }
+  uint64_t client_id() const { return fields_.client_id; }
+  uint64_t sequence() const { return fields_.sequence; }
+  // All of the above (the name a view of name()).
+  DensePushFields fields() const {
+    DensePushFields f = fields_;
+    f.name = name_;
+    return f;
+  }
   // Bytes of the gradients field (a multiple of 4 in a valid request).
   size_t gradient_bytes() const { return gradients_.bytes; }
   // Floats [first, first + n) of the gradients (first + n <=
@@ -272,12 +281,7 @@ class DensePushRequestView {
   // entries), to find a block's slice.
   std::vector<size_t> starts_;
   std::string name_;
-  int64_t step_ = 0;
-  uint32_t worker_ = 0;
-  uint64_t offset_ = 0;
-  uint64_t count_ = 0;
-  uint64_t client_id_ = 0;
-  uint64_t sequence_ = 0;
+  DensePushFields fields_;  // but its name
   struct {
     size_t begin = 0;  // byte offset of the field's contents in the message
     size_t bytes = 0;

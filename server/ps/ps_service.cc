@@ -420,10 +420,15 @@ grpc::Status DenseServiceImpl::Push(grpc::ServerContext* ctx,
         reinterpret_cast<const float*>(req->gradients().data()),
         req->gradients().size() / sizeof(float));
   }
-  return ApplyPush(ctx,
-                   {req->name(), req->offset(), req->count(), req->step(),
-                    req->worker(), IdOf(*req)},
-                   req->gradients().size(),
+  DensePushFields args;
+  args.name = req->name();
+  args.step = req->step();
+  args.worker = req->worker();
+  args.offset = req->offset();
+  args.count = req->count();
+  args.client_id = req->client_id();
+  args.sequence = req->sequence();
+  return ApplyPush(ctx, args, req->gradients().size(),
                    [grads](size_t first, size_t, float*) {
                      return grads.data() + first;
                    },
@@ -439,10 +444,7 @@ grpc::Status DenseServiceImpl::PushFromWire(grpc::ServerContext* ctx,
     ~ClearAtEnd() { v.Clear(); }
   } clear_at_end{view};
   if (absl::Status s = view.Parse(*req); !s.ok()) return ToGrpcStatus(s);
-  return ApplyPush(ctx,
-                   {view.name(), view.offset(), view.count(), view.step(),
-                    view.worker(), PushId{view.client_id(), view.sequence()}},
-                   view.gradient_bytes(),
+  return ApplyPush(ctx, view.fields(), view.gradient_bytes(),
                    [](size_t first, size_t n, float* buffer) {
                      return view.Floats(first, n, buffer);
                    },
@@ -450,7 +452,7 @@ grpc::Status DenseServiceImpl::PushFromWire(grpc::ServerContext* ctx,
 }
 
 grpc::Status DenseServiceImpl::ApplyPush(grpc::ServerContext* ctx,
-                                         const PushArgs& args,
+                                         const DensePushFields& args,
                                          size_t gradient_bytes,
                                          DenseTable::GradientReader read,
                                          DensePushResponse* resp) {
@@ -470,7 +472,8 @@ grpc::Status DenseServiceImpl::ApplyPush(grpc::ServerContext* ctx,
   if (!pass.ok()) return ToGrpcStatus(pass.status());
   int64_t step = 0;
   absl::StatusOr<PushDedup::Outcome> outcome = store_->push_dedup().ApplyOnce(
-      args.id, /*durable=*/!bsp, [&]() -> absl::Status {
+      PushId{args.client_id, args.sequence}, /*durable=*/!bsp,
+      [&]() -> absl::Status {
         STRATA_ASSIGN_OR_RETURN(
             step, (*tensor)->Push(args.offset, args.count,
                                   gradient_bytes / sizeof(float), read,

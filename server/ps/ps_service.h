@@ -16,6 +16,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "proto/ps.grpc.pb.h"
 #include "proto/rpc_util.h"
+#include "server/ps/payload_wire.h"
 #include "server/storage/table_store.h"
 
 namespace strata {
@@ -123,19 +124,10 @@ class DenseServiceImpl final : public grpc::Service {
   template <typename Allocate>
   absl::Status PullInto(grpc::ServerContext* ctx, const DensePullRequest& req,
                         Allocate allocate);
-  // What a push carries besides its gradient floats.
-  struct PushArgs {
-    absl::string_view name;
-    uint64_t offset = 0;
-    uint64_t count = 0;
-    int64_t step = 0;
-    uint32_t worker = 0;
-    PushId id;
-  };
-  // Checks a push (its gradient: `gradient_bytes` bytes read through
-  // `read`), passes the push gate and applies it once per request id; both
-  // Push paths.
-  grpc::Status ApplyPush(grpc::ServerContext* ctx, const PushArgs& args,
+  // Checks a push (`args`; its gradient: `gradient_bytes` bytes read
+  // through `read`), passes the push gate and applies it once per request
+  // id; both Push paths.
+  grpc::Status ApplyPush(grpc::ServerContext* ctx, const DensePushFields& args,
                          size_t gradient_bytes,
                          DenseTable::GradientReader read,
                          DensePushResponse* resp);
