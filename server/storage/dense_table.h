@@ -155,8 +155,9 @@ class DenseTable {
   // As Push with a span of `num_grads` floats, read block by block through
   // `read` instead: the same checks, errors and effects, without copying
   // the gradient whole (ASYNC with at most one optimizer state plane reads
-  // it twice in blocks: checked, then applied; anything else, and a push
-  // that fails a check, copies it once and takes the span path).
+  // it twice in blocks: checked, then applied or, BSP, accumulated; Adam's
+  // split state planes, and a push that fails a check, copy it once and
+  // take the span path).
   absl::StatusOr<int64_t> Push(uint64_t offset, uint64_t count,
                                size_t num_grads, GradientReader read,
                                int64_t step, uint32_t worker);
@@ -216,9 +217,10 @@ class DenseTable {
   // ASYNC: applies grads to [offset, offset + grads.size()).
   void PushAsync(uint64_t offset, absl::Span<const float> grads)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // BSP: accumulates one chunk of `worker`'s gradient of `step`.
-  absl::StatusOr<int64_t> PushBsp(uint64_t offset,
-                                  absl::Span<const float> grads, int64_t step,
+  // BSP: accumulates one chunk of `worker`'s gradient of `step` (n floats
+  // read through `read`).
+  absl::StatusOr<int64_t> PushBsp(uint64_t offset, size_t n,
+                                  GradientReader read, int64_t step,
                                   uint32_t worker)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Resync: moves the open step to `step` (> step_), discarding its pushes

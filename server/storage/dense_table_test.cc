@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -732,6 +733,49 @@ TEST(DenseTableTest, PushFromReaderMatchesPushOfASpan) {
         EXPECT_EQ(step, step2);
       });
     });
+  }
+}
+
+// BSP through a GradientReader: the same accumulation, steps and refusals.
+TEST(DenseTableTest, BspPushFromReaderMatchesPushOfASpan) {
+  constexpr uint64_t kSize = 40000;
+  const DenseConfig c = Config(kSize, BSP, 2, 0.01f);
+  std::unique_ptr<DenseTable> span = MustCreate(c);
+  std::unique_ptr<DenseTable> read = MustCreate(c);
+  std::vector<float> g(kSize);
+  for (size_t i = 0; i < kSize; ++i) g[i] = 0.002f * (i % 11) - 0.01f;
+  size_t base = 0;  // where the pushed chunk starts in g
+  const auto reader = [&](size_t first, size_t n, float* buffer) {
+    std::memcpy(buffer, g.data() + base + first, n * sizeof(float));
+    return static_cast<const float*>(buffer);
+  };
+  for (int64_t step = 0; step < 2; ++step) {
+    for (uint32_t w = 0; w < 2; ++w) {
+      // Worker w pushes its gradient as two chunks.
+      auto a = span->Push(0, 30000, absl::MakeConstSpan(g).first(30000), step, w);
+      base = 0;
+      auto b = read->Push(0, 30000, 30000, reader, step, w);
+      ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+      a = span->Push(30000, 0, absl::MakeConstSpan(g).subspan(30000), step, w);
+      base = 30000;
+      b = read->Push(30000, 0, kSize - 30000, reader, step, w);
+      ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+      EXPECT_EQ(*a, *b);
+    }
+  }
+  EXPECT_EQ(span->step(), 2);
+  EXPECT_EQ(Values(*span), Values(*read));
+  // Refusals: another step, a worker out of range, out of chunk order.
+  for (const auto& [offset, step, worker] :
+       std::vector<std::tuple<uint64_t, int64_t, uint32_t>>{
+           {0, 5, 0}, {0, 2, 2}, {10, 2, 0}}) {
+    const size_t n = kSize - offset;
+    base = offset;
+    auto a = span->Push(offset, 0, absl::MakeConstSpan(g).subspan(offset),
+                        step, worker);
+    auto b = read->Push(offset, 0, n, reader, step, worker);
+    EXPECT_FALSE(a.ok());
+    EXPECT_EQ(a.status(), b.status());
   }
 }
 
