@@ -62,6 +62,19 @@ const std::string& PushMethod() {
   return *name;
 }
 
+// Full names of the dense data-plane methods, as the generated stubs name
+// them.
+const std::string& DensePullMethod() {
+  static const std::string* const name = new std::string(
+      absl::StrCat("/", DenseService::service_full_name(), "/Pull"));
+  return *name;
+}
+const std::string& DensePushMethod() {
+  static const std::string* const name = new std::string(
+      absl::StrCat("/", DenseService::service_full_name(), "/Push"));
+  return *name;
+}
+
 // Floats one dense request or response carries: the message's payload
 // share, as for sparse batches.
 uint64_t DenseFloatsPerMessage(const PsClientOptions& options) {
@@ -138,12 +151,6 @@ PsClient::PsClient(std::shared_ptr<const internal::ShardGroup> shards,
       admin_(std::make_unique<PsAdminClient>(shards_, AdminOptions(options))),
       client_id_(NewClientId()),
       sequences_(new std::atomic<uint64_t>[shards_->size()]()) {}
-
-template <typename PushReq>
-void PsClient::SetRequestId(uint32_t shard, PushReq* req) const {
-  req->set_client_id(client_id_);
-  req->set_sequence(NextSequence(shard));
-}
 
 uint64_t PsClient::NextSequence(uint32_t shard) const {
   return sequences_[shard].fetch_add(1, std::memory_order_relaxed) + 1;
@@ -487,45 +494,58 @@ absl::Status PsClient::PushClusterWide(const std::string& table,
   return PushRouted(table, unique, rows, dim, /*resolved=*/true);
 }
 
-absl::StatusOr<DensePullResponse> PsClient::PullDenseRange(
-    const std::string& name, int64_t min_step, uint64_t offset,
-    uint64_t count) const {
-  std::vector<DensePullRequest> req(1);
-  req[0].set_name(name);
-  req[0].set_min_step(min_step);
-  req[0].set_offset(offset);
-  req[0].set_count(count);
-  std::vector<DensePullResponse> resps;
+// Dense requests and responses travel as grpc::ByteBuffers too: a pull's
+// values are copied once, from the received slices to the caller's vector;
+// a push's gradients once, into the request's slice.
+absl::Status PsClient::PullDenseRange(const std::string& name,
+                                      int64_t min_step, uint64_t offset,
+                                      uint64_t count,
+                                      DensePullResponseView* view) const {
+  DensePullRequest r;
+  r.set_name(name);
+  r.set_min_step(min_step);
+  r.set_offset(offset);
+  r.set_count(count);
+  std::vector<grpc::ByteBuffer> req(1);
+  bool own_buffer = false;
+  const grpc::Status serialized =
+      grpc::SerializationTraits<DensePullRequest>::Serialize(r, &req[0],
+                                                             &own_buffer);
+  if (!serialized.ok()) return FromGrpcStatus(serialized);
+  thread_local std::vector<grpc::ByteBuffer> resps;
   const auto pull = [&](absl::Duration timeout) {
     return FanOut(
         "PullDense(" + name + ")", {router_->ShardForName(name)}, req, &resps,
         [](const ShardStubs& sh, grpc::ClientContext* ctx,
-           const DensePullRequest& r, grpc::CompletionQueue* cq) {
-          return sh.dense->PrepareAsyncPull(ctx, r, cq);
+           const grpc::ByteBuffer& r, grpc::CompletionQueue* cq) {
+          return sh.pull_wire->PrepareUnaryCall(ctx, DensePullMethod(), r, cq);
         },
         timeout);
   };
+  absl::Status s;
   if (!options_.cancelled || min_step <= 0) {
-    STRATA_RETURN_IF_ERROR(pull(options_.dense_wait_timeout));
-    return std::move(resps[0]);
-  }
-  // Waits in slices so a cancelled task stops promptly (PsClientOptions).
-  const absl::Time give_up = absl::Now() + options_.dense_wait_timeout;
-  for (;;) {
-    if (options_.cancelled()) {
-      return absl::CancelledError(absl::StrCat("PullDense(", name,
-                                               "): cancelled while waiting for "
-                                               "step ",
-                                               min_step));
-    }
-    const absl::Duration left = give_up - absl::Now();
-    absl::Status s = pull(std::min(left, options_.dense_wait_slice));
-    if (s.ok()) return std::move(resps[0]);
-    if (s.code() != absl::StatusCode::kDeadlineExceeded ||
-        left <= options_.dense_wait_slice) {
-      return s;
+    s = pull(options_.dense_wait_timeout);
+  } else {
+    // Waits in slices so a cancelled task stops promptly (PsClientOptions).
+    const absl::Time give_up = absl::Now() + options_.dense_wait_timeout;
+    for (;;) {
+      if (options_.cancelled()) {
+        return absl::CancelledError(
+            absl::StrCat("PullDense(", name,
+                         "): cancelled while waiting for step ", min_step));
+      }
+      const absl::Duration left = give_up - absl::Now();
+      s = pull(std::min(left, options_.dense_wait_slice));
+      if (s.ok() || s.code() != absl::StatusCode::kDeadlineExceeded ||
+          left <= options_.dense_wait_slice) {
+        break;
+      }
     }
   }
+  STRATA_RETURN_IF_ERROR(s);
+  s = view->Parse(resps[0]);
+  resps[0].Clear();  // the view holds the slices it needs
+  return s;
 }
 
 absl::StatusOr<int64_t> PsClient::PushDenseRange(const std::string& name,
@@ -533,22 +553,31 @@ absl::StatusOr<int64_t> PsClient::PushDenseRange(const std::string& name,
                                                  uint64_t offset,
                                                  uint64_t count, int64_t step,
                                                  uint32_t worker) const {
-  // Built in place: the gradients of a large tensor are not copied again.
   const uint32_t shard = router_->ShardForName(name);
-  std::vector<DensePushRequest> req(1);
-  req[0].set_name(name);
-  SetRequestId(shard, &req[0]);
-  PackF32(grads, req[0].mutable_gradients());
-  req[0].set_step(step);
-  req[0].set_worker(worker);
-  req[0].set_offset(offset);
-  req[0].set_count(count);
+  DensePushFields fields;
+  fields.name = name;
+  fields.step = step;
+  fields.worker = worker;
+  fields.offset = offset;
+  fields.count = count;
+  fields.client_id = client_id_;
+  fields.sequence = NextSequence(shard);
+  WireMessage message =
+      EncodeDensePushRequest(fields, grads.size() * sizeof(float));
+  if (!grads.empty()) {
+    std::memcpy(message.payload(), grads.data(), message.payload_bytes());
+  }
+  std::vector<grpc::ByteBuffer> req;
+  req.push_back(message.Release());
   std::vector<DensePushResponse> resps;
   STRATA_RETURN_IF_ERROR(FanOut(
       "PushDense(" + name + ")", {shard}, req, &resps,
       [](const ShardStubs& sh, grpc::ClientContext* ctx,
-         const DensePushRequest& r, grpc::CompletionQueue* cq) {
-        return sh.dense->PrepareAsyncPush(ctx, r, cq);
+         const grpc::ByteBuffer& r, grpc::CompletionQueue* cq) {
+        // A stub is a channel and nothing else: made per call.
+        return grpc::TemplatedGenericStub<grpc::ByteBuffer, DensePushResponse>(
+                   sh.channel)
+            .PrepareUnaryCall(ctx, DensePushMethod(), r, cq);
       },
       options_.rpc_timeout));
   return resps[0].step();
@@ -556,8 +585,8 @@ absl::StatusOr<int64_t> PsClient::PushDenseRange(const std::string& name,
 
 absl::StatusOr<uint64_t> PsClient::DenseSize(const std::string& name,
                                              int64_t min_step) const {
-  STRATA_ASSIGN_OR_RETURN(const DensePullResponse first,
-                          PullDenseRange(name, min_step, 0, 1));
+  DensePullResponseView first;
+  STRATA_RETURN_IF_ERROR(PullDenseRange(name, min_step, 0, 1, &first));
   if (first.size() == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "PullDense(", name,
@@ -577,16 +606,20 @@ absl::StatusOr<int64_t> PsClient::PullDense(const std::string& name,
   if (out->size() > DenseFloatsPerMessage(options_)) {
     return PullDenseChunks(name, min_step, out);
   }
-  absl::StatusOr<DensePullResponse> whole =
-      PullDenseRange(name, min_step, 0, 0);
-  if (whole.status().code() == absl::StatusCode::kResourceExhausted) {
+  DensePullResponseView whole;
+  const absl::Status s = PullDenseRange(name, min_step, 0, 0, &whole);
+  if (s.code() == absl::StatusCode::kResourceExhausted) {
     return PullDenseChunks(name, min_step, out);
   }
-  if (!whole.ok()) return whole.status();
-  STRATA_RETURN_IF_ERROR(
-      PackedF32Count(whole->values(), "dense values").status());
-  UnpackF32(whole->values(), out);
-  return whole->step();
+  STRATA_RETURN_IF_ERROR(s);
+  const size_t bytes = whole.values_bytes();
+  if (bytes % sizeof(float) != 0) {
+    // PackedF32Count's message (it reads only the size).
+    return PackedF32Count(std::string(bytes, '\0'), "dense values").status();
+  }
+  out->resize(bytes / sizeof(float));
+  whole.CopyValues(reinterpret_cast<char*>(out->data()));
+  return whole.step();
 }
 
 absl::StatusOr<int64_t> PsClient::PullDenseChunks(const std::string& name,
@@ -598,16 +631,16 @@ absl::StatusOr<int64_t> PsClient::PullDenseChunks(const std::string& name,
   int64_t step = std::numeric_limits<int64_t>::max();
   for (uint64_t offset = 0; offset < size; offset += per_chunk) {
     const uint64_t n = std::min(per_chunk, size - offset);
-    STRATA_ASSIGN_OR_RETURN(const DensePullResponse r,
-                            PullDenseRange(name, min_step, offset, n));
-    if (r.size() != size || r.values().size() != n * sizeof(float)) {
+    DensePullResponseView r;
+    STRATA_RETURN_IF_ERROR(PullDenseRange(name, min_step, offset, n, &r));
+    if (r.size() != size || r.values_bytes() != n * sizeof(float)) {
       return absl::AbortedError(
           absl::StrCat("PullDense(", name, "): elements [", offset, ", ",
                        offset + n, ") of ", size, " came back as ",
-                       r.values().size(), " bytes of a tensor of ", r.size(),
+                       r.values_bytes(), " bytes of a tensor of ", r.size(),
                        " (dropped and re-created meanwhile?)"));
     }
-    std::memcpy(out->data() + offset, r.values().data(), r.values().size());
+    r.CopyValues(reinterpret_cast<char*>(out->data() + offset));
     // ASYNC chunks may be read at different steps: report the oldest.
     step = std::min(step, r.step());
   }

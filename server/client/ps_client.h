@@ -50,6 +50,8 @@
 
 namespace strata {
 
+class DensePullResponseView;  // server/ps/payload_wire.h
+
 struct PsClientOptions : ShardRpcOptions {
   // How long a BSP dense pull may wait for the other workers' pushes.
   absl::Duration dense_wait_timeout = absl::Minutes(5);
@@ -176,18 +178,14 @@ class PsClient {
   // De-duplicates and routes `keys` into `batch`; true when every key is
   // distinct.
   bool Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
-  // Gives `req` (a PushRequest or DensePushRequest to `shard`) the next
-  // request id.
-  template <typename PushReq>
-  void SetRequestId(uint32_t shard, PushReq* req) const;
   // The next request sequence number of this client to `shard`.
   uint64_t NextSequence(uint32_t shard) const;
   // One dense RPC for elements [offset, offset + count) (count 0: to the
-  // end) of tensor `name`.
-  absl::StatusOr<DensePullResponse> PullDenseRange(const std::string& name,
-                                                   int64_t min_step,
-                                                   uint64_t offset,
-                                                   uint64_t count) const;
+  // end) of tensor `name`; the response is left in `view`, its values not
+  // yet copied (INTERNAL when it does not parse).
+  absl::Status PullDenseRange(const std::string& name, int64_t min_step,
+                              uint64_t offset, uint64_t count,
+                              DensePullResponseView* view) const;
   absl::StatusOr<int64_t> PushDenseRange(const std::string& name,
                                          absl::Span<const float> grads,
                                          uint64_t offset, uint64_t count,

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/impl/grpc_library.h"
 #include "proto/base/status_macros.h"
 
@@ -77,12 +80,88 @@ char* PutBytesField(uint32_t field, const void* data, size_t len, char* p) {
 
 }  // namespace
 
+namespace {
+
+// Large message buffers kept for reuse (the dense messages': a tensor's
+// megabytes, malloc'd fresh per call, are mmap'd and unmapped by malloc each
+// time and cost a page fault per 4 KiB page on every call). A buffer returns
+// here when gRPC drops its last reference to the message; up to
+// kMaxRetainedBytes of free buffers are kept, process-wide. Thread-safe.
+class BufferPool {
+ public:
+  static constexpr size_t kMinBytes = size_t{1} << 20;  // smaller: malloc
+  static constexpr size_t kMaxRetainedBytes = size_t{128} << 20;
+
+  static BufferPool& Get() {
+    static BufferPool* const pool = new BufferPool;
+    return *pool;
+  }
+
+  // A slice of at least `bytes` bytes (uninitialized) whose buffer comes
+  // back to the pool when the slice's last reference goes.
+  grpc_slice Slice(size_t bytes) {
+    Header* h = Take(bytes);
+    return grpc_slice_new_with_user_data(h + 1, bytes, &BufferPool::Return, h);
+  }
+
+ private:
+  // In front of each buffer; keeps it 64-byte aligned.
+  struct alignas(64) Header {
+    size_t capacity;
+  };
+
+  Header* Take(size_t bytes) {
+    {
+      absl::MutexLock lock(&mu_);
+      // The smallest free buffer that fits without wasting over half.
+      auto best = free_.end();
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        const size_t c = (*it)->capacity;
+        if (c >= bytes && c / 2 <= bytes &&
+            (best == free_.end() || c < (*best)->capacity)) {
+          best = it;
+        }
+      }
+      if (best != free_.end()) {
+        Header* h = *best;
+        free_.erase(best);
+        free_bytes_ -= h->capacity;
+        return h;
+      }
+    }
+    Header* h = static_cast<Header*>(
+        ::operator new(sizeof(Header) + bytes, std::align_val_t{64}));
+    h->capacity = bytes;
+    return h;
+  }
+
+  static void Return(void* user_data) {
+    Header* h = static_cast<Header*>(user_data);
+    BufferPool& pool = Get();
+    {
+      absl::MutexLock lock(&pool.mu_);
+      if (pool.free_bytes_ + h->capacity <= kMaxRetainedBytes) {
+        pool.free_.push_back(h);
+        pool.free_bytes_ += h->capacity;
+        return;
+      }
+    }
+    ::operator delete(h, std::align_val_t{64});
+  }
+
+  absl::Mutex mu_;
+  std::vector<Header*> free_ ABSL_GUARDED_BY(mu_);
+  size_t free_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace
+
 // Makes WireMessages: the one place that knows their layout in memory.
 class WireWriter {
  public:
   static WireMessage Make(size_t message_bytes, size_t header_bytes,
-                          size_t payload_bytes) {
-    return WireMessage(message_bytes, header_bytes, payload_bytes);
+                          size_t payload_bytes, bool pooled = false) {
+    return WireMessage(message_bytes, header_bytes, payload_bytes, pooled);
   }
   static char* Begin(WireMessage& m) {
     return reinterpret_cast<char*>(GRPC_SLICE_START_PTR(m.buffer_)) + m.begin_;
@@ -90,14 +169,17 @@ class WireWriter {
 };
 
 WireMessage::WireMessage(size_t message_bytes, size_t header_bytes,
-                         size_t payload_bytes)
+                         size_t payload_bytes, bool pooled)
     : message_bytes_(message_bytes), payload_bytes_(payload_bytes) {
   static grpc::internal::GrpcLibraryInitializer grpc_library;
   grpc_library.summon();
   // A refcounted (never inlined) buffer: its bytes do not move with the
   // slice. Up to 3 bytes of slack put the payload on a 4-byte boundary.
   constexpr size_t kAlign = 4;
-  buffer_ = grpc_slice_malloc_large(message_bytes + kAlign - 1);
+  const size_t bytes = message_bytes + kAlign - 1;
+  buffer_ = pooled && bytes >= BufferPool::kMinBytes
+                ? BufferPool::Get().Slice(bytes)
+                : grpc_slice_malloc_large(bytes);
   const uintptr_t start =
       reinterpret_cast<uintptr_t>(GRPC_SLICE_START_PTR(buffer_));
   begin_ = (kAlign - (start + header_bytes) % kAlign) % kAlign;
@@ -525,6 +607,227 @@ absl::string_view PushRequestView::Contiguous(const Location& at, size_t align,
     q += n;
   });
   return absl::string_view(out, at.bytes);
+}
+
+// --- Dense tensors.
+
+namespace {
+
+// Field numbers of proto/ps.proto's dense messages.
+constexpr uint32_t kDensePullResponseValues = 1;
+constexpr uint32_t kDensePullResponseStep = 2;
+constexpr uint32_t kDensePullResponseSize = 3;
+constexpr uint32_t kDensePushRequestName = 1;
+constexpr uint32_t kDensePushRequestGradients = 2;
+constexpr uint32_t kDensePushRequestStep = 3;
+constexpr uint32_t kDensePushRequestWorker = 4;
+constexpr uint32_t kDensePushRequestOffset = 5;
+constexpr uint32_t kDensePushRequestCount = 6;
+constexpr uint32_t kDensePushRequestClientId = 7;
+constexpr uint32_t kDensePushRequestSequence = 8;
+
+}  // namespace
+
+WireMessage EncodeDensePullResponse(size_t value_bytes, int64_t step,
+                                    uint64_t size) {
+  const uint64_t step_bits = static_cast<uint64_t>(step);  // as int64 varint
+  const size_t header =
+      BytesFieldSize(kDensePullResponseValues, value_bytes) - value_bytes;
+  const size_t trailer = VarintFieldSize(kDensePullResponseStep, step_bits) +
+                         VarintFieldSize(kDensePullResponseSize, size);
+  WireMessage m = WireWriter::Make(header + value_bytes + trailer, header,
+                                   value_bytes, /*pooled=*/true);
+  char* p = WireWriter::Begin(m);
+  p = PutBytesHeader(kDensePullResponseValues, value_bytes, p);
+  p += value_bytes;
+  p = PutVarintField(kDensePullResponseStep, step_bits, p);
+  PutVarintField(kDensePullResponseSize, size, p);
+  return m;
+}
+
+WireMessage EncodeDensePushRequest(const DensePushFields& f,
+                                   size_t gradient_bytes) {
+  const uint64_t step_bits = static_cast<uint64_t>(f.step);
+  const size_t header =
+      BytesFieldSize(kDensePushRequestName, f.name.size()) +
+      BytesFieldSize(kDensePushRequestGradients, gradient_bytes) -
+      gradient_bytes;
+  const size_t trailer =
+      VarintFieldSize(kDensePushRequestStep, step_bits) +
+      VarintFieldSize(kDensePushRequestWorker, f.worker) +
+      VarintFieldSize(kDensePushRequestOffset, f.offset) +
+      VarintFieldSize(kDensePushRequestCount, f.count) +
+      VarintFieldSize(kDensePushRequestClientId, f.client_id) +
+      VarintFieldSize(kDensePushRequestSequence, f.sequence);
+  WireMessage m = WireWriter::Make(header + gradient_bytes + trailer, header,
+                                   gradient_bytes, /*pooled=*/true);
+  char* p = WireWriter::Begin(m);
+  p = PutBytesField(kDensePushRequestName, f.name.data(), f.name.size(), p);
+  p = PutBytesHeader(kDensePushRequestGradients, gradient_bytes, p);
+  p += gradient_bytes;
+  p = PutVarintField(kDensePushRequestStep, step_bits, p);
+  p = PutVarintField(kDensePushRequestWorker, f.worker, p);
+  p = PutVarintField(kDensePushRequestOffset, f.offset, p);
+  p = PutVarintField(kDensePushRequestCount, f.count, p);
+  p = PutVarintField(kDensePushRequestClientId, f.client_id, p);
+  PutVarintField(kDensePushRequestSequence, f.sequence, p);
+  return m;
+}
+
+absl::Status DensePullResponseView::Parse(const grpc::ByteBuffer& message) {
+  slices_.clear();
+  step_ = 0;
+  size_ = 0;
+  values_slice_ = values_offset_ = values_bytes_ = 0;
+  return ReadMessage(message, "DensePullResponse", &slices_,
+                     [this](SliceCursor* in) { return ReadField(in); });
+}
+
+bool DensePullResponseView::ReadField(internal::SliceCursor* in) {
+  uint32_t field = 0;
+  uint32_t type = 0;
+  if (!ReadTag(in, &field, &type)) return false;
+  uint64_t v = 0;
+  if (type == kVarint && (field == kDensePullResponseStep ||
+                          field == kDensePullResponseSize)) {
+    if (!in->ReadVarint(&v)) return false;
+    if (field == kDensePullResponseStep) {
+      step_ = static_cast<int64_t>(v);  // as protobuf reads an int64
+    } else {
+      size_ = v;
+    }
+    return true;
+  }
+  if (field == kDensePullResponseValues && type == kLengthDelimited) {
+    if (!in->ReadVarint(&v)) return false;
+    values_slice_ = in->slice();
+    values_offset_ = in->offset();
+    values_bytes_ = v;
+    return in->Skip(v);
+  }
+  return SkipField(field, type, in, /*depth=*/100);
+}
+
+void DensePullResponseView::CopyValues(char* out) const {
+  size_t s = values_slice_;
+  size_t off = values_offset_;
+  for (size_t left = values_bytes_; left > 0;) {
+    const size_t take = std::min(left, slices_[s].size() - off);
+    std::memcpy(out, slices_[s].begin() + off, take);
+    out += take;
+    left -= take;
+    ++s;
+    off = 0;
+  }
+}
+
+absl::Status DensePushRequestView::Parse(const grpc::ByteBuffer& message) {
+  Clear();
+  name_.clear();
+  fields_ = DensePushFields();
+  gradients_ = {};
+  const absl::Status read =
+      ReadMessage(message, "DensePushRequest", &slices_,
+                  [this](SliceCursor* in) { return ReadField(in); });
+  if (!read.ok()) {
+    Clear();
+    return read;
+  }
+  if (!IsValidUtf8(name_)) {
+    Clear();
+    return absl::InternalError("DensePushRequest: name is not UTF-8");
+  }
+  return absl::OkStatus();
+}
+
+void DensePushRequestView::Clear() {
+  slices_.clear();
+  starts_.clear();
+}
+
+bool DensePushRequestView::ReadField(internal::SliceCursor* in) {
+  if (starts_.empty()) {  // the first field: index the slices
+    starts_.reserve(slices_.size() + 1);
+    starts_.push_back(0);
+    for (const grpc::Slice& s : slices_) {
+      starts_.push_back(starts_.back() + s.size());
+    }
+  }
+  uint32_t field = 0;
+  uint32_t type = 0;
+  if (!ReadTag(in, &field, &type)) return false;
+  uint64_t v = 0;
+  if (type == kVarint && field >= kDensePushRequestStep &&
+      field <= kDensePushRequestSequence) {
+    if (!in->ReadVarint(&v)) return false;
+    switch (field) {
+      case kDensePushRequestStep:
+        fields_.step = static_cast<int64_t>(v);  // as protobuf reads an int64
+        break;
+      case kDensePushRequestWorker:
+        fields_.worker = static_cast<uint32_t>(v);  // as protobuf: a uint32
+        break;
+      case kDensePushRequestOffset:
+        fields_.offset = v;
+        break;
+      case kDensePushRequestCount:
+        fields_.count = v;
+        break;
+      case kDensePushRequestClientId:
+        fields_.client_id = v;
+        break;
+      default:
+        fields_.sequence = v;
+    }
+    return true;
+  }
+  if (type != kLengthDelimited || (field != kDensePushRequestName &&
+                                   field != kDensePushRequestGradients)) {
+    return SkipField(field, type, in, /*depth=*/100);
+  }
+  if (!in->ReadVarint(&v)) return false;
+  const size_t begin =
+      in->AtEnd() ? starts_.back() : starts_[in->slice()] + in->offset();
+  if (!in->Skip(v)) return false;
+  if (field == kDensePushRequestGradients) {
+    gradients_.begin = begin;
+    gradients_.bytes = v;
+    return true;
+  }
+  name_.resize(v);  // short: copied out
+  size_t s = std::upper_bound(starts_.begin(), starts_.end(), begin) -
+             starts_.begin() - 1;
+  size_t off = begin - starts_[s];
+  for (size_t done = 0; done < v; ++s, off = 0) {
+    const size_t take = std::min<size_t>(v - done, slices_[s].size() - off);
+    std::memcpy(&name_[done], slices_[s].begin() + off, take);
+    done += take;
+  }
+  return true;
+}
+
+const float* DensePushRequestView::Floats(size_t first, size_t n,
+                                          float* buffer) const {
+  if (n == 0) return buffer;
+  const size_t begin = gradients_.begin + first * sizeof(float);
+  const size_t bytes = n * sizeof(float);
+  // The slice holding `begin`: the last one starting at or before it that
+  // is not empty.
+  size_t s = std::upper_bound(starts_.begin(), starts_.end(), begin) -
+             starts_.begin() - 1;
+  size_t off = begin - starts_[s];
+  const char* p = reinterpret_cast<const char*>(slices_[s].begin()) + off;
+  if (slices_[s].size() - off >= bytes &&
+      reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
+    return reinterpret_cast<const float*>(p);  // in place
+  }
+  char* out = reinterpret_cast<char*>(buffer);
+  for (size_t done = 0; done < bytes; ++s, off = 0) {
+    const size_t take = std::min(bytes - done, slices_[s].size() - off);
+    std::memcpy(out + done, slices_[s].begin() + off, take);
+    done += take;
+  }
+  return buffer;
 }
 
 }  // namespace strata

@@ -1,6 +1,6 @@
-// The embedding data plane's large messages (PullRequest, PushRequest,
-// PullResponse of proto/ps.proto) encoded and decoded straight in gRPC
-// slices, without a protobuf message in between: the payload of a pull
+// The data plane's large messages (PullRequest, PushRequest, PullResponse,
+// DensePullResponse and DensePushRequest of proto/ps.proto) encoded and
+// decoded straight in gRPC slices, without a protobuf message in between: the payload of a pull
 // response or a push request is written by its producer (the shard's table,
 // the client's gradient gather) into the one slice that gRPC sends, a
 // received pull response is read row by row out of the slices gRPC
@@ -35,7 +35,10 @@ class SliceCursor;
 // made, its payload (the last bytes field's contents, 4-byte aligned, not
 // initialized) is filled by the caller through payload(), then Release()
 // hands the message to gRPC without a copy. Owns its buffer; move-only;
-// not thread-safe.
+// not thread-safe. The dense encoders take buffers of 1 MiB and more from a
+// process-wide pool they return to when gRPC drops the message (at most 128
+// MiB of free buffers kept), so that a tensor's pages are not faulted in
+// afresh on every call.
 class WireMessage {
  public:
   WireMessage(WireMessage&& other) noexcept;
@@ -51,7 +54,8 @@ class WireMessage {
 
  private:
   friend class WireWriter;
-  WireMessage(size_t message_bytes, size_t header_bytes, size_t payload_bytes);
+  WireMessage(size_t message_bytes, size_t header_bytes, size_t payload_bytes,
+              bool pooled);
 
   grpc_slice buffer_;  // message_bytes_ + alignment slack
   size_t begin_ = 0;   // where the message starts in buffer_
@@ -177,6 +181,111 @@ class PushRequestView {
   absl::string_view gradients_;
   std::unique_ptr<uint64_t[]> scratch_;  // uninitialized; 8-byte aligned
   size_t scratch_bytes_ = 0;
+};
+
+// --- Dense tensors (DenseService; proto/ps.proto DensePullResponse and
+// DensePushRequest), encoded and read the same way.
+
+// DensePullResponse{values, step, size} with `value_bytes` bytes of values
+// to fill (the float payload; step and size follow it, as protobuf orders
+// them).
+WireMessage EncodeDensePullResponse(size_t value_bytes, int64_t step,
+                                    uint64_t size);
+
+// The fields of a DensePushRequest other than its gradients.
+struct DensePushFields {
+  absl::string_view name;
+  int64_t step = 0;
+  uint32_t worker = 0;
+  uint64_t offset = 0;
+  uint64_t count = 0;
+  uint64_t client_id = 0;
+  uint64_t sequence = 0;
+};
+
+// DensePushRequest{fields, gradients} with `gradient_bytes` bytes of
+// gradients to fill.
+WireMessage EncodeDensePushRequest(const DensePushFields& fields,
+                                   size_t gradient_bytes);
+
+// A received DensePullResponse, read in place (the client's dense pull):
+// the values are copied once, from the slices gRPC received to the
+// caller's buffer. Parses as protobuf would (any field order, the last
+// value of each field wins, unknown fields skipped). Owns its slice
+// references; not thread-safe.
+class DensePullResponseView {
+ public:
+  // INTERNAL when `message` is not a well-formed protobuf message.
+  absl::Status Parse(const grpc::ByteBuffer& message);
+
+  int64_t step() const { return step_; }
+  uint64_t size() const { return size_; }
+  size_t values_bytes() const { return values_bytes_; }
+  // Copies the values_bytes() bytes of the values to `out`.
+  void CopyValues(char* out) const;
+
+ private:
+  bool ReadField(internal::SliceCursor* in);
+
+  std::vector<grpc::Slice> slices_;
+  int64_t step_ = 0;
+  uint64_t size_ = 0;
+  size_t values_slice_ = 0;   // the values start in this slice...
+  size_t values_offset_ = 0;  // ...at this offset
+  size_t values_bytes_ = 0;
+};
+
+// A received DensePushRequest, read in place (the shard's dense push path).
+// The name and the scalar fields are copied out; the gradients stay in the
+// slices gRPC received and are read block by block (Floats): a block that
+// lies in one slice at a float-aligned address is handed out in place,
+// any other is copied into the caller's (small, cache-resident) buffer, so
+// a tensor of any size is never copied whole. Parses as protobuf would: any
+// field order, the last value of each field wins, unknown fields (and known
+// ones of another wire type) skipped, a name that is not valid UTF-8
+// refused (proto3 strings). Owns its slice references; not thread-safe.
+class DensePushRequestView {
+ public:
+  // INTERNAL when `message` is not a well-formed DensePushRequest (a
+  // truncated field, a group, a bad wire type, a name that is not UTF-8):
+  // the code gRPC answers when protobuf cannot parse a request.
+  absl::Status Parse(const grpc::ByteBuffer& message);
+  // Drops the message's slices.
+  void Clear();
+
+  const std::string& name() const { return name_; }
+  int64_t step() const { return fields_.step; }
+  uint32_t worker() const { return fields_.worker; }
+  uint64_t offset() const { return fields_.offset; }
+  uint64_t count() const { return fields_.count; }
+  uint64_t client_id() const { return fields_.client_id; }
+  uint64_t sequence() const { return fields_.sequence; }
+  // All of the above (the name a view of name()).
+  DensePushFields fields() const {
+    DensePushFields f = fields_;
+    f.name = name_;
+    return f;
+  }
+  // Bytes of the gradients field (a multiple of 4 in a valid request).
+  size_t gradient_bytes() const { return gradients_.bytes; }
+  // Floats [first, first + n) of the gradients (first + n <=
+  // gradient_bytes() / 4): in place, or copied to `buffer` (n floats).
+  // Valid until the next Parse or Clear.
+  const float* Floats(size_t first, size_t n, float* buffer) const;
+
+ private:
+  bool ReadField(internal::SliceCursor* in);
+
+  std::vector<grpc::Slice> slices_;
+  // Byte offset of each slice's start in the message (slices_.size() + 1
+  // entries), to find a block's slice.
+  std::vector<size_t> starts_;
+  std::string name_;
+  DensePushFields fields_;  // but its name
+  struct {
+    size_t begin = 0;  // byte offset of the field's contents in the message
+    size_t bytes = 0;
+  } gradients_;
 };
 
 }  // namespace strata

@@ -323,42 +323,148 @@ grpc::Status EmbeddingServiceImpl::Resolve(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status DenseServiceImpl::Pull(grpc::ServerContext* ctx,
-                                    const DensePullRequest* req,
-                                    DensePullResponse* resp) {
-  auto tensor = store_->GetDense(req->name());
-  if (!tensor.ok()) return ToGrpcStatus(tensor.status());
-  auto range = (*tensor)->Range(req->offset(), req->count());
-  if (!range.ok()) return ToGrpcStatus(range.status());
-  // Checked before waiting or allocating. range->count <= 2^30.
-  const uint64_t bytes = range->count * sizeof(float);
+DenseServiceImpl::DenseServiceImpl(TableStore* store, PsServiceOptions options)
+    : store_(store), options_(std::move(options)) {
+  using grpc::internal::RpcMethod;
+  using grpc::internal::RpcMethodHandler;
+  using grpc::internal::RpcServiceMethod;
+  // Full method names, as the generated service registers them; static:
+  // gRPC keeps the pointers.
+  static const std::string* const kPull = new std::string(
+      absl::StrCat("/", DenseService::service_full_name(), "/Pull"));
+  static const std::string* const kPush = new std::string(
+      absl::StrCat("/", DenseService::service_full_name(), "/Push"));
+  AddMethod(new RpcServiceMethod(
+      kPull->c_str(), RpcMethod::NORMAL_RPC,
+      new RpcMethodHandler<DenseServiceImpl, DensePullRequest,
+                           grpc::ByteBuffer>(&DenseServiceImpl::PullToWire,
+                                             this)));
+  AddMethod(new RpcServiceMethod(
+      kPush->c_str(), RpcMethod::NORMAL_RPC,
+      new RpcMethodHandler<DenseServiceImpl, grpc::ByteBuffer,
+                           DensePushResponse>(&DenseServiceImpl::PushFromWire,
+                                              this)));
+}
+
+template <typename Allocate>
+absl::Status DenseServiceImpl::PullInto(grpc::ServerContext* ctx,
+                                        const DensePullRequest& req,
+                                        Allocate allocate) {
+  STRATA_ASSIGN_OR_RETURN(const std::shared_ptr<DenseTable> tensor,
+                          store_->GetDense(req.name()));
+  STRATA_ASSIGN_OR_RETURN(const DenseRange range,
+                          tensor->Range(req.offset(), req.count()));
+  // Checked before waiting or allocating. range.count <= 2^30.
+  const uint64_t bytes = range.count * sizeof(float);
   if (bytes > options_.max_response_bytes) {
-    return ToGrpcStatus(ResponseTooLarge(
+    return ResponseTooLarge(
         bytes, options_.max_response_bytes,
-        absl::StrCat("dense tensor ", req->name(), " elements [", range->offset,
-                     ", ", range->offset + range->count, ") of ",
-                     (*tensor)->size()),
-        "; pull it in chunks (offset, count)"));
+        absl::StrCat("dense tensor ", req.name(), " elements [", range.offset,
+                     ", ", range.offset + range.count, ") of ", tensor->size()),
+        "; pull it in chunks (offset, count)");
   }
   absl::Time deadline = absl::FromChrono(ctx->deadline());
   deadline = std::min(deadline, absl::Now() + options_.max_dense_wait);
-  absl::StatusOr<int64_t> step =
-      (*tensor)->Pull(range->offset, range->count, req->min_step(), deadline,
-                      resp->mutable_values());
-  if (!step.ok()) return ToGrpcStatus(step.status());
-  resp->set_step(*step);
-  resp->set_size((*tensor)->size());
+  return tensor
+      ->PullInto(range.offset, range.count, req.min_step(), deadline,
+                 [&](int64_t step, size_t n) {
+                   return allocate(step, n, tensor->size());
+                 })
+      .status();
+}
+
+grpc::Status DenseServiceImpl::Pull(grpc::ServerContext* ctx,
+                                    const DensePullRequest* req,
+                                    DensePullResponse* resp) {
+  const absl::Status s =
+      PullInto(ctx, *req, [resp](int64_t step, size_t bytes, uint64_t size) {
+        resp->set_step(step);
+        resp->set_size(size);
+        std::string* out = resp->mutable_values();
+        out->resize(bytes);
+        return out->data();
+      });
+  if (!s.ok()) {
+    resp->Clear();
+    return ToGrpcStatus(s);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status DenseServiceImpl::PullToWire(grpc::ServerContext* ctx,
+                                          const DensePullRequest* req,
+                                          grpc::ByteBuffer* resp) {
+  // Made once the step is known, under the tensor's lock.
+  std::optional<WireMessage> message;
+  const absl::Status s =
+      PullInto(ctx, *req, [&](int64_t step, size_t bytes, uint64_t size) {
+        message.emplace(EncodeDensePullResponse(bytes, step, size));
+        return message->payload();
+      });
+  if (!s.ok()) return ToGrpcStatus(s);
+  *resp = message->Release();
   return grpc::Status::OK;
 }
 
 grpc::Status DenseServiceImpl::Push(grpc::ServerContext* ctx,
                                     const DensePushRequest* req,
                                     DensePushResponse* resp) {
-  auto tensor = store_->GetDense(req->name());
-  if (!tensor.ok()) return ToGrpcStatus(tensor.status());
   std::vector<float> scratch;
-  auto grads = FloatsOf(req->gradients(), "gradients", &scratch);
-  if (!grads.ok()) return ToGrpcStatus(grads.status());
+  absl::Span<const float> grads;
+  if (reinterpret_cast<uintptr_t>(req->gradients().data()) % alignof(float) !=
+      0) {
+    UnpackF32(req->gradients(), &scratch);  // whole floats: checked below
+    grads = scratch;
+  } else {
+    grads = absl::MakeConstSpan(
+        reinterpret_cast<const float*>(req->gradients().data()),
+        req->gradients().size() / sizeof(float));
+  }
+  DensePushFields args;
+  args.name = req->name();
+  args.step = req->step();
+  args.worker = req->worker();
+  args.offset = req->offset();
+  args.count = req->count();
+  args.client_id = req->client_id();
+  args.sequence = req->sequence();
+  return ApplyPush(ctx, args, req->gradients().size(),
+                   [grads](size_t first, size_t, float*) {
+                     return grads.data() + first;
+                   },
+                   resp);
+}
+
+grpc::Status DenseServiceImpl::PushFromWire(grpc::ServerContext* ctx,
+                                            const grpc::ByteBuffer* req,
+                                            DensePushResponse* resp) {
+  thread_local DensePushRequestView view;  // reuses its slice vectors
+  struct ClearAtEnd {  // the request's slices are not held past the call
+    DensePushRequestView& v;
+    ~ClearAtEnd() { v.Clear(); }
+  } clear_at_end{view};
+  if (absl::Status s = view.Parse(*req); !s.ok()) return ToGrpcStatus(s);
+  return ApplyPush(ctx, view.fields(), view.gradient_bytes(),
+                   [](size_t first, size_t n, float* buffer) {
+                     return view.Floats(first, n, buffer);
+                   },
+                   resp);
+}
+
+grpc::Status DenseServiceImpl::ApplyPush(grpc::ServerContext* ctx,
+                                         const DensePushFields& args,
+                                         size_t gradient_bytes,
+                                         DenseTable::GradientReader read,
+                                         DensePushResponse* resp) {
+  auto tensor = store_->GetDense(args.name);
+  if (!tensor.ok()) return ToGrpcStatus(tensor.status());
+  if (gradient_bytes % sizeof(float) != 0) {
+    // PackedF32Count's message (it reads only the size; a refused request,
+    // no larger than the one received).
+    return ToGrpcStatus(
+        PackedF32Count(std::string(gradient_bytes, '\0'), "gradients")
+            .status());
+  }
   // A BSP push is accumulated until its step completes, and checkpoints do
   // not save that: its id is not durable.
   const bool bsp = (*tensor)->config().sync() == BSP;
@@ -366,10 +472,12 @@ grpc::Status DenseServiceImpl::Push(grpc::ServerContext* ctx,
   if (!pass.ok()) return ToGrpcStatus(pass.status());
   int64_t step = 0;
   absl::StatusOr<PushDedup::Outcome> outcome = store_->push_dedup().ApplyOnce(
-      IdOf(*req), /*durable=*/!bsp, [&]() -> absl::Status {
+      PushId{args.client_id, args.sequence}, /*durable=*/!bsp,
+      [&]() -> absl::Status {
         STRATA_ASSIGN_OR_RETURN(
-            step, (*tensor)->Push(req->offset(), req->count(), *grads,
-                                  req->step(), req->worker()));
+            step, (*tensor)->Push(args.offset, args.count,
+                                  gradient_bytes / sizeof(float), read,
+                                  args.step, args.worker));
         return absl::OkStatus();
       });
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());

@@ -16,6 +16,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "proto/ps.grpc.pb.h"
 #include "proto/rpc_util.h"
+#include "server/ps/payload_wire.h"
 #include "server/storage/table_store.h"
 
 namespace strata {
@@ -92,16 +93,45 @@ class EmbeddingServiceImpl final : public grpc::Service {
   const PsServiceOptions options_;
 };
 
-class DenseServiceImpl final : public DenseService::Service {
+// DenseService, registered by hand as EmbeddingService is (the same method
+// names and wire messages as the generated DenseService::Service) so that
+// neither direction copies the floats through protobuf: a pull's values go
+// from the tensor straight into the one gRPC slice that is sent
+// (PullToWire), and a push's gradients are read in place out of gRPC's
+// slices (PushFromWire, DensePushRequestView), block by block, never copied
+// whole. Pull and Push with proto messages stay for in-process callers
+// (tests, the fuzzer); Pull and PullToWire answer the same bytes and the
+// same errors, Push and PushFromWire the same effects, responses and
+// errors.
+class DenseServiceImpl final : public grpc::Service {
  public:
-  DenseServiceImpl(TableStore* store, PsServiceOptions options)
-      : store_(store), options_(std::move(options)) {}
+  DenseServiceImpl(TableStore* store, PsServiceOptions options);
   grpc::Status Pull(grpc::ServerContext* ctx, const DensePullRequest* req,
-                    DensePullResponse* resp) override;
+                    DensePullResponse* resp);
+  grpc::Status PullToWire(grpc::ServerContext* ctx,
+                          const DensePullRequest* req, grpc::ByteBuffer* resp);
   grpc::Status Push(grpc::ServerContext* ctx, const DensePushRequest* req,
-                    DensePushResponse* resp) override;
+                    DensePushResponse* resp);
+  // `req`: a DensePushRequest's bytes as gRPC received them; INTERNAL when
+  // they do not parse (what gRPC answers for the proto path).
+  grpc::Status PushFromWire(grpc::ServerContext* ctx,
+                            const grpc::ByteBuffer* req,
+                            DensePushResponse* resp);
 
  private:
+  // Checks `req` and reads its range into the buffer allocate(step, bytes,
+  // size) returns (size: the tensor's element count); both Pull paths.
+  template <typename Allocate>
+  absl::Status PullInto(grpc::ServerContext* ctx, const DensePullRequest& req,
+                        Allocate allocate);
+  // Checks a push (`args`; its gradient: `gradient_bytes` bytes read
+  // through `read`), passes the push gate and applies it once per request
+  // id; both Push paths.
+  grpc::Status ApplyPush(grpc::ServerContext* ctx, const DensePushFields& args,
+                         size_t gradient_bytes,
+                         DenseTable::GradientReader read,
+                         DensePushResponse* resp);
+
   TableStore* const store_;
   const PsServiceOptions options_;
 };

@@ -8,8 +8,10 @@
 // length bytes`, each a request message in protobuf binary form (a record
 // that does not parse is skipped, as gRPC would refuse it); ops (op % 15):
 // 0 CreateTable, 1 DropTable, 2 ListTables, 3 Pull, 4 Push (op 4 itself
-// through the in-place parse gRPC calls, PushFromWire), 5 DensePull,
-// 6 DensePush, 7 GetStats, 8 Checkpoint, 9 Load, 10 Compress,
+// through the in-place parse gRPC calls, PushFromWire), 5 DensePull (both
+// ways, PullToWire's bytes compared with Pull's), 6 DensePush (op 6 itself
+// through the in-place parse, DenseServiceImpl::PushFromWire; its aliases
+// 21, 36, ... through the proto path), 7 GetStats, 8 Checkpoint, 9 Load, 10 Compress,
 // 11 ResetDenseSteps, 12 PausePushes (the harness resumes pushes right
 // after it, as a consistent checkpoint's caller would; pushes may carry
 // request ids: client_id, sequence; docs/protocol.md), 13 Resolve,
@@ -33,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -231,6 +234,47 @@ grpc::Status PushEitherWay(Shard& s, uint8_t op, const std::string& b) {
   return grpc::Status::OK;
 }
 
+// A dense pull through the proto path, then through the one gRPC calls
+// (PullToWire): when both succeed, the same bytes.
+grpc::Status DensePullBothWays(Shard& s, const std::string& b) {
+  DensePullResponse proto;
+  const grpc::Status st = Parse<DensePullRequest>(
+      s.dense.get(), &DenseServiceImpl::Pull, b, &proto);
+  grpc::ByteBuffer wire;
+  const grpc::Status ws = Parse<DensePullRequest>(
+      s.dense.get(), &DenseServiceImpl::PullToWire, b, &wire);
+  if (st.ok() && ws.ok() && wire.Valid()) {
+    CHECK(WireBytes(wire) == proto.SerializeAsString())
+        << "dense PullToWire differs";
+  }
+  return st;
+}
+
+// A dense push through the in-place path gRPC calls (PushFromWire, on the
+// record's raw bytes, in slices of 3 bytes so that floats straddle them)
+// for op 6, through the proto path for its aliases. Bytes protobuf refuses
+// must be refused INTERNAL by PushFromWire, and are skipped.
+grpc::Status DensePushEitherWay(Shard& s, uint8_t op, const std::string& b) {
+  if (op != 6) {
+    return Parse<DensePushRequest, DensePushResponse>(
+        s.dense.get(), &DenseServiceImpl::Push, b);
+  }
+  std::vector<grpc::Slice> slices;
+  for (size_t i = 0; i < b.size(); i += 3) {
+    slices.emplace_back(b.data() + i, std::min<size_t>(3, b.size() - i));
+  }
+  const grpc::ByteBuffer wire(slices.data(), slices.size());
+  DensePushResponse resp;
+  grpc::ServerContext ctx;
+  const grpc::Status st = s.dense->PushFromWire(&ctx, &wire, &resp);
+  DensePushRequest req;
+  if (req.ParseFromString(b)) return st;
+  CHECK(st.error_code() == grpc::StatusCode::INTERNAL)
+      << "dense PushFromWire accepted what protobuf refuses: "
+      << st.error_code();
+  return grpc::Status::OK;
+}
+
 // Checkpoint, Load, Compress, ResetDenseSteps, PausePushes: the tables stay
 // as they were unless a Load or Compress succeeds.
 grpc::Status RunAdmin(Shard& s, uint8_t op, const std::string& b) {
@@ -288,11 +332,9 @@ grpc::Status Run(Shard& s, uint8_t op, const std::string& b) {
     case 4:
       return PushEitherWay(s, op, b);
     case 5:
-      return Parse<DensePullRequest, DensePullResponse>(
-          s.dense.get(), &DenseServiceImpl::Pull, b);
+      return DensePullBothWays(s, b);
     case 6:
-      return Parse<DensePushRequest, DensePushResponse>(
-          s.dense.get(), &DenseServiceImpl::Push, b);
+      return DensePushEitherWay(s, op, b);
     case 7:
       return Parse<StatsRequest, StatsResponse>(
           s.compression.get(), &CompressionServiceImpl::GetStats, b);

@@ -82,6 +82,23 @@ absl::Status CheckFinite(absl::Span<const float> v, absl::string_view name,
       absl::StrCat("dense tensor ", name, ": ", s.message()));
 }
 
+// Gradients held in pieces are read in blocks of this many floats (64 KiB:
+// a block that is copied stays in the L2 cache for the pass that reads it).
+constexpr size_t kGradientBlock = size_t{1} << 14;
+
+// Calls fn(first, floats, m) for each block [first, first + m) of the `n`
+// floats `read` gives, in order, while it returns true; false if one did
+// not.
+template <typename Fn>
+bool ForEachBlock(size_t n, DenseTable::GradientReader read, Fn fn) {
+  thread_local std::vector<float> buffer(kGradientBlock);
+  for (size_t first = 0; first < n; first += kGradientBlock) {
+    const size_t m = std::min(kGradientBlock, n - first);
+    if (!fn(first, read(first, m, buffer.data()), m)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DenseTable>> DenseTable::Create(
@@ -137,6 +154,17 @@ absl::StatusOr<DenseRange> DenseTable::Range(uint64_t offset,
 absl::StatusOr<int64_t> DenseTable::Pull(uint64_t offset, uint64_t count,
                                          int64_t min_step, absl::Time deadline,
                                          std::string* out_bytes) {
+  return PullInto(offset, count, min_step, deadline,
+                  [out_bytes](int64_t, size_t bytes) {
+                    const size_t old = out_bytes->size();
+                    out_bytes->resize(old + bytes);
+                    return &(*out_bytes)[old];
+                  });
+}
+
+absl::StatusOr<int64_t> DenseTable::PullInto(
+    uint64_t offset, uint64_t count, int64_t min_step, absl::Time deadline,
+    absl::FunctionRef<char*(int64_t step, size_t bytes)> out) {
   STRATA_ASSIGN_OR_RETURN(const DenseRange range, Range(offset, count));
   if (config_.sync() == BSP && resyncing_.load()) {
     ResyncForPull(min_step, deadline);
@@ -160,9 +188,7 @@ absl::StatusOr<int64_t> DenseTable::Pull(uint64_t offset, uint64_t count,
     }
   }
   const size_t bytes = range.count * sizeof(float);
-  const size_t old = out_bytes->size();
-  out_bytes->resize(old + bytes);
-  std::memcpy(&(*out_bytes)[old], values_.data() + range.offset, bytes);
+  std::memcpy(out(step_, bytes), values_.data() + range.offset, bytes);
   return step_;
 }
 
@@ -193,8 +219,55 @@ absl::StatusOr<int64_t> DenseTable::Push(uint64_t offset, uint64_t count,
                            : absl::StrCat("dense tensor ", config_.name(),
                                           ", chunk at offset ", range.offset)));
   absl::MutexLock lock(&mu_);
-  if (bsp) return PushBsp(range.offset, grads, step, worker);
+  if (bsp) {
+    return PushBsp(range.offset, grads.size(),
+                   [grads](size_t first, size_t, float*) {
+                     return grads.data() + first;
+                   },
+                   step, worker);
+  }
   PushAsync(range.offset, grads);
+  return step_;
+}
+
+absl::StatusOr<int64_t> DenseTable::Push(uint64_t offset, uint64_t count,
+                                         size_t num_grads,
+                                         GradientReader read, int64_t step,
+                                         uint32_t worker) {
+  const auto whole = [&]() -> absl::StatusOr<int64_t> {
+    std::vector<float> grads(num_grads);
+    ForEachBlock(num_grads, read, [&](size_t first, const float* g, size_t m) {
+      std::memcpy(grads.data() + first, g, m * sizeof(float));
+      return true;
+    });
+    return Push(offset, count, grads, step, worker);
+  };
+  const absl::StatusOr<DenseRange> range = Range(offset, count);
+  const bool bsp = config_.sync() == BSP;
+  if (!range.ok() || num_grads != range->count ||
+      (bsp && worker >= config_.num_workers()) ||
+      (!bsp && optimizer_->state_per_element() > 1)) {
+    return whole();  // the span path's checks, errors and effects
+  }
+  const bool good =
+      ForEachBlock(num_grads, read, [this](size_t, const float* g, size_t m) {
+        return internal::CheckGradientValues(absl::MakeConstSpan(g, m),
+                                             options_.max_abs_gradient, "")
+            .ok();
+      });
+  if (!good) return whole();  // for the message: the element's index
+  absl::MutexLock lock(&mu_);
+  if (bsp) return PushBsp(range->offset, num_grads, read, step, worker);
+  const size_t planes = optimizer_->state_per_element();  // 0 or 1
+  int64_t t = step_;
+  ForEachBlock(num_grads, read, [&](size_t first, const float* g, size_t m) {
+    const uint64_t at = range->offset + first;
+    t = step_;  // Apply increments it: the update count of this push
+    optimizer_->Apply(values_.data() + at, g, state_.data() + planes * at, &t,
+                      m);
+    return true;
+  });
+  if (range->offset + num_grads == size_) step_ = t;
   return step_;
 }
 
@@ -302,9 +375,9 @@ bool DenseTable::ResyncPush(uint64_t offset, int64_t step, uint32_t worker) {
   return false;
 }
 
-absl::StatusOr<int64_t> DenseTable::PushBsp(uint64_t offset,
-                                            absl::Span<const float> grads,
-                                            int64_t step, uint32_t worker) {
+absl::StatusOr<int64_t> DenseTable::PushBsp(uint64_t offset, size_t n,
+                                            GradientReader read, int64_t step,
+                                            uint32_t worker) {
   if (resyncing_.load() && ResyncPush(offset, step, worker)) return step_;
   if (step != step_) {
     return absl::FailedPreconditionError(
@@ -315,8 +388,11 @@ absl::StatusOr<int64_t> DenseTable::PushBsp(uint64_t offset,
   if (pushed_.empty()) pushed_.assign(config_.num_workers(), 0);
   if (accumulator_.empty()) accumulator_.assign(size_, 0.0f);
   float* const acc = accumulator_.data() + offset;
-  for (size_t i = 0; i < grads.size(); ++i) acc[i] += grads[i];
-  pushed_[worker] += grads.size();
+  ForEachBlock(n, read, [acc](size_t first, const float* g, size_t m) {
+    for (size_t i = 0; i < m; ++i) acc[first + i] += g[i];
+    return true;
+  });
+  pushed_[worker] += n;
   if (pushed_[worker] < size_) return step_;
   if (++num_pushed_ < config_.num_workers()) return step_;
   // Last push of the step: average, apply once, advance. Waiting pulls are

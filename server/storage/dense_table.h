@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -118,6 +119,14 @@ class DenseTable {
                                std::string* out_bytes) {
     return Pull(0, 0, min_step, deadline, out_bytes);
   }
+  // As Pull, but the values go to out(step, bytes): called once, on success
+  // only, under the tensor's lock, with the step they belong to and the
+  // range's count x 4 bytes; it returns room for them (any alignment). For a caller that
+  // writes the step next to the values (a DensePullResponse encoded in
+  // place, server/ps/payload_wire.h).
+  absl::StatusOr<int64_t> PullInto(uint64_t offset, uint64_t count,
+                                   int64_t min_step, absl::Time deadline,
+                                   absl::FunctionRef<char*(int64_t step, size_t bytes)> out);
 
   // Applies (ASYNC) or accumulates (BSP) the gradient of Range(offset,
   // count) and returns the step after this push. OUT_OF_RANGE as Range;
@@ -137,6 +146,21 @@ class DenseTable {
                                uint32_t worker) {
     return Push(0, 0, grads, step, worker);
   }
+
+  // Floats [first, first + n) of a gradient held in pieces (a received
+  // message's slices): a pointer to them in place, or `buffer` (room for n
+  // floats) after copying them there.
+  using GradientReader =
+      absl::FunctionRef<const float*(size_t first, size_t n, float* buffer)>;
+  // As Push with a span of `num_grads` floats, read block by block through
+  // `read` instead: the same checks, errors and effects, without copying
+  // the gradient whole (ASYNC with at most one optimizer state plane reads
+  // it twice in blocks: checked, then applied or, BSP, accumulated; Adam's
+  // split state planes, and a push that fails a check, copy it once and
+  // take the span path).
+  absl::StatusOr<int64_t> Push(uint64_t offset, uint64_t count,
+                               size_t num_grads, GradientReader read,
+                               int64_t step, uint32_t worker);
 
   // BSP: discards the pushes accumulated for the open step (the step,
   // values and optimizer state stay; pulls waiting for the step keep
@@ -193,9 +217,10 @@ class DenseTable {
   // ASYNC: applies grads to [offset, offset + grads.size()).
   void PushAsync(uint64_t offset, absl::Span<const float> grads)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // BSP: accumulates one chunk of `worker`'s gradient of `step`.
-  absl::StatusOr<int64_t> PushBsp(uint64_t offset,
-                                  absl::Span<const float> grads, int64_t step,
+  // BSP: accumulates one chunk of `worker`'s gradient of `step` (n floats
+  // read through `read`).
+  absl::StatusOr<int64_t> PushBsp(uint64_t offset, size_t n,
+                                  GradientReader read, int64_t step,
                                   uint32_t worker)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Resync: moves the open step to `step` (> step_), discarding its pushes

@@ -1,10 +1,12 @@
 #include "server/storage/dense_table.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -676,6 +678,124 @@ TEST(DenseTableTest, RestoringAnAsyncTensorStartsNoResync) {
   auto t = MustCreate(Config(1, ASYNC));
   ASSERT_TRUE(t->Restore({0.0f}, {}, 4).ok());
   EXPECT_FALSE(t->resyncing());
+}
+
+// Push through a GradientReader (blocks in place or copied) against Push of
+// a span: the same values, state, steps, and the same codes and messages.
+TEST(DenseTableTest, PushFromReaderMatchesPushOfASpan) {
+  constexpr uint64_t kSize = 40000;  // over two of the reader's blocks
+  for (OptimizerConfig::Type opt :
+       {OptimizerConfig::SGD, OptimizerConfig::ADAGRAD, OptimizerConfig::ADAM}) {
+    DenseConfig c = Config(kSize, ASYNC, 0, 0.01f);
+    c.mutable_optimizer()->set_type(opt);
+    std::unique_ptr<DenseTable> span = MustCreate(c);
+    std::unique_ptr<DenseTable> read = MustCreate(c);
+    std::vector<float> g(kSize);
+    for (size_t i = 0; i < kSize; ++i) g[i] = 0.001f * (i % 13) - 0.005f;
+    int calls = 0;
+    // Every other block copied, as a view of misaligned slices would.
+    const auto reader = [&](size_t first, size_t n, float* buffer) {
+      if (++calls % 2 == 0) return static_cast<const float*>(g.data() + first);
+      std::memcpy(buffer, g.data() + first, n * sizeof(float));
+      return static_cast<const float*>(buffer);
+    };
+    for (const auto& [offset, n] : std::vector<std::pair<uint64_t, size_t>>{
+             {0, kSize}, {0, 20000}, {20000, kSize - 20000}, {17, 5}}) {
+      const uint64_t count = n == kSize ? 0 : n;
+      auto a = span->Push(offset, count, absl::MakeConstSpan(g).first(n), 0, 0);
+      auto b = read->Push(offset, count, n, reader, 0, 0);
+      ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+      EXPECT_EQ(*a, *b);
+    }
+    // Refused: wrong length, a NaN at a block's first float, a bound.
+    for (size_t bad_at : {size_t{16384}, kSize - 1}) {
+      std::vector<float> saved = g;
+      g[bad_at] = bad_at == kSize - 1 ? 1e30f : std::nanf("");
+      auto a = span->Push(0, 0, g, 0, 0);
+      auto b = read->Push(0, 0, kSize, reader, 0, 0);
+      EXPECT_EQ(a.status(), b.status());
+      EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument);
+      g = saved;
+    }
+    auto a = span->Push(0, 0, absl::MakeConstSpan(g).first(kSize - 1), 0, 0);
+    auto b = read->Push(0, 0, kSize - 1, reader, 0, 0);
+    EXPECT_EQ(a.status(), b.status());
+    auto oa = span->Push(kSize, 1, absl::MakeConstSpan(g).first(1), 0, 0);
+    auto ob = read->Push(kSize, 1, 1, reader, 0, 0);
+    EXPECT_EQ(oa.status(), ob.status());
+    EXPECT_EQ(ob.status().code(), absl::StatusCode::kOutOfRange);
+    span->Visit([&](absl::Span<const float> v, absl::Span<const float> st,
+                    int64_t step) {
+      read->Visit([&](absl::Span<const float> v2, absl::Span<const float> st2,
+                      int64_t step2) {
+        EXPECT_TRUE(std::equal(v.begin(), v.end(), v2.begin(), v2.end()));
+        EXPECT_TRUE(std::equal(st.begin(), st.end(), st2.begin(), st2.end()));
+        EXPECT_EQ(step, step2);
+      });
+    });
+  }
+}
+
+// BSP through a GradientReader: the same accumulation, steps and refusals.
+TEST(DenseTableTest, BspPushFromReaderMatchesPushOfASpan) {
+  constexpr uint64_t kSize = 40000;
+  const DenseConfig c = Config(kSize, BSP, 2, 0.01f);
+  std::unique_ptr<DenseTable> span = MustCreate(c);
+  std::unique_ptr<DenseTable> read = MustCreate(c);
+  std::vector<float> g(kSize);
+  for (size_t i = 0; i < kSize; ++i) g[i] = 0.002f * (i % 11) - 0.01f;
+  size_t base = 0;  // where the pushed chunk starts in g
+  const auto reader = [&](size_t first, size_t n, float* buffer) {
+    std::memcpy(buffer, g.data() + base + first, n * sizeof(float));
+    return static_cast<const float*>(buffer);
+  };
+  for (int64_t step = 0; step < 2; ++step) {
+    for (uint32_t w = 0; w < 2; ++w) {
+      // Worker w pushes its gradient as two chunks.
+      auto a = span->Push(0, 30000, absl::MakeConstSpan(g).first(30000), step, w);
+      base = 0;
+      auto b = read->Push(0, 30000, 30000, reader, step, w);
+      ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+      a = span->Push(30000, 0, absl::MakeConstSpan(g).subspan(30000), step, w);
+      base = 30000;
+      b = read->Push(30000, 0, kSize - 30000, reader, step, w);
+      ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+      EXPECT_EQ(*a, *b);
+    }
+  }
+  EXPECT_EQ(span->step(), 2);
+  EXPECT_EQ(Values(*span), Values(*read));
+  // Refusals: another step, a worker out of range, out of chunk order.
+  for (const auto& [offset, step, worker] :
+       std::vector<std::tuple<uint64_t, int64_t, uint32_t>>{
+           {0, 5, 0}, {0, 2, 2}, {10, 2, 0}}) {
+    const size_t n = kSize - offset;
+    base = offset;
+    auto a = span->Push(offset, 0, absl::MakeConstSpan(g).subspan(offset),
+                        step, worker);
+    auto b = read->Push(offset, 0, n, reader, step, worker);
+    EXPECT_FALSE(a.ok());
+    EXPECT_EQ(a.status(), b.status());
+  }
+}
+
+// PullInto hands out room for the range once, with the step of the values.
+TEST(DenseTableTest, PullIntoWritesTheRangeWithItsStep) {
+  std::unique_ptr<DenseTable> t = MustCreate(Config(10));
+  ASSERT_TRUE(t->Push(std::vector<float>(10, 1.0f), 0, 0).ok());
+  std::vector<float> out(3);
+  int64_t seen = -1;
+  auto step = t->PullInto(2, 3, 0, absl::InfiniteFuture(),
+                          [&](int64_t s, size_t bytes) {
+                            seen = s;
+                            EXPECT_EQ(bytes, 3 * sizeof(float));
+                            return reinterpret_cast<char*>(out.data());
+                          });
+  ASSERT_TRUE(step.ok());
+  EXPECT_EQ(*step, 1);
+  EXPECT_EQ(seen, 1);
+  const std::vector<float> all = Values(*t);
+  EXPECT_EQ(out, std::vector<float>(all.begin() + 2, all.begin() + 5));
 }
 
 }  // namespace

@@ -160,4 +160,23 @@ bsp2='dense { name: "job/b" size: 2 sync: BSP num_workers: 2 optimizer { type: S
   enc 12 PausePushesRequest 'pause: false'
   enc 2 ListTablesRequest ''
 } > "$out/shard_failures"
+# The dense push read in place (op 6; op 21 the proto path): fields out of
+# order and repeated (the last wins), an unknown field, a NaN, a length
+# that is not whole floats, a truncated record (INTERNAL, skipped), a name
+# that is not UTF-8 (likewise).
+raw() {  # raw OP HEX -> one record of the given request bytes
+  local len=$(( ${#2} / 2 ))
+  printf '%02x%02x%02x%s' "$1" $((len & 255)) $((len >> 8)) "$2" | xxd -r -p
+}
+{ enc 0 CreateTableRequest "$dense"
+  raw 6 "18001210000000400000003f0000003f0000003f0a0177"
+  raw 6 "0a0178120400000040f8010212100000003f0000003f0000003f0000003f0a0177"
+  raw 6 "0a01771210000000400000c07f0000003f0000003f"
+  raw 6 "0a0177120300003f"
+  raw 6 "0a0177121000000040"
+  raw 6 "0a01ff1210000000400000003f0000003f0000003f"
+  enc 21 DensePushRequest "name: \"w\" gradients: \"$(grads 4)\" client_id: 9 sequence: 1"
+  enc 6 DensePushRequest "name: \"w\" gradients: \"$(grads 4)\" client_id: 9 sequence: 1"
+  enc 5 DensePullRequest 'name: "w" offset: 1 count: 2'
+} > "$out/dense_wire"
 ls -l "$out"
