@@ -34,15 +34,11 @@ namespace {
 // `order` holds the batch's key indices grouped by stripe, in batch order
 // within a stripe (so duplicates keep their order, and rows, gradients and
 // output are walked forwards); stripe s owns order[begin[s], begin[s + 1]).
-// `sweep` holds the same positions of `order`, but within a stripe sorted by
-// home slot (internal::FineBucket), the order the index is searched in.
 struct BatchScratch {
-  std::vector<uint32_t> bucket_of;  // by batch index i: FineBucket
+  std::vector<uint32_t> stripe_of;  // by batch index i
   std::vector<uint64_t> hash_of;    // by i: the key's slot hash
   std::vector<uint32_t> order;
-  std::vector<uint32_t> sweep;       // positions j of `order`
-  std::vector<uint64_t> sweep_hash;  // sweep_hash[k]: of order[sweep[k]]
-  std::vector<uint32_t> fine;        // FineBucket starts, then cursors
+  std::vector<uint64_t> order_hash;  // order_hash[j]: of order[j]
   std::vector<uint32_t> begin;
   std::vector<uint32_t> cursor;  // stripe scatter cursors
   std::vector<uint32_t> rows;    // rows[j]: row of key order[j], or kNoRow
@@ -68,14 +64,6 @@ inline void PrefetchBytes(const void* p, size_t bytes) {
 inline void PrefetchBytesForWrite(void* p, size_t bytes) {
   char* c = static_cast<char*>(p);
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 1);
-}
-
-// log2 of the FineBuckets per stripe for a batch of n keys: about four keys
-// a bucket, so a stripe's keys reach its index in nearly slot order.
-int Log2BucketsPerStripe(size_t n, uint32_t num_stripes) {
-  int log2 = 0;
-  while (log2 < 16 && (size_t{4} * num_stripes << (log2 + 1)) <= n) ++log2;
-  return log2;
 }
 
 }  // namespace
@@ -155,23 +143,18 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   STRATA_RETURN_IF_ERROR(internal::CheckBatchSize(
       keys.size(), options_.max_batch_keys, config_.name()));
   const size_t n = keys.size();
-  const int log2_per_stripe = Log2BucketsPerStripe(n, num_stripes_);
-  const size_t buckets = size_t{num_stripes_} << log2_per_stripe;
   BatchScratch& b = tls_scratch;
-  b.bucket_of.resize(n);
+  b.stripe_of.resize(n);
   b.hash_of.resize(n);
   b.order.resize(n);
-  b.sweep.resize(n);
-  b.sweep_hash.resize(n);
+  b.order_hash.resize(n);
   b.rows.resize(n);
-  b.fine.assign(buckets + 1, 0);
   b.begin.assign(num_stripes_ + 1, 0);
   const ShardRouter* router = options_.router;
   // Raw pointers: the thread-local vectors' internals are not reloaded
   // through TLS in the loops.
-  uint32_t* const bucket_of = b.bucket_of.data();
+  uint32_t* const stripe_of = b.stripe_of.data();
   uint64_t* const hash_of = b.hash_of.data();
-  uint32_t* const fine = b.fine.data();
   uint32_t* const begin = b.begin.data();
   for (size_t i = 0; i < n; ++i) {
     const uint64_t h = KeyHash(keys[i]);  // the only hash of the key
@@ -180,31 +163,21 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
       return internal::CheckOwner(keys[i], router, options_.shard_id,
                                   config_.name());
     }
-    const uint64_t slot_hash = internal::SlotHash(h, seed_);
     const uint32_t stripe = internal::StripeOfHash(h, num_stripes_);
-    const uint32_t f =
-        internal::FineBucket(stripe, slot_hash, log2_per_stripe);
-    bucket_of[i] = f;
-    hash_of[i] = slot_hash;
-    ++fine[f + 1];
+    stripe_of[i] = stripe;
+    hash_of[i] = internal::SlotHash(h, seed_);
     ++begin[stripe + 1];
   }
-  // Two stable counting sorts: by stripe into `order`, by fine bucket into
-  // `sweep`. Both group by stripe, so a stripe owns the same range of each.
-  for (size_t f = 0; f < buckets; ++f) fine[f + 1] += fine[f];
+  // One stable counting sort by stripe.
   for (uint32_t s = 0; s < num_stripes_; ++s) begin[s + 1] += begin[s];
   b.cursor.assign(b.begin.begin(), b.begin.end() - 1);
   uint32_t* const cursor = b.cursor.data();
   uint32_t* const order = b.order.data();
-  uint32_t* const sweep = b.sweep.data();
-  uint64_t* const sweep_hash = b.sweep_hash.data();
+  uint64_t* const order_hash = b.order_hash.data();
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t f = bucket_of[i];
-    const uint32_t j = cursor[f >> log2_per_stripe]++;
+    const uint32_t j = cursor[stripe_of[i]]++;
     order[j] = static_cast<uint32_t>(i);
-    const uint32_t k = fine[f]++;
-    sweep[k] = j;
-    sweep_hash[k] = hash_of[i];
+    order_hash[j] = hash_of[i];
   }
   return absl::OkStatus();
 }
@@ -230,8 +203,7 @@ size_t SparseTable::CountMissing(absl::Span<const uint64_t> keys) const {
     const Stripe& s = stripes_[si];
     absl::ReaderMutexLock lock(&s.mu);
     for (uint32_t k = b.begin[si]; k < b.begin[si + 1]; ++k) {
-      missing +=
-          !s.index.contains(keys[b.order[b.sweep[k]]], b.sweep_hash[k]);
+      missing += !s.index.contains(keys[b.order[k]], b.order_hash[k]);
     }
   }
   return missing;
@@ -260,22 +232,16 @@ size_t SparseTable::ResolveRows(Stripe& s, absl::Span<const uint64_t> keys,
                                 uint32_t lo, uint32_t hi, bool create) {
   BatchScratch& b = tls_scratch;
   const size_t rows_before = s.keys.size();
-  // Search in slot order (the index swept forwards)...
-  for (uint32_t k = lo; k < hi; ++k) {
-    if (k + kIndexPrefetchDistance < hi) {
-      s.index.Prefetch(b.sweep_hash[k + kIndexPrefetchDistance]);
+  // In batch order, so missing rows are created in the order the batch
+  // reads them, and duplicates find the row their first occurrence made.
+  for (uint32_t j = lo; j < hi; ++j) {
+    if (j + kIndexPrefetchDistance < hi) {
+      s.index.Prefetch(b.order_hash[j + kIndexPrefetchDistance]);
     }
-    const uint32_t j = b.sweep[k];
-    b.rows[j] = s.index.Find(keys[b.order[j]], b.sweep_hash[k]);
-  }
-  // ...and create the missing rows in batch order, so a batch's new rows
-  // are laid out in the order it reads them.
-  if (create) {
-    for (uint32_t j = lo; j < hi; ++j) {
-      if (b.rows[j] != kNoRow) continue;
-      const uint32_t i = b.order[j];
-      b.rows[j] = FindOrCreate(s, keys[i], b.hash_of[i]);
-    }
+    const uint64_t key = keys[b.order[j]];
+    uint32_t row = s.index.Find(key, b.order_hash[j]);
+    if (row == kNoRow && create) row = FindOrCreate(s, key, b.order_hash[j]);
+    b.rows[j] = row;
   }
   return s.keys.size() - rows_before;
 }

@@ -41,10 +41,10 @@ inline constexpr size_t kDefaultMaxBatchKeys = size_t{4} << 20;
 // from a remix of KeyHash with the table's random seed) and contiguous
 // arrays of values (row * dim), optimizer state, per-row update count
 // (Adam's t) and per-row frequency. Batch operations hash each key once
-// (ownership check, stripe and slot) and group it by stripe; within a
-// stripe they search the index in home-slot order (swept forwards) and
-// create, read and update rows in batch order. Each touched stripe is
-// locked exactly once per batch.
+// (ownership check, stripe and slot) and group it by stripe (one counting
+// sort); within a stripe they search the index (each home slot prefetched
+// ahead) and create, read and update rows in batch order. Each touched
+// stripe is locked exactly once per batch.
 //
 // Rows are never deleted (the whole table is dropped instead). A stripe holds
 // at most 2^32 - 1 rows.

@@ -2,9 +2,7 @@
 // that puts a key in a stripe and a home slot from its KeyHash.
 //
 // Open addressing with linear probing; a key's home slot is the high bits of
-// its slot hash, so keys visited in increasing slot-hash order sweep the slot
-// array forwards (SparseTable sorts each batch that way). At most 3/4 full;
-// rows are never removed.
+// its slot hash. At most 3/4 full; rows are never removed.
 #ifndef STRATA_SERVER_STORAGE_INTERNAL_KEY_INDEX_H_
 #define STRATA_SERVER_STORAGE_INTERNAL_KEY_INDEX_H_
 
@@ -23,8 +21,7 @@ namespace internal {
 // router uses the high 32), so it is the same in every process; the home
 // slot in the stripe's index is the high bits of SlotHash, a remix of the
 // whole hash with the table's random seed, so that keys crafted to collide
-// in KeyHash bits do not pile onto one slot. A batch sorted by FineBucket
-// visits each stripe's index in slot order.
+// in KeyHash bits do not pile onto one slot.
 inline uint32_t StripeOfHash(uint64_t key_hash, uint32_t num_stripes) {
   return static_cast<uint32_t>(
       (uint64_t{static_cast<uint32_t>(key_hash)} * num_stripes) >> 32);
@@ -38,17 +35,6 @@ inline uint64_t SlotHash(uint64_t key_hash, uint64_t seed) {
   x *= 0xc4ceb9fe1a85ec53ULL;
   return x ^ (x >> 33);
 }
-// Bucket `stripe * (1 << log2_per_stripe) + top bits of slot_hash`: sorting
-// by it groups a batch by stripe, each stripe's keys in home-slot order.
-inline uint32_t FineBucket(uint32_t stripe, uint64_t slot_hash,
-                           int log2_per_stripe) {
-  const uint32_t sub =
-      log2_per_stripe == 0
-          ? 0
-          : static_cast<uint32_t>(slot_hash >> (64 - log2_per_stripe));
-  return (stripe << log2_per_stripe) | sub;
-}
-
 // Not thread-safe (the stripe's mutex guards it). Owns its slots.
 class KeyIndex {
  public:
