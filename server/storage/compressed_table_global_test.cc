@@ -273,7 +273,9 @@ TEST(CompressedTableGlobalTest, ShardsStoreOnlyTheClustersTheyHome) {
       bytes += f.vectors.vector_bytes() - kDim * sizeof(float);  // fallback
     });
     for (const FieldStats& s : t->Stats()) {
-      if (s.field() == 1) EXPECT_EQ(s.clusters(), homed.size());
+      if (s.field() == 1) {
+        EXPECT_EQ(s.clusters(), homed.size());
+      }
     }
     // The homed centroids are served and trained where they are stored.
     const SampleHeadResponse h = t->HomedCentroids();

@@ -471,7 +471,9 @@ TEST(SparseTableTest, ConcurrentBatchesNeverOverrunTheBudget) {
         }
         const absl::Status s =
             t->Push(keys, std::vector<float>(100, 0.25f));
-        if (!s.ok()) EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+        if (!s.ok()) {
+          EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+        }
       }
     });
   }
