@@ -45,25 +45,30 @@ std::string PackF32(absl::Span<const float> values) {
 }
 
 namespace {
-absl::StatusOr<size_t> PackedCount(absl::string_view bytes, size_t elem,
+absl::StatusOr<size_t> PackedCount(size_t bytes, size_t elem,
                                    absl::string_view what) {
-  if (bytes.size() % elem != 0) {
+  if (bytes % elem != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, ": ", bytes.size(), " bytes is not a multiple of ",
-                     elem, " (packed ", elem == 8 ? "uint64" : "float32",
+        absl::StrCat(what, ": ", bytes, " bytes is not a multiple of ", elem,
+                     " (packed ", elem == 8 ? "uint64" : "float32",
                      " array expected)"));
   }
-  return bytes.size() / elem;
+  return bytes / elem;
 }
 }  // namespace
 
 absl::StatusOr<size_t> PackedU64Count(absl::string_view bytes,
                                       absl::string_view what) {
-  return PackedCount(bytes, sizeof(uint64_t), what);
+  return PackedCount(bytes.size(), sizeof(uint64_t), what);
 }
 
 absl::StatusOr<size_t> PackedF32Count(absl::string_view bytes,
                                       absl::string_view what) {
+  return PackedCount(bytes.size(), sizeof(float), what);
+}
+
+absl::StatusOr<size_t> PackedF32CountOfSize(size_t bytes,
+                                            absl::string_view what) {
   return PackedCount(bytes, sizeof(float), what);
 }
 

@@ -34,6 +34,9 @@ absl::StatusOr<size_t> PackedU64Count(absl::string_view bytes,
                                       absl::string_view what);
 absl::StatusOr<size_t> PackedF32Count(absl::string_view bytes,
                                       absl::string_view what);
+// The same for a payload of `bytes` bytes held elsewhere (gRPC slices).
+absl::StatusOr<size_t> PackedF32CountOfSize(size_t bytes,
+                                            absl::string_view what);
 
 // Views the payload as an array without copying. Callers must have checked
 // the size with Packed*Count. Payload strings from protobuf are not

@@ -612,12 +612,10 @@ absl::StatusOr<int64_t> PsClient::PullDense(const std::string& name,
     return PullDenseChunks(name, min_step, out);
   }
   STRATA_RETURN_IF_ERROR(s);
-  const size_t bytes = whole.values_bytes();
-  if (bytes % sizeof(float) != 0) {
-    // PackedF32Count's message (it reads only the size).
-    return PackedF32Count(std::string(bytes, '\0'), "dense values").status();
-  }
-  out->resize(bytes / sizeof(float));
+  STRATA_ASSIGN_OR_RETURN(
+      const size_t n,
+      PackedF32CountOfSize(whole.values_bytes(), "dense values"));
+  out->resize(n);
   whole.CopyValues(reinterpret_cast<char*>(out->data()));
   return whole.step();
 }

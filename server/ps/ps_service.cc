@@ -458,12 +458,10 @@ grpc::Status DenseServiceImpl::ApplyPush(grpc::ServerContext* ctx,
                                          DensePushResponse* resp) {
   auto tensor = store_->GetDense(args.name);
   if (!tensor.ok()) return ToGrpcStatus(tensor.status());
-  if (gradient_bytes % sizeof(float) != 0) {
-    // PackedF32Count's message (it reads only the size; a refused request,
-    // no larger than the one received).
-    return ToGrpcStatus(
-        PackedF32Count(std::string(gradient_bytes, '\0'), "gradients")
-            .status());
+  if (absl::Status s = PackedF32CountOfSize(gradient_bytes, "gradients")
+                           .status();
+      !s.ok()) {
+    return ToGrpcStatus(s);
   }
   // A BSP push is accumulated until its step completes, and checkpoints do
   // not save that: its id is not durable.

@@ -280,16 +280,10 @@ TEST_F(CheckpointLoaderTest, ClusterWideShardsRoundTripTheirHomedClusters) {
   }
   uint32_t stored = 0;
   for (uint32_t shard = 0; shard < 3; ++shard) {
-    const CompressedTable* t = tables[shard].get();
-    t->VisitFields([&](const CompressedFieldState& f) {
+    tables[shard]->VisitFields([&](const CompressedFieldState& f) {
       stored += f.vectors.num_rows();
     });
-    const std::string ckpt = JoinPath(dir_, CheckpointDirName(5));
-    ASSERT_TRUE(DefaultEnv()->CreateDir(ckpt).ok());  // OK if it exists
-    ASSERT_TRUE(WriteShardFile(
-                    DefaultEnv(), JoinPath(ckpt, ShardFileName(shard, 3)),
-                    ShardFileHeader{shard, 3, 5}, {}, {}, 4096, {&t, 1})
-                    .ok());
+    WriteShard(5, shard, 3, {}, {}, {tables[shard].get()});
   }
   EXPECT_EQ(stored, 4u);  // each cluster on one shard
   for (uint32_t shard = 0; shard < 3; ++shard) {

@@ -54,6 +54,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "compression/compressed_field.h"
 #include "proto/ps.pb.h"
 #include "server/router/router.h"
@@ -313,6 +314,13 @@ class CompressedTable final : public EmbeddingTable {
   // cluster is trimmed to the homed ones (TrimToHomed); a trimmed one must
   // store exactly those (DATA_LOSS).
   absl::Status HomeField(CompressedFieldState* f) const;
+  // Counts of every cluster (k + 1, the fallback's last) as slots of `v`
+  // (rows + 1): a stored cluster's in its row, the others' (homed by
+  // another shard) and the fallback's in the fallback's slot, so their sum
+  // is kept.
+  static std::vector<uint64_t> SlotFrequencies(
+      const compression::CompressedField& v,
+      absl::Span<const uint64_t> per_cluster);
   // Cluster-wide: the clusters of `f` this shard homes, increasing.
   std::vector<uint32_t> HomedClusters(const CompressedFieldState& f) const;
   // Whether this shard homes cluster `c` of `field`.

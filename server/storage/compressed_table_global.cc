@@ -185,27 +185,19 @@ absl::Status CompressedTable::TrimToHomed(CompressedFieldState* f) const {
     const size_t sf = state_floats_, rows = f->vectors.num_rows();
     std::vector<float> state;
     std::vector<int64_t> steps;
-    std::vector<uint64_t> freq;
     for (uint32_t c : homed) {
       state.insert(state.end(), f->state.begin() + c * sf,
                    f->state.begin() + (c + 1) * sf);
       steps.push_back(f->steps[c]);
-      if (!f->frequency.empty()) freq.push_back(f->frequency[c]);
     }
     state.insert(state.end(), f->state.end() - sf, f->state.end());
     steps.push_back(f->steps[rows]);
-    if (!f->frequency.empty()) {
-      // What was counted on clusters homed elsewhere stays on this shard
-      // as the fallback slot's (Stats sums every slot).
-      uint64_t moved = 0;
-      for (size_t c = 0; c <= rows; ++c) moved += f->frequency[c];
-      for (uint64_t n : freq) moved -= n;
-      freq.push_back(moved);
-    }
     STRATA_RETURN_IF_ERROR(f->vectors.Trim(homed));
     f->state = std::move(state);
     f->steps = std::move(steps);
-    f->frequency = std::move(freq);
+    if (!f->frequency.empty()) {
+      f->frequency = SlotFrequencies(f->vectors, f->frequency);
+    }
   }
   FieldStats& s = f->stats;
   s.set_cluster_wide(true);
@@ -214,6 +206,18 @@ absl::Status CompressedTable::TrimToHomed(CompressedFieldState* f) const {
   s.set_bytes_after(f->vectors.bytes());
   s.set_ratio(static_cast<double>(s.bytes_before()) / s.bytes_after());
   return absl::OkStatus();
+}
+
+std::vector<uint64_t> CompressedTable::SlotFrequencies(
+    const compression::CompressedField& v,
+    absl::Span<const uint64_t> per_cluster) {
+  const uint32_t rows = v.num_rows();
+  std::vector<uint64_t> slots(size_t{rows} + 1, 0);
+  for (uint32_t c = 0; c < per_cluster.size(); ++c) {
+    const bool cluster = c < v.num_clusters();
+    slots[cluster ? v.RowOf(c).value_or(rows) : rows] += per_cluster[c];
+  }
+  return slots;
 }
 
 absl::Status CompressedTable::HomeField(CompressedFieldState* f) const {

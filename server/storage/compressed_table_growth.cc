@@ -236,12 +236,7 @@ absl::Status CompressedTable::RestoreField(CompressedGrowth::Field g) {
   if (g.frequency.size() == size_t{k} + 1 && rows != k) {
     // A format-3 cluster-wide checkpoint counted every cluster; Restore
     // trimmed the field to the homed ones.
-    std::vector<uint64_t> slots(rows + 1, 0);
-    for (uint32_t c = 0; c <= k; ++c) {
-      slots[c < k ? f->vectors.RowOf(c).value_or(rows) : rows] +=
-          g.frequency[c];
-    }
-    g.frequency = std::move(slots);
+    g.frequency = SlotFrequencies(f->vectors, g.frequency);
   }
   if (g.frequency.size() != size_t{rows} + 1) {
     return bad(absl::StrCat(g.frequency.size(), " frequencies for ", rows,
