@@ -503,6 +503,7 @@ PushRequestView::~PushRequestView() = default;
 absl::Status PushRequestView::Parse(const grpc::ByteBuffer& message) {
   Clear();
   table_.clear();
+  table_utf8_ = true;
   client_id_ = sequence_ = 0;
   resolved_ = false;
   keys_at_ = gradients_at_ = Location();
@@ -510,7 +511,7 @@ absl::Status PushRequestView::Parse(const grpc::ByteBuffer& message) {
   STRATA_RETURN_IF_ERROR(
       ReadMessage(message, "PushRequest", &slices_,
                   [this](SliceCursor* in) { return ReadField(in); }));
-  if (!IsValidUtf8(table_)) {
+  if (!table_utf8_) {
     return absl::InternalError("PushRequest: table name is not UTF-8");
   }
   // Keys first in the scratch (8-byte aligned), gradients after them,
@@ -561,6 +562,7 @@ bool PushRequestView::ReadField(internal::SliceCursor* in) {
   } else {  // the table name: short, copied out
     table_.clear();
     ForEachPiece(at, [this](const char* p, size_t n) { table_.append(p, n); });
+    table_utf8_ = table_utf8_ && IsValidUtf8(table_);
   }
   return true;
 }
@@ -724,6 +726,7 @@ void DensePullResponseView::CopyValues(char* out) const {
 absl::Status DensePushRequestView::Parse(const grpc::ByteBuffer& message) {
   Clear();
   name_.clear();
+  name_utf8_ = true;
   fields_ = DensePushFields();
   gradients_ = {};
   const absl::Status read =
@@ -733,7 +736,7 @@ absl::Status DensePushRequestView::Parse(const grpc::ByteBuffer& message) {
     Clear();
     return read;
   }
-  if (!IsValidUtf8(name_)) {
+  if (!name_utf8_) {
     Clear();
     return absl::InternalError("DensePushRequest: name is not UTF-8");
   }
@@ -803,6 +806,7 @@ bool DensePushRequestView::ReadField(internal::SliceCursor* in) {
     std::memcpy(&name_[done], slices_[s].begin() + off, take);
     done += take;
   }
+  name_utf8_ = name_utf8_ && IsValidUtf8(name_);
   return true;
 }
 

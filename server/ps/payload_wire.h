@@ -172,6 +172,9 @@ class PushRequestView {
 
   std::vector<grpc::Slice> slices_;
   std::string table_;
+  // Every occurrence of the table field was UTF-8 (protobuf checks each,
+  // not only the last, which wins).
+  bool table_utf8_ = true;
   uint64_t client_id_ = 0;
   uint64_t sequence_ = 0;
   bool resolved_ = false;
@@ -281,6 +284,7 @@ class DensePushRequestView {
   // entries), to find a block's slice.
   std::vector<size_t> starts_;
   std::string name_;
+  bool name_utf8_ = true;  // every occurrence (as table_utf8_)
   DensePushFields fields_;  // but its name
   struct {
     size_t begin = 0;  // byte offset of the field's contents in the message

@@ -328,6 +328,7 @@ TEST(PayloadWireTest, PushViewRejectsWhatProtobufRejects) {
       std::string("\x0a\x03\xed\xa0\x80", 5),         // table: a surrogate
       std::string("\x0a\x02\xc0\x80", 4),             // table: overlong
       std::string("\x0a\x01\xff", 3),                 // table: 0xff
+      std::string("\x0a\x01\xff\x0a\x01\x61", 6),  // bad, then good
   };
   ExpectRefusedLikeProtobuf<PushRequest, PushRequestView>(bad);
 }
@@ -591,6 +592,7 @@ TEST(PayloadWireTest, DensePushViewRejectsWhatProtobufRejects) {
       std::string("\x0a\x03\xed\xa0\x80", 5),         // name: a surrogate
       std::string("\x0a\x02\xc0\x80", 4),             // name: overlong
       std::string("\x0a\x01\xff", 3),                 // name: 0xff
+      std::string("\x0a\x01\xff\x0a\x01\x61", 6),  // bad, then good
   };
   ExpectRefusedLikeProtobuf<DensePushRequest, DensePushRequestView>(bad);
 }
