@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -14,17 +15,101 @@
 
 namespace strata {
 
+namespace {
+
+// The rows of one stripe as fixed-size records in one growing, 64-byte
+// aligned buffer: row r's `dim` values, its optimizer state floats, then
+// (8-byte aligned) its update count and its frequency. One record per row,
+// so that a push or a counting pull misses the cache on one or two adjacent
+// lines of a row rather than on a line in each of four arrays. Not
+// thread-safe (the stripe's mutex guards it); owns its buffer.
+class RowRecords {
+ public:
+  RowRecords(uint32_t dim, size_t state_floats)
+      : dim_(dim),
+        counters_offset_(((dim + state_floats) * sizeof(float) + 7) / 8 * 8),
+        record_bytes_(counters_offset_ + sizeof(int64_t) + sizeof(uint64_t)) {}
+  RowRecords(const RowRecords&) = delete;
+  RowRecords& operator=(const RowRecords&) = delete;
+
+  size_t size() const { return size_; }
+  size_t record_bytes() const { return record_bytes_; }
+  size_t capacity_bytes() const { return capacity_ * record_bytes_; }
+
+  // Row r's record, values first.
+  char* record(size_t r) { return buffer_.get() + r * record_bytes_; }
+  const char* record(size_t r) const {
+    return buffer_.get() + r * record_bytes_;
+  }
+  float* values(size_t r) { return reinterpret_cast<float*>(record(r)); }
+  const float* values(size_t r) const {
+    return reinterpret_cast<const float*>(record(r));
+  }
+  float* state(size_t r) { return values(r) + dim_; }
+  const float* state(size_t r) const { return values(r) + dim_; }
+  int64_t* step(size_t r) {
+    return reinterpret_cast<int64_t*>(record(r) + counters_offset_);
+  }
+  int64_t step(size_t r) const {
+    return *reinterpret_cast<const int64_t*>(record(r) + counters_offset_);
+  }
+  uint64_t* frequency(size_t r) {
+    return reinterpret_cast<uint64_t*>(record(r) + counters_offset_ +
+                                       sizeof(int64_t));
+  }
+  uint64_t frequency(size_t r) const {
+    return *reinterpret_cast<const uint64_t*>(record(r) + counters_offset_ +
+                                              sizeof(int64_t));
+  }
+
+  // Appends a record (values and state uninitialized, counters 0) and
+  // returns its row; doubles the buffer when full (records move).
+  size_t Append() {
+    if (size_ == capacity_) Grow();
+    const size_t r = size_++;
+    *step(r) = 0;
+    *frequency(r) = 0;
+    return r;
+  }
+
+ private:
+  struct Free {
+    void operator()(char* p) const {
+      ::operator delete[](p, std::align_val_t{64});
+    }
+  };
+
+  void Grow() {
+    const size_t capacity = std::max<size_t>(16, capacity_ * 2);
+    std::unique_ptr<char[], Free> grown(static_cast<char*>(
+        ::operator new[](capacity* record_bytes_, std::align_val_t{64})));
+    if (size_ != 0)
+      std::memcpy(grown.get(), buffer_.get(), size_ * record_bytes_);
+    buffer_ = std::move(grown);
+    capacity_ = capacity;
+  }
+
+  const uint32_t dim_;
+  const size_t counters_offset_;
+  const size_t record_bytes_;
+  std::unique_ptr<char[], Free> buffer_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+}  // namespace
+
 // One lock domain. Aligned to a cache line so neighbouring stripes' mutexes
 // do not false-share.
 struct alignas(64) SparseTable::Stripe {
+  Stripe(uint32_t dim, size_t state_floats, uint64_t seed)
+      : index(seed), rows(dim, state_floats) {}
+
   mutable absl::Mutex mu;
   // key -> row index into the arrays below.
   internal::KeyIndex index ABSL_GUARDED_BY(mu);
   std::vector<uint64_t> keys ABSL_GUARDED_BY(mu);  // row -> key
-  std::vector<float> values ABSL_GUARDED_BY(mu);   // row * dim
-  std::vector<float> state ABSL_GUARDED_BY(mu);    // row * state_floats
-  std::vector<int64_t> steps ABSL_GUARDED_BY(mu);  // updates applied
-  std::vector<uint64_t> frequency ABSL_GUARDED_BY(mu);
+  RowRecords rows ABSL_GUARDED_BY(mu);
 };
 
 namespace {
@@ -57,13 +142,20 @@ constexpr uint32_t kPrefetchDistance = 8;
 // The index lookups are cheaper per key than a row's work: prefetch further.
 constexpr uint32_t kIndexPrefetchDistance = 16;
 
+// Every cache line of [p, p + bytes).
 inline void PrefetchBytes(const void* p, size_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p) + bytes;
+  for (uintptr_t a = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63}; a < end;
+       a += 64) {
+    __builtin_prefetch(reinterpret_cast<const void*>(a));
+  }
 }
 inline void PrefetchBytesForWrite(void* p, size_t bytes) {
-  char* c = static_cast<char*>(p);
-  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 1);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p) + bytes;
+  for (uintptr_t a = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63}; a < end;
+       a += 64) {
+    __builtin_prefetch(reinterpret_cast<void*>(a), 1);
+  }
 }
 
 }  // namespace
@@ -119,11 +211,10 @@ SparseTable::SparseTable(const TableConfig& config, const Options& options,
                      sizeof(uint64_t) /* key */ + sizeof(int64_t) /* step */ +
                      sizeof(uint64_t) /* frequency */ + kIndexBytesPerRow),
       budget_(options.budget),
-      seed_(absl::Uniform<uint64_t>(absl::BitGen())),
-      stripes_(new Stripe[options.num_stripes]) {
+      seed_(absl::Uniform<uint64_t>(absl::BitGen())) {
+  stripes_.reserve(num_stripes_);
   for (uint32_t si = 0; si < num_stripes_; ++si) {
-    absl::MutexLock lock(&stripes_[si].mu);
-    stripes_[si].index = internal::KeyIndex(seed_);
+    stripes_.push_back(std::make_unique<Stripe>(dim_, state_floats_, seed_));
   }
 }
 
@@ -151,6 +242,9 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   b.rows.resize(n);
   b.begin.assign(num_stripes_ + 1, 0);
   const ShardRouter* router = options_.router;
+  // The default router's check inlined (HashRouter is final), not a virtual
+  // call per key.
+  const HashRouter* const hash_router = dynamic_cast<const HashRouter*>(router);
   // Raw pointers: the thread-local vectors' internals are not reloaded
   // through TLS in the loops.
   uint32_t* const stripe_of = b.stripe_of.data();
@@ -158,8 +252,12 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   uint32_t* const begin = b.begin.data();
   for (size_t i = 0; i < n; ++i) {
     const uint64_t h = KeyHash(keys[i]);  // the only hash of the key
-    if (router != nullptr &&
-        router->ShardForHashedKey(keys[i], h) != options_.shard_id) {
+    const bool owned =
+        hash_router != nullptr
+            ? hash_router->ShardForHashedKey(keys[i], h) == options_.shard_id
+            : router == nullptr ||
+                  router->ShardForHashedKey(keys[i], h) == options_.shard_id;
+    if (!owned) {
       return internal::CheckOwner(keys[i], router, options_.shard_id,
                                   config_.name());
     }
@@ -200,7 +298,7 @@ size_t SparseTable::CountMissing(absl::Span<const uint64_t> keys) const {
   size_t missing = 0;
   for (uint32_t si = 0; si < num_stripes_; ++si) {
     if (b.begin[si] == b.begin[si + 1]) continue;
-    const Stripe& s = stripes_[si];
+    const Stripe& s = *stripes_[si];
     absl::ReaderMutexLock lock(&s.mu);
     for (uint32_t k = b.begin[si]; k < b.begin[si + 1]; ++k) {
       missing += !s.index.contains(keys[b.order[k]], b.order_hash[k]);
@@ -216,14 +314,9 @@ uint32_t SparseTable::FindOrCreate(Stripe& s, uint64_t key,
       key, slot_hash, static_cast<uint32_t>(s.keys.size()));
   if (!inserted) return row;
   s.keys.push_back(key);
-  s.values.resize(s.values.size() + dim_);
-  InitializeRow(config_.initializer(), key, dim_,
-                s.values.data() + static_cast<size_t>(row) * dim_);
-  s.state.resize(s.state.size() + state_floats_);
-  optimizer_->InitState(
-      s.state.data() + static_cast<size_t>(row) * state_floats_, dim_);
-  s.steps.push_back(0);
-  s.frequency.push_back(0);
+  s.rows.Append();
+  InitializeRow(config_.initializer(), key, dim_, s.rows.values(row));
+  optimizer_->InitState(s.rows.state(row), dim_);
   rows_.fetch_add(1, std::memory_order_relaxed);
   return row;
 }
@@ -254,14 +347,16 @@ void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
   for (uint32_t j = lo; j < hi; ++j) {
     if (j + kPrefetchDistance < hi) {
       const uint32_t ahead = b.rows[j + kPrefetchDistance];
-      if (ahead != kNoRow) {
-        PrefetchBytes(s.values.data() + size_t{ahead} * dim_, row_bytes);
-        if (count_frequency) __builtin_prefetch(&s.frequency[ahead], 1);
+      if (ahead == kNoRow) {
+      } else if (count_frequency) {  // the record's tail is written too
+        PrefetchBytesForWrite(s.rows.record(ahead), s.rows.record_bytes());
+      } else {
+        PrefetchBytes(s.rows.record(ahead), row_bytes);
       }
       // The batch's rows are interleaved over the stripes: no stream the
       // hardware prefetcher would follow.
-      PrefetchBytesForWrite(
-          out + size_t{b.order[j + kPrefetchDistance]} * dim_, row_bytes);
+      PrefetchBytesForWrite(out + size_t{b.order[j + kPrefetchDistance]} * dim_,
+                            row_bytes);
     }
     const uint32_t i = b.order[j];
     float* dst = out + static_cast<size_t>(i) * dim_;
@@ -270,8 +365,8 @@ void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
       InitializeRow(config_.initializer(), keys[i], dim_, dst);
       continue;
     }
-    std::memcpy(dst, s.values.data() + size_t{row} * dim_, row_bytes);
-    if (count_frequency) ++s.frequency[row];
+    std::memcpy(dst, s.rows.values(row), row_bytes);
+    if (count_frequency) ++*s.rows.frequency(row);
   }
 }
 
@@ -289,7 +384,7 @@ absl::Status SparseTable::Pull(absl::Span<const uint64_t> keys,
     const uint32_t lo = b.begin[si];
     const uint32_t hi = b.begin[si + 1];
     if (lo == hi) continue;
-    Stripe& s = stripes_[si];
+    Stripe& s = *stripes_[si];
     if (read_only && !count_frequency) {
       // Nothing is written: share the stripe with other readers.
       absl::ReaderMutexLock lock(&s.mu);
@@ -315,32 +410,27 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
   STRATA_ASSIGN_OR_RETURN(MemoryReservation reserved, ReserveRows(keys));
   const BatchScratch& b = tls_scratch;
   const size_t row_bytes = dim_ * sizeof(float);
-  const size_t state_bytes = state_floats_ * sizeof(float);
   size_t created = 0;
   for (uint32_t si = 0; si < num_stripes_; ++si) {
     const uint32_t lo = b.begin[si];
     const uint32_t hi = b.begin[si + 1];
     if (lo == hi) continue;
-    Stripe& s = stripes_[si];
+    Stripe& s = *stripes_[si];
     absl::MutexLock lock(&s.mu);
     created += ResolveRows(s, keys, lo, hi, /*create=*/true);
     for (uint32_t j = lo; j < hi; ++j) {
       if (j + kPrefetchDistance < hi) {
-        const size_t ahead = b.rows[j + kPrefetchDistance];
-        PrefetchBytes(s.values.data() + ahead * dim_, row_bytes);
-        PrefetchBytes(s.state.data() + ahead * state_floats_, state_bytes);
-        __builtin_prefetch(&s.steps[ahead], 1);
-        __builtin_prefetch(&s.frequency[ahead], 1);
-        PrefetchBytes(grads.data() + size_t{b.order[j + kPrefetchDistance]} *
-                                         dim_,
-                      row_bytes);  // interleaved over the stripes
+        PrefetchBytesForWrite(s.rows.record(b.rows[j + kPrefetchDistance]),
+                              s.rows.record_bytes());
+        PrefetchBytes(
+            grads.data() + size_t{b.order[j + kPrefetchDistance]} * dim_,
+            row_bytes);  // interleaved over the stripes
       }
       const uint32_t row = b.rows[j];
-      optimizer_->Apply(s.values.data() + size_t{row} * dim_,
+      optimizer_->Apply(s.rows.values(row),
                         grads.data() + static_cast<size_t>(b.order[j]) * dim_,
-                        s.state.data() + size_t{row} * state_floats_,
-                        &s.steps[row], dim_);
-      ++s.frequency[row];
+                        s.rows.state(row), s.rows.step(row), dim_);
+      ++*s.rows.frequency(row);
     }
   }
   KeepCreated(reserved, created);
@@ -356,35 +446,33 @@ void SparseTable::KeepCreated(MemoryReservation& reserved,
 size_t SparseTable::MemoryBytes() const {
   size_t bytes = sizeof(*this) + num_stripes_ * sizeof(Stripe);
   for (uint32_t si = 0; si < num_stripes_; ++si) {
-    const Stripe& s = stripes_[si];
+    const Stripe& s = *stripes_[si];
     absl::ReaderMutexLock lock(&s.mu);
     bytes += s.index.capacity() * internal::KeyIndex::kSlotBytes;
     bytes += s.keys.capacity() * sizeof(uint64_t);
-    bytes += (s.values.capacity() + s.state.capacity()) * sizeof(float);
-    bytes += s.steps.capacity() * sizeof(int64_t);
-    bytes += s.frequency.capacity() * sizeof(uint64_t);
+    bytes += s.rows.capacity_bytes();
   }
   return bytes;
 }
 
 uint64_t SparseTable::Frequency(uint64_t key) const {
   const Place p = PlaceOf(key);
-  const Stripe& s = stripes_[p.stripe];
+  const Stripe& s = *stripes_[p.stripe];
   absl::ReaderMutexLock lock(&s.mu);
   const uint32_t row = s.index.Find(key, p.slot_hash);
-  return row == kNoRow ? 0 : s.frequency[row];
+  return row == kNoRow ? 0 : s.rows.frequency(row);
 }
 
 void SparseTable::VisitStripe(uint32_t stripe,
                               const std::function<void(size_t)>& begin,
                               const RowVisitor& row) const {
-  const Stripe& s = stripes_[stripe];
+  const Stripe& s = *stripes_[stripe];
   absl::ReaderMutexLock lock(&s.mu);
   const size_t n = s.keys.size();
   if (begin) begin(n);
   for (size_t r = 0; r < n; ++r) {
-    row(s.keys[r], s.values.data() + r * dim_,
-        s.state.data() + r * state_floats_, s.steps[r], s.frequency[r]);
+    row(s.keys[r], s.rows.values(r), s.rows.state(r), s.rows.step(r),
+        s.rows.frequency(r));
   }
 }
 
@@ -413,19 +501,17 @@ absl::Status SparseTable::InsertRow(uint64_t key,
   STRATA_RETURN_IF_ERROR(internal::CheckOwner(
       key, options_.router, options_.shard_id, config_.name()));
   const Place p = PlaceOf(key);
-  Stripe& s = stripes_[p.stripe];
+  Stripe& s = *stripes_[p.stripe];
   absl::MutexLock lock(&s.mu);
   if (budget_ != nullptr && !s.index.contains(key, p.slot_hash)) {
     STRATA_RETURN_IF_ERROR(budget_->Charge(
         bytes_per_row_, absl::StrCat("table ", config_.name(), ": row ", key)));
   }
   const uint32_t row = FindOrCreate(s, key, p.slot_hash);
-  std::copy(values.begin(), values.end(),
-            s.values.begin() + size_t{row} * dim_);
-  std::copy(state.begin(), state.end(),
-            s.state.begin() + size_t{row} * state_floats_);
-  s.steps[row] = step;
-  s.frequency[row] = frequency;
+  std::copy(values.begin(), values.end(), s.rows.values(row));
+  std::copy(state.begin(), state.end(), s.rows.state(row));
+  *s.rows.step(row) = step;
+  *s.rows.frequency(row) = frequency;
   return absl::OkStatus();
 }
 

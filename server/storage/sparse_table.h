@@ -38,10 +38,11 @@ inline constexpr size_t kDefaultMaxBatchKeys = size_t{4} << 20;
 // Storage is striped: key k lives in the stripe that the low 32 bits of
 // KeyHash(k) pick (the router uses the high 32; internal/key_index.h). Each
 // stripe has its own mutex, an open-addressing key -> row index (home slots
-// from a remix of KeyHash with the table's random seed) and contiguous
-// arrays of values (row * dim), optimizer state, per-row update count
-// (Adam's t) and per-row frequency. Batch operations hash each key once
-// (ownership check, stripe and slot) and group it by stripe (one counting
+// from a remix of KeyHash with the table's random seed), the rows' keys, and
+// one contiguous array of row records: a row's values, optimizer state,
+// update count (Adam's t) and frequency side by side, so that updating a
+// row touches one or two adjacent cache lines. Batch operations hash each key
+// once (ownership check, stripe and slot) and group it by stripe (one counting
 // sort); within a stripe they search the index (each home slot prefetched
 // ahead) and create, read and update rows in batch order. Each touched
 // stripe is locked exactly once per batch.
@@ -124,16 +125,15 @@ class SparseTable final : public EmbeddingTable {
                     absl::Span<const float> grads) override;
 
   // Number of rows held.
-  size_t rows() const override {
-    return rows_.load(std::memory_order_relaxed);
-  }
+  size_t rows() const override { return rows_.load(std::memory_order_relaxed); }
   // Estimated bytes held: values, optimizer state, per-row counters and the
   // hash-map index (capacity, not size).
   size_t MemoryBytes() const override;
   // What one row counts against a memory budget: values, optimizer state,
   // key, update count, frequency and an estimate of its index slot. Growth
-  // slack of the stripes' arrays is not counted (the default budget leaves
-  // room for it).
+  // slack of the stripes' arrays and up to 4 bytes of alignment padding in
+  // a row's record are not counted (the default budget leaves room for
+  // them).
   uint64_t bytes_per_row() const { return bytes_per_row_; }
   // What the table counts against a memory budget: rows() * bytes_per_row().
   uint64_t BudgetBytes() const { return rows() * bytes_per_row_; }
@@ -218,7 +218,7 @@ class SparseTable final : public EmbeddingTable {
   const uint64_t seed_;
   // The stripes themselves are constant; their contents are guarded by each
   // stripe's mutex.
-  std::unique_ptr<Stripe[]> stripes_;
+  std::vector<std::unique_ptr<Stripe>> stripes_;
 
   // Sum of the stripes' row counts; updated under the stripe locks.
   std::atomic<size_t> rows_{0};

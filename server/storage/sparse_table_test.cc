@@ -339,6 +339,36 @@ TEST(SparseTableTest, InsertRowOverwritesAndValidates) {
   EXPECT_EQ(t->rows(), 1u);
 }
 
+// A row's values, state and counters share one record: with an odd width
+// (3 values + 6 Adam state floats, then 4 bytes of padding before the
+// 8-byte counters) every row keeps its own fields through the records'
+// growth (one stripe: 2,000 rows grow its array 7 times).
+TEST(SparseTableTest, RowRecordsKeepEveryFieldThroughGrowth) {
+  SparseTable::Options o;
+  o.num_stripes = 1;
+  auto t = MustCreate(Config(3, OptimizerConfig::ADAM), o);
+  std::map<uint64_t, Row> want;
+  for (uint64_t k = 0; k < 2000; ++k) {
+    const float f = static_cast<float>(k);
+    Row r{{f, -f, f + 0.5f},
+          {f + 1, f + 2, f + 3, f + 4, f + 5, f + 6},
+          static_cast<int64_t>(k) * 3 - 7,
+          k * 5 + 1};
+    ASSERT_TRUE(t->InsertRow(k, r.values, r.state, r.step, r.freq).ok());
+    want[k] = r;
+  }
+  EXPECT_EQ(Snapshot(*t), want);
+  // Pulls that count frequency touch the counters next to the values.
+  const std::vector<uint64_t> keys = {1999, 0, 1000, 1000};
+  std::vector<float> out(keys.size() * 3);
+  ASSERT_TRUE(t->Pull(keys, true, false, out.data()).ok());
+  EXPECT_EQ(std::vector<float>(out.begin(), out.begin() + 3),
+            want[1999].values);
+  EXPECT_EQ(t->Frequency(1000), want[1000].freq + 2);
+  EXPECT_EQ(t->Frequency(0), want[0].freq + 1);
+  EXPECT_EQ(Snapshot(*t).at(1000).step, want[1000].step);
+}
+
 TEST(SparseTableTest, StripeVisitsCoverEveryRowOnce) {
   auto t = MustCreate(Config(2));
   std::vector<uint64_t> keys;
@@ -469,8 +499,7 @@ TEST(SparseTableTest, ConcurrentBatchesNeverOverrunTheBudget) {
         for (uint64_t i = 0; i < 50; ++i) {
           keys[i] = i % 2 ? (w << 32) | (b * 50 + i) : b * 50 + i;
         }
-        const absl::Status s =
-            t->Push(keys, std::vector<float>(100, 0.25f));
+        const absl::Status s = t->Push(keys, std::vector<float>(100, 0.25f));
         if (!s.ok()) {
           EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
         }
