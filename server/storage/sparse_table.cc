@@ -116,17 +116,23 @@ namespace {
 
 // Per-thread scratch for bucketing a batch by stripe, reused across calls so
 // the hot path does not allocate. Each key is hashed once, in Bucket.
-// `order` holds the batch's key indices grouped by stripe, in batch order
-// within a stripe (so duplicates keep their order, and rows, gradients and
-// output are walked forwards); stripe s owns order[begin[s], begin[s + 1]).
+// `order` holds the batch's keys grouped by stripe, in batch order within a
+// stripe (so duplicates keep their order, and rows, gradients and output are
+// walked forwards); stripe s owns order[begin[s], begin[s + 1]).
 struct BatchScratch {
+  // One key of the batch in stripe order: what the passes over a stripe
+  // read and write about it, in one 16-byte entry (one scattered store per
+  // key in Bucket, one line per four keys after).
+  struct Entry {
+    uint64_t slot_hash;
+    uint32_t index;  // in the batch
+    uint32_t row;    // set by ResolveRows; kNoRow: missing
+  };
   std::vector<uint32_t> stripe_of;  // by batch index i
   std::vector<uint64_t> hash_of;    // by i: the key's slot hash
-  std::vector<uint32_t> order;
-  std::vector<uint64_t> order_hash;  // order_hash[j]: of order[j]
+  std::vector<Entry> order;
   std::vector<uint32_t> begin;
   std::vector<uint32_t> cursor;  // stripe scatter cursors
-  std::vector<uint32_t> rows;    // rows[j]: row of key order[j], or kNoRow
 };
 thread_local BatchScratch tls_scratch;
 
@@ -238,8 +244,6 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   b.stripe_of.resize(n);
   b.hash_of.resize(n);
   b.order.resize(n);
-  b.order_hash.resize(n);
-  b.rows.resize(n);
   b.begin.assign(num_stripes_ + 1, 0);
   const ShardRouter* router = options_.router;
   // The default router's check inlined (HashRouter is final), not a virtual
@@ -270,12 +274,10 @@ absl::Status SparseTable::Bucket(absl::Span<const uint64_t> keys) const {
   for (uint32_t s = 0; s < num_stripes_; ++s) begin[s + 1] += begin[s];
   b.cursor.assign(b.begin.begin(), b.begin.end() - 1);
   uint32_t* const cursor = b.cursor.data();
-  uint32_t* const order = b.order.data();
-  uint64_t* const order_hash = b.order_hash.data();
+  BatchScratch::Entry* const order = b.order.data();
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t j = cursor[stripe_of[i]]++;
-    order[j] = static_cast<uint32_t>(i);
-    order_hash[j] = hash_of[i];
+    order[cursor[stripe_of[i]]++] = {hash_of[i], static_cast<uint32_t>(i),
+                                     kNoRow};
   }
   return absl::OkStatus();
 }
@@ -301,7 +303,8 @@ size_t SparseTable::CountMissing(absl::Span<const uint64_t> keys) const {
     const Stripe& s = *stripes_[si];
     absl::ReaderMutexLock lock(&s.mu);
     for (uint32_t k = b.begin[si]; k < b.begin[si + 1]; ++k) {
-      missing += !s.index.contains(keys[b.order[k]], b.order_hash[k]);
+      missing +=
+          !s.index.contains(keys[b.order[k].index], b.order[k].slot_hash);
     }
   }
   return missing;
@@ -329,12 +332,13 @@ size_t SparseTable::ResolveRows(Stripe& s, absl::Span<const uint64_t> keys,
   // reads them, and duplicates find the row their first occurrence made.
   for (uint32_t j = lo; j < hi; ++j) {
     if (j + kIndexPrefetchDistance < hi) {
-      s.index.Prefetch(b.order_hash[j + kIndexPrefetchDistance]);
+      s.index.Prefetch(b.order[j + kIndexPrefetchDistance].slot_hash);
     }
-    const uint64_t key = keys[b.order[j]];
-    uint32_t row = s.index.Find(key, b.order_hash[j]);
-    if (row == kNoRow && create) row = FindOrCreate(s, key, b.order_hash[j]);
-    b.rows[j] = row;
+    BatchScratch::Entry& e = b.order[j];
+    const uint64_t key = keys[e.index];
+    uint32_t row = s.index.Find(key, e.slot_hash);
+    if (row == kNoRow && create) row = FindOrCreate(s, key, e.slot_hash);
+    e.row = row;
   }
   return s.keys.size() - rows_before;
 }
@@ -346,7 +350,7 @@ void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
   const size_t row_bytes = dim_ * sizeof(float);
   for (uint32_t j = lo; j < hi; ++j) {
     if (j + kPrefetchDistance < hi) {
-      const uint32_t ahead = b.rows[j + kPrefetchDistance];
+      const uint32_t ahead = b.order[j + kPrefetchDistance].row;
       if (ahead == kNoRow) {
       } else if (count_frequency) {  // the record's tail is written too
         PrefetchBytesForWrite(s.rows.record(ahead), s.rows.record_bytes());
@@ -355,12 +359,12 @@ void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
       }
       // The batch's rows are interleaved over the stripes: no stream the
       // hardware prefetcher would follow.
-      PrefetchBytesForWrite(out + size_t{b.order[j + kPrefetchDistance]} * dim_,
-                            row_bytes);
+      PrefetchBytesForWrite(
+          out + size_t{b.order[j + kPrefetchDistance].index} * dim_, row_bytes);
     }
-    const uint32_t i = b.order[j];
+    const uint32_t i = b.order[j].index;
     float* dst = out + static_cast<size_t>(i) * dim_;
-    const uint32_t row = b.rows[j];
+    const uint32_t row = b.order[j].row;
     if (row == kNoRow) {  // read-only pull of a missing key
       InitializeRow(config_.initializer(), keys[i], dim_, dst);
       continue;
@@ -420,16 +424,17 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
     created += ResolveRows(s, keys, lo, hi, /*create=*/true);
     for (uint32_t j = lo; j < hi; ++j) {
       if (j + kPrefetchDistance < hi) {
-        PrefetchBytesForWrite(s.rows.record(b.rows[j + kPrefetchDistance]),
+        PrefetchBytesForWrite(s.rows.record(b.order[j + kPrefetchDistance].row),
                               s.rows.record_bytes());
         PrefetchBytes(
-            grads.data() + size_t{b.order[j + kPrefetchDistance]} * dim_,
+            grads.data() + size_t{b.order[j + kPrefetchDistance].index} * dim_,
             row_bytes);  // interleaved over the stripes
       }
-      const uint32_t row = b.rows[j];
-      optimizer_->Apply(s.rows.values(row),
-                        grads.data() + static_cast<size_t>(b.order[j]) * dim_,
-                        s.rows.state(row), s.rows.step(row), dim_);
+      const uint32_t row = b.order[j].row;
+      optimizer_->Apply(
+          s.rows.values(row),
+          grads.data() + static_cast<size_t>(b.order[j].index) * dim_,
+          s.rows.state(row), s.rows.step(row), dim_);
       ++*s.rows.frequency(row);
     }
   }
