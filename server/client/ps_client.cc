@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "absl/random/random.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
@@ -89,6 +89,22 @@ size_t KeysPerRequest(const PsClientOptions& options, uint32_t dim) {
   const size_t fit = MaxPayloadBytes(options.max_message_bytes) /
                      (sizeof(uint64_t) + dim * sizeof(float));
   return std::max<size_t>(1, std::min(options.max_keys_per_request, fit));
+}
+
+// Keys per request of a push of distinct keys: the batch's largest share
+// split into options.push_pieces pieces of at least
+// options.min_push_piece_keys keys, within KeysPerRequest.
+size_t PushPieceKeys(const PsClientOptions& options,
+                     const std::vector<std::vector<uint64_t>>& shard_keys,
+                     uint32_t dim) {
+  const size_t most = KeysPerRequest(options, dim);
+  if (options.push_pieces <= 1) return most;
+  size_t largest = 0;
+  for (const auto& k : shard_keys) largest = std::max(largest, k.size());
+  const size_t piece = std::max<size_t>(
+      options.min_push_piece_keys,
+      (largest + options.push_pieces - 1) / options.push_pieces);
+  return std::min(most, piece);
 }
 
 // A random client id for request ids: getrandom, or absl's generator
@@ -198,25 +214,41 @@ bool PsClient::Route(absl::Span<const uint64_t> keys,
 
 namespace {
 
-// Writes the gradients of a routed batch (key i at position slot[i].second
-// of shard slot[i].first's key list; rows of `dim`) into the push requests'
-// payloads, one pass in batch order: row_of(shard, pos, dim) gives the
-// payload row. The rows of duplicate keys are summed (into zeroed
-// payloads), a plain copy when every key is distinct (`unique`).
-template <typename RowOf>
-void GatherGradients(absl::Span<const std::pair<uint32_t, uint32_t>> slot,
-                     uint32_t dim, bool unique, const float* grads,
-                     RowOf row_of) {
+// Copies the gradient rows of batch indices `index` (rows of `dim`) to
+// `out`, one after another.
+void CopyGradientRows(absl::Span<const uint32_t> index, const float* grads,
+                      uint32_t dim, char* out) {
   const size_t row_bytes = dim * sizeof(float);
-  for (size_t i = 0; i < slot.size(); ++i) {
-    const auto [sh, pos] = slot[i];
-    float* dst = row_of(sh, pos, dim);
-    const float* src = grads + i * dim;
-    if (unique) {
-      std::memcpy(dst, src, row_bytes);
-    } else {
-      for (uint32_t d = 0; d < dim; ++d) dst[d] += src[d];
+  for (size_t p = 0; p < index.size(); ++p) {
+    std::memcpy(out + p * row_bytes, grads + size_t{index[p]} * dim, row_bytes);
+  }
+}
+
+// Sums the gradient rows of a batch with duplicate keys (key i is at
+// position slot[i].second of shard slot[i].first's key list) into the
+// payloads of its push requests, zeroed first (messages[c] is chunks[c]'s;
+// a shard's chunks are consecutive ranges of its list, in order).
+void SumDuplicateGradients(absl::Span<const std::pair<uint32_t, uint32_t>> slot,
+                           const std::vector<Chunk>& chunks, const float* grads,
+                           uint32_t dim, uint32_t num_shards,
+                           std::vector<WireMessage>* messages) {
+  const size_t row_bytes = dim * sizeof(float);
+  // Row pointers per shard, by position in the shard's key list.
+  thread_local std::vector<std::vector<float*>> rows;
+  rows.resize(num_shards);
+  for (auto& r : rows) r.clear();
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    char* payload = (*messages)[c].payload();
+    std::memset(payload, 0, chunks[c].count * row_bytes);
+    for (size_t k = 0; k < chunks[c].count; ++k) {
+      rows[chunks[c].shard].push_back(
+          reinterpret_cast<float*>(payload + k * row_bytes));
     }
+  }
+  for (size_t i = 0; i < slot.size(); ++i) {
+    float* dst = rows[slot[i].first][slot[i].second];
+    const float* src = grads + i * dim;
+    for (uint32_t d = 0; d < dim; ++d) dst[d] += src[d];
   }
 }
 
@@ -322,17 +354,21 @@ absl::Status PsClient::PushRouted(const std::string& table,
                                   bool resolved) {
   thread_local RoutedBatch batch;
   const bool unique = Route(keys, &batch);
-  const std::vector<Chunk> chunks =
-      MakeChunks(batch.shard_keys, KeysPerRequest(options_, dim));
+  const size_t row_bytes = dim * sizeof(float);
+  // Distinct keys go out in pieces, each sent as soon as it is gathered;
+  // duplicates are summed into whole requests first (a key's rows may lie
+  // anywhere in the batch).
+  std::vector<Chunk> chunks = MakeChunks(
+      batch.shard_keys, unique ? PushPieceKeys(options_, batch.shard_keys, dim)
+                               : KeysPerRequest(options_, dim));
+  // Piece j of every shard before piece j + 1 of any: every shard has its
+  // first piece to apply while the rest are gathered.
+  std::stable_sort(
+      chunks.begin(), chunks.end(),
+      [](const Chunk& a, const Chunk& b) { return a.begin < b.begin; });
   std::vector<uint32_t> shard_of;
   std::vector<WireMessage> messages;
   messages.reserve(chunks.size());
-  const size_t row_bytes = dim * sizeof(float);
-  // Each shard's first payload; `one_chunk`: every shard's rows fit one
-  // request, so a key's row is base[shard] + pos * dim.
-  thread_local std::vector<float*> base;
-  base.assign(num_shards(), nullptr);
-  bool one_chunk = true;
   for (const Chunk& ch : chunks) {
     shard_of.push_back(ch.shard);
     messages.push_back(EncodePushRequest(
@@ -340,41 +376,44 @@ absl::Status PsClient::PushRouted(const std::string& table,
         absl::MakeConstSpan(batch.shard_keys[ch.shard])
             .subspan(ch.begin, ch.count),
         ch.count * row_bytes, client_id_, NextSequence(ch.shard), resolved));
-    float* g = reinterpret_cast<float*>(messages.back().payload());
-    if (!unique) std::memset(g, 0, ch.count * row_bytes);  // summed into
-    one_chunk = one_chunk && ch.begin == 0;
-    if (ch.begin == 0) base[ch.shard] = g;
   }
-  if (one_chunk) {
-    GatherGradients(batch.slot, dim, unique, grads.data(),
-                    [](uint32_t sh, uint32_t pos, size_t dim) {
-                      return base[sh] + pos * dim;
-                    });
-  } else {
-    // Rows per shard, indexed by position in the shard's key list.
-    thread_local std::vector<std::vector<float*>> rows;
-    rows.resize(num_shards());
-    for (auto& r : rows) r.clear();
-    for (size_t c = 0; c < chunks.size(); ++c) {
-      float* g = reinterpret_cast<float*>(messages[c].payload());
-      for (size_t k = 0; k < chunks[c].count; ++k) {
-        rows[chunks[c].shard].push_back(g + k * dim);
-      }
+  if (!unique) {
+    SumDuplicateGradients(batch.slot, chunks, grads.data(), dim, num_shards(),
+                          &messages);
+  }
+  // Batch index of each shard's keys, by position in the shard's list.
+  thread_local std::vector<std::vector<uint32_t>> index_of;
+  if (unique) {
+    index_of.resize(num_shards());
+    for (uint32_t sh = 0; sh < num_shards(); ++sh) {
+      index_of[sh].resize(batch.shard_keys[sh].size());
     }
-    GatherGradients(
-        batch.slot, dim, unique, grads.data(),
-        [](uint32_t sh, uint32_t pos, size_t) { return rows[sh][pos]; });
+    for (size_t i = 0; i < batch.slot.size(); ++i) {
+      index_of[batch.slot[i].first][batch.slot[i].second] =
+          static_cast<uint32_t>(i);
+    }
   }
-  std::vector<grpc::ByteBuffer> reqs;
-  for (WireMessage& m : messages) reqs.push_back(m.Release());
+  std::vector<grpc::ByteBuffer> reqs(chunks.size());
+  const auto produce = [&](size_t c) {
+    if (unique) {
+      const Chunk& ch = chunks[c];
+      CopyGradientRows(
+          absl::MakeConstSpan(index_of[ch.shard]).subspan(ch.begin, ch.count),
+          grads.data(), dim, messages[c].payload());
+    }
+    reqs[c] = messages[c].Release();
+  };
   thread_local std::vector<PushResponse> resps;
-  return FanOut(
-      "Push(" + table + ")", shard_of, reqs, &resps,
+  const internal::FanOutCall call = internal::FanOutCall::With(
+      options_, "Push(" + table + ")", options_.rpc_timeout,
+      /*stop_at_first_error=*/true);
+  return internal::FanOutProduced(
+      *shards_, call, shard_of, reqs, &resps,
       [](const ShardStubs& sh, grpc::ClientContext* ctx,
          const grpc::ByteBuffer& r, grpc::CompletionQueue* cq) {
         return sh.push_wire->PrepareUnaryCall(ctx, PushMethod(), r, cq);
       },
-      options_.rpc_timeout);
+      produce);
 }
 
 PsClient::TableMode PsClient::ModeOf(const std::string& table) const {
@@ -457,8 +496,7 @@ absl::Status PsClient::PullClusterWide(const std::string& table,
   return PullRouted(table, resolved, dim, out, opts, /*resolved=*/true);
 }
 
-absl::Status PsClient::PushClusterWide(const std::string& table,
-                                       TableMode mode,
+absl::Status PsClient::PushClusterWide(const std::string& table, TableMode mode,
                                        absl::Span<const uint64_t> keys,
                                        absl::Span<const float> grads,
                                        uint32_t dim) {
@@ -472,8 +510,8 @@ absl::Status PsClient::PushClusterWide(const std::string& table,
   std::vector<float> rows;
   std::vector<uint32_t> members;
   for (size_t i = 0; i < keys.size(); ++i) {
-    const auto [it, fresh] = row_of.try_emplace(
-        resolved[i], static_cast<uint32_t>(unique.size()));
+    const auto [it, fresh] =
+        row_of.try_emplace(resolved[i], static_cast<uint32_t>(unique.size()));
     if (fresh) {
       unique.push_back(resolved[i]);
       rows.resize(rows.size() + dim, 0.f);
@@ -497,9 +535,8 @@ absl::Status PsClient::PushClusterWide(const std::string& table,
 // Dense requests and responses travel as grpc::ByteBuffers too: a pull's
 // values are copied once, from the received slices to the caller's vector;
 // a push's gradients once, into the request's slice.
-absl::Status PsClient::PullDenseRange(const std::string& name,
-                                      int64_t min_step, uint64_t offset,
-                                      uint64_t count,
+absl::Status PsClient::PullDenseRange(const std::string& name, int64_t min_step,
+                                      uint64_t offset, uint64_t count,
                                       DensePullResponseView* view) const {
   DensePullRequest r;
   r.set_name(name);

@@ -59,6 +59,39 @@ TEST_F(PsClientTest, SplitsBatchesLargerThanTheRequestLimitAndKeepsOrder) {
   }
 }
 
+// A push of distinct keys goes out in pieces sent as they are gathered
+// (here 500 keys over 3 shards in pieces of 5 to 7 keys); a batch with
+// duplicates is summed into whole requests first. Either way every key's
+// gradient is applied exactly once, to its own row.
+TEST_F(PsClientTest, PushInPiecesAppliesEveryKeyOnce) {
+  StartShards(3);
+  PsClientOptions o;
+  o.push_pieces = 40;
+  o.min_push_piece_keys = 5;
+  o.max_keys_per_request = 7;
+  auto client = Connect(o);
+  ASSERT_TRUE(AllOk(client->admin().CreateTable(Table(2), false)).ok());
+  std::vector<uint64_t> keys(500);
+  std::iota(keys.begin(), keys.end(), 7000);
+  std::shuffle(keys.begin(), keys.end(), std::mt19937_64(3));
+  std::vector<float> grads(keys.size() * 2);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    grads[i * 2] = float(keys[i]);
+    grads[i * 2 + 1] = 0.5f;
+  }
+  ASSERT_TRUE(client->Push("t", keys, grads, 2).ok());
+  // Duplicates: 7000 three times, 7499 twice.
+  std::vector<uint64_t> dup = {7000, 7499, 7000, 7000, 7499};
+  ASSERT_TRUE(client->Push("t", dup, std::vector<float>(10, 1.f), 2).ok());
+  std::vector<float> out(keys.size() * 2);
+  ASSERT_TRUE(client->Pull("t", keys, 2, out.data()).ok());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const float extra = keys[i] == 7000 ? 3 : keys[i] == 7499 ? 2 : 0;
+    EXPECT_EQ(out[i * 2], -float(keys[i]) - extra) << keys[i];
+    EXPECT_EQ(out[i * 2 + 1], -0.5f - extra) << keys[i];
+  }
+}
+
 TEST_F(PsClientTest, WithoutDedupDuplicatePushesApplyOnceEach) {
   StartShards(2);
   PsClientOptions o;

@@ -48,6 +48,13 @@ ABSL_FLAG(std::string, ops, "pull,push",
           "Operations to measure (pull, push or both; e.g. push alone under "
           "a profiler). The keys are created by pulls before timing either "
           "way.");
+ABSL_FLAG(std::string, push_pieces, "",
+          "PsClientOptions::push_pieces values to compare side by side, "
+          "e.g. 1,2,4: one client per value, pushes alternating between them "
+          "every --slot_seconds; each value's median slot rate is printed. "
+          "Empty: the client's default only.");
+ABSL_FLAG(double, slot_seconds, 0.5,
+          "With several --push_pieces: the length of one client's turn.");
 ABSL_FLAG(bool, cpu, false,
           "Also print the CPU time (user + system of the worker and the "
           "shards) per key: less sensitive to other load than keys/s.");
@@ -56,10 +63,10 @@ ABSL_FLAG(std::string, certs_sh, "",
 
 namespace {
 
-#define CHECK_OK(expr)                           \
-  do {                                           \
-    const absl::Status _s = (expr);              \
-    CHECK(_s.ok()) << #expr << ": " << _s;       \
+#define CHECK_OK(expr)                     \
+  do {                                     \
+    const absl::Status _s = (expr);        \
+    CHECK(_s.ok()) << #expr << ": " << _s; \
   } while (0)
 
 struct Rate {
@@ -106,6 +113,39 @@ Rate Measure(int inflight, double seconds, int batch, int dim,
   return {keys / secs, keys * dim * 4 / 1e6 / secs, cpu * 1e6 / keys};
 }
 
+// One client per entry of `clients`, taking turns of `slot` seconds for
+// `seconds` each in all; op(client, batch_index). Returns each client's
+// median rate over its turns (CPU per key over all its turns).
+template <typename Op>
+std::vector<Rate> MeasureAlternating(size_t clients, double seconds,
+                                     double slot, int batch, int dim,
+                                     const std::vector<pid_t>& shards, Op op) {
+  std::vector<std::vector<double>> rates(clients);
+  std::vector<double> cpu(clients), keys(clients);
+  int64_t i = 0;
+  const int turns = std::max(1, static_cast<int>(seconds / slot));
+  for (int turn = 0; turn < turns; ++turn) {
+    for (size_t c = 0; c < clients; ++c) {
+      const double cpu_start = CpuSeconds(shards);
+      const absl::Time start = absl::Now();
+      const absl::Time end = start + absl::Seconds(slot);
+      int64_t batches = 0;
+      for (; absl::Now() < end; ++batches) op(c, i++);
+      const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+      rates[c].push_back(double(batches) * batch / secs);
+      cpu[c] += CpuSeconds(shards) - cpu_start;
+      keys[c] += double(batches) * batch;
+    }
+  }
+  std::vector<Rate> out;
+  for (size_t c = 0; c < clients; ++c) {
+    std::sort(rates[c].begin(), rates[c].end());
+    const double median = rates[c][rates[c].size() / 2];
+    out.push_back({median, median * dim * 4 / 1e6, cpu[c] * 1e6 / keys[c]});
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -126,6 +166,18 @@ int main(int argc, char** argv) {
   if (ca != nullptr) copts.credentials = ca->Credentials("worker");
   auto client = strata::PsClient::Connect(shards.WaitForAddresses(), copts);
   CHECK(client.ok()) << client.status();
+  // --push_pieces: one more client per value.
+  std::vector<uint32_t> pieces;
+  std::vector<std::unique_ptr<strata::PsClient>> piece_clients;
+  for (absl::string_view p : absl::StrSplit(absl::GetFlag(FLAGS_push_pieces),
+                                            ',', absl::SkipEmpty())) {
+    pieces.push_back(static_cast<uint32_t>(std::stoul(std::string(p))));
+    strata::PsClientOptions o = copts;
+    o.push_pieces = pieces.back();
+    auto c = strata::PsClient::Connect(shards.WaitForAddresses(), o);
+    CHECK(c.ok()) << c.status();
+    piece_clients.push_back(*std::move(c));
+  }
 
   const int batch = absl::GetFlag(FLAGS_batch);
   const int nb = absl::GetFlag(FLAGS_keyspace_batches);
@@ -142,11 +194,12 @@ int main(int argc, char** argv) {
     }
   }
 
-  printf("ps_bench: %d shard processes + 1 worker on loopback%s, batch %d "
-         "keys (%s), %d in flight, dedup %s, %.1fs per measurement\n",
-         n, ca != nullptr ? " (mutual TLS)" : "", batch,
-         sorted ? "sorted" : "shuffled", inflight, copts.dedup ? "on" : "off",
-         seconds);
+  printf(
+      "ps_bench: %d shard processes + 1 worker on loopback%s, batch %d "
+      "keys (%s), %d in flight, dedup %s, %.1fs per measurement\n",
+      n, ca != nullptr ? " (mutual TLS)" : "", batch,
+      sorted ? "sorted" : "shuffled", inflight, copts.dedup ? "on" : "off",
+      seconds);
   const bool cpu = absl::GetFlag(FLAGS_cpu);
   const std::string ops = absl::GetFlag(FLAGS_ops);
   printf("%-5s %-5s %16s %12s%s\n", "dim", "op", "keys/s", "MB/s",
@@ -160,8 +213,8 @@ int main(int argc, char** argv) {
     t.mutable_optimizer()->set_type(strata::OptimizerConfig::SGD);
     t.mutable_optimizer()->set_learning_rate(0.01f);
     CHECK_OK(strata::AllOk((*client)->admin().CreateTable(t, true)));
-    std::vector<std::vector<float>> bufs(inflight,
-                                         std::vector<float>(size_t(batch) * dim, 0.001f));
+    std::vector<std::vector<float>> bufs(
+        inflight, std::vector<float>(size_t(batch) * dim, 0.001f));
     auto span = [&](int64_t i) {
       return absl::MakeConstSpan(keys).subspan(size_t(i % nb) * batch, batch);
     };
@@ -176,7 +229,16 @@ int main(int argc, char** argv) {
           });
       Print(dim, "pull", pull, cpu);
     }
-    if (absl::StrContains(ops, "push")) {
+    if (absl::StrContains(ops, "push") && !pieces.empty()) {
+      const std::vector<Rate> rates = MeasureAlternating(
+          pieces.size(), seconds, absl::GetFlag(FLAGS_slot_seconds), batch, dim,
+          pids, [&](size_t c, int64_t i) {
+            CHECK_OK(piece_clients[c]->Push(table, span(i), bufs[0], dim));
+          });
+      for (size_t c = 0; c < pieces.size(); ++c) {
+        Print(dim, absl::StrCat("push/", pieces[c]).c_str(), rates[c], cpu);
+      }
+    } else if (absl::StrContains(ops, "push")) {
       const Rate push =
           Measure(inflight, seconds, batch, dim, pids, [&](int t, int64_t i) {
             CHECK_OK((*client)->Push(table, span(i), bufs[t], dim));
@@ -185,6 +247,7 @@ int main(int argc, char** argv) {
     }
     fflush(stdout);
   }
+  piece_clients.clear();
   client->reset();
   return 0;
 }

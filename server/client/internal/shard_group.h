@@ -167,15 +167,28 @@ absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
                     Prepare prepare,
                     std::vector<absl::Status>* statuses = nullptr);
 
+// As FanOut, but reqs[i] is made by produce(i) (void(size_t), which fills
+// reqs[i]) just before it is sent, in index order: request i is on its way
+// while request i + 1 is made (a push's gathered rows). Retries resend the
+// produced requests.
+template <typename Req, typename Resp, typename Prepare, typename Produce>
+absl::Status FanOutProduced(const ShardGroup& shards, const FanOutCall& call,
+                            const std::vector<uint32_t>& shard_of,
+                            const std::vector<Req>& reqs,
+                            std::vector<Resp>* resps, Prepare prepare,
+                            Produce produce);
+
 // --- Implementation ---------------------------------------------------------
 
 // One round: sends reqs[i] for every i in `pending`, waits for all of them
 // and records each outcome in (*status)[i].
-template <typename Req, typename Resp, typename Prepare>
+// produce(i) makes request i just before it is sent.
+template <typename Req, typename Resp, typename Prepare, typename Produce>
 void FanOutRound(const ShardGroup& shards, const FanOutCall& call,
                  const std::vector<uint32_t>& shard_of,
                  const std::vector<Req>& reqs, std::vector<Resp>* resps,
-                 Prepare& prepare, const std::vector<size_t>& pending,
+                 Prepare& prepare, Produce& produce,
+                 const std::vector<size_t>& pending,
                  std::vector<absl::Status>* status) {
   grpc::CompletionQueue cq;
   std::vector<grpc::ClientContext> ctx(reqs.size());
@@ -184,6 +197,7 @@ void FanOutRound(const ShardGroup& shards, const FanOutCall& call,
       reqs.size());
   const auto deadline = absl::ToChronoTime(absl::Now() + call.timeout);
   for (size_t i : pending) {
+    produce(i);
     ctx[i].set_deadline(deadline);
     rpcs[i] = prepare(shards.shard(shard_of[i]), &ctx[i], reqs[i], &cq);
     rpcs[i]->StartCall();
@@ -204,11 +218,14 @@ void FanOutRound(const ShardGroup& shards, const FanOutCall& call,
   }
 }
 
-template <typename Req, typename Resp, typename Prepare>
-absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
-                    const std::vector<uint32_t>& shard_of,
-                    const std::vector<Req>& reqs, std::vector<Resp>* resps,
-                    Prepare prepare, std::vector<absl::Status>* statuses) {
+// FanOut and FanOutProduced: `produce` makes the first round's requests.
+template <typename Req, typename Resp, typename Prepare, typename Produce>
+absl::Status FanOutRounds(const ShardGroup& shards, const FanOutCall& call,
+                          const std::vector<uint32_t>& shard_of,
+                          const std::vector<Req>& reqs,
+                          std::vector<Resp>* resps, Prepare& prepare,
+                          Produce& produce,
+                          std::vector<absl::Status>* statuses) {
   resps->resize(reqs.size());
   std::vector<absl::Status> own;
   std::vector<absl::Status>& status = statuses != nullptr ? *statuses : own;
@@ -216,8 +233,15 @@ absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
   std::vector<size_t> pending(reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i) pending[i] = i;
   RetrySchedule schedule(call);
-  for (;;) {
-    FanOutRound(shards, call, shard_of, reqs, resps, prepare, pending, &status);
+  const auto made = [](size_t) {};  // a retry resends what was produced
+  for (bool first = true;; first = false) {
+    if (first) {
+      FanOutRound(shards, call, shard_of, reqs, resps, prepare, produce,
+                  pending, &status);
+    } else {
+      FanOutRound(shards, call, shard_of, reqs, resps, prepare, made, pending,
+                  &status);
+    }
     std::vector<size_t> retry;
     for (size_t i : pending) {
       if (status[i].ok()) {
@@ -242,6 +266,26 @@ absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+template <typename Req, typename Resp, typename Prepare>
+absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
+                    const std::vector<uint32_t>& shard_of,
+                    const std::vector<Req>& reqs, std::vector<Resp>* resps,
+                    Prepare prepare, std::vector<absl::Status>* statuses) {
+  const auto made = [](size_t) {};
+  return FanOutRounds(shards, call, shard_of, reqs, resps, prepare, made,
+                      statuses);
+}
+
+template <typename Req, typename Resp, typename Prepare, typename Produce>
+absl::Status FanOutProduced(const ShardGroup& shards, const FanOutCall& call,
+                            const std::vector<uint32_t>& shard_of,
+                            const std::vector<Req>& reqs,
+                            std::vector<Resp>* resps, Prepare prepare,
+                            Produce produce) {
+  return FanOutRounds(shards, call, shard_of, reqs, resps, prepare, produce,
+                      nullptr);
 }
 
 }  // namespace internal
