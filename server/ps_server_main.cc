@@ -13,13 +13,14 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "glog/logging.h"
 #include "server/metrics/metrics_flags.h"
 #include "server/metrics/metrics_registry.h"
-#include "server/security/credentials.h"
-#include "server/security/security_flags.h"
 #include "server/ps/compress_on_load.h"
 #include "server/ps/ps_server.h"
+#include "server/security/credentials.h"
+#include "server/security/security_flags.h"
 #include "server/util/port_file.h"
 #include "server/util/signals.h"
 
@@ -79,6 +80,14 @@ ABSL_FLAG(std::string, saec, "",
 ABSL_FLAG(int32_t, compression_threads, 0,
           "Threads for compression; 0 = all cores.");
 
+// Abseil's Mutex deadlock detection, on in this Debian build of Abseil (as
+// in debug builds), records every lock in a process-wide graph: 0.6-0.8% of
+// a shard's CPU under pushes (docs/benchmarks.md, "Fifth step"). Off by
+// default, as in optimized Abseil builds; tests keep it on.
+ABSL_FLAG(bool, mutex_deadlock_detection, false,
+          "Let Abseil check every Mutex acquisition for lock-order cycles "
+          "(slower; for debugging a hang).");
+
 int main(int argc, char** argv) {
   strata::InstallTerminationHandlers();
   absl::SetProgramUsageMessage(
@@ -87,6 +96,9 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
+  if (!absl::GetFlag(FLAGS_mutex_deadlock_detection)) {
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  }
 
   strata::PsServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);

@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "server/client/ps_client.h"
@@ -153,6 +154,9 @@ int main(int argc, char** argv) {
   const int n = absl::GetFlag(FLAGS_shards);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);  // before the fork: the shards log too
+  // As ps_server (--mutex_deadlock_detection=false), for the shards forked
+  // below.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::unique_ptr<strata::bench::ThrowawayCa> ca;
   if (absl::GetFlag(FLAGS_tls)) {  // openssl only: no gRPC state yet
     auto made = strata::bench::ThrowawayCa::Create(
