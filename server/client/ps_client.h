@@ -75,8 +75,9 @@ struct PsClientOptions : ShardRpcOptions {
   // client gathers and sends the rest. More pieces overlap more, at a
   // request's fixed cost apiece (a few microseconds, one more id in each
   // shard's exactly-once window, a server thread). 1: one request per shard.
-  // 4 pieces: +6-26% keys/s over 1 at dims 16 and 64 on a 2-core machine,
-  // CPU per key unchanged (docs/benchmarks.md, "Fifth step").
+  // 4 pieces against 1 on a 2-core machine: up to +26% pushed keys/s at
+  // dims 16 and 64, CPU per key up to 12% higher at dim 16
+  // (docs/benchmarks.md, "Fifth step").
   uint32_t push_pieces = 4;
   size_t min_push_piece_keys = 8192;
   // De-duplicate keys before sending. Pulls return the same row for every

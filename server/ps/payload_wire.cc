@@ -130,7 +130,7 @@ class BufferPool {
       }
     }
     Header* h = static_cast<Header*>(
-        ::operator new(sizeof(Header) + bytes, std::align_val_t{64}));
+        ::operator new (sizeof(Header) + bytes, std::align_val_t{64}));
     h->capacity = bytes;
     return h;
   }
@@ -146,7 +146,7 @@ class BufferPool {
         return;
       }
     }
-    ::operator delete(h, std::align_val_t{64});
+    ::operator delete (h, std::align_val_t{64});
   }
 
   absl::Mutex mu_;
@@ -426,12 +426,36 @@ absl::Status ReadMessage(const grpc::ByteBuffer& message,
   return absl::OkStatus();
 }
 
+// Reads a bytes field's length (the cursor at it) into *at with where its
+// contents start, and skips them; false when truncated.
+bool ReadBytesLocation(SliceCursor* in, internal::FieldLocation* at) {
+  uint64_t bytes = 0;
+  if (!in->ReadVarint(&bytes)) return false;
+  *at = {in->slice(), in->offset(), bytes};
+  return in->Skip(bytes);
+}
+
+// Calls fn(data, size) for each slice's piece of the field at `at`.
+template <typename Fn>
+void ForEachPiece(const std::vector<grpc::Slice>& slices,
+                  const internal::FieldLocation& at, Fn fn) {
+  size_t s = at.slice;
+  size_t off = at.offset;
+  for (size_t left = at.bytes; left > 0;) {
+    const size_t take = std::min(left, slices[s].size() - off);
+    fn(reinterpret_cast<const char*>(slices[s].begin()) + off, take);
+    left -= take;
+    ++s;
+    off = 0;
+  }
+}
+
 }  // namespace
 
 absl::Status PullResponseView::Parse(const grpc::ByteBuffer& message) {
   slices_.clear();
   dim_ = 0;
-  values_slice_ = values_offset_ = values_bytes_ = 0;
+  values_at_ = {};
   return ReadMessage(message, "PullResponse", &slices_,
                      [this](SliceCursor* in) { return ReadField(in); });
 }
@@ -447,17 +471,13 @@ bool PullResponseView::ReadField(internal::SliceCursor* in) {
     return true;
   }
   if (field == kPullResponseValues && type == kLengthDelimited) {
-    if (!in->ReadVarint(&v)) return false;
-    values_slice_ = in->slice();
-    values_offset_ = in->offset();
-    values_bytes_ = v;
-    return in->Skip(v);
+    return ReadBytesLocation(in, &values_at_);
   }
   return SkipField(field, type, in, /*depth=*/100);
 }
 
 void PullResponseView::Rows(size_t row_bytes, std::vector<const char*>* rows) {
-  const size_t n = values_bytes_ / row_bytes;
+  const size_t n = values_at_.bytes / row_bytes;
   scratch_.clear();
   // At most one straddling row per slice boundary: reserved up front, so
   // the scratch never moves while pointers into it are handed out.
@@ -465,8 +485,8 @@ void PullResponseView::Rows(size_t row_bytes, std::vector<const char*>* rows) {
   const size_t first = rows->size();
   rows->resize(first + n);
   const char** out = rows->data() + first;
-  size_t s = values_slice_;
-  size_t off = values_offset_;
+  size_t s = values_at_.slice;
+  size_t off = values_at_.offset;
   for (size_t r = 0; r < n;) {
     while (off == slices_[s].size()) {  // past this slice (or an empty one)
       ++s;
@@ -552,32 +572,19 @@ bool PushRequestView::ReadField(internal::SliceCursor* in) {
        field != kPushRequestGradients)) {
     return SkipField(field, type, in, /*depth=*/100);
   }
-  if (!in->ReadVarint(&v)) return false;
-  const Location at{in->slice(), in->offset(), v};
-  if (!in->Skip(v)) return false;
+  Location at;
+  if (!ReadBytesLocation(in, &at)) return false;
   if (field == kPushRequestKeys) {
     keys_at_ = at;
   } else if (field == kPushRequestGradients) {
     gradients_at_ = at;
   } else {  // the table name: short, copied out
     table_.clear();
-    ForEachPiece(at, [this](const char* p, size_t n) { table_.append(p, n); });
+    ForEachPiece(slices_, at,
+                 [this](const char* p, size_t n) { table_.append(p, n); });
     table_utf8_ = table_utf8_ && IsValidUtf8(table_);
   }
   return true;
-}
-
-template <typename Fn>
-void PushRequestView::ForEachPiece(const Location& at, Fn fn) const {
-  size_t s = at.slice;
-  size_t off = at.offset;
-  for (size_t left = at.bytes; left > 0;) {
-    const size_t take = std::min(left, slices_[s].size() - off);
-    fn(reinterpret_cast<const char*>(slices_[s].begin()) + off, take);
-    left -= take;
-    ++s;
-    off = 0;
-  }
 }
 
 absl::string_view PushRequestView::Contiguous(const Location& at, size_t align,
@@ -604,7 +611,7 @@ absl::string_view PushRequestView::Contiguous(const Location& at, size_t align,
   }
   char* out = ScratchBytes() + scratch_offset;
   char* q = out;
-  ForEachPiece(at, [&q](const char* piece, size_t n) {
+  ForEachPiece(slices_, at, [&q](const char* piece, size_t n) {
     std::memcpy(q, piece, n);
     q += n;
   });
@@ -680,7 +687,7 @@ absl::Status DensePullResponseView::Parse(const grpc::ByteBuffer& message) {
   slices_.clear();
   step_ = 0;
   size_ = 0;
-  values_slice_ = values_offset_ = values_bytes_ = 0;
+  values_at_ = {};
   return ReadMessage(message, "DensePullResponse", &slices_,
                      [this](SliceCursor* in) { return ReadField(in); });
 }
@@ -690,8 +697,8 @@ bool DensePullResponseView::ReadField(internal::SliceCursor* in) {
   uint32_t type = 0;
   if (!ReadTag(in, &field, &type)) return false;
   uint64_t v = 0;
-  if (type == kVarint && (field == kDensePullResponseStep ||
-                          field == kDensePullResponseSize)) {
+  if (type == kVarint &&
+      (field == kDensePullResponseStep || field == kDensePullResponseSize)) {
     if (!in->ReadVarint(&v)) return false;
     if (field == kDensePullResponseStep) {
       step_ = static_cast<int64_t>(v);  // as protobuf reads an int64
@@ -701,26 +708,16 @@ bool DensePullResponseView::ReadField(internal::SliceCursor* in) {
     return true;
   }
   if (field == kDensePullResponseValues && type == kLengthDelimited) {
-    if (!in->ReadVarint(&v)) return false;
-    values_slice_ = in->slice();
-    values_offset_ = in->offset();
-    values_bytes_ = v;
-    return in->Skip(v);
+    return ReadBytesLocation(in, &values_at_);
   }
   return SkipField(field, type, in, /*depth=*/100);
 }
 
 void DensePullResponseView::CopyValues(char* out) const {
-  size_t s = values_slice_;
-  size_t off = values_offset_;
-  for (size_t left = values_bytes_; left > 0;) {
-    const size_t take = std::min(left, slices_[s].size() - off);
-    std::memcpy(out, slices_[s].begin() + off, take);
-    out += take;
-    left -= take;
-    ++s;
-    off = 0;
-  }
+  ForEachPiece(slices_, values_at_, [&out](const char* p, size_t n) {
+    std::memcpy(out, p, n);
+    out += n;
+  });
 }
 
 absl::Status DensePushRequestView::Parse(const grpc::ByteBuffer& message) {
@@ -784,8 +781,8 @@ bool DensePushRequestView::ReadField(internal::SliceCursor* in) {
     }
     return true;
   }
-  if (type != kLengthDelimited || (field != kDensePushRequestName &&
-                                   field != kDensePushRequestGradients)) {
+  if (type != kLengthDelimited ||
+      (field != kDensePushRequestName && field != kDensePushRequestGradients)) {
     return SkipField(field, type, in, /*depth=*/100);
   }
   if (!in->ReadVarint(&v)) return false;

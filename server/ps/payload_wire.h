@@ -1,9 +1,9 @@
 // The data plane's large messages (PullRequest, PushRequest, PullResponse,
 // DensePullResponse and DensePushRequest of proto/ps.proto) encoded and
-// decoded straight in gRPC slices, without a protobuf message in between: the payload of a pull
-// response or a push request is written by its producer (the shard's table,
-// the client's gradient gather) into the one slice that gRPC sends, a
-// received pull response is read row by row out of the slices gRPC
+// decoded straight in gRPC slices, without a protobuf message in between: the
+// payload of a pull response or a push request is written by its producer (the
+// shard's table, the client's gradient gather) into the one slice that gRPC
+// sends, a received pull response is read row by row out of the slices gRPC
 // received, and a received push request is read in place by the shard.
 // The bytes on the wire are exactly what protobuf writes for the same
 // message (fields in number order, defaults omitted; tested against
@@ -29,6 +29,14 @@
 namespace strata {
 namespace internal {
 class SliceCursor;
+
+// Where a bytes field's contents lie in a received message's slices. Plain
+// value.
+struct FieldLocation {
+  size_t slice = 0;   // they start in this slice...
+  size_t offset = 0;  // ...at this offset
+  size_t bytes = 0;
+};
 }  // namespace internal
 
 // One message being encoded: its header fields are written when it is
@@ -95,7 +103,7 @@ class PullResponseView {
   absl::Status Parse(const grpc::ByteBuffer& message);
 
   uint32_t dim() const { return dim_; }
-  size_t values_bytes() const { return values_bytes_; }
+  size_t values_bytes() const { return values_at_.bytes; }
 
   // Appends to `rows` a pointer to each of the values_bytes() / row_bytes
   // consecutive rows of the values (row_bytes > 0 must divide
@@ -110,9 +118,7 @@ class PullResponseView {
 
   std::vector<grpc::Slice> slices_;
   uint32_t dim_ = 0;
-  size_t values_slice_ = 0;   // the values start in this slice...
-  size_t values_offset_ = 0;  // ...at this offset
-  size_t values_bytes_ = 0;
+  internal::FieldLocation values_at_;
   std::string scratch_;
 };
 
@@ -154,20 +160,12 @@ class PushRequestView {
   absl::string_view gradients() const { return gradients_; }
 
  private:
-  // Where a bytes field lies in slices_.
-  struct Location {
-    size_t slice = 0;
-    size_t offset = 0;
-    size_t bytes = 0;
-  };
+  using Location = internal::FieldLocation;
   bool ReadField(internal::SliceCursor* in);
   // The field at `at`, in place when it lies in one slice at an address
   // aligned to `align`, else copied to `scratch_` + `scratch_offset`.
   absl::string_view Contiguous(const Location& at, size_t align,
                                size_t scratch_offset);
-  // Calls fn(data, size) for each slice's piece of the field at `at`.
-  template <typename Fn>
-  void ForEachPiece(const Location& at, Fn fn) const;
   char* ScratchBytes() { return reinterpret_cast<char*>(scratch_.get()); }
 
   std::vector<grpc::Slice> slices_;
@@ -223,7 +221,7 @@ class DensePullResponseView {
 
   int64_t step() const { return step_; }
   uint64_t size() const { return size_; }
-  size_t values_bytes() const { return values_bytes_; }
+  size_t values_bytes() const { return values_at_.bytes; }
   // Copies the values_bytes() bytes of the values to `out`.
   void CopyValues(char* out) const;
 
@@ -233,9 +231,7 @@ class DensePullResponseView {
   std::vector<grpc::Slice> slices_;
   int64_t step_ = 0;
   uint64_t size_ = 0;
-  size_t values_slice_ = 0;   // the values start in this slice...
-  size_t values_offset_ = 0;  // ...at this offset
-  size_t values_bytes_ = 0;
+  internal::FieldLocation values_at_;
 };
 
 // A received DensePushRequest, read in place (the shard's dense push path).
@@ -284,7 +280,7 @@ class DensePushRequestView {
   // entries), to find a block's slice.
   std::vector<size_t> starts_;
   std::string name_;
-  bool name_utf8_ = true;  // every occurrence (as table_utf8_)
+  bool name_utf8_ = true;   // every occurrence (as table_utf8_)
   DensePushFields fields_;  // but its name
   struct {
     size_t begin = 0;  // byte offset of the field's contents in the message

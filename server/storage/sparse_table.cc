@@ -32,7 +32,6 @@ class RowRecords {
   RowRecords(const RowRecords&) = delete;
   RowRecords& operator=(const RowRecords&) = delete;
 
-  size_t size() const { return size_; }
   size_t record_bytes() const { return record_bytes_; }
   size_t capacity_bytes() const { return capacity_ * record_bytes_; }
 
@@ -47,13 +46,13 @@ class RowRecords {
   }
   float* state(size_t r) { return values(r) + dim_; }
   const float* state(size_t r) const { return values(r) + dim_; }
-  int64_t* step(size_t r) {
+  int64_t* mutable_step(size_t r) {
     return reinterpret_cast<int64_t*>(record(r) + counters_offset_);
   }
   int64_t step(size_t r) const {
     return *reinterpret_cast<const int64_t*>(record(r) + counters_offset_);
   }
-  uint64_t* frequency(size_t r) {
+  uint64_t* mutable_frequency(size_t r) {
     return reinterpret_cast<uint64_t*>(record(r) + counters_offset_ +
                                        sizeof(int64_t));
   }
@@ -67,8 +66,8 @@ class RowRecords {
   size_t Append() {
     if (size_ == capacity_) Grow();
     const size_t r = size_++;
-    *step(r) = 0;
-    *frequency(r) = 0;
+    *mutable_step(r) = 0;
+    *mutable_frequency(r) = 0;
     return r;
   }
 
@@ -82,9 +81,10 @@ class RowRecords {
   void Grow() {
     const size_t capacity = std::max<size_t>(16, capacity_ * 2);
     std::unique_ptr<char[], Free> grown(static_cast<char*>(
-        ::operator new[](capacity* record_bytes_, std::align_val_t{64})));
-    if (size_ != 0)
+        ::operator new[](record_bytes_* capacity, std::align_val_t{64})));
+    if (size_ != 0) {
       std::memcpy(grown.get(), buffer_.get(), size_ * record_bytes_);
+    }
     buffer_ = std::move(grown);
     capacity_ = capacity;
   }
@@ -370,7 +370,7 @@ void SparseTable::CopyRows(Stripe& s, absl::Span<const uint64_t> keys,
       continue;
     }
     std::memcpy(dst, s.rows.values(row), row_bytes);
-    if (count_frequency) ++*s.rows.frequency(row);
+    if (count_frequency) ++*s.rows.mutable_frequency(row);
   }
 }
 
@@ -434,8 +434,8 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
       optimizer_->Apply(
           s.rows.values(row),
           grads.data() + static_cast<size_t>(b.order[j].index) * dim_,
-          s.rows.state(row), s.rows.step(row), dim_);
-      ++*s.rows.frequency(row);
+          s.rows.state(row), s.rows.mutable_step(row), dim_);
+      ++*s.rows.mutable_frequency(row);
     }
   }
   KeepCreated(reserved, created);
@@ -515,8 +515,8 @@ absl::Status SparseTable::InsertRow(uint64_t key,
   const uint32_t row = FindOrCreate(s, key, p.slot_hash);
   std::copy(values.begin(), values.end(), s.rows.values(row));
   std::copy(state.begin(), state.end(), s.rows.state(row));
-  *s.rows.step(row) = step;
-  *s.rows.frequency(row) = frequency;
+  *s.rows.mutable_step(row) = step;
+  *s.rows.mutable_frequency(row) = frequency;
   return absl::OkStatus();
 }
 

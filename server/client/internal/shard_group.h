@@ -182,12 +182,13 @@ absl::Status FanOutProduced(const ShardGroup& shards, const FanOutCall& call,
 
 // One round: sends reqs[i] for every i in `pending`, waits for all of them
 // and records each outcome in (*status)[i].
-// produce(i) makes request i just before it is sent.
+// In the `first` round produce(i) makes request i just before it is sent
+// (a retry resends what was produced).
 template <typename Req, typename Resp, typename Prepare, typename Produce>
 void FanOutRound(const ShardGroup& shards, const FanOutCall& call,
                  const std::vector<uint32_t>& shard_of,
                  const std::vector<Req>& reqs, std::vector<Resp>* resps,
-                 Prepare& prepare, Produce& produce,
+                 Prepare& prepare, Produce& produce, bool first,
                  const std::vector<size_t>& pending,
                  std::vector<absl::Status>* status) {
   grpc::CompletionQueue cq;
@@ -197,7 +198,7 @@ void FanOutRound(const ShardGroup& shards, const FanOutCall& call,
       reqs.size());
   const auto deadline = absl::ToChronoTime(absl::Now() + call.timeout);
   for (size_t i : pending) {
-    produce(i);
+    if (first) produce(i);
     ctx[i].set_deadline(deadline);
     rpcs[i] = prepare(shards.shard(shard_of[i]), &ctx[i], reqs[i], &cq);
     rpcs[i]->StartCall();
@@ -233,15 +234,9 @@ absl::Status FanOutRounds(const ShardGroup& shards, const FanOutCall& call,
   std::vector<size_t> pending(reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i) pending[i] = i;
   RetrySchedule schedule(call);
-  const auto made = [](size_t) {};  // a retry resends what was produced
   for (bool first = true;; first = false) {
-    if (first) {
-      FanOutRound(shards, call, shard_of, reqs, resps, prepare, produce,
-                  pending, &status);
-    } else {
-      FanOutRound(shards, call, shard_of, reqs, resps, prepare, made, pending,
-                  &status);
-    }
+    FanOutRound(shards, call, shard_of, reqs, resps, prepare, produce, first,
+                pending, &status);
     std::vector<size_t> retry;
     for (size_t i : pending) {
       if (status[i].ok()) {
