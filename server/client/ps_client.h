@@ -191,7 +191,7 @@ class PsClient {
            PsClientOptions options);
 
   // De-duplicates and routes `keys` into `batch`; true when every key is
-  // distinct.
+  // distinct (then batch->shard_index is filled too).
   bool Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
   // The next request sequence number of this client to `shard`.
   uint64_t NextSequence(uint32_t shard) const;
