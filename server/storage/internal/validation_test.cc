@@ -1,5 +1,6 @@
 #include "server/storage/internal/validation.h"
 
+#include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
@@ -61,15 +62,21 @@ TEST(CheckGradientsTest, TheFirstBadElementIsReportedAndSizeComesFirst) {
       << s;
 }
 
-// The first bad element is found wherever it lies: in a block of 16, at a
-// block's edge, in the tail, with a second bad element after it.
+// The first bad element is found wherever it lies: in a block of 64, at a
+// block's edge, in the tail, with a second bad element after it; NaN of
+// either sign, Inf of either sign and the first float beyond the bound all
+// count, whatever their sign bit.
 TEST(CheckGradientsTest, FindsTheFirstBadElementAtEveryPosition) {
-  for (size_t n : {1, 15, 16, 17, 40}) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const float just_beyond = std::nextafter(10.0f, inf);
+  for (size_t n : {1, 63, 64, 65, 130}) {
     for (size_t at = 0; at < n; ++at) {
-      for (float bad : {std::numeric_limits<float>::quiet_NaN(), -20.0f}) {
-        std::vector<float> g(n, 10.0f);
+      for (float bad : {nan, -nan, inf, -inf, -20.0f, just_beyond,
+                        -just_beyond}) {
+        std::vector<float> g(n, -10.0f);
         g[at] = bad;
-        if (at + 1 < n) g[n - 1] = std::numeric_limits<float>::infinity();
+        if (at + 1 < n) g[n - 1] = inf;
         const absl::Status s = CheckGradientValues(g, 10.0f, "t");
         EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
         EXPECT_EQ(
@@ -77,6 +84,18 @@ TEST(CheckGradientsTest, FindsTheFirstBadElementAtEveryPosition) {
             << s << " n " << n;
       }
     }
+  }
+}
+
+// Values up to the bound pass in every position of a block, signed zeros
+// and the smallest subnormals included.
+TEST(CheckGradientsTest, AcceptsEveryValueWithinTheBoundInBlocks) {
+  for (float ok : {10.0f, -10.0f, 0.0f, -0.0f,
+                   std::numeric_limits<float>::denorm_min(),
+                   -std::numeric_limits<float>::denorm_min()}) {
+    std::vector<float> g(130, 1.0f);
+    for (size_t at = 0; at < g.size(); at += 7) g[at] = ok;
+    EXPECT_TRUE(CheckGradientValues(g, 10.0f, "t").ok()) << ok;
   }
 }
 
