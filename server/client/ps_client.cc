@@ -35,16 +35,17 @@ struct PsClient::RoutedBatch {
 namespace {
 
 // Routes a batch of distinct keys (PsClient::RoutedBatch, cleared and
-// sized by the caller): each key's shard, slot and batch index. A template
-// so that the default router's ShardForKey inlines.
-template <typename Router, typename Batch>
+// sized by the caller): each key's shard, slot and, if kWithIndex, batch
+// index. A template so that the default router's ShardForKey inlines and a
+// pull does not pay for the index a push gathers by.
+template <bool kWithIndex, typename Router, typename Batch>
 void RouteDistinct(const Router& router, absl::Span<const uint64_t> keys,
                    Batch* batch) {
   for (size_t i = 0; i < keys.size(); ++i) {
     const uint32_t s = router.ShardForKey(keys[i]);
     batch->slot[i] = {s, static_cast<uint32_t>(batch->shard_keys[s].size())};
     batch->shard_keys[s].push_back(keys[i]);
-    batch->shard_index[s].push_back(static_cast<uint32_t>(i));
+    if (kWithIndex) batch->shard_index[s].push_back(static_cast<uint32_t>(i));
   }
 }
 
@@ -191,8 +192,8 @@ uint64_t PsClient::NextSequence(uint32_t shard) const {
 
 PsClient::~PsClient() = default;
 
-bool PsClient::Route(absl::Span<const uint64_t> keys,
-                     RoutedBatch* batch) const {
+bool PsClient::Route(absl::Span<const uint64_t> keys, RoutedBatch* batch,
+                     bool with_index) const {
   const uint32_t n = num_shards();
   batch->shard_keys.resize(n);
   for (auto& v : batch->shard_keys) v.clear();  // keeps capacity
@@ -209,10 +210,15 @@ bool PsClient::Route(absl::Span<const uint64_t> keys,
     for (auto& v : batch->shard_index) v.clear();
     // The default router inlined (HashRouter is final), not a virtual call
     // per key.
-    if (const auto* hash_router = dynamic_cast<const HashRouter*>(router_)) {
-      RouteDistinct(*hash_router, keys, batch);
+    const auto* hash_router = dynamic_cast<const HashRouter*>(router_);
+    if (hash_router != nullptr && with_index) {
+      RouteDistinct<true>(*hash_router, keys, batch);
+    } else if (hash_router != nullptr) {
+      RouteDistinct<false>(*hash_router, keys, batch);
+    } else if (with_index) {
+      RouteDistinct<true>(*router_, keys, batch);
     } else {
-      RouteDistinct(*router_, keys, batch);
+      RouteDistinct<false>(*router_, keys, batch);
     }
     return true;
   }
@@ -231,6 +237,7 @@ bool PsClient::Route(absl::Span<const uint64_t> keys,
     batch->slot[i] = unique_slot[u];
   }
   if (dedup.size() != keys.size()) return false;
+  if (!with_index) return true;
   // Distinct after all (an unsorted batch): each shard key's batch index.
   batch->shard_index.resize(n);
   for (uint32_t s = 0; s < n; ++s) {
@@ -344,7 +351,7 @@ absl::Status PsClient::PullRouted(const std::string& table,
                                   float* out, const PullOptions& opts,
                                   bool resolved) {
   thread_local RoutedBatch batch;  // reused: no allocation in steady state
-  Route(keys, &batch);
+  Route(keys, &batch, /*with_index=*/false);
   const std::vector<Chunk> chunks =
       MakeChunks(batch.shard_keys, KeysPerRequest(options_, dim));
   std::vector<uint32_t> shard_of;
@@ -398,7 +405,7 @@ absl::Status PsClient::PushRouted(const std::string& table,
                                   absl::Span<const float> grads, uint32_t dim,
                                   bool resolved) {
   thread_local RoutedBatch batch;
-  const bool unique = Route(keys, &batch);
+  const bool unique = Route(keys, &batch, /*with_index=*/true);
   const size_t row_bytes = dim * sizeof(float);
   // Distinct keys go out in pieces, each sent as soon as it is gathered;
   // duplicates are summed into whole requests first (a key's rows may lie
@@ -479,7 +486,7 @@ absl::StatusOr<std::vector<uint64_t>> PsClient::Resolve(
     const std::string& table, absl::Span<const uint64_t> keys) {
   if (keys.empty()) return absl::InvalidArgumentError("Resolve: empty batch");
   RoutedBatch batch;
-  Route(keys, &batch);
+  Route(keys, &batch, /*with_index=*/false);
   const std::vector<Chunk> chunks =
       MakeChunks(batch.shard_keys, KeysPerRequest(options_, 0));
   std::vector<uint32_t> shard_of;

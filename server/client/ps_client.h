@@ -191,8 +191,9 @@ class PsClient {
            PsClientOptions options);
 
   // De-duplicates and routes `keys` into `batch`; true when every key is
-  // distinct (then batch->shard_index is filled too).
-  bool Route(absl::Span<const uint64_t> keys, RoutedBatch* batch) const;
+  // distinct (then, if `with_index`, batch->shard_index is filled too).
+  bool Route(absl::Span<const uint64_t> keys, RoutedBatch* batch,
+             bool with_index) const;
   // The next request sequence number of this client to `shard`.
   uint64_t NextSequence(uint32_t shard) const;
   // One dense RPC for elements [offset, offset + count) (count 0: to the
