@@ -35,17 +35,16 @@ struct PsClient::RoutedBatch {
 namespace {
 
 // Routes a batch of distinct keys (PsClient::RoutedBatch, cleared and
-// sized by the caller): each key's shard, slot and, if kWithIndex, batch
-// index. A template so that the default router's ShardForKey inlines and a
-// pull does not pay for the index a push gathers by.
-template <bool kWithIndex, typename Router, typename Batch>
+// sized by the caller): each key's shard, slot and, if `with_index`, batch
+// index. A template so that the default router's ShardForKey inlines.
+template <typename Router, typename Batch>
 void RouteDistinct(const Router& router, absl::Span<const uint64_t> keys,
-                   Batch* batch) {
+                   bool with_index, Batch* batch) {
   for (size_t i = 0; i < keys.size(); ++i) {
     const uint32_t s = router.ShardForKey(keys[i]);
     batch->slot[i] = {s, static_cast<uint32_t>(batch->shard_keys[s].size())};
     batch->shard_keys[s].push_back(keys[i]);
-    if (kWithIndex) batch->shard_index[s].push_back(static_cast<uint32_t>(i));
+    if (with_index) batch->shard_index[s].push_back(static_cast<uint32_t>(i));
   }
 }
 
@@ -205,20 +204,17 @@ bool PsClient::Route(absl::Span<const uint64_t> keys, RoutedBatch* batch,
       std::adjacent_find(keys.begin(), keys.end(), [](uint64_t a, uint64_t b) {
         return a >= b;
       }) == keys.end();
-  if (unique) {
+  if (with_index) {
     batch->shard_index.resize(n);
     for (auto& v : batch->shard_index) v.clear();
+  }
+  if (unique) {
     // The default router inlined (HashRouter is final), not a virtual call
     // per key.
-    const auto* hash_router = dynamic_cast<const HashRouter*>(router_);
-    if (hash_router != nullptr && with_index) {
-      RouteDistinct<true>(*hash_router, keys, batch);
-    } else if (hash_router != nullptr) {
-      RouteDistinct<false>(*hash_router, keys, batch);
-    } else if (with_index) {
-      RouteDistinct<true>(*router_, keys, batch);
+    if (const auto* hash_router = dynamic_cast<const HashRouter*>(router_)) {
+      RouteDistinct(*hash_router, keys, with_index, batch);
     } else {
-      RouteDistinct<false>(*router_, keys, batch);
+      RouteDistinct(*router_, keys, with_index, batch);
     }
     return true;
   }
@@ -239,7 +235,6 @@ bool PsClient::Route(absl::Span<const uint64_t> keys, RoutedBatch* batch,
   if (dedup.size() != keys.size()) return false;
   if (!with_index) return true;
   // Distinct after all (an unsorted batch): each shard key's batch index.
-  batch->shard_index.resize(n);
   for (uint32_t s = 0; s < n; ++s) {
     batch->shard_index[s].resize(batch->shard_keys[s].size());
   }
