@@ -19,6 +19,7 @@
 #include "glog/logging.h"
 #include "proto/base/status_macros.h"
 #include "server/metrics/metrics_flags.h"
+#include "server/util/server_threads_flags.h"
 #include "server/metrics/metrics_registry.h"
 #include "server/security/credentials.h"
 #include "server/security/security_flags.h"
@@ -130,6 +131,7 @@ absl::StatusOr<CoordinatorServer::Options> OptionsFromFlags() {
   STRATA_ASSIGN_OR_RETURN(
       c.credentials,
       security::Credentials::Create(security::TlsOptionsFromFlags()));
+  STRATA_ASSIGN_OR_RETURN(options.threads, ServerThreadOptionsFromFlags());
   return options;
 }
 

@@ -37,4 +37,9 @@ expect_usage_error "--max_message_mb 4096 is outside [1, 2047]" \
   --max_message_mb=4096
 expect_usage_error "--max_tables must be at least 1" --max_tables=0
 expect_usage_error "--max_push_clients must be at least 1" --max_push_clients=0
+expect_usage_error "--min_pollers 0 must be at least 1" --min_pollers=0
+expect_usage_error "--max_pollers 2 is below --min_pollers 4" \
+  --min_pollers=4 --max_pollers=2
+expect_usage_error "--max_server_threads 8 must be 0 (no bound) or above" \
+  --max_server_threads=8
 echo PASS

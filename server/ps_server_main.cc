@@ -22,6 +22,7 @@
 #include "server/security/credentials.h"
 #include "server/security/security_flags.h"
 #include "server/util/port_file.h"
+#include "server/util/server_threads_flags.h"
 #include "server/util/signals.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7071",
@@ -151,6 +152,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.compress_on_load = *compress_on_load;
+  absl::StatusOr<strata::ServerThreadOptions> threads =
+      strata::ServerThreadOptionsFromFlags();
+  if (!threads.ok()) {
+    std::cerr << "ps_server: " << threads.status().message() << "\n";
+    return 2;
+  }
+  options.threads = *threads;
 
   absl::StatusOr<strata::DaemonMetrics> metrics =
       strata::StartDaemonMetricsFromFlags();

@@ -29,6 +29,7 @@ absl::StatusOr<std::string> ListenHost(absl::string_view listen) {
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     Options options, Clock* clock) {
   STRATA_ASSIGN_OR_RETURN(const std::string host, ListenHost(options.listen));
+  STRATA_RETURN_IF_ERROR(ValidateServerThreadOptions(options.threads));
   // Both are process-wide switches read when a ServerBuilder is created.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -56,6 +57,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   // A second coordinator on the same port must fail, not share the port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  ApplyServerThreadOptions(options.threads, &builder);
   builder.RegisterService(server->job_service_.get());
   builder.RegisterService(server->node_service_.get());
   builder.RegisterService(server->admin_service_.get());

@@ -16,6 +16,7 @@
 #include "server/coordinator/coordinator.h"
 #include "server/coordinator/coordinator_service.h"
 #include "server/util/clock.h"
+#include "server/util/server_threads.h"
 
 namespace strata {
 
@@ -38,6 +39,10 @@ class CoordinatorServer {
     MetricsRegistry* metrics = nullptr;
     Coordinator::Options coordinator;
     CoordinatorServiceOptions service;
+    // The gRPC server's idle and total threads (coordinator --min_pollers,
+    // --max_pollers, --max_server_threads; server/util/server_threads.h).
+    // Start fails with INVALID_ARGUMENT when they are not valid.
+    ServerThreadOptions threads;
   };
 
   // Builds and starts the server over Coordinator::Create (which opens the

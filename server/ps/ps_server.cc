@@ -36,6 +36,7 @@ std::string BoundAddress(const std::string& listen, int port) {
 // that is not HOST:PORT, a message limit below the headroom or a
 // compress_on_load config the store would reject.
 absl::Status ValidateOptions(const PsServerOptions& options) {
+  STRATA_RETURN_IF_ERROR(ValidateServerThreadOptions(options.threads));
   if (options.num_shards == 0 || options.shard_id >= options.num_shards) {
     return absl::InvalidArgumentError(
         absl::StrCat("shard_id ", options.shard_id, " is not in [0, ",
@@ -216,6 +217,7 @@ absl::Status PsServer::StartServing() {
   for (const ChannelIntArgument& a : kDataPlaneHttp2Arguments) {
     builder.AddChannelArgument(a.name, a.value);
   }
+  ApplyServerThreadOptions(options_.threads, &builder);
   builder.RegisterService(embedding_.get());
   builder.RegisterService(dense_.get());
   builder.RegisterService(admin_.get());

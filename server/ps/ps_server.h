@@ -21,6 +21,7 @@
 #include "server/router/router.h"
 #include "server/security/credentials.h"
 #include "server/storage/table_store.h"
+#include "server/util/server_threads.h"
 
 namespace strata {
 
@@ -83,6 +84,10 @@ struct PsServerOptions {
   // docs/metrics.md) into it. Not owned; null disables RPC metrics.
   MetricsRegistry* metrics = nullptr;
   PsServiceOptions service;
+  // The gRPC server's idle and total threads (ps_server --min_pollers,
+  // --max_pollers, --max_server_threads; server/util/server_threads.h).
+  // Start fails with INVALID_ARGUMENT when they are not valid.
+  ServerThreadOptions threads;
 };
 
 // Thread-safe. Start() returns a serving shard; the destructor shuts it down.

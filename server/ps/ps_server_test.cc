@@ -5,12 +5,15 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "proto/ps.grpc.pb.h"
 #include "server/client/ps_client.h"
 #include "server/metrics/metrics_registry.h"
 #include "server/ps/testing/local_shards.h"
@@ -206,6 +209,66 @@ TEST(PsServerTest, PushBeyondMaxAbsGradientIsRejectedAndTheShardServes) {
   const absl::Status start = PsServer::Start(bad).status();
   EXPECT_EQ(start.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(start.message(), HasSubstr("--max_abs_gradient"));
+}
+
+// A BSP dense pull of tensor "w" at step 1, straight over gRPC (the client
+// library would retry a refused pull in chunks): it waits for a step no
+// worker pushes until its 3-second deadline.
+grpc::Status WaitForStepOne(const std::string& address) {
+  auto stub = DenseService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  DensePullRequest req;
+  req.set_name("w");
+  req.set_min_step(1);
+  DensePullResponse resp;
+  return stub->Pull(&ctx, req, &resp);
+}
+
+// Dense pulls waiting for a step each hold a server thread. With
+// max_server_threads 3, two run at once: of three waits, one is refused
+// RESOURCE_EXHAUSTED instead of starting another thread, and once the
+// others end the shard serves again.
+TEST(PsServerTest, RequestsBeyondTheThreadBoundAreRefusedNotQueuedForever) {
+  PsServerOptions o;
+  o.threads.min_pollers = 1;
+  o.threads.max_pollers = 1;
+  o.threads.max_threads = 3;
+  auto shards = testing::LocalShards::Start(1, o);
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  PsClient* client = (*shards)->client();
+  DenseConfig d;
+  d.set_name("w");
+  d.set_size(2);
+  d.set_sync(BSP);
+  d.set_num_workers(2);
+  d.mutable_optimizer()->set_learning_rate(1.0f);
+  ASSERT_TRUE(client->admin().CreateDense(d, false).ok());
+
+  const std::string address = (*shards)->addresses()[0];
+  std::vector<grpc::Status> waits(3);
+  std::vector<std::thread> waiters;
+  for (grpc::Status& s : waits) {
+    waiters.emplace_back([&address, &s] { s = WaitForStepOne(address); });
+  }
+  for (std::thread& t : waiters) t.join();
+  int refused = 0, timed_out = 0;
+  for (const grpc::Status& s : waits) {
+    refused += s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+    timed_out += s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  }
+  EXPECT_EQ(refused, 1);
+  EXPECT_EQ(timed_out, 2);
+  // The shard's waits end at the same deadline, a moment after the
+  // client's: then it serves again.
+  absl::Status after;
+  const absl::Time recover_by = absl::Now() + absl::Seconds(10);
+  do {
+    after = AllOk(client->admin().ListTables());
+  } while (!after.ok() && absl::Now() < recover_by &&
+           (absl::SleepFor(absl::Milliseconds(20)), true));
+  EXPECT_TRUE(after.ok()) << after;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
+#include "server/util/server_threads.h"
 #include "worker/nn/model_zoo.h"
 
 namespace strata {
@@ -664,6 +665,8 @@ absl::StatusOr<StanzaServer> ServeStanzaFc(
       security::ConfigureServerWith(credentials, listen, &builder, &port));
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
+  // The FC node is a task's child process: the defaults, no flags.
+  ApplyServerThreadOptions(ServerThreadOptions(), &builder);
   builder.RegisterService(service);
   StanzaServer out;
   out.server = builder.BuildAndStart();
