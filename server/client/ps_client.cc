@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/base/cpu_dispatch.h"
 #include "proto/base/status_macros.h"
 #include "proto/rpc_util.h"
 #include "server/client/internal/key_dedup.h"
@@ -36,15 +37,18 @@ namespace {
 
 // Routes a batch of distinct keys (PsClient::RoutedBatch, cleared and
 // sized by the caller): each key's shard, slot and, if `with_index`, batch
-// index. A template so that the default router's ShardForKey inlines.
+// index (`base` + i for keys[i]). A template so that the default router's
+// ShardForKey inlines.
 template <typename Router, typename Batch>
 void RouteDistinct(const Router& router, absl::Span<const uint64_t> keys,
-                   bool with_index, Batch* batch) {
+                   bool with_index, uint32_t base, Batch* batch) {
   for (size_t i = 0; i < keys.size(); ++i) {
     const uint32_t s = router.ShardForKey(keys[i]);
     batch->slot[i] = {s, static_cast<uint32_t>(batch->shard_keys[s].size())};
     batch->shard_keys[s].push_back(keys[i]);
-    if (with_index) batch->shard_index[s].push_back(static_cast<uint32_t>(i));
+    if (with_index) {
+      batch->shard_index[s].push_back(base + static_cast<uint32_t>(i));
+    }
   }
 }
 
@@ -124,6 +128,19 @@ size_t PushPieceKeys(const PsClientOptions& options,
   return std::min(most, piece);
 }
 
+// Parts a push of `keys` distinct keys over `shards` shards goes out in
+// (PushInPieces): options.push_pieces, fewer when a shard's share of a
+// part would fall under options.min_push_piece_keys, more when a part
+// would not fit one request (all its keys may go to one shard).
+size_t PushPieces(const PsClientOptions& options, size_t keys,
+                  uint32_t shards, uint32_t dim) {
+  size_t pieces = std::min<size_t>(
+      options.push_pieces,
+      keys / (std::max<size_t>(1, options.min_push_piece_keys) * shards));
+  const size_t most = KeysPerRequest(options, dim);
+  return std::max({pieces, size_t{1}, (keys + most - 1) / most});
+}
+
 // A random client id for request ids: getrandom, or absl's generator
 // (itself seeded from the OS) where that fails; never 0 (no id).
 uint64_t NewClientId() {
@@ -191,31 +208,58 @@ uint64_t PsClient::NextSequence(uint32_t shard) const {
 
 PsClient::~PsClient() = default;
 
-bool PsClient::Route(absl::Span<const uint64_t> keys, RoutedBatch* batch,
-                     bool with_index) const {
-  const uint32_t n = num_shards();
+bool PsClient::KnownDistinct(absl::Span<const uint64_t> keys) const {
+  // Strictly increasing keys (ps-lite's required input format, and what a
+  // sorted-unique batch looks like) have no duplicates: no hash pass.
+  return !options_.dedup ||
+         std::adjacent_find(keys.begin(), keys.end(),
+                            [](uint64_t a, uint64_t b) { return a >= b; }) ==
+             keys.end();
+}
+
+namespace {
+
+// Empties `batch`'s lists (keeping their capacity) for `n` shards and
+// `keys` keys.
+template <typename Batch>
+void ClearRoutedBatch(uint32_t n, size_t keys, bool with_index,
+                      Batch* batch) {
   batch->shard_keys.resize(n);
   for (auto& v : batch->shard_keys) v.clear();  // keeps capacity
-  batch->slot.resize(keys.size());
-  // Strictly increasing keys (ps-lite's required input format, and what a
-  // sorted-unique batch looks like) have no duplicates: skip the hash pass.
-  const bool unique =
-      !options_.dedup ||
-      std::adjacent_find(keys.begin(), keys.end(), [](uint64_t a, uint64_t b) {
-        return a >= b;
-      }) == keys.end();
+  batch->slot.resize(keys);
   if (with_index) {
     batch->shard_index.resize(n);
     for (auto& v : batch->shard_index) v.clear();
   }
-  if (unique) {
-    // The default router inlined (HashRouter is final), not a virtual call
-    // per key.
-    if (const auto* hash_router = dynamic_cast<const HashRouter*>(router_)) {
-      RouteDistinct(*hash_router, keys, with_index, batch);
-    } else {
-      RouteDistinct(*router_, keys, with_index, batch);
-    }
+}
+
+// RouteDistinct with the default router inlined (HashRouter is final), not
+// a virtual call per key.
+template <typename Batch>
+void RouteDistinctWith(const ShardRouter& router,
+                       absl::Span<const uint64_t> keys, bool with_index,
+                       uint32_t base, Batch* batch) {
+  if (const auto* hash_router = dynamic_cast<const HashRouter*>(&router)) {
+    RouteDistinct(*hash_router, keys, with_index, base, batch);
+  } else {
+    RouteDistinct(router, keys, with_index, base, batch);
+  }
+}
+
+}  // namespace
+
+void PsClient::RouteDistinctKeys(absl::Span<const uint64_t> keys,
+                                 uint32_t base, RoutedBatch* batch) const {
+  ClearRoutedBatch(num_shards(), keys.size(), /*with_index=*/true, batch);
+  RouteDistinctWith(*router_, keys, /*with_index=*/true, base, batch);
+}
+
+bool PsClient::Route(absl::Span<const uint64_t> keys, RoutedBatch* batch,
+                     bool with_index) const {
+  const uint32_t n = num_shards();
+  ClearRoutedBatch(n, keys.size(), with_index, batch);
+  if (KnownDistinct(keys)) {
+    RouteDistinctWith(*router_, keys, with_index, 0, batch);
     return true;
   }
   thread_local internal::KeyDedup dedup;
@@ -247,26 +291,39 @@ bool PsClient::Route(absl::Span<const uint64_t> keys, RoutedBatch* batch,
 
 namespace {
 
-// Copies the gradient rows of batch indices `index` (rows of `dim`) to
-// `out`, one after another. Rows of a multiple of 16 bytes are copied in
-// 16-byte moves inline: a libc memcpy call per row of 64 bytes cost as much
-// as the copy (docs/benchmarks.md, issue 16).
-void CopyGradientRows(absl::Span<const uint32_t> index, const float* grads,
-                      uint32_t dim, char* out) {
-  const size_t row_bytes = dim * sizeof(float);
-  const char* const src = reinterpret_cast<const char*>(grads);
-  if (row_bytes % 16 != 0) {
-    for (size_t p = 0; p < index.size(); ++p) {
-      std::memcpy(out + p * row_bytes, src + size_t{index[p]} * row_bytes,
-                  row_bytes);
-    }
-    return;
-  }
+// Copies rows of `row_bytes`, a multiple of `kMove`, at batch indices
+// `index` from `src` to `out`, one after another, in kMove-byte moves
+// inline: a libc memcpy call per row of 64 bytes cost as much as the copy
+// (docs/benchmarks.md, issue 16).
+template <size_t kMove>
+inline void CopyRowsInMoves(absl::Span<const uint32_t> index, const char* src,
+                            size_t row_bytes, char* out) {
   for (size_t p = 0; p < index.size(); ++p) {
     const char* from = src + size_t{index[p]} * row_bytes;
     char* to = out + p * row_bytes;
-    for (size_t b = 0; b < row_bytes; b += 16) {
-      __builtin_memcpy(to + b, from + b, 16);
+    for (size_t b = 0; b < row_bytes; b += kMove) {
+      __builtin_memcpy(to + b, from + b, kMove);
+    }
+  }
+}
+
+// Copies the gradient rows of batch indices `index` (rows of `dim`) to
+// `out`, one after another: in 32-byte moves (one AVX2 move in the clone
+// for AVX2, proto/base/cpu_dispatch.h) or 16-byte ones where the row size
+// allows, else a memcpy per row.
+STRATA_CLONE_FOR_AVX2 void CopyGradientRows(absl::Span<const uint32_t> index,
+                                            const float* grads, uint32_t dim,
+                                            char* out) {
+  const size_t row_bytes = dim * sizeof(float);
+  const char* const src = reinterpret_cast<const char*>(grads);
+  if (row_bytes % 32 == 0) {
+    CopyRowsInMoves<32>(index, src, row_bytes, out);
+  } else if (row_bytes % 16 == 0) {
+    CopyRowsInMoves<16>(index, src, row_bytes, out);
+  } else {
+    for (size_t p = 0; p < index.size(); ++p) {
+      std::memcpy(out + p * row_bytes, src + size_t{index[p]} * row_bytes,
+                  row_bytes);
     }
   }
 }
@@ -395,14 +452,63 @@ absl::Status PsClient::PullRouted(const std::string& table,
   return absl::OkStatus();
 }
 
+absl::Status PsClient::PushInPieces(const std::string& table,
+                                    absl::Span<const uint64_t> keys,
+                                    absl::Span<const float> grads,
+                                    uint32_t dim, bool resolved,
+                                    size_t pieces) {
+  const uint32_t n = num_shards();
+  const size_t per_piece = (keys.size() + pieces - 1) / pieces;
+  // Request c carries piece c / n's keys of shard c % n (none: not sent).
+  std::vector<uint32_t> shard_of(pieces * n);
+  for (size_t c = 0; c < shard_of.size(); ++c) shard_of[c] = c % n;
+  std::vector<grpc::ByteBuffer> reqs(shard_of.size());
+  thread_local RoutedBatch batch;  // one piece's
+  const auto produce = [&](size_t c) {
+    const uint32_t shard = shard_of[c];
+    if (shard == 0) {
+      const size_t begin = std::min(keys.size(), c / n * per_piece);
+      RouteDistinctKeys(keys.subspan(begin, per_piece),
+                        static_cast<uint32_t>(begin), &batch);
+    }
+    const std::vector<uint64_t>& shard_keys = batch.shard_keys[shard];
+    if (shard_keys.empty()) return false;
+    WireMessage m = EncodePushRequest(table, shard_keys,
+                                      shard_keys.size() * dim * sizeof(float),
+                                      client_id_, NextSequence(shard), resolved);
+    CopyGradientRows(batch.shard_index[shard], grads.data(), dim, m.payload());
+    reqs[c] = m.Release();
+    return true;
+  };
+  thread_local std::vector<PushResponse> resps;
+  return internal::FanOutProduced(
+      *shards_,
+      internal::FanOutCall::With(options_, "Push(" + table + ")",
+                                 options_.rpc_timeout,
+                                 /*stop_at_first_error=*/true),
+      shard_of, reqs, &resps,
+      [](const ShardStubs& sh, grpc::ClientContext* ctx,
+         const grpc::ByteBuffer& r, grpc::CompletionQueue* cq) {
+        return sh.push_wire->PrepareUnaryCall(ctx, PushMethod(), r, cq);
+      },
+      produce);
+}
+
 absl::Status PsClient::PushRouted(const std::string& table,
                                   absl::Span<const uint64_t> keys,
                                   absl::Span<const float> grads, uint32_t dim,
                                   bool resolved) {
+  if (options_.push_pieces > 1 && KnownDistinct(keys)) {
+    const size_t pieces = PushPieces(options_, keys.size(), num_shards(), dim);
+    if (pieces > 1) {
+      return PushInPieces(table, keys, grads, dim, resolved, pieces);
+    }
+  }
   thread_local RoutedBatch batch;
   const bool unique = Route(keys, &batch, /*with_index=*/true);
   const size_t row_bytes = dim * sizeof(float);
-  // Distinct keys go out in pieces, each sent as soon as it is gathered;
+  // Distinct keys (found so by de-duplication: not in order) go out in
+  // pieces of each shard's list, each sent as soon as it is gathered;
   // duplicates are summed into whole requests first (a key's rows may lie
   // anywhere in the batch).
   std::vector<Chunk> chunks = MakeChunks(
@@ -438,6 +544,7 @@ absl::Status PsClient::PushRouted(const std::string& table,
           grads.data(), dim, messages[c].payload());
     }
     reqs[c] = messages[c].Release();
+    return true;
   };
   thread_local std::vector<PushResponse> resps;
   const internal::FanOutCall call = internal::FanOutCall::With(

@@ -69,15 +69,17 @@ struct PsClientOptions : ShardRpcOptions {
   // holds at most as many keys as fit max_message_bytes (less 64 KiB of
   // headroom) at 8 + 4 * dim bytes a key.
   size_t max_keys_per_request = 1 << 20;
-  // A push of distinct keys goes to each shard as up to this many requests
-  // (pieces of at least min_push_piece_keys keys), each sent as soon as its
-  // gradients are gathered: the shards apply the first pieces while the
-  // client gathers and sends the rest. More pieces overlap more, at a
-  // request's fixed cost apiece (a few microseconds, one more id in each
-  // shard's exactly-once window, a server thread). 1: one request per shard.
-  // 4 pieces against 1 on a 2-core machine: up to +26% pushed keys/s at
-  // dims 16 and 64, CPU per key up to 12% higher at dim 16
-  // (docs/benchmarks.md, "Fifth step").
+  // A push of distinct keys goes out in up to this many consecutive parts
+  // of the batch (fewer when a shard's share of a part would be under
+  // min_push_piece_keys keys), each routed, gathered and sent, one request
+  // per shard, before the next is routed: the shards apply the first parts
+  // while the client routes, gathers and sends the rest. More pieces
+  // overlap more, at a request's fixed cost apiece (a few microseconds, one
+  // more id in each shard's exactly-once window, a server thread). 1: one
+  // request per shard. 4 pieces against 1 on a 2-core machine: up to +26%
+  // pushed keys/s at dims 16 and 64, CPU per key up to 12% higher at dim 16
+  // (docs/benchmarks.md, "Fifth step"); routing each part just before it
+  // is sent instead of the whole batch first: "Seventh step".
   uint32_t push_pieces = 4;
   size_t min_push_piece_keys = 8192;
   // De-duplicate keys before sending. Pulls return the same row for every
@@ -186,6 +188,12 @@ class PsClient {
   absl::Status PushClusterWide(const std::string& table, TableMode mode,
                                absl::Span<const uint64_t> keys,
                                absl::Span<const float> grads, uint32_t dim);
+  // A push of distinct keys in `pieces` consecutive parts of the batch,
+  // each routed, gathered and sent before the next is routed.
+  absl::Status PushInPieces(const std::string& table,
+                            absl::Span<const uint64_t> keys,
+                            absl::Span<const float> grads, uint32_t dim,
+                            bool resolved, size_t pieces);
 
   PsClient(std::shared_ptr<const internal::ShardGroup> shards,
            PsClientOptions options);
@@ -194,6 +202,13 @@ class PsClient {
   // distinct (then, if `with_index`, batch->shard_index is filled too).
   bool Route(absl::Span<const uint64_t> keys, RoutedBatch* batch,
              bool with_index) const;
+  // Whether Route would find `keys` distinct without a hash pass: dedup is
+  // off (the caller guarantees it) or they strictly increase.
+  bool KnownDistinct(absl::Span<const uint64_t> keys) const;
+  // Routes keys known to be distinct into `batch` (slot and shard_index;
+  // batch index `base` + i for keys[i]).
+  void RouteDistinctKeys(absl::Span<const uint64_t> keys, uint32_t base,
+                         RoutedBatch* batch) const;
   // The next request sequence number of this client to `shard`.
   uint64_t NextSequence(uint32_t shard) const;
   // One dense RPC for elements [offset, offset + count) (count 0: to the

@@ -59,8 +59,9 @@ TEST_F(PsClientTest, SplitsBatchesLargerThanTheRequestLimitAndKeepsOrder) {
   }
 }
 
-// A push of distinct keys goes out in pieces sent as they are gathered
-// (here 500 keys over 3 shards in pieces of 5 to 7 keys); a batch with
+// A push of distinct keys in no order goes out in pieces of each shard's
+// list, sent as they are gathered (here 500 keys over 3 shards in pieces of
+// 5 to 7 keys); a batch with
 // duplicates is summed into whole requests first. Either way every key's
 // gradient is applied exactly once, to its own row.
 TEST_F(PsClientTest, PushInPiecesAppliesEveryKeyOnce) {
@@ -89,6 +90,65 @@ TEST_F(PsClientTest, PushInPiecesAppliesEveryKeyOnce) {
     const float extra = keys[i] == 7000 ? 3 : keys[i] == 7499 ? 2 : 0;
     EXPECT_EQ(out[i * 2], -float(keys[i]) - extra) << keys[i];
     EXPECT_EQ(out[i * 2 + 1], -0.5f - extra) << keys[i];
+  }
+}
+
+// 500 strictly increasing keys from 7000; with `one_shard_per_part` the
+// four parts of 125 a push splits them into hold keys of one shard each
+// (shard 0, 1, 0, 1 under the default router).
+std::vector<uint64_t> SortedKeys(bool one_shard_per_part) {
+  std::vector<uint64_t> keys;
+  const HashRouter router(2);
+  for (uint64_t k = 7000; keys.size() < 500; ++k) {
+    const uint32_t part = keys.size() / 125;
+    if (!one_shard_per_part || router.ShardForKey(k) == part % 2) {
+      keys.push_back(k);
+    }
+  }
+  return keys;
+}
+
+// A sorted batch of distinct keys goes out in consecutive parts, each
+// routed and sent before the next (500 keys in 4 parts of 125 here); a part
+// with no key for a shard sends that shard nothing. Every key's gradient is
+// applied once, to its own row, and each shard gets its own keys only.
+TEST_F(PsClientTest, SortedPushInPartsAppliesEveryKeyOnce) {
+  StartShards(2);
+  PsClientOptions o;
+  o.push_pieces = 4;
+  o.min_push_piece_keys = 5;
+  std::unique_ptr<PsClient> client = Connect(o);
+  for (const bool one_shard_per_part : {false, true}) {
+    TableConfig t = Table(2);
+    t.set_name(one_shard_per_part ? "parted" : "mixed");
+    ASSERT_TRUE(AllOk(client->admin().CreateTable(t, false)).ok());
+    const std::vector<uint64_t> keys = SortedKeys(one_shard_per_part);
+    std::vector<float> grads(keys.size() * 2);
+    uint64_t expected[2] = {0, 0};
+    for (size_t i = 0; i < keys.size(); ++i) {
+      grads[i * 2] = float(keys[i]);
+      grads[i * 2 + 1] = 0.5f;
+      ++expected[client->router().ShardForKey(keys[i])];
+    }
+    uint64_t before[2];
+    for (uint32_t shard = 0; shard < 2; ++shard) {
+      before[shard] = shards_->server(shard)->store()->updates().applied();
+    }
+    const absl::Status pushed = client->Push(t.name(), keys, grads, 2);
+    ASSERT_TRUE(pushed.ok()) << pushed;
+    for (uint32_t shard = 0; shard < 2; ++shard) {
+      EXPECT_EQ(shards_->server(shard)->store()->updates().applied() -
+                    before[shard],
+                expected[shard])
+          << shard;
+    }
+    if (one_shard_per_part) EXPECT_EQ(expected[0], 250u);
+    std::vector<float> out(keys.size() * 2);
+    ASSERT_TRUE(client->Pull(t.name(), keys, 2, out.data()).ok());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      EXPECT_EQ(out[i * 2], -float(keys[i])) << keys[i];
+      EXPECT_EQ(out[i * 2 + 1], -0.5f) << keys[i];
+    }
   }
 }
 

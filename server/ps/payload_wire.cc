@@ -297,6 +297,19 @@ class SliceCursor {
     }
     return false;  // more than 10 bytes
   }
+  // A tag as protobuf reads one: at most 5 bytes, the value kept mod 2^32
+  // (bits past the 32nd of a fifth byte are dropped, a sixth byte refused).
+  bool ReadTagVarint(uint32_t* v) {
+    *v = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+      if (AtEnd()) return false;
+      const uint8_t b = slices_[slice_].begin()[offset_];
+      Advance(1);
+      *v |= uint32_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  }
   bool Skip(uint64_t n) {
     while (n > 0) {
       if (AtEnd()) return false;
@@ -361,12 +374,10 @@ bool SkipField(uint32_t field, uint32_t type, SliceCursor* in, int depth) {
 
 // Reads a field's tag; false when malformed (field 0 or beyond 2^29 - 1).
 bool ReadTag(SliceCursor* in, uint32_t* field, uint32_t* type) {
-  uint64_t tag = 0;
-  if (!in->ReadVarint(&tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) {
-    return false;
-  }
-  *field = static_cast<uint32_t>(tag >> 3);
-  *type = static_cast<uint32_t>(tag & 7);
+  uint32_t tag = 0;
+  if (!in->ReadTagVarint(&tag) || (tag >> 3) == 0) return false;
+  *field = tag >> 3;
+  *type = tag & 7;
   return true;
 }
 

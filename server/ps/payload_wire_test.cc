@@ -295,6 +295,9 @@ TEST(PayloadWireTest, PushViewParsesLikeProtobuf) {
       "emb",
       5);
   wire += std::string("\x20\x06", 2);  // client 6, last wins
+  // A 5-byte tag past 32 bits: protobuf keeps it mod 2^32 (here an unknown
+  // varint field), found by the fuzzer.
+  wire += std::string("\xb8\xb8\xb8\xb8\x38\x01", 6);
   PushRequest proto;
   ASSERT_TRUE(proto.ParseFromString(wire));
   ASSERT_EQ(proto.client_id(), 6u);
@@ -329,6 +332,8 @@ TEST(PayloadWireTest, PushViewRejectsWhatProtobufRejects) {
       std::string("\x0a\x02\xc0\x80", 4),             // table: overlong
       std::string("\x0a\x01\xff", 3),                 // table: 0xff
       std::string("\x0a\x01\xff\x0a\x01\x61", 6),  // bad, then good
+      std::string("\xa0\x80\x80\x80\x80\x00\x01", 7),  // 6-byte tag
+      std::string("\x80\x80\x80\x80\x10\x01", 6),  // tag 0 mod 2^32
   };
   ExpectRefusedLikeProtobuf<PushRequest, PushRequestView>(bad);
 }

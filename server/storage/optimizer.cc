@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "proto/base/cpu_dispatch.h"
 #include "proto/base/status_macros.h"
 
 namespace strata {
@@ -34,6 +35,22 @@ inline void ApplyBlocked(float* __restrict w, const float* __restrict g,
   for (; i < n; ++i) w[i] = f(w[i], g[i]);
 }
 
+// One row of SGD, without and with weight decay; cloned for AVX2
+// (proto/base/cpu_dispatch.h).
+STRATA_CLONE_FOR_AVX2 void SgdRow(float* __restrict w,
+                                  const float* __restrict g, size_t n,
+                                  float lr) {
+  ApplyBlocked(w, g, n,
+               [lr](float wi, float gi) { return Saturate(wi - lr * gi); });
+}
+STRATA_CLONE_FOR_AVX2 void SgdRowDecayed(float* __restrict w,
+                                         const float* __restrict g, size_t n,
+                                         float lr, float wd) {
+  ApplyBlocked(w, g, n, [lr, wd](float wi, float gi) {
+    return Saturate(wi - lr * Saturate(gi + wd * wi));
+  });
+}
+
 class Sgd final : public Optimizer {
  public:
   explicit Sgd(const OptimizerConfig& config)
@@ -46,13 +63,9 @@ class Sgd final : public Optimizer {
              size_t n) const override {
     ++*step;
     if (wd_ == 0.0f) {
-      ApplyBlocked(w, g, n, [this](float wi, float gi) {
-        return Saturate(wi - lr_ * gi);
-      });
+      SgdRow(w, g, n, lr_);
     } else {
-      ApplyBlocked(w, g, n, [this](float wi, float gi) {
-        return Saturate(wi - lr_ * Saturate(gi + wd_ * wi));
-      });
+      SgdRowDecayed(w, g, n, lr_, wd_);
     }
   }
 

@@ -167,10 +167,12 @@ absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
                     Prepare prepare,
                     std::vector<absl::Status>* statuses = nullptr);
 
-// As FanOut, but reqs[i] is made by produce(i) (void(size_t), which fills
+// As FanOut, but reqs[i] is made by produce(i) (bool(size_t), which fills
 // reqs[i]) just before it is sent, in index order: request i is on its way
 // while request i + 1 is made (a push's gathered rows). Retries resend the
-// produced requests.
+// produced requests. When produce(i) returns false request i had nothing to
+// carry: it is not sent and counts as answered OK, (*resps)[i] left
+// default.
 template <typename Req, typename Resp, typename Prepare, typename Produce>
 absl::Status FanOutProduced(const ShardGroup& shards, const FanOutCall& call,
                             const std::vector<uint32_t>& shard_of,
@@ -183,7 +185,7 @@ absl::Status FanOutProduced(const ShardGroup& shards, const FanOutCall& call,
 // One round: sends reqs[i] for every i in `pending`, waits for all of them
 // and records each outcome in (*status)[i].
 // In the `first` round produce(i) makes request i just before it is sent
-// (a retry resends what was produced).
+// (a retry resends what was produced), or returns false to send nothing.
 template <typename Req, typename Resp, typename Prepare, typename Produce>
 void FanOutRound(const ShardGroup& shards, const FanOutCall& call,
                  const std::vector<uint32_t>& shard_of,
@@ -197,14 +199,16 @@ void FanOutRound(const ShardGroup& shards, const FanOutCall& call,
   std::vector<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>> rpcs(
       reqs.size());
   const auto deadline = absl::ToChronoTime(absl::Now() + call.timeout);
+  size_t started = 0;
   for (size_t i : pending) {
-    if (first) produce(i);
+    if (first && !produce(i)) continue;  // empty: rpc_status[i] stays OK
     ctx[i].set_deadline(deadline);
     rpcs[i] = prepare(shards.shard(shard_of[i]), &ctx[i], reqs[i], &cq);
     rpcs[i]->StartCall();
     rpcs[i]->Finish(&(*resps)[i], &rpc_status[i], reinterpret_cast<void*>(i));
+    ++started;
   }
-  for (size_t done = 0; done < pending.size(); ++done) {
+  for (size_t done = 0; done < started; ++done) {
     void* tag = nullptr;
     bool ok = false;
     CHECK(cq.Next(&tag, &ok)) << "completion queue shut down unexpectedly";
@@ -268,7 +272,7 @@ absl::Status FanOut(const ShardGroup& shards, const FanOutCall& call,
                     const std::vector<uint32_t>& shard_of,
                     const std::vector<Req>& reqs, std::vector<Resp>* resps,
                     Prepare prepare, std::vector<absl::Status>* statuses) {
-  const auto made = [](size_t) {};
+  const auto made = [](size_t) { return true; };
   return FanOutRounds(shards, call, shard_of, reqs, resps, prepare, made,
                       statuses);
 }

@@ -179,4 +179,7 @@ raw() {  # raw OP HEX -> one record of the given request bytes
   enc 6 DensePushRequest "name: \"w\" gradients: \"$(grads 4)\" client_id: 9 sequence: 1"
   enc 5 DensePullRequest 'name: "w" offset: 1 count: 2'
 } > "$out/dense_wire"
+# A push whose only field has a 5-byte tag past 32 bits, which protobuf
+# keeps mod 2^32 (an unknown varint field): a fuzzer's find.
+printf '\x04\x06\x00\xb8\xb8\xb8\xb8\x38\x01' > "$out/wide_tag"
 ls -l "$out"

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "proto/base/cpu_dispatch.h"
 
 namespace strata {
 namespace internal {
@@ -47,6 +48,25 @@ absl::Status CheckOwner(uint64_t key, const ShardRouter* router,
 
 namespace {
 
+// The start of the first block of 64 floats of p[0, n) that holds a float
+// whose bits, sign cleared, exceed `limit`; the start of the last partial
+// block when none does. Cloned for AVX2 (proto/base/cpu_dispatch.h).
+STRATA_CLONE_FOR_AVX2 size_t FirstBadBlock(const float* p, size_t n,
+                                           int32_t limit) {
+  constexpr size_t kBlock = 64;
+  size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    int32_t bad = 0;
+    for (size_t k = 0; k < kBlock; ++k) {
+      int32_t bits;
+      std::memcpy(&bits, p + i + k, sizeof(bits));
+      bad |= (bits & 0x7fffffff) > limit;
+    }
+    if (bad != 0) break;
+  }
+  return i;
+}
+
 // Index of the first element that is not finite or beyond max_abs, or
 // v.size(). For a positive finite bound, on the floats' bits: with the sign
 // cleared, a float's bits order like its magnitude as int32, with Inf and
@@ -62,16 +82,7 @@ size_t FirstBadGradient(absl::Span<const float> v, float max_abs) {
   if (max_abs > 0.0f && std::isfinite(max_abs)) {
     int32_t limit;
     std::memcpy(&limit, &max_abs, sizeof(limit));
-    constexpr size_t kBlock = 64;
-    for (; i + kBlock <= n; i += kBlock) {
-      int32_t bad = 0;
-      for (size_t k = 0; k < kBlock; ++k) {
-        int32_t bits;
-        std::memcpy(&bits, p + i + k, sizeof(bits));
-        bad |= (bits & 0x7fffffff) > limit;
-      }
-      if (bad != 0) break;
-    }
+    i = FirstBadBlock(p, n, limit);
   }
   for (; i < n; ++i) {
     if (!(std::fabs(p[i]) <= max_abs)) return i;

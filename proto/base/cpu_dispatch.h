@@ -1,0 +1,23 @@
+// STRATA_CLONE_FOR_AVX2: compiles a function twice, for AVX2 and for the
+// baseline x86-64 the build targets (SSE2), and picks one when the program
+// loads, by the CPU it runs on (GCC's and Clang's target_clones, an ifunc).
+// For the hot loops over floats that the compiler vectorizes at -O2 (a
+// pushed gradient's check, the SGD row update, the client's gather): built
+// for the baseline they run 4 floats wide. Measured in docs/benchmarks.md
+// (issue 16, "Seventh step"). The clones compute the same floats: ISO C++
+// mode keeps the compiler from contracting a * b + c into an FMA, and each
+// element's arithmetic is the same whatever the vector width. A cloned
+// function is not inlined: give it a whole row or block, not one element.
+// Elsewhere (other CPUs, other compilers, sanitizer builds that define
+// STRATA_NO_CPU_CLONES) it expands to nothing.
+#ifndef STRATA_PROTO_BASE_CPU_DISPATCH_H_
+#define STRATA_PROTO_BASE_CPU_DISPATCH_H_
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(STRATA_NO_CPU_CLONES)
+#define STRATA_CLONE_FOR_AVX2 __attribute__((target_clones("avx2", "default")))
+#else
+#define STRATA_CLONE_FOR_AVX2
+#endif
+
+#endif  // STRATA_PROTO_BASE_CPU_DISPATCH_H_
