@@ -185,13 +185,14 @@ absl::Status FanOutProduced(const ShardGroup& shards, const FanOutCall& call,
 // One round: sends reqs[i] for every i in `pending`, waits for all of them
 // and records each outcome in (*status)[i].
 // In the `first` round produce(i) makes request i just before it is sent
-// (a retry resends what was produced), or returns false to send nothing.
+// (a retry resends what was produced), or returns false to send nothing:
+// then i leaves `pending`, its status OK.
 template <typename Req, typename Resp, typename Prepare, typename Produce>
 void FanOutRound(const ShardGroup& shards, const FanOutCall& call,
                  const std::vector<uint32_t>& shard_of,
                  const std::vector<Req>& reqs, std::vector<Resp>* resps,
                  Prepare& prepare, Produce& produce, bool first,
-                 const std::vector<size_t>& pending,
+                 std::vector<size_t>* pending,
                  std::vector<absl::Status>* status) {
   grpc::CompletionQueue cq;
   std::vector<grpc::ClientContext> ctx(reqs.size());
@@ -199,21 +200,22 @@ void FanOutRound(const ShardGroup& shards, const FanOutCall& call,
   std::vector<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>> rpcs(
       reqs.size());
   const auto deadline = absl::ToChronoTime(absl::Now() + call.timeout);
-  size_t started = 0;
-  for (size_t i : pending) {
-    if (first && !produce(i)) continue;  // empty: rpc_status[i] stays OK
+  size_t sent = 0;
+  for (size_t i : *pending) {
+    if (first && !produce(i)) continue;  // nothing to send
     ctx[i].set_deadline(deadline);
     rpcs[i] = prepare(shards.shard(shard_of[i]), &ctx[i], reqs[i], &cq);
     rpcs[i]->StartCall();
     rpcs[i]->Finish(&(*resps)[i], &rpc_status[i], reinterpret_cast<void*>(i));
-    ++started;
+    (*pending)[sent++] = i;
   }
-  for (size_t done = 0; done < started; ++done) {
+  pending->resize(sent);
+  for (size_t done = 0; done < sent; ++done) {
     void* tag = nullptr;
     bool ok = false;
     CHECK(cq.Next(&tag, &ok)) << "completion queue shut down unexpectedly";
   }
-  for (size_t i : pending) {
+  for (size_t i : *pending) {
     (*status)[i] = rpc_status[i].ok()
                        ? absl::OkStatus()
                        : DescribeRpcFailure(rpc_status[i], call.method,
@@ -240,7 +242,7 @@ absl::Status FanOutRounds(const ShardGroup& shards, const FanOutCall& call,
   RetrySchedule schedule(call);
   for (bool first = true;; first = false) {
     FanOutRound(shards, call, shard_of, reqs, resps, prepare, produce, first,
-                pending, &status);
+                &pending, &status);
     std::vector<size_t> retry;
     for (size_t i : pending) {
       if (status[i].ok()) {

@@ -167,6 +167,44 @@ TEST_F(FanOutTest, EveryRequestSucceedsOnLiveShards) {
   EXPECT_TRUE(statuses[0].ok() && statuses[1].ok());
 }
 
+// A request its producer declines is not sent and counts as answered OK:
+// here the dead shard's, so the call neither retries nor fails, while the
+// live shard's is produced, sent and answered (NOT_FOUND: no such table).
+TEST_F(FanOutTest, ProducedRequestsDeclinedAreNotSent) {
+  FanOutCall call;
+  call.method = "DropTable(missing)";
+  call.timeout = absl::Seconds(5);
+  call.max_retries = 3;
+  call.retry_for = absl::Seconds(60);
+  call.retry_backoff = absl::Seconds(30);  // a retry would time the test out
+  call.max_retry_backoff = absl::Seconds(30);
+  std::vector<DropTableRequest> reqs(2);
+  std::vector<DropTableResponse> resps;
+  std::vector<absl::Status> statuses;
+  std::vector<size_t> produced;
+  const auto prepare = [](const ShardStubs& sh, grpc::ClientContext* ctx,
+                          const DropTableRequest& r,
+                          grpc::CompletionQueue* cq) {
+    return sh.admin->PrepareAsyncDropTable(ctx, r, cq);
+  };
+  const auto produce = [&](size_t i) {
+    produced.push_back(i);
+    if (i == 1) return false;  // the dead shard: nothing to send
+    reqs[i].set_name("missing");
+    return true;
+  };
+  const absl::Time start = absl::Now();
+  // FanOutProduced has no statuses out-parameter: FanOutRounds has.
+  const absl::Status s = FanOutRounds(*group_, call, {0, 1}, reqs, &resps,
+                                      prepare, produce, &statuses);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_EQ(produced, (std::vector<size_t>{0, 1}));
+  ASSERT_EQ(statuses.size(), 2u);
+  EXPECT_EQ(statuses[0].code(), absl::StatusCode::kNotFound) << statuses[0];
+  EXPECT_TRUE(statuses[1].ok()) << statuses[1];
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace strata
