@@ -20,4 +20,15 @@
 #define STRATA_CLONE_FOR_AVX2
 #endif
 
+// For what target_clones cannot clone (a virtual function): a second
+// version built with STRATA_TARGET_AVX2, picked once by CpuHasAvx2().
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(STRATA_NO_CPU_CLONES)
+#define STRATA_TARGET_AVX2 __attribute__((target("avx2")))
+inline bool CpuHasAvx2() { return __builtin_cpu_supports("avx2"); }
+#else
+#define STRATA_TARGET_AVX2
+inline bool CpuHasAvx2() { return false; }
+#endif
+
 #endif  // STRATA_PROTO_BASE_CPU_DISPATCH_H_
