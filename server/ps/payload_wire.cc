@@ -286,30 +286,10 @@ class SliceCursor {
   size_t slice() const { return slice_; }
   size_t offset() const { return offset_; }
 
-  bool ReadVarint(uint64_t* v) {
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (AtEnd()) return false;
-      const uint8_t b = slices_[slice_].begin()[offset_];
-      Advance(1);
-      *v |= uint64_t{b & 0x7fu} << shift;
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;  // more than 10 bytes
-  }
+  bool ReadVarint(uint64_t* v) { return ReadVarintOf(70, v); }
   // A tag as protobuf reads one: at most 5 bytes, the value kept mod 2^32
   // (bits past the 32nd of a fifth byte are dropped, a sixth byte refused).
-  bool ReadTagVarint(uint32_t* v) {
-    *v = 0;
-    for (int shift = 0; shift < 35; shift += 7) {
-      if (AtEnd()) return false;
-      const uint8_t b = slices_[slice_].begin()[offset_];
-      Advance(1);
-      *v |= uint32_t{b & 0x7fu} << shift;
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;
-  }
+  bool ReadTagVarint(uint32_t* v) { return ReadVarintOf(35, v); }
   bool Skip(uint64_t n) {
     while (n > 0) {
       if (AtEnd()) return false;
@@ -322,6 +302,20 @@ class SliceCursor {
   }
 
  private:
+  // A varint of at most max_bits / 7 bytes, kept mod 2^(8 * sizeof(T)), as
+  // protobuf reads one (10 bytes for a value, 5 for a tag).
+  template <typename T>
+  bool ReadVarintOf(int max_bits, T* v) {
+    *v = 0;
+    for (int shift = 0; shift < max_bits; shift += 7) {
+      if (AtEnd()) return false;
+      const uint8_t b = slices_[slice_].begin()[offset_];
+      Advance(1);
+      if (shift < 8 * static_cast<int>(sizeof(T))) *v |= T{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;  // a byte too many
+  }
   void Advance(size_t n) {
     offset_ += n;
     if (offset_ == slices_[slice_].size()) {

@@ -68,6 +68,29 @@ class BlockingHealth final : public Health::Service {
   absl::Notification release_;
 };
 
+// A server on a free loopback port with `options`, serving `service`, and
+// a stub of it (none when the server did not start).
+struct Served {
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<Health::Stub> stub;
+};
+Served Serve(const ServerThreadOptions& options, grpc::Service* service) {
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  ApplyServerThreadOptions(options, &builder);
+  builder.RegisterService(service);
+  Served served;
+  served.server = builder.BuildAndStart();
+  if (served.server != nullptr) {
+    served.stub = Health::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                            grpc::InsecureChannelCredentials()));
+  }
+  return served;
+}
+
 grpc::Status CallCheck(Health::Stub* stub) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -81,21 +104,15 @@ TEST(ApplyServerThreadOptionsTest, RequestBeyondTheThreadBoundIsExhausted) {
   options.max_pollers = 1;
   options.max_threads = 3;  // at most 2 requests run at once
   BlockingHealth service;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  ApplyServerThreadOptions(options, &builder);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
-  auto stub = Health::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  Served served = Serve(options, &service);
+  ASSERT_NE(served.server, nullptr);
+  Health::Stub* const stub = served.stub.get();
+  grpc::Server* const server = served.server.get();
 
   std::vector<grpc::Status> held(2);
   std::vector<std::thread> callers;
   for (grpc::Status& s : held) {
-    callers.emplace_back([&stub, &s] { s = CallCheck(stub.get()); });
+    callers.emplace_back([stub, &s] { s = CallCheck(stub); });
   }
   const absl::Time give_up = absl::Now() + absl::Seconds(20);
   while (service.running() < 2 && absl::Now() < give_up) {
@@ -103,7 +120,7 @@ TEST(ApplyServerThreadOptionsTest, RequestBeyondTheThreadBoundIsExhausted) {
   }
   ASSERT_EQ(service.running(), 2);
 
-  const grpc::Status refused = CallCheck(stub.get());
+  const grpc::Status refused = CallCheck(stub);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << refused.error_message();
   EXPECT_EQ(service.running(), 2);  // the refused call never ran
@@ -111,7 +128,7 @@ TEST(ApplyServerThreadOptionsTest, RequestBeyondTheThreadBoundIsExhausted) {
   service.Release();
   for (std::thread& t : callers) t.join();
   for (const grpc::Status& s : held) EXPECT_TRUE(s.ok()) << s.error_message();
-  const grpc::Status after = CallCheck(stub.get());  // threads free again
+  const grpc::Status after = CallCheck(stub);  // threads free again
   EXPECT_TRUE(after.ok()) << after.error_message();
   server->Shutdown();
 }
@@ -122,21 +139,15 @@ TEST(ApplyServerThreadOptionsTest, WithoutABoundEveryHeldRequestRuns) {
   options.max_pollers = 1;
   options.max_threads = 0;
   BlockingHealth service;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  ApplyServerThreadOptions(options, &builder);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
-  auto stub = Health::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  Served served = Serve(options, &service);
+  ASSERT_NE(served.server, nullptr);
+  Health::Stub* const stub = served.stub.get();
+  grpc::Server* const server = served.server.get();
   constexpr int kCalls = 6;
   std::vector<grpc::Status> held(kCalls);
   std::vector<std::thread> callers;
   for (grpc::Status& s : held) {
-    callers.emplace_back([&stub, &s] { s = CallCheck(stub.get()); });
+    callers.emplace_back([stub, &s] { s = CallCheck(stub); });
   }
   const absl::Time give_up = absl::Now() + absl::Seconds(20);
   while (service.running() < kCalls && absl::Now() < give_up) {

@@ -63,14 +63,21 @@ class FanOutTest : public ::testing::Test {
   std::vector<DropTableRequest> reqs_;
 };
 
-TEST_F(FanOutTest, DataPlaneStopsAtTheFirstLastingErrorWithoutRetrying) {
+// A DropTable call that allows retries, each after a 30 s backoff: a
+// test that retried would time out.
+FanOutCall CallThatWouldTimeOutOnARetry() {
   FanOutCall call;
   call.method = "DropTable(missing)";
   call.timeout = absl::Seconds(5);
   call.max_retries = 3;
   call.retry_for = absl::Seconds(60);
-  call.retry_backoff = absl::Seconds(30);  // a retry would time the test out
+  call.retry_backoff = absl::Seconds(30);
   call.max_retry_backoff = absl::Seconds(30);
+  return call;
+}
+
+TEST_F(FanOutTest, DataPlaneStopsAtTheFirstLastingErrorWithoutRetrying) {
+  FanOutCall call = CallThatWouldTimeOutOnARetry();
   call.stop_at_first_error = true;
   const absl::Time start = absl::Now();
   const absl::Status s = Drop(call, nullptr);
@@ -171,13 +178,7 @@ TEST_F(FanOutTest, EveryRequestSucceedsOnLiveShards) {
 // here the dead shard's, so the call neither retries nor fails, while the
 // live shard's is produced, sent and answered (NOT_FOUND: no such table).
 TEST_F(FanOutTest, ProducedRequestsDeclinedAreNotSent) {
-  FanOutCall call;
-  call.method = "DropTable(missing)";
-  call.timeout = absl::Seconds(5);
-  call.max_retries = 3;
-  call.retry_for = absl::Seconds(60);
-  call.retry_backoff = absl::Seconds(30);  // a retry would time the test out
-  call.max_retry_backoff = absl::Seconds(30);
+  FanOutCall call = CallThatWouldTimeOutOnARetry();
   std::vector<DropTableRequest> reqs(2);
   std::vector<DropTableResponse> resps;
   std::vector<absl::Status> statuses;
