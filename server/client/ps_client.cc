@@ -7,9 +7,9 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/fixed_array.h"
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
-#include "absl/container/fixed_array.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/base/cpu_dispatch.h"
@@ -149,8 +149,8 @@ size_t PushPieceKeys(const PsClientOptions& options,
 // (PushInPieces): options.push_pieces, fewer when a shard's share of a
 // part would fall under options.min_push_piece_keys, more when a part
 // would not fit one request (all its keys may go to one shard).
-size_t PushPieces(const PsClientOptions& options, size_t keys,
-                  uint32_t shards, uint32_t dim) {
+size_t PushPieces(const PsClientOptions& options, size_t keys, uint32_t shards,
+                  uint32_t dim) {
   size_t pieces = std::min<size_t>(
       options.push_pieces,
       keys / (std::max<size_t>(1, options.min_push_piece_keys) * shards));
@@ -228,10 +228,10 @@ PsClient::~PsClient() = default;
 bool PsClient::KnownDistinct(absl::Span<const uint64_t> keys) const {
   // Strictly increasing keys (ps-lite's required input format, and what a
   // sorted-unique batch looks like) have no duplicates: no hash pass.
-  return !options_.dedup ||
-         std::adjacent_find(keys.begin(), keys.end(),
-                            [](uint64_t a, uint64_t b) { return a >= b; }) ==
-             keys.end();
+  return !options_.dedup || std::adjacent_find(keys.begin(), keys.end(),
+                                               [](uint64_t a, uint64_t b) {
+                                                 return a >= b;
+                                               }) == keys.end();
 }
 
 namespace {
@@ -239,8 +239,7 @@ namespace {
 // Empties `batch`'s lists (keeping their capacity) for `n` shards and
 // `keys` keys.
 template <typename Batch>
-void ClearRoutedBatch(uint32_t n, size_t keys, bool with_index,
-                      Batch* batch) {
+void ClearRoutedBatch(uint32_t n, size_t keys, bool with_index, Batch* batch) {
   batch->shard_keys.resize(n);
   for (auto& v : batch->shard_keys) v.clear();  // keeps capacity
   batch->slot.resize(keys);
@@ -265,8 +264,8 @@ void RouteDistinctWith(const ShardRouter& router,
 
 }  // namespace
 
-void PsClient::RouteDistinctKeys(absl::Span<const uint64_t> keys,
-                                 uint32_t base, RoutedBatch* batch) const {
+void PsClient::RouteDistinctKeys(absl::Span<const uint64_t> keys, uint32_t base,
+                                 RoutedBatch* batch) const {
   ClearRoutedBatch(num_shards(), keys.size(), /*with_index=*/true, batch);
   RouteDistinctWith(*router_, keys, /*with_index=*/true, base, batch);
 }
@@ -471,9 +470,8 @@ absl::Status PsClient::PullRouted(const std::string& table,
 
 absl::Status PsClient::PushInPieces(const std::string& table,
                                     absl::Span<const uint64_t> keys,
-                                    absl::Span<const float> grads,
-                                    uint32_t dim, bool resolved,
-                                    size_t pieces) {
+                                    absl::Span<const float> grads, uint32_t dim,
+                                    bool resolved, size_t pieces) {
   const uint32_t n = num_shards();
   const size_t per_piece = (keys.size() + pieces - 1) / pieces;
   // Request c carries piece c / n's keys of shard c % n (none: not sent).
@@ -490,9 +488,9 @@ absl::Status PsClient::PushInPieces(const std::string& table,
     }
     const std::vector<uint64_t>& shard_keys = batch.shard_keys[shard];
     if (shard_keys.empty()) return false;
-    WireMessage m = EncodePushRequest(table, shard_keys,
-                                      shard_keys.size() * dim * sizeof(float),
-                                      client_id_, NextSequence(shard), resolved);
+    WireMessage m = EncodePushRequest(
+        table, shard_keys, shard_keys.size() * dim * sizeof(float), client_id_,
+        NextSequence(shard), resolved);
     CopyGradientRows(batch.shard_index[shard], grads.data(), dim, m.payload());
     reqs[c] = m.Release();
     return true;
@@ -555,10 +553,9 @@ absl::Status PsClient::PushRouted(const std::string& table,
   const auto produce = [&](size_t c) {
     if (unique) {
       const Chunk& ch = chunks[c];
-      CopyGradientRows(
-          absl::MakeConstSpan(batch.shard_index[ch.shard])
-              .subspan(ch.begin, ch.count),
-          grads.data(), dim, messages[c].payload());
+      CopyGradientRows(absl::MakeConstSpan(batch.shard_index[ch.shard])
+                           .subspan(ch.begin, ch.count),
+                       grads.data(), dim, messages[c].payload());
     }
     reqs[c] = messages[c].Release();
     return true;

@@ -137,9 +137,9 @@ TEST_F(PsClientTest, SortedPushInPartsAppliesEveryKeyOnce) {
     const absl::Status pushed = client->Push(t.name(), keys, grads, 2);
     ASSERT_TRUE(pushed.ok()) << pushed;
     for (uint32_t shard = 0; shard < 2; ++shard) {
-      EXPECT_EQ(shards_->server(shard)->store()->updates().applied() -
-                    before[shard],
-                expected[shard])
+      EXPECT_EQ(
+          shards_->server(shard)->store()->updates().applied() - before[shard],
+          expected[shard])
           << shard;
     }
     if (one_shard_per_part) EXPECT_EQ(expected[0], 250u);

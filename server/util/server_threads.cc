@@ -13,15 +13,15 @@ absl::Status ValidateServerThreadOptions(const ServerThreadOptions& options) {
   }
   if (options.max_pollers < options.min_pollers) {
     return absl::InvalidArgumentError(
-        absl::StrCat(kMaxPollersFlag, " ", options.max_pollers,
-                     " is below ", kMinPollersFlag, " ", options.min_pollers));
+        absl::StrCat(kMaxPollersFlag, " ", options.max_pollers, " is below ",
+                     kMinPollersFlag, " ", options.min_pollers));
   }
   if (options.max_threads < 0 ||
       (options.max_threads > 0 && options.max_threads <= options.max_pollers)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        kMaxServerThreadsFlag, " ", options.max_threads,
-        " must be 0 (no bound) or above ", kMaxPollersFlag, " ",
-        options.max_pollers));
+    return absl::InvalidArgumentError(
+        absl::StrCat(kMaxServerThreadsFlag, " ", options.max_threads,
+                     " must be 0 (no bound) or above ", kMaxPollersFlag, " ",
+                     options.max_pollers));
   }
   return absl::OkStatus();
 }

@@ -36,8 +36,9 @@ TEST(ValidateServerThreadOptionsTest, RefusesEachBadValueNamingItsFlag) {
            {0, 8, 512, "--min_pollers 0 must be at least 1"},
            {-3, 8, 512, "--min_pollers -3 must be at least 1"},
            {4, 2, 512, "--max_pollers 2 is below --min_pollers 4"},
-           {1, 8, -1, "--max_server_threads -1 must be 0 (no bound) or above "
-                      "--max_pollers 8"},
+           {1, 8, -1,
+            "--max_server_threads -1 must be 0 (no bound) or above "
+            "--max_pollers 8"},
            {1, 8, 8, "--max_server_threads 8 must be 0"},
        }) {
     ServerThreadOptions o;
