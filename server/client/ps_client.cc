@@ -307,6 +307,29 @@ bool PsClient::Route(absl::Span<const uint64_t> keys, RoutedBatch* batch,
 
 namespace {
 
+// Sends the push requests reqs[c] (made by produce(c), FanOutProduced) to
+// shards shard_of[c] and waits for their answers.
+template <typename Produce>
+absl::Status SendPushes(const internal::ShardGroup& shards,
+                        const PsClientOptions& options,
+                        const std::string& table,
+                        const std::vector<uint32_t>& shard_of,
+                        const std::vector<grpc::ByteBuffer>& reqs,
+                        Produce produce) {
+  thread_local std::vector<PushResponse> resps;
+  return internal::FanOutProduced(
+      shards,
+      internal::FanOutCall::With(options, "Push(" + table + ")",
+                                 options.rpc_timeout,
+                                 /*stop_at_first_error=*/true),
+      shard_of, reqs, &resps,
+      [](const ShardStubs& sh, grpc::ClientContext* ctx,
+         const grpc::ByteBuffer& r, grpc::CompletionQueue* cq) {
+        return sh.push_wire->PrepareUnaryCall(ctx, PushMethod(), r, cq);
+      },
+      produce);
+}
+
 // Copies rows of `row_bytes`, a multiple of `kMove`, at batch indices
 // `index` from `src` to `out`, one after another, in kMove-byte moves
 // inline: a libc memcpy call per row of 64 bytes cost as much as the copy
@@ -495,27 +518,18 @@ absl::Status PsClient::PushInPieces(const std::string& table,
     reqs[c] = m.Release();
     return true;
   };
-  thread_local std::vector<PushResponse> resps;
-  return internal::FanOutProduced(
-      *shards_,
-      internal::FanOutCall::With(options_, "Push(" + table + ")",
-                                 options_.rpc_timeout,
-                                 /*stop_at_first_error=*/true),
-      shard_of, reqs, &resps,
-      [](const ShardStubs& sh, grpc::ClientContext* ctx,
-         const grpc::ByteBuffer& r, grpc::CompletionQueue* cq) {
-        return sh.push_wire->PrepareUnaryCall(ctx, PushMethod(), r, cq);
-      },
-      produce);
+  return SendPushes(*shards_, options_, table, shard_of, reqs, produce);
 }
 
 absl::Status PsClient::PushRouted(const std::string& table,
                                   absl::Span<const uint64_t> keys,
                                   absl::Span<const float> grads, uint32_t dim,
                                   bool resolved) {
-  if (options_.push_pieces > 1 && KnownDistinct(keys)) {
+  if (options_.push_pieces > 1) {
+    // The piece count first: a small batch is not scanned for order twice
+    // (Route scans it again).
     const size_t pieces = PushPieces(options_, keys.size(), num_shards(), dim);
-    if (pieces > 1) {
+    if (pieces > 1 && KnownDistinct(keys)) {
       return PushInPieces(table, keys, grads, dim, resolved, pieces);
     }
   }
@@ -560,17 +574,7 @@ absl::Status PsClient::PushRouted(const std::string& table,
     reqs[c] = messages[c].Release();
     return true;
   };
-  thread_local std::vector<PushResponse> resps;
-  const internal::FanOutCall call = internal::FanOutCall::With(
-      options_, "Push(" + table + ")", options_.rpc_timeout,
-      /*stop_at_first_error=*/true);
-  return internal::FanOutProduced(
-      *shards_, call, shard_of, reqs, &resps,
-      [](const ShardStubs& sh, grpc::ClientContext* ctx,
-         const grpc::ByteBuffer& r, grpc::CompletionQueue* cq) {
-        return sh.push_wire->PrepareUnaryCall(ctx, PushMethod(), r, cq);
-      },
-      produce);
+  return SendPushes(*shards_, options_, table, shard_of, reqs, produce);
 }
 
 PsClient::TableMode PsClient::ModeOf(const std::string& table) const {

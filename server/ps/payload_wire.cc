@@ -286,10 +286,10 @@ class SliceCursor {
   size_t slice() const { return slice_; }
   size_t offset() const { return offset_; }
 
-  bool ReadVarint(uint64_t* v) { return ReadVarintOf(70, v); }
+  bool ReadVarint(uint64_t* v) { return ReadVarintOf(10, v); }
   // A tag as protobuf reads one: at most 5 bytes, the value kept mod 2^32
   // (bits past the 32nd of a fifth byte are dropped, a sixth byte refused).
-  bool ReadTagVarint(uint32_t* v) { return ReadVarintOf(35, v); }
+  bool ReadTagVarint(uint32_t* v) { return ReadVarintOf(5, v); }
   bool Skip(uint64_t n) {
     while (n > 0) {
       if (AtEnd()) return false;
@@ -302,16 +302,17 @@ class SliceCursor {
   }
 
  private:
-  // A varint of at most max_bits / 7 bytes, kept mod 2^(8 * sizeof(T)), as
-  // protobuf reads one (10 bytes for a value, 5 for a tag).
+  // A varint of at most `max_bytes` bytes, kept mod 2^(8 * sizeof(T)), as
+  // protobuf reads one (10 bytes for a value, 5 for a tag; the last byte's
+  // shift, 63 or 28, stays inside T).
   template <typename T>
-  bool ReadVarintOf(int max_bits, T* v) {
+  bool ReadVarintOf(int max_bytes, T* v) {
     *v = 0;
-    for (int shift = 0; shift < max_bits; shift += 7) {
+    for (int shift = 0; shift < 7 * max_bytes; shift += 7) {
       if (AtEnd()) return false;
       const uint8_t b = slices_[slice_].begin()[offset_];
       Advance(1);
-      if (shift < 8 * static_cast<int>(sizeof(T))) *v |= T{b & 0x7fu} << shift;
+      *v |= T{b & 0x7fu} << shift;
       if ((b & 0x80) == 0) return true;
     }
     return false;  // a byte too many
@@ -366,7 +367,8 @@ bool SkipField(uint32_t field, uint32_t type, SliceCursor* in, int depth) {
   }
 }
 
-// Reads a field's tag; false when malformed (field 0 or beyond 2^29 - 1).
+// Reads a field's tag as protobuf does; false when malformed (field 0, or
+// more than 5 bytes).
 bool ReadTag(SliceCursor* in, uint32_t* field, uint32_t* type) {
   uint32_t tag = 0;
   if (!in->ReadTagVarint(&tag) || (tag >> 3) == 0) return false;

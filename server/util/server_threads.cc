@@ -30,8 +30,6 @@ void ApplyServerThreadOptions(const ServerThreadOptions& options,
                               grpc::ServerBuilder* builder) {
   const absl::Status valid = ValidateServerThreadOptions(options);
   CHECK(valid.ok()) << valid;
-  builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS,
-                               1);
   builder->SetSyncServerOption(
       grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, options.min_pollers);
   builder->SetSyncServerOption(
