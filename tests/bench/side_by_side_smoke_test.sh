@@ -25,6 +25,9 @@ if ! dpkg-query -W -f='${Status}' libzmq3-dev 2>/dev/null | grep -q "ok installe
   exit 0
 fi
 
+# Tiny runs take seconds: a ps-lite process lost (a port clash) fails or
+# is retried within a minute instead of outlasting the test's timeout.
+export PSLITE_TIMEOUT_S=60
 out=$(tests/bench/latency_side_by_side.sh --rounds 1 --rows 4096 --pulls 20 \
   --push_batch 1024 --pslite_src "$pslite_src" --build_dir "$tmp/pslite" \
   --strata_bin tests/bench/pull_latency_bench)

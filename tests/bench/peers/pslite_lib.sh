@@ -53,7 +53,21 @@ pslite_build() {  # PSLITE_SRC BUILD_DIR
   fi
 }
 
+# One run on a random root port; a run whose processes time out (exit 124:
+# a lost process, e.g. the scheduler refused a port still in use, hangs the
+# others) is tried once more on another port, saying so on stderr.
 pslite_run() {  # VAR=VALUE... (the bench's environment)
+  local rc attempt
+  for attempt in 1 2; do
+    rc=0
+    pslite_run_once "$@" || rc=$?
+    [ "$rc" = 124 ] && [ "$attempt" = 1 ] || break
+    echo "ps-lite run timed out; trying once more on another port" >&2
+  done
+  return "$rc"
+}
+
+pslite_run_once() {  # VAR=VALUE...; exits 124 when a process timed out
   local dir rc=0
   dir=$(mktemp -d)
   (
@@ -69,7 +83,9 @@ pslite_run() {  # VAR=VALUE... (the bench's environment)
     s1=$!
     DMLC_ROLE=worker timeout "$t" "$PSLITE_BENCH" 2>"$dir/worker.err" &
     w=$!
-    for p in "$w" "$s0" "$s1" "$s"; do wait "$p" || exit 1; done
+    for p in "$w" "$s0" "$s1" "$s"; do
+      wait "$p" || { e=$?; kill "$w" "$s0" "$s1" "$s" 2>/dev/null; exit "$e"; }
+    done
   ) || rc=$?
   if [ "$rc" != 0 ]; then
     echo "ps-lite bench failed ($*):" >&2
