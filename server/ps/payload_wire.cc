@@ -534,24 +534,26 @@ absl::Status PushRequestView::Parse(const grpc::ByteBuffer& message) {
   client_id_ = sequence_ = 0;
   resolved_ = false;
   keys_at_ = gradients_at_ = Location();
-  keys_ = gradients_ = absl::string_view();
+  keys_ = absl::string_view();
   STRATA_RETURN_IF_ERROR(
       ReadMessage(message, "PushRequest", &slices_,
                   [this](SliceCursor* in) { return ReadField(in); }));
   if (!table_utf8_) {
     return absl::InternalError("PushRequest: table name is not UTF-8");
   }
-  // Keys first in the scratch (8-byte aligned), gradients after them,
-  // rounded up to 8 bytes.
-  keys_ = Contiguous(keys_at_, alignof(uint64_t), 0);
-  gradients_ =
-      Contiguous(gradients_at_, alignof(float), (keys_at_.bytes + 7) / 8 * 8);
+  keys_ = Contiguous(keys_at_, alignof(uint64_t));
+  if (gradients_at_.bytes != 0) {
+    ForEachPiece(slices_, gradients_at_, [this](const char* p, size_t n) {
+      if (n != 0) gradient_pieces_.emplace_back(p, n);
+    });
+  }
   return absl::OkStatus();
 }
 
 void PushRequestView::Clear() {
   slices_.clear();
-  keys_ = gradients_ = absl::string_view();
+  keys_ = absl::string_view();
+  gradient_pieces_.clear();
   if (scratch_bytes_ > kMaxRetainedScratchBytes) {
     scratch_.reset();
     scratch_bytes_ = 0;
@@ -594,8 +596,8 @@ bool PushRequestView::ReadField(internal::SliceCursor* in) {
   return true;
 }
 
-absl::string_view PushRequestView::Contiguous(const Location& at, size_t align,
-                                              size_t scratch_offset) {
+absl::string_view PushRequestView::Contiguous(const Location& at,
+                                              size_t align) {
   if (at.bytes == 0) return absl::string_view();
   const char* p =
       reinterpret_cast<const char*>(slices_[at.slice].begin()) + at.offset;
@@ -603,20 +605,12 @@ absl::string_view PushRequestView::Contiguous(const Location& at, size_t align,
       reinterpret_cast<uintptr_t>(p) % align == 0) {
     return absl::string_view(p, at.bytes);  // in place
   }
-  const size_t need = scratch_offset + at.bytes;
-  if (need > scratch_bytes_) {
+  if (at.bytes > scratch_bytes_) {
     // Grown only when needed; uninitialized: every byte is written below.
-    // Copied keys (offset 0) are written before the gradients may grow it.
-    std::unique_ptr<uint64_t[]> grown(new uint64_t[(need + 7) / 8]);
-    if (!keys_.empty() && keys_.data() == ScratchBytes()) {
-      std::memcpy(grown.get(), scratch_.get(), keys_.size());
-      keys_ = absl::string_view(reinterpret_cast<const char*>(grown.get()),
-                                keys_.size());
-    }
-    scratch_ = std::move(grown);
-    scratch_bytes_ = (need + 7) / 8 * 8;
+    scratch_.reset(new uint64_t[(at.bytes + 7) / 8]);
+    scratch_bytes_ = (at.bytes + 7) / 8 * 8;
   }
-  char* out = ScratchBytes() + scratch_offset;
+  char* out = ScratchBytes();
   char* q = out;
   ForEachPiece(slices_, at, [&q](const char* piece, size_t n) {
     std::memcpy(q, piece, n);

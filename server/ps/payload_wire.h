@@ -123,12 +123,14 @@ class PullResponseView {
 };
 
 // A received PushRequest, read in place (the shard's push path): the table
-// name and request id are copied out; keys and gradients are handed out as
-// contiguous, aligned bytes: a view into the slice gRPC received when the
-// field lies in one slice at an aligned address, else one copy into this
-// view's scratch buffer (kept across Parse calls, so a thread that parses
-// push after push does not allocate or fault in fresh pages; Clear() frees
-// a scratch larger than kMaxRetainedScratchBytes). Parses as protobuf would:
+// name and request id are copied out; the gradients are handed out in place
+// as the pieces of gRPC's slices that hold them (at any alignment: the
+// table reads them through GradientRows); the keys as contiguous, aligned
+// bytes: a view into the slice gRPC received when the field lies in one
+// slice at an aligned address, else one copy into this view's scratch
+// buffer (kept across Parse calls, so a thread that parses push after push
+// does not allocate or fault in fresh pages; Clear() frees a scratch larger
+// than kMaxRetainedScratchBytes). Parses as protobuf would:
 // any field order, the last value of each field wins, unknown fields (and
 // known ones of another wire type) skipped, a table name that is not valid
 // UTF-8 refused (proto3 strings).
@@ -154,18 +156,21 @@ class PushRequestView {
   uint64_t client_id() const { return client_id_; }
   uint64_t sequence() const { return sequence_; }
   bool resolved() const { return resolved_; }
-  // The keys field's bytes, 8-byte aligned; the gradients field's bytes,
-  // 4-byte aligned. Valid until the next Parse or Clear.
+  // The keys field's bytes, 8-byte aligned; the gradients field's bytes in
+  // place, in order, at any alignment (no piece is empty); their total
+  // size. Valid until the next Parse or Clear.
   absl::string_view keys() const { return keys_; }
-  absl::string_view gradients() const { return gradients_; }
+  absl::Span<const absl::string_view> gradient_pieces() const {
+    return gradient_pieces_;
+  }
+  size_t gradient_bytes() const { return gradients_at_.bytes; }
 
  private:
   using Location = internal::FieldLocation;
   bool ReadField(internal::SliceCursor* in);
   // The field at `at`, in place when it lies in one slice at an address
-  // aligned to `align`, else copied to `scratch_` + `scratch_offset`.
-  absl::string_view Contiguous(const Location& at, size_t align,
-                               size_t scratch_offset);
+  // aligned to `align`, else copied to `scratch_`.
+  absl::string_view Contiguous(const Location& at, size_t align);
   char* ScratchBytes() { return reinterpret_cast<char*>(scratch_.get()); }
 
   std::vector<grpc::Slice> slices_;
@@ -179,7 +184,7 @@ class PushRequestView {
   Location keys_at_;
   Location gradients_at_;
   absl::string_view keys_;
-  absl::string_view gradients_;
+  std::vector<absl::string_view> gradient_pieces_;
   std::unique_ptr<uint64_t[]> scratch_;  // uninitialized; 8-byte aligned
   size_t scratch_bytes_ = 0;
 };

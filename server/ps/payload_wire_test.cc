@@ -92,8 +92,8 @@ TEST(PayloadWireTest, ResolvedPushRequestIsWhatProtobufWrites) {
   const std::vector<uint64_t> keys = Keys(33);
   const std::vector<float> grads = Values(33 * 4);
   for (bool resolved : {false, true}) {
-    WireMessage m = EncodePushRequest("emb", keys, grads.size() * 4, 7, 9,
-                                      resolved);
+    WireMessage m =
+        EncodePushRequest("emb", keys, grads.size() * 4, 7, 9, resolved);
     std::memcpy(m.payload(), grads.data(), grads.size() * 4);
     PushRequest expected;
     expected.set_table("emb");
@@ -114,9 +114,8 @@ TEST(PayloadWireTest, ResolvedPullRequestIsWhatProtobufWrites) {
     expected.set_keys(PackedKeys(keys));
     expected.set_count_frequency(true);
     expected.set_resolved(resolved);
-    EXPECT_EQ(
-        WireBytes(EncodePullRequest("t", keys, true, false, resolved)),
-        expected.SerializeAsString());
+    EXPECT_EQ(WireBytes(EncodePullRequest("t", keys, true, false, resolved)),
+              expected.SerializeAsString());
   }
 }
 
@@ -220,16 +219,26 @@ TEST(PayloadWireTest, ViewRejectsWhatProtobufRejects) {
   EXPECT_EQ(empty.values_bytes(), 0u);
 }
 
+// The gradient pieces of `view` laid end to end; none may be empty.
+std::string GradientBytes(const PushRequestView& view) {
+  std::string out;
+  for (absl::string_view p : view.gradient_pieces()) {
+    EXPECT_FALSE(p.empty());
+    out.append(p.data(), p.size());
+  }
+  EXPECT_EQ(out.size(), view.gradient_bytes());
+  return out;
+}
+
 // PushRequestView's fields against protobuf's parse of the same bytes.
 void ExpectSameAsProto(PushRequestView& view, const PushRequest& proto) {
   EXPECT_EQ(view.table(), proto.table());
   EXPECT_EQ(view.keys(), proto.keys());
-  EXPECT_EQ(view.gradients(), proto.gradients());
+  EXPECT_EQ(GradientBytes(view), proto.gradients());
   EXPECT_EQ(view.client_id(), proto.client_id());
   EXPECT_EQ(view.sequence(), proto.sequence());
   EXPECT_EQ(view.resolved(), proto.resolved());
   EXPECT_EQ(reinterpret_cast<uintptr_t>(view.keys().data()) % 8, 0u);
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(view.gradients().data()) % 4, 0u);
 }
 
 // Any slicing of a good request, including keys and gradients split
@@ -253,6 +262,7 @@ TEST(PayloadWireTest, PushViewReadsWhatProtobufReadsForAnySlicing) {
   }
   view.Clear();
   EXPECT_TRUE(view.keys().empty());
+  EXPECT_TRUE(view.gradient_pieces().empty());
 }
 
 // The field the shard reads lies in one aligned slice: no copy.
@@ -265,8 +275,9 @@ TEST(PayloadWireTest, PushViewReadsGradientsInPlace) {
   const grpc::ByteBuffer message = m.Release();
   PushRequestView view;
   ASSERT_TRUE(view.Parse(message).ok());
-  EXPECT_EQ(view.gradients().data(), payload);
-  EXPECT_EQ(view.gradients().size(), grads.size() * 4);
+  ASSERT_EQ(view.gradient_pieces().size(), 1u);
+  EXPECT_EQ(view.gradient_pieces()[0].data(), payload);
+  EXPECT_EQ(view.gradient_pieces()[0].size(), grads.size() * 4);
   EXPECT_EQ(view.keys(), PackedKeys(keys));
   EXPECT_EQ(view.client_id(), 7u);
   EXPECT_EQ(view.sequence(), 1u);
@@ -325,15 +336,15 @@ TEST(PayloadWireTest, PushViewRejectsWhatProtobufRejects) {
       std::string("\x0f", 1),      // wire type 7
       std::string("\x39"
                   "1234",
-                  5),                                 // fixed64 cut short
-      std::string("\x20") + std::string(11, '\xff'),  // varint > 10 bytes
-      std::string("\x0a\x02\xc3\x28", 4),             // table: bad UTF-8
-      std::string("\x0a\x03\xed\xa0\x80", 5),         // table: a surrogate
-      std::string("\x0a\x02\xc0\x80", 4),             // table: overlong
-      std::string("\x0a\x01\xff", 3),                 // table: 0xff
-      std::string("\x0a\x01\xff\x0a\x01\x61", 6),  // bad, then good
+                  5),                                  // fixed64 cut short
+      std::string("\x20") + std::string(11, '\xff'),   // varint > 10 bytes
+      std::string("\x0a\x02\xc3\x28", 4),              // table: bad UTF-8
+      std::string("\x0a\x03\xed\xa0\x80", 5),          // table: a surrogate
+      std::string("\x0a\x02\xc0\x80", 4),              // table: overlong
+      std::string("\x0a\x01\xff", 3),                  // table: 0xff
+      std::string("\x0a\x01\xff\x0a\x01\x61", 6),      // bad, then good
       std::string("\xa0\x80\x80\x80\x80\x00\x01", 7),  // 6-byte tag
-      std::string("\x80\x80\x80\x80\x10\x01", 6),  // tag 0 mod 2^32
+      std::string("\x80\x80\x80\x80\x10\x01", 6),      // tag 0 mod 2^32
   };
   ExpectRefusedLikeProtobuf<PushRequest, PushRequestView>(bad);
 }
@@ -427,8 +438,8 @@ TEST(PayloadWireTest, DensePullViewReadsWhatProtobufReadsForAnySlicing) {
   r.set_step(-9);
   r.set_size(123456789);
   const std::string wire = r.SerializeAsString();
-  for (size_t piece : {size_t{1}, size_t{3}, size_t{7}, size_t{4096},
-                       wire.size()}) {
+  for (size_t piece :
+       {size_t{1}, size_t{3}, size_t{7}, size_t{4096}, wire.size()}) {
     ExpectDensePullSameAsProto(wire, piece);
   }
 }
@@ -459,12 +470,12 @@ TEST(PayloadWireTest, DensePullViewRejectsWhatProtobufRejects) {
   const std::vector<std::string> bad = {
       std::string("\x0a\x08"
                   "abc",
-                  5),                                 // values cut short
-      std::string("\x10", 1),                         // step without a value
-      std::string("\x18\xff\xff", 3),                 // unterminated varint
-      std::string("\x00\x01", 2),                     // field 0
-      std::string("\x0b\x14", 2),                     // a group ended by another
-      std::string("\x0f", 1),                         // wire type 7
+                  5),                  // values cut short
+      std::string("\x10", 1),          // step without a value
+      std::string("\x18\xff\xff", 3),  // unterminated varint
+      std::string("\x00\x01", 2),      // field 0
+      std::string("\x0b\x14", 2),      // a group ended by another
+      std::string("\x0f", 1),          // wire type 7
       std::string("\x10") + std::string(11, '\xff'),  // varint > 10 bytes
   };
   ExpectRefusedLikeProtobuf<DensePullResponse, DensePullResponseView>(bad);
@@ -546,14 +557,14 @@ TEST(PayloadWireTest, DensePushViewParsesLikeProtobuf) {
   wire += std::string("\x0a\x03old", 5);                     // name, old
   wire += std::string("\x38\x05", 2);                        // client 5
   wire += std::string("\x18\x7f", 2);                        // step 127
-  wire += std::string("\x20\x80\x80\x80\x80\x10", 6);  // worker 2^32: 0
-  wire += std::string("\x28\x0c", 2);                  // offset 12
-  wire += std::string("\x30\x02", 2);                  // count 2
-  wire += std::string("\x49", 1) + std::string(8, 'f');  // field 9 fixed64
-  wire += std::string("\x55", 1) + std::string(4, 'g');  // field 10 fixed32
-  wire += std::string("\x5b\x08\x07\x5c", 4);            // group 11
-  wire += std::string("\x62\x02zz", 4);                  // field 12 bytes
-  wire += std::string("\x08\x03", 2);  // name as a varint: unknown
+  wire += std::string("\x20\x80\x80\x80\x80\x10", 6);        // worker 2^32: 0
+  wire += std::string("\x28\x0c", 2);                        // offset 12
+  wire += std::string("\x30\x02", 2);                        // count 2
+  wire += std::string("\x49", 1) + std::string(8, 'f');      // field 9 fixed64
+  wire += std::string("\x55", 1) + std::string(4, 'g');      // field 10 fixed32
+  wire += std::string("\x5b\x08\x07\x5c", 4);                // group 11
+  wire += std::string("\x62\x02zz", 4);                      // field 12 bytes
+  wire += std::string("\x08\x03", 2);   // name as a varint: unknown
   wire += std::string("\x1a\x01z", 3);  // step as bytes: unknown
   wire += std::string("\x12\x08", 2) + std::string("ABCDEFGH");
   wire += std::string(
@@ -597,7 +608,7 @@ TEST(PayloadWireTest, DensePushViewRejectsWhatProtobufRejects) {
       std::string("\x0a\x03\xed\xa0\x80", 5),         // name: a surrogate
       std::string("\x0a\x02\xc0\x80", 4),             // name: overlong
       std::string("\x0a\x01\xff", 3),                 // name: 0xff
-      std::string("\x0a\x01\xff\x0a\x01\x61", 6),  // bad, then good
+      std::string("\x0a\x01\xff\x0a\x01\x61", 6),     // bad, then good
   };
   ExpectRefusedLikeProtobuf<DensePushRequest, DensePushRequestView>(bad);
 }

@@ -15,6 +15,7 @@
 #include "proto/rpc_util.h"
 #include "server/ps/payload_wire.h"
 #include "server/security/identity.h"
+#include "server/storage/gradient_rows.h"
 
 namespace strata {
 namespace {
@@ -37,9 +38,8 @@ absl::Status CheckCheckpointId(const grpc::ServerContext& context,
   const absl::Status chosen =
       CheckChosenCheckpointId("checkpoint id", id, absl::Now());
   if (chosen.ok()) return chosen;
-  return absl::PermissionDeniedError(
-      absl::StrCat(security::IdentityUri(*caller), " may not choose ",
-                   chosen.message()));
+  return absl::PermissionDeniedError(absl::StrCat(
+      security::IdentityUri(*caller), " may not choose ", chosen.message()));
 }
 
 // OK when the caller of `context` may drop `name`: admins and the
@@ -55,9 +55,9 @@ absl::Status CheckMayDrop(const grpc::ServerContext& context,
       IsJobScopedName(name)) {
     return absl::OkStatus();
   }
-  return absl::PermissionDeniedError(absl::StrCat(
-      security::IdentityUri(*caller), " may not drop '", name,
-      "': workers drop only job-scoped tensors (job-N/...)"));
+  return absl::PermissionDeniedError(
+      absl::StrCat(security::IdentityUri(*caller), " may not drop '", name,
+                   "': workers drop only job-scoped tensors (job-N/...)"));
 }
 
 // Keys as an aligned uint64 span. Protobuf's string storage is heap
@@ -81,16 +81,24 @@ absl::StatusOr<absl::Span<const uint64_t>> KeysOf(
   return absl::MakeConstSpan(*scratch);
 }
 
-absl::StatusOr<absl::Span<const float>> FloatsOf(absl::string_view bytes,
-                                                 absl::string_view what,
-                                                 std::vector<float>* scratch) {
-  STRATA_ASSIGN_OR_RETURN(const size_t n, PackedF32Count(bytes, what));
-  const char* p = bytes.data();
-  if (reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
-    return absl::MakeConstSpan(reinterpret_cast<const float*>(p), n);
+// A push's gradients, `pieces` laid end to end (a protobuf field, or the
+// pieces of gRPC's slices that hold it), as rows of `dim` floats read in
+// place; INVALID_ARGUMENT when their size is not a multiple of 4 bytes.
+absl::Status GradientsOf(absl::Span<const absl::string_view> pieces,
+                         uint32_t dim, GradientRows* out) {
+  size_t bytes = 0;
+  for (const absl::string_view& p : pieces) bytes += p.size();
+  STRATA_RETURN_IF_ERROR(PackedF32CountOfSize(bytes, "gradients").status());
+  if (pieces.size() == 1 &&
+      reinterpret_cast<uintptr_t>(pieces[0].data()) % alignof(float) == 0) {
+    out->Assign(
+        absl::MakeConstSpan(reinterpret_cast<const float*>(pieces[0].data()),
+                            bytes / sizeof(float)),
+        dim);
+  } else {
+    out->Assign(pieces, dim);
   }
-  UnpackF32(bytes, scratch);
-  return absl::MakeConstSpan(*scratch);
+  return absl::OkStatus();
 }
 
 // RESOURCE_EXHAUSTED "<what> = <bytes> bytes exceeds the <limit>-byte
@@ -111,8 +119,8 @@ PushId IdOf(const PushReq& req) {
 
 absl::Status InTable(const absl::Status& s, const std::string& table) {
   if (s.ok()) return s;
-  return absl::Status(s.code(), absl::StrCat("table ", table, ": ",
-                                             s.message()));
+  return absl::Status(s.code(),
+                      absl::StrCat("table ", table, ": ", s.message()));
 }
 
 // The compressed table behind `table` when it is one (resolved pulls and
@@ -167,8 +175,7 @@ EmbeddingServiceImpl::EmbeddingServiceImpl(TableStore* store,
       absl::StrCat("/", EmbeddingService::service_full_name(), "/Resolve"));
   AddMethod(new RpcServiceMethod(
       kPull->c_str(), RpcMethod::NORMAL_RPC,
-      new RpcMethodHandler<EmbeddingServiceImpl, PullRequest,
-                           grpc::ByteBuffer>(
+      new RpcMethodHandler<EmbeddingServiceImpl, PullRequest, grpc::ByteBuffer>(
           &EmbeddingServiceImpl::PullToWire, this)));
   AddMethod(
       new RpcServiceMethod(kPush->c_str(), RpcMethod::NORMAL_RPC,
@@ -194,21 +201,20 @@ absl::Status EmbeddingServiceImpl::PullInto(const PullRequest& req,
   // keys <= kMaxBatchKeysLimit (2^31) and dim <= 4096: no overflow.
   const uint64_t bytes = uint64_t{keys->size()} * *dim * sizeof(float);
   if (bytes > options_.max_response_bytes) {
-    return InTable(
-        ResponseTooLarge(
-            bytes, options_.max_response_bytes,
-            absl::StrCat("pull of ", keys->size(), " keys x dim ", *dim),
-            "; split the batch"),
-        req.table());
+    return InTable(ResponseTooLarge(bytes, options_.max_response_bytes,
+                                    absl::StrCat("pull of ", keys->size(),
+                                                 " keys x dim ", *dim),
+                                    "; split the batch"),
+                   req.table());
   }
   CompressedTable* compressed = req.resolved() ? AsCompressed(table) : nullptr;
-  return InTable(compressed != nullptr
-                     ? compressed->PullResolved(*keys, req.count_frequency(),
-                                                req.read_only(),
-                                                allocate(bytes))
-                     : table->Pull(*keys, req.count_frequency(),
-                                   req.read_only(), allocate(bytes)),
-                 req.table());
+  return InTable(
+      compressed != nullptr
+          ? compressed->PullResolved(*keys, req.count_frequency(),
+                                     req.read_only(), allocate(bytes))
+          : table->Pull(*keys, req.count_frequency(), req.read_only(),
+                        allocate(bytes)),
+      req.table());
 }
 
 grpc::Status EmbeddingServiceImpl::Pull(grpc::ServerContext*,
@@ -253,7 +259,8 @@ grpc::Status EmbeddingServiceImpl::PullToWire(grpc::ServerContext*,
 grpc::Status EmbeddingServiceImpl::Push(grpc::ServerContext* ctx,
                                         const PushRequest* req,
                                         PushResponse* resp) {
-  return ApplyPush(ctx, req->table(), req->keys(), req->gradients(), IdOf(*req),
+  const absl::string_view gradients = req->gradients();
+  return ApplyPush(ctx, req->table(), req->keys(), {&gradients, 1}, IdOf(*req),
                    req->resolved(), resp);
 }
 
@@ -267,32 +274,35 @@ grpc::Status EmbeddingServiceImpl::PushFromWire(grpc::ServerContext* ctx,
     ~ClearAtEnd() { v.Clear(); }
   } clear_at_end{view};
   if (absl::Status s = view.Parse(*req); !s.ok()) return ToGrpcStatus(s);
-  return ApplyPush(ctx, view.table(), view.keys(), view.gradients(),
+  return ApplyPush(ctx, view.table(), view.keys(), view.gradient_pieces(),
                    PushId{view.client_id(), view.sequence()}, view.resolved(),
                    resp);
 }
 
-grpc::Status EmbeddingServiceImpl::ApplyPush(grpc::ServerContext* ctx,
-                                             const std::string& table_name,
-                                             absl::string_view key_bytes,
-                                             absl::string_view gradient_bytes,
-                                             PushId id, bool resolved,
-                                             PushResponse* resp) {
+grpc::Status EmbeddingServiceImpl::ApplyPush(
+    grpc::ServerContext* ctx, const std::string& table_name,
+    absl::string_view key_bytes,
+    absl::Span<const absl::string_view> gradient_pieces, PushId id,
+    bool resolved, PushResponse* resp) {
   auto table = store_->GetEmbedding(table_name);
   if (!table.ok()) return ToGrpcStatus(table.status());
   std::vector<uint64_t> key_scratch;
   auto keys = KeysOf(key_bytes, options_.max_batch_keys, &key_scratch);
   if (!keys.ok()) return ToGrpcStatus(InTable(keys.status(), table_name));
-  std::vector<float> grad_scratch;
-  auto grads = FloatsOf(gradient_bytes, "gradients", &grad_scratch);
-  if (!grads.ok()) return ToGrpcStatus(InTable(grads.status(), table_name));
+  // Reused by the thread's next push: its row table is not reallocated.
+  thread_local GradientRows grads;
+  if (absl::Status s = GradientsOf(gradient_pieces, (*table)->dim(), &grads);
+      !s.ok()) {
+    return ToGrpcStatus(InTable(s, table_name));
+  }
   absl::StatusOr<PushGate::Pass> pass = EnterGate(store_, ctx);
   if (!pass.ok()) return ToGrpcStatus(pass.status());
-  absl::StatusOr<PushDedup::Outcome> outcome = store_->push_dedup().ApplyOnce(
-      id, /*durable=*/true, [&] {
+  absl::StatusOr<PushDedup::Outcome> outcome =
+      store_->push_dedup().ApplyOnce(id, /*durable=*/true, [&] {
         CompressedTable* c = resolved ? AsCompressed(*table) : nullptr;
-        return c != nullptr ? c->PushResolved(*keys, *grads)
-                            : (*table)->Push(*keys, *grads);
+        std::vector<float> scratch;
+        return c != nullptr ? c->PushResolved(*keys, grads.Contiguous(&scratch))
+                            : (*table)->Push(*keys, grads);
       });
   if (!outcome.ok()) {
     return ToGrpcStatus(InTable(outcome.status(), table_name));
@@ -428,11 +438,10 @@ grpc::Status DenseServiceImpl::Push(grpc::ServerContext* ctx,
   args.count = req->count();
   args.client_id = req->client_id();
   args.sequence = req->sequence();
-  return ApplyPush(ctx, args, req->gradients().size(),
-                   [grads](size_t first, size_t, float*) {
-                     return grads.data() + first;
-                   },
-                   resp);
+  return ApplyPush(
+      ctx, args, req->gradients().size(),
+      [grads](size_t first, size_t, float*) { return grads.data() + first; },
+      resp);
 }
 
 grpc::Status DenseServiceImpl::PushFromWire(grpc::ServerContext* ctx,
@@ -444,11 +453,12 @@ grpc::Status DenseServiceImpl::PushFromWire(grpc::ServerContext* ctx,
     ~ClearAtEnd() { v.Clear(); }
   } clear_at_end{view};
   if (absl::Status s = view.Parse(*req); !s.ok()) return ToGrpcStatus(s);
-  return ApplyPush(ctx, view.fields(), view.gradient_bytes(),
-                   [](size_t first, size_t n, float* buffer) {
-                     return view.Floats(first, n, buffer);
-                   },
-                   resp);
+  return ApplyPush(
+      ctx, view.fields(), view.gradient_bytes(),
+      [](size_t first, size_t n, float* buffer) {
+        return view.Floats(first, n, buffer);
+      },
+      resp);
 }
 
 grpc::Status DenseServiceImpl::ApplyPush(grpc::ServerContext* ctx,
@@ -458,8 +468,8 @@ grpc::Status DenseServiceImpl::ApplyPush(grpc::ServerContext* ctx,
                                          DensePushResponse* resp) {
   auto tensor = store_->GetDense(args.name);
   if (!tensor.ok()) return ToGrpcStatus(tensor.status());
-  if (absl::Status s = PackedF32CountOfSize(gradient_bytes, "gradients")
-                           .status();
+  if (absl::Status s =
+          PackedF32CountOfSize(gradient_bytes, "gradients").status();
       !s.ok()) {
     return ToGrpcStatus(s);
   }
@@ -524,8 +534,7 @@ grpc::Status AdminServiceImpl::ListTables(grpc::ServerContext*,
 grpc::Status AdminServiceImpl::Checkpoint(grpc::ServerContext* ctx,
                                           const CheckpointRequest* req,
                                           CheckpointResponse* resp) {
-  if (absl::Status s = CheckCheckpointId(*ctx, req->checkpoint_id());
-      !s.ok()) {
+  if (absl::Status s = CheckCheckpointId(*ctx, req->checkpoint_id()); !s.ok()) {
     return ToGrpcStatus(s);
   }
   if (options_.checkpoint_dir.empty()) {
@@ -583,8 +592,8 @@ grpc::Status AdminServiceImpl::PausePushes(grpc::ServerContext*,
 }
 
 grpc::Status CompressionServiceImpl::Compress(grpc::ServerContext*,
-                                             const CompressRequest* req,
-                                             CompressResponse* resp) {
+                                              const CompressRequest* req,
+                                              CompressResponse* resp) {
   absl::StatusOr<FieldCentroidMap> centroids = CentroidsOf(*req);
   if (!centroids.ok()) return ToGrpcStatus(centroids.status());
   auto stats = store_->Compress(req->table(), req->config(),
@@ -595,8 +604,8 @@ grpc::Status CompressionServiceImpl::Compress(grpc::ServerContext*,
 }
 
 grpc::Status CompressionServiceImpl::GetStats(grpc::ServerContext*,
-                                             const StatsRequest* req,
-                                             StatsResponse* resp) {
+                                              const StatsRequest* req,
+                                              StatsResponse* resp) {
   auto stats = store_->Stats(req->table());
   if (!stats.ok()) return ToGrpcStatus(stats.status());
   resp->set_shard_id(store_->shard_id());
@@ -606,12 +615,12 @@ grpc::Status CompressionServiceImpl::GetStats(grpc::ServerContext*,
 }
 
 grpc::Status CompressionServiceImpl::SampleHead(grpc::ServerContext*,
-                                               const SampleHeadRequest* req,
-                                               SampleHeadResponse* resp) {
+                                                const SampleHeadRequest* req,
+                                                SampleHeadResponse* resp) {
   auto any = store_->GetEmbedding(req->table());
   if (!any.ok()) return ToGrpcStatus(any.status());
-  if (CompressedTable* c = AsCompressed(*any); c != nullptr &&
-                                               c->cluster_wide()) {
+  if (CompressedTable* c = AsCompressed(*any);
+      c != nullptr && c->cluster_wide()) {
     *resp = c->HomedCentroids();
     const size_t bytes = resp->ByteSizeLong();
     if (bytes > options_.max_response_bytes) {
@@ -624,9 +633,9 @@ grpc::Status CompressionServiceImpl::SampleHead(grpc::ServerContext*,
   }
   auto table = store_->GetSparse(req->table());
   if (!table.ok()) return ToGrpcStatus(table.status());
-  auto samples = strata::SampleHead(**table, req->config(),
-                                    req->max_per_field(),
-                                    options_.max_response_bytes);
+  auto samples =
+      strata::SampleHead(**table, req->config(), req->max_per_field(),
+                         options_.max_response_bytes);
   if (!samples.ok()) {
     return ToGrpcStatus(InTable(samples.status(), req->table()));
   }

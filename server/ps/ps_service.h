@@ -81,8 +81,8 @@ class EmbeddingServiceImpl final : public grpc::Service {
   grpc::Status ApplyPush(grpc::ServerContext* ctx,
                          const std::string& table_name,
                          absl::string_view key_bytes,
-                         absl::string_view gradient_bytes, PushId id,
-                         bool resolved, PushResponse* resp);
+                         absl::Span<const absl::string_view> gradient_pieces,
+                         PushId id, bool resolved, PushResponse* resp);
   // Checks `req` and pulls its rows into the buffer `allocate(bytes)`
   // returns; the response's dim goes to *dim.
   template <typename Allocate>
@@ -108,8 +108,8 @@ class DenseServiceImpl final : public grpc::Service {
   DenseServiceImpl(TableStore* store, PsServiceOptions options);
   grpc::Status Pull(grpc::ServerContext* ctx, const DensePullRequest* req,
                     DensePullResponse* resp);
-  grpc::Status PullToWire(grpc::ServerContext* ctx,
-                          const DensePullRequest* req, grpc::ByteBuffer* resp);
+  grpc::Status PullToWire(grpc::ServerContext* ctx, const DensePullRequest* req,
+                          grpc::ByteBuffer* resp);
   grpc::Status Push(grpc::ServerContext* ctx, const DensePushRequest* req,
                     DensePushResponse* resp);
   // `req`: a DensePushRequest's bytes as gRPC received them; INTERNAL when
@@ -128,8 +128,7 @@ class DenseServiceImpl final : public grpc::Service {
   // through `read`), passes the push gate and applies it once per request
   // id; both Push paths.
   grpc::Status ApplyPush(grpc::ServerContext* ctx, const DensePushFields& args,
-                         size_t gradient_bytes,
-                         DenseTable::GradientReader read,
+                         size_t gradient_bytes, DenseTable::GradientReader read,
                          DensePushResponse* resp);
 
   TableStore* const store_;

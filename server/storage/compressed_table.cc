@@ -205,11 +205,10 @@ absl::StatusOr<compression::FieldCompression> AssignField(
       fallback[j] = static_cast<float>(mean[j] / weight);
     }
   }
-  STRATA_ASSIGN_OR_RETURN(
-      compression::CompressedField field,
-      compression::CompressedField::Create(static_cast<int>(dim), centroids,
-                                           std::move(fallback), r.keys, assign,
-                                           o.index));
+  STRATA_ASSIGN_OR_RETURN(compression::CompressedField field,
+                          compression::CompressedField::Create(
+                              static_cast<int>(dim), centroids,
+                              std::move(fallback), r.keys, assign, o.index));
   compression::CompressionStats s;
   s.method = "global";
   s.features = s.vectors_before = static_cast<int64_t>(r.keys.size());
@@ -396,10 +395,10 @@ absl::Status CompressedTable::Install(
     }
     if (f.frequency.empty()) f.frequency.assign(slots, 0);
     if (f.frequency.size() != slots) {
-      return absl::DataLossError(absl::StrCat(
-          "compressed table ", config_.name(), ": field ", f.field, " has ",
-          f.frequency.size(), " cluster frequencies for ", slots - 1,
-          " stored clusters"));
+      return absl::DataLossError(
+          absl::StrCat("compressed table ", config_.name(), ": field ", f.field,
+                       " has ", f.frequency.size(), " cluster frequencies for ",
+                       slots - 1, " stored clusters"));
     }
     if (saec_.cluster_wide()) {
       STRATA_RETURN_IF_ERROR(HomeField(&f));
@@ -568,9 +567,10 @@ absl::Status CompressedTable::PullOverflow(absl::Span<const uint64_t> keys,
 }
 
 absl::Status CompressedTable::Push(absl::Span<const uint64_t> keys,
-                                   absl::Span<const float> grads) {
+                                   const GradientRows& grads) {
   STRATA_RETURN_IF_ERROR(CheckUnresolved());
-  return PushImpl(keys, grads, /*resolved=*/false);
+  std::vector<float> scratch;
+  return PushImpl(keys, grads.Contiguous(&scratch), /*resolved=*/false);
 }
 
 absl::Status CompressedTable::PushImpl(absl::Span<const uint64_t> keys,

@@ -150,8 +150,8 @@ using FieldCentroidMap = std::map<uint32_t, std::vector<float>>;
 // INVALID_ARGUMENT unless every entry has a field below ReservedField, a
 // multiple of dim floats, 1 <= k <= kMaxClusterWideClusters clusters and
 // only finite values.
-absl::Status ValidateCentroids(const FieldCentroidMap& centroids,
-                               uint32_t dim, uint32_t field_bits);
+absl::Status ValidateCentroids(const FieldCentroidMap& centroids, uint32_t dim,
+                               uint32_t field_bits);
 
 // SampleHead: per field of `table`, its head features (Saec's head
 // selection by frequency mass, `config` normalized) and a sample of the
@@ -210,8 +210,11 @@ class CompressedTable final : public EmbeddingTable {
 
   absl::Status Pull(absl::Span<const uint64_t> keys, bool count_frequency,
                     bool read_only, float* out) override;
+  // Rows read in place are copied into one array first (Saec sums them per
+  // cluster; not the hot path measured in issue 16).
   absl::Status Push(absl::Span<const uint64_t> keys,
-                    absl::Span<const float> grads) override;
+                    const GradientRows& grads) override;
+  using EmbeddingTable::Push;  // and with the rows in one array
   // Pull and Push of Resolve's keys: a ClusterKey this shard homes reads or
   // trains its centroid; any other key (not indexed here) its overflow row
   // as Pull would. INVALID_ARGUMENT for a ClusterKey this shard does not

@@ -435,7 +435,8 @@ TEST(CompressedTableTest, BadPushesChangeNothing) {
   EXPECT_EQ((*ct)->Push(k1, {0, nan, 0, 0}).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ((*ct)->Push(k1, {0, 0}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((*ct)->Push({}, {}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*ct)->Push({}, absl::Span<const float>()).code(),
+            absl::StatusCode::kInvalidArgument);
   std::vector<uint64_t> both = {mine, theirs};
   EXPECT_EQ((*ct)->Push(both, std::vector<float>(2 * kDim, 1.f)).code(),
             absl::StatusCode::kFailedPrecondition);

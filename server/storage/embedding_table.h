@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "proto/ps.pb.h"
+#include "server/storage/gradient_rows.h"
 
 namespace strata {
 
@@ -22,9 +23,15 @@ class EmbeddingTable {
   virtual absl::Status Pull(absl::Span<const uint64_t> keys,
                             bool count_frequency, bool read_only,
                             float* out) = 0;
-  // Applies grads (keys.size() * dim() floats). A bad batch changes nothing.
+  // Applies grads (keys.size() rows of dim() floats; grads.dim() == dim()).
+  // A bad batch changes nothing.
   virtual absl::Status Push(absl::Span<const uint64_t> keys,
-                            absl::Span<const float> grads) = 0;
+                            const GradientRows& grads) = 0;
+  // The same with the rows in one array (keys.size() * dim() floats).
+  absl::Status Push(absl::Span<const uint64_t> keys,
+                    absl::Span<const float> grads) {
+    return Push(keys, GradientRows(grads, dim()));
+  }
 
   virtual const TableConfig& config() const = 0;
   virtual uint32_t dim() const = 0;

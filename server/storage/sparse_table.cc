@@ -405,7 +405,7 @@ absl::Status SparseTable::Pull(absl::Span<const uint64_t> keys,
 }
 
 absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
-                               absl::Span<const float> grads) {
+                               const GradientRows& grads) {
   STRATA_RETURN_IF_ERROR(internal::CheckBatchSize(
       keys.size(), options_.max_batch_keys, config_.name()));
   STRATA_RETURN_IF_ERROR(internal::CheckGradients(
@@ -414,6 +414,9 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
   STRATA_ASSIGN_OR_RETURN(MemoryReservation reserved, ReserveRows(keys));
   const BatchScratch& b = tls_scratch;
   const size_t row_bytes = dim_ * sizeof(float);
+  // A row read in place but not 4-byte aligned is copied here first.
+  thread_local std::vector<float> unaligned_row;
+  unaligned_row.resize(dim_);
   size_t created = 0;
   for (uint32_t si = 0; si < num_stripes_; ++si) {
     const uint32_t lo = b.begin[si];
@@ -426,15 +429,13 @@ absl::Status SparseTable::Push(absl::Span<const uint64_t> keys,
       if (j + kPrefetchDistance < hi) {
         PrefetchBytesForWrite(s.rows.record(b.order[j + kPrefetchDistance].row),
                               s.rows.record_bytes());
-        PrefetchBytes(
-            grads.data() + size_t{b.order[j + kPrefetchDistance].index} * dim_,
-            row_bytes);  // interleaved over the stripes
+        PrefetchBytes(grads.RowBytes(b.order[j + kPrefetchDistance].index),
+                      row_bytes);  // interleaved over the stripes
       }
       const uint32_t row = b.order[j].row;
-      optimizer_->Apply(
-          s.rows.values(row),
-          grads.data() + static_cast<size_t>(b.order[j].index) * dim_,
-          s.rows.state(row), s.rows.mutable_step(row), dim_);
+      optimizer_->Apply(s.rows.values(row),
+                        grads.Row(b.order[j].index, unaligned_row.data()),
+                        s.rows.state(row), s.rows.mutable_step(row), dim_);
       ++*s.rows.mutable_frequency(row);
     }
   }

@@ -114,15 +114,17 @@ class SparseTable final : public EmbeddingTable {
   absl::Status Pull(absl::Span<const uint64_t> keys, bool count_frequency,
                     bool read_only, float* out) override;
 
-  // Applies one gradient row per key (grads.size() == keys.size() * dim),
+  // Applies one gradient row per key (keys.size() rows of dim floats),
   // creating missing rows first; duplicate keys are applied in order. Adds 1
   // to the frequency of each occurrence. The whole batch is validated before
   // anything changes: INVALID_ARGUMENT for an empty/oversized batch, a size
   // mismatch or a gradient that is non-finite or beyond max_abs_gradient;
   // FAILED_PRECONDITION for a key of another shard; RESOURCE_EXHAUSTED when
   // the new rows do not fit the memory budget.
+  // Rows read in place (GradientRows) are not copied first.
   absl::Status Push(absl::Span<const uint64_t> keys,
-                    absl::Span<const float> grads) override;
+                    const GradientRows& grads) override;
+  using EmbeddingTable::Push;  // and with the rows in one array
 
   // Number of rows held.
   size_t rows() const override { return rows_.load(std::memory_order_relaxed); }

@@ -2,14 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "server/router/router.h"
+#include "server/storage/gradient_rows.h"
 #include "server/storage/initializer.h"
 
 namespace strata {
@@ -243,7 +246,7 @@ TEST(SparseTableTest, BadPushesChangeNothing) {
             std::string::npos)
       << s;
   EXPECT_NE(s.message().find("expected 6"), std::string::npos) << s;
-  s = t->Push({}, {});
+  s = t->Push({}, absl::Span<const float>());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("empty batch"), std::string::npos) << s;
   s = t->Push(std::vector<uint64_t>(9, mine[0]), std::vector<float>(18, 0.0f));
@@ -258,6 +261,62 @@ TEST(SparseTableTest, BadPushesChangeNothing) {
 
   EXPECT_EQ(Snapshot(*t), before);
   EXPECT_EQ(t->rows(), 2u);
+}
+
+// `floats` as pieces of `cut` bytes starting `shift` bytes past an aligned
+// address: how the shard's wire path hands a push's gradients over.
+struct InPieces {
+  InPieces(const std::vector<float>& floats, size_t cut, size_t shift) {
+    const size_t bytes = floats.size() * sizeof(float);
+    storage.assign(bytes + 8, '\0');
+    std::memcpy(storage.data() + shift, floats.data(), bytes);
+    for (size_t at = 0; at < bytes; at += cut) {
+      pieces.emplace_back(storage.data() + shift + at,
+                          std::min(cut, bytes - at));
+    }
+  }
+  std::string storage;
+  std::vector<absl::string_view> pieces;
+};
+
+// Rows read in place (split over pieces, at odd addresses) update the table
+// exactly as the same floats in one array do; a bad one changes nothing.
+TEST(SparseTableTest, PushOfRowsInPiecesEqualsPushOfOneArray) {
+  constexpr uint32_t kDim = 5;
+  const TableConfig c = Config(kDim, OptimizerConfig::ADAGRAD, 0.1f);
+  std::vector<uint64_t> keys;
+  std::vector<float> grads;
+  for (uint64_t i = 0; i < 300; ++i) {
+    keys.push_back((i * 7919) % 211);  // duplicates, applied in order
+    for (uint32_t j = 0; j < kDim; ++j) {
+      grads.push_back(std::sin(static_cast<float>(i * kDim + j)));
+    }
+  }
+  auto want = MustCreate(c);
+  ASSERT_TRUE(want->Push(keys, grads).ok());
+  ASSERT_TRUE(want->Push(keys, grads).ok());
+  for (size_t cut : {size_t{3}, size_t{20}, size_t{64}, size_t{1000}}) {
+    for (size_t shift : {0, 1, 2}) {
+      auto t = MustCreate(c);
+      InPieces p(grads, cut, shift);
+      GradientRows rows;
+      rows.Assign(p.pieces, kDim);
+      ASSERT_TRUE(t->Push(keys, rows).ok());
+      ASSERT_TRUE(t->Push(keys, rows).ok());
+      EXPECT_EQ(Snapshot(*t), Snapshot(*want)) << cut << " " << shift;
+
+      std::vector<float> bad = grads;
+      bad[7 * kDim + 2] = std::numeric_limits<float>::infinity();
+      InPieces q(bad, cut, shift);
+      rows.Assign(q.pieces, kDim);
+      const absl::Status s = t->Push(keys, rows);
+      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_NE(s.message().find("key 7 of the batch, column 2"),
+                std::string::npos)
+          << s;
+      EXPECT_EQ(Snapshot(*t), Snapshot(*want));
+    }
+  }
 }
 
 TEST(SparseTableTest, BadPullsCreateNothing) {

@@ -54,6 +54,9 @@ ABSL_FLAG(std::string, push_pieces, "",
           "e.g. 1,2,4: one client per value, pushes alternating between them "
           "every --slot_seconds; each value's median slot rate is printed. "
           "Empty: the client's default only.");
+ABSL_FLAG(int64_t, min_push_piece_keys, -1,
+          "PsClientOptions::min_push_piece_keys for every client; -1: the "
+          "client's default.");
 ABSL_FLAG(double, slot_seconds, 0.5,
           "With several --push_pieces: the length of one client's turn.");
 ABSL_FLAG(bool, cpu, false,
@@ -167,6 +170,10 @@ int main(int argc, char** argv) {
   strata::bench::ForkedShards shards(n, {}, ca.get());
   strata::PsClientOptions copts;
   copts.dedup = absl::GetFlag(FLAGS_dedup);
+  if (absl::GetFlag(FLAGS_min_push_piece_keys) >= 0) {
+    copts.min_push_piece_keys =
+        static_cast<size_t>(absl::GetFlag(FLAGS_min_push_piece_keys));
+  }
   if (ca != nullptr) copts.credentials = ca->Credentials("worker");
   auto client = strata::PsClient::Connect(shards.WaitForAddresses(), copts);
   CHECK(client.ok()) << client.status();

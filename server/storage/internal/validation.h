@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "server/router/router.h"
+#include "server/storage/gradient_rows.h"
 
 namespace strata {
 namespace internal {
@@ -19,8 +20,7 @@ namespace internal {
 absl::Status CheckFinite(absl::Span<const float> v, absl::string_view what);
 
 // INVALID_ARGUMENT for an empty batch or one of more than max_keys keys.
-absl::Status CheckBatchSize(size_t n, size_t max_keys,
-                            absl::string_view table);
+absl::Status CheckBatchSize(size_t n, size_t max_keys, absl::string_view table);
 
 // FAILED_PRECONDITION when `router` puts `key` on another shard than
 // `shard_id`; a null router owns everything.
@@ -41,6 +41,9 @@ absl::Status CheckGradientValues(absl::Span<const float> grads, float max_abs,
 absl::Status CheckGradients(absl::Span<const float> grads, size_t n,
                             uint32_t dim, float max_abs,
                             absl::string_view table);
+// The same for rows read in place (grads.dim() == dim, CHECKed).
+absl::Status CheckGradients(const GradientRows& grads, size_t n, uint32_t dim,
+                            float max_abs, absl::string_view table);
 
 }  // namespace internal
 }  // namespace strata

@@ -1,12 +1,16 @@
 #include "server/storage/internal/validation.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
+#include "server/storage/gradient_rows.h"
 
 namespace strata {
 namespace internal {
@@ -72,8 +76,8 @@ TEST(CheckGradientsTest, FindsTheFirstBadElementAtEveryPosition) {
   const float just_beyond = std::nextafter(10.0f, inf);
   for (size_t n : {1, 63, 64, 65, 130}) {
     for (size_t at = 0; at < n; ++at) {
-      for (float bad : {nan, -nan, inf, -inf, -20.0f, just_beyond,
-                        -just_beyond}) {
+      for (float bad :
+           {nan, -nan, inf, -inf, -20.0f, just_beyond, -just_beyond}) {
         std::vector<float> g(n, -10.0f);
         g[at] = bad;
         if (at + 1 < n) g[n - 1] = inf;
@@ -90,13 +94,69 @@ TEST(CheckGradientsTest, FindsTheFirstBadElementAtEveryPosition) {
 // Values up to the bound pass in every position of a block, signed zeros
 // and the smallest subnormals included.
 TEST(CheckGradientsTest, AcceptsEveryValueWithinTheBoundInBlocks) {
-  for (float ok : {10.0f, -10.0f, 0.0f, -0.0f,
-                   std::numeric_limits<float>::denorm_min(),
-                   -std::numeric_limits<float>::denorm_min()}) {
+  for (float ok :
+       {10.0f, -10.0f, 0.0f, -0.0f, std::numeric_limits<float>::denorm_min(),
+        -std::numeric_limits<float>::denorm_min()}) {
     std::vector<float> g(130, 1.0f);
     for (size_t at = 0; at < g.size(); at += 7) g[at] = ok;
     EXPECT_TRUE(CheckGradientValues(g, 10.0f, "t").ok()) << ok;
   }
+}
+
+// `floats` at `shift` bytes past an aligned address, cut every `cut` bytes.
+struct Sliced {
+  Sliced(const std::vector<float>& floats, size_t cut, size_t shift) {
+    const size_t bytes = floats.size() * sizeof(float);
+    storage.assign(bytes + 8, '\0');
+    std::memcpy(storage.data() + shift, floats.data(), bytes);
+    for (size_t at = 0; at < bytes; at += cut) {
+      pieces.emplace_back(storage.data() + shift + at,
+                          std::min(cut, bytes - at));
+    }
+  }
+  std::string storage;
+  std::vector<absl::string_view> pieces;
+};
+
+// Rows read in place (split over pieces, at odd addresses) are checked as
+// the same floats in one array are: the same first bad element, the same
+// message, the size first.
+TEST(CheckGradientsTest, RowsInPiecesGiveTheArraysResult) {
+  const float inf = std::numeric_limits<float>::infinity();
+  constexpr uint32_t kDim = 5;
+  for (size_t n : {1, 13, 40}) {
+    for (size_t at = 0; at < n * kDim; at += 3) {
+      std::vector<float> g(n * kDim, -10.0f);
+      g[at] = (at % 2 == 0) ? inf : 20.0f;
+      if (at + 1 < g.size()) g.back() = std::nanf("");
+      const absl::Status want = CheckGradients(g, n, kDim, 10.0f, "emb");
+      ASSERT_EQ(want.code(), absl::StatusCode::kInvalidArgument);
+      for (size_t cut : {size_t{2}, size_t{7}, size_t{64}, size_t{1000}}) {
+        for (size_t shift : {0, 1, 3}) {
+          Sliced p(g, cut, shift);
+          GradientRows rows;
+          rows.Assign(p.pieces, kDim);
+          EXPECT_EQ(CheckGradients(rows, n, kDim, 10.0f, "emb"), want)
+              << "n " << n << " at " << at << " cut " << cut;
+          g[at] = 1.0f;
+          if (at + 1 < g.size()) g.back() = 1.0f;
+          Sliced good(g, cut, shift);
+          rows.Assign(good.pieces, kDim);
+          EXPECT_TRUE(CheckGradients(rows, n, kDim, 10.0f, "emb").ok());
+          g[at] = (at % 2 == 0) ? inf : 20.0f;
+          if (at + 1 < g.size()) g.back() = std::nanf("");
+        }
+      }
+    }
+  }
+  GradientRows rows;
+  Sliced p(std::vector<float>(9, 1.0f), 5, 1);
+  rows.Assign(p.pieces, 3);
+  const absl::Status s = CheckGradients(rows, 4, 3, 10.0f, "emb");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("got 9 gradient floats for 4 keys of dim 3"),
+            std::string::npos)
+      << s;
 }
 
 }  // namespace

@@ -1,0 +1,97 @@
+#include "server/storage/gradient_rows.h"
+
+#include <algorithm>
+
+#include "glog/logging.h"
+
+namespace strata {
+
+void GradientRows::Assign(absl::Span<const absl::string_view> pieces,
+                          uint32_t dim) {
+  CHECK_GT(dim, 0u);
+  size_t bytes = 0;
+  for (const absl::string_view& p : pieces) bytes += p.size();
+  CHECK_EQ(bytes % sizeof(float), 0u);
+  dim_ = dim;
+  size_ = bytes / sizeof(float);
+  contiguous_ = nullptr;
+  pieces_.assign(pieces.begin(), pieces.end());
+  const size_t n = rows();
+  const size_t row_bytes = size_t{dim} * sizeof(float);
+  row_at_.resize(n);
+  runs_.clear();
+  straddling_.clear();
+  // Each boundary between pieces splits at most one row.
+  straddling_.reserve(std::min(n, pieces.size()) * dim);
+  size_t piece = 0;
+  size_t offset = 0;  // in pieces[piece]
+  for (size_t r = 0; r < n;) {
+    while (offset == pieces[piece].size()) {  // r < n: bytes remain
+      ++piece;
+      offset = 0;
+    }
+    const char* const base = pieces[piece].data() + offset;
+    const size_t whole =
+        std::min((pieces[piece].size() - offset) / row_bytes, n - r);
+    if (whole != 0) {  // the piece's whole rows, in place
+      for (size_t k = 0; k < whole; ++k) row_at_[r + k] = base + k * row_bytes;
+      AddRun(r, whole, base);
+      r += whole;
+      offset += whole * row_bytes;
+      continue;
+    }
+    // A row split over pieces: gathered into the copies.
+    const size_t first = straddling_.size();
+    straddling_.resize(first + dim);
+    char* const copy = reinterpret_cast<char*>(straddling_.data() + first);
+    char* out = copy;
+    for (size_t left = row_bytes; left != 0;) {
+      if (offset == pieces[piece].size()) {
+        ++piece;
+        offset = 0;
+        continue;
+      }
+      const size_t take = std::min(left, pieces[piece].size() - offset);
+      std::memcpy(out, pieces[piece].data() + offset, take);
+      out += take;
+      offset += take;
+      left -= take;
+    }
+    row_at_[r] = copy;
+    AddRun(r, 1, copy);
+    ++r;
+  }
+}
+
+void GradientRows::AddRun(size_t first_row, size_t rows, const char* bytes) {
+  // Rows are added in order: a run adjacent in memory to the last one
+  // extends it.
+  if (!runs_.empty()) {
+    Run& last = runs_.back();
+    if (last.bytes + last.rows * size_t{dim_} * sizeof(float) == bytes) {
+      last.rows += rows;
+      return;
+    }
+  }
+  runs_.push_back(Run{first_row, rows, bytes});
+}
+
+float GradientRows::At(size_t k) const {
+  float v;
+  std::memcpy(&v, RowBytes(k / dim_) + (k % dim_) * sizeof(float), sizeof(v));
+  return v;
+}
+
+absl::Span<const float> GradientRows::Contiguous(
+    std::vector<float>* scratch) const {
+  if (contiguous_ != nullptr) return absl::MakeConstSpan(contiguous_, size_);
+  scratch->resize(size_);
+  char* out = reinterpret_cast<char*>(scratch->data());
+  for (const absl::string_view& p : pieces_) {
+    std::memcpy(out, p.data(), p.size());
+    out += p.size();
+  }
+  return absl::MakeConstSpan(*scratch);
+}
+
+}  // namespace strata

@@ -1,0 +1,176 @@
+#include "server/storage/gradient_rows.h"
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "gtest/gtest.h"
+
+namespace strata {
+namespace {
+
+std::vector<float> Floats(size_t n) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = 0.25f * static_cast<float>(i) - 3.0f;
+  return v;
+}
+
+// `bytes` cut into pieces of the given sizes (the last takes the rest),
+// stored at `shift` bytes past an aligned address so that floats are read
+// at odd addresses.
+struct Pieces {
+  Pieces(const std::vector<float>& floats, std::vector<size_t> sizes,
+         size_t shift) {
+    const size_t bytes = floats.size() * sizeof(float);
+    storage.assign(bytes + 16, '\0');
+    char* base = storage.data() + shift;
+    std::memcpy(base, floats.data(), bytes);
+    size_t at = 0;
+    for (size_t s : sizes) {
+      if (at + s > bytes) break;
+      views.emplace_back(base + at, s);
+      at += s;
+    }
+    views.emplace_back(base + at, bytes - at);
+  }
+  std::string storage;
+  std::vector<absl::string_view> views;
+};
+
+void ExpectRows(const GradientRows& rows, const std::vector<float>& floats,
+                uint32_t dim) {
+  ASSERT_EQ(rows.size(), floats.size());
+  ASSERT_EQ(rows.rows(), floats.size() / dim);
+  std::vector<float> buffer(dim);
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    const float* r = rows.Row(i, buffer.data());
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(r) % alignof(float), 0u) << i;
+    for (uint32_t c = 0; c < dim; ++c) {
+      EXPECT_EQ(r[c], floats[i * dim + c]) << "row " << i << " column " << c;
+      EXPECT_EQ(rows.At(i * dim + c), floats[i * dim + c]);
+    }
+    float first;
+    std::memcpy(&first, rows.RowBytes(i), sizeof(first));
+    EXPECT_EQ(first, floats[i * dim]);
+  }
+  // The runs cover every row once, in order.
+  size_t next = 0;
+  rows.ForEachRun([&](const GradientRows::Run& run) {
+    EXPECT_EQ(run.first_row, next);
+    for (size_t k = 0; k < run.rows * dim; ++k) {
+      float v;
+      std::memcpy(&v, run.bytes + k * sizeof(float), sizeof(v));
+      EXPECT_EQ(v, floats[run.first_row * dim + k]);
+    }
+    next += run.rows;
+  });
+  EXPECT_EQ(next, rows.rows());
+  std::vector<float> scratch;
+  const absl::Span<const float> all = rows.Contiguous(&scratch);
+  EXPECT_EQ(std::vector<float>(all.begin(), all.end()), floats);
+}
+
+TEST(GradientRowsTest, OneArrayIsReadInPlace) {
+  const std::vector<float> f = Floats(12);
+  GradientRows rows(f, 4);
+  ExpectRows(rows, f, 4);
+  float buffer[4];
+  EXPECT_EQ(rows.Row(2, buffer), f.data() + 8);
+  std::vector<float> scratch;
+  EXPECT_EQ(rows.Contiguous(&scratch).data(), f.data());
+  EXPECT_TRUE(scratch.empty());
+}
+
+TEST(GradientRowsTest, AlignedRowsInOnePieceAreReadInPlace) {
+  const std::vector<float> f = Floats(24);
+  Pieces p(f, {}, 0);
+  GradientRows rows;
+  rows.Assign(p.views, 8);
+  ExpectRows(rows, f, 8);
+  float buffer[8];
+  EXPECT_EQ(reinterpret_cast<const char*>(rows.Row(1, buffer)),
+            p.views[0].data() + 32);
+  int runs = 0;
+  rows.ForEachRun([&](const GradientRows::Run&) { ++runs; });
+  EXPECT_EQ(runs, 1);
+}
+
+TEST(GradientRowsTest, MisalignedRowsAreCopiedToTheBuffer) {
+  const std::vector<float> f = Floats(24);
+  Pieces p(f, {}, 1);
+  GradientRows rows;
+  rows.Assign(p.views, 8);
+  ExpectRows(rows, f, 8);
+  float buffer[8];
+  EXPECT_EQ(rows.Row(1, buffer), buffer);
+}
+
+// Rows split over two or more pieces, empty pieces and pieces smaller than
+// a float, at every alignment: the same floats as the array.
+TEST(GradientRowsTest, AnySlicingReadsTheSameRows) {
+  const std::vector<float> f = Floats(7 * 5);
+  const std::vector<std::vector<size_t>> cuts = {
+      {1, 1, 1, 0, 5, 13}, {20, 0, 0, 3}, {28, 28, 28, 28},
+      {3, 7, 11, 13, 17},  {140},         {0, 139},
+  };
+  for (size_t shift = 0; shift < 4; ++shift) {
+    for (const auto& c : cuts) {
+      Pieces p(f, c, shift);
+      GradientRows rows;
+      rows.Assign(p.views, 7);
+      ExpectRows(rows, f, 7);
+    }
+  }
+}
+
+TEST(GradientRowsTest, AssignReusesTheObject) {
+  GradientRows rows;
+  const std::vector<float> a = Floats(40);
+  Pieces pa(a, {3, 50, 11}, 2);
+  rows.Assign(pa.views, 4);
+  ExpectRows(rows, a, 4);
+  const std::vector<float> b = Floats(6);
+  Pieces pb(b, {8}, 0);
+  rows.Assign(pb.views, 2);
+  ExpectRows(rows, b, 2);
+  rows.Assign(absl::MakeConstSpan(a), 8);
+  ExpectRows(rows, a, 8);
+}
+
+// A size that is not a whole number of rows: the whole rows are readable,
+// Contiguous returns every float (the tables refuse the size).
+TEST(GradientRowsTest, PartialLastRow) {
+  const std::vector<float> f = Floats(10);
+  Pieces p(f, {6, 10}, 3);
+  GradientRows rows;
+  rows.Assign(p.views, 4);
+  EXPECT_EQ(rows.size(), 10u);
+  EXPECT_EQ(rows.rows(), 2u);
+  float buffer[4];
+  EXPECT_EQ(rows.Row(1, buffer)[3], f[7]);
+  std::vector<float> scratch;
+  const absl::Span<const float> all = rows.Contiguous(&scratch);
+  EXPECT_EQ(std::vector<float>(all.begin(), all.end()), f);
+}
+
+TEST(GradientRowsTest, NoPieces) {
+  GradientRows rows;
+  rows.Assign(absl::Span<const absl::string_view>(), 16);
+  EXPECT_EQ(rows.size(), 0u);
+  EXPECT_EQ(rows.rows(), 0u);
+  int runs = 0;
+  rows.ForEachRun([&](const GradientRows::Run&) { ++runs; });
+  EXPECT_EQ(runs, 0);
+}
+
+TEST(GradientRowsDeathTest, SizeNotAWholeNumberOfFloats) {
+  const std::string bytes(7, '\0');
+  const absl::string_view piece(bytes);
+  GradientRows rows;
+  EXPECT_DEATH(rows.Assign({&piece, 1}, 1), "");
+}
+
+}  // namespace
+}  // namespace strata
