@@ -82,10 +82,11 @@ absl::StatusOr<absl::Span<const uint64_t>> KeysOf(
 }
 
 // A push's gradients, `pieces` laid end to end (a protobuf field, or the
-// pieces of gRPC's slices that hold it), as rows of `dim` floats read in
-// place; INVALID_ARGUMENT when their size is not a multiple of 4 bytes.
+// pieces of gRPC's slices that hold it), as rows of `dim` floats for
+// `keys` keys (GradientRows::AssignReceived); INVALID_ARGUMENT when their
+// size is not a multiple of 4 bytes.
 absl::Status GradientsOf(absl::Span<const absl::string_view> pieces,
-                         uint32_t dim, GradientRows* out) {
+                         uint32_t dim, size_t keys, GradientRows* out) {
   size_t bytes = 0;
   for (const absl::string_view& p : pieces) bytes += p.size();
   STRATA_RETURN_IF_ERROR(PackedF32CountOfSize(bytes, "gradients").status());
@@ -96,7 +97,7 @@ absl::Status GradientsOf(absl::Span<const absl::string_view> pieces,
                             bytes / sizeof(float)),
         dim);
   } else {
-    out->Assign(pieces, dim);
+    out->AssignReceived(pieces, dim, keys);
   }
   return absl::OkStatus();
 }
@@ -291,7 +292,12 @@ grpc::Status EmbeddingServiceImpl::ApplyPush(
   if (!keys.ok()) return ToGrpcStatus(InTable(keys.status(), table_name));
   // Reused by the thread's next push: its row table is not reallocated.
   thread_local GradientRows grads;
-  if (absl::Status s = GradientsOf(gradient_pieces, (*table)->dim(), &grads);
+  struct ReleaseAtEnd {  // the request's slices are not pointed to past it
+    GradientRows& g;
+    ~ReleaseAtEnd() { g.Release(); }
+  } release_at_end{grads};
+  if (absl::Status s =
+          GradientsOf(gradient_pieces, (*table)->dim(), keys->size(), &grads);
       !s.ok()) {
     return ToGrpcStatus(InTable(s, table_name));
   }

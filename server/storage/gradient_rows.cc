@@ -76,6 +76,44 @@ void GradientRows::AddRun(size_t first_row, size_t rows, const char* bytes) {
   runs_.push_back(Run{first_row, rows, bytes});
 }
 
+void GradientRows::AssignReceived(absl::Span<const absl::string_view> pieces,
+                                  uint32_t dim, size_t expected_rows) {
+  size_t bytes = 0;
+  for (const absl::string_view& p : pieces) bytes += p.size();
+  const size_t row_bytes = size_t{dim} * sizeof(float);
+  if (row_bytes >= kMinInPlaceRowBytes && bytes == expected_rows * row_bytes) {
+    Assign(pieces, dim);
+    return;
+  }
+  CHECK_EQ(bytes % sizeof(float), 0u);
+  copy_.resize(bytes / sizeof(float));
+  char* out = reinterpret_cast<char*>(copy_.data());
+  for (const absl::string_view& p : pieces) {
+    if (!p.empty()) std::memcpy(out, p.data(), p.size());
+    out += p.size();
+  }
+  Assign(absl::MakeConstSpan(copy_), dim);
+}
+
+void GradientRows::Release() {
+  contiguous_ = nullptr;
+  size_ = 0;
+  pieces_.clear();
+  runs_.clear();
+  row_at_.clear();
+  straddling_.clear();
+  if (row_at_.capacity() * sizeof(const char*) > kMaxRetainedBytes) {
+    row_at_.shrink_to_fit();
+  }
+  if (straddling_.capacity() * sizeof(float) > kMaxRetainedBytes) {
+    straddling_.shrink_to_fit();
+  }
+  if (copy_.capacity() * sizeof(float) > kMaxRetainedBytes) {
+    copy_.clear();
+    copy_.shrink_to_fit();
+  }
+}
+
 float GradientRows::At(size_t k) const {
   float v;
   std::memcpy(&v, RowBytes(k / dim_) + (k % dim_) * sizeof(float), sizeof(v));

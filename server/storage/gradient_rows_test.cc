@@ -165,6 +165,47 @@ TEST(GradientRowsTest, NoPieces) {
   EXPECT_EQ(runs, 0);
 }
 
+// Received rows of 256 bytes and more are read in place; shorter ones, and
+// a payload of another size than the push's keys, are copied into one
+// array first; every float is readable either way.
+TEST(GradientRowsTest, AssignReceivedReadsLongRowsInPlace) {
+  constexpr uint32_t kLong = GradientRows::kMinInPlaceRowBytes / 4;
+  const std::vector<float> f = Floats(kLong * 6);
+  Pieces p(f, {kLong * 4 * 2}, 0);  // rows 0-1 in the first piece, aligned
+  GradientRows rows;
+  rows.AssignReceived(p.views, kLong, 6);
+  ExpectRows(rows, f, kLong);
+  std::vector<float> buffer(kLong);
+  EXPECT_EQ(reinterpret_cast<const char*>(rows.Row(1, buffer.data())),
+            p.views[0].data() + kLong * 4);
+
+  rows.AssignReceived(p.views, kLong, 5);  // one row too many: copied
+  ExpectRows(rows, f, kLong);
+  const char* r1 = reinterpret_cast<const char*>(rows.Row(1, buffer.data()));
+  EXPECT_FALSE(r1 >= p.storage.data() &&
+               r1 < p.storage.data() + p.storage.size());
+
+  const std::vector<float> g = Floats(kLong * 6 + 1);  // a partial row
+  Pieces q(g, {100}, 1);
+  rows.AssignReceived(q.views, kLong, 6);
+  EXPECT_EQ(rows.size(), g.size());
+  std::vector<float> scratch;
+  const absl::Span<const float> all = rows.Contiguous(&scratch);
+  EXPECT_EQ(std::vector<float>(all.begin(), all.end()), g);
+
+  const std::vector<float> h = Floats((kLong / 2) * 6);  // short rows
+  Pieces r(h, {kLong * 2}, 0);
+  rows.AssignReceived(r.views, kLong / 2, 6);
+  ExpectRows(rows, h, kLong / 2);
+  const char* s0 = reinterpret_cast<const char*>(rows.Row(0, buffer.data()));
+  EXPECT_FALSE(s0 >= r.storage.data() &&
+               s0 < r.storage.data() + r.storage.size());
+
+  rows.Release();
+  EXPECT_EQ(rows.size(), 0u);
+  EXPECT_EQ(rows.rows(), 0u);
+}
+
 TEST(GradientRowsDeathTest, SizeNotAWholeNumberOfFloats) {
   const std::string bytes(7, '\0');
   const absl::string_view piece(bytes);

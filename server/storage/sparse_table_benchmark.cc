@@ -3,10 +3,14 @@
 //   bazel run -c opt //server/storage:sparse_table_benchmark
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "benchmark/benchmark.h"
+#include "server/storage/gradient_rows.h"
 #include "server/storage/memory_budget.h"
 #include "server/storage/sparse_table.h"
 
@@ -94,20 +98,28 @@ void BM_Push(benchmark::State& state) {
 }
 BENCHMARK(BM_Push)->Arg(1 << 16)->ThreadRange(1, 4)->UseRealTime();
 
-// One shard of tests/bench:ps_bench: 512k rows at dim 16 (SGD), created in
-// batches of 32k sorted keys, then pulled and pushed back batch by batch.
+// One shard of tests/bench:ps_bench: 512k rows at dim 16 or 64 (SGD),
+// created in batches of 32k sorted keys, then pulled and pushed back batch
+// by batch. Made on first use, by the benchmarks' one thread.
 struct ShardLike {
   static constexpr size_t kBatch = 1 << 15;
   static constexpr size_t kBatches = 16;
   std::unique_ptr<SparseTable> table;
   std::vector<std::vector<uint64_t>> batches;
 
-  static ShardLike& Get() {
-    static ShardLike* shard = [] {
+  // dim: 16 or 64.
+  static ShardLike& Get(uint32_t dim = kDim) {
+    static ShardLike* shards[2] = {nullptr, nullptr};
+    ShardLike*& s = shards[dim == 64 ? 1 : 0];
+    if (s == nullptr) s = Make(dim == 64 ? 64 : kDim);
+    return *s;
+  }
+  static ShardLike* Make(uint32_t dim) {
+    {
       auto* s = new ShardLike;
       TableConfig c;
       c.set_name("shard");
-      c.set_dim(kDim);
+      c.set_dim(dim);
       c.mutable_optimizer()->set_type(OptimizerConfig::SGD);
       c.mutable_optimizer()->set_learning_rate(0.01f);
       s->table = *SparseTable::Create(c);
@@ -121,7 +133,7 @@ struct ShardLike {
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
         std::swap(keys[i], keys[(x >> 33) % (i + 1)]);
       }
-      std::vector<float> out(kBatch * kDim);
+      std::vector<float> out(kBatch * dim);
       for (size_t b = 0; b < kBatches; ++b) {
         s->batches.emplace_back(keys.begin() + b * kBatch,
                                 keys.begin() + (b + 1) * kBatch);
@@ -130,8 +142,7 @@ struct ShardLike {
             .IgnoreError();
       }
       return s;
-    }();
-    return *shard;
+    }
   }
 };
 
@@ -140,8 +151,8 @@ void BM_ShardPullSortedBatches(benchmark::State& state) {
   std::vector<float> out(ShardLike::kBatch * kDim);
   size_t b = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(s.table->Pull(
-        s.batches[b++ % ShardLike::kBatches], true, false, out.data()));
+    benchmark::DoNotOptimize(s.table->Pull(s.batches[b++ % ShardLike::kBatches],
+                                           true, false, out.data()));
   }
   state.SetItemsProcessed(state.iterations() * ShardLike::kBatch);
 }
@@ -158,6 +169,55 @@ void BM_ShardPushSortedBatches(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * ShardLike::kBatch);
 }
 BENCHMARK(BM_ShardPushSortedBatches);
+
+// A push's gradients as the shard receives them: gRPC's slices of about
+// 56 KiB each, separately allocated, three in four at odd addresses (as
+// measured on ps_bench's shards). First arg 0: copied out into one aligned
+// array, then pushed (what GradientRows::AssignReceived does for short
+// rows); 1: pushed from the slices in place (GradientRows::Assign). Second
+// arg: dim. Run with --benchmark_enable_random_interleaving: this
+// machine's speed drifts.
+void BM_ShardPushFromSlices(benchmark::State& state) {
+  const uint32_t dim = static_cast<uint32_t>(state.range(1));
+  ShardLike& s = ShardLike::Get(dim);
+  const std::vector<float> grads(ShardLike::kBatch * dim, 1e-3f);
+  const size_t bytes = grads.size() * sizeof(float);
+  std::vector<std::string> storage;
+  std::vector<absl::string_view> pieces;
+  for (size_t at = 0, i = 0; at < bytes; ++i) {
+    const size_t n = std::min<size_t>(56 * 1024 + 3 * i, bytes - at);
+    const size_t shift = (i % 4);
+    storage.emplace_back(n + shift, '\0');
+    std::memcpy(storage.back().data() + shift,
+                reinterpret_cast<const char*>(grads.data()) + at, n);
+    at += n;
+  }
+  for (size_t i = 0; i < storage.size(); ++i) {
+    pieces.emplace_back(storage[i].data() + (i % 4),
+                        storage[i].size() - (i % 4));
+  }
+  const bool in_place = state.range(0) == 1;
+  std::vector<float> scratch;
+  GradientRows rows;
+  size_t b = 0;
+  for (auto _ : state) {
+    const std::vector<uint64_t>& keys = s.batches[b++ % ShardLike::kBatches];
+    if (in_place) {
+      rows.Assign(pieces, dim);
+      benchmark::DoNotOptimize(s.table->Push(keys, rows));
+    } else {
+      scratch.resize(grads.size());
+      char* out = reinterpret_cast<char*>(scratch.data());
+      for (const absl::string_view& p : pieces) {
+        std::memcpy(out, p.data(), p.size());
+        out += p.size();
+      }
+      benchmark::DoNotOptimize(s.table->Push(keys, scratch));
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * ShardLike::kBatch);
+}
+BENCHMARK(BM_ShardPushFromSlices)->ArgsProduct({{0, 1}, {16, 64}});
 
 }  // namespace
 }  // namespace strata
