@@ -23,9 +23,10 @@ namespace strata {
 // in place when it lies in one piece at a 4-byte aligned address, else
 // copies it to the caller's buffer; rows split over two pieces are copied
 // once, when the pieces are assigned. Does not own the floats or pieces
-// (they must outlive every read); owns its row table and those copies,
-// kept by Assign for the next push. Movable (the row table points into
-// its own copies, which move with it), not copyable; not thread-safe.
+// (they must outlive every read); owns its row table, those copies and
+// AssignReceived's copy of short rows, kept for the next push. Movable (the row
+// table points into its own copies, which move with it), not copyable; not
+// thread-safe.
 class GradientRows {
  public:
   GradientRows() = default;
@@ -49,8 +50,8 @@ class GradientRows {
   void Assign(absl::Span<const absl::string_view> pieces, uint32_t dim);
 
   // Rows shorter than this are pushed faster from one array than in place
-  // (sparse_table_benchmark BM_ShardPushFromSlices: dim 16 12% slower in
-  // place, dim 64 16% faster; docs/benchmarks.md, issue 16).
+  // (sparse_table_benchmark BM_ShardPushFromSlices: dim 16 10-12% slower
+  // in place, dim 64 11-16% faster; docs/benchmarks.md, issue 16).
   static constexpr size_t kMinInPlaceRowBytes = 256;
   // Memory Release() keeps for the next push.
   static constexpr size_t kMaxRetainedBytes = size_t{16} << 20;

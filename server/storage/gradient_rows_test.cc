@@ -7,6 +7,7 @@
 
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
+#include "server/storage/internal/sliced_floats_testing.h"
 
 namespace strata {
 namespace {
@@ -17,27 +18,8 @@ std::vector<float> Floats(size_t n) {
   return v;
 }
 
-// `bytes` cut into pieces of the given sizes (the last takes the rest),
-// stored at `shift` bytes past an aligned address so that floats are read
-// at odd addresses.
-struct Pieces {
-  Pieces(const std::vector<float>& floats, std::vector<size_t> sizes,
-         size_t shift) {
-    const size_t bytes = floats.size() * sizeof(float);
-    storage.assign(bytes + 16, '\0');
-    char* base = storage.data() + shift;
-    std::memcpy(base, floats.data(), bytes);
-    size_t at = 0;
-    for (size_t s : sizes) {
-      if (at + s > bytes) break;
-      views.emplace_back(base + at, s);
-      at += s;
-    }
-    views.emplace_back(base + at, bytes - at);
-  }
-  std::string storage;
-  std::vector<absl::string_view> views;
-};
+using internal::SlicedFloats;
+using Sizes = std::vector<size_t>;
 
 void ExpectRows(const GradientRows& rows, const std::vector<float>& floats,
                 uint32_t dim) {
@@ -83,28 +65,26 @@ TEST(GradientRowsTest, OneArrayIsReadInPlace) {
   EXPECT_TRUE(scratch.empty());
 }
 
-TEST(GradientRowsTest, AlignedRowsInOnePieceAreReadInPlace) {
+// Rows in one piece are handed out in place at an aligned address, else
+// copied to the caller's buffer.
+TEST(GradientRowsTest, RowsAreReadInPlaceWhereAligned) {
   const std::vector<float> f = Floats(24);
-  Pieces p(f, {}, 0);
-  GradientRows rows;
-  rows.Assign(p.views, 8);
-  ExpectRows(rows, f, 8);
-  float buffer[8];
-  EXPECT_EQ(reinterpret_cast<const char*>(rows.Row(1, buffer)),
-            p.views[0].data() + 32);
-  int runs = 0;
-  rows.ForEachRun([&](const GradientRows::Run&) { ++runs; });
-  EXPECT_EQ(runs, 1);
-}
-
-TEST(GradientRowsTest, MisalignedRowsAreCopiedToTheBuffer) {
-  const std::vector<float> f = Floats(24);
-  Pieces p(f, {}, 1);
-  GradientRows rows;
-  rows.Assign(p.views, 8);
-  ExpectRows(rows, f, 8);
-  float buffer[8];
-  EXPECT_EQ(rows.Row(1, buffer), buffer);
+  for (size_t shift = 0; shift < 4; ++shift) {
+    SlicedFloats p(f, Sizes{}, shift);
+    GradientRows rows;
+    rows.Assign(p.pieces(), 8);
+    ExpectRows(rows, f, 8);
+    float buffer[8];
+    const float* row = rows.Row(1, buffer);
+    if (shift == 0) {
+      EXPECT_EQ(reinterpret_cast<const char*>(row), p.pieces()[0].data() + 32);
+    } else {
+      EXPECT_EQ(row, buffer);
+    }
+    int runs = 0;
+    rows.ForEachRun([&](const GradientRows::Run&) { ++runs; });
+    EXPECT_EQ(runs, 1);
+  }
 }
 
 // Rows split over two or more pieces, empty pieces and pieces smaller than
@@ -117,9 +97,9 @@ TEST(GradientRowsTest, AnySlicingReadsTheSameRows) {
   };
   for (size_t shift = 0; shift < 4; ++shift) {
     for (const auto& c : cuts) {
-      Pieces p(f, c, shift);
+      SlicedFloats p(f, c, shift);
       GradientRows rows;
-      rows.Assign(p.views, 7);
+      rows.Assign(p.pieces(), 7);
       ExpectRows(rows, f, 7);
     }
   }
@@ -128,12 +108,12 @@ TEST(GradientRowsTest, AnySlicingReadsTheSameRows) {
 TEST(GradientRowsTest, AssignReusesTheObject) {
   GradientRows rows;
   const std::vector<float> a = Floats(40);
-  Pieces pa(a, {3, 50, 11}, 2);
-  rows.Assign(pa.views, 4);
+  SlicedFloats pa(a, Sizes{3, 50, 11}, 2);
+  rows.Assign(pa.pieces(), 4);
   ExpectRows(rows, a, 4);
   const std::vector<float> b = Floats(6);
-  Pieces pb(b, {8}, 0);
-  rows.Assign(pb.views, 2);
+  SlicedFloats pb(b, Sizes{8}, 0);
+  rows.Assign(pb.pieces(), 2);
   ExpectRows(rows, b, 2);
   rows.Assign(absl::MakeConstSpan(a), 8);
   ExpectRows(rows, a, 8);
@@ -143,9 +123,9 @@ TEST(GradientRowsTest, AssignReusesTheObject) {
 // Contiguous returns every float (the tables refuse the size).
 TEST(GradientRowsTest, PartialLastRow) {
   const std::vector<float> f = Floats(10);
-  Pieces p(f, {6, 10}, 3);
+  SlicedFloats p(f, Sizes{6, 10}, 3);
   GradientRows rows;
-  rows.Assign(p.views, 4);
+  rows.Assign(p.pieces(), 4);
   EXPECT_EQ(rows.size(), 10u);
   EXPECT_EQ(rows.rows(), 2u);
   float buffer[4];
@@ -171,35 +151,34 @@ TEST(GradientRowsTest, NoPieces) {
 TEST(GradientRowsTest, AssignReceivedReadsLongRowsInPlace) {
   constexpr uint32_t kLong = GradientRows::kMinInPlaceRowBytes / 4;
   const std::vector<float> f = Floats(kLong * 6);
-  Pieces p(f, {kLong * 4 * 2}, 0);  // rows 0-1 in the first piece, aligned
+  SlicedFloats p(f, Sizes{kLong * 4 * 2},
+                 0);  // rows 0-1 in the first piece, aligned
   GradientRows rows;
-  rows.AssignReceived(p.views, kLong, 6);
+  rows.AssignReceived(p.pieces(), kLong, 6);
   ExpectRows(rows, f, kLong);
   std::vector<float> buffer(kLong);
   EXPECT_EQ(reinterpret_cast<const char*>(rows.Row(1, buffer.data())),
-            p.views[0].data() + kLong * 4);
+            p.pieces()[0].data() + kLong * 4);
 
-  rows.AssignReceived(p.views, kLong, 5);  // one row too many: copied
+  rows.AssignReceived(p.pieces(), kLong, 5);  // one row too many: copied
   ExpectRows(rows, f, kLong);
   const char* r1 = reinterpret_cast<const char*>(rows.Row(1, buffer.data()));
-  EXPECT_FALSE(r1 >= p.storage.data() &&
-               r1 < p.storage.data() + p.storage.size());
+  EXPECT_FALSE(p.Holds(r1));
 
   const std::vector<float> g = Floats(kLong * 6 + 1);  // a partial row
-  Pieces q(g, {100}, 1);
-  rows.AssignReceived(q.views, kLong, 6);
+  SlicedFloats q(g, Sizes{100}, 1);
+  rows.AssignReceived(q.pieces(), kLong, 6);
   EXPECT_EQ(rows.size(), g.size());
   std::vector<float> scratch;
   const absl::Span<const float> all = rows.Contiguous(&scratch);
   EXPECT_EQ(std::vector<float>(all.begin(), all.end()), g);
 
   const std::vector<float> h = Floats((kLong / 2) * 6);  // short rows
-  Pieces r(h, {kLong * 2}, 0);
-  rows.AssignReceived(r.views, kLong / 2, 6);
+  SlicedFloats r(h, Sizes{kLong * 2}, 0);
+  rows.AssignReceived(r.pieces(), kLong / 2, 6);
   ExpectRows(rows, h, kLong / 2);
   const char* s0 = reinterpret_cast<const char*>(rows.Row(0, buffer.data()));
-  EXPECT_FALSE(s0 >= r.storage.data() &&
-               s0 < r.storage.data() + r.storage.size());
+  EXPECT_FALSE(r.Holds(s0));
 
   rows.Release();
   EXPECT_EQ(rows.size(), 0u);

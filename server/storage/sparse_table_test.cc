@@ -2,18 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "server/router/router.h"
 #include "server/storage/gradient_rows.h"
 #include "server/storage/initializer.h"
+#include "server/storage/internal/sliced_floats_testing.h"
 
 namespace strata {
 namespace {
@@ -263,22 +262,6 @@ TEST(SparseTableTest, BadPushesChangeNothing) {
   EXPECT_EQ(t->rows(), 2u);
 }
 
-// `floats` as pieces of `cut` bytes starting `shift` bytes past an aligned
-// address: how the shard's wire path hands a push's gradients over.
-struct InPieces {
-  InPieces(const std::vector<float>& floats, size_t cut, size_t shift) {
-    const size_t bytes = floats.size() * sizeof(float);
-    storage.assign(bytes + 8, '\0');
-    std::memcpy(storage.data() + shift, floats.data(), bytes);
-    for (size_t at = 0; at < bytes; at += cut) {
-      pieces.emplace_back(storage.data() + shift + at,
-                          std::min(cut, bytes - at));
-    }
-  }
-  std::string storage;
-  std::vector<absl::string_view> pieces;
-};
-
 // Rows read in place (split over pieces, at odd addresses) update the table
 // exactly as the same floats in one array do; a bad one changes nothing.
 TEST(SparseTableTest, PushOfRowsInPiecesEqualsPushOfOneArray) {
@@ -298,17 +281,17 @@ TEST(SparseTableTest, PushOfRowsInPiecesEqualsPushOfOneArray) {
   for (size_t cut : {size_t{3}, size_t{20}, size_t{64}, size_t{1000}}) {
     for (size_t shift : {0, 1, 2}) {
       auto t = MustCreate(c);
-      InPieces p(grads, cut, shift);
+      internal::SlicedFloats p(grads, cut, shift);
       GradientRows rows;
-      rows.Assign(p.pieces, kDim);
+      rows.Assign(p.pieces(), kDim);
       ASSERT_TRUE(t->Push(keys, rows).ok());
       ASSERT_TRUE(t->Push(keys, rows).ok());
       EXPECT_EQ(Snapshot(*t), Snapshot(*want)) << cut << " " << shift;
 
       std::vector<float> bad = grads;
       bad[7 * kDim + 2] = std::numeric_limits<float>::infinity();
-      InPieces q(bad, cut, shift);
-      rows.Assign(q.pieces, kDim);
+      internal::SlicedFloats q(bad, cut, shift);
+      rows.Assign(q.pieces(), kDim);
       const absl::Status s = t->Push(keys, rows);
       EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
       EXPECT_NE(s.message().find("key 7 of the batch, column 2"),

@@ -1,16 +1,14 @@
 #include "server/storage/internal/validation.h"
 
-#include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "server/storage/gradient_rows.h"
+#include "server/storage/internal/sliced_floats_testing.h"
 
 namespace strata {
 namespace internal {
@@ -103,21 +101,6 @@ TEST(CheckGradientsTest, AcceptsEveryValueWithinTheBoundInBlocks) {
   }
 }
 
-// `floats` at `shift` bytes past an aligned address, cut every `cut` bytes.
-struct Sliced {
-  Sliced(const std::vector<float>& floats, size_t cut, size_t shift) {
-    const size_t bytes = floats.size() * sizeof(float);
-    storage.assign(bytes + 8, '\0');
-    std::memcpy(storage.data() + shift, floats.data(), bytes);
-    for (size_t at = 0; at < bytes; at += cut) {
-      pieces.emplace_back(storage.data() + shift + at,
-                          std::min(cut, bytes - at));
-    }
-  }
-  std::string storage;
-  std::vector<absl::string_view> pieces;
-};
-
 // Rows read in place (split over pieces, at odd addresses) are checked as
 // the same floats in one array are: the same first bad element, the same
 // message, the size first.
@@ -133,15 +116,15 @@ TEST(CheckGradientsTest, RowsInPiecesGiveTheArraysResult) {
       ASSERT_EQ(want.code(), absl::StatusCode::kInvalidArgument);
       for (size_t cut : {size_t{2}, size_t{7}, size_t{64}, size_t{1000}}) {
         for (size_t shift : {0, 1, 3}) {
-          Sliced p(g, cut, shift);
+          SlicedFloats p(g, cut, shift);
           GradientRows rows;
-          rows.Assign(p.pieces, kDim);
+          rows.Assign(p.pieces(), kDim);
           EXPECT_EQ(CheckGradients(rows, n, kDim, 10.0f, "emb"), want)
               << "n " << n << " at " << at << " cut " << cut;
           g[at] = 1.0f;
           if (at + 1 < g.size()) g.back() = 1.0f;
-          Sliced good(g, cut, shift);
-          rows.Assign(good.pieces, kDim);
+          SlicedFloats good(g, cut, shift);
+          rows.Assign(good.pieces(), kDim);
           EXPECT_TRUE(CheckGradients(rows, n, kDim, 10.0f, "emb").ok());
           g[at] = (at % 2 == 0) ? inf : 20.0f;
           if (at + 1 < g.size()) g.back() = std::nanf("");
@@ -150,8 +133,8 @@ TEST(CheckGradientsTest, RowsInPiecesGiveTheArraysResult) {
     }
   }
   GradientRows rows;
-  Sliced p(std::vector<float>(9, 1.0f), 5, 1);
-  rows.Assign(p.pieces, 3);
+  SlicedFloats p(std::vector<float>(9, 1.0f), 5, 1);
+  rows.Assign(p.pieces(), 3);
   const absl::Status s = CheckGradients(rows, 4, 3, 10.0f, "emb");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("got 9 gradient floats for 4 keys of dim 3"),
