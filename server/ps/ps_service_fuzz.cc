@@ -11,9 +11,9 @@
 // through the in-place parse gRPC calls, PushFromWire), 5 DensePull (both
 // ways, PullToWire's bytes compared with Pull's), 6 DensePush (op 6 itself
 // through the in-place parse, DenseServiceImpl::PushFromWire; its aliases
-// 21, 36, ... through the proto path), 7 GetStats, 8 Checkpoint, 9 Load, 10 Compress,
-// 11 ResetDenseSteps, 12 PausePushes (the harness resumes pushes right
-// after it, as a consistent checkpoint's caller would; pushes may carry
+// 21, 36, ... through the proto path), 7 GetStats, 8 Checkpoint, 9 Load, 10
+// Compress, 11 ResetDenseSteps, 12 PausePushes (the harness resumes pushes
+// right after it, as a consistent checkpoint's caller would; pushes may carry
 // request ids: client_id, sequence; docs/protocol.md), 13 Resolve,
 // 14 SampleHead (docs/saec.md, "Cluster-wide clusters"). Checked
 // besides "no crash, no sanitizer report":
@@ -213,17 +213,27 @@ grpc::Status PullBothWays(Shard& s, const std::string& b) {
   return st;
 }
 
+// `b` as gRPC may receive it: in slices of `piece` bytes.
+grpc::ByteBuffer InSlices(const std::string& b, size_t piece) {
+  std::vector<grpc::Slice> slices;
+  for (size_t i = 0; i < b.size(); i += piece) {
+    slices.emplace_back(b.data() + i, std::min(piece, b.size() - i));
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
 // A push through the in-place path that gRPC calls (PushFromWire, on the
-// record's raw bytes) for op 4, through the proto path (Push) for op 19
-// and its other aliases. Bytes protobuf refuses must be refused INTERNAL
-// (what gRPC answers then) by PushFromWire, and are skipped.
+// record's raw bytes, in slices of 1 to 61 bytes by the record's size, so
+// that gradient rows straddle slices at odd addresses) for op 4, through
+// the proto path (Push) for op 19 and its other aliases. Bytes protobuf
+// refuses must be refused INTERNAL (what gRPC answers then) by
+// PushFromWire, and are skipped.
 grpc::Status PushEitherWay(Shard& s, uint8_t op, const std::string& b) {
   if (op != 4) {
     return Parse<PushRequest, PushResponse>(s.embedding.get(),
                                             &EmbeddingServiceImpl::Push, b);
   }
-  const grpc::Slice slice(b.data(), b.size());
-  const grpc::ByteBuffer wire(&slice, 1);
+  const grpc::ByteBuffer wire = InSlices(b, 1 + b.size() % 61);
   PushResponse resp;
   grpc::ServerContext ctx;
   const grpc::Status st = s.embedding->PushFromWire(&ctx, &wire, &resp);
@@ -259,11 +269,7 @@ grpc::Status DensePushEitherWay(Shard& s, uint8_t op, const std::string& b) {
     return Parse<DensePushRequest, DensePushResponse>(
         s.dense.get(), &DenseServiceImpl::Push, b);
   }
-  std::vector<grpc::Slice> slices;
-  for (size_t i = 0; i < b.size(); i += 3) {
-    slices.emplace_back(b.data() + i, std::min<size_t>(3, b.size() - i));
-  }
-  const grpc::ByteBuffer wire(slices.data(), slices.size());
+  const grpc::ByteBuffer wire = InSlices(b, 3);
   DensePushResponse resp;
   grpc::ServerContext ctx;
   const grpc::Status st = s.dense->PushFromWire(&ctx, &wire, &resp);
