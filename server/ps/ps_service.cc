@@ -90,15 +90,7 @@ absl::Status GradientsOf(absl::Span<const absl::string_view> pieces,
   size_t bytes = 0;
   for (const absl::string_view& p : pieces) bytes += p.size();
   STRATA_RETURN_IF_ERROR(PackedF32CountOfSize(bytes, "gradients").status());
-  if (pieces.size() == 1 &&
-      reinterpret_cast<uintptr_t>(pieces[0].data()) % alignof(float) == 0) {
-    out->Assign(
-        absl::MakeConstSpan(reinterpret_cast<const float*>(pieces[0].data()),
-                            bytes / sizeof(float)),
-        dim);
-  } else {
-    out->AssignReceived(pieces, dim, keys);
-  }
+  out->AssignReceived(pieces, dim, keys);
   return absl::OkStatus();
 }
 

@@ -5,12 +5,32 @@
 #include "glog/logging.h"
 
 namespace strata {
+namespace {
+
+size_t BytesOf(absl::Span<const absl::string_view> pieces) {
+  size_t bytes = 0;
+  for (const absl::string_view& p : pieces) bytes += p.size();
+  return bytes;
+}
+
+// The pieces laid end to end in `out`, resized to hold them (a whole
+// number of floats).
+void Concatenate(absl::Span<const absl::string_view> pieces,
+                 std::vector<float>* out) {
+  out->resize(BytesOf(pieces) / sizeof(float));
+  char* at = reinterpret_cast<char*>(out->data());
+  for (const absl::string_view& p : pieces) {
+    if (!p.empty()) std::memcpy(at, p.data(), p.size());
+    at += p.size();
+  }
+}
+
+}  // namespace
 
 void GradientRows::Assign(absl::Span<const absl::string_view> pieces,
                           uint32_t dim) {
   CHECK_GT(dim, 0u);
-  size_t bytes = 0;
-  for (const absl::string_view& p : pieces) bytes += p.size();
+  const size_t bytes = BytesOf(pieces);
   CHECK_EQ(bytes % sizeof(float), 0u);
   dim_ = dim;
   size_ = bytes / sizeof(float);
@@ -78,20 +98,23 @@ void GradientRows::AddRun(size_t first_row, size_t rows, const char* bytes) {
 
 void GradientRows::AssignReceived(absl::Span<const absl::string_view> pieces,
                                   uint32_t dim, size_t expected_rows) {
-  size_t bytes = 0;
-  for (const absl::string_view& p : pieces) bytes += p.size();
+  const size_t bytes = BytesOf(pieces);
+  CHECK_EQ(bytes % sizeof(float), 0u);
+  const bool one_array =
+      pieces.size() == 1 &&
+      reinterpret_cast<uintptr_t>(pieces[0].data()) % alignof(float) == 0;
+  if (one_array) {
+    Assign(absl::MakeConstSpan(reinterpret_cast<const float*>(pieces[0].data()),
+                               bytes / sizeof(float)),
+           dim);
+    return;
+  }
   const size_t row_bytes = size_t{dim} * sizeof(float);
   if (row_bytes >= kMinInPlaceRowBytes && bytes == expected_rows * row_bytes) {
     Assign(pieces, dim);
     return;
   }
-  CHECK_EQ(bytes % sizeof(float), 0u);
-  copy_.resize(bytes / sizeof(float));
-  char* out = reinterpret_cast<char*>(copy_.data());
-  for (const absl::string_view& p : pieces) {
-    if (!p.empty()) std::memcpy(out, p.data(), p.size());
-    out += p.size();
-  }
+  Concatenate(pieces, &copy_);
   Assign(absl::MakeConstSpan(copy_), dim);
 }
 
@@ -123,12 +146,7 @@ float GradientRows::At(size_t k) const {
 absl::Span<const float> GradientRows::Contiguous(
     std::vector<float>* scratch) const {
   if (contiguous_ != nullptr) return absl::MakeConstSpan(contiguous_, size_);
-  scratch->resize(size_);
-  char* out = reinterpret_cast<char*>(scratch->data());
-  for (const absl::string_view& p : pieces_) {
-    std::memcpy(out, p.data(), p.size());
-    out += p.size();
-  }
+  Concatenate(pieces_, scratch);
   return absl::MakeConstSpan(*scratch);
 }
 

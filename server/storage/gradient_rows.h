@@ -57,9 +57,11 @@ class GradientRows {
   static constexpr size_t kMaxRetainedBytes = size_t{16} << 20;
 
   // The gradients of a received push of `expected_rows` keys: in place
-  // (Assign) when they are that many rows of at least kMinInPlaceRowBytes,
-  // else copied into one aligned array this object owns (a payload of
-  // another size is then refused by the table's size check).
+  // when they are one piece at a 4-byte aligned address (one array), or
+  // that many rows of at least kMinInPlaceRowBytes (Assign); else copied
+  // into one aligned array this object owns (a payload of another size is
+  // then refused by the table's size check). The total size must be a
+  // multiple of 4 bytes (CHECKed).
   void AssignReceived(absl::Span<const absl::string_view> pieces, uint32_t dim,
                       size_t expected_rows);
   // Forgets the floats; frees memory over kMaxRetainedBytes.
